@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gocql/gocql"
+)
+
+// probe sends one real request to a service and exits 0 only if it answered:
+//
+//	islands probe cql 127.0.1.1:9042        SELECT release_version FROM system.local
+//	islands probe memcached 127.0.1.1:11211 a set and a get of a probe key
+//
+// scripts/regions uses it to wait until a service is really serving, not merely listening.
+func probe(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 5*time.Second, "how long the one request may take")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("usage: islands probe cql|memcached HOST:PORT")
+	}
+	kind, addr := fs.Arg(0), fs.Arg(1)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	switch kind {
+	case "cql":
+		cluster := gocql.NewCluster(addr)
+		cluster.Timeout = *timeout
+		cluster.ConnectTimeout = *timeout
+		cluster.DisableInitialHostLookup = true
+		cluster.NumConns = 1
+		s, err := cluster.CreateSession()
+		if err != nil {
+			return fmt.Errorf("probe cql %s: %w", addr, err)
+		}
+		defer s.Close()
+		var version string
+		if err := s.Query("SELECT release_version FROM system.local").WithContext(ctx).Scan(&version); err != nil {
+			return fmt.Errorf("probe cql %s: %w", addr, err)
+		}
+		fmt.Fprintf(stdout, "cassandra %s at %s\n", version, addr)
+	case "memcached":
+		c := memcache.New(addr)
+		c.Timeout = *timeout
+		if err := c.Set(&memcache.Item{Key: "islands:probe", Value: []byte("ok"), Expiration: 10}); err != nil {
+			return fmt.Errorf("probe memcached %s: %w", addr, err)
+		}
+		if _, err := c.Get("islands:probe"); err != nil {
+			return fmt.Errorf("probe memcached %s: %w", addr, err)
+		}
+		fmt.Fprintf(stdout, "memcached at %s\n", addr)
+	default:
+		return fmt.Errorf("probe: unknown service kind %q (want cql or memcached)", kind)
+	}
+	return nil
+}
