@@ -1,0 +1,41 @@
+# islands — the two commands a newcomer needs are `make demo` and `make test`.
+.PHONY: demo test unit regions-up regions-down regions-status bench fuzz lint build
+
+GO ?= go
+
+## demo: the main job — two real local regions become one global cloud, end to end
+demo:
+	scripts/demo
+
+## test: every test, the real local services included (started and stopped by the run)
+test:
+	scripts/test
+
+## unit: tests that need no service (integration tests skip with a message)
+unit:
+	$(GO) test -race ./...
+
+## build: the programs into bin/
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+regions-up:
+	scripts/regions up
+regions-down:
+	scripts/regions down
+regions-status:
+	scripts/regions status
+
+## bench: benchmarks against the real local regions; figures as JSON under bench/results/
+bench:
+	scripts/bench
+
+## fuzz: each merge fuzz target for FUZZTIME (default 60s)
+FUZZTIME ?= 60s
+fuzz:
+	for f in $$($(GO) test -list 'Fuzz.*' ./merge/ | grep ^Fuzz); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./merge/ || exit 1; done
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
