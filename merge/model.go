@@ -1,6 +1,3 @@
-// Package merge is the row model of a Cassandra table and the resolvers that combine two islands'
-// copies of one partition into the partition to write. It does no I/O and knows nothing of gocql:
-// values are the CQL-serialised bytes, so any column type works.
 package merge
 
 import "bytes"

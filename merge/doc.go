@@ -1,0 +1,29 @@
+// Package merge is the row model of a Cassandra table and the resolvers that combine two islands'
+// copies of one partition into the partition to write. It does no I/O and knows nothing of gocql:
+// values are the CQL-serialised bytes, so any column type works.
+//
+// A Resolver is chosen by name, with options from forklift's YAML, through New; Register adds a
+// custom Go resolver. Built in:
+//
+//   - lww: cell by cell, Cassandra 5.0's own reconciliation (Reconcile); no destination read needed.
+//   - union: every row of both sides; rows on both sides merge like lww.
+//   - prefer-source, prefer-destination: the whole partition from one side where both hold it.
+//   - newest-by (column): per row, the version with the larger application column wins.
+//   - viewing-history (title or title-key, position, time, cap): per title the largest position,
+//     capped to the newest entries; the example of a custom resolver.
+//   - quarantine (resolver, options, columns or max-conflicts): wraps another resolver and sets
+//     aside, unwritten, the partitions whose sides disagree beyond the rule.
+//
+// Collections inside lww and union: sets are unioned, maps merged key by key by writetime, lists
+// taken whole from the side written last (list element paths are timeuuids local to one cluster).
+//
+// Timestamps: a written cell keeps its own writetime when it is an input that already beats the
+// destination's version; any other value (a merge, or an input that must override a newer cell) is
+// written at max(input writetimes) + 1 µs, so it lands against both originals while a later
+// application write still wins. What the destination already holds exactly is left out; what must
+// disappear is a Deleted cell stamped the same way. Report counts resolutions for a summary, and
+// QuarantineJSONLine encodes a Quarantine for a JSON lines file.
+//
+// Everything here is a pure function of its inputs: resolvers never modify src or dst (a Write may
+// share memory with src and is read-only), hold no state, and are safe for concurrent use.
+package merge

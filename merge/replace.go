@@ -1,0 +1,133 @@
+package merge
+
+// replaceRow makes the destination row d (nil: none) become exactly the winning source row s, the rule
+// of the resolvers that take a whole row or partition from one side: every column of s is written
+// (with its own timestamp where it already beats the destination's, else above both), every column
+// only d holds is deleted, and what d already holds exactly is left out. Conflicts are recorded with
+// Kept "source".
+func replaceRow(w *writer, s, d *Row) {
+	if d == nil {
+		w.rows = append(w.rows, *s)
+		return
+	}
+	w.beginRow()
+	eachColumn(s, d, func(name string, sc, dc *Column) {
+		replaceColumn(w, s.Clustering, name, sc, dc, "source")
+	})
+	w.endRow(s.Clustering, false)
+}
+
+// recordConflicts records the columns where a losing source row s differs from the destination row d
+// that stands (Kept "destination"); nothing is written.
+func recordConflicts(w *writer, s, d *Row) {
+	eachColumn(s, d, func(name string, sc, dc *Column) {
+		if !present(sc) || !present(dc) {
+			return
+		}
+		if sc.Kind == Simple {
+			if !sameValue(sc.Cell, dc.Cell) {
+				w.conflict(s.Clustering, name, sc.Cell, dc.Cell, "destination")
+			}
+			return
+		}
+		if differs(sc, dc) {
+			w.conflict(s.Clustering, name, summary(sc), summary(dc), "destination")
+		}
+	})
+}
+
+func differs(s, d *Column) bool {
+	if s.Kind == List {
+		return listValuesDiffer(s.Elems, d.Elems)
+	}
+	return conflicting(s, d)
+}
+
+// replaceColumn makes column d become s (nil or absent: no value).
+func replaceColumn(w *writer, ck [][]byte, name string, s, d *Column, kept string) {
+	sp, dp := present(s), present(d)
+	if !sp && !dp {
+		return
+	}
+	kind := Simple
+	if s != nil {
+		kind = s.Kind
+	} else {
+		kind = d.Kind
+	}
+	if sp && dp {
+		if kind == Simple {
+			if !sameValue(s.Cell, d.Cell) {
+				w.conflict(ck, name, s.Cell, d.Cell, kept)
+			}
+		} else if differs(s, d) {
+			w.conflict(ck, name, summary(s), summary(d), kept)
+		}
+	}
+	if kind == Simple {
+		var sc, dc *Cell
+		if sp {
+			sc = &s.Cell
+		}
+		if dp {
+			dc = &d.Cell
+		}
+		want := Cell{Deleted: true}
+		if sp {
+			want = s.Cell
+		}
+		if c, ok := plan(want, sp, sc, dc); ok {
+			w.putCell(name, c)
+		}
+		return
+	}
+	if !sp {
+		ts, _ := columnMaxTime(d)
+		w.deleteCollection(name, kind, ts+1)
+		return
+	}
+	if kind == List {
+		if !dp {
+			writeList(w, name, s, 0)
+			return
+		}
+		if elemsEqual(s.Elems, d.Elems) {
+			return
+		}
+		sMax, _ := columnMaxTime(s)
+		dMax, _ := columnMaxTime(d)
+		ts := sMax
+		if sMax <= dMax {
+			ts = max(sMax, dMax) + 1
+		}
+		writeList(w, name, s, ts)
+		return
+	}
+	// Set or Map: element by element, the source's version of every key, and no other key.
+	start := w.beginElems()
+	for i := range s.Elems {
+		se := &s.Elems[i].Cell
+		var de *Cell
+		if dp {
+			if j := findElem(d.Elems, s.Elems[i].Key, i); j >= 0 {
+				de = &d.Elems[j].Cell
+			}
+		}
+		if c, ok := plan(*se, true, se, de); ok {
+			w.elems = append(w.elems, Elem{Key: s.Elems[i].Key, Cell: c})
+		}
+	}
+	if dp {
+		for j := range d.Elems {
+			if findElem(s.Elems, d.Elems[j].Key, j) >= 0 {
+				continue
+			}
+			de := &d.Elems[j].Cell
+			if de.Deleted {
+				continue
+			}
+			w.elems = append(w.elems, Elem{Key: d.Elems[j].Key, Cell: Cell{Deleted: true, WriteTime: de.WriteTime + 1}})
+		}
+	}
+	w.endElems(name, kind, start)
+}
