@@ -1,0 +1,73 @@
+package forklift
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/internal/cql"
+)
+
+// CassandraCheckpoints keeps checkpoints in <keyspace>.forklift_progress of the destination, so
+// every process of a sharded run, and a run resumed on another machine, sees them.
+type CassandraCheckpoints struct {
+	s     *gocql.Session
+	table string
+}
+
+// NewCassandraCheckpoints creates the keyspace (SimpleStrategy with rf, if missing) and the table.
+func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace string, rf int) (*CassandraCheckpoints, error) {
+	if err := ensureKeyspace(ctx, s, keyspace, rf); err != nil {
+		return nil, err
+	}
+	c := &CassandraCheckpoints{s: s, table: cql.QuoteTable(keyspace, "forklift_progress")}
+	err := s.Query(`CREATE TABLE IF NOT EXISTS ` + c.table + ` (
+		run text, tbl text, range_start bigint, range_end bigint, last_token bigint, rows bigint,
+		done boolean, updated_at timestamp, PRIMARY KEY ((run), tbl, range_start))`).WithContext(ctx).Exec()
+	if err != nil {
+		return nil, fmt.Errorf("forklift: create checkpoint table %s: %w", c.table, err)
+	}
+	return c, nil
+}
+
+func ensureKeyspace(ctx context.Context, s *gocql.Session, keyspace string, rf int) error {
+	err := s.Query(fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`,
+		cql.Quote(keyspace), rf)).WithContext(ctx).Exec()
+	if err != nil {
+		return fmt.Errorf("forklift: create checkpoint keyspace %s in the destination: %w", keyspace, err)
+	}
+	return nil
+}
+
+// Load implements CheckpointStore.
+func (c *CassandraCheckpoints) Load(ctx context.Context, run string) ([]Checkpoint, error) {
+	iter := c.s.Query(`SELECT tbl, range_start, range_end, last_token, rows, done, updated_at FROM `+c.table+
+		` WHERE run = ?`, run).WithContext(ctx).Consistency(gocql.LocalQuorum).Iter()
+	var out []Checkpoint
+	var cp Checkpoint
+	for iter.Scan(&cp.Table, &cp.Range.Start, &cp.Range.End, &cp.Last, &cp.Rows, &cp.Done, &cp.Updated) {
+		cp.Run = run
+		out = append(out, cp)
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("forklift: load checkpoints of run %s: %w", run, err)
+	}
+	sortCheckpoints(out)
+	return out, nil
+}
+
+// Save implements CheckpointStore.
+func (c *CassandraCheckpoints) Save(ctx context.Context, cp Checkpoint) error {
+	if cp.Updated.IsZero() {
+		cp.Updated = time.Now()
+	}
+	err := c.s.Query(`INSERT INTO `+c.table+` (run, tbl, range_start, range_end, last_token, rows, done, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, cp.Run, cp.Table, cp.Range.Start, cp.Range.End, cp.Last, cp.Rows, cp.Done, cp.Updated).
+		WithContext(ctx).Consistency(gocql.LocalQuorum).Exec()
+	if err != nil {
+		return fmt.Errorf("forklift: save checkpoint %s %s: %w", cp.Table, cp.Range, err)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+package forklift
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is what forklift copies and how. Every key is a YAML key (the yaml tags) and has a flag in
+// cmd/forklift that overrides it; Defaults documents each default.
+type Config struct {
+	Source      ClusterConfig `yaml:"source"`
+	Destination ClusterConfig `yaml:"destination"`
+
+	// Keyspaces copies every table of each keyspace with DefaultResolver.
+	Keyspaces []string `yaml:"keyspaces"`
+	// Tables lists tables explicitly, each with its resolver; they override Keyspaces' entries.
+	Tables []TableConfig `yaml:"tables"`
+	// DefaultResolver is the resolver of tables listed only through Keyspaces. Default "lww".
+	DefaultResolver string `yaml:"default_resolver"`
+
+	// PageSize is the rows per read page, and the unit of checkpointing. Default 1000.
+	PageSize int `yaml:"page_size"`
+	// Workers is how many token ranges are copied at once. Default 4.
+	Workers int `yaml:"workers"`
+	// WriteConcurrency is how many partitions each worker writes at once. Default 16.
+	WriteConcurrency int `yaml:"write_concurrency"`
+	// Ranges is how many token ranges each table is split into; must stay the same for --resume.
+	// Default 256.
+	Ranges int `yaml:"ranges"`
+	// RateLimit caps rows read per second across all workers; 0 = unlimited. Default 0.
+	RateLimit float64 `yaml:"rate_limit"`
+	// Retries is how many times a timed-out or overloaded request is retried, with exponential
+	// backoff from 100ms to 10s. Default 8.
+	Retries int `yaml:"retries"`
+	// MaxBatchBytes caps one unlogged batch (a batch holds statements of one partition only).
+	// Cassandra fails batches over batch_size_fail_threshold (50 KiB by default). Default 40000.
+	MaxBatchBytes int `yaml:"max_batch_bytes"`
+
+	// CheckpointKeyspace is the destination keyspace of forklift_progress and forklift_quarantine;
+	// created (SimpleStrategy, RF CheckpointRF) when missing. Default "forklift".
+	CheckpointKeyspace string `yaml:"checkpoint_keyspace"`
+	// CheckpointRF is the replication factor used when forklift creates CheckpointKeyspace. Default 1.
+	CheckpointRF int `yaml:"checkpoint_rf"`
+	// RunID names a run in the checkpoint table; the same id resumes it. Default "forklift".
+	RunID string `yaml:"run_id"`
+
+	// VerifySubranges is how many subranges each range is hashed in by verify. Default 16.
+	VerifySubranges int `yaml:"verify_subranges"`
+	// VerifySamples is how many differences of each kind verify reports per table. Default 10.
+	VerifySamples int `yaml:"verify_samples"`
+	// QuarantineFile, when set, also appends each quarantined partition as a JSON line there.
+	QuarantineFile string `yaml:"quarantine_file"`
+}
+
+// ClusterConfig says how to reach one cluster.
+type ClusterConfig struct {
+	// Hosts are contact points, host or host:port. Required.
+	Hosts []string `yaml:"hosts"`
+	// LocalDC routes requests to this datacenter (DC-aware, token-aware policy). Default: none
+	// (token-aware round robin over all hosts).
+	LocalDC string `yaml:"local_dc"`
+	// Username and Password enable PasswordAuthenticator. Default: no auth.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	TLS      TLS    `yaml:"tls"`
+	// Consistency of reads (source; destination reads of merges and verify) and writes
+	// (destination). Default LOCAL_QUORUM.
+	Consistency string `yaml:"consistency"`
+	// Timeout of one request. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ConnectTimeout of the first connection. Default 10s.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Connections per host. Default 2.
+	Connections int `yaml:"connections"`
+	// DisableHostLookup uses only Hosts, not the peers the contact points report (for clusters
+	// behind NAT or loopback test nodes). Default false.
+	DisableHostLookup bool `yaml:"disable_host_lookup"`
+}
+
+// TLS configures client TLS for one cluster.
+type TLS struct {
+	Enabled            bool   `yaml:"enabled"`
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	ServerName         string `yaml:"server_name"`
+}
+
+// TableConfig is one dataset: a table and the resolver that merges its two islands.
+type TableConfig struct {
+	Keyspace string `yaml:"keyspace"`
+	Table    string `yaml:"table"`
+	// DestinationKeyspace is where the table lives in the destination. Default: Keyspace.
+	DestinationKeyspace string `yaml:"destination_keyspace"`
+	// Resolver is a merge resolver name (lww, union, prefer-source, prefer-destination, newest-by,
+	// quarantine, or a registered custom one). Default: the config's DefaultResolver.
+	Resolver string `yaml:"resolver"`
+	// Options are the resolver's options (e.g. column: updated_at for newest-by).
+	Options map[string]any `yaml:"options"`
+}
+
+// Name is keyspace.table.
+func (t TableConfig) Name() string { return t.Keyspace + "." + t.Table }
+
+// DestKeyspace is the destination keyspace of the table.
+func (t TableConfig) DestKeyspace() string {
+	if t.DestinationKeyspace != "" {
+		return t.DestinationKeyspace
+	}
+	return t.Keyspace
+}
+
+// Defaults returns a Config with every default set and no clusters or tables.
+func Defaults() Config {
+	c := Config{}
+	c.applyDefaults()
+	return c
+}
+
+func (c *Config) applyDefaults() {
+	setStr(&c.DefaultResolver, "lww")
+	setInt(&c.PageSize, 1000)
+	setInt(&c.Workers, 4)
+	setInt(&c.WriteConcurrency, 16)
+	setInt(&c.Ranges, 256)
+	setInt(&c.Retries, 8)
+	setInt(&c.MaxBatchBytes, 40000)
+	setStr(&c.CheckpointKeyspace, "forklift")
+	setInt(&c.CheckpointRF, 1)
+	setStr(&c.RunID, "forklift")
+	setInt(&c.VerifySubranges, 16)
+	setInt(&c.VerifySamples, 10)
+	for _, cc := range []*ClusterConfig{&c.Source, &c.Destination} {
+		setStr(&cc.Consistency, "LOCAL_QUORUM")
+		if cc.Timeout == 0 {
+			cc.Timeout = 10 * time.Second
+		}
+		if cc.ConnectTimeout == 0 {
+			cc.ConnectTimeout = 10 * time.Second
+		}
+		setInt(&cc.Connections, 2)
+	}
+	for i := range c.Tables {
+		setStr(&c.Tables[i].Resolver, c.DefaultResolver)
+	}
+}
+
+func setStr(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// LoadConfig reads a YAML config file, expanding ${VAR} from the environment. Unknown keys are
+// errors, so a misspelt key never silently falls back to a default. Defaults are not applied yet:
+// flags override first, then Validate applies them.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return ParseConfig(b)
+}
+
+// ParseConfig parses YAML config bytes (see LoadConfig).
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader([]byte(os.ExpandEnv(string(b)))))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	return c, nil
+}
+
+// Validate applies defaults and checks that the config can run; the error names the key.
+func (c *Config) Validate() error {
+	c.applyDefaults()
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
+	}
+	if len(c.Source.Hosts) == 0 {
+		return bad("source.hosts is empty: give at least one contact point (host or host:port)")
+	}
+	if len(c.Destination.Hosts) == 0 {
+		return bad("destination.hosts is empty: give at least one contact point (host or host:port)")
+	}
+	if len(c.Tables) == 0 && len(c.Keyspaces) == 0 {
+		return bad("nothing to copy: set keyspaces or tables")
+	}
+	for i, t := range c.Tables {
+		if t.Keyspace == "" || t.Table == "" {
+			return bad("tables[%d]: keyspace and table are required", i)
+		}
+	}
+	for name, cc := range map[string]ClusterConfig{"source": c.Source, "destination": c.Destination} {
+		if _, err := parseConsistency(cc.Consistency); err != nil {
+			return bad("%s.consistency: %v", name, err)
+		}
+		if cc.TLS.CertFile != "" && cc.TLS.KeyFile == "" || cc.TLS.CertFile == "" && cc.TLS.KeyFile != "" {
+			return bad("%s.tls: cert_file and key_file go together", name)
+		}
+	}
+	switch {
+	case c.PageSize < 1:
+		return bad("page_size must be ≥ 1, got %d", c.PageSize)
+	case c.Workers < 1:
+		return bad("workers must be ≥ 1, got %d", c.Workers)
+	case c.WriteConcurrency < 1:
+		return bad("write_concurrency must be ≥ 1, got %d", c.WriteConcurrency)
+	case c.Ranges < 1:
+		return bad("ranges must be ≥ 1, got %d", c.Ranges)
+	case c.RateLimit < 0:
+		return bad("rate_limit must be ≥ 0 (0 = unlimited), got %v", c.RateLimit)
+	case c.VerifySubranges < 1:
+		return bad("verify_subranges must be ≥ 1, got %d", c.VerifySubranges)
+	}
+	return nil
+}

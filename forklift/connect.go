@@ -1,0 +1,88 @@
+package forklift
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+
+	"github.com/gocql/gocql"
+)
+
+func parseConsistency(s string) (gocql.Consistency, error) {
+	c, err := gocql.ParseConsistencyWrapper(strings.ToUpper(s))
+	if err != nil {
+		return 0, fmt.Errorf("unknown consistency %q (ONE, LOCAL_ONE, QUORUM, LOCAL_QUORUM, ALL…)", s)
+	}
+	return c, nil
+}
+
+// gocqlCluster turns a ClusterConfig into gocql's: token-aware routing (DC-aware when LocalDC is
+// set), so each partition's reads and writes go straight to a replica.
+func gocqlCluster(cc ClusterConfig) (*gocql.ClusterConfig, error) {
+	c := gocql.NewCluster(cc.Hosts...)
+	cons, err := parseConsistency(cc.Consistency)
+	if err != nil {
+		return nil, err
+	}
+	c.Consistency = cons
+	c.Timeout = cc.Timeout
+	c.ConnectTimeout = cc.ConnectTimeout
+	c.NumConns = cc.Connections
+	c.DisableInitialHostLookup = cc.DisableHostLookup
+	// Retries are forklift's own (retry.go), with backoff; gocql's would retry without waiting.
+	c.RetryPolicy = nil
+	if cc.LocalDC != "" {
+		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(cc.LocalDC))
+	} else {
+		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
+	}
+	if cc.Username != "" {
+		c.Authenticator = gocql.PasswordAuthenticator{Username: cc.Username, Password: cc.Password}
+	}
+	if cc.TLS.Enabled || cc.TLS.CAFile != "" || cc.TLS.CertFile != "" {
+		c.SslOpts = &gocql.SslOptions{
+			Config:                 &tls.Config{ServerName: cc.TLS.ServerName, InsecureSkipVerify: cc.TLS.InsecureSkipVerify}, //nolint:gosec // the user's choice, documented
+			CaPath:                 cc.TLS.CAFile,
+			CertPath:               cc.TLS.CertFile,
+			KeyPath:                cc.TLS.KeyFile,
+			EnableHostVerification: !cc.TLS.InsecureSkipVerify,
+		}
+	}
+	return c, nil
+}
+
+// connect opens a session to one side; which names it in the error ("source", "destination").
+func connect(which string, cc ClusterConfig) (*gocql.Session, error) {
+	c, err := gocqlCluster(cc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s.consistency: %v", ErrConfig, which, err)
+	}
+	s, err := c.CreateSession()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %v: %v (check %s.hosts and that the cluster is up)", ErrUnreachable, which, cc.Hosts, err, which)
+	}
+	return s, nil
+}
+
+// sides is an open pair of sessions.
+type sides struct {
+	src, dst *gocql.Session
+}
+
+func openSides(cfg *Config) (*sides, error) {
+	src, err := connect("source", cfg.Source)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := connect("destination", cfg.Destination)
+	if err != nil {
+		src.Close()
+		return nil, err
+	}
+	return &sides{src: src, dst: dst}, nil
+}
+
+func (s *sides) Close() {
+	s.src.Close()
+	s.dst.Close()
+}

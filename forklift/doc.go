@@ -1,0 +1,14 @@
+// Package forklift copies a keyspace's tables from one Cassandra cluster (the source island) to
+// another (the destination), merging where both sides hold data with each dataset's resolver from
+// package merge, and then proves the result.
+//
+// The pieces, one file each: Config (what to copy, how hard to push), Plan (schemas compared before
+// any data moves, token ranges, size, sampled conflicts), Run (paged reads of every cell with its
+// writetime and TTL; blind writes for lww, read-resolve-write otherwise; checkpoints per range so a
+// killed run resumes), Verify (both sides compared range by range under the resolver's invariant,
+// hashing subranges first), Repair (re-copies what Verify found) and Status (checkpoints read back).
+//
+// What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
+// made in the source after a key was copied must reach the destination by dual writes; the TTL
+// written is the remaining TTL ttl() reports at read time; counter tables are refused.
+package forklift

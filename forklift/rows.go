@@ -1,0 +1,140 @@
+package forklift
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/merge"
+)
+
+// scanBuf holds one row's raw values as selectRange lays them out.
+type scanBuf struct {
+	vals []cql.Raw
+	ptrs []any
+}
+
+func (t *table) newScanBuf() *scanBuf {
+	n := 1 + t.nkey + t.nck + 3*len(t.cols)
+	b := &scanBuf{vals: make([]cql.Raw, n), ptrs: make([]any, n)}
+	for i := range b.vals {
+		b.ptrs[i] = &b.vals[i]
+	}
+	return b
+}
+
+// decodeRow turns one scanned row into its token, partition key and merge.Row. Multi-cell
+// collections become one element per cell, each with its own writetime and TTL, which Cassandra 5.0
+// reports as lists; a null cell (or an empty collection) is an absent column.
+func (t *table) decodeRow(b *scanBuf) (token int64, pk [][]byte, row merge.Row, err error) {
+	v := b.vals
+	token = cql.Int64(v[0])
+	pk = make([][]byte, t.nkey)
+	for i := range pk {
+		pk[i] = v[1+i]
+	}
+	row.Clustering = make([][]byte, t.nck)
+	for i := range row.Clustering {
+		row.Clustering[i] = v[1+t.nkey+i]
+	}
+	base := 1 + t.nkey + t.nck
+	row.Columns = make([]merge.Column, len(t.cols))
+	for i, c := range t.cols {
+		val, wt, ttl := v[base+3*i], v[base+3*i+1], v[base+3*i+2]
+		col := &row.Columns[i]
+		col.Name = c.Name
+		col.Kind = kindOf(c.Shape)
+		if val == nil {
+			continue
+		}
+		col.Present = true
+		if col.Kind == merge.Simple {
+			col.Cell = merge.Cell{Value: val, WriteTime: cql.Int64(wt), TTL: cql.Int32(ttl)}
+			continue
+		}
+		if col.Elems, err = decodeElems(col.Kind, val, wt, ttl); err != nil {
+			return 0, nil, row, fmt.Errorf("column %s: %w", c.Name, err)
+		}
+		if len(col.Elems) == 0 {
+			col.Present = false
+		}
+	}
+	return token, pk, row, nil
+}
+
+func kindOf(s cql.Shape) merge.Kind {
+	switch s {
+	case cql.MultiSet:
+		return merge.Set
+	case cql.MultiMap:
+		return merge.Map
+	case cql.MultiList:
+		return merge.List
+	}
+	return merge.Simple
+}
+
+func decodeElems(kind merge.Kind, val, wtb, ttlb []byte) ([]merge.Elem, error) {
+	wts, err := cql.Int64s(wtb)
+	if err != nil {
+		return nil, err
+	}
+	ttls, err := cql.Int32s(ttlb)
+	if err != nil {
+		return nil, err
+	}
+	var keys, values [][]byte
+	switch kind {
+	case merge.Map:
+		keys, values, err = cql.SplitMap(val)
+	case merge.Set:
+		keys, err = cql.SplitCollection(val)
+	case merge.List:
+		values, err = cql.SplitCollection(val)
+		keys = make([][]byte, len(values))
+		for i := range keys {
+			keys[i] = binary.BigEndian.AppendUint32(nil, uint32(i))
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(wts) != len(keys) || len(ttls) != len(keys) {
+		return nil, fmt.Errorf("%d elements but %d writetimes and %d ttls", len(keys), len(wts), len(ttls))
+	}
+	out := make([]merge.Elem, len(keys))
+	for i := range keys {
+		out[i] = merge.Elem{Key: keys[i], Cell: merge.Cell{WriteTime: wts[i], TTL: ttls[i]}}
+		if kind == merge.Set {
+			out[i].Cell.Value = []byte{}
+		} else {
+			out[i].Cell.Value = values[i]
+		}
+	}
+	return out, nil
+}
+
+// partitionReader groups a token-ordered row stream into partitions.
+type partitionReader struct {
+	cur   *merge.Partition
+	token int64
+}
+
+// add takes one decoded row; it returns the previous partition when this row starts a new one.
+func (p *partitionReader) add(token int64, pk [][]byte, row merge.Row) (done *merge.Partition, doneToken int64) {
+	if p.cur != nil && p.token == token && merge.SameKey(p.cur.Key, pk) {
+		p.cur.Rows = append(p.cur.Rows, row)
+		return nil, 0
+	}
+	done, doneToken = p.cur, p.token
+	p.cur = &merge.Partition{Key: pk, Rows: []merge.Row{row}}
+	p.token = token
+	return done, doneToken
+}
+
+// flush returns the partition being built, if any.
+func (p *partitionReader) flush() (*merge.Partition, int64) {
+	d, tok := p.cur, p.token
+	p.cur = nil
+	return d, tok
+}

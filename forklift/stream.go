@@ -1,0 +1,63 @@
+package forklift
+
+import (
+	"context"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/merge"
+)
+
+// partitionStream pulls whole partitions, in token order, from a range query.
+type partitionStream struct {
+	t       *table
+	iter    *gocql.Iter
+	scanner gocql.Scanner
+	buf     *scanBuf
+	pr      partitionReader
+	err     error
+	eof     bool
+}
+
+func openStream(ctx context.Context, s *gocql.Session, t *table, stmt string, r TokenRange, pageSize int) *partitionStream {
+	iter := s.Query(stmt, r.Start, r.End).WithContext(ctx).PageSize(pageSize).Iter()
+	return &partitionStream{t: t, iter: iter, scanner: iter.Scanner(), buf: t.newScanBuf()}
+}
+
+// next returns the next whole partition and its token; nil at the end or on error (see close).
+func (p *partitionStream) next() (*merge.Partition, int64) {
+	for !p.eof {
+		if !p.scanner.Next() {
+			p.eof = true
+			if err := p.scanner.Err(); err != nil {
+				p.err = err
+				return nil, 0
+			}
+			break
+		}
+		if err := p.scanner.Scan(p.buf.ptrs...); err != nil {
+			p.err, p.eof = err, true
+			return nil, 0
+		}
+		tok, pk, row, err := p.t.decodeRow(p.buf)
+		if err != nil {
+			p.err, p.eof = err, true
+			return nil, 0
+		}
+		if done, doneTok := p.pr.add(tok, pk, row); done != nil {
+			return done, doneTok
+		}
+	}
+	if p.err != nil {
+		return nil, 0
+	}
+	return p.pr.flush()
+}
+
+func (p *partitionStream) close() error {
+	err := p.iter.Close()
+	if p.err != nil {
+		return p.err
+	}
+	return err
+}

@@ -1,0 +1,428 @@
+package forklift
+
+import (
+	"bytes"
+	"context"
+		"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/merge"
+)
+
+// VerifyOptions are the knobs of one Verify.
+type VerifyOptions struct {
+	Shard            Shard
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
+	Progress         func(Progress)
+	ProgressInterval time.Duration
+}
+
+// VerifyReport is the result of Verify, ready for json.Marshal.
+type VerifyReport struct {
+	RunID    string              `json:"run_id"`
+	Started  time.Time           `json:"started"`
+	Seconds  float64             `json:"seconds"`
+	Tables   []TableVerification `json:"tables"`
+	Missing  int64               `json:"missing"`
+	Mismatch int64               `json:"mismatched"`
+	// Clean is true when no table has a missing or mismatched cell: superseded cells (the
+	// destination holds something newer) and quarantined partitions are not differences.
+	Clean bool `json:"clean"`
+}
+
+// TableVerification is one table's verify result. Counts are of cells (a missing key-only row
+// counts one); Ranges lists the subranges holding real differences, which Repair re-copies.
+type TableVerification struct {
+	Table            string       `json:"table"`
+	Resolver         string       `json:"resolver"`
+	Subranges        int          `json:"subranges"`
+	SubrangesEqual   int          `json:"subranges_equal"` // hashes equal: not compared further
+	SourceRows       int64        `json:"source_rows"`
+	Missing          int64        `json:"missing"`
+	Mismatched       int64        `json:"mismatched"`
+	Superseded       int64        `json:"superseded"`
+	Quarantined      int64        `json:"quarantined"`
+	Samples          []Difference `json:"samples,omitempty"`
+	DifferingRanges  []TokenRange `json:"differing_ranges,omitempty"`
+	samplesPerKind   map[string]int
+	mu               *sync.Mutex
+	maxSamplesByKind int
+}
+
+// Difference is one sampled difference.
+type Difference struct {
+	Kind        string `json:"kind"` // missing, mismatched, superseded
+	Key         string `json:"key"`
+	Clustering  string `json:"clustering,omitempty"`
+	Column      string `json:"column,omitempty"`
+	Source      string `json:"source,omitempty"`
+	Destination string `json:"destination,omitempty"`
+}
+
+// Verify compares every configured table on both sides, range by range, under its resolver's
+// invariant. Each range is cut into VerifySubranges subranges whose two sides are hashed first; only
+// where the hashes differ are partitions compared one by one. lww: every source cell is in the
+// destination with the same writetime and value, or beaten by a newer cell (superseded). Other
+// resolvers: resolving the source against the destination again must write nothing. The error wraps
+// ErrDifferences when the report is not Clean.
+func Verify(ctx context.Context, cfg Config, opts VerifyOptions) (*VerifyReport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Shard.Count == 0 {
+		opts.Shard = Shard{0, 1}
+	}
+	s, err := openSides(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	tables, err := loadTables(ctx, &cfg, s)
+	if err != nil {
+		return nil, err
+	}
+	return verifyTables(ctx, &cfg, s, tables, opts, nil)
+}
+
+// verifyTables verifies the given tables; only, when set, limits each table to those ranges.
+func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, opts VerifyOptions, only map[string][]TokenRange) (*VerifyReport, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := newMetrics(opts.Registerer)
+	rep := &VerifyReport{RunID: cfg.RunID, Started: time.Now().UTC()}
+	type job struct {
+		t  *table
+		tv *TableVerification
+		r  TokenRange
+	}
+	var jobs []job
+	rep.Tables = make([]TableVerification, len(tables))
+	for i, t := range tables {
+		rep.Tables[i] = TableVerification{Table: t.Name(), Resolver: t.cfg.Resolver, samplesPerKind: map[string]int{},
+			maxSamplesByKind: cfg.VerifySamples, mu: &sync.Mutex{}}
+		tvp := &rep.Tables[i]
+		var subs []TokenRange
+		if rs, ok := only[t.Name()]; only != nil {
+			if !ok {
+				continue
+			}
+			subs = rs
+		} else {
+			for i, r := range FullRing.Split(cfg.Ranges) {
+				if opts.Shard.Owns(i) {
+					subs = append(subs, r.Split(cfg.VerifySubranges)...)
+				}
+			}
+		}
+		for _, r := range subs {
+			jobs = append(jobs, job{t, tvp, r})
+		}
+	}
+	eng := &engine{tr: newTracker("verify", len(jobs))}
+	for _, j := range jobs {
+		rs := &rangeState{weight: ringShare(j.r)}
+		eng.tr.advance(rs, j.r, j.r.Start)
+		_ = rs
+	}
+	stop := eng.reportProgress(RunOptions{Progress: opts.Progress, ProgressInterval: opts.ProgressInterval})
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.Workers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			err := retry(gctx, cfg.Retries, func(error) { m.retries.WithLabelValues("verify").Inc() }, func() error {
+				return verifySubrange(gctx, cfg, s, j.t, j.tv, j.r, eng.tr)
+			})
+			if err != nil {
+				return fmt.Errorf("forklift: verify %s %s: %w", j.t.Name(), j.r, err)
+			}
+			eng.tr.done.Add(1)
+			return nil
+		})
+	}
+	err := g.Wait()
+	stop()
+	rep.Seconds = time.Since(rep.Started).Seconds()
+	rep.Clean = true
+	for i := range rep.Tables {
+		tv := &rep.Tables[i]
+		rep.Missing += tv.Missing
+		rep.Mismatch += tv.Mismatched
+		for kind, n := range map[string]int64{"missing": tv.Missing, "mismatched": tv.Mismatched, "superseded": tv.Superseded} {
+			m.differences.WithLabelValues(tv.Table, kind).Add(float64(n))
+		}
+		log.Info("verify", "table", tv.Table, "source_rows", tv.SourceRows, "missing", tv.Missing,
+			"mismatched", tv.Mismatched, "superseded", tv.Superseded, "quarantined", tv.Quarantined,
+			"subranges_equal", tv.SubrangesEqual, "subranges", tv.Subranges)
+	}
+	rep.Clean = rep.Missing == 0 && rep.Mismatch == 0
+	if err != nil {
+		if ctx.Err() != nil {
+			return rep, fmt.Errorf("%w: %v", ErrInterrupted, err)
+		}
+		return rep, err
+	}
+	if !rep.Clean {
+		return rep, fmt.Errorf("%w: %d missing, %d mismatched cells", ErrDifferences, rep.Missing, rep.Mismatch)
+	}
+	return rep, nil
+}
+
+// verifySubrange hashes both sides of r and, where they differ, compares partition by partition.
+func verifySubrange(ctx context.Context, cfg *Config, s *sides, t *table, tv *TableVerification, r TokenRange, tr *tracker) error {
+	var sh, dh uint64
+	var srcRows int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { sh, srcRows, err = hashRange(gctx, s.src, t, t.selectRange, r, cfg.PageSize); return })
+	g.Go(func() (err error) { dh, _, err = hashRange(gctx, s.dst, t, t.selectDstRange, r, cfg.PageSize); return })
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	tr.rows.Add(srcRows)
+	if sh == dh {
+		tv.mu.Lock()
+		tv.Subranges++
+		tv.SubrangesEqual++
+		tv.SourceRows += srcRows
+		tv.mu.Unlock()
+		return nil
+	}
+	var c counts
+	src := openStream(ctx, s.src, t, t.selectRange, r, cfg.PageSize)
+	dst := openStream(ctx, s.dst, t, t.selectDstRange, r, cfg.PageSize)
+	sp, stok := src.next()
+	dp, dtok := dst.next()
+	for sp != nil {
+		switch {
+		case dp != nil && (dtok < stok || dtok == stok && bytes.Compare(joinKey(dp.Key), joinKey(sp.Key)) < 0):
+			dp, dtok = dst.next() // only in the destination: allowed
+			continue
+		case dp != nil && dtok == stok && merge.SameKey(dp.Key, sp.Key):
+			if err := comparePartition(t, sp, dp, &c); err != nil {
+				return err
+			}
+			dp, dtok = dst.next()
+		default:
+			comparePartition(t, sp, nil, &c) //nolint:errcheck // nil dst: only counts missing
+		}
+		c.rows += int64(len(sp.Rows))
+		sp, stok = src.next()
+	}
+	if err := src.close(); err != nil {
+		return err
+	}
+	if err := dst.close(); err != nil {
+		return err
+	}
+	tv.mu.Lock()
+	defer tv.mu.Unlock()
+	tv.Subranges++
+	tv.SourceRows += c.rows
+	tv.Missing += c.missing
+	tv.Mismatched += c.mismatched
+	tv.Superseded += c.superseded
+	tv.Quarantined += c.quarantined
+	if c.missing+c.mismatched > 0 {
+		tv.DifferingRanges = append(tv.DifferingRanges, r)
+	}
+	for _, d := range c.samples {
+		if tv.samplesPerKind[d.Kind] < tv.maxSamplesByKind {
+			tv.samplesPerKind[d.Kind]++
+			tv.Samples = append(tv.Samples, d)
+		}
+	}
+	return nil
+}
+
+func joinKey(k [][]byte) []byte { return bytes.Join(k, []byte{0}) }
+
+// counts are one subrange's findings.
+type counts struct {
+	rows, missing, mismatched, superseded, quarantined int64
+	samples                                            []Difference
+}
+
+const maxSubrangeSamples = 20
+
+func (c *counts) add(kind string, d Difference) {
+	switch kind {
+	case "missing":
+		c.missing++
+	case "mismatched":
+		c.mismatched++
+	case "superseded":
+		c.superseded++
+	}
+	if len(c.samples) < maxSubrangeSamples {
+		d.Kind = kind
+		c.samples = append(c.samples, d)
+	}
+}
+
+func (t *table) formatKey(key [][]byte, cols []cql.Column) string {
+	parts := make([]string, len(key))
+	for i, k := range key {
+		parts[i] = cql.Format(cols[i].Type, k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// comparePartition checks one source partition against the destination's (nil: absent).
+func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
+	key := t.formatKey(src.Key, t.src.PartitionKey)
+	if !t.blind && dst != nil {
+		res, err := t.resolver.Resolve(src, dst)
+		if err != nil {
+			return err
+		}
+		if res.Quarantine != nil {
+			c.quarantined++
+			return nil
+		}
+		if res.Write == nil || len(res.Write.Rows) == 0 {
+			return nil
+		}
+		// The resolver would still write something: those cells are not as they must be.
+		for _, r := range res.Write.Rows {
+			d := Difference{Key: key, Clustering: t.formatKey(r.Clustering, t.src.Clustering)}
+			if findRow(dst, r.Clustering) == nil {
+				c.add("missing", d)
+				continue
+			}
+			for _, col := range r.Columns {
+				if col.Present {
+					d.Column = col.Name
+					c.add("mismatched", d)
+				}
+			}
+		}
+		return nil
+	}
+	for ri := range src.Rows {
+		sr := &src.Rows[ri]
+		d := Difference{Key: key, Clustering: t.formatKey(sr.Clustering, t.src.Clustering)}
+		var dr *merge.Row
+		if dst != nil {
+			dr = findRow(dst, sr.Clustering)
+		}
+		if dr == nil {
+			c.add("missing", d)
+			continue
+		}
+		for ci := range sr.Columns {
+			sc := &sr.Columns[ci]
+			if !sc.Present {
+				continue
+			}
+			dc := findColumn(dr, sc.Name, ci)
+			d.Column = sc.Name
+			typ := t.cols[ci].Type
+			compareColumn(sc, dc, typ, d, c)
+		}
+	}
+	return nil
+}
+
+// compareColumn applies lww's invariant to one column: each source cell is in the destination, or
+// beaten there by Cassandra's rule (newer writetime; same writetime and a greater value).
+func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
+	cell := func(kind string, s merge.Cell, dcell *merge.Cell) {
+		d.Source = fmt.Sprintf("%s @%d", cql.Format(typ, s.Value), s.WriteTime)
+		if dcell == nil {
+			c.add(kind, d)
+			return
+		}
+		d.Destination = fmt.Sprintf("%s @%d", cql.Format(typ, dcell.Value), dcell.WriteTime)
+		c.add(kind, d)
+	}
+	switch {
+	case dc == nil || !dc.Present:
+		cell("missing", sc.Cell, nil)
+	case sc.Kind == merge.Simple:
+		if k := cellVerdict(sc.Cell, dc.Cell); k != "" {
+			cell(k, sc.Cell, &dc.Cell)
+		}
+	case sc.Kind == merge.List:
+		s, dd := listCell(sc), listCell(dc)
+		if k := cellVerdict(s, dd); k != "" {
+			cell(k, s, &dd)
+		}
+	default:
+		for _, e := range sc.Elems {
+			var de *merge.Elem
+			for i := range dc.Elems {
+				if bytes.Equal(dc.Elems[i].Key, e.Key) {
+					de = &dc.Elems[i]
+					break
+				}
+			}
+			if de == nil {
+				cell("missing", e.Cell, nil)
+				continue
+			}
+			if k := cellVerdict(e.Cell, de.Cell); k != "" {
+				cell(k, e.Cell, &de.Cell)
+			}
+		}
+	}
+}
+
+// cellVerdict is "" when dst holds src, "superseded" when dst beats it, "mismatched" otherwise.
+func cellVerdict(src, dst merge.Cell) string {
+	switch {
+	case dst.WriteTime > src.WriteTime:
+		return "superseded"
+	case dst.WriteTime < src.WriteTime:
+		return "mismatched"
+	}
+	switch cmp := bytes.Compare(dst.Value, src.Value); {
+	case cmp == 0:
+		return ""
+	case cmp > 0:
+		return "superseded" // Cassandra's tie rule: the greater value wins
+	}
+	return "mismatched"
+}
+
+// listCell sums a list up as one cell: its serialised value at its newest element's writetime,
+// which is how forklift writes lists.
+func listCell(c *merge.Column) merge.Cell {
+	vals := make([][]byte, len(c.Elems))
+	var wt int64
+	for i, e := range c.Elems {
+		vals[i] = e.Cell.Value
+		wt = max(wt, e.Cell.WriteTime)
+	}
+	return merge.Cell{Value: cql.JoinCollection(vals), WriteTime: wt}
+}
+
+func findRow(p *merge.Partition, ck [][]byte) *merge.Row {
+	for i := range p.Rows {
+		if merge.SameKey(p.Rows[i].Clustering, ck) {
+			return &p.Rows[i]
+		}
+	}
+	return nil
+}
+
+func findColumn(r *merge.Row, name string, hint int) *merge.Column {
+	if hint < len(r.Columns) && r.Columns[hint].Name == name {
+		return &r.Columns[hint]
+	}
+	for i := range r.Columns {
+		if r.Columns[i].Name == name {
+			return &r.Columns[i]
+		}
+	}
+	return nil
+}
+

@@ -1,0 +1,282 @@
+package forklift
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/merge"
+)
+
+// stmt is one CQL statement with its values; size estimates its bytes for batch splitting.
+type stmt struct {
+	text string
+	args []any
+	size int
+}
+
+// stmtCache keeps statement texts by shape, so a copy of billions of rows builds each text once.
+type stmtCache struct{ m sync.Map }
+
+func (c *stmtCache) get(key string, build func() string) string {
+	if v, ok := c.m.Load(key); ok {
+		return v.(string)
+	}
+	s := build()
+	c.m.Store(key, s)
+	return s
+}
+
+type stamp struct {
+	wt  int64
+	ttl int32
+}
+
+// group is what one (writetime, ttl) pair writes in one row: simple cells in an INSERT, collection
+// elements added in an UPDATE.
+type group struct {
+	simple []int // column indexes, ascending
+	vals   []any
+	adds   []int
+	addVal []any
+}
+
+// statements turns a partition to write into CQL statements. Per row, cells that share a
+// (writetime, TTL) go in one statement: an INSERT … USING TIMESTAMP t AND TTL ttl for simple cells
+// and whole lists (which also writes the row marker), an UPDATE … SET c = c + ? for set and map
+// elements. Deleted cells become DELETE or c = c - ? at their timestamp. A row with no cell at all
+// is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL).
+func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
+	var out []stmt
+	for ri := range p.Rows {
+		r := &p.Rows[ri]
+		keyArgs := make([]any, 0, t.nkey+t.nck)
+		for _, k := range p.Key {
+			keyArgs = append(keyArgs, cql.Raw(k))
+		}
+		for _, k := range r.Clustering {
+			keyArgs = append(keyArgs, cql.Raw(k))
+		}
+		groups := map[stamp]*group{}
+		get := func(s stamp) *group {
+			g := groups[s]
+			if g == nil {
+				g = &group{}
+				groups[s] = g
+			}
+			return g
+		}
+		dels := map[int64][]int{} // writetime → simple columns to delete
+		var rowCells int
+		for ci := range r.Columns {
+			c := &r.Columns[ci]
+			if !c.Present {
+				continue
+			}
+			idx := t.colIndex(c.Name, ci)
+			if idx < 0 {
+				continue
+			}
+			switch {
+			case c.Kind == merge.Simple && c.Cell.Deleted, c.Kind != merge.Simple && c.Cell.Deleted && len(c.Elems) == 0:
+				dels[c.Cell.WriteTime] = append(dels[c.Cell.WriteTime], idx)
+				rowCells++
+			case c.Kind == merge.Simple:
+				if c.Cell.Value == nil {
+					continue // a null is not written
+				}
+				g := get(stamp{c.Cell.WriteTime, c.Cell.TTL})
+				g.simple = append(g.simple, idx)
+				g.vals = append(g.vals, cql.Raw(c.Cell.Value))
+				rowCells++
+			case c.Kind == merge.List:
+				if len(c.Elems) == 0 {
+					continue
+				}
+				// A list is written whole at its newest element's timestamp ("l = ?" also drops
+				// older elements): list element cells are keyed by server-made timeuuids that a
+				// copy cannot reproduce.
+				vals := make([][]byte, len(c.Elems))
+				s := stamp{c.Elems[0].Cell.WriteTime, c.Elems[0].Cell.TTL}
+				for i, e := range c.Elems {
+					vals[i] = e.Cell.Value
+					if e.Cell.WriteTime > s.wt {
+						s = stamp{e.Cell.WriteTime, e.Cell.TTL}
+					}
+				}
+				g := get(s)
+				g.simple = append(g.simple, idx)
+				g.vals = append(g.vals, cql.Raw(cql.JoinCollection(vals)))
+				rowCells++
+			default: // set, map: element by element, grouped by (writetime, ttl)
+				byStamp := map[stamp][]merge.Elem{}
+				var order []stamp
+				for _, e := range c.Elems {
+					s := stamp{e.Cell.WriteTime, e.Cell.TTL}
+					if e.Cell.Deleted {
+						s = stamp{e.Cell.WriteTime, -1}
+					}
+					if _, ok := byStamp[s]; !ok {
+						order = append(order, s)
+					}
+					byStamp[s] = append(byStamp[s], e)
+				}
+				for _, s := range order {
+					es := byStamp[s]
+					if s.ttl == -1 { // element deletions: c = c - {keys}
+						keys := make([][]byte, len(es))
+						for i, e := range es {
+							keys[i] = e.Key
+						}
+						out = append(out, t.removeStmt(idx, s.wt, cql.JoinCollection(keys), keyArgs))
+						continue
+					}
+					var val []byte
+					if c.Kind == merge.Map {
+						keys, vals := make([][]byte, len(es)), make([][]byte, len(es))
+						for i, e := range es {
+							keys[i], vals[i] = e.Key, e.Cell.Value
+						}
+						val = cql.JoinMap(keys, vals)
+					} else {
+						keys := make([][]byte, len(es))
+						for i, e := range es {
+							keys[i] = e.Key
+						}
+						val = cql.JoinCollection(keys)
+					}
+					g := get(s)
+					g.adds = append(g.adds, idx)
+					g.addVal = append(g.addVal, cql.Raw(val))
+				}
+				rowCells++
+			}
+		}
+		if rowCells == 0 {
+			out = append(out, t.insertStmt(nil, nil, stamp{markerTS, 0}, keyArgs))
+			continue
+		}
+		stamps := make([]stamp, 0, len(groups))
+		for s := range groups {
+			stamps = append(stamps, s)
+		}
+		sort.Slice(stamps, func(i, j int) bool {
+			if stamps[i].wt != stamps[j].wt {
+				return stamps[i].wt < stamps[j].wt
+			}
+			return stamps[i].ttl < stamps[j].ttl
+		})
+		for _, s := range stamps {
+			g := groups[s]
+			if len(g.simple) > 0 {
+				out = append(out, t.insertStmt(g.simple, g.vals, s, keyArgs))
+			}
+			if len(g.adds) > 0 {
+				out = append(out, t.addStmt(g.adds, g.addVal, s, keyArgs))
+			}
+		}
+		for wt, cols := range dels {
+			out = append(out, t.deleteStmt(cols, wt, keyArgs))
+		}
+	}
+	return out
+}
+
+// colIndex finds the column's index in t.cols; hint is where it usually is.
+func (t *table) colIndex(name string, hint int) int {
+	if hint < len(t.cols) && t.cols[hint].Name == name {
+		return hint
+	}
+	for i, c := range t.cols {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func shapeKey(kind string, cols []int) string {
+	var b strings.Builder
+	b.WriteString(kind)
+	for _, c := range cols {
+		b.WriteByte(',')
+		b.WriteString(strconv.Itoa(c))
+	}
+	return b.String()
+}
+
+func (t *table) keyWhere() string {
+	var where []string
+	for _, n := range t.src.KeyNames() {
+		where = append(where, cql.Quote(n)+" = ?")
+	}
+	return strings.Join(where, " AND ")
+}
+
+func argSize(args []any) int {
+	n := 16
+	for _, a := range args {
+		if r, ok := a.(cql.Raw); ok {
+			n += len(r) + 4
+		} else {
+			n += 12
+		}
+	}
+	return n
+}
+
+func (t *table) insertStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey("I", cols), func() string {
+		names := cql.QuoteAll(t.src.KeyNames())
+		for _, c := range cols {
+			names = append(names, cql.Quote(t.cols[c].Name))
+		}
+		marks := strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ")
+		return "INSERT INTO " + t.dstName + " (" + strings.Join(names, ", ") + ") VALUES (" + marks + ") USING TIMESTAMP ? AND TTL ?"
+	})
+	args := make([]any, 0, len(keyArgs)+len(vals)+2)
+	args = append(args, keyArgs...)
+	args = append(args, vals...)
+	args = append(args, s.wt, int(s.ttl))
+	return stmt{text: text, args: args, size: argSize(args)}
+}
+
+func (t *table) addStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey("A", cols), func() string {
+		var set []string
+		for _, c := range cols {
+			q := cql.Quote(t.cols[c].Name)
+			set = append(set, q+" = "+q+" + ?")
+		}
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + strings.Join(set, ", ") + " WHERE " + t.keyWhere()
+	})
+	args := make([]any, 0, len(keyArgs)+len(vals)+2)
+	args = append(args, s.wt, int(s.ttl))
+	args = append(args, vals...)
+	args = append(args, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
+}
+
+func (t *table) removeStmt(col int, wt int64, keys []byte, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey("R", []int{col}), func() string {
+		q := cql.Quote(t.cols[col].Name)
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? SET " + q + " = " + q + " - ? WHERE " + t.keyWhere()
+	})
+	args := append([]any{wt, cql.Raw(keys)}, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
+}
+
+func (t *table) deleteStmt(cols []int, wt int64, keyArgs []any) stmt {
+	sort.Ints(cols)
+	text := t.stmts.get(shapeKey("D", cols), func() string {
+		var names []string
+		for _, c := range cols {
+			names = append(names, cql.Quote(t.cols[c].Name))
+		}
+		return "DELETE " + strings.Join(names, ", ") + " FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere()
+	})
+	args := append([]any{wt}, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
+}
