@@ -3,7 +3,7 @@ package forklift
 import (
 	"bytes"
 	"context"
-		"fmt"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -182,7 +182,10 @@ func verifySubrange(ctx context.Context, cfg *Config, s *sides, t *table, tv *Ta
 	var sh, dh uint64
 	var srcRows int64
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) { sh, srcRows, err = hashRange(gctx, s.src, t, t.selectRange, r, cfg.PageSize); return })
+	g.Go(func() (err error) {
+		sh, srcRows, err = hashRange(gctx, s.src, t, t.selectRange, r, cfg.PageSize)
+		return
+	})
 	g.Go(func() (err error) { dh, _, err = hashRange(gctx, s.dst, t, t.selectDstRange, r, cfg.PageSize); return })
 	if err := g.Wait(); err != nil {
 		return err
@@ -425,4 +428,3 @@ func findColumn(r *merge.Row, name string, hint int) *merge.Column {
 	}
 	return nil
 }
-
