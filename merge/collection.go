@@ -114,8 +114,8 @@ func mergeList(w *writer, ck [][]byte, name string, s, d *Column) {
 		writeList(w, name, s, 0)
 		return
 	}
-	if elemsEqual(s.Elems, d.Elems) {
-		return
+	if !listValuesDiffer(s.Elems, d.Elems) {
+		return // the same list; paths and timestamps are local to each cluster
 	}
 	sMax, _ := columnMaxTime(s)
 	dMax, _ := columnMaxTime(d)
@@ -127,13 +127,11 @@ func mergeList(w *writer, ck [][]byte, name string, s, d *Column) {
 		}
 		writeList(w, name, s, ts)
 	}
-	if listValuesDiffer(s.Elems, d.Elems) {
-		kept := "destination"
-		if srcWins {
-			kept = "source"
-		}
-		w.conflict(ck, name, summary(s), summary(d), kept)
+	kept := "destination"
+	if srcWins {
+		kept = "source"
 	}
+	w.conflict(ck, name, summary(s), summary(d), kept)
 }
 
 // writeList writes the whole list s at ts (0: at its own newest writetime).
@@ -147,18 +145,6 @@ func writeList(w *writer, name string, s *Column, ts int64) {
 		w.elems = append(w.elems, e)
 	}
 	w.endElems(name, List, start)
-}
-
-func elemsEqual(a, b []Elem) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !bytes.Equal(a[i].Key, b[i].Key) || !cellEqual(a[i].Cell, b[i].Cell) {
-			return false
-		}
-	}
-	return true
 }
 
 func listValuesDiffer(a, b []Elem) bool {

@@ -5,16 +5,49 @@ package merge
 // (with its own timestamp where it already beats the destination's, else above both), every column
 // only d holds is deleted, and what d already holds exactly is left out. Conflicts are recorded with
 // Kept "source".
-func replaceRow(w *writer, s, d *Row) {
-	if d == nil {
+func replaceRow(w *writer, s, d *Row) { replaceRowWith(w, s, d, nil) }
+
+// override replaces one simple column's value in a row being written (a value of neither version of
+// that row, so written by the rule for merged values).
+type override struct {
+	name string
+	cell Cell
+}
+
+// replaceRowWith is replaceRow with the column ov.name (when ov is not nil) taking ov.cell's value.
+func replaceRowWith(w *writer, s, d *Row, ov *override) {
+	if d == nil && ov == nil {
 		w.rows = append(w.rows, *s)
 		return
 	}
 	w.beginRow()
 	eachColumn(s, d, func(name string, sc, dc *Column) {
+		if ov != nil && name == ov.name {
+			overrideCell(w, s, d, ov)
+			return
+		}
 		replaceColumn(w, s.Clustering, name, sc, dc, "source")
 	})
 	w.endRow(s.Clustering, false)
+}
+
+// overrideCell writes ov.cell's value and TTL into column ov.name of the row (s and d its versions).
+func overrideCell(w *writer, s, d *Row, ov *override) {
+	var sc, dc *Cell
+	if c := column(s, ov.name, -1); present(c) && c.Kind == Simple {
+		sc = &c.Cell
+	}
+	if c := column(d, ov.name, -1); present(c) && c.Kind == Simple {
+		dc = &c.Cell
+	}
+	want := Cell{Value: ov.cell.Value, TTL: ov.cell.TTL}
+	isInput := false
+	if sc != nil && cellEqual(*sc, ov.cell) || dc != nil && cellEqual(*dc, ov.cell) {
+		want, isInput = ov.cell, true
+	}
+	if c, ok := plan(want, isInput, sc, dc); ok {
+		w.putCell(ov.name, c)
+	}
 }
 
 // recordConflicts records the columns where a losing source row s differs from the destination row d
@@ -91,7 +124,7 @@ func replaceColumn(w *writer, ck [][]byte, name string, s, d *Column, kept strin
 			writeList(w, name, s, 0)
 			return
 		}
-		if elemsEqual(s.Elems, d.Elems) {
+		if !listValuesDiffer(s.Elems, d.Elems) {
 			return
 		}
 		sMax, _ := columnMaxTime(s)

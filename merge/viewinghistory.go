@@ -19,17 +19,19 @@ const nameViewingHistory = "viewing-history"
 //	CREATE TABLE viewing_history (member_id bigint, title_id bigint, position bigint,
 //	    watched_at timestamp, PRIMARY KEY (member_id, title_id))   -- title-key: 0
 //
-// but a log-shaped table, PRIMARY KEY (member_id, watched_at, title_id) with title-key: 1, works too:
-// its several rows for one title collapse to one.
+// A title held in a regular column (option title) lets several rows share a title; they collapse to
+// one. Limit of that mode: where one row's title differs between the sides, the version of the row
+// that stands decides its title and the other is forgotten.
 //
 // The rule, applied to the union of both sides' rows (or the source alone when the destination has
 // none): where one clustering key is on both sides, its version with the larger (position, time)
-// stands (the destination's on a tie); then per title, the entry with the largest position (then the
-// latest time) is kept and every other entry of the title removed; then the kept entries, newest time
-// first, are capped at cap, and the rest removed. Removing an entry the destination holds deletes the
-// row (all its columns Deleted at its newest writetime + 1 µs); an entry kept from the source is
-// written with the timestamp rule of the package. Positions and times compare with CompareValues; a
-// missing value is smaller than any.
+// stands (the destination's on a tie); per title, the entry with the largest position (then the
+// latest time) is kept, carrying the latest time seen for the title on either side, and every other
+// entry of the title is removed; then the titles, most recently watched first, are capped at cap and
+// the rest removed. Removing an entry the destination holds deletes the row (all its columns Deleted
+// at its newest writetime + 1 µs); a kept entry is written with the timestamp rule of the package.
+// Positions and times compare with CompareValues; a missing value is smaller than any. Carrying the
+// title's latest time makes the rule converge: run again over what it wrote, it writes nothing.
 type viewingHistory struct {
 	title    string // regular column holding the title, or ""
 	titleKey int    // clustering component holding the title, when title == ""
@@ -84,6 +86,7 @@ type entry struct {
 	title  []byte
 	pos    *Column
 	time   *Column
+	latest *Column // the latest time of the entry's versions, then of its title
 	ck     [][]byte
 }
 
@@ -104,6 +107,10 @@ func (v viewingHistory) Resolve(src, dst *Partition) (Resolution, error) {
 			var de entry
 			if err := v.fill(&de, &dstRows[e.d], src); err != nil {
 				return Resolution{}, err
+			}
+			de.d = e.d
+			if compareApp(de.time, e.time) > 0 {
+				e.latest = de.time
 			}
 			if v.better(&e, &de) <= 0 { // the destination's version on a tie
 				e.useSrc, e.title, e.pos, e.time = false, de.title, de.pos, de.time
@@ -129,10 +136,19 @@ func (v viewingHistory) Resolve(src, dst *Partition) (Resolution, error) {
 		}
 		return -v.better(&a, &b)
 	})
-	for i := range es {
-		es[i].keep = i == 0 || !bytes.Equal(es[i].title, es[i-1].title)
+	for i := 0; i < len(es); {
+		// es[i] is the best of its title; it carries the title's latest time.
+		j, latest := i, es[i].latest
+		for ; j < len(es) && bytes.Equal(es[j].title, es[i].title); j++ {
+			es[j].keep = j == i
+			if compareApp(es[j].latest, latest) > 0 {
+				latest = es[j].latest
+			}
+		}
+		es[i].latest = latest
+		i = j
 	}
-	// The kept entries newest first; beyond the cap they go.
+	// The kept titles, most recently watched first; beyond the cap they go.
 	slices.SortFunc(es, func(a, b entry) int {
 		if a.keep != b.keep {
 			if a.keep {
@@ -140,7 +156,7 @@ func (v viewingHistory) Resolve(src, dst *Partition) (Resolution, error) {
 			}
 			return 1
 		}
-		if c := compareApp(b.time, a.time); c != 0 {
+		if c := compareApp(b.latest, a.latest); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.title, b.title)
@@ -160,12 +176,23 @@ func (v viewingHistory) Resolve(src, dst *Partition) (Resolution, error) {
 		if e.d >= 0 {
 			d = &dstRows[e.d]
 		}
+		var ov *override
+		if e.keep && compareApp(e.latest, e.time) > 0 {
+			ov = &override{name: v.time, cell: e.latest.Cell}
+		}
 		switch {
 		case e.keep && e.useSrc:
-			replaceRow(&w, s, d)
-		case e.keep && s != nil:
-			recordConflicts(&w, s, d)
-		case !e.keep && d != nil:
+			replaceRowWith(&w, s, d, ov)
+		case e.keep:
+			if s != nil {
+				recordConflicts(&w, s, d)
+			}
+			if ov != nil {
+				w.beginRow()
+				overrideCell(&w, s, d, ov)
+				w.endRow(d.Clustering, false)
+			}
+		case d != nil:
 			w.deleteRow(d, s)
 		}
 	}
@@ -197,7 +224,7 @@ func (v viewingHistory) fill(e *entry, r *Row, p *Partition) error {
 		if name == v.position {
 			e.pos = c
 		} else {
-			e.time = c
+			e.time, e.latest = c, c
 		}
 	}
 	return nil

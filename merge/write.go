@@ -3,7 +3,8 @@ package merge
 // This file turns a decision (which version of each cell must end up in the destination) into the
 // cells to write, under the timestamp rule every resolver shares:
 //
-//   - a cell the destination already holds exactly is left out;
+//   - a cell the destination already holds exactly is left out, and so is one whose value it holds
+//     at a version that already beats the decided one (rewriting it would only move its timestamp);
 //   - a cell whose decided version is one of the inputs and already beats the destination's version
 //     (per Reconcile) is written with its own writetime and TTL;
 //   - any other decided value (a merge of both sides, or an input that loses to the destination's
@@ -101,7 +102,7 @@ func (w *writer) resolution() Resolution {
 // versions s and x (nil where absent). isInput says want is s or x itself rather than a new value.
 // It reports false when nothing is to be written.
 func plan(want Cell, isInput bool, s, x *Cell) (Cell, bool) {
-	if x != nil && cellEqual(want, *x) {
+	if x != nil && held(want, *x) {
 		return Cell{}, false
 	}
 	if isInput && (x == nil || !wins(*x, want)) {
@@ -109,6 +110,16 @@ func plan(want Cell, isInput bool, s, x *Cell) (Cell, bool) {
 	}
 	want.WriteTime = bump(s, x)
 	return want, true
+}
+
+// held reports whether the destination's version x already gives what want asks for: the same cell,
+// or the same value and TTL at a version that would beat want anyway, where
+// writing want above it would only move its timestamp (this keeps a second run from rewriting).
+func held(want, x Cell) bool {
+	if cellEqual(want, x) {
+		return true
+	}
+	return sameValue(want, x) && want.TTL == x.TTL && wins(x, want)
 }
 
 // bump is max(writetimes of the present inputs) + 1 µs: the stamp of a value that must beat both.
