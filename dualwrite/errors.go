@@ -1,0 +1,27 @@
+package dualwrite
+
+import "errors"
+
+// Errors callers can test with errors.Is.
+var (
+	// ErrNonDeterministic: the statement calls a function (now(), uuid() …) whose value would differ
+	// between the two sides. Compute the value in the application, or opt in with
+	// Query.AllowNonDeterministic / WithAllowNonDeterministic if the difference is acceptable.
+	ErrNonDeterministic = errors.New("dualwrite: statement calls a non-deterministic function")
+	// ErrFollower: under Strict, the follower side did not accept the write (the authoritative side
+	// may hold it).
+	ErrFollower = errors.New("dualwrite: follower side failed")
+	// ErrReplayLogFull: a follower write could not be kept for replay because the replay log reached
+	// its size limit; the caller's write is reported failed rather than silently diverging.
+	ErrReplayLogFull = errors.New("dualwrite: replay log full")
+	// ErrNoReplayLog: the policy needs a replay log and none was configured.
+	ErrNoReplayLog = errors.New("dualwrite: no replay log configured")
+	// ErrClosed: the session was closed.
+	ErrClosed = errors.New("dualwrite: session closed")
+	// ErrUnknownPhase and ErrUnknownPolicy: a name in config that is not one of ours.
+	ErrUnknownPhase  = errors.New("dualwrite: unknown phase")
+	ErrUnknownPolicy = errors.New("dualwrite: unknown policy")
+	// ErrUnencodable: a value of this write cannot be stored in the replay log (register its type
+	// with encoding/gob); the write is reported failed instead of being lost on the follower.
+	ErrUnencodable = errors.New("dualwrite: value cannot be stored in the replay log")
+)

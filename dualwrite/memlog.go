@@ -1,0 +1,78 @@
+package dualwrite
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemLog is a ReplayLog in memory, for unit tests and for applications that accept losing the
+// backlog in a crash. It keeps what a FileLog keeps, without durability.
+type MemLog struct {
+	mu      sync.Mutex
+	entries []Entry
+	base    int64 // position of entries[0]
+	read    int64
+	closed  bool
+}
+
+// NewMemLog returns an empty in-memory replay log.
+func NewMemLog() *MemLog { return &MemLog{} }
+
+// Append keeps a copy of e.
+func (m *MemLog) Append(_ context.Context, e *Entry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if e.Logged.IsZero() {
+		e.Logged = time.Now()
+	}
+	if _, err := encodeEntry(e); err != nil { // same contract as the file log
+		return err
+	}
+	m.entries = append(m.entries, *e)
+	return nil
+}
+
+// Pending returns up to max entries after those already handed out.
+func (m *MemLog) Pending(max int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for m.read-m.base < int64(len(m.entries)) && len(out) < max {
+		out = append(out, Record{Entry: m.entries[m.read-m.base], Pos: Pos{Offset: m.read + 1}})
+		m.read++
+	}
+	return out, nil
+}
+
+// Done drops entries up to pos.
+func (m *MemLog) Done(pos Pos) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := pos.Offset - m.base; n > 0 && n <= int64(len(m.entries)) {
+		m.entries = m.entries[n:]
+		m.base = pos.Offset
+	}
+	return nil
+}
+
+// Backlog returns the entries not yet done and the oldest one's append time.
+func (m *MemLog) Backlog() (int64, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) == 0 {
+		return 0, time.Time{}
+	}
+	return int64(len(m.entries)), m.entries[0].Logged
+}
+
+// Close makes further appends fail.
+func (m *MemLog) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,77 @@
+package dualwrite
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Option configures a Session.
+type Option func(*config)
+
+type config struct {
+	phase            Phase
+	policy           Policy
+	replayDir        string
+	replayLimit      int64
+	log              ReplayLog
+	keyspaces        map[string]string
+	shadow           float64
+	logger           *slog.Logger
+	reg              prometheus.Registerer
+	asyncQueue       int
+	asyncWorkers     int
+	allowND          bool
+	replayWorkers    int
+	replayBackoffMax time.Duration
+	now              func() time.Time
+}
+
+// WithPhase sets the phase the session starts in (default Dual).
+func WithPhase(p Phase) Option { return func(c *config) { c.phase = p } }
+
+// WithPolicy sets what a follower failure does (default PrimaryAuthoritative).
+func WithPolicy(p Policy) Option { return func(c *config) { c.policy = p } }
+
+// WithReplayDir keeps the replay log as segment files in dir (a FileLog). Required by
+// PrimaryAuthoritative and Async unless WithReplayLog is given. Use a directory on a persistent
+// volume, one per process.
+func WithReplayDir(dir string) Option { return func(c *config) { c.replayDir = dir } }
+
+// WithReplayLimit bounds the replay log in bytes (default DefaultReplayLimit, 1 GiB).
+func WithReplayLimit(bytes int64) Option { return func(c *config) { c.replayLimit = bytes } }
+
+// WithReplayLog uses a ReplayLog of the caller's (for example NewMemLog in tests).
+func WithReplayLog(l ReplayLog) Option { return func(c *config) { c.log = l } }
+
+// WithKeyspaceMap rewrites keyspace-qualified names in statements sent to the secondary, e.g.
+// {"island": "global"} turns island.profiles into global.profiles. Statements without a keyspace
+// use each session's own keyspace.
+func WithKeyspaceMap(primaryToSecondary map[string]string) Option {
+	return func(c *config) { c.keyspaces = primaryToSecondary }
+}
+
+// WithShadowReads compares a fraction (0..1) of reads on both sides in the background.
+func WithShadowReads(fraction float64) Option { return func(c *config) { c.shadow = fraction } }
+
+// WithLogger logs follower failures, replays, shadow and LWT mismatches (nil = quiet).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithRegisterer registers the session's Prometheus metrics (nil = none).
+func WithRegisterer(r prometheus.Registerer) Option { return func(c *config) { c.reg = r } }
+
+// WithAsyncQueue sizes the Async policy's queue (default 10000) and its workers (default 32).
+func WithAsyncQueue(size, workers int) Option {
+	return func(c *config) { c.asyncQueue, c.asyncWorkers = size, workers }
+}
+
+// WithAllowNonDeterministic lets every statement call now(), uuid() and the like, accepting that
+// the two sides store different values.
+func WithAllowNonDeterministic() Option { return func(c *config) { c.allowND = true } }
+
+// WithReplayWorkers sets how many replay log entries are applied at once (default 16).
+func WithReplayWorkers(n int) Option { return func(c *config) { c.replayWorkers = n } }
+
+// WithClock replaces time.Now for timestamps (tests).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }

@@ -1,0 +1,34 @@
+package dualwrite
+
+import "sync/atomic"
+
+// counters are the session's running totals, read with Stats.
+type counters struct {
+	writes, acked, followerFailed, logged, replayed, uncertain atomic.Int64
+	shadowReads, shadowMismatches, lwtMismatches, refused      atomic.Int64
+	asyncInFlight                                              atomic.Int64
+}
+
+// Stats are a session's totals since New, for reports and tests; the same figures are exported
+// as Prometheus metrics.
+type Stats struct {
+	Writes           int64 // writes and batches issued through the session
+	Acknowledged     int64 // of them, returned to the caller without error
+	FollowerFailed   int64 // follower writes that did not land at first
+	Logged           int64 // follower writes appended to the replay log
+	Replayed         int64 // replay log entries that have since landed
+	Uncertain        int64 // counter updates that failed on the follower
+	ShadowReads      int64
+	ShadowMismatches int64
+	LWTMismatches    int64
+	Refused          int64 // writes refused before reaching Cassandra (non-deterministic …)
+}
+
+// Stats returns the session's totals so far.
+func (s *Session) Stats() Stats {
+	c := &s.stats
+	return Stats{Writes: c.writes.Load(), Acknowledged: c.acked.Load(), FollowerFailed: c.followerFailed.Load(),
+		Logged: c.logged.Load(), Replayed: c.replayed.Load(), Uncertain: c.uncertain.Load(),
+		ShadowReads: c.shadowReads.Load(), ShadowMismatches: c.shadowMismatches.Load(),
+		LWTMismatches: c.lwtMismatches.Load(), Refused: c.refused.Load()}
+}
