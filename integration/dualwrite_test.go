@@ -1,0 +1,272 @@
+package integration
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/dualwrite"
+)
+
+// TestDualwriteReplayLogSurvivesKill9: a writing process, its secondary paused, keeps follower
+// writes in its replay log and is killed with -9; a new session on the same directory replays
+// them, and every write the dead process acknowledged is on the secondary with its original
+// writetime.
+func TestDualwriteReplayLogSurvivesKill9(t *testing.T) {
+	if os.Getenv("DUALWRITE_CHILD_DIR") != "" {
+		dualwriteChild(t)
+		return
+	}
+	e := needServices(t)
+	const ks = "dualwrite_kill9"
+	dwKeyspaces(t, e, ks)
+	ensureRunning(t, e, "cassandra-eu")
+	dir := t.TempDir()
+
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestDualwriteReplayLogSurvivesKill9$", "-test.v")
+	cmd.Env = append(os.Environ(), "DUALWRITE_CHILD_DIR="+dir, "DUALWRITE_CHILD_KS="+ks)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := map[int]bool{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && sc.Text() != "READY" {
+	}
+	// The writer is connected to both sides; now its secondary stops answering.
+	pauseFor(t, e, "cassandra-eu")
+	if err := os.WriteFile(dir+"/go", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() && len(acked) < 600 {
+		if k, ok := strings.CutPrefix(sc.Text(), "ACK "); ok {
+			n, _ := strconv.Atoi(k)
+			acked[n] = true
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	t.Logf("writer killed with -9 after %d acknowledged writes", len(acked))
+	if len(acked) < 600 {
+		t.Fatalf("the writer stopped after %d acknowledged writes (see its output above)", len(acked))
+	}
+	fault(t, e, "resume", "cassandra-eu")
+
+	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dw.Close()
+	backlog, _ := dw.Backlog()
+	if err := dw.WaitReplayed(waitCtx(t, 2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	us, eu := dwDump(t, e.USCQL, ks), dwDump(t, e.EUCQL, ks)
+	missing, inFlight := 0, 0
+	for k := range acked {
+		if eu[k] != us[k] || us[k].WT == 0 {
+			missing++
+		}
+	}
+	for k, c := range us {
+		if !acked[k] && eu[k] != c {
+			inFlight++ // never acknowledged: the writer died before it could answer
+		}
+	}
+	t.Logf("FIGURES acknowledged=%d found_in_log=%d replayed=%d missing=%d unacknowledged_in_flight_on_primary_only=%d",
+		len(acked), backlog, dw.Stats().Replayed, missing, inFlight)
+	if missing > 0 {
+		t.Fatalf("%d acknowledged writes missing on the secondary after replay", missing)
+	}
+}
+
+// dualwriteChild is the writing process of the kill -9 test: it writes until killed and prints
+// ACK k for each acknowledged write.
+func dualwriteChild(t *testing.T) {
+	e := needServices(t)
+	ks := os.Getenv("DUALWRITE_CHILD_KS")
+	cfg := dwCluster(e.EUCQL, ks)
+	cfg.Timeout, cfg.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
+	secondary, err := cfg.CreateSession()
+	if err != nil {
+		t.Fatalf("child: connect secondary: %v", err)
+	}
+	primary := dwSession(t, e.USCQL, ks)
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(os.Getenv("DUALWRITE_CHILD_DIR")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("READY")
+	for {
+		if _, err := os.Stat(os.Getenv("DUALWRITE_CHILD_DIR") + "/go"); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	var mu sync.Mutex
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := int(next.Add(1))
+				if dw.Query("INSERT INTO kv (k, v) VALUES (?, ?)", k, "killed-writer").Exec() == nil {
+					mu.Lock()
+					fmt.Printf("ACK %d\n", k)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestDualwriteStrictFailsWhileSecondaryDown: under Strict the caller sees the follower's failure.
+func TestDualwriteStrictFailsWhileSecondaryDown(t *testing.T) {
+	e := needServices(t)
+	const ks = "dualwrite_strict"
+	dwKeyspaces(t, e, ks)
+	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPolicy(dualwrite.Strict))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dw.Close()
+	if err := dw.Query("INSERT INTO kv (k, v) VALUES (1, 'up')").Exec(); err != nil {
+		t.Fatalf("write with both sides up: %v", err)
+	}
+	ensureRunning(t, e, "cassandra-eu")
+	pauseFor(t, e, "cassandra-eu")
+	err = dw.Query("INSERT INTO kv (k, v) VALUES (2, 'down')").Exec()
+	if !errors.Is(err, dualwrite.ErrFollower) {
+		t.Fatalf("strict write with the secondary paused: want ErrFollower, got %v", err)
+	}
+	t.Logf("strict error: %v", err)
+}
+
+// TestDualwritePhaseFlipsUnderLoad: flipping phases while writers run loses no write.
+func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
+	e := needServices(t)
+	const ks = "dualwrite_flips"
+	dwKeyspaces(t, e, ks)
+	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(t.TempDir()), dualwrite.WithShadowReads(0.05))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dw.Close()
+	stop := make(chan struct{})
+	flips := 0
+	go func() {
+		phases := []dualwrite.Phase{dualwrite.DualFlipped, dualwrite.Dual}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				dw.SetPhase(phases[i%2])
+				flips++
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	var acked sync.Map
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 250; i++ {
+				k := g*1000 + i
+				if err := dw.Query("INSERT INTO kv (k, v) VALUES (?, ?)", k, "flip").Exec(); err != nil {
+					t.Errorf("write %d: %v", k, err)
+					continue
+				}
+				acked.Store(k, true)
+				var v string
+				if err := dw.Query("SELECT v FROM kv WHERE k = ?", k).Scan(&v); err != nil && !errors.Is(err, gocql.ErrNotFound) {
+					t.Errorf("read %d: %v", k, err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(stop)
+	if err := dw.WaitReplayed(waitCtx(t, time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	rows, n := dwCompare(t, e, ks)
+	missing := 0
+	acked.Range(func(k, _ any) bool {
+		if _, ok := rows[k.(int)]; !ok {
+			missing++
+		}
+		return true
+	})
+	st := dw.Stats()
+	t.Logf("FIGURES flips=%d writes=%d rows=%d missing=%d shadow_reads=%d shadow_mismatches=%d", flips, st.Writes, n, missing, st.ShadowReads, st.ShadowMismatches)
+	if missing > 0 {
+		t.Fatalf("%d acknowledged writes missing after phase flips", missing)
+	}
+}
+
+// TestDualwriteBadInput: non-deterministic functions and unknown tables are clear errors, and
+// nothing is written.
+func TestDualwriteBadInput(t *testing.T) {
+	e := needServices(t)
+	const ks = "dualwrite_bad"
+	dwKeyspaces(t, e, ks)
+	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dw.Close()
+	err = dw.Query("INSERT INTO kv (k, v) VALUES (?, toUnixTimestamp(now()))", 1).Exec()
+	if !errors.Is(err, dualwrite.ErrNonDeterministic) || !strings.Contains(err.Error(), "now()") {
+		t.Fatalf("now(): want ErrNonDeterministic naming now(), got %v", err)
+	}
+	t.Logf("non-deterministic: %v", err)
+	err = dw.Query("INSERT INTO no_such_table (k, v) VALUES (?, ?)", 1, "x").Exec()
+	if err == nil || !strings.Contains(err.Error(), "no_such_table") {
+		t.Fatalf("unknown table: want an error naming it, got %v", err)
+	}
+	t.Logf("unknown table: %v", err)
+	if _, err := dualwrite.New(primary, secondary); !errors.Is(err, dualwrite.ErrNoReplayLog) {
+		t.Fatalf("no replay dir: want ErrNoReplayLog, got %v", err)
+	}
+	if _, n := dwCompare(t, e, ks); n != 0 {
+		t.Fatalf("bad input wrote %d rows", n)
+	}
+	if n, _ := dw.Backlog(); n != 0 {
+		t.Fatalf("bad input left %d entries in the replay log", n)
+	}
+	// Counters go to both sides and are never replayed.
+	if err := dw.Query("UPDATE hits SET c = c + ? WHERE k = ?", int64(2), 1).Exec(); err != nil {
+		t.Fatalf("counter update: %v", err)
+	}
+	for _, s := range []*gocql.Session{primary, secondary} {
+		var c int64
+		if err := s.Query("SELECT c FROM hits WHERE k = 1").Scan(&c); err != nil || c != 2 {
+			t.Fatalf("counter on a side: %d, %v", c, err)
+		}
+	}
+}
