@@ -1,0 +1,325 @@
+package cachesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// AgentOptions configure an Agent. Zero values take the defaults in brackets.
+type AgentOptions struct {
+	Receivers         int           // concurrent long-poll receivers [4]
+	WaitSeconds       int32         // long-poll wait, 1..20 s [20]
+	VisibilityTimeout int32         // seconds a received message stays hidden while applied [30]
+	RetryDelay        int32         // seconds before an event that could not be applied comes back [2]
+	TombstoneTTL      time.Duration // lifetime of tombstones left by deletes and invalidations [5m]
+	Logger            *slog.Logger
+	Registerer        prometheus.Registerer
+	// OnApplied, if set, is called after each event is handled, with the time from its write in
+	// the origin region (for lag figures in benchmarks and the demo).
+	OnApplied func(ev *Event, applied bool, lag time.Duration)
+}
+
+// Handler runs an application event in this region. An error leaves the message on the queue to
+// be retried (and, after maxReceiveCount, dead-lettered).
+type Handler func(ctx context.Context, ev *Event) error
+
+// Agent applies the events of one region's queue to that region's memcached.
+type Agent struct {
+	sqs      *sqs.Client
+	queueURL string
+	mc       *memcache.Client
+	opts     AgentOptions
+	m        *metrics
+	logger   *slog.Logger
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+
+	receiving atomic.Bool
+	lastOK    atomic.Int64 // unix nanos of the last successful receive
+	stats     AgentStats
+}
+
+// AgentStats are an agent's totals.
+type AgentStats struct {
+	Received, Applied, Stale, Poison, ApplyErrors, Relayed atomic.Int64
+}
+
+// NewAgent returns an agent for the queue at queueURL and the local memcached mc.
+func NewAgent(client *sqs.Client, queueURL string, mc *memcache.Client, opts AgentOptions) (*Agent, error) {
+	if client == nil || queueURL == "" || mc == nil {
+		return nil, errors.New("cachesync: NewAgent needs an SQS client, its queue URL and the local memcache client")
+	}
+	if opts.Receivers <= 0 {
+		opts.Receivers = 4
+	}
+	if opts.WaitSeconds <= 0 || opts.WaitSeconds > 20 {
+		opts.WaitSeconds = 20
+	}
+	if opts.VisibilityTimeout <= 0 {
+		opts.VisibilityTimeout = 30
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = 2
+	}
+	if opts.TombstoneTTL <= 0 {
+		opts.TombstoneTTL = 5 * time.Minute
+	}
+	a := &Agent{sqs: client, queueURL: queueURL, mc: mc, opts: opts, m: newMetrics(opts.Registerer),
+		logger: opts.Logger, handlers: map[string]Handler{}}
+	if a.logger == nil {
+		a.logger = slog.New(slog.DiscardHandler)
+	}
+	return a, nil
+}
+
+// Handle registers the handler of application events of type typ (the Relay).
+func (a *Agent) Handle(typ string, h Handler) {
+	a.mu.Lock()
+	a.handlers[typ] = h
+	a.mu.Unlock()
+}
+
+// Stats returns the agent's totals.
+func (a *Agent) Stats() *AgentStats { return &a.stats }
+
+// Healthy reports whether the agent is receiving and its last receive succeeded recently.
+func (a *Agent) Healthy() error {
+	if !a.receiving.Load() {
+		return errors.New("not receiving")
+	}
+	last := time.Unix(0, a.lastOK.Load())
+	if limit := time.Duration(a.opts.WaitSeconds)*time.Second + 30*time.Second; time.Since(last) > limit {
+		return fmt.Errorf("no successful receive from %s for %s", a.queueURL, time.Since(last).Round(time.Second))
+	}
+	return nil
+}
+
+// Run receives and applies events until ctx ends, then finishes the messages in hand and returns.
+func (a *Agent) Run(ctx context.Context) error {
+	a.receiving.Store(true)
+	a.lastOK.Store(time.Now().UnixNano())
+	defer a.receiving.Store(false)
+	var wg sync.WaitGroup
+	for i := 0; i < a.opts.Receivers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.receive(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (a *Agent) receive(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		out, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(a.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: a.opts.WaitSeconds,
+			VisibilityTimeout:           a.opts.VisibilityTimeout,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			a.logger.Warn("cachesync: receive failed; retrying", "queue", a.queueURL, "err", err)
+			sleepCtx(ctx, backoff)
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		a.lastOK.Store(time.Now().UnixNano())
+		if len(out.Messages) == 0 {
+			continue
+		}
+		// The messages in hand are finished even if ctx ends now (graceful stop).
+		a.handle(context.WithoutCancel(ctx), out.Messages)
+	}
+}
+
+// handle applies a received batch and deletes what was handled in one DeleteMessageBatch.
+func (a *Agent) handle(ctx context.Context, msgs []types.Message) {
+	var del []types.DeleteMessageBatchRequestEntry
+	for i, msg := range msgs {
+		a.stats.Received.Add(1)
+		ev, err := ParseEvent(aws.ToString(msg.Body))
+		if err != nil {
+			a.poison(ctx, msg, err)
+			continue
+		}
+		if err := a.apply(ctx, ev, msg); err != nil {
+			if errors.Is(err, ErrPoison) {
+				a.poison(ctx, msg, err)
+				continue
+			}
+			a.stats.ApplyErrors.Add(1)
+			if a.m != nil {
+				a.m.applyErr.Inc()
+			}
+			a.logger.Warn("cachesync: event not applied; it comes back for a retry", "key", ev.Key, "op", ev.Op, "err", err)
+			a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
+				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: a.opts.RetryDelay})
+			continue
+		}
+		del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
+	}
+	if len(del) == 0 {
+		return
+	}
+	out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: del})
+	if err != nil {
+		// Not deleted: the messages come back after their visibility timeout and are applied again,
+		// which changes nothing (the versions are already there).
+		a.logger.Warn("cachesync: delete of handled messages failed; they will be applied again (harmless)", "err", err)
+		return
+	}
+	for _, f := range out.Failed {
+		a.logger.Warn("cachesync: delete of a handled message failed", "id", aws.ToString(f.Id), "err", aws.ToString(f.Message))
+	}
+}
+
+// poison counts a message that cannot be applied and makes it visible again at once, so the
+// queue's redrive policy moves it to the dead-letter queue after maxReceiveCount receives.
+func (a *Agent) poison(ctx context.Context, msg types.Message, err error) {
+	a.stats.Poison.Add(1)
+	if a.m != nil {
+		a.m.poison.Inc()
+	}
+	a.logger.Warn("cachesync: poison message left for the dead-letter queue", "message_id", aws.ToString(msg.MessageId),
+		"receive_count", msg.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)], "err", err)
+	a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
+		ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: 0})
+}
+
+// apply makes one event true in the local memcached.
+func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
+	var applied bool
+	var err error
+	switch ev.Op {
+	case OpSet:
+		exp, live := memcachedExpiry(ev.Expiry)
+		if !live {
+			applied = false // already expired at its origin: nothing to copy
+			break
+		}
+		applied, err = store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags, exp)
+	case OpDelete, OpInvalidate:
+		applied, err = store(a.mc, ev.Key, Stored{Version: ev.Version, Tombstone: true}, 0, int32(a.opts.TombstoneTTL/time.Second))
+	case OpTouch:
+		applied, err = a.touch(ev)
+	case OpApp:
+		a.mu.RLock()
+		h := a.handlers[ev.Type]
+		a.mu.RUnlock()
+		if h == nil {
+			return fmt.Errorf("%w: no handler for application event type %q", ErrPoison, ev.Type)
+		}
+		stop := a.keepInvisible(ctx, msg)
+		err = h(ctx, ev)
+		stop()
+		applied = err == nil
+		if applied {
+			a.stats.Relayed.Add(1)
+			if a.m != nil {
+				a.m.relayed.WithLabelValues(ev.Type).Inc()
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	lag := time.Since(time.UnixMicro(ev.Version.Micros))
+	result := "applied"
+	if applied {
+		a.stats.Applied.Add(1)
+	} else {
+		a.stats.Stale.Add(1)
+		result = "stale"
+	}
+	if a.m != nil {
+		a.m.applied.WithLabelValues(string(ev.Op), result).Inc()
+		if applied {
+			a.m.lag.Observe(lag.Seconds())
+		}
+	}
+	if a.opts.OnApplied != nil {
+		a.opts.OnApplied(ev, applied, lag)
+	}
+	return nil
+}
+
+func (a *Agent) touch(ev *Event) (bool, error) {
+	it, err := a.mc.Get(ev.Key)
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if s, derr := Decode(it.Value); derr == nil && (s.Tombstone || ev.Version.Less(s.Version)) {
+		return false, nil
+	}
+	exp, live := memcachedExpiry(ev.Expiry)
+	if !live {
+		return false, nil
+	}
+	err = a.mc.Touch(ev.Key, exp)
+	if errors.Is(err, memcache.ErrCacheMiss) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// keepInvisible extends a message's visibility while a slow handler runs; the returned func stops it.
+func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
+	done := make(chan struct{})
+	go func() {
+		every := time.Duration(a.opts.VisibilityTimeout) * time.Second / 2
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
+					ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: a.opts.VisibilityTimeout})
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// memcachedExpiry turns an absolute expiry into memcached's form; live is false when it passed.
+func memcachedExpiry(abs int64) (exp int32, live bool) {
+	if abs == 0 {
+		return 0, true
+	}
+	if abs <= time.Now().Unix() {
+		return 0, false
+	}
+	return int32(abs), true
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,76 @@
+package cachesync
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are cachesync's Prometheus series; a nil *metrics records nothing.
+type metrics struct {
+	published  *prometheus.CounterVec // op
+	sendErrors prometheus.Counter
+	dropped    prometheus.Counter
+	degraded   prometheus.Counter
+	batches    prometheus.Histogram
+	applied    *prometheus.CounterVec // op, result (applied, stale)
+	poison     prometheus.Counter
+	applyErr   prometheus.Counter
+	lag        prometheus.Histogram
+	relayed    *prometheus.CounterVec // type
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return nil
+	}
+	m := &metrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_published_total",
+			Help: "Events sent to other regions' queues."}, []string{"op"}),
+		sendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_send_errors_total",
+			Help: "SQS send attempts that failed (entries are retried)."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_dropped_total",
+			Help: "Events dropped because the publish buffer was full (drop policy)."}),
+		degraded: prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_degraded_to_invalidation_total",
+			Help: "Replicated values too large for one message, sent as invalidations."}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "islands_cachesync_batch_entries",
+			Help: "Entries per SendMessageBatch call.", Buckets: prometheus.LinearBuckets(1, 1, 10)}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_events_total",
+			Help: "Events received and applied to the local memcached, by result."}, []string{"op", "result"}),
+		poison: prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_poison_messages_total",
+			Help: "Malformed or unknown messages left for the dead-letter queue."}),
+		applyErr: prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_apply_errors_total",
+			Help: "Events that could not be applied yet (memcached unreachable …); retried."}),
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "islands_cachesync_lag_seconds",
+			Help:    "Time from the local write in the origin region to the event applied here.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
+		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_relay_events_total",
+			Help: "Application events handled, by type."}, []string{"type"}),
+	}
+	m.published = register(reg, m.published)
+	m.sendErrors = register(reg, m.sendErrors)
+	m.dropped = register(reg, m.dropped)
+	m.degraded = register(reg, m.degraded)
+	m.batches = register(reg, m.batches)
+	m.applied = register(reg, m.applied)
+	m.poison = register(reg, m.poison)
+	m.applyErr = register(reg, m.applyErr)
+	m.lag = register(reg, m.lag)
+	m.relayed = register(reg, m.relayed)
+	return m
+}
+
+// register adds c to reg, or returns the collector already registered under its name, so a
+// Publisher, a Client and an Agent can share one registry.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
