@@ -1,0 +1,150 @@
+// Command cachesync is the sidecar agent of one region: it long-polls the region's SQS queue and
+// applies the other regions' cache events to the local memcached (see package cachesync).
+//
+//	cachesync -config cachesync.yaml [-flag value …]
+//
+// It serves /healthz and /metrics, logs with log/slog, and on SIGTERM or SIGINT stops receiving,
+// finishes the messages in hand and exits 0. Exit codes: 0 stopped cleanly, 1 runtime failure,
+// 2 bad configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/globalcloud/islands/cachesync"
+)
+
+func main() {
+	cfg, err := load(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "cachesync: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "cachesync: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg Config) error {
+	logger := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	client, err := sqsClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	queueURL := cfg.Queue
+	if !strings.Contains(queueURL, "://") {
+		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(cfg.Queue)})
+		if err != nil {
+			return fmt.Errorf("queue %q at %s: %w (does it exist? check queue, sqs_endpoint and credentials)", cfg.Queue, endpointName(cfg), err)
+		}
+		queueURL = aws.ToString(out.QueueUrl)
+	}
+	mc := memcache.New(cfg.Memcached)
+	mc.Timeout = 2 * time.Second
+	if err := mc.Ping(); err != nil {
+		// Not fatal: memcached may be restarting; events wait on the queue until it answers.
+		logger.Warn("memcached does not answer yet; events stay queued until it does", "memcached", cfg.Memcached, "err", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	agent, err := cachesync.NewAgent(client, queueURL, mc, cachesync.AgentOptions{
+		Receivers: cfg.Receivers, WaitSeconds: cfg.WaitSeconds, VisibilityTimeout: cfg.VisibilityTimeout,
+		RetryDelay: cfg.RetryDelay, TombstoneTTL: cfg.TombstoneTTL, Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := agent.Healthy(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("http server", "listen", cfg.Listen, "err", err)
+		}
+	}()
+
+	logger.Info("cachesync agent started", "region", cfg.Region, "queue", queueURL, "memcached", cfg.Memcached,
+		"receivers", cfg.Receivers, "listen", cfg.Listen)
+	done := make(chan struct{})
+	go func() { agent.Run(ctx); close(done) }()
+	<-ctx.Done()
+	logger.Info("stopping: no new receives, finishing messages in hand")
+	select {
+	case <-done:
+	case <-time.After(cfg.ShutdownTimeout + time.Duration(cfg.WaitSeconds)*time.Second):
+		logger.Warn("shutdown timeout: messages not finished come back to the queue after their visibility timeout")
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	s := agent.Stats()
+	logger.Info("cachesync agent stopped", "received", s.Received.Load(), "applied", s.Applied.Load(),
+		"stale", s.Stale.Load(), "poison", s.Poison.Load(), "apply_errors", s.ApplyErrors.Load())
+	return nil
+}
+
+func sqsClient(ctx context.Context, cfg Config) (*sqs.Client, error) {
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(cfg.AWSRegion)}
+	if cfg.Anonymous {
+		opts = append(opts, awsconfig.WithCredentialsProvider(aws.AnonymousCredentials{}))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		if cfg.SQSEndpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.SQSEndpoint)
+		}
+	}), nil
+}
+
+func endpointName(cfg Config) string {
+	if cfg.SQSEndpoint == "" {
+		return "AWS SQS in " + cfg.AWSRegion
+	}
+	return cfg.SQSEndpoint
+}
+
+func newLogger(cfg Config) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	ho := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, ho))
+}
