@@ -28,6 +28,7 @@ type PublisherOptions struct {
 	BatchSize     int           // entries per SendMessageBatch, 1..10 [10]; 1 = one SendMessage per event
 	FlushInterval time.Duration // longest an event waits for its batch to fill [5ms]
 	Buffer        int           // events held per destination queue before back-pressure [10000]
+	Senders       int           // concurrent senders per destination queue [4]
 	DropWhenFull  bool          // drop (and count) instead of blocking the writer when the buffer is full
 	// SecondInvalidation, when > 0, sends every delete/invalidation again after this delay (SQS
 	// DelaySeconds, whole seconds, at most 15 min): it covers the window where the other region's
@@ -77,6 +78,9 @@ func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions)
 	if opts.Buffer <= 0 {
 		opts.Buffer = 10000
 	}
+	if opts.Senders <= 0 {
+		opts.Senders = 4
+	}
 	if opts.SecondInvalidation > 15*time.Minute {
 		return nil, fmt.Errorf("cachesync: second invalidation delay %s: SQS delays at most 15m", opts.SecondInvalidation)
 	}
@@ -87,8 +91,10 @@ func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions)
 	for _, u := range queueURLs {
 		q := &outQueue{url: u, ch: make(chan outEntry, opts.Buffer)}
 		p.queues = append(p.queues, q)
-		p.wg.Add(1)
-		go p.sender(q)
+		for i := 0; i < opts.Senders; i++ {
+			p.wg.Add(1)
+			go p.sender(q)
+		}
 	}
 	return p, nil
 }
@@ -154,7 +160,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 	}
 }
 
-// sender batches one queue's entries: a batch goes out when it holds BatchSize entries, would
+// sender batches one queue's entries (Senders of them share a queue's buffer): a batch goes out when it holds BatchSize entries, would
 // pass MaxMessageBytes in all, or its first entry has waited FlushInterval.
 func (p *Publisher) sender(q *outQueue) {
 	defer p.wg.Done()

@@ -1,0 +1,145 @@
+// Command bench/cachesync measures cachesync end to end on the real local services: a Client in
+// us-east-1 writes to its memcached and publishes through ElasticMQ; an Agent in eu-west-1 applies
+// the events to its memcached. It reports events/s region to region and the lag from local write
+// to visible in the other region (p50/p99), at a paced 1k events/s and at the maximum rate, with
+// batching on (SendMessageBatch of 10) and off (one SendMessage per event), all in one run.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/globalcloud/islands/cachesync"
+)
+
+type result struct {
+	Mode         string  `json:"mode"`
+	Load         string  `json:"load"`
+	Events       int     `json:"events"`
+	EventsPerSec float64 `json:"events_per_sec"`
+	SentPerSec   float64 `json:"sent_per_sec"` // accepted by SQS, the publishing side alone
+	LagP50ms     float64 `json:"lag_p50_ms"`
+	LagP99ms     float64 `json:"lag_p99_ms"`
+}
+
+func main() {
+	paced := flag.Duration("paced", 10*time.Second, "length of the 1k events/s run")
+	rate := flag.Int("rate", 1000, "events/s of the paced run")
+	maxEvents := flag.Int("max-events", 20000, "events of the maximum-rate run")
+	writers := flag.Int("writers", 32, "concurrent writers in the maximum-rate run")
+	out := flag.String("out", "bench/results/cachesync.json", "JSON output")
+	flag.Parse()
+	ep := os.Getenv("ISLANDS_SQS_ENDPOINT")
+	if ep == "" {
+		log.Fatal(`ISLANDS_SQS_ENDPOINT unset: eval "$(scripts/regions up)" first`)
+	}
+	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: aws.AnonymousCredentials{}})
+	usMC, euMC := memcache.New(os.Getenv("ISLANDS_US_MEMCACHED")), memcache.New(os.Getenv("ISLANDS_EU_MEMCACHED"))
+	var results []result
+	for _, mode := range []struct {
+		name  string
+		batch int
+	}{{"batching on (10 per SendMessageBatch)", 10}, {"batching off (SendMessage per event)", 1}} {
+		for _, load := range []string{"paced", "max"} {
+			r := runOnce(client, usMC, euMC, mode.batch, load, *paced, *rate, *maxEvents, *writers)
+			r.Mode = mode.name
+			results = append(results, r)
+			fmt.Printf("%-40s %-13s events %6d  end to end %6.0f/s  sent %6.0f/s  lag p50 %7.1f ms  p99 %7.1f ms\n",
+				r.Mode, r.Load, r.Events, r.EventsPerSec, r.SentPerSec, r.LagP50ms, r.LagP99ms)
+		}
+	}
+	ratio := results[1].EventsPerSec / results[3].EventsPerSec
+	sendRatio := results[1].SentPerSec / results[3].SentPerSec
+	fmt.Printf("\nbatching speed-up at max rate, end to end = %.1fx (target >= 5x)\n", ratio)
+	fmt.Printf("batching speed-up at max rate, sending   = %.1fx\n", sendRatio)
+	fmt.Printf("p99 lag at %d events/s with batching = %.1f ms (target < 100 ms)\n", *rate, results[0].LagP99ms)
+	b, _ := json.MarshalIndent(map[string]any{"results": results, "batching_speedup": ratio, "batching_send_speedup": sendRatio, "at": time.Now().UTC()}, "", "  ")
+	if err := os.WriteFile(*out, b, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func runOnce(c *sqs.Client, usMC, euMC *memcache.Client, batch int, load string, paced time.Duration, rate, maxEvents, writers int) result {
+	ctx := context.Background()
+	name := fmt.Sprintf("cachesync-bench-%d", time.Now().UnixNano())
+	q, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl})
+	pub, err := cachesync.NewPublisher(c, []string{*q.QueueUrl}, cachesync.PublisherOptions{BatchSize: batch, Buffer: 100000})
+	if err != nil {
+		log.Fatal(err)
+	}
+	cl, _ := cachesync.NewClient(usMC, pub, cachesync.ClientOptions{Region: "us-east-1",
+		Rules: cachesync.Rules{Default: cachesync.Replicate}})
+	var mu sync.Mutex
+	var lags []time.Duration
+	done := make(chan struct{})
+	want := maxEvents
+	if load == "paced" {
+		want = int(paced.Seconds() * float64(rate))
+	}
+	var last time.Time
+	agent, _ := cachesync.NewAgent(c, *q.QueueUrl, euMC, cachesync.AgentOptions{Receivers: 8, WaitSeconds: 1,
+		OnApplied: func(ev *cachesync.Event, applied bool, lag time.Duration) {
+			mu.Lock()
+			lags = append(lags, lag)
+			if len(lags) == want {
+				last = time.Now()
+				close(done)
+			}
+			mu.Unlock()
+		}})
+	actx, cancel := context.WithCancel(ctx)
+	go agent.Run(actx)
+	defer cancel()
+	start := time.Now()
+	run := start.UnixNano()
+	if load == "paced" {
+		for i := 0; i < want; i++ {
+			time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))))
+			cl.Set(ctx, &cachesync.Item{Key: fmt.Sprintf("bench:%d:%d", run, i), Value: []byte("0123456789abcdef0123456789abcdef")})
+		}
+	} else {
+		var wg sync.WaitGroup
+		for g := 0; g < writers; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := g; i < want; i += writers {
+					cl.Set(ctx, &cachesync.Item{Key: fmt.Sprintf("bench:%d:%d", run, i), Value: []byte("0123456789abcdef0123456789abcdef")})
+				}
+			}(g)
+		}
+		wg.Wait()
+	}
+	for pub.Sent() < int64(want) {
+		time.Sleep(time.Millisecond)
+	}
+	sent := time.Since(start)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Minute):
+		log.Fatalf("only %d of %d events arrived", len(lags), want)
+	}
+	pub.Close(ctx)
+	slices.Sort(lags)
+	label := "max rate"
+	if load == "paced" {
+		label = fmt.Sprintf("paced %d/s", rate)
+	}
+	return result{Load: label, Events: want, EventsPerSec: float64(want) / last.Sub(start).Seconds(), SentPerSec: float64(want) / sent.Seconds(),
+		LagP50ms: float64(lags[len(lags)/2].Microseconds()) / 1000, LagP99ms: float64(lags[len(lags)*99/100].Microseconds()) / 1000}
+}
