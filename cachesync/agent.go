@@ -49,6 +49,10 @@ type Agent struct {
 
 	receiving atomic.Bool
 	lastOK    atomic.Int64 // unix nanos of the last successful receive
+	// mcDown is set when an event could not be applied: receivers stop taking messages until
+	// memcached answers again, so an outage does not burn the messages' receive counts (which
+	// would send good events to the dead-letter queue).
+	mcDown atomic.Bool
 	stats     AgentStats
 }
 
@@ -127,6 +131,15 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) receive(ctx context.Context) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if a.mcDown.Load() {
+			if err := a.mc.Ping(); err != nil {
+				sleepCtx(ctx, time.Second)
+				continue
+			}
+			if a.mcDown.Swap(false) {
+				a.logger.Info("cachesync: memcached answers again; receiving")
+			}
+		}
 		out, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(a.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: a.opts.WaitSeconds,
 			VisibilityTimeout:           a.opts.VisibilityTimeout,
@@ -167,6 +180,9 @@ func (a *Agent) handle(ctx context.Context, msgs []types.Message) {
 				continue
 			}
 			a.stats.ApplyErrors.Add(1)
+			if !errors.Is(err, errContention) && !a.mcDown.Swap(true) {
+				a.logger.Warn("cachesync: memcached unreachable; receiving paused until it answers", "err", err)
+			}
 			if a.m != nil {
 				a.m.applyErr.Inc()
 			}
