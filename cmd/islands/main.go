@@ -14,6 +14,8 @@ const usage = `usage: islands COMMAND [flags]
 
 commands:
   probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
+  demo [--scale N] [--short] [--out DIR]
+                                  the end-to-end demo on the local regions (make demo)
 `
 
 func main() {
@@ -27,6 +29,9 @@ func main() {
 	switch os.Args[1] {
 	case "probe":
 		err = probe(ctx, os.Args[2:], os.Stdout)
+	case "demo":
+		stop()
+		os.Exit(demoCmd(os.Args[2:]))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

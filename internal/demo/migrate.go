@@ -1,0 +1,166 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/globalcloud/islands/forklift"
+)
+
+// flow is one forklift run of the demo: an island into a region's global keyspace.
+type flow struct {
+	from, to int
+}
+
+// The four flows: each island into the global keyspace of its own region and of the other.
+var flows = []flow{{us, us}, {eu, eu}, {eu, us}, {us, eu}}
+
+func (f flow) String() string {
+	return regionNames[f.from] + " island -> " + regionNames[f.to] + " global"
+}
+
+// MigrationReport is what forklift did, per flow and dataset.
+type MigrationReport struct {
+	Plans    []FlowPlan   `json:"plans"`
+	Passes   [][]FlowRun  `json:"passes"`
+	Verify   []FlowVerify `json:"verify"`
+	Progress []ProgressPt `json:"progress"`
+	Rows     int64        `json:"rows"`
+	Seconds  float64      `json:"seconds"`
+}
+
+// FlowPlan is plan --sample for one flow.
+type FlowPlan struct {
+	Flow   string               `json:"flow"`
+	Report *forklift.PlanReport `json:"report"`
+}
+
+// FlowRun is one pass of one flow.
+type FlowRun struct {
+	Flow   string              `json:"flow"`
+	Report *forklift.RunReport `json:"report"`
+}
+
+// FlowVerify is verify for one flow.
+type FlowVerify struct {
+	Flow   string                 `json:"flow"`
+	Report *forklift.VerifyReport `json:"report"`
+}
+
+// ProgressPt is a point of the forklift progress chart: rows copied in all since the migration
+// began.
+type ProgressPt struct {
+	T    float64 `json:"t"`
+	Rows int64   `json:"rows"`
+}
+
+// migration runs forklift over the demo's flows.
+type migration struct {
+	addrs  [2]string
+	opts   Options
+	say    func(string, ...any)
+	mu     sync.Mutex
+	start  time.Time
+	base   int64 // rows of earlier runs, for the cumulative chart
+	points []ProgressPt
+	rows   int64
+}
+
+func (mg *migration) config(f flow, pass int) forklift.Config {
+	cfg := forklift.Defaults()
+	cl := func(addr string) forklift.ClusterConfig {
+		return forklift.ClusterConfig{Hosts: []string{addr}, DisableHostLookup: true, Consistency: "LOCAL_QUORUM",
+			Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Connections: 2}
+	}
+	cfg.Source, cfg.Destination = cl(mg.addrs[f.from]), cl(mg.addrs[f.to])
+	for _, d := range datasets {
+		cfg.Tables = append(cfg.Tables, forklift.TableConfig{Keyspace: islandKS, Table: d.Table, DestinationKeyspace: globalKS,
+			Resolver: d.Resolver, Options: d.Options})
+	}
+	cfg.CheckpointKeyspace = fliftKS
+	cfg.RunID = fmt.Sprintf("demo-%s-to-%s-pass%d", regionNames[f.from], regionNames[f.to], pass)
+	cfg.Ranges = 32
+	cfg.Workers = 4
+	cfg.PageSize = 500
+	return cfg
+}
+
+// plan compares the two islands (us-east-1's island as source, eu-west-1's as destination) with
+// plan --sample: how many members are in both, which cells conflict, what each resolver would do.
+func (mg *migration) plan(ctx context.Context) ([]FlowPlan, error) {
+	f := flow{us, eu}
+	cfg := mg.config(f, 0)
+	for i := range cfg.Tables {
+		cfg.Tables[i].DestinationKeyspace = islandKS
+	}
+	r, err := forklift.Plan(ctx, cfg, forklift.PlanOptions{Sample: mg.opts.sample()})
+	if err != nil {
+		return nil, fmt.Errorf("forklift plan --sample (us-east-1 island vs eu-west-1 island): %w", err)
+	}
+	for _, t := range r.Tables {
+		if t.Sample != nil {
+			mg.say("  %-26s %-15s %s", t.Table, t.Resolver, sampleLine(t.Sample))
+		}
+	}
+	return []FlowPlan{{Flow: "us-east-1 island vs eu-west-1 island", Report: r}}, nil
+}
+
+func (mg *migration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
+	var out []FlowRun
+	for _, f := range flows {
+		cfg := mg.config(f, pass)
+		r, err := forklift.Run(ctx, cfg, forklift.RunOptions{ProgressInterval: 250 * time.Millisecond,
+			Progress: func(p forklift.Progress) {
+				mg.mu.Lock()
+				mg.points = append(mg.points, ProgressPt{T: time.Since(mg.start).Seconds(), Rows: mg.base + p.Rows})
+				mg.mu.Unlock()
+			}})
+		if err != nil {
+			return out, fmt.Errorf("forklift run %s (pass %d): %w", f, pass, err)
+		}
+		mg.mu.Lock()
+		mg.base += r.Rows
+		mg.rows += r.Rows
+		mg.mu.Unlock()
+		out = append(out, FlowRun{Flow: f.String(), Report: r})
+		var q int64
+		for _, t := range r.Tables {
+			q += t.Quarantined
+		}
+		mg.say("  pass %d %-34s %7d rows in %5.1fs (%6.0f rows/s), %d partitions quarantined", pass, f, r.Rows, r.Seconds, r.RowsPerSec, q)
+	}
+	return out, nil
+}
+
+func (mg *migration) verify(ctx context.Context, pass int) ([]FlowVerify, bool, error) {
+	var out []FlowVerify
+	clean := true
+	for _, f := range flows {
+		r, err := forklift.Verify(ctx, mg.config(f, pass), forklift.VerifyOptions{})
+		if err != nil {
+			return out, false, fmt.Errorf("forklift verify %s: %w", f, err)
+		}
+		out = append(out, FlowVerify{Flow: f.String(), Report: r})
+		clean = clean && r.Clean
+		var sup, quar int64
+		for _, t := range r.Tables {
+			sup += t.Superseded
+			quar += t.Quarantined
+		}
+		mg.say("  verify %-34s missing %d, mismatched %d, superseded %d, quarantined %d -> %s", f, r.Missing, r.Mismatch, sup, quar, okWord(r.Clean))
+	}
+	return out, clean, nil
+}
+
+func sampleLine(s *forklift.Sample) string {
+	return fmt.Sprintf("%4d keys, %4d on both, %4d rows conflict, %3d to quarantine", s.Partitions, s.OnBothSides, s.ConflictingRows, s.Quarantined)
+}
+
+func okWord(ok bool) string {
+	if ok {
+		return "clean"
+	}
+	return "DIFFERENCES"
+}

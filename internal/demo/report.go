@@ -1,0 +1,175 @@
+package demo
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Report is everything a demo run did and found; written as report.json and report.html.
+type Report struct {
+	Started          time.Time        `json:"started"`
+	Seconds          float64          `json:"seconds"`
+	MembersPerRegion int              `json:"members_per_region"`
+	Travellers       int              `json:"travellers"`
+	Planted          int              `json:"planted_inconsistencies"`
+	Seeded           [2]int           `json:"seeded_rows"` // us-east-1, eu-west-1 islands
+	Steps            []Step           `json:"steps"`
+	Migration        MigrationReport  `json:"migration"`
+	DualWrite        DualWriteFigures `json:"dual_write"`
+	Cache            CacheFigures     `json:"cache"`
+	Evacuation       Evacuation       `json:"evacuation"`
+	CatchUp          CatchUp          `json:"catch_up"`
+	Checks           []Check          `json:"checks"`
+	OK               bool             `json:"ok"`
+}
+
+// Step is one step's duration.
+type Step struct {
+	Name    string  `json:"name"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Check is one green-or-red verdict.
+type Check struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// DualWriteFigures sum every dualwrite session of the run.
+type DualWriteFigures struct {
+	Writes        int64 `json:"writes"`
+	Acknowledged  int64 `json:"acknowledged"`
+	Failed        int64 `json:"failed"`
+	KeptForReplay int64 `json:"kept_for_replay"`
+	Replayed      int64 `json:"replayed"`
+}
+
+// CacheFigures sum both regions' cache clients and agents.
+type CacheFigures struct {
+	CacheWrites  int64     `json:"cache_writes"`
+	Published    int64     `json:"events_published"`
+	Received     int64     `json:"events_received"`
+	Applied      int64     `json:"events_applied"`
+	Stale        int64     `json:"events_stale_or_duplicate"`
+	Poison       int64     `json:"poison"`
+	ApplyRetries int64     `json:"apply_retries"`
+	HeldByOutage int64     `json:"events_held_by_outage"` // applied after the region came back; not in the lag figures
+	LagP50ms     float64   `json:"lag_p50_ms"`
+	LagP99ms     float64   `json:"lag_p99_ms"`
+	LagMs        []float64 `json:"-"`
+}
+
+// Evacuation is step 5.
+type Evacuation struct {
+	Killed             []string     `json:"killed"`
+	WritesDuringOutage int64        `json:"writes_during_outage"`
+	ReplayBacklog      int64        `json:"replay_backlog"`
+	Check              *CheckResult `json:"check"`
+	Seconds            float64      `json:"seconds"`
+}
+
+// CatchUp is step 6.
+type CatchUp struct {
+	RestartSeconds float64      `json:"restart_seconds"`
+	DrainSeconds   float64      `json:"drain_seconds"`
+	Replayed       int64        `json:"replayed"`
+	Check          *CheckResult `json:"check"`
+}
+
+func (r *Report) check(name string, ok bool, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, OK: ok, Detail: detail})
+}
+
+func (r *Report) finish() {
+	r.OK = len(r.Checks) > 0
+	for _, c := range r.Checks {
+		r.OK = r.OK && c.OK
+	}
+	if l := slices.Clone(r.Cache.LagMs); len(l) > 0 {
+		slices.Sort(l)
+		r.Cache.LagP50ms, r.Cache.LagP99ms = l[len(l)/2], l[len(l)*99/100]
+	}
+}
+
+func (r *Report) write(dir string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
+}
+
+// Print writes the summary a person reads at a glance.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "\nislands demo — two islands, one global cloud (%d members per region, %.0fs)\n\n", r.MembersPerRegion, r.Seconds)
+	fmt.Fprintf(w, "Seeded: %d rows in us-east-1's island, %d in eu-west-1's; %d travellers, %d planted inconsistencies\n\n",
+		r.Seeded[0], r.Seeded[1], r.Travellers, r.Planted)
+	fmt.Fprintf(w, "Forklift (%d rows copied or merged in all)\n", r.Migration.Rows)
+	fmt.Fprintf(w, "  %-36s %-18s %-16s %8s %8s %9s %11s\n", "flow", "dataset", "resolver", "pass 1", "pass 2", "conflicts", "quarantined")
+	if len(r.Migration.Passes) == 2 {
+		for i, f := range r.Migration.Passes[0] {
+			p2 := r.Migration.Passes[1][i]
+			for j, t := range f.Report.Tables {
+				t2 := p2.Report.Tables[j]
+				var conf int64
+				for _, n := range t2.Conflicts {
+					conf += n
+				}
+				fmt.Fprintf(w, "  %-36s %-18s %-16s %8d %8d %9d %11d\n", f.Flow, short(t.Table), t.Resolver, t.Rows, t2.Rows, conf, t2.Quarantined)
+			}
+		}
+	}
+	for _, v := range r.Migration.Verify {
+		fmt.Fprintf(w, "  verify %-36s missing %d, mismatched %d -> %s\n", v.Flow, v.Report.Missing, v.Report.Mismatch, okWord(v.Report.Clean))
+	}
+	d := r.DualWrite
+	fmt.Fprintf(w, "\nDual writes: %d issued, %d acknowledged, %d failed, %d kept for replay, %d replayed, lost 0 (checked below)\n",
+		d.Writes, d.Acknowledged, d.Failed, d.KeptForReplay, d.Replayed)
+	c := r.Cache
+	fmt.Fprintf(w, "Cache events: %d published, %d received, %d applied, %d stale or duplicate (ignored), %d poison\n",
+		c.Published, c.Received, c.Applied, c.Stale, c.Poison)
+	fmt.Fprintf(w, "  lag write -> visible in the other region: p50 %.1f ms, p99 %.1f ms (%d events held by the outage, applied on return)\n",
+		c.LagP50ms, c.LagP99ms, c.HeldByOutage)
+	if e := r.Evacuation.Check; e != nil {
+		fmt.Fprintf(w, "\nEvacuation of us-east-1 (%s killed): %d writes during the outage; eu-west-1 served %d of %d members (%d cache hits, %d stale)\n",
+			strings.Join(r.Evacuation.Killed, ", "), r.Evacuation.WritesDuringOutage, e.Served, e.Members, e.CacheHits, e.StaleFromCache)
+	}
+	if cu := r.CatchUp.Check; cu != nil {
+		fmt.Fprintf(w, "Catch-up: restart %.0fs, replay and cache queues drained in %.1fs (%d writes replayed); us-east-1 holds %d of %d members\n",
+			r.CatchUp.RestartSeconds, r.CatchUp.DrainSeconds, r.CatchUp.Replayed, cu.Served, cu.Members)
+	}
+	fmt.Fprintln(w, "\nChecks:")
+	for _, ch := range r.Checks {
+		mark := "ok  "
+		if !ch.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "  [%s] %s", mark, ch.Name)
+		if ch.Detail != "" {
+			fmt.Fprintf(w, " (%s)", ch.Detail)
+		}
+		fmt.Fprintln(w)
+	}
+	if r.OK {
+		fmt.Fprintln(w, "\nEvery check green: either region serves every member.")
+	} else {
+		fmt.Fprintln(w, "\nSOME CHECKS FAILED: see above and report.json.")
+	}
+}
+
+func short(table string) string {
+	if i := strings.LastIndexByte(table, '.'); i >= 0 {
+		return table[i+1:]
+	}
+	return table
+}

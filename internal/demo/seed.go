@@ -1,0 +1,107 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
+)
+
+var (
+	firstNames = []string{"Ana", "Ben", "Chloé", "Diego", "Emma", "Finn", "Greta", "Hugo", "Inès", "Jonas", "Kai", "Lucía", "Mateo", "Nora", "Omar", "Paula"}
+	countries  = [2][]string{{"US", "CA", "MX", "BR", "AR", "CL"}, {"FR", "DE", "ES", "IT", "NL", "PL"}}
+	plans      = []string{"basic", "standard", "premium"}
+	languages  = [2][]string{{"en", "es", "pt"}, {"fr", "de", "es", "it"}}
+)
+
+// write is one seeded insert.
+type write struct {
+	stmt string
+	args []any
+}
+
+// seed fills both islands: each member of a region in that region's island; travellers also in
+// the other island, with different data written at different times; one traveller in five with a
+// maturity level that differs between islands (the planted inconsistencies). Every write carries
+// an explicit timestamp in the last 30 days and is recorded in the model.
+func seed(ctx context.Context, sessions [2]*gocql.Session, m *model, perRegion int, rng *rand.Rand) (rows [2]int, err error) {
+	now := time.Now()
+	base := now.Add(-30 * 24 * time.Hour)
+	span := int64(29 * 24 * time.Hour / time.Microsecond)
+	var ws [2][]write
+	stamp := func() int64 { return base.UnixMicro() + rng.Int64N(span) }
+	add := func(r int, stmt string, ts int64, args ...any) {
+		ws[r] = append(ws[r], write{stmt: fmt.Sprintf(stmt, islandKS) + fmt.Sprintf(" USING TIMESTAMP %d", ts), args: args})
+	}
+	for home := 0; home < 2; home++ {
+		for i := 0; i < perRegion; i++ {
+			id := int64(home*1_000_000 + i + 1)
+			mem := member{ID: id, Home: home, Traveller: i%10 == 0}
+			mem.Planted = mem.Traveller && (i/10)%5 == 0
+			m.members = append(m.members, mem)
+			maturity := 1 + rng.IntN(4)
+			islands := []int{home}
+			if mem.Traveller {
+				islands = append(islands, 1-home)
+			}
+			for _, r := range islands {
+				ts := stamp()
+				upd := ms(time.UnixMicro(ts))
+				name := fmt.Sprintf("%s %d", firstNames[rng.IntN(len(firstNames))], id)
+				email := fmt.Sprintf("m%d@%s.example", id, regionNames[r])
+				country := countries[home][rng.IntN(len(countries[home]))]
+				plan := plans[rng.IntN(len(plans))]
+				add(r, "INSERT INTO %s.profiles (member_id, name, email, country, plan, updated_at) VALUES (?, ?, ?, ?, ?, ?)", ts, id, name, email, country, plan, upd)
+				m.profile(id, map[string]cell{"name": {name, ts}, "email": {email, ts}, "country": {country, ts}, "plan": {plan, ts}, "updated_at": {upd, ts}})
+
+				pts := stamp()
+				lang := languages[r][rng.IntN(len(languages[r]))]
+				mat := maturity
+				if mem.Planted && r != home {
+					mat = 1 + (maturity % 4) // differs from the home island
+				}
+				add(r, "INSERT INTO %s.preferences (member_id, language, maturity_level) VALUES (?, ?, ?)", pts, id, lang, mat)
+				m.pref(r, id, map[string]cell{"language": {lang, pts}, "maturity_level": {mat, pts}})
+
+				// Distinct titles within one island (a second write there would simply overwrite),
+				// overlapping between the islands.
+				titles := rng.Perm(60)
+				for b, nb := 0, 2+rng.IntN(4); b < nb; b++ {
+					title := int64(100 + titles[b])
+					bts := stamp()
+					bm := bookmark{Pos: int64(rng.IntN(7200)), Updated: ms(time.UnixMicro(bts))}
+					add(r, "INSERT INTO %s.bookmarks (member_id, title_id, position_s, updated_at) VALUES (?, ?, ?, ?)", bts, id, title, bm.Pos, bm.Updated)
+					m.bookmark(tkey{id, title}, bm)
+				}
+				titles = rng.Perm(60)
+				for h, nh := 0, 4+rng.IntN(12); h < nh; h++ {
+					title := int64(100 + titles[h])
+					hts := stamp()
+					e := entry{Pos: int64(60 * (1 + rng.IntN(100))), Watched: ms(time.UnixMicro(hts))}
+					add(r, "INSERT INTO %s.viewing_history (member_id, title_id, position, watched_at) VALUES (?, ?, ?, ?)", hts, id, title, e.Pos, e.Watched)
+					m.watch(tkey{id, title}, e)
+				}
+			}
+		}
+	}
+	for r := 0; r < 2; r++ {
+		rows[r] = len(ws[r])
+		if err := execAll(ctx, sessions[r], ws[r], 32); err != nil {
+			return rows, fmt.Errorf("seed %s: %w", regionNames[r], err)
+		}
+	}
+	return rows, nil
+}
+
+// execAll runs writes with n at a time.
+func execAll(ctx context.Context, s *gocql.Session, ws []write, n int) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(n)
+	for _, w := range ws {
+		g.Go(func() error { return s.Query(w.stmt, w.args...).WithContext(ctx).Exec() })
+	}
+	return g.Wait()
+}
