@@ -4,8 +4,10 @@
 GO ?= go
 
 ## demo: the main job — two real local regions become one global cloud, end to end
+##       (make demo DEMO_ARGS="--scale 3" for a bigger run)
+DEMO_ARGS ?=
 demo:
-	scripts/demo
+	scripts/demo $(DEMO_ARGS)
 
 ## test: every test, the real local services included (started and stopped by the run)
 test:
