@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/globalcloud/islands/forklift"
@@ -82,12 +83,24 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case errors.Is(err, errHelp):
 		return exitOK
 	case errors.Is(err, errUsage), errors.Is(err, forklift.ErrConfig):
-		fmt.Fprintln(stderr, "forklift:", err)
+		printErr(stderr, err)
 		return exitUsage
 	case errors.Is(err, forklift.ErrDifferences):
-		fmt.Fprintln(stderr, "forklift:", err)
+		printErr(stderr, err)
 		return exitDifferences
 	}
-	fmt.Fprintln(stderr, "forklift:", err)
+	printErr(stderr, err)
 	return exitError
+}
+
+// printErr prints err once prefixed with the program's name (library errors already carry it).
+func printErr(w io.Writer, err error) {
+	msg := err.Error()
+	for strings.HasPrefix(msg, "forklift: forklift: ") {
+		msg = strings.TrimPrefix(msg, "forklift: ")
+	}
+	if !strings.HasPrefix(msg, "forklift: ") {
+		msg = "forklift: " + msg
+	}
+	fmt.Fprintln(w, msg)
 }

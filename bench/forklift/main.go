@@ -1,0 +1,179 @@
+// Command bench/forklift measures, in one run on the two local regions, forklift's rows/s copying
+// a table from us-east-1 to eu-west-1 against the destination's raw ingest rate: the same rows
+// written blind by a plain gocql writer at the best concurrency found. It reports lww (blind) at
+// 1, 2, 4 and 8 workers and a read-merge-write resolver (union), and writes
+// bench/results/forklift.json.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/forklift"
+)
+
+const ks = "forklift_bench"
+
+type row struct {
+	pk, ck int
+	name   string
+	score  int64
+	ratio  float64
+	ts     int64
+}
+
+func main() {
+	rows := flag.Int("rows", 200000, "rows in the table (20 per partition)")
+	out := flag.String("out", "bench/results/forklift.json", "JSON output")
+	flag.Parse()
+	usAddr, euAddr := os.Getenv("ISLANDS_US_CQL"), os.Getenv("ISLANDS_EU_CQL")
+	if usAddr == "" || euAddr == "" {
+		log.Fatal(`ISLANDS_US_CQL/ISLANDS_EU_CQL unset: eval "$(scripts/regions up)" first`)
+	}
+	src, dst := connect(usAddr), connect(euAddr)
+	for _, s := range []*gocql.Session{src, dst} {
+		must(s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec())
+		must(s.Query("CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}").Exec())
+		must(s.Query("CREATE TABLE " + ks + ".t (pk int, ck int, name text, score bigint, ratio double, PRIMARY KEY (pk, ck))").Exec())
+	}
+	data := make([]row, *rows)
+	base := time.Now().Add(-time.Hour).UnixMicro()
+	for i := range data {
+		data[i] = row{pk: i / 20, ck: i % 20, name: fmt.Sprintf("member-%d", i), score: int64(i * 7), ratio: float64(i) / 3, ts: base + int64(i)}
+	}
+	fmt.Printf("filling %d rows in us-east-1 …\n", *rows)
+	write(src, data, 64)
+
+	type result struct {
+		What       string  `json:"what"`
+		RowsPerSec float64 `json:"rows_per_sec"`
+		Seconds    float64 `json:"seconds"`
+	}
+	var results []result
+	add := func(what string, n int, d time.Duration) float64 {
+		r := float64(n) / d.Seconds()
+		results = append(results, result{What: what, RowsPerSec: r, Seconds: d.Seconds()})
+		fmt.Printf("%-48s %9.0f rows/s  (%.1fs)\n", what, r, d.Seconds())
+		return r
+	}
+	truncate := func() { must(dst.Query("TRUNCATE " + ks + ".t").Exec()) }
+
+	raw := 0.0
+	for _, c := range []int{16, 64, 128} {
+		truncate()
+		t0 := time.Now()
+		write(dst, data, c)
+		raw = max(raw, add(fmt.Sprintf("raw gocql ingest, row by row, %d writers", c), len(data), time.Since(t0)))
+	}
+	for _, c := range []int{8, 16, 32} {
+		truncate()
+		t0 := time.Now()
+		writeBatches(dst, data, c)
+		raw = max(raw, add(fmt.Sprintf("raw gocql ingest, a batch per partition, %d writers", c), len(data), time.Since(t0)))
+	}
+	cfg := forklift.Defaults()
+	cfg.Source = forklift.ClusterConfig{Hosts: []string{usAddr}, DisableHostLookup: true, Consistency: "ONE"}
+	cfg.Destination = forklift.ClusterConfig{Hosts: []string{euAddr}, DisableHostLookup: true, Consistency: "ONE"}
+	cfg.CheckpointKeyspace = "forklift_bench_ckpt"
+	cfg.Ranges = 64
+	run := func(resolver string, workers int) float64 {
+		truncate()
+		c := cfg
+		c.Workers = workers
+		c.RunID = fmt.Sprintf("bench-%s-%d-%d", resolver, workers, time.Now().UnixNano())
+		c.Tables = []forklift.TableConfig{{Keyspace: ks, Table: "t", Resolver: resolver}}
+		rep, err := forklift.Run(context.Background(), c, forklift.RunOptions{})
+		must(err)
+		if rep.Rows != int64(len(data)) {
+			log.Fatalf("forklift copied %d rows, want %d", rep.Rows, len(data))
+		}
+		return add(fmt.Sprintf("forklift %s, %d workers", resolver, workers), len(data), time.Duration(rep.Seconds*float64(time.Second)))
+	}
+	best := 0.0
+	perWorkers := map[int]float64{}
+	for _, w := range []int{1, 2, 4, 8} {
+		perWorkers[w] = run("lww", w)
+		best = max(best, perWorkers[w])
+	}
+	rmw := run("union", 8)
+	ratios := map[string]float64{"lww_over_raw": best / raw, "read_merge_write_over_raw": rmw / raw}
+	fmt.Printf("\nforklift lww (best) / raw ingest      = %.2f (target >= 0.8)\n", ratios["lww_over_raw"])
+	fmt.Printf("forklift union (read-merge-write) / raw = %.2f (target >= 0.5)\n", ratios["read_merge_write_over_raw"])
+	b, _ := json.MarshalIndent(map[string]any{"rows": len(data), "results": results, "raw_best_rows_per_sec": raw,
+		"lww_rows_per_sec_by_workers": perWorkers, "ratios": ratios, "at": time.Now().UTC()}, "", "  ")
+	must(os.WriteFile(*out, b, 0o644))
+}
+
+// write inserts data blind with its timestamps, conc at a time.
+func write(s *gocql.Session, data []row, conc int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(data) {
+					return
+				}
+				r := data[i]
+				must(s.Query("INSERT INTO "+ks+".t (pk, ck, name, score, ratio) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+					r.pk, r.ck, r.name, r.score, r.ratio, r.ts).Exec())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// writeBatches inserts data blind as one unlogged batch per partition (20 rows), conc at a time:
+// the fastest way a plain gocql writer has to load this table.
+func writeBatches(s *gocql.Session, data []row, conc int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < conc; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(20)) - 20
+				if start >= len(data) {
+					return
+				}
+				b := s.NewBatch(gocql.UnloggedBatch)
+				for _, r := range data[start:min(start+20, len(data))] {
+					b.Query("INSERT INTO "+ks+".t (pk, ck, name, score, ratio) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+						r.pk, r.ck, r.name, r.score, r.ratio, r.ts)
+				}
+				must(s.ExecuteBatch(b))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func connect(addr string) *gocql.Session {
+	c := gocql.NewCluster(addr)
+	c.Consistency = gocql.One
+	c.Timeout = 20 * time.Second
+	c.DisableInitialHostLookup = true
+	c.NumConns = 4
+	s, err := c.CreateSession()
+	must(err)
+	return s
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
