@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -196,5 +197,38 @@ func TestCachesyncMemcachedRestart(t *testing.T) {
 	t.Logf("FIGURES events=%d apply_errors_retried=%d applied=%d", len(model.all), eu.agent.Stats().ApplyErrors.Load(), eu.agent.Stats().Applied.Load())
 	if eu.agent.Stats().ApplyErrors.Load() == 0 {
 		t.Fatal("no apply error while memcached-eu was down: the fault did not happen")
+	}
+}
+
+// TestCachesyncRelay: an application event emitted in us-east-1 runs its handler in eu-west-1.
+func TestCachesyncRelay(t *testing.T) {
+	e := needServices(t)
+	us, eu := csRegions(t, e, "cachesync-relay", cachesync.PublisherOptions{})
+	a, err := cachesync.NewAgent(sqsClient(e), eu.queue, eu.mc, cachesync.AgentOptions{WaitSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int, 10)
+	a.Handle("recompute-recommendations", func(ctx context.Context, ev *cachesync.Event) error {
+		var p struct{ Member int }
+		if err := json.Unmarshal(ev.Payload, &p); err != nil {
+			return err
+		}
+		got <- p.Member
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go a.Run(ctx)
+	if err := us.client.Emit(context.Background(), "recompute-recommendations", map[string]int{"Member": 42}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != 42 {
+			t.Fatalf("handler got member %d, want 42", m)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the relay event did not reach eu-west-1's handler")
 	}
 }

@@ -243,7 +243,7 @@ func TestViewingHistory(t *testing.T) {
 			// b (400) and a (300, the destination's later time) are the two newest, c goes; for a the
 			// source's position 50 wins, written above both (8), and the destination already
 			// holds the time 300, so that cell is left out.
-			write: part(entry("b", 10, 400, 5), row("a", simple("pos", Cell{Value: i64(50), WriteTime: 8})), del("c", 8)),
+			write:     part(entry("b", 10, 400, 5), row("a", simple("pos", Cell{Value: i64(50), WriteTime: 8})), del("c", 8)),
 			conflicts: []string{"pos:source"}},
 	})
 	col := map[string]any{"title": "title", "position": "pos", "time": "at", "cap": 5}
