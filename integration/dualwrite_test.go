@@ -174,9 +174,10 @@ func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dw.Close()
-	stop := make(chan struct{})
-	flips := 0
+	stop, flipperDone := make(chan struct{}), make(chan struct{})
+	var flips atomic.Int64
 	go func() {
+		defer close(flipperDone)
 		phases := []dualwrite.Phase{dualwrite.DualFlipped, dualwrite.Dual}
 		for i := 0; ; i++ {
 			select {
@@ -184,7 +185,7 @@ func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 				dw.SetPhase(phases[i%2])
-				flips++
+				flips.Add(1)
 			}
 		}
 	}()
@@ -210,6 +211,7 @@ func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
+	<-flipperDone
 	if err := dw.WaitReplayed(waitCtx(t, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +224,7 @@ func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 		return true
 	})
 	st := dw.Stats()
-	t.Logf("FIGURES flips=%d writes=%d rows=%d missing=%d shadow_reads=%d shadow_mismatches=%d", flips, st.Writes, n, missing, st.ShadowReads, st.ShadowMismatches)
+	t.Logf("FIGURES flips=%d writes=%d rows=%d missing=%d shadow_reads=%d shadow_mismatches=%d", flips.Load(), st.Writes, n, missing, st.ShadowReads, st.ShadowMismatches)
 	if missing > 0 {
 		t.Fatalf("%d acknowledged writes missing after phase flips", missing)
 	}
