@@ -53,7 +53,7 @@ type Agent struct {
 	// memcached answers again, so an outage does not burn the messages' receive counts (which
 	// would send good events to the dead-letter queue).
 	mcDown atomic.Bool
-	stats     AgentStats
+	stats  AgentStats
 }
 
 // AgentStats are an agent's totals.
@@ -164,35 +164,26 @@ func (a *Agent) receive(ctx context.Context) {
 	}
 }
 
-// handle applies a received batch and deletes what was handled in one DeleteMessageBatch.
+// handle applies a received batch, its messages in parallel (versions make their order
+// irrelevant), and deletes what was handled in one DeleteMessageBatch.
 func (a *Agent) handle(ctx context.Context, msgs []types.Message) {
-	var del []types.DeleteMessageBatchRequestEntry
+	var (
+		mu  sync.Mutex
+		del []types.DeleteMessageBatchRequestEntry
+		wg  sync.WaitGroup
+	)
 	for i, msg := range msgs {
-		a.stats.Received.Add(1)
-		ev, err := ParseEvent(aws.ToString(msg.Body))
-		if err != nil {
-			a.poison(ctx, msg, err)
-			continue
-		}
-		if err := a.apply(ctx, ev, msg); err != nil {
-			if errors.Is(err, ErrPoison) {
-				a.poison(ctx, msg, err)
-				continue
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a.handleOne(ctx, msg) {
+				mu.Lock()
+				del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
+				mu.Unlock()
 			}
-			a.stats.ApplyErrors.Add(1)
-			if !errors.Is(err, errContention) && !a.mcDown.Swap(true) {
-				a.logger.Warn("cachesync: memcached unreachable; receiving paused until it answers", "err", err)
-			}
-			if a.m != nil {
-				a.m.applyErr.Inc()
-			}
-			a.logger.Warn("cachesync: event not applied; it comes back for a retry", "key", ev.Key, "op", ev.Op, "err", err)
-			a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
-				ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: a.opts.RetryDelay})
-			continue
-		}
-		del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
+		}()
 	}
+	wg.Wait()
 	if len(del) == 0 {
 		return
 	}
@@ -206,6 +197,34 @@ func (a *Agent) handle(ctx context.Context, msgs []types.Message) {
 	for _, f := range out.Failed {
 		a.logger.Warn("cachesync: delete of a handled message failed", "id", aws.ToString(f.Id), "err", aws.ToString(f.Message))
 	}
+}
+
+// handleOne applies one message and reports whether it is done (to be deleted).
+func (a *Agent) handleOne(ctx context.Context, msg types.Message) bool {
+	a.stats.Received.Add(1)
+	ev, err := ParseEvent(aws.ToString(msg.Body))
+	if err != nil {
+		a.poison(ctx, msg, err)
+		return false
+	}
+	if err := a.apply(ctx, ev, msg); err != nil {
+		if errors.Is(err, ErrPoison) {
+			a.poison(ctx, msg, err)
+			return false
+		}
+		a.stats.ApplyErrors.Add(1)
+		if !errors.Is(err, errContention) && !a.mcDown.Swap(true) {
+			a.logger.Warn("cachesync: memcached unreachable; receiving paused until it answers", "err", err)
+		}
+		if a.m != nil {
+			a.m.applyErr.Inc()
+		}
+		a.logger.Warn("cachesync: event not applied; it comes back for a retry", "key", ev.Key, "op", ev.Op, "err", err)
+		a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
+			ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: a.opts.RetryDelay})
+		return false
+	}
+	return true
 }
 
 // poison counts a message that cannot be applied and makes it visible again at once, so the

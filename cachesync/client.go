@@ -121,6 +121,20 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
 }
 
+// SetLocal stores item in this region only, without an event: for cache-aside fills from the
+// region's own database, which the other regions fill from theirs. The value is versioned like any
+// other, so a fill never overwrites a newer value that arrived meanwhile.
+func (c *Client) SetLocal(ctx context.Context, item *Item) (Version, error) {
+	if err := ctx.Err(); err != nil {
+		return Version{}, err
+	}
+	v := c.version()
+	if _, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value}, item.Flags, item.Expiration); err != nil {
+		return v, fmt.Errorf("cachesync: fill %q: %w", item.Key, err)
+	}
+	return v, nil
+}
+
 // Add stores item only if the key holds no live value (a tombstone counts as absent).
 func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
