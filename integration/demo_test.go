@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,5 +31,4 @@ func TestDemoShort(t *testing.T) {
 	if !rep.OK {
 		t.Fatal("demo checks failed")
 	}
-	_ = os.Stdout
 }
