@@ -1,0 +1,114 @@
+package forklift
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSplitCoversTheRing(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 256, 1000} {
+		rs := FullRing.Split(n)
+		if len(rs) != n {
+			t.Fatalf("Split(%d) gave %d ranges", n, len(rs))
+		}
+		if rs[0].Start != FullRing.Start || rs[len(rs)-1].End != FullRing.End {
+			t.Fatalf("Split(%d) does not span the ring: %v … %v", n, rs[0], rs[len(rs)-1])
+		}
+		for i := 1; i < len(rs); i++ {
+			if rs[i].Start != rs[i-1].End || rs[i].End <= rs[i].Start {
+				t.Fatalf("Split(%d): range %d %v does not follow %v", n, i, rs[i], rs[i-1])
+			}
+		}
+	}
+	if FullRing.Start != math.MinInt64 || FullRing.End != math.MaxInt64 {
+		t.Fatalf("FullRing = %v", FullRing)
+	}
+}
+
+func TestShards(t *testing.T) {
+	s, err := ParseShard("2/4")
+	if err != nil || s.Index != 2 || s.Count != 4 {
+		t.Fatalf("ParseShard(2/4) = %+v, %v", s, err)
+	}
+	owned := 0
+	for i := 0; i < 256; i++ {
+		n := 0
+		for k := 0; k < 4; k++ {
+			if (Shard{Index: k, Count: 4}).Owns(i) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("range %d owned by %d shards", i, n)
+		}
+		if s.Owns(i) {
+			owned++
+		}
+	}
+	if owned != 64 {
+		t.Fatalf("shard 2/4 owns %d of 256 ranges", owned)
+	}
+	for _, bad := range []string{"4/4", "-1/2", "a/b", "1", "1/0"} {
+		if _, err := ParseShard(bad); err == nil {
+			t.Errorf("ParseShard(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConfigDefaultsAndErrors(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`
+source: {hosts: [a]}
+destination: {hosts: [b]}
+tables: [{keyspace: ks, table: t}]
+`))
+	if err == nil {
+		err = cfg.Validate() // applies the defaults
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Defaults()
+	if cfg.Workers != d.Workers || cfg.PageSize != d.PageSize || cfg.Ranges != d.Ranges || cfg.DefaultResolver != "lww" ||
+		cfg.Source.Consistency != d.Source.Consistency || cfg.CheckpointKeyspace != d.CheckpointKeyspace {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+	if cfg.Tables[0].DestKeyspace() != "ks" {
+		t.Fatalf("destination keyspace defaults to the source's, got %q", cfg.Tables[0].DestKeyspace())
+	}
+	for body, want := range map[string]string{
+		"source: {hosts: [a]}\ndestination: {hosts: [b]}\ntables: [{keyspace: ks, table: t}]\nwokers: 2\n": "wokers",
+		"source: [a\n": "line 1",
+		"destination: {hosts: [b]}\ntables: [{keyspace: ks, table: t}]\n": "source",
+	} {
+		cfg, err := ParseConfig([]byte(body))
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: want ErrConfig naming %q, got %v", body, want, err)
+		}
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	l := newLimiter(1000)
+	start := time.Now()
+	for i := 0; i < 3; i++ {
+		if err := l.wait(context.Background(), 500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1500 rows at 1000 rows/s, with a burst allowance: at least half a second.
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("1500 rows at 1000/s took %s", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := newLimiter(1).wait(ctx, 1000); err == nil {
+		t.Fatal("wait ignores a cancelled context")
+	}
+}
