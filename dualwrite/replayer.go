@@ -107,6 +107,9 @@ type replayCore struct {
 
 type replaySlot struct {
 	rec  Record
+	// landed counted when the slot was handed to the workers: the entries behind it that land
+	// while it keeps failing are counted from there.
+	landedBefore int64
 	done bool // landed or set aside
 	ok   bool // the worker finished it (not cut short by ctx)
 }
@@ -132,7 +135,7 @@ func (r *replayCore) run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for sl := range jobs {
-				sl.ok = r.replayOne(ctx, sl.rec)
+				sl.ok = r.replayOne(ctx, sl.rec, sl.landedBefore)
 				results <- sl
 			}
 		}()
@@ -148,7 +151,7 @@ func (r *replayCore) run(ctx context.Context) {
 				r.logger.Error("dualwrite: reading the replay log", "err", err)
 			}
 			for i := range recs {
-				sl := &replaySlot{rec: recs[i]}
+				sl := &replaySlot{rec: recs[i], landedBefore: r.landed.Load()}
 				window = append(window, sl)
 				jobs <- sl // never blocks: at most r.window slots exist
 			}
@@ -205,13 +208,9 @@ func (r *replayCore) run(ctx context.Context) {
 }
 
 // replayOne applies rec until it lands or is dead-lettered (true), or ctx ends (false).
-func (r *replayCore) replayOne(ctx context.Context, rec Record) bool {
+func (r *replayCore) replayOne(ctx context.Context, rec Record, landedBefore int64) bool {
 	e := &rec.Entry
 	backoff := 50 * time.Millisecond
-	// Entries of the window that landed since this one's first attempt began: when they are many
-	// while this one keeps failing, the side is up and this entry is stuck. (Counted from before
-	// the first attempt: the rest of a full window may land while it is in flight.)
-	landedAtFirst := r.landed.Load()
 	for attempt := 1; ; attempt++ {
 		err := r.apply(ctx, e)
 		if err == nil {
@@ -226,7 +225,9 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record) bool {
 		}
 		cause := err
 		setAside := r.permanent(err)
-		if others := r.landed.Load() - landedAtFirst; !setAside && attempt >= stuckAttempts && others >= stuckAttempts {
+		// Entries that landed since this one was handed out: when they are many while this one
+		// keeps failing, the side is up and this entry is stuck.
+		if others := r.landed.Load() - landedBefore; !setAside && attempt >= stuckAttempts && others >= stuckAttempts {
 			setAside = true
 			cause = fmt.Errorf("dualwrite: still failing after %d attempts while %d other entries landed: %w", attempt, others, err)
 		}
