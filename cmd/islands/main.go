@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,9 @@ commands:
   probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
   demo [--scale N] [--short] [--out DIR]
                                   the end-to-end demo on the local regions (make demo)
+  replay inspect|retry|drop [flags] DIR
+                                  see and act on a dualwrite replay log: pending, dead-lettered
+                                  and uncertain entries (islands replay help)
 `
 
 func main() {
@@ -29,6 +33,12 @@ func main() {
 	switch os.Args[1] {
 	case "probe":
 		err = probe(ctx, os.Args[2:], os.Stdout)
+	case "replay":
+		err = replayCmd(ctx, os.Args[2:], os.Stdout)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "islands:", err)
+			os.Exit(2)
+		}
 	case "demo":
 		stop()
 		os.Exit(demoCmd(os.Args[2:]))
