@@ -106,12 +106,12 @@ type replayCore struct {
 }
 
 type replaySlot struct {
-	rec  Record
+	rec Record
 	// landed counted when the slot was handed to the workers: the entries behind it that land
 	// while it keeps failing are counted from there.
 	landedBefore int64
-	done bool // landed or set aside
-	ok   bool // the worker finished it (not cut short by ctx)
+	done         bool // landed or set aside
+	ok           bool // the worker finished it (not cut short by ctx)
 }
 
 func (r *replayCore) run(ctx context.Context) {
