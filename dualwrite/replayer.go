@@ -86,8 +86,10 @@ func replayPermanent(err error) bool {
 }
 
 const (
-	stuckAttempts = 20
-	minWindow     = 256
+	stuckAttempts  = 20
+	minWindow      = 256
+	commitEvery    = 256
+	commitInterval = 100 * time.Millisecond
 )
 
 // replayCore is the replay loop over a ReplayLog and a function that applies one entry once.
@@ -143,6 +145,20 @@ func (r *replayCore) run(ctx context.Context) {
 	defer func() { close(jobs); wg.Wait() }()
 
 	var window []*replaySlot // in log order; the head is the oldest not yet passed by the cursor
+	// The cursor is written (two fsyncs) once per commitEvery entries or commitInterval, and
+	// whenever the log is drained, not after every entry: a crash replays at most that much again.
+	var passed Pos
+	uncommitted, lastCommit := 0, time.Now()
+	commit := func() {
+		if uncommitted == 0 {
+			return
+		}
+		if err := r.log.Done(passed); err != nil {
+			r.logger.Error("dualwrite: recording replay progress", "err", err)
+			return
+		}
+		uncommitted, lastCommit = 0, time.Now()
+	}
 	idle := 20 * time.Millisecond
 	for ctx.Err() == nil {
 		if len(window) < r.window {
@@ -160,6 +176,7 @@ func (r *replayCore) run(ctx context.Context) {
 			}
 		}
 		if len(window) == 0 {
+			commit() // drained
 			sleep(ctx, idle)
 			idle = min(idle*2, 500*time.Millisecond)
 			continue
@@ -190,21 +207,23 @@ func (r *replayCore) run(ctx context.Context) {
 			}
 		}
 		if ctx.Err() != nil {
-			return // what was in flight is replayed again by the next session: harmless
+			break // what was in flight is replayed again by the next session: harmless
 		}
 		n := 0
 		for n < len(window) && window[n].done {
 			n++
 		}
 		if n > 0 {
-			if err := r.log.Done(window[n-1].rec.Pos); err != nil {
-				r.logger.Error("dualwrite: recording replay progress", "err", err)
-				continue
-			}
+			passed = window[n-1].rec.Pos
+			uncommitted += n
 			clear(window[:n])
 			window = window[n:]
 		}
+		if uncommitted >= commitEvery || (uncommitted > 0 && time.Since(lastCommit) >= commitInterval) {
+			commit()
+		}
 	}
+	commit() // what landed before Close
 }
 
 // replayOne applies rec until it lands or is dead-lettered (true), or ctx ends (false).
