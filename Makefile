@@ -32,9 +32,9 @@ regions-status:
 bench:
 	scripts/bench
 
-## fuzz: each fuzz target of merge and internal/recordlog for FUZZTIME (default 60s)
+## fuzz: each fuzz target of merge, internal/recordlog (crash recovery) and dualwrite (entry decoding) for FUZZTIME (default 60s)
 FUZZTIME ?= 60s
-FUZZPKGS ?= ./merge/ ./internal/recordlog/
+FUZZPKGS ?= ./merge/ ./internal/recordlog/ ./dualwrite/
 fuzz:
 	for p in $(FUZZPKGS); do \
 		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
