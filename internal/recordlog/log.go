@@ -460,6 +460,12 @@ func (l *Log) writer() {
 	group := make([]*request, 0, 64)
 	var buf []byte
 	for {
+		select { // Close first: a queue that never empties must not keep Close waiting
+		case <-l.stop:
+			l.failQueued()
+			return
+		default:
+		}
 		select {
 		case r := <-l.reqs:
 			group = append(group[:0], r)
@@ -578,14 +584,9 @@ func (l *Log) openWriteSegment() (*os.File, error) {
 		return os.OpenFile(l.segPath(num), os.O_WRONLY, 0)
 	}
 	num++
-	f, err := os.OpenFile(l.segPath(num), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		// A segment created by an attempt whose directory fsync failed: skip past its number.
-		l.mu.Lock()
-		l.writeSeg = num
-		l.mu.Unlock()
-		return nil, err
-	}
+	// O_TRUNC: a file of that number can only be left by an earlier attempt whose directory fsync
+	// failed; it holds no acknowledged record (segments in use are never created again).
+	f, err := os.OpenFile(l.segPath(num), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -651,10 +652,13 @@ func (l *Log) readFrom(pos Pos, max int) ([]Record, Pos, error) {
 	var out []Record
 	for len(out) < max {
 		l.mu.Lock()
-		i := l.segIndex(pos.Segment)
-		if i < 0 {
+		i := sort.Search(len(l.segs), func(i int) bool { return l.segs[i].num >= pos.Segment })
+		if i == len(l.segs) {
 			l.mu.Unlock()
 			return out, pos, nil
+		}
+		if l.segs[i].num != pos.Segment { // its segment is gone: go on from the next one
+			pos = Pos{Segment: l.segs[i].num, Offset: l.segs[i].start, Seq: l.segs[i].firstSeq}
 		}
 		seg := l.segs[i]
 		hasNext := i+1 < len(l.segs)
