@@ -1,10 +1,11 @@
 package dualwrite
 
 import (
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	imetrics "github.com/globalcloud/islands/internal/metrics"
 )
 
 // metrics are the session's Prometheus series, labelled session=<WithName>; a nil *metrics
@@ -62,20 +63,9 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 }
 
 // register registers c, or returns the collector already registered in its place (a second
-// session of the same name); any other registration error is a programming error and panics, as
-// MustRegister would.
+// session of the same name).
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	panic("dualwrite: registering metrics: " + err.Error())
+	return imetrics.MustRegister(reg, c)
 }
 
 func (m *metrics) observe(sd side, p Phase, d time.Duration, err error) {
