@@ -36,6 +36,9 @@ var (
 	indexSet  = regexp.MustCompile(`(?i)("?\w+"?)\s*\[[^\]]*\]\s*=`)
 	deleteCol = regexp.MustCompile(`(?is)^\s*delete\s+(.*?)\s+from\b`)
 	indexDel  = regexp.MustCompile(`("?\w+"?)\s*\[`)
+
+	setKeyword   = regexp.MustCompile(`(?i)\bset\b`)
+	whereKeyword = regexp.MustCompile(`(?i)\bwhere\b`)
 )
 
 // collectionOps finds the operations of stmt that are not idempotent on a list column.
@@ -44,10 +47,10 @@ func collectionOps(stmt string) []colOp {
 	var ops []colOp
 	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(code)), "update") {
 		set := code
-		if i := regexp.MustCompile(`(?i)\bset\b`).FindStringIndex(code); i != nil {
+		if i := setKeyword.FindStringIndex(code); i != nil {
 			set = code[i[1]:]
 		}
-		if i := regexp.MustCompile(`(?i)\bwhere\b`).FindStringIndex(set); i != nil {
+		if i := whereKeyword.FindStringIndex(set); i != nil {
 			set = set[:i[0]]
 		}
 		for _, m := range appendOp.FindAllStringSubmatch(set, -1) {
