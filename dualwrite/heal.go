@@ -30,6 +30,7 @@ type sessGen struct {
 	sess      *gocql.Session
 	refs      atomic.Int64
 	retired   atomic.Bool
+	closed    atomic.Bool
 	closeOnce sync.Once
 }
 
@@ -59,6 +60,7 @@ func (g *sessGen) release() {
 
 func (g *sessGen) closeNow() {
 	g.closeOnce.Do(func() {
+		g.closed.Store(true)
 		if g.sess != nil {
 			g.sess.Close()
 		}
