@@ -351,3 +351,28 @@ func TestMetricsTwoSessionsOneRegistry(t *testing.T) {
 		t.Fatalf("latency series by session: %v", sessions)
 	}
 }
+
+// TestLeaderFailedAfterCallerCancelledStillKept: the caller's context ends while the leader is
+// failing and the follower applies: the caller gets an error at once, and the write is still kept
+// for the leader, so the sides converge.
+func TestLeaderFailedAfterCallerCancelledStillKept(t *testing.T) {
+	f := &fakeSides{}
+	f.set(primarySide, func(ctx context.Context, _ *writeOp) (bool, error) {
+		<-ctx.Done()
+		return false, ctx.Err()
+	})
+	s := newFakeSession(t, f)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (1, 'a')").WithContext(ctx).Exec(); err == nil {
+		t.Fatal("want the leader's error")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Logged < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Logged < 1 {
+		t.Fatalf("the write the follower applied was not kept for the leader after the caller's context ended: %+v", st)
+	}
+}

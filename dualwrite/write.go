@@ -281,24 +281,34 @@ func (s *Session) keep(op *writeOp, sd side) error {
 	if err := s.appendBounded(op.ctx, e); err != nil {
 		return fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", sd, err)
 	}
-	s.stats.logged.Add(1)
-	if s.m != nil {
-		s.m.logged.Inc()
-	}
 	return nil
 }
 
+// appended counts an entry the replay log accepted.
+func (s *Session) appended(err error) error {
+	if err == nil {
+		s.stats.logged.Add(1)
+		if s.m != nil {
+			s.m.logged.Inc()
+		}
+	}
+	return err
+}
+
 // appendBounded appends e to the replay log, returning when ctx ends even if the log's Append
-// does not watch ctx once it has queued the entry (FileLog's group commit).
+// does not watch ctx once it has queued the entry (FileLog's group commit). The append itself
+// always goes ahead (even when ctx has already ended): the write may have applied on one side, and
+// the entry is what makes the other converge. Close waits for it.
 func (s *Session) appendBounded(ctx context.Context, e *Entry) error {
 	if ctx.Done() == nil {
-		return s.log.Append(ctx, e)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
+		return s.appended(s.log.Append(ctx, e))
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.log.Append(context.WithoutCancel(ctx), e) }()
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		done <- s.appended(s.log.Append(context.WithoutCancel(ctx), e))
+	}()
 	select {
 	case err := <-done:
 		return err
