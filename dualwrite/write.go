@@ -271,7 +271,7 @@ func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 // still become durable and be replayed, which is harmless).
 func (s *Session) keep(op *writeOp, sd side) error {
 	e := &Entry{Side: sd.String(), Timestamp: op.ts, Batch: op.batch, BatchType: op.batchType,
-		Consistency: gocql.LocalQuorum, Logged: time.Now()}
+		Consistency: gocql.LocalQuorum, Logged: time.Now()} // replay: the caller's consistency, else LOCAL_QUORUM
 	if op.cons != nil {
 		e.Consistency = *op.cons
 	}
