@@ -93,6 +93,9 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 	}
 	for _, st := range op.stmts {
 		for _, c := range s.statement(st.Stmt).colOps {
+			if c.kind == opAppend && !c.list && isCounter(st.Stmt, st.Values) {
+				continue // c = c + <integer>: a counter, handled as uncertain, not a list
+			}
 			list := c.list
 			if !list {
 				kind, err := s.columnKind(op.ctx, phase.leader(), s.statement(st.Stmt), c.column)

@@ -297,11 +297,32 @@ func (s *Session) WaitReplayed(ctx context.Context) error {
 	}
 }
 
-// Uncertain returns the counter updates that failed on the follower side so far.
+// Uncertain returns the counter updates whose outcome on a side is unknown: those in the replay
+// log's uncertain store (from this process and earlier ones; FileLog and MemLog keep them) and
+// those that could only be kept in memory.
 func (s *Session) Uncertain() []Uncertain {
+	var asides []Aside
+	switch l := s.log.(type) {
+	case interface{ UncertainEntries() ([]Aside, error) }:
+		a, err := l.UncertainEntries()
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the uncertain store", "err", err)
+		}
+		asides = a
+	case interface{ UncertainEntries() []Aside }:
+		asides = l.UncertainEntries()
+	}
+	var out []Uncertain
+	for _, a := range asides {
+		u := Uncertain{Side: a.Entry.Side, Err: a.Cause, At: a.At}
+		if len(a.Entry.Stmts) > 0 {
+			u.Stmt, u.Values = a.Entry.Stmts[0].Stmt, a.Entry.Stmts[0].Values
+		}
+		out = append(out, u)
+	}
 	s.uncertainMu.Lock()
 	defer s.uncertainMu.Unlock()
-	return append([]Uncertain(nil), s.uncertain...)
+	return append(out, s.uncertain...)
 }
 
 // Rebuilds returns how many times each side's gocql session was rebuilt by the healer (always 0

@@ -294,23 +294,23 @@ func TestListOpsRefusedInDualPhases(t *testing.T) {
 		"UPDATE t SET l = l - ? WHERE k = ?",
 	}
 	for _, stmt := range refused {
-		err := s.Query(stmt, 1, 2, 3).Exec()
+		err := s.Query(stmt, []string{"x"}, 2, 3).Exec()
 		if !errors.Is(err, ErrNotIdempotent) || !strings.Contains(err.Error(), stmt) {
 			t.Errorf("%q in dual: want ErrNotIdempotent naming it, got %v", stmt, err)
 		}
 	}
 	for _, stmt := range allowed {
-		if err := s.Query(stmt, 1, 2, 3).Exec(); err != nil {
+		if err := s.Query(stmt, []string{"x"}, 2, 3).Exec(); err != nil {
 			t.Errorf("%q in dual: %v", stmt, err)
 		}
 	}
 	if err := s.SetPhase(PrimaryOnly); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Query(refused[0], 1, 2).Exec(); err != nil {
+	if err := s.Query(refused[0], []string{"x"}, 2).Exec(); err != nil {
 		t.Errorf("list append in primary-only: %v", err)
 	}
-	err := func() error { s.SetPhase(Dual); return s.Query(refused[0], 1, 2).Exec() }()
+	err := func() error { s.SetPhase(Dual); return s.Query(refused[0], []string{"x"}, 2).Exec() }()
 	t.Logf("refused: %v", err)
 }
 
@@ -374,5 +374,27 @@ func TestLeaderFailedAfterCallerCancelledStillKept(t *testing.T) {
 	}
 	if st := s.Stats(); st.Logged < 1 {
 		t.Fatalf("the write the follower applied was not kept for the leader after the caller's context ended: %+v", st)
+	}
+}
+
+// TestCounterUncertainIsDurable: a counter update the follower failed is kept in the replay log's
+// uncertain store (not only in memory) and never replayed.
+func TestCounterUncertainIsDurable(t *testing.T) {
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("secondary timed out") })
+	log := NewMemLog()
+	s := newFakeSession(t, f, WithReplayLog(log))
+	defer s.Close()
+	if err := s.Query("UPDATE hits SET c = c + ? WHERE k = ?", int64(1), 1).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if got := log.UncertainEntries(); len(got) != 1 || got[0].Entry.Side != "secondary" {
+		t.Fatalf("uncertain store: %+v, want the counter update for the secondary", got)
+	}
+	if n, _ := s.Backlog(); n != 0 {
+		t.Fatalf("a counter update entered the replay log (%d entries): it must never be replayed", n)
+	}
+	if u := s.Uncertain(); len(u) != 1 || !strings.Contains(u[0].Stmt, "c = c +") {
+		t.Fatalf("Uncertain() = %+v", u)
 	}
 }

@@ -270,6 +270,15 @@ func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 // is bounded by the caller's context: when it ends first the caller's write fails (the entry may
 // still become durable and be replayed, which is harmless).
 func (s *Session) keep(op *writeOp, sd side) error {
+	e := s.entryFor(op, sd)
+	if err := s.bounded(op.ctx, func(ctx context.Context) error { return s.appended(s.log.Append(ctx, e)) }); err != nil {
+		return fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", sd, err)
+	}
+	return nil
+}
+
+// entryFor is op as side sd must receive it.
+func (s *Session) entryFor(op *writeOp, sd side) *Entry {
 	e := &Entry{Side: sd.String(), Timestamp: op.ts, Batch: op.batch, BatchType: op.batchType,
 		Consistency: gocql.LocalQuorum, Logged: time.Now()} // replay: the caller's consistency, else LOCAL_QUORUM
 	if op.cons != nil {
@@ -278,10 +287,7 @@ func (s *Session) keep(op *writeOp, sd side) error {
 	for _, st := range op.stmts {
 		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(sd, st.Stmt), Values: st.Values})
 	}
-	if err := s.appendBounded(op.ctx, e); err != nil {
-		return fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", sd, err)
-	}
-	return nil
+	return e
 }
 
 // appended counts an entry the replay log accepted.
@@ -295,19 +301,19 @@ func (s *Session) appended(err error) error {
 	return err
 }
 
-// appendBounded appends e to the replay log, returning when ctx ends even if the log's Append
-// does not watch ctx once it has queued the entry (FileLog's group commit). The append itself
-// always goes ahead (even when ctx has already ended): the write may have applied on one side, and
-// the entry is what makes the other converge. Close waits for it.
-func (s *Session) appendBounded(ctx context.Context, e *Entry) error {
+// bounded runs fn (a durable append to the replay log) and returns when it is done or ctx ends,
+// whichever is first. fn itself always goes ahead to the end, even when ctx has already ended:
+// the write may have applied on one side, and the entry is what makes the other converge. Close
+// waits for it.
+func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) error {
 	if ctx.Done() == nil {
-		return s.appended(s.log.Append(ctx, e))
+		return fn(ctx)
 	}
 	done := make(chan error, 1)
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
-		done <- s.appended(s.log.Append(context.WithoutCancel(ctx), e))
+		done <- fn(context.WithoutCancel(ctx))
 	}()
 	select {
 	case err := <-done:
@@ -317,19 +323,30 @@ func (s *Session) appendBounded(ctx context.Context, e *Entry) error {
 	}
 }
 
-func (s *Session) recordUncertain(op *writeOp, follower side, ferr error) {
+// recordUncertain keeps a counter update whose outcome on side sd is unknown in the replay log's
+// uncertain store (durably, never replayed; `islands replay` lists them). Without one (Strict
+// with no replay log) or when it fails, it is kept in memory (Uncertain) and logged.
+func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) {
 	s.stats.uncertain.Add(1)
 	if s.m != nil {
 		s.m.uncertain.Inc()
 	}
-	u := Uncertain{Side: follower.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
+	s.logger.Warn("dualwrite: counter update failed or did not answer on a side; recorded as uncertain, never replayed",
+		"side", sd.String(), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values, "err", ferr)
+	if ul, ok := s.log.(UncertainLog); ok && s.log != nil {
+		e := s.entryFor(op, sd)
+		err := s.bounded(op.ctx, func(ctx context.Context) error { return ul.RecordUncertain(ctx, e, ferr) })
+		if err == nil {
+			return
+		}
+		s.logger.Error("dualwrite: could not keep an uncertain counter update durably; kept in memory only", "side", sd.String(), "err", err)
+	}
+	u := Uncertain{Side: sd.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
 	s.uncertainMu.Lock()
 	if len(s.uncertain) < 10000 {
 		s.uncertain = append(s.uncertain, u)
 	}
 	s.uncertainMu.Unlock()
-	s.logger.Warn("dualwrite: counter update failed on the follower; recorded as uncertain, not replayed",
-		"side", u.Side, "stmt", u.Stmt, "values", u.Values, "err", ferr)
 }
 
 // run executes op on one side and records its latency.
