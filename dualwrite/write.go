@@ -99,9 +99,37 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if s.cfg.policy == Strict {
 		budget = 1<<63 - 1 // both sides must answer: the caller's context alone bounds the wait
 	}
-	fres := f.wait(op.ctx, start, budget)
+	// Three quarters into the budget, a follower still silent is likely to miss it: its entry
+	// starts on its way to the replay log then, so that the fsync overlaps the rest of the wait
+	// and a late follower costs the caller the budget, not the budget plus an fsync. If the
+	// follower answers after all, the entry is redundant and its replay harmless.
+	var ahead chan error
+	var early func()
+	if s.cfg.policy == PrimaryAuthoritative && !op.lwt && !op.counter && s.log != nil {
+		early = func() { ahead = s.keepAhead(op, follower) }
+	}
+	fres := f.wait(op.ctx, start, budget, early)
 	if err != nil {
 		return applied, s.leaderFailed(op, leader, follower, err, &fres)
+	}
+	if ahead != nil && fres.err != nil && !permanent(fres.err) {
+		if fres.late {
+			s.stats.followerLate.Add(1)
+			if s.m != nil {
+				s.m.late.Inc()
+			}
+		}
+		s.stats.followerFailed.Add(1)
+		select {
+		case kerr := <-ahead:
+			if kerr != nil {
+				return applied, fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", follower, kerr)
+			}
+		case <-op.ctx.Done():
+			return applied, fmt.Errorf("dualwrite: the %s side did not take the write; waiting for the replay log's fsync: %w", follower, op.ctx.Err())
+		}
+		s.stats.acked.Add(1)
+		return applied, nil
 	}
 	if err := s.settleFollower(op, follower, fres, applied); err != nil {
 		return applied, err
@@ -143,12 +171,16 @@ func (s *Session) startFollower(op *writeOp, follower side, phase Phase) followe
 }
 
 // wait returns the follower's result, or a late result once budget (from start) or most of the
-// caller's remaining time has passed, whichever comes first.
-func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Duration) followerResult {
+// caller's remaining time has passed, whichever comes first. early, if not nil, is called once
+// three quarters of the way to that point if the follower has not answered by then.
+func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Duration, early func()) followerResult {
 	if f.done == nil {
 		return followerResult{err: errNotStarted}
 	}
 	deadline := start.Add(budget)
+	if budget < 0 || deadline.Before(start) {
+		deadline = start.Add(1<<62 - 1)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		// Leave a quarter of the caller's remaining time for keeping the write in the replay log.
 		if d := time.Now().Add(time.Until(dl) * 3 / 4); d.Before(deadline) {
@@ -159,6 +191,19 @@ func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Dur
 	case r := <-f.done:
 		return r
 	default:
+	}
+	if early != nil {
+		t := time.NewTimer(time.Until(start.Add(deadline.Sub(start) * 3 / 4)))
+		select {
+		case r := <-f.done:
+			t.Stop()
+			return r
+		case <-ctx.Done():
+			t.Stop()
+			return followerResult{err: ctx.Err(), late: true}
+		case <-t.C:
+			early()
+		}
 	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
@@ -275,6 +320,19 @@ func (s *Session) keep(op *writeOp, sd side) error {
 		return fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", sd, err)
 	}
 	return nil
+}
+
+// keepAhead starts appending op for side sd to the replay log without waiting; the channel
+// gives the append's outcome. Close waits for it.
+func (s *Session) keepAhead(op *writeOp, sd side) chan error {
+	e := s.entryFor(op, sd)
+	done := make(chan error, 1)
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		done <- s.appended(s.log.Append(context.WithoutCancel(op.ctx), e))
+	}()
+	return done
 }
 
 // entryFor is op as side sd must receive it.
