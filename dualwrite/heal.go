@@ -23,7 +23,26 @@ type sideConn struct {
 	failingSince time.Time // first "no connections" error since the last success; zero when healthy
 	healing      bool
 	rebuilds     atomic.Int64
+	misses       atomic.Int32 // consecutive follower writes that failed or missed their budget
 }
+
+// downAfter is how many consecutive follower writes must fail or miss their budget before the
+// side counts as down (callers stop waiting for it until one of its writes succeeds in time).
+const downAfter = 8
+
+// noteFollower records whether a follower write on this side succeeded within its budget.
+func (sc *sideConn) noteFollower(ok bool) {
+	if ok {
+		sc.misses.Store(0)
+		return
+	}
+	if sc.misses.Load() < 1<<30 {
+		sc.misses.Add(1)
+	}
+}
+
+// down reports whether this side's follower writes have been failing or late.
+func (sc *sideConn) down() bool { return sc.misses.Load() >= downAfter }
 
 // sessGen is one generation of a side's gocql session.
 type sessGen struct {

@@ -94,21 +94,34 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 
 	start := time.Now()
 	f := s.startFollower(op, follower, phase)
+	spec := s.cfg.policy == PrimaryAuthoritative && !op.lwt && !op.counter && s.log != nil
+	var ahead chan error
+	if spec && s.sides[follower].down() {
+		// The follower has missed its budget again and again: don't make every caller wait for it.
+		// The entry goes to the replay log at once, in parallel with the leader; the follower
+		// still gets the write in the background, and its first success ends this.
+		ahead = s.keepAhead(op, follower)
+	}
 	applied, err = s.run(op.ctx, op, leader, phase)
 	budget := s.cfg.budget
 	if s.cfg.policy == Strict {
 		budget = 1<<63 - 1 // both sides must answer: the caller's context alone bounds the wait
 	}
+	if ahead != nil {
+		budget = 0 // only an answer already there counts
+	}
 	// Three quarters into the budget, a follower still silent is likely to miss it: its entry
 	// starts on its way to the replay log then, so that the fsync overlaps the rest of the wait
 	// and a late follower costs the caller the budget, not the budget plus an fsync. If the
 	// follower answers after all, the entry is redundant and its replay harmless.
-	var ahead chan error
 	var early func()
-	if s.cfg.policy == PrimaryAuthoritative && !op.lwt && !op.counter && s.log != nil {
+	if spec && ahead == nil {
 		early = func() { ahead = s.keepAhead(op, follower) }
 	}
 	fres := f.wait(op.ctx, start, budget, early)
+	if fres.missed {
+		s.sides[follower].noteFollower(false)
+	}
 	if err != nil {
 		return applied, s.leaderFailed(op, leader, follower, err, &fres)
 	}
@@ -147,6 +160,7 @@ type followerResult struct {
 	applied bool
 	err     error
 	late    bool // not answered within the budget: still running in the background
+	missed  bool // late because the budget ran out (not the caller's context)
 }
 
 var errNotStarted = errors.New("dualwrite: follower write not started: too many follower writes still running in the background")
@@ -164,7 +178,9 @@ func (s *Session) startFollower(op *writeOp, follower side, phase Phase) followe
 	s.bgWG.Add(1)
 	go func() {
 		defer func() { cancel(); <-s.bgSem; s.bgWG.Done() }()
+		t0 := time.Now()
 		a, e := s.run(fctx, op, follower, phase)
+		s.sides[follower].noteFollower(e == nil && time.Since(t0) <= s.cfg.budget)
 		done <- followerResult{applied: a, err: e}
 	}()
 	return followerCall{done: done}
@@ -211,7 +227,7 @@ func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Dur
 	case r := <-f.done:
 		return r
 	case <-t.C:
-		return followerResult{err: ErrFollowerBudget, late: true}
+		return followerResult{err: ErrFollowerBudget, late: true, missed: true}
 	case <-ctx.Done():
 		return followerResult{err: ctx.Err(), late: true}
 	}

@@ -207,7 +207,7 @@ func TestDualwriteFollowerPauseBudget(t *testing.T) {
 	ensureRunning(t, e, "cassandra-eu")
 	const budget = 100 * time.Millisecond
 	dw := dwOpen(t, e, ks, dualwrite.WithReplayDir(t.TempDir()), dualwrite.WithFollowerBudget(budget), dualwrite.WithName("budget"))
-	load := startLoad(dw, 64, 2000, 0)
+	load := startLoad(dw, 256, 2000, 0) // enough writers to offer 2 000/s even at the budget's latency
 	stopped := false
 	defer func() {
 		if !stopped {
