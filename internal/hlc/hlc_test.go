@@ -14,7 +14,7 @@ type fakeWall struct {
 	t  time.Time
 }
 
-func (f *fakeWall) now() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
+func (f *fakeWall) now() time.Time       { f.mu.Lock(); defer f.mu.Unlock(); return f.t }
 func (f *fakeWall) step(d time.Duration) { f.mu.Lock(); f.t = f.t.Add(d); f.mu.Unlock() }
 
 // TestClockProperties drives random interleavings of Now, Observe and wall-clock steps
