@@ -39,7 +39,7 @@ type Handler func(ctx context.Context, ev *Event) error
 type Agent struct {
 	sqs      *sqs.Client
 	queueURL string
-	mc       *memcache.Client
+	mc       Memcache
 	opts     AgentOptions
 	m        *metrics
 	logger   *slog.Logger
@@ -62,7 +62,7 @@ type AgentStats struct {
 }
 
 // NewAgent returns an agent for the queue at queueURL and the local memcached mc.
-func NewAgent(client *sqs.Client, queueURL string, mc *memcache.Client, opts AgentOptions) (*Agent, error) {
+func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOptions) (*Agent, error) {
 	if client == nil || queueURL == "" || mc == nil {
 		return nil, errors.New("cachesync: NewAgent needs an SQS client, its queue URL and the local memcache client")
 	}

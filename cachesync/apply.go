@@ -14,7 +14,7 @@ var errContention = errors.New("cachesync: key changed concurrently too often")
 // reads with gets and writes with add (absent key) or cas (present key) and retries when another
 // writer got in between, so concurrent appliers and local writes can never put an older version
 // over a newer one. applied is false when the held version won (a stale or duplicate event).
-func store(mc *memcache.Client, key string, incoming Stored, flags uint32, expiration int32) (applied bool, err error) {
+func store(mc Memcache, key string, incoming Stored, flags uint32, expiration int32) (applied bool, err error) {
 	value := incoming.Encode()
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := mc.Get(key)

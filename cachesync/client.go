@@ -42,8 +42,8 @@ type ClientOptions struct {
 // Client is the application's cache client in one region: local memcached plus events to the
 // other regions.
 type Client struct {
-	mc   *memcache.Client
-	pub  *Publisher
+	mc   Memcache
+	pub  Sink
 	opts ClientOptions
 	m    *metrics
 	last atomic.Int64
@@ -55,7 +55,7 @@ type Client struct {
 func (c *Client) Degraded() int64 { return c.degraded.Load() }
 
 // NewClient returns a Client over the region's memcached and a Publisher to the other regions.
-func NewClient(mc *memcache.Client, pub *Publisher, opts ClientOptions) (*Client, error) {
+func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 	if mc == nil || pub == nil {
 		return nil, errors.New("cachesync: NewClient needs a memcache client and a publisher")
 	}
