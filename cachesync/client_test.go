@@ -13,7 +13,10 @@ import (
 
 type recSink struct{ evs []*Event }
 
-func (r *recSink) Publish(ctx context.Context, ev *Event) error { r.evs = append(r.evs, ev); return nil }
+func (r *recSink) Publish(ctx context.Context, ev *Event) error {
+	r.evs = append(r.evs, ev)
+	return nil
+}
 
 func newTestClient(t *testing.T, reg prometheus.Registerer) (*Client, *fakeMemcache, *recSink) {
 	mc := newFakeMemcache(time.Now)
