@@ -1,9 +1,9 @@
 package cachesync
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	promreg "github.com/globalcloud/islands/internal/metrics"
 )
 
 // metrics are cachesync's Prometheus series; a nil *metrics records nothing.
@@ -81,17 +81,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// register adds c to reg, or returns the collector already registered under its name, so a
-// Publisher, a Client and an Agent can share one registry.
+// register adds c to reg, or returns the collector already registered under its name, so
+// Publishers, Clients and Agents can share one registry.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
+	return promreg.MustRegister(reg, c)
 }
