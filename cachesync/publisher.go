@@ -50,6 +50,10 @@ type PublisherOptions struct {
 	// region's database replica lags and a reader refills the cache with the old value, and the
 	// eviction of a tombstone. Keep it above the replica lag and above TombstoneTTL + 2 × skew.
 	SecondInvalidation time.Duration
+	// ResendWindow: when SQS refuses sends (an outage), the events it accepted during this long
+	// before are sent again once it takes sends again, since the server may have lost them with its
+	// state (a restarted ElasticMQ keeps nothing). Duplicates are harmless. 0 = off [0].
+	ResendWindow time.Duration
 	// OwnQueue is this region's own queue: the second events go there too (memcached evicts in
 	// the origin region as well). Optional.
 	OwnQueue   string
@@ -78,7 +82,12 @@ type Publisher struct {
 	spilling atomic.Int64 // events in the spill not yet sent
 	spillMu  sync.Mutex
 
-	sent, dropped, spilled atomic.Int64
+	sent, dropped, spilled, resent atomic.Int64
+
+	recentMu sync.Mutex
+	recent   []sentEntry   // accepted in the last ResendWindow
+	outage   bool          // the last call failed
+	suspect  []spillRecord // accepted just before the outage: sent again when it ends
 }
 
 type outQueue struct {
@@ -332,9 +341,13 @@ func (p *Publisher) drainOnce() bool {
 	}
 	for url, entries := range byQueue {
 		failed, err := p.sendOnce(url, entries)
+		if err != nil {
+			p.sendFailed()
+		}
 		if err != nil || len(failed) > 0 {
 			return false
 		}
+		p.sendOK()
 	}
 	if err := p.spill.Commit(recs[len(recs)-1].Pos); err != nil {
 		p.logger.Warn("cachesync: commit spill", "err", err)
@@ -506,6 +519,11 @@ func (p *Publisher) send(url string, entries []outEntry) {
 			return
 		}
 		failed, err := p.sendOnce(url, entries)
+		if err == nil {
+			p.sendOK()
+		} else {
+			p.sendFailed()
+		}
 		if err == nil && len(failed) == 0 {
 			return
 		}
@@ -528,7 +546,7 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry,
 		if err != nil {
 			return entries, err
 		}
-		p.done(entries)
+		p.done(url, entries)
 		return nil, nil
 	}
 	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(url)}
@@ -555,18 +573,100 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry,
 			ok = append(ok, e)
 		}
 	}
-	p.done(ok)
+	p.done(url, ok)
 	if p.m != nil {
 		p.m.batches.Observe(float64(len(entries)))
 	}
 	return failed, err
 }
 
-func (p *Publisher) done(entries []outEntry) {
+func (p *Publisher) done(url string, entries []outEntry) {
 	p.sent.Add(int64(len(entries)))
 	if p.m != nil {
 		for _, e := range entries {
 			p.m.published.WithLabelValues(string(e.op)).Inc()
 		}
 	}
+	if p.opts.ResendWindow <= 0 {
+		return
+	}
+	now := time.Now()
+	p.recentMu.Lock()
+	for _, e := range entries {
+		p.recent = append(p.recent, sentEntry{at: now, rec: spillRecord{Queue: url, Body: e.body, Op: e.op, Delay: e.delay}})
+	}
+	// Trim what is older than the window (amortised: cut the front when it is half the slice).
+	cut := 0
+	for cut < len(p.recent) && now.Sub(p.recent[cut].at) > p.opts.ResendWindow {
+		cut++
+	}
+	if cut > 0 && cut >= len(p.recent)/2 {
+		p.recent = append(p.recent[:0:0], p.recent[cut:]...)
+	}
+	p.recentMu.Unlock()
 }
+
+// sentEntry is an entry SQS accepted, kept for ResendWindow.
+type sentEntry struct {
+	at  time.Time
+	rec spillRecord
+}
+
+// sendFailed notes that SQS refused a call: the first failure of an outage sets aside what SQS
+// accepted in the ResendWindow before it, which the server may have lost with its state.
+func (p *Publisher) sendFailed() {
+	if p.opts.ResendWindow <= 0 {
+		return
+	}
+	p.recentMu.Lock()
+	defer p.recentMu.Unlock()
+	if p.outage {
+		return
+	}
+	p.outage = true
+	now := time.Now()
+	p.suspect = p.suspect[:0]
+	for _, r := range p.recent {
+		if now.Sub(r.at) <= p.opts.ResendWindow {
+			p.suspect = append(p.suspect, r.rec)
+		}
+	}
+	p.recent = nil
+	p.logger.Warn("cachesync: SQS refuses sends; publishing into the buffer and the spill", "resend_on_recovery", len(p.suspect))
+}
+
+// sendOK notes a successful call; after an outage it sends again what was set aside.
+func (p *Publisher) sendOK() {
+	if p.opts.ResendWindow <= 0 {
+		return
+	}
+	p.recentMu.Lock()
+	if !p.outage {
+		p.recentMu.Unlock()
+		return
+	}
+	p.outage = false
+	again := p.suspect
+	p.suspect = nil
+	p.recentMu.Unlock()
+	p.logger.Info("cachesync: SQS takes sends again; resending the events sent just before the outage", "events", len(again))
+	p.resent.Add(int64(len(again)))
+	if len(again) > 0 {
+		if p.spill != nil {
+			p.spillOut("", again)
+			return
+		}
+		byQueue := map[string][]outEntry{}
+		for _, r := range again {
+			byQueue[r.Queue] = append(byQueue[r.Queue], outEntry{body: r.Body, op: r.Op, delay: r.Delay})
+		}
+		for url, es := range byQueue {
+			for i := 0; i < len(es); i += p.opts.BatchSize {
+				p.send(url, es[i:min(i+p.opts.BatchSize, len(es))])
+			}
+		}
+	}
+}
+
+// Resent returns how many events were sent again after an outage (ResendWindow).
+func (p *Publisher) Resent() int64 { return p.resent.Load() }
