@@ -316,12 +316,13 @@ func (p *Publisher) drainSpill() {
 	}
 }
 
-// drainOnce sends up to 10 spilled records per queue; it reports whether they all went.
+// drainOnce sends up to 200 spilled records, in batches sent in parallel (Senders at a time per
+// queue), and consumes them once SQS took them all; it reports whether it did.
 func (p *Publisher) drainOnce() bool {
 	p.spillMu.Lock()
 	defer p.spillMu.Unlock()
 	p.spill.Rewind()
-	recs, err := p.spill.Read(10)
+	recs, err := p.spill.Read(200)
 	if err != nil || len(recs) == 0 {
 		if err != nil {
 			p.logger.Warn("cachesync: read spill", "err", err)
@@ -339,16 +340,33 @@ func (p *Publisher) drainOnce() bool {
 		}
 		byQueue[sr.Queue] = append(byQueue[sr.Queue], outEntry{body: sr.Body, op: sr.Op, delay: sr.Delay})
 	}
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+		sem    = make(chan struct{}, p.opts.Senders)
+	)
 	for url, entries := range byQueue {
-		failed, err := p.sendOnce(url, entries)
-		if err != nil {
-			p.sendFailed()
+		for i := 0; i < len(entries); i += p.opts.BatchSize {
+			batch := entries[i:min(i+p.opts.BatchSize, len(entries))]
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				bad, err := p.sendOnce(url, batch)
+				if err != nil || len(bad) > 0 {
+					failed.Store(true)
+				}
+				if err != nil {
+					p.sendFailed()
+				}
+			}()
 		}
-		if err != nil || len(failed) > 0 {
-			return false
-		}
-		p.sendOK()
 	}
+	wg.Wait()
+	if failed.Load() {
+		return false // all of them again: duplicates are harmless
+	}
+	p.sendOK()
 	if err := p.spill.Commit(recs[len(recs)-1].Pos); err != nil {
 		p.logger.Warn("cachesync: commit spill", "err", err)
 		return false
