@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/globalcloud/islands/internal/hlc"
 )
 
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
@@ -32,6 +34,9 @@ type AgentOptions struct {
 	// when memcached evicts tombstones (see the package doc).
 	TombstoneTTL time.Duration
 	Now          func() time.Time // clock, for tests [time.Now]
+	// MaxDrift: an event stamped further ahead of this agent's clock is applied as an invalidation
+	// at the drift limit [hlc.DefaultMaxDrift, 1 min].
+	MaxDrift time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	// OnApplied, if set, is called after each event is handled, with the time from its write in
@@ -69,6 +74,8 @@ type AgentStats struct {
 	Received, Applied, Stale, Poison, ApplyErrors, Relayed atomic.Int64
 	// Late counts set events older than the tombstone lifetime, applied as invalidations.
 	Late atomic.Int64
+	// Ahead counts events stamped more than MaxDrift ahead, applied as invalidations.
+	Ahead atomic.Int64
 }
 
 // NewAgent returns an agent for the queue at queueURL and the local memcached mc.
@@ -93,6 +100,9 @@ func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOption
 	}
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if opts.MaxDrift <= 0 {
+		opts.MaxDrift = hlc.DefaultMaxDrift
 	}
 	a := &Agent{sqs: client, queueURL: queueURL, mc: mc, opts: opts, m: newMetrics(opts.Registerer),
 		logger: opts.Logger, handlers: map[string]Handler{}}
@@ -365,9 +375,20 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 // A set older than the tombstone lifetime is applied as an invalidation: the tombstone of a
 // newer write that would have stopped it may be gone (expired or evicted), so its value is no
 // longer to be trusted — its version still holds back anything older.
+//
+// An event stamped more than MaxDrift ahead of this agent's clock (its origin's clock was stepped
+// forward) is applied as an invalidation at now + MaxDrift, counted: stored at its own version it
+// would pin the key against every real write for as long as the origin's clock is ahead.
 func (a *Agent) applyCache(ev *Event) (bool, error) {
 	now := a.now()
 	tomb := int32(a.opts.TombstoneTTL / time.Second)
+	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
+		a.stats.Ahead.Add(1)
+		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at the drift limit",
+			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
+		v := Version{Micros: limit, Origin: ev.Version.Origin}
+		return store(a.mc, ev.Key, Stored{Version: v, Kind: KindTombstone}, 0, tomb, tomb)
+	}
 	switch ev.Op {
 	case OpSet:
 		if now.Sub(time.UnixMicro(ev.Version.Micros)) > a.opts.TombstoneTTL {

@@ -166,7 +166,10 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if item.Flags&FlagVersioned != 0 {
 		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
 	}
-	v := c.versionFor(item.Version)
+	v, err := c.versionFor(item.Version)
+	if err != nil {
+		return v, err
+	}
 	exp := absExpiry(item.Expiration, c.opts.Now())
 	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value}, item.Flags, item.Expiration, c.tomb)
 	if err != nil {
@@ -179,12 +182,14 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
 }
 
-func (c *Client) versionFor(v Version) Version {
+func (c *Client) versionFor(v Version) (Version, error) {
 	if v.IsZero() {
-		return c.Now()
+		return c.Now(), nil
 	}
-	c.observe(v)
-	return v
+	if err := c.clock.Observe(v.Micros); err != nil {
+		return v, fmt.Errorf("%w: item version: %w", ErrConfig, err)
+	}
+	return v, nil
 }
 
 func (c *Client) notApplied(op string) {
@@ -198,9 +203,12 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
 	}
-	v := c.versionFor(item.Version)
+	v, err := c.versionFor(item.Version)
+	if err != nil {
+		return v, err
+	}
 	value := Stored{Version: v, Value: item.Value}.Encode()
-	err := c.mc.Add(&memcache.Item{Key: item.Key, Value: value, Flags: item.Flags | FlagVersioned, Expiration: item.Expiration})
+	err = c.mc.Add(&memcache.Item{Key: item.Key, Value: value, Flags: item.Flags | FlagVersioned, Expiration: item.Expiration})
 	if errors.Is(err, memcache.ErrNotStored) {
 		cur, gerr := c.mc.Get(item.Key)
 		if gerr != nil {
@@ -251,7 +259,10 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
 	}
-	v = c.versionFor(v)
+	v, err := c.versionFor(v)
+	if err != nil {
+		return v, err
+	}
 	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.tomb)
 	if err != nil {
 		return v, fmt.Errorf("cachesync: delete %q locally: %w", key, err)

@@ -182,3 +182,21 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// A clock stepped far ahead in one region must not pin keys elsewhere.
+func TestFarAheadVersionsDoNotPinKeys(t *testing.T) {
+	c, mc, _ := newTestClient(t, nil)
+	ctx := context.Background()
+	a := &Agent{mc: mc, opts: AgentOptions{TombstoneTTL: time.Minute, MaxDrift: time.Minute}, logger: discard, handlers: map[string]Handler{}}
+	future := Version{Micros: time.Now().Add(24 * time.Hour).UnixMicro(), Origin: "eu"}
+	if _, err := a.applyCache(&Event{Op: OpSet, Key: "k", Value: []byte("from the future"), Version: future}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get(ctx, "k"); !errors.Is(err, memcache.ErrCacheMiss) || a.stats.Ahead.Load() != 1 {
+		t.Fatalf("a far-ahead set must be an invalidation: %v, ahead %d", err, a.stats.Ahead.Load())
+	}
+	// The application cannot write at such a version either.
+	if _, err := c.Set(ctx, &Item{Key: "k", Value: []byte("v"), Version: future}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("Set at a version a day ahead: want ErrConfig, got %v", err)
+	}
+}
