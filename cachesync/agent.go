@@ -36,9 +36,9 @@ type AgentOptions struct {
 	Now          func() time.Time // clock, for tests [time.Now]
 	// MaxDrift: an event stamped further ahead of this agent's clock is applied as an invalidation
 	// at the drift limit [hlc.DefaultMaxDrift, 1 min].
-	MaxDrift time.Duration
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
+	MaxDrift   time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 	// OnApplied, if set, is called after each event is handled, with the time from its write in
 	// the origin region (for lag figures in benchmarks and the demo).
 	OnApplied func(ev *Event, applied bool, lag time.Duration)
