@@ -48,6 +48,9 @@ type ClientOptions struct {
 	// MaxValueBytes: a replicated value larger than this is sent as an invalidation [what fits one
 	// SQS message once encoded: about 190 KiB].
 	MaxValueBytes int
+	// FillLeaseTTL bounds a fill: BeginFill's lease lives this long, a Fill after it is voided
+	// [10s].
+	FillLeaseTTL time.Duration
 	// MaxDrift: a version read more than this ahead of the local clock does not move the clock
 	// [hlc.DefaultMaxDrift].
 	MaxDrift   time.Duration
@@ -85,6 +88,9 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 	}
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if opts.FillLeaseTTL < time.Second {
+		opts.FillLeaseTTL = 10 * time.Second
 	}
 	if opts.MaxValueBytes <= 0 {
 		opts.MaxValueBytes = (MaxMessageBytes-2048)*3/4 - 1024 // base64 inside the JSON envelope

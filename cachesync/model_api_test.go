@@ -17,7 +17,9 @@ import (
 // Seed 4 failed with the second event sent to the other regions only: an eviction in the origin
 // region let an older replicated set in over the origin's own newest write. Seed 131 failed with
 // the second invalidation stamped when sent (see SecondEvent).
-var modelRegressionSeeds = []uint64{2, 3, 4, 5, 6, 131}
+// Seed 8194 failed with fills on a miss stored by add: an invalidation landed and its tombstone
+// expired during a slow fill, which then stored a value read before the write.
+var modelRegressionSeeds = []uint64{2, 3, 4, 5, 6, 131, 8194}
 
 func newModelNodes(t *testing.T, r *mRegion) (*Client, *Agent) {
 	c, err := NewClient(r.mc, sink{r}, ClientOptions{Region: r.name, Rules: modelRules, TombstoneTTL: modelTombstone, Now: r.now})

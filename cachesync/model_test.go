@@ -164,8 +164,11 @@ func (w *world) step() {
 	case op < 88: // memcached evicts
 		r.mc.evict(key)
 		w.logf("%s evicts %s", r.name, key)
-	case op < 97:
+	case op < 95:
 		w.now = w.now.Add(time.Duration(w.rnd.IntN(300)) * time.Millisecond)
+	case op < 97: // the region's wall clock is stepped, backwards or forwards, within the skew bound
+		r.skew = time.Duration(w.rnd.Int64N(int64(2*modelMaxSkew))) - modelMaxSkew
+		w.logf("%s clock stepped to skew %s", r.name, r.skew)
 	default:
 		w.now = w.now.Add(time.Duration(w.rnd.IntN(20)) * time.Second)
 		w.logf("time jumps")
@@ -300,8 +303,10 @@ func runModel(t *testing.T, seed uint64, steps int) error {
 // TestModelRegressionSeeds replays the seeds that found violations in earlier code.
 func TestModelRegressionSeeds(t *testing.T) {
 	for _, seed := range modelRegressionSeeds {
-		if err := runModel(t, seed, 200); err != nil {
-			t.Fatal(err)
+		for _, steps := range []int{200, 300} {
+			if err := runModel(t, seed, steps); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 }
