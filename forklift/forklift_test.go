@@ -66,11 +66,12 @@ destination: {hosts: [b]}
 tables: [{keyspace: ks, table: t}]
 `))
 	if err == nil {
-		err = cfg.Validate() // applies the defaults
+		err = cfg.Validate()
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg = cfg.withDefaults() // what Open works with
 	d := Defaults()
 	if cfg.Workers != d.Workers || cfg.PageSize != d.PageSize || cfg.Ranges != d.Ranges || cfg.DefaultResolver != "lww" ||
 		cfg.Source.Consistency != d.Source.Consistency || cfg.CheckpointKeyspace != d.CheckpointKeyspace {
@@ -91,6 +92,37 @@ tables: [{keyspace: ks, table: t}]
 		if err == nil || !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: want ErrConfig naming %q, got %v", body, want, err)
 		}
+	}
+}
+
+// Validating a config, or opening a Job with it, changes nothing the caller holds: not its
+// fields, not the Tables slice it shares.
+func TestOpenDoesNotMutateTheConfig(t *testing.T) {
+	cfg := Config{
+		Source:      ClusterConfig{Hosts: []string{"127.0.9.9:1"}, ConnectTimeout: 200 * time.Millisecond, DisableHostLookup: true},
+		Destination: ClusterConfig{Hosts: []string{"127.0.9.9:2"}},
+		Tables:      []TableConfig{{Keyspace: "ks", Table: "t"}},
+	}
+	check := func(when string) {
+		t.Helper()
+		if cfg.Workers != 0 || cfg.DefaultResolver != "" || cfg.Source.Consistency != "" || cfg.Tables[0].Resolver != "" {
+			t.Fatalf("%s changed the caller's config: workers %d, default resolver %q, consistency %q, tables[0].resolver %q",
+				when, cfg.Workers, cfg.DefaultResolver, cfg.Source.Consistency, cfg.Tables[0].Resolver)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	check("Validate")
+	if _, err := Open(context.Background(), cfg); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Open of an unreachable cluster: %v, want ErrUnreachable", err)
+	}
+	check("Open")
+	if _, err := Open(context.Background(), Config{Tables: cfg.Tables}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "source.hosts") {
+		t.Fatalf("Open without hosts: %v, want ErrConfig naming source.hosts", err)
+	}
+	if _, err := Open(context.Background(), cfg, WithSessions(nil, nil)); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Open WithSessions(nil, nil) connects from the config: %v", err)
 	}
 }
 

@@ -89,17 +89,11 @@ func (q *quarantineSink) put(ctx context.Context, t *table, key [][]byte, qu *me
 	return nil
 }
 
-// Quarantined reads back the quarantined partitions of one table in a run.
-func Quarantined(ctx context.Context, cfg Config, table string) ([]QuarantineRecord, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	s, err := connect("destination", cfg.Destination)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	iter := s.Query(`SELECT key, reason, at FROM `+cql.QuoteTable(cfg.CheckpointKeyspace, "forklift_quarantine")+
+// Quarantined reads back the partitions of one source table (keyspace.table) the Job's run has
+// quarantined: key, reason and time (the JSON lines of quarantine_file hold both versions).
+func (j *Job) Quarantined(ctx context.Context, table string) ([]QuarantineRecord, error) {
+	cfg := &j.cfg
+	iter := j.dst.Query(`SELECT key, reason, at FROM `+cql.QuoteTable(cfg.CheckpointKeyspace, "forklift_quarantine")+
 		` WHERE run = ? AND tbl = ?`, cfg.RunID, table).WithContext(ctx).Iter()
 	var out []QuarantineRecord
 	var r QuarantineRecord

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/globalcloud/islands/internal/cql"
@@ -18,10 +16,11 @@ import (
 
 // VerifyOptions are the knobs of one Verify.
 type VerifyOptions struct {
-	Shard            Shard
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
-	Progress         func(Progress)
+	// Shard limits Verify to this shard's ranges (zero value: every range).
+	Shard Shard
+	// Progress, when set, is called every ProgressInterval (default 1s) and once at the end.
+	Progress func(Progress)
+	// ProgressInterval is how often Progress is called.
 	ProgressInterval time.Duration
 }
 
@@ -73,32 +72,13 @@ type Difference struct {
 // destination with the same writetime and value, or beaten by a newer cell (superseded). Other
 // resolvers: resolving the source against the destination again must write nothing. The error wraps
 // ErrDifferences when the report is not Clean.
-func Verify(ctx context.Context, cfg Config, opts VerifyOptions) (*VerifyReport, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if opts.Shard.Count == 0 {
-		opts.Shard = Shard{0, 1}
-	}
-	s, err := openSides(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	tables, err := loadTables(ctx, &cfg, s)
-	if err != nil {
-		return nil, err
-	}
-	return verifyTables(ctx, &cfg, s, tables, opts, nil)
+func (j *Job) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	return j.verify(ctx, opts.Shard.orOnly(), progressOptions{opts.Progress, opts.ProgressInterval}, nil)
 }
 
-// verifyTables verifies the given tables; only, when set, limits each table to those ranges.
-func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, opts VerifyOptions, only map[string][]TokenRange) (*VerifyReport, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m := newMetrics(opts.Registerer)
+// verify verifies the Job's tables; only, when set, limits each table to those ranges.
+func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions, only map[string][]TokenRange) (*VerifyReport, error) {
+	cfg, log, m, tables := &j.cfg, j.log, j.m, j.tables
 	rep := &VerifyReport{RunID: cfg.RunID, Started: time.Now().UTC()}
 	type job struct {
 		t  *table
@@ -119,7 +99,7 @@ func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, o
 			subs = rs
 		} else {
 			for i, r := range FullRing.Split(cfg.Ranges) {
-				if opts.Shard.Owns(i) {
+				if shard.Owns(i) {
 					subs = append(subs, r.Split(cfg.VerifySubranges)...)
 				}
 			}
@@ -128,24 +108,22 @@ func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, o
 			jobs = append(jobs, job{t, tvp, r})
 		}
 	}
-	eng := &engine{tr: newTracker("verify", len(jobs))}
-	for _, j := range jobs {
-		rs := &rangeState{weight: ringShare(j.r)}
-		eng.tr.advance(rs, j.r, j.r.Start)
-		_ = rs
+	tr := newTracker("verify", len(jobs))
+	for _, jb := range jobs {
+		tr.advance(&rangeState{weight: ringShare(jb.r)}, jb.r, jb.r.Start)
 	}
-	stop := eng.reportProgress(RunOptions{Progress: opts.Progress, ProgressInterval: opts.ProgressInterval})
+	stop := progress.start(tr)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Workers)
-	for _, j := range jobs {
+	for _, jb := range jobs {
 		g.Go(func() error {
 			err := retry(gctx, cfg.Retries, func(error) { m.retries.WithLabelValues("verify").Inc() }, func() error {
-				return verifySubrange(gctx, cfg, s, j.t, j.tv, j.r, eng.tr)
+				return j.verifySubrange(gctx, jb.t, jb.tv, jb.r, tr)
 			})
 			if err != nil {
-				return fmt.Errorf("forklift: verify %s %s: %w", j.t.Name(), j.r, err)
+				return fmt.Errorf("forklift: verify %s %s: %w", jb.t.Name(), jb.r, err)
 			}
-			eng.tr.done.Add(1)
+			tr.done.Add(1)
 			return nil
 		})
 	}
@@ -178,15 +156,16 @@ func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, o
 }
 
 // verifySubrange hashes both sides of r and, where they differ, compares partition by partition.
-func verifySubrange(ctx context.Context, cfg *Config, s *sides, t *table, tv *TableVerification, r TokenRange, tr *tracker) error {
+func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerification, r TokenRange, tr *tracker) error {
+	cfg := &j.cfg
 	var sh, dh uint64
 	var srcRows int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		sh, srcRows, err = hashRange(gctx, s.src, t, t.selectRange, r, cfg.PageSize)
+		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize)
 		return
 	})
-	g.Go(func() (err error) { dh, _, err = hashRange(gctx, s.dst, t, t.selectDstRange, r, cfg.PageSize); return })
+	g.Go(func() (err error) { dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize); return })
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -200,8 +179,8 @@ func verifySubrange(ctx context.Context, cfg *Config, s *sides, t *table, tv *Ta
 		return nil
 	}
 	var c counts
-	src := openStream(ctx, s.src, t, t.selectRange, r, cfg.PageSize)
-	dst := openStream(ctx, s.dst, t, t.selectDstRange, r, cfg.PageSize)
+	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
+	dst := openStream(ctx, j.dst, t, t.selectDstRange, r, cfg.PageSize)
 	sp, stok := src.next()
 	dp, dtok := dst.next()
 	for sp != nil {

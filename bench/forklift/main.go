@@ -91,8 +91,11 @@ func main() {
 		c.Workers = workers
 		c.RunID = fmt.Sprintf("bench-%s-%d-%d", resolver, workers, time.Now().UnixNano())
 		c.Tables = []forklift.TableConfig{{Keyspace: ks, Table: "t", Resolver: resolver}}
-		rep, err := forklift.Run(context.Background(), c, forklift.RunOptions{})
+		job, err := forklift.Open(context.Background(), c)
 		must(err)
+		rep, err := job.Run(context.Background(), forklift.RunOptions{})
+		must(err)
+		must(job.Close())
 		if rep.Rows != int64(len(data)) {
 			log.Fatalf("forklift copied %d rows, want %d", rep.Rows, len(data))
 		}
