@@ -20,6 +20,8 @@ type copier struct {
 	tr       *tracker
 	quar     *quarantineSink
 	markerTS int64 // timestamp of key-only rows' markers: the run's start
+
+	noReadAhead bool // read a page only once the one before is written
 }
 
 // work is one token range of one table to copy, from a token on.
@@ -139,47 +141,50 @@ func (c *copier) copyRange(ctx context.Context, w *work, save func(last, rows in
 	}
 }
 
-// page is a run of whole partitions read from the source, in token order; last is the token of the
-// last of them.
-type page struct {
-	parts []*merge.Partition
-	rows  int
-	last  int64
-}
-
 // copyFrom streams (from, w.r.End] and writes it page by page; it returns the last token saved.
 // A page ends only at a partition boundary, so a checkpoint token is always that of a partition
-// written whole, and a partition wider than a page is still written in one piece.
+// written whole, and a partition wider than a page is still written in one piece. The next page is
+// read while the one before is written (see pipeline), unless the run asked for no read-ahead.
 func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(last, rows int64) error) (int64, error) {
-	st := openStream(ctx, c.j.src, w.t, w.t.selectRange, TokenRange{Start: from, End: w.r.End}, c.j.cfg.PageSize)
 	last := from
-	var p page
-	flush := func(lastTok int64) error {
-		p.last = lastTok
+	write := func(p page) error {
 		if err := c.writePage(ctx, w, &p); err != nil {
 			return err
 		}
-		if err := save(lastTok, int64(p.rows)); err != nil {
+		if err := save(p.last, int64(p.rows)); err != nil {
 			return err
 		}
-		last = lastTok
-		p = page{}
+		last = p.last
 		return nil
 	}
-	for part, tok := st.next(); part != nil; part, tok = st.next() {
-		p.parts = append(p.parts, part)
-		p.rows += len(part.Rows)
-		if p.rows >= c.j.cfg.PageSize {
-			if err := flush(tok); err != nil {
-				_ = st.close()
-				return last, err
+	read := func(ctx context.Context, emit func(page) error) error {
+		st := openStream(ctx, c.j.src, w.t, w.t.selectRange, TokenRange{Start: from, End: w.r.End}, c.j.cfg.PageSize)
+		var p page
+		for part, tok := st.next(); part != nil; part, tok = st.next() {
+			p.parts = append(p.parts, part)
+			p.rows += len(part.Rows)
+			if p.rows >= c.j.cfg.PageSize {
+				p.last = tok
+				if err := emit(p); err != nil {
+					_ = st.close()
+					return err
+				}
+				p = page{}
 			}
 		}
+		if err := st.close(); err != nil {
+			return err
+		}
+		p.last = w.r.End
+		return emit(p)
 	}
-	if err := st.close(); err != nil {
-		return last, err
+	var err error
+	if c.noReadAhead {
+		err = read(ctx, write)
+	} else {
+		err = pipeline(ctx, read, write)
 	}
-	if err := flush(w.r.End); err != nil {
+	if err != nil {
 		return last, err
 	}
 	return w.r.End, nil

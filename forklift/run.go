@@ -17,6 +17,10 @@ type RunOptions struct {
 	Progress func(Progress)
 	// ProgressInterval is how often Progress is called.
 	ProgressInterval time.Duration
+	// NoReadAhead makes each worker read a page only once the one before is written, as forklift
+	// did before its copy was pipelined: for measuring, or for a source that must not be read while
+	// the destination is written. Default: read one page ahead.
+	NoReadAhead bool
 }
 
 // Run copies (and merges) every table of the Job from the source to the destination. Each token
@@ -80,6 +84,7 @@ func (j *Job) Run(ctx context.Context, opts RunOptions) (*RunReport, error) {
 		return nil, err
 	}
 	defer c.Close()
+	c.noReadAhead = opts.NoReadAhead
 	c.tr.done.Store(int64(owned - len(items)))
 	runErr := c.copyAll(ctx, items, progressOptions{opts.Progress, opts.ProgressInterval}, func(sctx context.Context, w *work, last, rows int64, done bool) error {
 		return store.Save(sctx, Checkpoint{Run: cfg.RunID, Table: w.t.Name(), Range: w.r, Last: last, Rows: rows, Done: done})
