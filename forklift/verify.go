@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/globalcloud/islands/internal/codec"
 	"github.com/globalcloud/islands/internal/cql"
 	"github.com/globalcloud/islands/merge"
 )
@@ -253,7 +254,7 @@ func (c *counts) add(kind string, d Difference) {
 func (t *table) formatKey(key [][]byte, cols []cql.Column) string {
 	parts := make([]string, len(key))
 	for i, k := range key {
-		parts[i] = cql.Format(cols[i].Type, k)
+		parts[i] = codec.Format(cols[i].Type, k)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -318,12 +319,12 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 // beaten there by Cassandra's rule (newer writetime; same writetime and a greater value).
 func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 	cell := func(kind string, s merge.Cell, dcell *merge.Cell) {
-		d.Source = fmt.Sprintf("%s @%d", cql.Format(typ, s.Value), s.WriteTime)
+		d.Source = fmt.Sprintf("%s @%d", codec.Format(typ, s.Value), s.WriteTime)
 		if dcell == nil {
 			c.add(kind, d)
 			return
 		}
-		d.Destination = fmt.Sprintf("%s @%d", cql.Format(typ, dcell.Value), dcell.WriteTime)
+		d.Destination = fmt.Sprintf("%s @%d", codec.Format(typ, dcell.Value), dcell.WriteTime)
 		c.add(kind, d)
 	}
 	switch {
@@ -384,7 +385,7 @@ func listCell(c *merge.Column) merge.Cell {
 		vals[i] = e.Cell.Value
 		wt = max(wt, e.Cell.WriteTime)
 	}
-	return merge.Cell{Value: cql.JoinCollection(vals), WriteTime: wt}
+	return merge.Cell{Value: codec.JoinCollection(vals), WriteTime: wt}
 }
 
 func findRow(p *merge.Partition, ck [][]byte) *merge.Row {

@@ -1,4 +1,4 @@
-package cql
+package codec
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 )
 
 // ErrMalformed is returned for bytes that are not a valid serialised collection.
-var ErrMalformed = errors.New("cql: malformed collection bytes")
+var ErrMalformed = errors.New("codec: malformed collection bytes")
 
 // SplitCollection splits a serialised list or set (native protocol v3+: int32 count, then int32
 // length + bytes per element) into its elements. A null element (length -1) is returned as nil.
