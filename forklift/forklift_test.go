@@ -2,11 +2,15 @@ package forklift
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/merge"
 )
 
 func TestSplitCoversTheRing(t *testing.T) {
@@ -142,5 +146,36 @@ func TestRateLimit(t *testing.T) {
 	cancel()
 	if err := newLimiter(1).wait(ctx, 1000); err == nil {
 		t.Fatal("wait ignores a cancelled context")
+	}
+}
+
+// The quarantine file holds merge's format, so merge.ParseQuarantineJSONLine reads a line back to
+// both versions exactly, with the run and the time beside them.
+func TestQuarantineLineIsMergesFormat(t *testing.T) {
+	src := &merge.Partition{Key: [][]byte{{0, 0, 0, 7}}, Rows: []merge.Row{{Clustering: [][]byte{{1}},
+		Columns: []merge.Column{{Name: "maturity", Kind: merge.Simple, Present: true, Cell: merge.Cell{Value: []byte{0, 0, 0, 18}, WriteTime: 5, TTL: 60}}}}}}
+	dst := &merge.Partition{Key: src.Key, Rows: []merge.Row{{Clustering: [][]byte{{1}},
+		Columns: []merge.Column{{Name: "maturity", Kind: merge.Simple, Present: true, Cell: merge.Cell{Value: []byte{0, 0, 0, 12}, WriteTime: 6}}}}}}
+	at := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)
+	line, srcCol, dstCol, err := quarantineLine("run-1", "ks.prefs", &merge.Quarantine{Reason: "maturity differs", Source: src, Destination: dst}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, q, err := merge.ParseQuarantineJSONLine(line)
+	if err != nil {
+		t.Fatalf("merge cannot read forklift's quarantine line %s: %v", line, err)
+	}
+	if table != "ks.prefs" || q.Reason != "maturity differs" || !reflect.DeepEqual(q.Source, src) || !reflect.DeepEqual(q.Destination, dst) {
+		t.Fatalf("read back %s %+v, want both versions as written", table, q)
+	}
+	var extra struct {
+		Run string    `json:"run"`
+		At  time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(line, &extra); err != nil || extra.Run != "run-1" || !extra.At.Equal(at) {
+		t.Fatalf("run and time: %+v, %v", extra, err)
+	}
+	if !strings.Contains(srcCol, `"writetime":5`) || !strings.Contains(dstCol, `"writetime":6`) {
+		t.Fatalf("table columns are not merge's form: source %s, destination %s", srcCol, dstCol)
 	}
 }
