@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/globalcloud/islands/merge"
 )
 
@@ -177,5 +179,27 @@ func TestQuarantineLineIsMergesFormat(t *testing.T) {
 	}
 	if !strings.Contains(srcCol, `"writetime":5`) || !strings.Contains(dstCol, `"writetime":6`) {
 		t.Fatalf("table columns are not merge's form: source %s, destination %s", srcCol, dstCol)
+	}
+}
+
+// Two Jobs on one registry share forklift's series; a registry holding another series under one of
+// forklift's names is refused, not silently left unexported.
+func TestMetricsOnASharedRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newMetrics(reg)
+	if err != nil {
+		t.Fatalf("second Job on the registry: %v", err)
+	}
+	if a.rows != b.rows {
+		t.Fatal("the second Job counts rows in a series of its own, not exported")
+	}
+	clash := prometheus.NewRegistry()
+	clash.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_forklift_rows_total", Help: "someone else's"}))
+	if _, err := newMetrics(clash); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a clashing series: %v, want ErrConfig", err)
 	}
 }

@@ -71,12 +71,15 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Job, error) {
 	if err := cfg.validate(o.src == nil); err != nil {
 		return nil, err
 	}
-	j := &Job{cfg: cfg, src: o.src, dst: o.dst, log: o.log, m: newMetrics(o.reg), store: o.store}
+	m, err := newMetrics(o.reg)
+	if err != nil {
+		return nil, err
+	}
+	j := &Job{cfg: cfg, src: o.src, dst: o.dst, log: o.log, m: m, store: o.store}
 	if j.log == nil {
 		j.log = slog.New(slog.DiscardHandler)
 	}
 	if j.src == nil {
-		var err error
 		if j.src, err = connect("source", cfg.Source); err != nil {
 			return nil, err
 		}
@@ -86,7 +89,6 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Job, error) {
 		}
 		j.own = true
 	}
-	var err error
 	if j.tables, err = loadTables(ctx, &j.cfg, j.src, j.dst); err != nil {
 		j.Close()
 		return nil, err
