@@ -159,8 +159,14 @@ func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(la
 	}
 	read := func(ctx context.Context, emit func(page) error) error {
 		st := openStream(ctx, c.j.src, w.t, w.t.selectRange, TokenRange{Start: from, End: w.r.End}, c.j.cfg.PageSize)
-		var p page
-		for part, tok := st.next(); part != nil; part, tok = st.next() {
+		p := page{readAt: time.Now()}
+		for {
+			part, tok := st.next()
+			// The first row of the next partition has been read by now: the next page starts here.
+			now := time.Now()
+			if part == nil {
+				break
+			}
 			p.parts = append(p.parts, part)
 			p.rows += len(part.Rows)
 			if p.rows >= c.j.cfg.PageSize {
@@ -169,7 +175,7 @@ func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(la
 					_ = st.close()
 					return err
 				}
-				p = page{}
+				p = page{readAt: now}
 			}
 		}
 		if err := st.close(); err != nil {
@@ -199,7 +205,7 @@ func (c *copier) writePage(ctx context.Context, w *work, p *page) error {
 	if err := c.lim.wait(ctx, p.rows); err != nil {
 		return err
 	}
-	if err := c.writePartitions(ctx, w, p.parts); err != nil {
+	if err := c.writePartitions(ctx, w, p.parts, p.readAt); err != nil {
 		return err
 	}
 	name := w.t.Name()
@@ -211,13 +217,66 @@ func (c *copier) writePage(ctx context.Context, w *work, p *page) error {
 	return nil
 }
 
+// ageTTLs takes by seconds off every expiring cell of p; a cell (or collection element) whose TTL
+// runs out is dropped, and so is a row left with no cell by that, as a read now would not return
+// them. Cells without a TTL, and rows that never had a cell (key-only rows), are untouched.
+func ageTTLs(p *merge.Partition, by int32) {
+	if by <= 0 {
+		return
+	}
+	age := func(c *merge.Cell) bool { // false: expired
+		if c.TTL <= 0 || c.Deleted {
+			return true
+		}
+		c.TTL -= by
+		return c.TTL > 0
+	}
+	rows := p.Rows[:0]
+	for ri := range p.Rows {
+		r := p.Rows[ri]
+		had, has := false, false
+		for ci := range r.Columns {
+			col := &r.Columns[ci]
+			if !col.Present {
+				continue
+			}
+			had = true
+			if col.Kind == merge.Simple {
+				col.Present = age(&col.Cell)
+			} else {
+				kept := col.Elems[:0]
+				for _, e := range col.Elems {
+					if age(&e.Cell) {
+						kept = append(kept, e)
+					}
+				}
+				col.Elems = kept
+				col.Present = len(kept) > 0
+			}
+			has = has || col.Present
+		}
+		if has || !had {
+			rows = append(rows, r)
+		}
+	}
+	p.Rows = rows
+}
+
 // writePartitions writes a page's partitions, WriteConcurrency at a time.
-func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Partition) error {
+func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Partition, readAt time.Time) error {
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.j.cfg.WriteConcurrency)
 	for _, p := range parts {
-		g.Go(func() error { return c.writePartition(gctx, w.t, w.stats, p) })
+		g.Go(func() error {
+			// A TTL read is what remained then: age it by the time the page has waited since, so
+			// the copy expires when the source does (a cell that expired meanwhile is not written).
+			ageTTLs(p, int32(time.Since(readAt)/time.Second))
+			if len(p.Rows) == 0 {
+				return nil
+			}
+			return c.writePartition(gctx, w.t, w.stats, p)
+		})
 	}
 	err := g.Wait()
 	c.j.m.pageSeconds.WithLabelValues(w.t.Name()).Observe(time.Since(start).Seconds())

@@ -2,16 +2,19 @@ package forklift
 
 import (
 	"context"
+	"time"
 
 	"github.com/globalcloud/islands/merge"
 )
 
 // page is a run of whole partitions read from the source, in token order; last is the token up to
 // which the range is covered once the page is written (the last partition's, or the range's end).
+// readAt is no later than the read of any of its rows: the TTLs it holds were remaining then.
 type page struct {
-	parts []*merge.Partition
-	rows  int
-	last  int64
+	parts  []*merge.Partition
+	rows   int
+	last   int64
+	readAt time.Time
 }
 
 // pipeline runs read, which emits pages in token order, and write, which takes them one at a time,

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/merge"
 )
 
 // The reader fills the next page while the writer works on the one before: a writer that waits
@@ -128,5 +130,35 @@ func TestPipelineReadFailureKeepsPagesRead(t *testing.T) {
 	}
 	if saved != 3 {
 		t.Fatalf("last page saved %d, want 3", saved)
+	}
+}
+
+// A page that waited before being written has its TTLs aged by the wait: the copy expires when the
+// source does; what expired meanwhile is not written, and a row left with nothing goes too.
+func TestAgeTTLs(t *testing.T) {
+	cell := func(ttl int32) merge.Cell { return merge.Cell{Value: []byte{1}, WriteTime: 1, TTL: ttl} }
+	p := &merge.Partition{Key: [][]byte{{1}}, Rows: []merge.Row{
+		{Clustering: [][]byte{{1}}, Columns: []merge.Column{
+			{Name: "a", Kind: merge.Simple, Present: true, Cell: cell(100)},
+			{Name: "b", Kind: merge.Simple, Present: true, Cell: cell(0)},
+			{Name: "c", Kind: merge.Simple, Present: true, Cell: cell(2)},
+			{Name: "s", Kind: merge.Set, Present: true, Elems: []merge.Elem{{Key: []byte{1}, Cell: cell(2)}, {Key: []byte{2}, Cell: cell(50)}}},
+		}},
+		{Clustering: [][]byte{{2}}, Columns: []merge.Column{{Name: "a", Kind: merge.Simple, Present: true, Cell: cell(3)}}},
+		{Clustering: [][]byte{{3}}, Columns: []merge.Column{{Name: "a", Kind: merge.Simple}}}, // key-only
+	}}
+	ageTTLs(p, 3)
+	if len(p.Rows) != 2 {
+		t.Fatalf("%d rows left, want 2: the row whose only cell expired goes, the key-only row stays", len(p.Rows))
+	}
+	r := p.Rows[0].Columns
+	if r[0].Cell.TTL != 97 || r[1].Cell.TTL != 0 || !r[1].Present || r[2].Present {
+		t.Fatalf("simple cells after 3 s: %+v", r[:3])
+	}
+	if len(r[3].Elems) != 1 || r[3].Elems[0].Cell.TTL != 47 {
+		t.Fatalf("set after 3 s: %+v", r[3].Elems)
+	}
+	if !merge.SameKey(p.Rows[1].Clustering, [][]byte{{3}}) {
+		t.Fatalf("second row left is %x, want the key-only row", p.Rows[1].Clustering)
 	}
 }
