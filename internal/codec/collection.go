@@ -119,32 +119,21 @@ func readBytes(b []byte) ([]byte, []byte, error) {
 
 // Int64s decodes a serialised list<bigint> (writetime() of a multi-cell collection); null elements
 // are 0.
-func Int64s(b []byte) ([]int64, error) {
-	elems, err := SplitCollection(b)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int64, len(elems))
-	for i, e := range elems {
-		if len(e) == 8 {
-			out[i] = int64(binary.BigEndian.Uint64(e))
-		}
-	}
-	return out, nil
-}
+func Int64s(b []byte) ([]int64, error) { return decodeAll(b, Int64) }
 
 // Int32s decodes a serialised list<int> (ttl() of a multi-cell collection); null elements (no TTL)
 // are 0.
-func Int32s(b []byte) ([]int32, error) {
+func Int32s(b []byte) ([]int32, error) { return decodeAll(b, Int32) }
+
+// decodeAll splits a serialised list and decodes each element.
+func decodeAll[T any](b []byte, decode func([]byte) T) ([]T, error) {
 	elems, err := SplitCollection(b)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]int32, len(elems))
+	out := make([]T, len(elems))
 	for i, e := range elems {
-		if len(e) == 4 {
-			out[i] = int32(binary.BigEndian.Uint32(e))
-		}
+		out[i] = decode(e)
 	}
 	return out, nil
 }
