@@ -11,25 +11,7 @@ var ErrMalformed = errors.New("codec: malformed collection bytes")
 
 // SplitCollection splits a serialised list or set (native protocol v3+: int32 count, then int32
 // length + bytes per element) into its elements. A null element (length -1) is returned as nil.
-func SplitCollection(b []byte) ([][]byte, error) {
-	n, rest, err := readInt(b)
-	if err != nil {
-		return nil, err
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("%w: negative count %d", ErrMalformed, n)
-	}
-	out := make([][]byte, 0, n)
-	for i := 0; i < int(n); i++ {
-		var e []byte
-		e, rest, err = readBytes(rest)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
+func SplitCollection(b []byte) ([][]byte, error) { return splitN(b, 1) }
 
 // SplitMap splits a serialised map into its keys and values, in the server's order.
 func SplitMap(b []byte) (keys, values [][]byte, err error) {
@@ -44,6 +26,8 @@ func SplitMap(b []byte) (keys, values [][]byte, err error) {
 	return keys, values, nil
 }
 
+// splitN splits a serialised collection whose entries are per values each (1: list or set, 2:
+// map) into the flat list of values.
 func splitN(b []byte, per int) ([][]byte, error) {
 	n, rest, err := readInt(b)
 	if err != nil {
