@@ -83,8 +83,7 @@ func compareApp(a, b *Column) int {
 	return compareValues(a.Cell.Value, b.Cell.Value)
 }
 
-// compareValues orders two CQL-serialised values of one column the way newest-by and viewing-history
-// do: as signed big-endian integers when both are 8 bytes (bigint, timestamp), otherwise as bytes
+// compareValues orders two CQL-serialised values of one column the way newest-by does: as signed big-endian integers when both are 8 bytes (bigint, timestamp), otherwise as bytes
 // (unsigned, lexicographic), which orders text, timeuuid-free blobs, date (an unsigned day count) and
 // non-negative int values correctly but not negative int, smallint or varint values: use a bigint or
 // timestamp column for the rule. It returns -1, 0 or +1.
