@@ -3,14 +3,14 @@
 // values are the CQL-serialised bytes, so any column type works.
 //
 // A Resolver is chosen by name, with options from forklift's YAML, through New; Register adds a
-// custom Go resolver. Built in:
+// custom Go resolver, which decides per row which version stands (MatchRows pairs the rows) and
+// lets Decide write that decision under the timestamp rule below; internal/demo's viewing-history
+// is the example. Built in:
 //
 //   - lww: cell by cell, Cassandra 5.0's own reconciliation (Reconcile); no destination read needed.
 //   - union: every row of both sides; rows on both sides merge like lww.
 //   - prefer-source, prefer-destination: the whole partition from one side where both hold it.
 //   - newest-by (column): per row, the version with the larger application column wins.
-//   - viewing-history (title or title-key, position, time, cap): per title the largest position,
-//     capped to the newest entries; the example of a custom resolver.
 //   - quarantine (resolver, options, columns or max-conflicts): wraps another resolver and sets
 //     aside, unwritten, the partitions whose sides disagree beyond the rule.
 //
@@ -21,8 +21,9 @@
 // destination's version; any other value (a merge, or an input that must override a newer cell) is
 // written at max(input writetimes) + 1 µs, so it lands against both originals while a later
 // application write still wins. What the destination already holds exactly is left out; what must
-// disappear is a Deleted cell stamped the same way. Report counts resolutions for a summary, and
-// QuarantineJSONLine encodes a Quarantine for a JSON lines file.
+// disappear is a Deleted cell stamped the same way. QuarantineJSONLine encodes a Quarantine for
+// a JSON lines file (forklift's quarantine file and table hold this form) and
+// ParseQuarantineJSONLine reads one back.
 //
 // Everything here is a pure function of its inputs: resolvers never modify src or dst (a Write may
 // share memory with src and is read-only), hold no state, and are safe for concurrent use.

@@ -76,5 +76,4 @@ func init() {
 	Register(namePreferDestination, newPreferDestination)
 	Register(nameNewestBy, newNewestBy)
 	Register(nameQuarantine, newQuarantine)
-	Register(nameViewingHistory, newViewingHistory)
 }

@@ -1,0 +1,63 @@
+package merge
+
+// Keep says which version of one row a resolver decided stands.
+type Keep uint8
+
+const (
+	// KeepSource: the source's version of the row stands; the destination's is overwritten.
+	KeepSource Keep = iota
+	// KeepDestination: the destination's version stands; nothing of the source's is written.
+	KeepDestination
+	// Drop: neither stands; the destination's row, if any, is deleted.
+	Drop
+)
+
+// RowDecision is a resolver's verdict on one clustering key: its two versions (nil where a side
+// lacks the row), which stands, and optionally a new value for one simple column of the version that
+// stands (Column, Value: a value of neither version, such as the latest time seen on either side).
+type RowDecision struct {
+	Source, Destination *Row
+	Keep                Keep
+	Column              string
+	Value               Cell
+}
+
+// Decide turns a custom resolver's row decisions into the Resolution that brings the destination
+// there, under the package's timestamp rule (see the package doc): what the destination holds
+// exactly is left out, a kept source cell keeps its writetime where it already wins, any other value
+// is written above both versions, a dropped row is deleted above both. Where a destination version
+// stands over a different source version, the differing columns are reported as Conflicts. A
+// decision to keep a side that lacks the row writes nothing for it.
+func Decide(src, dst *Partition, rows []RowDecision) Resolution {
+	var w writer
+	w.init(src, dst)
+	for i := range rows {
+		d := &rows[i]
+		s, x := d.Source, d.Destination
+		var ov *override
+		if d.Column != "" {
+			ov = &override{name: d.Column, cell: d.Value}
+		}
+		switch {
+		case d.Keep == KeepSource && s != nil:
+			replaceRowWith(&w, s, x, ov)
+		case d.Keep == KeepDestination && x != nil:
+			if s != nil {
+				recordConflicts(&w, s, x)
+			}
+			if ov != nil {
+				w.beginRow()
+				overrideCell(&w, s, x, ov)
+				w.endRow(x.Clustering, false)
+			}
+		case d.Keep == Drop && x != nil:
+			w.deleteRow(x, s)
+		}
+	}
+	return w.resolution()
+}
+
+// MatchRows pairs the rows of src and dst by clustering key: for each source row the index of the
+// destination row with the same key or -1, and for each destination row whether a source row
+// matched it.
+func MatchRows(src, dst []Row) (srcTo []int32, dstMatched []bool) { return matchRows(src, dst) }
