@@ -558,3 +558,30 @@ func (q *queuePair) deadLettered(ctx context.Context, c *sqs.Client) []string {
 	}
 	return bodies
 }
+
+// Recheck runs the checker again over a finished run's directory (its histories, final.json and
+// report.json), without any service: for reading a run again after the checker changed.
+func Recheck(dir string, opt CheckOptions) (*Report, error) {
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return nil, fmt.Errorf("chaos: recheck: %w", err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("chaos: recheck %s: %w", dir, err)
+	}
+	var f Final
+	if b, err = os.ReadFile(filepath.Join(dir, "final.json")); err != nil {
+		return nil, fmt.Errorf("chaos: recheck: %w", err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("chaos: recheck %s: %w", dir, err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "history-*.jsonl"))
+	h, err := ReadHistory(paths...)
+	if err != nil {
+		return nil, err
+	}
+	rep.Result = Check(h, f, opt)
+	return &rep, nil
+}

@@ -194,6 +194,11 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
+				if lost := lastKill(h, "memcached-"+short(region)); lost > newest.End.Time {
+					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
+						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
+					continue
+				}
 				if brokerLost > 0 && newest.Invoke.Region != region && newest.End.Time < brokerLost {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
@@ -258,12 +263,20 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			leader = "cassandra-eu"
 		}
 		writer := "writer-" + short(c.Invoke.Region)
-		if faults.hit(leader, c.Invoke.Time, c.End.Time) || faults.hit(writer, c.Invoke.Time, c.End.Time) || faults.phaseFlip(c.Invoke.Time, c.End.Time) {
+		if faults.hit(leader, c.Invoke.Time, c.End.Time) || faults.hit(writer, c.Invoke.Time, c.End.Time) || faults.phaseFlip(c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
 			continue
 		}
+		follower := "cassandra-eu"
+		if leader == follower {
+			follower = "cassandra-us"
+		}
+		state := "healthy"
+		if faults.hit(follower, c.Invoke.Time, c.End.Time) {
+			state = "faulted"
+		}
 		if waits++; waits <= 5 {
-			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s acknowledged after %.1fs while its authoritative side (%s) was healthy: the caller waited for the follower",
-				c.Invoke.ID, lat.Seconds(), leader), Ops: []Op{c.Invoke, c.End}})
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s acknowledged after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
 		}
 	}
 	if waits > 5 {
@@ -446,10 +459,13 @@ func staleExplained(h []Op, ops []Completed, k int, src writeOp, region string, 
 	return ""
 }
 
-func lastBrokerRestart(h []Op) int64 {
+func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }
+
+// lastKill returns when target was last restarted after a kill -9 (0: never killed).
+func lastKill(h []Op, target string) int64 {
 	var t int64
 	for _, op := range h {
-		if op.Type == NemesisEvent && op.F == KindKill && op.Target == "elasticmq" && op.Value == "end" {
+		if op.Type == NemesisEvent && op.F == KindKill && op.Target == target && op.Value == "end" {
 			t = op.Time
 		}
 	}

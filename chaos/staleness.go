@@ -60,7 +60,8 @@ func (ws windows) hit(target string, from, to int64) bool {
 	return false
 }
 
-// phaseFlip reports whether the phase was flipped during [from, to].
+// phaseFlip reports whether the phase was flipped during [from, to] (a write's recorded phase may
+// then differ from the one dualwrite used).
 func (ws windows) phaseFlip(from, to int64) bool { return ws.hit("phase", from, to) }
 
 // any reports whether any fault other than a phase flip was active at t.

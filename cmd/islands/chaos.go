@@ -30,8 +30,21 @@ func chaosCmd(args []string) int {
 	binDir := fs.String("bin-dir", "", "where the cachesync and forklift programs are (default: beside this program)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long writers wait for their replay logs at the end")
 	callerWait := fs.Duration("caller-wait", 2*time.Second, "an acknowledged write slower than this with a healthy authoritative side is a violation")
+	check := fs.String("check", "", "run the checker again over a finished run's directory (no service needed) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *check != "" {
+		rep, err := chaos.Recheck(*check, chaos.CheckOptions{CallerWait: *callerWait})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "islands chaos:", err)
+			return 2
+		}
+		rep.Print(os.Stdout)
+		if !rep.OK() {
+			return 1
+		}
+		return 0
 	}
 	env, err := chaos.EnvFromOS()
 	if err != nil {
