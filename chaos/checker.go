@@ -39,7 +39,7 @@ type Final struct {
 
 // Violation is one broken invariant, with the operations involved.
 type Violation struct {
-	Check string `json:"check"` // lost-write, invented, timestamp, diverged, stale-cache, drain, panic, dead-letter, caller-wait
+	Check string `json:"check"` // lost-write, invented, timestamp, diverged, stale-cache, drain, goroutines, panic, dead-letter, caller-wait
 	What  string `json:"what"`
 	Ops   []Op   `json:"ops,omitempty"`
 }
@@ -234,6 +234,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			add(Violation{Check: "drain", What: fmt.Sprintf("%s never reported its end (stuck, or died)", lastInc[region])})
 		case d.Backlog > 0 || d.Err != "":
 			add(Violation{Check: "drain", What: fmt.Sprintf("%s: replay log not drained after healing: %d writes still waiting (%s)", d.Process, d.Backlog, d.Err)})
+		}
+		if ok && d.Leaked > 0 {
+			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", d.Process, d.Leaked)})
 		}
 	}
 	for name, n := range f.DeadLetters {

@@ -24,9 +24,10 @@
 //     the database's value of that row, and every cache-only entry is the newest acknowledged set
 //     or delete of its key, or newer; an entry stale because its writer died between the write and
 //     the invalidation, or because ElasticMQ (in memory) was killed, is reported as explained.
-//  3. panic / drain / dead-letter: no child process panicked, every writer's replay log drained
-//     once the faults were healed, no dead-letter file or cachesync dead-lettered event exists
-//     (the workload issues nothing a side or an agent could refuse). caller-wait: no acknowledged
+//  3. panic / drain / goroutines / dead-letter: no child process panicked, every writer's replay
+//     log drained once the faults were healed, no goroutine of dualwrite or cachesync outlived the
+//     writer's Close of its session and publisher, no dead-letter file or cachesync dead-lettered
+//     event exists (the workload issues nothing a side or an agent could refuse). caller-wait: no acknowledged
 //     write took longer than CallerWait while its authoritative side was healthy.
 //  4. Staleness of cache reads during faults and calm is reported as a distribution, not judged.
 //

@@ -63,6 +63,8 @@ type Op struct {
 	Target string `json:"target,omitempty"`
 	// Stats / Drained: the replay backlog.
 	Backlog int64 `json:"backlog,omitempty"`
+	// Leaked (Drained) is how many goroutines outlived the writer's Close of its session and publisher.
+	Leaked int `json:"leaked,omitempty"`
 	// LatencyNs is the completion's time since its invoke.
 	LatencyNs int64 `json:"lat_ns,omitempty"`
 }

@@ -9,7 +9,9 @@ import (
 	"log"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,11 +227,23 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	if derr != nil {
 		end.Err = derr.Error()
 	}
-	rec.Record(end)
 	dw.Close()
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub.Close(cctx)
+	// Goroutines of dualwrite or cachesync still running after Close (a second of grace).
+	var left []string
+	for i := 0; i < 10; i++ {
+		if left = libraryGoroutines(); len(left) == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		end.Leaked = len(left)
+		fmt.Fprintf(cfg.Out, "%s: %d dualwrite/cachesync goroutines still running after Close:\n%s\n", proc, len(left), strings.Join(left, "\n\n"))
+	}
+	rec.Record(end)
 	return nil
 }
 
@@ -451,6 +465,18 @@ func (w *writer) cacheDelete(ctx context.Context, key string) {
 	ver, err := w.cache.Delete(ctx, key)
 	inv.TS = ver.Micros
 	w.complete(inv, start, err)
+}
+
+// libraryGoroutines returns the stacks of goroutines running code of dualwrite or cachesync.
+func libraryGoroutines() []string {
+	buf := make([]byte, 4<<20)
+	var out []string
+	for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+		if strings.Contains(g, "islands/dualwrite.") || strings.Contains(g, "islands/cachesync.") {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 func short(region string) string {
