@@ -39,7 +39,7 @@ type Final struct {
 
 // Violation is one broken invariant, with the operations involved.
 type Violation struct {
-	Check string `json:"check"` // lost-write, invented, timestamp, diverged, stale-cache, drain, goroutines, panic, dead-letter, caller-wait
+	Check string `json:"check"` // lost-write, invented, timestamp, diverged, stale-cache, stale-read, drain, goroutines, panic, dead-letter, caller-wait
 	What  string `json:"what"`
 	Ops   []Op   `json:"ops,omitempty"`
 }
@@ -286,6 +286,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		add(Violation{Check: "caller-wait", What: fmt.Sprintf("… and %d more writes like these", waits-5)})
 	}
 	res.WriteLat = quantiles(lats)
+
+	// A cache read older than the reader's own region's completed invalidation.
+	res.Violations = append(res.Violations, staleReads(h, ops, byKey, byValue, faults)...)
 
 	// 4. Staleness of cache reads while faults were active (a distribution, not a verdict).
 	res.Staleness = staleness(ops, byKey, byValue, faults)

@@ -175,3 +175,32 @@ func TestScheduleIsTheSeeds(t *testing.T) {
 		}
 	}
 }
+
+// A fill that read before a write and stored after the write's invalidation is seen by a later
+// read in the writer's region (issue 13's stale fill): a stale-read violation.
+func TestCheckerStaleRead(t *testing.T) {
+	b := &hb{}
+	b.write("a", OK, 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.write("b", OK, 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	inv := func(id, f, key, value, region string, outcome string, errs string) {
+		b.t += 10
+		b.ops = append(b.ops, Op{Time: b.t, Type: Invoke, Process: "writer-" + short(region) + "#0", ID: id, F: f, Key: key, Region: region})
+		b.t += 10
+		b.ops = append(b.ops, Op{Time: b.t, Type: outcome, Process: "writer-" + short(region) + "#0", ID: id, F: f, Key: key, Region: region, Value: value, Err: errs})
+	}
+	inv("d", FCacheDel, RowKey(1), "", "us-east-1", OK, "")
+	inv("g", FCacheGet, RowKey(1), "va", "us-east-1", OK, "")
+	b.drained()
+	rows := both(map[int]RowState{1: {V: sp("vb"), VWT: 20}})
+	if got := checks(Check(b.ops, Final{Rows: rows}, CheckOptions{})); !reflect.DeepEqual(got, []string{"stale-read"}) {
+		t.Fatalf("violations %v, want stale-read", got)
+	}
+	// The same read in the other region (its invalidation travels through SQS) is only staleness.
+	for _, i := range []int{len(b.ops) - 3, len(b.ops) - 2} {
+		b.ops[i].Region, b.ops[i].Process = "eu-west-1", "writer-eu#0"
+	}
+	b.ops = append(b.ops, Op{Time: b.t + 10, Type: Drained, Process: "writer-eu#0", Region: "eu-west-1"})
+	if r := Check(b.ops, Final{Rows: rows}, CheckOptions{}); len(r.Violations) != 0 {
+		t.Fatalf("violations %v", r.Violations)
+	}
+}

@@ -24,6 +24,10 @@
 //     the database's value of that row, and every cache-only entry is the newest acknowledged set
 //     or delete of its key, or newer; an entry stale because its writer died between the write and
 //     the invalidation, or because ElasticMQ (in memory) was killed, is reported as explained.
+//     stale-read: no cache read in a region returns a value older than a write whose invalidation
+//     by its own writer in that region completed before the read, while that region's keyspace was
+//     the authoritative one (every fill reading it after the write sees the write, so the stale
+//     value came from a fill that read before the write and was stored after the invalidation).
 //  3. panic / drain / goroutines / dead-letter: no child process panicked, every writer's replay
 //     log drained once the faults were healed, no goroutine of dualwrite or cachesync outlived the
 //     writer's Close of its session and publisher, no dead-letter file or cachesync dead-lettered

@@ -153,3 +153,91 @@ func readFileTail(path string) (string, error) {
 	b, err := io.ReadAll(f)
 	return string(b), err
 }
+
+// phaseAt returns the phase the campaign had set at t, and whether it was flipped within
+// [from, to] (writers apply a flip within 100 ms of it, so callers widen the window).
+func phaseAt(h []Op, t int64) string {
+	p := "dual"
+	for _, op := range h {
+		if op.Time > t {
+			break
+		}
+		if op.Type == NemesisEvent && op.F == KindPhase && op.Err == "" && len(op.Value) > 6 && op.Value[:6] == "start " {
+			p = op.Value[6:]
+		}
+	}
+	return p
+}
+
+// leaderRegion is the region whose keyspace is authoritative in phase p.
+func leaderRegion(p string) string {
+	if p == "dual-flipped" {
+		return Regions[1]
+	}
+	return Regions[0]
+}
+
+// staleReads finds cache hits that returned a value older than a write whose own invalidation in
+// the reader's region had completed before the read began, while that region's keyspace was the
+// authoritative one (so any fill that read it after the write saw the write): a fill that read
+// before the write stored its value after the invalidation. Returns the violations (at most 5
+// listed, then a count).
+func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[string]writeOp, faults windows) []Violation {
+	// The invalidation each acknowledged write got from its own writer, in the writer's region.
+	type inval struct {
+		w   Completed
+		end int64
+	}
+	var invs = map[string][]inval{} // cache key -> invalidations
+	var lastWrite = map[string]Completed{}
+	for _, c := range ops {
+		if len(c.Invoke.Muts) > 0 {
+			lastWrite[c.Invoke.Process] = c
+			continue
+		}
+		if c.Invoke.F != FCacheDel || c.Outcome != OK {
+			continue
+		}
+		w, ok := lastWrite[c.Invoke.Process]
+		if !ok || w.Outcome != OK || w.End.Time > c.Invoke.Time {
+			continue
+		}
+		for _, m := range w.Invoke.Muts {
+			if RowKey(m.K) == c.Invoke.Key && (m.F == FInsert || m.F == FUpdate || m.F == FDelete) {
+				invs[c.Invoke.Key] = append(invs[c.Invoke.Key], inval{w: w, end: c.End.Time})
+			}
+		}
+	}
+	var out []Violation
+	n := 0
+	margin := int64(300 * time.Millisecond)
+	for _, c := range ops {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+			continue
+		}
+		src, ok := byValue[c.End.Value]
+		if !ok {
+			continue
+		}
+		for _, iv := range invs[c.Invoke.Key] {
+			w := iv.w
+			if w.Invoke.Region != c.Invoke.Region || w.Invoke.TS <= src.ts || iv.end >= c.Invoke.Time {
+				continue
+			}
+			p := phaseAt(h, w.Invoke.Time)
+			if leaderRegion(p) != c.Invoke.Region || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
+				continue
+			}
+			if n++; n <= 5 {
+				out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("%s read %s = %q (written at ts %d) %.0f ms after its own writer's write %s (ts %d, acknowledged) and its invalidation there completed; %s's keyspace was authoritative (%s), so a fill that read before the write was stored after the invalidation",
+					c.Invoke.Region, c.Invoke.Key, c.End.Value, src.ts, float64(c.Invoke.Time-iv.end)/1e6, w.Invoke.ID, w.Invoke.TS, c.Invoke.Region, p),
+					Ops: []Op{src.c.Invoke, w.Invoke, w.End, c.Invoke, c.End}})
+			}
+			break
+		}
+	}
+	if n > 5 {
+		out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("… and %d more reads like these", n-5)})
+	}
+	return out
+}
