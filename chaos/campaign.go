@@ -128,6 +128,7 @@ func ReplayCommand(seed uint64, d time.Duration, killCassandra bool) string {
 // running and resumed when it returns, also on error.
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
+	keepLockToSelf()
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
