@@ -43,7 +43,9 @@ func (c *Child) Start(ctx context.Context) error {
 	fmt.Fprintf(f, "=== %s incarnation %d: %s\n", c.Name, c.incarnation, strings.Join(args, " "))
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group (a Ctrl-C of the campaign is the campaign's to handle), and killed
+	// with the campaign if that dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		c.mu.Unlock()
