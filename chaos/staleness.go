@@ -24,6 +24,10 @@ func faultWindows(h []Op) windows {
 	var last int64
 	for _, op := range h {
 		last = max(last, op.Time)
+		if op.Type == Stats && op.F == "phase" { // a writer applied a phase flip
+			out = append(out, window{target: "phase", start: op.Time, end: op.Time})
+			continue
+		}
 		if op.Type != NemesisEvent || op.Target == "" {
 			continue
 		}
@@ -154,21 +158,6 @@ func readFileTail(path string) (string, error) {
 	return string(b), err
 }
 
-// phaseAt returns the phase the campaign had set at t, and whether it was flipped within
-// [from, to] (writers apply a flip within 100 ms of it, so callers widen the window).
-func phaseAt(h []Op, t int64) string {
-	p := "dual"
-	for _, op := range h {
-		if op.Time > t {
-			break
-		}
-		if op.Type == NemesisEvent && op.F == KindPhase && op.Err == "" && len(op.Value) > 6 && op.Value[:6] == "start " {
-			p = op.Value[6:]
-		}
-	}
-	return p
-}
-
 // leaderRegion is the region whose keyspace is authoritative in phase p.
 func leaderRegion(p string) string {
 	if p == "dual-flipped" {
@@ -224,7 +213,7 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 			if w.Invoke.Region != c.Invoke.Region || w.Invoke.TS <= src.ts || iv.end >= c.Invoke.Time {
 				continue
 			}
-			p := phaseAt(h, w.Invoke.Time)
+			p := w.Invoke.Phase // as the writer's session had it
 			if leaderRegion(p) != c.Invoke.Region || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
 				continue
 			}

@@ -204,7 +204,10 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		}
 		if c, err := ReadControl(cfg.ControlPath); err == nil {
 			if p, err := dualwrite.ParsePhase(orDefault(c.Phase, "dual")); err == nil && p != dw.Phase() {
-				dw.SetPhase(p)
+				setPhase(dw, p)
+				if dw.Phase() == p {
+					rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, F: "phase", Phase: p.String()})
+				}
 			}
 			clk.skew.Store(c.Skew[cfg.Region] * int64(time.Millisecond))
 			if c.Stop {
@@ -246,6 +249,10 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	rec.Record(end)
 	return nil
 }
+
+// setPhase switches the session's phase (the flip is retried at the next poll if it did not
+// happen).
+func setPhase(dw *dualwrite.Session, p dualwrite.Phase) { dw.SetPhase(p) }
 
 // CacheRules: cache-only keys (chaos-c:) are replicated to the other region, row keys (chaos-row:) are
 // invalidated there.
