@@ -57,6 +57,8 @@ type Options struct {
 	// Kinds restricts the fault kinds (pause, kill, skew, phase, forklift, partition, latency);
 	// empty = every kind the world offers.
 	Kinds []string
+	// Targets restricts the targets (cassandra-eu, writer-us, writers, us-east-1 …); empty = all.
+	Targets []string
 	// KillCassandra lets the nemesis kill -9 and restart a Cassandra node (a restart takes tens of
 	// seconds, so short runs leave it out).
 	KillCassandra bool
@@ -232,7 +234,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		skipped = append(skipped, KindPartition+", "+KindLatency+" (this world has no WAN proxy)")
 	}
 	nem := NewNemesis(rec, faults...)
-	offered := filterKinds(nem.Offered(), o.Kinds)
+	offered := filterKinds(nem.Offered(), o.Kinds, o.Targets)
 	sched := Generate(o.Seed, o.Duration, offered, o.MaxFault)
 	rep = &Report{Seed: o.Seed, Duration: o.Duration, Schedule: sched, Skipped: skipped, Dir: o.Dir,
 		Replay: ReplayCommand(o.Seed, o.Duration, o.KillCassandra)}
@@ -324,13 +326,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	return rep, nil
 }
 
-func filterKinds(ts []Target, kinds []string) []Target {
-	if len(kinds) == 0 {
-		return ts
-	}
+func filterKinds(ts []Target, kinds, targets []string) []Target {
 	var out []Target
 	for _, t := range ts {
-		if contains(kinds, t.Kind) {
+		if (len(kinds) == 0 || contains(kinds, t.Kind)) && (len(targets) == 0 || contains(targets, t.Name)) {
 			out = append(out, t)
 		}
 	}

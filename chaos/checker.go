@@ -174,8 +174,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
 				}
+				involved := append([]Op{src.c.Invoke}, newer(byKey[k], src.ts, 3)...)
+				for _, c := range ops { // the fills in that region that stored the value
+					if c.Invoke.F == FCacheFill && c.Invoke.Region == region && c.Invoke.Key == key && c.End.Value == e.Value {
+						involved = append(involved, c.Invoke, c.End)
+					}
+				}
 				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s) after quiescence; the database holds %q (wt %d)",
-					region, key, e.Value, e.Version.Micros, e.Version.Origin, str(db.V), db.VWT), Ops: append([]Op{src.c.Invoke}, newer(byKey[k], src.ts, 3)...)})
+					region, key, e.Value, e.Version.Micros, e.Version.Origin, str(db.V), db.VWT), Ops: involved})
 				continue
 			}
 			// Cache-only key: the newest acknowledged set or delete, or something newer.

@@ -200,6 +200,13 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 	var out []Violation
 	n := 0
 	margin := int64(300 * time.Millisecond)
+	seen := map[string]bool{} // region, key and write: one violation each
+	fills := map[string][]Completed{}
+	for _, c := range ops {
+		if c.Invoke.F == FCacheFill && c.Outcome == OK {
+			fills[c.Invoke.Region+" "+c.Invoke.Key] = append(fills[c.Invoke.Region+" "+c.Invoke.Key], c)
+		}
+	}
 	for _, c := range ops {
 		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
 			continue
@@ -217,10 +224,23 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 			if leaderRegion(p) != c.Invoke.Region || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
 				continue
 			}
+			id := c.Invoke.Region + " " + c.Invoke.Key + " " + w.Invoke.ID
+			if seen[id] {
+				break
+			}
+			seen[id] = true
+			involved := []Op{src.c.Invoke, w.Invoke, w.End}
+			// The fill that stored the stale value: its read began before the write was acknowledged.
+			for _, f := range fills[c.Invoke.Region+" "+c.Invoke.Key] {
+				if f.End.Value == c.End.Value && f.End.Time <= c.Invoke.Time && f.End.Time >= iv.end-margin {
+					involved = append(involved, f.Invoke, f.End)
+				}
+			}
+			involved = append(involved, c.Invoke, c.End)
 			if n++; n <= 5 {
 				out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("%s read %s = %q (written at ts %d) %.0f ms after its own writer's write %s (ts %d, acknowledged) and its invalidation there completed; %s's keyspace was authoritative (%s), so a fill that read before the write was stored after the invalidation",
 					c.Invoke.Region, c.Invoke.Key, c.End.Value, src.ts, float64(c.Invoke.Time-iv.end)/1e6, w.Invoke.ID, w.Invoke.TS, c.Invoke.Region, p),
-					Ops: []Op{src.c.Invoke, w.Invoke, w.End, c.Invoke, c.End}})
+					Ops: involved})
 			}
 			break
 		}

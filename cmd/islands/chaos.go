@@ -25,6 +25,7 @@ func chaosCmd(args []string) int {
 	keys := fs.Int("keys", 40, "rows and cache keys the workload touches")
 	maxFault := fs.Duration("max-fault", 8*time.Second, "longest pause or outage")
 	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift); empty = all")
+	targets := fs.String("targets", "", "comma-separated fault targets to use (cassandra-eu,writer-us,writers,eu-west-1…); empty = all")
 	killCass := fs.Bool("kill-cassandra", false, "also kill -9 and restart Cassandra nodes (slow restarts)")
 	out := fs.String("out", "chaos-out", "directory of the runs (one subdirectory per seed)")
 	binDir := fs.String("bin-dir", "", "where the cachesync and forklift programs are (default: beside this program)")
@@ -67,9 +68,12 @@ func chaosCmd(args []string) int {
 	if *seed == 0 {
 		*seed = uint64(time.Now().UnixNano()%1_000_000) + 1
 	}
-	var ks []string
+	var ks, ts []string
 	if *kinds != "" {
 		ks = strings.Split(*kinds, ",")
+	}
+	if *targets != "" {
+		ts = strings.Split(*targets, ",")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -78,7 +82,7 @@ func chaosCmd(args []string) int {
 	for i := 0; i < *seeds && ctx.Err() == nil; i++ {
 		s := *seed + uint64(i)
 		rep, err := chaos.Run(ctx, chaos.Options{Seed: s, Duration: *duration, Rate: *rate, Keys: *keys, MaxFault: *maxFault,
-			Kinds: ks, KillCassandra: *killCass, Env: env, Dir: filepath.Join(*out, fmt.Sprintf("seed-%d", s)),
+			Kinds: ks, Targets: ts, KillCassandra: *killCass, Env: env, Dir: filepath.Join(*out, fmt.Sprintf("seed-%d", s)),
 			IslandsBin: self, CachesyncBin: filepath.Join(*binDir, "cachesync"), ForkliftBin: fk,
 			DrainTimeout: *drain, CallerWait: *callerWait, Progress: os.Stdout})
 		if rep != nil && err == nil {
