@@ -117,11 +117,30 @@ type Report struct {
 // OK reports whether the run found no violation.
 func (r *Report) OK() bool { return len(r.Result.Violations) == 0 }
 
-// ReplayCommand is the one command that runs seed again with the same schedule.
-func ReplayCommand(seed uint64, d time.Duration, killCassandra bool) string {
-	cmd := fmt.Sprintf("make chaos SEED=%d DURATION=%s", seed, d)
-	if killCassandra {
+// ReplayCommand is the one command that runs o's seed again with the same schedule and workload.
+func ReplayCommand(o Options) string {
+	cmd := fmt.Sprintf("make chaos SEED=%d DURATION=%s", o.Seed, o.Duration)
+	if o.KillCassandra {
 		cmd += " KILL_CASSANDRA=1"
+	}
+	var args []string
+	if len(o.Kinds) > 0 {
+		args = append(args, "--kinds "+strings.Join(o.Kinds, ","))
+	}
+	if len(o.Targets) > 0 {
+		args = append(args, "--targets "+strings.Join(o.Targets, ","))
+	}
+	if o.MaxFault != 8*time.Second {
+		args = append(args, "--max-fault "+o.MaxFault.String())
+	}
+	if o.Rate != 80 {
+		args = append(args, fmt.Sprintf("--rate %d", o.Rate))
+	}
+	if o.Keys != 40 {
+		args = append(args, fmt.Sprintf("--keys %d", o.Keys))
+	}
+	if len(args) > 0 {
+		cmd += fmt.Sprintf(" CHAOS_ARGS=%q", strings.Join(args, " "))
 	}
 	return cmd
 }
@@ -237,7 +256,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	offered := filterKinds(nem.Offered(), o.Kinds, o.Targets)
 	sched := Generate(o.Seed, o.Duration, offered, o.MaxFault)
 	rep = &Report{Seed: o.Seed, Duration: o.Duration, Schedule: sched, Skipped: skipped, Dir: o.Dir,
-		Replay: ReplayCommand(o.Seed, o.Duration, o.KillCassandra)}
+		Replay: ReplayCommand(o)}
 	writeJSON(filepath.Join(o.Dir, "schedule.json"), sched)
 	say("schedule (%d faults):\n%s", len(sched.Steps), sched)
 
