@@ -43,11 +43,13 @@ regions-status:
 bench:
 	scripts/bench
 
-## fuzz: each merge fuzz target for FUZZTIME (default 60s)
+## fuzz: each fuzz target of merge, internal/recordlog (crash recovery) and dualwrite (entry decoding) for FUZZTIME (default 60s)
 FUZZTIME ?= 60s
+FUZZPKGS ?= ./merge/ ./internal/recordlog/ ./dualwrite/
 fuzz:
-	for f in $$($(GO) test -list 'Fuzz.*' ./merge/ | grep ^Fuzz); do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./merge/ || exit 1; done
+	for p in $(FUZZPKGS); do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; done; done
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)

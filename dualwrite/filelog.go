@@ -1,207 +1,234 @@
 package dualwrite
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
-// FileLog is the durable ReplayLog: append-only segment files in one directory. Each record is
-// length (4 bytes), CRC-32C of the payload (4 bytes) and the gob-encoded Entry. Appends are
-// group-committed: one goroutine writes every append waiting and fsyncs once for all of them, so
-// a burst of follower failures costs one fsync per burst, not one per write. The position of the
-// last replayed record is kept in the file "cursor" (written atomically); segments wholly before it
-// are deleted. On open, a torn record at the tail (a crash in mid-append, never acknowledged) is
-// cut off.
+// FileLog is the durable ReplayLog: three crash-safe record logs (internal/recordlog) in one
+// directory, created 0700:
+//
+//	DIR/            entries waiting for replay (segments, cursor, LOCK)
+//	DIR/deadletter/ entries that can never land as they are (table altered, value rejected):
+//	                set aside by the replayer so the others drain; see `islands replay`
+//	DIR/uncertain/  writes whose outcome on a side is unknown and that must not be replayed
+//	                blindly (counter updates, non-idempotent statements): for a person to reconcile
+//
+// Each record is one Entry in the encoding of entrycodec.go (values with their types, so NULL and
+// an empty blob stay apart; each statement's absolute TTL expiry). Appends are group-committed
+// (one fsync per burst) and durable when Append returns nil; a torn, zero-filled or corrupt tail
+// left by a crash is cut off on open. One process at a time: the directory is locked.
 type FileLog struct {
-	dir      string
-	maxBytes int64
-	segBytes int64
+	dir    string
+	log    *recordlog.Log
+	dead   *recordlog.Log
+	unc    *recordlog.Log
+	logger *slog.Logger
+	max    int64
 
-	appends chan appendReq
-	stop    chan struct{}
-	stopped chan struct{}
-
-	mu       sync.Mutex // guards the fields below
-	durable  Pos        // end of the last fsynced record
-	cursor   Pos        // end of the last Done record
-	readPos  Pos        // where Pending continues
-	oldest   time.Time
-	segments []uint64
-
-	size    atomic.Int64 // bytes not yet Done
-	backlog atomic.Int64 // entries not yet Done
-	closed  atomic.Bool
+	mu     sync.Mutex
+	oldest time.Time // Logged of the oldest entry not yet Done (zero: none or unknown)
 }
 
-type appendReq struct {
-	payload []byte
-	logged  time.Time
-	done    chan error
+// FileLogOption configures OpenFileLog.
+type FileLogOption func(*fileLogConfig)
+
+type fileLogConfig struct {
+	logger       *slog.Logger
+	readOnly     bool
+	segmentBytes int64
 }
+
+// FileLogLogger reports recovery (cut tails, corrupt records) and dead-lettered entries.
+func FileLogLogger(l *slog.Logger) FileLogOption { return func(c *fileLogConfig) { c.logger = l } }
+
+// FileLogReadOnly opens the log for inspection: no lock, nothing created, truncated or consumed;
+// Append, Done and the dead-letter operations fail. For `islands replay inspect` beside a running
+// process.
+func FileLogReadOnly() FileLogOption { return func(c *fileLogConfig) { c.readOnly = true } }
+
+func fileLogSegmentBytes(n int64) FileLogOption { return func(c *fileLogConfig) { c.segmentBytes = n } }
 
 const (
-	recordHeader   = 8
-	defaultSegment = 16 << 20
 	// DefaultReplayLimit bounds a replay log: 1 GiB of follower writes waiting.
 	DefaultReplayLimit = 1 << 30
+	deadLetterDir      = "deadletter"
+	uncertainDir       = "uncertain"
 )
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // OpenFileLog opens (creating if needed) the replay log in dir, holding at most maxBytes of
 // entries not yet replayed (0 = DefaultReplayLimit).
-func OpenFileLog(dir string, maxBytes int64) (*FileLog, error) {
+func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, error) {
+	var cfg fileLogConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if maxBytes <= 0 {
 		maxBytes = DefaultReplayLimit
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("dualwrite: replay log directory %s: %w", dir, err)
+	l := &FileLog{dir: dir, logger: cfg.logger, max: maxBytes}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
 	}
-	l := &FileLog{dir: dir, maxBytes: maxBytes, segBytes: defaultSegment,
-		appends: make(chan appendReq, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
-	if err := l.recover(); err != nil {
-		return nil, fmt.Errorf("dualwrite: replay log %s: %w", dir, err)
+	ro := recordlog.Options{ReadOnly: cfg.readOnly, Logger: l.logger, SegmentBytes: cfg.segmentBytes}
+	legacy := false
+	if !cfg.readOnly {
+		var err error
+		if legacy, err = moveLegacy(dir); err != nil {
+			return nil, fmt.Errorf("dualwrite: replay log %s: %w", dir, err)
+		}
 	}
-	go l.writer()
+	main := ro
+	main.MaxBytes = maxBytes
+	var err error
+	if l.log, err = recordlog.Open(dir, main); err != nil {
+		return nil, fmt.Errorf("dualwrite: replay log: %w", err)
+	}
+	for _, side := range []struct {
+		into **recordlog.Log
+		name string
+	}{{&l.dead, deadLetterDir}, {&l.unc, uncertainDir}} {
+		sub := filepath.Join(dir, side.name)
+		if cfg.readOnly {
+			if _, err := os.Stat(sub); errors.Is(err, os.ErrNotExist) {
+				continue // nothing set aside yet
+			}
+		}
+		if *side.into, err = recordlog.Open(sub, ro); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+	}
+	if legacy {
+		if err := l.importLegacy(); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("dualwrite: replay log %s: importing the previous format: %w", dir, err)
+		}
+	}
+	l.refreshOldest()
 	return l, nil
 }
 
-func (l *FileLog) segPath(n uint64) string {
-	return filepath.Join(l.dir, fmt.Sprintf("seg-%012d.log", n))
-}
+// Dir returns the log's directory.
+func (l *FileLog) Dir() string { return l.dir }
 
-// recover reads the cursor and the segments, truncates a torn tail and counts the backlog.
-func (l *FileLog) recover() error {
-	names, err := filepath.Glob(filepath.Join(l.dir, "seg-*.log"))
+// Append stores e durably (fsync with its group) and returns; ErrReplayLogFull when the log holds
+// its limit, ErrUnencodable when a value cannot be stored. The wait is bounded by ctx; when ctx
+// ends first the entry may or may not be kept (a replay of it is harmless).
+func (l *FileLog) Append(ctx context.Context, e *Entry) error {
+	if e.Logged.IsZero() {
+		e.Logged = time.Now()
+	}
+	payload, err := encodeEntry(e)
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		v, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(n), "seg-"), ".log"), 10, 64)
-		if err == nil {
-			l.segments = append(l.segments, v)
+	if _, err := l.log.Append(ctx, payload); err != nil {
+		switch {
+		case errors.Is(err, recordlog.ErrFull):
+			n, oldest := l.Backlog()
+			return fmt.Errorf("%w: %d entries waiting in %s (limit %d bytes); the follower side has been failing for %s",
+				ErrReplayLogFull, n, l.dir, l.max, time.Since(oldest).Round(time.Second))
+		case errors.Is(err, recordlog.ErrClosed):
+			return ErrClosed
 		}
+		return fmt.Errorf("dualwrite: replay log append: %w", err)
 	}
-	sort.Slice(l.segments, func(i, j int) bool { return l.segments[i] < l.segments[j] })
-	if b, err := os.ReadFile(filepath.Join(l.dir, "cursor")); err == nil {
-		if _, err := fmt.Sscanf(string(b), "%d %d", &l.cursor.Segment, &l.cursor.Offset); err != nil {
-			return fmt.Errorf("cursor file unreadable (%q): %w", b, err)
-		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return err
+	l.mu.Lock()
+	if l.oldest.IsZero() {
+		l.oldest = e.Logged
 	}
-	if len(l.segments) == 0 {
-		l.segments = []uint64{max(1, l.cursor.Segment)}
-		f, err := os.OpenFile(l.segPath(l.segments[0]), os.O_CREATE|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		f.Close()
-	}
-	if l.cursor.Segment < l.segments[0] {
-		l.cursor = Pos{Segment: l.segments[0]}
-	}
-	// Count what is pending and find the valid end of the last segment.
-	for _, seg := range l.segments {
-		if seg < l.cursor.Segment {
-			continue
-		}
-		start := int64(0)
-		if seg == l.cursor.Segment {
-			start = l.cursor.Offset
-		}
-		end, n, first, err := scanSegment(l.segPath(seg), start)
-		if err != nil {
-			return err
-		}
-		if n > 0 && l.oldest.IsZero() {
-			l.oldest = first
-		}
-		l.backlog.Add(n)
-		l.size.Add(end - start)
-		if seg == l.segments[len(l.segments)-1] {
-			if err := os.Truncate(l.segPath(seg), end); err != nil {
-				return err
-			}
-			l.durable = Pos{Segment: seg, Offset: end}
-		}
-	}
-	if l.durable.Segment == 0 {
-		last := l.segments[len(l.segments)-1]
-		st, err := os.Stat(l.segPath(last))
-		if err != nil {
-			return err
-		}
-		l.durable = Pos{Segment: last, Offset: st.Size()}
-	}
-	l.readPos = l.cursor
+	l.mu.Unlock()
 	return nil
 }
 
-// scanSegment reads valid records from offset start and returns where they end, how many there are
-// and when the first was logged.
-func scanSegment(path string, start int64) (end, n int64, first time.Time, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, 0, first, err
-	}
-	defer f.Close()
-	if _, err := f.Seek(start, io.SeekStart); err != nil {
-		return 0, 0, first, err
-	}
-	r := bufio.NewReader(f)
-	end = start
-	for {
-		payload, err := readRecord(r)
-		if err != nil {
-			return end, n, first, nil // EOF or a torn tail: the valid part ends here
-		}
-		if n == 0 {
-			if e, err := decodeEntry(payload); err == nil {
-				first = e.Logged
+// Pending returns up to max durable entries after the last one handed out. An entry that cannot be
+// decoded (written by a newer version, or corrupt past its checksum) is moved to the dead-letter
+// log, never handed out again and again.
+func (l *FileLog) Pending(max int) ([]Record, error) {
+	var out []Record
+	for len(out) < max {
+		recs, err := l.log.Read(max - len(out))
+		for _, r := range recs {
+			e, derr := decodeEntry(r.Payload)
+			if derr != nil {
+				l.logger.Error("dualwrite: replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", r.Pos.String(), "err", derr)
+				if l.dead != nil {
+					if _, err := l.dead.Append(context.Background(), encodeAside(time.Now(), derr.Error(), r.Payload)); err != nil {
+						return out, fmt.Errorf("dualwrite: dead-lettering an undecodable entry: %w", err)
+					}
+				}
+				continue
 			}
+			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
 		}
-		n++
-		end += recordHeader + int64(len(payload))
+		if err != nil {
+			return out, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
 	}
+	return out, nil
 }
 
-func readRecord(r io.Reader) ([]byte, error) {
-	var h [recordHeader]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return nil, err
+// Done records that every entry up to and including the one at pos has landed (or been set
+// aside), durably, and frees what is wholly replayed.
+func (l *FileLog) Done(pos Pos) error {
+	if err := l.log.Commit(recordlog.Pos{Segment: pos.Segment, Offset: pos.Offset, Seq: pos.Seq}); err != nil {
+		return fmt.Errorf("dualwrite: replay log: %w", err)
 	}
-	n := binary.BigEndian.Uint32(h[:4])
-	if n > 1<<30 {
-		return nil, fmt.Errorf("record length %d", n)
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return nil, err
-	}
-	if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(h[4:]) {
-		return nil, errors.New("record checksum mismatch")
-	}
-	return payload, nil
+	l.refreshOldest()
+	return nil
 }
 
-// Append stores e durably (fsync) and returns; ErrReplayLogFull when the log holds its limit.
-func (l *FileLog) Append(ctx context.Context, e *Entry) error {
-	if l.closed.Load() {
-		return ErrClosed
+func (l *FileLog) refreshOldest() {
+	var oldest time.Time
+	if r, ok, _ := l.log.Peek(); ok {
+		if e, err := decodeEntry(r.Payload); err == nil {
+			oldest = e.Logged
+		}
+	}
+	l.mu.Lock()
+	l.oldest = oldest
+	l.mu.Unlock()
+}
+
+// Backlog returns the entries not yet replayed and when the oldest of them was appended.
+func (l *FileLog) Backlog() (int64, time.Time) {
+	n := l.log.Stats().Records
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n == 0 {
+		return 0, time.Time{}
+	}
+	return n, l.oldest
+}
+
+// DeadLetter sets rec aside in DIR/deadletter with the reason it can never land; the replayer
+// calls it before Done passes rec.
+func (l *FileLog) DeadLetter(ctx context.Context, rec Record, cause error) error {
+	return l.aside(ctx, l.dead, &rec.Entry, cause)
+}
+
+// RecordUncertain keeps e in DIR/uncertain: a write whose outcome on e.Side is unknown and that is
+// never replayed blindly (a counter update, a non-idempotent statement that timed out).
+func (l *FileLog) RecordUncertain(ctx context.Context, e *Entry, cause error) error {
+	return l.aside(ctx, l.unc, e, cause)
+}
+
+func (l *FileLog) aside(ctx context.Context, into *recordlog.Log, e *Entry, cause error) error {
+	if into == nil {
+		return recordlog.ErrReadOnly
 	}
 	if e.Logged.IsZero() {
 		e.Logged = time.Now()
@@ -210,270 +237,169 @@ func (l *FileLog) Append(ctx context.Context, e *Entry) error {
 	if err != nil {
 		return err
 	}
-	if l.size.Load()+int64(len(payload)) > l.maxBytes {
-		return fmt.Errorf("%w: %d bytes waiting in %s (limit %d); the follower side has been failing for %s",
-			ErrReplayLogFull, l.size.Load(), l.dir, l.maxBytes, time.Since(l.oldestTime()).Round(time.Second))
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
 	}
-	req := appendReq{payload: payload, logged: e.Logged, done: make(chan error, 1)}
-	select {
-	case l.appends <- req:
-	case <-l.stop:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	// Once handed to the writer the append completes regardless of ctx: waiting for it keeps the
-	// answer true.
-	return <-req.done
-}
-
-func (l *FileLog) oldestTime() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.oldest
-}
-
-// writer is the single goroutine that appends and fsyncs, in groups.
-func (l *FileLog) writer() {
-	defer close(l.stopped)
-	l.mu.Lock()
-	seg := l.durable.Segment
-	l.mu.Unlock()
-	f, err := os.OpenFile(l.segPath(seg), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	var off int64
-	if err == nil {
-		var st os.FileInfo
-		if st, err = f.Stat(); err == nil {
-			off = st.Size()
+	if _, err := into.Append(ctx, encodeAside(time.Now(), msg, payload)); err != nil {
+		if errors.Is(err, recordlog.ErrClosed) {
+			return ErrClosed
 		}
-	}
-	var group []appendReq
-	for {
-		var req appendReq
-		select {
-		case req = <-l.appends:
-		case <-l.stop:
-			if f != nil {
-				f.Close()
-			}
-			return
-		}
-		group = append(group[:0], req)
-	drain:
-		for len(group) < 4096 {
-			select {
-			case r := <-l.appends:
-				group = append(group, r)
-			default:
-				break drain
-			}
-		}
-		if err != nil { // the segment could not be opened: every append fails, loudly
-			for _, r := range group {
-				r.done <- fmt.Errorf("dualwrite: replay log segment: %w", err)
-			}
-			continue
-		}
-		buf := make([]byte, 0, 64*len(group))
-		for _, r := range group {
-			var h [recordHeader]byte
-			binary.BigEndian.PutUint32(h[:4], uint32(len(r.payload)))
-			binary.BigEndian.PutUint32(h[4:], crc32.Checksum(r.payload, crcTable))
-			buf = append(buf, h[:]...)
-			buf = append(buf, r.payload...)
-		}
-		_, werr := f.Write(buf)
-		if werr == nil {
-			werr = f.Sync()
-		}
-		if werr != nil {
-			// Nothing of this group is acknowledged; cut the file back so no half record stays.
-			_ = f.Truncate(off)
-			for _, r := range group {
-				r.done <- fmt.Errorf("dualwrite: replay log write: %w", werr)
-			}
-			continue
-		}
-		off += int64(len(buf))
-		l.mu.Lock()
-		l.durable = Pos{Segment: seg, Offset: off}
-		if l.backlog.Load() == 0 {
-			l.oldest = group[0].logged
-		}
-		l.mu.Unlock()
-		l.size.Add(int64(len(buf)))
-		l.backlog.Add(int64(len(group)))
-		for _, r := range group {
-			r.done <- nil
-		}
-		if off >= l.segBytes { // rotate
-			f.Close()
-			seg++
-			off = 0
-			f, err = os.OpenFile(l.segPath(seg), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-			l.mu.Lock()
-			l.segments = append(l.segments, seg)
-			l.durable = Pos{Segment: seg}
-			l.mu.Unlock()
-		}
-	}
-}
-
-// Pending returns up to max durable entries after the last one handed out.
-func (l *FileLog) Pending(max int) ([]Record, error) {
-	l.mu.Lock()
-	from, to := l.readPos, l.durable
-	l.mu.Unlock()
-	var out []Record
-	for len(out) < max && (from.Segment < to.Segment || (from.Segment == to.Segment && from.Offset < to.Offset)) {
-		f, err := os.Open(l.segPath(from.Segment))
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) && from.Segment < to.Segment {
-				from = Pos{Segment: from.Segment + 1}
-				continue
-			}
-			return out, err
-		}
-		if _, err := f.Seek(from.Offset, io.SeekStart); err != nil {
-			f.Close()
-			return out, err
-		}
-		r := bufio.NewReader(f)
-		limit := int64(-1)
-		if from.Segment == to.Segment {
-			limit = to.Offset
-		}
-		for len(out) < max && (limit < 0 || from.Offset < limit) {
-			payload, err := readRecord(r)
-			if err != nil {
-				break
-			}
-			e, err := decodeEntry(payload)
-			from.Offset += recordHeader + int64(len(payload))
-			if err != nil {
-				f.Close()
-				return out, fmt.Errorf("dualwrite: replay log record at %s:%d cannot be decoded: %w",
-					l.segPath(from.Segment), from.Offset, err)
-			}
-			out = append(out, Record{Entry: e, Pos: from})
-		}
-		f.Close()
-		if len(out) < max && from.Segment < to.Segment {
-			from = Pos{Segment: from.Segment + 1}
-		}
-	}
-	l.mu.Lock()
-	l.readPos = from
-	l.mu.Unlock()
-	return out, nil
-}
-
-// Done records that everything up to pos has landed, persists the cursor and removes segments
-// wholly replayed.
-func (l *FileLog) Done(pos Pos) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var freed int64
-	n := int64(0)
-	// Count entries and bytes between the old cursor and pos by reading their headers.
-	cur := l.cursor
-	for cur.Segment < pos.Segment || (cur.Segment == pos.Segment && cur.Offset < pos.Offset) {
-		f, err := os.Open(l.segPath(cur.Segment))
-		if err != nil {
-			cur = Pos{Segment: cur.Segment + 1}
-			continue
-		}
-		f.Seek(cur.Offset, io.SeekStart)
-		r := bufio.NewReader(f)
-		for cur.Segment < pos.Segment || cur.Offset < pos.Offset {
-			var h [recordHeader]byte
-			if _, err := io.ReadFull(r, h[:]); err != nil {
-				break
-			}
-			sz := int64(binary.BigEndian.Uint32(h[:4]))
-			if _, err := r.Discard(int(sz)); err != nil {
-				break
-			}
-			cur.Offset += recordHeader + sz
-			freed += recordHeader + sz
-			n++
-		}
-		f.Close()
-		if cur.Segment < pos.Segment {
-			cur = Pos{Segment: cur.Segment + 1}
-		}
-	}
-	tmp := filepath.Join(l.dir, "cursor.tmp")
-	if err := writeSync(tmp, fmt.Sprintf("%d %d\n", pos.Segment, pos.Offset)); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(l.dir, "cursor")); err != nil {
-		return err
-	}
-	l.cursor = pos
-	l.size.Add(-freed)
-	l.backlog.Add(-n)
-	keep := l.segments[:0]
-	for _, s := range l.segments {
-		if s < pos.Segment {
-			os.Remove(l.segPath(s))
-			continue
-		}
-		keep = append(keep, s)
-	}
-	l.segments = keep
-	l.oldest = time.Time{}
-	if l.backlog.Load() > 0 {
-		l.oldest = l.loggedAt(pos)
+		return fmt.Errorf("dualwrite: %s: %w", into.Dir(), err)
 	}
 	return nil
 }
 
-// loggedAt returns when the record at pos (or the next segment's first) was appended.
-func (l *FileLog) loggedAt(pos Pos) time.Time {
-	for i := 0; i < 2; i++ {
-		if f, err := os.Open(l.segPath(pos.Segment)); err == nil {
-			f.Seek(pos.Offset, io.SeekStart)
-			payload, err := readRecord(bufio.NewReader(f))
-			f.Close()
-			if err == nil {
-				if e, err := decodeEntry(payload); err == nil {
-					return e.Logged
-				}
+// Aside is an entry set aside from replay, with why and when.
+type Aside struct {
+	ID    int    // position among those set aside, from 1, for `islands replay --id`
+	Entry Entry  // the entry (zero when Raw could not be decoded)
+	Raw   []byte // the entry's bytes when they could not be decoded
+	Cause string
+	At    time.Time
+	pos   recordlog.Pos
+}
+
+// encodeAside frames an entry set aside: version, when (unix ns), cause, the entry's bytes.
+func encodeAside(at time.Time, cause string, entry []byte) []byte {
+	b := []byte{1}
+	b = binary.AppendVarint(b, at.UnixNano())
+	b = binary.AppendUvarint(b, uint64(len(cause)))
+	b = append(b, cause...)
+	return append(b, entry...)
+}
+
+func decodeAside(p []byte) (Aside, error) {
+	d := decoder{b: p}
+	if d.byte() != 1 {
+		return Aside{Raw: p}, fmt.Errorf("%w: unknown dead-letter format", errCorrupt)
+	}
+	a := Aside{At: time.Unix(0, d.varint()), Cause: d.str()}
+	if d.err != nil {
+		return Aside{Raw: p}, d.err
+	}
+	e, err := decodeEntry(d.b)
+	if err != nil {
+		a.Raw = d.b
+		return a, nil
+	}
+	a.Entry = e
+	return a, nil
+}
+
+// readAll reads every record of an aside log without consuming it.
+func readAside(rl *recordlog.Log) ([]Aside, error) {
+	if rl == nil {
+		return nil, nil
+	}
+	rl.Rewind()
+	defer rl.Rewind()
+	var out []Aside
+	for {
+		recs, err := rl.Read(256)
+		for _, r := range recs {
+			a, _ := decodeAside(r.Payload)
+			a.ID = len(out) + 1
+			a.pos = r.Pos
+			out = append(out, a)
+		}
+		if err != nil {
+			return out, err
+		}
+		if len(recs) == 0 {
+			return out, nil
+		}
+	}
+}
+
+// DeadLetters returns the entries set aside as never landing, oldest first.
+func (l *FileLog) DeadLetters() ([]Aside, error) { return readAside(l.dead) }
+
+// UncertainEntries returns the writes recorded as uncertain, oldest first.
+func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) }
+
+// PendingEntries returns up to max entries waiting for replay, without handing them out.
+func (l *FileLog) PendingEntries(max int) ([]Record, error) {
+	l.log.Rewind()
+	defer l.log.Rewind()
+	return l.Pending(max)
+}
+
+// RetryDeadLetters moves the dead-lettered entries whose IDs are given (all when ids is empty)
+// back to the replay log, and returns how many moved. A crash in the middle may leave an entry in
+// both places, never in neither (replaying twice is harmless).
+func (l *FileLog) RetryDeadLetters(ctx context.Context, ids []int) (int, error) {
+	return l.rewriteAside(ctx, l.dead, ids, true)
+}
+
+// DropDeadLetters removes the dead-lettered entries whose IDs are given (all when ids is empty).
+func (l *FileLog) DropDeadLetters(ctx context.Context, ids []int) (int, error) {
+	return l.rewriteAside(ctx, l.dead, ids, false)
+}
+
+// DropUncertain removes the uncertain entries whose IDs are given (all when ids is empty), once a
+// person has reconciled them.
+func (l *FileLog) DropUncertain(ctx context.Context, ids []int) (int, error) {
+	return l.rewriteAside(ctx, l.unc, ids, false)
+}
+
+// rewriteAside takes the selected entries out of an aside log: each is appended to the replay log
+// (retry) or dropped; the others are appended again to the aside log; then the aside log's cursor
+// passes every record that was there.
+func (l *FileLog) rewriteAside(ctx context.Context, rl *recordlog.Log, ids []int, retry bool) (int, error) {
+	if rl == nil {
+		return 0, nil
+	}
+	all, err := readAside(rl)
+	if err != nil || len(all) == 0 {
+		return 0, err
+	}
+	chosen := map[int]bool{}
+	for _, id := range ids {
+		if id < 1 || id > len(all) {
+			return 0, fmt.Errorf("dualwrite: no entry %d set aside in %s (there are %d)", id, rl.Dir(), len(all))
+		}
+		chosen[id] = true
+	}
+	moved := 0
+	for _, a := range all {
+		if len(ids) > 0 && !chosen[a.ID] {
+			if _, err := rl.Append(ctx, encodeAside(a.At, a.Cause, entryBytes(a))); err != nil {
+				return moved, err
+			}
+			continue
+		}
+		if retry {
+			if a.Raw != nil {
+				return moved, fmt.Errorf("dualwrite: entry %d cannot be decoded (%s); drop it instead", a.ID, a.Cause)
+			}
+			e := a.Entry
+			if err := l.Append(ctx, &e); err != nil {
+				return moved, err
 			}
 		}
-		pos = Pos{Segment: pos.Segment + 1}
+		moved++
 	}
-	return time.Now()
+	if err := rl.Commit(all[len(all)-1].pos); err != nil {
+		return moved, err
+	}
+	return moved, nil
 }
 
-func writeSync(path, content string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
+func entryBytes(a Aside) []byte {
+	if a.Raw != nil {
+		return a.Raw
 	}
-	if _, err := f.WriteString(content); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	b, _ := encodeEntry(&a.Entry)
+	return b
 }
 
-// Backlog returns the entries not yet replayed and when the oldest of them was appended.
-func (l *FileLog) Backlog() (int64, time.Time) {
-	return l.backlog.Load(), l.oldestTime()
-}
-
-// Close stops the writer; entries not yet replayed stay on disk for the next session.
+// Close stops the writers; entries not yet replayed stay on disk for the next session.
 func (l *FileLog) Close() error {
-	if l.closed.Swap(true) {
-		return nil
+	for _, rl := range []*recordlog.Log{l.log, l.dead, l.unc} {
+		if rl != nil {
+			rl.Close()
+		}
 	}
-	close(l.stop)
-	<-l.stopped
 	return nil
 }

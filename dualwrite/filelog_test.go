@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,11 +11,10 @@ import (
 
 func TestFileLogAppendPendingDoneReopen(t *testing.T) {
 	dir := t.TempDir()
-	l, err := OpenFileLog(dir, 0)
+	l, err := OpenFileLog(dir, 0, fileLogSegmentBytes(2048)) // force rotations
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.segBytes = 2048 // force rotations
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for i := 0; i < 200; i++ {
@@ -46,8 +44,7 @@ func TestFileLogAppendPendingDoneReopen(t *testing.T) {
 	l.Close()
 
 	// A torn tail, as a crash in mid-append leaves it, is cut off on open.
-	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
-	last := segs[len(segs)-1]
+	last := lastSegment(t, dir)
 	f, _ := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
 	f.Write([]byte{0, 0, 1, 0, 9, 9})
 	f.Close()

@@ -9,11 +9,13 @@ import (
 // MemLog is a ReplayLog in memory, for unit tests and for applications that accept losing the
 // backlog in a crash. It keeps what a FileLog keeps, without durability.
 type MemLog struct {
-	mu      sync.Mutex
-	entries []Entry
-	base    int64 // position of entries[0]
-	read    int64
-	closed  bool
+	mu        sync.Mutex
+	entries   []Entry
+	base      int64 // position of entries[0]
+	read      int64
+	closed    bool
+	dead      []Aside
+	uncertain []Aside
 }
 
 // NewMemLog returns an empty in-memory replay log.
@@ -29,10 +31,15 @@ func (m *MemLog) Append(_ context.Context, e *Entry) error {
 	if e.Logged.IsZero() {
 		e.Logged = time.Now()
 	}
-	if _, err := encodeEntry(e); err != nil { // same contract as the file log
+	b, err := encodeEntry(e) // same contract as the file log, and the same entry back
+	if err != nil {
 		return err
 	}
-	m.entries = append(m.entries, *e)
+	back, err := decodeEntry(b)
+	if err != nil {
+		return err
+	}
+	m.entries = append(m.entries, back)
 	return nil
 }
 
@@ -67,6 +74,46 @@ func (m *MemLog) Backlog() (int64, time.Time) {
 		return 0, time.Time{}
 	}
 	return int64(len(m.entries)), m.entries[0].Logged
+}
+
+// DeadLetter keeps rec aside (see DeadLetters).
+func (m *MemLog) DeadLetter(_ context.Context, rec Record, cause error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dead = append(m.dead, Aside{ID: len(m.dead) + 1, Entry: rec.Entry, Cause: errString(cause), At: time.Now()})
+	return nil
+}
+
+// RecordUncertain keeps e as uncertain (see UncertainEntries).
+func (m *MemLog) RecordUncertain(_ context.Context, e *Entry, cause error) error {
+	if _, err := encodeEntry(e); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.uncertain = append(m.uncertain, Aside{ID: len(m.uncertain) + 1, Entry: *e, Cause: errString(cause), At: time.Now()})
+	return nil
+}
+
+// DeadLetters returns the entries set aside by DeadLetter.
+func (m *MemLog) DeadLetters() []Aside {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Aside(nil), m.dead...)
+}
+
+// UncertainEntries returns the entries kept by RecordUncertain.
+func (m *MemLog) UncertainEntries() []Aside {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Aside(nil), m.uncertain...)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // Close makes further appends fail.

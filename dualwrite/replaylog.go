@@ -1,11 +1,7 @@
 package dualwrite
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
-	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -18,7 +14,7 @@ type Entry struct {
 	Timestamp   int64  // client timestamp (µs) of the original write
 	Batch       bool   // Stmts form one batch of BatchType
 	BatchType   gocql.BatchType
-	Consistency gocql.Consistency
+	Consistency gocql.Consistency // the caller's; the zero value (ANY) means unset: replay uses LOCAL_QUORUM
 	Stmts       []Stmt
 	Logged      time.Time // when it was appended, for the backlog's age
 }
@@ -27,6 +23,10 @@ type Entry struct {
 type Stmt struct {
 	Stmt   string
 	Values []any
+	// Expiry is the absolute expiry (µs since the epoch) of a USING TTL statement, filled in when
+	// the entry is appended (the entry's Timestamp + the TTL); replay sends the TTL remaining then.
+	// 0: no TTL.
+	Expiry int64
 }
 
 // Record is an Entry read back from a ReplayLog with its position, for Done.
@@ -36,9 +36,11 @@ type Record struct {
 }
 
 // Pos is a position in a ReplayLog; Done(pos) marks everything up to and including pos replayed.
+// Seq is the entry's ordinal in the log value that handed it out (bookkeeping of Done).
 type Pos struct {
 	Segment uint64
 	Offset  int64
+	Seq     int64
 }
 
 // ReplayLog keeps follower writes that did not land until they do. Append must be durable when it
@@ -54,29 +56,17 @@ type ReplayLog interface {
 	Close() error
 }
 
-func init() {
-	// Value types applications commonly bind, so they can travel inside Entry.Values. An
-	// application binding another type registers it with gob.Register; until then such a write
-	// fails with ErrUnencodable instead of being lost.
-	for _, v := range []any{
-		time.Time{}, gocql.UUID{}, &big.Int{}, time.Duration(0),
-		map[string]string{}, map[string]int{}, map[string]int64{}, map[string]bool{}, map[string]float64{},
-		map[int]string{}, map[gocql.UUID]string{}, []gocql.UUID{}, []time.Time{}, map[string][]byte{},
-	} {
-		gob.Register(v)
-	}
+// DeadLetterLog is a ReplayLog that can set aside an entry that can never land as it is (the side
+// refuses it), so that the entries behind it drain. The replayer calls DeadLetter before Done
+// passes the entry. FileLog (DIR/deadletter) and MemLog are DeadLetterLogs.
+type DeadLetterLog interface {
+	DeadLetter(ctx context.Context, rec Record, cause error) error
 }
 
-func encodeEntry(e *Entry) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(e); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnencodable, err)
-	}
-	return buf.Bytes(), nil
-}
-
-func decodeEntry(b []byte) (Entry, error) {
-	var e Entry
-	err := gob.NewDecoder(bytes.NewReader(b)).Decode(&e)
-	return e, err
+// UncertainLog is a ReplayLog that durably keeps writes whose outcome on a side is unknown and that
+// must never be replayed blindly (a counter update, a non-idempotent statement that timed out):
+// e as the side should have received it (Side, Timestamp, Stmts mapped to its keyspace) and the
+// error seen. FileLog (DIR/uncertain) and MemLog are UncertainLogs.
+type UncertainLog interface {
+	RecordUncertain(ctx context.Context, e *Entry, cause error) error
 }

@@ -6,7 +6,7 @@ import "sync/atomic"
 type counters struct {
 	writes, acked, followerFailed, logged, replayed, uncertain atomic.Int64
 	shadowReads, shadowMismatches, lwtMismatches, refused      atomic.Int64
-	asyncInFlight                                              atomic.Int64
+	asyncInFlight, deadLettered                                atomic.Int64
 }
 
 // Stats are a session's totals since New, for reports and tests; the same figures are exported
@@ -22,6 +22,7 @@ type Stats struct {
 	ShadowMismatches int64
 	LWTMismatches    int64
 	Refused          int64 // writes refused before reaching Cassandra (non-deterministic …)
+	DeadLettered     int64 // replay log entries set aside because they can never land as they are
 }
 
 // Stats returns the session's totals so far.
@@ -30,5 +31,6 @@ func (s *Session) Stats() Stats {
 	return Stats{Writes: c.writes.Load(), Acknowledged: c.acked.Load(), FollowerFailed: c.followerFailed.Load(),
 		Logged: c.logged.Load(), Replayed: c.replayed.Load(), Uncertain: c.uncertain.Load(),
 		ShadowReads: c.shadowReads.Load(), ShadowMismatches: c.shadowMismatches.Load(),
-		LWTMismatches: c.lwtMismatches.Load(), Refused: c.refused.Load()}
+		LWTMismatches: c.lwtMismatches.Load(), Refused: c.refused.Load(),
+		DeadLettered: c.deadLettered.Load()}
 }

@@ -153,7 +153,7 @@ func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 // keep appends op, as the follower must receive it, to the replay log.
 func (s *Session) keep(op *writeOp, follower side) error {
 	e := &Entry{Side: follower.String(), Timestamp: op.ts, Batch: op.batch, BatchType: op.batchType,
-		Consistency: gocql.Quorum, Logged: time.Now()}
+		Consistency: gocql.LocalQuorum, Logged: time.Now()} // replay: the caller's consistency, else LOCAL_QUORUM
 	if op.cons != nil {
 		e.Consistency = *op.cons
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,6 +19,9 @@ commands:
                                   the end-to-end demo on the local regions (make demo)
   chaos [--seed S] [--seeds N] [--duration D] [--kill-cassandra] [--out DIR]
                                   the seeded fault campaign with its checker (make chaos)
+  replay inspect|retry|drop [flags] DIR
+                                  see and act on a dualwrite replay log: pending, dead-lettered
+                                  and uncertain entries (islands replay help)
 `
 
 func main() {
@@ -31,6 +35,12 @@ func main() {
 	switch os.Args[1] {
 	case "probe":
 		err = probe(ctx, os.Args[2:], os.Stdout)
+	case "replay":
+		err = replayCmd(ctx, os.Args[2:], os.Stdout)
+		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "islands:", err)
+			os.Exit(2)
+		}
 	case "demo":
 		stop()
 		os.Exit(demoCmd(os.Args[2:]))

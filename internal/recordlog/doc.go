@@ -1,0 +1,52 @@
+// Package recordlog is a crash-safe, append-only log of opaque records kept in segment files in one
+// directory, with a durable read cursor. dualwrite's replay log and cachesync's spill of unsent
+// events are built on it.
+//
+// # Files
+//
+//	DIR/LOCK                     flock'd by the one process that writes (Open); read-only opens skip it
+//	DIR/0000000000000001.seg     segments, numbered from 1, appended in order, never rewritten
+//	DIR/cursor                   "recordlog-cursor v1 SEGMENT OFFSET CRC\n": everything before is consumed
+//
+// Files are created 0600, the directory 0700 (an existing looser directory is kept, with a warning).
+//
+// # Record format
+//
+// A segment is a sequence of records, each a 12-byte header followed by the payload:
+//
+//	+---------+---------+------+----------+------------------+
+//	| crc (4) | len (4) | kind | reserved | payload (len)    |
+//	|         |         | (1)  | (3) = 0  |                  |
+//	+---------+---------+------+----------+------------------+
+//
+// crc is CRC-32C (Castagnoli) over bytes 4..12+len: the length, the kind, the reserved bytes and the
+// payload. Integers are big-endian. kind is always kindFull (0xA1); reserved is zero. Because the
+// checksum covers a non-zero kind byte, a run of zeros is never a valid record (the CRC-32C of an
+// empty input is 0, which is why a checksum over the payload alone accepts a zero-filled tail).
+// len is bounded by Options.MaxRecord.
+//
+// # Invariants
+//
+//  1. A record is durable when Append returns nil: its bytes and, for a new segment, the directory
+//     entry have been fsynced. Appends are group-committed: one writer goroutine writes every queued
+//     record and fsyncs once for the group.
+//  2. Records are read back in append order, each exactly as appended, never one that was not
+//     appended. A record whose Append returned an error may or may not appear (as after a timeout).
+//  3. Recovery (Open) reads every segment from the cursor on. The valid part of a segment ends at the
+//     first record that is torn (shorter than its header says), has a bad checksum, a wrong kind,
+//     non-zero reserved bytes or an impossible length. In the newest segment the invalid tail is
+//     truncated (and fsynced) before any append; in an older segment it is skipped and reported
+//     (segments are fsynced whole before the next one is created, so that is media corruption).
+//  4. Reading never loops: every call either returns records, moves the read position past an
+//     unreadable tail (reported through the logger and Stats.Corrupt), or returns nothing because
+//     it is at the durable end.
+//  5. The cursor only moves forward and is replaced atomically: written to cursor.tmp, fsynced,
+//     renamed over cursor, directory fsynced. Segments wholly before it are then deleted. A cursor
+//     file that cannot be parsed is reported and reading starts at the oldest segment (records are
+//     then delivered again: at-least-once, never lost).
+//  6. A write or fsync error fails the whole group (no record of it is acknowledged) and retires
+//     the segment: the next append opens a new one, since after a failed fsync the page cache may no
+//     longer hold what was written. A segment that cannot be created is retried on the next append.
+//  7. Close never blocks on queued appends: they fail with ErrClosed; at most the group being
+//     written finishes first. Appends after Close fail with ErrClosed.
+package recordlog
