@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,17 +17,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/globalcloud/islands/internal/hlc"
 )
 
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
 type AgentOptions struct {
-	Receivers         int           // concurrent long-poll receivers [4]
-	WaitSeconds       int32         // long-poll wait, 1..20 s [20]
-	VisibilityTimeout int32         // seconds a received message stays hidden while applied [30]
-	RetryDelay        int32         // seconds before an event that could not be applied comes back [2]
-	TombstoneTTL      time.Duration // lifetime of tombstones left by deletes and invalidations [5m]
-	Logger            *slog.Logger
-	Registerer        prometheus.Registerer
+	Receivers         int   // concurrent long-poll receivers [4]
+	Appliers          int   // workers applying events, each a share of the keys [32]
+	WaitSeconds       int32 // long-poll wait, 1..20 s [20]
+	VisibilityTimeout int32 // seconds a received message stays hidden while applied [30]
+	RetryDelay        int32 // seconds before an event that could not be applied comes back [2]
+	// TombstoneTTL is the lifetime of tombstones left by deletes and invalidations, and the age
+	// (by this agent's clock) past which a set event is applied as an invalidation [5m]. Keep it
+	// below the publishers' SecondInvalidation minus twice the clock skew for the guarantee to hold
+	// when memcached evicts tombstones (see the package doc).
+	TombstoneTTL time.Duration
+	Now          func() time.Time // clock, for tests [time.Now]
+	// MaxDrift: an event stamped further ahead of this agent's clock is applied as an invalidation
+	// at the drift limit [hlc.DefaultMaxDrift, 1 min].
+	MaxDrift   time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 	// OnApplied, if set, is called after each event is handled, with the time from its write in
 	// the origin region (for lag figures in benchmarks and the demo).
 	OnApplied func(ev *Event, applied bool, lag time.Duration)
@@ -39,7 +52,7 @@ type Handler func(ctx context.Context, ev *Event) error
 type Agent struct {
 	sqs      *sqs.Client
 	queueURL string
-	mc       *memcache.Client
+	mc       Memcache
 	opts     AgentOptions
 	m        *metrics
 	logger   *slog.Logger
@@ -59,15 +72,22 @@ type Agent struct {
 // AgentStats are an agent's totals.
 type AgentStats struct {
 	Received, Applied, Stale, Poison, ApplyErrors, Relayed atomic.Int64
+	// Late counts set events older than the tombstone lifetime, applied as invalidations.
+	Late atomic.Int64
+	// Ahead counts events stamped more than MaxDrift ahead, applied as invalidations.
+	Ahead atomic.Int64
 }
 
 // NewAgent returns an agent for the queue at queueURL and the local memcached mc.
-func NewAgent(client *sqs.Client, queueURL string, mc *memcache.Client, opts AgentOptions) (*Agent, error) {
+func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOptions) (*Agent, error) {
 	if client == nil || queueURL == "" || mc == nil {
 		return nil, errors.New("cachesync: NewAgent needs an SQS client, its queue URL and the local memcache client")
 	}
 	if opts.Receivers <= 0 {
 		opts.Receivers = 4
+	}
+	if opts.Appliers <= 0 {
+		opts.Appliers = 32
 	}
 	if opts.WaitSeconds <= 0 || opts.WaitSeconds > 20 {
 		opts.WaitSeconds = 20
@@ -79,7 +99,10 @@ func NewAgent(client *sqs.Client, queueURL string, mc *memcache.Client, opts Age
 		opts.RetryDelay = 2
 	}
 	if opts.TombstoneTTL <= 0 {
-		opts.TombstoneTTL = 5 * time.Minute
+		opts.TombstoneTTL = DefaultTombstoneTTL
+	}
+	if opts.MaxDrift <= 0 {
+		opts.MaxDrift = hlc.DefaultMaxDrift
 	}
 	a := &Agent{sqs: client, queueURL: queueURL, mc: mc, opts: opts, m: newMetrics(opts.Registerer),
 		logger: opts.Logger, handlers: map[string]Handler{}}
@@ -112,23 +135,58 @@ func (a *Agent) Healthy() error {
 }
 
 // Run receives and applies events until ctx ends, then finishes the messages in hand and returns.
+//
+// It is a pipeline: Receivers long-poll and hand each message to one of Appliers workers chosen
+// by its key (so the events of one key never contend for its CAS, and different keys apply in
+// parallel), and the handled messages' receipts go to a deleter that sends DeleteMessageBatch
+// calls of up to 10, from every receiver's messages at once. A receiver polls again as soon as it
+// has handed its batch over; the appliers' bounded queues are the back-pressure.
 func (a *Agent) Run(ctx context.Context) error {
 	a.receiving.Store(true)
 	a.lastOK.Store(time.Now().UnixNano())
 	defer a.receiving.Store(false)
-	var wg sync.WaitGroup
-	for i := 0; i < a.opts.Receivers; i++ {
-		wg.Add(1)
+	// The messages in hand are finished even after ctx ends (graceful stop).
+	work := context.WithoutCancel(ctx)
+	shards := make([]chan types.Message, a.opts.Appliers)
+	dels := make(chan types.DeleteMessageBatchRequestEntry, 1024)
+	var appliers, deleters, receivers sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan types.Message, 32)
+		appliers.Add(1)
+		go func(ch chan types.Message) {
+			defer appliers.Done()
+			for msg := range ch {
+				if a.handleOne(work, msg) {
+					dels <- types.DeleteMessageBatchRequestEntry{ReceiptHandle: msg.ReceiptHandle}
+				}
+			}
+		}(shards[i])
+	}
+	for i := 0; i < 2; i++ {
+		deleters.Add(1)
 		go func() {
-			defer wg.Done()
-			a.receive(ctx)
+			defer deleters.Done()
+			a.deleter(work, dels)
 		}()
 	}
-	wg.Wait()
+	for i := 0; i < a.opts.Receivers; i++ {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			a.receive(ctx, shards)
+		}()
+	}
+	receivers.Wait()
+	for _, ch := range shards {
+		close(ch)
+	}
+	appliers.Wait()
+	close(dels)
+	deleters.Wait()
 	return nil
 }
 
-func (a *Agent) receive(ctx context.Context) {
+func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if a.mcDown.Load() {
@@ -156,46 +214,71 @@ func (a *Agent) receive(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		a.lastOK.Store(time.Now().UnixNano())
-		if len(out.Messages) == 0 {
-			continue
+		for _, msg := range out.Messages {
+			shards[shardOf(aws.ToString(msg.Body), len(shards))] <- msg
 		}
-		// The messages in hand are finished even if ctx ends now (graceful stop).
-		a.handle(context.WithoutCancel(ctx), out.Messages)
 	}
 }
 
-// handle applies a received batch, its messages in parallel (versions make their order
-// irrelevant), and deletes what was handled in one DeleteMessageBatch.
-func (a *Agent) handle(ctx context.Context, msgs []types.Message) {
-	var (
-		mu  sync.Mutex
-		del []types.DeleteMessageBatchRequestEntry
-		wg  sync.WaitGroup
-	)
-	for i, msg := range msgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if a.handleOne(ctx, msg) {
-				mu.Lock()
-				del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
-				mu.Unlock()
+// shardOf picks the applier of a message: by its key, found without decoding the whole body
+// (any stable choice is correct; the key only avoids CAS contention).
+func shardOf(body string, n int) int {
+	k := body
+	if i := strings.Index(body, `"key":"`); i >= 0 {
+		k = body[i+7:]
+		if j := strings.IndexByte(k, '"'); j >= 0 {
+			k = k[:j]
+		}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(k))
+	return int(h.Sum32() % uint32(n))
+}
+
+// deleter deletes handled messages in DeleteMessageBatch calls of up to 10, sent when 10 are in
+// hand or the first has waited 5 ms.
+func (a *Agent) deleter(ctx context.Context, in <-chan types.DeleteMessageBatchRequestEntry) {
+	var batch []types.DeleteMessageBatchRequestEntry
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		for i := range batch {
+			batch[i].Id = aws.String(strconv.Itoa(i))
+		}
+		out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: batch})
+		if err != nil {
+			// Not deleted: the messages come back after their visibility timeout and are applied
+			// again, which changes nothing (the versions are already there).
+			a.logger.Warn("cachesync: delete of handled messages failed; they will be applied again (harmless)", "err", err)
+		} else {
+			for _, f := range out.Failed {
+				a.logger.Warn("cachesync: delete of a handled message failed", "id", aws.ToString(f.Id), "err", aws.ToString(f.Message))
 			}
-		}()
+		}
+		batch = nil
 	}
-	wg.Wait()
-	if len(del) == 0 {
-		return
-	}
-	out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: del})
-	if err != nil {
-		// Not deleted: the messages come back after their visibility timeout and are applied again,
-		// which changes nothing (the versions are already there).
-		a.logger.Warn("cachesync: delete of handled messages failed; they will be applied again (harmless)", "err", err)
-		return
-	}
-	for _, f := range out.Failed {
-		a.logger.Warn("cachesync: delete of a handled message failed", "id", aws.ToString(f.Id), "err", aws.ToString(f.Message))
+	for {
+		select {
+		case e, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			if len(batch) == 0 {
+				timer.Reset(5 * time.Millisecond)
+			}
+			batch = append(batch, e)
+			if len(batch) == 10 {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
 	}
 }
 
@@ -245,17 +328,8 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 	var applied bool
 	var err error
 	switch ev.Op {
-	case OpSet:
-		exp, live := memcachedExpiry(ev.Expiry)
-		if !live {
-			applied = false // already expired at its origin: nothing to copy
-			break
-		}
-		applied, err = store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags, exp)
-	case OpDelete, OpInvalidate:
-		applied, err = store(a.mc, ev.Key, Stored{Version: ev.Version, Tombstone: true}, 0, int32(a.opts.TombstoneTTL/time.Second))
-	case OpTouch:
-		applied, err = a.touch(ev)
+	case OpSet, OpDelete, OpInvalidate, OpTouch:
+		applied, err = a.applyCache(ev)
 	case OpApp:
 		a.mu.RLock()
 		h := a.handlers[ev.Type]
@@ -277,7 +351,7 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 	if err != nil {
 		return err
 	}
-	lag := time.Since(time.UnixMicro(ev.Version.Micros))
+	lag := a.now().Sub(time.UnixMicro(ev.Version.Micros))
 	result := "applied"
 	if applied {
 		a.stats.Applied.Add(1)
@@ -297,26 +371,81 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 	return nil
 }
 
-func (a *Agent) touch(ev *Event) (bool, error) {
-	it, err := a.mc.Get(ev.Key)
-	if errors.Is(err, memcache.ErrCacheMiss) {
-		return false, nil
+// applyCache applies a cache event (set, delete, invalidate, touch) under the rules of store.
+// A set older than the tombstone lifetime is applied as an invalidation: the tombstone of a
+// newer write that would have stopped it may be gone (expired or evicted), so its value is no
+// longer to be trusted — its version still holds back anything older.
+//
+// An event stamped more than MaxDrift ahead of this agent's clock (its origin's clock was stepped
+// forward) is applied as an invalidation at now + MaxDrift, counted: stored at its own version it
+// would pin the key against every real write for as long as the origin's clock is ahead.
+func (a *Agent) applyCache(ev *Event) (bool, error) {
+	now := a.now()
+	tomb := int32(a.opts.TombstoneTTL / time.Second)
+	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
+		a.stats.Ahead.Add(1)
+		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at the drift limit",
+			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
+		v := Version{Micros: limit, Origin: ev.Version.Origin}
+		return store(a.mc, ev.Key, Stored{Version: v, Kind: KindTombstone}, 0, tomb, tomb)
 	}
-	if err != nil {
-		return false, err
+	switch ev.Op {
+	case OpSet:
+		if now.Sub(time.UnixMicro(ev.Version.Micros)) > a.opts.TombstoneTTL {
+			a.stats.Late.Add(1)
+			if a.m != nil {
+				a.m.late.Inc()
+			}
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+		}
+		exp, live := memcachedExpiry(ev.Expiry, now)
+		if !live {
+			return false, nil // already expired at its origin: nothing to copy
+		}
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags&^FlagVersioned, exp, tomb)
+	case OpDelete, OpInvalidate:
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+	case OpTouch:
+		return a.touch(ev, now)
 	}
-	if s, derr := Decode(it.Value); derr == nil && (s.Tombstone || ev.Version.Less(s.Version)) {
-		return false, nil
+	return false, nil
+}
+
+func (a *Agent) now() time.Time {
+	if a.opts.Now != nil {
+		return a.opts.Now()
 	}
-	exp, live := memcachedExpiry(ev.Expiry)
-	if !live {
-		return false, nil
+	return time.Now()
+}
+
+// touch changes the expiry of the very version the origin touched, with compare-and-swap.
+func (a *Agent) touch(ev *Event, now time.Time) (bool, error) {
+	for attempt := 0; attempt < 16; attempt++ {
+		it, err := a.mc.Get(ev.Key)
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if s, derr := DecodeItem(it); derr != nil || s.Kind != KindValue || s.Version != ev.Version {
+			return false, nil
+		}
+		exp, live := memcachedExpiry(ev.Expiry, now)
+		if !live {
+			return false, nil
+		}
+		it.Expiration = exp
+		err = a.mc.CompareAndSwap(it)
+		if errors.Is(err, memcache.ErrCASConflict) {
+			continue
+		}
+		if errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
+			return false, nil
+		}
+		return err == nil, err
 	}
-	err = a.mc.Touch(ev.Key, exp)
-	if errors.Is(err, memcache.ErrCacheMiss) {
-		return false, nil
-	}
-	return err == nil, err
+	return false, fmt.Errorf("%w: %s", errContention, ev.Key)
 }
 
 // keepInvisible extends a message's visibility while a slow handler runs; the returned func stops it.
@@ -340,11 +469,11 @@ func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
 }
 
 // memcachedExpiry turns an absolute expiry into memcached's form; live is false when it passed.
-func memcachedExpiry(abs int64) (exp int32, live bool) {
+func memcachedExpiry(abs int64, now time.Time) (exp int32, live bool) {
 	if abs == 0 {
 		return 0, true
 	}
-	if abs <= time.Now().Unix() {
+	if abs <= now.Unix() {
 		return 0, false
 	}
 	return int32(abs), true

@@ -23,6 +23,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/dualwrite"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -203,7 +204,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
 		wc := WriterConfig{Region: r, Seed: o.Seed, PrimaryCQL: o.Env.USCQL, SecondaryCQL: o.Env.EUCQL, LocalCQL: cql[r],
-			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].url,
+			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].url, OwnQueue: queues[r].url,
 			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
@@ -446,12 +447,12 @@ func readCache(mc *memcache.Client, keys int) map[string]CacheEntry {
 			if err != nil {
 				continue
 			}
-			s, err := cachesync.Decode(it.Value)
+			s, err := cachesync.DecodeItem(it)
 			if err != nil {
 				out[key] = CacheEntry{Value: "undecodable: " + err.Error()}
 				continue
 			}
-			if !s.Tombstone {
+			if !s.Tombstone() {
 				out[key] = CacheEntry{Value: string(s.Value), Version: s.Version}
 			}
 		}
@@ -459,16 +460,28 @@ func readCache(mc *memcache.Client, keys int) map[string]CacheEntry {
 	return out
 }
 
-// deadLetterFiles finds dead-letter files the writers' replay logs left (dualwrite keeps entries
-// that can never land beside its log, once it has such a file).
+// deadLetterFiles counts, per writer replay directory, the entries dualwrite set aside: dead
+// letters (entries that can never land as they are) and uncertain entries (never replayed).
 func deadLetterFiles(dir string) map[string]int64 {
 	out := map[string]int64{}
-	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil && !info.IsDir() && strings.Contains(strings.ToLower(info.Name()), "dead") {
-			out[p] = info.Size()
+	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() || strings.HasSuffix(d, "-spill") {
+			continue
 		}
-		return nil
-	})
+		l, err := dualwrite.OpenFileLog(d, 0)
+		if err != nil {
+			out[d+" (unreadable: "+err.Error()+")"] = 1
+			continue
+		}
+		if dl, err := l.DeadLetters(); err == nil && len(dl) > 0 {
+			out[filepath.Join(d, "deadletter")] = int64(len(dl))
+		}
+		if un, err := l.UncertainEntries(); err == nil && len(un) > 0 {
+			out[filepath.Join(d, "uncertain")] = int64(len(un))
+		}
+		l.Close()
+	}
 	return out
 }
 

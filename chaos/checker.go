@@ -247,7 +247,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 	for name, n := range f.DeadLetters {
 		if n > 0 {
-			add(Violation{Check: "dead-letter", What: fmt.Sprintf("%s holds %d bytes: the workload issues no statement a side could refuse", name, n)})
+			add(Violation{Check: "dead-letter", What: fmt.Sprintf("%s holds %d entries: the workload issues no statement a side could refuse (islands replay inspect shows them)", name, n)})
 		}
 	}
 	for _, m := range f.DLQMessages {

@@ -68,6 +68,7 @@ type WriterConfig struct {
 	Memcached    string // this region's memcached
 	SQSEndpoint  string
 	OtherQueue   string // URL of the other region's queue
+	OwnQueue     string // URL of this region's queue (second events go there too)
 	ReplayDir    string
 	History      string
 	ControlPath  string
@@ -140,16 +141,6 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 			}
 		}
 	}
-	prim, err := connect(cfg.PrimaryCQL)
-	if err != nil {
-		return err
-	}
-	defer prim.Close()
-	sec, err := connect(cfg.SecondaryCQL)
-	if err != nil {
-		return err
-	}
-	defer sec.Close()
 	local, err := connect(cfg.LocalCQL)
 	if err != nil {
 		return err
@@ -163,13 +154,25 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		return err
 	}
 	clk.skew.Store(ctl.Skew[cfg.Region] * int64(time.Millisecond))
-	dw, err := dualwrite.New(prim, sec, dualwrite.WithPhase(phase), dualwrite.WithReplayDir(cfg.ReplayDir),
-		dualwrite.WithClock(clk.now))
-	if err != nil {
-		return err
+	var dw *dualwrite.Session
+	for {
+		// Open owns its gocql sessions and rebuilds a side whose pool emptied (issue 12).
+		dw, err = dualwrite.Open(ctx, writerCluster(cfg.PrimaryCQL, cfg.Keyspace), writerCluster(cfg.SecondaryCQL, cfg.Keyspace),
+			dualwrite.WithPhase(phase), dualwrite.WithReplayDir(cfg.ReplayDir), dualwrite.WithClock(clk.now), dualwrite.WithName(proc))
+		if err == nil {
+			break
+		}
+		fmt.Fprintf(cfg.Out, "%s: dualwrite.Open: %v (retrying)\n", proc, err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(cfg.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
-	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{SecondInvalidation: 2 * time.Second})
+	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{
+		SecondInvalidation: cfg.TombstoneTTL + 5*time.Second, // above TombstoneTTL + 2 × skew, as the option asks
+		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second, OwnQueue: cfg.OwnQueue})
 	if err != nil {
 		return err
 	}
@@ -252,7 +255,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 
 // setPhase switches the session's phase (the flip is retried at the next poll if it did not
 // happen).
-func setPhase(dw *dualwrite.Session, p dualwrite.Phase) { dw.SetPhase(p) }
+func setPhase(dw *dualwrite.Session, p dualwrite.Phase) { dw.SetPhase(p) } // refused while the side gaining authority has a backlog
 
 // CacheRules: cache-only keys (chaos-c:) are replicated to the other region, row keys (chaos-row:) are
 // invalidated there.
@@ -391,6 +394,9 @@ func (w *writer) complete(inv Op, start time.Time, err error) {
 	end := Op{Type: OK, Process: inv.Process, ID: inv.ID, F: inv.F, Region: inv.Region, TS: inv.TS, Key: inv.Key, LatencyNs: int64(time.Since(start))}
 	if err != nil {
 		end.Type, end.Err = Info, err.Error()
+		if errors.Is(err, cachesync.ErrNotApplied) {
+			end.Type = Fail // a newer version is held: this one did not apply
+		}
 		if errors.Is(err, memcache.ErrCacheMiss) {
 			end.Type, end.Err = OK, "miss"
 		}
@@ -426,6 +432,11 @@ func (w *writer) read(ctx context.Context, r *rand.Rand, k int) {
 	inv = Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheFill, Region: w.cfg.Region, Key: key}
 	w.rec.Record(inv)
 	start = time.Now()
+	tok, err := w.cache.BeginFill(ctx, key) // the lease, before the database read
+	if err != nil {
+		w.rec.Record(Op{Type: Fail, Process: w.proc, ID: id, F: FCacheFill, Region: w.cfg.Region, Key: key, Err: err.Error(), LatencyNs: int64(time.Since(start))})
+		return
+	}
 	var v *string
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -442,9 +453,12 @@ func (w *writer) read(ctx context.Context, r *rand.Rand, k int) {
 	}
 	// An application does work between its read and its fill; so does a GC pause.
 	time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
-	_, err = w.cache.SetLocal(ctx, &cachesync.Item{Key: key, Value: []byte(*v)})
+	err = w.cache.Fill(ctx, tok, &cachesync.Item{Key: key, Value: []byte(*v)})
 	end = Op{Type: OK, Process: w.proc, ID: id, F: FCacheFill, Region: w.cfg.Region, Key: key, Value: *v, LatencyNs: int64(time.Since(start))}
-	if err != nil {
+	switch {
+	case errors.Is(err, cachesync.ErrNotApplied):
+		end.Type, end.Err = Fail, err.Error() // voided by a write or an invalidation: not stored
+	case err != nil:
 		end.Type, end.Err = Info, err.Error()
 	}
 	w.rec.Record(end)

@@ -22,10 +22,12 @@ type Config struct {
 	Anonymous         bool          `yaml:"anonymous"`          // unsigned requests (ElasticMQ); else the AWS credential chain
 	Queue             string        `yaml:"queue"`              // this region's queue: a name or a URL (required)
 	Receivers         int           `yaml:"receivers"`          // concurrent long-poll receivers [4]
+	Appliers          int           `yaml:"appliers"`           // workers applying events, each a share of the keys [32]
 	WaitSeconds       int32         `yaml:"wait_seconds"`       // long-poll wait, 1..20 [20]
 	VisibilityTimeout int32         `yaml:"visibility_timeout"` // seconds [30]
 	RetryDelay        int32         `yaml:"retry_delay"`        // seconds before a failed event is retried [2]
-	TombstoneTTL      time.Duration `yaml:"tombstone_ttl"`      // [5m]
+	TombstoneTTL      time.Duration `yaml:"tombstone_ttl"`      // tombstone lifetime; older set events are applied as invalidations [5m]
+	MaxDrift          time.Duration `yaml:"max_drift"`          // events stamped further ahead are applied as invalidations [1m]
 	Listen            string        `yaml:"listen"`             // /healthz and /metrics [127.0.0.1:9464]
 	LogLevel          string        `yaml:"log_level"`          // debug, info, warn, error [info]
 	LogFormat         string        `yaml:"log_format"`         // text or json [text]
@@ -33,8 +35,8 @@ type Config struct {
 }
 
 func defaults() Config {
-	return Config{Memcached: "127.0.0.1:11211", AWSRegion: "us-east-1", Receivers: 4, WaitSeconds: 20,
-		VisibilityTimeout: 30, RetryDelay: 2, TombstoneTTL: 5 * time.Minute, Listen: "127.0.0.1:9464",
+	return Config{Memcached: "127.0.0.1:11211", AWSRegion: "us-east-1", Receivers: 4, Appliers: 32, WaitSeconds: 20,
+		VisibilityTimeout: 30, RetryDelay: 2, TombstoneTTL: 5 * time.Minute, MaxDrift: time.Minute, Listen: "127.0.0.1:9464",
 		LogLevel: "info", LogFormat: "text", ShutdownTimeout: 30 * time.Second}
 }
 
@@ -52,10 +54,12 @@ func load(args []string) (Config, error) {
 	fs.BoolVar(&over.Anonymous, "anonymous", false, "send unsigned SQS requests (ElasticMQ)")
 	fs.StringVar(&over.Queue, "queue", "", "this region's queue name or URL")
 	recv := fs.Int("receivers", 0, "concurrent receivers")
+	appliers := fs.Int("appliers", 0, "workers applying events")
 	wait := fs.Int("wait-seconds", 0, "long-poll wait seconds (1-20)")
 	vis := fs.Int("visibility-timeout", 0, "visibility timeout seconds")
 	retry := fs.Int("retry-delay", 0, "seconds before a failed event is retried")
 	fs.DurationVar(&over.TombstoneTTL, "tombstone-ttl", 0, "tombstone lifetime")
+	fs.DurationVar(&over.MaxDrift, "max-drift", 0, "events stamped further ahead of this clock are applied as invalidations")
 	fs.StringVar(&over.Listen, "listen", "", "address of /healthz and /metrics")
 	fs.StringVar(&over.LogLevel, "log-level", "", "debug, info, warn or error")
 	fs.StringVar(&over.LogFormat, "log-format", "", "text or json")
@@ -95,6 +99,12 @@ func load(args []string) (Config, error) {
 	if set["receivers"] {
 		cfg.Receivers = *recv
 	}
+	if set["appliers"] {
+		cfg.Appliers = *appliers
+	}
+	if set["max-drift"] {
+		cfg.MaxDrift = over.MaxDrift
+	}
 	if set["wait-seconds"] {
 		cfg.WaitSeconds = int32(*wait)
 	}
@@ -123,6 +133,12 @@ func (c Config) validate() error {
 	}
 	if c.Receivers < 1 {
 		errs = append(errs, fmt.Errorf("receivers = %d: must be at least 1", c.Receivers))
+	}
+	if c.Appliers < 1 {
+		errs = append(errs, fmt.Errorf("appliers = %d: must be at least 1", c.Appliers))
+	}
+	if c.MaxDrift <= 0 {
+		errs = append(errs, fmt.Errorf("max_drift = %s: must be positive", c.MaxDrift))
 	}
 	if c.WaitSeconds < 1 || c.WaitSeconds > 20 {
 		errs = append(errs, fmt.Errorf("wait_seconds = %d: SQS long polls wait 1 to 20 seconds", c.WaitSeconds))

@@ -73,8 +73,8 @@ func run(cfg Config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	agent, err := cachesync.NewAgent(client, queueURL, mc, cachesync.AgentOptions{
-		Receivers: cfg.Receivers, WaitSeconds: cfg.WaitSeconds, VisibilityTimeout: cfg.VisibilityTimeout,
-		RetryDelay: cfg.RetryDelay, TombstoneTTL: cfg.TombstoneTTL, Logger: logger, Registerer: reg,
+		Receivers: cfg.Receivers, Appliers: cfg.Appliers, WaitSeconds: cfg.WaitSeconds, VisibilityTimeout: cfg.VisibilityTimeout,
+		RetryDelay: cfg.RetryDelay, TombstoneTTL: cfg.TombstoneTTL, MaxDrift: cfg.MaxDrift, Logger: logger, Registerer: reg,
 	})
 	if err != nil {
 		return err
