@@ -204,3 +204,17 @@ func TestCheckerStaleRead(t *testing.T) {
 		t.Fatalf("violations %v", r.Violations)
 	}
 }
+
+func TestReplayCommandCarriesTheKnobs(t *testing.T) {
+	o := Options{Seed: 5, Duration: 50 * time.Second, Kinds: []string{"pause"}, Targets: []string{"cassandra-eu"}, MaxFault: 20 * time.Second}
+	o.defaults()
+	want := `make chaos SEED=5 DURATION=50s CHAOS_ARGS="--kinds pause --targets cassandra-eu --max-fault 20s"`
+	if got := ReplayCommand(o); got != want {
+		t.Fatalf("replay command\n got %s\nwant %s", got, want)
+	}
+	o = Options{Seed: 1, Duration: time.Minute}
+	o.defaults()
+	if got := ReplayCommand(o); got != "make chaos SEED=1 DURATION=1m0s" {
+		t.Fatalf("replay command %s", got)
+	}
+}
