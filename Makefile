@@ -1,5 +1,5 @@
 # islands — the two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo test unit regions-up regions-down regions-status bench fuzz lint build
+.PHONY: demo chaos test unit regions-up regions-down regions-status bench fuzz lint build
 
 GO ?= go
 
@@ -8,6 +8,17 @@ GO ?= go
 DEMO_ARGS ?=
 demo:
 	scripts/demo $(DEMO_ARGS)
+
+## chaos: the seeded fault campaign with its checker against the real local regions
+##        (make chaos SEEDS=5 DURATION=2m; one seed again: make chaos SEED=17 DURATION=60s;
+##        KILL_CASSANDRA=1 adds kill -9 and restart of the Cassandra nodes; CHAOS_ARGS for the rest)
+SEEDS ?= 1
+SEED ?= 0
+DURATION ?= 60s
+KILL_CASSANDRA ?=
+CHAOS_ARGS ?=
+chaos:
+	scripts/chaos --seeds $(SEEDS) --seed $(SEED) --duration $(DURATION) $(if $(KILL_CASSANDRA),--kill-cassandra) --out chaos-out $(CHAOS_ARGS)
 
 ## test: every test, the real local services included (started and stopped by the run)
 test:

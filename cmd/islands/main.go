@@ -1,5 +1,5 @@
 // Command islands is the local-region tooling of the islands project: it probes the real services
-// the scripts start and runs the end-to-end demo.
+// the scripts start, runs the end-to-end demo and the chaos campaign.
 package main
 
 import (
@@ -17,6 +17,8 @@ commands:
   probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
   demo [--scale N] [--short] [--out DIR]
                                   the end-to-end demo on the local regions (make demo)
+  chaos [--seed S] [--seeds N] [--duration D] [--kill-cassandra] [--out DIR]
+                                  the seeded fault campaign with its checker (make chaos)
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
@@ -42,6 +44,12 @@ func main() {
 	case "demo":
 		stop()
 		os.Exit(demoCmd(os.Args[2:]))
+	case "chaos":
+		stop()
+		os.Exit(chaosCmd(os.Args[2:]))
+	case "chaos-writer":
+		stop()
+		os.Exit(chaosWriterCmd(os.Args[2:]))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

@@ -1,0 +1,619 @@
+package chaos
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/dualwrite"
+)
+
+// Regions of today's world, in the order of Final.Rows.
+var Regions = []string{"us-east-1", "eu-west-1"}
+
+// Env is where the world's services listen (the ISLANDS_* variables of scripts/regions env).
+type Env struct {
+	USCQL, EUCQL             string
+	USMemcached, EUMemcached string
+	SQSEndpoint              string
+	Regions                  string // path of scripts/regions
+}
+
+// EnvFromOS reads the ISLANDS_* variables.
+func EnvFromOS() (Env, error) {
+	e := Env{USCQL: os.Getenv("ISLANDS_US_CQL"), EUCQL: os.Getenv("ISLANDS_EU_CQL"),
+		USMemcached: os.Getenv("ISLANDS_US_MEMCACHED"), EUMemcached: os.Getenv("ISLANDS_EU_MEMCACHED"),
+		SQSEndpoint: os.Getenv("ISLANDS_SQS_ENDPOINT"), Regions: os.Getenv("ISLANDS_REGIONS")}
+	if e.USCQL == "" || e.EUCQL == "" || e.USMemcached == "" || e.EUMemcached == "" || e.SQSEndpoint == "" || e.Regions == "" {
+		return e, errors.New(`chaos: the local regions are not configured: eval "$(scripts/regions up)" first (ISLANDS_US_CQL … ISLANDS_REGIONS unset)`)
+	}
+	return e, nil
+}
+
+// Options configure one campaign run (one seed).
+type Options struct {
+	Seed     uint64
+	Duration time.Duration // of the workload and the faults [60s]
+	Rate     int           // operations per second per writer [80]
+	Keys     int           // rows (and cache-only keys) the workload touches [40]
+	MaxFault time.Duration // longest pause or outage [8s]
+	// Kinds restricts the fault kinds (pause, kill, skew, phase, forklift, partition, latency);
+	// empty = every kind the world offers.
+	Kinds []string
+	// Targets restricts the targets (cassandra-eu, writer-us, writers, us-east-1 …); empty = all.
+	Targets []string
+	// KillCassandra lets the nemesis kill -9 and restart a Cassandra node (a restart takes tens of
+	// seconds, so short runs leave it out).
+	KillCassandra bool
+	Env           Env
+	Dir           string // history, logs, replay logs and the report of this run
+	// IslandsBin runs the writers (`islands chaos-writer`), CachesyncBin the agents, ForkliftBin
+	// the forklift runs and the final verify ("" = no forklift).
+	IslandsBin, CachesyncBin, ForkliftBin string
+	// Partitioner is the world's WAN, when it has one (nil today: no partition or latency faults).
+	Partitioner  Partitioner
+	TombstoneTTL time.Duration // cachesync tombstones, client and agents [10s]
+	DrainTimeout time.Duration // how long a writer waits for its replay log at the end [30s]
+	CallerWait   time.Duration // see CheckOptions [2s]
+	Keyspace     string        // in both clusters, dropped and recreated [chaos]
+	Progress     io.Writer     // [discard]
+}
+
+func (o *Options) defaults() {
+	if o.Duration <= 0 {
+		o.Duration = 60 * time.Second
+	}
+	if o.Rate <= 0 {
+		o.Rate = 80
+	}
+	if o.Keys <= 1 {
+		o.Keys = 40
+	}
+	if o.MaxFault <= 0 {
+		o.MaxFault = 8 * time.Second
+	}
+	if o.TombstoneTTL <= 0 {
+		o.TombstoneTTL = 10 * time.Second
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	if o.Keyspace == "" {
+		o.Keyspace = "chaos"
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+}
+
+// Report is the outcome of one seed.
+type Report struct {
+	Seed     uint64        `json:"seed"`
+	Duration time.Duration `json:"duration"`
+	Schedule Schedule      `json:"schedule"`
+	Skipped  []string      `json:"skipped,omitempty"` // fault kinds the world does not offer
+	Result   Result        `json:"result"`
+	Replay   string        `json:"replay"` // the command that replays this seed
+	Dir      string        `json:"dir"`
+}
+
+// OK reports whether the run found no violation.
+func (r *Report) OK() bool { return len(r.Result.Violations) == 0 }
+
+// ReplayCommand is the one command that runs o's seed again with the same schedule and workload.
+func ReplayCommand(o Options) string {
+	cmd := fmt.Sprintf("make chaos SEED=%d DURATION=%s", o.Seed, o.Duration)
+	if o.KillCassandra {
+		cmd += " KILL_CASSANDRA=1"
+	}
+	var args []string
+	if len(o.Kinds) > 0 {
+		args = append(args, "--kinds "+strings.Join(o.Kinds, ","))
+	}
+	if len(o.Targets) > 0 {
+		args = append(args, "--targets "+strings.Join(o.Targets, ","))
+	}
+	if o.MaxFault != 8*time.Second {
+		args = append(args, "--max-fault "+o.MaxFault.String())
+	}
+	if o.Rate != 80 {
+		args = append(args, fmt.Sprintf("--rate %d", o.Rate))
+	}
+	if o.Keys != 40 {
+		args = append(args, fmt.Sprintf("--keys %d", o.Keys))
+	}
+	if len(args) > 0 {
+		cmd += fmt.Sprintf(" CHAOS_ARGS=%q", strings.Join(args, " "))
+	}
+	return cmd
+}
+
+// Run runs one seed: schedule, workload and nemesis, heal, quiesce, check. Every service is left
+// running and resumed when it returns, also on error.
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
+	o.defaults()
+	keepLockToSelf()
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("chaos: %w", err)
+	}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(o.Progress, "chaos %s seed %d: %s\n", time.Now().Format("15:04:05"), o.Seed, fmt.Sprintf(format, args...))
+	}
+	rec, err := NewRecorder(filepath.Join(o.Dir, "history-campaign.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Close()
+
+	say("setting up keyspace %s, queues, caches", o.Keyspace)
+	if err := setupSchema(ctx, o); err != nil {
+		return nil, err
+	}
+	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(o.Env.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
+	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
+	queues := map[string]*queuePair{}
+	for _, r := range Regions {
+		queues[r] = &queuePair{name: "chaos-" + r + suffix}
+		if err := queues[r].create(ctx, sqsc); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, q := range queues {
+			q.delete(context.WithoutCancel(ctx), sqsc)
+		}
+	}()
+	mcs := map[string]*memcache.Client{Regions[0]: memcache.New(o.Env.USMemcached), Regions[1]: memcache.New(o.Env.EUMemcached)}
+	for _, mc := range mcs {
+		for k := 0; k < o.Keys; k++ {
+			mc.Delete(RowKey(k))
+			mc.Delete(CacheOnlyKey(k))
+		}
+	}
+
+	// The children: an agent and a writer per region.
+	cql := map[string]string{Regions[0]: o.Env.USCQL, Regions[1]: o.Env.EUCQL}
+	mcAddr := map[string]string{Regions[0]: o.Env.USMemcached, Regions[1]: o.Env.EUMemcached}
+	var agents, writers []*Child
+	for i, r := range Regions {
+		other := Regions[1-i]
+		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
+		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
+			Args: func(int) []string {
+				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint, "-anonymous",
+					"-queue", queues[r].url, "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
+					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
+			},
+			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
+		wc := WriterConfig{Region: r, Seed: o.Seed, PrimaryCQL: o.Env.USCQL, SecondaryCQL: o.Env.EUCQL, LocalCQL: cql[r],
+			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].url, OwnQueue: queues[r].url,
+			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
+			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
+		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
+		b, _ := json.MarshalIndent(wc, "", "  ")
+		if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+		writers = append(writers, &Child{Name: "writer-" + short(r), Log: filepath.Join(o.Dir, "writer-"+short(r)+".log"),
+			Args: func(inc int) []string {
+				return []string{o.IslandsBin, "chaos-writer", "--config", cfgPath, "--incarnation", strconv.Itoa(inc)}
+			}})
+	}
+	children := append(append([]*Child{}, agents...), writers...)
+
+	control, err := NewControlFault(filepath.Join(o.Dir, "control.json"), Regions)
+	if err != nil {
+		return nil, err
+	}
+	faults := []Fault{
+		ServiceFault{Script: o.Env.Regions, Services: []string{"cassandra-us", "cassandra-eu", "memcached-us", "memcached-eu", "elasticmq"},
+			KillCassandra: o.KillCassandra, AfterRestart: func(ctx context.Context, svc string) error {
+				if svc != "elasticmq" {
+					return nil
+				}
+				var errs []error
+				for _, q := range queues { // ElasticMQ keeps its queues in memory
+					errs = append(errs, q.create(ctx, sqsc))
+				}
+				return errors.Join(errs...)
+			}},
+		ChildFault{Children: children},
+		control,
+	}
+	var skipped []string
+	fkCfg := filepath.Join(o.Dir, "forklift.yaml")
+	if o.ForkliftBin != "" {
+		if err := writeForkliftConfig(fkCfg, o, suffix); err != nil {
+			return nil, err
+		}
+		faults = append(faults, &ForkliftFault{Bin: o.ForkliftBin, Config: fkCfg, Log: filepath.Join(o.Dir, "forklift.log"), Rec: rec})
+	} else {
+		skipped = append(skipped, KindForklift+" (no forklift binary)")
+	}
+	if o.Partitioner != nil {
+		faults = append(faults, PartitionFault{P: o.Partitioner, A: Regions[0], B: Regions[1]})
+	} else {
+		skipped = append(skipped, KindPartition+", "+KindLatency+" (this world has no WAN proxy)")
+	}
+	nem := NewNemesis(rec, faults...)
+	offered := filterKinds(nem.Offered(), o.Kinds, o.Targets)
+	sched := Generate(o.Seed, o.Duration, offered, o.MaxFault)
+	rep = &Report{Seed: o.Seed, Duration: o.Duration, Schedule: sched, Skipped: skipped, Dir: o.Dir,
+		Replay: ReplayCommand(o)}
+	writeJSON(filepath.Join(o.Dir, "schedule.json"), sched)
+	say("schedule (%d faults):\n%s", len(sched.Steps), sched)
+
+	// Whatever happens from here, every service and child ends up healed, then the children stop.
+	defer func() {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		defer cancel()
+		if herr := nem.HealAll(hctx); herr != nil && err == nil {
+			err = herr
+		}
+		for _, c := range children {
+			c.Kill()
+		}
+	}()
+	for _, c := range children {
+		if err := c.Start(ctx); err != nil {
+			return rep, err
+		}
+	}
+	say("workload and nemesis running for %s", o.Duration)
+	nemErr := make(chan error, 1)
+	go func() { nemErr <- nem.Run(ctx, sched) }()
+	sleepUntil(ctx, time.Now().Add(o.Duration))
+	if err := <-nemErr; err != nil {
+		say("nemesis: %v", err) // recorded in the history too; the checker judges the outcome
+	}
+	say("healing")
+	if err := nem.HealAll(ctx); err != nil {
+		return rep, err
+	}
+	say("quiescing: writers stop and drain their replay logs (at most %s)", o.DrainTimeout)
+	time.Sleep(2 * time.Second)
+	if err := control.StopWriters(); err != nil {
+		return rep, err
+	}
+	for _, w := range writers {
+		if !w.Wait(o.DrainTimeout + 30*time.Second) {
+			say("%s did not exit: killed", w.Name)
+			w.Kill()
+		}
+	}
+	say("waiting for the cachesync queues to drain")
+	for _, q := range queues {
+		q.waitEmpty(ctx, sqsc, 60*time.Second)
+	}
+	for _, a := range agents {
+		a.Terminate(10 * time.Second)
+	}
+
+	say("reading the final state")
+	var f Final
+	if f.Rows, err = readRows(ctx, o); err != nil {
+		return rep, err
+	}
+	f.Cache = map[string]map[string]CacheEntry{}
+	for r, mc := range mcs {
+		f.Cache[r] = readCache(mc, o.Keys)
+	}
+	if o.ForkliftBin != "" {
+		vctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		out, verr := exec.CommandContext(vctx, o.ForkliftBin, "verify", "--config", fkCfg, "--log-level", "warn").CombinedOutput()
+		cancel()
+		f.ForkliftClean = verr == nil
+		f.ForkliftVerify = lastLines(string(out), 1)
+		if verr != nil {
+			f.ForkliftVerify = fmt.Sprintf("%v: %s", verr, lastLines(string(out), 4))
+		}
+	}
+	for _, c := range children {
+		f.Logs = append(f.Logs, c.Log)
+	}
+	f.Logs = append(f.Logs, filepath.Join(o.Dir, "forklift.log"))
+	f.DeadLetters = deadLetterFiles(o.Dir)
+	for _, q := range queues {
+		f.DLQMessages = append(f.DLQMessages, q.deadLettered(ctx, sqsc)...)
+	}
+	writeJSON(filepath.Join(o.Dir, "final.json"), f)
+
+	paths, _ := filepath.Glob(filepath.Join(o.Dir, "history-*.jsonl"))
+	h, err := ReadHistory(paths...)
+	if err != nil {
+		return rep, err
+	}
+	rep.Result = Check(h, f, CheckOptions{CallerWait: o.CallerWait})
+	writeJSON(filepath.Join(o.Dir, "report.json"), rep)
+	return rep, nil
+}
+
+func filterKinds(ts []Target, kinds, targets []string) []Target {
+	var out []Target
+	for _, t := range ts {
+		if (len(kinds) == 0 || contains(kinds, t.Kind)) && (len(targets) == 0 || contains(targets, t.Name)) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func adminSession(ctx context.Context, addr, ks string) (*gocql.Session, error) {
+	var last error
+	for i := 0; i < 60 && ctx.Err() == nil; i++ {
+		c := gocql.NewCluster(addr)
+		c.Keyspace = ks
+		c.Timeout = 20 * time.Second
+		c.ConnectTimeout = 10 * time.Second
+		c.DisableInitialHostLookup = true
+		c.Consistency = gocql.One
+		c.Logger = log.New(io.Discard, "", 0)
+		s, err := c.CreateSession()
+		if err == nil {
+			return s, nil
+		}
+		last = err
+		time.Sleep(time.Second)
+	}
+	return nil, fmt.Errorf("chaos: connect to %s: %w", addr, last)
+}
+
+func setupSchema(ctx context.Context, o Options) error {
+	for _, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
+		s, err := adminSession(ctx, addr, "")
+		if err != nil {
+			return err
+		}
+		for _, stmt := range []string{
+			"DROP KEYSPACE IF EXISTS " + o.Keyspace,
+			"CREATE KEYSPACE " + o.Keyspace + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+			"CREATE TABLE " + o.Keyspace + ".kv (k int PRIMARY KEY, v text, tags set<text>)",
+		} {
+			if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+				s.Close()
+				return fmt.Errorf("chaos: %s at %s: %w", stmt, addr, err)
+			}
+		}
+		s.Close()
+	}
+	return nil
+}
+
+// readRows reads kv from both keyspaces, retrying while a node comes back.
+func readRows(ctx context.Context, o Options) ([2]map[int]RowState, error) {
+	var out [2]map[int]RowState
+	for i, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
+		s, err := adminSession(ctx, addr, o.Keyspace)
+		if err != nil {
+			return out, err
+		}
+		var last error
+		for attempt := 0; attempt < 20; attempt++ {
+			rows := map[int]RowState{}
+			it := s.Query("SELECT k, v, writetime(v), tags FROM kv").WithContext(ctx).PageSize(1000).Iter()
+			var k int
+			var v *string
+			var wt *int64
+			var tags []string
+			for it.Scan(&k, &v, &wt, &tags) {
+				rs := RowState{V: v}
+				if wt != nil {
+					rs.VWT = *wt
+				}
+				sort.Strings(tags)
+				rs.Tags = tags
+				if rs.V != nil || len(rs.Tags) > 0 {
+					rows[k] = rs
+				}
+				v, wt, tags = nil, nil, nil
+			}
+			if last = it.Close(); last == nil {
+				out[i] = rows
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		s.Close()
+		if last != nil {
+			return out, fmt.Errorf("chaos: read kv at %s: %w", addr, last)
+		}
+	}
+	return out, nil
+}
+
+func readCache(mc *memcache.Client, keys int) map[string]CacheEntry {
+	out := map[string]CacheEntry{}
+	for k := 0; k < keys; k++ {
+		for _, key := range []string{RowKey(k), CacheOnlyKey(k)} {
+			it, err := mc.Get(key)
+			if err != nil {
+				continue
+			}
+			s, err := cachesync.DecodeItem(it)
+			if err != nil {
+				out[key] = CacheEntry{Value: "undecodable: " + err.Error()}
+				continue
+			}
+			if !s.Tombstone() {
+				out[key] = CacheEntry{Value: string(s.Value), Version: s.Version}
+			}
+		}
+	}
+	return out
+}
+
+// deadLetterFiles counts, per writer replay directory, the entries dualwrite set aside: dead
+// letters (entries that can never land as they are) and uncertain entries (never replayed).
+func deadLetterFiles(dir string) map[string]int64 {
+	out := map[string]int64{}
+	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() || strings.HasSuffix(d, "-spill") {
+			continue
+		}
+		l, err := dualwrite.OpenFileLog(d, 0)
+		if err != nil {
+			out[d+" (unreadable: "+err.Error()+")"] = 1
+			continue
+		}
+		if dl, err := l.DeadLetters(); err == nil && len(dl) > 0 {
+			out[filepath.Join(d, "deadletter")] = int64(len(dl))
+		}
+		if un, err := l.UncertainEntries(); err == nil && len(un) > 0 {
+			out[filepath.Join(d, "uncertain")] = int64(len(un))
+		}
+		l.Close()
+	}
+	return out
+}
+
+func writeForkliftConfig(path string, o Options, suffix string) error {
+	y := fmt.Sprintf(`# forklift during the chaos campaign: the primary keyspace copied into the secondary (lww)
+source: {hosts: [%q], disable_host_lookup: true}
+destination: {hosts: [%q], disable_host_lookup: true}
+tables:
+  - {keyspace: %s, table: kv, destination_keyspace: %s, resolver: lww}
+checkpoint_keyspace: chaos_forklift
+run_id: chaos%s
+workers: 2
+ranges: 32
+page_size: 50
+`, o.Env.USCQL, o.Env.EUCQL, o.Keyspace, o.Keyspace, suffix)
+	return os.WriteFile(path, []byte(y), 0o644)
+}
+
+func waitHealthy(ctx context.Context, listen string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("chaos: agent at %s not healthy: %v", listen, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func writeJSON(path string, v any) {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	os.WriteFile(path, b, 0o644)
+}
+
+// queuePair is one region's cachesync queue and its dead-letter queue.
+type queuePair struct {
+	name     string
+	url, dlq string
+}
+
+func (q *queuePair) create(ctx context.Context, c *sqs.Client) error {
+	dlq, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(q.name + "-dlq")})
+	if err != nil {
+		return fmt.Errorf("chaos: create queue %s-dlq: %w", q.name, err)
+	}
+	attrs, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: dlq.QueueUrl,
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return fmt.Errorf("chaos: queue arn: %w", err)
+	}
+	out, err := c.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(q.name), Attributes: map[string]string{
+		"RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"10"}`, attrs.Attributes["QueueArn"])}})
+	if err != nil {
+		return fmt.Errorf("chaos: create queue %s: %w", q.name, err)
+	}
+	q.url, q.dlq = *out.QueueUrl, *dlq.QueueUrl
+	return nil
+}
+
+func (q *queuePair) delete(ctx context.Context, c *sqs.Client) {
+	c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.url)})
+	c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.dlq)})
+}
+
+func (q *queuePair) empty(ctx context.Context, c *sqs.Client) bool {
+	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
+			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
+	if err != nil {
+		return false
+	}
+	for _, v := range out.Attributes {
+		if n, _ := strconv.Atoi(v); n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (q *queuePair) waitEmpty(ctx context.Context, c *sqs.Client, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for streak := 0; streak < 2 && time.Now().Before(deadline) && ctx.Err() == nil; {
+		if q.empty(ctx, c) {
+			streak++
+		} else {
+			streak = 0
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+func (q *queuePair) deadLettered(ctx context.Context, c *sqs.Client) []string {
+	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.dlq), MaxNumberOfMessages: 10})
+	if err != nil {
+		return nil
+	}
+	var bodies []string
+	for _, m := range out.Messages {
+		bodies = append(bodies, aws.ToString(m.Body))
+	}
+	return bodies
+}
+
+// Recheck runs the checker again over a finished run's directory (its histories, final.json and
+// report.json), without any service: for reading a run again after the checker changed.
+func Recheck(dir string, opt CheckOptions) (*Report, error) {
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return nil, fmt.Errorf("chaos: recheck: %w", err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("chaos: recheck %s: %w", dir, err)
+	}
+	var f Final
+	if b, err = os.ReadFile(filepath.Join(dir, "final.json")); err != nil {
+		return nil, fmt.Errorf("chaos: recheck: %w", err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("chaos: recheck %s: %w", dir, err)
+	}
+	paths, _ := filepath.Glob(filepath.Join(dir, "history-*.jsonl"))
+	h, err := ReadHistory(paths...)
+	if err != nil {
+		return nil, err
+	}
+	rep.Result = Check(h, f, opt)
+	return &rep, nil
+}

@@ -1,0 +1,524 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/globalcloud/islands/cachesync"
+)
+
+// RowState is one row of kv as a side holds it after quiescence.
+type RowState struct {
+	V    *string  `json:"v,omitempty"`
+	VWT  int64    `json:"v_wt,omitempty"` // writetime(v), µs
+	Tags []string `json:"tags,omitempty"` // sorted
+}
+
+// CacheEntry is one live cache entry of a region after quiescence (tombstones are absent).
+type CacheEntry struct {
+	Value   string            `json:"value"`
+	Version cachesync.Version `json:"version"`
+}
+
+// Final is the state the checker compares the history with.
+type Final struct {
+	Rows  [2]map[int]RowState              // [0] primary keyspace (us-east-1), [1] secondary (eu-west-1)
+	Cache map[string]map[string]CacheEntry // region -> key -> entry
+	// ForkliftVerify is forklift verify's verdict on primary -> secondary ("" when not run).
+	ForkliftVerify string
+	ForkliftClean  bool
+	// Logs are the children's output files, searched for panics.
+	Logs []string
+	// DeadLetters are dead-letter files found beside the replay logs, and their sizes.
+	DeadLetters map[string]int64
+	// DLQMessages are events found in the cachesync dead-letter queues.
+	DLQMessages []string
+}
+
+// Violation is one broken invariant, with the operations involved.
+type Violation struct {
+	Check string `json:"check"` // lost-write, invented, timestamp, diverged, stale-cache, stale-read, drain, goroutines, panic, dead-letter, caller-wait
+	What  string `json:"what"`
+	Ops   []Op   `json:"ops,omitempty"`
+}
+
+func (v Violation) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[%s] %s", v.Check, v.What)
+	for _, op := range v.Ops {
+		fmt.Fprintf(&b, "\n      %s %s %s %s ts=%d phase=%s muts=%v key=%s value=%s err=%s",
+			time.Unix(0, op.Time).UTC().Format("15:04:05.000"), op.Process, op.ID, op.F, op.TS, op.Phase, op.Muts, op.Key, op.Value, op.Err)
+	}
+	return b.String()
+}
+
+// Explained is a deviation the checker found and attributes to a cause outside the libraries
+// (a writer killed between its write and its invalidation …); reported, not a violation.
+type Explained struct {
+	What string `json:"what"`
+	Why  string `json:"why"`
+}
+
+// CheckOptions tune the checker.
+type CheckOptions struct {
+	// CallerWait: an acknowledged write that took longer than this while its authoritative side
+	// was healthy means the caller waited for the follower (0 = 2s).
+	CallerWait time.Duration
+}
+
+// Result is what the checker concludes.
+type Result struct {
+	Violations []Violation       `json:"violations"`
+	Explained  []Explained       `json:"explained,omitempty"`
+	Ops        map[string]int    `json:"ops"` // "f outcome" -> count
+	Staleness  StalenessReport   `json:"staleness"`
+	MaxBacklog map[string]int64  `json:"max_backlog"` // writer process -> largest replay backlog seen
+	Faults     map[string]int    `json:"faults"`      // kind -> faults started
+	WriteLat   map[string]string `json:"write_latency"`
+}
+
+// writeOp is a write of the history with its outcome.
+type writeOp struct {
+	c  Completed
+	ts int64
+}
+
+func (w writeOp) acked() bool { return w.c.Outcome == OK }
+
+// Check compares the history with the final state. It is pure: everything it needs is in h and f.
+func Check(h []Op, f Final, opt CheckOptions) Result {
+	if opt.CallerWait <= 0 {
+		opt.CallerWait = 2 * time.Second
+	}
+	res := Result{Ops: map[string]int{}, MaxBacklog: map[string]int64{}, Faults: map[string]int{}}
+	ops := Pair(h)
+	byKey := map[int][]writeOp{}
+	byValue := map[string]writeOp{} // value of v -> the write that wrote it
+	cacheSets := map[string]Completed{}
+	for _, c := range ops {
+		res.Ops[c.Invoke.F+" "+c.Outcome]++
+		if len(c.Invoke.Muts) > 0 {
+			w := writeOp{c: c, ts: c.Invoke.TS}
+			seen := map[int]bool{}
+			for _, m := range c.Invoke.Muts {
+				if !seen[m.K] {
+					byKey[m.K] = append(byKey[m.K], w)
+					seen[m.K] = true
+				}
+				if m.V != "" {
+					byValue[m.V] = w
+				}
+			}
+		}
+		if c.Invoke.F == FCacheSet {
+			cacheSets[c.Invoke.Value] = c
+		}
+	}
+	for _, op := range h {
+		switch {
+		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start") && op.Err == "":
+			res.Faults[op.F]++
+		case op.Type == Stats && op.Backlog > res.MaxBacklog[op.Process]:
+			res.MaxBacklog[op.Process] = op.Backlog
+		}
+	}
+	add := func(v Violation) { res.Violations = append(res.Violations, v) }
+
+	// 1. Every acknowledged write on both sides with its timestamp; nothing no client issued.
+	keys := map[int]bool{}
+	for k := range byKey {
+		keys[k] = true
+	}
+	for side := 0; side < 2; side++ {
+		for k := range f.Rows[side] {
+			keys[k] = true
+		}
+	}
+	sideName := [2]string{"primary (us-east-1)", "secondary (eu-west-1)"}
+	for _, k := range sortedInts(keys) {
+		ws := byKey[k]
+		for side := 0; side < 2; side++ {
+			row := f.Rows[side][k]
+			checkV(k, sideName[side], row, ws, byValue, add)
+			checkTags(k, sideName[side], row, ws, add)
+		}
+		a, b := f.Rows[0][k], f.Rows[1][k]
+		if str(a.V) != str(b.V) || a.VWT != b.VWT || strings.Join(a.Tags, ",") != strings.Join(b.Tags, ",") {
+			add(Violation{Check: "diverged", What: fmt.Sprintf("kv k=%d: primary v=%q wt=%d tags=%v, secondary v=%q wt=%d tags=%v",
+				k, str(a.V), a.VWT, a.Tags, str(b.V), b.VWT, b.Tags), Ops: lastOps(ws, 4)})
+		}
+	}
+	if f.ForkliftVerify != "" && !f.ForkliftClean {
+		add(Violation{Check: "diverged", What: "forklift verify (primary -> secondary, lww) not clean: " + f.ForkliftVerify})
+	}
+
+	// 2. Every cache entry is the database's newest value or absent.
+	brokerLost := lastBrokerRestart(h)
+	for _, region := range sortedKeys(f.Cache) {
+		for _, key := range sortedKeys(f.Cache[region]) {
+			e := f.Cache[region][key]
+			var k int
+			if _, err := fmt.Sscanf(key, "chaos-row:%d", &k); err == nil {
+				db := f.Rows[0][k]
+				if db.V != nil && *db.V == e.Value {
+					continue
+				}
+				src, ok := byValue[e.Value]
+				if !ok {
+					add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which no write issued", region, key, e.Value)})
+					continue
+				}
+				if why := staleExplained(h, ops, k, src, region, brokerLost); why != "" {
+					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
+					continue
+				}
+				involved := append([]Op{src.c.Invoke}, newer(byKey[k], src.ts, 3)...)
+				for _, c := range ops { // the fills in that region that stored the value
+					if c.Invoke.F == FCacheFill && c.Invoke.Region == region && c.Invoke.Key == key && c.End.Value == e.Value {
+						involved = append(involved, c.Invoke, c.End)
+					}
+				}
+				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s) after quiescence; the database holds %q (wt %d)",
+					region, key, e.Value, e.Version.Micros, e.Version.Origin, str(db.V), db.VWT), Ops: involved})
+				continue
+			}
+			// Cache-only key: the newest acknowledged set or delete, or something newer.
+			src, ok := cacheSets[e.Value]
+			if !ok {
+				add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which no set issued", region, key, e.Value)})
+				continue
+			}
+			var newest *Completed
+			for i := range ops {
+				c := &ops[i]
+				if c.Invoke.Key == key && (c.Invoke.F == FCacheSet || c.Invoke.F == FCacheDel) && c.Outcome == OK && c.End.TS > 0 {
+					if newest == nil || (cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}).Less(cachesync.Version{Micros: c.End.TS, Origin: c.Invoke.Region}) {
+						newest = c
+					}
+				}
+			}
+			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
+				if lost := lastKill(h, "memcached-"+short(region)); lost > newest.End.Time {
+					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
+						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
+					continue
+				}
+				if brokerLost > 0 && newest.Invoke.Region != region && newest.End.Time < brokerLost {
+					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
+					continue
+				}
+				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s); a newer %s (version %d %s) was acknowledged",
+					region, key, e.Value, e.Version.Micros, e.Version.Origin, newest.Invoke.F, newest.End.TS, newest.Invoke.Region), Ops: []Op{src.Invoke, newest.Invoke}})
+			}
+		}
+	}
+
+	// 3. No panic, replay logs drained, dead letters explained.
+	for _, l := range f.Logs {
+		if p := panicIn(l); p != "" {
+			add(Violation{Check: "panic", What: l + ": " + p})
+		}
+	}
+	last := map[string]Op{} // region -> the Drained line of the last incarnation
+	lastInc := map[string]string{}
+	for _, op := range h {
+		if strings.HasPrefix(op.Process, "writer-") && op.Region != "" {
+			lastInc[op.Region] = op.Process
+		}
+	}
+	for _, op := range h {
+		if op.Type == Drained && op.Process == lastInc[op.Region] {
+			last[op.Region] = op
+		}
+	}
+	for _, region := range sortedKeys(lastInc) {
+		d, ok := last[region]
+		switch {
+		case !ok:
+			add(Violation{Check: "drain", What: fmt.Sprintf("%s never reported its end (stuck, or died)", lastInc[region])})
+		case d.Backlog > 0 || d.Err != "":
+			add(Violation{Check: "drain", What: fmt.Sprintf("%s: replay log not drained after healing: %d writes still waiting (%s)", d.Process, d.Backlog, d.Err)})
+		}
+		if ok && d.Leaked > 0 {
+			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", d.Process, d.Leaked)})
+		}
+	}
+	for name, n := range f.DeadLetters {
+		if n > 0 {
+			add(Violation{Check: "dead-letter", What: fmt.Sprintf("%s holds %d entries: the workload issues no statement a side could refuse (islands replay inspect shows them)", name, n)})
+		}
+	}
+	for _, m := range f.DLQMessages {
+		add(Violation{Check: "dead-letter", What: "cachesync event dead-lettered: " + m})
+	}
+
+	// A caller waiting on the follower while its own side answered (reported per op).
+	faults := faultWindows(h)
+	var lats []time.Duration
+	waits := 0
+	for _, c := range ops {
+		if len(c.Invoke.Muts) == 0 || c.Outcome != OK {
+			continue
+		}
+		lat := time.Duration(c.End.LatencyNs)
+		lats = append(lats, lat)
+		if lat <= opt.CallerWait {
+			continue
+		}
+		leader := "cassandra-us"
+		if c.Invoke.Phase == "dual-flipped" {
+			leader = "cassandra-eu"
+		}
+		writer := "writer-" + short(c.Invoke.Region)
+		if faults.hit(leader, c.Invoke.Time, c.End.Time) || faults.hit(writer, c.Invoke.Time, c.End.Time) || faults.phaseFlip(c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+			continue
+		}
+		follower := "cassandra-eu"
+		if leader == follower {
+			follower = "cassandra-us"
+		}
+		state := "healthy"
+		if faults.hit(follower, c.Invoke.Time, c.End.Time) {
+			state = "faulted"
+		}
+		if waits++; waits <= 5 {
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s acknowledged after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
+		}
+	}
+	if waits > 5 {
+		add(Violation{Check: "caller-wait", What: fmt.Sprintf("… and %d more writes like these", waits-5)})
+	}
+	res.WriteLat = quantiles(lats)
+
+	// A cache read older than the reader's own region's completed invalidation.
+	res.Violations = append(res.Violations, staleReads(h, ops, byKey, byValue, faults)...)
+
+	// 4. Staleness of cache reads while faults were active (a distribution, not a verdict).
+	res.Staleness = staleness(ops, byKey, byValue, faults)
+	return res
+}
+
+func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]writeOp, add func(Violation)) {
+	var maxSet, maxDel int64 = -1, -1 // newest acknowledged set / delete of v
+	var maxDelAny int64 = -1          // newest delete that may have applied
+	var lastSet writeOp
+	for _, w := range ws {
+		for _, m := range w.c.Invoke.Muts {
+			if m.K != k {
+				continue
+			}
+			switch m.F {
+			case FInsert, FUpdate:
+				if w.acked() && w.ts > maxSet {
+					maxSet, lastSet = w.ts, w
+				}
+			case FDelete:
+				if w.acked() && w.ts > maxDel {
+					maxDel = w.ts
+				}
+				if w.ts > maxDelAny {
+					maxDelAny = w.ts
+				}
+			}
+		}
+	}
+	if row.V == nil {
+		if maxSet >= 0 && maxSet > maxDelAny {
+			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d v absent on the %s side; acknowledged write %s (ts %d) set it and no delete is newer",
+				k, side, lastSet.c.Invoke.ID, maxSet), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
+		}
+		return
+	}
+	src, ok := byValue[*row.V]
+	if !ok || !touches(src, k) {
+		add(Violation{Check: "invented", What: fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)})
+		return
+	}
+	if src.ts != row.VWT {
+		add(Violation{Check: "timestamp", What: fmt.Sprintf("kv k=%d v=%q on the %s side has writetime %d; its write %s used %d", k, *row.V, side, row.VWT, src.c.Invoke.ID, src.ts),
+			Ops: []Op{src.c.Invoke}})
+	}
+	if newest := max(maxSet, maxDel); row.VWT < newest {
+		add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but an acknowledged write at ts %d is newer",
+			k, side, *row.V, row.VWT, newest), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
+	}
+}
+
+func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation)) {
+	have := map[string]bool{}
+	for _, e := range row.Tags {
+		have[e] = true
+	}
+	for i := 0; i < 6; i++ {
+		e := fmt.Sprintf("e%d", i)
+		var maxAdd, maxAddAny, maxRm, maxRmAny int64 = -1, -1, -1, -1
+		var lastAdd writeOp
+		for _, w := range ws {
+			for _, m := range w.c.Invoke.Muts {
+				if m.K != k {
+					continue
+				}
+				switch {
+				case m.F == FAdd && m.Elem == e:
+					maxAddAny = max(maxAddAny, w.ts)
+					if w.acked() && w.ts > maxAdd {
+						maxAdd, lastAdd = w.ts, w
+					}
+				case m.F == FDelete || (m.F == FRemove && m.Elem == e):
+					maxRmAny = max(maxRmAny, w.ts)
+					if w.acked() {
+						maxRm = max(maxRm, w.ts)
+					}
+				}
+			}
+		}
+		switch {
+		case have[e] && (maxAddAny < 0 || maxAddAny <= maxRm):
+			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
+				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
+		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
+			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; acknowledged add %s (ts %d) is newer than every remove/delete",
+				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
+		}
+	}
+	for e := range have {
+		if len(e) != 2 || e[0] != 'e' || e[1] < '0' || e[1] > '5' {
+			add(Violation{Check: "invented", What: fmt.Sprintf("kv k=%d tags holds %q on the %s side: no client added it", k, e, side)})
+		}
+	}
+}
+
+func touches(w writeOp, k int) bool {
+	for _, m := range w.c.Invoke.Muts {
+		if m.K == k {
+			return true
+		}
+	}
+	return false
+}
+
+// newer returns up to n writes of ws with a timestamp above ts, oldest first.
+func newer(ws []writeOp, ts int64, n int) []Op {
+	var out []writeOp
+	for _, w := range ws {
+		if w.ts > ts {
+			out = append(out, w)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ts < out[j].ts })
+	var ops []Op
+	for i := 0; i < len(out) && i < n; i++ {
+		op := out[i].c.Invoke
+		op.Err = out[i].c.Outcome + " " + out[i].c.End.Err
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+func lastOps(ws []writeOp, n int) []Op {
+	if len(ws) > n {
+		ws = ws[len(ws)-n:]
+	}
+	var ops []Op
+	for _, w := range ws {
+		op := w.c.Invoke
+		op.Err = w.c.Outcome + " " + w.c.End.Err
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// staleExplained says why a stale row entry is not the libraries' fault, or "".
+func staleExplained(h []Op, ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
+	key := RowKey(k)
+	for _, c := range ops {
+		w := c.Invoke
+		if len(w.Muts) == 0 || w.TS <= src.ts {
+			continue
+		}
+		changesV := false
+		for _, m := range w.Muts {
+			if m.K == k && (m.F == FInsert || m.F == FUpdate || m.F == FDelete) {
+				changesV = true
+			}
+		}
+		if !changesV {
+			continue
+		}
+		if c.Outcome != OK {
+			return fmt.Sprintf("write %s that superseded it did not complete (%s), so its writer never invalidated the caches", w.ID, c.Outcome)
+		}
+		// The writer invalidates right after the write: find that invalidation.
+		inval := false
+		for _, d := range ops {
+			if d.Invoke.Process == w.Process && d.Invoke.F == FCacheDel && d.Invoke.Key == key && d.Invoke.Time >= c.End.Time {
+				if d.Outcome == OK {
+					inval = true
+					if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
+						return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
+					}
+				}
+				break
+			}
+		}
+		if !inval {
+			return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
+		}
+	}
+	return ""
+}
+
+func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }
+
+// lastKill returns when target was last restarted after a kill -9 (0: never killed).
+func lastKill(h []Op, target string) int64 {
+	var t int64
+	for _, op := range h {
+		if op.Type == NemesisEvent && op.F == KindKill && op.Target == target && op.Value == "end" {
+			t = op.Time
+		}
+	}
+	return t
+}
+
+func panicIn(path string) string {
+	b, err := readFileTail(path)
+	if err != nil {
+		return ""
+	}
+	for _, marker := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
+		if i := strings.Index(b, marker); i >= 0 {
+			end := min(len(b), i+300)
+			return strings.ReplaceAll(b[i:end], "\n", " | ")
+		}
+	}
+	return ""
+}
+
+func str(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func sortedInts(m map[int]bool) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,46 @@
+// Package chaos is islands' fault campaign: for a seed it draws a schedule of faults (a nemesis),
+// runs a workload of dual writes and cache operations from both regions against the real local
+// services while the faults happen, records every operation with its outcome as JSON lines (the
+// history), heals, quiesces, and checks the history against the final state (the checker).
+//
+// Pieces, one file each: schedule.go (the seed's faults), nemesis.go (the Fault interface and the
+// service faults of scripts/regions; a world with a WAN plugs in through Partitioner),
+// process.go (child processes — writers, cachesync agents, forklift — and the faults on them, the
+// phase flips and clock skew), workload.go (the writer process), history.go (the JSON-lines
+// history), checker.go and staleness.go (the verdict), campaign.go (one seed end to end).
+//
+// Invariants the checker enforces after healing and quiescing (each break is a Violation naming
+// the operations involved):
+//
+//  1. lost-write / timestamp / invented: on each side (the primary keyspace in us-east-1, the
+//     secondary in eu-west-1) every cell of kv is the write of some issued operation with that
+//     operation's client timestamp as its writetime, and no acknowledged write is missing unless a
+//     write with a higher timestamp (one that may have applied) replaced it. Every phase the
+//     schedule uses (dual, dual-flipped) writes both sides, so every acknowledged write must be on
+//     both. A write that returned an error may or may not have applied (Cassandra's rule): either
+//     is accepted.
+//  2. diverged: both keyspaces hold the same cells with the same writetimes (and forklift verify,
+//     primary -> secondary with lww, is clean). stale-cache: every live cache entry of a row is
+//     the database's value of that row, and every cache-only entry is the newest acknowledged set
+//     or delete of its key, or newer; an entry stale because its writer died between the write and
+//     the invalidation, or because ElasticMQ (in memory) was killed, is reported as explained.
+//     stale-read: no cache read in a region returns a value older than a write whose invalidation
+//     by its own writer in that region completed before the read, while that region's keyspace was
+//     the authoritative one (every fill reading it after the write sees the write, so the stale
+//     value came from a fill that read before the write and was stored after the invalidation).
+//  3. panic / drain / goroutines / dead-letter: no child process panicked, every writer's replay
+//     log drained once the faults were healed, no goroutine of dualwrite or cachesync outlived the
+//     writer's Close of its session and publisher, no dead-letter file or cachesync dead-lettered
+//     event exists (the workload issues nothing a side or an agent could refuse). caller-wait: no acknowledged
+//     write took longer than CallerWait while its authoritative side was healthy.
+//  4. Staleness of cache reads during faults and calm is reported as a distribution, not judged.
+//
+// The final-state checks are not linearizability questions (no operation reads what another
+// wrote, except the cache reads, which promise only eventual consistency), so no linearizability
+// checker is used: the model is last-write-wins by client timestamp, the rule both keyspaces and
+// forklift's lww follow.
+//
+// A seed fixes the schedule and each writer's choice of operations; the interleaving with real
+// services is not deterministic, so a seed replays the same faults at the same times, and usually,
+// not always, the same bug.
+package chaos

@@ -1,0 +1,155 @@
+package chaos
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Event types of the history, after Jepsen's: an operation is an invoke followed by one of ok
+// (it happened), fail (it did not happen) or info (unknown: it may have happened). An invoke with
+// no completion (its process was killed) is unknown too.
+const (
+	Invoke       = "invoke"
+	OK           = "ok"
+	Fail         = "fail"
+	Info         = "info"
+	NemesisEvent = "nemesis" // a fault injected or healed
+	Stats        = "stats"   // a writer's periodic figures (replay backlog)
+	Drained      = "drained" // a writer's end: its replay log drained, or not (Err)
+)
+
+// Functions of operations.
+const (
+	FInsert    = "insert"     // INSERT INTO kv (k, v)
+	FUpdate    = "update"     // UPDATE kv SET v
+	FDelete    = "delete"     // DELETE FROM kv (the whole row)
+	FAdd       = "add"        // UPDATE kv SET tags = tags + {e}
+	FRemove    = "remove"     // UPDATE kv SET tags = tags - {e}
+	FBatch     = "batch"      // a logged batch of the above, one timestamp
+	FCacheGet  = "cache-get"  // Client.Get
+	FCacheFill = "cache-fill" // read the region's keyspace, then SetLocal
+	FCacheSet  = "cache-set"  // Client.Set after a write (replicated)
+	FCacheDel  = "cache-del"  // Client.Delete after a write (invalidation)
+)
+
+// Mut is one mutation of a write: a statement's effect on one row of kv.
+type Mut struct {
+	F    string `json:"f"`              // FInsert, FUpdate, FDelete, FAdd, FRemove
+	K    int    `json:"k"`              // partition key
+	V    string `json:"v,omitempty"`    // value written to v (insert/update)
+	Elem string `json:"elem,omitempty"` // set element (add/remove)
+}
+
+// Op is one line of the history.
+type Op struct {
+	Time    int64  `json:"t"`            // wall clock, unix ns (the machine's, never skewed)
+	Type    string `json:"type"`         // Invoke, OK, Fail, Info, NemesisEvent, Stats, Drained
+	Process string `json:"proc"`         // writer-us#2 (region, incarnation), nemesis, campaign
+	ID      string `json:"id,omitempty"` // operation id, unique in the run; invoke and completion share it
+	F       string `json:"f,omitempty"`  // function: FInsert … FCacheDel, or a fault kind
+	Region  string `json:"region,omitempty"`
+	Muts    []Mut  `json:"muts,omitempty"` // writes: what they change
+	TS      int64  `json:"ts,omitempty"`   // writes: client timestamp µs (from the writer's clock)
+	Phase   string `json:"phase,omitempty"`
+	Key     string `json:"key,omitempty"` // cache ops: the cache key
+	Value   string `json:"value,omitempty"`
+	Err     string `json:"err,omitempty"`
+	// Nemesis: Target is what the fault hits, Value "start" or "end".
+	Target string `json:"target,omitempty"`
+	// Stats / Drained: the replay backlog.
+	Backlog int64 `json:"backlog,omitempty"`
+	// Leaked (Drained) is how many goroutines outlived the writer's Close of its session and publisher.
+	Leaked int `json:"leaked,omitempty"`
+	// LatencyNs is the completion's time since its invoke.
+	LatencyNs int64 `json:"lat_ns,omitempty"`
+}
+
+// Recorder appends history lines to a file, one write(2) per line, so a kill -9 of the process
+// loses no line it returned from Record for.
+type Recorder struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+// NewRecorder opens (appends to) the history file at path.
+func NewRecorder(path string) (*Recorder, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("chaos: open history %s: %w", path, err)
+	}
+	return &Recorder{f: f}, nil
+}
+
+// Record writes op (stamped with the wall clock when Time is zero).
+func (r *Recorder) Record(op Op) {
+	if op.Time == 0 {
+		op.Time = time.Now().UnixNano()
+	}
+	b, _ := json.Marshal(op)
+	b = append(b, '\n')
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.f.Write(b)
+}
+
+// Close closes the file.
+func (r *Recorder) Close() error { return r.f.Close() }
+
+// ReadHistory reads every history file given and returns the lines in time order. A torn last line
+// (the writer was killed mid-write) is skipped.
+func ReadHistory(paths ...string) ([]Op, error) {
+	var out []Op
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("chaos: read history: %w", err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var op Op
+			if json.Unmarshal(sc.Bytes(), &op) == nil {
+				out = append(out, op)
+			}
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("chaos: read history %s: %w", p, err)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out, nil
+}
+
+// Completed is an operation with its invoke and completion paired.
+type Completed struct {
+	Invoke  Op
+	Outcome string // OK, Fail, Info; Info also when the process died before completing it
+	End     Op     // the completion line (zero when none)
+}
+
+// Pair pairs invokes with their completions, in invoke order.
+func Pair(h []Op) []Completed {
+	idx := map[string]int{}
+	var out []Completed
+	for _, op := range h {
+		switch op.Type {
+		case Invoke:
+			idx[op.ID] = len(out)
+			out = append(out, Completed{Invoke: op, Outcome: Info})
+		case OK, Fail, Info:
+			if i, ok := idx[op.ID]; ok {
+				out[i].Outcome, out[i].End = op.Type, op
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,316 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Child is a process the campaign runs and the nemesis may pause or kill: a writer, a cachesync
+// agent. Args is called at every start with the incarnation (0, 1, …), so a restarted writer
+// records under a new process name and reopens the same replay directory.
+type Child struct {
+	Name  string
+	Args  func(incarnation int) []string  // argv, program first
+	Log   string                          // stdout and stderr, appended across incarnations
+	Ready func(ctx context.Context) error // optional: wait until the started child serves
+
+	mu          sync.Mutex
+	cmd         *exec.Cmd
+	done        chan struct{}
+	incarnation int
+	paused      bool
+	starts      int
+}
+
+// Start starts the child's next incarnation.
+func (c *Child) Start(ctx context.Context) error {
+	c.mu.Lock()
+	args := c.Args(c.starts)
+	c.incarnation = c.starts
+	c.starts++
+	f, err := os.OpenFile(c.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("chaos: %s log: %w", c.Name, err)
+	}
+	fmt.Fprintf(f, "=== %s incarnation %d: %s\n", c.Name, c.incarnation, strings.Join(args, " "))
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// Its own process group (a Ctrl-C of the campaign is the campaign's to handle), and killed
+	// with the campaign if that dies first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		c.mu.Unlock()
+		return fmt.Errorf("chaos: start %s: %w", c.Name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(done) }()
+	c.cmd, c.done, c.paused = cmd, done, false
+	c.mu.Unlock()
+	if c.Ready != nil {
+		return c.Ready(ctx)
+	}
+	return nil
+}
+
+// Running reports whether the current incarnation is alive.
+func (c *Child) Running() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		return false
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Signal sends sig to the child (SIGSTOP, SIGCONT, SIGKILL …).
+func (c *Child) Signal(sig syscall.Signal) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return fmt.Errorf("chaos: %s is not running", c.Name)
+	}
+	c.paused = sig == syscall.SIGSTOP
+	return c.cmd.Process.Signal(sig)
+}
+
+// Kill kills the child with -9 (resuming it first if paused) and waits for it to exit.
+func (c *Child) Kill() {
+	c.mu.Lock()
+	cmd, done := c.cmd, c.done
+	c.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Kill()
+	<-done
+}
+
+// Wait waits for the child to exit by itself, at most d; it reports whether it did.
+func (c *Child) Wait(d time.Duration) bool {
+	c.mu.Lock()
+	done := c.done
+	c.mu.Unlock()
+	if done == nil {
+		return true
+	}
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Terminate asks the child to stop (SIGTERM), then kills it after d.
+func (c *Child) Terminate(d time.Duration) {
+	c.mu.Lock()
+	cmd := c.cmd
+	c.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if !c.Wait(d) {
+		c.Kill()
+	}
+}
+
+// Incarnation returns the number of the current (or last) incarnation.
+func (c *Child) Incarnation() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.incarnation
+}
+
+// ChildFault pauses (SIGSTOP/SIGCONT) and kills (kill -9, then a new incarnation) children.
+type ChildFault struct {
+	Children []*Child
+}
+
+// Targets implements Fault.
+func (f ChildFault) Targets() []Target {
+	var out []Target
+	for _, c := range f.Children {
+		out = append(out, Target{Kind: KindPause, Name: c.Name}, Target{Kind: KindKill, Name: c.Name, Weight: 2})
+	}
+	return out
+}
+
+func (f ChildFault) child(name string) *Child {
+	for _, c := range f.Children {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Start implements Fault.
+func (f ChildFault) Start(_ context.Context, st Step) error {
+	c := f.child(st.Target)
+	if st.Kind == KindPause {
+		return c.Signal(syscall.SIGSTOP)
+	}
+	c.Kill()
+	return nil
+}
+
+// Stop implements Fault.
+func (f ChildFault) Stop(ctx context.Context, st Step) error {
+	c := f.child(st.Target)
+	if st.Kind == KindPause {
+		return c.Signal(syscall.SIGCONT)
+	}
+	return c.Start(ctx)
+}
+
+// HealAll resumes every child and starts any that is not running.
+func (f ChildFault) HealAll(ctx context.Context) error {
+	var errs []error
+	for _, c := range f.Children {
+		if c.Running() {
+			errs = append(errs, c.Signal(syscall.SIGCONT))
+			continue
+		}
+		errs = append(errs, c.Start(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// ControlFault flips the dualwrite phase and skews one region's writers' clock, through the
+// writers' control file.
+type ControlFault struct {
+	Path    string
+	Regions []string
+
+	mu  sync.Mutex
+	cur Control
+}
+
+// NewControlFault writes the initial control file (phase dual, no skew).
+func NewControlFault(path string, regions []string) (*ControlFault, error) {
+	f := &ControlFault{Path: path, Regions: regions, cur: Control{Phase: "dual", Skew: map[string]int64{}}}
+	return f, WriteControl(path, f.cur)
+}
+
+// Targets implements Fault.
+func (f *ControlFault) Targets() []Target {
+	out := []Target{{Kind: KindPhase, Name: "writers", Weight: 2}}
+	for _, r := range f.Regions {
+		out = append(out, Target{Kind: KindSkew, Name: r})
+	}
+	return out
+}
+
+func (f *ControlFault) update(fn func(c *Control)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.cur)
+	return WriteControl(f.Path, f.cur)
+}
+
+// Start implements Fault.
+func (f *ControlFault) Start(_ context.Context, st Step) error {
+	if st.Kind == KindPhase {
+		return f.update(func(c *Control) { c.Phase = st.Arg })
+	}
+	d, err := time.ParseDuration(st.Arg)
+	if err != nil {
+		return fmt.Errorf("chaos: skew %q: %w", st.Arg, err)
+	}
+	return f.update(func(c *Control) { c.Skew[st.Target] = d.Milliseconds() })
+}
+
+// Stop implements Fault.
+func (f *ControlFault) Stop(_ context.Context, st Step) error {
+	if st.Kind == KindSkew {
+		return f.update(func(c *Control) { c.Skew[st.Target] = 0 })
+	}
+	return nil
+}
+
+// HealAll removes every skew (the phase stays where it is: both dual phases are healthy).
+func (f *ControlFault) HealAll(context.Context) error {
+	return f.update(func(c *Control) { c.Skew = map[string]int64{} })
+}
+
+// StopWriters tells the writers to stop, drain and exit.
+func (f *ControlFault) StopWriters() error { return f.update(func(c *Control) { c.Stop = true }) }
+
+// ForkliftFault runs forklift (cmd/forklift) during the faults: `run`, kill -9 after the step's
+// kill-after, then `run --resume` to the end.
+type ForkliftFault struct {
+	Bin, Config, Log string
+	Rec              *Recorder
+
+	wg sync.WaitGroup
+}
+
+// Targets implements Fault.
+func (f *ForkliftFault) Targets() []Target {
+	return []Target{{Kind: KindForklift, Name: "us-to-eu"}}
+}
+
+// Start implements Fault: the run goes on in the background; HealAll waits for it.
+func (f *ForkliftFault) Start(ctx context.Context, st Step) error {
+	kill, err := time.ParseDuration(strings.TrimPrefix(st.Arg, "kill-after="))
+	if err != nil {
+		return fmt.Errorf("chaos: forklift step %q: %w", st.Arg, err)
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		first := &Child{Name: "forklift", Log: f.Log, Args: func(int) []string {
+			return []string{f.Bin, "run", "--config", f.Config, "--log-level", "warn"}
+		}}
+		if err := first.Start(ctx); err != nil {
+			f.Rec.Record(Op{Type: NemesisEvent, Process: "nemesis", F: KindForklift, Value: "run", Err: err.Error()})
+			return
+		}
+		if !first.Wait(kill) {
+			first.Kill()
+			f.Rec.Record(Op{Type: NemesisEvent, Process: "nemesis", F: KindForklift, Value: "killed -9 after " + kill.String()})
+		} else {
+			f.Rec.Record(Op{Type: NemesisEvent, Process: "nemesis", F: KindForklift, Value: "finished before the kill"})
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(rctx, f.Bin, "run", "--config", f.Config, "--resume", "--log-level", "warn").CombinedOutput()
+		op := Op{Type: NemesisEvent, Process: "nemesis", F: KindForklift, Value: "resume finished"}
+		if err != nil {
+			op.Err = fmt.Sprintf("%v: %s", err, lastLines(string(out), 3))
+		}
+		f.Rec.Record(op)
+	}()
+	return nil
+}
+
+// Stop implements Fault.
+func (f *ForkliftFault) Stop(context.Context, Step) error { return nil }
+
+// HealAll waits for a forklift run under way to finish.
+func (f *ForkliftFault) HealAll(context.Context) error { f.wg.Wait(); return nil }
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,141 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Step is one fault of a schedule: at At (from the start of the workload) the nemesis starts fault
+// Kind on Target, and heals it Dur later (0: instantaneous, e.g. a phase flip).
+type Step struct {
+	At     time.Duration `json:"at"`
+	Kind   string        `json:"kind"`
+	Target string        `json:"target"`
+	Dur    time.Duration `json:"dur,omitempty"`
+	Arg    string        `json:"arg,omitempty"` // kind-specific: the phase, the skew, the forklift kill point
+}
+
+func (s Step) String() string {
+	out := fmt.Sprintf("%6.1fs %-9s %-13s", s.At.Seconds(), s.Kind, s.Target)
+	if s.Dur > 0 {
+		out += fmt.Sprintf(" for %.1fs", s.Dur.Seconds())
+	}
+	if s.Arg != "" {
+		out += " " + s.Arg
+	}
+	return out
+}
+
+// Schedule is what a seed decides: every fault, in time order.
+type Schedule struct {
+	Seed     uint64        `json:"seed"`
+	Duration time.Duration `json:"duration"`
+	Steps    []Step        `json:"steps"`
+}
+
+// Counts returns how many faults of each kind the schedule injects.
+func (s Schedule) Counts() map[string]int {
+	out := map[string]int{}
+	for _, st := range s.Steps {
+		out[st.Kind]++
+	}
+	return out
+}
+
+func (s Schedule) String() string {
+	var b strings.Builder
+	for _, st := range s.Steps {
+		b.WriteString("  " + st.String() + "\n")
+	}
+	return b.String()
+}
+
+// Generate draws the schedule of seed over duration from the fault kinds the nemesis offers. Three
+// tracks run side by side, so faults overlap as they do in production: process faults (pause,
+// kill, partition, latency: one at a time, 1-3 s apart), control changes (phase flips and clock
+// skew, every 2-6 s) and at most one forklift run. The same seed and the same offered kinds always
+// give the same schedule.
+func Generate(seed uint64, duration time.Duration, offered []Target, maxFault time.Duration) Schedule {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	s := Schedule{Seed: seed, Duration: duration}
+	var proc, ctl []Target
+	var fork *Target
+	for i := range offered {
+		switch offered[i].Kind {
+		case KindPhase, KindSkew:
+			ctl = append(ctl, offered[i])
+		case KindForklift:
+			fork = &offered[i]
+		default:
+			proc = append(proc, offered[i])
+		}
+	}
+	if maxFault <= 0 {
+		maxFault = 8 * time.Second
+	}
+	end := duration - 2*time.Second // the last fault heals before the workload stops
+	dur := func(min time.Duration) time.Duration {
+		return min + time.Duration(r.Int64N(int64(maxFault-min)+1))
+	}
+	if len(proc) > 0 {
+		for at := 2 * time.Second; ; {
+			t := pick(r, proc)
+			d := dur(time.Second)
+			if t.Slow { // a restart that takes long: hold it short, and count the restart itself
+				d = time.Second
+			}
+			if at+d > end {
+				break
+			}
+			s.Steps = append(s.Steps, Step{At: at, Kind: t.Kind, Target: t.Name, Dur: d})
+			at += d + time.Second + time.Duration(r.Int64N(int64(2*time.Second)))
+			if t.Slow {
+				at += 20 * time.Second // the restart waits for the service to answer
+			}
+		}
+	}
+	if len(ctl) > 0 {
+		for at := time.Second + time.Duration(r.Int64N(int64(3*time.Second))); at < end; at += 2*time.Second + time.Duration(r.Int64N(int64(4*time.Second))) {
+			t := pick(r, ctl)
+			st := Step{At: at, Kind: t.Kind, Target: t.Name}
+			switch t.Kind {
+			case KindPhase:
+				st.Arg = []string{"dual", "dual-flipped"}[r.IntN(2)]
+			case KindSkew:
+				d := dur(time.Second)
+				if at+d > end {
+					continue
+				}
+				st.Dur = d
+				sign := 1 - 2*r.IntN(2)
+				st.Arg = (time.Duration(sign) * time.Duration(100+r.IntN(2900)) * time.Millisecond).String()
+			}
+			s.Steps = append(s.Steps, st)
+		}
+	}
+	if fork != nil && end > 6*time.Second {
+		at := 2*time.Second + time.Duration(r.Int64N(int64(end/2)))
+		killAfter := 200*time.Millisecond + time.Duration(r.Int64N(int64(1500*time.Millisecond)))
+		s.Steps = append(s.Steps, Step{At: at, Kind: KindForklift, Target: fork.Name, Arg: "kill-after=" + killAfter.String()})
+	}
+	sort.SliceStable(s.Steps, func(i, j int) bool { return s.Steps[i].At < s.Steps[j].At })
+	return s
+}
+
+func pick(r *rand.Rand, ts []Target) Target {
+	total := 0
+	for _, t := range ts {
+		total += t.weight()
+	}
+	n := r.IntN(total)
+	for _, t := range ts {
+		if n < t.weight() {
+			return t
+		}
+		n -= t.weight()
+	}
+	return ts[len(ts)-1]
+}

@@ -1,0 +1,252 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+)
+
+// window is a time when a fault was active on a target.
+type window struct {
+	target     string
+	start, end int64
+}
+
+type windows []window
+
+// faultWindows returns the pause and kill windows of the history (a fault never healed lasts to
+// the end).
+func faultWindows(h []Op) windows {
+	open := map[string]window{}
+	var out windows
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type == Stats && op.F == "phase" { // a writer applied a phase flip
+			out = append(out, window{target: "phase", start: op.Time, end: op.Time})
+			continue
+		}
+		if op.Type != NemesisEvent || op.Target == "" {
+			continue
+		}
+		id := op.F + "/" + op.Target
+		switch {
+		case op.Value == "end":
+			if w, ok := open[id]; ok {
+				w.end = op.Time
+				out = append(out, w)
+				delete(open, id)
+			}
+		case len(op.Value) >= 5 && op.Value[:5] == "start" && op.Err == "":
+			if op.F == KindPhase {
+				out = append(out, window{target: "phase", start: op.Time, end: op.Time})
+				continue
+			}
+			open[id] = window{target: op.Target, start: op.Time}
+		}
+	}
+	for _, w := range open {
+		w.end = last
+		out = append(out, w)
+	}
+	return out
+}
+
+// hit reports whether a fault on target overlapped [from, to].
+func (ws windows) hit(target string, from, to int64) bool {
+	for _, w := range ws {
+		if w.target == target && w.start <= to && w.end >= from {
+			return true
+		}
+	}
+	return false
+}
+
+// phaseFlip reports whether the phase was flipped during [from, to] (a write's recorded phase may
+// then differ from the one dualwrite used).
+func (ws windows) phaseFlip(from, to int64) bool { return ws.hit("phase", from, to) }
+
+// any reports whether any fault other than a phase flip was active at t.
+func (ws windows) any(t int64) bool {
+	for _, w := range ws {
+		if w.target != "phase" && w.start <= t && w.end >= t {
+			return true
+		}
+	}
+	return false
+}
+
+// StalenessReport is how far behind cache reads were: for each hit on a row's cache entry, the
+// time since an acknowledged write had replaced the value it returned (0 when it was current).
+type StalenessReport struct {
+	Reads       int               `json:"reads"`
+	StaleDuring int               `json:"stale_during_faults"`
+	StaleCalm   int               `json:"stale_calm"`
+	During      map[string]string `json:"during_faults"` // quantiles of the stale reads' staleness
+	Calm        map[string]string `json:"calm"`
+}
+
+func staleness(ops []Completed, byKey map[int][]writeOp, byValue map[string]writeOp, faults windows) StalenessReport {
+	var rep StalenessReport
+	var during, calm []time.Duration
+	for _, c := range ops {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+			continue
+		}
+		rep.Reads++
+		var k int
+		if _, err := fmt.Sscanf(c.Invoke.Key, "chaos-row:%d", &k); err != nil {
+			continue
+		}
+		src, ok := byValue[c.End.Value]
+		if !ok {
+			continue
+		}
+		// The earliest acknowledged write of v, newer than the value read, completed before the read.
+		var since int64
+		for _, w := range byKey[k] {
+			if !w.acked() || w.ts <= src.ts || w.c.End.Time >= c.Invoke.Time {
+				continue
+			}
+			changes := false
+			for _, m := range w.c.Invoke.Muts {
+				changes = changes || (m.K == k && (m.F == FInsert || m.F == FUpdate || m.F == FDelete))
+			}
+			if changes && (since == 0 || w.c.End.Time < since) {
+				since = w.c.End.Time
+			}
+		}
+		if since == 0 {
+			continue
+		}
+		d := time.Duration(c.Invoke.Time - since)
+		if faults.any(c.Invoke.Time) {
+			during = append(during, d)
+		} else {
+			calm = append(calm, d)
+		}
+	}
+	rep.StaleDuring, rep.StaleCalm = len(during), len(calm)
+	rep.During, rep.Calm = quantiles(during), quantiles(calm)
+	return rep
+}
+
+func quantiles(ds []time.Duration) map[string]string {
+	if len(ds) == 0 {
+		return nil
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	q := func(p float64) string {
+		return ds[min(len(ds)-1, int(p*float64(len(ds))))].Round(time.Millisecond).String()
+	}
+	return map[string]string{"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": ds[len(ds)-1].Round(time.Millisecond).String(), "n": fmt.Sprint(len(ds))}
+}
+
+// readFileTail returns the last 4 MiB of a file.
+func readFileTail(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > 4<<20 {
+		f.Seek(st.Size()-4<<20, io.SeekStart)
+	}
+	b, err := io.ReadAll(f)
+	return string(b), err
+}
+
+// leaderRegion is the region whose keyspace is authoritative in phase p.
+func leaderRegion(p string) string {
+	if p == "dual-flipped" {
+		return Regions[1]
+	}
+	return Regions[0]
+}
+
+// staleReads finds cache hits that returned a value older than a write whose own invalidation in
+// the reader's region had completed before the read began, while that region's keyspace was the
+// authoritative one (so any fill that read it after the write saw the write): a fill that read
+// before the write stored its value after the invalidation. Returns the violations (at most 5
+// listed, then a count).
+func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[string]writeOp, faults windows) []Violation {
+	// The invalidation each acknowledged write got from its own writer, in the writer's region.
+	type inval struct {
+		w   Completed
+		end int64
+	}
+	var invs = map[string][]inval{} // cache key -> invalidations
+	var lastWrite = map[string]Completed{}
+	for _, c := range ops {
+		if len(c.Invoke.Muts) > 0 {
+			lastWrite[c.Invoke.Process] = c
+			continue
+		}
+		if c.Invoke.F != FCacheDel || c.Outcome != OK {
+			continue
+		}
+		w, ok := lastWrite[c.Invoke.Process]
+		if !ok || w.Outcome != OK || w.End.Time > c.Invoke.Time {
+			continue
+		}
+		for _, m := range w.Invoke.Muts {
+			if RowKey(m.K) == c.Invoke.Key && (m.F == FInsert || m.F == FUpdate || m.F == FDelete) {
+				invs[c.Invoke.Key] = append(invs[c.Invoke.Key], inval{w: w, end: c.End.Time})
+			}
+		}
+	}
+	var out []Violation
+	n := 0
+	margin := int64(300 * time.Millisecond)
+	seen := map[string]bool{} // region, key and write: one violation each
+	fills := map[string][]Completed{}
+	for _, c := range ops {
+		if c.Invoke.F == FCacheFill && c.Outcome == OK {
+			fills[c.Invoke.Region+" "+c.Invoke.Key] = append(fills[c.Invoke.Region+" "+c.Invoke.Key], c)
+		}
+	}
+	for _, c := range ops {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+			continue
+		}
+		src, ok := byValue[c.End.Value]
+		if !ok {
+			continue
+		}
+		for _, iv := range invs[c.Invoke.Key] {
+			w := iv.w
+			if w.Invoke.Region != c.Invoke.Region || w.Invoke.TS <= src.ts || iv.end >= c.Invoke.Time {
+				continue
+			}
+			p := w.Invoke.Phase // as the writer's session had it
+			if leaderRegion(p) != c.Invoke.Region || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
+				continue
+			}
+			id := c.Invoke.Region + " " + c.Invoke.Key + " " + w.Invoke.ID
+			if seen[id] {
+				break
+			}
+			seen[id] = true
+			involved := []Op{src.c.Invoke, w.Invoke, w.End}
+			// The fill that stored the stale value: its read began before the write was acknowledged.
+			for _, f := range fills[c.Invoke.Region+" "+c.Invoke.Key] {
+				if f.End.Value == c.End.Value && f.End.Time <= c.Invoke.Time && f.End.Time >= iv.end-margin {
+					involved = append(involved, f.Invoke, f.End)
+				}
+			}
+			involved = append(involved, c.Invoke, c.End)
+			if n++; n <= 5 {
+				out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("%s read %s = %q (written at ts %d) %.0f ms after its own writer's write %s (ts %d, acknowledged) and its invalidation there completed; %s's keyspace was authoritative (%s), so a fill that read before the write was stored after the invalidation",
+					c.Invoke.Region, c.Invoke.Key, c.End.Value, src.ts, float64(c.Invoke.Time-iv.end)/1e6, w.Invoke.ID, w.Invoke.TS, c.Invoke.Region, p),
+					Ops: involved})
+			}
+			break
+		}
+	}
+	if n > 5 {
+		out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("… and %d more reads like these", n-5)})
+	}
+	return out
+}

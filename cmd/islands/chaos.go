@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/globalcloud/islands/chaos"
+)
+
+// chaosCmd is `islands chaos`: the seeded fault campaign (make chaos).
+func chaosCmd(args []string) int {
+	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
+	seed := fs.Uint64("seed", 0, "first seed (0 = one from the clock, printed)")
+	seeds := fs.Int("seeds", 1, "how many seeds to run, seed, seed+1, …")
+	duration := fs.Duration("duration", 60*time.Second, "workload and faults per seed")
+	rate := fs.Int("rate", 80, "operations per second per writer (two writers)")
+	keys := fs.Int("keys", 40, "rows and cache keys the workload touches")
+	maxFault := fs.Duration("max-fault", 8*time.Second, "longest pause or outage")
+	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift); empty = all")
+	targets := fs.String("targets", "", "comma-separated fault targets to use (cassandra-eu,writer-us,writers,eu-west-1…); empty = all")
+	killCass := fs.Bool("kill-cassandra", false, "also kill -9 and restart Cassandra nodes (slow restarts)")
+	out := fs.String("out", "chaos-out", "directory of the runs (one subdirectory per seed)")
+	binDir := fs.String("bin-dir", "", "where the cachesync and forklift programs are (default: beside this program)")
+	drain := fs.Duration("drain-timeout", 30*time.Second, "how long writers wait for their replay logs at the end")
+	callerWait := fs.Duration("caller-wait", 2*time.Second, "an acknowledged write slower than this with a healthy authoritative side is a violation")
+	check := fs.String("check", "", "run the checker again over a finished run's directory (no service needed) and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *check != "" {
+		rep, err := chaos.Recheck(*check, chaos.CheckOptions{CallerWait: *callerWait})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "islands chaos:", err)
+			return 2
+		}
+		rep.Print(os.Stdout)
+		if !rep.OK() {
+			return 1
+		}
+		return 0
+	}
+	env, err := chaos.EnvFromOS()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "islands chaos:", err)
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "islands chaos:", err)
+		return 2
+	}
+	if *binDir == "" {
+		*binDir = filepath.Dir(self)
+	}
+	fk := filepath.Join(*binDir, "forklift")
+	if _, err := os.Stat(fk); err != nil {
+		fmt.Fprintf(os.Stderr, "islands chaos: no forklift program at %s: forklift faults skipped\n", fk)
+		fk = ""
+	}
+	if *seed == 0 {
+		*seed = uint64(time.Now().UnixNano()%1_000_000) + 1
+	}
+	var ks, ts []string
+	if *kinds != "" {
+		ks = strings.Split(*kinds, ",")
+	}
+	if *targets != "" {
+		ts = strings.Split(*targets, ",")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	bad := 0
+	var failed []string
+	for i := 0; i < *seeds && ctx.Err() == nil; i++ {
+		s := *seed + uint64(i)
+		rep, err := chaos.Run(ctx, chaos.Options{Seed: s, Duration: *duration, Rate: *rate, Keys: *keys, MaxFault: *maxFault,
+			Kinds: ks, Targets: ts, KillCassandra: *killCass, Env: env, Dir: filepath.Join(*out, fmt.Sprintf("seed-%d", s)),
+			IslandsBin: self, CachesyncBin: filepath.Join(*binDir, "cachesync"), ForkliftBin: fk,
+			DrainTimeout: *drain, CallerWait: *callerWait, Progress: os.Stdout})
+		if rep != nil && err == nil {
+			rep.Print(os.Stdout)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "islands chaos: seed %d: %v\n", s, err)
+			return 1
+		}
+		if !rep.OK() {
+			bad++
+			failed = append(failed, rep.Replay)
+		}
+	}
+	fmt.Printf("\nchaos: %d seeds from %d, %d with violations\n", *seeds, *seed, bad)
+	for _, f := range failed {
+		fmt.Println("  replay:", f)
+	}
+	if bad > 0 {
+		return 1
+	}
+	return 0
+}
+
+// chaosWriterCmd is `islands chaos-writer`: the workload process the campaign starts, kills and
+// restarts (not for people).
+func chaosWriterCmd(args []string) int {
+	fs := flag.NewFlagSet("chaos-writer", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "writer config (JSON, written by islands chaos)")
+	inc := fs.Int("incarnation", 0, "how many times this writer was started before")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	b, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "islands chaos-writer:", err)
+		return 2
+	}
+	var cfg chaos.WriterConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "islands chaos-writer:", err)
+		return 2
+	}
+	cfg.Incarnation = *inc
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := chaos.RunWriter(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "islands chaos-writer:", err)
+		return 1
+	}
+	return 0
+}
