@@ -1,6 +1,7 @@
 package dualwrite
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 )
@@ -24,4 +25,11 @@ func (c *clock) next() int64 {
 			return t
 		}
 	}
+}
+
+// mergeCancel returns a context with ctx's values that is cancelled when either ctx or also is.
+func mergeCancel(ctx, also context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(also, cancel)
+	return c, func() { stop(); cancel() }
 }

@@ -4,9 +4,14 @@
 //
 // Adopting it changes one line:
 //
-//	session, err := dualwrite.New(island, global, dualwrite.WithReplayDir("/var/lib/app/dualwrite"))
+//	session, err := dualwrite.Open(ctx, islandCluster, globalCluster, dualwrite.WithReplayDir("/var/lib/app/dualwrite"))
 //	...
 //	err = session.Query(`UPDATE profiles SET plan = ? WHERE member_id = ?`, plan, id).WithContext(ctx).Exec()
+//
+// Open owns its gocql sessions and rebuilds a side whose pool has emptied ("no hosts available in
+// the pool", which gocql does not recover from by itself with a single host or with the initial
+// host lookup disabled) as soon as a fresh connection to it succeeds. New takes sessions the
+// caller owns: recovery is then the caller's.
 //
 // Every write (or batch) gets one client timestamp in microseconds, sent to both sides, so the two
 // copies reconcile to the same cells whatever order the writes land in, and a write replayed later
@@ -21,12 +26,18 @@
 //	dual-flipped    write both;             read secondary (primary failures: the policy)
 //	secondary-only  write secondary;        read secondary
 //
+// SetPhase is a barrier: it returns once every write of the old phase has finished or been kept
+// in the replay log, and it refuses (ErrAuthorityBacklog; SetPhaseWait waits instead) to make a
+// side authoritative while the replay log still holds writes.
+//
 // In the dual phases one side is authoritative (primary in dual, secondary in dual-flipped) and the
 // other is the follower. The failure policy says what a follower failure does:
 //
 //   - PrimaryAuthoritative (default): the caller's write succeeds when the authoritative side
-//     accepts it; a follower failure is appended to the durable replay log (fsync before the caller
-//     returns) and a replayer applies it again, with the original timestamp, until it lands.
+//     accepts it; a follower failure, or a follower that has not answered within the follower
+//     budget (WithFollowerBudget, default 200 ms, bounded by the caller's deadline), is appended to
+//     the durable replay log (fsync before the caller returns, the wait bounded by the caller's
+//     context) and a replayer applies it again, with the original timestamp, until it lands.
 //   - Strict: both sides must accept; a follower failure is returned to the caller (the
 //     authoritative side may already hold the write, exactly as after a Cassandra timeout).
 //   - Async: the follower write goes to a bounded in-memory queue served in the background; a
@@ -43,6 +54,10 @@
 // and a different outcome is counted and logged (it is never replayed: its condition may no longer
 // hold). Counter updates cannot carry a timestamp and are not idempotent: they go to both sides,
 // and a failed follower update is recorded as uncertain (Uncertain, metric) and never replayed.
+// List appends, prepends and index operations are not idempotent either: in the dual phases they
+// are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
+// write the follower may have applied it: unless the leader refused it outright it is kept for
+// the leader too, so both sides converge (the caller still gets the leader's error).
 //
 // Reads go to the read side only; with WithShadowReads a sampled fraction also runs on the other side
 // in the background and mismatching results are counted and logged with the statement and values.

@@ -18,6 +18,16 @@ var (
 	ErrNoReplayLog = errors.New("dualwrite: no replay log configured")
 	// ErrClosed: the session was closed.
 	ErrClosed = errors.New("dualwrite: session closed")
+	// ErrFollowerBudget: the follower did not answer within the follower budget; the write was kept
+	// in the replay log (it appears wrapped in logs, not returned to callers).
+	ErrFollowerBudget = errors.New("dualwrite: follower did not answer within its budget")
+	// ErrAuthorityBacklog: SetPhase would make a side authoritative while the replay log still
+	// holds writes it may be missing.
+	ErrAuthorityBacklog = errors.New("dualwrite: replay log not drained for the side gaining authority")
+	// ErrNotIdempotent: in a dual phase, a statement whose replay would not be idempotent (list
+	// append/prepend, list element set/delete by index) is refused: a follower failure could only
+	// be replayed blindly, duplicating or misplacing elements.
+	ErrNotIdempotent = errors.New("dualwrite: statement cannot be replayed safely")
 	// ErrUnknownPhase and ErrUnknownPolicy: a name in config that is not one of ours.
 	ErrUnknownPhase  = errors.New("dualwrite: unknown phase")
 	ErrUnknownPolicy = errors.New("dualwrite: unknown policy")

@@ -4,12 +4,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	imetrics "github.com/globalcloud/islands/internal/metrics"
 )
 
-// metrics are the session's Prometheus series; a nil *metrics records nothing.
+// metrics are the session's Prometheus series, labelled session=<WithName>; a nil *metrics
+// records nothing. Several sessions may share one registry: a collector already registered under
+// the same name and labels is reused.
 type metrics struct {
-	latency       *prometheus.HistogramVec // side, phase
-	errors        *prometheus.CounterVec   // side, phase
+	latency       prometheus.ObserverVec // side, phase
+	errors        *prometheus.CounterVec // side, phase
 	logged        prometheus.Counter
 	replayed      prometheus.Counter
 	refused       *prometheus.CounterVec // reason
@@ -18,46 +22,50 @@ type metrics struct {
 	lwtDiff       prometheus.Counter
 	uncertain     prometheus.Counter
 	asyncOverflow prometheus.Counter
+	late          prometheus.Counter
+	rebuilds      *prometheus.CounterVec // side
 }
 
-func newMetrics(reg prometheus.Registerer, s *Session) *metrics {
+func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 	if reg == nil {
 		return nil
 	}
+	lbl := prometheus.Labels{"session": name}
+	counter := func(n, help string) prometheus.Counter {
+		return register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: n, Help: help, ConstLabels: lbl}))
+	}
+	counterVec := func(n, help string, labels ...string) *prometheus.CounterVec {
+		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: help, ConstLabels: lbl}, labels))
+	}
 	m := &metrics{
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "islands_dualwrite_request_duration_seconds", Help: "Latency of each side's requests.",
-			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)}, []string{"side", "phase"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "islands_dualwrite_errors_total", Help: "Failed requests per side and phase."}, []string{"side", "phase"}),
-		logged: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_replay_logged_total", Help: "Follower writes appended to the replay log."}),
-		replayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_replayed_total", Help: "Replay log entries that landed."}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "islands_dualwrite_refused_total", Help: "Writes refused before reaching either side."}, []string{"reason"}),
-		shadowReads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_shadow_reads_total", Help: "Reads compared on both sides."}),
-		shadowDiff: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_shadow_mismatches_total", Help: "Shadow reads whose sides differed."}),
-		lwtDiff: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_lwt_mismatches_total", Help: "Conditional writes applied on one side only."}),
-		uncertain: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_uncertain_counter_updates_total", Help: "Counter updates that failed on the follower (never replayed)."}),
-		asyncOverflow: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "islands_dualwrite_async_overflow_total", Help: "Async follower writes sent to the replay log because the queue was full."}),
+		latency: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "islands_dualwrite_request_duration_seconds", Help: "Latency of each side's requests.", ConstLabels: lbl,
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)}, []string{"side", "phase"})),
+		errors:        counterVec("islands_dualwrite_errors_total", "Failed requests per side and phase.", "side", "phase"),
+		logged:        counter("islands_dualwrite_replay_logged_total", "Follower writes appended to the replay log."),
+		replayed:      counter("islands_dualwrite_replayed_total", "Replay log entries that landed."),
+		refused:       counterVec("islands_dualwrite_refused_total", "Writes refused before reaching either side.", "reason"),
+		shadowReads:   counter("islands_dualwrite_shadow_reads_total", "Reads compared on both sides."),
+		shadowDiff:    counter("islands_dualwrite_shadow_mismatches_total", "Shadow reads whose sides differed."),
+		lwtDiff:       counter("islands_dualwrite_lwt_mismatches_total", "Conditional writes applied on one side only."),
+		uncertain:     counter("islands_dualwrite_uncertain_counter_updates_total", "Counter updates that failed on the follower (never replayed)."),
+		asyncOverflow: counter("islands_dualwrite_async_overflow_total", "Async follower writes sent to the replay log because the queue was full."),
+		late:          counter("islands_dualwrite_follower_late_total", "Follower writes not answered within the follower budget (kept for replay)."),
+		rebuilds:      counterVec("islands_dualwrite_session_rebuilds_total", "gocql sessions rebuilt after their pool had no connections.", "side"),
 	}
-	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "islands_dualwrite_replay_backlog_entries", Help: "Entries waiting in the replay log."},
-		func() float64 { n, _ := s.Backlog(); return float64(n) })
-	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "islands_dualwrite_replay_oldest_age_seconds", Help: "Age of the oldest entry waiting in the replay log."},
-		func() float64 { _, age := s.Backlog(); return age.Seconds() })
-	for _, c := range []prometheus.Collector{m.latency, m.errors, m.logged, m.replayed, m.refused, m.shadowReads,
-		m.shadowDiff, m.lwtDiff, m.uncertain, m.asyncOverflow, backlog, age} {
-		reg.MustRegister(c)
-	}
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "islands_dualwrite_replay_backlog_entries", Help: "Entries waiting in the replay log.", ConstLabels: lbl},
+		func() float64 { n, _ := s.Backlog(); return float64(n) }))
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "islands_dualwrite_replay_oldest_age_seconds", Help: "Age of the oldest entry waiting in the replay log.", ConstLabels: lbl},
+		func() float64 { _, age := s.Backlog(); return age.Seconds() }))
 	return m
+}
+
+// register registers c, or returns the collector already registered in its place (a second
+// session of the same name).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	return imetrics.MustRegister(reg, c)
 }
 
 func (m *metrics) observe(sd side, p Phase, d time.Duration, err error) {

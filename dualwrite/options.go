@@ -1,6 +1,7 @@
 package dualwrite
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -26,7 +27,27 @@ type config struct {
 	replayWorkers    int
 	replayBackoffMax time.Duration
 	now              func() time.Time
+	budget           time.Duration
+	background       int
+	healAfter        time.Duration
+	name             string
+	execHook         func(ctx context.Context, sd side, op *writeOp) (bool, error)
+	columnKinds      func(ctx context.Context, keyspace, table, column string) (columnKind, error)
 }
+
+// DefaultFollowerBudget is how long a caller waits for the follower side by default.
+const DefaultFollowerBudget = 200 * time.Millisecond
+
+// WithFollowerBudget bounds how long a write waits for the follower side in the dual phases
+// (default DefaultFollowerBudget, counted from the start of the write; the caller's context
+// deadline bounds it too). A follower that has not answered by then is kept in the replay log and
+// the caller returns; its request finishes in the background. Under Strict there is no budget:
+// the caller waits for both sides (bounded by its context).
+func WithFollowerBudget(d time.Duration) Option { return func(c *config) { c.budget = d } }
+
+// WithName names the session in its metrics (label session) and logs, so several sessions can
+// share one Prometheus registry (default "default"; sessions with the same name share series).
+func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithPhase sets the phase the session starts in (default Dual).
 func WithPhase(p Phase) Option { return func(c *config) { c.phase = p } }

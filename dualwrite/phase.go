@@ -49,6 +49,8 @@ func (s side) String() string {
 	return "secondary"
 }
 
+func (s side) other() side { return 1 - s }
+
 // leader is the authoritative side of a phase: the one read, and whose answer the caller gets.
 func (p Phase) leader() side {
 	if p >= DualFlipped {

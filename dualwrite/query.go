@@ -100,7 +100,7 @@ func (q *Query) Iter() *Iter {
 	if phase == PrimaryOnly {
 		sd = primarySide
 	}
-	gq := q.s.sides[sd].Query(q.s.forSide(sd, q.stmt), q.values...).WithContext(q.ctx)
+	gq := q.s.sides[sd].session().Query(q.s.forSide(sd, q.stmt), q.values...).WithContext(q.ctx)
 	if q.cons != nil {
 		gq = gq.Consistency(*q.cons)
 	}

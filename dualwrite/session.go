@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -12,12 +13,20 @@ import (
 )
 
 // Session writes to two keyspaces and reads from the one its phase names. It is safe for
-// concurrent use; the phase can be switched at any time with SetPhase. Close stops the replayer
-// and the async workers; the gocql sessions stay open (they are the caller's).
+// concurrent use; the phase can be switched at any time with SetPhase.
+//
+// Invariants:
+//   - Every write holds the phase gate (read side) from the moment it reads the phase until it has
+//     finished on the sides it must reach or has been kept in the replay log; SetPhase and Close
+//     take the gate's write side, so when they proceed no write of the old phase is still open.
+//   - A write never starts after Close has taken the gate: it returns ErrClosed.
+//   - A side opened by Open is rebuilt only by its healer; the old gocql session is closed when the
+//     last request that acquired it has released it.
 type Session struct {
-	sides  [2]*gocql.Session
+	sides  [2]*sideConn
 	cfg    config
 	phase  atomic.Int32
+	gate   sync.RWMutex
 	clock  clock
 	log    ReplayLog
 	ownLog bool
@@ -25,10 +34,21 @@ type Session struct {
 	logger *slog.Logger
 
 	stmts sync.Map // string -> statement
+	kinds sync.Map // schemaKey -> columnKind
 
 	async     chan asyncJob
 	asyncWG   sync.WaitGroup
 	shadowSem chan struct{}
+
+	// Follower writes still running after their caller was answered (past the budget, already
+	// kept in the replay log): bounded by bgSem, cancelled by bgCancel at Close.
+	bgSem    chan struct{}
+	bgWG     sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+
+	// execHook replaces the gocql call in unit tests of pure logic (nil in production).
+	execHook func(ctx context.Context, sd side, op *writeOp) (bool, error)
 
 	stats counters
 
@@ -37,11 +57,13 @@ type Session struct {
 
 	stop     chan struct{}
 	replayWG sync.WaitGroup
+	healWG   sync.WaitGroup
 	closed   atomic.Bool
 }
 
-// Uncertain is a counter update that failed on the follower side: it may or may not have been
-// applied there, so it is never replayed; reconcile it by hand (or recount) if it matters.
+// Uncertain is a counter update that failed (or did not answer in time) on the follower side: it
+// may or may not have been applied there, so it is never replayed; reconcile it by hand (or
+// recount) if it matters.
 type Uncertain struct {
 	Side   string
 	Stmt   string
@@ -50,26 +72,66 @@ type Uncertain struct {
 	At     time.Time
 }
 
-// New returns a session over primary and secondary. With the default policy it needs a replay
-// log: WithReplayDir (or WithReplayLog); a FileLog found in that directory from an earlier process
-// is drained by this session's replayer.
+// Open connects to both clusters and returns a session that owns its gocql sessions: when a side
+// keeps failing with "no hosts available in the pool" (gocql's pool emptied after a pause or a
+// restart, apache/cassandra-gocql-driver#915) while a fresh connection to it succeeds, that side's
+// session is rebuilt in place and writes and the replayer use it again without any action from the
+// application. Close closes the gocql sessions too. Prefer Open to New.
+func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...Option) (*Session, error) {
+	if primary == nil || secondary == nil {
+		return nil, fmt.Errorf("dualwrite: Open needs two cluster configs (primary %v, secondary %v)", primary != nil, secondary != nil)
+	}
+	var sides [2]*sideConn
+	for i, c := range []*gocql.ClusterConfig{primary, secondary} {
+		sess, err := connect(ctx, c)
+		if err != nil {
+			if i == 1 {
+				sides[0].close()
+			}
+			return nil, fmt.Errorf("dualwrite: connecting to the %s side: %w", side(i), err)
+		}
+		sides[i] = newSideConn(side(i), sess, c)
+	}
+	s, err := newSession(sides, opts)
+	if err != nil {
+		sides[0].close()
+		sides[1].close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a session over two gocql sessions the caller owns. Recovery is then yours: New
+// cannot rebuild a gocql session whose pool has emptied (use Open for that), and Close leaves
+// both sessions open.
+//
+// With the default policy it needs a replay log: WithReplayDir (or WithReplayLog); a FileLog
+// found in that directory from an earlier process is drained by this session's replayer.
 func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 	if primary == nil || secondary == nil {
 		return nil, fmt.Errorf("dualwrite: New needs two gocql sessions (primary %v, secondary %v)", primary != nil, secondary != nil)
 	}
+	return newSession([2]*sideConn{newSideConn(primarySide, primary, nil), newSideConn(secondarySide, secondary, nil)}, opts)
+}
+
+func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	cfg := config{phase: Dual, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
-		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now}
+		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
+		background: 4096, healAfter: time.Second, name: "default"}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.phase < PrimaryOnly || cfg.phase > SecondaryOnly {
 		return nil, fmt.Errorf("%w %d", ErrUnknownPhase, cfg.phase)
 	}
-	s := &Session{sides: [2]*gocql.Session{primary, secondary}, cfg: cfg, logger: cfg.logger,
-		stop: make(chan struct{}), shadowSem: make(chan struct{}, 8)}
+	s := &Session{sides: sides, cfg: cfg, logger: cfg.logger,
+		stop: make(chan struct{}), shadowSem: make(chan struct{}, 8), bgSem: make(chan struct{}, cfg.background)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
+	s.logger = s.logger.With("session", cfg.name)
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.execHook = cfg.execHook
 	s.clock.now = cfg.now
 	s.phase.Store(int32(cfg.phase))
 	switch {
@@ -85,7 +147,12 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 		return nil, fmt.Errorf("%w: the %s policy keeps failed follower writes for replay; "+
 			"pass dualwrite.WithReplayDir(\"/a/persistent/dir\") (or WithPolicy(dualwrite.Strict))", ErrNoReplayLog, cfg.policy)
 	}
-	s.m = newMetrics(cfg.reg, s)
+	s.m = newMetrics(cfg.reg, cfg.name, s)
+	for _, sc := range s.sides {
+		if sc != nil {
+			sc.s = s
+		}
+	}
 	if cfg.policy == Async {
 		s.async = make(chan asyncJob, cfg.asyncQueue)
 		for i := 0; i < cfg.asyncWorkers; i++ {
@@ -100,13 +167,102 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 	return s, nil
 }
 
-// SetPhase switches the phase for every write and read that starts from now on; a write already
-// under way completes under the rules of the phase it started in.
-func (s *Session) SetPhase(p Phase) {
-	old := Phase(s.phase.Swap(int32(p)))
-	if old != p {
-		s.logger.Info("dualwrite phase", "from", old.String(), "to", p.String())
+// SetPhase switches the phase. It returns once every write that started under the old phase has
+// finished or been kept in the replay log (under the Async policy: once the async queue is
+// empty), so a write acknowledged after SetPhase returns used the new phase, and one acknowledged
+// before it is where the old phase put it.
+//
+// A switch that moves authority (the read side) to a side refuses with ErrAuthorityBacklog while
+// the replay log still holds writes: that side may be missing acknowledged writes. Wait for them
+// with SetPhaseWait, or WaitReplayed and try again.
+func (s *Session) SetPhase(p Phase) error {
+	return s.setPhase(context.Background(), p, false)
+}
+
+// SetPhaseWait is SetPhase that, instead of refusing, waits until the side gaining authority has
+// nothing left to receive from the replay log (or ctx ends).
+func (s *Session) SetPhaseWait(ctx context.Context, p Phase) error {
+	return s.setPhase(ctx, p, true)
+}
+
+func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
+	if p < PrimaryOnly || p > SecondaryOnly {
+		return fmt.Errorf("%w %d", ErrUnknownPhase, p)
 	}
+	for {
+		if err := s.lockGate(ctx); err != nil {
+			return fmt.Errorf("dualwrite: switching to %s: waiting for writes of the old phase: %w", p, err)
+		}
+		if s.closed.Load() {
+			s.gate.Unlock()
+			return ErrClosed
+		}
+		old := Phase(s.phase.Load())
+		if err := s.drainAsync(ctx); err != nil {
+			s.gate.Unlock()
+			return fmt.Errorf("dualwrite: switching to %s: waiting for the async queue: %w", p, err)
+		}
+		n := s.pendingFor(old.leader(), p.leader())
+		if n == 0 {
+			s.phase.Store(int32(p))
+			s.gate.Unlock()
+			if old != p {
+				s.logger.Info("dualwrite phase", "from", old.String(), "to", p.String())
+			}
+			return nil
+		}
+		s.gate.Unlock()
+		if !wait {
+			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log; "+
+				"use SetPhaseWait (or WaitReplayed) first", ErrAuthorityBacklog, old, p, p.leader(), n)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s → %s: %d writes still waiting for replay: %w", ErrAuthorityBacklog, old, p, n, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// pendingFor returns how many replay log entries stand in the way of moving the read side from
+// from to to: none when it does not move. The log does not say per side how many entries wait, so
+// this counts them all (a superset: safe).
+func (s *Session) pendingFor(from, to side) int64 {
+	if from == to || s.log == nil {
+		return 0
+	}
+	n, _ := s.log.Backlog()
+	return n
+}
+
+// lockGate takes the phase gate's write side, giving up when ctx ends.
+func (s *Session) lockGate(ctx context.Context) error {
+	if ctx.Done() == nil {
+		s.gate.Lock()
+		return nil
+	}
+	locked := make(chan struct{})
+	go func() { s.gate.Lock(); close(locked) }()
+	select {
+	case <-locked:
+		return nil
+	case <-ctx.Done():
+		go func() { <-locked; s.gate.Unlock() }()
+		return ctx.Err()
+	}
+}
+
+// drainAsync waits, with the gate held, until the async workers have finished every queued
+// follower write (landed or kept in the replay log).
+func (s *Session) drainAsync(ctx context.Context) error {
+	for s.async != nil && s.stats.asyncInFlight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // Phase returns the current phase.
@@ -141,29 +297,68 @@ func (s *Session) WaitReplayed(ctx context.Context) error {
 	}
 }
 
-// Uncertain returns the counter updates that failed on the follower side so far.
+// Uncertain returns the counter updates whose outcome on a side is unknown: those in the replay
+// log's uncertain store (from this process and earlier ones; FileLog and MemLog keep them) and
+// those that could only be kept in memory.
 func (s *Session) Uncertain() []Uncertain {
+	var asides []Aside
+	switch l := s.log.(type) {
+	case interface{ UncertainEntries() ([]Aside, error) }:
+		a, err := l.UncertainEntries()
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the uncertain store", "err", err)
+		}
+		asides = a
+	case interface{ UncertainEntries() []Aside }:
+		asides = l.UncertainEntries()
+	}
+	var out []Uncertain
+	for _, a := range asides {
+		u := Uncertain{Side: a.Entry.Side, Err: a.Cause, At: a.At}
+		if len(a.Entry.Stmts) > 0 {
+			u.Stmt, u.Values = a.Entry.Stmts[0].Stmt, a.Entry.Stmts[0].Values
+		}
+		out = append(out, u)
+	}
 	s.uncertainMu.Lock()
 	defer s.uncertainMu.Unlock()
-	return append([]Uncertain(nil), s.uncertain...)
+	return append(out, s.uncertain...)
 }
 
-// Close drains the async queue (its failures go to the replay log), stops the replayer and closes
-// the replay log it opened. Writes waiting in a FileLog are replayed by the next session on the
-// same directory.
+// Rebuilds returns how many times each side's gocql session was rebuilt by the healer (always 0
+// for a session made with New).
+func (s *Session) Rebuilds() (primary, secondary int64) {
+	return s.sides[0].rebuilds.Load(), s.sides[1].rebuilds.Load()
+}
+
+// Close waits for the writes under way (a write that starts afterwards returns ErrClosed), drains
+// the async queue (its failures go to the replay log), stops the replayer and the healers, closes
+// the replay log it opened and, for a session made with Open, both gocql sessions. Writes waiting
+// in a FileLog are replayed by the next session on the same directory. Close is safe to call
+// concurrently with writes and more than once.
 func (s *Session) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
+	s.gate.Lock() // no write is under way, and every later one sees closed
 	if s.async != nil {
 		close(s.async)
 		s.asyncWG.Wait()
 	}
+	s.bgCancel() // follower writes past their budget: already in the replay log
+	s.bgWG.Wait()
 	close(s.stop)
 	s.replayWG.Wait()
+	s.healWG.Wait()
 	if s.ownLog {
 		s.log.Close()
 	}
+	for _, sc := range s.sides {
+		if sc != nil && sc.cluster != nil {
+			sc.close()
+		}
+	}
+	s.gate.Unlock()
 }
 
 // statement returns the cached analysis of stmt.
@@ -183,3 +378,29 @@ func (s *Session) forSide(sd side, stmt string) string {
 	}
 	return stmt
 }
+
+// connect creates a gocql session from c, giving up (and closing it later) when ctx ends first.
+func connect(ctx context.Context, c *gocql.ClusterConfig) (*gocql.Session, error) {
+	type result struct {
+		s   *gocql.Session
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		s, err := c.CreateSession()
+		done <- result{s, err}
+	}()
+	select {
+	case r := <-done:
+		return r.s, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.s != nil {
+				r.s.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+var errNoSession = errors.New("dualwrite: side has no session")

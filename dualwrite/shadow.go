@@ -25,7 +25,7 @@ func (s *Session) maybeShadow(q *Query, phase Phase) {
 		defer cancel()
 		var rows [2][]map[string]any
 		for sd := range s.sides {
-			r, err := s.sides[sd].Query(s.forSide(side(sd), stmt), values...).WithContext(ctx).PageSize(1000).Iter().SliceMap()
+			r, err := s.sides[sd].session().Query(s.forSide(side(sd), stmt), values...).WithContext(ctx).PageSize(1000).Iter().SliceMap()
 			if err != nil {
 				s.logger.Debug("dualwrite: shadow read failed", "side", side(sd).String(), "err", err)
 				return

@@ -4,9 +4,9 @@ import "sync/atomic"
 
 // counters are the session's running totals, read with Stats.
 type counters struct {
-	writes, acked, followerFailed, logged, replayed, uncertain atomic.Int64
-	shadowReads, shadowMismatches, lwtMismatches, refused      atomic.Int64
-	asyncInFlight, deadLettered                                atomic.Int64
+	writes, acked, followerFailed, followerLate, logged, replayed, uncertain atomic.Int64
+	shadowReads, shadowMismatches, lwtMismatches, refused                    atomic.Int64
+	asyncInFlight, deadLettered                                              atomic.Int64
 }
 
 // Stats are a session's totals since New, for reports and tests; the same figures are exported
@@ -14,7 +14,8 @@ type counters struct {
 type Stats struct {
 	Writes           int64 // writes and batches issued through the session
 	Acknowledged     int64 // of them, returned to the caller without error
-	FollowerFailed   int64 // follower writes that did not land at first
+	FollowerFailed   int64 // follower writes that did not land at first (late ones included)
+	FollowerLate     int64 // of them, follower writes not answered within the follower budget
 	Logged           int64 // follower writes appended to the replay log
 	Replayed         int64 // replay log entries that have since landed
 	Uncertain        int64 // counter updates that failed on the follower
@@ -28,7 +29,7 @@ type Stats struct {
 // Stats returns the session's totals so far.
 func (s *Session) Stats() Stats {
 	c := &s.stats
-	return Stats{Writes: c.writes.Load(), Acknowledged: c.acked.Load(), FollowerFailed: c.followerFailed.Load(),
+	return Stats{Writes: c.writes.Load(), Acknowledged: c.acked.Load(), FollowerFailed: c.followerFailed.Load(), FollowerLate: c.followerLate.Load(),
 		Logged: c.logged.Load(), Replayed: c.replayed.Load(), Uncertain: c.uncertain.Load(),
 		ShadowReads: c.shadowReads.Load(), ShadowMismatches: c.shadowMismatches.Load(),
 		LWTMismatches: c.lwtMismatches.Load(), Refused: c.refused.Load(),

@@ -39,19 +39,31 @@ func permanent(err error) bool {
 
 // write sends op to the sides its phase names and applies the failure policy. applied is the
 // leader's answer for a conditional write (true otherwise).
+//
+// In the dual phases both sides are sent the write at once. The caller waits for the leader, and
+// for the follower only until the follower budget (WithFollowerBudget, also bounded by the
+// caller's deadline) runs out: a follower that has not answered by then is kept in the replay log
+// and the caller returns while the follower's request finishes in the background (a replay of a
+// write that did land is harmless: same timestamp, same cells).
 func (s *Session) write(op *writeOp) (applied bool, err error) {
 	s.stats.writes.Add(1)
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.closed.Load() {
+		return false, ErrClosed
+	}
 	if err := s.check(op); err != nil {
 		s.stats.refused.Add(1)
-		if s.m != nil {
-			s.m.refused.WithLabelValues("non-deterministic").Inc()
-		}
 		return false, err
 	}
 	phase := s.Phase()
+	if err := s.checkReplayable(op, phase); err != nil {
+		s.stats.refused.Add(1)
+		return false, err
+	}
 	if op.ts == 0 {
 		op.ts = s.clock.next()
 	}
@@ -71,7 +83,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if s.cfg.policy == Async && !op.lwt && !op.counter {
 		applied, err = s.run(op.ctx, op, leader, phase)
 		if err != nil {
-			return applied, err
+			return applied, s.leaderFailed(op, leader, follower, err, nil)
 		}
 		if err := s.enqueue(op, follower, phase); err != nil {
 			return applied, err
@@ -80,43 +92,144 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		return applied, nil
 	}
 
-	type result struct {
-		applied bool
-		err     error
-	}
-	done := make(chan result, 1)
-	fctx := context.WithoutCancel(op.ctx) // the follower's write is ours to finish, not the caller's
-	go func() {
-		a, e := s.run(fctx, op, follower, phase)
-		done <- result{a, e}
-	}()
+	start := time.Now()
+	f := s.startFollower(op, follower, phase)
 	applied, err = s.run(op.ctx, op, leader, phase)
-	f := <-done
+	budget := s.cfg.budget
+	if s.cfg.policy == Strict {
+		budget = 1<<63 - 1 // both sides must answer: the caller's context alone bounds the wait
+	}
+	fres := f.wait(op.ctx, start, budget)
 	if err != nil {
-		return applied, fmt.Errorf("dualwrite: %s: %w", leader, err)
+		return applied, s.leaderFailed(op, leader, follower, err, &fres)
+	}
+	if err := s.settleFollower(op, follower, fres, applied); err != nil {
+		return applied, err
+	}
+	s.stats.acked.Add(1)
+	return applied, nil
+}
+
+// followerCall is a follower write running in its own goroutine.
+type followerCall struct {
+	done chan followerResult // nil: not started (too many follower writes in flight)
+}
+
+type followerResult struct {
+	applied bool
+	err     error
+	late    bool // not answered within the budget: still running in the background
+}
+
+var errNotStarted = errors.New("dualwrite: follower write not started: too many follower writes still running in the background")
+
+// startFollower sends op to the follower under a context of the session's (the caller's context
+// only bounds how long the caller waits, not the follower's write).
+func (s *Session) startFollower(op *writeOp, follower side, phase Phase) followerCall {
+	select {
+	case s.bgSem <- struct{}{}:
+	default:
+		return followerCall{}
+	}
+	done := make(chan followerResult, 1)
+	fctx, cancel := mergeCancel(context.WithoutCancel(op.ctx), s.bgCtx)
+	s.bgWG.Add(1)
+	go func() {
+		defer func() { cancel(); <-s.bgSem; s.bgWG.Done() }()
+		a, e := s.run(fctx, op, follower, phase)
+		done <- followerResult{applied: a, err: e}
+	}()
+	return followerCall{done: done}
+}
+
+// wait returns the follower's result, or a late result once budget (from start) or most of the
+// caller's remaining time has passed, whichever comes first.
+func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Duration) followerResult {
+	if f.done == nil {
+		return followerResult{err: errNotStarted}
+	}
+	deadline := start.Add(budget)
+	if dl, ok := ctx.Deadline(); ok {
+		// Leave a quarter of the caller's remaining time for keeping the write in the replay log.
+		if d := time.Now().Add(time.Until(dl) * 3 / 4); d.Before(deadline) {
+			deadline = d
+		}
+	}
+	select {
+	case r := <-f.done:
+		return r
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case r := <-f.done:
+		return r
+	case <-t.C:
+		return followerResult{err: ErrFollowerBudget, late: true}
+	case <-ctx.Done():
+		return followerResult{err: ctx.Err(), late: true}
+	}
+}
+
+// settleFollower applies the policy to the follower's result once the leader has accepted.
+func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, leaderApplied bool) error {
+	if f.late {
+		s.stats.followerLate.Add(1)
+		if s.m != nil {
+			s.m.late.Inc()
+		}
 	}
 	switch {
 	case op.lwt:
 		if f.err != nil {
-			s.logger.Warn("dualwrite: conditional write failed on the follower (not replayed)", "side", follower.String(), "stmt", op.stmts[0].Stmt, "err", f.err)
-		} else if f.applied != applied {
+			s.logger.Warn("dualwrite: conditional write failed or did not answer on the follower (not replayed)", "side", follower.String(), "stmt", op.stmts[0].Stmt, "err", f.err)
+		} else if f.applied != leaderApplied {
 			s.stats.lwtMismatches.Add(1)
 			if s.m != nil {
 				s.m.lwtDiff.Inc()
 			}
 			s.logger.Warn("dualwrite: conditional write decided differently on the two sides",
-				"leader", leader.String(), "leader_applied", applied, "follower_applied", f.applied, "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values)
+				"leader", follower.other().String(), "leader_applied", leaderApplied, "follower_applied", f.applied, "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values)
 		}
+		return nil
 	case f.err == nil:
+		return nil
 	case op.counter:
 		s.recordUncertain(op, follower, f.err)
+		return nil
 	default:
-		if err := s.followerFailed(op, follower, f.err); err != nil {
-			return applied, err
+		return s.followerFailed(op, follower, f.err)
+	}
+}
+
+// leaderFailed handles a write the authoritative side did not accept. The caller gets the
+// leader's error, but the write may have applied on either side (a timeout is not a refusal), so
+// unless the leader refused it outright it is kept for the leader in the replay log: both sides
+// then converge on it ("a failed write may have applied", made convergent). The follower's own
+// failure is kept for the follower as usual. f is nil when the follower was not sent the write
+// (Async sends it after the leader): it is kept for the follower too.
+func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) error {
+	werr := fmt.Errorf("dualwrite: %s: %w", leader, lerr)
+	if op.lwt || op.counter || permanent(lerr) || s.log == nil {
+		if f != nil && op.counter && f.err == nil {
+			s.recordUncertain(op, leader, lerr)
+		}
+		return werr
+	}
+	if f == nil || (f.err != nil && !permanent(f.err)) {
+		if f != nil && f.late {
+			s.stats.followerLate.Add(1)
+		}
+		s.stats.followerFailed.Add(1)
+		if kerr := s.keep(op, follower); kerr != nil {
+			s.logger.Error("dualwrite: a write failed on both sides and could not be kept for the follower", "side", follower.String(), "err", kerr)
 		}
 	}
-	s.stats.acked.Add(1)
-	return applied, nil
+	if kerr := s.keep(op, leader); kerr != nil {
+		s.logger.Error("dualwrite: a write that failed on the leader could not be kept for it", "side", leader.String(), "err", kerr)
+	}
+	return werr
 }
 
 // check refuses statements the two sides would store differently.
@@ -126,6 +239,9 @@ func (s *Session) check(op *writeOp) error {
 	}
 	for _, st := range op.stmts {
 		if fn := s.statement(st.Stmt).nonDeterministic; fn != "" {
+			if s.m != nil {
+				s.m.refused.WithLabelValues("non-deterministic").Inc()
+			}
 			return fmt.Errorf("%w: %s in %q would give each side a different value; compute it in the "+
 				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, st.Stmt)
 		}
@@ -150,39 +266,87 @@ func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 	return nil
 }
 
-// keep appends op, as the follower must receive it, to the replay log.
-func (s *Session) keep(op *writeOp, follower side) error {
-	e := &Entry{Side: follower.String(), Timestamp: op.ts, Batch: op.batch, BatchType: op.batchType,
+// keep appends op, as side sd must receive it, to the replay log. The wait for the log's fsync
+// is bounded by the caller's context: when it ends first the caller's write fails (the entry may
+// still become durable and be replayed, which is harmless).
+func (s *Session) keep(op *writeOp, sd side) error {
+	e := s.entryFor(op, sd)
+	if err := s.bounded(op.ctx, func(ctx context.Context) error { return s.appended(s.log.Append(ctx, e)) }); err != nil {
+		return fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", sd, err)
+	}
+	return nil
+}
+
+// entryFor is op as side sd must receive it.
+func (s *Session) entryFor(op *writeOp, sd side) *Entry {
+	e := &Entry{Side: sd.String(), Timestamp: op.ts, Batch: op.batch, BatchType: op.batchType,
 		Consistency: gocql.LocalQuorum, Logged: time.Now()} // replay: the caller's consistency, else LOCAL_QUORUM
 	if op.cons != nil {
 		e.Consistency = *op.cons
 	}
 	for _, st := range op.stmts {
-		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(follower, st.Stmt), Values: st.Values})
+		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(sd, st.Stmt), Values: st.Values})
 	}
-	if err := s.log.Append(context.WithoutCancel(op.ctx), e); err != nil {
-		return fmt.Errorf("dualwrite: the %s side failed and the write could not be kept for replay: %w", follower, err)
-	}
-	s.stats.logged.Add(1)
-	if s.m != nil {
-		s.m.logged.Inc()
-	}
-	return nil
+	return e
 }
 
-func (s *Session) recordUncertain(op *writeOp, follower side, ferr error) {
+// appended counts an entry the replay log accepted.
+func (s *Session) appended(err error) error {
+	if err == nil {
+		s.stats.logged.Add(1)
+		if s.m != nil {
+			s.m.logged.Inc()
+		}
+	}
+	return err
+}
+
+// bounded runs fn (a durable append to the replay log) and returns when it is done or ctx ends,
+// whichever is first. fn itself always goes ahead to the end, even when ctx has already ended:
+// the write may have applied on one side, and the entry is what makes the other converge. Close
+// waits for it.
+func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) error {
+	if ctx.Done() == nil {
+		return fn(ctx)
+	}
+	done := make(chan error, 1)
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		done <- fn(context.WithoutCancel(ctx))
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the replay log's fsync: %w", ctx.Err())
+	}
+}
+
+// recordUncertain keeps a counter update whose outcome on side sd is unknown in the replay log's
+// uncertain store (durably, never replayed; `islands replay` lists them). Without one (Strict
+// with no replay log) or when it fails, it is kept in memory (Uncertain) and logged.
+func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) {
 	s.stats.uncertain.Add(1)
 	if s.m != nil {
 		s.m.uncertain.Inc()
 	}
-	u := Uncertain{Side: follower.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
+	s.logger.Warn("dualwrite: counter update failed or did not answer on a side; recorded as uncertain, never replayed",
+		"side", sd.String(), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values, "err", ferr)
+	if ul, ok := s.log.(UncertainLog); ok && s.log != nil {
+		e := s.entryFor(op, sd)
+		err := s.bounded(op.ctx, func(ctx context.Context) error { return ul.RecordUncertain(ctx, e, ferr) })
+		if err == nil {
+			return
+		}
+		s.logger.Error("dualwrite: could not keep an uncertain counter update durably; kept in memory only", "side", sd.String(), "err", err)
+	}
+	u := Uncertain{Side: sd.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
 	s.uncertainMu.Lock()
 	if len(s.uncertain) < 10000 {
 		s.uncertain = append(s.uncertain, u)
 	}
 	s.uncertainMu.Unlock()
-	s.logger.Warn("dualwrite: counter update failed on the follower; recorded as uncertain, not replayed",
-		"side", u.Side, "stmt", u.Stmt, "values", u.Values, "err", ferr)
 }
 
 // run executes op on one side and records its latency.
@@ -192,20 +356,32 @@ func (s *Session) run(ctx context.Context, op *writeOp, sd side, phase Phase) (a
 	if sd == phase.leader() {
 		dest = op.casDest
 	}
-	applied, err = s.exec(ctx, s.sides[sd], sd, op, dest)
+	applied, err = s.exec(ctx, sd, op, dest, func(stmt string) string { return s.forSide(sd, stmt) })
 	if s.m != nil {
 		s.m.observe(sd, phase, time.Since(start), err)
 	}
 	return applied, err
 }
 
-func (s *Session) exec(ctx context.Context, sess *gocql.Session, sd side, op *writeOp, dest map[string]any) (bool, error) {
-	return s.execOn(ctx, sess, func(stmt string) string { return s.forSide(sd, stmt) }, op, dest)
+// exec runs op on side sd's current gocql session and tells the side's healer how it went.
+func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[string]any, form func(string) string) (bool, error) {
+	if s.execHook != nil {
+		return s.execHook(ctx, sd, op)
+	}
+	sc := s.sides[sd]
+	g := sc.acquire()
+	defer g.release()
+	if g.sess == nil {
+		return false, errNoSession
+	}
+	applied, err := s.execOn(ctx, g.sess, form, op, dest)
+	sc.note(err)
+	return applied, err
 }
 
 // execVerbatim runs a replay log entry, whose statements are already in the side's form.
 func (s *Session) execVerbatim(ctx context.Context, sd side, op *writeOp) (bool, error) {
-	return s.execOn(ctx, s.sides[sd], func(stmt string) string { return stmt }, op, nil)
+	return s.exec(ctx, sd, op, nil, func(stmt string) string { return stmt })
 }
 
 func (s *Session) execOn(ctx context.Context, sess *gocql.Session, form func(string) string, op *writeOp, dest map[string]any) (bool, error) {

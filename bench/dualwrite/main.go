@@ -2,6 +2,10 @@
 // throughput of a plain gocql session on each side alone against a dualwrite session in the dual
 // phase (primary-authoritative) and with the async policy, at the same concurrency. It prints the
 // ratios the issue sets targets for and writes bench/results/dualwrite.json.
+//
+// The "paused follower" rows then pause eu-west-1's Cassandra (scripts/regions pause, resumed on
+// exit) and measure, during the pause, the caller's p50/p99 of the primary alone and of the
+// dualwrite sessions: the follower budget (WithFollowerBudget) is what bounds them.
 package main
 
 import (
@@ -9,12 +13,16 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
+	"os/exec"
+	"os/signal"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -38,6 +46,8 @@ func main() {
 	conc := flag.Int("concurrency", 8, "concurrent writers")
 	rate := flag.Float64("rate", 2000, "offered writes/s of the paced runs (0 = only the saturating fixed-concurrency runs)")
 	out := flag.String("out", "bench/results/dualwrite.json", "JSON output")
+	pause := flag.Duration("pause", 15*time.Second, "how long eu-west-1's Cassandra is paused for the paused-follower rows (0 = skip them)")
+	budget := flag.Duration("budget", dualwrite.DefaultFollowerBudget, "follower budget of the dualwrite sessions")
 	flag.Parse()
 	us, eu := os.Getenv("ISLANDS_US_CQL"), os.Getenv("ISLANDS_EU_CQL")
 	if us == "" || eu == "" {
@@ -54,9 +64,11 @@ func main() {
 	primary, secondary := connect(us, ks), connect(eu, ks)
 	dir, _ := os.MkdirTemp("", "dualwrite-bench")
 	defer os.RemoveAll(dir)
-	dual, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(dir+"/dual"))
+	// dualwrite.Open: the sessions own (and heal) their gocql sessions, as an application would.
+	ctx := context.Background()
+	dual, err := dualwrite.Open(ctx, config(us, ks), config(eu, ks), dualwrite.WithReplayDir(dir+"/dual"), dualwrite.WithFollowerBudget(*budget))
 	must(err)
-	async, err := dualwrite.New(primary, secondary, dualwrite.WithPolicy(dualwrite.Async), dualwrite.WithReplayDir(dir+"/async"))
+	async, err := dualwrite.Open(ctx, config(us, ks), config(eu, ks), dualwrite.WithPolicy(dualwrite.Async), dualwrite.WithReplayDir(dir+"/async"), dualwrite.WithFollowerBudget(*budget))
 	must(err)
 
 	stmt := "INSERT INTO kv (k, v) VALUES (?, ?)"
@@ -136,8 +148,11 @@ func main() {
 		report[load.name] = map[string]any{"offered_rate": load.rate, "results": results, "ratios": ratios}
 	}
 	fmt.Printf("%d rounds of %s per mode, modes alternating\n", *rounds, *dur)
+	if *pause > 0 && *rate > 0 {
+		report["paused follower"] = pausedFollower(modes[0].write, modes[3].write, modes[4].write, *conc, *rate, *pause, *budget, dual, async)
+	}
 	b, _ := json.MarshalIndent(map[string]any{"concurrency": *conc, "duration_per_mode": dur.String(), "rounds": *rounds,
-		"loads": report, "at": time.Now().UTC()}, "", "  ")
+		"follower_budget": budget.String(), "loads": report, "at": time.Now().UTC()}, "", "  ")
 	must(os.WriteFile(*out, b, 0o644))
 	dual.Close()
 	async.Close()
@@ -185,16 +200,79 @@ func run(write func(int) error, conc int, d time.Duration, rate float64) (result
 		AllocsPerOp: float64(ms1.Mallocs-ms0.Mallocs) / float64(n)}, all
 }
 
+// pausedFollower pauses eu-west-1's Cassandra for pause and, during it, runs the paced load on
+// the primary alone, the dual session and the async session (a third of the pause each, after a
+// second of settling), then resumes it and waits for both sessions to drain their replay logs.
+func pausedFollower(primary, dual, async func(int) error, conc int, rate float64, pause, budget time.Duration,
+	dualS, asyncS *dualwrite.Session) map[string]any {
+	regions := os.Getenv("ISLANDS_REGIONS")
+	if regions == "" {
+		regions = "scripts/regions"
+	}
+	fault := func(action string) {
+		if out, err := exec.Command(regions, action, "cassandra-eu").CombinedOutput(); err != nil {
+			log.Fatalf("scripts/regions %s cassandra-eu: %v: %s", action, err, out)
+		}
+	}
+	fault("pause")
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			fault("resume")
+		}
+	}
+	defer resume()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() { <-sig; resume(); os.Exit(1) }()
+	defer signal.Stop(sig)
+	time.Sleep(time.Second)
+	each := (pause - time.Second) / 3
+	modes := []struct {
+		name  string
+		write func(int) error
+	}{{"paused follower: gocql primary", primary}, {"paused follower: dualwrite dual", dual}, {"paused follower: dualwrite async", async}}
+	var results []result
+	fmt.Printf("\n== eu-west-1 paused %s, concurrency %d paced at %.0f writes/s, follower budget %s\n%-34s %10s %9s %9s %14s %7s\n",
+		pause, conc, rate, budget, "mode", "ops/s", "p50 ms", "p99 ms", "allocs/write", "errors")
+	for i, m := range modes {
+		res, l := run(func(k int) error { return m.write(50_000_000 + i*5_000_000 + k) }, conc, each, rate)
+		res.Mode = m.name
+		slices.Sort(l)
+		res.P50ms, res.P99ms = ms(l[len(l)/2]), ms(l[len(l)*99/100])
+		results = append(results, res)
+		fmt.Printf("%-34s %10.0f %9.2f %9.2f %14.1f %7d\n", res.Mode, res.OpsPerSec, res.P50ms, res.P99ms, res.AllocsPerOp, res.Errors)
+	}
+	resume()
+	t0 := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	must(dualS.WaitReplayed(ctx))
+	must(asyncS.WaitReplayed(ctx))
+	drain := time.Since(t0)
+	ratio := results[1].P99ms / (results[0].P99ms + ms(budget))
+	fmt.Printf("dual p99 during the pause / (primary p99 + budget) = %.2f (target <= 1)\n", ratio)
+	fmt.Printf("replay logs drained %s after the resume (dual kept %d, async kept %d)\n", drain.Round(time.Millisecond), dualS.Stats().Logged, asyncS.Stats().Logged)
+	return map[string]any{"pause": pause.String(), "offered_rate": rate, "results": results,
+		"ratios": map[string]float64{"dual_p99_over_primary_p99_plus_budget": ratio}, "drain_after_resume_s": drain.Seconds()}
+}
+
 func connect(addr, ks string) *gocql.Session {
+	s, err := config(addr, ks).CreateSession()
+	must(err)
+	return s
+}
+
+func config(addr, ks string) *gocql.ClusterConfig {
 	c := gocql.NewCluster(addr)
 	c.Keyspace = ks
 	c.Consistency = gocql.One
 	c.Timeout = 10 * time.Second
 	c.DisableInitialHostLookup = true
-	c.WriteCoalesceWaitTime = 0 // gocql's default 200 µs batching window would dominate small latencies
-	s, err := c.CreateSession()
-	must(err)
-	return s
+	c.WriteCoalesceWaitTime = 0           // gocql's default 200 µs batching window would dominate small latencies
+	c.Logger = log.New(io.Discard, "", 0) // the paused-follower rows pause a node on purpose
+	return c
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

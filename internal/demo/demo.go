@@ -171,6 +171,11 @@ func (d *run) close() {
 }
 
 func (d *run) connect(addr string) (*gocql.Session, error) {
+	return clusterFor(addr).CreateSession()
+}
+
+// clusterFor is the demo's gocql configuration of one region's Cassandra.
+func clusterFor(addr string) *gocql.ClusterConfig {
 	c := gocql.NewCluster(addr)
 	c.Consistency = gocql.LocalQuorum
 	c.Timeout = 3 * time.Second
@@ -179,7 +184,7 @@ func (d *run) connect(addr string) (*gocql.Session, error) {
 	c.ReconnectInterval = time.Second
 	c.DisableInitialHostLookup = true
 	c.Logger = log.New(io.Discard, "", 0) // the evacuation kills a node on purpose
-	return c.CreateSession()
+	return c
 }
 
 func (d *run) all(ctx context.Context) error {
@@ -295,21 +300,27 @@ func (d *run) rate() float64 {
 
 // apps builds each region's application over dualwrite: in the migration phase primary = the
 // island keyspace, secondary = the global keyspace of the same region (one cluster); in the global
-// phase primary = the local global keyspace, secondary = the other region's (two clusters).
+// phase primary = the local global keyspace, secondary = the other region's (two clusters). The
+// sessions come from dualwrite.Open, which owns them and rebuilds a side whose pool has emptied
+// (the evacuation's restarted region comes back without any action here).
 func (d *run) apps(ks string, _ [2]int, phase string) ([2]*app, error) {
 	var apps [2]*app
+	addrs := [2]string{d.opts.USCQL, d.opts.EUCQL}
 	for r := 0; r < 2; r++ {
 		var dw *dualwrite.Session
 		var err error
 		dir := filepath.Join(d.opts.Out, "replay-"+phase+"-"+regionNames[r])
 		os.RemoveAll(dir)
 		logger := d.logger.With("phase", phase, "region", regionNames[r])
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		name := dualwrite.WithName(phase + "-" + regionNames[r])
 		if phase == "migration" {
-			dw, err = dualwrite.New(d.sessions[r], d.sessions[r], dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
-				dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger))
+			dw, err = dualwrite.Open(ctx, clusterFor(addrs[r]), clusterFor(addrs[r]), dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
+				dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), name)
 		} else {
-			dw, err = dualwrite.New(d.sessions[r], d.sessions[1-r], dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger))
+			dw, err = dualwrite.Open(ctx, clusterFor(addrs[r]), clusterFor(addrs[1-r]), dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), name)
 		}
+		cancel()
 		if err != nil {
 			return apps, err
 		}

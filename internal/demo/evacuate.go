@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/globalcloud/islands/cachesync"
-	"github.com/globalcloud/islands/dualwrite"
 )
 
 var cacheRules = cachesync.Rules{Default: cachesync.Invalidate, Rules: []cachesync.Rule{{Prefix: "profile:", Mode: cachesync.Replicate}}}
@@ -156,10 +154,13 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	t1 := time.Now()
-	// The application reconnects to the region that came back and a dualwrite session on the same
-	// replay log drains it (gocql v1.7 did not bring a restarted single-node cluster back into an
-	// existing session's pool here: "no hosts available in the pool" for minutes).
-	apps[eu].dw.Close()
+	// The application does nothing: its dualwrite session (dualwrite.Open) rebuilds the us-east-1
+	// side once the restarted node answers, and its replayer drains the log. Only the checker's own
+	// plain gocql session below is reconnected.
+	replayed0 := apps[eu].dw.Stats().Replayed
+	if err := apps[eu].dw.WaitReplayed(rctx); err != nil {
+		return err
+	}
 	d.sessions[us].Close()
 	var err2 error
 	for i := 0; i < 30; i++ {
@@ -169,25 +170,15 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 		time.Sleep(time.Second)
 	}
 	if err2 != nil {
-		return fmt.Errorf("reconnect to us-east-1 after its restart: %w", err2)
-	}
-	drain, err := dualwrite.New(d.sessions[eu], d.sessions[us], dualwrite.WithReplayDir(filepath.Join(o.Out, "replay-global-"+regionNames[eu])),
-		dualwrite.WithLogger(d.logger.With("phase", "catch-up")))
-	if err != nil {
-		return err
-	}
-	d.dws = append(d.dws, drain)
-	if err := drain.WaitReplayed(rctx); err != nil {
-		return err
+		return fmt.Errorf("reconnect the checker to us-east-1 after its restart: %w", err2)
 	}
 	if err := d.queuesEmpty(rctx, 2*time.Minute); err != nil {
 		return err
 	}
 	d.rep.CatchUp.DrainSeconds = time.Since(t1).Seconds()
 	d.outage.Store(false)
-	st := drain.Stats()
-	d.rep.CatchUp.Replayed = st.Replayed
-	d.say("replay log drained into us-east-1 (%d writes replayed) and cache queues empty in %.1fs", st.Replayed, d.rep.CatchUp.DrainSeconds)
+	d.rep.CatchUp.Replayed = apps[eu].dw.Stats().Replayed - replayed0
+	d.say("replay log drained into us-east-1 (%d writes replayed) and cache queues empty in %.1fs", d.rep.CatchUp.Replayed, d.rep.CatchUp.DrainSeconds)
 	ck = &checker{region: us, s: d.sessions[us], cache: d.caches[us], fill: false, m: d.m}
 	res, err = ck.run(ctx)
 	if err != nil {

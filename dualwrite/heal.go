@@ -1,0 +1,177 @@
+package dualwrite
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// sideConn is one side's gocql session, swappable in place. Requests acquire the current
+// generation and release it when done; the healer installs a new generation and retires the old,
+// which is closed by whoever releases it last.
+type sideConn struct {
+	name    side
+	cur     atomic.Pointer[sessGen]
+	cluster *gocql.ClusterConfig // nil: the caller's session (New), never rebuilt
+	s       *Session
+
+	mu           sync.Mutex
+	failingSince time.Time // first "no connections" error since the last success; zero when healthy
+	healing      bool
+	rebuilds     atomic.Int64
+}
+
+// sessGen is one generation of a side's gocql session.
+type sessGen struct {
+	sess      *gocql.Session
+	refs      atomic.Int64
+	retired   atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+}
+
+func newSideConn(name side, sess *gocql.Session, cluster *gocql.ClusterConfig) *sideConn {
+	sc := &sideConn{name: name, cluster: cluster}
+	sc.cur.Store(&sessGen{sess: sess})
+	return sc
+}
+
+// acquire returns the current generation, which stays open until release.
+func (sc *sideConn) acquire() *sessGen {
+	for {
+		g := sc.cur.Load()
+		g.refs.Add(1)
+		if !g.retired.Load() {
+			return g
+		}
+		g.release()
+	}
+}
+
+func (g *sessGen) release() {
+	if g.refs.Add(-1) == 0 && g.retired.Load() {
+		g.closeNow()
+	}
+}
+
+func (g *sessGen) closeNow() {
+	g.closeOnce.Do(func() {
+		g.closed.Store(true)
+		if g.sess != nil {
+			g.sess.Close()
+		}
+	})
+}
+
+// retire marks g replaced; it is closed now if unused, else by its last release.
+func (g *sessGen) retire() {
+	g.retired.Store(true)
+	if g.refs.Load() == 0 {
+		g.closeNow()
+	}
+}
+
+// close closes the current generation (Close of a session made with Open).
+func (sc *sideConn) close() {
+	if sc == nil {
+		return
+	}
+	sc.cur.Load().retire()
+}
+
+// session returns the current gocql session without holding it (reads, shadow reads: a read that
+// races a rebuild fails like any read of a failing side).
+func (sc *sideConn) session() *gocql.Session { return sc.cur.Load().sess }
+
+// noConnections reports whether err says the gocql pool has no usable connection: the failure
+// that never heals by itself once a single-host pool has emptied.
+func noConnections(err error) bool {
+	return errors.Is(err, gocql.ErrNoConnections) || errors.Is(err, gocql.ErrSessionClosed)
+}
+
+// note records the outcome of a request on this side and starts the healer when the side has
+// failed with no connections for healAfter with no success in between.
+func (sc *sideConn) note(err error) {
+	if sc.cluster == nil || sc.s == nil {
+		return
+	}
+	if err == nil {
+		sc.mu.Lock()
+		sc.failingSince = time.Time{}
+		sc.mu.Unlock()
+		return
+	}
+	if !noConnections(err) {
+		return
+	}
+	now := time.Now()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.failingSince.IsZero() {
+		sc.failingSince = now
+	}
+	if sc.healing || now.Sub(sc.failingSince) < sc.s.cfg.healAfter || sc.s.closed.Load() {
+		return
+	}
+	sc.healing = true
+	sc.s.healWG.Add(1)
+	go sc.heal()
+}
+
+// heal connects afresh until a new session answers, then swaps it in. It gives up when the side
+// recovers by itself or the session closes.
+func (sc *sideConn) heal() {
+	s := sc.s
+	defer s.healWG.Done()
+	defer func() {
+		sc.mu.Lock()
+		sc.healing = false
+		sc.mu.Unlock()
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+		case <-s.bgCtx.Done():
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		sc.mu.Lock()
+		recovered := sc.failingSince.IsZero()
+		sc.mu.Unlock()
+		if recovered {
+			return
+		}
+		fresh, err := connect(ctx, sc.cluster)
+		if err == nil {
+			err = fresh.Query("SELECT release_version FROM system.local").WithContext(ctx).Exec()
+			if err != nil {
+				fresh.Close()
+			}
+		}
+		if err == nil {
+			old := sc.cur.Swap(&sessGen{sess: fresh})
+			old.retire()
+			sc.rebuilds.Add(1)
+			sc.mu.Lock()
+			sc.failingSince = time.Time{}
+			sc.mu.Unlock()
+			if s.m != nil {
+				s.m.rebuilds.WithLabelValues(sc.name.String()).Inc()
+			}
+			s.logger.Warn("dualwrite: rebuilt the gocql session of a side whose pool had no connections", "side", sc.name.String(), "attempts", attempt)
+			return
+		}
+		if attempt == 1 || attempt%10 == 0 {
+			s.logger.Info("dualwrite: side has no connections and a fresh one fails too", "side", sc.name.String(), "attempt", attempt, "err", err)
+		}
+		sleep(ctx, s.cfg.healAfter)
+	}
+}

@@ -1,0 +1,178 @@
+package dualwrite
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// collection operations whose replay is not idempotent on a list column: an append or a prepend
+// creates a new element each time it is applied (a replay after a timeout that did apply
+// duplicates it), and an element set or deleted by index hits another element once the list has
+// changed. On a set or a map the same syntax is idempotent, so the column's type decides.
+type colOpKind int
+
+const (
+	opAppend colOpKind = iota
+	opPrepend
+	opIndexSet
+	opIndexDelete
+)
+
+var colOpNames = [...]string{"list append (l = l + ?)", "list prepend (l = ? + l)", "list element set by index (l[i] = ?)", "list element delete by index (DELETE l[i])"}
+
+// colOp is one such operation of a statement, on column (as written, unquoted).
+type colOp struct {
+	column string
+	kind   colOpKind
+	list   bool // the operand is a list literal: a list whatever the schema says
+}
+
+var (
+	appendOp  = regexp.MustCompile(`(?i)("?\w+"?)\s*=\s*("?\w+"?)\s*\+\s*(\[|\{|\?|:\w+)`)
+	prependOp = regexp.MustCompile(`(?i)("?\w+"?)\s*=\s*(\[[^\]]*\]|\?|:\w+)\s*\+\s*("?\w+"?)`)
+	indexSet  = regexp.MustCompile(`(?i)("?\w+"?)\s*\[[^\]]*\]\s*=`)
+	deleteCol = regexp.MustCompile(`(?is)^\s*delete\s+(.*?)\s+from\b`)
+	indexDel  = regexp.MustCompile(`("?\w+"?)\s*\[`)
+
+	setKeyword   = regexp.MustCompile(`(?i)\bset\b`)
+	whereKeyword = regexp.MustCompile(`(?i)\bwhere\b`)
+)
+
+// collectionOps finds the operations of stmt that are not idempotent on a list column.
+func collectionOps(stmt string) []colOp {
+	code := blankLiterals(stmt)
+	var ops []colOp
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(code)), "update") {
+		set := code
+		if i := setKeyword.FindStringIndex(code); i != nil {
+			set = code[i[1]:]
+		}
+		if i := whereKeyword.FindStringIndex(set); i != nil {
+			set = set[:i[0]]
+		}
+		for _, m := range appendOp.FindAllStringSubmatch(set, -1) {
+			if unquote(m[1]) == unquote(m[2]) && m[3] != "{" {
+				ops = append(ops, colOp{column: unquote(m[1]), kind: opAppend, list: m[3] == "["})
+			}
+		}
+		for _, m := range prependOp.FindAllStringSubmatch(set, -1) {
+			if unquote(m[1]) == unquote(m[3]) {
+				ops = append(ops, colOp{column: unquote(m[1]), kind: opPrepend, list: strings.HasPrefix(m[2], "[")})
+			}
+		}
+		for _, m := range indexSet.FindAllStringSubmatch(set, -1) {
+			ops = append(ops, colOp{column: unquote(m[1]), kind: opIndexSet})
+		}
+	}
+	if m := deleteCol.FindStringSubmatch(code); m != nil {
+		for _, c := range indexDel.FindAllStringSubmatch(m[1], -1) {
+			ops = append(ops, colOp{column: unquote(c[1]), kind: opIndexDelete})
+		}
+	}
+	return ops
+}
+
+// columnKind is what the schema says about a column, as far as replay is concerned.
+type columnKind int
+
+const (
+	kindOther columnKind = iota
+	kindList
+	kindCounter
+)
+
+// checkReplayable refuses, in the dual phases, a write that could only be replayed blindly: a
+// list append, prepend or index operation. The column's type is read once from the leader's
+// schema (system_schema.columns) and cached.
+func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
+	if !phase.follows() {
+		return nil
+	}
+	for _, st := range op.stmts {
+		for _, c := range s.statement(st.Stmt).colOps {
+			if c.kind == opAppend && !c.list && isCounter(st.Stmt, st.Values) {
+				continue // c = c + <integer>: a counter, handled as uncertain, not a list
+			}
+			list := c.list
+			if !list {
+				kind, err := s.columnKind(op.ctx, phase.leader(), s.statement(st.Stmt), c.column)
+				if err != nil {
+					return fmt.Errorf("%w: %q: reading the type of column %s to know whether %s can be replayed: %w",
+						ErrNotIdempotent, st.Stmt, c.column, colOpNames[c.kind], err)
+				}
+				list = kind == kindList
+			}
+			if list {
+				if s.m != nil {
+					s.m.refused.WithLabelValues("not-idempotent").Inc()
+				}
+				return fmt.Errorf("%w: %q is a %s on list column %s, which duplicates or misplaces elements when "+
+					"replayed after a failure in the %s phase; write the whole list (SET %s = ?) or use a set or a map "+
+					"(idempotent), or run it in primary-only/secondary-only", ErrNotIdempotent, st.Stmt, colOpNames[c.kind], c.column, phase, c.column)
+			}
+		}
+	}
+	return nil
+}
+
+type schemaKey struct {
+	sd                      side
+	keyspace, table, column string
+}
+
+// columnKind returns the kind of column of st's table on side sd, from the cache or the schema.
+func (s *Session) columnKind(ctx context.Context, sd side, st statement, column string) (columnKind, error) {
+	ks := st.keyspace
+	if ks != "" && sd == secondarySide {
+		if to, ok := s.cfg.keyspaces[ks]; ok {
+			ks = to
+		}
+	}
+	key := schemaKey{sd, ks, st.table, column}
+	if v, ok := s.kinds.Load(key); ok {
+		return v.(columnKind), nil
+	}
+	lookup := s.cfg.columnKinds
+	if lookup == nil {
+		lookup = func(ctx context.Context, ks, table, column string) (columnKind, error) {
+			return s.schemaKind(ctx, sd, ks, table, column)
+		}
+	}
+	kind, err := lookup(ctx, ks, st.table, column)
+	if err != nil {
+		return kindOther, err
+	}
+	s.kinds.Store(key, kind)
+	return kind, nil
+}
+
+// schemaKind reads a column's type from system_schema.columns on side sd. A table named without
+// its keyspace is looked up in every keyspace: a list in any of them counts (conservative).
+func (s *Session) schemaKind(ctx context.Context, sd side, ks, table, column string) (columnKind, error) {
+	g := s.sides[sd].acquire()
+	defer g.release()
+	if g.sess == nil {
+		return kindOther, errNoSession
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	q := g.sess.Query(`SELECT type FROM system_schema.columns WHERE table_name = ? AND column_name = ? ALLOW FILTERING`, table, column)
+	if ks != "" {
+		q = g.sess.Query(`SELECT type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?`, ks, table, column)
+	}
+	it := q.WithContext(ctx).Iter()
+	kind := kindOther
+	var typ string
+	for it.Scan(&typ) {
+		switch t := strings.ToLower(typ); {
+		case strings.HasPrefix(t, "list<"):
+			kind = kindList
+		case t == "counter" && kind != kindList:
+			kind = kindCounter
+		}
+	}
+	return kind, it.Close()
+}
