@@ -19,13 +19,18 @@ import (
 
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
 type AgentOptions struct {
-	Receivers         int           // concurrent long-poll receivers [4]
-	WaitSeconds       int32         // long-poll wait, 1..20 s [20]
-	VisibilityTimeout int32         // seconds a received message stays hidden while applied [30]
-	RetryDelay        int32         // seconds before an event that could not be applied comes back [2]
-	TombstoneTTL      time.Duration // lifetime of tombstones left by deletes and invalidations [5m]
-	Logger            *slog.Logger
-	Registerer        prometheus.Registerer
+	Receivers         int   // concurrent long-poll receivers [4]
+	WaitSeconds       int32 // long-poll wait, 1..20 s [20]
+	VisibilityTimeout int32 // seconds a received message stays hidden while applied [30]
+	RetryDelay        int32 // seconds before an event that could not be applied comes back [2]
+	// TombstoneTTL is the lifetime of tombstones left by deletes and invalidations, and the age
+	// (by this agent's clock) past which a set event is applied as an invalidation [5m]. Keep it
+	// below the publishers' SecondInvalidation minus twice the clock skew for the guarantee to hold
+	// when memcached evicts tombstones (see the package doc).
+	TombstoneTTL time.Duration
+	Now          func() time.Time // clock, for tests [time.Now]
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
 	// OnApplied, if set, is called after each event is handled, with the time from its write in
 	// the origin region (for lag figures in benchmarks and the demo).
 	OnApplied func(ev *Event, applied bool, lag time.Duration)
@@ -39,7 +44,7 @@ type Handler func(ctx context.Context, ev *Event) error
 type Agent struct {
 	sqs      *sqs.Client
 	queueURL string
-	mc       *memcache.Client
+	mc       Memcache
 	opts     AgentOptions
 	m        *metrics
 	logger   *slog.Logger
@@ -59,10 +64,12 @@ type Agent struct {
 // AgentStats are an agent's totals.
 type AgentStats struct {
 	Received, Applied, Stale, Poison, ApplyErrors, Relayed atomic.Int64
+	// Late counts set events older than the tombstone lifetime, applied as invalidations.
+	Late atomic.Int64
 }
 
 // NewAgent returns an agent for the queue at queueURL and the local memcached mc.
-func NewAgent(client *sqs.Client, queueURL string, mc *memcache.Client, opts AgentOptions) (*Agent, error) {
+func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOptions) (*Agent, error) {
 	if client == nil || queueURL == "" || mc == nil {
 		return nil, errors.New("cachesync: NewAgent needs an SQS client, its queue URL and the local memcache client")
 	}
@@ -79,7 +86,7 @@ func NewAgent(client *sqs.Client, queueURL string, mc *memcache.Client, opts Age
 		opts.RetryDelay = 2
 	}
 	if opts.TombstoneTTL <= 0 {
-		opts.TombstoneTTL = 5 * time.Minute
+		opts.TombstoneTTL = DefaultTombstoneTTL
 	}
 	a := &Agent{sqs: client, queueURL: queueURL, mc: mc, opts: opts, m: newMetrics(opts.Registerer),
 		logger: opts.Logger, handlers: map[string]Handler{}}
@@ -245,17 +252,8 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 	var applied bool
 	var err error
 	switch ev.Op {
-	case OpSet:
-		exp, live := memcachedExpiry(ev.Expiry)
-		if !live {
-			applied = false // already expired at its origin: nothing to copy
-			break
-		}
-		applied, err = store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags, exp)
-	case OpDelete, OpInvalidate:
-		applied, err = store(a.mc, ev.Key, Stored{Version: ev.Version, Tombstone: true}, 0, int32(a.opts.TombstoneTTL/time.Second))
-	case OpTouch:
-		applied, err = a.touch(ev)
+	case OpSet, OpDelete, OpInvalidate, OpTouch:
+		applied, err = a.applyCache(ev)
 	case OpApp:
 		a.mu.RLock()
 		h := a.handlers[ev.Type]
@@ -277,7 +275,7 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 	if err != nil {
 		return err
 	}
-	lag := time.Since(time.UnixMicro(ev.Version.Micros))
+	lag := a.now().Sub(time.UnixMicro(ev.Version.Micros))
 	result := "applied"
 	if applied {
 		a.stats.Applied.Add(1)
@@ -297,26 +295,70 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 	return nil
 }
 
-func (a *Agent) touch(ev *Event) (bool, error) {
-	it, err := a.mc.Get(ev.Key)
-	if errors.Is(err, memcache.ErrCacheMiss) {
-		return false, nil
+// applyCache applies a cache event (set, delete, invalidate, touch) under the rules of store.
+// A set older than the tombstone lifetime is applied as an invalidation: the tombstone of a
+// newer write that would have stopped it may be gone (expired or evicted), so its value is no
+// longer to be trusted — its version still holds back anything older.
+func (a *Agent) applyCache(ev *Event) (bool, error) {
+	now := a.now()
+	tomb := int32(a.opts.TombstoneTTL / time.Second)
+	switch ev.Op {
+	case OpSet:
+		if now.Sub(time.UnixMicro(ev.Version.Micros)) > a.opts.TombstoneTTL {
+			a.stats.Late.Add(1)
+			if a.m != nil {
+				a.m.late.Inc()
+			}
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+		}
+		exp, live := memcachedExpiry(ev.Expiry, now)
+		if !live {
+			return false, nil // already expired at its origin: nothing to copy
+		}
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags&^FlagVersioned, exp, tomb)
+	case OpDelete, OpInvalidate:
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+	case OpTouch:
+		return a.touch(ev, now)
 	}
-	if err != nil {
-		return false, err
+	return false, nil
+}
+
+func (a *Agent) now() time.Time {
+	if a.opts.Now != nil {
+		return a.opts.Now()
 	}
-	if s, derr := Decode(it.Value); derr == nil && (s.Tombstone || ev.Version.Less(s.Version)) {
-		return false, nil
+	return time.Now()
+}
+
+// touch changes the expiry of the very version the origin touched, with compare-and-swap.
+func (a *Agent) touch(ev *Event, now time.Time) (bool, error) {
+	for attempt := 0; attempt < 16; attempt++ {
+		it, err := a.mc.Get(ev.Key)
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		if s, derr := DecodeItem(it); derr != nil || s.Kind != KindValue || s.Version != ev.Version {
+			return false, nil
+		}
+		exp, live := memcachedExpiry(ev.Expiry, now)
+		if !live {
+			return false, nil
+		}
+		it.Expiration = exp
+		err = a.mc.CompareAndSwap(it)
+		if errors.Is(err, memcache.ErrCASConflict) {
+			continue
+		}
+		if errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
+			return false, nil
+		}
+		return err == nil, err
 	}
-	exp, live := memcachedExpiry(ev.Expiry)
-	if !live {
-		return false, nil
-	}
-	err = a.mc.Touch(ev.Key, exp)
-	if errors.Is(err, memcache.ErrCacheMiss) {
-		return false, nil
-	}
-	return err == nil, err
+	return false, fmt.Errorf("%w: %s", errContention, ev.Key)
 }
 
 // keepInvisible extends a message's visibility while a slow handler runs; the returned func stops it.
@@ -340,11 +382,11 @@ func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
 }
 
 // memcachedExpiry turns an absolute expiry into memcached's form; live is false when it passed.
-func memcachedExpiry(abs int64) (exp int32, live bool) {
+func memcachedExpiry(abs int64, now time.Time) (exp int32, live bool) {
 	if abs == 0 {
 		return 0, true
 	}
-	if abs <= time.Now().Unix() {
+	if abs <= now.Unix() {
 		return 0, false
 	}
 	return int32(abs), true

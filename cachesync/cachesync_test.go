@@ -9,15 +9,16 @@ import (
 func TestStoredRoundTrip(t *testing.T) {
 	for _, s := range []Stored{
 		{Version: Version{Micros: 1, Origin: "us-east-1"}, Value: []byte("v")},
-		{Version: Version{Micros: 1<<62 + 5, Origin: ""}, Tombstone: true},
+		{Version: Version{Micros: 1<<62 + 5, Origin: ""}, Kind: KindTombstone},
+		{Version: Version{Micros: 9, Origin: "us-east-1"}, Kind: KindFill, Value: []byte("filled")},
 		{Version: Version{Micros: 7, Origin: "eu-west-1"}, Value: bytes.Repeat([]byte{0}, 1000)},
 	} {
 		got, err := Decode(s.Encode())
-		if err != nil || got.Version != s.Version || got.Tombstone != s.Tombstone || !bytes.Equal(got.Value, s.Value) {
+		if err != nil || got.Version != s.Version || got.Kind != s.Kind || !bytes.Equal(got.Value, s.Value) {
 			t.Errorf("round trip of %+v: %+v, %v", s.Version, got.Version, err)
 		}
 	}
-	for _, bad := range [][]byte{nil, []byte("plain value"), []byte("cs1\x00\x00\x00\x00\x00\x00\x00\x01\x09ab")} {
+	for _, bad := range [][]byte{nil, []byte("plain value"), []byte("cs1\x00\x00\x00\x00\x00\x00\x00\x01\x09ab"), []byte("\x02\x00\x00\x00\x00\x00\x00\x00\x01\x09ab"), []byte("\x02\x00\x00\x00\x00\x00\x00\x00\x01\x00\x07")} {
 		if _, err := Decode(bad); !errors.Is(err, ErrNotVersioned) {
 			t.Errorf("Decode(%q): want ErrNotVersioned, got %v", bad, err)
 		}

@@ -1,23 +1,30 @@
 package cachesync
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	promreg "github.com/globalcloud/islands/internal/metrics"
 )
 
 // metrics are cachesync's Prometheus series; a nil *metrics records nothing.
 type metrics struct {
-	published  *prometheus.CounterVec // op
-	sendErrors prometheus.Counter
-	dropped    prometheus.Counter
-	degraded   prometheus.Counter
-	batches    prometheus.Histogram
-	applied    *prometheus.CounterVec // op, result (applied, stale)
-	poison     prometheus.Counter
-	applyErr   prometheus.Counter
-	lag        prometheus.Histogram
-	relayed    *prometheus.CounterVec // type
+	published   *prometheus.CounterVec // op
+	sendErrors  prometheus.Counter
+	dropped     prometheus.Counter
+	degraded    prometheus.Counter
+	batches     prometheus.Histogram
+	applied     *prometheus.CounterVec // op, result (applied, stale)
+	poison      prometheus.Counter
+	applyErr    prometheus.Counter
+	lag         prometheus.Histogram
+	relayed     *prometheus.CounterVec // type
+	unversioned prometheus.Counter
+	notApplied  *prometheus.CounterVec // op
+	fills       *prometheus.CounterVec // result: stored, voided, held
+	late        prometheus.Counter
+	spilled     prometheus.Counter
+	unspilled   prometheus.Counter
+	publishWait prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -47,6 +54,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		relayed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_relay_events_total",
 			Help: "Application events handled, by type."}, []string{"type"}),
 	}
+	m.unversioned = register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_unversioned_values_total",
+		Help: "Cached values without cachesync's flag and header (written by a plain client), read as misses."}))
+	m.notApplied = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_not_applied_total",
+		Help: "Local writes that did not apply because a newer version is held, by op."}, []string{"op"}))
+	m.fills = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_fills_total",
+		Help: "Cache-aside fills, by result (stored, voided by a write since BeginFill, held: a value was cached)."}, []string{"result"}))
+	m.late = register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_late_events_total",
+		Help: "Set events older than the tombstone lifetime, applied as invalidations."}))
+	m.spilled = register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_spilled_total",
+		Help: "Events written to the local spill file (buffer full, SQS down or shutdown)."}))
+	m.unspilled = register(reg, prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_cachesync_unspilled_total",
+		Help: "Spilled events read back and queued for sending."}))
+	m.publishWait = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "islands_cachesync_publish_wait_seconds",
+		Help: "Time Publish spent waiting for buffer space.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}))
 	m.published = register(reg, m.published)
 	m.sendErrors = register(reg, m.sendErrors)
 	m.dropped = register(reg, m.dropped)
@@ -60,17 +81,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// register adds c to reg, or returns the collector already registered under its name, so a
-// Publisher, a Client and an Agent can share one registry.
+// register adds c to reg, or returns the collector already registered under its name, so
+// Publishers, Clients and Agents can share one registry.
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
+	return promreg.MustRegister(reg, c)
 }

@@ -4,10 +4,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/bradfitz/gomemcache/memcache"
 )
 
-// Version orders the writes of one key across regions: the write's time in µs, then the origin
-// region's name as the tie-break.
+// Version orders the writes of one key across regions: a hybrid-logical-clock time in µs (the
+// write time the application also gives the database), then the origin region's name as the
+// tie-break.
 type Version struct {
 	Micros int64  `json:"us"`
 	Origin string `json:"origin"`
@@ -21,49 +24,88 @@ func (v Version) Less(w Version) bool {
 	return v.Origin < w.Origin
 }
 
-// Stored is a cache value as cachesync keeps it: the value, its version, and whether it is a
-// tombstone left by a delete or an invalidation.
+// IsZero reports whether v is the zero Version (no version).
+func (v Version) IsZero() bool { return v.Micros == 0 && v.Origin == "" }
+
+// Kind is what a stored entry is.
+type Kind byte
+
+// The kinds of stored entries.
+const (
+	KindValue     Kind = 0 // a value written by the application or replicated from another region
+	KindTombstone Kind = 1 // a delete or an invalidation, held for the tombstone lifetime
+	KindFill      Kind = 2 // a value read from this region's database replica (Client.Fill)
+)
+
+// Stored is a cache entry as cachesync keeps it: the value, its version, and its kind. For a
+// fill, Version is the version of the tombstone the fill replaced (zero if none): a fill carries
+// no version of its own, because the replica it was read from may lag any write.
 type Stored struct {
-	Version   Version
-	Tombstone bool
-	Value     []byte
+	Version Version
+	Kind    Kind
+	Value   []byte
 }
 
-const storedMagic = "cs1"
+// Tombstone reports whether s is a tombstone.
+func (s Stored) Tombstone() bool { return s.Kind == KindTombstone }
 
-// ErrNotVersioned: a cached value without cachesync's header, written by something that bypassed
-// the Client. It is treated as older than any event.
+// FlagVersioned is the memcached flags bit that marks a value written by cachesync; the
+// application's own flags use the other 31 bits. A value without it (written by a plain memcached
+// client) is not cachesync's: it reads as a miss and any write may replace it.
+const FlagVersioned uint32 = 1 << 31
+
+// StoredFormat is the first byte of every stored value: the version of the layout below.
+const StoredFormat byte = 2
+
+// MaxOriginBytes is the longest region name a version can carry.
+const MaxOriginBytes = 255
+
+// ErrNotVersioned: a cached value without cachesync's flag and header, written by something that
+// bypassed the Client. It reads as a miss.
 var ErrNotVersioned = errors.New("cachesync: value has no version header")
 
-// Encode returns s as stored in memcached.
+// Encode returns s as stored in memcached (the item's flags must include FlagVersioned).
+//
+//	format (1) = 2 | version µs (8, big-endian) | origin length (1) | origin | kind (1) | value
 func (s Stored) Encode() []byte {
-	b := make([]byte, 0, len(storedMagic)+8+1+len(s.Version.Origin)+1+len(s.Value))
-	b = append(b, storedMagic...)
-	b = binary.BigEndian.AppendUint64(b, uint64(s.Version.Micros))
-	b = append(b, byte(len(s.Version.Origin)))
-	b = append(b, s.Version.Origin...)
-	var flags byte
-	if s.Tombstone {
-		flags = 1
+	o := s.Version.Origin
+	if len(o) > MaxOriginBytes {
+		o = o[:MaxOriginBytes] // NewClient refuses longer names; events are checked by ParseEvent
 	}
-	b = append(b, flags)
+	b := make([]byte, 0, 1+8+1+len(o)+1+len(s.Value))
+	b = append(b, StoredFormat)
+	b = binary.BigEndian.AppendUint64(b, uint64(s.Version.Micros))
+	b = append(b, byte(len(o)))
+	b = append(b, o...)
+	b = append(b, byte(s.Kind))
 	return append(b, s.Value...)
 }
 
-// Decode reads a value stored by cachesync.
+// Decode reads a value stored by cachesync (the bytes only; DecodeItem also checks the flag).
 func Decode(b []byte) (Stored, error) {
 	var s Stored
-	if len(b) < len(storedMagic)+10 || string(b[:3]) != storedMagic {
+	if len(b) < 11 || b[0] != StoredFormat {
 		return s, ErrNotVersioned
 	}
-	b = b[3:]
-	s.Version.Micros = int64(binary.BigEndian.Uint64(b))
-	n := int(b[8])
-	if len(b) < 9+n+1 {
+	s.Version.Micros = int64(binary.BigEndian.Uint64(b[1:]))
+	n := int(b[9])
+	if len(b) < 10+n+1 {
 		return s, fmt.Errorf("%w: truncated header", ErrNotVersioned)
 	}
-	s.Version.Origin = string(b[9 : 9+n])
-	s.Tombstone = b[9+n]&1 != 0
-	s.Value = b[10+n:]
+	s.Version.Origin = string(b[10 : 10+n])
+	s.Kind = Kind(b[10+n])
+	if s.Kind > KindFill {
+		return s, fmt.Errorf("%w: unknown kind %d", ErrNotVersioned, s.Kind)
+	}
+	s.Value = b[11+n:]
 	return s, nil
+}
+
+// DecodeItem reads a memcached item written by cachesync; items without FlagVersioned are
+// ErrNotVersioned whatever their bytes.
+func DecodeItem(it *memcache.Item) (Stored, error) {
+	if it.Flags&FlagVersioned == 0 {
+		return Stored{}, ErrNotVersioned
+	}
+	return Decode(it.Value)
 }

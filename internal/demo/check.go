@@ -117,6 +117,7 @@ func (c *checker) profile(ctx context.Context, mem member) (bool, error) {
 			return false, err
 		}
 	}
+	tok := c.beginFill(ctx, profileKey(mem.ID)) // before the read: a write meanwhile voids the fill
 	var got profileJSON
 	err := c.s.Query("SELECT name, email, country, plan, updated_at FROM "+globalKS+".profiles WHERE member_id = ?", mem.ID).
 		WithContext(ctx).Scan(&got.Name, &got.Email, &got.Country, &got.Plan, &got.UpdatedAt)
@@ -127,13 +128,25 @@ func (c *checker) profile(ctx context.Context, mem member) (bool, error) {
 		c.wrong("%s: member %d profile %+v, want %+v", regionNames[c.region], mem.ID, got, want)
 		return false, nil
 	}
-	if c.fill && c.cache != nil {
+	if tok != nil {
 		b, _ := json.Marshal(got)
-		if _, err := c.cache.SetLocal(ctx, &cachesync.Item{Key: profileKey(mem.ID), Value: b}); err == nil {
+		if err := c.cache.Fill(ctx, tok, &cachesync.Item{Key: profileKey(mem.ID), Value: b}); err == nil {
 			c.fills.Add(1)
 		}
 	}
 	return true, nil
+}
+
+// beginFill takes the fill lease for key before the database read (nil when not filling).
+func (c *checker) beginFill(ctx context.Context, key string) *cachesync.FillToken {
+	if !c.fill || c.cache == nil {
+		return nil
+	}
+	tok, err := c.cache.BeginFill(ctx, key)
+	if err != nil {
+		return nil
+	}
+	return tok
 }
 
 func sameProfile(a, b profileJSON) bool {
@@ -202,6 +215,7 @@ func (c *checker) history(ctx context.Context, mem member) (bool, error) {
 			return false, err
 		}
 	}
+	tok := c.beginFill(ctx, historyKey(mem.ID))
 	got := map[int64]entry{}
 	it := c.s.Query("SELECT title_id, position, watched_at FROM "+globalKS+".viewing_history WHERE member_id = ?", mem.ID).WithContext(ctx).Iter()
 	var t int64
@@ -217,8 +231,8 @@ func (c *checker) history(ctx context.Context, mem member) (bool, error) {
 		c.wrong("%s: member %d history %s, want %s", regionNames[c.region], mem.ID, clip(gs), clip(ws))
 		return false, nil
 	}
-	if c.fill && c.cache != nil {
-		if _, err := c.cache.SetLocal(ctx, &cachesync.Item{Key: historyKey(mem.ID), Value: []byte(gs)}); err == nil {
+	if tok != nil {
+		if err := c.cache.Fill(ctx, tok, &cachesync.Item{Key: historyKey(mem.ID), Value: []byte(gs)}); err == nil {
 			c.fills.Add(1)
 		}
 	}
