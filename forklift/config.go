@@ -119,13 +119,12 @@ func (t TableConfig) DestKeyspace() string {
 }
 
 // Defaults returns a Config with every default set and no clusters or tables.
-func Defaults() Config {
-	c := Config{}
-	c.applyDefaults()
-	return c
-}
+func Defaults() Config { return Config{}.withDefaults() }
 
-func (c *Config) applyDefaults() {
+// withDefaults returns a copy of c with every unset key at its default; c, and the slices it
+// shares with the caller, are left as they were.
+func (c Config) withDefaults() Config {
+	c.Tables = append([]TableConfig(nil), c.Tables...)
 	setStr(&c.DefaultResolver, "lww")
 	setInt(&c.PageSize, 1000)
 	setInt(&c.Workers, 4)
@@ -151,6 +150,7 @@ func (c *Config) applyDefaults() {
 	for i := range c.Tables {
 		setStr(&c.Tables[i].Resolver, c.DefaultResolver)
 	}
+	return c
 }
 
 func setStr(p *string, v string) {
@@ -167,7 +167,7 @@ func setInt(p *int, v int) {
 
 // LoadConfig reads a YAML config file, expanding ${VAR} from the environment. Unknown keys are
 // errors, so a misspelt key never silently falls back to a default. Defaults are not applied yet:
-// flags override first, then Validate applies them.
+// flags override first, then Open applies them.
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -187,16 +187,20 @@ func ParseConfig(b []byte) (Config, error) {
 	return c, nil
 }
 
-// Validate applies defaults and checks that the config can run; the error names the key.
-func (c *Config) Validate() error {
-	c.applyDefaults()
+// Validate checks that the config, with its defaults, can run; the error wraps ErrConfig and names
+// the key. It changes nothing: Open applies the defaults to its own copy.
+func (c Config) Validate() error { return c.withDefaults().validate(true) }
+
+// validate checks a config whose defaults are applied; needHosts is false when the caller brings
+// its own sessions.
+func (c Config) validate(needHosts bool) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, a...))
 	}
-	if len(c.Source.Hosts) == 0 {
+	if needHosts && len(c.Source.Hosts) == 0 {
 		return bad("source.hosts is empty: give at least one contact point (host or host:port)")
 	}
-	if len(c.Destination.Hosts) == 0 {
+	if needHosts && len(c.Destination.Hosts) == 0 {
 		return bad("destination.hosts is empty: give at least one contact point (host or host:port)")
 	}
 	if len(c.Tables) == 0 && len(c.Keyspaces) == 0 {

@@ -63,26 +63,3 @@ func connect(which string, cc ClusterConfig) (*gocql.Session, error) {
 	}
 	return s, nil
 }
-
-// sides is an open pair of sessions.
-type sides struct {
-	src, dst *gocql.Session
-}
-
-func openSides(cfg *Config) (*sides, error) {
-	src, err := connect("source", cfg.Source)
-	if err != nil {
-		return nil, err
-	}
-	dst, err := connect("destination", cfg.Destination)
-	if err != nil {
-		src.Close()
-		return nil, err
-	}
-	return &sides{src: src, dst: dst}, nil
-}
-
-func (s *sides) Close() {
-	s.src.Close()
-	s.dst.Close()
-}

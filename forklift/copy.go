@@ -12,166 +12,305 @@ import (
 	"github.com/globalcloud/islands/merge"
 )
 
-// copier copies token ranges of one table; one copier is shared by all workers of the table.
+// copier copies work items, Workers at a time, for one Run or Repair: the one engine behind both.
+// Each worker copies one token range of one table.
 type copier struct {
-	t        *table
-	cfg      *Config
-	s        *sides
-	m        *metrics
+	j        *Job
 	lim      *limiter
 	tr       *tracker
-	stats    *tableStats
 	quar     *quarantineSink
 	markerTS int64 // timestamp of key-only rows' markers: the run's start
+
+	noReadAhead bool // read a page only once the one before is written
 }
 
-// copyRange copies (from, r.End] of the table, calling save after every page with the last token
-// whose partitions are all written. A failed read resumes from that token after a backoff, so a
-// timeout costs at most one page again.
-func (c *copier) copyRange(ctx context.Context, r TokenRange, from int64, save func(last, rows int64) error) error {
+// work is one token range of one table to copy, from a token on.
+type work struct {
+	t     *table
+	stats *tableStats
+	r     TokenRange
+	from  int64
+	rows  int64
+	rs    *rangeState
+}
+
+// saveFunc records that w is written up to last (done: the whole range).
+type saveFunc func(ctx context.Context, w *work, last, rows int64, done bool) error
+
+// newCopier opens what a copy of tables needs: the rate limiter and, when a table is not blind,
+// the quarantine sink.
+func (j *Job) newCopier(ctx context.Context, phase string, total int, markerTS int64) (*copier, error) {
+	c := &copier{j: j, lim: newLimiter(j.cfg.RateLimit), tr: newTracker(phase, total), markerTS: markerTS}
+	for _, t := range j.tables {
+		if !t.blind {
+			q, err := newQuarantineSink(ctx, j.dst, &j.cfg)
+			if err != nil {
+				return nil, err
+			}
+			c.quar = q
+			break
+		}
+	}
+	return c, nil
+}
+
+func (c *copier) Close() error { return c.quar.Close() }
+
+// copyAll copies every work item, Workers at a time, reporting progress; save records a page or a
+// range finished. Saves run on a context that outlives cancellation (for 10s), so a page written
+// before SIGTERM is also checkpointed.
+func (c *copier) copyAll(ctx context.Context, items []*work, progress progressOptions, save saveFunc) error {
+	for _, w := range items {
+		w.rs = &rangeState{weight: ringShare(w.r)}
+		c.tr.advance(w.rs, w.r, w.from)
+	}
+	c.tr.startFr = c.tr.snapshot().Fraction
+	stopProgress := progress.start(c.tr)
+	defer stopProgress()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.j.cfg.Workers)
+	for _, w := range items {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error { return c.copyWork(gctx, w, save) })
+	}
+	err := g.Wait()
+	if err == nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %v", ErrInterrupted, ctx.Err())
+	}
+	return err
+}
+
+// copyWork copies one work item and records it done.
+func (c *copier) copyWork(ctx context.Context, w *work, save saveFunc) error {
+	saveCtx := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	}
+	err := c.copyRange(ctx, w, func(last, rows int64) error {
+		w.rows += rows
+		c.tr.advance(w.rs, w.r, last)
+		sctx, cancel := saveCtx()
+		defer cancel()
+		return save(sctx, w, last, w.rows, false)
+	})
+	if err != nil {
+		return err
+	}
+	sctx, cancel := saveCtx()
+	defer cancel()
+	if err := save(sctx, w, w.r.End, w.rows, true); err != nil {
+		return err
+	}
+	w.stats.RangesDone.Add(1)
+	c.tr.done.Add(1)
+	c.j.m.ranges.WithLabelValues(w.t.Name()).Inc()
+	c.j.log.Debug("range done", "table", w.t.Name(), "range", w.r.String(), "rows", w.rows)
+	return nil
+}
+
+// copyRange copies (w.from, w.r.End], calling save after every page with the last token whose
+// partitions are all written. A failed read resumes from that token after a backoff, so a timeout
+// costs at most one page again.
+func (c *copier) copyRange(ctx context.Context, w *work, save func(last, rows int64) error) error {
 	attempts := 0
+	from := w.from
 	for {
-		next, err := c.copyFrom(ctx, r, from, save)
+		next, err := c.copyFrom(ctx, w, from, save)
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %s %s: %v", ErrInterrupted, c.t.Name(), r, ctx.Err())
+			return fmt.Errorf("%w: %s %s: %v", ErrInterrupted, w.t.Name(), w.r, ctx.Err())
 		}
 		if next > from {
 			attempts = 0 // progress was made: the budget is per stuck point, not per range
 		}
 		from = next
-		if !retryable(err) || attempts >= c.cfg.Retries {
-			return fmt.Errorf("forklift: copy %s range %s from token %d: %w", c.t.Name(), r, from, err)
+		if !retryable(err) || attempts >= c.j.cfg.Retries {
+			return fmt.Errorf("forklift: copy %s range %s from token %d: %w", w.t.Name(), w.r, from, err)
 		}
-		c.m.retries.WithLabelValues("read").Inc()
+		c.j.m.retries.WithLabelValues("read").Inc()
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s %s", ErrInterrupted, c.t.Name(), r)
+			return fmt.Errorf("%w: %s %s", ErrInterrupted, w.t.Name(), w.r)
 		case <-time.After(backoff(attempts)):
 		}
 		attempts++
 	}
 }
 
-// copyFrom streams (from, r.End] and writes it page by page; it returns the last token saved.
-// A page is flushed only at a partition boundary, so a checkpoint token is always that of a
-// partition written whole, and a partition wider than a page is still written in one piece.
-func (c *copier) copyFrom(ctx context.Context, r TokenRange, from int64, save func(last, rows int64) error) (int64, error) {
-	iter := c.s.src.Query(c.t.selectRange, from, r.End).WithContext(ctx).PageSize(c.cfg.PageSize).Iter()
-	buf := c.t.newScanBuf()
-	var (
-		pr        partitionReader
-		batch     []*merge.Partition
-		batchRows int
-		curRows   int
-		last      = from
-	)
-	flush := func(lastTok int64) error {
-		if len(batch) > 0 {
-			if err := c.lim.wait(ctx, batchRows); err != nil {
-				return err
-			}
-			if err := c.writePartitions(ctx, batch); err != nil {
-				return err
-			}
-			c.tr.rows.Add(int64(batchRows))
-			c.stats.Rows.Add(int64(batchRows))
-			c.stats.Partitions.Add(int64(len(batch)))
-			c.m.rows.WithLabelValues(c.t.Name()).Add(float64(batchRows))
-			c.m.partitions.WithLabelValues(c.t.Name()).Add(float64(len(batch)))
-		}
-		if err := save(lastTok, int64(batchRows)); err != nil {
+// copyFrom streams (from, w.r.End] and writes it page by page; it returns the last token saved.
+// A page ends only at a partition boundary, so a checkpoint token is always that of a partition
+// written whole, and a partition wider than a page is still written in one piece. The next page is
+// read while the one before is written (see pipeline), unless the run asked for no read-ahead.
+func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(last, rows int64) error) (int64, error) {
+	last := from
+	write := func(p page) error {
+		if err := c.writePage(ctx, w, &p); err != nil {
 			return err
 		}
-		last = lastTok
-		batch, batchRows = batch[:0], 0
+		if err := save(p.last, int64(p.rows)); err != nil {
+			return err
+		}
+		last = p.last
 		return nil
 	}
-	scanner := iter.Scanner()
-	for scanner.Next() {
-		if err := scanner.Scan(buf.ptrs...); err != nil {
-			_ = iter.Close()
-			return last, err
-		}
-		tok, pk, row, err := c.t.decodeRow(buf)
-		if err != nil {
-			_ = iter.Close()
-			return last, fmt.Errorf("decode row at token %d: %w", tok, err)
-		}
-		if done, doneTok := pr.add(tok, pk, row); done != nil {
-			batch = append(batch, done)
-			batchRows += curRows
-			curRows = 0
-			if batchRows >= c.cfg.PageSize {
-				if err := flush(doneTok); err != nil {
-					_ = iter.Close()
-					return last, err
+	read := func(ctx context.Context, emit func(page) error) error {
+		st := openStream(ctx, c.j.src, w.t, w.t.selectRange, TokenRange{Start: from, End: w.r.End}, c.j.cfg.PageSize)
+		p := page{readAt: time.Now()}
+		for {
+			part, tok := st.next()
+			// The first row of the next partition has been read by now: the next page starts here.
+			now := time.Now()
+			if part == nil {
+				break
+			}
+			p.parts = append(p.parts, part)
+			p.rows += len(part.Rows)
+			if p.rows >= c.j.cfg.PageSize {
+				p.last = tok
+				if err := emit(p); err != nil {
+					_ = st.close()
+					return err
 				}
+				p = page{readAt: now}
 			}
 		}
-		curRows++
+		if err := st.close(); err != nil {
+			return err
+		}
+		p.last = w.r.End
+		return emit(p)
 	}
-	if err := scanner.Err(); err != nil {
+	var err error
+	if c.noReadAhead {
+		err = read(ctx, write)
+	} else {
+		err = pipeline(ctx, read, write)
+	}
+	if err != nil {
 		return last, err
 	}
-	if p, _ := pr.flush(); p != nil {
-		batch = append(batch, p)
-		batchRows += curRows
+	return w.r.End, nil
+}
+
+// writePage writes a page's partitions, WriteConcurrency at a time, after the rate limiter lets
+// its rows through, and counts them.
+func (c *copier) writePage(ctx context.Context, w *work, p *page) error {
+	if len(p.parts) == 0 {
+		return nil
 	}
-	if err := flush(r.End); err != nil {
-		return last, err
+	if err := c.lim.wait(ctx, p.rows); err != nil {
+		return err
 	}
-	return r.End, nil
+	if err := c.writePartitions(ctx, w, p.parts, p.readAt); err != nil {
+		return err
+	}
+	name := w.t.Name()
+	c.tr.rows.Add(int64(p.rows))
+	w.stats.Rows.Add(int64(p.rows))
+	w.stats.Partitions.Add(int64(len(p.parts)))
+	c.j.m.rows.WithLabelValues(name).Add(float64(p.rows))
+	c.j.m.partitions.WithLabelValues(name).Add(float64(len(p.parts)))
+	return nil
+}
+
+// ageTTLs takes by seconds off every expiring cell of p; a cell (or collection element) whose TTL
+// runs out is dropped, and so is a row left with no cell by that, as a read now would not return
+// them. Cells without a TTL, and rows that never had a cell (key-only rows), are untouched.
+func ageTTLs(p *merge.Partition, by int32) {
+	if by <= 0 {
+		return
+	}
+	age := func(c *merge.Cell) bool { // false: expired
+		if c.TTL <= 0 || c.Deleted {
+			return true
+		}
+		c.TTL -= by
+		return c.TTL > 0
+	}
+	rows := p.Rows[:0]
+	for ri := range p.Rows {
+		r := p.Rows[ri]
+		had, has := false, false
+		for ci := range r.Columns {
+			col := &r.Columns[ci]
+			if !col.Present {
+				continue
+			}
+			had = true
+			if col.Kind == merge.Simple {
+				col.Present = age(&col.Cell)
+			} else {
+				kept := col.Elems[:0]
+				for _, e := range col.Elems {
+					if age(&e.Cell) {
+						kept = append(kept, e)
+					}
+				}
+				col.Elems = kept
+				col.Present = len(kept) > 0
+			}
+			has = has || col.Present
+		}
+		if has || !had {
+			rows = append(rows, r)
+		}
+	}
+	p.Rows = rows
 }
 
 // writePartitions writes a page's partitions, WriteConcurrency at a time.
-func (c *copier) writePartitions(ctx context.Context, parts []*merge.Partition) error {
+func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Partition, readAt time.Time) error {
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.cfg.WriteConcurrency)
+	g.SetLimit(c.j.cfg.WriteConcurrency)
 	for _, p := range parts {
-		g.Go(func() error { return c.writePartition(gctx, p) })
+		g.Go(func() error {
+			// A TTL read is what remained then: age it by the time the page has waited since, so
+			// the copy expires when the source does (a cell that expired meanwhile is not written).
+			ageTTLs(p, int32(time.Since(readAt)/time.Second))
+			if len(p.Rows) == 0 {
+				return nil
+			}
+			return c.writePartition(gctx, w.t, w.stats, p)
+		})
 	}
 	err := g.Wait()
-	c.m.pageSeconds.WithLabelValues(c.t.Name()).Observe(time.Since(start).Seconds())
+	c.j.m.pageSeconds.WithLabelValues(w.t.Name()).Observe(time.Since(start).Seconds())
 	return err
 }
 
 // writePartition writes one source partition: as it is (blind lww), or resolved against what the
 // destination holds.
-func (c *copier) writePartition(ctx context.Context, src *merge.Partition) error {
+func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats, src *merge.Partition) error {
 	write := src
-	if !c.t.blind {
-		dst, err := c.readDestination(ctx, src.Key)
+	if !t.blind {
+		dst, err := readPartition(ctx, c.j.dst, t, src.Key, c.j.cfg.Retries, c.j.m)
 		if err != nil {
 			return err
 		}
-		res, err := c.t.resolver.Resolve(src, dst)
+		res, err := t.resolver.Resolve(src, dst)
 		if err != nil {
-			return fmt.Errorf("resolve %s partition %x: %w", c.t.Name(), src.Key, err)
+			return fmt.Errorf("resolve %s partition %x: %w", t.Name(), src.Key, err)
 		}
-		c.stats.addConflicts(c.m, c.t.Name(), res.Conflicts)
+		stats.addConflicts(c.j.m, t.Name(), res.Conflicts)
 		if res.Quarantine != nil {
-			c.stats.Quarantined.Add(1)
-			c.m.quarantined.WithLabelValues(c.t.Name()).Inc()
-			return c.quar.put(ctx, c.t, src.Key, res.Quarantine)
+			stats.Quarantined.Add(1)
+			c.j.m.quarantined.WithLabelValues(t.Name()).Inc()
+			return c.quar.put(ctx, t, src.Key, res.Quarantine)
 		}
 		write = res.Write
 	}
 	if write == nil || len(write.Rows) == 0 {
 		return nil
 	}
-	stmts := c.t.statements(write, c.markerTS)
-	c.stats.Statements.Add(int64(len(stmts)))
-	c.m.statements.WithLabelValues(c.t.Name()).Add(float64(len(stmts)))
+	stmts := t.statements(write, c.markerTS)
+	stats.Statements.Add(int64(len(stmts)))
+	c.j.m.statements.WithLabelValues(t.Name()).Add(float64(len(stmts)))
 	return c.exec(ctx, stmts)
-}
-
-// readDestination reads one partition of the destination; nil when it holds no row.
-func (c *copier) readDestination(ctx context.Context, key [][]byte) (*merge.Partition, error) {
-	return readPartition(ctx, c.s.dst, c.t, key, c.cfg.Retries, c.m)
 }
 
 func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte, retries int, m *metrics) (*merge.Partition, error) {
@@ -182,20 +321,9 @@ func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte
 	var p *merge.Partition
 	err := retry(ctx, retries, func(error) { m.retries.WithLabelValues("read").Inc() }, func() error {
 		p = nil
-		iter := s.Query(t.selectPartition, args...).WithContext(ctx).PageSize(1000).Iter()
-		buf := t.newScanBuf()
-		for iter.Scan(buf.ptrs...) {
-			_, pk, row, err := t.decodeRow(buf)
-			if err != nil {
-				_ = iter.Close()
-				return err
-			}
-			if p == nil {
-				p = &merge.Partition{Key: pk}
-			}
-			p.Rows = append(p.Rows, row)
-		}
-		return iter.Close()
+		st := newStream(t, s.Query(t.selectPartition, args...).WithContext(ctx).PageSize(1000).Iter())
+		p, _ = st.next()
+		return st.close()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read destination partition of %s: %w", t.Name(), err)
@@ -206,27 +334,27 @@ func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte
 // exec sends one partition's statements: alone, or in unlogged batches (one partition each, so the
 // coordinator applies them as one mutation) no larger than MaxBatchBytes.
 func (c *copier) exec(ctx context.Context, stmts []stmt) error {
-	onRetry := func(error) { c.m.retries.WithLabelValues("write").Inc() }
+	onRetry := func(error) { c.j.m.retries.WithLabelValues("write").Inc() }
 	if len(stmts) == 1 {
 		st := stmts[0]
-		return retry(ctx, c.cfg.Retries, onRetry, func() error {
-			return c.s.dst.Query(st.text, st.args...).WithContext(ctx).Idempotent(true).Exec()
+		return retry(ctx, c.j.cfg.Retries, onRetry, func() error {
+			return c.j.dst.Query(st.text, st.args...).WithContext(ctx).Idempotent(true).Exec()
 		})
 	}
 	for len(stmts) > 0 {
 		n, size := 0, 0
-		for n < len(stmts) && (n == 0 || size+stmts[n].size <= c.cfg.MaxBatchBytes) {
+		for n < len(stmts) && (n == 0 || size+stmts[n].size <= c.j.cfg.MaxBatchBytes) {
 			size += stmts[n].size
 			n++
 		}
 		chunk := stmts[:n]
 		stmts = stmts[n:]
-		err := retry(ctx, c.cfg.Retries, onRetry, func() error {
-			b := c.s.dst.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		err := retry(ctx, c.j.cfg.Retries, onRetry, func() error {
+			b := c.j.dst.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
 			for _, st := range chunk {
 				b.Query(st.text, st.args...)
 			}
-			return c.s.dst.ExecuteBatch(b)
+			return c.j.dst.ExecuteBatch(b)
 		})
 		if err != nil {
 			return err

@@ -2,13 +2,24 @@
 // another (the destination), merging where both sides hold data with each dataset's resolver from
 // package merge, and then proves the result.
 //
-// The pieces, one file each: Config (what to copy, how hard to push), Plan (schemas compared before
-// any data moves, token ranges, size, sampled conflicts), Run (paged reads of every cell with its
+// Open is the way in: it validates a Config, connects to both clusters (or takes the caller's
+// sessions, WithSessions) and loads every table's schemas once, and returns a Job:
+//
+//	job, err := forklift.Open(ctx, cfg, forklift.WithLogger(log))
+//	if err != nil { … }
+//	defer job.Close()
+//	rep, err := job.Run(ctx, forklift.RunOptions{Resume: true})
+//	ver, err := job.Verify(ctx, forklift.VerifyOptions{})
+//
+// The Job's methods, one file each: Plan (schemas compared before any data moves, token ranges,
+// size, sampled conflicts), Run (paged reads of every cell with its
 // writetime and TTL; blind writes for lww, read-resolve-write otherwise; checkpoints per range so a
 // killed run resumes), Verify (both sides compared range by range under the resolver's invariant,
 // hashing subranges first), Repair (re-copies what Verify found) and Status (checkpoints read back).
+// Config says what to copy and how hard to push.
 //
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
 // made in the source after a key was copied must reach the destination by dual writes; the TTL
-// written is the remaining TTL ttl() reports at read time; counter tables are refused.
+// written is the remaining TTL ttl() reports at read time, less the time the page waited before
+// its write; counter tables are refused.
 package forklift

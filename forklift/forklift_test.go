@@ -2,11 +2,17 @@ package forklift
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/globalcloud/islands/merge"
 )
 
 func TestSplitCoversTheRing(t *testing.T) {
@@ -66,11 +72,12 @@ destination: {hosts: [b]}
 tables: [{keyspace: ks, table: t}]
 `))
 	if err == nil {
-		err = cfg.Validate() // applies the defaults
+		err = cfg.Validate()
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg = cfg.withDefaults() // what Open works with
 	d := Defaults()
 	if cfg.Workers != d.Workers || cfg.PageSize != d.PageSize || cfg.Ranges != d.Ranges || cfg.DefaultResolver != "lww" ||
 		cfg.Source.Consistency != d.Source.Consistency || cfg.CheckpointKeyspace != d.CheckpointKeyspace {
@@ -94,6 +101,37 @@ tables: [{keyspace: ks, table: t}]
 	}
 }
 
+// Validating a config, or opening a Job with it, changes nothing the caller holds: not its
+// fields, not the Tables slice it shares.
+func TestOpenDoesNotMutateTheConfig(t *testing.T) {
+	cfg := Config{
+		Source:      ClusterConfig{Hosts: []string{"127.0.9.9:1"}, ConnectTimeout: 200 * time.Millisecond, DisableHostLookup: true},
+		Destination: ClusterConfig{Hosts: []string{"127.0.9.9:2"}},
+		Tables:      []TableConfig{{Keyspace: "ks", Table: "t"}},
+	}
+	check := func(when string) {
+		t.Helper()
+		if cfg.Workers != 0 || cfg.DefaultResolver != "" || cfg.Source.Consistency != "" || cfg.Tables[0].Resolver != "" {
+			t.Fatalf("%s changed the caller's config: workers %d, default resolver %q, consistency %q, tables[0].resolver %q",
+				when, cfg.Workers, cfg.DefaultResolver, cfg.Source.Consistency, cfg.Tables[0].Resolver)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	check("Validate")
+	if _, err := Open(context.Background(), cfg); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Open of an unreachable cluster: %v, want ErrUnreachable", err)
+	}
+	check("Open")
+	if _, err := Open(context.Background(), Config{Tables: cfg.Tables}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "source.hosts") {
+		t.Fatalf("Open without hosts: %v, want ErrConfig naming source.hosts", err)
+	}
+	if _, err := Open(context.Background(), cfg, WithSessions(nil, nil)); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("Open WithSessions(nil, nil) connects from the config: %v", err)
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	l := newLimiter(1000)
 	start := time.Now()
@@ -110,5 +148,58 @@ func TestRateLimit(t *testing.T) {
 	cancel()
 	if err := newLimiter(1).wait(ctx, 1000); err == nil {
 		t.Fatal("wait ignores a cancelled context")
+	}
+}
+
+// The quarantine file holds merge's format, so merge.ParseQuarantineJSONLine reads a line back to
+// both versions exactly, with the run and the time beside them.
+func TestQuarantineLineIsMergesFormat(t *testing.T) {
+	src := &merge.Partition{Key: [][]byte{{0, 0, 0, 7}}, Rows: []merge.Row{{Clustering: [][]byte{{1}},
+		Columns: []merge.Column{{Name: "maturity", Kind: merge.Simple, Present: true, Cell: merge.Cell{Value: []byte{0, 0, 0, 18}, WriteTime: 5, TTL: 60}}}}}}
+	dst := &merge.Partition{Key: src.Key, Rows: []merge.Row{{Clustering: [][]byte{{1}},
+		Columns: []merge.Column{{Name: "maturity", Kind: merge.Simple, Present: true, Cell: merge.Cell{Value: []byte{0, 0, 0, 12}, WriteTime: 6}}}}}}
+	at := time.Date(2026, 11, 27, 16, 0, 0, 0, time.UTC)
+	line, srcCol, dstCol, err := quarantineLine("run-1", "ks.prefs", &merge.Quarantine{Reason: "maturity differs", Source: src, Destination: dst}, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, q, err := merge.ParseQuarantineJSONLine(line)
+	if err != nil {
+		t.Fatalf("merge cannot read forklift's quarantine line %s: %v", line, err)
+	}
+	if table != "ks.prefs" || q.Reason != "maturity differs" || !reflect.DeepEqual(q.Source, src) || !reflect.DeepEqual(q.Destination, dst) {
+		t.Fatalf("read back %s %+v, want both versions as written", table, q)
+	}
+	var extra struct {
+		Run string    `json:"run"`
+		At  time.Time `json:"at"`
+	}
+	if err := json.Unmarshal(line, &extra); err != nil || extra.Run != "run-1" || !extra.At.Equal(at) {
+		t.Fatalf("run and time: %+v, %v", extra, err)
+	}
+	if !strings.Contains(srcCol, `"writetime":5`) || !strings.Contains(dstCol, `"writetime":6`) {
+		t.Fatalf("table columns are not merge's form: source %s, destination %s", srcCol, dstCol)
+	}
+}
+
+// Two Jobs on one registry share forklift's series; a registry holding another series under one of
+// forklift's names is refused, not silently left unexported.
+func TestMetricsOnASharedRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, err := newMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newMetrics(reg)
+	if err != nil {
+		t.Fatalf("second Job on the registry: %v", err)
+	}
+	if a.rows != b.rows {
+		t.Fatal("the second Job counts rows in a series of its own, not exported")
+	}
+	clash := prometheus.NewRegistry()
+	clash.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "islands_forklift_rows_total", Help: "someone else's"}))
+	if _, err := newMetrics(clash); !errors.Is(err, ErrConfig) {
+		t.Fatalf("a clashing series: %v, want ErrConfig", err)
 	}
 }

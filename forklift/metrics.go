@@ -1,9 +1,11 @@
 package forklift
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	pmetrics "github.com/globalcloud/islands/internal/metrics"
 )
 
 // metrics are forklift's Prometheus series. Names: islands_forklift_<what>_<unit>.
@@ -19,9 +21,10 @@ type metrics struct {
 	pageSeconds *prometheus.HistogramVec
 }
 
-// newMetrics builds the collectors and registers them with reg (nil: not exported). A second
-// forklift call with the same registry reuses the collectors already registered.
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics builds the collectors and registers them with reg (nil: not exported). A second Job
+// on the same registry shares the collectors already registered; a registry that holds another
+// series under one of forklift's names is an error.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_forklift_rows_total",
 			Help: "Rows read from the source and handled (written, merged or skipped), by table."}, []string{"table"}),
@@ -42,29 +45,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		pageSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "islands_forklift_page_seconds",
 			Help: "Time to write one page of partitions, by table.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"table"}),
 	}
-	if reg == nil {
-		return m
-	}
-	m.rows = register(reg, m.rows)
-	m.partitions = register(reg, m.partitions)
-	m.statements = register(reg, m.statements)
-	m.ranges = register(reg, m.ranges)
-	m.retries = register(reg, m.retries)
-	m.conflicts = register(reg, m.conflicts)
-	m.quarantined = register(reg, m.quarantined)
-	m.differences = register(reg, m.differences)
-	m.pageSeconds = register(reg, m.pageSeconds)
-	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
+	var err error
+	reg1 := func(c *prometheus.CounterVec) *prometheus.CounterVec {
+		if err == nil {
+			c, err = pmetrics.Register(reg, c)
 		}
+		return c
 	}
-	return c
+	m.rows = reg1(m.rows)
+	m.partitions = reg1(m.partitions)
+	m.statements = reg1(m.statements)
+	m.ranges = reg1(m.ranges)
+	m.retries = reg1(m.retries)
+	m.conflicts = reg1(m.conflicts)
+	m.quarantined = reg1(m.quarantined)
+	m.differences = reg1(m.differences)
+	if err == nil {
+		m.pageSeconds, err = pmetrics.Register(reg, m.pageSeconds)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: registerer: %v", ErrConfig, err)
+	}
+	return m, nil
 }

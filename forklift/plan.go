@@ -16,8 +16,6 @@ type PlanOptions struct {
 	// Sample, when > 0, reads about this many source partitions per table and looks each up in the
 	// destination, counting keys on both sides and conflicting cells per column.
 	Sample int
-	// Shard limits the ranges listed to this shard's.
-	Shard Shard
 }
 
 // PlanReport is what Plan found, ready for json.Marshal.
@@ -57,24 +55,12 @@ type Sample struct {
 	ResolverKept    map[string]int64 `json:"resolver_kept,omitempty"` // conflicts by who the resolver kept
 }
 
-// Plan reads both schemas, refuses incompatible tables (naming keyspace, table and column) before
-// any data moves, splits the ring into ranges and estimates sizes; with opts.Sample it also analyses
-// conflicts on a sample of keys. Plan writes nothing.
-func Plan(ctx context.Context, cfg Config, opts PlanOptions) (*PlanReport, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	s, err := openSides(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	tables, err := loadTables(ctx, &cfg, s)
-	if err != nil {
-		return nil, err
-	}
+// Plan reports what Open found (both schemas, compatible), the ranges and the size estimates; with
+// opts.Sample it also analyses conflicts on a sample of keys. Plan writes nothing.
+func (j *Job) Plan(ctx context.Context, opts PlanOptions) (*PlanReport, error) {
+	cfg := &j.cfg
 	rep := &PlanReport{RunID: cfg.RunID, Ranges: cfg.Ranges}
-	for _, t := range tables {
+	for _, t := range j.tables {
 		tp := TablePlan{Table: t.Name(), Destination: t.dst.String(), Resolver: t.cfg.Resolver, Blind: t.blind,
 			PartitionKey: t.src.PartitionKeyNames(), Ranges: cfg.Ranges}
 		for _, c := range t.src.Clustering {
@@ -83,10 +69,11 @@ func Plan(ctx context.Context, cfg Config, opts PlanOptions) (*PlanReport, error
 		for _, c := range t.cols {
 			tp.Columns = append(tp.Columns, c.Name+" "+c.Type)
 		}
-		tp.EstPartitions, tp.EstBytes = sizeEstimate(ctx, s.src, t.src.Keyspace, t.src.Name)
-		tp.EstDstPartitions, _ = sizeEstimate(ctx, s.dst, t.dst.Keyspace, t.dst.Name)
+		tp.EstPartitions, tp.EstBytes = sizeEstimate(ctx, j.src, t.src.Keyspace, t.src.Name)
+		tp.EstDstPartitions, _ = sizeEstimate(ctx, j.dst, t.dst.Keyspace, t.dst.Name)
 		if opts.Sample > 0 {
-			if tp.Sample, err = sample(ctx, &cfg, s, t, opts.Sample); err != nil {
+			var err error
+			if tp.Sample, err = j.sample(ctx, t, opts.Sample); err != nil {
 				return nil, fmt.Errorf("forklift: sample %s: %w", t.Name(), err)
 			}
 		}
@@ -115,13 +102,12 @@ func sizeEstimate(ctx context.Context, s *gocql.Session, ks, table string) (part
 
 // sample reads n source partitions starting at random tokens (10 partitions per start, so the
 // sample spreads over the ring) and compares each with the destination.
-func sample(ctx context.Context, cfg *Config, s *sides, t *table, n int) (*Sample, error) {
+func (j *Job) sample(ctx context.Context, t *table, n int) (*Sample, error) {
 	sm := &Sample{Conflicts: map[string]int{}, NewerInSource: map[string]int{}, ResolverKept: map[string]int64{}}
-	m := newMetrics(nil)
 	seen := map[string]bool{}
 	for tries := 0; sm.Partitions < n && tries < n; tries++ {
 		start := int64(rand.Uint64())
-		st := openStream(ctx, s.src, t, t.selectRange, TokenRange{Start: start, End: FullRing.End}, 100)
+		st := openStream(ctx, j.src, t, t.selectRange, TokenRange{Start: start, End: FullRing.End}, 100)
 		for k := 0; k < 10 && sm.Partitions < n; k++ {
 			p, _ := st.next()
 			if p == nil {
@@ -133,7 +119,7 @@ func sample(ctx context.Context, cfg *Config, s *sides, t *table, n int) (*Sampl
 			}
 			seen[key] = true
 			sm.Partitions++
-			dst, err := readPartition(ctx, s.dst, t, p.Key, cfg.Retries, m)
+			dst, err := readPartition(ctx, j.dst, t, p.Key, j.cfg.Retries, j.m)
 			if err != nil {
 				_ = st.close()
 				return nil, err

@@ -83,3 +83,41 @@ func (t *tracker) snapshot() Progress {
 	}
 	return p
 }
+
+// progressOptions say whom to tell of progress, and how often (default every second).
+type progressOptions struct {
+	fn    func(Progress)
+	every time.Duration
+}
+
+// start calls o.fn with tr's snapshot every interval until the returned stop is called, then once
+// more with the final figures.
+func (o progressOptions) start(tr *tracker) (stop func()) {
+	if o.fn == nil {
+		return func() {}
+	}
+	every := o.every
+	if every <= 0 {
+		every = time.Second
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				o.fn(tr.snapshot())
+				return
+			case <-tick.C:
+				o.fn(tr.snapshot())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
+}

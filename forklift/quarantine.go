@@ -26,15 +26,35 @@ type quarantineSink struct {
 	file  *os.File
 }
 
-// QuarantineRecord is one quarantined partition as stored (JSON line and table row).
+// QuarantineRecord is one quarantined partition as Job.Quarantined lists it. Both versions are in
+// the table's source and destination columns and in the quarantine file, in one format: merge's
+// quarantine JSON (a file line is merge.QuarantineJSONLine's with "run" and "at" added;
+// merge.ParseQuarantineJSONLine reads it back).
 type QuarantineRecord struct {
-	Run         string           `json:"run"`
-	Table       string           `json:"table"`
-	Key         string           `json:"key"` // partition key components, hex, joined by ":"
-	Reason      string           `json:"reason"`
-	Source      *merge.Partition `json:"source"`
-	Destination *merge.Partition `json:"destination"`
-	At          time.Time        `json:"at"`
+	Run    string    `json:"run"`
+	Table  string    `json:"table"`
+	Key    string    `json:"key"` // partition key components, hex, joined by ":"
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// quarantineLine is the quarantine file's line for q (newline included), and the two versions as
+// the table stores them: merge's JSON form, with the run and the time added.
+func quarantineLine(run, table string, q *merge.Quarantine, at time.Time) (line []byte, src, dst string, err error) {
+	b, err := merge.QuarantineJSONLine(table, q)
+	if err != nil {
+		return nil, "", "", err
+	}
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, "", "", fmt.Errorf("forklift: quarantine record of %s: %w", table, err)
+	}
+	rec["run"], _ = json.Marshal(run)
+	rec["at"], _ = json.Marshal(at)
+	if line, err = json.Marshal(rec); err != nil {
+		return nil, "", "", fmt.Errorf("forklift: quarantine record of %s: %w", table, err)
+	}
+	return append(line, '\n'), string(rec["source"]), string(rec["destination"]), nil
 }
 
 func newQuarantineSink(ctx context.Context, s *gocql.Session, cfg *Config) (*quarantineSink, error) {
@@ -66,21 +86,21 @@ func keyString(key [][]byte) string {
 }
 
 func (q *quarantineSink) put(ctx context.Context, t *table, key [][]byte, qu *merge.Quarantine) error {
-	rec := QuarantineRecord{Run: q.run, Table: t.Name(), Key: keyString(key), Reason: qu.Reason,
-		Source: qu.Source, Destination: qu.Destination, At: time.Now().UTC()}
-	src, _ := json.Marshal(rec.Source)
-	dst, _ := json.Marshal(rec.Destination)
-	err := retry(ctx, 3, nil, func() error {
+	rec := QuarantineRecord{Run: q.run, Table: t.Name(), Key: keyString(key), Reason: qu.Reason, At: time.Now().UTC()}
+	line, src, dst, err := quarantineLine(rec.Run, rec.Table, qu, rec.At)
+	if err != nil {
+		return err
+	}
+	err = retry(ctx, 3, nil, func() error {
 		return q.s.Query(`INSERT INTO `+q.table+` (run, tbl, key, reason, source, destination, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			rec.Run, rec.Table, rec.Key, rec.Reason, string(src), string(dst), rec.At).WithContext(ctx).Exec()
+			rec.Run, rec.Table, rec.Key, rec.Reason, src, dst, rec.At).WithContext(ctx).Exec()
 	})
 	if err != nil {
 		return fmt.Errorf("forklift: record quarantined partition %s of %s: %w", rec.Key, rec.Table, err)
 	}
 	if q.file != nil {
-		line, _ := json.Marshal(rec)
 		q.mu.Lock()
-		_, err = q.file.Write(append(line, '\n'))
+		_, err = q.file.Write(line)
 		q.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("forklift: write quarantine file: %w", err)
@@ -89,17 +109,11 @@ func (q *quarantineSink) put(ctx context.Context, t *table, key [][]byte, qu *me
 	return nil
 }
 
-// Quarantined reads back the quarantined partitions of one table in a run.
-func Quarantined(ctx context.Context, cfg Config, table string) ([]QuarantineRecord, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	s, err := connect("destination", cfg.Destination)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	iter := s.Query(`SELECT key, reason, at FROM `+cql.QuoteTable(cfg.CheckpointKeyspace, "forklift_quarantine")+
+// Quarantined reads back the partitions of one source table (keyspace.table) the Job's run has
+// quarantined: key, reason and time (the JSON lines of quarantine_file hold both versions).
+func (j *Job) Quarantined(ctx context.Context, table string) ([]QuarantineRecord, error) {
+	cfg := &j.cfg
+	iter := j.dst.Query(`SELECT key, reason, at FROM `+cql.QuoteTable(cfg.CheckpointKeyspace, "forklift_quarantine")+
 		` WHERE run = ? AND tbl = ?`, cfg.RunID, table).WithContext(ctx).Iter()
 	var out []QuarantineRecord
 	var r QuarantineRecord

@@ -80,3 +80,11 @@ func (s Shard) Owns(i int) bool {
 	}
 	return i%s.Count == s.Index
 }
+
+// orOnly is s, or the only shard when s is the zero value.
+func (s Shard) orOnly() Shard {
+	if s.Count == 0 {
+		return Shard{0, 1}
+	}
+	return s
+}

@@ -6,6 +6,19 @@ import (
 	"time"
 )
 
+// RepairOptions are the knobs of one Repair.
+type RepairOptions struct {
+	// Found is a VerifyReport from an earlier Verify of this Job; nil: Repair verifies first.
+	Found *VerifyReport
+	// Shard limits the verify Repair runs first to this shard's ranges (zero value: every range).
+	Shard Shard
+	// Progress, when set, is called every ProgressInterval (default 1s) and once at the end of the
+	// re-copy.
+	Progress func(Progress)
+	// ProgressInterval is how often Progress is called.
+	ProgressInterval time.Duration
+}
+
 // RepairReport is the result of Repair: what verify found, what was re-copied, and the verify after.
 type RepairReport struct {
 	Before *VerifyReport `json:"before"`
@@ -14,34 +27,23 @@ type RepairReport struct {
 }
 
 // Repair re-copies, through the table's resolver, every subrange in which verify found a missing
-// or mismatched cell, then verifies those subranges again. found is a VerifyReport from an earlier
-// Verify (nil: Repair verifies first). Like Run it is idempotent: repairing twice writes nothing
-// new. The error wraps ErrDifferences when differences remain after the repair.
-func Repair(ctx context.Context, cfg Config, found *VerifyReport, opts RunOptions) (*RepairReport, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	s, err := openSides(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	tables, err := loadTables(ctx, &cfg, s)
-	if err != nil {
-		return nil, err
-	}
-	vopts := VerifyOptions{Shard: opts.Shard, Logger: opts.Logger, Registerer: opts.Registerer}
+// or mismatched cell, then verifies those subranges again. It keeps no checkpoints: a subrange is
+// small, and a stopped repair is simply repaired again. Like Run it is idempotent: repairing twice
+// writes nothing new. The error wraps ErrDifferences when differences remain after the repair.
+func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, error) {
+	found := opts.Found
 	if found == nil {
-		found, err = verifyTables(ctx, &cfg, s, tables, vopts, nil)
+		var err error
+		found, err = j.verify(ctx, opts.Shard.orOnly(), progressOptions{}, nil)
 		if err != nil && found == nil {
 			return nil, err
 		}
 	}
-	rep := &RepairReport{Before: found, Copied: &RunReport{RunID: cfg.RunID + "-repair", Started: time.Now().UTC()}}
+	rep := &RepairReport{Before: found, Copied: &RunReport{RunID: j.cfg.RunID + "-repair", Started: time.Now().UTC()}}
 	only := map[string][]TokenRange{}
 	var items []*work
 	byName := map[string]*table{}
-	for _, t := range tables {
+	for _, t := range j.tables {
 		byName[t.Name()] = t
 	}
 	stats := map[*table]*tableStats{}
@@ -61,13 +63,13 @@ func Repair(ctx context.Context, cfg Config, found *VerifyReport, opts RunOption
 		rep.Copied.Finished = time.Now().UTC()
 		return rep, nil
 	}
-	eng := &engine{cfg: &cfg, s: s, m: newMetrics(opts.Registerer), lim: newLimiter(cfg.RateLimit),
-		tr: newTracker("repair", len(items)), log: opts.logger(), markerTS: rep.Copied.Started.UnixMicro()}
-	if eng.quar, err = needQuarantine(ctx, tables, s, &cfg); err != nil {
+	c, err := j.newCopier(ctx, "repair", len(items), rep.Copied.Started.UnixMicro())
+	if err != nil {
 		return nil, err
 	}
-	defer eng.quar.Close()
-	err = eng.copyAll(ctx, items, opts, func(context.Context, *work, int64, int64, bool) error { return nil })
+	defer c.Close()
+	err = c.copyAll(ctx, items, progressOptions{opts.Progress, opts.ProgressInterval},
+		func(context.Context, *work, int64, int64, bool) error { return nil })
 	rep.Copied.Finished = time.Now().UTC()
 	rep.Copied.Seconds = rep.Copied.Finished.Sub(rep.Copied.Started).Seconds()
 	for t, st := range stats {
@@ -79,6 +81,6 @@ func Repair(ctx context.Context, cfg Config, found *VerifyReport, opts RunOption
 	if err != nil {
 		return rep, fmt.Errorf("forklift: repair: %w", err)
 	}
-	rep.After, err = verifyTables(ctx, &cfg, s, tables, vopts, only)
+	rep.After, err = j.verify(ctx, Shard{0, 1}, progressOptions{}, only)
 	return rep, err
 }

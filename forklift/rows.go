@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
+	"github.com/globalcloud/islands/internal/codec"
 	"github.com/globalcloud/islands/internal/cql"
 	"github.com/globalcloud/islands/merge"
 )
@@ -28,7 +29,7 @@ func (t *table) newScanBuf() *scanBuf {
 // reports as lists; a null cell (or an empty collection) is an absent column.
 func (t *table) decodeRow(b *scanBuf) (token int64, pk [][]byte, row merge.Row, err error) {
 	v := b.vals
-	token = cql.Int64(v[0])
+	token = codec.Int64(v[0])
 	pk = make([][]byte, t.nkey)
 	for i := range pk {
 		pk[i] = v[1+i]
@@ -49,7 +50,7 @@ func (t *table) decodeRow(b *scanBuf) (token int64, pk [][]byte, row merge.Row, 
 		}
 		col.Present = true
 		if col.Kind == merge.Simple {
-			col.Cell = merge.Cell{Value: val, WriteTime: cql.Int64(wt), TTL: cql.Int32(ttl)}
+			col.Cell = merge.Cell{Value: val, WriteTime: codec.Int64(wt), TTL: codec.Int32(ttl)}
 			continue
 		}
 		if col.Elems, err = decodeElems(col.Kind, val, wt, ttl); err != nil {
@@ -75,22 +76,22 @@ func kindOf(s cql.Shape) merge.Kind {
 }
 
 func decodeElems(kind merge.Kind, val, wtb, ttlb []byte) ([]merge.Elem, error) {
-	wts, err := cql.Int64s(wtb)
+	wts, err := codec.Int64s(wtb)
 	if err != nil {
 		return nil, err
 	}
-	ttls, err := cql.Int32s(ttlb)
+	ttls, err := codec.Int32s(ttlb)
 	if err != nil {
 		return nil, err
 	}
 	var keys, values [][]byte
 	switch kind {
 	case merge.Map:
-		keys, values, err = cql.SplitMap(val)
+		keys, values, err = codec.SplitMap(val)
 	case merge.Set:
-		keys, err = cql.SplitCollection(val)
+		keys, err = codec.SplitCollection(val)
 	case merge.List:
-		values, err = cql.SplitCollection(val)
+		values, err = codec.SplitCollection(val)
 		keys = make([][]byte, len(values))
 		for i := range keys {
 			keys[i] = binary.BigEndian.AppendUint32(nil, uint32(i))

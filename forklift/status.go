@@ -21,27 +21,18 @@ type TableStatus struct {
 	LastUpdated time.Time `json:"last_updated"`
 }
 
-// Status reads the run's checkpoints from the destination (or opts.Checkpoints). It writes nothing
-// but the checkpoint table's creation if it is missing.
-func Status(ctx context.Context, cfg Config, store CheckpointStore) (*StatusReport, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if store == nil {
-		s, err := connect("destination", cfg.Destination)
-		if err != nil {
-			return nil, err
-		}
-		defer s.Close()
-		if store, err = NewCassandraCheckpoints(ctx, s, cfg.CheckpointKeyspace, cfg.CheckpointRF); err != nil {
-			return nil, err
-		}
-	}
-	cps, err := store.Load(ctx, cfg.RunID)
+// Status reads the run's checkpoints from the destination (or WithCheckpoints' store). It writes
+// nothing but the checkpoint table's creation if it is missing.
+func (j *Job) Status(ctx context.Context) (*StatusReport, error) {
+	store, err := j.checkpoints(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rep := &StatusReport{RunID: cfg.RunID}
+	cps, err := store.Load(ctx, j.cfg.RunID)
+	if err != nil {
+		return nil, err
+	}
+	rep := &StatusReport{RunID: j.cfg.RunID}
 	byTable := map[string]int{}
 	cover := map[string][2]float64{}
 	for _, cp := range cps {

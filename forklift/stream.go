@@ -19,8 +19,13 @@ type partitionStream struct {
 	eof     bool
 }
 
+// openStream streams the partitions of r, with stmt one of the table's range selects.
 func openStream(ctx context.Context, s *gocql.Session, t *table, stmt string, r TokenRange, pageSize int) *partitionStream {
-	iter := s.Query(stmt, r.Start, r.End).WithContext(ctx).PageSize(pageSize).Iter()
+	return newStream(t, s.Query(stmt, r.Start, r.End).WithContext(ctx).PageSize(pageSize).Iter())
+}
+
+// newStream streams the partitions of any query laid out like the table's selects.
+func newStream(t *table, iter *gocql.Iter) *partitionStream {
 	return &partitionStream{t: t, iter: iter, scanner: iter.Scanner(), buf: t.newScanBuf()}
 }
 

@@ -62,15 +62,32 @@ func resolveTables(ctx context.Context, cfg *Config, src *gocql.Session) ([]Tabl
 	return out, nil
 }
 
+// loadTables resolves the config's tables and loads each (see loadTable).
+func loadTables(ctx context.Context, cfg *Config, src, dst *gocql.Session) ([]*table, error) {
+	tcs, err := resolveTables(ctx, cfg, src)
+	if err != nil {
+		return nil, err
+	}
+	tables := make([]*table, 0, len(tcs))
+	for _, tc := range tcs {
+		t, err := loadTable(ctx, tc, src, dst)
+		if err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	return tables, nil
+}
+
 // loadTable reads both schemas, refuses what cannot be copied, and builds the statements.
-func loadTable(ctx context.Context, tc TableConfig, s *sides) (*table, error) {
-	srcT, err := cql.ReadTable(ctx, s.src, tc.Keyspace, tc.Table)
+func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session) (*table, error) {
+	srcT, err := cql.ReadTable(ctx, src, tc.Keyspace, tc.Table)
 	if errors.Is(err, cql.ErrNoTable) {
 		return nil, fmt.Errorf("%w: %s does not exist in the source (check tables[].keyspace/table)", ErrTableNotFound, tc.Name())
 	} else if err != nil {
 		return nil, fmt.Errorf("forklift: read source schema of %s: %w", tc.Name(), err)
 	}
-	dstT, err := cql.ReadTable(ctx, s.dst, tc.DestKeyspace(), tc.Table)
+	dstT, err := cql.ReadTable(ctx, dst, tc.DestKeyspace(), tc.Table)
 	if errors.Is(err, cql.ErrNoTable) {
 		return nil, fmt.Errorf("%w: %s.%s does not exist in the destination: create it with the source's schema first", ErrTableNotFound, tc.DestKeyspace(), tc.Table)
 	} else if err != nil {

@@ -4,24 +4,24 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/globalcloud/islands/internal/codec"
 	"github.com/globalcloud/islands/internal/cql"
 	"github.com/globalcloud/islands/merge"
 )
 
 // VerifyOptions are the knobs of one Verify.
 type VerifyOptions struct {
-	Shard            Shard
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer
-	Progress         func(Progress)
+	// Shard limits Verify to this shard's ranges (zero value: every range).
+	Shard Shard
+	// Progress, when set, is called every ProgressInterval (default 1s) and once at the end.
+	Progress func(Progress)
+	// ProgressInterval is how often Progress is called.
 	ProgressInterval time.Duration
 }
 
@@ -73,32 +73,13 @@ type Difference struct {
 // destination with the same writetime and value, or beaten by a newer cell (superseded). Other
 // resolvers: resolving the source against the destination again must write nothing. The error wraps
 // ErrDifferences when the report is not Clean.
-func Verify(ctx context.Context, cfg Config, opts VerifyOptions) (*VerifyReport, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if opts.Shard.Count == 0 {
-		opts.Shard = Shard{0, 1}
-	}
-	s, err := openSides(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	tables, err := loadTables(ctx, &cfg, s)
-	if err != nil {
-		return nil, err
-	}
-	return verifyTables(ctx, &cfg, s, tables, opts, nil)
+func (j *Job) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
+	return j.verify(ctx, opts.Shard.orOnly(), progressOptions{opts.Progress, opts.ProgressInterval}, nil)
 }
 
-// verifyTables verifies the given tables; only, when set, limits each table to those ranges.
-func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, opts VerifyOptions, only map[string][]TokenRange) (*VerifyReport, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	m := newMetrics(opts.Registerer)
+// verify verifies the Job's tables; only, when set, limits each table to those ranges.
+func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions, only map[string][]TokenRange) (*VerifyReport, error) {
+	cfg, log, m, tables := &j.cfg, j.log, j.m, j.tables
 	rep := &VerifyReport{RunID: cfg.RunID, Started: time.Now().UTC()}
 	type job struct {
 		t  *table
@@ -119,7 +100,7 @@ func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, o
 			subs = rs
 		} else {
 			for i, r := range FullRing.Split(cfg.Ranges) {
-				if opts.Shard.Owns(i) {
+				if shard.Owns(i) {
 					subs = append(subs, r.Split(cfg.VerifySubranges)...)
 				}
 			}
@@ -128,24 +109,22 @@ func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, o
 			jobs = append(jobs, job{t, tvp, r})
 		}
 	}
-	eng := &engine{tr: newTracker("verify", len(jobs))}
-	for _, j := range jobs {
-		rs := &rangeState{weight: ringShare(j.r)}
-		eng.tr.advance(rs, j.r, j.r.Start)
-		_ = rs
+	tr := newTracker("verify", len(jobs))
+	for _, jb := range jobs {
+		tr.advance(&rangeState{weight: ringShare(jb.r)}, jb.r, jb.r.Start)
 	}
-	stop := eng.reportProgress(RunOptions{Progress: opts.Progress, ProgressInterval: opts.ProgressInterval})
+	stop := progress.start(tr)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(cfg.Workers)
-	for _, j := range jobs {
+	for _, jb := range jobs {
 		g.Go(func() error {
 			err := retry(gctx, cfg.Retries, func(error) { m.retries.WithLabelValues("verify").Inc() }, func() error {
-				return verifySubrange(gctx, cfg, s, j.t, j.tv, j.r, eng.tr)
+				return j.verifySubrange(gctx, jb.t, jb.tv, jb.r, tr)
 			})
 			if err != nil {
-				return fmt.Errorf("forklift: verify %s %s: %w", j.t.Name(), j.r, err)
+				return fmt.Errorf("forklift: verify %s %s: %w", jb.t.Name(), jb.r, err)
 			}
-			eng.tr.done.Add(1)
+			tr.done.Add(1)
 			return nil
 		})
 	}
@@ -178,15 +157,16 @@ func verifyTables(ctx context.Context, cfg *Config, s *sides, tables []*table, o
 }
 
 // verifySubrange hashes both sides of r and, where they differ, compares partition by partition.
-func verifySubrange(ctx context.Context, cfg *Config, s *sides, t *table, tv *TableVerification, r TokenRange, tr *tracker) error {
+func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerification, r TokenRange, tr *tracker) error {
+	cfg := &j.cfg
 	var sh, dh uint64
 	var srcRows int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		sh, srcRows, err = hashRange(gctx, s.src, t, t.selectRange, r, cfg.PageSize)
+		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize)
 		return
 	})
-	g.Go(func() (err error) { dh, _, err = hashRange(gctx, s.dst, t, t.selectDstRange, r, cfg.PageSize); return })
+	g.Go(func() (err error) { dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize); return })
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -200,8 +180,8 @@ func verifySubrange(ctx context.Context, cfg *Config, s *sides, t *table, tv *Ta
 		return nil
 	}
 	var c counts
-	src := openStream(ctx, s.src, t, t.selectRange, r, cfg.PageSize)
-	dst := openStream(ctx, s.dst, t, t.selectDstRange, r, cfg.PageSize)
+	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
+	dst := openStream(ctx, j.dst, t, t.selectDstRange, r, cfg.PageSize)
 	sp, stok := src.next()
 	dp, dtok := dst.next()
 	for sp != nil {
@@ -274,7 +254,7 @@ func (c *counts) add(kind string, d Difference) {
 func (t *table) formatKey(key [][]byte, cols []cql.Column) string {
 	parts := make([]string, len(key))
 	for i, k := range key {
-		parts[i] = cql.Format(cols[i].Type, k)
+		parts[i] = codec.Format(cols[i].Type, k)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -339,12 +319,12 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 // beaten there by Cassandra's rule (newer writetime; same writetime and a greater value).
 func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 	cell := func(kind string, s merge.Cell, dcell *merge.Cell) {
-		d.Source = fmt.Sprintf("%s @%d", cql.Format(typ, s.Value), s.WriteTime)
+		d.Source = fmt.Sprintf("%s @%d", codec.Format(typ, s.Value), s.WriteTime)
 		if dcell == nil {
 			c.add(kind, d)
 			return
 		}
-		d.Destination = fmt.Sprintf("%s @%d", cql.Format(typ, dcell.Value), dcell.WriteTime)
+		d.Destination = fmt.Sprintf("%s @%d", codec.Format(typ, dcell.Value), dcell.WriteTime)
 		c.add(kind, d)
 	}
 	switch {
@@ -405,7 +385,7 @@ func listCell(c *merge.Column) merge.Cell {
 		vals[i] = e.Cell.Value
 		wt = max(wt, e.Cell.WriteTime)
 	}
-	return merge.Cell{Value: cql.JoinCollection(vals), WriteTime: wt}
+	return merge.Cell{Value: codec.JoinCollection(vals), WriteTime: wt}
 }
 
 func findRow(p *merge.Partition, ck [][]byte) *merge.Row {

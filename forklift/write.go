@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/globalcloud/islands/internal/codec"
 	"github.com/globalcloud/islands/internal/cql"
 	"github.com/globalcloud/islands/merge"
 )
@@ -108,7 +109,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 				}
 				g := get(s)
 				g.simple = append(g.simple, idx)
-				g.vals = append(g.vals, cql.Raw(cql.JoinCollection(vals)))
+				g.vals = append(g.vals, cql.Raw(codec.JoinCollection(vals)))
 				rowCells++
 			default: // set, map: element by element, grouped by (writetime, ttl)
 				byStamp := map[stamp][]merge.Elem{}
@@ -130,7 +131,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 						for i, e := range es {
 							keys[i] = e.Key
 						}
-						out = append(out, t.removeStmt(idx, s.wt, cql.JoinCollection(keys), keyArgs))
+						out = append(out, t.removeStmt(idx, s.wt, codec.JoinCollection(keys), keyArgs))
 						continue
 					}
 					var val []byte
@@ -139,13 +140,13 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 						for i, e := range es {
 							keys[i], vals[i] = e.Key, e.Cell.Value
 						}
-						val = cql.JoinMap(keys, vals)
+						val = codec.JoinMap(keys, vals)
 					} else {
 						keys := make([][]byte, len(es))
 						for i, e := range es {
 							keys[i] = e.Key
 						}
-						val = cql.JoinCollection(keys)
+						val = codec.JoinCollection(keys)
 					}
 					g := get(s)
 					g.adds = append(g.adds, idx)

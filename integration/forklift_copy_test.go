@@ -26,7 +26,12 @@ func TestForkliftCopy(t *testing.T) {
 	cfg.RunID = "copy-test"
 	ctx := context.Background()
 	start = time.Now()
-	rep, err := forklift.Run(ctx, cfg, forklift.RunOptions{})
+	job, err := forklift.Open(ctx, cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer job.Close()
+	rep, err := job.Run(ctx, forklift.RunOptions{})
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -35,7 +40,7 @@ func TestForkliftCopy(t *testing.T) {
 		t.Errorf("report rows = %d, want %d", rep.Rows, rows)
 	}
 	start = time.Now()
-	vr, err := forklift.Verify(ctx, cfg, forklift.VerifyOptions{})
+	vr, err := job.Verify(ctx, forklift.VerifyOptions{})
 	if err != nil {
 		t.Fatalf("verify: %v (%+v)", err, vr)
 	}

@@ -106,7 +106,13 @@ func TestForkliftMerge(t *testing.T) {
 	)
 	cfg.CheckpointKeyspace = "forklift_merge_ckpt"
 	cfg.RunID = "merge-test"
-	rep, err := forklift.Run(ctx, cfg, forklift.RunOptions{})
+	// In-process, over the test's own sessions: the application's way in.
+	job, err := forklift.Open(ctx, cfg, forklift.WithSessions(src, dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Close()
+	rep, err := job.Run(ctx, forklift.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +194,7 @@ func TestForkliftMerge(t *testing.T) {
 	must(t, it.Close())
 	t.Logf("FIGURES profiles=%d history=%d bookmarks=%d prefs=%d planted=%d quarantined=%d wrong=%d",
 		len(wantProf), len(wantHist), len(wantBook), len(wantPref), len(planted), quarantined, bad)
-	vr, err := forklift.Verify(ctx, cfg, forklift.VerifyOptions{})
+	vr, err := job.Verify(ctx, forklift.VerifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,8 @@ package merge
 
 import (
 	"bytes"
-	"encoding/binary"
+
+	"github.com/globalcloud/islands/internal/codec"
 )
 
 // Collections, the default inside lww and union:
@@ -182,35 +183,19 @@ func summary(c *Column) Cell {
 }
 
 func serialise(c *Column) []byte {
-	n, size := 0, 4
+	var keys, vals [][]byte
 	for _, e := range c.Elems {
 		if e.Cell.Deleted {
 			continue
 		}
-		n++
-		switch c.Kind {
-		case Set:
-			size += 4 + len(e.Key)
-		case List:
-			size += 4 + len(e.Cell.Value)
-		default:
-			size += 8 + len(e.Key) + len(e.Cell.Value)
-		}
+		keys = append(keys, e.Key)
+		vals = append(vals, e.Cell.Value)
 	}
-	b := make([]byte, 4, size)
-	binary.BigEndian.PutUint32(b, uint32(n))
-	for _, e := range c.Elems {
-		if e.Cell.Deleted {
-			continue
-		}
-		if c.Kind != List {
-			b = binary.BigEndian.AppendUint32(b, uint32(len(e.Key)))
-			b = append(b, e.Key...)
-		}
-		if c.Kind != Set {
-			b = binary.BigEndian.AppendUint32(b, uint32(len(e.Cell.Value)))
-			b = append(b, e.Cell.Value...)
-		}
+	switch c.Kind {
+	case Set:
+		return codec.JoinCollection(keys)
+	case List:
+		return codec.JoinCollection(vals)
 	}
-	return b
+	return codec.JoinMap(keys, vals)
 }

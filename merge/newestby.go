@@ -10,7 +10,7 @@ const nameNewestBy = "newest-by"
 
 // newestBy keeps, for each row on both sides, the whole row whose application column (option
 // "column", e.g. updated_at) holds the larger value; rows on one side only are kept. Values compare
-// with CompareValues (bigint and timestamp as signed integers, anything else as bytes). A row
+// with compareValues (bigint and timestamp as signed integers, anything else as bytes). A row
 // without a value in the column is older than one with; equal values fall back to lww for that row.
 // A row of either side that does not have the column at all is an error wrapping ErrMissingColumn:
 // the rule cannot be applied, and guessing would lose data.
@@ -69,7 +69,7 @@ func (n newestBy) Resolve(src, dst *Partition) (Resolution, error) {
 	return w.resolution(), nil
 }
 
-// compareApp compares two application values (absent < present), see CompareValues.
+// compareApp compares two application values (absent < present), see compareValues.
 func compareApp(a, b *Column) int {
 	ap, bp := present(a) && !a.Cell.Deleted, present(b) && !b.Cell.Deleted
 	switch {
@@ -80,15 +80,15 @@ func compareApp(a, b *Column) int {
 	case !bp:
 		return 1
 	}
-	return CompareValues(a.Cell.Value, b.Cell.Value)
+	return compareValues(a.Cell.Value, b.Cell.Value)
 }
 
-// CompareValues orders two CQL-serialised values of one column the way newest-by and viewing-history
+// compareValues orders two CQL-serialised values of one column the way newest-by and viewing-history
 // do: as signed big-endian integers when both are 8 bytes (bigint, timestamp), otherwise as bytes
 // (unsigned, lexicographic), which orders text, timeuuid-free blobs, date (an unsigned day count) and
 // non-negative int values correctly but not negative int, smallint or varint values: use a bigint or
 // timestamp column for the rule. It returns -1, 0 or +1.
-func CompareValues(a, b []byte) int {
+func compareValues(a, b []byte) int {
 	switch {
 	case len(a) == 8 && len(b) == 8:
 		x, y := int64(binary.BigEndian.Uint64(a)), int64(binary.BigEndian.Uint64(b))

@@ -6,45 +6,46 @@ import (
 	"fmt"
 )
 
-// QuarantineRecord is the JSON form of a Quarantine, one per line in a quarantine file: the table,
+// quarantineRecord is the JSON form of a Quarantine, one per line in a quarantine file: the table,
 // the partition key, the reason and both versions, with every key component and value in hex.
-type QuarantineRecord struct {
+// Readers ignore fields they do not know (forklift adds the run and the time).
+type quarantineRecord struct {
 	Table       string         `json:"table"`
 	Key         []string       `json:"key"`
 	Reason      string         `json:"reason"`
-	Source      *JSONPartition `json:"source"`
-	Destination *JSONPartition `json:"destination,omitempty"`
+	Source      *jsonPartition `json:"source"`
+	Destination *jsonPartition `json:"destination,omitempty"`
 }
 
-// JSONPartition is a Partition with hex-encoded keys and values.
-type JSONPartition struct {
+// jsonPartition is a Partition with hex-encoded keys and values.
+type jsonPartition struct {
 	Key  []string  `json:"key"`
-	Rows []JSONRow `json:"rows"`
+	Rows []jsonRow `json:"rows"`
 }
 
-// JSONRow is a Row with hex-encoded clustering components.
-type JSONRow struct {
+// jsonRow is a Row with hex-encoded clustering components.
+type jsonRow struct {
 	Clustering []string     `json:"clustering"`
-	Columns    []JSONColumn `json:"columns"`
+	Columns    []jsonColumn `json:"columns"`
 }
 
-// JSONColumn is a Column; Kind is "simple", "set", "map" or "list".
-type JSONColumn struct {
+// jsonColumn is a Column; Kind is "simple", "set", "map" or "list".
+type jsonColumn struct {
 	Name    string     `json:"name"`
 	Kind    string     `json:"kind"`
 	Present bool       `json:"present"`
-	Cell    *JSONCell  `json:"cell,omitempty"`
-	Elems   []JSONElem `json:"elems,omitempty"`
+	Cell    *jsonCell  `json:"cell,omitempty"`
+	Elems   []jsonElem `json:"elems,omitempty"`
 }
 
-// JSONElem is an Elem with a hex-encoded key.
-type JSONElem struct {
+// jsonElem is an Elem with a hex-encoded key.
+type jsonElem struct {
 	Key  string   `json:"key"`
-	Cell JSONCell `json:"cell"`
+	Cell jsonCell `json:"cell"`
 }
 
-// JSONCell is a Cell with a hex-encoded value; Null marks a nil value (as opposed to empty bytes).
-type JSONCell struct {
+// jsonCell is a Cell with a hex-encoded value; Null marks a nil value (as opposed to empty bytes).
+type jsonCell struct {
 	Value     string `json:"value"`
 	Null      bool   `json:"null,omitempty"`
 	WriteTime int64  `json:"writetime"`
@@ -60,7 +61,7 @@ func QuarantineJSONLine(table string, q *Quarantine) ([]byte, error) {
 	if q == nil || q.Source == nil {
 		return nil, fmt.Errorf("merge: quarantine record for %s: no source partition", table)
 	}
-	rec := QuarantineRecord{Table: table, Key: hexKey(q.Source.Key), Reason: q.Reason, Source: ToJSON(q.Source), Destination: ToJSON(q.Destination)}
+	rec := quarantineRecord{Table: table, Key: hexKey(q.Source.Key), Reason: q.Reason, Source: toJSON(q.Source), Destination: toJSON(q.Destination)}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return nil, fmt.Errorf("merge: quarantine record for %s: %w", table, err)
@@ -70,7 +71,7 @@ func QuarantineJSONLine(table string, q *Quarantine) ([]byte, error) {
 
 // ParseQuarantineJSONLine decodes a line written by QuarantineJSONLine.
 func ParseQuarantineJSONLine(line []byte) (table string, q *Quarantine, err error) {
-	var rec QuarantineRecord
+	var rec quarantineRecord
 	if err := json.Unmarshal(line, &rec); err != nil {
 		return "", nil, fmt.Errorf("merge: quarantine record: %w", err)
 	}
@@ -84,22 +85,22 @@ func ParseQuarantineJSONLine(line []byte) (table string, q *Quarantine, err erro
 	return rec.Table, q, nil
 }
 
-// ToJSON converts p (nil: nil) to its JSON form.
-func ToJSON(p *Partition) *JSONPartition {
+// toJSON converts p (nil: nil) to its JSON form.
+func toJSON(p *Partition) *jsonPartition {
 	if p == nil {
 		return nil
 	}
-	jp := &JSONPartition{Key: hexKey(p.Key), Rows: make([]JSONRow, len(p.Rows))}
+	jp := &jsonPartition{Key: hexKey(p.Key), Rows: make([]jsonRow, len(p.Rows))}
 	for i, r := range p.Rows {
-		jr := JSONRow{Clustering: hexKey(r.Clustering), Columns: make([]JSONColumn, len(r.Columns))}
+		jr := jsonRow{Clustering: hexKey(r.Clustering), Columns: make([]jsonColumn, len(r.Columns))}
 		for j, c := range r.Columns {
-			jc := JSONColumn{Name: c.Name, Kind: kindName(c.Kind), Present: c.Present}
+			jc := jsonColumn{Name: c.Name, Kind: kindName(c.Kind), Present: c.Present}
 			if c.Kind == Simple || !isZeroCell(c.Cell) {
-				cell := jsonCell(c.Cell)
+				cell := cellJSON(c.Cell)
 				jc.Cell = &cell
 			}
 			for _, e := range c.Elems {
-				jc.Elems = append(jc.Elems, JSONElem{Key: hex.EncodeToString(e.Key), Cell: jsonCell(e.Cell)})
+				jc.Elems = append(jc.Elems, jsonElem{Key: hex.EncodeToString(e.Key), Cell: cellJSON(e.Cell)})
 			}
 			jr.Columns[j] = jc
 		}
@@ -109,7 +110,7 @@ func ToJSON(p *Partition) *JSONPartition {
 }
 
 // Partition converts the JSON form back (nil: nil).
-func (jp *JSONPartition) Partition() (*Partition, error) {
+func (jp *jsonPartition) Partition() (*Partition, error) {
 	if jp == nil {
 		return nil, nil
 	}
@@ -157,11 +158,11 @@ func isZeroCell(c Cell) bool {
 	return c.Value == nil && c.WriteTime == 0 && c.TTL == 0 && !c.Deleted
 }
 
-func jsonCell(c Cell) JSONCell {
-	return JSONCell{Value: hex.EncodeToString(c.Value), Null: c.Value == nil, WriteTime: c.WriteTime, TTL: c.TTL, Deleted: c.Deleted}
+func cellJSON(c Cell) jsonCell {
+	return jsonCell{Value: hex.EncodeToString(c.Value), Null: c.Value == nil, WriteTime: c.WriteTime, TTL: c.TTL, Deleted: c.Deleted}
 }
 
-func (jc JSONCell) cell() (Cell, error) {
+func (jc jsonCell) cell() (Cell, error) {
 	c := Cell{WriteTime: jc.WriteTime, TTL: jc.TTL, Deleted: jc.Deleted}
 	if !jc.Null {
 		v, err := hex.DecodeString(jc.Value)

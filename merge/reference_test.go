@@ -138,7 +138,7 @@ func cmpApp(a, b *Column) int {
 	bp := b != nil && b.Present && !b.Cell.Deleted
 	switch {
 	case ap && bp:
-		return CompareValues(a.Cell.Value, b.Cell.Value)
+		return compareValues(a.Cell.Value, b.Cell.Value)
 	case ap:
 		return 1
 	case bp:

@@ -276,7 +276,7 @@ func TestQuarantine(t *testing.T) {
 	if err != nil || !strings.HasSuffix(string(line), "}\n") || strings.Count(string(line), "\n") != 1 {
 		t.Fatalf("line %q, %v", line, err)
 	}
-	var rec QuarantineRecord
+	var rec quarantineRecord
 	if err := json.Unmarshal(line, &rec); err != nil || rec.Table != "ks.members" || rec.Key[0] != "706b" || rec.Source.Rows[0].Columns[0].Cell.Value != "676f6c64" {
 		t.Fatalf("record %+v, %v", rec, err)
 	}
@@ -290,27 +290,5 @@ func TestQuarantine(t *testing.T) {
 	}
 	if res, _ := q.Resolve(src, nil); res.Quarantine != nil || res.Write != src {
 		t.Errorf("no destination: %+v", res)
-	}
-}
-
-func TestReport(t *testing.T) {
-	r := NewReport("lww", 1)
-	lww := mustNew(t, "lww", nil)
-	src := part(row("1", simple("a", c("x", 5)), simple("b", c("y", 1))))
-	dst := part(row("1", simple("a", c("w", 4)), simple("b", c("z", 2))))
-	res, _ := lww.Resolve(src, dst)
-	r.Add(src, dst, res)
-	r.Add(src, nil, Resolution{Write: src})
-	r.Add(src, dst, Resolution{Quarantine: &Quarantine{Reason: "why", Source: src, Destination: dst}})
-	o := NewReport("lww", 1)
-	o.Add(src, dst, res)
-	r.Merge(o)
-	b, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := `{"resolver":"lww","partitions":4,"both_sides":3,"quarantined":1,"written":3,"rows_written":3,"cells_written":4,"conflicts":4,"conflicts_by_column":{"a":2,"b":2},"kept":{"destination":2,"source":2},"samples":[{"key":["706b"],"clustering":["31"],"column":"a","source":{"value":"78","writetime":5},"destination":{"value":"77","writetime":4},"kept":"source"}],"quarantine_samples":[{"key":["706b"],"reason":"why"}]}`
-	if string(b) != want {
-		t.Errorf("report JSON\n got %s\nwant %s", b, want)
 	}
 }

@@ -30,7 +30,7 @@ const nameViewingHistory = "viewing-history"
 // entry of the title is removed; then the titles, most recently watched first, are capped at cap and
 // the rest removed. Removing an entry the destination holds deletes the row (all its columns Deleted
 // at its newest writetime + 1 µs); a kept entry is written with the timestamp rule of the package.
-// Positions and times compare with CompareValues; a missing value is smaller than any. Carrying the
+// Positions and times compare with compareValues; a missing value is smaller than any. Carrying the
 // title's latest time makes the rule converge: run again over what it wrote, it writes nothing.
 type viewingHistory struct {
 	title    string // regular column holding the title, or ""

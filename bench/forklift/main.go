@@ -1,8 +1,11 @@
 // Command bench/forklift measures, in one run on the two local regions, forklift's rows/s copying
-// a table from us-east-1 to eu-west-1 against the destination's raw ingest rate: the same rows
-// written blind by a plain gocql writer at the best concurrency found. It reports lww (blind) at
-// 1, 2, 4 and 8 workers and a read-merge-write resolver (union), and writes
-// bench/results/forklift.json.
+// a table from us-east-1 to eu-west-1 against two floors: the destination's raw ingest rate (the
+// same rows written blind by a plain gocql writer at the best concurrency found, row by row and a
+// batch per partition) and a copy by hand (plain gocql reading the source table by token range
+// with writetime() and ttl(), writing unlogged per-partition batches, reading the next page while
+// writing the one before; no checkpoints, no verify, no resolver). It reports lww (blind) at 1, 2,
+// 4 and 8 workers, lww without read-ahead (forklift before its copy was pipelined), a
+// read-merge-write resolver (union), and the ratios; and writes bench/results/forklift.json.
 package main
 
 import (
@@ -12,6 +15,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +38,10 @@ type row struct {
 func main() {
 	rows := flag.Int("rows", 200000, "rows in the table (20 per partition)")
 	out := flag.String("out", "bench/results/forklift.json", "JSON output")
+	pidList := flag.String("pids", "", "name=pid,… of Cassandra processes whose CPU share is reported per row (e.g. us=123,eu=456)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the forklift lww runs (1-8 workers) here")
 	flag.Parse()
+	pids := parsePids(*pidList)
 	usAddr, euAddr := os.Getenv("ISLANDS_US_CQL"), os.Getenv("ISLANDS_EU_CQL")
 	if usAddr == "" || euAddr == "" {
 		log.Fatal(`ISLANDS_US_CQL/ISLANDS_EU_CQL unset: eval "$(scripts/regions up)" first`)
@@ -57,17 +64,22 @@ func main() {
 		What       string  `json:"what"`
 		RowsPerSec float64 `json:"rows_per_sec"`
 		Seconds    float64 `json:"seconds"`
+		// CPUShare is each process's CPU seconds over the row's wall seconds (1.0 = one core).
+		CPUShare map[string]float64 `json:"cpu_share,omitempty"`
 	}
 	var results []result
+	cpu0, wall0 := cpuNow(pids), time.Now()
+	begin := func() { cpu0, wall0 = cpuNow(pids), time.Now() }
 	add := func(what string, n int, d time.Duration) float64 {
 		r := float64(n) / d.Seconds()
-		results = append(results, result{What: what, RowsPerSec: r, Seconds: d.Seconds()})
-		fmt.Printf("%-48s %9.0f rows/s  (%.1fs)\n", what, r, d.Seconds())
+		share := cpuShare(cpu0, cpuNow(pids), time.Since(wall0))
+		results = append(results, result{What: what, RowsPerSec: r, Seconds: d.Seconds(), CPUShare: share})
+		fmt.Printf("%-52s %9.0f rows/s  (%.1fs)  cpu %s\n", what, r, d.Seconds(), formatShare(share))
 		return r
 	}
-	truncate := func() { must(dst.Query("TRUNCATE " + ks + ".t").Exec()) }
+	truncate := func() { must(dst.Query("TRUNCATE " + ks + ".t").Exec()); begin() }
 
-	raw := 0.0
+	raw, rawBatch, byHand := 0.0, 0.0, 0.0
 	for _, c := range []int{16, 64, 128} {
 		truncate()
 		t0 := time.Now()
@@ -78,38 +90,77 @@ func main() {
 		truncate()
 		t0 := time.Now()
 		writeBatches(dst, data, c)
-		raw = max(raw, add(fmt.Sprintf("raw gocql ingest, a batch per partition, %d writers", c), len(data), time.Since(t0)))
+		rawBatch = max(rawBatch, add(fmt.Sprintf("raw gocql ingest, a batch per partition, %d writers", c), len(data), time.Since(t0)))
+	}
+	raw = max(raw, rawBatch)
+	for _, w := range []int{4, 8} {
+		truncate()
+		t0 := time.Now()
+		n := copyByHand(src, dst, w, 64, 1000, 16)
+		if n != len(data) {
+			log.Fatalf("copy by hand copied %d rows, want %d", n, len(data))
+		}
+		byHand = max(byHand, add(fmt.Sprintf("copy by hand, %d workers", w), len(data), time.Since(t0)))
 	}
 	cfg := forklift.Defaults()
 	cfg.Source = forklift.ClusterConfig{Hosts: []string{usAddr}, DisableHostLookup: true, Consistency: "ONE"}
 	cfg.Destination = forklift.ClusterConfig{Hosts: []string{euAddr}, DisableHostLookup: true, Consistency: "ONE"}
 	cfg.CheckpointKeyspace = "forklift_bench_ckpt"
 	cfg.Ranges = 64
-	run := func(resolver string, workers int) float64 {
+	run := func(resolver string, workers int, opts forklift.RunOptions) float64 {
 		truncate()
 		c := cfg
 		c.Workers = workers
 		c.RunID = fmt.Sprintf("bench-%s-%d-%d", resolver, workers, time.Now().UnixNano())
 		c.Tables = []forklift.TableConfig{{Keyspace: ks, Table: "t", Resolver: resolver}}
-		rep, err := forklift.Run(context.Background(), c, forklift.RunOptions{})
+		job, err := forklift.Open(context.Background(), c)
 		must(err)
+		rep, err := job.Run(context.Background(), opts)
+		must(err)
+		must(job.Close())
 		if rep.Rows != int64(len(data)) {
 			log.Fatalf("forklift copied %d rows, want %d", rep.Rows, len(data))
 		}
-		return add(fmt.Sprintf("forklift %s, %d workers", resolver, workers), len(data), time.Duration(rep.Seconds*float64(time.Second)))
+		what := fmt.Sprintf("forklift %s, %d workers", resolver, workers)
+		if opts.NoReadAhead {
+			what += ", no read-ahead (before)"
+		}
+		return add(what, len(data), time.Duration(rep.Seconds*float64(time.Second)))
 	}
 	best := 0.0
 	perWorkers := map[int]float64{}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		must(err)
+		must(pprof.StartCPUProfile(f))
+	}
 	for _, w := range []int{1, 2, 4, 8} {
-		perWorkers[w] = run("lww", w)
+		perWorkers[w] = run("lww", w, forklift.RunOptions{})
 		best = max(best, perWorkers[w])
 	}
-	rmw := run("union", 8)
-	ratios := map[string]float64{"lww_over_raw": best / raw, "read_merge_write_over_raw": rmw / raw}
-	fmt.Printf("\nforklift lww (best) / raw ingest      = %.2f (target >= 0.8)\n", ratios["lww_over_raw"])
-	fmt.Printf("forklift union (read-merge-write) / raw = %.2f (target >= 0.5)\n", ratios["read_merge_write_over_raw"])
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	before := map[int]float64{}
+	for _, w := range []int{4, 8} {
+		before[w] = run("lww", w, forklift.RunOptions{NoReadAhead: true})
+	}
+	rmw := run("union", 8, forklift.RunOptions{})
+	ratios := map[string]float64{
+		"lww_over_copy_by_hand":     best / byHand,
+		"lww_over_raw_batch":        best / rawBatch,
+		"lww_over_raw":              best / raw,
+		"read_merge_write_over_raw": rmw / raw,
+		"lww_8_read_ahead_over_not": perWorkers[8] / before[8],
+	}
+	fmt.Printf("\nforklift lww (best) / copy by hand           = %.2f (target >= 0.9)\n", ratios["lww_over_copy_by_hand"])
+	fmt.Printf("forklift lww (best) / raw batch ingest       = %.2f (target >= 0.8)\n", ratios["lww_over_raw_batch"])
+	fmt.Printf("forklift union (read-merge-write) / raw best = %.2f (target >= 0.5)\n", ratios["read_merge_write_over_raw"])
+	fmt.Printf("forklift lww 8 workers, read-ahead / without = %.2f (after / before)\n", ratios["lww_8_read_ahead_over_not"])
 	b, _ := json.MarshalIndent(map[string]any{"rows": len(data), "results": results, "raw_best_rows_per_sec": raw,
-		"lww_rows_per_sec_by_workers": perWorkers, "ratios": ratios, "at": time.Now().UTC()}, "", "  ")
+		"raw_batch_best_rows_per_sec": rawBatch, "copy_by_hand_best_rows_per_sec": byHand,
+		"lww_rows_per_sec_by_workers": perWorkers, "lww_no_read_ahead_rows_per_sec_by_workers": before,
+		"ratios": ratios, "at": time.Now().UTC()}, "", "  ")
 	must(os.WriteFile(*out, b, 0o644))
 }
 

@@ -74,8 +74,11 @@ func main() {
 	cfg.Ranges, cfg.Workers = 64, 8
 	cfg.RunID = fmt.Sprint("merge-bench-", time.Now().UnixNano())
 	cfg.Tables = []forklift.TableConfig{{Keyspace: ks, Table: "t", Resolver: "union"}}
-	rep, err := forklift.Run(context.Background(), cfg, forklift.RunOptions{})
+	job, err := forklift.Open(context.Background(), cfg)
 	must(err)
+	rep, err := job.Run(context.Background(), forklift.RunOptions{})
+	must(err)
+	must(job.Close())
 	copyNs := rep.Seconds * 1e9 / float64(*parts)
 
 	r, err := merge.New("union", nil)

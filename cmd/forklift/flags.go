@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,11 +32,13 @@ type common struct {
 	raw    map[string]string             // the value each config-key flag was given
 	cfg    forklift.Config               // what the flags write into
 
-	logLevel, logFormat, metricsAddr, reportPath, shard string
-	jsonOut                                             bool
+	logLevel, logFormat, metricsAddr, reportPath, shardFlag string
+	jsonOut                                                 bool
+	shard                                                   forklift.Shard
 }
 
-func newCommon(name string, stderr io.Writer) *common {
+// newCommon registers the shared flags; sharded commands also take --shard.
+func newCommon(name string, stderr io.Writer, sharded bool) *common {
 	c := &common{fs: flag.NewFlagSet("forklift "+name, flag.ContinueOnError), set: map[string]func(string) error{}, raw: map[string]string{}}
 	c.fs.SetOutput(stderr)
 	c.fs.StringVar(&c.config, "config", "", "YAML config file (required unless every needed key is given as a flag)")
@@ -44,7 +47,9 @@ func newCommon(name string, stderr io.Writer) *common {
 	c.fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9100); empty = off")
 	c.fs.StringVar(&c.reportPath, "report", "", "also write the JSON report to this file")
 	c.fs.BoolVar(&c.jsonOut, "json", false, "print the JSON report on stdout instead of the table")
-	c.fs.StringVar(&c.shard, "shard", "", "i/N: this process handles ranges i, i+N, … of N processes sharing the run")
+	if sharded {
+		c.fs.StringVar(&c.shardFlag, "shard", "", "i/N: this process handles ranges i, i+N, … of N processes sharing the run")
+	}
 	c.configFlags()
 	return c
 }
@@ -136,8 +141,8 @@ func splitList(v string) []string {
 	return out
 }
 
-// parse parses args and builds the config: YAML first, then every flag given, then defaults and
-// validation.
+// parse parses args and builds the config: YAML first, then every flag given; then the config and
+// --shard are validated, so a configuration error is reported before any cluster is contacted.
 func (c *common) parse(args []string) (forklift.Config, error) {
 	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -165,7 +170,9 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, nil
+	var err error
+	c.shard, err = forklift.ParseShard(c.shardFlag)
+	return cfg, err
 }
 
 // order lists the flags given, in the order flag.Visit reports them.
@@ -207,10 +214,22 @@ func (c *common) registry(log *slog.Logger) prometheus.Registerer {
 	return reg
 }
 
-// writeReport writes the JSON report to --report, if given.
-func (c *common) writeReport(b []byte) error {
-	if c.reportPath == "" {
+// output writes the command's report: as JSON to --report when given, and on stdout as JSON
+// (--json) or as the command's text.
+func (c *common) output(stdout io.Writer, out output) error {
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if c.reportPath != "" {
+		if err := os.WriteFile(c.reportPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	if c.jsonOut {
+		fmt.Fprintln(stdout, string(b))
 		return nil
 	}
-	return os.WriteFile(c.reportPath, append(b, '\n'), 0o644)
+	out.print(stdout)
+	return nil
 }

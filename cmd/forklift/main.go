@@ -13,6 +13,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -43,15 +44,56 @@ const (
 	exitDifferences = 3
 )
 
-// command is one subcommand: it parses its args and runs.
-type command func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+// command is one subcommand, in its own file: its own flags, and what it does with the open Job.
+// execute does what every command shares.
+type command struct {
+	name    string
+	sharded bool // takes --shard
+	// setup registers the command's own flags and returns its action.
+	setup func(fs *flag.FlagSet) action
+}
 
-var commands = map[string]command{
-	"plan":   runPlan,
-	"run":    runRun,
-	"verify": runVerify,
-	"repair": runRepair,
-	"status": runStatus,
+// action does a command's work on the open Job; its output (nil when there is none, e.g. after a
+// failure before any report) is printed even when err is not nil.
+type action func(ctx context.Context, j *forklift.Job, e env) (output, error)
+
+// env is what a command's action gets besides the Job.
+type env struct {
+	shard    forklift.Shard
+	progress func(forklift.Progress)
+}
+
+// output is a command's report: JSON-encodable, and printable as text.
+type output interface{ print(w io.Writer) }
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// execute parses the command's flags and config (errors before any cluster is contacted), opens
+// the Job, runs the action, and writes its report.
+func execute(ctx context.Context, cmd command, args []string, stdout, stderr io.Writer) error {
+	c := newCommon(cmd.name, stderr, cmd.sharded)
+	act := cmd.setup(c.fs)
+	cfg, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	log := c.logger(stderr)
+	j, err := forklift.Open(ctx, cfg, forklift.WithLogger(log), forklift.WithRegisterer(c.registry(log)))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	draw, done := progressPrinter(stderr, log)
+	out, err := act(ctx, j, env{shard: c.shard, progress: draw})
+	done()
+	if out != nil {
+		if werr := c.output(stdout, out); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 func main() {
@@ -76,7 +118,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "forklift: unknown command %q\n%s", args[0], usage)
 		return exitUsage
 	}
-	err := cmd(ctx, args[1:], stdout, stderr)
+	err := execute(ctx, cmd, args[1:], stdout, stderr)
 	switch {
 	case err == nil:
 		return exitOK

@@ -2,48 +2,35 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/globalcloud/islands/forklift"
 )
 
-// runPlan: forklift plan [--sample N]. Writes nothing to either cluster.
-func runPlan(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newCommon("plan", stderr)
-	sample := c.fs.Int("sample", 0, "per table, sample N source partitions and count keys on both sides and conflicting cells per column")
-	cfg, err := c.parse(args)
-	if err != nil {
-		return err
-	}
-	shard, err := forklift.ParseShard(c.shard)
-	if err != nil {
-		return err
-	}
-	rep, err := forklift.Plan(ctx, cfg, forklift.PlanOptions{Sample: *sample, Shard: shard})
-	if err != nil {
-		return err
-	}
-	b, _ := json.MarshalIndent(rep, "", "  ")
-	if err := c.writeReport(b); err != nil {
-		return err
-	}
-	if c.jsonOut {
-		fmt.Fprintln(stdout, string(b))
-		return nil
-	}
-	printPlan(stdout, rep)
-	return nil
+// forklift plan [--sample N]: schemas compared, ranges, size, sampled conflicts. Writes nothing.
+func init() {
+	register(command{name: "plan", setup: func(fs *flag.FlagSet) action {
+		sample := fs.Int("sample", 0, "per table, sample N source partitions and count keys on both sides and conflicting cells per column")
+		return func(ctx context.Context, j *forklift.Job, _ env) (output, error) {
+			rep, err := j.Plan(ctx, forklift.PlanOptions{Sample: *sample})
+			if rep == nil {
+				return nil, err
+			}
+			return planOutput{rep}, err
+		}
+	}})
 }
 
-func printPlan(w io.Writer, rep *forklift.PlanReport) {
+type planOutput struct{ *forklift.PlanReport }
+
+func (o planOutput) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "TABLE\tDESTINATION\tRESOLVER\tMODE\tRANGES\tEST PARTITIONS\tEST BYTES")
-	for _, t := range rep.Tables {
+	for _, t := range o.Tables {
 		mode := "read-merge-write"
 		if t.Blind {
 			mode = "blind"
@@ -51,7 +38,7 @@ func printPlan(w io.Writer, rep *forklift.PlanReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Table, t.Destination, t.Resolver, mode, t.Ranges, est(t.EstPartitions), est(t.EstBytes))
 	}
 	tw.Flush()
-	for _, t := range rep.Tables {
+	for _, t := range o.Tables {
 		if t.Sample == nil {
 			continue
 		}
@@ -81,5 +68,5 @@ func est(n int64) string {
 	if n < 0 {
 		return "unknown"
 	}
-	return strings.TrimSpace(fmt.Sprintf("%d", n))
+	return fmt.Sprintf("%d", n)
 }

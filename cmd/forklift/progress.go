@@ -17,7 +17,9 @@ func progressPrinter(stderr io.Writer, log *slog.Logger) (func(forklift.Progress
 	f, ok := stderr.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
 	var last time.Time
+	drawn := false
 	draw := func(p forklift.Progress) {
+		drawn = true
 		eta := "?"
 		if p.ETA > 0 {
 			eta = p.ETA.Round(time.Second).String()
@@ -34,7 +36,7 @@ func progressPrinter(stderr io.Writer, log *slog.Logger) (func(forklift.Progress
 		}
 	}
 	done := func() {
-		if tty {
+		if tty && drawn {
 			fmt.Fprintln(stderr)
 		}
 	}

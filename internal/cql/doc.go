@@ -1,4 +1,5 @@
-// Package cql holds the CQL plumbing that islands' I/O packages share: quoting identifiers, reading a
-// table's shape from system_schema, deciding whether two column types hold the same bytes, and
-// carrying values as their raw CQL serialisation so any type passes through untouched.
+// Package cql is the gocql-facing CQL plumbing forklift needs: a table's shape read from
+// system_schema, whether two column types hold the same bytes, identifiers quoted, and values
+// carried as their raw serialisation (Raw) so any type passes through gocql untouched. The bytes
+// themselves are package codec's.
 package cql

@@ -3,6 +3,8 @@ package cql
 import (
 	"fmt"
 	"strings"
+
+	"github.com/globalcloud/islands/internal/codec"
 )
 
 // Shape is how a column type is stored, as far as copying cells is concerned.
@@ -64,23 +66,10 @@ func ShapeOf(typ string, udts map[string]bool) Shape {
 	return SingleCell
 }
 
-// aliases are type names that serialise identically.
-var aliases = map[string]string{"varchar": "text"}
-
-// NormalizeType lower-cases a type string, removes spaces and maps aliases, so that two spellings of
-// one type compare equal.
-func NormalizeType(typ string) string {
-	t := strings.ToLower(strings.ReplaceAll(typ, " ", ""))
-	if a, ok := aliases[t]; ok {
-		return a
-	}
-	return strings.ReplaceAll(t, "varchar", "text")
-}
-
 // Compatible reports whether a value of type src can be written, byte for byte, into a column of
 // type dst. It is deliberately strict: the only accepted difference is spelling (text/varchar,
 // case, spacing); int into bigint, for one, would need re-encoding and is refused.
 func Compatible(src, dst string) bool {
-	s, d := NormalizeType(src), NormalizeType(dst)
+	s, d := codec.NormalizeType(src), codec.NormalizeType(dst)
 	return s == d
 }

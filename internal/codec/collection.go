@@ -1,4 +1,4 @@
-package cql
+package codec
 
 import (
 	"encoding/binary"
@@ -7,29 +7,11 @@ import (
 )
 
 // ErrMalformed is returned for bytes that are not a valid serialised collection.
-var ErrMalformed = errors.New("cql: malformed collection bytes")
+var ErrMalformed = errors.New("codec: malformed collection bytes")
 
 // SplitCollection splits a serialised list or set (native protocol v3+: int32 count, then int32
 // length + bytes per element) into its elements. A null element (length -1) is returned as nil.
-func SplitCollection(b []byte) ([][]byte, error) {
-	n, rest, err := readInt(b)
-	if err != nil {
-		return nil, err
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("%w: negative count %d", ErrMalformed, n)
-	}
-	out := make([][]byte, 0, n)
-	for i := 0; i < int(n); i++ {
-		var e []byte
-		e, rest, err = readBytes(rest)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, e)
-	}
-	return out, nil
-}
+func SplitCollection(b []byte) ([][]byte, error) { return splitN(b, 1) }
 
 // SplitMap splits a serialised map into its keys and values, in the server's order.
 func SplitMap(b []byte) (keys, values [][]byte, err error) {
@@ -44,6 +26,8 @@ func SplitMap(b []byte) (keys, values [][]byte, err error) {
 	return keys, values, nil
 }
 
+// splitN splits a serialised collection whose entries are per values each (1: list or set, 2:
+// map) into the flat list of values.
 func splitN(b []byte, per int) ([][]byte, error) {
 	n, rest, err := readInt(b)
 	if err != nil {
@@ -119,32 +103,21 @@ func readBytes(b []byte) ([]byte, []byte, error) {
 
 // Int64s decodes a serialised list<bigint> (writetime() of a multi-cell collection); null elements
 // are 0.
-func Int64s(b []byte) ([]int64, error) {
-	elems, err := SplitCollection(b)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]int64, len(elems))
-	for i, e := range elems {
-		if len(e) == 8 {
-			out[i] = int64(binary.BigEndian.Uint64(e))
-		}
-	}
-	return out, nil
-}
+func Int64s(b []byte) ([]int64, error) { return decodeAll(b, Int64) }
 
 // Int32s decodes a serialised list<int> (ttl() of a multi-cell collection); null elements (no TTL)
 // are 0.
-func Int32s(b []byte) ([]int32, error) {
+func Int32s(b []byte) ([]int32, error) { return decodeAll(b, Int32) }
+
+// decodeAll splits a serialised list and decodes each element.
+func decodeAll[T any](b []byte, decode func([]byte) T) ([]T, error) {
 	elems, err := SplitCollection(b)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]int32, len(elems))
+	out := make([]T, len(elems))
 	for i, e := range elems {
-		if len(e) == 4 {
-			out[i] = int32(binary.BigEndian.Uint32(e))
-		}
+		out[i] = decode(e)
 	}
 	return out, nil
 }

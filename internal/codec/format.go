@@ -1,9 +1,10 @@
-package cql
+package codec
 
 import (
 	"encoding/binary"
 	"encoding/hex"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -33,4 +34,17 @@ func Format(typ string, b []byte) string {
 		}
 	}
 	return "0x" + hex.EncodeToString(b)
+}
+
+// aliases are type names that serialise identically.
+var aliases = map[string]string{"varchar": "text"}
+
+// NormalizeType lower-cases a type string, removes spaces and maps aliases, so that two spellings of
+// one type compare equal.
+func NormalizeType(typ string) string {
+	t := strings.ToLower(strings.ReplaceAll(typ, " ", ""))
+	if a, ok := aliases[t]; ok {
+		return a
+	}
+	return strings.ReplaceAll(t, "varchar", "text")
 }
