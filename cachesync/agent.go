@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,7 @@ import (
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
 type AgentOptions struct {
 	Receivers         int   // concurrent long-poll receivers [4]
+	Appliers          int   // workers applying events, each a share of the keys [32]
 	WaitSeconds       int32 // long-poll wait, 1..20 s [20]
 	VisibilityTimeout int32 // seconds a received message stays hidden while applied [30]
 	RetryDelay        int32 // seconds before an event that could not be applied comes back [2]
@@ -76,6 +79,9 @@ func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOption
 	if opts.Receivers <= 0 {
 		opts.Receivers = 4
 	}
+	if opts.Appliers <= 0 {
+		opts.Appliers = 32
+	}
 	if opts.WaitSeconds <= 0 || opts.WaitSeconds > 20 {
 		opts.WaitSeconds = 20
 	}
@@ -119,23 +125,58 @@ func (a *Agent) Healthy() error {
 }
 
 // Run receives and applies events until ctx ends, then finishes the messages in hand and returns.
+//
+// It is a pipeline: Receivers long-poll and hand each message to one of Appliers workers chosen
+// by its key (so the events of one key never contend for its CAS, and different keys apply in
+// parallel), and the handled messages' receipts go to a deleter that sends DeleteMessageBatch
+// calls of up to 10, from every receiver's messages at once. A receiver polls again as soon as it
+// has handed its batch over; the appliers' bounded queues are the back-pressure.
 func (a *Agent) Run(ctx context.Context) error {
 	a.receiving.Store(true)
 	a.lastOK.Store(time.Now().UnixNano())
 	defer a.receiving.Store(false)
-	var wg sync.WaitGroup
-	for i := 0; i < a.opts.Receivers; i++ {
-		wg.Add(1)
+	// The messages in hand are finished even after ctx ends (graceful stop).
+	work := context.WithoutCancel(ctx)
+	shards := make([]chan types.Message, a.opts.Appliers)
+	dels := make(chan types.DeleteMessageBatchRequestEntry, 1024)
+	var appliers, deleters, receivers sync.WaitGroup
+	for i := range shards {
+		shards[i] = make(chan types.Message, 32)
+		appliers.Add(1)
+		go func(ch chan types.Message) {
+			defer appliers.Done()
+			for msg := range ch {
+				if a.handleOne(work, msg) {
+					dels <- types.DeleteMessageBatchRequestEntry{ReceiptHandle: msg.ReceiptHandle}
+				}
+			}
+		}(shards[i])
+	}
+	for i := 0; i < 2; i++ {
+		deleters.Add(1)
 		go func() {
-			defer wg.Done()
-			a.receive(ctx)
+			defer deleters.Done()
+			a.deleter(work, dels)
 		}()
 	}
-	wg.Wait()
+	for i := 0; i < a.opts.Receivers; i++ {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			a.receive(ctx, shards)
+		}()
+	}
+	receivers.Wait()
+	for _, ch := range shards {
+		close(ch)
+	}
+	appliers.Wait()
+	close(dels)
+	deleters.Wait()
 	return nil
 }
 
-func (a *Agent) receive(ctx context.Context) {
+func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if a.mcDown.Load() {
@@ -163,46 +204,71 @@ func (a *Agent) receive(ctx context.Context) {
 		}
 		backoff = 100 * time.Millisecond
 		a.lastOK.Store(time.Now().UnixNano())
-		if len(out.Messages) == 0 {
-			continue
+		for _, msg := range out.Messages {
+			shards[shardOf(aws.ToString(msg.Body), len(shards))] <- msg
 		}
-		// The messages in hand are finished even if ctx ends now (graceful stop).
-		a.handle(context.WithoutCancel(ctx), out.Messages)
 	}
 }
 
-// handle applies a received batch, its messages in parallel (versions make their order
-// irrelevant), and deletes what was handled in one DeleteMessageBatch.
-func (a *Agent) handle(ctx context.Context, msgs []types.Message) {
-	var (
-		mu  sync.Mutex
-		del []types.DeleteMessageBatchRequestEntry
-		wg  sync.WaitGroup
-	)
-	for i, msg := range msgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if a.handleOne(ctx, msg) {
-				mu.Lock()
-				del = append(del, types.DeleteMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: msg.ReceiptHandle})
-				mu.Unlock()
+// shardOf picks the applier of a message: by its key, found without decoding the whole body
+// (any stable choice is correct; the key only avoids CAS contention).
+func shardOf(body string, n int) int {
+	k := body
+	if i := strings.Index(body, `"key":"`); i >= 0 {
+		k = body[i+7:]
+		if j := strings.IndexByte(k, '"'); j >= 0 {
+			k = k[:j]
+		}
+	}
+	h := fnv.New32a()
+	h.Write([]byte(k))
+	return int(h.Sum32() % uint32(n))
+}
+
+// deleter deletes handled messages in DeleteMessageBatch calls of up to 10, sent when 10 are in
+// hand or the first has waited 5 ms.
+func (a *Agent) deleter(ctx context.Context, in <-chan types.DeleteMessageBatchRequestEntry) {
+	var batch []types.DeleteMessageBatchRequestEntry
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		for i := range batch {
+			batch[i].Id = aws.String(strconv.Itoa(i))
+		}
+		out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: batch})
+		if err != nil {
+			// Not deleted: the messages come back after their visibility timeout and are applied
+			// again, which changes nothing (the versions are already there).
+			a.logger.Warn("cachesync: delete of handled messages failed; they will be applied again (harmless)", "err", err)
+		} else {
+			for _, f := range out.Failed {
+				a.logger.Warn("cachesync: delete of a handled message failed", "id", aws.ToString(f.Id), "err", aws.ToString(f.Message))
 			}
-		}()
+		}
+		batch = nil
 	}
-	wg.Wait()
-	if len(del) == 0 {
-		return
-	}
-	out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: del})
-	if err != nil {
-		// Not deleted: the messages come back after their visibility timeout and are applied again,
-		// which changes nothing (the versions are already there).
-		a.logger.Warn("cachesync: delete of handled messages failed; they will be applied again (harmless)", "err", err)
-		return
-	}
-	for _, f := range out.Failed {
-		a.logger.Warn("cachesync: delete of a handled message failed", "id", aws.ToString(f.Id), "err", aws.ToString(f.Message))
+	for {
+		select {
+		case e, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			if len(batch) == 0 {
+				timer.Reset(5 * time.Millisecond)
+			}
+			batch = append(batch, e)
+			if len(batch) == 10 {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
+		}
 	}
 }
 

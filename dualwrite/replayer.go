@@ -72,6 +72,9 @@ func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
 		stmts[i] = remainingTTL(st, now)
 	}
 	cons := e.Consistency
+	if cons == gocql.Any {
+		cons = gocql.LocalQuorum
+	}
 	op := &writeOp{ctx: ctx, stmts: stmts, batch: e.Batch, batchType: e.BatchType, cons: &cons,
 		idempotent: true, ts: e.Timestamp}
 	// Statements in the log are already mapped to their side's keyspace: run them verbatim.

@@ -14,7 +14,7 @@ type Entry struct {
 	Timestamp   int64  // client timestamp (µs) of the original write
 	Batch       bool   // Stmts form one batch of BatchType
 	BatchType   gocql.BatchType
-	Consistency gocql.Consistency
+	Consistency gocql.Consistency // the caller's; the zero value (ANY) means unset: replay uses LOCAL_QUORUM
 	Stmts       []Stmt
 	Logged      time.Time // when it was appended, for the backlog's age
 }

@@ -66,6 +66,17 @@ type env struct {
 // output is a command's report: JSON-encodable, and printable as text.
 type output interface{ print(w io.Writer) }
 
+// act makes an action of do, whose report print shows (R's output type wraps *R).
+func act[R any, O output](do func(ctx context.Context, j *forklift.Job, e env) (*R, error), wrap func(*R) O) action {
+	return func(ctx context.Context, j *forklift.Job, e env) (output, error) {
+		rep, err := do(ctx, j, e)
+		if rep == nil {
+			return nil, err
+		}
+		return wrap(rep), err
+	}
+}
+
 var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }

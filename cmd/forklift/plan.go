@@ -15,17 +15,15 @@ import (
 func init() {
 	register(command{name: "plan", setup: func(fs *flag.FlagSet) action {
 		sample := fs.Int("sample", 0, "per table, sample N source partitions and count keys on both sides and conflicting cells per column")
-		return func(ctx context.Context, j *forklift.Job, _ env) (output, error) {
-			rep, err := j.Plan(ctx, forklift.PlanOptions{Sample: *sample})
-			if rep == nil {
-				return nil, err
-			}
-			return planOutput{rep}, err
-		}
+		return act(func(ctx context.Context, j *forklift.Job, _ env) (*forklift.PlanReport, error) {
+			return j.Plan(ctx, forklift.PlanOptions{Sample: *sample})
+		}, newPlanOutput)
 	}})
 }
 
 type planOutput struct{ *forklift.PlanReport }
+
+func newPlanOutput(r *forklift.PlanReport) planOutput { return planOutput{r} }
 
 func (o planOutput) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -12,17 +12,15 @@ import (
 // forklift repair [--shard i/N]. Verifies, re-copies the differing subranges, verifies them again.
 func init() {
 	register(command{name: "repair", sharded: true, setup: func(*flag.FlagSet) action {
-		return func(ctx context.Context, j *forklift.Job, e env) (output, error) {
-			rep, err := j.Repair(ctx, forklift.RepairOptions{Shard: e.shard, Progress: e.progress})
-			if rep == nil {
-				return nil, err
-			}
-			return repairOutput{rep}, err
-		}
+		return act(func(ctx context.Context, j *forklift.Job, e env) (*forklift.RepairReport, error) {
+			return j.Repair(ctx, forklift.RepairOptions{Shard: e.shard, Progress: e.progress})
+		}, newRepairOutput)
 	}})
 }
 
 type repairOutput struct{ *forklift.RepairReport }
+
+func newRepairOutput(r *forklift.RepairReport) repairOutput { return repairOutput{r} }
 
 func (o repairOutput) print(w io.Writer) {
 	fmt.Fprintln(w, "before:")

@@ -15,17 +15,15 @@ import (
 func init() {
 	register(command{name: "run", sharded: true, setup: func(fs *flag.FlagSet) action {
 		resume := fs.Bool("resume", false, "continue the run's checkpoints (redoes at most one page per range)")
-		return func(ctx context.Context, j *forklift.Job, e env) (output, error) {
-			rep, err := j.Run(ctx, forklift.RunOptions{Resume: *resume, Shard: e.shard, Progress: e.progress})
-			if rep == nil {
-				return nil, err
-			}
-			return runOutput{rep}, err
-		}
+		return act(func(ctx context.Context, j *forklift.Job, e env) (*forklift.RunReport, error) {
+			return j.Run(ctx, forklift.RunOptions{Resume: *resume, Shard: e.shard, Progress: e.progress})
+		}, newRunOutput)
 	}})
 }
 
 type runOutput struct{ *forklift.RunReport }
+
+func newRunOutput(r *forklift.RunReport) runOutput { return runOutput{r} }
 
 func (o runOutput) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -14,17 +14,15 @@ import (
 // forklift status: the run's checkpoints.
 func init() {
 	register(command{name: "status", setup: func(*flag.FlagSet) action {
-		return func(ctx context.Context, j *forklift.Job, _ env) (output, error) {
-			rep, err := j.Status(ctx)
-			if rep == nil {
-				return nil, err
-			}
-			return statusOutput{rep}, err
-		}
+		return act(func(ctx context.Context, j *forklift.Job, _ env) (*forklift.StatusReport, error) {
+			return j.Status(ctx)
+		}, newStatusOutput)
 	}})
 }
 
 type statusOutput struct{ *forklift.StatusReport }
+
+func newStatusOutput(r *forklift.StatusReport) statusOutput { return statusOutput{r} }
 
 func (o statusOutput) print(w io.Writer) {
 	if len(o.Tables) == 0 {

@@ -13,17 +13,15 @@ import (
 // forklift verify [--shard i/N]. Exit 0 only when no table has a missing or mismatched cell.
 func init() {
 	register(command{name: "verify", sharded: true, setup: func(*flag.FlagSet) action {
-		return func(ctx context.Context, j *forklift.Job, e env) (output, error) {
-			rep, err := j.Verify(ctx, forklift.VerifyOptions{Shard: e.shard, Progress: e.progress})
-			if rep == nil {
-				return nil, err
-			}
-			return verifyOutput{rep}, err
-		}
+		return act(func(ctx context.Context, j *forklift.Job, e env) (*forklift.VerifyReport, error) {
+			return j.Verify(ctx, forklift.VerifyOptions{Shard: e.shard, Progress: e.progress})
+		}, newVerifyOutput)
 	}})
 }
 
 type verifyOutput struct{ *forklift.VerifyReport }
+
+func newVerifyOutput(r *forklift.VerifyReport) verifyOutput { return verifyOutput{r} }
 
 func (o verifyOutput) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -375,3 +375,24 @@ func TestCloseRacesAppends(t *testing.T) {
 		l2.Close()
 	}
 }
+
+// A read-only open beside a torn tail reads the valid records and changes nothing on disk.
+func TestReadOnlyLeavesTheFilesAlone(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, Options{})
+	appendRange(t, l, 0, 3)
+	l.Close()
+	seg := lastSeg(t, dir)
+	appendFile(t, seg, []byte{1, 2, 3})
+	before, _ := os.ReadFile(seg)
+	ro := open(t, dir, Options{ReadOnly: true})
+	wantPayloads(t, readAll(t, ro), 0, 3)
+	if err := ro.Commit(Pos{}); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("read-only commit: %v", err)
+	}
+	ro.Close()
+	after, _ := os.ReadFile(seg)
+	if !bytes.Equal(before, after) {
+		t.Fatal("a read-only open changed the segment")
+	}
+}
