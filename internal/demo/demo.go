@@ -131,7 +131,7 @@ type run struct {
 	lags     []float64
 	lagAt    []time.Time // when each event of lags was published
 	windows  []window    // the distance step's windows, for its cache-lag figures
-	dwLat    samples // the EU application's dual-write latencies, by WAN setting
+	dwLat    samples     // the EU application's dual-write latencies, by WAN setting
 	dwLabel  atomic.Pointer[string]
 	stats    trafficStats
 	logger   *slog.Logger
