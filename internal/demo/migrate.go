@@ -85,8 +85,11 @@ func (mg *migration) config(f flow, pass int) forklift.Config {
 			Resolver: d.Resolver, Options: d.Options})
 	}
 	cfg.CheckpointKeyspace = fliftKS
-	cfg.RunID = fmt.Sprintf("demo-eu-island-via-%s-pass%d", regionNames[f.via], pass)
+	cfg.RunID = fmt.Sprintf("demo-%d-eu-island-via-%s-pass%d", mg.start.Unix(), regionNames[f.via], pass)
 	cfg.Ranges = 32
+	if mg.opts.Short {
+		cfg.Ranges = 8 // a few thousand rows: fewer, larger ranges
+	}
 	cfg.Workers = 4
 	cfg.PageSize = 500
 	return cfg

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/globalcloud/islands/internal/world"
 )
@@ -44,46 +45,67 @@ var datasets = []dataset{
 
 // createSchema (re)creates the demo's keyspaces: on the global cluster (through us-east-1) the
 // Americas island demo_global, replicated in us-east-1 only as the Americas keyspaces were before
-// the migration, demo_scratch (both datacenters: the distance figures) and forklift's checkpoint
-// keyspace (eu-west-1, where forklift runs); on the EU island demo_island, in its own datacenter.
+// the migration, demo_scratch (both datacenters: the distance figures' probes and copies of the
+// viewing histories) and, when missing, forklift's checkpoint keyspace (eu-west-1, where forklift
+// runs); on the EU island demo_island, in its own datacenter.
+// The two clusters' schemas are made at the same time.
 func createSchema(ctx context.Context, global, island *gocql.Session) error {
-	for _, ks := range []string{globalKS, scratchKS, fliftKS} {
-		if err := global.Query("DROP KEYSPACE IF EXISTS " + ks).WithContext(ctx).Exec(); err != nil {
-			return fmt.Errorf("drop %s: %w", ks, err)
-		}
-	}
-	if err := island.Query("DROP KEYSPACE IF EXISTS " + islandKS).WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("drop %s: %w", islandKS, err)
-	}
 	islandDC, err := localDC(ctx, island)
 	if err != nil {
 		return err
 	}
-	for _, k := range []struct {
-		s      *gocql.Session
-		ks     string
-		dcs    []string
-		tables bool
-	}{
-		{global, globalKS, []string{world.USEast1.DC()}, true},
-		{global, scratchKS, []string{world.USEast1.DC(), world.EUWest1.DC()}, true},
-		{global, fliftKS, []string{world.EUWest1.DC()}, false},
-		{island, islandKS, []string{islandDC}, true},
-	} {
-		if err := k.s.Query("CREATE KEYSPACE " + k.ks + " WITH replication = " + nts(k.dcs...)).WithContext(ctx).Exec(); err != nil {
+	var g errgroup.Group
+	g.Go(func() error {
+		if err := createKeyspaces(ctx, global, []keyspaceDef{
+			{globalKS, []string{world.USEast1.DC()}, true},
+			{scratchKS, []string{world.USEast1.DC(), world.EUWest1.DC()}, false},
+		}); err != nil {
+			return err
+		}
+		// Forklift's checkpoints stay from run to run (each run has its own run ids): one schema
+		// change fewer on every run.
+		for _, stmt := range []string{
+			"CREATE KEYSPACE IF NOT EXISTS " + fliftKS + " WITH replication = " + nts(world.EUWest1.DC()),
+			"CREATE TABLE " + scratchKS + ".vis (k int PRIMARY KEY, v text)",
+			fmt.Sprintf(datasets[2].DDL, scratchKS),
+		} {
+			if err := global.Query(stmt).WithContext(ctx).Exec(); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		return nil
+	})
+	g.Go(func() error { return createKeyspaces(ctx, island, []keyspaceDef{{islandKS, []string{islandDC}, true}}) })
+	return g.Wait()
+}
+
+// keyspaceDef is one of the demo's keyspaces: its replication (one replica in each of dcs) and
+// whether it holds the datasets' tables.
+type keyspaceDef struct {
+	ks     string
+	dcs    []string
+	tables bool
+}
+
+// createKeyspaces drops and creates keyspaces of one cluster, one statement at a time.
+func createKeyspaces(ctx context.Context, s *gocql.Session, kss []keyspaceDef) error {
+	for _, k := range kss {
+		if err := s.Query("DROP KEYSPACE IF EXISTS " + k.ks).WithContext(ctx).Exec(); err != nil {
+			return fmt.Errorf("drop %s: %w", k.ks, err)
+		}
+	}
+	for _, k := range kss {
+		if err := s.Query("CREATE KEYSPACE " + k.ks + " WITH replication = " + nts(k.dcs...)).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("create %s: %w", k.ks, err)
 		}
 		if !k.tables {
 			continue
 		}
 		for _, d := range datasets {
-			if err := k.s.Query(fmt.Sprintf(d.DDL, k.ks)).WithContext(ctx).Exec(); err != nil {
+			if err := s.Query(fmt.Sprintf(d.DDL, k.ks)).WithContext(ctx).Exec(); err != nil {
 				return fmt.Errorf("create %s.%s: %w", k.ks, d.Table, err)
 			}
 		}
-	}
-	if err := global.Query("CREATE TABLE " + scratchKS + ".vis (k int PRIMARY KEY, v text)").WithContext(ctx).Exec(); err != nil {
-		return fmt.Errorf("create %s.vis: %w", scratchKS, err)
 	}
 	return nil
 }

@@ -97,13 +97,17 @@ func seed(ctx context.Context, sessions [2]*gocql.Session, m *model, perRegion i
 			}
 		}
 	}
+	var g errgroup.Group // the two islands at the same time
 	for r := 0; r < 2; r++ {
 		rows[r] = len(ws[r])
-		if err := execAll(ctx, sessions[r], ws[r], 32); err != nil {
-			return rows, fmt.Errorf("seed %s: %w", regionNames[r], err)
-		}
+		g.Go(func() error {
+			if err := execAll(ctx, sessions[r], ws[r], 32); err != nil {
+				return fmt.Errorf("seed %s: %w", regionNames[r], err)
+			}
+			return nil
+		})
 	}
-	return rows, nil
+	return rows, g.Wait()
 }
 
 // execAll runs writes with n at a time.
