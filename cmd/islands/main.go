@@ -16,6 +16,8 @@ commands:
   probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
   demo [--scale N] [--short] [--out DIR]
                                   the end-to-end demo on the local regions (make demo)
+  report [DIR]                    render DIR/report.html from DIR/report.json again and check it in
+                                  headless Chromium, writing DIR/report.png [demo-out]
 `
 
 func main() {
@@ -29,6 +31,8 @@ func main() {
 	switch os.Args[1] {
 	case "probe":
 		err = probe(ctx, os.Args[2:], os.Stdout)
+	case "report":
+		err = reportCmd(ctx, os.Args[2:], os.Stdout)
 	case "demo":
 		stop()
 		os.Exit(demoCmd(os.Args[2:]))

@@ -105,7 +105,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer logf.Close()
 	d.logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer d.close()
+	stopRecording := d.record(ctx)
 	err = d.all(ctx)
+	stopRecording()
 	d.rep.Seconds = time.Since(d.start).Seconds()
 	d.rep.finish()
 	if werr := d.rep.write(opts.Out); werr != nil && err == nil {
@@ -134,6 +136,7 @@ type run struct {
 	lags         []float64
 	stats        trafficStats
 	logger       *slog.Logger
+	rec          *recorder // the timeline of report.json
 	outage       atomic.Bool
 	outageEvents atomic.Int64
 }
@@ -145,7 +148,11 @@ func (d *run) say(format string, args ...any) {
 func (d *run) step(name string) func() {
 	d.say("== %s", name)
 	t0 := time.Now()
-	return func() { d.rep.Steps = append(d.rep.Steps, Step{Name: name, Seconds: time.Since(t0).Seconds()}) }
+	end := d.rec.phase("step", name)
+	return func() {
+		end()
+		d.rep.Steps = append(d.rep.Steps, Step{Name: name, Seconds: time.Since(t0).Seconds()})
+	}
 }
 
 func (d *run) close() {
@@ -226,15 +233,19 @@ func (d *run) all(ctx context.Context) error {
 
 	done = d.step("3. migration: dual writes island+global, forklift plan, run, second pass, verify")
 	mg := &migration{addrs: [2]string{o.USCQL, o.EUCQL}, opts: o, say: d.say, start: d.start}
+	d.rec.rate("forklift", "forklift_rows", "forklift", mg.copied)
+	end := d.rec.phase("activity", "forklift plan --sample")
 	if d.rep.Migration.Plans, err = mg.plan(ctx); err != nil {
 		return err
 	}
+	end()
 	apps, err := d.apps(islandKS, [2]int{us, eu}, "migration")
 	if err != nil {
 		return err
 	}
 	tctx, stopTraffic := context.WithCancel(ctx)
 	trafficStart := time.Now()
+	endTraffic := d.rec.phase("traffic", "dual writes: island + global keyspace")
 	var wg sync.WaitGroup
 	for r, a := range apps {
 		wg.Add(1)
@@ -243,23 +254,30 @@ func (d *run) all(ctx context.Context) error {
 			a.traffic(tctx, d.home(r), d.rate(), 8, uint64(r+1))
 		}()
 	}
+	end = d.rec.phase("activity", "forklift pass 1")
 	pass1, err := mg.pass(ctx, 1)
+	end()
 	time.Sleep(time.Until(trafficStart.Add(o.trafficTime())))
 	stopTraffic()
 	wg.Wait()
+	endTraffic()
 	if err != nil {
 		return err
 	}
 	d.say("migration-phase traffic: %d writes acknowledged through dualwrite, %d failed", d.stats.Acked.Load(), d.stats.Failed.Load())
+	end = d.rec.phase("activity", "forklift pass 2")
 	pass2, err := mg.pass(ctx, 2)
+	end()
 	if err != nil {
 		return err
 	}
 	d.rep.Migration.Passes = [][]FlowRun{pass1, pass2}
 	var clean bool
+	end = d.rec.phase("activity", "forklift verify")
 	if d.rep.Migration.Verify, clean, err = mg.verify(ctx, 2); err != nil {
 		return err
 	}
+	end()
 	d.rep.check("forklift verify: both global keyspaces agree with both islands under each resolver", clean, "")
 	d.rep.Migration.Progress, d.rep.Migration.Rows = mg.points, mg.rows
 	quarantined := d.quarantined(pass2)
@@ -314,6 +332,7 @@ func (d *run) apps(ks string, _ [2]int, phase string) ([2]*app, error) {
 			return apps, err
 		}
 		d.dws = append(d.dws, dw)
+		d.watchReplay(dir, dw)
 		apps[r] = &app{region: r, dw: dw, cache: d.caches[r], ks: ks, m: d.m, stats: &d.stats, log: logger}
 	}
 	return apps, nil
@@ -335,5 +354,6 @@ func (d *run) regions(action, service string) error {
 	if err != nil {
 		return fmt.Errorf("scripts/regions %s %s: %v: %s", action, service, err, out)
 	}
+	d.rec.action(action, service)
 	return nil
 }

@@ -38,6 +38,7 @@ func (d *run) startCaches(ctx context.Context) error {
 			return err
 		}
 		d.pubs[r] = pub
+		d.rec.rate("cache-events", "published", regionNames[r], func() float64 { return float64(pub.Sent()) })
 		if d.caches[r], err = cachesync.NewClient(d.mc[r], pub, cachesync.ClientOptions{Region: regionNames[r], Rules: cacheRules}); err != nil {
 			return err
 		}
@@ -62,6 +63,7 @@ func (d *run) startAgent(r int) {
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.agents[r], d.stopAg[r], d.agDone[r] = a, cancel, make(chan struct{})
+	d.rec.rate("cache-events", "applied", regionNames[r], func() float64 { return float64(a.Stats().Applied.Load()) })
 	go func() { a.Run(ctx); close(d.agDone[r]) }()
 }
 
@@ -106,7 +108,10 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.rec.instant("flip", "flip: each region dual-writes both global keyspaces")
+	end := d.rec.phase("traffic", "dual writes: global keyspaces of both regions")
 	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, o.trafficTime()/2)
+	end()
 	for _, a := range apps {
 		if err := a.dw.WaitReplayed(ctx); err != nil {
 			return err
@@ -124,13 +129,17 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 	d.rep.Evacuation.Killed = []string{"cassandra-us", "memcached-us"}
 	evStart := time.Now()
 	acked0 := d.stats.Acked.Load()
+	end = d.rec.phase("traffic", "eu-west-1 serves every member")
 	d.trafficFor(ctx, [2]*app{nil, apps[eu]}, [2][]member{nil, d.m.members}, o.trafficTime())
+	end()
 	d.rep.Evacuation.WritesDuringOutage = d.stats.Acked.Load() - acked0
 	backlog, _ := apps[eu].dw.Backlog()
 	d.rep.Evacuation.ReplayBacklog = backlog
 	d.say("%d writes acknowledged in eu-west-1 during the outage; %d wait in its replay log for us-east-1", d.rep.Evacuation.WritesDuringOutage, backlog)
 	ck := &checker{region: eu, s: d.sessions[eu], cache: d.caches[eu], fill: true, m: d.m}
+	end = d.rec.phase("activity", "check every member in eu-west-1")
 	res, err := ck.run(ctx)
+	end()
 	if err != nil {
 		return err
 	}
@@ -177,19 +186,24 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 		return err
 	}
 	d.dws = append(d.dws, drain)
+	d.watchReplay(filepath.Join(o.Out, "replay-global-"+regionNames[eu]), drain)
+	end = d.rec.phase("activity", "replay log and cache queues drain")
 	if err := drain.WaitReplayed(rctx); err != nil {
 		return err
 	}
 	if err := d.queuesEmpty(rctx, 2*time.Minute); err != nil {
 		return err
 	}
+	end()
 	d.rep.CatchUp.DrainSeconds = time.Since(t1).Seconds()
 	d.outage.Store(false)
 	st := drain.Stats()
 	d.rep.CatchUp.Replayed = st.Replayed
 	d.say("replay log drained into us-east-1 (%d writes replayed) and cache queues empty in %.1fs", st.Replayed, d.rep.CatchUp.DrainSeconds)
 	ck = &checker{region: us, s: d.sessions[us], cache: d.caches[us], fill: false, m: d.m}
+	end = d.rec.phase("activity", "check every member in us-east-1")
 	res, err = ck.run(ctx)
+	end()
 	if err != nil {
 		return err
 	}

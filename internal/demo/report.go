@@ -26,6 +26,7 @@ type Report struct {
 	Evacuation       Evacuation       `json:"evacuation"`
 	CatchUp          CatchUp          `json:"catch_up"`
 	Checks           []Check          `json:"checks"`
+	Timeline         Timeline         `json:"timeline"` // what happened when: phases, faults, sampled series
 	OK               bool             `json:"ok"`
 }
 
@@ -107,6 +108,15 @@ func (r *Report) write(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
+}
+
+// ParseReport reads a report.json.
+func ParseReport(b []byte) (*Report, error) {
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("demo: read report.json: %w", err)
+	}
+	return &r, nil
 }
 
 // Print writes the summary a person reads at a glance.
