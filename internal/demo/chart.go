@@ -199,7 +199,7 @@ func fitLabel(s string, width, font float64) string {
 	if i := strings.IndexByte(s, ' '); i > 0 && float64(i)*cw <= width {
 		return s[:i]
 	}
-	if n := int(width/cw) - 1; n >= 4 {
+	if n := int(width/cw) - 2; n >= 4 {
 		return s[:n] + "…"
 	}
 	return ""

@@ -43,7 +43,13 @@ func TestReportHTMLGolden(t *testing.T) {
 		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
 		for i := range min(len(gl), len(wl)) {
 			if gl[i] != wl[i] {
-				t.Fatalf("report.html differs from %s at line %d:\n got: %.300s\nwant: %.300s", golden, i+1, gl[i], wl[i])
+				c := 0
+				for c < min(len(gl[i]), len(wl[i])) && gl[i][c] == wl[i][c] {
+					c++
+				}
+				from := max(c-60, 0)
+				t.Fatalf("report.html differs from %s at line %d, column %d (-update rewrites it):\n got: …%.160s\nwant: …%.160s",
+					golden, i+1, c+1, gl[i][from:], wl[i][from:])
 			}
 		}
 		t.Fatalf("report.html differs from %s in length: %d lines, want %d", golden, len(gl), len(wl))
@@ -155,5 +161,27 @@ func TestReportHTMLEmpty(t *testing.T) {
 	page := (&Report{}).html()
 	if !strings.Contains(page, "no timeline recorded") || !strings.Contains(page, "nothing recorded") {
 		t.Fatalf("empty report page:\n%s", page)
+	}
+}
+
+// The recorded run fed every chart and put every step and fault on the timeline.
+func TestTimelineProblems(t *testing.T) {
+	if p := goldenReport(t).TimelineProblems(); len(p) != 0 {
+		t.Errorf("recorded run: %q", p)
+	}
+	if p := (&Report{}).TimelineProblems(); len(p) != 1 || p[0] != "no timeline recorded" {
+		t.Errorf("empty report: %q", p)
+	}
+	r := goldenReport(t)
+	r.Timeline.Faults = nil
+	r.Steps = append(r.Steps, Step{Name: "7. not recorded"})
+	for i := range r.Timeline.Charts[0].Series {
+		r.Timeline.Charts[0].Series[i].Points = nil
+	}
+	got := strings.Join(r.TimelineProblems(), "\n")
+	for _, want := range []string{"step 7. not recorded not on the timeline", "kill of cassandra-us not on the timeline", "chart writes: no sample above 0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems lack %q:\n%s", want, got)
+		}
 	}
 }

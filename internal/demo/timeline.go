@@ -357,3 +357,48 @@ func (mg *migration) copied() float64 {
 func (d *run) watchReplay(dir string, dw interface{ Backlog() (int64, time.Duration) }) {
 	d.rec.gauge("backlog", "replay_backlog", dir, func() float64 { n, _ := dw.Backlog(); return float64(n) })
 }
+
+// TimelineProblems lists what a finished run's timeline lacks: a span per step, the faults the
+// run injected (each ended), and in every chart a series that moved. A run that fed the page
+// returns none.
+func (r *Report) TimelineProblems() []string {
+	var p []string
+	tl := &r.Timeline
+	if tl.Seconds <= 0 || tl.Interval <= 0 {
+		return []string{"no timeline recorded"}
+	}
+	steps := map[string]bool{}
+	for _, s := range tl.Phases {
+		if s.Lane == "step" {
+			steps[s.Name] = true
+		}
+	}
+	for _, s := range r.Steps {
+		if !steps[s.Name] {
+			p = append(p, "step "+s.Name+" not on the timeline")
+		}
+	}
+	faults := map[string]Span{}
+	for _, f := range tl.Faults {
+		faults[f.Name] = f
+	}
+	for _, k := range r.Evacuation.Killed {
+		if f, ok := faults[k]; !ok || f.Lane != "kill" {
+			p = append(p, "kill of "+k+" not on the timeline")
+		} else if r.CatchUp.Check != nil && f.Until == "" {
+			p = append(p, "kill of "+k+" never ended on the timeline")
+		}
+	}
+	for _, c := range tl.Charts {
+		moved := false
+		for _, s := range c.Series {
+			for _, pt := range s.Points {
+				moved = moved || pt.V > 0
+			}
+		}
+		if !moved {
+			p = append(p, "chart "+c.ID+": no sample above 0")
+		}
+	}
+	return p
+}
