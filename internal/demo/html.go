@@ -164,7 +164,7 @@ func (r *Report) planTable() htable {
 				continue
 			}
 			s := tp.Sample
-			t.Rows = append(t.Rows, []tcell{{Text: short(tp.Table)}, {Text: tp.Resolver}, ncell(int64(s.Partitions)), ncell(int64(s.OnBothSides)),
+			t.Rows = append(t.Rows, []tcell{nw(short(tp.Table)), nw(tp.Resolver), ncell(int64(s.Partitions)), ncell(int64(s.OnBothSides)),
 				ncell(int64(s.ConflictingRows)), ncell(int64(s.Quarantined))})
 		}
 	}
@@ -197,7 +197,7 @@ func (r *Report) flowsTable() htable {
 			continue
 		}
 		for j, tr := range f.Report.Tables {
-			row := []tcell{{Text: from}, {Text: to}, {Text: short(tr.Table)}, {Text: tr.Resolver}, ncell(tr.Rows)}
+			row := []tcell{nw(from), nw(to), nw(short(tr.Table)), nw(tr.Resolver), ncell(tr.Rows)}
 			if p2 != nil && p2.Report != nil && j < len(p2.Report.Tables) {
 				t2 := p2.Report.Tables[j]
 				var conf int64
@@ -233,30 +233,53 @@ func (r *Report) verifyTable() htable {
 		if !v.Report.Clean {
 			res = tcell{Text: "DIFFERENCES", Class: "fail"}
 		}
-		t.Rows = append(t.Rows, []tcell{{Text: from}, {Text: to}, ncell(src), ncell(v.Report.Missing), ncell(v.Report.Mismatch), ncell(sup), ncell(quar), res})
+		t.Rows = append(t.Rows, []tcell{nw(from), nw(to), ncell(src), ncell(v.Report.Missing), ncell(v.Report.Mismatch), ncell(sup), ncell(quar), res})
+	}
+	return t
+}
+
+// figures is a two-column table, one figure a row: it reads the same on a phone and on paper.
+func figures(id, title, note string, rows ...tcell) htable {
+	t := htable{ID: id, Title: title, Note: note, Head: []tcol{{Text: "figure"}, {Text: "value", Num: true}}}
+	for i := 0; i+1 < len(rows); i += 2 {
+		t.Rows = append(t.Rows, []tcell{rows[i], rows[i+1]})
 	}
 	return t
 }
 
 func (r *Report) dualWriteTable() htable {
 	d := r.DualWrite
-	return htable{ID: "dual-writes", Title: "Dual writes", Note: "every dualwrite session of the run, migration and global phases",
-		Head: []tcol{{Text: "issued", Num: true}, {Text: "acknowledged", Num: true}, {Text: "failed", Num: true},
-			{Text: "kept for replay", Num: true}, {Text: "replayed", Num: true}},
-		Rows: [][]tcell{{ncell(d.Writes), ncell(d.Acknowledged), ncell(d.Failed), ncell(d.KeptForReplay), ncell(d.Replayed)}}}
+	return figures("dual-writes", "Dual writes", "every dualwrite session of the run, migration and global phases",
+		tcell{Text: "writes issued"}, ncell(d.Writes),
+		tcell{Text: "acknowledged"}, ncell(d.Acknowledged),
+		tcell{Text: "failed (after the application's retries)"}, ncell(d.Failed),
+		tcell{Text: "kept for replay (the other side failed)"}, ncell(d.KeptForReplay),
+		tcell{Text: "replayed since"}, ncell(d.Replayed))
 }
 
 func (r *Report) cacheTable() htable {
 	c := r.Cache
-	return htable{ID: "cache-events", Title: "Cache events", Note: "profiles replicate, viewing histories invalidate; lag excludes the events held by the outage",
-		Head: []tcol{{Text: "published", Num: true}, {Text: "received", Num: true}, {Text: "applied", Num: true}, {Text: "stale or duplicate", Num: true},
-			{Text: "poison", Num: true}, {Text: "held by the outage", Num: true}, {Text: "lag p50", Num: true}, {Text: "lag p99", Num: true}},
-		Rows: [][]tcell{{ncell(c.Published), ncell(c.Received), ncell(c.Applied), ncell(c.Stale), ncell(c.Poison), ncell(c.HeldByOutage),
-			{Text: fmtMs(c.LagP50ms), Num: true}, {Text: fmtMs(c.LagP99ms), Num: true}}}}
+	return figures("cache-events", "Cache events", "profiles replicate, viewing histories invalidate; the lag excludes the events held by the outage",
+		tcell{Text: "cache writes"}, ncell(c.CacheWrites),
+		tcell{Text: "events published"}, ncell(c.Published),
+		tcell{Text: "received"}, ncell(c.Received),
+		tcell{Text: "applied"}, ncell(c.Applied),
+		tcell{Text: "stale or duplicate (ignored)"}, ncell(c.Stale),
+		tcell{Text: "poison"}, ncell(c.Poison),
+		tcell{Text: "apply retries"}, ncell(c.ApplyRetries),
+		tcell{Text: "held by the outage, applied on return"}, ncell(c.HeldByOutage),
+		tcell{Text: "lag p50, write to visible in the other region"}, tcell{Text: fmtMs(c.LagP50ms), Num: true},
+		tcell{Text: "lag p99"}, tcell{Text: fmtMs(c.LagP99ms), Num: true})
 }
 
 func (r *Report) regionsTable() htable {
-	t := htable{ID: "regions", Title: "Evacuation and catch-up", Note: "every member read from one region and compared with the model of every write",
+	e, cu := r.Evacuation, r.CatchUp
+	note := "every member read from one region and compared with the model of every write"
+	if len(e.Killed) > 0 {
+		note = fmt.Sprintf("evacuation: %s killed, %s writes acknowledged meanwhile, %s left in the replay log; catch-up: restart %s, replay log and cache queues drained in %s (%s writes replayed); then %s",
+			strings.Join(e.Killed, " and "), commas(e.WritesDuringOutage), commas(e.ReplayBacklog), fmtSecs(cu.RestartSeconds), fmtSecs(cu.DrainSeconds), commas(cu.Replayed), note)
+	}
+	t := htable{ID: "regions", Title: "Evacuation and catch-up", Note: note,
 		Head: []tcol{{Text: "when"}, {Text: "region"}, {Text: "members served", Num: true}, {Text: "of", Num: true}, {Text: "cache hits", Num: true},
 			{Text: "stale from cache", Num: true}, {Text: "check took", Num: true}, {Text: "result"}}}
 	add := func(when string, c *CheckResult) {
@@ -267,16 +290,11 @@ func (r *Report) regionsTable() htable {
 		if c.Served != c.Members || c.StaleFromCache != 0 {
 			res = tcell{Text: "FAIL", Class: "fail"}
 		}
-		t.Rows = append(t.Rows, []tcell{{Text: when}, {Text: c.Region}, ncell(int64(c.Served)), ncell(int64(c.Members)), ncell(c.CacheHits), ncell(c.StaleFromCache),
+		t.Rows = append(t.Rows, []tcell{nw(when), nw(c.Region), ncell(int64(c.Served)), ncell(int64(c.Members)), ncell(c.CacheHits), ncell(c.StaleFromCache),
 			{Text: fmtSecs(c.Seconds), Num: true}, res})
 	}
-	e := r.Evacuation
-	what := "evacuation"
-	if len(e.Killed) > 0 {
-		what = "evacuation (" + strings.Join(e.Killed, ", ") + " killed; " + commas(e.WritesDuringOutage) + " writes meanwhile)"
-	}
-	add(what, e.Check)
-	add("catch-up (restart "+fmtSecs(r.CatchUp.RestartSeconds)+", drained in "+fmtSecs(r.CatchUp.DrainSeconds)+", "+commas(r.CatchUp.Replayed)+" replayed)", r.CatchUp.Check)
+	add("evacuation", e.Check)
+	add("catch-up", cu.Check)
 	return t
 }
 
@@ -296,7 +314,11 @@ func (r *Report) phasesTable() htable {
 	return t
 }
 
-// n is a numeric tcell.
+// nw is a cell that does not wrap: a region, dataset or resolver name broken at its hyphen reads
+// as two words.
+func nw(s string) tcell { return tcell{Text: s, Class: "nw"} }
+
+// ncell is a numeric cell.
 func ncell(v int64) tcell { return tcell{Text: commas(v), Num: true} }
 
 // num writes v with thousands separators: 32950 as 32,950.
