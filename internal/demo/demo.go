@@ -10,8 +10,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -348,8 +350,25 @@ func (d *run) quarantined(pass []FlowRun) int64 {
 	return n
 }
 
+// keepLockFromDaemons: a demo run under `flock /work/regions.lock …` inherits the lock's file
+// descriptor, and without this the Cassandra or memcached that scripts/regions restarts would
+// inherit it too and hold the lock for as long as it runs (seen: every other locked command of the
+// machine waiting on a memcached).
+var keepLockFromDaemons sync.Once
+
+// closeInheritedFDs marks every descriptor above stderr close-on-exec (Go's own already are).
+func closeInheritedFDs() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
 // regions runs scripts/regions ACTION SERVICE.
 func (d *run) regions(action, service string) error {
+	keepLockFromDaemons.Do(closeInheritedFDs)
 	out, err := exec.Command(d.opts.Regions, action, service).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("scripts/regions %s %s: %v: %s", action, service, err, out)
