@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -299,17 +300,31 @@ func (r *Report) regionsTable() htable {
 }
 
 func (r *Report) phasesTable() htable {
-	t := htable{ID: "phases", Title: "Phases and faults", Note: "the timeline above as a table; seconds since the start",
+	t := htable{ID: "phases", Title: "Phases and faults", Note: "the timeline above as a table, in order of start; seconds since the start",
 		Head: []tcol{{Text: "what"}, {Text: "kind"}, {Text: "from", Num: true}, {Text: "to", Num: true}, {Text: "took", Num: true}}}
+	type row struct {
+		start float64
+		cells []tcell
+	}
+	var rows []row
+	kinds := map[string]string{"activity": "task"}
 	for _, p := range r.Timeline.Phases {
-		t.Rows = append(t.Rows, []tcell{{Text: p.Name}, {Text: p.Lane}, {Text: fmtT(p.Start), Num: true}, {Text: fmtT(p.End), Num: true}, {Text: fmtSecs(p.End - p.Start), Num: true}})
+		kind := p.Lane
+		if k, ok := kinds[kind]; ok {
+			kind = k
+		}
+		rows = append(rows, row{p.Start, []tcell{{Text: p.Name}, {Text: kind}, {Text: fmtT(p.Start), Num: true}, {Text: fmtT(p.End), Num: true}, {Text: fmtSecs(p.End - p.Start), Num: true}}})
 	}
 	for _, f := range r.Timeline.Faults {
 		what := f.Lane + " " + f.Name
 		if f.Until != "" {
 			what += " (until " + f.Until + ")"
 		}
-		t.Rows = append(t.Rows, []tcell{{Text: what}, {Text: "fault", Class: "fail"}, {Text: fmtT(f.Start), Num: true}, {Text: fmtT(f.End), Num: true}, {Text: fmtSecs(f.End - f.Start), Num: true}})
+		rows = append(rows, row{f.Start, []tcell{{Text: what}, {Text: "fault", Class: "fail"}, {Text: fmtT(f.Start), Num: true}, {Text: fmtT(f.End), Num: true}, {Text: fmtSecs(f.End - f.Start), Num: true}}})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].start < rows[j].start })
+	for _, rw := range rows {
+		t.Rows = append(t.Rows, rw.cells)
 	}
 	return t
 }
