@@ -56,7 +56,7 @@ func checkReportPage(t *testing.T, dir string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	checks, err := demo.CheckPage(ctx, b, filepath.Join(dir, "report.html"), []int{1000, 390}, nil)
+	checks, err := demo.CheckPage(ctx, b, filepath.Join(dir, "report.html"), demo.View{Width: 1000}, demo.View{Width: 390}, demo.View{Width: 718, Print: true})
 	if err != nil {
 		t.Fatal(err)
 	}

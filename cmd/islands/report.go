@@ -41,17 +41,18 @@ func screenshot(ctx context.Context, dir string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	png, phone := filepath.Join(dir, "report.png"), filepath.Join(dir, "report-phone.png")
-	checks, err := demo.CheckPage(ctx, browser, filepath.Join(dir, "report.html"), []int{1000, 390}, map[int]string{1000: png, 390: phone})
+	checks, err := demo.CheckPage(ctx, browser, filepath.Join(dir, "report.html"),
+		demo.View{Width: 1000, Screenshot: png}, demo.View{Width: 390, Screenshot: phone}, demo.View{Width: 718, Print: true})
 	if err != nil {
 		return err
 	}
 	var problems []string
 	for _, c := range checks {
 		for _, p := range c.Problems() {
-			problems = append(problems, fmt.Sprintf("at %d px: %s", c.Width, p))
+			problems = append(problems, fmt.Sprintf("at %d px%s: %s", c.Width, map[bool]string{true: " printed"}[c.Print], p))
 		}
 	}
-	fmt.Fprintf(stdout, "screenshots: %s (1000 px), %s (390 px), checked in %s\n", png, phone, browser)
+	fmt.Fprintf(stdout, "screenshots: %s (1000 px), %s (390 px), checked on screen and printed in %s\n", png, phone, browser)
 	if len(problems) > 0 {
 		return errors.New("the report page has problems:\n  " + strings.Join(problems, "\n  "))
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -45,6 +46,7 @@ func FindBrowser() (string, error) {
 // PageCheck is what the browser saw loading the page at one viewport width.
 type PageCheck struct {
 	Width          int          `json:"width"`
+	Print          bool         `json:"print"`
 	ScrollWidth    int          `json:"scroll_width"`    // of the document: > Width means the page scrolls sideways
 	Height         int          `json:"height"`          // of the document
 	ConsoleErrors  []string     `json:"console_errors"`  // console.error/warn, uncaught exceptions, log entries of level error
@@ -104,11 +106,15 @@ const inspectJS = `(() => {
   const visible = el => { const r = el.getBoundingClientRect(); return r.width > 0 || r.height > 0; };
   const inScroll = el => { for (let p = el.parentElement; p; p = p.parentElement) { const s = getComputedStyle(p).overflowX; if (s === 'auto' || s === 'scroll') return true; } return false; };
   const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.getAttribute('class') ? '.' + el.getAttribute('class').trim().split(/\s+/).join('.') : '');
-  const tooWide = [];
+  const tooWide = [], wide = new Set();
   for (const el of document.querySelectorAll('body *')) {
     if (!visible(el) || inScroll(el)) continue;
     const r = el.getBoundingClientRect();
-    if (r.right > vw + 0.5 || r.left < -0.5 || r.width > vw + 0.5) tooWide.push(name(el) + ' ' + Math.round(r.left) + '..' + Math.round(r.right) + ' px');
+    if (r.right > vw + 0.5 || r.left < -0.5 || r.width > vw + 0.5) {
+      wide.add(el);
+      if (wide.has(el.parentElement)) continue; // its container is reported
+    } else continue;
+    tooWide.push(name(el) + ' ' + Math.round(r.left) + '..' + Math.round(r.right) + ' px');
   }
   // Content running out of its own box (a figure too wide for its card, a long line in a <pre>) is
   // as broken as a page too wide.
@@ -126,9 +132,17 @@ const inspectJS = `(() => {
     too_wide: tooWide.slice(0, 20), charts, tables: document.querySelectorAll('table').length, preformatted: document.querySelectorAll('pre').length};
 })()`
 
-// CheckPage loads the HTML file in headless Chromium at each width (the viewport is 900 px high)
-// and reports what it saw; for a width with a path in shots it writes a full-page PNG there.
-func CheckPage(ctx context.Context, browser, htmlFile string, widths []int, shots map[int]string) ([]*PageCheck, error) {
+// View is one way of looking at the page: a viewport width, on screen or as printed (print CSS,
+// 718 px: A4 with 1.5 cm margins), and where to write its full-page PNG ("" for none).
+type View struct {
+	Width      int
+	Print      bool
+	Screenshot string
+}
+
+// CheckPage loads the HTML file in headless Chromium in each view (the viewport is 900 px high)
+// and reports what it saw.
+func CheckPage(ctx context.Context, browser, htmlFile string, views ...View) ([]*PageCheck, error) {
 	abs, err := filepath.Abs(htmlFile)
 	if err != nil {
 		return nil, err
@@ -138,17 +152,18 @@ func CheckPage(ctx context.Context, browser, htmlFile string, widths []int, shot
 		chromedp.Flag("hide-scrollbars", true), chromedp.Flag("font-render-hinting", "none"))...)
 	defer cancel()
 	var out []*PageCheck
-	for _, w := range widths {
-		c, err := checkOnce(actx, abs, w, 900, shots[w])
+	for _, v := range views {
+		c, err := checkOnce(actx, abs, v, 900)
 		if err != nil {
-			return out, fmt.Errorf("demo: check %s at %d px in %s: %w", htmlFile, w, browser, err)
+			return out, fmt.Errorf("demo: check %s at %d px in %s: %w", htmlFile, v.Width, browser, err)
 		}
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-func checkOnce(actx context.Context, file string, width, height int, png string) (*PageCheck, error) {
+func checkOnce(actx context.Context, file string, v View, height int) (*PageCheck, error) {
+	width, png := v.Width, v.Screenshot
 	ctx, cancel := chromedp.NewContext(actx)
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
@@ -201,6 +216,11 @@ func checkOnce(actx context.Context, file string, width, height int, png string)
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 		return nil, err
 	}
+	if v.Print {
+		if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+			return nil, err
+		}
+	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height)), chromedp.Navigate(pageURL)); err != nil {
 		return nil, err
 	}
@@ -219,7 +239,7 @@ func checkOnce(actx context.Context, file string, width, height int, png string)
 		c.ScreenshotPath = png
 	}
 	mu.Lock()
-	c.ConsoleErrors, c.Requests = errs, reqs
+	c.ConsoleErrors, c.Requests, c.Print = errs, reqs, v.Print
 	mu.Unlock()
 	return &c, nil
 }

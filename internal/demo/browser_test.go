@@ -27,8 +27,8 @@ func browser(t *testing.T) string {
 	return b
 }
 
-// TestReportInBrowser loads the page of the recorded run in headless Chromium at 1000 px and at
-// a phone's width: no console error, no request for anything (self-contained), nothing wider
+// TestReportInBrowser loads the page of the recorded run in headless Chromium at 1000 px, at a
+// phone's width and as printed: no console error, no request for anything (self-contained), nothing wider
 // than the viewport, every chart drawn with non-empty paths, tables and no <pre>. It leaves the
 // screenshots in the test's temporary directory (and in ISLANDS_REPORT_SHOTS, if set).
 func TestReportInBrowser(t *testing.T) {
@@ -45,13 +45,14 @@ func TestReportInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	png := filepath.Join(dir, "report.png")
-	checks, err := CheckPage(ctx, b, file, []int{1000, 390}, map[int]string{1000: png, 390: filepath.Join(dir, "report-phone.png")})
+	checks, err := CheckPage(ctx, b, file, View{Width: 1000, Screenshot: png}, View{Width: 390, Screenshot: filepath.Join(dir, "report-phone.png")},
+		View{Width: 718, Print: true, Screenshot: filepath.Join(dir, "report-print.png")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range checks {
 		for _, p := range c.Problems() {
-			t.Errorf("at %d px: %s", c.Width, p)
+			t.Errorf("at %d px (print %v): %s", c.Width, c.Print, p)
 		}
 		if want := len(r.Timeline.Charts) + 1; len(c.Charts) != want {
 			t.Errorf("at %d px: %d charts visible, want %d (the timeline and %d series charts)", c.Width, len(c.Charts), want, want-1)
@@ -82,7 +83,7 @@ func TestPageCheckSeesBrokenPages(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	checks, err := CheckPage(ctx, b, file, []int{1000}, nil)
+	checks, err := CheckPage(ctx, b, file, View{Width: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
