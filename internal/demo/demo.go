@@ -110,6 +110,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	stopRecording := d.record(ctx)
 	err = d.all(ctx)
 	stopRecording()
+	if err != nil {
+		d.rep.Error = err.Error()
+	}
 	d.rep.Seconds = time.Since(d.start).Seconds()
 	d.rep.finish()
 	if werr := d.rep.write(opts.Out); werr != nil && err == nil {

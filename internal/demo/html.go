@@ -31,6 +31,7 @@ type reportPage struct {
 	Started  string
 	Duration string
 	Subtitle string
+	Error    string // why the run stopped early
 	Cards    []pageCard
 	Timeline []pageFigure
 	Charts   []pageFigure
@@ -83,6 +84,9 @@ func (r *Report) reportPage() reportPage {
 		Duration: fmtSecs(r.Seconds)}
 	if !r.OK {
 		p.Verdict = "checks failed"
+	}
+	if r.Error != "" {
+		p.Verdict, p.Error = "run stopped early", r.Error
 	}
 	p.Subtitle = fmt.Sprintf("%s members per region, %s travellers present in both islands, %s planted inconsistencies",
 		commas(int64(r.MembersPerRegion)), commas(int64(r.Travellers)), commas(int64(r.Planted)))

@@ -185,3 +185,19 @@ func TestTimelineProblems(t *testing.T) {
 		}
 	}
 }
+
+// A run that stopped early (seen: a restart that failed after the evacuation) is not "every check
+// green", whatever the checks it got to said: the page says it stopped, and why.
+func TestReportHTMLStoppedRun(t *testing.T) {
+	r := goldenReport(t)
+	r.Error = "scripts/regions restart memcached-us: exit status 1"
+	r.finish()
+	if r.OK {
+		t.Fatal("a run with an error is OK")
+	}
+	page := r.html()
+	if strings.Contains(page, "every check green") || !strings.Contains(page, "run stopped early") ||
+		!strings.Contains(page, "scripts/regions restart memcached-us: exit status 1") {
+		t.Errorf("the page of a stopped run does not say so")
+	}
+}

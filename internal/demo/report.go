@@ -26,7 +26,8 @@ type Report struct {
 	Evacuation       Evacuation       `json:"evacuation"`
 	CatchUp          CatchUp          `json:"catch_up"`
 	Checks           []Check          `json:"checks"`
-	Timeline         Timeline         `json:"timeline"` // what happened when: phases, faults, sampled series
+	Timeline         Timeline         `json:"timeline"`        // what happened when: phases, faults, sampled series
+	Error            string           `json:"error,omitempty"` // why the run stopped before its end
 	OK               bool             `json:"ok"`
 }
 
@@ -89,7 +90,7 @@ func (r *Report) check(name string, ok bool, detail string) {
 }
 
 func (r *Report) finish() {
-	r.OK = len(r.Checks) > 0
+	r.OK = len(r.Checks) > 0 && r.Error == "" // a run that stopped early is not green, whatever it checked
 	for _, c := range r.Checks {
 		r.OK = r.OK && c.OK
 	}
@@ -169,6 +170,9 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintf(w, " (%s)", ch.Detail)
 		}
 		fmt.Fprintln(w)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "\nTHE RUN STOPPED EARLY: %s\n", r.Error)
 	}
 	if r.OK {
 		fmt.Fprintln(w, "\nEvery check green: either region serves every member.")
