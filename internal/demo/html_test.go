@@ -201,3 +201,18 @@ func TestReportHTMLStoppedRun(t *testing.T) {
 		t.Errorf("the page of a stopped run does not say so")
 	}
 }
+
+// A missing sample breaks the line (no lag drawn across an interval without events), and a point
+// alone still shows.
+func TestSeriesPathGaps(t *testing.T) {
+	tl := &Timeline{Seconds: 10, Interval: 1}
+	y := func(v float64) float64 { return 100 - v }
+	g := geom{w: 110, left: 10}
+	got := seriesPath([]Point{{1, 0}, {2, 10}, {5, 20}, {8, 30}, {9, 40}}, tl, g, y)
+	if want := "M20.0 100.0 L30.0 90.0 M60.0 80.0 h2 M90.0 70.0 L100.0 60.0"; got != want {
+		t.Errorf("path %q, want %q", got, want)
+	}
+	if got := seriesPath(nil, tl, g, y); got != "" {
+		t.Errorf("no points: %q", got)
+	}
+}
