@@ -185,7 +185,7 @@ func (g geom) timelineSVG(tl *Timeline) string {
 
 // fitLabel returns the label, or a shorter form of it, that fits width at font size; "" if none.
 func fitLabel(s string, width, font float64) string {
-	cw := font * 0.56 // average advance of a sans-serif character
+	cw := font * 0.6 // average advance of a sans-serif character, rounded up
 	if float64(len(s))*cw <= width {
 		return s
 	}

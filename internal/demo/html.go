@@ -100,7 +100,7 @@ func (r *Report) reportPage() reportPage {
 		{"checks green", fmt.Sprintf("%d / %d", green, len(r.Checks)), ""},
 		{"writes acknowledged", commas(r.DualWrite.Acknowledged), commas(r.DualWrite.Failed) + " failed, " + commas(r.DualWrite.Replayed) + " replayed"},
 		{"rows forklifted", commas(r.Migration.Rows), "copied or merged, 2 passes"},
-		{"cache lag p50 / p99", strconv.FormatFloat(r.Cache.LagP50ms, 'f', 1, 64) + " / " + fmtMs(r.Cache.LagP99ms), "write to visible in the other region"},
+		{"cache lag p50 / p99", roundMs(r.Cache.LagP50ms) + " / " + roundMs(r.Cache.LagP99ms) + " ms", "write to visible in the other region"},
 	}
 	if e := r.Evacuation.Check; e != nil {
 		p.Cards = append(p.Cards, pageCard{"served in the evacuation", commas(int64(e.Served)) + " / " + commas(int64(e.Members)), "members, from eu-west-1 alone"})
@@ -366,5 +366,13 @@ func fmtSecs(s float64) string {
 }
 
 func fmtT(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) }
+
+// roundMs is a lag for a headline: whole milliseconds from 10 ms up.
+func roundMs(v float64) string {
+	if v >= 10 {
+		return commas(int64(math.Round(v)))
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
 
 func fmtMs(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " ms" }
