@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +22,10 @@ func TestDemoShort(t *testing.T) {
 	ensureRunning(t, e, "memcached-us")
 	setWAN(t, w, 35*time.Millisecond, 5*time.Millisecond) // and healed and given back when the test ends
 	var out strings.Builder
+	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	rep, err := demo.Run(ctx, demo.Options{Short: true, Out: t.TempDir(), Progress: &out, World: w})
+	rep, err := demo.Run(ctx, demo.Options{Short: true, Out: dir, Progress: &out, World: w})
 	if rep != nil {
 		rep.Print(&out)
 	}
@@ -32,5 +35,36 @@ func TestDemoShort(t *testing.T) {
 	}
 	if !rep.OK {
 		t.Fatal("demo checks failed")
+	}
+	// The real run feeds the report page: its timeline, and the page in a browser.
+	for _, p := range rep.TimelineProblems() {
+		t.Errorf("report timeline: %s", p)
+	}
+	checkReportPage(t, dir)
+}
+
+// checkReportPage loads dir/report.html in headless Chromium (scripts/browser): no problem at
+// 1000 px or at a phone's width. Without Chromium it skips that part, except under
+// ISLANDS_REQUIRE_SERVICES=1.
+func checkReportPage(t *testing.T, dir string) {
+	t.Helper()
+	b, err := demo.FindBrowser()
+	if err != nil {
+		if os.Getenv("ISLANDS_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("%v (scripts/test runs scripts/browser install)", err)
+		}
+		t.Logf("report page not checked in a browser: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	checks, err := demo.CheckPage(ctx, b, filepath.Join(dir, "report.html"), demo.View{Width: 1000}, demo.View{Width: 390}, demo.View{Width: 718, Print: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range checks {
+		for _, p := range c.Problems() {
+			t.Errorf("report page at %d px: %s", c.Width, p)
+		}
 	}
 }

@@ -24,6 +24,8 @@ commands:
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
+  report [DIR]                    render DIR/report.html from DIR/report.json again and check it in
+                                  headless Chromium, writing DIR/report.png [demo-out]
 `
 
 func main() {
@@ -45,6 +47,8 @@ func main() {
 		}
 	case "wan":
 		err = wanCmd(ctx, os.Args[2:], os.Stdout)
+	case "report":
+		err = reportCmd(ctx, os.Args[2:], os.Stdout)
 	case "demo":
 		stop()
 		os.Exit(demoCmd(os.Args[2:]))

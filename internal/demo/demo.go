@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,7 +100,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer logf.Close()
 	d.logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer d.close()
+	stopRecording := d.record(ctx)
 	err = d.all(ctx)
+	stopRecording()
+	if err != nil {
+		d.rep.Error = err.Error()
+	}
 	d.rep.Seconds = time.Since(d.start).Seconds()
 	d.rep.finish()
 	if werr := d.rep.write(opts.Out); werr != nil && err == nil {
@@ -135,6 +142,7 @@ type run struct {
 	dwLabel  atomic.Pointer[string]
 	stats    trafficStats
 	logger   *slog.Logger
+	rec      *recorder // the timeline of report.json
 	outage   atomic.Bool
 	outageEv atomic.Int64
 }
@@ -146,7 +154,11 @@ func (d *run) say(format string, args ...any) {
 func (d *run) step(name string) func() {
 	d.say("== %s", name)
 	t0 := time.Now()
-	return func() { d.rep.Steps = append(d.rep.Steps, Step{Name: name, Seconds: time.Since(t0).Seconds()}) }
+	end := d.rec.phase("step", name)
+	return func() {
+		end()
+		d.rep.Steps = append(d.rep.Steps, Step{Name: name, Seconds: time.Since(t0).Seconds()})
+	}
 }
 
 func (d *run) close() {
@@ -318,11 +330,15 @@ func (d *run) all(ctx context.Context) error {
 
 	done = d.step("5. forklift: plan, run (EU island -> demo_global through eu-west-1), second pass, verify")
 	mg := &migration{w: d.w, opts: o, say: d.say, start: d.start}
+	d.rec.rate("forklift", "forklift_rows", "forklift", mg.copied)
+	end := d.rec.phase("activity", "forklift plan --sample")
 	if d.rep.Migration.Plans, err = mg.plan(ctx); err != nil {
 		return err
 	}
+	end()
 	tctx, stopTraffic := context.WithCancel(ctx)
 	trafficStart := time.Now()
+	endTraffic := d.rec.phase("traffic", "EU dual writes island + global; Americas writes global")
 	var wg sync.WaitGroup
 	for r, a := range apps {
 		wg.Add(1)
@@ -331,23 +347,30 @@ func (d *run) all(ctx context.Context) error {
 			a.traffic(tctx, d.home(r), d.rate(), 8, uint64(r+1))
 		}()
 	}
+	end = d.rec.phase("activity", "forklift pass 1")
 	pass1, err := mg.pass(ctx, 1)
+	end()
 	time.Sleep(time.Until(trafficStart.Add(o.trafficTime())))
 	stopTraffic()
 	wg.Wait()
+	endTraffic()
 	if err != nil {
 		return err
 	}
 	d.say("migration-phase traffic: %d writes acknowledged, %d failed", d.stats.Acked.Load(), d.stats.Failed.Load())
+	end = d.rec.phase("activity", "forklift pass 2")
 	pass2, err := mg.pass(ctx, 2)
+	end()
 	if err != nil {
 		return err
 	}
 	d.rep.Migration.Passes = [][]FlowRun{pass1, pass2}
 	var clean bool
+	end = d.rec.phase("activity", "forklift verify")
 	if d.rep.Migration.Verify, clean, err = mg.verify(ctx, 2); err != nil {
 		return err
 	}
+	end()
 	d.rep.check("forklift verify: the global keyspace agrees with the EU island under each resolver", clean, "")
 	d.rep.Migration.Progress, d.rep.Migration.Rows = mg.points, mg.rows
 	quarantined := d.quarantined(pass2)
@@ -396,6 +419,7 @@ func (d *run) migrationApps() ([2]*app, error) {
 		return apps, fmt.Errorf("dualwrite.Open (EU island, global cluster in eu-west-1): %w", err)
 	}
 	d.dws = append(d.dws, dw)
+	d.watchReplay(dir, dw)
 	apps[eu] = &app{region: eu, w: dwWriter{dw}, dw: dw, cache: d.caches[eu], ks: islandKS, m: d.m, stats: &d.stats, log: logger,
 		latency: func(t time.Duration) {
 			if l := d.dwLabel.Load(); l != nil {
@@ -416,13 +440,50 @@ func (d *run) quarantined(pass []FlowRun) int64 {
 	return n
 }
 
-// regions runs scripts/regions with args.
-func (d *run) regions(args ...string) (string, error) {
-	out, err := exec.Command(d.w.Regions, args...).CombinedOutput()
+// keepLockFromDaemons: a demo run under `flock /work/regions.lock …` inherits the lock's file
+// descriptor, and without this the Cassandra or memcached that scripts/regions restarts would
+// inherit it too and hold the lock for as long as it runs (seen: every other locked command of the
+// machine waiting on a memcached).
+var keepLockFromDaemons sync.Once
+
+// closeInheritedFDs marks every descriptor above stderr close-on-exec (Go's own already are).
+func closeInheritedFDs() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
+
+// regions runs scripts/regions ACTION ARGS...; a fault (kill, restart …) goes on the timeline.
+func (d *run) regions(action string, args ...string) (string, error) {
+	keepLockFromDaemons.Do(closeInheritedFDs)
+	out, err := exec.Command(d.w.Regions, append([]string{action}, args...)...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("scripts/regions %v: %v: %s", args, err, out)
+		return string(out), fmt.Errorf("scripts/regions %s %v: %v: %s", action, args, err, out)
+	}
+	if len(args) == 1 {
+		d.rec.action(action, args[0])
 	}
 	return string(out), nil
+}
+
+// partition and heal cut and restore the WAN, on the timeline as a fault of "wan".
+func (d *run) partition(ctx context.Context) error {
+	if err := d.w.WAN().Partition(ctx); err != nil {
+		return err
+	}
+	d.rec.action("partition", "wan")
+	return nil
+}
+
+func (d *run) heal(ctx context.Context) error {
+	if err := d.w.WAN().Heal(ctx); err != nil {
+		return err
+	}
+	d.rec.action("heal", "wan")
+	return nil
 }
 
 func sqsClient(r world.Region, endpoint string) *sqs.Client {

@@ -115,6 +115,7 @@ func (d *run) distance(ctx context.Context, apps [2]*app) error {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond) // events of the previous setting still on their way
+		end := d.rec.phase("activity", "WAN at "+map[string]string{atZero: "0 ms", atDistance: d.link.RTT().String() + " RTT"}[set.label]+": figures")
 		d.dwLabel.Store(&set.label)
 		from := time.Now()
 		d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, dur)
@@ -132,6 +133,7 @@ func (d *run) distance(ctx context.Context, apps [2]*app) error {
 			return err
 		}
 		fig.Forklift[i] = rps
+		end()
 		d.say("  WAN %-8s cross-DC visibility %s; forklift %6.0f rows/s", set.label, fig.Visibility[i], rps)
 	}
 	// The cache events of the second window may still be on their way: the figures are read at the

@@ -23,5 +23,8 @@
 //	             from eu-west-1 and checked; the region healed, restarted, hinted and repaired, and
 //	             checked member by member
 //	model.go     what every member's data must be, computed without the merge package
-//	report.go    the report: text, JSON and a small HTML page with charts
+//	report.go    the report: the text summary and report.json
+//	timeline.go  what happened when: phases, faults and series sampled every second, in report.json
+//	html.go      the report page, rendered from report.json alone (chart.go: its SVG charts)
+//	browser.go   the page checked in headless Chromium, and its screenshots
 package demo

@@ -42,6 +42,7 @@ func (d *run) startCaches(ctx context.Context) error {
 			return err
 		}
 		d.pubs[r] = pub
+		d.rec.rate("cache-events", "published", regionNames[r], func() float64 { return float64(pub.Sent()) })
 		if d.caches[r], err = cachesync.NewClient(d.mc[r], pub, cachesync.ClientOptions{Region: regionNames[r], Rules: cacheRules}); err != nil {
 			return err
 		}
@@ -64,6 +65,7 @@ func (d *run) startAgent(r int) {
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.agents[r], d.stopAg[r], d.agDone[r] = a, cancel, make(chan struct{})
+	d.rec.rate("cache-events", "applied", regionNames[r], func() float64 { return float64(a.Stats().Applied.Load()) })
 	go func() { a.Run(ctx); close(d.agDone[r]) }()
 }
 
@@ -125,6 +127,8 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 			return fmt.Errorf("dualwrite phase %s: %w", p, err)
 		}
 		d.say("EU application: dualwrite phase %s", p)
+		d.rec.instant("flip", map[dualwrite.Phase]string{dualwrite.DualFlipped: "flip: the EU application reads the global keyspace",
+			dualwrite.SecondaryOnly: "flip: the EU application writes the global keyspace only"}[p])
 	}
 	d.rep.Flip.DualWrites = dw.Stats().Writes
 	// The end state: the EU application is an ordinary client of the global cluster in its own
@@ -134,7 +138,10 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 		return fmt.Errorf("retire the EU island: drop %s: %w", islandKS, err)
 	}
 	d.say("EU island retired (%s dropped); both applications write demo_global in their own datacenter, Cassandra replicates", islandKS)
+	d.rec.instant("flip", "EU island retired")
+	end := d.rec.phase("traffic", "both regions write the global keyspace in their own DC")
 	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, o.trafficTime()/2)
+	end()
 	after := dw.Stats().Writes
 	d.rep.check("end state: no application-level dual writes (the EU application writes the global cluster only, island retired)",
 		after == d.rep.Flip.DualWrites, fmt.Sprintf("%d writes through dualwrite after the flip", after-d.rep.Flip.DualWrites))
@@ -146,13 +153,15 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	// eu-west-1 — Cassandra replicates across regions asynchronously, so a write acknowledged in the
 	// last moments before an unplanned cut would be in us-east-1 only until it returns.
 	t0 := time.Now()
+	end = d.rec.phase("activity", "us-east-1's replication and cache events reach eu-west-1")
 	if err := d.drained(ctx); err != nil {
 		return err
 	}
+	end()
 	d.rep.Evacuation.DrainSeconds = time.Since(t0).Seconds()
 	d.say("replication and cache events from us-east-1 reached eu-west-1 (%.1fs): cutting the WAN", d.rep.Evacuation.DrainSeconds)
 	d.outage.Store(true)
-	if err := d.w.WAN().Partition(ctx); err != nil {
+	if err := d.partition(ctx); err != nil {
 		return err
 	}
 	for _, svc := range []string{"cassandra-us", "memcached-us"} {
@@ -164,7 +173,9 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	d.rep.Evacuation.Partitioned = true
 	evStart := time.Now()
 	acked0 := d.stats.Acked.Load()
+	end = d.rec.phase("traffic", "eu-west-1 serves every member")
 	d.trafficFor(ctx, [2]*app{nil, apps[eu]}, [2][]member{nil, d.m.members}, o.trafficTime())
+	end()
 	d.rep.Evacuation.WritesDuringOutage = d.stats.Acked.Load() - acked0
 	d.say("%d writes acknowledged in eu-west-1 (LOCAL_QUORUM) during the outage", d.rep.Evacuation.WritesDuringOutage)
 	euOnly, err := d.localOnly(eu)
@@ -173,7 +184,9 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	}
 	defer euOnly.Close()
 	ck := &checker{region: eu, s: euOnly, cache: d.caches[eu], fill: true, m: d.m}
+	end = d.rec.phase("activity", "check every member in eu-west-1")
 	res, err := ck.run(ctx)
+	end()
 	if err != nil {
 		return err
 	}
@@ -190,7 +203,7 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 
 	done = d.step("8. us-east-1 back: heal, restart, hints, nodetool repair, cache events land")
 	t0 = time.Now()
-	if err := d.w.WAN().Heal(ctx); err != nil {
+	if err := d.heal(ctx); err != nil {
 		return err
 	}
 	for _, svc := range []string{"memcached-us", "cassandra-us"} {
@@ -202,21 +215,27 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	t1 := time.Now()
+	end = d.rec.phase("activity", "hints delivered to us-east-1")
 	hinted, err := d.hintsDelivered(rctx, euOnly, time.Minute)
+	end()
 	if err != nil {
 		return err
 	}
 	d.rep.CatchUp.HintsSeconds = time.Since(t1).Seconds()
 	d.say("hints from eu-west-1 for us-east-1: %s in %.1fs", map[bool]string{true: "delivered", false: "not all delivered (repair follows)"}[hinted], d.rep.CatchUp.HintsSeconds)
 	t2 := time.Now()
+	end = d.rec.phase("activity", "nodetool repair (us-east-1)")
 	if _, err := d.regions("nodetool", "cassandra-us", "repair", "-full", globalKS); err != nil {
 		return err
 	}
+	end()
 	d.rep.CatchUp.RepairSeconds = time.Since(t2).Seconds()
 	d.say("nodetool repair -full %s on us-east-1's node: %.1fs", globalKS, d.rep.CatchUp.RepairSeconds)
+	end = d.rec.phase("activity", "cache queues drain")
 	if err := d.queuesEmpty(rctx, 2*time.Minute); err != nil {
 		return err
 	}
+	end()
 	d.rep.CatchUp.DrainSeconds = time.Since(t1).Seconds()
 	d.outage.Store(false)
 	d.say("cache events of the outage delivered through the WAN and applied; queues empty %.1fs after the restart", d.rep.CatchUp.DrainSeconds)
@@ -236,7 +255,9 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	}
 	defer usOnly.Close()
 	ck = &checker{region: us, s: usOnly, cache: d.caches[us], fill: false, m: d.m}
+	end = d.rec.phase("activity", "check every member in us-east-1")
 	res, err = ck.run(ctx)
+	end()
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,8 @@ type Report struct {
 	Evacuation       Evacuation       `json:"evacuation"`
 	CatchUp          CatchUp          `json:"catch_up"`
 	Checks           []Check          `json:"checks"`
+	Timeline         Timeline         `json:"timeline"`        // what happened when: phases, faults, sampled series
+	Error            string           `json:"error,omitempty"` // why the run stopped before its end
 	OK               bool             `json:"ok"`
 }
 
@@ -107,7 +109,7 @@ func (r *Report) check(name string, ok bool, detail string) {
 }
 
 func (r *Report) finish() {
-	r.OK = len(r.Checks) > 0
+	r.OK = len(r.Checks) > 0 && r.Error == "" // a run that stopped early is not green, whatever it checked
 	for _, c := range r.Checks {
 		r.OK = r.OK && c.OK
 	}
@@ -126,6 +128,15 @@ func (r *Report) write(dir string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
+}
+
+// ParseReport reads a report.json.
+func ParseReport(b []byte) (*Report, error) {
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("demo: read report.json: %w", err)
+	}
+	return &r, nil
 }
 
 // Print writes the summary a person reads at a glance.
@@ -182,6 +193,9 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintf(w, " (%s)", ch.Detail)
 		}
 		fmt.Fprintln(w)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "\nTHE RUN STOPPED EARLY: %s\n", r.Error)
 	}
 	if r.OK {
 		fmt.Fprintln(w, "\nEvery check green: either region serves every member.")

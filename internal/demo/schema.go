@@ -140,9 +140,11 @@ func (d *run) extend(ctx context.Context) error {
 	}
 	d.say("%s", stmt)
 	t1 := time.Now()
+	end := d.rec.phase("activity", "nodetool rebuild (eu-west-1 from us-east-1)")
 	if _, err := d.regions("nodetool", "cassandra-eu-global", "rebuild", "-ks", globalKS, "--", world.USEast1.DC()); err != nil {
 		return err
 	}
+	end()
 	d.rep.Extension.RebuildSeconds = time.Since(t1).Seconds()
 	s, err := d.localOnly(eu)
 	if err != nil {
