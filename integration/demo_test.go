@@ -20,6 +20,7 @@ func TestDemoShort(t *testing.T) {
 	w.Regions = e.Regions
 	ensureRunning(t, e, "cassandra-us")
 	ensureRunning(t, e, "memcached-us")
+	ensureRunning(t, e, "cassandra-eu-global")
 	setWAN(t, w, 35*time.Millisecond, 5*time.Millisecond) // and healed and given back when the test ends
 	var out strings.Builder
 	dir := t.TempDir()

@@ -312,12 +312,15 @@ func (d *run) all(ctx context.Context) error {
 	}
 	done()
 
-	done = d.step("3. dual writes on: the EU application writes the EU island and the global cluster; cache sync over the WAN")
+	done = d.step("3. dual writes on: the EU application writes the EU island and the global cluster (its follower hangs a moment); cache sync over the WAN")
 	if err := d.startCaches(ctx); err != nil {
 		return err
 	}
 	apps, err := d.migrationApps()
 	if err != nil {
+		return err
+	}
+	if err := d.followerHangs(ctx, apps[eu]); err != nil {
 		return err
 	}
 	done()
@@ -428,6 +431,48 @@ func (d *run) migrationApps() ([2]*app, error) {
 		}}
 	d.say("EU application: dualwrite %s, EU island + global cluster (eu-west-1, LOCAL_QUORUM); Americas application: global cluster (us-east-1, LOCAL_QUORUM)", dw.Phase())
 	return apps, nil
+}
+
+// followerHangs shows the dual writes' failure path: while the EU application writes, the global
+// cluster's eu-west-1 node (its follower side) hangs for a moment (kill -STOP). Its writes are
+// acknowledged by the island, the follower's share waits in the replay log, and lands once the node
+// answers again; the model holds every acknowledged write, so the checks below find any that was
+// lost.
+func (d *run) followerHangs(ctx context.Context, a *app) error {
+	hang := 3 * time.Second
+	if d.opts.Short {
+		hang = 2 * time.Second
+	}
+	logged0 := a.dw.Stats().Logged
+	tctx, cancel := context.WithCancel(ctx)
+	trafficDone := make(chan struct{})
+	end := d.rec.phase("traffic", "EU dual writes while eu-west-1's global node hangs")
+	go func() { a.traffic(tctx, d.home(eu), d.rate(), 8, 99); close(trafficDone) }()
+	time.Sleep(500 * time.Millisecond)
+	_, err := d.regions("pause", "cassandra-eu-global")
+	if err == nil {
+		time.Sleep(hang)
+		_, err = d.regions("resume", "cassandra-eu-global")
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-trafficDone
+	end()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer rcancel()
+	if err := a.dw.WaitReplayed(rctx); err != nil {
+		return fmt.Errorf("replay after eu-west-1's global node hung: %w", err)
+	}
+	kept := a.dw.Stats().Logged - logged0
+	backlog, _ := a.dw.Backlog()
+	d.say("eu-west-1's global node hung %v: %d of the EU application's writes kept in its replay log, replayed in %.1fs", hang, kept, time.Since(t0).Seconds())
+	d.rep.check("dual writes: the EU application's writes while its global side hung were kept in the replay log and replayed",
+		kept > 0 && backlog == 0, fmt.Sprintf("%d kept, %d left", kept, backlog))
+	return nil
 }
 
 func (d *run) quarantined(pass []FlowRun) int64 {
