@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -10,9 +12,10 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// TestComposeMatchesRegions keeps docker-compose.yml in step with scripts/regions: the same five
-// services, published on the addresses scripts/regions env gives. It needs no service (Docker cannot
-// run here, so this is the check that the file stays equivalent).
+// TestComposeMatchesRegions keeps docker-compose.yml in step with scripts/regions: the same services,
+// on the host's network, listening on the addresses scripts/regions env gives, and the WAN's proxies
+// (scripts/services/toxiproxy.json, shared by both) in front of exactly the cross-region addresses.
+// It needs no service (Docker cannot run here, so this is the check that the file stays equivalent).
 func TestComposeMatchesRegions(t *testing.T) {
 	raw, err := os.ReadFile("../docker-compose.yml")
 	if err != nil {
@@ -20,8 +23,11 @@ func TestComposeMatchesRegions(t *testing.T) {
 	}
 	var compose struct {
 		Services map[string]struct {
-			Image string   `yaml:"image"`
-			Ports []string `yaml:"ports"`
+			Image       string            `yaml:"image"`
+			NetworkMode string            `yaml:"network_mode"`
+			Command     []string          `yaml:"command"`
+			Environment map[string]string `yaml:"environment"`
+			Volumes     []string          `yaml:"volumes"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -36,28 +42,105 @@ func TestComposeMatchesRegions(t *testing.T) {
 		k, v, _ := strings.Cut(strings.TrimPrefix(line, "export "), "=")
 		env[k] = v
 	}
-	want := map[string]string{
-		"cassandra-us": env["ISLANDS_US_CQL"],
-		"cassandra-eu": env["ISLANDS_EU_CQL"],
-		"memcached-us": env["ISLANDS_US_MEMCACHED"],
-		"memcached-eu": env["ISLANDS_EU_MEMCACHED"],
-		"elasticmq":    strings.TrimPrefix(env["ISLANDS_SQS_ENDPOINT"], "http://"),
+	host := func(name string) string {
+		v := strings.TrimPrefix(env[name], "http://")
+		h, _, err := net.SplitHostPort(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", name, env[name], err)
+		}
+		return h
 	}
-	for svc, addr := range want {
+	out, err = exec.Command("../scripts/regions", "status").Output()
+	if err != nil {
+		t.Fatalf("scripts/regions status: %v", err)
+	}
+	var services []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && !strings.HasPrefix(f[0], "#") {
+			services = append(services, f[0])
+		}
+	}
+	if len(compose.Services) != len(services) {
+		t.Errorf("docker-compose.yml has %d services, scripts/regions %d (%v)", len(compose.Services), len(services), services)
+	}
+
+	// want: for each service, the environment entries or command words that give its addresses.
+	type want struct {
+		env     map[string]string
+		command []string
+	}
+	wants := map[string]want{
+		"wan": {command: []string{host("ISLANDS_WAN")}},
+		"cassandra-us": {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_GLOBAL_US_CQL"),
+			"CASSANDRA_BROADCAST_ADDRESS": host("ISLANDS_GLOBAL_US_CQL_WAN"), "CASSANDRA_DC": env["ISLANDS_US_DC"]}},
+		"cassandra-eu-global": {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_GLOBAL_EU_CQL"),
+			"CASSANDRA_BROADCAST_ADDRESS": host("ISLANDS_GLOBAL_EU_CQL_WAN"), "CASSANDRA_DC": env["ISLANDS_EU_DC"]}},
+		"cassandra-eu": {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_EU_ISLAND_CQL"), "CASSANDRA_DC": env["ISLANDS_EU_DC"]}},
+		"memcached-us": {command: []string{host("ISLANDS_US_MEMCACHED")}},
+		"memcached-eu": {command: []string{host("ISLANDS_EU_MEMCACHED")}},
+		"elasticmq-us": {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_US_SQS_ENDPOINT")}},
+		"elasticmq-eu": {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_EU_SQS_ENDPOINT")}},
+	}
+	if host("ISLANDS_US_CQL") != host("ISLANDS_GLOBAL_US_CQL") || host("ISLANDS_EU_CQL") != host("ISLANDS_EU_ISLAND_CQL") ||
+		env["ISLANDS_SQS_ENDPOINT"] != env["ISLANDS_US_SQS_ENDPOINT"] {
+		t.Errorf("the legacy names moved: ISLANDS_US_CQL is the global us-east-1 node, ISLANDS_EU_CQL the EU island, ISLANDS_SQS_ENDPOINT the us-east-1 server")
+	}
+	for _, svc := range services {
+		w, ok := wants[svc]
+		if !ok {
+			t.Errorf("scripts/regions has service %s this test does not know", svc)
+			continue
+		}
 		s, ok := compose.Services[svc]
 		if !ok {
 			t.Errorf("docker-compose.yml has no service %s", svc)
 			continue
 		}
-		if s.Image == "" {
-			t.Errorf("service %s has no image", svc)
+		if s.Image == "" || s.NetworkMode != "host" {
+			t.Errorf("service %s: image %q, network_mode %q; want an image and the host's network", svc, s.Image, s.NetworkMode)
 		}
-		port := addr[strings.LastIndex(addr, ":")+1:]
-		if !slices.Contains(s.Ports, addr+":"+port) {
-			t.Errorf("service %s publishes %v, want %s:%s as scripts/regions does", svc, s.Ports, addr, port)
+		for k, v := range w.env {
+			if s.Environment[k] != v {
+				t.Errorf("service %s: %s=%q, want %q as scripts/regions", svc, k, s.Environment[k], v)
+			}
+		}
+		for _, word := range w.command {
+			if !slices.Contains(s.Command, word) {
+				t.Errorf("service %s: command %v lacks %s as scripts/regions", svc, s.Command, word)
+			}
 		}
 	}
-	if len(compose.Services) != len(want) {
-		t.Errorf("docker-compose.yml has %d services, scripts/regions %d", len(compose.Services), len(want))
+	if !slices.Contains(compose.Services["wan"].Volumes, "./scripts/services/toxiproxy.json:/config/toxiproxy.json:ro") {
+		t.Errorf("service wan does not use scripts/services/toxiproxy.json: %v", compose.Services["wan"].Volumes)
+	}
+
+	// The WAN's proxies: each *_WAN address in front of the same service's direct address.
+	raw, err = os.ReadFile("../scripts/services/toxiproxy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxies []struct{ Name, Listen, Upstream string }
+	if err := json.Unmarshal(raw, &proxies); err != nil {
+		t.Fatalf("toxiproxy.json: %v", err)
+	}
+	paths := map[string]string{}
+	for _, p := range proxies {
+		paths[p.Listen] = p.Upstream
+	}
+	for wan, direct := range map[string]string{
+		"ISLANDS_GLOBAL_US_CQL_WAN": "ISLANDS_GLOBAL_US_CQL", "ISLANDS_GLOBAL_EU_CQL_WAN": "ISLANDS_GLOBAL_EU_CQL",
+		"ISLANDS_US_SQS_ENDPOINT_WAN": "ISLANDS_US_SQS_ENDPOINT", "ISLANDS_EU_SQS_ENDPOINT_WAN": "ISLANDS_EU_SQS_ENDPOINT",
+	} {
+		l, u := strings.TrimPrefix(env[wan], "http://"), strings.TrimPrefix(env[direct], "http://")
+		if paths[l] != u {
+			t.Errorf("toxiproxy.json: %s (%s) leads to %q, want %s (%s)", wan, l, paths[l], direct, u)
+		}
+	}
+	for _, region := range []string{"US", "EU"} {
+		l := host("ISLANDS_GLOBAL_"+region+"_CQL_WAN") + ":7000"
+		u := host("ISLANDS_GLOBAL_"+region+"_CQL") + ":7000"
+		if paths[l] != u {
+			t.Errorf("toxiproxy.json: the %s node's broadcast address %s leads to %q, want its storage port %s", region, l, paths[l], u)
+		}
 	}
 }

@@ -1,6 +1,8 @@
-// Package integration holds the tests that run against the real local regions started by
-// scripts/regions: two Apache Cassandra clusters, two memcached servers and ElasticMQ. No fake stands
-// in for any of them. The tests run in one package, one at a time, because fault tests pause and kill
+// Package integration holds the tests that run against the real local world started by
+// scripts/regions: the global Cassandra cluster (datacenters us-east-1 and eu-west-1) and the EU
+// island, two memcached servers, two ElasticMQ servers and the WAN (Toxiproxy) between the regions.
+// No fake stands in for any of them. Tests that predate the world (Env) see two independent
+// clusters: ISLANDS_US_CQL, the global cluster's us-east-1 node, and ISLANDS_EU_CQL, the EU island. The tests run in one package, one at a time, because fault tests pause and kill
 // shared services.
 //
 // Run them with `make test`, or by hand:
@@ -22,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // Env is where the local regions' services listen (the ISLANDS_* variables of scripts/regions env).
@@ -113,11 +117,18 @@ func session(t testing.TB, addr string) *gocql.Session {
 	return s
 }
 
-// freshKeyspace drops and creates keyspace name (SimpleStrategy, RF 1) on s.
+// freshKeyspace drops and creates keyspace name on s with one replica, in the datacenter of the node
+// s talks to only (NetworkTopologyStrategy): on the global cluster's us-east-1 node, a keyspace of
+// the Americas island, as the one-node clusters of the earlier regions gave; SimpleStrategy there
+// would put half the rows behind the WAN in eu-west-1.
 func freshKeyspace(t testing.TB, s *gocql.Session, name string) {
 	t.Helper()
+	var dc string
+	if err := s.Query("SELECT data_center FROM system.local").Scan(&dc); err != nil {
+		t.Fatalf("the node's datacenter: %v", err)
+	}
 	ddl(t, s, "DROP KEYSPACE IF EXISTS "+name)
-	ddl(t, s, fmt.Sprintf("CREATE KEYSPACE %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}", name))
+	ddl(t, s, fmt.Sprintf("CREATE KEYSPACE %s WITH replication = {'class': 'NetworkTopologyStrategy', '%s': 1}", name, dc))
 }
 
 // ddl runs a schema statement and fails the test if it does not apply.
@@ -143,4 +154,44 @@ func sqsClient(e Env) *sqs.Client {
 		BaseEndpoint: aws.String(e.SQSEndpoint),
 		Credentials:  aws.AnonymousCredentials{},
 	})
+}
+
+// needWorld returns the whole world's environment (internal/world): skipped without it, or failed
+// when ISLANDS_REQUIRE_SERVICES=1.
+func needWorld(t testing.TB) world.Env {
+	t.Helper()
+	w, err := world.FromEnv()
+	if err != nil {
+		if os.Getenv("ISLANDS_REQUIRE_SERVICES") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	return w
+}
+
+// setWAN sets the WAN's delay for the test and gives it back, healed, when the test ends.
+func setWAN(t testing.TB, w world.Env, oneWay, jitter time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	before, err := w.WAN().Link(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := w.WAN().Set(ctx, before.OneWay, before.Jitter); err != nil {
+			t.Errorf("restoring the WAN: %v", err)
+		}
+		if !before.Partitioned {
+			if err := w.WAN().Heal(ctx); err != nil {
+				t.Errorf("healing the WAN: %v", err)
+			}
+		}
+	})
+	if err := w.WAN().Set(ctx, oneWay, jitter); err != nil {
+		t.Fatal(err)
+	}
 }

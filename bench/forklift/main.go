@@ -49,7 +49,7 @@ func main() {
 	src, dst := connect(usAddr), connect(euAddr)
 	for _, s := range []*gocql.Session{src, dst} {
 		must(s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec())
-		must(s.Query("CREATE KEYSPACE " + ks + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}").Exec())
+		must(s.Query(localKeyspace(s, ks)).Exec())
 		must(s.Query("CREATE TABLE " + ks + ".t (pk int, ck int, name text, score bigint, ratio double, PRIMARY KEY (pk, ck))").Exec())
 	}
 	data := make([]row, *rows)
@@ -227,4 +227,13 @@ func must(err error) {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// localKeyspace is the CREATE KEYSPACE of ks replicated once in the datacenter of the node s is
+// connected to: ISLANDS_US_CQL is the global cluster's us-east-1 node, and a SimpleStrategy keyspace
+// there would put half its rows in eu-west-1, behind the WAN.
+func localKeyspace(s *gocql.Session, ks string) string {
+	var dc string
+	must(s.Query("SELECT data_center FROM system.local").Scan(&dc))
+	return fmt.Sprintf("CREATE KEYSPACE %s WITH replication = {'class': 'NetworkTopologyStrategy', '%s': 1}", ks, dc)
 }

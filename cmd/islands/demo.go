@@ -27,6 +27,11 @@ func demoCmd(args []string) int {
 	if rep != nil {
 		rep.Print(os.Stdout)
 		fmt.Printf("\nreport: %s/report.json and %s/report.html\n", *out, *out)
+		// The screenshot is a view of the report, not a check of the migration: a missing
+		// browser or an ugly page does not change the demo's exit status.
+		if err := screenshot(context.Background(), *out, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "islands demo: report.png: %v\n", err)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "islands demo: %v\n", err)

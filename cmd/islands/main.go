@@ -15,6 +15,10 @@ const usage = `usage: islands COMMAND [flags]
 
 commands:
   probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
+  probe peer HOST:PORT PEER       exit 0 if the node at HOST:PORT knows PEER (broadcast address)
+                                  and agrees with it on the schema
+  wan [-rtt D] [-jitter D] set|partition|heal|show
+                                  the WAN between the local regions (Toxiproxy at $ISLANDS_WAN)
   demo [--scale N] [--short] [--out DIR]
                                   the end-to-end demo on the local regions (make demo)
   chaos [--seed S] [--seeds N] [--duration D] [--kill-cassandra] [--out DIR]
@@ -22,6 +26,8 @@ commands:
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
+  report [DIR]                    render DIR/report.html from DIR/report.json again and check it in
+                                  headless Chromium, writing DIR/report.png [demo-out]
 `
 
 func main() {
@@ -41,6 +47,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "islands:", err)
 			os.Exit(2)
 		}
+	case "wan":
+		err = wanCmd(ctx, os.Args[2:], os.Stdout)
+	case "report":
+		err = reportCmd(ctx, os.Args[2:], os.Stdout)
 	case "demo":
 		stop()
 		os.Exit(demoCmd(os.Args[2:]))

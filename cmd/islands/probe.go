@@ -14,8 +14,9 @@ import (
 
 // probe sends one real request to a service and exits 0 only if it answered:
 //
-//	islands probe cql 127.0.1.1:9042        SELECT release_version FROM system.local
-//	islands probe memcached 127.0.1.1:11211 a set and a get of a probe key
+//	islands probe cql 127.0.5.1:9042        SELECT release_version FROM system.local
+//	islands probe memcached 127.0.5.1:11211 a set and a get of a probe key
+//	islands probe peer 127.0.5.1:9042 127.0.16.1  the node knows that peer, with the same schema
 //
 // scripts/regions uses it to wait until a service is really serving, not merely listening.
 func probe(ctx context.Context, args []string, stdout io.Writer) error {
@@ -24,8 +25,11 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() == 3 && fs.Arg(0) == "peer" {
+		return probePeer(ctx, fs.Arg(1), fs.Arg(2), *timeout, stdout)
+	}
 	if fs.NArg() != 2 {
-		return errors.New("usage: islands probe cql|memcached HOST:PORT")
+		return errors.New("usage: islands probe cql|memcached HOST:PORT, or probe peer HOST:PORT PEER")
 	}
 	kind, addr := fs.Arg(0), fs.Arg(1)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -60,5 +64,35 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("probe: unknown service kind %q (want cql or memcached)", kind)
 	}
+	return nil
+}
+
+// probePeer succeeds when the Cassandra node at addr lists peer (its broadcast address) in
+// system.peers_v2 with the node's own schema version: gossip has crossed between the two.
+func probePeer(ctx context.Context, addr, peer string, timeout time.Duration, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cluster := gocql.NewCluster(addr)
+	cluster.Timeout = timeout
+	cluster.ConnectTimeout = timeout
+	cluster.DisableInitialHostLookup = true
+	cluster.NumConns = 1
+	s, err := cluster.CreateSession()
+	if err != nil {
+		return fmt.Errorf("probe peer %s: %w", addr, err)
+	}
+	defer s.Close()
+	var local gocql.UUID
+	if err := s.Query("SELECT schema_version FROM system.local").WithContext(ctx).Scan(&local); err != nil {
+		return fmt.Errorf("probe peer %s: %w", addr, err)
+	}
+	var theirs gocql.UUID
+	if err := s.Query("SELECT schema_version FROM system.peers_v2 WHERE peer = ?", peer).WithContext(ctx).Scan(&theirs); err != nil {
+		return fmt.Errorf("probe peer %s: %s not among its peers: %w", addr, peer, err)
+	}
+	if theirs != local {
+		return fmt.Errorf("probe peer %s: %s has schema %v, the node %v", addr, peer, theirs, local)
+	}
+	fmt.Fprintf(stdout, "%s knows %s, schema %v\n", addr, peer, local)
 	return nil
 }

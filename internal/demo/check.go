@@ -241,7 +241,8 @@ func (c *checker) history(ctx context.Context, mem member) (bool, error) {
 
 func (c *checker) prefs(ctx context.Context, mem member) (bool, error) {
 	c.m.mu.Lock()
-	want := c.m.expectedPrefs(c.region, mem.ID, mem.Planted)
+	// The global keyspace is the Americas island's: a quarantined member keeps its version there.
+	want := c.m.expectedPrefs(us, mem.ID, mem.Planted)
 	wl, wm := want["language"].V.(string), want["maturity_level"].V.(int)
 	c.m.mu.Unlock()
 	var lang string

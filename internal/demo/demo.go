@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,10 +24,12 @@ import (
 
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/world"
 )
 
-// Options size and place a demo run. Addresses come from the ISLANDS_* variables of
-// scripts/regions env when empty.
+// Options size and place a demo run. The world's addresses come from the ISLANDS_* variables of
+// scripts/regions env when World is empty.
 type Options struct {
 	Members  int     // members per region [2000; Short: 300]
 	Scale    float64 // multiplies Members [1]
@@ -32,32 +37,22 @@ type Options struct {
 	Out      string  // directory of report.json, report.html and the replay logs [demo-out]
 	Progress io.Writer
 
-	USCQL, EUCQL             string
-	USMemcached, EUMemcached string
-	SQSEndpoint              string
-	USQueue, EUQueue         string
-	Regions                  string // scripts/regions, for the evacuation
+	World world.Env // the world (world.FromEnv when its WANAPI is empty)
 }
 
 func (o *Options) defaults() error {
-	env := func(dst *string, name string) {
-		if *dst == "" {
-			*dst = os.Getenv(name)
+	if o.World.WANAPI == "" {
+		w, err := world.FromEnv()
+		if err != nil {
+			return fmt.Errorf("demo: run `make demo`, or eval \"$(scripts/regions up)\" first: %w", err)
 		}
+		o.World = w
 	}
-	env(&o.USCQL, "ISLANDS_US_CQL")
-	env(&o.EUCQL, "ISLANDS_EU_CQL")
-	env(&o.USMemcached, "ISLANDS_US_MEMCACHED")
-	env(&o.EUMemcached, "ISLANDS_EU_MEMCACHED")
-	env(&o.SQSEndpoint, "ISLANDS_SQS_ENDPOINT")
-	env(&o.USQueue, "ISLANDS_US_QUEUE")
-	env(&o.EUQueue, "ISLANDS_EU_QUEUE")
-	env(&o.Regions, "ISLANDS_REGIONS")
-	if o.USCQL == "" || o.EUCQL == "" || o.USMemcached == "" || o.EUMemcached == "" || o.SQSEndpoint == "" || o.Regions == "" {
-		return fmt.Errorf("demo: the local regions are not configured: run `make demo`, or eval \"$(scripts/regions up)\" first")
+	if o.World.Regions == "" {
+		o.World.Regions = os.Getenv("ISLANDS_REGIONS")
 	}
-	if o.USQueue == "" || o.EUQueue == "" {
-		o.USQueue, o.EUQueue = "islands-us-east-1", "islands-eu-west-1"
+	if o.World.Regions == "" {
+		return errors.New("demo: ISLANDS_REGIONS (the path of scripts/regions) is unset")
 	}
 	if o.Members == 0 {
 		o.Members = 2000
@@ -95,7 +90,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
-	d := &run{opts: opts, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
+	d := &run{opts: opts, w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
 		rng: rand.New(rand.NewPCG(42, uint64(opts.Members)))}
 	d.start = time.Now()
 	logf, err := os.Create(filepath.Join(opts.Out, "demo.log"))
@@ -105,7 +100,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer logf.Close()
 	d.logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer d.close()
+	stopRecording := d.record(ctx)
 	err = d.all(ctx)
+	stopRecording()
+	if err != nil {
+		d.rep.Error = err.Error()
+	}
 	d.rep.Seconds = time.Since(d.start).Seconds()
 	d.rep.finish()
 	if werr := d.rep.write(opts.Out); werr != nil && err == nil {
@@ -115,27 +115,36 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 type run struct {
-	opts         Options
-	rep          *Report
-	m            *model
-	rng          *rand.Rand
-	start        time.Time
-	sessions     [2]*gocql.Session
-	mc           [2]*memcache.Client
-	sqs          *sqs.Client
-	queues       [2]string
-	pubs         [2]*cachesync.Publisher
-	caches       [2]*cachesync.Client
-	agents       [2]*cachesync.Agent
-	stopAg       [2]context.CancelFunc
-	agDone       [2]chan struct{}
-	dws          []*dualwrite.Session
-	lagMu        sync.Mutex
-	lags         []float64
-	stats        trafficStats
-	logger       *slog.Logger
-	outage       atomic.Bool
-	outageEvents atomic.Int64
+	opts     Options
+	w        world.Env
+	link     world.Link // the WAN the run found (its distance; 70 ms RTT when it found none)
+	rep      *Report
+	m        *model
+	rng      *rand.Rand
+	start    time.Time
+	global   [2]*gocql.Session // the global cluster, from each region (its own datacenter)
+	island   *gocql.Session    // the EU island
+	mc       [2]*memcache.Client
+	sqsHome  [2]*sqs.Client // each region's SQS server, from the region
+	sqsOut   [2]*sqs.Client // the other region's SQS server, from each region (through the WAN)
+	queues   [2]string
+	pubs     [2]*cachesync.Publisher
+	caches   [2]*cachesync.Client
+	agents   [2]*cachesync.Agent
+	stopAg   [2]context.CancelFunc
+	agDone   [2]chan struct{}
+	dws      []*dualwrite.Session
+	lagMu    sync.Mutex
+	lags     []float64
+	lagAt    []time.Time // when each event of lags was published
+	windows  []window    // the distance step's windows, for its cache-lag figures
+	dwLat    samples     // the EU application's dual-write latencies, by WAN setting
+	dwLabel  atomic.Pointer[string]
+	stats    trafficStats
+	logger   *slog.Logger
+	rec      *recorder // the timeline of report.json
+	outage   atomic.Bool
+	outageEv atomic.Int64
 }
 
 func (d *run) say(format string, args ...any) {
@@ -145,7 +154,11 @@ func (d *run) say(format string, args ...any) {
 func (d *run) step(name string) func() {
 	d.say("== %s", name)
 	t0 := time.Now()
-	return func() { d.rep.Steps = append(d.rep.Steps, Step{Name: name, Seconds: time.Since(t0).Seconds()}) }
+	end := d.rec.phase("step", name)
+	return func() {
+		end()
+		d.rep.Steps = append(d.rep.Steps, Step{Name: name, Seconds: time.Since(t0).Seconds()})
+	}
 }
 
 func (d *run) close() {
@@ -160,51 +173,121 @@ func (d *run) close() {
 	}
 	for _, p := range d.pubs {
 		if p != nil {
-			p.Close(context.Background())
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			p.Close(ctx)
+			cancel()
 		}
 	}
-	for _, s := range d.sessions {
+	for _, s := range append(d.global[:], d.island) {
 		if s != nil {
 			s.Close()
 		}
 	}
+	// Give the world back as the run found it: connected, at its distance.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wan := d.w.WAN()
+	if err := wan.Heal(ctx); err != nil {
+		d.logger.Warn("healing the WAN", "err", err)
+	}
+	if err := wan.Set(ctx, d.link.OneWay, d.link.Jitter); err != nil {
+		d.logger.Warn("restoring the WAN's distance", "err", err)
+	}
 }
 
-func (d *run) connect(addr string) (*gocql.Session, error) {
-	return clusterFor(addr).CreateSession()
-}
-
-// clusterFor is the demo's gocql configuration of one region's Cassandra.
-func clusterFor(addr string) *gocql.ClusterConfig {
-	c := gocql.NewCluster(addr)
-	c.Consistency = gocql.LocalQuorum
-	c.Timeout = 3 * time.Second
-	c.WriteTimeout = 3 * time.Second
-	c.ConnectTimeout = 5 * time.Second
+func quiet(c *gocql.ClusterConfig) *gocql.ClusterConfig {
+	c.Logger = log.New(io.Discard, "", 0) // the evacuation cuts and kills on purpose
 	c.ReconnectInterval = time.Second
-	c.DisableInitialHostLookup = true
-	c.Logger = log.New(io.Discard, "", 0) // the evacuation kills a node on purpose
 	return c
+}
+
+// islandCluster is the EU application's gocql configuration of the EU island.
+func (d *run) islandCluster() *gocql.ClusterConfig {
+	c := gocql.NewCluster(d.w.EUIslandCQL)
+	c.Consistency = gocql.LocalQuorum
+	c.Timeout = 5 * time.Second
+	c.WriteTimeout = 5 * time.Second
+	c.ConnectTimeout = 10 * time.Second
+	c.DisableInitialHostLookup = true
+	return quiet(c)
+}
+
+// globalCluster is an application's gocql configuration of the global cluster in region r: its
+// own datacenter directly, the other through the WAN (world.Env.GlobalCluster), LOCAL_QUORUM.
+func (d *run) globalCluster(r int) *gocql.ClusterConfig {
+	return quiet(d.w.GlobalCluster(world.Regions[r]))
+}
+
+// localOnly is a session on region r's datacenter of the global cluster and nothing else: what
+// a check of "region r serves" reads through (no fallback to the other region's node).
+func (d *run) localOnly(r int) (*gocql.Session, error) {
+	c := d.globalCluster(r)
+	c.HostFilter = gocql.DataCentreHostFilter(world.Regions[r].DC())
+	return c.CreateSession()
 }
 
 func (d *run) all(ctx context.Context) error {
 	o := d.opts
-	var err error
-	for r, addr := range [2]string{o.USCQL, o.EUCQL} {
-		if d.sessions[r], err = d.connect(addr); err != nil {
-			return fmt.Errorf("connect to %s Cassandra at %s: %w", regionNames[r], addr, err)
+	wan := d.w.WAN()
+	link, err := wan.Link(ctx)
+	if err != nil {
+		return fmt.Errorf("the WAN: %w", err)
+	}
+	d.link = link
+	if d.link.OneWay == 0 {
+		d.link = world.Link{OneWay: 35 * time.Millisecond, Jitter: 5 * time.Millisecond}
+	}
+	d.link.Partitioned = false
+	if err := wan.Heal(ctx); err != nil {
+		return err
+	}
+	// The demo's own scaffolding (dropping and creating keyspaces: a schema change of the global
+	// cluster waits for both datacenters to agree, twenty times over) runs at 0 ms; the story runs
+	// at the WAN's distance.
+	if err := wan.Set(ctx, 0, 0); err != nil {
+		return err
+	}
+	d.rep.WAN = d.link.String()
+	d.say("the WAN between us-east-1 and eu-west-1: %s (0 ms while the demo creates its keyspaces)", d.link)
+	for r := range d.global {
+		if d.global[r], err = d.globalCluster(r).CreateSession(); err != nil {
+			return fmt.Errorf("connect to the global cluster from %s: %w", regionNames[r], err)
 		}
 	}
-	d.mc = [2]*memcache.Client{memcache.New(o.USMemcached), memcache.New(o.EUMemcached)}
-	d.sqs = sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(o.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
+	// The demo's own session on the island runs DDL (drop, create, the retirement's drop): long
+	// timeouts. The application's (dualwrite) has the short ones.
+	ic := d.islandCluster()
+	ic.Timeout, ic.WriteTimeout = time.Minute, time.Minute
+	if d.island, err = ic.CreateSession(); err != nil {
+		return fmt.Errorf("connect to the EU island at %s: %w", d.w.EUIslandCQL, err)
+	}
+	d.mc = [2]*memcache.Client{memcache.New(d.w.USMemcached), memcache.New(d.w.EUMemcached)}
+	for r, reg := range world.Regions {
+		d.sqsHome[r] = sqsClient(reg, d.w.SQS(reg, reg))
+		d.sqsOut[r] = sqsClient(reg.Other(), d.w.SQS(reg, reg.Other()))
+	}
 
-	done := d.step("1. two islands: schema and seed")
-	for r := range d.sessions {
-		if err := createSchema(d.sessions[r]); err != nil {
-			return fmt.Errorf("%s: %w", regionNames[r], err)
-		}
+	done := d.step("1. two islands: the Americas keyspaces (us-east-1 only) and the EU island; seed")
+	t0 := time.Now()
+	gc := d.globalCluster(us)
+	gc.Timeout, gc.WriteTimeout = time.Minute, time.Minute
+	ddl, err := gc.CreateSession()
+	if err != nil {
+		return fmt.Errorf("connect to the global cluster from us-east-1: %w", err)
 	}
-	rows, err := seed(ctx, d.sessions, d.m, o.Members, d.rng)
+	err = createSchema(ctx, ddl, d.island)
+	ddl.Close()
+	if err != nil {
+		return err
+	}
+	if _, err := forklift.NewCassandraCheckpoints(ctx, d.global[eu], fliftKS, 1); err != nil {
+		return fmt.Errorf("forklift's checkpoint tables in %s: %w", fliftKS, err)
+	}
+	if err := wan.Set(ctx, d.link.OneWay, d.link.Jitter); err != nil {
+		return err
+	}
+	d.say("keyspaces created in %.1fs; the WAN back at %s", time.Since(t0).Seconds(), d.link)
+	rows, err := seed(ctx, [2]*gocql.Session{d.global[us], d.island}, d.m, o.Members, d.rng)
 	if err != nil {
 		return err
 	}
@@ -219,27 +302,46 @@ func (d *run) all(ctx context.Context) error {
 		}
 	}
 	d.rep.Travellers, d.rep.Planted = travellers, planted
-	d.say("seeded %d rows in us-east-1's island, %d in eu-west-1's; %d members, %d travellers, %d planted inconsistencies",
+	d.say("seeded %d rows in the Americas island (demo_global, us-east-1 only), %d in the EU island; %d members, %d travellers, %d planted inconsistencies",
 		rows[us], rows[eu], len(d.m.members), travellers, planted)
 	done()
 
-	done = d.step("2. cache sync between the regions")
-	if err := d.startCaches(ctx); err != nil {
+	done = d.step("2. keyspace extension: demo_global replicated to eu-west-1 (ALTER KEYSPACE, nodetool rebuild)")
+	if err := d.extend(ctx); err != nil {
 		return err
 	}
 	done()
 
-	done = d.step("3. migration: dual writes island+global, forklift plan, run, second pass, verify")
-	mg := &migration{addrs: [2]string{o.USCQL, o.EUCQL}, opts: o, say: d.say, start: d.start}
-	if d.rep.Migration.Plans, err = mg.plan(ctx); err != nil {
+	done = d.step("3. dual writes on: the EU application writes the EU island and the global cluster (its follower hangs a moment); cache sync over the WAN")
+	if err := d.startCaches(ctx); err != nil {
 		return err
 	}
-	apps, err := d.apps(islandKS, [2]int{us, eu}, "migration")
+	apps, err := d.migrationApps()
 	if err != nil {
 		return err
 	}
+	if err := d.followerHangs(ctx, apps[eu]); err != nil {
+		return err
+	}
+	done()
+
+	done = d.step("4. distance: each figure at 0 ms and at " + d.link.String())
+	if err := d.distance(ctx, apps); err != nil {
+		return err
+	}
+	done()
+
+	done = d.step("5. forklift: plan, run (EU island -> demo_global through eu-west-1), second pass, verify")
+	mg := &migration{w: d.w, opts: o, say: d.say, start: d.start}
+	d.rec.rate("forklift", "forklift_rows", "forklift", mg.copied)
+	end := d.rec.phase("activity", "forklift plan --sample")
+	if d.rep.Migration.Plans, err = mg.plan(ctx); err != nil {
+		return err
+	}
+	end()
 	tctx, stopTraffic := context.WithCancel(ctx)
 	trafficStart := time.Now()
+	endTraffic := d.rec.phase("traffic", "EU dual writes island + global; Americas writes global")
 	var wg sync.WaitGroup
 	for r, a := range apps {
 		wg.Add(1)
@@ -248,36 +350,38 @@ func (d *run) all(ctx context.Context) error {
 			a.traffic(tctx, d.home(r), d.rate(), 8, uint64(r+1))
 		}()
 	}
+	end = d.rec.phase("activity", "forklift pass 1")
 	pass1, err := mg.pass(ctx, 1)
+	end()
 	time.Sleep(time.Until(trafficStart.Add(o.trafficTime())))
 	stopTraffic()
 	wg.Wait()
+	endTraffic()
 	if err != nil {
 		return err
 	}
-	d.say("migration-phase traffic: %d writes acknowledged through dualwrite, %d failed", d.stats.Acked.Load(), d.stats.Failed.Load())
+	d.say("migration-phase traffic: %d writes acknowledged, %d failed", d.stats.Acked.Load(), d.stats.Failed.Load())
+	end = d.rec.phase("activity", "forklift pass 2")
 	pass2, err := mg.pass(ctx, 2)
+	end()
 	if err != nil {
 		return err
 	}
 	d.rep.Migration.Passes = [][]FlowRun{pass1, pass2}
 	var clean bool
+	end = d.rec.phase("activity", "forklift verify")
 	if d.rep.Migration.Verify, clean, err = mg.verify(ctx, 2); err != nil {
 		return err
 	}
-	d.rep.check("forklift verify: both global keyspaces agree with both islands under each resolver", clean, "")
+	end()
+	d.rep.check("forklift verify: the global keyspace agrees with the EU island under each resolver", clean, "")
 	d.rep.Migration.Progress, d.rep.Migration.Rows = mg.points, mg.rows
 	quarantined := d.quarantined(pass2)
-	d.rep.check("quarantine: exactly the planted members set aside", quarantined == int64(2*planted),
-		fmt.Sprintf("%d partitions quarantined per pass over both regions, %d planted members x 2 regions", quarantined, planted))
-	for _, a := range apps {
-		if err := a.dw.WaitReplayed(ctx); err != nil {
-			return err
-		}
-	}
+	d.rep.check("quarantine: exactly the planted members set aside", quarantined == int64(planted),
+		fmt.Sprintf("%d partitions quarantined in the second pass, %d planted members", quarantined, planted))
 	done()
 
-	return d.globalAndEvacuate(ctx)
+	return d.flipAndEvacuate(ctx, apps)
 }
 
 // home returns the members whose home is region r.
@@ -298,36 +402,77 @@ func (d *run) rate() float64 {
 	return 300
 }
 
-// apps builds each region's application over dualwrite: in the migration phase primary = the
-// island keyspace, secondary = the global keyspace of the same region (one cluster); in the global
-// phase primary = the local global keyspace, secondary = the other region's (two clusters). The
-// sessions come from dualwrite.Open, which owns them and rebuilds a side whose pool has emptied
-// (the evacuation's restarted region comes back without any action here).
-func (d *run) apps(ks string, _ [2]int, phase string) ([2]*app, error) {
+// migrationApps builds the two applications of the migration phase: the Americas one writes the
+// global cluster in its own datacenter; the EU one writes through dualwrite, primary the EU island
+// (the statements name demo_island), secondary the global cluster in eu-west-1 (demo_global, via
+// the keyspace map), primary-authoritative with its replay log on disk. Both stay in their region:
+// no write crosses the WAN, Cassandra replicates demo_global to the other datacenter.
+func (d *run) migrationApps() ([2]*app, error) {
 	var apps [2]*app
-	addrs := [2]string{d.opts.USCQL, d.opts.EUCQL}
-	for r := 0; r < 2; r++ {
-		var dw *dualwrite.Session
-		var err error
-		dir := filepath.Join(d.opts.Out, "replay-"+phase+"-"+regionNames[r])
-		os.RemoveAll(dir)
-		logger := d.logger.With("phase", phase, "region", regionNames[r])
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		name := dualwrite.WithName(phase + "-" + regionNames[r])
-		if phase == "migration" {
-			dw, err = dualwrite.Open(ctx, clusterFor(addrs[r]), clusterFor(addrs[r]), dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
-				dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), name)
-		} else {
-			dw, err = dualwrite.Open(ctx, clusterFor(addrs[r]), clusterFor(addrs[1-r]), dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), name)
-		}
-		cancel()
-		if err != nil {
-			return apps, err
-		}
-		d.dws = append(d.dws, dw)
-		apps[r] = &app{region: r, dw: dw, cache: d.caches[r], ks: ks, m: d.m, stats: &d.stats, log: logger}
+	apps[us] = &app{region: us, w: cqlWriter{d.global[us]}, cache: d.caches[us], ks: globalKS, m: d.m, stats: &d.stats,
+		log: d.logger.With("region", regionNames[us])}
+	dir := filepath.Join(d.opts.Out, "replay-eu-west-1")
+	os.RemoveAll(dir)
+	logger := d.logger.With("region", regionNames[eu])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dw, err := dualwrite.Open(ctx, d.islandCluster(), d.globalCluster(eu), dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
+		dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), dualwrite.WithName("demo-eu-west-1"))
+	if err != nil {
+		return apps, fmt.Errorf("dualwrite.Open (EU island, global cluster in eu-west-1): %w", err)
 	}
+	d.dws = append(d.dws, dw)
+	d.watchReplay(dir, dw)
+	apps[eu] = &app{region: eu, w: dwWriter{dw}, dw: dw, cache: d.caches[eu], ks: islandKS, m: d.m, stats: &d.stats, log: logger,
+		latency: func(t time.Duration) {
+			if l := d.dwLabel.Load(); l != nil {
+				d.dwLat.add(*l, float64(t.Microseconds())/1000)
+			}
+		}}
+	d.say("EU application: dualwrite %s, EU island + global cluster (eu-west-1, LOCAL_QUORUM); Americas application: global cluster (us-east-1, LOCAL_QUORUM)", dw.Phase())
 	return apps, nil
+}
+
+// followerHangs shows the dual writes' failure path: while the EU application writes, the global
+// cluster's eu-west-1 node (its follower side) hangs for a moment (kill -STOP). Its writes are
+// acknowledged by the island, the follower's share waits in the replay log, and lands once the node
+// answers again; the model holds every acknowledged write, so the checks below find any that was
+// lost.
+func (d *run) followerHangs(ctx context.Context, a *app) error {
+	hang := 3 * time.Second
+	if d.opts.Short {
+		hang = 2 * time.Second
+	}
+	logged0 := a.dw.Stats().Logged
+	tctx, cancel := context.WithCancel(ctx)
+	trafficDone := make(chan struct{})
+	end := d.rec.phase("traffic", "EU dual writes while eu-west-1's global node hangs")
+	go func() { a.traffic(tctx, d.home(eu), d.rate(), 8, 99); close(trafficDone) }()
+	time.Sleep(500 * time.Millisecond)
+	_, err := d.regions("pause", "cassandra-eu-global")
+	if err == nil {
+		time.Sleep(hang)
+		_, err = d.regions("resume", "cassandra-eu-global")
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-trafficDone
+	end()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer rcancel()
+	if err := a.dw.WaitReplayed(rctx); err != nil {
+		return fmt.Errorf("replay after eu-west-1's global node hung: %w", err)
+	}
+	kept := a.dw.Stats().Logged - logged0
+	backlog, _ := a.dw.Backlog()
+	d.say("eu-west-1's global node hung %v: %d of the EU application's writes kept in its replay log, replayed in %.1fs", hang, kept, time.Since(t0).Seconds())
+	d.rep.check("dual writes: the EU application's writes while its global side hung were kept in the replay log and replayed",
+		kept > 0 && backlog == 0, fmt.Sprintf("%d kept, %d left", kept, backlog))
+	return nil
 }
 
 func (d *run) quarantined(pass []FlowRun) int64 {
@@ -340,11 +485,52 @@ func (d *run) quarantined(pass []FlowRun) int64 {
 	return n
 }
 
-// regions runs scripts/regions ACTION SERVICE.
-func (d *run) regions(action, service string) error {
-	out, err := exec.Command(d.opts.Regions, action, service).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("scripts/regions %s %s: %v: %s", action, service, err, out)
+// keepLockFromDaemons: a demo run under `flock /work/regions.lock …` inherits the lock's file
+// descriptor, and without this the Cassandra or memcached that scripts/regions restarts would
+// inherit it too and hold the lock for as long as it runs (seen: every other locked command of the
+// machine waiting on a memcached).
+var keepLockFromDaemons sync.Once
+
+// closeInheritedFDs marks every descriptor above stderr close-on-exec (Go's own already are).
+func closeInheritedFDs() {
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
 	}
+}
+
+// regions runs scripts/regions ACTION ARGS...; a fault (kill, restart …) goes on the timeline.
+func (d *run) regions(action string, args ...string) (string, error) {
+	keepLockFromDaemons.Do(closeInheritedFDs)
+	out, err := exec.Command(d.w.Regions, append([]string{action}, args...)...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("scripts/regions %s %v: %v: %s", action, args, err, out)
+	}
+	if len(args) == 1 {
+		d.rec.action(action, args[0])
+	}
+	return string(out), nil
+}
+
+// partition and heal cut and restore the WAN, on the timeline as a fault of "wan".
+func (d *run) partition(ctx context.Context) error {
+	if err := d.w.WAN().Partition(ctx); err != nil {
+		return err
+	}
+	d.rec.action("partition", "wan")
 	return nil
+}
+
+func (d *run) heal(ctx context.Context) error {
+	if err := d.w.WAN().Heal(ctx); err != nil {
+		return err
+	}
+	d.rec.action("heal", "wan")
+	return nil
+}
+
+func sqsClient(r world.Region, endpoint string) *sqs.Client {
+	return sqs.New(sqs.Options{Region: string(r), BaseEndpoint: aws.String(endpoint), Credentials: aws.AnonymousCredentials{}})
 }

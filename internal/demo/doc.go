@@ -1,18 +1,30 @@
-// Package demo is `make demo`: on the two local regions it turns two data islands into one global
-// cloud and proves, with checks against its own model of every write, that either region then
-// serves every member.
+// Package demo is `make demo`: on the local multi-region world (scripts/regions: a global Cassandra
+// cluster with datacenters us-east-1 and eu-west-1, the EU island cluster, memcached and SQS per
+// region, a WAN between the regions) it follows the seeds' migration — the EU island merged into
+// the Americas keyspaces, which Cassandra then replicates to eu-west-1 — and proves, with checks
+// against its own model of every write, that either region then serves every member.
 //
 // The story, one file per step:
 //
-//	schema.go    keyspaces demo_island (one per region: that region's members) and demo_global
-//	             (the merged data, in both regions); four datasets with their resolvers
-//	seed.go      members of the Americas in us-east-1, of Europe in eu-west-1, travellers in both,
-//	             planted inconsistencies in preferences
-//	traffic.go   the application: writes through dualwrite and cachesync, recorded in the model
-//	migrate.go   forklift plan --sample, run (each island into the global keyspace of both
-//	             regions), a second pass once the migration-phase traffic stops, verify
-//	evacuate.go  global phase, then us-east-1's Cassandra and memcached killed; every member read
-//	             from eu-west-1 and checked; the region restarted and caught up
+//	schema.go    the Americas island (keyspace demo_global in the global cluster, replicated in
+//	             us-east-1 only) and the EU island (demo_island in its own cluster); the extension
+//	             of demo_global to eu-west-1 (ALTER KEYSPACE, nodetool rebuild)
+//	seed.go      members of the Americas in the Americas island, of Europe in the EU island,
+//	             travellers in both, planted inconsistencies in preferences
+//	traffic.go   the applications: the EU one dual-writes the island and the global cluster (its
+//	             own datacenter) through dualwrite, the Americas one writes the global cluster;
+//	             both write through cachesync; every acknowledged write recorded in the model
+//	distance.go  the figures under distance, each next to the same figure at 0 ms: cross-DC
+//	             visibility, cache lag, the EU application's dual-write latency, forklift rows/s
+//	migrate.go   forklift plan --sample, run (the EU island into demo_global through eu-west-1), a
+//	             second pass once the migration-phase traffic stops, verify
+//	evacuate.go  reads flip to the global keyspace and the island is retired; then us-east-1 is
+//	             cut off (WAN partition) and its Cassandra and memcached killed; every member read
+//	             from eu-west-1 and checked; the region healed, restarted, hinted and repaired, and
+//	             checked member by member
 //	model.go     what every member's data must be, computed without the merge package
-//	report.go    the report: text, JSON and a small HTML page with charts
+//	report.go    the report: the text summary and report.json
+//	timeline.go  what happened when: phases, faults and series sampled every second, in report.json
+//	html.go      the report page, rendered from report.json alone (chart.go: its SVG charts)
+//	browser.go   the page checked in headless Chromium, and its screenshots
 package demo

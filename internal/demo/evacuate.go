@@ -3,77 +3,94 @@ package demo
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/dualwrite"
 )
 
 var cacheRules = cachesync.Rules{Default: cachesync.Invalidate, Rules: []cachesync.Rule{{Prefix: "profile:", Mode: cachesync.Replicate}}}
 
-// startCaches empties both regions' queues and starts, per region, the cache client (publishing
-// to the other region's queue) and an agent applying the other region's events.
+// startCaches empties both regions' queues and caches and starts, per region, the cache client
+// (publishing to the other region's queue on the other region's SQS server, through the WAN, with
+// a durable spill for when the WAN is cut) and an agent applying, from its own region's queue on
+// its own server, the other region's events.
 func (d *run) startCaches(ctx context.Context) error {
-	names := [2]string{d.opts.USQueue, d.opts.EUQueue}
-	for r, name := range names {
-		out, err := d.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	for r := range d.queues {
+		name := d.w.Queue(regionOf(r))
+		out, err := d.sqsHome[r].GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
 		if err != nil {
-			return fmt.Errorf("queue %s: %w", name, err)
+			return fmt.Errorf("queue %s in %s: %w", name, regionNames[r], err)
 		}
 		d.queues[r] = aws.ToString(out.QueueUrl)
-		if _, err := d.sqs.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: out.QueueUrl}); err != nil {
-			return fmt.Errorf("purge %s: %w", name, err)
+		if _, err := d.sqsHome[r].PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: out.QueueUrl}); err != nil {
+			return fmt.Errorf("purge %s in %s: %w", name, regionNames[r], err)
 		}
 		d.mc[r].DeleteAll()
 	}
 	for r := 0; r < 2; r++ {
-		pub, err := cachesync.NewPublisher(d.sqs, []string{d.queues[1-r]}, cachesync.PublisherOptions{})
+		pub, err := cachesync.NewPublisher(d.sqsOut[r], []string{d.queues[1-r]}, cachesync.PublisherOptions{
+			SpillDir: filepath.Join(d.opts.Out, "spill-"+regionNames[r]), Logger: d.logger.With("region", regionNames[r])})
 		if err != nil {
 			return err
 		}
 		d.pubs[r] = pub
+		d.rec.rate("cache-events", "published", regionNames[r], func() float64 { return float64(pub.Sent()) })
 		if d.caches[r], err = cachesync.NewClient(d.mc[r], pub, cachesync.ClientOptions{Region: regionNames[r], Rules: cacheRules}); err != nil {
 			return err
 		}
 		d.startAgent(r)
 	}
-	d.say("publishers and agents up: profiles replicate, viewing histories invalidate")
+	d.say("cache sync: each region publishes to the other's queue through the WAN; profiles replicate, viewing histories invalidate")
 	return nil
 }
 
 func (d *run) startAgent(r int) {
-	a, _ := cachesync.NewAgent(d.sqs, d.queues[r], d.mc[r], cachesync.AgentOptions{WaitSeconds: 1, RetryDelay: 1,
+	a, _ := cachesync.NewAgent(d.sqsHome[r], d.queues[r], d.mc[r], cachesync.AgentOptions{WaitSeconds: 1, RetryDelay: 1,
 		OnApplied: func(ev *cachesync.Event, applied bool, lag time.Duration) {
 			if d.outage.Load() {
-				d.outageEvents.Add(1) // held back by the outage: its lag is the outage, not the path
+				d.outageEv.Add(1) // held back by the outage: its lag is the outage, not the path
 				return
 			}
 			if applied {
-				d.lagMu.Lock()
-				d.lags = append(d.lags, float64(lag.Microseconds())/1000)
-				d.lagMu.Unlock()
+				d.lagApplied(lag)
 			}
 		}})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.agents[r], d.stopAg[r], d.agDone[r] = a, cancel, make(chan struct{})
+	d.rec.rate("cache-events", "applied", regionNames[r], func() float64 { return float64(a.Stats().Applied.Load()) })
 	go func() { a.Run(ctx); close(d.agDone[r]) }()
 }
 
-// queuesEmpty waits until both queues hold nothing (visible, in flight or delayed).
+// queuesEmpty waits until no publisher is sending or holds a spilled event and both queues hold
+// nothing (visible, in flight or delayed).
 func (d *run) queuesEmpty(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	streak := 0
-	for streak < 2 {
+	streak, sent := 0, int64(-1)
+	for streak < 3 {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("cache events still queued after %s", limit)
 		}
 		empty := true
-		for _, q := range d.queues {
-			out, err := d.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
+		var now int64
+		for _, p := range d.pubs {
+			now += p.Sent()
+		}
+		if now != sent {
+			empty, sent = false, now // a publisher still sending from its buffer
+		}
+		for r, q := range d.queues {
+			if _, pending := d.pubs[r].Spilled(); pending > 0 {
+				empty = false
+			}
+			out, err := d.sqsHome[r].GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
 				AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
 					types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
 			if err != nil {
@@ -95,40 +112,81 @@ func (d *run) queuesEmpty(ctx context.Context, limit time.Duration) error {
 	return nil
 }
 
-// globalAndEvacuate is steps 4 to 6: the global phase, the evacuation of us-east-1 with every
-// member served from eu-west-1, and the catch-up.
-func (d *run) globalAndEvacuate(ctx context.Context) error {
+// flipAndEvacuate is the end of the migration and the proof: the EU application's reads flip to
+// the global keyspace and the island is retired (no dual writes remain), both regions write the
+// global keyspace in their own datacenter, then us-east-1 is evacuated and brought back.
+func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	o := d.opts
-	done := d.step("4. global phase: each region writes both global keyspaces")
-	apps, err := d.apps(globalKS, [2]int{}, "global")
-	if err != nil {
+	done := d.step("6. flips: the EU application reads, then writes, the global keyspace only; the EU island retired")
+	dw := apps[eu].dw
+	if err := dw.WaitReplayed(ctx); err != nil {
 		return err
 	}
-	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, o.trafficTime()/2)
-	for _, a := range apps {
-		if err := a.dw.WaitReplayed(ctx); err != nil {
-			return err
+	for _, p := range []dualwrite.Phase{dualwrite.DualFlipped, dualwrite.SecondaryOnly} {
+		if err := dw.SetPhaseWait(ctx, p); err != nil {
+			return fmt.Errorf("dualwrite phase %s: %w", p, err)
 		}
+		d.say("EU application: dualwrite phase %s", p)
+		d.rec.instant("flip", map[dualwrite.Phase]string{dualwrite.DualFlipped: "flip: the EU application reads the global keyspace",
+			dualwrite.SecondaryOnly: "flip: the EU application writes the global keyspace only"}[p])
 	}
+	d.rep.Flip.DualWrites = dw.Stats().Writes
+	// The end state: the EU application is an ordinary client of the global cluster in its own
+	// datacenter; the island is dropped.
+	apps[eu] = &app{region: eu, w: cqlWriter{d.global[eu]}, cache: d.caches[eu], ks: globalKS, m: d.m, stats: &d.stats, log: apps[eu].log}
+	if err := d.island.Query("DROP KEYSPACE " + islandKS).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("retire the EU island: drop %s: %w", islandKS, err)
+	}
+	d.say("EU island retired (%s dropped); both applications write demo_global in their own datacenter, Cassandra replicates", islandKS)
+	d.rec.instant("flip", "EU island retired")
+	end := d.rec.phase("traffic", "both regions write the global keyspace in their own DC")
+	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, o.trafficTime()/2)
+	end()
+	after := dw.Stats().Writes
+	d.rep.check("end state: no application-level dual writes (the EU application writes the global cluster only, island retired)",
+		after == d.rep.Flip.DualWrites, fmt.Sprintf("%d writes through dualwrite after the flip", after-d.rep.Flip.DualWrites))
 	done()
 
-	done = d.step("5. evacuate us-east-1: its Cassandra and memcached killed, everyone served by eu-west-1")
+	done = d.step("7. evacuate us-east-1: WAN partition, its Cassandra and memcached killed; eu-west-1 serves everyone")
+	// A planned evacuation: us-east-1's traffic has moved to eu-west-1 (its application stopped
+	// above); before the cut, what us-east-1 acknowledged at LOCAL_QUORUM must have reached
+	// eu-west-1 — Cassandra replicates across regions asynchronously, so a write acknowledged in the
+	// last moments before an unplanned cut would be in us-east-1 only until it returns.
+	t0 := time.Now()
+	end = d.rec.phase("activity", "us-east-1's replication and cache events reach eu-west-1")
+	if err := d.drained(ctx); err != nil {
+		return err
+	}
+	end()
+	d.rep.Evacuation.DrainSeconds = time.Since(t0).Seconds()
+	d.say("replication and cache events from us-east-1 reached eu-west-1 (%.1fs): cutting the WAN", d.rep.Evacuation.DrainSeconds)
 	d.outage.Store(true)
+	if err := d.partition(ctx); err != nil {
+		return err
+	}
 	for _, svc := range []string{"cassandra-us", "memcached-us"} {
-		if err := d.regions("kill", svc); err != nil {
+		if _, err := d.regions("kill", svc); err != nil {
 			return err
 		}
 	}
 	d.rep.Evacuation.Killed = []string{"cassandra-us", "memcached-us"}
+	d.rep.Evacuation.Partitioned = true
 	evStart := time.Now()
 	acked0 := d.stats.Acked.Load()
+	end = d.rec.phase("traffic", "eu-west-1 serves every member")
 	d.trafficFor(ctx, [2]*app{nil, apps[eu]}, [2][]member{nil, d.m.members}, o.trafficTime())
+	end()
 	d.rep.Evacuation.WritesDuringOutage = d.stats.Acked.Load() - acked0
-	backlog, _ := apps[eu].dw.Backlog()
-	d.rep.Evacuation.ReplayBacklog = backlog
-	d.say("%d writes acknowledged in eu-west-1 during the outage; %d wait in its replay log for us-east-1", d.rep.Evacuation.WritesDuringOutage, backlog)
-	ck := &checker{region: eu, s: d.sessions[eu], cache: d.caches[eu], fill: true, m: d.m}
+	d.say("%d writes acknowledged in eu-west-1 (LOCAL_QUORUM) during the outage", d.rep.Evacuation.WritesDuringOutage)
+	euOnly, err := d.localOnly(eu)
+	if err != nil {
+		return fmt.Errorf("connect to eu-west-1 alone: %w", err)
+	}
+	defer euOnly.Close()
+	ck := &checker{region: eu, s: euOnly, cache: d.caches[eu], fill: true, m: d.m}
+	end = d.rec.phase("activity", "check every member in eu-west-1")
 	res, err := ck.run(ctx)
+	end()
 	if err != nil {
 		return err
 	}
@@ -138,15 +196,18 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 	for _, s := range res.Samples {
 		d.say("  WRONG: %s", s)
 	}
-	d.rep.check("evacuation: eu-west-1 serves every member, nothing stale from the cache",
+	d.rep.check("evacuation: eu-west-1 alone serves every member at LOCAL_QUORUM, nothing stale from the cache",
 		res.Served == res.Members && res.StaleFromCache == 0, fmt.Sprintf("%d/%d members", res.Served, res.Members))
 	d.rep.Evacuation.Seconds = time.Since(evStart).Seconds()
 	done()
 
-	done = d.step("6. us-east-1 back: restart, replay log drains, cache events land")
-	t0 := time.Now()
+	done = d.step("8. us-east-1 back: heal, restart, hints, nodetool repair, cache events land")
+	t0 = time.Now()
+	if err := d.heal(ctx); err != nil {
+		return err
+	}
 	for _, svc := range []string{"memcached-us", "cassandra-us"} {
-		if err := d.regions("restart", svc); err != nil {
+		if _, err := d.regions("restart", svc); err != nil {
 			return err
 		}
 	}
@@ -154,33 +215,49 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	t1 := time.Now()
-	// The application does nothing: its dualwrite session (dualwrite.Open) rebuilds the us-east-1
-	// side once the restarted node answers, and its replayer drains the log. Only the checker's own
-	// plain gocql session below is reconnected.
-	replayed0 := apps[eu].dw.Stats().Replayed
-	if err := apps[eu].dw.WaitReplayed(rctx); err != nil {
+	end = d.rec.phase("activity", "hints delivered to us-east-1")
+	hinted, err := d.hintsDelivered(rctx, euOnly, time.Minute)
+	end()
+	if err != nil {
 		return err
 	}
-	d.sessions[us].Close()
-	var err2 error
+	d.rep.CatchUp.HintsSeconds = time.Since(t1).Seconds()
+	d.say("hints from eu-west-1 for us-east-1: %s in %.1fs", map[bool]string{true: "delivered", false: "not all delivered (repair follows)"}[hinted], d.rep.CatchUp.HintsSeconds)
+	t2 := time.Now()
+	end = d.rec.phase("activity", "nodetool repair (us-east-1)")
+	if _, err := d.regions("nodetool", "cassandra-us", "repair", "-full", globalKS); err != nil {
+		return err
+	}
+	end()
+	d.rep.CatchUp.RepairSeconds = time.Since(t2).Seconds()
+	d.say("nodetool repair -full %s on us-east-1's node: %.1fs", globalKS, d.rep.CatchUp.RepairSeconds)
+	end = d.rec.phase("activity", "cache queues drain")
+	if err := d.queuesEmpty(rctx, 2*time.Minute); err != nil {
+		return err
+	}
+	end()
+	d.rep.CatchUp.DrainSeconds = time.Since(t1).Seconds()
+	d.outage.Store(false)
+	d.say("cache events of the outage delivered through the WAN and applied; queues empty %.1fs after the restart", d.rep.CatchUp.DrainSeconds)
+	// The checker's sessions are new: the old ones saw the node die (gocql brings a restarted node
+	// back into a pool only after its reconnect interval); they read us-east-1's datacenter alone.
+	d.global[us].Close()
+	d.global[us] = nil
+	var usOnly *gocql.Session
 	for i := 0; i < 30; i++ {
-		if d.sessions[us], err2 = d.connect(o.USCQL); err2 == nil {
+		if usOnly, err = d.localOnly(us); err == nil {
 			break
 		}
 		time.Sleep(time.Second)
 	}
-	if err2 != nil {
-		return fmt.Errorf("reconnect the checker to us-east-1 after its restart: %w", err2)
+	if err != nil {
+		return fmt.Errorf("reconnect to us-east-1 after its restart: %w", err)
 	}
-	if err := d.queuesEmpty(rctx, 2*time.Minute); err != nil {
-		return err
-	}
-	d.rep.CatchUp.DrainSeconds = time.Since(t1).Seconds()
-	d.outage.Store(false)
-	d.rep.CatchUp.Replayed = apps[eu].dw.Stats().Replayed - replayed0
-	d.say("replay log drained into us-east-1 (%d writes replayed) and cache queues empty in %.1fs", d.rep.CatchUp.Replayed, d.rep.CatchUp.DrainSeconds)
-	ck = &checker{region: us, s: d.sessions[us], cache: d.caches[us], fill: false, m: d.m}
+	defer usOnly.Close()
+	ck = &checker{region: us, s: usOnly, cache: d.caches[us], fill: false, m: d.m}
+	end = d.rec.phase("activity", "check every member in us-east-1")
 	res, err = ck.run(ctx)
+	end()
 	if err != nil {
 		return err
 	}
@@ -189,11 +266,63 @@ func (d *run) globalAndEvacuate(ctx context.Context) error {
 		d.say("  WRONG: %s", s)
 	}
 	d.say("us-east-1 holds every member's data: %d of %d (%d cache hits, %d stale)", res.Served, res.Members, res.CacheHits, res.StaleFromCache)
-	d.rep.check("catch-up: us-east-1 holds every write made during the outage, cache not stale",
+	d.rep.check("catch-up: us-east-1 alone holds every write made during the outage (hints, repair), cache not stale",
 		res.Served == res.Members && res.StaleFromCache == 0, fmt.Sprintf("%d/%d members", res.Served, res.Members))
 	d.collectFigures()
 	done()
 	return nil
+}
+
+// drained waits until us-east-1 has handed eu-west-1 everything it acknowledged: a marker written
+// in us-east-1 after the traffic stopped is visible in eu-west-1 (the inter-DC connection is
+// ordered), us-east-1 holds no hints, and no cache event is on its way.
+func (d *run) drained(ctx context.Context) error {
+	k := -int(time.Now().UnixMilli() % 1_000_000_000)
+	if err := d.global[us].Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, 'marker')", k).Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("drain marker in us-east-1: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var v string
+		err := d.global[eu].Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+		if err == nil {
+			break
+		}
+		if err != gocql.ErrNotFound {
+			return fmt.Errorf("drain marker in eu-west-1: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("drain marker written in us-east-1 not in eu-west-1 after 30s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if ok, err := d.hintsDelivered(ctx, d.global[us], 30*time.Second); err != nil || !ok {
+		return fmt.Errorf("us-east-1 still holds hints for eu-west-1 after 30s (%v)", err)
+	}
+	return d.queuesEmpty(ctx, time.Minute)
+}
+
+// hintsDelivered waits, at most limit, until the node s reads (its own datacenter's) holds no
+// hints for the other datacenter's node.
+func (d *run) hintsDelivered(ctx context.Context, s *gocql.Session, limit time.Duration) (bool, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		iter := s.Query("SELECT files FROM system_views.pending_hints").WithContext(ctx).Iter()
+		var files, pending int
+		for iter.Scan(&files) {
+			pending += files
+		}
+		if err := iter.Close(); err != nil {
+			return false, fmt.Errorf("read system_views.pending_hints in eu-west-1: %w", err)
+		}
+		if pending == 0 {
+			return true, nil
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // trafficFor runs the given regions' applications for dur.
@@ -240,6 +369,7 @@ func (d *run) collectFigures() {
 	c.LagMs = append([]float64(nil), d.lags...)
 	d.lagMu.Unlock()
 	c.CacheWrites = d.stats.CacheWrites.Load()
-	c.HeldByOutage = d.outageEvents.Load()
+	c.HeldByOutage = d.outageEv.Load()
 	d.rep.Cache = c
+	d.finishDistance()
 }

@@ -1,93 +1,378 @@
 package demo
 
 import (
+	_ "embed"
 	"fmt"
-	"html"
+	"html/template"
 	"math"
-	"slices"
+	"sort"
+	"strconv"
 	"strings"
 )
 
-// html renders the report as one self-contained page with two inline SVG charts: forklift's
-// progress over time and the distribution of cache lag.
+// The reportPage is rendered from the Report alone (what report.json holds), so a recorded run can be
+// rendered again: `islands report DIR`. It is one self-contained file — CSS inline, charts as
+// inline SVG (chart.go), no script, no font or image to fetch — readable at 1000 px and on a
+// phone (each chart is drawn twice, one size for each; CSS shows one), and printable.
+
+//go:embed report.html.tmpl
+var pageTemplate string
+
+//go:embed report.css
+var pageCSS string
+
+var pageTmpl = template.Must(template.New("report").Parse(pageTemplate))
+
+// reportPage is what the template lays out: every pageFigure already formatted.
+type reportPage struct {
+	CSS      template.CSS
+	OK       bool
+	Verdict  string
+	Started  string
+	Duration string
+	Subtitle string
+	Error    string // why the run stopped early
+	Cards    []pageCard
+	Timeline []pageFigure
+	Charts   []pageFigure
+	Tables   []htable
+	Checks   htable
+}
+
+type pageCard struct{ Label, Value, Note string }
+
+// pageFigure is one chart in both sizes with its legend.
+type pageFigure struct {
+	ID, Title, Unit string
+	Wide, Narrow    template.HTML
+	Legend          []legendItem
+	Empty           bool
+}
+
+type legendItem struct{ Label, Color, Class string }
+
+// htable is an HTML table; cells of numeric columns are right-aligned.
+type htable struct {
+	ID, Title, Note string
+	Head            []tcol
+	Rows            [][]tcell
+}
+
+type tcol struct {
+	Text string
+	Num  bool
+}
+
+type tcell struct {
+	Text  string
+	Num   bool
+	Class string // ok, fail
+}
+
+// html renders the report as one self-contained reportPage.
 func (r *Report) html() string {
 	var b strings.Builder
-	var text strings.Builder
-	r.Print(&text)
-	status := "all checks green"
-	color := "#1a7f37"
-	if !r.OK {
-		status, color = "checks failed", "#cf222e"
+	if err := pageTmpl.Execute(&b, r.reportPage()); err != nil {
+		// The template is fixed and the data plain strings: an error here is a bug in this file.
+		return "<!doctype html><title>islands demo</title><p>report reportPage: " + template.HTMLEscapeString(err.Error())
 	}
-	fmt.Fprintf(&b, `<!doctype html><html><head><meta charset="utf-8"><title>islands demo</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}h1 span{color:%s;font-size:60%%}
-pre{background:#f6f8fa;padding:1em;overflow-x:auto;font-size:12px}svg{background:#fff;border:1px solid #ddd}</style></head><body>
-<h1>islands demo <span>%s</span></h1>`, color, status)
-	b.WriteString("<h2>Forklift progress</h2>")
-	b.WriteString(r.progressSVG())
-	b.WriteString("<h2>Cache lag, write in one region to visible in the other</h2>")
-	b.WriteString(r.lagSVG())
-	fmt.Fprintf(&b, "<h2>Report</h2><pre>%s</pre></body></html>\n", html.EscapeString(text.String()))
 	return b.String()
 }
 
-const chartW, chartH, pad = 800.0, 260.0, 40.0
-
-func (r *Report) progressSVG() string {
-	pts := r.Migration.Progress
-	if len(pts) == 0 {
-		return "<p>no progress recorded</p>"
+func (r *Report) reportPage() reportPage {
+	p := reportPage{CSS: template.CSS(pageCSS), OK: r.OK, Verdict: "every check green", Started: r.Started.UTC().Format("2006-01-02 15:04 UTC"),
+		Duration: fmtSecs(r.Seconds)}
+	if !r.OK {
+		p.Verdict = "checks failed"
 	}
-	maxT, maxR := pts[len(pts)-1].T, float64(pts[len(pts)-1].Rows)
-	for _, p := range pts {
-		maxT, maxR = math.Max(maxT, p.T), math.Max(maxR, float64(p.Rows))
+	if r.Error != "" {
+		p.Verdict, p.Error = "run stopped early", r.Error
 	}
-	minT := pts[0].T
-	var path strings.Builder
-	for i, p := range pts {
-		x := pad + (p.T-minT)/math.Max(maxT-minT, 1)*(chartW-2*pad)
-		y := chartH - pad - float64(p.Rows)/math.Max(maxR, 1)*(chartH-2*pad)
-		cmd := "L"
-		if i == 0 {
-			cmd = "M"
+	p.Subtitle = fmt.Sprintf("%s members per region, %s travellers present in both islands, %s planted inconsistencies",
+		commas(int64(r.MembersPerRegion)), commas(int64(r.Travellers)), commas(int64(r.Planted)))
+	green := 0
+	for _, c := range r.Checks {
+		if c.OK {
+			green++
 		}
-		fmt.Fprintf(&path, "%s%.1f,%.1f ", cmd, x, y)
 	}
-	return fmt.Sprintf(`<svg width="%.0f" height="%.0f" xmlns="http://www.w3.org/2000/svg">
-<path d="%s" fill="none" stroke="#0969da" stroke-width="2"/>
-<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/><line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/>
-<text x="%.0f" y="%.0f" font-size="12">%.0f s</text><text x="%.0f" y="%.0f" font-size="12">%.0f rows</text>
-<text x="%.0f" y="%.0f" font-size="12">rows copied or merged, both passes, all flows</text></svg>`,
-		chartW, chartH, path.String(),
-		pad, chartH-pad, chartW-pad, chartH-pad, pad, pad, pad, chartH-pad,
-		chartW-pad-30, chartH-pad+16, maxT-minT, pad+4, pad-6, maxR, pad+120, pad-6)
+	p.Cards = []pageCard{
+		{"checks green", fmt.Sprintf("%d / %d", green, len(r.Checks)), ""},
+		{"writes acknowledged", commas(r.DualWrite.Acknowledged), commas(r.DualWrite.Failed) + " failed, " + commas(r.DualWrite.Replayed) + " replayed"},
+		{"rows forklifted", commas(r.Migration.Rows), "copied or merged, 2 passes"},
+		{"cache lag p50 / p99", roundMs(r.Cache.LagP50ms) + " / " + roundMs(r.Cache.LagP99ms) + " ms", "write to visible in the other region"},
+	}
+	if e := r.Evacuation.Check; e != nil {
+		p.Cards = append(p.Cards, pageCard{"served in the evacuation", commas(int64(e.Served)) + " / " + commas(int64(e.Members)), "members, from eu-west-1 alone"})
+	}
+
+	tl := &r.Timeline
+	if tl.Seconds > 0 {
+		p.Timeline = []pageFigure{{ID: "timeline", Title: "Timeline", Wide: template.HTML(wideGeom.timelineSVG(tl)),
+			Narrow: template.HTML(narrowGeom.timelineSVG(tl)), Legend: timelineLegend(tl)}}
+		for i := range tl.Charts {
+			c := &tl.Charts[i]
+			f := pageFigure{ID: "chart-" + c.ID, Title: c.Title, Unit: c.Unit, Wide: template.HTML(wideGeom.chartSVG(tl, c)),
+				Narrow: template.HTML(narrowGeom.chartSVG(tl, c)), Empty: true}
+			for j, s := range c.Series {
+				f.Legend = append(f.Legend, legendItem{Label: s.Label, Color: palette[j%len(palette)]})
+				f.Empty = f.Empty && len(s.Points) == 0
+			}
+			if len(tl.Faults) > 0 {
+				f.Legend = append(f.Legend, legendItem{Label: "fault", Class: "fault"})
+			}
+			p.Charts = append(p.Charts, f)
+		}
+	}
+	p.Checks = r.checksTable()
+	p.Tables = append(p.Tables, r.planTable(), r.flowsTable(), r.verifyTable(), r.dualWriteTable(), r.cacheTable(),
+		r.regionsTable(), r.phasesTable())
+	return p
 }
 
-func (r *Report) lagSVG() string {
-	l := slices.Clone(r.Cache.LagMs)
-	if len(l) == 0 {
-		return "<p>no cache events</p>"
+func timelineLegend(tl *Timeline) []legendItem {
+	l := []legendItem{{Label: "step", Class: "step"}, {Label: "traffic", Class: "traffic"}, {Label: "task", Class: "activity"}}
+	if len(tl.Faults) > 0 {
+		l = append(l, legendItem{Label: "fault (killed until restarted)", Class: "fault"})
 	}
-	slices.Sort(l)
-	// Log-spaced buckets from 1 ms to the largest lag.
-	top := math.Max(l[len(l)-1], 2)
-	const n = 24
-	counts := make([]int, n)
-	for _, v := range l {
-		i := int(math.Log(math.Max(v, 1)) / math.Log(top) * (n - 1))
-		counts[min(max(i, 0), n-1)]++
+	for _, p := range tl.Phases {
+		if p.Lane == "flip" {
+			l = append(l, legendItem{Label: "flip", Class: "flip"})
+			break
+		}
 	}
-	maxC := slices.Max(counts)
-	var bars strings.Builder
-	bw := (chartW - 2*pad) / n
-	for i, c := range counts {
-		h := float64(c) / float64(maxC) * (chartH - 2*pad)
-		fmt.Fprintf(&bars, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#8250df"/>`, pad+float64(i)*bw, chartH-pad-h, bw-2, h)
-	}
-	return fmt.Sprintf(`<svg width="%.0f" height="%.0f" xmlns="http://www.w3.org/2000/svg">%s
-<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="#888"/>
-<text x="%.0f" y="%.0f" font-size="12">1 ms</text><text x="%.0f" y="%.0f" font-size="12">%.0f ms (log scale)</text>
-<text x="%.0f" y="%.0f" font-size="12">%d events applied; p50 %.1f ms, p99 %.1f ms</text></svg>`,
-		chartW, chartH, bars.String(), pad, chartH-pad, chartW-pad, chartH-pad,
-		pad, chartH-pad+16, chartW-pad-120, chartH-pad+16, top, pad+4, pad-6, len(l), r.Cache.LagP50ms, r.Cache.LagP99ms)
+	return l
 }
+
+func (r *Report) checksTable() htable {
+	t := htable{ID: "checks", Title: "Checks", Head: []tcol{{Text: "verdict"}, {Text: "check"}, {Text: "detail"}}}
+	for _, c := range r.Checks {
+		v := tcell{Text: "pass", Class: "ok"}
+		if !c.OK {
+			v = tcell{Text: "FAIL", Class: "fail"}
+		}
+		t.Rows = append(t.Rows, []tcell{v, {Text: c.Name}, {Text: c.Detail}})
+	}
+	return t
+}
+
+func (r *Report) planTable() htable {
+	t := htable{ID: "plan", Title: "Forklift plan --sample", Note: "a sample of us-east-1's island compared with eu-west-1's, before anything is copied",
+		Head: []tcol{{Text: "dataset"}, {Text: "resolver"}, {Text: "keys sampled", Num: true}, {Text: "in both islands", Num: true},
+			{Text: "rows in conflict", Num: true}, {Text: "to quarantine", Num: true}}}
+	for _, fp := range r.Migration.Plans {
+		if fp.Report == nil {
+			continue
+		}
+		for _, tp := range fp.Report.Tables {
+			if tp.Sample == nil {
+				continue
+			}
+			s := tp.Sample
+			t.Rows = append(t.Rows, []tcell{nw(short(tp.Table)), nw(tp.Resolver), ncell(int64(s.Partitions)), ncell(int64(s.OnBothSides)),
+				ncell(int64(s.ConflictingRows)), ncell(int64(s.Quarantined))})
+		}
+	}
+	return t
+}
+
+// flowEnds splits "us-east-1 island -> eu-west-1 global" into its two regions.
+func flowEnds(f string) (string, string) {
+	from, to, ok := strings.Cut(f, " -> ")
+	if !ok {
+		return f, ""
+	}
+	return strings.TrimSuffix(from, " island"), strings.TrimSuffix(to, " global")
+}
+
+func (r *Report) flowsTable() htable {
+	t := htable{ID: "flows", Title: "Forklift flows", Note: "the EU island merged into the global keyspace through eu-west-1; rows per pass, conflicts and quarantined partitions of pass 2",
+		Head: []tcol{{Text: "island"}, {Text: "into global"}, {Text: "dataset"}, {Text: "resolver"}, {Text: "pass 1 rows", Num: true},
+			{Text: "pass 2 rows", Num: true}, {Text: "conflicts", Num: true}, {Text: "quarantined", Num: true}}}
+	if len(r.Migration.Passes) < 1 {
+		return t
+	}
+	for i, f := range r.Migration.Passes[0] {
+		var p2 *FlowRun
+		if len(r.Migration.Passes) > 1 && i < len(r.Migration.Passes[1]) {
+			p2 = &r.Migration.Passes[1][i]
+		}
+		from, to := flowEnds(f.Flow)
+		if f.Report == nil {
+			continue
+		}
+		for j, tr := range f.Report.Tables {
+			row := []tcell{nw(from), nw(to), nw(short(tr.Table)), nw(tr.Resolver), ncell(tr.Rows)}
+			if p2 != nil && p2.Report != nil && j < len(p2.Report.Tables) {
+				t2 := p2.Report.Tables[j]
+				var conf int64
+				for _, c := range t2.Conflicts {
+					conf += c
+				}
+				row = append(row, ncell(t2.Rows), ncell(conf), ncell(t2.Quarantined))
+			} else {
+				row = append(row, tcell{Num: true, Text: "–"}, tcell{Num: true, Text: "–"}, tcell{Num: true, Text: "–"})
+			}
+			t.Rows = append(t.Rows, row)
+		}
+	}
+	return t
+}
+
+func (r *Report) verifyTable() htable {
+	t := htable{ID: "verify", Title: "Forklift verify", Note: "superseded: the global keyspace holds a newer write; quarantined: set aside for a person",
+		Head: []tcol{{Text: "island"}, {Text: "into global"}, {Text: "source rows", Num: true}, {Text: "missing", Num: true}, {Text: "mismatched", Num: true},
+			{Text: "superseded", Num: true}, {Text: "quarantined", Num: true}, {Text: "result"}}}
+	for _, v := range r.Migration.Verify {
+		if v.Report == nil {
+			continue
+		}
+		var src, sup, quar int64
+		for _, tv := range v.Report.Tables {
+			src += tv.SourceRows
+			sup += tv.Superseded
+			quar += tv.Quarantined
+		}
+		from, to := flowEnds(v.Flow)
+		res := tcell{Text: "clean", Class: "ok"}
+		if !v.Report.Clean {
+			res = tcell{Text: "DIFFERENCES", Class: "fail"}
+		}
+		t.Rows = append(t.Rows, []tcell{nw(from), nw(to), ncell(src), ncell(v.Report.Missing), ncell(v.Report.Mismatch), ncell(sup), ncell(quar), res})
+	}
+	return t
+}
+
+// figures is a two-column table, one figure a row: it reads the same on a phone and on paper.
+func figures(id, title, note string, rows ...tcell) htable {
+	t := htable{ID: id, Title: title, Note: note, Head: []tcol{{Text: "figure"}, {Text: "value", Num: true}}}
+	for i := 0; i+1 < len(rows); i += 2 {
+		t.Rows = append(t.Rows, []tcell{rows[i], rows[i+1]})
+	}
+	return t
+}
+
+func (r *Report) dualWriteTable() htable {
+	d := r.DualWrite
+	return figures("dual-writes", "Dual writes", "the EU application's dualwrite session, EU island + global cluster, until the island was retired",
+		tcell{Text: "writes issued"}, ncell(d.Writes),
+		tcell{Text: "acknowledged"}, ncell(d.Acknowledged),
+		tcell{Text: "failed (after the application's retries)"}, ncell(d.Failed),
+		tcell{Text: "kept for replay (the other side failed)"}, ncell(d.KeptForReplay),
+		tcell{Text: "replayed since"}, ncell(d.Replayed))
+}
+
+func (r *Report) cacheTable() htable {
+	c := r.Cache
+	return figures("cache-events", "Cache events", "profiles replicate, viewing histories invalidate; the lag excludes the events held by the outage",
+		tcell{Text: "cache writes"}, ncell(c.CacheWrites),
+		tcell{Text: "events published"}, ncell(c.Published),
+		tcell{Text: "received"}, ncell(c.Received),
+		tcell{Text: "applied"}, ncell(c.Applied),
+		tcell{Text: "stale or duplicate (ignored)"}, ncell(c.Stale),
+		tcell{Text: "poison"}, ncell(c.Poison),
+		tcell{Text: "apply retries"}, ncell(c.ApplyRetries),
+		tcell{Text: "held by the outage, applied on return"}, ncell(c.HeldByOutage),
+		tcell{Text: "lag p50, write to visible in the other region"}, tcell{Text: fmtMs(c.LagP50ms), Num: true},
+		tcell{Text: "lag p99"}, tcell{Text: fmtMs(c.LagP99ms), Num: true})
+}
+
+func (r *Report) regionsTable() htable {
+	e, cu := r.Evacuation, r.CatchUp
+	note := "every member read from one region and compared with the model of every write"
+	if len(e.Killed) > 0 {
+		note = fmt.Sprintf("evacuation: the WAN partitioned, %s killed, %s writes acknowledged in eu-west-1 meanwhile; recovery: heal and restart %s, hints delivered in %s, nodetool repair %s, cache queues drained %s after the restart; then %s",
+			strings.Join(e.Killed, " and "), commas(e.WritesDuringOutage), fmtSecs(cu.RestartSeconds), fmtSecs(cu.HintsSeconds), fmtSecs(cu.RepairSeconds), fmtSecs(cu.DrainSeconds), note)
+	}
+	t := htable{ID: "regions", Title: "Evacuation and catch-up", Note: note,
+		Head: []tcol{{Text: "when"}, {Text: "region"}, {Text: "members served", Num: true}, {Text: "of", Num: true}, {Text: "cache hits", Num: true},
+			{Text: "stale from cache", Num: true}, {Text: "check took", Num: true}, {Text: "result"}}}
+	add := func(when string, c *CheckResult) {
+		if c == nil {
+			return
+		}
+		res := tcell{Text: "pass", Class: "ok"}
+		if c.Served != c.Members || c.StaleFromCache != 0 {
+			res = tcell{Text: "FAIL", Class: "fail"}
+		}
+		t.Rows = append(t.Rows, []tcell{nw(when), nw(c.Region), ncell(int64(c.Served)), ncell(int64(c.Members)), ncell(c.CacheHits), ncell(c.StaleFromCache),
+			{Text: fmtSecs(c.Seconds), Num: true}, res})
+	}
+	add("evacuation", e.Check)
+	add("catch-up", cu.Check)
+	return t
+}
+
+func (r *Report) phasesTable() htable {
+	t := htable{ID: "phases", Title: "Phases and faults", Note: "the timeline above as a table, in order of start; seconds since the start",
+		Head: []tcol{{Text: "what"}, {Text: "kind"}, {Text: "from", Num: true}, {Text: "to", Num: true}, {Text: "took", Num: true}}}
+	type row struct {
+		start float64
+		cells []tcell
+	}
+	var rows []row
+	kinds := map[string]string{"activity": "task"}
+	for _, p := range r.Timeline.Phases {
+		kind := p.Lane
+		if k, ok := kinds[kind]; ok {
+			kind = k
+		}
+		rows = append(rows, row{p.Start, []tcell{{Text: p.Name}, {Text: kind}, {Text: fmtT(p.Start), Num: true}, {Text: fmtT(p.End), Num: true}, {Text: fmtSecs(p.End - p.Start), Num: true}}})
+	}
+	for _, f := range r.Timeline.Faults {
+		what := f.Lane + " " + f.Name
+		if f.Until != "" {
+			what += " (until " + f.Until + ")"
+		}
+		rows = append(rows, row{f.Start, []tcell{{Text: what}, {Text: "fault", Class: "fail"}, {Text: fmtT(f.Start), Num: true}, {Text: fmtT(f.End), Num: true}, {Text: fmtSecs(f.End - f.Start), Num: true}}})
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].start < rows[j].start })
+	for _, rw := range rows {
+		t.Rows = append(t.Rows, rw.cells)
+	}
+	return t
+}
+
+// nw is a cell that does not wrap: a region, dataset or resolver name broken at its hyphen reads
+// as two words.
+func nw(s string) tcell { return tcell{Text: s, Class: "nw"} }
+
+// ncell is a numeric cell.
+func ncell(v int64) tcell { return tcell{Text: commas(v), Num: true} }
+
+// num writes v with thousands separators: 32950 as 32,950.
+func commas(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func fmtSecs(s float64) string {
+	if s >= 100 {
+		return commas(int64(math.Round(s))) + " s"
+	}
+	return strconv.FormatFloat(s, 'f', 1, 64) + " s"
+}
+
+func fmtT(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) }
+
+// roundMs is a lag for a headline: whole milliseconds from 10 ms up.
+func roundMs(v float64) string {
+	if v >= 10 {
+		return commas(int64(math.Round(v)))
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+func fmtMs(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " ms" }

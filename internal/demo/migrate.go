@@ -7,18 +7,22 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/world"
 )
 
-// flow is one forklift run of the demo: an island into a region's global keyspace.
+// flow is one forklift run of the demo: the EU island into the global keyspace, through one
+// datacenter of the global cluster.
 type flow struct {
-	from, to int
+	via int
 }
 
-// The four flows: each island into the global keyspace of its own region and of the other.
-var flows = []flow{{us, us}, {eu, eu}, {eu, us}, {us, eu}}
+// The one flow of the seeds' migration: the EU island merged into the Americas keyspace (by now
+// replicated in both datacenters) through eu-west-1, next to the island; Cassandra carries the
+// merged rows to us-east-1.
+var flows = []flow{{eu}}
 
 func (f flow) String() string {
-	return regionNames[f.from] + " island -> " + regionNames[f.to] + " global"
+	return "EU island -> global (via " + regionNames[f.via] + ")"
 }
 
 // MigrationReport is what forklift did, per flow and dataset.
@@ -58,7 +62,7 @@ type ProgressPt struct {
 
 // migration runs forklift over the demo's flows.
 type migration struct {
-	addrs  [2]string
+	w      world.Env
 	opts   Options
 	say    func(string, ...any)
 	mu     sync.Mutex
@@ -70,41 +74,42 @@ type migration struct {
 
 func (mg *migration) config(f flow, pass int) forklift.Config {
 	cfg := forklift.Defaults()
-	cl := func(addr string) forklift.ClusterConfig {
-		return forklift.ClusterConfig{Hosts: []string{addr}, DisableHostLookup: true, Consistency: "LOCAL_QUORUM",
+	cl := func(addr, dc string) forklift.ClusterConfig {
+		return forklift.ClusterConfig{Hosts: []string{addr}, DisableHostLookup: true, Consistency: "LOCAL_QUORUM", LocalDC: dc,
 			Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Connections: 2}
 	}
-	cfg.Source, cfg.Destination = cl(mg.addrs[f.from]), cl(mg.addrs[f.to])
+	via := world.Regions[f.via]
+	cfg.Source, cfg.Destination = cl(mg.w.EUIslandCQL, ""), cl(mg.w.GlobalCQL(via, via), via.DC())
 	for _, d := range datasets {
 		cfg.Tables = append(cfg.Tables, forklift.TableConfig{Keyspace: islandKS, Table: d.Table, DestinationKeyspace: globalKS,
 			Resolver: d.Resolver, Options: d.Options})
 	}
 	cfg.CheckpointKeyspace = fliftKS
-	cfg.RunID = fmt.Sprintf("demo-%s-to-%s-pass%d", regionNames[f.from], regionNames[f.to], pass)
+	cfg.RunID = fmt.Sprintf("demo-%d-eu-island-via-%s-pass%d", mg.start.Unix(), regionNames[f.via], pass)
 	cfg.Ranges = 32
+	if mg.opts.Short {
+		cfg.Ranges = 8 // a few thousand rows: fewer, larger ranges
+	}
 	cfg.Workers = 4
 	cfg.PageSize = 500
 	return cfg
 }
 
-// plan compares the two islands (us-east-1's island as source, eu-west-1's as destination) with
-// plan --sample: how many members are in both, which cells conflict, what each resolver would do.
+// plan compares the EU island (source) with the Americas keyspace (destination, through
+// eu-west-1) with plan --sample: how many members are in both, which cells conflict, what each
+// resolver would do.
 func (mg *migration) plan(ctx context.Context) ([]FlowPlan, error) {
-	f := flow{us, eu}
-	cfg := mg.config(f, 0)
-	for i := range cfg.Tables {
-		cfg.Tables[i].DestinationKeyspace = islandKS
-	}
-	r, err := forklift.Plan(ctx, cfg, forklift.PlanOptions{Sample: mg.opts.sample()})
+	f := flows[0]
+	r, err := forklift.Plan(ctx, mg.config(f, 0), forklift.PlanOptions{Sample: mg.opts.sample()})
 	if err != nil {
-		return nil, fmt.Errorf("forklift plan --sample (us-east-1 island vs eu-west-1 island): %w", err)
+		return nil, fmt.Errorf("forklift plan --sample (%s): %w", f, err)
 	}
 	for _, t := range r.Tables {
 		if t.Sample != nil {
 			mg.say("  %-26s %-15s %s", t.Table, t.Resolver, sampleLine(t.Sample))
 		}
 	}
-	return []FlowPlan{{Flow: "us-east-1 island vs eu-west-1 island", Report: r}}, nil
+	return []FlowPlan{{Flow: "EU island vs the Americas keyspace", Report: r}}, nil
 }
 
 func (mg *migration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
@@ -129,7 +134,7 @@ func (mg *migration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
 		for _, t := range r.Tables {
 			q += t.Quarantined
 		}
-		mg.say("  pass %d %-34s %7d rows in %5.1fs (%6.0f rows/s), %d partitions quarantined", pass, f, r.Rows, r.Seconds, r.RowsPerSec, q)
+		mg.say("  pass %d %-32s %7d rows in %5.1fs (%6.0f rows/s), %d partitions quarantined", pass, f, r.Rows, r.Seconds, r.RowsPerSec, q)
 	}
 	return out, nil
 }
@@ -149,7 +154,7 @@ func (mg *migration) verify(ctx context.Context, pass int) ([]FlowVerify, bool, 
 			sup += t.Superseded
 			quar += t.Quarantined
 		}
-		mg.say("  verify %-34s missing %d, mismatched %d, superseded %d, quarantined %d -> %s", f, r.Missing, r.Mismatch, sup, quar, okWord(r.Clean))
+		mg.say("  verify %-32s missing %d, mismatched %d, superseded %d, quarantined %d -> %s", f, r.Missing, r.Mismatch, sup, quar, okWord(r.Clean))
 	}
 	return out, clean, nil
 }

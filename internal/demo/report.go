@@ -18,14 +18,20 @@ type Report struct {
 	MembersPerRegion int              `json:"members_per_region"`
 	Travellers       int              `json:"travellers"`
 	Planted          int              `json:"planted_inconsistencies"`
-	Seeded           [2]int           `json:"seeded_rows"` // us-east-1, eu-west-1 islands
+	Seeded           [2]int           `json:"seeded_rows"` // the Americas island (demo_global, us-east-1 only), the EU island
+	WAN              string           `json:"wan"`
 	Steps            []Step           `json:"steps"`
+	Extension        Extension        `json:"extension"`
+	Distance         DistanceFigures  `json:"distance"`
 	Migration        MigrationReport  `json:"migration"`
+	Flip             Flip             `json:"flip"`
 	DualWrite        DualWriteFigures `json:"dual_write"`
 	Cache            CacheFigures     `json:"cache"`
 	Evacuation       Evacuation       `json:"evacuation"`
 	CatchUp          CatchUp          `json:"catch_up"`
 	Checks           []Check          `json:"checks"`
+	Timeline         Timeline         `json:"timeline"`        // what happened when: phases, faults, sampled series
+	Error            string           `json:"error,omitempty"` // why the run stopped before its end
 	OK               bool             `json:"ok"`
 }
 
@@ -66,8 +72,22 @@ type CacheFigures struct {
 	LagMs        []float64 `json:"-"`
 }
 
-// Evacuation is step 5.
+// Extension is the Americas keyspace extended to eu-west-1.
+type Extension struct {
+	RebuildSeconds float64 `json:"rebuild_seconds"`
+	Seconds        float64 `json:"seconds"`
+	RowsInEU       int     `json:"rows_in_eu_west_1"`
+}
+
+// Flip is the end of the EU application's dual writes.
+type Flip struct {
+	DualWrites int64 `json:"dual_writes"` // writes through dualwrite until the island was retired
+}
+
+// Evacuation is us-east-1 cut off and killed.
 type Evacuation struct {
+	DrainSeconds       float64      `json:"drain_seconds"` // us-east-1's replication and cache events reaching eu-west-1 before the cut
+	Partitioned        bool         `json:"wan_partitioned"`
 	Killed             []string     `json:"killed"`
 	WritesDuringOutage int64        `json:"writes_during_outage"`
 	ReplayBacklog      int64        `json:"replay_backlog"`
@@ -75,11 +95,12 @@ type Evacuation struct {
 	Seconds            float64      `json:"seconds"`
 }
 
-// CatchUp is step 6.
+// CatchUp is us-east-1 healed, restarted, hinted and repaired.
 type CatchUp struct {
 	RestartSeconds float64      `json:"restart_seconds"`
+	HintsSeconds   float64      `json:"hints_seconds"`
+	RepairSeconds  float64      `json:"repair_seconds"`
 	DrainSeconds   float64      `json:"drain_seconds"`
-	Replayed       int64        `json:"replayed"`
 	Check          *CheckResult `json:"check"`
 }
 
@@ -88,7 +109,7 @@ func (r *Report) check(name string, ok bool, detail string) {
 }
 
 func (r *Report) finish() {
-	r.OK = len(r.Checks) > 0
+	r.OK = len(r.Checks) > 0 && r.Error == "" // a run that stopped early is not green, whatever it checked
 	for _, c := range r.Checks {
 		r.OK = r.OK && c.OK
 	}
@@ -109,11 +130,24 @@ func (r *Report) write(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
 }
 
+// ParseReport reads a report.json.
+func ParseReport(b []byte) (*Report, error) {
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("demo: read report.json: %w", err)
+	}
+	return &r, nil
+}
+
 // Print writes the summary a person reads at a glance.
 func (r *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "\nislands demo — two islands, one global cloud (%d members per region, %.0fs)\n\n", r.MembersPerRegion, r.Seconds)
-	fmt.Fprintf(w, "Seeded: %d rows in us-east-1's island, %d in eu-west-1's; %d travellers, %d planted inconsistencies\n\n",
+	fmt.Fprintf(w, "\nislands demo — the EU island merged into the global cloud (%d members per region, %.0fs, WAN %s)\n\n", r.MembersPerRegion, r.Seconds, r.WAN)
+	fmt.Fprintf(w, "Seeded: %d rows in the Americas keyspace (us-east-1 only), %d in the EU island; %d travellers, %d planted inconsistencies\n",
 		r.Seeded[0], r.Seeded[1], r.Travellers, r.Planted)
+	fmt.Fprintf(w, "Extension to eu-west-1: ALTER KEYSPACE + nodetool rebuild %.1fs, eu-west-1 holds %d rows\n",
+		r.Extension.RebuildSeconds, r.Extension.RowsInEU)
+	printDistance(w, r.Distance)
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Forklift (%d rows copied or merged in all)\n", r.Migration.Rows)
 	fmt.Fprintf(w, "  %-36s %-18s %-16s %8s %8s %9s %11s\n", "flow", "dataset", "resolver", "pass 1", "pass 2", "conflicts", "quarantined")
 	if len(r.Migration.Passes) == 2 {
@@ -133,7 +167,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "  verify %-36s missing %d, mismatched %d -> %s\n", v.Flow, v.Report.Missing, v.Report.Mismatch, okWord(v.Report.Clean))
 	}
 	d := r.DualWrite
-	fmt.Fprintf(w, "\nDual writes: %d issued, %d acknowledged, %d failed, %d kept for replay, %d replayed, lost 0 (checked below)\n",
+	fmt.Fprintf(w, "\nDual writes (the EU application, until the island was retired): %d issued, %d acknowledged, %d failed, %d kept for replay, %d replayed, lost 0 (checked below)\n",
 		d.Writes, d.Acknowledged, d.Failed, d.KeptForReplay, d.Replayed)
 	c := r.Cache
 	fmt.Fprintf(w, "Cache events: %d published, %d received, %d applied, %d stale or duplicate (ignored), %d poison\n",
@@ -141,12 +175,12 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  lag write -> visible in the other region: p50 %.1f ms, p99 %.1f ms (%d events held by the outage, applied on return)\n",
 		c.LagP50ms, c.LagP99ms, c.HeldByOutage)
 	if e := r.Evacuation.Check; e != nil {
-		fmt.Fprintf(w, "\nEvacuation of us-east-1 (%s killed): %d writes during the outage; eu-west-1 served %d of %d members (%d cache hits, %d stale)\n",
+		fmt.Fprintf(w, "\nEvacuation of us-east-1 (WAN partitioned, %s killed): %d writes during the outage; eu-west-1 served %d of %d members (%d cache hits, %d stale)\n",
 			strings.Join(r.Evacuation.Killed, ", "), r.Evacuation.WritesDuringOutage, e.Served, e.Members, e.CacheHits, e.StaleFromCache)
 	}
 	if cu := r.CatchUp.Check; cu != nil {
-		fmt.Fprintf(w, "Catch-up: restart %.0fs, replay and cache queues drained in %.1fs (%d writes replayed); us-east-1 holds %d of %d members\n",
-			r.CatchUp.RestartSeconds, r.CatchUp.DrainSeconds, r.CatchUp.Replayed, cu.Served, cu.Members)
+		fmt.Fprintf(w, "Catch-up: heal and restart %.0fs, hints delivered in %.1fs, nodetool repair %.1fs, cache queues drained %.1fs after the restart; us-east-1 holds %d of %d members\n",
+			r.CatchUp.RestartSeconds, r.CatchUp.HintsSeconds, r.CatchUp.RepairSeconds, r.CatchUp.DrainSeconds, cu.Served, cu.Members)
 	}
 	fmt.Fprintln(w, "\nChecks:")
 	for _, ch := range r.Checks {
@@ -159,6 +193,9 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintf(w, " (%s)", ch.Detail)
 		}
 		fmt.Fprintln(w)
+	}
+	if r.Error != "" {
+		fmt.Fprintf(w, "\nTHE RUN STOPPED EARLY: %s\n", r.Error)
 	}
 	if r.OK {
 		fmt.Fprintln(w, "\nEvery check green: either region serves every member.")

@@ -23,7 +23,17 @@ type write struct {
 	args []any
 }
 
-// seed fills both islands: each member of a region in that region's island; travellers also in
+// islandOf is the keyspace of region r's island: the Americas keyspace in the global cluster, or
+// the EU island's own.
+func islandOf(r int) string {
+	if r == us {
+		return globalKS
+	}
+	return islandKS
+}
+
+// seed fills both islands (sessions: the Americas one, the EU one): each member of a region in
+// that region's island; travellers also in
 // the other island, with different data written at different times; one traveller in five with a
 // maturity level that differs between islands (the planted inconsistencies). Every write carries
 // an explicit timestamp in the last 30 days and is recorded in the model.
@@ -34,7 +44,7 @@ func seed(ctx context.Context, sessions [2]*gocql.Session, m *model, perRegion i
 	var ws [2][]write
 	stamp := func() int64 { return base.UnixMicro() + rng.Int64N(span) }
 	add := func(r int, stmt string, ts int64, args ...any) {
-		ws[r] = append(ws[r], write{stmt: fmt.Sprintf(stmt, islandKS) + fmt.Sprintf(" USING TIMESTAMP %d", ts), args: args})
+		ws[r] = append(ws[r], write{stmt: fmt.Sprintf(stmt, islandOf(r)) + fmt.Sprintf(" USING TIMESTAMP %d", ts), args: args})
 	}
 	for home := 0; home < 2; home++ {
 		for i := 0; i < perRegion; i++ {
@@ -87,13 +97,17 @@ func seed(ctx context.Context, sessions [2]*gocql.Session, m *model, perRegion i
 			}
 		}
 	}
+	var g errgroup.Group // the two islands at the same time
 	for r := 0; r < 2; r++ {
 		rows[r] = len(ws[r])
-		if err := execAll(ctx, sessions[r], ws[r], 32); err != nil {
-			return rows, fmt.Errorf("seed %s: %w", regionNames[r], err)
-		}
+		g.Go(func() error {
+			if err := execAll(ctx, sessions[r], ws[r], 32); err != nil {
+				return fmt.Errorf("seed %s: %w", regionNames[r], err)
+			}
+			return nil
+		})
 	}
-	return rows, nil
+	return rows, g.Wait()
 }
 
 // execAll runs writes with n at a time.

@@ -10,20 +10,44 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gocql/gocql"
+
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/dualwrite"
 )
 
-// app is the application of one region: it writes through dualwrite (the database) and cachesync
-// (the cache), and records every acknowledged write in the model.
+// app is the application of one region: it writes its database (w: dualwrite during the EU
+// application's migration, a plain session on the global cluster otherwise) and cachesync (the
+// cache), and records every acknowledged write in the model.
 type app struct {
-	region int
-	dw     *dualwrite.Session
-	cache  *cachesync.Client
-	ks     string // the keyspace its statements name (the primary's)
-	m      *model
-	stats  *trafficStats
-	log    *slog.Logger
+	region  int
+	w       writer
+	dw      *dualwrite.Session // the EU application's dual writes, nil once the island is retired
+	cache   *cachesync.Client
+	ks      string // the keyspace its statements name (the primary's)
+	m       *model
+	stats   *trafficStats
+	log     *slog.Logger
+	latency func(time.Duration) // each acknowledged write's latency, when set
+}
+
+// writer is how an application writes its database: one statement with a client timestamp.
+type writer interface {
+	write(ctx context.Context, ts int64, stmt string, args ...any) error
+}
+
+// dwWriter writes through a dualwrite session (both sides, one timestamp).
+type dwWriter struct{ s *dualwrite.Session }
+
+func (w dwWriter) write(ctx context.Context, ts int64, stmt string, args ...any) error {
+	return w.s.Query(stmt, args...).WithTimestamp(ts).WithContext(ctx).Exec()
+}
+
+// cqlWriter writes one gocql session: the global cluster, in the application's own datacenter.
+type cqlWriter struct{ s *gocql.Session }
+
+func (w cqlWriter) write(ctx context.Context, ts int64, stmt string, args ...any) error {
+	return w.s.Query(stmt, args...).WithTimestamp(ts).WithContext(ctx).Exec()
 }
 
 type trafficStats struct {
@@ -77,8 +101,12 @@ func (a *app) traffic(ctx context.Context, members []member, rate float64, worke
 func (a *app) exec(ctx context.Context, ts int64, stmt string, args ...any) bool {
 	a.stats.Issued.Add(1)
 	for attempt := 0; ; attempt++ {
-		err := a.dw.Query(fmt.Sprintf(stmt, a.ks), args...).WithTimestamp(ts).WithContext(context.WithoutCancel(ctx)).Exec()
+		t0 := time.Now()
+		err := a.w.write(context.WithoutCancel(ctx), ts, fmt.Sprintf(stmt, a.ks), args...)
 		if err == nil {
+			if a.latency != nil {
+				a.latency(time.Since(t0))
+			}
 			a.stats.Acked.Add(1)
 			return true
 		}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/globalcloud/islands/internal/world"
+)
+
+// wanCmd drives the WAN between the local regions (scripts/regions wan, partition, heal):
+//
+//	islands wan [-api URL] [-rtt 70ms] [-jitter 5ms] set   the delay, each way rtt/2 ± jitter
+//	islands wan [-api URL] partition|heal|show
+func wanCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("wan", flag.ContinueOnError)
+	api := fs.String("api", os.Getenv("ISLANDS_WAN"), "Toxiproxy API of the WAN (default $ISLANDS_WAN)")
+	rtt := fs.Duration("rtt", 70*time.Millisecond, "round-trip time between the regions (set)")
+	jitter := fs.Duration("jitter", 5*time.Millisecond, "each direction's delay varies uniformly by ± this (set)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || *api == "" {
+		return errors.New("usage: islands wan [-api URL] [-rtt D] [-jitter D] set|partition|heal|show")
+	}
+	w := world.NewWAN(*api)
+	var err error
+	switch fs.Arg(0) {
+	case "set":
+		err = w.Set(ctx, *rtt/2, *jitter)
+	case "partition":
+		err = w.Partition(ctx)
+	case "heal":
+		err = w.Heal(ctx)
+	case "show":
+		var ps []string
+		if ps, err = w.Proxies(ctx); err == nil {
+			for _, p := range ps {
+				fmt.Fprintln(stdout, "wan path", p)
+			}
+		}
+	default:
+		return fmt.Errorf("wan: unknown action %q (want set, partition, heal or show)", fs.Arg(0))
+	}
+	if err != nil {
+		return err
+	}
+	l, err := w.Link(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "wan:", l)
+	return nil
+}

@@ -1,0 +1,228 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/world"
+)
+
+// The distance step measures each figure twice in the same run, with the same code on the same
+// machine: once with the WAN at 0 ms, once at the run's distance. A figure at 0 ms alone says
+// nothing about a deployment; the pair says what the distance costs.
+
+// Labels of the two WAN settings.
+const (
+	atZero     = "0 ms"
+	atDistance = "distance"
+)
+
+// DistanceFigures are the figures under distance, each at 0 ms and at the WAN's distance.
+type DistanceFigures struct {
+	WAN        string        `json:"wan"`
+	Visibility [2]Percentile `json:"cross_dc_visibility_ms"`   // write LOCAL_ONE in one DC, poll the other
+	CacheLag   [2]Percentile `json:"cache_lag_ms"`             // write in one region to applied in the other's cache
+	DualWrite  [2]Percentile `json:"eu_dual_write_ms"`         // the EU application's dual writes
+	Forklift   [2]float64    `json:"forklift_rows_per_second"` // EU island into the 2-DC keyspace, via eu-west-1
+}
+
+// Percentile is p50 and p99 of n samples, in ms.
+type Percentile struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+func percentiles(v []float64) Percentile {
+	if len(v) == 0 {
+		return Percentile{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return Percentile{N: len(v), P50: v[len(v)/2], P99: v[min(len(v)-1, len(v)*99/100)]}
+}
+
+func (p Percentile) String() string {
+	if p.N == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %6.1f ms, p99 %6.1f ms (n=%d)", p.P50, p.P99, p.N)
+}
+
+// samples are values by label, safe for concurrent use.
+type samples struct {
+	mu sync.Mutex
+	by map[string][]float64
+}
+
+func (s *samples) add(label string, v float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.by == nil {
+		s.by = map[string][]float64{}
+	}
+	s.by[label] = append(s.by[label], v)
+}
+
+func (s *samples) get(label string) []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.by[label])
+}
+
+// window is a stretch of the distance step's traffic under one WAN setting; a cache event
+// published inside it counts for that setting.
+type window struct {
+	label    string
+	from, to time.Time
+}
+
+// lagApplied records a cache event's lag, and when it was published, for the run's figures and
+// for the distance step's windows (classified at the end: an event is often applied after its
+// window has closed).
+func (d *run) lagApplied(lag time.Duration) {
+	ms := float64(lag.Microseconds()) / 1000
+	d.lagMu.Lock()
+	defer d.lagMu.Unlock()
+	d.lags = append(d.lags, ms)
+	d.lagAt = append(d.lagAt, time.Now().Add(-lag))
+}
+
+// distance runs the step: for each WAN setting, both applications' traffic (the EU one dual
+// writing), cross-DC visibility probes and a forklift copy of the EU island into the 2-DC scratch
+// keyspace. It leaves the WAN at the run's distance.
+func (d *run) distance(ctx context.Context, apps [2]*app) error {
+	wan := d.w.WAN()
+	fig := DistanceFigures{WAN: d.link.String()}
+	dur, probes := 3*time.Second, 20
+	if d.opts.Short {
+		dur, probes = 1500*time.Millisecond, 8
+	}
+	// Warm up (connections, prepared statements on both sides) before anything is measured.
+	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, time.Second)
+	for i, set := range []struct {
+		label          string
+		oneWay, jitter time.Duration
+	}{{atZero, 0, 0}, {atDistance, d.link.OneWay, d.link.Jitter}} {
+		if err := wan.Set(ctx, set.oneWay, set.jitter); err != nil {
+			return err
+		}
+		time.Sleep(300 * time.Millisecond) // events of the previous setting still on their way
+		end := d.rec.phase("activity", "WAN at "+map[string]string{atZero: "0 ms", atDistance: d.link.RTT().String() + " RTT"}[set.label]+": figures")
+		d.dwLabel.Store(&set.label)
+		from := time.Now()
+		d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, dur)
+		d.dwLabel.Store(nil)
+		d.lagMu.Lock()
+		d.windows = append(d.windows, window{label: set.label, from: from, to: time.Now()})
+		d.lagMu.Unlock()
+		vis, err := d.visibility(ctx, probes, i)
+		if err != nil {
+			return err
+		}
+		fig.Visibility[i] = percentiles(vis)
+		rps, err := d.scratchCopy(ctx, set.label)
+		if err != nil {
+			return err
+		}
+		fig.Forklift[i] = rps
+		end()
+		d.say("  WAN %-8s cross-DC visibility %s; forklift %6.0f rows/s", set.label, fig.Visibility[i], rps)
+	}
+	// The cache events of the second window may still be on their way: the figures are read at the
+	// end of the step that follows (finishDistance).
+	d.rep.Distance = fig
+	return nil
+}
+
+// finishDistance fills in the figures that arrive late: the windows' cache lags.
+func (d *run) finishDistance() {
+	d.rep.Distance.DualWrite = [2]Percentile{percentiles(d.dwLat.get(atZero)), percentiles(d.dwLat.get(atDistance))}
+	by := map[string][]float64{}
+	d.lagMu.Lock()
+	for i, published := range d.lagAt {
+		for _, w := range d.windows {
+			if !published.Before(w.from) && published.Before(w.to) {
+				by[w.label] = append(by[w.label], d.lags[i])
+			}
+		}
+	}
+	d.lagMu.Unlock()
+	d.rep.Distance.CacheLag = [2]Percentile{percentiles(by[atZero]), percentiles(by[atDistance])}
+}
+
+// visibility writes n rows at LOCAL_ONE in each datacenter of the global cluster and measures,
+// polling the other datacenter at LOCAL_ONE, when each becomes visible there.
+func (d *run) visibility(ctx context.Context, n, round int) ([]float64, error) {
+	var out []float64
+	for from := 0; from < 2; from++ {
+		for i := 0; i < n; i++ {
+			k := round*100000 + from*10000 + i
+			t0 := time.Now()
+			if err := d.global[from].Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, ?)", k, regionNames[from]).
+				Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
+				return nil, fmt.Errorf("visibility probe: write in %s: %w", regionNames[from], err)
+			}
+			for {
+				var v string
+				err := d.global[1-from].Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+				if err == nil {
+					break
+				}
+				if err != gocql.ErrNotFound {
+					return nil, fmt.Errorf("visibility probe: read in %s: %w", regionNames[1-from], err)
+				}
+				if time.Since(t0) > 30*time.Second {
+					return nil, fmt.Errorf("visibility probe: a row written in %s not visible in %s after 30s", regionNames[from], regionNames[1-from])
+				}
+				time.Sleep(time.Millisecond)
+			}
+			out = append(out, float64(time.Since(t0).Microseconds())/1000)
+		}
+	}
+	return out, nil
+}
+
+// scratchCopy copies the EU island's viewing histories, as lww, into demo_scratch (replicated in both
+// datacenters) through eu-west-1, as the migration's forklift runs, and returns its rows/s.
+func (d *run) scratchCopy(ctx context.Context, label string) (float64, error) {
+	mg := &migration{w: d.w, opts: d.opts, start: d.start}
+	cfg := mg.config(flows[0], 0)
+	var tables []forklift.TableConfig
+	for _, t := range cfg.Tables {
+		if t.Table == "viewing_history" { // the largest dataset
+			t.DestinationKeyspace, t.Resolver, t.Options = scratchKS, "lww", nil
+			tables = append(tables, t)
+		}
+	}
+	cfg.Tables = tables
+	cfg.RunID = fmt.Sprintf("demo-%d-scratch-%s", d.start.Unix(), label)
+	r, err := forklift.Run(ctx, cfg, forklift.RunOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("forklift copy into %s at %s: %w", scratchKS, label, err)
+	}
+	return r.RowsPerSec, nil
+}
+
+// printDistance writes the figures under distance, each next to its 0 ms twin.
+func printDistance(w io.Writer, f DistanceFigures) {
+	if f.WAN == "" {
+		return
+	}
+	fmt.Fprintf(w, "\nUnder distance (WAN %s), each next to the same figure at 0 ms in this run:\n", f.WAN)
+	fmt.Fprintf(w, "  %-44s %-38s %s\n", "figure", "at 0 ms", "at distance")
+	row := func(name string, a, b Percentile) { fmt.Fprintf(w, "  %-44s %-38s %s\n", name, a, b) }
+	row("Cassandra cross-DC visibility (LOCAL_ONE)", f.Visibility[0], f.Visibility[1])
+	row("cache lag, one region to the other", f.CacheLag[0], f.CacheLag[1])
+	row("dual write, EU application (island+global)", f.DualWrite[0], f.DualWrite[1])
+	fmt.Fprintf(w, "  %-44s %-38s %.0f rows/s\n", "forklift into the 2-DC keyspace (eu-west-1)", fmt.Sprintf("%.0f rows/s", f.Forklift[0]), f.Forklift[1])
+}
+
+func regionOf(r int) world.Region { return world.Regions[r] }

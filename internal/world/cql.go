@@ -1,0 +1,58 @@
+package world
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// Translator returns the gocql AddressTranslator of an application in region from, as EC2
+// multi-region deployments use: the other region's global node, which Cassandra advertises at its
+// own address, is reached at its WAN address; every other address is left as it is.
+func (e Env) Translator(from Region) gocql.AddressTranslator {
+	other := from.Other()
+	direct, wan := e.GlobalCQL(other, other), e.GlobalCQL(from, other)
+	dh, dp, err1 := splitHostPort(direct)
+	wh, wp, err2 := splitHostPort(wan)
+	if err1 != nil || err2 != nil {
+		return gocql.IdentityTranslator()
+	}
+	return gocql.AddressTranslatorFunc(func(addr net.IP, port int) (net.IP, int) {
+		if addr.Equal(dh) && port == dp {
+			return wh, wp
+		}
+		return addr, port
+	})
+}
+
+func splitHostPort(hostport string) (net.IP, int, error) {
+	h, p, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, 0, fmt.Errorf("world: address %q: %w", hostport, err)
+	}
+	ip := net.ParseIP(h)
+	if ip == nil {
+		return nil, 0, fmt.Errorf("world: address %q: not an IP", hostport)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return nil, 0, fmt.Errorf("world: address %q: %w", hostport, err)
+	}
+	return ip, port, nil
+}
+
+// GlobalCluster returns the gocql configuration of an application in region from on the global
+// cluster: contact point its own region's node, token- and DC-aware routing that prefers its own
+// datacenter, the other region's node through the WAN (Translator), LOCAL_QUORUM.
+func (e Env) GlobalCluster(from Region) *gocql.ClusterConfig {
+	c := gocql.NewCluster(e.GlobalCQL(from, from))
+	c.Timeout = 10 * time.Second
+	c.ConnectTimeout = 10 * time.Second
+	c.Consistency = gocql.LocalQuorum
+	c.AddressTranslator = e.Translator(from)
+	c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.DCAwareRoundRobinPolicy(from.DC()))
+	return c
+}
