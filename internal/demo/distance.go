@@ -204,7 +204,7 @@ func (d *run) scratchCopy(ctx context.Context, label string) (float64, error) {
 	}
 	cfg.Tables = tables
 	cfg.RunID = fmt.Sprintf("demo-%d-scratch-%s", d.start.Unix(), label)
-	r, err := forklift.Run(ctx, cfg, forklift.RunOptions{})
+	r, err := withJob(ctx, cfg, func(j *forklift.Job) (*forklift.RunReport, error) { return j.Run(ctx, forklift.RunOptions{}) })
 	if err != nil {
 		return 0, fmt.Errorf("forklift copy into %s at %s: %w", scratchKS, label, err)
 	}

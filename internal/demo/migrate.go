@@ -100,7 +100,9 @@ func (mg *migration) config(f flow, pass int) forklift.Config {
 // resolver would do.
 func (mg *migration) plan(ctx context.Context) ([]FlowPlan, error) {
 	f := flows[0]
-	r, err := forklift.Plan(ctx, mg.config(f, 0), forklift.PlanOptions{Sample: mg.opts.sample()})
+	r, err := withJob(ctx, mg.config(f, 0), func(j *forklift.Job) (*forklift.PlanReport, error) {
+		return j.Plan(ctx, forklift.PlanOptions{Sample: mg.opts.sample()})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("forklift plan --sample (%s): %w", f, err)
 	}
@@ -116,12 +118,13 @@ func (mg *migration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
 	var out []FlowRun
 	for _, f := range flows {
 		cfg := mg.config(f, pass)
-		r, err := forklift.Run(ctx, cfg, forklift.RunOptions{ProgressInterval: 250 * time.Millisecond,
+		opts := forklift.RunOptions{ProgressInterval: 250 * time.Millisecond,
 			Progress: func(p forklift.Progress) {
 				mg.mu.Lock()
 				mg.points = append(mg.points, ProgressPt{T: time.Since(mg.start).Seconds(), Rows: mg.base + p.Rows})
 				mg.mu.Unlock()
-			}})
+			}}
+		r, err := withJob(ctx, cfg, func(j *forklift.Job) (*forklift.RunReport, error) { return j.Run(ctx, opts) })
 		if err != nil {
 			return out, fmt.Errorf("forklift run %s (pass %d): %w", f, pass, err)
 		}
@@ -143,7 +146,9 @@ func (mg *migration) verify(ctx context.Context, pass int) ([]FlowVerify, bool, 
 	var out []FlowVerify
 	clean := true
 	for _, f := range flows {
-		r, err := forklift.Verify(ctx, mg.config(f, pass), forklift.VerifyOptions{})
+		r, err := withJob(ctx, mg.config(f, pass), func(j *forklift.Job) (*forklift.VerifyReport, error) {
+			return j.Verify(ctx, forklift.VerifyOptions{})
+		})
 		if err != nil {
 			return out, false, fmt.Errorf("forklift verify %s: %w", f, err)
 		}
