@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/chaos"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // chaosCmd is `islands chaos`: the seeded fault campaign (make chaos).
@@ -31,6 +32,7 @@ func chaosCmd(args []string) int {
 	binDir := fs.String("bin-dir", "", "where the cachesync and forklift programs are (default: beside this program)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long writers wait for their replay logs at the end")
 	callerWait := fs.Duration("caller-wait", 2*time.Second, "an acknowledged write slower than this with a healthy authoritative side is a violation")
+	wan := fs.Bool("wan", true, "partition and latency faults through the world's WAN (ISLANDS_WAN), when the world has one")
 	check := fs.String("check", "", "run the checker again over a finished run's directory (no service needed) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -51,6 +53,10 @@ func chaosCmd(args []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "islands chaos:", err)
 		return 2
+	}
+	var part chaos.Partitioner
+	if w := os.Getenv("ISLANDS_WAN"); *wan && w != "" {
+		part = chaos.NewWANPartitioner(world.NewWAN(w))
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -84,7 +90,7 @@ func chaosCmd(args []string) int {
 		rep, err := chaos.Run(ctx, chaos.Options{Seed: s, Duration: *duration, Rate: *rate, Keys: *keys, MaxFault: *maxFault,
 			Kinds: ks, Targets: ts, KillCassandra: *killCass, Env: env, Dir: filepath.Join(*out, fmt.Sprintf("seed-%d", s)),
 			IslandsBin: self, CachesyncBin: filepath.Join(*binDir, "cachesync"), ForkliftBin: fk,
-			DrainTimeout: *drain, CallerWait: *callerWait, Progress: os.Stdout})
+			DrainTimeout: *drain, CallerWait: *callerWait, Progress: os.Stdout, Partitioner: part})
 		if rep != nil && err == nil {
 			rep.Print(os.Stdout)
 		}
