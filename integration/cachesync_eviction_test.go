@@ -56,8 +56,8 @@ func TestCachesyncEviction(t *testing.T) {
 	ctx := context.Background()
 	run := fmt.Sprint(time.Now().UnixNano())
 	type evictCase struct {
-		how      string            // what removes the tombstone
-		from, in *csRegion         // the old value is written in from and replicated to in, where it is deleted
+		how      string    // what removes the tombstone
+		from, in *csRegion // the old value is written in from and replicated to in, where it is deleted
 		key      string
 		old      cachesync.Version // the old value's version
 		del      cachesync.Version // the tombstone's
