@@ -103,6 +103,11 @@ func cluster(addr string) *gocql.ClusterConfig {
 	c.ConnectTimeout = 10 * time.Second
 	c.Consistency = gocql.One
 	c.DisableInitialHostLookup = true
+	// Only this node, also after a topology event: a node of the two-datacenter global cluster
+	// announces its peer (the other region's node) when it sees it again after a pause, and gocql
+	// would then coordinate some requests in the other region, through the WAN. A test's session,
+	// like an application's local one, talks to its own region.
+	c.HostFilter = gocql.WhiteListHostFilter(addr)
 	return c
 }
 
