@@ -125,7 +125,7 @@ func (r *Report) reportPage() reportPage {
 		}
 	}
 	p.Checks = r.checksTable()
-	p.Tables = append(p.Tables, r.planTable(), r.flowsTable(), r.verifyTable(), r.dualWriteTable(), r.cacheTable(),
+	p.Tables = append(p.Tables, r.distanceTable(), r.planTable(), r.flowsTable(), r.verifyTable(), r.dualWriteTable(), r.cacheTable(),
 		r.regionsTable(), r.phasesTable())
 	return p
 }
@@ -142,6 +142,30 @@ func timelineLegend(tl *Timeline) []legendItem {
 		}
 	}
 	return l
+}
+
+// distanceTable puts each figure measured under the WAN's distance next to the same figure at 0 ms,
+// both from this run.
+func (r *Report) distanceTable() htable {
+	d := r.Distance
+	t := htable{ID: "distance", Title: "Under distance", Note: "each figure measured in this run at 0 ms and under the WAN: " + d.WAN,
+		Head: []tcol{{Text: "figure"}, {Text: "at 0 ms", Num: true}, {Text: "at distance", Num: true}}}
+	if d.WAN == "" {
+		return t
+	}
+	pair := func(p Percentile) tcell {
+		if p.N == 0 {
+			return tcell{Text: "no samples", Num: true}
+		}
+		return tcell{Text: roundMs(p.P50) + " / " + roundMs(p.P99) + " ms", Num: true}
+	}
+	t.Rows = [][]tcell{
+		{nw("Cassandra cross-DC visibility p50 / p99"), pair(d.Visibility[0]), pair(d.Visibility[1])},
+		{nw("cache lag region to region p50 / p99"), pair(d.CacheLag[0]), pair(d.CacheLag[1])},
+		{nw("EU application dual write p50 / p99"), pair(d.DualWrite[0]), pair(d.DualWrite[1])},
+		{nw("forklift into the 2-DC keyspace, rows/s"), ncell(int64(d.Forklift[0])), ncell(int64(d.Forklift[1]))},
+	}
+	return t
 }
 
 func (r *Report) checksTable() htable {
