@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -164,7 +165,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	defer rec.Close()
 
 	say("setting up keyspace %s, queues, caches", o.Keyspace)
-	if err := setupSchema(ctx, o); err != nil {
+	dcs, err := setupSchema(ctx, o)
+	if err != nil {
 		return nil, err
 	}
 	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(o.Env.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
@@ -199,12 +201,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
 			Args: func(int) []string {
 				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint, "-anonymous",
-					"-queue", queues[r].url, "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
+					"-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
 					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
 		wc := WriterConfig{Region: r, Seed: o.Seed, PrimaryCQL: o.Env.USCQL, SecondaryCQL: o.Env.EUCQL, LocalCQL: cql[r],
-			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].url, OwnQueue: queues[r].url,
+			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].URL(), OwnQueue: queues[r].URL(),
 			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
@@ -241,7 +243,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	var skipped []string
 	fkCfg := filepath.Join(o.Dir, "forklift.yaml")
 	if o.ForkliftBin != "" {
-		if err := writeForkliftConfig(fkCfg, o, suffix); err != nil {
+		if err := writeForkliftConfig(fkCfg, o, suffix, dcs); err != nil {
 			return nil, err
 		}
 		faults = append(faults, &ForkliftFault{Bin: o.ForkliftBin, Config: fkCfg, Log: filepath.Join(o.Dir, "forklift.log"), Rec: rec})
@@ -364,6 +366,7 @@ func adminSession(ctx context.Context, addr, ks string) (*gocql.Session, error) 
 		c.Timeout = 20 * time.Second
 		c.ConnectTimeout = 10 * time.Second
 		c.DisableInitialHostLookup = true
+		c.HostFilter = gocql.WhiteListHostFilter(addr) // its node only, also after topology events
 		c.Consistency = gocql.One
 		c.Logger = log.New(io.Discard, "", 0)
 		s, err := c.CreateSession()
@@ -376,25 +379,36 @@ func adminSession(ctx context.Context, addr, ks string) (*gocql.Session, error) 
 	return nil, fmt.Errorf("chaos: connect to %s: %w", addr, last)
 }
 
-func setupSchema(ctx context.Context, o Options) error {
+// setupSchema creates the campaign's keyspace on both sides, each replicated in the datacenter of
+// the node the campaign talks to (on a two-datacenter global cluster, a SimpleStrategy keyspace
+// would put half its rows behind the WAN and fail LOCAL_QUORUM there), and returns the
+// datacenters by address.
+func setupSchema(ctx context.Context, o Options) (map[string]string, error) {
+	dcs := map[string]string{}
 	for _, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
 		s, err := adminSession(ctx, addr, "")
 		if err != nil {
-			return err
+			return nil, err
 		}
+		var dc string
+		if err := s.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&dc); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("chaos: the datacenter of %s: %w", addr, err)
+		}
+		dcs[addr] = dc
 		for _, stmt := range []string{
 			"DROP KEYSPACE IF EXISTS " + o.Keyspace,
-			"CREATE KEYSPACE " + o.Keyspace + " WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+			"CREATE KEYSPACE " + o.Keyspace + " WITH replication = {'class': 'NetworkTopologyStrategy', '" + dc + "': 1}",
 			"CREATE TABLE " + o.Keyspace + ".kv (k int PRIMARY KEY, v text, tags set<text>)",
 		} {
 			if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
 				s.Close()
-				return fmt.Errorf("chaos: %s at %s: %w", stmt, addr, err)
+				return nil, fmt.Errorf("chaos: %s at %s: %w", stmt, addr, err)
 			}
 		}
 		s.Close()
 	}
-	return nil
+	return dcs, nil
 }
 
 // readRows reads kv from both keyspaces, retrying while a node comes back.
@@ -485,10 +499,10 @@ func deadLetterFiles(dir string) map[string]int64 {
 	return out
 }
 
-func writeForkliftConfig(path string, o Options, suffix string) error {
+func writeForkliftConfig(path string, o Options, suffix string, dcs map[string]string) error {
 	y := fmt.Sprintf(`# forklift during the chaos campaign: the primary keyspace copied into the secondary (lww)
-source: {hosts: [%q], disable_host_lookup: true}
-destination: {hosts: [%q], disable_host_lookup: true}
+source: {hosts: [%q], local_dc: %q, disable_host_lookup: true}
+destination: {hosts: [%q], local_dc: %q, disable_host_lookup: true}
 tables:
   - {keyspace: %s, table: kv, destination_keyspace: %s, resolver: lww}
 checkpoint_keyspace: chaos_forklift
@@ -496,7 +510,7 @@ run_id: chaos%s
 workers: 2
 ranges: 32
 page_size: 50
-`, o.Env.USCQL, o.Env.EUCQL, o.Keyspace, o.Keyspace, suffix)
+`, o.Env.USCQL, dcs[o.Env.USCQL], o.Env.EUCQL, dcs[o.Env.EUCQL], o.Keyspace, o.Keyspace, suffix)
 	return os.WriteFile(path, []byte(y), 0o644)
 }
 
@@ -522,10 +536,28 @@ func writeJSON(path string, v any) {
 	os.WriteFile(path, b, 0o644)
 }
 
-// queuePair is one region's cachesync queue and its dead-letter queue.
+// queuePair is one region's cachesync queue and its dead-letter queue. ElasticMQ forgets its
+// queues when it is killed, so create runs again after a restart while agents and writers are
+// being started with the URLs: they are read and written under mu.
 type queuePair struct {
-	name     string
+	name string
+
+	mu       sync.Mutex
 	url, dlq string
+}
+
+// URL is the queue's URL.
+func (q *queuePair) URL() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.url
+}
+
+// DLQ is the dead-letter queue's URL.
+func (q *queuePair) DLQ() string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.dlq
 }
 
 func (q *queuePair) create(ctx context.Context, c *sqs.Client) error {
@@ -543,17 +575,19 @@ func (q *queuePair) create(ctx context.Context, c *sqs.Client) error {
 	if err != nil {
 		return fmt.Errorf("chaos: create queue %s: %w", q.name, err)
 	}
+	q.mu.Lock()
 	q.url, q.dlq = *out.QueueUrl, *dlq.QueueUrl
+	q.mu.Unlock()
 	return nil
 }
 
 func (q *queuePair) delete(ctx context.Context, c *sqs.Client) {
-	c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.url)})
-	c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.dlq)})
+	c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.URL())})
+	c.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: aws.String(q.DLQ())})
 }
 
 func (q *queuePair) empty(ctx context.Context, c *sqs.Client) bool {
-	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.url),
+	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q.URL()),
 		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
 			types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
 	if err != nil {
@@ -580,7 +614,7 @@ func (q *queuePair) waitEmpty(ctx context.Context, c *sqs.Client, limit time.Dur
 }
 
 func (q *queuePair) deadLettered(ctx context.Context, c *sqs.Client) []string {
-	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.dlq), MaxNumberOfMessages: 10})
+	out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.DLQ()), MaxNumberOfMessages: 10})
 	if err != nil {
 		return nil
 	}

@@ -110,6 +110,10 @@ func writerCluster(addr, ks string) *gocql.ClusterConfig {
 	c.WriteTimeout = 3 * time.Second
 	c.ConnectTimeout = 5 * time.Second
 	c.DisableInitialHostLookup = true
+	// Its region's node only, as an application's local session: a node of the two-datacenter
+	// global cluster announces its peer after a pause, and gocql would then coordinate writes in
+	// the other region, through the WAN.
+	c.HostFilter = gocql.WhiteListHostFilter(addr)
 	c.Consistency = gocql.One
 	c.Logger = log.New(io.Discard, "", 0)
 	return c
