@@ -286,7 +286,9 @@ func (s *Session) WaitReplayed(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		n, _ := s.Backlog()
-		if n == 0 && len(s.async) == 0 && s.stats.asyncInFlight.Load() == 0 {
+		// Appends still under way count: a write whose caller gave up (its context ended) is
+		// still being kept, and would otherwise land in the log after WaitReplayed said drained.
+		if n == 0 && len(s.async) == 0 && s.stats.asyncInFlight.Load() == 0 && s.stats.appending.Load() == 0 {
 			return nil
 		}
 		select {

@@ -7,6 +7,7 @@ type counters struct {
 	writes, acked, followerFailed, followerLate, logged, replayed, uncertain atomic.Int64
 	shadowReads, shadowMismatches, lwtMismatches, refused                    atomic.Int64
 	asyncInFlight, deadLettered                                              atomic.Int64
+	appending                                                                atomic.Int64 // replay-log appends under way in the background
 }
 
 // Stats are a session's totals since New, for reports and tests; the same figures are exported

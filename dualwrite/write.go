@@ -344,8 +344,10 @@ func (s *Session) keepAhead(op *writeOp, sd side) chan error {
 	e := s.entryFor(op, sd)
 	done := make(chan error, 1)
 	s.bgWG.Add(1)
+	s.stats.appending.Add(1)
 	go func() {
 		defer s.bgWG.Done()
+		defer s.stats.appending.Add(-1)
 		done <- s.appended(s.log.Append(context.WithoutCancel(op.ctx), e))
 	}()
 	return done
@@ -385,8 +387,10 @@ func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) e
 	}
 	done := make(chan error, 1)
 	s.bgWG.Add(1)
+	s.stats.appending.Add(1) // WaitReplayed waits for it: the caller may be gone, the entry is not
 	go func() {
 		defer s.bgWG.Done()
+		defer s.stats.appending.Add(-1)
 		done <- fn(context.WithoutCancel(ctx))
 	}()
 	select {
