@@ -1,0 +1,185 @@
+package cqlconn
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/gocql/gocql"
+)
+
+// ErrAccess marks an error in how a cluster is to be reached: a password that cannot be read, a CA
+// file that is missing or holds no certificate, options that do not go together.
+var ErrAccess = errors.New("cqlconn")
+
+// Access says how to authenticate to a cluster and whether to speak TLS to it. The zero value is
+// plain text without credentials (a cluster with AllowAllAuthenticator).
+type Access struct {
+	// Username enables PasswordAuthenticator.
+	Username string `yaml:"username" json:"username,omitempty"`
+	// Password is the literal password. Prefer PasswordFile or PasswordEnv; a program must never
+	// take it from a flag.
+	Password Secret `yaml:"password" json:"password,omitempty"`
+	// PasswordFile is a file whose content (trailing newline trimmed) is the password.
+	PasswordFile string `yaml:"password_file" json:"password_file,omitempty"`
+	// PasswordEnv names an environment variable that holds the password.
+	PasswordEnv string `yaml:"password_env" json:"password_env,omitempty"`
+	// TLS configures client-to-node encryption.
+	TLS TLS `yaml:"tls" json:"tls"`
+}
+
+// TLS configures client TLS for one cluster.
+type TLS struct {
+	// Enabled turns TLS on; setting CAFile or CertFile does too.
+	Enabled bool `yaml:"enabled" json:"enabled,omitempty"`
+	// CAFile is the PEM file of the CA(s) the server's certificate must chain to. Default: the
+	// system's roots.
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty"`
+	// CertFile and KeyFile are the client's certificate and key (PEM), for clusters that require
+	// client certificates. They go together.
+	CertFile string `yaml:"cert_file" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file" json:"key_file,omitempty"`
+	// ServerName is the name the server's certificate must carry. Default: the address dialled.
+	ServerName string `yaml:"server_name" json:"server_name,omitempty"`
+	// InsecureSkipVerify accepts any server certificate: encryption without authentication of the
+	// server. For a test cluster only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify" json:"insecure_skip_verify,omitempty"`
+}
+
+// On reports whether TLS is asked for.
+func (t TLS) On() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" }
+
+// Validate checks what can be checked without the network: the options go together, the password
+// source is readable, the CA file holds a certificate. The error wraps ErrAccess and names the
+// option (never the password).
+func (a Access) Validate() error {
+	if _, err := a.password(); err != nil {
+		return err
+	}
+	_, err := a.tlsConfig()
+	return err
+}
+
+// password resolves the password from its one source.
+func (a Access) password() (Secret, error) {
+	n := 0
+	for _, set := range []bool{a.Password != "", a.PasswordFile != "", a.PasswordEnv != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return "", fmt.Errorf("%w: password, password_file and password_env are alternatives: set one", ErrAccess)
+	}
+	if n == 1 && a.Username == "" {
+		return "", fmt.Errorf("%w: a password is set but no username: set username too", ErrAccess)
+	}
+	switch {
+	case a.PasswordFile != "":
+		b, err := os.ReadFile(a.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: password_file: %v", ErrAccess, err)
+		}
+		p := strings.TrimRight(string(b), "\r\n")
+		if p == "" {
+			return "", fmt.Errorf("%w: password_file %s is empty", ErrAccess, a.PasswordFile)
+		}
+		return Secret(p), nil
+	case a.PasswordEnv != "":
+		p, ok := os.LookupEnv(a.PasswordEnv)
+		if !ok || p == "" {
+			return "", fmt.Errorf("%w: password_env: the environment variable %s is not set", ErrAccess, a.PasswordEnv)
+		}
+		return Secret(p), nil
+	case a.Username != "" && a.Password == "":
+		return "", fmt.Errorf("%w: username %q has no password: set password_file or password_env", ErrAccess, a.Username)
+	}
+	return a.Password, nil
+}
+
+// tlsConfig builds the client TLS configuration, or nil for plain text.
+func (a Access) tlsConfig() (*tls.Config, error) {
+	t := a.TLS
+	if !t.On() {
+		return nil, nil
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("%w: tls.cert_file and tls.key_file go together", ErrAccess)
+	}
+	cfg := &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		ServerName:         t.ServerName,
+		InsecureSkipVerify: t.InsecureSkipVerify, //nolint:gosec // the user's explicit choice, documented
+	}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls.ca_file: %v", ErrAccess, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: tls.ca_file %s holds no PEM certificate", ErrAccess, t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tls.cert_file/key_file: %v", ErrAccess, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// Apply sets c's Authenticator and SslOpts from a: it reads the password and the CA now, so a
+// missing file fails here, before any connection. With host verification on (the default) gocql
+// checks the server's certificate against the address it dials.
+func (a Access) Apply(c *gocql.ClusterConfig) error {
+	pw, err := a.password()
+	if err != nil {
+		return err
+	}
+	tc, err := a.tlsConfig()
+	if err != nil {
+		return err
+	}
+	if a.Username != "" {
+		c.Authenticator = gocql.PasswordAuthenticator{Username: a.Username, Password: pw.Reveal()}
+	}
+	if tc != nil {
+		c.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: !a.TLS.InsecureSkipVerify}
+	}
+	return nil
+}
+
+// Cluster returns gocql.NewCluster(hosts...) with a applied.
+func (a Access) Cluster(hosts ...string) (*gocql.ClusterConfig, error) {
+	c := gocql.NewCluster(hosts...)
+	if err := a.Apply(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Describe says how a connects, for logs and reports: "islands_app, TLS (CA /x/ca.pem)",
+// "no credentials, plain text". It never includes the password.
+func (a Access) Describe() string {
+	who := "no credentials"
+	if a.Username != "" {
+		who = "user " + a.Username
+	}
+	switch {
+	case !a.TLS.On():
+		return who + ", plain text"
+	case a.TLS.InsecureSkipVerify:
+		return who + ", TLS without server verification"
+	case a.TLS.CAFile != "":
+		return who + ", TLS (CA " + a.TLS.CAFile + ")"
+	default:
+		return who + ", TLS (system CAs)"
+	}
+}

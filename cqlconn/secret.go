@@ -1,0 +1,58 @@
+package cqlconn
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Redacted is what a Secret prints as.
+const Redacted = "[redacted]"
+
+// Secret is a password or another credential. It never prints: fmt (every verb), JSON, text and
+// YAML marshalling and log/slog all give Redacted (or "" when it is empty, so a config shows
+// whether one is set). Reveal gives the value.
+type Secret string
+
+// Reveal returns the secret's value; call it only where the value is handed to the driver.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) shown() string {
+	if s == "" {
+		return ""
+	}
+	return Redacted
+}
+
+// String implements fmt.Stringer.
+func (s Secret) String() string { return s.shown() }
+
+// GoString implements fmt.GoStringer (%#v).
+func (s Secret) GoString() string { return fmt.Sprintf("cqlconn.Secret(%q)", s.shown()) }
+
+// Format implements fmt.Formatter, so %x, %q, %d and the rest print the redaction too.
+func (s Secret) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'q':
+		fmt.Fprintf(f, "%q", s.shown())
+	case 'v':
+		if f.Flag('#') {
+			fmt.Fprint(f, s.GoString())
+			return
+		}
+		fmt.Fprint(f, s.shown())
+	default:
+		fmt.Fprint(f, s.shown())
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler (and with it JSON).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.shown()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler: a config file may set a secret.
+func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+
+// MarshalYAML implements yaml.Marshaler (gopkg.in/yaml.v3).
+func (s Secret) MarshalYAML() (any, error) { return s.shown(), nil }
+
+// LogValue implements slog.LogValuer.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.shown()) }
