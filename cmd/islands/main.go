@@ -16,7 +16,11 @@ const usage = `usage: islands COMMAND [flags]
 commands:
   probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
   probe peer HOST:PORT PEER       exit 0 if the node at HOST:PORT knows PEER (broadcast address)
-                                  and agrees with it on the schema
+                                  and agrees with it on the schema (CQL probes log in as
+                                  $ISLANDS_CQL_ADMIN_USER over TLS when the world is secured)
+  roles [-system-auth DC:RF,...] HOST:PORT
+                                  the secured world's CQL roles in the cluster at HOST:PORT
+                                  (islands_admin, islands_app, islands_forklift; idempotent)
   wan [-rtt D] [-jitter D] set|partition|heal|show
                                   the WAN between the local regions (Toxiproxy at $ISLANDS_WAN)
   demo [--scale N] [--short] [--out DIR]
@@ -47,6 +51,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "islands:", err)
 			os.Exit(2)
 		}
+	case "roles":
+		err = rolesCmd(ctx, os.Args[2:], os.Stdout)
 	case "wan":
 		err = wanCmd(ctx, os.Args[2:], os.Stdout)
 	case "report":

@@ -18,15 +18,19 @@ import (
 //	islands probe memcached 127.0.5.1:11211 a set and a get of a probe key
 //	islands probe peer 127.0.5.1:9042 127.0.16.1  the node knows that peer, with the same schema
 //
-// scripts/regions uses it to wait until a service is really serving, not merely listening.
+// scripts/regions uses it to wait until a service is really serving, not merely listening. CQL
+// probes log in as the world's admin over TLS (the ISLANDS_CQL_* variables, cqlconn.FromEnv); with
+// -bootstrap, a node that refuses the admin is tried as the default superuser, which a new cluster
+// has until islands roles replaced it.
 func probe(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long the one request may take")
+	bootstrap := fs.Bool("bootstrap", false, "if the admin is refused, try the default superuser (a cluster islands roles has not set up yet)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 3 && fs.Arg(0) == "peer" {
-		return probePeer(ctx, fs.Arg(1), fs.Arg(2), *timeout, stdout)
+		return probePeer(ctx, fs.Arg(1), fs.Arg(2), *timeout, *bootstrap, stdout)
 	}
 	if fs.NArg() != 2 {
 		return errors.New("usage: islands probe cql|memcached HOST:PORT, or probe peer HOST:PORT PEER")
@@ -36,12 +40,7 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 	switch kind {
 	case "cql":
-		cluster := gocql.NewCluster(addr)
-		cluster.Timeout = *timeout
-		cluster.ConnectTimeout = *timeout
-		cluster.DisableInitialHostLookup = true
-		cluster.NumConns = 1
-		s, err := cluster.CreateSession()
+		s, err := dialAdmin(addr, *timeout, *bootstrap)
 		if err != nil {
 			return fmt.Errorf("probe cql %s: %w", addr, err)
 		}
@@ -69,15 +68,10 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 
 // probePeer succeeds when the Cassandra node at addr lists peer (its broadcast address) in
 // system.peers_v2 with the node's own schema version: gossip has crossed between the two.
-func probePeer(ctx context.Context, addr, peer string, timeout time.Duration, stdout io.Writer) error {
+func probePeer(ctx context.Context, addr, peer string, timeout time.Duration, bootstrap bool, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cluster := gocql.NewCluster(addr)
-	cluster.Timeout = timeout
-	cluster.ConnectTimeout = timeout
-	cluster.DisableInitialHostLookup = true
-	cluster.NumConns = 1
-	s, err := cluster.CreateSession()
+	s, err := dialAdmin(addr, timeout, bootstrap)
 	if err != nil {
 		return fmt.Errorf("probe peer %s: %w", addr, err)
 	}

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
+)
+
+// rolesCmd sets up the secured world's CQL roles in the cluster at one node (scripts/regions runs
+// it at every up, for the global cluster and for the EU island):
+//
+//	islands roles [-system-auth us-east-1:1,eu-west-1:1] HOST:PORT
+//
+// First system_auth gets the replication -system-auth names (NetworkTopologyStrategy), before any
+// role is written, so the roles land in every DC and a DC cut off from the others keeps
+// authenticating (the demo kills cassandra-us; eu-west-1 must still let its clients in). Then:
+//
+//   - islands_admin: SUPERUSER, LOGIN (the scripts, the tests' schema changes);
+//   - islands_app, islands_forklift: LOGIN and no permission: whoever creates a keyspace for them
+//     grants what they need on it (an app: SELECT, MODIFY; forklift: per run);
+//   - the default superuser cassandra: a random password nobody keeps, LOGIN = false,
+//     SUPERUSER = false.
+//
+// The user names and password files are those of the ISLANDS_CQL_{ADMIN,APP,FORKLIFT}_* variables
+// (scripts/regions env), TLS by ISLANDS_CQL_CA. It logs in as islands_admin; if the cluster refuses
+// it (a new cluster: down wipes the data), as cassandra/cassandra. Every step is idempotent, so
+// running it again changes nothing but setting each role's password again from its file. No
+// password is ever printed.
+func rolesCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("roles", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 90*time.Second, "how long to keep trying (a node that just started may not accept auth writes yet)")
+	sysAuth := fs.String("system-auth", "", "system_auth's replication, DC:RF,... (NetworkTopologyStrategy); empty: leave it")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("usage: islands roles [-system-auth DC:RF,...] HOST:PORT")
+	}
+	addr := fs.Arg(0)
+	repl, err := parseReplication(*sysAuth)
+	if err != nil {
+		return err
+	}
+	want, err := wantedRoles()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	last := ""
+	for {
+		done, err := setupRoles(ctx, addr, repl, want)
+		if err == nil {
+			fmt.Fprintf(stdout, "roles at %s: %s\n", addr, strings.Join(done, "; "))
+			return nil
+		}
+		var fatal fatalError
+		if errors.As(err, &fatal) || ctx.Err() != nil {
+			return fmt.Errorf("roles at %s: %w", addr, err)
+		}
+		if err.Error() != last { // each new cause once, on stderr; the errors carry no password
+			last = err.Error()
+			fmt.Fprintf(os.Stderr, "islands: roles at %s: will retry: %v\n", addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("roles at %s: %w", addr, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// fatalError stops the retries: trying again cannot help.
+type fatalError struct{ error }
+
+func (f fatalError) Unwrap() error { return f.error }
+
+// role is one role to have, with its password (read from its file).
+type role struct {
+	name      string
+	superuser bool
+	access    cqlconn.Access
+	password  string
+}
+
+// wantedRoles reads the three roles' names and passwords from the environment.
+func wantedRoles() ([]role, error) {
+	var roles []role
+	for _, r := range []cqlconn.Role{cqlconn.RoleAdmin, cqlconn.RoleApp, cqlconn.RoleForklift} {
+		a, err := cqlconn.FromEnv(r)
+		if err != nil {
+			return nil, err
+		}
+		if a.Username == "" || !a.TLS.On() {
+			return nil, fmt.Errorf("roles: ISLANDS_CQL_%s_USER or ISLANDS_CQL_CA is unset: this is for a secured world (eval \"$(scripts/regions env)\"; ISLANDS_SECURE=1)", r)
+		}
+		pw, err := password(a)
+		if err != nil {
+			return nil, err
+		}
+		roles = append(roles, role{name: a.Username, superuser: r == cqlconn.RoleAdmin, access: a, password: pw})
+	}
+	return roles, nil
+}
+
+// setupRoles is one attempt at the whole set-up; it returns what it did.
+func setupRoles(ctx context.Context, addr string, repl map[string]string, want []role) ([]string, error) {
+	admin := want[0]
+	secrets := []string{}
+	for _, r := range want {
+		secrets = append(secrets, r.password)
+	}
+	timeout := 10 * time.Second
+	s, err := dialCQL(addr, admin.access, timeout)
+	asDefault := false
+	if err != nil {
+		if !authRefused(err) {
+			return nil, err
+		}
+		// A new cluster: islands_admin does not exist yet.
+		var err2 error
+		s, err2 = dialCQL(addr, asDefaultSuperuser(admin.access), timeout)
+		if err2 != nil {
+			if errors.Is(err, cqlconn.ErrBadCredentials) && errors.Is(err2, cqlconn.ErrBadCredentials) {
+				return nil, fatalError{fmt.Errorf("neither %s (password in %s) nor the default superuser %s can log in: the cluster's roles were made with other passwords (were the secrets replaced while the world ran? scripts/regions down, then up)",
+					admin.name, admin.access.PasswordFile, defaultSuperuser)}
+			}
+			return nil, fmt.Errorf("%w; as %s: %w", err, defaultSuperuser, err2)
+		}
+		asDefault = true
+	}
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	exec := func(stmt string) error {
+		return redact(s.Query(stmt).WithContext(ctx).Exec(), secrets)
+	}
+
+	var done []string
+	if repl != nil {
+		changed, err := replicateSystemAuth(ctx, s, repl)
+		if err != nil {
+			return nil, err
+		}
+		verb := "kept"
+		if changed {
+			verb = "set to"
+		}
+		done = append(done, fmt.Sprintf("system_auth %s NetworkTopologyStrategy %s", verb, formatReplication(repl)))
+	}
+
+	for _, r := range want {
+		if r.superuser && !asDefault {
+			continue // the admin we are logged in as: it exists, and may not alter its own superuser status
+		}
+		opts := fmt.Sprintf("PASSWORD = %s AND LOGIN = true AND SUPERUSER = %t", cqlString(r.password), r.superuser)
+		if err := exec("CREATE ROLE IF NOT EXISTS " + cqlString(r.name) + " WITH " + opts); err != nil {
+			return nil, fmt.Errorf("create role %s: %w", r.name, err)
+		}
+		// It may have existed (up on a running world): its password and flags as they should be.
+		if err := exec("ALTER ROLE " + cqlString(r.name) + " WITH " + opts); err != nil {
+			return nil, fmt.Errorf("alter role %s: %w", r.name, err)
+		}
+	}
+	done = append(done, fmt.Sprintf("%s (SUPERUSER, LOGIN)", admin.name))
+	for _, r := range want[1:] {
+		done = append(done, fmt.Sprintf("%s (LOGIN)", r.name))
+	}
+
+	// The default superuser may not take away its own status: do it as the admin, which also
+	// checks that the admin can log in.
+	if asDefault {
+		s.Close()
+		s, err = dialAdminRetry(ctx, addr, admin.access, timeout)
+		if err != nil {
+			return nil, err
+		}
+	}
+	disabled, err := disableDefaultSuperuser(ctx, s, secrets)
+	if err != nil {
+		return nil, err
+	}
+	if disabled {
+		done = append(done, defaultSuperuser+": new random password, LOGIN = false, SUPERUSER = false")
+	} else {
+		done = append(done, defaultSuperuser+" already disabled")
+	}
+	return done, nil
+}
+
+// dialAdminRetry logs in as the admin just created: a node may take a moment to see the new role.
+func dialAdminRetry(ctx context.Context, addr string, a cqlconn.Access, timeout time.Duration) (*gocql.Session, error) {
+	for {
+		s, err := dialCQL(addr, a, timeout)
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("logging in as %s after creating it: %w", a.Username, err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// replicateSystemAuth alters system_auth to NetworkTopologyStrategy with repl unless it has that
+// already; it reports whether it changed it.
+func replicateSystemAuth(ctx context.Context, s *gocql.Session, repl map[string]string) (bool, error) {
+	var have map[string]string
+	if err := s.Query("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'").
+		WithContext(ctx).Consistency(gocql.One).Scan(&have); err != nil {
+		return false, fmt.Errorf("reading system_auth's replication: %w", err)
+	}
+	wantAll := maps.Clone(repl)
+	wantAll["class"] = "org.apache.cassandra.locator.NetworkTopologyStrategy"
+	if maps.Equal(have, wantAll) {
+		return false, nil
+	}
+	var parts []string
+	for _, dc := range slices.Sorted(maps.Keys(repl)) {
+		parts = append(parts, fmt.Sprintf("%s: %s", cqlString(dc), repl[dc]))
+	}
+	stmt := "ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', " + strings.Join(parts, ", ") + "}"
+	if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+		return false, fmt.Errorf("%s: %w", stmt, err)
+	}
+	return true, nil
+}
+
+// disableDefaultSuperuser takes LOGIN and SUPERUSER from the default superuser and gives it a
+// random password nobody keeps, unless that is done already. It reads the role at QUORUM: right
+// after system_auth became NTS, the row may be on the other DC's replica only.
+func disableDefaultSuperuser(ctx context.Context, s *gocql.Session, secrets []string) (bool, error) {
+	var login, super bool
+	err := s.Query("SELECT can_login, is_superuser FROM system_auth.roles WHERE role = ?", defaultSuperuser).
+		WithContext(ctx).Consistency(gocql.Quorum).Scan(&login, &super)
+	if errors.Is(err, gocql.ErrNotFound) || err == nil && !login && !super {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading role %s: %w", defaultSuperuser, err)
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return false, err
+	}
+	pw := hex.EncodeToString(b)
+	stmt := "ALTER ROLE " + cqlString(defaultSuperuser) + " WITH PASSWORD = " + cqlString(pw) + " AND LOGIN = false AND SUPERUSER = false"
+	if err := redact(s.Query(stmt).WithContext(ctx).Exec(), append(secrets, pw)); err != nil {
+		return false, fmt.Errorf("disabling role %s: %w", defaultSuperuser, err)
+	}
+	return true, nil
+}
+
+// cqlString quotes s as a CQL string literal. Role options take no bind markers, so the passwords
+// go into the statement's text this way (and redact keeps them out of any error).
+func cqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// redact returns err with every secret in its message replaced; err itself when none occurs (so
+// errors.Is keeps working on the driver's errors).
+func redact(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, cqlconn.Redacted)
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return errors.New(msg)
+}
+
+// parseReplication reads "dc1:1,dc2:1" (nil for "").
+func parseReplication(s string) (map[string]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	m := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		dc, rf, ok := strings.Cut(strings.TrimSpace(part), ":")
+		n, err := strconv.Atoi(rf)
+		if !ok || dc == "" || err != nil || n < 1 {
+			return nil, fmt.Errorf("roles: -system-auth %q: want DC:RF,... with RF ≥ 1 (e.g. us-east-1:1,eu-west-1:1)", s)
+		}
+		m[dc] = strconv.Itoa(n)
+	}
+	return m, nil
+}
+
+func formatReplication(m map[string]string) string {
+	var parts []string
+	for _, dc := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, dc+":"+m[dc])
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
