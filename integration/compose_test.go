@@ -5,6 +5,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +30,7 @@ func TestComposeMatchesRegions(t *testing.T) {
 			Command     []string          `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
 			Volumes     []string          `yaml:"volumes"`
+			Entrypoint  []string          `yaml:"entrypoint"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -112,6 +115,50 @@ func TestComposeMatchesRegions(t *testing.T) {
 	}
 	if !slices.Contains(compose.Services["wan"].Volumes, "./scripts/services/toxiproxy.json:/config/toxiproxy.json:ro") {
 		t.Errorf("service wan does not use scripts/services/toxiproxy.json: %v", compose.Services["wan"].Volumes)
+	}
+
+	// The secured Cassandra nodes: the same configuration fragment as scripts/regions, whose every
+	// top-level key the entrypoint first removes from the image's cassandra.yaml; each node's own
+	// keystore from the same tls/ directory whose CA scripts/regions env names.
+	raw, err = os.ReadFile("../scripts/services/cassandra-secure.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := regexp.MustCompile(`(?m)^([a-z_]+):`).FindAllStringSubmatch(string(raw), -1)
+	if len(keys) == 0 {
+		t.Fatal("scripts/services/cassandra-secure.yaml sets no key")
+	}
+	state := os.Getenv("ISLANDS_STATE")
+	if state == "" {
+		state = "./.regions"
+	}
+	tlsMount := "${ISLANDS_STATE:-./.regions}/tls:/islands/tls:ro"
+	if ca := env["ISLANDS_CQL_CA"]; ca != "" {
+		repoRoot, _ := filepath.Abs("..")
+		dir := state
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(repoRoot, dir)
+		}
+		if filepath.Join(dir, "tls") != filepath.Dir(ca) {
+			t.Errorf("docker-compose.yml mounts %s/tls, but scripts/regions env gives ISLANDS_CQL_CA=%s", dir, ca)
+		}
+	}
+	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-eu"} {
+		s := compose.Services[svc]
+		for _, v := range []string{"./scripts/services/cassandra-secure.yaml:/islands/cassandra-secure.yaml:ro", tlsMount} {
+			if !slices.Contains(s.Volumes, v) {
+				t.Errorf("service %s does not mount %s (the secured configuration scripts/regions uses): %v", svc, v, s.Volumes)
+			}
+		}
+		if s.Environment["ISLANDS_NODE"] != svc {
+			t.Errorf("service %s: ISLANDS_NODE=%q, want %q (its keystore is tls/%s.p12)", svc, s.Environment["ISLANDS_NODE"], svc, svc)
+		}
+		entry := strings.Join(s.Entrypoint, " ")
+		for _, k := range keys {
+			if !strings.Contains(entry, k[1]) {
+				t.Errorf("service %s: the entrypoint does not remove the image's %s, which cassandra-secure.yaml sets", svc, k[1])
+			}
+		}
 	}
 
 	// The WAN's proxies: each *_WAN address in front of the same service's direct address.
