@@ -62,8 +62,9 @@ func rolesCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	last := ""
+	altered := false // by this attempt or an earlier one
 	for {
-		done, err := setupRoles(ctx, addr, repl, want)
+		done, err := setupRoles(ctx, addr, repl, want, &altered)
 		if err == nil {
 			fmt.Fprintf(stdout, "roles at %s: %s\n", addr, strings.Join(done, "; "))
 			return nil
@@ -118,7 +119,7 @@ func wantedRoles() ([]role, error) {
 }
 
 // setupRoles is one attempt at the whole set-up; it returns what it did.
-func setupRoles(ctx context.Context, addr string, repl map[string]string, want []role) ([]string, error) {
+func setupRoles(ctx context.Context, addr string, repl map[string]string, want []role, altered *bool) ([]string, error) {
 	admin := want[0]
 	secrets := []string{}
 	for _, r := range want {
@@ -158,8 +159,9 @@ func setupRoles(ctx context.Context, addr string, repl map[string]string, want [
 		if err != nil {
 			return nil, err
 		}
+		*altered = *altered || changed
 		verb := "kept"
-		if changed {
+		if *altered {
 			verb = "set to"
 		}
 		done = append(done, fmt.Sprintf("system_auth %s NetworkTopologyStrategy %s", verb, formatReplication(repl)))
@@ -169,13 +171,8 @@ func setupRoles(ctx context.Context, addr string, repl map[string]string, want [
 		if r.superuser && !asDefault {
 			continue // the admin we are logged in as: it exists, and may not alter its own superuser status
 		}
-		opts := fmt.Sprintf("PASSWORD = %s AND LOGIN = true AND SUPERUSER = %t", cqlString(r.password), r.superuser)
-		if err := exec("CREATE ROLE IF NOT EXISTS " + cqlString(r.name) + " WITH " + opts); err != nil {
-			return nil, fmt.Errorf("create role %s: %w", r.name, err)
-		}
-		// It may have existed (up on a running world): its password and flags as they should be.
-		if err := exec("ALTER ROLE " + cqlString(r.name) + " WITH " + opts); err != nil {
-			return nil, fmt.Errorf("alter role %s: %w", r.name, err)
+		if err := ensureRole(ctx, s, addr, r, exec); err != nil {
+			return nil, err
 		}
 	}
 	done = append(done, fmt.Sprintf("%s (SUPERUSER, LOGIN)", admin.name))
@@ -202,6 +199,35 @@ func setupRoles(ctx context.Context, addr string, repl map[string]string, want [
 		done = append(done, defaultSuperuser+" already disabled")
 	}
 	return done, nil
+}
+
+// ensureRole creates r, or brings an existing r to its password and flags. A password is set only
+// when the role's own login with it fails: Cassandra refuses a second password change of a role
+// within 5 s ("Password for role … can only be changed every 5000ms"), and each costs a bcrypt.
+func ensureRole(ctx context.Context, s *gocql.Session, addr string, r role, exec func(string) error) error {
+	flags := fmt.Sprintf("LOGIN = true AND SUPERUSER = %t", r.superuser)
+	var name string
+	err := s.Query("SELECT role FROM system_auth.roles WHERE role = ?", r.name).
+		WithContext(ctx).Consistency(gocql.LocalQuorum).Scan(&name)
+	switch {
+	case errors.Is(err, gocql.ErrNotFound):
+		if err := exec("CREATE ROLE IF NOT EXISTS " + cqlString(r.name) + " WITH PASSWORD = " + cqlString(r.password) + " AND " + flags); err != nil {
+			return fmt.Errorf("create role %s: %w", r.name, err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading role %s: %w", r.name, err)
+	}
+	opts := flags
+	if rs, err := dialCQL(addr, r.access, 10*time.Second); err == nil {
+		rs.Close()
+	} else {
+		opts = "PASSWORD = " + cqlString(r.password) + " AND " + flags
+	}
+	if err := exec("ALTER ROLE " + cqlString(r.name) + " WITH " + opts); err != nil {
+		return fmt.Errorf("alter role %s: %w", r.name, err)
+	}
+	return nil
 }
 
 // dialAdminRetry logs in as the admin just created: a node may take a moment to see the new role.
