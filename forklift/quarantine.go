@@ -62,8 +62,8 @@ func newQuarantineSink(ctx context.Context, s *gocql.Session, cfg *Config) (*qua
 	if err := ensureKeyspace(ctx, s, cfg.CheckpointKeyspace, cfg.CheckpointRF); err != nil {
 		return nil, err
 	}
-	err := s.Query(`CREATE TABLE IF NOT EXISTS ` + q.table + ` (run text, tbl text, key text, reason text,
-		source text, destination text, at timestamp, PRIMARY KEY ((run, tbl), key))`).WithContext(ctx).Exec()
+	err := ensureTable(ctx, s, cfg.CheckpointKeyspace, "forklift_quarantine", `CREATE TABLE IF NOT EXISTS `+q.table+` (run text, tbl text, key text, reason text,
+		source text, destination text, at timestamp, PRIMARY KEY ((run, tbl), key))`)
 	if err != nil {
 		return nil, fmt.Errorf("forklift: create quarantine table %s: %w", q.table, err)
 	}
