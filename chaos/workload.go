@@ -22,6 +22,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 )
 
@@ -102,8 +103,9 @@ func (c *skewClock) next() int64 {
 }
 
 // writerCluster is the gocql configuration the workload runs with: the demo's (short timeouts,
-// initial host lookup disabled as every loopback user of islands sets it).
-func writerCluster(addr, ks string) *gocql.ClusterConfig {
+// initial host lookup disabled as every loopback user of islands sets it), as the application
+// role (its credentials and TLS from the ISLANDS_CQL_* variables the campaign passed down).
+func writerCluster(addr, ks string) (*gocql.ClusterConfig, cqlconn.Access, error) {
 	c := gocql.NewCluster(addr)
 	c.Keyspace = ks
 	c.Timeout = 3 * time.Second
@@ -116,7 +118,8 @@ func writerCluster(addr, ks string) *gocql.ClusterConfig {
 	c.HostFilter = gocql.WhiteListHostFilter(addr)
 	c.Consistency = gocql.One
 	c.Logger = log.New(io.Discard, "", 0)
-	return c
+	a, err := cqlconn.RoleApp.Apply(c)
+	return c, a, err
 }
 
 // RunWriter is the writer process: dual writes and cache operations at a steady rate until the
@@ -131,11 +134,20 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	}
 	defer rec.Close()
 	proc := fmt.Sprintf("writer-%s#%d", short(cfg.Region), cfg.Incarnation)
+	// An access failure that retrying cannot cure (a missing grant, a wrong CA…) ends the writer
+	// with its explanation: retried, it would leave the campaign judging a run that wrote nothing.
 	connect := func(addr string) (*gocql.Session, error) {
 		for {
-			s, err := writerCluster(addr, cfg.Keyspace).CreateSession()
+			c, a, err := writerCluster(addr, cfg.Keyspace)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", proc, err)
+			}
+			s, err := c.CreateSession()
 			if err == nil {
 				return s, nil
+			}
+			if err = cqlconn.Explain(err, a, addr); permanent(err) {
+				return nil, fmt.Errorf("%s: connect %s: %w", proc, addr, err)
 			}
 			fmt.Fprintf(cfg.Out, "%s: connect %s: %v (retrying)\n", proc, addr, err)
 			select {
@@ -160,11 +172,23 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	clk.skew.Store(ctl.Skew[cfg.Region] * int64(time.Millisecond))
 	var dw *dualwrite.Session
 	for {
-		// Open owns its gocql sessions and rebuilds a side whose pool emptied (issue 12).
-		dw, err = dualwrite.Open(ctx, writerCluster(cfg.PrimaryCQL, cfg.Keyspace), writerCluster(cfg.SecondaryCQL, cfg.Keyspace),
+		// Open owns its gocql sessions and rebuilds a side whose pool emptied (issue 12). The
+		// configs name the keyspace, so Open checks the role's grants there before any write.
+		primary, _, err := writerCluster(cfg.PrimaryCQL, cfg.Keyspace)
+		if err != nil {
+			return fmt.Errorf("%s: %w", proc, err)
+		}
+		secondary, _, err := writerCluster(cfg.SecondaryCQL, cfg.Keyspace)
+		if err != nil {
+			return fmt.Errorf("%s: %w", proc, err)
+		}
+		dw, err = dualwrite.Open(ctx, primary, secondary,
 			dualwrite.WithPhase(phase), dualwrite.WithReplayDir(cfg.ReplayDir), dualwrite.WithClock(clk.now), dualwrite.WithName(proc))
 		if err == nil {
 			break
+		}
+		if permanent(err) {
+			return fmt.Errorf("%s: dualwrite.Open: %w", proc, err)
 		}
 		fmt.Fprintf(cfg.Out, "%s: dualwrite.Open: %v (retrying)\n", proc, err)
 		select {
