@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -20,7 +21,7 @@ import (
 // when the test ends.
 func globalSession(t testing.TB, w world.Env, r world.Region, cl gocql.Consistency) *gocql.Session {
 	t.Helper()
-	c := w.GlobalCluster(r)
+	c := withAccess(w.GlobalCluster(r), cqlconn.RoleAdmin)
 	c.Consistency = cl
 	s, err := c.CreateSession()
 	if err != nil {
@@ -180,7 +181,7 @@ func TestWorldApplicationsReachOwnRegionDirectly(t *testing.T) {
 		}
 
 		// Other region: the same application's configuration, routed to the other DC.
-		c := w.GlobalCluster(r)
+		c := withAccess(w.GlobalCluster(r), cqlconn.RoleAdmin)
 		c.Consistency = gocql.LocalOne
 		c.PoolConfig.HostSelectionPolicy = gocql.DCAwareRoundRobinPolicy(other.DC())
 		remote, err := c.CreateSession()
