@@ -171,8 +171,8 @@ func memcached(addr string) *memcache.Client {
 	return c
 }
 
-// sqsClient returns an SQS client of the local ElasticMQ (static dummy credentials: ElasticMQ does
-// not check them, the SDK insists on some).
+// sqsClient returns an SQS client of the local ElasticMQ, unsigned (aws.AnonymousCredentials):
+// ElasticMQ does not check credentials; production uses the SDK's default chain.
 func sqsClient(e Env) *sqs.Client {
 	return sqs.New(sqs.Options{
 		Region:       "us-east-1",

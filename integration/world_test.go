@@ -210,6 +210,7 @@ func TestWorldApplicationsReachOwnRegionDirectly(t *testing.T) {
 		t.Logf("%s: own DC at %s; %s's node at its WAN address, query %v", r, w.GlobalCQL(r, r), other, took.Round(time.Millisecond))
 
 		// SQS: a send to the other region's queue goes through the WAN; its consumer reads it at home.
+		// Unsigned: ElasticMQ does not check credentials; production uses the SDK's default chain.
 		ctx := context.Background()
 		sender := sqs.New(sqs.Options{Region: string(other), BaseEndpoint: aws.String(w.SQS(r, other)), Credentials: aws.AnonymousCredentials{}})
 		home := sqs.New(sqs.Options{Region: string(other), BaseEndpoint: aws.String(w.SQS(other, other)), Credentials: aws.AnonymousCredentials{}})
