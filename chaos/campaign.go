@@ -26,6 +26,8 @@ import (
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/private"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -153,7 +155,7 @@ func ReplayCommand(o Options) string {
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
 	keepLockToSelf()
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	if err := private.MkdirAll(o.Dir, nil); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
 	say := func(format string, args ...any) {
@@ -170,7 +172,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(o.Env.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
+	sqsc, err := world.SQSClient(ctx, "us-east-1", o.Env.SQSEndpoint)
+	if err != nil {
+		return nil, err
+	}
 	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
 	queues := map[string]*queuePair{}
 	for _, r := range Regions {
@@ -201,8 +206,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
 		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
 			Args: func(int) []string {
-				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint, "-anonymous",
-					"-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
+				// -anonymous as world.SQSClient decides: unsigned for the local world's ElasticMQ only.
+				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint,
+					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQSEndpoint)), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
 					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
@@ -212,7 +218,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
 		b, _ := json.MarshalIndent(wc, "", "  ")
-		if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		if err := private.WriteFile(cfgPath, b); err != nil {
 			return nil, fmt.Errorf("chaos: %w", err)
 		}
 		writers = append(writers, &Child{Name: "writer-" + short(r), Log: filepath.Join(o.Dir, "writer-"+short(r)+".log"),
@@ -539,7 +545,7 @@ workers: 2
 ranges: 32
 page_size: 50
 `, o.Env.USCQL, dcs[o.Env.USCQL], forkliftAccessYAML(a), o.Env.EUCQL, dcs[o.Env.EUCQL], forkliftAccessYAML(a), o.Keyspace, o.Keyspace, forkliftKS, suffix)
-	return os.WriteFile(path, []byte(y), 0o644)
+	return private.WriteFile(path, []byte(y))
 }
 
 func waitHealthy(ctx context.Context, listen string) error {
@@ -561,7 +567,7 @@ func waitHealthy(ctx context.Context, listen string) error {
 
 func writeJSON(path string, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
-	os.WriteFile(path, b, 0o644)
+	private.WriteFile(path, b)
 }
 
 // queuePair is one region's cachesync queue and its dead-letter queue. ElasticMQ forgets its

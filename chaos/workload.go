@@ -16,14 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/private"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // Control is what the campaign tells its writers while they run, through a small JSON file they
@@ -51,7 +51,7 @@ func ReadControl(path string) (Control, error) {
 func WriteControl(path string, c Control) error {
 	b, _ := json.Marshal(c)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := private.WriteFile(tmp, b); err != nil {
 		return fmt.Errorf("chaos: write control: %w", err)
 	}
 	return os.Rename(tmp, path)
@@ -197,7 +197,10 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-time.After(time.Second):
 		}
 	}
-	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(cfg.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
+	sqsc, err := world.SQSClient(ctx, "us-east-1", cfg.SQSEndpoint)
+	if err != nil {
+		return err
+	}
 	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{
 		SecondInvalidation: cfg.TombstoneTTL + 5*time.Second, // above TombstoneTTL + 2 × skew, as the option asks
 		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second, OwnQueue: cfg.OwnQueue})

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/globalcloud/islands/cqlconn"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 // Session writes to two keyspaces and reads from the one its phase names. It is safe for

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/globalcloud/islands/cqlconn"
 	"io"
 	"os"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 // Config is what forklift copies and how. Every key is a YAML key (the yaml tags) and has a flag in

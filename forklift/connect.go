@@ -2,12 +2,12 @@ package forklift
 
 import (
 	"errors"
-
 	"fmt"
-	"github.com/globalcloud/islands/cqlconn"
 	"strings"
 
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 func parseConsistency(s string) (gocql.Consistency, error) {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/private"
 )
 
 var (
@@ -235,7 +235,7 @@ func (c *common) output(stdout io.Writer, out output) error {
 		return fmt.Errorf("encode report: %w", err)
 	}
 	if c.reportPath != "" {
-		if err := os.WriteFile(c.reportPath, append(b, '\n'), 0o644); err != nil {
+		if err := private.WriteFile(c.reportPath, append(b, '\n')); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}

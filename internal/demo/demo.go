@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
@@ -26,6 +25,7 @@ import (
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -88,17 +88,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return nil, err
-	}
-	d := &run{opts: opts, w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
-		rng: rand.New(rand.NewPCG(42, uint64(opts.Members)))}
-	d.start = time.Now()
-	logf, err := os.Create(filepath.Join(opts.Out, "demo.log"))
+	logf, err := openOut(opts.Out)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
+	d := &run{opts: opts, w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
+		rng: rand.New(rand.NewPCG(42, uint64(opts.Members)))}
+	d.start = time.Now()
 	d.logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer d.close()
 	stopRecording := d.record(ctx)
@@ -113,6 +110,19 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		err = werr
 	}
 	return d.rep, err
+}
+
+// openOut creates the output directory (0700) and its demo.log (0600): the log and the reports
+// hold member data (internal/private).
+func openOut(dir string) (*os.File, error) {
+	if err := private.MkdirAll(dir, nil); err != nil {
+		return nil, fmt.Errorf("demo: output directory: %w", err)
+	}
+	f, err := private.Create(filepath.Join(dir, "demo.log"))
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	return f, nil
 }
 
 type run struct {
@@ -271,8 +281,12 @@ func (d *run) all(ctx context.Context) error {
 	}
 	d.mc = [2]*memcache.Client{memcache.New(d.w.USMemcached), memcache.New(d.w.EUMemcached)}
 	for r, reg := range world.Regions {
-		d.sqsHome[r] = sqsClient(reg, d.w.SQS(reg, reg))
-		d.sqsOut[r] = sqsClient(reg.Other(), d.w.SQS(reg, reg.Other()))
+		if d.sqsHome[r], err = world.SQSClient(ctx, string(reg), d.w.SQS(reg, reg)); err != nil {
+			return err
+		}
+		if d.sqsOut[r], err = world.SQSClient(ctx, string(reg.Other()), d.w.SQS(reg, reg.Other())); err != nil {
+			return err
+		}
 	}
 
 	done := d.step("1. two islands: the Americas keyspaces (us-east-1 only) and the EU island; seed")
@@ -560,8 +574,4 @@ func (d *run) heal(ctx context.Context) error {
 	}
 	d.rec.action("heal", "wan")
 	return nil
-}
-
-func sqsClient(r world.Region, endpoint string) *sqs.Client {
-	return sqs.New(sqs.Options{Region: string(r), BaseEndpoint: aws.String(endpoint), Credentials: aws.AnonymousCredentials{}})
 }

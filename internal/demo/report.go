@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // Report is everything a demo run did and found; written as report.json and report.html.
@@ -125,10 +126,10 @@ func (r *Report) write(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+	if err := private.WriteFile(filepath.Join(dir, "report.json"), b); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
+	return private.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()))
 }
 
 // ParseReport reads a report.json.
