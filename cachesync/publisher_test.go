@@ -16,6 +16,8 @@ import (
 // These tests run the Publisher against an SQS endpoint where nothing listens: a real outage
 // (connection refused), no fake. The integration tests do the same with ElasticMQ stopped.
 
+// deadSQS is unsigned, as against the local world's ElasticMQ: ElasticMQ does not check
+// credentials; production uses the SDK's default chain.
 func deadSQS() *sqs.Client {
 	return sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://127.0.0.1:1"),
 		Credentials: aws.AnonymousCredentials{}})

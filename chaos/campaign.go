@@ -24,7 +24,10 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/private"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -152,7 +155,7 @@ func ReplayCommand(o Options) string {
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
 	keepLockToSelf()
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	if err := private.MkdirAll(o.Dir, nil); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
 	say := func(format string, args ...any) {
@@ -169,7 +172,10 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(o.Env.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
+	sqsc, err := world.SQSClient(ctx, "us-east-1", o.Env.SQSEndpoint)
+	if err != nil {
+		return nil, err
+	}
 	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
 	queues := map[string]*queuePair{}
 	for _, r := range Regions {
@@ -200,8 +206,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
 		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
 			Args: func(int) []string {
-				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint, "-anonymous",
-					"-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
+				// -anonymous as world.SQSClient decides: unsigned for the local world's ElasticMQ only.
+				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint,
+					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQSEndpoint)), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
 					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
@@ -211,7 +218,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
 		b, _ := json.MarshalIndent(wc, "", "  ")
-		if err := os.WriteFile(cfgPath, b, 0o644); err != nil {
+		if err := private.WriteFile(cfgPath, b); err != nil {
 			return nil, fmt.Errorf("chaos: %w", err)
 		}
 		writers = append(writers, &Child{Name: "writer-" + short(r), Log: filepath.Join(o.Dir, "writer-"+short(r)+".log"),
@@ -358,6 +365,9 @@ func filterKinds(ts []Target, kinds, targets []string) []Target {
 	return out
 }
 
+// adminSession is the campaign's own session on addr's node, as the administrator: schema,
+// grants, the final reads. It retries for a minute while a node comes back, not on an access
+// failure that waiting does not cure.
 func adminSession(ctx context.Context, addr, ks string) (*gocql.Session, error) {
 	var last error
 	for i := 0; i < 60 && ctx.Err() == nil; i++ {
@@ -369,14 +379,21 @@ func adminSession(ctx context.Context, addr, ks string) (*gocql.Session, error) 
 		c.HostFilter = gocql.WhiteListHostFilter(addr) // its node only, also after topology events
 		c.Consistency = gocql.One
 		c.Logger = log.New(io.Discard, "", 0)
+		a, err := cqlconn.RoleAdmin.Apply(c)
+		if err != nil {
+			return nil, fmt.Errorf("chaos: connect to %s: %w", addr, err)
+		}
 		s, err := c.CreateSession()
 		if err == nil {
 			return s, nil
 		}
-		last = err
+		last = cqlconn.Explain(err, a, addr)
+		if permanent(last) {
+			break
+		}
 		time.Sleep(time.Second)
 	}
-	return nil, fmt.Errorf("chaos: connect to %s: %w", addr, last)
+	return nil, fmt.Errorf("chaos: connect to %s as the administrator: %w", addr, last)
 }
 
 // setupSchema creates the campaign's keyspace on both sides, each replicated in the datacenter of
@@ -396,17 +413,28 @@ func setupSchema(ctx context.Context, o Options) (map[string]string, error) {
 			return nil, fmt.Errorf("chaos: the datacenter of %s: %w", addr, err)
 		}
 		dcs[addr] = dc
-		for _, stmt := range []string{
+		stmts := []string{
 			"DROP KEYSPACE IF EXISTS " + o.Keyspace,
 			"CREATE KEYSPACE " + o.Keyspace + " WITH replication = {'class': 'NetworkTopologyStrategy', '" + dc + "': 1}",
 			"CREATE TABLE " + o.Keyspace + ".kv (k int PRIMARY KEY, v text, tags set<text>)",
-		} {
+		}
+		if o.ForkliftBin != "" && addr == o.Env.EUCQL {
+			// Forklift's checkpoints, created by the administrator: the forklift role may not
+			// create keyspaces. Kept from run to run (each run has its own run id).
+			stmts = append(stmts, "CREATE KEYSPACE IF NOT EXISTS "+forkliftKS+" WITH replication = {'class': 'NetworkTopologyStrategy', '"+dc+"': 1}")
+		}
+		for _, stmt := range stmts {
 			if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
 				s.Close()
 				return nil, fmt.Errorf("chaos: %s at %s: %w", stmt, addr, err)
 			}
 		}
+		// Cassandra forgets a keyspace's permissions when it is dropped: grant them again.
+		err = grantRoles(ctx, s, o, addr)
 		s.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	return dcs, nil
 }
@@ -499,19 +527,25 @@ func deadLetterFiles(dir string) map[string]int64 {
 	return out
 }
 
+// writeForkliftConfig writes the config of the campaign's forklift runs, which connect as the
+// forklift role: the file names where its password is, never the password.
 func writeForkliftConfig(path string, o Options, suffix string, dcs map[string]string) error {
+	a, err := cqlconn.FromEnv(cqlconn.RoleForklift)
+	if err != nil {
+		return fmt.Errorf("chaos: the forklift role: %w", err)
+	}
 	y := fmt.Sprintf(`# forklift during the chaos campaign: the primary keyspace copied into the secondary (lww)
-source: {hosts: [%q], local_dc: %q, disable_host_lookup: true}
-destination: {hosts: [%q], local_dc: %q, disable_host_lookup: true}
+source: {hosts: [%q], local_dc: %q, disable_host_lookup: true%s}
+destination: {hosts: [%q], local_dc: %q, disable_host_lookup: true%s}
 tables:
   - {keyspace: %s, table: kv, destination_keyspace: %s, resolver: lww}
-checkpoint_keyspace: chaos_forklift
+checkpoint_keyspace: %s
 run_id: chaos%s
 workers: 2
 ranges: 32
 page_size: 50
-`, o.Env.USCQL, dcs[o.Env.USCQL], o.Env.EUCQL, dcs[o.Env.EUCQL], o.Keyspace, o.Keyspace, suffix)
-	return os.WriteFile(path, []byte(y), 0o644)
+`, o.Env.USCQL, dcs[o.Env.USCQL], forkliftAccessYAML(a), o.Env.EUCQL, dcs[o.Env.EUCQL], forkliftAccessYAML(a), o.Keyspace, o.Keyspace, forkliftKS, suffix)
+	return private.WriteFile(path, []byte(y))
 }
 
 func waitHealthy(ctx context.Context, listen string) error {
@@ -533,7 +567,7 @@ func waitHealthy(ctx context.Context, listen string) error {
 
 func writeJSON(path string, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
-	os.WriteFile(path, b, 0o644)
+	private.WriteFile(path, b)
 }
 
 // queuePair is one region's cachesync queue and its dead-letter queue. ElasticMQ forgets its

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // Event types of the history, after Jepsen's: an operation is an invoke followed by one of ok
@@ -78,7 +80,7 @@ type Recorder struct {
 
 // NewRecorder opens (appends to) the history file at path.
 func NewRecorder(path string) (*Recorder, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := private.OpenAppend(path)
 	if err != nil {
 		return nil, fmt.Errorf("chaos: open history %s: %w", path, err)
 	}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // Child is a process the campaign runs and the nemesis may pause or kill: a writer, a cachesync
@@ -35,7 +36,7 @@ func (c *Child) Start(ctx context.Context) error {
 	args := c.Args(c.starts)
 	c.incarnation = c.starts
 	c.starts++
-	f, err := os.OpenFile(c.Log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := private.OpenAppend(c.Log)
 	if err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("chaos: %s log: %w", c.Name, err)

@@ -16,13 +16,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/private"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // Control is what the campaign tells its writers while they run, through a small JSON file they
@@ -50,7 +51,7 @@ func ReadControl(path string) (Control, error) {
 func WriteControl(path string, c Control) error {
 	b, _ := json.Marshal(c)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := private.WriteFile(tmp, b); err != nil {
 		return fmt.Errorf("chaos: write control: %w", err)
 	}
 	return os.Rename(tmp, path)
@@ -102,8 +103,9 @@ func (c *skewClock) next() int64 {
 }
 
 // writerCluster is the gocql configuration the workload runs with: the demo's (short timeouts,
-// initial host lookup disabled as every loopback user of islands sets it).
-func writerCluster(addr, ks string) *gocql.ClusterConfig {
+// initial host lookup disabled as every loopback user of islands sets it), as the application
+// role (its credentials and TLS from the ISLANDS_CQL_* variables the campaign passed down).
+func writerCluster(addr, ks string) (*gocql.ClusterConfig, cqlconn.Access, error) {
 	c := gocql.NewCluster(addr)
 	c.Keyspace = ks
 	c.Timeout = 3 * time.Second
@@ -116,7 +118,8 @@ func writerCluster(addr, ks string) *gocql.ClusterConfig {
 	c.HostFilter = gocql.WhiteListHostFilter(addr)
 	c.Consistency = gocql.One
 	c.Logger = log.New(io.Discard, "", 0)
-	return c
+	a, err := cqlconn.RoleApp.Apply(c)
+	return c, a, err
 }
 
 // RunWriter is the writer process: dual writes and cache operations at a steady rate until the
@@ -131,11 +134,20 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	}
 	defer rec.Close()
 	proc := fmt.Sprintf("writer-%s#%d", short(cfg.Region), cfg.Incarnation)
+	// An access failure that retrying cannot cure (a missing grant, a wrong CA…) ends the writer
+	// with its explanation: retried, it would leave the campaign judging a run that wrote nothing.
 	connect := func(addr string) (*gocql.Session, error) {
 		for {
-			s, err := writerCluster(addr, cfg.Keyspace).CreateSession()
+			c, a, err := writerCluster(addr, cfg.Keyspace)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", proc, err)
+			}
+			s, err := c.CreateSession()
 			if err == nil {
 				return s, nil
+			}
+			if err = cqlconn.Explain(err, a, addr); permanent(err) {
+				return nil, fmt.Errorf("%s: connect %s: %w", proc, addr, err)
 			}
 			fmt.Fprintf(cfg.Out, "%s: connect %s: %v (retrying)\n", proc, addr, err)
 			select {
@@ -160,11 +172,23 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	clk.skew.Store(ctl.Skew[cfg.Region] * int64(time.Millisecond))
 	var dw *dualwrite.Session
 	for {
-		// Open owns its gocql sessions and rebuilds a side whose pool emptied (issue 12).
-		dw, err = dualwrite.Open(ctx, writerCluster(cfg.PrimaryCQL, cfg.Keyspace), writerCluster(cfg.SecondaryCQL, cfg.Keyspace),
+		// Open owns its gocql sessions and rebuilds a side whose pool emptied (issue 12). The
+		// configs name the keyspace, so Open checks the role's grants there before any write.
+		primary, _, err := writerCluster(cfg.PrimaryCQL, cfg.Keyspace)
+		if err != nil {
+			return fmt.Errorf("%s: %w", proc, err)
+		}
+		secondary, _, err := writerCluster(cfg.SecondaryCQL, cfg.Keyspace)
+		if err != nil {
+			return fmt.Errorf("%s: %w", proc, err)
+		}
+		dw, err = dualwrite.Open(ctx, primary, secondary,
 			dualwrite.WithPhase(phase), dualwrite.WithReplayDir(cfg.ReplayDir), dualwrite.WithClock(clk.now), dualwrite.WithName(proc))
 		if err == nil {
 			break
+		}
+		if permanent(err) {
+			return fmt.Errorf("%s: dualwrite.Open: %w", proc, err)
 		}
 		fmt.Fprintf(cfg.Out, "%s: dualwrite.Open: %v (retrying)\n", proc, err)
 		select {
@@ -173,7 +197,10 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-time.After(time.Second):
 		}
 	}
-	sqsc := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(cfg.SQSEndpoint), Credentials: aws.AnonymousCredentials{}})
+	sqsc, err := world.SQSClient(ctx, "us-east-1", cfg.SQSEndpoint)
+	if err != nil {
+		return err
+	}
 	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{
 		SecondInvalidation: cfg.TombstoneTTL + 5*time.Second, // above TombstoneTTL + 2 × skew, as the option asks
 		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second, OwnQueue: cfg.OwnQueue})

@@ -9,7 +9,7 @@ import (
 )
 
 // Need is one permission a program needs before it starts: Permission (SELECT, MODIFY, CREATE,
-// ALTER…) on Keyspace, or on Keyspace.Table when Table is set. Why says what for ("source",
+// ALTER…) on Keyspace, on Keyspace.Table when Table is set, on all keyspaces when Keyspace is "". Why says what for ("source",
 // "destination", "checkpoint keyspace"), for the error.
 type Need struct {
 	Permission string
@@ -19,6 +19,9 @@ type Need struct {
 }
 
 func (n Need) resource() string {
+	if n.Keyspace == "" {
+		return "ALL KEYSPACES"
+	}
 	if n.Table != "" {
 		return "TABLE " + n.Keyspace + "." + n.Table
 	}
@@ -35,7 +38,7 @@ func (n Need) satisfiedBy(perm, resource string) bool {
 	case "<all keyspaces>":
 		return true
 	case "<keyspace " + strings.ToLower(n.Keyspace) + ">":
-		return true
+		return n.Keyspace != ""
 	case "<table " + strings.ToLower(n.Keyspace+"."+n.Table) + ">":
 		return n.Table != ""
 	}

@@ -79,11 +79,12 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	ro := recordlog.Options{ReadOnly: cfg.readOnly, Logger: l.logger, SegmentBytes: cfg.segmentBytes}
+	// cfg.logger as given: recordlog is quiet with nil, except for a directory open to others.
+	ro := recordlog.Options{ReadOnly: cfg.readOnly, Logger: cfg.logger, SegmentBytes: cfg.segmentBytes}
 	legacy := false
 	if !cfg.readOnly {
 		var err error
-		if legacy, err = moveLegacy(dir); err != nil {
+		if legacy, err = moveLegacy(dir, cfg.logger); err != nil {
 			return nil, fmt.Errorf("dualwrite: replay log %s: %w", dir, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // The replay log's first format (before internal/recordlog): DIR/seg-NNNNNNNNNNNN.log files of
@@ -41,11 +44,11 @@ func init() {
 
 // moveLegacy moves first-format files into DIR/legacy-v0 and reports whether there is anything
 // there to import.
-func moveLegacy(dir string) (bool, error) {
+func moveLegacy(dir string, log *slog.Logger) (bool, error) {
 	segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
 	ld := filepath.Join(dir, legacyDir)
 	if len(segs) > 0 {
-		if err := os.MkdirAll(ld, 0o700); err != nil {
+		if err := private.MkdirAll(ld, log); err != nil {
 			return false, err
 		}
 		cur := filepath.Join(dir, "cursor")

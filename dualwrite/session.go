@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 // Session writes to two keyspaces and reads from the one its phase names. It is safe for
@@ -77,6 +79,11 @@ type Uncertain struct {
 // restart, apache/cassandra-gocql-driver#915) while a fresh connection to it succeeds, that side's
 // session is rebuilt in place and writes and the replayer use it again without any action from the
 // application. Close closes the gocql sessions too. Prefer Open to New.
+//
+// A side that refuses the credentials or the TLS setup fails Open with an error that says why
+// (errors.Is with cqlconn.ErrBadCredentials, ErrUnknownCA, ErrPlainToTLS…). When a config names a
+// Keyspace and authenticates, Open also checks that the role may MODIFY and SELECT there, and
+// refuses (cqlconn.ErrPermission, naming the GRANT) before anything is written.
 func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...Option) (*Session, error) {
 	if primary == nil || secondary == nil {
 		return nil, fmt.Errorf("dualwrite: Open needs two cluster configs (primary %v, secondary %v)", primary != nil, secondary != nil)
@@ -84,11 +91,18 @@ func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...
 	var sides [2]*sideConn
 	for i, c := range []*gocql.ClusterConfig{primary, secondary} {
 		sess, err := connect(ctx, c)
+		if err == nil {
+			if err = checkSide(ctx, side(i), sess, c); err != nil {
+				sess.Close()
+			}
+		} else {
+			err = fmt.Errorf("dualwrite: connecting to the %s side %v: %w", side(i), c.Hosts, cqlconn.Explain(err, accessOf(c), c.Hosts...))
+		}
 		if err != nil {
 			if i == 1 {
 				sides[0].close()
 			}
-			return nil, fmt.Errorf("dualwrite: connecting to the %s side: %w", side(i), err)
+			return nil, err
 		}
 		sides[i] = newSideConn(side(i), sess, c)
 	}

@@ -23,9 +23,9 @@ func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace str
 		return nil, err
 	}
 	c := &CassandraCheckpoints{s: s, table: cql.QuoteTable(keyspace, "forklift_progress")}
-	err := s.Query(`CREATE TABLE IF NOT EXISTS ` + c.table + ` (
+	err := ensureTable(ctx, s, keyspace, "forklift_progress", `CREATE TABLE IF NOT EXISTS `+c.table+` (
 		run text, tbl text, range_start bigint, range_end bigint, last_token bigint, rows bigint,
-		done boolean, updated_at timestamp, PRIMARY KEY ((run), tbl, range_start))`).WithContext(ctx).Exec()
+		done boolean, updated_at timestamp, PRIMARY KEY ((run), tbl, range_start))`)
 	if err != nil {
 		return nil, fmt.Errorf("forklift: create checkpoint table %s: %w", c.table, err)
 	}
@@ -33,6 +33,11 @@ func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace str
 }
 
 func ensureKeyspace(ctx context.Context, s *gocql.Session, keyspace string, rf int) error {
+	// Only when missing: CREATE KEYSPACE IF NOT EXISTS needs CREATE on all keyspaces even when the
+	// keyspace exists, which a forklift role given its checkpoint keyspace does not have.
+	if ok, err := keyspaceExists(ctx, s, keyspace); err == nil && ok {
+		return nil
+	}
 	err := s.Query(fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`,
 		cql.Quote(keyspace), rf)).WithContext(ctx).Exec()
 	if err != nil {
@@ -70,4 +75,16 @@ func (c *CassandraCheckpoints) Save(ctx context.Context, cp Checkpoint) error {
 		return fmt.Errorf("forklift: save checkpoint %s %s: %w", cp.Table, cp.Range, err)
 	}
 	return nil
+}
+
+// ensureTable runs ddl only when keyspace.table is missing: CREATE TABLE IF NOT EXISTS needs CREATE
+// on the keyspace even when the table exists.
+func ensureTable(ctx context.Context, s *gocql.Session, keyspace, table, ddl string) error {
+	var n int
+	err := s.Query(`SELECT count(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`,
+		keyspace, table).WithContext(ctx).Scan(&n)
+	if err == nil && n > 0 {
+		return nil
+	}
+	return s.Query(ddl).WithContext(ctx).Exec()
 }

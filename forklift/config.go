@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 // Config is what forklift copies and how. Every key is a YAML key (the yaml tags) and has a flag in
@@ -66,10 +68,10 @@ type ClusterConfig struct {
 	// LocalDC routes requests to this datacenter (DC-aware, token-aware policy). Default: none
 	// (token-aware round robin over all hosts).
 	LocalDC string `yaml:"local_dc"`
-	// Username and Password enable PasswordAuthenticator. Default: no auth.
-	Username string `yaml:"username"`
-	Password string `yaml:"password"`
-	TLS      TLS    `yaml:"tls"`
+	// Access is how to authenticate and whether to speak TLS (username, password_file,
+	// password_env, password, tls.*; see package cqlconn). Default: no auth, plain text. The
+	// password never prints: it is a cqlconn.Secret.
+	cqlconn.Access `yaml:",inline"`
 	// Consistency of reads (source; destination reads of merges and verify) and writes
 	// (destination). Default LOCAL_QUORUM.
 	Consistency string `yaml:"consistency"`
@@ -84,15 +86,8 @@ type ClusterConfig struct {
 	DisableHostLookup bool `yaml:"disable_host_lookup"`
 }
 
-// TLS configures client TLS for one cluster.
-type TLS struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-	ServerName         string `yaml:"server_name"`
-}
+// TLS configures client TLS for one cluster (cqlconn.TLS).
+type TLS = cqlconn.TLS
 
 // TableConfig is one dataset: a table and the resolver that merges its two islands.
 type TableConfig struct {
@@ -215,8 +210,8 @@ func (c Config) validate(needHosts bool) error {
 		if _, err := parseConsistency(cc.Consistency); err != nil {
 			return bad("%s.consistency: %v", name, err)
 		}
-		if cc.TLS.CertFile != "" && cc.TLS.KeyFile == "" || cc.TLS.CertFile == "" && cc.TLS.KeyFile != "" {
-			return bad("%s.tls: cert_file and key_file go together", name)
+		if err := cc.Access.Validate(); err != nil {
+			return bad("%s: %v", name, strings.TrimPrefix(err.Error(), "cqlconn: "))
 		}
 	}
 	switch {

@@ -1,11 +1,13 @@
 package forklift
 
 import (
-	"crypto/tls"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 func parseConsistency(s string) (gocql.Consistency, error) {
@@ -36,17 +38,8 @@ func gocqlCluster(cc ClusterConfig) (*gocql.ClusterConfig, error) {
 	} else {
 		c.PoolConfig.HostSelectionPolicy = gocql.TokenAwareHostPolicy(gocql.RoundRobinHostPolicy())
 	}
-	if cc.Username != "" {
-		c.Authenticator = gocql.PasswordAuthenticator{Username: cc.Username, Password: cc.Password}
-	}
-	if cc.TLS.Enabled || cc.TLS.CAFile != "" || cc.TLS.CertFile != "" {
-		c.SslOpts = &gocql.SslOptions{
-			Config:                 &tls.Config{ServerName: cc.TLS.ServerName, InsecureSkipVerify: cc.TLS.InsecureSkipVerify}, //nolint:gosec // the user's choice, documented
-			CaPath:                 cc.TLS.CAFile,
-			CertPath:               cc.TLS.CertFile,
-			KeyPath:                cc.TLS.KeyFile,
-			EnableHostVerification: !cc.TLS.InsecureSkipVerify,
-		}
+	if err := cc.Access.Apply(c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -55,10 +48,14 @@ func gocqlCluster(cc ClusterConfig) (*gocql.ClusterConfig, error) {
 func connect(which string, cc ClusterConfig) (*gocql.Session, error) {
 	c, err := gocqlCluster(cc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s.consistency: %v", ErrConfig, which, err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrConfig, which, err)
 	}
 	s, err := c.CreateSession()
 	if err != nil {
+		var access *cqlconn.Error
+		if err = cqlconn.Explain(err, cc.Access, cc.Hosts...); errors.As(err, &access) {
+			return nil, fmt.Errorf("%w: %s %v (%s): %w", ErrAccess, which, cc.Hosts, cc.Access.Describe(), err)
+		}
 		return nil, fmt.Errorf("%w: %s %v: %v (check %s.hosts and that the cluster is up)", ErrUnreachable, which, cc.Hosts, err, which)
 	}
 	return s, nil

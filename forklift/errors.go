@@ -10,6 +10,9 @@ var (
 	ErrTableNotFound = errors.New("forklift: table not found")
 	// ErrIncompatibleSchema: the two sides' tables differ in a way a copy cannot bridge.
 	ErrIncompatibleSchema = errors.New("forklift: incompatible schema")
+	// ErrAccess: a cluster refused the credentials, the TLS setup, or a permission; the error
+	// also matches the cqlconn cause (cqlconn.ErrBadCredentials, cqlconn.ErrPermission…).
+	ErrAccess = errors.New("forklift: access refused")
 	// ErrUnreachable: a cluster could not be connected to.
 	ErrUnreachable = errors.New("forklift: cluster unreachable")
 	// ErrDifferences: verify found real differences (missing or mismatched cells).

@@ -58,7 +58,8 @@ func WithCheckpoints(store CheckpointStore) Option { return func(o *options) { o
 // Open validates cfg (defaults applied to Open's copy, never to the caller's), connects to both
 // clusters (or takes WithSessions'), and loads and compares every table's schemas, refusing
 // incompatible tables before any data moves. Errors wrap ErrConfig, ErrUnreachable,
-// ErrTableNotFound, ErrIncompatibleSchema or ErrUnknownResolver.
+// ErrTableNotFound, ErrIncompatibleSchema, ErrUnknownResolver or ErrAccess (a role without
+// SELECT on a table; checked before anything is read).
 func Open(ctx context.Context, cfg Config, opts ...Option) (*Job, error) {
 	var o options
 	for _, opt := range opts {
@@ -90,6 +91,10 @@ func Open(ctx context.Context, cfg Config, opts ...Option) (*Job, error) {
 		j.own = true
 	}
 	if j.tables, err = loadTables(ctx, &j.cfg, j.src, j.dst); err != nil {
+		j.Close()
+		return nil, err
+	}
+	if err := j.checkGrants(ctx, false); err != nil {
 		j.Close()
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/merge"
 )
 
@@ -62,19 +63,27 @@ func newQuarantineSink(ctx context.Context, s *gocql.Session, cfg *Config) (*qua
 	if err := ensureKeyspace(ctx, s, cfg.CheckpointKeyspace, cfg.CheckpointRF); err != nil {
 		return nil, err
 	}
-	err := s.Query(`CREATE TABLE IF NOT EXISTS ` + q.table + ` (run text, tbl text, key text, reason text,
-		source text, destination text, at timestamp, PRIMARY KEY ((run, tbl), key))`).WithContext(ctx).Exec()
+	err := ensureTable(ctx, s, cfg.CheckpointKeyspace, "forklift_quarantine", `CREATE TABLE IF NOT EXISTS `+q.table+` (run text, tbl text, key text, reason text,
+		source text, destination text, at timestamp, PRIMARY KEY ((run, tbl), key))`)
 	if err != nil {
 		return nil, fmt.Errorf("forklift: create quarantine table %s: %w", q.table, err)
 	}
 	if cfg.QuarantineFile != "" {
-		f, err := os.OpenFile(cfg.QuarantineFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("%w: quarantine_file: %v", ErrConfig, err)
+		if q.file, err = openQuarantineFile(cfg.QuarantineFile); err != nil {
+			return nil, err
 		}
-		q.file = f
 	}
 	return q, nil
+}
+
+// openQuarantineFile opens the quarantine file for appending, 0600: its lines hold both versions
+// of member rows (internal/private).
+func openQuarantineFile(path string) (*os.File, error) {
+	f, err := private.OpenAppend(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: quarantine_file: %v", ErrConfig, err)
+	}
+	return f, nil
 }
 
 func keyString(key [][]byte) string {

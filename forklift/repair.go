@@ -31,6 +31,9 @@ type RepairReport struct {
 // small, and a stopped repair is simply repaired again. Like Run it is idempotent: repairing twice
 // writes nothing new. The error wraps ErrDifferences when differences remain after the repair.
 func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, error) {
+	if err := j.checkGrants(ctx, true); err != nil {
+		return nil, err
+	}
 	found := opts.Found
 	if found == nil {
 		var err error

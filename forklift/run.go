@@ -30,6 +30,9 @@ type RunOptions struct {
 func (j *Job) Run(ctx context.Context, opts RunOptions) (*RunReport, error) {
 	cfg := &j.cfg
 	shard := opts.Shard.orOnly()
+	if err := j.checkGrants(ctx, true); err != nil {
+		return nil, err
+	}
 	store, err := j.checkpoints(ctx)
 	if err != nil {
 		return nil, err

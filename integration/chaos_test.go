@@ -33,7 +33,7 @@ func TestChaosCampaign(t *testing.T) {
 	bin := buildPrograms(t)
 	env := chaos.Env{USCQL: e.USCQL, EUCQL: e.EUCQL, USMemcached: e.USMemcached, EUMemcached: e.EUMemcached,
 		SQSEndpoint: e.SQSEndpoint, Regions: e.Regions}
-	out := t.TempDir()
+	out := keptDir(t)
 	if d := os.Getenv("ISLANDS_CHAOS_OUT"); d != "" {
 		out = d // keep the histories for reading
 	}

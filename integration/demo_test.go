@@ -23,7 +23,7 @@ func TestDemoShort(t *testing.T) {
 	ensureRunning(t, e, "cassandra-eu-global")
 	setWAN(t, w, 35*time.Millisecond, 5*time.Millisecond) // and healed and given back when the test ends
 	var out strings.Builder
-	dir := t.TempDir()
+	dir := keptDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	rep, err := demo.Run(ctx, demo.Options{Short: true, Out: dir, Progress: &out, World: w})

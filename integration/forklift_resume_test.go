@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
 )
 
@@ -35,16 +36,35 @@ func writeForkliftYAML(t *testing.T, body string) string {
 	return p
 }
 
+// accessYAML is role r's access as the keys of a source: or destination: block.
+func accessYAML(r cqlconn.Role) string {
+	a := access(r)
+	var b strings.Builder
+	if a.Username != "" {
+		fmt.Fprintf(&b, "  username: %s\n", a.Username)
+	}
+	if a.PasswordFile != "" {
+		fmt.Fprintf(&b, "  password_file: %q\n", a.PasswordFile)
+	}
+	if a.PasswordEnv != "" {
+		fmt.Fprintf(&b, "  password_env: %s\n", a.PasswordEnv)
+	}
+	if a.TLS.CAFile != "" {
+		fmt.Fprintf(&b, "  tls: {ca_file: %q}\n", a.TLS.CAFile)
+	}
+	return b.String()
+}
+
 func forkliftYAML(e Env, ks, table, ckpt string) string {
 	return fmt.Sprintf(`source:
   hosts: [%q]
   consistency: ONE
   disable_host_lookup: true
-destination:
+`+accessYAML(cqlconn.RoleAdmin)+`destination:
   hosts: [%q]
   consistency: ONE
   disable_host_lookup: true
-tables:
+`+accessYAML(cqlconn.RoleAdmin)+`tables:
   - {keyspace: %s, table: %s, resolver: lww}
 checkpoint_keyspace: %s
 run_id: kill9

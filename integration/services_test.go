@@ -25,6 +25,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -96,9 +97,28 @@ func pauseFor(t testing.TB, e Env, service string) {
 	t.Cleanup(func() { fault(t, e, "resume", service) })
 }
 
-// cluster returns a gocql cluster config for one local region's Cassandra.
+// access returns how role r reaches the world's clusters (cqlconn.FromEnv: credentials and TLS
+// when the world is secured, the zero Access when it runs with ISLANDS_SECURE=0).
+func access(r cqlconn.Role) cqlconn.Access {
+	a, err := cqlconn.FromEnv(r)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// withAccess applies role r's access to c.
+func withAccess(c *gocql.ClusterConfig, r cqlconn.Role) *gocql.ClusterConfig {
+	if err := access(r).Apply(c); err != nil {
+		panic(err)
+	}
+	return c
+}
+
+// cluster returns a gocql cluster config for one local region's Cassandra, as the admin role: a
+// superuser, since tests make their own schema (the security tests use the programs' roles).
 func cluster(addr string) *gocql.ClusterConfig {
-	c := gocql.NewCluster(addr)
+	c := withAccess(gocql.NewCluster(addr), cqlconn.RoleAdmin)
 	c.Timeout = 10 * time.Second
 	c.ConnectTimeout = 10 * time.Second
 	c.Consistency = gocql.One
@@ -151,8 +171,8 @@ func memcached(addr string) *memcache.Client {
 	return c
 }
 
-// sqsClient returns an SQS client of the local ElasticMQ (static dummy credentials: ElasticMQ does
-// not check them, the SDK insists on some).
+// sqsClient returns an SQS client of the local ElasticMQ, unsigned (aws.AnonymousCredentials):
+// ElasticMQ does not check credentials; production uses the SDK's default chain.
 func sqsClient(e Env) *sqs.Client {
 	return sqs.New(sqs.Options{
 		Region:       "us-east-1",

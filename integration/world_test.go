@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -20,7 +21,7 @@ import (
 // when the test ends.
 func globalSession(t testing.TB, w world.Env, r world.Region, cl gocql.Consistency) *gocql.Session {
 	t.Helper()
-	c := w.GlobalCluster(r)
+	c := withAccess(w.GlobalCluster(r), cqlconn.RoleAdmin)
 	c.Consistency = cl
 	s, err := c.CreateSession()
 	if err != nil {
@@ -180,7 +181,7 @@ func TestWorldApplicationsReachOwnRegionDirectly(t *testing.T) {
 		}
 
 		// Other region: the same application's configuration, routed to the other DC.
-		c := w.GlobalCluster(r)
+		c := withAccess(w.GlobalCluster(r), cqlconn.RoleAdmin)
 		c.Consistency = gocql.LocalOne
 		c.PoolConfig.HostSelectionPolicy = gocql.DCAwareRoundRobinPolicy(other.DC())
 		remote, err := c.CreateSession()
@@ -209,6 +210,7 @@ func TestWorldApplicationsReachOwnRegionDirectly(t *testing.T) {
 		t.Logf("%s: own DC at %s; %s's node at its WAN address, query %v", r, w.GlobalCQL(r, r), other, took.Round(time.Millisecond))
 
 		// SQS: a send to the other region's queue goes through the WAN; its consumer reads it at home.
+		// Unsigned: ElasticMQ does not check credentials; production uses the SDK's default chain.
 		ctx := context.Background()
 		sender := sqs.New(sqs.Options{Region: string(other), BaseEndpoint: aws.String(w.SQS(r, other)), Credentials: aws.AnonymousCredentials{}})
 		home := sqs.New(sqs.Options{Region: string(other), BaseEndpoint: aws.String(w.SQS(other, other)), Credentials: aws.AnonymousCredentials{}})

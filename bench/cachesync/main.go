@@ -24,6 +24,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 type result struct {
@@ -49,7 +50,10 @@ func main() {
 	if ep == "" {
 		log.Fatal(`ISLANDS_SQS_ENDPOINT unset: eval "$(scripts/regions up)" first`)
 	}
-	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(ep), Credentials: aws.AnonymousCredentials{}})
+	client, err := world.SQSClient(context.Background(), "us-east-1", ep)
+	if err != nil {
+		log.Fatal(err)
+	}
 	usMC, euMC := memcache.New(os.Getenv("ISLANDS_US_MEMCACHED")), memcache.New(os.Getenv("ISLANDS_EU_MEMCACHED"))
 	var results []result
 	for _, mode := range []struct {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 )
 
@@ -260,10 +261,13 @@ func pausedFollower(primary, dual, async func(int) error, conc int, rate float64
 
 func connect(addr, ks string) *gocql.Session {
 	s, err := config(addr, ks).CreateSession()
-	must(err)
+	must(cqlconn.Explain(err, cqlconn.MustFromEnv(cqlconn.RoleAdmin), addr))
 	return s
 }
 
+// config is the gocql configuration of every session of the bench, as the local world's
+// administrator (cqlconn.RoleAdmin): the bench creates and drops its own keyspace and measures
+// latency, not permissions, so it needs no role of its own.
 func config(addr, ks string) *gocql.ClusterConfig {
 	c := gocql.NewCluster(addr)
 	c.Keyspace = ks
@@ -272,6 +276,8 @@ func config(addr, ks string) *gocql.ClusterConfig {
 	c.DisableInitialHostLookup = true
 	c.WriteCoalesceWaitTime = 0           // gocql's default 200 µs batching window would dominate small latencies
 	c.Logger = log.New(io.Discard, "", 0) // the paused-follower rows pause a node on purpose
+	_, err := cqlconn.RoleAdmin.Apply(c)
+	must(err)
 	return c
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
 )
 
@@ -103,8 +104,9 @@ func main() {
 		byHand = max(byHand, add(fmt.Sprintf("copy by hand, %d workers", w), len(data), time.Since(t0)))
 	}
 	cfg := forklift.Defaults()
-	cfg.Source = forklift.ClusterConfig{Hosts: []string{usAddr}, DisableHostLookup: true, Consistency: "ONE"}
-	cfg.Destination = forklift.ClusterConfig{Hosts: []string{euAddr}, DisableHostLookup: true, Consistency: "ONE"}
+	admin := cqlconn.MustFromEnv(cqlconn.RoleAdmin) // as connect: the bench's keyspaces are its own
+	cfg.Source = forklift.ClusterConfig{Hosts: []string{usAddr}, DisableHostLookup: true, Consistency: "ONE", Access: admin}
+	cfg.Destination = forklift.ClusterConfig{Hosts: []string{euAddr}, DisableHostLookup: true, Consistency: "ONE", Access: admin}
 	cfg.CheckpointKeyspace = "forklift_bench_ckpt"
 	cfg.Ranges = 64
 	run := func(resolver string, workers int, opts forklift.RunOptions) float64 {
@@ -212,14 +214,19 @@ func writeBatches(s *gocql.Session, data []row, conc int) {
 	wg.Wait()
 }
 
+// connect opens a session as the local world's administrator (cqlconn.RoleAdmin, from the
+// ISLANDS_CQL_* variables): a bench creates and drops its own keyspaces and measures throughput,
+// not permissions, so it needs no role of its own.
 func connect(addr string) *gocql.Session {
 	c := gocql.NewCluster(addr)
 	c.Consistency = gocql.One
 	c.Timeout = 20 * time.Second
 	c.DisableInitialHostLookup = true
 	c.NumConns = 4
-	s, err := c.CreateSession()
+	a, err := cqlconn.RoleAdmin.Apply(c)
 	must(err)
+	s, err := c.CreateSession()
+	must(cqlconn.Explain(err, a, addr))
 	return s
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
 	"github.com/globalcloud/islands/merge"
 )
@@ -68,8 +69,9 @@ func main() {
 	wg.Wait()
 
 	cfg := forklift.Defaults()
-	cfg.Source = forklift.ClusterConfig{Hosts: []string{usAddr}, DisableHostLookup: true, Consistency: "ONE"}
-	cfg.Destination = forklift.ClusterConfig{Hosts: []string{euAddr}, DisableHostLookup: true, Consistency: "ONE"}
+	admin := cqlconn.MustFromEnv(cqlconn.RoleAdmin) // as connect: the bench's keyspaces are its own
+	cfg.Source = forklift.ClusterConfig{Hosts: []string{usAddr}, DisableHostLookup: true, Consistency: "ONE", Access: admin}
+	cfg.Destination = forklift.ClusterConfig{Hosts: []string{euAddr}, DisableHostLookup: true, Consistency: "ONE", Access: admin}
 	cfg.CheckpointKeyspace = "merge_bench_ckpt"
 	cfg.Ranges, cfg.Workers = 64, 8
 	cfg.RunID = fmt.Sprint("merge-bench-", time.Now().UnixNano())
@@ -117,13 +119,18 @@ func partition(side int) *merge.Partition {
 
 func be(n int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(n)) }
 
+// connect opens a session as the local world's administrator (cqlconn.RoleAdmin, from the
+// ISLANDS_CQL_* variables): a bench creates and drops its own keyspaces and measures throughput,
+// not permissions, so it needs no role of its own.
 func connect(addr string) *gocql.Session {
 	c := gocql.NewCluster(addr)
 	c.Consistency = gocql.One
 	c.Timeout = 20 * time.Second
 	c.DisableInitialHostLookup = true
-	s, err := c.CreateSession()
+	a, err := cqlconn.RoleAdmin.Apply(c)
 	must(err)
+	s, err := c.CreateSession()
+	must(cqlconn.Explain(err, a, addr))
 	return s
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gocql/gocql"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -71,8 +72,12 @@ func main() {
 	for _, r := range world.Regions {
 		c := env.GlobalCluster(r)
 		c.Consistency = gocql.LocalOne
-		s, err := c.CreateSession()
+		// As the local world's administrator (cqlconn.RoleAdmin): the bench creates and drops its
+		// own keyspace and measures the WAN, not permissions, so it needs no role of its own.
+		a, err := cqlconn.RoleAdmin.Apply(c)
 		must(err)
+		s, err := c.CreateSession()
+		must(cqlconn.Explain(err, a, c.Hosts...))
 		defer s.Close()
 		sessions[r] = s
 	}

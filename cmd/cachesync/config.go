@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -28,10 +29,15 @@ type Config struct {
 	RetryDelay        int32         `yaml:"retry_delay"`        // seconds before a failed event is retried [2]
 	TombstoneTTL      time.Duration `yaml:"tombstone_ttl"`      // tombstone lifetime; older set events are applied as invalidations [5m]
 	MaxDrift          time.Duration `yaml:"max_drift"`          // events stamped further ahead are applied as invalidations [1m]
-	Listen            string        `yaml:"listen"`             // /healthz and /metrics [127.0.0.1:9464]
-	LogLevel          string        `yaml:"log_level"`          // debug, info, warn, error [info]
-	LogFormat         string        `yaml:"log_format"`         // text or json [text]
-	ShutdownTimeout   time.Duration `yaml:"shutdown_timeout"`   // longest wait for in-flight work on SIGTERM [30s]
+	// Listen is the host:port of /healthz and /metrics [127.0.0.1:9464]: loopback, so only this
+	// machine (a local Prometheus agent, the orchestrator's probe) reads them. Binding elsewhere
+	// (":9464", "0.0.0.0:9464", a routable address) exposes the metrics — queue names, regions, the
+	// process's own figures — to whoever reaches the port; the agent warns when it does. Empty is
+	// refused: net/http would take it as ":80", every interface.
+	Listen          string        `yaml:"listen"`
+	LogLevel        string        `yaml:"log_level"`        // debug, info, warn, error [info]
+	LogFormat       string        `yaml:"log_format"`       // text or json [text]
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // longest wait for in-flight work on SIGTERM [30s]
 }
 
 func defaults() Config {
@@ -150,6 +156,9 @@ func (c Config) validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		errs = append(errs, fmt.Errorf("listen %q: give host:port of /healthz and /metrics, e.g. 127.0.0.1:9464 (loopback: this machine only)", c.Listen))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		errs = append(errs, fmt.Errorf("log_format %q: use text or json", c.LogFormat))

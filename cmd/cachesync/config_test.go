@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/world"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -42,6 +44,33 @@ func TestConfigErrors(t *testing.T) {
 		_, err := load([]string{"-config", writeConfig(t, body)})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: want an error containing %q, got %v", body, want, err)
+		}
+	}
+}
+
+// /metrics and /healthz stay on this machine unless the operator says otherwise, and an empty
+// listen (net/http: ":80", every interface) is refused rather than taken.
+func TestListenDefaultsToLoopback(t *testing.T) {
+	cfg, err := load([]string{"-region", "eu", "-queue", "q"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9464" || !world.LoopbackEndpoint(cfg.Listen) {
+		t.Fatalf("default listen %q: want 127.0.0.1:9464", cfg.Listen)
+	}
+	for _, args := range [][]string{
+		{"-region", "eu", "-queue", "q", "-listen", ""},
+		{"-config", writeConfig(t, "region: eu\nqueue: q\nlisten: \"\"\n")},
+		{"-region", "eu", "-queue", "q", "-listen", "127.0.0.1"},
+	} {
+		if _, err := load(args); err == nil || !strings.Contains(err.Error(), "listen") {
+			t.Errorf("%q: want a listen error, got %v", args, err)
+		}
+	}
+	for listen, local := range map[string]bool{"127.0.0.1:9464": true, "localhost:9464": true, "[::1]:9464": true,
+		":9464": false, "0.0.0.0:9464": false, "10.1.2.3:9464": false} {
+		if got := world.LoopbackEndpoint(listen); got != local {
+			t.Errorf("listen %q: loopback = %v, want %v", listen, got, local)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/internal/world"
 )
 
 func main() {
@@ -89,9 +91,17 @@ func run(cfg Config) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s for /healthz and /metrics: %w (is another agent on that port? set listen)", cfg.Listen, err)
+	}
+	if !world.LoopbackEndpoint(cfg.Listen) {
+		logger.Warn("/metrics and /healthz are reachable from other machines; set listen to 127.0.0.1:PORT to keep them local",
+			"listen", cfg.Listen)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("http server", "listen", cfg.Listen, "err", err)
 		}
 	}()

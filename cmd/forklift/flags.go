@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/private"
 )
 
 var (
@@ -34,6 +34,7 @@ type common struct {
 
 	logLevel, logFormat, metricsAddr, reportPath, shardFlag string
 	jsonOut                                                 bool
+	warnings                                                []string // said once the logger exists
 	shard                                                   forklift.Shard
 }
 
@@ -86,7 +87,9 @@ func (c *common) configFlags() {
 		c.key(p+"-hosts", p+".hosts: contact points, comma-separated host[:port]", list(&cc.Hosts))
 		c.key(p+"-local-dc", p+".local_dc: datacenter to route to (default: none, token-aware round robin)", str(&cc.LocalDC))
 		c.key(p+"-username", p+".username (default: no auth)", str(&cc.Username))
-		c.key(p+"-password", p+".password", str(&cc.Password))
+		// No --source-password: a password on the command line shows in ps (parse refuses it).
+		c.key(p+"-password-file", p+".password_file: file holding the password", str(&cc.PasswordFile))
+		c.key(p+"-password-env", p+".password_env: environment variable holding the password", str(&cc.PasswordEnv))
 		c.key(p+"-consistency", p+".consistency (default "+d.Source.Consistency+")", str(&cc.Consistency))
 		c.key(p+"-timeout", p+".timeout of one request (default "+d.Source.Timeout.String()+")", dur(&cc.Timeout))
 		c.key(p+"-connect-timeout", p+".connect_timeout (default "+d.Source.ConnectTimeout.String()+")", dur(&cc.ConnectTimeout))
@@ -144,6 +147,9 @@ func splitList(v string) []string {
 // parse parses args and builds the config: YAML first, then every flag given; then the config and
 // --shard are validated, so a configuration error is reported before any cluster is contacted.
 func (c *common) parse(args []string) (forklift.Config, error) {
+	if err := refusePasswordFlags(args); err != nil {
+		return forklift.Config{}, err
+	}
 	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return forklift.Config{}, errHelp
@@ -159,6 +165,7 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 		if cfg, err = forklift.LoadConfig(c.config); err != nil {
 			return cfg, fmt.Errorf("%s: %w", c.config, err)
 		}
+		c.warnings = append(c.warnings, exposedPasswords(c.config, cfg)...)
 	}
 	c.cfg = cfg
 	for _, name := range c.order() {
@@ -190,10 +197,16 @@ func (c *common) logger(stderr io.Writer) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(c.logLevel))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var log *slog.Logger
 	if c.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(stderr, opts))
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
+	} else {
+		log = slog.New(slog.NewTextHandler(stderr, opts))
 	}
-	return slog.New(slog.NewTextHandler(stderr, opts))
+	for _, w := range c.warnings {
+		log.Warn(w)
+	}
+	return log
 }
 
 // registry serves /metrics when --metrics-addr is set.
@@ -222,7 +235,7 @@ func (c *common) output(stdout io.Writer, out output) error {
 		return fmt.Errorf("encode report: %w", err)
 	}
 	if c.reportPath != "" {
-		if err := os.WriteFile(c.reportPath, append(b, '\n'), 0o644); err != nil {
+		if err := private.WriteFile(c.reportPath, append(b, '\n')); err != nil {
 			return fmt.Errorf("write report: %w", err)
 		}
 	}

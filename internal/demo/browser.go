@@ -24,6 +24,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // ErrNoBrowser is returned when no Chromium can be found: install one with scripts/browser.
@@ -233,7 +235,7 @@ func checkOnce(actx context.Context, file string, v View, height int) (*PageChec
 		if err != nil {
 			return nil, fmt.Errorf("screenshot: %w", err)
 		}
-		if err := os.WriteFile(png, b, 0o644); err != nil {
+		if err := private.WriteFile(png, b); err != nil {
 			return nil, err
 		}
 		c.ScreenshotPath = png
@@ -254,5 +256,5 @@ func Render(dir string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
+	return private.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()))
 }

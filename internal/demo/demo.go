@@ -17,14 +17,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -87,17 +88,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err := opts.defaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return nil, err
-	}
-	d := &run{opts: opts, w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
-		rng: rand.New(rand.NewPCG(42, uint64(opts.Members)))}
-	d.start = time.Now()
-	logf, err := os.Create(filepath.Join(opts.Out, "demo.log"))
+	logf, err := openOut(opts.Out)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close()
+	d := &run{opts: opts, w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
+		rng: rand.New(rand.NewPCG(42, uint64(opts.Members)))}
+	d.start = time.Now()
 	d.logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer d.close()
 	stopRecording := d.record(ctx)
@@ -114,6 +112,19 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return d.rep, err
 }
 
+// openOut creates the output directory (0700) and its demo.log (0600): the log and the reports
+// hold member data (internal/private).
+func openOut(dir string) (*os.File, error) {
+	if err := private.MkdirAll(dir, nil); err != nil {
+		return nil, fmt.Errorf("demo: output directory: %w", err)
+	}
+	f, err := private.Create(filepath.Join(dir, "demo.log"))
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	return f, nil
+}
+
 type run struct {
 	opts     Options
 	w        world.Env
@@ -122,8 +133,10 @@ type run struct {
 	m        *model
 	rng      *rand.Rand
 	start    time.Time
-	global   [2]*gocql.Session // the global cluster, from each region (its own datacenter)
-	island   *gocql.Session    // the EU island
+	access   map[cqlconn.Role]cqlconn.Access // how each role connects (roles.go)
+	global   [2]*gocql.Session               // the demo's own (admin) session on the global cluster, from each region
+	island   *gocql.Session                  // the demo's own (admin) session on the EU island
+	appCQL   [2]*gocql.Session               // each region's application on the global cluster (app role)
 	mc       [2]*memcache.Client
 	sqsHome  [2]*sqs.Client // each region's SQS server, from the region
 	sqsOut   [2]*sqs.Client // the other region's SQS server, from each region (through the WAN)
@@ -178,7 +191,7 @@ func (d *run) close() {
 			cancel()
 		}
 	}
-	for _, s := range append(d.global[:], d.island) {
+	for _, s := range append(append(d.global[:], d.appCQL[:]...), d.island) {
 		if s != nil {
 			s.Close()
 		}
@@ -201,7 +214,8 @@ func quiet(c *gocql.ClusterConfig) *gocql.ClusterConfig {
 	return c
 }
 
-// islandCluster is the EU application's gocql configuration of the EU island.
+// islandCluster is the EU application's gocql configuration of the EU island, without
+// credentials: whoever connects applies its role's (d.session, d.as).
 func (d *run) islandCluster() *gocql.ClusterConfig {
 	c := gocql.NewCluster(d.w.EUIslandCQL)
 	c.Consistency = gocql.LocalQuorum
@@ -213,17 +227,18 @@ func (d *run) islandCluster() *gocql.ClusterConfig {
 }
 
 // globalCluster is an application's gocql configuration of the global cluster in region r: its
-// own datacenter directly, the other through the WAN (world.Env.GlobalCluster), LOCAL_QUORUM.
+// own datacenter directly, the other through the WAN (world.Env.GlobalCluster), LOCAL_QUORUM;
+// without credentials, as islandCluster.
 func (d *run) globalCluster(r int) *gocql.ClusterConfig {
 	return quiet(d.w.GlobalCluster(world.Regions[r]))
 }
 
-// localOnly is a session on region r's datacenter of the global cluster and nothing else: what
-// a check of "region r serves" reads through (no fallback to the other region's node).
-func (d *run) localOnly(r int) (*gocql.Session, error) {
+// localOnly is a session of role on region r's datacenter of the global cluster and nothing
+// else: what a check of "region r serves" reads through (no fallback to the other region's node).
+func (d *run) localOnly(r int, role cqlconn.Role) (*gocql.Session, error) {
 	c := d.globalCluster(r)
 	c.HostFilter = gocql.DataCentreHostFilter(world.Regions[r].DC())
-	return c.CreateSession()
+	return d.session(role, regionNames[r]+" alone", c)
 }
 
 func (d *run) all(ctx context.Context) error {
@@ -249,39 +264,52 @@ func (d *run) all(ctx context.Context) error {
 	}
 	d.rep.WAN = d.link.String()
 	d.say("the WAN between us-east-1 and eu-west-1: %s (0 ms while the demo creates its keyspaces)", d.link)
+	if err := d.loadRoles(); err != nil {
+		return err
+	}
 	for r := range d.global {
-		if d.global[r], err = d.globalCluster(r).CreateSession(); err != nil {
-			return fmt.Errorf("connect to the global cluster from %s: %w", regionNames[r], err)
+		if d.global[r], err = d.session(cqlconn.RoleAdmin, "the global cluster from "+regionNames[r], d.globalCluster(r)); err != nil {
+			return err
 		}
 	}
 	// The demo's own session on the island runs DDL (drop, create, the retirement's drop): long
 	// timeouts. The application's (dualwrite) has the short ones.
 	ic := d.islandCluster()
 	ic.Timeout, ic.WriteTimeout = time.Minute, time.Minute
-	if d.island, err = ic.CreateSession(); err != nil {
-		return fmt.Errorf("connect to the EU island at %s: %w", d.w.EUIslandCQL, err)
+	if d.island, err = d.session(cqlconn.RoleAdmin, "the EU island", ic); err != nil {
+		return err
 	}
 	d.mc = [2]*memcache.Client{memcache.New(d.w.USMemcached), memcache.New(d.w.EUMemcached)}
 	for r, reg := range world.Regions {
-		d.sqsHome[r] = sqsClient(reg, d.w.SQS(reg, reg))
-		d.sqsOut[r] = sqsClient(reg.Other(), d.w.SQS(reg, reg.Other()))
+		if d.sqsHome[r], err = world.SQSClient(ctx, string(reg), d.w.SQS(reg, reg)); err != nil {
+			return err
+		}
+		if d.sqsOut[r], err = world.SQSClient(ctx, string(reg.Other()), d.w.SQS(reg, reg.Other())); err != nil {
+			return err
+		}
 	}
 
 	done := d.step("1. two islands: the Americas keyspaces (us-east-1 only) and the EU island; seed")
 	t0 := time.Now()
 	gc := d.globalCluster(us)
 	gc.Timeout, gc.WriteTimeout = time.Minute, time.Minute
-	ddl, err := gc.CreateSession()
-	if err != nil {
-		return fmt.Errorf("connect to the global cluster from us-east-1: %w", err)
-	}
-	err = createSchema(ctx, ddl, d.island)
-	ddl.Close()
+	ddl, err := d.session(cqlconn.RoleAdmin, "schema changes of the global cluster (from us-east-1)", gc)
 	if err != nil {
 		return err
 	}
-	if _, err := forklift.NewCassandraCheckpoints(ctx, d.global[eu], fliftKS, 1); err != nil {
-		return fmt.Errorf("forklift's checkpoint tables in %s: %w", fliftKS, err)
+	err = createSchema(ctx, ddl, d.island)
+	if err == nil {
+		// As the administrator, before forklift runs as its own role: its checkpoint tables.
+		if _, err = forklift.NewCassandraCheckpoints(ctx, ddl, fliftKS, 1); err != nil {
+			err = fmt.Errorf("forklift's checkpoint tables in %s: %w", fliftKS, err)
+		}
+	}
+	if err == nil {
+		err = d.grantRoles(ctx, ddl, d.island)
+	}
+	ddl.Close()
+	if err != nil {
+		return err
 	}
 	if err := wan.Set(ctx, d.link.OneWay, d.link.Jitter); err != nil {
 		return err
@@ -332,7 +360,7 @@ func (d *run) all(ctx context.Context) error {
 	done()
 
 	done = d.step("5. forklift: plan, run (EU island -> demo_global through eu-west-1), second pass, verify")
-	mg := &migration{w: d.w, opts: o, say: d.say, start: d.start}
+	mg := d.migration()
 	d.rec.rate("forklift", "forklift_rows", "forklift", mg.copied)
 	end := d.rec.phase("activity", "forklift plan --sample")
 	if d.rep.Migration.Plans, err = mg.plan(ctx); err != nil {
@@ -407,16 +435,33 @@ func (d *run) rate() float64 {
 // (the statements name demo_island), secondary the global cluster in eu-west-1 (demo_global, via
 // the keyspace map), primary-authoritative with its replay log on disk. Both stay in their region:
 // no write crosses the WAN, Cassandra replicates demo_global to the other datacenter.
+//
+// Both connect as the application role. The dual writes' two configs name their keyspaces, so
+// dualwrite.Open checks that the role may MODIFY and SELECT there and refuses, naming the GRANT,
+// before the first write.
 func (d *run) migrationApps() ([2]*app, error) {
 	var apps [2]*app
-	apps[us] = &app{region: us, w: cqlWriter{d.global[us]}, cache: d.caches[us], ks: globalKS, m: d.m, stats: &d.stats,
+	for r := range d.appCQL {
+		var err error
+		if d.appCQL[r], err = d.session(cqlconn.RoleApp, regionNames[r]+"'s application on the global cluster", d.globalCluster(r)); err != nil {
+			return apps, err
+		}
+	}
+	apps[us] = &app{region: us, w: cqlWriter{d.appCQL[us]}, cache: d.caches[us], ks: globalKS, m: d.m, stats: &d.stats,
 		log: d.logger.With("region", regionNames[us])}
 	dir := filepath.Join(d.opts.Out, "replay-eu-west-1")
 	os.RemoveAll(dir)
 	logger := d.logger.With("region", regionNames[eu])
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	dw, err := dualwrite.Open(ctx, d.islandCluster(), d.globalCluster(eu), dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
+	island, global := d.islandCluster(), d.globalCluster(eu)
+	island.Keyspace, global.Keyspace = islandKS, globalKS
+	for _, c := range []*gocql.ClusterConfig{island, global} {
+		if err := d.as(cqlconn.RoleApp, "the EU application's dual writes", c); err != nil {
+			return apps, err
+		}
+	}
+	dw, err := dualwrite.Open(ctx, island, global, dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
 		dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), dualwrite.WithName("demo-eu-west-1"))
 	if err != nil {
 		return apps, fmt.Errorf("dualwrite.Open (EU island, global cluster in eu-west-1): %w", err)
@@ -529,8 +574,4 @@ func (d *run) heal(ctx context.Context) error {
 	}
 	d.rec.action("heal", "wan")
 	return nil
-}
-
-func sqsClient(r world.Region, endpoint string) *sqs.Client {
-	return sqs.New(sqs.Options{Region: string(r), BaseEndpoint: aws.String(endpoint), Credentials: aws.AnonymousCredentials{}})
 }

@@ -193,8 +193,7 @@ func (d *run) visibility(ctx context.Context, n, round int) ([]float64, error) {
 // scratchCopy copies the EU island's viewing histories, as lww, into demo_scratch (replicated in both
 // datacenters) through eu-west-1, as the migration's forklift runs, and returns its rows/s.
 func (d *run) scratchCopy(ctx context.Context, label string) (float64, error) {
-	mg := &migration{w: d.w, opts: d.opts, start: d.start}
-	cfg := mg.config(flows[0], 0)
+	cfg := d.migration().config(flows[0], 0)
 	var tables []forklift.TableConfig
 	for _, t := range cfg.Tables {
 		if t.Table == "viewing_history" { // the largest dataset

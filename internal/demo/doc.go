@@ -22,6 +22,9 @@
 //	             cut off (WAN partition) and its Cassandra and memcached killed; every member read
 //	             from eu-west-1 and checked; the region healed, restarted, hinted and repaired, and
 //	             checked member by member
+//	roles.go     who connects as whom: the admin role for the demo's scaffolding and probes, the
+//	             app role for the applications and the member checks, the forklift role for
+//	             forklift; the GRANTs the admin gives after creating each keyspace
 //	model.go     what every member's data must be, computed without the merge package
 //	report.go    the report: the text summary and report.json
 //	timeline.go  what happened when: phases, faults and series sampled every second, in report.json

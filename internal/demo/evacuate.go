@@ -13,6 +13,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 )
 
@@ -133,7 +134,7 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	d.rep.Flip.DualWrites = dw.Stats().Writes
 	// The end state: the EU application is an ordinary client of the global cluster in its own
 	// datacenter; the island is dropped.
-	apps[eu] = &app{region: eu, w: cqlWriter{d.global[eu]}, cache: d.caches[eu], ks: globalKS, m: d.m, stats: &d.stats, log: apps[eu].log}
+	apps[eu] = &app{region: eu, w: cqlWriter{d.appCQL[eu]}, cache: d.caches[eu], ks: globalKS, m: d.m, stats: &d.stats, log: apps[eu].log}
 	if err := d.island.Query("DROP KEYSPACE " + islandKS).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("retire the EU island: drop %s: %w", islandKS, err)
 	}
@@ -178,12 +179,19 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	end()
 	d.rep.Evacuation.WritesDuringOutage = d.stats.Acked.Load() - acked0
 	d.say("%d writes acknowledged in eu-west-1 (LOCAL_QUORUM) during the outage", d.rep.Evacuation.WritesDuringOutage)
-	euOnly, err := d.localOnly(eu)
+	// The member checks read as the application would serve the members (its role); the hints
+	// are the demo's own look into the node (the administrator's).
+	euApp, err := d.localOnly(eu, cqlconn.RoleApp)
+	if err != nil {
+		return fmt.Errorf("connect to eu-west-1 alone: %w", err)
+	}
+	defer euApp.Close()
+	euOnly, err := d.localOnly(eu, cqlconn.RoleAdmin)
 	if err != nil {
 		return fmt.Errorf("connect to eu-west-1 alone: %w", err)
 	}
 	defer euOnly.Close()
-	ck := &checker{region: eu, s: euOnly, cache: d.caches[eu], fill: true, m: d.m}
+	ck := &checker{region: eu, s: euApp, cache: d.caches[eu], fill: true, m: d.m}
 	end = d.rec.phase("activity", "check every member in eu-west-1")
 	res, err := ck.run(ctx)
 	end()
@@ -245,7 +253,7 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	d.global[us] = nil
 	var usOnly *gocql.Session
 	for i := 0; i < 30; i++ {
-		if usOnly, err = d.localOnly(us); err == nil {
+		if usOnly, err = d.localOnly(us, cqlconn.RoleApp); err == nil {
 			break
 		}
 		time.Sleep(time.Second)

@@ -127,7 +127,21 @@ func (r *Report) reportPage() reportPage {
 	p.Checks = r.checksTable()
 	p.Tables = append(p.Tables, r.distanceTable(), r.planTable(), r.flowsTable(), r.verifyTable(), r.dualWriteTable(), r.cacheTable(),
 		r.regionsTable(), r.phasesTable())
+	if len(r.Roles) > 0 { // reports of runs before the roles have none
+		p.Tables = append(p.Tables, r.rolesTable())
+	}
 	return p
+}
+
+// rolesTable says who each part of the run connected to Cassandra as: user and TLS, never a
+// password (RoleUse holds none).
+func (r *Report) rolesTable() htable {
+	t := htable{ID: "roles", Title: "Cassandra roles", Note: "each program connects as its own role, with only the permissions the demo's administrator granted it",
+		Head: []tcol{{Text: "role"}, {Text: "connected as"}, {Text: "for"}}}
+	for _, u := range r.Roles {
+		t.Rows = append(t.Rows, []tcell{nw(u.Role), {Text: u.As}, {Text: u.Part}})
+	}
+	return t
 }
 
 func timelineLegend(tl *Timeline) []legendItem {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
 	"github.com/globalcloud/islands/internal/world"
 )
@@ -60,9 +61,10 @@ type ProgressPt struct {
 	Rows int64   `json:"rows"`
 }
 
-// migration runs forklift over the demo's flows.
+// migration runs forklift over the demo's flows, as the forklift role.
 type migration struct {
 	w      world.Env
+	access cqlconn.Access // the forklift role's, on both clusters
 	opts   Options
 	say    func(string, ...any)
 	mu     sync.Mutex
@@ -72,11 +74,16 @@ type migration struct {
 	rows   int64
 }
 
+// migration is a forklift migration of this run, as the forklift role.
+func (d *run) migration() *migration {
+	return &migration{w: d.w, access: d.access[cqlconn.RoleForklift], opts: d.opts, say: d.say, start: d.start}
+}
+
 func (mg *migration) config(f flow, pass int) forklift.Config {
 	cfg := forklift.Defaults()
 	cl := func(addr, dc string) forklift.ClusterConfig {
 		return forklift.ClusterConfig{Hosts: []string{addr}, DisableHostLookup: true, Consistency: "LOCAL_QUORUM", LocalDC: dc,
-			Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Connections: 2}
+			Access: mg.access, Timeout: 10 * time.Second, ConnectTimeout: 10 * time.Second, Connections: 2}
 	}
 	via := world.Regions[f.via]
 	cfg.Source, cfg.Destination = cl(mg.w.EUIslandCQL, ""), cl(mg.w.GlobalCQL(via, via), via.DC())

@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // Report is everything a demo run did and found; written as report.json and report.html.
@@ -20,6 +21,7 @@ type Report struct {
 	Planted          int              `json:"planted_inconsistencies"`
 	Seeded           [2]int           `json:"seeded_rows"` // the Americas island (demo_global, us-east-1 only), the EU island
 	WAN              string           `json:"wan"`
+	Roles            []RoleUse        `json:"roles,omitempty"` // who each part connected to Cassandra as (roles.go)
 	Steps            []Step           `json:"steps"`
 	Extension        Extension        `json:"extension"`
 	Distance         DistanceFigures  `json:"distance"`
@@ -124,10 +126,10 @@ func (r *Report) write(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "report.json"), b, 0o644); err != nil {
+	if err := private.WriteFile(filepath.Join(dir, "report.json"), b); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()), 0o644)
+	return private.WriteFile(filepath.Join(dir, "report.html"), []byte(r.html()))
 }
 
 // ParseReport reads a report.json.
@@ -144,6 +146,12 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nislands demo — the EU island merged into the global cloud (%d members per region, %.0fs, WAN %s)\n\n", r.MembersPerRegion, r.Seconds, r.WAN)
 	fmt.Fprintf(w, "Seeded: %d rows in the Americas keyspace (us-east-1 only), %d in the EU island; %d travellers, %d planted inconsistencies\n",
 		r.Seeded[0], r.Seeded[1], r.Travellers, r.Planted)
+	if len(r.Roles) > 0 {
+		fmt.Fprintln(w, "Cassandra roles:")
+		for _, u := range r.Roles {
+			fmt.Fprintf(w, "  %-9s %s: %s\n", u.Role, u.As, u.Part)
+		}
+	}
 	fmt.Fprintf(w, "Extension to eu-west-1: ALTER KEYSPACE + nodetool rebuild %.1fs, eu-west-1 holds %d rows\n",
 		r.Extension.RebuildSeconds, r.Extension.RowsInEU)
 	printDistance(w, r.Distance)

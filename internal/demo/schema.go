@@ -8,6 +8,7 @@ import (
 	"github.com/gocql/gocql"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/internal/world"
 )
 
@@ -146,7 +147,7 @@ func (d *run) extend(ctx context.Context) error {
 	}
 	end()
 	d.rep.Extension.RebuildSeconds = time.Since(t1).Seconds()
-	s, err := d.localOnly(eu)
+	s, err := d.localOnly(eu, cqlconn.RoleAdmin)
 	if err != nil {
 		return fmt.Errorf("connect to eu-west-1 alone: %w", err)
 	}

@@ -8,7 +8,8 @@
 //	DIR/0000000000000001.seg     segments, numbered from 1, appended in order, never rewritten
 //	DIR/cursor                   "recordlog-cursor v1 SEGMENT OFFSET CRC\n": everything before is consumed
 //
-// Files are created 0600, the directory 0700 (an existing looser directory is kept, with a warning).
+// Files are created 0600, the directory 0700, by internal/private (an existing looser directory is
+// kept, with a warning).
 //
 // # Record format
 //

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/globalcloud/islands/internal/private"
 )
 
 // Errors callers can test with errors.Is.
@@ -58,7 +60,8 @@ type Options struct {
 	// ReadOnly opens without the directory lock, never truncates, creates or deletes anything, and
 	// refuses Append and Commit: for inspecting a log another process may be writing.
 	ReadOnly bool
-	// Logger reports recovery (truncated tails, corrupt segments) and loose permissions (nil = quiet).
+	// Logger reports recovery (truncated tails, corrupt segments) and a directory open to other
+	// users (nil = quiet, except that warning: it goes to slog.Default(); see internal/private).
 	Logger *slog.Logger
 }
 
@@ -150,21 +153,16 @@ func Open(dir string, opts Options) (*Log, error) {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	if !opts.ReadOnly {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+	if opts.ReadOnly {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, fmt.Errorf("recordlog: %w", err)
+		}
+		private.CheckDir(dir, opts.Logger)
+	} else {
+		if err := private.MkdirAll(dir, opts.Logger); err != nil {
 			return nil, fmt.Errorf("recordlog: creating %s: %w", dir, err)
 		}
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("recordlog: %w", err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		l.logger.Warn("recordlog: directory is readable by others; records may hold application data",
-			"dir", dir, "mode", st.Mode().Perm().String(), "want", "0700")
-	}
-	if !opts.ReadOnly {
-		f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_CREATE|os.O_RDWR, 0o600)
+		f, err := private.OpenFile(filepath.Join(dir, lockName), os.O_RDWR)
 		if err != nil {
 			return nil, fmt.Errorf("recordlog: lock file: %w", err)
 		}
@@ -380,7 +378,7 @@ func cursorSum(p Pos) uint32 {
 // writeCursor replaces the cursor file atomically and durably.
 func (l *Log) writeCursor(p Pos) error {
 	tmp := filepath.Join(l.dir, cursorName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := private.Create(tmp)
 	if err != nil {
 		return err
 	}
@@ -586,7 +584,7 @@ func (l *Log) openWriteSegment() (*os.File, error) {
 	num++
 	// O_TRUNC: a file of that number can only be left by an earlier attempt whose directory fsync
 	// failed; it holds no acknowledged record (segments in use are never created again).
-	f, err := os.OpenFile(l.segPath(num), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := private.Create(l.segPath(num))
 	if err != nil {
 		return nil, err
 	}

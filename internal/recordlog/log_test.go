@@ -284,7 +284,7 @@ func TestPermissions(t *testing.T) {
 	os.Chmod(dir, 0o755)
 	var logs bytes.Buffer
 	open(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if !strings.Contains(logs.String(), "readable by others") {
+	if !strings.Contains(logs.String(), "open to other users") {
 		t.Fatalf("no warning for a 0755 directory: %q", logs.String())
 	}
 }

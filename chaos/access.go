@@ -1,0 +1,96 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
+)
+
+// The campaign connects to Cassandra as the local world's roles (package cqlconn, from the
+// ISLANDS_CQL_* variables, which the children inherit): its own schema, grants and final reads as
+// the administrator; the writers as the application; forklift as forklift. The application and
+// forklift hold only what setupSchema grants them on the keyspaces it has just created.
+
+// permanent reports an access failure that waiting will not cure: a role without a permission,
+// credentials missing where the cluster wants them, a CA or a certificate that does not match,
+// TLS to a plain-text port, an access setup that cannot be read. A writer or the campaign stops on
+// it with the explained error instead of retrying until the run ends, which would judge a run
+// that wrote nothing. A refused password is not among them: a node still starting answers
+// "unable to perform authentication" with the same code, and retries cure that.
+func permanent(err error) bool {
+	for _, e := range []error{cqlconn.ErrPermission, cqlconn.ErrNoCredentials, cqlconn.ErrUnknownCA, cqlconn.ErrWrongHost,
+		cqlconn.ErrTLSToPlain, cqlconn.ErrAccess} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// grant is permissions on a keyspace for a role.
+type grant struct {
+	role  cqlconn.Role
+	ks    string
+	perms []string
+}
+
+// grantsFor is what each cluster's administrator grants after creating the campaign's keyspace
+// there: the writers read and write it on both sides; forklift reads the primary's (its source),
+// reads and writes the secondary's (its destination) and owns its checkpoint keyspace there.
+func grantsFor(o Options, addr string) []grant {
+	type g = grant
+	out := []g{{cqlconn.RoleApp, o.Keyspace, []string{"SELECT", "MODIFY"}}}
+	if o.ForkliftBin == "" {
+		return out
+	}
+	if addr == o.Env.USCQL {
+		return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT"}})
+	}
+	return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT", "MODIFY"}}, g{cqlconn.RoleForklift, forkliftKS, []string{"ALL"}})
+}
+
+// forkliftKS is forklift's checkpoint keyspace, in the secondary's cluster.
+const forkliftKS = "chaos_forklift"
+
+// grantRoles gives the roles their permissions through s, the administrator's session on addr.
+func grantRoles(ctx context.Context, s *gocql.Session, o Options, addr string) error {
+	for _, g := range grantsFor(o, addr) {
+		a, err := cqlconn.FromEnv(g.role)
+		if err != nil {
+			return fmt.Errorf("chaos: the %s role: %w", g.role.Name(), err)
+		}
+		if err := cqlconn.Grant(ctx, s, a, g.ks, g.perms...); err != nil {
+			return fmt.Errorf("chaos: grant the %s role at %s: %w", g.role.Name(), addr, err)
+		}
+	}
+	return nil
+}
+
+// forkliftAccessYAML is the flow-mapping tail of a cluster in forklift's YAML that makes it
+// connect as the forklift role: user, where its password is (a file or a variable the forklift
+// process inherits; never the password itself) and the CA. Empty in a world without security.
+func forkliftAccessYAML(a cqlconn.Access) string {
+	var b strings.Builder
+	if a.Username != "" {
+		fmt.Fprintf(&b, ", username: %q", a.Username)
+	}
+	if a.PasswordFile != "" {
+		fmt.Fprintf(&b, ", password_file: %q", a.PasswordFile)
+	}
+	if a.PasswordEnv != "" {
+		fmt.Fprintf(&b, ", password_env: %q", a.PasswordEnv)
+	}
+	if a.TLS.On() {
+		fmt.Fprintf(&b, ", tls: {enabled: true")
+		if a.TLS.CAFile != "" {
+			fmt.Fprintf(&b, ", ca_file: %q", a.TLS.CAFile)
+		}
+		b.WriteString("}")
+	}
+	return b.String()
+}

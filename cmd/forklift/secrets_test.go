@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/globalcloud/islands/forklift"
+)
+
+// A password on the command line is refused before the flag package could echo it, with the
+// alternatives named; a password file that does not exist is a configuration error naming the key;
+// a literal password in a YAML file others may read is warned about. The value never shows.
+func TestPasswordsNeverFromFlags(t *testing.T) {
+	const pw = "Sup3r-s3cret-value"
+	dir := t.TempDir()
+	good := "source: {hosts: [127.0.0.1]}\ndestination: {hosts: [127.0.0.2]}\ntables: [{keyspace: ks, table: t}]\n"
+	cfg := filepath.Join(dir, "f.yaml")
+	if err := os.WriteFile(cfg, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "--config", cfg, "--source-password", pw}, exitUsage, "--source-password-file"},
+		{[]string{"run", "--config", cfg, "-destination-password=" + pw}, exitUsage, "shows in ps"},
+		{[]string{"run", "--config", cfg, "--source-username", "u", "--source-password-file", filepath.Join(dir, "missing")}, exitUsage, "source: password_file"},
+		{[]string{"run", "--config", cfg, "--source-username", "u", "--source-password-env", "FORKLIFT_TEST_UNSET"}, exitUsage, "FORKLIFT_TEST_UNSET is not set"},
+	}
+	for _, c := range cases {
+		var stdout, stderr bytes.Buffer
+		code := dispatch(context.Background(), c.args, &stdout, &stderr)
+		out := stdout.String() + stderr.String()
+		if code != c.code || !strings.Contains(out, c.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d and %q", c.args, code, out, c.code, c.want)
+		}
+		if strings.Contains(out, pw) {
+			t.Errorf("%v: the password shows: %q", c.args, out)
+		}
+	}
+	loose := filepath.Join(dir, "loose.yaml")
+	body := strings.Replace(good, "source: {hosts: [127.0.0.1]}", "source: {hosts: [127.0.0.1], username: u, password: "+pw+"}", 1)
+	if err := os.WriteFile(loose, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if w := exposedPasswords(loose, mustLoad(t, loose)); len(w) != 1 || !strings.Contains(w[0], "chmod 600") || strings.Contains(w[0], pw) {
+		t.Errorf("0644 config with a password: warnings %q", w)
+	}
+	if err := os.Chmod(loose, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if w := exposedPasswords(loose, mustLoad(t, loose)); len(w) != 0 {
+		t.Errorf("0600 config: warnings %q", w)
+	}
+}
+
+func mustLoad(t *testing.T, path string) forklift.Config {
+	t.Helper()
+	c, err := forklift.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}

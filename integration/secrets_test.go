@@ -1,0 +1,60 @@
+package integration
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/globalcloud/islands/internal/secretscan"
+)
+
+// keptDir is a directory for a test's outputs (reports, logs, histories): under
+// ISLANDS_TEST_OUTPUTS when make test sets it, so the secret scan that ends the run reads them,
+// else a temporary directory.
+func keptDir(t testing.TB) string {
+	t.Helper()
+	root := os.Getenv("ISLANDS_TEST_OUTPUTS")
+	if root == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(root, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestNoSecretsInOutputs is the last step of make test (scripts/test runs it after the suite):
+// it reads every output the suite produced — the go test JSON log with every line every test and
+// child process logged, the services' logs (Cassandra's included), the tests' reports and
+// histories, demo-out and chaos-out — and fails on any place a secret of the local world shows
+// (a role's password, a keystore's), plain, hex or base64. ISLANDS_SCAN_OUTPUTS lists the paths
+// (colon-separated) and ISLANDS_SECRETS_DIR the secrets; without them it skips.
+func TestNoSecretsInOutputs(t *testing.T) {
+	paths, dir := os.Getenv("ISLANDS_SCAN_OUTPUTS"), os.Getenv("ISLANDS_SECRETS_DIR")
+	if paths == "" || dir == "" {
+		t.Skip("ISLANDS_SCAN_OUTPUTS and ISLANDS_SECRETS_DIR unset: make test sets them for its last step")
+	}
+	secrets, err := secretscan.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secrets) == 0 {
+		t.Fatalf("no secrets in %s", dir)
+	}
+	found, files, err := secretscan.Scan(secrets, []string{dir}, strings.Split(paths, ":")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		t.Errorf("a secret shows: %s", f)
+	}
+	t.Logf("%d secrets looked for in %d files under %s: %d found", len(secrets), files, paths, len(found))
+	if files == 0 {
+		t.Fatal("no file was read: the outputs are not where make test put them")
+	}
+}

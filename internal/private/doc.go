@@ -1,0 +1,18 @@
+// Package private creates the files and directories in which islands keeps member data (replay
+// logs, dead letters, the cache spill, quarantined partitions, reports, the demo's and the chaos
+// campaign's output) so that only the user running islands can read them.
+//
+// Invariant: every file such data goes into is created 0600 and every directory 0700 — by these
+// functions and nothing else. Creating with that mode is enough: the umask can only take bits
+// away, never add them, so no umask makes them wider (a umask that takes the owner's own bits is
+// the user's choice and fails loudly on the next open). A file that already exists is made 0600
+// when it is opened (it is islands' own file). A directory that already exists is never changed:
+// it may be the user's, shared on purpose; when it lets the group or others in, a warning names
+// it, its mode and the chmod that closes it, once per directory per process.
+//
+// Users: internal/recordlog (so dualwrite's replay log, dead letters and uncertain entries, and
+// cachesync's spill), forklift's quarantine_file, cmd/forklift's --report, the demo's output and
+// the chaos campaign's. Left 0644 on purpose: bench/results (published numbers, committed to the
+// repository, no member data) and the benches' CPU profile. The tests of each of those packages
+// check the modes of what they write with privatetest.CheckTree.
+package private

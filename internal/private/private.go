@@ -1,0 +1,98 @@
+package private
+
+import (
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+const (
+	// DirMode is the mode of every directory islands creates for member data.
+	DirMode fs.FileMode = 0o700
+	// FileMode is the mode of every file islands writes member data to.
+	FileMode fs.FileMode = 0o600
+)
+
+// MkdirAll creates dir and any missing parents with DirMode. If dir already existed and lets
+// the group or others in, it is left as it is and CheckDir warns (see the package doc).
+func MkdirAll(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, DirMode); err != nil {
+		return err
+	}
+	CheckDir(dir, log)
+	return nil
+}
+
+// OpenFile opens path with flag (O_CREATE is added) and FileMode; a file that was already there
+// with another mode is made FileMode.
+func OpenFile(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|os.O_CREATE, FileMode)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err == nil && st.Mode().Perm() != FileMode {
+		err = f.Chmod(FileMode)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: making it mode %04o: %w (remove it, or run: chmod 600 %s)", path, FileMode, err, path)
+	}
+	return f, nil
+}
+
+// Create creates or truncates path for writing, mode FileMode.
+func Create(path string) (*os.File, error) { return OpenFile(path, os.O_WRONLY|os.O_TRUNC) }
+
+// OpenAppend opens path for appending, created if missing, mode FileMode.
+func OpenAppend(path string) (*os.File, error) { return OpenFile(path, os.O_WRONLY|os.O_APPEND) }
+
+// WriteFile writes data to path (created or truncated), mode FileMode.
+func WriteFile(path string, data []byte) error {
+	f, err := Create(path)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// warned holds the directories CheckDir has warned about (absolute, cleaned paths).
+var warned sync.Map
+
+// CheckDir warns through log, once per directory per process, when dir lets the group or others
+// in: a user's existing directory is not changed behind their back, they are told how to close it.
+// A nil log is slog.Default(): unlike a library's other messages, this one is never quiet.
+func CheckDir(dir string, log *slog.Logger) {
+	st, err := os.Stat(dir)
+	if err != nil || st.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	key := dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		key = abs
+	}
+	if _, dup := warned.LoadOrStore(key, true); dup {
+		return
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log.Warn("directory holding member data is open to other users; islands does not change a directory it did not create",
+		"dir", dir, "mode", fmt.Sprintf("%04o", st.Mode().Perm()), "want", fmt.Sprintf("%04o", DirMode), "fix", "chmod 700 "+shellQuote(dir))
+}
+
+// shellQuote quotes s for a shell when it holds anything but the usual path characters.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=@%:,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
