@@ -18,6 +18,7 @@ var (
 	ErrTLSToPlain     = errors.New("TLS was spoken to a plain-text port")
 	ErrPlainToTLS     = errors.New("plain text was spoken to a port that requires TLS")
 	ErrPermission     = errors.New("the role lacks a permission")
+	ErrAuthUnready    = errors.New("the node could not read its roles")
 )
 
 // Error is an access failure explained: Cause is one of the Err* above, Hint says what to change,
@@ -63,10 +64,16 @@ func Explain(err error, a Access, hosts ...string) error {
 	switch {
 	case isCode(gocql.ErrCodeUnauthorized) || noPermission.MatchString(msg):
 		if m := noPermission.FindStringSubmatch(msg); m != nil {
-			return ex(ErrPermission, "role %s has no %s on %s %s: an administrator grants it with GRANT %s ON %s %s TO %s",
-				m[1], m[2], m[3], m[4], m[2], strings.ToUpper(m[3]), m[4], m[1])
+			resource := strings.ToUpper(m[3]) + " " + m[4] // <table ks.t>, <keyspace ks>
+			if m[3] == "all" {
+				resource = strings.ToUpper(m[3] + " " + m[4]) // <all keyspaces>
+			}
+			return ex(ErrPermission, "role %s has no %s on %s: an administrator grants it with GRANT %s ON %s TO %s",
+				m[1], m[2], strings.ToLower(resource), m[2], resource, m[1])
 		}
 		return ex(ErrPermission, "%s refused a statement of user %q: grant the role the permission it names", where, a.Username)
+	case strings.Contains(msg, "Unable to perform authentication") && strings.Contains(msg, "consistency level"):
+		return ex(ErrAuthUnready, "%s cannot reach enough replicas of system_auth to check the login: replicate system_auth to every datacenter (NetworkTopologyStrategy) and bring its replicas up, or retry once the cluster has settled", where)
 	case strings.Contains(msg, "Provided username") || strings.Contains(msg, "password are incorrect") ||
 		isCode(gocql.ErrCodeCredentials) && a.Username != "":
 		return ex(ErrBadCredentials, "%s refused user %q: check its password (%s) and that the role exists with LOGIN = true",
@@ -75,7 +82,8 @@ func Explain(err error, a Access, hosts ...string) error {
 		return ex(ErrNoCredentials, "%s uses PasswordAuthenticator: set username and password_file (or password_env)", where)
 	case strings.Contains(msg, "certificate signed by unknown authority") || strings.Contains(msg, "certificate is not trusted"):
 		return ex(ErrUnknownCA, "%s presented a certificate this client cannot verify: set tls.ca_file to the cluster's CA (the local world's is ISLANDS_CQL_CA)", where)
-	case strings.Contains(msg, "x509: certificate is valid for") || strings.Contains(msg, "cannot validate certificate for"):
+	case strings.Contains(msg, "x509: certificate is valid for") || strings.Contains(msg, "cannot validate certificate for") ||
+		strings.Contains(msg, "certificate is not valid for any names"):
 		return ex(ErrWrongHost, "connect to an address the node's certificate names, or set tls.server_name to the name it carries")
 	case strings.Contains(msg, "first record does not look like a TLS handshake") ||
 		strings.Contains(msg, "tls: ") && strings.Contains(msg, "record") && strings.Contains(msg, "handshake"):

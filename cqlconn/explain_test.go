@@ -22,6 +22,10 @@ func TestExplain(t *testing.T) {
 		{"gocql: unable to create session: unable to discover protocol version: tls: first record does not look like a TLS handshake", app, ErrTLSToPlain, "does not speak TLS"},
 		{"gocql: unable to create session: unable to discover protocol version: EOF", plain, ErrPlainToTLS, "tls.enabled"},
 		{"User islands_app has no MODIFY permission on <table ks1.t> or any of its parents", app, ErrPermission, "GRANT MODIFY ON TABLE ks1.t TO islands_app"},
+		{"User islands_app has no CREATE permission on <all keyspaces> or any of its parents", app, ErrPermission, "GRANT CREATE ON ALL KEYSPACES TO islands_app"},
+		{"gocql: unable to create session: unable to discover protocol version: Unable to perform authentication: Cannot achieve consistency level LOCAL_QUORUM", app, ErrAuthUnready, "system_auth"},
+		{"tls: failed to verify certificate: x509: certificate is not valid for any names, but wanted to match cassandra-us.example", app, ErrWrongHost, "server_name"},
+		{"gocql: unable to create session: unable to discover protocol version: read tcp 127.0.0.1:33684->127.0.5.1:9042: read: connection reset by peer", plain, ErrPlainToTLS, "tls.enabled"},
 	}
 	for _, c := range cases {
 		err := Explain(errors.New(c.msg), c.a, "127.0.5.1:9042")
