@@ -33,7 +33,9 @@ func main() {
 		case e.Action == "build-output":
 			fmt.Print(e.Output)
 		case e.Test == "" && e.Action == "output":
-			fmt.Print(e.Output)
+			if e.Output != "PASS\n" { // go test without -v leaves it out too
+				fmt.Print(e.Output)
+			}
 		case e.Action == "output":
 			held[key] = append(held[key], e.Output)
 		case e.Action == "fail":
