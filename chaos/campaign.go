@@ -339,7 +339,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		f.Logs = append(f.Logs, c.Log)
 	}
 	f.Logs = append(f.Logs, filepath.Join(o.Dir, "forklift.log"))
-	f.DeadLetters = deadLetterFiles(o.Dir)
+	f.DeadLetters, f.Pending = replayLeftovers(o.Dir)
 	for _, q := range queues {
 		f.DLQMessages = append(f.DLQMessages, q.deadLettered(ctx, sqsc)...)
 	}
@@ -502,10 +502,13 @@ func readCache(mc *memcache.Client, keys int) map[string]CacheEntry {
 	return out
 }
 
-// deadLetterFiles counts, per writer replay directory, the entries dualwrite set aside: dead
-// letters (entries that can never land as they are) and uncertain entries (never replayed).
-func deadLetterFiles(dir string) map[string]int64 {
+// replayLeftovers counts, per writer replay directory, what the run left in it: entries still
+// pending (a write one side has and the other may not: the last writer's drain should have
+// emptied it), and the entries dualwrite set aside: dead letters (entries that can never land as
+// they are) and uncertain entries (never replayed).
+func replayLeftovers(dir string) (aside, pending map[string]int64) {
 	out := map[string]int64{}
+	pending = map[string]int64{}
 	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*"))
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() || strings.HasSuffix(d, "-spill") {
@@ -522,9 +525,11 @@ func deadLetterFiles(dir string) map[string]int64 {
 		if un, err := l.UncertainEntries(); err == nil && len(un) > 0 {
 			out[filepath.Join(d, "uncertain")] = int64(len(un))
 		}
+		n, _ := l.Backlog()
+		pending[d] = n
 		l.Close()
 	}
-	return out
+	return out, pending
 }
 
 // writeForkliftConfig writes the config of the campaign's forklift runs, which connect as the

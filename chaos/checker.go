@@ -33,6 +33,9 @@ type Final struct {
 	Logs []string
 	// DeadLetters are dead-letter files found beside the replay logs, and their sizes.
 	DeadLetters map[string]int64
+	// Pending is, per writer replay directory, the entries still waiting in it at the end, read
+	// from the directory itself after every writer has exited.
+	Pending map[string]int64
 	// DLQMessages are events found in the cachesync dead-letter queues.
 	DLQMessages []string
 }
@@ -243,6 +246,11 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		}
 		if ok && d.Leaked > 0 {
 			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", d.Process, d.Leaked)})
+		}
+	}
+	for _, dir := range sortedKeys(f.Pending) {
+		if n := f.Pending[dir]; n > 0 {
+			add(Violation{Check: "drain", What: fmt.Sprintf("%s still holds %d pending entries after every writer exited: writes one side may lack (islands replay inspect %s)", dir, n, dir)})
 		}
 	}
 	for name, n := range f.DeadLetters {

@@ -218,3 +218,20 @@ func TestReplayCommandCarriesTheKnobs(t *testing.T) {
 		t.Fatalf("replay command %s", got)
 	}
 }
+
+// A replay directory that still holds entries after every writer exited is a drain violation even
+// when the last writer reported itself drained (it reported before a later append, or its report
+// was about another incarnation's log).
+func TestCheckerPendingLeftInReplayDir(t *testing.T) {
+	b := &hb{}
+	b.write("a", OK, 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.drained()
+	rows := both(map[int]RowState{1: {V: sp("va"), VWT: 10}})
+	r := Check(b.ops, Final{Rows: rows, Pending: map[string]int64{"run/replay-us": 3, "run/replay-eu": 0}}, CheckOptions{})
+	if got := checks(r); !reflect.DeepEqual(got, []string{"drain"}) || !strings.Contains(r.Violations[0].What, "run/replay-us still holds 3 pending") {
+		t.Fatalf("violations %v, want one drain naming replay-us", r.Violations)
+	}
+	if r := Check(b.ops, Final{Rows: rows, Pending: map[string]int64{"run/replay-us": 0}}, CheckOptions{}); len(r.Violations) != 0 {
+		t.Fatalf("violations %v", r.Violations)
+	}
+}
