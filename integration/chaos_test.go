@@ -26,10 +26,13 @@ func buildPrograms(t *testing.T) string {
 // TestChaosCampaign is the short campaign make test runs: two seeds of 30 s of dual writes and
 // cache traffic from both regions under pauses and kills of every service but a Cassandra restart
 // (too slow for this budget; make chaos KILL_CASSANDRA=1 has it), kill -9 of writers and agents,
-// phase flips, clock skew and a forklift run killed and resumed. Any violation fails the test with
+// phase flips, clock skew, WAN partitions and latency spikes between the regions, and a forklift run
+// killed and resumed. Any violation fails the test with
 // the report and the command that replays the seed; the services are left running and resumed.
 func TestChaosCampaign(t *testing.T) {
 	e := needServices(t)
+	w := needWorld(t)
+	setWAN(t, w, 35*time.Millisecond, 5*time.Millisecond) // given back, healed, when the test ends
 	bin := buildPrograms(t)
 	env := chaos.Env{USCQL: e.USCQL, EUCQL: e.EUCQL, USMemcached: e.USMemcached, EUMemcached: e.EUMemcached,
 		SQSEndpoint: e.SQSEndpoint, Regions: e.Regions}
@@ -42,7 +45,9 @@ func TestChaosCampaign(t *testing.T) {
 		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Duration: 30 * time.Second, Rate: 60, Keys: 30, MaxFault: 6 * time.Second,
 			Env: env, Dir: filepath.Join(out, "seed-"+string(rune('0'+seed))), IslandsBin: filepath.Join(bin, "islands"),
 			CachesyncBin: filepath.Join(bin, "cachesync"), ForkliftBin: filepath.Join(bin, "forklift"),
-			DrainTimeout: 20 * time.Second, Progress: testWriter{t}})
+			DrainTimeout: 20 * time.Second, Progress: testWriter{t},
+			// Partitions and latency spikes between the regions too, through the WAN.
+			Partitioner: chaos.NewWANPartitioner(w.WAN())})
 		cancel()
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
