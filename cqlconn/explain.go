@@ -111,7 +111,7 @@ func (a Access) passwordSource() string {
 	case a.PasswordEnv != "":
 		return "environment variable " + a.PasswordEnv
 	case a.Password != "":
-		return "the configured password"
+		return "the password given in the configuration (gocql's PasswordAuthenticator)"
 	default:
 		return "no password given"
 	}
