@@ -23,7 +23,7 @@ func buildPrograms(t *testing.T) string {
 	return dir
 }
 
-// TestChaosCampaign is the short campaign make test runs: two seeds of 30 s of dual writes and
+// TestChaosCampaign is the short campaign make test runs: three seeds of 30 s of dual writes and
 // cache traffic from both regions under pauses and kills of every service but a Cassandra restart
 // (too slow for this budget; make chaos KILL_CASSANDRA=1 has it), kill -9 of writers and agents,
 // phase flips, clock skew, WAN partitions and latency spikes between the regions, and a forklift run
@@ -40,10 +40,20 @@ func TestChaosCampaign(t *testing.T) {
 	if d := os.Getenv("ISLANDS_CHAOS_OUT"); d != "" {
 		out = d // keep the histories for reading
 	}
-	for _, seed := range []uint64{1, 2} {
+	for _, run := range []struct {
+		seed  uint64
+		kinds []string
+	}{
+		{1, nil}, {2, nil},
+		// Seed 8 on the WAN's faults and phase flips only: it found WaitReplayed reporting "drained"
+		// while appends of callers who had given up were still under way.
+		{8, []string{chaos.KindPartition, chaos.KindLatency, chaos.KindPhase}},
+	} {
+		seed := run.seed
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Duration: 30 * time.Second, Rate: 60, Keys: 30, MaxFault: 6 * time.Second,
-			Env: env, Dir: filepath.Join(out, "seed-"+string(rune('0'+seed))), IslandsBin: filepath.Join(bin, "islands"),
+			Kinds: run.kinds,
+			Env:   env, Dir: filepath.Join(out, "seed-"+string(rune('0'+seed))), IslandsBin: filepath.Join(bin, "islands"),
 			CachesyncBin: filepath.Join(bin, "cachesync"), ForkliftBin: filepath.Join(bin, "forklift"),
 			DrainTimeout: 20 * time.Second, Progress: testWriter{t},
 			// Partitions and latency spikes between the regions too, through the WAN.
