@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,7 @@ import (
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/health"
 	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/internal/world"
 )
@@ -548,21 +548,14 @@ page_size: 50
 	return private.WriteFile(path, []byte(y))
 }
 
+// waitHealthy waits up to 30 s for the agent listening on listen to serve /healthz.
 func waitHealthy(ctx context.Context, listen string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("chaos: agent at %s not healthy: %v", listen, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := health.Wait(ctx, "http://"+listen+"/healthz"); err != nil {
+		return fmt.Errorf("chaos: agent at %s: %w", listen, err)
 	}
+	return nil
 }
 
 func writeJSON(path string, v any) {
