@@ -25,6 +25,7 @@ import (
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/forklift"
 	"github.com/globalcloud/islands/internal/health"
 	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/internal/world"
@@ -534,9 +535,16 @@ func writeForkliftConfig(path string, o Options, suffix string, dcs map[string]s
 	if err != nil {
 		return fmt.Errorf("chaos: the forklift role: %w", err)
 	}
+	side := map[string]string{}
+	for _, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
+		c := forklift.ClusterConfig{Hosts: []string{addr}, LocalDC: dcs[addr], DisableHostLookup: true, Access: a}
+		if side[addr], err = c.YAML(); err != nil {
+			return fmt.Errorf("chaos: forklift's config: %w", err)
+		}
+	}
 	y := fmt.Sprintf(`# forklift during the chaos campaign: the primary keyspace copied into the secondary (lww)
-source: {hosts: [%q], local_dc: %q, disable_host_lookup: true%s}
-destination: {hosts: [%q], local_dc: %q, disable_host_lookup: true%s}
+source: %s
+destination: %s
 tables:
   - {keyspace: %s, table: kv, destination_keyspace: %s, resolver: lww}
 checkpoint_keyspace: %s
@@ -544,7 +552,7 @@ run_id: chaos%s
 workers: 2
 ranges: 32
 page_size: 50
-`, o.Env.USCQL, dcs[o.Env.USCQL], forkliftAccessYAML(a), o.Env.EUCQL, dcs[o.Env.EUCQL], forkliftAccessYAML(a), o.Keyspace, o.Keyspace, forkliftKS, suffix)
+`, side[o.Env.USCQL], side[o.Env.EUCQL], o.Keyspace, o.Keyspace, forkliftKS, suffix)
 	return private.WriteFile(path, []byte(y))
 }
 
