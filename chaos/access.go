@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gocql/gocql"
 
@@ -69,28 +68,4 @@ func grantRoles(ctx context.Context, s *gocql.Session, o Options, addr string) e
 		}
 	}
 	return nil
-}
-
-// forkliftAccessYAML is the flow-mapping tail of a cluster in forklift's YAML that makes it
-// connect as the forklift role: user, where its password is (a file or a variable the forklift
-// process inherits; never the password itself) and the CA. Empty in a world without security.
-func forkliftAccessYAML(a cqlconn.Access) string {
-	var b strings.Builder
-	if a.Username != "" {
-		fmt.Fprintf(&b, ", username: %q", a.Username)
-	}
-	if a.PasswordFile != "" {
-		fmt.Fprintf(&b, ", password_file: %q", a.PasswordFile)
-	}
-	if a.PasswordEnv != "" {
-		fmt.Fprintf(&b, ", password_env: %q", a.PasswordEnv)
-	}
-	if a.TLS.On() {
-		fmt.Fprintf(&b, ", tls: {enabled: true")
-		if a.TLS.CAFile != "" {
-			fmt.Fprintf(&b, ", ca_file: %q", a.TLS.CAFile)
-		}
-		b.WriteString("}")
-	}
-	return b.String()
 }

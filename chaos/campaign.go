@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,6 +25,8 @@ import (
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/health"
 	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/internal/world"
 )
@@ -539,9 +540,16 @@ func writeForkliftConfig(path string, o Options, suffix string, dcs map[string]s
 	if err != nil {
 		return fmt.Errorf("chaos: the forklift role: %w", err)
 	}
+	side := map[string]string{}
+	for _, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
+		c := forklift.ClusterConfig{Hosts: []string{addr}, LocalDC: dcs[addr], DisableHostLookup: true, Access: a}
+		if side[addr], err = c.YAML(); err != nil {
+			return fmt.Errorf("chaos: forklift's config: %w", err)
+		}
+	}
 	y := fmt.Sprintf(`# forklift during the chaos campaign: the primary keyspace copied into the secondary (lww)
-source: {hosts: [%q], local_dc: %q, disable_host_lookup: true%s}
-destination: {hosts: [%q], local_dc: %q, disable_host_lookup: true%s}
+source: %s
+destination: %s
 tables:
   - {keyspace: %s, table: kv, destination_keyspace: %s, resolver: lww}
 checkpoint_keyspace: %s
@@ -549,25 +557,18 @@ run_id: chaos%s
 workers: 2
 ranges: 32
 page_size: 50
-`, o.Env.USCQL, dcs[o.Env.USCQL], forkliftAccessYAML(a), o.Env.EUCQL, dcs[o.Env.EUCQL], forkliftAccessYAML(a), o.Keyspace, o.Keyspace, forkliftKS, suffix)
+`, side[o.Env.USCQL], side[o.Env.EUCQL], o.Keyspace, o.Keyspace, forkliftKS, suffix)
 	return private.WriteFile(path, []byte(y))
 }
 
+// waitHealthy waits up to 30 s for the agent listening on listen to serve /healthz.
 func waitHealthy(ctx context.Context, listen string) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("chaos: agent at %s not healthy: %v", listen, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := health.Wait(ctx, "http://"+listen+"/healthz"); err != nil {
+		return fmt.Errorf("chaos: agent at %s: %w", listen, err)
 	}
+	return nil
 }
 
 func writeJSON(path string, v any) {

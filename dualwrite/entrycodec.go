@@ -79,19 +79,33 @@ var (
 	typeIface       = reflect.TypeOf((*any)(nil)).Elem()
 	typeMarshaler   = reflect.TypeOf((*gocql.Marshaler)(nil)).Elem()
 	typeUDTMarsh    = reflect.TypeOf((*gocql.UDTMarshaler)(nil)).Elem()
-	basicTypes      = map[byte]reflect.Type{
-		tBool: reflect.TypeOf(false), tInt: reflect.TypeOf(0), tInt8: reflect.TypeOf(int8(0)),
-		tInt16: reflect.TypeOf(int16(0)), tInt32: reflect.TypeOf(int32(0)), tInt64: reflect.TypeOf(int64(0)),
-		tUint: reflect.TypeOf(uint(0)), tUint8: reflect.TypeOf(uint8(0)), tUint16: reflect.TypeOf(uint16(0)),
-		tUint32: reflect.TypeOf(uint32(0)), tUint64: reflect.TypeOf(uint64(0)), tFloat32: reflect.TypeOf(float32(0)),
-		tFloat64: reflect.TypeOf(float64(0)), tString: reflect.TypeOf(""),
-	}
+	// kindCodes are the kinds described by their code alone: a named type of one of these kinds
+	// comes back as the basic type (gocql marshals by kind).
 	kindCodes = map[reflect.Kind]byte{
 		reflect.Bool: tBool, reflect.Int: tInt, reflect.Int8: tInt8, reflect.Int16: tInt16, reflect.Int32: tInt32,
 		reflect.Int64: tInt64, reflect.Uint: tUint, reflect.Uint8: tUint8, reflect.Uint16: tUint16,
 		reflect.Uint32: tUint32, reflect.Uint64: tUint64, reflect.Float32: tFloat32, reflect.Float64: tFloat64,
 		reflect.String: tString,
 	}
+	// typeCodes are the types gocql switches on by type, described by their code alone.
+	typeCodes = map[reflect.Type]byte{
+		typeTime: tTime, typeDuration: tDuration, typeUUID: tUUID, typeCQLDuration: tCQLDuration, typeUnset: tUnset,
+		typeIP: tIP, typeBigInt: tBigInt, typeDec: tDec, typeIface: tIface,
+	}
+	// codeTypes is what a code alone describes: the inverse of typeCodes, and the basic type of
+	// each of kindCodes.
+	codeTypes = func() map[byte]reflect.Type {
+		m := map[byte]reflect.Type{}
+		for t, c := range typeCodes {
+			m[c] = t
+		}
+		for _, v := range []any{false, 0, int8(0), int16(0), int32(0), int64(0), uint(0), uint8(0), uint16(0),
+			uint32(0), uint64(0), float32(0), float64(0), ""} {
+			t := reflect.TypeOf(v)
+			m[kindCodes[t.Kind()]] = t
+		}
+		return m
+	}()
 )
 
 type encoder struct{ b []byte }
@@ -110,33 +124,8 @@ func unencodable(f string, a ...any) error {
 
 // typ writes the description of t.
 func (e *encoder) typ(t reflect.Type) error {
-	switch t {
-	case typeTime:
-		e.byte(tTime)
-		return nil
-	case typeDuration:
-		e.byte(tDuration)
-		return nil
-	case typeUUID:
-		e.byte(tUUID)
-		return nil
-	case typeCQLDuration:
-		e.byte(tCQLDuration)
-		return nil
-	case typeUnset:
-		e.byte(tUnset)
-		return nil
-	case typeIP:
-		e.byte(tIP)
-		return nil
-	case typeBigInt:
-		e.byte(tBigInt)
-		return nil
-	case typeDec:
-		e.byte(tDec)
-		return nil
-	case typeIface:
-		e.byte(tIface)
+	if c, ok := typeCodes[t]; ok {
+		e.byte(c)
 		return nil
 	}
 	if t.Implements(typeMarshaler) || t.Implements(typeUDTMarsh) ||
@@ -339,26 +328,17 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad uvarint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *decoder) uvarint() uint64 { return readVarint(d, binary.Uvarint, "uvarint") }
+func (d *decoder) varint() int64   { return readVarint(d, binary.Varint, "varint") }
 
-func (d *decoder) varint() int64 {
+// readVarint reads one varint with read (binary.Uvarint or binary.Varint), named what in errors.
+func readVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int), what string) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
-		d.fail("bad varint")
+		d.fail("bad %s", what)
 		return 0
 	}
 	d.b = d.b[n:]
@@ -401,7 +381,7 @@ func (d *decoder) typ(depth int) reflect.Type {
 	if d.err != nil {
 		return nil
 	}
-	if t, ok := basicTypes[c]; ok {
+	if t, ok := codeTypes[c]; ok {
 		return t
 	}
 	var t reflect.Type
@@ -412,24 +392,6 @@ func (d *decoder) typ(depth int) reflect.Type {
 		}
 	}()
 	switch c {
-	case tIface:
-		return typeIface
-	case tTime:
-		return typeTime
-	case tDuration:
-		return typeDuration
-	case tUUID:
-		return typeUUID
-	case tCQLDuration:
-		return typeCQLDuration
-	case tUnset:
-		return typeUnset
-	case tIP:
-		return typeIP
-	case tBigInt:
-		return typeBigInt
-	case tDec:
-		return typeDec
 	case tSlice:
 		if el := d.typ(depth + 1); el != nil {
 			t = reflect.SliceOf(el)

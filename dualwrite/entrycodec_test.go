@@ -163,6 +163,24 @@ func TestUnencodableValues(t *testing.T) {
 	}
 }
 
+// The code tables agree: every code describes one type, a kind's code its basic (unnamed) type,
+// a type's code that type, and no two share a code.
+func TestTypeCodeTables(t *testing.T) {
+	for k, c := range kindCodes {
+		if got := codeTypes[c]; got == nil || got.Kind() != k || got.Name() != k.String() {
+			t.Errorf("code %d of kind %s describes %v", c, k, got)
+		}
+	}
+	for typ, c := range typeCodes {
+		if got := codeTypes[c]; got != typ {
+			t.Errorf("code %d of %s describes %v", c, typ, got)
+		}
+	}
+	if n := len(kindCodes) + len(typeCodes); len(codeTypes) != n {
+		t.Errorf("%d codes for %d kinds and types: two share a code", len(codeTypes), n)
+	}
+}
+
 // FuzzDecodeEntry: no input makes the decoder panic or loop.
 func FuzzDecodeEntry(f *testing.F) {
 	b, err := encodeEntry(&Entry{Side: "secondary", Timestamp: 5, Stmts: []Stmt{{Stmt: "I", Values: []any{

@@ -13,20 +13,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog/recordlogtest"
 )
 
-// lastSegment returns the path of the replay log's newest segment file in dir.
+// lastSegment returns the path of the replay log's newest segment file in dir (the first
+// format's, seg-*.log, or recordlog's, *.seg).
 func lastSegment(t *testing.T, dir string) string {
-	t.Helper()
-	var segs []string
-	for _, pat := range []string{"seg-*.log", "*.seg"} {
-		m, _ := filepath.Glob(filepath.Join(dir, pat))
-		segs = append(segs, m...)
-	}
-	if len(segs) == 0 {
-		t.Fatalf("no segment in %s", dir)
-	}
-	return segs[len(segs)-1]
+	return recordlogtest.LastFile(t, dir, "seg-*.log", "*.seg")
 }
 
 func appendN(t *testing.T, l *FileLog, n int) {
@@ -80,12 +74,7 @@ func TestFileLogZeroFilledTail(t *testing.T) {
 	}
 	appendN(t, l, 3)
 	l.Close()
-	f, err := os.OpenFile(lastSegment(t, dir), os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.Write(make([]byte, 4096))
-	f.Close()
+	recordlogtest.Append(t, lastSegment(t, dir), make([]byte, 4096))
 
 	l, err = OpenFileLog(dir, 0)
 	if err != nil {
@@ -119,14 +108,7 @@ func TestFileLogBadChecksumDoesNotLoop(t *testing.T) {
 	}()
 	appendN(t, l, 3)
 	seg := lastSegment(t, dir)
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[len(b)/2] ^= 0x40 // inside the second record
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	recordlogtest.FlipBit(t, seg, recordlogtest.Size(t, seg)/2, 6) // inside the second record
 	recs := drainAll(t, l, 5*time.Second)
 	if len(recs) > 3 {
 		t.Fatalf("read %d entries from 3 appended", len(recs))

@@ -3,10 +3,11 @@ package dualwrite
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog/recordlogtest"
 )
 
 func TestFileLogAppendPendingDoneReopen(t *testing.T) {
@@ -44,10 +45,7 @@ func TestFileLogAppendPendingDoneReopen(t *testing.T) {
 	l.Close()
 
 	// A torn tail, as a crash in mid-append leaves it, is cut off on open.
-	last := lastSegment(t, dir)
-	f, _ := os.OpenFile(last, os.O_APPEND|os.O_WRONLY, 0)
-	f.Write([]byte{0, 0, 1, 0, 9, 9})
-	f.Close()
+	recordlogtest.Append(t, lastSegment(t, dir), []byte{0, 0, 1, 0, 9, 9})
 
 	l, err = OpenFileLog(dir, 0)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/internal/health"
 )
 
 // buildCachesync builds cmd/cachesync into a temporary directory.
@@ -34,20 +35,10 @@ func startAgentProcess(t *testing.T, bin string, e Env, queue, listen string) *e
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + listen + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return cmd
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent at %s not healthy: %v", listen, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := health.Wait(waitCtx(t, 30*time.Second), "http://"+listen+"/healthz"); err != nil {
+		t.Fatalf("agent at %s: %v", listen, err)
 	}
+	return cmd
 }
 
 // TestCachesyncAgentKill9: the eu agent process is killed with -9 in mid-stream and started

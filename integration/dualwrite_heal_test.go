@@ -1,15 +1,11 @@
 package integration
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -364,40 +360,23 @@ func TestDualwritePhaseFlipsWithFailures(t *testing.T) {
 // is killed with -9 while the flip waits and writes continue. A new session on the same replay
 // directory drains what it left: every write the dead process acknowledged is on both sides.
 func TestDualwriteKill9MidFlip(t *testing.T) {
-	if os.Getenv("DUALWRITE_FLIP_CHILD_DIR") != "" {
-		dualwriteFlipChild(t)
+	const ks = "dualwrite_kill9_flip"
+	if c := asChild(t); c != nil {
+		dualwriteFlipChild(t, c, ks)
 		return
 	}
 	e := needServices(t)
-	const ks = "dualwrite_kill9_flip"
 	dwKeyspaces(t, e, ks)
 	ensureRunning(t, e, "cassandra-eu")
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestDualwriteKill9MidFlip$", "-test.v")
-	cmd.Env = append(os.Environ(), "DUALWRITE_FLIP_CHILD_DIR="+dir, "DUALWRITE_FLIP_CHILD_KS="+ks)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "READY" {
-	}
+	c := startChild(t, dir)
 	pauseFor(t, e, "cassandra-eu")
-	if err := os.WriteFile(dir+"/go", nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	c.proceed()
 	acked := map[int]bool{}
 	flipping, afterFlip := false, 0
-	for sc.Scan() {
-		line := sc.Text()
-		if k, ok := strings.CutPrefix(line, "ACK "); ok {
-			n, _ := strconv.Atoi(k)
-			acked[n] = true
+	c.read(func(line string) bool {
+		if k, ok := ackOf(line); ok {
+			acked[k] = true
 			if flipping {
 				afterFlip++
 			}
@@ -405,14 +384,9 @@ func TestDualwriteKill9MidFlip(t *testing.T) {
 		if line == "FLIPPING" {
 			flipping = true
 		}
-		if flipping && afterFlip >= 300 {
-			break
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL, while SetPhaseWait(dual-flipped) waits
-		t.Fatal(err)
-	}
-	cmd.Wait()
+		return !flipping || afterFlip < 300
+	})
+	c.kill9() // while SetPhaseWait(dual-flipped) waits
 	t.Logf("writer killed with -9 mid-flip after %d acknowledged writes (%d after the flip began)", len(acked), afterFlip)
 	if afterFlip < 300 {
 		t.Fatalf("the writer stopped after %d acknowledged writes (see its output above)", len(acked))
@@ -441,24 +415,16 @@ func TestDualwriteKill9MidFlip(t *testing.T) {
 	}
 }
 
-// dualwriteFlipChild is the writer of TestDualwriteKill9MidFlip: it writes until killed, printing
-// ACK k for each acknowledged write, and after 300 of them starts waiting to flip.
-func dualwriteFlipChild(t *testing.T) {
+// dualwriteFlipChild is the writer of TestDualwriteKill9MidFlip: it writes until killed, acking
+// each acknowledged write, and after 300 of them starts waiting to flip.
+func dualwriteFlipChild(t *testing.T, c *childSide, ks string) {
 	e := needServices(t)
-	ks, dir := os.Getenv("DUALWRITE_FLIP_CHILD_KS"), os.Getenv("DUALWRITE_FLIP_CHILD_DIR")
 	dw, err := dualwrite.Open(waitCtx(t, 30*time.Second), dwCluster(e.USCQL, ks), dwCluster(e.EUCQL, ks),
-		dualwrite.WithReplayDir(dir), dualwrite.WithFollowerBudget(50*time.Millisecond))
+		dualwrite.WithReplayDir(c.dir), dualwrite.WithFollowerBudget(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Println("READY")
-	for {
-		if _, err := os.Stat(dir + "/go"); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	var mu sync.Mutex
+	c.ready()
 	var n atomic.Int64
 	var next atomic.Int64
 	for g := 0; g < 16; g++ {
@@ -466,9 +432,7 @@ func dualwriteFlipChild(t *testing.T) {
 			for {
 				k := int(next.Add(1))
 				if dw.Query("INSERT INTO kv (k, v) VALUES (?, ?)", k, "flip-writer").Exec() == nil {
-					mu.Lock()
-					fmt.Printf("ACK %d\n", k)
-					mu.Unlock()
+					c.ack(k)
 					n.Add(1)
 				}
 			}
@@ -477,12 +441,8 @@ func dualwriteFlipChild(t *testing.T) {
 	for n.Load() < 300 {
 		time.Sleep(10 * time.Millisecond)
 	}
-	mu.Lock()
-	fmt.Println("FLIPPING")
-	mu.Unlock()
+	c.say("FLIPPING")
 	err = dw.SetPhaseWait(waitCtx(t, 5*time.Minute), dualwrite.DualFlipped)
-	mu.Lock()
-	fmt.Println("FLIPPED", err)
-	mu.Unlock()
+	c.say("FLIPPED %v", err)
 	select {}
 }

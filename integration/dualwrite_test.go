@@ -1,12 +1,7 @@
 package integration
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,45 +18,28 @@ import (
 // them, and every write the dead process acknowledged is on the secondary with its original
 // writetime.
 func TestDualwriteReplayLogSurvivesKill9(t *testing.T) {
-	if os.Getenv("DUALWRITE_CHILD_DIR") != "" {
-		dualwriteChild(t)
+	const ks = "dualwrite_kill9"
+	if c := asChild(t); c != nil {
+		dualwriteChild(t, c, ks)
 		return
 	}
 	e := needServices(t)
-	const ks = "dualwrite_kill9"
 	dwKeyspaces(t, e, ks)
 	ensureRunning(t, e, "cassandra-eu")
 	dir := t.TempDir()
 
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestDualwriteReplayLogSurvivesKill9$", "-test.v")
-	cmd.Env = append(os.Environ(), "DUALWRITE_CHILD_DIR="+dir, "DUALWRITE_CHILD_KS="+ks)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c := startChild(t, dir)
 	acked := map[int]bool{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() && sc.Text() != "READY" {
-	}
 	// The writer is connected to both sides; now its secondary stops answering.
 	pauseFor(t, e, "cassandra-eu")
-	if err := os.WriteFile(dir+"/go", nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for sc.Scan() && len(acked) < 600 {
-		if k, ok := strings.CutPrefix(sc.Text(), "ACK "); ok {
-			n, _ := strconv.Atoi(k)
-			acked[n] = true
+	c.proceed()
+	c.read(func(line string) bool {
+		if k, ok := ackOf(line); ok {
+			acked[k] = true
 		}
-	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	cmd.Wait()
+		return len(acked) < 600
+	})
+	c.kill9()
 	t.Logf("writer killed with -9 after %d acknowledged writes", len(acked))
 	if len(acked) < 600 {
 		t.Fatalf("the writer stopped after %d acknowledged writes (see its output above)", len(acked))
@@ -97,11 +75,10 @@ func TestDualwriteReplayLogSurvivesKill9(t *testing.T) {
 	}
 }
 
-// dualwriteChild is the writing process of the kill -9 test: it writes until killed and prints
-// ACK k for each acknowledged write.
-func dualwriteChild(t *testing.T) {
+// dualwriteChild is the writing process of the kill -9 test: it writes until killed and acks
+// each acknowledged write.
+func dualwriteChild(t *testing.T, c *childSide, ks string) {
 	e := needServices(t)
-	ks := os.Getenv("DUALWRITE_CHILD_KS")
 	cfg := dwCluster(e.EUCQL, ks)
 	cfg.Timeout, cfg.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
 	secondary, err := cfg.CreateSession()
@@ -109,20 +86,13 @@ func dualwriteChild(t *testing.T) {
 		t.Fatalf("child: connect secondary: %v", err)
 	}
 	primary := dwSession(t, e.USCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(os.Getenv("DUALWRITE_CHILD_DIR")))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(c.dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fmt.Println("READY")
-	for {
-		if _, err := os.Stat(os.Getenv("DUALWRITE_CHILD_DIR") + "/go"); err == nil {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	c.ready()
 	var wg sync.WaitGroup
 	var next atomic.Int64
-	var mu sync.Mutex
 	for g := 0; g < 32; g++ {
 		wg.Add(1)
 		go func() {
@@ -130,9 +100,7 @@ func dualwriteChild(t *testing.T) {
 			for {
 				k := int(next.Add(1))
 				if dw.Query("INSERT INTO kv (k, v) VALUES (?, ?)", k, "killed-writer").Exec() == nil {
-					mu.Lock()
-					fmt.Printf("ACK %d\n", k)
-					mu.Unlock()
+					c.ack(k)
 				}
 			}
 		}()

@@ -36,42 +36,32 @@ func writeForkliftYAML(t *testing.T, body string) string {
 	return p
 }
 
-// accessYAML is role r's access as the keys of a source: or destination: block.
-func accessYAML(r cqlconn.Role) string {
-	a := access(r)
-	var b strings.Builder
-	if a.Username != "" {
-		fmt.Fprintf(&b, "  username: %s\n", a.Username)
+// clusterYAML is c as the value of a source: or destination: key of forklift's config.
+func clusterYAML(t *testing.T, c forklift.ClusterConfig) string {
+	t.Helper()
+	y, err := c.YAML()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if a.PasswordFile != "" {
-		fmt.Fprintf(&b, "  password_file: %q\n", a.PasswordFile)
-	}
-	if a.PasswordEnv != "" {
-		fmt.Fprintf(&b, "  password_env: %s\n", a.PasswordEnv)
-	}
-	if a.TLS.CAFile != "" {
-		fmt.Fprintf(&b, "  tls: {ca_file: %q}\n", a.TLS.CAFile)
-	}
-	return b.String()
+	return y
 }
 
-func forkliftYAML(e Env, ks, table, ckpt string) string {
-	return fmt.Sprintf(`source:
-  hosts: [%q]
-  consistency: ONE
-  disable_host_lookup: true
-`+accessYAML(cqlconn.RoleAdmin)+`destination:
-  hosts: [%q]
-  consistency: ONE
-  disable_host_lookup: true
-`+accessYAML(cqlconn.RoleAdmin)+`tables:
+// forkliftYAML is a config that copies ks.table between the two regions as the administrator.
+func forkliftYAML(t *testing.T, e Env, ks, table, ckpt string) string {
+	side := func(host string) string {
+		return clusterYAML(t, forklift.ClusterConfig{Hosts: []string{host}, Consistency: "ONE", DisableHostLookup: true,
+			Access: access(cqlconn.RoleAdmin)})
+	}
+	return fmt.Sprintf(`source: %s
+destination: %s
+tables:
   - {keyspace: %s, table: %s, resolver: lww}
 checkpoint_keyspace: %s
 run_id: kill9
 workers: 2
 ranges: 64
 page_size: 500
-`, e.USCQL, e.EUCQL, ks, table, ckpt)
+`, side(e.USCQL), side(e.EUCQL), ks, table, ckpt)
 }
 
 // TestForkliftKill9Resume: the forklift program is killed with -9 in mid-run; run --resume
@@ -85,7 +75,7 @@ func TestForkliftKill9Resume(t *testing.T) {
 	rows := envInt("FORKLIFT_KILL_ROWS", 100_000)
 	fillMixed(t, src, ks, "members", rows)
 	bin := buildForklift(t)
-	cfgPath := writeForkliftYAML(t, forkliftYAML(e, ks, "members", ckpt))
+	cfgPath := writeForkliftYAML(t, forkliftYAML(t, e, ks, "members", ckpt))
 
 	cmd := exec.Command(bin, "run", "--config", cfgPath)
 	var out bytes.Buffer
@@ -172,12 +162,12 @@ func TestForkliftBadInput(t *testing.T) {
 	cases := []struct {
 		name, yaml, want string
 	}{
-		{"unknown table", forkliftYAML(e, ks, "no_such_table", ckpt), "no_such_table"},
-		{"different primary key", forkliftYAML(e, ks, "shape", ckpt), "shape"},
-		{"incompatible type", forkliftYAML(e, ks, "typed", ckpt), "v"},
-		{"unreachable cluster", strings.Replace(forkliftYAML(e, ks, "members", ckpt), e.EUCQL, "127.0.9.9:9042", 1), "127.0.9.9"},
+		{"unknown table", forkliftYAML(t, e, ks, "no_such_table", ckpt), "no_such_table"},
+		{"different primary key", forkliftYAML(t, e, ks, "shape", ckpt), "shape"},
+		{"incompatible type", forkliftYAML(t, e, ks, "typed", ckpt), "v"},
+		{"unreachable cluster", strings.Replace(forkliftYAML(t, e, ks, "members", ckpt), e.EUCQL, "127.0.9.9:9042", 1), "127.0.9.9"},
 		{"malformed YAML", "source: [hosts\n", "yaml"},
-		{"unknown key", forkliftYAML(e, ks, "members", ckpt) + "wokers: 3\n", "wokers"},
+		{"unknown key", forkliftYAML(t, e, ks, "members", ckpt) + "wokers: 3\n", "wokers"},
 	}
 	for _, c := range cases {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/forklift"
 )
 
 // The security tests run on the secured world (scripts/regions up without ISLANDS_SECURE=0):
@@ -67,26 +68,19 @@ func countRows(t *testing.T, s *gocql.Session, table string) int {
 }
 
 // securityYAML is a forklift config between the two islands, as the given access on both sides.
-func securityYAML(e Env, a cqlconn.Access, src, dst, ckpt, run string) string {
+func securityYAML(t *testing.T, e Env, a cqlconn.Access, src, dst, ckpt, run string) string {
 	side := func(host string) string {
-		s := fmt.Sprintf("  hosts: [%q]\n  consistency: ONE\n  disable_host_lookup: true\n  connect_timeout: 5s\n", host)
-		if a.Username != "" {
-			s += "  username: " + a.Username + "\n"
-		}
-		if a.PasswordFile != "" {
-			s += fmt.Sprintf("  password_file: %q\n", a.PasswordFile)
-		}
-		if a.TLS.On() {
-			s += fmt.Sprintf("  tls: {enabled: true, ca_file: %q}\n", a.TLS.CAFile)
-		}
-		return s
+		return clusterYAML(t, forklift.ClusterConfig{Hosts: []string{host}, Consistency: "ONE", DisableHostLookup: true,
+			ConnectTimeout: 5 * time.Second, Access: a})
 	}
-	return "source:\n" + side(e.USCQL) + "destination:\n" + side(e.EUCQL) + fmt.Sprintf(`tables:
+	return fmt.Sprintf(`source: %s
+destination: %s
+tables:
   - {keyspace: %s, table: t, destination_keyspace: %s, resolver: lww}
 checkpoint_keyspace: %s
 run_id: %s
 ranges: 16
-`, src, dst, ckpt, run)
+`, side(e.USCQL), side(e.EUCQL), src, dst, ckpt, run)
 }
 
 // runForkliftProgram runs the forklift program and returns its combined output and how long it took.
@@ -175,7 +169,7 @@ func TestSecurityProgramsWithTheirRoles(t *testing.T) {
 	bin := buildForklift(t)
 	out := keptDir(t)
 	t.Run("forklift copies and verifies as its role", func(t *testing.T) {
-		cfg := writeForkliftYAML(t, securityYAML(e, fl, "sec_src", "sec_dst", "sec_ckpt", "sec"))
+		cfg := writeForkliftYAML(t, securityYAML(t, e, fl, "sec_src", "sec_dst", "sec_ckpt", "sec"))
 		o, err, took := runForkliftProgram(t, bin, "run", "--config", cfg, "--report", filepath.Join(out, "run.json"), "--log-format", "json")
 		t.Logf("forklift run (%v):\n%s", took.Round(time.Millisecond), o)
 		if err != nil {
@@ -192,7 +186,7 @@ func TestSecurityProgramsWithTheirRoles(t *testing.T) {
 	})
 
 	t.Run("forklift refused a destination it may only read, before writing", func(t *testing.T) {
-		cfg := writeForkliftYAML(t, securityYAML(e, fl, "sec_src", "sec_dst_ro", "sec_ckpt", "sec-ro"))
+		cfg := writeForkliftYAML(t, securityYAML(t, e, fl, "sec_src", "sec_dst_ro", "sec_ckpt", "sec-ro"))
 		o, err, took := runForkliftProgram(t, bin, "run", "--config", cfg)
 		t.Logf("forklift run (%v): %v\n%s", took.Round(time.Millisecond), err, o)
 		if err == nil || !strings.Contains(o, "GRANT MODIFY ON TABLE sec_dst_ro.t TO "+fl.Username) {
@@ -252,7 +246,7 @@ func TestSecurityRefusalsFailFast(t *testing.T) {
 			if took > 30*time.Second {
 				t.Errorf("dualwrite.Open took %v to fail: not fast", took)
 			}
-			cfg := writeForkliftYAML(t, securityYAML(e, c.a, "sec_refuse", "sec_refuse", "sec_refuse_ckpt", "refuse"))
+			cfg := writeForkliftYAML(t, securityYAML(t, e, c.a, "sec_refuse", "sec_refuse", "sec_refuse_ckpt", "refuse"))
 			o, ferr, took := runForkliftProgram(t, bin, "run", "--config", cfg)
 			t.Logf("forklift run after %v: %v\n%s", took.Round(time.Millisecond), ferr, o)
 			var exit *exec.ExitError

@@ -77,6 +77,12 @@ func act[R any, O output](do func(ctx context.Context, j *forklift.Job, e env) (
 	}
 }
 
+// noFlags is the setup of a command without flags of its own (those of every command, and --shard
+// for a sharded one, are execute's): it registers nothing and returns a.
+func noFlags(a action) func(*flag.FlagSet) action {
+	return func(*flag.FlagSet) action { return a }
+}
+
 var commands = map[string]command{}
 
 func register(c command) { commands[c.name] = c }

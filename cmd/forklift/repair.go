@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -11,11 +10,10 @@ import (
 
 // forklift repair [--shard i/N]. Verifies, re-copies the differing subranges, verifies them again.
 func init() {
-	register(command{name: "repair", sharded: true, setup: func(*flag.FlagSet) action {
-		return act(func(ctx context.Context, j *forklift.Job, e env) (*forklift.RepairReport, error) {
+	register(command{name: "repair", sharded: true, setup: noFlags(act(
+		func(ctx context.Context, j *forklift.Job, e env) (*forklift.RepairReport, error) {
 			return j.Repair(ctx, forklift.RepairOptions{Shard: e.shard, Progress: e.progress})
-		}, newRepairOutput)
-	}})
+		}, newRepairOutput))})
 }
 
 type repairOutput struct{ *forklift.RepairReport }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -13,11 +12,10 @@ import (
 
 // forklift status: the run's checkpoints.
 func init() {
-	register(command{name: "status", setup: func(*flag.FlagSet) action {
-		return act(func(ctx context.Context, j *forklift.Job, _ env) (*forklift.StatusReport, error) {
+	register(command{name: "status", setup: noFlags(act(
+		func(ctx context.Context, j *forklift.Job, _ env) (*forklift.StatusReport, error) {
 			return j.Status(ctx)
-		}, newStatusOutput)
-	}})
+		}, newStatusOutput))})
 }
 
 type statusOutput struct{ *forklift.StatusReport }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -12,11 +11,10 @@ import (
 
 // forklift verify [--shard i/N]. Exit 0 only when no table has a missing or mismatched cell.
 func init() {
-	register(command{name: "verify", sharded: true, setup: func(*flag.FlagSet) action {
-		return act(func(ctx context.Context, j *forklift.Job, e env) (*forklift.VerifyReport, error) {
+	register(command{name: "verify", sharded: true, setup: noFlags(act(
+		func(ctx context.Context, j *forklift.Job, e env) (*forklift.VerifyReport, error) {
 			return j.Verify(ctx, forklift.VerifyOptions{Shard: e.shard, Progress: e.progress})
-		}, newVerifyOutput)
-	}})
+		}, newVerifyOutput))})
 }
 
 type verifyOutput struct{ *forklift.VerifyReport }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/globalcloud/islands/internal/recordlog/recordlogtest"
 )
 
 // damage is what a crash or the disk did to the bytes after offset at.
@@ -19,6 +21,26 @@ const (
 )
 
 func (d damage) String() string { return [...]string{"cut", "zero", "flip", "garbage"}[d] }
+
+// apply does d to the file at path from offset at; junk picks the bit flipped (junk%8) and the
+// garbage (junk+offset).
+func (d damage) apply(t testing.TB, path string, at int64, junk byte) {
+	t.Helper()
+	switch d {
+	case cut:
+		recordlogtest.Cut(t, path, at)
+	case zeroFill:
+		recordlogtest.ZeroFill(t, path, at)
+	case flip:
+		recordlogtest.FlipBit(t, path, at, uint(junk%8))
+	case garbage:
+		b := make([]byte, recordlogtest.Size(t, path)-at)
+		for i := range b {
+			b[i] = junk + byte(at+int64(i))
+		}
+		recordlogtest.Overwrite(t, path, at, b)
+	}
+}
 
 // checkCrash builds a log whose first synced records were appended (and fsynced) through Append,
 // adds the framed bytes of unsynced records the way a crash could leave them, damages the file at
@@ -47,33 +69,11 @@ func checkCrash(t testing.TB, synced, unsynced [][]byte, at int64, d damage, jun
 	for _, p := range unsynced {
 		tail = appendRecord(tail, p)
 	}
-	appendFile(t, seg, tail)
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
+	recordlogtest.Append(t, seg, tail)
+	if size := recordlogtest.Size(t, seg); at > size {
+		at = size
 	}
-	if at > int64(len(b)) {
-		at = int64(len(b))
-	}
-	switch d {
-	case cut:
-		b = b[:at]
-	case zeroFill:
-		for i := at; i < int64(len(b)); i++ {
-			b[i] = 0
-		}
-	case flip:
-		if at < int64(len(b)) {
-			b[at] ^= 1 << (junk % 8)
-		}
-	case garbage:
-		for i := at; i < int64(len(b)); i++ {
-			b[i] = junk + byte(i)
-		}
-	}
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	d.apply(t, seg, at, junk)
 
 	l, err = Open(dir, Options{})
 	if err != nil {

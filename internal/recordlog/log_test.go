@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog/recordlogtest"
 )
 
 func open(t testing.TB, dir string, opts Options) *Log {
@@ -142,26 +144,7 @@ func TestRewindAndPeek(t *testing.T) {
 }
 
 // lastSeg returns the newest segment's path.
-func lastSeg(t testing.TB, dir string) string {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(dir, "*"+segSuffix))
-	if len(m) == 0 {
-		t.Fatal("no segment")
-	}
-	return m[len(m)-1]
-}
-
-func appendFile(t testing.TB, path string, b []byte) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.Write(b); err != nil {
-		t.Fatal(err)
-	}
-}
+func lastSeg(t testing.TB, dir string) string { return recordlogtest.LastFile(t, dir, "*"+segSuffix) }
 
 // A crash after the file grew but before its data reached the disk leaves zeros (ext4, xfs).
 func TestZeroFilledTailIsCut(t *testing.T) {
@@ -171,7 +154,7 @@ func TestZeroFilledTailIsCut(t *testing.T) {
 			l := open(t, dir, Options{})
 			appendRange(t, l, 0, 3)
 			l.Close()
-			appendFile(t, lastSeg(t, dir), make([]byte, n))
+			recordlogtest.Append(t, lastSeg(t, dir), make([]byte, n))
 			l = open(t, dir, Options{})
 			if st := l.Stats(); st.Records != 3 || st.Corrupt != 1 {
 				t.Fatalf("stats %+v, want 3 records and one cut tail", st)
@@ -189,9 +172,7 @@ func TestCorruptionWhileOpenIsSkipped(t *testing.T) {
 	l := open(t, dir, Options{})
 	appendRange(t, l, 0, 3)
 	seg := lastSeg(t, dir)
-	b, _ := os.ReadFile(seg)
-	b[len(b)/2] ^= 0x40
-	os.WriteFile(seg, b, 0o600)
+	recordlogtest.FlipBit(t, seg, recordlogtest.Size(t, seg)/2, 6)
 	got := readAll(t, l)
 	if len(got) > 3 {
 		t.Fatalf("read %d records of 3", len(got))
@@ -383,7 +364,7 @@ func TestReadOnlyLeavesTheFilesAlone(t *testing.T) {
 	appendRange(t, l, 0, 3)
 	l.Close()
 	seg := lastSeg(t, dir)
-	appendFile(t, seg, []byte{1, 2, 3})
+	recordlogtest.Append(t, seg, []byte{1, 2, 3})
 	before, _ := os.ReadFile(seg)
 	ro := open(t, dir, Options{ReadOnly: true})
 	wantPayloads(t, readAll(t, ro), 0, 3)
