@@ -65,7 +65,11 @@ func Explain(err error, a Access, hosts ...string) error {
 	case isCode(gocql.ErrCodeUnauthorized) || noPermission.MatchString(msg):
 		if m := noPermission.FindStringSubmatch(msg); m != nil {
 			resource := strings.ToUpper(m[3]) + " " + m[4] // <table ks.t>, <keyspace ks>
-			if m[3] == "all" {
+			switch {
+			case m[3] == "all" && strings.HasPrefix(m[4], "tables in "):
+				// <all tables in ks> (CREATE TABLE): its parent, the keyspace, is what one grants.
+				resource = "KEYSPACE " + strings.TrimPrefix(m[4], "tables in ")
+			case m[3] == "all":
 				resource = strings.ToUpper(m[3] + " " + m[4]) // <all keyspaces>
 			}
 			return ex(ErrPermission, "role %s has no %s on %s: an administrator grants it with GRANT %s ON %s TO %s",

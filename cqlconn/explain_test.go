@@ -23,6 +23,7 @@ func TestExplain(t *testing.T) {
 		{"gocql: unable to create session: unable to discover protocol version: EOF", plain, ErrPlainToTLS, "tls.enabled"},
 		{"User islands_app has no MODIFY permission on <table ks1.t> or any of its parents", app, ErrPermission, "GRANT MODIFY ON TABLE ks1.t TO islands_app"},
 		{"User islands_app has no CREATE permission on <all keyspaces> or any of its parents", app, ErrPermission, "GRANT CREATE ON ALL KEYSPACES TO islands_app"},
+		{"User islands_forklift has no CREATE permission on <all tables in ifne> or any of its parents", app, ErrPermission, "GRANT CREATE ON KEYSPACE ifne TO islands_forklift"},
 		{"gocql: unable to create session: unable to discover protocol version: Unable to perform authentication: Cannot achieve consistency level LOCAL_QUORUM", app, ErrAuthUnready, "system_auth"},
 		{"tls: failed to verify certificate: x509: certificate is not valid for any names, but wanted to match cassandra-us.example", app, ErrWrongHost, "server_name"},
 		{"gocql: unable to create session: unable to discover protocol version: read tcp 127.0.0.1:33684->127.0.5.1:9042: read: connection reset by peer", plain, ErrPlainToTLS, "tls.enabled"},
@@ -53,7 +54,7 @@ func TestNeedSatisfiedBy(t *testing.T) {
 	n := Need{Permission: "MODIFY", Keyspace: "Ks", Table: "t"}
 	for res, want := range map[string]bool{
 		"<all keyspaces>": true, "<keyspace ks>": true, "<table ks.t>": true,
-		"<table ks.u>": false, "<keyspace other>": false, "<all roles>": false,
+		"<table ks.u>": false, "<keyspace other>": false, "<all roles>": false, "<all tables in ks>": true,
 	} {
 		if got := n.satisfiedBy("MODIFY", res); got != want {
 			t.Errorf("%s: %v, want %v", res, got, want)

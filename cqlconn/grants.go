@@ -37,7 +37,7 @@ func (n Need) satisfiedBy(perm, resource string) bool {
 	switch strings.ToLower(resource) {
 	case "<all keyspaces>":
 		return true
-	case "<keyspace " + strings.ToLower(n.Keyspace) + ">":
+	case "<keyspace " + strings.ToLower(n.Keyspace) + ">", "<all tables in " + strings.ToLower(n.Keyspace) + ">":
 		return n.Keyspace != ""
 	case "<table " + strings.ToLower(n.Keyspace+"."+n.Table) + ">":
 		return n.Table != ""
