@@ -45,16 +45,10 @@ func grant(t *testing.T, s *gocql.Session, stmts ...string) {
 
 // roleCluster is a config for addr as the given access, with the keyspace set.
 func roleCluster(addr, ks string, a cqlconn.Access) *gocql.ClusterConfig {
-	c := gocql.NewCluster(addr)
+	c := clusterAs(addr, a)
 	c.Keyspace = ks
-	c.Consistency = gocql.One
-	c.DisableInitialHostLookup = true
-	c.HostFilter = gocql.WhiteListHostFilter(addr)
 	c.ConnectTimeout = 5 * time.Second
 	c.Timeout = 5 * time.Second
-	if err := a.Apply(c); err != nil {
-		panic(err)
-	}
 	return c
 }
 

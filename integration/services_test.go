@@ -117,8 +117,14 @@ func withAccess(c *gocql.ClusterConfig, r cqlconn.Role) *gocql.ClusterConfig {
 
 // cluster returns a gocql cluster config for one local region's Cassandra, as the admin role: a
 // superuser, since tests make their own schema (the security tests use the programs' roles).
-func cluster(addr string) *gocql.ClusterConfig {
-	c := withAccess(gocql.NewCluster(addr), cqlconn.RoleAdmin)
+func cluster(addr string) *gocql.ClusterConfig { return clusterAs(addr, access(cqlconn.RoleAdmin)) }
+
+// clusterAs is cluster with the given access (credentials and TLS) instead of the admin's.
+func clusterAs(addr string, a cqlconn.Access) *gocql.ClusterConfig {
+	c := gocql.NewCluster(addr)
+	if err := a.Apply(c); err != nil {
+		panic(err)
+	}
 	c.Timeout = 10 * time.Second
 	c.ConnectTimeout = 10 * time.Second
 	c.Consistency = gocql.One
