@@ -80,10 +80,7 @@ func (c *CassandraCheckpoints) Save(ctx context.Context, cp Checkpoint) error {
 // ensureTable runs ddl only when keyspace.table is missing: CREATE TABLE IF NOT EXISTS needs CREATE
 // on the keyspace even when the table exists.
 func ensureTable(ctx context.Context, s *gocql.Session, keyspace, table, ddl string) error {
-	var n int
-	err := s.Query(`SELECT count(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`,
-		keyspace, table).WithContext(ctx).Scan(&n)
-	if err == nil && n > 0 {
+	if ok, err := tableExists(ctx, s, keyspace, table); err == nil && ok {
 		return nil
 	}
 	return s.Query(ddl).WithContext(ctx).Exec()

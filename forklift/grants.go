@@ -54,12 +54,11 @@ func (j *Job) checkpointNeeds(ctx context.Context) ([]cqlconn.Need, error) {
 		return []cqlconn.Need{{Permission: "CREATE", Why: why + " " + ks + " (to create it; or create it and grant its permissions)"}}, nil
 	}
 	needs := []cqlconn.Need{{Permission: "MODIFY", Keyspace: ks, Why: why}, {Permission: "SELECT", Keyspace: ks, Why: why}}
-	var n int
-	if err := j.dst.Query(`SELECT count(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'forklift_progress'`,
-		ks).WithContext(ctx).Scan(&n); err != nil {
-		return nil, fmt.Errorf("%w: destination: reading system_schema.tables: %v", ErrUnreachable, err)
+	progress, err := tableExists(ctx, j.dst, ks, "forklift_progress")
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
+	if !progress {
 		needs = append(needs, cqlconn.Need{Permission: "CREATE", Keyspace: ks, Why: why + " (to create its tables)"})
 	}
 	return needs, nil
@@ -70,6 +69,16 @@ func keyspaceExists(ctx context.Context, s *gocql.Session, ks string) (bool, err
 	var n int
 	if err := s.Query(`SELECT count(*) FROM system_schema.keyspaces WHERE keyspace_name = ?`, ks).WithContext(ctx).Scan(&n); err != nil {
 		return false, fmt.Errorf("%w: destination: reading system_schema.keyspaces: %v", ErrUnreachable, err)
+	}
+	return n > 0, nil
+}
+
+// tableExists reads system_schema, which every role may read.
+func tableExists(ctx context.Context, s *gocql.Session, ks, table string) (bool, error) {
+	var n int
+	if err := s.Query(`SELECT count(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = ?`,
+		ks, table).WithContext(ctx).Scan(&n); err != nil {
+		return false, fmt.Errorf("%w: destination: reading system_schema.tables: %v", ErrUnreachable, err)
 	}
 	return n > 0, nil
 }
