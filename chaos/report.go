@@ -16,7 +16,7 @@ func (r *Report) Print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "faults injected: %s\n", kv(r.Result.Faults))
 	fmt.Fprintf(w, "operations: %s\n", kv(r.Result.Ops))
-	fmt.Fprintf(w, "largest replay backlog: %s\n", kv64(r.Result.MaxBacklog))
+	fmt.Fprintf(w, "largest replay backlog: %s\n", kv(r.Result.MaxBacklog))
 	fmt.Fprintf(w, "acknowledged write latency: %s\n", kvs(r.Result.WriteLat))
 	s := r.Result.Staleness
 	fmt.Fprintf(w, "cache reads: %d hits; stale: %d during faults %s, %d calm %s\n", s.Reads, s.StaleDuring, kvs(s.During), s.StaleCalm, kvs(s.Calm))
@@ -37,19 +37,10 @@ func verdict(r *Report) string {
 	return fmt.Sprintf("%d VIOLATIONS", len(r.Result.Violations))
 }
 
-func kv(m map[string]int) string {
-	keys := sortedKeys(m)
+// kv prints a count per name, names sorted: {a=1, b=2}.
+func kv[N int | int64](m map[string]N) string {
 	var parts []string
-	for _, k := range keys {
-		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
-}
-
-func kv64(m map[string]int64) string {
-	keys := sortedKeys(m)
-	var parts []string
-	for _, k := range keys {
+	for _, k := range sortedKeys(m) {
 		parts = append(parts, fmt.Sprintf("%s=%d", k, m[k]))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
