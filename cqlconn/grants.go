@@ -3,6 +3,7 @@ package cqlconn
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gocql/gocql"
@@ -56,49 +57,29 @@ func CheckGrants(ctx context.Context, s *gocql.Session, a Access, needs ...Need)
 		return nil
 	}
 	user := "'" + strings.ReplaceAll(a.Username, "'", "''") + "'"
-	// LIST ROLES OF gives the user's roles, inherited ones too, with their superuser flag.
-	iter := s.Query("LIST ROLES OF " + user).WithContext(ctx).Iter()
-	var super bool
-	for {
-		row := map[string]any{}
-		if !iter.MapScan(row) {
-			break
-		}
-		if b, ok := row["super"].(bool); ok && b {
-			super = true
-		}
-	}
-	if err := iter.Close(); err != nil {
-		return nil // no authorizer or role manager that answers: the statements will tell
-	}
-	if super {
+	// LIST ROLES OF gives the user's roles, inherited ones too, with their superuser flag. An error
+	// means no authorizer or role manager answers: the statements themselves will tell.
+	roles, err := rows(ctx, s, "LIST ROLES OF "+user)
+	if err != nil {
 		return nil
 	}
-	type grant struct{ perm, resource string }
-	var grants []grant
-	iter = s.Query("LIST ALL PERMISSIONS OF " + user).WithContext(ctx).Iter()
-	for {
-		row := map[string]any{}
-		if !iter.MapScan(row) {
-			break
+	for _, row := range roles {
+		if super, _ := row["super"].(bool); super {
+			return nil
 		}
-		p, _ := row["permission"].(string)
-		r, _ := row["resource"].(string)
-		grants = append(grants, grant{p, r})
 	}
-	if err := iter.Close(); err != nil {
+	grants, err := rows(ctx, s, "LIST ALL PERMISSIONS OF "+user)
+	if err != nil {
 		return nil
 	}
 	var missing []string
 	for _, n := range needs {
-		ok := false
-		for _, g := range grants {
-			if n.satisfiedBy(g.perm, g.resource) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		granted := slices.ContainsFunc(grants, func(row map[string]any) bool {
+			p, _ := row["permission"].(string)
+			r, _ := row["resource"].(string)
+			return n.satisfiedBy(p, r)
+		})
+		if !granted {
 			missing = append(missing, fmt.Sprintf("%s on %s (%s): GRANT %s ON %s TO %s",
 				strings.ToUpper(n.Permission), strings.ToLower(n.resource()), n.Why,
 				strings.ToUpper(n.Permission), n.resource(), a.Username))
@@ -110,4 +91,14 @@ func CheckGrants(ctx context.Context, s *gocql.Session, a Access, needs ...Need)
 			Err:  fmt.Errorf("checked with LIST ALL PERMISSIONS OF %s before writing anything", a.Username)}
 	}
 	return nil
+}
+
+// rows runs stmt and returns all its rows as maps.
+func rows(ctx context.Context, s *gocql.Session, stmt string) ([]map[string]any, error) {
+	iter := s.Query(stmt).WithContext(ctx).Iter()
+	out, err := iter.SliceMap()
+	if cerr := iter.Close(); err == nil {
+		err = cerr
+	}
+	return out, err
 }
