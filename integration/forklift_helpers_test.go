@@ -17,8 +17,8 @@ import (
 // forkliftConfig is a forklift config between the two local regions: us-east-1 is the source.
 func forkliftConfig(e Env, tables ...forklift.TableConfig) forklift.Config {
 	c := forklift.Config{
-		Source:             forklift.ClusterConfig{Hosts: []string{e.USCQL}, Consistency: "ONE", DisableHostLookup: true, Access: access(cqlconn.RoleAdmin)},
-		Destination:        forklift.ClusterConfig{Hosts: []string{e.EUCQL}, Consistency: "ONE", DisableHostLookup: true, Access: access(cqlconn.RoleAdmin)},
+		Source:             forklift.ClusterConfig{Hosts: []string{e.USCQL}, Consistency: "ONE", DisableHostLookup: true, Access: cqlconn.MustFromEnv(cqlconn.RoleAdmin)},
+		Destination:        forklift.ClusterConfig{Hosts: []string{e.EUCQL}, Consistency: "ONE", DisableHostLookup: true, Access: cqlconn.MustFromEnv(cqlconn.RoleAdmin)},
 		Tables:             tables,
 		CheckpointKeyspace: "forklift_ckpt_test",
 		Workers:            4,

@@ -50,7 +50,7 @@ func clusterYAML(t *testing.T, c forklift.ClusterConfig) string {
 func forkliftYAML(t *testing.T, e Env, ks, table, ckpt string) string {
 	side := func(host string) string {
 		return clusterYAML(t, forklift.ClusterConfig{Hosts: []string{host}, Consistency: "ONE", DisableHostLookup: true,
-			Access: access(cqlconn.RoleAdmin)})
+			Access: cqlconn.MustFromEnv(cqlconn.RoleAdmin)})
 	}
 	return fmt.Sprintf(`source: %s
 destination: %s

@@ -25,7 +25,7 @@ import (
 func needSecured(t *testing.T) Env {
 	t.Helper()
 	e := needServices(t)
-	if access(cqlconn.RoleAdmin).Username == "" || !access(cqlconn.RoleAdmin).TLS.On() {
+	if cqlconn.MustFromEnv(cqlconn.RoleAdmin).Username == "" || !cqlconn.MustFromEnv(cqlconn.RoleAdmin).TLS.On() {
 		msg := "the world runs unsecured (ISLANDS_SECURE=0 or no ISLANDS_CQL_* variables)"
 		if os.Getenv("ISLANDS_REQUIRE_SERVICES") == "1" && os.Getenv("ISLANDS_SECURE") != "0" {
 			t.Fatal(msg)
@@ -35,11 +35,11 @@ func needSecured(t *testing.T) Env {
 	return e
 }
 
-// grant runs each GRANT (or other statement) as the admin on s.
-func grant(t *testing.T, s *gocql.Session, stmts ...string) {
+// grant gives the user of to each of perms on keyspace ks, through the admin's session s.
+func grant(t *testing.T, s *gocql.Session, to cqlconn.Access, ks string, perms ...string) {
 	t.Helper()
-	for _, st := range stmts {
-		ddl(t, s, st)
+	if err := cqlconn.Grant(context.Background(), s, to, ks, perms...); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -94,14 +94,14 @@ func runForkliftProgram(t *testing.T, bin string, args ...string) (string, error
 // anything is written.
 func TestSecurityProgramsWithTheirRoles(t *testing.T) {
 	e := needSecured(t)
-	app, fl := access(cqlconn.RoleApp), access(cqlconn.RoleForklift)
+	app, fl := cqlconn.MustFromEnv(cqlconn.RoleApp), cqlconn.MustFromEnv(cqlconn.RoleForklift)
 	us, eu := session(t, e.USCQL), session(t, e.EUCQL)
 	for _, s := range []*gocql.Session{us, eu} {
 		freshKeyspace(t, s, "sec_app")
 		ddl(t, s, "CREATE TABLE sec_app.t (k int PRIMARY KEY, v text)")
 		freshKeyspace(t, s, "sec_other")
 		ddl(t, s, "CREATE TABLE sec_other.t (k int PRIMARY KEY, v text)")
-		grant(t, s, "GRANT SELECT ON KEYSPACE sec_app TO "+app.Username, "GRANT MODIFY ON KEYSPACE sec_app TO "+app.Username)
+		grant(t, s, app, "sec_app", "SELECT", "MODIFY")
 	}
 	freshKeyspace(t, us, "sec_src")
 	ddl(t, us, "CREATE TABLE sec_src.t (k int PRIMARY KEY, v text)")
@@ -110,9 +110,10 @@ func TestSecurityProgramsWithTheirRoles(t *testing.T) {
 	freshKeyspace(t, eu, "sec_dst_ro")
 	ddl(t, eu, "CREATE TABLE sec_dst_ro.t (k int PRIMARY KEY, v text)")
 	freshKeyspace(t, eu, "sec_ckpt")
-	grant(t, us, "GRANT SELECT ON KEYSPACE sec_src TO "+fl.Username)
-	grant(t, eu, "GRANT SELECT ON KEYSPACE sec_dst TO "+fl.Username, "GRANT MODIFY ON KEYSPACE sec_dst TO "+fl.Username,
-		"GRANT SELECT ON KEYSPACE sec_dst_ro TO "+fl.Username, "GRANT ALL PERMISSIONS ON KEYSPACE sec_ckpt TO "+fl.Username)
+	grant(t, us, fl, "sec_src", "SELECT")
+	grant(t, eu, fl, "sec_dst", "SELECT", "MODIFY")
+	grant(t, eu, fl, "sec_dst_ro", "SELECT")
+	grant(t, eu, fl, "sec_ckpt", "ALL")
 	for i := 0; i < 500; i++ {
 		if err := us.Query("INSERT INTO sec_src.t (k, v) VALUES (?, ?)", i, fmt.Sprint("v", i)).Exec(); err != nil {
 			t.Fatal(err)
@@ -205,7 +206,7 @@ func TestSecurityProgramsWithTheirRoles(t *testing.T) {
 // nothing is written.
 func TestSecurityRefusalsFailFast(t *testing.T) {
 	e := needSecured(t)
-	app := access(cqlconn.RoleApp)
+	app := cqlconn.MustFromEnv(cqlconn.RoleApp)
 	eu := session(t, e.EUCQL)
 	freshKeyspace(t, eu, "sec_refuse")
 	ddl(t, eu, "CREATE TABLE sec_refuse.t (k int PRIMARY KEY, v text)")

@@ -97,19 +97,9 @@ func pauseFor(t testing.TB, e Env, service string) {
 	t.Cleanup(func() { fault(t, e, "resume", service) })
 }
 
-// access returns how role r reaches the world's clusters (cqlconn.FromEnv: credentials and TLS
-// when the world is secured, the zero Access when it runs with ISLANDS_SECURE=0).
-func access(r cqlconn.Role) cqlconn.Access {
-	a, err := cqlconn.FromEnv(r)
-	if err != nil {
-		panic(err)
-	}
-	return a
-}
-
-// withAccess applies role r's access to c.
+// withAccess applies role r's access to c (cqlconn.Role.Apply).
 func withAccess(c *gocql.ClusterConfig, r cqlconn.Role) *gocql.ClusterConfig {
-	if err := access(r).Apply(c); err != nil {
+	if _, err := r.Apply(c); err != nil {
 		panic(err)
 	}
 	return c
@@ -117,7 +107,7 @@ func withAccess(c *gocql.ClusterConfig, r cqlconn.Role) *gocql.ClusterConfig {
 
 // cluster returns a gocql cluster config for one local region's Cassandra, as the admin role: a
 // superuser, since tests make their own schema (the security tests use the programs' roles).
-func cluster(addr string) *gocql.ClusterConfig { return clusterAs(addr, access(cqlconn.RoleAdmin)) }
+func cluster(addr string) *gocql.ClusterConfig { return clusterAs(addr, cqlconn.MustFromEnv(cqlconn.RoleAdmin)) }
 
 // clusterAs is cluster with the given access (credentials and TLS) instead of the admin's.
 func clusterAs(addr string, a cqlconn.Access) *gocql.ClusterConfig {
