@@ -107,7 +107,9 @@ func withAccess(c *gocql.ClusterConfig, r cqlconn.Role) *gocql.ClusterConfig {
 
 // cluster returns a gocql cluster config for one local region's Cassandra, as the admin role: a
 // superuser, since tests make their own schema (the security tests use the programs' roles).
-func cluster(addr string) *gocql.ClusterConfig { return clusterAs(addr, cqlconn.MustFromEnv(cqlconn.RoleAdmin)) }
+func cluster(addr string) *gocql.ClusterConfig {
+	return clusterAs(addr, cqlconn.MustFromEnv(cqlconn.RoleAdmin))
+}
 
 // clusterAs is cluster with the given access (credentials and TLS) instead of the admin's.
 func clusterAs(addr string, a cqlconn.Access) *gocql.ClusterConfig {
