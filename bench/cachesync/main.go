@@ -24,7 +24,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/globalcloud/islands/cachesync"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 type result struct {

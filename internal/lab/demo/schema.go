@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/globalcloud/islands/cqlconn"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/examples/viewinghistory"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 const (
@@ -34,7 +35,7 @@ var datasets = []dataset{
 	{Table: "bookmarks", Resolver: "newest-by", Options: map[string]any{"column": "updated_at"},
 		Why: "per title, the bookmark the member touched last",
 		DDL: "CREATE TABLE %s.bookmarks (member_id bigint, title_id bigint, position_s bigint, updated_at timestamp, PRIMARY KEY (member_id, title_id))"},
-	{Table: "viewing_history", Resolver: "viewing-history",
+	{Table: "viewing_history", Resolver: viewinghistory.Name,
 		Options: map[string]any{"title-key": 0, "position": "position", "time": "watched_at", "cap": 50},
 		Why:     "per title the furthest position, newest 50 titles",
 		DDL:     "CREATE TABLE %s.viewing_history (member_id bigint, title_id bigint, position bigint, watched_at timestamp, PRIMARY KEY (member_id, title_id))"},

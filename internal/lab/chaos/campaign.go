@@ -26,9 +26,9 @@ import (
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
-	"github.com/globalcloud/islands/internal/health"
+	"github.com/globalcloud/islands/internal/lab/health"
+	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -70,7 +70,7 @@ type Options struct {
 	KillCassandra bool
 	Env           Env
 	Dir           string // history, logs, replay logs and the report of this run
-	// IslandsBin runs the writers (`islands chaos-writer`), CachesyncBin the agents, ForkliftBin
+	// IslandsBin runs the writers (`islands-lab chaos-writer`), CachesyncBin the agents, ForkliftBin
 	// the forklift runs and the final verify ("" = no forklift).
 	IslandsBin, CachesyncBin, ForkliftBin string
 	// Partitioner is the world's WAN, when it has one (nil today: no partition or latency faults).

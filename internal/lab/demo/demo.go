@@ -25,8 +25,8 @@ import (
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 // Options size and place a demo run. The world's addresses come from the ISLANDS_* variables of
