@@ -1,5 +1,9 @@
 // Package lab is the root of the lab: the local regions, the demo and the fault campaign, beside the
-// product and above it. It holds no code of its own; its packages are
+// product and above it. It holds the Region handle: one region of the world as a program running in
+// it holds it (its sessions on the global cluster, memcached, SQS clients, and its cache side:
+// publishers, cachesync client, agent), opened with Open or OpenAll and closed with Close, so a
+// program of the lab keeps one handle per region instead of one array slot per region. Its
+// packages are
 //
 //	world            the world of scripts/regions as programs see it: the ISLANDS_* environment, the WAN
 //	                 (Toxiproxy), each region's view of the global cluster and its SQS clients

@@ -137,7 +137,11 @@ func localDC(ctx context.Context, s *gocql.Session) (string, error) {
 func (d *run) extend(ctx context.Context) error {
 	t0 := time.Now()
 	stmt := "ALTER KEYSPACE " + globalKS + " WITH replication = " + nts(world.USEast1.DC(), world.EUWest1.DC())
-	if err := d.global[us].Query(stmt).WithContext(ctx).Exec(); err != nil {
+	usAdmin, err := d.admin(us)
+	if err != nil {
+		return err
+	}
+	if err := usAdmin.Query(stmt).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("%s: %w", stmt, err)
 	}
 	d.say("%s", stmt)
