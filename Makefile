@@ -28,7 +28,7 @@ test:
 unit:
 	$(GO) test -race ./...
 
-## build: the programs into bin/
+## build: the product's programs into bin/ (forklift, cachesync, islands; the lab's islands-lab is built by scripts/chaos)
 build:
 	$(GO) build -o bin/ ./cmd/...
 

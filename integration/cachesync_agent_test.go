@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/cachesync"
-	"github.com/globalcloud/islands/internal/health"
+	"github.com/globalcloud/islands/internal/lab/health"
 )
 
 // buildCachesync builds cmd/cachesync into a temporary directory.

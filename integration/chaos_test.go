@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/globalcloud/islands/chaos"
+	"github.com/globalcloud/islands/internal/lab/chaos"
 )
 
-// buildPrograms builds cmd/islands, cmd/cachesync and cmd/forklift into a temporary directory.
+// buildPrograms builds internal/lab/cmd/islands-lab, cmd/cachesync and cmd/forklift into a temporary directory.
 func buildPrograms(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", dir+"/", "../cmd/islands", "../cmd/cachesync", "../cmd/forklift").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", dir+"/", "../internal/lab/cmd/islands-lab", "../cmd/cachesync", "../cmd/forklift").CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build ./cmd/...: %v\n%s", err, out)
 	}
@@ -53,7 +53,7 @@ func TestChaosCampaign(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Duration: 30 * time.Second, Rate: 60, Keys: 30, MaxFault: 6 * time.Second,
 			Kinds: run.kinds,
-			Env:   env, Dir: filepath.Join(out, "seed-"+string(rune('0'+seed))), IslandsBin: filepath.Join(bin, "islands"),
+			Env:   env, Dir: filepath.Join(out, "seed-"+string(rune('0'+seed))), IslandsBin: filepath.Join(bin, "islands-lab"),
 			CachesyncBin: filepath.Join(bin, "cachesync"), ForkliftBin: filepath.Join(bin, "forklift"),
 			DrainTimeout: 20 * time.Second, Progress: testWriter{t},
 			// Partitions and latency spikes between the regions too, through the WAN.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/globalcloud/islands/internal/demo"
+	"github.com/globalcloud/islands/internal/lab/demo"
 )
 
 // TestDemoShort is `make demo` in its short size, the project's end-to-end test: the EU island

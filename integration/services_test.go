@@ -26,7 +26,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cqlconn"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // Env is where the local regions' services listen (the ISLANDS_* variables of scripts/regions env).

@@ -14,7 +14,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cqlconn"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // globalSession opens an application's session on the global cluster from region r and closes it

@@ -4,7 +4,7 @@
 //
 // A Resolver is chosen by name, with options from forklift's YAML, through New; Register adds a
 // custom Go resolver, which decides per row which version stands (MatchRows pairs the rows) and
-// lets Decide write that decision under the timestamp rule below; internal/demo's viewing-history
+// lets Decide write that decision under the timestamp rule below; examples/viewinghistory
 // is the example. Built in:
 //
 //   - lww: cell by cell, Cassandra 5.0's own reconciliation (Reconcile); no destination read needed.

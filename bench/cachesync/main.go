@@ -24,7 +24,7 @@ import (
 	"github.com/bradfitz/gomemcache/memcache"
 
 	"github.com/globalcloud/islands/cachesync"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 type result struct {
@@ -46,15 +46,15 @@ func main() {
 	writers := flag.Int("writers", 32, "concurrent writers in the maximum-rate run")
 	out := flag.String("out", "bench/results/cachesync.json", "JSON output")
 	flag.Parse()
-	ep := os.Getenv("ISLANDS_SQS_ENDPOINT")
-	if ep == "" {
-		log.Fatal(`ISLANDS_SQS_ENDPOINT unset: eval "$(scripts/regions up)" first`)
-	}
-	client, err := world.SQSClient(context.Background(), "us-east-1", ep)
+	env, err := world.FromEnv()
 	if err != nil {
 		log.Fatal(err)
 	}
-	usMC, euMC := memcache.New(os.Getenv("ISLANDS_US_MEMCACHED")), memcache.New(os.Getenv("ISLANDS_EU_MEMCACHED"))
+	client, err := world.SQSClient(context.Background(), "us-east-1", env.SQSEndpoint)
+	if err != nil {
+		log.Fatal(err)
+	}
+	usMC, euMC := memcache.New(env.Memcached(world.USEast1)), memcache.New(env.Memcached(world.EUWest1))
 	var results []result
 	for _, mode := range []struct {
 		name  string

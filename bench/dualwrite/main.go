@@ -29,6 +29,7 @@ import (
 
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 type result struct {
@@ -41,6 +42,9 @@ type result struct {
 	Errors      int64   `json:"errors"`
 }
 
+// regionsScript is the world's scripts/regions (ISLANDS_REGIONS), for the paused-follower rows.
+var regionsScript string
+
 func main() {
 	dur := flag.Duration("duration", 8*time.Second, "time per mode per round")
 	rounds := flag.Int("rounds", 2, "rounds (modes alternate within each round)")
@@ -50,10 +54,12 @@ func main() {
 	pause := flag.Duration("pause", 15*time.Second, "how long eu-west-1's Cassandra is paused for the paused-follower rows (0 = skip them)")
 	budget := flag.Duration("budget", dualwrite.DefaultFollowerBudget, "follower budget of the dualwrite sessions")
 	flag.Parse()
-	us, eu := os.Getenv("ISLANDS_US_CQL"), os.Getenv("ISLANDS_EU_CQL")
-	if us == "" || eu == "" {
-		log.Fatal(`ISLANDS_US_CQL/ISLANDS_EU_CQL unset: eval "$(scripts/regions up)" first`)
+	env, err := world.FromEnv()
+	if err != nil {
+		log.Fatal(err)
 	}
+	us, eu := env.USCQL, env.EUCQL
+	regionsScript = env.Regions
 	const ks = "dualwrite_bench"
 	for _, addr := range []string{us, eu} {
 		s := connect(addr, "")
@@ -206,7 +212,7 @@ func run(write func(int) error, conc int, d time.Duration, rate float64) (result
 // second of settling), then resumes it and waits for both sessions to drain their replay logs.
 func pausedFollower(primary, dual, async func(int) error, conc int, rate float64, pause, budget time.Duration,
 	dualS, asyncS *dualwrite.Session) map[string]any {
-	regions := os.Getenv("ISLANDS_REGIONS")
+	regions := regionsScript
 	if regions == "" {
 		regions = "scripts/regions"
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 const ks = "forklift_bench"
@@ -43,10 +44,11 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the forklift lww runs (1-8 workers) here")
 	flag.Parse()
 	pids := parsePids(*pidList)
-	usAddr, euAddr := os.Getenv("ISLANDS_US_CQL"), os.Getenv("ISLANDS_EU_CQL")
-	if usAddr == "" || euAddr == "" {
-		log.Fatal(`ISLANDS_US_CQL/ISLANDS_EU_CQL unset: eval "$(scripts/regions up)" first`)
+	env, err := world.FromEnv()
+	if err != nil {
+		log.Fatal(err)
 	}
+	usAddr, euAddr := env.USCQL, env.EUCQL
 	src, dst := connect(usAddr), connect(euAddr)
 	for _, s := range []*gocql.Session{src, dst} {
 		must(s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec())

@@ -21,6 +21,7 @@ import (
 
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/merge"
 )
 
@@ -30,10 +31,11 @@ func main() {
 	parts := flag.Int("partitions", 3000, "10-row partitions in the table")
 	out := flag.String("out", "bench/results/merge.json", "JSON output")
 	flag.Parse()
-	usAddr, euAddr := os.Getenv("ISLANDS_US_CQL"), os.Getenv("ISLANDS_EU_CQL")
-	if usAddr == "" || euAddr == "" {
-		log.Fatal(`ISLANDS_US_CQL/ISLANDS_EU_CQL unset: eval "$(scripts/regions up)" first`)
+	env, err := world.FromEnv()
+	if err != nil {
+		log.Fatal(err)
 	}
+	usAddr, euAddr := env.USCQL, env.EUCQL
 	cols := make([]string, 10)
 	for i := range cols {
 		cols[i] = fmt.Sprintf("c%d", i)

@@ -21,7 +21,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/cqlconn"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 const ks = "bench_world"

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/globalcloud/islands/internal/world"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -55,7 +53,7 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:9464" || !world.LoopbackEndpoint(cfg.Listen) {
+	if cfg.Listen != "127.0.0.1:9464" || !loopbackListen(cfg.Listen) {
 		t.Fatalf("default listen %q: want 127.0.0.1:9464", cfg.Listen)
 	}
 	for _, args := range [][]string{
@@ -69,7 +67,7 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	}
 	for listen, local := range map[string]bool{"127.0.0.1:9464": true, "localhost:9464": true, "[::1]:9464": true,
 		":9464": false, "0.0.0.0:9464": false, "10.1.2.3:9464": false} {
-		if got := world.LoopbackEndpoint(listen); got != local {
+		if got := loopbackListen(listen); got != local {
 			t.Errorf("listen %q: loopback = %v, want %v", listen, got, local)
 		}
 	}

@@ -31,7 +31,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/globalcloud/islands/cachesync"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 func main() {
@@ -95,7 +94,7 @@ func run(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("listen %s for /healthz and /metrics: %w (is another agent on that port? set listen)", cfg.Listen, err)
 	}
-	if !world.LoopbackEndpoint(cfg.Listen) {
+	if !loopbackListen(cfg.Listen) {
 		logger.Warn("/metrics and /healthz are reachable from other machines; set listen to 127.0.0.1:PORT to keep them local",
 			"listen", cfg.Listen)
 	}

@@ -1,5 +1,8 @@
-// Command islands is the local-region tooling of the islands project: it probes the real services
-// the scripts start, runs the end-to-end demo and the chaos campaign.
+// Command islands is the operator's tool for applications that use islands in production: today
+// `islands replay inspect|retry|drop`, to see and act on a dualwrite replay log. It links the product
+// only (dualwrite and its foundations): never the lab (internal/lab: the local regions, the demo, the
+// chaos campaign), a browser driver or an SDK the operator's task does not need. The lab's own
+// commands (probe, roles, wan, demo, chaos, report) are in internal/lab/cmd/islands-lab.
 package main
 
 import (
@@ -14,24 +17,9 @@ import (
 const usage = `usage: islands COMMAND [flags]
 
 commands:
-  probe cql|memcached HOST:PORT   send one real request; exit 0 if the service answered
-  probe peer HOST:PORT PEER       exit 0 if the node at HOST:PORT knows PEER (broadcast address)
-                                  and agrees with it on the schema (CQL probes log in as
-                                  $ISLANDS_CQL_ADMIN_USER over TLS when the world is secured)
-  roles [-system-auth DC:RF,...] HOST:PORT
-                                  the secured world's CQL roles in the cluster at HOST:PORT
-                                  (islands_admin, islands_app, islands_forklift; idempotent)
-  wan [-rtt D] [-jitter D] set|partition|heal|show
-                                  the WAN between the local regions (Toxiproxy at $ISLANDS_WAN)
-  demo [--scale N] [--short] [--out DIR]
-                                  the end-to-end demo on the local regions (make demo)
-  chaos [--seed S] [--seeds N] [--duration D] [--kill-cassandra] [--out DIR]
-                                  the seeded fault campaign with its checker (make chaos)
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
-  report [DIR]                    render DIR/report.html from DIR/report.json again and check it in
-                                  headless Chromium, writing DIR/report.png [demo-out]
 `
 
 func main() {
@@ -43,29 +31,12 @@ func main() {
 	defer stop()
 	var err error
 	switch os.Args[1] {
-	case "probe":
-		err = probe(ctx, os.Args[2:], os.Stdout)
 	case "replay":
 		err = replayCmd(ctx, os.Args[2:], os.Stdout)
 		if errors.Is(err, errUsage) {
 			fmt.Fprintln(os.Stderr, "islands:", err)
 			os.Exit(2)
 		}
-	case "roles":
-		err = rolesCmd(ctx, os.Args[2:], os.Stdout)
-	case "wan":
-		err = wanCmd(ctx, os.Args[2:], os.Stdout)
-	case "report":
-		err = reportCmd(ctx, os.Args[2:], os.Stdout)
-	case "demo":
-		stop()
-		os.Exit(demoCmd(os.Args[2:]))
-	case "chaos":
-		stop()
-		os.Exit(chaosCmd(os.Args[2:]))
-	case "chaos-writer":
-		stop()
-		os.Exit(chaosWriterCmd(os.Args[2:]))
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

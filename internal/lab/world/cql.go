@@ -10,19 +10,28 @@ import (
 )
 
 // Translator returns the gocql AddressTranslator of an application in region from, as EC2
-// multi-region deployments use: the other region's global node, which Cassandra advertises at its
+// multi-region deployments use: every other region's global node, which Cassandra advertises at its
 // own address, is reached at its WAN address; every other address is left as it is.
 func (e Env) Translator(from Region) gocql.AddressTranslator {
-	other := from.Other()
-	direct, wan := e.GlobalCQL(other, other), e.GlobalCQL(from, other)
-	dh, dp, err1 := splitHostPort(direct)
-	wh, wp, err2 := splitHostPort(wan)
-	if err1 != nil || err2 != nil {
-		return gocql.IdentityTranslator()
+	type hostPort struct {
+		ip   string
+		port int
+	}
+	wan := map[hostPort]hostPort{}
+	for _, other := range Regions {
+		if other == from {
+			continue
+		}
+		dh, dp, err1 := splitHostPort(e.GlobalCQL(other, other))
+		wh, wp, err2 := splitHostPort(e.GlobalCQL(from, other))
+		if err1 != nil || err2 != nil {
+			return gocql.IdentityTranslator()
+		}
+		wan[hostPort{dh.String(), dp}] = hostPort{wh.String(), wp}
 	}
 	return gocql.AddressTranslatorFunc(func(addr net.IP, port int) (net.IP, int) {
-		if addr.Equal(dh) && port == dp {
-			return wh, wp
+		if to, ok := wan[hostPort{addr.String(), port}]; ok {
+			return net.ParseIP(to.ip), to.port
 		}
 		return addr, port
 	})

@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/globalcloud/islands/internal/demo"
+	"github.com/globalcloud/islands/internal/lab/demo"
 )
 
-// reportCmd is `islands report [DIR]`: renders DIR/report.html again from DIR/report.json and
+// reportCmd is `islands-lab report [DIR]`: renders DIR/report.html again from DIR/report.json and
 // checks it in headless Chromium, writing DIR/report.png. Exit 1 when the browser saw a problem.
 func reportCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -18,6 +19,9 @@ const (
 
 // Regions lists the world's regions.
 var Regions = []Region{USEast1, EUWest1}
+
+// Known reports whether r is a region of the world.
+func Known(r Region) bool { return slices.Contains(Regions, r) }
 
 // Other returns the other region.
 func (r Region) Other() Region {

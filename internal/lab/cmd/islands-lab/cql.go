@@ -42,7 +42,7 @@ func asDefaultSuperuser(a cqlconn.Access) cqlconn.Access {
 
 // dialAdmin opens a session as the world's admin role (cqlconn.FromEnv(RoleAdmin): plain text and
 // no credentials on a world started with ISLANDS_SECURE=0). With bootstrap, a cluster that refuses
-// the admin's credentials is tried once more as the default superuser: before islands roles has
+// the admin's credentials is tried once more as the default superuser: before islands-lab roles has
 // run (while scripts/regions up waits for a new cluster) islands_admin does not exist yet.
 func dialAdmin(addr string, timeout time.Duration, bootstrap bool) (*gocql.Session, error) {
 	a, err := cqlconn.FromEnv(cqlconn.RoleAdmin)

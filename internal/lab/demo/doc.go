@@ -30,4 +30,8 @@
 //	timeline.go  what happened when: phases, faults and series sampled every second, in report.json
 //	html.go      the report page, rendered from report.json alone (chart.go: its SVG charts)
 //	browser.go   the page checked in headless Chromium, and its screenshots
+//
+// The viewing history is merged by the example custom resolver, examples/viewinghistory, which
+// forklift's program links too. The demo is part of the lab (internal/lab): it imports the product,
+// never the other way round; `islands-lab demo` (internal/lab/cmd/islands-lab) runs it.
 package demo

@@ -5,10 +5,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
-// WANPartitioner is the local world's WAN (Toxiproxy on every cross-region path, internal/world)
+// WANPartitioner is the local world's WAN (Toxiproxy on every cross-region path, internal/lab/world)
 // as a Partitioner. The world has one link between its two regions, so a and b only name it. Heal
 // restores the link with the delay it had before the first fault, so a campaign leaves the WAN
 // as it found it.

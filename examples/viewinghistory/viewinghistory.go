@@ -1,4 +1,4 @@
-package demo
+package viewinghistory
 
 import (
 	"bytes"
@@ -11,11 +11,12 @@ import (
 	"github.com/globalcloud/islands/merge"
 )
 
-// The demo's viewing history is merged by a custom resolver, registered under its name so
-// forklift's YAML can select it like a built-in: the example of a custom resolver.
-func init() { merge.Register(nameViewingHistory, newViewingHistory) }
+// Registered under Name at init, so a program that links this package (a blank import is enough)
+// selects the resolver from forklift's YAML like a built-in.
+func init() { merge.Register(Name, New) }
 
-const nameViewingHistory = "viewing-history"
+// Name is the resolver's name in merge's registry and in forklift's YAML (resolver: viewing-history).
+const Name = "viewing-history"
 
 // viewingHistory merges a member's viewing history per title by the largest watched position and
 // caps it to the newest N entries.
@@ -42,7 +43,7 @@ const nameViewingHistory = "viewing-history"
 // missing value is smaller than any. Carrying the title's latest time makes the rule converge: run
 // again over what it wrote, it writes nothing.
 type viewingHistory struct {
-	title    string // regular vhColumn holding the title, or ""
+	title    string // regular column holding the title, or ""
 	titleKey int    // clustering component holding the title, when title == ""
 	position string
 	time     string
@@ -58,9 +59,12 @@ type vhOptions struct {
 	Cap      *int   `json:"cap"`
 }
 
-func newViewingHistory(opts map[string]any) (merge.Resolver, error) {
+// New returns the viewing-history resolver for its YAML options: title (a regular column) or
+// title-key (a clustering component's index), exactly one; position, time (regular columns) and cap
+// (how many titles to keep, ≥ 1). A bad option is an error wrapping merge.ErrBadOption.
+func New(opts map[string]any) (merge.Resolver, error) {
 	bad := func(format string, a ...any) error {
-		return fmt.Errorf("demo: viewing-history: %s: %w", fmt.Sprintf(format, a...), merge.ErrBadOption)
+		return fmt.Errorf("viewinghistory: %s: %w", fmt.Sprintf(format, a...), merge.ErrBadOption)
 	}
 	var o vhOptions
 	b, err := json.Marshal(opts)
@@ -79,7 +83,7 @@ func newViewingHistory(opts map[string]any) (merge.Resolver, error) {
 	v := viewingHistory{title: o.Title, titleKey: -1, position: o.Position, time: o.Time}
 	switch {
 	case (o.TitleKey != nil) == (o.Title != ""):
-		return nil, bad("exactly one of option %q (a vhColumn) or %q (a clustering index) is required", "title", "title-key")
+		return nil, bad("exactly one of option %q (a column) or %q (a clustering index) is required", "title", "title-key")
 	case o.TitleKey != nil && (*o.TitleKey < 0 || *o.TitleKey > 63):
 		return nil, bad("option %q must be in [0, 63], got %d", "title-key", *o.TitleKey)
 	case o.Position == "":
@@ -104,7 +108,7 @@ func vhArticle(typ string) string {
 }
 
 // Name implements merge.Resolver.
-func (viewingHistory) Name() string { return nameViewingHistory }
+func (viewingHistory) Name() string { return Name }
 
 // NeedsDestination implements merge.Resolver.
 func (viewingHistory) NeedsDestination() bool { return true }
@@ -227,13 +231,13 @@ func (v viewingHistory) fill(e *vhEntry, r *merge.Row, p *merge.Partition) error
 	e.ck = r.Clustering
 	if v.title == "" {
 		if v.titleKey >= len(r.Clustering) {
-			return fmt.Errorf("demo: viewing-history: partition %x row %x: title-key %d but %d clustering components: %w", p.Key, r.Clustering, v.titleKey, len(r.Clustering), merge.ErrMissingColumn)
+			return fmt.Errorf("viewinghistory: partition %x row %x: title-key %d but %d clustering components: %w", p.Key, r.Clustering, v.titleKey, len(r.Clustering), merge.ErrMissingColumn)
 		}
 		e.title = r.Clustering[v.titleKey]
 	} else {
 		c := vhColumn(r, v.title)
 		if c == nil {
-			return fmt.Errorf("demo: viewing-history: partition %x row %x: vhColumn %q: %w", p.Key, r.Clustering, v.title, merge.ErrMissingColumn)
+			return fmt.Errorf("viewinghistory: partition %x row %x: vhColumn %q: %w", p.Key, r.Clustering, v.title, merge.ErrMissingColumn)
 		}
 		if vhPresent(c) && c.Kind == merge.Simple && !c.Cell.Deleted {
 			e.title = c.Cell.Value
@@ -242,7 +246,7 @@ func (v viewingHistory) fill(e *vhEntry, r *merge.Row, p *merge.Partition) error
 	for _, name := range [2]string{v.position, v.time} {
 		c := vhColumn(r, name)
 		if c == nil || c.Kind != merge.Simple {
-			return fmt.Errorf("demo: viewing-history: partition %x row %x: vhColumn %q: %w", p.Key, r.Clustering, name, merge.ErrMissingColumn)
+			return fmt.Errorf("viewinghistory: partition %x row %x: vhColumn %q: %w", p.Key, r.Clustering, name, merge.ErrMissingColumn)
 		}
 		if name == v.position {
 			e.pos = c

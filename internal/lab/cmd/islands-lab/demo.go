@@ -8,10 +8,10 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/globalcloud/islands/internal/demo"
+	"github.com/globalcloud/islands/internal/lab/demo"
 )
 
-// demoCmd is `islands demo`: what `make demo` runs once the regions are up.
+// demoCmd is `islands-lab demo`: what `make demo` runs once the regions are up.
 func demoCmd(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	scale := fs.Float64("scale", 1, "multiply the number of members (default 2000 per region)")
@@ -30,11 +30,11 @@ func demoCmd(args []string) int {
 		// The screenshot is a view of the report, not a check of the migration: a missing
 		// browser or an ugly page does not change the demo's exit status.
 		if err := screenshot(context.Background(), *out, os.Stdout); err != nil {
-			fmt.Fprintf(os.Stderr, "islands demo: report.png: %v\n", err)
+			fmt.Fprintf(os.Stderr, "islands-lab demo: report.png: %v\n", err)
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "islands demo: %v\n", err)
+		fmt.Fprintf(os.Stderr, "islands-lab demo: %v\n", err)
 		return 1
 	}
 	if !rep.OK {

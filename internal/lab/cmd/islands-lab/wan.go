@@ -9,13 +9,13 @@ import (
 	"os"
 	"time"
 
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // wanCmd drives the WAN between the local regions (scripts/regions wan, partition, heal):
 //
-//	islands wan [-api URL] [-rtt 70ms] [-jitter 5ms] set   the delay, each way rtt/2 ± jitter
-//	islands wan [-api URL] partition|heal|show
+//	islands-lab wan [-api URL] [-rtt 70ms] [-jitter 5ms] set   the delay, each way rtt/2 ± jitter
+//	islands-lab wan [-api URL] partition|heal|show
 func wanCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("wan", flag.ContinueOnError)
 	api := fs.String("api", os.Getenv("ISLANDS_WAN"), "Toxiproxy API of the WAN (default $ISLANDS_WAN)")
@@ -25,7 +25,7 @@ func wanCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 || *api == "" {
-		return errors.New("usage: islands wan [-api URL] [-rtt D] [-jitter D] set|partition|heal|show")
+		return errors.New("usage: islands-lab wan [-api URL] [-rtt D] [-jitter D] set|partition|heal|show")
 	}
 	w := world.NewWAN(*api)
 	var err error

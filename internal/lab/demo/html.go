@@ -11,7 +11,7 @@ import (
 )
 
 // The reportPage is rendered from the Report alone (what report.json holds), so a recorded run can be
-// rendered again: `islands report DIR`. It is one self-contained file — CSS inline, charts as
+// rendered again: `islands-lab report DIR`. It is one self-contained file — CSS inline, charts as
 // inline SVG (chart.go), no script, no font or image to fetch — readable at 1000 px and on a
 // phone (each chart is drawn twice, one size for each; CSS shows one), and printable.
 

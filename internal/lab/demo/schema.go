@@ -9,7 +9,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/globalcloud/islands/cqlconn"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/examples/viewinghistory"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 const (
@@ -34,7 +35,7 @@ var datasets = []dataset{
 	{Table: "bookmarks", Resolver: "newest-by", Options: map[string]any{"column": "updated_at"},
 		Why: "per title, the bookmark the member touched last",
 		DDL: "CREATE TABLE %s.bookmarks (member_id bigint, title_id bigint, position_s bigint, updated_at timestamp, PRIMARY KEY (member_id, title_id))"},
-	{Table: "viewing_history", Resolver: "viewing-history",
+	{Table: "viewing_history", Resolver: viewinghistory.Name,
 		Options: map[string]any{"title-key": 0, "position": "position", "time": "watched_at", "cap": 50},
 		Why:     "per title the furthest position, newest 50 titles",
 		DDL:     "CREATE TABLE %s.viewing_history (member_id bigint, title_id bigint, position bigint, watched_at timestamp, PRIMARY KEY (member_id, title_id))"},
@@ -136,7 +137,11 @@ func localDC(ctx context.Context, s *gocql.Session) (string, error) {
 func (d *run) extend(ctx context.Context) error {
 	t0 := time.Now()
 	stmt := "ALTER KEYSPACE " + globalKS + " WITH replication = " + nts(world.USEast1.DC(), world.EUWest1.DC())
-	if err := d.global[us].Query(stmt).WithContext(ctx).Exec(); err != nil {
+	usAdmin, err := d.admin(us)
+	if err != nil {
+		return err
+	}
+	if err := usAdmin.Query(stmt).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("%s: %w", stmt, err)
 	}
 	d.say("%s", stmt)

@@ -17,16 +17,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
 
-	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/lab"
+	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 // Options size and place a demo run. The world's addresses come from the ISLANDS_* variables of
@@ -126,26 +124,19 @@ func openOut(dir string) (*os.File, error) {
 }
 
 type run struct {
-	opts     Options
-	w        world.Env
-	link     world.Link // the WAN the run found (its distance; 70 ms RTT when it found none)
-	rep      *Report
-	m        *model
-	rng      *rand.Rand
-	start    time.Time
-	access   map[cqlconn.Role]cqlconn.Access // how each role connects (roles.go)
-	global   [2]*gocql.Session               // the demo's own (admin) session on the global cluster, from each region
-	island   *gocql.Session                  // the demo's own (admin) session on the EU island
-	appCQL   [2]*gocql.Session               // each region's application on the global cluster (app role)
-	mc       [2]*memcache.Client
-	sqsHome  [2]*sqs.Client // each region's SQS server, from the region
-	sqsOut   [2]*sqs.Client // the other region's SQS server, from each region (through the WAN)
-	queues   [2]string
-	pubs     [2]*cachesync.Publisher
-	caches   [2]*cachesync.Client
-	agents   [2]*cachesync.Agent
-	stopAg   [2]context.CancelFunc
-	agDone   [2]chan struct{}
+	opts   Options
+	w      world.Env
+	link   world.Link // the WAN the run found (its distance; 70 ms RTT when it found none)
+	rep    *Report
+	m      *model
+	rng    *rand.Rand
+	start  time.Time
+	access map[cqlconn.Role]cqlconn.Access // how each role connects (roles.go)
+	// region holds one handle per region, in world.Regions' order (index us, eu): its sessions on
+	// the global cluster (the demo's own as admin, the application's as app), memcached, SQS
+	// clients, and its cache side (publisher, client, agent).
+	region   []*lab.Region
+	island   *gocql.Session // the demo's own (admin) session on the EU island
 	dws      []*dualwrite.Session
 	lagMu    sync.Mutex
 	lags     []float64
@@ -175,26 +166,15 @@ func (d *run) step(name string) func() {
 }
 
 func (d *run) close() {
-	for i := range d.stopAg {
-		if d.stopAg[i] != nil {
-			d.stopAg[i]()
-			<-d.agDone[i]
-		}
+	for _, r := range d.region {
+		r.StopAgent()
 	}
 	for _, dw := range d.dws {
 		dw.Close()
 	}
-	for _, p := range d.pubs {
-		if p != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			p.Close(ctx)
-			cancel()
-		}
-	}
-	for _, s := range append(append(d.global[:], d.appCQL[:]...), d.island) {
-		if s != nil {
-			s.Close()
-		}
+	lab.CloseAll(d.region) // the publishers, then the sessions
+	if d.island != nil {
+		d.island.Close()
 	}
 	// Give the world back as the run found it: connected, at its distance.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -227,18 +207,24 @@ func (d *run) islandCluster() *gocql.ClusterConfig {
 }
 
 // globalCluster is an application's gocql configuration of the global cluster in region r: its
-// own datacenter directly, the other through the WAN (world.Env.GlobalCluster), LOCAL_QUORUM;
+// own datacenter directly, the other through the WAN (lab.Region.Cluster), LOCAL_QUORUM;
 // without credentials, as islandCluster.
-func (d *run) globalCluster(r int) *gocql.ClusterConfig {
-	return quiet(d.w.GlobalCluster(world.Regions[r]))
-}
+func (d *run) globalCluster(r int) *gocql.ClusterConfig { return d.region[r].Cluster() }
 
 // localOnly is a session of role on region r's datacenter of the global cluster and nothing
 // else: what a check of "region r serves" reads through (no fallback to the other region's node).
 func (d *run) localOnly(r int, role cqlconn.Role) (*gocql.Session, error) {
-	c := d.globalCluster(r)
-	c.HostFilter = gocql.DataCentreHostFilter(world.Regions[r].DC())
-	return d.session(role, regionNames[r]+" alone", c)
+	return d.session(role, regionNames[r]+" alone", d.region[r].LocalOnly())
+}
+
+// admin is region r's session as the administrator on the global cluster: the demo's own
+// scaffolding and probes (the handle opens it once and closes it).
+func (d *run) admin(r int) (*gocql.Session, error) {
+	s, err := d.region[r].Session(cqlconn.RoleAdmin)
+	if err != nil {
+		return nil, fmt.Errorf("the global cluster from %s as admin: %w", regionNames[r], err)
+	}
+	return s, nil
 }
 
 func (d *run) all(ctx context.Context) error {
@@ -267,8 +253,13 @@ func (d *run) all(ctx context.Context) error {
 	if err := d.loadRoles(); err != nil {
 		return err
 	}
-	for r := range d.global {
-		if d.global[r], err = d.session(cqlconn.RoleAdmin, "the global cluster from "+regionNames[r], d.globalCluster(r)); err != nil {
+	d.region, err = lab.OpenAll(ctx, d.w, lab.Options{Access: d.access, Logger: d.logger,
+		Configure: func(c *gocql.ClusterConfig) { quiet(c) }})
+	if err != nil {
+		return err
+	}
+	for r := range d.region {
+		if _, err := d.admin(r); err != nil {
 			return err
 		}
 	}
@@ -278,15 +269,6 @@ func (d *run) all(ctx context.Context) error {
 	ic.Timeout, ic.WriteTimeout = time.Minute, time.Minute
 	if d.island, err = d.session(cqlconn.RoleAdmin, "the EU island", ic); err != nil {
 		return err
-	}
-	d.mc = [2]*memcache.Client{memcache.New(d.w.USMemcached), memcache.New(d.w.EUMemcached)}
-	for r, reg := range world.Regions {
-		if d.sqsHome[r], err = world.SQSClient(ctx, string(reg), d.w.SQS(reg, reg)); err != nil {
-			return err
-		}
-		if d.sqsOut[r], err = world.SQSClient(ctx, string(reg.Other()), d.w.SQS(reg, reg.Other())); err != nil {
-			return err
-		}
 	}
 
 	done := d.step("1. two islands: the Americas keyspaces (us-east-1 only) and the EU island; seed")
@@ -315,7 +297,11 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 	d.say("keyspaces created in %.1fs; the WAN back at %s", time.Since(t0).Seconds(), d.link)
-	rows, err := seed(ctx, [2]*gocql.Session{d.global[us], d.island}, d.m, o.Members, d.rng)
+	usAdmin, err := d.admin(us)
+	if err != nil {
+		return err
+	}
+	rows, err := seed(ctx, [2]*gocql.Session{usAdmin, d.island}, d.m, o.Members, d.rng)
 	if err != nil {
 		return err
 	}
@@ -439,15 +425,16 @@ func (d *run) rate() float64 {
 // Both connect as the application role. The dual writes' two configs name their keyspaces, so
 // dualwrite.Open checks that the role may MODIFY and SELECT there and refuses, naming the GRANT,
 // before the first write.
-func (d *run) migrationApps() ([2]*app, error) {
-	var apps [2]*app
-	for r := range d.appCQL {
-		var err error
-		if d.appCQL[r], err = d.session(cqlconn.RoleApp, regionNames[r]+"'s application on the global cluster", d.globalCluster(r)); err != nil {
-			return apps, err
-		}
+func (d *run) migrationApps() ([]*app, error) {
+	apps := make([]*app, len(d.region))
+	usApp, err := d.region[us].Session(cqlconn.RoleApp)
+	if err != nil {
+		return apps, fmt.Errorf("%s's application on the global cluster: %w", regionNames[us], err)
 	}
-	apps[us] = &app{region: us, w: cqlWriter{d.appCQL[us]}, cache: d.caches[us], ks: globalKS, m: d.m, stats: &d.stats,
+	if _, err := d.region[eu].Session(cqlconn.RoleApp); err != nil { // the EU application's, after the flip
+		return apps, fmt.Errorf("%s's application on the global cluster: %w", regionNames[eu], err)
+	}
+	apps[us] = &app{region: us, w: cqlWriter{usApp}, cache: d.region[us].Cache(), ks: globalKS, m: d.m, stats: &d.stats,
 		log: d.logger.With("region", regionNames[us])}
 	dir := filepath.Join(d.opts.Out, "replay-eu-west-1")
 	os.RemoveAll(dir)
@@ -468,7 +455,7 @@ func (d *run) migrationApps() ([2]*app, error) {
 	}
 	d.dws = append(d.dws, dw)
 	d.watchReplay(dir, dw)
-	apps[eu] = &app{region: eu, w: dwWriter{dw}, dw: dw, cache: d.caches[eu], ks: islandKS, m: d.m, stats: &d.stats, log: logger,
+	apps[eu] = &app{region: eu, w: dwWriter{dw}, dw: dw, cache: d.region[eu].Cache(), ks: islandKS, m: d.m, stats: &d.stats, log: logger,
 		latency: func(t time.Duration) {
 			if l := d.dwLabel.Load(); l != nil {
 				d.dwLat.add(*l, float64(t.Microseconds())/1000)

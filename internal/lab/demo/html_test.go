@@ -11,7 +11,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/report.golden.html from testdata/report.json")
 
-// goldenReport is the report.json of a recorded `islands demo --short` run.
+// goldenReport is the report.json of a recorded `islands-lab demo --short` run.
 func goldenReport(t *testing.T) *Report {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "report.json"))

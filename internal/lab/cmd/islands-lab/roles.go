@@ -23,7 +23,7 @@ import (
 // rolesCmd sets up the secured world's CQL roles in the cluster at one node (scripts/regions runs
 // it at every up, for the global cluster and for the EU island):
 //
-//	islands roles [-system-auth us-east-1:1,eu-west-1:1] HOST:PORT
+//	islands-lab roles [-system-auth us-east-1:1,eu-west-1:1] HOST:PORT
 //
 // First system_auth gets the replication -system-auth names (NetworkTopologyStrategy), before any
 // role is written, so the roles land in every DC and a DC cut off from the others keeps
@@ -48,7 +48,7 @@ func rolesCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return errors.New("usage: islands roles [-system-auth DC:RF,...] HOST:PORT")
+		return errors.New("usage: islands-lab roles [-system-auth DC:RF,...] HOST:PORT")
 	}
 	addr := fs.Arg(0)
 	repl, err := parseReplication(*sysAuth)

@@ -3,6 +3,8 @@ package demo
 import (
 	"sync"
 	"time"
+
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // The model is the demo's own account of what every member's data must be, written without the
@@ -25,13 +27,20 @@ type entry struct {
 	Watched time.Time
 }
 
-// region indexes: 0 us-east-1, 1 eu-west-1.
+// region indexes, into world.Regions and the run's Region handles: 0 us-east-1, 1 eu-west-1.
 const (
 	us = 0
 	eu = 1
 )
 
-var regionNames = [2]string{"us-east-1", "eu-west-1"}
+// regionNames are world.Regions' names, by region index.
+var regionNames = func() []string {
+	var out []string
+	for _, r := range world.Regions {
+		out = append(out, string(r))
+	}
+	return out
+}()
 
 type member struct {
 	ID        int64

@@ -11,7 +11,6 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/forklift"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 // The distance step measures each figure twice in the same run, with the same code on the same
@@ -98,7 +97,7 @@ func (d *run) lagApplied(lag time.Duration) {
 // distance runs the step: for each WAN setting, both applications' traffic (the EU one dual
 // writing), cross-DC visibility probes and a forklift copy of the EU island into the 2-DC scratch
 // keyspace. It leaves the WAN at the run's distance.
-func (d *run) distance(ctx context.Context, apps [2]*app) error {
+func (d *run) distance(ctx context.Context, apps []*app) error {
 	wan := d.w.WAN()
 	fig := DistanceFigures{WAN: d.link.String()}
 	dur, probes := 3*time.Second, 20
@@ -106,7 +105,7 @@ func (d *run) distance(ctx context.Context, apps [2]*app) error {
 		dur, probes = 1500*time.Millisecond, 8
 	}
 	// Warm up (connections, prepared statements on both sides) before anything is measured.
-	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, time.Second)
+	d.trafficFor(ctx, apps, [][]member{d.home(us), d.home(eu)}, time.Second)
 	for i, set := range []struct {
 		label          string
 		oneWay, jitter time.Duration
@@ -118,7 +117,7 @@ func (d *run) distance(ctx context.Context, apps [2]*app) error {
 		end := d.rec.phase("activity", "WAN at "+map[string]string{atZero: "0 ms", atDistance: d.link.RTT().String() + " RTT"}[set.label]+": figures")
 		d.dwLabel.Store(&set.label)
 		from := time.Now()
-		d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, dur)
+		d.trafficFor(ctx, apps, [][]member{d.home(us), d.home(eu)}, dur)
 		d.dwLabel.Store(nil)
 		d.lagMu.Lock()
 		d.windows = append(d.windows, window{label: set.label, from: from, to: time.Now()})
@@ -163,16 +162,24 @@ func (d *run) finishDistance() {
 func (d *run) visibility(ctx context.Context, n, round int) ([]float64, error) {
 	var out []float64
 	for from := 0; from < 2; from++ {
+		src, err := d.admin(from)
+		if err != nil {
+			return nil, err
+		}
+		dst, err := d.admin(1 - from)
+		if err != nil {
+			return nil, err
+		}
 		for i := 0; i < n; i++ {
 			k := round*100000 + from*10000 + i
 			t0 := time.Now()
-			if err := d.global[from].Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, ?)", k, regionNames[from]).
+			if err := src.Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, ?)", k, regionNames[from]).
 				Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
 				return nil, fmt.Errorf("visibility probe: write in %s: %w", regionNames[from], err)
 			}
 			for {
 				var v string
-				err := d.global[1-from].Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+				err := dst.Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
 				if err == nil {
 					break
 				}
@@ -223,5 +230,3 @@ func printDistance(w io.Writer, f DistanceFigures) {
 	row("dual write, EU application (island+global)", f.DualWrite[0], f.DualWrite[1])
 	fmt.Fprintf(w, "  %-44s %-38s %.0f rows/s\n", "forklift into the 2-DC keyspace (eu-west-1)", fmt.Sprintf("%.0f rows/s", f.Forklift[0]), f.Forklift[1])
 }
-
-func regionOf(r int) world.Region { return world.Regions[r] }

@@ -15,6 +15,7 @@ import (
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/lab"
 )
 
 var cacheRules = cachesync.Rules{Default: cachesync.Invalidate, Rules: []cachesync.Rule{{Prefix: "profile:", Mode: cachesync.Replicate}}}
@@ -24,50 +25,46 @@ var cacheRules = cachesync.Rules{Default: cachesync.Invalidate, Rules: []cachesy
 // a durable spill for when the WAN is cut) and an agent applying, from its own region's queue on
 // its own server, the other region's events.
 func (d *run) startCaches(ctx context.Context) error {
-	for r := range d.queues {
-		name := d.w.Queue(regionOf(r))
-		out, err := d.sqsHome[r].GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+	for _, reg := range d.region {
+		url, err := reg.QueueURL(ctx)
 		if err != nil {
-			return fmt.Errorf("queue %s in %s: %w", name, regionNames[r], err)
+			return err
 		}
-		d.queues[r] = aws.ToString(out.QueueUrl)
-		if _, err := d.sqsHome[r].PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: out.QueueUrl}); err != nil {
-			return fmt.Errorf("purge %s in %s: %w", name, regionNames[r], err)
+		if _, err := reg.SQS.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(url)}); err != nil {
+			return fmt.Errorf("purge %s in %s: %w", url, reg.Name, err)
 		}
-		d.mc[r].DeleteAll()
+		reg.Memcached.DeleteAll()
 	}
-	for r := 0; r < 2; r++ {
-		pub, err := cachesync.NewPublisher(d.sqsOut[r], []string{d.queues[1-r]}, cachesync.PublisherOptions{
-			SpillDir: filepath.Join(d.opts.Out, "spill-"+regionNames[r]), Logger: d.logger.With("region", regionNames[r])})
-		if err != nil {
+	for r, reg := range d.region {
+		ao := cachesync.AgentOptions{WaitSeconds: 1, RetryDelay: 1,
+			OnApplied: func(ev *cachesync.Event, applied bool, lag time.Duration) {
+				if d.outage.Load() {
+					d.outageEv.Add(1) // held back by the outage: its lag is the outage, not the path
+					return
+				}
+				if applied {
+					d.lagApplied(lag)
+				}
+			}}
+		if err := reg.StartCache(ctx, lab.CacheOptions{Rules: cacheRules, Agent: ao,
+			SpillDir: filepath.Join(d.opts.Out, "spill-"+regionNames[r])}); err != nil {
 			return err
 		}
-		d.pubs[r] = pub
-		d.rec.rate("cache-events", "published", regionNames[r], func() float64 { return float64(pub.Sent()) })
-		if d.caches[r], err = cachesync.NewClient(d.mc[r], pub, cachesync.ClientOptions{Region: regionNames[r], Rules: cacheRules}); err != nil {
-			return err
-		}
-		d.startAgent(r)
+		d.rec.rate("cache-events", "published", regionNames[r], func() float64 { return float64(published(reg)) })
+		a := reg.Agent()
+		d.rec.rate("cache-events", "applied", regionNames[r], func() float64 { return float64(a.Stats().Applied.Load()) })
 	}
 	d.say("cache sync: each region publishes to the other's queue through the WAN; profiles replicate, viewing histories invalidate")
 	return nil
 }
 
-func (d *run) startAgent(r int) {
-	a, _ := cachesync.NewAgent(d.sqsHome[r], d.queues[r], d.mc[r], cachesync.AgentOptions{WaitSeconds: 1, RetryDelay: 1,
-		OnApplied: func(ev *cachesync.Event, applied bool, lag time.Duration) {
-			if d.outage.Load() {
-				d.outageEv.Add(1) // held back by the outage: its lag is the outage, not the path
-				return
-			}
-			if applied {
-				d.lagApplied(lag)
-			}
-		}})
-	ctx, cancel := context.WithCancel(context.Background())
-	d.agents[r], d.stopAg[r], d.agDone[r] = a, cancel, make(chan struct{})
-	d.rec.rate("cache-events", "applied", regionNames[r], func() float64 { return float64(a.Stats().Applied.Load()) })
-	go func() { a.Run(ctx); close(d.agDone[r]) }()
+// published is how many events region r's publishers sent, to every other region.
+func published(r *lab.Region) int64 {
+	var n int64
+	for _, p := range r.Publishers() {
+		n += p.Sent()
+	}
+	return n
 }
 
 // queuesEmpty waits until no publisher is sending or holds a spilled event and both queues hold
@@ -81,17 +78,23 @@ func (d *run) queuesEmpty(ctx context.Context, limit time.Duration) error {
 		}
 		empty := true
 		var now int64
-		for _, p := range d.pubs {
-			now += p.Sent()
+		for _, reg := range d.region {
+			now += published(reg)
 		}
 		if now != sent {
 			empty, sent = false, now // a publisher still sending from its buffer
 		}
-		for r, q := range d.queues {
-			if _, pending := d.pubs[r].Spilled(); pending > 0 {
-				empty = false
+		for _, reg := range d.region {
+			for _, p := range reg.Publishers() {
+				if _, pending := p.Spilled(); pending > 0 {
+					empty = false
+				}
 			}
-			out, err := d.sqsHome[r].GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
+			q, err := reg.QueueURL(ctx)
+			if err != nil {
+				return err
+			}
+			out, err := reg.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
 				AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages,
 					types.QueueAttributeNameApproximateNumberOfMessagesNotVisible, types.QueueAttributeNameApproximateNumberOfMessagesDelayed}})
 			if err != nil {
@@ -116,7 +119,7 @@ func (d *run) queuesEmpty(ctx context.Context, limit time.Duration) error {
 // flipAndEvacuate is the end of the migration and the proof: the EU application's reads flip to
 // the global keyspace and the island is retired (no dual writes remain), both regions write the
 // global keyspace in their own datacenter, then us-east-1 is evacuated and brought back.
-func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
+func (d *run) flipAndEvacuate(ctx context.Context, apps []*app) error {
 	o := d.opts
 	done := d.step("6. flips: the EU application reads, then writes, the global keyspace only; the EU island retired")
 	dw := apps[eu].dw
@@ -134,14 +137,18 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	d.rep.Flip.DualWrites = dw.Stats().Writes
 	// The end state: the EU application is an ordinary client of the global cluster in its own
 	// datacenter; the island is dropped.
-	apps[eu] = &app{region: eu, w: cqlWriter{d.appCQL[eu]}, cache: d.caches[eu], ks: globalKS, m: d.m, stats: &d.stats, log: apps[eu].log}
+	euGlobal, err := d.region[eu].Session(cqlconn.RoleApp)
+	if err != nil {
+		return fmt.Errorf("%s's application on the global cluster: %w", regionNames[eu], err)
+	}
+	apps[eu] = &app{region: eu, w: cqlWriter{euGlobal}, cache: d.region[eu].Cache(), ks: globalKS, m: d.m, stats: &d.stats, log: apps[eu].log}
 	if err := d.island.Query("DROP KEYSPACE " + islandKS).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("retire the EU island: drop %s: %w", islandKS, err)
 	}
 	d.say("EU island retired (%s dropped); both applications write demo_global in their own datacenter, Cassandra replicates", islandKS)
 	d.rec.instant("flip", "EU island retired")
 	end := d.rec.phase("traffic", "both regions write the global keyspace in their own DC")
-	d.trafficFor(ctx, apps, [2][]member{d.home(us), d.home(eu)}, o.trafficTime()/2)
+	d.trafficFor(ctx, apps, [][]member{d.home(us), d.home(eu)}, o.trafficTime()/2)
 	end()
 	after := dw.Stats().Writes
 	d.rep.check("end state: no application-level dual writes (the EU application writes the global cluster only, island retired)",
@@ -175,7 +182,10 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	evStart := time.Now()
 	acked0 := d.stats.Acked.Load()
 	end = d.rec.phase("traffic", "eu-west-1 serves every member")
-	d.trafficFor(ctx, [2]*app{nil, apps[eu]}, [2][]member{nil, d.m.members}, o.trafficTime())
+	// eu-west-1 serves every member: the evacuated region's application is stopped.
+	served, members := make([]*app, len(apps)), make([][]member, len(apps))
+	served[eu], members[eu] = apps[eu], d.m.members
+	d.trafficFor(ctx, served, members, o.trafficTime())
 	end()
 	d.rep.Evacuation.WritesDuringOutage = d.stats.Acked.Load() - acked0
 	d.say("%d writes acknowledged in eu-west-1 (LOCAL_QUORUM) during the outage", d.rep.Evacuation.WritesDuringOutage)
@@ -191,7 +201,7 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 		return fmt.Errorf("connect to eu-west-1 alone: %w", err)
 	}
 	defer euOnly.Close()
-	ck := &checker{region: eu, s: euApp, cache: d.caches[eu], fill: true, m: d.m}
+	ck := &checker{region: eu, s: euApp, cache: d.region[eu].Cache(), fill: true, m: d.m}
 	end = d.rec.phase("activity", "check every member in eu-west-1")
 	res, err := ck.run(ctx)
 	end()
@@ -249,8 +259,7 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 	d.say("cache events of the outage delivered through the WAN and applied; queues empty %.1fs after the restart", d.rep.CatchUp.DrainSeconds)
 	// The checker's sessions are new: the old ones saw the node die (gocql brings a restarted node
 	// back into a pool only after its reconnect interval); they read us-east-1's datacenter alone.
-	d.global[us].Close()
-	d.global[us] = nil
+	d.region[us].CloseSession(cqlconn.RoleAdmin)
 	var usOnly *gocql.Session
 	for i := 0; i < 30; i++ {
 		if usOnly, err = d.localOnly(us, cqlconn.RoleApp); err == nil {
@@ -262,7 +271,7 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 		return fmt.Errorf("reconnect to us-east-1 after its restart: %w", err)
 	}
 	defer usOnly.Close()
-	ck = &checker{region: us, s: usOnly, cache: d.caches[us], fill: false, m: d.m}
+	ck = &checker{region: us, s: usOnly, cache: d.region[us].Cache(), fill: false, m: d.m}
 	end = d.rec.phase("activity", "check every member in us-east-1")
 	res, err = ck.run(ctx)
 	end()
@@ -286,13 +295,21 @@ func (d *run) flipAndEvacuate(ctx context.Context, apps [2]*app) error {
 // ordered), us-east-1 holds no hints, and no cache event is on its way.
 func (d *run) drained(ctx context.Context) error {
 	k := -int(time.Now().UnixMilli() % 1_000_000_000)
-	if err := d.global[us].Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, 'marker')", k).Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
+	usAdmin, err := d.admin(us)
+	if err != nil {
+		return err
+	}
+	euAdmin, err := d.admin(eu)
+	if err != nil {
+		return err
+	}
+	if err := usAdmin.Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, 'marker')", k).Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("drain marker in us-east-1: %w", err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var v string
-		err := d.global[eu].Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+		err := euAdmin.Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
 		if err == nil {
 			break
 		}
@@ -304,7 +321,7 @@ func (d *run) drained(ctx context.Context) error {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if ok, err := d.hintsDelivered(ctx, d.global[us], 30*time.Second); err != nil || !ok {
+	if ok, err := d.hintsDelivered(ctx, usAdmin, 30*time.Second); err != nil || !ok {
 		return fmt.Errorf("us-east-1 still holds hints for eu-west-1 after 30s (%v)", err)
 	}
 	return d.queuesEmpty(ctx, time.Minute)
@@ -334,7 +351,7 @@ func (d *run) hintsDelivered(ctx context.Context, s *gocql.Session, limit time.D
 }
 
 // trafficFor runs the given regions' applications for dur.
-func (d *run) trafficFor(ctx context.Context, apps [2]*app, members [2][]member, dur time.Duration) {
+func (d *run) trafficFor(ctx context.Context, apps []*app, members [][]member, dur time.Duration) {
 	tctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -364,14 +381,18 @@ func (d *run) collectFigures() {
 	dw.Failed = d.stats.Failed.Load()
 	d.rep.DualWrite = dw
 	var c CacheFigures
-	for r, a := range d.agents {
+	for _, reg := range d.region {
+		a := reg.Agent()
+		if a == nil {
+			continue
+		}
 		st := a.Stats()
 		c.Received += st.Received.Load()
 		c.Applied += st.Applied.Load()
 		c.Stale += st.Stale.Load()
 		c.Poison += st.Poison.Load()
 		c.ApplyRetries += st.ApplyErrors.Load()
-		c.Published += d.pubs[r].Sent()
+		c.Published += published(reg)
 	}
 	d.lagMu.Lock()
 	c.LagMs = append([]float64(nil), d.lags...)

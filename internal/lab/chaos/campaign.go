@@ -26,9 +26,9 @@ import (
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
-	"github.com/globalcloud/islands/internal/health"
+	"github.com/globalcloud/islands/internal/lab/health"
+	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -42,13 +42,24 @@ type Env struct {
 	Regions                  string // path of scripts/regions
 }
 
-// EnvFromOS reads the ISLANDS_* variables.
+// EnvFromOS reads the world through the lab's world package (world.FromEnv: the ISLANDS_*
+// variables), as EnvFromWorld maps it.
 func EnvFromOS() (Env, error) {
-	e := Env{USCQL: os.Getenv("ISLANDS_US_CQL"), EUCQL: os.Getenv("ISLANDS_EU_CQL"),
-		USMemcached: os.Getenv("ISLANDS_US_MEMCACHED"), EUMemcached: os.Getenv("ISLANDS_EU_MEMCACHED"),
-		SQSEndpoint: os.Getenv("ISLANDS_SQS_ENDPOINT"), Regions: os.Getenv("ISLANDS_REGIONS")}
-	if e.USCQL == "" || e.EUCQL == "" || e.USMemcached == "" || e.EUMemcached == "" || e.SQSEndpoint == "" || e.Regions == "" {
-		return e, errors.New(`chaos: the local regions are not configured: eval "$(scripts/regions up)" first (ISLANDS_US_CQL … ISLANDS_REGIONS unset)`)
+	w, err := world.FromEnv()
+	if err != nil {
+		return Env{}, fmt.Errorf("chaos: %w", err)
+	}
+	return EnvFromWorld(w)
+}
+
+// EnvFromWorld is the campaign's part of world w: the two clusters its sides write (the global
+// cluster's us-east-1 node and the EU island), each region's memcached, the SQS server that holds
+// its queues, and scripts/regions, which the campaign needs for its faults.
+func EnvFromWorld(w world.Env) (Env, error) {
+	e := Env{USCQL: w.USCQL, EUCQL: w.EUCQL, USMemcached: w.Memcached(world.USEast1), EUMemcached: w.Memcached(world.EUWest1),
+		SQSEndpoint: w.SQSEndpoint, Regions: w.Regions}
+	if e.Regions == "" {
+		return e, fmt.Errorf("chaos: %w: ISLANDS_REGIONS unset (eval \"$(scripts/regions env)\" after scripts/regions up)", world.ErrNotConfigured)
 	}
 	return e, nil
 }
@@ -70,7 +81,7 @@ type Options struct {
 	KillCassandra bool
 	Env           Env
 	Dir           string // history, logs, replay logs and the report of this run
-	// IslandsBin runs the writers (`islands chaos-writer`), CachesyncBin the agents, ForkliftBin
+	// IslandsBin runs the writers (`islands-lab chaos-writer`), CachesyncBin the agents, ForkliftBin
 	// the forklift runs and the final verify ("" = no forklift).
 	IslandsBin, CachesyncBin, ForkliftBin string
 	// Partitioner is the world's WAN, when it has one (nil today: no partition or latency faults).

@@ -14,18 +14,18 @@ import (
 
 // probe sends one real request to a service and exits 0 only if it answered:
 //
-//	islands probe cql 127.0.5.1:9042        SELECT release_version FROM system.local
-//	islands probe memcached 127.0.5.1:11211 a set and a get of a probe key
-//	islands probe peer 127.0.5.1:9042 127.0.16.1  the node knows that peer, with the same schema
+//	islands-lab probe cql 127.0.5.1:9042        SELECT release_version FROM system.local
+//	islands-lab probe memcached 127.0.5.1:11211 a set and a get of a probe key
+//	islands-lab probe peer 127.0.5.1:9042 127.0.16.1  the node knows that peer, with the same schema
 //
 // scripts/regions uses it to wait until a service is really serving, not merely listening. CQL
 // probes log in as the world's admin over TLS (the ISLANDS_CQL_* variables, cqlconn.FromEnv); with
 // -bootstrap, a node that refuses the admin is tried as the default superuser, which a new cluster
-// has until islands roles replaced it.
+// has until islands-lab roles replaced it.
 func probe(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 5*time.Second, "how long the one request may take")
-	bootstrap := fs.Bool("bootstrap", false, "if the admin is refused, try the default superuser (a cluster islands roles has not set up yet)")
+	bootstrap := fs.Bool("bootstrap", false, "if the admin is refused, try the default superuser (a cluster islands-lab roles has not set up yet)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +33,7 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 		return probePeer(ctx, fs.Arg(1), fs.Arg(2), *timeout, *bootstrap, stdout)
 	}
 	if fs.NArg() != 2 {
-		return errors.New("usage: islands probe cql|memcached HOST:PORT, or probe peer HOST:PORT PEER")
+		return errors.New("usage: islands-lab probe cql|memcached HOST:PORT, or probe peer HOST:PORT PEER")
 	}
 	kind, addr := fs.Arg(0), fs.Arg(1)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/forklift"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // flow is one forklift run of the demo: the EU island into the global keyspace, through one

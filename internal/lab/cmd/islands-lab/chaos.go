@@ -12,11 +12,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/globalcloud/islands/chaos"
-	"github.com/globalcloud/islands/internal/world"
+	"github.com/globalcloud/islands/internal/lab/chaos"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
-// chaosCmd is `islands chaos`: the seeded fault campaign (make chaos).
+// chaosCmd is `islands-lab chaos`: the seeded fault campaign (make chaos).
 func chaosCmd(args []string) int {
 	fs := flag.NewFlagSet("chaos", flag.ContinueOnError)
 	seed := fs.Uint64("seed", 0, "first seed (0 = one from the clock, printed)")
@@ -40,7 +40,7 @@ func chaosCmd(args []string) int {
 	if *check != "" {
 		rep, err := chaos.Recheck(*check, chaos.CheckOptions{CallerWait: *callerWait})
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "islands chaos:", err)
+			fmt.Fprintln(os.Stderr, "islands-lab chaos:", err)
 			return 2
 		}
 		rep.Print(os.Stdout)
@@ -51,7 +51,7 @@ func chaosCmd(args []string) int {
 	}
 	env, err := chaos.EnvFromOS()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "islands chaos:", err)
+		fmt.Fprintln(os.Stderr, "islands-lab chaos:", err)
 		return 2
 	}
 	var part chaos.Partitioner
@@ -60,7 +60,7 @@ func chaosCmd(args []string) int {
 	}
 	self, err := os.Executable()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "islands chaos:", err)
+		fmt.Fprintln(os.Stderr, "islands-lab chaos:", err)
 		return 2
 	}
 	if *binDir == "" {
@@ -68,7 +68,7 @@ func chaosCmd(args []string) int {
 	}
 	fk := filepath.Join(*binDir, "forklift")
 	if _, err := os.Stat(fk); err != nil {
-		fmt.Fprintf(os.Stderr, "islands chaos: no forklift program at %s: forklift faults skipped\n", fk)
+		fmt.Fprintf(os.Stderr, "islands-lab chaos: no forklift program at %s: forklift faults skipped\n", fk)
 		fk = ""
 	}
 	if *seed == 0 {
@@ -95,7 +95,7 @@ func chaosCmd(args []string) int {
 			rep.Print(os.Stdout)
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "islands chaos: seed %d: %v\n", s, err)
+			fmt.Fprintf(os.Stderr, "islands-lab chaos: seed %d: %v\n", s, err)
 			return 1
 		}
 		if !rep.OK() {
@@ -113,30 +113,30 @@ func chaosCmd(args []string) int {
 	return 0
 }
 
-// chaosWriterCmd is `islands chaos-writer`: the workload process the campaign starts, kills and
+// chaosWriterCmd is `islands-lab chaos-writer`: the workload process the campaign starts, kills and
 // restarts (not for people).
 func chaosWriterCmd(args []string) int {
 	fs := flag.NewFlagSet("chaos-writer", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "writer config (JSON, written by islands chaos)")
+	cfgPath := fs.String("config", "", "writer config (JSON, written by islands-lab chaos)")
 	inc := fs.Int("incarnation", 0, "how many times this writer was started before")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	b, err := os.ReadFile(*cfgPath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "islands chaos-writer:", err)
+		fmt.Fprintln(os.Stderr, "islands-lab chaos-writer:", err)
 		return 2
 	}
 	var cfg chaos.WriterConfig
 	if err := json.Unmarshal(b, &cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "islands chaos-writer:", err)
+		fmt.Fprintln(os.Stderr, "islands-lab chaos-writer:", err)
 		return 2
 	}
 	cfg.Incarnation = *inc
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := chaos.RunWriter(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "islands chaos-writer:", err)
+		fmt.Fprintln(os.Stderr, "islands-lab chaos-writer:", err)
 		return 1
 	}
 	return 0

@@ -22,8 +22,8 @@ import (
 	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/dualwrite"
+	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
-	"github.com/globalcloud/islands/internal/world"
 )
 
 // Control is what the campaign tells its writers while they run, through a small JSON file they
