@@ -157,7 +157,9 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 		return forklift.Config{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if c.fs.NArg() > 0 {
-		return forklift.Config{}, fmt.Errorf("%w: unexpected argument %q", errUsage, c.fs.Arg(0))
+		// Named by its position, never echoed: it may be a password typed in the wrong place.
+		return forklift.Config{}, fmt.Errorf("%w: %d unexpected argument(s) after the flags (the first is argument %d; not shown, it may be a secret): forklift takes flags only",
+			errUsage, c.fs.NArg(), len(args)-c.fs.NArg()+1)
 	}
 	var cfg forklift.Config
 	if c.config != "" {

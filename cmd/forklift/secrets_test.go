@@ -67,3 +67,32 @@ func mustLoad(t *testing.T, path string) forklift.Config {
 	}
 	return c
 }
+
+// Arguments after -- (or after the first argument that is not a flag, where the flag package
+// stops) are not flags, but a password there still never reaches an error text: the refusal scans
+// every argument, and an unexpected argument is named by its position, not echoed.
+func TestPasswordAfterDoubleDashNeverEchoed(t *testing.T) {
+	const pw = "Sup3r-s3cret-value"
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "f.yaml")
+	if err := os.WriteFile(cfg, []byte("source: {hosts: [127.0.0.1]}\ndestination: {hosts: [127.0.0.2]}\ntables: [{keyspace: ks, table: t}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--config", cfg, "--", "--source-password=" + pw},
+		{"run", "--config", cfg, "--", "--destination-password", pw},
+		{"run", "--config", cfg, "--", pw},
+		{"run", "--config", cfg, "stray", "--source-password", pw},
+		{"verify", "--config", cfg, pw},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := dispatch(context.Background(), args, &stdout, &stderr)
+		out := stdout.String() + stderr.String()
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+		if strings.Contains(out, pw) {
+			t.Errorf("%q: the password shows: %q", args, out)
+		}
+	}
+}
