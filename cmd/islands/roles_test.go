@@ -71,3 +71,29 @@ func TestWantedRolesNeedsSecuredEnv(t *testing.T) {
 		t.Errorf("wantedRoles without the variables: %v", err)
 	}
 }
+
+// Any superuser islands did not make is named, whether it holds SUPERUSER itself or through a
+// role it was granted (a chain of grants included); islands' own admin and non-superusers are not.
+func TestStrangerSuperusers(t *testing.T) {
+	rows := []roleRow{
+		{name: "islands_admin", super: true},
+		{name: "islands_app"},
+		{name: "cassandra"},                                   // disabled by roles
+		{name: "intruder", super: true},                       // made through cassandra/cassandra
+		{name: "sneaky", memberOf: []string{"islands_admin"}}, // granted our superuser
+		{name: "sneakier", memberOf: []string{"sneaky"}},      // through a chain
+		{name: "reader", memberOf: []string{"islands_app"}},
+	}
+	got := strangerSuperusers(rows, map[string]bool{"islands_admin": true})
+	if strings.Join(got, ",") != "intruder,sneakier,sneaky" {
+		t.Fatalf("strangers %q, want intruder, sneakier, sneaky", got)
+	}
+	if got := strangerSuperusers(rows[:4:4][:3], map[string]bool{"islands_admin": true}); len(got) != 0 {
+		t.Fatalf("islands' own roles only: %q", got)
+	}
+	err := strangersError("127.0.7.1:9042", []string{"intruder"})
+	var fatal fatalError
+	if !errors.As(err, &fatal) || !strings.Contains(err.Error(), "intruder") || !strings.Contains(err.Error(), "DROP ROLE") {
+		t.Fatalf("error %v: want a fatal error naming the role and the way out", err)
+	}
+}
