@@ -31,7 +31,7 @@ func TestComposeMatchesRegions(t *testing.T) {
 			Environment map[string]string `yaml:"environment"`
 			Volumes     []string          `yaml:"volumes"`
 			Entrypoint  []string          `yaml:"entrypoint"`
-			DependsOn   yaml.Node `yaml:"depends_on"` // a list of names, or a map of name to condition
+			DependsOn   yaml.Node         `yaml:"depends_on"` // a list of names, or a map of name to condition
 			Healthcheck struct {
 				Test []string `yaml:"test"`
 			} `yaml:"healthcheck"`
