@@ -28,7 +28,8 @@ func TestRegionsEnvQuotesEveryValue(t *testing.T) {
 	for _, secure := range []string{"1", "0"} {
 		cmd := exec.Command("bash", "-c", `eval "$("$0" env)" && printf '%s\n' "$ISLANDS_CQL_CA" "$ISLANDS_CQL_APP_PASSWORD_FILE" "$ISLANDS_US_CQL" "$ISLANDS_SECURE"`,
 			repoScript(t, "regions"))
-		cmd.Env = append(os.Environ(), "ISLANDS_STATE="+state, "ISLANDS_SECURE="+secure)
+		// Only the variables of this run: a world's own (eval'd before the test) must not show through.
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "ISLANDS_STATE=" + state, "ISLANDS_SECURE=" + secure}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("ISLANDS_SECURE=%s: eval of env: %v\n%s", secure, err, out)
