@@ -114,34 +114,42 @@ func TestSecurityJMXNeedsALogin(t *testing.T) {
 	}
 }
 
-// TestSecurityRolesRefuseAStrangerSuperuser: a superuser islands did not make (as one made through
-// cassandra/cassandra before roles closed it would be) makes `islands roles` fail naming it; once
-// it is dropped, roles passes again.
-func TestSecurityRolesRefuseAStrangerSuperuser(t *testing.T) {
+// TestSecurityRolesRefuseStrangerRoles: a superuser islands did not make, or a login it did not
+// make (as one made through cassandra/cassandra before roles closed it would be), makes `islands
+// roles` fail naming it; once it is dropped, roles passes again.
+func TestSecurityRolesRefuseStrangerRoles(t *testing.T) {
 	e := needSecured(t)
 	bin := filepath.Join(t.TempDir(), "islands")
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/islands").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/islands: %v\n%s", err, out)
 	}
 	s := session(t, e.EUCQL)
-	drop := func() { _ = s.Query(`DROP ROLE IF EXISTS intruder`).Exec() }
+	drop := func() {
+		_ = s.Query(`DROP ROLE IF EXISTS intruder`).Exec()
+		_ = s.Query(`DROP ROLE IF EXISTS spy`).Exec()
+	}
 	drop()
 	t.Cleanup(drop)
-	ddl(t, s, `CREATE ROLE intruder WITH SUPERUSER = true AND LOGIN = false`)
 	roles := func() (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		out, err := exec.CommandContext(ctx, bin, "roles", "-timeout", "60s", "-system-auth", "eu-west-1:1", e.EUCQL).CombinedOutput()
 		return string(out), err
 	}
-	out, err := roles()
-	t.Logf("roles with a stranger superuser: %v\n%s", err, out)
-	if err == nil || !strings.Contains(out, "intruder") || !strings.Contains(out, "did not make") {
-		t.Errorf("roles accepted a cluster holding the superuser intruder: %v\n%s", err, out)
+	for _, c := range []struct{ role, create string }{
+		{"intruder (SUPERUSER)", `CREATE ROLE intruder WITH SUPERUSER = true AND LOGIN = false`},
+		{"spy (LOGIN)", `CREATE ROLE spy WITH LOGIN = true AND PASSWORD = 'spy-' + 'not-a-world-secret'`},
+	} {
+		ddl(t, s, strings.Replace(c.create, `' + '`, "", 1))
+		out, err := roles()
+		t.Logf("roles with %s: %v\n%s", c.role, err, out)
+		if err == nil || !strings.Contains(out, c.role) || !strings.Contains(out, "did not make") {
+			t.Errorf("roles accepted a cluster holding %s: %v\n%s", c.role, err, out)
+		}
+		drop()
 	}
-	drop()
-	if out, err := roles(); err != nil || !strings.Contains(out, "no other superuser") {
-		t.Errorf("roles after DROP ROLE intruder: %v\n%s", err, out)
+	if out, err := roles(); err != nil || !strings.Contains(out, "no other superuser or login") {
+		t.Errorf("roles after DROP ROLE: %v\n%s", err, out)
 	}
 }
 
