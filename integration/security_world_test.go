@@ -138,9 +138,9 @@ func TestSecurityRolesRefuseStrangerRoles(t *testing.T) {
 	}
 	for _, c := range []struct{ role, create string }{
 		{"intruder (SUPERUSER)", `CREATE ROLE intruder WITH SUPERUSER = true AND LOGIN = false`},
-		{"spy (LOGIN)", `CREATE ROLE spy WITH LOGIN = true AND PASSWORD = 'spy-' + 'not-a-world-secret'`},
+		{"spy (LOGIN)", `CREATE ROLE spy WITH LOGIN = true AND PASSWORD = 'spy-not-a-world-secret'`},
 	} {
-		ddl(t, s, strings.Replace(c.create, `' + '`, "", 1))
+		ddl(t, s, c.create)
 		out, err := roles()
 		t.Logf("roles with %s: %v\n%s", c.role, err, out)
 		if err == nil || !strings.Contains(out, c.role) || !strings.Contains(out, "did not make") {
