@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/gocql/gocql"
@@ -19,6 +20,9 @@ var ErrAccess = errors.New("cqlconn")
 // not verify (plain text, or insecure_skip_verify): whoever sits on the path, or answers on the
 // address, would receive it. Access.InsecurePassword is the explicit opt-out.
 var ErrPasswordInClear = errors.New("a password is sent only to a server TLS verifies")
+
+// envName is what password_env's errors echo: a conventional variable name, never a password's shape.
+var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
 // PasswordAuthenticator is the authenticator class Cassandra names when it asks for a password;
 // the only one a password is offered to unless Access.AllowedAuthenticators says otherwise.
@@ -142,6 +146,10 @@ func (a Access) password() (Secret, error) {
 	case a.PasswordEnv != "":
 		p, ok := os.LookupEnv(a.PasswordEnv)
 		if !ok || p == "" {
+			if !envName.MatchString(a.PasswordEnv) {
+				// Not shown: what stands where a variable's name should may be the password itself.
+				return "", fmt.Errorf("%w: password_env must name an environment variable (capitals, digits, _), and what it holds is not one (not shown: it may be the password)", ErrAccess)
+			}
 			return "", fmt.Errorf("%w: password_env: the environment variable %s is not set", ErrAccess, a.PasswordEnv)
 		}
 		return Secret(p), nil

@@ -83,3 +83,17 @@ func TestApplyAllowsOnlyPasswordAuthenticator(t *testing.T) {
 		}
 	}
 }
+
+// password_env names a variable; a value that cannot be one's name (a password typed in its
+// place) is not echoed by the error.
+func TestPasswordEnvNotAVariableNameIsNotEchoed(t *testing.T) {
+	const typed = "Sup3r-s3cret-value"
+	err := Access{Username: "u", PasswordEnv: typed}.Validate()
+	if !errors.Is(err, ErrAccess) || strings.Contains(err.Error(), typed) || !strings.Contains(err.Error(), "password_env") {
+		t.Fatalf("got %v", err)
+	}
+	err = Access{Username: "u", PasswordEnv: "CQLCONN_TEST_UNSET_VAR"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "CQLCONN_TEST_UNSET_VAR is not set") {
+		t.Fatalf("a variable's name is named: %v", err)
+	}
+}
