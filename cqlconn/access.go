@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/gocql/gocql"
@@ -14,6 +15,18 @@ import (
 // ErrAccess marks an error in how a cluster is to be reached: a password that cannot be read, a CA
 // file that is missing or holds no certificate, options that do not go together.
 var ErrAccess = errors.New("cqlconn")
+
+// ErrPasswordInClear marks an Access refused because its password would go to a server TLS does
+// not verify (plain text, or insecure_skip_verify): whoever sits on the path, or answers on the
+// address, would receive it. Access.InsecurePassword is the explicit opt-out.
+var ErrPasswordInClear = errors.New("a password is sent only to a server TLS verifies")
+
+// envName is what password_env's errors echo: a conventional variable name, never a password's shape.
+var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// PasswordAuthenticator is the authenticator class Cassandra names when it asks for a password;
+// the only one a password is offered to unless Access.AllowedAuthenticators says otherwise.
+const PasswordAuthenticator = "org.apache.cassandra.auth.PasswordAuthenticator"
 
 // Access says how to authenticate to a cluster and whether to speak TLS to it. The zero value is
 // plain text without credentials (a cluster with AllowAllAuthenticator).
@@ -29,6 +42,14 @@ type Access struct {
 	PasswordEnv string `yaml:"password_env" json:"password_env,omitempty"`
 	// TLS configures client-to-node encryption.
 	TLS TLS `yaml:"tls" json:"tls"`
+	// InsecurePassword sends the password even where TLS does not verify the server (plain text,
+	// or tls.insecure_skip_verify), which is otherwise refused with ErrPasswordInClear. For a
+	// throwaway test cluster only; Warnings says so, and programs log it.
+	InsecurePassword bool `yaml:"insecure_password" json:"insecure_password,omitempty"`
+	// AllowedAuthenticators are the server authenticator classes the password is offered to.
+	// Default: PasswordAuthenticator only (gocql's own default list also answers DSE's and
+	// Instaclustr's authenticators).
+	AllowedAuthenticators []string `yaml:"allowed_authenticators" json:"allowed_authenticators,omitempty"`
 }
 
 // TLS configures client TLS for one cluster.
@@ -53,14 +74,48 @@ type TLS struct {
 func (t TLS) On() bool { return t.Enabled || t.CAFile != "" || t.CertFile != "" }
 
 // Validate checks what can be checked without the network: the options go together, the password
-// source is readable, the CA file holds a certificate. The error wraps ErrAccess and names the
-// option (never the password).
+// source is readable, the CA file holds a certificate, a password goes only to a server TLS
+// verifies. The error wraps ErrAccess and names the option (never the password).
 func (a Access) Validate() error {
-	if _, err := a.password(); err != nil {
+	pw, err := a.password()
+	if err != nil {
 		return err
 	}
-	_, err := a.tlsConfig()
-	return err
+	if _, err := a.tlsConfig(); err != nil {
+		return err
+	}
+	return a.checkPasswordVerified(pw)
+}
+
+// verifiesServer reports whether TLS is on and checks the server's certificate.
+func (a Access) verifiesServer() bool { return a.TLS.On() && !a.TLS.InsecureSkipVerify }
+
+// checkPasswordVerified refuses a password for a server TLS does not verify, unless
+// InsecurePassword.
+func (a Access) checkPasswordVerified(pw Secret) error {
+	if pw == "" || a.verifiesServer() || a.InsecurePassword {
+		return nil
+	}
+	how := "over plain text"
+	if a.TLS.On() {
+		how = "over TLS that does not verify the server (tls.insecure_skip_verify)"
+	}
+	return fmt.Errorf("%w: %w: user %q's password would go %s: set tls.enabled and tls.ca_file (the CA the cluster's certificates chain to) so the server is verified first, "+
+		"or insecure_password: true to send it anyway (a throwaway test cluster only)", ErrAccess, ErrPasswordInClear, a.Username, how)
+}
+
+// Warnings lists what a is unsafe about, for a program to log at start: TLS that does not verify
+// the server, and a password sent without that verification (InsecurePassword). Empty when a is
+// safe. They never include the password.
+func (a Access) Warnings() []string {
+	var out []string
+	if a.TLS.On() && a.TLS.InsecureSkipVerify {
+		out = append(out, "INSECURE: tls.insecure_skip_verify: the server's certificate is not checked, so whoever can reach the path can pose as the cluster and read or change every row")
+	}
+	if a.InsecurePassword && a.Username != "" && !a.verifiesServer() {
+		out = append(out, fmt.Sprintf("INSECURE: insecure_password: user %q's password is sent to a server TLS does not verify: anyone on the path can capture it; never use this outside a throwaway test cluster", a.Username))
+	}
+	return out
 }
 
 // password resolves the password from its one source.
@@ -91,6 +146,10 @@ func (a Access) password() (Secret, error) {
 	case a.PasswordEnv != "":
 		p, ok := os.LookupEnv(a.PasswordEnv)
 		if !ok || p == "" {
+			if !envName.MatchString(a.PasswordEnv) {
+				// Not shown: what stands where a variable's name should may be the password itself.
+				return "", fmt.Errorf("%w: password_env must name an environment variable (capitals, digits, _), and what it holds is not one (not shown: it may be the password)", ErrAccess)
+			}
 			return "", fmt.Errorf("%w: password_env: the environment variable %s is not set", ErrAccess, a.PasswordEnv)
 		}
 		return Secret(p), nil
@@ -136,8 +195,10 @@ func (a Access) tlsConfig() (*tls.Config, error) {
 }
 
 // Apply sets c's Authenticator and SslOpts from a: it reads the password and the CA now, so a
-// missing file fails here, before any connection. With host verification on (the default) gocql
-// checks the server's certificate against the address it dials.
+// missing file fails here, before any connection, and it refuses a password for a server TLS does
+// not verify (ErrPasswordInClear) unless a.InsecurePassword. With host verification on (the
+// default) gocql checks the server's certificate against the address it dials. The password is
+// offered only to AllowedAuthenticators (default: Cassandra's PasswordAuthenticator).
 func (a Access) Apply(c *gocql.ClusterConfig) error {
 	pw, err := a.password()
 	if err != nil {
@@ -147,8 +208,16 @@ func (a Access) Apply(c *gocql.ClusterConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := a.checkPasswordVerified(pw); err != nil {
+		return err
+	}
 	if a.Username != "" {
-		c.Authenticator = gocql.PasswordAuthenticator{Username: a.Username, Password: pw.Reveal()}
+		allowed := a.AllowedAuthenticators
+		if len(allowed) == 0 {
+			allowed = []string{PasswordAuthenticator}
+		}
+		c.Authenticator = gocql.PasswordAuthenticator{Username: a.Username, Password: pw.Reveal(),
+			AllowedAuthenticators: append([]string(nil), allowed...)}
 	}
 	if tc != nil {
 		c.SslOpts = &gocql.SslOptions{Config: tc, EnableHostVerification: !a.TLS.InsecureSkipVerify}

@@ -30,10 +30,11 @@ func writeFile(t *testing.T, name, content string) string {
 func TestApplyPasswordSources(t *testing.T) {
 	file := writeFile(t, "pw", pw+"\n")
 	t.Setenv("CQLCONN_TEST_PW", pw)
+	// Plain text, so the password goes only with the explicit opt-out (TestPasswordOnlyToAVerifiedServer).
 	for name, a := range map[string]Access{
-		"file":    {Username: "u", PasswordFile: file},
-		"env":     {Username: "u", PasswordEnv: "CQLCONN_TEST_PW"},
-		"literal": {Username: "u", Password: pw},
+		"file":    {Username: "u", PasswordFile: file, InsecurePassword: true},
+		"env":     {Username: "u", PasswordEnv: "CQLCONN_TEST_PW", InsecurePassword: true},
+		"literal": {Username: "u", Password: pw, InsecurePassword: true},
 	} {
 		c := gocql.NewCluster("127.0.0.1")
 		if err := a.Apply(c); err != nil {

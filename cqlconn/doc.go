@@ -12,7 +12,12 @@
 //     from a command-line flag, which every user of the machine can read in ps. A literal Password
 //     is accepted from code and from a config file the user protects.
 //   - TLS verifies the server: the certificate must chain to CAFile (or the system roots) and name
-//     the address dialled. Skipping verification is an explicit, separate choice.
+//     the address dialled. Skipping verification is an explicit, separate choice, which Warnings
+//     reports for the program to log.
+//   - A password goes only to a server TLS verifies: Validate and Apply refuse it over plain text
+//     or unverified TLS (ErrPasswordInClear), before any connection, unless InsecurePassword says
+//     otherwise (and Warnings then says so). It is offered only to Cassandra's
+//     PasswordAuthenticator unless AllowedAuthenticators names others.
 //   - A connection that fails for a reason of access (wrong password, no credentials where the
 //     cluster wants them, an unknown CA, plain text to a TLS-only port, TLS to a plain-text port, a
 //     role without a permission) comes back from Explain as an error that names the cause and what

@@ -14,7 +14,12 @@ func TestRoleApply(t *testing.T) {
 	file := writeFile(t, "pw", pw+"\n")
 	t.Setenv("ISLANDS_CQL_FORKLIFT_USER", "islands_forklift")
 	t.Setenv("ISLANDS_CQL_FORKLIFT_PASSWORD_FILE", file)
+	// Without the world's CA the password would go over plain text: refused.
 	t.Setenv("ISLANDS_CQL_CA", "")
+	if _, err := RoleForklift.Apply(gocql.NewCluster("127.0.0.1")); !errors.Is(err, ErrPasswordInClear) {
+		t.Fatalf("a role without the CA: %v, want ErrPasswordInClear", err)
+	}
+	t.Setenv("ISLANDS_CQL_CA", writeFile(t, "ca.pem", testCA(t)))
 	c := gocql.NewCluster("127.0.0.1")
 	a, err := RoleForklift.Apply(c)
 	if err != nil {
@@ -34,7 +39,7 @@ func TestRoleApply(t *testing.T) {
 	}
 
 	// The unsecured world: nothing set, nothing applied.
-	for _, k := range []string{"ISLANDS_CQL_APP_USER", "ISLANDS_CQL_APP_PASSWORD_FILE", "ISLANDS_CQL_APP_PASSWORD"} {
+	for _, k := range []string{"ISLANDS_CQL_CA", "ISLANDS_CQL_APP_USER", "ISLANDS_CQL_APP_PASSWORD_FILE", "ISLANDS_CQL_APP_PASSWORD"} {
 		t.Setenv(k, "") // restored when the test ends
 		os.Unsetenv(k)
 	}

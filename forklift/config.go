@@ -1,11 +1,10 @@
 package forklift
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -160,9 +159,9 @@ func setInt(p *int, v int) {
 	}
 }
 
-// LoadConfig reads a YAML config file, expanding ${VAR} from the environment. Unknown keys are
-// errors, so a misspelt key never silently falls back to a default. Defaults are not applied yet:
-// flags override first, then Open applies them.
+// LoadConfig reads a YAML config file, expanding ${VAR} from the environment in its values (see
+// ParseConfig). Unknown keys are errors, so a misspelt key never silently falls back to a default.
+// Defaults are not applied yet: flags override first, then Open applies them.
 func LoadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -171,15 +170,220 @@ func LoadConfig(path string) (Config, error) {
 	return ParseConfig(b)
 }
 
-// ParseConfig parses YAML config bytes (see LoadConfig).
+// ParseConfig parses YAML config bytes. Its invariants:
+//
+//   - The YAML is parsed first, then ${NAME} is expanded from the environment in each value
+//     (never in a key). An expanded value is never read as YAML again: a variable's content cannot
+//     add keys or change the document's shape, whatever it holds.
+//   - Only ${NAME} (a letter or _, then letters, digits, _) is expanded; any other $ is kept as it
+//     is ("pa$word", "a$$b"), and $${ is a literal ${. A variable that is not set is an error that
+//     names it and the key, so a typo never becomes an empty host or password.
+//   - An unquoted value that was expanded takes the type its text has (workers: ${N} is a number);
+//     a quoted one stays a string.
+//   - An error never shows a value (a password, or a variable holding one): it names the line and
+//     the key, and the YAML decoder's echo of the offending value is cut out.
 func ParseConfig(b []byte) (Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return Config{}, fmt.Errorf("%w: %s", ErrConfig, yamlError(err))
+	}
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader([]byte(os.ExpandEnv(string(b)))))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, strings.TrimPrefix(err.Error(), "yaml: "))
+	if root.Kind == 0 {
+		return c, nil // an empty file
+	}
+	if err := checkKeys(&root, reflect.TypeOf(c), ""); err != nil {
+		return Config{}, err
+	}
+	if err := expandNode(&root, ""); err != nil {
+		return Config{}, err
+	}
+	if err := root.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("%w: %s", ErrConfig, yamlError(err))
 	}
 	return c, nil
+}
+
+// quotedValue is how the YAML decoder quotes a value in its errors ("cannot unmarshal !!str `x`
+// into int"): yamlError cuts it out.
+var quotedValue = regexp.MustCompile("\\s*`[^`]*`")
+
+// yamlError is err's text without the "yaml: " prefix and without any value it quotes.
+func yamlError(err error) string {
+	return quotedValue.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+}
+
+// checkKeys refuses a mapping key that names no field of t (the yaml tags, inline structs
+// included), with its line and path; maps and interface values take any key.
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := checkKeys(c, t, path); err != nil {
+				return err
+			}
+		}
+		return nil
+	case yaml.SequenceNode:
+		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+			return nil // the decoder reports the type error
+		}
+		for i, c := range n.Content {
+			if err := checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case yaml.MappingNode:
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		fields := map[string]reflect.Type{}
+		yamlFields(t, fields)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fields[k.Value]
+			if !ok {
+				return fmt.Errorf("%w: line %d: unknown key %q%s", ErrConfig, k.Line, k.Value, inPath(path))
+			}
+			if err := checkKeys(v, ft, join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields adds the YAML keys of struct t to fields, as yaml.v3 names them.
+func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(","+opts+",", ",inline,") {
+			yamlFields(f.Type, fields)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func inPath(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " in " + path
+}
+
+// expandNode expands ${NAME} in every scalar value under n (keys left as they are).
+func expandNode(n *yaml.Node, path string) error {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if err := expandNode(c, path); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandNode(n.Content[i+1], join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") {
+			return nil
+		}
+		v, err := expandValue(n.Value, os.LookupEnv)
+		if err != nil {
+			return fmt.Errorf("%w: line %d: %s: %v", ErrConfig, n.Line, path, err)
+		}
+		if v == n.Value {
+			return nil
+		}
+		n.Value = v
+		if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 && n.Style&yaml.TaggedStyle == 0 {
+			// Unquoted and untagged: the expanded text's own type, as if written there; but a
+			// variable holding "null" or "~" is that text, not an absent value.
+			n.Tag = ""
+			if n.Tag = n.ShortTag(); n.Tag == "!!null" {
+				n.Tag = "!!str"
+			}
+		}
+	}
+	return nil
+}
+
+// expandValue replaces each ${NAME} in s by the variable's value; $${ is a literal ${, and every
+// other $ stays. The error names the variable, never s.
+func expandValue(s string, lookup func(string) (string, bool)) (string, error) {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "$")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String(), nil
+		}
+		b.WriteString(s[:i])
+		s = s[i:]
+		if strings.HasPrefix(s, "$${") {
+			b.WriteString("${")
+			s = s[3:]
+			continue
+		}
+		if name, ok := varName(s); ok {
+			v, set := lookup(name)
+			if !set {
+				return "", fmt.Errorf("the environment variable %s is not set", name)
+			}
+			b.WriteString(v)
+			s = s[len(name)+3:]
+			continue
+		}
+		b.WriteByte('$')
+		s = s[1:]
+	}
+}
+
+// varName is NAME when s starts with ${NAME}.
+func varName(s string) (string, bool) {
+	if !strings.HasPrefix(s, "${") {
+		return "", false
+	}
+	end := strings.IndexByte(s, '}')
+	if end < 3 {
+		return "", false
+	}
+	name := s[2:end]
+	for i, r := range name {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return "", false
+		}
+	}
+	return name, true
 }
 
 // Validate checks that the config, with its defaults, can run; the error wraps ErrConfig and names

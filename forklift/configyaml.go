@@ -40,6 +40,8 @@ func (c ClusterConfig) YAML() (string, error) {
 		PasswordFile      string        `yaml:"password_file,omitempty"`
 		PasswordEnv       string        `yaml:"password_env,omitempty"`
 		TLS               *tlsYAML      `yaml:"tls,omitempty"`
+		InsecurePassword  bool          `yaml:"insecure_password,omitempty"`
+		AllowedAuths      []string      `yaml:"allowed_authenticators,omitempty"`
 		Consistency       string        `yaml:"consistency,omitempty"`
 		Timeout           time.Duration `yaml:"timeout,omitempty"`
 		ConnectTimeout    time.Duration `yaml:"connect_timeout,omitempty"`
@@ -47,7 +49,7 @@ func (c ClusterConfig) YAML() (string, error) {
 		DisableHostLookup bool          `yaml:"disable_host_lookup,omitempty"`
 	}
 	y := clusterYAML{Hosts: c.Hosts, LocalDC: c.LocalDC, Username: c.Username, PasswordFile: c.PasswordFile,
-		PasswordEnv: c.PasswordEnv, Consistency: c.Consistency, Timeout: c.Timeout, ConnectTimeout: c.ConnectTimeout,
+		PasswordEnv: c.PasswordEnv, InsecurePassword: c.InsecurePassword, AllowedAuths: c.AllowedAuthenticators, Consistency: c.Consistency, Timeout: c.Timeout, ConnectTimeout: c.ConnectTimeout,
 		Connections: c.Connections, DisableHostLookup: c.DisableHostLookup}
 	if t := tlsYAML(c.TLS); t != (tlsYAML{}) {
 		y.TLS = &t

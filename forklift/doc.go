@@ -16,7 +16,9 @@
 // writetime and TTL; blind writes for lww, read-resolve-write otherwise; checkpoints per range so a
 // killed run resumes), Verify (both sides compared range by range under the resolver's invariant,
 // hashing subranges first), Repair (re-copies what Verify found) and Status (checkpoints read back).
-// Config says what to copy and how hard to push.
+// Config says what to copy and how hard to push. LoadConfig and ParseConfig read it from YAML,
+// expanding ${NAME} in each value after parsing (never re-read as YAML; any other $ stays); their
+// errors never show a value, so a password in the file or a variable stays out of them.
 //
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
 // made in the source after a key was copied must reach the destination by dual writes; the TTL

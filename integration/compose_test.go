@@ -31,6 +31,10 @@ func TestComposeMatchesRegions(t *testing.T) {
 			Environment map[string]string `yaml:"environment"`
 			Volumes     []string          `yaml:"volumes"`
 			Entrypoint  []string          `yaml:"entrypoint"`
+			DependsOn   yaml.Node         `yaml:"depends_on"` // a list of names, or a map of name to condition
+			Healthcheck struct {
+				Test []string `yaml:"test"`
+			} `yaml:"healthcheck"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
@@ -63,8 +67,9 @@ func TestComposeMatchesRegions(t *testing.T) {
 			services = append(services, f[0])
 		}
 	}
-	if len(compose.Services) != len(services) {
-		t.Errorf("docker-compose.yml has %d services, scripts/regions %d (%v)", len(compose.Services), len(services), services)
+	// Plus the one-shot roles service: what up does after the nodes answer.
+	if len(compose.Services) != len(services)+1 {
+		t.Errorf("docker-compose.yml has %d services, scripts/regions %d (%v) and roles", len(compose.Services), len(services), services)
 	}
 
 	// want: for each service, the environment entries or command words that give its addresses.
@@ -132,7 +137,6 @@ func TestComposeMatchesRegions(t *testing.T) {
 	if state == "" {
 		state = "./.regions"
 	}
-	tlsMount := "${ISLANDS_STATE:-./.regions}/tls:/islands/tls:ro"
 	if ca := env["ISLANDS_CQL_CA"]; ca != "" {
 		repoRoot, _ := filepath.Abs("..")
 		dir := state
@@ -143,12 +147,30 @@ func TestComposeMatchesRegions(t *testing.T) {
 			t.Errorf("docker-compose.yml mounts %s/tls, but scripts/regions env gives ISLANDS_CQL_CA=%s", dir, ca)
 		}
 	}
+	// Each node mounts its own keystore and no other file of tls/ (another node's key, the CA's), and
+	// nothing of ca/ (the CA's key stays with the operator); JMX asks for a login, and the
+	// healthcheck gives it by file.
 	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-eu"} {
 		s := compose.Services[svc]
-		for _, v := range []string{"./scripts/services/cassandra-secure.yaml:/islands/cassandra-secure.yaml:ro", tlsMount} {
+		own := "${ISLANDS_STATE:-./.regions}/tls/" + svc + ".p12:/islands/node.p12:ro"
+		for _, v := range []string{"./scripts/services/cassandra-secure.yaml:/islands/cassandra-secure.yaml:ro", own,
+			"${ISLANDS_STATE:-./.regions}/secrets/jmx.password:/islands/jmx.password:ro"} {
 			if !slices.Contains(s.Volumes, v) {
 				t.Errorf("service %s does not mount %s (the secured configuration scripts/regions uses): %v", svc, v, s.Volumes)
 			}
+		}
+		for _, v := range s.Volumes {
+			src, _, _ := strings.Cut(v, ":/")
+			segs := strings.Split(src, "/")
+			if v != own && (slices.Contains(segs, "tls") || slices.Contains(segs, "ca") || segs[len(segs)-1] == "secrets") {
+				t.Errorf("service %s mounts %s: a node gets its own keystore only, never the tls/ or ca/ directory, another node's key or the CA's", svc, v)
+			}
+		}
+		if !strings.Contains(strings.Join(s.Entrypoint, " "), "jmxremote.authenticate=true") {
+			t.Errorf("service %s: the entrypoint does not turn JMX authentication on", svc)
+		}
+		if hc := strings.Join(s.Healthcheck.Test, " "); !strings.Contains(hc, "-pwf") {
+			t.Errorf("service %s: the healthcheck's nodetool gives no JMX login: %s", svc, hc)
 		}
 		if s.Environment["ISLANDS_NODE"] != svc {
 			t.Errorf("service %s: ISLANDS_NODE=%q, want %q (its keystore is tls/%s.p12)", svc, s.Environment["ISLANDS_NODE"], svc, svc)
@@ -158,6 +180,32 @@ func TestComposeMatchesRegions(t *testing.T) {
 			if !strings.Contains(entry, k[1]) {
 				t.Errorf("service %s: the entrypoint does not remove the image's %s, which cassandra-secure.yaml sets", svc, k[1])
 			}
+		}
+	}
+
+	// The roles: as soon as every node is healthy, in both clusters, as scripts/regions up.
+	r := compose.Services["roles"]
+	var deps map[string]struct {
+		Condition string `yaml:"condition"`
+	}
+	if err := r.DependsOn.Decode(&deps); err != nil {
+		t.Errorf("service roles: depends_on: %v", err)
+	}
+	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-eu"} {
+		if deps[svc].Condition != "service_healthy" {
+			t.Errorf("service roles does not wait for %s to be healthy: %+v", svc, deps)
+		}
+	}
+	entry := strings.Join(r.Entrypoint, " ")
+	for _, want := range []string{"roles -system-auth us-east-1:1,eu-west-1:1 " + env["ISLANDS_GLOBAL_US_CQL"], "roles -system-auth eu-west-1:1 " + env["ISLANDS_EU_ISLAND_CQL"]} {
+		if !strings.Contains(entry, want) {
+			t.Errorf("service roles does not run %q as scripts/regions up does: %s", want, entry)
+		}
+	}
+	for _, v := range r.Volumes {
+		segs := strings.Split(strings.Split(v, ":")[0], "/")
+		if segs[len(segs)-1] == "secrets" || strings.Contains(v, "keystore") || strings.Contains(v, "jmx") || slices.Contains(segs, "ca") {
+			t.Errorf("service roles mounts %s: it needs the roles' password files and the CA's certificate only", v)
 		}
 	}
 

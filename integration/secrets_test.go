@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,4 +58,67 @@ func TestNoSecretsInOutputs(t *testing.T) {
 	if files == 0 {
 		t.Fatal("no file was read: the outputs are not where make test put them")
 	}
+}
+
+// TestNoSecretsInTrackedTree is CI's scan of the repository (.ci/run runs it after make test): no
+// tracked file holds a private key (PEM block or keystore), nor a secret of the local world in any
+// form secretscan knows. The secrets come from ISLANDS_SECRETS_DIR, else $ISLANDS_STATE/secrets,
+// else <repo>/.regions/secrets; without any, only the private keys are looked for.
+func TestNoSecretsInTrackedTree(t *testing.T) {
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	root := strings.TrimSpace(string(top))
+	cmd := exec.Command("git", "ls-files", "-z")
+	cmd.Dir = root
+	list, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range strings.Split(strings.TrimRight(string(list), "\x00"), "\x00") {
+		if f != "" {
+			files = append(files, filepath.Join(root, f))
+		}
+	}
+	if len(files) == 0 {
+		t.Fatal("git ls-files listed nothing")
+	}
+	keys, err := secretscan.PrivateKeys(files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range keys {
+		t.Errorf("a private key is tracked: %s", f)
+	}
+	dir := os.Getenv("ISLANDS_SECRETS_DIR")
+	if dir == "" {
+		candidates := []string{filepath.Join(root, ".regions", "secrets")}
+		if st := os.Getenv("ISLANDS_STATE"); st != "" {
+			candidates = append([]string{filepath.Join(st, "secrets")}, candidates...)
+		}
+		for _, d := range candidates {
+			if _, err := os.Stat(d); err == nil {
+				dir = d
+				break
+			}
+		}
+	}
+	if dir == "" {
+		t.Logf("%d tracked files: no private key; no secrets directory to look for the world's secrets", len(files))
+		return
+	}
+	secrets, err := secretscan.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found, n, err := secretscan.Scan(secrets, nil, files...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		t.Errorf("a secret is tracked: %s", f)
+	}
+	t.Logf("%d tracked files: no private key; %d secrets of %s looked for in %d files: %d found", len(files), len(secrets), dir, n, len(found))
 }

@@ -224,10 +224,29 @@ func TestSecurityRefusalsFailFast(t *testing.T) {
 	}{
 		{"wrong password", cqlconn.Access{Username: app.Username, PasswordFile: wrongPW, TLS: app.TLS}, cqlconn.ErrBadCredentials, "refused user"},
 		{"no CA", cqlconn.Access{Username: app.Username, PasswordFile: app.PasswordFile, TLS: cqlconn.TLS{Enabled: true}}, cqlconn.ErrUnknownCA, "tls.ca_file"},
-		{"plain text to the TLS port", cqlconn.Access{Username: app.Username, PasswordFile: app.PasswordFile}, cqlconn.ErrPlainToTLS, "tls.enabled"},
+		// Without credentials: with a password, plain text is refused before dialling (below).
+		{"plain text to the TLS port", cqlconn.Access{}, cqlconn.ErrPlainToTLS, "tls.enabled"},
 		{"no credentials", cqlconn.Access{TLS: app.TLS}, cqlconn.ErrNoCredentials, "password_file"},
 	}
 	bin := buildForklift(t)
+	// A password never leaves for a server TLS does not verify: refused before any connection,
+	// by the library and by forklift (a configuration error, exit 2), naming the fix.
+	for name, a := range map[string]cqlconn.Access{
+		"password over plain text":     {Username: app.Username, PasswordFile: app.PasswordFile},
+		"password over unverified TLS": {Username: app.Username, PasswordFile: app.PasswordFile, TLS: cqlconn.TLS{Enabled: true, InsecureSkipVerify: true}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := a.Apply(gocql.NewCluster(e.EUCQL)); !errors.Is(err, cqlconn.ErrPasswordInClear) || !strings.Contains(err.Error(), "tls.ca_file") {
+				t.Errorf("Apply: %v, want ErrPasswordInClear naming tls.ca_file", err)
+			}
+			cfg := writeForkliftYAML(t, securityYAML(t, e, a, "sec_refuse", "sec_refuse", "sec_refuse_ckpt", "refuse"))
+			o, ferr, _ := runForkliftProgram(t, bin, "run", "--config", cfg)
+			var exit *exec.ExitError
+			if !errors.As(ferr, &exit) || exit.ExitCode() != 2 || !strings.Contains(o, cqlconn.ErrPasswordInClear.Error()) {
+				t.Errorf("forklift run: %v\n%s\nwant exit 2 saying %q", ferr, o, cqlconn.ErrPasswordInClear)
+			}
+		})
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			start := time.Now()

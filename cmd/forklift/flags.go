@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ func newCommon(name string, stderr io.Writer, sharded bool) *common {
 	c.fs.StringVar(&c.config, "config", "", "YAML config file (required unless every needed key is given as a flag)")
 	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	c.fs.StringVar(&c.logFormat, "log-format", "text", "text or json (structured logs on stderr)")
-	c.fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. :9100); empty = off")
+	c.fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9100: this machine only; any other address is warned about); empty = off")
 	c.fs.StringVar(&c.reportPath, "report", "", "also write the JSON report to this file")
 	c.fs.BoolVar(&c.jsonOut, "json", false, "print the JSON report on stdout instead of the table")
 	if sharded {
@@ -100,7 +101,9 @@ func (c *common) configFlags() {
 		c.key(p+"-tls-cert", p+".tls.cert_file", str(&cc.TLS.CertFile))
 		c.key(p+"-tls-key", p+".tls.key_file", str(&cc.TLS.KeyFile))
 		c.key(p+"-tls-server-name", p+".tls.server_name", str(&cc.TLS.ServerName))
-		c.key(p+"-tls-insecure", p+".tls.insecure_skip_verify (default false)", boolean(&cc.TLS.InsecureSkipVerify))
+		c.key(p+"-tls-insecure", p+".tls.insecure_skip_verify: do not verify the server's certificate; logged as INSECURE (default false)", boolean(&cc.TLS.InsecureSkipVerify))
+		c.key(p+"-insecure-password", p+".insecure_password: send the password to a server TLS does not verify; refused otherwise, logged as INSECURE (default false)", boolean(&cc.InsecurePassword))
+		c.key(p+"-allowed-authenticators", p+".allowed_authenticators: server authenticator classes the password is offered to, comma-separated (default Cassandra's PasswordAuthenticator)", list(&cc.AllowedAuthenticators))
 	}
 	c.key("keyspaces", "keyspaces: copy every table of these keyspaces, comma-separated", list(&c.cfg.Keyspaces))
 	c.key("tables", "tables: keyspace.table[=resolver], comma-separated (replaces the YAML's tables)", func(v string) error {
@@ -157,7 +160,9 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 		return forklift.Config{}, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if c.fs.NArg() > 0 {
-		return forklift.Config{}, fmt.Errorf("%w: unexpected argument %q", errUsage, c.fs.Arg(0))
+		// Named by its position, never echoed: it may be a password typed in the wrong place.
+		return forklift.Config{}, fmt.Errorf("%w: %d unexpected argument(s) after the flags (the first is argument %d; not shown, it may be a secret): forklift takes flags only",
+			errUsage, c.fs.NArg(), len(args)-c.fs.NArg()+1)
 	}
 	var cfg forklift.Config
 	if c.config != "" {
@@ -174,12 +179,38 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 		}
 	}
 	cfg = c.cfg
+	for _, side := range []struct {
+		name string
+		cc   forklift.ClusterConfig
+	}{{"source", cfg.Source}, {"destination", cfg.Destination}} {
+		for _, w := range side.cc.Access.Warnings() {
+			c.warnings = append(c.warnings, side.name+": "+w)
+		}
+	}
+	if c.metricsAddr != "" && !loopback(c.metricsAddr) {
+		c.warnings = append(c.warnings, fmt.Sprintf("--metrics-addr %s: /metrics is reachable from other machines (keyspaces, tables, hosts, progress); "+
+			"set --metrics-addr 127.0.0.1:PORT to keep it on this one", c.metricsAddr))
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
 	var err error
 	c.shard, err = forklift.ParseShard(c.shardFlag)
 	return cfg, err
+}
+
+// loopback reports whether addr (host:port) listens on this machine only: a loopback IP or
+// localhost. ":9100" (every interface) and a routable address are not.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // order lists the flags given, in the order flag.Visit reports them.

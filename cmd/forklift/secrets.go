@@ -10,12 +10,10 @@ import (
 
 // refusePasswordFlags refuses a password given on the command line, which every user of the
 // machine can read in ps, before the flag package could echo it in an error. The message never
-// includes the value.
+// includes the value. Every argument is looked at, those after "--" too: forklift takes no
+// positional argument, so whatever follows "--" is a mistake that must not reach an error text.
 func refusePasswordFlags(args []string) error {
 	for _, a := range args {
-		if a == "--" {
-			break
-		}
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if strings.HasPrefix(a, "-") && (name == "source-password" || name == "destination-password") {
 			side := strings.TrimSuffix(name, "-password")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,4 +67,89 @@ func mustLoad(t *testing.T, path string) forklift.Config {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Arguments after -- (or after the first argument that is not a flag, where the flag package
+// stops) are not flags, but a password there still never reaches an error text: the refusal scans
+// every argument, and an unexpected argument is named by its position, not echoed.
+func TestPasswordAfterDoubleDashNeverEchoed(t *testing.T) {
+	const pw = "Sup3r-s3cret-value"
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "f.yaml")
+	if err := os.WriteFile(cfg, []byte("source: {hosts: [127.0.0.1]}\ndestination: {hosts: [127.0.0.2]}\ntables: [{keyspace: ks, table: t}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--config", cfg, "--", "--source-password=" + pw},
+		{"run", "--config", cfg, "--", "--destination-password", pw},
+		{"run", "--config", cfg, "--", pw},
+		{"run", "--config", cfg, "stray", "--source-password", pw},
+		{"verify", "--config", cfg, pw},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := dispatch(context.Background(), args, &stdout, &stderr)
+		out := stdout.String() + stderr.String()
+		if code != exitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		}
+		if strings.Contains(out, pw) {
+			t.Errorf("%q: the password shows: %q", args, out)
+		}
+	}
+}
+
+// --metrics-addr on every interface (":9100", "0.0.0.0:9100", a routable address) is warned
+// about, as cachesync does; loopback is not. Its help suggests loopback.
+func TestMetricsAddrWarnsOffLoopback(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(cfg, []byte("source: {hosts: [127.0.0.1]}\ndestination: {hosts: [127.0.0.2]}\ntables: [{keyspace: ks, table: t}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for addr, warn := range map[string]bool{":9100": true, "0.0.0.0:9100": true, "10.1.2.3:9100": true, "[::]:9100": true,
+		"127.0.0.1:9100": false, "localhost:9100": false, "[::1]:9100": false, "": false} {
+		c := newCommon("run", io.Discard, false)
+		if _, err := c.parse([]string{"--config", cfg, "--metrics-addr", addr}); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(strings.Join(c.warnings, "\n"), "metrics")
+		if got != warn {
+			t.Errorf("--metrics-addr %q: warnings %q, want a metrics warning: %v", addr, c.warnings, warn)
+		}
+	}
+	c := newCommon("run", io.Discard, false)
+	if u := c.fs.Lookup("metrics-addr").Usage; !strings.Contains(u, "127.0.0.1:9100") || strings.Contains(u, "(e.g. :9100)") {
+		t.Errorf("--metrics-addr's help suggests %q", u)
+	}
+}
+
+// Unsafe access options are logged as INSECURE at start, per side.
+func TestInsecureAccessIsWarned(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "f.yaml")
+	if err := os.WriteFile(cfg, []byte("source: {hosts: [127.0.0.1], tls: {enabled: true, insecure_skip_verify: true}}\ndestination: {hosts: [127.0.0.2]}\ntables: [{keyspace: ks, table: t}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newCommon("run", io.Discard, false)
+	if _, err := c.parse([]string{"--config", cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.warnings) != 1 || !strings.HasPrefix(c.warnings[0], "source: INSECURE") {
+		t.Fatalf("warnings %q", c.warnings)
+	}
+	// A password to that unverified server is refused, naming the opt-out; with it, a second warning.
+	pwf := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwf, []byte("Sup3r-s3cret-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"run", "--config", cfg, "--source-username", "u", "--source-password-file", pwf}
+	if code := dispatch(context.Background(), args, &stdout, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "insecure_password") {
+		t.Fatalf("exit %d, %q", code, stderr.String())
+	}
+	c = newCommon("run", io.Discard, false)
+	if _, err := c.parse(append(args[1:], "--source-insecure-password=true")); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.warnings) != 2 || !strings.Contains(c.warnings[1], "insecure_password") {
+		t.Fatalf("warnings %q", c.warnings)
+	}
 }

@@ -3,8 +3,14 @@
 // services' logs, the demo's and the campaign's outputs, with the local world's secrets
 // (scripts/regions keeps them in $ISLANDS_STATE/secrets).
 //
-// A secret counts as found in any of the forms a careless print gives it: as it is, hex-encoded,
-// base64-encoded. A finding names the file, the line and the secret's name, never its value.
+// A secret counts as found in any of the forms a careless print gives it: as it is; hex-encoded in
+// either case; base64 or URL-safe base64 at any of the three alignments a longer encoded stream
+// gives it (a SASL PLAIN token "\0user\0password", a basic-auth header); and each of these
+// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block). A finding names the file,
+// the line and the secret's name, never its value.
+//
+// CI also scans the repository's tracked tree (integration TestNoSecretsInTrackedTree, run by
+// .ci/run): for the world's secrets, and for any private key (PrivateKeys) committed by mistake.
 package secretscan
 
 import (
@@ -16,6 +22,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -65,20 +72,102 @@ func (f Finding) String() string {
 	return fmt.Sprintf("%s:%d: secret %s (%s)", f.File, f.Line, f.Secret, f.Form)
 }
 
+// PrivateKeys reports each file among paths that holds a private key: a PEM block "-----BEGIN …
+// PRIVATE KEY-----" (PKCS#1, PKCS#8, EC, OpenSSH, encrypted or not) or a PKCS#12/JKS keystore by
+// its name (.p12, .pfx, .jks). Form names which. Missing paths are skipped.
+func PrivateKeys(paths ...string) ([]Finding, error) {
+	var out []Finding
+	for _, p := range paths {
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".p12", ".pfx", ".jks":
+			if _, err := os.Lstat(p); err == nil {
+				out = append(out, Finding{File: p, Line: 1, Secret: "keystore", Form: "file"})
+			}
+			continue
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return out, err
+		}
+		r := bufio.NewReaderSize(f, 1<<20)
+		for line := 1; ; line++ {
+			b, err := r.ReadBytes('\n')
+			if pemPrivateKey.Match(b) {
+				out = append(out, Finding{File: p, Line: line, Secret: "private key", Form: "PEM"})
+			}
+			if err != nil {
+				break
+			}
+		}
+		f.Close()
+	}
+	return out, nil
+}
+
+// pemPrivateKey is the first line of a PEM private key block.
+var pemPrivateKey = regexp.MustCompile(`-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----`)
+
+// needle is one form of one secret. fold needles are matched against the lowercased text (hex in
+// either case).
 type needle struct {
 	secret, form string
 	b            []byte
+	fold         bool
 }
 
+// needles lists every form a secret is looked for in:
+//
+//   - plain: the value as it is;
+//   - hex: its bytes in hexadecimal, either case (matched against the lowercased text);
+//   - base64 and base64url: inside a longer encoded stream (a SASL PLAIN token "\0user\0password",
+//     a basic-auth header, a JSON blob), the secret's bytes start at any offset modulo 3, and the
+//     characters at either end also carry bits of the neighbouring bytes. So for each of the three
+//     offsets the needle is only the characters that depend on the secret's bytes alone.
+//
+// Wrapped forms (a line break, and the indentation around it, inside the value) are found by
+// scanFile, which also matches every needle across line ends.
 func needles(secrets []Secret) []needle {
 	var out []needle
+	seen := map[string]bool{}
+	add := func(n needle) {
+		k := n.secret + "\x00" + string(n.b)
+		if len(n.b) == 0 || seen[k] {
+			return
+		}
+		seen[k] = true
+		out = append(out, n)
+	}
 	for _, s := range secrets {
-		out = append(out,
-			needle{s.Name, "plain", []byte(s.Value)},
-			needle{s.Name, "hex", []byte(hex.EncodeToString([]byte(s.Value)))},
-			needle{s.Name, "base64", []byte(strings.TrimRight(base64.StdEncoding.EncodeToString([]byte(s.Value)), "="))})
+		v := []byte(s.Value)
+		add(needle{secret: s.Name, form: "plain", b: v})
+		add(needle{secret: s.Name, form: "hex", b: []byte(hex.EncodeToString(v)), fold: true})
+		for _, enc := range []struct {
+			form string
+			e    *base64.Encoding
+		}{{"base64", base64.RawStdEncoding}, {"base64url", base64.RawURLEncoding}} {
+			for off := 0; off < 3; off++ {
+				add(needle{secret: s.Name, form: enc.form, b: base64Core(enc.e, v, off)})
+			}
+		}
 	}
 	return out
+}
+
+// base64Core is the part of e's encoding of v, placed off bytes into a stream, that depends on v's
+// bytes only: the characters whose six bits all lie within v.
+func base64Core(e *base64.Encoding, v []byte, off int) []byte {
+	buf := make([]byte, off+len(v))
+	copy(buf[off:], v)
+	enc := e.EncodeToString(buf)
+	from := (8*off + 5) / 6      // the first character starting at or after v's first bit
+	to := 8 * (off + len(v)) / 6 // the characters ending at or before v's last bit
+	if to <= from {
+		return nil
+	}
+	return []byte(enc[from:to])
 }
 
 // Scan walks each path (a file or a directory tree; missing ones are skipped, and skip lists
@@ -116,20 +205,88 @@ func Scan(secrets []Secret, skip []string, paths ...string) (found []Finding, fi
 	return found, files, nil
 }
 
+// scanFile reports each line where a needle shows, once per secret and form. Two passes over
+// the same lines:
+//
+//   - within a line: every needle, against the line as it is (fold needles: lowercased);
+//   - across lines: the lines joined, each without its line end and the spaces and tabs around it
+//     (base64 wrapped at 64 or 76 columns, an indented PEM-like block, a hex dump cut in rows), where
+//     a match counts only when it spans a line end: the ones within a line the first pass found.
+//     The joined text is kept only as long as the longest needle, so memory stays bounded.
 func scanFile(path string, ns []needle) ([]Finding, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []Finding
+	longest := 0
+	for _, n := range ns {
+		longest = max(longest, len(n.b))
+	}
+	var (
+		out    []Finding
+		carry  []byte // the end of the joined text before this line
+		lineOf []int  // the line each byte of carry came from
+	)
+	type key struct {
+		line         int
+		secret, form string
+	}
+	seen := map[key]bool{}
+	report := func(line int, n needle, wrapped bool) {
+		form := n.form
+		if wrapped {
+			form += ", wrapped"
+		}
+		k := key{line, n.secret, form}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, Finding{File: path, Line: line, Secret: n.secret, Form: form})
+		}
+	}
 	r := bufio.NewReaderSize(f, 1<<20)
 	for line := 1; ; line++ {
 		b, err := r.ReadBytes('\n')
+		lower := bytes.ToLower(b)
 		for _, n := range ns {
-			if bytes.Contains(b, n.b) {
-				out = append(out, Finding{File: path, Line: line, Secret: n.secret, Form: n.form})
+			hay := b
+			if n.fold {
+				hay = lower
 			}
+			if bytes.Contains(hay, n.b) {
+				report(line, n, false)
+			}
+		}
+		if len(ns) > 0 && len(b) > 0 {
+			norm := bytes.Trim(b, " \t\r\n")
+			window := append(append([]byte(nil), carry...), norm...)
+			lowerWindow := bytes.ToLower(window)
+			for _, n := range ns {
+				hay := window
+				if n.fold {
+					hay = lowerWindow
+				}
+				// Only a match that starts in carry and ends in this line spans a line end.
+				for from := 0; from < len(carry); {
+					i := bytes.Index(hay[from:], n.b)
+					if i < 0 || from+i >= len(carry) {
+						break
+					}
+					if from+i+len(n.b) > len(carry) {
+						report(lineOf[from+i], n, true)
+						break
+					}
+					from += i + 1
+				}
+			}
+			for range norm {
+				lineOf = append(lineOf, line)
+			}
+			if keep := longest - 1; len(window) > keep {
+				lineOf = lineOf[len(lineOf)-keep:]
+				window = window[len(window)-keep:]
+			}
+			carry = window
 		}
 		if err != nil {
 			break

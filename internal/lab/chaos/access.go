@@ -40,7 +40,8 @@ type grant struct {
 
 // grantsFor is what each cluster's administrator grants after creating the campaign's keyspace
 // there: the writers read and write it on both sides; forklift reads the primary's (its source),
-// reads and writes the secondary's (its destination) and owns its checkpoint keyspace there.
+// reads and writes the secondary's (its destination) and, in its checkpoint keyspace there, reads,
+// writes and creates its tables (what forklift's own grants check asks; not ALL).
 func grantsFor(o Options, addr string) []grant {
 	type g = grant
 	out := []g{{cqlconn.RoleApp, o.Keyspace, []string{"SELECT", "MODIFY"}}}
@@ -50,7 +51,7 @@ func grantsFor(o Options, addr string) []grant {
 	if addr == o.Env.USCQL {
 		return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT"}})
 	}
-	return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT", "MODIFY"}}, g{cqlconn.RoleForklift, forkliftKS, []string{"ALL"}})
+	return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT", "MODIFY"}}, g{cqlconn.RoleForklift, forkliftKS, []string{"SELECT", "MODIFY", "CREATE"}})
 }
 
 // forkliftKS is forklift's checkpoint keyspace, in the secondary's cluster.

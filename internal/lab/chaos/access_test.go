@@ -70,7 +70,7 @@ func TestGrantsFor(t *testing.T) {
 	if got := show(grantsFor(o, "us")); got != "app:chaos:SELECT+MODIFY forklift:chaos:SELECT" {
 		t.Errorf("primary: %s", got)
 	}
-	if got := show(grantsFor(o, "eu")); got != "app:chaos:SELECT+MODIFY forklift:chaos:SELECT+MODIFY forklift:chaos_forklift:ALL" {
+	if got := show(grantsFor(o, "eu")); got != "app:chaos:SELECT+MODIFY forklift:chaos:SELECT+MODIFY forklift:chaos_forklift:SELECT+MODIFY+CREATE" {
 		t.Errorf("secondary: %s", got)
 	}
 	o.ForkliftBin = ""

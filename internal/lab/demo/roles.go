@@ -94,14 +94,15 @@ type grant struct {
 
 // grants are what the app and forklift roles need, and no more: the applications read and write
 // the island and the global keyspace; forklift reads the island (its source), reads and writes
-// the global keyspace and demo_scratch (its destinations) and owns its checkpoint keyspace.
+// the global keyspace and demo_scratch (its destinations), and in its checkpoint keyspace reads,
+// writes and creates its tables (what forklift's grants check asks; not ALL).
 var grants = []grant{
 	{false, cqlconn.RoleApp, islandKS, []string{"SELECT", "MODIFY"}},
 	{false, cqlconn.RoleForklift, islandKS, []string{"SELECT"}},
 	{true, cqlconn.RoleApp, globalKS, []string{"SELECT", "MODIFY"}},
 	{true, cqlconn.RoleForklift, globalKS, []string{"SELECT", "MODIFY"}},
 	{true, cqlconn.RoleForklift, scratchKS, []string{"SELECT", "MODIFY"}},
-	{true, cqlconn.RoleForklift, fliftKS, []string{"ALL"}},
+	{true, cqlconn.RoleForklift, fliftKS, []string{"SELECT", "MODIFY", "CREATE"}},
 }
 
 // grantRoles gives the grants through the administrator's sessions of each cluster. Cassandra

@@ -33,7 +33,10 @@ import (
 //   - islands_app, islands_forklift: LOGIN and no permission: whoever creates a keyspace for them
 //     grants what they need on it (an app: SELECT, MODIFY; forklift: per run);
 //   - the default superuser cassandra: a random password nobody keeps, LOGIN = false,
-//     SUPERUSER = false.
+//     SUPERUSER = false;
+//   - then every role is listed, and one islands did not make that is a superuser (SUPERUSER
+//     itself, or granted one that is) or can log in is refused with an error naming it: until the
+//     step above, anyone reaching the port could log in as cassandra/cassandra and make one.
 //
 // The user names and password files are those of the ISLANDS_CQL_{ADMIN,APP,FORKLIFT}_* variables
 // (scripts/regions env), TLS by ISLANDS_CQL_CA. It logs in as islands_admin; if the cluster refuses
@@ -198,7 +201,94 @@ func setupRoles(ctx context.Context, addr string, repl map[string]string, want [
 	} else {
 		done = append(done, defaultSuperuser+" already disabled")
 	}
+
+	// From the node's start until the lines above, anyone who reached the port could log in as
+	// cassandra/cassandra and make a superuser, or a login with every grant, of their own: refuse
+	// a cluster that holds one.
+	rows, err := readRoles(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	ours := map[string]bool{}
+	for _, r := range want {
+		ours[r.name] = true
+	}
+	if strangers := strangerRoles(rows, ours); len(strangers) > 0 {
+		return nil, strangersError(addr, strangers)
+	}
+	done = append(done, "no other superuser or login")
 	return done, nil
+}
+
+// roleRow is one row of system_auth.roles.
+type roleRow struct {
+	name     string
+	super    bool
+	login    bool
+	memberOf []string
+}
+
+// readRoles reads every role at QUORUM (a role made in one DC of the global cluster is seen from
+// the other).
+func readRoles(ctx context.Context, s *gocql.Session) ([]roleRow, error) {
+	iter := s.Query("SELECT role, is_superuser, can_login, member_of FROM system_auth.roles").WithContext(ctx).Consistency(gocql.Quorum).Iter()
+	var (
+		rows []roleRow
+		r    roleRow
+	)
+	for iter.Scan(&r.name, &r.super, &r.login, &r.memberOf) {
+		rows = append(rows, r)
+		r = roleRow{}
+	}
+	if err := iter.Close(); err != nil {
+		return nil, fmt.Errorf("listing the roles: %w", err)
+	}
+	return rows, nil
+}
+
+// strangerRoles names, sorted, the roles of rows that are not ours and are superusers (SUPERUSER
+// themselves, or granted, through any chain of grants, a role that is: "name (SUPERUSER)") or can
+// log in ("name (LOGIN)"). A role that can do neither is inert: it acts only through a login.
+func strangerRoles(rows []roleRow, ours map[string]bool) []string {
+	super := map[string]bool{}
+	for _, r := range rows {
+		if r.super {
+			super[r.name] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, r := range rows {
+			if super[r.name] {
+				continue
+			}
+			for _, m := range r.memberOf {
+				if super[m] {
+					super[r.name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	var out []string
+	for _, r := range rows {
+		switch {
+		case ours[r.name]:
+		case super[r.name]:
+			out = append(out, r.name+" (SUPERUSER)")
+		case r.login:
+			out = append(out, r.name+" (LOGIN)")
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// strangersError is the refusal of a cluster holding superusers islands did not make.
+func strangersError(addr string, strangers []string) error {
+	return fatalError{fmt.Errorf("the cluster at %s has role(s) islands did not make that are superusers or can log in: %s. One may have been made through the default superuser "+
+		"cassandra/cassandra before roles disabled it, or by hand. Check what it did (LIST ALL PERMISSIONS OF …), then DROP ROLE it as islands_admin "+
+		"and run roles again, or start a new world (scripts/regions down, then up)", addr, strings.Join(strangers, ", "))}
 }
 
 // ensureRole creates r, or brings an existing r to its password and flags. A password is set only

@@ -71,3 +71,34 @@ func TestWantedRolesNeedsSecuredEnv(t *testing.T) {
 		t.Errorf("wantedRoles without the variables: %v", err)
 	}
 }
+
+// Any superuser islands did not make is named, whether it holds SUPERUSER itself or through a
+// role it was granted (a chain of grants included), and so is any role islands did not make that
+// can log in (a spy made through cassandra/cassandra, granted SELECT on everything); islands' own
+// roles and roles that can neither log in nor act as a superuser are not.
+func TestStrangerRoles(t *testing.T) {
+	rows := []roleRow{
+		{name: "islands_admin", super: true, login: true},
+		{name: "islands_app", login: true},
+		{name: "islands_forklift", login: true},
+		{name: "cassandra"},                                   // disabled by roles
+		{name: "reader", memberOf: []string{"islands_app"}},   // no login, no superuser
+		{name: "intruder", super: true},                       // made through cassandra/cassandra
+		{name: "sneaky", memberOf: []string{"islands_admin"}}, // granted our superuser
+		{name: "sneakier", memberOf: []string{"sneaky"}},      // through a chain
+		{name: "spy", login: true},                            // logs in, whatever it was granted
+	}
+	ours := map[string]bool{"islands_admin": true, "islands_app": true, "islands_forklift": true}
+	got := strangerRoles(rows, ours)
+	if strings.Join(got, ",") != "intruder (SUPERUSER),sneakier (SUPERUSER),sneaky (SUPERUSER),spy (LOGIN)" {
+		t.Fatalf("strangers %q", got)
+	}
+	if got := strangerRoles(rows[:5], ours); len(got) != 0 {
+		t.Fatalf("islands' own roles only: %q", got)
+	}
+	err := strangersError("127.0.7.1:9042", []string{"intruder (SUPERUSER)"})
+	var fatal fatalError
+	if !errors.As(err, &fatal) || !strings.Contains(err.Error(), "intruder") || !strings.Contains(err.Error(), "DROP ROLE") {
+		t.Fatalf("error %v: want a fatal error naming the role and the way out", err)
+	}
+}
