@@ -115,13 +115,13 @@ func TestSecurityJMXNeedsALogin(t *testing.T) {
 }
 
 // TestSecurityRolesRefuseStrangerRoles: a superuser islands did not make, or a login it did not
-// make (as one made through cassandra/cassandra before roles closed it would be), makes `islands
+// make (as one made through cassandra/cassandra before roles closed it would be), makes `islands-lab
 // roles` fail naming it; once it is dropped, roles passes again.
 func TestSecurityRolesRefuseStrangerRoles(t *testing.T) {
 	e := needSecured(t)
-	bin := filepath.Join(t.TempDir(), "islands")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/islands").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/islands: %v\n%s", err, out)
+	bin := filepath.Join(t.TempDir(), "islands-lab")
+	if out, err := exec.Command("go", "build", "-o", bin, "../internal/lab/cmd/islands-lab").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./internal/lab/cmd/islands-lab: %v\n%s", err, out)
 	}
 	s := session(t, e.EUCQL)
 	drop := func() {
