@@ -2,11 +2,19 @@
 // (in one cluster or two) while a migration moves data between them, and reads from the side the
 // migration phase names.
 //
-// Adopting it changes one line:
+// Adopting it changes where the session is built and the session's type, not the queries: the
+// application calls dualwrite.Open with its two cluster configs where it called
+// cluster.CreateSession(), and the code holding the session takes a *dualwrite.Session (or an
+// interface of the methods it uses) instead of a *gocql.Session; the query code —
+// Query(…).WithContext(ctx).Exec(), Iter().Scan(), MapScan, batches — stays as it is:
 //
 //	session, err := dualwrite.Open(ctx, islandCluster, globalCluster, dualwrite.WithReplayDir("/var/lib/app/dualwrite"))
 //	...
 //	err = session.Query(`UPDATE profiles SET plan = ? WHERE member_id = ?`, plan, id).WithContext(ctx).Exec()
+//
+// A session starts in primary-only unless WithPhase says otherwise: deploying the wrapper changes
+// nothing the application stores until someone decides to dual-write (SetPhase(Dual) at run time,
+// or WithPhase(Dual) at the next deploy).
 //
 // Open owns its gocql sessions and rebuilds a side whose pool has emptied ("no hosts available in
 // the pool", which gocql does not recover from by itself with a single host or with the initial

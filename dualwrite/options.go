@@ -49,7 +49,9 @@ func WithFollowerBudget(d time.Duration) Option { return func(c *config) { c.bud
 // share one Prometheus registry (default "default"; sessions with the same name share series).
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
-// WithPhase sets the phase the session starts in (default Dual).
+// WithPhase sets the phase the session starts in (default PrimaryOnly: a service that adopts
+// dualwrite writes the primary alone until someone decides to dual-write, with WithPhase(Dual) at
+// start or SetPhase(Dual) at run time).
 func WithPhase(p Phase) Option { return func(c *config) { c.phase = p } }
 
 // WithPolicy sets what a follower failure does (default PrimaryAuthoritative).

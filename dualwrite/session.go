@@ -129,7 +129,7 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 }
 
 func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
-	cfg := config{phase: Dual, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
+	cfg := config{phase: PrimaryOnly, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
 		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
 		background: 4096, healAfter: time.Second, name: "default"}
 	for _, o := range opts {
