@@ -67,6 +67,10 @@
 // write the follower may have applied it: unless the leader refused it outright it is kept for
 // the leader too, so both sides converge (the caller still gets the leader's error).
 //
+// A follower outage is never silent: with WithLogger, a watcher logs (rate-limited, WithHealthLog)
+// when a side starts failing or missing its budget, when the replay backlog starts growing, and
+// when each is over, with the episode's counts in one line.
+//
 // Reads go to the read side only; with WithShadowReads a sampled fraction also runs on the other side
 // in the background and mismatching results are counted and logged with the statement and values.
 package dualwrite

@@ -52,7 +52,8 @@ type Session struct {
 	// execHook replaces the gocql call in unit tests of pure logic (nil in production).
 	execHook func(ctx context.Context, sd side, op *writeOp) (bool, error)
 
-	stats counters
+	stats  counters
+	health health // the watcher's state (health.go)
 
 	uncertainMu sync.Mutex
 	uncertain   []Uncertain
@@ -131,7 +132,8 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	cfg := config{phase: PrimaryOnly, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
 		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
-		background: 4096, healAfter: time.Second, name: "default"}
+		background: 4096, healAfter: time.Second, name: "default",
+		healthTick: time.Second, healthEvery: DefaultHealthLogEvery}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -177,6 +179,11 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	if s.log != nil {
 		s.replayWG.Add(1)
 		go s.replayer()
+	}
+	s.health.every = cfg.healthEvery
+	if cfg.healthTick > 0 {
+		s.replayWG.Add(1)
+		go s.watchHealth(cfg.healthTick)
 	}
 	return s, nil
 }

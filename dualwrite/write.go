@@ -435,6 +435,7 @@ func (s *Session) run(ctx context.Context, op *writeOp, sd side, phase Phase) (a
 		dest = op.casDest
 	}
 	applied, err = s.exec(ctx, sd, op, dest, func(stmt string) string { return s.forSide(sd, stmt) })
+	s.health.noteResult(sd, err)
 	if s.m != nil {
 		s.m.observe(sd, phase, time.Since(start), err)
 	}
