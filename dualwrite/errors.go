@@ -28,6 +28,9 @@ var (
 	// append/prepend, list element set/delete by index) is refused: a follower failure could only
 	// be replayed blindly, duplicating or misplacing elements.
 	ErrNotIdempotent = errors.New("dualwrite: statement cannot be replayed safely")
+	// ErrNoKeyspace: a side's ClusterConfig names a Keyspace that does not exist on that cluster
+	// (gocql itself only says "no connections were made when creating the session").
+	ErrNoKeyspace = errors.New("dualwrite: keyspace does not exist")
 	// ErrUnknownPhase and ErrUnknownPolicy: a name in config that is not one of ours.
 	ErrUnknownPhase  = errors.New("dualwrite: unknown phase")
 	ErrUnknownPolicy = errors.New("dualwrite: unknown policy")

@@ -82,7 +82,8 @@ type Uncertain struct {
 // application. Close closes the gocql sessions too. Prefer Open to New.
 //
 // A side that refuses the credentials or the TLS setup fails Open with an error that says why
-// (errors.Is with cqlconn.ErrBadCredentials, ErrUnknownCA, ErrPlainToTLS…). When a config names a
+// (errors.Is with cqlconn.ErrBadCredentials, ErrUnknownCA, ErrPlainToTLS…); a config whose Keyspace
+// does not exist on its cluster fails with ErrNoKeyspace naming it. When a config names a
 // Keyspace and authenticates, Open also checks that the role may MODIFY and SELECT there, and
 // refuses (cqlconn.ErrPermission, naming the GRANT) before anything is written.
 func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...Option) (*Session, error) {
@@ -97,7 +98,11 @@ func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...
 				sess.Close()
 			}
 		} else {
-			err = fmt.Errorf("dualwrite: connecting to the %s side %v: %w", side(i), c.Hosts, cqlconn.Explain(err, accessOf(c), c.Hosts...))
+			if kerr := explainNoConnections(ctx, side(i), c, err); kerr != err {
+				err = kerr
+			} else {
+				err = fmt.Errorf("dualwrite: connecting to the %s side %v: %w", side(i), c.Hosts, cqlconn.Explain(err, accessOf(c), c.Hosts...))
+			}
 		}
 		if err != nil {
 			if i == 1 {
