@@ -59,8 +59,8 @@ type ClientOptions struct {
 	// TombstoneTTL + 2 × MaxClockSkew (see CheckSecondInvalidation).
 	MaxClockSkew time.Duration
 	Logger       *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time // physical clock, for tests [time.Now]
+	Registerer   prometheus.Registerer
+	Now          func() time.Time // physical clock, for tests [time.Now]
 }
 
 // Client is the application's cache client in one region: local memcached plus events to the

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,58 @@ func TestLocalSQSWithoutCredentialsMentionsAnonymous(t *testing.T) {
 	t.Logf("error: %v", err)
 	if !strings.Contains(err.Error(), "anonymous: true") || !strings.Contains(err.Error(), "-anonymous") {
 		t.Fatalf("error %q does not mention anonymous: true / -anonymous", err)
+	}
+}
+
+// TestExampleConfig: examples/cachesync.yaml (the README's) loads as it is, with the local
+// world's eu-west-1 addresses; with the world up (ISLANDS_EU_SQS_ENDPOINT set) the agent runs
+// with it and answers /healthz.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := load([]string{"-config", "../../examples/cachesync.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-west-1" || cfg.Memcached != "127.0.6.1:11211" || cfg.SQSEndpoint != "http://127.0.6.1:9324" || !cfg.Anonymous {
+		t.Fatalf("example config: %+v", cfg)
+	}
+	ep := os.Getenv("ISLANDS_EU_SQS_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("ISLANDS_REQUIRE_SERVICES") == "1" {
+			t.Fatal("ISLANDS_EU_SQS_ENDPOINT unset")
+		}
+		t.Skip("local world not configured: the example's addresses are not checked against it")
+	}
+	if ep != cfg.SQSEndpoint || os.Getenv("ISLANDS_EU_MEMCACHED") != cfg.Memcached || os.Getenv("ISLANDS_EU_QUEUE") != cfg.Queue {
+		t.Fatalf("examples/cachesync.yaml drifted from the world: sqs %s memcached %s queue %s, world %s %s %s",
+			cfg.SQSEndpoint, cfg.Memcached, cfg.Queue, ep, os.Getenv("ISLANDS_EU_MEMCACHED"), os.Getenv("ISLANDS_EU_QUEUE"))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a free port: the example's may be taken by a running agent
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = ln.Addr().String()
+	ln.Close()
+	cfg.WaitSeconds, cfg.ShutdownTimeout = 1, 5*time.Second
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runCtx(ctx, cfg) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err := http.Get("http://" + cfg.Listen + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Logf("agent of examples/cachesync.yaml healthy at %s", cfg.Listen)
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent of examples/cachesync.yaml not healthy after 20 s: %v", err)
+		}
 	}
 }

@@ -145,16 +145,14 @@ func sqsClient(ctx context.Context, cfg Config) (*sqs.Client, error) {
 	}), nil
 }
 
-// queueURL returns the URL of the agent's queue: cfg.Queue when it is one, else looked up by name.
+// queueURL returns the URL of the agent's queue, a name or a URL as a publisher's Destination
+// takes it (cachesync.QueueURL).
 func queueURL(ctx context.Context, client *sqs.Client, cfg Config) (string, error) {
-	if strings.Contains(cfg.Queue, "://") {
-		return cfg.Queue, nil
-	}
-	out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(cfg.Queue)})
+	u, err := cachesync.QueueURL(ctx, client, cfg.Queue)
 	if err != nil {
-		return "", fmt.Errorf("queue %q at %s: %w (%s)", cfg.Queue, endpointName(cfg), err, sqsHint(cfg, err))
+		return "", fmt.Errorf("%w at %s (%s)", err, endpointName(cfg), sqsHint(cfg, err))
 	}
-	return aws.ToString(out.QueueUrl), nil
+	return u, nil
 }
 
 // sqsHint says what to check after a failed SQS call: credentials that could not be found for a
