@@ -206,6 +206,9 @@ func (c Config) validate(needHosts bool) error {
 			return bad("tables[%d]: keyspace and table are required", i)
 		}
 	}
+	if err := c.checkResolvers(); err != nil {
+		return err
+	}
 	for name, cc := range map[string]ClusterConfig{"source": c.Source, "destination": c.Destination} {
 		if _, err := parseConsistency(cc.Consistency); err != nil {
 			return bad("%s.consistency: %v", name, err)
