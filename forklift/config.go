@@ -46,10 +46,16 @@ type Config struct {
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
 
 	// CheckpointKeyspace is the destination keyspace of forklift_progress and forklift_quarantine;
-	// created (SimpleStrategy, RF CheckpointRF) when missing. Default "forklift".
+	// created when missing with CheckpointReplication. Default "forklift".
 	CheckpointKeyspace string `yaml:"checkpoint_keyspace"`
 	// CheckpointRF is the replication factor used when forklift creates CheckpointKeyspace. Default 1.
 	CheckpointRF int `yaml:"checkpoint_rf"`
+	// CheckpointReplication is the replication of CheckpointKeyspace when forklift creates it, per
+	// datacenter (NetworkTopologyStrategy), e.g. {eu-west-1: 3}. Default: on a destination of
+	// several datacenters, NetworkTopologyStrategy with CheckpointRF in its local one
+	// (destination.local_dc, else the contacted node's); on one datacenter, SimpleStrategy with
+	// CheckpointRF.
+	CheckpointReplication map[string]int `yaml:"checkpoint_replication"`
 	// RunID names a run in the checkpoint table; the same id resumes it. Default "forklift".
 	RunID string `yaml:"run_id"`
 

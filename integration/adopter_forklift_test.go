@@ -2,12 +2,15 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/world"
 	_ "github.com/globalcloud/islands/internal/demo" // registers the viewing-history resolver the example names
 )
 
@@ -65,5 +68,57 @@ func TestForkliftExampleConfigPlans(t *testing.T) {
 	}
 	for _, tb := range r.Tables {
 		t.Logf("plan: %s %s", tb.Table, tb.Resolver)
+	}
+}
+
+// TestForkliftDCsChecked (issue 31): on the two-DC global cluster, an unknown local_dc is refused
+// (ErrConfig, naming the cluster's datacenters) instead of passing silently, and the checkpoint
+// keyspace forklift creates is NetworkTopologyStrategy in the local DC — not SimpleStrategy,
+// which on several DCs puts replicas wherever the ring says, across the WAN.
+func TestForkliftDCsChecked(t *testing.T) {
+	e := needServices(t)
+	w := needWorld(t)
+	ks := "adopter_dcs"
+	s := session(t, e.USCQL) // the global cluster: the keyspace in both DCs, copied onto itself
+	ddl(t, s, "DROP KEYSPACE IF EXISTS "+ks)
+	ddl(t, s, "CREATE KEYSPACE "+ks+" WITH replication = {'class': 'NetworkTopologyStrategy', 'us-east-1': 1, 'eu-west-1': 1}")
+	ddl(t, s, "CREATE TABLE "+ks+".t (k int PRIMARY KEY, v text)")
+	if err := s.Query("INSERT INTO " + ks + ".t (k, v) VALUES (1, 'a')").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := fmt.Sprintf("adopter_ckpt_%d", time.Now().UnixNano())
+	admin := session(t, w.GlobalCQL(world.EUWest1, world.EUWest1))
+	t.Cleanup(func() { admin.Query("DROP KEYSPACE IF EXISTS " + ckpt).Exec() })
+	cfg := forkliftConfig(e, forklift.TableConfig{Keyspace: ks, Table: "t"})
+	cfg.Source.Hosts = []string{e.USCQL}
+	cfg.Source.LocalDC = "us-east-1"
+	cfg.Destination.Hosts = []string{w.GlobalCQL(world.EUWest1, world.EUWest1)}
+	cfg.Destination.LocalDC = "eu-west-9"
+	cfg.Tables[0].DestinationKeyspace = ks
+	cfg.CheckpointKeyspace = ckpt
+	cfg.Ranges = 4
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := forklift.Open(ctx, cfg)
+	t.Logf("local_dc eu-west-9: %v", err)
+	if !errors.Is(err, forklift.ErrConfig) || !strings.Contains(err.Error(), "eu-west-9") || !strings.Contains(err.Error(), "eu-west-1") {
+		t.Fatalf("unknown local_dc: got %v, want ErrConfig naming eu-west-9 and the cluster's DCs", err)
+	}
+	cfg.Destination.LocalDC = "eu-west-1"
+	j, err := forklift.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.Run(ctx, forklift.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var repl map[string]string
+	if err := admin.Query("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", ckpt).Scan(&repl); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("checkpoint keyspace %s: %v", ckpt, repl)
+	if !strings.HasSuffix(repl["class"], "NetworkTopologyStrategy") || repl["eu-west-1"] != "1" || repl["us-east-1"] != "" {
+		t.Fatalf("checkpoint keyspace replication %v: want NetworkTopologyStrategy {eu-west-1: 1}", repl)
 	}
 }
