@@ -39,3 +39,21 @@ func TestUnknownResolverExits2(t *testing.T) {
 		t.Errorf("Validate: %v, want ErrConfig and ErrUnknownResolver", err)
 	}
 }
+
+// TestPlanExplainsUnknownsAndSourceOnly (issue 31): plan says why EST PARTITIONS is unknown (no
+// system.size_estimates yet, and what to do), and, when no sampled partition exists in the
+// destination, that they are all source-only (a first copy: nothing to merge) rather than a bare
+// "0 on both sides".
+func TestPlanExplainsUnknownsAndSourceOnly(t *testing.T) {
+	r := &forklift.PlanReport{Tables: []forklift.TablePlan{{Table: "island.t", Destination: "global.t", Resolver: "lww", Blind: true,
+		Ranges: 4, EstPartitions: -1, EstBytes: -1,
+		Sample: &forklift.Sample{Partitions: 10, OnBothSides: 0, RowsOnlySource: 12}}}}
+	var out bytes.Buffer
+	newPlanOutput(r).print(&out)
+	got := out.String()
+	for _, want := range []string{"size_estimates", "nodetool refreshsizeestimates", "none of the 10 sampled partitions exists in the destination"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("plan output lacks %q:\n%s", want, got)
+		}
+	}
+}
