@@ -278,6 +278,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 		for _, r := range res.Write.Rows {
 			d := Difference{Key: key, Clustering: t.formatKey(r.Clustering, t.src.Clustering)}
 			if findRow(dst, r.Clustering) == nil {
+				d.Source = t.rowSummary(&r)
 				c.add("missing", d)
 				continue
 			}
@@ -298,6 +299,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 			dr = findRow(dst, sr.Clustering)
 		}
 		if dr == nil {
+			d.Source = t.rowSummary(sr)
 			c.add("missing", d)
 			continue
 		}
