@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gocql/gocql"
+
 	"github.com/globalcloud/islands/forklift"
-	"github.com/globalcloud/islands/internal/world"
 	_ "github.com/globalcloud/islands/internal/demo" // registers the viewing-history resolver the example names
+	"github.com/globalcloud/islands/internal/world"
 )
 
 // TestForkliftExampleConfigPlans (issue 31): examples/forklift.yaml, as a user copies it, plans
@@ -120,5 +122,54 @@ func TestForkliftDCsChecked(t *testing.T) {
 	t.Logf("checkpoint keyspace %s: %v", ckpt, repl)
 	if !strings.HasSuffix(repl["class"], "NetworkTopologyStrategy") || repl["eu-west-1"] != "1" || repl["us-east-1"] != "" {
 		t.Fatalf("checkpoint keyspace replication %v: want NetworkTopologyStrategy {eu-west-1: 1}", repl)
+	}
+}
+
+// TestForkliftVerifyProgressAndRepairSummary (issue 31): verify's progress reaches 100 % (it
+// printed percent=0.0 eta=? throughout: its ranges were never marked covered), and repair's
+// summary of the re-copy names its shard and a rows/s figure (it printed an empty shard and
+// 0 rows/s).
+func TestForkliftVerifyProgressAndRepairSummary(t *testing.T) {
+	e := needServices(t)
+	ks := "adopter_progress"
+	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
+	for _, s := range []*gocql.Session{src, dst} {
+		freshKeyspace(t, s, ks)
+		ddl(t, s, "CREATE TABLE "+ks+".t (k int PRIMARY KEY, v text)")
+	}
+	for k := 0; k < 300; k++ {
+		if err := src.Query("INSERT INTO "+ks+".t (k, v) VALUES (?, ?)", k, fmt.Sprint("v", k)).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := forkliftConfig(e, forklift.TableConfig{Keyspace: ks, Table: "t"})
+	cfg.CheckpointKeyspace = "forklift_ckpt_test"
+	cfg.RunID = fmt.Sprintf("adopter-progress-%d", time.Now().UnixNano())
+	cfg.Ranges = 8
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	j, err := forklift.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var last forklift.Progress
+	calls := 0
+	_, err = j.Verify(ctx, forklift.VerifyOptions{ProgressInterval: 5 * time.Millisecond, Progress: func(p forklift.Progress) { last = p; calls++ }})
+	if !errors.Is(err, forklift.ErrDifferences) {
+		t.Fatalf("verify before any copy: %v, want ErrDifferences", err)
+	}
+	t.Logf("verify progress: %d calls, last %.1f%% ranges %d/%d", calls, 100*last.Fraction, last.RangesDone, last.RangesTotal)
+	if last.Fraction < 0.999 || last.RangesDone != last.RangesTotal {
+		t.Errorf("verify's final progress: %.1f%% ranges %d/%d, want 100%% and every range", 100*last.Fraction, last.RangesDone, last.RangesTotal)
+	}
+	rep, err := j.Repair(ctx, forklift.RepairOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Copied
+	t.Logf("repair re-copy: shard %q, %d rows in %.2fs, %.0f rows/s", c.Shard, c.Rows, c.Seconds, c.RowsPerSec)
+	if c.Shard != "0/1" || c.Rows != 300 || c.RowsPerSec <= 0 {
+		t.Errorf("repair summary: shard %q rows %d rows/s %.0f: want shard 0/1, 300 rows, a rate", c.Shard, c.Rows, c.RowsPerSec)
 	}
 }
