@@ -63,6 +63,11 @@ type Config struct {
 	VerifySubranges int `yaml:"verify_subranges"`
 	// VerifySamples is how many differences of each kind verify reports per table. Default 10.
 	VerifySamples int `yaml:"verify_samples"`
+	// CreateTables creates a destination table that is missing from the source's schema (columns,
+	// primary key, clustering order; the destination's default table options) when the job opens
+	// — any command, plan included; the keyspace must exist. Default false: a missing table is
+	// ErrTableNotFound.
+	CreateTables bool `yaml:"create_tables"`
 	// QuarantineFile, when set, also appends each quarantined partition as a JSON line there.
 	QuarantineFile string `yaml:"quarantine_file"`
 }

@@ -173,3 +173,46 @@ func TestForkliftVerifyProgressAndRepairSummary(t *testing.T) {
 		t.Errorf("repair summary: shard %q rows %d rows/s %.0f: want shard 0/1, 300 rows, a rate", c.Shard, c.Rows, c.RowsPerSec)
 	}
 }
+
+// TestForkliftCreateTable (issue 31, --create-table): with create_tables, a destination table that
+// is missing is created from the source's schema (composite key, clustering order, static and
+// collection columns) and the copy lands in it, cell for cell.
+func TestForkliftCreateTable(t *testing.T) {
+	e := needServices(t)
+	ks := "adopter_create"
+	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
+	for _, s := range []*gocql.Session{src, dst} {
+		freshKeyspace(t, s, ks)
+	}
+	ddl(t, src, "CREATE TABLE "+ks+".h (m bigint, r text, title int, at timestamp, owner text static, tags set<text>, PRIMARY KEY ((m, r), title, at)) WITH CLUSTERING ORDER BY (title ASC, at DESC)")
+	for i := 0; i < 50; i++ {
+		if err := src.Query("INSERT INTO "+ks+".h (m, r, title, at, owner, tags) VALUES (?, 'eu', ?, ?, 'o', {'a', 'b'}) USING TIMESTAMP ?",
+			i%7, i, time.UnixMilli(int64(1_700_000_000_000+i)), int64(1_700_000_000_000_000+i)).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := forkliftConfig(e, forklift.TableConfig{Keyspace: ks, Table: "h"})
+	cfg.RunID = fmt.Sprintf("adopter-create-%d", time.Now().UnixNano())
+	cfg.Ranges = 8
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if _, err := forklift.Open(ctx, cfg); !errors.Is(err, forklift.ErrTableNotFound) || !strings.Contains(err.Error(), "--create-table") {
+		t.Fatalf("without create_tables: %v, want ErrTableNotFound pointing at --create-table", err)
+	}
+	cfg.CreateTables = true
+	j, err := forklift.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if _, err := j.Run(ctx, forklift.RunOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Verify(ctx, forklift.VerifyOptions{}); err != nil {
+		t.Fatalf("verify after a copy into the created table: %v", err)
+	}
+	var order string
+	if err := dst.Query("SELECT clustering_order FROM system_schema.columns WHERE keyspace_name = ? AND table_name = 'h' AND column_name = 'at'", ks).Scan(&order); err != nil || order != "desc" {
+		t.Fatalf("created table's clustering order of at: %q %v, want desc", order, err)
+	}
+}
