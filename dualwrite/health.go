@@ -1,6 +1,8 @@
 package dualwrite
 
 import (
+	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 )
@@ -66,9 +68,10 @@ type healthSample struct {
 	late, failed, logged, replayed, dead int64
 }
 
-// noteResult counts a request's outcome on side sd for the watcher.
+// noteResult counts a request's outcome on side sd for the watcher. A request its caller
+// cancelled says nothing about the side.
 func (h *health) noteResult(sd side, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		h.errs[sd].Add(1)
 	}
 }
