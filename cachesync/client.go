@@ -53,10 +53,14 @@ type ClientOptions struct {
 	FillLeaseTTL time.Duration
 	// MaxDrift: a version read more than this ahead of the local clock does not move the clock
 	// [hlc.DefaultMaxDrift].
-	MaxDrift   time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-	Now        func() time.Time // physical clock, for tests [time.Now]
+	MaxDrift time.Duration
+	// MaxClockSkew bounds how far apart the regions' clocks may be [DefaultMaxClockSkew]: with a
+	// Publisher sending second events, NewClient refuses a SecondInvalidation below
+	// TombstoneTTL + 2 × MaxClockSkew (see CheckSecondInvalidation).
+	MaxClockSkew time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	Now          func() time.Time // physical clock, for tests [time.Now]
 }
 
 // Client is the application's cache client in one region: local memcached plus events to the
@@ -97,6 +101,14 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.MaxClockSkew <= 0 {
+		opts.MaxClockSkew = DefaultMaxClockSkew
+	}
+	if p, ok := pub.(interface{ SecondInvalidation() time.Duration }); ok {
+		if err := CheckSecondInvalidation(p.SecondInvalidation(), opts.TombstoneTTL, opts.MaxClockSkew); err != nil {
+			return nil, err
+		}
 	}
 	return &Client{mc: mc, pub: pub, opts: opts, m: newMetrics(opts.Registerer),
 		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: int32(opts.TombstoneTTL / time.Second)}, nil

@@ -79,6 +79,11 @@
 // maxReceiveCount receives; they are counted and the agent goes on. Values whose encoded event
 // would not fit one SQS message (MaxMessageBytes) are sent as invalidations instead, and counted.
 //
+// Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
+// (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or
+// URL as the agent takes them (QueueURL). NewClient refuses a Publisher whose SecondInvalidation
+// breaks the rule above (CheckSecondInvalidation, ErrConfig).
+//
 // The same queues carry application events (Relay): Client.Emit sends a typed payload to the
 // other regions and Agent.Handle registers the handler that runs there.
 package cachesync

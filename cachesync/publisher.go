@@ -65,7 +65,7 @@ type PublisherOptions struct {
 // longer than PublishTimeout (or its context); Close never panics and returns by its deadline
 // with every goroutine stopped.
 type Publisher struct {
-	sqs    *sqs.Client
+	sqs    sqsSender // each queue URL's own region's client (destination.go)
 	opts   PublisherOptions
 	queues []*outQueue
 	own    *outQueue
@@ -109,12 +109,20 @@ type spillRecord struct {
 	Delay int32  `json:"d,omitempty"`
 }
 
-// NewPublisher starts the senders of every destination queue URL (the other regions' queues)
-// and, with SpillDir, sends what an earlier run left in the spill.
+// NewPublisher starts the senders of every destination queue URL (the other regions' queues),
+// all reached through one SQS client, and, with SpillDir, sends what an earlier run left in the
+// spill. One client fits one SQS server holding every queue (the local world's us-east-1
+// ElasticMQ); in AWS each region's SQS is its own endpoint and credential scope: use
+// NewPublisherTo, one Destination (client, queue) per region.
 func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions) (*Publisher, error) {
 	if client == nil || len(queueURLs) == 0 {
 		return nil, fmt.Errorf("%w: a publisher needs an SQS client and at least one destination queue URL", ErrConfig)
 	}
+	return newPublisher(byQueue{fallback: client}, queueURLs, opts)
+}
+
+// newPublisher is NewPublisher over a sender that routes each queue URL to its client.
+func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (*Publisher, error) {
 	if opts.BatchSize <= 0 || opts.BatchSize > 10 {
 		if opts.BatchSize > 10 {
 			return nil, fmt.Errorf("%w: batch size %d: SQS takes at most 10 entries per batch", ErrConfig, opts.BatchSize)

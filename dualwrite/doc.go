@@ -2,11 +2,19 @@
 // (in one cluster or two) while a migration moves data between them, and reads from the side the
 // migration phase names.
 //
-// Adopting it changes one line:
+// Adopting it changes where the session is built and the session's type, not the queries: the
+// application calls dualwrite.Open with its two cluster configs where it called
+// cluster.CreateSession(), and the code holding the session takes a *dualwrite.Session (or an
+// interface of the methods it uses) instead of a *gocql.Session; the query code —
+// Query(…).WithContext(ctx).Exec(), Iter().Scan(), MapScan, batches — stays as it is:
 //
 //	session, err := dualwrite.Open(ctx, islandCluster, globalCluster, dualwrite.WithReplayDir("/var/lib/app/dualwrite"))
 //	...
 //	err = session.Query(`UPDATE profiles SET plan = ? WHERE member_id = ?`, plan, id).WithContext(ctx).Exec()
+//
+// A session starts in primary-only unless WithPhase says otherwise: deploying the wrapper changes
+// nothing the application stores until someone decides to dual-write (SetPhase(Dual) at run time,
+// or WithPhase(Dual) at the next deploy).
 //
 // Open owns its gocql sessions and rebuilds a side whose pool has emptied ("no hosts available in
 // the pool", which gocql does not recover from by itself with a single host or with the initial
@@ -58,6 +66,10 @@
 // are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
 // write the follower may have applied it: unless the leader refused it outright it is kept for
 // the leader too, so both sides converge (the caller still gets the leader's error).
+//
+// A follower outage is never silent: with WithLogger, a watcher logs (rate-limited, WithHealthLog)
+// when a side starts failing or missing its budget, when the replay backlog starts growing, and
+// when each is over, with the episode's counts in one line.
 //
 // Reads go to the read side only; with WithShadowReads a sampled fraction also runs on the other side
 // in the background and mismatching results are counted and logged with the statement and values.

@@ -28,10 +28,16 @@ var (
 	// append/prepend, list element set/delete by index) is refused: a follower failure could only
 	// be replayed blindly, duplicating or misplacing elements.
 	ErrNotIdempotent = errors.New("dualwrite: statement cannot be replayed safely")
+	// ErrNoKeyspace: a side's ClusterConfig names a Keyspace that does not exist on that cluster
+	// (gocql itself only says "no connections were made when creating the session").
+	ErrNoKeyspace = errors.New("dualwrite: keyspace does not exist")
 	// ErrUnknownPhase and ErrUnknownPolicy: a name in config that is not one of ours.
 	ErrUnknownPhase  = errors.New("dualwrite: unknown phase")
 	ErrUnknownPolicy = errors.New("dualwrite: unknown policy")
-	// ErrUnencodable: a value of this write cannot be stored in the replay log (register its type
-	// with encoding/gob); the write is reported failed instead of being lost on the follower.
+	// ErrUnencodable: a value of this write cannot be stored in the replay log, which keeps each
+	// bound value with its Go type so it marshals to the same bytes on replay: a value that only
+	// the application's own gocql.Marshaler or UDTMarshaler can marshal, or a struct with
+	// unexported fields (bind its CQL form instead: the error names the type). The write is
+	// reported failed instead of being lost on the follower.
 	ErrUnencodable = errors.New("dualwrite: value cannot be stored in the replay log")
 )

@@ -10,7 +10,15 @@ import (
 
 // metrics are the session's Prometheus series, labelled session=<WithName>; a nil *metrics
 // records nothing. Several sessions may share one registry: a collector already registered under
-// the same name and labels is reused.
+// the same name and labels is reused. Every counter series exists from the start with value 0
+// (labelled vectors: every label value the session can use), so alerts need no `or vector(0)`.
+//
+// errors_total{side,phase} and follower_late_total count different things and do not add up:
+// errors_total counts requests a side answered with an error (on either side, caller writes and
+// background follower writes alike, when they end); follower_late_total counts follower writes the
+// caller stopped waiting for at the follower budget, which were kept for replay and may still
+// succeed in the background (then they are in no errors_total). A follower write that is late and
+// then fails is in both.
 type metrics struct {
 	latency       prometheus.ObserverVec // side, phase
 	errors        *prometheus.CounterVec // side, phase
@@ -24,6 +32,7 @@ type metrics struct {
 	asyncOverflow prometheus.Counter
 	late          prometheus.Counter
 	rebuilds      *prometheus.CounterVec // side
+	deadLettered  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
@@ -41,7 +50,8 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 		latency: register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "islands_dualwrite_request_duration_seconds", Help: "Latency of each side's requests.", ConstLabels: lbl,
 			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16)}, []string{"side", "phase"})),
-		errors:        counterVec("islands_dualwrite_errors_total", "Failed requests per side and phase.", "side", "phase"),
+		errors: counterVec("islands_dualwrite_errors_total", "Requests a side answered with an error, per side and phase "+
+			"(a follower write past its budget counts here only if it then fails; see follower_late_total).", "side", "phase"),
 		logged:        counter("islands_dualwrite_replay_logged_total", "Follower writes appended to the replay log."),
 		replayed:      counter("islands_dualwrite_replayed_total", "Replay log entries that landed."),
 		refused:       counterVec("islands_dualwrite_refused_total", "Writes refused before reaching either side.", "reason"),
@@ -50,8 +60,20 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 		lwtDiff:       counter("islands_dualwrite_lwt_mismatches_total", "Conditional writes applied on one side only."),
 		uncertain:     counter("islands_dualwrite_uncertain_counter_updates_total", "Counter updates that failed on the follower (never replayed)."),
 		asyncOverflow: counter("islands_dualwrite_async_overflow_total", "Async follower writes sent to the replay log because the queue was full."),
-		late:          counter("islands_dualwrite_follower_late_total", "Follower writes not answered within the follower budget (kept for replay)."),
-		rebuilds:      counterVec("islands_dualwrite_session_rebuilds_total", "gocql sessions rebuilt after their pool had no connections.", "side"),
+		late: counter("islands_dualwrite_follower_late_total", "Follower writes not answered within the follower budget "+
+			"(kept for replay; they may still succeed in the background, so not all are in errors_total)."),
+		rebuilds: counterVec("islands_dualwrite_session_rebuilds_total", "gocql sessions rebuilt after their pool had no connections.", "side"),
+		deadLettered: counter("islands_dualwrite_replay_dead_lettered_total",
+			"Replay log entries set aside in the dead-letter log because they can never land as they are."),
+	}
+	for _, sd := range []side{primarySide, secondarySide} {
+		m.rebuilds.WithLabelValues(sd.String())
+		for _, p := range phaseNames {
+			m.errors.WithLabelValues(sd.String(), p)
+		}
+	}
+	for _, reason := range refusedReasons {
+		m.refused.WithLabelValues(reason)
 	}
 	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "islands_dualwrite_replay_backlog_entries", Help: "Entries waiting in the replay log.", ConstLabels: lbl},
@@ -67,6 +89,14 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return imetrics.MustRegister(reg, c)
 }
+
+// refusedReasons are the values of refused_total's reason label.
+var refusedReasons = []string{reasonNonDeterministic, reasonNotIdempotent}
+
+const (
+	reasonNonDeterministic = "non-deterministic"
+	reasonNotIdempotent    = "not-idempotent"
+)
 
 func (m *metrics) observe(sd side, p Phase, d time.Duration, err error) {
 	if m == nil {

@@ -33,6 +33,8 @@ type config struct {
 	name             string
 	execHook         func(ctx context.Context, sd side, op *writeOp) (bool, error)
 	columnKinds      func(ctx context.Context, keyspace, table, column string) (columnKind, error)
+	healthTick       time.Duration
+	healthEvery      time.Duration
 }
 
 // DefaultFollowerBudget is how long a caller waits for the follower side by default.
@@ -49,7 +51,9 @@ func WithFollowerBudget(d time.Duration) Option { return func(c *config) { c.bud
 // share one Prometheus registry (default "default"; sessions with the same name share series).
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
-// WithPhase sets the phase the session starts in (default Dual).
+// WithPhase sets the phase the session starts in (default PrimaryOnly: a service that adopts
+// dualwrite writes the primary alone until someone decides to dual-write, with WithPhase(Dual) at
+// start or SetPhase(Dual) at run time).
 func WithPhase(p Phase) Option { return func(c *config) { c.phase = p } }
 
 // WithPolicy sets what a follower failure does (default PrimaryAuthoritative).

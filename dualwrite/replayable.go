@@ -107,7 +107,7 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 			}
 			if list {
 				if s.m != nil {
-					s.m.refused.WithLabelValues("not-idempotent").Inc()
+					s.m.refused.WithLabelValues(reasonNotIdempotent).Inc()
 				}
 				return fmt.Errorf("%w: %q is a %s on list column %s, which duplicates or misplaces elements when "+
 					"replayed after a failure in the %s phase; write the whole list (SET %s = ?) or use a set or a map "+

@@ -10,9 +10,6 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
-	"github.com/prometheus/client_golang/prometheus"
-
-	ismetrics "github.com/globalcloud/islands/internal/metrics"
 )
 
 // replayer applies the replay log's entries again, with their original timestamps, from New to
@@ -37,12 +34,6 @@ func (s *Session) replayer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-s.stop; cancel() }()
-	dead, err := ismetrics.Register(s.cfg.reg, prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "islands_dualwrite_replay_dead_lettered_total",
-		Help: "Replay log entries set aside in the dead-letter log because they can never land as they are."}))
-	if err != nil {
-		s.logger.Warn("dualwrite: replay metrics", "err", err)
-	}
 	r := &replayCore{log: s.log, apply: s.applyReplay, permanent: replayPermanent, workers: s.cfg.replayWorkers,
 		backoffMax: s.cfg.replayBackoffMax, logger: s.logger,
 		onLanded: func() {
@@ -53,8 +44,8 @@ func (s *Session) replayer() {
 		},
 		onDeadLetter: func() {
 			s.stats.deadLettered.Add(1)
-			if s.cfg.reg != nil {
-				dead.Inc()
+			if s.m != nil {
+				s.m.deadLettered.Inc()
 			}
 		}}
 	r.run(ctx)

@@ -52,7 +52,8 @@ type Session struct {
 	// execHook replaces the gocql call in unit tests of pure logic (nil in production).
 	execHook func(ctx context.Context, sd side, op *writeOp) (bool, error)
 
-	stats counters
+	stats  counters
+	health health // the watcher's state (health.go)
 
 	uncertainMu sync.Mutex
 	uncertain   []Uncertain
@@ -81,7 +82,8 @@ type Uncertain struct {
 // application. Close closes the gocql sessions too. Prefer Open to New.
 //
 // A side that refuses the credentials or the TLS setup fails Open with an error that says why
-// (errors.Is with cqlconn.ErrBadCredentials, ErrUnknownCA, ErrPlainToTLS…). When a config names a
+// (errors.Is with cqlconn.ErrBadCredentials, ErrUnknownCA, ErrPlainToTLS…); a config whose Keyspace
+// does not exist on its cluster fails with ErrNoKeyspace naming it. When a config names a
 // Keyspace and authenticates, Open also checks that the role may MODIFY and SELECT there, and
 // refuses (cqlconn.ErrPermission, naming the GRANT) before anything is written.
 func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...Option) (*Session, error) {
@@ -96,7 +98,11 @@ func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...
 				sess.Close()
 			}
 		} else {
-			err = fmt.Errorf("dualwrite: connecting to the %s side %v: %w", side(i), c.Hosts, cqlconn.Explain(err, accessOf(c), c.Hosts...))
+			if kerr := explainNoConnections(ctx, side(i), c, err); kerr != err {
+				err = kerr
+			} else {
+				err = fmt.Errorf("dualwrite: connecting to the %s side %v: %w", side(i), c.Hosts, cqlconn.Explain(err, accessOf(c), c.Hosts...))
+			}
 		}
 		if err != nil {
 			if i == 1 {
@@ -129,9 +135,10 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 }
 
 func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
-	cfg := config{phase: Dual, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
+	cfg := config{phase: PrimaryOnly, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
 		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
-		background: 4096, healAfter: time.Second, name: "default"}
+		background: 4096, healAfter: time.Second, name: "default",
+		healthTick: time.Second, healthEvery: DefaultHealthLogEvery}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -177,6 +184,11 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	if s.log != nil {
 		s.replayWG.Add(1)
 		go s.replayer()
+	}
+	s.health.every = cfg.healthEvery
+	if cfg.healthTick > 0 {
+		s.replayWG.Add(1)
+		go s.watchHealth(cfg.healthTick)
 	}
 	return s, nil
 }

@@ -44,7 +44,9 @@ func (f *fakeSides) set(sd side, do func(ctx context.Context, op *writeOp) (bool
 
 func newFakeSession(t *testing.T, f *fakeSides, opts ...Option) *Session {
 	t.Helper()
-	opts = append([]Option{withExecHook(f.exec), WithReplayLog(NewMemLog())}, opts...)
+	// The pure-logic tests are about the dual phases: Dual unless a test says otherwise (the
+	// default of a real session is PrimaryOnly, TestDefaultPhaseIsPrimaryOnly).
+	opts = append([]Option{withExecHook(f.exec), WithReplayLog(NewMemLog()), WithPhase(Dual)}, opts...)
 	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -301,7 +301,7 @@ func (s *Session) check(op *writeOp) error {
 	for _, st := range op.stmts {
 		if fn := s.statement(st.Stmt).nonDeterministic; fn != "" {
 			if s.m != nil {
-				s.m.refused.WithLabelValues("non-deterministic").Inc()
+				s.m.refused.WithLabelValues(reasonNonDeterministic).Inc()
 			}
 			return fmt.Errorf("%w: %s in %q would give each side a different value; compute it in the "+
 				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, st.Stmt)
@@ -435,6 +435,7 @@ func (s *Session) run(ctx context.Context, op *writeOp, sd side, phase Phase) (a
 		dest = op.casDest
 	}
 	applied, err = s.exec(ctx, sd, op, dest, func(stmt string) string { return s.forSide(sd, stmt) })
+	s.health.noteResult(sd, err)
 	if s.m != nil {
 		s.m.observe(sd, phase, time.Since(start), err)
 	}

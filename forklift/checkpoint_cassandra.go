@@ -17,9 +17,10 @@ type CassandraCheckpoints struct {
 	table string
 }
 
-// NewCassandraCheckpoints creates the keyspace (SimpleStrategy with rf, if missing) and the table.
+// NewCassandraCheckpoints creates the keyspace (if missing: SimpleStrategy with rf on one
+// datacenter, NetworkTopologyStrategy with rf in the contacted node's on several) and the table.
 func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace string, rf int) (*CassandraCheckpoints, error) {
-	if err := ensureKeyspace(ctx, s, keyspace, rf); err != nil {
+	if err := ensureKeyspace(ctx, s, keyspace, rf, "", nil); err != nil {
 		return nil, err
 	}
 	c := &CassandraCheckpoints{s: s, table: cql.QuoteTable(keyspace, "forklift_progress")}
@@ -30,20 +31,6 @@ func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace str
 		return nil, fmt.Errorf("forklift: create checkpoint table %s: %w", c.table, err)
 	}
 	return c, nil
-}
-
-func ensureKeyspace(ctx context.Context, s *gocql.Session, keyspace string, rf int) error {
-	// Only when missing: CREATE KEYSPACE IF NOT EXISTS needs CREATE on all keyspaces even when the
-	// keyspace exists, which a forklift role given its checkpoint keyspace does not have.
-	if ok, err := keyspaceExists(ctx, s, keyspace); err == nil && ok {
-		return nil
-	}
-	err := s.Query(fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`,
-		cql.Quote(keyspace), rf)).WithContext(ctx).Exec()
-	if err != nil {
-		return fmt.Errorf("forklift: create checkpoint keyspace %s in the destination: %w", keyspace, err)
-	}
-	return nil
 }
 
 // Load implements CheckpointStore.

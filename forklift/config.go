@@ -45,10 +45,16 @@ type Config struct {
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
 
 	// CheckpointKeyspace is the destination keyspace of forklift_progress and forklift_quarantine;
-	// created (SimpleStrategy, RF CheckpointRF) when missing. Default "forklift".
+	// created when missing with CheckpointReplication. Default "forklift".
 	CheckpointKeyspace string `yaml:"checkpoint_keyspace"`
 	// CheckpointRF is the replication factor used when forklift creates CheckpointKeyspace. Default 1.
 	CheckpointRF int `yaml:"checkpoint_rf"`
+	// CheckpointReplication is the replication of CheckpointKeyspace when forklift creates it, per
+	// datacenter (NetworkTopologyStrategy), e.g. {eu-west-1: 3}. Default: on a destination of
+	// several datacenters, NetworkTopologyStrategy with CheckpointRF in its local one
+	// (destination.local_dc, else the contacted node's); on one datacenter, SimpleStrategy with
+	// CheckpointRF.
+	CheckpointReplication map[string]int `yaml:"checkpoint_replication"`
 	// RunID names a run in the checkpoint table; the same id resumes it. Default "forklift".
 	RunID string `yaml:"run_id"`
 
@@ -56,6 +62,11 @@ type Config struct {
 	VerifySubranges int `yaml:"verify_subranges"`
 	// VerifySamples is how many differences of each kind verify reports per table. Default 10.
 	VerifySamples int `yaml:"verify_samples"`
+	// CreateTables creates a destination table that is missing from the source's schema (columns,
+	// primary key, clustering order; the destination's default table options) when the job opens
+	// — any command, plan included; the keyspace must exist. Default false: a missing table is
+	// ErrTableNotFound.
+	CreateTables bool `yaml:"create_tables"`
 	// QuarantineFile, when set, also appends each quarantined partition as a JSON line there.
 	QuarantineFile string `yaml:"quarantine_file"`
 }
@@ -409,6 +420,9 @@ func (c Config) validate(needHosts bool) error {
 		if t.Keyspace == "" || t.Table == "" {
 			return bad("tables[%d]: keyspace and table are required", i)
 		}
+	}
+	if err := c.checkResolvers(); err != nil {
+		return err
 	}
 	for name, cc := range map[string]ClusterConfig{"source": c.Source, "destination": c.Destination} {
 		if _, err := parseConsistency(cc.Consistency); err != nil {

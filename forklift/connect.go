@@ -58,5 +58,9 @@ func connect(which string, cc ClusterConfig) (*gocql.Session, error) {
 		}
 		return nil, fmt.Errorf("%w: %s %v: %v (check %s.hosts and that the cluster is up)", ErrUnreachable, which, cc.Hosts, err, which)
 	}
+	if err := checkLocalDC(which, cc, s); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }

@@ -18,7 +18,11 @@
 // hashing subranges first), Repair (re-copies what Verify found) and Status (checkpoints read back).
 // Config says what to copy and how hard to push. LoadConfig and ParseConfig read it from YAML,
 // expanding ${NAME} in each value after parsing (never re-read as YAML; any other $ stays); their
-// errors never show a value, so a password in the file or a variable stays out of them.
+// errors never show a value, so a password in the file or a variable stays out of them. Validate refuses, before any connection, what
+// the config alone shows wrong (an unknown resolver among it); Open refuses a local_dc the cluster
+// does not have, and with CreateTables creates a missing destination table from the source's
+// schema. The checkpoint keyspace forklift creates is NetworkTopologyStrategy in the local
+// datacenter on a multi-DC destination (CheckpointReplication to choose).
 //
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
 // made in the source after a key was copied must reach the destination by dual writes; the TTL

@@ -119,6 +119,9 @@ func (j *Job) checkpoints(ctx context.Context) (CheckpointStore, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.store == nil {
+		if err := ensureKeyspace(ctx, j.dst, j.cfg.CheckpointKeyspace, j.cfg.CheckpointRF, j.cfg.Destination.LocalDC, j.cfg.CheckpointReplication); err != nil {
+			return nil, err
+		}
 		s, err := NewCassandraCheckpoints(ctx, j.dst, j.cfg.CheckpointKeyspace, j.cfg.CheckpointRF)
 		if err != nil {
 			return nil, err

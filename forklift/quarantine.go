@@ -60,7 +60,7 @@ func quarantineLine(run, table string, q *merge.Quarantine, at time.Time) (line 
 
 func newQuarantineSink(ctx context.Context, s *gocql.Session, cfg *Config) (*quarantineSink, error) {
 	q := &quarantineSink{s: s, table: cql.QuoteTable(cfg.CheckpointKeyspace, "forklift_quarantine"), run: cfg.RunID}
-	if err := ensureKeyspace(ctx, s, cfg.CheckpointKeyspace, cfg.CheckpointRF); err != nil {
+	if err := ensureKeyspace(ctx, s, cfg.CheckpointKeyspace, cfg.CheckpointRF, cfg.Destination.LocalDC, cfg.CheckpointReplication); err != nil {
 		return nil, err
 	}
 	err := ensureTable(ctx, s, cfg.CheckpointKeyspace, "forklift_quarantine", `CREATE TABLE IF NOT EXISTS `+q.table+` (run text, tbl text, key text, reason text,

@@ -42,7 +42,9 @@ func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, er
 			return nil, err
 		}
 	}
-	rep := &RepairReport{Before: found, Copied: &RunReport{RunID: j.cfg.RunID + "-repair", Started: time.Now().UTC()}}
+	shard := opts.Shard.orOnly()
+	rep := &RepairReport{Before: found, Copied: &RunReport{RunID: j.cfg.RunID + "-repair",
+		Shard: fmt.Sprintf("%d/%d", shard.Index, shard.Count), Started: time.Now().UTC()}}
 	only := map[string][]TokenRange{}
 	var items []*work
 	byName := map[string]*table{}
@@ -79,6 +81,9 @@ func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, er
 		tr := st.report(t, len(only[t.Name()]))
 		rep.Copied.Tables = append(rep.Copied.Tables, tr)
 		rep.Copied.Rows += tr.Rows
+	}
+	if rep.Copied.Seconds > 0 {
+		rep.Copied.RowsPerSec = float64(rep.Copied.Rows) / rep.Copied.Seconds
 	}
 	sortTableReports(rep.Copied.Tables)
 	if err != nil {

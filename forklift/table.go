@@ -70,7 +70,7 @@ func loadTables(ctx context.Context, cfg *Config, src, dst *gocql.Session) ([]*t
 	}
 	tables := make([]*table, 0, len(tcs))
 	for _, tc := range tcs {
-		t, err := loadTable(ctx, tc, src, dst)
+		t, err := loadTable(ctx, tc, src, dst, cfg.CreateTables)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +80,7 @@ func loadTables(ctx context.Context, cfg *Config, src, dst *gocql.Session) ([]*t
 }
 
 // loadTable reads both schemas, refuses what cannot be copied, and builds the statements.
-func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session) (*table, error) {
+func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session, create bool) (*table, error) {
 	srcT, err := cql.ReadTable(ctx, src, tc.Keyspace, tc.Table)
 	if errors.Is(err, cql.ErrNoTable) {
 		return nil, fmt.Errorf("%w: %s does not exist in the source (check tables[].keyspace/table)", ErrTableNotFound, tc.Name())
@@ -88,8 +88,15 @@ func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session) (*t
 		return nil, fmt.Errorf("forklift: read source schema of %s: %w", tc.Name(), err)
 	}
 	dstT, err := cql.ReadTable(ctx, dst, tc.DestKeyspace(), tc.Table)
+	if errors.Is(err, cql.ErrNoTable) && create {
+		if err = createDestinationTable(ctx, dst, tc, srcT); err != nil {
+			return nil, err
+		}
+		dstT, err = cql.ReadTable(ctx, dst, tc.DestKeyspace(), tc.Table)
+	}
 	if errors.Is(err, cql.ErrNoTable) {
-		return nil, fmt.Errorf("%w: %s.%s does not exist in the destination: create it with the source's schema first", ErrTableNotFound, tc.DestKeyspace(), tc.Table)
+		return nil, fmt.Errorf("%w: %s.%s does not exist in the destination: create it with the source's schema first, "+
+			"or let forklift do it (create_tables: true, --create-table)", ErrTableNotFound, tc.DestKeyspace(), tc.Table)
 	} else if err != nil {
 		return nil, fmt.Errorf("forklift: read destination schema of %s.%s: %w", tc.DestKeyspace(), tc.Table, err)
 	}

@@ -85,6 +85,7 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 		t  *table
 		tv *TableVerification
 		r  TokenRange
+		rs *rangeState // its share of the progress: covered once it is verified
 	}
 	var jobs []job
 	rep.Tables = make([]TableVerification, len(tables))
@@ -106,12 +107,12 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 			}
 		}
 		for _, r := range subs {
-			jobs = append(jobs, job{t, tvp, r})
+			jobs = append(jobs, job{t, tvp, r, &rangeState{weight: ringShare(r)}})
 		}
 	}
 	tr := newTracker("verify", len(jobs))
 	for _, jb := range jobs {
-		tr.advance(&rangeState{weight: ringShare(jb.r)}, jb.r, jb.r.Start)
+		tr.advance(jb.rs, jb.r, jb.r.Start)
 	}
 	stop := progress.start(tr)
 	g, gctx := errgroup.WithContext(ctx)
@@ -124,6 +125,7 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 			if err != nil {
 				return fmt.Errorf("forklift: verify %s %s: %w", jb.t.Name(), jb.r, err)
 			}
+			tr.advance(jb.rs, jb.r, jb.r.End)
 			tr.done.Add(1)
 			return nil
 		})
@@ -278,6 +280,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 		for _, r := range res.Write.Rows {
 			d := Difference{Key: key, Clustering: t.formatKey(r.Clustering, t.src.Clustering)}
 			if findRow(dst, r.Clustering) == nil {
+				d.Source = t.rowSummary(&r)
 				c.add("missing", d)
 				continue
 			}
@@ -298,6 +301,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 			dr = findRow(dst, sr.Clustering)
 		}
 		if dr == nil {
+			d.Source = t.rowSummary(sr)
 			c.add("missing", d)
 			continue
 		}

@@ -42,7 +42,10 @@ func TestCachesyncStaleFillRace(t *testing.T) {
 	}
 	t.Cleanup(func() { pub.Close(context.Background()) })
 	usMC, euMC := memcached(e.USMemcached), memcached(e.EUMemcached)
-	us, err := cachesync.NewClient(usMC, pub, cachesync.ClientOptions{Region: "us-east-1"})
+	// The 2 s second event must obey SecondInvalidation ≥ TombstoneTTL + 2 × skew (NewClient
+	// refuses otherwise): 1 s tombstones, and both regions share this host's clock.
+	us, err := cachesync.NewClient(usMC, pub, cachesync.ClientOptions{Region: "us-east-1",
+		TombstoneTTL: time.Second, MaxClockSkew: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

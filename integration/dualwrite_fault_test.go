@@ -53,7 +53,7 @@ func TestDualwriteFaults(t *testing.T) {
 	dwKeyspaces(t, e, ks)
 	ensureRunning(t, e, "cassandra-eu")
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(t.TempDir()))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ func dwOpen(t testing.TB, e Env, ks string, opts ...dualwrite.Option) *dualwrite
 	t.Helper()
 	var dw *dualwrite.Session
 	var err error
+	opts = append([]dualwrite.Option{dualwrite.WithPhase(dualwrite.Dual)}, opts...) // a test's WithPhase wins
 	if os.Getenv("DUALWRITE_DEBUG") != "" {
 		opts = append(opts, dualwrite.WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	}
@@ -420,7 +421,7 @@ func TestDualwriteKill9MidFlip(t *testing.T) {
 func dualwriteFlipChild(t *testing.T, c *childSide, ks string) {
 	e := needServices(t)
 	dw, err := dualwrite.Open(waitCtx(t, 30*time.Second), dwCluster(e.USCQL, ks), dwCluster(e.EUCQL, ks),
-		dualwrite.WithReplayDir(c.dir), dualwrite.WithFollowerBudget(50*time.Millisecond))
+		dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(c.dir), dualwrite.WithFollowerBudget(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

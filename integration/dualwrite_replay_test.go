@@ -61,7 +61,7 @@ func TestDualwriteReplayPoisonEntry(t *testing.T) {
 
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
 	start = time.Now()
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(dir))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestDualwriteReplayLogSurvivesKill9(t *testing.T) {
 	fault(t, e, "resume", "cassandra-eu")
 
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(dir))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func dualwriteChild(t *testing.T, c *childSide, ks string) {
 		t.Fatalf("child: connect secondary: %v", err)
 	}
 	primary := dwSession(t, e.USCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(c.dir))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(c.dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestDualwriteStrictFailsWhileSecondaryDown(t *testing.T) {
 	const ks = "dualwrite_strict"
 	dwKeyspaces(t, e, ks)
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPolicy(dualwrite.Strict))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithPolicy(dualwrite.Strict))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 	const ks = "dualwrite_flips"
 	dwKeyspaces(t, e, ks)
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(t.TempDir()), dualwrite.WithShadowReads(0.05))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(t.TempDir()), dualwrite.WithShadowReads(0.05))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestDualwriteBadInput(t *testing.T) {
 	const ks = "dualwrite_bad"
 	dwKeyspaces(t, e, ks)
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
-	dw, err := dualwrite.New(primary, secondary, dualwrite.WithReplayDir(t.TempDir()))
+	dw, err := dualwrite.New(primary, secondary, dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}

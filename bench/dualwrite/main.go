@@ -73,9 +73,9 @@ func main() {
 	defer os.RemoveAll(dir)
 	// dualwrite.Open: the sessions own (and heal) their gocql sessions, as an application would.
 	ctx := context.Background()
-	dual, err := dualwrite.Open(ctx, config(us, ks), config(eu, ks), dualwrite.WithReplayDir(dir+"/dual"), dualwrite.WithFollowerBudget(*budget))
+	dual, err := dualwrite.Open(ctx, config(us, ks), config(eu, ks), dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithReplayDir(dir+"/dual"), dualwrite.WithFollowerBudget(*budget))
 	must(err)
-	async, err := dualwrite.Open(ctx, config(us, ks), config(eu, ks), dualwrite.WithPolicy(dualwrite.Async), dualwrite.WithReplayDir(dir+"/async"), dualwrite.WithFollowerBudget(*budget))
+	async, err := dualwrite.Open(ctx, config(us, ks), config(eu, ks), dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithPolicy(dualwrite.Async), dualwrite.WithReplayDir(dir+"/async"), dualwrite.WithFollowerBudget(*budget))
 	must(err)
 
 	stmt := "INSERT INTO kv (k, v) VALUES (?, ?)"

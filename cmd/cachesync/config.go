@@ -40,6 +40,9 @@ type Config struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"` // longest wait for in-flight work on SIGTERM [30s]
 }
 
+// flagOutput is where -h and flag errors are printed (tests capture it).
+var flagOutput io.Writer = os.Stderr
+
 func defaults() Config {
 	return Config{Memcached: "127.0.0.1:11211", AWSRegion: "us-east-1", Receivers: 4, Appliers: 32, WaitSeconds: 20,
 		VisibilityTimeout: 30, RetryDelay: 2, TombstoneTTL: 5 * time.Minute, MaxDrift: time.Minute, Listen: "127.0.0.1:9464",
@@ -51,25 +54,29 @@ func defaults() Config {
 func load(args []string) (Config, error) {
 	cfg := defaults()
 	fs := flag.NewFlagSet("cachesync", flag.ContinueOnError)
+	fs.SetOutput(flagOutput)
 	path := fs.String("config", "", "YAML config file")
+	// Every flag shows its default in -h (the value of defaults()); a flag overrides the file only
+	// when it is given on the command line (fs.Visit below), so these defaults never mask a key.
 	var over Config
-	fs.StringVar(&over.Region, "region", "", "this region's name")
-	fs.StringVar(&over.Memcached, "memcached", "", "local memcached host:port")
-	fs.StringVar(&over.SQSEndpoint, "sqs-endpoint", "", "SQS endpoint URL")
-	fs.StringVar(&over.AWSRegion, "aws-region", "", "AWS region of the queues")
-	fs.BoolVar(&over.Anonymous, "anonymous", false, "send unsigned SQS requests (ElasticMQ)")
-	fs.StringVar(&over.Queue, "queue", "", "this region's queue name or URL")
-	recv := fs.Int("receivers", 0, "concurrent receivers")
-	appliers := fs.Int("appliers", 0, "workers applying events")
-	wait := fs.Int("wait-seconds", 0, "long-poll wait seconds (1-20)")
-	vis := fs.Int("visibility-timeout", 0, "visibility timeout seconds")
-	retry := fs.Int("retry-delay", 0, "seconds before a failed event is retried")
-	fs.DurationVar(&over.TombstoneTTL, "tombstone-ttl", 0, "tombstone lifetime")
-	fs.DurationVar(&over.MaxDrift, "max-drift", 0, "events stamped further ahead of this clock are applied as invalidations")
-	fs.StringVar(&over.Listen, "listen", "", "address of /healthz and /metrics")
-	fs.StringVar(&over.LogLevel, "log-level", "", "debug, info, warn or error")
-	fs.StringVar(&over.LogFormat, "log-format", "", "text or json")
-	fs.DurationVar(&over.ShutdownTimeout, "shutdown-timeout", 0, "longest wait for in-flight work on SIGTERM")
+	d := defaults()
+	fs.StringVar(&over.Region, "region", "", "this region's name (required)")
+	fs.StringVar(&over.Memcached, "memcached", d.Memcached, "local memcached host:port")
+	fs.StringVar(&over.SQSEndpoint, "sqs-endpoint", "", "SQS endpoint URL (empty: AWS's endpoint for -aws-region)")
+	fs.StringVar(&over.AWSRegion, "aws-region", d.AWSRegion, "AWS region of the queues")
+	fs.BoolVar(&over.Anonymous, "anonymous", false, "send unsigned SQS requests (ElasticMQ); else the AWS credential chain")
+	fs.StringVar(&over.Queue, "queue", "", "this region's queue name or URL (required)")
+	recv := fs.Int("receivers", d.Receivers, "concurrent receivers")
+	appliers := fs.Int("appliers", d.Appliers, "workers applying events")
+	wait := fs.Int("wait-seconds", int(d.WaitSeconds), "long-poll wait seconds (1-20)")
+	vis := fs.Int("visibility-timeout", int(d.VisibilityTimeout), "visibility timeout seconds")
+	retry := fs.Int("retry-delay", int(d.RetryDelay), "seconds before a failed event is retried")
+	fs.DurationVar(&over.TombstoneTTL, "tombstone-ttl", d.TombstoneTTL, "tombstone lifetime; older set events are applied as invalidations")
+	fs.DurationVar(&over.MaxDrift, "max-drift", d.MaxDrift, "events stamped further ahead of this clock are applied as invalidations")
+	fs.StringVar(&over.Listen, "listen", d.Listen, "address of /healthz and /metrics (each agent on a host needs its own)")
+	fs.StringVar(&over.LogLevel, "log-level", d.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&over.LogFormat, "log-format", d.LogFormat, "text or json")
+	fs.DurationVar(&over.ShutdownTimeout, "shutdown-timeout", d.ShutdownTimeout, "longest wait for in-flight work on SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

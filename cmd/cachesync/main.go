@@ -49,21 +49,28 @@ func main() {
 }
 
 func run(cfg Config) error {
-	logger := newLogger(cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	return runCtx(ctx, cfg)
+}
 
+// runCtx runs the agent until ctx ends.
+func runCtx(ctx context.Context, cfg Config) error {
+	logger := newLogger(cfg)
+	// The listen address first: a second agent on this host with the same (default) address is
+	// refused before it touches SQS or memcached.
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	client, err := sqsClient(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	queueURL := cfg.Queue
-	if !strings.Contains(queueURL, "://") {
-		out, err := client.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(cfg.Queue)})
-		if err != nil {
-			return fmt.Errorf("queue %q at %s: %w (does it exist? check queue, sqs_endpoint and credentials)", cfg.Queue, endpointName(cfg), err)
-		}
-		queueURL = aws.ToString(out.QueueUrl)
+	queueURL, err := queueURL(ctx, client, cfg)
+	if err != nil {
+		return err
 	}
 	mc := memcache.New(cfg.Memcached)
 	mc.Timeout = 2 * time.Second
@@ -90,10 +97,6 @@ func run(cfg Config) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s for /healthz and /metrics: %w (is another agent on that port? set listen)", cfg.Listen, err)
-	}
 	if !loopbackListen(cfg.Listen) {
 		logger.Warn("/metrics and /healthz are reachable from other machines; set listen to 127.0.0.1:PORT to keep them local",
 			"listen", cfg.Listen)
@@ -139,6 +142,41 @@ func sqsClient(ctx context.Context, cfg Config) (*sqs.Client, error) {
 			o.BaseEndpoint = aws.String(cfg.SQSEndpoint)
 		}
 	}), nil
+}
+
+// queueURL returns the URL of the agent's queue, a name or a URL as a publisher's Destination
+// takes it (cachesync.QueueURL).
+func queueURL(ctx context.Context, client *sqs.Client, cfg Config) (string, error) {
+	u, err := cachesync.QueueURL(ctx, client, cfg.Queue)
+	if err != nil {
+		return "", fmt.Errorf("%w at %s (%s)", err, endpointName(cfg), sqsHint(cfg, err))
+	}
+	return u, nil
+}
+
+// sqsHint says what to check after a failed SQS call: credentials that could not be found for a
+// local SQS (ElasticMQ takes unsigned requests) mean anonymous was forgotten.
+func sqsHint(cfg Config, err error) string {
+	msg := err.Error()
+	noCreds := strings.Contains(msg, "get credentials") || strings.Contains(msg, "retrieve credentials") ||
+		strings.Contains(msg, "no EC2 IMDS role found")
+	switch {
+	case noCreds && cfg.SQSEndpoint != "" && !cfg.Anonymous:
+		return "no AWS credentials were found: a local SQS such as ElasticMQ takes unsigned requests: set anonymous: true (-anonymous)"
+	case noCreds:
+		return "no AWS credentials were found: give the agent a role or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or set anonymous: true (-anonymous) for a local SQS"
+	}
+	return "does it exist? check queue, sqs_endpoint and credentials"
+}
+
+// listen opens the address of /healthz and /metrics, or says which flag gives this agent its own.
+func listen(cfg Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s for /healthz and /metrics: %w: another agent (or program) on this host has it; "+
+			"give each agent its own address with -listen 127.0.0.1:PORT (config key listen: 127.0.0.1:PORT)", cfg.Listen, err)
+	}
+	return ln, nil
 }
 
 func endpointName(cfg Config) string {

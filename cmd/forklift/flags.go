@@ -65,6 +65,15 @@ func (c *common) key(name, help string, apply func(string) error) {
 	})
 }
 
+// boolKey is key for a boolean config key: the flag alone means true (--create-table).
+func (c *common) boolKey(name, help string, apply func(string) error) {
+	c.fs.BoolFunc(name, help, func(v string) error {
+		c.set[name] = apply
+		c.raw[name] = v
+		return apply(v)
+	})
+}
+
 func (c *common) configFlags() {
 	d := forklift.Defaults()
 	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
@@ -135,6 +144,7 @@ func (c *common) configFlags() {
 	c.key("verify-subranges", fmt.Sprintf("verify_subranges hashed per range (default %d)", d.VerifySubranges), num(&c.cfg.VerifySubranges))
 	c.key("verify-samples", fmt.Sprintf("verify_samples per kind and table (default %d)", d.VerifySamples), num(&c.cfg.VerifySamples))
 	c.key("quarantine-file", "quarantine_file: also append quarantined partitions here as JSON lines", str(&c.cfg.QuarantineFile))
+	c.boolKey("create-table", "create_tables: create a missing destination table from the source's schema (default false)", boolean(&c.cfg.CreateTables))
 }
 
 func splitList(v string) []string {

@@ -37,12 +37,24 @@ func (o planOutput) print(w io.Writer) {
 	}
 	tw.Flush()
 	for _, t := range o.Tables {
+		if t.EstPartitions < 0 {
+			fmt.Fprintln(w, "\nunknown: the source has no system.size_estimates for the table yet (Cassandra computes them every few"+
+				" minutes, from flushed data only); run `nodetool refreshsizeestimates` (after `nodetool flush`) on a source node,"+
+				" or plan again later")
+			break
+		}
+	}
+	for _, t := range o.Tables {
 		if t.Sample == nil {
 			continue
 		}
 		s := t.Sample
 		fmt.Fprintf(w, "\n%s: sampled %d partitions, %d on both sides; rows on both %d, only in source %d, conflicting %d\n",
 			t.Table, s.Partitions, s.OnBothSides, s.RowsOnBothSides, s.RowsOnlySource, s.ConflictingRows)
+		if s.Partitions > 0 && s.OnBothSides == 0 {
+			fmt.Fprintf(w, "  none of the %d sampled partitions exists in the destination: all source-only, nothing to merge "+
+				"(a first copy writes them as they are)\n", s.Partitions)
+		}
 		fmt.Fprintf(w, "  resolver %s would write %d partitions and quarantine %d\n", t.Resolver, s.ResolverWrites, s.Quarantined)
 		cols := make([]string, 0, len(s.Conflicts))
 		for col := range s.Conflicts {

@@ -31,8 +31,12 @@ func (o verifyOutput) print(w io.Writer) {
 	tw.Flush()
 	for _, t := range o.Tables {
 		for _, d := range t.Samples {
-			fmt.Fprintf(w, "  %s %s key (%s) clustering (%s) column %s: source %s destination %s\n",
-				t.Table, d.Kind, d.Key, d.Clustering, d.Column, orDash(d.Source), orDash(d.Destination))
+			col := "column " + d.Column
+			if d.Column == "" {
+				col = "whole row" // a row missing from the destination: Source lists its cells
+			}
+			fmt.Fprintf(w, "  %s %s key (%s) clustering (%s) %s: source %s destination %s\n",
+				t.Table, d.Kind, d.Key, d.Clustering, col, orDash(d.Source), orDash(d.Destination))
 		}
 	}
 	verdict := "clean: no missing or mismatched cell"

@@ -449,7 +449,8 @@ func (d *run) migrationApps() ([]*app, error) {
 		}
 	}
 	dw, err := dualwrite.Open(ctx, island, global, dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
-		dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), dualwrite.WithName("demo-eu-west-1"))
+		dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), dualwrite.WithName("demo-eu-west-1"),
+		dualwrite.WithPhase(dualwrite.Dual)) // the default is primary-only: the demo dual-writes from the start
 	if err != nil {
 		return apps, fmt.Errorf("dualwrite.Open (EU island, global cluster in eu-west-1): %w", err)
 	}
