@@ -158,6 +158,7 @@ func (l *FileLog) Append(ctx context.Context, e *Entry) error {
 func (l *FileLog) Pending(max int) ([]Record, error) {
 	var out []Record
 	for len(out) < max {
+		before := l.log.ReadPos()
 		recs, err := l.log.Read(max - len(out))
 		for _, r := range recs {
 			e, derr := decodeEntry(r.Payload)
@@ -165,12 +166,17 @@ func (l *FileLog) Pending(max int) ([]Record, error) {
 				l.logger.Error("dualwrite: replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", r.Pos.String(), "err", derr)
 				if l.dead != nil {
 					if _, err := l.dead.Append(context.Background(), encodeAside(time.Now(), derr.Error(), r.Payload)); err != nil {
+						// Read moved past the rest of the batch: go back to just before this entry,
+						// so that nothing after it is passed by a Done without being handed out.
+						l.log.Seek(before)
 						return out, fmt.Errorf("dualwrite: dead-lettering an undecodable entry: %w", err)
 					}
 				}
+				before = r.Pos
 				continue
 			}
 			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+			before = r.Pos
 		}
 		if err != nil {
 			return out, fmt.Errorf("dualwrite: replay log: %w", err)
@@ -315,6 +321,19 @@ func readAside(rl *recordlog.Log) ([]Aside, error) {
 
 // DeadLetters returns the entries set aside as never landing, oldest first.
 func (l *FileLog) DeadLetters() ([]Aside, error) { return readAside(l.dead) }
+
+// DeadLettersFor returns how many dead-lettered entries are for side ("primary" or
+// "secondary"); one that cannot be decoded counts for both.
+func (l *FileLog) DeadLettersFor(side string) (int64, error) {
+	all, err := readAside(l.dead)
+	var n int64
+	for _, a := range all {
+		if a.Raw != nil || a.Entry.Side == side {
+			n++
+		}
+	}
+	return n, err
+}
 
 // UncertainEntries returns the writes recorded as uncertain, oldest first.
 func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) }

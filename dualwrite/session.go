@@ -35,8 +35,9 @@ type Session struct {
 	m      *metrics
 	logger *slog.Logger
 
-	stmts sync.Map // string -> statement
-	kinds sync.Map // schemaKey -> columnKind
+	stmts  sync.Map // string -> statement
+	tables sync.Map // table name -> *tableState
+	kinds  sync.Map // schemaKey -> columnKind
 
 	async     chan asyncJob
 	asyncWG   sync.WaitGroup
@@ -131,7 +132,7 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	cfg := config{phase: Dual, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
 		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
-		background: 4096, healAfter: time.Second, name: "default"}
+		background: 4096, healAfter: time.Second, name: "default", deadLetterMinAge: defaultDeadLetterMinAge}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -227,8 +228,9 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 		}
 		s.gate.Unlock()
 		if !wait {
-			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log; "+
-				"use SetPhaseWait (or WaitReplayed) first", ErrAuthorityBacklog, old, p, p.leader(), n)
+			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log "+
+				"or its dead letters; use SetPhaseWait (or WaitReplayed) first, and `islands replay retry|drop` for dead letters",
+				ErrAuthorityBacklog, old, p, p.leader(), n)
 		}
 		select {
 		case <-ctx.Done():
@@ -238,14 +240,23 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 	}
 }
 
-// pendingFor returns how many replay log entries stand in the way of moving the read side from
-// from to to: none when it does not move. The log does not say per side how many entries wait, so
-// this counts them all (a superset: safe).
+// pendingFor returns how many writes stand in the way of moving the read side from from to to:
+// none when it does not move. The log does not say per side how many entries wait, so this counts
+// them all (a superset: safe), plus the dead letters for to (acknowledged writes it lacks until an
+// operator retries or drops them). A dead-letter log that cannot be read counts as one.
 func (s *Session) pendingFor(from, to side) int64 {
 	if from == to || s.log == nil {
 		return 0
 	}
 	n, _ := s.log.Backlog()
+	if dc, ok := s.log.(DeadLetterCounter); ok {
+		d, err := dc.DeadLettersFor(to.String())
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
+			d = max(d, 1)
+		}
+		n += d
+	}
 	return n
 }
 
@@ -383,8 +394,17 @@ func (s *Session) statement(stmt string) statement {
 		return v.(statement)
 	}
 	st := parseStatement(stmt)
+	if st.table != "" {
+		t, _ := s.tables.LoadOrStore(st.table, &tableState{})
+		st.tbl = t.(*tableState)
+	}
 	s.stmts.Store(stmt, st)
 	return st
+}
+
+// tableState is what the session learnt about a table (by name, whatever its keyspace).
+type tableState struct {
+	ok [2]atomic.Bool // the side accepted a write on it (an unauthorized answer later is transient)
 }
 
 // forSide returns stmt as sent to a side: the secondary gets the keyspace map applied.

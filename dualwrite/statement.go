@@ -7,12 +7,13 @@ import (
 
 // statement is what dualwrite needs to know about one CQL string, worked out once and cached.
 type statement struct {
-	read             bool    // SELECT: goes to the read side only
-	lwt              bool    // has an IF clause: the authoritative side decides
-	nonDeterministic string  // the first non-deterministic function called, "" if none
-	keyspace, table  string  // the table written (keyspace "" when the statement does not name one)
-	increments       bool    // UPDATE … SET c = c + / - …: a counter update if the column is a counter
-	colOps           []colOp // operations that are not idempotent if their column is a list
+	read             bool        // SELECT: goes to the read side only
+	lwt              bool        // has an IF clause: the authoritative side decides
+	nonDeterministic string      // the first non-deterministic function called, "" if none
+	keyspace, table  string      // the table written (keyspace "" when the statement does not name one)
+	increments       bool        // UPDATE … SET c = c + / - …: a counter update if the column is a counter
+	colOps           []colOp     // operations that are not idempotent if their column is a list
+	tbl              *tableState // the session's knowledge of the table written (nil: none)
 }
 
 // nonDeterministicFuncs are CQL functions whose value depends on when or where they run.

@@ -634,6 +634,47 @@ func (l *Log) Peek() (Record, bool, error) {
 	return recs[0], true, err
 }
 
+// ReadPos returns the read position: Read goes on from there.
+func (l *Log) ReadPos() Pos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.readPos
+}
+
+// Seek moves the read position to pos, a position Read returned (or ReadPos): the records after
+// it are read again. A position before the cursor means the cursor.
+func (l *Log) Seek(pos Pos) {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pos.before(l.cursor) {
+		pos = l.cursor
+	}
+	l.readPos = pos
+}
+
+// Cursor returns the position of the oldest record not yet consumed.
+func (l *Log) Cursor() Pos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cursor
+}
+
+// ReadFrom returns up to max durable records after from (a position Read, ReadFrom or Cursor
+// returned) and the position to go on from, without touching the read position: independent
+// listings, each with its own position, never disturb each other nor the reader.
+func (l *Log) ReadFrom(from Pos, max int) ([]Record, Pos, error) {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	l.mu.Lock()
+	if from.before(l.cursor) {
+		from = l.cursor
+	}
+	l.mu.Unlock()
+	return l.readFrom(from, max)
+}
+
 // Rewind moves the read position back to the cursor: the records read but not committed are
 // read again.
 func (l *Log) Rewind() {
