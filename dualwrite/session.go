@@ -394,6 +394,7 @@ func (s *Session) statement(stmt string) statement {
 		return v.(statement)
 	}
 	st := parseStatement(stmt)
+	st.secondary = mapKeyspaces(stmt, s.cfg.keyspaces)
 	if st.table != "" {
 		t, _ := s.tables.LoadOrStore(st.table, &tableState{})
 		st.tbl = t.(*tableState)
@@ -409,8 +410,8 @@ type tableState struct {
 
 // forSide returns stmt as sent to a side: the secondary gets the keyspace map applied.
 func (s *Session) forSide(sd side, stmt string) string {
-	if sd == secondarySide {
-		return mapKeyspaces(stmt, s.cfg.keyspaces)
+	if sd == secondarySide && len(s.cfg.keyspaces) > 0 {
+		return s.statement(stmt).secondary
 	}
 	return stmt
 }

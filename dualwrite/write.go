@@ -140,6 +140,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		return false, err
 	}
 	phase := s.Phase()
+	if err := s.resolveCounter(op, phase); err != nil {
+		s.stats.refused.Add(1)
+		return false, err
+	}
 	if err := s.checkReplayable(op, phase); err != nil {
 		s.stats.refused.Add(1)
 		return false, err
