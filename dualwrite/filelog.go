@@ -294,16 +294,16 @@ func decodeAside(p []byte) (Aside, error) {
 	return a, nil
 }
 
-// readAll reads every record of an aside log without consuming it.
+// readAside reads every record of an aside log without consuming it, from its own position:
+// listings running at once (and the reader) never disturb each other.
 func readAside(rl *recordlog.Log) ([]Aside, error) {
 	if rl == nil {
 		return nil, nil
 	}
-	rl.Rewind()
-	defer rl.Rewind()
 	var out []Aside
+	pos := rl.Cursor()
 	for {
-		recs, err := rl.Read(256)
+		recs, next, err := rl.ReadFrom(pos, 256)
 		for _, r := range recs {
 			a, _ := decodeAside(r.Payload)
 			a.ID = len(out) + 1
@@ -316,6 +316,7 @@ func readAside(rl *recordlog.Log) ([]Aside, error) {
 		if len(recs) == 0 {
 			return out, nil
 		}
+		pos = next
 	}
 }
 
@@ -339,10 +340,28 @@ func (l *FileLog) DeadLettersFor(side string) (int64, error) {
 func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) }
 
 // PendingEntries returns up to max entries waiting for replay, without handing them out.
+// It reads from its own position: the replayer's is left alone.
 func (l *FileLog) PendingEntries(max int) ([]Record, error) {
-	l.log.Rewind()
-	defer l.log.Rewind()
-	return l.Pending(max)
+	var out []Record
+	pos := l.log.Cursor()
+	for len(out) < max {
+		recs, next, err := l.log.ReadFrom(pos, max-len(out))
+		for _, r := range recs {
+			e, derr := decodeEntry(r.Payload)
+			if derr != nil {
+				continue // Pending dead-letters it
+			}
+			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+		}
+		if err != nil {
+			return out, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		pos = next
+	}
+	return out, nil
 }
 
 // RetryDeadLetters moves the dead-lettered entries whose IDs are given (all when ids is empty)

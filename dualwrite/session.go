@@ -28,7 +28,7 @@ type Session struct {
 	sides  [2]*sideConn
 	cfg    config
 	phase  atomic.Int32
-	gate   sync.RWMutex
+	gate   *phaseGate
 	clock  clock
 	log    ReplayLog
 	ownLog bool
@@ -139,7 +139,7 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	if cfg.phase < PrimaryOnly || cfg.phase > SecondaryOnly {
 		return nil, fmt.Errorf("%w %d", ErrUnknownPhase, cfg.phase)
 	}
-	s := &Session{sides: sides, cfg: cfg, logger: cfg.logger,
+	s := &Session{sides: sides, cfg: cfg, logger: cfg.logger, gate: newPhaseGate(),
 		stop: make(chan struct{}), shadowSem: make(chan struct{}, 8), bgSem: make(chan struct{}, cfg.background)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -209,24 +209,32 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 			return fmt.Errorf("dualwrite: switching to %s: waiting for writes of the old phase: %w", p, err)
 		}
 		if s.closed.Load() {
-			s.gate.Unlock()
+			s.gate.unlock()
 			return ErrClosed
 		}
 		old := Phase(s.phase.Load())
 		if err := s.drainAsync(ctx); err != nil {
-			s.gate.Unlock()
+			s.gate.unlock()
 			return fmt.Errorf("dualwrite: switching to %s: waiting for the async queue: %w", p, err)
+		}
+		if old.leader() != p.leader() {
+			// Appends whose callers are gone still run: with the gate held no new one starts, and
+			// each ends with its fsync. The backlog is read once they are in it.
+			if err := s.waitAppends(ctx); err != nil {
+				s.gate.unlock()
+				return fmt.Errorf("dualwrite: switching to %s: waiting for replay log appends under way: %w", p, err)
+			}
 		}
 		n := s.pendingFor(old.leader(), p.leader())
 		if n == 0 {
 			s.phase.Store(int32(p))
-			s.gate.Unlock()
+			s.gate.unlock()
 			if old != p {
 				s.logger.Info("dualwrite phase", "from", old.String(), "to", p.String())
 			}
 			return nil
 		}
-		s.gate.Unlock()
+		s.gate.unlock()
 		if !wait {
 			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log "+
 				"or its dead letters; use SetPhaseWait (or WaitReplayed) first, and `islands replay retry|drop` for dead letters",
@@ -261,21 +269,7 @@ func (s *Session) pendingFor(from, to side) int64 {
 }
 
 // lockGate takes the phase gate's write side, giving up when ctx ends.
-func (s *Session) lockGate(ctx context.Context) error {
-	if ctx.Done() == nil {
-		s.gate.Lock()
-		return nil
-	}
-	locked := make(chan struct{})
-	go func() { s.gate.Lock(); close(locked) }()
-	select {
-	case <-locked:
-		return nil
-	case <-ctx.Done():
-		go func() { <-locked; s.gate.Unlock() }()
-		return ctx.Err()
-	}
-}
+func (s *Session) lockGate(ctx context.Context) error { return s.gate.lock(ctx) }
 
 // drainAsync waits, with the gate held, until the async workers have finished every queued
 // follower write (landed or kept in the replay log).
@@ -285,6 +279,18 @@ func (s *Session) drainAsync(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitAppends waits, with the gate held, until no replay log append is under way.
+func (s *Session) waitAppends(ctx context.Context) error {
+	for d := 100 * time.Microsecond; s.stats.appending.Load() > 0; d = min(2*d, 10*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
 		}
 	}
 	return nil
@@ -367,7 +373,7 @@ func (s *Session) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	s.gate.Lock() // no write is under way, and every later one sees closed
+	_ = s.gate.lock(context.Background()) // no write is under way, and every later one sees closed
 	if s.async != nil {
 		close(s.async)
 		s.asyncWG.Wait()
@@ -385,7 +391,7 @@ func (s *Session) Close() {
 			sc.close()
 		}
 	}
-	s.gate.Unlock()
+	s.gate.unlock()
 }
 
 // statement returns the cached analysis of stmt.

@@ -130,8 +130,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
-	s.gate.RLock()
-	defer s.gate.RUnlock()
+	if err := s.gate.rlock(op.ctx); err != nil {
+		return false, fmt.Errorf("dualwrite: waiting for a phase switch: %w", err)
+	}
+	defer s.gate.runlock()
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
