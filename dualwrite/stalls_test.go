@@ -34,7 +34,9 @@ func TestWriteHonoursDeadlineWhileSetPhasePending(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- s.Query("INSERT INTO kv (k, v) VALUES (2, 'b')").WithTimestamp(2).WithContext(ctx).Exec() }()
+	go func() {
+		done <- s.Query("INSERT INTO kv (k, v) VALUES (2, 'b')").WithTimestamp(2).WithContext(ctx).Exec()
+	}()
 	select {
 	case err := <-done:
 		if !errors.Is(err, context.DeadlineExceeded) {
