@@ -24,6 +24,19 @@ type metrics struct {
 	asyncOverflow prometheus.Counter
 	late          prometheus.Counter
 	rebuilds      *prometheus.CounterVec // side
+	cannotHeal    *prometheus.GaugeVec   // side
+}
+
+// setCannotHeal sets islands_dualwrite_side_cannot_heal{side}.
+func (m *metrics) setCannotHeal(sd side, v bool) {
+	if m == nil {
+		return
+	}
+	g := 0.0
+	if v {
+		g = 1
+	}
+	m.cannotHeal.WithLabelValues(sd.String()).Set(g)
 }
 
 func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
@@ -52,6 +65,8 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 		asyncOverflow: counter("islands_dualwrite_async_overflow_total", "Async follower writes sent to the replay log because the queue was full."),
 		late:          counter("islands_dualwrite_follower_late_total", "Follower writes not answered within the follower budget (kept for replay)."),
 		rebuilds:      counterVec("islands_dualwrite_session_rebuilds_total", "gocql sessions rebuilt after their pool had no connections.", "side"),
+		cannotHeal: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "islands_dualwrite_side_cannot_heal",
+			Help: "1 while a side given to New has had no connections for longer than the heal delay (New cannot rebuild it: use Open).", ConstLabels: lbl}, []string{"side"})),
 	}
 	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "islands_dualwrite_replay_backlog_entries", Help: "Entries waiting in the replay log.", ConstLabels: lbl},

@@ -531,6 +531,7 @@ func (s *Session) run(ctx context.Context, op *writeOp, sd side, phase Phase) (a
 func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[string]any, form func(string) string) (bool, error) {
 	if s.execHook != nil {
 		applied, err := s.execHook(ctx, sd, op)
+		s.sides[sd].note(err)
 		if err == nil {
 			s.accepted(sd, op)
 		}
