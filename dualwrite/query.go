@@ -63,8 +63,11 @@ func (q *Query) String() string { return "[dualwrite query " + strconv.Quote(q.s
 
 func (q *Query) op() *writeOp {
 	st := q.s.statement(q.stmt)
-	return &writeOp{ctx: q.ctx, stmts: []Stmt{{Stmt: q.stmt, Values: q.values}}, cons: q.cons, serial: q.serial,
+	op := &writeOp{ctx: q.ctx, cons: q.cons, serial: q.serial,
 		idempotent: q.idempotent, ts: q.ts, lwt: st.lwt, allowND: q.allowND}
+	op.one[0] = Stmt{Stmt: q.stmt, Values: q.values}
+	op.stmts = op.one[:]
+	return op
 }
 
 // Exec runs a write on the sides of the current phase (a read runs on the read side).

@@ -12,6 +12,7 @@ import (
 
 // writeOp is one write (a statement or a batch) on its way to one or both sides.
 type writeOp struct {
+	one        [1]Stmt // stmts of a single query, without an allocation of its own
 	ctx        context.Context
 	stmts      []Stmt // as the application wrote them (primary's keyspace names)
 	batch      bool
@@ -260,12 +261,11 @@ func (s *Session) startFollower(op *writeOp, follower side, phase Phase) followe
 		return followerCall{}
 	}
 	done := make(chan followerResult, 1)
-	fctx, cancel := mergeCancel(context.WithoutCancel(op.ctx), s.bgCtx)
 	s.bgWG.Add(1)
 	go func() {
-		defer func() { cancel(); <-s.bgSem; s.bgWG.Done() }()
+		defer func() { <-s.bgSem; s.bgWG.Done() }()
 		t0 := time.Now()
-		a, e := s.run(fctx, op, follower, phase)
+		a, e := s.run(valuesOf{Context: s.bgCtx, vals: op.ctx}, op, follower, phase)
 		s.sides[follower].noteFollower(e == nil && time.Since(t0) <= s.cfg.budget)
 		done <- followerResult{applied: a, err: e}
 	}()
@@ -294,8 +294,9 @@ func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Dur
 		return r
 	default:
 	}
+	var t *time.Timer
 	if early != nil {
-		t := time.NewTimer(time.Until(start.Add(deadline.Sub(start) * 3 / 4)))
+		t = time.NewTimer(time.Until(start.Add(deadline.Sub(start) * 3 / 4)))
 		select {
 		case r := <-f.done:
 			t.Stop()
@@ -306,8 +307,10 @@ func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Dur
 		case <-t.C:
 			early()
 		}
+		t.Reset(time.Until(deadline)) // fired and drained: one timer serves both waits
+	} else {
+		t = time.NewTimer(time.Until(deadline))
 	}
-	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
 	case r := <-f.done:
