@@ -29,7 +29,7 @@ import (
 //   - An entry is dead-lettered only for a reason of its own, judged on its own side:
 //   - a syntax error or a value that cannot be encoded: at once (it can never land);
 //   - any other refusal (table or column gone, value rejected, unauthorized) after at least
-//     deadLetterMinAttempts attempts and minAge since its first attempt; an unauthorized answer
+//     deadLetterMinAttempts attempts and minAge (10 s) since its first attempt; an unauthorized answer
 //     is not a refusal at all when the authorizer could not read system_auth, or when the side
 //     accepted a statement on the same table before (classifyFailure);
 //   - a transient failure (timeout, unavailable, no connection) is retried with exponential
@@ -112,7 +112,7 @@ const (
 	// defaultDeadLetterMinAge is the floor of time between an entry's first failed attempt and
 	// its dead-lettering (but for failNever): long enough to outlast an authorizer or schema
 	// agreement hiccup.
-	defaultDeadLetterMinAge = 30 * time.Second
+	defaultDeadLetterMinAge = 10 * time.Second
 	// maxHeldFactor bounds the entries held in memory (finished ones take a few words) to this
 	// many windows.
 	maxHeldFactor = 64
@@ -126,7 +126,7 @@ type replayCore struct {
 	workers      int                                 // per side (default 16)
 	window       int                                 // unfinished entries per side read ahead at most (default max(256, 32*workers))
 	backoffMax   time.Duration
-	minAge       time.Duration // dead-letter floor in time (0: none; the session passes 30s)
+	minAge       time.Duration // dead-letter floor in time (0: none; the session passes defaultDeadLetterMinAge, 10 s)
 	logger       *slog.Logger
 	onLanded     func()
 	onDeadLetter func()
