@@ -58,11 +58,11 @@ func (s *Session) resolveCounter(op *writeOp, phase Phase) error {
 			case 0:
 				continue
 			}
+			if !phase.follows() {
+				continue // one side: counter-ness only decides the timestamp; no schema lookup per write
+			}
 			kind, err := s.columnKind(op.ctx, phase.leader(), ps, in.column)
 			if err != nil {
-				if !phase.follows() {
-					continue
-				}
 				return fmt.Errorf("%w: %q: reading the type of column %s to know whether it is a counter (never replayed): %w",
 					ErrNotIdempotent, st.Stmt, in.column, err)
 			}

@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,26 @@ func TestReplayTTLFromLogTime(t *testing.T) {
 	st = remainingTTL(recs[0].Entry.Stmts[1], now.Add(time.Second))
 	if st.Values[2] != 3599 {
 		t.Errorf("bound TTL replayed one second later as %v, want 3599", st.Values[2])
+	}
+}
+
+// Review of issue 22's fixes: in a single-side phase counter-ness only decides the timestamp, so
+// a write never waits for (nor depends on) a schema lookup there; a lookup that fails is not
+// retried by every write.
+func TestSingleSidePhaseNeedsNoSchema(t *testing.T) {
+	var lookups atomic.Int64
+	f := &fakeSides{}
+	s := newFakeSession(t, f, WithPhase(PrimaryOnly), withColumnKinds(func(context.Context, string, string, string) (columnKind, error) {
+		lookups.Add(1)
+		return kindOther, errors.New("system_schema unreadable")
+	}))
+	defer s.Close()
+	for i := 0; i < 3; i++ {
+		if err := s.Query("UPDATE ks.c SET hits = hits + ? WHERE k = ?", "1", i).Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lookups.Load(); n != 0 {
+		t.Fatalf("%d schema lookups for writes in primary-only, want none", n)
 	}
 }
