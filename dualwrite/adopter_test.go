@@ -3,7 +3,7 @@ package dualwrite
 import (
 	"go/ast"
 	"go/parser"
-	"go/token"
+	gotoken "go/token"
 	"strings"
 	"testing"
 
@@ -88,7 +88,7 @@ func hasLabel(m *dto.Metric, name, value string) bool {
 // (entrycodec.go), not gob: what `go doc dualwrite.ErrUnencodable` says must not send users to
 // encoding/gob, and must say what cannot be stored.
 func TestErrUnencodableDocNoGob(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, parser.ParseComments)
+	f, err := parser.ParseFile(gotoken.NewFileSet(), "errors.go", nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}

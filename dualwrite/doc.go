@@ -19,7 +19,8 @@
 // Open owns its gocql sessions and rebuilds a side whose pool has emptied ("no hosts available in
 // the pool", which gocql does not recover from by itself with a single host or with the initial
 // host lookup disabled) as soon as a fresh connection to it succeeds. New takes sessions the
-// caller owns: recovery is then the caller's.
+// caller owns: recovery is then the caller's, and while such a side has no connections the
+// session logs a warning naming it (every 10 s) and sets islands_dualwrite_side_cannot_heal.
 //
 // Every write (or batch) gets one client timestamp in microseconds, sent to both sides, so the two
 // copies reconcile to the same cells whatever order the writes land in, and a write replayed later
@@ -35,8 +36,12 @@
 //	secondary-only  write secondary;        read secondary
 //
 // SetPhase is a barrier: it returns once every write of the old phase has finished or been kept
-// in the replay log, and it refuses (ErrAuthorityBacklog; SetPhaseWait waits instead) to make a
-// side authoritative while the replay log still holds writes.
+// in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
+// SetPhaseWait waits instead) to make a side authoritative while the replay log still holds
+// writes, or while that side has dead letters (acknowledged writes it lacks until an operator
+// retries or drops them with `islands replay`). A write waits for a pending SetPhase only as long
+// as its context allows: one that cannot start by its deadline fails with the context's error and
+// is sent nowhere.
 //
 // In the dual phases one side is authoritative (primary in dual, secondary in dual-flipped) and the
 // other is the follower. The failure policy says what a follower failure does:
@@ -56,12 +61,28 @@
 // covers every write that failed meanwhile), bounded in bytes. A file beside the application rather
 // than a Cassandra table because the moment it is needed is the moment a cluster is unreachable; a
 // new session on the same directory finds and drains what an earlier process left. When the log is
-// full the write fails with ErrReplayLogFull: losing a write silently is never an option.
+// full the write fails with ErrReplayLogFull, and on a full disk with the file system's error
+// (ENOSPC): losing a write silently is never an option. A full disk is survivable: the replay
+// cursor is written in place in space reserved for it, so the backlog drains and frees its
+// segments once the side is back.
 //
-// Lightweight transactions: the authoritative side decides; the follower runs the same statement
-// and a different outcome is counted and logged (it is never replayed: its condition may no longer
+// The replayer applies each side's entries with that side's own workers, so a side that is down
+// never holds up the other. An entry is set aside in the dead-letter log only for a reason of its
+// own: at once for a syntax error or a value that cannot be encoded; after at least 5 attempts
+// and 10 s for any other refusal (an unauthorized answer is not a refusal when the authorizer
+// could not read system_auth, or when the side accepted a write on the same table before); and a
+// transient failure only when, after 20 attempts, at least 20 entries of the same side landed
+// meanwhile. The TTL of a replayed USING TTL write is what remains of it counted from when the
+// entry was logged (Cassandra counts it from the write's arrival, whatever its timestamp).
+//
+// Statements are read by a small CQL lexer (quoted names, string and $$ literals, comments, any
+// case), never by patterns over the raw text. Lightweight transactions (any IF clause, on quoted
+// columns too): the authoritative side decides; the follower runs the same statement and a
+// different outcome is counted and logged (it is never replayed: its condition may no longer
 // hold). Counter updates cannot carry a timestamp and are not idempotent: they go to both sides,
 // and a failed follower update is recorded as uncertain (Uncertain, metric) and never replayed.
+// An increment c = c ± x is a counter update when x is an integer or, whatever the Go type of x or
+// the batch type, when the leader's schema says c is a counter column.
 // List appends, prepends and index operations are not idempotent either: in the dual phases they
 // are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
 // write the follower may have applied it: unless the leader refused it outright it is kept for

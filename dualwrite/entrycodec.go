@@ -607,7 +607,7 @@ func encodeEntry(en *Entry) ([]byte, error) {
 		e.str(st.Stmt)
 		expiry := st.Expiry
 		if expiry == 0 {
-			expiry = expiryOf(st, en.Timestamp)
+			expiry = expiryOf(st, logged/1e3)
 		}
 		e.varint(expiry)
 		e.uvarint(uint64(len(st.Values)))

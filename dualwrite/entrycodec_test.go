@@ -142,7 +142,8 @@ func TestEntryRoundTripFields(t *testing.T) {
 		got.Consistency != en.Consistency || !got.Logged.Equal(logged) || len(got.Stmts) != 3 {
 		t.Fatalf("got %+v", got)
 	}
-	if got.Stmts[0].Expiry != en.Timestamp+60e6 || got.Stmts[1].Expiry != 0 || got.Stmts[1].Values[0] != nil {
+	if got.Stmts[0].Expiry != logged.UnixMicro()+60e6 || // TTL counted from when it was logged (issue 22, item 6)
+		got.Stmts[1].Expiry != 0 || got.Stmts[1].Values[0] != nil {
 		t.Fatalf("stmts %+v", got.Stmts)
 	}
 	// Every truncation of a valid entry is an error, never a panic or a wrong entry.
@@ -217,7 +218,7 @@ func TestRemainingTTL(t *testing.T) {
 			"INSERT INTO t (k) VALUES (?) USING TTL 0", []any{1}},
 	}
 	for _, c := range cases {
-		en := &Entry{Timestamp: ts.UnixMicro(), Stmts: []Stmt{{Stmt: c.stmt, Values: c.values}}}
+		en := &Entry{Timestamp: ts.UnixMicro(), Logged: ts, Stmts: []Stmt{{Stmt: c.stmt, Values: c.values}}}
 		b, err := encodeEntry(en)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -37,6 +38,9 @@ type FileLog struct {
 
 	mu     sync.Mutex
 	oldest time.Time // Logged of the oldest entry not yet Done (zero: none or unknown)
+
+	asideMu sync.Mutex             // serialises appends to the aside logs and their rewrites
+	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
 }
 
 // FileLogOption configures OpenFileLog.
@@ -115,6 +119,18 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 			return nil, fmt.Errorf("dualwrite: replay log %s: importing the previous format: %w", dir, err)
 		}
 	}
+	l.lastID = map[*recordlog.Log]int{}
+	for _, rl := range []*recordlog.Log{l.dead, l.unc} {
+		if rl == nil {
+			continue
+		}
+		v, err := scanAside(rl)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+		l.lastID[rl] = v.lastID
+	}
 	l.refreshOldest()
 	return l, nil
 }
@@ -158,19 +174,25 @@ func (l *FileLog) Append(ctx context.Context, e *Entry) error {
 func (l *FileLog) Pending(max int) ([]Record, error) {
 	var out []Record
 	for len(out) < max {
+		before := l.log.ReadPos()
 		recs, err := l.log.Read(max - len(out))
 		for _, r := range recs {
 			e, derr := decodeEntry(r.Payload)
 			if derr != nil {
 				l.logger.Error("dualwrite: replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", r.Pos.String(), "err", derr)
 				if l.dead != nil {
-					if _, err := l.dead.Append(context.Background(), encodeAside(time.Now(), derr.Error(), r.Payload)); err != nil {
+					if err := l.asideRaw(l.dead, derr.Error(), r.Payload); err != nil {
+						// Read moved past the rest of the batch: go back to just before this entry,
+						// so that nothing after it is passed by a Done without being handed out.
+						l.log.Seek(before)
 						return out, fmt.Errorf("dualwrite: dead-lettering an undecodable entry: %w", err)
 					}
 				}
+				before = r.Pos
 				continue
 			}
 			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+			before = r.Pos
 		}
 		if err != nil {
 			return out, fmt.Errorf("dualwrite: replay log: %w", err)
@@ -242,18 +264,34 @@ func (l *FileLog) aside(ctx context.Context, into *recordlog.Log, e *Entry, caus
 	if cause != nil {
 		msg = cause.Error()
 	}
-	if _, err := into.Append(ctx, encodeAside(time.Now(), msg, payload)); err != nil {
+	l.asideMu.Lock()
+	defer l.asideMu.Unlock()
+	id := l.lastID[into] + 1
+	if _, err := into.Append(ctx, encodeAside(id, time.Now(), msg, payload)); err != nil {
 		if errors.Is(err, recordlog.ErrClosed) {
 			return ErrClosed
 		}
 		return fmt.Errorf("dualwrite: %s: %w", into.Dir(), err)
 	}
+	l.lastID[into] = id
+	return nil
+}
+
+// asideRaw sets aside the bytes of an entry that cannot be decoded.
+func (l *FileLog) asideRaw(into *recordlog.Log, cause string, payload []byte) error {
+	l.asideMu.Lock()
+	defer l.asideMu.Unlock()
+	id := l.lastID[into] + 1
+	if _, err := into.Append(context.Background(), encodeAside(id, time.Now(), cause, payload)); err != nil {
+		return err
+	}
+	l.lastID[into] = id
 	return nil
 }
 
 // Aside is an entry set aside from replay, with why and when.
 type Aside struct {
-	ID    int    // position among those set aside, from 1, for `islands replay --id`
+	ID    int    // from 1, for `islands replay --id`: given once, never to another entry of the same store
 	Entry Entry  // the entry (zero when Raw could not be decoded)
 	Raw   []byte // the entry's bytes when they could not be decoded
 	Cause string
@@ -261,21 +299,47 @@ type Aside struct {
 	pos   recordlog.Pos
 }
 
-// encodeAside frames an entry set aside: version, when (unix ns), cause, the entry's bytes.
-func encodeAside(at time.Time, cause string, entry []byte) []byte {
-	b := []byte{1}
+// An aside log holds records of two kinds, told by their first byte:
+//
+//	1 (first format)  when (unix ns), cause, the entry's bytes: its ID is its position among the
+//	                  first-format records (as `islands replay` showed it then)
+//	2                 ID, when, cause, the entry's bytes
+//	3                 a high-water mark: the highest ID ever given, kept when the entry that had it
+//	                  was dropped, so that no ID is given twice
+//
+// A rewrite (retry, drop) appends the records it keeps, with their IDs, and a mark, then moves the
+// cursor past the old ones: a rewrite cut short leaves some records twice, and a listing keeps the
+// first record of each ID, so nothing is listed twice.
+const (
+	asideV1   = 1
+	asideV2   = 2
+	asideMark = 3
+)
+
+// encodeAside frames an entry set aside: kind 2, ID, when (unix ns), cause, the entry's bytes.
+func encodeAside(id int, at time.Time, cause string, entry []byte) []byte {
+	b := []byte{asideV2}
+	b = binary.AppendUvarint(b, uint64(id))
 	b = binary.AppendVarint(b, at.UnixNano())
 	b = binary.AppendUvarint(b, uint64(len(cause)))
 	b = append(b, cause...)
 	return append(b, entry...)
 }
 
+func encodeMark(id int) []byte { return binary.AppendUvarint([]byte{asideMark}, uint64(id)) }
+
+// decodeAside decodes a record of kind 1 or 2 (ID 0 for kind 1: its position gives it).
 func decodeAside(p []byte) (Aside, error) {
 	d := decoder{b: p}
-	if d.byte() != 1 {
+	var a Aside
+	switch d.byte() {
+	case asideV1:
+	case asideV2:
+		a.ID = int(d.uvarint())
+	default:
 		return Aside{Raw: p}, fmt.Errorf("%w: unknown dead-letter format", errCorrupt)
 	}
-	a := Aside{At: time.Unix(0, d.varint()), Cause: d.str()}
+	a.At, a.Cause = time.Unix(0, d.varint()), d.str()
 	if d.err != nil {
 		return Aside{Raw: p}, d.err
 	}
@@ -288,42 +352,108 @@ func decodeAside(p []byte) (Aside, error) {
 	return a, nil
 }
 
-// readAll reads every record of an aside log without consuming it.
-func readAside(rl *recordlog.Log) ([]Aside, error) {
+// asideView is an aside log as read: its entries (the first record of each ID), the highest ID
+// ever given, and the position after the last record.
+type asideView struct {
+	entries []Aside
+	lastID  int
+	end     recordlog.Pos
+	any     bool // the log holds records (end is valid)
+}
+
+// scanAside reads every record of an aside log without consuming it, from its own position:
+// listings running at once (and the reader) never disturb each other.
+func scanAside(rl *recordlog.Log) (asideView, error) {
+	var v asideView
 	if rl == nil {
-		return nil, nil
+		return v, nil
 	}
-	rl.Rewind()
-	defer rl.Rewind()
-	var out []Aside
+	seen := map[int]bool{}
+	v1 := 0
+	pos := rl.Cursor()
 	for {
-		recs, err := rl.Read(256)
+		recs, next, err := rl.ReadFrom(pos, 256)
 		for _, r := range recs {
+			v.end, v.any = r.Pos, true
+			if len(r.Payload) > 0 && r.Payload[0] == asideMark {
+				d := decoder{b: r.Payload[1:]}
+				if id := int(d.uvarint()); d.err == nil {
+					v.lastID = max(v.lastID, id)
+				}
+				continue
+			}
 			a, _ := decodeAside(r.Payload)
-			a.ID = len(out) + 1
+			if a.ID == 0 {
+				v1++
+				a.ID = v1
+			}
+			v.lastID = max(v.lastID, a.ID)
+			if seen[a.ID] {
+				continue // a copy left by a rewrite cut short
+			}
+			seen[a.ID] = true
 			a.pos = r.Pos
-			out = append(out, a)
+			v.entries = append(v.entries, a)
 		}
 		if err != nil {
-			return out, err
+			return v, err
 		}
 		if len(recs) == 0 {
-			return out, nil
+			sort.Slice(v.entries, func(i, j int) bool { return v.entries[i].ID < v.entries[j].ID })
+			return v, nil
 		}
+		pos = next
 	}
+}
+
+// readAside lists an aside log's entries in ID order (oldest first).
+func readAside(rl *recordlog.Log) ([]Aside, error) {
+	v, err := scanAside(rl)
+	return v.entries, err
 }
 
 // DeadLetters returns the entries set aside as never landing, oldest first.
 func (l *FileLog) DeadLetters() ([]Aside, error) { return readAside(l.dead) }
 
+// DeadLettersFor returns how many dead-lettered entries are for side ("primary" or
+// "secondary"); one that cannot be decoded counts for both.
+func (l *FileLog) DeadLettersFor(side string) (int64, error) {
+	all, err := readAside(l.dead)
+	var n int64
+	for _, a := range all {
+		if a.Raw != nil || a.Entry.Side == side {
+			n++
+		}
+	}
+	return n, err
+}
+
 // UncertainEntries returns the writes recorded as uncertain, oldest first.
 func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) }
 
 // PendingEntries returns up to max entries waiting for replay, without handing them out.
+// It reads from its own position: the replayer's is left alone.
 func (l *FileLog) PendingEntries(max int) ([]Record, error) {
-	l.log.Rewind()
-	defer l.log.Rewind()
-	return l.Pending(max)
+	var out []Record
+	pos := l.log.Cursor()
+	for len(out) < max {
+		recs, next, err := l.log.ReadFrom(pos, max-len(out))
+		for _, r := range recs {
+			e, derr := decodeEntry(r.Payload)
+			if derr != nil {
+				continue // Pending dead-letters it
+			}
+			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+		}
+		if err != nil {
+			return out, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		pos = next
+	}
+	return out, nil
 }
 
 // RetryDeadLetters moves the dead-lettered entries whose IDs are given (all when ids is empty)
@@ -345,45 +475,63 @@ func (l *FileLog) DropUncertain(ctx context.Context, ids []int) (int, error) {
 }
 
 // rewriteAside takes the selected entries out of an aside log: each is appended to the replay log
-// (retry) or dropped; the others are appended again to the aside log; then the aside log's cursor
-// passes every record that was there.
+// (retry) or dropped; the others are appended again to the aside log with their IDs, then a mark
+// of the highest ID given; then the aside log's cursor passes every record that was there. Cut
+// short, it leaves records twice in the aside log, never an entry listed twice (scanAside keeps
+// the first record of an ID) nor lost.
 func (l *FileLog) rewriteAside(ctx context.Context, rl *recordlog.Log, ids []int, retry bool) (int, error) {
 	if rl == nil {
 		return 0, nil
 	}
-	all, err := readAside(rl)
-	if err != nil || len(all) == 0 {
+	l.asideMu.Lock()
+	defer l.asideMu.Unlock()
+	v, err := scanAside(rl)
+	if err != nil || len(v.entries) == 0 {
 		return 0, err
+	}
+	byID := map[int]bool{}
+	for _, a := range v.entries {
+		byID[a.ID] = true
 	}
 	chosen := map[int]bool{}
 	for _, id := range ids {
-		if id < 1 || id > len(all) {
-			return 0, fmt.Errorf("dualwrite: no entry %d set aside in %s (there are %d)", id, rl.Dir(), len(all))
+		if !byID[id] {
+			return 0, fmt.Errorf("dualwrite: no entry %d set aside in %s (%d are)", id, rl.Dir(), len(v.entries))
 		}
 		chosen[id] = true
 	}
+	// Retries first: until the cursor moves, every entry is still set aside.
 	moved := 0
-	for _, a := range all {
+	for _, a := range v.entries {
 		if len(ids) > 0 && !chosen[a.ID] {
-			if _, err := rl.Append(ctx, encodeAside(a.At, a.Cause, entryBytes(a))); err != nil {
-				return moved, err
-			}
 			continue
 		}
 		if retry {
 			if a.Raw != nil {
-				return moved, fmt.Errorf("dualwrite: entry %d cannot be decoded (%s); drop it instead", a.ID, a.Cause)
+				return 0, fmt.Errorf("dualwrite: entry %d cannot be decoded (%s); drop it instead", a.ID, a.Cause)
 			}
 			e := a.Entry
 			if err := l.Append(ctx, &e); err != nil {
-				return moved, err
+				return 0, err
 			}
 		}
 		moved++
 	}
-	if err := rl.Commit(all[len(all)-1].pos); err != nil {
-		return moved, err
+	for _, a := range v.entries {
+		if len(ids) > 0 && !chosen[a.ID] {
+			if _, err := rl.Append(ctx, encodeAside(a.ID, a.At, a.Cause, entryBytes(a))); err != nil {
+				return 0, err
+			}
+		}
 	}
+	lastID := max(v.lastID, l.lastID[rl])
+	if _, err := rl.Append(ctx, encodeMark(lastID)); err != nil {
+		return 0, err
+	}
+	if err := rl.Commit(v.end); err != nil {
+		return 0, err
+	}
+	l.lastID[rl] = lastID
 	return moved, nil
 }
 

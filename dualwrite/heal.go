@@ -20,8 +20,11 @@ type sideConn struct {
 	s       *Session
 
 	mu           sync.Mutex
-	failingSince time.Time // first "no connections" error since the last success; zero when healthy
+	failing      atomic.Bool // failingSince is set: a success must clear it (the fast path reads only this)
+	failingSince time.Time   // first "no connections" error since the last success; zero when healthy
 	healing      bool
+	cannotHeal   bool      // New: the caller's session has had no connections for healAfter
+	lastWarn     time.Time // of the cannot-heal warning, repeated every cannotHealWarnEvery healAfters
 	rebuilds     atomic.Int64
 	misses       atomic.Int32 // consecutive follower writes that failed or missed their budget
 }
@@ -112,16 +115,32 @@ func noConnections(err error) bool {
 	return errors.Is(err, gocql.ErrNoConnections) || errors.Is(err, gocql.ErrSessionClosed)
 }
 
-// note records the outcome of a request on this side and starts the healer when the side has
-// failed with no connections for healAfter with no success in between.
+// cannotHealWarnEvery is how many healAfter periods pass between two warnings about a side that
+// New cannot rebuild (10 s by default).
+const cannotHealWarnEvery = 10
+
+// note records the outcome of a request on this side. When the side has failed with no
+// connections for healAfter with no success in between, a side opened by Open starts its healer;
+// a side given to New cannot be rebuilt here, so the session says so: a warning that names the side
+// and points to Open, repeated while it lasts, and islands_dualwrite_side_cannot_heal{side} = 1.
 func (sc *sideConn) note(err error) {
-	if sc.cluster == nil || sc.s == nil {
+	if sc.s == nil {
 		return
 	}
 	if err == nil {
+		if !sc.failing.Load() {
+			return
+		}
 		sc.mu.Lock()
 		sc.failingSince = time.Time{}
+		sc.failing.Store(false)
+		was := sc.cannotHeal
+		sc.cannotHeal = false
 		sc.mu.Unlock()
+		if was {
+			sc.s.m.setCannotHeal(sc.name, false)
+			sc.s.logger.Info("dualwrite: side has connections again", "side", sc.name.String())
+		}
 		return
 	}
 	if !noConnections(err) {
@@ -132,8 +151,23 @@ func (sc *sideConn) note(err error) {
 	defer sc.mu.Unlock()
 	if sc.failingSince.IsZero() {
 		sc.failingSince = now
+		sc.failing.Store(true)
 	}
-	if sc.healing || now.Sub(sc.failingSince) < sc.s.cfg.healAfter || sc.s.closed.Load() {
+	healAfter := sc.s.cfg.healAfter
+	if sc.healing || now.Sub(sc.failingSince) < healAfter || sc.s.closed.Load() {
+		return
+	}
+	if sc.cluster == nil {
+		if !sc.cannotHeal || now.Sub(sc.lastWarn) >= cannotHealWarnEvery*healAfter {
+			if !sc.cannotHeal {
+				sc.s.m.setCannotHeal(sc.name, true)
+			}
+			sc.cannotHeal, sc.lastWarn = true, now
+			sc.s.logger.Warn("dualwrite: side has had no connections and its gocql session, which the application owns "+
+				"(dualwrite.New), cannot be rebuilt here; its writes wait in the replay log until that session recovers: "+
+				"rebuild it, or build the session with dualwrite.Open, which rebuilds it",
+				"side", sc.name.String(), "for", now.Sub(sc.failingSince).Round(time.Millisecond).String(), "err", err)
+		}
 		return
 	}
 	sc.healing = true
@@ -181,6 +215,7 @@ func (sc *sideConn) heal() {
 			sc.rebuilds.Add(1)
 			sc.mu.Lock()
 			sc.failingSince = time.Time{}
+			sc.failing.Store(false)
 			sc.mu.Unlock()
 			if s.m != nil {
 				s.m.rebuilds.WithLabelValues(sc.name.String()).Inc()

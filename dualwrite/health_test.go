@@ -53,7 +53,6 @@ func field(line, key string) int {
 	return -1
 }
 
-func withReplayBackoffMax(d time.Duration) Option { return func(c *config) { c.replayBackoffMax = d } }
 
 // TestHealthLogsFollowerOutage (issue 31, item 4): a follower outage is not silent. The session's
 // watcher (driven tick by tick with a fake time) logs once when the secondary starts failing and

@@ -84,6 +84,19 @@ func (m *MemLog) DeadLetter(_ context.Context, rec Record, cause error) error {
 	return nil
 }
 
+// DeadLettersFor returns how many entries for side ("primary" or "secondary") are set aside.
+func (m *MemLog) DeadLettersFor(side string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for _, a := range m.dead {
+		if a.Entry.Side == side {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // RecordUncertain keeps e as uncertain (see UncertainEntries).
 func (m *MemLog) RecordUncertain(_ context.Context, e *Entry, cause error) error {
 	if _, err := encodeEntry(e); err != nil {

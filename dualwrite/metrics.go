@@ -33,6 +33,19 @@ type metrics struct {
 	late          prometheus.Counter
 	rebuilds      *prometheus.CounterVec // side
 	deadLettered  prometheus.Counter
+	cannotHeal    *prometheus.GaugeVec // side
+}
+
+// setCannotHeal sets islands_dualwrite_side_cannot_heal{side}.
+func (m *metrics) setCannotHeal(sd side, v bool) {
+	if m == nil {
+		return
+	}
+	g := 0.0
+	if v {
+		g = 1
+	}
+	m.cannotHeal.WithLabelValues(sd.String()).Set(g)
 }
 
 func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
@@ -65,9 +78,12 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 		rebuilds: counterVec("islands_dualwrite_session_rebuilds_total", "gocql sessions rebuilt after their pool had no connections.", "side"),
 		deadLettered: counter("islands_dualwrite_replay_dead_lettered_total",
 			"Replay log entries set aside in the dead-letter log because they can never land as they are."),
+		cannotHeal: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "islands_dualwrite_side_cannot_heal",
+			Help: "1 while a side given to New has had no connections for longer than the heal delay (New cannot rebuild it: use Open).", ConstLabels: lbl}, []string{"side"})),
 	}
 	for _, sd := range []side{primarySide, secondarySide} {
 		m.rebuilds.WithLabelValues(sd.String())
+		m.cannotHeal.WithLabelValues(sd.String())
 		for _, p := range phaseNames {
 			m.errors.WithLabelValues(sd.String(), p)
 		}

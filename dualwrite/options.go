@@ -26,6 +26,7 @@ type config struct {
 	allowND          bool
 	replayWorkers    int
 	replayBackoffMax time.Duration
+	deadLetterMinAge time.Duration
 	now              func() time.Time
 	budget           time.Duration
 	background       int

@@ -2,10 +2,7 @@ package dualwrite
 
 import (
 	"context"
-	"reflect"
-	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/gocql/gocql"
 )
@@ -66,8 +63,11 @@ func (q *Query) String() string { return "[dualwrite query " + strconv.Quote(q.s
 
 func (q *Query) op() *writeOp {
 	st := q.s.statement(q.stmt)
-	return &writeOp{ctx: q.ctx, stmts: []Stmt{{Stmt: q.stmt, Values: q.values}}, cons: q.cons, serial: q.serial,
-		idempotent: q.idempotent, ts: q.ts, lwt: st.lwt, counter: isCounter(q.stmt, q.values), allowND: q.allowND}
+	op := &writeOp{ctx: q.ctx, cons: q.cons, serial: q.serial,
+		idempotent: q.idempotent, ts: q.ts, lwt: st.lwt, allowND: q.allowND}
+	op.one[0] = Stmt{Stmt: q.stmt, Values: q.values}
+	op.stmts = op.one[:]
+	return op
 }
 
 // Exec runs a write on the sides of the current phase (a read runs on the read side).
@@ -143,30 +143,3 @@ func (q *Query) MapScan(m map[string]any) error {
 	}
 	return it.Close()
 }
-
-// isCounter tells a counter update (UPDATE … SET c = c + n, n an integer literal or a bound
-// integer) from a collection append (SET tags = tags + ?, bound to a set, list or map): counter
-// updates cannot carry a client timestamp and are never replayed.
-func isCounter(stmt string, values []any) bool {
-	code := blankLiterals(stmt)
-	m := counterOperand.FindStringSubmatchIndex(code)
-	if m == nil || !strings.EqualFold(strings.Trim(code[m[2]:m[3]], `"`), strings.Trim(code[m[4]:m[5]], `"`)) {
-		return false
-	}
-	operand := code[m[6]:m[7]]
-	if operand != "?" {
-		return operand[0] >= '0' && operand[0] <= '9'
-	}
-	i := strings.Count(code[:m[6]], "?")
-	if i >= len(values) {
-		return false
-	}
-	switch reflect.ValueOf(values[i]).Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return true
-	}
-	return false
-}
-
-var counterOperand = regexp.MustCompile(`(?i)\bset\b.*?("?\w+"?)\s*=\s*("?\w+"?)\s*[-+]\s*(\?|\d+)`)

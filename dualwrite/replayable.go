@@ -3,7 +3,6 @@ package dualwrite
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -30,51 +29,6 @@ type colOp struct {
 	list   bool // the operand is a list literal: a list whatever the schema says
 }
 
-var (
-	appendOp  = regexp.MustCompile(`(?i)("?\w+"?)\s*=\s*("?\w+"?)\s*\+\s*(\[|\{|\?|:\w+)`)
-	prependOp = regexp.MustCompile(`(?i)("?\w+"?)\s*=\s*(\[[^\]]*\]|\?|:\w+)\s*\+\s*("?\w+"?)`)
-	indexSet  = regexp.MustCompile(`(?i)("?\w+"?)\s*\[[^\]]*\]\s*=`)
-	deleteCol = regexp.MustCompile(`(?is)^\s*delete\s+(.*?)\s+from\b`)
-	indexDel  = regexp.MustCompile(`("?\w+"?)\s*\[`)
-
-	setKeyword   = regexp.MustCompile(`(?i)\bset\b`)
-	whereKeyword = regexp.MustCompile(`(?i)\bwhere\b`)
-)
-
-// collectionOps finds the operations of stmt that are not idempotent on a list column.
-func collectionOps(stmt string) []colOp {
-	code := blankLiterals(stmt)
-	var ops []colOp
-	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(code)), "update") {
-		set := code
-		if i := setKeyword.FindStringIndex(code); i != nil {
-			set = code[i[1]:]
-		}
-		if i := whereKeyword.FindStringIndex(set); i != nil {
-			set = set[:i[0]]
-		}
-		for _, m := range appendOp.FindAllStringSubmatch(set, -1) {
-			if unquote(m[1]) == unquote(m[2]) && m[3] != "{" {
-				ops = append(ops, colOp{column: unquote(m[1]), kind: opAppend, list: m[3] == "["})
-			}
-		}
-		for _, m := range prependOp.FindAllStringSubmatch(set, -1) {
-			if unquote(m[1]) == unquote(m[3]) {
-				ops = append(ops, colOp{column: unquote(m[1]), kind: opPrepend, list: strings.HasPrefix(m[2], "[")})
-			}
-		}
-		for _, m := range indexSet.FindAllStringSubmatch(set, -1) {
-			ops = append(ops, colOp{column: unquote(m[1]), kind: opIndexSet})
-		}
-	}
-	if m := deleteCol.FindStringSubmatch(code); m != nil {
-		for _, c := range indexDel.FindAllStringSubmatch(m[1], -1) {
-			ops = append(ops, colOp{column: unquote(c[1]), kind: opIndexDelete})
-		}
-	}
-	return ops
-}
-
 // columnKind is what the schema says about a column, as far as replay is concerned.
 type columnKind int
 
@@ -83,6 +37,43 @@ const (
 	kindList
 	kindCounter
 )
+
+// resolveCounter decides whether op is a counter update (never stamped, never replayed: a failed
+// side is uncertain). An increment c = c ± x is a counter update when x is an integer (nothing else
+// can add one) or, when the value does not tell (a string, a big.Int, a pointer to either), when
+// the leader's schema says c is a counter column; the batch type alone never decides against it.
+// In the dual phases a schema that cannot be read refuses the write: replaying a counter update
+// would count it twice.
+func (s *Session) resolveCounter(op *writeOp, phase Phase) error {
+	if op.counter || op.lwt {
+		return nil
+	}
+	for _, st := range op.stmts {
+		ps := s.statement(st.Stmt)
+		for _, in := range ps.incr {
+			switch in.counterByValue(st.Values) {
+			case 1:
+				op.counter = true
+				return nil
+			case 0:
+				continue
+			}
+			if !phase.follows() {
+				continue // one side: counter-ness only decides the timestamp; no schema lookup per write
+			}
+			kind, err := s.columnKind(op.ctx, phase.leader(), ps, in.column)
+			if err != nil {
+				return fmt.Errorf("%w: %q: reading the type of column %s to know whether it is a counter (never replayed): %w",
+					ErrNotIdempotent, st.Stmt, in.column, err)
+			}
+			if kind == kindCounter {
+				op.counter = true
+				return nil
+			}
+		}
+	}
+	return nil
+}
 
 // checkReplayable refuses, in the dual phases, a write that could only be replayed blindly: a
 // list append, prepend or index operation. The column's type is read once from the leader's
@@ -93,8 +84,8 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 	}
 	for _, st := range op.stmts {
 		for _, c := range s.statement(st.Stmt).colOps {
-			if c.kind == opAppend && !c.list && isCounter(st.Stmt, st.Values) {
-				continue // c = c + <integer>: a counter, handled as uncertain, not a list
+			if c.kind == opAppend && !c.list && op.counter {
+				continue // c = c + n on a counter (resolveCounter): handled as uncertain, not a list
 			}
 			list := c.list
 			if !list {

@@ -2,7 +2,6 @@ package dualwrite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -19,14 +18,23 @@ import (
 // (only the cursor, so at most the window is replayed again after a crash, which is harmless:
 // same timestamps).
 //
-//   - A permanent failure (the side refuses the statement: table or column gone, value rejected,
-//     syntax, unauthorized) dead-letters the entry at once: it is kept in DIR/deadletter, counted
-//     (islands_dualwrite_replay_dead_lettered_total) and logged with its statement, for
-//     `islands replay inspect|retry|drop`.
-//   - A transient failure (timeout, unavailable, no connection) is retried with exponential
-//     backoff up to WithReplayBackoffMax. An entry still failing after stuckAttempts attempts
-//     while at least as many other entries landed is stuck, not waiting for the side: it is
-//     dead-lettered too.
+// Invariants:
+//   - Each side has its own workers (WithReplayWorkers each) and its own queue: entries for a side
+//     that is down never take the workers of the other side, and the window is bounded by the
+//     entries not yet finished per side (plus a hard cap on what is held in memory), so entries of
+//     a healthy side behind a failing one keep landing.
+//   - An entry is dead-lettered only for a reason of its own, judged on its own side:
+//   - a syntax error or a value that cannot be encoded: at once (it can never land);
+//   - any other refusal (table or column gone, value rejected, unauthorized) after at least
+//     deadLetterMinAttempts attempts and minAge (10 s) since its first attempt; an unauthorized answer
+//     is not a refusal at all when the authorizer could not read system_auth, or when the side
+//     accepted a statement on the same table before (classifyFailure);
+//   - a transient failure (timeout, unavailable, no connection) is retried with exponential
+//     backoff up to WithReplayBackoffMax; it is stuck, and dead-lettered, only when it still fails
+//     after stuckAttempts attempts and minAge while at least stuckAttempts entries of the *same
+//     side* landed meanwhile (a side down for everyone never dead-letters anything).
+//   - Dead letters count as backlog for authority: SetPhase refuses to make a side authoritative
+//     while it has dead letters (pendingFor), until an operator retries or drops them.
 //   - TTLs are the remaining TTL at replay (replayttl.go); the consistency is the one the caller
 //     wrote with, else LOCAL_QUORUM (keep stores it).
 func (s *Session) replayer() {
@@ -34,8 +42,8 @@ func (s *Session) replayer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-s.stop; cancel() }()
-	r := &replayCore{log: s.log, apply: s.applyReplay, permanent: replayPermanent, workers: s.cfg.replayWorkers,
-		backoffMax: s.cfg.replayBackoffMax, logger: s.logger,
+	r := &replayCore{log: s.log, apply: s.applyReplay, classify: s.classifyReplay, workers: s.cfg.replayWorkers,
+		backoffMax: s.cfg.replayBackoffMax, minAge: s.cfg.deadLetterMinAge, logger: s.logger,
 		onLanded: func() {
 			s.stats.replayed.Add(1)
 			if s.m != nil {
@@ -53,10 +61,7 @@ func (s *Session) replayer() {
 
 // applyReplay makes one attempt at applying e on its side.
 func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
-	sd := secondarySide
-	if e.Side == primarySide.String() {
-		sd = primarySide
-	}
+	sd := entrySide(e)
 	now := time.Now()
 	stmts := make([]Stmt, len(e.Stmts))
 	for i, st := range e.Stmts {
@@ -73,41 +78,58 @@ func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
 	return err
 }
 
-// replayPermanent: the side refused the statement itself; trying again cannot help.
-func replayPermanent(err error) bool {
-	var me gocql.MarshalError
-	return permanent(err) || errors.As(err, &me)
+// classifyReplay classifies a replay failure of e on its side.
+func (s *Session) classifyReplay(e *Entry, err error) failClass {
+	return s.classify(entrySide(e), e.Stmts, err)
 }
+
+// entrySide is the side an entry must land on.
+func entrySide(e *Entry) side {
+	if e.Side == primarySide.String() {
+		return primarySide
+	}
+	return secondarySide
+}
+
+// replayPermanent: the side refused the statement itself (by the error alone); trying again
+// cannot help, at least not soon.
+func replayPermanent(err error) bool { return classifyFailure(err) != failTransient }
 
 const (
 	stuckAttempts  = 20
 	minWindow      = 256
 	commitEvery    = 256
 	commitInterval = 100 * time.Millisecond
+	// defaultDeadLetterMinAge is the floor of time between an entry's first failed attempt and
+	// its dead-lettering (but for failNever): long enough to outlast an authorizer or schema
+	// agreement hiccup.
+	defaultDeadLetterMinAge = 10 * time.Second
+	// maxHeldFactor bounds the entries held in memory (finished ones take a few words) to this
+	// many windows.
+	maxHeldFactor = 64
 )
 
 // replayCore is the replay loop over a ReplayLog and a function that applies one entry once.
 type replayCore struct {
 	log          ReplayLog
 	apply        func(ctx context.Context, e *Entry) error
-	permanent    func(error) bool
-	workers      int
-	window       int // entries read ahead of the cursor at most (default max(256, 32*workers))
+	classify     func(e *Entry, err error) failClass // nil: classifyFailure
+	workers      int                                 // per side (default 16)
+	window       int                                 // unfinished entries per side read ahead at most (default max(256, 32*workers))
 	backoffMax   time.Duration
+	minAge       time.Duration // dead-letter floor in time (0: none; the session passes defaultDeadLetterMinAge, 10 s)
 	logger       *slog.Logger
 	onLanded     func()
 	onDeadLetter func()
 
-	landed atomic.Int64
+	landed [2]atomic.Int64 // per side
 }
 
 type replaySlot struct {
-	rec Record
-	// landed counted when the slot was handed to the workers: the entries behind it that land
-	// while it keeps failing are counted from there.
-	landedBefore int64
-	done         bool // landed or set aside
-	ok           bool // the worker finished it (not cut short by ctx)
+	rec  Record
+	side side
+	done bool // landed or set aside
+	ok   bool // the worker finished it (not cut short by ctx)
 }
 
 func (r *replayCore) run(ctx context.Context) {
@@ -123,22 +145,32 @@ func (r *replayCore) run(ctx context.Context) {
 	if r.logger == nil {
 		r.logger = slog.New(slog.DiscardHandler)
 	}
-	jobs := make(chan *replaySlot, r.window)
-	results := make(chan *replaySlot, r.window)
-	var wg sync.WaitGroup
-	for i := 0; i < r.workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for sl := range jobs {
-				sl.ok = r.replayOne(ctx, sl.rec, sl.landedBefore)
-				results <- sl
-			}
-		}()
+	if r.classify == nil {
+		r.classify = func(_ *Entry, err error) failClass { return classifyFailure(err) }
 	}
-	defer func() { close(jobs); wg.Wait() }()
+	maxHeld := maxHeldFactor * r.window
+	// At most r.workers slots per side are in flight, so neither channel ever blocks.
+	results := make(chan *replaySlot, 2*r.workers)
+	var jobs [2]chan *replaySlot
+	var wg sync.WaitGroup
+	for sd := range jobs {
+		jobs[sd] = make(chan *replaySlot, r.workers)
+		for i := 0; i < r.workers; i++ {
+			wg.Add(1)
+			go func(jobs <-chan *replaySlot) {
+				defer wg.Done()
+				for sl := range jobs {
+					sl.ok = r.replayOne(ctx, sl.rec, sl.side)
+					results <- sl
+				}
+			}(jobs[sd])
+		}
+	}
+	defer func() { close(jobs[0]); close(jobs[1]); wg.Wait() }()
 
 	var window []*replaySlot // in log order; the head is the oldest not yet passed by the cursor
+	var queue [2][]*replaySlot
+	var inflight, unfinished [2]int
 	// The cursor is written (two fsyncs) once per commitEvery entries or commitInterval, and
 	// whenever the log is drained, not after every entry: a crash replays at most that much again.
 	var passed Pos
@@ -153,20 +185,39 @@ func (r *replayCore) run(ctx context.Context) {
 		}
 		uncommitted, lastCommit = 0, time.Now()
 	}
+	finish := func(sl *replaySlot) {
+		inflight[sl.side]--
+		if sl.ok {
+			sl.done = true
+			unfinished[sl.side]--
+			sl.rec.Entry = Entry{} // only its position is needed from now on
+		}
+	}
 	idle := 20 * time.Millisecond
 	for ctx.Err() == nil {
-		if len(window) < r.window {
-			recs, err := r.log.Pending(r.window - len(window))
+		// Read while a side could use more work and the memory bound allows.
+		if want := r.window - min(unfinished[0], unfinished[1]); want > 0 && len(window) < maxHeld {
+			recs, err := r.log.Pending(min(want, maxHeld-len(window)))
 			if err != nil {
 				r.logger.Error("dualwrite: reading the replay log", "err", err)
 			}
 			for i := range recs {
-				sl := &replaySlot{rec: recs[i], landedBefore: r.landed.Load()}
+				sd := entrySide(&recs[i].Entry)
+				sl := &replaySlot{rec: recs[i], side: sd}
 				window = append(window, sl)
-				jobs <- sl // never blocks: at most r.window slots exist
+				queue[sd] = append(queue[sd], sl)
+				unfinished[sd]++
 			}
 			if len(recs) > 0 {
 				idle = 20 * time.Millisecond
+			}
+		}
+		for sd := range queue {
+			for inflight[sd] < r.workers && len(queue[sd]) > 0 {
+				jobs[sd] <- queue[sd][0]
+				queue[sd][0] = nil
+				queue[sd] = queue[sd][1:]
+				inflight[sd]++
 			}
 		}
 		if len(window) == 0 {
@@ -177,14 +228,14 @@ func (r *replayCore) run(ctx context.Context) {
 		}
 		var poll <-chan time.Time
 		var t *time.Timer
-		if len(window) < r.window {
+		if len(window) < maxHeld && min(unfinished[0], unfinished[1]) < r.window {
 			t = time.NewTimer(idle)
 			poll = t.C
 			idle = min(idle*2, 500*time.Millisecond)
 		}
 		select {
 		case sl := <-results:
-			sl.done = sl.ok
+			finish(sl)
 		case <-poll:
 		case <-ctx.Done():
 		}
@@ -195,7 +246,7 @@ func (r *replayCore) run(ctx context.Context) {
 		for {
 			select {
 			case sl := <-results:
-				sl.done = sl.ok
+				finish(sl)
 			default:
 				break more
 			}
@@ -220,14 +271,16 @@ func (r *replayCore) run(ctx context.Context) {
 	commit() // what landed before Close
 }
 
-// replayOne applies rec until it lands or is dead-lettered (true), or ctx ends (false).
-func (r *replayCore) replayOne(ctx context.Context, rec Record, landedBefore int64) bool {
+// replayOne applies rec on side sd until it lands or is dead-lettered (true), or ctx ends (false).
+func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 	e := &rec.Entry
 	backoff := 50 * time.Millisecond
+	var first time.Time
+	var landedBefore int64 // entries of the same side landed when this one first failed
 	for attempt := 1; ; attempt++ {
 		err := r.apply(ctx, e)
 		if err == nil {
-			r.landed.Add(1)
+			r.landed[sd].Add(1)
 			if r.onLanded != nil {
 				r.onLanded()
 			}
@@ -236,13 +289,24 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, landedBefore int
 		if ctx.Err() != nil {
 			return false
 		}
+		if attempt == 1 {
+			first, landedBefore = time.Now(), r.landed[sd].Load()
+		}
 		cause := err
-		setAside := r.permanent(err)
-		// Entries that landed since this one was handed out: when they are many while this one
-		// keeps failing, the side is up and this entry is stuck.
-		if others := r.landed.Load() - landedBefore; !setAside && attempt >= stuckAttempts && others >= stuckAttempts {
+		floor := attempt >= deadLetterMinAttempts && time.Since(first) >= r.minAge
+		var setAside bool
+		switch r.classify(e, err) {
+		case failNever:
 			setAside = true
-			cause = fmt.Errorf("dualwrite: still failing after %d attempts while %d other entries landed: %w", attempt, others, err)
+		case failPermanent:
+			setAside = floor
+		default:
+			// Entries of the same side that landed since this one first failed: when they are many
+			// while this one keeps failing, the side is up and this entry is stuck.
+			if others := r.landed[sd].Load() - landedBefore; floor && attempt >= stuckAttempts && others >= stuckAttempts {
+				setAside = true
+				cause = fmt.Errorf("dualwrite: still failing after %d attempts while %d other entries landed on the %s side: %w", attempt, others, sd, err)
+			}
 		}
 		if setAside {
 			if dl, ok := r.log.(DeadLetterLog); ok {

@@ -63,6 +63,14 @@ type DeadLetterLog interface {
 	DeadLetter(ctx context.Context, rec Record, cause error) error
 }
 
+// DeadLetterCounter is a DeadLetterLog that can say how many entries it holds for a side.
+// SetPhase counts them as that side's backlog: a side does not become authoritative while writes
+// acknowledged for it wait in the dead-letter log (an operator retries or drops them first).
+// FileLog and MemLog are DeadLetterCounters; a DeadLetterLog that is not one is not counted.
+type DeadLetterCounter interface {
+	DeadLettersFor(side string) (int64, error)
+}
+
 // UncertainLog is a ReplayLog that durably keeps writes whose outcome on a side is unknown and that
 // must never be replayed blindly (a counter update, a non-idempotent statement that timed out):
 // e as the side should have received it (Side, Timestamp, Stmts mapped to its keyspace) and the

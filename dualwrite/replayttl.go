@@ -2,75 +2,45 @@ package dualwrite
 
 import (
 	"reflect"
-	"regexp"
 	"strconv"
 	"time"
 )
 
 // A write with USING TTL n, replayed later with TTL n again, would live longer on the follower
-// than on the side that took it. The log stores each statement's absolute expiry (the write's
-// client timestamp + n seconds) and replay sends the remaining TTL, never less than 1 s: an
+// than on the side that took it. The log stores each statement's absolute expiry (the time the
+// entry was logged + n seconds) and replay sends the remaining TTL, never less than 1 s: an
 // expired cell still shadows older data (it turns into a tombstone), so an expired write is
 // replayed with TTL 1 rather than dropped, and TTL 0 would mean "no TTL".
-
-// ttlRE finds the TTL of USING TTL n / USING TIMESTAMP t AND TTL n (a literal or a ? marker).
-var ttlRE = regexp.MustCompile(`(?i)\b(?:USING|AND)\s+TTL\s+(\?|\d+)`)
 
 // ttlSpot says where a statement's TTL is: the byte span of its literal in the text, or the
 // index of its bind marker among the statement's values (-1 when a literal).
 type ttlSpot struct {
-	start, end int // of the literal or the '?'
+	start, end int // of the literal or the marker
 	bind       int
 }
 
-// findTTL returns where stmt's TTL is, if it has one.
+// findTTL returns where stmt's TTL is, if it has one (USING TTL n, USING TIMESTAMP t AND TTL n;
+// a literal or a bind marker), read on the statement's tokens.
 func findTTL(stmt string) (ttlSpot, bool) {
-	m := ttlRE.FindStringSubmatchIndex(stmt)
-	if m == nil || inLiteral(stmt, m[2]) {
+	if !containsFold(stmt, "ttl") {
 		return ttlSpot{}, false
 	}
-	sp := ttlSpot{start: m[2], end: m[3], bind: -1}
-	if stmt[m[2]:m[3]] == "?" {
-		sp.bind = countMarkers(stmt[:m[2]])
-	}
-	return sp, true
+	st := parseStatement(stmt)
+	return st.ttl, st.hasTTL
 }
 
-// countMarkers counts the ? bind markers in s outside string literals and quoted names.
-func countMarkers(s string) int {
-	n := 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '?':
-			n++
+// containsFold reports whether s contains the lower-case ASCII word w in any case.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		j := 0
+		for j < len(w) && s[i+j]|0x20 == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
 		}
 	}
-	return n
-}
-
-// inLiteral reports whether position i of s is inside a string literal or quoted name.
-func inLiteral(s string, i int) bool {
-	var quote byte
-	for j := 0; j < i && j < len(s); j++ {
-		c := s[j]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		}
-	}
-	return quote != 0
+	return false
 }
 
 // ttlSeconds returns the TTL a statement was sent with, from its text or its bound value.
@@ -95,9 +65,12 @@ func ttlSeconds(st Stmt, sp ttlSpot) (int64, bool) {
 	return 0, false
 }
 
-// expiryOf returns the absolute expiry (µs) of st written at client timestamp ts (µs), or 0 when
-// it has no TTL (or TTL 0, which means none).
-func expiryOf(st Stmt, ts int64) int64 {
+// expiryOf returns the absolute expiry (µs) of st logged at logged (µs), or 0 when it has no TTL
+// (or TTL 0, which means none). Cassandra expires a cell TTL seconds after it arrives, whatever its
+// client timestamp (which the caller may set far in the past): the base is when the entry was
+// logged, just after the write reached the side that took it (never earlier: a replayed cell
+// never dies before the original).
+func expiryOf(st Stmt, logged int64) int64 {
 	sp, ok := findTTL(st.Stmt)
 	if !ok {
 		return 0
@@ -106,10 +79,10 @@ func expiryOf(st Stmt, ts int64) int64 {
 	if !ok || ttl <= 0 {
 		return 0
 	}
-	if ts == 0 {
-		ts = time.Now().UnixMicro()
+	if logged == 0 {
+		logged = time.Now().UnixMicro()
 	}
-	return ts + ttl*1e6
+	return logged + ttl*1e6
 }
 
 // remainingTTL returns st as it must be replayed at now: its TTL (literal or bound) replaced by

@@ -28,15 +28,16 @@ type Session struct {
 	sides  [2]*sideConn
 	cfg    config
 	phase  atomic.Int32
-	gate   sync.RWMutex
+	gate   *phaseGate
 	clock  clock
 	log    ReplayLog
 	ownLog bool
 	m      *metrics
 	logger *slog.Logger
 
-	stmts sync.Map // string -> statement
-	kinds sync.Map // schemaKey -> columnKind
+	stmts  sync.Map // string -> statement
+	tables sync.Map // table name -> *tableState
+	kinds  sync.Map // schemaKey -> columnKind
 
 	async     chan asyncJob
 	asyncWG   sync.WaitGroup
@@ -137,7 +138,7 @@ func New(primary, secondary *gocql.Session, opts ...Option) (*Session, error) {
 func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	cfg := config{phase: PrimaryOnly, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
 		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
-		background: 4096, healAfter: time.Second, name: "default",
+		background: 4096, healAfter: time.Second, name: "default", deadLetterMinAge: defaultDeadLetterMinAge,
 		healthTick: time.Second, healthEvery: DefaultHealthLogEvery}
 	for _, o := range opts {
 		o(&cfg)
@@ -145,7 +146,7 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	if cfg.phase < PrimaryOnly || cfg.phase > SecondaryOnly {
 		return nil, fmt.Errorf("%w %d", ErrUnknownPhase, cfg.phase)
 	}
-	s := &Session{sides: sides, cfg: cfg, logger: cfg.logger,
+	s := &Session{sides: sides, cfg: cfg, logger: cfg.logger, gate: newPhaseGate(),
 		stop: make(chan struct{}), shadowSem: make(chan struct{}, 8), bgSem: make(chan struct{}, cfg.background)}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -220,27 +221,36 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 			return fmt.Errorf("dualwrite: switching to %s: waiting for writes of the old phase: %w", p, err)
 		}
 		if s.closed.Load() {
-			s.gate.Unlock()
+			s.gate.unlock()
 			return ErrClosed
 		}
 		old := Phase(s.phase.Load())
 		if err := s.drainAsync(ctx); err != nil {
-			s.gate.Unlock()
+			s.gate.unlock()
 			return fmt.Errorf("dualwrite: switching to %s: waiting for the async queue: %w", p, err)
+		}
+		if old.leader() != p.leader() {
+			// Appends whose callers are gone still run: with the gate held no new one starts, and
+			// each ends with its fsync. The backlog is read once they are in it.
+			if err := s.waitAppends(ctx); err != nil {
+				s.gate.unlock()
+				return fmt.Errorf("dualwrite: switching to %s: waiting for replay log appends under way: %w", p, err)
+			}
 		}
 		n := s.pendingFor(old.leader(), p.leader())
 		if n == 0 {
 			s.phase.Store(int32(p))
-			s.gate.Unlock()
+			s.gate.unlock()
 			if old != p {
 				s.logger.Info("dualwrite phase", "from", old.String(), "to", p.String())
 			}
 			return nil
 		}
-		s.gate.Unlock()
+		s.gate.unlock()
 		if !wait {
-			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log; "+
-				"use SetPhaseWait (or WaitReplayed) first", ErrAuthorityBacklog, old, p, p.leader(), n)
+			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log "+
+				"or its dead letters; use SetPhaseWait (or WaitReplayed) first, and `islands replay retry|drop` for dead letters",
+				ErrAuthorityBacklog, old, p, p.leader(), n)
 		}
 		select {
 		case <-ctx.Done():
@@ -250,33 +260,28 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 	}
 }
 
-// pendingFor returns how many replay log entries stand in the way of moving the read side from
-// from to to: none when it does not move. The log does not say per side how many entries wait, so
-// this counts them all (a superset: safe).
+// pendingFor returns how many writes stand in the way of moving the read side from from to to:
+// none when it does not move. The log does not say per side how many entries wait, so this counts
+// them all (a superset: safe), plus the dead letters for to (acknowledged writes it lacks until an
+// operator retries or drops them). A dead-letter log that cannot be read counts as one.
 func (s *Session) pendingFor(from, to side) int64 {
 	if from == to || s.log == nil {
 		return 0
 	}
 	n, _ := s.log.Backlog()
+	if dc, ok := s.log.(DeadLetterCounter); ok {
+		d, err := dc.DeadLettersFor(to.String())
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
+			d = max(d, 1)
+		}
+		n += d
+	}
 	return n
 }
 
 // lockGate takes the phase gate's write side, giving up when ctx ends.
-func (s *Session) lockGate(ctx context.Context) error {
-	if ctx.Done() == nil {
-		s.gate.Lock()
-		return nil
-	}
-	locked := make(chan struct{})
-	go func() { s.gate.Lock(); close(locked) }()
-	select {
-	case <-locked:
-		return nil
-	case <-ctx.Done():
-		go func() { <-locked; s.gate.Unlock() }()
-		return ctx.Err()
-	}
-}
+func (s *Session) lockGate(ctx context.Context) error { return s.gate.lock(ctx) }
 
 // drainAsync waits, with the gate held, until the async workers have finished every queued
 // follower write (landed or kept in the replay log).
@@ -286,6 +291,18 @@ func (s *Session) drainAsync(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// waitAppends waits, with the gate held, until no replay log append is under way.
+func (s *Session) waitAppends(ctx context.Context) error {
+	for d := 100 * time.Microsecond; s.stats.appending.Load() > 0; d = min(2*d, 10*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(d):
 		}
 	}
 	return nil
@@ -368,7 +385,7 @@ func (s *Session) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	s.gate.Lock() // no write is under way, and every later one sees closed
+	_ = s.gate.lock(context.Background()) // no write is under way, and every later one sees closed
 	if s.async != nil {
 		close(s.async)
 		s.asyncWG.Wait()
@@ -386,7 +403,7 @@ func (s *Session) Close() {
 			sc.close()
 		}
 	}
-	s.gate.Unlock()
+	s.gate.unlock()
 }
 
 // statement returns the cached analysis of stmt.
@@ -395,14 +412,24 @@ func (s *Session) statement(stmt string) statement {
 		return v.(statement)
 	}
 	st := parseStatement(stmt)
+	st.secondary = mapKeyspaces(stmt, s.cfg.keyspaces)
+	if st.table != "" {
+		t, _ := s.tables.LoadOrStore(st.table, &tableState{})
+		st.tbl = t.(*tableState)
+	}
 	s.stmts.Store(stmt, st)
 	return st
 }
 
+// tableState is what the session learnt about a table (by name, whatever its keyspace).
+type tableState struct {
+	ok [2]atomic.Bool // the side accepted a write on it (an unauthorized answer later is transient)
+}
+
 // forSide returns stmt as sent to a side: the secondary gets the keyspace map applied.
 func (s *Session) forSide(sd side, stmt string) string {
-	if sd == secondarySide {
-		return mapKeyspaces(stmt, s.cfg.keyspaces)
+	if sd == secondarySide && len(s.cfg.keyspaces) > 0 {
+		return s.statement(stmt).secondary
 	}
 	return stmt
 }

@@ -1,116 +1,257 @@
 package dualwrite
 
 import (
-	"regexp"
+	"reflect"
 	"strings"
 )
 
-// statement is what dualwrite needs to know about one CQL string, worked out once and cached.
+// statement is what dualwrite needs to know about one CQL string, worked out once (on its
+// tokens, cqllex.go) and cached.
 type statement struct {
-	read             bool    // SELECT: goes to the read side only
-	lwt              bool    // has an IF clause: the authoritative side decides
-	nonDeterministic string  // the first non-deterministic function called, "" if none
-	keyspace, table  string  // the table written (keyspace "" when the statement does not name one)
-	increments       bool    // UPDATE … SET c = c + / - …: a counter update if the column is a counter
-	colOps           []colOp // operations that are not idempotent if their column is a list
+	read             bool        // SELECT: goes to the read side only
+	lwt              bool        // has an IF clause: the authoritative side decides
+	nonDeterministic string      // the first non-deterministic function called, "" if none
+	keyspace, table  string      // the table written (keyspace "" when the statement does not name one)
+	increments       bool        // UPDATE … SET c = c + / - …: a counter update if the column is a counter
+	incr             []incrOp    // those increments, to tell a counter from a collection
+	colOps           []colOp     // operations that are not idempotent if their column is a list
+	ttl              ttlSpot     // where its TTL is (valid when hasTTL)
+	hasTTL           bool        //
+	secondary        string      // the statement as sent to the secondary (keyspace map applied)
+	tbl              *tableState // the session's knowledge of the table written (nil: none)
+}
+
+// incrOp is one c = c + x or c = c - x of an UPDATE: a counter update if c is a counter column,
+// else a collection operation.
+type incrOp struct {
+	column  string
+	marker  int  // index of x among the bind markers, -1 when x is a literal
+	number  bool // x is a number literal: only a counter can be incremented by one
+	literal bool // x is a collection literal ([…], {…}): never a counter
+}
+
+// counterByValue tells from the bound value alone whether this increment is a counter update:
+// 1 yes (an integer), 0 no (a collection), -1 unknown (a string, a big.Int, nil…: the schema
+// decides).
+func (in incrOp) counterByValue(values []any) int {
+	switch {
+	case in.number:
+		return 1
+	case in.literal:
+		return 0
+	case in.marker < 0 || in.marker >= len(values) || values[in.marker] == nil:
+		return -1
+	}
+	v := reflect.ValueOf(values[in.marker])
+	for v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return 1
+	case reflect.Slice, reflect.Array, reflect.Map:
+		if v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8 {
+			return -1 // a blob: not a collection
+		}
+		return 0
+	}
+	return -1
 }
 
 // nonDeterministicFuncs are CQL functions whose value depends on when or where they run.
 // minTimeuuid/maxTimeuuid and toTimestamp of a bound value are deterministic and allowed.
-var nonDeterministicFuncs = regexp.MustCompile(`(?i)\b(now|uuid|currenttimestamp|currentdate|currenttime|currenttimeuuid)\s*\(`)
+var nonDeterministicFuncs = map[string]bool{"now": true, "uuid": true, "currenttimestamp": true,
+	"currentdate": true, "currenttime": true, "currenttimeuuid": true}
 
-var (
-	writeTarget = regexp.MustCompile(`(?i)^\s*(?:insert\s+into|update|delete\b.*?\bfrom)\s+("?[\w]+"?(?:\."?[\w]+"?)?)`)
-	increment   = regexp.MustCompile(`(?i)\bset\b.*?("?\w+"?)\s*=\s*("?\w+"?)\s*[-+]`)
-	lwtClause   = regexp.MustCompile(`(?i)\bif\s+(not\s+exists|exists|\w)`)
-)
-
-// parseStatement analyses stmt. It is deliberately conservative: string literals are blanked first
-// so that text inside them never looks like a function call or a clause.
+// parseStatement analyses stmt on its tokens: nothing inside a literal, a quoted name or a
+// comment is ever read as code. A textual BEGIN BATCH … APPLY BATCH is analysed statement by
+// statement (its target is the first statement's).
 func parseStatement(stmt string) statement {
-	code := blankLiterals(stmt)
-	trimmed := strings.TrimSpace(code)
+	toks := lexCQL(stmt)
 	var st statement
-	if len(trimmed) >= 6 && strings.EqualFold(trimmed[:6], "select") {
+	if len(toks) == 0 {
+		return st
+	}
+	if toks[0].is("select") {
 		st.read = true
 		return st
 	}
-	if m := nonDeterministicFuncs.FindStringSubmatch(code); m != nil {
-		st.nonDeterministic = m[1] + "()"
-	}
-	st.lwt = lwtClause.MatchString(code) && !strings.HasPrefix(strings.ToLower(trimmed), "begin")
-	if m := writeTarget.FindStringSubmatch(code); m != nil {
-		name := m[1]
-		if i := strings.IndexByte(name, '.'); i >= 0 {
-			st.keyspace, st.table = unquote(name[:i]), unquote(name[i+1:])
-		} else {
-			st.table = unquote(name)
+	// markers[i]: bind markers among toks[:i], to find a TTL's or an operand's value.
+	markers := make([]int, len(toks)+1)
+	for i, t := range toks {
+		markers[i+1] = markers[i]
+		if t.kind == tokMarker {
+			markers[i+1]++
 		}
 	}
-	if m := increment.FindStringSubmatch(code); m != nil && unquote(m[1]) == unquote(m[2]) {
-		st.increments = true
+	for i, t := range toks {
+		if st.nonDeterministic == "" && t.kind == tokIdent && nonDeterministicFuncs[t.text] && i+1 < len(toks) && toks[i+1].punct("(") {
+			st.nonDeterministic = stmt[t.start:t.end] + "()"
+		}
+		if !st.hasTTL && (t.is("using") || t.is("and")) && i+2 < len(toks) && toks[i+1].is("ttl") &&
+			(toks[i+2].kind == tokNumber || toks[i+2].kind == tokMarker) {
+			v := toks[i+2]
+			st.ttl, st.hasTTL = ttlSpot{start: v.start, end: v.end, bind: -1}, true
+			if v.kind == tokMarker {
+				st.ttl.bind = markers[i+2]
+			}
+		}
 	}
-	st.colOps = collectionOps(stmt)
+	// Statements are separated by ';' (a textual batch); each starts at its first DML keyword.
+	from := 0
+	for i := 0; i <= len(toks); i++ {
+		if i < len(toks) && !toks[i].punct(";") {
+			continue
+		}
+		for j := from; j < i; j++ {
+			if toks[j].is("insert") || toks[j].is("update") || toks[j].is("delete") {
+				st.parseDML(toks[j:i], markers[j:])
+				break
+			}
+		}
+		from = i + 1
+	}
 	return st
 }
 
-func unquote(s string) string {
-	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
-		return s[1 : len(s)-1]
+// parseDML adds what one INSERT, UPDATE or DELETE (toks) says; markers[k] counts the bind markers
+// before toks[k] in the whole statement.
+func (st *statement) parseDML(toks []token, markers []int) {
+	target := -1
+	switch {
+	case toks[0].is("insert"):
+		if len(toks) > 1 && toks[1].is("into") {
+			target = 2
+		}
+	case toks[0].is("update"):
+		target = 1
+	case toks[0].is("delete"):
+		from := indexAtDepth0(toks, 1, func(t token) bool { return t.is("from") })
+		if from < 0 {
+			return
+		}
+		for k := 1; k+1 < from; k++ {
+			if toks[k].name() && toks[k+1].punct("[") {
+				st.colOps = append(st.colOps, colOp{column: toks[k].text, kind: opIndexDelete})
+			}
+		}
+		target = from + 1
 	}
-	return strings.ToLower(s)
-}
-
-// blankLiterals replaces the contents of '…' string literals and $$…$$ blocks with spaces, keeping
-// every byte offset, so the statement can be scanned for code without reading values.
-func blankLiterals(stmt string) string {
-	b := []byte(stmt)
-	for i := 0; i < len(b); i++ {
-		switch {
-		case b[i] == '\'':
-			for i++; i < len(b); i++ {
-				if b[i] == '\'' {
-					if i+1 < len(b) && b[i+1] == '\'' { // '' is an escaped quote
-						b[i], b[i+1] = ' ', ' '
-						i++
-						continue
-					}
-					break
-				}
-				b[i] = ' '
-			}
-		case b[i] == '$' && i+1 < len(b) && b[i+1] == '$':
-			end := strings.Index(string(b[i+2:]), "$$")
-			if end < 0 {
-				return string(b)
-			}
-			for j := i + 2; j < i+2+end; j++ {
-				b[j] = ' '
-			}
-			i += end + 3
+	if target < 0 || target >= len(toks) || !toks[target].name() {
+		return
+	}
+	ks, table, after := toks[target].text, "", target+1
+	if target+2 < len(toks) && toks[target+1].punct(".") && toks[target+2].name() {
+		table, after = toks[target+2].text, target+3
+	} else {
+		ks, table = "", ks
+	}
+	if st.table == "" {
+		st.keyspace, st.table = ks, table
+	}
+	for k := after; k < len(toks); k++ {
+		if toks[k].is("if") {
+			st.lwt = true
+			break
 		}
 	}
-	return string(b)
+	if !toks[0].is("update") {
+		return
+	}
+	set := indexAtDepth0(toks, after, func(t token) bool { return t.is("set") })
+	if set < 0 {
+		return
+	}
+	end := indexAtDepth0(toks, set+1, func(t token) bool { return t.is("where") || t.is("if") })
+	if end < 0 {
+		end = len(toks)
+	}
+	for a := set + 1; a < end; {
+		b := indexAtDepth0(toks[:end], a, func(t token) bool { return t.punct(",") })
+		if b < 0 {
+			b = end
+		}
+		st.assignment(toks[a:b], markers[a:])
+		a = b + 1
+	}
 }
 
-// mapKeyspaces rewrites the keyspace names of stmt that appear in m (keyspace-qualified table
-// names such as island.profiles), leaving string literals alone.
+// assignment adds what one c = … of an UPDATE's SET says.
+func (st *statement) assignment(a []token, markers []int) {
+	eq := indexAtDepth0(a, 0, func(t token) bool { return t.punct("=") })
+	if eq < 1 || !a[0].name() {
+		return
+	}
+	col := a[0].text
+	if eq > 1 && a[1].punct("[") {
+		st.colOps = append(st.colOps, colOp{column: col, kind: opIndexSet})
+		return
+	}
+	rhs := a[eq+1:]
+	if len(rhs) >= 3 && rhs[0].name() && rhs[0].text == col && (rhs[1].punct("+") || rhs[1].punct("-")) {
+		x := rhs[2]
+		st.increments = true
+		in := incrOp{column: col, marker: -1, number: x.kind == tokNumber, literal: x.punct("[") || x.punct("{")}
+		if x.kind == tokMarker {
+			in.marker = markers[eq+3]
+		}
+		st.incr = append(st.incr, in)
+		if rhs[1].punct("+") && !x.punct("{") && x.kind != tokNumber {
+			st.colOps = append(st.colOps, colOp{column: col, kind: opAppend, list: x.punct("[")})
+		}
+		return
+	}
+	if n := len(rhs); n >= 3 && rhs[n-1].name() && rhs[n-1].text == col && rhs[n-2].punct("+") {
+		st.colOps = append(st.colOps, colOp{column: col, kind: opPrepend, list: rhs[0].punct("[")})
+	}
+}
+
+// indexAtDepth0 returns the index of the first token from i that match accepts outside any
+// brackets, or -1.
+func indexAtDepth0(toks []token, i int, match func(token) bool) int {
+	depth := 0
+	for ; i < len(toks); i++ {
+		t := toks[i]
+		if t.kind == tokPunct {
+			switch t.text {
+			case "(", "[", "{":
+				depth++
+				continue
+			case ")", "]", "}":
+				depth--
+				continue
+			}
+		}
+		if depth <= 0 && match(t) {
+			return i
+		}
+	}
+	return -1
+}
+
+// mapKeyspaces rewrites the keyspace names of stmt that appear in m (keyspace-qualified names
+// such as island.profiles), leaving literals, quoted text and comments alone.
 func mapKeyspaces(stmt string, m map[string]string) string {
 	if len(m) == 0 {
 		return stmt
 	}
-	code := blankLiterals(stmt)
+	toks := lexCQL(stmt)
 	var out strings.Builder
 	last := 0
-	for _, loc := range qualifiedName.FindAllStringSubmatchIndex(code, -1) {
-		ksStart, ksEnd := loc[2], loc[3]
-		to, ok := m[unquote(code[ksStart:ksEnd])]
-		if !ok {
+	for k := 0; k+2 < len(toks); k++ {
+		if !toks[k].name() || !toks[k+1].punct(".") || !toks[k+2].name() {
 			continue
 		}
-		out.WriteString(stmt[last:ksStart])
+		to, ok := m[toks[k].text]
+		if !ok {
+			k += 2
+			continue
+		}
+		out.WriteString(stmt[last:toks[k].start])
 		out.WriteString(to)
-		last = ksEnd
+		last = toks[k].end
+		k += 2
 	}
 	if last == 0 {
 		return stmt
@@ -118,5 +259,3 @@ func mapKeyspaces(stmt string, m map[string]string) string {
 	out.WriteString(stmt[last:])
 	return out.String()
 }
-
-var qualifiedName = regexp.MustCompile(`("?[A-Za-z_]\w*"?)\s*\.\s*"?[A-Za-z_]\w*"?`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -11,6 +12,7 @@ import (
 
 // writeOp is one write (a statement or a batch) on its way to one or both sides.
 type writeOp struct {
+	one        [1]Stmt // stmts of a single query, without an allocation of its own
 	ctx        context.Context
 	stmts      []Stmt // as the application wrote them (primary's keyspace names)
 	batch      bool
@@ -25,16 +27,95 @@ type writeOp struct {
 	casDest    map[string]any // for MapScanCAS: the leader's current row when not applied
 }
 
-// kind of failure a follower error is.
-func permanent(err error) bool {
+// failClass is what a side's error says about trying the same write again.
+type failClass int
+
+const (
+	// failTransient: the side may take it later (timeout, unavailable, no connection, an
+	// authorizer that could not read system_auth …): keep it for replay and retry.
+	failTransient failClass = iota
+	// failPermanent: the side refused the statement (table or column gone, value rejected,
+	// unauthorized): it will not land as it is; the replayer dead-letters it after a floor of
+	// attempts and time (deadLetterMinAttempts, minAge), since a schema or grant may still be
+	// on its way.
+	failPermanent
+	// failNever: it can never land (a syntax error, a value that cannot be encoded or marshalled):
+	// dead-lettered at once.
+	failNever
+)
+
+// deadLetterMinAttempts is the floor of attempts before an entry is dead-lettered, for every class
+// of failure but failNever.
+const deadLetterMinAttempts = 5
+
+// classifyFailure classifies err by itself (see Session.classify for what the session knows).
+// An unauthorized answer that says the authorizer could not read its tables ("Unable to perform
+// authorization of permissions: Cannot achieve consistency level …", CassandraAuthorizer during
+// an outage) is transient: it is exactly the outage the replay log exists for.
+func classifyFailure(err error) failClass {
+	if errors.Is(err, ErrUnencodable) {
+		return failNever
+	}
+	var me gocql.MarshalError
+	if errors.As(err, &me) {
+		return failNever
+	}
 	var re gocql.RequestError
 	if errors.As(err, &re) {
 		switch re.Code() {
-		case gocql.ErrCodeSyntax, gocql.ErrCodeUnauthorized, gocql.ErrCodeInvalid, gocql.ErrCodeConfig:
-			return true
+		case gocql.ErrCodeSyntax:
+			return failNever
+		case gocql.ErrCodeUnauthorized:
+			if authorizerUnavailable(re.Message()) {
+				return failTransient
+			}
+			return failPermanent
+		case gocql.ErrCodeInvalid, gocql.ErrCodeConfig:
+			return failPermanent
 		}
 	}
-	return errors.Is(err, ErrUnencodable)
+	return failTransient
+}
+
+// authorizerUnavailable reports whether an unauthorized answer's message says the authorizer
+// could not decide (it could not read system_auth), not that the role lacks the permission.
+func authorizerUnavailable(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "unable to perform authorization") || strings.Contains(m, "cannot achieve consistency level") ||
+		strings.Contains(m, "operation timed out") || strings.Contains(m, "unavailable")
+}
+
+// classify is classifyFailure knowing what side sd has accepted before: an unauthorized answer
+// for a statement on a table the side accepted a write to (in this process) is transient (a grant
+// does not vanish in the middle of a migration; a cache or system_auth being unreachable does).
+func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
+	c := classifyFailure(err)
+	if c != failPermanent {
+		return c
+	}
+	var re gocql.RequestError
+	if errors.As(err, &re) && re.Code() == gocql.ErrCodeUnauthorized {
+		for _, st := range stmts {
+			if t := s.statement(st.Stmt).tbl; t != nil && t.ok[sd].Load() {
+				return failTransient
+			}
+		}
+	}
+	return c
+}
+
+// refused reports whether side sd refused op (not worth keeping for replay).
+func (s *Session) refused(sd side, op *writeOp, err error) bool {
+	return s.classify(sd, op.stmts, err) != failTransient
+}
+
+// accepted records that side sd took a write on the tables of op.
+func (s *Session) accepted(sd side, op *writeOp) {
+	for _, st := range op.stmts {
+		if t := s.statement(st.Stmt).tbl; t != nil && !t.ok[sd].Load() {
+			t.ok[sd].Store(true)
+		}
+	}
 }
 
 // write sends op to the sides its phase names and applies the failure policy. applied is the
@@ -50,8 +131,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
-	s.gate.RLock()
-	defer s.gate.RUnlock()
+	if err := s.gate.rlock(op.ctx); err != nil {
+		return false, fmt.Errorf("dualwrite: waiting for a phase switch: %w", err)
+	}
+	defer s.gate.runlock()
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
@@ -60,6 +143,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		return false, err
 	}
 	phase := s.Phase()
+	if err := s.resolveCounter(op, phase); err != nil {
+		s.stats.refused.Add(1)
+		return false, err
+	}
 	if err := s.checkReplayable(op, phase); err != nil {
 		s.stats.refused.Add(1)
 		return false, err
@@ -125,7 +212,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if err != nil {
 		return applied, s.leaderFailed(op, leader, follower, err, &fres)
 	}
-	if ahead != nil && fres.err != nil && !permanent(fres.err) {
+	if ahead != nil && fres.err != nil && !s.refused(follower, op, fres.err) {
 		if fres.late {
 			s.stats.followerLate.Add(1)
 			if s.m != nil {
@@ -174,12 +261,11 @@ func (s *Session) startFollower(op *writeOp, follower side, phase Phase) followe
 		return followerCall{}
 	}
 	done := make(chan followerResult, 1)
-	fctx, cancel := mergeCancel(context.WithoutCancel(op.ctx), s.bgCtx)
 	s.bgWG.Add(1)
 	go func() {
-		defer func() { cancel(); <-s.bgSem; s.bgWG.Done() }()
+		defer func() { <-s.bgSem; s.bgWG.Done() }()
 		t0 := time.Now()
-		a, e := s.run(fctx, op, follower, phase)
+		a, e := s.run(valuesOf{Context: s.bgCtx, vals: op.ctx}, op, follower, phase)
 		s.sides[follower].noteFollower(e == nil && time.Since(t0) <= s.cfg.budget)
 		done <- followerResult{applied: a, err: e}
 	}()
@@ -208,8 +294,9 @@ func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Dur
 		return r
 	default:
 	}
+	var t *time.Timer
 	if early != nil {
-		t := time.NewTimer(time.Until(start.Add(deadline.Sub(start) * 3 / 4)))
+		t = time.NewTimer(time.Until(start.Add(deadline.Sub(start) * 3 / 4)))
 		select {
 		case r := <-f.done:
 			t.Stop()
@@ -220,8 +307,10 @@ func (f followerCall) wait(ctx context.Context, start time.Time, budget time.Dur
 		case <-t.C:
 			early()
 		}
+		t.Reset(time.Until(deadline)) // fired and drained: one timer serves both waits
+	} else {
+		t = time.NewTimer(time.Until(deadline))
 	}
-	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
 	case r := <-f.done:
@@ -272,13 +361,13 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 // (Async sends it after the leader): it is kept for the follower too.
 func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) error {
 	werr := fmt.Errorf("dualwrite: %s: %w", leader, lerr)
-	if op.lwt || op.counter || permanent(lerr) || s.log == nil {
+	if op.lwt || op.counter || s.refused(leader, op, lerr) || s.log == nil {
 		if f != nil && op.counter && f.err == nil {
 			s.recordUncertain(op, leader, lerr)
 		}
 		return werr
 	}
-	if f == nil || (f.err != nil && !permanent(f.err)) {
+	if f == nil || (f.err != nil && !s.refused(follower, op, f.err)) {
 		if f != nil && f.late {
 			s.stats.followerLate.Add(1)
 		}
@@ -313,7 +402,7 @@ func (s *Session) check(op *writeOp) error {
 // followerFailed applies the policy to a follower write that failed.
 func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 	s.stats.followerFailed.Add(1)
-	if permanent(ferr) {
+	if s.refused(follower, op, ferr) {
 		return fmt.Errorf("dualwrite: the %s side refused the write (fix its schema or the statement; "+
 			"the other side holds it): %w", follower, ferr)
 	}
@@ -445,7 +534,12 @@ func (s *Session) run(ctx context.Context, op *writeOp, sd side, phase Phase) (a
 // exec runs op on side sd's current gocql session and tells the side's healer how it went.
 func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[string]any, form func(string) string) (bool, error) {
 	if s.execHook != nil {
-		return s.execHook(ctx, sd, op)
+		applied, err := s.execHook(ctx, sd, op)
+		s.sides[sd].note(err)
+		if err == nil {
+			s.accepted(sd, op)
+		}
+		return applied, err
 	}
 	sc := s.sides[sd]
 	g := sc.acquire()
@@ -455,6 +549,9 @@ func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[strin
 	}
 	applied, err := s.execOn(ctx, g.sess, form, op, dest)
 	sc.note(err)
+	if err == nil {
+		s.accepted(sd, op)
+	}
 	return applied, err
 }
 

@@ -27,6 +27,7 @@ commands:
   drop --yes [--uncertain] [--id 1,2]
                                   remove dead-lettered entries (or, with --uncertain, uncertain
                                   ones once reconciled); without --yes nothing is removed
+An ID names one entry for good (not given again after a retry or a drop).
 retry and drop need the directory to themselves: stop the application first.
 `
 

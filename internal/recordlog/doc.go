@@ -6,7 +6,10 @@
 //
 //	DIR/LOCK                     flock'd by the one process that writes (Open); read-only opens skip it
 //	DIR/0000000000000001.seg     segments, numbered from 1, appended in order, never rewritten
-//	DIR/cursor                   "recordlog-cursor v1 SEGMENT OFFSET CRC\n": everything before is consumed
+//	DIR/cursor                   two 128-byte slots, each "recordlog-cursor v2 GEN SEGMENT OFFSET CRC\n"
+//	                             (zero-padded): the valid slot of the highest GEN says where the
+//	                             unconsumed records start (a first-format file holds one
+//	                             "recordlog-cursor v1 SEGMENT OFFSET CRC\n" line, read as GEN 0)
 //
 // Files are created 0600, the directory 0700, by internal/private (an existing looser directory is
 // kept, with a warning).
@@ -41,13 +44,18 @@
 //  4. Reading never loops: every call either returns records, moves the read position past an
 //     unreadable tail (reported through the logger and Stats.Corrupt), or returns nothing because
 //     it is at the durable end.
-//  5. The cursor only moves forward and is replaced atomically: written to cursor.tmp, fsynced,
-//     renamed over cursor, directory fsynced. Segments wholly before it are then deleted. A cursor
-//     file that cannot be parsed is reported and reading starts at the oldest segment (records are
-//     then delivered again: at-least-once, never lost).
+//  5. The cursor only moves forward. Its file is sized for both slots when the log opens and is
+//     then only overwritten in place, one slot at a time (the older one) and fsynced, so recording
+//     progress never needs a new block: on a full disk the cursor still moves, and the segments
+//     wholly before it are then deleted, which frees the space. A torn slot fails its CRC and the
+//     other slot holds the previous cursor. A cursor file with no valid slot is reported and
+//     reading starts at the oldest segment (records are then delivered again: at-least-once,
+//     never lost).
 //  6. A write or fsync error fails the whole group (no record of it is acknowledged) and retires
-//     the segment: the next append opens a new one, since after a failed fsync the page cache may no
-//     longer hold what was written. A segment that cannot be created is retried on the next append.
+//     the segment if it holds records not yet consumed: the next append opens a new one, since
+//     after a failed fsync the page cache may no longer hold what was written. A segment that holds
+//     none is cut back and used again, so a full disk does not leave one empty segment per failed
+//     append. A segment that cannot be created is retried on the next append.
 //  7. Close never blocks on queued appends: they fail with ErrClosed; at most the group being
 //     written finishes first. Appends after Close fail with ErrClosed.
 package recordlog

@@ -2,6 +2,7 @@ package recordlog
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -138,6 +139,9 @@ type Log struct {
 	corrupt  int64
 	needNew  bool // the writer must start a new segment (none yet, rotated, or retired)
 	writeSeg uint64
+
+	cursorFile *os.File // written in place (two slots), never replaced: see writeCursor
+	cursorGen  uint64   // generation of the cursor last written
 }
 
 // Open opens (creating if needed) the log in dir and recovers it: see the package invariants.
@@ -176,6 +180,12 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.unlock()
 		return nil, fmt.Errorf("recordlog: recovering %s: %w", dir, err)
 	}
+	if !opts.ReadOnly {
+		if err := l.openCursorFile(); err != nil {
+			// Not fatal: writeCursor tries again; a full disk may refuse the padding.
+			l.logger.Warn("recordlog: cannot reserve the cursor's space", "dir", dir, "err", err)
+		}
+	}
 	if opts.ReadOnly {
 		close(l.stopped)
 	} else {
@@ -213,7 +223,8 @@ func (l *Log) recover() error {
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
 
-	cur, err := readCursor(filepath.Join(l.dir, cursorName))
+	cur, gen, err := readCursor(filepath.Join(l.dir, cursorName))
+	l.cursorGen = gen
 	if err != nil {
 		l.logger.Error("recordlog: cursor unreadable; reading from the oldest segment (records are delivered again)",
 			"dir", l.dir, "err", err)
@@ -346,56 +357,142 @@ func syncDir(dir string) error {
 	return d.Close()
 }
 
-const cursorMagic = "recordlog-cursor v1"
+const (
+	cursorMagic   = "recordlog-cursor v1"
+	cursorMagicV2 = "recordlog-cursor v2"
+	cursorSlot    = 128 // bytes per slot; a v1 line is shorter, so slot 1 never overlaps it
+	cursorBytes   = 2 * cursorSlot
+)
 
-func readCursor(path string) (Pos, error) {
+// readCursor returns the newest valid cursor of the file at path: either slot of a v2 file, or a
+// v1 line in slot 0 (generation 0). A file without a valid one is an error (reading starts at the
+// oldest segment); no file is the zero position.
+func readCursor(path string) (Pos, uint64, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return Pos{}, nil
+		return Pos{}, 0, nil
 	}
 	if err != nil {
-		return Pos{}, err
+		return Pos{}, 0, err
 	}
+	var best Pos
+	var bestGen uint64
+	found := false
+	var firstErr error
+	for slot := 0; slot*cursorSlot < len(b) && slot < 2; slot++ {
+		line := b[slot*cursorSlot : min(len(b), (slot+1)*cursorSlot)]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
+		}
+		if len(bytes.Trim(line, "\x00")) == 0 {
+			continue // reserved, never written
+		}
+		p, gen, err := parseCursor(string(line))
+		if err != nil {
+			if firstErr == nil && slot == 0 {
+				firstErr = err
+			}
+			continue
+		}
+		if !found || gen > bestGen {
+			best, bestGen, found = p, gen, true
+		}
+	}
+	if !found {
+		if firstErr == nil && len(bytes.Trim(b, "\x00")) > 0 {
+			firstErr = fmt.Errorf("cursor %q: not a cursor file", b)
+		}
+		return Pos{}, 0, firstErr
+	}
+	return best, bestGen, nil
+}
+
+// parseCursor parses one cursor line: v1 "MAGIC SEG OFF CRC\n" (generation 0) or v2
+// "MAGIC GEN SEG OFF CRC\n".
+func parseCursor(line string) (Pos, uint64, error) {
 	var p Pos
+	var gen uint64
 	var sum uint32
-	rest, ok := strings.CutPrefix(string(b), cursorMagic+" ")
+	if rest, ok := strings.CutPrefix(line, cursorMagicV2+" "); ok {
+		if _, err := fmt.Sscanf(rest, "%d %d %d %d\n", &gen, &p.Segment, &p.Offset, &sum); err != nil {
+			return Pos{}, 0, fmt.Errorf("cursor %q: %w", line, err)
+		}
+		if sum != cursorSumV2(gen, p) || p.Offset < 0 {
+			return Pos{}, 0, fmt.Errorf("cursor %q: checksum mismatch", line)
+		}
+		return p, gen, nil
+	}
+	rest, ok := strings.CutPrefix(line, cursorMagic+" ")
 	if !ok {
-		return Pos{}, fmt.Errorf("cursor %q: not a cursor file", b)
+		return Pos{}, 0, fmt.Errorf("cursor %q: not a cursor file", line)
 	}
 	if _, err := fmt.Sscanf(rest, "%d %d %d\n", &p.Segment, &p.Offset, &sum); err != nil {
-		return Pos{}, fmt.Errorf("cursor %q: %w", b, err)
+		return Pos{}, 0, fmt.Errorf("cursor %q: %w", line, err)
 	}
 	if sum != cursorSum(p) || p.Offset < 0 {
-		return Pos{}, fmt.Errorf("cursor %q: checksum mismatch", b)
+		return Pos{}, 0, fmt.Errorf("cursor %q: checksum mismatch", line)
 	}
-	return p, nil
+	return p, 0, nil
 }
 
 func cursorSum(p Pos) uint32 {
 	return crc32Update([]byte(fmt.Sprintf("%d %d", p.Segment, p.Offset)))
 }
 
-// writeCursor replaces the cursor file atomically and durably.
+func cursorSumV2(gen uint64, p Pos) uint32 {
+	return crc32Update([]byte(fmt.Sprintf("%d %d %d", gen, p.Segment, p.Offset)))
+}
+
+// openCursorFile opens the cursor file for writing in place and makes sure it spans both slots,
+// so that recording progress never needs a new block: on a full disk the cursor can still move
+// and free the consumed segments (invariant 5).
+func (l *Log) openCursorFile() error {
+	path := filepath.Join(l.dir, cursorName)
+	_, statErr := os.Stat(path)
+	f, err := private.OpenFile(path, os.O_RDWR)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err == nil && st.Size() < cursorBytes {
+		pad := make([]byte, cursorBytes-st.Size())
+		if _, err = f.WriteAt(pad, st.Size()); err == nil {
+			err = f.Sync()
+		}
+		if err == nil && statErr != nil {
+			err = syncDir(l.dir)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	l.cursorFile = f
+	_ = os.Remove(filepath.Join(l.dir, cursorName+".tmp")) // left by the first format's rename
+	return nil
+}
+
+// writeCursor records p durably: the next generation is written over the older of the two slots
+// and fsynced. A torn write spoils only that slot; the other holds the previous cursor (records
+// are then delivered again: at-least-once).
 func (l *Log) writeCursor(p Pos) error {
-	tmp := filepath.Join(l.dir, cursorName+".tmp")
-	f, err := private.Create(tmp)
-	if err != nil {
+	if l.cursorFile == nil {
+		if err := l.openCursorFile(); err != nil {
+			return err
+		}
+	}
+	gen := l.cursorGen + 1
+	line := fmt.Sprintf("%s %d %d %d %d\n", cursorMagicV2, gen, p.Segment, p.Offset, cursorSumV2(gen, p))
+	buf := make([]byte, cursorSlot)
+	copy(buf, line)
+	if _, err := l.cursorFile.WriteAt(buf, int64(gen%2)*cursorSlot); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "%s %d %d %d\n", cursorMagic, p.Segment, p.Offset, cursorSum(p))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := l.cursorFile.Sync(); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(l.dir, cursorName)); err != nil {
-		return err
-	}
-	return syncDir(l.dir)
+	l.cursorGen = gen
+	return nil
 }
 
 // Append writes payload and returns once it is durable (fsynced with its group), with the
@@ -536,14 +633,19 @@ func (l *Log) writeGroup(fp **os.File, group []*request, buf []byte) []byte {
 	}
 	if err != nil {
 		// Nothing of the group is acknowledged. Cut the file back (best effort) and retire the
-		// segment: after a failed fsync the kernel may have dropped the dirty pages.
+		// segment: after a failed fsync the kernel may have dropped the dirty pages. A segment
+		// that holds no acknowledged record not yet consumed has nothing to lose: it is used
+		// again (a full disk must not leave one empty segment per failed append).
 		_ = f.Truncate(last.end)
 		f.Close()
 		*fp = nil
-		l.mu.Lock()
-		l.needNew = true
-		l.mu.Unlock()
-		l.logger.Error("recordlog: write failed; the segment is retired", "segment", f.Name(), "err", err)
+		retire := last.end > last.start
+		if retire {
+			l.mu.Lock()
+			l.needNew = true
+			l.mu.Unlock()
+		}
+		l.logger.Error("recordlog: write failed", "segment", f.Name(), "retired", retire, "err", err)
 		fail(fmt.Errorf("recordlog: writing %s: %w", f.Name(), err))
 		return buf
 	}
@@ -632,6 +734,47 @@ func (l *Log) Peek() (Record, bool, error) {
 		return Record{}, false, err
 	}
 	return recs[0], true, err
+}
+
+// ReadPos returns the read position: Read goes on from there.
+func (l *Log) ReadPos() Pos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.readPos
+}
+
+// Seek moves the read position to pos, a position Read returned (or ReadPos): the records after
+// it are read again. A position before the cursor means the cursor.
+func (l *Log) Seek(pos Pos) {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if pos.before(l.cursor) {
+		pos = l.cursor
+	}
+	l.readPos = pos
+}
+
+// Cursor returns the position of the oldest record not yet consumed.
+func (l *Log) Cursor() Pos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cursor
+}
+
+// ReadFrom returns up to max durable records after from (a position Read, ReadFrom or Cursor
+// returned) and the position to go on from, without touching the read position: independent
+// listings, each with its own position, never disturb each other nor the reader.
+func (l *Log) ReadFrom(from Pos, max int) ([]Record, Pos, error) {
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	l.mu.Lock()
+	if from.before(l.cursor) {
+		from = l.cursor
+	}
+	l.mu.Unlock()
+	return l.readFrom(from, max)
 }
 
 // Rewind moves the read position back to the cursor: the records read but not committed are
@@ -788,6 +931,12 @@ func (l *Log) Close() error {
 		l.closed.Store(true)
 		close(l.stop)
 		<-l.stopped
+		l.mu.Lock()
+		if l.cursorFile != nil {
+			l.cursorFile.Close()
+			l.cursorFile = nil
+		}
+		l.mu.Unlock()
 		l.unlock()
 	})
 	return nil

@@ -8,8 +8,11 @@
 package recordlogtest
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -100,5 +103,45 @@ func Overwrite(t testing.TB, path string, at int64, b []byte) {
 	defer f.Close()
 	if _, err := f.WriteAt(b, at); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// SmallFS returns a directory on a file system of its own of the given size (a tmpfs, unmounted
+// when the test ends), for tests of what a full disk does. It skips the test where mounting is
+// not permitted (not root, or no CAP_SYS_ADMIN).
+func SmallFS(t testing.TB, bytes int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "small")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+strconv.Itoa(bytes)+",mode=0700"); err != nil {
+		t.Skipf("cannot mount a %d-byte tmpfs for a full-disk test (needs root): %v", bytes, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmounting %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// Fill writes a file of zeros into dir until its file system is full, and returns its path
+// (remove it to free the space).
+func Fill(t testing.TB, dir string) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "fill-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return f.Name()
+			}
+			t.Fatal(err)
+		}
 	}
 }

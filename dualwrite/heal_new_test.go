@@ -1,0 +1,82 @@
+package dualwrite
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func withHealAfter(d time.Duration) Option { return func(c *config) { c.healAfter = d } }
+
+// Defect 12: a session made with New over a gocql session whose pool emptied cannot rebuild it;
+// it says so, naming the side and Open, again while it lasts, and sets a metric.
+func TestNewCannotHealWarns(t *testing.T) {
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, gocql.ErrNoConnections })
+	var logs syncBuf
+	reg := prometheus.NewRegistry()
+	s := newFakeSession(t, f, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithRegisterer(reg), withHealAfter(5*time.Millisecond))
+	defer s.Close()
+	for i := 0; i < 40; i++ {
+		if err := s.Query("INSERT INTO ks.t (k) VALUES (?)", i).Exec(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var warnings int
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "side=secondary") && strings.Contains(line, "Open") {
+			warnings++
+		}
+	}
+	if warnings < 2 {
+		t.Fatalf("%d warnings naming the secondary side and Open, want it said and repeated; logs:\n%s", warnings, logs.String())
+	}
+	if v := gauge(t, reg, "islands_dualwrite_side_cannot_heal", "secondary"); v != 1 {
+		t.Fatalf("islands_dualwrite_side_cannot_heal{side=secondary} = %v, want 1", v)
+	}
+	f.set(secondarySide, nil) // the caller's session recovered
+	if err := s.Query("INSERT INTO ks.t (k) VALUES (?)", -1).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if v := gauge(t, reg, "islands_dualwrite_side_cannot_heal", "secondary"); v != 0 {
+		t.Fatalf("metric %v after the side recovered, want 0", v)
+	}
+}
+
+// gauge returns the value of the series name{side=sd} in reg (-1 when absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name, sd string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "side" && lp.GetValue() == sd {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
