@@ -224,10 +224,13 @@ func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 // (any stable choice is correct; the key only avoids CAS contention).
 func shardOf(body string, n int) int {
 	k := body
-	if i := strings.Index(body, `"key":"`); i >= 0 {
-		k = body[i+7:]
-		if j := strings.IndexByte(k, '"'); j >= 0 {
-			k = k[:j]
+	for _, field := range []string{`"key":"`, `"key64":"`} {
+		if i := strings.Index(body, field); i >= 0 {
+			k = body[i+len(field):]
+			if j := strings.IndexByte(k, '"'); j >= 0 {
+				k = k[:j]
+			}
+			break
 		}
 	}
 	h := fnv.New32a()
@@ -376,18 +379,26 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 // newer write that would have stopped it may be gone (expired or evicted), so its value is no
 // longer to be trusted — its version still holds back anything older.
 //
+// A set whose expiry has passed (on arrival, or later) is stored all the same: it reads as a
+// miss, and holds back every older write as a tombstone of its version would (itemExpiration).
+//
 // An event stamped more than MaxDrift ahead of this agent's clock (its origin's clock was stepped
-// forward) is applied as an invalidation at now + MaxDrift, counted: stored at its own version it
-// would pin the key against every real write for as long as the origin's clock is ahead.
+// forward) is applied as an invalidation at its own version, held until that time has passed
+// (plus the tombstone lifetime), and counted in Ahead. The one rule for far-ahead versions: the
+// cache orders them as the database does. The database keeps that write over every real one
+// until real time passes its timestamp (last write wins on the write time), so the cache refuses
+// them too (ErrNotApplied for a local Set, stale for an event), and its reads miss and refill
+// from the database, which returns the far-ahead write. Clamping the version (as before) let a
+// later real write win in the cache and lose in the database, for good.
 func (a *Agent) applyCache(ev *Event) (bool, error) {
 	now := a.now()
-	tomb := int32(a.opts.TombstoneTTL / time.Second)
+	tomb := tombstoneSeconds(a.opts.TombstoneTTL)
 	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
 		a.stats.Ahead.Add(1)
-		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at the drift limit",
+		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
 			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
-		v := Version{Micros: limit, Origin: ev.Version.Origin}
-		return store(a.mc, ev.Key, Stored{Version: v, Kind: KindTombstone}, 0, tomb, tomb)
+		hold := time.UnixMicro(ev.Version.Micros).Unix() + 1
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone, Expires: hold}, 0, tomb, now)
 	}
 	switch ev.Op {
 	case OpSet:
@@ -396,17 +407,13 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 			if a.m != nil {
 				a.m.late.Inc()
 			}
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
 		}
-		exp, live := memcachedExpiry(ev.Expiry, now)
-		if !live {
-			return false, nil // already expired at its origin: nothing to copy
-		}
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags&^FlagVersioned, exp, tomb)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, now)
 	case OpDelete, OpInvalidate:
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
 	case OpTouch:
-		return a.touch(ev, now)
+		return a.touch(ev, now, tomb)
 	}
 	return false, nil
 }
@@ -419,7 +426,7 @@ func (a *Agent) now() time.Time {
 }
 
 // touch changes the expiry of the very version the origin touched, with compare-and-swap.
-func (a *Agent) touch(ev *Event, now time.Time) (bool, error) {
+func (a *Agent) touch(ev *Event, now time.Time, tomb int32) (bool, error) {
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := a.mc.Get(ev.Key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
@@ -428,14 +435,12 @@ func (a *Agent) touch(ev *Event, now time.Time) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if s, derr := DecodeItem(it); derr != nil || s.Kind != KindValue || s.Version != ev.Version {
+		s, derr := DecodeItem(it)
+		if derr != nil || s.At(now).Kind != KindValue || s.Version != ev.Version {
 			return false, nil
 		}
-		exp, live := memcachedExpiry(ev.Expiry, now)
-		if !live {
-			return false, nil
-		}
-		it.Expiration = exp
+		s.Expires = ev.Expiry // passed already: the value is now the tombstone of its version
+		it.Value, it.Expiration = s.Encode(), itemExpiration(s, now, tomb)
 		err = a.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) {
 			continue
@@ -466,17 +471,6 @@ func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
 		}
 	}()
 	return func() { close(done) }
-}
-
-// memcachedExpiry turns an absolute expiry into memcached's form; live is false when it passed.
-func memcachedExpiry(abs int64, now time.Time) (exp int32, live bool) {
-	if abs == 0 {
-		return 0, true
-	}
-	if abs <= now.Unix() {
-		return 0, false
-	}
-	return int32(abs), true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

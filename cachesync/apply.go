@@ -3,6 +3,8 @@ package cachesync
 import (
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
@@ -32,14 +34,45 @@ var ErrNotApplied = fmt.Errorf("cachesync: not applied, a newer version is held:
 // Every change is a gets + add/cas, retried when another writer got in between, so concurrent
 // appliers and local writers never put an older version over a newer one.
 
-// store applies in (a value or a tombstone) to key under the rules above; a tombstone lives
-// tombstoneTTL seconds. applied is false when
-// what was held won (a stale or duplicate write).
-func store(mc Memcache, key string, in Stored, flags uint32, expiration, tombstoneTTL int32) (applied bool, err error) {
+// tombstoneMargin is how much longer than TombstoneTTL a tombstone is kept in memcached.
+// TombstoneTTL is also the age past which a set event is "late" (applied as an invalidation), so
+// a tombstone must outlive it: memcached's clock ticks once a second, so an item given N seconds
+// lives N-1..N s, and a fractional TTL would be truncated. 1 s for the tick, 1 s of margin.
+const tombstoneMargin = 2 * time.Second
+
+// tombstoneSeconds is the memcached TTL of tombstones for a TombstoneTTL of ttl: rounded up, plus
+// tombstoneMargin. Every tombstone lifetime is computed here.
+func tombstoneSeconds(ttl time.Duration) int32 {
+	return int32((ttl + tombstoneMargin + time.Second - 1) / time.Second)
+}
+
+// itemExpiration is the memcached expiration of s stored at now. A value without an expiry lives
+// until evicted, a tombstone tomb seconds (tombstoneSeconds). A value with an expiry (and a
+// tombstone that must hold until a given time) lives until max(Expires, now + tomb): an expired
+// value reads as a miss (Stored.At) but goes on holding back older writes for a tombstone
+// lifetime, as the tombstone of its version would. Without that an older set arriving after the
+// expiry would be stored over it, and served for good.
+func itemExpiration(s Stored, now time.Time, tomb int32) int32 {
+	if s.Expires == 0 {
+		if s.Kind == KindTombstone {
+			return tomb
+		}
+		return 0
+	}
+	return int32(min(max(s.Expires, now.Unix()+int64(tomb)), math.MaxInt32))
+}
+
+// store applies in (a value or a tombstone) to key under the rules above, at now (an expired value
+// held counts as a tombstone of its version); tombstones live tomb seconds (tombstoneSeconds).
+// applied is false when what was held won (a stale or duplicate write).
+func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, now time.Time) (applied bool, err error) {
+	if in.Kind == KindTombstone {
+		flags = 0
+	}
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := mc.Get(key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
-			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: flags | FlagVersioned, Expiration: expiration})
+			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: flags | FlagVersioned, Expiration: itemExpiration(in, now, tomb)})
 			if errors.Is(err, memcache.ErrNotStored) {
 				continue // someone added it meanwhile: compare against theirs
 			}
@@ -48,9 +81,10 @@ func store(mc Memcache, key string, in Stored, flags uint32, expiration, tombsto
 		if err != nil {
 			return false, err
 		}
-		out, outFlags, outExp := in, flags, expiration
+		out, outFlags := in, flags
 		applied = true
 		if cur, derr := DecodeItem(it); derr == nil {
+			cur = cur.At(now)
 			switch {
 			case cur.Kind == KindValue && !cur.Version.Less(in.Version):
 				return false, nil // a newer (or the same) value is held
@@ -58,17 +92,17 @@ func store(mc Memcache, key string, in Stored, flags uint32, expiration, tombsto
 				if in.Kind != KindTombstone {
 					return false, nil
 				}
-				out.Version, applied = cur.Version, false // rewrite it all the same: void fills in progress
+				// Rewrite it all the same (void fills in progress), holding as long as either.
+				out.Version, out.Expires, applied = cur.Version, max(cur.Expires, in.Expires), false
 			case cur.Kind == KindFill && !cur.Version.Less(in.Version):
 				out = Stored{Version: cur.Version, Kind: KindTombstone}
 				applied = in.Kind == KindTombstone
 			}
 		}
-		if out.Kind == KindTombstone && in.Kind != KindTombstone {
-			// A value that lost to a fill's floor: the tombstone keeps the tombstone lifetime.
-			outFlags, outExp = 0, tombstoneTTL
+		if out.Kind == KindTombstone {
+			outFlags = 0
 		}
-		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, outExp
+		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, itemExpiration(out, now, tomb)
 		err = mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
 			continue

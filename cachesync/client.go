@@ -99,7 +99,7 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 		opts.Now = time.Now
 	}
 	return &Client{mc: mc, pub: pub, opts: opts, m: newMetrics(opts.Registerer),
-		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: int32(opts.TombstoneTTL / time.Second)}, nil
+		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: tombstoneSeconds(opts.TombstoneTTL)}, nil
 }
 
 // Now returns a fresh version of this region from its hybrid logical clock: later than every
@@ -114,7 +114,8 @@ func (c *Client) observe(v Version) {
 	}
 }
 
-// decode reads a cached item; raw (not cachesync's) values are counted and read as misses.
+// decode reads a cached item as it is now (an expired value is a tombstone); raw (not
+// cachesync's) values are counted and read as misses.
 func (c *Client) decode(it *memcache.Item) (Stored, bool) {
 	s, err := DecodeItem(it)
 	if err != nil {
@@ -124,13 +125,53 @@ func (c *Client) decode(it *memcache.Item) (Stored, bool) {
 		return s, false
 	}
 	c.observe(s.Version)
+	s = s.At(c.opts.Now())
 	return s, s.Kind != KindTombstone
+}
+
+// checkKey refuses, before anything is stored or sent, a key memcached would refuse.
+func checkKey(key string) error {
+	if !legalKey(key) {
+		return fmt.Errorf("cachesync: key %q: %w", key, memcache.ErrMalformedKey)
+	}
+	return nil
+}
+
+// failedWrite handles a local write whose outcome memcached did not confirm (an error other than
+// a definite refusal: object too large, a timeout, a broken connection). The application wrote
+// the database already, so the other regions must hear of the write whatever memcached said: an
+// invalidation (or, for a delete, the delete) at v goes out. And the local key must not keep
+// serving the older value (a refused cas or add leaves the old item): it gets a tombstone at v,
+// or, if even that fails, a plain delete. The error returned wraps cause.
+func (c *Client) failedWrite(ctx context.Context, op Op, key string, v Version, cause error) error {
+	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.opts.Now()); err != nil {
+		if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
+			c.opts.Logger.Warn("cachesync: a local write failed and its key could not be invalidated", "key", key, "err", derr)
+		}
+	}
+	if op != OpDelete {
+		op = OpInvalidate
+	}
+	err := fmt.Errorf("cachesync: %s %q locally (the event went out): %w", op, key, cause)
+	if perr := c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: op, Key: key, Version: v}); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
+}
+
+// definite reports whether a memcached error says for sure that nothing was stored.
+func definite(err error) bool {
+	return errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) ||
+		errors.Is(err, memcache.ErrMalformedKey)
 }
 
 // Get returns the item for key, or memcache.ErrCacheMiss (also for a tombstone and for a value
 // written without cachesync's header, which is counted).
 func (c *Client) Get(ctx context.Context, key string) (*Item, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	it, err := c.mc.Get(key)
@@ -172,14 +213,18 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if item.Flags&FlagVersioned != 0 {
 		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
 	}
+	if err := checkKey(item.Key); err != nil {
+		return Version{}, err
+	}
 	v, err := c.versionFor(item.Version)
 	if err != nil {
 		return v, err
 	}
-	exp := absExpiry(item.Expiration, c.opts.Now())
-	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value}, item.Flags, item.Expiration, c.tomb)
+	now := c.opts.Now()
+	exp := absExpiry(item.Expiration, now)
+	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value, Expires: exp}, item.Flags, c.tomb, now)
 	if err != nil {
-		return v, fmt.Errorf("cachesync: set %q locally: %w", item.Key, err)
+		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
 	if !applied {
 		c.notApplied("set")
@@ -209,30 +254,43 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
 	}
+	if item.Flags&FlagVersioned != 0 {
+		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
+	}
+	if err := checkKey(item.Key); err != nil {
+		return Version{}, err
+	}
 	v, err := c.versionFor(item.Version)
 	if err != nil {
 		return v, err
 	}
-	value := Stored{Version: v, Value: item.Value}.Encode()
-	err = c.mc.Add(&memcache.Item{Key: item.Key, Value: value, Flags: item.Flags | FlagVersioned, Expiration: item.Expiration})
+	now := c.opts.Now()
+	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, now)}
+	mi := &memcache.Item{Key: item.Key, Value: in.Encode(), Flags: item.Flags | FlagVersioned, Expiration: itemExpiration(in, now, c.tomb)}
+	err = c.mc.Add(mi)
 	if errors.Is(err, memcache.ErrNotStored) {
 		cur, gerr := c.mc.Get(item.Key)
 		if gerr != nil {
 			return v, err
 		}
-		if s, derr := DecodeItem(cur); derr == nil && (s.Kind != KindTombstone || !s.Version.Less(v)) {
-			return v, memcache.ErrNotStored
+		if s, derr := DecodeItem(cur); derr == nil {
+			if s = s.At(now); s.Kind != KindTombstone || !s.Version.Less(v) {
+				return v, memcache.ErrNotStored
+			}
 		}
-		cur.Value, cur.Flags, cur.Expiration = value, item.Flags|FlagVersioned, item.Expiration
-		err = c.mc.CompareAndSwap(cur)
-		if errors.Is(err, memcache.ErrCASConflict) {
+		mi.CasID = cur.CasID
+		err = c.mc.CompareAndSwap(mi)
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
 			err = memcache.ErrNotStored
 		}
 	}
 	if err != nil {
-		return v, err
+		if definite(err) {
+			return v, err
+		}
+		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
-	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, absExpiry(item.Expiration, c.opts.Now()), v)
+	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
 }
 
 // CompareAndSwap replaces an item read with Get if nobody changed it since
@@ -244,13 +302,24 @@ func (c *Client) CompareAndSwap(ctx context.Context, item *Item) (Version, error
 	if item.raw == nil {
 		return Version{}, errors.New("cachesync: CompareAndSwap needs an item returned by Get")
 	}
-	v := c.Now()
-	raw := *item.raw
-	raw.Value, raw.Flags, raw.Expiration = Stored{Version: v, Value: item.Value}.Encode(), item.Flags|FlagVersioned, item.Expiration
-	if err := c.mc.CompareAndSwap(&raw); err != nil {
-		return v, err
+	if item.Flags&FlagVersioned != 0 {
+		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
 	}
-	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, absExpiry(item.Expiration, c.opts.Now()), v)
+	if err := checkKey(item.Key); err != nil {
+		return Version{}, err
+	}
+	v := c.Now()
+	now := c.opts.Now()
+	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, now)}
+	raw := *item.raw
+	raw.Value, raw.Flags, raw.Expiration = in.Encode(), item.Flags|FlagVersioned, itemExpiration(in, now, c.tomb)
+	if err := c.mc.CompareAndSwap(&raw); err != nil {
+		if definite(err) {
+			return v, err
+		}
+		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
+	}
+	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
 }
 
 // Delete removes key here (leaving a tombstone for TombstoneTTL) and in the other regions, at
@@ -265,13 +334,16 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
 	}
+	if err := checkKey(key); err != nil {
+		return Version{}, err
+	}
 	v, err := c.versionFor(v)
 	if err != nil {
 		return v, err
 	}
-	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.tomb)
+	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.opts.Now())
 	if err != nil {
-		return v, fmt.Errorf("cachesync: delete %q locally: %w", key, err)
+		return v, c.failedWrite(ctx, OpDelete, key, v, err)
 	}
 	if !applied {
 		if it, gerr := c.mc.Get(key); gerr == nil {
@@ -288,9 +360,14 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 }
 
 // Touch changes key's expiry here (with compare-and-swap, so a value written meanwhile keeps
-// its own expiry) and in the other regions, where it applies to the same version only.
+// its own expiry) and in the other regions, where it applies to the same version only. A fill is
+// this region's own copy of its database: touching it sends nothing (it has no version the other
+// regions could match).
 func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -302,7 +379,13 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if !live {
 			return memcache.ErrCacheMiss
 		}
-		it.Expiration = seconds
+		now := c.opts.Now()
+		if s.Kind == KindFill {
+			it.Expiration = seconds
+		} else {
+			s.Expires = absExpiry(seconds, now)
+			it.Value, it.Expiration = s.Encode(), itemExpiration(s, now, c.tomb)
+		}
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
 			continue
@@ -310,8 +393,11 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if err != nil {
 			return err
 		}
+		if s.Kind == KindFill {
+			return nil
+		}
 		return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpTouch, Key: key,
-			Expiry: absExpiry(seconds, c.opts.Now()), Version: s.Version})
+			Expiry: s.Expires, Version: s.Version})
 	}
 }
 
@@ -336,6 +422,9 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := c.mc.Get(key)
 		if err != nil {
@@ -351,13 +440,15 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 		}
 		n = f(n)
 		v := c.Now()
-		it.Value = Stored{Version: v, Value: []byte(strconv.FormatUint(n, 10))}.Encode()
+		// The counter keeps its expiry, as memcached's incr does (a rate-limit window resets).
+		out := Stored{Version: v, Value: []byte(strconv.FormatUint(n, 10)), Expires: s.Expires}
+		it.Value, it.Expiration = out.Encode(), itemExpiration(out, c.opts.Now(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
-		if errors.Is(err, memcache.ErrCASConflict) {
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, c.failedWrite(ctx, OpInvalidate, key, v, err)
 		}
 		return n, c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
 	}
@@ -409,4 +500,18 @@ func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// legalKey reports whether memcached (and gomemcache) take key: 1 to 250 bytes, none of them a
+// space or a control byte. Any other byte, valid UTF-8 or not, is allowed.
+func legalKey(key string) bool {
+	if len(key) == 0 || len(key) > 250 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }
