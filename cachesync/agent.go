@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -299,7 +302,7 @@ func (a *Agent) handleOne(ctx context.Context, msg types.Message) bool {
 			return false
 		}
 		a.stats.ApplyErrors.Add(1)
-		if !errors.Is(err, errContention) && !a.mcDown.Swap(true) {
+		if unreachable(err) && !a.mcDown.Swap(true) {
 			a.logger.Warn("cachesync: memcached unreachable; receiving paused until it answers", "err", err)
 		}
 		if a.m != nil {
@@ -409,7 +412,14 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 			}
 			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
 		}
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, now)
+		applied, err := store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, now)
+		if err != nil && !unreachable(err) && !errors.Is(err, errContention) {
+			// memcached answers but refuses the value (larger than its item_size_max): the value
+			// cannot be held here, its version still must be.
+			a.logger.Warn("cachesync: replicated value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
+		}
+		return applied, err
 	case OpDelete, OpInvalidate:
 		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
 	case OpTouch:
@@ -471,6 +481,16 @@ func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// unreachable reports whether err means memcached did not answer (a connection refused, reset or
+// timed out, no server), as opposed to an answer refusing the operation.
+func unreachable(err error) bool {
+	var ne net.Error
+	var cte *memcache.ConnectTimeoutError
+	return errors.As(err, &ne) || errors.As(err, &cte) || errors.Is(err, memcache.ErrNoServers) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

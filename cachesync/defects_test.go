@@ -257,3 +257,26 @@ func TestTouchOnFillPublishesNoZeroVersion(t *testing.T) {
 		}
 	}
 }
+
+// An error that is not memcached being unreachable (here: an object too large for the cache)
+// must not pause the agent's receivers as "memcached unreachable"; a timeout must.
+func TestOnlyUnreachableMemcachedPausesReceiving(t *testing.T) {
+	f := newFakeSQS(t)
+	clk := newTestClock()
+	mc := newFakeMemcache(clk.now)
+	a := testAgent(mc, clk, time.Minute)
+	a.sqs, a.queueURL = f.client(), f.url("q")
+	big := Event{Format: FormatVersion, ID: "x", Op: OpSet, Key: "k", Value: bytes.Repeat([]byte("v"), 2<<20), Version: at(clk, 0, "us")}
+	body, _ := big.Marshal()
+	a.handleOne(context.Background(), sqsMessage(string(body)))
+	if a.mcDown.Load() {
+		t.Fatal("an object too large for memcached paused receiving as if memcached were unreachable")
+	}
+	mc.fail(1)
+	small := Event{Format: FormatVersion, ID: "y", Op: OpInvalidate, Key: "k", Version: at(clk, 0, "us")}
+	body, _ = small.Marshal()
+	a.handleOne(context.Background(), sqsMessage(string(body)))
+	if !a.mcDown.Load() {
+		t.Fatal("a memcached timeout did not pause receiving")
+	}
+}
