@@ -27,7 +27,10 @@ import (
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
 type AgentOptions struct {
 	Receivers         int   // concurrent long-poll receivers [4]
-	Appliers          int   // workers applying events, each a share of the keys [32]
+	// Appliers: workers applying events, each a share of the keys [32]. They use memcached at
+	// once: give a *memcache.Client MaxIdleConns ≥ Appliers (gomemcache keeps 2 idle by default;
+	// every apply beyond them dials a connection and drops it, which put a tail on the lag).
+	Appliers          int
 	WaitSeconds       int32 // long-poll wait, 1..20 s [20]
 	VisibilityTimeout int32 // seconds a received message stays hidden while applied [30]
 	RetryDelay        int32 // seconds before an event that could not be applied comes back [2]
@@ -45,6 +48,26 @@ type AgentOptions struct {
 	// OnApplied, if set, is called after each event is handled, with the time from its write in
 	// the origin region (for lag figures in benchmarks and the demo).
 	OnApplied func(ev *Event, applied bool, lag time.Duration)
+	// OnStages, if set, is called after each event received by Run is handled, with the times of
+	// its stages in this agent (for the stage breakdown of benchmarks).
+	OnStages func(ev *Event, st Stages)
+	// OnDeleted, if set, is called after each DeleteMessageBatch, with its size and its times.
+	OnDeleted func(n int, start, end time.Time)
+}
+
+// Stages are the times of one event's way through an Agent.
+type Stages struct {
+	SQSSent    time.Time // SQS's SentTimestamp of the message (ms precision)
+	PollStart  time.Time // the ReceiveMessage call that returned it began
+	Received   time.Time // that call returned
+	ApplyStart time.Time // an applier took it from its shard's queue
+	Applied    time.Time // it was handled
+}
+
+// inMsg is a received message and when its receive call began and returned.
+type inMsg struct {
+	msg                 types.Message
+	pollStart, received time.Time
 }
 
 // Handler runs an application event in this region. An error leaves the message on the queue to
@@ -112,6 +135,10 @@ func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOption
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
+	if c, ok := mc.(*memcache.Client); ok && c.MaxIdleConns < opts.Appliers {
+		a.logger.Warn("cachesync: the memcache client keeps fewer idle connections than the agent has appliers; applies will dial new ones",
+			"max_idle_conns", c.MaxIdleConns, "appliers", opts.Appliers)
+	}
 	return a, nil
 }
 
@@ -150,17 +177,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.receiving.Store(false)
 	// The messages in hand are finished even after ctx ends (graceful stop).
 	work := context.WithoutCancel(ctx)
-	shards := make([]chan types.Message, a.opts.Appliers)
+	shards := make([]chan inMsg, a.opts.Appliers)
 	dels := make(chan types.DeleteMessageBatchRequestEntry, 1024)
 	var appliers, deleters, receivers sync.WaitGroup
 	for i := range shards {
-		shards[i] = make(chan types.Message, 32)
+		shards[i] = make(chan inMsg, 32)
 		appliers.Add(1)
-		go func(ch chan types.Message) {
+		go func(ch chan inMsg) {
 			defer appliers.Done()
-			for msg := range ch {
-				if a.handleOne(work, msg) {
-					dels <- types.DeleteMessageBatchRequestEntry{ReceiptHandle: msg.ReceiptHandle}
+			for in := range ch {
+				start := time.Now()
+				done := a.handleOne(work, in.msg)
+				if a.opts.OnStages != nil {
+					a.stages(in, start)
+				}
+				if done {
+					dels <- types.DeleteMessageBatchRequestEntry{ReceiptHandle: in.msg.ReceiptHandle}
 				}
 			}
 		}(shards[i])
@@ -189,7 +221,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
+// stages reports a handled message's stages to OnStages.
+func (a *Agent) stages(in inMsg, start time.Time) {
+	ev, err := ParseEvent(aws.ToString(in.msg.Body))
+	if err != nil {
+		return
+	}
+	st := Stages{PollStart: in.pollStart, Received: in.received, ApplyStart: start, Applied: time.Now()}
+	if ms, err := strconv.ParseInt(in.msg.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		st.SQSSent = time.UnixMilli(ms)
+	}
+	a.opts.OnStages(ev, st)
+}
+
+func (a *Agent) receive(ctx context.Context, shards []chan inMsg) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if a.mcDown.Load() {
@@ -201,10 +246,12 @@ func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 				a.logger.Info("cachesync: memcached answers again; receiving")
 			}
 		}
+		pollStart := time.Now()
 		out, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(a.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: a.opts.WaitSeconds,
-			VisibilityTimeout:           a.opts.VisibilityTimeout,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+			VisibilityTimeout: a.opts.VisibilityTimeout,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount,
+				types.MessageSystemAttributeNameSentTimestamp},
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -217,8 +264,9 @@ func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 		}
 		backoff = 100 * time.Millisecond
 		a.lastOK.Store(time.Now().UnixNano())
+		received := time.Now()
 		for _, msg := range out.Messages {
-			shards[shardOf(aws.ToString(msg.Body), len(shards))] <- msg
+			shards[shardOf(aws.ToString(msg.Body), len(shards))] <- inMsg{msg: msg, pollStart: pollStart, received: received}
 		}
 	}
 }
@@ -255,7 +303,11 @@ func (a *Agent) deleter(ctx context.Context, in <-chan types.DeleteMessageBatchR
 		for i := range batch {
 			batch[i].Id = aws.String(strconv.Itoa(i))
 		}
+		start := time.Now()
 		out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: batch})
+		if a.opts.OnDeleted != nil {
+			a.opts.OnDeleted(len(batch), start, time.Now())
+		}
 		if err != nil {
 			// Not deleted: the messages come back after their visibility timeout and are applied
 			// again, which changes nothing (the versions are already there).

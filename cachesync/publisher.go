@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,7 +39,12 @@ type PublisherOptions struct {
 	BatchSize     int           // entries per SendMessageBatch, 1..10 [10]; 1 = one SendMessage per event
 	FlushInterval time.Duration // longest an event waits for its batch to fill [5ms]
 	Buffer        int           // events held in memory per destination queue [10000]
-	Senders       int           // concurrent senders per destination queue [4]
+	// Senders bounds the send calls in flight per destination queue [16]. One batcher per queue
+	// forms the batches and hands each to a free sender, so a call's round trip never holds the
+	// batching back: at R events/s and a round trip T, about R×T/10 calls are in flight (1 000/s
+	// at 70 ms: 7 with full batches). Give the SQS client as many idle connections per host
+	// (SQSHTTPClient), or each call beyond its pool opens a connection (a round trip more, and TLS's).
+	Senders int
 	// PublishTimeout bounds how long Publish waits for room in a full buffer (and the caller's
 	// context bounds it too) before it spills the event, and then how long it waits for the
 	// spill's fsync (past it the append goes on without the caller) [20ms]. While the spill holds events, Publish spills at
@@ -60,7 +67,10 @@ type PublisherOptions struct {
 	ResendWindow time.Duration
 	// OwnQueue is this region's own queue: the second events go there too (memcached evicts in
 	// the origin region as well). Optional.
-	OwnQueue   string
+	OwnQueue string
+	// OnSent, if set, is called for each event SQS accepted from the buffer (not for spilled or
+	// resent ones), with its times (for the stage breakdown of benchmarks).
+	OnSent     func(s Sent)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -111,10 +121,22 @@ type outQueue struct {
 }
 
 type outEntry struct {
-	body  string
-	op    Op
-	delay int32
-	sent  int64 // unix ns when SQS first accepted it (a resend); 0: never
+	body   string
+	op     Op
+	delay  int32
+	sent   int64 // unix ns when SQS first accepted it (a resend); 0: never
+	id     string
+	queued time.Time // when Publish buffered it (zero for spilled and resent entries)
+}
+
+// Sent is one event SQS accepted, with its times (PublisherOptions.OnSent).
+type Sent struct {
+	ID, Queue string
+	Delay     int32     // DelaySeconds (second events)
+	Queued    time.Time // Publish buffered it
+	SendStart time.Time // the call that carried it began
+	SendEnd   time.Time // and returned
+	Batch     int       // entries in that call
 }
 
 // spillRecord is one spilled entry with its destination.
@@ -153,7 +175,7 @@ func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions)
 		opts.Buffer = 10000
 	}
 	if opts.Senders <= 0 {
-		opts.Senders = 4
+		opts.Senders = 16
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 20 * time.Millisecond
@@ -194,10 +216,8 @@ func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions)
 		} else {
 			p.queues = append(p.queues, q)
 		}
-		for i := 0; i < opts.Senders; i++ {
-			p.wg.Add(1)
-			go p.sender(q)
-		}
+		p.wg.Add(1)
+		go p.batcher(q)
 	}
 	if p.spill != nil {
 		p.wg.Add(1)
@@ -224,7 +244,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		q *outQueue
 		e outEntry
 	}
-	first := outEntry{body: string(body), op: ev.Op}
+	first := outEntry{body: string(body), op: ev.Op, id: ev.ID, queued: time.Now()}
 	var dests []dest
 	for _, q := range p.queues {
 		dests = append(dests, dest{q, first})
@@ -235,7 +255,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 			if err != nil {
 				return fmt.Errorf("cachesync: encode second event for %q: %w", ev.Key, err)
 			}
-			e := outEntry{body: string(b), op: sec.Op, delay: int32(p.opts.SecondInvalidation / time.Second)}
+			e := outEntry{body: string(b), op: sec.Op, delay: int32(p.opts.SecondInvalidation / time.Second), id: sec.ID, queued: first.queued}
 			for _, q := range p.queues {
 				dests = append(dests, dest{q, e})
 			}
@@ -529,25 +549,47 @@ func SecondEvent(ev *Event) *Event {
 	return nil
 }
 
-// sender batches one queue's entries (Senders of them share a queue's buffer): a batch goes out
-// when it holds BatchSize entries, would pass MaxMessageBytes in all, or its first entry has
-// waited FlushInterval. On Close it sends what is buffered; when Close's deadline passes it spills
-// what it holds and stops.
-func (p *Publisher) sender(q *outQueue) {
+// batcher forms one queue's batches and hands each to one of Senders send goroutines: a batch
+// goes out when it holds BatchSize entries, would pass MaxMessageBytes in all, or its first entry
+// has waited FlushInterval. While every sender is busy the entries wait in the buffer, so the
+// next batch is full at once. On Close it sends what is buffered; when Close's deadline passes,
+// what it and the senders hold is spilled and they stop.
+func (p *Publisher) batcher(q *outQueue) {
 	defer p.wg.Done()
+	batches := make(chan []outEntry)
+	var senders sync.WaitGroup
+	for i := 0; i < p.opts.Senders; i++ {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for b := range batches {
+				p.send(q.url, b)
+			}
+		}()
+	}
+	defer func() {
+		close(batches)
+		senders.Wait()
+	}()
 	var batch []outEntry
 	bytes := 0
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	flush := func() {
-		if len(batch) > 0 {
-			p.send(q.url, batch)
-			batch, bytes = nil, 0
+		if len(batch) == 0 {
+			return
 		}
+		select {
+		case batches <- batch:
+		case <-p.ctx.Done():
+			p.send(q.url, batch) // spills: the context is over
+		}
+		batch, bytes = nil, 0
 	}
 	add := func(e outEntry) {
 		if bytes+len(e.body) > MaxMessageBytes {
+			timer.Stop()
 			flush()
 		}
 		if len(batch) == 0 {
@@ -567,7 +609,7 @@ func (p *Publisher) sender(q *outQueue) {
 		case <-timer.C:
 			flush()
 		case <-p.ctx.Done():
-			flush() // spills: the context is over
+			flush()
 			return
 		case <-p.closing:
 			for p.ctx.Err() == nil {
@@ -620,6 +662,24 @@ func (p *Publisher) send(url string, entries []outEntry) {
 func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry, err error) {
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
+	start := time.Now()
+	defer func() {
+		if p.opts.OnSent == nil {
+			return
+		}
+		end, bad := time.Now(), map[string]bool{}
+		if err != nil && len(failed) == len(entries) {
+			return
+		}
+		for _, f := range failed {
+			bad[f.body] = true
+		}
+		for _, e := range entries {
+			if !bad[e.body] && !e.queued.IsZero() {
+				p.opts.OnSent(Sent{ID: e.id, Queue: url, Delay: e.delay, Queued: e.queued, SendStart: start, SendEnd: end, Batch: len(entries)})
+			}
+		}
+	}()
 	if len(entries) == 1 && p.opts.BatchSize == 1 {
 		_, err := p.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url),
 			MessageBody: aws.String(entries[0].body), DelaySeconds: entries[0].delay})
@@ -770,3 +830,14 @@ func (p *Publisher) sendOK(url string) {
 
 // Resent returns how many events were sent again after an outage (ResendWindow).
 func (p *Publisher) Resent() int64 { return p.resent.Load() }
+
+// SQSHTTPClient returns an HTTP client for the SQS client of Publishers and Agents that keeps
+// conns idle connections per host: the SDK's default keeps 10, and each concurrent call beyond the
+// idle pool opens a new connection (a round trip, and TLS's, more across the WAN). Give it at
+// least the Publisher's Senders per destination plus the Agent's Receivers and deleters.
+func SQSHTTPClient(conns int) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = max(t.MaxIdleConns, 4*conns)
+		t.MaxIdleConnsPerHost = conns
+	})
+}
