@@ -452,8 +452,7 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 		a.stats.Ahead.Add(1)
 		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
 			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
-		hold := time.UnixMicro(ev.Version.Micros).Unix() + 1
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone, Expires: hold}, 0, tomb, now)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now) // held until its time: itemExpiration
 	}
 	switch ev.Op {
 	case OpSet:
@@ -498,6 +497,11 @@ func (a *Agent) touch(ev *Event, now time.Time, tomb int32) (bool, error) {
 			return false, err
 		}
 		s, derr := DecodeItem(it)
+		if derr == nil && s.Kind == KindFill {
+			// News about the key from elsewhere: a fill never survives it (see store). Its read
+			// may hold the write's old expiry.
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
+		}
 		if derr != nil || s.At(now).Kind != KindValue || s.Version != ev.Version {
 			return false, nil
 		}

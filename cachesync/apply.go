@@ -47,19 +47,26 @@ func tombstoneSeconds(ttl time.Duration) int32 {
 }
 
 // itemExpiration is the memcached expiration of s stored at now. A value without an expiry lives
-// until evicted, a tombstone tomb seconds (tombstoneSeconds). A value with an expiry (and a
-// tombstone that must hold until a given time) lives until max(Expires, now + tomb): an expired
-// value reads as a miss (Stored.At) but goes on holding back older writes for a tombstone
-// lifetime, as the tombstone of its version would. Without that an older set arriving after the
-// expiry would be stored over it, and served for good.
+// until evicted. Anything else lives until the latest of:
+//   - its own expiry (Expires: a value's; for a tombstone, a time it must hold until);
+//   - now + tomb (tombstoneSeconds): a tombstone lifetime from now;
+//   - its version's time + tomb: an event is "late" (applied as an invalidation, never as a value)
+//     once this agent's clock is TombstoneTTL past its version, and an older event has an older
+//     version, so a tombstone held until its own version's time plus TombstoneTTL plus the
+//     margin stops every older set that is not late — whatever the skew between the clock that
+//     stamped it and the clock that stored it. For a version stamped far ahead (a clock stepped
+//     forward) this holds the tombstone until that time has passed, as the database holds the
+//     write (see Agent.applyCache).
+//
+// So an expired value reads as a miss (Stored.At) but goes on holding back older writes, as the
+// tombstone of its version would; without that an older set arriving after the expiry would be
+// stored over it, and served for good.
 func itemExpiration(s Stored, now time.Time, tomb int32) int32 {
-	if s.Expires == 0 {
-		if s.Kind == KindTombstone {
-			return tomb
-		}
+	if s.Kind != KindTombstone && s.Expires == 0 {
 		return 0
 	}
-	return int32(min(max(s.Expires, now.Unix()+int64(tomb)), math.MaxInt32))
+	until := max(s.Expires, now.Unix()+int64(tomb), s.Version.Micros/1e6+int64(tomb))
+	return int32(min(until, math.MaxInt32))
 }
 
 // store applies in (a value or a tombstone) to key under the rules above, at now (an expired value

@@ -233,9 +233,28 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
 }
 
+// after returns the version of a write that replaces what was read at held: Client.Now, or just
+// after held when held is further ahead than the clock follows (beyond MaxDrift, a clock stepped
+// forward somewhere). A replacing write must be newer than what it replaces, in the cache as in the
+// database, which would otherwise keep held (the model found a CompareAndSwap that put an older
+// version over a newer value).
+func (c *Client) after(held Version) Version {
+	v := c.Now()
+	if !held.Less(v) {
+		v.Micros = held.Micros + 1
+	}
+	return v
+}
+
 func (c *Client) versionFor(v Version) (Version, error) {
 	if v.IsZero() {
 		return c.Now(), nil
+	}
+	if v.Micros <= c.clock.Last() {
+		// The clock is past it already: among others this client's own versions, which after a
+		// backward step of the wall clock may be more than MaxDrift ahead of it. Refusing them
+		// would leave the database written and the caches not told.
+		return v, nil
 	}
 	if err := c.clock.Observe(v.Micros); err != nil {
 		return v, fmt.Errorf("%w: item version: %w", ErrConfig, err)
@@ -308,7 +327,7 @@ func (c *Client) CompareAndSwap(ctx context.Context, item *Item) (Version, error
 	if err := checkKey(item.Key); err != nil {
 		return Version{}, err
 	}
-	v := c.Now()
+	v := c.after(item.Version)
 	now := c.opts.Now()
 	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, now)}
 	raw := *item.raw
@@ -380,10 +399,10 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			return memcache.ErrCacheMiss
 		}
 		now := c.opts.Now()
+		s.Expires = absExpiry(seconds, now)
 		if s.Kind == KindFill {
-			it.Expiration = seconds
+			it.Value, it.Expiration = s.Encode(), seconds
 		} else {
-			s.Expires = absExpiry(seconds, now)
 			it.Value, it.Expiration = s.Encode(), itemExpiration(s, now, c.tomb)
 		}
 		err = c.mc.CompareAndSwap(it)
@@ -439,7 +458,7 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 			return 0, fmt.Errorf("cachesync: incr %q: value is not a decimal counter: %w", key, err)
 		}
 		n = f(n)
-		v := c.Now()
+		v := c.after(s.Version)
 		// The counter keeps its expiry, as memcached's incr does (a rate-limit window resets).
 		out := Stored{Version: v, Value: []byte(strconv.FormatUint(n, 10)), Expires: s.Expires}
 		it.Value, it.Expiration = out.Encode(), itemExpiration(out, c.opts.Now(), c.tomb)

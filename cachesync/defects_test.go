@@ -280,3 +280,62 @@ func TestOnlyUnreachableMemcachedPausesReceiving(t *testing.T) {
 		t.Fatal("a memcached timeout did not pause receiving")
 	}
 }
+
+// Found by the widened model (seed 5): a version from Client.Now, handed back to Set or DeleteAt
+// after the wall clock was stepped back more than MaxDrift, was refused as "too far ahead" —
+// the database had the write, the cache and the other regions never heard of it.
+func TestOwnVersionAcceptedAfterBackwardClockStep(t *testing.T) {
+	clk := newTestClock()
+	mc := newFakeMemcache(clk.now)
+	s := &recSink{}
+	c, err := NewClient(mc, s, ClientOptions{Region: "us", MaxDrift: 5 * time.Second, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(10 * time.Second) // stepped ahead...
+	v := c.Now()
+	clk.add(-10 * time.Second) // ...and back, before the write is made
+	if _, err := c.Set(context.Background(), &Item{Key: "k", Value: []byte("v"), Version: v}); err != nil {
+		t.Fatalf("Set at the client's own version: %v", err)
+	}
+	if _, err := c.DeleteAt(context.Background(), "k", c.Now()); err != nil {
+		t.Fatalf("DeleteAt at the client's own version: %v", err)
+	}
+	if len(s.evs) != 2 {
+		t.Fatalf("%d events published, want 2", len(s.evs))
+	}
+}
+
+// Found by the widened model (seed 674): a CompareAndSwap (or Increment) of a value stamped
+// further ahead than the clock follows must still write a newer version, or the database keeps
+// the old value while the cache serves the new one.
+func TestReplacingWriteIsNewerThanAFarAheadValue(t *testing.T) {
+	clk := newTestClock()
+	mc := newFakeMemcache(clk.now)
+	a := testAgent(mc, clk, time.Minute)
+	c, _ := testClientAt(t, mc, clk, "us", Rules{})
+	ctx := context.Background()
+	ahead := at(clk, 30*time.Second, "eu") // within the agent's MaxDrift (1 min), beyond c2's (5 s)
+	c2, _ := NewClient(mc, &recSink{}, ClientOptions{Region: "us", MaxDrift: 5 * time.Second, Now: clk.now})
+	if _, err := a.applyCache(&Event{Op: OpSet, Key: "k", Value: []byte("7"), Version: ahead}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*Client{c, c2} {
+		it, err := cl.Get(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := it.Version
+		it.Value = []byte("8")
+		v, err := cl.CompareAndSwap(ctx, it)
+		if err != nil || !held.Less(v) {
+			t.Fatalf("CompareAndSwap over v=%d wrote v=%d (%v)", held.Micros, v.Micros, err)
+		}
+		if _, err := cl.Increment(ctx, "k", 1); err != nil {
+			t.Fatal(err)
+		}
+		if it, _ := cl.Get(ctx, "k"); !v.Less(it.Version) {
+			t.Fatalf("Increment over v=%d wrote v=%d", v.Micros, it.Version.Micros)
+		}
+	}
+}

@@ -13,8 +13,11 @@ import (
 // fakeMemcache is an in-memory memcached for the unit tests of the consistency rules. It follows
 // memcached 1.6 as gomemcache reports it:
 //   - one clock tick a second: expiry is checked against the whole second (current_time), so an
-//     item stored with a relative TTL of N lives N-1..N s, an absolute one until that second; a
-//     negative TTL or a past absolute time stores an item that is already expired;
+//     item stored with a relative TTL of N lives N-1..N s; a negative TTL or a past absolute time
+//     stores an item that is already expired;
+//   - current_time is monotonic (seconds since the process started): a step of the wall clock
+//     does not expire items; an absolute expiry is turned into it with the wall clock of the
+//     process start (realtime(): exptime - process_started);
 //   - the item size limit (item_size_max, 1 MiB by default): a larger item is refused with
 //     SERVER_ERROR object too large for cache; a set then unlinks the old item, add and cas leave it;
 //   - cas on a missing key answers NOT_FOUND (gomemcache: ErrCacheMiss), on a changed one EXISTS
@@ -25,8 +28,11 @@ import (
 //
 // Integration tests use the real memcached.
 type fakeMemcache struct {
-	mu       sync.Mutex
-	now      func() time.Time
+	mu        sync.Mutex
+	now       func() time.Time // the wall clock
+	mono      func() time.Time // time passing, whatever the wall clock does
+	startMono time.Time
+	startWall int64
 	items    map[string]*fakeItem
 	cas      uint64
 	maxItem  int
@@ -36,7 +42,7 @@ type fakeMemcache struct {
 type fakeItem struct {
 	value   []byte
 	flags   uint32
-	expires int64 // unix second at which it is gone; 0: never
+	expires int64 // current_time (tick) at which it is gone; 0: never
 	cas     uint64
 }
 
@@ -54,12 +60,20 @@ var errFakeTimeout error = fakeTimeout{}
 
 var errTooLarge = errors.New(`memcache: unexpected response line from "cas": "SERVER_ERROR object too large for cache\r\n"`)
 
-func newFakeMemcache(now func() time.Time) *fakeMemcache {
-	return &fakeMemcache{now: now, items: map[string]*fakeItem{}, maxItem: fakeMaxItem}
+func newFakeMemcache(now func() time.Time) *fakeMemcache { return newFakeMemcacheMono(now, now) }
+
+// newFakeMemcacheMono is a fake whose current_time follows mono while now is the wall clock
+// (stepped at will).
+func newFakeMemcacheMono(now, mono func() time.Time) *fakeMemcache {
+	return &fakeMemcache{now: now, mono: mono, startMono: mono(), startWall: now().Unix(), items: map[string]*fakeItem{}, maxItem: fakeMaxItem}
 }
 
-// tick is memcached's current_time: whole seconds.
-func (f *fakeMemcache) tick() int64 { return f.now().Unix() }
+// tick is memcached's current_time: whole seconds since the process started, by a monotonic
+// clock. Its fraction of a second at the start is the wall clock's, as for a process started then.
+func (f *fakeMemcache) tick() int64 {
+	frac := time.Duration(f.startMono.Nanosecond())
+	return 2 + int64((f.mono().Sub(f.startMono)+frac)/time.Second) // 2: expiry 1 has always passed
+}
 
 func (f *fakeMemcache) live(key string) *fakeItem {
 	it := f.items[key]
@@ -78,8 +92,10 @@ func (f *fakeMemcache) expiry(exp int32) int64 {
 		return 1 // already expired
 	case exp <= 30*24*3600:
 		return f.tick() + int64(exp)
+	case int64(exp) <= f.startWall:
+		return 1 // before the process started: expired
 	default:
-		return int64(exp)
+		return 2 + int64(exp) - f.startWall
 	}
 }
 

@@ -75,7 +75,8 @@ func (c *Client) Fill(ctx context.Context, tok *FillToken, item *Item) error {
 		c.fillResult("voided")
 		return fmt.Errorf("cachesync: fill %q: the lease was evicted: %w", item.Key, ErrNotApplied)
 	}
-	mi := &memcache.Item{Key: item.Key, Value: Stored{Version: tok.floor, Kind: KindFill, Value: item.Value}.Encode(),
+	fill := Stored{Version: tok.floor, Kind: KindFill, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
+	mi := &memcache.Item{Key: item.Key, Value: fill.Encode(),
 		Flags: item.Flags | FlagVersioned, Expiration: item.Expiration, CasID: tok.cas}
 	err := c.mc.CompareAndSwap(mi)
 	switch {

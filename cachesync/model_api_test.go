@@ -22,11 +22,11 @@ import (
 var modelRegressionSeeds = []uint64{2, 3, 4, 5, 6, 131, 8194}
 
 func newModelNodes(t *testing.T, r *mRegion) (*Client, *Agent) {
-	c, err := NewClient(r.mc, sink{r}, ClientOptions{Region: r.name, Rules: modelRules, TombstoneTTL: modelTombstone, Now: r.now})
+	c, err := NewClient(r.mc, sink{r}, ClientOptions{Region: r.name, Rules: modelRules, TombstoneTTL: modelTombstone, Now: r.now, MaxDrift: modelMaxDrift})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Agent{mc: r.mc, opts: AgentOptions{TombstoneTTL: modelTombstone, Now: r.now}, logger: discard, handlers: map[string]Handler{}}
+	a := &Agent{mc: r.mc, opts: AgentOptions{TombstoneTTL: modelTombstone, Now: r.now, MaxDrift: modelMaxDrift}, logger: discard, handlers: map[string]Handler{}}
 	return c, a
 }
 
@@ -34,16 +34,15 @@ func modelSecond(ev *Event, from *mRegion) *Event { return SecondEvent(ev) }
 
 // modelWrite is the application's write: a version from the client's clock, the database write
 // at that version, then the cache.
-func modelWrite(ctx context.Context, r *mRegion, key, val string, del bool) (Version, error) {
+func modelWrite(ctx context.Context, r *mRegion, key, val string, del bool, exp int32) (Version, error) {
 	w := r.w
 	v := r.client.Now()
-	w.writes = append(w.writes, dbWrite{key: key, value: val, deleted: del, version: v})
-	w.visible[r.i][len(w.writes)-1] = true
+	w.dbWrite(r, dbWrite{key: key, value: val, deleted: del, version: v, expires: absExpiry(exp, r.now())})
 	var err error
 	if del {
 		_, err = r.client.DeleteAt(ctx, key, v)
 	} else {
-		_, err = r.client.Set(ctx, &Item{Key: key, Value: []byte(val), Version: v})
+		_, err = r.client.Set(ctx, &Item{Key: key, Value: []byte(val), Version: v, Expiration: exp})
 	}
 	if errors.Is(err, ErrNotApplied) {
 		err = nil
@@ -59,8 +58,13 @@ func modelBeginFill(ctx context.Context, r *mRegion, key string) any {
 	return tok
 }
 
-func modelFill(ctx context.Context, r *mRegion, key, val string, tok any) error {
-	return r.client.Fill(ctx, tok.(*FillToken), &Item{Key: key, Value: []byte(val)})
+// modelFill stores what the fill read, with the expiry the database gives it.
+func modelFill(ctx context.Context, r *mRegion, key, val string, expires int64, tok any) error {
+	exp := int32(expires)
+	if expires != 0 && expires <= r.now().Unix() {
+		exp = -1
+	}
+	return r.client.Fill(ctx, tok.(*FillToken), &Item{Key: key, Value: []byte(val), Expiration: exp})
 }
 
 func modelApply(r *mRegion, ev *Event) (bool, error) {
