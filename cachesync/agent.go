@@ -26,7 +26,7 @@ import (
 
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
 type AgentOptions struct {
-	Receivers         int   // concurrent long-poll receivers [4]
+	Receivers int // concurrent long-poll receivers [4]
 	// Appliers: workers applying events, each a share of the keys [32]. They use memcached at
 	// once: give a *memcache.Client MaxIdleConns ≥ Appliers (gomemcache keeps 2 idle by default;
 	// every apply beyond them dials a connection and drops it, which put a tail on the lag).

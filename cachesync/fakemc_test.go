@@ -33,10 +33,10 @@ type fakeMemcache struct {
 	mono      func() time.Time // time passing, whatever the wall clock does
 	startMono time.Time
 	startWall int64
-	items    map[string]*fakeItem
-	cas      uint64
-	maxItem  int
-	failNext int // calls left to fail with a timeout
+	items     map[string]*fakeItem
+	cas       uint64
+	maxItem   int
+	failNext  int // calls left to fail with a timeout
 }
 
 type fakeItem struct {

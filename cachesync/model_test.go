@@ -61,7 +61,9 @@ type dbWrite struct {
 }
 
 // liveAt reports whether the write is a live value at t.
-func (d dbWrite) liveAt(t time.Time) bool { return !d.deleted && (d.expires == 0 || t.Unix() < d.expires) }
+func (d dbWrite) liveAt(t time.Time) bool {
+	return !d.deleted && (d.expires == 0 || t.Unix() < d.expires)
+}
 
 type mRegion struct {
 	i      int
