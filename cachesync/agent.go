@@ -93,6 +93,7 @@ type Agent struct {
 	// would send good events to the dead-letter queue).
 	mcDown atomic.Bool
 	stats  AgentStats
+	clock  ratchet
 }
 
 // AgentStats are an agent's totals.
@@ -446,13 +447,14 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 // from the database, which returns the far-ahead write. Clamping the version (as before) let a
 // later real write win in the cache and lose in the database, for good.
 func (a *Agent) applyCache(ev *Event) (bool, error) {
-	now := a.now()
+	t := a.times()
+	now := t.judge
 	tomb := tombstoneSeconds(a.opts.TombstoneTTL)
 	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
 		a.stats.Ahead.Add(1)
 		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
 			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now) // held until its time: itemExpiration
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t) // held until its time: itemExpiration
 	}
 	switch ev.Op {
 	case OpSet:
@@ -461,33 +463,64 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 			if a.m != nil {
 				a.m.late.Inc()
 			}
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
-		applied, err := store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, now)
+		applied, err := store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, t)
 		if err != nil && !unreachable(err) && !errors.Is(err, errContention) {
 			// memcached answers but refuses the value (larger than its item_size_max): the value
 			// cannot be held here, its version still must be.
 			a.logger.Warn("cachesync: replicated value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
 		return applied, err
 	case OpDelete, OpInvalidate:
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 	case OpTouch:
-		return a.touch(ev, now, tomb)
+		return a.touch(ev, t, tomb)
 	}
 	return false, nil
 }
 
+// times are the agent's clock readings for the cache rules (see times).
+func (a *Agent) times() times {
+	w := time.Now()
+	if a.opts.Now != nil {
+		w = a.opts.Now()
+	}
+	return times{judge: a.clock.at(w), wall: w, pad: a.opts.MaxDrift}
+}
+
+// now is the agent's clock for the cache rules (late events, expiries, tombstone lifetimes): the
+// wall clock, never going back (ratchet).
 func (a *Agent) now() time.Time {
 	if a.opts.Now != nil {
-		return a.opts.Now()
+		return a.clock.at(a.opts.Now())
 	}
-	return time.Now()
+	return a.clock.at(time.Now())
+}
+
+// ratchet is a wall clock that never goes back: after a backward step it stays at the latest
+// reading until the wall clock passes it. The cache rules judge lateness and expiries by it, so a
+// clock stepped back cannot make a late event look young (it would be applied as a value after the
+// tombstone that should have stopped it is gone: the model found it); a clock stepped forward
+// makes events look late for a while, and late events are invalidations (a miss, never stale).
+type ratchet struct{ max atomic.Int64 }
+
+func (r *ratchet) at(t time.Time) time.Time {
+	n := t.UnixNano()
+	for {
+		m := r.max.Load()
+		if n <= m {
+			return time.Unix(0, m)
+		}
+		if r.max.CompareAndSwap(m, n) {
+			return t
+		}
+	}
 }
 
 // touch changes the expiry of the very version the origin touched, with compare-and-swap.
-func (a *Agent) touch(ev *Event, now time.Time, tomb int32) (bool, error) {
+func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := a.mc.Get(ev.Key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
@@ -500,13 +533,13 @@ func (a *Agent) touch(ev *Event, now time.Time, tomb int32) (bool, error) {
 		if derr == nil && s.Kind == KindFill {
 			// News about the key from elsewhere: a fill never survives it (see store). Its read
 			// may hold the write's old expiry.
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, now)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
-		if derr != nil || s.At(now).Kind != KindValue || s.Version != ev.Version {
+		if derr != nil || s.At(t.judge).Kind != KindValue || s.Version != ev.Version {
 			return false, nil
 		}
 		s.Expires = ev.Expiry // passed already: the value is now the tombstone of its version
-		it.Value, it.Expiration = s.Encode(), itemExpiration(s, now, tomb)
+		it.Value, it.Expiration = s.Encode(), itemExpiration(s, t, tomb)
 		err = a.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) {
 			continue

@@ -61,25 +61,47 @@ func tombstoneSeconds(ttl time.Duration) int32 {
 // So an expired value reads as a miss (Stored.At) but goes on holding back older writes, as the
 // tombstone of its version would; without that an older set arriving after the expiry would be
 // stored over it, and served for good.
-func itemExpiration(s Stored, now time.Time, tomb int32) int32 {
+//
+// It is given to memcached relative to now (seconds from now, one more for memcached's tick), not
+// as an absolute time: memcached turns an absolute time into its own clock with the wall clock of
+// its start, so a skew between this clock and the server's would shorten the lifetime (the model
+// found tombstones gone early that way). Beyond memcached's 30 days it is absolute.
+func itemExpiration(s Stored, t times, tomb int32) int32 {
+	now := t.wall
 	if s.Kind != KindTombstone && s.Expires == 0 {
 		return 0
 	}
 	until := max(s.Expires, now.Unix()+int64(tomb), s.Version.Micros/1e6+int64(tomb))
+	if d := until - now.Unix() + 1 + int64(t.pad/time.Second); d <= 30*24*3600 {
+		return int32(d)
+	}
 	return int32(min(until, math.MaxInt32))
 }
 
-// store applies in (a value or a tombstone) to key under the rules above, at now (an expired value
+// times are the two readings of a clock the cache rules use. judge is the clock never going back
+// (ratchet): lateness and expiries are judged by it (later is the safe side: a late event is an
+// invalidation, an expired value a miss). wall is the clock as it reads: lifetimes are turned into
+// seconds from it (earlier is the safe side: the item lives longer). They differ only after the
+// wall clock was stepped back. pad (MaxDrift) is added to every lifetime: a clock may run that
+// far ahead of the others without being refused, and a lifetime computed from a clock ahead is
+// that much too short once it steps back (the model found it); a clock further ahead is broken
+// (its events are "far ahead" elsewhere) and its own region's cache is healed by second events.
+type times struct {
+	judge, wall time.Time
+	pad         time.Duration
+}
+
+// store applies in (a value or a tombstone) to key under the rules above, at t (an expired value
 // held counts as a tombstone of its version); tombstones live tomb seconds (tombstoneSeconds).
 // applied is false when what was held won (a stale or duplicate write).
-func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, now time.Time) (applied bool, err error) {
+func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, t times) (applied bool, err error) {
 	if in.Kind == KindTombstone {
 		flags = 0
 	}
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := mc.Get(key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
-			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: flags | FlagVersioned, Expiration: itemExpiration(in, now, tomb)})
+			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: flags | FlagVersioned, Expiration: itemExpiration(in, t, tomb)})
 			if errors.Is(err, memcache.ErrNotStored) {
 				continue // someone added it meanwhile: compare against theirs
 			}
@@ -91,7 +113,7 @@ func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, now tim
 		out, outFlags := in, flags
 		applied = true
 		if cur, derr := DecodeItem(it); derr == nil {
-			cur = cur.At(now)
+			cur = cur.At(t.judge)
 			switch {
 			case cur.Kind == KindValue && !cur.Version.Less(in.Version):
 				return false, nil // a newer (or the same) value is held
@@ -109,7 +131,7 @@ func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, now tim
 		if out.Kind == KindTombstone {
 			outFlags = 0
 		}
-		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, itemExpiration(out, now, tomb)
+		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, itemExpiration(out, t, tomb)
 		err = mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
 			continue

@@ -70,6 +70,17 @@ type Client struct {
 	tomb  int32
 
 	degraded atomic.Int64
+	wall     ratchet // see now
+}
+
+// now is the client's clock for the cache rules (expiries, tombstone lifetimes): opts.Now, never
+// going back (see ratchet).
+func (c *Client) now() time.Time { return c.wall.at(c.opts.Now()) }
+
+// times are the client's clock readings for the cache rules (see times).
+func (c *Client) times() times {
+	w := c.opts.Now()
+	return times{judge: c.wall.at(w), wall: w, pad: c.clock.MaxDrift()}
 }
 
 // Degraded returns how many replicated values were too large and went out as invalidations.
@@ -125,7 +136,7 @@ func (c *Client) decode(it *memcache.Item) (Stored, bool) {
 		return s, false
 	}
 	c.observe(s.Version)
-	s = s.At(c.opts.Now())
+	s = s.At(c.now())
 	return s, s.Kind != KindTombstone
 }
 
@@ -144,7 +155,7 @@ func checkKey(key string) error {
 // serving the older value (a refused cas or add leaves the old item): it gets a tombstone at v,
 // or, if even that fails, a plain delete. The error returned wraps cause.
 func (c *Client) failedWrite(ctx context.Context, op Op, key string, v Version, cause error) error {
-	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.opts.Now()); err != nil {
+	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
 		if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
 			c.opts.Logger.Warn("cachesync: a local write failed and its key could not be invalidated", "key", key, "err", derr)
 		}
@@ -220,9 +231,8 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if err != nil {
 		return v, err
 	}
-	now := c.opts.Now()
-	exp := absExpiry(item.Expiration, now)
-	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value, Expires: exp}, item.Flags, c.tomb, now)
+	exp := absExpiry(item.Expiration, c.opts.Now())
+	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value, Expires: exp}, item.Flags, c.tomb, c.times())
 	if err != nil {
 		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
@@ -283,9 +293,9 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err != nil {
 		return v, err
 	}
-	now := c.opts.Now()
-	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, now)}
-	mi := &memcache.Item{Key: item.Key, Value: in.Encode(), Flags: item.Flags | FlagVersioned, Expiration: itemExpiration(in, now, c.tomb)}
+	now := c.now()
+	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
+	mi := &memcache.Item{Key: item.Key, Value: in.Encode(), Flags: item.Flags | FlagVersioned, Expiration: itemExpiration(in, c.times(), c.tomb)}
 	err = c.mc.Add(mi)
 	if errors.Is(err, memcache.ErrNotStored) {
 		cur, gerr := c.mc.Get(item.Key)
@@ -328,10 +338,9 @@ func (c *Client) CompareAndSwap(ctx context.Context, item *Item) (Version, error
 		return Version{}, err
 	}
 	v := c.after(item.Version)
-	now := c.opts.Now()
-	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, now)}
+	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
 	raw := *item.raw
-	raw.Value, raw.Flags, raw.Expiration = in.Encode(), item.Flags|FlagVersioned, itemExpiration(in, now, c.tomb)
+	raw.Value, raw.Flags, raw.Expiration = in.Encode(), item.Flags|FlagVersioned, itemExpiration(in, c.times(), c.tomb)
 	if err := c.mc.CompareAndSwap(&raw); err != nil {
 		if definite(err) {
 			return v, err
@@ -360,7 +369,7 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 	if err != nil {
 		return v, err
 	}
-	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.opts.Now())
+	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times())
 	if err != nil {
 		return v, c.failedWrite(ctx, OpDelete, key, v, err)
 	}
@@ -398,12 +407,11 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if !live {
 			return memcache.ErrCacheMiss
 		}
-		now := c.opts.Now()
-		s.Expires = absExpiry(seconds, now)
+		s.Expires = absExpiry(seconds, c.opts.Now())
 		if s.Kind == KindFill {
 			it.Value, it.Expiration = s.Encode(), seconds
 		} else {
-			it.Value, it.Expiration = s.Encode(), itemExpiration(s, now, c.tomb)
+			it.Value, it.Expiration = s.Encode(), itemExpiration(s, c.times(), c.tomb)
 		}
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
@@ -461,7 +469,7 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 		v := c.after(s.Version)
 		// The counter keeps its expiry, as memcached's incr does (a rate-limit window resets).
 		out := Stored{Version: v, Value: []byte(strconv.FormatUint(n, 10)), Expires: s.Expires}
-		it.Value, it.Expiration = out.Encode(), itemExpiration(out, c.opts.Now(), c.tomb)
+		it.Value, it.Expiration = out.Encode(), itemExpiration(out, c.times(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
 			continue
@@ -503,7 +511,9 @@ func (c *Client) publishWrite(ctx context.Context, key string, value []byte, fla
 	return c.pub.Publish(ctx, ev)
 }
 
-// absExpiry turns memcached's relative-or-absolute expiration into absolute unix seconds.
+// absExpiry turns memcached's relative-or-absolute expiration into absolute unix seconds. The
+// application's relative expirations are taken from the wall clock (opts.Now), as the database
+// takes a TTL, not from the ratchet.
 func absExpiry(exp int32, now time.Time) int64 {
 	switch {
 	case exp == 0:
