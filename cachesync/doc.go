@@ -41,9 +41,14 @@
 // older than TombstoneTTL (default 5 min, by the receiving agent's clock) is applied as an
 // invalidation, never as a value: the tombstone that would have stopped it may have expired or been
 // evicted. So a tombstone lives until its version's time + TombstoneTTL + 2 s, and at least
-// TombstoneTTL + 2 s from when it is written (rounded up to whole seconds): memcached's clock
-// ticks once a second (an item given N s lives N−1..N s), and the version's time is what "late" is
-// measured from, whatever the skew of the clock that wrote it (itemExpiration, tombstoneSeconds).
+// TombstoneTTL + 2 s from when it is written (rounded up to whole seconds), plus MaxDrift:
+// memcached's clock ticks once a second (an item given N s lives N−1..N s); the version's time is
+// what "late" is measured from, whatever the skew of the clock that wrote it; and a clock up to
+// MaxDrift ahead that later steps back would otherwise have given it too short a life
+// (itemExpiration, tombstoneSeconds). Lateness and expiries are judged by a clock that never goes
+// back (a backward step cannot make a late event look young); lifetimes are handed to memcached
+// as seconds from now, since memcached turns absolute times into its own clock with the wall clock
+// of its start.
 //
 // Expiries: a value's expiry (absolute unix seconds) is kept in its header. An expired value reads
 // as a miss but holds back older writes as its version's tombstone would, for a tombstone lifetime
