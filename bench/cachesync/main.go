@@ -12,9 +12,11 @@
 // removed (0 ms) and once at -rtt, side by side, and the WAN is set back as it was.
 //
 // After every paced run it prints where the time goes, per percentile of the lag: the events
-// ranked by lag, and for those around p50, p90, p99 the mean of each stage (write, batch wait,
-// send RTT, queue wait and long poll, hand-off to an applier, apply), then each stage's own
-// p50/p99 and the delete calls' RTT (off the lag path).
+// ranked by lag, and for those around p50, p90, p99 the mean of each stage (write; batch wait;
+// send, from the call's start to SQS's SentTimestamp, one way across the WAN; queue wait and long
+// poll, from there to the receive's return; hand-off to an applier; apply), then each stage's own
+// p50/p99, the send calls' full round trip, the delete calls' (both off the sum), and how many
+// connections the agent's memcache client dialled.
 package main
 
 import (
@@ -23,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -191,12 +194,14 @@ type trace struct {
 	write               time.Time // the version (Client.Now at Set)
 	queued, start, end  time.Time // publisher: buffered, send call began, returned
 	pollStart, received time.Time // agent: receive call began, returned
+	sqsSent             time.Time // SQS's SentTimestamp (ms)
 	applyStart, applied time.Time
 	gotSent, gotApplied bool
 	lag                 time.Duration
 }
 
 type tracer struct {
+	dials   atomic.Int64
 	mu      sync.Mutex
 	byID    map[string]*trace
 	deletes []time.Duration
@@ -212,10 +217,10 @@ func (t *tracer) get(id string) *trace {
 }
 
 // stage names, in order along the way; their durations add up to the lag.
-var stageNames = []string{"write", "batch wait", "send RTT", "queue+poll", "hand-off", "apply"}
+var stageNames = []string{"write", "batch wait", "send", "queue+poll", "hand-off", "apply"}
 
 func (tr *trace) stages() []time.Duration {
-	return []time.Duration{tr.queued.Sub(tr.write), tr.start.Sub(tr.queued), tr.end.Sub(tr.start), tr.received.Sub(tr.end),
+	return []time.Duration{tr.queued.Sub(tr.write), tr.start.Sub(tr.queued), tr.sqsSent.Sub(tr.start), tr.received.Sub(tr.sqsSent),
 		tr.applyStart.Sub(tr.received), tr.applied.Sub(tr.applyStart)}
 }
 
@@ -283,6 +288,12 @@ func (t *tracer) breakdown() []row {
 		fmt.Printf(" %5.1f/%5.1f", ms(ds[len(ds)/2]), ms(ds[len(ds)*99/100]))
 	}
 	fmt.Println("   (each stage's own p50/p99)")
+	rtts := make([]time.Duration, len(trs))
+	for j, tr := range trs {
+		rtts[j] = tr.end.Sub(tr.start)
+	}
+	slices.Sort(rtts)
+	fmt.Printf("    send call RTT p50 %.1f ms, p99 %.1f ms; agent's memcached dials %d\n", ms(rtts[len(rtts)/2]), ms(rtts[len(rtts)*99/100]), t.dials.Load())
 	if len(t.deletes) > 0 {
 		slices.Sort(t.deletes)
 		fmt.Printf("    delete RTT (off the lag path) p50 %.1f ms, p99 %.1f ms, %d calls\n",
@@ -300,6 +311,11 @@ func runOnce(p path, usMC, euMC *memcache.Client, batch int, load string, paced 
 	}
 	defer p.queueCreator.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: q.QueueUrl})
 	tr := &tracer{byID: map[string]*trace{}}
+	var d net.Dialer
+	euMC.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		tr.dials.Add(1)
+		return d.DialContext(ctx, network, addr)
+	}
 	pub, err := cachesync.NewPublisher(p.send, []string{*q.QueueUrl}, cachesync.PublisherOptions{BatchSize: batch, Buffer: 100000,
 		OnSent: func(s cachesync.Sent) {
 			tr.mu.Lock()
@@ -335,6 +351,7 @@ func runOnce(p path, usMC, euMC *memcache.Client, batch int, load string, paced 
 			t := tr.get(ev.ID)
 			t.write = time.UnixMicro(ev.Version.Micros)
 			t.pollStart, t.received, t.applyStart, t.applied, t.gotApplied = st.PollStart, st.Received, st.ApplyStart, st.Applied, true
+			t.sqsSent = st.SQSSent
 			t.lag = st.Applied.Sub(t.write)
 			tr.mu.Unlock()
 		},
