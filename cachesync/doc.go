@@ -104,8 +104,10 @@
 //	format = 2 (1) | version µs (8) | origin length (1) | origin (≤ 255) | kind (1) |
 //	[expires, unix s (8), when kind has bit 0x80] | value
 //
-// kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows (older readers take such
-// a value for a raw one: a miss that any write replaces). A value without the flag or with another format byte was
+// kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows. Readers before issue 23
+// take such an entry for a raw value, a miss that any write replaces: while old and new clients or
+// agents share a memcached, an old one may put an older value over a newer expiring one (healed by
+// the second event). Upgrade them together, agents first. A value without the flag or with another format byte was
 // written by something else (a plain memcached client, an older cachesync): it reads as a miss,
 // counted in islands_cachesync_unversioned_values_total, and any write replaces it, so adopting
 // cachesync on a warm cache is safe. Plain memcached clients reading cachesync's keys see the
