@@ -408,11 +408,7 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			return memcache.ErrCacheMiss
 		}
 		s.Expires = absExpiry(seconds, c.opts.Now())
-		if s.Kind == KindFill {
-			it.Value, it.Expiration = s.Encode(), seconds
-		} else {
-			it.Value, it.Expiration = s.Encode(), itemExpiration(s, c.times(), c.tomb)
-		}
+		it.Value, it.Expiration = s.Encode(), itemExpiration(s, c.times(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
 			continue

@@ -76,8 +76,11 @@ func (c *Client) Fill(ctx context.Context, tok *FillToken, item *Item) error {
 		return fmt.Errorf("cachesync: fill %q: the lease was evicted: %w", item.Key, ErrNotApplied)
 	}
 	fill := Stored{Version: tok.floor, Kind: KindFill, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
+	// A fill with an expiry stays in memcached as long as the tombstone it replaced had to (it holds
+	// its floor once expired, see Stored.At): the model found an expiring fill taking a
+	// tombstone's place and then an older set landing after it.
 	mi := &memcache.Item{Key: item.Key, Value: fill.Encode(),
-		Flags: item.Flags | FlagVersioned, Expiration: item.Expiration, CasID: tok.cas}
+		Flags: item.Flags | FlagVersioned, Expiration: itemExpiration(fill, c.times(), c.tomb), CasID: tok.cas}
 	err := c.mc.CompareAndSwap(mi)
 	switch {
 	case err == nil:

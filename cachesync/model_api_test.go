@@ -19,7 +19,12 @@ import (
 // the second invalidation stamped when sent (see SecondEvent).
 // Seed 8194 failed with fills on a miss stored by add: an invalidation landed and its tombstone
 // expired during a slow fill, which then stored a value read before the write.
-var modelRegressionSeeds = []uint64{2, 3, 4, 5, 6, 131, 8194}
+// With the model of issue 23 (expiries, more operations, checks after every step): seed 5 found a
+// client's own version refused after a backward clock step, 674 a CompareAndSwap writing an older
+// version over a far-ahead value, 1273 tombstone lifetimes given to memcached as absolute times
+// (shortened by skew), 1113 a backward step making a late event look young, 1060 and 2161
+// lifetimes computed from a clock ahead, 5959 an expiring fill taking a tombstone's place.
+var modelRegressionSeeds = []uint64{2, 3, 4, 5, 6, 131, 8194, 674, 1060, 1113, 1151, 1273, 2161, 5959}
 
 func newModelNodes(t *testing.T, r *mRegion) (*Client, *Agent) {
 	c, err := NewClient(r.mc, sink{r}, ClientOptions{Region: r.name, Rules: modelRules, TombstoneTTL: modelTombstone, Now: r.now, MaxDrift: modelMaxDrift})

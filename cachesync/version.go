@@ -52,9 +52,10 @@ type Stored struct {
 	Expires int64
 }
 
-// At returns s as it reads at now: a value whose expiry has passed is a tombstone at its version.
+// At returns s as it reads at now: a value or a fill whose expiry has passed is a tombstone at
+// its version (a fill's: the floor it replaced, which it goes on holding).
 func (s Stored) At(now time.Time) Stored {
-	if s.Kind == KindValue && s.Expires != 0 && now.Unix() >= s.Expires {
+	if s.Kind != KindTombstone && s.Expires != 0 && now.Unix() >= s.Expires {
 		return Stored{Version: s.Version, Kind: KindTombstone, Expires: s.Expires}
 	}
 	return s
