@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,8 +26,11 @@ import (
 
 // AgentOptions configure an Agent. Zero values take the defaults in brackets.
 type AgentOptions struct {
-	Receivers         int   // concurrent long-poll receivers [4]
-	Appliers          int   // workers applying events, each a share of the keys [32]
+	Receivers int // concurrent long-poll receivers [4]
+	// Appliers: workers applying events, each a share of the keys [32]. They use memcached at
+	// once: give a *memcache.Client MaxIdleConns ≥ Appliers (gomemcache keeps 2 idle by default;
+	// every apply beyond them dials a connection and drops it, which put a tail on the lag).
+	Appliers          int
 	WaitSeconds       int32 // long-poll wait, 1..20 s [20]
 	VisibilityTimeout int32 // seconds a received message stays hidden while applied [30]
 	RetryDelay        int32 // seconds before an event that could not be applied comes back [2]
@@ -42,6 +48,26 @@ type AgentOptions struct {
 	// OnApplied, if set, is called after each event is handled, with the time from its write in
 	// the origin region (for lag figures in benchmarks and the demo).
 	OnApplied func(ev *Event, applied bool, lag time.Duration)
+	// OnStages, if set, is called after each event received by Run is handled, with the times of
+	// its stages in this agent (for the stage breakdown of benchmarks).
+	OnStages func(ev *Event, st Stages)
+	// OnDeleted, if set, is called after each DeleteMessageBatch, with its size and its times.
+	OnDeleted func(n int, start, end time.Time)
+}
+
+// Stages are the times of one event's way through an Agent.
+type Stages struct {
+	SQSSent    time.Time // SQS's SentTimestamp of the message (ms precision)
+	PollStart  time.Time // the ReceiveMessage call that returned it began
+	Received   time.Time // that call returned
+	ApplyStart time.Time // an applier took it from its shard's queue
+	Applied    time.Time // it was handled
+}
+
+// inMsg is a received message and when its receive call began and returned.
+type inMsg struct {
+	msg                 types.Message
+	pollStart, received time.Time
 }
 
 // Handler runs an application event in this region. An error leaves the message on the queue to
@@ -67,6 +93,7 @@ type Agent struct {
 	// would send good events to the dead-letter queue).
 	mcDown atomic.Bool
 	stats  AgentStats
+	clock  ratchet
 }
 
 // AgentStats are an agent's totals.
@@ -109,6 +136,10 @@ func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOption
 	if a.logger == nil {
 		a.logger = slog.New(slog.DiscardHandler)
 	}
+	if c, ok := mc.(*memcache.Client); ok && c.MaxIdleConns < opts.Appliers {
+		a.logger.Warn("cachesync: the memcache client keeps fewer idle connections than the agent has appliers; applies will dial new ones",
+			"max_idle_conns", c.MaxIdleConns, "appliers", opts.Appliers)
+	}
 	return a, nil
 }
 
@@ -147,17 +178,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.receiving.Store(false)
 	// The messages in hand are finished even after ctx ends (graceful stop).
 	work := context.WithoutCancel(ctx)
-	shards := make([]chan types.Message, a.opts.Appliers)
+	shards := make([]chan inMsg, a.opts.Appliers)
 	dels := make(chan types.DeleteMessageBatchRequestEntry, 1024)
 	var appliers, deleters, receivers sync.WaitGroup
 	for i := range shards {
-		shards[i] = make(chan types.Message, 32)
+		shards[i] = make(chan inMsg, 32)
 		appliers.Add(1)
-		go func(ch chan types.Message) {
+		go func(ch chan inMsg) {
 			defer appliers.Done()
-			for msg := range ch {
-				if a.handleOne(work, msg) {
-					dels <- types.DeleteMessageBatchRequestEntry{ReceiptHandle: msg.ReceiptHandle}
+			for in := range ch {
+				start := time.Now()
+				done := a.handleOne(work, in.msg)
+				if a.opts.OnStages != nil {
+					a.stages(in, start)
+				}
+				if done {
+					dels <- types.DeleteMessageBatchRequestEntry{ReceiptHandle: in.msg.ReceiptHandle}
 				}
 			}
 		}(shards[i])
@@ -186,7 +222,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	return nil
 }
 
-func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
+// stages reports a handled message's stages to OnStages.
+func (a *Agent) stages(in inMsg, start time.Time) {
+	ev, err := ParseEvent(aws.ToString(in.msg.Body))
+	if err != nil {
+		return
+	}
+	st := Stages{PollStart: in.pollStart, Received: in.received, ApplyStart: start, Applied: time.Now()}
+	if ms, err := strconv.ParseInt(in.msg.Attributes[string(types.MessageSystemAttributeNameSentTimestamp)], 10, 64); err == nil {
+		st.SQSSent = time.UnixMilli(ms)
+	}
+	a.opts.OnStages(ev, st)
+}
+
+func (a *Agent) receive(ctx context.Context, shards []chan inMsg) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if a.mcDown.Load() {
@@ -198,10 +247,12 @@ func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 				a.logger.Info("cachesync: memcached answers again; receiving")
 			}
 		}
+		pollStart := time.Now()
 		out, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl: aws.String(a.queueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: a.opts.WaitSeconds,
-			VisibilityTimeout:           a.opts.VisibilityTimeout,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount},
+			VisibilityTimeout: a.opts.VisibilityTimeout,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameApproximateReceiveCount,
+				types.MessageSystemAttributeNameSentTimestamp},
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -214,8 +265,9 @@ func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 		}
 		backoff = 100 * time.Millisecond
 		a.lastOK.Store(time.Now().UnixNano())
+		received := time.Now()
 		for _, msg := range out.Messages {
-			shards[shardOf(aws.ToString(msg.Body), len(shards))] <- msg
+			shards[shardOf(aws.ToString(msg.Body), len(shards))] <- inMsg{msg: msg, pollStart: pollStart, received: received}
 		}
 	}
 }
@@ -224,10 +276,13 @@ func (a *Agent) receive(ctx context.Context, shards []chan types.Message) {
 // (any stable choice is correct; the key only avoids CAS contention).
 func shardOf(body string, n int) int {
 	k := body
-	if i := strings.Index(body, `"key":"`); i >= 0 {
-		k = body[i+7:]
-		if j := strings.IndexByte(k, '"'); j >= 0 {
-			k = k[:j]
+	for _, field := range []string{`"key":"`, `"key64":"`} {
+		if i := strings.Index(body, field); i >= 0 {
+			k = body[i+len(field):]
+			if j := strings.IndexByte(k, '"'); j >= 0 {
+				k = k[:j]
+			}
+			break
 		}
 	}
 	h := fnv.New32a()
@@ -249,7 +304,11 @@ func (a *Agent) deleter(ctx context.Context, in <-chan types.DeleteMessageBatchR
 		for i := range batch {
 			batch[i].Id = aws.String(strconv.Itoa(i))
 		}
+		start := time.Now()
 		out, err := a.sqs.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(a.queueURL), Entries: batch})
+		if a.opts.OnDeleted != nil {
+			a.opts.OnDeleted(len(batch), start, time.Now())
+		}
 		if err != nil {
 			// Not deleted: the messages come back after their visibility timeout and are applied
 			// again, which changes nothing (the versions are already there).
@@ -296,7 +355,7 @@ func (a *Agent) handleOne(ctx context.Context, msg types.Message) bool {
 			return false
 		}
 		a.stats.ApplyErrors.Add(1)
-		if !errors.Is(err, errContention) && !a.mcDown.Swap(true) {
+		if unreachable(err) && !a.mcDown.Swap(true) {
 			a.logger.Warn("cachesync: memcached unreachable; receiving paused until it answers", "err", err)
 		}
 		if a.m != nil {
@@ -376,18 +435,26 @@ func (a *Agent) apply(ctx context.Context, ev *Event, msg types.Message) error {
 // newer write that would have stopped it may be gone (expired or evicted), so its value is no
 // longer to be trusted — its version still holds back anything older.
 //
+// A set whose expiry has passed (on arrival, or later) is stored all the same: it reads as a
+// miss, and holds back every older write as a tombstone of its version would (itemExpiration).
+//
 // An event stamped more than MaxDrift ahead of this agent's clock (its origin's clock was stepped
-// forward) is applied as an invalidation at now + MaxDrift, counted: stored at its own version it
-// would pin the key against every real write for as long as the origin's clock is ahead.
+// forward) is applied as an invalidation at its own version, held until that time has passed
+// (plus the tombstone lifetime), and counted in Ahead. The one rule for far-ahead versions: the
+// cache orders them as the database does. The database keeps that write over every real one
+// until real time passes its timestamp (last write wins on the write time), so the cache refuses
+// them too (ErrNotApplied for a local Set, stale for an event), and its reads miss and refill
+// from the database, which returns the far-ahead write. Clamping the version (as before) let a
+// later real write win in the cache and lose in the database, for good.
 func (a *Agent) applyCache(ev *Event) (bool, error) {
-	now := a.now()
-	tomb := int32(a.opts.TombstoneTTL / time.Second)
+	t := a.times()
+	now := t.judge
+	tomb := tombstoneSeconds(a.opts.TombstoneTTL)
 	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
 		a.stats.Ahead.Add(1)
-		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at the drift limit",
+		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
 			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
-		v := Version{Micros: limit, Origin: ev.Version.Origin}
-		return store(a.mc, ev.Key, Stored{Version: v, Kind: KindTombstone}, 0, tomb, tomb)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t) // held until its time: itemExpiration
 	}
 	switch ev.Op {
 	case OpSet:
@@ -396,30 +463,64 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 			if a.m != nil {
 				a.m.late.Inc()
 			}
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
-		exp, live := memcachedExpiry(ev.Expiry, now)
-		if !live {
-			return false, nil // already expired at its origin: nothing to copy
+		applied, err := store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, t)
+		if err != nil && !unreachable(err) && !errors.Is(err, errContention) {
+			// memcached answers but refuses the value (larger than its item_size_max): the value
+			// cannot be held here, its version still must be.
+			a.logger.Warn("cachesync: replicated value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value}, ev.Flags&^FlagVersioned, exp, tomb)
+		return applied, err
 	case OpDelete, OpInvalidate:
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, tomb)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 	case OpTouch:
-		return a.touch(ev, now)
+		return a.touch(ev, t, tomb)
 	}
 	return false, nil
 }
 
+// times are the agent's clock readings for the cache rules (see times).
+func (a *Agent) times() times {
+	w := time.Now()
+	if a.opts.Now != nil {
+		w = a.opts.Now()
+	}
+	return times{judge: a.clock.at(w), wall: w, pad: a.opts.MaxDrift}
+}
+
+// now is the agent's clock for the cache rules (late events, expiries, tombstone lifetimes): the
+// wall clock, never going back (ratchet).
 func (a *Agent) now() time.Time {
 	if a.opts.Now != nil {
-		return a.opts.Now()
+		return a.clock.at(a.opts.Now())
 	}
-	return time.Now()
+	return a.clock.at(time.Now())
+}
+
+// ratchet is a wall clock that never goes back: after a backward step it stays at the latest
+// reading until the wall clock passes it. The cache rules judge lateness and expiries by it, so a
+// clock stepped back cannot make a late event look young (it would be applied as a value after the
+// tombstone that should have stopped it is gone: the model found it); a clock stepped forward
+// makes events look late for a while, and late events are invalidations (a miss, never stale).
+type ratchet struct{ max atomic.Int64 }
+
+func (r *ratchet) at(t time.Time) time.Time {
+	n := t.UnixNano()
+	for {
+		m := r.max.Load()
+		if n <= m {
+			return time.Unix(0, m)
+		}
+		if r.max.CompareAndSwap(m, n) {
+			return t
+		}
+	}
 }
 
 // touch changes the expiry of the very version the origin touched, with compare-and-swap.
-func (a *Agent) touch(ev *Event, now time.Time) (bool, error) {
+func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := a.mc.Get(ev.Key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
@@ -428,14 +529,17 @@ func (a *Agent) touch(ev *Event, now time.Time) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if s, derr := DecodeItem(it); derr != nil || s.Kind != KindValue || s.Version != ev.Version {
+		s, derr := DecodeItem(it)
+		if derr == nil && s.Kind == KindFill {
+			// News about the key from elsewhere: a fill never survives it (see store). Its read
+			// may hold the write's old expiry.
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
+		}
+		if derr != nil || s.At(t.judge).Kind != KindValue || s.Version != ev.Version {
 			return false, nil
 		}
-		exp, live := memcachedExpiry(ev.Expiry, now)
-		if !live {
-			return false, nil
-		}
-		it.Expiration = exp
+		s.Expires = ev.Expiry // passed already: the value is now the tombstone of its version
+		it.Value, it.Expiration = s.Encode(), itemExpiration(s, t, tomb)
 		err = a.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) {
 			continue
@@ -468,15 +572,14 @@ func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
 	return func() { close(done) }
 }
 
-// memcachedExpiry turns an absolute expiry into memcached's form; live is false when it passed.
-func memcachedExpiry(abs int64, now time.Time) (exp int32, live bool) {
-	if abs == 0 {
-		return 0, true
-	}
-	if abs <= now.Unix() {
-		return 0, false
-	}
-	return int32(abs), true
+// unreachable reports whether err means memcached did not answer (a connection refused, reset or
+// timed out, no server), as opposed to an answer refusing the operation.
+func unreachable(err error) bool {
+	var ne net.Error
+	var cte *memcache.ConnectTimeoutError
+	return errors.As(err, &ne) || errors.As(err, &cte) || errors.Is(err, memcache.ErrNoServers) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

@@ -3,6 +3,8 @@ package cachesync
 import (
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
@@ -32,14 +34,74 @@ var ErrNotApplied = fmt.Errorf("cachesync: not applied, a newer version is held:
 // Every change is a gets + add/cas, retried when another writer got in between, so concurrent
 // appliers and local writers never put an older version over a newer one.
 
-// store applies in (a value or a tombstone) to key under the rules above; a tombstone lives
-// tombstoneTTL seconds. applied is false when
-// what was held won (a stale or duplicate write).
-func store(mc Memcache, key string, in Stored, flags uint32, expiration, tombstoneTTL int32) (applied bool, err error) {
+// tombstoneMargin is how much longer than TombstoneTTL a tombstone is kept in memcached.
+// TombstoneTTL is also the age past which a set event is "late" (applied as an invalidation), so
+// a tombstone must outlive it: memcached's clock ticks once a second, so an item given N seconds
+// lives N-1..N s, and a fractional TTL would be truncated. 1 s for the tick, 1 s of margin.
+const tombstoneMargin = 2 * time.Second
+
+// tombstoneSeconds is the memcached TTL of tombstones for a TombstoneTTL of ttl: rounded up, plus
+// tombstoneMargin. Every tombstone lifetime is computed here.
+func tombstoneSeconds(ttl time.Duration) int32 {
+	return int32((ttl + tombstoneMargin + time.Second - 1) / time.Second)
+}
+
+// itemExpiration is the memcached expiration of s stored at now. A value without an expiry lives
+// until evicted. Anything else lives until the latest of:
+//   - its own expiry (Expires: a value's; for a tombstone, a time it must hold until);
+//   - now + tomb (tombstoneSeconds): a tombstone lifetime from now;
+//   - its version's time + tomb: an event is "late" (applied as an invalidation, never as a value)
+//     once this agent's clock is TombstoneTTL past its version, and an older event has an older
+//     version, so a tombstone held until its own version's time plus TombstoneTTL plus the
+//     margin stops every older set that is not late — whatever the skew between the clock that
+//     stamped it and the clock that stored it. For a version stamped far ahead (a clock stepped
+//     forward) this holds the tombstone until that time has passed, as the database holds the
+//     write (see Agent.applyCache).
+//
+// So an expired value reads as a miss (Stored.At) but goes on holding back older writes, as the
+// tombstone of its version would; without that an older set arriving after the expiry would be
+// stored over it, and served for good.
+//
+// It is given to memcached relative to now (seconds from now, one more for memcached's tick), not
+// as an absolute time: memcached turns an absolute time into its own clock with the wall clock of
+// its start, so a skew between this clock and the server's would shorten the lifetime (the model
+// found tombstones gone early that way). Beyond memcached's 30 days it is absolute.
+func itemExpiration(s Stored, t times, tomb int32) int32 {
+	now := t.wall
+	if s.Kind != KindTombstone && s.Expires == 0 {
+		return 0
+	}
+	until := max(s.Expires, now.Unix()+int64(tomb), s.Version.Micros/1e6+int64(tomb))
+	if d := until - now.Unix() + 1 + int64(t.pad/time.Second); d <= 30*24*3600 {
+		return int32(d)
+	}
+	return int32(min(until, math.MaxInt32))
+}
+
+// times are the two readings of a clock the cache rules use. judge is the clock never going back
+// (ratchet): lateness and expiries are judged by it (later is the safe side: a late event is an
+// invalidation, an expired value a miss). wall is the clock as it reads: lifetimes are turned into
+// seconds from it (earlier is the safe side: the item lives longer). They differ only after the
+// wall clock was stepped back. pad (MaxDrift) is added to every lifetime: a clock may run that
+// far ahead of the others without being refused, and a lifetime computed from a clock ahead is
+// that much too short once it steps back (the model found it); a clock further ahead is broken
+// (its events are "far ahead" elsewhere) and its own region's cache is healed by second events.
+type times struct {
+	judge, wall time.Time
+	pad         time.Duration
+}
+
+// store applies in (a value or a tombstone) to key under the rules above, at t (an expired value
+// held counts as a tombstone of its version); tombstones live tomb seconds (tombstoneSeconds).
+// applied is false when what was held won (a stale or duplicate write).
+func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, t times) (applied bool, err error) {
+	if in.Kind == KindTombstone {
+		flags = 0
+	}
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := mc.Get(key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
-			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: flags | FlagVersioned, Expiration: expiration})
+			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: flags | FlagVersioned, Expiration: itemExpiration(in, t, tomb)})
 			if errors.Is(err, memcache.ErrNotStored) {
 				continue // someone added it meanwhile: compare against theirs
 			}
@@ -48,9 +110,10 @@ func store(mc Memcache, key string, in Stored, flags uint32, expiration, tombsto
 		if err != nil {
 			return false, err
 		}
-		out, outFlags, outExp := in, flags, expiration
+		out, outFlags := in, flags
 		applied = true
 		if cur, derr := DecodeItem(it); derr == nil {
+			cur = cur.At(t.judge)
 			switch {
 			case cur.Kind == KindValue && !cur.Version.Less(in.Version):
 				return false, nil // a newer (or the same) value is held
@@ -58,17 +121,17 @@ func store(mc Memcache, key string, in Stored, flags uint32, expiration, tombsto
 				if in.Kind != KindTombstone {
 					return false, nil
 				}
-				out.Version, applied = cur.Version, false // rewrite it all the same: void fills in progress
+				// Rewrite it all the same (void fills in progress), holding as long as either.
+				out.Version, out.Expires, applied = cur.Version, max(cur.Expires, in.Expires), false
 			case cur.Kind == KindFill && !cur.Version.Less(in.Version):
 				out = Stored{Version: cur.Version, Kind: KindTombstone}
 				applied = in.Kind == KindTombstone
 			}
 		}
-		if out.Kind == KindTombstone && in.Kind != KindTombstone {
-			// A value that lost to a fill's floor: the tombstone keeps the tombstone lifetime.
-			outFlags, outExp = 0, tombstoneTTL
+		if out.Kind == KindTombstone {
+			outFlags = 0
 		}
-		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, outExp
+		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, itemExpiration(out, t, tomb)
 		err = mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
 			continue

@@ -74,6 +74,17 @@ type Client struct {
 	tomb  int32
 
 	degraded atomic.Int64
+	wall     ratchet // see now
+}
+
+// now is the client's clock for the cache rules (expiries, tombstone lifetimes): opts.Now, never
+// going back (see ratchet).
+func (c *Client) now() time.Time { return c.wall.at(c.opts.Now()) }
+
+// times are the client's clock readings for the cache rules (see times).
+func (c *Client) times() times {
+	w := c.opts.Now()
+	return times{judge: c.wall.at(w), wall: w, pad: c.clock.MaxDrift()}
 }
 
 // Degraded returns how many replicated values were too large and went out as invalidations.
@@ -111,7 +122,7 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 		}
 	}
 	return &Client{mc: mc, pub: pub, opts: opts, m: newMetrics(opts.Registerer),
-		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: int32(opts.TombstoneTTL / time.Second)}, nil
+		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: tombstoneSeconds(opts.TombstoneTTL)}, nil
 }
 
 // Now returns a fresh version of this region from its hybrid logical clock: later than every
@@ -126,7 +137,8 @@ func (c *Client) observe(v Version) {
 	}
 }
 
-// decode reads a cached item; raw (not cachesync's) values are counted and read as misses.
+// decode reads a cached item as it is now (an expired value is a tombstone); raw (not
+// cachesync's) values are counted and read as misses.
 func (c *Client) decode(it *memcache.Item) (Stored, bool) {
 	s, err := DecodeItem(it)
 	if err != nil {
@@ -136,13 +148,53 @@ func (c *Client) decode(it *memcache.Item) (Stored, bool) {
 		return s, false
 	}
 	c.observe(s.Version)
+	s = s.At(c.now())
 	return s, s.Kind != KindTombstone
+}
+
+// checkKey refuses, before anything is stored or sent, a key memcached would refuse.
+func checkKey(key string) error {
+	if !legalKey(key) {
+		return fmt.Errorf("cachesync: key %q: %w", key, memcache.ErrMalformedKey)
+	}
+	return nil
+}
+
+// failedWrite handles a local write whose outcome memcached did not confirm (an error other than
+// a definite refusal: object too large, a timeout, a broken connection). The application wrote
+// the database already, so the other regions must hear of the write whatever memcached said: an
+// invalidation (or, for a delete, the delete) at v goes out. And the local key must not keep
+// serving the older value (a refused cas or add leaves the old item): it gets a tombstone at v,
+// or, if even that fails, a plain delete. The error returned wraps cause.
+func (c *Client) failedWrite(ctx context.Context, op Op, key string, v Version, cause error) error {
+	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
+		if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
+			c.opts.Logger.Warn("cachesync: a local write failed and its key could not be invalidated", "key", key, "err", derr)
+		}
+	}
+	if op != OpDelete {
+		op = OpInvalidate
+	}
+	err := fmt.Errorf("cachesync: %s %q locally (the event went out): %w", op, key, cause)
+	if perr := c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: op, Key: key, Version: v}); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
+}
+
+// definite reports whether a memcached error says for sure that nothing was stored.
+func definite(err error) bool {
+	return errors.Is(err, memcache.ErrNotStored) || errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) ||
+		errors.Is(err, memcache.ErrMalformedKey)
 }
 
 // Get returns the item for key, or memcache.ErrCacheMiss (also for a tombstone and for a value
 // written without cachesync's header, which is counted).
 func (c *Client) Get(ctx context.Context, key string) (*Item, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkKey(key); err != nil {
 		return nil, err
 	}
 	it, err := c.mc.Get(key)
@@ -184,14 +236,17 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if item.Flags&FlagVersioned != 0 {
 		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
 	}
+	if err := checkKey(item.Key); err != nil {
+		return Version{}, err
+	}
 	v, err := c.versionFor(item.Version)
 	if err != nil {
 		return v, err
 	}
 	exp := absExpiry(item.Expiration, c.opts.Now())
-	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value}, item.Flags, item.Expiration, c.tomb)
+	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value, Expires: exp}, item.Flags, c.tomb, c.times())
 	if err != nil {
-		return v, fmt.Errorf("cachesync: set %q locally: %w", item.Key, err)
+		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
 	if !applied {
 		c.notApplied("set")
@@ -200,9 +255,28 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
 }
 
+// after returns the version of a write that replaces what was read at held: Client.Now, or just
+// after held when held is further ahead than the clock follows (beyond MaxDrift, a clock stepped
+// forward somewhere). A replacing write must be newer than what it replaces, in the cache as in the
+// database, which would otherwise keep held (the model found a CompareAndSwap that put an older
+// version over a newer value).
+func (c *Client) after(held Version) Version {
+	v := c.Now()
+	if !held.Less(v) {
+		v.Micros = held.Micros + 1
+	}
+	return v
+}
+
 func (c *Client) versionFor(v Version) (Version, error) {
 	if v.IsZero() {
 		return c.Now(), nil
+	}
+	if v.Micros <= c.clock.Last() {
+		// The clock is past it already: among others this client's own versions, which after a
+		// backward step of the wall clock may be more than MaxDrift ahead of it. Refusing them
+		// would leave the database written and the caches not told.
+		return v, nil
 	}
 	if err := c.clock.Observe(v.Micros); err != nil {
 		return v, fmt.Errorf("%w: item version: %w", ErrConfig, err)
@@ -221,30 +295,43 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
 	}
+	if item.Flags&FlagVersioned != 0 {
+		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
+	}
+	if err := checkKey(item.Key); err != nil {
+		return Version{}, err
+	}
 	v, err := c.versionFor(item.Version)
 	if err != nil {
 		return v, err
 	}
-	value := Stored{Version: v, Value: item.Value}.Encode()
-	err = c.mc.Add(&memcache.Item{Key: item.Key, Value: value, Flags: item.Flags | FlagVersioned, Expiration: item.Expiration})
+	now := c.now()
+	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
+	mi := &memcache.Item{Key: item.Key, Value: in.Encode(), Flags: item.Flags | FlagVersioned, Expiration: itemExpiration(in, c.times(), c.tomb)}
+	err = c.mc.Add(mi)
 	if errors.Is(err, memcache.ErrNotStored) {
 		cur, gerr := c.mc.Get(item.Key)
 		if gerr != nil {
 			return v, err
 		}
-		if s, derr := DecodeItem(cur); derr == nil && (s.Kind != KindTombstone || !s.Version.Less(v)) {
-			return v, memcache.ErrNotStored
+		if s, derr := DecodeItem(cur); derr == nil {
+			if s = s.At(now); s.Kind != KindTombstone || !s.Version.Less(v) {
+				return v, memcache.ErrNotStored
+			}
 		}
-		cur.Value, cur.Flags, cur.Expiration = value, item.Flags|FlagVersioned, item.Expiration
-		err = c.mc.CompareAndSwap(cur)
-		if errors.Is(err, memcache.ErrCASConflict) {
+		mi.CasID = cur.CasID
+		err = c.mc.CompareAndSwap(mi)
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
 			err = memcache.ErrNotStored
 		}
 	}
 	if err != nil {
-		return v, err
+		if definite(err) {
+			return v, err
+		}
+		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
-	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, absExpiry(item.Expiration, c.opts.Now()), v)
+	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
 }
 
 // CompareAndSwap replaces an item read with Get if nobody changed it since
@@ -256,13 +343,23 @@ func (c *Client) CompareAndSwap(ctx context.Context, item *Item) (Version, error
 	if item.raw == nil {
 		return Version{}, errors.New("cachesync: CompareAndSwap needs an item returned by Get")
 	}
-	v := c.Now()
-	raw := *item.raw
-	raw.Value, raw.Flags, raw.Expiration = Stored{Version: v, Value: item.Value}.Encode(), item.Flags|FlagVersioned, item.Expiration
-	if err := c.mc.CompareAndSwap(&raw); err != nil {
-		return v, err
+	if item.Flags&FlagVersioned != 0 {
+		return Version{}, fmt.Errorf("%w: flags bit 31 is cachesync's", ErrConfig)
 	}
-	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, absExpiry(item.Expiration, c.opts.Now()), v)
+	if err := checkKey(item.Key); err != nil {
+		return Version{}, err
+	}
+	v := c.after(item.Version)
+	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
+	raw := *item.raw
+	raw.Value, raw.Flags, raw.Expiration = in.Encode(), item.Flags|FlagVersioned, itemExpiration(in, c.times(), c.tomb)
+	if err := c.mc.CompareAndSwap(&raw); err != nil {
+		if definite(err) {
+			return v, err
+		}
+		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
+	}
+	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
 }
 
 // Delete removes key here (leaving a tombstone for TombstoneTTL) and in the other regions, at
@@ -277,13 +374,16 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
 	}
+	if err := checkKey(key); err != nil {
+		return Version{}, err
+	}
 	v, err := c.versionFor(v)
 	if err != nil {
 		return v, err
 	}
-	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.tomb)
+	applied, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times())
 	if err != nil {
-		return v, fmt.Errorf("cachesync: delete %q locally: %w", key, err)
+		return v, c.failedWrite(ctx, OpDelete, key, v, err)
 	}
 	if !applied {
 		if it, gerr := c.mc.Get(key); gerr == nil {
@@ -300,9 +400,14 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 }
 
 // Touch changes key's expiry here (with compare-and-swap, so a value written meanwhile keeps
-// its own expiry) and in the other regions, where it applies to the same version only.
+// its own expiry) and in the other regions, where it applies to the same version only. A fill is
+// this region's own copy of its database: touching it sends nothing (it has no version the other
+// regions could match).
 func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkKey(key); err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -314,7 +419,8 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if !live {
 			return memcache.ErrCacheMiss
 		}
-		it.Expiration = seconds
+		s.Expires = absExpiry(seconds, c.opts.Now())
+		it.Value, it.Expiration = s.Encode(), itemExpiration(s, c.times(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
 			continue
@@ -322,8 +428,11 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if err != nil {
 			return err
 		}
+		if s.Kind == KindFill {
+			return nil
+		}
 		return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpTouch, Key: key,
-			Expiry: absExpiry(seconds, c.opts.Now()), Version: s.Version})
+			Expiry: s.Expires, Version: s.Version})
 	}
 }
 
@@ -348,6 +457,9 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := c.mc.Get(key)
 		if err != nil {
@@ -362,14 +474,16 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 			return 0, fmt.Errorf("cachesync: incr %q: value is not a decimal counter: %w", key, err)
 		}
 		n = f(n)
-		v := c.Now()
-		it.Value = Stored{Version: v, Value: []byte(strconv.FormatUint(n, 10))}.Encode()
+		v := c.after(s.Version)
+		// The counter keeps its expiry, as memcached's incr does (a rate-limit window resets).
+		out := Stored{Version: v, Value: []byte(strconv.FormatUint(n, 10)), Expires: s.Expires}
+		it.Value, it.Expiration = out.Encode(), itemExpiration(out, c.times(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
-		if errors.Is(err, memcache.ErrCASConflict) {
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) {
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, c.failedWrite(ctx, OpInvalidate, key, v, err)
 		}
 		return n, c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
 	}
@@ -405,7 +519,9 @@ func (c *Client) publishWrite(ctx context.Context, key string, value []byte, fla
 	return c.pub.Publish(ctx, ev)
 }
 
-// absExpiry turns memcached's relative-or-absolute expiration into absolute unix seconds.
+// absExpiry turns memcached's relative-or-absolute expiration into absolute unix seconds. The
+// application's relative expirations are taken from the wall clock (opts.Now), as the database
+// takes a TTL, not from the ratchet.
 func absExpiry(exp int32, now time.Time) int64 {
 	switch {
 	case exp == 0:
@@ -421,4 +537,18 @@ func newID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// legalKey reports whether memcached (and gomemcache) take key: 1 to 250 bytes, none of them a
+// space or a control byte. Any other byte, valid UTF-8 or not, is allowed.
+func legalKey(key string) bool {
+	if len(key) == 0 || len(key) > 250 {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] == 0x7f {
+			return false
+		}
+	}
+	return true
 }

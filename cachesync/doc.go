@@ -16,16 +16,47 @@
 // and the database order the writes alike. The client's clock moves past every version it reads,
 // so a write that follows another one it saw (in any region) is newer, whatever the clock skew;
 // a version more than MaxDrift ahead is not followed (a clock stepped far ahead cannot drag the
-// others). Set reports a write that lost to a newer version with ErrNotApplied (wrapping
+// others). A write that replaces what it read (CompareAndSwap, Increment) is stamped after it even
+// then. Set reports a write that lost to a newer version with ErrNotApplied (wrapping
 // memcache.ErrNotStored) and sends nothing.
+//
+// Far-ahead versions, the one rule: the cache orders them as the database does. A region whose
+// clock was stepped forward writes the database at a far-ahead timestamp, which wins there over
+// every real write until real time passes it. An agent receiving an event stamped more than
+// MaxDrift ahead of its clock applies it as a tombstone at the event's own version (counted in
+// AgentStats.Ahead), held until that time has passed plus the tombstone lifetime: later real
+// writes lose in the cache as in the database (ErrNotApplied, or stale), and reads miss and refill
+// from the database, which returns the far-ahead write.
+//
+// A local write whose outcome memcached did not confirm (object too large, a timeout, a broken
+// connection) still goes out — as an invalidation at its version, since the application wrote the
+// database first — and the local key gets a tombstone at that version (or, failing that, a plain
+// delete); the call returns the error. Keys memcached refuses (over 250 bytes, spaces, control
+// bytes) are refused first, with memcache.ErrMalformedKey, and nothing is sent.
 //
 // # The rules (see store for the table)
 //
 // Events are applied with gets + add/cas: an older event never overwrites a newer value,
-// duplicates change nothing, a delete or an invalidation leaves a versioned tombstone for
-// TombstoneTTL (default 5 min). A set event older than TombstoneTTL (by the receiving agent's
-// clock) is applied as an invalidation, never as a value: the tombstone that would have stopped it
-// may have expired or been evicted. Counters (Increment/Decrement) replicate as invalidations.
+// duplicates change nothing, a delete or an invalidation leaves a versioned tombstone. A set event
+// older than TombstoneTTL (default 5 min, by the receiving agent's clock) is applied as an
+// invalidation, never as a value: the tombstone that would have stopped it may have expired or been
+// evicted. So a tombstone lives until its version's time + TombstoneTTL + 2 s, and at least
+// TombstoneTTL + 2 s from when it is written (rounded up to whole seconds), plus MaxDrift:
+// memcached's clock ticks once a second (an item given N s lives N−1..N s); the version's time is
+// what "late" is measured from, whatever the skew of the clock that wrote it; and a clock up to
+// MaxDrift ahead that later steps back would otherwise have given it too short a life
+// (itemExpiration, tombstoneSeconds). Lateness and expiries are judged by a clock that never goes
+// back (a backward step cannot make a late event look young); lifetimes are handed to memcached
+// as seconds from now, since memcached turns absolute times into its own clock with the wall clock
+// of its start.
+//
+// Expiries: a value's expiry (absolute unix seconds) is kept in its header. An expired value reads
+// as a miss but holds back older writes as its version's tombstone would, for a tombstone lifetime
+// (memcached keeps the item that long): a set whose expiry passed on arrival, or before an older
+// set arrives, still stops it. Increment/Decrement keep the expiry, as memcached's incr does.
+// Touch changes it here and, for the same version, in the other regions; a touch of a fill sends
+// nothing (a fill has no version the other regions could match), and a touch event arriving where
+// the key holds a fill voids the fill. Counters (Increment/Decrement) replicate as invalidations.
 //
 // # Fills: leases, not versions
 //
@@ -58,17 +89,25 @@
 // (SecondInvalidation > the replica lag); and, for the guarantee to survive memcached evicting a
 // tombstone, TombstoneTTL + 2 × clock skew ≤ SecondInvalidation. Under those, after quiescence
 // every region's cache holds the database's newest value of each key or nothing — the property
-// the model test (model_test.go) checks on random interleavings of writes, lagging fills,
-// duplicated, reordered and late events, evictions and skewed clocks.
+// the model test (model_test.go) checks on random interleavings of writes (with expiries, Add,
+// CompareAndSwap, Touch, Increment), lagging fills, duplicated, reordered, spilled, resent and late
+// events, missing second events, evictions, memcached timeouts and oversize values, and clocks
+// skewed and stepped past MaxDrift, over a fake memcached with memcached's semantics; after every
+// step it also checks that no cache holds a value older than one it held before (never older over
+// newer), unless memcached evicted the key.
 //
 // # Stored value format
 //
 // A value written by cachesync has the memcached flags bit FlagVersioned (1<<31; the application
 // keeps the other 31 bits) and starts with a header (integers big-endian):
 //
-//	format = 2 (1) | version µs (8) | origin length (1) | origin (≤ 255) | kind (1) | value
+//	format = 2 (1) | version µs (8) | origin length (1) | origin (≤ 255) | kind (1) |
+//	[expires, unix s (8), when kind has bit 0x80] | value
 //
-// kind: 0 value, 1 tombstone, 2 fill. A value without the flag or with another format byte was
+// kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows. Readers before issue 23
+// take such an entry for a raw value, a miss that any write replaces: while old and new clients or
+// agents share a memcached, an old one may put an older value over a newer expiring one (healed by
+// the second event). Upgrade them together, agents first. A value without the flag or with another format byte was
 // written by something else (a plain memcached client, an older cachesync): it reads as a miss,
 // counted in islands_cachesync_unversioned_values_total, and any write replaces it, so adopting
 // cachesync on a warm cache is safe. Plain memcached clients reading cachesync's keys see the
@@ -78,6 +117,16 @@
 // visibility set to zero, so the queue's redrive policy moves them to its dead-letter queue after
 // maxReceiveCount receives; they are counted and the agent goes on. Values whose encoded event
 // would not fit one SQS message (MaxMessageBytes) are sent as invalidations instead, and counted.
+// Event keys travel losslessly: a key that is not valid UTF-8 goes as "key64" (base64), see Event.
+// Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
+// than its item size) is applied as an invalidation at its version.
+//
+// Lag: a Publisher's batcher per destination forms batches and hands each to one of Senders calls
+// in flight, so a round trip (the WAN) does not hold batching back; size the SQS client's idle
+// connection pool to them (SQSHTTPClient), and a *memcache.Client's MaxIdleConns to the agent's
+// Appliers (gomemcache keeps 2 idle: every concurrent apply beyond them dialled a connection).
+// OnSent (PublisherOptions) and OnStages/OnDeleted (AgentOptions) give each event's times per
+// stage; bench/cachesync prints the breakdown per percentile.
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
 // (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Op is what an Event does to a key.
@@ -23,11 +24,17 @@ const (
 const FormatVersion = 1
 
 // Event is the message sent between regions.
+//
+// Keys are bytes (memcached takes any byte but spaces and control bytes), and JSON strings are
+// UTF-8: a key that is valid UTF-8 travels as "key", any other as "key64" (base64 of its bytes),
+// so that no key is rewritten on the way (encoding/json would replace a byte 0xff with U+FFFD,
+// landing the invalidation on another key). Agents that predate key64 see no key and leave such
+// an event for the dead-letter queue rather than apply it to the wrong key.
 type Event struct {
 	Format  int             `json:"v"`
 	ID      string          `json:"id"`
 	Op      Op              `json:"op"`
-	Key     string          `json:"key,omitempty"`
+	Key     string          `json:"key,omitempty"`   // see the type's doc: "key" or "key64"
 	Value   []byte          `json:"value,omitempty"` // base64 in JSON
 	Flags   uint32          `json:"flags,omitempty"`
 	Expiry  int64           `json:"exp,omitempty"` // absolute unix seconds; 0 = none
@@ -42,6 +49,39 @@ var ErrPoison = errors.New("cachesync: malformed or unknown event")
 // Marshal encodes e for the queue.
 func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
 
+// eventJSON is Event's JSON form: Key as "key" when it is valid UTF-8, else as "key64".
+type eventJSON struct {
+	eventFields
+	Key64 []byte `json:"key64,omitempty"`
+}
+
+type eventFields Event // Event without its methods
+
+// MarshalJSON encodes e with its key carried losslessly (see Event).
+func (e Event) MarshalJSON() ([]byte, error) {
+	j := eventJSON{eventFields: eventFields(e)}
+	if !utf8.ValidString(e.Key) {
+		j.Key, j.Key64 = "", []byte(e.Key)
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON decodes an event written by MarshalJSON.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	var j eventJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Event(j.eventFields)
+	if j.Key64 != nil {
+		if e.Key != "" {
+			return errors.New("both key and key64")
+		}
+		e.Key = string(j.Key64)
+	}
+	return nil
+}
+
 // ParseEvent decodes and checks a message body.
 func ParseEvent(body string) (*Event, error) {
 	var e Event
@@ -53,7 +93,7 @@ func ParseEvent(body string) (*Event, error) {
 	}
 	switch e.Op {
 	case OpSet, OpDelete, OpInvalidate, OpTouch:
-		if e.Key == "" || len(e.Key) > 250 || e.Version.Micros <= 0 {
+		if !legalKey(e.Key) || e.Version.Micros <= 0 {
 			return nil, fmt.Errorf("%w: %s event without a valid key or version", ErrPoison, e.Op)
 		}
 	case OpApp:

@@ -51,7 +51,7 @@ func (c *Client) BeginFill(ctx context.Context, key string) (*FillToken, error) 
 	if s, derr := DecodeItem(it); derr == nil {
 		c.observe(s.Version)
 		tok.floor = s.Version
-		tok.held = s.Kind != KindTombstone
+		tok.held = s.At(c.now()).Kind != KindTombstone
 	}
 	return tok, nil
 }
@@ -75,8 +75,12 @@ func (c *Client) Fill(ctx context.Context, tok *FillToken, item *Item) error {
 		c.fillResult("voided")
 		return fmt.Errorf("cachesync: fill %q: the lease was evicted: %w", item.Key, ErrNotApplied)
 	}
-	mi := &memcache.Item{Key: item.Key, Value: Stored{Version: tok.floor, Kind: KindFill, Value: item.Value}.Encode(),
-		Flags: item.Flags | FlagVersioned, Expiration: item.Expiration, CasID: tok.cas}
+	fill := Stored{Version: tok.floor, Kind: KindFill, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
+	// A fill with an expiry stays in memcached as long as the tombstone it replaced had to (it holds
+	// its floor once expired, see Stored.At): the model found an expiring fill taking a
+	// tombstone's place and then an older set landing after it.
+	mi := &memcache.Item{Key: item.Key, Value: fill.Encode(),
+		Flags: item.Flags | FlagVersioned, Expiration: itemExpiration(fill, c.times(), c.tomb), CasID: tok.cas}
 	err := c.mc.CompareAndSwap(mi)
 	switch {
 	case err == nil:

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +28,9 @@ const MaxMessageBytes = 256 * 1024
 // ErrDropped: the event could not be buffered nor spilled; it is lost (counted and logged).
 var ErrDropped = errors.New("cachesync: publish buffer full and no spill, event dropped")
 
+// spillAppendTimeout bounds one spill append that no caller waits for.
+const spillAppendTimeout = 5 * time.Second
+
 // ErrClosed: the publisher is closed and has no spill to keep the event in.
 var ErrClosed = errors.New("cachesync: publisher closed")
 
@@ -34,10 +39,16 @@ type PublisherOptions struct {
 	BatchSize     int           // entries per SendMessageBatch, 1..10 [10]; 1 = one SendMessage per event
 	FlushInterval time.Duration // longest an event waits for its batch to fill [5ms]
 	Buffer        int           // events held in memory per destination queue [10000]
-	Senders       int           // concurrent senders per destination queue [4]
+	// Senders bounds the send calls in flight per destination queue [16]. One batcher per queue
+	// forms the batches and hands each to a free sender, so a call's round trip never holds the
+	// batching back: at R events/s and a round trip T, about R×T/10 calls are in flight (1 000/s
+	// at 70 ms: 7 with full batches). Give the SQS client as many idle connections per host
+	// (SQSHTTPClient), or each call beyond its pool opens a connection (a round trip more, and TLS's).
+	Senders int
 	// PublishTimeout bounds how long Publish waits for room in a full buffer (and the caller's
-	// context bounds it too) before it spills the event [20ms]. While the spill holds events,
-	// Publish spills at once, without waiting.
+	// context bounds it too) before it spills the event, and then how long it waits for the
+	// spill's fsync (past it the append goes on without the caller) [20ms]. While the spill holds events, Publish spills at
+	// once, without waiting for room.
 	PublishTimeout time.Duration
 	// SpillDir is the directory of the durable spill (internal/recordlog): events that find the
 	// buffer full, or are still buffered when Close's deadline passes, are appended there and sent
@@ -56,7 +67,10 @@ type PublisherOptions struct {
 	ResendWindow time.Duration
 	// OwnQueue is this region's own queue: the second events go there too (memcached evicts in
 	// the origin region as well). Optional.
-	OwnQueue   string
+	OwnQueue string
+	// OnSent, if set, is called for each event SQS accepted from the buffer (not for spilled or
+	// resent ones), with its times (for the stage breakdown of benchmarks).
+	OnSent     func(s Sent)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -72,22 +86,33 @@ type Publisher struct {
 	m      *metrics
 	logger *slog.Logger
 
-	wg       sync.WaitGroup // senders and the spill drainer
-	mu       sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
-	closed   bool
-	closing  chan struct{} // closed by Close: senders flush and stop
-	ctx      context.Context
-	cancel   context.CancelFunc // ends every SQS call and retry: Close's deadline passed
-	spill    *recordlog.Log
-	spilling atomic.Int64 // events in the spill not yet sent
-	spillMu  sync.Mutex
+	wg          sync.WaitGroup // senders and the spill drainer
+	mu          sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
+	closed      bool
+	closing     chan struct{} // closed by Close: senders flush and stop
+	ctx         context.Context
+	cancel      context.CancelFunc // ends every SQS call and retry: Close's deadline passed
+	spill       *recordlog.Log
+	spilling    atomic.Int64 // events the spill confirmed durable and the drainer has not consumed
+	spillMu     sync.Mutex
+	spillWG     sync.WaitGroup                                  // spill appends in progress
+	appendSpill func(ctx context.Context, payload []byte) error // the spill's Append (a test hook)
 
 	sent, dropped, spilled, resent atomic.Int64
 
 	recentMu sync.Mutex
-	recent   []sentEntry   // accepted in the last ResendWindow
-	outage   bool          // the last call failed
-	suspect  []spillRecord // accepted just before the outage: sent again when it ends
+	resend   map[string]*resendState // per destination queue URL (ResendWindow)
+}
+
+// resendState is one destination's ResendWindow bookkeeping. Invariants: an outage is one
+// destination's (another region's SQS refusing sends opens none here); an entry is kept in recent
+// from the time SQS first accepted it, and a resend does not make it younger, so an entry is
+// resent at most once per outage of its destination and never after ResendWindow from its first
+// acceptance (a flapping or long outage cannot multiply the resends).
+type resendState struct {
+	recent  []sentEntry   // accepted in the last ResendWindow
+	outage  bool          // the last call to this destination failed
+	suspect []spillRecord // accepted just before the outage: sent again when it ends
 }
 
 type outQueue struct {
@@ -96,9 +121,22 @@ type outQueue struct {
 }
 
 type outEntry struct {
-	body  string
-	op    Op
-	delay int32
+	body   string
+	op     Op
+	delay  int32
+	sent   int64 // unix ns when SQS first accepted it (a resend); 0: never
+	id     string
+	queued time.Time // when Publish buffered it (zero for spilled and resent entries)
+}
+
+// Sent is one event SQS accepted, with its times (PublisherOptions.OnSent).
+type Sent struct {
+	ID, Queue string
+	Delay     int32     // DelaySeconds (second events)
+	Queued    time.Time // Publish buffered it
+	SendStart time.Time // the call that carried it began
+	SendEnd   time.Time // and returned
+	Batch     int       // entries in that call
 }
 
 // spillRecord is one spilled entry with its destination.
@@ -107,6 +145,15 @@ type spillRecord struct {
 	Body  string `json:"b"`
 	Op    Op     `json:"op"`
 	Delay int32  `json:"d,omitempty"`
+	Sent  int64  `json:"s,omitempty"` // outEntry.sent
+}
+
+func (r spillRecord) entry() outEntry {
+	return outEntry{body: r.Body, op: r.Op, delay: r.Delay, sent: r.Sent}
+}
+
+func (e outEntry) record(queue string) spillRecord {
+	return spillRecord{Queue: queue, Body: e.body, Op: e.op, Delay: e.delay, Sent: e.sent}
 }
 
 // NewPublisher starts the senders of every destination queue URL (the other regions' queues),
@@ -136,7 +183,7 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		opts.Buffer = 10000
 	}
 	if opts.Senders <= 0 {
-		opts.Senders = 4
+		opts.Senders = 16
 	}
 	if opts.PublishTimeout <= 0 {
 		opts.PublishTimeout = 20 * time.Millisecond
@@ -147,7 +194,8 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 	if opts.SecondInvalidation > 15*time.Minute {
 		return nil, fmt.Errorf("%w: second invalidation delay %s: SQS delays at most 15m", ErrConfig, opts.SecondInvalidation)
 	}
-	p := &Publisher{sqs: client, opts: opts, m: newMetrics(opts.Registerer), logger: opts.Logger, closing: make(chan struct{})}
+	p := &Publisher{sqs: client, opts: opts, m: newMetrics(opts.Registerer), logger: opts.Logger, closing: make(chan struct{}),
+		resend: map[string]*resendState{}}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
@@ -160,6 +208,10 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		}
 		p.spill = l
 		p.spilling.Store(l.Stats().Records)
+		p.appendSpill = func(ctx context.Context, b []byte) error {
+			_, err := l.Append(ctx, b)
+			return err
+		}
 	}
 	urls := queueURLs
 	if opts.OwnQueue != "" {
@@ -172,10 +224,8 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		} else {
 			p.queues = append(p.queues, q)
 		}
-		for i := 0; i < opts.Senders; i++ {
-			p.wg.Add(1)
-			go p.sender(q)
-		}
+		p.wg.Add(1)
+		go p.batcher(q)
 	}
 	if p.spill != nil {
 		p.wg.Add(1)
@@ -185,8 +235,10 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 }
 
 // Publish queues ev for every destination. It waits for room at most PublishTimeout and until
-// ctx ends; an event that does not fit is spilled to disk (SpillDir) to be sent later, or else
-// dropped (ErrDropped, counted and logged). After Close, Publish fails with ErrClosed (counted as
+// ctx ends; an event that does not fit is spilled to disk (SpillDir) to be sent later (waiting
+// for the fsync at most PublishTimeout more: an append still running then goes on without the
+// caller, and is counted as dropped and logged if it fails), or else dropped (ErrDropped, counted
+// and logged). After Close, Publish fails with ErrClosed (counted as
 // dropped). A nil error means every destination has the event in memory or on disk.
 func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	body, err := ev.Marshal()
@@ -200,7 +252,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		q *outQueue
 		e outEntry
 	}
-	first := outEntry{body: string(body), op: ev.Op}
+	first := outEntry{body: string(body), op: ev.Op, id: ev.ID, queued: time.Now()}
 	var dests []dest
 	for _, q := range p.queues {
 		dests = append(dests, dest{q, first})
@@ -211,7 +263,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 			if err != nil {
 				return fmt.Errorf("cachesync: encode second event for %q: %w", ev.Key, err)
 			}
-			e := outEntry{body: string(b), op: sec.Op, delay: int32(p.opts.SecondInvalidation / time.Second)}
+			e := outEntry{body: string(b), op: sec.Op, delay: int32(p.opts.SecondInvalidation / time.Second), id: sec.ID, queued: first.queued}
 			for _, q := range p.queues {
 				dests = append(dests, dest{q, e})
 			}
@@ -262,41 +314,69 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	if len(over) == 0 {
 		return nil
 	}
-	return p.spillOut(ev.Key, over)
+	return p.spillOut(ctx, ev.Key, over, p.opts.PublishTimeout)
 }
 
-// spillOut appends records to the spill, or drops them (counted, logged) when there is none or
-// it fails.
-func (p *Publisher) spillOut(key string, recs []spillRecord) error {
-	if p.spill != nil {
-		var err error
-		for i, r := range recs {
-			b, _ := json.Marshal(r)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = p.spill.Append(ctx, b)
-			cancel()
-			if err != nil {
-				recs = recs[i:]
-				break
-			}
-			p.spilling.Add(1)
-			p.spilled.Add(1)
-			if p.m != nil {
-				p.m.spilled.Inc()
-			}
+// spillOut appends recs to the spill, or drops them (counted, logged) when there is none. The
+// appends run at once, so that the spill writes and fsyncs them as one group (recordlog groups
+// the appends that wait together), and the caller waits at most wait (and until ctx ends): appends
+// not confirmed by then go on without it, and nil is returned (the events are in memory, queued
+// to the spill's writer, as the buffer's are). Invariant: spilling counts exactly the
+// records the spill confirmed and the drainer has not consumed, whether a caller still waits or
+// not; an append that fails is counted as dropped and logged.
+func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
+	if p.spill == nil {
+		p.logger.Warn("cachesync: publish buffer full and no spill; events dropped", "key", key, "events", len(recs))
+		p.dropped.Add(int64(len(recs)))
+		if p.m != nil {
+			p.m.dropped.Add(float64(len(recs)))
 		}
-		if err == nil {
+		return fmt.Errorf("cachesync: publish %q: %w", key, ErrDropped)
+	}
+	results := make(chan error, len(recs))
+	p.spillWG.Add(len(recs))
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		go func() {
+			defer p.spillWG.Done()
+			actx, cancel := context.WithTimeout(context.Background(), spillAppendTimeout)
+			err := p.appendSpill(actx, b)
+			cancel()
+			if err == nil {
+				p.spilling.Add(1)
+				p.spilled.Add(1)
+				if p.m != nil {
+					p.m.spilled.Inc()
+				}
+			} else {
+				p.dropped.Add(1)
+				if p.m != nil {
+					p.m.dropped.Inc()
+				}
+				p.logger.Error("cachesync: spill failed; event dropped", "key", key, "err", err)
+			}
+			results <- err
+		}()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	failed := 0
+	for range recs {
+		select {
+		case err := <-results:
+			if err != nil {
+				failed++
+			}
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
 			return nil
 		}
-		p.logger.Error("cachesync: spill failed; events dropped", "key", key, "events", len(recs), "err", err)
-	} else {
-		p.logger.Warn("cachesync: publish buffer full and no spill; events dropped", "key", key, "events", len(recs))
 	}
-	p.dropped.Add(int64(len(recs)))
-	if p.m != nil {
-		p.m.dropped.Add(float64(len(recs)))
+	if failed > 0 {
+		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, failed, ErrDropped)
 	}
-	return fmt.Errorf("cachesync: publish %q: %w", key, ErrDropped)
+	return nil
 }
 
 // drainSpill sends the spilled events, oldest first, until they are all sent; it checks again
@@ -346,7 +426,7 @@ func (p *Publisher) drainOnce() bool {
 		if json.Unmarshal(r.Payload, &sr) != nil {
 			continue // not ours: skip it
 		}
-		byQueue[sr.Queue] = append(byQueue[sr.Queue], outEntry{body: sr.Body, op: sr.Op, delay: sr.Delay})
+		byQueue[sr.Queue] = append(byQueue[sr.Queue], sr.entry())
 	}
 	var (
 		wg     sync.WaitGroup
@@ -365,7 +445,9 @@ func (p *Publisher) drainOnce() bool {
 					failed.Store(true)
 				}
 				if err != nil {
-					p.sendFailed()
+					p.sendFailed(url)
+				} else {
+					p.sendOK(url)
 				}
 			}()
 		}
@@ -374,7 +456,6 @@ func (p *Publisher) drainOnce() bool {
 	if failed.Load() {
 		return false // all of them again: duplicates are harmless
 	}
-	p.sendOK()
 	if err := p.spill.Commit(recs[len(recs)-1].Pos); err != nil {
 		p.logger.Warn("cachesync: commit spill", "err", err)
 		return false
@@ -431,12 +512,13 @@ func (p *Publisher) Close(ctx context.Context) error {
 		var left []spillRecord
 		for len(q.ch) > 0 {
 			e := <-q.ch
-			left = append(left, spillRecord{Queue: q.url, Body: e.body, Op: e.op, Delay: e.delay})
+			left = append(left, e.record(q.url))
 		}
 		if len(left) > 0 {
-			p.spillOut("", left)
+			p.spillOut(context.Background(), "", left, spillAppendTimeout)
 		}
 	}
+	p.spillWG.Wait() // appends whose callers stopped waiting
 	if p.spill != nil {
 		if cerr := p.spill.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("cachesync: close spill: %w", cerr)
@@ -475,25 +557,47 @@ func SecondEvent(ev *Event) *Event {
 	return nil
 }
 
-// sender batches one queue's entries (Senders of them share a queue's buffer): a batch goes out
-// when it holds BatchSize entries, would pass MaxMessageBytes in all, or its first entry has
-// waited FlushInterval. On Close it sends what is buffered; when Close's deadline passes it spills
-// what it holds and stops.
-func (p *Publisher) sender(q *outQueue) {
+// batcher forms one queue's batches and hands each to one of Senders send goroutines: a batch
+// goes out when it holds BatchSize entries, would pass MaxMessageBytes in all, or its first entry
+// has waited FlushInterval. While every sender is busy the entries wait in the buffer, so the
+// next batch is full at once. On Close it sends what is buffered; when Close's deadline passes,
+// what it and the senders hold is spilled and they stop.
+func (p *Publisher) batcher(q *outQueue) {
 	defer p.wg.Done()
+	batches := make(chan []outEntry)
+	var senders sync.WaitGroup
+	for i := 0; i < p.opts.Senders; i++ {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for b := range batches {
+				p.send(q.url, b)
+			}
+		}()
+	}
+	defer func() {
+		close(batches)
+		senders.Wait()
+	}()
 	var batch []outEntry
 	bytes := 0
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
 	flush := func() {
-		if len(batch) > 0 {
-			p.send(q.url, batch)
-			batch, bytes = nil, 0
+		if len(batch) == 0 {
+			return
 		}
+		select {
+		case batches <- batch:
+		case <-p.ctx.Done():
+			p.send(q.url, batch) // spills: the context is over
+		}
+		batch, bytes = nil, 0
 	}
 	add := func(e outEntry) {
 		if bytes+len(e.body) > MaxMessageBytes {
+			timer.Stop()
 			flush()
 		}
 		if len(batch) == 0 {
@@ -513,7 +617,7 @@ func (p *Publisher) sender(q *outQueue) {
 		case <-timer.C:
 			flush()
 		case <-p.ctx.Done():
-			flush() // spills: the context is over
+			flush()
 			return
 		case <-p.closing:
 			for p.ctx.Err() == nil {
@@ -539,16 +643,16 @@ func (p *Publisher) send(url string, entries []outEntry) {
 		if p.ctx.Err() != nil {
 			recs := make([]spillRecord, len(entries))
 			for i, e := range entries {
-				recs[i] = spillRecord{Queue: url, Body: e.body, Op: e.op, Delay: e.delay}
+				recs[i] = e.record(url)
 			}
-			p.spillOut("", recs)
+			p.spillOut(context.Background(), "", recs, spillAppendTimeout)
 			return
 		}
 		failed, err := p.sendOnce(url, entries)
 		if err == nil {
-			p.sendOK()
+			p.sendOK(url)
 		} else {
-			p.sendFailed()
+			p.sendFailed(url)
 		}
 		if err == nil && len(failed) == 0 {
 			return
@@ -566,6 +670,24 @@ func (p *Publisher) send(url string, entries []outEntry) {
 func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry, err error) {
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
+	start := time.Now()
+	defer func() {
+		if p.opts.OnSent == nil {
+			return
+		}
+		end, bad := time.Now(), map[string]bool{}
+		if err != nil && len(failed) == len(entries) {
+			return
+		}
+		for _, f := range failed {
+			bad[f.body] = true
+		}
+		for _, e := range entries {
+			if !bad[e.body] && !e.queued.IsZero() {
+				p.opts.OnSent(Sent{ID: e.id, Queue: url, Delay: e.delay, Queued: e.queued, SendStart: start, SendEnd: end, Batch: len(entries)})
+			}
+		}
+	}()
 	if len(entries) == 1 && p.opts.BatchSize == 1 {
 		_, err := p.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url),
 			MessageBody: aws.String(entries[0].body), DelaySeconds: entries[0].delay})
@@ -618,81 +740,112 @@ func (p *Publisher) done(url string, entries []outEntry) {
 	}
 	now := time.Now()
 	p.recentMu.Lock()
+	st := p.state(url)
 	for _, e := range entries {
-		p.recent = append(p.recent, sentEntry{at: now, rec: spillRecord{Queue: url, Body: e.body, Op: e.op, Delay: e.delay}})
+		at := now
+		if e.sent != 0 {
+			at = time.Unix(0, e.sent) // a resend keeps its first acceptance time
+		}
+		if now.Sub(at) <= p.opts.ResendWindow {
+			st.recent = append(st.recent, sentEntry{at: at, rec: e.record(url)})
+		}
 	}
 	// Trim what is older than the window (amortised: cut the front when it is half the slice).
 	cut := 0
-	for cut < len(p.recent) && now.Sub(p.recent[cut].at) > p.opts.ResendWindow {
+	for cut < len(st.recent) && now.Sub(st.recent[cut].at) > p.opts.ResendWindow {
 		cut++
 	}
-	if cut > 0 && cut >= len(p.recent)/2 {
-		p.recent = append(p.recent[:0:0], p.recent[cut:]...)
+	if cut > 0 && cut >= len(st.recent)/2 {
+		st.recent = append(st.recent[:0:0], st.recent[cut:]...)
 	}
 	p.recentMu.Unlock()
 }
 
-// sentEntry is an entry SQS accepted, kept for ResendWindow.
+// state returns the resend bookkeeping of the queue at url (p.recentMu held).
+func (p *Publisher) state(url string) *resendState {
+	st := p.resend[url]
+	if st == nil {
+		st = &resendState{}
+		p.resend[url] = st
+	}
+	return st
+}
+
+// sentEntry is an entry SQS accepted, kept for ResendWindow from its first acceptance.
 type sentEntry struct {
 	at  time.Time
 	rec spillRecord
 }
 
-// sendFailed notes that SQS refused a call: the first failure of an outage sets aside what SQS
-// accepted in the ResendWindow before it, which the server may have lost with its state.
-func (p *Publisher) sendFailed() {
+// sendFailed notes that the queue at url refused a call: the first failure of its outage sets
+// aside what it accepted in the ResendWindow before, which the server may have lost with its
+// state.
+func (p *Publisher) sendFailed(url string) {
 	if p.opts.ResendWindow <= 0 {
 		return
 	}
 	p.recentMu.Lock()
 	defer p.recentMu.Unlock()
-	if p.outage {
+	st := p.state(url)
+	if st.outage {
 		return
 	}
-	p.outage = true
+	st.outage = true
 	now := time.Now()
-	p.suspect = p.suspect[:0]
-	for _, r := range p.recent {
+	st.suspect = st.suspect[:0]
+	for _, r := range st.recent {
 		if now.Sub(r.at) <= p.opts.ResendWindow {
-			p.suspect = append(p.suspect, r.rec)
+			r.rec.Sent = r.at.UnixNano()
+			st.suspect = append(st.suspect, r.rec)
 		}
 	}
-	p.recent = nil
-	p.logger.Warn("cachesync: SQS refuses sends; publishing into the buffer and the spill", "resend_on_recovery", len(p.suspect))
+	st.recent = nil
+	p.logger.Warn("cachesync: SQS refuses sends; publishing into the buffer and the spill", "queue", url, "resend_on_recovery", len(st.suspect))
 }
 
-// sendOK notes a successful call; after an outage it sends again what was set aside.
-func (p *Publisher) sendOK() {
+// sendOK notes a successful call to the queue at url; after its outage it sends again, once,
+// what was set aside.
+func (p *Publisher) sendOK(url string) {
 	if p.opts.ResendWindow <= 0 {
 		return
 	}
 	p.recentMu.Lock()
-	if !p.outage {
+	st := p.state(url)
+	if !st.outage {
 		p.recentMu.Unlock()
 		return
 	}
-	p.outage = false
-	again := p.suspect
-	p.suspect = nil
+	st.outage = false
+	again := st.suspect
+	st.suspect = nil
 	p.recentMu.Unlock()
-	p.logger.Info("cachesync: SQS takes sends again; resending the events sent just before the outage", "events", len(again))
+	p.logger.Info("cachesync: SQS takes sends again; resending the events sent just before the outage", "queue", url, "events", len(again))
 	p.resent.Add(int64(len(again)))
 	if len(again) > 0 {
 		if p.spill != nil {
-			p.spillOut("", again)
+			p.spillOut(context.Background(), "", again, spillAppendTimeout)
 			return
 		}
-		byQueue := map[string][]outEntry{}
-		for _, r := range again {
-			byQueue[r.Queue] = append(byQueue[r.Queue], outEntry{body: r.Body, op: r.Op, delay: r.Delay})
+		es := make([]outEntry, len(again))
+		for i, r := range again {
+			es[i] = r.entry()
 		}
-		for url, es := range byQueue {
-			for i := 0; i < len(es); i += p.opts.BatchSize {
-				p.send(url, es[i:min(i+p.opts.BatchSize, len(es))])
-			}
+		for i := 0; i < len(es); i += p.opts.BatchSize {
+			p.send(url, es[i:min(i+p.opts.BatchSize, len(es))])
 		}
 	}
 }
 
 // Resent returns how many events were sent again after an outage (ResendWindow).
 func (p *Publisher) Resent() int64 { return p.resent.Load() }
+
+// SQSHTTPClient returns an HTTP client for the SQS client of Publishers and Agents that keeps
+// conns idle connections per host: the SDK's default keeps 10, and each concurrent call beyond the
+// idle pool opens a new connection (a round trip, and TLS's, more across the WAN). Give it at
+// least the Publisher's Senders per destination plus the Agent's Receivers and deleters.
+func SQSHTTPClient(conns int) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = max(t.MaxIdleConns, 4*conns)
+		t.MaxIdleConnsPerHost = conns
+	})
+}

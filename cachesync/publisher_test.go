@@ -3,6 +3,7 @@ package cachesync
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -133,4 +134,109 @@ func TestCloseRacesPublish(t *testing.T) {
 		cancel()
 		wg.Wait()
 	}
+}
+
+// Defect 8: with ResendWindow set, one region's SQS down must not make the publisher resend the
+// other regions' events, and each event is resent at most once per outage, per destination.
+func TestResendAtMostOncePerOutagePerDestination(t *testing.T) {
+	f := newFakeSQS(t)
+	up, down := f.url("up"), f.url("down")
+	p, err := NewPublisher(f.client(), []string{up, down}, PublisherOptions{ResendWindow: time.Minute, FlushInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	i := 0
+	publish := func(n int) {
+		for ; n > 0; n-- {
+			if err := p.Publish(ctx, testEvent(i)); err != nil {
+				t.Fatal(err)
+			}
+			i++
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	publish(20) // both up
+	f.setDown(down, true)
+	publish(100) // one region's SQS is out for a while
+	f.setDown(down, false)
+	publish(20)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	for url, limit := range map[string]int{up: 1, down: 2} {
+		worst, total := 0, 0
+		for _, n := range f.counts(url) {
+			worst, total = max(worst, n), total+1
+		}
+		t.Logf("%s: %d events, each accepted at most %d times", url, total, worst)
+		if total != i {
+			t.Fatalf("%s accepted %d distinct events of %d", url, total, i)
+		}
+		if worst > limit {
+			t.Fatalf("%s accepted one event %d times (limit %d: the up region had no outage, the down one had one)", url, worst, limit)
+		}
+	}
+}
+
+// Publish spills the records of one event as one group (every append in flight at once, so the
+// spill fsyncs them together), not one fsync after another; and a spill slower than
+// PublishTimeout does not hold the caller (the append goes on, counted once durable).
+func TestPublishSpillsOneGroupBoundedByPublishTimeout(t *testing.T) {
+	queues := []string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b", "http://127.0.0.1:1/c", "http://127.0.0.1:1/d"}
+	p, err := NewPublisher(deadSQS(), queues, PublisherOptions{Buffer: 1, Senders: 1, PublishTimeout: 10 * time.Millisecond,
+		SpillDir: filepath.Join(t.TempDir(), "spill"), SecondInvalidation: time.Second, OwnQueue: "http://127.0.0.1:1/own"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := p.appendSpill
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	p.appendSpill = func(ctx context.Context, b []byte) error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		select { // a slow disk: held until the test releases it
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return real(ctx, b)
+	}
+	ctx := context.Background()
+	// Fill the buffers (one slot per queue; senders hold one batch each) until events spill; the
+	// spill never answers before the test releases it, so each Publish returns on its bound.
+	group := 0
+	for i := 0; i < 20 && group == 0; i++ {
+		if err := p.Publish(ctx, testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		group = most
+		mu.Unlock()
+	}
+	for wait := 0; group < 2 && wait < 5000; wait++ { // the group's goroutines may still be starting
+		time.Sleep(time.Millisecond)
+		mu.Lock()
+		group = most
+		mu.Unlock()
+	}
+	close(release)
+	p.spillWG.Wait()
+	if _, pending := p.Spilled(); pending == 0 {
+		t.Fatal("the slow appends were not counted once durable")
+	}
+	if group < 2 {
+		t.Fatalf("one event's records were appended one after another (at most %d in flight)", group)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	p.Close(cctx)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
@@ -44,6 +45,20 @@ type Stored struct {
 	Version Version
 	Kind    Kind
 	Value   []byte
+	// Expires is when the value expires (absolute unix seconds; 0 = never). memcached keeps the
+	// item at least a tombstone lifetime longer (see itemExpiration): an expired value reads as a
+	// miss but still holds back every older write, as a tombstone at its version would. For a
+	// tombstone, Expires is how long it must hold at least (a far-ahead version, see the Agent).
+	Expires int64
+}
+
+// At returns s as it reads at now: a value or a fill whose expiry has passed is a tombstone at
+// its version (a fill's: the floor it replaced, which it goes on holding).
+func (s Stored) At(now time.Time) Stored {
+	if s.Kind != KindTombstone && s.Expires != 0 && now.Unix() >= s.Expires {
+		return Stored{Version: s.Version, Kind: KindTombstone, Expires: s.Expires}
+	}
+	return s
 }
 
 // Tombstone reports whether s is a tombstone.
@@ -64,20 +79,29 @@ const MaxOriginBytes = 255
 // bypassed the Client. It reads as a miss.
 var ErrNotVersioned = errors.New("cachesync: value has no version header")
 
+// kindExpires is set in the kind byte when an 8-byte expiry (Stored.Expires) follows it.
+const kindExpires byte = 0x80
+
 // Encode returns s as stored in memcached (the item's flags must include FlagVersioned).
 //
-//	format (1) = 2 | version µs (8, big-endian) | origin length (1) | origin | kind (1) | value
+//	format (1) = 2 | version µs (8, big-endian) | origin length (1) | origin | kind (1) |
+//	[expires, unix s (8), when kind has bit 0x80] | value
 func (s Stored) Encode() []byte {
 	o := s.Version.Origin
 	if len(o) > MaxOriginBytes {
 		o = o[:MaxOriginBytes] // NewClient refuses longer names; events are checked by ParseEvent
 	}
-	b := make([]byte, 0, 1+8+1+len(o)+1+len(s.Value))
+	b := make([]byte, 0, 1+8+1+len(o)+1+8+len(s.Value))
 	b = append(b, StoredFormat)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.Version.Micros))
 	b = append(b, byte(len(o)))
 	b = append(b, o...)
-	b = append(b, byte(s.Kind))
+	if s.Expires != 0 {
+		b = append(b, byte(s.Kind)|kindExpires)
+		b = binary.BigEndian.AppendUint64(b, uint64(s.Expires))
+	} else {
+		b = append(b, byte(s.Kind))
+	}
 	return append(b, s.Value...)
 }
 
@@ -93,11 +117,19 @@ func Decode(b []byte) (Stored, error) {
 		return s, fmt.Errorf("%w: truncated header", ErrNotVersioned)
 	}
 	s.Version.Origin = string(b[10 : 10+n])
-	s.Kind = Kind(b[10+n])
+	k, rest := b[10+n], b[11+n:]
+	if k&kindExpires != 0 {
+		if len(rest) < 8 {
+			return s, fmt.Errorf("%w: truncated expiry", ErrNotVersioned)
+		}
+		s.Expires, rest = int64(binary.BigEndian.Uint64(rest)), rest[8:]
+		k &^= kindExpires
+	}
+	s.Kind = Kind(k)
 	if s.Kind > KindFill {
 		return s, fmt.Errorf("%w: unknown kind %d", ErrNotVersioned, s.Kind)
 	}
-	s.Value = b[11+n:]
+	s.Value = rest
 	return s, nil
 }
 

@@ -24,6 +24,11 @@ import (
 // enough for a fresh event to reach its agent younger than it.
 const evictTombstoneTTL = 8 * time.Second
 
+// evictMaxDrift is the clients' and agents' MaxDrift in TestCachesyncEviction: tombstones live
+// TombstoneTTL + 2 s + MaxDrift (issue 23: memcached's one-second tick, and the padding for a clock
+// that ran ahead), so a short one keeps the wait for the expiry short.
+const evictMaxDrift = time.Second
+
 // evictHeldTTL is the lifetime of the eu-west-1 client's tombstones in TestCachesyncEviction: long,
 // so that only eviction can take them during the test.
 const evictHeldTTL = time.Minute
@@ -46,12 +51,12 @@ func TestCachesyncEviction(t *testing.T) {
 	start := time.Now()
 	us, eu := csRegions(t, e, "cachesync-evict", cachesync.PublisherOptions{})
 	for r, held := range map[*csRegion]time.Duration{us: evictTombstoneTTL, eu: evictHeldTTL} {
-		cl, err := cachesync.NewClient(r.mc, r.pub, cachesync.ClientOptions{Region: r.name, Rules: csRules, TombstoneTTL: held})
+		cl, err := cachesync.NewClient(r.mc, r.pub, cachesync.ClientOptions{Region: r.name, Rules: csRules, TombstoneTTL: held, MaxDrift: evictMaxDrift})
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.client = cl
-		startAgent(t, e, r, cachesync.AgentOptions{TombstoneTTL: evictTombstoneTTL})
+		startAgent(t, e, r, cachesync.AgentOptions{TombstoneTTL: evictTombstoneTTL, MaxDrift: evictMaxDrift})
 	}
 	ctx := context.Background()
 	run := fmt.Sprint(time.Now().UnixNano())
@@ -98,7 +103,9 @@ func TestCachesyncEviction(t *testing.T) {
 		sleepUntil(time.UnixMicro(c.old.Micros).Add(evictTombstoneTTL + 500*time.Millisecond))
 	}
 	expired := cases[1]
-	sleepUntil(expired.deleted.Add(evictTombstoneTTL + 1500*time.Millisecond))
+	// Its lifetime: TombstoneTTL + 2 s of margin + MaxDrift, given as seconds from the delete
+	// plus one (memcached's tick); then 1.5 s as before.
+	sleepUntil(expired.deleted.Add(evictTombstoneTTL + 2*time.Second + evictMaxDrift + time.Second + 1500*time.Millisecond))
 	for _, c := range cases {
 		if present, _, _ := mcDebug(t, addrOf(e, c.in), c.key); present {
 			t.Fatalf("%s: the %s tombstone is still in memcached", c.key, c.in.name)

@@ -74,6 +74,7 @@ func runCtx(ctx context.Context, cfg Config) error {
 	}
 	mc := memcache.New(cfg.Memcached)
 	mc.Timeout = 2 * time.Second
+	mc.MaxIdleConns = cfg.Appliers + 8 // every applier at once, and the readers' pings (see AgentOptions.Appliers)
 	if err := mc.Ping(); err != nil {
 		// Not fatal: memcached may be restarting; events wait on the queue until it answers.
 		logger.Warn("memcached does not answer yet; events stay queued until it does", "memcached", cfg.Memcached, "err", err)
@@ -141,6 +142,7 @@ func sqsClient(ctx context.Context, cfg Config) (*sqs.Client, error) {
 		if cfg.SQSEndpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.SQSEndpoint)
 		}
+		o.HTTPClient = cachesync.SQSHTTPClient(cfg.Receivers + 8) // receivers, deleters, visibility changes
 	}), nil
 }
 

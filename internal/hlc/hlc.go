@@ -20,7 +20,10 @@
 //   - Wall clock stepped backwards: Now keeps returning last+1 until the wall clock catches up
 //     (counted in Stats.Backwards); it never repeats or goes back.
 //   - Wall clock stepped forwards: Now follows it (the jump is visible in the timestamps; a step
-//     larger than MaxDrift is counted in Stats.Forwards).
+//     larger than MaxDrift is counted in Stats.Forwards). A step is the wall clock moving further
+//     than the monotonic clock between two Now calls, so an idle gap (no call for a while) is not
+//     one; a clock function without monotonic readings (a test's) counts any wall-clock advance
+//     larger than MaxDrift.
 package hlc
 
 import (
@@ -44,6 +47,7 @@ type Clock struct {
 	mu       sync.Mutex
 	last     int64 // the greatest timestamp issued or accepted
 	lastPhys int64
+	lastRead time.Time // the reading of the last Now, monotonic part included
 	stats    Stats
 }
 
@@ -68,17 +72,20 @@ func New(now func() time.Time, maxDrift time.Duration) *Clock {
 
 // Now returns a fresh timestamp, strictly greater than every one before it.
 func (c *Clock) Now() int64 {
-	phys := c.now().UnixMicro()
+	read := c.now()
+	phys := read.UnixMicro()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.lastPhys != 0 {
+		// Sub uses the monotonic readings when both have one: then wall - elapsed is the step.
+		elapsed := read.Sub(c.lastRead).Microseconds()
 		if phys < c.lastPhys {
 			c.stats.Backwards++
-		} else if phys-c.lastPhys > c.maxDrift {
+		} else if phys-c.lastPhys-elapsed > c.maxDrift || (!monotonic(read, c.lastRead) && phys-c.lastPhys > c.maxDrift) {
 			c.stats.Forwards++
 		}
 	}
-	c.lastPhys = phys
+	c.lastPhys, c.lastRead = phys, read
 	if phys > c.last {
 		c.last = phys
 	} else {
@@ -86,6 +93,9 @@ func (c *Clock) Now() int64 {
 	}
 	return c.last
 }
+
+// monotonic reports whether both readings carry a monotonic clock reading.
+func monotonic(a, b time.Time) bool { return a != a.Round(0) && b != b.Round(0) }
 
 // Observe moves the clock past t (a version read or applied), so the next Now is greater. A t
 // more than MaxDrift ahead of the physical clock is refused and leaves the clock unchanged.

@@ -118,3 +118,18 @@ func TestConcurrentNowIsUnique(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An idle gap longer than MaxDrift (no Now call for a while, the wall clock running as usual) is
+// not a forward step of the wall clock: only a wall clock that moves more than the monotonic
+// clock by MaxDrift is.
+func TestIdleGapIsNotAForwardStep(t *testing.T) {
+	base := time.Now() // carries a monotonic reading; Add moves both, as time passing does
+	at := base
+	c := New(func() time.Time { return at }, time.Second)
+	c.Now()
+	at = base.Add(time.Hour)
+	c.Now()
+	if got := c.Stats().Forwards; got != 0 {
+		t.Fatalf("an idle hour was counted as %d forward steps", got)
+	}
+}
