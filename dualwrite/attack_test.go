@@ -3,7 +3,9 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestAttackStrictCounterFollowerFailureAcknowledged
@@ -64,5 +66,30 @@ func TestAttackCounterBothSidesFailNoUncertain(t *testing.T) {
 	}
 	if !sec {
 		t.Fatalf("follower counter update failed (may have applied) but Uncertain() = %+v has nothing for the secondary; stats %+v", s.Uncertain(), s.Stats())
+	}
+}
+
+// TestAttackTextualBatchSecondTTLNotShortened
+// Interleaving: a textual BEGIN BATCH … APPLY BATCH with two USING TTL statements (100 s, 200 s)
+// fails on the follower and is logged at t0; the replayer applies it at t0+50 s.
+// Promise broken (package doc): "The TTL of a replayed USING TTL write is what remains of it
+// counted from when the entry was logged" — the lexer records only the first TTL, so the second
+// statement is replayed with its full 200 s and outlives the copy on the authoritative side.
+func TestAttackTextualBatchSecondTTLNotShortened(t *testing.T) {
+	log := NewMemLog()
+	stmt := "BEGIN BATCH INSERT INTO a (k, v) VALUES (1, 'x') USING TTL 100; " +
+		"INSERT INTO b (k, v) VALUES (1, 'y') USING TTL 200; APPLY BATCH"
+	logged := time.Now()
+	if err := log.Append(context.Background(), &Entry{Side: "secondary", Timestamp: logged.UnixMicro(), Logged: logged,
+		Stmts: []Stmt{{Stmt: stmt}}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.Pending(1)
+	if err != nil || len(recs) != 1 {
+		t.Fatal(recs, err)
+	}
+	got := remainingTTL(recs[0].Entry.Stmts[0], logged.Add(50*time.Second)).Stmt // what applyReplay sends
+	if !strings.Contains(got, "USING TTL 50;") || !strings.Contains(got, "USING TTL 150;") {
+		t.Fatalf("replayed 50 s after logging:\n  %s\nwant TTL 50 and TTL 150 (what remains of 100 s and 200 s)", got)
 	}
 }
