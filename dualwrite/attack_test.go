@@ -93,3 +93,58 @@ func TestAttackTextualBatchSecondTTLNotShortened(t *testing.T) {
 		t.Fatalf("replayed 50 s after logging:\n  %s\nwant TTL 50 and TTL 150 (what remains of 100 s and 200 s)", got)
 	}
 }
+
+// TestAttackAsyncFullQueueIgnoresDeadline
+// Interleaving: policy Async, queue 1 / worker 1, the follower stalls so the queue fills; the next
+// caller (100 ms deadline) finds the queue full and its write goes to the replay log, whose fsync
+// takes 1 s. enqueue replaced op.ctx by context.WithoutCancel before keep, so the caller waits the
+// full second. Promise broken (package doc): the replay log append is "fsync before the caller
+// returns, the wait bounded by the caller's context"; Query.WithContext "sets the context of the
+// request on both sides" — here the caller's deadline bounds nothing.
+func TestAttackAsyncFullQueueIgnoresDeadline(t *testing.T) {
+	f := &fakeSides{}
+	release := make(chan struct{})
+	f.set(secondarySide, blockUntil(release))
+	s := newFakeSession(t, f, WithPolicy(Async), WithAsyncQueue(1, 1),
+		WithReplayLog(slowAppendLog{NewMemLog(), time.Second}))
+	defer s.Close()
+	defer close(release)
+	for i := 0; i < 2; i++ { // one in the worker, one in the queue
+		if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", i, "x").Exec(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the worker takes the first before the second is queued
+	}
+	if st := s.Stats(); st.Logged != 0 {
+		t.Fatalf("setup: a write already went to the log: %+v", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 9, "x").WithContext(ctx).Exec()
+	t.Logf("err=%v d=%v stats=%+v", err, time.Since(start), s.Stats())
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("caller with a 100 ms deadline waited %v (the replay log's fsync), past its deadline", d)
+	}
+}
+
+// TestAttackFollowerRefusalFailsAcceptedWrite
+// Interleaving: PrimaryAuthoritative, Dual; the primary (authoritative) accepts the INSERT, the
+// secondary answers "Undefined column" (schema change not there yet). Exec returns an error and
+// nothing is kept for the secondary. Promise broken (package doc): "PrimaryAuthoritative: the
+// caller's write succeeds when the authoritative side accepts it; a follower failure … is
+// appended to the durable replay log" (the replayer even has a 5-attempt/10 s floor for refusals
+// "since a schema may still be on its way"). The caller is told its write failed while the
+// authoritative side holds it, and the follower never gets it.
+func TestAttackFollowerRefusalFailsAcceptedWrite(t *testing.T) {
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
+	log := NewMemLog()
+	s := newFakeSession(t, f, WithReplayLog(log))
+	defer s.Close()
+	err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec()
+	n, _ := log.Backlog()
+	if err != nil || n == 0 {
+		t.Fatalf("primary accepted, secondary refused: Exec = %v, entries kept for the secondary = %d; want nil and 1", err, n)
+	}
+}
