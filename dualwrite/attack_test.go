@@ -148,3 +148,45 @@ func TestAttackFollowerRefusalFailsAcceptedWrite(t *testing.T) {
 		t.Fatalf("primary accepted, secondary refused: Exec = %v, entries kept for the secondary = %d; want nil and 1", err, n)
 	}
 }
+
+// TestAttackUndecodableTailBlocksAuthorityForever
+// Interleaving: the replay log's last record cannot be decoded (written by a newer version before
+// a rollback); a session on the directory starts, Pending dead-letters it, the operator drops the
+// dead letter with `islands replay drop`. Pending read past the record but the replayer never got
+// a position for it, so Done never passes it: Backlog stays 1 for ever.
+// Promise broken (package doc): SetPhase refuses authority only "while the replay log still holds
+// writes, or while that side has dead letters"; here it holds neither, yet SetPhaseWait and
+// WaitReplayed never return.
+func TestAttackUndecodableTailBlocksAuthorityForever(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.log.Append(context.Background(), []byte{0xff, 0xfe, 0xfd}); err != nil { // CRC-valid, undecodable
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	s := newFakeSession(t, f, WithReplayLog(l))
+	defer s.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if d, _ := l.DeadLetters(); len(d) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("undecodable entry not dead-lettered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := l.DropDeadLetters(context.Background(), nil); err != nil { // the operator drops it
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.SetPhaseWait(ctx, DualFlipped); err != nil {
+		n, _ := s.Backlog()
+		d, _ := l.DeadLetters()
+		t.Fatalf("nothing left to replay and no dead letters (%d), backlog %d: SetPhaseWait = %v", len(d), n, err)
+	}
+}
