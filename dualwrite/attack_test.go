@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,62 @@ func TestAttackUndecodableTailBlocksAuthorityForever(t *testing.T) {
 		n, _ := s.Backlog()
 		d, _ := l.DeadLetters()
 		t.Fatalf("nothing left to replay and no dead letters (%d), backlog %d: SetPhaseWait = %v", len(d), n, err)
+	}
+}
+
+// TestAttackLateFollowerReadsCallersReusedValues
+// Interleaving: Dual, budget 20 ms; Exec(stmt, vals...) returns after the budget while the
+// follower's request is still running (or being retried by gocql, which marshals the values again
+// on each attempt); the caller, as gocql allows once Exec has returned, reuses vals for its next
+// write (vals[1] = "b"). The follower then sends "b" under the first write's timestamp, while the
+// replay log kept "a": the two sides hold different values for one timestamp (Cassandra breaks
+// the tie by value, so a replay may never repair it). Also a data race under -race.
+// Promise broken (package doc): "Every write gets one client timestamp … sent to both sides, so
+// the two copies reconcile to the same cells"; Query is "shaped like *gocql.Query".
+func TestAttackLateFollowerReadsCallersReusedValues(t *testing.T) {
+	f := &fakeSides{}
+	got := make(chan string, 1)
+	f.set(secondarySide, func(ctx context.Context, op *writeOp) (bool, error) {
+		time.Sleep(150 * time.Millisecond) // slow follower: past the budget
+		got <- fmt.Sprint(op.stmts[0].Values[1])
+		return true, nil
+	})
+	s := newFakeSession(t, f, WithFollowerBudget(20*time.Millisecond))
+	defer s.Close()
+	vals := []any{1, "a"}
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", vals...).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	vals[1] = "b" // the caller's next write reuses its values slice
+	if v := <-got; v != "a" {
+		t.Fatalf("the follower wrote v=%q for the write acknowledged with v=\"a\"", v)
+	}
+}
+
+// TestAttackAsyncFollowerReadsCallersReusedValues
+// Interleaving: policy Async; Exec(stmt, vals...) returns once the leader took v="a" and the
+// follower write is queued; the caller reuses vals (vals[1] = "b") before an async worker sends
+// it. The follower stores "b" under the timestamp of the write that stored "a" on the leader.
+// Promise broken (package doc): one client timestamp "sent to both sides, so the two copies
+// reconcile to the same cells"; Async only promises that a crash loses the queued tail.
+func TestAttackAsyncFollowerReadsCallersReusedValues(t *testing.T) {
+	f := &fakeSides{}
+	release := make(chan struct{})
+	got := make(chan string, 1)
+	f.set(secondarySide, func(ctx context.Context, op *writeOp) (bool, error) {
+		<-release
+		got <- fmt.Sprint(op.stmts[0].Values[1])
+		return true, nil
+	})
+	s := newFakeSession(t, f, WithPolicy(Async))
+	defer s.Close()
+	vals := []any{1, "a"}
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", vals...).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	vals[1] = "b"
+	close(release)
+	if v := <-got; v != "a" {
+		t.Fatalf("the follower wrote v=%q for the write acknowledged with v=\"a\"", v)
 	}
 }
