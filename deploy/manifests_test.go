@@ -31,14 +31,14 @@ type object struct {
 // kinds maps apiVersion/kind to the Go type a document decodes into. A document of any other kind
 // fails the test: add its type here when a manifest needs it.
 var kinds = map[string]func() any{
-	"v1/Namespace":                            func() any { return &corev1.Namespace{} },
-	"v1/ConfigMap":                            func() any { return &corev1.ConfigMap{} },
-	"v1/Secret":                               func() any { return &corev1.Secret{} },
-	"v1/Service":                              func() any { return &corev1.Service{} },
-	"v1/ServiceAccount":                       func() any { return &corev1.ServiceAccount{} },
-	"apps/v1/Deployment":                      func() any { return &appsv1.Deployment{} },
-	"batch/v1/Job":                            func() any { return &batchv1.Job{} },
-	"networking.k8s.io/v1/NetworkPolicy":      func() any { return &networkingv1.NetworkPolicy{} },
+	"v1/Namespace":                       func() any { return &corev1.Namespace{} },
+	"v1/ConfigMap":                       func() any { return &corev1.ConfigMap{} },
+	"v1/Secret":                          func() any { return &corev1.Secret{} },
+	"v1/Service":                         func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":                  func() any { return &corev1.ServiceAccount{} },
+	"apps/v1/Deployment":                 func() any { return &appsv1.Deployment{} },
+	"batch/v1/Job":                       func() any { return &batchv1.Job{} },
+	"networking.k8s.io/v1/NetworkPolicy": func() any { return &networkingv1.NetworkPolicy{} },
 	"monitoring.coreos.com/v1/ServiceMonitor": func() any { return &monitoringv1.ServiceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule": func() any { return &monitoringv1.PrometheusRule{} },
 }
