@@ -12,6 +12,6 @@
 //   - every alert expression and every dashboard query parses with the PromQL parser, and each
 //     alert has a unit test that makes it fire and one that keeps it quiet;
 //   - metrics.txt lists exactly the metrics the alerts and panels use; the integration test
-//     integration/deploy_metrics_test.go checks the real programs serve each of them;
+//     TestDeploy in integration/deploy_test.go checks the real programs serve each of them;
 //   - the Dockerfiles are multi-stage, build a static binary and run it as a numeric non-root user.
 package deploy
