@@ -447,7 +447,11 @@ func deployDualwrite(t *testing.T, e Env) map[string]bool {
 	const ks = "deploy_dualwrite"
 	dwKeyspaces(t, e, ks)
 	reg := prometheus.NewRegistry()
-	dw, err := dualwrite.New(dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks), dualwrite.WithReplayDir(t.TempDir()),
+	replay := t.TempDir()
+	if err := os.Chmod(replay, 0o700); err != nil { // it holds member data: dualwrite wants it private
+		t.Fatal(err)
+	}
+	dw, err := dualwrite.New(dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks), dualwrite.WithReplayDir(replay),
 		dualwrite.WithPhase(dualwrite.Dual), dualwrite.WithName("deploy"), dualwrite.WithRegisterer(reg), dualwrite.WithShadowReads(1))
 	if err != nil {
 		t.Fatal(err)
