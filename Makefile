@@ -1,5 +1,5 @@
 # islands — the two commands a newcomer needs are `make demo` and `make test`.
-.PHONY: demo chaos test unit regions-up regions-down regions-status bench fuzz lint build
+.PHONY: demo chaos test unit deploy-check regions-up regions-down regions-status bench fuzz lint build
 
 GO ?= go
 
@@ -31,6 +31,10 @@ unit:
 ## build: the product's programs into bin/ (forklift, cachesync, islands; the lab's islands-lab is built by scripts/chaos)
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+## deploy-check: deploy/'s tests (manifests decode strictly, alerts and panels parse, alert unit tests)
+deploy-check:
+	cd deploy && $(GO) test ./...
 
 regions-up:
 	scripts/regions up

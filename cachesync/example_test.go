@@ -3,12 +3,14 @@ package cachesync_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/globalcloud/islands/cachesync"
 )
@@ -62,4 +64,39 @@ func Example() {
 		cache.Fill(ctx, tok, &cachesync.Item{Key: "profile:42", Value: b}) // ErrNotApplied: the key changed meanwhile
 	}
 	cache.Emit(ctx, "recompute-recommendations", map[string]any{"member": 42}) // an application event (relay)
+}
+
+// The agent of a region, as cmd/cachesync runs it beside memcached: it long-polls the region's
+// queue and applies the other regions' events, an older version never over a newer one.
+func ExampleNewAgent() {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("eu-west-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	agent, err := cachesync.NewAgent(sqs.NewFromConfig(awsCfg),
+		"https://sqs.eu-west-1.amazonaws.com/123456789012/islands-cache-eu-west-1",
+		memcache.New("127.0.0.1:11211"), cachesync.AgentOptions{Receivers: 4, Registerer: prometheus.DefaultRegisterer})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := agent.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Fatal(err)
+	}
+}
+
+// A key's mode is the one of its longest matching prefix.
+func ExampleRules_Mode() {
+	rules := cachesync.Rules{Default: cachesync.Invalidate, Rules: []cachesync.Rule{
+		{Prefix: "profile:", Mode: cachesync.Replicate},
+		{Prefix: "profile:avatar:", Mode: cachesync.Invalidate},
+	}}
+	for _, key := range []string{"profile:42", "profile:avatar:42", "session:42"} {
+		fmt.Println(key, rules.Mode(key))
+	}
+	// Output:
+	// profile:42 replicate
+	// profile:avatar:42 invalidate
+	// session:42 invalidate
 }

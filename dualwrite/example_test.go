@@ -2,6 +2,8 @@ package dualwrite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log"
 	"log/slog"
 	"time"
@@ -40,4 +42,42 @@ func Example() {
 	b.Query(`INSERT INTO bookmarks (member_id, title_id, position_s) VALUES (?, ?, ?)`, id, title, pos)
 	err = session.ExecuteBatch(b.WithContext(ctx))
 	_ = err
+}
+
+// A migration moves through the phases at run time, without a restart. SetPhaseWait returns once
+// the new phase holds for every write that starts after it; a flip towards the secondary waits
+// until the replay backlog to it is empty.
+func ExampleSession_SetPhaseWait() {
+	ctx := context.Background()
+	primary, secondary := gocql.NewCluster("island.example.internal"), gocql.NewCluster("global.example.internal")
+	session, err := dualwrite.Open(ctx, primary, secondary, dualwrite.WithReplayDir("/var/lib/app/replay"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	for _, p := range []dualwrite.Phase{dualwrite.Dual, dualwrite.DualFlipped, dualwrite.SecondaryOnly} {
+		if err := session.SetPhaseWait(ctx, p); err != nil {
+			log.Fatalf("to %s: %v", p, err)
+		}
+		n, age := session.Backlog()
+		fmt.Printf("phase %s, replay backlog %d (oldest %s)\n", p, n, age)
+	}
+}
+
+// Phases have the names the configuration, the metrics' phase label and the operator's tools use.
+func ExampleParsePhase() {
+	for _, name := range []string{"primary-only", "dual", "dual-flipped", "secondary-only", "both"} {
+		p, err := dualwrite.ParsePhase(name)
+		if err != nil {
+			fmt.Println(name, "refused:", errors.Is(err, dualwrite.ErrUnknownPhase))
+			continue
+		}
+		fmt.Println(int(p), p)
+	}
+	// Output:
+	// 0 primary-only
+	// 1 dual
+	// 2 dual-flipped
+	// 3 secondary-only
+	// both refused: true
 }

@@ -2,6 +2,8 @@ package forklift_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/gocql/gocql"
@@ -31,4 +33,29 @@ func Example() {
 		return err
 	}
 	_ = run
+}
+
+// N processes share one run by shard: each owns the token ranges i, i+N, i+2N, … of the run's
+// split of the ring, and all of them checkpoint into the same table.
+func ExampleParseShard() {
+	ranges := forklift.FullRing.Split(8)
+	for _, spec := range []string{"0/4", "1/4", "3/4", "4/4"} {
+		s, err := forklift.ParseShard(spec)
+		if err != nil {
+			fmt.Println(spec, "refused, a configuration error:", errors.Is(err, forklift.ErrConfig))
+			continue
+		}
+		var owned []int
+		for i := range ranges {
+			if s.Owns(i) {
+				owned = append(owned, i)
+			}
+		}
+		fmt.Println(spec, "owns ranges", owned)
+	}
+	// Output:
+	// 0/4 owns ranges [0 4]
+	// 1/4 owns ranges [1 5]
+	// 3/4 owns ranges [3 7]
+	// 4/4 refused, a configuration error: true
 }

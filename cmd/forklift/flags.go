@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -33,15 +34,18 @@ type common struct {
 	raw    map[string]string             // the value each config-key flag was given
 	cfg    forklift.Config               // what the flags write into
 
-	logLevel, logFormat, metricsAddr, reportPath, shardFlag string
-	jsonOut                                                 bool
-	warnings                                                []string // said once the logger exists
-	shard                                                   forklift.Shard
+	logLevel, logFormat, metricsAddr, reportPath string
+	jsonOut                                      bool
+	warnings                                     []string // said once the logger exists
+	shardFlags                                   shardFlags
+	shard                                        forklift.Shard
+	getenv                                       func(string) string // os.Getenv; tests replace it
 }
 
 // newCommon registers the shared flags; sharded commands also take --shard.
 func newCommon(name string, stderr io.Writer, sharded bool) *common {
-	c := &common{fs: flag.NewFlagSet("forklift "+name, flag.ContinueOnError), set: map[string]func(string) error{}, raw: map[string]string{}}
+	c := &common{fs: flag.NewFlagSet("forklift "+name, flag.ContinueOnError), set: map[string]func(string) error{}, raw: map[string]string{},
+		getenv: os.Getenv}
 	c.fs.SetOutput(stderr)
 	c.fs.StringVar(&c.config, "config", "", "YAML config file (required unless every needed key is given as a flag)")
 	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -50,7 +54,7 @@ func newCommon(name string, stderr io.Writer, sharded bool) *common {
 	c.fs.StringVar(&c.reportPath, "report", "", "also write the JSON report to this file")
 	c.fs.BoolVar(&c.jsonOut, "json", false, "print the JSON report on stdout instead of the table")
 	if sharded {
-		c.fs.StringVar(&c.shardFlag, "shard", "", "i/N: this process handles ranges i, i+N, … of N processes sharing the run")
+		c.shardFlags.register(c.fs)
 	}
 	c.configFlags()
 	return c
@@ -205,7 +209,7 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 		return cfg, err
 	}
 	var err error
-	c.shard, err = forklift.ParseShard(c.shardFlag)
+	c.shard, err = c.shardFlags.resolve(c.getenv)
 	return cfg, err
 }
 

@@ -2,7 +2,7 @@
 // proves the result. It is a thin CLI over package forklift:
 //
 //	forklift plan   [--sample N]      schemas compared, ranges, size, sampled conflicts; writes nothing
-//	forklift run    [--resume] [--shard i/N]   copy with checkpoints
+//	forklift run    [--resume] [--shard i/N | --shard-from-env N]   copy with checkpoints
 //	forklift verify                   compare both sides; exit 3 on a real difference
 //	forklift repair                   re-copy what verify finds, then verify it again
 //	forklift status                   the run's checkpoints
