@@ -6,7 +6,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
 )
 
 // sqsAllowed reports whether SQS accepts every character of a message body. SQS's documented
@@ -177,4 +176,3 @@ func TestAttackClientPublishesPoisonVersion(t *testing.T) {
 		}
 	}
 }
-
