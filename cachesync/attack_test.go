@@ -4,8 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 )
 
 // sqsAllowed reports whether SQS accepts every character of a message body. SQS's documented
@@ -175,4 +182,97 @@ func TestAttackClientPublishesPoisonVersion(t *testing.T) {
 			}
 		}
 	}
+}
+
+// strictSQS is an in-process SQS sender that refuses, as SQS does, a message body holding a
+// character outside SQS's allowed set: SendMessage with InvalidMessageContents, SendMessageBatch
+// with a per-entry failure (SenderFault). It counts what it accepted.
+type strictSQS struct {
+	mu       sync.Mutex
+	accepted map[string]int
+	refused  int
+}
+
+func (s *strictSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok, _ := sqsAllowed(aws.ToString(in.MessageBody)); !ok {
+		s.refused++
+		return nil, &smithy.GenericAPIError{Code: "InvalidMessageContents", Message: "Invalid characters found", Fault: smithy.FaultClient}
+	}
+	s.accepted[aws.ToString(in.MessageBody)]++
+	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil
+}
+
+func (s *strictSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		if ok, _ := sqsAllowed(aws.ToString(e.MessageBody)); !ok {
+			s.refused++
+			out.Failed = append(out.Failed, types.BatchResultErrorEntry{Id: e.Id, Code: aws.String("InvalidMessageContents"),
+				Message: aws.String("Invalid characters found"), SenderFault: true})
+			continue
+		}
+		s.accepted[aws.ToString(e.MessageBody)]++
+		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m")})
+	}
+	return out, nil
+}
+
+func (s *strictSQS) count() (accepted, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.accepted), s.refused
+}
+
+// TestAttackRefusedEntriesStallThePublisher: the Publisher retries an entry SQS refused for good
+// (a sender fault: InvalidMessageContents) for ever, each in one of its Senders (16 by default), so
+// 16 writes of keys the client accepts (U+FFFF, see above) take every sender for good and every
+// later event of every key waits in the buffer, not sent, until the buffer fills and they are
+// dropped (or spilled, where the drain fails for ever on the same records).
+//
+// Interleaving: 16 × Set("bad:N\uffff") (each its own batch) → 16 senders loop on
+// InvalidMessageContents with backoff → Set("good") returns nil, its event is never sent.
+// Promise broken: "Publish never waits longer than PublishTimeout" holds, but "A nil error means
+// every destination has the event in memory or on disk" to be sent — it is never sent; a
+// region's replication stops for every key after 16 bad keys.
+func TestAttackRefusedEntriesStallThePublisher(t *testing.T) {
+	s := &strictSQS{accepted: map[string]int{}}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu-west-1"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		p.Close(cctx)
+	}()
+	c, err := NewClient(newFakeMemcache(time.Now), p, ClientOptions{Region: "us-east-1", Rules: Rules{Default: Invalidate}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 16; i++ {
+		if _, err := c.Set(ctx, &Item{Key: fmt.Sprintf("bad:%d\uffff", i), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // past FlushInterval: each its own batch
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := c.Set(ctx, &Item{Key: fmt.Sprintf("good:%d", i), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if acc, _ := s.count(); acc >= 5 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	acc, ref := s.count()
+	t.Fatalf("after 3 s: %d of 5 good events sent; SQS refused the bad ones %d times (retried for ever, every sender busy)", acc, ref)
 }
