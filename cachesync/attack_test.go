@@ -276,3 +276,50 @@ func TestAttackRefusedEntriesStallThePublisher(t *testing.T) {
 	acc, ref := s.count()
 	t.Fatalf("after 3 s: %d of 5 good events sent; SQS refused the bad ones %d times (retried for ever, every sender busy)", acc, ref)
 }
+
+// TestAttackOneRegionDownStopsTheSpillForTheOthers: once anything is spilled, every event goes
+// to the spill for every destination, and drainOnce consumes its 200 oldest records only when SQS
+// took all of them, for all destinations. While one destination (region C) is down, the drain
+// fails every round: the healthy region B receives the same oldest records again each round (a
+// duplicate storm for as long as C is down) and never anything after them — B's replication stops
+// because C is out.
+//
+// Interleaving: C down; Publish e1..e300 (C's buffer full → spill → everything spilled, for B
+// and C) → drain: B's batches taken, C's refused → not committed → next round the same 200 again
+// → B never gets e101..e300 while C is down.
+// Promise broken: "an outage is one destination's (another region's SQS refusing sends opens none
+// here)"; spilled events "are sent when SQS takes messages again" — B's SQS takes them.
+func TestAttackOneRegionDownStopsTheSpillForTheOthers(t *testing.T) {
+	f := newFakeSQS(t)
+	b, c := f.url("b"), f.url("c")
+	f.setDown(c, true)
+	p, err := NewPublisher(f.client(), []string{b, c}, PublisherOptions{Buffer: 1, PublishTimeout: time.Millisecond, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		p.Close(cctx)
+	}()
+	const n = 300
+	for i := 0; i < n; i++ {
+		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
+		if err := p.Publish(context.Background(), ev); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	deadline := time.Now().Add(4 * time.Second)
+	var got map[string]int
+	for time.Now().Before(deadline) {
+		if got = f.counts(b); len(got) >= n {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dup := 0
+	for _, k := range got {
+		dup = max(dup, k)
+	}
+	t.Fatalf("region B (up) got %d of %d events in 4 s while region C was down; the most sent body reached it %d times", len(got), n, dup)
+}
