@@ -323,3 +323,34 @@ func TestAttackOneRegionDownStopsTheSpillForTheOthers(t *testing.T) {
 	}
 	t.Fatalf("region B (up) got %d of %d events in 4 s while region C was down; the most sent body reached it %d times", len(got), n, dup)
 }
+
+// TestAttackCloseOverrunsItsDeadlineOnASlowSpill: Close's deadline bounds the sending, but what
+// is still buffered then is spilled with spillAppendTimeout (5 s) of its own, and Close waits for
+// it (and for every append in flight): on a disk whose fsync stalls, Close returns seconds after
+// its deadline.
+//
+// Interleaving: SQS unreachable, events buffered → Close(deadline 200 ms) → deadline passes →
+// leftovers appended to a spill whose fsync stalls → Close returns ≈ 5 s later.
+// Promise broken: "Close never panics and returns by its deadline with every goroutine stopped".
+func TestAttackCloseOverrunsItsDeadlineOnASlowSpill(t *testing.T) {
+	p, err := NewPublisher(deadSQS(), []string{"http://127.0.0.1:1/q"}, PublisherOptions{Senders: 1, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.appendSpill = func(ctx context.Context, b []byte) error { // an fsync that stalls
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for i := 0; i < 50; i++ {
+		if err := p.Publish(context.Background(), testEvent(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	p.Close(ctx)
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("Close with a 200 ms deadline returned after %s", took.Round(time.Millisecond))
+	}
+}
