@@ -18,8 +18,9 @@ import (
 // sqsAllowed reports whether SQS accepts every character of a message body. SQS's documented
 // rule (SendMessage, MessageBody): "#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD |
 // #x10000 to #x10FFFF. Any characters not included in this list will be rejected."
-// (InvalidMessageContents). The unit tests' fakeSQS does not check it, so the test checks the
-// bodies itself.
+// (InvalidMessageContents; earlier versions of the same page said SQS instead replaces them with
+// U+FFFD, which would land the event on another key). The unit tests' fakeSQS does not check it,
+// so the test checks the bodies itself.
 func sqsAllowed(body string) (bool, rune) {
 	for _, r := range body {
 		switch {
