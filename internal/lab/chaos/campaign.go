@@ -29,6 +29,7 @@ import (
 	"github.com/globalcloud/islands/internal/lab/health"
 	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -352,6 +353,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	f.Logs = append(f.Logs, filepath.Join(o.Dir, "forklift.log"))
 	f.DeadLetters, f.Pending = replayLeftovers(o.Dir)
+	f.Spill = spillLeftovers(o.Dir)
 	for _, q := range queues {
 		f.DLQMessages = append(f.DLQMessages, q.deadLettered(ctx, sqsc)...)
 	}
@@ -537,11 +539,31 @@ func replayLeftovers(dir string) (aside, pending map[string]int64) {
 		if un, err := l.UncertainEntries(); err == nil && len(un) > 0 {
 			out[filepath.Join(d, "uncertain")] = int64(len(un))
 		}
-		n, _ := l.Backlog()
+		n, _ := l.Backlog() // (count, oldest): no error to lose
 		pending[d] = n
 		l.Close()
 	}
 	return out, pending
+}
+
+// spillLeftovers counts, per cachesync publisher spill (replay-*-spill/<destination region>), the
+// events still in it once every writer exited: events its destination's agent never got.
+func spillLeftovers(dir string) map[string]int64 {
+	out := map[string]int64{}
+	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill", "*"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			continue
+		}
+		l, err := recordlog.Open(d, recordlog.Options{})
+		if err != nil {
+			out[d+" (unreadable: "+err.Error()+")"] = 1
+			continue
+		}
+		out[d] = l.Stats().Records
+		l.Close()
+	}
+	return out
 }
 
 // writeForkliftConfig writes the config of the campaign's forklift runs, which connect as the

@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +40,9 @@ type Final struct {
 	Pending map[string]int64
 	// DLQMessages are events found in the cachesync dead-letter queues.
 	DLQMessages []string
+	// Spill is, per cachesync publisher spill directory, the events still in it after every
+	// writer exited (events its agents never got).
+	Spill map[string]int64
 }
 
 // Violation is one broken invariant, with the operations involved.
@@ -86,9 +91,40 @@ type Result struct {
 type writeOp struct {
 	c  Completed
 	ts int64
+	// applied: the final state shows one of its cells (value and writetime), so the write took
+	// effect whatever its caller was told; a logged batch then took effect whole.
+	applied bool
 }
 
-func (w writeOp) acked() bool { return w.c.Outcome == OK }
+// acked reports whether the write must be in the final state: acknowledged, or seen applied.
+func (w writeOp) acked() bool { return w.c.Outcome == OK || w.applied }
+
+// mayHave reports whether the write may have applied (every outcome but a definite failure).
+func (w writeOp) mayHave() bool { return w.c.Outcome != Fail }
+
+// lostKind names the violation of a write that must be in the final state and is not: a torn
+// batch when the only evidence it applied is another of its cells.
+func (w writeOp) lostKind() string {
+	if w.c.Outcome != OK && len(keysOf(w.c.Invoke.Muts)) > 1 {
+		return "torn-batch"
+	}
+	return "lost-write"
+}
+
+func keysOf(ms []Mut) map[int]bool {
+	out := map[int]bool{}
+	for _, m := range ms {
+		out[m.K] = true
+	}
+	return out
+}
+
+// cell is a value written to one key: the provenance of a value is the mutation that wrote this
+// value to this key, and its write's timestamp.
+type cell struct {
+	k int
+	v string
+}
 
 // Check compares the history with the final state. It is pure: everything it needs is in h and f.
 func Check(h []Op, f Final, opt CheckOptions) Result {
@@ -99,6 +135,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	ops := Pair(h)
 	byKey := map[int][]writeOp{}
 	byValue := map[string]writeOp{} // value of v -> the write that wrote it
+	prov := map[cell]writeOp{}      // (key, value of v) -> the write whose mutation of that key wrote it
 	cacheSets := map[string]Completed{}
 	for _, c := range ops {
 		res.Ops[c.Invoke.F+" "+c.Outcome]++
@@ -110,8 +147,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					byKey[m.K] = append(byKey[m.K], w)
 					seen[m.K] = true
 				}
-				if m.V != "" {
+				if m.V != "" && (m.F == FInsert || m.F == FUpdate) {
 					byValue[m.V] = w
+					prov[cell{m.K, m.V}] = w
 				}
 			}
 		}
@@ -119,15 +157,46 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			cacheSets[c.Invoke.Value] = c
 		}
 	}
+	// Evidence of application: a cell holding a write's value with its timestamp on either side.
+	applied := map[string]bool{}
+	for side := 0; side < 2; side++ {
+		for k, row := range f.Rows[side] {
+			if row.V == nil {
+				continue
+			}
+			if src, ok := prov[cell{k, *row.V}]; ok && src.ts == row.VWT && src.mayHave() {
+				applied[src.c.Invoke.ID] = true
+			}
+		}
+	}
+	for k, ws := range byKey {
+		for i := range ws {
+			ws[i].applied = applied[ws[i].c.Invoke.ID]
+		}
+		byKey[k] = ws
+	}
+	add := func(v Violation) { res.Violations = append(res.Violations, v) }
+	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
 	for _, op := range h {
 		switch {
-		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start") && op.Err == "":
-			res.Faults[op.F]++
+		case op.Type == Corrupt:
+			add(Violation{Check: "history", What: fmt.Sprintf("%s: unparsable history line (not the torn last one): %s", op.Process, op.Value)})
+		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start"):
+			// The nemesis records "start" before injecting and "start" with the error when the
+			// injection failed: a failed injection is not a fault.
+			id := op.F + "/" + op.Target
+			switch {
+			case op.Err == "":
+				res.Faults[op.F]++
+				injecting[id] = true
+			case injecting[id]:
+				res.Faults[op.F]--
+				injecting[id] = false
+			}
 		case op.Type == Stats && op.Backlog > res.MaxBacklog[op.Process]:
 			res.MaxBacklog[op.Process] = op.Backlog
 		}
 	}
-	add := func(v Violation) { res.Violations = append(res.Violations, v) }
 
 	// 1. Every acknowledged write on both sides with its timestamp; nothing no client issued.
 	keys := map[int]bool{}
@@ -144,7 +213,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		ws := byKey[k]
 		for side := 0; side < 2; side++ {
 			row := f.Rows[side][k]
-			checkV(k, sideName[side], row, ws, byValue, add)
+			checkV(k, sideName[side], row, ws, prov, byValue, add)
 			checkTags(k, sideName[side], row, ws, add)
 		}
 		a, b := f.Rows[0][k], f.Rows[1][k]
@@ -168,12 +237,20 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				if db.V != nil && *db.V == e.Value {
 					continue
 				}
-				src, ok := byValue[e.Value]
+				src, ok := prov[cell{k, e.Value}]
 				if !ok {
-					add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which no write issued", region, key, e.Value)})
+					what := fmt.Sprintf("%s cache %s holds %q, which no write issued", region, key, e.Value)
+					if o, other := byValue[e.Value]; other {
+						what = fmt.Sprintf("%s cache %s holds %q, which write %s wrote to another key", region, key, e.Value, o.c.Invoke.ID)
+					}
+					add(Violation{Check: "invented", What: what})
 					continue
 				}
-				if why := staleExplained(h, ops, k, src, region, brokerLost); why != "" {
+				if !src.mayHave() {
+					add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of write %s, which failed", region, key, e.Value, src.c.Invoke.ID), Ops: []Op{src.c.Invoke, src.c.End}})
+					continue
+				}
+				if why := staleExplained(ops, k, src, region, brokerLost); why != "" {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
 				}
@@ -189,8 +266,18 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			}
 			// Cache-only key: the newest acknowledged set or delete, or something newer.
 			src, ok := cacheSets[e.Value]
-			if !ok {
+			switch {
+			case !ok:
 				add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which no set issued", region, key, e.Value)})
+				continue
+			case src.Invoke.Key != key:
+				add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which set %s wrote to %s", region, key, e.Value, src.Invoke.ID, src.Invoke.Key), Ops: []Op{src.Invoke}})
+				continue
+			case src.Outcome == Fail:
+				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s, which was not applied (%s)", region, key, e.Value, src.Invoke.ID, src.End.Err), Ops: []Op{src.Invoke, src.End}})
+				continue
+			case src.Outcome == OK && src.End.TS > 0 && e.Version != (cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}):
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
 			}
 			var newest *Completed
@@ -261,13 +348,18 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	for _, m := range f.DLQMessages {
 		add(Violation{Check: "dead-letter", What: "cachesync event dead-lettered: " + m})
 	}
+	for _, dir := range sortedKeys(f.Spill) {
+		if n := f.Spill[dir]; n > 0 {
+			add(Violation{Check: "spill", What: fmt.Sprintf("cachesync spill %s still holds %d events after every writer exited: invalidations or sets its agents never got", dir, n)})
+		}
+	}
 
 	// A caller waiting on the follower while its own side answered (reported per op).
 	faults := faultWindows(h)
 	var lats []time.Duration
 	waits := 0
 	for _, c := range ops {
-		if len(c.Invoke.Muts) == 0 || c.Outcome != OK {
+		if len(c.Invoke.Muts) == 0 || c.End.Type == "" { // a write its process died in is no wait
 			continue
 		}
 		lat := time.Duration(c.End.LatencyNs)
@@ -292,8 +384,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			state = "faulted"
 		}
 		if waits++; waits <= 5 {
-			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s acknowledged after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
-				c.Invoke.ID, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s completed (%s) after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, c.Outcome, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
 		}
 	}
 	if waits > 5 {
@@ -309,10 +401,10 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	return res
 }
 
-func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]writeOp, add func(Violation)) {
-	var maxSet, maxDel int64 = -1, -1 // newest acknowledged set / delete of v
+func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation)) {
+	var maxSet, maxDel int64 = -1, -1 // newest set / delete of v that must be there
 	var maxDelAny int64 = -1          // newest delete that may have applied
-	var lastSet writeOp
+	var lastSet, lastDel writeOp
 	for _, w := range ws {
 		for _, m := range w.c.Invoke.Muts {
 			if m.K != k {
@@ -325,9 +417,9 @@ func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]w
 				}
 			case FDelete:
 				if w.acked() && w.ts > maxDel {
-					maxDel = w.ts
+					maxDel, lastDel = w.ts, w
 				}
-				if w.ts > maxDelAny {
+				if w.mayHave() && w.ts > maxDelAny {
 					maxDelAny = w.ts
 				}
 			}
@@ -335,14 +427,25 @@ func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]w
 	}
 	if row.V == nil {
 		if maxSet >= 0 && maxSet > maxDelAny {
-			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d v absent on the %s side; acknowledged write %s (ts %d) set it and no delete is newer",
-				k, side, lastSet.c.Invoke.ID, maxSet), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
+			add(Violation{Check: lastSet.lostKind(), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
+				k, side, lastSet.c.Invoke.ID, maxSet, lastSet.c.Outcome), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
 		}
 		return
 	}
-	src, ok := byValue[*row.V]
-	if !ok || !touches(src, k) {
-		add(Violation{Check: "invented", What: fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)})
+	src, ok := prov[cell{k, *row.V}]
+	if !ok {
+		what := fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)
+		var involved []Op
+		if o, other := byValue[*row.V]; other {
+			what = fmt.Sprintf("kv k=%d v=%q on the %s side: write %s wrote that value to another key, never to this one", k, *row.V, side, o.c.Invoke.ID)
+			involved = []Op{o.c.Invoke}
+		}
+		add(Violation{Check: "invented", What: what, Ops: involved})
+		return
+	}
+	if !src.mayHave() {
+		add(Violation{Check: "failed-write", What: fmt.Sprintf("kv k=%d v=%q on the %s side: its write %s failed (%s)", k, *row.V, side, src.c.Invoke.ID, src.c.End.Err),
+			Ops: []Op{src.c.Invoke, src.c.End}})
 		return
 	}
 	if src.ts != row.VWT {
@@ -350,8 +453,12 @@ func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]w
 			Ops: []Op{src.c.Invoke}})
 	}
 	if newest := max(maxSet, maxDel); row.VWT < newest {
-		add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but an acknowledged write at ts %d is newer",
-			k, side, *row.V, row.VWT, newest), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
+		lost := lastSet
+		if maxDel > maxSet {
+			lost = lastDel
+		}
+		add(Violation{Check: lost.lostKind(), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is newer",
+			k, side, *row.V, row.VWT, lost.c.Invoke.ID, newest, lost.c.Outcome), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
 	}
 }
 
@@ -370,6 +477,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 					continue
 				}
 				switch {
+				case !w.mayHave():
 				case m.F == FAdd && m.Elem == e:
 					maxAddAny = max(maxAddAny, w.ts)
 					if w.acked() && w.ts > maxAdd {
@@ -388,7 +496,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
 				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
 		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
-			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; acknowledged add %s (ts %d) is newer than every remove/delete",
+			add(Violation{Check: lastAdd.lostKind(), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
 				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
 		}
 	}
@@ -439,12 +547,17 @@ func lastOps(ws []writeOp, n int) []Op {
 	return ops
 }
 
-// staleExplained says why a stale row entry is not the libraries' fault, or "".
-func staleExplained(h []Op, ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
+// staleExplained says why a stale row entry is not the libraries' fault, or "". Only the newest
+// write superseding the entry's value may excuse it: when that write was acknowledged and its own
+// invalidation completed, every fill after it read a value at least as new, whatever older writes
+// did.
+func staleExplained(ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
 	key := RowKey(k)
-	for _, c := range ops {
+	var newest *Completed
+	for i := range ops {
+		c := &ops[i]
 		w := c.Invoke
-		if len(w.Muts) == 0 || w.TS <= src.ts {
+		if len(w.Muts) == 0 || w.TS <= src.ts || c.Outcome == Fail {
 			continue
 		}
 		changesV := false
@@ -453,30 +566,39 @@ func staleExplained(h []Op, ops []Completed, k int, src writeOp, region string, 
 				changesV = true
 			}
 		}
-		if !changesV {
-			continue
-		}
-		if c.Outcome != OK {
-			return fmt.Sprintf("write %s that superseded it did not complete (%s), so its writer never invalidated the caches", w.ID, c.Outcome)
-		}
-		// The writer invalidates right after the write: find that invalidation.
-		inval := false
-		for _, d := range ops {
-			if d.Invoke.Process == w.Process && d.Invoke.F == FCacheDel && d.Invoke.Key == key && d.Invoke.Time >= c.End.Time {
-				if d.Outcome == OK {
-					inval = true
-					if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
-						return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
-					}
-				}
-				break
-			}
-		}
-		if !inval {
-			return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
+		if changesV && (newest == nil || w.TS > newest.Invoke.TS) {
+			newest = c
 		}
 	}
+	if newest == nil {
+		return ""
+	}
+	w := newest.Invoke
+	if newest.Outcome != OK {
+		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome)
+	}
+	d, ok := invalidationOf(ops, *newest, key)
+	if !ok || d.Outcome != OK {
+		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
+	}
+	if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
+		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
+	}
 	return ""
+}
+
+// invalidationOf returns the invalidation of key that write c caused: the cache-del naming c as
+// its cause (histories without causes: the first cache-del of key by c's process after c).
+func invalidationOf(ops []Completed, c Completed, key string) (Completed, bool) {
+	for _, d := range ops {
+		if d.Invoke.F != FCacheDel || d.Invoke.Key != key {
+			continue
+		}
+		if d.Invoke.Cause == c.Invoke.ID || (d.Invoke.Cause == "" && d.Invoke.Process == c.Invoke.Process && d.Invoke.Time >= c.End.Time) {
+			return d, true
+		}
+	}
+	return Completed{}, false
 }
 
 func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }
@@ -492,18 +614,33 @@ func lastKill(h []Op, target string) int64 {
 	return t
 }
 
+// panicIn searches the whole file, in chunks, for the first panic, fatal error or data race.
 func panicIn(path string) string {
-	b, err := readFileTail(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
-	for _, marker := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
-		if i := strings.Index(b, marker); i >= 0 {
-			end := min(len(b), i+300)
-			return strings.ReplaceAll(b[i:end], "\n", " | ")
+	defer f.Close()
+	markers := []string{"panic:", "fatal error:", "WARNING: DATA RACE"}
+	const keep = 64 // longer than every marker: a marker split between chunks is found
+	buf := make([]byte, 0, 1<<20+keep)
+	chunk := make([]byte, 1<<20)
+	for {
+		n, rerr := io.ReadFull(f, chunk)
+		buf = append(buf, chunk[:n]...)
+		for _, marker := range markers {
+			if i := strings.Index(string(buf), marker); i >= 0 {
+				more := make([]byte, 300)
+				m, _ := io.ReadFull(f, more)
+				rest := append(buf[i:], more[:m]...)
+				return strings.ReplaceAll(string(rest[:min(len(rest), 300)]), "\n", " | ")
+			}
 		}
+		if rerr != nil {
+			return ""
+		}
+		buf = append(buf[:0], buf[len(buf)-min(len(buf), keep):]...)
 	}
-	return ""
 }
 
 func str(s *string) string {

@@ -259,7 +259,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	derr := dw.WaitReplayed(dctx)
 	cancel()
-	n, _ := dw.Backlog()
+	n, _ := dw.Backlog() // (count, age of the oldest): it has no error to lose
 	end := Op{Type: Drained, Process: proc, Region: cfg.Region, Backlog: n}
 	if derr != nil {
 		end.Err = derr.Error()
@@ -346,7 +346,7 @@ func (w *writer) one(ctx context.Context, r *rand.Rand) {
 	case n < 95:
 		w.cacheSet(ctx, k)
 	default:
-		w.cacheDelete(ctx, CacheOnlyKey(k))
+		w.cacheDelete(ctx, CacheOnlyKey(k), "")
 	}
 }
 
@@ -399,7 +399,7 @@ func (w *writer) write(ctx context.Context, r *rand.Rand, keys []int) {
 	}
 	for _, m := range muts {
 		if m.F == FInsert || m.F == FUpdate || m.F == FDelete {
-			w.cacheDelete(ctx, RowKey(m.K))
+			w.cacheDelete(ctx, RowKey(m.K), id)
 		}
 	}
 }
@@ -508,10 +508,12 @@ func (w *writer) cacheSet(ctx context.Context, k int) {
 	w.complete(inv, start, err)
 }
 
-// cacheDelete deletes key here and in the other region.
-func (w *writer) cacheDelete(ctx context.Context, key string) {
+// cacheDelete deletes key here and in the other region; cause is the id of the write it follows
+// ("" for none), recorded so the checker matches each invalidation with its write even when
+// another worker of the process wrote in between.
+func (w *writer) cacheDelete(ctx context.Context, key, cause string) {
 	id := w.id()
-	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheDel, Region: w.cfg.Region, Key: key}
+	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheDel, Region: w.cfg.Region, Key: key, Cause: cause}
 	w.rec.Record(inv)
 	start := time.Now()
 	ver, err := w.cache.Delete(ctx, key)
