@@ -157,6 +157,9 @@ func ReplayCommand(o Options) string {
 	if o.Keys != 40 {
 		args = append(args, fmt.Sprintf("--keys %d", o.Keys))
 	}
+	if o.TombstoneTTL != 10*time.Second {
+		args = append(args, "--tombstone-ttl "+o.TombstoneTTL.String())
+	}
 	if len(args) > 0 {
 		cmd += fmt.Sprintf(" CHAOS_ARGS=%q", strings.Join(args, " "))
 	}
@@ -277,9 +280,19 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	nem := NewNemesis(rec, faults...)
 	offered := filterKinds(nem.Offered(), o.Kinds, o.Targets)
+	// The schedule depends on what this world offers (a forklift binary, a WAN): the replay
+	// command names the kinds offered, and a run asked for a kind its world cannot offer stops
+	// instead of drawing another schedule.
+	if missing := missingKinds(o.Kinds, offered); len(missing) > 0 {
+		return nil, fmt.Errorf("chaos: %w: %s (%s)", ErrKindNotOffered, strings.Join(missing, ","), strings.Join(skipped, "; "))
+	}
+	replay := o
+	if len(replay.Kinds) == 0 {
+		replay.Kinds = kindsOf(offered)
+	}
 	sched := Generate(o.Seed, o.Duration, offered, o.MaxFault)
 	rep = &Report{Seed: o.Seed, Duration: o.Duration, Schedule: sched, Skipped: skipped, Dir: o.Dir,
-		Replay: ReplayCommand(o)}
+		Replay: ReplayCommand(replay)}
 	writeJSON(filepath.Join(o.Dir, "schedule.json"), sched)
 	say("schedule (%d faults):\n%s", len(sched.Steps), sched)
 
@@ -367,6 +380,33 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep.Result = Check(h, f, CheckOptions{CallerWait: o.CallerWait})
 	writeJSON(filepath.Join(o.Dir, "report.json"), rep)
 	return rep, nil
+}
+
+// ErrKindNotOffered: a run asked for a fault kind its world cannot inject.
+var ErrKindNotOffered = errors.New("fault kind not offered by this world")
+
+// missingKinds returns the kinds asked for that no offered target has.
+func missingKinds(asked []string, offered []Target) []string {
+	have := map[string]bool{}
+	for _, t := range offered {
+		have[t.Kind] = true
+	}
+	var out []string
+	for _, k := range asked {
+		if !have[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// kindsOf returns the kinds of ts, sorted.
+func kindsOf(ts []Target) []string {
+	have := map[string]bool{}
+	for _, t := range ts {
+		have[t.Kind] = true
+	}
+	return sortedKeys(have)
 }
 
 func filterKinds(ts []Target, kinds, targets []string) []Target {

@@ -49,7 +49,12 @@
 // checker is used: the model is last-write-wins by client timestamp, the rule both keyspaces and
 // forklift's lww follow.
 //
-// A seed fixes the schedule and each writer's choice of operations; the interleaving with real
-// services is not deterministic, so a seed replays the same faults at the same times, and usually,
-// not always, the same bug.
+// A seed fixes the schedule and each writer's operations: every choice of a worker is derived from
+// (seed, region, incarnation, worker, op index) alone (Plan), never from a service's answer or
+// another worker's progress, and ids come from the same coordinates; every input that shapes the
+// run (the fault kinds the world offered, rate, keys, longest fault, tombstone TTL …) is in the
+// printed replay command, and a replay asking for a kind its world cannot offer stops
+// (ErrKindNotOffered). The interleaving with real services is not deterministic, so a seed
+// replays the same faults at the same times and the same operations, and usually, not always,
+// the same bug.
 package chaos
