@@ -217,6 +217,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	cql := map[string]string{Regions[0]: o.Env.USCQL, Regions[1]: o.Env.EUCQL}
 	mcAddr := map[string]string{Regions[0]: o.Env.USMemcached, Regions[1]: o.Env.EUMemcached}
 	var agents, writers []*Child
+	writerCfgs := map[string]WriterConfig{} // config path -> config; written once the schedule is known
 	for i, r := range Regions {
 		other := Regions[1-i]
 		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
@@ -233,10 +234,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
-		b, _ := json.MarshalIndent(wc, "", "  ")
-		if err := private.WriteFile(cfgPath, b); err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
-		}
+		writerCfgs[cfgPath] = wc
 		writers = append(writers, &Child{Name: "writer-" + short(r), Log: filepath.Join(o.Dir, "writer-"+short(r)+".log"),
 			Args: func(inc int) []string {
 				return []string{o.IslandsBin, "chaos-writer", "--config", cfgPath, "--incarnation", strconv.Itoa(inc)}
@@ -291,6 +289,15 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		replay.Kinds = kindsOf(offered)
 	}
 	sched := Generate(o.Seed, o.Duration, offered, o.MaxFault)
+	// The publishers' SecondInvalidation within cachesync's contract for this schedule's skews.
+	secondInv := SecondInvalidationFor(o.TombstoneTTL, MaxSkew(sched))
+	for path, wc := range writerCfgs {
+		wc.SecondInvalidation = secondInv
+		b, _ := json.MarshalIndent(wc, "", "  ")
+		if err := private.WriteFile(path, b); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+	}
 	rep = &Report{Seed: o.Seed, Duration: o.Duration, Schedule: sched, Skipped: skipped, Dir: o.Dir,
 		Replay: ReplayCommand(replay)}
 	writeJSON(filepath.Join(o.Dir, "schedule.json"), sched)
@@ -377,7 +384,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Result = Check(h, f, CheckOptions{CallerWait: o.CallerWait})
+	rep.Result = Check(h, f, CheckOptions{CallerWait: o.CallerWait, TombstoneTTL: o.TombstoneTTL, SecondInvalidation: secondInv})
 	writeJSON(filepath.Join(o.Dir, "report.json"), rep)
 	return rep, nil
 }
@@ -760,6 +767,14 @@ func Recheck(dir string, opt CheckOptions) (*Report, error) {
 	h, err := ReadHistory(paths...)
 	if err != nil {
 		return nil, err
+	}
+	if opt.SecondInvalidation == 0 { // the run's cachesync configuration, from a writer's config
+		if b, err := os.ReadFile(filepath.Join(dir, "writer-us.json")); err == nil {
+			var wc WriterConfig
+			if json.Unmarshal(b, &wc) == nil {
+				opt.TombstoneTTL, opt.SecondInvalidation = wc.TombstoneTTL, wc.SecondInvalidation
+			}
+		}
 	}
 	rep.Result = Check(h, f, opt)
 	return &rep, nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,11 +75,16 @@ type CheckOptions struct {
 	// CallerWait: an acknowledged write that took longer than this while its authoritative side
 	// was healthy means the caller waited for the follower (0 = 2s).
 	CallerWait time.Duration
+	// TombstoneTTL and SecondInvalidation are the cachesync configuration of the run (0: unknown).
+	// The library's contract asks SecondInvalidation ≥ TombstoneTTL + 2 × skew: a history whose
+	// composed skews breach it is a finding of the campaign (its configuration), not a violation.
+	TombstoneTTL, SecondInvalidation time.Duration
 }
 
 // Result is what the checker concludes.
 type Result struct {
 	Violations []Violation       `json:"violations"`
+	Findings   []string          `json:"findings,omitempty"` // the campaign's own faults: a library contract it breached
 	Explained  []Explained       `json:"explained,omitempty"`
 	Ops        map[string]int    `json:"ops"` // "f outcome" -> count
 	Staleness  StalenessReport   `json:"staleness"`
@@ -302,6 +308,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s); a newer %s (version %d %s) was acknowledged",
 					region, key, e.Value, e.Version.Micros, e.Version.Origin, newest.Invoke.F, newest.End.TS, newest.Invoke.Region), Ops: []Op{src.Invoke, newest.Invoke}})
 			}
+		}
+	}
+
+	// The campaign's own configuration against the library's contract.
+	if opt.SecondInvalidation > 0 {
+		if skew := historySkew(h); opt.SecondInvalidation < opt.TombstoneTTL+2*skew {
+			res.Findings = append(res.Findings, fmt.Sprintf("contract breach by the campaign: SecondInvalidation %s < TombstoneTTL %s + 2 × skew %s (composed skews of the history): stale cache entries may follow without a fault of the code",
+				opt.SecondInvalidation, opt.TombstoneTTL, skew))
 		}
 	}
 
@@ -599,6 +613,37 @@ func invalidationOf(ops []Completed, c Completed, key string) (Completed, bool) 
 		}
 	}
 	return Completed{}, false
+}
+
+// historySkew returns the largest composed clock offset of any region in the history: the skews
+// injected on a region (not their failed injections) sum while they overlap.
+func historySkew(h []Op) time.Duration {
+	active := map[string][]time.Duration{} // region -> offsets active
+	var most time.Duration
+	for _, op := range h {
+		if op.Type != NemesisEvent || op.F != KindSkew {
+			continue
+		}
+		verb, arg, _ := strings.Cut(op.Value, " ")
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			continue
+		}
+		switch {
+		case verb == "start" && op.Err == "":
+			active[op.Target] = append(active[op.Target], d)
+		case verb == "end", verb == "start": // a heal, or a failed injection: that offset is gone
+			if i := slices.Index(active[op.Target], d); i >= 0 {
+				active[op.Target] = slices.Delete(active[op.Target], i, i+1)
+			}
+		}
+		var sum time.Duration
+		for _, x := range active[op.Target] {
+			sum += x
+		}
+		most = max(most, sum, -sum)
+	}
+	return most
 }
 
 func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }

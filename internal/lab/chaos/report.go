@@ -23,6 +23,9 @@ func (r *Report) Print(w io.Writer) {
 	for _, e := range r.Result.Explained {
 		fmt.Fprintf(w, "explained: %s — %s\n", e.What, e.Why)
 	}
+	for _, f := range r.Result.Findings {
+		fmt.Fprintf(w, "FINDING (the campaign's, not the code's): %s\n", f)
+	}
 	for i, v := range r.Result.Violations {
 		fmt.Fprintf(w, "VIOLATION %d %s\n", i+1, v)
 	}

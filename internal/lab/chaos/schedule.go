@@ -139,3 +139,47 @@ func pick(r *rand.Rand, ts []Target) Target {
 	}
 	return ts[len(ts)-1]
 }
+
+// MaxSkew returns the largest clock offset of any region over the schedule, skews of one region
+// composing (summing) while they overlap.
+func MaxSkew(s Schedule) time.Duration {
+	type edge struct {
+		at     time.Duration
+		region string
+		d      time.Duration
+		heal   bool
+	}
+	var edges []edge
+	for _, st := range s.Steps {
+		if st.Kind != KindSkew {
+			continue
+		}
+		d, err := time.ParseDuration(st.Arg)
+		if err != nil {
+			continue
+		}
+		edges = append(edges, edge{st.At, st.Target, d, false}, edge{st.At + st.Dur, st.Target, -d, true})
+	}
+	// Heals before starts at the same instant: a skew ending when another starts does not add.
+	sort.SliceStable(edges, func(i, j int) bool {
+		if edges[i].at != edges[j].at {
+			return edges[i].at < edges[j].at
+		}
+		return edges[i].heal && !edges[j].heal
+	})
+	cur := map[string]time.Duration{}
+	var most time.Duration
+	for _, e := range edges {
+		cur[e.region] += e.d
+		most = max(most, cur[e.region], -cur[e.region])
+	}
+	return most
+}
+
+// SecondInvalidationFor returns the cachesync SecondInvalidation within the library's contract
+// (≥ TombstoneTTL + 2 × skew) for tombstones of ttl and clocks off by up to skew, rounded up to
+// whole seconds (SQS delays are whole seconds), with a second of margin.
+func SecondInvalidationFor(ttl, skew time.Duration) time.Duration {
+	d := ttl + 2*skew + time.Second
+	return (d + time.Second - 1).Truncate(time.Second)
+}

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,8 +77,11 @@ type WriterConfig struct {
 	Rate         int // operations per second
 	Keys         int // rows of kv (and cache-only keys) the workload touches
 	TombstoneTTL time.Duration
-	DrainTimeout time.Duration
-	Out          io.Writer // progress and errors (stderr)
+	// SecondInvalidation of the writers' publishers: the campaign sets it from the schedule's
+	// largest composed skew, within the library's contract (SecondInvalidationFor).
+	SecondInvalidation time.Duration
+	DrainTimeout       time.Duration
+	Out                io.Writer // progress and errors (stderr)
 }
 
 // skewClock is the writer's clock: the machine's, plus the skew the campaign sets for its region.
@@ -202,7 +206,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		return err
 	}
 	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{
-		SecondInvalidation: cfg.TombstoneTTL + 5*time.Second, // above TombstoneTTL + 2 × skew, as the option asks
+		SecondInvalidation: cmp.Or(cfg.SecondInvalidation, SecondInvalidationFor(cfg.TombstoneTTL, 3*time.Second)), // ≥ TombstoneTTL + 2 × skew, as the option asks
 		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second, OwnQueue: cfg.OwnQueue})
 	if err != nil {
 		return err
