@@ -90,6 +90,7 @@ type Result struct {
 	Staleness  StalenessReport   `json:"staleness"`
 	MaxBacklog map[string]int64  `json:"max_backlog"` // writer process -> largest replay backlog seen
 	Faults     map[string]int    `json:"faults"`      // kind -> faults started
+	Affected   map[string]int    `json:"affected"`    // kind -> faults during which traffic was affected (affectedTraffic)
 	WriteLat   map[string]string `json:"write_latency"`
 }
 
@@ -410,6 +411,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(h, ops, byKey, byValue, faults)...)
 
+	res.Affected = affectedTraffic(h, ops)
+
 	// 4. Staleness of cache reads while faults were active (a distribution, not a verdict).
 	res.Staleness = staleness(ops, byKey, byValue, faults)
 	return res
@@ -644,6 +647,88 @@ func historySkew(h []Op) time.Duration {
 		most = max(most, sum, -sum)
 	}
 	return most
+}
+
+// affectedTraffic counts, per fault kind, the faults injected during which (or within a second
+// after) traffic was affected: an operation overlapping the window failed, timed out or took over
+// a second, or a writer reported a replay backlog (writes waiting for a side). Instantaneous steps
+// (phase flips) count when a write was invoked within a second after them.
+func affectedTraffic(h []Op, ops []Completed) map[string]int {
+	type win struct {
+		kind       string
+		start, end int64
+	}
+	var wins []win
+	open := map[string]int{} // kind/target -> index in wins of the window open
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type != NemesisEvent || op.Target == "" {
+			continue
+		}
+		id := op.F + "/" + op.Target
+		verb, _, _ := strings.Cut(op.Value, " ")
+		switch {
+		case verb == "start" && op.Err == "":
+			open[id] = len(wins)
+			wins = append(wins, win{kind: op.F, start: op.Time, end: -1})
+			if op.F == KindPhase {
+				wins[len(wins)-1].end = op.Time
+				delete(open, id)
+			}
+		case verb == "start": // the injection failed: no fault
+			if i, ok := open[id]; ok {
+				wins[i].kind = ""
+				delete(open, id)
+			}
+		case verb == "end":
+			if i, ok := open[id]; ok {
+				wins[i].end = op.Time
+				delete(open, id)
+			}
+		}
+	}
+	grace := int64(time.Second)
+	out := map[string]int{}
+	for _, w := range wins {
+		if w.kind == "" {
+			continue
+		}
+		if w.end < 0 {
+			w.end = last
+		}
+		hit := false
+		for _, c := range ops {
+			from, to := c.Invoke.Time, c.End.Time
+			if to == 0 {
+				to = last
+			}
+			if from > w.end+grace || to < w.start {
+				continue
+			}
+			if w.kind == KindPhase {
+				hit = len(c.Invoke.Muts) > 0
+			} else {
+				hit = c.Outcome != OK || c.End.LatencyNs > int64(time.Second)
+			}
+			if hit {
+				break
+			}
+		}
+		for _, op := range h {
+			if hit {
+				break
+			}
+			hit = op.Type == Stats && op.Backlog > 0 && op.Time >= w.start && op.Time <= w.end+grace
+		}
+		if _, ok := out[w.kind]; !ok {
+			out[w.kind] = 0
+		}
+		if hit {
+			out[w.kind]++
+		}
+	}
+	return out
 }
 
 func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }

@@ -377,3 +377,29 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 		t.Errorf("only %d kinds planted", len(kinds))
 	}
 }
+
+// The report counts, per fault kind, the faults injected and those during which traffic was
+// affected (an operation failed, timed out or was slow, or the replay backlog grew); a fault
+// nothing noticed is counted injected only.
+func TestCheckerCountsFaultsThatAffectedTraffic(t *testing.T) {
+	b := &pb{}
+	b.nem(KindPause, "cassandra-eu", "start", "")
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"}) // fast: the pause went unnoticed
+	b.nem(KindPause, "cassandra-eu", "end", "")
+	b.t += int64(3 * time.Second)
+	b.nem(KindPartition, "us-east-1<->eu-west-1", "start", "")
+	b.ops = append(b.ops, Op{Time: b.tick(), Type: Stats, Process: "writer-us#0", Region: "us-east-1", Backlog: 4})
+	b.nem(KindPartition, "us-east-1<->eu-west-1", "end", "")
+	b.t += int64(3 * time.Second)
+	b.nem(KindKill, "memcached-us", "start", "")
+	b.cache("writer-us#0", "g", FCacheGet, RowKey(1), "", Fail, 0, "")
+	b.nem(KindKill, "memcached-us", "end", "")
+	b.drained()
+	r := Check(b.ops, Final{Rows: both(map[int]RowState{1: row("va", 10)})}, CheckOptions{})
+	want := map[string]int{KindPause: 0, KindPartition: 1, KindKill: 1}
+	for k, n := range want {
+		if r.Faults[k] != 1 || r.Affected[k] != n {
+			t.Errorf("%s: injected %d affected %d, want 1 and %d", k, r.Faults[k], r.Affected[k], n)
+		}
+	}
+}

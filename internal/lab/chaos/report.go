@@ -15,6 +15,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "not offered by this world: %s\n", strings.Join(r.Skipped, "; "))
 	}
 	fmt.Fprintf(w, "faults injected: %s\n", kv(r.Result.Faults))
+	fmt.Fprintf(w, "of them, affected traffic (an operation failed, timed out or was slow, or writes waited in a replay log): %s\n", kv(r.Result.Affected))
 	fmt.Fprintf(w, "operations: %s\n", kv(r.Result.Ops))
 	fmt.Fprintf(w, "largest replay backlog: %s\n", kv(r.Result.MaxBacklog))
 	fmt.Fprintf(w, "acknowledged write latency: %s\n", kvs(r.Result.WriteLat))
