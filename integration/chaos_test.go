@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"cmp"
 	"context"
 	"os"
 	"os/exec"
@@ -34,8 +35,12 @@ func TestChaosCampaign(t *testing.T) {
 	w := needWorld(t)
 	setWAN(t, w, 35*time.Millisecond, 5*time.Millisecond) // given back, healed, when the test ends
 	bin := buildPrograms(t)
-	env := chaos.Env{USCQL: e.USCQL, EUCQL: e.EUCQL, USMemcached: e.USMemcached, EUMemcached: e.EUMemcached,
-		SQSEndpoint: e.SQSEndpoint, Regions: e.Regions}
+	// The world's addresses: each region's SQS server, reached through the WAN from the other.
+	w.Regions = cmp.Or(w.Regions, e.Regions)
+	env, err := chaos.EnvFromWorld(w)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := keptDir(t)
 	if d := os.Getenv("ISLANDS_CHAOS_OUT"); d != "" {
 		out = d // keep the histories for reading
@@ -57,7 +62,7 @@ func TestChaosCampaign(t *testing.T) {
 			CachesyncBin: filepath.Join(bin, "cachesync"), ForkliftBin: filepath.Join(bin, "forklift"),
 			DrainTimeout: 20 * time.Second, Progress: testWriter{t},
 			// Partitions and latency spikes between the regions too, through the WAN.
-			Partitioner: chaos.NewWANPartitioner(w.WAN())})
+			Partitioner: chaos.NewWANPartitionerAt(w.WANAPI)})
 		cancel()
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)

@@ -39,8 +39,35 @@ var Regions = []string{"us-east-1", "eu-west-1"}
 type Env struct {
 	USCQL, EUCQL             string
 	USMemcached, EUMemcached string
-	SQSEndpoint              string
-	Regions                  string // path of scripts/regions
+	SQSEndpoint              string // the first world's single SQS server (used when the per-region ones are unset)
+	// USSQS and EUSQS are each region's SQS server from its own region; USSQSWAN and EUSQSWAN the
+	// same servers from the other region, through the WAN: cache events to another region take
+	// that path, so WAN faults reach them.
+	USSQS, EUSQS, USSQSWAN, EUSQSWAN string
+	Regions                          string // path of scripts/regions
+}
+
+// SQS returns region to's SQS server as a client in region from reaches it (the single server
+// of a world without per-region ones).
+func (e Env) SQS(from, to string) string {
+	if e.USSQS == "" || e.EUSQS == "" || e.USSQSWAN == "" || e.EUSQSWAN == "" {
+		return e.SQSEndpoint
+	}
+	switch {
+	case to == Regions[0] && from == to:
+		return e.USSQS
+	case to == Regions[0]:
+		return e.USSQSWAN
+	case from == to:
+		return e.EUSQS
+	default:
+		return e.EUSQSWAN
+	}
+}
+
+// perRegionSQS reports whether each region has its own SQS server (service elasticmq-us, -eu).
+func (e Env) perRegionSQS() bool {
+	return e.SQS(Regions[0], Regions[0]) != e.SQS(Regions[1], Regions[1])
 }
 
 // EnvFromOS reads the world through the lab's world package (world.FromEnv: the ISLANDS_*
@@ -58,7 +85,9 @@ func EnvFromOS() (Env, error) {
 // its queues, and scripts/regions, which the campaign needs for its faults.
 func EnvFromWorld(w world.Env) (Env, error) {
 	e := Env{USCQL: w.USCQL, EUCQL: w.EUCQL, USMemcached: w.Memcached(world.USEast1), EUMemcached: w.Memcached(world.EUWest1),
-		SQSEndpoint: w.SQSEndpoint, Regions: w.Regions}
+		SQSEndpoint: w.SQSEndpoint, Regions: w.Regions,
+		USSQS: w.SQS(world.USEast1, world.USEast1), EUSQS: w.SQS(world.EUWest1, world.EUWest1),
+		USSQSWAN: w.SQS(world.EUWest1, world.USEast1), EUSQSWAN: w.SQS(world.USEast1, world.EUWest1)}
 	if e.Regions == "" {
 		return e, fmt.Errorf("chaos: %w: ISLANDS_REGIONS unset (eval \"$(scripts/regions env)\" after scripts/regions up)", world.ErrNotConfigured)
 	}
@@ -188,21 +217,24 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sqsc, err := world.SQSClient(ctx, "us-east-1", o.Env.SQSEndpoint)
-	if err != nil {
-		return nil, err
+	// Each region's queue lives on that region's SQS server (sqsc[r], reached from the region).
+	sqsc := map[string]*sqs.Client{}
+	for _, r := range Regions {
+		if sqsc[r], err = world.SQSClient(ctx, r, o.Env.SQS(r, r)); err != nil {
+			return nil, err
+		}
 	}
 	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
 	queues := map[string]*queuePair{}
 	for _, r := range Regions {
 		queues[r] = &queuePair{name: "chaos-" + r + suffix}
-		if err := queues[r].create(ctx, sqsc); err != nil {
+		if err := queues[r].create(ctx, sqsc[r]); err != nil {
 			return nil, err
 		}
 	}
 	defer func() {
-		for _, q := range queues {
-			q.delete(context.WithoutCancel(ctx), sqsc)
+		for r, q := range queues {
+			q.delete(context.WithoutCancel(ctx), sqsc[r])
 		}
 	}()
 	mcs := map[string]*memcache.Client{Regions[0]: memcache.New(o.Env.USMemcached), Regions[1]: memcache.New(o.Env.EUMemcached)}
@@ -224,13 +256,16 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
 			Args: func(int) []string {
 				// -anonymous as world.SQSClient decides: unsigned for the local world's ElasticMQ only.
-				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint,
-					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQSEndpoint)), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
+				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQS(r, r),
+					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQS(r, r))), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
 					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
 		wc := WriterConfig{Region: r, Seed: o.Seed, PrimaryCQL: o.Env.USCQL, SecondaryCQL: o.Env.EUCQL, LocalCQL: cql[r],
-			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].URL(), OwnQueue: queues[r].URL(),
+			// Events to the other region go to its SQS server through the WAN. The second events
+			// go to this region's own queue only when both queues share a server: a publisher
+			// has one SQS client, hence one server (a finding for cachesync's OwnQueue).
+			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQS(r, other), OtherQueue: queues[other].URL(), OwnQueue: ownQueue(o.Env, queues[r]),
 			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
@@ -246,15 +281,18 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	brokers := []string{"elasticmq"} // the first world: one server holds both queues
+	if o.Env.perRegionSQS() {
+		brokers = []string{"elasticmq-us", "elasticmq-eu"}
+	}
 	faults := []Fault{
-		ServiceFault{Script: o.Env.Regions, Services: []string{"cassandra-us", "cassandra-eu", "memcached-us", "memcached-eu", "elasticmq"},
+		ServiceFault{Script: o.Env.Regions, Services: append([]string{"cassandra-us", "cassandra-eu", "memcached-us", "memcached-eu"}, brokers...),
 			KillCassandra: o.KillCassandra, AfterRestart: func(ctx context.Context, svc string) error {
-				if svc != "elasticmq" {
-					return nil
-				}
 				var errs []error
-				for _, q := range queues { // ElasticMQ keeps its queues in memory
-					errs = append(errs, q.create(ctx, sqsc))
+				for r, q := range queues { // ElasticMQ keeps its queues in memory
+					if svc == "elasticmq" || svc == "elasticmq-"+short(r) {
+						errs = append(errs, q.create(ctx, sqsc[r]))
+					}
 				}
 				return errors.Join(errs...)
 			}},
@@ -342,8 +380,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}
 	say("waiting for the cachesync queues to drain")
-	for _, q := range queues {
-		q.waitEmpty(ctx, sqsc, 60*time.Second)
+	for r, q := range queues {
+		q.waitEmpty(ctx, sqsc[r], 60*time.Second)
 	}
 	for _, a := range agents {
 		a.Terminate(10 * time.Second)
@@ -374,8 +412,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	f.Logs = append(f.Logs, filepath.Join(o.Dir, "forklift.log"))
 	f.DeadLetters, f.Pending = replayLeftovers(o.Dir)
 	f.Spill = spillLeftovers(o.Dir)
-	for _, q := range queues {
-		f.DLQMessages = append(f.DLQMessages, q.deadLettered(ctx, sqsc)...)
+	for _, r := range Regions {
+		f.DLQMessages = append(f.DLQMessages, queues[r].deadLettered(ctx, sqsc[r])...)
 	}
 	writeJSON(filepath.Join(o.Dir, "final.json"), f)
 
@@ -593,11 +631,11 @@ func replayLeftovers(dir string) (aside, pending map[string]int64) {
 	return out, pending
 }
 
-// spillLeftovers counts, per cachesync publisher spill (replay-*-spill/<destination region>), the
-// events still in it once every writer exited: events its destination's agent never got.
+// spillLeftovers counts, per cachesync publisher spill (a writer's replay-*-spill), the events
+// still in it once every writer exited: events its destination's agent never got.
 func spillLeftovers(dir string) map[string]int64 {
 	out := map[string]int64{}
-	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill", "*"))
+	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill"))
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			continue
@@ -654,6 +692,15 @@ func waitHealthy(ctx context.Context, listen string) error {
 func writeJSON(path string, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	private.WriteFile(path, b)
+}
+
+// ownQueue is the URL of q for a writer's second events, when q shares the SQS server of the
+// queue the writer publishes to ("" otherwise).
+func ownQueue(e Env, q *queuePair) string {
+	if e.perRegionSQS() {
+		return ""
+	}
+	return q.URL()
 }
 
 // queuePair is one region's cachesync queue and its dead-letter queue. ElasticMQ forgets its

@@ -234,8 +234,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 
 	// 2. Every cache entry is the database's newest value or absent.
-	brokerLost := lastBrokerRestart(h)
 	for _, region := range sortedKeys(f.Cache) {
+		brokerLost := lastBrokerRestart(h, region)
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -655,8 +655,8 @@ func historySkew(h []Op) time.Duration {
 // (phase flips) count when a write was invoked within a second after them.
 func affectedTraffic(h []Op, ops []Completed) map[string]int {
 	type win struct {
-		kind       string
-		start, end int64
+		kind, target string
+		start, end   int64
 	}
 	var wins []win
 	open := map[string]int{} // kind/target -> index in wins of the window open
@@ -671,7 +671,7 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 		switch {
 		case verb == "start" && op.Err == "":
 			open[id] = len(wins)
-			wins = append(wins, win{kind: op.F, start: op.Time, end: -1})
+			wins = append(wins, win{kind: op.F, target: op.Target, start: op.Time, end: -1})
 			if op.F == KindPhase {
 				wins[len(wins)-1].end = op.Time
 				delete(open, id)
@@ -706,9 +706,15 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 			if from > w.end+grace || to < w.start {
 				continue
 			}
-			if w.kind == KindPhase {
+			event := (c.Invoke.F == FCacheDel || c.Invoke.F == FCacheSet) && c.Outcome == OK // an event to the other region
+			switch w.kind {
+			case KindPhase:
 				hit = len(c.Invoke.Muts) > 0
-			} else {
+			case KindPartition, KindLatency: // the events crossed the WAN, delayed or held
+				hit = event || c.Outcome != OK || c.End.LatencyNs > int64(time.Second)
+			case KindSQSCut: // events to the cut server's region, from the other
+				hit = event && c.Invoke.Region+"-sqs" != w.target
+			default:
 				hit = c.Outcome != OK || c.End.LatencyNs > int64(time.Second)
 			}
 			if hit {
@@ -731,7 +737,12 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 	return out
 }
 
-func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }
+// lastBrokerRestart returns when the SQS server holding region's queue (the events to region)
+// was last restarted after a kill -9: elasticmq-us / elasticmq-eu, or the first world's single
+// elasticmq (0: never).
+func lastBrokerRestart(h []Op, region string) int64 {
+	return max(lastKill(h, "elasticmq"), lastKill(h, "elasticmq-"+short(region)))
+}
 
 // lastKill returns when target was last restarted after a kill -9 (0: never killed).
 func lastKill(h []Op, target string) int64 {

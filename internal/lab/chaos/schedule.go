@@ -90,7 +90,14 @@ func Generate(seed uint64, duration time.Duration, offered []Target, maxFault ti
 			if at+d > end {
 				break
 			}
-			s.Steps = append(s.Steps, Step{At: at, Kind: t.Kind, Target: t.Name, Dur: d})
+			st := Step{At: at, Kind: t.Kind, Target: t.Name, Dur: d}
+			if t.Kind == KindLatency {
+				// One way 100-800 ms: spikes above dualwrite's follower budget (200 ms) and below.
+				// Drawn apart from r, so adding it moved no other fault of a seed.
+				lr := rand.New(rand.NewPCG(seed, uint64(at)))
+				st.Arg = (100*time.Millisecond + time.Duration(lr.Int64N(int64(700*time.Millisecond)))).Round(time.Millisecond).String()
+			}
+			s.Steps = append(s.Steps, st)
 			at += d + time.Second + time.Duration(r.Int64N(int64(2*time.Second)))
 			if t.Slow {
 				at += 20 * time.Second // the restart waits for the service to answer

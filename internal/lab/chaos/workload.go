@@ -68,7 +68,7 @@ type WriterConfig struct {
 	LocalCQL     string // this region's cluster: where its cache fills read
 	Keyspace     string // in both clusters
 	Memcached    string // this region's memcached
-	SQSEndpoint  string
+	SQSEndpoint  string // the SQS server of OtherQueue, as this region reaches it (through the WAN)
 	OtherQueue   string // URL of the other region's queue
 	OwnQueue     string // URL of this region's queue (second events go there too)
 	ReplayDir    string
@@ -201,7 +201,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-time.After(time.Second):
 		}
 	}
-	sqsc, err := world.SQSClient(ctx, "us-east-1", cfg.SQSEndpoint)
+	sqsc, err := world.SQSClient(ctx, cfg.Region, cfg.SQSEndpoint)
 	if err != nil {
 		return err
 	}

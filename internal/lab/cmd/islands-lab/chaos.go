@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/internal/lab/chaos"
-	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // chaosCmd is `islands-lab chaos`: the seeded fault campaign (make chaos).
@@ -57,7 +56,7 @@ func chaosCmd(args []string) int {
 	}
 	var part chaos.Partitioner
 	if w := os.Getenv("ISLANDS_WAN"); *wan && w != "" {
-		part = chaos.NewWANPartitioner(world.NewWAN(w))
+		part = chaos.NewWANPartitionerAt(w)
 	}
 	self, err := os.Executable()
 	if err != nil {
