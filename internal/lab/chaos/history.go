@@ -133,6 +133,13 @@ func ReadHistory(paths ...string) ([]Op, error) {
 				if !complete {
 					break // torn last line
 				}
+				// A killed incarnation's torn last line, then the next incarnation's first line
+				// appended to it: the fragment is skipped, the line after it kept.
+				if i := bytes.LastIndex(line, []byte(`{"t":`)); i > 0 && json.Unmarshal(line[i:], &op) == nil {
+					last = op.Time
+					out = append(out, op)
+					continue
+				}
 				out = append(out, Op{Time: last, Type: Corrupt, Process: p, Value: string(line[:min(len(line), 200)])})
 				continue
 			}

@@ -333,6 +333,13 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 		}, "", nil},
 		{"unparsable line inside the history", "history", func(b *pb, f *Final) {}, "{\"t\":1,\"type\":\"ok\",\"proc\":\"wri\n{\"t\":2,\"type\":\"nemesis\",\"proc\":\"nemesis\"}\n", nil},
 		{"clean: torn last line", "", func(b *pb, f *Final) {}, "{\"t\":1,\"type\":\"ok\",\"pro", nil},
+		{"clean: torn last line of an incarnation, the next one's line after it", "", func(b *pb, f *Final) {},
+			"{\"t\":1,\"type\":\"ok\",\"pro{\"t\":2,\"type\":\"nemesis\",\"proc\":\"nemesis\",\"f\":\"pause\",\"target\":\"memcached-us\",\"value\":\"start\"}\n",
+			func(t *testing.T, r Result) {
+				if r.Faults[KindPause] != 1 {
+					t.Errorf("the line after the torn one was lost: faults %v", r.Faults)
+				}
+			}},
 	}
 	kinds := map[string]bool{}
 	for i, tc := range cases {
