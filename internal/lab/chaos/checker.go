@@ -184,8 +184,15 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
+	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
 	for _, op := range h {
 		switch {
+		case op.Type == Invoke && invoked[op.ID]:
+			add(Violation{Check: "history", What: fmt.Sprintf("operation id %s invoked twice: the history cannot tell the operations apart", op.ID), Ops: []Op{op}})
+		case op.Type == Invoke:
+			invoked[op.ID] = true
+		case (op.Type == OK || op.Type == Fail || op.Type == Info) && !invoked[op.ID]:
+			add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed (%s) with no invoke before it", op.ID, op.Type), Ops: []Op{op}})
 		case op.Type == Corrupt:
 			add(Violation{Check: "history", What: fmt.Sprintf("%s: unparsable history line (not the torn last one): %s", op.Process, op.Value)})
 		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start"):

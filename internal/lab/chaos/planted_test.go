@@ -332,6 +332,14 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 			f.Logs = []string{bigPanicLog}
 		}, "", nil},
 		{"unparsable line inside the history", "history", func(b *pb, f *Final) {}, "{\"t\":1,\"type\":\"ok\",\"proc\":\"wri\n{\"t\":2,\"type\":\"nemesis\",\"proc\":\"nemesis\"}\n", nil},
+		{"two operations share an id", "history", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("a", 20, Mut{F: FInsert, K: 2, V: "va2"})
+			f.Rows = both(map[int]RowState{1: row("va", 10), 2: row("va2", 20)})
+		}, "", nil},
+		{"a completion nobody invoked", "history", func(b *pb, f *Final) {
+			b.ops = append(b.ops, Op{Time: b.tick(), Type: OK, Process: "writer-us#0", ID: "ghost", F: FInsert, Region: "us-east-1"})
+		}, "", nil},
 		{"clean: torn last line", "", func(b *pb, f *Final) {}, "{\"t\":1,\"type\":\"ok\",\"pro", nil},
 		{"clean: torn last line of an incarnation, the next one's line after it", "", func(b *pb, f *Final) {},
 			"{\"t\":1,\"type\":\"ok\",\"pro{\"t\":2,\"type\":\"nemesis\",\"proc\":\"nemesis\",\"f\":\"pause\",\"target\":\"memcached-us\",\"value\":\"start\"}\n",
