@@ -714,15 +714,22 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 				continue
 			}
 			event := (c.Invoke.F == FCacheDel || c.Invoke.F == FCacheSet) && c.Outcome == OK // an event to the other region
+			// A fill refused (no row, the key changed since BeginFill) or a set refused (a newer
+			// version held) is the library working, not traffic a fault hurt.
+			refused := c.Outcome == Fail && (c.Invoke.F == FCacheFill || c.Invoke.F == FCacheSet)
+			hurt := (c.Outcome != OK && !refused) || c.End.LatencyNs > int64(time.Second)
 			switch w.kind {
 			case KindPhase:
 				hit = len(c.Invoke.Muts) > 0
+			case KindSkew: // the skewed region's writes carried shifted timestamps
+				hit = len(c.Invoke.Muts) > 0 && c.Invoke.Region == w.target
+			case KindForklift: // judged below, by whether the kill caught a run under way
 			case KindPartition, KindLatency: // the events crossed the WAN, delayed or held
-				hit = event || c.Outcome != OK || c.End.LatencyNs > int64(time.Second)
+				hit = event || hurt
 			case KindSQSCut: // events to the cut server's region, from the other
 				hit = event && c.Invoke.Region+"-sqs" != w.target
 			default:
-				hit = c.Outcome != OK || c.End.LatencyNs > int64(time.Second)
+				hit = hurt
 			}
 			if hit {
 				break
@@ -731,6 +738,10 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 		for _, op := range h {
 			if hit {
 				break
+			}
+			if w.kind == KindForklift {
+				hit = op.Type == NemesisEvent && op.F == KindForklift && strings.HasPrefix(op.Value, "killed")
+				continue
 			}
 			hit = op.Type == Stats && op.Backlog > 0 && op.Time >= w.start && op.Time <= w.end+grace
 		}
