@@ -27,8 +27,8 @@ func buildPrograms(t *testing.T) string {
 // TestChaosCampaign is the short campaign make test runs: three seeds of 30 s of dual writes and
 // cache traffic from both regions under pauses and kills of every service but a Cassandra restart
 // (too slow for this budget; make chaos KILL_CASSANDRA=1 has it), kill -9 of writers and agents,
-// phase flips, clock skew, WAN partitions and latency spikes between the regions, and a forklift run
-// killed and resumed. Any violation fails the test with
+// phase flips, clock skew, WAN partitions, latency spikes and one-way SQS cuts between the regions
+// (cache events to the other region cross the WAN), and a forklift run killed and resumed. Any violation fails the test with
 // the report and the command that replays the seed; the services are left running and resumed.
 func TestChaosCampaign(t *testing.T) {
 	e := needServices(t)

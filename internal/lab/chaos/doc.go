@@ -9,6 +9,15 @@
 // phase flips and clock skew), workload.go (the writer process), history.go (the JSON-lines
 // history), checker.go and staleness.go (the verdict), campaign.go (one seed end to end).
 //
+// Faults reach what the workload uses: cache events to the other region go to that region's SQS
+// server through the WAN, so partitions, latency spikes (100-800 ms one way, across dualwrite's
+// 200 ms follower budget) and one-way SQS cuts (sqs-cut) delay or hold them; overlapping skews
+// of a region compose (ControlFault sums them); the writers' SecondInvalidation is set from the
+// schedule's largest composed skew within cachesync's contract, and a history breaching the
+// contract is a Finding of the campaign, not a Violation. The report counts per fault kind the
+// faults injected and those that affected traffic (affectedTraffic); a failed injection counts
+// for neither and opens no window.
+//
 // Invariants the checker enforces after healing and quiescing (each break is a Violation naming
 // the operations involved):
 //
