@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -171,6 +173,40 @@ func Pair(h []Op) []Completed {
 			if i, ok := idx[op.ID]; ok {
 				out[i].Outcome, out[i].End = op.Type, op
 			}
+		}
+	}
+	return out
+}
+
+// OperationSequences returns, per writer region, incarnation and worker ("us0-2"), the operations
+// its workers planned (Plan), in op-index order, as invoked: id, function, key, mutations and
+// value, with no outcome, timestamp or time, so two runs of one seed can be compared whatever the
+// services answered. A run that lasted longer has more; the shorter sequence must be a prefix.
+func OperationSequences(h []Op) map[string][]Op {
+	type indexed struct {
+		i  int
+		op Op
+	}
+	by := map[string][]indexed{}
+	for _, op := range h {
+		if op.Type != Invoke {
+			continue
+		}
+		parts := strings.Split(op.ID, "-")
+		if len(parts) != 3 { // a fill or an invalidation of a planned op: not planned itself
+			continue
+		}
+		i, err := strconv.Atoi(parts[2])
+		if err != nil {
+			continue
+		}
+		by[parts[0]+"-"+parts[1]] = append(by[parts[0]+"-"+parts[1]], indexed{i, Op{ID: op.ID, F: op.F, Key: op.Key, Muts: op.Muts, Value: op.Value}})
+	}
+	out := map[string][]Op{}
+	for w, ops := range by {
+		sort.Slice(ops, func(a, b int) bool { return ops[a].i < ops[b].i })
+		for _, o := range ops {
+			out[w] = append(out[w], o.op)
 		}
 	}
 	return out

@@ -75,3 +75,20 @@ func TestReplayCommandNamesTheOfferedKinds(t *testing.T) {
 		t.Fatalf("missing kinds %v, want forklift", m)
 	}
 }
+
+// OperationSequences keeps the planned operations by worker and op index, and nothing a service
+// decided.
+func TestOperationSequencesIgnoreOutcomes(t *testing.T) {
+	h := []Op{
+		{Time: 3, Type: Invoke, ID: "us0-1-1", F: FCacheGet, Key: RowKey(2)},
+		{Time: 4, Type: OK, ID: "us0-1-1", F: FCacheGet, Value: "vx"},
+		{Time: 5, Type: Invoke, ID: "us0-1-1-f", F: FCacheFill, Key: RowKey(2)},
+		{Time: 1, Type: Invoke, ID: "us0-1-0", F: FInsert, TS: 77, Muts: []Mut{{F: FInsert, K: 2, V: "vus0-1-0-0"}}},
+		{Time: 2, Type: Invoke, ID: "us0-1-0-i0", F: FCacheDel, Key: RowKey(2), Cause: "us0-1-0"},
+	}
+	got := OperationSequences(h)
+	want := map[string][]Op{"us0-1": {{ID: "us0-1-0", F: FInsert, Muts: []Mut{{F: FInsert, K: 2, V: "vus0-1-0-0"}}}, {ID: "us0-1-1", F: FCacheGet, Key: RowKey(2)}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("sequences %+v, want %+v", got, want)
+	}
+}
