@@ -293,6 +293,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			case src.Outcome == OK && src.End.TS > 0 && e.Version != (cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}):
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
+			case e.Version.Origin != src.Invoke.Region: // a set of unknown outcome: its version unknown, its origin not
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s was made in %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
+				continue
 			}
 			var newest *Completed
 			for i := range ops {

@@ -234,6 +234,14 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 			b.cache("writer-us#0", "s2", FCacheSet, c2, "vs2", OK, 20, "")
 			f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {c1: {Value: "vs2", Version: us(20)}, c2: {Value: "vs2", Version: us(20)}}}
 		}, "", nil},
+		{"cache-only value of an unknown set stamped by another region", "version", func(b *pb, f *Final) {
+			b.cache("writer-us#0", "s1", FCacheSet, c1, "vs1", Info, 0, "")
+			f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {c1: {Value: "vs1", Version: cachesync.Version{Micros: 30, Origin: "eu-west-1"}}}}
+		}, "", nil},
+		{"clean: cache-only value of an unknown set with its region's version", "", func(b *pb, f *Final) {
+			b.cache("writer-us#0", "s1", FCacheSet, c1, "vs1", Info, 0, "")
+			f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {c1: {Value: "vs1", Version: us(30)}}}
+		}, "", nil},
 		{"clean: cache-only newest set with its version", "", func(b *pb, f *Final) {
 			b.cache("writer-us#0", "s1", FCacheSet, c1, "vs1", OK, 10, "")
 			b.cache("writer-us#0", "s2", FCacheSet, c1, "vs2", OK, 20, "")
