@@ -29,6 +29,7 @@ import (
 	"github.com/globalcloud/islands/internal/lab/health"
 	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // Regions of today's world, in the order of Final.Rows.
@@ -38,8 +39,35 @@ var Regions = []string{"us-east-1", "eu-west-1"}
 type Env struct {
 	USCQL, EUCQL             string
 	USMemcached, EUMemcached string
-	SQSEndpoint              string
-	Regions                  string // path of scripts/regions
+	SQSEndpoint              string // the first world's single SQS server (used when the per-region ones are unset)
+	// USSQS and EUSQS are each region's SQS server from its own region; USSQSWAN and EUSQSWAN the
+	// same servers from the other region, through the WAN: cache events to another region take
+	// that path, so WAN faults reach them.
+	USSQS, EUSQS, USSQSWAN, EUSQSWAN string
+	Regions                          string // path of scripts/regions
+}
+
+// SQS returns region to's SQS server as a client in region from reaches it (the single server
+// of a world without per-region ones).
+func (e Env) SQS(from, to string) string {
+	if e.USSQS == "" || e.EUSQS == "" || e.USSQSWAN == "" || e.EUSQSWAN == "" {
+		return e.SQSEndpoint
+	}
+	switch {
+	case to == Regions[0] && from == to:
+		return e.USSQS
+	case to == Regions[0]:
+		return e.USSQSWAN
+	case from == to:
+		return e.EUSQS
+	default:
+		return e.EUSQSWAN
+	}
+}
+
+// perRegionSQS reports whether each region has its own SQS server (service elasticmq-us, -eu).
+func (e Env) perRegionSQS() bool {
+	return e.SQS(Regions[0], Regions[0]) != e.SQS(Regions[1], Regions[1])
 }
 
 // EnvFromOS reads the world through the lab's world package (world.FromEnv: the ISLANDS_*
@@ -57,7 +85,9 @@ func EnvFromOS() (Env, error) {
 // its queues, and scripts/regions, which the campaign needs for its faults.
 func EnvFromWorld(w world.Env) (Env, error) {
 	e := Env{USCQL: w.USCQL, EUCQL: w.EUCQL, USMemcached: w.Memcached(world.USEast1), EUMemcached: w.Memcached(world.EUWest1),
-		SQSEndpoint: w.SQSEndpoint, Regions: w.Regions}
+		SQSEndpoint: w.SQSEndpoint, Regions: w.Regions,
+		USSQS: w.SQS(world.USEast1, world.USEast1), EUSQS: w.SQS(world.EUWest1, world.EUWest1),
+		USSQSWAN: w.SQS(world.EUWest1, world.USEast1), EUSQSWAN: w.SQS(world.USEast1, world.EUWest1)}
 	if e.Regions == "" {
 		return e, fmt.Errorf("chaos: %w: ISLANDS_REGIONS unset (eval \"$(scripts/regions env)\" after scripts/regions up)", world.ErrNotConfigured)
 	}
@@ -156,6 +186,9 @@ func ReplayCommand(o Options) string {
 	if o.Keys != 40 {
 		args = append(args, fmt.Sprintf("--keys %d", o.Keys))
 	}
+	if o.TombstoneTTL != 10*time.Second {
+		args = append(args, "--tombstone-ttl "+o.TombstoneTTL.String())
+	}
 	if len(args) > 0 {
 		cmd += fmt.Sprintf(" CHAOS_ARGS=%q", strings.Join(args, " "))
 	}
@@ -184,21 +217,24 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sqsc, err := world.SQSClient(ctx, "us-east-1", o.Env.SQSEndpoint)
-	if err != nil {
-		return nil, err
+	// Each region's queue lives on that region's SQS server (sqsc[r], reached from the region).
+	sqsc := map[string]*sqs.Client{}
+	for _, r := range Regions {
+		if sqsc[r], err = world.SQSClient(ctx, r, o.Env.SQS(r, r)); err != nil {
+			return nil, err
+		}
 	}
 	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
 	queues := map[string]*queuePair{}
 	for _, r := range Regions {
 		queues[r] = &queuePair{name: "chaos-" + r + suffix}
-		if err := queues[r].create(ctx, sqsc); err != nil {
+		if err := queues[r].create(ctx, sqsc[r]); err != nil {
 			return nil, err
 		}
 	}
 	defer func() {
-		for _, q := range queues {
-			q.delete(context.WithoutCancel(ctx), sqsc)
+		for r, q := range queues {
+			q.delete(context.WithoutCancel(ctx), sqsc[r])
 		}
 	}()
 	mcs := map[string]*memcache.Client{Regions[0]: memcache.New(o.Env.USMemcached), Regions[1]: memcache.New(o.Env.EUMemcached)}
@@ -213,26 +249,27 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	cql := map[string]string{Regions[0]: o.Env.USCQL, Regions[1]: o.Env.EUCQL}
 	mcAddr := map[string]string{Regions[0]: o.Env.USMemcached, Regions[1]: o.Env.EUMemcached}
 	var agents, writers []*Child
+	writerCfgs := map[string]WriterConfig{} // config path -> config; written once the schedule is known
 	for i, r := range Regions {
 		other := Regions[1-i]
 		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
 		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
 			Args: func(int) []string {
 				// -anonymous as world.SQSClient decides: unsigned for the local world's ElasticMQ only.
-				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQSEndpoint,
-					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQSEndpoint)), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
+				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQS(r, r),
+					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQS(r, r))), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
 					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
 		wc := WriterConfig{Region: r, Seed: o.Seed, PrimaryCQL: o.Env.USCQL, SecondaryCQL: o.Env.EUCQL, LocalCQL: cql[r],
-			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQSEndpoint, OtherQueue: queues[other].URL(), OwnQueue: queues[r].URL(),
+			// Events to the other region go to its SQS server through the WAN. The second events
+			// go to this region's own queue only when both queues share a server: a publisher
+			// has one SQS client, hence one server (a finding for cachesync's OwnQueue).
+			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQS(r, other), OtherQueue: queues[other].URL(), OwnQueue: ownQueue(o.Env, queues[r]),
 			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
 			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
 		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
-		b, _ := json.MarshalIndent(wc, "", "  ")
-		if err := private.WriteFile(cfgPath, b); err != nil {
-			return nil, fmt.Errorf("chaos: %w", err)
-		}
+		writerCfgs[cfgPath] = wc
 		writers = append(writers, &Child{Name: "writer-" + short(r), Log: filepath.Join(o.Dir, "writer-"+short(r)+".log"),
 			Args: func(inc int) []string {
 				return []string{o.IslandsBin, "chaos-writer", "--config", cfgPath, "--incarnation", strconv.Itoa(inc)}
@@ -244,15 +281,18 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
+	brokers := []string{"elasticmq"} // the first world: one server holds both queues
+	if o.Env.perRegionSQS() {
+		brokers = []string{"elasticmq-us", "elasticmq-eu"}
+	}
 	faults := []Fault{
-		ServiceFault{Script: o.Env.Regions, Services: []string{"cassandra-us", "cassandra-eu", "memcached-us", "memcached-eu", "elasticmq"},
+		ServiceFault{Script: o.Env.Regions, Services: append([]string{"cassandra-us", "cassandra-eu", "memcached-us", "memcached-eu"}, brokers...),
 			KillCassandra: o.KillCassandra, AfterRestart: func(ctx context.Context, svc string) error {
-				if svc != "elasticmq" {
-					return nil
-				}
 				var errs []error
-				for _, q := range queues { // ElasticMQ keeps its queues in memory
-					errs = append(errs, q.create(ctx, sqsc))
+				for r, q := range queues { // ElasticMQ keeps its queues in memory
+					if svc == "elasticmq" || svc == "elasticmq-"+short(r) {
+						errs = append(errs, q.create(ctx, sqsc[r]))
+					}
 				}
 				return errors.Join(errs...)
 			}},
@@ -276,9 +316,28 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	nem := NewNemesis(rec, faults...)
 	offered := filterKinds(nem.Offered(), o.Kinds, o.Targets)
+	// The schedule depends on what this world offers (a forklift binary, a WAN): the replay
+	// command names the kinds offered, and a run asked for a kind its world cannot offer stops
+	// instead of drawing another schedule.
+	if missing := missingKinds(o.Kinds, offered); len(missing) > 0 {
+		return nil, fmt.Errorf("chaos: %w: %s (%s)", ErrKindNotOffered, strings.Join(missing, ","), strings.Join(skipped, "; "))
+	}
+	replay := o
+	if len(replay.Kinds) == 0 {
+		replay.Kinds = kindsOf(offered)
+	}
 	sched := Generate(o.Seed, o.Duration, offered, o.MaxFault)
+	// The publishers' SecondInvalidation within cachesync's contract for this schedule's skews.
+	secondInv := SecondInvalidationFor(o.TombstoneTTL, MaxSkew(sched))
+	for path, wc := range writerCfgs {
+		wc.SecondInvalidation = secondInv
+		b, _ := json.MarshalIndent(wc, "", "  ")
+		if err := private.WriteFile(path, b); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
+	}
 	rep = &Report{Seed: o.Seed, Duration: o.Duration, Schedule: sched, Skipped: skipped, Dir: o.Dir,
-		Replay: ReplayCommand(o)}
+		Replay: ReplayCommand(replay)}
 	writeJSON(filepath.Join(o.Dir, "schedule.json"), sched)
 	say("schedule (%d faults):\n%s", len(sched.Steps), sched)
 
@@ -321,8 +380,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}
 	say("waiting for the cachesync queues to drain")
-	for _, q := range queues {
-		q.waitEmpty(ctx, sqsc, 60*time.Second)
+	for r, q := range queues {
+		q.waitEmpty(ctx, sqsc[r], 60*time.Second)
 	}
 	for _, a := range agents {
 		a.Terminate(10 * time.Second)
@@ -352,8 +411,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	f.Logs = append(f.Logs, filepath.Join(o.Dir, "forklift.log"))
 	f.DeadLetters, f.Pending = replayLeftovers(o.Dir)
-	for _, q := range queues {
-		f.DLQMessages = append(f.DLQMessages, q.deadLettered(ctx, sqsc)...)
+	f.Spill = spillLeftovers(o.Dir)
+	for _, r := range Regions {
+		f.DLQMessages = append(f.DLQMessages, queues[r].deadLettered(ctx, sqsc[r])...)
 	}
 	writeJSON(filepath.Join(o.Dir, "final.json"), f)
 
@@ -362,9 +422,36 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err != nil {
 		return rep, err
 	}
-	rep.Result = Check(h, f, CheckOptions{CallerWait: o.CallerWait})
+	rep.Result = Check(h, f, CheckOptions{CallerWait: o.CallerWait, TombstoneTTL: o.TombstoneTTL, SecondInvalidation: secondInv})
 	writeJSON(filepath.Join(o.Dir, "report.json"), rep)
 	return rep, nil
+}
+
+// ErrKindNotOffered: a run asked for a fault kind its world cannot inject.
+var ErrKindNotOffered = errors.New("fault kind not offered by this world")
+
+// missingKinds returns the kinds asked for that no offered target has.
+func missingKinds(asked []string, offered []Target) []string {
+	have := map[string]bool{}
+	for _, t := range offered {
+		have[t.Kind] = true
+	}
+	var out []string
+	for _, k := range asked {
+		if !have[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// kindsOf returns the kinds of ts, sorted.
+func kindsOf(ts []Target) []string {
+	have := map[string]bool{}
+	for _, t := range ts {
+		have[t.Kind] = true
+	}
+	return sortedKeys(have)
 }
 
 func filterKinds(ts []Target, kinds, targets []string) []Target {
@@ -537,11 +624,31 @@ func replayLeftovers(dir string) (aside, pending map[string]int64) {
 		if un, err := l.UncertainEntries(); err == nil && len(un) > 0 {
 			out[filepath.Join(d, "uncertain")] = int64(len(un))
 		}
-		n, _ := l.Backlog()
+		n, _ := l.Backlog() // (count, oldest): no error to lose
 		pending[d] = n
 		l.Close()
 	}
 	return out, pending
+}
+
+// spillLeftovers counts, per cachesync publisher spill (a writer's replay-*-spill), the events
+// still in it once every writer exited: events its destination's agent never got.
+func spillLeftovers(dir string) map[string]int64 {
+	out := map[string]int64{}
+	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill"))
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			continue
+		}
+		l, err := recordlog.Open(d, recordlog.Options{})
+		if err != nil {
+			out[d+" (unreadable: "+err.Error()+")"] = 1
+			continue
+		}
+		out[d] = l.Stats().Records
+		l.Close()
+	}
+	return out
 }
 
 // writeForkliftConfig writes the config of the campaign's forklift runs, which connect as the
@@ -585,6 +692,15 @@ func waitHealthy(ctx context.Context, listen string) error {
 func writeJSON(path string, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	private.WriteFile(path, b)
+}
+
+// ownQueue is the URL of q for a writer's second events, when q shares the SQS server of the
+// queue the writer publishes to ("" otherwise).
+func ownQueue(e Env, q *queuePair) string {
+	if e.perRegionSQS() {
+		return ""
+	}
+	return q.URL()
 }
 
 // queuePair is one region's cachesync queue and its dead-letter queue. ElasticMQ forgets its
@@ -698,6 +814,14 @@ func Recheck(dir string, opt CheckOptions) (*Report, error) {
 	h, err := ReadHistory(paths...)
 	if err != nil {
 		return nil, err
+	}
+	if opt.SecondInvalidation == 0 { // the run's cachesync configuration, from a writer's config
+		if b, err := os.ReadFile(filepath.Join(dir, "writer-us.json")); err == nil {
+			var wc WriterConfig
+			if json.Unmarshal(b, &wc) == nil {
+				opt.TombstoneTTL, opt.SecondInvalidation = wc.TombstoneTTL, wc.SecondInvalidation
+			}
+		}
 	}
 	rep.Result = Check(h, f, opt)
 	return &rep, nil

@@ -2,6 +2,9 @@ package chaos
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +41,9 @@ type Final struct {
 	Pending map[string]int64
 	// DLQMessages are events found in the cachesync dead-letter queues.
 	DLQMessages []string
+	// Spill is, per cachesync publisher spill directory, the events still in it after every
+	// writer exited (events its agents never got).
+	Spill map[string]int64
 }
 
 // Violation is one broken invariant, with the operations involved.
@@ -69,16 +75,22 @@ type CheckOptions struct {
 	// CallerWait: an acknowledged write that took longer than this while its authoritative side
 	// was healthy means the caller waited for the follower (0 = 2s).
 	CallerWait time.Duration
+	// TombstoneTTL and SecondInvalidation are the cachesync configuration of the run (0: unknown).
+	// The library's contract asks SecondInvalidation ≥ TombstoneTTL + 2 × skew: a history whose
+	// composed skews breach it is a finding of the campaign (its configuration), not a violation.
+	TombstoneTTL, SecondInvalidation time.Duration
 }
 
 // Result is what the checker concludes.
 type Result struct {
 	Violations []Violation       `json:"violations"`
+	Findings   []string          `json:"findings,omitempty"` // the campaign's own faults: a library contract it breached
 	Explained  []Explained       `json:"explained,omitempty"`
 	Ops        map[string]int    `json:"ops"` // "f outcome" -> count
 	Staleness  StalenessReport   `json:"staleness"`
 	MaxBacklog map[string]int64  `json:"max_backlog"` // writer process -> largest replay backlog seen
 	Faults     map[string]int    `json:"faults"`      // kind -> faults started
+	Affected   map[string]int    `json:"affected"`    // kind -> faults during which traffic was affected (affectedTraffic)
 	WriteLat   map[string]string `json:"write_latency"`
 }
 
@@ -86,9 +98,40 @@ type Result struct {
 type writeOp struct {
 	c  Completed
 	ts int64
+	// applied: the final state shows one of its cells (value and writetime), so the write took
+	// effect whatever its caller was told; a logged batch then took effect whole.
+	applied bool
 }
 
-func (w writeOp) acked() bool { return w.c.Outcome == OK }
+// acked reports whether the write must be in the final state: acknowledged, or seen applied.
+func (w writeOp) acked() bool { return w.c.Outcome == OK || w.applied }
+
+// mayHave reports whether the write may have applied (every outcome but a definite failure).
+func (w writeOp) mayHave() bool { return w.c.Outcome != Fail }
+
+// lostKind names the violation of a write that must be in the final state and is not: a torn
+// batch when the only evidence it applied is another of its cells.
+func (w writeOp) lostKind() string {
+	if w.c.Outcome != OK && len(keysOf(w.c.Invoke.Muts)) > 1 {
+		return "torn-batch"
+	}
+	return "lost-write"
+}
+
+func keysOf(ms []Mut) map[int]bool {
+	out := map[int]bool{}
+	for _, m := range ms {
+		out[m.K] = true
+	}
+	return out
+}
+
+// cell is a value written to one key: the provenance of a value is the mutation that wrote this
+// value to this key, and its write's timestamp.
+type cell struct {
+	k int
+	v string
+}
 
 // Check compares the history with the final state. It is pure: everything it needs is in h and f.
 func Check(h []Op, f Final, opt CheckOptions) Result {
@@ -99,6 +142,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	ops := Pair(h)
 	byKey := map[int][]writeOp{}
 	byValue := map[string]writeOp{} // value of v -> the write that wrote it
+	prov := map[cell]writeOp{}      // (key, value of v) -> the write whose mutation of that key wrote it
 	cacheSets := map[string]Completed{}
 	for _, c := range ops {
 		res.Ops[c.Invoke.F+" "+c.Outcome]++
@@ -110,8 +154,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					byKey[m.K] = append(byKey[m.K], w)
 					seen[m.K] = true
 				}
-				if m.V != "" {
+				if m.V != "" && (m.F == FInsert || m.F == FUpdate) {
 					byValue[m.V] = w
+					prov[cell{m.K, m.V}] = w
 				}
 			}
 		}
@@ -119,15 +164,53 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			cacheSets[c.Invoke.Value] = c
 		}
 	}
+	// Evidence of application: a cell holding a write's value with its timestamp on either side.
+	applied := map[string]bool{}
+	for side := 0; side < 2; side++ {
+		for k, row := range f.Rows[side] {
+			if row.V == nil {
+				continue
+			}
+			if src, ok := prov[cell{k, *row.V}]; ok && src.ts == row.VWT && src.mayHave() {
+				applied[src.c.Invoke.ID] = true
+			}
+		}
+	}
+	for k, ws := range byKey {
+		for i := range ws {
+			ws[i].applied = applied[ws[i].c.Invoke.ID]
+		}
+		byKey[k] = ws
+	}
+	add := func(v Violation) { res.Violations = append(res.Violations, v) }
+	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
+	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
 	for _, op := range h {
 		switch {
-		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start") && op.Err == "":
-			res.Faults[op.F]++
+		case op.Type == Invoke && invoked[op.ID]:
+			add(Violation{Check: "history", What: fmt.Sprintf("operation id %s invoked twice: the history cannot tell the operations apart", op.ID), Ops: []Op{op}})
+		case op.Type == Invoke:
+			invoked[op.ID] = true
+		case (op.Type == OK || op.Type == Fail || op.Type == Info) && !invoked[op.ID]:
+			add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed (%s) with no invoke before it", op.ID, op.Type), Ops: []Op{op}})
+		case op.Type == Corrupt:
+			add(Violation{Check: "history", What: fmt.Sprintf("%s: unparsable history line (not the torn last one): %s", op.Process, op.Value)})
+		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start"):
+			// The nemesis records "start" before injecting and "start" with the error when the
+			// injection failed: a failed injection is not a fault.
+			id := op.F + "/" + op.Target
+			switch {
+			case op.Err == "":
+				res.Faults[op.F]++
+				injecting[id] = true
+			case injecting[id]:
+				res.Faults[op.F]--
+				injecting[id] = false
+			}
 		case op.Type == Stats && op.Backlog > res.MaxBacklog[op.Process]:
 			res.MaxBacklog[op.Process] = op.Backlog
 		}
 	}
-	add := func(v Violation) { res.Violations = append(res.Violations, v) }
 
 	// 1. Every acknowledged write on both sides with its timestamp; nothing no client issued.
 	keys := map[int]bool{}
@@ -144,7 +227,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		ws := byKey[k]
 		for side := 0; side < 2; side++ {
 			row := f.Rows[side][k]
-			checkV(k, sideName[side], row, ws, byValue, add)
+			checkV(k, sideName[side], row, ws, prov, byValue, add)
 			checkTags(k, sideName[side], row, ws, add)
 		}
 		a, b := f.Rows[0][k], f.Rows[1][k]
@@ -158,8 +241,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 
 	// 2. Every cache entry is the database's newest value or absent.
-	brokerLost := lastBrokerRestart(h)
 	for _, region := range sortedKeys(f.Cache) {
+		brokerLost := lastBrokerRestart(h, region)
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -168,12 +251,20 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				if db.V != nil && *db.V == e.Value {
 					continue
 				}
-				src, ok := byValue[e.Value]
+				src, ok := prov[cell{k, e.Value}]
 				if !ok {
-					add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which no write issued", region, key, e.Value)})
+					what := fmt.Sprintf("%s cache %s holds %q, which no write issued", region, key, e.Value)
+					if o, other := byValue[e.Value]; other {
+						what = fmt.Sprintf("%s cache %s holds %q, which write %s wrote to another key", region, key, e.Value, o.c.Invoke.ID)
+					}
+					add(Violation{Check: "invented", What: what})
 					continue
 				}
-				if why := staleExplained(h, ops, k, src, region, brokerLost); why != "" {
+				if !src.mayHave() {
+					add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of write %s, which failed", region, key, e.Value, src.c.Invoke.ID), Ops: []Op{src.c.Invoke, src.c.End}})
+					continue
+				}
+				if why := staleExplained(ops, k, src, region, brokerLost); why != "" {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
 				}
@@ -189,8 +280,21 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			}
 			// Cache-only key: the newest acknowledged set or delete, or something newer.
 			src, ok := cacheSets[e.Value]
-			if !ok {
+			switch {
+			case !ok:
 				add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which no set issued", region, key, e.Value)})
+				continue
+			case src.Invoke.Key != key:
+				add(Violation{Check: "invented", What: fmt.Sprintf("%s cache %s holds %q, which set %s wrote to %s", region, key, e.Value, src.Invoke.ID, src.Invoke.Key), Ops: []Op{src.Invoke}})
+				continue
+			case src.Outcome == Fail:
+				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s, which was not applied (%s)", region, key, e.Value, src.Invoke.ID, src.End.Err), Ops: []Op{src.Invoke, src.End}})
+				continue
+			case src.Outcome == OK && src.End.TS > 0 && e.Version != (cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}):
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
+				continue
+			case e.Version.Origin != src.Invoke.Region: // a set of unknown outcome: its version unknown, its origin not
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s was made in %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
 			}
 			var newest *Completed
@@ -215,6 +319,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s); a newer %s (version %d %s) was acknowledged",
 					region, key, e.Value, e.Version.Micros, e.Version.Origin, newest.Invoke.F, newest.End.TS, newest.Invoke.Region), Ops: []Op{src.Invoke, newest.Invoke}})
 			}
+		}
+	}
+
+	// The campaign's own configuration against the library's contract.
+	if opt.SecondInvalidation > 0 {
+		if skew := historySkew(h); opt.SecondInvalidation < opt.TombstoneTTL+2*skew {
+			res.Findings = append(res.Findings, fmt.Sprintf("contract breach by the campaign: SecondInvalidation %s < TombstoneTTL %s + 2 × skew %s (composed skews of the history): stale cache entries may follow without a fault of the code",
+				opt.SecondInvalidation, opt.TombstoneTTL, skew))
 		}
 	}
 
@@ -261,13 +373,18 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	for _, m := range f.DLQMessages {
 		add(Violation{Check: "dead-letter", What: "cachesync event dead-lettered: " + m})
 	}
+	for _, dir := range sortedKeys(f.Spill) {
+		if n := f.Spill[dir]; n > 0 {
+			add(Violation{Check: "spill", What: fmt.Sprintf("cachesync spill %s still holds %d events after every writer exited: invalidations or sets its agents never got", dir, n)})
+		}
+	}
 
 	// A caller waiting on the follower while its own side answered (reported per op).
 	faults := faultWindows(h)
 	var lats []time.Duration
 	waits := 0
 	for _, c := range ops {
-		if len(c.Invoke.Muts) == 0 || c.Outcome != OK {
+		if len(c.Invoke.Muts) == 0 || c.End.Type == "" { // a write its process died in is no wait
 			continue
 		}
 		lat := time.Duration(c.End.LatencyNs)
@@ -292,8 +409,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			state = "faulted"
 		}
 		if waits++; waits <= 5 {
-			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s acknowledged after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
-				c.Invoke.ID, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s completed (%s) after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, c.Outcome, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
 		}
 	}
 	if waits > 5 {
@@ -304,15 +421,17 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(h, ops, byKey, byValue, faults)...)
 
+	res.Affected = affectedTraffic(h, ops)
+
 	// 4. Staleness of cache reads while faults were active (a distribution, not a verdict).
 	res.Staleness = staleness(ops, byKey, byValue, faults)
 	return res
 }
 
-func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]writeOp, add func(Violation)) {
-	var maxSet, maxDel int64 = -1, -1 // newest acknowledged set / delete of v
+func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation)) {
+	var maxSet, maxDel int64 = -1, -1 // newest set / delete of v that must be there
 	var maxDelAny int64 = -1          // newest delete that may have applied
-	var lastSet writeOp
+	var lastSet, lastDel writeOp
 	for _, w := range ws {
 		for _, m := range w.c.Invoke.Muts {
 			if m.K != k {
@@ -325,9 +444,9 @@ func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]w
 				}
 			case FDelete:
 				if w.acked() && w.ts > maxDel {
-					maxDel = w.ts
+					maxDel, lastDel = w.ts, w
 				}
-				if w.ts > maxDelAny {
+				if w.mayHave() && w.ts > maxDelAny {
 					maxDelAny = w.ts
 				}
 			}
@@ -335,14 +454,25 @@ func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]w
 	}
 	if row.V == nil {
 		if maxSet >= 0 && maxSet > maxDelAny {
-			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d v absent on the %s side; acknowledged write %s (ts %d) set it and no delete is newer",
-				k, side, lastSet.c.Invoke.ID, maxSet), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
+			add(Violation{Check: lastSet.lostKind(), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
+				k, side, lastSet.c.Invoke.ID, maxSet, lastSet.c.Outcome), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
 		}
 		return
 	}
-	src, ok := byValue[*row.V]
-	if !ok || !touches(src, k) {
-		add(Violation{Check: "invented", What: fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)})
+	src, ok := prov[cell{k, *row.V}]
+	if !ok {
+		what := fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)
+		var involved []Op
+		if o, other := byValue[*row.V]; other {
+			what = fmt.Sprintf("kv k=%d v=%q on the %s side: write %s wrote that value to another key, never to this one", k, *row.V, side, o.c.Invoke.ID)
+			involved = []Op{o.c.Invoke}
+		}
+		add(Violation{Check: "invented", What: what, Ops: involved})
+		return
+	}
+	if !src.mayHave() {
+		add(Violation{Check: "failed-write", What: fmt.Sprintf("kv k=%d v=%q on the %s side: its write %s failed (%s)", k, *row.V, side, src.c.Invoke.ID, src.c.End.Err),
+			Ops: []Op{src.c.Invoke, src.c.End}})
 		return
 	}
 	if src.ts != row.VWT {
@@ -350,8 +480,12 @@ func checkV(k int, side string, row RowState, ws []writeOp, byValue map[string]w
 			Ops: []Op{src.c.Invoke}})
 	}
 	if newest := max(maxSet, maxDel); row.VWT < newest {
-		add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but an acknowledged write at ts %d is newer",
-			k, side, *row.V, row.VWT, newest), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
+		lost := lastSet
+		if maxDel > maxSet {
+			lost = lastDel
+		}
+		add(Violation{Check: lost.lostKind(), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is newer",
+			k, side, *row.V, row.VWT, lost.c.Invoke.ID, newest, lost.c.Outcome), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
 	}
 }
 
@@ -370,6 +504,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 					continue
 				}
 				switch {
+				case !w.mayHave():
 				case m.F == FAdd && m.Elem == e:
 					maxAddAny = max(maxAddAny, w.ts)
 					if w.acked() && w.ts > maxAdd {
@@ -388,7 +523,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
 				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
 		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
-			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; acknowledged add %s (ts %d) is newer than every remove/delete",
+			add(Violation{Check: lastAdd.lostKind(), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
 				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
 		}
 	}
@@ -439,12 +574,17 @@ func lastOps(ws []writeOp, n int) []Op {
 	return ops
 }
 
-// staleExplained says why a stale row entry is not the libraries' fault, or "".
-func staleExplained(h []Op, ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
+// staleExplained says why a stale row entry is not the libraries' fault, or "". Only the newest
+// write superseding the entry's value may excuse it: when that write was acknowledged and its own
+// invalidation completed, every fill after it read a value at least as new, whatever older writes
+// did.
+func staleExplained(ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
 	key := RowKey(k)
-	for _, c := range ops {
+	var newest *Completed
+	for i := range ops {
+		c := &ops[i]
 		w := c.Invoke
-		if len(w.Muts) == 0 || w.TS <= src.ts {
+		if len(w.Muts) == 0 || w.TS <= src.ts || c.Outcome == Fail {
 			continue
 		}
 		changesV := false
@@ -453,33 +593,177 @@ func staleExplained(h []Op, ops []Completed, k int, src writeOp, region string, 
 				changesV = true
 			}
 		}
-		if !changesV {
-			continue
+		if changesV && (newest == nil || w.TS > newest.Invoke.TS) {
+			newest = c
 		}
-		if c.Outcome != OK {
-			return fmt.Sprintf("write %s that superseded it did not complete (%s), so its writer never invalidated the caches", w.ID, c.Outcome)
-		}
-		// The writer invalidates right after the write: find that invalidation.
-		inval := false
-		for _, d := range ops {
-			if d.Invoke.Process == w.Process && d.Invoke.F == FCacheDel && d.Invoke.Key == key && d.Invoke.Time >= c.End.Time {
-				if d.Outcome == OK {
-					inval = true
-					if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
-						return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
-					}
-				}
-				break
-			}
-		}
-		if !inval {
-			return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
-		}
+	}
+	if newest == nil {
+		return ""
+	}
+	w := newest.Invoke
+	if newest.Outcome != OK {
+		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome)
+	}
+	d, ok := invalidationOf(ops, *newest, key)
+	if !ok || d.Outcome != OK {
+		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
+	}
+	if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
+		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
 	}
 	return ""
 }
 
-func lastBrokerRestart(h []Op) int64 { return lastKill(h, "elasticmq") }
+// invalidationOf returns the invalidation of key that write c caused: the cache-del naming c as
+// its cause (histories without causes: the first cache-del of key by c's process after c).
+func invalidationOf(ops []Completed, c Completed, key string) (Completed, bool) {
+	for _, d := range ops {
+		if d.Invoke.F != FCacheDel || d.Invoke.Key != key {
+			continue
+		}
+		if d.Invoke.Cause == c.Invoke.ID || (d.Invoke.Cause == "" && d.Invoke.Process == c.Invoke.Process && d.Invoke.Time >= c.End.Time) {
+			return d, true
+		}
+	}
+	return Completed{}, false
+}
+
+// historySkew returns the largest composed clock offset of any region in the history: the skews
+// injected on a region (not their failed injections) sum while they overlap.
+func historySkew(h []Op) time.Duration {
+	active := map[string][]time.Duration{} // region -> offsets active
+	var most time.Duration
+	for _, op := range h {
+		if op.Type != NemesisEvent || op.F != KindSkew {
+			continue
+		}
+		verb, arg, _ := strings.Cut(op.Value, " ")
+		d, err := time.ParseDuration(arg)
+		if err != nil {
+			continue
+		}
+		switch {
+		case verb == "start" && op.Err == "":
+			active[op.Target] = append(active[op.Target], d)
+		case verb == "end", verb == "start": // a heal, or a failed injection: that offset is gone
+			if i := slices.Index(active[op.Target], d); i >= 0 {
+				active[op.Target] = slices.Delete(active[op.Target], i, i+1)
+			}
+		}
+		var sum time.Duration
+		for _, x := range active[op.Target] {
+			sum += x
+		}
+		most = max(most, sum, -sum)
+	}
+	return most
+}
+
+// affectedTraffic counts, per fault kind, the faults injected during which (or within a second
+// after) traffic was affected: an operation overlapping the window failed, timed out or took over
+// a second, or a writer reported a replay backlog (writes waiting for a side). Instantaneous steps
+// (phase flips) count when a write was invoked within a second after them.
+func affectedTraffic(h []Op, ops []Completed) map[string]int {
+	type win struct {
+		kind, target string
+		start, end   int64
+	}
+	var wins []win
+	open := map[string]int{} // kind/target -> index in wins of the window open
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type != NemesisEvent || op.Target == "" {
+			continue
+		}
+		id := op.F + "/" + op.Target
+		verb, _, _ := strings.Cut(op.Value, " ")
+		switch {
+		case verb == "start" && op.Err == "":
+			open[id] = len(wins)
+			wins = append(wins, win{kind: op.F, target: op.Target, start: op.Time, end: -1})
+			if op.F == KindPhase {
+				wins[len(wins)-1].end = op.Time
+				delete(open, id)
+			}
+		case verb == "start": // the injection failed: no fault
+			if i, ok := open[id]; ok {
+				wins[i].kind = ""
+				delete(open, id)
+			}
+		case verb == "end":
+			if i, ok := open[id]; ok {
+				wins[i].end = op.Time
+				delete(open, id)
+			}
+		}
+	}
+	grace := int64(time.Second)
+	out := map[string]int{}
+	for _, w := range wins {
+		if w.kind == "" {
+			continue
+		}
+		if w.end < 0 {
+			w.end = last
+		}
+		hit := false
+		for _, c := range ops {
+			from, to := c.Invoke.Time, c.End.Time
+			if to == 0 {
+				to = last
+			}
+			if from > w.end+grace || to < w.start {
+				continue
+			}
+			event := (c.Invoke.F == FCacheDel || c.Invoke.F == FCacheSet) && c.Outcome == OK // an event to the other region
+			// A fill refused (no row, the key changed since BeginFill) or a set refused (a newer
+			// version held) is the library working, not traffic a fault hurt.
+			refused := c.Outcome == Fail && (c.Invoke.F == FCacheFill || c.Invoke.F == FCacheSet)
+			hurt := (c.Outcome != OK && !refused) || c.End.LatencyNs > int64(time.Second)
+			switch w.kind {
+			case KindPhase:
+				hit = len(c.Invoke.Muts) > 0
+			case KindSkew: // the skewed region's writes carried shifted timestamps
+				hit = len(c.Invoke.Muts) > 0 && c.Invoke.Region == w.target
+			case KindForklift: // judged below, by whether the kill caught a run under way
+			case KindPartition, KindLatency: // the events crossed the WAN, delayed or held
+				hit = event || hurt
+			case KindSQSCut: // events to the cut server's region, from the other
+				hit = event && c.Invoke.Region+"-sqs" != w.target
+			default:
+				hit = hurt
+			}
+			if hit {
+				break
+			}
+		}
+		for _, op := range h {
+			if hit {
+				break
+			}
+			if w.kind == KindForklift {
+				hit = op.Type == NemesisEvent && op.F == KindForklift && strings.HasPrefix(op.Value, "killed")
+				continue
+			}
+			hit = op.Type == Stats && op.Backlog > 0 && op.Time >= w.start && op.Time <= w.end+grace
+		}
+		if _, ok := out[w.kind]; !ok {
+			out[w.kind] = 0
+		}
+		if hit {
+			out[w.kind]++
+		}
+	}
+	return out
+}
+
+// lastBrokerRestart returns when the SQS server holding region's queue (the events to region)
+// was last restarted after a kill -9: elasticmq-us / elasticmq-eu, or the first world's single
+// elasticmq (0: never).
+func lastBrokerRestart(h []Op, region string) int64 {
+	return max(lastKill(h, "elasticmq"), lastKill(h, "elasticmq-"+short(region)))
+}
 
 // lastKill returns when target was last restarted after a kill -9 (0: never killed).
 func lastKill(h []Op, target string) int64 {
@@ -492,18 +776,33 @@ func lastKill(h []Op, target string) int64 {
 	return t
 }
 
+// panicIn searches the whole file, in chunks, for the first panic, fatal error or data race.
 func panicIn(path string) string {
-	b, err := readFileTail(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
-	for _, marker := range []string{"panic:", "fatal error:", "WARNING: DATA RACE"} {
-		if i := strings.Index(b, marker); i >= 0 {
-			end := min(len(b), i+300)
-			return strings.ReplaceAll(b[i:end], "\n", " | ")
+	defer f.Close()
+	markers := []string{"panic:", "fatal error:", "WARNING: DATA RACE"}
+	const keep = 64 // longer than every marker: a marker split between chunks is found
+	buf := make([]byte, 0, 1<<20+keep)
+	chunk := make([]byte, 1<<20)
+	for {
+		n, rerr := io.ReadFull(f, chunk)
+		buf = append(buf, chunk[:n]...)
+		for _, marker := range markers {
+			if i := strings.Index(string(buf), marker); i >= 0 {
+				more := make([]byte, 300)
+				m, _ := io.ReadFull(f, more)
+				rest := append(buf[i:], more[:m]...)
+				return strings.ReplaceAll(string(rest[:min(len(rest), 300)]), "\n", " | ")
+			}
 		}
+		if rerr != nil {
+			return ""
+		}
+		buf = append(buf[:0], buf[len(buf)-min(len(buf), keep):]...)
 	}
-	return ""
 }
 
 func str(s *string) string {

@@ -1,11 +1,13 @@
 package chaos
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,6 +25,9 @@ const (
 	NemesisEvent = "nemesis" // a fault injected or healed
 	Stats        = "stats"   // a writer's periodic figures (replay backlog)
 	Drained      = "drained" // a writer's end: its replay log drained, or not (Err)
+	// Corrupt is not written: ReadHistory returns it for an unparsable line other than a torn
+	// last line (Process the file, Value the line), and the checker reports it.
+	Corrupt = "corrupt"
 )
 
 // Functions of operations.
@@ -67,6 +72,8 @@ type Op struct {
 	Backlog int64 `json:"backlog,omitempty"`
 	// Leaked (Drained) is how many goroutines outlived the writer's Close of its session and publisher.
 	Leaked int `json:"leaked,omitempty"`
+	// Cause (cache-del) is the id of the write whose invalidation this is.
+	Cause string `json:"cause,omitempty"`
 	// LatencyNs is the completion's time since its invoke.
 	LatencyNs int64 `json:"lat_ns,omitempty"`
 }
@@ -103,28 +110,43 @@ func (r *Recorder) Record(op Op) {
 func (r *Recorder) Close() error { return r.f.Close() }
 
 // ReadHistory reads every history file given and returns the lines in time order. A torn last line
-// (the writer was killed mid-write) is skipped.
+// (the writer was killed mid-write: the file does not end with a newline) is skipped; any other
+// line that does not parse is returned as a Corrupt op, stamped with the time of the line before
+// it, for the checker to report.
 func ReadHistory(paths ...string) ([]Op, error) {
 	var out []Op
 	for _, p := range paths {
-		f, err := os.Open(p)
+		b, err := os.ReadFile(p)
 		if os.IsNotExist(err) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("chaos: read history: %w", err)
 		}
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			var op Op
-			if json.Unmarshal(sc.Bytes(), &op) == nil {
-				out = append(out, op)
+		var last int64
+		for len(b) > 0 {
+			line, rest, complete := bytes.Cut(b, []byte("\n"))
+			b = rest
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
 			}
-		}
-		f.Close()
-		if err := sc.Err(); err != nil {
-			return nil, fmt.Errorf("chaos: read history %s: %w", p, err)
+			var op Op
+			if err := json.Unmarshal(line, &op); err != nil {
+				if !complete {
+					break // torn last line
+				}
+				// A killed incarnation's torn last line, then the next incarnation's first line
+				// appended to it: the fragment is skipped, the line after it kept.
+				if i := bytes.LastIndex(line, []byte(`{"t":`)); i > 0 && json.Unmarshal(line[i:], &op) == nil {
+					last = op.Time
+					out = append(out, op)
+					continue
+				}
+				out = append(out, Op{Time: last, Type: Corrupt, Process: p, Value: string(line[:min(len(line), 200)])})
+				continue
+			}
+			last = op.Time
+			out = append(out, op)
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
@@ -151,6 +173,40 @@ func Pair(h []Op) []Completed {
 			if i, ok := idx[op.ID]; ok {
 				out[i].Outcome, out[i].End = op.Type, op
 			}
+		}
+	}
+	return out
+}
+
+// OperationSequences returns, per writer region, incarnation and worker ("us0-2"), the operations
+// its workers planned (Plan), in op-index order, as invoked: id, function, key, mutations and
+// value, with no outcome, timestamp or time, so two runs of one seed can be compared whatever the
+// services answered. A run that lasted longer has more; the shorter sequence must be a prefix.
+func OperationSequences(h []Op) map[string][]Op {
+	type indexed struct {
+		i  int
+		op Op
+	}
+	by := map[string][]indexed{}
+	for _, op := range h {
+		if op.Type != Invoke {
+			continue
+		}
+		parts := strings.Split(op.ID, "-")
+		if len(parts) != 3 { // a fill or an invalidation of a planned op: not planned itself
+			continue
+		}
+		i, err := strconv.Atoi(parts[2])
+		if err != nil {
+			continue
+		}
+		by[parts[0]+"-"+parts[1]] = append(by[parts[0]+"-"+parts[1]], indexed{i, Op{ID: op.ID, F: op.F, Key: op.Key, Muts: op.Muts, Value: op.Value}})
+	}
+	out := map[string][]Op{}
+	for w, ops := range by {
+		sort.Slice(ops, func(a, b int) bool { return ops[a].i < ops[b].i })
+		for _, o := range ops {
+			out[w] = append(out[w], o.op)
 		}
 	}
 	return out

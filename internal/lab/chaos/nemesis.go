@@ -18,7 +18,10 @@ const (
 	KindPhase     = "phase"     // the dualwrite phase flipped to Arg
 	KindForklift  = "forklift"  // a forklift run, kill -9 after Arg, then --resume to the end
 	KindPartition = "partition" // regions cut from each other (a world with a WAN proxy)
-	KindLatency   = "latency"   // extra delay between regions (a world with a WAN proxy)
+	KindLatency   = "latency"   // extra delay between regions, Arg one way (a world with a WAN proxy)
+	// KindSQSCut cuts one region from the other region's SQS server only (asymmetric): Target
+	// names the path, "<region>-sqs" is region's server as the other region reaches it.
+	KindSQSCut = "sqs-cut"
 )
 
 // Target is one thing a fault kind can hit.
@@ -55,7 +58,15 @@ type Partitioner interface {
 	Heal(ctx context.Context) error
 }
 
-// PartitionFault turns a Partitioner into partition and latency faults between two regions.
+// SQSCutter is a WAN that can cut the path to one region's SQS server from the other region alone
+// (the other direction, and every other path, stay up); Heal restores it.
+type SQSCutter interface {
+	CutSQS(ctx context.Context, to string) error
+	CutsSQS() bool // whether CutSQS can work (else no such fault is offered)
+}
+
+// PartitionFault turns a Partitioner into partition and latency faults between two regions, and,
+// when it is an SQSCutter, asymmetric cuts of one region from the other's SQS.
 type PartitionFault struct {
 	P    Partitioner
 	A, B string
@@ -64,13 +75,31 @@ type PartitionFault struct {
 // Targets implements Fault.
 func (f PartitionFault) Targets() []Target {
 	n := f.A + "|" + f.B
-	return []Target{{Kind: KindPartition, Name: n, Weight: 2}, {Kind: KindLatency, Name: n}}
+	out := []Target{{Kind: KindPartition, Name: n, Weight: 2}, {Kind: KindLatency, Name: n}}
+	if c, ok := f.P.(SQSCutter); ok && c.CutsSQS() {
+		out = append(out, Target{Kind: KindSQSCut, Name: f.B + "-sqs"}, Target{Kind: KindSQSCut, Name: f.A + "-sqs"})
+	}
+	return out
 }
 
 // Start implements Fault.
 func (f PartitionFault) Start(ctx context.Context, st Step) error {
-	if st.Kind == KindLatency {
-		return f.P.Latency(ctx, f.A, f.B, 200*time.Millisecond)
+	switch st.Kind {
+	case KindLatency:
+		d := 200 * time.Millisecond
+		if st.Arg != "" {
+			var err error
+			if d, err = time.ParseDuration(st.Arg); err != nil {
+				return fmt.Errorf("chaos: latency %q: %w", st.Arg, err)
+			}
+		}
+		return f.P.Latency(ctx, f.A, f.B, d)
+	case KindSQSCut:
+		c, ok := f.P.(SQSCutter)
+		if !ok {
+			return fmt.Errorf("chaos: %s: this WAN cannot cut one path", st.Target)
+		}
+		return c.CutSQS(ctx, strings.TrimSuffix(st.Target, "-sqs"))
 	}
 	return f.P.Partition(ctx, f.A, f.B)
 }

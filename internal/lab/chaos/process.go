@@ -195,13 +195,15 @@ func (f ChildFault) HealAll(ctx context.Context) error {
 }
 
 // ControlFault flips the dualwrite phase and skews one region's writers' clock, through the
-// writers' control file.
+// writers' control file. Skews of one region compose: its offset is the sum of the skew steps
+// active on it, so healing one leaves the others.
 type ControlFault struct {
 	Path    string
 	Regions []string
 
-	mu  sync.Mutex
-	cur Control
+	mu     sync.Mutex
+	cur    Control
+	active map[Step]int64 // skew steps started and not healed -> their offset in ms
 }
 
 // NewControlFault writes the initial control file (phase dual, no skew).
@@ -235,20 +237,40 @@ func (f *ControlFault) Start(_ context.Context, st Step) error {
 	if err != nil {
 		return fmt.Errorf("chaos: skew %q: %w", st.Arg, err)
 	}
-	return f.update(func(c *Control) { c.Skew[st.Target] = d.Milliseconds() })
+	return f.update(func(c *Control) {
+		if f.active == nil {
+			f.active = map[Step]int64{}
+		}
+		f.active[st] = d.Milliseconds()
+		c.Skew[st.Target] = f.skewOf(st.Target)
+	})
 }
 
-// Stop implements Fault.
+// skewOf returns the composed offset of region: the sum of its active skews (f.mu held).
+func (f *ControlFault) skewOf(region string) int64 {
+	var sum int64
+	for st, ms := range f.active {
+		if st.Target == region {
+			sum += ms
+		}
+	}
+	return sum
+}
+
+// Stop implements Fault: the step's skew is removed, the others of its region stay.
 func (f *ControlFault) Stop(_ context.Context, st Step) error {
 	if st.Kind == KindSkew {
-		return f.update(func(c *Control) { c.Skew[st.Target] = 0 })
+		return f.update(func(c *Control) {
+			delete(f.active, st)
+			c.Skew[st.Target] = f.skewOf(st.Target)
+		})
 	}
 	return nil
 }
 
 // HealAll removes every skew (the phase stays where it is: both dual phases are healthy).
 func (f *ControlFault) HealAll(context.Context) error {
-	return f.update(func(c *Control) { c.Skew = map[string]int64{} })
+	return f.update(func(c *Control) { c.Skew, f.active = map[string]int64{}, nil })
 }
 
 // StopWriters tells the writers to stop, drain and exit.

@@ -15,6 +15,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "not offered by this world: %s\n", strings.Join(r.Skipped, "; "))
 	}
 	fmt.Fprintf(w, "faults injected: %s\n", kv(r.Result.Faults))
+	fmt.Fprintf(w, "of them, affected traffic (an operation failed, timed out or was slow, or writes waited in a replay log): %s\n", kv(r.Result.Affected))
 	fmt.Fprintf(w, "operations: %s\n", kv(r.Result.Ops))
 	fmt.Fprintf(w, "largest replay backlog: %s\n", kv(r.Result.MaxBacklog))
 	fmt.Fprintf(w, "acknowledged write latency: %s\n", kvs(r.Result.WriteLat))
@@ -22,6 +23,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "cache reads: %d hits; stale: %d during faults %s, %d calm %s\n", s.Reads, s.StaleDuring, kvs(s.During), s.StaleCalm, kvs(s.Calm))
 	for _, e := range r.Result.Explained {
 		fmt.Fprintf(w, "explained: %s — %s\n", e.What, e.Why)
+	}
+	for _, f := range r.Result.Findings {
+		fmt.Fprintf(w, "FINDING (the campaign's, not the code's): %s\n", f)
 	}
 	for i, v := range r.Result.Violations {
 		fmt.Fprintf(w, "VIOLATION %d %s\n", i+1, v)

@@ -90,7 +90,14 @@ func Generate(seed uint64, duration time.Duration, offered []Target, maxFault ti
 			if at+d > end {
 				break
 			}
-			s.Steps = append(s.Steps, Step{At: at, Kind: t.Kind, Target: t.Name, Dur: d})
+			st := Step{At: at, Kind: t.Kind, Target: t.Name, Dur: d}
+			if t.Kind == KindLatency {
+				// One way 100-800 ms: spikes above dualwrite's follower budget (200 ms) and below.
+				// Drawn apart from r, so adding it moved no other fault of a seed.
+				lr := rand.New(rand.NewPCG(seed, uint64(at)))
+				st.Arg = (100*time.Millisecond + time.Duration(lr.Int64N(int64(700*time.Millisecond)))).Round(time.Millisecond).String()
+			}
+			s.Steps = append(s.Steps, st)
 			at += d + time.Second + time.Duration(r.Int64N(int64(2*time.Second)))
 			if t.Slow {
 				at += 20 * time.Second // the restart waits for the service to answer
@@ -138,4 +145,48 @@ func pick(r *rand.Rand, ts []Target) Target {
 		n -= t.weight()
 	}
 	return ts[len(ts)-1]
+}
+
+// MaxSkew returns the largest clock offset of any region over the schedule, skews of one region
+// composing (summing) while they overlap.
+func MaxSkew(s Schedule) time.Duration {
+	type edge struct {
+		at     time.Duration
+		region string
+		d      time.Duration
+		heal   bool
+	}
+	var edges []edge
+	for _, st := range s.Steps {
+		if st.Kind != KindSkew {
+			continue
+		}
+		d, err := time.ParseDuration(st.Arg)
+		if err != nil {
+			continue
+		}
+		edges = append(edges, edge{st.At, st.Target, d, false}, edge{st.At + st.Dur, st.Target, -d, true})
+	}
+	// Heals before starts at the same instant: a skew ending when another starts does not add.
+	sort.SliceStable(edges, func(i, j int) bool {
+		if edges[i].at != edges[j].at {
+			return edges[i].at < edges[j].at
+		}
+		return edges[i].heal && !edges[j].heal
+	})
+	cur := map[string]time.Duration{}
+	var most time.Duration
+	for _, e := range edges {
+		cur[e.region] += e.d
+		most = max(most, cur[e.region], -cur[e.region])
+	}
+	return most
+}
+
+// SecondInvalidationFor returns the cachesync SecondInvalidation within the library's contract
+// (≥ TombstoneTTL + 2 × skew) for tombstones of ttl and clocks off by up to skew, rounded up to
+// whole seconds (SQS delays are whole seconds), with a second of margin.
+func SecondInvalidationFor(ttl, skew time.Duration) time.Duration {
+	d := ttl + 2*skew + time.Second
+	return (d + time.Second - 1).Truncate(time.Second)
 }

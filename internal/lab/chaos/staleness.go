@@ -2,8 +2,6 @@ package chaos
 
 import (
 	"fmt"
-	"io"
-	"os"
 	"sort"
 	"time"
 )
@@ -39,7 +37,9 @@ func faultWindows(h []Op) windows {
 				out = append(out, w)
 				delete(open, id)
 			}
-		case len(op.Value) >= 5 && op.Value[:5] == "start" && op.Err == "":
+		case len(op.Value) >= 5 && op.Value[:5] == "start" && op.Err != "":
+			delete(open, id) // the injection failed: no fault, no window
+		case len(op.Value) >= 5 && op.Value[:5] == "start":
 			if op.F == KindPhase {
 				out = append(out, window{target: "phase", start: op.Time, end: op.Time})
 				continue
@@ -144,20 +144,6 @@ func quantiles(ds []time.Duration) map[string]string {
 	return map[string]string{"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": ds[len(ds)-1].Round(time.Millisecond).String(), "n": fmt.Sprint(len(ds))}
 }
 
-// readFileTail returns the last 4 MiB of a file.
-func readFileTail(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() > 4<<20 {
-		f.Seek(st.Size()-4<<20, io.SeekStart)
-	}
-	b, err := io.ReadAll(f)
-	return string(b), err
-}
-
 // leaderRegion is the region whose keyspace is authoritative in phase p.
 func leaderRegion(p string) string {
 	if p == "dual-flipped" {
@@ -177,17 +163,24 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 		w   Completed
 		end int64
 	}
+	// The workload records on each invalidation the id of the write that caused it (Cause); a
+	// history without causes falls back to the last write its process invoked.
 	var invs = map[string][]inval{} // cache key -> invalidations
 	var lastWrite = map[string]Completed{}
+	byID := map[string]Completed{}
 	for _, c := range ops {
 		if len(c.Invoke.Muts) > 0 {
 			lastWrite[c.Invoke.Process] = c
+			byID[c.Invoke.ID] = c
 			continue
 		}
 		if c.Invoke.F != FCacheDel || c.Outcome != OK {
 			continue
 		}
 		w, ok := lastWrite[c.Invoke.Process]
+		if c.Invoke.Cause != "" {
+			w, ok = byID[c.Invoke.Cause]
+		}
 		if !ok || w.Outcome != OK || w.End.Time > c.Invoke.Time {
 			continue
 		}

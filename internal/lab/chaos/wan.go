@@ -2,6 +2,10 @@ package chaos
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +18,8 @@ import (
 // as it found it.
 type WANPartitioner struct {
 	W *world.WAN
+	// API is the Toxiproxy API (ISLANDS_WAN), for one-path cuts (CutSQS); "" offers none.
+	API string
 
 	mu    sync.Mutex
 	base  world.Link
@@ -54,6 +60,36 @@ func (p *WANPartitioner) Latency(ctx context.Context, _, _ string, d time.Durati
 	return p.W.Set(ctx, d, 0)
 }
 
+// CutsSQS implements SQSCutter: one-path cuts need the Toxiproxy API.
+func (p *WANPartitioner) CutsSQS() bool { return p.API != "" }
+
+// CutSQS implements SQSCutter: the path to region to's SQS server from the other region is cut
+// (the WAN's proxy "<to>-sqs"); every other path stays up.
+func (p *WANPartitioner) CutSQS(ctx context.Context, to string) error {
+	if p.API == "" {
+		return fmt.Errorf("chaos: cut %s-sqs: no WAN API", to)
+	}
+	if err := p.save(ctx); err != nil {
+		return err
+	}
+	body := strings.NewReader(`{"enabled":false}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.API, "/")+"/proxies/"+to+"-sqs", body)
+	if err != nil {
+		return fmt.Errorf("chaos: cut %s-sqs: %w", to, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("chaos: cut %s-sqs: %w", to, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("chaos: cut %s-sqs: %s: %s", to, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return nil
+}
+
 // Heal implements Partitioner: the paths are restored with their delay from before the faults.
 func (p *WANPartitioner) Heal(ctx context.Context) error {
 	if err := p.W.Heal(ctx); err != nil {
@@ -66,4 +102,12 @@ func (p *WANPartitioner) Heal(ctx context.Context) error {
 		return nil
 	}
 	return p.W.Set(ctx, base.OneWay, base.Jitter)
+}
+
+// NewWANPartitionerAt returns a WANPartitioner on the Toxiproxy API at api (ISLANDS_WAN), able to
+// cut one path (CutSQS) as well.
+func NewWANPartitionerAt(api string) *WANPartitioner {
+	p := NewWANPartitioner(world.NewWAN(api))
+	p.API = api
+	return p
 }

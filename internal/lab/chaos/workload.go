@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -67,7 +68,7 @@ type WriterConfig struct {
 	LocalCQL     string // this region's cluster: where its cache fills read
 	Keyspace     string // in both clusters
 	Memcached    string // this region's memcached
-	SQSEndpoint  string
+	SQSEndpoint  string // the SQS server of OtherQueue, as this region reaches it (through the WAN)
 	OtherQueue   string // URL of the other region's queue
 	OwnQueue     string // URL of this region's queue (second events go there too)
 	ReplayDir    string
@@ -76,8 +77,11 @@ type WriterConfig struct {
 	Rate         int // operations per second
 	Keys         int // rows of kv (and cache-only keys) the workload touches
 	TombstoneTTL time.Duration
-	DrainTimeout time.Duration
-	Out          io.Writer // progress and errors (stderr)
+	// SecondInvalidation of the writers' publishers: the campaign sets it from the schedule's
+	// largest composed skew, within the library's contract (SecondInvalidationFor).
+	SecondInvalidation time.Duration
+	DrainTimeout       time.Duration
+	Out                io.Writer // progress and errors (stderr)
 }
 
 // skewClock is the writer's clock: the machine's, plus the skew the campaign sets for its region.
@@ -197,12 +201,12 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-time.After(time.Second):
 		}
 	}
-	sqsc, err := world.SQSClient(ctx, "us-east-1", cfg.SQSEndpoint)
+	sqsc, err := world.SQSClient(ctx, cfg.Region, cfg.SQSEndpoint)
 	if err != nil {
 		return err
 	}
 	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{
-		SecondInvalidation: cfg.TombstoneTTL + 5*time.Second, // above TombstoneTTL + 2 × skew, as the option asks
+		SecondInvalidation: cmp.Or(cfg.SecondInvalidation, SecondInvalidationFor(cfg.TombstoneTTL, 3*time.Second)), // ≥ TombstoneTTL + 2 × skew, as the option asks
 		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second, OwnQueue: cfg.OwnQueue})
 	if err != nil {
 		return err
@@ -223,7 +227,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.loop(wctx, rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.Incarnation*100+i)+hash(cfg.Region))), workers)
+			w.loop(wctx, i, workers)
 		}()
 	}
 	// Control and stats.
@@ -259,7 +263,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	derr := dw.WaitReplayed(dctx)
 	cancel()
-	n, _ := dw.Backlog()
+	n, _ := dw.Backlog() // (count, age of the oldest): it has no error to lose
 	end := Op{Type: Drained, Process: proc, Region: cfg.Region, Backlog: n}
 	if derr != nil {
 		end.Err = derr.Error()
@@ -306,20 +310,70 @@ type writer struct {
 	local *gocql.Session
 	cache *cachesync.Client
 	clk   *skewClock
-	seq   atomic.Int64
 }
 
-func (w *writer) id() string {
-	return fmt.Sprintf("%s%d-%d", short(w.cfg.Region), w.cfg.Incarnation, w.seq.Add(1))
+// Planned is one operation of a worker as decided before it runs, from (seed, region,
+// incarnation, worker, op index) alone: never from a service's answer, another worker's progress
+// or the time, so a seed replays the same operation sequence per worker whatever the services do.
+type Planned struct {
+	ID   string        `json:"id"` // region, incarnation, worker, op index: unique in the run
+	F    string        `json:"f"`  // a write (FInsert … FBatch), FCacheGet (a read, filled on a miss), FCacheSet, FCacheDel
+	K    int           `json:"k"`
+	Muts []Mut         `json:"muts,omitempty"` // writes
+	Work time.Duration `json:"work,omitempty"` // reads: the work between a fill's read and its fill
 }
 
-// value returns a value no other operation of the run writes.
-func (w *writer) value(id string) string { return "v" + id }
+// Plan returns operation op of worker in writer (region, incarnation) of seed, over keys keys.
+func Plan(seed uint64, region string, incarnation, worker, op, keys int) Planned {
+	id := fmt.Sprintf("%s%d-%d-%d", short(region), incarnation, worker, op)
+	r := rand.New(rand.NewPCG(seed, hash(id)))
+	p := Planned{ID: id, K: r.IntN(keys)}
+	write := func(ks ...int) {
+		for i, k := range ks {
+			m := Mut{K: k}
+			switch n := r.IntN(100); {
+			case n < 30:
+				m.F, m.V = FInsert, valueOf(id)+"-"+strconv.Itoa(i)
+			case n < 60:
+				m.F, m.V = FUpdate, valueOf(id)+"-"+strconv.Itoa(i)
+			case n < 72:
+				m.F = FDelete
+			case n < 90:
+				m.F, m.Elem = FAdd, "e"+strconv.Itoa(r.IntN(6))
+			default:
+				m.F, m.Elem = FRemove, "e"+strconv.Itoa(r.IntN(6))
+			}
+			p.Muts = append(p.Muts, m)
+		}
+		p.F = p.Muts[0].F
+		if len(p.Muts) > 1 {
+			p.F = FBatch
+		}
+	}
+	switch n := r.IntN(100); {
+	case n < 50:
+		write(p.K)
+	case n < 58:
+		write(p.K, (p.K+1+r.IntN(keys-1))%keys)
+	case n < 85:
+		p.F = FCacheGet
+		// An application does work between its read and its fill; so does a GC pause.
+		p.Work = time.Duration(r.IntN(30)) * time.Millisecond
+	case n < 95:
+		p.F = FCacheSet
+	default:
+		p.F = FCacheDel
+	}
+	return p
+}
 
-func (w *writer) loop(ctx context.Context, r *rand.Rand, workers int) {
+// valueOf returns the value operation id writes: no other operation of the run writes it.
+func valueOf(id string) string { return "v" + id }
+
+func (w *writer) loop(ctx context.Context, worker, workers int) {
 	every := time.Duration(int64(time.Second) * int64(workers) / int64(max(w.cfg.Rate, 1)))
 	next := time.Now()
-	for ctx.Err() == nil {
+	for op := 0; ctx.Err() == nil; {
 		next = next.Add(every)
 		if d := time.Until(next); d > 0 {
 			select {
@@ -330,51 +384,28 @@ func (w *writer) loop(ctx context.Context, r *rand.Rand, workers int) {
 		} else if d < -time.Second {
 			next = time.Now() // far behind (a fault): do not burst to catch up
 		}
-		w.one(ctx, r)
+		w.one(ctx, Plan(w.cfg.Seed, w.cfg.Region, w.cfg.Incarnation, worker, op, w.cfg.Keys))
+		op++
 	}
 }
 
-func (w *writer) one(ctx context.Context, r *rand.Rand) {
-	k := r.IntN(w.cfg.Keys)
-	switch n := r.IntN(100); {
-	case n < 50:
-		w.write(ctx, r, []int{k})
-	case n < 58:
-		w.write(ctx, r, []int{k, (k + 1 + r.IntN(w.cfg.Keys-1)) % w.cfg.Keys})
-	case n < 85:
-		w.read(ctx, r, k)
-	case n < 95:
-		w.cacheSet(ctx, k)
+func (w *writer) one(ctx context.Context, p Planned) {
+	switch p.F {
+	case FCacheGet:
+		w.read(ctx, p)
+	case FCacheSet:
+		w.cacheSet(ctx, p)
+	case FCacheDel:
+		w.cacheDelete(ctx, CacheOnlyKey(p.K), p.ID, "")
 	default:
-		w.cacheDelete(ctx, CacheOnlyKey(k))
+		w.write(ctx, p)
 	}
 }
 
-// write runs one write (a batch when len(keys) > 1) through dualwrite, then invalidates the rows'
-// cache entries in both regions.
-func (w *writer) write(ctx context.Context, r *rand.Rand, keys []int) {
-	id := w.id()
-	var muts []Mut
-	for i, k := range keys {
-		m := Mut{K: k}
-		switch n := r.IntN(100); {
-		case n < 30:
-			m.F, m.V = FInsert, w.value(id)+"-"+strconv.Itoa(i)
-		case n < 60:
-			m.F, m.V = FUpdate, w.value(id)+"-"+strconv.Itoa(i)
-		case n < 72:
-			m.F = FDelete
-		case n < 90:
-			m.F, m.Elem = FAdd, "e"+strconv.Itoa(r.IntN(6))
-		default:
-			m.F, m.Elem = FRemove, "e"+strconv.Itoa(r.IntN(6))
-		}
-		muts = append(muts, m)
-	}
-	f := muts[0].F
-	if len(muts) > 1 {
-		f = FBatch
-	}
+// write runs one write (a batch over two keys) through dualwrite, then invalidates the rows' cache
+// entries in both regions.
+func (w *writer) write(ctx context.Context, p Planned) {
+	id, muts, f := p.ID, p.Muts, p.F
 	ts := w.clk.next()
 	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: f, Region: w.cfg.Region, Muts: muts, TS: ts, Phase: w.dw.Phase().String()}
 	w.rec.Record(inv)
@@ -397,9 +428,9 @@ func (w *writer) write(ctx context.Context, r *rand.Rand, keys []int) {
 	if err != nil {
 		return
 	}
-	for _, m := range muts {
+	for i, m := range muts {
 		if m.F == FInsert || m.F == FUpdate || m.F == FDelete {
-			w.cacheDelete(ctx, RowKey(m.K))
+			w.cacheDelete(ctx, RowKey(m.K), id+"-i"+strconv.Itoa(i), id)
 		}
 	}
 }
@@ -437,9 +468,10 @@ func (w *writer) complete(inv Op, start time.Time, err error) {
 
 // read is cache-aside: a hit is recorded with its value; a miss reads this region's own keyspace
 // and fills the local cache with what it found.
-func (w *writer) read(ctx context.Context, r *rand.Rand, k int) {
+func (w *writer) read(ctx context.Context, p Planned) {
+	k := p.K
 	key := RowKey(k)
-	id := w.id()
+	id := p.ID
 	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheGet, Region: w.cfg.Region, Key: key}
 	w.rec.Record(inv)
 	start := time.Now()
@@ -459,7 +491,7 @@ func (w *writer) read(ctx context.Context, r *rand.Rand, k int) {
 		return
 	}
 	// Miss: fill from the region's database.
-	id = w.id()
+	id = p.ID + "-f"
 	inv = Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheFill, Region: w.cfg.Region, Key: key}
 	w.rec.Record(inv)
 	start = time.Now()
@@ -482,8 +514,7 @@ func (w *writer) read(ctx context.Context, r *rand.Rand, k int) {
 		w.rec.Record(end)
 		return
 	}
-	// An application does work between its read and its fill; so does a GC pause.
-	time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
+	time.Sleep(p.Work) // the application's work between its read and its fill
 	err = w.cache.Fill(ctx, tok, &cachesync.Item{Key: key, Value: []byte(*v)})
 	end = Op{Type: OK, Process: w.proc, ID: id, F: FCacheFill, Region: w.cfg.Region, Key: key, Value: *v, LatencyNs: int64(time.Since(start))}
 	switch {
@@ -496,10 +527,10 @@ func (w *writer) read(ctx context.Context, r *rand.Rand, k int) {
 }
 
 // cacheSet writes a cache-only key, replicated to the other region.
-func (w *writer) cacheSet(ctx context.Context, k int) {
-	key := CacheOnlyKey(k)
-	id := w.id()
-	val := w.value(id)
+func (w *writer) cacheSet(ctx context.Context, p Planned) {
+	key := CacheOnlyKey(p.K)
+	id := p.ID
+	val := valueOf(id)
 	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheSet, Region: w.cfg.Region, Key: key, Value: val}
 	w.rec.Record(inv)
 	start := time.Now()
@@ -508,10 +539,11 @@ func (w *writer) cacheSet(ctx context.Context, k int) {
 	w.complete(inv, start, err)
 }
 
-// cacheDelete deletes key here and in the other region.
-func (w *writer) cacheDelete(ctx context.Context, key string) {
-	id := w.id()
-	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheDel, Region: w.cfg.Region, Key: key}
+// cacheDelete deletes key here and in the other region; cause is the id of the write it follows
+// ("" for none), recorded so the checker matches each invalidation with its write even when
+// another worker of the process wrote in between.
+func (w *writer) cacheDelete(ctx context.Context, key, id, cause string) {
+	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: FCacheDel, Region: w.cfg.Region, Key: key, Cause: cause}
 	w.rec.Record(inv)
 	start := time.Now()
 	ver, err := w.cache.Delete(ctx, key)

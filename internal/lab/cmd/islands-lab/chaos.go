@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/internal/lab/chaos"
-	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // chaosCmd is `islands-lab chaos`: the seeded fault campaign (make chaos).
@@ -25,7 +24,7 @@ func chaosCmd(args []string) int {
 	rate := fs.Int("rate", 80, "operations per second per writer (two writers)")
 	keys := fs.Int("keys", 40, "rows and cache keys the workload touches")
 	maxFault := fs.Duration("max-fault", 8*time.Second, "longest pause or outage")
-	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift); empty = all")
+	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift,partition,latency); empty = every kind the world offers (the replay command names them)")
 	targets := fs.String("targets", "", "comma-separated fault targets to use (cassandra-eu,writer-us,writers,eu-west-1…); empty = all")
 	killCass := fs.Bool("kill-cassandra", false, "also kill -9 and restart Cassandra nodes (slow restarts)")
 	out := fs.String("out", "chaos-out", "directory of the runs (one subdirectory per seed)")
@@ -33,6 +32,7 @@ func chaosCmd(args []string) int {
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long writers wait for their replay logs at the end")
 	callerWait := fs.Duration("caller-wait", 2*time.Second, "an acknowledged write slower than this with a healthy authoritative side is a violation")
 	wan := fs.Bool("wan", true, "partition and latency faults through the world's WAN (ISLANDS_WAN), when the world has one")
+	tombstoneTTL := fs.Duration("tombstone-ttl", 10*time.Second, "cachesync tombstones' lifetime, clients and agents")
 	check := fs.String("check", "", "run the checker again over a finished run's directory (no service needed) and exit")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -56,7 +56,7 @@ func chaosCmd(args []string) int {
 	}
 	var part chaos.Partitioner
 	if w := os.Getenv("ISLANDS_WAN"); *wan && w != "" {
-		part = chaos.NewWANPartitioner(world.NewWAN(w))
+		part = chaos.NewWANPartitionerAt(w)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -90,7 +90,7 @@ func chaosCmd(args []string) int {
 		rep, err := chaos.Run(ctx, chaos.Options{Seed: s, Duration: *duration, Rate: *rate, Keys: *keys, MaxFault: *maxFault,
 			Kinds: ks, Targets: ts, KillCassandra: *killCass, Env: env, Dir: filepath.Join(*out, fmt.Sprintf("seed-%d", s)),
 			IslandsBin: self, CachesyncBin: filepath.Join(*binDir, "cachesync"), ForkliftBin: fk,
-			DrainTimeout: *drain, CallerWait: *callerWait, Progress: os.Stdout, Partitioner: part})
+			TombstoneTTL: *tombstoneTTL, DrainTimeout: *drain, CallerWait: *callerWait, Progress: os.Stdout, Partitioner: part})
 		if rep != nil && err == nil {
 			rep.Print(os.Stdout)
 		}
