@@ -93,6 +93,11 @@ func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session) (*t
 	} else if err != nil {
 		return nil, fmt.Errorf("forklift: read destination schema of %s.%s: %w", tc.DestKeyspace(), tc.Table, err)
 	}
+	return newTable(tc, srcT, dstT)
+}
+
+// newTable checks the two schemas of one dataset and builds its statements (no I/O).
+func newTable(tc TableConfig, srcT, dstT *cql.Table) (*table, error) {
 	if err := compareSchemas(srcT, dstT); err != nil {
 		return nil, err
 	}

@@ -316,7 +316,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 }
 
 // compareColumn applies lww's invariant to one column: each source cell is in the destination, or
-// beaten there by Cassandra's rule (newer writetime; same writetime and a greater value).
+// beaten there by Cassandra's rule (cellVerdict).
 func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 	cell := func(kind string, s merge.Cell, dcell *merge.Cell) {
 		d.Source = fmt.Sprintf("%s @%d", codec.Format(typ, s.Value), s.WriteTime)
@@ -359,21 +359,18 @@ func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 	}
 }
 
-// cellVerdict is "" when dst holds src, "superseded" when dst beats it, "mismatched" otherwise.
+// cellVerdict is "" when dst holds src (merge.SameVersion: expiries within merge.ExpiryTolerance),
+// "superseded" when dst is what Cassandra keeps of the two (merge.Reconcile, the one tie rule of the
+// project: writetime, then tombstone, then expiring, then later expiry, then greater value), and
+// "mismatched" when src would win: a repair writing src changes the outcome.
 func cellVerdict(src, dst merge.Cell) string {
-	switch {
-	case dst.WriteTime > src.WriteTime:
-		return "superseded"
-	case dst.WriteTime < src.WriteTime:
+	if merge.SameVersion(src, dst) {
+		return ""
+	}
+	if merge.SameVersion(merge.Reconcile(src, dst), src) {
 		return "mismatched"
 	}
-	switch cmp := bytes.Compare(dst.Value, src.Value); {
-	case cmp == 0:
-		return ""
-	case cmp > 0:
-		return "superseded" // Cassandra's tie rule: the greater value wins
-	}
-	return "mismatched"
+	return "superseded"
 }
 
 // listCell sums a list up as one cell: its serialised value at its newest element's writetime,
