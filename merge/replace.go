@@ -20,7 +20,7 @@ func replaceRowWith(w *writer, s, d *Row, ov *override) {
 		w.rows = append(w.rows, *s)
 		return
 	}
-	w.beginRow()
+	w.beginRow(s.Static)
 	eachColumn(s, d, func(name string, sc, dc *Column) {
 		if ov != nil && name == ov.name {
 			overrideCell(w, s, d, ov)

@@ -29,7 +29,8 @@ type writer struct {
 	cols      []Column
 	elems     []Elem
 	conflicts []Conflict
-	rowStart  int // index in cols where the current row's columns start
+	rowStart  int  // index in cols where the current row's columns start
+	static    bool // the current row is the partition's static row
 }
 
 func (w *writer) init(src, dst *Partition) {
@@ -54,7 +55,8 @@ func (w *writer) init(src, dst *Partition) {
 	}
 }
 
-func (w *writer) beginRow() { w.rowStart = len(w.cols) }
+// beginRow starts a row; static says it is the partition's static row (Row.Static).
+func (w *writer) beginRow(static bool) { w.rowStart, w.static = len(w.cols), static }
 
 // endRow appends a row with the columns added since beginRow; with force it appends even an empty
 // one (a key-only row to insert).
@@ -62,7 +64,7 @@ func (w *writer) endRow(clustering [][]byte, force bool) {
 	if len(w.cols) == w.rowStart && !force {
 		return
 	}
-	w.rows = append(w.rows, Row{Clustering: clustering, Columns: w.cols[w.rowStart:len(w.cols):len(w.cols)]})
+	w.rows = append(w.rows, Row{Clustering: clustering, Columns: w.cols[w.rowStart:len(w.cols):len(w.cols)], Static: w.static})
 }
 
 func (w *writer) putCell(name string, c Cell) {
@@ -113,13 +115,13 @@ func plan(want Cell, isInput bool, s, x *Cell) (Cell, bool) {
 }
 
 // held reports whether the destination's version x already gives what want asks for: the same cell,
-// or the same value and TTL at a version that would beat want anyway, where
+// or the same value and expiry (within ExpiryTolerance) at a version that would beat want anyway, where
 // writing want above it would only move its timestamp (this keeps a second run from rewriting).
 func held(want, x Cell) bool {
 	if cellEqual(want, x) {
 		return true
 	}
-	return sameValue(want, x) && want.TTL == x.TTL && wins(x, want)
+	return sameValue(want, x) && SameExpiry(want, x) && wins(x, want)
 }
 
 // bump is max(writetimes of the present inputs) + 1 µs: the stamp of a value that must beat both.
@@ -144,7 +146,7 @@ func (w *writer) deleteRow(d, s *Row) {
 		ts = max(ts, rowMaxTime(s))
 	}
 	ts++
-	w.beginRow()
+	w.beginRow(d.Static)
 	for i := range d.Columns {
 		c := &d.Columns[i]
 		if !c.Present {
