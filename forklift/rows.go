@@ -115,22 +115,56 @@ func decodeElems(kind merge.Kind, val, wtb, ttlb []byte) ([]merge.Elem, error) {
 	return out, nil
 }
 
-// partitionReader groups a token-ordered row stream into partitions.
+// partitionReader groups a token-ordered row stream into partitions. In a table with static
+// columns every CQL row carries the partition's statics: the reader takes them, once, from the
+// partition's first row into its static row (merge.Row.Static, first in Rows) and keeps only the
+// regular columns in the other rows; a static-only partition (read as one row with a null
+// clustering key) is its static row alone.
 type partitionReader struct {
 	cur   *merge.Partition
 	token int64
 }
 
 // add takes one decoded row; it returns the previous partition when this row starts a new one.
-func (p *partitionReader) add(token int64, pk [][]byte, row merge.Row) (done *merge.Partition, doneToken int64) {
+func (p *partitionReader) add(t *table, token int64, pk [][]byte, row merge.Row) (done *merge.Partition, doneToken int64) {
+	st, hasStatic, row, hasRow := t.splitStatic(row)
 	if p.cur != nil && p.token == token && merge.SameKey(p.cur.Key, pk) {
-		p.cur.Rows = append(p.cur.Rows, row)
+		if hasRow {
+			p.cur.Rows = append(p.cur.Rows, row)
+		}
 		return nil, 0
 	}
 	done, doneToken = p.cur, p.token
-	p.cur = &merge.Partition{Key: pk, Rows: []merge.Row{row}}
+	p.cur = &merge.Partition{Key: pk, Rows: make([]merge.Row, 0, 2)}
+	if hasStatic {
+		p.cur.Rows = append(p.cur.Rows, st)
+	}
+	if hasRow {
+		p.cur.Rows = append(p.cur.Rows, row)
+	}
 	p.token = token
 	return done, doneToken
+}
+
+// splitStatic separates a scanned row's static columns (a static row: hasStatic when one of them
+// holds a value) from its regular ones (hasRow unless the clustering key is null: the row of a
+// static-only partition). A table without static columns returns row as it is.
+func (t *table) splitStatic(row merge.Row) (st merge.Row, hasStatic bool, reg merge.Row, hasRow bool) {
+	if t.nstatic == 0 {
+		return st, false, row, true
+	}
+	st = merge.Row{Clustering: [][]byte{}, Static: true, Columns: make([]merge.Column, 0, t.nstatic)}
+	reg = merge.Row{Clustering: row.Clustering, Columns: make([]merge.Column, 0, len(row.Columns)-t.nstatic)}
+	for i, c := range row.Columns {
+		if t.static[i] {
+			st.Columns = append(st.Columns, c)
+			hasStatic = hasStatic || c.Present
+		} else {
+			reg.Columns = append(reg.Columns, c)
+		}
+	}
+	hasRow = len(row.Clustering) == 0 || row.Clustering[0] != nil
+	return st, hasStatic, reg, hasRow
 }
 
 // flush returns the partition being built, if any.

@@ -49,7 +49,7 @@ func (p *partitionStream) next() (*merge.Partition, int64) {
 			p.err, p.eof = err, true
 			return nil, 0
 		}
-		if done, doneTok := p.pr.add(tok, pk, row); done != nil {
+		if done, doneTok := p.pr.add(p.t, tok, pk, row); done != nil {
 			return done, doneTok
 		}
 	}

@@ -26,6 +26,8 @@ type table struct {
 	dstName         string // quoted destination keyspace.table
 	nkey            int    // partition key columns
 	nck             int    // clustering columns
+	static          []bool // per column of cols: a static column
+	nstatic         int
 
 	stmts stmtCache
 }
@@ -107,6 +109,13 @@ func newTable(tc TableConfig, srcT, dstT *cql.Table) (*table, error) {
 	}
 	t := &table{cfg: tc, src: srcT, dst: dstT, cols: srcT.Regular, resolver: res, blind: !res.NeedsDestination()}
 	t.nkey, t.nck = len(srcT.PartitionKey), len(srcT.Clustering)
+	t.static = make([]bool, len(t.cols))
+	for i, c := range t.cols {
+		if c.Kind == "static" {
+			t.static[i] = true
+			t.nstatic++
+		}
+	}
 	t.dstName = cql.QuoteTable(dstT.Keyspace, dstT.Name)
 	t.selectRange = t.buildSelect(cql.QuoteTable(srcT.Keyspace, srcT.Name), true)
 	t.selectDstRange = t.buildSelect(t.dstName, true)

@@ -259,6 +259,14 @@ func (t *table) formatKey(key [][]byte, cols []cql.Column) string {
 	return strings.Join(parts, ", ")
 }
 
+// rowLabel names a row in a Difference: its clustering key, or "static" for the static row.
+func (t *table) rowLabel(r *merge.Row) string {
+	if r.Static {
+		return "static"
+	}
+	return t.formatKey(r.Clustering, t.src.Clustering)
+}
+
 // comparePartition checks one source partition against the destination's (nil: absent).
 func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 	key := t.formatKey(src.Key, t.src.PartitionKey)
@@ -276,7 +284,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 		}
 		// The resolver would still write something: those cells are not as they must be.
 		for _, r := range res.Write.Rows {
-			d := Difference{Key: key, Clustering: t.formatKey(r.Clustering, t.src.Clustering)}
+			d := Difference{Key: key, Clustering: t.rowLabel(&r)}
 			if findRow(dst, r.Clustering) == nil {
 				c.add("missing", d)
 				continue
@@ -292,7 +300,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 	}
 	for ri := range src.Rows {
 		sr := &src.Rows[ri]
-		d := Difference{Key: key, Clustering: t.formatKey(sr.Clustering, t.src.Clustering)}
+		d := Difference{Key: key, Clustering: t.rowLabel(sr)}
 		var dr *merge.Row
 		if dst != nil {
 			dr = findRow(dst, sr.Clustering)

@@ -49,10 +49,14 @@ type group struct {
 // and whole lists (which also writes the row marker), an UPDATE … SET c = c + ? for set and map
 // elements. Deleted cells become DELETE or c = c - ? at their timestamp. A row with no cell at all
 // is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL).
+// The partition's static row (merge.Row.Static) is written with the partition key alone, in
+// statements of its own: never per row, and never in a row's INSERT, whose row marker would then
+// take the statics' TTL.
 func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 	var out []stmt
 	for ri := range p.Rows {
 		r := &p.Rows[ri]
+		static := r.Static // the partition's statics: keyed by the partition key alone
 		keyArgs := make([]any, 0, t.nkey+t.nck)
 		for _, k := range p.Key {
 			keyArgs = append(keyArgs, cql.Raw(k))
@@ -131,7 +135,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 						for i, e := range es {
 							keys[i] = e.Key
 						}
-						out = append(out, t.removeStmt(idx, s.wt, codec.JoinCollection(keys), keyArgs))
+						out = append(out, t.removeStmt(static, idx, s.wt, codec.JoinCollection(keys), keyArgs))
 						continue
 					}
 					var val []byte
@@ -156,7 +160,9 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 			}
 		}
 		if rowCells == 0 {
-			out = append(out, t.insertStmt(nil, nil, stamp{markerTS, 0}, keyArgs))
+			if !static { // a static row without cells has nothing to write (and no marker)
+				out = append(out, t.insertStmt(static, nil, nil, stamp{markerTS, 0}, keyArgs))
+			}
 			continue
 		}
 		stamps := make([]stamp, 0, len(groups))
@@ -172,14 +178,14 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 		for _, s := range stamps {
 			g := groups[s]
 			if len(g.simple) > 0 {
-				out = append(out, t.insertStmt(g.simple, g.vals, s, keyArgs))
+				out = append(out, t.insertStmt(static, g.simple, g.vals, s, keyArgs))
 			}
 			if len(g.adds) > 0 {
-				out = append(out, t.addStmt(g.adds, g.addVal, s, keyArgs))
+				out = append(out, t.addStmt(static, g.adds, g.addVal, s, keyArgs))
 			}
 		}
 		for wt, cols := range dels {
-			out = append(out, t.deleteStmt(cols, wt, keyArgs))
+			out = append(out, t.deleteStmt(static, cols, wt, keyArgs))
 		}
 	}
 	return out
@@ -198,8 +204,11 @@ func (t *table) colIndex(name string, hint int) int {
 	return -1
 }
 
-func shapeKey(kind string, cols []int) string {
+func shapeKey(static bool, kind string, cols []int) string {
 	var b strings.Builder
+	if static {
+		b.WriteByte('S')
+	}
 	b.WriteString(kind)
 	for _, c := range cols {
 		b.WriteByte(',')
@@ -208,9 +217,18 @@ func shapeKey(kind string, cols []int) string {
 	return b.String()
 }
 
-func (t *table) keyWhere() string {
+// keyNames are the key columns a statement names: the partition key for the static row (statics
+// are set per partition; Cassandra refuses a clustering key with them), else the whole primary key.
+func (t *table) keyNames(static bool) []string {
+	if static {
+		return t.src.PartitionKeyNames()
+	}
+	return t.src.KeyNames()
+}
+
+func (t *table) keyWhere(static bool) string {
 	var where []string
-	for _, n := range t.src.KeyNames() {
+	for _, n := range t.keyNames(static) {
 		where = append(where, cql.Quote(n)+" = ?")
 	}
 	return strings.Join(where, " AND ")
@@ -228,9 +246,9 @@ func argSize(args []any) int {
 	return n
 }
 
-func (t *table) insertStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
-	text := t.stmts.get(shapeKey("I", cols), func() string {
-		names := cql.QuoteAll(t.src.KeyNames())
+func (t *table) insertStmt(static bool, cols []int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "I", cols), func() string {
+		names := cql.QuoteAll(t.keyNames(static))
 		for _, c := range cols {
 			names = append(names, cql.Quote(t.cols[c].Name))
 		}
@@ -244,14 +262,14 @@ func (t *table) insertStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt 
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 
-func (t *table) addStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
-	text := t.stmts.get(shapeKey("A", cols), func() string {
+func (t *table) addStmt(static bool, cols []int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "A", cols), func() string {
 		var set []string
 		for _, c := range cols {
 			q := cql.Quote(t.cols[c].Name)
 			set = append(set, q+" = "+q+" + ?")
 		}
-		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + strings.Join(set, ", ") + " WHERE " + t.keyWhere()
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + strings.Join(set, ", ") + " WHERE " + t.keyWhere(static)
 	})
 	args := make([]any, 0, len(keyArgs)+len(vals)+2)
 	args = append(args, s.wt, int(s.ttl))
@@ -260,23 +278,23 @@ func (t *table) addStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 
-func (t *table) removeStmt(col int, wt int64, keys []byte, keyArgs []any) stmt {
-	text := t.stmts.get(shapeKey("R", []int{col}), func() string {
+func (t *table) removeStmt(static bool, col int, wt int64, keys []byte, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "R", []int{col}), func() string {
 		q := cql.Quote(t.cols[col].Name)
-		return "UPDATE " + t.dstName + " USING TIMESTAMP ? SET " + q + " = " + q + " - ? WHERE " + t.keyWhere()
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? SET " + q + " = " + q + " - ? WHERE " + t.keyWhere(static)
 	})
 	args := append([]any{wt, cql.Raw(keys)}, keyArgs...)
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 
-func (t *table) deleteStmt(cols []int, wt int64, keyArgs []any) stmt {
+func (t *table) deleteStmt(static bool, cols []int, wt int64, keyArgs []any) stmt {
 	sort.Ints(cols)
-	text := t.stmts.get(shapeKey("D", cols), func() string {
+	text := t.stmts.get(shapeKey(static, "D", cols), func() string {
 		var names []string
 		for _, c := range cols {
 			names = append(names, cql.Quote(t.cols[c].Name))
 		}
-		return "DELETE " + strings.Join(names, ", ") + " FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere()
+		return "DELETE " + strings.Join(names, ", ") + " FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere(static)
 	})
 	args := append([]any{wt}, keyArgs...)
 	return stmt{text: text, args: args, size: argSize(args)}
