@@ -72,7 +72,7 @@ func TestStaticsAreWrittenPerPartition(t *testing.T) {
 	tb := staticTable(t, "lww")
 	pk, ck := []byte{0, 0, 0, 1}, []byte{0, 0, 0, 2}
 	parts := readParts(t, tb,
-		scanned(tb, pk, nil, []byte("x"), []byte("a"), nil, 5, 0),           // static-only partition
+		scanned(tb, pk, nil, []byte("x"), []byte("a"), nil, 5, 0),                 // static-only partition
 		scanned(tb, []byte{0, 0, 0, 3}, ck, []byte("y"), nil, []byte("z"), 5, 60), // static + row
 	)
 	if len(parts) != 2 {
