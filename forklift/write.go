@@ -74,6 +74,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 			return g
 		}
 		dels := map[int64][]int{} // writetime → simple columns to delete
+		var lists []stmt          // list columns, each its statements in element order
 		var rowCells int
 		for ci := range r.Columns {
 			c := &r.Columns[ci]
@@ -100,20 +101,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 				if len(c.Elems) == 0 {
 					continue
 				}
-				// A list is written whole at its newest element's timestamp ("l = ?" also drops
-				// older elements): list element cells are keyed by server-made timeuuids that a
-				// copy cannot reproduce.
-				vals := make([][]byte, len(c.Elems))
-				s := stamp{c.Elems[0].Cell.WriteTime, c.Elems[0].Cell.TTL}
-				for i, e := range c.Elems {
-					vals[i] = e.Cell.Value
-					if e.Cell.WriteTime > s.wt {
-						s = stamp{e.Cell.WriteTime, e.Cell.TTL}
-					}
-				}
-				g := get(s)
-				g.simple = append(g.simple, idx)
-				g.vals = append(g.vals, cql.Raw(codec.JoinCollection(vals)))
+				lists = append(lists, t.listStmts(static, idx, c.Elems, keyArgs)...)
 				rowCells++
 			default: // set, map: element by element, grouped by (writetime, ttl)
 				byStamp := map[stamp][]merge.Elem{}
@@ -184,11 +172,63 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 				out = append(out, t.addStmt(static, g.adds, g.addVal, s, keyArgs))
 			}
 		}
+		out = append(out, lists...)
 		for wt, cols := range dels {
 			out = append(out, t.deleteStmt(static, cols, wt, keyArgs))
 		}
 	}
 	return out
+}
+
+// listStmts writes a list whole, each element with its own TTL. A list element's cell path is a
+// timeuuid the destination's coordinator mints, so a copy can only set the list and append to it:
+// "l = [first run]" then "l = l + [run]" for each further run of consecutive elements sharing a
+// TTL, in element order (appends made later get later paths, so the order holds; the statements
+// go out in this order, in one batch or one after another). All are stamped with the list's newest
+// element writetime T, as forklift has always written lists: "l = ?" deletes the elements older
+// than T (a collection tombstone at T − 1), which is whole-list last-write-wins, the rule of merge
+// and verify for lists; a per-element writetime below T − 1 would fall under that tombstone.
+func (t *table) listStmts(static bool, col int, elems []merge.Elem, keyArgs []any) []stmt {
+	var wt int64
+	live := make([]merge.Elem, 0, len(elems))
+	for _, e := range elems {
+		if !e.Cell.Deleted {
+			live = append(live, e)
+			wt = max(wt, e.Cell.WriteTime)
+		}
+	}
+	var out []stmt
+	for i := 0; i < len(live); {
+		j := i + 1
+		for j < len(live) && live[j].Cell.TTL == live[i].Cell.TTL {
+			j++
+		}
+		vals := make([][]byte, 0, j-i)
+		for _, e := range live[i:j] {
+			vals = append(vals, e.Cell.Value)
+		}
+		s := stamp{wt, live[i].Cell.TTL}
+		v := []any{cql.Raw(codec.JoinCollection(vals))}
+		if i == 0 {
+			out = append(out, t.setStmt(static, col, v, s, keyArgs))
+		} else {
+			out = append(out, t.addStmt(static, []int{col}, v, s, keyArgs))
+		}
+		i = j
+	}
+	return out
+}
+
+// setStmt sets one column (a list, whole) at s.
+func (t *table) setStmt(static bool, col int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "L", []int{col}), func() string {
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + cql.Quote(t.cols[col].Name) + " = ? WHERE " + t.keyWhere(static)
+	})
+	args := make([]any, 0, len(keyArgs)+len(vals)+2)
+	args = append(args, s.wt, int(s.ttl))
+	args = append(args, vals...)
+	args = append(args, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
 }
 
 // colIndex finds the column's index in t.cols; hint is where it usually is.
