@@ -3,6 +3,7 @@ package forklift
 import (
 	"encoding/binary"
 	"fmt"
+	"time"
 
 	"github.com/globalcloud/islands/internal/codec"
 	"github.com/globalcloud/islands/internal/cql"
@@ -121,8 +122,10 @@ func decodeElems(kind merge.Kind, val, wtb, ttlb []byte) ([]merge.Elem, error) {
 // regular columns in the other rows; a static-only partition (read as one row with a null
 // clustering key) is its static row alone.
 type partitionReader struct {
-	cur   *merge.Partition
-	token int64
+	cur    *merge.Partition
+	token  int64
+	curAt  int64 // Unix second cur's first row was decoded
+	doneAt int64 // the same for the partition add or flush last returned
 }
 
 // add takes one decoded row; it returns the previous partition when this row starts a new one.
@@ -135,6 +138,7 @@ func (p *partitionReader) add(t *table, token int64, pk [][]byte, row merge.Row)
 		return nil, 0
 	}
 	done, doneToken = p.cur, p.token
+	p.doneAt, p.curAt = p.curAt, time.Now().Unix()
 	p.cur = &merge.Partition{Key: pk, Rows: make([]merge.Row, 0, 2)}
 	if hasStatic {
 		p.cur.Rows = append(p.cur.Rows, st)
@@ -170,6 +174,7 @@ func (t *table) splitStatic(row merge.Row) (st merge.Row, hasStatic bool, reg me
 // flush returns the partition being built, if any.
 func (p *partitionReader) flush() (*merge.Partition, int64) {
 	d, tok := p.cur, p.token
+	p.doneAt = p.curAt
 	p.cur = nil
 	return d, tok
 }

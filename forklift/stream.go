@@ -17,6 +17,9 @@ type partitionStream struct {
 	pr      partitionReader
 	err     error
 	eof     bool
+	// readAt is the Unix second at which the first row of the partition next last returned was
+	// decoded: the TTLs it holds were computed by the source no later than that.
+	readAt int64
 }
 
 // openStream streams the partitions of r, with stmt one of the table's range selects.
@@ -50,13 +53,16 @@ func (p *partitionStream) next() (*merge.Partition, int64) {
 			return nil, 0
 		}
 		if done, doneTok := p.pr.add(p.t, tok, pk, row); done != nil {
+			p.readAt = p.pr.doneAt
 			return done, doneTok
 		}
 	}
 	if p.err != nil {
 		return nil, 0
 	}
-	return p.pr.flush()
+	d, tok := p.pr.flush()
+	p.readAt = p.pr.doneAt
+	return d, tok
 }
 
 func (p *partitionStream) close() error {
