@@ -23,11 +23,13 @@ type copier struct {
 
 	noReadAhead bool // read a page only once the one before is written
 
-	// Seams for unit tests: the clock TTLs are aged by, reading the destination's partition, and
-	// sending one attempt's statements. Nil: time.Now, readPartition, execOnce.
+	// Seams for unit tests: the clock TTLs are aged by, reading the destination's partition,
+	// sending one attempt's statements, keeping a quarantined partition. Nil: time.Now,
+	// readPartition, execOnce, the quarantine sink.
 	now      func() time.Time
 	readDst  func(ctx context.Context, t *table, key [][]byte) (*merge.Partition, error)
 	sendStmt func(ctx context.Context, stmts []stmt) error
+	quarPut  func(ctx context.Context, t *table, key [][]byte, q *merge.Quarantine) error
 }
 
 func (c *copier) clock() time.Time {
@@ -333,6 +335,9 @@ func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats
 			conflicts = res.Conflicts
 			if res.Quarantine != nil {
 				quarantined = true
+				if c.quarPut != nil {
+					return c.quarPut(ctx, t, src.Key, res.Quarantine)
+				}
 				return c.quar.put(ctx, t, src.Key, res.Quarantine)
 			}
 			write = res.Write

@@ -10,7 +10,7 @@ import (
 	"github.com/globalcloud/islands/merge"
 )
 
-func testCopier(t *testing.T) *copier {
+func testCopier(t testing.TB) *copier {
 	t.Helper()
 	m, err := newMetrics(nil)
 	if err != nil {

@@ -182,29 +182,12 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	var c counts
 	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
 	dst := openStream(ctx, j.dst, t, t.selectDstRange, r, cfg.PageSize)
-	sp, stok := src.next()
-	dp, dtok := dst.next()
-	for sp != nil {
-		switch {
-		case dp != nil && (dtok < stok || dtok == stok && bytes.Compare(joinKey(dp.Key), joinKey(sp.Key)) < 0):
-			dp, dtok = dst.next() // only in the destination: allowed
-			continue
-		case dp != nil && dtok == stok && merge.SameKey(dp.Key, sp.Key):
-			if err := comparePartition(t, sp, dp, &c); err != nil {
-				return err
-			}
-			dp, dtok = dst.next()
-		default:
-			comparePartition(t, sp, nil, &c) //nolint:errcheck // nil dst: only counts missing
+	cerr := compareSides(t, src, dst, &c)
+	serr, derr := src.close(), dst.close()
+	for _, err := range []error{cerr, serr, derr} {
+		if err != nil {
+			return err
 		}
-		c.rows += int64(len(sp.Rows))
-		sp, stok = src.next()
-	}
-	if err := src.close(); err != nil {
-		return err
-	}
-	if err := dst.close(); err != nil {
-		return err
 	}
 	tv.mu.Lock()
 	defer tv.mu.Unlock()
@@ -222,6 +205,38 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 			tv.samplesPerKind[d.Kind]++
 			tv.Samples = append(tv.Samples, d)
 		}
+	}
+	return nil
+}
+
+// partSource yields partitions in token order (a partitionStream); nil at the end.
+type partSource interface {
+	next() (*merge.Partition, int64)
+}
+
+// compareSides walks both sides of one subrange in token order and compares every source
+// partition with the destination's (absent: every cell missing); destination-only partitions are
+// allowed.
+func compareSides(t *table, src, dst partSource, c *counts) error {
+	sp, stok := src.next()
+	dp, dtok := dst.next()
+	for sp != nil {
+		switch {
+		case dp != nil && (dtok < stok || dtok == stok && bytes.Compare(joinKey(dp.Key), joinKey(sp.Key)) < 0):
+			dp, dtok = dst.next() // only in the destination: allowed
+			continue
+		case dp != nil && dtok == stok && merge.SameKey(dp.Key, sp.Key):
+			if err := comparePartition(t, sp, dp, c); err != nil {
+				return err
+			}
+			dp, dtok = dst.next()
+		default:
+			if err := comparePartition(t, sp, nil, c); err != nil {
+				return err
+			}
+		}
+		c.rows += int64(len(sp.Rows))
+		sp, stok = src.next()
 	}
 	return nil
 }
@@ -343,9 +358,14 @@ func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 			cell(k, sc.Cell, &dc.Cell)
 		}
 	case sc.Kind == merge.List:
-		s, dd := listCell(sc), listCell(dc)
-		if k := cellVerdict(s, dd); k != "" {
-			cell(k, s, &dd)
+		// merge's whole-list rule (merge.CompareLists): element paths are local to each cluster.
+		switch merge.CompareLists(sc.Elems, dc.Elems) {
+		case 1:
+			s, dd := listCell(sc), listCell(dc)
+			cell("mismatched", s, &dd)
+		case -1:
+			s, dd := listCell(sc), listCell(dc)
+			cell("superseded", s, &dd)
 		}
 	default:
 		for _, e := range sc.Elems {

@@ -124,7 +124,7 @@ func replaceColumn(w *writer, ck [][]byte, name string, s, d *Column, kept strin
 			writeList(w, name, s, 0)
 			return
 		}
-		if !listValuesDiffer(s.Elems, d.Elems) {
+		if !listValuesDiffer(s.Elems, d.Elems) && listExpiriesSame(s.Elems, d.Elems) {
 			return
 		}
 		sMax, _ := columnMaxTime(s)
