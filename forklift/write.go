@@ -49,6 +49,7 @@ type group struct {
 // and whole lists (which also writes the row marker), an UPDATE … SET c = c + ? for set and map
 // elements. Deleted cells become DELETE or c = c - ? at their timestamp. A row with no cell at all
 // is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL).
+// A row to delete whole (merge.Row.Deleted) is one row deletion, which also removes its marker.
 // The partition's static row (merge.Row.Static) is written with the partition key alone, in
 // statements of its own: never per row, and never in a row's INSERT, whose row marker would then
 // take the statics' TTL.
@@ -63,6 +64,21 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 		}
 		for _, k := range r.Clustering {
 			keyArgs = append(keyArgs, cql.Raw(k))
+		}
+		if r.Deleted && !static {
+			// The whole row goes, marker included, at its columns' deletion timestamp; a row
+			// without columns (a key-only row) at markerTS, the run's start.
+			ts := int64(0)
+			for _, c := range r.Columns {
+				if c.Present {
+					ts = max(ts, c.Cell.WriteTime)
+				}
+			}
+			if ts == 0 {
+				ts = markerTS
+			}
+			out = append(out, t.rowDeleteStmt(ts, keyArgs))
+			continue
 		}
 		groups := map[stamp]*group{}
 		get := func(s stamp) *group {
@@ -324,6 +340,14 @@ func (t *table) removeStmt(static bool, col int, wt int64, keys []byte, keyArgs 
 		return "UPDATE " + t.dstName + " USING TIMESTAMP ? SET " + q + " = " + q + " - ? WHERE " + t.keyWhere(static)
 	})
 	args := append([]any{wt, cql.Raw(keys)}, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
+}
+
+func (t *table) rowDeleteStmt(wt int64, keyArgs []any) stmt {
+	text := t.stmts.get("X", func() string {
+		return "DELETE FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere(false)
+	})
+	args := append([]any{wt}, keyArgs...)
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 

@@ -59,10 +59,15 @@ type Column struct {
 // empty and its Columns are the static columns only (the other rows then hold no static column).
 // Resolvers match it with the other side's static row like any row (its key is the empty key), and
 // a row-level rule that needs an application column (newest-by) merges it by lww instead.
+//
+// Deleted, in a Resolution's Write only, says the whole row must disappear: its present columns are
+// Deleted cells at one timestamp, and the writer deletes the row itself (row marker included) at that
+// timestamp, or, for a row with no column, at a timestamp of its own choosing.
 type Row struct {
 	Clustering [][]byte
 	Columns    []Column
 	Static     bool
+	Deleted    bool
 }
 
 // Partition is one partition key (CQL-serialised components) and its rows. Rows are in the order

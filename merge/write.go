@@ -12,8 +12,9 @@ package merge
 //     max(writetimes of the inputs) + 1 µs, so it lands against both originals while any later
 //     application write, stamped by a real clock, still beats it;
 //   - a cell that must disappear is a Deleted cell stamped the same way; a whole row that must
-//     disappear has all its columns Deleted at one timestamp (max over the row + 1 µs), so forklift
-//     may issue a single DELETE … USING TIMESTAMP for it.
+//     disappear is a Row with Deleted set and all its columns Deleted at one timestamp (max over the
+//     row + 1 µs), which forklift writes as one row deletion (DELETE … USING TIMESTAMP), marker
+//     included.
 //
 // Collections in a Write: Set and Map columns list the element cells to write (Deleted elements are
 // element deletions); a List column holds the whole list to set, all elements with one WriteTime
@@ -158,7 +159,12 @@ func (w *writer) deleteRow(d, s *Row) {
 			w.deleteCollection(c.Name, c.Kind, ts)
 		}
 	}
-	w.endRow(d.Clustering, false)
+	// The row itself goes too (Row.Deleted): deleting its columns alone would leave its row marker,
+	// a row of nulls to every reader. The static row has no marker: its columns are all there is.
+	w.endRow(d.Clustering, !d.Static)
+	if !d.Static {
+		w.rows[len(w.rows)-1].Deleted = true
+	}
 }
 
 func rowMaxTime(r *Row) int64 {
