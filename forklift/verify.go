@@ -49,12 +49,16 @@ type TableVerification struct {
 	Missing          int64        `json:"missing"`
 	Mismatched       int64        `json:"mismatched"`
 	Superseded       int64        `json:"superseded"`
+	Shadowed         int64        `json:"shadowed"` // of Superseded: proved shadowed by a repair (see ShadowStore)
 	Quarantined      int64        `json:"quarantined"`
 	Samples          []Difference `json:"samples,omitempty"`
 	DifferingRanges  []TokenRange `json:"differing_ranges,omitempty"`
 	samplesPerKind   map[string]int
 	mu               *sync.Mutex
 	maxSamplesByKind int
+	shadowed         map[string]bool // ids a repair proved shadowed
+	collect          bool            // keep every missing and mismatched difference in remaining
+	remaining        []Difference
 }
 
 // Difference is one sampled difference.
@@ -65,6 +69,7 @@ type Difference struct {
 	Column      string `json:"column,omitempty"`
 	Source      string `json:"source,omitempty"`
 	Destination string `json:"destination,omitempty"`
+	Note        string `json:"note,omitempty"`
 }
 
 // Verify compares every configured table on both sides, range by range, under its resolver's
@@ -74,11 +79,12 @@ type Difference struct {
 // resolvers: resolving the source against the destination again must write nothing. The error wraps
 // ErrDifferences when the report is not Clean.
 func (j *Job) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
-	return j.verify(ctx, opts.Shard.orOnly(), progressOptions{opts.Progress, opts.ProgressInterval}, nil)
+	return j.verify(ctx, opts.Shard.orOnly(), progressOptions{opts.Progress, opts.ProgressInterval}, nil, false)
 }
 
-// verify verifies the Job's tables; only, when set, limits each table to those ranges.
-func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions, only map[string][]TokenRange) (*VerifyReport, error) {
+// verify verifies the Job's tables; only, when set, limits each table to those ranges; collect
+// keeps every remaining difference (for Repair's shadow records).
+func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions, only map[string][]TokenRange, collect bool) (*VerifyReport, error) {
 	cfg, log, m, tables := &j.cfg, j.log, j.m, j.tables
 	rep := &VerifyReport{RunID: cfg.RunID, Started: time.Now().UTC()}
 	type job struct {
@@ -92,6 +98,14 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 		rep.Tables[i] = TableVerification{Table: t.Name(), Resolver: t.cfg.Resolver, samplesPerKind: map[string]int{},
 			maxSamplesByKind: cfg.VerifySamples, mu: &sync.Mutex{}}
 		tvp := &rep.Tables[i]
+		tvp.collect = collect
+		if ss := j.shadows(); ss != nil {
+			ids, err := ss.LoadShadowed(ctx, cfg.RunID, t.Name())
+			if err != nil {
+				log.Warn("verify: shadow records unreadable, every difference counts", "table", t.Name(), "err", err)
+			}
+			tvp.shadowed = ids
+		}
 		var subs []TokenRange
 		if rs, ok := only[t.Name()]; only != nil {
 			if !ok {
@@ -179,7 +193,7 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 		tv.mu.Unlock()
 		return nil
 	}
-	var c counts
+	c := counts{shadowed: tv.shadowed, collect: tv.collect}
 	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
 	dst := openStream(ctx, j.dst, t, t.selectDstRange, r, cfg.PageSize)
 	cerr := compareSides(t, src, dst, &c)
@@ -196,6 +210,8 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	tv.Missing += c.missing
 	tv.Mismatched += c.mismatched
 	tv.Superseded += c.superseded
+	tv.Shadowed += c.nshadowed
+	tv.remaining = append(tv.remaining, c.found...)
 	tv.Quarantined += c.quarantined
 	if c.missing+c.mismatched > 0 {
 		tv.DifferingRanges = append(tv.DifferingRanges, r)
@@ -247,17 +263,29 @@ func joinKey(k [][]byte) []byte { return bytes.Join(k, []byte{0}) }
 type counts struct {
 	rows, missing, mismatched, superseded, quarantined int64
 	samples                                            []Difference
+	nshadowed                                          int64
+	shadowed                                           map[string]bool // ids proved shadowed
+	collect                                            bool
+	found                                              []Difference // every missing/mismatched, when collect
 }
 
 const maxSubrangeSamples = 20
 
 func (c *counts) add(kind string, d Difference) {
+	if (kind == "missing" || kind == "mismatched") && c.shadowed[d.id()] {
+		kind, d.Note = "shadowed", shadowNote
+		c.nshadowed++
+	}
+	if c.collect && (kind == "missing" || kind == "mismatched") {
+		d.Kind = kind
+		c.found = append(c.found, d)
+	}
 	switch kind {
 	case "missing":
 		c.missing++
 	case "mismatched":
 		c.mismatched++
-	case "superseded":
+	case "superseded", "shadowed":
 		c.superseded++
 	}
 	if len(c.samples) < maxSubrangeSamples {
@@ -300,15 +328,25 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 		// The resolver would still write something: those cells are not as they must be.
 		for _, r := range res.Write.Rows {
 			d := Difference{Key: key, Clustering: t.rowLabel(&r)}
-			if findRow(dst, r.Clustering) == nil {
+			if r.Deleted {
+				d.Source = "row deleted"
+			}
+			if findRow(dst, r.Clustering) == nil && !r.Deleted {
+				d.Source = fmt.Sprintf("row @%d", rowNewest(&r))
 				c.add("missing", d)
 				continue
 			}
+			n := 0
 			for _, col := range r.Columns {
 				if col.Present {
 					d.Column = col.Name
+					d.Source = describeColumn(&col)
 					c.add("mismatched", d)
+					n++
 				}
+			}
+			if n == 0 && r.Deleted { // a key-only row the resolver would delete
+				c.add("mismatched", d)
 			}
 		}
 		return nil
@@ -321,6 +359,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 			dr = findRow(dst, sr.Clustering)
 		}
 		if dr == nil {
+			d.Source = fmt.Sprintf("row @%d", rowNewest(sr))
 			c.add("missing", d)
 			continue
 		}
@@ -411,6 +450,33 @@ func listCell(c *merge.Column) merge.Cell {
 		wt = max(wt, e.Cell.WriteTime)
 	}
 	return merge.Cell{Value: codec.JoinCollection(vals), WriteTime: wt}
+}
+
+// rowNewest is the newest writetime in a row (0 for a key-only row).
+func rowNewest(r *merge.Row) int64 {
+	var t int64
+	for _, c := range r.Columns {
+		if !c.Present {
+			continue
+		}
+		t = max(t, c.Cell.WriteTime)
+		for _, e := range c.Elems {
+			t = max(t, e.Cell.WriteTime)
+		}
+	}
+	return t
+}
+
+// describeColumn names the version of a column a resolver would write, for a Difference.
+func describeColumn(c *merge.Column) string {
+	if c.Kind == merge.Simple {
+		return fmt.Sprintf("%x @%d deleted=%v", c.Cell.Value, c.Cell.WriteTime, c.Cell.Deleted)
+	}
+	var b strings.Builder
+	for _, e := range c.Elems {
+		fmt.Fprintf(&b, "%x=%x @%d;", e.Key, e.Cell.Value, e.Cell.WriteTime)
+	}
+	return b.String()
 }
 
 func findRow(p *merge.Partition, ck [][]byte) *merge.Row {

@@ -33,6 +33,9 @@ func (o verifyOutput) print(w io.Writer) {
 		for _, d := range t.Samples {
 			fmt.Fprintf(w, "  %s %s key (%s) clustering (%s) column %s: source %s destination %s\n",
 				t.Table, d.Kind, d.Key, d.Clustering, d.Column, orDash(d.Source), orDash(d.Destination))
+			if d.Note != "" {
+				fmt.Fprintf(w, "    %s\n", d.Note)
+			}
 		}
 	}
 	verdict := "clean: no missing or mismatched cell"
