@@ -138,7 +138,7 @@ func TestForkliftStaticColumns(t *testing.T) {
 	time.Sleep(time.Until(copied.Add((ttl + 2) * time.Second)))
 	for _, tc := range resolvers {
 		var n int
-		if err := dst.Query("SELECT count(*) FROM "+ks+"."+tc.Table+" WHERE ck = 0 ALLOW FILTERING").Scan(&n); err != nil {
+		if err := dst.Query("SELECT count(*) FROM " + ks + "." + tc.Table + " WHERE ck = 0 ALLOW FILTERING").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != 0 {
