@@ -733,7 +733,7 @@ func deleteRows(rng *rand.Rand, db *modelDB) {
 func TestModelCopyAndVerify(t *testing.T) {
 	tb := testTable(t, "lww", nil, modelCols...)
 	rng := rand.New(rand.NewPCG(29, 1))
-	for run := range 4000 {
+	for run := range 2000 {
 		src, dst := newModelDB(), newModelDB()
 		fillModel(rng, src, t, tb, []int{0, 1, 2, 3}[:1+rng.IntN(4)])
 		fillModel(rng, dst, t, tb, []int{1, 2, 4}[:rng.IntN(4)])
@@ -903,7 +903,7 @@ func TestModelRepairProvesShadows(t *testing.T) {
 	tb := testTable(t, "lww", nil, modelCols...)
 	rng := rand.New(rand.NewPCG(31, 2))
 	shadowedRuns := 0
-	for run := range 3000 {
+	for run := range 1500 {
 		src, dst := newModelDB(), newModelDB()
 		fillModel(rng, src, t, tb, []int{0, 1, 2, 3}[:1+rng.IntN(4)])
 		fillModel(rng, dst, t, tb, []int{1, 2, 4}[:rng.IntN(4)])
@@ -931,7 +931,7 @@ func TestModelRepairProvesShadows(t *testing.T) {
 			t.Fatalf("run %d: after %q and a second repair verify says clean=%v, the model does not agree; counts %+v", run, what, got, c)
 		}
 	}
-	t.Logf("runs with shadowed cells: %d of 3000", shadowedRuns)
+	t.Logf("runs with shadowed cells: %d of 1500", shadowedRuns)
 }
 
 // TestModelCopyUnderEveryResolver: the same random tables copied under every other built-in
@@ -950,7 +950,7 @@ func TestModelCopyUnderEveryResolver(t *testing.T) {
 	} {
 		tb := testTable(t, rc.name, rc.opts, modelCols...)
 		rng := rand.New(rand.NewPCG(29, 3))
-		for run := range 1500 {
+		for run := range 800 {
 			src, dst := newModelDB(), newModelDB()
 			fillModel(rng, src, t, tb, []int{0, 1, 2, 3}[:1+rng.IntN(4)])
 			fillModel(rng, dst, t, tb, []int{1, 2, 4}[:rng.IntN(4)])
