@@ -306,9 +306,10 @@ func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Pa
 //     T), so a redone page, a retry after a write that did land, or a repair must see the list
 //     there and leave it (lww's whole-list rule, merge.Resolve).
 //
-// A TTL is remaining TTL in whole seconds as the source computed it when it served the row, no
-// later than readAt; ageing by whole seconds from readAt makes the copy expire no earlier than the
-// source, and later only by the time rows sat in the driver's buffer before being decoded.
+// A TTL is remaining TTL in whole seconds as the source computed it when it served the row's page,
+// requested at readAt (partitionStream dates rows by their page): ageing by whole seconds from
+// readAt makes the copy expire no later than the source, and earlier by at most the request's
+// latency and the second's truncation.
 func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats, src *merge.Partition, readAt int64) error {
 	resolve := !t.blind || hasListCell(src)
 	aged := readAt
@@ -403,7 +404,7 @@ func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte
 	var p *merge.Partition
 	err := retry(ctx, retries, func(error) { m.retries.WithLabelValues("read").Inc() }, func() error {
 		p = nil
-		st := newStream(t, s.Query(t.selectPartition, args...).WithContext(ctx).PageSize(1000).Iter())
+		st := queryStream(t, s.Query(t.selectPartition, args...).WithContext(ctx), 1000)
 		p, _ = st.next()
 		return st.close()
 	})

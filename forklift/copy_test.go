@@ -80,3 +80,23 @@ func TestListNotRewrittenWhereTheDestinationHoldsIt(t *testing.T) {
 		t.Fatalf("the list was sent %d times, want once", sends)
 	}
 }
+
+// A partition's rows read from later pages (later seconds) have their remaining TTLs restated as
+// of the partition's first row, so ageing the partition from that second is exact for every row.
+func TestPartitionTTLsStatedAsOfItsFirstRow(t *testing.T) {
+	tb := testTable(t, "lww", nil)
+	var pr partitionReader
+	row := func(ck byte, ttl int32) merge.Row {
+		return merge.Row{Clustering: [][]byte{{0, 0, 0, ck}}, Columns: []merge.Column{{Name: "v", Kind: merge.Simple, Present: true,
+			Cell: merge.Cell{Value: []byte("x"), WriteTime: 1, TTL: ttl}}}}
+	}
+	pk := [][]byte{{0, 0, 0, 1}}
+	pr.add(tb, 1, pk, row(1, 100), 1000)
+	pr.add(tb, 1, pk, row(2, 95), 1005) // the next page, requested 5 s later: 95 s left then
+	pr.add(tb, 1, pk, row(3, 0), 1005)
+	p, _ := pr.flush()
+	if pr.doneAt != 1000 || p.Rows[1].Columns[0].Cell.TTL != 100 || p.Rows[2].Columns[0].Cell.TTL != 0 {
+		t.Fatalf("read at %d, TTLs %d %d %d; want 1000 and 100 100 0", pr.doneAt,
+			p.Rows[0].Columns[0].Cell.TTL, p.Rows[1].Columns[0].Cell.TTL, p.Rows[2].Columns[0].Cell.TTL)
+	}
+}

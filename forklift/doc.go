@@ -29,9 +29,11 @@
 //     last-write-wins, merge.CompareLists). Because rewriting a list the destination already holds
 //     duplicates its elements, a partition holding a list is resolved against the destination on
 //     every write attempt, even under blind lww.
-//  3. TTLs are aged at write time, on every attempt, from the second each partition was read: a
-//     copy never outlives its source by a wait (rate limit, destination read, backoff) and never
-//     expires before it; cells that expired meanwhile are not written.
+//  3. TTLs are aged at write time, on every attempt, from the second each partition's page was
+//     requested (rows are dated by their page, not by when they were decoded, and a partition's
+//     later pages are restated as of its first): a copy never outlives its source by a wait (rate
+//     limit, destination read, backoff, rows waiting in the driver's page), and expires at most
+//     about a second before it; cells that expired meanwhile are not written.
 //  4. Checkpoints are per range and checked per shard: a resumed shard with no checkpoint of its
 //     own starts its ranges; a checkpoint that is not a range of this run's split is refused
 //     (ErrRangesChanged). N shards start, die and resume in any order.

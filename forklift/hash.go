@@ -102,7 +102,7 @@ func hashRange(ctx context.Context, s *gocql.Session, t *table, stmt string, r T
 	st := openStream(ctx, s, t, stmt, r, pageSize)
 	var rows int64
 	for p, _ := st.next(); p != nil; p, _ = st.next() {
-		hashPartition(h, p, time.Now().Unix())
+		hashPartition(h, p, st.readAt) // its TTLs are as of then
 		rows += int64(len(p.Rows))
 	}
 	return h.Sum64(), rows, st.close()

@@ -438,7 +438,7 @@ func (db *modelDB) read(t testing.TB, tb *table, pk string) *merge.Partition {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pr.add(tb, tok, key, row)
+		pr.add(tb, tok, key, row, 1000)
 	}
 	p, _ := pr.flush()
 	return p

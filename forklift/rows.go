@@ -3,7 +3,6 @@ package forklift
 import (
 	"encoding/binary"
 	"fmt"
-	"time"
 
 	"github.com/globalcloud/islands/internal/codec"
 	"github.com/globalcloud/islands/internal/cql"
@@ -128,17 +127,22 @@ type partitionReader struct {
 	doneAt int64 // the same for the partition add or flush last returned
 }
 
-// add takes one decoded row; it returns the previous partition when this row starts a new one.
-func (p *partitionReader) add(t *table, token int64, pk [][]byte, row merge.Row) (done *merge.Partition, doneToken int64) {
+// add takes one decoded row, read at the Unix second at; it returns the previous partition when
+// this row starts a new one. A partition's TTLs are all as of its first row's second (curAt): a
+// later row read later has its remaining TTLs restated as of then (plus the seconds between).
+func (p *partitionReader) add(t *table, token int64, pk [][]byte, row merge.Row, at int64) (done *merge.Partition, doneToken int64) {
 	st, hasStatic, row, hasRow := t.splitStatic(row)
 	if p.cur != nil && p.token == token && merge.SameKey(p.cur.Key, pk) {
 		if hasRow {
+			if at > p.curAt {
+				restateTTLs(&row, int32(min(at-p.curAt, 1<<30)))
+			}
 			p.cur.Rows = append(p.cur.Rows, row)
 		}
 		return nil, 0
 	}
 	done, doneToken = p.cur, p.token
-	p.doneAt, p.curAt = p.curAt, time.Now().Unix()
+	p.doneAt, p.curAt = p.curAt, at
 	p.cur = &merge.Partition{Key: pk, Rows: make([]merge.Row, 0, 2)}
 	if hasStatic {
 		p.cur.Rows = append(p.cur.Rows, st)
@@ -148,6 +152,22 @@ func (p *partitionReader) add(t *table, token int64, pk [][]byte, row merge.Row)
 	}
 	p.token = token
 	return done, doneToken
+}
+
+// restateTTLs adds by seconds to every expiring cell of r: a TTL read by seconds later, stated as
+// of the earlier read.
+func restateTTLs(r *merge.Row, by int32) {
+	for i := range r.Columns {
+		c := &r.Columns[i]
+		if c.Cell.TTL > 0 {
+			c.Cell.TTL += by
+		}
+		for j := range c.Elems {
+			if c.Elems[j].Cell.TTL > 0 {
+				c.Elems[j].Cell.TTL += by
+			}
+		}
+	}
 }
 
 // splitStatic separates a scanned row's static columns (a static row: hasStatic when one of them

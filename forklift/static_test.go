@@ -55,7 +55,7 @@ func readParts(t *testing.T, tb *table, bufs ...*scanBuf) []*merge.Partition {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if done, _ := pr.add(tb, tok, pk, row); done != nil {
+		if done, _ := pr.add(tb, tok, pk, row, 0); done != nil {
 			out = append(out, done)
 		}
 	}
