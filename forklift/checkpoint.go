@@ -31,8 +31,9 @@ type CheckpointStore interface {
 
 // MemoryCheckpoints is an in-memory CheckpointStore for tests of pure logic.
 type MemoryCheckpoints struct {
-	mu sync.Mutex
-	m  map[string]Checkpoint
+	mu       sync.Mutex
+	m        map[string]Checkpoint
+	shadowed map[string]map[string]bool // run and table → ids (ShadowStore)
 }
 
 // Load implements CheckpointStore.

@@ -13,8 +13,9 @@ import (
 // CassandraCheckpoints keeps checkpoints in <keyspace>.forklift_progress of the destination, so
 // every process of a sharded run, and a run resumed on another machine, sees them.
 type CassandraCheckpoints struct {
-	s     *gocql.Session
-	table string
+	s        *gocql.Session
+	keyspace string
+	table    string
 }
 
 // NewCassandraCheckpoints creates the keyspace (if missing: SimpleStrategy with rf on one
@@ -23,7 +24,7 @@ func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace str
 	if err := ensureKeyspace(ctx, s, keyspace, rf, "", nil); err != nil {
 		return nil, err
 	}
-	c := &CassandraCheckpoints{s: s, table: cql.QuoteTable(keyspace, "forklift_progress")}
+	c := &CassandraCheckpoints{s: s, keyspace: keyspace, table: cql.QuoteTable(keyspace, "forklift_progress")}
 	err := ensureTable(ctx, s, keyspace, "forklift_progress", `CREATE TABLE IF NOT EXISTS `+c.table+` (
 		run text, tbl text, range_start bigint, range_end bigint, last_token bigint, rows bigint,
 		done boolean, updated_at timestamp, PRIMARY KEY ((run), tbl, range_start))`)

@@ -22,6 +22,21 @@ type copier struct {
 	markerTS int64 // timestamp of key-only rows' markers: the run's start
 
 	noReadAhead bool // read a page only once the one before is written
+
+	// Seams for unit tests: the clock TTLs are aged by, reading the destination's partition,
+	// sending one attempt's statements, keeping a quarantined partition. Nil: time.Now,
+	// readPartition, execOnce, the quarantine sink.
+	now      func() time.Time
+	readDst  func(ctx context.Context, t *table, key [][]byte) (*merge.Partition, error)
+	sendStmt func(ctx context.Context, stmts []stmt) error
+	quarPut  func(ctx context.Context, t *table, key [][]byte, q *merge.Quarantine) error
+}
+
+func (c *copier) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
 }
 
 // work is one token range of one table to copy, from a token on.
@@ -145,6 +160,8 @@ func (c *copier) copyRange(ctx context.Context, w *work, save func(last, rows in
 // A page ends only at a partition boundary, so a checkpoint token is always that of a partition
 // written whole, and a partition wider than a page is still written in one piece. The next page is
 // read while the one before is written (see pipeline), unless the run asked for no read-ahead.
+// Each partition carries the second its first row was read, from which its TTLs are aged when it
+// is written (writePartition), never from the start of a page that then waited for the writer.
 func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(last, rows int64) error) (int64, error) {
 	last := from
 	write := func(p page) error {
@@ -159,15 +176,14 @@ func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(la
 	}
 	read := func(ctx context.Context, emit func(page) error) error {
 		st := openStream(ctx, c.j.src, w.t, w.t.selectRange, TokenRange{Start: from, End: w.r.End}, c.j.cfg.PageSize)
-		p := page{readAt: time.Now()}
+		var p page
 		for {
 			part, tok := st.next()
-			// The first row of the next partition has been read by now: the next page starts here.
-			now := time.Now()
 			if part == nil {
 				break
 			}
 			p.parts = append(p.parts, part)
+			p.readAt = append(p.readAt, st.readAt)
 			p.rows += len(part.Rows)
 			if p.rows >= c.j.cfg.PageSize {
 				p.last = tok
@@ -175,7 +191,7 @@ func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(la
 					_ = st.close()
 					return err
 				}
-				p = page{readAt: now}
+				p = page{}
 			}
 		}
 		if err := st.close(); err != nil {
@@ -262,55 +278,122 @@ func ageTTLs(p *merge.Partition, by int32) {
 	p.Rows = rows
 }
 
-// writePartitions writes a page's partitions, WriteConcurrency at a time.
-func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Partition, readAt time.Time) error {
+// writePartitions writes a page's partitions, WriteConcurrency at a time; readAt[i] is the Unix
+// second parts[i] was read at.
+func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Partition, readAt []int64) error {
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.j.cfg.WriteConcurrency)
-	for _, p := range parts {
-		g.Go(func() error {
-			// A TTL read is what remained then: age it by the time the page has waited since, so
-			// the copy expires when the source does (a cell that expired meanwhile is not written).
-			ageTTLs(p, int32(time.Since(readAt)/time.Second))
-			if len(p.Rows) == 0 {
-				return nil
-			}
-			return c.writePartition(gctx, w.t, w.stats, p)
-		})
+	for i, p := range parts {
+		g.Go(func() error { return c.writePartition(gctx, w.t, w.stats, p, readAt[i]) })
 	}
 	err := g.Wait()
 	c.j.m.pageSeconds.WithLabelValues(w.t.Name()).Observe(time.Since(start).Seconds())
 	return err
 }
 
-// writePartition writes one source partition: as it is (blind lww), or resolved against what the
-// destination holds.
-func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats, src *merge.Partition) error {
-	write := src
-	if !t.blind {
-		dst, err := readPartition(ctx, c.j.dst, t, src.Key, c.j.cfg.Retries, c.j.m)
-		if err != nil {
+// writePartition writes one source partition, read at the Unix second readAt: as it is (blind
+// lww), or resolved against what the destination holds. Every attempt, the first and each retry,
+// starts again from the source partition:
+//
+//   - its TTLs are aged to the attempt's own second (ageTTLs), so a copy never outlives the source
+//     by the time the partition waited (rate limit, destination read, backoff), and a cell that
+//     expired meanwhile is not written;
+//   - the destination is read again and the partition resolved again where it is not blind, and
+//     also, under blind lww, where the partition holds a non-frozen list: a list can only be set
+//     and appended to (listStmts), and rewriting one the destination already holds at the same
+//     timestamp duplicates its elements (the collection tombstone at T − 1 spares the elements at
+//     T), so a redone page, a retry after a write that did land, or a repair must see the list
+//     there and leave it (lww's whole-list rule, merge.Resolve).
+//
+// A TTL is remaining TTL in whole seconds as the source computed it when it served the row's page,
+// requested at readAt (partitionStream dates rows by their page): ageing by whole seconds from
+// readAt makes the copy expire no later than the source, and earlier by at most the request's
+// latency and the second's truncation.
+func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats, src *merge.Partition, readAt int64) error {
+	resolve := !t.blind || hasListCell(src)
+	aged := readAt
+	var conflicts []merge.Conflict
+	quarantined := false
+	attempt := func() error {
+		if now := c.clock().Unix(); now > aged {
+			ageTTLs(src, int32(min(now-aged, 1<<30)))
+			aged = now
+		}
+		if len(src.Rows) == 0 {
+			return nil
+		}
+		write := src
+		if resolve {
+			dst, err := c.readDestination(ctx, t, src.Key)
+			if err != nil {
+				return err
+			}
+			res, err := t.resolver.Resolve(src, dst)
+			if err != nil {
+				return fmt.Errorf("resolve %s partition %x: %w", t.Name(), src.Key, err)
+			}
+			conflicts = res.Conflicts
+			if res.Quarantine != nil {
+				quarantined = true
+				if c.quarPut != nil {
+					return c.quarPut(ctx, t, src.Key, res.Quarantine)
+				}
+				return c.quar.put(ctx, t, src.Key, res.Quarantine)
+			}
+			write = res.Write
+		}
+		if write == nil || len(write.Rows) == 0 {
+			return nil
+		}
+		stmts := t.statements(write, c.markerTS)
+		if err := c.send(ctx, stmts); err != nil {
 			return err
 		}
-		res, err := t.resolver.Resolve(src, dst)
-		if err != nil {
-			return fmt.Errorf("resolve %s partition %x: %w", t.Name(), src.Key, err)
-		}
-		stats.addConflicts(c.j.m, t.Name(), res.Conflicts)
-		if res.Quarantine != nil {
-			stats.Quarantined.Add(1)
-			c.j.m.quarantined.WithLabelValues(t.Name()).Inc()
-			return c.quar.put(ctx, t, src.Key, res.Quarantine)
-		}
-		write = res.Write
-	}
-	if write == nil || len(write.Rows) == 0 {
+		stats.Statements.Add(int64(len(stmts)))
+		c.j.m.statements.WithLabelValues(t.Name()).Add(float64(len(stmts)))
 		return nil
 	}
-	stmts := t.statements(write, c.markerTS)
-	stats.Statements.Add(int64(len(stmts)))
-	c.j.m.statements.WithLabelValues(t.Name()).Add(float64(len(stmts)))
-	return c.exec(ctx, stmts)
+	err := retry(ctx, c.j.cfg.Retries, func(error) { c.j.m.retries.WithLabelValues("write").Inc() }, attempt)
+	if err != nil {
+		return err
+	}
+	if !t.blind {
+		stats.addConflicts(c.j.m, t.Name(), conflicts)
+	}
+	if quarantined {
+		stats.Quarantined.Add(1)
+		c.j.m.quarantined.WithLabelValues(t.Name()).Inc()
+	}
+	return nil
+}
+
+// hasListCell reports whether p holds a non-frozen list with at least one element.
+func hasListCell(p *merge.Partition) bool {
+	for i := range p.Rows {
+		for j := range p.Rows[i].Columns {
+			if c := &p.Rows[i].Columns[j]; c.Kind == merge.List && c.Present && len(c.Elems) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// readDestination reads the destination's version of one partition, once (the caller retries).
+func (c *copier) readDestination(ctx context.Context, t *table, key [][]byte) (*merge.Partition, error) {
+	if c.readDst != nil {
+		return c.readDst(ctx, t, key)
+	}
+	return readPartition(ctx, c.j.dst, t, key, 0, c.j.m)
+}
+
+// send sends one attempt's statements, once (the caller retries).
+func (c *copier) send(ctx context.Context, stmts []stmt) error {
+	if c.sendStmt != nil {
+		return c.sendStmt(ctx, stmts)
+	}
+	return c.execOnce(ctx, stmts)
 }
 
 func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte, retries int, m *metrics) (*merge.Partition, error) {
@@ -321,7 +404,7 @@ func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte
 	var p *merge.Partition
 	err := retry(ctx, retries, func(error) { m.retries.WithLabelValues("read").Inc() }, func() error {
 		p = nil
-		st := newStream(t, s.Query(t.selectPartition, args...).WithContext(ctx).PageSize(1000).Iter())
+		st := queryStream(t, s.Query(t.selectPartition, args...).WithContext(ctx), 1000)
 		p, _ = st.next()
 		return st.close()
 	})
@@ -331,15 +414,13 @@ func readPartition(ctx context.Context, s *gocql.Session, t *table, key [][]byte
 	return p, nil
 }
 
-// exec sends one partition's statements: alone, or in unlogged batches (one partition each, so the
-// coordinator applies them as one mutation) no larger than MaxBatchBytes.
-func (c *copier) exec(ctx context.Context, stmts []stmt) error {
-	onRetry := func(error) { c.j.m.retries.WithLabelValues("write").Inc() }
+// execOnce sends one partition's statements, in order: alone, or in unlogged batches (one
+// partition each, so the coordinator applies them as one mutation) no larger than MaxBatchBytes.
+// It does not retry: writePartition retries the whole attempt.
+func (c *copier) execOnce(ctx context.Context, stmts []stmt) error {
 	if len(stmts) == 1 {
 		st := stmts[0]
-		return retry(ctx, c.j.cfg.Retries, onRetry, func() error {
-			return c.j.dst.Query(st.text, st.args...).WithContext(ctx).Idempotent(true).Exec()
-		})
+		return c.j.dst.Query(st.text, st.args...).WithContext(ctx).Idempotent(true).Exec()
 	}
 	for len(stmts) > 0 {
 		n, size := 0, 0
@@ -347,18 +428,14 @@ func (c *copier) exec(ctx context.Context, stmts []stmt) error {
 			size += stmts[n].size
 			n++
 		}
-		chunk := stmts[:n]
-		stmts = stmts[n:]
-		err := retry(ctx, c.j.cfg.Retries, onRetry, func() error {
-			b := c.j.dst.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
-			for _, st := range chunk {
-				b.Query(st.text, st.args...)
-			}
-			return c.j.dst.ExecuteBatch(b)
-		})
-		if err != nil {
+		b := c.j.dst.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+		for _, st := range stmts[:n] {
+			b.Query(st.text, st.args...)
+		}
+		if err := c.j.dst.ExecuteBatch(b); err != nil {
 			return err
 		}
+		stmts = stmts[n:]
 	}
 	return nil
 }

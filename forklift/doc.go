@@ -14,7 +14,7 @@
 // The Job's methods, one file each: Plan (schemas compared before any data moves, token ranges,
 // size, sampled conflicts), Run (paged reads of every cell with its
 // writetime and TTL; blind writes for lww, read-resolve-write otherwise; checkpoints per range so a
-// killed run resumes), Verify (both sides compared range by range under the resolver's invariant,
+// killed run resumes, sharded or not), Verify (both sides compared range by range under the resolver's invariant,
 // hashing subranges first), Repair (re-copies what Verify found) and Status (checkpoints read back).
 // Config says what to copy and how hard to push. LoadConfig and ParseConfig read it from YAML,
 // expanding ${NAME} in each value after parsing (never re-read as YAML; any other $ stays); their
@@ -24,8 +24,34 @@
 // schema. The checkpoint keyspace forklift creates is NetworkTopologyStrategy in the local
 // datacenter on a multi-DC destination (CheckpointReplication to choose).
 //
+// Invariants of the copy and the proof (each has a test that broke it once):
+//
+//  1. Statics are per partition: a partition's static columns are read into its static row
+//     (merge.Row.Static) and written with the partition key alone, never per row and never in a
+//     row's INSERT (whose row marker would take their TTL); a static-only partition is its static
+//     row alone.
+//  2. A list keeps each element's TTL: it is set, then appended to, in element order, one statement
+//     per run of elements sharing a TTL, all at the list's newest writetime (whole-list
+//     last-write-wins, merge.CompareLists). Because rewriting a list the destination already holds
+//     duplicates its elements, a partition holding a list is resolved against the destination on
+//     every write attempt, even under blind lww.
+//  3. TTLs are aged at write time, on every attempt, from the second each partition's page was
+//     requested (rows are dated by their page, not by when they were decoded, and a partition's
+//     later pages are restated as of its first): a copy never outlives its source by a wait (rate
+//     limit, destination read, backoff, rows waiting in the driver's page), and expires at most
+//     about a second before it; cells that expired meanwhile are not written.
+//  4. Checkpoints are per range and checked per shard: a resumed shard with no checkpoint of its
+//     own starts its ranges; a checkpoint that is not a range of this run's split is refused
+//     (ErrRangesChanged). N shards start, die and resume in any order.
+//  5. Verify never says clean when the destination differs: the subrange hash is an injective,
+//     framed encoding of everything compared (expiry in merge.ExpiryTolerance buckets), and each
+//     cell is judged by merge.Reconcile, the one tie rule (lists by merge.CompareLists).
+//  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
+//     never cause a rewrite, a bumped writetime, or a reported difference.
+//
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
-// made in the source after a key was copied must reach the destination by dual writes; the TTL
-// written is the remaining TTL ttl() reports at read time, less the time the page waited before
-// its write; counter tables are refused.
+// made in the source after a key was copied must reach the destination by dual writes, and a source
+// cell shadowed by a newer deletion in the destination reads as missing until a repair proves it
+// shadowed (ShadowStore), after which verify reports it as superseded; the TTL
+// written is the remaining TTL ttl() reports, aged as in 3; counter tables are refused.
 package forklift

@@ -2,19 +2,18 @@ package forklift
 
 import (
 	"context"
-	"time"
 
 	"github.com/globalcloud/islands/merge"
 )
 
 // page is a run of whole partitions read from the source, in token order; last is the token up to
 // which the range is covered once the page is written (the last partition's, or the range's end).
-// readAt is no later than the read of any of its rows: the TTLs it holds were remaining then.
+// readAt[i] is the Unix second parts[i]'s first row was read at (see partitionStream.readAt).
 type page struct {
 	parts  []*merge.Partition
+	readAt []int64
 	rows   int
 	last   int64
-	readAt time.Time
 }
 
 // pipeline runs read, which emits pages in token order, and write, which takes them one at a time,

@@ -2,6 +2,7 @@ package forklift
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -37,7 +38,7 @@ func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, er
 	found := opts.Found
 	if found == nil {
 		var err error
-		found, err = j.verify(ctx, opts.Shard.orOnly(), progressOptions{}, nil)
+		found, err = j.verify(ctx, opts.Shard.orOnly(), progressOptions{}, nil, false)
 		if err != nil && found == nil {
 			return nil, err
 		}
@@ -89,6 +90,33 @@ func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, er
 	if err != nil {
 		return rep, fmt.Errorf("forklift: repair: %w", err)
 	}
-	rep.After, err = j.verify(ctx, Shard{0, 1}, progressOptions{}, only)
+	rep.After, err = j.verify(ctx, Shard{0, 1}, progressOptions{}, only, true)
+	if rep.After == nil || err != nil && !errors.Is(err, ErrDifferences) {
+		return rep, err
+	}
+	// What the re-copy with the source's own timestamps did not bring back is shadowed by a newer
+	// deletion in the destination: record it (see ShadowStore) and verify once more.
+	ss := j.shadows()
+	recorded := 0
+	for i := range rep.After.Tables {
+		tv := &rep.After.Tables[i]
+		if len(tv.remaining) == 0 || ss == nil {
+			continue
+		}
+		ids := make([]string, len(tv.remaining))
+		for k, d := range tv.remaining {
+			ids[k] = d.id()
+		}
+		if err := ss.SaveShadowed(ctx, j.cfg.RunID, tv.Table, ids); err != nil {
+			return rep, err
+		}
+		recorded += len(ids)
+		j.log.Info("repair: differences a re-copy with the source's timestamps did not clear are shadowed by newer deletions in the destination; recorded, reported as superseded from now on",
+			"table", tv.Table, "shadowed", len(ids))
+	}
+	if recorded == 0 {
+		return rep, err
+	}
+	rep.After, err = j.verify(ctx, Shard{0, 1}, progressOptions{}, only, false)
 	return rep, err
 }

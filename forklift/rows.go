@@ -115,27 +115,86 @@ func decodeElems(kind merge.Kind, val, wtb, ttlb []byte) ([]merge.Elem, error) {
 	return out, nil
 }
 
-// partitionReader groups a token-ordered row stream into partitions.
+// partitionReader groups a token-ordered row stream into partitions. In a table with static
+// columns every CQL row carries the partition's statics: the reader takes them, once, from the
+// partition's first row into its static row (merge.Row.Static, first in Rows) and keeps only the
+// regular columns in the other rows; a static-only partition (read as one row with a null
+// clustering key) is its static row alone.
 type partitionReader struct {
-	cur   *merge.Partition
-	token int64
+	cur    *merge.Partition
+	token  int64
+	curAt  int64 // Unix second cur's first row was decoded
+	doneAt int64 // the same for the partition add or flush last returned
 }
 
-// add takes one decoded row; it returns the previous partition when this row starts a new one.
-func (p *partitionReader) add(token int64, pk [][]byte, row merge.Row) (done *merge.Partition, doneToken int64) {
+// add takes one decoded row, read at the Unix second at; it returns the previous partition when
+// this row starts a new one. A partition's TTLs are all as of its first row's second (curAt): a
+// later row read later has its remaining TTLs restated as of then (plus the seconds between).
+func (p *partitionReader) add(t *table, token int64, pk [][]byte, row merge.Row, at int64) (done *merge.Partition, doneToken int64) {
+	st, hasStatic, row, hasRow := t.splitStatic(row)
 	if p.cur != nil && p.token == token && merge.SameKey(p.cur.Key, pk) {
-		p.cur.Rows = append(p.cur.Rows, row)
+		if hasRow {
+			if at > p.curAt {
+				restateTTLs(&row, int32(min(at-p.curAt, 1<<30)))
+			}
+			p.cur.Rows = append(p.cur.Rows, row)
+		}
 		return nil, 0
 	}
 	done, doneToken = p.cur, p.token
-	p.cur = &merge.Partition{Key: pk, Rows: []merge.Row{row}}
+	p.doneAt, p.curAt = p.curAt, at
+	p.cur = &merge.Partition{Key: pk, Rows: make([]merge.Row, 0, 2)}
+	if hasStatic {
+		p.cur.Rows = append(p.cur.Rows, st)
+	}
+	if hasRow {
+		p.cur.Rows = append(p.cur.Rows, row)
+	}
 	p.token = token
 	return done, doneToken
+}
+
+// restateTTLs adds by seconds to every expiring cell of r: a TTL read by seconds later, stated as
+// of the earlier read.
+func restateTTLs(r *merge.Row, by int32) {
+	for i := range r.Columns {
+		c := &r.Columns[i]
+		if c.Cell.TTL > 0 {
+			c.Cell.TTL += by
+		}
+		for j := range c.Elems {
+			if c.Elems[j].Cell.TTL > 0 {
+				c.Elems[j].Cell.TTL += by
+			}
+		}
+	}
+}
+
+// splitStatic separates a scanned row's static columns (a static row: hasStatic when one of them
+// holds a value) from its regular ones (hasRow unless the clustering key is null: the row of a
+// static-only partition). A table without static columns returns row as it is.
+func (t *table) splitStatic(row merge.Row) (st merge.Row, hasStatic bool, reg merge.Row, hasRow bool) {
+	if t.nstatic == 0 {
+		return st, false, row, true
+	}
+	st = merge.Row{Clustering: [][]byte{}, Static: true, Columns: make([]merge.Column, 0, t.nstatic)}
+	reg = merge.Row{Clustering: row.Clustering, Columns: make([]merge.Column, 0, len(row.Columns)-t.nstatic)}
+	for i, c := range row.Columns {
+		if t.static[i] {
+			st.Columns = append(st.Columns, c)
+			hasStatic = hasStatic || c.Present
+		} else {
+			reg.Columns = append(reg.Columns, c)
+		}
+	}
+	hasRow = len(row.Clustering) == 0 || row.Clustering[0] != nil
+	return st, hasStatic, reg, hasRow
 }
 
 // flush returns the partition being built, if any.
 func (p *partitionReader) flush() (*merge.Partition, int64) {
 	d, tok := p.cur, p.token
+	p.doneAt = p.curAt
 	p.cur = nil
 	return d, tok
 }

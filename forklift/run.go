@@ -37,48 +37,11 @@ func (j *Job) Run(ctx context.Context, opts RunOptions) (*RunReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	ranges := FullRing.Split(cfg.Ranges)
-	saved := map[string]Checkpoint{}
-	if opts.Resume {
-		cps, err := store.Load(ctx, cfg.RunID)
-		if err != nil {
-			return nil, err
-		}
-		for _, cp := range cps {
-			saved[cpKey(cp)] = cp
-		}
-	}
 	report := &RunReport{RunID: cfg.RunID, Shard: fmt.Sprintf("%d/%d", shard.Index, shard.Count),
 		Resumed: opts.Resume, Started: time.Now().UTC()}
-	var items []*work
-	stats := make([]*tableStats, len(j.tables))
-	owned := 0
-	for ti, t := range j.tables {
-		stats[ti] = &tableStats{}
-		for i, r := range ranges {
-			if !shard.Owns(i) {
-				continue
-			}
-			owned++
-			cp := Checkpoint{Run: cfg.RunID, Table: t.Name(), Range: r, Last: r.Start}
-			if old, ok := saved[cpKey(cp)]; ok {
-				if old.Range.End != r.End {
-					return nil, fmt.Errorf("%w: %s range starting at %d ends at %d in the checkpoints but %d now: resume with the ranges the run started with",
-						ErrRangesChanged, t.Name(), r.Start, old.Range.End, r.End)
-				}
-				cp = old
-			} else if opts.Resume && len(saved) > 0 {
-				return nil, fmt.Errorf("%w: no checkpoint for %s %s in run %s: resume with the ranges and tables the run started with (or run without --resume)",
-					ErrRangesChanged, t.Name(), r, cfg.RunID)
-			} else if err := store.Save(ctx, cp); err != nil {
-				return nil, err
-			}
-			if cp.Done {
-				stats[ti].RangesDone.Add(1)
-				continue
-			}
-			items = append(items, &work{t: t, stats: stats[ti], r: r, from: cp.Last, rows: cp.Rows})
-		}
+	items, stats, owned, err := planRun(ctx, store, cfg.RunID, j.tables, cfg.Ranges, shard, opts.Resume)
+	if err != nil {
+		return nil, err
 	}
 	j.log.Info("forklift run starting", "run", cfg.RunID, "tables", len(j.tables), "ranges", owned,
 		"to_do", len(items), "resume", opts.Resume, "shard", report.Shard, "workers", cfg.Workers)
@@ -109,4 +72,67 @@ func (j *Job) Run(ctx context.Context, opts RunOptions) (*RunReport, error) {
 	}
 	j.log.Info("forklift run finished", "run", cfg.RunID, "rows", report.Rows, "seconds", report.Seconds)
 	return report, nil
+}
+
+// planRun lists the work of one shard of a run: every range of every table the shard owns, from
+// its checkpoint. Checkpoint checks are per shard, per range, so N shards may start (and be killed
+// and restarted) in any order, each with resume:
+//
+//   - a saved checkpoint must fit the ranges of this run: one whose start is not the start of a
+//     range of the split, or whose end differs, means the run was started with other ranges
+//     (ErrRangesChanged), which would copy some tokens twice and, worse, lose a checkpoint's
+//     meaning; tables no longer configured are ignored;
+//   - an owned range without a checkpoint starts at its beginning (and its checkpoint is saved):
+//     another shard may not have started yet, this shard may have been killed before saving its
+//     first checkpoints, or the shard count may have changed — ranges, not shards, carry progress;
+//   - without resume every owned range starts over.
+func planRun(ctx context.Context, store CheckpointStore, run string, tables []*table, nranges int, shard Shard, resume bool) (items []*work, stats []*tableStats, owned int, err error) {
+	ranges := FullRing.Split(nranges)
+	saved := map[string]Checkpoint{}
+	if resume {
+		cps, err := store.Load(ctx, run)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		starts := map[int64]int64{}
+		for _, r := range ranges {
+			starts[r.Start] = r.End
+		}
+		configured := map[string]bool{}
+		for _, t := range tables {
+			configured[t.Name()] = true
+		}
+		for _, cp := range cps {
+			if !configured[cp.Table] {
+				continue
+			}
+			if end, ok := starts[cp.Range.Start]; !ok || end != cp.Range.End {
+				return nil, nil, 0, fmt.Errorf("%w: %s has a checkpoint for range %s in run %s, which is not a range of a split into %d: resume with the ranges the run started with",
+					ErrRangesChanged, cp.Table, cp.Range, run, nranges)
+			}
+			saved[cpKey(cp)] = cp
+		}
+	}
+	stats = make([]*tableStats, len(tables))
+	for ti, t := range tables {
+		stats[ti] = &tableStats{}
+		for i, r := range ranges {
+			if !shard.Owns(i) {
+				continue
+			}
+			owned++
+			cp := Checkpoint{Run: run, Table: t.Name(), Range: r, Last: r.Start}
+			if old, ok := saved[cpKey(cp)]; ok {
+				cp = old
+			} else if err := store.Save(ctx, cp); err != nil {
+				return nil, nil, 0, err
+			}
+			if cp.Done {
+				stats[ti].RangesDone.Add(1)
+				continue
+			}
+			items = append(items, &work{t: t, stats: stats[ti], r: r, from: cp.Last, rows: cp.Rows})
+		}
+	}
+	return items, stats, owned, nil
 }

@@ -26,6 +26,8 @@ type table struct {
 	dstName         string // quoted destination keyspace.table
 	nkey            int    // partition key columns
 	nck             int    // clustering columns
+	static          []bool // per column of cols: a static column
+	nstatic         int
 
 	stmts stmtCache
 }
@@ -100,6 +102,11 @@ func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session, cre
 	} else if err != nil {
 		return nil, fmt.Errorf("forklift: read destination schema of %s.%s: %w", tc.DestKeyspace(), tc.Table, err)
 	}
+	return newTable(tc, srcT, dstT)
+}
+
+// newTable checks the two schemas of one dataset and builds its statements (no I/O).
+func newTable(tc TableConfig, srcT, dstT *cql.Table) (*table, error) {
 	if err := compareSchemas(srcT, dstT); err != nil {
 		return nil, err
 	}
@@ -109,6 +116,13 @@ func loadTable(ctx context.Context, tc TableConfig, src, dst *gocql.Session, cre
 	}
 	t := &table{cfg: tc, src: srcT, dst: dstT, cols: srcT.Regular, resolver: res, blind: !res.NeedsDestination()}
 	t.nkey, t.nck = len(srcT.PartitionKey), len(srcT.Clustering)
+	t.static = make([]bool, len(t.cols))
+	for i, c := range t.cols {
+		if c.Kind == "static" {
+			t.static[i] = true
+			t.nstatic++
+		}
+	}
 	t.dstName = cql.QuoteTable(dstT.Keyspace, dstT.Name)
 	t.selectRange = t.buildSelect(cql.QuoteTable(srcT.Keyspace, srcT.Name), true)
 	t.selectDstRange = t.buildSelect(t.dstName, true)

@@ -49,12 +49,16 @@ type TableVerification struct {
 	Missing          int64        `json:"missing"`
 	Mismatched       int64        `json:"mismatched"`
 	Superseded       int64        `json:"superseded"`
+	Shadowed         int64        `json:"shadowed"` // of Superseded: proved shadowed by a repair (see ShadowStore)
 	Quarantined      int64        `json:"quarantined"`
 	Samples          []Difference `json:"samples,omitempty"`
 	DifferingRanges  []TokenRange `json:"differing_ranges,omitempty"`
 	samplesPerKind   map[string]int
 	mu               *sync.Mutex
 	maxSamplesByKind int
+	shadowed         map[string]bool // ids a repair proved shadowed
+	collect          bool            // keep every missing and mismatched difference in remaining
+	remaining        []Difference
 }
 
 // Difference is one sampled difference.
@@ -65,6 +69,7 @@ type Difference struct {
 	Column      string `json:"column,omitempty"`
 	Source      string `json:"source,omitempty"`
 	Destination string `json:"destination,omitempty"`
+	Note        string `json:"note,omitempty"`
 }
 
 // Verify compares every configured table on both sides, range by range, under its resolver's
@@ -74,11 +79,12 @@ type Difference struct {
 // resolvers: resolving the source against the destination again must write nothing. The error wraps
 // ErrDifferences when the report is not Clean.
 func (j *Job) Verify(ctx context.Context, opts VerifyOptions) (*VerifyReport, error) {
-	return j.verify(ctx, opts.Shard.orOnly(), progressOptions{opts.Progress, opts.ProgressInterval}, nil)
+	return j.verify(ctx, opts.Shard.orOnly(), progressOptions{opts.Progress, opts.ProgressInterval}, nil, false)
 }
 
-// verify verifies the Job's tables; only, when set, limits each table to those ranges.
-func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions, only map[string][]TokenRange) (*VerifyReport, error) {
+// verify verifies the Job's tables; only, when set, limits each table to those ranges; collect
+// keeps every remaining difference (for Repair's shadow records).
+func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions, only map[string][]TokenRange, collect bool) (*VerifyReport, error) {
 	cfg, log, m, tables := &j.cfg, j.log, j.m, j.tables
 	rep := &VerifyReport{RunID: cfg.RunID, Started: time.Now().UTC()}
 	type job struct {
@@ -93,6 +99,14 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 		rep.Tables[i] = TableVerification{Table: t.Name(), Resolver: t.cfg.Resolver, samplesPerKind: map[string]int{},
 			maxSamplesByKind: cfg.VerifySamples, mu: &sync.Mutex{}}
 		tvp := &rep.Tables[i]
+		tvp.collect = collect
+		if ss := j.shadows(); ss != nil {
+			ids, err := ss.LoadShadowed(ctx, cfg.RunID, t.Name())
+			if err != nil {
+				log.Warn("verify: shadow records unreadable, every difference counts", "table", t.Name(), "err", err)
+			}
+			tvp.shadowed = ids
+		}
 		var subs []TokenRange
 		if rs, ok := only[t.Name()]; only != nil {
 			if !ok {
@@ -181,32 +195,15 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 		tv.mu.Unlock()
 		return nil
 	}
-	var c counts
+	c := counts{shadowed: tv.shadowed, collect: tv.collect}
 	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
 	dst := openStream(ctx, j.dst, t, t.selectDstRange, r, cfg.PageSize)
-	sp, stok := src.next()
-	dp, dtok := dst.next()
-	for sp != nil {
-		switch {
-		case dp != nil && (dtok < stok || dtok == stok && bytes.Compare(joinKey(dp.Key), joinKey(sp.Key)) < 0):
-			dp, dtok = dst.next() // only in the destination: allowed
-			continue
-		case dp != nil && dtok == stok && merge.SameKey(dp.Key, sp.Key):
-			if err := comparePartition(t, sp, dp, &c); err != nil {
-				return err
-			}
-			dp, dtok = dst.next()
-		default:
-			comparePartition(t, sp, nil, &c) //nolint:errcheck // nil dst: only counts missing
+	cerr := compareSides(t, src, dst, &c)
+	serr, derr := src.close(), dst.close()
+	for _, err := range []error{cerr, serr, derr} {
+		if err != nil {
+			return err
 		}
-		c.rows += int64(len(sp.Rows))
-		sp, stok = src.next()
-	}
-	if err := src.close(); err != nil {
-		return err
-	}
-	if err := dst.close(); err != nil {
-		return err
 	}
 	tv.mu.Lock()
 	defer tv.mu.Unlock()
@@ -215,6 +212,8 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	tv.Missing += c.missing
 	tv.Mismatched += c.mismatched
 	tv.Superseded += c.superseded
+	tv.Shadowed += c.nshadowed
+	tv.remaining = append(tv.remaining, c.found...)
 	tv.Quarantined += c.quarantined
 	if c.missing+c.mismatched > 0 {
 		tv.DifferingRanges = append(tv.DifferingRanges, r)
@@ -228,23 +227,67 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	return nil
 }
 
+// partSource yields partitions in token order (a partitionStream); nil at the end.
+type partSource interface {
+	next() (*merge.Partition, int64)
+}
+
+// compareSides walks both sides of one subrange in token order and compares every source
+// partition with the destination's (absent: every cell missing); destination-only partitions are
+// allowed.
+func compareSides(t *table, src, dst partSource, c *counts) error {
+	sp, stok := src.next()
+	dp, dtok := dst.next()
+	for sp != nil {
+		switch {
+		case dp != nil && (dtok < stok || dtok == stok && bytes.Compare(joinKey(dp.Key), joinKey(sp.Key)) < 0):
+			dp, dtok = dst.next() // only in the destination: allowed
+			continue
+		case dp != nil && dtok == stok && merge.SameKey(dp.Key, sp.Key):
+			if err := comparePartition(t, sp, dp, c); err != nil {
+				return err
+			}
+			dp, dtok = dst.next()
+		default:
+			if err := comparePartition(t, sp, nil, c); err != nil {
+				return err
+			}
+		}
+		c.rows += int64(len(sp.Rows))
+		sp, stok = src.next()
+	}
+	return nil
+}
+
 func joinKey(k [][]byte) []byte { return bytes.Join(k, []byte{0}) }
 
 // counts are one subrange's findings.
 type counts struct {
 	rows, missing, mismatched, superseded, quarantined int64
 	samples                                            []Difference
+	nshadowed                                          int64
+	shadowed                                           map[string]bool // ids proved shadowed
+	collect                                            bool
+	found                                              []Difference // every missing/mismatched, when collect
 }
 
 const maxSubrangeSamples = 20
 
 func (c *counts) add(kind string, d Difference) {
+	if (kind == "missing" || kind == "mismatched") && c.shadowed[d.id()] {
+		kind, d.Note = "shadowed", shadowNote
+		c.nshadowed++
+	}
+	if c.collect && (kind == "missing" || kind == "mismatched") {
+		d.Kind = kind
+		c.found = append(c.found, d)
+	}
 	switch kind {
 	case "missing":
 		c.missing++
 	case "mismatched":
 		c.mismatched++
-	case "superseded":
+	case "superseded", "shadowed":
 		c.superseded++
 	}
 	if len(c.samples) < maxSubrangeSamples {
@@ -259,6 +302,14 @@ func (t *table) formatKey(key [][]byte, cols []cql.Column) string {
 		parts[i] = codec.Format(cols[i].Type, k)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// rowLabel names a row in a Difference: its clustering key, or "static" for the static row.
+func (t *table) rowLabel(r *merge.Row) string {
+	if r.Static {
+		return "static"
+	}
+	return t.formatKey(r.Clustering, t.src.Clustering)
 }
 
 // comparePartition checks one source partition against the destination's (nil: absent).
@@ -278,24 +329,33 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 		}
 		// The resolver would still write something: those cells are not as they must be.
 		for _, r := range res.Write.Rows {
-			d := Difference{Key: key, Clustering: t.formatKey(r.Clustering, t.src.Clustering)}
-			if findRow(dst, r.Clustering) == nil {
+			d := Difference{Key: key, Clustering: t.rowLabel(&r)}
+			if r.Deleted {
+				d.Source = "row deleted"
+			}
+			if findRow(dst, r.Clustering) == nil && !r.Deleted {
 				d.Source = t.rowSummary(&r)
 				c.add("missing", d)
 				continue
 			}
+			n := 0
 			for _, col := range r.Columns {
 				if col.Present {
 					d.Column = col.Name
+					d.Source = describeColumn(&col)
 					c.add("mismatched", d)
+					n++
 				}
+			}
+			if n == 0 && r.Deleted { // a key-only row the resolver would delete
+				c.add("mismatched", d)
 			}
 		}
 		return nil
 	}
 	for ri := range src.Rows {
 		sr := &src.Rows[ri]
-		d := Difference{Key: key, Clustering: t.formatKey(sr.Clustering, t.src.Clustering)}
+		d := Difference{Key: key, Clustering: t.rowLabel(sr)}
 		var dr *merge.Row
 		if dst != nil {
 			dr = findRow(dst, sr.Clustering)
@@ -320,7 +380,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 }
 
 // compareColumn applies lww's invariant to one column: each source cell is in the destination, or
-// beaten there by Cassandra's rule (newer writetime; same writetime and a greater value).
+// beaten there by Cassandra's rule (cellVerdict).
 func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 	cell := func(kind string, s merge.Cell, dcell *merge.Cell) {
 		d.Source = fmt.Sprintf("%s @%d", codec.Format(typ, s.Value), s.WriteTime)
@@ -339,9 +399,14 @@ func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 			cell(k, sc.Cell, &dc.Cell)
 		}
 	case sc.Kind == merge.List:
-		s, dd := listCell(sc), listCell(dc)
-		if k := cellVerdict(s, dd); k != "" {
-			cell(k, s, &dd)
+		// merge's whole-list rule (merge.CompareLists): element paths are local to each cluster.
+		switch merge.CompareLists(sc.Elems, dc.Elems) {
+		case 1:
+			s, dd := listCell(sc), listCell(dc)
+			cell("mismatched", s, &dd)
+		case -1:
+			s, dd := listCell(sc), listCell(dc)
+			cell("superseded", s, &dd)
 		}
 	default:
 		for _, e := range sc.Elems {
@@ -363,21 +428,18 @@ func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 	}
 }
 
-// cellVerdict is "" when dst holds src, "superseded" when dst beats it, "mismatched" otherwise.
+// cellVerdict is "" when dst holds src (merge.SameVersion: expiries within merge.ExpiryTolerance),
+// "superseded" when dst is what Cassandra keeps of the two (merge.Reconcile, the one tie rule of the
+// project: writetime, then tombstone, then expiring, then later expiry, then greater value), and
+// "mismatched" when src would win: a repair writing src changes the outcome.
 func cellVerdict(src, dst merge.Cell) string {
-	switch {
-	case dst.WriteTime > src.WriteTime:
-		return "superseded"
-	case dst.WriteTime < src.WriteTime:
+	if merge.SameVersion(src, dst) {
+		return ""
+	}
+	if merge.SameVersion(merge.Reconcile(src, dst), src) {
 		return "mismatched"
 	}
-	switch cmp := bytes.Compare(dst.Value, src.Value); {
-	case cmp == 0:
-		return ""
-	case cmp > 0:
-		return "superseded" // Cassandra's tie rule: the greater value wins
-	}
-	return "mismatched"
+	return "superseded"
 }
 
 // listCell sums a list up as one cell: its serialised value at its newest element's writetime,
@@ -390,6 +452,33 @@ func listCell(c *merge.Column) merge.Cell {
 		wt = max(wt, e.Cell.WriteTime)
 	}
 	return merge.Cell{Value: codec.JoinCollection(vals), WriteTime: wt}
+}
+
+// rowNewest is the newest writetime in a row (0 for a key-only row).
+func rowNewest(r *merge.Row) int64 {
+	var t int64
+	for _, c := range r.Columns {
+		if !c.Present {
+			continue
+		}
+		t = max(t, c.Cell.WriteTime)
+		for _, e := range c.Elems {
+			t = max(t, e.Cell.WriteTime)
+		}
+	}
+	return t
+}
+
+// describeColumn names the version of a column a resolver would write, for a Difference.
+func describeColumn(c *merge.Column) string {
+	if c.Kind == merge.Simple {
+		return fmt.Sprintf("%x @%d deleted=%v", c.Cell.Value, c.Cell.WriteTime, c.Cell.Deleted)
+	}
+	var b strings.Builder
+	for _, e := range c.Elems {
+		fmt.Fprintf(&b, "%x=%x @%d;", e.Key, e.Cell.Value, e.Cell.WriteTime)
+	}
+	return b.String()
 }
 
 func findRow(p *merge.Partition, ck [][]byte) *merge.Row {

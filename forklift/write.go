@@ -49,16 +49,36 @@ type group struct {
 // and whole lists (which also writes the row marker), an UPDATE … SET c = c + ? for set and map
 // elements. Deleted cells become DELETE or c = c - ? at their timestamp. A row with no cell at all
 // is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL).
+// A row to delete whole (merge.Row.Deleted) is one row deletion, which also removes its marker.
+// The partition's static row (merge.Row.Static) is written with the partition key alone, in
+// statements of its own: never per row, and never in a row's INSERT, whose row marker would then
+// take the statics' TTL.
 func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 	var out []stmt
 	for ri := range p.Rows {
 		r := &p.Rows[ri]
+		static := r.Static // the partition's statics: keyed by the partition key alone
 		keyArgs := make([]any, 0, t.nkey+t.nck)
 		for _, k := range p.Key {
 			keyArgs = append(keyArgs, cql.Raw(k))
 		}
 		for _, k := range r.Clustering {
 			keyArgs = append(keyArgs, cql.Raw(k))
+		}
+		if r.Deleted && !static {
+			// The whole row goes, marker included, at its columns' deletion timestamp; a row
+			// without columns (a key-only row) at markerTS, the run's start.
+			ts := int64(0)
+			for _, c := range r.Columns {
+				if c.Present {
+					ts = max(ts, c.Cell.WriteTime)
+				}
+			}
+			if ts == 0 {
+				ts = markerTS
+			}
+			out = append(out, t.rowDeleteStmt(ts, keyArgs))
+			continue
 		}
 		groups := map[stamp]*group{}
 		get := func(s stamp) *group {
@@ -70,6 +90,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 			return g
 		}
 		dels := map[int64][]int{} // writetime → simple columns to delete
+		var lists []stmt          // list columns, each its statements in element order
 		var rowCells int
 		for ci := range r.Columns {
 			c := &r.Columns[ci]
@@ -96,20 +117,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 				if len(c.Elems) == 0 {
 					continue
 				}
-				// A list is written whole at its newest element's timestamp ("l = ?" also drops
-				// older elements): list element cells are keyed by server-made timeuuids that a
-				// copy cannot reproduce.
-				vals := make([][]byte, len(c.Elems))
-				s := stamp{c.Elems[0].Cell.WriteTime, c.Elems[0].Cell.TTL}
-				for i, e := range c.Elems {
-					vals[i] = e.Cell.Value
-					if e.Cell.WriteTime > s.wt {
-						s = stamp{e.Cell.WriteTime, e.Cell.TTL}
-					}
-				}
-				g := get(s)
-				g.simple = append(g.simple, idx)
-				g.vals = append(g.vals, cql.Raw(codec.JoinCollection(vals)))
+				lists = append(lists, t.listStmts(static, idx, c.Elems, keyArgs)...)
 				rowCells++
 			default: // set, map: element by element, grouped by (writetime, ttl)
 				byStamp := map[stamp][]merge.Elem{}
@@ -131,7 +139,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 						for i, e := range es {
 							keys[i] = e.Key
 						}
-						out = append(out, t.removeStmt(idx, s.wt, codec.JoinCollection(keys), keyArgs))
+						out = append(out, t.removeStmt(static, idx, s.wt, codec.JoinCollection(keys), keyArgs))
 						continue
 					}
 					var val []byte
@@ -156,7 +164,9 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 			}
 		}
 		if rowCells == 0 {
-			out = append(out, t.insertStmt(nil, nil, stamp{markerTS, 0}, keyArgs))
+			if !static { // a static row without cells has nothing to write (and no marker)
+				out = append(out, t.insertStmt(static, nil, nil, stamp{markerTS, 0}, keyArgs))
+			}
 			continue
 		}
 		stamps := make([]stamp, 0, len(groups))
@@ -172,17 +182,69 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 		for _, s := range stamps {
 			g := groups[s]
 			if len(g.simple) > 0 {
-				out = append(out, t.insertStmt(g.simple, g.vals, s, keyArgs))
+				out = append(out, t.insertStmt(static, g.simple, g.vals, s, keyArgs))
 			}
 			if len(g.adds) > 0 {
-				out = append(out, t.addStmt(g.adds, g.addVal, s, keyArgs))
+				out = append(out, t.addStmt(static, g.adds, g.addVal, s, keyArgs))
 			}
 		}
+		out = append(out, lists...)
 		for wt, cols := range dels {
-			out = append(out, t.deleteStmt(cols, wt, keyArgs))
+			out = append(out, t.deleteStmt(static, cols, wt, keyArgs))
 		}
 	}
 	return out
+}
+
+// listStmts writes a list whole, each element with its own TTL. A list element's cell path is a
+// timeuuid the destination's coordinator mints, so a copy can only set the list and append to it:
+// "l = [first run]" then "l = l + [run]" for each further run of consecutive elements sharing a
+// TTL, in element order (appends made later get later paths, so the order holds; the statements
+// go out in this order, in one batch or one after another). All are stamped with the list's newest
+// element writetime T, as forklift has always written lists: "l = ?" deletes the elements older
+// than T (a collection tombstone at T − 1), which is whole-list last-write-wins, the rule of merge
+// and verify for lists; a per-element writetime below T − 1 would fall under that tombstone.
+func (t *table) listStmts(static bool, col int, elems []merge.Elem, keyArgs []any) []stmt {
+	var wt int64
+	live := make([]merge.Elem, 0, len(elems))
+	for _, e := range elems {
+		if !e.Cell.Deleted {
+			live = append(live, e)
+			wt = max(wt, e.Cell.WriteTime)
+		}
+	}
+	var out []stmt
+	for i := 0; i < len(live); {
+		j := i + 1
+		for j < len(live) && live[j].Cell.TTL == live[i].Cell.TTL {
+			j++
+		}
+		vals := make([][]byte, 0, j-i)
+		for _, e := range live[i:j] {
+			vals = append(vals, e.Cell.Value)
+		}
+		s := stamp{wt, live[i].Cell.TTL}
+		v := []any{cql.Raw(codec.JoinCollection(vals))}
+		if i == 0 {
+			out = append(out, t.setStmt(static, col, v, s, keyArgs))
+		} else {
+			out = append(out, t.addStmt(static, []int{col}, v, s, keyArgs))
+		}
+		i = j
+	}
+	return out
+}
+
+// setStmt sets one column (a list, whole) at s.
+func (t *table) setStmt(static bool, col int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "L", []int{col}), func() string {
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + cql.Quote(t.cols[col].Name) + " = ? WHERE " + t.keyWhere(static)
+	})
+	args := make([]any, 0, len(keyArgs)+len(vals)+2)
+	args = append(args, s.wt, int(s.ttl))
+	args = append(args, vals...)
+	args = append(args, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
 }
 
 // colIndex finds the column's index in t.cols; hint is where it usually is.
@@ -198,8 +260,11 @@ func (t *table) colIndex(name string, hint int) int {
 	return -1
 }
 
-func shapeKey(kind string, cols []int) string {
+func shapeKey(static bool, kind string, cols []int) string {
 	var b strings.Builder
+	if static {
+		b.WriteByte('S')
+	}
 	b.WriteString(kind)
 	for _, c := range cols {
 		b.WriteByte(',')
@@ -208,9 +273,18 @@ func shapeKey(kind string, cols []int) string {
 	return b.String()
 }
 
-func (t *table) keyWhere() string {
+// keyNames are the key columns a statement names: the partition key for the static row (statics
+// are set per partition; Cassandra refuses a clustering key with them), else the whole primary key.
+func (t *table) keyNames(static bool) []string {
+	if static {
+		return t.src.PartitionKeyNames()
+	}
+	return t.src.KeyNames()
+}
+
+func (t *table) keyWhere(static bool) string {
 	var where []string
-	for _, n := range t.src.KeyNames() {
+	for _, n := range t.keyNames(static) {
 		where = append(where, cql.Quote(n)+" = ?")
 	}
 	return strings.Join(where, " AND ")
@@ -228,9 +302,9 @@ func argSize(args []any) int {
 	return n
 }
 
-func (t *table) insertStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
-	text := t.stmts.get(shapeKey("I", cols), func() string {
-		names := cql.QuoteAll(t.src.KeyNames())
+func (t *table) insertStmt(static bool, cols []int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "I", cols), func() string {
+		names := cql.QuoteAll(t.keyNames(static))
 		for _, c := range cols {
 			names = append(names, cql.Quote(t.cols[c].Name))
 		}
@@ -244,14 +318,14 @@ func (t *table) insertStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt 
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 
-func (t *table) addStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
-	text := t.stmts.get(shapeKey("A", cols), func() string {
+func (t *table) addStmt(static bool, cols []int, vals []any, s stamp, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "A", cols), func() string {
 		var set []string
 		for _, c := range cols {
 			q := cql.Quote(t.cols[c].Name)
 			set = append(set, q+" = "+q+" + ?")
 		}
-		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + strings.Join(set, ", ") + " WHERE " + t.keyWhere()
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? AND TTL ? SET " + strings.Join(set, ", ") + " WHERE " + t.keyWhere(static)
 	})
 	args := make([]any, 0, len(keyArgs)+len(vals)+2)
 	args = append(args, s.wt, int(s.ttl))
@@ -260,23 +334,31 @@ func (t *table) addStmt(cols []int, vals []any, s stamp, keyArgs []any) stmt {
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 
-func (t *table) removeStmt(col int, wt int64, keys []byte, keyArgs []any) stmt {
-	text := t.stmts.get(shapeKey("R", []int{col}), func() string {
+func (t *table) removeStmt(static bool, col int, wt int64, keys []byte, keyArgs []any) stmt {
+	text := t.stmts.get(shapeKey(static, "R", []int{col}), func() string {
 		q := cql.Quote(t.cols[col].Name)
-		return "UPDATE " + t.dstName + " USING TIMESTAMP ? SET " + q + " = " + q + " - ? WHERE " + t.keyWhere()
+		return "UPDATE " + t.dstName + " USING TIMESTAMP ? SET " + q + " = " + q + " - ? WHERE " + t.keyWhere(static)
 	})
 	args := append([]any{wt, cql.Raw(keys)}, keyArgs...)
 	return stmt{text: text, args: args, size: argSize(args)}
 }
 
-func (t *table) deleteStmt(cols []int, wt int64, keyArgs []any) stmt {
+func (t *table) rowDeleteStmt(wt int64, keyArgs []any) stmt {
+	text := t.stmts.get("X", func() string {
+		return "DELETE FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere(false)
+	})
+	args := append([]any{wt}, keyArgs...)
+	return stmt{text: text, args: args, size: argSize(args)}
+}
+
+func (t *table) deleteStmt(static bool, cols []int, wt int64, keyArgs []any) stmt {
 	sort.Ints(cols)
-	text := t.stmts.get(shapeKey("D", cols), func() string {
+	text := t.stmts.get(shapeKey(static, "D", cols), func() string {
 		var names []string
 		for _, c := range cols {
 			names = append(names, cql.Quote(t.cols[c].Name))
 		}
-		return "DELETE " + strings.Join(names, ", ") + " FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere()
+		return "DELETE " + strings.Join(names, ", ") + " FROM " + t.dstName + " USING TIMESTAMP ? WHERE " + t.keyWhere(static)
 	})
 	args := append([]any{wt}, keyArgs...)
 	return stmt{text: text, args: args, size: argSize(args)}

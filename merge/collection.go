@@ -105,7 +105,9 @@ func elemWins(s, d Cell, union bool) bool {
 
 // mergeList applies whole-column last-write-wins to a List column: the side whose newest element is
 // newer wins; equal newest writetimes fall back to comparing the serialised lists (greater wins), as
-// Reconcile does for a simple cell.
+// Reconcile does for a simple cell. The destination holds the source's list when it has the same
+// values with each element expiring alike (paths and writetimes are local to each cluster); the
+// same values expiring differently are another version, ordered by the same rule.
 func mergeList(w *writer, ck [][]byte, name string, s, d *Column) {
 	sp, dp := present(s), present(d)
 	if !sp {
@@ -115,12 +117,14 @@ func mergeList(w *writer, ck [][]byte, name string, s, d *Column) {
 		writeList(w, name, s, 0)
 		return
 	}
-	if !listValuesDiffer(s.Elems, d.Elems) {
-		return // the same list; paths and timestamps are local to each cluster
-	}
 	sMax, _ := columnMaxTime(s)
 	dMax, _ := columnMaxTime(d)
-	srcWins := sMax > dMax || (sMax == dMax && bytes.Compare(serialise(s), serialise(d)) > 0)
+	sameValues := !listValuesDiffer(s.Elems, d.Elems)
+	v := CompareLists(s.Elems, d.Elems)
+	if v == 0 {
+		return // the same list; paths and timestamps are local to each cluster
+	}
+	srcWins := v > 0
 	if srcWins {
 		ts := sMax
 		if sMax <= dMax {
@@ -128,11 +132,68 @@ func mergeList(w *writer, ck [][]byte, name string, s, d *Column) {
 		}
 		writeList(w, name, s, ts)
 	}
+	if sameValues {
+		return // the same values expiring differently: no conflict for a person to see
+	}
 	kept := "destination"
 	if srcWins {
 		kept = "source"
 	}
 	w.conflict(ck, name, summary(s), summary(d), kept)
+}
+
+// CompareLists is the whole-list rule for a non-frozen list, the one rule of merge and of forklift's
+// verify: 0 when a and b are the same list (the same values, each element expiring alike within
+// ExpiryTolerance: element paths and writetimes are local to each cluster); otherwise +1 when a wins
+// and −1 when b does: the list whose newest element is newer, then the greater serialised list
+// (CQL's bytes, as Reconcile compares values), then, for the same values, the first element whose
+// expiry differs decides as Reconcile would (an expiring element beats a permanent one, the later
+// expiry beats the earlier).
+func CompareLists(a, b []Elem) int {
+	if !listValuesDiffer(a, b) && listExpiriesSame(a, b) {
+		return 0
+	}
+	ac, bc := &Column{Kind: List, Present: true, Elems: a}, &Column{Kind: List, Present: true, Elems: b}
+	aMax, _ := columnMaxTime(ac)
+	bMax, _ := columnMaxTime(bc)
+	switch {
+	case aMax > bMax:
+		return 1
+	case aMax < bMax:
+		return -1
+	}
+	if c := bytes.Compare(serialise(ac), serialise(bc)); c != 0 {
+		return c
+	}
+	for i := range a {
+		if x, y := a[i].Cell, b[i].Cell; !SameExpiry(x, y) {
+			if (x.TTL > 0) != (y.TTL > 0) {
+				if x.TTL > 0 {
+					return 1
+				}
+				return -1
+			}
+			if x.TTL > y.TTL {
+				return 1
+			}
+			return -1
+		}
+	}
+	return 0
+}
+
+// listExpiriesSame reports whether two lists of equal length expire alike element by element
+// (SameExpiry: within ExpiryTolerance).
+func listExpiriesSame(a, b []Elem) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !SameExpiry(a[i].Cell, b[i].Cell) {
+			return false
+		}
+	}
+	return true
 }
 
 // writeList writes the whole list s at ts (0: at its own newest writetime).

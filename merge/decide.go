@@ -46,7 +46,7 @@ func Decide(src, dst *Partition, rows []RowDecision) Resolution {
 				recordConflicts(&w, s, x)
 			}
 			if ov != nil {
-				w.beginRow()
+				w.beginRow(x.Static)
 				overrideCell(&w, s, x, ov)
 				w.endRow(x.Clustering, false)
 			}

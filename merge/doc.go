@@ -15,7 +15,16 @@
 //     aside, unwritten, the partitions whose sides disagree beyond the rule.
 //
 // Collections inside lww and union: sets are unioned, maps merged key by key by writetime, lists
-// taken whole from the side written last (list element paths are timeuuids local to one cluster).
+// taken whole from the side written last (list element paths are timeuuids local to one cluster):
+// CompareLists is that rule, the same list being the same values with each element expiring alike.
+//
+// Statics: a partition's static columns are its static row (Row.Static, empty clustering key),
+// matched with the other side's like any row; newest-by merges it by lww.
+//
+// Expiry: Cells carry remaining TTLs, which two reads of the same expiry see a second or two apart.
+// SameVersion treats expiries within ExpiryTolerance (3 s) as the same, and every "already held"
+// decision uses it: no resolver rewrites a cell, or bumps its writetime, for a TTL difference inside
+// it. Reconcile itself stays exact (the later expiry wins), so it stays associative.
 //
 // Timestamps: a written cell keeps its own writetime when it is an input that already beats the
 // destination's version; any other value (a merge, or an input that must override a newer cell) is

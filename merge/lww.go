@@ -74,7 +74,7 @@ func mergeCells(src, dst *Partition, union bool) Resolution {
 			continue
 		}
 		d := &dst.Rows[srcTo[i]]
-		w.beginRow()
+		w.beginRow(s.Static)
 		eachColumn(s, d, func(name string, sc, dc *Column) {
 			mergeColumn(&w, s.Clustering, name, sc, dc, union)
 		})

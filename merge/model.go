@@ -1,6 +1,9 @@
 package merge
 
-import "bytes"
+import (
+	"bytes"
+	"time"
+)
 
 // Cell is one value exactly as Cassandra stores it: the CQL-serialised bytes, the write timestamp in
 // microseconds (writetime()), the time to live in seconds left when it was read (ttl(), 0 = none), and
@@ -11,6 +14,15 @@ type Cell struct {
 	TTL       int32
 	Deleted   bool
 }
+
+// ExpiryTolerance is how close two expiry instants must be to count as the same expiry. A Cell
+// carries the TTL remaining when it was read, truncated to the second, and the two sides of a
+// partition are read moments apart (a page may wait for the rate limiter or a retry), so the same
+// expiry routinely reads as TTLs one or two seconds apart. Two expiring cells whose TTLs differ by
+// less than ExpiryTolerance are the same version to every comparison of "equal" here (SameVersion):
+// no resolver rewrites a cell, and no verify reports a difference, for a TTL difference inside it.
+// Reconcile itself stays exact (the later expiry wins): it must be associative.
+const ExpiryTolerance = 3 * time.Second
 
 // Kind says how a column is stored: one cell, or one cell per element of a multi-cell collection.
 type Kind uint8
@@ -41,9 +53,21 @@ type Column struct {
 
 // Row is one CQL row: its clustering key components (CQL-serialised, empty for a table without
 // clustering columns) and its regular columns, in the table's column order.
+//
+// Static marks a partition's static row: the partition's static columns, which Cassandra stores
+// once per partition, never per row. A partition holds at most one static row; its Clustering is
+// empty and its Columns are the static columns only (the other rows then hold no static column).
+// Resolvers match it with the other side's static row like any row (its key is the empty key), and
+// a row-level rule that needs an application column (newest-by) merges it by lww instead.
+//
+// Deleted, in a Resolution's Write only, says the whole row must disappear: its present columns are
+// Deleted cells at one timestamp, and the writer deletes the row itself (row marker included) at that
+// timestamp, or, for a row with no column, at a timestamp of its own choosing.
 type Row struct {
 	Clustering [][]byte
 	Columns    []Column
+	Static     bool
+	Deleted    bool
 }
 
 // Partition is one partition key (CQL-serialised components) and its rows. Rows are in the order
@@ -64,4 +88,20 @@ func SameKey(a, b [][]byte) bool {
 		}
 	}
 	return true
+}
+
+// SameExpiry reports whether a and b expire alike: neither expires, or both do at instants less
+// than ExpiryTolerance apart (their TTLs being read at about the same time).
+func SameExpiry(a, b Cell) bool {
+	if (a.TTL > 0) != (b.TTL > 0) {
+		return false
+	}
+	d := int64(a.TTL) - int64(b.TTL)
+	return d < int64(ExpiryTolerance/time.Second) && -d < int64(ExpiryTolerance/time.Second)
+}
+
+// SameVersion reports whether a and b are the same version of a cell: same bytes (nil = empty),
+// writetime and deletion flag, and the same expiry within ExpiryTolerance.
+func SameVersion(a, b Cell) bool {
+	return a.WriteTime == b.WriteTime && a.Deleted == b.Deleted && bytes.Equal(a.Value, b.Value) && SameExpiry(a, b)
 }

@@ -13,7 +13,7 @@ const nameNewestBy = "newest-by"
 // with compareValues (bigint and timestamp as signed integers, anything else as bytes). A row
 // without a value in the column is older than one with; equal values fall back to lww for that row.
 // A row of either side that does not have the column at all is an error wrapping ErrMissingColumn:
-// the rule cannot be applied, and guessing would lose data.
+// the rule cannot be applied, and guessing would lose data. The static row (Row.Static) merges by lww.
 type newestBy struct{ col string }
 
 func newNewestBy(opts map[string]any) (Resolver, error) {
@@ -49,6 +49,15 @@ func (n newestBy) Resolve(src, dst *Partition) (Resolution, error) {
 			continue
 		}
 		d := &dst.Rows[srcTo[i]]
+		if s.Static || d.Static {
+			// The static row has no application column: its cells merge by lww.
+			w.beginRow(true)
+			eachColumn(s, d, func(name string, a, b *Column) {
+				mergeColumn(&w, s.Clustering, name, a, b, false)
+			})
+			w.endRow(s.Clustering, false)
+			continue
+		}
 		sc, dc := column(s, n.col, -1), column(d, n.col, -1)
 		if sc == nil || dc == nil || sc.Kind != Simple || dc.Kind != Simple {
 			return Resolution{}, fmt.Errorf("merge: newest-by: partition %x row %x: column %q: %w", src.Key, s.Clustering, n.col, ErrMissingColumn)
@@ -59,7 +68,7 @@ func (n newestBy) Resolve(src, dst *Partition) (Resolution, error) {
 		case c < 0:
 			recordConflicts(&w, s, d)
 		default:
-			w.beginRow()
+			w.beginRow(false)
 			eachColumn(s, d, func(name string, a, b *Column) {
 				mergeColumn(&w, s.Clustering, name, a, b, false)
 			})

@@ -26,6 +26,7 @@ type jsonPartition struct {
 // jsonRow is a Row with hex-encoded clustering components.
 type jsonRow struct {
 	Clustering []string     `json:"clustering"`
+	Static     bool         `json:"static,omitempty"`
 	Columns    []jsonColumn `json:"columns"`
 }
 
@@ -92,7 +93,7 @@ func toJSON(p *Partition) *jsonPartition {
 	}
 	jp := &jsonPartition{Key: hexKey(p.Key), Rows: make([]jsonRow, len(p.Rows))}
 	for i, r := range p.Rows {
-		jr := jsonRow{Clustering: hexKey(r.Clustering), Columns: make([]jsonColumn, len(r.Columns))}
+		jr := jsonRow{Clustering: hexKey(r.Clustering), Static: r.Static, Columns: make([]jsonColumn, len(r.Columns))}
 		for j, c := range r.Columns {
 			jc := jsonColumn{Name: c.Name, Kind: kindName(c.Kind), Present: c.Present}
 			if c.Kind == Simple || !isZeroCell(c.Cell) {
@@ -124,7 +125,7 @@ func (jp *jsonPartition) Partition() (*Partition, error) {
 		if err != nil {
 			return nil, fmt.Errorf("row %d clustering: %w", i, err)
 		}
-		r := Row{Clustering: ck, Columns: make([]Column, len(jr.Columns))}
+		r := Row{Clustering: ck, Static: jr.Static, Columns: make([]Column, len(jr.Columns))}
 		for j, jc := range jr.Columns {
 			k, ok := kindOf(jc.Kind)
 			if !ok {

@@ -68,11 +68,10 @@ func wins(a, b Cell) bool {
 // hasDeletionTime is Cassandra's localDeletionTime != NO_DELETION_TIME: tombstones and expiring cells.
 func hasDeletionTime(c Cell) bool { return c.Deleted || c.TTL > 0 }
 
-// cellEqual reports whether two cells are the same version: same bytes (nil = empty), writetime,
-// TTL and deletion flag. A cell the destination holds equal to the one to write is left out.
-func cellEqual(a, b Cell) bool {
-	return a.WriteTime == b.WriteTime && a.TTL == b.TTL && a.Deleted == b.Deleted && bytes.Equal(a.Value, b.Value)
-}
+// cellEqual reports whether two cells are the same version (SameVersion: same bytes, nil = empty,
+// writetime and deletion flag, expiries within ExpiryTolerance). A cell the destination holds equal
+// to the one to write is left out: a TTL read a second apart is not a new version.
+func cellEqual(a, b Cell) bool { return SameVersion(a, b) }
 
 // sameValue reports whether two cells say the same thing to a reader (both tombstones, or both live
 // with equal bytes), whatever their timestamps. Cells with different values are a conflict.

@@ -20,7 +20,7 @@ func replaceRowWith(w *writer, s, d *Row, ov *override) {
 		w.rows = append(w.rows, *s)
 		return
 	}
-	w.beginRow()
+	w.beginRow(s.Static)
 	eachColumn(s, d, func(name string, sc, dc *Column) {
 		if ov != nil && name == ov.name {
 			overrideCell(w, s, d, ov)
@@ -124,7 +124,7 @@ func replaceColumn(w *writer, ck [][]byte, name string, s, d *Column, kept strin
 			writeList(w, name, s, 0)
 			return
 		}
-		if !listValuesDiffer(s.Elems, d.Elems) {
+		if !listValuesDiffer(s.Elems, d.Elems) && listExpiriesSame(s.Elems, d.Elems) {
 			return
 		}
 		sMax, _ := columnMaxTime(s)

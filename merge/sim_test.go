@@ -12,6 +12,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 )
 
 // refReconcile transliterates Cells.resolveRegular (cassandra-5.0): returns true when left is kept.
@@ -299,16 +300,20 @@ func i64(n int64) []byte {
 	return b[:]
 }
 
+// ttlStep spaces generated TTLs ExpiryTolerance apart: two drawn TTLs are equal or different
+// versions, so the exact model holds (expiry_test.go covers TTLs inside the tolerance).
+const ttlStep = int32(ExpiryTolerance / time.Second)
+
 func genCell(r intner, o genOpts) Cell {
 	c := Cell{WriteTime: int64(1 + r.Intn(4))}
 	switch r.Intn(6) {
 	case 0:
-		c.TTL = int32(1 + r.Intn(3))
+		c.TTL = int32(1+r.Intn(3)) * ttlStep
 	}
 	if o.tombstones && r.Intn(6) == 0 {
 		c.Deleted, c.Value = true, nil
 		if r.Intn(3) == 0 {
-			c.TTL = int32(r.Intn(3))
+			c.TTL = int32(r.Intn(3)) * ttlStep
 		} else {
 			c.TTL = 0
 		}

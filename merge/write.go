@@ -12,8 +12,9 @@ package merge
 //     max(writetimes of the inputs) + 1 µs, so it lands against both originals while any later
 //     application write, stamped by a real clock, still beats it;
 //   - a cell that must disappear is a Deleted cell stamped the same way; a whole row that must
-//     disappear has all its columns Deleted at one timestamp (max over the row + 1 µs), so forklift
-//     may issue a single DELETE … USING TIMESTAMP for it.
+//     disappear is a Row with Deleted set and all its columns Deleted at one timestamp (max over the
+//     row + 1 µs), which forklift writes as one row deletion (DELETE … USING TIMESTAMP), marker
+//     included.
 //
 // Collections in a Write: Set and Map columns list the element cells to write (Deleted elements are
 // element deletions); a List column holds the whole list to set, all elements with one WriteTime
@@ -29,7 +30,8 @@ type writer struct {
 	cols      []Column
 	elems     []Elem
 	conflicts []Conflict
-	rowStart  int // index in cols where the current row's columns start
+	rowStart  int  // index in cols where the current row's columns start
+	static    bool // the current row is the partition's static row
 }
 
 func (w *writer) init(src, dst *Partition) {
@@ -54,7 +56,8 @@ func (w *writer) init(src, dst *Partition) {
 	}
 }
 
-func (w *writer) beginRow() { w.rowStart = len(w.cols) }
+// beginRow starts a row; static says it is the partition's static row (Row.Static).
+func (w *writer) beginRow(static bool) { w.rowStart, w.static = len(w.cols), static }
 
 // endRow appends a row with the columns added since beginRow; with force it appends even an empty
 // one (a key-only row to insert).
@@ -62,7 +65,7 @@ func (w *writer) endRow(clustering [][]byte, force bool) {
 	if len(w.cols) == w.rowStart && !force {
 		return
 	}
-	w.rows = append(w.rows, Row{Clustering: clustering, Columns: w.cols[w.rowStart:len(w.cols):len(w.cols)]})
+	w.rows = append(w.rows, Row{Clustering: clustering, Columns: w.cols[w.rowStart:len(w.cols):len(w.cols)], Static: w.static})
 }
 
 func (w *writer) putCell(name string, c Cell) {
@@ -113,13 +116,13 @@ func plan(want Cell, isInput bool, s, x *Cell) (Cell, bool) {
 }
 
 // held reports whether the destination's version x already gives what want asks for: the same cell,
-// or the same value and TTL at a version that would beat want anyway, where
+// or the same value and expiry (within ExpiryTolerance) at a version that would beat want anyway, where
 // writing want above it would only move its timestamp (this keeps a second run from rewriting).
 func held(want, x Cell) bool {
 	if cellEqual(want, x) {
 		return true
 	}
-	return sameValue(want, x) && want.TTL == x.TTL && wins(x, want)
+	return sameValue(want, x) && SameExpiry(want, x) && wins(x, want)
 }
 
 // bump is max(writetimes of the present inputs) + 1 µs: the stamp of a value that must beat both.
@@ -144,7 +147,7 @@ func (w *writer) deleteRow(d, s *Row) {
 		ts = max(ts, rowMaxTime(s))
 	}
 	ts++
-	w.beginRow()
+	w.beginRow(d.Static)
 	for i := range d.Columns {
 		c := &d.Columns[i]
 		if !c.Present {
@@ -156,7 +159,12 @@ func (w *writer) deleteRow(d, s *Row) {
 			w.deleteCollection(c.Name, c.Kind, ts)
 		}
 	}
-	w.endRow(d.Clustering, false)
+	// The row itself goes too (Row.Deleted): deleting its columns alone would leave its row marker,
+	// a row of nulls to every reader. The static row has no marker: its columns are all there is.
+	w.endRow(d.Clustering, !d.Static)
+	if !d.Static {
+		w.rows[len(w.rows)-1].Deleted = true
+	}
 }
 
 func rowMaxTime(r *Row) int64 {

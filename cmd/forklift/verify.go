@@ -37,6 +37,9 @@ func (o verifyOutput) print(w io.Writer) {
 			}
 			fmt.Fprintf(w, "  %s %s key (%s) clustering (%s) %s: source %s destination %s\n",
 				t.Table, d.Kind, d.Key, d.Clustering, col, orDash(d.Source), orDash(d.Destination))
+			if d.Note != "" {
+				fmt.Fprintf(w, "    %s\n", d.Note)
+			}
 		}
 	}
 	verdict := "clean: no missing or mismatched cell"
