@@ -454,21 +454,6 @@ func listCell(c *merge.Column) merge.Cell {
 	return merge.Cell{Value: codec.JoinCollection(vals), WriteTime: wt}
 }
 
-// rowNewest is the newest writetime in a row (0 for a key-only row).
-func rowNewest(r *merge.Row) int64 {
-	var t int64
-	for _, c := range r.Columns {
-		if !c.Present {
-			continue
-		}
-		t = max(t, c.Cell.WriteTime)
-		for _, e := range c.Elems {
-			t = max(t, e.Cell.WriteTime)
-		}
-	}
-	return t
-}
-
 // describeColumn names the version of a column a resolver would write, for a Difference.
 func describeColumn(c *merge.Column) string {
 	if c.Kind == merge.Simple {
