@@ -53,7 +53,6 @@ func field(line, key string) int {
 	return -1
 }
 
-
 // TestHealthLogsFollowerOutage (issue 31, item 4): a follower outage is not silent. The session's
 // watcher (driven tick by tick with a fake time) logs once when the secondary starts failing and
 // the backlog starts growing, at most once per interval while it lasts, and once when the side
