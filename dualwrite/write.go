@@ -334,6 +334,13 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 	case op.lwt:
 		if f.err != nil {
 			s.logger.Warn("dualwrite: conditional write failed or did not answer on the follower (not replayed)", "side", follower.String(), "stmt", op.stmts[0].Stmt, "err", f.err)
+			if s.cfg.policy == Strict {
+				// Strict: both sides must take the write. A follower that answered with a
+				// different outcome did take a decision (counted and logged below); one that
+				// failed did not, and the caller is told.
+				s.stats.followerFailed.Add(1)
+				return fmt.Errorf("%w: %s: conditional write: %w", ErrFollower, follower, f.err)
+			}
 		} else if f.applied != leaderApplied {
 			s.stats.lwtMismatches.Add(1)
 			if s.m != nil {
@@ -347,6 +354,10 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 		return nil
 	case op.counter:
 		s.recordUncertain(op, follower, f.err)
+		if s.cfg.policy == Strict {
+			s.stats.followerFailed.Add(1)
+			return fmt.Errorf("%w: %s: counter update (recorded as uncertain): %w", ErrFollower, follower, f.err)
+		}
 		return nil
 	default:
 		return s.followerFailed(op, follower, f.err)
@@ -361,10 +372,20 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 // (Async sends it after the leader): it is kept for the follower too.
 func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) error {
 	werr := fmt.Errorf("dualwrite: %s: %w", leader, lerr)
-	if op.lwt || op.counter || s.refused(leader, op, lerr) || s.log == nil {
-		if f != nil && op.counter && f.err == nil {
+	if op.counter {
+		// A counter update is never replayed. Each side whose outcome is unknown (it failed
+		// without refusing: a timeout may have applied) is recorded as uncertain; a leader that
+		// refused while the follower took the increment is recorded too (the sides now differ).
+		lrefused := s.refused(leader, op, lerr)
+		if !lrefused || (f != nil && f.err == nil) {
 			s.recordUncertain(op, leader, lerr)
 		}
+		if f != nil && f.err != nil && !s.refused(follower, op, f.err) {
+			s.recordUncertain(op, follower, f.err)
+		}
+		return werr
+	}
+	if op.lwt || s.refused(leader, op, lerr) || s.log == nil {
 		return werr
 	}
 	if f == nil || (f.err != nil && !s.refused(follower, op, f.err)) {
