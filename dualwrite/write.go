@@ -13,6 +13,7 @@ import (
 // writeOp is one write (a statement or a batch) on its way to one or both sides.
 type writeOp struct {
 	one        [1]Stmt // stmts of a single query, without an allocation of its own
+	vals       [4]any  // detach's copy of a few values, without an allocation of its own
 	ctx        context.Context
 	stmts      []Stmt // as the application wrote them (primary's keyspace names)
 	batch      bool
@@ -25,6 +26,61 @@ type writeOp struct {
 	counter    bool
 	allowND    bool
 	casDest    map[string]any // for MapScanCAS: the leader's current row when not applied
+}
+
+// detach makes op stop reading the caller's memory: the statements' values slices (and a batch's
+// statement slice) and the contents of []byte values are copied. Once Exec returns, gocql lets the
+// caller reuse them; a follower request that outlives the call (the follower budget, Async's
+// queue, a retry that marshals the values again) or a replay log entry must still send what the
+// leader was sent under the same timestamp. Other reference values (pointers, maps, slices of
+// other types) are not copied: the caller must not change them while a write is on its way.
+//
+// Cost: nothing for up to len(op.vals) values of a single statement, else one allocation for
+// all the values (and one for a batch's statements); one for all []byte contents, plus one per
+// non-empty []byte (its interface box).
+func (op *writeOp) detach() {
+	n, nbytes := 0, 0
+	for _, st := range op.stmts {
+		n += len(st.Values)
+		for _, v := range st.Values {
+			if b, ok := v.([]byte); ok {
+				nbytes += len(b)
+			}
+		}
+	}
+	if op.batch {
+		op.stmts = append([]Stmt(nil), op.stmts...)
+	}
+	if n == 0 {
+		return
+	}
+	var vals []any
+	if n <= len(op.vals) {
+		vals = op.vals[:n:n]
+	} else {
+		vals = make([]any, n)
+	}
+	var buf []byte
+	if nbytes > 0 {
+		buf = make([]byte, 0, nbytes)
+	}
+	for i := range op.stmts {
+		st := &op.stmts[i]
+		if st.Values == nil {
+			continue
+		}
+		out := vals[:len(st.Values):len(st.Values)]
+		vals = vals[len(st.Values):]
+		for j, v := range st.Values {
+			if b, ok := v.([]byte); ok && len(b) > 0 {
+				off := len(buf)
+				buf = append(buf, b...)
+				v = buf[off:len(buf):len(buf)]
+			}
+			out[j] = v
+		}
+		st.Values = out
+	}
 }
 
 // failClass is what a side's error says about trying the same write again.
@@ -153,6 +209,9 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	}
 	if op.ts == 0 {
 		op.ts = s.clock.next()
+	}
+	if phase.follows() {
+		op.detach() // the follower's request, its queue or its log entry may outlive this call
 	}
 	if !phase.follows() {
 		sd := primarySide
