@@ -271,7 +271,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if err != nil {
 		return applied, s.leaderFailed(op, leader, follower, err, &fres)
 	}
-	if ahead != nil && fres.err != nil && !s.refused(follower, op, fres.err) {
+	if ahead != nil && fres.err != nil {
 		if fres.late {
 			s.stats.followerLate.Add(1)
 			if s.m != nil {
@@ -482,13 +482,18 @@ func (s *Session) check(op *writeOp) error {
 // followerFailed applies the policy to a follower write that failed.
 func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 	s.stats.followerFailed.Add(1)
-	if s.refused(follower, op, ferr) {
-		return fmt.Errorf("dualwrite: the %s side refused the write (fix its schema or the statement; "+
-			"the other side holds it): %w", follower, ferr)
-	}
 	if s.cfg.policy == Strict {
+		if s.refused(follower, op, ferr) {
+			return fmt.Errorf("%w: the %s side refused the write (fix its schema or the statement; "+
+				"the other side holds it): %w", ErrFollower, follower, ferr)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrFollower, follower, ferr)
 	}
+	// PrimaryAuthoritative: the authoritative side took the write, so the caller is answered
+	// yes. A refusal (a column or table the follower does not know yet while a schema change
+	// propagates, a grant on its way) is kept too: the replayer classifies it and dead-letters it
+	// only past its floor of attempts and age, and until then it counts as backlog (then as a
+	// dead letter) against that side's authority.
 	if err := s.keep(op, follower); err != nil {
 		return err
 	}
