@@ -170,7 +170,8 @@ func (l *FileLog) Append(ctx context.Context, e *Entry) error {
 
 // Pending returns up to max durable entries after the last one handed out. An entry that cannot be
 // decoded (written by a newer version, or corrupt past its checksum) is moved to the dead-letter
-// log, never handed out again and again.
+// log, never handed out again and again: its Record comes with SetAside (its position only), so
+// that Done passes it.
 func (l *FileLog) Pending(max int) ([]Record, error) {
 	var out []Record
 	for len(out) < max {
@@ -188,6 +189,7 @@ func (l *FileLog) Pending(max int) ([]Record, error) {
 						return out, fmt.Errorf("dualwrite: dead-lettering an undecodable entry: %w", err)
 					}
 				}
+				out = append(out, Record{Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}, SetAside: true})
 				before = r.Pos
 				continue
 			}
