@@ -39,9 +39,12 @@
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
 // SetPhaseWait waits instead) to make a side authoritative while the replay log still holds
 // writes, or while that side has dead letters (acknowledged writes it lacks until an operator
-// retries or drops them with `islands replay`). A write waits for a pending SetPhase only as long
-// as its context allows: one that cannot start by its deadline fails with the context's error and
-// is sent nowhere.
+// retries or drops them with `islands replay`). Opening a session (New, Open) straight into
+// dual-flipped or secondary-only over a replay directory that holds writes for the secondary
+// (backlog or dead letters) is the same switch and is refused the same way: open in dual, whose
+// replayer drains them, then SetPhaseWait. Writes kept for the other side do not count. A write
+// waits for a pending SetPhase only as long as its context allows: one that cannot start by its
+// deadline fails with the context's error and is sent nowhere.
 //
 // In the dual phases one side is authoritative (primary in dual, secondary in dual-flipped) and the
 // other is the follower. The failure policy says what a follower failure does:

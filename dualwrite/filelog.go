@@ -433,6 +433,30 @@ func (l *FileLog) DeadLettersFor(side string) (int64, error) {
 // UncertainEntries returns the writes recorded as uncertain, oldest first.
 func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) }
 
+// backlogFor counts the entries waiting for replay that are for side sd, reading the whole
+// backlog from its own position (the replayer's is left alone). An entry that cannot be decoded
+// counts for every side: nobody knows whose it is.
+func (l *FileLog) backlogFor(sd side) (int64, error) {
+	var n int64
+	pos := l.log.Cursor()
+	for {
+		recs, next, err := l.log.ReadFrom(pos, 256)
+		for _, r := range recs {
+			e, derr := decodeEntry(r.Payload)
+			if derr != nil || entrySide(&e) == sd {
+				n++
+			}
+		}
+		if err != nil {
+			return n, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+		if len(recs) == 0 {
+			return n, nil
+		}
+		pos = next
+	}
+}
+
 // PendingEntries returns up to max entries waiting for replay, without handing them out.
 // It reads from its own position: the replayer's is left alone.
 func (l *FileLog) PendingEntries(max int) ([]Record, error) {
