@@ -75,18 +75,25 @@ func ttlSeconds(st Stmt, sp ttlSpot) (int64, bool) {
 	return 0, false
 }
 
+// refTTL returns the first of spots whose TTL can be read and is set (> 0), with that TTL: the
+// one an entry's Expiry is counted from.
+func refTTL(st Stmt, spots []ttlSpot) (int, int64, bool) {
+	for i, sp := range spots {
+		if ttl, ok := ttlSeconds(st, sp); ok && ttl > 0 {
+			return i, ttl, true
+		}
+	}
+	return 0, 0, false
+}
+
 // expiryOf returns the absolute expiry (µs) of st logged at logged (µs), or 0 when it has no TTL
 // (or TTL 0, which means none). Cassandra expires a cell TTL seconds after it arrives, whatever its
 // client timestamp (which the caller may set far in the past): the base is when the entry was
 // logged, just after the write reached the side that took it (never earlier: a replayed cell
 // never dies before the original).
 func expiryOf(st Stmt, logged int64) int64 {
-	sp, ok := findTTL(st.Stmt)
+	_, ttl, ok := refTTL(st, findTTLs(st.Stmt))
 	if !ok {
-		return 0
-	}
-	ttl, ok := ttlSeconds(st, sp)
-	if !ok || ttl <= 0 {
 		return 0
 	}
 	if logged == 0 {
@@ -98,22 +105,19 @@ func expiryOf(st Stmt, logged int64) int64 {
 // remainingTTL returns st as it must be replayed at now: each TTL (literal or bound) replaced by
 // the seconds left until its expiry, at least 1. A statement without an expiry is returned as is.
 //
-// st.Expiry is the expiry of the statement's first TTL; every TTL of a textual batch was logged at
-// the same moment, so that moment is st.Expiry minus the first TTL, and each TTL's expiry is that
-// moment plus its own TTL.
+// st.Expiry is the expiry of the statement's reference TTL (refTTL); every TTL of a textual batch
+// was logged at the same moment, so that moment is st.Expiry minus the reference TTL, and each
+// TTL's expiry is that moment plus its own TTL.
 func remainingTTL(st Stmt, now time.Time) Stmt {
 	if st.Expiry == 0 {
 		return st
 	}
 	spots := findTTLs(st.Stmt)
-	if len(spots) == 0 {
+	ref, refSecs, ok := refTTL(st, spots)
+	if !ok {
 		return st
 	}
-	first, ok := ttlSeconds(st, spots[0])
-	if !ok || first <= 0 {
-		return st
-	}
-	logged := st.Expiry - first*1e6
+	logged := st.Expiry - refSecs*1e6
 	out := st
 	var b strings.Builder
 	last, copied := 0, false
@@ -123,7 +127,7 @@ func remainingTTL(st Stmt, now time.Time) Stmt {
 			continue // no TTL (0 means none) or one that cannot be read: sent as it was
 		}
 		expiry := logged + ttl*1e6
-		if i == 0 {
+		if i == ref {
 			expiry = st.Expiry
 		}
 		left := (expiry - now.UnixMicro() + 999_999) / 1e6 // round up: never shorter than the original
