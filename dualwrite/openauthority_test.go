@@ -32,24 +32,24 @@ func TestOpenAuthoritativeOverBacklogRefused(t *testing.T) {
 		}
 		return dir
 	}
-	owedSecondary := seed(t, func(l *FileLog) {
+	owedSecondary := func(l *FileLog) {
 		if err := l.Append(ctx, entry("secondary")); err != nil {
 			t.Fatal(err)
 		}
-	})
-	deadSecondary := seed(t, func(l *FileLog) {
+	}
+	deadSecondary := func(l *FileLog) {
 		if err := l.DeadLetter(ctx, Record{Entry: *entry("secondary")}, errors.New("refused")); err != nil {
 			t.Fatal(err)
 		}
-	})
-	owedPrimary := seed(t, func(l *FileLog) {
+	}
+	owedPrimary := func(l *FileLog) {
 		if err := l.Append(ctx, entry("primary")); err != nil {
 			t.Fatal(err)
 		}
-	})
+	}
 	for _, c := range []struct {
 		name   string
-		dir    string
+		fill   func(*FileLog)
 		phase  Phase
 		refuse bool
 	}{
@@ -60,7 +60,8 @@ func TestOpenAuthoritativeOverBacklogRefused(t *testing.T) {
 		{"backlog for secondary, dual", owedSecondary, Dual, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := open(c.dir, c.phase)
+			dir := seed(t, c.fill) // each case its own: a session that opens drains it
+			s, err := open(dir, c.phase)
 			if c.refuse {
 				if !errors.Is(err, ErrAuthorityBacklog) {
 					if s != nil {
@@ -69,7 +70,7 @@ func TestOpenAuthoritativeOverBacklogRefused(t *testing.T) {
 					t.Fatalf("Open(%s) over writes owed to the side it makes authoritative = %v, want ErrAuthorityBacklog", c.phase, err)
 				}
 				// Refused cleanly: the directory is free for a session in the phase before.
-				s, err = open(c.dir, Dual)
+				s, err = open(dir, Dual)
 			}
 			if err != nil {
 				t.Fatalf("Open(%s) = %v, want a session", c.phase, err)
