@@ -13,14 +13,20 @@ type asyncJob struct {
 
 // enqueue hands the follower write to the async workers, or to the replay log when the queue is
 // full (so back-pressure never reaches the caller and nothing is dropped).
+//
+// A queued write outlives the call, so it runs under the caller's context without its
+// cancellation; an overflow is appended while the caller waits, so that wait stays bounded by the
+// caller's context (keep: the append itself goes on to the end).
 func (s *Session) enqueue(op *writeOp, follower side, phase Phase) error {
-	op.ctx = context.WithoutCancel(op.ctx)
+	caller := op.ctx
+	op.ctx = context.WithoutCancel(caller)
 	s.stats.asyncInFlight.Add(1)
 	select {
 	case s.async <- asyncJob{op: op, side: follower, phase: phase}:
 		return nil
 	default:
 	}
+	op.ctx = caller // not queued: op is still the caller's alone
 	s.stats.asyncInFlight.Add(-1)
 	if s.m != nil {
 		s.m.asyncOverflow.Inc()

@@ -39,9 +39,12 @@
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
 // SetPhaseWait waits instead) to make a side authoritative while the replay log still holds
 // writes, or while that side has dead letters (acknowledged writes it lacks until an operator
-// retries or drops them with `islands replay`). A write waits for a pending SetPhase only as long
-// as its context allows: one that cannot start by its deadline fails with the context's error and
-// is sent nowhere.
+// retries or drops them with `islands replay`). Opening a session (New, Open) straight into
+// dual-flipped or secondary-only over a replay directory that holds writes for the secondary
+// (backlog or dead letters) is the same switch and is refused the same way: open in dual, whose
+// replayer drains them, then SetPhaseWait. Writes kept for the other side do not count. A write
+// waits for a pending SetPhase only as long as its context allows: one that cannot start by its
+// deadline fails with the context's error and is sent nowhere.
 //
 // In the dual phases one side is authoritative (primary in dual, secondary in dual-flipped) and the
 // other is the follower. The failure policy says what a follower failure does:
@@ -50,9 +53,17 @@
 //     accepts it; a follower failure, or a follower that has not answered within the follower
 //     budget (WithFollowerBudget, default 200 ms, bounded by the caller's deadline), is appended to
 //     the durable replay log (fsync before the caller returns, the wait bounded by the caller's
-//     context) and a replayer applies it again, with the original timestamp, until it lands.
-//   - Strict: both sides must accept; a follower failure is returned to the caller (the
-//     authoritative side may already hold the write, exactly as after a Cassandra timeout).
+//     context) and a replayer applies it again, with the original timestamp, until it lands. A
+//     follower that refuses the write (an unknown column or table while a schema change
+//     propagates, a grant on its way) is kept the same way: the caller's write was accepted by the
+//     side that decides, and the replayer's classification and dead-letter floor (below) decide
+//     its fate; until then it counts as backlog, then as a dead letter, against that side's
+//     authority.
+//   - Strict: both sides must accept; a follower failure is returned to the caller as ErrFollower
+//     (the authoritative side may already hold the write, exactly as after a Cassandra timeout).
+//     This holds for counter updates (a failed follower update is also recorded as uncertain) and
+//     for conditional writes: a follower that failed returns ErrFollower, while a follower that
+//     answered with a different outcome did decide and is only counted and logged (below).
 //   - Async: the follower write goes to a bounded in-memory queue served in the background; a
 //     failure or a full queue goes to the replay log. A crash loses the queued tail (not what was
 //     already logged): choose PrimaryAuthoritative when that matters.
@@ -80,7 +91,8 @@
 // columns too): the authoritative side decides; the follower runs the same statement and a
 // different outcome is counted and logged (it is never replayed: its condition may no longer
 // hold). Counter updates cannot carry a timestamp and are not idempotent: they go to both sides,
-// and a failed follower update is recorded as uncertain (Uncertain, metric) and never replayed.
+// and a failed follower update is recorded as uncertain (Uncertain, metric) and never replayed;
+// when the leader fails too, each side whose outcome is unknown is recorded.
 // An increment c = c ± x is a counter update when x is an integer or, whatever the Go type of x or
 // the batch type, when the leader's schema says c is a counter column.
 // List appends, prepends and index operations are not idempotent either: in the dual phases they

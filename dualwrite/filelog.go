@@ -170,7 +170,8 @@ func (l *FileLog) Append(ctx context.Context, e *Entry) error {
 
 // Pending returns up to max durable entries after the last one handed out. An entry that cannot be
 // decoded (written by a newer version, or corrupt past its checksum) is moved to the dead-letter
-// log, never handed out again and again.
+// log, never handed out again and again: its Record comes with SetAside (its position only), so
+// that Done passes it.
 func (l *FileLog) Pending(max int) ([]Record, error) {
 	var out []Record
 	for len(out) < max {
@@ -188,6 +189,7 @@ func (l *FileLog) Pending(max int) ([]Record, error) {
 						return out, fmt.Errorf("dualwrite: dead-lettering an undecodable entry: %w", err)
 					}
 				}
+				out = append(out, Record{Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}, SetAside: true})
 				before = r.Pos
 				continue
 			}
@@ -430,6 +432,30 @@ func (l *FileLog) DeadLettersFor(side string) (int64, error) {
 
 // UncertainEntries returns the writes recorded as uncertain, oldest first.
 func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) }
+
+// backlogFor counts the entries waiting for replay that are for side sd, reading the whole
+// backlog from its own position (the replayer's is left alone). An entry that cannot be decoded
+// counts for every side: nobody knows whose it is.
+func (l *FileLog) backlogFor(sd side) (int64, error) {
+	var n int64
+	pos := l.log.Cursor()
+	for {
+		recs, next, err := l.log.ReadFrom(pos, 256)
+		for _, r := range recs {
+			e, derr := decodeEntry(r.Payload)
+			if derr != nil || entrySide(&e) == sd {
+				n++
+			}
+		}
+		if err != nil {
+			return n, fmt.Errorf("dualwrite: replay log: %w", err)
+		}
+		if len(recs) == 0 {
+			return n, nil
+		}
+		pos = next
+	}
+}
 
 // PendingEntries returns up to max entries waiting for replay, without handing them out.
 // It reads from its own position: the replayer's is left alone.

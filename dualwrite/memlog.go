@@ -76,6 +76,19 @@ func (m *MemLog) Backlog() (int64, time.Time) {
 	return int64(len(m.entries)), m.entries[0].Logged
 }
 
+// backlogFor counts the entries not yet done that are for side sd.
+func (m *MemLog) backlogFor(sd side) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var n int64
+	for i := range m.entries {
+		if entrySide(&m.entries[i]) == sd {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // DeadLetter keeps rec aside (see DeadLetters).
 func (m *MemLog) DeadLetter(_ context.Context, rec Record, cause error) error {
 	m.mu.Lock()

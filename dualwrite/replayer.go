@@ -202,6 +202,10 @@ func (r *replayCore) run(ctx context.Context) {
 				r.logger.Error("dualwrite: reading the replay log", "err", err)
 			}
 			for i := range recs {
+				if recs[i].SetAside { // the log set it aside itself: only its position is passed
+					window = append(window, &replaySlot{rec: recs[i], done: true})
+					continue
+				}
 				sd := entrySide(&recs[i].Entry)
 				sl := &replaySlot{rec: recs[i], side: sd}
 				window = append(window, sl)

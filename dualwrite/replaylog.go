@@ -30,9 +30,15 @@ type Stmt struct {
 }
 
 // Record is an Entry read back from a ReplayLog with its position, for Done.
+//
+// A record Pending has already set aside itself (an entry it cannot decode, moved to its
+// dead-letter log) is still handed out, with SetAside true and an empty Entry: the replayer does
+// not apply it, but its position must be passed by Done like any other, or the cursor would stop
+// before it and the backlog never reach 0.
 type Record struct {
-	Entry Entry
-	Pos   Pos
+	Entry    Entry
+	Pos      Pos
+	SetAside bool
 }
 
 // Pos is a position in a ReplayLog; Done(pos) marks everything up to and including pos replayed.

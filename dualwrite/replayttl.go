@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,14 +20,23 @@ type ttlSpot struct {
 	bind       int
 }
 
-// findTTL returns where stmt's TTL is, if it has one (USING TTL n, USING TIMESTAMP t AND TTL n;
-// a literal or a bind marker), read on the statement's tokens.
+// findTTL returns where stmt's first TTL is, if it has one (USING TTL n, USING TIMESTAMP t AND
+// TTL n; a literal or a bind marker), read on the statement's tokens.
 func findTTL(stmt string) (ttlSpot, bool) {
-	if !containsFold(stmt, "ttl") {
+	spots := findTTLs(stmt)
+	if len(spots) == 0 {
 		return ttlSpot{}, false
 	}
-	st := parseStatement(stmt)
-	return st.ttl, st.hasTTL
+	return spots[0], true
+}
+
+// findTTLs returns where each of stmt's TTLs is, in the order of the text (a textual batch has
+// one per statement).
+func findTTLs(stmt string) []ttlSpot {
+	if !containsFold(stmt, "ttl") {
+		return nil
+	}
+	return parseStatement(stmt).ttls
 }
 
 // containsFold reports whether s contains the lower-case ASCII word w in any case.
@@ -65,18 +75,25 @@ func ttlSeconds(st Stmt, sp ttlSpot) (int64, bool) {
 	return 0, false
 }
 
+// refTTL returns the first of spots whose TTL can be read and is set (> 0), with that TTL: the
+// one an entry's Expiry is counted from.
+func refTTL(st Stmt, spots []ttlSpot) (int, int64, bool) {
+	for i, sp := range spots {
+		if ttl, ok := ttlSeconds(st, sp); ok && ttl > 0 {
+			return i, ttl, true
+		}
+	}
+	return 0, 0, false
+}
+
 // expiryOf returns the absolute expiry (µs) of st logged at logged (µs), or 0 when it has no TTL
 // (or TTL 0, which means none). Cassandra expires a cell TTL seconds after it arrives, whatever its
 // client timestamp (which the caller may set far in the past): the base is when the entry was
 // logged, just after the write reached the side that took it (never earlier: a replayed cell
 // never dies before the original).
 func expiryOf(st Stmt, logged int64) int64 {
-	sp, ok := findTTL(st.Stmt)
+	_, ttl, ok := refTTL(st, findTTLs(st.Stmt))
 	if !ok {
-		return 0
-	}
-	ttl, ok := ttlSeconds(st, sp)
-	if !ok || ttl <= 0 {
 		return 0
 	}
 	if logged == 0 {
@@ -85,26 +102,52 @@ func expiryOf(st Stmt, logged int64) int64 {
 	return logged + ttl*1e6
 }
 
-// remainingTTL returns st as it must be replayed at now: its TTL (literal or bound) replaced by
+// remainingTTL returns st as it must be replayed at now: each TTL (literal or bound) replaced by
 // the seconds left until its expiry, at least 1. A statement without an expiry is returned as is.
+//
+// st.Expiry is the expiry of the statement's reference TTL (refTTL); every TTL of a textual batch
+// was logged at the same moment, so that moment is st.Expiry minus the reference TTL, and each
+// TTL's expiry is that moment plus its own TTL.
 func remainingTTL(st Stmt, now time.Time) Stmt {
 	if st.Expiry == 0 {
 		return st
 	}
-	sp, ok := findTTL(st.Stmt)
+	spots := findTTLs(st.Stmt)
+	ref, refSecs, ok := refTTL(st, spots)
 	if !ok {
 		return st
 	}
-	left := (st.Expiry - now.UnixMicro() + 999_999) / 1e6 // round up: never shorter than the original
-	left = max(left, 1)
+	logged := st.Expiry - refSecs*1e6
 	out := st
-	if sp.bind < 0 {
-		out.Stmt = st.Stmt[:sp.start] + strconv.FormatInt(left, 10) + st.Stmt[sp.end:]
-		return out
+	var b strings.Builder
+	last, copied := 0, false
+	for i, sp := range spots {
+		ttl, ok := ttlSeconds(st, sp)
+		if !ok || ttl <= 0 {
+			continue // no TTL (0 means none) or one that cannot be read: sent as it was
+		}
+		expiry := logged + ttl*1e6
+		if i == ref {
+			expiry = st.Expiry
+		}
+		left := (expiry - now.UnixMicro() + 999_999) / 1e6 // round up: never shorter than the original
+		left = max(left, 1)
+		if sp.bind < 0 {
+			b.WriteString(st.Stmt[last:sp.start])
+			b.WriteString(strconv.FormatInt(left, 10))
+			last = sp.end
+			continue
+		}
+		if sp.bind < len(st.Values) {
+			if !copied { // st.Values is the log's: never written
+				out.Values, copied = append([]any(nil), st.Values...), true
+			}
+			out.Values[sp.bind] = int(left)
+		}
 	}
-	if sp.bind < len(st.Values) {
-		out.Values = append([]any(nil), st.Values...)
-		out.Values[sp.bind] = int(left)
+	if last > 0 {
+		b.WriteString(st.Stmt[last:])
+		out.Stmt = b.String()
 	}
 	return out
 }

@@ -169,6 +169,21 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		return nil, fmt.Errorf("%w: the %s policy keeps failed follower writes for replay; "+
 			"pass dualwrite.WithReplayDir(\"/a/persistent/dir\") (or WithPolicy(dualwrite.Strict))", ErrNoReplayLog, cfg.policy)
 	}
+	if lead := cfg.phase.leader(); lead != primarySide && s.log != nil {
+		// Starting straight into a phase where the secondary is authoritative is the switch
+		// SetPhase guards, made at open: an earlier process may have left writes acknowledged
+		// for that side in the replay log or its dead letters. Refuse as SetPhase does; open in
+		// the phase before (its replayer drains them) and SetPhaseWait.
+		if n := s.owedTo(lead); n > 0 {
+			s.bgCancel()
+			if s.ownLog {
+				s.log.Close()
+			}
+			return nil, fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in "+
+				"the replay log or its dead letters; open in %s and use SetPhaseWait (and `islands replay retry|drop` for dead letters)",
+				ErrAuthorityBacklog, cfg.phase, lead, n, Dual)
+		}
+	}
 	s.m = newMetrics(cfg.reg, cfg.name, s)
 	for _, sc := range s.sides {
 		if sc != nil {
@@ -271,6 +286,36 @@ func (s *Session) pendingFor(from, to side) int64 {
 	n, _ := s.log.Backlog()
 	if dc, ok := s.log.(DeadLetterCounter); ok {
 		d, err := dc.DeadLettersFor(to.String())
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
+			d = max(d, 1)
+		}
+		n += d
+	}
+	return n
+}
+
+// sideBacklogger is a ReplayLog that can count its backlog for one side (FileLog, MemLog).
+type sideBacklogger interface {
+	backlogFor(sd side) (int64, error)
+}
+
+// owedTo returns how many writes the replay log holds for side sd, backlog and dead letters (the
+// whole backlog when the log cannot count per side; a log that cannot be read counts as one).
+func (s *Session) owedTo(sd side) int64 {
+	var n int64
+	if sb, ok := s.log.(sideBacklogger); ok {
+		b, err := sb.backlogFor(sd)
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the replay log", "err", err)
+			b = max(b, 1)
+		}
+		n = b
+	} else {
+		n, _ = s.log.Backlog()
+	}
+	if dc, ok := s.log.(DeadLetterCounter); ok {
+		d, err := dc.DeadLettersFor(sd.String())
 		if err != nil {
 			s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
 			d = max(d, 1)

@@ -15,8 +15,9 @@ type statement struct {
 	increments       bool        // UPDATE … SET c = c + / - …: a counter update if the column is a counter
 	incr             []incrOp    // those increments, to tell a counter from a collection
 	colOps           []colOp     // operations that are not idempotent if their column is a list
-	ttl              ttlSpot     // where its TTL is (valid when hasTTL)
+	ttl              ttlSpot     // where its (first) TTL is (valid when hasTTL)
 	hasTTL           bool        //
+	ttls             []ttlSpot   // every TTL, in order (a textual batch has one per statement)
 	secondary        string      // the statement as sent to the secondary (keyspace map applied)
 	tbl              *tableState // the session's knowledge of the table written (nil: none)
 }
@@ -89,13 +90,17 @@ func parseStatement(stmt string) statement {
 		if st.nonDeterministic == "" && t.kind == tokIdent && nonDeterministicFuncs[t.text] && i+1 < len(toks) && toks[i+1].punct("(") {
 			st.nonDeterministic = stmt[t.start:t.end] + "()"
 		}
-		if !st.hasTTL && (t.is("using") || t.is("and")) && i+2 < len(toks) && toks[i+1].is("ttl") &&
+		if (t.is("using") || t.is("and")) && i+2 < len(toks) && toks[i+1].is("ttl") &&
 			(toks[i+2].kind == tokNumber || toks[i+2].kind == tokMarker) {
 			v := toks[i+2]
-			st.ttl, st.hasTTL = ttlSpot{start: v.start, end: v.end, bind: -1}, true
+			sp := ttlSpot{start: v.start, end: v.end, bind: -1}
 			if v.kind == tokMarker {
-				st.ttl.bind = markers[i+2]
+				sp.bind = markers[i+2]
 			}
+			if !st.hasTTL {
+				st.ttl, st.hasTTL = sp, true
+			}
+			st.ttls = append(st.ttls, sp)
 		}
 	}
 	// Statements are separated by ';' (a textual batch); each starts at its first DML keyword.

@@ -13,6 +13,7 @@ import (
 // writeOp is one write (a statement or a batch) on its way to one or both sides.
 type writeOp struct {
 	one        [1]Stmt // stmts of a single query, without an allocation of its own
+	vals       [4]any  // detach's copy of a few values, without an allocation of its own
 	ctx        context.Context
 	stmts      []Stmt // as the application wrote them (primary's keyspace names)
 	batch      bool
@@ -25,6 +26,61 @@ type writeOp struct {
 	counter    bool
 	allowND    bool
 	casDest    map[string]any // for MapScanCAS: the leader's current row when not applied
+}
+
+// detach makes op stop reading the caller's memory: the statements' values slices (and a batch's
+// statement slice) and the contents of []byte values are copied. Once Exec returns, gocql lets the
+// caller reuse them; a follower request that outlives the call (the follower budget, Async's
+// queue, a retry that marshals the values again) or a replay log entry must still send what the
+// leader was sent under the same timestamp. Other reference values (pointers, maps, slices of
+// other types) are not copied: the caller must not change them while a write is on its way.
+//
+// Cost: nothing for up to len(op.vals) values of a single statement, else one allocation for
+// all the values (and one for a batch's statements); one for all []byte contents, plus one per
+// non-empty []byte (its interface box).
+func (op *writeOp) detach() {
+	n, nbytes := 0, 0
+	for _, st := range op.stmts {
+		n += len(st.Values)
+		for _, v := range st.Values {
+			if b, ok := v.([]byte); ok {
+				nbytes += len(b)
+			}
+		}
+	}
+	if op.batch {
+		op.stmts = append([]Stmt(nil), op.stmts...)
+	}
+	if n == 0 {
+		return
+	}
+	var vals []any
+	if n <= len(op.vals) {
+		vals = op.vals[:n:n]
+	} else {
+		vals = make([]any, n)
+	}
+	var buf []byte
+	if nbytes > 0 {
+		buf = make([]byte, 0, nbytes)
+	}
+	for i := range op.stmts {
+		st := &op.stmts[i]
+		if st.Values == nil {
+			continue
+		}
+		out := vals[:len(st.Values):len(st.Values)]
+		vals = vals[len(st.Values):]
+		for j, v := range st.Values {
+			if b, ok := v.([]byte); ok && len(b) > 0 {
+				off := len(buf)
+				buf = append(buf, b...)
+				v = buf[off:len(buf):len(buf)]
+			}
+			out[j] = v
+		}
+		st.Values = out
+	}
 }
 
 // failClass is what a side's error says about trying the same write again.
@@ -154,6 +210,9 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if op.ts == 0 {
 		op.ts = s.clock.next()
 	}
+	if phase.follows() {
+		op.detach() // the follower's request, its queue or its log entry may outlive this call
+	}
 	if !phase.follows() {
 		sd := primarySide
 		if phase == SecondaryOnly {
@@ -212,7 +271,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if err != nil {
 		return applied, s.leaderFailed(op, leader, follower, err, &fres)
 	}
-	if ahead != nil && fres.err != nil && !s.refused(follower, op, fres.err) {
+	if ahead != nil && fres.err != nil {
 		if fres.late {
 			s.stats.followerLate.Add(1)
 			if s.m != nil {
@@ -334,6 +393,13 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 	case op.lwt:
 		if f.err != nil {
 			s.logger.Warn("dualwrite: conditional write failed or did not answer on the follower (not replayed)", "side", follower.String(), "stmt", op.stmts[0].Stmt, "err", f.err)
+			if s.cfg.policy == Strict {
+				// Strict: both sides must take the write. A follower that answered with a
+				// different outcome did take a decision (counted and logged below); one that
+				// failed did not, and the caller is told.
+				s.stats.followerFailed.Add(1)
+				return fmt.Errorf("%w: %s: conditional write: %w", ErrFollower, follower, f.err)
+			}
 		} else if f.applied != leaderApplied {
 			s.stats.lwtMismatches.Add(1)
 			if s.m != nil {
@@ -347,6 +413,10 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 		return nil
 	case op.counter:
 		s.recordUncertain(op, follower, f.err)
+		if s.cfg.policy == Strict {
+			s.stats.followerFailed.Add(1)
+			return fmt.Errorf("%w: %s: counter update (recorded as uncertain): %w", ErrFollower, follower, f.err)
+		}
 		return nil
 	default:
 		return s.followerFailed(op, follower, f.err)
@@ -361,10 +431,20 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 // (Async sends it after the leader): it is kept for the follower too.
 func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) error {
 	werr := fmt.Errorf("dualwrite: %s: %w", leader, lerr)
-	if op.lwt || op.counter || s.refused(leader, op, lerr) || s.log == nil {
-		if f != nil && op.counter && f.err == nil {
+	if op.counter {
+		// A counter update is never replayed. Each side whose outcome is unknown (it failed
+		// without refusing: a timeout may have applied) is recorded as uncertain; a leader that
+		// refused while the follower took the increment is recorded too (the sides now differ).
+		lrefused := s.refused(leader, op, lerr)
+		if !lrefused || (f != nil && f.err == nil) {
 			s.recordUncertain(op, leader, lerr)
 		}
+		if f != nil && f.err != nil && !s.refused(follower, op, f.err) {
+			s.recordUncertain(op, follower, f.err)
+		}
+		return werr
+	}
+	if op.lwt || s.refused(leader, op, lerr) || s.log == nil {
 		return werr
 	}
 	if f == nil || (f.err != nil && !s.refused(follower, op, f.err)) {
@@ -402,13 +482,18 @@ func (s *Session) check(op *writeOp) error {
 // followerFailed applies the policy to a follower write that failed.
 func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 	s.stats.followerFailed.Add(1)
-	if s.refused(follower, op, ferr) {
-		return fmt.Errorf("dualwrite: the %s side refused the write (fix its schema or the statement; "+
-			"the other side holds it): %w", follower, ferr)
-	}
 	if s.cfg.policy == Strict {
+		if s.refused(follower, op, ferr) {
+			return fmt.Errorf("%w: the %s side refused the write (fix its schema or the statement; "+
+				"the other side holds it): %w", ErrFollower, follower, ferr)
+		}
 		return fmt.Errorf("%w: %s: %w", ErrFollower, follower, ferr)
 	}
+	// PrimaryAuthoritative: the authoritative side took the write, so the caller is answered
+	// yes. A refusal (a column or table the follower does not know yet while a schema change
+	// propagates, a grant on its way) is kept too: the replayer classifies it and dead-letters it
+	// only past its floor of attempts and age, and until then it counts as backlog (then as a
+	// dead letter) against that side's authority.
 	if err := s.keep(op, follower); err != nil {
 		return err
 	}
