@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,23 @@ func TestAttackSecDefaultSuperuserKeepsItsGrants(t *testing.T) {
 		var super, login bool
 		if err := s.Query("SELECT is_superuser, can_login FROM system_auth.roles WHERE role = 'cassandra'").Scan(&super, &login); err == nil {
 			t.Logf("%s: cassandra super=%v login=%v", addr, super, login)
+		}
+	}
+}
+
+// TestAttackSecCleanup revokes what the racer granted the default superuser and drops the attack
+// tests' keyspace (run by hand after a racer run: ATTACKSEC_CLEANUP=1).
+func TestAttackSecCleanup(t *testing.T) {
+	if os.Getenv("ATTACKSEC_CLEANUP") != "1" {
+		t.Skip("ATTACKSEC_CLEANUP=1 to run")
+	}
+	e := needSecured(t)
+	for _, addr := range []string{e.USCQL, e.EUCQL} {
+		s := session(t, addr)
+		for _, q := range []string{"REVOKE ALL PERMISSIONS ON ALL KEYSPACES FROM cassandra", "REVOKE ALL PERMISSIONS ON ALL ROLES FROM cassandra",
+			"REVOKE ALL PERMISSIONS ON ROLE islands_admin FROM cassandra", "REVOKE ALL PERMISSIONS ON ROLE islands_app FROM cassandra",
+			"REVOKE ALL PERMISSIONS ON ROLE islands_forklift FROM cassandra", "DROP KEYSPACE IF EXISTS attacksec_members"} {
+			t.Logf("%s %s: %v", addr, q, s.Query(q).Exec())
 		}
 	}
 }
