@@ -33,6 +33,7 @@ type config struct {
 	name             string
 	execHook         func(ctx context.Context, sd side, op *writeOp) (bool, error)
 	columnKinds      func(ctx context.Context, keyspace, table, column string) (columnKind, error)
+	migration        *migrationConfig // WithMigration (migration.go)
 }
 
 // DefaultFollowerBudget is how long a caller waits for the follower side by default.

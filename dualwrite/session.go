@@ -178,6 +178,10 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		s.replayWG.Add(1)
 		go s.replayer()
 	}
+	if err := s.startMigration(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -294,3 +294,13 @@ func (st *Store) RecordForklift(ctx context.Context, name, state, by string, at 
 	}
 	return nil
 }
+
+// DeleteHeartbeat removes an instance's heartbeat: a session that closes leaves the fleet at once.
+func (st *Store) DeleteHeartbeat(ctx context.Context, name, instance string) error {
+	err := st.s.Query("DELETE FROM "+st.table("instances")+" WHERE migration = ? AND instance = ?", name, instance).
+		WithContext(ctx).Consistency(st.WriteConsistency).Exec()
+	if err != nil {
+		return fmt.Errorf("%w: removing the heartbeat of %s/%s: %w", ErrUnavailable, name, instance, err)
+	}
+	return nil
+}
