@@ -80,7 +80,9 @@ func WithMigration(control *gocql.ClusterConfig, name, instance string, opts ...
 }
 
 // MigrationKeyspace names the control keyspace (default migration.DefaultKeyspace).
-func MigrationKeyspace(ks string) MigrationOption { return func(m *migrationConfig) { m.keyspace = ks } }
+func MigrationKeyspace(ks string) MigrationOption {
+	return func(m *migrationConfig) { m.keyspace = ks }
+}
 
 // MigrationRegion names the instance's region in its heartbeat (default: the datacenter of the
 // control node it talks to).
