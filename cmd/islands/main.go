@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/globalcloud/islands/migration"
 )
 
 const usage = `usage: islands COMMAND [flags]
@@ -30,6 +32,8 @@ commands:
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
+  migration status|set NAME …     a migration's phase across the fleet: status, and set PHASE
+                                  [--wait 2m] [--force] [-o json] (islands migration help)
   report [DIR]                    render DIR/report.html from DIR/report.json again and check it in
                                   headless Chromium, writing DIR/report.png [demo-out]
 `
@@ -48,6 +52,12 @@ func main() {
 	case "replay":
 		err = replayCmd(ctx, os.Args[2:], os.Stdout)
 		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "islands:", err)
+			os.Exit(2)
+		}
+	case "migration":
+		err = migrationCmd(ctx, os.Args[2:], os.Stdout)
+		if errors.Is(err, migration.ErrUsage) {
 			fmt.Fprintln(os.Stderr, "islands:", err)
 			os.Exit(2)
 		}
