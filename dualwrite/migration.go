@@ -194,7 +194,8 @@ func (s *Session) startMigration() error {
 		if mc.region == "" {
 			_ = cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&mc.region)
 		}
-		w.cp, w.close = controlStore{migration.NewStore(cs, mc.keyspace)}, cs.Close
+		cc := newControlConn(w, cs)
+		w.cp, w.close = cc, cc.close
 	}
 	mc.w = w
 	// Registration first (invariant 1): an operator's Wait that misses it started before it, so
@@ -237,7 +238,8 @@ func (w *watcher) startFromState(st savedState, cause error) error {
 		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "err", cause)
 	w.mc.w = w
 	if w.cp == nil { // never connected: the watcher keeps trying
-		w.cp = &lazyControl{w: w}
+		cc := newControlConn(w, nil)
+		w.cp, w.close = cc, cc.close
 	}
 	w.run()
 	return nil
@@ -412,56 +414,106 @@ func (w *watcher) registerMetrics() {
 		func() float64 { return float64(w.fails.Load()) }))
 }
 
-// controlStore is migration.Store as a controlPlane.
-type controlStore struct{ *migration.Store }
-
-// lazyControl connects to the control cluster on first use, for a session that started from its
-// state file without it.
-type lazyControl struct {
-	w  *watcher
-	mu sync.Mutex
-	cp controlPlane
+// controlConn is the control keyspace through a gocql session of the watcher's own: connected on
+// first use when Open could not, and rebuilt when its pool has emptied (gocql does not bring a
+// single host back into an empty pool, apache/cassandra-gocql-driver#915) once it has failed that
+// way for a second: a session cut off by a partition reads again after the heal.
+type controlConn struct {
+	w            *watcher
+	mu           sync.Mutex
+	sess         *gocql.Session
+	store        *migration.Store
+	failingSince time.Time
 }
 
-func (l *lazyControl) get(ctx context.Context) (controlPlane, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.cp != nil {
-		return l.cp, nil
+func newControlConn(w *watcher, sess *gocql.Session) *controlConn {
+	c := &controlConn{w: w}
+	if sess != nil {
+		c.sess, c.store = sess, migration.NewStore(sess, w.mc.keyspace)
 	}
-	cs, err := connect(ctx, l.w.mc.cluster)
+	return c
+}
+
+// get returns the store, connecting first when there is none.
+func (c *controlConn) get(ctx context.Context) (*migration.Store, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.store != nil {
+		return c.store, nil
+	}
+	return c.reconnect(ctx)
+}
+
+// reconnect replaces the session (c.mu held).
+func (c *controlConn) reconnect(ctx context.Context) (*migration.Store, error) {
+	cs, err := connect(ctx, c.w.mc.cluster)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the control cluster %v: %w", l.w.mc.cluster.Hosts, err)
+		return nil, fmt.Errorf("connecting to the control cluster %v: %w", c.w.mc.cluster.Hosts, err)
 	}
-	if l.w.mc.region == "" {
-		_ = cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&l.w.mc.region)
+	if c.w.mc.region == "" {
+		_ = cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&c.w.mc.region)
 	}
-	l.cp, l.w.close = controlStore{migration.NewStore(cs, l.w.mc.keyspace)}, cs.Close
-	return l.cp, nil
+	if c.sess != nil {
+		c.sess.Close()
+	}
+	c.sess, c.store, c.failingSince = cs, migration.NewStore(cs, c.w.mc.keyspace), time.Time{}
+	return c.store, nil
 }
 
-func (l *lazyControl) Phase(ctx context.Context, name string) (string, int64, error) {
-	cp, err := l.get(ctx)
+// note records the outcome of a request and rebuilds a session whose pool stays empty.
+func (c *controlConn) note(ctx context.Context, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil || !noConnections(err) {
+		c.failingSince = time.Time{}
+		return
+	}
+	if c.failingSince.IsZero() {
+		c.failingSince = time.Now()
+		return
+	}
+	if time.Since(c.failingSince) >= time.Second {
+		if _, rerr := c.reconnect(ctx); rerr == nil {
+			c.w.s.logger.Info("dualwrite: control keyspace session rebuilt", "migration", c.w.mc.name)
+		}
+	}
+}
+
+func (c *controlConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != nil {
+		c.sess.Close()
+		c.sess, c.store = nil, nil
+	}
+}
+
+func (c *controlConn) Phase(ctx context.Context, name string) (string, int64, error) {
+	st, err := c.get(ctx)
 	if err != nil {
 		return "", 0, err
 	}
-	return cp.Phase(ctx, name)
+	p, e, err := st.Phase(ctx, name)
+	c.note(ctx, err)
+	return p, e, err
 }
 
-func (l *lazyControl) WriteHeartbeat(ctx context.Context, h migration.Heartbeat, ttl time.Duration) error {
-	cp, err := l.get(ctx)
+func (c *controlConn) WriteHeartbeat(ctx context.Context, h migration.Heartbeat, ttl time.Duration) error {
+	st, err := c.get(ctx)
 	if err != nil {
 		return err
 	}
-	return cp.WriteHeartbeat(ctx, h, ttl)
+	err = st.WriteHeartbeat(ctx, h, ttl)
+	c.note(ctx, err)
+	return err
 }
 
-func (l *lazyControl) DeleteHeartbeat(ctx context.Context, name, instance string) error {
-	cp, err := l.get(ctx)
+func (c *controlConn) DeleteHeartbeat(ctx context.Context, name, instance string) error {
+	st, err := c.get(ctx)
 	if err != nil {
 		return err
 	}
-	return cp.DeleteHeartbeat(ctx, name, instance)
+	return st.DeleteHeartbeat(ctx, name, instance)
 }
 
 type savedState struct {
