@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/forklift"
@@ -456,4 +457,117 @@ func dwDumpKV(t *testing.T, addr string) map[int]bool {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestMigrationPartitionedInstanceKeepsPhase: an instance whose control cluster is across the WAN
+// (eu-west-1 reading us-east-1's node) keeps the phase it applied while the WAN is partitioned,
+// and says so (LastError, the control-read-age metric); its writes go on in that phase. The
+// operator's set meanwhile cannot pass its LWT (both datacenters take part), so no instance misses
+// a change. After the heal the instance reads again and applies the next change.
+func TestMigrationPartitionedInstanceKeepsPhase(t *testing.T) {
+	e := needServices(t)
+	w := needWorld(t)
+	name := fleetSchema(t, e)
+	for _, p := range []string{"primary-only", "dual"} {
+		if _, err := operator(t, e, "set", name, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	before, err := w.WAN().Link(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.Partitioned {
+		t.Fatal("the WAN is partitioned before the test: heal it first (islands wan heal)")
+	}
+	reg := prometheus.NewRegistry()
+	s, err := dualwrite.Open(ctx, fleetCluster(e.EUCQL, fleetKS), fleetCluster(w.GlobalEUCQL, fleetKS),
+		dualwrite.WithReplayDir(t.TempDir()), dualwrite.WithRegisterer(reg),
+		dualwrite.WithMigration(fleetCluster(w.GlobalUSCQLWAN, ""), name, "eu-cut",
+			dualwrite.MigrationPoll(fleetPoll), dualwrite.MigrationHeartbeat(500*time.Millisecond, 30*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if m := s.Migration(); s.Phase() != dualwrite.Dual || m.Epoch != 2 {
+		t.Fatalf("after Open: %s epoch %d, want dual 2", s.Phase(), m.Epoch)
+	}
+	if err := w.WAN().Partition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	healed := false
+	heal := func() {
+		if !healed {
+			healed = true
+			if err := w.WAN().Heal(context.Background()); err != nil {
+				t.Errorf("healing the WAN: %v", err)
+			}
+		}
+	}
+	t.Cleanup(heal)
+	time.Sleep(4 * time.Second)
+	m := s.Migration()
+	age := metricValue(t, reg, "islands_dualwrite_migration_control_read_age_seconds")
+	t.Logf("partitioned: phase %s epoch %d, control read age %.1fs, last error %q", s.Phase(), m.Epoch, age, m.LastError)
+	if s.Phase() != dualwrite.Dual || m.Epoch != 2 || m.LastError == "" || age < 2 {
+		t.Fatalf("partitioned: phase %s epoch %d age %.1fs last error %q; want dual, 2, ≥2s and the error", s.Phase(), m.Epoch, age, m.LastError)
+	}
+	for k := 1; k <= 20; k++ {
+		if err := s.Query("INSERT INTO kv (k, v) VALUES (?, 'cut')", k).Consistency(gocql.One).Exec(); err != nil {
+			t.Fatalf("write %d while cut off from the control keyspace: %v", k, err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	_, err = migration.Change(sctx, controlStore(t, e), name, "dual-flipped", "partitioned-operator", false)
+	cancel()
+	t.Logf("set during the partition: %v", err)
+	if err == nil {
+		t.Fatal("set dual-flipped passed its LWT with eu-west-1 cut off")
+	}
+	if s.Phase() != dualwrite.Dual {
+		t.Fatalf("phase %s while cut off", s.Phase())
+	}
+	heal()
+	deadline := time.Now().Add(60 * time.Second)
+	for s.Migration().LastError != "" || time.Since(s.Migration().LastRead) > 2*time.Second {
+		if time.Now().After(deadline) {
+			t.Fatalf("60s after the heal the instance still cannot read the control keyspace: %q", s.Migration().LastError)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cur, err := controlStore(t, e).Get(ctx, name, gocql.LocalQuorum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := "dual-flipped"
+	if cur.Phase == "dual-flipped" { // the timed-out LWT landed after all (Paxos completes it later)
+		next = "dual"
+	}
+	out, err := operator(t, e, "set", name, next, "--wait", "30s")
+	if err != nil {
+		t.Fatalf("set after the heal: %v\n%s", err, out)
+	}
+	if s.Phase().String() != next {
+		t.Fatalf("after the heal and set %s: phase %s", next, s.Phase())
+	}
+}
+
+func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			m := mf.GetMetric()[0]
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
