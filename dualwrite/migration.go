@@ -346,7 +346,10 @@ func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 	if e := w.epoch.Load(); e >= 0 {
 		phase = w.s.Phase().String()
 	}
-	h := migration.Heartbeat{Migration: w.mc.name, Instance: w.mc.instance, Region: w.mc.region, Epoch: w.epoch.Load(),
+	w.mu.Lock()
+	region := w.mc.region
+	w.mu.Unlock()
+	h := migration.Heartbeat{Migration: w.mc.name, Instance: w.mc.instance, Region: region, Epoch: w.epoch.Load(),
 		Phase: phase, Backlog: n, BacklogAge: age, DeadLetters: w.s.stats.deadLettered.Load(), LastError: lastErr,
 		ControlReadAge: readAge, Flips: w.flips.Load(), Updated: time.Now().UTC()}
 	hctx, cancel := context.WithTimeout(ctx, max(w.mc.beat, 2*time.Second))
@@ -450,8 +453,13 @@ func (c *controlConn) reconnect(ctx context.Context) (*migration.Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the control cluster %v: %w", c.w.mc.cluster.Hosts, err)
 	}
-	if c.w.mc.region == "" {
-		_ = cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&c.w.mc.region)
+	var dc string
+	if cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&dc) == nil {
+		c.w.mu.Lock()
+		if c.w.mc.region == "" {
+			c.w.mc.region = dc
+		}
+		c.w.mu.Unlock()
 	}
 	if c.sess != nil {
 		c.sess.Close()
