@@ -221,6 +221,9 @@ func fleetSchema(t *testing.T, e Env) string {
 	ddl(t, global, "DROP KEYSPACE IF EXISTS "+fleetKS)
 	ddl(t, global, "CREATE KEYSPACE "+fleetKS+" WITH replication = {'class': 'NetworkTopologyStrategy', 'us-east-1': 1, 'eu-west-1': 1}")
 	ddl(t, global, "CREATE TABLE "+fleetKS+".kv (k int PRIMARY KEY, v text)")
+	// forklift's checkpoints, in both datacenters (forklift would make it SimpleStrategy, whose one
+	// replica may land in eu-west-1, out of reach of its LOCAL_QUORUM from us-east-1).
+	ddl(t, global, "CREATE KEYSPACE IF NOT EXISTS "+fleetKS+"_ckpt WITH replication = {'class': 'NetworkTopologyStrategy', 'us-east-1': 1, 'eu-west-1': 1}")
 	return fmt.Sprintf("fleet-%d", time.Now().UnixNano())
 }
 
@@ -309,7 +312,7 @@ func TestMigrationFleet(t *testing.T) {
 	dualEpoch := res.State.Epoch
 	fcfg := forkliftConfig(e, forklift.TableConfig{Keyspace: fleetKS, Table: "kv", Resolver: "lww"})
 	fcfg.Source, fcfg.Destination = fcfg.Destination, fcfg.Source // the EU island into the global cluster
-	fcfg.CheckpointKeyspace, fcfg.RunID, fcfg.Ranges = "fleetmig_ckpt", name, 16
+	fcfg.CheckpointKeyspace, fcfg.RunID, fcfg.Ranges = fleetKS+"_ckpt", name, 16
 	fcfg.Migration = forklift.MigrationConfig{Name: name}
 	job, err := forklift.Open(context.Background(), fcfg)
 	if err != nil {
