@@ -216,6 +216,10 @@ func (s *Session) startMigration() error {
 			if known, ok := w.loadState(); ok && !errors.Is(err, migration.ErrNotFound) {
 				return w.startFromState(known, err)
 			}
+			// Leave the fleet: the registration would block every operator's --wait until its TTL.
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = w.cp.DeleteHeartbeat(dctx, mc.name, mc.instance)
+			dcancel()
 			w.close()
 			return fmt.Errorf("%w: %q: %w", ErrMigrationUnknown, mc.name, err)
 		}

@@ -110,6 +110,11 @@ func TestMigrationOpenNeedsPhase(t *testing.T) {
 	if !errors.Is(err, ErrMigrationUnknown) || !errors.Is(err, migration.ErrNotFound) {
 		t.Fatalf("no migration row: err %v, want ErrMigrationUnknown wrapping migration.ErrNotFound", err)
 	}
+	// The registration of a session that failed to open is removed: it would block every
+	// operator's --wait until its TTL.
+	if ev := fc.events; ev[0] != "beat -1" || ev[len(ev)-1] != "delete" {
+		t.Fatalf("failed Open: events %v, want the registration removed at the end", ev)
+	}
 
 	state := filepath.Join(t.TempDir(), "state")
 	fc = &fakeControl{}
