@@ -18,6 +18,13 @@
 // hashing subranges first), Repair (re-copies what Verify found) and Status (checkpoints read back).
 // Config says what to copy and how hard to push.
 //
+// A copy is only complete if every instance of the application already writes both sides when it
+// starts: a row an instance writes to the source alone after forklift passed its token range is
+// found by verify only. Config.Migration names the migration (package migration) whose fleet must
+// dual-write: Run then refuses to start (ErrFleetNotDualWriting, naming the instances that do not)
+// unless every live instance has applied dual or dual-flipped, or RunOptions.Force is set (logged),
+// and records its start and end on the migration's row (each shard its own; the row shows the last).
+//
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
 // made in the source after a key was copied must reach the destination by dual writes; the TTL
 // written is the remaining TTL ttl() reports at read time, less the time the page waited before
