@@ -223,7 +223,8 @@ func fleetSchema(t *testing.T, e Env) string {
 	ddl(t, global, "CREATE TABLE "+fleetKS+".kv (k int PRIMARY KEY, v text)")
 	// forklift's checkpoints, in both datacenters (forklift would make it SimpleStrategy, whose one
 	// replica may land in eu-west-1, out of reach of its LOCAL_QUORUM from us-east-1).
-	ddl(t, global, "CREATE KEYSPACE IF NOT EXISTS "+fleetKS+"_ckpt WITH replication = {'class': 'NetworkTopologyStrategy', 'us-east-1': 1, 'eu-west-1': 1}")
+	ddl(t, global, "DROP KEYSPACE IF EXISTS "+fleetKS+"_ckpt")
+	ddl(t, global, "CREATE KEYSPACE "+fleetKS+"_ckpt WITH replication = {'class': 'NetworkTopologyStrategy', 'us-east-1': 1, 'eu-west-1': 1}")
 	return fmt.Sprintf("fleet-%d", time.Now().UnixNano())
 }
 
