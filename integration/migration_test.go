@@ -380,21 +380,26 @@ func TestMigrationFleet(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	wins := 0
+	// Exactly one wins: the epoch moved by exactly one. The other lost the LWT, or saw the
+	// winner's phase, or (Paxos contention) timed out — never a second epoch.
+	wins, uncertain := 0, 0
 	for _, err := range errs {
+		t.Logf("racing set: %v", err)
 		switch {
 		case err == nil:
 			wins++
 		case errors.Is(err, migration.ErrConflict), errors.Is(err, migration.ErrSamePhase):
+		case errors.Is(err, migration.ErrUnavailable):
+			uncertain++
 		default:
 			t.Fatalf("racing set: %v", err)
 		}
 	}
-	if wins != 1 {
+	if wins > 1 || wins+uncertain < 1 {
 		t.Fatalf("racing set: %d winners (%v), want exactly 1", wins, errs)
 	}
 	if s, _ := st.Get(context.Background(), name, gocql.LocalQuorum); s.Epoch != flipEpoch+1 {
-		t.Fatalf("epoch %d after the race, want %d", s.Epoch, flipEpoch+1)
+		t.Fatalf("epoch %d after the race, want %d: exactly one change", s.Epoch, flipEpoch+1)
 	}
 	phaseOf[flipEpoch+1] = "dual"
 	wctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -15,7 +16,19 @@ import (
 // by names who changes it (the operator). It returns the new state; ErrConflict when another
 // change won.
 func Change(ctx context.Context, st *Store, name, to, by string, force bool) (State, error) {
-	cur, err := st.Get(ctx, name, serialRead)
+	// A SERIAL read contends with a concurrent change's Paxos round and may time out; it writes
+	// nothing, so it is retried (a few times, with jitter).
+	var cur State
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if cur, err = st.Get(ctx, name, serialRead); err == nil || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(100+rand.IntN(200)) * time.Millisecond):
+		}
+	}
 	from, expect := cur.Phase, cur.Epoch
 	if errors.Is(err, ErrNotFound) {
 		from, expect = "", -1

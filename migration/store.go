@@ -211,7 +211,8 @@ func (st *Store) compareAndSet(ctx context.Context, name string, expect int64, f
 	prev := map[string]any{}
 	applied, err := q.MapScanCAS(prev)
 	if err != nil {
-		return State{}, fmt.Errorf("%w: changing migration %q: %w", ErrUnavailable, name, err)
+		return State{}, fmt.Errorf("%w: changing migration %q from epoch %d: the change may or may not have applied "+
+			"(islands migration status %s): %w", ErrUnavailable, name, expect, name, err)
 	}
 	if !applied {
 		cur, gerr := st.Get(ctx, name, serialRead)
