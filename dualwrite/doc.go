@@ -35,6 +35,14 @@
 //	dual-flipped    write both;             read secondary (primary failures: the policy)
 //	secondary-only  write secondary;        read secondary
 //
+// A fleet of instances takes its phase from a migration's control keyspace instead
+// (WithMigration, package migration): Open registers the instance and reads the phase before the
+// first write (ErrMigrationUnknown when it cannot and no earlier phase is known); a watcher
+// applies each new epoch through SetPhaseWait and only then acknowledges it in the instance's
+// heartbeat, so every write that begins after `islands migration set --wait` returned runs in the
+// new phase. Cut off from the control keyspace, a session keeps its phase and says so
+// (Migration, metrics, logs). See docs/migration.md.
+//
 // SetPhase is a barrier: it returns once every write of the old phase has finished or been kept
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
 // SetPhaseWait waits instead) to make a side authoritative while the replay log still holds

@@ -36,6 +36,7 @@ type config struct {
 	columnKinds      func(ctx context.Context, keyspace, table, column string) (columnKind, error)
 	healthTick       time.Duration
 	healthEvery      time.Duration
+	migration        *migrationConfig // WithMigration (migration.go)
 }
 
 // DefaultFollowerBudget is how long a caller waits for the follower side by default.

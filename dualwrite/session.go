@@ -206,6 +206,10 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		s.replayWG.Add(1)
 		go s.watchHealth(cfg.healthTick)
 	}
+	if err := s.startMigration(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -69,6 +69,9 @@ type Config struct {
 	CreateTables bool `yaml:"create_tables"`
 	// QuarantineFile, when set, also appends each quarantined partition as a JSON line there.
 	QuarantineFile string `yaml:"quarantine_file"`
+
+	// Migration, when it names one, makes Run wait for the migration's fleet (migration.go).
+	Migration MigrationConfig `yaml:"migration"`
 }
 
 // ClusterConfig says how to reach one cluster.

@@ -49,6 +49,13 @@
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
 //     never cause a rewrite, a bumped writetime, or a reported difference.
 //
+// A copy is only complete if every instance of the application already writes both sides when it
+// starts: a row an instance writes to the source alone after forklift passed its token range is
+// found by verify only. Config.Migration names the migration (package migration) whose fleet must
+// dual-write: Run then refuses to start (ErrFleetNotDualWriting, naming the instances that do not)
+// unless every live instance has applied dual or dual-flipped, or RunOptions.Force is set (logged),
+// and records its start and end on the migration's row (each shard its own; the row shows the last).
+//
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
 // made in the source after a key was copied must reach the destination by dual writes, and a source
 // cell shadowed by a newer deletion in the destination reads as missing until a repair proves it

@@ -21,6 +21,10 @@ type RunOptions struct {
 	// did before its copy was pipelined: for measuring, or for a source that must not be read while
 	// the destination is written. Default: read one page ahead.
 	NoReadAhead bool
+	// Force starts a run whose config names a migration even though not every live instance
+	// dual-writes (logged). See MigrationConfig.
+	Force bool
+	gated bool // runGated checked the migration's fleet
 }
 
 // Run copies (and merges) every table of the Job from the source to the destination. Each token
@@ -28,6 +32,9 @@ type RunOptions struct {
 // one page per range. A cancelled ctx (SIGINT/SIGTERM in the program) stops the workers after
 // their current page: the report then has Interrupted set and the error wraps ErrInterrupted.
 func (j *Job) Run(ctx context.Context, opts RunOptions) (*RunReport, error) {
+	if j.cfg.Migration.Name != "" && !opts.gated {
+		return j.runGated(ctx, opts)
+	}
 	cfg := &j.cfg
 	shard := opts.Shard.orOnly()
 	if err := j.checkGrants(ctx, true); err != nil {

@@ -147,6 +147,9 @@ func (c *common) configFlags() {
 	c.key("run-id", "run_id: names the run's checkpoints (default "+d.RunID+")", str(&c.cfg.RunID))
 	c.key("verify-subranges", fmt.Sprintf("verify_subranges hashed per range (default %d)", d.VerifySubranges), num(&c.cfg.VerifySubranges))
 	c.key("verify-samples", fmt.Sprintf("verify_samples per kind and table (default %d)", d.VerifySamples), num(&c.cfg.VerifySamples))
+	c.key("migration", "migration.name: run only once every live instance of this migration dual-writes", str(&c.cfg.Migration.Name))
+	c.key("migration-keyspace", "migration.keyspace: the control keyspace (default islands_control)", str(&c.cfg.Migration.Keyspace))
+	c.key("migration-control-hosts", "migration.control.hosts: the control cluster (default: the destination's settings)", list(&c.cfg.Migration.Control.Hosts))
 	c.key("quarantine-file", "quarantine_file: also append quarantined partitions here as JSON lines", str(&c.cfg.QuarantineFile))
 	c.boolKey("create-table", "create_tables: create a missing destination table from the source's schema (default false)", boolean(&c.cfg.CreateTables))
 }

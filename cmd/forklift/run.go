@@ -15,8 +15,9 @@ import (
 func init() {
 	register(command{name: "run", sharded: true, setup: func(fs *flag.FlagSet) action {
 		resume := fs.Bool("resume", false, "continue the run's checkpoints (redoes at most one page per range)")
+		force := fs.Bool("force", false, "start even though the config's migration has instances that do not dual-write yet (logged)")
 		return act(func(ctx context.Context, j *forklift.Job, e env) (*forklift.RunReport, error) {
-			return j.Run(ctx, forklift.RunOptions{Resume: *resume, Shard: e.shard, Progress: e.progress})
+			return j.Run(ctx, forklift.RunOptions{Resume: *resume, Shard: e.shard, Progress: e.progress, Force: *force})
 		}, newRunOutput)
 	}})
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/globalcloud/islands/migration"
 )
 
 const usage = `usage: islands COMMAND [flags]
@@ -20,6 +22,8 @@ commands:
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
+  migration status|set NAME …     a migration's phase across the fleet: status, and set PHASE
+                                  [--wait 2m] [--force] [-o json] (islands migration help)
 `
 
 func main() {
@@ -34,6 +38,12 @@ func main() {
 	case "replay":
 		err = replayCmd(ctx, os.Args[2:], os.Stdout)
 		if errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "islands:", err)
+			os.Exit(2)
+		}
+	case "migration":
+		err = migrationCmd(ctx, os.Args[2:], os.Stdout)
+		if errors.Is(err, migration.ErrUsage) {
 			fmt.Fprintln(os.Stderr, "islands:", err)
 			os.Exit(2)
 		}

@@ -1,0 +1,585 @@
+package dualwrite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/globalcloud/islands/migration"
+)
+
+// A session opened WithMigration takes its phase from the migration's control keyspace (package
+// migration) instead of from its own SetPhase calls.
+//
+// Invariants (migration's invariant 3 is this file's promise):
+//   - Open registers the instance (a heartbeat at epoch -1) before it reads the phase, and does not
+//     return before the phase read is applied and heartbeated: no write of the session runs in a
+//     phase the fleet cannot see.
+//   - The watcher acknowledges an epoch (heartbeat, Migration().Epoch) only after SetPhaseWait to
+//     its phase returned: every write that begins after the acknowledgement runs in that phase.
+//     The applied epoch only grows; a control keyspace that shows an older epoch is reported,
+//     never applied.
+//   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
+//     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
+
+// ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
+// knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
+var ErrMigrationUnknown = errors.New("dualwrite: migration phase unknown")
+
+// MigrationOption tunes WithMigration.
+type MigrationOption func(*migrationConfig)
+
+type migrationConfig struct {
+	cluster   *gocql.ClusterConfig
+	name      string
+	instance  string
+	keyspace  string
+	region    string
+	poll      time.Duration
+	beat      time.Duration
+	ttl       time.Duration
+	open      time.Duration
+	stateFile string
+	control   controlPlane // tests; nil = a migration.Store on cluster
+	w         *watcher     // the running watcher, shared by the config copies
+}
+
+// Defaults of WithMigration.
+const (
+	DefaultMigrationPoll      = 500 * time.Millisecond
+	DefaultMigrationHeartbeat = 2 * time.Second
+	DefaultMigrationTTL       = 15 * time.Second
+)
+
+// WithMigration makes the session one instance of a fleet whose phase is set by the operator in
+// the control keyspace (`islands migration set NAME PHASE`): control reaches the cluster that
+// holds it (the global cluster; its keyspace is MigrationKeyspace, default islands_control), name
+// is the migration, instance this process's unique name (a pod name). Open registers the
+// instance, reads the phase before the first write and fails with ErrMigrationUnknown when it
+// cannot (and MigrationStateFile knows no earlier phase); then a watcher reads the phase every
+// DefaultMigrationPoll, applies each new epoch through SetPhaseWait, and heartbeats the epoch
+// applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored.
+// Close removes the instance's heartbeat.
+func WithMigration(control *gocql.ClusterConfig, name, instance string, opts ...MigrationOption) Option {
+	mc := &migrationConfig{cluster: control, name: name, instance: instance, poll: DefaultMigrationPoll,
+		beat: DefaultMigrationHeartbeat, ttl: DefaultMigrationTTL, open: 30 * time.Second}
+	for _, o := range opts {
+		o(mc)
+	}
+	return func(c *config) { c.migration = mc }
+}
+
+// MigrationKeyspace names the control keyspace (default migration.DefaultKeyspace).
+func MigrationKeyspace(ks string) MigrationOption {
+	return func(m *migrationConfig) { m.keyspace = ks }
+}
+
+// MigrationRegion names the instance's region in its heartbeat (default: the datacenter of the
+// control node it talks to).
+func MigrationRegion(r string) MigrationOption { return func(m *migrationConfig) { m.region = r } }
+
+// MigrationPoll sets how often the control keyspace is read (default DefaultMigrationPoll): the
+// time from `set` to this instance's acknowledgement is at most about one poll.
+func MigrationPoll(d time.Duration) MigrationOption { return func(m *migrationConfig) { m.poll = d } }
+
+// MigrationHeartbeat sets how often the heartbeat is written and its TTL, after which an instance
+// that stopped heartbeating drops out of the fleet (defaults DefaultMigrationHeartbeat,
+// DefaultMigrationTTL). Choose ttl longer than any pause an instance survives.
+func MigrationHeartbeat(every, ttl time.Duration) MigrationOption {
+	return func(m *migrationConfig) { m.beat, m.ttl = every, ttl }
+}
+
+// MigrationOpenTimeout bounds Open's registration and first read (default 30s).
+func MigrationOpenTimeout(d time.Duration) MigrationOption {
+	return func(m *migrationConfig) { m.open = d }
+}
+
+// MigrationStateFile keeps the last applied epoch and phase in path (a persistent volume), so that
+// Open can start in that phase when the control keyspace cannot be read. The instance is then
+// not visible to the fleet until its heartbeats land: an operator's `set --wait` meanwhile does
+// not wait for it. Without it such an Open fails with ErrMigrationUnknown.
+func MigrationStateFile(path string) MigrationOption {
+	return func(m *migrationConfig) { m.stateFile = path }
+}
+
+// controlPlane is what the watcher needs of the control keyspace (migration.Store in production).
+type controlPlane interface {
+	Phase(ctx context.Context, name string) (phase string, epoch int64, err error)
+	WriteHeartbeat(ctx context.Context, h migration.Heartbeat, ttl time.Duration) error
+	DeleteHeartbeat(ctx context.Context, name, instance string) error
+}
+
+// MigrationState is what a session WithMigration knows of its migration.
+type MigrationState struct {
+	Name, Instance, Region string
+	// Epoch is the epoch applied (its phase is Phase()); -1 before the first.
+	Epoch int64
+	// LastRead is when the control keyspace was last read successfully.
+	LastRead time.Time
+	// Flips counts the phase changes applied from the control keyspace.
+	Flips int64
+	// Reads counts the control keyspace reads (successful or not).
+	Reads int64
+	// LastError is the watcher's last error since its last success ("" = none).
+	LastError string
+}
+
+// Migration returns the session's migration state (the zero value without WithMigration).
+func (s *Session) Migration() MigrationState {
+	if s.cfg.migration == nil || s.cfg.migration.w == nil {
+		return MigrationState{}
+	}
+	w := s.cfg.migration.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return MigrationState{Name: w.mc.name, Instance: w.mc.instance, Region: w.mc.region, Epoch: w.epoch.Load(),
+		LastRead: w.lastRead, Flips: w.flips.Load(), Reads: w.reads.Load(), LastError: w.lastErr}
+}
+
+// watcher follows the control keyspace for one session.
+type watcher struct {
+	s     *Session
+	mc    *migrationConfig
+	cp    controlPlane
+	close func() // the control session, when the watcher opened it
+
+	epoch atomic.Int64
+	flips atomic.Int64
+	reads atomic.Int64
+	fails atomic.Int64
+
+	mu        sync.Mutex
+	lastRead  time.Time
+	lastErr   string
+	lastBeat  time.Time
+	warnedAt  time.Time
+	cancelCtx context.CancelFunc
+}
+
+// startMigration is newSession's last step for a session WithMigration: registration, the first
+// read (or the state file), the first acknowledgement, and the watcher.
+func (s *Session) startMigration() error {
+	mc := s.cfg.migration
+	if mc == nil {
+		return nil
+	}
+	if mc.name == "" || mc.instance == "" {
+		return fmt.Errorf("dualwrite: WithMigration needs a migration name and an instance name (got %q, %q)", mc.name, mc.instance)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), mc.open)
+	defer cancel()
+	w := &watcher{s: s, mc: mc, cp: mc.control, close: func() {}}
+	w.epoch.Store(-1)
+	if w.cp == nil {
+		if mc.cluster == nil {
+			return fmt.Errorf("dualwrite: WithMigration needs the control cluster's config")
+		}
+		cs, err := connect(ctx, mc.cluster)
+		if err != nil {
+			if known, ok := w.loadState(); ok {
+				return w.startFromState(known, fmt.Errorf("connecting to the control cluster %v: %w", mc.cluster.Hosts, err))
+			}
+			return fmt.Errorf("%w: %q: connecting to the control cluster %v: %w", ErrMigrationUnknown, mc.name, mc.cluster.Hosts, err)
+		}
+		if mc.region == "" {
+			_ = cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&mc.region)
+		}
+		cc := newControlConn(w, cs)
+		w.cp, w.close = cc, cc.close
+	}
+	mc.w = w
+	// Registration first (invariant 1): an operator's Wait that misses it started before it, so
+	// the read below sees that operator's epoch.
+	if err := w.heartbeat(ctx, ""); err != nil {
+		if known, ok := w.loadState(); ok {
+			return w.startFromState(known, err)
+		}
+		w.close()
+		return fmt.Errorf("%w: %q: registering instance %s: %w", ErrMigrationUnknown, mc.name, mc.instance, err)
+	}
+	for {
+		err := w.poll(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || errors.Is(err, migration.ErrNotFound) || errors.Is(err, ErrUnknownPhase) {
+			if known, ok := w.loadState(); ok && !errors.Is(err, migration.ErrNotFound) {
+				return w.startFromState(known, err)
+			}
+			// Leave the fleet: the registration would block every operator's --wait until its TTL.
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = w.cp.DeleteHeartbeat(dctx, mc.name, mc.instance)
+			dcancel()
+			w.close()
+			return fmt.Errorf("%w: %q: %w", ErrMigrationUnknown, mc.name, err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(mc.poll):
+		}
+	}
+	w.run()
+	return nil
+}
+
+// startFromState starts the session in the phase of the state file after the control keyspace
+// could not be read (cause), and watches on.
+func (w *watcher) startFromState(st savedState, cause error) error {
+	w.s.phase.Store(int32(st.phase))
+	w.epoch.Store(st.epoch)
+	w.setErr(cause)
+	w.s.logger.Warn("dualwrite: control keyspace unreadable at Open: starting in the phase of the state file",
+		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "err", cause)
+	w.mc.w = w
+	if w.cp == nil { // never connected: the watcher keeps trying
+		cc := newControlConn(w, nil)
+		w.cp, w.close = cc, cc.close
+	}
+	w.run()
+	return nil
+}
+
+// run starts the watcher's loop, owned by the session (healWG; it ends at Close).
+func (w *watcher) run() {
+	w.registerMetrics()
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancelCtx = cancel
+	w.s.healWG.Add(1)
+	go func() {
+		defer w.s.healWG.Done()
+		defer w.close()
+		go func() { <-w.s.stop; cancel() }()
+		t := time.NewTicker(w.mc.poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.s.stop:
+				// A closed session leaves the fleet at once instead of after the TTL.
+				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
+				dcancel()
+				return
+			case <-t.C:
+			}
+			err := w.poll(ctx)
+			if err != nil && ctx.Err() == nil {
+				w.warn(err)
+			}
+			w.mu.Lock()
+			due := time.Since(w.lastBeat) >= w.mc.beat
+			w.mu.Unlock()
+			if due && ctx.Err() == nil {
+				if err := w.heartbeat(ctx, errString(err)); err != nil {
+					w.warn(err)
+				}
+			}
+		}
+	}()
+}
+
+// poll reads the phase once and applies a newer epoch; after a flip it heartbeats at once.
+func (w *watcher) poll(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, max(w.mc.poll*4, 2*time.Second))
+	name, epoch, err := w.cp.Phase(rctx, w.mc.name)
+	cancel()
+	w.reads.Add(1)
+	if err != nil {
+		w.fails.Add(1)
+		w.setErr(fmt.Errorf("reading the control keyspace: %w", err))
+		return err
+	}
+	w.mu.Lock()
+	w.lastRead = time.Now()
+	w.mu.Unlock()
+	applied := w.epoch.Load()
+	switch {
+	case epoch == applied:
+		w.setErr(nil)
+		return nil
+	case epoch < applied:
+		err := fmt.Errorf("the control keyspace shows epoch %d (%s), older than the epoch %d applied: kept %s", epoch, name, applied, w.s.Phase())
+		w.setErr(err)
+		return err
+	}
+	p, err := ParsePhase(name)
+	if err != nil {
+		w.setErr(err)
+		return err
+	}
+	// The barrier (SetPhaseWait) holds writes only while it switches; while the side gaining
+	// authority still has replay backlog it waits without holding them, and we heartbeat meanwhile.
+	actx, cancel := context.WithTimeout(ctx, w.mc.beat)
+	err = w.s.SetPhaseWait(actx, p)
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("applying epoch %d (%s): %w", epoch, p, err)
+		w.setErr(err)
+		return err
+	}
+	old := w.epoch.Swap(epoch)
+	w.flips.Add(1)
+	w.setErr(nil)
+	w.saveState(epoch, p)
+	w.s.logger.Info("dualwrite: migration epoch applied", "migration", w.mc.name, "from_epoch", old, "epoch", epoch, "phase", p.String())
+	return w.heartbeat(ctx, "")
+}
+
+// heartbeat writes the instance's row (TTL) with the epoch applied now.
+func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
+	n, age := w.s.Backlog()
+	w.mu.Lock()
+	readAge := time.Duration(0)
+	if !w.lastRead.IsZero() {
+		readAge = time.Since(w.lastRead)
+	}
+	if lastErr == "" {
+		lastErr = w.lastErr
+	}
+	w.mu.Unlock()
+	phase := ""
+	if e := w.epoch.Load(); e >= 0 {
+		phase = w.s.Phase().String()
+	}
+	w.mu.Lock()
+	region := w.mc.region
+	w.mu.Unlock()
+	h := migration.Heartbeat{Migration: w.mc.name, Instance: w.mc.instance, Region: region, Epoch: w.epoch.Load(),
+		Phase: phase, Backlog: n, BacklogAge: age, DeadLetters: w.s.stats.deadLettered.Load(), LastError: lastErr,
+		ControlReadAge: readAge, Flips: w.flips.Load(), Updated: time.Now().UTC()}
+	hctx, cancel := context.WithTimeout(ctx, max(w.mc.beat, 2*time.Second))
+	defer cancel()
+	if err := w.cp.WriteHeartbeat(hctx, h, w.mc.ttl); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.lastBeat = time.Now()
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *watcher) setErr(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.lastErr = errString(err)
+}
+
+// warn logs a watcher error at most every 10 seconds: a session cut off from the control
+// keyspace says so without flooding the log.
+func (w *watcher) warn(err error) {
+	w.mu.Lock()
+	last := w.lastRead
+	if time.Since(w.warnedAt) < 10*time.Second {
+		w.mu.Unlock()
+		return
+	}
+	w.warnedAt = time.Now()
+	w.mu.Unlock()
+	w.s.logger.Warn("dualwrite: migration control keyspace: keeping the phase applied",
+		"migration", w.mc.name, "epoch", w.epoch.Load(), "phase", w.s.Phase().String(),
+		"last_read_ago", time.Since(last).Truncate(time.Millisecond).String(), "err", err)
+}
+
+// registerMetrics exports the applied epoch, the seconds since the control keyspace was last
+// read, the flips applied and the failed reads.
+func (w *watcher) registerMetrics() {
+	reg := w.s.cfg.reg
+	if reg == nil {
+		return
+	}
+	lbl := prometheus.Labels{"session": w.s.cfg.name, "migration": w.mc.name}
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "islands_dualwrite_migration_epoch",
+		Help: "Epoch of the migration applied by the session (-1: none yet).", ConstLabels: lbl},
+		func() float64 { return float64(w.epoch.Load()) }))
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "islands_dualwrite_migration_control_read_age_seconds",
+		Help: "Seconds since the control keyspace was last read successfully.", ConstLabels: lbl},
+		func() float64 {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.lastRead.IsZero() {
+				return -1
+			}
+			return time.Since(w.lastRead).Seconds()
+		}))
+	register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "islands_dualwrite_migration_flips_total",
+		Help: "Phase changes applied from the control keyspace.", ConstLabels: lbl},
+		func() float64 { return float64(w.flips.Load()) }))
+	register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "islands_dualwrite_migration_control_reads_total",
+		Help: "Reads of the control keyspace.", ConstLabels: lbl},
+		func() float64 { return float64(w.reads.Load()) }))
+	register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "islands_dualwrite_migration_control_errors_total",
+		Help: "Failed reads of the control keyspace.", ConstLabels: lbl},
+		func() float64 { return float64(w.fails.Load()) }))
+}
+
+// controlConn is the control keyspace through a gocql session of the watcher's own: connected on
+// first use when Open could not, and rebuilt when its pool has emptied (gocql does not bring a
+// single host back into an empty pool, apache/cassandra-gocql-driver#915) once it has failed that
+// way for a second: a session cut off by a partition reads again after the heal.
+type controlConn struct {
+	w            *watcher
+	mu           sync.Mutex
+	sess         *gocql.Session
+	store        *migration.Store
+	failingSince time.Time
+}
+
+func newControlConn(w *watcher, sess *gocql.Session) *controlConn {
+	c := &controlConn{w: w}
+	if sess != nil {
+		c.sess, c.store = sess, migration.NewStore(sess, w.mc.keyspace)
+	}
+	return c
+}
+
+// get returns the store, connecting first when there is none.
+func (c *controlConn) get(ctx context.Context) (*migration.Store, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.store != nil {
+		return c.store, nil
+	}
+	return c.reconnect(ctx)
+}
+
+// reconnect replaces the session (c.mu held).
+func (c *controlConn) reconnect(ctx context.Context) (*migration.Store, error) {
+	cs, err := connect(ctx, c.w.mc.cluster)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the control cluster %v: %w", c.w.mc.cluster.Hosts, err)
+	}
+	var dc string
+	if cs.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&dc) == nil {
+		c.w.mu.Lock()
+		if c.w.mc.region == "" {
+			c.w.mc.region = dc
+		}
+		c.w.mu.Unlock()
+	}
+	if c.sess != nil {
+		c.sess.Close()
+	}
+	c.sess, c.store, c.failingSince = cs, migration.NewStore(cs, c.w.mc.keyspace), time.Time{}
+	return c.store, nil
+}
+
+// note records the outcome of a request and rebuilds a session whose pool stays empty.
+func (c *controlConn) note(ctx context.Context, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil || !noConnections(err) {
+		c.failingSince = time.Time{}
+		return
+	}
+	if c.failingSince.IsZero() {
+		c.failingSince = time.Now()
+		return
+	}
+	if time.Since(c.failingSince) >= time.Second {
+		if _, rerr := c.reconnect(ctx); rerr == nil {
+			c.w.s.logger.Info("dualwrite: control keyspace session rebuilt", "migration", c.w.mc.name)
+		}
+	}
+}
+
+func (c *controlConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != nil {
+		c.sess.Close()
+		c.sess, c.store = nil, nil
+	}
+}
+
+func (c *controlConn) Phase(ctx context.Context, name string) (string, int64, error) {
+	st, err := c.get(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	p, e, err := st.Phase(ctx, name)
+	c.note(ctx, err)
+	return p, e, err
+}
+
+func (c *controlConn) WriteHeartbeat(ctx context.Context, h migration.Heartbeat, ttl time.Duration) error {
+	st, err := c.get(ctx)
+	if err != nil {
+		return err
+	}
+	err = st.WriteHeartbeat(ctx, h, ttl)
+	c.note(ctx, err)
+	return err
+}
+
+func (c *controlConn) DeleteHeartbeat(ctx context.Context, name, instance string) error {
+	st, err := c.get(ctx)
+	if err != nil {
+		return err
+	}
+	return st.DeleteHeartbeat(ctx, name, instance)
+}
+
+type savedState struct {
+	epoch int64
+	phase Phase
+}
+
+// loadState reads MigrationStateFile ("EPOCH PHASE\n").
+func (w *watcher) loadState() (savedState, bool) {
+	if w.mc.stateFile == "" {
+		return savedState{}, false
+	}
+	b, err := os.ReadFile(w.mc.stateFile)
+	if err != nil {
+		return savedState{}, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return savedState{}, false
+	}
+	e, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return savedState{}, false
+	}
+	p, err := ParsePhase(f[1])
+	if err != nil {
+		return savedState{}, false
+	}
+	return savedState{e, p}, true
+}
+
+// saveState replaces MigrationStateFile atomically (write, fsync, rename).
+func (w *watcher) saveState(epoch int64, p Phase) {
+	if w.mc.stateFile == "" {
+		return
+	}
+	tmp := w.mc.stateFile + ".tmp"
+	err := func() error {
+		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err = fmt.Fprintf(f, "%d %s\n", epoch, p); err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		return os.Rename(tmp, w.mc.stateFile)
+	}()
+	if err != nil {
+		w.s.logger.Warn("dualwrite: saving the migration state file", "path", filepath.Clean(w.mc.stateFile), "err", err)
+	}
+}

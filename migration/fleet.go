@@ -1,0 +1,193 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/gocql/gocql"
+)
+
+// Change moves migration name to phase to: it reads the current state at SERIAL, checks the step
+// (CheckStep; force overrides, and is recorded in changed_by), and applies it with the epoch LWT.
+// by names who changes it (the operator). It returns the new state; ErrConflict when another
+// change won.
+func Change(ctx context.Context, st *Store, name, to, by string, force bool) (State, error) {
+	// A SERIAL read contends with a concurrent change's Paxos round and may time out; it writes
+	// nothing, so it is retried (a few times, with jitter).
+	var cur State
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if cur, err = st.Get(ctx, name, serialRead); err == nil || errors.Is(err, ErrNotFound) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(100+rand.IntN(200)) * time.Millisecond):
+		}
+	}
+	from, expect := cur.Phase, cur.Epoch
+	if errors.Is(err, ErrNotFound) {
+		from, expect = "", -1
+	} else if err != nil {
+		return State{}, err
+	}
+	if err := CheckStep(from, to, force); err != nil {
+		return cur, err
+	}
+	if force {
+		by += " (forced)"
+	}
+	return st.compareAndSet(ctx, name, expect, from, to, by, time.Now().UTC())
+}
+
+// Fleet is what the heartbeats say about a migration at one moment.
+type Fleet struct {
+	State State `json:"migration"`
+	// Live are the instances whose heartbeat is recent (within StaleAfter).
+	Live []Heartbeat `json:"live"`
+	// Stale are the instances whose heartbeat row has not expired but is older than StaleAfter
+	// (paused, overloaded or cut off): they still count as live for Wait and ForkliftGate.
+	Stale []Heartbeat `json:"stale"`
+	// Partial is set when the heartbeats could only be read from the local datacenter: instances
+	// of other regions may be missing or out of date.
+	Partial string `json:"partial,omitempty"`
+}
+
+// All returns the live and stale instances together.
+func (f Fleet) All() []Heartbeat { return append(append([]Heartbeat(nil), f.Live...), f.Stale...) }
+
+// DefaultStaleAfter is how old a heartbeat is before Status lists its instance as stale.
+const DefaultStaleAfter = 5 * time.Second
+
+// Status reads the migration and its instances. Heartbeats are read at st.ReadConsistency; when
+// that fails and allowPartial is set, at LOCAL_ONE, with Fleet.Partial saying so.
+func Status(ctx context.Context, st *Store, name string, staleAfter time.Duration, allowPartial bool) (Fleet, error) {
+	if staleAfter <= 0 {
+		staleAfter = DefaultStaleAfter
+	}
+	s, err := st.Get(ctx, name, gocql.LocalQuorum)
+	if err != nil {
+		if !allowPartial || errors.Is(err, ErrNotFound) {
+			return Fleet{}, err
+		}
+		if s, err = st.Get(ctx, name, gocql.LocalOne); err != nil {
+			return Fleet{}, err
+		}
+	}
+	f := Fleet{State: s}
+	hs, err := st.Heartbeats(ctx, name, st.ReadConsistency)
+	if err != nil {
+		if !allowPartial {
+			return f, err
+		}
+		var perr error
+		if hs, perr = st.Heartbeats(ctx, name, gocql.LocalOne); perr != nil {
+			return f, err
+		}
+		f.Partial = fmt.Sprintf("heartbeats read from the local datacenter only (%v)", err)
+	}
+	now := time.Now()
+	for _, h := range hs {
+		if now.Sub(h.Updated) > staleAfter {
+			f.Stale = append(f.Stale, h)
+		} else {
+			f.Live = append(f.Live, h)
+		}
+	}
+	return f, nil
+}
+
+// Behind returns the instances of f that have not applied epoch (stale ones included).
+func (f Fleet) Behind(epoch int64) []Heartbeat {
+	var out []Heartbeat
+	for _, h := range f.All() {
+		if h.Epoch < epoch {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// names lists instances as "name (region, epoch E phase P, heartbeat 3s ago)".
+func names(hs []Heartbeat) string {
+	var b strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s (%s, epoch %d %s, heartbeat %s ago", h.Instance, h.Region, h.Epoch, h.Phase,
+			time.Since(h.Updated).Truncate(100*time.Millisecond))
+		if h.LastError != "" {
+			fmt.Fprintf(&b, ", last error: %s", h.LastError)
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Wait polls (every poll, default 200ms) until every live instance of the migration has applied
+// epoch (invariant 3: acknowledged after its barrier, which also means the new authority had no
+// replay backlog when it switched). When ctx ends first it returns ErrNotApplied naming the
+// instances that had not, or ErrUnavailable when the heartbeats could not be read at
+// st.ReadConsistency. It never counts an unreadable region as an empty one (invariant 4).
+func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Duration) (Fleet, error) {
+	if poll <= 0 {
+		poll = 200 * time.Millisecond
+	}
+	var last Fleet
+	var lastErr error
+	for {
+		f, err := Status(ctx, st, name, 0, false)
+		switch {
+		case err == nil && f.State.Epoch > epoch:
+			return f, fmt.Errorf("%w: epoch %d was superseded by epoch %d (%s, by %s) while waiting",
+				ErrConflict, epoch, f.State.Epoch, f.State.Phase, f.State.ChangedBy)
+		case err == nil && len(f.Behind(epoch)) == 0:
+			return f, nil
+		case err == nil:
+			last, lastErr = f, nil
+		case ctx.Err() == nil:
+			lastErr = err
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return last, fmt.Errorf("%w: epoch %d of %q: the instances could not be read: %w", ErrNotApplied, epoch, name, lastErr)
+			}
+			b := last.Behind(epoch)
+			return last, fmt.Errorf("%w: epoch %d (%s) of %q: %d of %d live instances have not applied it: %s",
+				ErrNotApplied, epoch, last.State.Phase, name, len(b), len(last.All()), names(b))
+		case <-time.After(poll):
+		}
+	}
+}
+
+// ForkliftGate returns nil when every live instance of the migration (stale ones included) has
+// applied a phase that writes both sides (dual or dual-flipped) — the condition for forklift to
+// copy — and otherwise ErrNotDualWriting naming the ones that have not. Heartbeats are read at
+// st.ReadConsistency only (invariant 4).
+func ForkliftGate(ctx context.Context, st *Store, name string) (Fleet, error) {
+	f, err := Status(ctx, st, name, 0, false)
+	if err != nil {
+		return f, err
+	}
+	if !DualWrites(f.State.Phase) {
+		return f, fmt.Errorf("%w: migration %q is %s (epoch %d): set it to dual first (islands migration set %s dual --wait 2m)",
+			ErrNotDualWriting, name, f.State.Phase, f.State.Epoch, name)
+	}
+	var not []Heartbeat
+	for _, h := range f.All() {
+		if !DualWrites(h.Phase) {
+			not = append(not, h)
+		}
+	}
+	if len(not) > 0 {
+		return f, fmt.Errorf("%w: migration %q: %d of %d live instances do not write both sides yet: %s",
+			ErrNotDualWriting, name, len(not), len(f.All()), names(not))
+	}
+	return f, nil
+}
