@@ -205,13 +205,9 @@ func setWAN(t testing.TB, w world.Env, oneWay, jitter time.Duration) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := w.WAN().Set(ctx, before.OneWay, before.Jitter); err != nil {
+		before.Partitioned, before.Isolated = false, world.Link{}.Isolated
+		if err := w.WAN().Apply(ctx, before); err != nil {
 			t.Errorf("restoring the WAN: %v", err)
-		}
-		if !before.Partitioned {
-			if err := w.WAN().Heal(ctx); err != nil {
-				t.Errorf("healing the WAN: %v", err)
-			}
 		}
 	})
 	if err := w.WAN().Set(ctx, oneWay, jitter); err != nil {

@@ -245,8 +245,12 @@ func TestWorldRegionsScriptDrivesTheWAN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rtt := fmt.Sprintf("%dms", before.RTT().Milliseconds())
+	if before.Delays != (world.Delays{}) {
+		rtt = "seeds" // the only per-region setting the script makes
+	}
 	t.Cleanup(func() {
-		for _, args := range [][]string{{"heal"}, {"wan", fmt.Sprintf("%dms", before.RTT().Milliseconds()), fmt.Sprintf("%dms", before.Jitter.Milliseconds())}} {
+		for _, args := range [][]string{{"heal"}, {"wan", rtt, fmt.Sprintf("%dms", before.Jitter.Milliseconds())}} {
 			if out, err := exec.Command(e.Regions, args...).CombinedOutput(); err != nil {
 				t.Errorf("restoring the WAN: scripts/regions %v: %v\n%s", args, err, out)
 			}
@@ -279,4 +283,15 @@ func TestWorldRegionsScriptDrivesTheWAN(t *testing.T) {
 	want(world.Link{OneWay: 50 * time.Millisecond, Jitter: 4 * time.Millisecond})
 	script("wan", "0")
 	want(world.Link{})
+	// Per region: the seeds' distances, one region isolated from both others, kept across a
+	// restart of the proxies, healed.
+	script("wan", "seeds", "3ms")
+	seeds := world.Link{Delays: world.SeedDelays(), Jitter: 3 * time.Millisecond}
+	want(seeds)
+	script("partition", "us-west-2")
+	want(seeds.Isolate(world.USWest2))
+	script("restart", "wan")
+	want(seeds.Isolate(world.USWest2))
+	script("heal")
+	want(seeds)
 }
