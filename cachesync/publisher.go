@@ -109,8 +109,10 @@ type spillRecord struct {
 	Delay int32  `json:"d,omitempty"`
 }
 
-// NewPublisher starts the senders of every destination queue URL (the other regions' queues)
-// and, with SpillDir, sends what an earlier run left in the spill.
+// NewPublisher starts the senders of every destination queue URL and, with SpillDir, sends what an
+// earlier run left in the spill. Every URL must be a queue client reaches: an SQS client sends to
+// its own region's endpoint whatever host the URL names, so a publisher serves one destination
+// region; with more than one other region, give the Client a Fanout of one publisher per region.
 func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions) (*Publisher, error) {
 	if client == nil || len(queueURLs) == 0 {
 		return nil, fmt.Errorf("%w: a publisher needs an SQS client and at least one destination queue URL", ErrConfig)

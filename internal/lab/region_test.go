@@ -119,7 +119,11 @@ func (s *sink) Publish(_ context.Context, ev *cachesync.Event) error {
 func TestFanoutPublishesToEveryRegion(t *testing.T) {
 	boom := errors.New("boom")
 	a, b, c := &sink{}, &sink{err: boom}, &sink{}
-	err := fanout{a, b, c}.Publish(context.Background(), &cachesync.Event{Key: "k"})
+	f, err := cachesync.NewFanout(a, b, c) // the lab's fanout, now the product's
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Publish(context.Background(), &cachesync.Event{Key: "k"})
 	if !errors.Is(err, boom) {
 		t.Errorf("err = %v, want boom", err)
 	}
