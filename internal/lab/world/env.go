@@ -41,11 +41,6 @@ func (r Region) Others() []Region {
 	return out
 }
 
-// Other returns the next region after r in Regions' order (wrapping): with two regions, the other
-// one. Code that must reach every other region uses Others.
-func (r Region) Other() Region {
-	return Regions[(max(r.index(), 0)+1)%len(Regions)]
-}
 
 // DC returns the region's datacenter name in the global cluster.
 func (r Region) DC() string { return string(r) }
