@@ -27,6 +27,9 @@ func TestThreeRegions(t *testing.T) {
 	if len(Regions) != 3 || !Known(USWest2) || USWest2.DC() != "us-west-2" {
 		t.Fatalf("regions %v", Regions)
 	}
+	if o := USWest2.Others(); len(o) != 2 || o[0] != USEast1 || o[1] != EUWest1 {
+		t.Errorf("us-west-2's others: %v", o)
+	}
 	if len(Regions) != regionCount {
 		t.Fatalf("regionCount %d, %d regions", regionCount, len(Regions))
 	}
