@@ -41,7 +41,6 @@ func (r Region) Others() []Region {
 	return out
 }
 
-
 // DC returns the region's datacenter name in the global cluster.
 func (r Region) DC() string { return string(r) }
 
