@@ -3,6 +3,7 @@ package forklift
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -17,7 +18,8 @@ type CassandraCheckpoints struct {
 	table string
 }
 
-// NewCassandraCheckpoints creates the keyspace (SimpleStrategy with rf, if missing) and the table.
+// NewCassandraCheckpoints creates the keyspace (if missing: rf replicas in the datacenter of the
+// node s talks to) and the table.
 func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace string, rf int) (*CassandraCheckpoints, error) {
 	if err := ensureKeyspace(ctx, s, keyspace, rf); err != nil {
 		return nil, err
@@ -38,8 +40,17 @@ func ensureKeyspace(ctx context.Context, s *gocql.Session, keyspace string, rf i
 	if ok, err := keyspaceExists(ctx, s, keyspace); err == nil && ok {
 		return nil
 	}
-	err := s.Query(fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'SimpleStrategy', 'replication_factor': %d}`,
-		cql.Quote(keyspace), rf)).WithContext(ctx).Exec()
+	// Checkpoints are read and written at LOCAL_QUORUM, which counts only the coordinator's
+	// datacenter: the replicas must be there. SimpleStrategy in a cluster of several datacenters
+	// (the global cluster) puts them anywhere, and LOCAL_QUORUM is then unavailable for every run
+	// whose partition landed in another datacenter. So: NetworkTopologyStrategy, rf in the
+	// datacenter of the node forklift talks to (Destination.LocalDC's, when set).
+	var dc string
+	if err := s.Query(`SELECT data_center FROM system.local`).WithContext(ctx).Scan(&dc); err != nil {
+		return fmt.Errorf("forklift: the destination's datacenter (for checkpoint keyspace %s): %w", keyspace, err)
+	}
+	err := s.Query(fmt.Sprintf(`CREATE KEYSPACE IF NOT EXISTS %s WITH replication = {'class': 'NetworkTopologyStrategy', '%s': %d}`,
+		cql.Quote(keyspace), strings.ReplaceAll(dc, "'", "''"), rf)).WithContext(ctx).Exec()
 	if err != nil {
 		return fmt.Errorf("forklift: create checkpoint keyspace %s in the destination: %w", keyspace, err)
 	}

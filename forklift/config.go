@@ -45,7 +45,9 @@ type Config struct {
 	MaxBatchBytes int `yaml:"max_batch_bytes"`
 
 	// CheckpointKeyspace is the destination keyspace of forklift_progress and forklift_quarantine;
-	// created (SimpleStrategy, RF CheckpointRF) when missing. Default "forklift".
+	// created when missing with CheckpointRF replicas in the datacenter of the destination node
+	// forklift talks to (NetworkTopologyStrategy: checkpoints are kept at LOCAL_QUORUM; set
+	// Destination.LocalDC for a destination of several datacenters). Default "forklift".
 	CheckpointKeyspace string `yaml:"checkpoint_keyspace"`
 	// CheckpointRF is the replication factor used when forklift creates CheckpointKeyspace. Default 1.
 	CheckpointRF int `yaml:"checkpoint_rf"`
