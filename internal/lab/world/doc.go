@@ -23,7 +23,8 @@
 //   - Distances: each region has one delay d (Delays); a pair's RTT is d(a) + d(b) on every path:
 //     a Cassandra message crosses the receiver's inbound proxy and its reply the asker's (internode
 //     connections are one-way); a client path's proxy carries the pair's RTT over its two
-//     directions. SeedDelays (5, 70, 60 ms) gives the seeds' 65/75/130 ms exactly. WAN.Set gives
+//     directions. SeedDelays (5, 70, 60 ms) gives the seeds' 65/75/130 ms exactly; one way, a
+//     Cassandra message into region R waits d(R) whatever its sender (not RTT/2). WAN.Set gives
 //     every region the same delay (the earlier symmetric WAN).
 //   - A partition cuts every cross-region path at once; Isolate cuts exactly the paths reaching or
 //     leaving the given regions; a heal restores them with the delays they had. Link reads the
