@@ -5,7 +5,10 @@
 // The application writes through a Client (Get/GetMulti/Set/Add/CompareAndSwap/Delete/Touch/
 // Increment/Decrement over gomemcache, with a context). After a local write the Client's Publisher
 // sends a versioned Event to every other region's queue, in SendMessageBatch calls of up to 10
-// entries. In each region an Agent (cmd/cachesync, or in process) long-polls its queue and applies
+// entries. One Publisher holds one SQS client, which reaches one region (the SDK sends to its own
+// endpoint and signs for its own region, whatever host a queue URL names): with more than one
+// other region, the Client's Sink is a Fanout of one Publisher per destination region, each with
+// that region's client and queue. In each region an Agent (cmd/cachesync, or in process) long-polls its queue and applies
 // the events to its local memcached.
 //
 // # Versions

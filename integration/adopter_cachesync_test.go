@@ -26,7 +26,16 @@ func TestCachesyncPublisherPerRegionSQS(t *testing.T) {
 		return sqs.New(sqs.Options{Region: string(to), BaseEndpoint: aws.String(w.SQS(from, to)), Credentials: aws.AnonymousCredentials{}})
 	}
 	for _, r := range world.Regions {
-		other := r.Other()
+		for _, other := range r.Others() {
+			pair(t, ctx, client, r, other)
+		}
+	}
+}
+
+// pair: r's publisher sends to other's queue through other's own client, and its second events to
+// r's own queue through r's.
+func pair(t *testing.T, ctx context.Context, client func(from, to world.Region) *sqs.Client, r, other world.Region) {
+	{
 		names := map[world.Region]string{}
 		for _, q := range []world.Region{r, other} {
 			home := client(q, q)

@@ -72,6 +72,30 @@ func TestComposeMatchesRegions(t *testing.T) {
 		t.Errorf("docker-compose.yml has %d services, scripts/regions %d (%v) and roles", len(compose.Services), len(services), services)
 	}
 
+	// The WAN's proxies (scripts/services/toxiproxy.json): listen address -> upstream.
+	raw, err = os.ReadFile("../scripts/services/toxiproxy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proxies []struct{ Name, Listen, Upstream string }
+	if err := json.Unmarshal(raw, &proxies); err != nil {
+		t.Fatalf("toxiproxy.json: %v", err)
+	}
+	paths := map[string]string{}
+	for _, p := range proxies {
+		paths[p.Listen] = p.Upstream
+	}
+	// storageProxy: the host of the proxy in front of the node at ip's storage port (its broadcast address).
+	storageProxy := func(ip string) string {
+		for l, u := range paths {
+			if u == ip+":7000" {
+				h, _, _ := net.SplitHostPort(l)
+				return h
+			}
+		}
+		return ""
+	}
+
 	// want: for each service, the environment entries or command words that give its addresses.
 	type want struct {
 		env     map[string]string
@@ -83,11 +107,15 @@ func TestComposeMatchesRegions(t *testing.T) {
 			"CASSANDRA_BROADCAST_ADDRESS": host("ISLANDS_GLOBAL_US_CQL_WAN"), "CASSANDRA_DC": env["ISLANDS_US_DC"]}},
 		"cassandra-eu-global": {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_GLOBAL_EU_CQL"),
 			"CASSANDRA_BROADCAST_ADDRESS": host("ISLANDS_GLOBAL_EU_CQL_WAN"), "CASSANDRA_DC": env["ISLANDS_EU_DC"]}},
-		"cassandra-eu": {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_EU_ISLAND_CQL"), "CASSANDRA_DC": env["ISLANDS_EU_DC"]}},
-		"memcached-us": {command: []string{host("ISLANDS_US_MEMCACHED")}},
-		"memcached-eu": {command: []string{host("ISLANDS_EU_MEMCACHED")}},
-		"elasticmq-us": {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_US_SQS_ENDPOINT")}},
-		"elasticmq-eu": {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_EU_SQS_ENDPOINT")}},
+		"cassandra-usw": {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_GLOBAL_USW_CQL"),
+			"CASSANDRA_BROADCAST_ADDRESS": storageProxy(host("ISLANDS_GLOBAL_USW_CQL")), "CASSANDRA_DC": env["ISLANDS_USW_DC"]}},
+		"cassandra-eu":  {env: map[string]string{"CASSANDRA_RPC_ADDRESS": host("ISLANDS_EU_ISLAND_CQL"), "CASSANDRA_DC": env["ISLANDS_EU_DC"]}},
+		"memcached-us":  {command: []string{host("ISLANDS_US_MEMCACHED")}},
+		"memcached-eu":  {command: []string{host("ISLANDS_EU_MEMCACHED")}},
+		"memcached-usw": {command: []string{host("ISLANDS_USW_MEMCACHED")}},
+		"elasticmq-usw": {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_USW_SQS_ENDPOINT")}},
+		"elasticmq-us":  {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_US_SQS_ENDPOINT")}},
+		"elasticmq-eu":  {env: map[string]string{"ISLANDS_SQS_HOST": host("ISLANDS_EU_SQS_ENDPOINT")}},
 	}
 	if host("ISLANDS_US_CQL") != host("ISLANDS_GLOBAL_US_CQL") || host("ISLANDS_EU_CQL") != host("ISLANDS_EU_ISLAND_CQL") ||
 		env["ISLANDS_SQS_ENDPOINT"] != env["ISLANDS_US_SQS_ENDPOINT"] {
@@ -150,7 +178,7 @@ func TestComposeMatchesRegions(t *testing.T) {
 	// Each node mounts its own keystore and no other file of tls/ (another node's key, the CA's), and
 	// nothing of ca/ (the CA's key stays with the operator); JMX asks for a login, and the
 	// healthcheck gives it by file.
-	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-eu"} {
+	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-usw", "cassandra-eu"} {
 		s := compose.Services[svc]
 		own := "${ISLANDS_STATE:-./.regions}/tls/" + svc + ".p12:/islands/node.p12:ro"
 		for _, v := range []string{"./scripts/services/cassandra-secure.yaml:/islands/cassandra-secure.yaml:ro", own,
@@ -191,13 +219,13 @@ func TestComposeMatchesRegions(t *testing.T) {
 	if err := r.DependsOn.Decode(&deps); err != nil {
 		t.Errorf("service roles: depends_on: %v", err)
 	}
-	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-eu"} {
+	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-usw", "cassandra-eu"} {
 		if deps[svc].Condition != "service_healthy" {
 			t.Errorf("service roles does not wait for %s to be healthy: %+v", svc, deps)
 		}
 	}
 	entry := strings.Join(r.Entrypoint, " ")
-	for _, want := range []string{"roles -system-auth us-east-1:1,eu-west-1:1 " + env["ISLANDS_GLOBAL_US_CQL"], "roles -system-auth eu-west-1:1 " + env["ISLANDS_EU_ISLAND_CQL"]} {
+	for _, want := range []string{"roles -system-auth us-east-1:1,eu-west-1:1,us-west-2:1 " + env["ISLANDS_GLOBAL_US_CQL"], "roles -system-auth eu-west-1:1 " + env["ISLANDS_EU_ISLAND_CQL"]} {
 		if !strings.Contains(entry, want) {
 			t.Errorf("service roles does not run %q as scripts/regions up does: %s", want, entry)
 		}
@@ -209,27 +237,26 @@ func TestComposeMatchesRegions(t *testing.T) {
 		}
 	}
 
-	// The WAN's proxies: each *_WAN address in front of the same service's direct address.
-	raw, err = os.ReadFile("../scripts/services/toxiproxy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var proxies []struct{ Name, Listen, Upstream string }
-	if err := json.Unmarshal(raw, &proxies); err != nil {
-		t.Fatalf("toxiproxy.json: %v", err)
-	}
-	paths := map[string]string{}
-	for _, p := range proxies {
-		paths[p.Listen] = p.Upstream
+	// The WAN's proxies: each *_WAN address in front of the same service's direct address, one
+	// per directed pair of regions (every listen address distinct).
+	if len(paths) != len(proxies) {
+		t.Errorf("toxiproxy.json: %d proxies on %d addresses", len(proxies), len(paths))
 	}
 	for wan, direct := range map[string]string{
 		"ISLANDS_GLOBAL_US_CQL_WAN": "ISLANDS_GLOBAL_US_CQL", "ISLANDS_GLOBAL_EU_CQL_WAN": "ISLANDS_GLOBAL_EU_CQL",
 		"ISLANDS_US_SQS_ENDPOINT_WAN": "ISLANDS_US_SQS_ENDPOINT", "ISLANDS_EU_SQS_ENDPOINT_WAN": "ISLANDS_EU_SQS_ENDPOINT",
+		"ISLANDS_GLOBAL_USW_CQL_WAN_FROM_US": "ISLANDS_GLOBAL_USW_CQL", "ISLANDS_GLOBAL_USW_CQL_WAN_FROM_EU": "ISLANDS_GLOBAL_USW_CQL",
+		"ISLANDS_GLOBAL_US_CQL_WAN_FROM_USW": "ISLANDS_GLOBAL_US_CQL", "ISLANDS_GLOBAL_EU_CQL_WAN_FROM_USW": "ISLANDS_GLOBAL_EU_CQL",
+		"ISLANDS_USW_SQS_ENDPOINT_WAN_FROM_US": "ISLANDS_USW_SQS_ENDPOINT", "ISLANDS_USW_SQS_ENDPOINT_WAN_FROM_EU": "ISLANDS_USW_SQS_ENDPOINT",
+		"ISLANDS_US_SQS_ENDPOINT_WAN_FROM_USW": "ISLANDS_US_SQS_ENDPOINT", "ISLANDS_EU_SQS_ENDPOINT_WAN_FROM_USW": "ISLANDS_EU_SQS_ENDPOINT",
 	} {
 		l, u := strings.TrimPrefix(env[wan], "http://"), strings.TrimPrefix(env[direct], "http://")
 		if paths[l] != u {
 			t.Errorf("toxiproxy.json: %s (%s) leads to %q, want %s (%s)", wan, l, paths[l], direct, u)
 		}
+	}
+	if storageProxy(host("ISLANDS_GLOBAL_USW_CQL")) == "" {
+		t.Errorf("toxiproxy.json: no storage proxy in front of the us-west-2 node")
 	}
 	for _, region := range []string{"US", "EU"} {
 		l := host("ISLANDS_GLOBAL_"+region+"_CQL_WAN") + ":7000"

@@ -66,7 +66,13 @@ func TestRegionHandles(t *testing.T) {
 			}
 		}
 	}
+	if len(rs) != 3 {
+		t.Errorf("%d region handles, want the world's three", len(rs))
+	}
 	for _, r := range rs {
+		if len(r.Publishers()) != len(world.Regions)-1 {
+			t.Errorf("%s publishes to %d regions, want every other one (%d)", r.Name, len(r.Publishers()), len(world.Regions)-1)
+		}
 		for to, p := range r.Publishers() {
 			if !world.Known(to) || to == r.Name {
 				t.Errorf("%s publishes to %q", r.Name, to)

@@ -97,7 +97,7 @@ func TestSecurityWorldStateIsPrivate(t *testing.T) {
 // (scripts/regions nodetool: -u islands_jmx -pwf) it works.
 func TestSecurityJMXNeedsALogin(t *testing.T) {
 	e := needServices(t)
-	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-eu"} {
+	for _, svc := range []string{"cassandra-us", "cassandra-eu-global", "cassandra-usw", "cassandra-eu"} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cmd := exec.CommandContext(ctx, e.Regions, "nodetool", svc, "version")
 		cmd.Env = append(os.Environ(), "ISLANDS_NODETOOL_ANONYMOUS=1")
@@ -167,7 +167,7 @@ func TestSecurityCAKeyStaysWithTheOperator(t *testing.T) {
 	for _, d := range ents {
 		names = append(names, d.Name())
 	}
-	if got := strings.Join(names, " "); got != "ca.pem cassandra-eu-global.p12 cassandra-eu.p12 cassandra-us.p12" {
+	if got := strings.Join(names, " "); got != "ca.pem cassandra-eu-global.p12 cassandra-eu.p12 cassandra-us.p12 cassandra-usw.p12" {
 		t.Errorf("tls/ holds %s; want the CA's certificate and the nodes' keystores only", got)
 	}
 	ca := filepath.Join(state, "ca", "ca.p12")

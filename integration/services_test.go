@@ -196,6 +196,13 @@ func needWorld(t testing.TB) world.Env {
 // setWAN sets the WAN's delay for the test and gives it back, healed, when the test ends.
 func setWAN(t testing.TB, w world.Env, oneWay, jitter time.Duration) {
 	t.Helper()
+	setWANLink(t, w, world.Link{OneWay: oneWay, Jitter: jitter})
+}
+
+// setWANLink gives the WAN the delays of l (healed) for the test and gives it back, healed, when the
+// test ends.
+func setWANLink(t testing.TB, w world.Env, l world.Link) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	before, err := w.WAN().Link(ctx)
@@ -205,16 +212,13 @@ func setWAN(t testing.TB, w world.Env, oneWay, jitter time.Duration) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if err := w.WAN().Set(ctx, before.OneWay, before.Jitter); err != nil {
+		before.Partitioned, before.Isolated = false, world.Link{}.Isolated
+		if err := w.WAN().Apply(ctx, before); err != nil {
 			t.Errorf("restoring the WAN: %v", err)
 		}
-		if !before.Partitioned {
-			if err := w.WAN().Heal(ctx); err != nil {
-				t.Errorf("healing the WAN: %v", err)
-			}
-		}
 	})
-	if err := w.WAN().Set(ctx, oneWay, jitter); err != nil {
+	l.Partitioned, l.Isolated = false, world.Link{}.Isolated
+	if err := w.WAN().Apply(ctx, l); err != nil {
 		t.Fatal(err)
 	}
 }

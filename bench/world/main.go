@@ -1,7 +1,8 @@
 // Command bench/world measures the local world in one run: the global cluster's cross-DC visibility
-// lag (a LOCAL_ONE write in one datacenter, polled LOCAL_ONE in the other until it appears) with no
-// WAN delay and with the WAN's delay (default 35 ms each way, ±5 ms), side by side in alternating
-// blocks, both directions; and the resident memory of every service of the world. It writes
+// lag (a LOCAL_ONE write in one datacenter, polled LOCAL_ONE in another until it appears) for every
+// ordered pair of regions, with no WAN delay and with the WAN's delays (default the seeds'
+// distances, world.SeedDelays; -one-way D for the same delay everywhere), side by side in
+// alternating blocks; and the resident memory of every service of the world. It writes
 // bench/results/world.json and gives the WAN back as it found it.
 package main
 
@@ -27,16 +28,16 @@ import (
 const ks = "bench_world"
 
 type setting struct {
-	Name           string        `json:"name"`
-	OneWay, Jitter time.Duration `json:"-"`
-	OneWayMS       float64       `json:"one_way_ms"`
-	JitterMS       float64       `json:"jitter_ms"`
-	lags           []time.Duration
+	Name string
+	Link world.Link
+	lags map[[2]world.Region][]time.Duration
 }
 
 type figures struct {
 	Setting  string  `json:"setting"`
-	OneWayMS float64 `json:"one_way_ms"`
+	From     string  `json:"from"`
+	To       string  `json:"to"`
+	RTTMS    float64 `json:"rtt_ms"`
 	JitterMS float64 `json:"jitter_ms"`
 	Samples  int     `json:"samples"`
 	MinMS    float64 `json:"min_ms"`
@@ -46,7 +47,7 @@ type figures struct {
 }
 
 func main() {
-	oneWay := flag.Duration("one-way", 35*time.Millisecond, "the WAN's one-way delay compared with none")
+	oneWay := flag.Duration("one-way", 0, "the same one-way delay between every two regions, instead of the seeds' distances")
 	jitter := flag.Duration("jitter", 5*time.Millisecond, "the WAN's jitter (±, uniform)")
 	samples := flag.Int("samples", 200, "writes per setting (half in each direction)")
 	rounds := flag.Int("rounds", 4, "alternating blocks per setting")
@@ -60,12 +61,7 @@ func main() {
 	wan := env.WAN()
 	before, err := wan.Link(ctx)
 	must(err)
-	defer func() {
-		must(wan.Set(ctx, before.OneWay, before.Jitter))
-		if !before.Partitioned {
-			must(wan.Heal(ctx))
-		}
-	}()
+	defer func() { must(wan.Apply(ctx, before)) }()
 	must(wan.Heal(ctx))
 
 	sessions := map[world.Region]*gocql.Session{}
@@ -83,25 +79,40 @@ func main() {
 	}
 	us := sessions[world.USEast1]
 	must(us.Query("DROP KEYSPACE IF EXISTS " + ks).Exec())
-	must(us.Query(fmt.Sprintf("CREATE KEYSPACE %s WITH replication = {'class': 'NetworkTopologyStrategy', '%s': 1, '%s': 1}",
-		ks, world.USEast1.DC(), world.EUWest1.DC())).Exec())
+	repl := "'class': 'NetworkTopologyStrategy'"
+	for _, r := range world.Regions {
+		repl += fmt.Sprintf(", '%s': 1", r.DC())
+	}
+	must(us.Query(fmt.Sprintf("CREATE KEYSPACE %s WITH replication = {%s}", ks, repl)).Exec())
 	must(us.Query("CREATE TABLE " + ks + ".t (k int PRIMARY KEY, v text)").Exec())
 
-	settings := []*setting{
-		{Name: "no WAN delay", OneWay: 0, Jitter: 0},
-		{Name: "WAN", OneWay: *oneWay, Jitter: *jitter},
+	far := world.Link{Delays: world.SeedDelays(), Jitter: *jitter}
+	if *oneWay > 0 {
+		far = world.Link{OneWay: *oneWay, Jitter: *jitter}
+	}
+	settings := []*setting{{Name: "no WAN delay"}, {Name: "WAN", Link: far}}
+	var pairs [][2]world.Region
+	for _, a := range world.Regions {
+		for _, b := range world.Regions {
+			if a != b {
+				pairs = append(pairs, [2]world.Region{a, b})
+			}
+		}
 	}
 	k := 0
 	per := max(*samples / *rounds, 2)
 	for round := 0; round < *rounds; round++ {
 		for _, s := range settings {
-			must(wan.Set(ctx, s.OneWay, s.Jitter))
+			must(wan.Apply(ctx, s.Link))
+			if s.lags == nil {
+				s.lags = map[[2]world.Region][]time.Duration{}
+			}
 			for i := 0; i < per; i++ {
-				from := world.Regions[i%2]
+				p := pairs[i%len(pairs)]
 				k++
-				lag, err := visibility(sessions[from], sessions[from.Other()], k)
+				lag, err := visibility(sessions[p[0]], sessions[p[1]], k)
 				must(err)
-				s.lags = append(s.lags, lag)
+				s.lags[p] = append(s.lags[p], lag)
 			}
 		}
 	}
@@ -115,17 +126,22 @@ func main() {
 		} `json:"rss"`
 		When string `json:"when"`
 	}
-	res.What = "global cluster cross-DC visibility lag (LOCAL_ONE write in one DC until a LOCAL_ONE read in the other sees it, from the write's start), both directions; RSS of the world's services"
+	res.What = "global cluster cross-DC visibility lag (LOCAL_ONE write in one DC until a LOCAL_ONE read in another sees it, from the write's start), every ordered pair of regions; RSS of the world's services"
 	res.When = time.Now().UTC().Format(time.RFC3339)
-	fmt.Printf("%-14s %10s %8s %8s %8s %8s %8s\n", "cross-DC lag", "one-way", "samples", "min", "p50", "p99", "max")
-	for _, s := range settings {
-		f := summarize(s)
-		res.Visibility = append(res.Visibility, f)
-		fmt.Printf("%-14s %8.0fms %8d %6.1fms %6.1fms %6.1fms %6.1fms\n", s.Name, f.OneWayMS, f.Samples, f.MinMS, f.P50MS, f.P99MS, f.MaxMS)
-	}
-	if len(res.Visibility) == 2 && res.Visibility[0].P50MS > 0 {
-		fmt.Printf("p50 ratio WAN/none: %.1fx, p50 difference %.1f ms (one-way %v)\n",
-			res.Visibility[1].P50MS/res.Visibility[0].P50MS, res.Visibility[1].P50MS-res.Visibility[0].P50MS, *oneWay)
+	fmt.Printf("%-14s %-22s %8s %8s %8s %8s %8s %8s\n", "cross-DC lag", "pair", "rtt", "samples", "min", "p50", "p99", "max")
+	for _, p := range pairs {
+		var none float64
+		for _, s := range settings {
+			f := summarize(s, p)
+			res.Visibility = append(res.Visibility, f)
+			fmt.Printf("%-14s %-22s %6.0fms %8d %6.1fms %6.1fms %6.1fms %6.1fms", s.Name, f.From+"->"+f.To, f.RTTMS, f.Samples, f.MinMS, f.P50MS, f.P99MS, f.MaxMS)
+			if s.Link == (world.Link{}) {
+				none = f.P50MS
+			} else if none > 0 {
+				fmt.Printf("   p50 %+.1f ms over none", f.P50MS-none)
+			}
+			fmt.Println()
+		}
 	}
 	res.RSS.Services, res.RSS.TotalBytes = rss(env.Regions)
 	fmt.Printf("world RSS: %.2f GiB\n", float64(res.RSS.TotalBytes)/(1<<30))
@@ -154,12 +170,15 @@ func visibility(src, dst *gocql.Session, k int) (time.Duration, error) {
 	return 0, fmt.Errorf("row %d not visible after 30s", k)
 }
 
-func summarize(s *setting) figures {
-	l := append([]time.Duration(nil), s.lags...)
+func summarize(s *setting, p [2]world.Region) figures {
+	l := append([]time.Duration(nil), s.lags[p]...)
 	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 	q := func(p float64) time.Duration { return l[min(len(l)-1, int(p*float64(len(l))))] }
-	return figures{Setting: s.Name, OneWayMS: ms(s.OneWay), JitterMS: ms(s.Jitter), Samples: len(l),
+	if len(l) == 0 {
+		return figures{Setting: s.Name, From: string(p[0]), To: string(p[1])}
+	}
+	return figures{Setting: s.Name, From: string(p[0]), To: string(p[1]), RTTMS: ms(s.Link.PairRTT(p[0], p[1])), JitterMS: ms(s.Link.Jitter), Samples: len(l),
 		MinMS: ms(l[0]), P50MS: ms(q(0.50)), P99MS: ms(q(0.99)), MaxMS: ms(l[len(l)-1])}
 }
 

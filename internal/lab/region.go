@@ -282,9 +282,15 @@ func (r *Region) StartCache(ctx context.Context, o CacheOptions) error {
 		pubs[to] = p
 		sinks = append(sinks, p)
 	}
-	var sink cachesync.Sink = fanout(sinks)
+	var sink cachesync.Sink
 	if len(sinks) == 1 {
 		sink = sinks[0] // two regions: the publisher itself, as an application would hold it
+	} else {
+		f, err := cachesync.NewFanout(sinks...)
+		if err != nil {
+			return fail(fmt.Errorf("lab: %s: %w", r.Name, err))
+		}
+		sink = f
 	}
 	c, err := cachesync.NewClient(r.Memcached, sink, cachesync.ClientOptions{Region: string(r.Name), Rules: o.Rules})
 	if err != nil {
@@ -297,20 +303,6 @@ func (r *Region) StartCache(ctx context.Context, o CacheOptions) error {
 		return err
 	}
 	return nil
-}
-
-// fanout publishes each event to every sink: one publisher per destination region.
-type fanout []cachesync.Sink
-
-// Publish implements cachesync.Sink: every sink gets the event; their errors are joined.
-func (f fanout) Publish(ctx context.Context, ev *cachesync.Event) error {
-	var errs []error
-	for _, s := range f {
-		if err := s.Publish(ctx, ev); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // StartAgent starts the region's agent on its own queue (again, after StopAgent: a restarted

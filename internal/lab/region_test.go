@@ -24,6 +24,12 @@ var testEnv = world.Env{
 	USSQSEndpoint: "http://127.0.5.1:9324", EUSQSEndpoint: "http://127.0.6.1:9324",
 	USSQSEndpointWAN: "http://127.0.15.1:9324", EUSQSEndpointWAN: "http://127.0.16.1:9324",
 	USQueue: "islands-us-east-1", EUQueue: "islands-eu-west-1",
+	GlobalUSWCQL: "127.0.8.1:9042", GlobalUSWCQLWANFromUS: "127.0.18.5:9042", GlobalUSWCQLWANFromEU: "127.0.18.6:9042",
+	GlobalUSCQLWANFromUSW: "127.0.15.8:9042", GlobalEUCQLWANFromUSW: "127.0.16.8:9042",
+	USWMemcached: "127.0.8.1:11211", USWSQSEndpoint: "http://127.0.8.1:9324",
+	USWSQSEndpointWANFromUS: "http://127.0.18.5:9324", USWSQSEndpointWANFromEU: "http://127.0.18.6:9324",
+	USSQSEndpointWANFromUSW: "http://127.0.15.8:9324", EUSQSEndpointWANFromUSW: "http://127.0.16.8:9324",
+	USWQueue: "islands-us-west-2",
 }
 
 // Each handle reaches its own region's services directly and every other region's through the
@@ -113,7 +119,11 @@ func (s *sink) Publish(_ context.Context, ev *cachesync.Event) error {
 func TestFanoutPublishesToEveryRegion(t *testing.T) {
 	boom := errors.New("boom")
 	a, b, c := &sink{}, &sink{err: boom}, &sink{}
-	err := fanout{a, b, c}.Publish(context.Background(), &cachesync.Event{Key: "k"})
+	f, err := cachesync.NewFanout(a, b, c) // the lab's fanout, now the product's
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.Publish(context.Background(), &cachesync.Event{Key: "k"})
 	if !errors.Is(err, boom) {
 		t.Errorf("err = %v, want boom", err)
 	}

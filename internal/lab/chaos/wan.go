@@ -39,7 +39,7 @@ func (p *WANPartitioner) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	l.Partitioned = false
+	l.Partitioned, l.Isolated = false, world.Link{}.Isolated
 	p.base, p.saved = l, true
 	return nil
 }
@@ -101,7 +101,7 @@ func (p *WANPartitioner) Heal(ctx context.Context) error {
 	if !saved {
 		return nil
 	}
-	return p.W.Set(ctx, base.OneWay, base.Jitter)
+	return p.W.Apply(ctx, base)
 }
 
 // NewWANPartitionerAt returns a WANPartitioner on the Toxiproxy API at api (ISLANDS_WAN), able to

@@ -11,6 +11,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/forklift"
+	"github.com/globalcloud/islands/internal/lab/world"
 )
 
 // The distance step measures each figure twice in the same run, with the same code on the same
@@ -107,10 +108,10 @@ func (d *run) distance(ctx context.Context, apps []*app) error {
 	// Warm up (connections, prepared statements on both sides) before anything is measured.
 	d.trafficFor(ctx, apps, [][]member{d.home(us), d.home(eu)}, time.Second)
 	for i, set := range []struct {
-		label          string
-		oneWay, jitter time.Duration
-	}{{atZero, 0, 0}, {atDistance, d.link.OneWay, d.link.Jitter}} {
-		if err := wan.Set(ctx, set.oneWay, set.jitter); err != nil {
+		label string
+		link  world.Link
+	}{{atZero, world.Link{}}, {atDistance, d.link}} {
+		if err := wan.Apply(ctx, set.link); err != nil {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond) // events of the previous setting still on their way

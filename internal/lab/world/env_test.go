@@ -26,6 +26,12 @@ var testEnv = map[string]string{
 	"ISLANDS_WAN":                 "http://127.0.10.1:8474",
 }
 
+func init() {
+	for k, v := range thirdRegionVars {
+		testEnv[k] = v
+	}
+}
+
 func lookup(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
