@@ -161,3 +161,53 @@ func TestLegacySpillIsMovedAndSent(t *testing.T) {
 		t.Fatalf("%d of the %d spilled events were sent", sent, n)
 	}
 }
+
+// TestSpillPerDestinationExactlyOnceForTheUpRegion: while region C is down, the up region B
+// receives every spilled event exactly once (no resend storm caused by C), and C receives every
+// event once it is back.
+func TestSpillPerDestinationExactlyOnceForTheUpRegion(t *testing.T) {
+	f := newFakeSQS(t)
+	b, c := f.url("b"), f.url("c")
+	f.setDown(c, true)
+	p, err := NewPublisher(f.client(), []string{b, c}, PublisherOptions{Buffer: 1, PublishTimeout: time.Millisecond, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		p.Close(cctx)
+	}()
+	const n = 300
+	for i := 0; i < n; i++ {
+		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
+		if err := p.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(url string) map[string]int {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got := f.counts(url)
+			if len(got) >= n || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	gotB := waitFor(b)
+	time.Sleep(300 * time.Millisecond) // a few more drain rounds of C's spill, failing
+	gotB = f.counts(b)
+	for body, k := range gotB {
+		if k != 1 {
+			t.Fatalf("region B received %q %d times while C was down", body, k)
+		}
+	}
+	if len(gotB) != n {
+		t.Fatalf("region B received %d of %d events while C was down", len(gotB), n)
+	}
+	f.setDown(c, false)
+	if gotC := waitFor(c); len(gotC) != n {
+		t.Fatalf("region C received %d of %d events after it came back", len(gotC), n)
+	}
+}
