@@ -74,6 +74,7 @@ type Client struct {
 	tomb  int32
 
 	degraded atomic.Int64
+	late     atomic.Int64
 	wall     ratchet // see now
 }
 
@@ -89,6 +90,10 @@ func (c *Client) times() times {
 
 // Degraded returns how many replicated values were too large and went out as invalidations.
 func (c *Client) Degraded() int64 { return c.degraded.Load() }
+
+// Late returns how many Set/Add calls gave a version older than the tombstone lifetime and were
+// stored and sent as invalidations (see Set).
+func (c *Client) Late() int64 { return c.late.Load() }
 
 // NewClient returns a Client over the region's memcached and a Publisher to the other regions.
 func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
@@ -229,6 +234,13 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]*Item,
 // Set stores item locally at item.Version (Client.Now when zero) and sends it (or its
 // invalidation) to the other regions. A write that loses to a newer version held returns
 // ErrNotApplied and sends nothing: the newer write's own event reaches the other regions.
+//
+// A Version older than TombstoneTTL by the client's clock (a delayed or retried cache write) is
+// "late", as the agents judge a set event: the tombstone of a newer delete that would have
+// stopped it may be gone, so it is stored as a tombstone at its version (an invalidation, never
+// a value) and sent as an invalidation — what every agent does with it — counted in Late and in
+// islands_cachesync_late_events_total; Set returns nil (the key reads as a miss and refills from
+// the database). Add does the same.
 func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
@@ -242,6 +254,9 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	v, err := c.versionFor(item.Version)
 	if err != nil {
 		return v, err
+	}
+	if c.isLate(v) {
+		return v, c.lateWrite(ctx, item.Key, v)
 	}
 	exp := absExpiry(item.Expiration, c.opts.Now())
 	applied, err := store(c.mc, item.Key, Stored{Version: v, Value: item.Value, Expires: exp}, item.Flags, c.tomb, c.times())
@@ -268,9 +283,40 @@ func (c *Client) after(held Version) Version {
 	return v
 }
 
+// isLate reports whether a write at v is older than the tombstone lifetime by the client's clock
+// (the agents' rule for set events, Agent.applyCache).
+func (c *Client) isLate(v Version) bool {
+	return c.now().Sub(time.UnixMicro(v.Micros)) > c.opts.TombstoneTTL
+}
+
+// lateWrite applies a late set or add as the agents apply a late set event: a tombstone at v
+// here, an invalidation at v to the other regions.
+func (c *Client) lateWrite(ctx context.Context, key string, v Version) error {
+	c.late.Add(1)
+	if c.m != nil {
+		c.m.late.Inc()
+	}
+	if c.opts.Logger != nil {
+		c.opts.Logger.Info("cachesync: write older than the tombstone lifetime, stored and sent as an invalidation", "key", key, "version", v.Micros)
+	}
+	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
+		return c.failedWrite(ctx, OpInvalidate, key, v, err)
+	}
+	return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
+}
+
+// versionFor returns the version of a write given v (zero: Client.Now). It refuses, with
+// ErrConfig, a version the agents would refuse (Micros ≤ 0: ParseEvent's poison) or could not
+// store (an origin longer than MaxOriginBytes), before anything is stored or sent.
 func (c *Client) versionFor(v Version) (Version, error) {
 	if v.IsZero() {
 		return c.Now(), nil
+	}
+	if v.Micros <= 0 {
+		return v, fmt.Errorf("%w: item version %d µs: a version is a time after 1970 (Client.Now)", ErrConfig, v.Micros)
+	}
+	if len(v.Origin) > MaxOriginBytes {
+		return v, fmt.Errorf("%w: item version origin is %d bytes, at most %d", ErrConfig, len(v.Origin), MaxOriginBytes)
 	}
 	if v.Micros <= c.clock.Last() {
 		// The clock is past it already: among others this client's own versions, which after a
@@ -304,6 +350,9 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	v, err := c.versionFor(item.Version)
 	if err != nil {
 		return v, err
+	}
+	if c.isLate(v) {
+		return v, c.lateWrite(ctx, item.Key, v)
 	}
 	now := c.now()
 	in := Stored{Version: v, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
@@ -492,7 +541,11 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 
 // Emit sends an application event of type typ with payload (JSON-encoded) to the other regions,
 // where the agent runs the handler registered for typ (Agent.Handle).
+// An empty typ is refused with ErrConfig (every agent would dead-letter the event).
 func (c *Client) Emit(ctx context.Context, typ string, payload any) error {
+	if typ == "" {
+		return fmt.Errorf("%w: Emit needs an event type", ErrConfig)
+	}
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("cachesync: encode %s payload: %w", typ, err)

@@ -21,7 +21,12 @@
 // a version more than MaxDrift ahead is not followed (a clock stepped far ahead cannot drag the
 // others). A write that replaces what it read (CompareAndSwap, Increment) is stamped after it even
 // then. Set reports a write that lost to a newer version with ErrNotApplied (wrapping
-// memcache.ErrNotStored) and sends nothing.
+// memcache.ErrNotStored) and sends nothing. A Set or Add at a version older than TombstoneTTL by
+// the client's clock is late, as an agent judges a set event: it is stored as a tombstone at its
+// version and sent as an invalidation (never a value), counted in Client.Late and
+// islands_cachesync_late_events_total, and returns nil. A version the agents would refuse (Micros
+// ≤ 0, an origin over 255 bytes) is refused with ErrConfig before anything is stored or sent, as
+// is Emit with an empty type.
 //
 // Far-ahead versions, the one rule: the cache orders them as the database does. A region whose
 // clock was stepped forward writes the database at a far-ahead timestamp, which wins there over
@@ -118,9 +123,19 @@
 //
 // Malformed messages and messages of an unknown format version are left undeleted with their
 // visibility set to zero, so the queue's redrive policy moves them to its dead-letter queue after
-// maxReceiveCount receives; they are counted and the agent goes on. Values whose encoded event
-// would not fit one SQS message (MaxMessageBytes) are sent as invalidations instead, and counted.
-// Event keys travel losslessly: a key that is not valid UTF-8 goes as "key64" (base64), see Event.
+// maxReceiveCount receives; they are counted and the agent goes on. A set event whose encoding
+// would not fit one SQS message (MaxMessageBytes) is sent as an invalidation instead, whatever
+// ClientOptions.MaxValueBytes says (the Publisher checks the encoded size), counted in
+// Publisher.Degraded and islands_cachesync_degraded_to_invalidation_total; any other event that
+// large is refused (ErrTooLarge). Event bodies hold only characters SQS takes (#x9 #xA #xD
+// #x20–#xD7FF #xE000–#xFFFD #x10000–#x10FFFF): a key made of anything else (invalid UTF-8,
+// U+FFFE, U+FFFF) goes as "key64" (base64), any other string carries such a character as a JSON
+// escape, so keys travel losslessly and no event is refused for its characters (see Event). An
+// entry SQS refuses for good all the same (InvalidMessageContents, too large: a sender fault) is
+// never retried as it is: it is encoded again (a set or a touch as the invalidation of its
+// version) and sent at once, or, if nothing different can be sent, dropped; both are counted
+// (islands_cachesync_refused_entries_total{outcome}, Publisher.Refused; drops also in
+// Dropped) and logged, so it never holds a sender or the spill's drain.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
 // than its item size) is applied as an invalidation at its version.
 //
@@ -130,6 +145,16 @@
 // Appliers (gomemcache keeps 2 idle: every concurrent apply beyond them dialled a connection).
 // OnSent (PublisherOptions) and OnStages/OnDeleted (AgentOptions) give each event's times per
 // stage; bench/cachesync prints the breakdown per percentile.
+//
+// Spill: one durable log per destination queue under SpillDir (spill.go), each drained and
+// committed on its own, so a region that is down holds back and resends only its own events;
+// SpillMaxBytes is shared evenly among them. A spill written before (one log in SpillDir itself)
+// is moved into them when a Publisher opens the directory. Close stops sending a reserve before
+// its deadline (half the time left, at most 1 s) and spills what is left within it; at
+// the deadline every spill append not yet durable is ended, and those events are counted as
+// dropped and logged (an append the disk completes later is found by the next Publisher on the
+// directory: a duplicate); Close returns by its deadline with every goroutine of the Publisher
+// stopped, not waiting for a spill writer stuck in a write or an fsync (its error says so).
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
 // (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or

@@ -26,10 +26,15 @@ const FormatVersion = 1
 // Event is the message sent between regions.
 //
 // Keys are bytes (memcached takes any byte but spaces and control bytes), and JSON strings are
-// UTF-8: a key that is valid UTF-8 travels as "key", any other as "key64" (base64 of its bytes),
-// so that no key is rewritten on the way (encoding/json would replace a byte 0xff with U+FFFD,
-// landing the invalidation on another key). Agents that predate key64 see no key and leave such
-// an event for the dead-letter queue rather than apply it to the wrong key.
+// UTF-8: a key made only of characters SQS takes in a message body (valid UTF-8, and each
+// character in #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF, see sqsSafe)
+// travels as "key", any other as "key64" (base64 of its bytes), so that no key is rewritten on the
+// way (encoding/json would replace a byte 0xff with U+FFFD, landing the invalidation on another
+// key) and no body holds a character SQS refuses (U+FFFE, U+FFFF: InvalidMessageContents).
+// Agents that predate key64 see no key and leave such an event for the dead-letter queue rather
+// than apply it to the wrong key. Any other string of the body (the application event's type and
+// payload, the origin) holding U+FFFE or U+FFFF carries it as a JSON escape (\ufffe), which
+// decodes to the same string; a body holding invalid UTF-8 outside the key is refused by Marshal.
 type Event struct {
 	Format  int             `json:"v"`
 	ID      string          `json:"id"`
@@ -46,8 +51,50 @@ type Event struct {
 // ErrPoison: a message that is not an Event this agent can apply.
 var ErrPoison = errors.New("cachesync: malformed or unknown event")
 
-// Marshal encodes e for the queue.
+// Marshal encodes e for the queue: the body holds only characters SQS takes (see Event).
 func (e *Event) Marshal() ([]byte, error) { return json.Marshal(e) }
+
+// sqsSafe reports whether SQS takes every character of s in a message body: valid UTF-8 and only
+// #x9 | #xA | #xD | #x20–#xD7FF | #xE000–#xFFFD | #x10000–#x10FFFF (SendMessage, MessageBody:
+// "Any characters not included in this list will be rejected").
+func sqsSafe(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 || !sqsRune(r) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+func sqsRune(r rune) bool {
+	return r == 0x9 || r == 0xA || r == 0xD || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+}
+
+// sqsEscape makes a JSON text SQS-safe: a character SQS refuses can only stand inside a JSON
+// string (JSON's structure and whitespace are ASCII, encoding/json escapes the control
+// characters), where it is written as its \uXXXX escape, which decodes to the same character.
+// Invalid UTF-8 has no escape that decodes to the same bytes: it is an error.
+func sqsEscape(b []byte) ([]byte, error) {
+	if sqsSafe(string(b)) {
+		return b, nil
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		switch {
+		case r == utf8.RuneError && n <= 1:
+			return nil, fmt.Errorf("%w: event body holds invalid UTF-8 at byte %d", ErrConfig, i)
+		case sqsRune(r):
+			out = append(out, b[i:i+n]...)
+		default:
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += n
+	}
+	return out, nil
+}
 
 // eventJSON is Event's JSON form: Key as "key" when it is valid UTF-8, else as "key64".
 type eventJSON struct {
@@ -60,10 +107,14 @@ type eventFields Event // Event without its methods
 // MarshalJSON encodes e with its key carried losslessly (see Event).
 func (e Event) MarshalJSON() ([]byte, error) {
 	j := eventJSON{eventFields: eventFields(e)}
-	if !utf8.ValidString(e.Key) {
+	if !sqsSafe(e.Key) {
 		j.Key, j.Key64 = "", []byte(e.Key)
 	}
-	return json.Marshal(j)
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, err
+	}
+	return sqsEscape(b)
 }
 
 // UnmarshalJSON decodes an event written by MarshalJSON.

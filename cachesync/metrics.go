@@ -25,6 +25,7 @@ type metrics struct {
 	spilled     prometheus.Counter
 	unspilled   prometheus.Counter
 	publishWait prometheus.Histogram
+	refused     *prometheus.CounterVec // outcome: replaced (sent as an invalidation), dropped
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -68,6 +69,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Spilled events read back and queued for sending."}))
 	m.publishWait = register(reg, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "islands_cachesync_publish_wait_seconds",
 		Help: "Time Publish spent waiting for buffer space.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}))
+	m.refused = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_cachesync_refused_entries_total",
+		Help: "Entries SQS refused for good (InvalidMessageContents, too large …), by outcome: replaced (re-encoded or sent as an invalidation) or dropped."}, []string{"outcome"}))
 	m.published = register(reg, m.published)
 	m.sendErrors = register(reg, m.sendErrors)
 	m.dropped = register(reg, m.dropped)

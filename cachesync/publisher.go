@@ -16,9 +16,8 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // MaxMessageBytes is the largest SQS message body (256 KiB); an event that encodes larger is sent
@@ -27,6 +26,10 @@ const MaxMessageBytes = 256 * 1024
 
 // ErrDropped: the event could not be buffered nor spilled; it is lost (counted and logged).
 var ErrDropped = errors.New("cachesync: publish buffer full and no spill, event dropped")
+
+// ErrTooLarge: an event that is not a set (an application event, a key far past memcached's) is
+// larger than one SQS message; nothing is sent. A set is sent as an invalidation instead.
+var ErrTooLarge = errors.New("cachesync: event larger than one SQS message")
 
 // spillAppendTimeout bounds one spill append that no caller waits for.
 const spillAppendTimeout = 5 * time.Second
@@ -50,12 +53,15 @@ type PublisherOptions struct {
 	// spill's fsync (past it the append goes on without the caller) [20ms]. While the spill holds events, Publish spills at
 	// once, without waiting for room.
 	PublishTimeout time.Duration
-	// SpillDir is the directory of the durable spill (internal/recordlog): events that find the
-	// buffer full, or are still buffered when Close's deadline passes, are appended there and sent
-	// when SQS takes messages again (also by the next Publisher opened on the directory, after a
-	// restart). "" = no spill: such events are dropped, counted and logged (ErrDropped).
-	SpillDir      string
-	SpillMaxBytes int64 // bound of the spill on disk; beyond it events are dropped [1 GiB]
+	// SpillDir is the directory of the durable spill (internal/recordlog), one log per destination
+	// queue (spill.go): events that find their destination's buffer full, or are still buffered
+	// when Close's deadline nears, are appended there and sent when that destination's SQS takes
+	// messages again (also by the next Publisher opened on the directory, after a restart).
+	// "" = no spill: such events are dropped, counted and logged (ErrDropped).
+	SpillDir string
+	// SpillMaxBytes bounds the spill on disk, shared evenly among the destinations (at least
+	// 1 MiB each); beyond a destination's share its events are dropped [1 GiB].
+	SpillMaxBytes int64
 	// SecondInvalidation, when > 0, sends every cache event again after this delay (SQS
 	// DelaySeconds, whole seconds, at most 15 min), see SecondEvent: it covers the window where a
 	// region's database replica lags and a reader refills the cache with the old value, and the
@@ -91,14 +97,14 @@ type Publisher struct {
 	closed      bool
 	closing     chan struct{} // closed by Close: senders flush and stop
 	ctx         context.Context
-	cancel      context.CancelFunc // ends every SQS call and retry: Close's deadline passed
-	spill       *recordlog.Log
-	spilling    atomic.Int64 // events the spill confirmed durable and the drainer has not consumed
-	spillMu     sync.Mutex
+	cancel      context.CancelFunc                              // ends every SQS call and retry: Close's deadline passed
+	spills      map[string]*destSpill                           // per destination queue URL (spill.go); nil without SpillDir
 	spillWG     sync.WaitGroup                                  // spill appends in progress
-	appendSpill func(ctx context.Context, payload []byte) error // the spill's Append (a test hook)
+	appendSpill func(ctx context.Context, payload []byte) error // appends one spillRecord to its destination's spill (a test hook)
+	spillCtx    context.Context                                 // ends every spill append: Close's deadline passed
+	spillStop   context.CancelFunc
 
-	sent, dropped, spilled, resent atomic.Int64
+	sent, dropped, spilled, resent, degraded, refused atomic.Int64
 
 	recentMu sync.Mutex
 	resend   map[string]*resendState // per destination queue URL (ResendWindow)
@@ -200,22 +206,17 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		p.logger = slog.New(slog.DiscardHandler)
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
-	if opts.SpillDir != "" {
-		l, err := recordlog.Open(opts.SpillDir, recordlog.Options{MaxBytes: opts.SpillMaxBytes, Logger: opts.Logger})
-		if err != nil {
-			p.cancel()
-			return nil, fmt.Errorf("cachesync: open spill %s: %w", opts.SpillDir, err)
-		}
-		p.spill = l
-		p.spilling.Store(l.Stats().Records)
-		p.appendSpill = func(ctx context.Context, b []byte) error {
-			_, err := l.Append(ctx, b)
-			return err
-		}
-	}
+	p.spillCtx, p.spillStop = context.WithCancel(context.Background())
 	urls := queueURLs
 	if opts.OwnQueue != "" {
 		urls = append(append([]string(nil), queueURLs...), opts.OwnQueue)
+	}
+	if opts.SpillDir != "" {
+		if err := p.openSpills(urls); err != nil {
+			p.cancel()
+			p.spillStop()
+			return nil, err
+		}
 	}
 	for i, u := range urls {
 		q := &outQueue{url: u, ch: make(chan outEntry, opts.Buffer)}
@@ -227,9 +228,9 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		p.wg.Add(1)
 		go p.batcher(q)
 	}
-	if p.spill != nil {
+	for _, ds := range p.spills {
 		p.wg.Add(1)
-		go p.drainSpill()
+		go p.drainSpill(ds)
 	}
 	return p, nil
 }
@@ -245,8 +246,21 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	if err != nil {
 		return fmt.Errorf("cachesync: encode event for %q: %w", ev.Key, err)
 	}
+	if len(body) > MaxMessageBytes && ev.Op == OpSet {
+		// The encoded size decides, whatever ClientOptions.MaxValueBytes said: a set that does not
+		// fit one message goes as the invalidation of its version (a miss there, never stale).
+		p.degraded.Add(1)
+		if p.m != nil {
+			p.m.degraded.Inc()
+		}
+		p.logger.Info("cachesync: event too large for one SQS message, sending an invalidation", "key", ev.Key, "bytes", len(body), "limit", MaxMessageBytes)
+		ev = &Event{Format: ev.Format, ID: ev.ID, Op: OpInvalidate, Key: ev.Key, Version: ev.Version, Expiry: ev.Expiry}
+		if body, err = ev.Marshal(); err != nil {
+			return fmt.Errorf("cachesync: encode event for %q: %w", ev.Key, err)
+		}
+	}
 	if len(body) > MaxMessageBytes {
-		return fmt.Errorf("cachesync: event for %q is %d bytes, more than one SQS message (%d)", ev.Key, len(body), MaxMessageBytes)
+		return fmt.Errorf("cachesync: %s event for %q is %d bytes, more than one SQS message (%d): %w", ev.Op, ev.Key, len(body), MaxMessageBytes, ErrTooLarge)
 	}
 	type dest struct {
 		q *outQueue
@@ -285,9 +299,12 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		p.logger.Warn("cachesync: publish after Close; event dropped", "key", ev.Key)
 		return fmt.Errorf("cachesync: publish %q: %w", ev.Key, ErrClosed)
 	}
+	expired := false // the wait for room is over: the remaining destinations do not wait again
 	for _, d := range dests {
-		if p.spilling.Load() > 0 || len(over) > 0 {
-			// Events already wait on disk (SQS is down or slow): to disk at once, no waiting.
+		if p.pending(d.q.url) > 0 || expired {
+			// This destination's events already wait on disk (its SQS is down or slow): to its
+			// spill at once, behind them, no waiting. Another destination's spill holds nothing
+			// back here.
 			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
 			continue
 		}
@@ -303,8 +320,10 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		select {
 		case d.q.ch <- d.e:
 		case <-timer.C:
+			expired = true
 			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
 		case <-ctx.Done():
+			expired = true
 			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
 		}
 	}
@@ -325,7 +344,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 // records the spill confirmed and the drainer has not consumed, whether a caller still waits or
 // not; an append that fails is counted as dropped and logged.
 func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
-	if p.spill == nil {
+	if p.spills == nil {
 		p.logger.Warn("cachesync: publish buffer full and no spill; events dropped", "key", key, "events", len(recs))
 		p.dropped.Add(int64(len(recs)))
 		if p.m != nil {
@@ -339,11 +358,13 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 		b, _ := json.Marshal(r)
 		go func() {
 			defer p.spillWG.Done()
-			actx, cancel := context.WithTimeout(context.Background(), spillAppendTimeout)
+			actx, cancel := context.WithTimeout(p.spillCtx, spillAppendTimeout)
 			err := p.appendSpill(actx, b)
 			cancel()
 			if err == nil {
-				p.spilling.Add(1)
+				if ds := p.spills[r.Queue]; ds != nil {
+					ds.pending.Add(1)
+				}
 				p.spilled.Add(1)
 				if p.m != nil {
 					p.m.spilled.Inc()
@@ -371,6 +392,8 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			return nil
 		case <-ctx.Done():
 			return nil
+		case <-p.spillCtx.Done():
+			return nil // Close's deadline passed: the appends end now, failing (counted, logged)
 		}
 	}
 	if failed > 0 {
@@ -379,109 +402,39 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 	return nil
 }
 
-// drainSpill sends the spilled events, oldest first, until they are all sent; it checks again
-// every 100 ms. A record is consumed only once SQS took it (a crash in between sends it again:
-// duplicates are harmless).
-func (p *Publisher) drainSpill() {
-	defer p.wg.Done()
-	backoff := 100 * time.Millisecond
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.closing:
-			return
-		case <-time.After(backoff):
-		}
-		for p.spilling.Load() > 0 && p.ctx.Err() == nil {
-			ok := p.drainOnce()
-			if !ok {
-				backoff = min(backoff*2, 5*time.Second)
-				break
-			}
-			backoff = 100 * time.Millisecond
-		}
-	}
-}
-
-// drainOnce sends up to 200 spilled records, in batches sent in parallel (Senders at a time per
-// queue), and consumes them once SQS took them all; it reports whether it did.
-func (p *Publisher) drainOnce() bool {
-	p.spillMu.Lock()
-	defer p.spillMu.Unlock()
-	p.spill.Rewind()
-	recs, err := p.spill.Read(200)
-	if err != nil || len(recs) == 0 {
-		if err != nil {
-			p.logger.Warn("cachesync: read spill", "err", err)
-		}
-		if len(recs) == 0 && err == nil {
-			p.spilling.Store(p.spill.Stats().Records)
-		}
-		return err == nil
-	}
-	byQueue := map[string][]outEntry{}
-	for _, r := range recs {
-		var sr spillRecord
-		if json.Unmarshal(r.Payload, &sr) != nil {
-			continue // not ours: skip it
-		}
-		byQueue[sr.Queue] = append(byQueue[sr.Queue], sr.entry())
-	}
-	var (
-		wg     sync.WaitGroup
-		failed atomic.Bool
-		sem    = make(chan struct{}, p.opts.Senders)
-	)
-	for url, entries := range byQueue {
-		for i := 0; i < len(entries); i += p.opts.BatchSize {
-			batch := entries[i:min(i+p.opts.BatchSize, len(entries))]
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				bad, err := p.sendOnce(url, batch)
-				if err != nil || len(bad) > 0 {
-					failed.Store(true)
-				}
-				if err != nil {
-					p.sendFailed(url)
-				} else {
-					p.sendOK(url)
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	if failed.Load() {
-		return false // all of them again: duplicates are harmless
-	}
-	if err := p.spill.Commit(recs[len(recs)-1].Pos); err != nil {
-		p.logger.Warn("cachesync: commit spill", "err", err)
-		return false
-	}
-	p.spilling.Add(-int64(len(recs)))
-	if p.m != nil {
-		p.m.unspilled.Add(float64(len(recs)))
-	}
-	return true
-}
-
 // Sent returns how many events SQS has accepted so far (each destination counts).
 func (p *Publisher) Sent() int64 { return p.sent.Load() }
 
 // Dropped returns how many events were lost: neither buffered nor spilled.
 func (p *Publisher) Dropped() int64 { return p.dropped.Load() }
 
+// Degraded returns how many set events did not fit one SQS message once encoded and were sent as
+// invalidations.
+func (p *Publisher) Degraded() int64 { return p.degraded.Load() }
+
 // Spilled returns how many events went to the spill, and how many of them are not sent yet.
-func (p *Publisher) Spilled() (total, pending int64) { return p.spilled.Load(), p.spilling.Load() }
+func (p *Publisher) Spilled() (total, pending int64) {
+	for _, ds := range p.spills {
+		pending += ds.pending.Load()
+	}
+	return p.spilled.Load(), pending
+}
 
 // DefaultCloseTimeout bounds Close when its context has no deadline.
 const DefaultCloseTimeout = 10 * time.Second
 
-// Close sends what is buffered until ctx ends (DefaultCloseTimeout when ctx has no deadline),
-// then spills what is left (or drops it, counted, without a spill) and stops every goroutine
-// before it returns. It never panics, also while Publish calls run; later ones get ErrClosed.
+// Close sends what is buffered until shortly before ctx's deadline (DefaultCloseTimeout when ctx
+// has no deadline), then spills what is left (or drops it, counted, without a spill) and stops
+// every goroutine, returning by the deadline whatever the disk does. It never panics, also while
+// Publish calls run; later ones get ErrClosed.
+//
+// The time left is split: sending stops a reserve before the deadline (half the time left, at
+// most closeSpillReserve), and the reserve is for spilling what the buffers and the
+// senders still hold. At the deadline every spill append still waiting for its fsync is ended:
+// those events are counted as dropped and logged (an append the disk completes later may still be
+// found, and sent, by the next Publisher opened on SpillDir: a duplicate, harmless). If a spill's
+// writer is then still inside a write or an fsync, Close does not wait for it to stop (the error
+// says so); that goroutine is the operating system's to finish.
 func (p *Publisher) Close(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -496,14 +449,19 @@ func (p *Publisher) Close(ctx context.Context) error {
 	p.closed = true
 	close(p.closing)
 	p.mu.Unlock()
+	dl, _ := ctx.Deadline()
+	sendCtx, cancelSend := context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/2, closeSpillReserve)))
+	defer cancelSend()
+	stopSpill := context.AfterFunc(ctx, p.spillStop) // the deadline ends every spill append
+	defer stopSpill()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	var err error
 	select {
 	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("cachesync: publisher closed before its buffer was sent (the rest is spilled): %w", ctx.Err())
-		p.cancel() // every send and retry ends; senders spill what they hold
+	case <-sendCtx.Done():
+		err = fmt.Errorf("cachesync: publisher closed before its buffer was sent (the rest is spilled): %w", sendCtx.Err())
+		p.cancel() // every send and retry ends; senders spill what they hold (until the deadline)
 		<-done
 	}
 	p.cancel()
@@ -515,17 +473,29 @@ func (p *Publisher) Close(ctx context.Context) error {
 			left = append(left, e.record(q.url))
 		}
 		if len(left) > 0 {
-			p.spillOut(context.Background(), "", left, spillAppendTimeout)
+			p.spillOut(ctx, "", left, spillAppendTimeout)
 		}
 	}
-	p.spillWG.Wait() // appends whose callers stopped waiting
-	if p.spill != nil {
-		if cerr := p.spill.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("cachesync: close spill: %w", cerr)
+	p.spillWG.Wait() // appends whose callers stopped waiting: each ends by the deadline (spillCtx)
+	p.spillStop()
+	if p.spills != nil {
+		closed := make(chan error, 1)
+		go func() { closed <- p.closeSpills() }()
+		select {
+		case cerr := <-closed:
+			if cerr != nil && err == nil {
+				err = cerr
+			}
+		case <-ctx.Done():
+			p.logger.Error("cachesync: a spill's disk did not finish its write by Close's deadline; not waiting for it")
+			err = errors.Join(err, fmt.Errorf("cachesync: close spill: %w", ctx.Err()))
 		}
 	}
 	return err
 }
+
+// closeSpillReserve bounds the part of Close's time kept for spilling what is left.
+const closeSpillReserve = time.Second
 
 func (p *Publisher) allQueues() []*outQueue {
 	if p.own != nil {
@@ -636,7 +606,8 @@ func (p *Publisher) batcher(q *outQueue) {
 }
 
 // send delivers entries, retrying the ones SQS did not take until they are taken or the
-// publisher's context ends (Close's deadline passed); then they are spilled.
+// publisher's context ends (Close's deadline passed); then they are spilled. Entries SQS refuses
+// for good are replaced or dropped (sendAll), never retried.
 func (p *Publisher) send(url string, entries []outEntry) {
 	backoff := 50 * time.Millisecond
 	for len(entries) > 0 {
@@ -648,13 +619,13 @@ func (p *Publisher) send(url string, entries []outEntry) {
 			p.spillOut(context.Background(), "", recs, spillAppendTimeout)
 			return
 		}
-		failed, err := p.sendOnce(url, entries)
+		failed, err := p.sendAll(url, entries)
 		if err == nil {
 			p.sendOK(url)
 		} else {
 			p.sendFailed(url)
 		}
-		if err == nil && len(failed) == 0 {
+		if len(failed) == 0 {
 			return
 		}
 		if p.m != nil {
@@ -667,7 +638,88 @@ func (p *Publisher) send(url string, entries []outEntry) {
 	}
 }
 
-func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry, err error) {
+// sendAll is one attempt to send entries: it returns those to try again (SQS or the network
+// failed) and the error of a failed call. Invariant: an entry SQS refuses for good (a sender
+// fault: InvalidMessageContents, too large …) is never retried as it is, since it would be
+// refused for ever and hold a sender (and the spill's drain) for good; it is replaced (refused)
+// and the replacement sent at once, or dropped, counted and logged.
+func (p *Publisher) sendAll(url string, entries []outEntry) (failed []outEntry, err error) {
+	for round := 0; len(entries) > 0; round++ {
+		f, refused, e := p.sendOnce(url, entries)
+		failed = append(failed, f...)
+		if e != nil {
+			err = e
+		}
+		entries = nil
+		for _, r := range refused {
+			if rep, ok := p.replacement(r); ok && round < 2 {
+				entries = append(entries, rep)
+				p.countRefused(url, r, "replaced")
+			} else {
+				p.countRefused(url, r, "dropped")
+			}
+		}
+	}
+	return failed, err
+}
+
+// replacement returns what to send instead of an entry SQS refused for good: the event encoded
+// again (Marshal carries any key as key64 and escapes what SQS refuses: a body spilled by an
+// older version may not), and a set or a touch as the invalidation of its version (a set's value
+// may be what is too large). ok is false when nothing different can be sent.
+func (p *Publisher) replacement(e outEntry) (outEntry, bool) {
+	ev, err := ParseEvent(e.body)
+	if err != nil {
+		return e, false
+	}
+	if ev.Op == OpSet || ev.Op == OpTouch {
+		ev = &Event{Format: ev.Format, ID: ev.ID, Op: OpInvalidate, Key: ev.Key, Version: ev.Version, Expiry: ev.Expiry}
+	}
+	b, err := ev.Marshal()
+	if err != nil || string(b) == e.body || len(b) > MaxMessageBytes {
+		return e, false
+	}
+	r := e
+	r.body, r.op = string(b), ev.Op
+	return r, true
+}
+
+func (p *Publisher) countRefused(url string, e outEntry, outcome string) {
+	p.refused.Add(1)
+	if p.m != nil {
+		p.m.refused.WithLabelValues(outcome).Inc()
+	}
+	if outcome == "dropped" {
+		p.dropped.Add(1)
+		if p.m != nil {
+			p.m.dropped.Inc()
+		}
+		p.logger.Error("cachesync: SQS refused an event for good and it cannot be sent otherwise; dropped", "queue", url, "op", e.op, "bytes", len(e.body))
+		return
+	}
+	p.logger.Warn("cachesync: SQS refused an event for good; sending its invalidation instead", "queue", url, "op", e.op, "bytes", len(e.body))
+}
+
+// Refused returns how many entries SQS refused for good (each replaced or dropped, see sendAll).
+func (p *Publisher) Refused() int64 { return p.refused.Load() }
+
+// permanent reports whether a SendMessage error refuses the message itself, for good: sending
+// it again cannot succeed.
+func permanent(err error) bool {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorFault() == smithy.FaultServer {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "InvalidMessageContents", "AWS.SimpleQueueService.InvalidMessageContents", "InvalidParameterValue", "MessageTooLong":
+		return true
+	}
+	return false
+}
+
+// sendOnce sends entries in one call: failed are to be tried again, refused were refused for
+// good (sender faults), err is the call's error or a retryable entry's.
+func (p *Publisher) sendOnce(url string, entries []outEntry) (failed, refused []outEntry, err error) {
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -682,6 +734,9 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry,
 		for _, f := range failed {
 			bad[f.body] = true
 		}
+		for _, f := range refused {
+			bad[f.body] = true
+		}
 		for _, e := range entries {
 			if !bad[e.body] && !e.queued.IsZero() {
 				p.opts.OnSent(Sent{ID: e.id, Queue: url, Delay: e.delay, Queued: e.queued, SendStart: start, SendEnd: end, Batch: len(entries)})
@@ -691,11 +746,14 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry,
 	if len(entries) == 1 && p.opts.BatchSize == 1 {
 		_, err := p.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url),
 			MessageBody: aws.String(entries[0].body), DelaySeconds: entries[0].delay})
+		if permanent(err) {
+			return nil, entries, nil
+		}
 		if err != nil {
-			return entries, err
+			return entries, nil, err
 		}
 		p.done(url, entries)
-		return nil, nil
+		return nil, nil, nil
 	}
 	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(url)}
 	for i, e := range entries {
@@ -704,13 +762,17 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry,
 	}
 	out, err := p.sqs.SendMessageBatch(ctx, in)
 	if err != nil {
-		return entries, err
+		return entries, nil, err
 	}
 	ok := make([]outEntry, 0, len(entries))
 	bad := map[int]bool{}
 	for _, f := range out.Failed {
 		i, _ := strconv.Atoi(aws.ToString(f.Id))
 		bad[i] = true
+		if f.SenderFault {
+			refused = append(refused, entries[i])
+			continue
+		}
 		failed = append(failed, entries[i])
 		if err == nil {
 			err = fmt.Errorf("%s: %s", aws.ToString(f.Code), aws.ToString(f.Message))
@@ -725,7 +787,7 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed []outEntry,
 	if p.m != nil {
 		p.m.batches.Observe(float64(len(entries)))
 	}
-	return failed, err
+	return failed, refused, err
 }
 
 func (p *Publisher) done(url string, entries []outEntry) {
@@ -822,7 +884,7 @@ func (p *Publisher) sendOK(url string) {
 	p.logger.Info("cachesync: SQS takes sends again; resending the events sent just before the outage", "queue", url, "events", len(again))
 	p.resent.Add(int64(len(again)))
 	if len(again) > 0 {
-		if p.spill != nil {
+		if p.spills != nil {
 			p.spillOut(context.Background(), "", again, spillAppendTimeout)
 			return
 		}

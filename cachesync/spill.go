@@ -1,0 +1,264 @@
+package cachesync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog"
+)
+
+// The spill: one durable log (internal/recordlog) per destination queue, in a directory of its
+// own under SpillDir (spillDirName). Invariants:
+//  1. A destination's events go to its own spill only; its drainer sends them to it, oldest
+//     first, and consumes them (commits its own cursor) once SQS took them. So a destination that
+//     is down holds back, and resends, only its own events: the others' spills drain and commit
+//     whatever it does.
+//  2. pending counts exactly the records a spill confirmed durable and its drainer has not
+//     consumed; while it is above zero Publish sends that destination's events to its spill, behind
+//     them, and the other destinations' events to their buffers.
+//  3. A spill written by a version before per-destination spills (records in SpillDir itself) is
+//     moved, record by record, into the destinations' spills when the Publisher opens, and
+//     consumed only once they all hold it (a crash in between spills them twice: duplicates are
+//     harmless).
+type destSpill struct {
+	queue   string
+	log     *recordlog.Log
+	pending atomic.Int64
+	mu      sync.Mutex // one drain at a time
+}
+
+// spillDirName is the directory of the spill of the queue at url, under SpillDir.
+func spillDirName(url string) string {
+	h := sha256.Sum256([]byte(url))
+	return "q-" + hex.EncodeToString(h[:8])
+}
+
+// openSpills opens one spill per destination in urls (SpillMaxBytes is shared evenly among them)
+// and moves the records of a legacy single spill into them (invariant 3), a thousand at a time.
+func (p *Publisher) openSpills(urls []string) (err error) {
+	p.spills = map[string]*destSpill{}
+	per := max(p.opts.SpillMaxBytes/int64(max(len(urls), 1)), 1<<20)
+	open := func(u string) (*destSpill, error) {
+		if ds := p.spills[u]; ds != nil {
+			return ds, nil
+		}
+		l, err := recordlog.Open(filepath.Join(p.opts.SpillDir, spillDirName(u)), recordlog.Options{MaxBytes: per, Logger: p.opts.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("cachesync: open spill of %s: %w", u, err)
+		}
+		ds := &destSpill{queue: u, log: l}
+		ds.pending.Store(l.Stats().Records)
+		p.spills[u] = ds
+		return ds, nil
+	}
+	defer func() {
+		if err != nil {
+			p.closeSpills()
+		}
+	}()
+	for _, u := range urls {
+		if _, err := open(u); err != nil {
+			return err
+		}
+	}
+	if err := p.openOtherSpills(); err != nil {
+		return err
+	}
+	p.appendSpill = func(ctx context.Context, b []byte) error {
+		var sr spillRecord
+		if err := json.Unmarshal(b, &sr); err != nil {
+			return err
+		}
+		ds := p.spills[sr.Queue]
+		if ds == nil {
+			return fmt.Errorf("cachesync: no spill for queue %s", sr.Queue)
+		}
+		_, err := ds.log.Append(ctx, b)
+		return err
+	}
+	legacy, err := recordlog.Open(p.opts.SpillDir, recordlog.Options{Logger: p.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("cachesync: open spill %s: %w", p.opts.SpillDir, err)
+	}
+	defer legacy.Close()
+	moved := 0
+	for {
+		recs, err := legacy.Read(1000)
+		if err != nil {
+			return fmt.Errorf("cachesync: read legacy spill %s: %w", p.opts.SpillDir, err)
+		}
+		if len(recs) == 0 {
+			break
+		}
+		for _, r := range recs {
+			var sr spillRecord
+			if json.Unmarshal(r.Payload, &sr) != nil {
+				continue // not ours: skip it
+			}
+			ds, err := open(sr.Queue) // a queue no longer a destination still gets what was its
+			if err != nil {
+				return err
+			}
+			if _, err := ds.log.Append(context.Background(), r.Payload); err != nil {
+				return fmt.Errorf("cachesync: move legacy spill %s: %w", p.opts.SpillDir, err)
+			}
+			ds.pending.Add(1)
+			moved++
+		}
+		if err := legacy.Commit(recs[len(recs)-1].Pos); err != nil {
+			return fmt.Errorf("cachesync: commit legacy spill %s: %w", p.opts.SpillDir, err)
+		}
+	}
+	if moved > 0 {
+		p.logger.Info("cachesync: moved a single spill into per-destination spills", "dir", p.opts.SpillDir, "events", moved)
+	}
+	return nil
+}
+
+// openOtherSpills opens the spills under SpillDir of queues that are not destinations of this
+// Publisher (its options changed since a restart): they are drained to their queue all the same,
+// as what was spilled for it must still reach it. The queue is read from the first record.
+func (p *Publisher) openOtherSpills() error {
+	names, err := os.ReadDir(p.opts.SpillDir)
+	if err != nil {
+		return fmt.Errorf("cachesync: read spill directory: %w", err)
+	}
+	known := map[string]bool{}
+	for u := range p.spills {
+		known[spillDirName(u)] = true
+	}
+	for _, e := range names {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "q-") || known[e.Name()] {
+			continue
+		}
+		l, err := recordlog.Open(filepath.Join(p.opts.SpillDir, e.Name()), recordlog.Options{Logger: p.opts.Logger})
+		if err != nil {
+			return fmt.Errorf("cachesync: open spill %s: %w", e.Name(), err)
+		}
+		recs, err := l.Read(1)
+		var sr spillRecord
+		if err != nil || len(recs) == 0 || json.Unmarshal(recs[0].Payload, &sr) != nil || spillDirName(sr.Queue) != e.Name() {
+			l.Close() // empty (or not ours): nothing to send
+			continue
+		}
+		l.Rewind()
+		ds := &destSpill{queue: sr.Queue, log: l}
+		ds.pending.Store(l.Stats().Records)
+		p.spills[sr.Queue] = ds
+		p.logger.Info("cachesync: spill of a queue that is no longer a destination; sending it there", "queue", sr.Queue, "events", ds.pending.Load())
+	}
+	return nil
+}
+
+// pending returns how many events wait in the spill of the queue at url.
+func (p *Publisher) pending(url string) int64 {
+	if ds := p.spills[url]; ds != nil {
+		return ds.pending.Load()
+	}
+	return 0
+}
+
+// closeSpills closes every spill; it returns the first error.
+func (p *Publisher) closeSpills() error {
+	var first error
+	for _, ds := range p.spills {
+		if err := ds.log.Close(); err != nil && first == nil {
+			first = fmt.Errorf("cachesync: close spill of %s: %w", ds.queue, err)
+		}
+	}
+	return first
+}
+
+// drainSpill sends one destination's spilled events, oldest first, until they are all sent; it
+// checks again every 100 ms, backing off (up to 5 s) while its destination refuses them.
+func (p *Publisher) drainSpill(ds *destSpill) {
+	defer p.wg.Done()
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.closing:
+			return
+		case <-time.After(backoff):
+		}
+		for ds.pending.Load() > 0 && p.ctx.Err() == nil {
+			if !p.drainOnce(ds) {
+				backoff = min(backoff*2, 5*time.Second)
+				break
+			}
+			backoff = 100 * time.Millisecond
+		}
+	}
+}
+
+// drainOnce sends up to 200 of ds's records, in batches sent in parallel (Senders at a time), and
+// consumes them once SQS took them all; it reports whether it did. A record is consumed only once
+// SQS took it (a crash in between sends it again: duplicates are harmless).
+func (p *Publisher) drainOnce(ds *destSpill) bool {
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	ds.log.Rewind()
+	recs, err := ds.log.Read(200)
+	if err != nil || len(recs) == 0 {
+		if err != nil {
+			p.logger.Warn("cachesync: read spill", "queue", ds.queue, "err", err)
+		}
+		if len(recs) == 0 && err == nil {
+			ds.pending.Store(ds.log.Stats().Records)
+		}
+		return err == nil
+	}
+	var entries []outEntry
+	for _, r := range recs {
+		var sr spillRecord
+		if json.Unmarshal(r.Payload, &sr) != nil {
+			continue // not ours: skip it
+		}
+		entries = append(entries, sr.entry())
+	}
+	var (
+		wg     sync.WaitGroup
+		failed atomic.Bool
+		sem    = make(chan struct{}, p.opts.Senders)
+	)
+	for i := 0; i < len(entries); i += p.opts.BatchSize {
+		batch := entries[i:min(i+p.opts.BatchSize, len(entries))]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			bad, err := p.sendAll(ds.queue, batch)
+			if err != nil || len(bad) > 0 {
+				failed.Store(true)
+			}
+			if err != nil {
+				p.sendFailed(ds.queue)
+			} else {
+				p.sendOK(ds.queue)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		return false // all of them again: duplicates are harmless
+	}
+	if err := ds.log.Commit(recs[len(recs)-1].Pos); err != nil {
+		p.logger.Warn("cachesync: commit spill", "queue", ds.queue, "err", err)
+		return false
+	}
+	ds.pending.Add(-int64(len(recs)))
+	if p.m != nil {
+		p.m.unspilled.Add(float64(len(recs)))
+	}
+	return true
+}
