@@ -1,0 +1,126 @@
+package dualwrite
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/globalcloud/islands/migration"
+)
+
+// TestAttackSetPhaseOverridesControlPlane
+//
+// Promise (WithMigration, docs/dualwrite.md "A fleet"): a session opened WithMigration takes its
+// phase from the control keyspace *instead of* its own SetPhase calls; the watcher acknowledges
+// epoch E only once the session runs E's phase, so every write after `set --wait` runs in E's phase.
+//
+// Interleaving: control is dual (epoch 2), the session applies and acknowledges it; then any code
+// holding the session calls SetPhase(PrimaryOnly): it is accepted, the phase changes, and the
+// watcher (epoch == applied) never restores it, while every heartbeat keeps claiming epoch 2 — so
+// Wait counts the instance as dual while its writes reach the primary only.
+func TestAttackSetPhaseOverridesControlPlane(t *testing.T) {
+	fc := &fakeControl{}
+	fc.set("dual", 2)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Phase() != Dual || s.Migration().Epoch != 2 {
+		t.Fatalf("after Open: %s epoch %d, want dual 2", s.Phase(), s.Migration().Epoch)
+	}
+	serr := s.SetPhase(PrimaryOnly)
+	time.Sleep(100 * time.Millisecond) // many polls and heartbeats
+	if serr == nil && s.Phase() != Dual {
+		h, _ := fc.lastBeat()
+		t.Fatalf("SetPhase on a WithMigration session was accepted and kept: the session writes %s while its heartbeat "+
+			"acknowledges epoch %d (%q); control keyspace says dual epoch 2", s.Phase(), h.Epoch, h.Phase)
+	}
+}
+
+// ttlControl is fakeControl whose heartbeat rows expire after their TTL, as Cassandra's do, and
+// whose reads fail for a while at first.
+type ttlControl struct {
+	mu        sync.Mutex
+	phase     string
+	epoch     int64
+	failUntil time.Time
+	rowAt     time.Time // last heartbeat written
+	rowEpoch  int64
+	rowTTL    time.Duration
+	onRead    func(c *ttlControl) // runs (locked) after a successful read
+}
+
+func (c *ttlControl) live(now time.Time) bool {
+	return !c.rowAt.IsZero() && now.Before(c.rowAt.Add(c.rowTTL))
+}
+
+func (c *ttlControl) Phase(ctx context.Context, name string) (string, int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Now().Before(c.failUntil) {
+		return "", 0, errors.New("gocql: no response received from cassandra within timeout period")
+	}
+	p, e := c.phase, c.epoch
+	if c.onRead != nil {
+		c.onRead(c)
+		c.onRead = nil
+	}
+	return p, e, nil
+}
+
+func (c *ttlControl) WriteHeartbeat(ctx context.Context, h migration.Heartbeat, ttl time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rowAt, c.rowEpoch, c.rowTTL = time.Now(), h.Epoch, ttl
+	return nil
+}
+
+func (c *ttlControl) DeleteHeartbeat(ctx context.Context, name, instance string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rowAt = time.Time{}
+	return nil
+}
+
+// TestAttackOpenRegistrationExpiresBeforeRead
+//
+// Promise (migration invariant 3, dualwrite/migration.go invariant 1): the instance registers before
+// it reads the phase, so an operator's Wait that misses the registration started before it and the
+// instance's read sees the new epoch; "no write of the session runs in a phase the fleet cannot see".
+//
+// Interleaving: Open registers (epoch -1, TTL 150ms); the control reads time out for 400ms and Open
+// retries them without ever refreshing the registration, which expires; the read finally returns
+// epoch 1 (primary-only); right then the operator sets dual (epoch 2) and `--wait` finds no live
+// instance and returns; Open then applies epoch 1 and the first write goes to the primary only.
+func TestAttackOpenRegistrationExpiresBeforeRead(t *testing.T) {
+	var waitReturned bool
+	c := &ttlControl{phase: "primary-only", epoch: 1, failUntil: time.Now().Add(400 * time.Millisecond)}
+	c.onRead = func(c *ttlControl) {
+		// The operator: `set NAME dual --wait`: the LWT, then Wait's read of the live rows.
+		c.phase, c.epoch = "dual", 2
+		waitReturned = !c.live(time.Now()) || c.rowEpoch >= 2
+	}
+	fs := &fakeSides{}
+	s, err := newMigrationSession(fs, withControl(c, MigrationPoll(20*time.Millisecond),
+		MigrationHeartbeat(50*time.Millisecond, 150*time.Millisecond), MigrationOpenTimeout(3*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c.mu.Lock()
+	wr := waitReturned
+	c.mu.Unlock()
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	reachedSecondary := len(fs.seen[secondarySide]) > 0
+	fs.mu.Unlock()
+	if wr && !reachedSecondary {
+		t.Fatalf("`set dual --wait` (epoch 2) returned with no live row of this instance (its registration expired "+
+			"during Open's retried reads), yet its first write after that ran in %s and missed the secondary", s.Phase())
+	}
+}
