@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -124,3 +125,51 @@ func TestAttackOpenRegistrationExpiresBeforeRead(t *testing.T) {
 			"during Open's retried reads), yet its first write after that ran in %s and missed the secondary", s.Phase())
 	}
 }
+
+// TestAttackStateFileBypassesAuthorityBacklog
+//
+// Promise (Open, TestOpenAuthoritativeOverBacklogRefused; docs/migration.md invariant 2): a session
+// never makes a side authoritative while the replay log still owes it writes (backlog or dead
+// letters) — SetPhase refuses, Open refuses, the watcher's SetPhaseWait waits.
+//
+// Interleaving: an earlier process of this instance applied epoch 7 (dual-flipped) and left a
+// dead letter owed to the secondary in its replay directory; it restarts while the control
+// keyspace is unreachable; Open falls back to MigrationStateFile and stores dual-flipped straight
+// into the session (startFromState), skipping the owed-writes check: reads go to a secondary
+// that lacks an acknowledged write.
+func TestAttackStateFileBypassesAuthorityBacklog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Entry{Side: "secondary", Timestamp: 1, Stmts: []Stmt{{Stmt: "INSERT INTO t (k) VALUES (1)"}}}
+	if err := l.DeadLetter(ctx, Record{Entry: *e}, errors.New("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir() + "/migration-state"
+	if err := writeFile(state, "7 dual-flipped\n"); err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeControl{down: true}
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook((&fakeSides{}).exec), WithReplayDir(dir),
+			withControl(fc, MigrationStateFile(state), MigrationOpenTimeout(100*time.Millisecond))})
+	if errors.Is(err, ErrAuthorityBacklog) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if s.Phase().leader() == secondarySide && s.owedTo(secondarySide) > 0 {
+		t.Fatalf("Open from the state file made the secondary authoritative (%s) while the replay log owes it %d writes",
+			s.Phase(), s.owedTo(secondarySide))
+	}
+}
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
