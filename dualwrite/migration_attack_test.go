@@ -173,3 +173,30 @@ func TestAttackStateFileBypassesAuthorityBacklog(t *testing.T) {
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o600) }
+
+// TestAttackRestartAppliesOlderEpochThanStateFile
+//
+// Promise (dualwrite/migration.go): "The applied epoch only grows; a control keyspace that shows an
+// older epoch is reported, never applied"; MigrationStateFile keeps the last applied epoch.
+//
+// Interleaving: the instance applied epoch 9 (dual-flipped) and saved it; it restarts, and its
+// LOCAL_QUORUM read hits a replica the QUORUM LWT of epoch 9 has not reached yet (epoch 8, dual);
+// Open applies epoch 8 although the state file says this instance already ran epoch 9: after
+// `set dual-flipped --wait` returned, its writes read the primary again (and its heartbeat says 8).
+func TestAttackRestartAppliesOlderEpochThanStateFile(t *testing.T) {
+	state := t.TempDir() + "/migration-state"
+	if err := writeFile(state, "9 dual-flipped\n"); err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeControl{}
+	fc.set("dual", 8) // a replica of the control keyspace behind the epoch this instance applied
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc, MigrationStateFile(state), MigrationOpenTimeout(200*time.Millisecond)))
+	if err != nil {
+		return // refusing to open is acceptable
+	}
+	defer s.Close()
+	if m := s.Migration(); m.Epoch < 9 {
+		t.Fatalf("restarted instance applied epoch %d (%s) although its state file records epoch 9 (dual-flipped) applied",
+			m.Epoch, s.Phase())
+	}
+}
