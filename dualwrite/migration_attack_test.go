@@ -200,3 +200,39 @@ func TestAttackRestartAppliesOlderEpochThanStateFile(t *testing.T) {
 			m.Epoch, s.Phase())
 	}
 }
+
+// TestAttackWithPhaseNotIgnored
+//
+// Promise (WithMigration): "WithPhase is ignored" — the phase comes from the control keyspace.
+//
+// Interleaving: the application still passes WithPhase(DualFlipped) (its configuration from before
+// the control plane); its replay directory holds a dead letter owed to the secondary; the control
+// keyspace says primary-only (a rollback). newSession stores WithPhase's phase first and refuses
+// to open over the owed write (ErrAuthorityBacklog) before it ever reads the control keyspace, so
+// an instance whose migration says primary-only cannot start at all.
+func TestAttackWithPhaseNotIgnored(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Entry{Side: "secondary", Timestamp: 1, Stmts: []Stmt{{Stmt: "INSERT INTO t (k) VALUES (1)"}}}
+	if err := l.DeadLetter(ctx, Record{Entry: *e}, errors.New("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeControl{}
+	fc.set("primary-only", 4)
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook((&fakeSides{}).exec), WithReplayDir(dir), WithPhase(DualFlipped), withControl(fc)})
+	if err != nil {
+		t.Fatalf("Open with WithPhase(DualFlipped) (documented as ignored) and the control keyspace at primary-only: %v", err)
+	}
+	defer s.Close()
+	if s.Phase() != PrimaryOnly {
+		t.Fatalf("phase %s, want primary-only from the control keyspace", s.Phase())
+	}
+}
