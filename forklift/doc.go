@@ -59,6 +59,7 @@
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
 // made in the source after a key was copied must reach the destination by dual writes, and a source
 // cell shadowed by a newer deletion in the destination reads as missing until a repair proves it
-// shadowed (ShadowStore), after which verify reports it as superseded; the TTL
+// shadowed (ShadowStore), after which verify reports it as superseded while that exact cell (a
+// set's element, a map's key and value, a list's contents, with its writetime) is unchanged; the TTL
 // written is the remaining TTL ttl() reports, aged as in 3; counter tables are refused.
 package forklift

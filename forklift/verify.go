@@ -391,9 +391,31 @@ func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 		d.Destination = fmt.Sprintf("%s @%d", codec.Format(typ, dcell.Value), dcell.WriteTime)
 		c.add(kind, d)
 	}
+	// elem reports one element cell of a set or map: its Source names the element itself (a set's
+	// element, a map's key and value) and its writetime, so a shadow record of it never covers
+	// another element (Difference.id).
+	elem := func(kind string, e merge.Elem, de *merge.Elem) {
+		d.Source = describeElem(typ, sc.Kind, e)
+		d.Destination = ""
+		if de != nil {
+			d.Destination = describeElem(typ, sc.Kind, *de)
+		}
+		c.add(kind, d)
+	}
+	absent := dc == nil || !dc.Present
 	switch {
-	case dc == nil || !dc.Present:
+	case absent && sc.Kind == merge.Simple:
 		cell("missing", sc.Cell, nil)
+	case absent && sc.Kind == merge.List:
+		// The whole list, as forklift writes it: its values at its newest element's writetime.
+		cell("missing", listCell(sc), nil)
+	case absent:
+		// A set or map the destination does not hold at all is an empty one: every element of the
+		// source is missing, each named by its own cell (never the column's zero Cell, whose id
+		// would match whatever the column later holds).
+		for _, e := range sc.Elems {
+			elem("missing", e, nil)
+		}
 	case sc.Kind == merge.Simple:
 		if k := cellVerdict(sc.Cell, dc.Cell); k != "" {
 			cell(k, sc.Cell, &dc.Cell)
@@ -418,11 +440,11 @@ func compareColumn(sc, dc *merge.Column, typ string, d Difference, c *counts) {
 				}
 			}
 			if de == nil {
-				cell("missing", e.Cell, nil)
+				elem("missing", e, nil)
 				continue
 			}
 			if k := cellVerdict(e.Cell, de.Cell); k != "" {
-				cell(k, e.Cell, &de.Cell)
+				elem(k, e, de)
 			}
 		}
 	}
@@ -440,6 +462,51 @@ func cellVerdict(src, dst merge.Cell) string {
 		return "mismatched"
 	}
 	return "superseded"
+}
+
+// describeElem names one element cell of a column of type typ exactly: a set's element, a map's
+// key and value (any other multi-cell column: its cell path and value), and its writetime.
+func describeElem(typ string, kind merge.Kind, e merge.Elem) string {
+	key, val := elemTypes(typ)
+	switch kind {
+	case merge.Set:
+		return fmt.Sprintf("%s @%d", codec.Format(key, e.Key), e.Cell.WriteTime)
+	case merge.Map:
+		return fmt.Sprintf("%s=%s @%d", codec.Format(key, e.Key), codec.Format(val, e.Cell.Value), e.Cell.WriteTime)
+	}
+	return fmt.Sprintf("%s=%s @%d", codec.Format("", e.Key), codec.Format(val, e.Cell.Value), e.Cell.WriteTime)
+}
+
+// elemTypes returns the element types of a collection type: set<K> and list<V> give one, map<K, V>
+// both ("" where unknown: Format then renders hex).
+func elemTypes(typ string) (key, val string) {
+	t := strings.ReplaceAll(strings.TrimSpace(typ), " ", "")
+	open := strings.IndexByte(t, '<')
+	if open < 0 || !strings.HasSuffix(t, ">") {
+		return "", ""
+	}
+	args := t[open+1 : len(t)-1]
+	switch t[:open] {
+	case "set":
+		return args, ""
+	case "list":
+		return "", args
+	case "map":
+		depth := 0
+		for i, r := range args {
+			switch r {
+			case '<':
+				depth++
+			case '>':
+				depth--
+			case ',':
+				if depth == 0 {
+					return args[:i], args[i+1:]
+				}
+			}
+		}
+	}
+	return "", ""
 }
 
 // listCell sums a list up as one cell: its serialised value at its newest element's writetime,

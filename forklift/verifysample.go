@@ -28,11 +28,18 @@ func (t *table) rowSummary(r *merge.Row) string {
 			parts = append(parts, fmt.Sprintf("%s=%s @%d", col.Name, codec.Format(typ, col.Cell.Value), col.Cell.WriteTime))
 			continue
 		}
-		var newest int64
-		for _, e := range col.Elems {
-			newest = max(newest, e.Cell.WriteTime)
+		if col.Kind == merge.List {
+			lc := listCell(&col)
+			parts = append(parts, fmt.Sprintf("%s=%s @%d", col.Name, codec.Format(typ, lc.Value), lc.WriteTime))
+			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s=(%d elements) @%d", col.Name, len(col.Elems), newest))
+		// Every element by name, value and writetime: the summary is a missing row's shadow id
+		// (Difference.id), so it must change whenever any of the row's cells does.
+		elems := make([]string, len(col.Elems))
+		for i, e := range col.Elems {
+			elems[i] = describeElem(typ, col.Kind, e)
+		}
+		parts = append(parts, fmt.Sprintf("%s={%s}", col.Name, strings.Join(elems, ", ")))
 	}
 	if len(parts) == 0 {
 		return "(row marker only)"

@@ -25,7 +25,9 @@ type RowDecision struct {
 // Decide turns a custom resolver's row decisions into the Resolution that brings the destination
 // there, under the package's timestamp rule (see the package doc): what the destination holds
 // exactly is left out, a kept source cell keeps its writetime where it already wins, any other value
-// is written above both versions, a dropped row is deleted above both. Where a destination version
+// is written above both versions (an override of Column: above every writetime of both row versions,
+// so even a column absent on both sides, perhaps nulled by a tombstone no read shows, lands above
+// it), a dropped row is deleted above both. Where a destination version
 // stands over a different source version, the differing columns are reported as Conflicts. A
 // decision to keep a side that lacks the row writes nothing for it.
 func Decide(src, dst *Partition, rows []RowDecision) Resolution {
@@ -36,7 +38,7 @@ func Decide(src, dst *Partition, rows []RowDecision) Resolution {
 		s, x := d.Source, d.Destination
 		var ov *override
 		if d.Column != "" {
-			ov = &override{name: d.Column, cell: d.Value}
+			ov = &override{name: d.Column, cell: d.Value, floor: rowsMaxTime(src, dst, s, x)}
 		}
 		switch {
 		case d.Keep == KeepSource && s != nil:
@@ -61,3 +63,27 @@ func Decide(src, dst *Partition, rows []RowDecision) Resolution {
 // destination row with the same key or -1, and for each destination row whether a source row
 // matched it.
 func MatchRows(src, dst []Row) (srcTo []int32, dstMatched []bool) { return matchRows(src, dst) }
+
+// rowsMaxTime is the newest writetime of the row versions s and x (nil where absent), or, when
+// neither holds a cell with a writetime (key-only rows), of the partitions src and dst: the inputs an
+// override of one of their columns must be written above (package doc, Timestamps).
+func rowsMaxTime(src, dst *Partition, s, x *Row) int64 {
+	var t int64
+	for _, r := range [2]*Row{s, x} {
+		if r != nil {
+			t = max(t, rowMaxTime(r))
+		}
+	}
+	if t > 0 {
+		return t
+	}
+	for _, p := range [2]*Partition{src, dst} {
+		if p == nil {
+			continue
+		}
+		for i := range p.Rows {
+			t = max(t, rowMaxTime(&p.Rows[i]))
+		}
+	}
+	return t
+}

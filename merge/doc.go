@@ -28,11 +28,12 @@
 //
 // Timestamps: a written cell keeps its own writetime when it is an input that already beats the
 // destination's version; any other value (a merge, or an input that must override a newer cell) is
-// written at max(input writetimes) + 1 µs, so it lands against both originals while a later
-// application write still wins. What the destination already holds exactly is left out; what must
-// disappear is a Deleted cell stamped the same way. QuarantineJSONLine encodes a Quarantine for
-// a JSON lines file (forklift's quarantine file and table hold this form) and
-// ParseQuarantineJSONLine reads one back.
+// written at max(input writetimes) + 1 µs (a RowDecision's override of a column: over every
+// writetime of both row versions, even where the column is absent on both), so it lands against both
+// originals while a later application write still wins. What the destination already holds exactly
+// is left out; what must disappear is a Deleted cell stamped the same way. QuarantineJSONLine
+// encodes a Quarantine for a JSON lines file (forklift's quarantine file and table hold this form)
+// and ParseQuarantineJSONLine reads one back.
 //
 // Everything here is a pure function of its inputs: resolvers never modify src or dst (a Write may
 // share memory with src and is read-only), hold no state, and are safe for concurrent use.

@@ -9,9 +9,15 @@ func replaceRow(w *writer, s, d *Row) { replaceRowWith(w, s, d, nil) }
 
 // override replaces one simple column's value in a row being written (a value of neither version of
 // that row, so written by the rule for merged values).
+//
+// Invariant: an override that is not an input version is stamped above every writetime of both row
+// versions (floor, Decide's rowsMaxTime), not only above the column's own versions: where the column
+// is absent on both sides (never written, or nulled by a tombstone a CQL read cannot show), the
+// column alone gives no bound, and a stamp of 1 µs would lose to that tombstone forever.
 type override struct {
-	name string
-	cell Cell
+	name  string
+	cell  Cell
+	floor int64 // the newest writetime of the row's versions (of the partitions' when they have none)
 }
 
 // replaceRowWith is replaceRow with the column ov.name (when ov is not nil) taking ov.cell's value.
@@ -45,7 +51,7 @@ func overrideCell(w *writer, s, d *Row, ov *override) {
 	if sc != nil && cellEqual(*sc, ov.cell) || dc != nil && cellEqual(*dc, ov.cell) {
 		want, isInput = ov.cell, true
 	}
-	if c, ok := plan(want, isInput, sc, dc); ok {
+	if c, ok := planAbove(want, isInput, sc, dc, ov.floor); ok {
 		w.putCell(ov.name, c)
 	}
 }

@@ -1,5 +1,7 @@
 package merge
 
+import "math"
+
 // This file turns a decision (which version of each cell must end up in the destination) into the
 // cells to write, under the timestamp rule every resolver shares:
 //
@@ -105,13 +107,20 @@ func (w *writer) resolution() Resolution {
 // versions s and x (nil where absent). isInput says want is s or x itself rather than a new value.
 // It reports false when nothing is to be written.
 func plan(want Cell, isInput bool, s, x *Cell) (Cell, bool) {
+	return planAbove(want, isInput, s, x, math.MinInt64)
+}
+
+// planAbove is plan where a value written above both versions is also stamped above floor (at
+// least floor + 1 µs): the bound of a whole row's or partition's inputs, for a value whose own
+// column versions do not bound it (see override).
+func planAbove(want Cell, isInput bool, s, x *Cell, floor int64) (Cell, bool) {
 	if x != nil && held(want, *x) {
 		return Cell{}, false
 	}
 	if isInput && (x == nil || !wins(*x, want)) {
 		return want, true
 	}
-	want.WriteTime = bump(s, x)
+	want.WriteTime = max(bump(s, x), floor+1)
 	return want, true
 }
 
