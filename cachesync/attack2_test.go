@@ -1,11 +1,18 @@
 package cachesync
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
@@ -58,5 +65,102 @@ func TestAttack2TouchOvertakenBySetIsLostForGood(t *testing.T) {
 	}
 	if it, err := eu.Get(ctx, "k"); err == nil {
 		t.Errorf("eu still serves %q an hour after the expiry the application set with Touch (us: a miss): the touch was lost for good", it.Value)
+	}
+}
+
+// batchLimitSQS is SQS as it treats batch sizes: SendMessageBatch whose bodies add up to more than
+// 256 KiB (262,144 bytes, "the maximum total payload size (the sum of the individual lengths of
+// all of the batched messages)") is refused as a whole with BatchRequestTooLong, a client fault.
+// While down it answers every call with a 500.
+type batchLimitSQS struct {
+	mu       sync.Mutex
+	down     bool
+	tooLong  int
+	accepted map[string]int
+}
+
+func (s *batchLimitSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, &smithy.GenericAPIError{Code: "InternalError", Message: "down", Fault: smithy.FaultServer}
+	}
+	s.accepted[aws.ToString(in.MessageBody)]++
+	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil
+}
+
+func (s *batchLimitSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down {
+		return nil, &smithy.GenericAPIError{Code: "InternalError", Message: "down", Fault: smithy.FaultServer}
+	}
+	total := 0
+	for _, e := range in.Entries {
+		total += len(aws.ToString(e.MessageBody))
+	}
+	if total > 262144 {
+		s.tooLong++
+		return nil, &types.BatchRequestTooLong{Message: aws.String("Batch requests cannot be longer than 262144 bytes")}
+	}
+	out := &sqs.SendMessageBatchOutput{}
+	for _, e := range in.Entries {
+		s.accepted[aws.ToString(e.MessageBody)]++
+		out.Successful = append(out.Successful, types.SendMessageBatchResultEntry{Id: e.Id, MessageId: aws.String("m")})
+	}
+	return out, nil
+}
+
+func (s *batchLimitSQS) setDown(d bool) { s.mu.Lock(); s.down = d; s.mu.Unlock() }
+
+// TestAttack2SpillDrainOfLargeEventsStallsForGood: the spill's drain forms batches of BatchSize
+// spilled entries whatever their bytes (drainOnce), while SQS refuses a batch whose bodies add up
+// to more than 256 KiB as a whole (BatchRequestTooLong). Each event fits one message (the
+// Publisher checked it), three 100 KiB ones do not fit one batch: the drain retries the same
+// batch for ever, never commits, the destination's pending count never falls, and every later
+// event for that region goes to the spill behind them (Publish spills while pending > 0).
+//
+// Interleaving: eu's SQS is down → replicated sets of ~100 KiB bodies fill the buffer and spill;
+// eu's SQS comes back → drainOnce sends them 10 at a time in one SendMessageBatch → refused, again
+// and again; eu never hears of these writes nor of any later one (stale for good).
+// Promise broken: "events that find their destination's buffer full ... are appended there and
+// sent when that destination's SQS takes messages again"; a nil Publish means the event is on disk
+// to be sent; and the fix that "it never holds a sender or the spill's drain".
+func TestAttack2SpillDrainOfLargeEventsStallsForGood(t *testing.T) {
+	s := &batchLimitSQS{accepted: map[string]int{}, down: true}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{Senders: 1, Buffer: 1, BatchSize: 10,
+		PublishTimeout: 5 * time.Millisecond, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(context.Background())
+	ctx := context.Background()
+	val := bytes.Repeat([]byte("x"), 75*1024) // ~100 KiB once base64'd: one message, not three in a batch
+	v := Version{Micros: time.Now().UnixMicro(), Origin: "us"}
+	const n = 8
+	for i := 0; i < n; i++ {
+		v.Micros++
+		if err := p.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: fmt.Sprintf("k%d", i), Value: val, Version: v}); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+	}
+	if _, pending := p.Spilled(); pending < 3 {
+		t.Fatalf("setup: want ≥ 3 events spilled, got %d pending", pending)
+	}
+	s.setDown(false)
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, pending := p.Spilled(); pending == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.mu.Lock()
+	got, tooLong := len(s.accepted), s.tooLong
+	s.mu.Unlock()
+	_, pending := p.Spilled()
+	if pending != 0 || got != n {
+		t.Errorf("8 s after eu's SQS came back: %d of %d events accepted, %d still pending in the spill; SQS refused %d batches as longer than 256 KiB (the drain retries the same batch for ever)", got, n, pending, tooLong)
 	}
 }
