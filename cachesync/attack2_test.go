@@ -164,3 +164,43 @@ func TestAttack2SpillDrainOfLargeEventsStallsForGood(t *testing.T) {
 		t.Errorf("8 s after eu's SQS came back: %d of %d events accepted, %d still pending in the spill; SQS refused %d batches as longer than 256 KiB (the drain retries the same batch for ever)", got, n, pending, tooLong)
 	}
 }
+
+// TestAttack2CloseWaitsForABlockedPublish: Publish holds the publisher's read lock while it waits
+// for room in a full buffer (up to PublishTimeout, and then for the spill), and Close takes the
+// write lock first: Close cannot begin until every Publish waiting for room has given up, so it
+// overruns its deadline by up to PublishTimeout (twice that with a spill).
+//
+// Interleaving: eu's SQS is down, the buffer is full; a Publish waits for room (PublishTimeout
+// 3 s); Close(ctx with a 300 ms deadline) blocks on p.mu.Lock until that Publish times out.
+// Promise broken: "Close ... returns by its deadline with every goroutine stopped ... It never
+// panics, also while Publish calls run" (Publisher, Close).
+func TestAttack2CloseWaitsForABlockedPublish(t *testing.T) {
+	s := &batchLimitSQS{accepted: map[string]int{}, down: true}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{Senders: 1, Buffer: 1, BatchSize: 1,
+		PublishTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ev := func(i int) *Event {
+		return &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
+			Version: Version{Micros: time.Now().UnixMicro(), Origin: "us"}}
+	}
+	// Fill the sender (retrying), the batcher (waiting for a sender) and the buffer (1).
+	for i := 0; i < 3; i++ {
+		if err := p.Publish(ctx, ev(i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	go p.Publish(ctx, ev(3)) // waits for room, up to PublishTimeout
+	time.Sleep(100 * time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	p.Close(cctx)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Close with a 300 ms deadline took %s: it waited for a Publish waiting for room in the buffer", took.Round(time.Millisecond))
+	}
+}
