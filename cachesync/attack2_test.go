@@ -138,20 +138,24 @@ func TestAttack2SpillDrainOfLargeEventsStallsForGood(t *testing.T) {
 	ctx := context.Background()
 	val := bytes.Repeat([]byte("x"), 75*1024) // ~100 KiB once base64'd: one message, not three in a batch
 	v := Version{Micros: time.Now().UnixMicro(), Origin: "us"}
-	const n = 8
+	const n = 12
 	for i := 0; i < n; i++ {
 		v.Micros++
 		if err := p.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: fmt.Sprintf("k%d", i), Value: val, Version: v}); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
-	if _, pending := p.Spilled(); pending < 3 {
-		t.Fatalf("setup: want ≥ 3 events spilled, got %d pending", pending)
+	_, spilled := p.Spilled()
+	if spilled < 3 {
+		t.Fatalf("setup: want ≥ 3 events spilled, got %d pending", spilled)
 	}
 	s.setDown(false)
 	deadline := time.Now().Add(8 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, pending := p.Spilled(); pending == 0 {
+		s.mu.Lock()
+		got := len(s.accepted)
+		s.mu.Unlock()
+		if _, pending := p.Spilled(); pending == 0 && got == n {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -161,7 +165,7 @@ func TestAttack2SpillDrainOfLargeEventsStallsForGood(t *testing.T) {
 	s.mu.Unlock()
 	_, pending := p.Spilled()
 	if pending != 0 || got != n {
-		t.Errorf("8 s after eu's SQS came back: %d of %d events accepted, %d still pending in the spill; SQS refused %d batches as longer than 256 KiB (the drain retries the same batch for ever)", got, n, pending, tooLong)
+		t.Errorf("8 s after eu's SQS came back (%d spilled while it was down): %d of %d events accepted, %d still pending in the spill; SQS refused %d batches as longer than 256 KiB (the drain retries the same batch for ever)", spilled, got, n, pending, tooLong)
 	}
 }
 
