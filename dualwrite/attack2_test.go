@@ -197,3 +197,45 @@ func TestAttack2AsyncReplayTTLCountedFromFailureNotWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack2AsyncFollowerReadsReusedSetValue
+// Interleaving: Async, Dual; `UPDATE … SET tags = ?` with a []string the caller owns lands on the
+// primary as ["a"] and Exec returns; the caller reuses its buffer (tags[0] = "b", legal with
+// gocql: values are marshalled before Exec returns); the queued follower copy then marshals
+// ["b"] under the same timestamp: the secondary stores a value the primary never had.
+// Promise broken (package doc): the adopting application changes "not the queries"; every write
+// gets one timestamp "so the two copies reconcile to the same cells" — detach copies only the
+// values slice and []byte contents, not []string / map values, so a late follower (Async queue,
+// follower budget, replay log entry) reads the caller's reused memory.
+func TestAttack2AsyncFollowerReadsReusedSetValue(t *testing.T) {
+	f := &fakeSides{}
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got [2]string
+	rec := func(sd side) func(context.Context, *writeOp) (bool, error) {
+		return func(ctx context.Context, op *writeOp) (bool, error) {
+			if sd == secondarySide {
+				<-release
+			}
+			mu.Lock()
+			got[sd] = op.stmts[0].Values[0].([]string)[0]
+			mu.Unlock()
+			return true, nil
+		}
+	}
+	f.set(primarySide, rec(primarySide))
+	f.set(secondarySide, rec(secondarySide))
+	s := newFakeSession(t, f, WithPolicy(Async))
+	tags := []string{"a"}
+	if err := s.Query("UPDATE kv SET tags = ? WHERE k = ?", tags, 1).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	tags[0] = "b" // the caller reuses its buffer once Exec has returned
+	close(release)
+	s.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if got[0] != got[1] {
+		t.Fatalf("one write, one timestamp, two values: primary stored %q, secondary %q", got[0], got[1])
+	}
+}
