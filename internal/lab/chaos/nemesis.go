@@ -61,7 +61,7 @@ type Partitioner interface {
 // SQSCutter is a WAN that can cut the path to one region's SQS server from the other region alone
 // (the other direction, and every other path, stay up); Heal restores it.
 type SQSCutter interface {
-	CutSQS(ctx context.Context, to string) error
+	CutSQS(ctx context.Context, to, from string) error
 	CutsSQS() bool // whether CutSQS can work (else no such fault is offered)
 }
 
@@ -99,7 +99,12 @@ func (f PartitionFault) Start(ctx context.Context, st Step) error {
 		if !ok {
 			return fmt.Errorf("chaos: %s: this WAN cannot cut one path", st.Target)
 		}
-		return c.CutSQS(ctx, strings.TrimSuffix(st.Target, "-sqs"))
+		to := strings.TrimSuffix(st.Target, "-sqs")
+		from := f.A
+		if to == f.A {
+			from = f.B
+		}
+		return c.CutSQS(ctx, to, from)
 	}
 	return f.P.Partition(ctx, f.A, f.B)
 }

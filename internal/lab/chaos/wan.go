@@ -63,9 +63,9 @@ func (p *WANPartitioner) Latency(ctx context.Context, _, _ string, d time.Durati
 // CutsSQS implements SQSCutter: one-path cuts need the Toxiproxy API.
 func (p *WANPartitioner) CutsSQS() bool { return p.API != "" }
 
-// CutSQS implements SQSCutter: the path to region to's SQS server from the other region is cut
-// (the WAN's proxy "<to>-sqs"); every other path stays up.
-func (p *WANPartitioner) CutSQS(ctx context.Context, to string) error {
+// CutSQS implements SQSCutter: the path to region to's SQS server from region from is cut (the
+// WAN's proxy "<to>-sqs-from-<from>"); every other path stays up.
+func (p *WANPartitioner) CutSQS(ctx context.Context, to, from string) error {
 	if p.API == "" {
 		return fmt.Errorf("chaos: cut %s-sqs: no WAN API", to)
 	}
@@ -73,7 +73,7 @@ func (p *WANPartitioner) CutSQS(ctx context.Context, to string) error {
 		return err
 	}
 	body := strings.NewReader(`{"enabled":false}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.API, "/")+"/proxies/"+to+"-sqs", body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(p.API, "/")+"/proxies/"+to+"-sqs-from-"+from, body)
 	if err != nil {
 		return fmt.Errorf("chaos: cut %s-sqs: %w", to, err)
 	}

@@ -22,7 +22,7 @@ func TestSQSCutIsOnePath(t *testing.T) {
 		calls = append(calls, r.Method+" "+r.URL.Path+" "+string(b))
 		mu.Unlock()
 		if r.URL.Path == "/proxies" {
-			io.WriteString(w, `{"eu-west-1-sqs":{"name":"eu-west-1-sqs","enabled":true,"toxics":[]},"us-east-1-sqs":{"name":"us-east-1-sqs","enabled":true,"toxics":[]}}`)
+			io.WriteString(w, `{"eu-west-1-sqs-from-us-east-1":{"name":"eu-west-1-sqs-from-us-east-1","enabled":true,"toxics":[]},"us-east-1-sqs-from-eu-west-1":{"name":"us-east-1-sqs-from-eu-west-1","enabled":true,"toxics":[]}}`)
 			return
 		}
 		io.WriteString(w, `{}`)
@@ -48,8 +48,8 @@ func TestSQSCutIsOnePath(t *testing.T) {
 			posts = append(posts, c)
 		}
 	}
-	if len(posts) != 1 || posts[0] != `POST /proxies/eu-west-1-sqs {"enabled":false}` {
-		t.Fatalf("WAN calls %q, want one that disables eu-west-1-sqs only", posts)
+	if len(posts) != 1 || posts[0] != `POST /proxies/eu-west-1-sqs-from-us-east-1 {"enabled":false}` {
+		t.Fatalf("WAN calls %q, want one that disables eu-west-1-sqs-from-us-east-1 only", posts)
 	}
 }
 
