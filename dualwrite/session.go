@@ -56,6 +56,8 @@ type Session struct {
 	stats  counters
 	health health // the watcher's state (health.go)
 
+	holds holds // entries kept ahead of their leader's answer (hold.go)
+
 	uncertainMu sync.Mutex
 	uncertain   []Uncertain
 
