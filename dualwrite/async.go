@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 )
 
 // asyncJob is a follower write the Async policy finishes in the background.
@@ -11,15 +12,42 @@ type asyncJob struct {
 	phase Phase
 }
 
+// Async follower copies and their bound.
+//
+// Invariant: every queued follower copy ends landed on its side or kept in the replay log, and no
+// SetPhase or Close waits on a follower for longer than the follower budget. A queued copy runs
+// under the current async context (the caller's values, the session's cancellation). SetPhase and
+// Close (with the gate held, so that no copy is queued meanwhile) give the queue the follower
+// budget to drain, then cancel that context (abandonAsync): a copy still running ends with the
+// context's error and one not started yet is not sent; both are kept in the replay log, whose
+// append goes on to its end (the replayer lands them; a copy that did land is replayed harmlessly,
+// same timestamp, same cells). Copies queued after the switch get a fresh context.
+
+// asyncContext is the context queued follower copies run under until the next abandonAsync.
+func (s *Session) asyncContext() context.Context {
+	s.asyncMu.Lock()
+	defer s.asyncMu.Unlock()
+	return s.asyncCtx
+}
+
+// abandonAsync cancels the follower copies queued or running (they go to the replay log) and
+// gives the copies queued from now on a fresh context.
+func (s *Session) abandonAsync() {
+	s.asyncMu.Lock()
+	defer s.asyncMu.Unlock()
+	s.asyncCancel()
+	s.asyncCtx, s.asyncCancel = context.WithCancel(context.Background())
+}
+
 // enqueue hands the follower write to the async workers, or to the replay log when the queue is
 // full (so back-pressure never reaches the caller and nothing is dropped).
 //
-// A queued write outlives the call, so it runs under the caller's context without its
-// cancellation; an overflow is appended while the caller waits, so that wait stays bounded by the
-// caller's context (keep: the append itself goes on to the end).
+// A queued write outlives the call, so it runs under the async context with the caller's values
+// (not its cancellation); an overflow is appended while the caller waits, so that wait stays
+// bounded by the caller's context (keep: the append itself goes on to the end).
 func (s *Session) enqueue(op *writeOp, follower side, phase Phase) error {
 	caller := op.ctx
-	op.ctx = context.WithoutCancel(caller)
+	op.ctx = valuesOf{Context: s.asyncContext(), vals: caller}
 	s.stats.asyncInFlight.Add(1)
 	select {
 	case s.async <- asyncJob{op: op, side: follower, phase: phase}:
@@ -34,11 +62,22 @@ func (s *Session) enqueue(op *writeOp, follower side, phase Phase) error {
 	return s.keep(op, follower)
 }
 
+// errAbandoned is the failure of a queued follower copy not sent before SetPhase or Close
+// abandoned the queue.
+var errAbandoned = errors.New("dualwrite: async follower copy not sent before a phase switch or Close; kept for replay")
+
 func (s *Session) asyncWorker() {
 	defer s.asyncWG.Done()
 	for job := range s.async {
-		if _, err := s.run(job.op.ctx, job.op, job.side, job.phase); err != nil {
+		var err error
+		if job.op.ctx.Err() != nil {
+			err = errAbandoned
+		} else {
+			_, err = s.run(job.op.ctx, job.op, job.side, job.phase)
+		}
+		if err != nil {
 			s.stats.followerFailed.Add(1)
+			job.op.ctx = context.WithoutCancel(job.op.ctx) // the append goes on to its end
 			if kerr := s.keep(job.op, job.side); kerr != nil {
 				// The caller was already answered: this is the one way Async can lose a follower
 				// write (replay log full or unwritable). Say so loudly.

@@ -73,8 +73,10 @@
 //     for conditional writes: a follower that failed returns ErrFollower, while a follower that
 //     answered with a different outcome did decide and is only counted and logged (below).
 //   - Async: the follower write goes to a bounded in-memory queue served in the background; a
-//     failure or a full queue goes to the replay log. A crash loses the queued tail (not what was
-//     already logged): choose PrimaryAuthoritative when that matters.
+//     failure or a full queue goes to the replay log. SetPhase and Close give the queue the
+//     follower budget to drain, then cancel the copies still queued or running and keep them in
+//     the replay log: a hung follower never holds a switch or Close. A crash loses the queued tail
+//     (not what was already logged): choose PrimaryAuthoritative when that matters.
 //
 // The replay log is append-only segment files with a CRC per record, fsynced in groups (one fsync
 // covers every write that failed meanwhile), bounded in bytes. A file beside the application rather
@@ -92,13 +94,15 @@
 // could not read system_auth, or when the side accepted a write on the same table before); and a
 // transient failure only when, after 20 attempts, at least 20 entries of the same side landed
 // meanwhile. The TTL of a replayed USING TTL write is what remains of it counted from when the
-// entry was logged (Cassandra counts it from the write's arrival, whatever its timestamp).
+// leader answered the write (when it was sent, for an entry kept before that), never from when
+// the entry was kept: time in the async queue or the follower budget does not lengthen the
+// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp).
 //
 // Statements are read by a small CQL lexer (quoted names, string and $$ literals, comments, any
 // case), never by patterns over the raw text. Lightweight transactions (any IF clause, on quoted
 // columns too): the authoritative side decides; the follower runs the same statement and a
 // different outcome is counted and logged (it is never replayed: its condition may no longer
-// hold). Counter updates cannot carry a timestamp and are not idempotent: they go to both sides,
+// hold); a follower that failed (its outcome unknown) is recorded as uncertain, as counters are. Counter updates cannot carry a timestamp and are not idempotent: they go to both sides,
 // and a failed follower update is recorded as uncertain (Uncertain, metric) and never replayed;
 // when the leader fails too, each side whose outcome is unknown is recorded.
 // An increment c = c ± x is a counter update when x is an integer or, whatever the Go type of x or
@@ -106,7 +110,15 @@
 // List appends, prepends and index operations are not idempotent either: in the dual phases they
 // are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
 // write the follower may have applied it: unless the leader refused it outright it is kept for
-// the leader too, so both sides converge (the caller still gets the leader's error).
+// the leader too, so both sides converge (the caller still gets the leader's error). A write the
+// leader refused outright is kept for nobody: an entry appended for the follower before the
+// leader answered (a follower that is down, or silent ¾ into its budget) is held until then, and
+// withdrawn, never replayed, when the leader refuses.
+//
+// Values are detached from the caller's memory before the follower is sent the write: the values
+// slice, []byte contents and every slice or map value (one level deep) are copied, so a caller
+// reusing a buffer once Exec returns (legal with gocql) never changes what the follower or the
+// replay log receives. Pointers are not followed.
 //
 // A follower outage is never silent: with WithLogger, a watcher logs (rate-limited, WithHealthLog)
 // when a side starts failing or missing its budget, when the replay backlog starts growing, and

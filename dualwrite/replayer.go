@@ -62,6 +62,13 @@ func (s *Session) replayer() {
 // applyReplay makes one attempt at applying e on its side.
 func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
 	sd := entrySide(e)
+	if withdrawn, err := s.holds.check(sd, e.Timestamp); err != nil {
+		return err
+	} else if withdrawn {
+		s.logger.Warn("dualwrite: replay entry withdrawn: the leader refused its write (the caller was told it failed)",
+			"side", e.Side, "stmt", firstStmt(e), "timestamp", e.Timestamp)
+		return nil
+	}
 	now := time.Now()
 	stmts := make([]Stmt, len(e.Stmts))
 	for i, st := range e.Stmts {

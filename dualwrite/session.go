@@ -39,9 +39,14 @@ type Session struct {
 	tables sync.Map // table name -> *tableState
 	kinds  sync.Map // schemaKey -> columnKind
 
-	async     chan asyncJob
-	asyncWG   sync.WaitGroup
-	shadowSem chan struct{}
+	async   chan asyncJob
+	asyncWG sync.WaitGroup
+	// asyncCtx is what queued follower copies run under; abandonAsync cancels and renews it
+	// (async.go).
+	asyncMu     sync.Mutex
+	asyncCtx    context.Context
+	asyncCancel context.CancelFunc
+	shadowSem   chan struct{}
 
 	// Follower writes still running after their caller was answered (past the budget, already
 	// kept in the replay log): bounded by bgSem, cancelled by bgCancel at Close.
@@ -55,6 +60,8 @@ type Session struct {
 
 	stats  counters
 	health health // the watcher's state (health.go)
+
+	holds holds // entries kept ahead of their leader's answer (hold.go)
 
 	uncertainMu sync.Mutex
 	uncertain   []Uncertain
@@ -192,6 +199,7 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	}
 	if cfg.policy == Async {
 		s.async = make(chan asyncJob, cfg.asyncQueue)
+		s.asyncCtx, s.asyncCancel = context.WithCancel(context.Background())
 		for i := 0; i < cfg.asyncWorkers; i++ {
 			s.asyncWG.Add(1)
 			go s.asyncWorker()
@@ -215,7 +223,8 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 
 // SetPhase switches the phase. It returns once every write that started under the old phase has
 // finished or been kept in the replay log (under the Async policy: once the async queue is
-// empty), so a write acknowledged after SetPhase returns used the new phase, and one acknowledged
+// empty; follower copies still queued or running after the follower budget are cancelled and
+// kept in the replay log instead of waited for), so a write acknowledged after SetPhase returns used the new phase, and one acknowledged
 // before it is where the old phase put it.
 //
 // A switch that moves authority (the read side) to a side refuses with ErrAuthorityBacklog while
@@ -333,13 +342,24 @@ func (s *Session) owedTo(sd side) int64 {
 func (s *Session) lockGate(ctx context.Context) error { return s.gate.lock(ctx) }
 
 // drainAsync waits, with the gate held, until the async workers have finished every queued
-// follower write (landed or kept in the replay log).
+// follower write (landed or kept in the replay log). Copies still queued or running once the
+// follower budget has passed are abandoned to the replay log (async.go): the wait is the budget
+// plus the appends, never a hung follower's.
 func (s *Session) drainAsync(ctx context.Context) error {
-	for s.async != nil && s.stats.asyncInFlight.Load() > 0 {
+	if s.async == nil {
+		return nil
+	}
+	grace := time.NewTimer(s.cfg.budget)
+	defer grace.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for s.stats.asyncInFlight.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-grace.C:
+			s.abandonAsync()
+		case <-tick.C:
 		}
 	}
 	return nil
@@ -426,7 +446,8 @@ func (s *Session) Rebuilds() (primary, secondary int64) {
 }
 
 // Close waits for the writes under way (a write that starts afterwards returns ErrClosed), drains
-// the async queue (its failures go to the replay log), stops the replayer and the healers, closes
+// the async queue for at most the follower budget (its failures, and the copies still queued or
+// running then, which it cancels, go to the replay log), stops the replayer and the healers, closes
 // the replay log it opened and, for a session made with Open, both gocql sessions. Writes waiting
 // in a FileLog are replayed by the next session on the same directory. Close is safe to call
 // concurrently with writes and more than once.
@@ -437,7 +458,9 @@ func (s *Session) Close() {
 	_ = s.gate.lock(context.Background()) // no write is under way, and every later one sees closed
 	if s.async != nil {
 		close(s.async)
+		_ = s.drainAsync(context.Background()) // past the budget, what is unsent goes to the replay log
 		s.asyncWG.Wait()
+		s.asyncCancel()
 	}
 	s.bgCancel() // follower writes past their budget: already in the replay log
 	s.bgWG.Wait()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -26,18 +27,24 @@ type writeOp struct {
 	counter    bool
 	allowND    bool
 	casDest    map[string]any // for MapScanCAS: the leader's current row when not applied
+	// sent and answered are when the write was sent to its first side and when the leader
+	// answered (zero: not yet): the base of a kept entry's Logged, hence of its TTL (entryFor).
+	sent, answered time.Time
 }
 
 // detach makes op stop reading the caller's memory: the statements' values slices (and a batch's
-// statement slice) and the contents of []byte values are copied. Once Exec returns, gocql lets the
-// caller reuse them; a follower request that outlives the call (the follower budget, Async's
-// queue, a retry that marshals the values again) or a replay log entry must still send what the
-// leader was sent under the same timestamp. Other reference values (pointers, maps, slices of
-// other types) are not copied: the caller must not change them while a write is on its way.
+// statement slice), the contents of []byte values, and every other slice or map value (a
+// collection: []string, []T, map[K]V) are copied. Once Exec returns, gocql lets the caller reuse
+// them (it has marshalled them); a follower request that outlives the call (the follower budget,
+// Async's queue, a retry that marshals the values again) or a replay log entry must still send
+// what the leader was sent under the same timestamp. A collection is copied one level deep (a
+// shallow copy of its elements: a []string's strings are immutable; a [][]byte's or
+// map[K][]V's inner slices are shared). Pointers (and what a value's own fields point to) are not
+// copied: the caller must not change what they point to while a write is on its way.
 //
 // Cost: nothing for up to len(op.vals) values of a single statement, else one allocation for
 // all the values (and one for a batch's statements); one for all []byte contents, plus one per
-// non-empty []byte (its interface box).
+// non-empty []byte (its interface box); two or so per other non-empty slice or map.
 func (op *writeOp) detach() {
 	n, nbytes := 0, 0
 	for _, st := range op.stmts {
@@ -76,11 +83,42 @@ func (op *writeOp) detach() {
 				off := len(buf)
 				buf = append(buf, b...)
 				v = buf[off:len(buf):len(buf)]
+			} else if !ok {
+				v = copyCollection(v)
 			}
 			out[j] = v
 		}
 		st.Values = out
 	}
+}
+
+// copyCollection returns a shallow copy of v when it is a non-empty slice or map (one level:
+// its elements are copied as values), else v itself.
+func copyCollection(v any) any {
+	switch v.(type) {
+	case nil, string, int, int32, int64, float32, float64, bool, time.Time, gocql.UUID:
+		return v // the common scalars, without reflection
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Slice:
+		if rv.Len() == 0 {
+			return v
+		}
+		c := reflect.MakeSlice(rv.Type(), rv.Len(), rv.Len())
+		reflect.Copy(c, rv)
+		return c.Interface()
+	case reflect.Map:
+		if rv.Len() == 0 {
+			return v
+		}
+		c := reflect.MakeMapWithSize(rv.Type(), rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			c.SetMapIndex(it.Key(), it.Value())
+		}
+		return c.Interface()
+	}
+	return v
 }
 
 // failClass is what a side's error says about trying the same write again.
@@ -210,6 +248,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if op.ts == 0 {
 		op.ts = s.clock.next()
 	}
+	op.sent = time.Now()
 	if phase.follows() {
 		op.detach() // the follower's request, its queue or its log entry may outlive this call
 	}
@@ -228,6 +267,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 
 	if s.cfg.policy == Async && !op.lwt && !op.counter {
 		applied, err = s.run(op.ctx, op, leader, phase)
+		op.answered = time.Now()
 		if err != nil {
 			return applied, s.leaderFailed(op, leader, follower, err, nil)
 		}
@@ -242,13 +282,25 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	f := s.startFollower(op, follower, phase)
 	spec := s.cfg.policy == PrimaryAuthoritative && !op.lwt && !op.counter && s.log != nil
 	var ahead chan error
+	// An entry kept ahead is held until the leader answers, and withdrawn if it refused (hold.go).
+	held := false
+	var lerr error // the leader's answer
+	defer func() {
+		if held {
+			s.holds.release(follower, op.ts, lerr != nil && s.refused(leader, op, lerr))
+		}
+	}()
 	if spec && s.sides[follower].down() {
 		// The follower has missed its budget again and again: don't make every caller wait for it.
 		// The entry goes to the replay log at once, in parallel with the leader; the follower
 		// still gets the write in the background, and its first success ends this.
+		held = true
+		s.holds.hold(follower, op.ts)
 		ahead = s.keepAhead(op, follower)
 	}
 	applied, err = s.run(op.ctx, op, leader, phase)
+	op.answered = time.Now()
+	lerr = err
 	budget := s.cfg.budget
 	if s.cfg.policy == Strict {
 		budget = 1<<63 - 1 // both sides must answer: the caller's context alone bounds the wait
@@ -261,8 +313,12 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	// and a late follower costs the caller the budget, not the budget plus an fsync. If the
 	// follower answers after all, the entry is redundant and its replay harmless.
 	var early func()
-	if spec && ahead == nil {
-		early = func() { ahead = s.keepAhead(op, follower) }
+	if spec && ahead == nil && (lerr == nil || !s.refused(leader, op, lerr)) {
+		early = func() {
+			held = true
+			s.holds.hold(follower, op.ts)
+			ahead = s.keepAhead(op, follower)
+		}
 	}
 	fres := f.wait(op.ctx, start, budget, early)
 	if fres.missed {
@@ -392,12 +448,15 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 	switch {
 	case op.lwt:
 		if f.err != nil {
-			s.logger.Warn("dualwrite: conditional write failed or did not answer on the follower (not replayed)", "side", follower.String(), "stmt", op.stmts[0].Stmt, "err", f.err)
+			// The follower failed (it did not decide differently: it may or may not have applied).
+			// A conditional write is never replayed blindly: like a counter update it is recorded
+			// as uncertain for that side, counted, and seen by SetPhase's authority check.
+			s.stats.followerFailed.Add(1)
+			s.recordUncertain(op, follower, f.err)
 			if s.cfg.policy == Strict {
 				// Strict: both sides must take the write. A follower that answered with a
 				// different outcome did take a decision (counted and logged below); one that
 				// failed did not, and the caller is told.
-				s.stats.followerFailed.Add(1)
 				return fmt.Errorf("%w: %s: conditional write: %w", ErrFollower, follower, f.err)
 			}
 		} else if f.applied != leaderApplied {
@@ -528,9 +587,22 @@ func (s *Session) keepAhead(op *writeOp, sd side) chan error {
 }
 
 // entryFor is op as side sd must receive it.
+//
+// Its Logged (the base of a USING TTL statement's expiry, replayttl.go) is when the leader
+// answered (the original cell arrived there by then, so the replayed one never dies first), or
+// when the write was sent if the entry is kept before the leader answered: never when it is kept,
+// so the time a follower copy spent in the async queue or the follower budget is not added to its
+// TTL.
 func (s *Session) entryFor(op *writeOp, sd side) *Entry {
+	logged := op.answered
+	if logged.IsZero() {
+		logged = op.sent
+	}
+	if logged.IsZero() {
+		logged = time.Now()
+	}
 	e := &Entry{Side: sd.String(), Timestamp: op.ts, Batch: op.batch, BatchType: op.batchType,
-		Consistency: gocql.LocalQuorum, Logged: time.Now()} // replay: the caller's consistency, else LOCAL_QUORUM
+		Consistency: gocql.LocalQuorum, Logged: logged} // replay: the caller's consistency, else LOCAL_QUORUM
 	if op.cons != nil {
 		e.Consistency = *op.cons
 	}
@@ -575,15 +647,16 @@ func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) e
 	}
 }
 
-// recordUncertain keeps a counter update whose outcome on side sd is unknown in the replay log's
-// uncertain store (durably, never replayed; `islands replay` lists them). Without one (Strict
-// with no replay log) or when it fails, it is kept in memory (Uncertain) and logged.
+// recordUncertain keeps a counter update or a conditional write whose outcome on side sd is
+// unknown in the replay log's uncertain store (durably, never replayed; `islands replay` lists
+// them). Without one (Strict with no replay log) or when it fails, it is kept in memory
+// (Uncertain) and logged.
 func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) {
 	s.stats.uncertain.Add(1)
 	if s.m != nil {
 		s.m.uncertain.Inc()
 	}
-	s.logger.Warn("dualwrite: counter update failed or did not answer on a side; recorded as uncertain, never replayed",
+	s.logger.Warn("dualwrite: counter update or conditional write failed or did not answer on a side; recorded as uncertain, never replayed",
 		"side", sd.String(), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values, "err", ferr)
 	if ul, ok := s.log.(UncertainLog); ok && s.log != nil {
 		e := s.entryFor(op, sd)
@@ -591,7 +664,7 @@ func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) {
 		if err == nil {
 			return
 		}
-		s.logger.Error("dualwrite: could not keep an uncertain counter update durably; kept in memory only", "side", sd.String(), "err", err)
+		s.logger.Error("dualwrite: could not keep an uncertain write durably; kept in memory only", "side", sd.String(), "err", err)
 	}
 	u := Uncertain{Side: sd.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
 	s.uncertainMu.Lock()
