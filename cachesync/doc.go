@@ -135,7 +135,11 @@
 // never retried as it is: it is encoded again (a set or a touch as the invalidation of its
 // version) and sent at once, or, if nothing different can be sent, dropped; both are counted
 // (islands_cachesync_refused_entries_total{outcome}, Publisher.Refused; drops also in
-// Dropped) and logged, so it never holds a sender or the spill's drain.
+// Dropped) and logged, so it never holds a sender or the spill's drain. Every batch (the live
+// batcher's, the spill's drain's, the ResendWindow resend's) is cut by one rule, BatchSize
+// entries and MaxBatchBytes (256 KiB, SQS's limit on a SendMessageBatch's bodies) in all; a batch
+// SQS refuses all the same as too long (BatchRequestTooLong) is split in halves, never retried
+// whole.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
 // than its item size) is applied as an invalidation at its version.
 //

@@ -566,7 +566,7 @@ func (p *Publisher) batcher(q *outQueue) {
 		batch, bytes = nil, 0
 	}
 	add := func(e outEntry) {
-		if bytes+len(e.body) > MaxMessageBytes {
+		if !fitsBatch(len(batch), bytes, e, p.opts.BatchSize) {
 			timer.Stop()
 			flush()
 		}
@@ -603,6 +603,35 @@ func (p *Publisher) batcher(q *outQueue) {
 			return
 		}
 	}
+}
+
+// MaxBatchBytes is the most the bodies of one SendMessageBatch may add up to (SQS: 256 KiB);
+// SQS refuses a longer batch as a whole (BatchRequestTooLong).
+const MaxBatchBytes = 256 * 1024
+
+// fitsBatch reports whether e may join a batch of n entries whose bodies add up to size bytes,
+// under the publisher's BatchSize (max) and MaxBatchBytes. An empty batch takes any entry (one
+// event is at most one message, checked by Publish). Every batch, the live batcher's, the spill
+// drain's and the ResendWindow resend's, is cut by this one rule (batches).
+func fitsBatch(n, size int, e outEntry, max int) bool {
+	return n == 0 || (n < max && size+len(e.body) <= MaxBatchBytes)
+}
+
+// batches cuts entries, in order, into batches under fitsBatch.
+func batches(entries []outEntry, max int) [][]outEntry {
+	var out [][]outEntry
+	start, size := 0, 0
+	for i, e := range entries {
+		if !fitsBatch(i-start, size, e, max) {
+			out = append(out, entries[start:i:i])
+			start, size = i, 0
+		}
+		size += len(e.body)
+	}
+	if start < len(entries) {
+		out = append(out, entries[start:])
+	}
+	return out
 }
 
 // send delivers entries, retrying the ones SQS did not take until they are taken or the
@@ -645,7 +674,7 @@ func (p *Publisher) send(url string, entries []outEntry) {
 // and the replacement sent at once, or dropped, counted and logged.
 func (p *Publisher) sendAll(url string, entries []outEntry) (failed []outEntry, err error) {
 	for round := 0; len(entries) > 0; round++ {
-		f, refused, e := p.sendOnce(url, entries)
+		f, refused, e := p.sendSplit(url, entries)
 		failed = append(failed, f...)
 		if e != nil {
 			err = e
@@ -712,6 +741,45 @@ func permanent(err error) bool {
 	}
 	switch ae.ErrorCode() {
 	case "InvalidMessageContents", "AWS.SimpleQueueService.InvalidMessageContents", "InvalidParameterValue", "MessageTooLong":
+		return true
+	}
+	return false
+}
+
+// sendSplit is sendOnce, except that a batch SQS refuses as a whole for its total size
+// (BatchRequestTooLong: a batch formed by an older version, or a limit counted otherwise) is cut
+// in halves, each sent the same way, never retried whole: it would be refused for ever and hold a
+// sender or the spill's drain. A single entry refused so is refused for good (sendAll replaces it).
+func (p *Publisher) sendSplit(url string, entries []outEntry) (failed, refused []outEntry, err error) {
+	failed, refused, err = p.sendOnce(url, entries)
+	if !batchTooLong(err) {
+		return failed, refused, err
+	}
+	if len(entries) == 1 {
+		return nil, entries, nil
+	}
+	p.logger.Warn("cachesync: SQS refused a batch as too long; splitting it", "queue", url, "entries", len(entries))
+	h := len(entries) / 2
+	f1, r1, e1 := p.sendSplit(url, entries[:h:h])
+	f2, r2, e2 := p.sendSplit(url, entries[h:])
+	if e1 == nil {
+		e1 = e2
+	}
+	return append(f1, f2...), append(r1, r2...), e1
+}
+
+// batchTooLong reports whether err is SQS refusing a batch for its total size.
+func batchTooLong(err error) bool {
+	var tl *types.BatchRequestTooLong
+	if errors.As(err, &tl) {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong":
 		return true
 	}
 	return false
@@ -892,8 +960,8 @@ func (p *Publisher) sendOK(url string) {
 		for i, r := range again {
 			es[i] = r.entry()
 		}
-		for i := 0; i < len(es); i += p.opts.BatchSize {
-			p.send(url, es[i:min(i+p.opts.BatchSize, len(es))])
+		for _, b := range batches(es, p.opts.BatchSize) {
+			p.send(url, b)
 		}
 	}
 }
