@@ -63,8 +63,12 @@
 // (memcached keeps the item that long): a set whose expiry passed on arrival, or before an older
 // set arrives, still stops it. Increment/Decrement keep the expiry, as memcached's incr does.
 // Touch changes it here and, for the same version, in the other regions; a touch of a fill sends
-// nothing (a fill has no version the other regions could match), and a touch event arriving where
-// the key holds a fill voids the fill. Counters (Increment/Decrement) replicate as invalidations.
+// nothing (a fill has no version the other regions could match). A touch is never lost to
+// reordering: a touch event arriving where its version is not held as a live value (the set it
+// refers to has not arrived, or was evicted; an older value; a fill) is applied as the tombstone
+// of its version, so the set it overtook (and its second event) is held back there and the key
+// misses and refills from the database: no region serves a value past the expiry the
+// application set. Counters (Increment/Decrement) replicate as invalidations.
 //
 // # Fills: leases, not versions
 //
