@@ -161,7 +161,8 @@
 // its deadline (half the time left, at most 1 s) and spills what is left within it; at
 // the deadline every spill append not yet durable is ended, and those events are counted as
 // dropped and logged (an append the disk completes later is found by the next Publisher on the
-// directory: a duplicate); Close returns by its deadline with every goroutine of the Publisher
+// directory: a duplicate); a Publish waiting for room when Close begins stops waiting and spills
+// its event; Close returns by its deadline with every goroutine of the Publisher
 // stopped, not waiting for a spill writer stuck in a write or an fsync (its error says so).
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client

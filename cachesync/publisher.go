@@ -92,9 +92,14 @@ type Publisher struct {
 	m      *metrics
 	logger *slog.Logger
 
-	wg          sync.WaitGroup // senders and the spill drainer
-	mu          sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
-	closed      bool
+	wg     sync.WaitGroup // senders and the spill drainer
+	mu     sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
+	closed bool
+	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
+	// for its spill's fsync) stops waiting at once and spills, so it never holds Close back
+	// while holding mu shared (Close returns by its deadline).
+	stopWait    chan struct{}
+	stopOnce    sync.Once
 	closing     chan struct{} // closed by Close: senders flush and stop
 	ctx         context.Context
 	cancel      context.CancelFunc                              // ends every SQS call and retry: Close's deadline passed
@@ -201,7 +206,8 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		return nil, fmt.Errorf("%w: second invalidation delay %s: SQS delays at most 15m", ErrConfig, opts.SecondInvalidation)
 	}
 	p := &Publisher{sqs: client, opts: opts, m: newMetrics(opts.Registerer), logger: opts.Logger, closing: make(chan struct{}),
-		resend: map[string]*resendState{}}
+		stopWait: make(chan struct{}),
+		resend:   map[string]*resendState{}}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
@@ -325,6 +331,9 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		case <-ctx.Done():
 			expired = true
 			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
+		case <-p.stopWait:
+			expired = true // Close began: it must not wait for this wait (stopWait)
+			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
 		}
 	}
 	if p.m != nil && timer != nil {
@@ -394,6 +403,8 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			return nil
 		case <-p.spillCtx.Done():
 			return nil // Close's deadline passed: the appends end now, failing (counted, logged)
+		case <-p.stopWait:
+			return nil // Close began: the appends go on (Close waits for them until its deadline)
 		}
 	}
 	if failed > 0 {
@@ -426,7 +437,9 @@ const DefaultCloseTimeout = 10 * time.Second
 // Close sends what is buffered until shortly before ctx's deadline (DefaultCloseTimeout when ctx
 // has no deadline), then spills what is left (or drops it, counted, without a spill) and stops
 // every goroutine, returning by the deadline whatever the disk does. It never panics, also while
-// Publish calls run; later ones get ErrClosed.
+// Publish calls run; later ones get ErrClosed. Publish calls waiting for room in a buffer, or for
+// their spill's fsync, when Close begins stop waiting at once (their events are spilled, or
+// dropped without a spill), so Close never waits for them.
 //
 // The time left is split: sending stops a reserve before the deadline (half the time left, at
 // most closeSpillReserve), and the reserve is for spilling what the buffers and the
@@ -441,6 +454,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultCloseTimeout)
 		defer cancel()
 	}
+	p.stopOnce.Do(func() { close(p.stopWait) }) // Publish calls stop waiting: mu is free at once
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
