@@ -520,11 +520,20 @@ func (r *ratchet) at(t time.Time) time.Time {
 }
 
 // touch changes the expiry of the very version the origin touched, with compare-and-swap.
+// Invariant: a touch is never lost to reordering. Where that version is not held as a live value
+// (nothing, an older value or tombstone, a fill: its set has not arrived, or was evicted) the
+// touch is applied as the tombstone of its version (store keeps anything newer): the set it
+// overtook, and that set's second event, then find their own version held back and do not store
+// the value without the new expiry; the key misses and refills from the database. A miss is
+// never past the expiry the application set.
 func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
+	hold := func() (bool, error) {
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
+	}
 	for attempt := 0; attempt < 16; attempt++ {
 		it, err := a.mc.Get(ev.Key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
-			return false, nil
+			return hold()
 		}
 		if err != nil {
 			return false, err
@@ -533,10 +542,10 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 		if derr == nil && s.Kind == KindFill {
 			// News about the key from elsewhere: a fill never survives it (see store). Its read
 			// may hold the write's old expiry.
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
+			return hold()
 		}
-		if derr != nil || s.At(t.judge).Kind != KindValue || s.Version != ev.Version {
-			return false, nil
+		if derr != nil || s.Version != ev.Version || s.At(t.judge).Kind != KindValue {
+			return hold() // not the touched version's live value (store keeps anything newer)
 		}
 		s.Expires = ev.Expiry // passed already: the value is now the tombstone of its version
 		it.Value, it.Expiration = s.Encode(), itemExpiration(s, t, tomb)
@@ -545,7 +554,7 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 			continue
 		}
 		if errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
-			return false, nil
+			continue // evicted or expired meanwhile: compare again
 		}
 		return err == nil, err
 	}

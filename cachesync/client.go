@@ -449,7 +449,8 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 }
 
 // Touch changes key's expiry here (with compare-and-swap, so a value written meanwhile keeps
-// its own expiry) and in the other regions, where it applies to the same version only. A fill is
+// its own expiry) and in the other regions, where it applies to the same version only (where
+// that version is not held, it is held back as a tombstone: see Agent.touch). A fill is
 // this region's own copy of its database: touching it sends nothing (it has no version the other
 // regions could match).
 func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {

@@ -63,8 +63,12 @@
 // (memcached keeps the item that long): a set whose expiry passed on arrival, or before an older
 // set arrives, still stops it. Increment/Decrement keep the expiry, as memcached's incr does.
 // Touch changes it here and, for the same version, in the other regions; a touch of a fill sends
-// nothing (a fill has no version the other regions could match), and a touch event arriving where
-// the key holds a fill voids the fill. Counters (Increment/Decrement) replicate as invalidations.
+// nothing (a fill has no version the other regions could match). A touch is never lost to
+// reordering: a touch event arriving where its version is not held as a live value (the set it
+// refers to has not arrived, or was evicted; an older value; a fill) is applied as the tombstone
+// of its version, so the set it overtook (and its second event) is held back there and the key
+// misses and refills from the database: no region serves a value past the expiry the
+// application set. Counters (Increment/Decrement) replicate as invalidations.
 //
 // # Fills: leases, not versions
 //
@@ -135,7 +139,11 @@
 // never retried as it is: it is encoded again (a set or a touch as the invalidation of its
 // version) and sent at once, or, if nothing different can be sent, dropped; both are counted
 // (islands_cachesync_refused_entries_total{outcome}, Publisher.Refused; drops also in
-// Dropped) and logged, so it never holds a sender or the spill's drain.
+// Dropped) and logged, so it never holds a sender or the spill's drain. Every batch (the live
+// batcher's, the spill's drain's, the ResendWindow resend's) is cut by one rule, BatchSize
+// entries and MaxBatchBytes (256 KiB, SQS's limit on a SendMessageBatch's bodies) in all; a batch
+// SQS refuses all the same as too long (BatchRequestTooLong) is split in halves, never retried
+// whole.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
 // than its item size) is applied as an invalidation at its version.
 //
@@ -153,7 +161,8 @@
 // its deadline (half the time left, at most 1 s) and spills what is left within it; at
 // the deadline every spill append not yet durable is ended, and those events are counted as
 // dropped and logged (an append the disk completes later is found by the next Publisher on the
-// directory: a duplicate); Close returns by its deadline with every goroutine of the Publisher
+// directory: a duplicate); a Publish waiting for room when Close begins stops waiting and spills
+// its event; Close returns by its deadline with every goroutine of the Publisher
 // stopped, not waiting for a spill writer stuck in a write or an fsync (its error says so).
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client

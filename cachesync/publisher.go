@@ -92,9 +92,14 @@ type Publisher struct {
 	m      *metrics
 	logger *slog.Logger
 
-	wg          sync.WaitGroup // senders and the spill drainer
-	mu          sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
-	closed      bool
+	wg     sync.WaitGroup // senders and the spill drainer
+	mu     sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
+	closed bool
+	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
+	// for its spill's fsync) stops waiting at once and spills, so it never holds Close back
+	// while holding mu shared (Close returns by its deadline).
+	stopWait    chan struct{}
+	stopOnce    sync.Once
 	closing     chan struct{} // closed by Close: senders flush and stop
 	ctx         context.Context
 	cancel      context.CancelFunc                              // ends every SQS call and retry: Close's deadline passed
@@ -201,7 +206,8 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		return nil, fmt.Errorf("%w: second invalidation delay %s: SQS delays at most 15m", ErrConfig, opts.SecondInvalidation)
 	}
 	p := &Publisher{sqs: client, opts: opts, m: newMetrics(opts.Registerer), logger: opts.Logger, closing: make(chan struct{}),
-		resend: map[string]*resendState{}}
+		stopWait: make(chan struct{}),
+		resend:   map[string]*resendState{}}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
@@ -325,6 +331,9 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		case <-ctx.Done():
 			expired = true
 			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
+		case <-p.stopWait:
+			expired = true // Close began: it must not wait for this wait (stopWait)
+			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
 		}
 	}
 	if p.m != nil && timer != nil {
@@ -394,6 +403,8 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			return nil
 		case <-p.spillCtx.Done():
 			return nil // Close's deadline passed: the appends end now, failing (counted, logged)
+		case <-p.stopWait:
+			return nil // Close began: the appends go on (Close waits for them until its deadline)
 		}
 	}
 	if failed > 0 {
@@ -426,7 +437,9 @@ const DefaultCloseTimeout = 10 * time.Second
 // Close sends what is buffered until shortly before ctx's deadline (DefaultCloseTimeout when ctx
 // has no deadline), then spills what is left (or drops it, counted, without a spill) and stops
 // every goroutine, returning by the deadline whatever the disk does. It never panics, also while
-// Publish calls run; later ones get ErrClosed.
+// Publish calls run; later ones get ErrClosed. Publish calls waiting for room in a buffer, or for
+// their spill's fsync, when Close begins stop waiting at once (their events are spilled, or
+// dropped without a spill), so Close never waits for them.
 //
 // The time left is split: sending stops a reserve before the deadline (half the time left, at
 // most closeSpillReserve), and the reserve is for spilling what the buffers and the
@@ -441,6 +454,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, DefaultCloseTimeout)
 		defer cancel()
 	}
+	p.stopOnce.Do(func() { close(p.stopWait) }) // Publish calls stop waiting: mu is free at once
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -566,7 +580,7 @@ func (p *Publisher) batcher(q *outQueue) {
 		batch, bytes = nil, 0
 	}
 	add := func(e outEntry) {
-		if bytes+len(e.body) > MaxMessageBytes {
+		if !fitsBatch(len(batch), bytes, e, p.opts.BatchSize) {
 			timer.Stop()
 			flush()
 		}
@@ -603,6 +617,35 @@ func (p *Publisher) batcher(q *outQueue) {
 			return
 		}
 	}
+}
+
+// MaxBatchBytes is the most the bodies of one SendMessageBatch may add up to (SQS: 256 KiB);
+// SQS refuses a longer batch as a whole (BatchRequestTooLong).
+const MaxBatchBytes = 256 * 1024
+
+// fitsBatch reports whether e may join a batch of n entries whose bodies add up to size bytes,
+// under the publisher's BatchSize (max) and MaxBatchBytes. An empty batch takes any entry (one
+// event is at most one message, checked by Publish). Every batch, the live batcher's, the spill
+// drain's and the ResendWindow resend's, is cut by this one rule (batches).
+func fitsBatch(n, size int, e outEntry, max int) bool {
+	return n == 0 || (n < max && size+len(e.body) <= MaxBatchBytes)
+}
+
+// batches cuts entries, in order, into batches under fitsBatch.
+func batches(entries []outEntry, max int) [][]outEntry {
+	var out [][]outEntry
+	start, size := 0, 0
+	for i, e := range entries {
+		if !fitsBatch(i-start, size, e, max) {
+			out = append(out, entries[start:i:i])
+			start, size = i, 0
+		}
+		size += len(e.body)
+	}
+	if start < len(entries) {
+		out = append(out, entries[start:])
+	}
+	return out
 }
 
 // send delivers entries, retrying the ones SQS did not take until they are taken or the
@@ -645,7 +688,7 @@ func (p *Publisher) send(url string, entries []outEntry) {
 // and the replacement sent at once, or dropped, counted and logged.
 func (p *Publisher) sendAll(url string, entries []outEntry) (failed []outEntry, err error) {
 	for round := 0; len(entries) > 0; round++ {
-		f, refused, e := p.sendOnce(url, entries)
+		f, refused, e := p.sendSplit(url, entries)
 		failed = append(failed, f...)
 		if e != nil {
 			err = e
@@ -712,6 +755,45 @@ func permanent(err error) bool {
 	}
 	switch ae.ErrorCode() {
 	case "InvalidMessageContents", "AWS.SimpleQueueService.InvalidMessageContents", "InvalidParameterValue", "MessageTooLong":
+		return true
+	}
+	return false
+}
+
+// sendSplit is sendOnce, except that a batch SQS refuses as a whole for its total size
+// (BatchRequestTooLong: a batch formed by an older version, or a limit counted otherwise) is cut
+// in halves, each sent the same way, never retried whole: it would be refused for ever and hold a
+// sender or the spill's drain. A single entry refused so is refused for good (sendAll replaces it).
+func (p *Publisher) sendSplit(url string, entries []outEntry) (failed, refused []outEntry, err error) {
+	failed, refused, err = p.sendOnce(url, entries)
+	if !batchTooLong(err) {
+		return failed, refused, err
+	}
+	if len(entries) == 1 {
+		return nil, entries, nil
+	}
+	p.logger.Warn("cachesync: SQS refused a batch as too long; splitting it", "queue", url, "entries", len(entries))
+	h := len(entries) / 2
+	f1, r1, e1 := p.sendSplit(url, entries[:h:h])
+	f2, r2, e2 := p.sendSplit(url, entries[h:])
+	if e1 == nil {
+		e1 = e2
+	}
+	return append(f1, f2...), append(r1, r2...), e1
+}
+
+// batchTooLong reports whether err is SQS refusing a batch for its total size.
+func batchTooLong(err error) bool {
+	var tl *types.BatchRequestTooLong
+	if errors.As(err, &tl) {
+		return true
+	}
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	switch ae.ErrorCode() {
+	case "BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong":
 		return true
 	}
 	return false
@@ -892,8 +974,8 @@ func (p *Publisher) sendOK(url string) {
 		for i, r := range again {
 			es[i] = r.entry()
 		}
-		for i := 0; i < len(es); i += p.opts.BatchSize {
-			p.send(url, es[i:min(i+p.opts.BatchSize, len(es))])
+		for _, b := range batches(es, p.opts.BatchSize) {
+			p.send(url, b)
 		}
 	}
 }

@@ -231,8 +231,7 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 		failed atomic.Bool
 		sem    = make(chan struct{}, p.opts.Senders)
 	)
-	for i := 0; i < len(entries); i += p.opts.BatchSize {
-		batch := entries[i:min(i+p.opts.BatchSize, len(entries))]
+	for _, batch := range batches(entries, p.opts.BatchSize) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
