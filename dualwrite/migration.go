@@ -22,13 +22,16 @@ import (
 // migration) instead of from its own SetPhase calls.
 //
 // Invariants (migration's invariant 3 is this file's promise):
-//   - Open registers the instance (a heartbeat at epoch -1) before it reads the phase, and does not
-//     return before the phase read is applied and heartbeated: no write of the session runs in a
-//     phase the fleet cannot see.
+//   - Open registers the instance (a heartbeat at epoch -1) before it reads the phase, keeps the
+//     registration alive while it retries the read, applies no read the registration may have
+//     expired before, and does not return before the phase read is applied and heartbeated: no
+//     write of the session runs in a phase the fleet cannot see.
+//   - Only the watcher switches the phase (SetPhase/SetPhaseWait refuse, WithPhase is ignored),
+//     and always through the owed-writes check, the state file's phase included.
 //   - The watcher acknowledges an epoch (heartbeat, Migration().Epoch) only after SetPhaseWait to
 //     its phase returned: every write that begins after the acknowledgement runs in that phase.
-//     The applied epoch only grows; a control keyspace that shows an older epoch is reported,
-//     never applied.
+//     The applied epoch only grows, across restarts too (the state file's epoch is Open's floor);
+//     a control keyspace that shows an older epoch is reported, never applied.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
 
@@ -68,7 +71,8 @@ const (
 // instance, reads the phase before the first write and fails with ErrMigrationUnknown when it
 // cannot (and MigrationStateFile knows no earlier phase); then a watcher reads the phase every
 // DefaultMigrationPoll, applies each new epoch through SetPhaseWait, and heartbeats the epoch
-// applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored.
+// applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored, and
+// SetPhase/SetPhaseWait fail with ErrPhaseControlled: the control keyspace owns the phase.
 // Close removes the instance's heartbeat.
 func WithMigration(control *gocql.ClusterConfig, name, instance string, opts ...MigrationOption) Option {
 	mc := &migrationConfig{cluster: control, name: name, instance: instance, poll: DefaultMigrationPoll,
@@ -107,7 +111,9 @@ func MigrationOpenTimeout(d time.Duration) MigrationOption {
 // MigrationStateFile keeps the last applied epoch and phase in path (a persistent volume), so that
 // Open can start in that phase when the control keyspace cannot be read. The instance is then
 // not visible to the fleet until its heartbeats land: an operator's `set --wait` meanwhile does
-// not wait for it. Without it such an Open fails with ErrMigrationUnknown.
+// not wait for it. Without it such an Open fails with ErrMigrationUnknown. The file's phase is
+// applied through the owed-writes check (ErrAuthorityBacklog), and its epoch is Open's floor: a
+// control read showing an older epoch is read again, never applied.
 func MigrationStateFile(path string) MigrationOption {
 	return func(m *migrationConfig) { m.stateFile = path }
 }
