@@ -40,8 +40,10 @@
 // first write (ErrMigrationUnknown when it cannot and no earlier phase is known); a watcher
 // applies each new epoch through SetPhaseWait and only then acknowledges it in the instance's
 // heartbeat, so every write that begins after `islands migration set --wait` returned runs in the
-// new phase. Cut off from the control keyspace, a session keeps its phase and says so
-// (Migration, metrics, logs). See docs/migration.md.
+// new phase. Such a session refuses SetPhase and SetPhaseWait (ErrPhaseControlled) and ignores
+// WithPhase; a phase from MigrationStateFile goes through the same owed-writes check, and Open
+// never applies an epoch older than the state file's. Cut off from the control keyspace, a
+// session keeps its phase and says so (Migration, metrics, logs). See docs/migration.md.
 //
 // SetPhase is a barrier: it returns once every write of the old phase has finished or been kept
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;

@@ -24,6 +24,10 @@ var (
 	// ErrAuthorityBacklog: SetPhase would make a side authoritative while the replay log still
 	// holds writes it may be missing.
 	ErrAuthorityBacklog = errors.New("dualwrite: replay log not drained for the side gaining authority")
+	// ErrPhaseControlled: SetPhase or SetPhaseWait on a session opened WithMigration: its phase
+	// belongs to the migration's control keyspace (`islands migration set`), and a phase set by the
+	// application would run writes in a phase the fleet's heartbeats do not show.
+	ErrPhaseControlled = errors.New("dualwrite: the phase is set by the migration control plane")
 	// ErrNotIdempotent: in a dual phase, a statement whose replay would not be idempotent (list
 	// append/prepend, list element set/delete by index) is refused: a follower failure could only
 	// be replayed blindly, duplicating or misplacing elements.

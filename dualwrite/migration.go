@@ -22,13 +22,16 @@ import (
 // migration) instead of from its own SetPhase calls.
 //
 // Invariants (migration's invariant 3 is this file's promise):
-//   - Open registers the instance (a heartbeat at epoch -1) before it reads the phase, and does not
-//     return before the phase read is applied and heartbeated: no write of the session runs in a
-//     phase the fleet cannot see.
+//   - Open registers the instance (a heartbeat at epoch -1) before it reads the phase, keeps the
+//     registration alive while it retries the read, applies no read the registration may have
+//     expired before, and does not return before the phase read is applied and heartbeated: no
+//     write of the session runs in a phase the fleet cannot see.
+//   - Only the watcher switches the phase (SetPhase/SetPhaseWait refuse, WithPhase is ignored),
+//     and always through the owed-writes check, the state file's phase included.
 //   - The watcher acknowledges an epoch (heartbeat, Migration().Epoch) only after SetPhaseWait to
 //     its phase returned: every write that begins after the acknowledgement runs in that phase.
-//     The applied epoch only grows; a control keyspace that shows an older epoch is reported,
-//     never applied.
+//     The applied epoch only grows, across restarts too (the state file's epoch is Open's floor);
+//     a control keyspace that shows an older epoch is reported, never applied.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
 
@@ -68,7 +71,8 @@ const (
 // instance, reads the phase before the first write and fails with ErrMigrationUnknown when it
 // cannot (and MigrationStateFile knows no earlier phase); then a watcher reads the phase every
 // DefaultMigrationPoll, applies each new epoch through SetPhaseWait, and heartbeats the epoch
-// applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored.
+// applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored, and
+// SetPhase/SetPhaseWait fail with ErrPhaseControlled: the control keyspace owns the phase.
 // Close removes the instance's heartbeat.
 func WithMigration(control *gocql.ClusterConfig, name, instance string, opts ...MigrationOption) Option {
 	mc := &migrationConfig{cluster: control, name: name, instance: instance, poll: DefaultMigrationPoll,
@@ -107,7 +111,9 @@ func MigrationOpenTimeout(d time.Duration) MigrationOption {
 // MigrationStateFile keeps the last applied epoch and phase in path (a persistent volume), so that
 // Open can start in that phase when the control keyspace cannot be read. The instance is then
 // not visible to the fleet until its heartbeats land: an operator's `set --wait` meanwhile does
-// not wait for it. Without it such an Open fails with ErrMigrationUnknown.
+// not wait for it. Without it such an Open fails with ErrMigrationUnknown. The file's phase is
+// applied through the owed-writes check (ErrAuthorityBacklog), and its epoch is Open's floor: a
+// control read showing an older epoch is read again, never applied.
 func MigrationStateFile(path string) MigrationOption {
 	return func(m *migrationConfig) { m.stateFile = path }
 }
@@ -158,6 +164,11 @@ type watcher struct {
 	reads atomic.Int64
 	fails atomic.Int64
 
+	// Open only (set before the watcher's loop starts): the epoch of the state file, below which
+	// a read is stale and read again; and whether poll checks that the registration was live.
+	floor   int64
+	opening bool
+
 	mu        sync.Mutex
 	lastRead  time.Time
 	lastErr   string
@@ -178,16 +189,20 @@ func (s *Session) startMigration() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), mc.open)
 	defer cancel()
-	w := &watcher{s: s, mc: mc, cp: mc.control, close: func() {}}
+	w := &watcher{s: s, mc: mc, cp: mc.control, close: func() {}, floor: -1, opening: true}
 	w.epoch.Store(-1)
+	known, haveState := w.loadState()
+	if haveState {
+		w.floor = known.epoch // the applied epoch only grows, across restarts too
+	}
 	if w.cp == nil {
 		if mc.cluster == nil {
 			return fmt.Errorf("dualwrite: WithMigration needs the control cluster's config")
 		}
 		cs, err := connect(ctx, mc.cluster)
 		if err != nil {
-			if known, ok := w.loadState(); ok {
-				return w.startFromState(known, fmt.Errorf("connecting to the control cluster %v: %w", mc.cluster.Hosts, err))
+			if haveState {
+				return w.startFromState(ctx, known, fmt.Errorf("connecting to the control cluster %v: %w", mc.cluster.Hosts, err))
 			}
 			return fmt.Errorf("%w: %q: connecting to the control cluster %v: %w", ErrMigrationUnknown, mc.name, mc.cluster.Hosts, err)
 		}
@@ -201,8 +216,8 @@ func (s *Session) startMigration() error {
 	// Registration first (invariant 1): an operator's Wait that misses it started before it, so
 	// the read below sees that operator's epoch.
 	if err := w.heartbeat(ctx, ""); err != nil {
-		if known, ok := w.loadState(); ok {
-			return w.startFromState(known, err)
+		if haveState {
+			return w.startFromState(ctx, known, err)
 		}
 		w.close()
 		return fmt.Errorf("%w: %q: registering instance %s: %w", ErrMigrationUnknown, mc.name, mc.instance, err)
@@ -213,8 +228,8 @@ func (s *Session) startMigration() error {
 			break
 		}
 		if ctx.Err() != nil || errors.Is(err, migration.ErrNotFound) || errors.Is(err, ErrUnknownPhase) {
-			if known, ok := w.loadState(); ok && !errors.Is(err, migration.ErrNotFound) {
-				return w.startFromState(known, err)
+			if haveState && !errors.Is(err, migration.ErrNotFound) {
+				return w.startFromState(ctx, known, err)
 			}
 			// Leave the fleet: the registration would block every operator's --wait until its TTL.
 			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -227,16 +242,54 @@ func (s *Session) startMigration() error {
 		case <-ctx.Done():
 		case <-time.After(mc.poll):
 		}
+		// Keep the registration alive while the read is retried (invariant 1): a registration
+		// that lapsed lets an operator's --wait return without this instance. poll checks it
+		// was live through the read it applies.
+		w.mu.Lock()
+		due := time.Since(w.lastBeat) >= w.mc.beat
+		w.mu.Unlock()
+		if due && ctx.Err() == nil {
+			_ = w.heartbeat(ctx, errString(err))
+		}
 	}
+	w.opening = false
 	w.run()
 	return nil
 }
 
+// errStaleRead: during Open, a read that cannot be applied yet (the registration may have lapsed
+// before it, or it shows an epoch older than the state file's); Open reads again.
+var errStaleRead = errors.New("dualwrite: control keyspace read not applicable yet")
+
+// serialPhaser is a control plane that can read the phase at SERIAL (migration.Store): it sees
+// the latest committed epoch, which a LOCAL_QUORUM read on a lagging replica may not.
+type serialPhaser interface {
+	PhaseSerial(ctx context.Context, name string) (phase string, epoch int64, err error)
+}
+
 // startFromState starts the session in the phase of the state file after the control keyspace
-// could not be read (cause), and watches on.
-func (w *watcher) startFromState(st savedState, cause error) error {
-	w.s.phase.Store(int32(st.phase))
+// could not be read (cause), and watches on. The phase goes through the owed-writes check of
+// SetPhaseWait (waiting while ctx lasts): Open fails with ErrAuthorityBacklog rather than make a
+// side authoritative while the replay log owes it writes.
+func (w *watcher) startFromState(ctx context.Context, st savedState, cause error) error {
+	var err error
+	if ctx.Err() == nil {
+		err = w.s.setPhase(ctx, st.phase, true)
+	} else {
+		err = w.s.setPhase(context.Background(), st.phase, false)
+	}
+	if err != nil {
+		if w.cp != nil {
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
+			dcancel()
+		}
+		w.close()
+		return fmt.Errorf("dualwrite: migration %q: the control keyspace is unreadable (%v) and the phase of the state file "+
+			"(epoch %d, %s) cannot be applied: %w", w.mc.name, cause, st.epoch, st.phase, err)
+	}
 	w.epoch.Store(st.epoch)
+	w.opening = false
 	w.setErr(cause)
 	w.s.logger.Warn("dualwrite: control keyspace unreadable at Open: starting in the phase of the state file",
 		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "err", cause)
@@ -289,14 +342,38 @@ func (w *watcher) run() {
 
 // poll reads the phase once and applies a newer epoch; after a flip it heartbeats at once.
 func (w *watcher) poll(ctx context.Context) error {
+	w.mu.Lock()
+	beatAt := w.lastBeat
+	w.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, max(w.mc.poll*4, 2*time.Second))
 	name, epoch, err := w.cp.Phase(rctx, w.mc.name)
+	if err == nil && w.opening && epoch < w.floor {
+		// A replica behind the epoch this instance applied before its restart: read the
+		// latest committed epoch instead.
+		if sp, ok := w.cp.(serialPhaser); ok {
+			name, epoch, err = sp.PhaseSerial(rctx, w.mc.name)
+		}
+	}
 	cancel()
 	w.reads.Add(1)
 	if err != nil {
 		w.fails.Add(1)
 		w.setErr(fmt.Errorf("reading the control keyspace: %w", err))
 		return err
+	}
+	if w.opening {
+		switch {
+		case time.Since(beatAt) >= w.mc.ttl:
+			err = fmt.Errorf("%w: the registration written %s ago may have expired (TTL %s) before this read of epoch %d",
+				errStaleRead, time.Since(beatAt).Truncate(time.Millisecond), w.mc.ttl, epoch)
+		case epoch < w.floor:
+			err = fmt.Errorf("%w: the control keyspace shows epoch %d (%s), older than the epoch %d of the state file",
+				errStaleRead, epoch, name, w.floor)
+		}
+		if err != nil {
+			w.setErr(err)
+			return err
+		}
 	}
 	w.mu.Lock()
 	w.lastRead = time.Now()
@@ -319,7 +396,7 @@ func (w *watcher) poll(ctx context.Context) error {
 	// The barrier (SetPhaseWait) holds writes only while it switches; while the side gaining
 	// authority still has replay backlog it waits without holding them, and we heartbeat meanwhile.
 	actx, cancel := context.WithTimeout(ctx, w.mc.beat)
-	err = w.s.SetPhaseWait(actx, p)
+	err = w.s.setPhase(actx, p, true)
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("applying epoch %d (%s): %w", epoch, p, err)
@@ -506,6 +583,17 @@ func (c *controlConn) Phase(ctx context.Context, name string) (string, int64, er
 		return "", 0, err
 	}
 	p, e, err := st.Phase(ctx, name)
+	c.note(ctx, err)
+	return p, e, err
+}
+
+// PhaseSerial reads the phase at SERIAL (serialPhaser).
+func (c *controlConn) PhaseSerial(ctx context.Context, name string) (string, int64, error) {
+	st, err := c.get(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	p, e, err := st.PhaseSerial(ctx, name)
 	c.note(ctx, err)
 	return p, e, err
 }

@@ -150,6 +150,12 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.migration != nil {
+		// WithPhase is ignored: the control keyspace's phase is applied by startMigration, through
+		// the same owed-writes check as SetPhaseWait, before the first write. Until then the
+		// session stands in primary-only, which makes no side but the primary authoritative.
+		cfg.phase = PrimaryOnly
+	}
 	if cfg.phase < PrimaryOnly || cfg.phase > SecondaryOnly {
 		return nil, fmt.Errorf("%w %d", ErrUnknownPhase, cfg.phase)
 	}
@@ -230,14 +236,34 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 // A switch that moves authority (the read side) to a side refuses with ErrAuthorityBacklog while
 // the replay log still holds writes: that side may be missing acknowledged writes. Wait for them
 // with SetPhaseWait, or WaitReplayed and try again.
+//
+// A session opened WithMigration refuses with ErrPhaseControlled: its phase is the control
+// keyspace's, applied by its watcher.
 func (s *Session) SetPhase(p Phase) error {
+	if err := s.phaseControlled(p); err != nil {
+		return err
+	}
 	return s.setPhase(context.Background(), p, false)
 }
 
 // SetPhaseWait is SetPhase that, instead of refusing, waits until the side gaining authority has
-// nothing left to receive from the replay log (or ctx ends).
+// nothing left to receive from the replay log (or ctx ends). A session opened WithMigration
+// refuses with ErrPhaseControlled, as SetPhase does.
 func (s *Session) SetPhaseWait(ctx context.Context, p Phase) error {
+	if err := s.phaseControlled(p); err != nil {
+		return err
+	}
 	return s.setPhase(ctx, p, true)
+}
+
+// phaseControlled refuses an application's phase switch on a session WithMigration: only the
+// watcher (setPhase) switches it, so the epoch its heartbeats acknowledge is the phase it runs.
+func (s *Session) phaseControlled(p Phase) error {
+	if s.cfg.migration == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: SetPhase(%s) refused on a session WithMigration(%q): use `islands migration set %s %s`",
+		ErrPhaseControlled, p, s.cfg.migration.name, s.cfg.migration.name, p)
 }
 
 func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {

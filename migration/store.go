@@ -193,6 +193,13 @@ func (st *Store) Phase(ctx context.Context, name string) (phase string, epoch in
 	return s.Phase, s.Epoch, err
 }
 
+// PhaseSerial reads the migration's phase and epoch at SERIAL: the latest committed epoch, for an
+// instance whose LOCAL_QUORUM read showed an epoch older than one it already applied.
+func (st *Store) PhaseSerial(ctx context.Context, name string) (phase string, epoch int64, err error) {
+	s, err := st.Get(ctx, name, serialRead)
+	return s.Phase, s.Epoch, err
+}
+
 // compareAndSet is the only write of a migration's phase: the LWT of invariant 1. expect < 0
 // creates the migration (IF NOT EXISTS) at epoch 1. It returns the new state, or ErrConflict
 // naming the state that is there instead.
