@@ -1,0 +1,54 @@
+package dualwrite
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestAttack3RefusedWriteReplayedAfterClose
+// Interleaving: Dual, PrimaryAuthoritative, FileLog; the secondary is down, so the write's entry
+// is kept ahead (held) before the leader answers; the primary refuses the write outright (caller
+// told it failed) and the void lives only in memory. Close (an orderly one, not a crash) comes
+// before the replayer's next look at the entry; a new session on the same directory replays it
+// onto the secondary, which then holds a write the authoritative side refused.
+// Promise broken (package doc): "A write the leader refused outright is kept for nobody: an entry
+// appended for the follower before the leader answered … is held until then, and withdrawn, never
+// replayed, when the leader refuses." (hold.go only excuses a crash between append and answer.)
+func TestAttack3RefusedWriteReplayedAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	log1, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s := newFakeSession(t, f, WithReplayLog(log1))
+	for i := 0; i < downAfter; i++ {
+		s.sides[secondarySide].noteFollower(false)
+	}
+	if err := s.Query("UPDATE kv SET v = ? WHERE k = ?", "refused", 1).Exec(); err == nil {
+		t.Fatal("the leader refused the write, Exec returned nil")
+	}
+	s.Close()
+	log1.Close()
+
+	log2, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log2.Close()
+	g := &fakeSides{}
+	s2 := newFakeSession(t, g, WithReplayLog(log2), withReplayBackoffMax(10*time.Millisecond))
+	defer s2.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = s2.WaitReplayed(ctx)
+	g.mu.Lock()
+	landed := len(g.seen[secondarySide])
+	g.mu.Unlock()
+	if landed != 0 {
+		t.Fatalf("a write the authoritative primary refused (caller told it failed) was replayed onto the secondary by the next session (%d landed)", landed)
+	}
+}
