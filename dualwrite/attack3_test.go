@@ -52,3 +52,31 @@ func TestAttack3RefusedWriteReplayedAfterClose(t *testing.T) {
 		t.Fatalf("a write the authoritative primary refused (caller told it failed) was replayed onto the secondary by the next session (%d landed)", landed)
 	}
 }
+
+// TestAttack3LWTFollowerFailureUntracedWhenLeaderAlsoFails
+// Interleaving: Dual, PrimaryAuthoritative; INSERT … IF NOT EXISTS; the primary (leader) times out
+// (not a refusal: it may have applied) and the secondary (follower) times out too. leaderFailed
+// returns at once for an LWT: nothing is recorded as uncertain for either side, so SetPhase
+// (DualFlipped) sees nothing against the secondary, which may lack a row the primary now holds.
+// Promise broken (package doc, LWTs): "a follower that failed (its outcome unknown) is recorded as
+// uncertain, as counters are" — and counters, in this very case, "when the leader fails too, each
+// side whose outcome is unknown is recorded". The LWT leaves no trace at all.
+func TestAttack3LWTFollowerFailureUntracedWhenLeaderAlsoFails(t *testing.T) {
+	f := &fakeSides{}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s := newFakeSession(t, f)
+	defer s.Close()
+	if _, err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?) IF NOT EXISTS", 1, "x").MapScanCAS(map[string]any{}); err == nil {
+		t.Fatal("the leader failed the LWT, MapScanCAS returned nil")
+	}
+	var sec bool
+	for _, u := range s.Uncertain() {
+		if u.Side == "secondary" {
+			sec = true
+		}
+	}
+	if !sec {
+		t.Fatalf("the follower failed an LWT (outcome unknown) while the leader failed too: not recorded as uncertain (Uncertain()=%v)", s.Uncertain())
+	}
+}
