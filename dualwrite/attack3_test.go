@@ -80,3 +80,30 @@ func TestAttack3LWTFollowerFailureUntracedWhenLeaderAlsoFails(t *testing.T) {
 		t.Fatalf("the follower failed an LWT (outcome unknown) while the leader failed too: not recorded as uncertain (Uncertain()=%v)", s.Uncertain())
 	}
 }
+
+// TestAttack3UncertainLWTDoesNotHoldAuthority
+// Interleaving: Dual, PrimaryAuthoritative; an LWT applies on the primary and is acknowledged; the
+// secondary times out, so the write is recorded as uncertain for the secondary (never replayed).
+// SetPhase(DualFlipped) then succeeds at once: the secondary becomes authoritative while an
+// acknowledged write it may lack is still unreconciled.
+// Promise broken: settleFollower's own contract ("recorded as uncertain for that side, counted, and
+// seen by SetPhase's authority check") and SetPhase's rule that a side does not gain authority while
+// acknowledged writes it lacks wait for an operator (dead letters); the uncertain store is not
+// consulted by pendingFor at all. (go doc lists backlog and dead letters only: weaker than the
+// other two findings, but authority moves over a known-missing acknowledged write.)
+func TestAttack3UncertainLWTDoesNotHoldAuthority(t *testing.T) {
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s := newFakeSession(t, f)
+	defer s.Close()
+	applied, err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?) IF NOT EXISTS", 1, "x").MapScanCAS(map[string]any{})
+	if err != nil || !applied {
+		t.Fatalf("MapScanCAS = %v, %v", applied, err)
+	}
+	if len(s.Uncertain()) == 0 {
+		t.Fatal("setup: nothing recorded as uncertain")
+	}
+	if err := s.SetPhase(DualFlipped); err == nil {
+		t.Fatalf("SetPhase(DualFlipped) made the secondary authoritative while an acknowledged LWT it may lack is recorded as uncertain for it (%v)", s.Uncertain())
+	}
+}
