@@ -490,10 +490,11 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 // (Async sends it after the leader): it is kept for the follower too.
 func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) error {
 	werr := fmt.Errorf("dualwrite: %s: %w", leader, lerr)
-	if op.counter {
-		// A counter update is never replayed. Each side whose outcome is unknown (it failed
+	if op.counter || op.lwt {
+		// A counter update or a conditional write is never replayed (an increment is not
+		// idempotent; a condition may no longer hold). Each side whose outcome is unknown (it failed
 		// without refusing: a timeout may have applied) is recorded as uncertain; a leader that
-		// refused while the follower took the increment is recorded too (the sides now differ).
+		// refused while the follower took the write is recorded too (the sides now differ).
 		lrefused := s.refused(leader, op, lerr)
 		if !lrefused || (f != nil && f.err == nil) {
 			s.recordUncertain(op, leader, lerr)
@@ -503,7 +504,7 @@ func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f
 		}
 		return werr
 	}
-	if op.lwt || s.refused(leader, op, lerr) || s.log == nil {
+	if s.refused(leader, op, lerr) || s.log == nil {
 		return werr
 	}
 	if f == nil || (f.err != nil && !s.refused(follower, op, f.err)) {
