@@ -6,7 +6,9 @@
 // A secret counts as found in any of the forms a careless print gives it: as it is; hex-encoded in
 // either case; base64 or URL-safe base64 at any of the three alignments a longer encoded stream
 // gives it (a SASL PLAIN token "\0user\0password", a basic-auth header); and each of these
-// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block). A finding names the file,
+// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block); in a go test -json log,
+// also in each test's output reassembled from its events (test2json cuts a long line into several
+// events and escapes quotes and backslashes). A finding names the file,
 // the line and the secret's name, never its value.
 //
 // CI also scans the repository's tracked tree (integration TestNoSecretsInTrackedTree, run by
