@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"strings"
@@ -21,8 +22,13 @@ var ErrAccess = errors.New("cqlconn")
 // address, would receive it. Access.InsecurePassword is the explicit opt-out.
 var ErrPasswordInClear = errors.New("a password is sent only to a server TLS verifies")
 
-// envName is what password_env's errors echo: a conventional variable name, never a password's shape.
+// envName is what password_env's errors accept as a variable's name: capitals, digits and _.
 var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+
+// shownEnvName is what password_env's errors echo: a conventional variable name, words joined by
+// _ (ISLANDS_CQL_APP_PASSWORD). An all-caps generated password (HUNTER2VERYSECRET7Q) has no _
+// between words and is never echoed.
+var shownEnvName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
 
 // PasswordAuthenticator is the authenticator class Cassandra names when it asks for a password;
 // the only one a password is offered to unless Access.AllowedAuthenticators says otherwise.
@@ -136,11 +142,17 @@ func (a Access) password() (Secret, error) {
 	case a.PasswordFile != "":
 		b, err := os.ReadFile(a.PasswordFile)
 		if err != nil {
-			return "", fmt.Errorf("%w: password_file: %v", ErrAccess, err)
+			// The path is not shown: it may have come from ${VAR} expansion, or be the password
+			// itself given where password_env was meant.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return "", fmt.Errorf("%w: password_file cannot be opened (path not shown: it may be the password): %v", ErrAccess, err)
 		}
 		p := strings.TrimRight(string(b), "\r\n")
 		if p == "" {
-			return "", fmt.Errorf("%w: password_file %s is empty", ErrAccess, a.PasswordFile)
+			return "", fmt.Errorf("%w: password_file is empty", ErrAccess)
 		}
 		return Secret(p), nil
 	case a.PasswordEnv != "":
@@ -149,6 +161,9 @@ func (a Access) password() (Secret, error) {
 			if !envName.MatchString(a.PasswordEnv) {
 				// Not shown: what stands where a variable's name should may be the password itself.
 				return "", fmt.Errorf("%w: password_env must name an environment variable (capitals, digits, _), and what it holds is not one (not shown: it may be the password)", ErrAccess)
+			}
+			if !shownEnvName.MatchString(a.PasswordEnv) {
+				return "", fmt.Errorf("%w: password_env: the environment variable it names is not set (name not shown: it may be the password)", ErrAccess)
 			}
 			return "", fmt.Errorf("%w: password_env: the environment variable %s is not set", ErrAccess, a.PasswordEnv)
 		}

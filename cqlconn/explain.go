@@ -111,9 +111,15 @@ func closedEarly(msg string) bool {
 func (a Access) passwordSource() string {
 	switch {
 	case a.PasswordFile != "":
-		return "password_file " + a.PasswordFile
+		if strings.Contains(a.PasswordFile, "/") {
+			return "password_file " + a.PasswordFile
+		}
+		return "password_file (a name without /, not shown: it may be the password)"
 	case a.PasswordEnv != "":
-		return "environment variable " + a.PasswordEnv
+		if shownEnvName.MatchString(a.PasswordEnv) {
+			return "environment variable " + a.PasswordEnv
+		}
+		return "the environment variable password_env names (not shown: it may be the password)"
 	case a.Password != "":
 		return "the password given in the configuration (gocql's PasswordAuthenticator)"
 	default:

@@ -1,6 +1,7 @@
 package cqlconn
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -10,7 +11,11 @@ const Redacted = "[redacted]"
 
 // Secret is a password or another credential. It never prints: fmt (every verb), JSON, text and
 // YAML marshalling and log/slog all give Redacted (or "" when it is empty, so a config shows
-// whether one is set). Reveal gives the value.
+// whether one is set). Reveal gives the value. gob encoding is refused (ErrSecretEncoding).
+//
+// Known limit: fmt and slog cannot call methods through an unexported struct field, so a Secret
+// (or an Access) held in an unexported field of a struct that is printed whole shows its value
+// (TestAttackSecSecretInUnexportedFieldPrints). Never print a struct holding one whole.
 type Secret string
 
 // Reveal returns the secret's value; call it only where the value is handed to the driver.
@@ -56,3 +61,9 @@ func (s Secret) MarshalYAML() (any, error) { return s.shown(), nil }
 
 // LogValue implements slog.LogValuer.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.shown()) }
+
+// ErrSecretEncoding is returned by a Secret's GobEncode: gob would carry the value as it is.
+var ErrSecretEncoding = errors.New("cqlconn: a Secret is never gob-encoded")
+
+// GobEncode implements gob.GobEncoder by refusing: a password does not travel through gob.
+func (s Secret) GobEncode() ([]byte, error) { return nil, ErrSecretEncoding }

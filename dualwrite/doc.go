@@ -127,5 +127,6 @@
 // when each is over, with the episode's counts in one line.
 //
 // Reads go to the read side only; with WithShadowReads a sampled fraction also runs on the other side
-// in the background and mismatching results are counted and logged with the statement and values.
+// in the background and mismatching results are counted and logged with the statement and a hash
+// of the values (member data; the values themselves at debug level only).
 package dualwrite

@@ -217,13 +217,15 @@ func ParseConfig(b []byte) (Config, error) {
 	return c, nil
 }
 
-// quotedValue is how the YAML decoder quotes a value in its errors ("cannot unmarshal !!str `x`
-// into int"): yamlError cuts it out.
-var quotedValue = regexp.MustCompile("\\s*`[^`]*`")
+// quotedValue is how the YAML parser and decoder quote a value in their errors ("cannot unmarshal
+// !!str `x` into int", "unknown anchor 'x' referenced"): yamlError cuts it out, from the first quote
+// to the last of its kind on the line (greedy), so a quote inside the value cannot end the cut early.
+var quotedValue = regexp.MustCompile("\\s*(`.*`|'.*'|\".*\")")
 
-// yamlError is err's text without the "yaml: " prefix and without any value it quotes.
+// yamlError is err's text without the "yaml: " prefix and without any value it quotes: only the
+// line (when the parser gives one) and the kind of error remain, never the text of the file.
 func yamlError(err error) string {
-	return quotedValue.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), "")
+	return quotedValue.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), " (value not shown)")
 }
 
 // checkKeys refuses a mapping key that names no field of t (the yaml tags, inline structs

@@ -11,8 +11,8 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/globalcloud/islands/forklift"
 	_ "github.com/globalcloud/islands/examples/viewinghistory" // registers the viewing-history resolver the example names
+	"github.com/globalcloud/islands/forklift"
 	"github.com/globalcloud/islands/internal/lab/world"
 )
 

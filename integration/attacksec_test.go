@@ -21,6 +21,7 @@ import (
 // cassandra's permissions), then the role is closed exactly as roles closes cassandra. The session
 // opened before keeps reading the member data: closing the role does not close its connections.
 func TestAttackSecSessionOpenedInTheWindowOutlivesTheClosedRole(t *testing.T) {
+	t.Skip("this test closes a role itself and never runs islands-lab roles, which is what drops the window's sessions (nodetool disablebinary/enablebinary); TestRolesLockDownRevokesWindowGrantsAndDropsHeldSessions covers the finding on the world")
 	e := needSecured(t)
 	admin := session(t, e.EUCQL)
 	const role, pw = "attacksec_window", "attacksec-not-a-world-secret-1"

@@ -10,6 +10,10 @@
 // it may be the user's, shared on purpose; when it lets the group or others in, a warning names
 // it, its mode and the chmod that closes it, once per directory per process.
 //
+// OpenFile never follows a symlink and refuses (ErrNotOurs) a file that another user owns, before
+// truncating or writing it: in a directory others can write to, a file or symlink they pre-created
+// would otherwise receive the member data.
+//
 // Users: internal/recordlog (so dualwrite's replay log, dead letters and uncertain entries, and
 // cachesync's spill), forklift's quarantine_file, cmd/forklift's --report, the demo's output and
 // the chaos campaign's. Left 0644 on purpose: bench/results (published numbers, committed to the

@@ -1,6 +1,7 @@
 package private
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 const (
@@ -27,20 +29,45 @@ func MkdirAll(dir string, log *slog.Logger) error {
 	return nil
 }
 
+// ErrNotOurs is returned when the path to open is a symlink, or a file or directory that is not
+// owned by the current user: another user who pre-created it (in a directory open to them) would
+// otherwise receive the member data written into it.
+var ErrNotOurs = errors.New("private: refusing a file not owned by this user (or a symlink)")
+
 // OpenFile opens path with flag (O_CREATE is added) and FileMode; a file that was already there
 // with another mode is made FileMode.
+//
+// Invariants: a symlink at path is never followed (O_NOFOLLOW); an existing file owned by another
+// user is refused with ErrNotOurs before anything is truncated or written; O_TRUNC is applied only
+// after that check.
 func OpenFile(path string, flag int) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|os.O_CREATE, FileMode)
+	trunc := flag&os.O_TRUNC != 0
+	f, err := os.OpenFile(path, (flag&^os.O_TRUNC)|os.O_CREATE|syscall.O_NOFOLLOW, FileMode)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symlink: %w (remove it)", path, ErrNotOurs)
+		}
 		return nil, err
 	}
 	st, err := f.Stat()
+	if err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Geteuid() {
+			f.Close()
+			return nil, fmt.Errorf("%s is owned by uid %d, not %d: %w (remove it)", path, sys.Uid, os.Geteuid(), ErrNotOurs)
+		}
+	}
 	if err == nil && st.Mode().Perm() != FileMode {
 		err = f.Chmod(FileMode)
 	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: making it mode %04o: %w (remove it, or run: chmod 600 %s)", path, FileMode, err, path)
+	}
+	if trunc {
+		if err := f.Truncate(0); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: truncating: %w", path, err)
+		}
 	}
 	return f, nil
 }

@@ -6,7 +6,9 @@
 // A secret counts as found in any of the forms a careless print gives it: as it is; hex-encoded in
 // either case; base64 or URL-safe base64 at any of the three alignments a longer encoded stream
 // gives it (a SASL PLAIN token "\0user\0password", a basic-auth header); and each of these
-// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block). A finding names the file,
+// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block); in a go test -json log,
+// also in each test's output reassembled from its events (test2json cuts a long line into several
+// events and escapes quotes and backslashes). A finding names the file,
 // the line and the secret's name, never its value.
 //
 // CI also scans the repository's tracked tree (integration TestNoSecretsInTrackedTree, run by
@@ -18,6 +20,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -213,6 +216,25 @@ func Scan(secrets []Secret, skip []string, paths ...string) (found []Finding, fi
 //     (base64 wrapped at 64 or 76 columns, an indented PEM-like block, a hex dump cut in rows), where
 //     a match counts only when it spans a line end: the ones within a line the first pass found.
 //     The joined text is kept only as long as the longest needle, so memory stays bounded.
+//
+// test2jsonEvent is the part of a go test -json event the scan reads.
+type test2jsonEvent struct {
+	Action, Package, Test, Output string
+}
+
+// test2jsonOutput decodes b when it is a go test -json "output" event.
+func test2jsonOutput(b []byte) (test2jsonEvent, bool) {
+	var ev test2jsonEvent
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || t[0] != '{' || !bytes.Contains(t, []byte(`"Action"`)) {
+		return ev, false
+	}
+	if json.Unmarshal(t, &ev) != nil || ev.Action != "output" {
+		return ev, false
+	}
+	return ev, true
+}
+
 func scanFile(path string, ns []needle) ([]Finding, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -244,9 +266,62 @@ func scanFile(path string, ns []needle) ([]Finding, error) {
 			out = append(out, Finding{File: path, Line: line, Secret: n.secret, Form: form})
 		}
 	}
+	// Per test (package and test name) of a go test -json log, the end of its output so far: an
+	// output line may be cut into several events (test2json splits long lines), so a secret can be
+	// split between two JSON lines with the JSON of the next event in between.
+	type stream struct {
+		carry  []byte
+		lineOf []int
+	}
+	streams := map[[2]string]*stream{}
 	r := bufio.NewReaderSize(f, 1<<20)
 	for line := 1; ; line++ {
 		b, err := r.ReadBytes('\n')
+		if ev, ok := test2jsonOutput(b); ok && len(ns) > 0 {
+			k := [2]string{ev.Package, ev.Test}
+			st := streams[k]
+			if st == nil {
+				st = &stream{}
+				streams[k] = st
+			}
+			out := []byte(ev.Output)
+			window := append(append([]byte(nil), st.carry...), out...)
+			lowerWindow := bytes.ToLower(window)
+			for _, n := range ns {
+				hay := window
+				if n.fold {
+					hay = lowerWindow
+				}
+				// Within the decoded event (a secret JSON-escaped in the raw line), or spanning
+				// the end of the test's previous output event.
+				for from := 0; from < len(hay); {
+					i := bytes.Index(hay[from:], n.b)
+					if i < 0 {
+						break
+					}
+					at, raw := line, b
+					if n.fold {
+						raw = bytes.ToLower(b)
+					}
+					if from+i < len(st.carry) {
+						at = st.lineOf[from+i]
+					} else if bytes.Contains(raw, n.b) {
+						from += i + 1 // the first pass reports it, as it is in the line
+						continue
+					}
+					report(at, n, true)
+					from += i + 1
+				}
+			}
+			for range out {
+				st.lineOf = append(st.lineOf, line)
+			}
+			if keep := longest - 1; len(window) > keep {
+				st.lineOf = st.lineOf[len(st.lineOf)-keep:]
+				window = window[len(window)-keep:]
+			}
+			st.carry = window
+		}
 		lower := bytes.ToLower(b)
 		for _, n := range ns {
 			hay := b

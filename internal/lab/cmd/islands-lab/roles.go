@@ -36,7 +36,9 @@ import (
 //     SUPERUSER = false;
 //   - then every role is listed, and one islands did not make that is a superuser (SUPERUSER
 //     itself, or granted one that is) or can log in is refused with an error naming it: until the
-//     step above, anyone reaching the port could log in as cassandra/cassandra and make one.
+//     step above, anyone reaching the port could log in as cassandra/cassandra and make one;
+//   - then every permission held by a role islands did not make is revoked, and one on islands'
+//     roles held by any role but islands_admin is refused (see perms.go).
 //
 // The user names and password files are those of the ISLANDS_CQL_{ADMIN,APP,FORKLIFT}_* variables
 // (scripts/regions env), TLS by ISLANDS_CQL_CA. It logs in as islands_admin; if the cluster refuses
@@ -217,6 +219,13 @@ func setupRoles(ctx context.Context, addr string, repl map[string]string, want [
 		return nil, strangersError(addr, strangers)
 	}
 	done = append(done, "no other superuser or login")
+	// The grants made in the window go too: a session opened then keeps acting through its role's
+	// permissions (scripts/regions then drops every connection opened before this point).
+	n, err := lockDownPermissions(ctx, s, addr, ours, admin.name, exec)
+	if err != nil {
+		return nil, err
+	}
+	done = append(done, fmt.Sprintf("%d permission(s) of other roles revoked, none on islands' roles", n))
 	return done, nil
 }
 
