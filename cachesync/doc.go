@@ -158,11 +158,12 @@
 // committed on its own, so a region that is down holds back and resends only its own events;
 // SpillMaxBytes is shared evenly among them. A spill written before (one log in SpillDir itself)
 // is moved into them when a Publisher opens the directory. Close stops sending a reserve before
-// its deadline (half the time left, at most 1 s) and spills what is left within it; at
-// the deadline every spill append not yet durable is ended, and those events are counted as
-// dropped and logged (an append the disk completes later is found by the next Publisher on the
-// directory: a duplicate); a Publish waiting for room when Close begins stops waiting and spills
-// its event; Close returns by its deadline with every goroutine of the Publisher
+// its deadline (half the time left, at most 1 s) and spills what is left; spill appends may
+// complete up to 500 ms past the deadline (durability of accepted events first, within a bound),
+// then every spill append not yet durable is ended, and those events are counted as dropped and
+// logged (an append the disk completes later is found by the next Publisher on the directory: a
+// duplicate); a Publish waiting for room when Close begins stops waiting and spills its event;
+// Close returns by its deadline plus at most that grace, with every goroutine of the Publisher
 // stopped, not waiting for a spill writer stuck in a write or an fsync (its error says so).
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client

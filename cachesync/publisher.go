@@ -442,12 +442,14 @@ const DefaultCloseTimeout = 10 * time.Second
 // dropped without a spill), so Close never waits for them.
 //
 // The time left is split: sending stops a reserve before the deadline (half the time left, at
-// most closeSpillReserve), and the reserve is for spilling what the buffers and the
-// senders still hold. At the deadline every spill append still waiting for its fsync is ended:
-// those events are counted as dropped and logged (an append the disk completes later may still be
-// found, and sent, by the next Publisher opened on SpillDir: a duplicate, harmless). If a spill's
-// writer is then still inside a write or an fsync, Close does not wait for it to stop (the error
-// says so); that goroutine is the operating system's to finish.
+// most closeSpillReserve), and the reserve is for spilling what the buffers and the senders still
+// hold. With a spill, durability of accepted events comes before the deadline, within a bound:
+// spill appends may run up to closeSpillGrace past the deadline; only an append still waiting for
+// its fsync then is ended, its events counted as dropped and logged (an append the disk completes
+// later may still be found, and sent, by the next Publisher opened on SpillDir: a duplicate,
+// harmless). So Close returns by its deadline plus at most closeSpillGrace. If a spill's writer is
+// then still inside a write or an fsync, Close does not wait for it to stop (the error says so);
+// that goroutine is the operating system's to finish.
 func (p *Publisher) Close(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -466,7 +468,11 @@ func (p *Publisher) Close(ctx context.Context) error {
 	dl, _ := ctx.Deadline()
 	sendCtx, cancelSend := context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/2, closeSpillReserve)))
 	defer cancelSend()
-	stopSpill := context.AfterFunc(ctx, p.spillStop) // the deadline ends every spill append
+	// Spill appends (and closing the spills) may take closeSpillGrace past the deadline: an event
+	// Publish accepted is made durable rather than dropped when the disk or the CPU is merely slow.
+	spillCtx, cancelSpillCtx := context.WithDeadline(context.WithoutCancel(ctx), dl.Add(closeSpillGrace))
+	defer cancelSpillCtx()
+	stopSpill := context.AfterFunc(spillCtx, p.spillStop) // the grace's end ends every spill append
 	defer stopSpill()
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
@@ -487,7 +493,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 			left = append(left, e.record(q.url))
 		}
 		if len(left) > 0 {
-			p.spillOut(ctx, "", left, spillAppendTimeout)
+			p.spillOut(spillCtx, "", left, spillAppendTimeout)
 		}
 	}
 	p.spillWG.Wait() // appends whose callers stopped waiting: each ends by the deadline (spillCtx)
@@ -500,9 +506,9 @@ func (p *Publisher) Close(ctx context.Context) error {
 			if cerr != nil && err == nil {
 				err = cerr
 			}
-		case <-ctx.Done():
-			p.logger.Error("cachesync: a spill's disk did not finish its write by Close's deadline; not waiting for it")
-			err = errors.Join(err, fmt.Errorf("cachesync: close spill: %w", ctx.Err()))
+		case <-spillCtx.Done():
+			p.logger.Error("cachesync: a spill's disk did not finish its write by Close's deadline (and its grace); not waiting for it")
+			err = errors.Join(err, fmt.Errorf("cachesync: close spill: %w", spillCtx.Err()))
 		}
 	}
 	return err
@@ -510,6 +516,11 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 // closeSpillReserve bounds the part of Close's time kept for spilling what is left.
 const closeSpillReserve = time.Second
+
+// closeSpillGrace is how long past Close's deadline spill appends may still complete: durability of
+// accepted events first, within a bound (TestCachesyncCloseRacesPublish: no accepted event dropped
+// under load; TestAttackCloseOverrunsItsDeadlineOnASlowSpill: a stalled disk still bounds Close).
+const closeSpillGrace = 500 * time.Millisecond
 
 func (p *Publisher) allQueues() []*outQueue {
 	if p.own != nil {
