@@ -323,15 +323,7 @@ func (s *Session) pendingFor(from, to side) int64 {
 		return 0
 	}
 	n, _ := s.log.Backlog()
-	if dc, ok := s.log.(DeadLetterCounter); ok {
-		d, err := dc.DeadLettersFor(to.String())
-		if err != nil {
-			s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
-			d = max(d, 1)
-		}
-		n += d
-	}
-	return n
+	return n + s.deadLettersFor(to)
 }
 
 // sideBacklogger is a ReplayLog that can count its backlog for one side (FileLog, MemLog).
@@ -353,15 +345,22 @@ func (s *Session) owedTo(sd side) int64 {
 	} else {
 		n, _ = s.log.Backlog()
 	}
-	if dc, ok := s.log.(DeadLetterCounter); ok {
-		d, err := dc.DeadLettersFor(sd.String())
-		if err != nil {
-			s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
-			d = max(d, 1)
-		}
-		n += d
+	return n + s.deadLettersFor(sd)
+}
+
+// deadLettersFor counts the dead letters for side sd (0 when the log keeps none; a dead-letter log
+// that cannot be read counts as one).
+func (s *Session) deadLettersFor(sd side) int64 {
+	dc, ok := s.log.(DeadLetterCounter)
+	if !ok {
+		return 0
 	}
-	return n
+	d, err := dc.DeadLettersFor(sd.String())
+	if err != nil {
+		s.logger.Warn("dualwrite: reading the dead-letter log", "err", err)
+		d = max(d, 1)
+	}
+	return d
 }
 
 // lockGate takes the phase gate's write side, giving up when ctx ends.
