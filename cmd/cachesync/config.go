@@ -172,17 +172,3 @@ func (c Config) validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// loopbackListen reports whether listen (host:port) binds this machine's loopback only (127.0.0.0/8,
-// ::1 or localhost), so /metrics and /healthz cannot be reached from other machines.
-func loopbackListen(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		host = listen
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	imetrics "github.com/globalcloud/islands/internal/metrics"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Listen != "127.0.0.1:9464" || !loopbackListen(cfg.Listen) {
+	if cfg.Listen != "127.0.0.1:9464" || !imetrics.LoopbackOnly(cfg.Listen) {
 		t.Fatalf("default listen %q: want 127.0.0.1:9464", cfg.Listen)
 	}
 	for _, args := range [][]string{
@@ -67,7 +68,7 @@ func TestListenDefaultsToLoopback(t *testing.T) {
 	}
 	for listen, local := range map[string]bool{"127.0.0.1:9464": true, "localhost:9464": true, "[::1]:9464": true,
 		":9464": false, "0.0.0.0:9464": false, "10.1.2.3:9464": false} {
-		if got := loopbackListen(listen); got != local {
+		if got := imetrics.LoopbackOnly(listen); got != local {
 			t.Errorf("listen %q: loopback = %v, want %v", listen, got, local)
 		}
 	}

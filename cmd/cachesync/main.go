@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	imetrics "github.com/globalcloud/islands/internal/metrics"
 	"log/slog"
 	"net"
 	"net/http"
@@ -98,7 +99,7 @@ func runCtx(ctx context.Context, cfg Config) error {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	if !loopbackListen(cfg.Listen) {
+	if !imetrics.LoopbackOnly(cfg.Listen) {
 		logger.Warn("/metrics and /healthz are reachable from other machines; set listen to 127.0.0.1:PORT to keep them local",
 			"listen", cfg.Listen)
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	imetrics "github.com/globalcloud/islands/internal/metrics"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -204,7 +204,7 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 			c.warnings = append(c.warnings, side.name+": "+w)
 		}
 	}
-	if c.metricsAddr != "" && !loopback(c.metricsAddr) {
+	if c.metricsAddr != "" && !imetrics.LoopbackOnly(c.metricsAddr) {
 		c.warnings = append(c.warnings, fmt.Sprintf("--metrics-addr %s: /metrics is reachable from other machines (keyspaces, tables, hosts, progress); "+
 			"set --metrics-addr 127.0.0.1:PORT to keep it on this one", c.metricsAddr))
 	}
@@ -214,20 +214,6 @@ func (c *common) parse(args []string) (forklift.Config, error) {
 	var err error
 	c.shard, err = c.shardFlags.resolve(c.getenv)
 	return cfg, err
-}
-
-// loopback reports whether addr (host:port) listens on this machine only: a loopback IP or
-// localhost. ":9100" (every interface) and a routable address are not.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		host = addr
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // order lists the flags given, in the order flag.Visit reports them.

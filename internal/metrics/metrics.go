@@ -6,6 +6,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -40,4 +41,19 @@ func MustRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err)
 	}
 	return got
+}
+
+// LoopbackOnly reports whether addr (host:port), where a program serves /metrics, listens on this
+// machine only: a loopback IP or localhost. ":9100" (every interface) and a routable address are
+// not. Programs warn when their metrics address is not.
+func LoopbackOnly(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
