@@ -25,10 +25,12 @@ var ErrPasswordInClear = errors.New("a password is sent only to a server TLS ver
 // envName is what password_env's errors accept as a variable's name: capitals, digits and _.
 var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
-// shownEnvName is what password_env's errors echo: a conventional variable name, words joined by
-// _ (ISLANDS_CQL_APP_PASSWORD). An all-caps generated password (HUNTER2VERYSECRET7Q) has no _
-// between words and is never echoed.
-var shownEnvName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$`)
+// shownEnvName is what password_env's errors echo: a variable named for what it holds, words
+// joined by _ and ending in one that says "password" (ISLANDS_CQL_APP_PASSWORD, DB_PW, APP_SECRET).
+// Anything else may be the password itself typed where its variable's name belongs, generated
+// passwords of capitals, digits and _ included (HUNTER2VERYSECRET7Q, HUNTER_TWO_X), and is never
+// echoed.
+var shownEnvName = regexp.MustCompile(`^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*_(PASSWORD|PASSWD|PWD|PW|PASS|SECRET|TOKEN)$`)
 
 // PasswordAuthenticator is the authenticator class Cassandra names when it asks for a password;
 // the only one a password is offered to unless Access.AllowedAuthenticators says otherwise.
@@ -99,7 +101,7 @@ func (a Access) verifiesServer() bool { return a.TLS.On() && !a.TLS.InsecureSkip
 // checkPasswordVerified refuses a password for a server TLS does not verify, unless
 // InsecurePassword.
 func (a Access) checkPasswordVerified(pw Secret) error {
-	if pw == "" || a.verifiesServer() || a.InsecurePassword {
+	if !pw.IsSet() || a.verifiesServer() || a.InsecurePassword {
 		return nil
 	}
 	how := "over plain text"
@@ -127,16 +129,16 @@ func (a Access) Warnings() []string {
 // password resolves the password from its one source.
 func (a Access) password() (Secret, error) {
 	n := 0
-	for _, set := range []bool{a.Password != "", a.PasswordFile != "", a.PasswordEnv != ""} {
+	for _, set := range []bool{a.Password.IsSet(), a.PasswordFile != "", a.PasswordEnv != ""} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		return "", fmt.Errorf("%w: password, password_file and password_env are alternatives: set one", ErrAccess)
+		return Secret{}, fmt.Errorf("%w: password, password_file and password_env are alternatives: set one", ErrAccess)
 	}
 	if n == 1 && a.Username == "" {
-		return "", fmt.Errorf("%w: a password is set but no username: set username too", ErrAccess)
+		return Secret{}, fmt.Errorf("%w: a password is set but no username: set username too", ErrAccess)
 	}
 	switch {
 	case a.PasswordFile != "":
@@ -148,28 +150,28 @@ func (a Access) password() (Secret, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			return "", fmt.Errorf("%w: password_file cannot be opened (path not shown: it may be the password): %v", ErrAccess, err)
+			return Secret{}, fmt.Errorf("%w: password_file cannot be opened (path not shown: it may be the password): %v", ErrAccess, err)
 		}
 		p := strings.TrimRight(string(b), "\r\n")
 		if p == "" {
-			return "", fmt.Errorf("%w: password_file is empty", ErrAccess)
+			return Secret{}, fmt.Errorf("%w: password_file is empty", ErrAccess)
 		}
-		return Secret(p), nil
+		return NewSecret(p), nil
 	case a.PasswordEnv != "":
 		p, ok := os.LookupEnv(a.PasswordEnv)
 		if !ok || p == "" {
 			if !envName.MatchString(a.PasswordEnv) {
 				// Not shown: what stands where a variable's name should may be the password itself.
-				return "", fmt.Errorf("%w: password_env must name an environment variable (capitals, digits, _), and what it holds is not one (not shown: it may be the password)", ErrAccess)
+				return Secret{}, fmt.Errorf("%w: password_env must name an environment variable (capitals, digits, _), and what it holds is not one (not shown: it may be the password)", ErrAccess)
 			}
 			if !shownEnvName.MatchString(a.PasswordEnv) {
-				return "", fmt.Errorf("%w: password_env: the environment variable it names is not set (name not shown: it may be the password)", ErrAccess)
+				return Secret{}, fmt.Errorf("%w: password_env: the environment variable it names is not set (name not shown: it may be the password; a name ending in _PASSWORD, _PW, _SECRET or _TOKEN is shown)", ErrAccess)
 			}
-			return "", fmt.Errorf("%w: password_env: the environment variable %s is not set", ErrAccess, a.PasswordEnv)
+			return Secret{}, fmt.Errorf("%w: password_env: the environment variable %s is not set", ErrAccess, a.PasswordEnv)
 		}
-		return Secret(p), nil
-	case a.Username != "" && a.Password == "":
-		return "", fmt.Errorf("%w: username %q has no password: set password_file or password_env", ErrAccess, a.Username)
+		return NewSecret(p), nil
+	case a.Username != "" && !a.Password.IsSet():
+		return Secret{}, fmt.Errorf("%w: username %q has no password: set password_file or password_env", ErrAccess, a.Username)
 	}
 	return a.Password, nil
 }

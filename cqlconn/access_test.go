@@ -34,7 +34,7 @@ func TestApplyPasswordSources(t *testing.T) {
 	for name, a := range map[string]Access{
 		"file":    {Username: "u", PasswordFile: file, InsecurePassword: true},
 		"env":     {Username: "u", PasswordEnv: "CQLCONN_TEST_PW", InsecurePassword: true},
-		"literal": {Username: "u", Password: pw, InsecurePassword: true},
+		"literal": {Username: "u", Password: NewSecret(pw), InsecurePassword: true},
 	} {
 		c := gocql.NewCluster("127.0.0.1")
 		if err := a.Apply(c); err != nil {
@@ -59,10 +59,10 @@ func TestApplyErrorsNameTheProblem(t *testing.T) {
 	}{
 		{Access{Username: "u", PasswordFile: "/nonexistent/pw"}, "password_file"},
 		{Access{Username: "u", PasswordFile: empty}, "is empty"},
-		{Access{Username: "u", PasswordEnv: "CQLCONN_TEST_UNSET_VAR"}, "CQLCONN_TEST_UNSET_VAR is not set"},
+		{Access{Username: "u", PasswordEnv: "CQLCONN_TEST_UNSET_PASSWORD"}, "CQLCONN_TEST_UNSET_PASSWORD is not set"},
 		{Access{Username: "u"}, "has no password"},
 		{Access{PasswordFile: empty}, "no username"},
-		{Access{Username: "u", Password: "x", PasswordEnv: "X"}, "alternatives"},
+		{Access{Username: "u", Password: NewSecret("x"), PasswordEnv: "X"}, "alternatives"},
 		{Access{TLS: TLS{CAFile: "/nonexistent/ca.pem"}}, "tls.ca_file"},
 		{Access{TLS: TLS{CAFile: notPEM}}, "holds no PEM certificate"},
 		{Access{TLS: TLS{Enabled: true, CertFile: notPEM}}, "go together"},
@@ -112,7 +112,7 @@ func TestFromEnv(t *testing.T) {
 		t.Fatalf("app: %+v %v", a, err)
 	}
 	a, err = fromLookup(RoleAdmin, lookup)
-	if err != nil || a.PasswordEnv != "ISLANDS_CQL_ADMIN_PASSWORD" || a.Password != "" {
+	if err != nil || a.PasswordEnv != "ISLANDS_CQL_ADMIN_PASSWORD" || a.Password.IsSet() {
 		t.Fatalf("admin: %+v %v", a, err)
 	}
 	if _, err = fromLookup(RoleForklift, lookup); err == nil || !strings.Contains(err.Error(), "ISLANDS_CQL_FORKLIFT_PASSWORD_FILE") {
@@ -125,7 +125,7 @@ func TestFromEnv(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	a := Access{Username: "islands_app", Password: pw, TLS: TLS{CAFile: "/w/ca.pem"}}
+	a := Access{Username: "islands_app", Password: NewSecret(pw), TLS: TLS{CAFile: "/w/ca.pem"}}
 	if d := a.Describe(); d != "user islands_app, TLS (CA /w/ca.pem)" {
 		t.Fatal(d)
 	}

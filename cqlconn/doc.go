@@ -7,10 +7,14 @@
 //
 //   - A password is a Secret. It prints as "[redacted]" through fmt (every verb), encoding/json,
 //     encoding (text), YAML output and log/slog, so a config, an error or a log line that carries
-//     one never shows it. Only Reveal gives the value, and only Apply calls Reveal.
+//     one never shows it, also from an unexported field of a struct printed whole (the value sits
+//     behind a pointer, which fmt prints as an address there). Only Reveal gives the value, and
+//     only Apply calls Reveal. Make one with NewSecret.
 //   - A password comes from a file (PasswordFile) or an environment variable (PasswordEnv), never
 //     from a command-line flag, which every user of the machine can read in ps. A literal Password
-//     is accepted from code and from a config file the user protects.
+//     is accepted from code and from a config file the user protects. An error about PasswordEnv
+//     names the variable only when its name says it holds a password (…_PASSWORD, _PW, _SECRET,
+//     _TOKEN): anything else may be the password itself, typed in the name's place.
 //   - TLS verifies the server: the certificate must chain to CAFile (or the system roots) and name
 //     the address dialled. Skipping verification is an explicit, separate choice, which Warnings
 //     reports for the program to log.

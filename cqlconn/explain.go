@@ -120,7 +120,7 @@ func (a Access) passwordSource() string {
 			return "environment variable " + a.PasswordEnv
 		}
 		return "the environment variable password_env names (not shown: it may be the password)"
-	case a.Password != "":
+	case a.Password.IsSet():
 		return "the password given in the configuration (gocql's PasswordAuthenticator)"
 	default:
 		return "no password given"

@@ -23,7 +23,7 @@ func TestPasswordOnlyToAVerifiedServer(t *testing.T) {
 		warns   []string // each warning must contain one of these, in order
 	}{
 		{"plain text", Access{Username: "u", PasswordFile: file}, true, nil},
-		{"literal, plain text", Access{Username: "u", Password: pw}, true, nil},
+		{"literal, plain text", Access{Username: "u", Password: NewSecret(pw)}, true, nil},
 		{"TLS without verification", Access{Username: "u", PasswordFile: file, TLS: unverified}, true, []string{"insecure_skip_verify"}},
 		{"verified TLS", Access{Username: "u", PasswordFile: file, TLS: verified}, false, nil},
 		{"verified TLS, system roots", Access{Username: "u", PasswordFile: file, TLS: TLS{Enabled: true}}, false, nil},
@@ -70,7 +70,7 @@ func TestApplyAllowsOnlyPasswordAuthenticator(t *testing.T) {
 		{[]string{"com.datastax.bdp.cassandra.auth.DseAuthenticator"}, []string{"com.datastax.bdp.cassandra.auth.DseAuthenticator"}},
 	} {
 		cl := gocql.NewCluster("127.0.0.1")
-		a := Access{Username: "u", Password: pw, TLS: TLS{CAFile: ca}, AllowedAuthenticators: c.allowed}
+		a := Access{Username: "u", Password: NewSecret(pw), TLS: TLS{CAFile: ca}, AllowedAuthenticators: c.allowed}
 		if err := a.Apply(cl); err != nil {
 			t.Fatal(err)
 		}
@@ -92,8 +92,20 @@ func TestPasswordEnvNotAVariableNameIsNotEchoed(t *testing.T) {
 	if !errors.Is(err, ErrAccess) || strings.Contains(err.Error(), typed) || !strings.Contains(err.Error(), "password_env") {
 		t.Fatalf("got %v", err)
 	}
-	err = Access{Username: "u", PasswordEnv: "CQLCONN_TEST_UNSET_VAR"}.Validate()
-	if err == nil || !strings.Contains(err.Error(), "CQLCONN_TEST_UNSET_VAR is not set") {
+	err = Access{Username: "u", PasswordEnv: "CQLCONN_TEST_UNSET_PASSWORD"}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "CQLCONN_TEST_UNSET_PASSWORD is not set") {
 		t.Fatalf("a variable's name is named: %v", err)
+	}
+}
+
+// A password of capitals, digits and words joined by _ (generated passwords often are) typed where
+// password_env's variable name belongs is not echoed either: only a name that says it holds a
+// password is (TestAttackSecPasswordEnvHoldingCapitalsEchoed's WORD_WORD sibling).
+func TestPasswordEnvShapedLikeWordsIsNotEchoed(t *testing.T) {
+	for _, typed := range []string{"HUNTER_TWO_X", "K9_QZ7_PLM2", "ADMIN_2024"} {
+		err := Access{Username: "u", PasswordEnv: typed}.Validate()
+		if !errors.Is(err, ErrAccess) || strings.Contains(err.Error(), typed) {
+			t.Errorf("%s: got %v", typed, err)
+		}
 	}
 }

@@ -13,16 +13,34 @@ const Redacted = "[redacted]"
 // YAML marshalling and log/slog all give Redacted (or "" when it is empty, so a config shows
 // whether one is set). Reveal gives the value. gob encoding is refused (ErrSecretEncoding).
 //
-// Known limit: fmt and slog cannot call methods through an unexported struct field, so a Secret
-// (or an Access) held in an unexported field of a struct that is printed whole shows its value
-// (TestAttackSecSecretInUnexportedFieldPrints). Never print a struct holding one whole.
-type Secret string
+// The value sits behind a pointer, not in the Secret itself: fmt and slog cannot call a method
+// through an unexported struct field, and then print the field's contents as they are; a pointer
+// below the top level prints as an address, so a Secret (or an Access) held in an unexported field
+// of a struct printed whole shows no value either (TestAttackSecSecretInUnexportedFieldPrints).
+// The zero Secret is empty. Make one with NewSecret; compare with IsSet, not ==.
+type Secret struct{ value *string }
+
+// NewSecret returns a Secret holding s (the empty Secret when s is "").
+func NewSecret(s string) Secret {
+	if s == "" {
+		return Secret{}
+	}
+	return Secret{value: &s}
+}
 
 // Reveal returns the secret's value; call it only where the value is handed to the driver.
-func (s Secret) Reveal() string { return string(s) }
+func (s Secret) Reveal() string {
+	if s.value == nil {
+		return ""
+	}
+	return *s.value
+}
+
+// IsSet reports whether the secret holds a value.
+func (s Secret) IsSet() bool { return s.Reveal() != "" }
 
 func (s Secret) shown() string {
-	if s == "" {
+	if !s.IsSet() {
 		return ""
 	}
 	return Redacted
@@ -54,7 +72,7 @@ func (s Secret) Format(f fmt.State, verb rune) {
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.shown()), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler: a config file may set a secret.
-func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
+func (s *Secret) UnmarshalText(b []byte) error { *s = NewSecret(string(b)); return nil }
 
 // MarshalYAML implements yaml.Marshaler (gopkg.in/yaml.v3).
 func (s Secret) MarshalYAML() (any, error) { return s.shown(), nil }

@@ -14,7 +14,7 @@ import (
 const pw = "hunter2-s3cret"
 
 func TestSecretNeverPrints(t *testing.T) {
-	s := Secret(pw)
+	s := NewSecret(pw)
 	a := Access{Username: "u", Password: s}
 	var out []string
 	for _, f := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10s", "%T"} {
@@ -47,7 +47,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	if s.Reveal() != pw {
 		t.Fatal("Reveal lost the value")
 	}
-	if fmt.Sprint(Secret("")) != "" {
+	if fmt.Sprint(NewSecret("")) != "" {
 		t.Fatal("an empty secret should print empty")
 	}
 }

@@ -12,7 +12,7 @@ import (
 // gob would carry the password. Encoding one is refused, with ErrSecretEncoding.
 func TestSecretGobRefused(t *testing.T) {
 	const pw = "Hunter2-very-secret"
-	for _, v := range []any{Secret(pw), Access{Username: "u", Password: pw}} {
+	for _, v := range []any{NewSecret(pw), Access{Username: "u", Password: NewSecret(pw)}} {
 		var b bytes.Buffer
 		err := gob.NewEncoder(&b).Encode(v)
 		if err == nil || !errors.Is(err, ErrSecretEncoding) && !strings.Contains(err.Error(), ErrSecretEncoding.Error()) {

@@ -15,9 +15,9 @@ func accessOf(c *gocql.ClusterConfig) cqlconn.Access {
 	var a cqlconn.Access
 	switch auth := c.Authenticator.(type) {
 	case gocql.PasswordAuthenticator:
-		a.Username, a.Password = auth.Username, cqlconn.Secret(auth.Password)
+		a.Username, a.Password = auth.Username, cqlconn.NewSecret(auth.Password)
 	case *gocql.PasswordAuthenticator:
-		a.Username, a.Password = auth.Username, cqlconn.Secret(auth.Password)
+		a.Username, a.Password = auth.Username, cqlconn.NewSecret(auth.Password)
 	}
 	if c.SslOpts != nil {
 		a.TLS.Enabled = true

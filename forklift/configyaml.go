@@ -20,7 +20,7 @@ import (
 // where the password is (password_file, password_env), never the password. Values are written as
 // they are; LoadConfig expands ${VAR} in them.
 func (c ClusterConfig) YAML() (string, error) {
-	if c.Password != "" {
+	if c.Password.IsSet() {
 		return "", fmt.Errorf("%w: a literal password is never written to a config file: set password_file or password_env instead", ErrConfig)
 	}
 	// clusterYAML is ClusterConfig's keys with omitempty, Password left out; TestClusterConfigYAML

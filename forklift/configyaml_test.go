@@ -81,7 +81,7 @@ func TestClusterConfigYAMLLeavesOutUnset(t *testing.T) {
 
 // A literal password is never rendered: YAML refuses it, and its error does not hold it.
 func TestClusterConfigYAMLRefusesAPassword(t *testing.T) {
-	c := ClusterConfig{Hosts: []string{"h"}, Access: cqlconn.Access{Username: "u", Password: "hunter2-secret"}}
+	c := ClusterConfig{Hosts: []string{"h"}, Access: cqlconn.Access{Username: "u", Password: cqlconn.NewSecret("hunter2-secret")}}
 	y, err := c.YAML()
 	if !errors.Is(err, ErrConfig) || y != "" {
 		t.Fatalf("want ErrConfig and nothing rendered, got %d bytes (not shown: they may hold the password) and %v", len(y), err)

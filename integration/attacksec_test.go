@@ -39,7 +39,7 @@ func TestAttackSecSessionOpenedInTheWindowOutlivesTheClosedRole(t *testing.T) {
 	t.Cleanup(func() { _ = admin.Query("DROP ROLE IF EXISTS attacksec_minted").Exec() })
 
 	a := cqlconn.MustFromEnv(cqlconn.RoleApp)
-	a.Username, a.PasswordFile, a.Password = role, "", pw
+	a.Username, a.PasswordFile, a.Password = role, "", cqlconn.NewSecret(pw)
 	c := clusterAs(e.EUCQL, a)
 	c.Keyspace = "attacksec_members"
 	held, err := c.CreateSession()

@@ -43,7 +43,7 @@ func TestRolesLockDownRevokesWindowGrantsAndDropsHeldSessions(t *testing.T) {
 	ddl(t, admin, "GRANT ALTER ON ROLE islands_admin TO cassandra")
 
 	a := cqlconn.MustFromEnv(cqlconn.RoleApp)
-	a.Username, a.PasswordFile, a.Password = role, "", cqlconn.Secret(pw)
+	a.Username, a.PasswordFile, a.Password = role, "", cqlconn.NewSecret(pw)
 	c := clusterAs(e.EUCQL, a)
 	c.Keyspace = "secfix_members"
 	held, err := c.CreateSession()

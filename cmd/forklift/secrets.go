@@ -27,7 +27,7 @@ func refusePasswordFlags(args []string) error {
 
 // exposedPasswords warns when the YAML file holds a literal password and others may read it.
 func exposedPasswords(path string, cfg forklift.Config) []string {
-	if cfg.Source.Password == "" && cfg.Destination.Password == "" {
+	if !cfg.Source.Password.IsSet() && !cfg.Destination.Password.IsSet() {
 		return nil
 	}
 	fi, err := os.Stat(path)

@@ -31,7 +31,7 @@ func TestPasswordsNeverFromFlags(t *testing.T) {
 		{[]string{"run", "--config", cfg, "--source-password", pw}, exitUsage, "--source-password-file"},
 		{[]string{"run", "--config", cfg, "-destination-password=" + pw}, exitUsage, "shows in ps"},
 		{[]string{"run", "--config", cfg, "--source-username", "u", "--source-password-file", filepath.Join(dir, "missing")}, exitUsage, "source: password_file"},
-		{[]string{"run", "--config", cfg, "--source-username", "u", "--source-password-env", "FORKLIFT_TEST_UNSET"}, exitUsage, "FORKLIFT_TEST_UNSET is not set"},
+		{[]string{"run", "--config", cfg, "--source-username", "u", "--source-password-env", "FORKLIFT_TEST_UNSET_PASSWORD"}, exitUsage, "FORKLIFT_TEST_UNSET_PASSWORD is not set"},
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer

@@ -13,10 +13,9 @@ import (
 
 // The default superuser every Cassandra cluster with PasswordAuthenticator starts with. islands
 // roles logs in with it once, to create islands_admin, then takes its LOGIN and SUPERUSER away.
-const (
-	defaultSuperuser         = "cassandra"
-	defaultSuperuserPassword = cqlconn.Secret("cassandra")
-)
+const defaultSuperuser = "cassandra"
+
+var defaultSuperuserPassword = cqlconn.NewSecret("cassandra")
 
 // dialCQL opens a session to the one node at addr (no discovery of the others) as a says.
 func dialCQL(addr string, a cqlconn.Access, timeout time.Duration) (*gocql.Session, error) {
