@@ -84,3 +84,12 @@ type DeadLetterCounter interface {
 type UncertainLog interface {
 	RecordUncertain(ctx context.Context, e *Entry, cause error) error
 }
+
+// withdrawer is a ReplayLog that can withdraw an entry for good (FileLog durably, MemLog in
+// memory): appendAt is Append returning the entry's position, and withdraw records that the entry
+// at pos must never be applied, saying whether Pending had already handed it out (withdrawn.go).
+// With a ReplayLog that is not one, a withdrawal lives in the session's memory only (hold.go).
+type withdrawer interface {
+	appendAt(ctx context.Context, e *Entry) (Pos, error)
+	withdraw(ctx context.Context, pos Pos, e *Entry) (handedOut bool, err error)
+}
