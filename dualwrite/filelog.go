@@ -222,7 +222,8 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 				before = r.Pos
 				continue
 			}
-			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+			e.at = Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}
+			out = append(out, Record{Entry: e, Pos: e.at})
 			before = r.Pos
 		}
 		if err != nil {

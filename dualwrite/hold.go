@@ -39,8 +39,11 @@ import (
 //
 // With a ReplayLog that cannot withdraw (not a withdrawer: a caller's own implementation) the
 // withdrawal lives in memory only, as a void the replayer consumes, and the entry replays after
-// the process ends. Holds are identified by side and timestamp; two writes given the same client
-// timestamp by the caller share a hold (released when both leaders have answered).
+// the process ends. Holds are identified by side and timestamp: two writes given the same client
+// timestamp by the caller share a hold (released when both leaders have answered). A void names
+// its entry by position (Entry.at, set by Pending) whenever the log says where entries are, so a
+// retry given the refused write's timestamp is never withdrawn in its place; with a log that
+// cannot, a void withdraws one entry of that side and timestamp.
 type holds struct {
 	mu sync.Mutex
 	m  map[holdKey]*holdState
@@ -52,8 +55,9 @@ type holdKey struct {
 }
 
 type holdState struct {
-	held int // writes whose leader has not answered yet
-	void int // entries to withdraw (their leader refused)
+	held   int   // writes whose leader has not answered yet
+	void   int   // entries to withdraw, unnamed (a log that cannot say where an entry is)
+	voidAt []Pos // entries to withdraw, named by their position (Entry.at)
 }
 
 // errHeld is the replay failure of an entry whose write's leader has not answered yet.
@@ -75,8 +79,9 @@ func (h *holds) hold(sd side, ts int64) {
 	st.held++
 }
 
-// release ends a hold: the entry replays (void false) or is withdrawn (void true).
-func (h *holds) release(sd side, ts int64, void bool) {
+// release ends a hold: the entry replays (void false) or is withdrawn (void true): the one at at
+// when at is known (not zero), else any one entry of side sd and timestamp ts.
+func (h *holds) release(sd side, ts int64, void bool, at Pos) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := holdKey{sd, ts}
@@ -85,29 +90,42 @@ func (h *holds) release(sd side, ts int64, void bool) {
 		return
 	}
 	st.held--
-	if void {
+	switch {
+	case void && at != (Pos{}):
+		st.voidAt = append(st.voidAt, at)
+	case void:
 		st.void++
 	}
-	if st.held == 0 && st.void == 0 {
+	if st.held == 0 && st.void == 0 && len(st.voidAt) == 0 {
 		delete(h.m, k)
 	}
 }
 
-// check says what the replayer does with an entry of side sd and timestamp ts: errHeld (wait),
-// withdrawn true (pass it without applying; consumes one void), or neither (apply it).
-func (h *holds) check(sd side, ts int64) (withdrawn bool, err error) {
+// check says what the replayer does with an entry of side sd and timestamp ts, found at at (zero:
+// unknown): errHeld (wait), withdrawn true (pass it without applying; consumes its void), or
+// neither (apply it).
+func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := holdKey{sd, ts}
 	st := h.m[k]
-	switch {
-	case st == nil:
+	if st == nil {
 		return false, nil
-	case st.void > 0:
-		st.void--
-		if st.held == 0 && st.void == 0 {
+	}
+	defer func() {
+		if st.held == 0 && st.void == 0 && len(st.voidAt) == 0 {
 			delete(h.m, k)
 		}
+	}()
+	for i, p := range st.voidAt {
+		if at != (Pos{}) && p.Segment == at.Segment && p.Offset == at.Offset {
+			st.voidAt = append(st.voidAt[:i], st.voidAt[i+1:]...)
+			return true, nil
+		}
+	}
+	switch {
+	case st.void > 0:
+		st.void--
 		return true, nil
 	case st.held > 0:
 		return false, errHeld
@@ -121,7 +139,7 @@ func (h *holds) check(sd side, ts int64) (withdrawn bool, err error) {
 // error, returned as is or wrapped.
 func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, err error) error {
 	if !void {
-		s.holds.release(sd, op.ts, false)
+		s.holds.release(sd, op.ts, false, Pos{})
 		return err
 	}
 	done := make(chan struct{})
@@ -131,7 +149,8 @@ func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, er
 		defer s.bgWG.Done()
 		defer s.stats.appending.Add(-1)
 		defer close(done)
-		s.holds.release(sd, op.ts, s.withdraw(a))
+		void := s.withdraw(a)
+		s.holds.release(sd, op.ts, void, a.pos)
 	}()
 	select {
 	case <-done:

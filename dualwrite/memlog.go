@@ -74,7 +74,9 @@ func (m *MemLog) Pending(max int) ([]Record, error) {
 		if m.voids[m.read+1] {
 			out = append(out, Record{Pos: Pos{Offset: m.read + 1}, SetAside: true})
 		} else {
-			out = append(out, Record{Entry: m.entries[m.read-m.base], Pos: Pos{Offset: m.read + 1}})
+			e := m.entries[m.read-m.base]
+			e.at = Pos{Offset: m.read + 1}
+			out = append(out, Record{Entry: e, Pos: e.at})
 		}
 		m.read++
 	}

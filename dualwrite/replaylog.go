@@ -17,6 +17,8 @@ type Entry struct {
 	Consistency gocql.Consistency // the caller's; the zero value (ANY) means unset: replay uses LOCAL_QUORUM
 	Stmts       []Stmt
 	Logged      time.Time // when it was appended, for the backlog's age
+
+	at Pos // where Pending found it (zero: unknown), so a withdrawal in memory names it alone (hold.go)
 }
 
 // Stmt is one statement of an Entry, already mapped to the side's keyspace.
