@@ -258,7 +258,7 @@ scan:
 			break
 		}
 		for _, r := range recs {
-			if l.voids.has(r.Pos) {
+			if l.gone(r.Pos) {
 				continue
 			}
 			if e, err := decodeEntry(r.Payload); err == nil {
@@ -489,7 +489,7 @@ func (l *FileLog) backlogFor(sd side) (int64, error) {
 	for {
 		recs, next, err := l.log.ReadFrom(pos, 256)
 		for _, r := range recs {
-			if l.voids.has(r.Pos) {
+			if l.gone(r.Pos) {
 				continue
 			}
 			e, derr := decodeEntry(r.Payload)
@@ -515,7 +515,7 @@ func (l *FileLog) PendingEntries(max int) ([]Record, error) {
 	for len(out) < max {
 		recs, next, err := l.log.ReadFrom(pos, max-len(out))
 		for _, r := range recs {
-			if l.voids.has(r.Pos) {
+			if l.gone(r.Pos) {
 				continue // withdrawn: never replayed
 			}
 			e, derr := decodeEntry(r.Payload)

@@ -70,6 +70,14 @@ func (v *voids) has(p recordlog.Pos) bool {
 	return ok
 }
 
+// gone reports whether a reader that started before the cursor's last move must pass the record
+// at p: withdrawn, or passed by the cursor since (consumed: landed, or set aside before the cursor
+// passed it). Checked in that order, a withdrawal forgotten meanwhile (pruneVoids runs after the
+// cursor passed its entry) is still passed.
+func (l *FileLog) gone(p recordlog.Pos) bool {
+	return l.voids.has(p) || keyOf(p).passed(l.log.Cursor())
+}
+
 // after counts the withdrawn entries after cursor.
 func (v *voids) after(cursor recordlog.Pos) int64 {
 	v.mu.Lock()
