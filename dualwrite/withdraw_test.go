@@ -456,3 +456,57 @@ func runHoldModel(t *testing.T, seed uint64, steps int) {
 	}
 	t.Logf("%d acknowledged, %d refused, stats %+v", len(acked), len(refused), s.Stats())
 }
+
+// TestUncertainCounterHoldsAuthorityUntilDropped: a counter workload under the conservative rule.
+// A counter update whose follower timed out (acknowledged: the leader took it) is uncertain for
+// the secondary; dual → dual-flipped is refused with ErrAuthorityBacklog naming the count and
+// the command that clears it, and so is opening a later session straight into dual-flipped; once
+// the operator has reconciled it and dropped it (`islands replay drop --uncertain`), the switch
+// goes through. An uncertain write for the primary does not hold the secondary's authority.
+func TestUncertainCounterHoldsAuthorityUntilDropped(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "replay")
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RecordUncertain(context.Background(), &Entry{Side: "primary", Timestamp: 1,
+		Stmts: []Stmt{{Stmt: "UPDATE hits SET c = c + ? WHERE k = ?", Values: []any{int64(1), 9}}}}, transientErr{}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s := newFakeSession(t, f, WithReplayLog(l))
+	if err := s.Query("UPDATE hits SET c = c + ? WHERE k = ?", int64(1), 1).Exec(); err != nil {
+		t.Fatalf("counter update acknowledged by the leader: %v", err)
+	}
+	err = s.SetPhase(DualFlipped)
+	if !errors.Is(err, ErrAuthorityBacklog) || s.Phase() != Dual {
+		t.Fatalf("SetPhase(DualFlipped) over an uncertain counter update for the secondary = %v (phase %s), want ErrAuthorityBacklog", err, s.Phase())
+	}
+	for _, want := range []string{"1 uncertain writes for the secondary side", "islands replay drop --uncertain --yes"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("SetPhase's error %q does not say %q", err, want)
+		}
+	}
+	s.Close()
+	if _, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(f.exec), WithReplayLog(l), WithPhase(DualFlipped)}); !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("opening in dual-flipped over an uncertain write for the secondary = %v, want ErrAuthorityBacklog", err)
+	}
+	// The operator reconciles the secondary's counter, then drops the entry (by its ID).
+	var id int
+	un, _ := l.UncertainEntries()
+	for _, a := range un {
+		if a.Entry.Side == "secondary" {
+			id = a.ID
+		}
+	}
+	if n, err := l.DropUncertain(context.Background(), []int{id}); err != nil || n != 1 {
+		t.Fatalf("DropUncertain = %d, %v", n, err)
+	}
+	s2 := newFakeSession(t, &fakeSides{}, WithReplayLog(l))
+	defer s2.Close()
+	if err := s2.SetPhase(DualFlipped); err != nil {
+		t.Fatalf("SetPhase(DualFlipped) once the secondary's uncertain write is dropped (the primary's left): %v", err)
+	}
+}
