@@ -49,10 +49,13 @@
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
 // SetPhaseWait waits instead) to make a side authoritative while the replay log still holds
 // writes, or while that side has dead letters (acknowledged writes it lacks until an operator
-// retries or drops them with `islands replay`). Opening a session (New, Open) straight into
-// dual-flipped or secondary-only over a replay directory that holds writes for the secondary
-// (backlog or dead letters) is the same switch and is refused the same way: open in dual, whose
-// replayer drains them, then SetPhaseWait. Writes kept for the other side do not count. A write
+// retries or drops them with `islands replay`) or uncertain writes (a counter update or a
+// conditional write whose outcome on it is unknown, never replayed: until an operator reconciles
+// them and drops them with `islands replay drop --uncertain`); the error names each count and the
+// command. Opening a session (New, Open) straight into dual-flipped or secondary-only over a
+// replay directory that holds writes for the secondary (backlog, dead letters or uncertain
+// writes) is the same switch and is refused the same way: open in dual, whose replayer drains
+// the backlog, then SetPhaseWait. Writes kept for the other side do not count. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
 // deadline fails with the context's error and is sent nowhere.
 //
@@ -115,7 +118,9 @@
 // the leader too, so both sides converge (the caller still gets the leader's error). A write the
 // leader refused outright is kept for nobody: an entry appended for the follower before the
 // leader answered (a follower that is down, or silent ¾ into its budget) is held until then, and
-// withdrawn, never replayed, when the leader refuses.
+// withdrawn, never replayed, when the leader refuses. The withdrawal is durable (FileLog:
+// DIR/withdrawn) before the caller is told, so no later session on the directory replays it
+// either; a process that ends before then had not answered its caller, and the entry replays.
 //
 // Values are detached from the caller's memory before the follower is sent the write: the values
 // slice, []byte contents and every slice or map value (one level deep) are copied, so a caller

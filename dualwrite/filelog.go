@@ -23,6 +23,9 @@ import (
 //	                set aside by the replayer so the others drain; see `islands replay`
 //	DIR/uncertain/  writes whose outcome on a side is unknown and that must not be replayed
 //	                blindly (counter updates, non-idempotent statements): for a person to reconcile
+//	DIR/withdrawn/  withdrawals: entries of DIR that must never be applied (kept for the follower
+//	                before the leader answered, and the leader refused the write: hold.go), each
+//	                named by its position in DIR; every reader of DIR passes them (withdrawn.go)
 //
 // Each record is one Entry in the encoding of entrycodec.go (values with their types, so NULL and
 // an empty blob stay apart; each statement's absolute TTL expiry). Appends are group-committed
@@ -33,6 +36,7 @@ type FileLog struct {
 	log    *recordlog.Log
 	dead   *recordlog.Log
 	unc    *recordlog.Log
+	wd     *recordlog.Log // DIR/withdrawn (withdrawn.go)
 	logger *slog.Logger
 	max    int64
 
@@ -41,6 +45,8 @@ type FileLog struct {
 
 	asideMu sync.Mutex             // serialises appends to the aside logs and their rewrites
 	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
+
+	voids voids // withdrawn entries not yet passed (withdrawn.go)
 }
 
 // FileLogOption configures OpenFileLog.
@@ -67,6 +73,7 @@ const (
 	DefaultReplayLimit = 1 << 30
 	deadLetterDir      = "deadletter"
 	uncertainDir       = "uncertain"
+	withdrawnDir       = "withdrawn"
 )
 
 // OpenFileLog opens (creating if needed) the replay log in dir, holding at most maxBytes of
@@ -101,7 +108,7 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 	for _, side := range []struct {
 		into **recordlog.Log
 		name string
-	}{{&l.dead, deadLetterDir}, {&l.unc, uncertainDir}} {
+	}{{&l.dead, deadLetterDir}, {&l.unc, uncertainDir}, {&l.wd, withdrawnDir}} {
 		sub := filepath.Join(dir, side.name)
 		if cfg.readOnly {
 			if _, err := os.Stat(sub); errors.Is(err, os.ErrNotExist) {
@@ -131,6 +138,10 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 		}
 		l.lastID[rl] = v.lastID
 	}
+	if err := l.loadVoids(); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("dualwrite: replay log: %w", err)
+	}
 	l.refreshOldest()
 	return l, nil
 }
@@ -142,42 +153,60 @@ func (l *FileLog) Dir() string { return l.dir }
 // its limit, ErrUnencodable when a value cannot be stored. The wait is bounded by ctx; when ctx
 // ends first the entry may or may not be kept (a replay of it is harmless).
 func (l *FileLog) Append(ctx context.Context, e *Entry) error {
+	_, err := l.appendAt(ctx, e)
+	return err
+}
+
+// appendAt is Append that also returns the entry's position (for withdraw).
+func (l *FileLog) appendAt(ctx context.Context, e *Entry) (Pos, error) {
 	if e.Logged.IsZero() {
 		e.Logged = time.Now()
 	}
 	payload, err := encodeEntry(e)
 	if err != nil {
-		return err
+		return Pos{}, err
 	}
-	if _, err := l.log.Append(ctx, payload); err != nil {
+	pos, err := l.log.Append(ctx, payload)
+	if err != nil {
 		switch {
 		case errors.Is(err, recordlog.ErrFull):
 			n, oldest := l.Backlog()
-			return fmt.Errorf("%w: %d entries waiting in %s (limit %d bytes); the follower side has been failing for %s",
+			return Pos{}, fmt.Errorf("%w: %d entries waiting in %s (limit %d bytes); the follower side has been failing for %s",
 				ErrReplayLogFull, n, l.dir, l.max, time.Since(oldest).Round(time.Second))
 		case errors.Is(err, recordlog.ErrClosed):
-			return ErrClosed
+			return Pos{}, ErrClosed
 		}
-		return fmt.Errorf("dualwrite: replay log append: %w", err)
+		return Pos{}, fmt.Errorf("dualwrite: replay log append: %w", err)
 	}
 	l.mu.Lock()
 	if l.oldest.IsZero() {
 		l.oldest = e.Logged
 	}
 	l.mu.Unlock()
-	return nil
+	return Pos{Segment: pos.Segment, Offset: pos.Offset, Seq: pos.Seq}, nil
 }
 
 // Pending returns up to max durable entries after the last one handed out. An entry that cannot be
 // decoded (written by a newer version, or corrupt past its checksum) is moved to the dead-letter
 // log, never handed out again and again: its Record comes with SetAside (its position only), so
-// that Done passes it.
-func (l *FileLog) Pending(max int) ([]Record, error) {
-	var out []Record
+// that Done passes it. A withdrawn entry (withdrawn.go) is handed out the same way: position only.
+func (l *FileLog) Pending(max int) (out []Record, err error) {
+	l.voids.pendMu.Lock()
+	defer l.voids.pendMu.Unlock()
+	defer func() {
+		if n := len(out); n > 0 {
+			l.voids.handedOut(out[n-1].Pos)
+		}
+	}()
 	for len(out) < max {
 		before := l.log.ReadPos()
 		recs, err := l.log.Read(max - len(out))
 		for _, r := range recs {
+			if l.voids.has(r.Pos) {
+				out = append(out, Record{Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}, SetAside: true})
+				before = r.Pos
+				continue
+			}
 			e, derr := decodeEntry(r.Payload)
 			if derr != nil {
 				l.logger.Error("dualwrite: replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", r.Pos.String(), "err", derr)
@@ -193,7 +222,8 @@ func (l *FileLog) Pending(max int) ([]Record, error) {
 				before = r.Pos
 				continue
 			}
-			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+			e.at = Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}
+			out = append(out, Record{Entry: e, Pos: e.at})
 			before = r.Pos
 		}
 		if err != nil {
@@ -212,16 +242,31 @@ func (l *FileLog) Done(pos Pos) error {
 	if err := l.log.Commit(recordlog.Pos{Segment: pos.Segment, Offset: pos.Offset, Seq: pos.Seq}); err != nil {
 		return fmt.Errorf("dualwrite: replay log: %w", err)
 	}
+	l.pruneVoids()
 	l.refreshOldest()
 	return nil
 }
 
+// refreshOldest notes when the oldest entry not yet Done (withdrawn ones passed) was appended.
 func (l *FileLog) refreshOldest() {
 	var oldest time.Time
-	if r, ok, _ := l.log.Peek(); ok {
-		if e, err := decodeEntry(r.Payload); err == nil {
-			oldest = e.Logged
+	pos := l.log.Cursor()
+scan:
+	for {
+		recs, next, _ := l.log.ReadFrom(pos, 16)
+		if len(recs) == 0 {
+			break
 		}
+		for _, r := range recs {
+			if l.gone(r.Pos) {
+				continue
+			}
+			if e, err := decodeEntry(r.Payload); err == nil {
+				oldest = e.Logged
+			}
+			break scan
+		}
+		pos = next
 	}
 	l.mu.Lock()
 	l.oldest = oldest
@@ -230,7 +275,9 @@ func (l *FileLog) refreshOldest() {
 
 // Backlog returns the entries not yet replayed and when the oldest of them was appended.
 func (l *FileLog) Backlog() (int64, time.Time) {
+	// The stats before the cursor: a Done in between makes this count more, never less.
 	n := l.log.Stats().Records
+	n = max(0, n-l.voids.after(l.log.Cursor()))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n == 0 {
@@ -442,6 +489,9 @@ func (l *FileLog) backlogFor(sd side) (int64, error) {
 	for {
 		recs, next, err := l.log.ReadFrom(pos, 256)
 		for _, r := range recs {
+			if l.gone(r.Pos) {
+				continue
+			}
 			e, derr := decodeEntry(r.Payload)
 			if derr != nil || entrySide(&e) == sd {
 				n++
@@ -465,6 +515,9 @@ func (l *FileLog) PendingEntries(max int) ([]Record, error) {
 	for len(out) < max {
 		recs, next, err := l.log.ReadFrom(pos, max-len(out))
 		for _, r := range recs {
+			if l.gone(r.Pos) {
+				continue // withdrawn: never replayed
+			}
 			e, derr := decodeEntry(r.Payload)
 			if derr != nil {
 				continue // Pending dead-letters it
@@ -571,7 +624,7 @@ func entryBytes(a Aside) []byte {
 
 // Close stops the writers; entries not yet replayed stay on disk for the next session.
 func (l *FileLog) Close() error {
-	for _, rl := range []*recordlog.Log{l.log, l.dead, l.unc} {
+	for _, rl := range []*recordlog.Log{l.log, l.dead, l.unc, l.wd} {
 		if rl != nil {
 			rl.Close()
 		}

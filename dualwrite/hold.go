@@ -1,7 +1,9 @@
 package dualwrite
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -13,13 +15,35 @@ import (
 // again after its backoff). When the leader accepted the write, or failed it without refusing
 // (it may have applied), the hold is released and the entry replays as usual. When the leader
 // refused the write outright, the caller is told the write failed and the authoritative side never
-// has it: the entry is voided, and the replayer passes it without applying it ("withdrawn: leader
-// refused"). A write the caller was told failed never reaches the follower through the log.
+// has it: the entry is withdrawn, and a write the caller was told failed never reaches the
+// follower through the log, in this process or any later one on the same directory.
 //
-// Holds live in memory: after a crash between the append and the leader's answer the entry
-// replays (the leader's outcome is unknown then, and replaying is the convergent choice). Entries
-// are identified by side and timestamp; two writes given the same client timestamp by the caller
-// share a hold (a void then withdraws one entry of that side and timestamp).
+// A withdrawal is durable before the caller is told (settleHold): the session waits for the
+// entry's own append, then the log records the withdrawal (FileLog: a record in DIR/withdrawn,
+// fsynced; withdrawn.go), and only then is the hold released and the leader's refusal returned.
+// Every reader of the log passes a withdrawn entry from then on. If the entry had already been
+// handed to the replayer (it is retrying it, errHeld), a void in memory makes that attempt pass
+// it; otherwise no void is kept (Pending passes it), so a void can never withdraw another entry.
+// The caller waits for this only as long as its context allows; the withdrawal itself goes on to
+// its end (Close waits for it) and the caller's error then says it was not finished.
+//
+// Crash points, each safe (the process may end between any two fsyncs):
+//   - before the entry's append is durable: there is nothing to replay;
+//   - entry durable, withdrawal not (the leader has not answered, or refused and the withdrawal's
+//     fsync had not completed): the caller has not been told anything (its Exec had not
+//     returned), so the write's outcome is unknown to it, as after a coordinator crash; the entry
+//     replays: the choice that never loses the write when the leader had accepted it, and the
+//     follower may then hold a write the leader refused, for a write nobody was told failed;
+//   - a torn withdrawal record is cut off on open (recordlog invariant 3): the previous case;
+//   - withdrawal durable: the entry is never applied, by this process or the next.
+//
+// With a ReplayLog that cannot withdraw (not a withdrawer: a caller's own implementation) the
+// withdrawal lives in memory only, as a void the replayer consumes, and the entry replays after
+// the process ends. Holds are identified by side and timestamp: two writes given the same client
+// timestamp by the caller share a hold (released when both leaders have answered). A void names
+// its entry by position (Entry.at, set by Pending) whenever the log says where entries are, so a
+// retry given the refused write's timestamp is never withdrawn in its place; with a log that
+// cannot, a void withdraws one entry of that side and timestamp.
 type holds struct {
 	mu sync.Mutex
 	m  map[holdKey]*holdState
@@ -31,8 +55,9 @@ type holdKey struct {
 }
 
 type holdState struct {
-	held int // writes whose leader has not answered yet
-	void int // entries to withdraw (their leader refused)
+	held   int   // writes whose leader has not answered yet
+	void   int   // entries to withdraw, unnamed (a log that cannot say where an entry is)
+	voidAt []Pos // entries to withdraw, named by their position (Entry.at)
 }
 
 // errHeld is the replay failure of an entry whose write's leader has not answered yet.
@@ -54,8 +79,9 @@ func (h *holds) hold(sd side, ts int64) {
 	st.held++
 }
 
-// release ends a hold: the entry replays (void false) or is withdrawn (void true).
-func (h *holds) release(sd side, ts int64, void bool) {
+// release ends a hold: the entry replays (void false) or is withdrawn (void true): the one at at
+// when at is known (not zero), else any one entry of side sd and timestamp ts.
+func (h *holds) release(sd side, ts int64, void bool, at Pos) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := holdKey{sd, ts}
@@ -64,32 +90,96 @@ func (h *holds) release(sd side, ts int64, void bool) {
 		return
 	}
 	st.held--
-	if void {
+	switch {
+	case void && at != (Pos{}):
+		st.voidAt = append(st.voidAt, at)
+	case void:
 		st.void++
 	}
-	if st.held == 0 && st.void == 0 {
+	if st.held == 0 && st.void == 0 && len(st.voidAt) == 0 {
 		delete(h.m, k)
 	}
 }
 
-// check says what the replayer does with an entry of side sd and timestamp ts: errHeld (wait),
-// withdrawn true (pass it without applying; consumes one void), or neither (apply it).
-func (h *holds) check(sd side, ts int64) (withdrawn bool, err error) {
+// check says what the replayer does with an entry of side sd and timestamp ts, found at at (zero:
+// unknown): errHeld (wait), withdrawn true (pass it without applying; consumes its void), or
+// neither (apply it).
+func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	k := holdKey{sd, ts}
 	st := h.m[k]
-	switch {
-	case st == nil:
+	if st == nil {
 		return false, nil
-	case st.void > 0:
-		st.void--
-		if st.held == 0 && st.void == 0 {
+	}
+	defer func() {
+		if st.held == 0 && st.void == 0 && len(st.voidAt) == 0 {
 			delete(h.m, k)
 		}
+	}()
+	for i, p := range st.voidAt {
+		if at != (Pos{}) && p.Segment == at.Segment && p.Offset == at.Offset {
+			st.voidAt = append(st.voidAt[:i], st.voidAt[i+1:]...)
+			return true, nil
+		}
+	}
+	switch {
+	case st.void > 0:
+		st.void--
 		return true, nil
 	case st.held > 0:
 		return false, errHeld
 	}
 	return false, nil
+}
+
+// settleHold ends the hold of the entry kept ahead for side sd (a) once the leader has answered:
+// void says the leader refused. A void entry is withdrawn durably before settleHold returns (or
+// before op's context ends: the withdrawal goes on, and err then says so). err is the write's
+// error, returned as is or wrapped.
+func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, err error) error {
+	if !void {
+		s.holds.release(sd, op.ts, false, Pos{})
+		return err
+	}
+	done := make(chan struct{})
+	s.bgWG.Add(1)
+	s.stats.appending.Add(1) // SetPhase and WaitReplayed read the backlog once it is recorded
+	go func() {
+		defer s.bgWG.Done()
+		defer s.stats.appending.Add(-1)
+		defer close(done)
+		void := s.withdraw(a)
+		s.holds.release(sd, op.ts, void, a.pos)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-op.ctx.Done():
+		return fmt.Errorf("%w (withdrawing the entry kept for the %s side before the refusal had not finished "+
+			"when the caller's context ended: %w; if the process ends before it does, the %s side may receive the write)",
+			err, sd, op.ctx.Err(), sd)
+	}
+}
+
+// withdraw withdraws the entry of a once its append is done, and says whether a void must be
+// kept in memory for the replayer (the entry was handed out already, or the log could not
+// record the withdrawal).
+func (s *Session) withdraw(a *aheadAppend) (void bool) {
+	<-a.done
+	if a.err != nil {
+		return false // not kept: there is nothing to withdraw
+	}
+	wl, ok := s.log.(withdrawer)
+	if !ok {
+		return true
+	}
+	handedOut, err := wl.withdraw(context.Background(), a.pos, a.e)
+	if err != nil {
+		s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write; "+
+			"withdrawn in memory only, a later process may replay it", "side", a.e.Side, "stmt", firstStmt(a.e),
+			"timestamp", a.e.Timestamp, "err", err)
+		return true
+	}
+	return handedOut
 }

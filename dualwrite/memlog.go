@@ -16,31 +16,53 @@ type MemLog struct {
 	closed    bool
 	dead      []Aside
 	uncertain []Aside
+	voids     map[int64]bool // positions (Offset) of withdrawn entries not yet done (withdrawn.go)
 }
 
 // NewMemLog returns an empty in-memory replay log.
 func NewMemLog() *MemLog { return &MemLog{} }
 
 // Append keeps a copy of e.
-func (m *MemLog) Append(_ context.Context, e *Entry) error {
+func (m *MemLog) Append(ctx context.Context, e *Entry) error {
+	_, err := m.appendAt(ctx, e)
+	return err
+}
+
+// appendAt is Append that also returns the entry's position (for withdraw).
+func (m *MemLog) appendAt(_ context.Context, e *Entry) (Pos, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return ErrClosed
+		return Pos{}, ErrClosed
 	}
 	if e.Logged.IsZero() {
 		e.Logged = time.Now()
 	}
 	b, err := encodeEntry(e) // same contract as the file log, and the same entry back
 	if err != nil {
-		return err
+		return Pos{}, err
 	}
 	back, err := decodeEntry(b)
 	if err != nil {
-		return err
+		return Pos{}, err
 	}
 	m.entries = append(m.entries, back)
-	return nil
+	return Pos{Offset: m.base + int64(len(m.entries))}, nil
+}
+
+// withdraw marks the entry at pos as never to be applied, as FileLog's does (without
+// durability); handedOut says whether Pending had handed it out already.
+func (m *MemLog) withdraw(_ context.Context, pos Pos, _ *Entry) (handedOut bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if pos.Offset <= m.base {
+		return false, nil // done already
+	}
+	if m.voids == nil {
+		m.voids = map[int64]bool{}
+	}
+	m.voids[pos.Offset] = true
+	return pos.Offset <= m.read, nil
 }
 
 // Pending returns up to max entries after those already handed out.
@@ -49,7 +71,13 @@ func (m *MemLog) Pending(max int) ([]Record, error) {
 	defer m.mu.Unlock()
 	var out []Record
 	for m.read-m.base < int64(len(m.entries)) && len(out) < max {
-		out = append(out, Record{Entry: m.entries[m.read-m.base], Pos: Pos{Offset: m.read + 1}})
+		if m.voids[m.read+1] {
+			out = append(out, Record{Pos: Pos{Offset: m.read + 1}, SetAside: true})
+		} else {
+			e := m.entries[m.read-m.base]
+			e.at = Pos{Offset: m.read + 1}
+			out = append(out, Record{Entry: e, Pos: e.at})
+		}
 		m.read++
 	}
 	return out, nil
@@ -63,6 +91,11 @@ func (m *MemLog) Done(pos Pos) error {
 		m.entries = m.entries[n:]
 		m.base = pos.Offset
 	}
+	for p := range m.voids {
+		if p <= m.base {
+			delete(m.voids, p)
+		}
+	}
 	return nil
 }
 
@@ -70,10 +103,13 @@ func (m *MemLog) Done(pos Pos) error {
 func (m *MemLog) Backlog() (int64, time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.entries) == 0 {
-		return 0, time.Time{}
+	n := int64(len(m.entries)) - int64(len(m.voids))
+	for i := range m.entries {
+		if !m.voids[m.base+int64(i)+1] {
+			return n, m.entries[i].Logged
+		}
 	}
-	return int64(len(m.entries)), m.entries[0].Logged
+	return 0, time.Time{}
 }
 
 // backlogFor counts the entries not yet done that are for side sd.
@@ -82,7 +118,7 @@ func (m *MemLog) backlogFor(sd side) (int64, error) {
 	defer m.mu.Unlock()
 	var n int64
 	for i := range m.entries {
-		if entrySide(&m.entries[i]) == sd {
+		if !m.voids[m.base+int64(i)+1] && entrySide(&m.entries[i]) == sd {
 			n++
 		}
 	}

@@ -62,7 +62,7 @@ func (s *Session) replayer() {
 // applyReplay makes one attempt at applying e on its side.
 func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
 	sd := entrySide(e)
-	if withdrawn, err := s.holds.check(sd, e.Timestamp); err != nil {
+	if withdrawn, err := s.holds.check(sd, e.Timestamp, e.at); err != nil {
 		return err
 	} else if withdrawn {
 		s.logger.Warn("dualwrite: replay entry withdrawn: the leader refused its write (the caller was told it failed)",

@@ -17,6 +17,8 @@ type Entry struct {
 	Consistency gocql.Consistency // the caller's; the zero value (ANY) means unset: replay uses LOCAL_QUORUM
 	Stmts       []Stmt
 	Logged      time.Time // when it was appended, for the backlog's age
+
+	at Pos // where Pending found it (zero: unknown), so a withdrawal in memory names it alone (hold.go)
 }
 
 // Stmt is one statement of an Entry, already mapped to the side's keyspace.
@@ -83,4 +85,13 @@ type DeadLetterCounter interface {
 // error seen. FileLog (DIR/uncertain) and MemLog are UncertainLogs.
 type UncertainLog interface {
 	RecordUncertain(ctx context.Context, e *Entry, cause error) error
+}
+
+// withdrawer is a ReplayLog that can withdraw an entry for good (FileLog durably, MemLog in
+// memory): appendAt is Append returning the entry's position, and withdraw records that the entry
+// at pos must never be applied, saying whether Pending had already handed it out (withdrawn.go).
+// With a ReplayLog that is not one, a withdrawal lives in the session's memory only (hold.go).
+type withdrawer interface {
+	appendAt(ctx context.Context, e *Entry) (Pos, error)
+	withdraw(ctx context.Context, pos Pos, e *Entry) (handedOut bool, err error)
 }

@@ -193,8 +193,8 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 				s.log.Close()
 			}
 			return nil, fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in "+
-				"the replay log or its dead letters; open in %s and use SetPhaseWait (and `islands replay retry|drop` for dead letters)",
-				ErrAuthorityBacklog, cfg.phase, lead, n, Dual)
+				"the replay log, its dead letters or its uncertain store; open in %s and %s",
+				ErrAuthorityBacklog, cfg.phase, lead, n, Dual, s.owedDetail(lead))
 		}
 	}
 	s.m = newMetrics(cfg.reg, cfg.name, s)
@@ -302,13 +302,14 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 		}
 		s.gate.unlock()
 		if !wait {
-			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes wait in the replay log "+
-				"or its dead letters; use SetPhaseWait (or WaitReplayed) first, and `islands replay retry|drop` for dead letters",
-				ErrAuthorityBacklog, old, p, p.leader(), n)
+			return fmt.Errorf("%w: %s → %s makes the %s side authoritative while %d writes it may lack wait in the replay log, "+
+				"its dead letters or its uncertain store; %s",
+				ErrAuthorityBacklog, old, p, p.leader(), n, s.owedDetail(p.leader()))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s → %s: %d writes still waiting for replay: %w", ErrAuthorityBacklog, old, p, n, ctx.Err())
+			return fmt.Errorf("%w: %s → %s: %d writes the %s side may lack still owed to it (%s): %w",
+				ErrAuthorityBacklog, old, p, n, p.leader(), s.owedDetail(p.leader()), ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -317,13 +318,15 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 // pendingFor returns how many writes stand in the way of moving the read side from from to to:
 // none when it does not move. The log does not say per side how many entries wait, so this counts
 // them all (a superset: safe), plus the dead letters for to (acknowledged writes it lacks until an
-// operator retries or drops them). A dead-letter log that cannot be read counts as one.
+// operator retries or drops them) and the uncertain writes for to (writes whose outcome on it is
+// unknown, never replayed, until an operator reconciles and drops them). A dead-letter or
+// uncertain store that cannot be read counts as one.
 func (s *Session) pendingFor(from, to side) int64 {
 	if from == to || s.log == nil {
 		return 0
 	}
 	n, _ := s.log.Backlog()
-	return n + s.deadLettersFor(to)
+	return n + s.deadLettersFor(to) + s.uncertainFor(to)
 }
 
 // sideBacklogger is a ReplayLog that can count its backlog for one side (FileLog, MemLog).
@@ -331,8 +334,9 @@ type sideBacklogger interface {
 	backlogFor(sd side) (int64, error)
 }
 
-// owedTo returns how many writes the replay log holds for side sd, backlog and dead letters (the
-// whole backlog when the log cannot count per side; a log that cannot be read counts as one).
+// owedTo returns how many writes the replay log holds for side sd, backlog, dead letters and
+// uncertain writes (the whole backlog when the log cannot count per side; a log that cannot be
+// read counts as one).
 func (s *Session) owedTo(sd side) int64 {
 	var n int64
 	if sb, ok := s.log.(sideBacklogger); ok {
@@ -345,7 +349,7 @@ func (s *Session) owedTo(sd side) int64 {
 	} else {
 		n, _ = s.log.Backlog()
 	}
-	return n + s.deadLettersFor(sd)
+	return n + s.deadLettersFor(sd) + s.uncertainFor(sd)
 }
 
 // deadLettersFor counts the dead letters for side sd (0 when the log keeps none; a dead-letter log
@@ -361,6 +365,61 @@ func (s *Session) deadLettersFor(sd side) int64 {
 		d = max(d, 1)
 	}
 	return d
+}
+
+// uncertainFor counts the uncertain writes for side sd: a counter update or a conditional write
+// whose outcome on sd is unknown (Uncertain), in the replay log's uncertain store or, when that
+// could not keep it, in memory. Each is an acknowledged write sd may lack (or hold twice), and it
+// is never replayed: sd does not gain authority over it until an operator has reconciled it and
+// dropped it (`islands replay drop --uncertain`). A store that cannot be read counts as one.
+func (s *Session) uncertainFor(sd side) int64 {
+	var n int64
+	asides, err := s.uncertainAsides()
+	if err != nil {
+		s.logger.Warn("dualwrite: reading the uncertain store", "err", err)
+		n = 1
+	}
+	for _, a := range asides {
+		if a.Raw != nil || a.Entry.Side == sd.String() {
+			n++
+		}
+	}
+	s.uncertainMu.Lock()
+	defer s.uncertainMu.Unlock()
+	for _, u := range s.uncertain {
+		if u.Side == sd.String() {
+			n++
+		}
+	}
+	return n
+}
+
+// uncertainAsides reads the replay log's uncertain store (none when it keeps none).
+func (s *Session) uncertainAsides() ([]Aside, error) {
+	switch l := s.log.(type) {
+	case interface{ UncertainEntries() ([]Aside, error) }:
+		return l.UncertainEntries()
+	case interface{ UncertainEntries() []Aside }:
+		return l.UncertainEntries(), nil
+	}
+	return nil, nil
+}
+
+// owedDetail says what stands in the way of making sd authoritative and what clears each part,
+// for ErrAuthorityBacklog's message.
+func (s *Session) owedDetail(sd side) string {
+	d, u := s.deadLettersFor(sd), s.uncertainFor(sd)
+	msg := "use SetPhaseWait (or WaitReplayed) for the backlog"
+	if d > 0 {
+		msg += fmt.Sprintf("; %d dead letters for the %s side: `islands replay inspect DIR`, then `islands replay retry DIR` "+
+			"once their cause is fixed (or `islands replay drop --yes DIR`)", d, sd)
+	}
+	if u > 0 {
+		msg += fmt.Sprintf("; %d uncertain writes for the %s side (counter updates or conditional writes whose outcome there "+
+			"is unknown, never replayed): `islands replay inspect DIR`, reconcile them on the %s side, then "+
+			"`islands replay drop --uncertain --yes DIR`", u, sd, sd)
+	}
+	return msg
 }
 
 // lockGate takes the phase gate's write side, giving up when ctx ends.
@@ -440,16 +499,9 @@ func (s *Session) WaitReplayed(ctx context.Context) error {
 // log's uncertain store (from this process and earlier ones; FileLog and MemLog keep them) and
 // those that could only be kept in memory.
 func (s *Session) Uncertain() []Uncertain {
-	var asides []Aside
-	switch l := s.log.(type) {
-	case interface{ UncertainEntries() ([]Aside, error) }:
-		a, err := l.UncertainEntries()
-		if err != nil {
-			s.logger.Warn("dualwrite: reading the uncertain store", "err", err)
-		}
-		asides = a
-	case interface{ UncertainEntries() []Aside }:
-		asides = l.UncertainEntries()
+	asides, err := s.uncertainAsides()
+	if err != nil {
+		s.logger.Warn("dualwrite: reading the uncertain store", "err", err)
 	}
 	var out []Uncertain
 	for _, a := range asides {

@@ -281,13 +281,14 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	start := time.Now()
 	f := s.startFollower(op, follower, phase)
 	spec := s.cfg.policy == PrimaryAuthoritative && !op.lwt && !op.counter && s.log != nil
-	var ahead chan error
-	// An entry kept ahead is held until the leader answers, and withdrawn if it refused (hold.go).
+	var ahead *aheadAppend
+	// An entry kept ahead is held until the leader answers, and withdrawn if it refused: durably,
+	// before the caller is told (hold.go).
 	held := false
 	var lerr error // the leader's answer
 	defer func() {
 		if held {
-			s.holds.release(follower, op.ts, lerr != nil && s.refused(leader, op, lerr))
+			err = s.settleHold(op, follower, ahead, lerr != nil && s.refused(leader, op, lerr), err)
 		}
 	}()
 	if spec && s.sides[follower].down() {
@@ -336,8 +337,8 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		}
 		s.stats.followerFailed.Add(1)
 		select {
-		case kerr := <-ahead:
-			if kerr != nil {
+		case <-ahead.done:
+			if kerr := ahead.err; kerr != nil {
 				return applied, fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", follower, kerr)
 			}
 		case <-op.ctx.Done():
@@ -572,19 +573,33 @@ func (s *Session) keep(op *writeOp, sd side) error {
 	return nil
 }
 
-// keepAhead starts appending op for side sd to the replay log without waiting; the channel
-// gives the append's outcome. Close waits for it.
-func (s *Session) keepAhead(op *writeOp, sd side) chan error {
-	e := s.entryFor(op, sd)
-	done := make(chan error, 1)
+// aheadAppend is an append started by keepAhead: once done is closed, err is its outcome and,
+// when the log can withdraw entries, pos is where the entry is.
+type aheadAppend struct {
+	done chan struct{}
+	e    *Entry
+	err  error
+	pos  Pos
+}
+
+// keepAhead starts appending op for side sd to the replay log without waiting. Close waits for it.
+func (s *Session) keepAhead(op *writeOp, sd side) *aheadAppend {
+	a := &aheadAppend{done: make(chan struct{}), e: s.entryFor(op, sd)}
 	s.bgWG.Add(1)
 	s.stats.appending.Add(1)
 	go func() {
 		defer s.bgWG.Done()
 		defer s.stats.appending.Add(-1)
-		done <- s.appended(s.log.Append(context.WithoutCancel(op.ctx), e))
+		defer close(a.done)
+		ctx := context.WithoutCancel(op.ctx)
+		if wl, ok := s.log.(withdrawer); ok {
+			a.pos, a.err = wl.appendAt(ctx, a.e)
+		} else {
+			a.err = s.log.Append(ctx, a.e)
+		}
+		a.err = s.appended(a.err)
 	}()
-	return done
+	return a
 }
 
 // entryFor is op as side sd must receive it.

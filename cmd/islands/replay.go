@@ -26,7 +26,9 @@ commands:
                                   log, once their cause is fixed (e.g. the column restored)
   drop --yes [--uncertain] [--id 1,2]
                                   remove dead-lettered entries (or, with --uncertain, uncertain
-                                  ones once reconciled); without --yes nothing is removed
+                                  ones once reconciled); without --yes nothing is removed.
+                                  Dead letters and uncertain entries for a side keep it from
+                                  becoming authoritative (SetPhase) until they are gone
 An ID names one entry for good (not given again after a retry or a drop).
 retry and drop need the directory to themselves: stop the application first.
 `
@@ -156,6 +158,9 @@ func inspect(l *dualwrite.FileLog, limit int, w io.Writer) error {
 	if int64(len(recs)) < n {
 		fmt.Fprintf(w, "  … %d more\n", n-int64(len(recs)))
 	}
+	if wd := l.Withdrawn(); wd > 0 {
+		fmt.Fprintf(w, "  (and %d withdrawn: kept before the leader answered, then refused by it; never replayed, not counted)\n", wd)
+	}
 	for _, sec := range []struct {
 		name string
 		list func() ([]dualwrite.Aside, error)
@@ -165,6 +170,9 @@ func inspect(l *dualwrite.FileLog, limit int, w io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(w, "\n%s: %d\n", sec.name, len(as))
+		if sec.name == "uncertain" && len(as) > 0 {
+			fmt.Fprintf(w, "  (each holds its side's authority: reconcile it on that side, then `islands replay drop --uncertain --yes --id N %s`)\n", l.Dir())
+		}
 		for i, a := range as {
 			if i == limit {
 				fmt.Fprintf(w, "  … %d more\n", len(as)-limit)
