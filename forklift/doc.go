@@ -48,6 +48,12 @@
 //     cell is judged by merge.Reconcile, the one tie rule (lists by merge.CompareLists).
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
 //     never cause a rewrite, a bumped writetime, or a reported difference.
+//  7. Partitions are in Cassandra's order, one rule (comparePartitions): token, then the unsigned
+//     bytes of the key as Cassandra stores it (a composite key in CompositeType's encoding: per
+//     component a 2-byte length, the bytes, a 0), which is how verify walks the two sides. A copy's
+//     page (and so its checkpoint) ends only between two tokens, never between partitions that
+//     share one (a Murmur3 collision): a checkpoint at T means every partition of token ≤ T is
+//     written, and a resume or a retried read from "token > T" skips none.
 //
 // A copy is only complete if every instance of the application already writes both sides when it
 // starts: a row an instance writes to the source alone after forklift passed its token range is
