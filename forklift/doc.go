@@ -59,7 +59,8 @@
 // starts: a row an instance writes to the source alone after forklift passed its token range is
 // found by verify only. Config.Migration names the migration (package migration) whose fleet must
 // dual-write: Run then refuses to start (ErrFleetNotDualWriting, naming the instances that do not)
-// unless every live instance has applied dual or dual-flipped, or RunOptions.Force is set (logged),
+// unless every live instance has applied dual or dual-flipped at a recent enough epoch
+// (migration.ForkliftGate: no step back to one-side writing since), or RunOptions.Force is set (logged),
 // and records its start and end on the migration's row (each shard its own; the row shows the last).
 //
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete
