@@ -179,8 +179,9 @@ func (c *copier) copyRange(ctx context.Context, w *work, save func(last, rows in
 // partition with a token ≤ T is written, and a resumed run or a retried read asks for token > T:
 // had a page ended between two partitions of T, the second would never be read. So a page is
 // PageSize rows or more (a partition wider than a page is still written in one piece, and the
-// partitions sharing its last token join it), and the order within a token never matters here. The next page is
-// read while the one before is written (see pipeline), unless the run asked for no read-ahead.
+// partitions sharing its last token join it), and the order within a token never matters here.
+// The next page is read while the one before is written (see pipeline), unless the run asked for
+// no read-ahead.
 // Each partition carries the second its first row was read, from which its TTLs are aged when it
 // is written (writePartition), never from the start of a page that then waited for the writer.
 func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(last, rows int64) error) (int64, error) {

@@ -232,9 +232,9 @@ type partSource interface {
 	next() (*merge.Partition, int64)
 }
 
-// compareSides walks both sides of one subrange in Cassandra's order (comparePartitions) and compares every source
-// partition with the destination's (absent: every cell missing); destination-only partitions are
-// allowed.
+// compareSides walks both sides of one subrange in Cassandra's order (comparePartitions: token,
+// then the stored key's bytes) and compares every source partition with the destination's
+// (absent: every cell missing); destination-only partitions are allowed.
 func compareSides(t *table, src, dst partSource, c *counts) error {
 	sp, stok := src.next()
 	dp, dtok := dst.next()

@@ -46,7 +46,8 @@ func newNewestBy(opts map[string]any) (Resolver, error) {
 func (n newestBy) typed(typ string) (newestBy, error) {
 	order, err := ValueOrder(typ)
 	if err != nil {
-		return n, fmt.Errorf("merge: newest-by: column %q: %w", n.col, err)
+		return n, fmt.Errorf("merge: newest-by: column %q: values of type %q have no order a rule can decide by: %w",
+			n.col, typ, ErrBadOption)
 	}
 	n.typ, n.order = typ, order
 	return n, nil
