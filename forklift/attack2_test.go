@@ -34,7 +34,6 @@ func (s *tokenSource) next() (*merge.Partition, int64) {
 // only what the destination lacks: P is reported missing though the destination holds it cell for
 // cell; a repair re-copies it and the next verify reports it again (a repair loop, never clean).
 func TestAttack2SameTokenCompositeKeysOutOfCassandraOrder(t *testing.T) {
-	t.Skip("open defect, found by the second forklift attacker pass (issue 29 stays open): verify orders partitions that share a token by their parts joined with a zero byte, not by Cassandra's composite-key bytes")
 	st := &cql.Table{Keyspace: "ks", Name: "t",
 		PartitionKey: []cql.Column{{Name: "a", Type: "text", Kind: "partition_key"}, {Name: "b", Type: "text", Kind: "partition_key"}},
 		Clustering:   []cql.Column{{Name: "ck", Type: "int", Kind: "clustering"}},

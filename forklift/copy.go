@@ -30,6 +30,23 @@ type copier struct {
 	readDst  func(ctx context.Context, t *table, key [][]byte) (*merge.Partition, error)
 	sendStmt func(ctx context.Context, stmts []stmt) error
 	quarPut  func(ctx context.Context, t *table, key [][]byte, q *merge.Quarantine) error
+	// openSrc reads a source range (nil: openStream on the source session).
+	openSrc func(ctx context.Context, t *table, r TokenRange, pageSize int) rangeStream
+}
+
+// rangeStream is one token range of the source read partition by partition, in Cassandra's order
+// (partitionStream); at is the Unix second the partition next last returned was read at.
+type rangeStream interface {
+	next() (*merge.Partition, int64)
+	at() int64
+	close() error
+}
+
+func (c *copier) openSource(ctx context.Context, t *table, r TokenRange) rangeStream {
+	if c.openSrc != nil {
+		return c.openSrc(ctx, t, r, c.j.cfg.PageSize)
+	}
+	return openStream(ctx, c.j.src, t, t.selectRange, r, c.j.cfg.PageSize)
 }
 
 func (c *copier) clock() time.Time {
@@ -157,9 +174,14 @@ func (c *copier) copyRange(ctx context.Context, w *work, save func(last, rows in
 }
 
 // copyFrom streams (from, w.r.End] and writes it page by page; it returns the last token saved.
-// A page ends only at a partition boundary, so a checkpoint token is always that of a partition
-// written whole, and a partition wider than a page is still written in one piece. The next page is
-// read while the one before is written (see pipeline), unless the run asked for no read-ahead.
+// A page ends only at a token boundary: after the last partition of its last token, never between
+// two partitions that share a token (a Murmur3 collision). A checkpoint token T means every
+// partition with a token ≤ T is written, and a resumed run or a retried read asks for token > T:
+// had a page ended between two partitions of T, the second would never be read. So a page is
+// PageSize rows or more (a partition wider than a page is still written in one piece, and the
+// partitions sharing its last token join it), and the order within a token never matters here.
+// The next page is read while the one before is written (see pipeline), unless the run asked for
+// no read-ahead.
 // Each partition carries the second its first row was read, from which its TTLs are aged when it
 // is written (writePartition), never from the start of a page that then waited for the writer.
 func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(last, rows int64) error) (int64, error) {
@@ -175,23 +197,26 @@ func (c *copier) copyFrom(ctx context.Context, w *work, from int64, save func(la
 		return nil
 	}
 	read := func(ctx context.Context, emit func(page) error) error {
-		st := openStream(ctx, c.j.src, w.t, w.t.selectRange, TokenRange{Start: from, End: w.r.End}, c.j.cfg.PageSize)
+		st := c.openSource(ctx, w.t, TokenRange{Start: from, End: w.r.End})
 		var p page
+		full := false // p holds PageSize rows: it ends before the next partition of another token
 		for {
 			part, tok := st.next()
 			if part == nil {
 				break
 			}
-			p.parts = append(p.parts, part)
-			p.readAt = append(p.readAt, st.readAt)
-			p.rows += len(part.Rows)
-			if p.rows >= c.j.cfg.PageSize {
-				p.last = tok
+			if full && tok != p.last {
 				if err := emit(p); err != nil {
 					_ = st.close()
 					return err
 				}
-				p = page{}
+				p, full = page{}, false
+			}
+			p.parts = append(p.parts, part)
+			p.readAt = append(p.readAt, st.at())
+			p.rows += len(part.Rows)
+			if p.rows >= c.j.cfg.PageSize {
+				p.last, full = tok, true
 			}
 		}
 		if err := st.close(); err != nil {

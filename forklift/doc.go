@@ -48,12 +48,19 @@
 //     cell is judged by merge.Reconcile, the one tie rule (lists by merge.CompareLists).
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
 //     never cause a rewrite, a bumped writetime, or a reported difference.
+//  7. Partitions are in Cassandra's order, one rule (comparePartitions): token, then the unsigned
+//     bytes of the key as Cassandra stores it (a composite key in CompositeType's encoding: per
+//     component a 2-byte length, the bytes, a 0), which is how verify walks the two sides. A copy's
+//     page (and so its checkpoint) ends only between two tokens, never between partitions that
+//     share one (a Murmur3 collision): a checkpoint at T means every partition of token ≤ T is
+//     written, and a resume or a retried read from "token > T" skips none.
 //
 // A copy is only complete if every instance of the application already writes both sides when it
 // starts: a row an instance writes to the source alone after forklift passed its token range is
 // found by verify only. Config.Migration names the migration (package migration) whose fleet must
 // dual-write: Run then refuses to start (ErrFleetNotDualWriting, naming the instances that do not)
-// unless every live instance has applied dual or dual-flipped, or RunOptions.Force is set (logged),
+// unless every live instance has applied dual or dual-flipped at a recent enough epoch
+// (migration.ForkliftGate: no step back to one-side writing since), or RunOptions.Force is set (logged),
 // and records its start and end on the migration's row (each shard its own; the row shows the last).
 //
 // What a CQL read cannot see, forklift cannot copy: tombstones (deletes) are invisible, so a delete

@@ -83,6 +83,9 @@ func (p *partitionStream) next() (*merge.Partition, int64) {
 	return d, tok
 }
 
+// at is the Unix second the partition next last returned was read at (readAt).
+func (p *partitionStream) at() int64 { return p.readAt }
+
 func (p *partitionStream) close() error {
 	err := p.iter.Close()
 	if p.err != nil {

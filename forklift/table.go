@@ -114,6 +114,16 @@ func newTable(tc TableConfig, srcT, dstT *cql.Table) (*table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: table %s: %v", ErrUnknownResolver, tc.Name(), err)
 	}
+	// A rule that orders a column's values (newest-by) orders them by the column's CQL type.
+	types := map[string]string{}
+	for _, cols := range [][]cql.Column{srcT.PartitionKey, srcT.Clustering, srcT.Regular} {
+		for _, c := range cols {
+			types[c.Name] = c.Type
+		}
+	}
+	if res, err = merge.WithColumnTypes(res, types); err != nil {
+		return nil, resolverError(fmt.Sprintf("table %s resolver %s: %s", tc.Name(), tc.Resolver, strings.TrimPrefix(err.Error(), "merge: ")))
+	}
 	t := &table{cfg: tc, src: srcT, dst: dstT, cols: srcT.Regular, resolver: res, blind: !res.NeedsDestination()}
 	t.nkey, t.nck = len(srcT.PartitionKey), len(srcT.Clustering)
 	t.static = make([]bool, len(t.cols))

@@ -232,18 +232,18 @@ type partSource interface {
 	next() (*merge.Partition, int64)
 }
 
-// compareSides walks both sides of one subrange in token order and compares every source
-// partition with the destination's (absent: every cell missing); destination-only partitions are
-// allowed.
+// compareSides walks both sides of one subrange in Cassandra's order (comparePartitions: token,
+// then the stored key's bytes) and compares every source partition with the destination's
+// (absent: every cell missing); destination-only partitions are allowed.
 func compareSides(t *table, src, dst partSource, c *counts) error {
 	sp, stok := src.next()
 	dp, dtok := dst.next()
 	for sp != nil {
 		switch {
-		case dp != nil && (dtok < stok || dtok == stok && bytes.Compare(joinKey(dp.Key), joinKey(sp.Key)) < 0):
+		case dp != nil && comparePartitions(dtok, dp.Key, stok, sp.Key) < 0:
 			dp, dtok = dst.next() // only in the destination: allowed
 			continue
-		case dp != nil && dtok == stok && merge.SameKey(dp.Key, sp.Key):
+		case dp != nil && comparePartitions(dtok, dp.Key, stok, sp.Key) == 0:
 			if err := comparePartition(t, sp, dp, c); err != nil {
 				return err
 			}
@@ -258,8 +258,6 @@ func compareSides(t *table, src, dst partSource, c *counts) error {
 	}
 	return nil
 }
-
-func joinKey(k [][]byte) []byte { return bytes.Join(k, []byte{0}) }
 
 // counts are one subrange's findings.
 type counts struct {

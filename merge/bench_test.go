@@ -44,7 +44,7 @@ func BenchmarkResolve(b *testing.B) {
 		opts map[string]any
 	}{
 		{"lww", nil}, {"union", nil}, {"prefer-source", nil}, {"prefer-destination", nil},
-		{"newest-by", map[string]any{"column": "updated_at"}},
+		{"newest-by", map[string]any{"column": "updated_at", "type": "timestamp"}},
 		{"viewing-history", map[string]any{"title-key": 0, "position": "position", "time": "watched_at", "cap": 50}},
 		{"quarantine", map[string]any{"resolver": "lww", "max-conflicts": 1 << 20}},
 	}

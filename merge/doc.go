@@ -10,7 +10,11 @@
 //   - lww: cell by cell, Cassandra 5.0's own reconciliation (Reconcile); no destination read needed.
 //   - union: every row of both sides; rows on both sides merge like lww.
 //   - prefer-source, prefer-destination: the whole partition from one side where both hold it.
-//   - newest-by (column): per row, the version with the larger application column wins.
+//   - newest-by (column, type): per row, the version with the larger application column wins,
+//     ordered as its CQL type orders (ValueOrder: timeuuid by time, bigint signed, text as bytes,
+//     …), never guessed from a value's length. The type is option type or, in forklift, the
+//     table's schema: WithColumnTypes binds a Typed resolver (newest-by, a quarantine around it)
+//     to a table's column types, refusing a column the table lacks or a type with no order.
 //   - quarantine (resolver, options, columns or max-conflicts): wraps another resolver and sets
 //     aside, unwritten, the partitions whose sides disagree beyond the rule.
 //

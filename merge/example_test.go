@@ -117,7 +117,7 @@ func Example_preferDestination() {
 func Example_newestBy() {
 	src := part("m1", row("t1", col("pos", bigint(600), 500), col("updated_at", bigint(10), 500)))
 	dst := part("m1", row("t1", col("pos", bigint(900), 100), col("updated_at", bigint(20), 100)))
-	res, _ := mustNew("newest-by", map[string]any{"column": "updated_at"}).Resolve(src, dst)
+	res, _ := mustNew("newest-by", map[string]any{"column": "updated_at", "type": "timestamp"}).Resolve(src, dst)
 	show(res)
 	// Output:
 	// nothing to write; conflicts: 2

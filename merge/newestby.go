@@ -1,31 +1,70 @@
 package merge
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
+	"strings"
 )
 
 const nameNewestBy = "newest-by"
 
 // newestBy keeps, for each row on both sides, the whole row whose application column (option
 // "column", e.g. updated_at) holds the larger value; rows on one side only are kept. Values compare
-// with compareValues (bigint and timestamp as signed integers, anything else as bytes). A row
-// without a value in the column is older than one with; equal values fall back to lww for that row.
-// A row of either side that does not have the column at all is an error wrapping ErrMissingColumn:
-// the rule cannot be applied, and guessing would lose data. The static row (Row.Static) merges by lww.
-type newestBy struct{ col string }
+// in the order of the column's CQL type (ValueOrder), given by option "type" or by the table's
+// schema (WithColumnTypes, which forklift calls with the source's schema): never guessed from a
+// value's length. Without a type, Resolve fails (ErrBadOption) rather than guess. A row without a
+// value in the column is older than one with; equal values fall back to lww for that row. A row of
+// either side that does not have the column at all is an error wrapping ErrMissingColumn: the rule
+// cannot be applied, and guessing would lose data. The static row (Row.Static) merges by lww.
+type newestBy struct {
+	col   string
+	typ   string                // the column's CQL type; "" until given
+	order func(a, b []byte) int // ValueOrder(typ)
+}
 
 func newNewestBy(opts map[string]any) (Resolver, error) {
 	o := options{nameNewestBy, opts}
-	if err := o.known("column"); err != nil {
+	if err := o.known("column", "type"); err != nil {
 		return nil, err
 	}
 	col, err := o.string("column", true)
 	if err != nil {
 		return nil, err
 	}
-	return newestBy{col: col}, nil
+	typ, err := o.string("type", false)
+	if err != nil {
+		return nil, err
+	}
+	n := newestBy{col: col}
+	if typ != "" {
+		if n, err = n.typed(typ); err != nil {
+			return nil, err
+		}
+	}
+	return n, nil
+}
+
+func (n newestBy) typed(typ string) (newestBy, error) {
+	order, err := ValueOrder(typ)
+	if err != nil {
+		return n, fmt.Errorf("merge: newest-by: column %q: values of type %q have no order a rule can decide by: %w",
+			n.col, typ, ErrBadOption)
+	}
+	n.typ, n.order = typ, order
+	return n, nil
+}
+
+// WithColumnTypes implements Typed: the column's type from the table's schema. A column the table
+// does not have is an error wrapping ErrMissingColumn; a type option that disagrees with the
+// schema, or a type with no order, one wrapping ErrBadOption.
+func (n newestBy) WithColumnTypes(types map[string]string) (Resolver, error) {
+	typ, ok := types[n.col]
+	if !ok {
+		return nil, fmt.Errorf("merge: newest-by: column %q is not a column of the table: %w", n.col, ErrMissingColumn)
+	}
+	if n.typ != "" && !strings.EqualFold(strings.TrimSpace(n.typ), strings.TrimSpace(typ)) {
+		return nil, fmt.Errorf("merge: newest-by: option type %q, but column %q is %s: %w", n.typ, n.col, typ, ErrBadOption)
+	}
+	return n.typed(typ)
 }
 
 // Name implements Resolver.
@@ -58,11 +97,15 @@ func (n newestBy) Resolve(src, dst *Partition) (Resolution, error) {
 			w.endRow(s.Clustering, false)
 			continue
 		}
+		if n.order == nil {
+			return Resolution{}, fmt.Errorf("merge: newest-by: the CQL type of column %q is unknown: give option type "+
+				"(bigint, timestamp, timeuuid, text, …) or bind the table's schema (WithColumnTypes): %w", n.col, ErrBadOption)
+		}
 		sc, dc := column(s, n.col, -1), column(d, n.col, -1)
 		if sc == nil || dc == nil || sc.Kind != Simple || dc.Kind != Simple {
 			return Resolution{}, fmt.Errorf("merge: newest-by: partition %x row %x: column %q: %w", src.Key, s.Clustering, n.col, ErrMissingColumn)
 		}
-		switch c := compareApp(sc, dc); {
+		switch c := compareApp(sc, dc, n.order); {
 		case c > 0:
 			replaceRow(&w, s, d)
 		case c < 0:
@@ -78,8 +121,8 @@ func (n newestBy) Resolve(src, dst *Partition) (Resolution, error) {
 	return w.resolution(), nil
 }
 
-// compareApp compares two application values (absent < present), see compareValues.
-func compareApp(a, b *Column) int {
+// compareApp compares two application values (absent < present) in the column type's order.
+func compareApp(a, b *Column, order func(a, b []byte) int) int {
 	ap, bp := present(a) && !a.Cell.Deleted, present(b) && !b.Cell.Deleted
 	switch {
 	case !ap && !bp:
@@ -89,28 +132,5 @@ func compareApp(a, b *Column) int {
 	case !bp:
 		return 1
 	}
-	return compareValues(a.Cell.Value, b.Cell.Value)
-}
-
-// compareValues orders two CQL-serialised values of one column the way newest-by does: as signed big-endian integers when both are 8 bytes (bigint, timestamp), otherwise as bytes
-// (unsigned, lexicographic), which orders text, timeuuid-free blobs, date (an unsigned day count) and
-// non-negative int values correctly but not negative int, smallint or varint values: use a bigint or
-// timestamp column for the rule. It returns -1, 0 or +1.
-func compareValues(a, b []byte) int {
-	switch {
-	case len(a) == 8 && len(b) == 8:
-		x, y := int64(binary.BigEndian.Uint64(a)), int64(binary.BigEndian.Uint64(b))
-		return cmpInt(x, y)
-	}
-	return bytes.Compare(a, b)
-}
-
-func cmpInt(x, y int64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
+	return order(a.Cell.Value, b.Cell.Value)
 }

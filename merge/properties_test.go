@@ -32,7 +32,7 @@ var resolverCases = []struct {
 		}
 		return view(dst)
 	}},
-	{"newest-by", map[string]any{"column": "pos"}, func(src, dst *Partition) map[string]string { return expectNewestBy(src, dst, "pos") }},
+	{"newest-by", map[string]any{"column": "pos", "type": "bigint"}, func(src, dst *Partition) map[string]string { return expectNewestBy(src, dst, "pos") }},
 	{"viewing-history", map[string]any{"title-key": 0, "position": "pos", "time": "at", "cap": 2}, func(src, dst *Partition) map[string]string {
 		return expectHistory(src, dst, 2)
 	}},

@@ -59,6 +59,16 @@ func (quarantine) Name() string { return nameQuarantine }
 // NeedsDestination implements Resolver: a disagreement needs both sides.
 func (quarantine) NeedsDestination() bool { return true }
 
+// WithColumnTypes implements Typed: the inner resolver is bound to the table's types.
+func (q quarantine) WithColumnTypes(types map[string]string) (Resolver, error) {
+	inner, err := WithColumnTypes(q.inner, types)
+	if err != nil {
+		return nil, fmt.Errorf("merge: quarantine: %w", err)
+	}
+	q.inner = inner
+	return q, nil
+}
+
 // Resolve implements Resolver.
 func (q quarantine) Resolve(src, dst *Partition) (Resolution, error) {
 	res, err := q.inner.Resolve(src, dst)

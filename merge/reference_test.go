@@ -2,6 +2,8 @@ package merge
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"sort"
 )
 
@@ -138,13 +140,22 @@ func cmpApp(a, b *Column) int {
 	bp := b != nil && b.Present && !b.Cell.Deleted
 	switch {
 	case ap && bp:
-		return compareValues(a.Cell.Value, b.Cell.Value)
+		return refBigint(a.Cell.Value, b.Cell.Value)
 	case ap:
 		return 1
 	case bp:
 		return -1
 	}
 	return 0
+}
+
+// refBigint is the model's order of the generated application values, bigints (8 bytes, signed);
+// anything else compares as bytes.
+func refBigint(a, b []byte) int {
+	if len(a) == 8 && len(b) == 8 {
+		return cmp.Compare(int64(binary.BigEndian.Uint64(a)), int64(binary.BigEndian.Uint64(b)))
+	}
+	return bytes.Compare(a, b)
 }
 
 // expectHistory: title = clustering component 0, position pos, time at, capped at n titles.

@@ -33,6 +33,13 @@
 //  5. A live instance is one whose heartbeat row has not expired (TTL); a stale one is live but has
 //     not heartbeated within StaleAfter. Stale instances still block Wait and ForkliftGate: a paused
 //     process may resume and write in its old phase.
+//  6. ForkliftGate judges an instance by the epoch it applied, not only by its phase: one that
+//     acknowledged epoch e may be switching to any epoch up to the current E, so it counts as
+//     writing both sides only if its phase and every phase of (e, E] do. The row knows the phases
+//     of E and E-1 (previous_phase), so an instance more than two epochs behind blocks the copy
+//     (dual, then back to primary-only, then dual again: a heartbeat still saying "dual" from the
+//     first proves nothing). The row is read at SERIAL after the heartbeats, so no heartbeat shows
+//     an epoch newer than it.
 //
 // What the control plane does not do: it cannot stop an instance that was cut off (or paused) for
 // longer than the heartbeat TTL from writing in its last phase when it comes back: its row has

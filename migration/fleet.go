@@ -166,28 +166,61 @@ func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Du
 	}
 }
 
-// ForkliftGate returns nil when every live instance of the migration (stale ones included) has
-// applied a phase that writes both sides (dual or dual-flipped) — the condition for forklift to
-// copy — and otherwise ErrNotDualWriting naming the ones that have not. Heartbeats are read at
-// st.ReadConsistency only (invariant 4).
+// ForkliftGate returns nil when every live instance of the migration (stale ones included)
+// provably writes both sides — the condition for forklift to copy — and otherwise
+// ErrNotDualWriting naming the ones that may not. Heartbeats are read at st.ReadConsistency only
+// (invariant 4), and then the migration's row at SERIAL, so the row is at least as new as every
+// epoch a heartbeat shows. An instance is judged by the epoch it applied, not only by its phase
+// (see forkliftReady).
 func ForkliftGate(ctx context.Context, st *Store, name string) (Fleet, error) {
 	f, err := Status(ctx, st, name, 0, false)
 	if err != nil {
 		return f, err
 	}
-	if !DualWrites(f.State.Phase) {
-		return f, fmt.Errorf("%w: migration %q is %s (epoch %d): set it to dual first (islands migration set %s dual --wait 2m)",
-			ErrNotDualWriting, name, f.State.Phase, f.State.Epoch, name)
+	s, err := st.Get(ctx, name, serialRead)
+	if err != nil {
+		return f, err
 	}
-	var not []Heartbeat
+	f.State = s
+	return f, forkliftReady(name, f)
+}
+
+// forkliftReady is ForkliftGate's decision on the fleet it read. An instance acknowledges an
+// epoch after it switched to it (invariant 3), and reads the current epoch, not each in turn: one
+// whose heartbeat shows epoch e may already be switching to any epoch in (e, E], E the current
+// one, and write in that epoch's phase until it acknowledges it. So it writes both sides now only
+// if its phase and the phase of every epoch in (e, E] do. The row holds the phases of E and E-1
+// (previous_phase): an instance more than two epochs behind, or at an epoch the row does not
+// know yet, may write one side only (the migration went back to primary-only and forward again
+// while its heartbeat still says dual) and blocks the copy until it acknowledges a recent epoch.
+func forkliftReady(name string, f Fleet) error {
+	e := f.State.Epoch
+	if !DualWrites(f.State.Phase) {
+		return fmt.Errorf("%w: migration %q is %s (epoch %d): set it to dual first (islands migration set %s dual --wait 2m)",
+			ErrNotDualWriting, name, f.State.Phase, e, name)
+	}
+	floor := e // the oldest epoch an instance may show: every phase after it is known to dual-write
+	if DualWrites(f.State.PreviousPhase) {
+		floor = e - 2
+	}
+	var not, behind []Heartbeat
 	for _, h := range f.All() {
-		if !DualWrites(h.Phase) {
+		switch {
+		case !DualWrites(h.Phase):
 			not = append(not, h)
+		case h.Epoch < floor || h.Epoch > e:
+			behind = append(behind, h)
 		}
 	}
 	if len(not) > 0 {
-		return f, fmt.Errorf("%w: migration %q: %d of %d live instances do not write both sides yet: %s",
+		return fmt.Errorf("%w: migration %q: %d of %d live instances do not write both sides yet: %s",
 			ErrNotDualWriting, name, len(not), len(f.All()), names(not))
 	}
-	return f, nil
+	if len(behind) > 0 {
+		return fmt.Errorf("%w: migration %q is %s at epoch %d (before it %s): %d of %d live instances last acknowledged an "+
+			"epoch whose later phases are not all known to write both sides, so they may be writing one side only: %s "+
+			"(wait for them: islands migration status %s)",
+			ErrNotDualWriting, name, f.State.Phase, e, orNone(f.State.PreviousPhase), len(behind), len(f.All()), names(behind), name)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package viewinghistory
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,8 +38,9 @@ const Name = "viewing-history"
 // latest time) is kept, carrying the latest time seen for the title on either side, and every other
 // entry of the title is removed; then the titles, most recently watched first, are capped at cap and
 // the rest removed. merge.Decide writes the decision under merge's timestamp rule. Positions and
-// times compare as signed integers when both are 8 bytes (bigint, timestamp), else as bytes; a
-// missing value is smaller than any. Carrying the title's latest time makes the rule converge: run
+// times compare in their columns' CQL type order (merge.ValueOrder), bound to the table's schema by
+// WithColumnTypes (forklift does); unbound, as the recommended bigint and timestamp (signed
+// integers); a missing value is smaller than any. Carrying the title's latest time makes the rule converge: run
 // again over what it wrote, it writes nothing.
 type viewingHistory struct {
 	title    string // regular column holding the title, or ""
@@ -48,6 +48,8 @@ type viewingHistory struct {
 	position string
 	time     string
 	cap      int
+
+	posOrder, timeOrder func(a, b []byte) int // merge.ValueOrder of the columns' types
 }
 
 // vhOptions are viewing-history's YAML options.
@@ -97,6 +99,28 @@ func New(opts map[string]any) (merge.Resolver, error) {
 		v.titleKey = *o.TitleKey
 	}
 	v.cap = *o.Cap
+	v.posOrder, _ = merge.ValueOrder("bigint")
+	v.timeOrder, _ = merge.ValueOrder("timestamp")
+	return v, nil
+}
+
+// WithColumnTypes implements merge.Typed: positions and times in their columns' type order. A
+// column the table lacks wraps merge.ErrMissingColumn; a type with no order, merge.ErrBadOption.
+func (v viewingHistory) WithColumnTypes(types map[string]string) (merge.Resolver, error) {
+	for _, c := range []struct {
+		name  string
+		order *func(a, b []byte) int
+	}{{v.position, &v.posOrder}, {v.time, &v.timeOrder}} {
+		typ, ok := types[c.name]
+		if !ok {
+			return nil, fmt.Errorf("viewinghistory: column %q is not a column of the table: %w", c.name, merge.ErrMissingColumn)
+		}
+		order, err := merge.ValueOrder(typ)
+		if err != nil {
+			return nil, fmt.Errorf("viewinghistory: column %q: %w", c.name, err)
+		}
+		*c.order = order
+	}
 	return v, nil
 }
 
@@ -144,7 +168,7 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 				return merge.Resolution{}, err
 			}
 			de.d = e.d
-			if vhCompare(de.time, e.time) > 0 {
+			if vhCompare(v.timeOrder, de.time, e.time) > 0 {
 				e.latest = de.time
 			}
 			if v.better(&e, &de) <= 0 { // the destination's version on a tie
@@ -176,7 +200,7 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 		j, latest := i, es[i].latest
 		for ; j < len(es) && bytes.Equal(es[j].title, es[i].title); j++ {
 			es[j].keep = j == i
-			if vhCompare(es[j].latest, latest) > 0 {
+			if vhCompare(v.timeOrder, es[j].latest, latest) > 0 {
 				latest = es[j].latest
 			}
 		}
@@ -191,7 +215,7 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 			}
 			return 1
 		}
-		if c := vhCompare(b.latest, a.latest); c != 0 {
+		if c := vhCompare(v.timeOrder, b.latest, a.latest); c != 0 {
 			return c
 		}
 		return bytes.Compare(a.title, b.title)
@@ -218,7 +242,7 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 		default:
 			d.Keep = merge.Drop
 		}
-		if e.keep && vhCompare(e.latest, e.time) > 0 {
+		if e.keep && vhCompare(v.timeOrder, e.latest, e.time) > 0 {
 			d.Column, d.Value = v.time, e.latest.Cell
 		}
 		ds = append(ds, d)
@@ -260,10 +284,10 @@ func (v viewingHistory) fill(e *vhEntry, r *merge.Row, p *merge.Partition) error
 // better orders two versions of an entry: larger position, then later time, then (for determinism
 // between different rows) the destination's row, then the greater clustering key. >0: a is better.
 func (v viewingHistory) better(a, b *vhEntry) int {
-	if c := vhCompare(a.pos, b.pos); c != 0 {
+	if c := vhCompare(v.posOrder, a.pos, b.pos); c != 0 {
 		return c
 	}
-	if c := vhCompare(a.time, b.time); c != 0 {
+	if c := vhCompare(v.timeOrder, a.time, b.time); c != 0 {
 		return c
 	}
 	ad, bd := a.d >= 0, b.d >= 0
@@ -296,18 +320,14 @@ func vhPresent(c *merge.Column) bool {
 	return c != nil && c.Present && (c.Kind == merge.Simple || len(c.Elems) > 0)
 }
 
-// vhCompare compares two application values of simple columns: absent (or deleted) first, then
-// as signed integers when both are 8 bytes (bigint, timestamp), else as bytes.
-func vhCompare(a, b *merge.Column) int {
+// vhCompare compares two application values of simple columns in order: absent (or deleted)
+// first, then as their column's type orders them.
+func vhCompare(order func(a, b []byte) int, a, b *merge.Column) int {
 	ap, bp := vhPresent(a) && !a.Cell.Deleted, vhPresent(b) && !b.Cell.Deleted
-	switch {
-	case !ap || !bp:
+	if !ap || !bp {
 		return vhCmp(ap, bp)
-	case len(a.Cell.Value) == 8 && len(b.Cell.Value) == 8:
-		x, y := int64(binary.BigEndian.Uint64(a.Cell.Value)), int64(binary.BigEndian.Uint64(b.Cell.Value))
-		return vhCmp(x > y, x < y)
 	}
-	return bytes.Compare(a.Cell.Value, b.Cell.Value)
+	return order(a.Cell.Value, b.Cell.Value)
 }
 
 // vhCmp is 1 when only a holds, -1 when only b does, else 0.
