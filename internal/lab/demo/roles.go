@@ -93,7 +93,8 @@ type grant struct {
 }
 
 // grants are what the app and forklift roles need, and no more: the applications read and write
-// the island and the global keyspace; forklift reads the island (its source), reads and writes
+// the island, the global keyspace and the control keyspace (the migration's row, their
+// heartbeats); forklift reads the island (its source), reads and writes
 // the global keyspace and demo_scratch (its destinations), and in its checkpoint keyspace reads,
 // writes and creates its tables (what forklift's grants check asks; not ALL).
 var grants = []grant{
@@ -103,6 +104,10 @@ var grants = []grant{
 	{true, cqlconn.RoleForklift, globalKS, []string{"SELECT", "MODIFY"}},
 	{true, cqlconn.RoleForklift, scratchKS, []string{"SELECT", "MODIFY"}},
 	{true, cqlconn.RoleForklift, fliftKS, []string{"SELECT", "MODIFY", "CREATE"}},
+	// The control plane: the EU instances read the migration and write their heartbeats; forklift
+	// reads both and records its runs on the migration's row (docs/migration.md).
+	{true, cqlconn.RoleApp, controlKS, []string{"SELECT", "MODIFY"}},
+	{true, cqlconn.RoleForklift, controlKS, []string{"SELECT", "MODIFY"}},
 }
 
 // grantRoles gives the grants through the administrator's sessions of each cluster. Cassandra
