@@ -207,13 +207,13 @@ func (d *run) visibility(ctx context.Context, n, round int) (map[pair][]float64,
 			for i := 0; i < n; i++ {
 				k := round*100000 + (p.a*3+p.b)*10000 + dir*1000 + i
 				t0 := time.Now()
-				if err := src.Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, ?)", k, regionNames[from]).
+				if err := src.Query("INSERT INTO "+scratchKS+".probes (run, k, v) VALUES (?, ?, ?)", d.start.UnixNano(), k, regionNames[from]).
 					Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
 					return nil, fmt.Errorf("visibility probe: write in %s: %w", regionNames[from], err)
 				}
 				for {
 					var v string
-					err := dst.Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+					err := dst.Query("SELECT v FROM "+scratchKS+".probes WHERE run = ? AND k = ?", d.start.UnixNano(), k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
 					if err == nil {
 						break
 					}

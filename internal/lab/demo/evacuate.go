@@ -395,12 +395,12 @@ func (d *run) catchUp(ctx context.Context) error {
 // written in us-east-1 after the traffic stopped is visible in each of them (the inter-DC
 // connection is ordered), us-east-1 holds no hints, and no cache event is on its way.
 func (d *run) drained(ctx context.Context) error {
-	k := -int(time.Now().UnixMilli() % 1_000_000_000)
+	k := -int(time.Since(d.start).Milliseconds()) - 1 // below every visibility probe's key
 	usAdmin, err := d.admin(us)
 	if err != nil {
 		return err
 	}
-	if err := usAdmin.Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, 'marker')", k).Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
+	if err := usAdmin.Query("INSERT INTO "+scratchKS+".probes (run, k, v) VALUES (?, ?, 'marker')", d.start.UnixNano(), k).Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
 		return fmt.Errorf("drain marker in us-east-1: %w", err)
 	}
 	for _, r := range []int{eu, usw} {
@@ -411,7 +411,7 @@ func (d *run) drained(ctx context.Context) error {
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			var v string
-			err := admin.Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+			err := admin.Query("SELECT v FROM "+scratchKS+".probes WHERE run = ? AND k = ?", d.start.UnixNano(), k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
 			if err == nil {
 				break
 			}

@@ -28,9 +28,9 @@ var roleParts = []struct {
 	role cqlconn.Role
 	part string
 }{
-	{cqlconn.RoleAdmin, "schema and grants, seeding, keyspace extension, the island's retirement, the demo's probes (visibility, drain, hints)"},
-	{cqlconn.RoleApp, "the applications: the EU application's dual writes (EU island + global), both applications' writes on the global cluster, the member checks"},
-	{cqlconn.RoleForklift, "forklift: plan --sample, both passes, verify, the distance step's copies"},
+	{cqlconn.RoleAdmin, "schema and grants, seeding, keyspace extension, the operator's `islands migration set --wait`, the island's retirement, the demo's probes (visibility, drain, hints)"},
+	{cqlconn.RoleApp, "the applications: the EU instances' dual writes (EU island + global) and heartbeats, the applications' writes on the global cluster, the member checks"},
+	{cqlconn.RoleForklift, "forklift: plan --sample, both passes (gated on the migration's fleet), verify, the distance step's copies"},
 }
 
 // RoleUse is who one part of the run connected to Cassandra as. It never holds a password.

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -64,18 +65,26 @@ func createSchema(ctx context.Context, global, island *gocql.Session) error {
 	}
 	var g errgroup.Group
 	g.Go(func() error {
-		if err := createKeyspaces(ctx, global, []keyspaceDef{
-			{globalKS, []string{world.USEast1.DC(), world.USWest2.DC()}, true},
-			{scratchKS, every, false},
-		}); err != nil {
+		if err := createKeyspaces(ctx, global, []keyspaceDef{{globalKS, []string{world.USEast1.DC(), world.USWest2.DC()}, true}}); err != nil {
 			return err
 		}
-		// Forklift's checkpoints and the control keyspace stay from run to run (each run has its
-		// own run ids and migration name): schema changes fewer on every run.
+		// demo_scratch, forklift's checkpoints and the control keyspace stay from run to run (each
+		// run has its own probe keys, run ids and migration name): schema changes fewer on every
+		// run, each of which waits for every datacenter to agree.
 		for _, stmt := range []string{
+			"CREATE KEYSPACE IF NOT EXISTS " + scratchKS + " WITH replication = " + nts(every...),
 			"CREATE KEYSPACE IF NOT EXISTS " + fliftKS + " WITH replication = " + nts(world.EUWest1.DC()),
-			"CREATE TABLE " + scratchKS + ".vis (k int PRIMARY KEY, v text)",
-			fmt.Sprintf(datasets[2].DDL, scratchKS),
+		} {
+			if err := global.Query(stmt).WithContext(ctx).Exec(); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		if err := replicate(ctx, global, scratchKS, every); err != nil {
+			return err
+		}
+		for _, stmt := range []string{
+			"CREATE TABLE IF NOT EXISTS " + scratchKS + ".probes (run bigint, k int, v text, PRIMARY KEY ((run, k)))",
+			strings.Replace(fmt.Sprintf(datasets[2].DDL, scratchKS), "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ", 1),
 		} {
 			if err := global.Query(stmt).WithContext(ctx).Exec(); err != nil {
 				return fmt.Errorf("%s: %w", stmt, err)
@@ -92,6 +101,27 @@ func createSchema(ctx context.Context, global, island *gocql.Session) error {
 	})
 	g.Go(func() error { return createKeyspaces(ctx, island, []keyspaceDef{{islandKS, []string{islandDC}, true}}) })
 	return g.Wait()
+}
+
+// replicate makes ks, kept from an earlier run, replicated once in each of dcs (an earlier run may
+// have made it for fewer regions): ALTER KEYSPACE only when its replication differs.
+func replicate(ctx context.Context, s *gocql.Session, ks string, dcs []string) error {
+	var rep map[string]string
+	if err := s.Query("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", ks).WithContext(ctx).Scan(&rep); err != nil {
+		return fmt.Errorf("the replication of %s: %w", ks, err)
+	}
+	same := len(rep) == len(dcs)+1 // and "class"
+	for _, dc := range dcs {
+		same = same && rep[dc] == "1"
+	}
+	if same {
+		return nil
+	}
+	stmt := "ALTER KEYSPACE " + ks + " WITH replication = " + nts(dcs...)
+	if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
+		return fmt.Errorf("%s: %w", stmt, err)
+	}
+	return nil
 }
 
 // keyspaceDef is one of the demo's keyspaces: its replication (one replica in each of dcs) and
