@@ -263,10 +263,16 @@ const instanceLane = "instance:"
 // retire closes the instances (each leaves the fleet: its heartbeat is deleted), once the
 // application writes the global cluster only.
 func (c *control) retire() {
+	var wg sync.WaitGroup
 	for _, in := range c.inst {
-		in.dw.Close()
-		in.stop()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.dw.Close()
+			in.stop()
+		}()
 	}
+	wg.Wait()
 	c.inst = nil
 }
 

@@ -356,17 +356,18 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 	end()
-	tctx, stopTraffic := context.WithCancel(ctx)
-	trafficStart := time.Now()
+	// The migration-phase traffic runs for trafficTime from pass 1's start, whether pass 1 ends
+	// first (it waits) or not (pass 1 goes on alone): the second pass picks up what it wrote.
+	tctx, stopTraffic := context.WithTimeout(ctx, o.trafficTime())
+	defer stopTraffic()
 	endTraffic := d.rec.phase("traffic", "EU dual writes island + global (3 instances); Americas writes global")
 	trafficDone := d.drive(tctx, d.steady(apps), 1)
+	trafficStopped := make(chan struct{})
+	go func() { trafficDone(); endTraffic(); close(trafficStopped) }()
 	end = d.rec.phase("activity", "forklift pass 1")
 	pass1, err := mg.pass(ctx, 1)
 	end()
-	time.Sleep(time.Until(trafficStart.Add(o.trafficTime())))
-	stopTraffic()
-	trafficDone()
-	endTraffic()
+	<-trafficStopped
 	if err != nil {
 		return err
 	}
