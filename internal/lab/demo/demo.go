@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -380,6 +381,10 @@ func (d *run) all(ctx context.Context) error {
 	}
 	d.rep.Migration.Passes = [][]FlowRun{pass1, pass2}
 	d.ctl.forkliftRecord(ctx)
+	// Each pass named the migration: forklift's gate let it copy only once every live EU instance
+	// had applied dual, and recorded the run on the migration's row.
+	d.rep.check("forklift gate: the passes copied only once every live EU instance dual-wrote (forklift's record on the migration's row)",
+		strings.HasPrefix(d.rep.Control.Forklift, "finished (by forklift run ") && strings.Contains(d.rep.Control.Forklift, "pass2"), d.rep.Control.Forklift)
 	var clean bool
 	end = d.rec.phase("activity", "forklift verify")
 	if d.rep.Migration.Verify, clean, err = mg.verify(ctx, 2); err != nil {

@@ -319,7 +319,7 @@ func figures(id, title, note string, rows ...tcell) htable {
 
 func (r *Report) dualWriteTable() htable {
 	d := r.DualWrite
-	return figures("dual-writes", "Dual writes", "the EU application's dualwrite session, EU island + global cluster, until the island was retired",
+	return figures("dual-writes", "Dual writes", "the EU instances' dualwrite sessions (three, each its own replay log), EU island + global cluster, until the island was retired",
 		tcell{Text: "writes issued"}, ncell(d.Writes),
 		tcell{Text: "acknowledged"}, ncell(d.Acknowledged),
 		tcell{Text: "failed (after the application's retries)"}, ncell(d.Failed),
