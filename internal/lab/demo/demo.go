@@ -97,6 +97,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	defer d.close()
 	stopRecording := d.record(ctx)
 	err = d.all(ctx)
+	d.ctl.close() // the instances' watchers write the report: stopped before it is read
 	stopRecording()
 	if err != nil {
 		d.rep.Error = err.Error()
