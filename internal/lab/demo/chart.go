@@ -114,22 +114,30 @@ func (g geom) timeAxis(b *strings.Builder, span, y float64, label bool) {
 	}
 }
 
-// timelineSVG draws the lanes: steps, traffic, the tasks inside the steps, and faults.
+// timelineSVG draws the lanes: steps, traffic, the tasks inside the steps, each EU instance's
+// phases, and faults.
 func (g geom) timelineSVG(tl *Timeline) string {
 	type lane struct {
 		name  string
 		class string
 		spans []Span
 	}
-	lanes := []*lane{{name: "steps", class: "step"}, {name: "traffic", class: "traffic"}, {name: "tasks", class: "activity"}, {name: "faults", class: "fault"}}
+	lanes := []*lane{{name: "steps", class: "step"}, {name: "traffic", class: "traffic"}, {name: "tasks", class: "activity"}}
 	byLane := map[string]*lane{"step": lanes[0], "traffic": lanes[1], "activity": lanes[2]}
 	for _, p := range tl.Phases {
+		// One lane per EU instance ("instance:eu-1"): the phase it stood in, epoch by epoch.
+		if name, ok := strings.CutPrefix(p.Lane, instanceLane); ok && byLane[p.Lane] == nil {
+			byLane[p.Lane] = &lane{name: name, class: "instance"}
+			lanes = append(lanes, byLane[p.Lane])
+		}
 		if l := byLane[p.Lane]; l != nil {
 			l.spans = append(l.spans, p)
 		}
 	}
+	faults := &lane{name: "faults", class: "fault"}
+	lanes = append(lanes, faults)
 	for _, f := range tl.Faults {
-		lanes[3].spans = append(lanes[3].spans, f) // labelled with the service; the kind is in its title
+		faults.spans = append(faults.spans, f) // labelled with the service; the kind is in its title
 	}
 	const rowH, gap, top = 20.0, 4.0, 18.0
 	var body strings.Builder
@@ -156,7 +164,7 @@ func (g geom) timelineSVG(tl *Timeline) string {
 			w := math.Max(x2-x1, 2)
 			ry := y + float64(rows[i])*(rowH+gap)
 			cls := l.class
-			if l.class == "step" && i%2 == 1 {
+			if (l.class == "step" || l.class == "instance") && i%2 == 1 {
 				cls += " alt"
 			}
 			title := s.Name

@@ -20,15 +20,18 @@ import (
 
 // CheckResult is one region's check of every member against the model.
 type CheckResult struct {
-	Region         string   `json:"region"`
-	Members        int      `json:"members"`
-	Served         int      `json:"served"` // every dataset of the member as the model says
-	Wrong          int      `json:"wrong"`
-	CacheHits      int64    `json:"cache_hits"`
-	CacheFills     int64    `json:"cache_fills"`
-	StaleFromCache int64    `json:"stale_from_cache"`
-	Seconds        float64  `json:"seconds"`
-	Samples        []string `json:"samples,omitempty"`
+	Region         string  `json:"region"`
+	Members        int     `json:"members"`
+	Served         int     `json:"served"` // every dataset of the member as the model says
+	Wrong          int     `json:"wrong"`
+	CacheHits      int64   `json:"cache_hits"`
+	CacheFills     int64   `json:"cache_fills"`
+	StaleFromCache int64   `json:"stale_from_cache"`
+	Seconds        float64 `json:"seconds"`
+	// Reads is how long reading one member took (every dataset, through the cache where the
+	// application would), 16 members at a time.
+	Reads   Percentile `json:"member_read_ms"`
+	Samples []string   `json:"samples,omitempty"`
 }
 
 // checker reads members from one region: its global keyspace and, with fill, its cache
@@ -39,9 +42,11 @@ type checker struct {
 	cache              *cachesync.Client
 	fill               bool
 	m                  *model
+	members            []member // the members the region serves
 	hits, fills, stale atomic.Int64
 	mu                 sync.Mutex
 	samples            []string
+	reads              samples
 }
 
 func (c *checker) wrong(format string, args ...any) {
@@ -58,9 +63,11 @@ func (c *checker) run(ctx context.Context) (*CheckResult, error) {
 	var served, wrong atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(16)
-	for _, mem := range c.m.members {
+	for _, mem := range c.members {
 		g.Go(func() error {
+			t0 := time.Now()
 			ok, err := c.member(ctx, mem)
+			c.reads.add("", float64(time.Since(t0).Microseconds())/1000)
 			if err != nil {
 				return fmt.Errorf("member %d in %s: %w", mem.ID, regionNames[c.region], err)
 			}
@@ -75,9 +82,9 @@ func (c *checker) run(ctx context.Context) (*CheckResult, error) {
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return &CheckResult{Region: regionNames[c.region], Members: len(c.m.members), Served: int(served.Load()), Wrong: int(wrong.Load()),
+	return &CheckResult{Region: regionNames[c.region], Members: len(c.members), Served: int(served.Load()), Wrong: int(wrong.Load()),
 		CacheHits: c.hits.Load(), CacheFills: c.fills.Load(), StaleFromCache: c.stale.Load(),
-		Seconds: time.Since(start).Seconds(), Samples: c.samples}, nil
+		Seconds: time.Since(start).Seconds(), Reads: percentiles(c.reads.get("")), Samples: c.samples}, nil
 }
 
 func (c *checker) member(ctx context.Context, mem member) (bool, error) {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -30,11 +31,14 @@ import (
 // Options size and place a demo run. The world's addresses come from the ISLANDS_* variables of
 // scripts/regions env when World is empty.
 type Options struct {
-	Members  int     // members per region [2000; Short: 300]
+	Members  int     // members per region [2000; Short: 300] (knobs)
 	Scale    float64 // multiplies Members [1]
-	Short    bool    // the make test version: fewer members, shorter traffic
+	Short    bool    // the make test version: fewer members, shorter traffic (knobs)
 	Out      string  // directory of report.json, report.html and the replay logs [demo-out]
 	Progress io.Writer
+	// EvacuationShare splits us-east-1's members between the regions that take them when it is
+	// evacuated, by weight [DefaultEvacuationShare: eu-west-1 70, us-west-2 30].
+	EvacuationShare map[world.Region]int
 
 	World world.Env // the world (world.FromEnv when its WANAPI is empty)
 }
@@ -54,10 +58,7 @@ func (o *Options) defaults() error {
 		return errors.New("demo: ISLANDS_REGIONS (the path of scripts/regions) is unset")
 	}
 	if o.Members == 0 {
-		o.Members = 2000
-		if o.Short {
-			o.Members = 300
-		}
+		o.Members = o.knobs().members
 	}
 	if o.Scale > 0 {
 		o.Members = int(float64(o.Members) * o.Scale)
@@ -68,17 +69,15 @@ func (o *Options) defaults() error {
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
-	return nil
-}
-
-func (o *Options) sample() int { return min(500, o.Members/2) }
-
-func (o *Options) trafficTime() time.Duration {
-	if o.Short {
-		return 4 * time.Second
+	if o.EvacuationShare == nil {
+		o.EvacuationShare = DefaultEvacuationShare
 	}
-	return 10 * time.Second
+	return checkShare(o.EvacuationShare)
 }
+
+func (o *Options) sample() int { return min(o.knobs().sample, o.Members/2) }
+
+func (o *Options) trafficTime() time.Duration { return o.knobs().traffic }
 
 // Run runs the demo and returns its report; every check's result is in Report.Checks, and
 // Report.OK is true only when all are green.
@@ -91,13 +90,14 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	d := &run{opts: opts, w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
+	d := &run{opts: opts, k: opts.knobs(), w: opts.World, rep: &Report{Started: time.Now(), MembersPerRegion: opts.Members}, m: newModel(),
 		rng: rand.New(rand.NewPCG(42, uint64(opts.Members)))}
 	d.start = time.Now()
 	d.logger = slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	defer d.close()
 	stopRecording := d.record(ctx)
 	err = d.all(ctx)
+	d.ctl.close() // the instances' watchers write the report: stopped before it is read
 	stopRecording()
 	if err != nil {
 		d.rep.Error = err.Error()
@@ -125,6 +125,7 @@ func openOut(dir string) (*os.File, error) {
 
 type run struct {
 	opts   Options
+	k      knobs // the run's sizes and durations (knobs.go)
 	w      world.Env
 	link   world.Link // the WAN the run found (its distance; 70 ms RTT when it found none)
 	rep    *Report
@@ -132,11 +133,12 @@ type run struct {
 	rng    *rand.Rand
 	start  time.Time
 	access map[cqlconn.Role]cqlconn.Access // how each role connects (roles.go)
-	// region holds one handle per region, in world.Regions' order (index us, eu): its sessions on
-	// the global cluster (the demo's own as admin, the application's as app), memcached, SQS
-	// clients, and its cache side (publisher, client, agent).
+	// region holds one handle per region, in world.Regions' order (index us, eu, usw): its
+	// sessions on the global cluster (the demo's own as admin, the application's as app),
+	// memcached, SQS clients, and its cache side (publisher per other region, client, agent).
 	region   []*lab.Region
 	island   *gocql.Session // the demo's own (admin) session on the EU island
+	ctl      *control       // the EU application's migration through the control plane (control.go)
 	dws      []*dualwrite.Session
 	lagMu    sync.Mutex
 	lags     []float64
@@ -169,6 +171,7 @@ func (d *run) close() {
 	for _, r := range d.region {
 		r.StopAgent()
 	}
+	d.ctl.close()
 	for _, dw := range d.dws {
 		dw.Close()
 	}
@@ -243,26 +246,21 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 	// The demo's own scaffolding (dropping and creating keyspaces: a schema change of the global
-	// cluster waits for both datacenters to agree, twenty times over) runs at 0 ms; the story runs
+	// cluster waits for every datacenter to agree, twenty times over) runs at 0 ms; the story runs
 	// at the WAN's distance.
 	if err := wan.Set(ctx, 0, 0); err != nil {
 		return err
 	}
 	d.rep.WAN = d.link.String()
-	d.say("the WAN between us-east-1 and eu-west-1: %s (0 ms while the demo creates its keyspaces)", d.link)
+	d.say("the WAN between the regions: %s (0 ms while the demo creates its keyspaces)", d.link)
 	if err := d.loadRoles(); err != nil {
 		return err
 	}
-	// The demo's story has two regions (index us, eu): it opens those two handles of the world's
-	// three; us-west-2 is not part of it yet (its caches still get the demo's events: a region's
-	// cache fans out to every other region of the world).
-	for _, name := range []world.Region{world.USEast1, world.EUWest1} {
-		r, err := lab.Open(ctx, d.w, name, lab.Options{Access: d.access, Logger: d.logger,
-			Configure: func(c *gocql.ClusterConfig) { quiet(c) }})
-		if err != nil {
-			return err
-		}
-		d.region = append(d.region, r)
+	// One handle per region of the world: us-east-1 and us-west-2 hold the Americas keyspace,
+	// eu-west-1 runs the EU application next to the EU island.
+	if d.region, err = lab.OpenAll(ctx, d.w, lab.Options{Access: d.access, Logger: d.logger,
+		Configure: func(c *gocql.ClusterConfig) { quiet(c) }}); err != nil {
+		return err
 	}
 	for r := range d.region {
 		if _, err := d.admin(r); err != nil {
@@ -277,7 +275,7 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 
-	done := d.step("1. two islands: the Americas keyspaces (us-east-1 only) and the EU island; seed")
+	done := d.step("1. two islands: the Americas keyspace (us-east-1 and us-west-2) and the EU island; seed")
 	t0 := time.Now()
 	gc := d.globalCluster(us)
 	gc.Timeout, gc.WriteTimeout = time.Minute, time.Minute
@@ -299,10 +297,7 @@ func (d *run) all(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := wan.Apply(ctx, d.link); err != nil {
-		return err
-	}
-	d.say("keyspaces created in %.1fs; the WAN back at %s", time.Since(t0).Seconds(), d.link)
+	d.say("keyspaces created in %.1fs", time.Since(t0).Seconds())
 	usAdmin, err := d.admin(us)
 	if err != nil {
 		return err
@@ -312,6 +307,10 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 	d.rep.Seeded = rows
+	// The islands as they were before the story begins: seeded, like the keyspaces, at 0 ms.
+	if err := wan.Apply(ctx, d.link); err != nil {
+		return err
+	}
 	travellers, planted := 0, 0
 	for _, mem := range d.m.members {
 		if mem.Traveller {
@@ -322,8 +321,8 @@ func (d *run) all(ctx context.Context) error {
 		}
 	}
 	d.rep.Travellers, d.rep.Planted = travellers, planted
-	d.say("seeded %d rows in the Americas island (demo_global, us-east-1 only), %d in the EU island; %d members, %d travellers, %d planted inconsistencies",
-		rows[us], rows[eu], len(d.m.members), travellers, planted)
+	d.say("seeded %d rows in the Americas island (demo_global, us-east-1 and us-west-2), %d in the EU island; %d members, %d travellers, %d planted inconsistencies; the WAN back at %s",
+		rows[us], rows[eu], len(d.m.members), travellers, planted, d.link)
 	done()
 
 	done = d.step("2. keyspace extension: demo_global replicated to eu-west-1 (ALTER KEYSPACE, nodetool rebuild)")
@@ -332,15 +331,15 @@ func (d *run) all(ctx context.Context) error {
 	}
 	done()
 
-	done = d.step("3. dual writes on: the EU application writes the EU island and the global cluster (its follower hangs a moment); cache sync over the WAN")
+	done = d.step("3. dual writes on through the control plane: three EU instances write the EU island and the global cluster (its follower hangs a moment); cache sync over the WAN")
 	if err := d.startCaches(ctx); err != nil {
 		return err
 	}
-	apps, err := d.migrationApps()
+	apps, err := d.migrationApps(ctx)
 	if err != nil {
 		return err
 	}
-	if err := d.followerHangs(ctx, apps[eu]); err != nil {
+	if err := d.followerHangs(ctx); err != nil {
 		return err
 	}
 	done()
@@ -351,7 +350,7 @@ func (d *run) all(ctx context.Context) error {
 	}
 	done()
 
-	done = d.step("5. forklift: plan, run (EU island -> demo_global through eu-west-1), second pass, verify")
+	done = d.step("5. forklift: plan, run (EU island -> demo_global through eu-west-1, gated by the control plane), second pass, verify")
 	mg := d.migration()
 	d.rec.rate("forklift", "forklift_rows", "forklift", mg.copied)
 	end := d.rec.phase("activity", "forklift plan --sample")
@@ -359,24 +358,18 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 	end()
-	tctx, stopTraffic := context.WithCancel(ctx)
-	trafficStart := time.Now()
-	endTraffic := d.rec.phase("traffic", "EU dual writes island + global; Americas writes global")
-	var wg sync.WaitGroup
-	for r, a := range apps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.traffic(tctx, d.home(r), d.rate(), 8, uint64(r+1))
-		}()
-	}
+	// The migration-phase traffic runs for trafficTime from pass 1's start, whether pass 1 ends
+	// first (it waits) or not (pass 1 goes on alone): the second pass picks up what it wrote.
+	tctx, stopTraffic := context.WithTimeout(ctx, o.trafficTime())
+	defer stopTraffic()
+	endTraffic := d.rec.phase("traffic", "EU dual writes island + global (3 instances); Americas writes global")
+	trafficDone := d.drive(tctx, d.steady(apps), 1)
+	trafficStopped := make(chan struct{})
+	go func() { trafficDone(); endTraffic(); close(trafficStopped) }()
 	end = d.rec.phase("activity", "forklift pass 1")
 	pass1, err := mg.pass(ctx, 1)
 	end()
-	time.Sleep(time.Until(trafficStart.Add(o.trafficTime())))
-	stopTraffic()
-	wg.Wait()
-	endTraffic()
+	<-trafficStopped
 	if err != nil {
 		return err
 	}
@@ -388,6 +381,11 @@ func (d *run) all(ctx context.Context) error {
 		return err
 	}
 	d.rep.Migration.Passes = [][]FlowRun{pass1, pass2}
+	d.ctl.forkliftRecord(ctx)
+	// Each pass named the migration: forklift's gate let it copy only once every live EU instance
+	// had applied dual, and recorded the run on the migration's row.
+	d.rep.check("forklift gate: the passes copied only once every live EU instance dual-wrote (forklift's record on the migration's row)",
+		strings.HasPrefix(d.rep.Control.Forklift, "finished (by forklift run ") && strings.Contains(d.rep.Control.Forklift, "pass2"), d.rep.Control.Forklift)
 	var clean bool
 	end = d.rec.phase("activity", "forklift verify")
 	if d.rep.Migration.Verify, clean, err = mg.verify(ctx, 2); err != nil {
@@ -404,7 +402,8 @@ func (d *run) all(ctx context.Context) error {
 	return d.flipAndEvacuate(ctx, apps)
 }
 
-// home returns the members whose home is region r.
+// home returns the members whose home is region r (us-east-1 for the Americas island's, eu-west-1
+// for the EU island's; none lives in us-west-2 before the evacuation).
 func (d *run) home(r int) []member {
 	var out []member
 	for _, m := range d.m.members {
@@ -415,87 +414,132 @@ func (d *run) home(r int) []member {
 	return out
 }
 
-func (d *run) rate() float64 {
-	if d.opts.Short {
-		return 100
-	}
-	return 300
+// load is one application's share of the traffic: the members it writes (each by one goroutine
+// only, so the model's order is the database's), at rate writes/s with workers goroutines.
+type load struct {
+	a       *app
+	members []member
+	rate    float64
+	workers int
 }
 
-// migrationApps builds the two applications of the migration phase: the Americas one writes the
-// global cluster in its own datacenter; the EU one writes through dualwrite, primary the EU island
-// (the statements name demo_island), secondary the global cluster in eu-west-1 (demo_global, via
-// the keyspace map), primary-authoritative with its replay log on disk. Both stay in their region:
-// no write crosses the WAN, Cassandra replicates demo_global to the other datacenter.
+// steady is the traffic of the regions in their usual state: the Americas application (us-east-1)
+// writes its members; the EU members are written by the EU instances, each its own share of them
+// and of the EU application's rate, or, once the island is retired, by apps[eu].
+func (d *run) steady(apps []*app) []load {
+	ls := []load{{apps[us], d.home(us), d.k.rate, d.k.workers}}
+	return append(ls, d.euLoads(apps)...)
+}
+
+// euLoads is the EU application's traffic: its instances' (during the migration) or apps[eu]'s.
+func (d *run) euLoads(apps []*app) []load {
+	inst := d.ctl.apps()
+	if len(inst) == 0 {
+		return []load{{apps[eu], d.home(eu), d.k.rate, d.k.workers}}
+	}
+	ms := make([][]member, len(inst))
+	for i, m := range d.home(eu) {
+		ms[i%len(inst)] = append(ms[i%len(inst)], m)
+	}
+	var ls []load
+	for i, a := range inst {
+		ls = append(ls, load{a, ms[i], d.k.rate / float64(len(inst)), max(1, d.k.workers/len(inst))})
+	}
+	return ls
+}
+
+// drive runs the loads until ctx ends; wait waits for them to stop.
+func (d *run) drive(ctx context.Context, ls []load, seed uint64) (wait func()) {
+	var wg sync.WaitGroup
+	for i, l := range ls {
+		if l.a == nil || len(l.members) == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.a.traffic(ctx, l.members, l.rate, l.workers, seed*100+uint64(i))
+		}()
+	}
+	return wg.Wait
+}
+
+// driveFor runs the loads for dur.
+func (d *run) driveFor(ctx context.Context, ls []load, dur time.Duration, seed uint64) {
+	tctx, cancel := context.WithTimeout(ctx, dur)
+	defer cancel()
+	d.drive(tctx, ls, seed)()
+}
+
+// migrationApps builds the applications of the migration phase. The Americas one writes the
+// global cluster in us-east-1; us-west-2's is ready for the evacuation. The EU application is
+// three instances (control.go), each its own dualwrite session (primary the EU island — the
+// statements name demo_island —, secondary the global cluster in eu-west-1 via the keyspace map,
+// primary-authoritative, its own replay log on disk) opened WithMigration: the operator moves
+// them from primary-only to dual through the control plane (`islands migration set dual --wait`).
+// No write crosses the WAN: Cassandra replicates demo_global to the other datacenters.
 //
-// Both connect as the application role. The dual writes' two configs name their keyspaces, so
+// All connect as the application role. The dual writes' two configs name their keyspaces, so
 // dualwrite.Open checks that the role may MODIFY and SELECT there and refuses, naming the GRANT,
 // before the first write.
-func (d *run) migrationApps() ([]*app, error) {
+func (d *run) migrationApps(ctx context.Context) ([]*app, error) {
 	apps := make([]*app, len(d.region))
-	usApp, err := d.region[us].Session(cqlconn.RoleApp)
-	if err != nil {
-		return apps, fmt.Errorf("%s's application on the global cluster: %w", regionNames[us], err)
-	}
-	if _, err := d.region[eu].Session(cqlconn.RoleApp); err != nil { // the EU application's, after the flip
-		return apps, fmt.Errorf("%s's application on the global cluster: %w", regionNames[eu], err)
-	}
-	apps[us] = &app{region: us, w: cqlWriter{usApp}, cache: d.region[us].Cache(), ks: globalKS, m: d.m, stats: &d.stats,
-		log: d.logger.With("region", regionNames[us])}
-	dir := filepath.Join(d.opts.Out, "replay-eu-west-1")
-	os.RemoveAll(dir)
-	logger := d.logger.With("region", regionNames[eu])
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	island, global := d.islandCluster(), d.globalCluster(eu)
-	island.Keyspace, global.Keyspace = islandKS, globalKS
-	for _, c := range []*gocql.ClusterConfig{island, global} {
-		if err := d.as(cqlconn.RoleApp, "the EU application's dual writes", c); err != nil {
-			return apps, err
+	for _, r := range []int{us, usw, eu} { // eu's: the EU application's, after the flip
+		s, err := d.region[r].Session(cqlconn.RoleApp)
+		if err != nil {
+			return apps, fmt.Errorf("%s's application on the global cluster: %w", regionNames[r], err)
+		}
+		if r != eu {
+			apps[r] = d.plainApp(r, s)
 		}
 	}
-	dw, err := dualwrite.Open(ctx, island, global, dualwrite.WithKeyspaceMap(map[string]string{islandKS: globalKS}),
-		dualwrite.WithReplayDir(dir), dualwrite.WithLogger(logger), dualwrite.WithName("demo-eu-west-1"),
-		dualwrite.WithPhase(dualwrite.Dual)) // the default is primary-only: the demo dual-writes from the start
+	ctl, err := d.openControl(ctx)
 	if err != nil {
-		return apps, fmt.Errorf("dualwrite.Open (EU island, global cluster in eu-west-1): %w", err)
+		return apps, err
 	}
-	d.dws = append(d.dws, dw)
-	d.watchReplay(dir, dw)
-	apps[eu] = &app{region: eu, w: dwWriter{dw}, dw: dw, cache: d.region[eu].Cache(), ks: islandKS, m: d.m, stats: &d.stats, log: logger,
-		latency: func(t time.Duration) {
-			if l := d.dwLabel.Load(); l != nil {
-				d.dwLat.add(*l, float64(t.Microseconds())/1000)
-			}
-		}}
-	d.say("EU application: dualwrite %s, EU island + global cluster (eu-west-1, LOCAL_QUORUM); Americas application: global cluster (us-east-1, LOCAL_QUORUM)", dw.Phase())
+	d.ctl = ctl
+	if err := ctl.set(ctx, "primary-only"); err != nil {
+		return apps, err
+	}
+	if err := ctl.openInstances(ctx); err != nil {
+		return apps, err
+	}
+	if err := ctl.set(ctx, "dual"); err != nil {
+		return apps, err
+	}
+	d.say("EU application: %d instances in %s (EU island + global cluster in eu-west-1, LOCAL_QUORUM); Americas application: global cluster (us-east-1, LOCAL_QUORUM)",
+		len(ctl.inst), ctl.phase())
 	return apps, nil
 }
 
-// followerHangs shows the dual writes' failure path: while the EU application writes, the global
-// cluster's eu-west-1 node (its follower side) hangs for a moment (kill -STOP). Its writes are
-// acknowledged by the island, the follower's share waits in the replay log, and lands once the node
-// answers again; the model holds every acknowledged write, so the checks below find any that was
-// lost.
-func (d *run) followerHangs(ctx context.Context, a *app) error {
-	hang := 3 * time.Second
-	if d.opts.Short {
-		hang = 2 * time.Second
+// plainApp is region r's application writing the global cluster through s (its own datacenter).
+func (d *run) plainApp(r int, s *gocql.Session) *app {
+	return &app{region: r, w: cqlWriter{s}, cache: d.region[r].Cache(), ks: globalKS, m: d.m, stats: &d.stats,
+		log: d.logger.With("region", regionNames[r])}
+}
+
+// followerHangs shows the dual writes' failure path: while the EU instances write, the global
+// cluster's eu-west-1 node (their follower side) hangs for a moment (kill -STOP). Their writes are
+// acknowledged by the island, the follower's share waits in each instance's replay log, and lands
+// once the node answers again; the model holds every acknowledged write, so the checks below find
+// any that was lost.
+func (d *run) followerHangs(ctx context.Context) error {
+	var logged0 int64
+	for _, dw := range d.dws {
+		logged0 += dw.Stats().Logged
 	}
-	logged0 := a.dw.Stats().Logged
 	tctx, cancel := context.WithCancel(ctx)
-	trafficDone := make(chan struct{})
 	end := d.rec.phase("traffic", "EU dual writes while eu-west-1's global node hangs")
-	go func() { a.traffic(tctx, d.home(eu), d.rate(), 8, 99); close(trafficDone) }()
+	wait := d.drive(tctx, d.euLoads(nil), 99)
 	time.Sleep(500 * time.Millisecond)
 	_, err := d.regions("pause", "cassandra-eu-global")
 	if err == nil {
-		time.Sleep(hang)
+		time.Sleep(d.k.hang)
 		_, err = d.regions("resume", "cassandra-eu-global")
 	}
 	time.Sleep(500 * time.Millisecond)
 	cancel()
-	<-trafficDone
+	wait()
 	end()
 	if err != nil {
 		return err
@@ -503,13 +547,17 @@ func (d *run) followerHangs(ctx context.Context, a *app) error {
 	t0 := time.Now()
 	rctx, rcancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer rcancel()
-	if err := a.dw.WaitReplayed(rctx); err != nil {
-		return fmt.Errorf("replay after eu-west-1's global node hung: %w", err)
+	var kept, backlog int64
+	for _, dw := range d.dws {
+		if err := dw.WaitReplayed(rctx); err != nil {
+			return fmt.Errorf("replay after eu-west-1's global node hung: %w", err)
+		}
+		n, _ := dw.Backlog()
+		kept, backlog = kept+dw.Stats().Logged, backlog+n
 	}
-	kept := a.dw.Stats().Logged - logged0
-	backlog, _ := a.dw.Backlog()
-	d.say("eu-west-1's global node hung %v: %d of the EU application's writes kept in its replay log, replayed in %.1fs", hang, kept, time.Since(t0).Seconds())
-	d.rep.check("dual writes: the EU application's writes while its global side hung were kept in the replay log and replayed",
+	kept -= logged0
+	d.say("eu-west-1's global node hung %v: %d of the EU instances' writes kept in their replay logs, replayed in %.1fs", d.k.hang, kept, time.Since(t0).Seconds())
+	d.rep.check("dual writes: the EU instances' writes while their global side hung were kept in the replay logs and replayed",
 		kept > 0 && backlog == 0, fmt.Sprintf("%d kept, %d left", kept, backlog))
 	return nil
 }
@@ -553,19 +601,21 @@ func (d *run) regions(action string, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// partition and heal cut and restore the WAN, on the timeline as a fault of "wan".
-func (d *run) partition(ctx context.Context) error {
-	if err := d.w.WAN().Partition(ctx); err != nil {
+// isolate cuts region off from every other (scripts/regions partition REGION), on the timeline as
+// a partition of that region.
+func (d *run) isolate(ctx context.Context, region world.Region) error {
+	if err := d.w.WAN().Isolate(ctx, region); err != nil {
 		return err
 	}
-	d.rec.action("partition", "wan")
+	d.rec.action("partition", string(region))
 	return nil
 }
 
-func (d *run) heal(ctx context.Context) error {
+// heal restores every path of the WAN, ending the partition of region on the timeline.
+func (d *run) heal(ctx context.Context, region world.Region) error {
 	if err := d.w.WAN().Heal(ctx); err != nil {
 		return err
 	}
-	d.rec.action("heal", "wan")
+	d.rec.action("heal", string(region))
 	return nil
 }

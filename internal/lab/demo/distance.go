@@ -26,11 +26,21 @@ const (
 
 // DistanceFigures are the figures under distance, each at 0 ms and at the WAN's distance.
 type DistanceFigures struct {
-	WAN        string        `json:"wan"`
-	Visibility [2]Percentile `json:"cross_dc_visibility_ms"`   // write LOCAL_ONE in one DC, poll the other
-	CacheLag   [2]Percentile `json:"cache_lag_ms"`             // write in one region to applied in the other's cache
-	DualWrite  [2]Percentile `json:"eu_dual_write_ms"`         // the EU application's dual writes
-	Forklift   [2]float64    `json:"forklift_rows_per_second"` // EU island into the 2-DC keyspace, via eu-west-1
+	WAN        string           `json:"wan"`
+	Visibility [2]Percentile    `json:"cross_dc_visibility_ms"` // write LOCAL_ONE in one DC, poll another: every pair
+	Pairs      []PairVisibility `json:"cross_dc_visibility_by_pair,omitempty"`
+	CacheLag   [2]Percentile    `json:"cache_lag_ms"`             // write in one region to applied in the other's cache
+	DualWrite  [2]Percentile    `json:"eu_dual_write_ms"`         // the EU application's dual writes
+	Forklift   [2]float64       `json:"forklift_rows_per_second"` // EU island into the 3-DC keyspace, via eu-west-1
+}
+
+// PairVisibility is the cross-DC visibility between two regions, both directions, at 0 ms and at
+// the WAN's distance (the pair's RTT).
+type PairVisibility struct {
+	A   string        `json:"a"`
+	B   string        `json:"b"`
+	RTT string        `json:"rtt"`
+	At  [2]Percentile `json:"ms"`
 }
 
 // Percentile is p50 and p99 of n samples, in ms.
@@ -95,18 +105,15 @@ func (d *run) lagApplied(lag time.Duration) {
 	d.lagAt = append(d.lagAt, time.Now().Add(-lag))
 }
 
-// distance runs the step: for each WAN setting, both applications' traffic (the EU one dual
-// writing), cross-DC visibility probes and a forklift copy of the EU island into the 2-DC scratch
-// keyspace. It leaves the WAN at the run's distance.
+// distance runs the step: for each WAN setting, the applications' traffic (the EU instances dual
+// writing), cross-DC visibility probes between every pair of regions and a forklift copy of the
+// EU island into the 3-DC scratch keyspace. It leaves the WAN at the run's distance.
 func (d *run) distance(ctx context.Context, apps []*app) error {
 	wan := d.w.WAN()
 	fig := DistanceFigures{WAN: d.link.String()}
-	dur, probes := 3*time.Second, 20
-	if d.opts.Short {
-		dur, probes = 1500*time.Millisecond, 8
-	}
+	dur, probes := d.k.window, d.k.probes
 	// Warm up (connections, prepared statements on both sides) before anything is measured.
-	d.trafficFor(ctx, apps, [][]member{d.home(us), d.home(eu)}, time.Second)
+	d.driveFor(ctx, d.steady(apps), time.Second, 4)
 	for i, set := range []struct {
 		label string
 		link  world.Link
@@ -118,7 +125,7 @@ func (d *run) distance(ctx context.Context, apps []*app) error {
 		end := d.rec.phase("activity", "WAN at "+map[string]string{atZero: "0 ms", atDistance: d.link.RTT().String() + " RTT"}[set.label]+": figures")
 		d.dwLabel.Store(&set.label)
 		from := time.Now()
-		d.trafficFor(ctx, apps, [][]member{d.home(us), d.home(eu)}, dur)
+		d.driveFor(ctx, d.steady(apps), dur, 5+uint64(i))
 		d.dwLabel.Store(nil)
 		d.lagMu.Lock()
 		d.windows = append(d.windows, window{label: set.label, from: from, to: time.Now()})
@@ -127,7 +134,16 @@ func (d *run) distance(ctx context.Context, apps []*app) error {
 		if err != nil {
 			return err
 		}
-		fig.Visibility[i] = percentiles(vis)
+		var every []float64
+		for j, p := range pairs() {
+			if i == 0 {
+				fig.Pairs = append(fig.Pairs, PairVisibility{A: regionNames[p.a], B: regionNames[p.b],
+					RTT: d.link.PairRTT(world.Regions[p.a], world.Regions[p.b]).String()})
+			}
+			every = append(every, vis[p]...)
+			fig.Pairs[j].At[i] = percentiles(vis[p])
+		}
+		fig.Visibility[i] = percentiles(every)
 		rps, err := d.scratchCopy(ctx, set.label)
 		if err != nil {
 			return err
@@ -158,48 +174,66 @@ func (d *run) finishDistance() {
 	d.rep.Distance.CacheLag = [2]Percentile{percentiles(by[atZero]), percentiles(by[atDistance])}
 }
 
-// visibility writes n rows at LOCAL_ONE in each datacenter of the global cluster and measures,
-// polling the other datacenter at LOCAL_ONE, when each becomes visible there.
-func (d *run) visibility(ctx context.Context, n, round int) ([]float64, error) {
-	var out []float64
-	for from := 0; from < 2; from++ {
-		src, err := d.admin(from)
-		if err != nil {
-			return nil, err
+// pair is two regions by index, a < b.
+type pair struct{ a, b int }
+
+// pairs are every two regions of the world, in world.Regions' order.
+func pairs() []pair {
+	var out []pair
+	for a := range world.Regions {
+		for b := a + 1; b < len(world.Regions); b++ {
+			out = append(out, pair{a, b})
 		}
-		dst, err := d.admin(1 - from)
-		if err != nil {
-			return nil, err
-		}
-		for i := 0; i < n; i++ {
-			k := round*100000 + from*10000 + i
-			t0 := time.Now()
-			if err := src.Query("INSERT INTO "+scratchKS+".vis (k, v) VALUES (?, ?)", k, regionNames[from]).
-				Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
-				return nil, fmt.Errorf("visibility probe: write in %s: %w", regionNames[from], err)
+	}
+	return out
+}
+
+// visibility writes n rows at LOCAL_ONE in each datacenter of the global cluster for each other
+// datacenter and measures, polling that datacenter at LOCAL_ONE, when each becomes visible there;
+// the samples of both directions of a pair go together.
+func (d *run) visibility(ctx context.Context, n, round int) (map[pair][]float64, error) {
+	out := map[pair][]float64{}
+	for _, p := range pairs() {
+		for dir, fromTo := range [][2]int{{p.a, p.b}, {p.b, p.a}} {
+			from, to := fromTo[0], fromTo[1]
+			src, err := d.admin(from)
+			if err != nil {
+				return nil, err
 			}
-			for {
-				var v string
-				err := dst.Query("SELECT v FROM "+scratchKS+".vis WHERE k = ?", k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
-				if err == nil {
-					break
-				}
-				if err != gocql.ErrNotFound {
-					return nil, fmt.Errorf("visibility probe: read in %s: %w", regionNames[1-from], err)
-				}
-				if time.Since(t0) > 30*time.Second {
-					return nil, fmt.Errorf("visibility probe: a row written in %s not visible in %s after 30s", regionNames[from], regionNames[1-from])
-				}
-				time.Sleep(time.Millisecond)
+			dst, err := d.admin(to)
+			if err != nil {
+				return nil, err
 			}
-			out = append(out, float64(time.Since(t0).Microseconds())/1000)
+			for i := 0; i < n; i++ {
+				k := round*100000 + (p.a*3+p.b)*10000 + dir*1000 + i
+				t0 := time.Now()
+				if err := src.Query("INSERT INTO "+scratchKS+".probes (run, k, v) VALUES (?, ?, ?)", d.start.UnixNano(), k, regionNames[from]).
+					Consistency(gocql.LocalOne).WithContext(ctx).Exec(); err != nil {
+					return nil, fmt.Errorf("visibility probe: write in %s: %w", regionNames[from], err)
+				}
+				for {
+					var v string
+					err := dst.Query("SELECT v FROM "+scratchKS+".probes WHERE run = ? AND k = ?", d.start.UnixNano(), k).Consistency(gocql.LocalOne).WithContext(ctx).Scan(&v)
+					if err == nil {
+						break
+					}
+					if err != gocql.ErrNotFound {
+						return nil, fmt.Errorf("visibility probe: read in %s: %w", regionNames[to], err)
+					}
+					if time.Since(t0) > 30*time.Second {
+						return nil, fmt.Errorf("visibility probe: a row written in %s not visible in %s after 30s", regionNames[from], regionNames[to])
+					}
+					time.Sleep(time.Millisecond)
+				}
+				out[p] = append(out[p], float64(time.Since(t0).Microseconds())/1000)
+			}
 		}
 	}
 	return out, nil
 }
 
-// scratchCopy copies the EU island's viewing histories, as lww, into demo_scratch (replicated in both
-// datacenters) through eu-west-1, as the migration's forklift runs, and returns its rows/s.
+// scratchCopy copies the EU island's viewing histories, as lww, into demo_scratch (replicated in
+// every datacenter) through eu-west-1, as the migration's forklift runs, and returns its rows/s.
 func (d *run) scratchCopy(ctx context.Context, label string) (float64, error) {
 	cfg := d.migration().config(flows[0], 0)
 	var tables []forklift.TableConfig
@@ -227,7 +261,10 @@ func printDistance(w io.Writer, f DistanceFigures) {
 	fmt.Fprintf(w, "  %-44s %-38s %s\n", "figure", "at 0 ms", "at distance")
 	row := func(name string, a, b Percentile) { fmt.Fprintf(w, "  %-44s %-38s %s\n", name, a, b) }
 	row("Cassandra cross-DC visibility (LOCAL_ONE)", f.Visibility[0], f.Visibility[1])
-	row("cache lag, one region to the other", f.CacheLag[0], f.CacheLag[1])
-	row("dual write, EU application (island+global)", f.DualWrite[0], f.DualWrite[1])
-	fmt.Fprintf(w, "  %-44s %-38s %.0f rows/s\n", "forklift into the 2-DC keyspace (eu-west-1)", fmt.Sprintf("%.0f rows/s", f.Forklift[0]), f.Forklift[1])
+	for _, p := range f.Pairs {
+		row(fmt.Sprintf("  %s <-> %s (rtt %s)", p.A, p.B, p.RTT), p.At[0], p.At[1])
+	}
+	row("cache lag, one region to another", f.CacheLag[0], f.CacheLag[1])
+	row("dual write, EU instances (island+global)", f.DualWrite[0], f.DualWrite[1])
+	fmt.Fprintf(w, "  %-44s %-38s %.0f rows/s\n", "forklift into the 3-DC keyspace (eu-west-1)", fmt.Sprintf("%.0f rows/s", f.Forklift[0]), f.Forklift[1])
 }

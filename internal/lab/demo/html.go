@@ -103,7 +103,15 @@ func (r *Report) reportPage() reportPage {
 		{"cache lag p50 / p99", roundMs(r.Cache.LagP50ms) + " / " + roundMs(r.Cache.LagP99ms) + " ms", "write to visible in the other region"},
 	}
 	if e := r.Evacuation.Check; e != nil {
-		p.Cards = append(p.Cards, pageCard{"served in the evacuation", commas(int64(e.Served)) + " / " + commas(int64(e.Members)), "members, from eu-west-1 alone"})
+		note := "members, from eu-west-1 alone"
+		if len(r.Evacuation.Regions) > 0 {
+			var parts []string
+			for _, er := range r.Evacuation.Regions {
+				parts = append(parts, er.Region)
+			}
+			note = "members, from " + strings.Join(parts, " and ")
+		}
+		p.Cards = append(p.Cards, pageCard{"served in the evacuation", commas(int64(e.Served)) + " / " + commas(int64(e.Members)), note})
 	}
 
 	tl := &r.Timeline
@@ -125,8 +133,15 @@ func (r *Report) reportPage() reportPage {
 		}
 	}
 	p.Checks = r.checksTable()
-	p.Tables = append(p.Tables, r.distanceTable(), r.planTable(), r.flowsTable(), r.verifyTable(), r.dualWriteTable(), r.cacheTable(),
-		r.regionsTable(), r.phasesTable())
+	p.Tables = append(p.Tables, r.distanceTable())
+	if len(r.Control.Sets) > 0 { // reports of runs before the control plane have none
+		p.Tables = append(p.Tables, r.controlTable())
+	}
+	p.Tables = append(p.Tables, r.planTable(), r.flowsTable(), r.verifyTable(), r.dualWriteTable(), r.cacheTable())
+	if len(r.Evacuation.Regions) > 0 {
+		p.Tables = append(p.Tables, r.evacuationTable())
+	}
+	p.Tables = append(p.Tables, r.regionsTable(), r.phasesTable())
 	if len(r.Roles) > 0 { // reports of runs before the roles have none
 		p.Tables = append(p.Tables, r.rolesTable())
 	}
@@ -148,6 +163,12 @@ func timelineLegend(tl *Timeline) []legendItem {
 	l := []legendItem{{Label: "step", Class: "step"}, {Label: "traffic", Class: "traffic"}, {Label: "task", Class: "activity"}}
 	if len(tl.Faults) > 0 {
 		l = append(l, legendItem{Label: "fault (killed until restarted)", Class: "fault"})
+	}
+	for _, p := range tl.Phases {
+		if strings.HasPrefix(p.Lane, instanceLane) {
+			l = append(l, legendItem{Label: "EU instance's phase (epoch applied)", Class: "instance"})
+			break
+		}
 	}
 	for _, p := range tl.Phases {
 		if p.Lane == "flip" {
@@ -173,12 +194,18 @@ func (r *Report) distanceTable() htable {
 		}
 		return tcell{Text: roundMs(p.P50) + " / " + roundMs(p.P99) + " ms", Num: true}
 	}
-	t.Rows = [][]tcell{
-		{nw("Cassandra cross-DC visibility p50 / p99"), pair(d.Visibility[0]), pair(d.Visibility[1])},
-		{nw("cache lag region to region p50 / p99"), pair(d.CacheLag[0]), pair(d.CacheLag[1])},
-		{nw("EU application dual write p50 / p99"), pair(d.DualWrite[0]), pair(d.DualWrite[1])},
-		{nw("forklift into the 2-DC keyspace, rows/s"), ncell(int64(d.Forklift[0])), ncell(int64(d.Forklift[1]))},
+	t.Rows = [][]tcell{{nw("Cassandra cross-DC visibility p50 / p99"), pair(d.Visibility[0]), pair(d.Visibility[1])}}
+	for _, pv := range d.Pairs {
+		t.Rows = append(t.Rows, []tcell{{Text: "visibility " + pv.A + " ↔ " + pv.B + " (rtt " + pv.RTT + ")"}, pair(pv.At[0]), pair(pv.At[1])})
 	}
+	ks := "3-DC"
+	if len(d.Pairs) == 0 { // a report of the two-region demo
+		ks = "2-DC"
+	}
+	t.Rows = append(t.Rows,
+		[]tcell{nw("cache lag region to region p50 / p99"), pair(d.CacheLag[0]), pair(d.CacheLag[1])},
+		[]tcell{nw("EU application dual write p50 / p99"), pair(d.DualWrite[0]), pair(d.DualWrite[1])},
+		[]tcell{nw("forklift into the " + ks + " keyspace, rows/s"), ncell(int64(d.Forklift[0])), ncell(int64(d.Forklift[1]))})
 	return t
 }
 
@@ -292,7 +319,7 @@ func figures(id, title, note string, rows ...tcell) htable {
 
 func (r *Report) dualWriteTable() htable {
 	d := r.DualWrite
-	return figures("dual-writes", "Dual writes", "the EU application's dualwrite session, EU island + global cluster, until the island was retired",
+	return figures("dual-writes", "Dual writes", "the EU instances' dualwrite sessions (three, each its own replay log), EU island + global cluster, until the island was retired",
 		tcell{Text: "writes issued"}, ncell(d.Writes),
 		tcell{Text: "acknowledged"}, ncell(d.Acknowledged),
 		tcell{Text: "failed (after the application's retries)"}, ncell(d.Failed),
@@ -319,8 +346,12 @@ func (r *Report) regionsTable() htable {
 	e, cu := r.Evacuation, r.CatchUp
 	note := "every member read from one region and compared with the model of every write"
 	if len(e.Killed) > 0 {
-		note = fmt.Sprintf("evacuation: the WAN partitioned, %s killed, %s writes acknowledged in eu-west-1 meanwhile; recovery: heal and restart %s, hints delivered in %s, nodetool repair %s, cache queues drained %s after the restart; then %s",
-			strings.Join(e.Killed, " and "), commas(e.WritesDuringOutage), fmtSecs(cu.RestartSeconds), fmtSecs(cu.HintsSeconds), fmtSecs(cu.RepairSeconds), fmtSecs(cu.DrainSeconds), note)
+		cut, where := "the WAN partitioned", "eu-west-1"
+		if e.Isolated != "" {
+			cut, where = e.Isolated+" isolated", "the other regions"
+		}
+		note = fmt.Sprintf("evacuation: %s, %s killed, %s writes acknowledged in %s meanwhile; recovery: heal and restart %s, hints delivered in %s, nodetool repair %s, cache queues drained %s after the restart; then %s",
+			cut, strings.Join(e.Killed, " and "), commas(e.WritesDuringOutage), where, fmtSecs(cu.RestartSeconds), fmtSecs(cu.HintsSeconds), fmtSecs(cu.RepairSeconds), fmtSecs(cu.DrainSeconds), note)
 	}
 	t := htable{ID: "regions", Title: "Evacuation and catch-up", Note: note,
 		Head: []tcol{{Text: "when"}, {Text: "region"}, {Text: "members served", Num: true}, {Text: "of", Num: true}, {Text: "cache hits", Num: true},
@@ -336,8 +367,62 @@ func (r *Report) regionsTable() htable {
 		t.Rows = append(t.Rows, []tcell{nw(when), nw(c.Region), ncell(int64(c.Served)), ncell(int64(c.Members)), ncell(c.CacheHits), ncell(c.StaleFromCache),
 			{Text: fmtSecs(c.Seconds), Num: true}, res})
 	}
-	add("evacuation", e.Check)
+	if len(e.Regions) == 0 {
+		add("evacuation", e.Check)
+	}
+	for _, er := range e.Regions {
+		add("evacuation", er.Check)
+	}
 	add("catch-up", cu.Check)
+	return t
+}
+
+// evacuationTable is who took us-east-1's members: per receiving region its share, the members it
+// served and their latency (its application's writes during the outage, the member reads of its
+// check).
+func (r *Report) evacuationTable() htable {
+	e := r.Evacuation
+	t := htable{ID: "evacuation", Title: "Evacuation of us-east-1: who served its members",
+		Note: "us-east-1's members split by capacity (" + e.Share + "); every member read from the region that took it, alone",
+		Head: []tcol{{Text: "region"}, {Text: "weight", Num: true}, {Text: "us-east-1's members", Num: true}, {Text: "members served", Num: true},
+			{Text: "write p50 / p99", Num: true}, {Text: "member read p50 / p99", Num: true}}}
+	pair := func(p Percentile) tcell {
+		if p.N == 0 {
+			return tcell{Text: "–", Num: true}
+		}
+		return tcell{Text: roundMs(p.P50) + " / " + roundMs(p.P99) + " ms", Num: true}
+	}
+	for _, er := range e.Regions {
+		served, reads := 0, Percentile{}
+		if er.Check != nil {
+			served, reads = er.Check.Served, er.Check.Reads
+		}
+		t.Rows = append(t.Rows, []tcell{nw(er.Region), ncell(int64(er.Weight)), ncell(int64(er.FromUSEast1)),
+			{Text: commas(int64(served)) + " / " + commas(int64(er.Members)), Num: true}, pair(er.Writes), pair(reads)})
+	}
+	return t
+}
+
+// controlTable is the migration as the operator drove it through the control plane: each `set
+// --wait`, and when each EU instance applied its epoch.
+func (r *Report) controlTable() htable {
+	c := r.Control
+	note := "islands migration set NAME PHASE --wait, migration " + c.Migration + " in " + c.Keyspace + "; seconds since the start"
+	if c.Forklift != "" {
+		note += "; forklift, gated on the fleet: " + c.Forklift
+	}
+	t := htable{ID: "control", Title: "Control plane: phases set and applied", Note: note,
+		Head: []tcol{{Text: "phase"}, {Text: "epoch", Num: true}, {Text: "set at", Num: true}, {Text: "LWT", Num: true}, {Text: "last ack", Num: true}, {Text: "applied by"}}}
+	for _, s := range c.Sets {
+		var by []string
+		for _, f := range c.Flips {
+			if f.Epoch == s.Epoch {
+				by = append(by, f.Instance+" at "+fmtT(f.At))
+			}
+		}
+		t.Rows = append(t.Rows, []tcell{nw(s.Phase), ncell(s.Epoch), {Text: fmtT(s.At), Num: true}, {Text: fmtSecs(s.LWTSeconds), Num: true},
+			{Text: fmtSecs(s.AckSeconds), Num: true}, {Text: strings.Join(by, ", ")}})
+	}
 	return t
 }
 
@@ -354,6 +439,9 @@ func (r *Report) phasesTable() htable {
 		kind := p.Lane
 		if k, ok := kinds[kind]; ok {
 			kind = k
+		}
+		if in, ok := strings.CutPrefix(kind, instanceLane); ok {
+			kind = in + " phase"
 		}
 		rows = append(rows, row{p.Start, []tcell{{Text: p.Name}, {Text: kind}, {Text: fmtT(p.Start), Num: true}, {Text: fmtT(p.End), Num: true}, {Text: fmtSecs(p.End - p.Start), Num: true}}})
 	}

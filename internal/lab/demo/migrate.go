@@ -61,25 +61,31 @@ type ProgressPt struct {
 	Rows int64   `json:"rows"`
 }
 
-// migration runs forklift over the demo's flows, as the forklift role.
-type migration struct {
-	w      world.Env
-	access cqlconn.Access // the forklift role's, on both clusters
-	opts   Options
-	say    func(string, ...any)
-	mu     sync.Mutex
-	start  time.Time
-	base   int64 // rows of earlier runs, for the cumulative chart
-	points []ProgressPt
-	rows   int64
+// forkliftMigration runs forklift over the demo's flows, as the forklift role; its runs are gated
+// on the EU application's migration (control names it).
+type forkliftMigration struct {
+	w       world.Env
+	control string         // the migration in controlKS whose fleet must dual-write before a pass copies
+	access  cqlconn.Access // the forklift role's, on both clusters
+	opts    Options
+	say     func(string, ...any)
+	mu      sync.Mutex
+	start   time.Time
+	base    int64 // rows of earlier runs, for the cumulative chart
+	points  []ProgressPt
+	rows    int64
 }
 
 // migration is a forklift migration of this run, as the forklift role.
-func (d *run) migration() *migration {
-	return &migration{w: d.w, access: d.access[cqlconn.RoleForklift], opts: d.opts, say: d.say, start: d.start}
+func (d *run) migration() *forkliftMigration {
+	mg := &forkliftMigration{w: d.w, access: d.access[cqlconn.RoleForklift], opts: d.opts, say: d.say, start: d.start}
+	if d.ctl != nil {
+		mg.control = d.ctl.name
+	}
+	return mg
 }
 
-func (mg *migration) config(f flow, pass int) forklift.Config {
+func (mg *forkliftMigration) config(f flow, pass int) forklift.Config {
 	cfg := forklift.Defaults()
 	cl := func(addr, dc string) forklift.ClusterConfig {
 		return forklift.ClusterConfig{Hosts: []string{addr}, DisableHostLookup: true, Consistency: "LOCAL_QUORUM", LocalDC: dc,
@@ -93,9 +99,12 @@ func (mg *migration) config(f flow, pass int) forklift.Config {
 	}
 	cfg.CheckpointKeyspace = fliftKS
 	cfg.RunID = fmt.Sprintf("demo-%d-eu-island-via-%s-pass%d", mg.start.Unix(), regionNames[f.via], pass)
-	cfg.Ranges = 32
-	if mg.opts.Short {
-		cfg.Ranges = 8 // a few thousand rows: fewer, larger ranges
+	cfg.Ranges = mg.opts.knobs().ranges
+	if pass > 0 && mg.control != "" {
+		// A pass copies only once every live EU instance dual-writes: forklift's gate reads the
+		// control keyspace (through the destination, as the forklift role) and records the run's
+		// start and end on the migration's row.
+		cfg.Migration = forklift.MigrationConfig{Name: mg.control, Keyspace: controlKS}
 	}
 	cfg.Workers = 4
 	cfg.PageSize = 500
@@ -105,7 +114,7 @@ func (mg *migration) config(f flow, pass int) forklift.Config {
 // plan compares the EU island (source) with the Americas keyspace (destination, through
 // eu-west-1) with plan --sample: how many members are in both, which cells conflict, what each
 // resolver would do.
-func (mg *migration) plan(ctx context.Context) ([]FlowPlan, error) {
+func (mg *forkliftMigration) plan(ctx context.Context) ([]FlowPlan, error) {
 	f := flows[0]
 	r, err := withJob(ctx, mg.config(f, 0), func(j *forklift.Job) (*forklift.PlanReport, error) {
 		return j.Plan(ctx, forklift.PlanOptions{Sample: mg.opts.sample()})
@@ -121,7 +130,7 @@ func (mg *migration) plan(ctx context.Context) ([]FlowPlan, error) {
 	return []FlowPlan{{Flow: "EU island vs the Americas keyspace", Report: r}}, nil
 }
 
-func (mg *migration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
+func (mg *forkliftMigration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
 	var out []FlowRun
 	for _, f := range flows {
 		cfg := mg.config(f, pass)
@@ -149,7 +158,7 @@ func (mg *migration) pass(ctx context.Context, pass int) ([]FlowRun, error) {
 	return out, nil
 }
 
-func (mg *migration) verify(ctx context.Context, pass int) ([]FlowVerify, bool, error) {
+func (mg *forkliftMigration) verify(ctx context.Context, pass int) ([]FlowVerify, bool, error) {
 	var out []FlowVerify
 	clean := true
 	for _, f := range flows {

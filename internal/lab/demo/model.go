@@ -27,10 +27,12 @@ type entry struct {
 	Watched time.Time
 }
 
-// region indexes, into world.Regions and the run's Region handles: 0 us-east-1, 1 eu-west-1.
+// region indexes, into world.Regions and the run's Region handles: 0 us-east-1, 1 eu-west-1,
+// 2 us-west-2. A member's Home is us (the Americas island) or eu (the EU island).
 const (
-	us = 0
-	eu = 1
+	us  = 0
+	eu  = 1
+	usw = 2
 )
 
 // regionNames are world.Regions' names, by region index.

@@ -27,6 +27,7 @@ type Report struct {
 	Distance         DistanceFigures  `json:"distance"`
 	Migration        MigrationReport  `json:"migration"`
 	Flip             Flip             `json:"flip"`
+	Control          ControlPlane     `json:"control_plane"` // the EU instances' migration through the control plane (control.go)
 	DualWrite        DualWriteFigures `json:"dual_write"`
 	Cache            CacheFigures     `json:"cache"`
 	Evacuation       Evacuation       `json:"evacuation"`
@@ -74,11 +75,12 @@ type CacheFigures struct {
 	LagMs        []float64 `json:"-"`
 }
 
-// Extension is the Americas keyspace extended to eu-west-1.
+// Extension is the Americas keyspace (us-east-1, us-west-2) extended to eu-west-1.
 type Extension struct {
 	RebuildSeconds float64 `json:"rebuild_seconds"`
 	Seconds        float64 `json:"seconds"`
 	RowsInEU       int     `json:"rows_in_eu_west_1"`
+	RowsInUSW      int     `json:"rows_in_us_west_2"`
 }
 
 // Flip is the end of the EU application's dual writes.
@@ -86,15 +88,28 @@ type Flip struct {
 	DualWrites int64 `json:"dual_writes"` // writes through dualwrite until the island was retired
 }
 
-// Evacuation is us-east-1 cut off and killed.
+// Evacuation is us-east-1 cut off and killed, its members served by the other regions.
 type Evacuation struct {
-	DrainSeconds       float64      `json:"drain_seconds"` // us-east-1's replication and cache events reaching eu-west-1 before the cut
+	DrainSeconds       float64      `json:"drain_seconds"` // us-east-1's replication and cache events reaching the other regions before the cut
 	Partitioned        bool         `json:"wan_partitioned"`
+	Isolated           string       `json:"isolated,omitempty"` // the region cut off from every other (scripts/regions partition REGION)
 	Killed             []string     `json:"killed"`
+	Share              string       `json:"share,omitempty"` // how us-east-1's members were split (Options.EvacuationShare)
 	WritesDuringOutage int64        `json:"writes_during_outage"`
 	ReplayBacklog      int64        `json:"replay_backlog"`
-	Check              *CheckResult `json:"check"`
+	Regions            []EvacRegion `json:"regions,omitempty"` // each region that served members during the outage
+	Check              *CheckResult `json:"check"`             // every receiving region's check, summed
 	Seconds            float64      `json:"seconds"`
+}
+
+// EvacRegion is one region serving members while us-east-1 is out.
+type EvacRegion struct {
+	Region      string       `json:"region"`
+	Weight      int          `json:"weight,omitempty"` // its weight in the share
+	FromUSEast1 int          `json:"from_us_east_1"`   // us-east-1's members it took
+	Members     int          `json:"members"`          // every member it served (its own too)
+	Writes      Percentile   `json:"write_latency_ms"` // its application's acknowledged writes during the outage
+	Check       *CheckResult `json:"check"`            // its members read from it alone
 }
 
 // CatchUp is us-east-1 healed, restarted, hinted and repaired.
@@ -144,7 +159,7 @@ func ParseReport(b []byte) (*Report, error) {
 // Print writes the summary a person reads at a glance.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\nislands demo — the EU island merged into the global cloud (%d members per region, %.0fs, WAN %s)\n\n", r.MembersPerRegion, r.Seconds, r.WAN)
-	fmt.Fprintf(w, "Seeded: %d rows in the Americas keyspace (us-east-1 only), %d in the EU island; %d travellers, %d planted inconsistencies\n",
+	fmt.Fprintf(w, "Seeded: %d rows in the Americas keyspace (us-east-1 and us-west-2), %d in the EU island; %d travellers, %d planted inconsistencies\n",
 		r.Seeded[0], r.Seeded[1], r.Travellers, r.Planted)
 	if len(r.Roles) > 0 {
 		fmt.Fprintln(w, "Cassandra roles:")
@@ -152,8 +167,8 @@ func (r *Report) Print(w io.Writer) {
 			fmt.Fprintf(w, "  %-9s %s: %s\n", u.Role, u.As, u.Part)
 		}
 	}
-	fmt.Fprintf(w, "Extension to eu-west-1: ALTER KEYSPACE + nodetool rebuild %.1fs, eu-west-1 holds %d rows\n",
-		r.Extension.RebuildSeconds, r.Extension.RowsInEU)
+	fmt.Fprintf(w, "Extension to eu-west-1: ALTER KEYSPACE + nodetool rebuild %.1fs, eu-west-1 holds %d rows, us-west-2 %d\n",
+		r.Extension.RebuildSeconds, r.Extension.RowsInEU, r.Extension.RowsInUSW)
 	printDistance(w, r.Distance)
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Forklift (%d rows copied or merged in all)\n", r.Migration.Rows)
@@ -174,8 +189,9 @@ func (r *Report) Print(w io.Writer) {
 	for _, v := range r.Migration.Verify {
 		fmt.Fprintf(w, "  verify %-36s missing %d, mismatched %d -> %s\n", v.Flow, v.Report.Missing, v.Report.Mismatch, okWord(v.Report.Clean))
 	}
+	printControl(w, r.Control)
 	d := r.DualWrite
-	fmt.Fprintf(w, "\nDual writes (the EU application, until the island was retired): %d issued, %d acknowledged, %d failed, %d kept for replay, %d replayed, lost 0 (checked below)\n",
+	fmt.Fprintf(w, "\nDual writes (the EU instances, until the island was retired): %d issued, %d acknowledged, %d failed, %d kept for replay, %d replayed, lost 0 (checked below)\n",
 		d.Writes, d.Acknowledged, d.Failed, d.KeptForReplay, d.Replayed)
 	c := r.Cache
 	fmt.Fprintf(w, "Cache events: %d published, %d received, %d applied, %d stale or duplicate (ignored), %d poison\n",
@@ -183,8 +199,23 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "  lag write -> visible in the other region: p50 %.1f ms, p99 %.1f ms (%d events held by the outage, applied on return)\n",
 		c.LagP50ms, c.LagP99ms, c.HeldByOutage)
 	if e := r.Evacuation.Check; e != nil {
-		fmt.Fprintf(w, "\nEvacuation of us-east-1 (WAN partitioned, %s killed): %d writes during the outage; eu-west-1 served %d of %d members (%d cache hits, %d stale)\n",
-			strings.Join(r.Evacuation.Killed, ", "), r.Evacuation.WritesDuringOutage, e.Served, e.Members, e.CacheHits, e.StaleFromCache)
+		cut := "WAN partitioned"
+		if r.Evacuation.Isolated != "" {
+			cut = r.Evacuation.Isolated + " isolated"
+		}
+		fmt.Fprintf(w, "\nEvacuation of us-east-1 (%s, %s killed, its members split %s): %d writes during the outage; %d of %d members served (%d cache hits, %d stale)\n",
+			cut, strings.Join(r.Evacuation.Killed, ", "), r.Evacuation.Share, r.Evacuation.WritesDuringOutage, e.Served, e.Members, e.CacheHits, e.StaleFromCache)
+		if len(r.Evacuation.Regions) > 0 {
+			fmt.Fprintf(w, "  %-10s %6s %14s %8s %8s %-30s %s\n", "region", "weight", "of us-east-1's", "members", "served", "write latency", "member read latency")
+			for _, er := range r.Evacuation.Regions {
+				served := 0
+				var reads Percentile
+				if er.Check != nil {
+					served, reads = er.Check.Served, er.Check.Reads
+				}
+				fmt.Fprintf(w, "  %-10s %6d %14d %8d %8d %-30s %s\n", er.Region, er.Weight, er.FromUSEast1, er.Members, served, er.Writes, reads)
+			}
+		}
 	}
 	if cu := r.CatchUp.Check; cu != nil {
 		fmt.Fprintf(w, "Catch-up: heal and restart %.0fs, hints delivered in %.1fs, nodetool repair %.1fs, cache queues drained %.1fs after the restart; us-east-1 holds %d of %d members\n",
@@ -206,7 +237,7 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nTHE RUN STOPPED EARLY: %s\n", r.Error)
 	}
 	if r.OK {
-		fmt.Fprintln(w, "\nEvery check green: either region serves every member.")
+		fmt.Fprintln(w, "\nEvery check green: the regions serve every member.")
 	} else {
 		fmt.Fprintln(w, "\nSOME CHECKS FAILED: see above and report.json.")
 	}
@@ -217,4 +248,29 @@ func short(table string) string {
 		return table[i+1:]
 	}
 	return table
+}
+
+// printControl writes the migration as the operator drove it: each `set --wait` and each
+// instance's flips.
+func printControl(w io.Writer, c ControlPlane) {
+	if len(c.Sets) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nControl plane (migration %s in %s; EU instances %s)\n", c.Migration, c.Keyspace, strings.Join(c.Instances, ", "))
+	for _, s := range c.Sets {
+		fmt.Fprintf(w, "  %6.1fs  islands migration set %s --wait: epoch %d, LWT %.2fs, applied by %d instances %.2fs after the set\n",
+			s.At, s.Phase, s.Epoch, s.LWTSeconds, s.Instances, s.AckSeconds)
+		var fl []string
+		for _, f := range c.Flips {
+			if f.Epoch == s.Epoch {
+				fl = append(fl, fmt.Sprintf("%s at %.2fs", f.Instance, f.At))
+			}
+		}
+		if len(fl) > 0 {
+			fmt.Fprintf(w, "           applied: %s\n", strings.Join(fl, ", "))
+		}
+	}
+	if c.Forklift != "" {
+		fmt.Fprintf(w, "  forklift (gated on the fleet): %s\n", c.Forklift)
+	}
 }

@@ -28,9 +28,9 @@ var roleParts = []struct {
 	role cqlconn.Role
 	part string
 }{
-	{cqlconn.RoleAdmin, "schema and grants, seeding, keyspace extension, the island's retirement, the demo's probes (visibility, drain, hints)"},
-	{cqlconn.RoleApp, "the applications: the EU application's dual writes (EU island + global), both applications' writes on the global cluster, the member checks"},
-	{cqlconn.RoleForklift, "forklift: plan --sample, both passes, verify, the distance step's copies"},
+	{cqlconn.RoleAdmin, "schema and grants, seeding, keyspace extension, the operator's `islands migration set --wait`, the island's retirement, the demo's probes (visibility, drain, hints)"},
+	{cqlconn.RoleApp, "the applications: the EU instances' dual writes (EU island + global) and heartbeats, the applications' writes on the global cluster, the member checks"},
+	{cqlconn.RoleForklift, "forklift: plan --sample, both passes (gated on the migration's fleet), verify, the distance step's copies"},
 }
 
 // RoleUse is who one part of the run connected to Cassandra as. It never holds a password.
@@ -93,7 +93,8 @@ type grant struct {
 }
 
 // grants are what the app and forklift roles need, and no more: the applications read and write
-// the island and the global keyspace; forklift reads the island (its source), reads and writes
+// the island, the global keyspace and the control keyspace (the migration's row, their
+// heartbeats); forklift reads the island (its source), reads and writes
 // the global keyspace and demo_scratch (its destinations), and in its checkpoint keyspace reads,
 // writes and creates its tables (what forklift's grants check asks; not ALL).
 var grants = []grant{
@@ -103,6 +104,10 @@ var grants = []grant{
 	{true, cqlconn.RoleForklift, globalKS, []string{"SELECT", "MODIFY"}},
 	{true, cqlconn.RoleForklift, scratchKS, []string{"SELECT", "MODIFY"}},
 	{true, cqlconn.RoleForklift, fliftKS, []string{"SELECT", "MODIFY", "CREATE"}},
+	// The control plane: the EU instances read the migration and write their heartbeats; forklift
+	// reads both and records its runs on the migration's row (docs/migration.md).
+	{true, cqlconn.RoleApp, controlKS, []string{"SELECT", "MODIFY"}},
+	{true, cqlconn.RoleForklift, controlKS, []string{"SELECT", "MODIFY"}},
 }
 
 // grantRoles gives the grants through the administrator's sessions of each cluster. Cassandra

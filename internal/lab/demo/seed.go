@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -110,12 +111,34 @@ func seed(ctx context.Context, sessions [2]*gocql.Session, m *model, perRegion i
 	return rows, g.Wait()
 }
 
-// execAll runs writes with n at a time.
+// execAll runs writes with n at a time: the rows of one partition (one member's rows of one table)
+// as one unlogged batch, each row with its own USING TIMESTAMP, so seeding sends a request per
+// partition, not per row.
 func execAll(ctx context.Context, s *gocql.Session, ws []write, n int) error {
+	var keys []string
+	parts := map[string][]write{}
+	for _, w := range ws {
+		k := w.stmt[:strings.IndexByte(w.stmt, '(')] + fmt.Sprint(w.args[0]) // "INSERT INTO ks.table " + member
+		if parts[k] == nil {
+			keys = append(keys, k)
+		}
+		parts[k] = append(parts[k], w)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(n)
-	for _, w := range ws {
-		g.Go(func() error { return s.Query(w.stmt, w.args...).WithContext(ctx).Exec() })
+	for _, k := range keys {
+		p := parts[k]
+		g.Go(func() error {
+			if len(p) == 1 {
+				return s.Query(p[0].stmt, p[0].args...).WithContext(ctx).Exec()
+			}
+			b := s.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
+			b.DefaultTimestamp(false) // each row's own USING TIMESTAMP
+			for _, w := range p {
+				b.Query(w.stmt, w.args...)
+			}
+			return s.ExecuteBatch(b)
+		})
 	}
 	return g.Wait()
 }

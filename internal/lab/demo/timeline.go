@@ -2,9 +2,11 @@ package demo
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -344,7 +346,7 @@ func (d *run) record(ctx context.Context) (stop func()) {
 }
 
 // copied is the rows forklift has copied or merged so far, over every run of the migration.
-func (mg *migration) copied() float64 {
+func (mg *forkliftMigration) copied() float64 {
 	mg.mu.Lock()
 	defer mg.mu.Unlock()
 	if n := len(mg.points); n > 0 {
@@ -387,6 +389,22 @@ func (r *Report) TimelineProblems() []string {
 			p = append(p, "kill of "+k+" not on the timeline")
 		} else if r.CatchUp.Check != nil && f.Until == "" {
 			p = append(p, "kill of "+k+" never ended on the timeline")
+		}
+	}
+	// Each EU instance's flips: one span of its lane per epoch it applied.
+	lanes := map[string]int{}
+	for _, s := range tl.Phases {
+		if in, ok := strings.CutPrefix(s.Lane, instanceLane); ok {
+			lanes[in]++
+		}
+	}
+	flips := map[string]int{}
+	for _, f := range r.Control.Flips {
+		flips[f.Instance]++
+	}
+	for _, in := range r.Control.Instances {
+		if lanes[in] == 0 || lanes[in] != flips[in] {
+			p = append(p, fmt.Sprintf("instance %s: %d flips recorded, %d on its timeline lane", in, flips[in], lanes[in]))
 		}
 	}
 	for _, c := range tl.Charts {

@@ -25,7 +25,7 @@ commands:
                                   (islands_admin, islands_app, islands_forklift; idempotent)
   wan [-rtt D] [-jitter D] set|partition|heal|show
                                   the WAN between the local regions (Toxiproxy at $ISLANDS_WAN)
-  demo [--scale N] [--short] [--out DIR]
+  demo [--config FILE] [--scale N] [--short] [--out DIR] [--evacuation-share eu-west-1=70,us-west-2=30]
                                   the end-to-end demo on the local regions (make demo)
   chaos [--seed S] [--seeds N] [--duration D] [--kill-cassandra] [--out DIR]
                                   the seeded fault campaign with its checker (make chaos)
