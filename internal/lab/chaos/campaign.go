@@ -141,6 +141,15 @@ func ReplayCommand(o Options) string {
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
 	keepLockToSelf()
+	// A run of the same seed before left its histories here: they would be appended to and read
+	// with this run's (operation ids invoked twice). Kept aside, not deleted.
+	if ents, err := os.ReadDir(o.Dir); err == nil && len(ents) > 0 {
+		old := fmt.Sprintf("%s.old-%d", o.Dir, time.Now().Unix())
+		if err := os.Rename(o.Dir, old); err != nil {
+			return nil, fmt.Errorf("chaos: %s holds an earlier run: %w", o.Dir, err)
+		}
+		fmt.Fprintf(o.Progress, "chaos: the earlier run in %s moved to %s\n", o.Dir, old)
+	}
 	if err := private.MkdirAll(o.Dir, nil); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}

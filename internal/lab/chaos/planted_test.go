@@ -405,6 +405,20 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 			b.w("writer-usw#0", "b", Info, 20, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vb"})
 			f.Rows, f.Holds = three(map[int]RowState{1: row("vb", 20)}, map[int]RowState{1: row("va", 10)}, map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
 		}, "", nil},
+		{"forklift verify finds more cells missing than newer deletes removed", "diverged", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("d", 20, Mut{F: FDelete, K: 1})
+			f.Rows, f.Holds = three(map[int]RowState{}, map[int]RowState{}, map[int]RowState{}, map[int]RowState{1: row("va", 10)})
+			f.ForkliftVerify = "exit status 3: DIFFERENT: 2 missing, 0 mismatched (forklift repair re-copies them)"
+			b.drained("writer-us#0", "writer-eu#0")
+		}, "", nil},
+		{"clean: forklift verify misses only an island cell a newer delete removed", "", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("d", 20, Mut{F: FDelete, K: 1})
+			f.Rows, f.Holds = three(map[int]RowState{}, map[int]RowState{}, map[int]RowState{}, map[int]RowState{1: row("va", 10)})
+			f.ForkliftVerify = "exit status 3: DIFFERENT: 1 missing, 0 mismatched (forklift repair re-copies them)"
+			b.drained("writer-us#0", "writer-eu#0")
+		}, "", nil},
 		// The migration's epoch rule (issue 26): every write that began after `set --wait`
 		// returned carries the new epoch.
 		{"write began after set --wait returned, under the old epoch", "epoch", func(b *pb, f *Final) {

@@ -285,7 +285,7 @@ type ForkliftFault struct {
 
 // Targets implements Fault.
 func (f *ForkliftFault) Targets() []Target {
-	return []Target{{Kind: KindForklift, Name: "us-to-eu"}}
+	return []Target{{Kind: KindForklift, Name: "island-to-global"}}
 }
 
 // Start implements Fault: the run goes on in the background; HealAll waits for it.
