@@ -5,9 +5,9 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
