@@ -166,9 +166,14 @@ func (f ChildFault) child(name string) *Child {
 	return nil
 }
 
-// Start implements Fault.
+// Start implements Fault. Steps on one child may overlap (a mid-flip step and the process
+// track): a child another step has killed and not restarted yet cannot be paused or killed (a
+// failed injection), so one child never runs two incarnations at once.
 func (f ChildFault) Start(_ context.Context, st Step) error {
 	c := f.child(st.Target)
+	if !c.Running() {
+		return fmt.Errorf("chaos: %s is not running (another fault holds it)", c.Name)
+	}
 	if st.Kind == KindPause {
 		return c.Signal(syscall.SIGSTOP)
 	}
@@ -176,11 +181,17 @@ func (f ChildFault) Start(_ context.Context, st Step) error {
 	return nil
 }
 
-// Stop implements Fault.
+// Stop implements Fault: a kill is healed by the next incarnation, unless one is running already.
 func (f ChildFault) Stop(ctx context.Context, st Step) error {
 	c := f.child(st.Target)
 	if st.Kind == KindPause {
+		if !c.Running() {
+			return nil // killed meanwhile: its restart resumes it
+		}
 		return c.Signal(syscall.SIGCONT)
+	}
+	if c.Running() {
+		return nil
 	}
 	return c.Start(ctx)
 }
