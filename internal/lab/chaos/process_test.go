@@ -1,0 +1,49 @@
+package chaos
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// Two overlapping kills of one child (a mid-flip step over the process track's) leave it with
+// one incarnation: the second kill finds it dead and is not injected, and its heal starts nothing.
+func TestOverlappingKillsStartOneIncarnation(t *testing.T) {
+	c := &Child{Name: "writer-eu", Log: filepath.Join(t.TempDir(), "w.log"), Args: func(int) []string { return []string{"sleep", "30"} }}
+	ctx := context.Background()
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Kill()
+	f := ChildFault{Children: []*Child{c}}
+	a := Step{Kind: KindKill, Target: "writer-eu"}
+	b := Step{Kind: KindKill, Target: "writer-eu", Arg: "mid-flip"}
+	if err := f.Start(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(ctx, b); err == nil {
+		t.Error("a kill of a child another kill holds was injected")
+	}
+	if err := f.Stop(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Stop(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	starts := c.starts
+	c.mu.Unlock()
+	if starts != 2 {
+		t.Fatalf("%d incarnations started, want 2 (the first and one restart)", starts)
+	}
+	// A pause of a child a kill holds is not injected either.
+	if err := f.Start(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(ctx, Step{Kind: KindPause, Target: "writer-eu"}); err == nil {
+		t.Error("a pause of a killed child was injected")
+	}
+	if err := f.Stop(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+}
