@@ -365,6 +365,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if err := skews.StopWriters(); err != nil {
 		return rep, err
 	}
+	for _, c := range children { // what exits from now on stays stopped
+		c.Retire()
+	}
 	for _, w := range writers {
 		if !w.Wait(o.DrainTimeout + 30*time.Second) {
 			say("%s did not exit: killed", w.Name)

@@ -28,6 +28,21 @@ type Child struct {
 	incarnation int
 	paused      bool
 	starts      int
+	retired     bool // stopped for good at the end of the run: HealAll does not start it again
+}
+
+// Retire marks the child as stopped for good (the writers once quiesced, the agents once the
+// queues drained): HealAll no longer starts a new incarnation of it.
+func (c *Child) Retire() {
+	c.mu.Lock()
+	c.retired = true
+	c.mu.Unlock()
+}
+
+func (c *Child) isRetired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.retired
 }
 
 // Start starts the child's next incarnation.
@@ -196,15 +211,16 @@ func (f ChildFault) Stop(ctx context.Context, st Step) error {
 	return c.Start(ctx)
 }
 
-// HealAll resumes every child and starts any that is not running.
+// HealAll resumes every child and starts any that is not running and not retired.
 func (f ChildFault) HealAll(ctx context.Context) error {
 	var errs []error
 	for _, c := range f.Children {
-		if c.Running() {
+		switch {
+		case c.Running():
 			errs = append(errs, c.Signal(syscall.SIGCONT))
-			continue
+		case !c.isRetired():
+			errs = append(errs, c.Start(ctx))
 		}
-		errs = append(errs, c.Start(ctx))
 	}
 	return errors.Join(errs...)
 }

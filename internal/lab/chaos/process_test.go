@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Two overlapping kills of one child (a mid-flip step over the process track's) leave it with
@@ -45,5 +46,22 @@ func TestOverlappingKillsStartOneIncarnation(t *testing.T) {
 	}
 	if err := f.Stop(ctx, a); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A writer that exited after the run's quiescence is not started again by the final heal (a new
+// incarnation would write, register with the migration and be killed, after the checker ran).
+func TestHealAllLeavesRetiredChildrenStopped(t *testing.T) {
+	c := &Child{Name: "writer-us", Log: filepath.Join(t.TempDir(), "w.log"), Args: func(int) []string { return []string{"true"} }}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait(5 * time.Second)
+	c.Retire()
+	if err := (ChildFault{Children: []*Child{c}}).HealAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Running() || c.starts != 1 {
+		t.Fatalf("retired child started again: %d starts", c.starts)
 	}
 }
