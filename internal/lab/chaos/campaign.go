@@ -369,7 +369,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		c.Retire()
 	}
 	for _, w := range writers {
-		if !w.Wait(o.DrainTimeout + 30*time.Second) {
+		if !w.Wait(o.DrainTimeout + publisherCloseTimeout + 30*time.Second) {
 			say("%s did not exit: killed", w.Name)
 			w.Kill()
 		}
@@ -755,11 +755,18 @@ func replayLeftovers(dir string) (aside, pending map[string]int64) {
 	return out, pending
 }
 
-// spillLeftovers counts, per cachesync publisher spill (a writer's replay-*-spill), the events
-// still in it once every writer exited: events its destination's agent never got.
+// spillLeftovers counts, per cachesync publisher spill (a writer's replay-*-spill, and in it one
+// log per destination queue, q-*), the events still in it once every writer exited: events its
+// destination's agent never got.
 func spillLeftovers(dir string) map[string]int64 {
 	out := map[string]int64{}
-	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill"))
+	tops, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill"))
+	var dirs []string
+	for _, d := range tops {
+		dirs = append(dirs, d)
+		subs, _ := filepath.Glob(filepath.Join(d, "q-*"))
+		dirs = append(dirs, subs...)
+	}
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			continue

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // Two overlapping kills of one child (a mid-flip step over the process track's) leave it with
@@ -63,5 +65,28 @@ func TestHealAllLeavesRetiredChildrenStopped(t *testing.T) {
 	}
 	if c.Running() || c.starts != 1 {
 		t.Fatalf("retired child started again: %d starts", c.starts)
+	}
+}
+
+// A publisher's spill keeps one log per destination queue (q-*): events left in any of them
+// after the writers exited are found.
+func TestSpillLeftoversReadsEveryDestination(t *testing.T) {
+	dir := t.TempDir()
+	l, err := recordlog.Open(filepath.Join(dir, "replay-us-spill", "q-1b0178fda0ff6749"), recordlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := l.Append(context.Background(), []byte("event")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	var n int64
+	for _, c := range spillLeftovers(dir) {
+		n += c
+	}
+	if n != 2 {
+		t.Fatalf("spill leftovers %v, want the 2 events of q-1b0178fda0ff6749", spillLeftovers(dir))
 	}
 }

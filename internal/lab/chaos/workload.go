@@ -307,9 +307,15 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		}
 		dw.Close()
 	}
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Close sends what is buffered and what a broker restart left to resend (ResendWindow: after
+	// an ElasticMQ restart near the end, thousands of events through a 130 ms WAN path). What it
+	// cannot send in time stays in the spill for a next start, which a campaign's writer never
+	// has: the checker would rightly find it there (spill) and stale in the caches.
+	cctx, cancel := context.WithTimeout(context.Background(), publisherCloseTimeout)
 	defer cancel()
-	pub.Close(cctx)
+	if err := pub.Close(cctx); err != nil {
+		fmt.Fprintf(cfg.Out, "%s: cachesync publisher close: %v\n", proc, err)
+	}
 	// Goroutines of dualwrite or cachesync still running after Close (a second of grace).
 	var left []string
 	for i := 0; i < 10; i++ {
@@ -325,6 +331,9 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	rec.Record(end)
 	return nil
 }
+
+// publisherCloseTimeout bounds a writer's cachesync Publisher.Close at the end of a run.
+const publisherCloseTimeout = 2 * time.Minute
 
 // CacheRules: cache-only keys (chaos-c:) are replicated to the other region, row keys (chaos-row:) are
 // invalidated there.
