@@ -24,12 +24,16 @@ func buildPrograms(t *testing.T) string {
 	return dir
 }
 
-// TestChaosCampaign is the short campaign make test runs: three seeds of 30 s of dual writes and
-// cache traffic from both regions under pauses and kills of every service but a Cassandra restart
-// (too slow for this budget; make chaos KILL_CASSANDRA=1 has it), kill -9 of writers and agents,
-// phase flips, clock skew, WAN partitions, latency spikes and one-way SQS cuts between the regions
-// (cache events to the other region cross the WAN), and a forklift run killed and resumed. Any violation fails the test with
-// the report and the command that replays the seed; the services are left running and resumed.
+// TestChaosCampaign is the short campaign make test runs, on the seeds' topology: two seeds of
+// 30 s of writes to the global keyspace from the three regions (the EU writers dual-writing the
+// island as instances of a migration) and cache traffic, under pauses and kills of every service
+// but a Cassandra restart (too slow for this budget; make chaos KILL_CASSANDRA=1 has it), kill -9
+// and pauses of writers (also mid-flip) and agents, phase flips through the migration's control
+// plane, clock skew, WAN partitions and isolations, latency spikes and one-way SQS cuts, and a
+// forklift run killed and resumed; each seed ends with hints, nodetool repair and a read of every
+// datacenter. Any violation fails the test with the report and the command that replays the seed;
+// the services are left running and resumed. (A seed costs about 75 s: two seeds keep the test
+// within the three seeds' 174 s of the two-region campaign.)
 func TestChaosCampaign(t *testing.T) {
 	e := needServices(t)
 	w := needWorld(t)
@@ -49,10 +53,10 @@ func TestChaosCampaign(t *testing.T) {
 		seed  uint64
 		kinds []string
 	}{
-		{1, nil}, {2, nil},
+		{1, nil},
 		// Seed 8 on the WAN's faults and phase flips only: it found WaitReplayed reporting "drained"
 		// while appends of callers who had given up were still under way.
-		{8, []string{chaos.KindPartition, chaos.KindLatency, chaos.KindPhase}},
+		{8, []string{chaos.KindPartition, chaos.KindLatency, chaos.KindSQSCut, chaos.KindPhase}},
 	} {
 		seed := run.seed
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -39,33 +39,38 @@ type grant struct {
 }
 
 // grantsFor is what each cluster's administrator grants after creating the campaign's keyspace
-// there: the writers read and write it on both sides; forklift reads the primary's (its source),
-// reads and writes the secondary's (its destination) and, in its checkpoint keyspace there, reads,
-// writes and creates its tables (what forklift's own grants check asks; not ALL).
-func grantsFor(o Options, addr string) []grant {
+// there (cluster "global" or "island"): the writers read and write it in both clusters, and the
+// migration's control keyspace in the global cluster (its instances read the phase and write
+// heartbeats); forklift reads the island (its source), reads and writes the global keyspace (its
+// destination) and, in its checkpoint keyspace there, reads, writes and creates its tables (what
+// forklift's own grants check asks; not ALL).
+func grantsFor(o Options, cluster string) []grant {
 	type g = grant
 	out := []g{{cqlconn.RoleApp, o.Keyspace, []string{"SELECT", "MODIFY"}}}
+	if cluster == "global" {
+		out = append(out, g{cqlconn.RoleApp, controlKS, []string{"SELECT", "MODIFY"}})
+	}
 	if o.ForkliftBin == "" {
 		return out
 	}
-	if addr == o.Env.USCQL {
+	if cluster == "island" {
 		return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT"}})
 	}
 	return append(out, g{cqlconn.RoleForklift, o.Keyspace, []string{"SELECT", "MODIFY"}}, g{cqlconn.RoleForklift, forkliftKS, []string{"SELECT", "MODIFY", "CREATE"}})
 }
 
-// forkliftKS is forklift's checkpoint keyspace, in the secondary's cluster.
+// forkliftKS is forklift's checkpoint keyspace, in its destination's cluster (the global one).
 const forkliftKS = "chaos_forklift"
 
-// grantRoles gives the roles their permissions through s, the administrator's session on addr.
-func grantRoles(ctx context.Context, s *gocql.Session, o Options, addr string) error {
-	for _, g := range grantsFor(o, addr) {
+// grantRoles gives the roles their permissions through s, the administrator's session on cluster.
+func grantRoles(ctx context.Context, s *gocql.Session, o Options, cluster string) error {
+	for _, g := range grantsFor(o, cluster) {
 		a, err := cqlconn.FromEnv(g.role)
 		if err != nil {
 			return fmt.Errorf("chaos: the %s role: %w", g.role.Name(), err)
 		}
 		if err := cqlconn.Grant(ctx, s, a, g.ks, g.perms...); err != nil {
-			return fmt.Errorf("chaos: grant the %s role at %s: %w", g.role.Name(), addr, err)
+			return fmt.Errorf("chaos: grant the %s role in the %s cluster: %w", g.role.Name(), cluster, err)
 		}
 	}
 	return nil

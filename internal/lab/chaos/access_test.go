@@ -21,9 +21,9 @@ func TestForkliftConfigConnectsAsForklift(t *testing.T) {
 	t.Setenv("ISLANDS_CQL_FORKLIFT_USER", "islands_forklift")
 	t.Setenv("ISLANDS_CQL_FORKLIFT_PASSWORD_FILE", pwFile)
 	t.Setenv("ISLANDS_CQL_CA", "/w/ca.pem")
-	o := Options{Keyspace: "chaos", Env: Env{USCQL: "127.0.5.1:9042", EUCQL: "127.0.16.1:9042"}}
+	o := Options{Keyspace: "chaos", Env: Env{IslandCQL: "127.0.7.1:9042", GlobalCQL: map[string]string{"eu-west-1": "127.0.6.1:9042"}}}
 	path := filepath.Join(dir, "forklift.yaml")
-	if err := writeForkliftConfig(path, o, "-1-2", map[string]string{o.Env.USCQL: "us-east-1", o.Env.EUCQL: "eu-west-1"}); err != nil {
+	if err := writeForkliftConfig(path, o, "-1-2", map[string]string{o.Env.IslandCQL: "eu-west-1", o.Env.GlobalCQL["eu-west-1"]: "eu-west-1"}); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -57,9 +57,10 @@ func TestForkliftConfigConnectsAsForklift(t *testing.T) {
 	}
 }
 
-// Forklift may read the primary's keyspace and not write it; the writers read and write both.
+// Forklift may read the island's keyspace (its source) and not write it; the writers read and
+// write both, and the migration's control keyspace in the global cluster.
 func TestGrantsFor(t *testing.T) {
-	o := Options{Keyspace: "chaos", ForkliftBin: "forklift", Env: Env{USCQL: "us", EUCQL: "eu"}}
+	o := Options{Keyspace: "chaos", ForkliftBin: "forklift"}
 	show := func(gs []grant) string {
 		var s []string
 		for _, g := range gs {
@@ -67,14 +68,14 @@ func TestGrantsFor(t *testing.T) {
 		}
 		return strings.Join(s, " ")
 	}
-	if got := show(grantsFor(o, "us")); got != "app:chaos:SELECT+MODIFY forklift:chaos:SELECT" {
-		t.Errorf("primary: %s", got)
+	if got := show(grantsFor(o, "island")); got != "app:chaos:SELECT+MODIFY forklift:chaos:SELECT" {
+		t.Errorf("island: %s", got)
 	}
-	if got := show(grantsFor(o, "eu")); got != "app:chaos:SELECT+MODIFY forklift:chaos:SELECT+MODIFY forklift:chaos_forklift:SELECT+MODIFY+CREATE" {
-		t.Errorf("secondary: %s", got)
+	if got := show(grantsFor(o, "global")); got != "app:chaos:SELECT+MODIFY app:chaos_control:SELECT+MODIFY forklift:chaos:SELECT+MODIFY forklift:chaos_forklift:SELECT+MODIFY+CREATE" {
+		t.Errorf("global: %s", got)
 	}
 	o.ForkliftBin = ""
-	if got := show(grantsFor(o, "eu")); got != "app:chaos:SELECT+MODIFY" {
+	if got := show(grantsFor(o, "island")); got != "app:chaos:SELECT+MODIFY" {
 		t.Errorf("without forklift: %s", got)
 	}
 }

@@ -30,69 +30,8 @@ import (
 	"github.com/globalcloud/islands/internal/lab/world"
 	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/internal/recordlog"
+	"github.com/globalcloud/islands/migration"
 )
-
-// Regions of today's world, in the order of Final.Rows.
-var Regions = []string{"us-east-1", "eu-west-1"}
-
-// Env is where the world's services listen (the ISLANDS_* variables of scripts/regions env).
-type Env struct {
-	USCQL, EUCQL             string
-	USMemcached, EUMemcached string
-	SQSEndpoint              string // the first world's single SQS server (used when the per-region ones are unset)
-	// USSQS and EUSQS are each region's SQS server from its own region; USSQSWAN and EUSQSWAN the
-	// same servers from the other region, through the WAN: cache events to another region take
-	// that path, so WAN faults reach them.
-	USSQS, EUSQS, USSQSWAN, EUSQSWAN string
-	Regions                          string // path of scripts/regions
-}
-
-// SQS returns region to's SQS server as a client in region from reaches it (the single server
-// of a world without per-region ones).
-func (e Env) SQS(from, to string) string {
-	if e.USSQS == "" || e.EUSQS == "" || e.USSQSWAN == "" || e.EUSQSWAN == "" {
-		return e.SQSEndpoint
-	}
-	switch {
-	case to == Regions[0] && from == to:
-		return e.USSQS
-	case to == Regions[0]:
-		return e.USSQSWAN
-	case from == to:
-		return e.EUSQS
-	default:
-		return e.EUSQSWAN
-	}
-}
-
-// perRegionSQS reports whether each region has its own SQS server (service elasticmq-us, -eu).
-func (e Env) perRegionSQS() bool {
-	return e.SQS(Regions[0], Regions[0]) != e.SQS(Regions[1], Regions[1])
-}
-
-// EnvFromOS reads the world through the lab's world package (world.FromEnv: the ISLANDS_*
-// variables), as EnvFromWorld maps it.
-func EnvFromOS() (Env, error) {
-	w, err := world.FromEnv()
-	if err != nil {
-		return Env{}, fmt.Errorf("chaos: %w", err)
-	}
-	return EnvFromWorld(w)
-}
-
-// EnvFromWorld is the campaign's part of world w: the two clusters its sides write (the global
-// cluster's us-east-1 node and the EU island), each region's memcached, the SQS server that holds
-// its queues, and scripts/regions, which the campaign needs for its faults.
-func EnvFromWorld(w world.Env) (Env, error) {
-	e := Env{USCQL: w.USCQL, EUCQL: w.EUCQL, USMemcached: w.Memcached(world.USEast1), EUMemcached: w.Memcached(world.EUWest1),
-		SQSEndpoint: w.SQSEndpoint, Regions: w.Regions,
-		USSQS: w.SQS(world.USEast1, world.USEast1), EUSQS: w.SQS(world.EUWest1, world.EUWest1),
-		USSQSWAN: w.SQS(world.EUWest1, world.USEast1), EUSQSWAN: w.SQS(world.USEast1, world.EUWest1)}
-	if e.Regions == "" {
-		return e, fmt.Errorf("chaos: %w: ISLANDS_REGIONS unset (eval \"$(scripts/regions env)\" after scripts/regions up)", world.ErrNotConfigured)
-	}
-	return e, nil
-}
 
 // Options configure one campaign run (one seed).
 type Options struct {
@@ -111,8 +50,10 @@ type Options struct {
 	KillCassandra bool
 	Env           Env
 	Dir           string // history, logs, replay logs and the report of this run
-	// IslandsBin runs the writers (`islands-lab chaos-writer`), CachesyncBin the agents, ForkliftBin
-	// the forklift runs and the final verify ("" = no forklift).
+	// IslandsBin runs the writers (`islands-lab chaos-writer`) and the cachesync agents
+	// (`islands-lab chaos-agent`: the library's agent on the region's skewed clock), ForkliftBin
+	// the forklift runs and the final verify ("" = no forklift). CachesyncBin is not used any more
+	// (cmd/cachesync takes no clock the campaign could skew).
 	IslandsBin, CachesyncBin, ForkliftBin string
 	// Partitioner is the world's WAN, when it has one (nil today: no partition or latency faults).
 	Partitioner  Partitioner
@@ -200,6 +141,15 @@ func ReplayCommand(o Options) string {
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
 	keepLockToSelf()
+	// A run of the same seed before left its histories here: they would be appended to and read
+	// with this run's (operation ids invoked twice). Kept aside, not deleted.
+	if ents, err := os.ReadDir(o.Dir); err == nil && len(ents) > 0 {
+		old := fmt.Sprintf("%s.old-%d", o.Dir, time.Now().Unix())
+		if err := os.Rename(o.Dir, old); err != nil {
+			return nil, fmt.Errorf("chaos: %s holds an earlier run: %w", o.Dir, err)
+		}
+		fmt.Fprintf(o.Progress, "chaos: the earlier run in %s moved to %s\n", o.Dir, old)
+	}
 	if err := private.MkdirAll(o.Dir, nil); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
 	}
@@ -212,11 +162,28 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	defer rec.Close()
 
-	say("setting up keyspace %s, queues, caches", o.Keyspace)
+	say("setting up keyspace %s (global, every datacenter; the EU island), the migration, queues, caches", o.Keyspace)
 	dcs, err := setupSchema(ctx, o)
 	if err != nil {
 		return nil, err
 	}
+	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
+	// The migration the EU writers are instances of, at dual before they start (Open reads it).
+	ctlSession, err := adminSession(ctx, o.Env.GlobalCQL[Regions[0]], "")
+	if err != nil {
+		return nil, err
+	}
+	defer ctlSession.Close()
+	store := migration.NewStore(ctlSession, controlKS)
+	migName := "chaos" + suffix
+	for _, ph := range []string{"primary-only", "dual"} {
+		if _, err := migration.Change(ctx, store, migName, ph, "chaos-campaign", false); err != nil {
+			return nil, fmt.Errorf("chaos: migration %s to %s: %w", migName, ph, err)
+		}
+	}
+	// A writer paused up to MaxFault must not drop out of the fleet (its heartbeat outlives it).
+	migTTL := max(dualwrite.DefaultMigrationTTL, o.MaxFault+10*time.Second)
+
 	// Each region's queue lives on that region's SQS server (sqsc[r], reached from the region).
 	sqsc := map[string]*sqs.Client{}
 	for _, r := range Regions {
@@ -224,7 +191,6 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			return nil, err
 		}
 	}
-	suffix := fmt.Sprintf("-%d-%d", o.Seed, time.Now().Unix())
 	queues := map[string]*queuePair{}
 	for _, r := range Regions {
 		queues[r] = &queuePair{name: "chaos-" + r + suffix}
@@ -237,67 +203,88 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			q.delete(context.WithoutCancel(ctx), sqsc[r])
 		}
 	}()
-	mcs := map[string]*memcache.Client{Regions[0]: memcache.New(o.Env.USMemcached), Regions[1]: memcache.New(o.Env.EUMemcached)}
-	for _, mc := range mcs {
+	mcs := map[string]*memcache.Client{}
+	for _, r := range Regions {
+		mcs[r] = memcache.New(o.Env.Memcached[r])
 		for k := 0; k < o.Keys; k++ {
-			mc.Delete(RowKey(k))
-			mc.Delete(CacheOnlyKey(k))
+			mcs[r].Delete(RowKey(k))
+			mcs[r].Delete(CacheOnlyKey(k))
 		}
 	}
 
-	// The children: an agent and a writer per region.
-	cql := map[string]string{Regions[0]: o.Env.USCQL, Regions[1]: o.Env.EUCQL}
-	mcAddr := map[string]string{Regions[0]: o.Env.USMemcached, Regions[1]: o.Env.EUMemcached}
+	// The children: an agent per region, the writers (one per region, two in eu-west-1).
+	control := filepath.Join(o.Dir, "control.json")
 	var agents, writers []*Child
+	var instances []string
 	writerCfgs := map[string]WriterConfig{} // config path -> config; written once the schedule is known
 	for i, r := range Regions {
-		other := Regions[1-i]
 		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
+		cfgPath := filepath.Join(o.Dir, "agent-"+short(r)+".json")
+		b, _ := json.MarshalIndent(AgentConfig{Region: r, Memcached: o.Env.Memcached[r], SQSEndpoint: o.Env.SQS(r, r), Queue: queues[r].URL(),
+			Listen: listen, ControlPath: control, TombstoneTTL: o.TombstoneTTL}, "", "  ")
+		if err := private.WriteFile(cfgPath, b); err != nil {
+			return nil, fmt.Errorf("chaos: %w", err)
+		}
 		agents = append(agents, &Child{Name: "agent-" + short(r), Log: filepath.Join(o.Dir, "agent-"+short(r)+".log"),
 			Args: func(int) []string {
-				// -anonymous as world.SQSClient decides: unsigned for the local world's ElasticMQ only.
-				return []string{o.CachesyncBin, "-region", r, "-memcached", mcAddr[r], "-sqs-endpoint", o.Env.SQS(r, r),
-					"-anonymous=" + strconv.FormatBool(world.LoopbackEndpoint(o.Env.SQS(r, r))), "-queue", queues[r].URL(), "-wait-seconds", "1", "-visibility-timeout", "5", "-retry-delay", "1",
-					"-tombstone-ttl", o.TombstoneTTL.String(), "-listen", listen, "-log-level", "warn"}
+				return []string{o.IslandsBin, "chaos-agent", "--config", cfgPath}
 			},
 			Ready: func(ctx context.Context) error { return waitHealthy(ctx, listen) }})
-		wc := WriterConfig{Region: r, Seed: o.Seed, PrimaryCQL: o.Env.USCQL, SecondaryCQL: o.Env.EUCQL, LocalCQL: cql[r],
-			// Events to the other region go to its SQS server through the WAN. The second events
-			// go to this region's own queue only when both queues share a server: a publisher
-			// has one SQS client, hence one server (a finding for cachesync's OwnQueue).
-			Keyspace: o.Keyspace, Memcached: mcAddr[r], SQSEndpoint: o.Env.SQS(r, other), OtherQueue: queues[other].URL(), OwnQueue: ownQueue(o.Env, queues[r]),
-			ReplayDir: filepath.Join(o.Dir, "replay-"+short(r)), History: filepath.Join(o.Dir, "history-writer-"+short(r)+".jsonl"),
-			ControlPath: filepath.Join(o.Dir, "control.json"), Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
-		cfgPath := filepath.Join(o.Dir, "writer-"+short(r)+".json")
+	}
+	for _, ws := range writerSpecs() {
+		r := ws.region
+		wc := WriterConfig{Name: ws.name, Region: r, Seed: o.Seed, GlobalCQL: o.Env.GlobalCQL[r], Keyspace: o.Keyspace,
+			Memcached: o.Env.Memcached[r], Own: QueueRoute{Region: r, Endpoint: o.Env.SQS(r, r), URL: queues[r].URL()},
+			ReplayDir: filepath.Join(o.Dir, "replay-"+ws.name), History: filepath.Join(o.Dir, "history-writer-"+ws.name+".jsonl"),
+			ControlPath: control, Rate: o.Rate, Keys: o.Keys, TombstoneTTL: o.TombstoneTTL, DrainTimeout: o.DrainTimeout}
+		// Events to another region go to its SQS server through the WAN.
+		for _, other := range Regions {
+			if other != r {
+				wc.Destinations = append(wc.Destinations, QueueRoute{Region: other, Endpoint: o.Env.SQS(r, other), URL: queues[other].URL()})
+			}
+		}
+		if ws.migrating {
+			wc.IslandCQL, wc.Migration, wc.ControlKeyspace, wc.MigrationTTL = o.Env.IslandCQL, migName, controlKS, migTTL
+			instances = append(instances, "writer-"+ws.name)
+		}
+		cfgPath := filepath.Join(o.Dir, "writer-"+ws.name+".json")
 		writerCfgs[cfgPath] = wc
-		writers = append(writers, &Child{Name: "writer-" + short(r), Log: filepath.Join(o.Dir, "writer-"+short(r)+".log"),
+		writers = append(writers, &Child{Name: "writer-" + ws.name, Log: filepath.Join(o.Dir, "writer-"+ws.name+".log"),
 			Args: func(inc int) []string {
 				return []string{o.IslandsBin, "chaos-writer", "--config", cfgPath, "--incarnation", strconv.Itoa(inc)}
 			}})
 	}
 	children := append(append([]*Child{}, agents...), writers...)
 
-	control, err := NewControlFault(filepath.Join(o.Dir, "control.json"), Regions)
+	skews, err := NewControlFault(control, Regions)
 	if err != nil {
 		return nil, err
 	}
-	brokers := []string{"elasticmq"} // the first world: one server holds both queues
-	if o.Env.perRegionSQS() {
-		brokers = []string{"elasticmq-us", "elasticmq-eu"}
+	var services []string
+	for _, r := range Regions {
+		services = append(services, globalService(r))
+	}
+	services = append(services, islandService)
+	for _, r := range Regions {
+		services = append(services, "memcached-"+short(r))
+	}
+	for _, r := range Regions {
+		services = append(services, "elasticmq-"+short(r))
 	}
 	faults := []Fault{
-		ServiceFault{Script: o.Env.Regions, Services: append([]string{"cassandra-us", "cassandra-eu", "memcached-us", "memcached-eu"}, brokers...),
+		ServiceFault{Script: o.Env.Regions, Services: services,
 			KillCassandra: o.KillCassandra, AfterRestart: func(ctx context.Context, svc string) error {
 				var errs []error
 				for r, q := range queues { // ElasticMQ keeps its queues in memory
-					if svc == "elasticmq" || svc == "elasticmq-"+short(r) {
+					if svc == "elasticmq-"+short(r) {
 						errs = append(errs, q.create(ctx, sqsc[r]))
 					}
 				}
 				return errors.Join(errs...)
 			}},
-		ChildFault{Children: children},
-		control,
+		ChildFault{Children: children, Instances: instances},
+		skews,
+		&MigrationFault{Store: store, Name: migName, WaitFor: migTTL + 15*time.Second, Rec: rec},
 	}
 	var skipped []string
 	fkCfg := filepath.Join(o.Dir, "forklift.yaml")
@@ -310,9 +297,9 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		skipped = append(skipped, KindForklift+" (no forklift binary)")
 	}
 	if o.Partitioner != nil {
-		faults = append(faults, PartitionFault{P: o.Partitioner, A: Regions[0], B: Regions[1]})
+		faults = append(faults, PartitionFault{P: o.Partitioner, Regions: Regions})
 	} else {
-		skipped = append(skipped, KindPartition+", "+KindLatency+" (this world has no WAN proxy)")
+		skipped = append(skipped, KindPartition+", "+KindLatency+", "+KindSQSCut+" (this world has no WAN proxy)")
 	}
 	nem := NewNemesis(rec, faults...)
 	offered := filterKinds(nem.Offered(), o.Kinds, o.Targets)
@@ -360,7 +347,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	say("workload and nemesis running for %s", o.Duration)
 	nemErr := make(chan error, 1)
 	go func() { nemErr <- nem.Run(ctx, sched) }()
+	hctx, stopHints := context.WithCancel(ctx)
+	hintsDone := make(chan struct{})
+	go func() { sampleHints(hctx, o, rec); close(hintsDone) }()
 	sleepUntil(ctx, time.Now().Add(o.Duration))
+	stopHints()
+	<-hintsDone
 	if err := <-nemErr; err != nil {
 		say("nemesis: %v", err) // recorded in the history too; the checker judges the outcome
 	}
@@ -370,11 +362,14 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	say("quiescing: writers stop and drain their replay logs (at most %s)", o.DrainTimeout)
 	time.Sleep(2 * time.Second)
-	if err := control.StopWriters(); err != nil {
+	if err := skews.StopWriters(); err != nil {
 		return rep, err
 	}
+	for _, c := range children { // what exits from now on stays stopped
+		c.Retire()
+	}
 	for _, w := range writers {
-		if !w.Wait(o.DrainTimeout + 30*time.Second) {
+		if !w.Wait(o.DrainTimeout + publisherCloseTimeout + 30*time.Second) {
 			say("%s did not exit: killed", w.Name)
 			w.Kill()
 		}
@@ -387,11 +382,14 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		a.Terminate(10 * time.Second)
 	}
 
-	say("reading the final state")
+	say("waiting for hints, then nodetool repair of %s", o.Keyspace)
 	var f Final
+	f.Repair = hintsAndRepair(ctx, o, rec)
+	say("reading the final state of every side")
 	if f.Rows, err = readRows(ctx, o); err != nil {
 		return rep, err
 	}
+	f.Holds = SideHolds()
 	f.Cache = map[string]map[string]CacheEntry{}
 	for r, mc := range mcs {
 		f.Cache[r] = readCache(mc, o.Keys)
@@ -495,41 +493,64 @@ func adminSession(ctx context.Context, addr, ks string) (*gocql.Session, error) 
 	return nil, fmt.Errorf("chaos: connect to %s as the administrator: %w", addr, last)
 }
 
-// setupSchema creates the campaign's keyspace on both sides, each replicated in the datacenter of
-// the node the campaign talks to (on a two-datacenter global cluster, a SimpleStrategy keyspace
-// would put half its rows behind the WAN and fail LOCAL_QUORUM there), and returns the
-// datacenters by address.
+// setupSchema creates the campaign's keyspace in the global cluster, replicated in every
+// datacenter (NetworkTopologyStrategy, one replica each: LOCAL_QUORUM is then one local replica),
+// and in the EU island; the control keyspace of the migration in every datacenter of the global
+// cluster; and forklift's checkpoint keyspace in its destination (the global cluster, eu-west-1).
+// It returns the datacenter of each address (the global nodes' and the island's).
 func setupSchema(ctx context.Context, o Options) (map[string]string, error) {
 	dcs := map[string]string{}
-	for _, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
-		s, err := adminSession(ctx, addr, "")
+	var globalDCs []string
+	for _, r := range Regions {
+		globalDCs = append(globalDCs, fmt.Sprintf("'%s': 1", r))
+	}
+	for _, c := range []struct {
+		addr, cluster string
+	}{{o.Env.GlobalCQL[Regions[0]], "global"}, {o.Env.IslandCQL, "island"}} {
+		s, err := adminSession(ctx, c.addr, "")
 		if err != nil {
 			return nil, err
 		}
 		var dc string
 		if err := s.Query("SELECT data_center FROM system.local").WithContext(ctx).Scan(&dc); err != nil {
 			s.Close()
-			return nil, fmt.Errorf("chaos: the datacenter of %s: %w", addr, err)
+			return nil, fmt.Errorf("chaos: the datacenter of %s: %w", c.addr, err)
 		}
-		dcs[addr] = dc
+		dcs[c.addr] = dc
+		repl := "'" + dc + "': 1"
+		if c.cluster == "global" {
+			repl = strings.Join(globalDCs, ", ")
+			for _, r := range Regions {
+				dcs[o.Env.GlobalCQL[r]] = r // each region's node is in the datacenter named after it
+			}
+		}
 		stmts := []string{
 			"DROP KEYSPACE IF EXISTS " + o.Keyspace,
-			"CREATE KEYSPACE " + o.Keyspace + " WITH replication = {'class': 'NetworkTopologyStrategy', '" + dc + "': 1}",
+			"CREATE KEYSPACE " + o.Keyspace + " WITH replication = {'class': 'NetworkTopologyStrategy', " + repl + "}",
 			"CREATE TABLE " + o.Keyspace + ".kv (k int PRIMARY KEY, v text, tags set<text>)",
 		}
-		if o.ForkliftBin != "" && addr == o.Env.EUCQL {
-			// Forklift's checkpoints, created by the administrator: the forklift role may not
-			// create keyspaces. Kept from run to run (each run has its own run id).
-			stmts = append(stmts, "CREATE KEYSPACE IF NOT EXISTS "+forkliftKS+" WITH replication = {'class': 'NetworkTopologyStrategy', '"+dc+"': 1}")
+		if c.cluster == "global" {
+			stmts = append(stmts, "CREATE KEYSPACE IF NOT EXISTS "+controlKS+" WITH replication = {'class': 'NetworkTopologyStrategy', "+repl+"}")
+			if o.ForkliftBin != "" {
+				// Forklift's checkpoints, created by the administrator: the forklift role may not
+				// create keyspaces. Kept from run to run (each run has its own run id).
+				stmts = append(stmts, "CREATE KEYSPACE IF NOT EXISTS "+forkliftKS+" WITH replication = {'class': 'NetworkTopologyStrategy', '"+EURegion+"': 1}")
+			}
 		}
 		for _, stmt := range stmts {
 			if err := s.Query(stmt).WithContext(ctx).Exec(); err != nil {
 				s.Close()
-				return nil, fmt.Errorf("chaos: %s at %s: %w", stmt, addr, err)
+				return nil, fmt.Errorf("chaos: %s at %s: %w", stmt, c.addr, err)
+			}
+		}
+		if c.cluster == "global" {
+			if err := migration.NewStore(s, controlKS).EnsureSchema(ctx, nil); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("chaos: the control keyspace: %w", err)
 			}
 		}
 		// Cassandra forgets a keyspace's permissions when it is dropped: grant them again.
-		err = grantRoles(ctx, s, o, addr)
+		err = grantRoles(ctx, s, o, c.cluster)
 		s.Close()
 		if err != nil {
 			return nil, err
@@ -538,18 +559,27 @@ func setupSchema(ctx context.Context, o Options) (map[string]string, error) {
 	return dcs, nil
 }
 
-// readRows reads kv from both keyspaces, retrying while a node comes back.
-func readRows(ctx context.Context, o Options) ([2]map[int]RowState, error) {
-	var out [2]map[int]RowState
-	for i, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
-		s, err := adminSession(ctx, addr, o.Keyspace)
+// controlKS is the campaign's control keyspace (its migrations are named chaos-<seed>-<time>).
+const controlKS = "chaos_control"
+
+// readRows reads kv from every side: each datacenter of the global keyspace through its own node
+// at LOCAL_ONE (that datacenter's replica alone), and the island; it retries while a node comes
+// back.
+func readRows(ctx context.Context, o Options) (map[string]map[int]RowState, error) {
+	out := map[string]map[int]RowState{}
+	addr := map[string]string{IslandSide: o.Env.IslandCQL}
+	for _, r := range Regions {
+		addr[globalSide(r)] = o.Env.GlobalCQL[r]
+	}
+	for _, side := range Sides() {
+		s, err := adminSession(ctx, addr[side], o.Keyspace)
 		if err != nil {
 			return out, err
 		}
 		var last error
 		for attempt := 0; attempt < 20; attempt++ {
 			rows := map[int]RowState{}
-			it := s.Query("SELECT k, v, writetime(v), tags FROM kv").WithContext(ctx).PageSize(1000).Iter()
+			it := s.Query("SELECT k, v, writetime(v), tags FROM kv").WithContext(ctx).Consistency(gocql.LocalOne).PageSize(1000).Iter()
 			var k int
 			var v *string
 			var wt *int64
@@ -567,17 +597,111 @@ func readRows(ctx context.Context, o Options) ([2]map[int]RowState, error) {
 				v, wt, tags = nil, nil, nil
 			}
 			if last = it.Close(); last == nil {
-				out[i] = rows
+				out[side] = rows
 				break
 			}
 			time.Sleep(time.Second)
 		}
 		s.Close()
 		if last != nil {
-			return out, fmt.Errorf("chaos: read kv at %s: %w", addr, last)
+			return out, fmt.Errorf("chaos: read kv of %s at %s: %w", side, addr[side], last)
 		}
 	}
 	return out, nil
+}
+
+// pendingHints returns the hint files the global node at addr holds for other nodes.
+func pendingHints(ctx context.Context, s *gocql.Session) (int, error) {
+	it := s.Query("SELECT files FROM system_views.pending_hints").WithContext(ctx).Iter()
+	var files, n int
+	for it.Scan(&files) {
+		n += files
+	}
+	return n, it.Close()
+}
+
+// sampleHints records every 2 s, per global node, the hint files it holds for other nodes
+// (Stats "hints", Target the node's service): hints piling up are traffic a partition affected.
+func sampleHints(ctx context.Context, o Options, rec *Recorder) {
+	sessions := map[string]*gocql.Session{}
+	defer func() {
+		for _, s := range sessions {
+			s.Close()
+		}
+	}()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, r := range Regions {
+			s := sessions[r]
+			if s == nil {
+				c := gocql.NewCluster(o.Env.GlobalCQL[r])
+				c.Timeout, c.ConnectTimeout = 2*time.Second, 2*time.Second
+				c.DisableInitialHostLookup = true
+				c.HostFilter = gocql.WhiteListHostFilter(o.Env.GlobalCQL[r])
+				c.Logger = log.New(io.Discard, "", 0)
+				if _, err := cqlconn.RoleAdmin.Apply(c); err != nil {
+					return
+				}
+				var err error
+				if s, err = c.CreateSession(); err != nil {
+					continue // paused or restarting: the next tick
+				}
+				sessions[r] = s
+			}
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			n, err := pendingHints(qctx, s)
+			cancel()
+			if err == nil {
+				rec.Record(Op{Type: Stats, Process: "campaign", F: "hints", Target: globalService(r), Backlog: int64(n)})
+			}
+		}
+	}
+}
+
+// hintsAndRepair brings the global keyspace's datacenters together after healing, as an operator
+// does after an outage: it waits (at most a minute) until no node holds hints, then runs
+// `nodetool repair -full` of the keyspace on us-east-1's node (every node replicates every
+// range, so one repair covers them all). It returns what went wrong ("" when nothing did): the
+// checker reports it beside any write a datacenter then lacks.
+func hintsAndRepair(ctx context.Context, o Options, rec *Recorder) string {
+	var problems []string
+	deadline := time.Now().Add(time.Minute)
+	for _, r := range Regions {
+		s, err := adminSession(ctx, o.Env.GlobalCQL[r], "")
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		for {
+			n, err := pendingHints(ctx, s)
+			if err == nil && n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				problems = append(problems, fmt.Sprintf("%s still holds %d hint files (%v) after a minute", globalService(r), n, err))
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		s.Close()
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(rctx, o.Env.Regions, "nodetool", globalService(Regions[0]), "repair", "-full", o.Keyspace).CombinedOutput()
+	op := Op{Type: NemesisEvent, Process: "campaign", F: "repair", Value: fmt.Sprintf("nodetool repair -full %s: %.1fs", o.Keyspace, time.Since(start).Seconds())}
+	if err != nil {
+		op.Err = fmt.Sprintf("%v: %s", err, lastLines(string(out), 3))
+		problems = append(problems, "nodetool repair: "+op.Err)
+	}
+	rec.Record(op)
+	return strings.Join(problems, "; ")
 }
 
 func readCache(mc *memcache.Client, keys int) map[string]CacheEntry {
@@ -631,11 +755,18 @@ func replayLeftovers(dir string) (aside, pending map[string]int64) {
 	return out, pending
 }
 
-// spillLeftovers counts, per cachesync publisher spill (a writer's replay-*-spill), the events
-// still in it once every writer exited: events its destination's agent never got.
+// spillLeftovers counts, per cachesync publisher spill (a writer's replay-*-spill, and in it one
+// log per destination queue, q-*), the events still in it once every writer exited: events its
+// destination's agent never got.
 func spillLeftovers(dir string) map[string]int64 {
 	out := map[string]int64{}
-	dirs, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill"))
+	tops, _ := filepath.Glob(filepath.Join(dir, "replay-*-spill"))
+	var dirs []string
+	for _, d := range tops {
+		dirs = append(dirs, d)
+		subs, _ := filepath.Glob(filepath.Join(d, "q-*"))
+		dirs = append(dirs, subs...)
+	}
 	for _, d := range dirs {
 		if st, err := os.Stat(d); err != nil || !st.IsDir() {
 			continue
@@ -651,7 +782,8 @@ func spillLeftovers(dir string) map[string]int64 {
 	return out
 }
 
-// writeForkliftConfig writes the config of the campaign's forklift runs, which connect as the
+// writeForkliftConfig writes the config of the campaign's forklift runs, the migration's copy of
+// the EU island into the global keyspace (lww, through eu-west-1's node), which connect as the
 // forklift role: the file names where its password is, never the password.
 func writeForkliftConfig(path string, o Options, suffix string, dcs map[string]string) error {
 	a, err := cqlconn.FromEnv(cqlconn.RoleForklift)
@@ -659,13 +791,13 @@ func writeForkliftConfig(path string, o Options, suffix string, dcs map[string]s
 		return fmt.Errorf("chaos: the forklift role: %w", err)
 	}
 	side := map[string]string{}
-	for _, addr := range []string{o.Env.USCQL, o.Env.EUCQL} {
+	for _, addr := range []string{o.Env.IslandCQL, o.Env.GlobalCQL[EURegion]} {
 		c := forklift.ClusterConfig{Hosts: []string{addr}, LocalDC: dcs[addr], DisableHostLookup: true, Access: a}
 		if side[addr], err = c.YAML(); err != nil {
 			return fmt.Errorf("chaos: forklift's config: %w", err)
 		}
 	}
-	y := fmt.Sprintf(`# forklift during the chaos campaign: the primary keyspace copied into the secondary (lww)
+	y := fmt.Sprintf(`# forklift during the chaos campaign: the EU island copied into the global keyspace (lww)
 source: %s
 destination: %s
 tables:
@@ -675,7 +807,7 @@ run_id: chaos%s
 workers: 2
 ranges: 32
 page_size: 50
-`, side[o.Env.USCQL], side[o.Env.EUCQL], o.Keyspace, o.Keyspace, forkliftKS, suffix)
+`, side[o.Env.IslandCQL], side[o.Env.GlobalCQL[EURegion]], o.Keyspace, o.Keyspace, forkliftKS, suffix)
 	return private.WriteFile(path, []byte(y))
 }
 
@@ -692,15 +824,6 @@ func waitHealthy(ctx context.Context, listen string) error {
 func writeJSON(path string, v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	private.WriteFile(path, b)
-}
-
-// ownQueue is the URL of q for a writer's second events, when q shares the SQS server of the
-// queue the writer publishes to ("" otherwise).
-func ownQueue(e Env, q *queuePair) string {
-	if e.perRegionSQS() {
-		return ""
-	}
-	return q.URL()
 }
 
 // queuePair is one region's cachesync queue and its dead-letter queue. ElasticMQ forgets its

@@ -30,7 +30,14 @@ func (b *hb) drained() {
 
 func sp(s string) *string { return &s }
 
-func both(rows map[int]RowState) [2]map[int]RowState { return [2]map[int]RowState{rows, rows} }
+// both is a final state whose two sides (the global keyspace in us-east-1 and in eu-west-1, each
+// holding every writer's writes) hold rows.
+func both(rows map[int]RowState) map[string]map[int]RowState { return two(rows, rows) }
+
+// two is a final state with a in the global keyspace's us-east-1 datacenter and b in eu-west-1's.
+func two(a, b map[int]RowState) map[string]map[int]RowState {
+	return map[string]map[int]RowState{globalSide("us-east-1"): a, globalSide("eu-west-1"): b}
+}
 
 func checks(r Result) []string {
 	var out []string
@@ -44,7 +51,7 @@ func TestCheckerLastWriteWins(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		build func(b *hb)
-		rows  [2]map[int]RowState
+		rows  map[string]map[int]RowState
 		want  []string
 	}{
 		{"newest acked value on both sides", func(b *hb) {
@@ -54,7 +61,7 @@ func TestCheckerLastWriteWins(t *testing.T) {
 		{"acked write lost on the secondary", func(b *hb) {
 			b.write("a", OK, 10, Mut{F: FInsert, K: 1, V: "va"})
 			b.write("b", OK, 20, Mut{F: FUpdate, K: 1, V: "vb"})
-		}, [2]map[int]RowState{{1: {V: sp("vb"), VWT: 20}}, {1: {V: sp("va"), VWT: 10}}}, []string{"lost-write", "diverged"}},
+		}, two(map[int]RowState{1: {V: sp("vb"), VWT: 20}}, map[int]RowState{1: {V: sp("va"), VWT: 10}}), []string{"lost-write", "diverged"}},
 		{"unknown write may win", func(b *hb) {
 			b.write("a", OK, 10, Mut{F: FInsert, K: 1, V: "va"})
 			b.write("b", Info, 20, Mut{F: FUpdate, K: 1, V: "vb"})

@@ -1,46 +1,69 @@
 // Package chaos is islands' fault campaign: for a seed it draws a schedule of faults (a nemesis),
-// runs a workload of dual writes and cache operations from both regions against the real local
+// runs a workload of writes and cache operations from every region against the real local
 // services while the faults happen, records every operation with its outcome as JSON lines (the
-// history), heals, quiesces, and checks the history against the final state (the checker).
+// history), heals, brings the datacenters together (hints, nodetool repair), quiesces, and checks
+// the history against the final state of every datacenter (the checker).
 //
-// Pieces, one file each: schedule.go (the seed's faults), nemesis.go (the Fault interface and the
-// service faults of scripts/regions; a world with a WAN plugs in through Partitioner),
-// process.go (child processes — writers, cachesync agents, forklift — and the faults on them, the
-// phase flips and clock skew), workload.go (the writer process), history.go (the JSON-lines
-// history), checker.go and staleness.go (the verdict), campaign.go (one seed end to end).
+// The topology is the seeds' (topology.go): the global keyspace replicated in every datacenter
+// (us-east-1, eu-west-1, us-west-2; NetworkTopologyStrategy), written by each region's writer at
+// LOCAL_QUORUM through its own region's node; the EU writers (two instances, writer-eu and
+// writer-eub) dual-write the EU island beside it (dualwrite: the island the primary, the global
+// keyspace the secondary) as instances of a migration (dualwrite.WithMigration), whose phase the
+// nemesis flips between dual and dual-flipped through the control plane (migration.Change, then
+// migration.Wait, as `islands migration set NAME PHASE --wait` does), pausing or killing an
+// instance mid-flip on every other flip; every region's fills read the global keyspace in its own
+// datacenter.
 //
-// Faults reach what the workload uses: cache events to the other region go to that region's SQS
-// server through the WAN, so partitions, latency spikes (100-800 ms one way, across dualwrite's
-// 200 ms follower budget) and one-way SQS cuts (sqs-cut) delay or hold them; overlapping skews
-// of a region compose (ControlFault sums them); the writers' SecondInvalidation is set from the
-// schedule's largest composed skew within cachesync's contract, and a history breaching the
-// contract is a Finding of the campaign, not a Violation. The report counts per fault kind the
-// faults injected and those that affected traffic (affectedTraffic); a failed injection counts
-// for neither and opens no window.
+// Pieces, one file each: topology.go (regions, sides, writers), schedule.go (the seed's faults),
+// nemesis.go (the Fault interface, the service faults of scripts/regions, the WAN's faults through
+// Partitioner), process.go (child processes — writers, agents, forklift — and the faults on them,
+// clock skew), migrate.go (phase flips through the control plane), workload.go (the writer
+// process), agent.go (a region's cachesync agent on the region's skewed clock), history.go (the
+// JSON-lines history), checker.go and staleness.go (the verdict), campaign.go (one seed end to
+// end).
+//
+// Faults reach what the workload uses, and a fault that cannot is not offered: the global
+// keyspace's replication and the cache events to other regions (each region's SQS server through
+// the WAN) cross the WAN, so partitions, isolations of one region, latency spikes (100-800 ms one
+// way, across dualwrite's 200 ms follower budget) and one-way SQS cuts (sqs-cut, every directed
+// pair) delay or hold them; each Cassandra node, memcached, ElasticMQ, writer and agent is paused
+// and killed; a skew of a region shifts the clock of its writers (every write's timestamp, every
+// cachesync version) and of its cachesync agent (islands-lab chaos-agent: cmd/cachesync takes no
+// clock). Forklift is not skewed: its lww copy takes every timestamp from the source, and its clock
+// only ages TTLs, which the campaign's table has none of. Overlapping skews of a region compose
+// (ControlFault sums them); the writers' SecondInvalidation is set from the schedule's largest
+// composed skew within cachesync's contract, and a history breaching the contract is a Finding of
+// the campaign, not a Violation. The report counts per fault kind the faults injected and those
+// that affected traffic (affectedTraffic); a failed injection counts for neither and opens no
+// window.
 //
 // Invariants the checker enforces after healing and quiescing (each break is a Violation naming
 // the operations involved):
 //
-//  1. lost-write / timestamp / invented: on each side (the primary keyspace in us-east-1, the
-//     secondary in eu-west-1) every cell of kv is the write of some issued operation with that
+//  1. lost-write / timestamp / invented: on each side (each datacenter of the global keyspace,
+//     read there alone at LOCAL_ONE after heal, hints and repair, and the island, which holds the
+//     EU writers' writes only) every cell of kv is the write of some issued operation with that
 //     operation's client timestamp as its writetime — value provenance is per cell: the mutation of
 //     that key wrote that value with that timestamp (another key's value is invented, a definitely
 //     failed write's value is failed-write) — and no acknowledged write is missing unless a write
 //     with a higher timestamp (one that may have applied: not a definite failure) replaced it.
 //     Every phase the schedule uses (dual, dual-flipped) writes both sides, so every acknowledged
-//     write must be on both. A write that returned an error may or may not have applied
+//     write of an EU writer must be on both, and every acknowledged write of any region in every
+//     datacenter: acknowledged in one region and not visible in another is a lost write. A write that returned an error may or may not have applied
 //     (Cassandra's rule): either is accepted, but a write seen applied (one of its cells, value and
 //     writetime, on either side) must be there whole (torn-batch for a logged batch).
-//  2. diverged: both keyspaces hold the same cells with the same writetimes (and forklift verify,
-//     primary -> secondary with lww, is clean). stale-cache: every live cache entry of a row is
+//  2. diverged: the global keyspace's datacenters hold the same cells with the same writetimes
+//     (and forklift verify, island -> global with lww, finds nothing missing but island cells a
+//     newer delete from another region removed, which it cannot see). stale-cache: every live cache entry of a row is
 //     the database's value of that row, and every cache-only entry is the newest acknowledged set
 //     or delete of its key, or newer, with the version its own set returned (version), never a
 //     failed set's value nor another key's; a stale entry is explained only by the newest write
 //     superseding it (not acknowledged, or its invalidation did not complete, or ElasticMQ, in
 //     memory, was killed after it). stale-read: no cache read in a region returns a value older
 //     than a write whose invalidation (each cache-del names its causing write: Cause) by its own
-//     writer in that region completed before the read, while that region's keyspace was
-//     the authoritative one (every fill reading it after the write sees the write, so the stale
+//     writer in that region completed before the read, while the global keyspace was that
+//     write's authoritative side (always for us-east-1's and us-west-2's writers; dual-flipped
+//     for the EU writers) (every fill reading it after the write sees the write, so the stale
 //     value came from a fill that read before the write and was stored after the invalidation).
 //  3. panic / drain / goroutines / dead-letter / spill / history: no child process panicked (its
 //     whole log is searched), every writer's replay
@@ -51,7 +74,11 @@
 //     one. caller-wait: no write (acknowledged, failed or timed out) took longer than CallerWait
 //     while its authoritative side was healthy; a fault whose injection failed opens no window and
 //     is not counted.
-//  4. Staleness of cache reads during faults and calm is reported as a distribution, not judged.
+//  4. epoch: every write of an instance of the migration that began after a flip's `set --wait`
+//     returned ran under that flip's epoch or a later one (migration invariant 3; each write
+//     records the epoch its session had applied, read after the write's invoke time was taken).
+//     A wait that timed out promises nothing.
+//  5. Staleness of cache reads during faults and calm is reported as a distribution, not judged.
 //
 // The final-state checks are not linearizability questions (no operation reads what another
 // wrote, except the cache reads, which promise only eventual consistency), so no linearizability
@@ -59,7 +86,7 @@
 // forklift's lww follow.
 //
 // A seed fixes the schedule and each writer's operations: every choice of a worker is derived from
-// (seed, region, incarnation, worker, op index) alone (Plan), never from a service's answer or
+// (seed, writer, incarnation, worker, op index) alone (Plan), never from a service's answer or
 // another worker's progress, and ids come from the same coordinates; every input that shapes the
 // run (the fault kinds the world offered, rate, keys, longest fault, tombstone TTL …) is in the
 // printed replay command, and a replay asking for a kind its world cannot offer stops

@@ -63,9 +63,12 @@ type Op struct {
 	Muts    []Mut  `json:"muts,omitempty"` // writes: what they change
 	TS      int64  `json:"ts,omitempty"`   // writes: client timestamp µs (from the writer's clock)
 	Phase   string `json:"phase,omitempty"`
-	Key     string `json:"key,omitempty"` // cache ops: the cache key
-	Value   string `json:"value,omitempty"`
-	Err     string `json:"err,omitempty"`
+	// Epoch is the migration epoch a migrating writer's session had applied when the write began
+	// (writes and phase stats), or the epoch a phase change made (nemesis set/applied events).
+	Epoch int64  `json:"epoch,omitempty"`
+	Key   string `json:"key,omitempty"` // cache ops: the cache key
+	Value string `json:"value,omitempty"`
+	Err   string `json:"err,omitempty"`
 	// Nemesis: Target is what the fault hits, Value "start" or "end".
 	Target string `json:"target,omitempty"`
 	// Stats / Drained: the replay backlog.

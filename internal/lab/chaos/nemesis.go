@@ -15,7 +15,7 @@ const (
 	KindPause     = "pause"     // SIGSTOP, later SIGCONT
 	KindKill      = "kill"      // kill -9, later restart
 	KindSkew      = "skew"      // one region's writers' clock off by Arg
-	KindPhase     = "phase"     // the dualwrite phase flipped to Arg
+	KindPhase     = "phase"     // the migration's phase flipped (dual <-> dual-flipped) through its control plane
 	KindForklift  = "forklift"  // a forklift run, kill -9 after Arg, then --resume to the end
 	KindPartition = "partition" // regions cut from each other (a world with a WAN proxy)
 	KindLatency   = "latency"   // extra delay between regions, Arg one way (a world with a WAN proxy)
@@ -30,6 +30,9 @@ type Target struct {
 	Name   string
 	Weight int  // relative frequency in schedules (0 = 1)
 	Slow   bool // healing takes long (a Cassandra restart): schedules hold it short and space it out
+	// MidFlip: an instance of the migration, which schedules also pause or kill right after a
+	// phase flip began (while `set --wait` waits for it).
+	MidFlip bool
 }
 
 func (t Target) weight() int {
@@ -49,8 +52,8 @@ type Fault interface {
 	HealAll(ctx context.Context) error
 }
 
-// Partitioner is what a world with a WAN between its regions offers (Toxiproxy on the world
-// branch): cut, slow down and heal the links between two regions. Wrap it with PartitionFault to
+// Partitioner is what a world with a WAN between its regions offers (Toxiproxy): cut, slow down
+// and heal the links between the regions (the local world's WAN does it to every link at once). Wrap it with PartitionFault to
 // plug it into a nemesis; a world without one simply offers no partition or latency faults.
 type Partitioner interface {
 	Partition(ctx context.Context, a, b string) error
@@ -58,26 +61,44 @@ type Partitioner interface {
 	Heal(ctx context.Context) error
 }
 
-// SQSCutter is a WAN that can cut the path to one region's SQS server from the other region alone
-// (the other direction, and every other path, stay up); Heal restores it.
+// SQSCutter is a WAN that can cut the path to one region's SQS server from one other region alone
+// (the other directions, and every other path, stay up); Heal restores it.
 type SQSCutter interface {
 	CutSQS(ctx context.Context, to, from string) error
 	CutsSQS() bool // whether CutSQS can work (else no such fault is offered)
 }
 
-// PartitionFault turns a Partitioner into partition and latency faults between two regions, and,
-// when it is an SQSCutter, asymmetric cuts of one region from the other's SQS.
+// Isolator is a WAN that can cut one region off from every other (every path reaching or leaving
+// it); Heal restores it.
+type Isolator interface {
+	Isolate(ctx context.Context, region string) error
+}
+
+// PartitionFault turns a Partitioner into faults of the WAN between Regions: a partition of every
+// path ("wan"), the isolation of one region ("isolate-<region>", when it is an Isolator), latency
+// spikes ("wan"), and, when it is an SQSCutter, one-way cuts of one region from another's SQS
+// server ("<to>-sqs-from-<from>").
 type PartitionFault struct {
-	P    Partitioner
-	A, B string
+	P       Partitioner
+	Regions []string
 }
 
 // Targets implements Fault.
 func (f PartitionFault) Targets() []Target {
-	n := f.A + "|" + f.B
-	out := []Target{{Kind: KindPartition, Name: n, Weight: 2}, {Kind: KindLatency, Name: n}}
+	out := []Target{{Kind: KindPartition, Name: "wan", Weight: 2}, {Kind: KindLatency, Name: "wan"}}
+	if _, ok := f.P.(Isolator); ok {
+		for _, r := range f.Regions {
+			out = append(out, Target{Kind: KindPartition, Name: "isolate-" + r})
+		}
+	}
 	if c, ok := f.P.(SQSCutter); ok && c.CutsSQS() {
-		out = append(out, Target{Kind: KindSQSCut, Name: f.B + "-sqs"}, Target{Kind: KindSQSCut, Name: f.A + "-sqs"})
+		for _, to := range f.Regions {
+			for _, from := range f.Regions {
+				if to != from {
+					out = append(out, Target{Kind: KindSQSCut, Name: to + "-sqs-from-" + from})
+				}
+			}
+		}
 	}
 	return out
 }
@@ -93,20 +114,26 @@ func (f PartitionFault) Start(ctx context.Context, st Step) error {
 				return fmt.Errorf("chaos: latency %q: %w", st.Arg, err)
 			}
 		}
-		return f.P.Latency(ctx, f.A, f.B, d)
+		return f.P.Latency(ctx, f.Regions[0], f.Regions[1], d)
 	case KindSQSCut:
 		c, ok := f.P.(SQSCutter)
 		if !ok {
 			return fmt.Errorf("chaos: %s: this WAN cannot cut one path", st.Target)
 		}
-		to := strings.TrimSuffix(st.Target, "-sqs")
-		from := f.A
-		if to == f.A {
-			from = f.B
+		to, from, ok := strings.Cut(st.Target, "-sqs-from-")
+		if !ok {
+			return fmt.Errorf("chaos: sqs-cut target %q: want <to>-sqs-from-<from>", st.Target)
 		}
 		return c.CutSQS(ctx, to, from)
 	}
-	return f.P.Partition(ctx, f.A, f.B)
+	if r, ok := strings.CutPrefix(st.Target, "isolate-"); ok {
+		i, isolator := f.P.(Isolator)
+		if !isolator {
+			return fmt.Errorf("chaos: %s: this WAN cannot isolate one region", st.Target)
+		}
+		return i.Isolate(ctx, r)
+	}
+	return f.P.Partition(ctx, f.Regions[0], f.Regions[1])
 }
 
 // Stop implements Fault.
@@ -119,7 +146,7 @@ func (f PartitionFault) HealAll(ctx context.Context) error { return f.P.Heal(ctx
 // restart SERVICE).
 type ServiceFault struct {
 	Script   string   // path of scripts/regions
-	Services []string // cassandra-us, cassandra-eu, memcached-us, memcached-eu, elasticmq
+	Services []string // cassandra-us, cassandra-eu-global, cassandra-usw, cassandra-eu, memcached-*, elasticmq-*
 	// KillCassandra allows kill -9 of a Cassandra node (its restart takes tens of seconds).
 	KillCassandra bool
 	// AfterRestart runs after a service was restarted (e.g. to create queues ElasticMQ lost).

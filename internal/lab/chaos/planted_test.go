@@ -20,8 +20,11 @@ type pb struct {
 }
 
 func regionOf(proc string) string {
-	if strings.HasPrefix(proc, "writer-eu") {
+	switch {
+	case strings.HasPrefix(proc, "writer-eu"):
 		return "eu-west-1"
+	case strings.HasPrefix(proc, "writer-usw"):
+		return "us-west-2"
 	}
 	return "us-east-1"
 }
@@ -106,7 +109,7 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 		{"lost acked write on the secondary", "lost-write", func(b *pb, f *Final) {
 			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
 			b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
-			f.Rows = [2]map[int]RowState{{1: row("vb", 20)}, {1: row("va", 10)}}
+			f.Rows = two(map[int]RowState{1: row("vb", 20)}, map[int]RowState{1: row("va", 10)})
 		}, "", nil},
 		{"clean: newest acked value on both sides", "", func(b *pb, f *Final) {
 			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
@@ -133,7 +136,7 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 		{"sides diverged on an unknown write", "diverged", func(b *pb, f *Final) {
 			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
 			b.w("writer-us#0", "b", Info, 20, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vb"})
-			f.Rows = [2]map[int]RowState{{1: row("vb", 20)}, {1: row("va", 10)}}
+			f.Rows = two(map[int]RowState{1: row("vb", 20)}, map[int]RowState{1: row("va", 10)})
 		}, "", nil},
 		{"clean: unknown write applied on both sides", "", func(b *pb, f *Final) {
 			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
@@ -357,6 +360,104 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 				}
 			}},
 	}
+	// The seeds' topology: the global keyspace in three datacenters, the island holding the EU
+	// writers' writes only.
+	three := func(us, eu, usw, island map[int]RowState) (map[string]map[int]RowState, map[string][]string) {
+		return map[string]map[int]RowState{globalSide("us-east-1"): us, globalSide("eu-west-1"): eu, globalSide("us-west-2"): usw, IslandSide: island}, SideHolds()
+	}
+	applied := func(b *pb, phase string, epoch int64, err string) {
+		b.ops = append(b.ops, Op{Time: b.tick(), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "set " + phase, Epoch: epoch})
+		b.ops = append(b.ops, Op{Time: b.tick(), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "applied " + phase, Epoch: epoch, Err: err})
+	}
+	// ew records an acknowledged write of a migrating EU writer under epoch and phase.
+	ew := func(b *pb, proc, id string, epoch int64, phase string, ts int64, muts ...Mut) {
+		b.w(proc, id, OK, ts, time.Millisecond, muts...)
+		inv := &b.ops[len(b.ops)-2]
+		inv.Epoch, inv.Phase = epoch, phase
+	}
+	cases = append(cases, []planted{
+		// Cross-region visibility on the seeds' topology.
+		{"acked in us-east-1, not visible in us-west-2 after heal and repair", "lost-write", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+			rows := map[int]RowState{1: row("va", 10)}
+			f.Rows, f.Holds = three(rows, rows, map[int]RowState{}, map[int]RowState{})
+		}, "", nil},
+		{"clean: acked in us-east-1, visible in every datacenter, not in the island", "", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+			rows := map[int]RowState{1: row("va", 10)}
+			f.Rows, f.Holds = three(rows, rows, rows, map[int]RowState{})
+		}, "", nil},
+		{"an EU writer's acked write missing in the island", "lost-write", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			rows := map[int]RowState{1: row("va", 10)}
+			f.Rows, f.Holds = three(rows, rows, rows, map[int]RowState{})
+			b.drained("writer-eu#0")
+		}, "", nil},
+		{"clean: the island holds its EU write, the global keyspace a newer US one", "", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+			rows := map[int]RowState{1: row("vb", 20)}
+			f.Rows, f.Holds = three(rows, rows, rows, map[int]RowState{1: row("va", 10)})
+			b.drained("writer-us#0", "writer-eu#0")
+		}, "", nil},
+		{"global datacenters diverged", "diverged", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.w("writer-usw#0", "b", Info, 20, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vb"})
+			f.Rows, f.Holds = three(map[int]RowState{1: row("vb", 20)}, map[int]RowState{1: row("va", 10)}, map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
+		}, "", nil},
+		{"forklift verify finds more cells missing than newer deletes removed", "diverged", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("d", 20, Mut{F: FDelete, K: 1})
+			f.Rows, f.Holds = three(map[int]RowState{}, map[int]RowState{}, map[int]RowState{}, map[int]RowState{1: row("va", 10)})
+			f.ForkliftVerify = "exit status 3: DIFFERENT: 2 missing, 0 mismatched (forklift repair re-copies them)"
+			b.drained("writer-us#0", "writer-eu#0")
+		}, "", nil},
+		{"clean: forklift verify misses only an island cell a newer delete removed", "", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("d", 20, Mut{F: FDelete, K: 1})
+			f.Rows, f.Holds = three(map[int]RowState{}, map[int]RowState{}, map[int]RowState{}, map[int]RowState{1: row("va", 10)})
+			f.ForkliftVerify = "exit status 3: DIFFERENT: 1 missing, 0 mismatched (forklift repair re-copies them)"
+			b.drained("writer-us#0", "writer-eu#0")
+		}, "", nil},
+		// The migration's epoch rule (issue 26): every write that began after `set --wait`
+		// returned carries the new epoch.
+		{"write began after set --wait returned, under the old epoch", "epoch", func(b *pb, f *Final) {
+			applied(b, "dual-flipped", 3, "")
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
+			b.drained("writer-eu#0")
+		}, "", nil},
+		{"clean: write began before set --wait returned, under the old epoch", "", func(b *pb, f *Final) {
+			ew(b, "writer-eu#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			applied(b, "dual-flipped", 3, "")
+			ew(b, "writer-eu#0", "b", 3, "dual-flipped", 20, Mut{F: FInsert, K: 2, V: "vb"})
+			f.Rows = both(map[int]RowState{1: row("va", 10), 2: row("vb", 20)})
+			b.drained("writer-eu#0")
+		}, "", nil},
+		{"an instance restarted mid-flip writes under the epoch before the wait returned", "epoch", func(b *pb, f *Final) {
+			ew(b, "writer-eub#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.nem(KindKill, "writer-eub", "start mid-flip", "")
+			applied(b, "dual-flipped", 3, "")
+			b.nem(KindKill, "writer-eub", "end", "")
+			ew(b, "writer-eub#1", "b", 2, "dual", 20, Mut{F: FInsert, K: 2, V: "vb"})
+			f.Rows = both(map[int]RowState{1: row("va", 10), 2: row("vb", 20)})
+			b.drained("writer-eub#1")
+		}, "", nil},
+		{"clean: set --wait timed out naming the paused instance: no promise", "", func(b *pb, f *Final) {
+			b.nem(KindPause, "writer-eub", "start mid-flip", "")
+			applied(b, "dual-flipped", 3, "migration: not applied by every live instance: writer-eub")
+			b.nem(KindPause, "writer-eub", "end", "")
+			ew(b, "writer-eub#0", "a", 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
+			b.drained("writer-eub#0")
+		}, "", nil},
+		{"clean: a newer epoch than the one waited for", "", func(b *pb, f *Final) {
+			applied(b, "dual-flipped", 3, "")
+			ew(b, "writer-eu#0", "a", 4, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
+			b.drained("writer-eu#0")
+		}, "", nil},
+	}...)
 	kinds := map[string]bool{}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

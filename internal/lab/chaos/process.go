@@ -28,6 +28,21 @@ type Child struct {
 	incarnation int
 	paused      bool
 	starts      int
+	retired     bool // stopped for good at the end of the run: HealAll does not start it again
+}
+
+// Retire marks the child as stopped for good (the writers once quiesced, the agents once the
+// queues drained): HealAll no longer starts a new incarnation of it.
+func (c *Child) Retire() {
+	c.mu.Lock()
+	c.retired = true
+	c.mu.Unlock()
+}
+
+func (c *Child) isRetired() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.retired
 }
 
 // Start starts the child's next incarnation.
@@ -142,13 +157,17 @@ func (c *Child) Incarnation() int {
 // ChildFault pauses (SIGSTOP/SIGCONT) and kills (kill -9, then a new incarnation) children.
 type ChildFault struct {
 	Children []*Child
+	// Instances names the children that are instances of the migration: schedules also pause
+	// and kill them in the middle of phase flips (Target.MidFlip).
+	Instances []string
 }
 
 // Targets implements Fault.
 func (f ChildFault) Targets() []Target {
 	var out []Target
 	for _, c := range f.Children {
-		out = append(out, Target{Kind: KindPause, Name: c.Name}, Target{Kind: KindKill, Name: c.Name, Weight: 2})
+		mid := contains(f.Instances, c.Name)
+		out = append(out, Target{Kind: KindPause, Name: c.Name, MidFlip: mid}, Target{Kind: KindKill, Name: c.Name, Weight: 2, MidFlip: mid})
 	}
 	return out
 }
@@ -162,9 +181,14 @@ func (f ChildFault) child(name string) *Child {
 	return nil
 }
 
-// Start implements Fault.
+// Start implements Fault. Steps on one child may overlap (a mid-flip step and the process
+// track): a child another step has killed and not restarted yet cannot be paused or killed (a
+// failed injection), so one child never runs two incarnations at once.
 func (f ChildFault) Start(_ context.Context, st Step) error {
 	c := f.child(st.Target)
+	if !c.Running() {
+		return fmt.Errorf("chaos: %s is not running (another fault holds it)", c.Name)
+	}
 	if st.Kind == KindPause {
 		return c.Signal(syscall.SIGSTOP)
 	}
@@ -172,30 +196,37 @@ func (f ChildFault) Start(_ context.Context, st Step) error {
 	return nil
 }
 
-// Stop implements Fault.
+// Stop implements Fault: a kill is healed by the next incarnation, unless one is running already.
 func (f ChildFault) Stop(ctx context.Context, st Step) error {
 	c := f.child(st.Target)
 	if st.Kind == KindPause {
+		if !c.Running() {
+			return nil // killed meanwhile: its restart resumes it
+		}
 		return c.Signal(syscall.SIGCONT)
+	}
+	if c.Running() {
+		return nil
 	}
 	return c.Start(ctx)
 }
 
-// HealAll resumes every child and starts any that is not running.
+// HealAll resumes every child and starts any that is not running and not retired.
 func (f ChildFault) HealAll(ctx context.Context) error {
 	var errs []error
 	for _, c := range f.Children {
-		if c.Running() {
+		switch {
+		case c.Running():
 			errs = append(errs, c.Signal(syscall.SIGCONT))
-			continue
+		case !c.isRetired():
+			errs = append(errs, c.Start(ctx))
 		}
-		errs = append(errs, c.Start(ctx))
 	}
 	return errors.Join(errs...)
 }
 
-// ControlFault flips the dualwrite phase and skews one region's writers' clock, through the
-// writers' control file. Skews of one region compose: its offset is the sum of the skew steps
+// ControlFault skews one region's clock — its writers' and its cachesync agent's —, through the
+// control file they poll. Skews of one region compose: its offset is the sum of the skew steps
 // active on it, so healing one leaves the others.
 type ControlFault struct {
 	Path    string
@@ -206,15 +237,15 @@ type ControlFault struct {
 	active map[Step]int64 // skew steps started and not healed -> their offset in ms
 }
 
-// NewControlFault writes the initial control file (phase dual, no skew).
+// NewControlFault writes the initial control file (no skew).
 func NewControlFault(path string, regions []string) (*ControlFault, error) {
-	f := &ControlFault{Path: path, Regions: regions, cur: Control{Phase: "dual", Skew: map[string]int64{}}}
+	f := &ControlFault{Path: path, Regions: regions, cur: Control{Skew: map[string]int64{}}}
 	return f, WriteControl(path, f.cur)
 }
 
 // Targets implements Fault.
 func (f *ControlFault) Targets() []Target {
-	out := []Target{{Kind: KindPhase, Name: "writers", Weight: 2}}
+	var out []Target
 	for _, r := range f.Regions {
 		out = append(out, Target{Kind: KindSkew, Name: r})
 	}
@@ -230,9 +261,6 @@ func (f *ControlFault) update(fn func(c *Control)) error {
 
 // Start implements Fault.
 func (f *ControlFault) Start(_ context.Context, st Step) error {
-	if st.Kind == KindPhase {
-		return f.update(func(c *Control) { c.Phase = st.Arg })
-	}
 	d, err := time.ParseDuration(st.Arg)
 	if err != nil {
 		return fmt.Errorf("chaos: skew %q: %w", st.Arg, err)
@@ -259,16 +287,13 @@ func (f *ControlFault) skewOf(region string) int64 {
 
 // Stop implements Fault: the step's skew is removed, the others of its region stay.
 func (f *ControlFault) Stop(_ context.Context, st Step) error {
-	if st.Kind == KindSkew {
-		return f.update(func(c *Control) {
-			delete(f.active, st)
-			c.Skew[st.Target] = f.skewOf(st.Target)
-		})
-	}
-	return nil
+	return f.update(func(c *Control) {
+		delete(f.active, st)
+		c.Skew[st.Target] = f.skewOf(st.Target)
+	})
 }
 
-// HealAll removes every skew (the phase stays where it is: both dual phases are healthy).
+// HealAll removes every skew.
 func (f *ControlFault) HealAll(context.Context) error {
 	return f.update(func(c *Control) { c.Skew, f.active = map[string]int64{}, nil })
 }
@@ -287,7 +312,7 @@ type ForkliftFault struct {
 
 // Targets implements Fault.
 func (f *ForkliftFault) Targets() []Target {
-	return []Target{{Kind: KindForklift, Name: "us-to-eu"}}
+	return []Target{{Kind: KindForklift, Name: "island-to-global"}}
 }
 
 // Start implements Fault: the run goes on in the background; HealAll waits for it.

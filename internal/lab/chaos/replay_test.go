@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// opSequences returns, per writer region and worker, the first n operations a seed's writers run
+// opSequences returns, per writer and worker, the first n operations a seed's writers run
 // (incarnation 0), asking for them in the order given: the sequence must not depend on it.
 func opSequences(seed uint64, n int, reverse bool) map[string][]Planned {
 	out := map[string][]Planned{}
-	for _, region := range Regions {
+	for _, ws := range writerSpecs() {
+		region := ws.name
 		for worker := 0; worker < 4; worker++ {
 			seq := make([]Planned, n)
 			for i := 0; i < n; i++ {

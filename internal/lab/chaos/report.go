@@ -15,9 +15,10 @@ func (r *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "not offered by this world: %s\n", strings.Join(r.Skipped, "; "))
 	}
 	fmt.Fprintf(w, "faults injected: %s\n", kv(r.Result.Faults))
-	fmt.Fprintf(w, "of them, affected traffic (an operation failed, timed out or was slow, or writes waited in a replay log): %s\n", kv(r.Result.Affected))
+	fmt.Fprintf(w, "of them, affected traffic (an operation failed, timed out or was slow, writes waited in a replay log or as hints, writes replicated or cache events sent across a faulted WAN): %s\n", kv(r.Result.Affected))
+	fmt.Fprintf(w, "migration flips (set = LWT made, applied = set --wait returned, wait-failed = it timed out): %s\n", kv(r.Result.Flips))
 	fmt.Fprintf(w, "operations: %s\n", kv(r.Result.Ops))
-	fmt.Fprintf(w, "largest replay backlog: %s\n", kv(r.Result.MaxBacklog))
+	fmt.Fprintf(w, "largest replay backlog, most hint files: %s\n", kv(r.Result.MaxBacklog))
 	fmt.Fprintf(w, "acknowledged write latency: %s\n", kvs(r.Result.WriteLat))
 	s := r.Result.Staleness
 	fmt.Fprintf(w, "cache reads: %d hits; stale: %d during faults %s, %d calm %s\n", s.Reads, s.StaleDuring, kvs(s.During), s.StaleCalm, kvs(s.Calm))

@@ -55,15 +55,20 @@ func (s Schedule) String() string {
 
 // Generate draws the schedule of seed over duration from the fault kinds the nemesis offers. Three
 // tracks run side by side, so faults overlap as they do in production: process faults (pause,
-// kill, partition, latency: one at a time, 1-3 s apart), control changes (phase flips and clock
-// skew, every 2-6 s) and at most one forklift run. The same seed and the same offered kinds always
+// kill, partition, latency: one at a time, 1-3 s apart), control changes (phase flips of the
+// migration and clock skew, every 2-6 s; every other flip on average also pauses or kills an
+// instance of the migration 50-450 ms after it began, a MidFlip target) and at most one forklift
+// run. The same seed and the same offered kinds always
 // give the same schedule.
 func Generate(seed uint64, duration time.Duration, offered []Target, maxFault time.Duration) Schedule {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := Schedule{Seed: seed, Duration: duration}
-	var proc, ctl []Target
+	var proc, ctl, mid []Target
 	var fork *Target
 	for i := range offered {
+		if offered[i].MidFlip {
+			mid = append(mid, offered[i])
+		}
 		switch offered[i].Kind {
 		case KindPhase, KindSkew:
 			ctl = append(ctl, offered[i])
@@ -110,7 +115,21 @@ func Generate(seed uint64, duration time.Duration, offered []Target, maxFault ti
 			st := Step{At: at, Kind: t.Kind, Target: t.Name}
 			switch t.Kind {
 			case KindPhase:
-				st.Arg = []string{"dual", "dual-flipped"}[r.IntN(2)]
+				r.IntN(2) // the phase a flip went to was drawn here: kept, so no other fault of a seed moved
+				st.Arg = "flip"
+				if len(mid) > 0 {
+					// Every other flip, an instance of the migration is paused or killed while
+					// `set --wait` waits for it. Drawn apart from r, as the latency spikes are.
+					mr := rand.New(rand.NewPCG(seed^0x6d69642d666c6970, uint64(at)))
+					if mr.IntN(2) == 0 {
+						t := pick(mr, mid)
+						d := time.Second + time.Duration(mr.Int64N(int64(min(3*time.Second, maxFault-time.Second)+1)))
+						off := 50*time.Millisecond + time.Duration(mr.Int64N(int64(400*time.Millisecond)))
+						if at+off+d <= end {
+							s.Steps = append(s.Steps, Step{At: at + off, Kind: t.Kind, Target: t.Name, Dur: d, Arg: "mid-flip"})
+						}
+					}
+				}
 			case KindSkew:
 				d := dur(time.Second)
 				if at+d > end {

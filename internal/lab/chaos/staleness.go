@@ -144,12 +144,18 @@ func quantiles(ds []time.Duration) map[string]string {
 	return map[string]string{"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "max": ds[len(ds)-1].Round(time.Millisecond).String(), "n": fmt.Sprint(len(ds))}
 }
 
-// leaderRegion is the region whose keyspace is authoritative in phase p.
-func leaderRegion(p string) string {
-	if p == "dual-flipped" {
-		return Regions[1]
+// fillsSeeWrite reports whether a fill in region reading after a write of that region's writer
+// in phase p was acknowledged sees it: the region's fills read the global keyspace in its own
+// datacenter, which a non-migrating writer writes at LOCAL_QUORUM (phase ""), and a migrating
+// (EU) writer's write reaches before its acknowledgement only when the global keyspace is the
+// authoritative side (dual-flipped). A history of the earlier topology (us-east-1 dual-writing,
+// its fills on the primary) gives the same answers: us-east-1 authoritative but in dual-flipped.
+func fillsSeeWrite(region, p string) bool {
+	flipped := p == "dual-flipped" || p == "secondary-only"
+	if region == EURegion {
+		return flipped
 	}
-	return Regions[0]
+	return !flipped
 }
 
 // staleReads finds cache hits that returned a value older than a write whose own invalidation in
@@ -214,7 +220,7 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 				continue
 			}
 			p := w.Invoke.Phase // as the writer's session had it
-			if leaderRegion(p) != c.Invoke.Region || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
+			if !fillsSeeWrite(c.Invoke.Region, p) || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
 				continue
 			}
 			id := c.Invoke.Region + " " + c.Invoke.Key + " " + w.Invoke.ID

@@ -13,7 +13,8 @@ import (
 )
 
 // WANPartitioner is the local world's WAN (Toxiproxy on every cross-region path, internal/lab/world)
-// as a Partitioner. The world has one link between its two regions, so a and b only name it. Heal
+// as a Partitioner: Partition and Latency act on every cross-region path (a and b are not used),
+// Isolate on one region's. Heal
 // restores the link with the delay it had before the first fault, so a campaign leaves the WAN
 // as it found it.
 type WANPartitioner struct {
@@ -50,6 +51,14 @@ func (p *WANPartitioner) Partition(ctx context.Context, _, _ string) error {
 		return err
 	}
 	return p.W.Partition(ctx)
+}
+
+// Isolate implements Isolator: every path reaching or leaving region is cut (world.WAN.Isolate).
+func (p *WANPartitioner) Isolate(ctx context.Context, region string) error {
+	if err := p.save(ctx); err != nil {
+		return err
+	}
+	return p.W.Isolate(ctx, world.Region(region))
 }
 
 // Latency implements Partitioner: every cross-region path gets d each way.

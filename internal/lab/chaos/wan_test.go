@@ -29,15 +29,20 @@ func TestSQSCutIsOnePath(t *testing.T) {
 	}))
 	defer srv.Close()
 	p := NewWANPartitioner(nil)
-	if targets := (PartitionFault{P: p, A: Regions[0], B: Regions[1]}).Targets(); strings.Contains(names(targets), KindSQSCut) {
+	if targets := (PartitionFault{P: p, Regions: Regions}).Targets(); strings.Contains(names(targets), KindSQSCut) {
 		t.Fatalf("a WAN without its API offers %s", names(targets))
 	}
 	p = NewWANPartitionerAt(srv.URL)
-	f := PartitionFault{P: p, A: Regions[0], B: Regions[1]}
-	if got := names(f.Targets()); !strings.Contains(got, "sqs-cut/eu-west-1-sqs") || !strings.Contains(got, "sqs-cut/us-east-1-sqs") {
-		t.Fatalf("targets %s, want both one-way SQS cuts", got)
+	f := PartitionFault{P: p, Regions: Regions}
+	got := names(f.Targets())
+	for _, to := range Regions {
+		for _, from := range Regions {
+			if want := "sqs-cut/" + to + "-sqs-from-" + from; to != from && !strings.Contains(got, want) {
+				t.Fatalf("targets %s, want every one-way SQS cut (%s missing)", got, want)
+			}
+		}
 	}
-	if err := f.Start(context.Background(), Step{Kind: KindSQSCut, Target: "eu-west-1-sqs"}); err != nil {
+	if err := f.Start(context.Background(), Step{Kind: KindSQSCut, Target: "eu-west-1-sqs-from-us-east-1"}); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()

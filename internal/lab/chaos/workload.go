@@ -27,12 +27,12 @@ import (
 	"github.com/globalcloud/islands/internal/private"
 )
 
-// Control is what the campaign tells its writers while they run, through a small JSON file they
-// poll (a file survives a writer's kill -9: the restarted writer starts in the same phase).
+// Control is what the campaign tells its writers and agents while they run, through a small JSON
+// file they poll (a file survives a writer's kill -9: the restarted writer starts with the same
+// skew). The migration's phase is not in it: the EU writers take it from the control plane.
 type Control struct {
-	Phase string           `json:"phase"`          // dualwrite phase name
-	Skew  map[string]int64 `json:"skew,omitempty"` // region -> clock offset in ms
-	Stop  bool             `json:"stop,omitempty"` // stop the workload, drain, exit
+	Skew map[string]int64 `json:"skew,omitempty"` // region -> clock offset in ms
+	Stop bool             `json:"stop,omitempty"` // stop the workload, drain, exit
 }
 
 // ReadControl reads a control file (a missing file is the zero Control).
@@ -58,34 +58,49 @@ func WriteControl(path string, c Control) error {
 	return os.Rename(tmp, path)
 }
 
-// WriterConfig is one region's writer process: the workload of that region.
+// QueueRoute is a region's cachesync queue as a writer reaches it: the SQS server's endpoint from
+// the writer's region (through the WAN for another region) and the queue's URL.
+type QueueRoute struct {
+	Region   string `json:"region"`
+	Endpoint string `json:"endpoint"`
+	URL      string `json:"url"`
+}
+
+// WriterConfig is one writer process of the workload.
 type WriterConfig struct {
-	Region       string // us-east-1 or eu-west-1
-	Incarnation  int    // how many times this writer was started before (kill -9 and restart)
-	Seed         uint64
-	PrimaryCQL   string // the primary keyspace's cluster (us-east-1's)
-	SecondaryCQL string // the secondary keyspace's cluster (eu-west-1's)
-	LocalCQL     string // this region's cluster: where its cache fills read
-	Keyspace     string // in both clusters
-	Memcached    string // this region's memcached
-	SQSEndpoint  string // the SQS server of OtherQueue, as this region reaches it (through the WAN)
-	OtherQueue   string // URL of the other region's queue
-	OwnQueue     string // URL of this region's queue (second events go there too)
-	ReplayDir    string
-	History      string
-	ControlPath  string
-	Rate         int // operations per second
-	Keys         int // rows of kv (and cache-only keys) the workload touches
-	TombstoneTTL time.Duration
+	Name        string // us, usw, eu, eub: the prefix of its operation ids, unique in the run
+	Region      string
+	Incarnation int // how many times this writer was started before (kill -9 and restart)
+	Seed        uint64
+	GlobalCQL   string // this region's node of the global cluster: its writes (LOCAL_QUORUM) and fills
+	// IslandCQL is the EU island, which a migrating writer dual-writes ("" for the others).
+	IslandCQL string
+	Keyspace  string // in the global cluster and the island
+	// Migration names the migration a migrating writer is an instance of (its instance name is
+	// writer-<Name>, the same across incarnations), in ControlKeyspace of the global cluster;
+	// MigrationTTL is its heartbeat TTL, longer than any pause the nemesis holds it in.
+	Migration       string
+	ControlKeyspace string
+	MigrationTTL    time.Duration
+	Memcached       string       // this region's memcached
+	Destinations    []QueueRoute // every other region's queue
+	Own             QueueRoute   // this region's own queue: the second events go there too
+	ReplayDir       string
+	History         string
+	ControlPath     string
+	Rate            int // operations per second
+	Keys            int // rows of kv (and cache-only keys) the workload touches
+	TombstoneTTL    time.Duration
 	// SecondInvalidation of the writers' publishers: the campaign sets it from the schedule's
 	// largest composed skew, within the library's contract (SecondInvalidationFor).
 	SecondInvalidation time.Duration
 	DrainTimeout       time.Duration
-	Out                io.Writer // progress and errors (stderr)
+	Out                io.Writer `json:"-"` // progress and errors (stderr)
 }
 
-// skewClock is the writer's clock: the machine's, plus the skew the campaign sets for its region.
-// Every dualwrite timestamp and cachesync version of the writer comes from it.
+// skewClock is a process's clock: the machine's, plus the skew the campaign sets for its region.
+// Every dualwrite and CQL timestamp and cachesync version of a writer, and an agent's clock, come
+// from it.
 type skewClock struct {
 	skew atomic.Int64 // ns
 	mu   sync.Mutex
@@ -108,7 +123,8 @@ func (c *skewClock) next() int64 {
 
 // writerCluster is the gocql configuration the workload runs with: the demo's (short timeouts,
 // initial host lookup disabled as every loopback user of islands sets it), as the application
-// role (its credentials and TLS from the ISLANDS_CQL_* variables the campaign passed down).
+// role (its credentials and TLS from the ISLANDS_CQL_* variables the campaign passed down), at
+// LOCAL_QUORUM.
 func writerCluster(addr, ks string) (*gocql.ClusterConfig, cqlconn.Access, error) {
 	c := gocql.NewCluster(addr)
 	c.Keyspace = ks
@@ -116,18 +132,20 @@ func writerCluster(addr, ks string) (*gocql.ClusterConfig, cqlconn.Access, error
 	c.WriteTimeout = 3 * time.Second
 	c.ConnectTimeout = 5 * time.Second
 	c.DisableInitialHostLookup = true
-	// Its region's node only, as an application's local session: a node of the two-datacenter
-	// global cluster announces its peer after a pause, and gocql would then coordinate writes in
-	// the other region, through the WAN.
+	// Its region's node only, as an application's local session: a node of the global cluster
+	// announces its peers, and gocql would then coordinate writes in another region, through the
+	// WAN.
 	c.HostFilter = gocql.WhiteListHostFilter(addr)
-	c.Consistency = gocql.One
+	c.Consistency = gocql.LocalQuorum
 	c.Logger = log.New(io.Discard, "", 0)
 	a, err := cqlconn.RoleApp.Apply(c)
 	return c, a, err
 }
 
-// RunWriter is the writer process: dual writes and cache operations at a steady rate until the
-// control file says stop, then it waits for its replay log to drain and records the outcome.
+// RunWriter is the writer process: writes and cache operations at a steady rate until the control
+// file says stop, then it waits for its replay log to drain and records the outcome. A migrating
+// writer (an EU writer) dual-writes the island and the global keyspace through a dualwrite session
+// WithMigration; the others write the global keyspace.
 func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	if cfg.Out == nil {
 		cfg.Out = os.Stderr
@@ -137,7 +155,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		return err
 	}
 	defer rec.Close()
-	proc := fmt.Sprintf("writer-%s#%d", short(cfg.Region), cfg.Incarnation)
+	proc := fmt.Sprintf("writer-%s#%d", cfg.Name, cfg.Incarnation)
 	// An access failure that retrying cannot cure (a missing grant, a wrong CA…) ends the writer
 	// with its explanation: retried, it would leave the campaign judging a run that wrote nothing.
 	connect := func(addr string) (*gocql.Session, error) {
@@ -161,33 +179,36 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 			}
 		}
 	}
-	local, err := connect(cfg.LocalCQL)
+	global, err := connect(cfg.GlobalCQL)
 	if err != nil {
 		return err
 	}
-	defer local.Close()
+	defer global.Close()
 
 	clk := &skewClock{}
 	ctl, _ := ReadControl(cfg.ControlPath)
-	phase, err := dualwrite.ParsePhase(orDefault(ctl.Phase, "dual"))
-	if err != nil {
-		return err
-	}
 	clk.skew.Store(ctl.Skew[cfg.Region] * int64(time.Millisecond))
 	var dw *dualwrite.Session
-	for {
+	for cfg.IslandCQL != "" {
 		// Open owns its gocql sessions and rebuilds a side whose pool emptied (issue 12). The
 		// configs name the keyspace, so Open checks the role's grants there before any write.
-		primary, _, err := writerCluster(cfg.PrimaryCQL, cfg.Keyspace)
+		// The phase is the migration's: Open registers the instance and applies it first.
+		island, _, err := writerCluster(cfg.IslandCQL, cfg.Keyspace)
 		if err != nil {
 			return fmt.Errorf("%s: %w", proc, err)
 		}
-		secondary, _, err := writerCluster(cfg.SecondaryCQL, cfg.Keyspace)
+		gc, _, err := writerCluster(cfg.GlobalCQL, cfg.Keyspace)
 		if err != nil {
 			return fmt.Errorf("%s: %w", proc, err)
 		}
-		dw, err = dualwrite.Open(ctx, primary, secondary,
-			dualwrite.WithPhase(phase), dualwrite.WithReplayDir(cfg.ReplayDir), dualwrite.WithClock(clk.now), dualwrite.WithName(proc))
+		control, _, err := writerCluster(cfg.GlobalCQL, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", proc, err)
+		}
+		dw, err = dualwrite.Open(ctx, island, gc,
+			dualwrite.WithReplayDir(cfg.ReplayDir), dualwrite.WithClock(clk.now), dualwrite.WithName(proc),
+			dualwrite.WithMigration(control, cfg.Migration, "writer-"+cfg.Name, dualwrite.MigrationKeyspace(cfg.ControlKeyspace),
+				dualwrite.MigrationRegion(cfg.Region), dualwrite.MigrationHeartbeat(dualwrite.DefaultMigrationHeartbeat, cmp.Or(cfg.MigrationTTL, dualwrite.DefaultMigrationTTL))))
 		if err == nil {
 			break
 		}
@@ -201,13 +222,25 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-time.After(time.Second):
 		}
 	}
-	sqsc, err := world.SQSClient(ctx, cfg.Region, cfg.SQSEndpoint)
-	if err != nil {
-		return err
+	var dests []cachesync.Destination
+	for _, d := range cfg.Destinations {
+		c, err := world.SQSClient(ctx, d.Region, d.Endpoint)
+		if err != nil {
+			return err
+		}
+		dests = append(dests, cachesync.Destination{Region: d.Region, Client: c, Queue: d.URL})
 	}
-	pub, err := cachesync.NewPublisher(sqsc, []string{cfg.OtherQueue}, cachesync.PublisherOptions{
+	var own *cachesync.Destination
+	if cfg.Own.URL != "" {
+		c, err := world.SQSClient(ctx, cfg.Own.Region, cfg.Own.Endpoint)
+		if err != nil {
+			return err
+		}
+		own = &cachesync.Destination{Region: cfg.Own.Region, Client: c, Queue: cfg.Own.URL}
+	}
+	pub, err := cachesync.NewPublisherTo(ctx, dests, own, cachesync.PublisherOptions{
 		SecondInvalidation: cmp.Or(cfg.SecondInvalidation, SecondInvalidationFor(cfg.TombstoneTTL, 3*time.Second)), // ≥ TombstoneTTL + 2 × skew, as the option asks
-		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second, OwnQueue: cfg.OwnQueue})
+		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -219,7 +252,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		return err
 	}
 
-	w := &writer{cfg: cfg, rec: rec, proc: proc, dw: dw, local: local, cache: cache, clk: clk}
+	w := &writer{cfg: cfg, rec: rec, proc: proc, dw: dw, global: global, cache: cache, clk: clk}
 	wctx, stopWork := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	workers := 4
@@ -234,6 +267,11 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	lastStats := time.Now()
+	var phase dualwrite.Phase
+	if dw != nil {
+		phase = dw.Phase()
+		rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, F: "phase", Phase: phase.String(), Epoch: dw.Migration().Epoch})
+	}
 	for stop := false; !stop; {
 		select {
 		case <-ctx.Done():
@@ -241,18 +279,16 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-tick.C:
 		}
 		if c, err := ReadControl(cfg.ControlPath); err == nil {
-			if p, err := dualwrite.ParsePhase(orDefault(c.Phase, "dual")); err == nil && p != dw.Phase() {
-				setPhase(dw, p)
-				if dw.Phase() == p {
-					rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, F: "phase", Phase: p.String()})
-				}
-			}
 			clk.skew.Store(c.Skew[cfg.Region] * int64(time.Millisecond))
 			if c.Stop {
 				stop = true
 			}
 		}
-		if time.Since(lastStats) >= time.Second {
+		if dw != nil && dw.Phase() != phase { // the control plane flipped it
+			phase = dw.Phase()
+			rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, F: "phase", Phase: phase.String(), Epoch: dw.Migration().Epoch})
+		}
+		if dw != nil && time.Since(lastStats) >= time.Second {
 			n, _ := dw.Backlog()
 			rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, Backlog: n})
 			lastStats = time.Now()
@@ -260,18 +296,26 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	}
 	stopWork()
 	wg.Wait()
-	dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
-	derr := dw.WaitReplayed(dctx)
-	cancel()
-	n, _ := dw.Backlog() // (count, age of the oldest): it has no error to lose
-	end := Op{Type: Drained, Process: proc, Region: cfg.Region, Backlog: n}
-	if derr != nil {
-		end.Err = derr.Error()
+	end := Op{Type: Drained, Process: proc, Region: cfg.Region}
+	if dw != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+		derr := dw.WaitReplayed(dctx)
+		cancel()
+		end.Backlog, _ = dw.Backlog() // (count, age of the oldest): it has no error to lose
+		if derr != nil {
+			end.Err = derr.Error()
+		}
+		dw.Close()
 	}
-	dw.Close()
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Close sends what is buffered and what a broker restart left to resend (ResendWindow: after
+	// an ElasticMQ restart near the end, thousands of events through a 130 ms WAN path). What it
+	// cannot send in time stays in the spill for a next start, which a campaign's writer never
+	// has: the checker would rightly find it there (spill) and stale in the caches.
+	cctx, cancel := context.WithTimeout(context.Background(), publisherCloseTimeout)
 	defer cancel()
-	pub.Close(cctx)
+	if err := pub.Close(cctx); err != nil {
+		fmt.Fprintf(cfg.Out, "%s: cachesync publisher close: %v\n", proc, err)
+	}
 	// Goroutines of dualwrite or cachesync still running after Close (a second of grace).
 	var left []string
 	for i := 0; i < 10; i++ {
@@ -288,9 +332,8 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	return nil
 }
 
-// setPhase switches the session's phase (the flip is retried at the next poll if it did not
-// happen).
-func setPhase(dw *dualwrite.Session, p dualwrite.Phase) { dw.SetPhase(p) } // refused while the side gaining authority has a backlog
+// publisherCloseTimeout bounds a writer's cachesync Publisher.Close at the end of a run.
+const publisherCloseTimeout = 2 * time.Minute
 
 // CacheRules: cache-only keys (chaos-c:) are replicated to the other region, row keys (chaos-row:) are
 // invalidated there.
@@ -303,13 +346,13 @@ func RowKey(k int) string { return "chaos-row:" + strconv.Itoa(k) }
 func CacheOnlyKey(k int) string { return "chaos-c:" + strconv.Itoa(k) }
 
 type writer struct {
-	cfg   WriterConfig
-	rec   *Recorder
-	proc  string
-	dw    *dualwrite.Session
-	local *gocql.Session
-	cache *cachesync.Client
-	clk   *skewClock
+	cfg    WriterConfig
+	rec    *Recorder
+	proc   string
+	dw     *dualwrite.Session // a migrating writer's: the island and the global keyspace
+	global *gocql.Session     // this region's node of the global cluster: the others' writes, every fill
+	cache  *cachesync.Client
+	clk    *skewClock
 }
 
 // Planned is one operation of a worker as decided before it runs, from (seed, region,
@@ -323,9 +366,10 @@ type Planned struct {
 	Work time.Duration `json:"work,omitempty"` // reads: the work between a fill's read and its fill
 }
 
-// Plan returns operation op of worker in writer (region, incarnation) of seed, over keys keys.
-func Plan(seed uint64, region string, incarnation, worker, op, keys int) Planned {
-	id := fmt.Sprintf("%s%d-%d-%d", short(region), incarnation, worker, op)
+// Plan returns operation op of worker in writer (name, incarnation) of seed, over keys keys. name
+// is the writer's (us, eu, usw, eub: no name is another's followed by digits).
+func Plan(seed uint64, name string, incarnation, worker, op, keys int) Planned {
+	id := fmt.Sprintf("%s%d-%d-%d", name, incarnation, worker, op)
 	r := rand.New(rand.NewPCG(seed, hash(id)))
 	p := Planned{ID: id, K: r.IntN(keys)}
 	write := func(ks ...int) {
@@ -384,7 +428,7 @@ func (w *writer) loop(ctx context.Context, worker, workers int) {
 		} else if d < -time.Second {
 			next = time.Now() // far behind (a fault): do not burst to catch up
 		}
-		w.one(ctx, Plan(w.cfg.Seed, w.cfg.Region, w.cfg.Incarnation, worker, op, w.cfg.Keys))
+		w.one(ctx, Plan(w.cfg.Seed, w.cfg.Name, w.cfg.Incarnation, worker, op, w.cfg.Keys))
 		op++
 	}
 }
@@ -402,27 +446,45 @@ func (w *writer) one(ctx context.Context, p Planned) {
 	}
 }
 
-// write runs one write (a batch over two keys) through dualwrite, then invalidates the rows' cache
-// entries in both regions.
+// write runs one write (a batch over two keys) — through dualwrite for a migrating writer, on the
+// global keyspace for the others —, then invalidates the rows' cache entries in every region. A
+// migrating writer records the epoch and phase its session had when the write began: the invoke's
+// time is taken before they are read, so a write that began after `set --wait` returned shows
+// the epoch that set made (migration invariant 3), unless the control plane broke it.
 func (w *writer) write(ctx context.Context, p Planned) {
 	id, muts, f := p.ID, p.Muts, p.F
 	ts := w.clk.next()
-	inv := Op{Type: Invoke, Process: w.proc, ID: id, F: f, Region: w.cfg.Region, Muts: muts, TS: ts, Phase: w.dw.Phase().String()}
+	inv := Op{Time: time.Now().UnixNano(), Type: Invoke, Process: w.proc, ID: id, F: f, Region: w.cfg.Region, Muts: muts, TS: ts}
+	if w.dw != nil {
+		inv.Epoch = w.dw.Migration().Epoch
+		inv.Phase = w.dw.Phase().String()
+	}
 	w.rec.Record(inv)
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	var err error
-	if len(muts) == 1 {
+	switch {
+	case w.dw != nil && len(muts) == 1:
 		stmt, vals := mutCQL(muts[0])
 		err = w.dw.Query(stmt, vals...).WithContext(cctx).WithTimestamp(ts).Exec()
-	} else {
+	case w.dw != nil:
 		b := w.dw.NewBatch(gocql.LoggedBatch).WithContext(cctx).WithTimestamp(ts)
 		for _, m := range muts {
 			stmt, vals := mutCQL(m)
 			b.Query(stmt, vals...)
 		}
 		err = w.dw.ExecuteBatch(b)
+	case len(muts) == 1:
+		stmt, vals := mutCQL(muts[0])
+		err = w.global.Query(stmt, vals...).WithContext(cctx).WithTimestamp(ts).Exec()
+	default:
+		b := w.global.NewBatch(gocql.LoggedBatch).WithContext(cctx).WithTimestamp(ts)
+		for _, m := range muts {
+			stmt, vals := mutCQL(m)
+			b.Query(stmt, vals...)
+		}
+		err = w.global.ExecuteBatch(b)
 	}
 	w.complete(inv, start, err)
 	if err != nil {
@@ -466,8 +528,8 @@ func (w *writer) complete(inv Op, start time.Time, err error) {
 	w.rec.Record(end)
 }
 
-// read is cache-aside: a hit is recorded with its value; a miss reads this region's own keyspace
-// and fills the local cache with what it found.
+// read is cache-aside: a hit is recorded with its value; a miss reads the global keyspace in this
+// region's datacenter (LOCAL_QUORUM) and fills the local cache with what it found.
 func (w *writer) read(ctx context.Context, p Planned) {
 	k := p.K
 	key := RowKey(k)
@@ -503,7 +565,7 @@ func (w *writer) read(ctx context.Context, p Planned) {
 	var v *string
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	err = w.local.Query("SELECT v FROM kv WHERE k = ?", k).WithContext(rctx).Consistency(gocql.One).Scan(&v)
+	err = w.global.Query("SELECT v FROM kv WHERE k = ?", k).WithContext(rctx).Consistency(gocql.LocalQuorum).Scan(&v)
 	if errors.Is(err, gocql.ErrNotFound) || (err == nil && v == nil) {
 		end = Op{Type: Fail, Process: w.proc, ID: id, F: FCacheFill, Region: w.cfg.Region, Key: key, Err: "no row", LatencyNs: int64(time.Since(start))}
 		w.rec.Record(end)
@@ -526,7 +588,7 @@ func (w *writer) read(ctx context.Context, p Planned) {
 	w.rec.Record(end)
 }
 
-// cacheSet writes a cache-only key, replicated to the other region.
+// cacheSet writes a cache-only key, replicated to the other regions.
 func (w *writer) cacheSet(ctx context.Context, p Planned) {
 	key := CacheOnlyKey(p.K)
 	id := p.ID
@@ -539,7 +601,7 @@ func (w *writer) cacheSet(ctx context.Context, p Planned) {
 	w.complete(inv, start, err)
 }
 
-// cacheDelete deletes key here and in the other region; cause is the id of the write it follows
+// cacheDelete deletes key here and in the other regions; cause is the id of the write it follows
 // ("" for none), recorded so the checker matches each invalidation with its write even when
 // another worker of the process wrote in between.
 func (w *writer) cacheDelete(ctx context.Context, key, id, cause string) {
@@ -561,20 +623,6 @@ func libraryGoroutines() []string {
 		}
 	}
 	return out
-}
-
-func short(region string) string {
-	if len(region) >= 2 {
-		return region[:2]
-	}
-	return region
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 func hash(s string) uint64 {

@@ -21,14 +21,14 @@ func chaosCmd(args []string) int {
 	seed := fs.Uint64("seed", 0, "first seed (0 = one from the clock, printed)")
 	seeds := fs.Int("seeds", 1, "how many seeds to run, seed, seed+1, …")
 	duration := fs.Duration("duration", 60*time.Second, "workload and faults per seed")
-	rate := fs.Int("rate", 80, "operations per second per writer (two writers)")
+	rate := fs.Int("rate", 80, "operations per second per writer (four writers: us-east-1, us-west-2, two in eu-west-1)")
 	keys := fs.Int("keys", 40, "rows and cache keys the workload touches")
 	maxFault := fs.Duration("max-fault", 8*time.Second, "longest pause or outage")
-	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift,partition,latency); empty = every kind the world offers (the replay command names them)")
-	targets := fs.String("targets", "", "comma-separated fault targets to use (cassandra-eu,writer-us,writers,eu-west-1…); empty = all")
+	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift,partition,latency,sqs-cut); empty = every kind the world offers (the replay command names them)")
+	targets := fs.String("targets", "", "comma-separated fault targets to use (cassandra-eu-global,writer-eub,migration,eu-west-1,isolate-us-west-2…); empty = all")
 	killCass := fs.Bool("kill-cassandra", false, "also kill -9 and restart Cassandra nodes (slow restarts)")
 	out := fs.String("out", "chaos-out", "directory of the runs (one subdirectory per seed)")
-	binDir := fs.String("bin-dir", "", "where the cachesync and forklift programs are (default: beside this program)")
+	binDir := fs.String("bin-dir", "", "where the forklift program is (default: beside this program)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long writers wait for their replay logs at the end")
 	callerWait := fs.Duration("caller-wait", 2*time.Second, "an acknowledged write slower than this with a healthy authoritative side is a violation")
 	wan := fs.Bool("wan", true, "partition and latency faults through the world's WAN (ISLANDS_WAN), when the world has one")
@@ -137,6 +137,33 @@ func chaosWriterCmd(args []string) int {
 	defer stop()
 	if err := chaos.RunWriter(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "islands-lab chaos-writer:", err)
+		return 1
+	}
+	return 0
+}
+
+// chaosAgentCmd is `islands-lab chaos-agent`: a region's cachesync agent as the campaign runs it,
+// on the region's skewed clock (not for people).
+func chaosAgentCmd(args []string) int {
+	fs := flag.NewFlagSet("chaos-agent", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "agent config (JSON, written by islands-lab chaos)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	b, err := os.ReadFile(*cfgPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "islands-lab chaos-agent:", err)
+		return 2
+	}
+	var cfg chaos.AgentConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "islands-lab chaos-agent:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := chaos.RunAgent(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "islands-lab chaos-agent:", err)
 		return 1
 	}
 	return 0

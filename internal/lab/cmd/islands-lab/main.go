@@ -56,6 +56,8 @@ func main() {
 	case "chaos":
 		stop()
 		os.Exit(chaosCmd(os.Args[2:]))
+	case "chaos-agent":
+		os.Exit(chaosAgentCmd(os.Args[2:]))
 	case "chaos-writer":
 		stop()
 		os.Exit(chaosWriterCmd(os.Args[2:]))
