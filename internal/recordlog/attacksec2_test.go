@@ -1,7 +1,10 @@
 package recordlog
 
 import (
+	"errors"
+
 	"context"
+	"github.com/globalcloud/islands/internal/private"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,5 +67,34 @@ func TestAttackSec2PrecreatedSegmentOfAnotherUserGetsTheRecords(t *testing.T) {
 			t.Errorf("symlink=%v: the record went into %s, owned by uid %d, mode %v: they read the member data",
 				viaSymlink, theirs, st.Sys().(*syscall.Stat_t).Uid, st.Mode().Perm())
 		}
+	}
+}
+
+// A log directory (dualwrite's dead/, uncertain/, withdrawn/, a cachesync spill subdirectory)
+// that another user pre-created is refused, naming it, before anything is written into it.
+func TestPrecreatedDirectoryOfAnotherUserIsRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to play the other user (chown)")
+	}
+	dir := filepath.Join(t.TempDir(), "dead")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(dir, Options{})
+	if err == nil {
+		l.Close()
+		t.Fatal("a directory owned by another user was adopted")
+	}
+	if !errors.Is(err, private.ErrNotOurs) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("want ErrNotOurs naming %s, got %v", dir, err)
+	}
+	// Read-only (root inspecting that user's log): their directory, their files, accepted.
+	if l, err := Open(dir, Options{ReadOnly: true}); err != nil {
+		t.Fatalf("read-only: %v", err)
+	} else {
+		l.Close()
 	}
 }
