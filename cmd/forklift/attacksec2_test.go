@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +35,41 @@ func TestAttackSec2InsecurePasswordFlagTakesAPasswordSilently(t *testing.T) {
 				t.Errorf("%s<password> accepted without an error (the password is in ps); source.insecure_password=%v, tls.insecure_skip_verify=%v",
 					flag, got.Source.InsecurePassword, got.Source.TLS.InsecureSkipVerify)
 			}
+		}
+	}
+}
+
+// Every way of typing a password into a flag that does not take one is refused as a usage error
+// that shows neither the value nor a flag "name" holding it, on the error and on stderr; strict
+// booleans still accept what strconv.ParseBool accepts.
+func TestFlagValuesNeverEchoed(t *testing.T) {
+	const pw = "Hunter2-very-secret"
+	for _, args := range [][]string{
+		{"--source-insecure-password=" + pw},
+		{"--source-insecure-password", pw},
+		{"--destination-tls", pw},
+		{"-source-tls-insecure=" + pw},
+		{"--source-disable-host-lookup=" + pw},
+		{"--create-table=" + pw},
+		{"--source-password:" + pw},
+		{"--source-pasword=" + pw},
+		{"--" + pw},
+	} {
+		var stderr strings.Builder
+		c := newCommon("run", &stderr, false)
+		_, err := c.parse(args)
+		if err == nil || !errors.Is(err, errUsage) {
+			t.Errorf("%q: want a usage error, got %v", strings.ReplaceAll(strings.Join(args, " "), pw, "PW"), err)
+			continue
+		}
+		if strings.Contains(err.Error()+stderr.String(), "Hunter2") {
+			t.Errorf("the password shows: %v\n%s", err, stderr.String())
+		}
+	}
+	for _, v := range []string{"true", "false", "1", "0", "T", "FALSE"} {
+		c := newCommon("run", io.Discard, false)
+		if err := refuseUnsafeValues(c.fs, c.boolFlags, []string{"--source-tls=" + v, "--source-insecure-password", v, "--create-table=" + v}); err != nil {
+			t.Errorf("%s: %v", v, err)
 		}
 	}
 }
