@@ -43,3 +43,28 @@ func TestAttackSec2PasswordWithBracesEchoesAPiece(t *testing.T) {
 		t.Errorf("the error shows 9 of the password's 14 characters: %v", err)
 	}
 }
+
+// What the fix keeps: a key that looks like one is still named (a typo is found at once); a
+// literal ${ in a password is written $${; an unset variable in any other key is named.
+func TestConfigErrorsStillHelp(t *testing.T) {
+	_, err := ParseConfig([]byte("source: {hosts: [a], usernme: u}\n"))
+	if err == nil || !strings.Contains(err.Error(), `unknown key "usernme" in source`) {
+		t.Errorf("a misspelt key is not named: %v", err)
+	}
+	_, err = ParseConfig([]byte("source: {hosts: [a], username: u, password: {x: y}}\n"))
+	if err == nil || strings.Contains(err.Error(), `"x"`) || !strings.Contains(err.Error(), "not shown") {
+		t.Errorf("a key under password: %v", err)
+	}
+	cfg, err := ParseConfig([]byte("source: {hosts: [a], username: u, password: 'x7$${Kq9vTz2Lm}w'}\n"))
+	if err != nil || cfg.Source.Password.Reveal() != "x7${Kq9vTz2Lm}w" {
+		t.Errorf("$${ in a password: err %v, length %d", err, len(cfg.Source.Password.Reveal()))
+	}
+	_, err = ParseConfig([]byte("source: {hosts: [a], username: u, password: '${FORKLIFT_T_UNSET_PW}'}\n"))
+	if err == nil || strings.Contains(err.Error(), "FORKLIFT_T_UNSET_PW") || !strings.Contains(err.Error(), "source.password") {
+		t.Errorf("an unset variable in password: %v", err)
+	}
+	_, err = ParseConfig([]byte("source: {hosts: [a], username: '${FORKLIFT_T_UNSET_USER}'}\n"))
+	if err == nil || !strings.Contains(err.Error(), "FORKLIFT_T_UNSET_USER") {
+		t.Errorf("an unset variable in username is not named: %v", err)
+	}
+}
