@@ -1,7 +1,10 @@
 package dualwrite
 
 import (
+	"errors"
+
 	"context"
+	"github.com/globalcloud/islands/internal/private"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,5 +47,29 @@ func TestAttackSec2ReplayEntriesGoIntoAnotherUsersSegment(t *testing.T) {
 	b, _ := os.ReadFile(seg)
 	if strings.Contains(string(b), "alice@example.com") {
 		t.Errorf("the replay entry went into %s, a 0666 file owned by uid %d: they read alice@example.com", seg, other)
+	}
+}
+
+// A first-format segment another user planted in the replay directory is refused, not imported:
+// its entries would otherwise be replayed as the application's writes.
+func TestLegacySegmentOfAnotherUserIsRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to play the other user (chown)")
+	}
+	dir := t.TempDir()
+	seg := filepath.Join(dir, "seg-0000000001.log")
+	if err := os.WriteFile(seg, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(seg, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenFileLog(dir, 0)
+	if err == nil {
+		l.Close()
+		t.Fatal("another user's first-format segment was adopted")
+	}
+	if !errors.Is(err, private.ErrNotOurs) || !strings.Contains(err.Error(), seg) {
+		t.Fatalf("want ErrNotOurs naming %s, got %v", seg, err)
 	}
 }
