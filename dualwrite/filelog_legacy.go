@@ -56,6 +56,13 @@ func moveLegacy(dir string, log *slog.Logger) (bool, error) {
 			segs = append(segs, cur)
 		}
 		for _, p := range segs {
+			// Like recordlog's files (its invariant 8): no symlink, none of another user's, whose
+			// entries would otherwise be replayed as the application's writes.
+			f, err := private.OpenOwned(p, os.O_RDONLY, os.Geteuid())
+			if err != nil {
+				return false, fmt.Errorf("first-format file: %w", err)
+			}
+			f.Close()
 			if err := os.Rename(p, filepath.Join(ld, filepath.Base(p))); err != nil {
 				return false, err
 			}
@@ -74,10 +81,17 @@ func moveLegacy(dir string, log *slog.Logger) (bool, error) {
 // importLegacy appends the first format's pending entries to l and removes DIR/legacy-v0.
 func (l *FileLog) importLegacy() error {
 	ld := filepath.Join(l.dir, legacyDir)
+	if _, err := private.DirOwner(ld, true); err != nil {
+		return err
+	}
 	var curSeg uint64
 	var curOff int64
-	if b, err := os.ReadFile(filepath.Join(ld, "cursor")); err == nil {
+	if f, err := private.OpenOwned(filepath.Join(ld, "cursor"), os.O_RDONLY, os.Geteuid()); err == nil {
+		b, _ := io.ReadAll(f)
+		f.Close()
 		fmt.Sscanf(string(b), "%d %d", &curSeg, &curOff)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	segs, _ := filepath.Glob(filepath.Join(ld, "seg-*.log"))
 	sort.Strings(segs)
@@ -92,7 +106,7 @@ func (l *FileLog) importLegacy() error {
 		if num == curSeg {
 			start = curOff
 		}
-		f, err := os.Open(p)
+		f, err := private.OpenOwned(p, os.O_RDONLY, os.Geteuid())
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/migration"
 )
 
@@ -652,7 +653,7 @@ func (w *watcher) saveState(epoch int64, p Phase) {
 	}
 	tmp := w.mc.stateFile + ".tmp"
 	err := func() error {
-		f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+		f, err := private.Create(tmp) // no symlink followed, none of another user's
 		if err != nil {
 			return err
 		}

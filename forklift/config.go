@@ -195,7 +195,11 @@ func LoadConfig(path string) (Config, error) {
 //   - An unquoted value that was expanded takes the type its text has (workers: ${N} is a number);
 //     a quoted one stays a string.
 //   - An error never shows a value (a password, or a variable holding one): it names the line and
-//     the key, and the YAML decoder's echo of the offending value is cut out.
+//     the key, and the YAML decoder's echo of the offending value is cut out. An unknown key is
+//     quoted only when it looks like a key (looksLikeKey) and is not under a secret key: a
+//     password typed without its ": " in a flow mapping ({password:PW}) parses as a key. Under a
+//     secret key (password, password_env, …: secretKey) an unset ${NAME} is not named either: a
+//     literal password may hold "${…}" (write $${ for a literal ${).
 func ParseConfig(b []byte) (Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
@@ -262,6 +266,11 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 			k, v := n.Content[i], n.Content[i+1]
 			ft, ok := fields[k.Value]
 			if !ok {
+				if !looksLikeKey(k.Value) || secretKey(path) {
+					// A password typed without its ": " (password:PW in a flow mapping), or
+					// given as a mapping, parses as a key: never quote it.
+					return fmt.Errorf("%w: line %d: an unknown key (not shown: it may hold a value)%s", ErrConfig, k.Line, inPath(path))
+				}
 				return fmt.Errorf("%w: line %d: unknown key %q%s", ErrConfig, k.Line, k.Value, inPath(path))
 			}
 			if err := checkKeys(v, ft, join(path, k.Value)); err != nil {
@@ -292,6 +301,40 @@ func yamlFields(t reflect.Type, fields map[string]reflect.Type) {
 		}
 		fields[name] = f.Type
 	}
+}
+
+// looksLikeKey reports whether an unknown key may be quoted in an error: only what looks like a
+// key (lower case letters and _, at most 40 characters); anything else may be a value typed in
+// its place.
+func looksLikeKey(s string) bool {
+	if s == "" || len(s) > 40 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// secretKey reports whether the last key of path holds a secret, or the name of one: password,
+// password_env (whose value may be the password typed in its place), and any key ending in
+// password, secret or token. Errors about such a key's value show nothing of it, not even the
+// name of a ${VAR} in it (which may be a piece of the password).
+func secretKey(path string) bool {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	if path == "password_env" {
+		return true
+	}
+	for _, suffix := range []string{"password", "secret", "token"} {
+		if strings.HasSuffix(path, suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 func join(path, key string) string {
@@ -334,6 +377,11 @@ func expandNode(n *yaml.Node, path string) error {
 			return nil
 		}
 		v, err := expandValue(n.Value, os.LookupEnv)
+		if err != nil && secretKey(path) {
+			// The "variable" may be a piece of a literal password holding ${…}.
+			return fmt.Errorf("%w: line %d: %s: a ${NAME} in it names no environment variable that is set (the name is not shown: it may be part of a literal password); "+
+				"write $${ for a literal ${, or use password_file / password_env", ErrConfig, n.Line, path)
+		}
 		if err != nil {
 			return fmt.Errorf("%w: line %d: %s: %v", ErrConfig, n.Line, path, err)
 		}

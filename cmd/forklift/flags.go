@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +33,9 @@ type common struct {
 	config string
 	set    map[string]func(string) error // config-key flags, applied over the YAML when given
 	raw    map[string]string             // the value each config-key flag was given
-	cfg    forklift.Config               // what the flags write into
+	// boolFlags are the config-key flags taking true or false as their value (--source-tls true).
+	boolFlags map[string]bool
+	cfg       forklift.Config // what the flags write into
 
 	logLevel, logFormat, metricsAddr, reportPath string
 	jsonOut                                      bool
@@ -45,7 +48,8 @@ type common struct {
 // newCommon registers the shared flags; sharded commands also take --shard.
 func newCommon(name string, stderr io.Writer, sharded bool) *common {
 	c := &common{fs: flag.NewFlagSet("forklift "+name, flag.ContinueOnError), set: map[string]func(string) error{}, raw: map[string]string{},
-		getenv: os.Getenv}
+		boolFlags: map[string]bool{},
+		getenv:    os.Getenv}
 	c.fs.SetOutput(stderr)
 	c.fs.StringVar(&c.config, "config", "", "YAML config file (required unless every needed key is given as a flag)")
 	c.fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -69,6 +73,13 @@ func (c *common) key(name, help string, apply func(string) error) {
 	})
 }
 
+// boolKeyValue is key for a boolean config key that takes its value (--source-tls true): the
+// value must be one strconv.ParseBool accepts, refused unshown otherwise (refuseUnsafeValues).
+func (c *common) boolKeyValue(name, help string, apply func(string) error) {
+	c.boolFlags[name] = true
+	c.key(name, help, apply)
+}
+
 // boolKey is key for a boolean config key: the flag alone means true (--create-table).
 func (c *common) boolKey(name, help string, apply func(string) error) {
 	c.fs.BoolFunc(name, help, func(v string) error {
@@ -87,8 +98,9 @@ func (c *common) configFlags() {
 	num := func(p *int) func(string) error {
 		return func(v string) error { _, err := fmt.Sscan(v, p); return err }
 	}
+	// Strict: ParseBool or an error (refuseUnsafeValues has refused anything else unshown).
 	boolean := func(p *bool) func(string) error {
-		return func(v string) error { _, err := fmt.Sscan(v, p); return err }
+		return func(v string) (err error) { *p, err = strconv.ParseBool(v); return err }
 	}
 	dur := func(p *time.Duration) func(string) error {
 		return func(v string) (err error) { *p, err = time.ParseDuration(v); return err }
@@ -108,14 +120,14 @@ func (c *common) configFlags() {
 		c.key(p+"-timeout", p+".timeout of one request (default "+d.Source.Timeout.String()+")", dur(&cc.Timeout))
 		c.key(p+"-connect-timeout", p+".connect_timeout (default "+d.Source.ConnectTimeout.String()+")", dur(&cc.ConnectTimeout))
 		c.key(p+"-connections", p+".connections per host (default 2)", num(&cc.Connections))
-		c.key(p+"-disable-host-lookup", p+".disable_host_lookup: use only the contact points (default false)", boolean(&cc.DisableHostLookup))
-		c.key(p+"-tls", p+".tls.enabled (default false)", boolean(&cc.TLS.Enabled))
+		c.boolKeyValue(p+"-disable-host-lookup", p+".disable_host_lookup: use only the contact points (default false)", boolean(&cc.DisableHostLookup))
+		c.boolKeyValue(p+"-tls", p+".tls.enabled (default false)", boolean(&cc.TLS.Enabled))
 		c.key(p+"-tls-ca", p+".tls.ca_file", str(&cc.TLS.CAFile))
 		c.key(p+"-tls-cert", p+".tls.cert_file", str(&cc.TLS.CertFile))
 		c.key(p+"-tls-key", p+".tls.key_file", str(&cc.TLS.KeyFile))
 		c.key(p+"-tls-server-name", p+".tls.server_name", str(&cc.TLS.ServerName))
-		c.key(p+"-tls-insecure", p+".tls.insecure_skip_verify: do not verify the server's certificate; logged as INSECURE (default false)", boolean(&cc.TLS.InsecureSkipVerify))
-		c.key(p+"-insecure-password", p+".insecure_password: send the password to a server TLS does not verify; refused otherwise, logged as INSECURE (default false)", boolean(&cc.InsecurePassword))
+		c.boolKeyValue(p+"-tls-insecure", p+".tls.insecure_skip_verify: do not verify the server's certificate; logged as INSECURE (default false)", boolean(&cc.TLS.InsecureSkipVerify))
+		c.boolKeyValue(p+"-insecure-password", p+".insecure_password: send the password to a server TLS does not verify; refused otherwise, logged as INSECURE (default false)", boolean(&cc.InsecurePassword))
 		c.key(p+"-allowed-authenticators", p+".allowed_authenticators: server authenticator classes the password is offered to, comma-separated (default Cassandra's PasswordAuthenticator)", list(&cc.AllowedAuthenticators))
 	}
 	c.key("keyspaces", "keyspaces: copy every table of these keyspaces, comma-separated", list(&c.cfg.Keyspaces))
@@ -168,6 +180,9 @@ func splitList(v string) []string {
 // --shard are validated, so a configuration error is reported before any cluster is contacted.
 func (c *common) parse(args []string) (forklift.Config, error) {
 	if err := refusePasswordFlags(args); err != nil {
+		return forklift.Config{}, err
+	}
+	if err := refuseUnsafeValues(c.fs, c.boolFlags, args); err != nil {
 		return forklift.Config{}, err
 	}
 	if err := c.fs.Parse(args); err != nil {

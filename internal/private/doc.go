@@ -12,7 +12,9 @@
 //
 // OpenFile never follows a symlink and refuses (ErrNotOurs) a file that another user owns, before
 // truncating or writing it: in a directory others can write to, a file or symlink they pre-created
-// would otherwise receive the member data.
+// would otherwise receive the member data. OpenOwned does the same for a file that must already
+// exist (recordlog's segments and cursor), against the owner DirOwner returns for its directory
+// (which must be the current user's when writing).
 //
 // Users: internal/recordlog (so dualwrite's replay log, dead letters and uncertain entries, and
 // cachesync's spill), forklift's quarantine_file, cmd/forklift's --report, the demo's output and

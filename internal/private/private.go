@@ -123,3 +123,55 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// OpenOwned opens an existing file (never creating it) for a mechanism that keeps member data in
+// files it made earlier (recordlog's segments and cursor). Invariants: a symlink at path is never
+// followed (O_NOFOLLOW), and a file not owned by uid is refused with ErrNotOurs before anything is
+// read from or written to it. uid is the owner of the directory holding the file (see DirOwner),
+// which is the current user's for any directory islands writes in.
+func OpenOwned(path string, flag int, uid int) (*os.File, error) {
+	f, err := os.OpenFile(path, (flag&^(os.O_CREATE|os.O_TRUNC))|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s is a symlink: %w (remove it)", path, ErrNotOurs)
+		}
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != uid {
+		f.Close()
+		return nil, fmt.Errorf("%s is owned by uid %d, not %d: %w (another user may have planted it: remove it)", path, sys.Uid, uid, ErrNotOurs)
+	}
+	return f, nil
+}
+
+// DirOwner returns the uid owning dir. A directory owned by another user than the current one,
+// or a symlink to one made by another user than the current one or root, is refused with
+// ErrNotOurs when mine is true: a directory another
+// user pre-created would let them read or plant what goes into it. With mine false (read-only
+// inspection, e.g. root reading an application's log) any owner is accepted and returned, so the
+// files in it can be held to the same owner.
+func DirOwner(dir string, mine bool) (int, error) {
+	for _, stat := range []func(string) (os.FileInfo, error){os.Lstat, os.Stat} {
+		st, err := stat(dir)
+		if err != nil {
+			return 0, err
+		}
+		sys, ok := st.Sys().(*syscall.Stat_t)
+		if !ok {
+			return os.Geteuid(), nil
+		}
+		link := st.Mode()&os.ModeSymlink != 0
+		if mine && int(sys.Uid) != os.Geteuid() && !(link && sys.Uid == 0) {
+			return 0, fmt.Errorf("%s is owned by uid %d, not %d: %w (another user may have made it: remove it, or give the program a directory of its own)", dir, sys.Uid, os.Geteuid(), ErrNotOurs)
+		}
+		if st.IsDir() {
+			return int(sys.Uid), nil
+		}
+	}
+	return 0, fmt.Errorf("%s: not a directory", dir)
+}

@@ -58,4 +58,10 @@
 //     append. A segment that cannot be created is retried on the next append.
 //  7. Close never blocks on queued appends: they fail with ErrClosed; at most the group being
 //     written finishes first. Appends after Close fail with ErrClosed.
+//  8. Every file of the log is opened through internal/private: never through a symlink, never one
+//     owned by another user. A writable log's directory must be the current user's; a read-only
+//     one's files must be owned by its directory's owner (root may inspect an application's log).
+//     A file or directory another user planted (in a directory open to them) is refused with
+//     private.ErrNotOurs and an error naming it: it would otherwise receive the records (member
+//     data) or feed its own to the consumer.
 package recordlog

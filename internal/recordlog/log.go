@@ -142,6 +142,20 @@ type Log struct {
 
 	cursorFile *os.File // written in place (two slots), never replaced: see writeCursor
 	cursorGen  uint64   // generation of the cursor last written
+
+	owner int // uid owning dir: every file opened in it must be owned by it (openPrivate)
+}
+
+// openPrivate opens an existing file of the log (a segment, the cursor) with flag: never through
+// a symlink, never one owned by another user than the directory's (invariant 8). A file planted
+// by another user in a directory open to them would otherwise receive the records (member data),
+// or feed its own records to the consumer.
+func (l *Log) openPrivate(path string, flag int) (*os.File, error) {
+	f, err := private.OpenOwned(path, flag, l.owner)
+	if errors.Is(err, private.ErrNotOurs) {
+		return nil, fmt.Errorf("recordlog: %w; then make %s private (chmod 700) or give the log a directory of its own", err, l.dir)
+	}
+	return f, err
 }
 
 // Open opens (creating if needed) the log in dir and recovers it: see the package invariants.
@@ -166,6 +180,15 @@ func Open(dir string, opts Options) (*Log, error) {
 		if err := private.MkdirAll(dir, opts.Logger); err != nil {
 			return nil, fmt.Errorf("recordlog: creating %s: %w", dir, err)
 		}
+	}
+	// Invariant 8: the directory is ours (or, read-only, whoever's it is) and every file read or
+	// written in it is owned by its owner and no symlink (openPrivate).
+	owner, err := private.DirOwner(dir, !opts.ReadOnly)
+	if err != nil {
+		return nil, fmt.Errorf("recordlog: log directory: %w", err)
+	}
+	l.owner = owner
+	if !opts.ReadOnly {
 		f, err := private.OpenFile(filepath.Join(dir, lockName), os.O_RDWR)
 		if err != nil {
 			return nil, fmt.Errorf("recordlog: lock file: %w", err)
@@ -223,8 +246,11 @@ func (l *Log) recover() error {
 	}
 	sort.Slice(nums, func(i, j int) bool { return nums[i] < nums[j] })
 
-	cur, gen, err := readCursor(filepath.Join(l.dir, cursorName))
+	cur, gen, err := l.readCursor(filepath.Join(l.dir, cursorName))
 	l.cursorGen = gen
+	if errors.Is(err, private.ErrNotOurs) {
+		return err
+	}
 	if err != nil {
 		l.logger.Error("recordlog: cursor unreadable; reading from the oldest segment (records are delivered again)",
 			"dir", l.dir, "err", err)
@@ -258,7 +284,7 @@ func (l *Log) recover() error {
 		if n == cur.Segment {
 			start = cur.Offset
 		}
-		end, count, size, err := scanSegment(l.segPath(n), start, l.opts.MaxRecord)
+		end, count, size, err := l.scanSegment(l.segPath(n), start, l.opts.MaxRecord)
 		if err != nil {
 			return err
 		}
@@ -271,7 +297,7 @@ func (l *Log) recover() error {
 				l.logger.Warn("recordlog: cutting an invalid tail (a crash in mid-append, never acknowledged)",
 					"segment", l.segPath(n), "valid_bytes", end, "cut_bytes", size-end)
 				if !l.opts.ReadOnly {
-					if err := truncateSync(l.segPath(n), end); err != nil {
+					if err := l.truncateSync(l.segPath(n), end); err != nil {
 						return err
 					}
 				}
@@ -300,8 +326,8 @@ func (l *Log) recover() error {
 }
 
 // scanSegment returns where the valid records from start end, how many there are, and the file size.
-func scanSegment(path string, start int64, maxRecord int) (end, count, size int64, err error) {
-	f, err := os.Open(path)
+func (l *Log) scanSegment(path string, start int64, maxRecord int) (end, count, size int64, err error) {
+	f, err := l.openPrivate(path, os.O_RDONLY)
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -329,8 +355,8 @@ func scanSegment(path string, start int64, maxRecord int) (end, count, size int6
 	}
 }
 
-func truncateSync(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+func (l *Log) truncateSync(path string, size int64) error {
+	f, err := l.openPrivate(path, os.O_WRONLY)
 	if err != nil {
 		return err
 	}
@@ -367,11 +393,16 @@ const (
 // readCursor returns the newest valid cursor of the file at path: either slot of a v2 file, or a
 // v1 line in slot 0 (generation 0). A file without a valid one is an error (reading starts at the
 // oldest segment); no file is the zero position.
-func readCursor(path string) (Pos, uint64, error) {
-	b, err := os.ReadFile(path)
+func (l *Log) readCursor(path string) (Pos, uint64, error) {
+	f, err := l.openPrivate(path, os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return Pos{}, 0, nil
 	}
+	if err != nil {
+		return Pos{}, 0, err
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return Pos{}, 0, err
 	}
@@ -681,7 +712,7 @@ func (l *Log) openWriteSegment() (*os.File, error) {
 	needNew, num := l.needNew, l.writeSeg
 	l.mu.Unlock()
 	if !needNew {
-		return os.OpenFile(l.segPath(num), os.O_WRONLY, 0)
+		return l.openPrivate(l.segPath(num), os.O_WRONLY)
 	}
 	num++
 	// O_TRUNC: a file of that number can only be left by an earlier attempt whose directory fsync
@@ -837,7 +868,7 @@ func (l *Log) segIndex(num uint64) int {
 }
 
 func (l *Log) readSegment(seg segment, pos Pos, max int, out []Record) ([]Record, Pos, error) {
-	f, err := os.Open(l.segPath(seg.num))
+	f, err := l.openPrivate(l.segPath(seg.num), os.O_RDONLY)
 	if err != nil {
 		return out, pos, fmt.Errorf("recordlog: reading %s: %w", l.segPath(seg.num), err)
 	}
