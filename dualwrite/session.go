@@ -63,6 +63,9 @@ type Session struct {
 
 	holds holds // entries kept ahead of their leader's answer (hold.go)
 
+	ho *handoffState   // WithHandoff (handoff.go); nil without
+	hm *handoffMetrics // its series; nil without a registerer
+
 	uncertainMu sync.Mutex
 	uncertain   []Uncertain
 
@@ -215,6 +218,10 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		s.replayWG.Add(1)
 		go s.replayer()
 	}
+	if err := s.startHandoff(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.health.every = cfg.healthEvery
 	if cfg.healthTick > 0 {
 		s.replayWG.Add(1)
@@ -323,6 +330,9 @@ func (s *Session) pendingFor(from, to side) int64 {
 		return 0
 	}
 	n, _ := s.log.Backlog()
+	if s.ho != nil {
+		n += s.ho.owedTo(to) // the shared store's backlog for to (handoff.go, H5)
+	}
 	return n + s.deadLettersFor(to)
 }
 
@@ -489,9 +499,15 @@ func (s *Session) Close() {
 	}
 	s.bgCancel() // follower writes past their budget: already in the replay log
 	s.bgWG.Wait()
+	if s.ho != nil {
+		s.ho.drainBeforeClose() // the replayer still runs: drain within the deadline (handoff.go)
+	}
 	close(s.stop)
 	s.replayWG.Wait()
 	s.healWG.Wait()
+	if s.ho != nil {
+		s.ho.closeHandoff() // what is left goes to the shared store; the log is emptied (H1)
+	}
 	if s.ownLog {
 		s.log.Close()
 	}
