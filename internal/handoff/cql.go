@@ -18,7 +18,7 @@ import (
 func Schema(ks string) []string {
 	q := cql.Quote(ks)
 	return []string{
-		"CREATE TABLE IF NOT EXISTS " + q + `.handoff_batches (scope text, id text, side text, entries int, origin text,
+		"CREATE TABLE IF NOT EXISTS " + q + `.handoff_batches (scope text, id text, side text, entry_count int, origin text,
 			holder text, created timestamp, PRIMARY KEY (scope, id))`,
 		"CREATE TABLE IF NOT EXISTS " + q + `.handoff_entries (scope text, id text, seq int, entry blob,
 			PRIMARY KEY ((scope, id), seq))`,
@@ -82,7 +82,7 @@ func (c *CQLStore) Put(ctx context.Context, scope string, b Batch, entries [][]b
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("handoff: writing the entries of batch %s: %w", b.ID, err)
 	}
-	err = s.Query("INSERT INTO "+c.table("handoff_batches")+" (scope, id, side, entries, origin, holder, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+	err = s.Query("INSERT INTO "+c.table("handoff_batches")+" (scope, id, side, entry_count, origin, holder, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		scope, b.ID, b.Side, b.Entries, b.Origin, b.Holder, b.Created).WithContext(ctx).Consistency(c.cons()).Idempotent(true).Exec()
 	if err != nil {
 		return fmt.Errorf("handoff: writing batch %s: %w", b.ID, err)
@@ -97,7 +97,7 @@ func (c *CQLStore) Batches(ctx context.Context, scope string) ([]Batch, error) {
 		return nil, err
 	}
 	defer release()
-	it := s.Query("SELECT id, side, entries, origin, holder, created FROM "+c.table("handoff_batches")+" WHERE scope = ?", scope).
+	it := s.Query("SELECT id, side, entry_count, origin, holder, created FROM "+c.table("handoff_batches")+" WHERE scope = ?", scope).
 		WithContext(ctx).Consistency(c.cons()).Iter()
 	var out []Batch
 	var b Batch

@@ -7,7 +7,7 @@
 // keeps its original client timestamp and its absolute TTL expiry) and leases. The Cassandra
 // implementation (CQLStore) keeps them in three tables of one keyspace (Schema):
 //
-//	handoff_batches  (scope, id)        side, entries, origin, holder, created: one row per batch
+//	handoff_batches  (scope, id)        side, entry_count, origin, holder, created: one row per batch
 //	handoff_entries  ((scope, id), seq) entry blob: the batch's entries
 //	handoff_leases   (scope, lease)     owner, with a TTL: who holds a batch or an origin's liveness
 //
