@@ -46,8 +46,9 @@ import (
 //	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
 //	    writes the same cells with the same writetime and no longer TTL.
 //	H5. The shared backlog of a side counts against its authority (pendingFor): SetPhase and the
-//	    migration watcher wait while any batch for it is listed; a store that cannot be read counts
-//	    as one.
+//	    migration watcher wait while a batch for it was listed at the last listing (at most 1 s
+//	    old, never read with the phase gate held); a listing that failed counts as one. The fleet's
+//	    `islands migration set --wait` reads the store itself when authority moves.
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
@@ -167,11 +168,13 @@ type handoffState struct {
 	stores [2]handoff.Store // for entries of side i
 	closer func()
 
-	mu     sync.Mutex
-	copied Pos // the last entry shared (after it, nothing is)
-	own    []ownBatch
-	beatAt time.Time
-	owed   map[string]int64
+	mu      sync.Mutex
+	copied  Pos // the last entry shared (after it, nothing is)
+	own     []ownBatch
+	beatAt  time.Time
+	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
+	owedErr error            // the last listing's failure (nil: owed is current)
+	closing atomic.Bool      // Close began: adopt nothing more
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
@@ -240,6 +243,7 @@ func (s *Session) startHandoff() error {
 	}
 	s.ho = h
 	h.registerMetrics()
+	h.refresh(context.Background()) // before the first phase switch counts it (H5)
 	h.wg.Add(1)
 	go h.run()
 	return nil
@@ -301,6 +305,7 @@ func (h *handoffState) run() {
 		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
 			adoptedAt = time.Now()
 			h.adopt(ctx)
+			h.refresh(ctx)
 		}
 	}
 }
@@ -359,6 +364,7 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	if c := h.fl.cursorPos(); !passed(from, c) {
 		from = c
 	}
+	defer func() { h.noteUnshared() }() // on every path: a store that cannot be reached lets the window grow, and the metric says so
 	cutoff := time.Now().Add(-h.cfg.copyAfter)
 	holder := h.origin
 	if final {
@@ -397,7 +403,6 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			break
 		}
 	}
-	h.noteUnshared(from)
 	return from, ctx.Err()
 }
 
@@ -482,7 +487,10 @@ func (h *handoffState) distinct() []handoff.Store {
 }
 
 // noteUnshared sets the unshared age from the first record after the last shared one.
-func (h *handoffState) noteUnshared(from Pos) {
+func (h *handoffState) noteUnshared() {
+	h.mu.Lock()
+	from := h.copied
+	h.mu.Unlock()
 	var age time.Duration
 	if recs, _ := h.fl.readAfter(from, 1); len(recs) > 0 && !recs[0].bad {
 		age = max(time.Since(recs[0].e.Logged), 0)
@@ -536,12 +544,15 @@ func (h *handoffState) cleanup(ctx context.Context) {
 // adopt claims the batches other instances left (H4), unless this instance's own backlog is
 // already high or the batch's side is down here.
 func (h *handoffState) adopt(ctx context.Context) {
-	owed := map[string]int64{}
+	if h.closing.Load() {
+		return
+	}
 	for _, st := range h.distinct() {
-		a := &handoff.Adopter{Store: st, Scope: h.scope, Owner: h.owner, TTL: h.cfg.lease,
+		// The claimer's name is unique to this session (h.origin): two sessions of one process
+		// with the same instance name never take or release each other's leases.
+		a := &handoff.Adopter{Store: st, Scope: h.scope, Owner: h.origin, TTL: h.cfg.lease,
 			Skip: func(b handoff.Batch) bool {
-				owed[b.Side] += int64(b.Entries)
-				if b.Holder == h.origin {
+				if h.closing.Load() || b.Holder == h.origin {
 					return true
 				}
 				sd := primarySide
@@ -567,8 +578,23 @@ func (h *handoffState) adopt(ctx context.Context) {
 			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
 		}
 	}
+}
+
+// refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
+func (h *handoffState) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	owed := map[string]int64{}
+	var errs []error
+	for _, st := range h.distinct() {
+		bl, err := handoff.Backlog(ctx, st, h.scope)
+		errs = append(errs, err)
+		for k, v := range bl {
+			owed[k] += v
+		}
+	}
 	h.mu.Lock()
-	h.owed = owed
+	h.owed, h.owedErr = owed, errors.Join(errs...)
 	h.mu.Unlock()
 }
 
@@ -595,27 +621,23 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 	return nil
 }
 
-// owedTo counts the shared backlog for side sd (H5): every batch listed for it, this instance's
-// copies included; a store that cannot be read counts as one.
+// owedTo counts the shared backlog for side sd (H5) as last listed (at most adoptEvery ago, 1 s:
+// never read with the phase gate held), this instance's copies included; a listing that failed
+// counts as one.
 func (h *handoffState) owedTo(sd side) int64 {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	var n int64
-	for _, st := range h.distinct() {
-		bl, err := handoff.Backlog(ctx, st, h.scope)
-		if err != nil {
-			h.s.logger.Warn("dualwrite: reading the shared replay backlog (counted as one)", "err", err)
-			n++
-			continue
-		}
-		n += bl[sd.String()]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owedErr != nil {
+		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read (counted as one)", "err", h.owedErr)
+		return h.owed[sd.String()] + 1
 	}
-	return n
+	return h.owed[sd.String()]
 }
 
 // drainBeforeClose gives the replayer up to the drain deadline to empty the log (Close, before
 // the replayer stops).
 func (h *handoffState) drainBeforeClose() {
+	h.closing.Store(true)
 	if n, _ := h.s.log.Backlog(); n == 0 {
 		return
 	}

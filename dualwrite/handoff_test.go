@@ -193,6 +193,7 @@ func TestHandoffCountsAgainstAuthority(t *testing.T) {
 		t.Fatalf("SetPhase(primary-only) does not move authority: %v", err)
 	}
 	_ = st.Delete(context.Background(), "orders", "x")
+	s.ho.refresh(context.Background())
 	if err := s.SetPhase(Dual); err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,15 @@ func handoffChild(t *testing.T, c *childSide) {
 		t.Fatal(err)
 	}
 	c.ready()
+	// 1 000 writes/s (the rate for the loss window), by 32 writers.
+	pace := time.NewTicker(time.Millisecond)
+	defer pace.Stop()
+	go func() { // the hand-off's own figures, for the parent to log
+		for range time.Tick(250 * time.Millisecond) {
+			h := dw.Handoff()
+			c.say("STATS %d %d %d %d", h.MaxUnsharedAge.Milliseconds(), h.Writes, h.Copied, h.HandedOff)
+		}
+	}()
 	var wg sync.WaitGroup
 	var next atomic.Int64
 	for g := 0; g < 32; g++ {
@@ -60,6 +69,7 @@ func handoffChild(t *testing.T, c *childSide) {
 		go func() {
 			defer wg.Done()
 			for {
+				<-pace.C
 				k := int(next.Add(1))
 				if k > handoffEntries {
 					return
@@ -99,22 +109,66 @@ func handoffSetup(t *testing.T, e Env) string {
 
 // startWriter starts the writing child, pauses the secondary, and returns once it acknowledged
 // every write.
-func startWriter(t *testing.T, e Env, dir, mode string) (*child, map[int]bool) {
+func startWriter(t *testing.T, e Env, dir, mode string) (*child, map[int]bool, *writerStats) {
 	t.Setenv("ISLANDS_TEST_HANDOFF_MODE", mode)
 	c := startChild(t, dir)
 	pauseFor(t, e, "cassandra-eu")
 	c.proceed()
 	acked := map[int]bool{}
+	ws := &writerStats{closedCh: make(chan struct{})}
 	c.read(func(line string) bool {
 		if k, ok := ackOf(line); ok {
 			acked[k] = true
 		}
+		ws.note(line)
 		return line != "WRITTEN"
 	})
 	if len(acked) < handoffEntries {
 		t.Fatalf("the writer acknowledged %d of %d writes (see its output above)", len(acked), handoffEntries)
 	}
-	return c, acked
+	go c.read(func(line string) bool { ws.note(line); return !strings.HasPrefix(line, "CLOSED ") || ws.closed(line) })
+	return c, acked, ws
+}
+
+// writerStats is the last STATS line of the writer (and its CLOSED line).
+type writerStats struct {
+	mu                                    sync.Mutex
+	maxUnsharedMs, writes, copied, handed int64
+	closedLine                            string
+	closedCh                              chan struct{}
+}
+
+func (w *writerStats) note(line string) {
+	if f := strings.Fields(line); len(f) == 5 && f[0] == "STATS" {
+		w.mu.Lock()
+		w.maxUnsharedMs, _ = strconv.ParseInt(f[1], 10, 64)
+		w.writes, _ = strconv.ParseInt(f[2], 10, 64)
+		w.copied, _ = strconv.ParseInt(f[3], 10, 64)
+		w.handed, _ = strconv.ParseInt(f[4], 10, 64)
+		w.mu.Unlock()
+	}
+}
+
+func (w *writerStats) closed(line string) bool {
+	w.mu.Lock()
+	w.closedLine = line
+	ch := w.closedCh
+	w.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+	return false
+}
+
+// figures renders the loss window and the extra writes per kept entry.
+func (w *writerStats) figures() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	per := 0.0
+	if n := w.copied + w.handed; n > 0 {
+		per = float64(w.writes) / float64(n)
+	}
+	return fmt.Sprintf("loss_window_at_1000_writes_per_s=%.2fs shared_store_writes_per_kept_entry=%.3f", float64(w.maxUnsharedMs)/1000, per)
 }
 
 // adopter opens an instance of migration name with the hand-off, on its own directory.
@@ -186,7 +240,7 @@ func TestDualwriteHandoffSurvivesLostDisk(t *testing.T) {
 	e := needServices(t)
 	name := handoffSetup(t, e)
 	dir := t.TempDir()
-	c, acked := startWriter(t, e, dir, "kill")
+	c, acked, ws := startWriter(t, e, dir, "kill")
 	written := time.Now()
 	// The entries become older than HandoffCopyAfter (1 s) and are copied: wait until the shared
 	// store holds them all (the loss window passing), then the pod and its disk are gone.
@@ -205,8 +259,8 @@ func TestDualwriteHandoffSurvivesLostDisk(t *testing.T) {
 	defer dw.Close()
 	waitAdopted(t, e, name, 40*time.Second, dw)
 	missing := missingOnSecondary(t, e, acked)
-	t.Logf("FIGURES acknowledged=%d all_shared_after_last_write=%s adopted=%d adopt_and_drain=%s missing=%d",
-		len(acked), copiedIn.Round(10*time.Millisecond), dw.Handoff().Adopted,
+	t.Logf("FIGURES acknowledged=%d all_shared_after_last_write=%s %s adopted=%d adopt_and_drain=%s missing=%d",
+		len(acked), copiedIn.Round(10*time.Millisecond), ws.figures(), dw.Handoff().Adopted,
 		time.Since(start).Round(10*time.Millisecond), missing)
 	if missing > 0 {
 		t.Fatalf("%d of %d acknowledged writes missing on the secondary after the instance and its disk were lost", missing, len(acked))
@@ -225,21 +279,21 @@ func TestDualwriteHandoffSIGTERMAndRacingAdopters(t *testing.T) {
 	e := needServices(t)
 	name := handoffSetup(t, e)
 	dir := t.TempDir()
-	c, acked := startWriter(t, e, dir, "term")
+	c, acked, ws := startWriter(t, e, dir, "term")
 	sent := time.Now()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var closed string
-	c.read(func(line string) bool {
-		if strings.HasPrefix(line, "CLOSED ") {
-			closed = line
-			return false
-		}
-		return true
-	})
+	select {
+	case <-ws.closedCh:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the writer did not close within 60 s of SIGTERM")
+	}
 	c.cmd.Wait()
 	exit := time.Since(sent)
+	ws.mu.Lock()
+	closed := ws.closedLine
+	ws.mu.Unlock()
 	f := strings.Fields(closed)
 	if len(f) != 4 {
 		t.Fatalf("the writer did not report its Close (got %q)", closed)
@@ -322,8 +376,8 @@ func TestDualwriteHandoffSIGTERMAndRacingAdopters(t *testing.T) {
 	}
 	sort.Strings(batches)
 	mu.Unlock()
-	t.Logf("FIGURES acknowledged=%d handed_off_at_close=%d copied_before=%d sigterm_to_exit=%s adopted_a=%d adopted_b=%d batches=%d held_batch_claims=%v adopt_and_drain=%s missing=%d",
-		len(acked), handed, copied, exit.Round(10*time.Millisecond), a.Handoff().Adopted, b.Handoff().Adopted, len(batches),
+	t.Logf("FIGURES %s acknowledged=%d handed_off_at_close=%d copied_before=%d sigterm_to_exit=%s adopted_a=%d adopted_b=%d batches=%d held_batch_claims=%v adopt_and_drain=%s missing=%d",
+		ws.figures(), len(acked), handed, copied, exit.Round(10*time.Millisecond), a.Handoff().Adopted, b.Handoff().Adopted, len(batches),
 		claims[held], took.Round(10*time.Millisecond), missing)
 	if claims[held][0] != "a" || claims[held][1] != "b" {
 		t.Fatalf("claims of the held batch %v, want a then b", claims[held])
