@@ -201,3 +201,51 @@ func TestHandoffCountsAgainstAuthority(t *testing.T) {
 		t.Fatalf("SetPhase(dual-flipped) with nothing owed: %v", err)
 	}
 }
+
+// A claimer paused while it holds a batch's lease loses it when the lease expires; the batch moves
+// to another instance; Close of the paused one returns (its claim is cut short) and every entry
+// lands.
+func TestHandoffPausedClaimerLosesItsLease(t *testing.T) {
+	clk := &handoffClock{}
+	st := handoff.NewMemStore()
+	st.Now = clk.now
+	fa := &fakeSides{}
+	fa.set(secondarySide, downSide)
+	w := newHandoffSession(t, fa, st, "w", HandoffDrain(50*time.Millisecond, 5*time.Second), HandoffCopyAfter(time.Hour))
+	writeN(t, w, 0, 50)
+	owed := keptFor(t, w, secondarySide)
+	w.Close()
+
+	paused := make(chan string, 1)
+	fa2 := &fakeSides{}
+	a := newHandoffSession(t, fa2, st, "a", HandoffOnClaim(func(ctx context.Context, batch string) {
+		paused <- batch
+		<-ctx.Done() // paused until Close
+	}))
+	held := <-paused
+	fb := &fakeSides{}
+	b := newHandoffSession(t, fb, st, "b")
+	defer b.Close()
+	time.Sleep(1500 * time.Millisecond)
+	if b.Handoff().Adopted != 0 {
+		t.Fatalf("b adopted batch %s while a's lease lived", held)
+	}
+	clk.advance(6 * time.Second)
+	waitHandoff(t, "b to take the batch", 10*time.Second, func() bool {
+		n, _ := b.Backlog()
+		return b.Handoff().Adopted == int64(len(owed)) && n == 0
+	})
+	done := make(chan struct{})
+	go func() { a.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close of an instance paused in a claim did not return")
+	}
+	got := landed(fb, secondarySide)
+	for _, ts := range owed {
+		if !got[ts] {
+			t.Fatalf("write at %d never landed", ts)
+		}
+	}
+}
