@@ -329,11 +329,14 @@ func (s *Session) pendingFor(from, to side) int64 {
 	if from == to || s.log == nil {
 		return 0
 	}
-	n, _ := s.log.Backlog()
+	var shared int64
 	if s.ho != nil {
-		n += s.ho.owedTo(to) // the shared store's backlog for to (handoff.go, H5)
+		// The shared store's backlog for to (handoff.go, H5), read before the local log's: an
+		// adopted batch leaves the shared count only after its entries are in the local log.
+		shared = s.ho.owedTo(to)
 	}
-	return n + s.deadLettersFor(to)
+	n, _ := s.log.Backlog()
+	return shared + n + s.deadLettersFor(to)
 }
 
 // sideBacklogger is a ReplayLog that can count its backlog for one side (FileLog, MemLog).
