@@ -249,3 +249,26 @@ func TestHandoffPausedClaimerLosesItsLease(t *testing.T) {
 		}
 	}
 }
+
+// Close with a follower that never answers (every request hangs until its context ends): the
+// drain gives up at HandoffDrain, the rest is handed off, and Close returns.
+func TestHandoffCloseWithHungFollower(t *testing.T) {
+	st := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, func(ctx context.Context, _ *writeOp) (bool, error) { <-ctx.Done(); return false, ctx.Err() })
+	a := newHandoffSession(t, fa, st, "a", HandoffDrain(300*time.Millisecond, 5*time.Second), HandoffCopyAfter(200*time.Millisecond))
+	writeN(t, a, 0, 100)
+	done := make(chan struct{})
+	go func() { a.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close with a hung follower did not return")
+	}
+	if bl, _ := handoff.Backlog(context.Background(), st, "orders"); bl["secondary"] != 100 {
+		t.Fatalf("shared backlog %v after Close, want secondary 100", bl)
+	}
+	if n, _ := a.log.Backlog(); n != 0 {
+		t.Fatalf("local log holds %d after Close", n)
+	}
+}
