@@ -272,3 +272,34 @@ func TestHandoffCloseWithHungFollower(t *testing.T) {
 		t.Fatalf("local log holds %d after Close", n)
 	}
 }
+
+// TestHandoffFigures prints the hand-off's figures at 1 000 writes/s with the follower down
+// (in-process: fake sides, the in-memory store; the real store adds its write latency to the
+// window): the loss window (max unshared age) and the store writes per kept entry.
+// go test -v -run TestHandoffFigures ./dualwrite/
+func TestHandoffFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("5 s of writes")
+	}
+	st := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, downSide)
+	a := newHandoffSession(t, fa, st, "a", HandoffDrain(100*time.Millisecond, 5*time.Second))
+	pace := time.NewTicker(time.Millisecond)
+	defer pace.Stop()
+	start := time.Now()
+	for i := 0; i < 5000; i++ {
+		<-pace.C
+		if err := a.Query("INSERT INTO kv (k, v) VALUES (?, ?)", i, "x").Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rate := 5000 / time.Since(start).Seconds()
+	a.Close()
+	h := a.Handoff()
+	t.Logf("FIGURES writes=5000 paced_at_1000_per_s actual_rate=%.0f/s copy_after=%s loss_window=%s copied=%d handed_off_at_close=%d store_writes_per_kept_entry=%.3f",
+		rate, DefaultHandoffCopyAfter, h.MaxUnsharedAge.Round(time.Millisecond), h.Copied, h.HandedOff, float64(h.Writes)/float64(h.Copied+h.HandedOff))
+	if h.Copied+h.HandedOff != 5000 {
+		t.Fatalf("copied %d + handed off %d, want 5000", h.Copied, h.HandedOff)
+	}
+}
