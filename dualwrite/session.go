@@ -514,13 +514,30 @@ func (s *Session) Close() {
 	if s.ownLog {
 		s.log.Close()
 	}
-	for _, sc := range s.sides {
-		if sc != nil && sc.cluster != nil {
-			sc.close()
+	// gocql v1.7's Session.Close can block for good on a node that accepts connections but does
+	// not answer (SIGSTOPped, hung): its control connection's close waits on a goroutine stuck in
+	// a request to it. Everything durable is done by now, so Close waits a bounded time and leaves
+	// the rest to finish in the background (found by the hand-off's SIGTERM test, issue 30).
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		for _, sc := range s.sides {
+			if sc != nil && sc.cluster != nil {
+				sc.close()
+			}
 		}
+	}()
+	select {
+	case <-closed:
+	case <-time.After(sideCloseWait):
+		s.logger.Warn("dualwrite: closing a side's gocql session did not return in time (a node that does not answer); left to finish in the background",
+			"waited", sideCloseWait.String())
 	}
 	s.gate.unlock()
 }
+
+// sideCloseWait bounds how long Close waits for the gocql sessions Open made to close.
+const sideCloseWait = 5 * time.Second
 
 // statement returns the cached analysis of stmt.
 func (s *Session) statement(stmt string) statement {

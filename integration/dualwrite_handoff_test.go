@@ -281,9 +281,10 @@ func TestDualwriteHandoffSIGTERMAndRacingAdopters(t *testing.T) {
 	}
 	e := needServices(t)
 	if os.Getenv("HANDOFF_SIGTERM") != "1" {
-		t.Skip("open defect (issue 30, test 2): the writer's Close after SIGTERM with the EU island still paused did not " +
-			"return within 60 s in two runs on the real world (the same Close returns in 0.5 s with a hung fake follower, " +
-			"TestHandoffCloseWithHungFollower's scenario); HANDOFF_SIGTERM=1 runs it with a goroutine dump of the writer on timeout")
+		t.Skip("open defect (issue 30, test 2), unverified fix: in two runs the writer's Close after SIGTERM with the EU island " +
+			"paused did not return: the hand-off itself was done in 3 ms (5 000 entries copied in the background, released), " +
+			"then gocql v1.7's Session.Close of the paused side blocked for good (controlConn.close sending on its quit " +
+			"channel, goroutine dump); Close now bounds that wait to 5 s, not yet run on the world; HANDOFF_SIGTERM=1 runs it")
 	}
 	name := handoffSetup(t, e)
 	dir := t.TempDir()
