@@ -92,6 +92,17 @@
 // cursor is written in place in space reserved for it, so the backlog drains and frees its
 // segments once the side is back.
 //
+// WithHandoff makes the backlog survive the loss of the instance and its disk (a rescheduled
+// pod): entries logged more than HandoffCopyAfter ago (2 s) are copied in the background to a
+// shared store in Cassandra (the migration's control keyspace, or HandoffKeyspace in the cluster
+// that accepted the write), held by the instance's liveness lease; Close drains for at most
+// HandoffDrain, then hands what is left to the store and empties the local log; any live instance
+// of the same migration adopts what an instance left, one claimer per batch under an LWT lease
+// that expires if the claimer dies, by appending the entries (original timestamps and TTL
+// expiries) to its own replay log. A side's shared backlog counts against its authority. The
+// window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
+// islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.
+//
 // The replayer applies each side's entries with that side's own workers, so a side that is down
 // never holds up the other. An entry is set aside in the dead-letter log only for a reason of its
 // own: at once for a syntax error or a value that cannot be encoded; after at least 5 attempts

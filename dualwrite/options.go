@@ -37,6 +37,7 @@ type config struct {
 	healthTick       time.Duration
 	healthEvery      time.Duration
 	migration        *migrationConfig // WithMigration (migration.go)
+	handoff          *handoffConfig   // WithHandoff (handoff.go)
 }
 
 // DefaultFollowerBudget is how long a caller waits for the follower side by default.

@@ -22,11 +22,13 @@ const Usage = `usage: islands migration COMMAND [flags]
 commands:
   status NAME [--stale 5s] [-o json]
         the migration's phase and epoch, and one row per live instance (region, applied epoch and
-        phase, replay backlog, dead letters, heartbeat age); stale instances listed apart
+        phase, replay backlog, dead letters, heartbeat age); stale instances listed apart; the
+        backlog handed off to the control keyspace by instances that left, per side
   set NAME PHASE [--wait 2m] [--force] [--by WHO] [-o json]
         move NAME to PHASE (primary-only, dual, dual-flipped, secondary-only) by one step, with a
         lightweight transaction on the epoch; with --wait, return once every live instance applied
-        it (and so the new authority had no replay backlog), else fail naming those that have not
+        it (and so the new authority had no replay backlog, handed-off backlog included), else fail
+        naming those that have not
 common flags:
   --keyspace islands_control     the control keyspace (created by the first set, NTS in every
                                  datacenter, or as --replication dc:rf,dc:rf says)
@@ -139,15 +141,19 @@ type SetResult struct {
 	Error     string      `json:"error,omitempty"`
 }
 
-// ensureSchema creates the control keyspace when its migrations table is missing.
+// ensureSchema creates the control keyspace when its migrations table is missing, and the
+// hand-off tables (added later) when they are.
 func ensureSchema(ctx context.Context, st *Store, replication string) error {
-	var n int
-	err := st.s.Query("SELECT COUNT(*) FROM system_schema.tables WHERE keyspace_name = ? AND table_name = 'migrations'", st.ks).
-		WithContext(ctx).Scan(&n)
-	if err != nil {
+	have := map[string]bool{}
+	it := st.s.Query("SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?", st.ks).WithContext(ctx).Iter()
+	var t string
+	for it.Scan(&t) {
+		have[t] = true
+	}
+	if err := it.Close(); err != nil {
 		return fmt.Errorf("%w: looking for the control keyspace %s: %w", ErrUnavailable, st.ks, err)
 	}
-	if n > 0 {
+	if have["migrations"] && have["handoff_batches"] && have["handoff_entries"] && have["handoff_leases"] {
 		return nil
 	}
 	var rep map[string]int
@@ -178,6 +184,12 @@ func printFleet(w io.Writer, f Fleet, stale time.Duration) {
 	}
 	if f.Partial != "" {
 		fmt.Fprintf(w, "PARTIAL: %s\n", f.Partial)
+	}
+	if f.HandoffError != "" {
+		fmt.Fprintf(w, "handed-off backlog: unreadable (%s)\n", f.HandoffError)
+	} else {
+		fmt.Fprintf(w, "handed-off backlog (shared store, waiting for adoption): primary %d, secondary %d\n",
+			f.HandedOff["primary"], f.HandedOff["secondary"])
 	}
 	table := func(hs []Heartbeat) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

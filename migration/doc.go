@@ -10,6 +10,10 @@
 //	instances  ((migration), instance): region, epoch, phase, backlog, backlog_age_ms,
 //	                               dead_letters, last_error, control_read_age_ms, flips,
 //	                               updated_at — written USING TTL (the heartbeat)
+//	handoff_batches, handoff_entries, handoff_leases: dualwrite's handed-off replay backlog
+//	                               (internal/handoff); Status counts it per side (Fleet.HandedOff)
+//	                               and Wait does not return on a change of authority while the
+//	                               new authority is owed any of it
 //
 // Invariants:
 //

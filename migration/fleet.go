@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/internal/handoff"
 )
 
 // Change moves migration name to phase to: it reads the current state at SERIAL, checks the step
@@ -55,6 +57,11 @@ type Fleet struct {
 	// Partial is set when the heartbeats could only be read from the local datacenter: instances
 	// of other regions may be missing or out of date.
 	Partial string `json:"partial,omitempty"`
+	// HandedOff is the replay backlog instances handed off to the control keyspace (dualwrite's
+	// WithHandoff), per side it must land on, not adopted yet; HandoffError says why it could not
+	// be read (then it counts as unknown: Wait does not return on a change of authority).
+	HandedOff    map[string]int64 `json:"handed_off"`
+	HandoffError string           `json:"handoff_error,omitempty"`
 }
 
 // All returns the live and stale instances together.
@@ -90,6 +97,9 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 		}
 		f.Partial = fmt.Sprintf("heartbeats read from the local datacenter only (%v)", err)
 	}
+	if f.HandedOff, err = handoff.Backlog(ctx, handoff.NewCQLStore(st.s, st.ks), name); err != nil {
+		f.HandoffError = err.Error()
+	}
 	now := time.Now()
 	for _, h := range hs {
 		if now.Sub(h.Updated) > staleAfter {
@@ -99,6 +109,18 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 		}
 	}
 	return f, nil
+}
+
+// owesNewAuthority is the handed-off backlog for the side the last change made authoritative (0
+// when the change did not move authority; 1 when it cannot be read).
+func (f Fleet) owesNewAuthority() int64 {
+	if Authority(f.State.Phase) == Authority(f.State.PreviousPhase) || f.State.PreviousPhase == "" {
+		return 0
+	}
+	if f.HandoffError != "" {
+		return 1
+	}
+	return f.HandedOff[Authority(f.State.Phase)]
 }
 
 // Behind returns the instances of f that have not applied epoch (stale ones included).
@@ -146,7 +168,7 @@ func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Du
 		case err == nil && f.State.Epoch > epoch:
 			return f, fmt.Errorf("%w: epoch %d was superseded by epoch %d (%s, by %s) while waiting",
 				ErrConflict, epoch, f.State.Epoch, f.State.Phase, f.State.ChangedBy)
-		case err == nil && len(f.Behind(epoch)) == 0:
+		case err == nil && len(f.Behind(epoch)) == 0 && f.owesNewAuthority() == 0:
 			return f, nil
 		case err == nil:
 			last, lastErr = f, nil
@@ -159,6 +181,10 @@ func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Du
 				return last, fmt.Errorf("%w: epoch %d of %q: the instances could not be read: %w", ErrNotApplied, epoch, name, lastErr)
 			}
 			b := last.Behind(epoch)
+			if len(b) == 0 {
+				return last, fmt.Errorf("%w: epoch %d (%s) of %q: every live instance applied it, but the handed-off backlog still owes the %s side %d writes (%s)",
+					ErrNotApplied, epoch, last.State.Phase, name, Authority(last.State.Phase), last.owesNewAuthority(), orNone(last.HandoffError))
+			}
 			return last, fmt.Errorf("%w: epoch %d (%s) of %q: %d of %d live instances have not applied it: %s",
 				ErrNotApplied, epoch, last.State.Phase, name, len(b), len(last.All()), names(b))
 		case <-time.After(poll):

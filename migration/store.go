@@ -11,6 +11,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/internal/handoff"
 )
 
 // DefaultKeyspace is the control keyspace's name when none is given.
@@ -113,6 +114,7 @@ func (st *Store) EnsureSchema(ctx context.Context, replication map[string]int) e
 			epoch bigint, phase text, backlog bigint, backlog_age_ms bigint, dead_letters bigint, last_error text,
 			control_read_age_ms bigint, flips bigint, updated_at timestamp, PRIMARY KEY (migration, instance))`,
 	}
+	stmts = append(stmts, handoff.Schema(st.ks)...) // the hand-off of dualwrite's replay backlog (WithHandoff)
 	for _, s := range stmts {
 		if err := st.s.Query(s).WithContext(ctx).Exec(); err != nil {
 			return fmt.Errorf("%w: creating the control keyspace %s: %w", ErrUnavailable, st.ks, err)

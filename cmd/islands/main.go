@@ -22,6 +22,8 @@ commands:
   replay inspect|retry|drop [flags] DIR
                                   see and act on a dualwrite replay log: pending, dead-lettered
                                   and uncertain entries (islands replay help)
+  replay shared [--keyspace KS] MIGRATION
+                                  the backlog instances handed off to the control keyspace, per side
   migration status|set NAME …     a migration's phase across the fleet: status, and set PHASE
                                   [--wait 2m] [--force] [-o json] (islands migration help)
 `

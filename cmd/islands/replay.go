@@ -12,6 +12,7 @@ import (
 
 	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/internal/recordlog"
+	"github.com/globalcloud/islands/migration"
 )
 
 const replayUsage = `usage: islands replay COMMAND [flags] DIR
@@ -29,6 +30,10 @@ commands:
                                   ones once reconciled); without --yes nothing is removed.
                                   Dead letters and uncertain entries for a side keep it from
                                   becoming authoritative (SetPhase) until they are gone
+  shared [--keyspace islands_control] MIGRATION
+                                  (instead of DIR) the backlog instances handed off to the control
+                                  keyspace (dualwrite.WithHandoff) and not adopted yet: per side,
+                                  and per batch with its origin, holder and age (read-only)
 An ID names one entry for good (not given again after a retry or a drop).
 retry and drop need the directory to themselves: stop the application first.
 `
@@ -52,6 +57,7 @@ func replayCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	ids := fs.String("id", "", "retry, drop: comma-separated entry IDs (default all)")
 	yes := fs.Bool("yes", false, "drop: really remove")
 	uncertain := fs.Bool("uncertain", false, "drop: the uncertain entries instead of the dead-lettered")
+	keyspace := fs.String("keyspace", migration.DefaultKeyspace, "shared: the control keyspace")
 	dir, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return fmt.Errorf("%w: %v\n%s", errUsage, err, replayUsage)
@@ -61,6 +67,8 @@ func replayCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("%w: --id: %v", errUsage, err)
 	}
 	switch cmd {
+	case "shared":
+		return shared(ctx, dir, *keyspace, *limit, stdout)
 	case "inspect":
 		l, err := dualwrite.OpenFileLog(dir, 0, dualwrite.FileLogReadOnly())
 		if err != nil {

@@ -1,0 +1,726 @@
+package dualwrite
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/globalcloud/islands/internal/handoff"
+	"github.com/globalcloud/islands/internal/recordlog"
+	"github.com/globalcloud/islands/migration"
+)
+
+// The hand-off (WithHandoff): a session's replay backlog never depends on its own disk alone. The
+// local FileLog stays the first level (an fsync, no network); a shared, durable store in Cassandra
+// (package internal/handoff: the migration's control keyspace, or a keyspace of the cluster that
+// accepted the write) is the second, from which any live instance of the same migration (scope)
+// adopts what an instance left.
+//
+// Invariants (with internal/handoff's 1–5):
+//
+//	H1. Close passes an entry of the local log without it having landed only once it is durable
+//	    in the shared store (Put returned): the local log is empty after a successful hand-off,
+//	    and holds everything after a failed one (then the next session on the directory drains it).
+//	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
+//	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
+//	    replays it itself), unless its leader has not answered yet (held: copied once it has) or it
+//	    was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
+//	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
+//	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is.
+//	H3. A copy batch is deleted by its origin only once the local cursor passed every entry in it
+//	    (each landed or was dead-lettered locally); at Close the origin drops its liveness lease
+//	    instead, and the batches left are adopted by others.
+//	H4. Adopting a batch appends its entries to the local replay log (durable) before the batch is
+//	    deleted: from then on they are this instance's backlog, replayed, copied and handed off
+//	    like its own. Entries keep their Side, original Timestamp, absolute TTL expiry and Logged
+//	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
+//	    writes the same cells with the same writetime and no longer TTL.
+//	H5. The shared backlog of a side counts against its authority (pendingFor): SetPhase and the
+//	    migration watcher wait while a batch for it was listed at the last listing (at most 1 s
+//	    old, never read with the phase gate held); a listing that failed counts as one. The fleet's
+//	    `islands migration set --wait` reads the store itself when authority moves.
+
+// HandoffOption tunes WithHandoff.
+type HandoffOption func(*handoffConfig)
+
+type handoffConfig struct {
+	copyAfter  time.Duration
+	drain      time.Duration
+	timeout    time.Duration
+	lease      time.Duration
+	adoptEvery time.Duration
+	batch      int
+	keyspace   string
+	instance   string
+	scope      string
+	store      handoff.Store // tests: one store for both sides
+	onClaim    func(ctx context.Context, batch string)
+}
+
+// Defaults of WithHandoff.
+const (
+	DefaultHandoffCopyAfter = 2 * time.Second
+	DefaultHandoffDrain     = 5 * time.Second
+	DefaultHandoffTimeout   = 30 * time.Second
+	DefaultHandoffLease     = 15 * time.Second
+	defaultHandoffBatch     = 500
+)
+
+// ErrHandoff: the hand-off is misconfigured (no FileLog, no keyspace to keep it in).
+var ErrHandoff = errors.New("dualwrite: hand-off")
+
+// WithHandoff keeps the replay backlog in a shared store too, so that an acknowledged write kept
+// for a side survives the loss of this instance and its disk (a rescheduled pod):
+//
+//   - in the background, entries logged more than HandoffCopyAfter ago (default 2 s) are copied to
+//     the store; a crash that loses the disk too loses at most the last seconds' entries;
+//   - Close drains the backlog for at most HandoffDrain (default 5 s), then hands what is left to
+//     the store and empties the local log (logged with counts);
+//   - any live instance of the same migration (scope) adopts what an instance left, one claimer
+//     per batch under a lease (HandoffLease, default 15 s) that expires if the claimer dies.
+//
+// With WithMigration the store is the migration's control keyspace (tables created by `islands
+// migration set`) and the scope the migration's name; otherwise HandoffKeyspace names a keyspace
+// holding the tables (handoff.Schema) in both clusters, an entry being kept in the cluster of the
+// side that accepted the write (the other side from the one it must land on), and the scope is
+// WithName's. It needs WithReplayDir.
+func WithHandoff(opts ...HandoffOption) Option {
+	hc := &handoffConfig{copyAfter: DefaultHandoffCopyAfter, drain: DefaultHandoffDrain, timeout: DefaultHandoffTimeout,
+		lease: DefaultHandoffLease, adoptEvery: time.Second, batch: defaultHandoffBatch}
+	for _, o := range opts {
+		o(hc)
+	}
+	return func(c *config) { c.handoff = hc }
+}
+
+// HandoffCopyAfter sets the age after which an entry of the local log is copied to the shared
+// store (default DefaultHandoffCopyAfter): the loss window of a crash that also loses the disk.
+func HandoffCopyAfter(d time.Duration) HandoffOption {
+	return func(h *handoffConfig) { h.copyAfter = d }
+}
+
+// HandoffDrain bounds how long Close waits for the backlog to drain before handing it off, and
+// HandoffTimeout how long the hand-off itself may take (defaults DefaultHandoffDrain,
+// DefaultHandoffTimeout): Close returns within about their sum.
+func HandoffDrain(drain, timeout time.Duration) HandoffOption {
+	return func(h *handoffConfig) { h.drain, h.timeout = drain, timeout }
+}
+
+// HandoffLease sets the TTL of a claimer's lease on a batch and of this instance's liveness lease
+// on its background copies (default DefaultHandoffLease): how long a dead instance's backlog waits
+// before another adopts it.
+func HandoffLease(ttl time.Duration) HandoffOption { return func(h *handoffConfig) { h.lease = ttl } }
+
+// HandoffKeyspace names the keyspace of the hand-off tables without WithMigration (with it, the
+// control keyspace is used and this is ignored).
+func HandoffKeyspace(ks string) HandoffOption { return func(h *handoffConfig) { h.keyspace = ks } }
+
+// HandoffInstance names this instance as a lease owner (default: WithMigration's instance, else
+// host name and process id).
+func HandoffInstance(name string) HandoffOption { return func(h *handoffConfig) { h.instance = name } }
+
+// HandoffOnClaim calls f with a batch's lease held, before its entries are read: an observation
+// point for tests (a claimer paused there lets its lease expire).
+func HandoffOnClaim(f func(ctx context.Context, batch string)) HandoffOption {
+	return func(h *handoffConfig) { h.onClaim = f }
+}
+
+func handoffStore(st handoff.Store) HandoffOption { return func(h *handoffConfig) { h.store = st } }
+
+// HandoffStats is what the hand-off did.
+type HandoffStats struct {
+	Copied    int64 // entries copied in the background (H2)
+	HandedOff int64 // entries handed off at Close (H1)
+	Adopted   int64 // entries adopted from the store (H4)
+	Writes    int64 // CQL writes to the store (entries, batch rows, leases, deletes)
+	// UnsharedAge is the age of the oldest entry only on this instance's disk (0: none), and
+	// MaxUnsharedAge the largest seen: the loss window of a crash that also loses the disk.
+	UnsharedAge, MaxUnsharedAge time.Duration
+	// Owed is the shared backlog per side (last read), this instance's copies included.
+	Owed map[string]int64
+}
+
+type ownBatch struct {
+	id    string
+	sd    side
+	st    handoff.Store
+	last  Pos
+	count int
+}
+
+type handoffState struct {
+	s      *Session
+	cfg    *handoffConfig
+	fl     *FileLog
+	scope  string
+	owner  string
+	origin string           // this session's liveness lease
+	stores [2]handoff.Store // for entries of side i
+	closer func()
+
+	mu      sync.Mutex
+	copied  Pos // the last entry shared (after it, nothing is)
+	own     []ownBatch
+	beatAt  time.Time
+	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
+	owedErr error            // the last listing's failure (nil: owed is current)
+	closing atomic.Bool      // Close began: adopt nothing more
+
+	copiedN, handedN, adoptedN, writes atomic.Int64
+	unshared, maxUnshared              atomic.Int64 // ns
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// startHandoff is newSession's step for WithHandoff, before the migration starts (whose phase
+// switch counts the shared backlog).
+func (s *Session) startHandoff() error {
+	hc := s.cfg.handoff
+	if hc == nil {
+		return nil
+	}
+	fl, ok := s.log.(*FileLog)
+	if !ok {
+		return fmt.Errorf("%w: WithHandoff needs the file replay log (WithReplayDir)", ErrHandoff)
+	}
+	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{})}
+	h.owner = hc.instance
+	mc := s.cfg.migration
+	if h.owner == "" && mc != nil {
+		h.owner = mc.instance
+	}
+	if h.owner == "" {
+		host, _ := os.Hostname()
+		h.owner = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	h.origin = "origin/" + h.owner + "/" + hex.EncodeToString(rnd[:])
+	switch {
+	case hc.store != nil:
+		h.scope = s.cfg.name
+		if mc != nil {
+			h.scope = mc.name
+		}
+		h.stores = [2]handoff.Store{hc.store, hc.store}
+	case mc != nil:
+		ks := mc.keyspace
+		if ks == "" {
+			ks = migration.DefaultKeyspace
+		}
+		lz := &lazySession{cluster: mc.cluster}
+		st := &handoff.CQLStore{Session: lz.get, Keyspace: ks}
+		h.scope, h.stores, h.closer = mc.name, [2]handoff.Store{st, st}, lz.close
+	default:
+		if hc.keyspace == "" {
+			return fmt.Errorf("%w: WithHandoff without WithMigration needs HandoffKeyspace (a keyspace with the tables of handoff.Schema in both clusters)", ErrHandoff)
+		}
+		h.scope = s.cfg.name
+		for sd := range h.stores {
+			keeper := s.sides[1-sd] // the side that accepted the write keeps it
+			h.stores[sd] = &handoff.CQLStore{Keyspace: hc.keyspace, Session: func() (*gocql.Session, func()) {
+				if keeper == nil {
+					return nil, func() {}
+				}
+				g := keeper.acquire()
+				return g.sess, g.release
+			}}
+		}
+	}
+	if hc.batch <= 0 {
+		hc.batch = defaultHandoffBatch
+	}
+	s.ho = h
+	h.registerMetrics()
+	h.refresh(context.Background()) // before the first phase switch counts it (H5)
+	h.wg.Add(1)
+	go h.run()
+	return nil
+}
+
+// lazySession connects to the control cluster on first use and again after a failure (at most
+// every 5 s), so a control cluster down at Open does not fail Open.
+type lazySession struct {
+	cluster *gocql.ClusterConfig
+	mu      sync.Mutex
+	sess    *gocql.Session
+	tried   time.Time
+}
+
+func (l *lazySession) get() (*gocql.Session, func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sess == nil && l.cluster != nil && time.Since(l.tried) >= 5*time.Second {
+		l.tried = time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		l.sess, _ = connect(ctx, l.cluster)
+		cancel()
+	}
+	return l.sess, func() {}
+}
+
+func (l *lazySession) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sess != nil {
+		l.sess.Close()
+		l.sess = nil
+	}
+	l.cluster = nil
+}
+
+func (h *handoffState) tick() time.Duration {
+	return min(max(h.cfg.copyAfter/4, 50*time.Millisecond), 500*time.Millisecond)
+}
+
+func (h *handoffState) run() {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-h.stop; cancel() }()
+	t := time.NewTicker(h.tick())
+	defer t.Stop()
+	var adoptedAt time.Time
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		if _, err := h.share(ctx, false); err != nil && ctx.Err() == nil {
+			h.s.logger.Warn("dualwrite: copying the replay backlog to the shared store", "err", err)
+		}
+		h.cleanup(ctx)
+		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
+			adoptedAt = time.Now()
+			h.adopt(ctx)
+			h.refresh(ctx)
+		}
+	}
+}
+
+// shareRec is one record of the local log read for sharing.
+type shareRec struct {
+	pos Pos
+	raw []byte
+	e   Entry
+	bad bool // cannot be decoded
+}
+
+func toPos(p recordlog.Pos) Pos { return Pos{Segment: p.Segment, Offset: p.Offset, Seq: p.Seq} }
+
+// readAfter reads up to max records after from (the cursor at least), leaving the replayer's
+// read position alone.
+func (l *FileLog) readAfter(from Pos, max int) ([]shareRec, error) {
+	recs, _, err := l.log.ReadFrom(recordlog.Pos{Segment: from.Segment, Offset: from.Offset, Seq: from.Seq}, max)
+	out := make([]shareRec, 0, len(recs))
+	for _, r := range recs {
+		e, derr := decodeEntry(r.Payload)
+		out = append(out, shareRec{pos: toPos(r.Pos), raw: append([]byte(nil), r.Payload...), e: e, bad: derr != nil})
+	}
+	return out, err
+}
+
+// cursorPos is the position every entry up to which is Done.
+func (l *FileLog) cursorPos() Pos { return toPos(l.log.Cursor()) }
+
+// passed: every record up to p is Done.
+func passed(cursor, p Pos) bool {
+	return !(cursor.Segment < p.Segment || (cursor.Segment == p.Segment && cursor.Offset < p.Offset))
+}
+
+// peek says whether the entry of side sd and timestamp ts waits for its leader (held) or was
+// withdrawn (void), without consuming anything (check, the replayer's, consumes a void).
+func (h *holds) peek(sd side, ts int64) (held, void bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := h.m[holdKey{sd, ts}]
+	if st == nil {
+		return false, false
+	}
+	return st.held > 0, st.void > 0
+}
+
+// share copies the entries after the last shared one to the store: those logged copyAfter ago
+// or more (H2), or all of them (final, at Close: no holder, adoptable at once). It returns the
+// position of the last record it covered (shared, withdrawn or undecodable) and stops at the
+// first entry too young or held, or at a failure (then nothing after the last stored batch
+// counts as shared: it is tried again).
+func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
+	h.mu.Lock()
+	from := h.copied
+	h.mu.Unlock()
+	if c := h.fl.cursorPos(); !passed(from, c) {
+		from = c
+	}
+	defer func() { h.noteUnshared() }() // on every path: a store that cannot be reached lets the window grow, and the metric says so
+	cutoff := time.Now().Add(-h.cfg.copyAfter)
+	holder := h.origin
+	if final {
+		holder = ""
+	}
+	for ctx.Err() == nil {
+		recs, err := h.fl.readAfter(from, h.cfg.batch)
+		if err != nil && len(recs) == 0 {
+			return from, err
+		}
+		var take []shareRec
+		stopped := false
+		for _, r := range recs {
+			if !r.bad && !final {
+				if r.e.Logged.After(cutoff) {
+					stopped = true
+					break
+				}
+				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp); held {
+					stopped = true
+					break
+				}
+			}
+			take = append(take, r)
+		}
+		if len(take) > 0 {
+			if err := h.put(ctx, take, holder, final); err != nil {
+				return from, err
+			}
+			from = take[len(take)-1].pos
+			h.mu.Lock()
+			h.copied = from
+			h.mu.Unlock()
+		}
+		if stopped || len(recs) < h.cfg.batch {
+			break
+		}
+	}
+	return from, ctx.Err()
+}
+
+// put stores recs as one batch per side (H2: held by this instance's liveness lease unless final).
+func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, final bool) error {
+	var per [2][]shareRec
+	for _, r := range recs {
+		if r.bad {
+			h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
+			continue
+		}
+		sd := entrySide(&r.e)
+		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void {
+			continue // withdrawn: its leader refused the write; never replayed anywhere
+		}
+		per[sd] = append(per[sd], r)
+	}
+	if holder != "" && (len(per[0]) > 0 || len(per[1]) > 0) {
+		if err := h.beat(ctx, true); err != nil {
+			return err
+		}
+	}
+	for sd, rs := range per {
+		if len(rs) == 0 {
+			continue
+		}
+		var rnd [4]byte
+		_, _ = rand.Read(rnd[:])
+		b := handoff.Batch{ID: fmt.Sprintf("%016x-%s-%s", time.Now().UnixNano(), h.owner, hex.EncodeToString(rnd[:])),
+			Side: side(sd).String(), Entries: len(rs), Origin: h.owner, Holder: holder, Created: time.Now()}
+		raws := make([][]byte, len(rs))
+		for i, r := range rs {
+			raws[i] = r.raw
+		}
+		st := h.stores[sd]
+		if err := st.Put(ctx, h.scope, b, raws); err != nil {
+			return err
+		}
+		h.writes.Add(int64(len(rs) + 1))
+		if final {
+			h.handedN.Add(int64(len(rs)))
+		} else {
+			h.copiedN.Add(int64(len(rs)))
+			h.mu.Lock()
+			h.own = append(h.own, ownBatch{id: b.ID, sd: side(sd), st: st, last: rs[len(rs)-1].pos, count: len(rs)})
+			h.mu.Unlock()
+		}
+		if h.s.hm != nil {
+			h.s.hm.entries.WithLabelValues(map[bool]string{true: "handed_off", false: "copied"}[final]).Add(float64(len(rs)))
+		}
+	}
+	return nil
+}
+
+// beat renews this instance's liveness lease when a third of its TTL has passed (or force).
+func (h *handoffState) beat(ctx context.Context, force bool) error {
+	h.mu.Lock()
+	due := time.Since(h.beatAt) >= h.cfg.lease/3
+	h.mu.Unlock()
+	if !due && !force {
+		return nil
+	}
+	var errs []error
+	for _, st := range h.distinct() {
+		errs = append(errs, st.Beat(ctx, h.scope, h.origin, h.owner, h.cfg.lease))
+		h.writes.Add(1)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("dualwrite: hand-off: renewing this instance's liveness lease: %w", err)
+	}
+	h.mu.Lock()
+	h.beatAt = time.Now()
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *handoffState) distinct() []handoff.Store {
+	if h.stores[0] == h.stores[1] {
+		return h.stores[:1]
+	}
+	return h.stores[:]
+}
+
+// noteUnshared sets the unshared age from the first record after the last shared one.
+func (h *handoffState) noteUnshared() {
+	h.mu.Lock()
+	from := h.copied
+	h.mu.Unlock()
+	var age time.Duration
+	if recs, _ := h.fl.readAfter(from, 1); len(recs) > 0 && !recs[0].bad {
+		age = max(time.Since(recs[0].e.Logged), 0)
+	}
+	h.unshared.Store(int64(age))
+	for {
+		m := h.maxUnshared.Load()
+		if int64(age) <= m || h.maxUnshared.CompareAndSwap(m, int64(age)) {
+			break
+		}
+	}
+	if h.s.hm != nil {
+		h.s.hm.unshared.Set(age.Seconds())
+	}
+}
+
+// cleanup deletes this instance's copy batches whose every entry the local cursor passed (H3),
+// and keeps the liveness lease of the others alive.
+func (h *handoffState) cleanup(ctx context.Context) {
+	cur := h.fl.cursorPos()
+	h.mu.Lock()
+	var done, keep []ownBatch
+	for _, b := range h.own {
+		if passed(cur, b.last) {
+			done = append(done, b)
+		} else {
+			keep = append(keep, b)
+		}
+	}
+	h.own = keep
+	h.mu.Unlock()
+	for i, b := range done {
+		if err := b.st.Delete(ctx, h.scope, b.id); err != nil {
+			h.mu.Lock()
+			h.own = append(h.own, done[i:]...) // tried again next tick
+			h.mu.Unlock()
+			if ctx.Err() == nil {
+				h.s.logger.Warn("dualwrite: hand-off: deleting a copy whose entries landed", "batch", b.id, "err", err)
+			}
+			break
+		}
+		h.writes.Add(2)
+	}
+	if len(keep) > 0 {
+		if err := h.beat(ctx, false); err != nil && ctx.Err() == nil {
+			h.s.logger.Warn("dualwrite: hand-off", "err", err)
+		}
+	}
+}
+
+// adopt claims the batches other instances left (H4), unless this instance's own backlog is
+// already high or the batch's side is down here.
+func (h *handoffState) adopt(ctx context.Context) {
+	if h.closing.Load() {
+		return
+	}
+	for _, st := range h.distinct() {
+		// The claimer's name is unique to this session (h.origin): two sessions of one process
+		// with the same instance name never take or release each other's leases.
+		a := &handoff.Adopter{Store: st, Scope: h.scope, Owner: h.origin, TTL: h.cfg.lease,
+			Skip: func(b handoff.Batch) bool {
+				if h.closing.Load() || b.Holder == h.origin {
+					return true
+				}
+				sd := primarySide
+				if b.Side == secondarySide.String() {
+					sd = secondarySide
+				}
+				if sc := h.s.sides[sd]; sc != nil && sc.down() {
+					return true
+				}
+				n, _ := h.s.log.Backlog()
+				return n > int64(4*h.cfg.batch)
+			},
+			Sink: h.sink}
+		if h.cfg.onClaim != nil {
+			a.Claimed = func(ctx context.Context, b handoff.Batch) { h.cfg.onClaim(ctx, b.ID) }
+		}
+		res, err := a.Once(ctx, 0)
+		h.writes.Add(int64(3 * res.Batches))
+		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
+			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
+		}
+		if res.Batches > 0 {
+			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
+		}
+	}
+}
+
+// refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
+func (h *handoffState) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	owed := map[string]int64{}
+	var errs []error
+	for _, st := range h.distinct() {
+		bl, err := handoff.Backlog(ctx, st, h.scope)
+		errs = append(errs, err)
+		for k, v := range bl {
+			owed[k] += v
+		}
+	}
+	h.mu.Lock()
+	h.owed, h.owedErr = owed, errors.Join(errs...)
+	h.mu.Unlock()
+}
+
+// sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
+// they share fsyncs.
+func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(64)
+	for _, raw := range raws {
+		e, err := decodeEntry(raw)
+		if err != nil {
+			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; skipped", "batch", b.ID, "err", err)
+			continue
+		}
+		g.Go(func() error { return h.s.log.Append(gctx, &e) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	h.adoptedN.Add(int64(len(raws)))
+	if h.s.hm != nil {
+		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
+	}
+	return nil
+}
+
+// owedTo counts the shared backlog for side sd (H5) as last listed (at most adoptEvery ago, 1 s:
+// never read with the phase gate held), this instance's copies included; a listing that failed
+// counts as one.
+func (h *handoffState) owedTo(sd side) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owedErr != nil {
+		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read (counted as one)", "err", h.owedErr)
+		return h.owed[sd.String()] + 1
+	}
+	return h.owed[sd.String()]
+}
+
+// drainBeforeClose gives the replayer up to the drain deadline to empty the log (Close, before
+// the replayer stops).
+func (h *handoffState) drainBeforeClose() {
+	h.closing.Store(true)
+	if n, _ := h.s.log.Backlog(); n == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.drain)
+	defer cancel()
+	_ = h.s.WaitReplayed(ctx)
+}
+
+// closeHandoff is Close's hand-off, once the replayer has stopped: what the log still holds goes
+// to the store (H1), this instance's copies are released to the others (H3), and the log is
+// emptied.
+func (h *handoffState) closeHandoff() {
+	close(h.stop)
+	h.wg.Wait()
+	defer h.closer()
+	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
+	defer cancel()
+	start := time.Now()
+	h.cleanup(ctx)
+	n, _ := h.s.log.Backlog()
+	if n > 0 {
+		last, err := h.share(ctx, true)
+		if err != nil {
+			h.s.logger.Error("dualwrite: hand-off at Close failed: the backlog stays in the local replay log for the next session on this directory",
+				"backlog", n, "handed_off", h.handedN.Load(), "err", err)
+			return
+		}
+		if err := h.fl.Done(last); err != nil {
+			h.s.logger.Error("dualwrite: hand-off at Close: emptying the local log (its entries are in the shared store too: replaying them twice is harmless)", "err", err)
+		}
+	}
+	h.mu.Lock()
+	left := 0
+	for _, b := range h.own {
+		left += b.count
+	}
+	h.own = nil
+	h.mu.Unlock()
+	for _, st := range h.distinct() {
+		_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
+	}
+	if n > 0 || left > 0 {
+		h.s.logger.Info("dualwrite: hand-off at Close: the replay backlog is in the shared store for another instance to adopt",
+			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "took", time.Since(start).Round(time.Millisecond).String())
+	}
+}
+
+// Handoff returns what the hand-off did (the zero value without WithHandoff).
+func (s *Session) Handoff() HandoffStats {
+	h := s.ho
+	if h == nil {
+		return HandoffStats{}
+	}
+	h.mu.Lock()
+	owed := make(map[string]int64, len(h.owed))
+	for k, v := range h.owed {
+		owed[k] = v
+	}
+	h.mu.Unlock()
+	return HandoffStats{Copied: h.copiedN.Load(), HandedOff: h.handedN.Load(), Adopted: h.adoptedN.Load(), Writes: h.writes.Load(),
+		UnsharedAge: time.Duration(h.unshared.Load()), MaxUnsharedAge: time.Duration(h.maxUnshared.Load()), Owed: owed}
+}
+
+// handoffMetrics are the hand-off's series (labels session).
+type handoffMetrics struct {
+	unshared prometheus.Gauge
+	entries  *prometheus.CounterVec // how: copied, handed_off, adopted
+}
+
+func (h *handoffState) registerMetrics() {
+	reg := h.s.cfg.reg
+	if reg == nil {
+		return
+	}
+	lbl := prometheus.Labels{"session": h.s.cfg.name}
+	m := &handoffMetrics{
+		unshared: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "islands_dualwrite_handoff_unshared_age_seconds",
+			Help: "Age of the oldest replay log entry kept only on this instance's disk: the loss window of a crash that also loses the disk.", ConstLabels: lbl})),
+		entries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_dualwrite_handoff_entries_total",
+			Help: "Replay log entries copied to the shared store in the background, handed off at Close, and adopted from it.", ConstLabels: lbl}, []string{"how"})),
+	}
+	for _, how := range []string{"copied", "handed_off", "adopted"} {
+		m.entries.WithLabelValues(how)
+	}
+	h.s.hm = m
+}

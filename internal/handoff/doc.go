@@ -1,0 +1,33 @@
+// Package handoff is the shared, durable store that a dualwrite session hands its replay backlog
+// to, so that no acknowledged write depends on one instance's disk: a pod rescheduled with an
+// empty directory, or never coming back, leaves its backlog here for any live instance of the
+// same migration (the same scope) to adopt.
+//
+// The store holds batches of encoded replay entries (the bytes of dualwrite's entry codec: each
+// keeps its original client timestamp and its absolute TTL expiry) and leases. The Cassandra
+// implementation (CQLStore) keeps them in three tables of one keyspace (Schema):
+//
+//	handoff_batches  (scope, id)        side, entry_count, origin, holder, created: one row per batch
+//	handoff_entries  ((scope, id), seq) entry blob: the batch's entries
+//	handoff_leases   (scope, lease)     owner, with a TTL: who holds a batch or an origin's liveness
+//
+// Invariants (cited by dualwrite/handoff.go):
+//
+//  1. A batch is visible (its row in handoff_batches) only after all its entries are written: Put
+//     writes the entries first, the batch row last. An adopter that reads fewer entries than the
+//     row says (a replica behind) adopts nothing and tries again later.
+//  2. A batch is deleted only after its entries are durable elsewhere: landed, or appended to a
+//     live instance's local replay log (whose own hand-off then covers them again).
+//  3. One claimer at a time: a batch is adopted only under a lease taken by a lightweight
+//     transaction (INSERT … IF NOT EXISTS USING TTL); the lease expires by itself when its
+//     claimer dies or pauses past the TTL, and the batch is then claimed by another. Two claimers
+//     can only overlap after such an expiry, and then an entry is applied twice: harmless, it
+//     carries its original timestamp (same cells, same writetime).
+//  4. A batch whose holder is set (a background copy of entries still in a live instance's local
+//     log) is not adopted while the holder's lease lives: the origin renews it while it runs and
+//     deletes the batch once its own replayer passed every entry in it. When the origin dies
+//     the lease expires and the batch is adopted like any other.
+//  5. Counting the backlog (Backlog) sums the batch rows per side: a superset of what is owed
+//     (a background copy also sits in its origin's local log), which is the safe side for an
+//     authority check.
+package handoff

@@ -1,0 +1,164 @@
+package handoff
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrShort: a batch's entries read back are fewer than its row says (a replica behind, or the
+// batch being deleted): nothing is adopted from it now (invariant 1).
+var ErrShort = errors.New("handoff: batch read back short")
+
+// Batch is one batch's row: entries for one side, handed off by origin.
+type Batch struct {
+	ID      string    // unique in the scope; sorts by creation time
+	Side    string    // "primary" or "secondary": the side its entries must land on
+	Entries int       // how many entries it holds
+	Origin  string    // the instance that handed it off
+	Holder  string    // lease that must be gone before it is adopted ("" = adoptable at once; invariant 4)
+	Created time.Time // when it was handed off
+}
+
+// Store is the shared store of one keyspace. Scope separates migrations (or sessions) sharing it.
+// Implementations: CQLStore (Cassandra); the tests' fake follows its LWT semantics.
+type Store interface {
+	// Put writes b's entries, then b's row (invariant 1).
+	Put(ctx context.Context, scope string, b Batch, entries [][]byte) error
+	// Batches lists the scope's batches, oldest first.
+	Batches(ctx context.Context, scope string) ([]Batch, error)
+	// Entries reads a batch's entries in order.
+	Entries(ctx context.Context, scope, id string) ([][]byte, error)
+	// Delete removes a batch: its row first, then its entries.
+	Delete(ctx context.Context, scope, id string) error
+	// Acquire takes lease for owner for ttl if nobody holds it (a lightweight transaction):
+	// ok false and the holder's name when someone does.
+	Acquire(ctx context.Context, scope, lease, owner string, ttl time.Duration) (ok bool, holder string, err error)
+	// Release gives lease up if owner still holds it (a lightweight transaction).
+	Release(ctx context.Context, scope, lease, owner string) error
+	// Beat writes a lease only its owner ever writes (an origin's liveness), for ttl: no
+	// transaction needed. Drop deletes it.
+	Beat(ctx context.Context, scope, lease, owner string, ttl time.Duration) error
+	Drop(ctx context.Context, scope, lease string) error
+	// Holder returns who holds lease ("" = nobody: never taken, released or expired).
+	Holder(ctx context.Context, scope, lease string) (string, error)
+}
+
+// BatchLease is the lease a claimer takes on batch id.
+func BatchLease(id string) string { return "batch/" + id }
+
+// Backlog sums the scope's batches per side (invariant 5).
+func Backlog(ctx context.Context, st Store, scope string) (map[string]int64, error) {
+	bs, err := st.Batches(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, b := range bs {
+		out[b.Side] += int64(b.Entries)
+	}
+	return out, nil
+}
+
+// Adopter claims batches of a scope, one claimer at a time (invariant 3), and gives their entries
+// to Sink, which must make them durable (or land them) before returning nil: only then is the
+// batch deleted (invariant 2).
+type Adopter struct {
+	Store Store
+	Scope string
+	Owner string        // this instance's unique name (lease owner)
+	TTL   time.Duration // lease TTL: how long a dead claimer holds a batch
+	// Skip says not to adopt b now (its side's local backlog is high, b is this instance's own
+	// copy…). Nil: adopt everything.
+	Skip func(b Batch) bool
+	Sink func(ctx context.Context, b Batch, entries [][]byte) error
+	// Claimed, when set, is called with the lease held, before the entries are read (tests pause
+	// a claimer here).
+	Claimed func(ctx context.Context, b Batch)
+}
+
+// Result counts what one Adopter.Once did.
+type Result struct {
+	Batches, Entries int
+	Busy             int // batches claimed by someone else or whose holder lives
+}
+
+// Once lists the scope's batches and adopts each one it can claim, at most max batches (0: all).
+func (a *Adopter) Once(ctx context.Context, max int) (Result, error) {
+	var res Result
+	bs, err := a.Store.Batches(ctx, a.Scope)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for _, b := range bs {
+		if ctx.Err() != nil || (max > 0 && res.Batches >= max) {
+			break
+		}
+		if a.Skip != nil && a.Skip(b) {
+			continue
+		}
+		n, err := a.adopt(ctx, b)
+		switch {
+		case err == nil && n < 0:
+			res.Busy++
+		case err == nil:
+			res.Batches++
+			res.Entries += n
+		default:
+			errs = append(errs, err)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// adopt claims b, sinks its entries and deletes it; -1 when b is not to be claimed now.
+func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
+	if b.Holder != "" {
+		h, err := a.Store.Holder(ctx, a.Scope, b.Holder)
+		if err != nil {
+			return 0, fmt.Errorf("handoff: batch %s: reading its holder %s: %w", b.ID, b.Holder, err)
+		}
+		if h != "" {
+			return -1, nil // its origin lives and replays it itself (invariant 4)
+		}
+	}
+	lease := BatchLease(b.ID)
+	ok, _, err := a.Store.Acquire(ctx, a.Scope, lease, a.Owner, a.TTL)
+	if err != nil {
+		return 0, fmt.Errorf("handoff: batch %s: claiming it: %w", b.ID, err)
+	}
+	if !ok {
+		return -1, nil
+	}
+	if a.Claimed != nil {
+		a.Claimed(ctx, b)
+	}
+	n, err := a.take(ctx, b)
+	// The lease is released even after a failure: the batch is then free for the next claimer
+	// at once rather than after the TTL. After a success the batch is gone and the release only
+	// tidies up. A release that fails expires by itself.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	_ = a.Store.Release(rctx, a.Scope, lease, a.Owner)
+	cancel()
+	return n, err
+}
+
+func (a *Adopter) take(ctx context.Context, b Batch) (int, error) {
+	es, err := a.Store.Entries(ctx, a.Scope, b.ID)
+	if err != nil {
+		return 0, fmt.Errorf("handoff: batch %s: reading its entries: %w", b.ID, err)
+	}
+	if len(es) < b.Entries {
+		return 0, fmt.Errorf("%w: batch %s: %d of %d entries", ErrShort, b.ID, len(es), b.Entries)
+	}
+	if err := a.Sink(ctx, b, es); err != nil {
+		return 0, fmt.Errorf("handoff: batch %s: keeping its %d entries: %w", b.ID, len(es), err)
+	}
+	if err := a.Store.Delete(ctx, a.Scope, b.ID); err != nil {
+		// Its entries are kept (Sink): the batch will be adopted again, which is harmless.
+		return len(es), fmt.Errorf("handoff: batch %s: deleting it after adoption: %w", b.ID, err)
+	}
+	return len(es), nil
+}
