@@ -415,8 +415,8 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 			continue
 		}
 		sd := entrySide(&r.e)
-		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void {
-			continue // withdrawn: its leader refused the write; never replayed anywhere
+		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void || h.fl.voids.has(recordlog.Pos{Segment: r.pos.Segment, Offset: r.pos.Offset, Seq: r.pos.Seq}) {
+			continue // withdrawn (in memory, or durably in DIR/withdrawn): its leader refused the write; never replayed anywhere
 		}
 		per[sd] = append(per[sd], r)
 	}
