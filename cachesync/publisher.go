@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // MaxMessageBytes is the largest SQS message body (256 KiB); an event that encodes larger is sent
@@ -36,50 +35,6 @@ const spillAppendTimeout = 5 * time.Second
 
 // ErrClosed: the publisher is closed and has no spill to keep the event in.
 var ErrClosed = errors.New("cachesync: publisher closed")
-
-// PublisherOptions configure a Publisher. Zero values take the defaults in brackets.
-type PublisherOptions struct {
-	BatchSize     int           // entries per SendMessageBatch, 1..10 [10]; 1 = one SendMessage per event
-	FlushInterval time.Duration // longest an event waits for its batch to fill [5ms]
-	Buffer        int           // events held in memory per destination queue [10000]
-	// Senders bounds the send calls in flight per destination queue [16]. One batcher per queue
-	// forms the batches and hands each to a free sender, so a call's round trip never holds the
-	// batching back: at R events/s and a round trip T, about R×T/10 calls are in flight (1 000/s
-	// at 70 ms: 7 with full batches). Give the SQS client as many idle connections per host
-	// (SQSHTTPClient), or each call beyond its pool opens a connection (a round trip more, and TLS's).
-	Senders int
-	// PublishTimeout bounds how long Publish waits for room in a full buffer (and the caller's
-	// context bounds it too) before it spills the event, and then how long it waits for the
-	// spill's fsync (past it the append goes on without the caller) [20ms]. While the spill holds events, Publish spills at
-	// once, without waiting for room.
-	PublishTimeout time.Duration
-	// SpillDir is the directory of the durable spill (internal/recordlog), one log per destination
-	// queue (spill.go): events that find their destination's buffer full, or are still buffered
-	// when Close's deadline nears, are appended there and sent when that destination's SQS takes
-	// messages again (also by the next Publisher opened on the directory, after a restart).
-	// "" = no spill: such events are dropped, counted and logged (ErrDropped).
-	SpillDir string
-	// SpillMaxBytes bounds the spill on disk, shared evenly among the destinations (at least
-	// 1 MiB each); beyond a destination's share its events are dropped [1 GiB].
-	SpillMaxBytes int64
-	// SecondInvalidation, when > 0, sends every cache event again after this delay (SQS
-	// DelaySeconds, whole seconds, at most 15 min), see SecondEvent: it covers the window where a
-	// region's database replica lags and a reader refills the cache with the old value, and the
-	// eviction of a tombstone. Keep it above the replica lag and above TombstoneTTL + 2 × skew.
-	SecondInvalidation time.Duration
-	// ResendWindow: when SQS refuses sends (an outage), the events it accepted during this long
-	// before are sent again once it takes sends again, since the server may have lost them with its
-	// state (a restarted ElasticMQ keeps nothing). Duplicates are harmless. 0 = off [0].
-	ResendWindow time.Duration
-	// OwnQueue is this region's own queue: the second events go there too (memcached evicts in
-	// the origin region as well). Optional.
-	OwnQueue string
-	// OnSent, if set, is called for each event SQS accepted from the buffer (not for spilled or
-	// resent ones), with its times (for the stage breakdown of benchmarks).
-	OnSent     func(s Sent)
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
-}
 
 // Publisher sends events to the other regions' queues, batching per queue. Publish never waits
 // longer than PublishTimeout (or its context); Close never panics and returns by its deadline
@@ -172,7 +127,7 @@ func (e outEntry) record(queue string) spillRecord {
 // spill. One client fits one SQS server holding every queue (the local world's us-east-1
 // ElasticMQ); in AWS each region's SQS is its own endpoint and credential scope: use
 // NewPublisherTo, one Destination (client, queue) per region.
-func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions) (*Publisher, error) {
+func NewPublisher(client SQS, queueURLs []string, opts PublisherOptions) (*Publisher, error) {
 	if client == nil || len(queueURLs) == 0 {
 		return nil, fmt.Errorf("%w: a publisher needs an SQS client and at least one destination queue URL", ErrConfig)
 	}
@@ -181,29 +136,9 @@ func NewPublisher(client *sqs.Client, queueURLs []string, opts PublisherOptions)
 
 // newPublisher is NewPublisher over a sender that routes each queue URL to its client.
 func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (*Publisher, error) {
-	if opts.BatchSize <= 0 || opts.BatchSize > 10 {
-		if opts.BatchSize > 10 {
-			return nil, fmt.Errorf("%w: batch size %d: SQS takes at most 10 entries per batch", ErrConfig, opts.BatchSize)
-		}
-		opts.BatchSize = 10
-	}
-	if opts.FlushInterval <= 0 {
-		opts.FlushInterval = 5 * time.Millisecond
-	}
-	if opts.Buffer <= 0 {
-		opts.Buffer = 10000
-	}
-	if opts.Senders <= 0 {
-		opts.Senders = 16
-	}
-	if opts.PublishTimeout <= 0 {
-		opts.PublishTimeout = 20 * time.Millisecond
-	}
-	if opts.SpillMaxBytes <= 0 {
-		opts.SpillMaxBytes = 1 << 30
-	}
-	if opts.SecondInvalidation > 15*time.Minute {
-		return nil, fmt.Errorf("%w: second invalidation delay %s: SQS delays at most 15m", ErrConfig, opts.SecondInvalidation)
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	p := &Publisher{sqs: client, opts: opts, m: newMetrics(opts.Registerer), logger: opts.Logger, closing: make(chan struct{}),
 		stopWait: make(chan struct{}),
