@@ -305,7 +305,7 @@ func TestAttackOneRegionDownStopsTheSpillForTheOthers(t *testing.T) {
 	}()
 	const n = 300
 	for i := 0; i < n; i++ {
-		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
+		ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
 		if err := p.Publish(context.Background(), ev); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}

@@ -23,7 +23,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func sizedEvent(i, size int) *Event {
-	return &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: "k" + string(rune('a'+i%26)), Value: []byte(strings.Repeat("v", size)),
+	return &Event{Format: EventFormat, ID: newID(), Op: OpSet, Key: "k" + string(rune('a'+i%26)), Value: []byte(strings.Repeat("v", size)),
 		Version: Version{Micros: int64(i + 1), Origin: "us"}}
 }
 
@@ -103,7 +103,7 @@ func TestPublisherRetriesPartialBatchFailures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poison := &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: "poison", Value: []byte("x"), Version: Version{Micros: 7, Origin: "us"}}
+	poison := &Event{Format: EventFormat, ID: newID(), Op: OpSet, Key: "poison", Value: []byte("x"), Version: Version{Micros: 7, Origin: "us"}}
 	if err := p.Publish(context.Background(), poison); err != nil {
 		t.Fatal(err)
 	}

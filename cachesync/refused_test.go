@@ -80,7 +80,7 @@ func TestRefusedSetGoesAsItsInvalidation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			set := &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: "big", Value: []byte("v"), Version: Version{Micros: 7, Origin: "a"}}
+			set := &Event{Format: EventFormat, ID: newID(), Op: OpSet, Key: "big", Value: []byte("v"), Version: Version{Micros: 7, Origin: "a"}}
 			if err := p.Publish(ctx, set); err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +180,7 @@ func TestSpillPerDestinationExactlyOnceForTheUpRegion(t *testing.T) {
 	}()
 	const n = 300
 	for i := 0; i < n; i++ {
-		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
+		ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
 		if err := p.Publish(context.Background(), ev); err != nil {
 			t.Fatal(err)
 		}
