@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -73,6 +74,12 @@ func TestDeployJobArgs(t *testing.T) {
 	}
 	if len(args) == 0 || completions == 0 || config == "" {
 		t.Fatalf("Job args %q, completions %d, config %d bytes", args, completions, len(config))
+	}
+	// A pod that replaces a failed one (same JOB_COMPLETION_INDEX) continues its shard's
+	// checkpoints instead of copying the shard again: checkpoints are checked per shard, so a
+	// shard resuming before it ever saved one starts its ranges (forklift TestPlanRunChecksPerShard).
+	if args[0] == "run" && !slices.Contains(args, "--resume") {
+		t.Errorf("the Job runs %q without --resume: a replaced pod would copy its shard again from the start", args)
 	}
 	// The Secrets' mount points, here: the config is validated with the files it names.
 	dir := t.TempDir()
