@@ -100,8 +100,12 @@ func apiErr(code string, fault smithy.ErrorFault) error {
 	return &smithy.GenericAPIError{Code: code, Message: "memSQS: " + code, Fault: fault}
 }
 
-// call starts a call on the queue at url (m.mu held): the queue, or the error SQS answers.
-func (m *memSQS) call(url *string) (*memQueue, error) {
+// call starts a call on the queue at url (m.mu held): the queue, or the error SQS answers (or the
+// context's).
+func (m *memSQS) call(ctx context.Context, url *string) (*memQueue, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	m.calls++
 	if m.down {
 		m.refusals["InternalError"]++
@@ -153,12 +157,9 @@ func (q *memQueue) put(body string, delay int32) string {
 }
 
 func (m *memSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q, err := m.call(in.QueueUrl)
+	q, err := m.call(ctx, in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -174,12 +175,9 @@ func (m *memSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ..
 }
 
 func (m *memSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q, err := m.call(in.QueueUrl)
+	q, err := m.call(ctx, in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -221,19 +219,16 @@ func (m *memSQS) GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, _ ..
 	u := m.url(aws.ToString(in.QueueName))
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, err := m.call(&u); err != nil {
+	if _, err := m.call(ctx, &u); err != nil {
 		return nil, err
 	}
 	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String(u)}, nil
 }
 
 func (m *memSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q, err := m.call(in.QueueUrl)
+	q, err := m.call(ctx, in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -259,7 +254,7 @@ func (m *memSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput
 func (m *memSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageBatchOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q, err := m.call(in.QueueUrl)
+	q, err := m.call(ctx, in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}
@@ -283,7 +278,7 @@ func (m *memSQS) DeleteMessageBatch(ctx context.Context, in *sqs.DeleteMessageBa
 func (m *memSQS) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, _ ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	q, err := m.call(in.QueueUrl)
+	q, err := m.call(ctx, in.QueueUrl)
 	if err != nil {
 		return nil, err
 	}

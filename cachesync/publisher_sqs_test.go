@@ -51,11 +51,7 @@ func TestPublisherBatchesWithinSQSLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	closeWithin(t, p)
 	got := s.accepted(url)
 	for b := range want {
 		if got[b] != 1 {
@@ -107,11 +103,7 @@ func TestPublisherRetriesPartialBatchFailures(t *testing.T) {
 	if err := p.Publish(context.Background(), poison); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := p.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
+	closeWithin(t, p)
 	got := s.accepted(url)
 	for b := range want {
 		if got[b] != 1 {
@@ -232,11 +224,7 @@ func TestClientPublishesToEveryOtherRegion(t *testing.T) {
 	if _, err := c.Set(ctx, &Item{Key: "k", Value: []byte("v")}); err != nil {
 		t.Fatal(err)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := p.Close(cctx); err != nil {
-		t.Fatal(err)
-	}
+	closeWithin(t, p)
 	for _, r := range []struct {
 		s   *memSQS
 		url string
