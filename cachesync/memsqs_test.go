@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -225,7 +226,23 @@ func (m *memSQS) GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, _ ..
 	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String(u)}, nil
 }
 
-func (m *memSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+// ReceiveMessage long-polls as SQS does, but briefly (at most 10 ms, not WaitTimeSeconds): an
+// empty answer comes after that wait, so a receiver loop does not spin.
+func (m *memSQS) ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opt ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	for i := 0; ; i++ {
+		out, err := m.receive(ctx, in)
+		if err != nil || len(out.Messages) > 0 || i == 10 || in.WaitTimeSeconds == 0 {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (m *memSQS) receive(ctx context.Context, in *sqs.ReceiveMessageInput) (*sqs.ReceiveMessageOutput, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, err := m.call(ctx, in.QueueUrl)

@@ -3,6 +3,7 @@ package cachesync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -293,4 +294,51 @@ func TestAgentOptionsValidate(t *testing.T) {
 			t.Errorf("%s: NewAgent = %v, want ErrConfig", field, err)
 		}
 	}
+}
+
+// TestPublisherToAgentThroughSQS: a write in one region reaches the other region's memcached
+// through the SQS interface alone — the publisher sends to the in-memory SQS, the agent receives,
+// applies and deletes there — with no server.
+func TestPublisherToAgentThroughSQS(t *testing.T) {
+	s := newMemSQS("eu-west-1", "eu")
+	url := s.url("eu")
+	p, err := NewPublisher(s, []string{url}, PublisherOptions{FlushInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, time.Second)
+	us, err := NewClient(newFakeMemcache(time.Now), p, ClientOptions{Region: "us-east-1", Rules: Rules{Default: Replicate}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	euMC := newFakeMemcache(time.Now)
+	a, err := NewAgent(s, url, euMC, AgentOptions{WaitSeconds: 1, Receivers: 1, Appliers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for i := 0; i < 20; i++ {
+		if _, err := us.Set(ctx, &Item{Key: fmt.Sprintf("k%d", i), Value: []byte(fmt.Sprint("v", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eu, err := NewClient(euMC, &recSink{}, ClientOptions{Region: "eu-west-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "every value in eu", func() bool { return a.Stats().Applied.Load() >= 20 })
+	for i := 0; i < 20; i++ {
+		it, err := eu.Get(ctx, fmt.Sprintf("k%d", i))
+		if err != nil || string(it.Value) != fmt.Sprint("v", i) {
+			t.Fatalf("eu k%d: %v %v", i, it, err)
+		}
+	}
+	waitFor(t, "the handled messages deleted", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.queues[url].msgs) == 0
+	})
 }
