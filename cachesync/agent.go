@@ -20,11 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/globalcloud/islands/internal/hlc"
 )
 
-// AgentOptions configure an Agent. Zero values take the defaults in brackets.
+// AgentOptions configure an Agent. Zero values take the defaults in brackets
+// (DefaultAgentOptions); Validate says which field is out of range (options.go).
 type AgentOptions struct {
 	Receivers int // concurrent long-poll receivers [4]
 	// Appliers: workers applying events, each a share of the keys [32]. They use memcached at
@@ -76,7 +75,7 @@ type Handler func(ctx context.Context, ev *Event) error
 
 // Agent applies the events of one region's queue to that region's memcached.
 type Agent struct {
-	sqs      *sqs.Client
+	sqs      SQS
 	queueURL string
 	mc       Memcache
 	opts     AgentOptions
@@ -106,30 +105,13 @@ type AgentStats struct {
 }
 
 // NewAgent returns an agent for the queue at queueURL and the local memcached mc.
-func NewAgent(client *sqs.Client, queueURL string, mc Memcache, opts AgentOptions) (*Agent, error) {
+func NewAgent(client SQS, queueURL string, mc Memcache, opts AgentOptions) (*Agent, error) {
 	if client == nil || queueURL == "" || mc == nil {
-		return nil, errors.New("cachesync: NewAgent needs an SQS client, its queue URL and the local memcache client")
+		return nil, fmt.Errorf("%w: NewAgent needs an SQS client, its queue URL and the local memcache client", ErrConfig)
 	}
-	if opts.Receivers <= 0 {
-		opts.Receivers = 4
-	}
-	if opts.Appliers <= 0 {
-		opts.Appliers = 32
-	}
-	if opts.WaitSeconds <= 0 || opts.WaitSeconds > 20 {
-		opts.WaitSeconds = 20
-	}
-	if opts.VisibilityTimeout <= 0 {
-		opts.VisibilityTimeout = 30
-	}
-	if opts.RetryDelay <= 0 {
-		opts.RetryDelay = 2
-	}
-	if opts.TombstoneTTL <= 0 {
-		opts.TombstoneTTL = DefaultTombstoneTTL
-	}
-	if opts.MaxDrift <= 0 {
-		opts.MaxDrift = hlc.DefaultMaxDrift
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	a := &Agent{sqs: client, queueURL: queueURL, mc: mc, opts: opts, m: newMetrics(opts.Registerer),
 		logger: opts.Logger, handlers: map[string]Handler{}}

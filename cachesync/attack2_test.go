@@ -141,7 +141,7 @@ func TestAttack2SpillDrainOfLargeEventsStallsForGood(t *testing.T) {
 	const n = 12
 	for i := 0; i < n; i++ {
 		v.Micros++
-		if err := p.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: fmt.Sprintf("k%d", i), Value: val, Version: v}); err != nil {
+		if err := p.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpSet, Key: fmt.Sprintf("k%d", i), Value: val, Version: v}); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
 		}
 	}
@@ -188,7 +188,7 @@ func TestAttack2CloseWaitsForABlockedPublish(t *testing.T) {
 	}
 	ctx := context.Background()
 	ev := func(i int) *Event {
-		return &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
+		return &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
 			Version: Version{Micros: time.Now().UnixMicro(), Origin: "us"}}
 	}
 	// Fill the sender (retrying), the batcher (waiting for a sender) and the buffer (1).

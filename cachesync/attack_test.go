@@ -246,11 +246,7 @@ func TestAttackRefusedEntriesStallThePublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		p.Close(cctx)
-	}()
+	closeAtEnd(t, p, 200*time.Millisecond)
 	c, err := NewClient(newFakeMemcache(time.Now), p, ClientOptions{Region: "us-east-1", Rules: Rules{Default: Invalidate}})
 	if err != nil {
 		t.Fatal(err)
@@ -291,25 +287,8 @@ func TestAttackRefusedEntriesStallThePublisher(t *testing.T) {
 // Promise broken: "an outage is one destination's (another region's SQS refusing sends opens none
 // here)"; spilled events "are sent when SQS takes messages again" — B's SQS takes them.
 func TestAttackOneRegionDownStopsTheSpillForTheOthers(t *testing.T) {
-	f := newFakeSQS(t)
-	b, c := f.url("b"), f.url("c")
-	f.setDown(c, true)
-	p, err := NewPublisher(f.client(), []string{b, c}, PublisherOptions{Buffer: 1, PublishTimeout: time.Millisecond, SpillDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		defer cancel()
-		p.Close(cctx)
-	}()
 	const n = 300
-	for i := 0; i < n; i++ {
-		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
-		if err := p.Publish(context.Background(), ev); err != nil {
-			t.Fatalf("publish %d: %v", i, err)
-		}
-	}
+	f, _, b, _ := publishOneRegionDown(t, n, 200*time.Millisecond)
 	deadline := time.Now().Add(4 * time.Second)
 	var got map[string]int
 	for time.Now().Before(deadline) {

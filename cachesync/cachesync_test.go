@@ -53,7 +53,7 @@ func TestParseEventRejectsPoison(t *testing.T) {
 			t.Errorf("%s: want ErrPoison, got %v", body, err)
 		}
 	}
-	ev := &Event{Format: FormatVersion, ID: "x", Op: OpSet, Key: "k", Value: []byte{0, 1, 2}, Version: Version{Micros: 5, Origin: "us"}}
+	ev := &Event{Format: EventFormat, ID: "x", Op: OpSet, Key: "k", Value: []byte{0, 1, 2}, Version: Version{Micros: 5, Origin: "us"}}
 	b, _ := ev.Marshal()
 	got, err := ParseEvent(string(b))
 	if err != nil || !bytes.Equal(got.Value, ev.Value) || got.Version != ev.Version {

@@ -181,7 +181,7 @@ func (c *Client) failedWrite(ctx context.Context, op Op, key string, v Version, 
 		op = OpInvalidate
 	}
 	err := fmt.Errorf("cachesync: %s %q locally (the event went out): %w", op, key, cause)
-	if perr := c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: op, Key: key, Version: v}); perr != nil {
+	if perr := c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: op, Key: key, Version: v}); perr != nil {
 		return errors.Join(err, perr)
 	}
 	return err
@@ -302,7 +302,7 @@ func (c *Client) lateWrite(ctx context.Context, key string, v Version) error {
 	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
 		return c.failedWrite(ctx, OpInvalidate, key, v, err)
 	}
-	return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
+	return c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
 }
 
 // versionFor returns the version of a write given v (zero: Client.Now). It refuses, with
@@ -445,7 +445,7 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 			return v, fmt.Errorf("cachesync: delete %q at %d: %w", key, v.Micros, ErrNotApplied)
 		}
 	}
-	return v, c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpDelete, Key: key, Version: v})
+	return v, c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpDelete, Key: key, Version: v})
 }
 
 // Touch changes key's expiry here (with compare-and-swap, so a value written meanwhile keeps
@@ -481,7 +481,7 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if s.Kind == KindFill {
 			return nil
 		}
-		return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpTouch, Key: key,
+		return c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpTouch, Key: key,
 			Expiry: s.Expires, Version: s.Version})
 	}
 }
@@ -535,7 +535,7 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 		if err != nil {
 			return 0, c.failedWrite(ctx, OpInvalidate, key, v, err)
 		}
-		return n, c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
+		return n, c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
 	}
 	return 0, fmt.Errorf("%w: %s", errContention, key)
 }
@@ -551,12 +551,12 @@ func (c *Client) Emit(ctx context.Context, typ string, payload any) error {
 	if err != nil {
 		return fmt.Errorf("cachesync: encode %s payload: %w", typ, err)
 	}
-	return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpApp, Type: typ, Payload: b, Version: c.Now()})
+	return c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpApp, Type: typ, Payload: b, Version: c.Now()})
 }
 
 // publishWrite sends a set (replicate) or an invalidation for a local write.
 func (c *Client) publishWrite(ctx context.Context, key string, value []byte, flags uint32, exp int64, v Version) error {
-	ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: key, Version: v, Expiry: exp}
+	ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: key, Version: v, Expiry: exp}
 	if c.opts.Rules.Mode(key) == Replicate {
 		if len(value) <= c.opts.MaxValueBytes {
 			ev.Op, ev.Value, ev.Flags = OpSet, value, flags

@@ -144,7 +144,7 @@ func TestFailedLocalWritePublishesAndInvalidates(t *testing.T) {
 // refuse the keys memcached refuses.
 func TestNonUTF8KeysSurviveTheEnvelope(t *testing.T) {
 	for _, key := range []string{"k\xff", "\xc3\x28bad", strings.Repeat("\xfe", 250)} {
-		ev := &Event{Format: FormatVersion, ID: "x", Op: OpInvalidate, Key: key, Version: Version{Micros: 5, Origin: "us"}}
+		ev := &Event{Format: EventFormat, ID: "x", Op: OpInvalidate, Key: key, Version: Version{Micros: 5, Origin: "us"}}
 		b, err := ev.Marshal()
 		if err != nil {
 			t.Fatal(err)
@@ -266,14 +266,14 @@ func TestOnlyUnreachableMemcachedPausesReceiving(t *testing.T) {
 	mc := newFakeMemcache(clk.now)
 	a := testAgent(mc, clk, time.Minute)
 	a.sqs, a.queueURL = f.client(), f.url("q")
-	big := Event{Format: FormatVersion, ID: "x", Op: OpSet, Key: "k", Value: bytes.Repeat([]byte("v"), 2<<20), Version: at(clk, 0, "us")}
+	big := Event{Format: EventFormat, ID: "x", Op: OpSet, Key: "k", Value: bytes.Repeat([]byte("v"), 2<<20), Version: at(clk, 0, "us")}
 	body, _ := big.Marshal()
 	a.handleOne(context.Background(), sqsMessage(string(body)))
 	if a.mcDown.Load() {
 		t.Fatal("an object too large for memcached paused receiving as if memcached were unreachable")
 	}
 	mc.fail(1)
-	small := Event{Format: FormatVersion, ID: "y", Op: OpInvalidate, Key: "k", Version: at(clk, 0, "us")}
+	small := Event{Format: EventFormat, ID: "y", Op: OpInvalidate, Key: "k", Version: at(clk, 0, "us")}
 	body, _ = small.Marshal()
 	a.handleOne(context.Background(), sqsMessage(string(body)))
 	if !a.mcDown.Load() {

@@ -13,15 +13,16 @@ import (
 // client (in AWS each region's SQS is its own endpoint and credential scope: a client of
 // us-east-1 cannot send to eu-west-1's queue) and its queue, by name or URL.
 type Destination struct {
-	Region string      // the region's name, for errors and logs
-	Client *sqs.Client // an SQS client of that region (required)
+	Region string // the region's name, for errors and logs
+	Client SQS    // an SQS client of that region (required): an *sqs.Client
 	// Queue is the region's queue: a name, looked up with GetQueueUrl through Client when the
 	// publisher is built, or a URL (anything with "://"), taken as it is — as cmd/cachesync's
 	// queue key takes it.
 	Queue string
 }
 
-// NewPublisherTo starts a publisher sending to each destination through its own client. own, if
+// NewPublisherTo starts a publisher sending to each destination through its own client: the one
+// way to reach several regions' SQS (one Publisher, one spill directory, one Close). own, if
 // not nil, is this region's own queue (through this region's client): the second events go there
 // too (PublisherOptions.OwnQueue, which must then be empty). Queue names are resolved to URLs now,
 // each through its destination's client; a destination that cannot be resolved fails the call,
@@ -33,7 +34,7 @@ func NewPublisherTo(ctx context.Context, dests []Destination, own *Destination, 
 	if own != nil && opts.OwnQueue != "" {
 		return nil, fmt.Errorf("%w: give this region's own queue either as NewPublisherTo's own destination or as PublisherOptions.OwnQueue, not both", ErrConfig)
 	}
-	route := byQueue{clients: map[string]*sqs.Client{}}
+	route := byQueue{clients: map[string]SQS{}}
 	resolve := func(d Destination) (string, error) {
 		if d.Client == nil || d.Queue == "" {
 			return "", fmt.Errorf("%w: destination %q needs its region's SQS client and its queue (name or URL)", ErrConfig, d.Region)
@@ -68,7 +69,7 @@ func NewPublisherTo(ctx context.Context, dests []Destination, own *Destination, 
 
 // QueueURL returns the URL of queue: queue itself when it is a URL (it contains "://"), else the
 // URL the client's SQS gives for that name.
-func QueueURL(ctx context.Context, client *sqs.Client, queue string) (string, error) {
+func QueueURL(ctx context.Context, client SQS, queue string) (string, error) {
 	if strings.Contains(queue, "://") {
 		return queue, nil
 	}
@@ -79,21 +80,15 @@ func QueueURL(ctx context.Context, client *sqs.Client, queue string) (string, er
 	return aws.ToString(out.QueueUrl), nil
 }
 
-// sqsSender is the part of the SQS API the publisher sends with.
-type sqsSender interface {
-	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
-	SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error)
-}
-
 // byQueue sends each call through the client of its queue URL's destination. A URL it does not
 // know — a spilled event of an earlier run whose destinations differed — goes through the first
 // destination's client (NewPublisher's only client).
 type byQueue struct {
-	clients  map[string]*sqs.Client
-	fallback *sqs.Client
+	clients  map[string]SQS
+	fallback SQS
 }
 
-func (b byQueue) client(url *string) *sqs.Client {
+func (b byQueue) client(url *string) SQS {
 	if c, ok := b.clients[aws.ToString(url)]; ok {
 		return c
 	}

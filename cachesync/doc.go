@@ -5,11 +5,15 @@
 // The application writes through a Client (Get/GetMulti/Set/Add/CompareAndSwap/Delete/Touch/
 // Increment/Decrement over gomemcache, with a context). After a local write the Client's Publisher
 // sends a versioned Event to every other region's queue, in SendMessageBatch calls of up to 10
-// entries. One Publisher holds one SQS client, which reaches one region (the SDK sends to its own
-// endpoint and signs for its own region, whatever host a queue URL names): with more than one
-// other region, the Client's Sink is a Fanout of one Publisher per destination region, each with
-// that region's client and queue. In each region an Agent (cmd/cachesync, or in process) long-polls its queue and applies
-// the events to its local memcached.
+// entries. An SQS client reaches one region (the SDK sends to its own endpoint and signs for its
+// own region, whatever host a queue URL names), so a Publisher reaches each destination region
+// through that region's own client: NewPublisherTo takes one Destination (region, client, queue)
+// per region. In each region an Agent (cmd/cachesync, or in process) long-polls its queue and
+// applies the events to its local memcached.
+//
+// Both take the SQS interface (the calls cachesync makes; *sqs.Client implements it) and options
+// in forklift's shape: a zero field takes its default (DefaultPublisherOptions,
+// DefaultAgentOptions) and Validate names the first field out of range (ErrConfig).
 //
 // # Versions
 //

@@ -19,9 +19,10 @@ const (
 	OpApp        Op = "app"        // an application event for the Relay
 )
 
-// FormatVersion is the envelope version this code writes and reads; others go to the dead-letter
-// queue.
-const FormatVersion = 1
+// EventFormat is the version of the event format (the JSON envelope sent through SQS, its "v")
+// this code writes and reads; events of another version go to the dead-letter queue. ValueFormat
+// is the other format, the values stored in memcached.
+const EventFormat = 1
 
 // Event is the message sent between regions.
 //
@@ -139,8 +140,8 @@ func ParseEvent(body string) (*Event, error) {
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPoison, err)
 	}
-	if e.Format != FormatVersion {
-		return nil, fmt.Errorf("%w: format version %d (this agent reads %d)", ErrPoison, e.Format, FormatVersion)
+	if e.Format != EventFormat {
+		return nil, fmt.Errorf("%w: format version %d (this agent reads %d)", ErrPoison, e.Format, EventFormat)
 	}
 	switch e.Op {
 	case OpSet, OpDelete, OpInvalidate, OpTouch:

@@ -100,3 +100,30 @@ func ExampleRules_Mode() {
 	// profile:avatar:42 invalidate
 	// session:42 invalidate
 }
+
+// A mode named in a configuration file.
+func ExampleParseMode() {
+	for _, s := range []string{"replicate", "invalidate", "mirror"} {
+		m, err := cachesync.ParseMode(s)
+		if err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(m)
+	}
+	// Output:
+	// replicate
+	// invalidate
+	// cachesync: unknown mode "mirror": use replicate or invalidate
+}
+
+// The publisher's defaults, and an option out of range named by Validate.
+func ExampleDefaultPublisherOptions() {
+	opts := cachesync.DefaultPublisherOptions()
+	fmt.Println(opts.BatchSize, opts.Buffer, opts.FlushInterval)
+	opts.BatchSize = 20
+	fmt.Println(opts.Validate())
+	// Output:
+	// 10 10000 5ms
+	// cachesync: bad configuration: PublisherOptions.BatchSize is 20: SQS takes 1 to 10 entries per batch
+}

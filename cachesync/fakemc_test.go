@@ -3,7 +3,6 @@ package cachesync
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -228,15 +227,4 @@ func (f *fakeMemcache) fail(n int) {
 	f.mu.Lock()
 	f.failNext = n
 	f.mu.Unlock()
-}
-
-func (f *fakeMemcache) keys() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var ks []string
-	for k := range f.items {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }

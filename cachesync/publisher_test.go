@@ -25,7 +25,7 @@ func deadSQS() *sqs.Client {
 }
 
 func testEvent(i int) *Event {
-	return &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: "k" + string(rune('a'+i%26)), Version: Version{Micros: int64(i + 1), Origin: "us"}}
+	return &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: "k" + string(rune('a'+i%26)), Version: Version{Micros: int64(i + 1), Origin: "us"}}
 }
 
 func TestPublishDuringOutageIsBoundedAndSpills(t *testing.T) {

@@ -80,7 +80,7 @@ func TestRefusedSetGoesAsItsInvalidation(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			set := &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: "big", Value: []byte("v"), Version: Version{Micros: 7, Origin: "a"}}
+			set := &Event{Format: EventFormat, ID: newID(), Op: OpSet, Key: "big", Value: []byte("v"), Version: Version{Micros: 7, Origin: "a"}}
 			if err := p.Publish(ctx, set); err != nil {
 				t.Fatal(err)
 			}
@@ -166,25 +166,8 @@ func TestLegacySpillIsMovedAndSent(t *testing.T) {
 // receives every spilled event exactly once (no resend storm caused by C), and C receives every
 // event once it is back.
 func TestSpillPerDestinationExactlyOnceForTheUpRegion(t *testing.T) {
-	f := newFakeSQS(t)
-	b, c := f.url("b"), f.url("c")
-	f.setDown(c, true)
-	p, err := NewPublisher(f.client(), []string{b, c}, PublisherOptions{Buffer: 1, PublishTimeout: time.Millisecond, SpillDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		defer cancel()
-		p.Close(cctx)
-	}()
 	const n = 300
-	for i := 0; i < n; i++ {
-		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "a"}}
-		if err := p.Publish(context.Background(), ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	f, _, b, c := publishOneRegionDown(t, n, 500*time.Millisecond)
 	waitFor := func(url string) map[string]int {
 		deadline := time.Now().Add(10 * time.Second)
 		for {

@@ -261,3 +261,91 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 	}
 	return true
 }
+
+// spillAppendTimeout bounds one spill append that no caller waits for.
+const spillAppendTimeout = 5 * time.Second
+
+// spillRecord is one spilled entry with its destination.
+type spillRecord struct {
+	Queue string `json:"q"`
+	Body  string `json:"b"`
+	Op    Op     `json:"op"`
+	Delay int32  `json:"d,omitempty"`
+	Sent  int64  `json:"s,omitempty"` // outEntry.sent
+}
+
+func (r spillRecord) entry() outEntry {
+	return outEntry{body: r.Body, op: r.Op, delay: r.Delay, sent: r.Sent}
+}
+
+func (e outEntry) record(queue string) spillRecord {
+	return spillRecord{Queue: queue, Body: e.body, Op: e.op, Delay: e.delay, Sent: e.sent}
+}
+
+// spillOut appends recs to the spill, or drops them (counted, logged) when there is none. The
+// appends run at once, so that the spill writes and fsyncs them as one group (recordlog groups
+// the appends that wait together), and the caller waits at most wait (and until ctx ends): appends
+// not confirmed by then go on without it, and nil is returned (the events are in memory, queued
+// to the spill's writer, as the buffer's are). Invariant: spilling counts exactly the
+// records the spill confirmed and the drainer has not consumed, whether a caller still waits or
+// not; an append that fails is counted as dropped and logged.
+func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
+	if p.spills == nil {
+		p.logger.Warn("cachesync: publish buffer full and no spill; events dropped", "key", key, "events", len(recs))
+		p.dropped.Add(int64(len(recs)))
+		if p.m != nil {
+			p.m.dropped.Add(float64(len(recs)))
+		}
+		return fmt.Errorf("cachesync: publish %q: %w", key, ErrDropped)
+	}
+	results := make(chan error, len(recs))
+	p.spillWG.Add(len(recs))
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		go func() {
+			defer p.spillWG.Done()
+			actx, cancel := context.WithTimeout(p.spillCtx, spillAppendTimeout)
+			err := p.appendSpill(actx, b)
+			cancel()
+			if err == nil {
+				if ds := p.spills[r.Queue]; ds != nil {
+					ds.pending.Add(1)
+				}
+				p.spilled.Add(1)
+				if p.m != nil {
+					p.m.spilled.Inc()
+				}
+			} else {
+				p.dropped.Add(1)
+				if p.m != nil {
+					p.m.dropped.Inc()
+				}
+				p.logger.Error("cachesync: spill failed; event dropped", "key", key, "err", err)
+			}
+			results <- err
+		}()
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	failed := 0
+	for range recs {
+		select {
+		case err := <-results:
+			if err != nil {
+				failed++
+			}
+		case <-timer.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		case <-p.spillCtx.Done():
+			return nil // Close's deadline passed: the appends end now, failing (counted, logged)
+		case <-p.stopWait:
+			return nil // Close began: the appends go on (Close waits for them until its deadline)
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, failed, ErrDropped)
+	}
+	return nil
+}

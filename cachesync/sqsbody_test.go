@@ -12,7 +12,7 @@ import (
 // characters SQS refuses still makes a body SQS takes, and the body decodes to the same event.
 func TestEventBodyOnlySQSCharacters(t *testing.T) {
 	for _, s := range []string{"a\uffff", "\ufffe", "x\ufffdy\U0001F600", "ok", "\xff\xfe"} {
-		ev := &Event{Format: FormatVersion, ID: "i", Op: OpInvalidate, Key: "k:" + s, Version: Version{Micros: 1, Origin: "r" + s},
+		ev := &Event{Format: EventFormat, ID: "i", Op: OpInvalidate, Key: "k:" + s, Version: Version{Micros: 1, Origin: "r" + s},
 			Type: "t" + s, Payload: json.RawMessage(`"p` + s + `"`)}
 		if s == "\xff\xfe" { // invalid UTF-8 can be a key (key64), not a JSON string
 			ev.Payload, ev.Version.Origin, ev.Type = nil, "r", "t"
@@ -40,7 +40,7 @@ func TestEventBodyOnlySQSCharacters(t *testing.T) {
 			t.Errorf("%q: round trip changed the event: got %+v want %+v", s, got, want)
 		}
 	}
-	if _, err := (&Event{Format: FormatVersion, Op: OpApp, Type: "t", Payload: json.RawMessage("\"\xff\"")}).Marshal(); err == nil {
+	if _, err := (&Event{Format: EventFormat, Op: OpApp, Type: "t", Payload: json.RawMessage("\"\xff\"")}).Marshal(); err == nil {
 		t.Error("a payload holding invalid UTF-8 was encoded")
 	}
 }

@@ -69,8 +69,9 @@ func (s Stored) Tombstone() bool { return s.Kind == KindTombstone }
 // client) is not cachesync's: it reads as a miss and any write may replace it.
 const FlagVersioned uint32 = 1 << 31
 
-// StoredFormat is the first byte of every stored value: the version of the layout below.
-const StoredFormat byte = 2
+// ValueFormat is the version of the value format (the layout below of what cachesync stores in
+// memcached): the first byte of every stored value. EventFormat is the other, the events' format.
+const ValueFormat byte = 2
 
 // MaxOriginBytes is the longest region name a version can carry.
 const MaxOriginBytes = 255
@@ -92,7 +93,7 @@ func (s Stored) Encode() []byte {
 		o = o[:MaxOriginBytes] // NewClient refuses longer names; events are checked by ParseEvent
 	}
 	b := make([]byte, 0, 1+8+1+len(o)+1+8+len(s.Value))
-	b = append(b, StoredFormat)
+	b = append(b, ValueFormat)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.Version.Micros))
 	b = append(b, byte(len(o)))
 	b = append(b, o...)
@@ -108,7 +109,7 @@ func (s Stored) Encode() []byte {
 // Decode reads a value stored by cachesync (the bytes only; DecodeItem also checks the flag).
 func Decode(b []byte) (Stored, error) {
 	var s Stored
-	if len(b) < 11 || b[0] != StoredFormat {
+	if len(b) < 11 || b[0] != ValueFormat {
 		return s, ErrNotVersioned
 	}
 	s.Version.Micros = int64(binary.BigEndian.Uint64(b[1:]))

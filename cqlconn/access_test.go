@@ -1,19 +1,13 @@
 package cqlconn
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/globalcloud/islands/internal/tlstest"
 
 	"github.com/gocql/gocql"
 )
@@ -79,7 +73,7 @@ func TestApplyErrorsNameTheProblem(t *testing.T) {
 }
 
 func TestApplyTLSVerifiesHost(t *testing.T) {
-	ca := writeFile(t, "ca.pem", testCA(t))
+	ca := writeFile(t, "ca.pem", string(tlstest.CA(t)))
 	c := gocql.NewCluster("127.0.0.1")
 	if err := (Access{TLS: TLS{CAFile: ca}}).Apply(c); err != nil {
 		t.Fatal(err)
@@ -132,21 +126,4 @@ func TestDescribe(t *testing.T) {
 	if d := (Access{}).Describe(); d != "no credentials, plain text" {
 		t.Fatal(d)
 	}
-}
-
-// testCA returns a throwaway self-signed CA certificate in PEM.
-func testCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/globalcloud/islands/internal/tlstest"
+
 	"github.com/gocql/gocql"
 )
 
@@ -12,7 +14,7 @@ import (
 // insecure_skip_verify, it is refused before any connection (ErrPasswordInClear), unless
 // insecure_password says otherwise, and then Warnings says so loudly. The error never shows it.
 func TestPasswordOnlyToAVerifiedServer(t *testing.T) {
-	ca := writeFile(t, "ca.pem", testCA(t))
+	ca := writeFile(t, "ca.pem", string(tlstest.CA(t)))
 	file := writeFile(t, "pw", pw+"\n")
 	verified := TLS{Enabled: true, CAFile: ca}
 	unverified := TLS{Enabled: true, InsecureSkipVerify: true}
@@ -62,7 +64,7 @@ func TestPasswordOnlyToAVerifiedServer(t *testing.T) {
 // gocql answers any authenticator its default list names (DSE's, Instaclustr's…); a password is
 // offered only to Cassandra's own PasswordAuthenticator, unless the access names others.
 func TestApplyAllowsOnlyPasswordAuthenticator(t *testing.T) {
-	ca := writeFile(t, "ca.pem", testCA(t))
+	ca := writeFile(t, "ca.pem", string(tlstest.CA(t)))
 	for _, c := range []struct {
 		allowed, want []string
 	}{

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/globalcloud/islands/internal/tlstest"
+
 	"github.com/gocql/gocql"
 )
 
@@ -19,7 +21,7 @@ func TestRoleApply(t *testing.T) {
 	if _, err := RoleForklift.Apply(gocql.NewCluster("127.0.0.1")); !errors.Is(err, ErrPasswordInClear) {
 		t.Fatalf("a role without the CA: %v, want ErrPasswordInClear", err)
 	}
-	t.Setenv("ISLANDS_CQL_CA", writeFile(t, "ca.pem", testCA(t)))
+	t.Setenv("ISLANDS_CQL_CA", writeFile(t, "ca.pem", string(tlstest.CA(t))))
 	c := gocql.NewCluster("127.0.0.1")
 	a, err := RoleForklift.Apply(c)
 	if err != nil {

@@ -21,8 +21,8 @@ var update = flag.Bool("update", false, "rewrite the README's marked snippets fr
 // marker precedes a snippet in README.md: <!-- example: dualwrite.Example_open --> then a ```go block.
 var marker = regexp.MustCompile("(?m)^<!-- example: ([a-z]+)\\.(Example\\w*) -->\n```go\n((?s:.*?))```\n")
 
-// TestReadmeSnippetsAreExamples: every Go block of the README (and each marked one of docs/) is marked
-// with the Example it shows, and its text is that Example's body (one tab of indentation removed). `go test ./docs -update` rewrites
+// TestReadmeSnippetsAreExamples: every Go block of the README and of docs/*.md is marked with the
+// Example it shows, and its text is that Example's body (one tab of indentation removed). `go test ./docs -update` rewrites
 // the blocks from the examples.
 func TestReadmeSnippetsAreExamples(t *testing.T) {
 	pages, err := filepath.Glob("*.md")
@@ -31,12 +31,12 @@ func TestReadmeSnippetsAreExamples(t *testing.T) {
 	}
 	checkSnippets(t, filepath.Join("..", "README.md"), true)
 	for _, p := range pages {
-		checkSnippets(t, p, false)
+		checkSnippets(t, p, true)
 	}
 }
 
 // checkSnippets checks the marked Go blocks of the page at path (and, with all, that every Go block
-// is marked: the README's are all examples; docs/ may show fragments that are not).
+// is marked: the README's and docs/'s are all examples; a fragment that is not one is prose).
 func checkSnippets(t *testing.T, path string, all bool) {
 	readme, err := os.ReadFile(path)
 	if err != nil {

@@ -92,13 +92,6 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 	}
 	// cfg.logger as given: recordlog is quiet with nil, except for a directory open to others.
 	ro := recordlog.Options{ReadOnly: cfg.readOnly, Logger: cfg.logger, SegmentBytes: cfg.segmentBytes}
-	legacy := false
-	if !cfg.readOnly {
-		var err error
-		if legacy, err = moveLegacy(dir, cfg.logger); err != nil {
-			return nil, fmt.Errorf("dualwrite: replay log %s: %w", dir, err)
-		}
-	}
 	main := ro
 	main.MaxBytes = maxBytes
 	var err error
@@ -118,12 +111,6 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 		if *side.into, err = recordlog.Open(sub, ro); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("dualwrite: replay log: %w", err)
-		}
-	}
-	if legacy {
-		if err := l.importLegacy(); err != nil {
-			l.Close()
-			return nil, fmt.Errorf("dualwrite: replay log %s: importing the previous format: %w", dir, err)
 		}
 	}
 	l.lastID = map[*recordlog.Log]int{}
@@ -218,12 +205,12 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 						return out, fmt.Errorf("dualwrite: dead-lettering an undecodable entry: %w", err)
 					}
 				}
-				out = append(out, Record{Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}, SetAside: true})
+				out = append(out, Record{Pos: r.Pos, SetAside: true})
 				before = r.Pos
 				continue
 			}
-			e.at = Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}
-			out = append(out, Record{Entry: e, Pos: e.at})
+			e.at = r.Pos
+			out = append(out, Record{Entry: e, Pos: r.Pos})
 			before = r.Pos
 		}
 		if err != nil {
@@ -239,7 +226,7 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 // Done records that every entry up to and including the one at pos has landed (or been set
 // aside), durably, and frees what is wholly replayed.
 func (l *FileLog) Done(pos Pos) error {
-	if err := l.log.Commit(recordlog.Pos{Segment: pos.Segment, Offset: pos.Offset, Seq: pos.Seq}); err != nil {
+	if err := l.log.Commit(pos); err != nil {
 		return fmt.Errorf("dualwrite: replay log: %w", err)
 	}
 	l.pruneVoids()
@@ -522,7 +509,7 @@ func (l *FileLog) PendingEntries(max int) ([]Record, error) {
 			if derr != nil {
 				continue // Pending dead-letters it
 			}
-			out = append(out, Record{Entry: e, Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}})
+			out = append(out, Record{Entry: e, Pos: r.Pos})
 		}
 		if err != nil {
 			return out, fmt.Errorf("dualwrite: replay log: %w", err)

@@ -1,15 +1,8 @@
 package dualwrite
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/gob"
 	"errors"
-	"fmt"
-	"hash/crc32"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +10,9 @@ import (
 	"github.com/globalcloud/islands/internal/recordlog/recordlogtest"
 )
 
-// lastSegment returns the path of the replay log's newest segment file in dir (the first
-// format's, seg-*.log, or recordlog's, *.seg).
+// lastSegment returns the path of the replay log's newest segment file in dir (recordlog's, *.seg).
 func lastSegment(t *testing.T, dir string) string {
-	return recordlogtest.LastFile(t, dir, "seg-*.log", "*.seg")
+	return recordlogtest.LastFile(t, dir, "*.seg")
 }
 
 func appendN(t *testing.T, l *FileLog, n int) {
@@ -193,43 +185,5 @@ func TestFileLogCloseRacesAppends(t *testing.T) {
 			}
 		}
 		l.Close()
-	}
-}
-
-// A directory in the first format (seg-*.log, gob) is imported on open: its pending entries, after
-// its cursor, are replayed; nothing of the old files stays.
-func TestFileLogImportsFirstFormat(t *testing.T) {
-	dir := t.TempDir()
-	var seg []byte
-	var cut int64
-	for i := 1; i <= 3; i++ {
-		var buf bytes.Buffer
-		if err := gob.NewEncoder(&buf).Encode(&Entry{Side: "secondary", Timestamp: int64(i), Stmts: []Stmt{{Stmt: "I", Values: []any{i, time.Unix(5, 0)}}}}); err != nil {
-			t.Fatal(err)
-		}
-		var h [8]byte
-		binary.BigEndian.PutUint32(h[:4], uint32(buf.Len()))
-		binary.BigEndian.PutUint32(h[4:], crc32.Checksum(buf.Bytes(), crc32.MakeTable(crc32.Castagnoli)))
-		seg = append(append(seg, h[:]...), buf.Bytes()...)
-		if i == 1 {
-			cut = int64(len(seg))
-		}
-	}
-	os.WriteFile(filepath.Join(dir, "seg-000000000001.log"), seg, 0o644)
-	os.WriteFile(filepath.Join(dir, "cursor"), []byte(fmt.Sprintf("1 %d\n", cut)), 0o644)
-	l, err := OpenFileLog(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	recs := drainAll(t, l, 5*time.Second)
-	if len(recs) != 2 || recs[0].Entry.Timestamp != 2 || recs[1].Entry.Timestamp != 3 {
-		t.Fatalf("imported %+v, want entries 2 and 3", recs)
-	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "seg-*")); len(m) != 0 {
-		t.Fatalf("first-format files left: %v", m)
-	}
-	if _, err := os.Stat(filepath.Join(dir, legacyDir)); !os.IsNotExist(err) {
-		t.Fatalf("%s left: %v", legacyDir, err)
 	}
 }

@@ -123,9 +123,3 @@ func (m *metrics) observe(sd side, p Phase, d time.Duration, err error) {
 		m.errors.WithLabelValues(sd.String(), p.String()).Inc()
 	}
 }
-
-func (m *metrics) inc(c prometheus.Counter) {
-	if m != nil {
-		c.Inc()
-	}
-}

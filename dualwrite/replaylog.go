@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/globalcloud/islands/internal/recordlog"
 	"github.com/gocql/gocql"
 )
 
@@ -45,11 +46,11 @@ type Record struct {
 
 // Pos is a position in a ReplayLog; Done(pos) marks everything up to and including pos replayed.
 // Seq is the entry's ordinal in the log value that handed it out (bookkeeping of Done).
-type Pos struct {
-	Segment uint64
-	Offset  int64
-	Seq     int64
-}
+//
+// It is an alias of the record log's position (internal/recordlog), not a copy: a FileLog hands
+// out and takes back recordlog's positions as they are, so the two can never drift apart or need
+// converting; a ReplayLog of one's own (MemLog) fills the same three fields as it likes.
+type Pos = recordlog.Pos
 
 // ReplayLog keeps follower writes that did not land until they do. Append must be durable when it
 // returns nil: that is what lets the caller's write be acknowledged. Pending returns entries after

@@ -20,16 +20,6 @@ type ttlSpot struct {
 	bind       int
 }
 
-// findTTL returns where stmt's first TTL is, if it has one (USING TTL n, USING TIMESTAMP t AND
-// TTL n; a literal or a bind marker), read on the statement's tokens.
-func findTTL(stmt string) (ttlSpot, bool) {
-	spots := findTTLs(stmt)
-	if len(spots) == 0 {
-		return ttlSpot{}, false
-	}
-	return spots[0], true
-}
-
 // findTTLs returns where each of stmt's TTLs is, in the order of the text (a textual batch has
 // one per statement).
 func findTTLs(stmt string) []ttlSpot {

@@ -59,7 +59,7 @@ func pair(t *testing.T, ctx context.Context, client func(from, to world.Region) 
 		}
 		const n = 30
 		for i := 0; i < n; i++ {
-			ev := &cachesync.Event{Format: cachesync.FormatVersion, ID: fmt.Sprint(i), Op: cachesync.OpInvalidate,
+			ev := &cachesync.Event{Format: cachesync.EventFormat, ID: fmt.Sprint(i), Op: cachesync.OpInvalidate,
 				Key: fmt.Sprintf("adopter:%d", i), Version: cachesync.Version{Micros: int64(i + 1), Origin: string(r)}}
 			if err := pub.Publish(ctx, ev); err != nil {
 				t.Fatal(err)

@@ -113,7 +113,7 @@ func TestCachesyncEviction(t *testing.T) {
 	}
 	sc := sqsClient(e)
 	for _, c := range cases {
-		ev := &cachesync.Event{Format: cachesync.FormatVersion, ID: "late-" + c.how, Op: cachesync.OpSet, Key: c.key,
+		ev := &cachesync.Event{Format: cachesync.EventFormat, ID: "late-" + c.how, Op: cachesync.OpSet, Key: c.key,
 			Value: []byte("old"), Version: c.old}
 		body, err := ev.Marshal()
 		if err != nil {

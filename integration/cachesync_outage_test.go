@@ -218,7 +218,7 @@ func TestCachesyncCloseRacesPublish(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for i := 0; i < 200; i++ {
-					err := pub.Publish(context.Background(), &cachesync.Event{Format: cachesync.FormatVersion, ID: fmt.Sprint(i),
+					err := pub.Publish(context.Background(), &cachesync.Event{Format: cachesync.EventFormat, ID: fmt.Sprint(i),
 						Op: cachesync.OpInvalidate, Key: fmt.Sprintf("close:%d", i), Version: cachesync.Version{Micros: int64(i + 1), Origin: "us"}})
 					if errors.Is(err, cachesync.ErrClosed) {
 						closedErrs.Add(1)

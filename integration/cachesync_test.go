@@ -80,7 +80,7 @@ func TestCachesyncConverges(t *testing.T) {
 	var entries [2][]types.SendMessageBatchRequestEntry
 	for i := 0; i < 3000; i++ {
 		w := model.all[rand.IntN(len(model.all))]
-		ev := &cachesync.Event{Format: cachesync.FormatVersion, ID: fmt.Sprint(i), Op: cachesync.OpSet, Key: w.key,
+		ev := &cachesync.Event{Format: cachesync.EventFormat, ID: fmt.Sprint(i), Op: cachesync.OpSet, Key: w.key,
 			Value: []byte(w.value), Version: w.version}
 		if w.value == "" {
 			ev.Op, ev.Value = cachesync.OpDelete, nil
@@ -94,7 +94,7 @@ func TestCachesyncConverges(t *testing.T) {
 	}
 	for i := 0; i < 500; i++ {
 		w := model.all[rand.IntN(len(model.all))]
-		ev := &cachesync.Event{Format: cachesync.FormatVersion, ID: fmt.Sprint("stale", i), Op: cachesync.OpSet, Key: w.key,
+		ev := &cachesync.Event{Format: cachesync.EventFormat, ID: fmt.Sprint("stale", i), Op: cachesync.OpSet, Key: w.key,
 			Value: []byte("stale"), Version: cachesync.Version{Micros: w.version.Micros - 1_000_000, Origin: "us-east-1"}}
 		b, _ := ev.Marshal()
 		entries[i%2] = append(entries[i%2], types.SendMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(len(entries[i%2]))),

@@ -124,6 +124,10 @@ func TestForkliftMerge(t *testing.T) {
 	if quarantined != int64(len(planted)) {
 		t.Errorf("quarantined %d partitions, planted %d", quarantined, len(planted))
 	}
+	// The quarantine table holds them too, one record each, read back through the Job.
+	if recs, err := job.Quarantined(ctx, ks+".prefs"); err != nil || len(recs) != len(planted) {
+		t.Errorf("Quarantined(%s.prefs): %d records (%v), planted %d", ks, len(recs), err, len(planted))
+	}
 
 	bad := 0
 	fail := func(format string, args ...any) {

@@ -70,21 +70,18 @@ func TestRegionHandles(t *testing.T) {
 		t.Errorf("%d region handles, want the world's three", len(rs))
 	}
 	for _, r := range rs {
-		if len(r.Publishers()) != len(world.Regions)-1 {
-			t.Errorf("%s publishes to %d regions, want every other one (%d)", r.Name, len(r.Publishers()), len(world.Regions)-1)
+		// One publisher sends to every other region (a destination each); the values above
+		// reached each of them. The counter moves once SendMessageBatch answered, which may be
+		// after the event was already received and applied on the other side.
+		p := r.Publisher()
+		if p == nil {
+			t.Fatalf("%s has no publisher", r.Name)
 		}
-		for to, p := range r.Publishers() {
-			if !world.Known(to) || to == r.Name {
-				t.Errorf("%s publishes to %q", r.Name, to)
-			}
-			// The counter moves once SendMessageBatch answered, which may be after the event
-			// was already received and applied on the other side.
-			for p.Sent() == 0 && ctx.Err() == nil {
-				time.Sleep(10 * time.Millisecond)
-			}
-			if p.Sent() == 0 {
-				t.Errorf("%s sent nothing to %s", r.Name, to)
-			}
+		for p.Sent() < int64(len(world.Regions)-1) && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if p.Sent() < int64(len(world.Regions)-1) {
+			t.Errorf("%s sent %d events, want at least one to each other region", r.Name, p.Sent())
 		}
 	}
 }

@@ -35,11 +35,6 @@ func (o options) known(allowed ...string) error {
 	return fmt.Errorf("merge: %s: option %q is not known (options: %v): %w", o.resolver, bad[0], allowed, ErrBadOption)
 }
 
-func (o options) has(key string) bool {
-	_, ok := o.m[key]
-	return ok
-}
-
 func (o options) string(key string, required bool) (string, error) {
 	v, ok := o.m[key]
 	if !ok {

@@ -84,6 +84,20 @@ func (st *Store) Keyspace() string { return st.ks }
 
 func (st *Store) table(t string) string { return cql.Quote(st.ks) + "." + t }
 
+// query is stmt on the control keyspace's session at consistency c: every statement of the Store
+// goes through it.
+func (st *Store) query(ctx context.Context, c gocql.Consistency, stmt string, args ...any) *gocql.Query {
+	return st.s.Query(stmt, args...).WithContext(ctx).Consistency(c)
+}
+
+// exec runs a write at consistency c; its failure is ErrUnavailable, naming what was written.
+func (st *Store) exec(ctx context.Context, c gocql.Consistency, what string, stmt string, args ...any) error {
+	if err := st.query(ctx, c, stmt, args...).Exec(); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, what, err)
+	}
+	return nil
+}
+
 // EnsureSchema creates the control keyspace and its tables when missing. replication maps each
 // datacenter to its replication factor; nil replicates once in every datacenter the session's
 // cluster knows (system.local and system.peers). It needs CREATE permission: the operator's
@@ -116,7 +130,7 @@ func (st *Store) EnsureSchema(ctx context.Context, replication map[string]int) e
 	}
 	stmts = append(stmts, handoff.Schema(st.ks)...) // the hand-off of dualwrite's replay backlog (WithHandoff)
 	for _, s := range stmts {
-		if err := st.s.Query(s).WithContext(ctx).Exec(); err != nil {
+		if err := st.s.Query(s).WithContext(ctx).Exec(); err != nil { // DDL: the session's consistency
 			return fmt.Errorf("%w: creating the control keyspace %s: %w", ErrUnavailable, st.ks, err)
 		}
 	}
@@ -161,9 +175,11 @@ func scanState(sc interface{ Scan(...any) error }) (State, error) {
 	return s, err
 }
 
-func deref(p *string) string {
+// deref is the value of a nullable column (a null reads as the zero value).
+func deref[T any](p *T) T {
 	if p == nil {
-		return ""
+		var zero T
+		return zero
 	}
 	return *p
 }
@@ -178,8 +194,7 @@ func derefT(p *time.Time) time.Time {
 // Get reads a migration at consistency c (serialRead for the latest committed change; an
 // instance's watcher uses LocalConsistency). ErrNotFound when it does not exist.
 func (st *Store) Get(ctx context.Context, name string, c gocql.Consistency) (State, error) {
-	q := st.s.Query("SELECT "+stateColumns+" FROM "+st.table("migrations")+" WHERE name = ?", name).WithContext(ctx).Consistency(c)
-	s, err := scanState(q)
+	s, err := scanState(st.query(ctx, c, "SELECT "+stateColumns+" FROM "+st.table("migrations")+" WHERE name = ?", name))
 	if errors.Is(err, gocql.ErrNotFound) {
 		return State{}, fmt.Errorf("%w: %q in %s (create it with `islands migration set %s primary-only`)", ErrNotFound, name, st.ks, name)
 	}
@@ -210,13 +225,13 @@ func (st *Store) compareAndSet(ctx context.Context, name string, expect int64, f
 	next := expect + 1
 	if expect < 0 {
 		next = 1
-		q = st.s.Query("INSERT INTO "+st.table("migrations")+" (name, phase, epoch, previous_phase, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
+		q = st.query(ctx, gocql.Quorum, "INSERT INTO "+st.table("migrations")+" (name, phase, epoch, previous_phase, changed_by, changed_at) VALUES (?, ?, ?, ?, ?, ?) IF NOT EXISTS",
 			name, to, next, from, by, at)
 	} else {
-		q = st.s.Query("UPDATE "+st.table("migrations")+" SET phase = ?, epoch = ?, previous_phase = ?, changed_by = ?, changed_at = ? WHERE name = ? IF epoch = ?",
+		q = st.query(ctx, gocql.Quorum, "UPDATE "+st.table("migrations")+" SET phase = ?, epoch = ?, previous_phase = ?, changed_by = ?, changed_at = ? WHERE name = ? IF epoch = ?",
 			to, next, from, by, at, name, expect)
 	}
-	q = q.WithContext(ctx).Consistency(gocql.Quorum).SerialConsistency(gocql.Serial)
+	q = q.SerialConsistency(gocql.Serial)
 	prev := map[string]any{}
 	applied, err := q.MapScanCAS(prev)
 	if err != nil {
@@ -240,22 +255,17 @@ func (st *Store) WriteHeartbeat(ctx context.Context, h Heartbeat, ttl time.Durat
 	if secs < 1 {
 		secs = 1
 	}
-	err := st.s.Query("INSERT INTO "+st.table("instances")+` (migration, instance, region, epoch, phase, backlog, backlog_age_ms,
+	return st.exec(ctx, st.WriteConsistency, "heartbeat of "+h.Migration+"/"+h.Instance,
+		"INSERT INTO "+st.table("instances")+` (migration, instance, region, epoch, phase, backlog, backlog_age_ms,
 		dead_letters, last_error, control_read_age_ms, flips, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
 		h.Migration, h.Instance, h.Region, h.Epoch, h.Phase, h.Backlog, h.BacklogAge.Milliseconds(), h.DeadLetters,
-		h.LastError, h.ControlReadAge.Milliseconds(), h.Flips, h.Updated, secs).
-		WithContext(ctx).Consistency(st.WriteConsistency).Exec()
-	if err != nil {
-		return fmt.Errorf("%w: heartbeat of %s/%s: %w", ErrUnavailable, h.Migration, h.Instance, err)
-	}
-	return nil
+		h.LastError, h.ControlReadAge.Milliseconds(), h.Flips, h.Updated, secs)
 }
 
 // Heartbeats reads every live instance of a migration at consistency c, sorted by region and name.
 func (st *Store) Heartbeats(ctx context.Context, name string, c gocql.Consistency) ([]Heartbeat, error) {
-	it := st.s.Query(`SELECT instance, region, epoch, phase, backlog, backlog_age_ms, dead_letters, last_error,
-		control_read_age_ms, flips, updated_at FROM `+st.table("instances")+" WHERE migration = ?", name).
-		WithContext(ctx).Consistency(c).PageSize(5000).Iter()
+	it := st.query(ctx, c, `SELECT instance, region, epoch, phase, backlog, backlog_age_ms, dead_letters, last_error,
+		control_read_age_ms, flips, updated_at FROM `+st.table("instances")+" WHERE migration = ?", name).PageSize(5000).Iter()
 	var out []Heartbeat
 	for {
 		h := Heartbeat{Migration: name}
@@ -266,14 +276,8 @@ func (st *Store) Heartbeats(ctx context.Context, name string, c gocql.Consistenc
 			break
 		}
 		h.Region, h.Phase, h.LastError = deref(region), deref(phase), deref(lastErr)
-		n := func(p *int64) int64 {
-			if p == nil {
-				return 0
-			}
-			return *p
-		}
-		h.Backlog, h.BacklogAge, h.DeadLetters = n(backlog), time.Duration(n(ageMS))*time.Millisecond, n(dead)
-		h.ControlReadAge, h.Flips, h.Updated = time.Duration(n(readMS))*time.Millisecond, n(flips), derefT(updated)
+		h.Backlog, h.BacklogAge, h.DeadLetters = deref(backlog), time.Duration(deref(ageMS))*time.Millisecond, deref(dead)
+		h.ControlReadAge, h.Flips, h.Updated = time.Duration(deref(readMS))*time.Millisecond, deref(flips), derefT(updated)
 		out = append(out, h)
 	}
 	if err := it.Close(); err != nil {
@@ -291,26 +295,17 @@ func (st *Store) Heartbeats(ctx context.Context, name string, c gocql.Consistenc
 // RecordForklift records forklift's start (state "running", started set) or end (any other
 // state, ended set) on the migration's row. It is not a phase change: no epoch, no LWT.
 func (st *Store) RecordForklift(ctx context.Context, name, state, by string, at time.Time) error {
-	var q *gocql.Query
+	what := fmt.Sprintf("recording forklift %s on %q", state, name)
 	if state == "running" {
-		q = st.s.Query("UPDATE "+st.table("migrations")+" SET forklift_state = ?, forklift_by = ?, forklift_started = ?, forklift_ended = null WHERE name = ?",
-			state, by, at, name)
-	} else {
-		q = st.s.Query("UPDATE "+st.table("migrations")+" SET forklift_state = ?, forklift_by = ?, forklift_ended = ? WHERE name = ?",
-			state, by, at, name)
+		return st.exec(ctx, gocql.Quorum, what, "UPDATE "+st.table("migrations")+
+			" SET forklift_state = ?, forklift_by = ?, forklift_started = ?, forklift_ended = null WHERE name = ?", state, by, at, name)
 	}
-	if err := q.WithContext(ctx).Consistency(gocql.Quorum).Exec(); err != nil {
-		return fmt.Errorf("%w: recording forklift %s on %q: %w", ErrUnavailable, state, name, err)
-	}
-	return nil
+	return st.exec(ctx, gocql.Quorum, what, "UPDATE "+st.table("migrations")+
+		" SET forklift_state = ?, forklift_by = ?, forklift_ended = ? WHERE name = ?", state, by, at, name)
 }
 
 // DeleteHeartbeat removes an instance's heartbeat: a session that closes leaves the fleet at once.
 func (st *Store) DeleteHeartbeat(ctx context.Context, name, instance string) error {
-	err := st.s.Query("DELETE FROM "+st.table("instances")+" WHERE migration = ? AND instance = ?", name, instance).
-		WithContext(ctx).Consistency(st.WriteConsistency).Exec()
-	if err != nil {
-		return fmt.Errorf("%w: removing the heartbeat of %s/%s: %w", ErrUnavailable, name, instance, err)
-	}
-	return nil
+	return st.exec(ctx, st.WriteConsistency, "removing the heartbeat of "+name+"/"+instance,
+		"DELETE FROM "+st.table("instances")+" WHERE migration = ? AND instance = ?", name, instance)
 }

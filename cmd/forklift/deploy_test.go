@@ -1,20 +1,15 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/globalcloud/islands/internal/tlstest"
 
 	"gopkg.in/yaml.v3"
 )
@@ -74,6 +69,12 @@ func TestDeployJobArgs(t *testing.T) {
 	if len(args) == 0 || completions == 0 || config == "" {
 		t.Fatalf("Job args %q, completions %d, config %d bytes", args, completions, len(config))
 	}
+	// A pod that replaces a failed one (same JOB_COMPLETION_INDEX) continues its shard's
+	// checkpoints instead of copying the shard again: checkpoints are checked per shard, so a
+	// shard resuming before it ever saved one starts its ranges (forklift TestPlanRunChecksPerShard).
+	if args[0] == "run" && !slices.Contains(args, "--resume") {
+		t.Errorf("the Job runs %q without --resume: a replaced pod would copy its shard again from the start", args)
+	}
 	// The Secrets' mount points, here: the config is validated with the files it names.
 	dir := t.TempDir()
 	const mounts = "/var/run/secrets/islands/"
@@ -87,7 +88,7 @@ func TestDeployJobArgs(t *testing.T) {
 		}
 		body := []byte("secret\n")
 		if strings.HasSuffix(f, ".pem") {
-			body = testCA(t)
+			body = tlstest.CA(t)
 		}
 		if err := os.WriteFile(p, body, 0o600); err != nil {
 			t.Fatal(err)
@@ -129,21 +130,4 @@ func TestDeployJobArgs(t *testing.T) {
 			t.Errorf("the deployed config reads no password file or no TLS: %+v", cfg.Source)
 		}
 	}
-}
-
-// testCA is a self-signed CA certificate in PEM, standing for the Secret's ca.pem.
-func testCA(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

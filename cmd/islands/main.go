@@ -6,13 +6,9 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/globalcloud/islands/internal/cli"
 	"github.com/globalcloud/islands/migration"
 )
 
@@ -29,35 +25,7 @@ commands:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "replay":
-		err = replayCmd(ctx, os.Args[2:], os.Stdout)
-		if errors.Is(err, errUsage) {
-			fmt.Fprintln(os.Stderr, "islands:", err)
-			os.Exit(2)
-		}
-	case "migration":
-		err = migrationCmd(ctx, os.Args[2:], os.Stdout)
-		if errors.Is(err, migration.ErrUsage) {
-			fmt.Fprintln(os.Stderr, "islands:", err)
-			os.Exit(2)
-		}
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "islands: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "islands:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Program{Name: "islands", Usage: usage, UsageErrors: []error{errUsage, migration.ErrUsage},
+		Commands: []cli.Command{{Name: "replay", Run: replayCmd}, {Name: "migration", Run: migrationCmd}},
+	}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -65,7 +64,7 @@ type Region struct {
 	closed    bool
 	sessions  map[cqlconn.Role]*gocql.Session
 	queueURL  string
-	pubs      map[world.Region]*cachesync.Publisher
+	pub       *cachesync.Publisher // to every other region (StartCache)
 	cache     *cachesync.Client
 	agent     *cachesync.Agent
 	stopAgent context.CancelFunc
@@ -82,7 +81,7 @@ func Open(ctx context.Context, env world.Env, name world.Region, opts Options) (
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Region{Name: name, Memcached: memcache.New(env.Memcached(name)), env: env, opts: opts,
-		out: map[world.Region]*sqs.Client{}, sessions: map[cqlconn.Role]*gocql.Session{}, pubs: map[world.Region]*cachesync.Publisher{}}
+		out: map[world.Region]*sqs.Client{}, sessions: map[cqlconn.Role]*gocql.Session{}}
 	var err error
 	if r.SQS, err = world.SQSClient(ctx, string(name), env.SQS(name, name)); err != nil {
 		return nil, fmt.Errorf("lab: %s: %w", name, err)
@@ -236,17 +235,18 @@ func (r *Region) QueueURL(ctx context.Context) (string, error) {
 type CacheOptions struct {
 	// Rules choose replicate or invalidate per key prefix.
 	Rules cachesync.Rules
-	// SpillDir, when set, holds each publisher's durable spill in SpillDir/<destination region>.
+	// SpillDir, when set, holds the publisher's durable spill (one log per destination queue).
 	SpillDir string
 	// Agent configures the agent applying the other regions' events (Logger defaults to the
 	// handle's).
 	Agent cachesync.AgentOptions
 }
 
-// StartCache starts the region's cache side: a publisher per other region (that region's queue on
-// its SQS server, through the WAN), the cachesync client writing the region's memcached through
-// them, and the agent applying, from the region's own queue, the other regions' events. The
-// queues must exist (scripts/regions creates them).
+// StartCache starts the region's cache side: a publisher to every other region (each region's
+// queue on its own SQS server through that region's client, across the WAN: NewPublisherTo), the
+// cachesync client writing the region's memcached through it, and the agent applying, from the
+// region's own queue, the other regions' events. The queues must exist (scripts/regions creates
+// them).
 func (r *Region) StartCache(ctx context.Context, o CacheOptions) error {
 	r.mu.Lock()
 	started, closed := r.cache != nil, r.closed
@@ -257,47 +257,22 @@ func (r *Region) StartCache(ctx context.Context, o CacheOptions) error {
 	if started {
 		return fmt.Errorf("lab: %s: cache already started", r.Name)
 	}
-	pubs := map[world.Region]*cachesync.Publisher{}
-	var sinks []cachesync.Sink
-	fail := func(err error) error {
-		for _, p := range pubs {
-			p.Close(context.WithoutCancel(ctx))
-		}
-		return err
-	}
+	var dests []cachesync.Destination
 	for _, to := range r.Others() {
-		name := r.env.Queue(to)
-		out, err := r.out[to].GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
-		if err != nil {
-			return fail(fmt.Errorf("lab: %s: queue %s of %s: %w", r.Name, name, to, err))
-		}
-		po := cachesync.PublisherOptions{Logger: r.opts.Logger.With("region", string(r.Name), "to", string(to))}
-		if o.SpillDir != "" {
-			po.SpillDir = filepath.Join(o.SpillDir, string(to))
-		}
-		p, err := cachesync.NewPublisher(r.out[to], []string{aws.ToString(out.QueueUrl)}, po)
-		if err != nil {
-			return fail(fmt.Errorf("lab: %s: publisher to %s: %w", r.Name, to, err))
-		}
-		pubs[to] = p
-		sinks = append(sinks, p)
+		dests = append(dests, cachesync.Destination{Region: string(to), Client: r.out[to], Queue: r.env.Queue(to)})
 	}
-	var sink cachesync.Sink
-	if len(sinks) == 1 {
-		sink = sinks[0] // two regions: the publisher itself, as an application would hold it
-	} else {
-		f, err := cachesync.NewFanout(sinks...)
-		if err != nil {
-			return fail(fmt.Errorf("lab: %s: %w", r.Name, err))
-		}
-		sink = f
-	}
-	c, err := cachesync.NewClient(r.Memcached, sink, cachesync.ClientOptions{Region: string(r.Name), Rules: o.Rules})
+	po := cachesync.PublisherOptions{Logger: r.opts.Logger.With("region", string(r.Name)), SpillDir: o.SpillDir}
+	pub, err := cachesync.NewPublisherTo(ctx, dests, nil, po)
 	if err != nil {
-		return fail(fmt.Errorf("lab: %s: cache client: %w", r.Name, err))
+		return fmt.Errorf("lab: %s: publisher: %w", r.Name, err)
+	}
+	c, err := cachesync.NewClient(r.Memcached, pub, cachesync.ClientOptions{Region: string(r.Name), Rules: o.Rules})
+	if err != nil {
+		pub.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("lab: %s: cache client: %w", r.Name, err)
 	}
 	r.mu.Lock()
-	r.pubs, r.cache = pubs, c
+	r.pub, r.cache = pub, c
 	r.mu.Unlock()
 	if err := r.StartAgent(ctx, o.Agent); err != nil {
 		return err
@@ -360,19 +335,15 @@ func (r *Region) Agent() *cachesync.Agent {
 	return r.agent
 }
 
-// Publishers returns the region's publisher to each other region (empty before StartCache).
-func (r *Region) Publishers() map[world.Region]*cachesync.Publisher {
+// Publisher returns the region's publisher to every other region (nil before StartCache).
+func (r *Region) Publisher() *cachesync.Publisher {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[world.Region]*cachesync.Publisher, len(r.pubs))
-	for k, v := range r.pubs {
-		out[k] = v
-	}
-	return out
+	return r.pub
 }
 
-// Close stops the agent, closes the publishers (ctx bounds their flush; what they could not send
-// stays in their spill) and every session the handle opened. It is idempotent.
+// Close stops the agent, closes the publisher (closeFlush bounds its flush; what it could not send
+// stays in its spill) and every session the handle opened. It is idempotent.
 func (r *Region) Close() error {
 	r.StopAgent()
 	r.mu.Lock()
@@ -381,14 +352,14 @@ func (r *Region) Close() error {
 		return nil
 	}
 	r.closed = true
-	pubs, sessions := r.pubs, r.sessions
-	r.pubs, r.sessions = nil, nil
+	pub, sessions := r.pub, r.sessions
+	r.pub, r.sessions = nil, nil
 	r.mu.Unlock()
 	var errs []error
-	for to, p := range pubs {
+	if pub != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeFlush)
-		if err := p.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("lab: %s: publisher to %s: %w", r.Name, to, err))
+		if err := pub.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("lab: %s: publisher: %w", r.Name, err))
 		}
 		cancel()
 	}

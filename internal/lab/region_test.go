@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/gocql/gocql"
 
-	"github.com/globalcloud/islands/cachesync"
 	"github.com/globalcloud/islands/cqlconn"
 	"github.com/globalcloud/islands/internal/lab/world"
 )
@@ -101,36 +100,6 @@ func TestRegionCloseIsFinal(t *testing.T) {
 	}
 	if err := r.StartCache(context.Background(), CacheOptions{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("StartCache after Close: %v, want ErrClosed", err)
-	}
-}
-
-type sink struct {
-	got []string
-	err error
-}
-
-func (s *sink) Publish(_ context.Context, ev *cachesync.Event) error {
-	s.got = append(s.got, ev.Key)
-	return s.err
-}
-
-// With more than one other region every event goes to each region's publisher; one failing
-// destination does not keep the event from the others, and its error comes back.
-func TestFanoutPublishesToEveryRegion(t *testing.T) {
-	boom := errors.New("boom")
-	a, b, c := &sink{}, &sink{err: boom}, &sink{}
-	f, err := cachesync.NewFanout(a, b, c) // the lab's fanout, now the product's
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = f.Publish(context.Background(), &cachesync.Event{Key: "k"})
-	if !errors.Is(err, boom) {
-		t.Errorf("err = %v, want boom", err)
-	}
-	for i, s := range []*sink{a, b, c} {
-		if len(s.got) != 1 || s.got[0] != "k" {
-			t.Errorf("sink %d got %v", i, s.got)
-		}
 	}
 }
 

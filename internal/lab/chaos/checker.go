@@ -586,15 +586,6 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 	}
 }
 
-func touches(w writeOp, k int) bool {
-	for _, m := range w.c.Invoke.Muts {
-		if m.K == k {
-			return true
-		}
-	}
-	return false
-}
-
 // newer returns up to n writes of ws with a timestamp above ts, oldest first.
 func newer(ws []writeOp, ts int64, n int) []Op {
 	var out []writeOp

@@ -62,13 +62,12 @@ func (d *run) startCaches(ctx context.Context) error {
 	return nil
 }
 
-// published is how many events region r's publishers sent, to every other region.
+// published is how many events region r's publisher sent, to every other region.
 func published(r *lab.Region) int64 {
-	var n int64
-	for _, p := range r.Publishers() {
-		n += p.Sent()
+	if p := r.Publisher(); p != nil {
+		return p.Sent()
 	}
-	return n
+	return 0
 }
 
 // queuesEmpty waits until no publisher is sending or holds a spilled event and every region's queue
@@ -89,7 +88,7 @@ func (d *run) queuesEmpty(ctx context.Context, limit time.Duration) error {
 			empty, sent = false, now // a publisher still sending from its buffer
 		}
 		for _, reg := range d.region {
-			for _, p := range reg.Publishers() {
+			if p := reg.Publisher(); p != nil {
 				if _, pending := p.Spilled(); pending > 0 {
 					empty = false
 				}

@@ -2,22 +2,16 @@ package demo
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log/slog"
-	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/globalcloud/islands/internal/tlstest"
 
 	"github.com/globalcloud/islands/cqlconn"
 )
@@ -30,7 +24,7 @@ func setRoles(t *testing.T) {
 	t.Helper()
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(ca, testCAPEM(t), 0o600); err != nil {
+	if err := os.WriteFile(ca, tlstest.CA(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("ISLANDS_CQL_CA", ca)
@@ -45,23 +39,6 @@ func setRoles(t *testing.T) {
 		t.Setenv("ISLANDS_CQL_"+r+"_USER", "islands_"+strings.ToLower(r))
 		t.Setenv("ISLANDS_CQL_"+r+"_PASSWORD_FILE", f)
 	}
-}
-
-// testCAPEM is a throwaway self-signed CA certificate.
-func testCAPEM(t *testing.T) []byte {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // The report (json, text, html), demo.log and the progress name each role's user and never a

@@ -8,7 +8,6 @@
 package recordlogtest
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -124,24 +123,4 @@ func SmallFS(t testing.TB, bytes int) string {
 		}
 	})
 	return dir
-}
-
-// Fill writes a file of zeros into dir until its file system is full, and returns its path
-// (remove it to free the space).
-func Fill(t testing.TB, dir string) string {
-	t.Helper()
-	f, err := os.CreateTemp(dir, "fill-*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if errors.Is(err, syscall.ENOSPC) {
-				return f.Name()
-			}
-			t.Fatal(err)
-		}
-	}
 }

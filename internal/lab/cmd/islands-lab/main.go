@@ -6,11 +6,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/globalcloud/islands/internal/cli"
 )
 
 const usage = `usage: islands-lab COMMAND [flags]
@@ -34,42 +32,14 @@ commands:
 `
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "probe":
-		err = probe(ctx, os.Args[2:], os.Stdout)
-	case "roles":
-		err = rolesCmd(ctx, os.Args[2:], os.Stdout)
-	case "wan":
-		err = wanCmd(ctx, os.Args[2:], os.Stdout)
-	case "report":
-		err = reportCmd(ctx, os.Args[2:], os.Stdout)
-	case "demo":
-		stop()
-		os.Exit(demoCmd(os.Args[2:]))
-	case "chaos":
-		stop()
-		os.Exit(chaosCmd(os.Args[2:]))
-	case "chaos-agent":
-		os.Exit(chaosAgentCmd(os.Args[2:]))
-	case "chaos-writer":
-		stop()
-		os.Exit(chaosWriterCmd(os.Args[2:]))
-	case "-h", "--help", "help":
-		fmt.Print(usage)
-		return
-	default:
-		fmt.Fprintf(os.Stderr, "islands-lab: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "islands-lab:", err)
-		os.Exit(1)
-	}
+	os.Exit(cli.Program{Name: "islands-lab", Usage: usage, Commands: []cli.Command{
+		{Name: "probe", Run: probe},
+		{Name: "roles", Run: rolesCmd},
+		{Name: "wan", Run: wanCmd},
+		{Name: "report", Run: reportCmd},
+		{Name: "demo", Exit: demoCmd},
+		{Name: "chaos", Exit: chaosCmd},
+		{Name: "chaos-agent", Exit: chaosAgentCmd},
+		{Name: "chaos-writer", Exit: chaosWriterCmd},
+	}}.Main(os.Args[1:], os.Stdout, os.Stderr))
 }

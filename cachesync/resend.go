@@ -1,0 +1,95 @@
+package cachesync
+
+import (
+	"context"
+	"time"
+)
+
+// resendState is one destination's ResendWindow bookkeeping. Invariants: an outage is one
+// destination's (another region's SQS refusing sends opens none here); an entry is kept in recent
+// from the time SQS first accepted it, and a resend does not make it younger, so an entry is
+// resent at most once per outage of its destination and never after ResendWindow from its first
+// acceptance (a flapping or long outage cannot multiply the resends).
+type resendState struct {
+	recent  []sentEntry   // accepted in the last ResendWindow
+	outage  bool          // the last call to this destination failed
+	suspect []spillRecord // accepted just before the outage: sent again when it ends
+}
+
+// state returns the resend bookkeeping of the queue at url (p.recentMu held).
+func (p *Publisher) state(url string) *resendState {
+	st := p.resend[url]
+	if st == nil {
+		st = &resendState{}
+		p.resend[url] = st
+	}
+	return st
+}
+
+// sentEntry is an entry SQS accepted, kept for ResendWindow from its first acceptance.
+type sentEntry struct {
+	at  time.Time
+	rec spillRecord
+}
+
+// sendFailed notes that the queue at url refused a call: the first failure of its outage sets
+// aside what it accepted in the ResendWindow before, which the server may have lost with its
+// state.
+func (p *Publisher) sendFailed(url string) {
+	if p.opts.ResendWindow <= 0 {
+		return
+	}
+	p.recentMu.Lock()
+	defer p.recentMu.Unlock()
+	st := p.state(url)
+	if st.outage {
+		return
+	}
+	st.outage = true
+	now := time.Now()
+	st.suspect = st.suspect[:0]
+	for _, r := range st.recent {
+		if now.Sub(r.at) <= p.opts.ResendWindow {
+			r.rec.Sent = r.at.UnixNano()
+			st.suspect = append(st.suspect, r.rec)
+		}
+	}
+	st.recent = nil
+	p.logger.Warn("cachesync: SQS refuses sends; publishing into the buffer and the spill", "queue", url, "resend_on_recovery", len(st.suspect))
+}
+
+// sendOK notes a successful call to the queue at url; after its outage it sends again, once,
+// what was set aside.
+func (p *Publisher) sendOK(url string) {
+	if p.opts.ResendWindow <= 0 {
+		return
+	}
+	p.recentMu.Lock()
+	st := p.state(url)
+	if !st.outage {
+		p.recentMu.Unlock()
+		return
+	}
+	st.outage = false
+	again := st.suspect
+	st.suspect = nil
+	p.recentMu.Unlock()
+	p.logger.Info("cachesync: SQS takes sends again; resending the events sent just before the outage", "queue", url, "events", len(again))
+	p.resent.Add(int64(len(again)))
+	if len(again) > 0 {
+		if p.spills != nil {
+			p.spillOut(context.Background(), "", again, spillAppendTimeout)
+			return
+		}
+		es := make([]outEntry, len(again))
+		for i, r := range again {
+			es[i] = r.entry()
+		}
+		for _, b := range batches(es, p.opts.BatchSize) {
+			p.send(url, b)
+		}
+	}
+}
+
+// Resent returns how many events were sent again after an outage (ResendWindow).
+func (p *Publisher) Resent() int64 { return p.resent.Load() }
