@@ -54,3 +54,18 @@ func ExampleOpen_secured() {
 	}
 	defer dw.Close()
 }
+
+// A fleet instance whose backlog survives the loss of the instance (docs/dualwrite.md, hand-off).
+func ExampleWithHandoff() {
+	ctx := context.Background()
+	island, global := gocql.NewCluster("10.0.1.1"), gocql.NewCluster("10.0.2.1")
+	control := gocql.NewCluster("10.0.2.1")
+	session, err := dualwrite.Open(ctx, island, global,
+		dualwrite.WithReplayDir("/var/lib/app/dualwrite"),
+		dualwrite.WithMigration(control, "profiles", os.Getenv("POD_NAME")),
+		dualwrite.WithHandoff()) // defaults: HandoffCopyAfter(2s), HandoffDrain(5s, 30s), HandoffLease(15s)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+}
