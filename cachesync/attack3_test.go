@@ -1,0 +1,207 @@
+package cachesync
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+)
+
+// The third attacker's findings: each test fails on the code it was written against.
+
+// TestAttack3TouchesOfOneVersionReorderedKeepTheOlderExpiry: two Touch calls on the same value
+// send two touch events of the same version; an agent applies whichever arrives last (the CAS in
+// Agent.touch compares the version only, and a touch carries nothing that orders it after another
+// touch of that version). SQS standard queues reorder, so a region can end with the earlier expiry.
+//
+// Interleaving: us: Set(k, "v") → S; Touch(k, 0 = never, or 1 h) → T1; Touch(k, 2 s) → T2.
+// eu receives S, T2, T1: eu holds "v" without expiry (or for an hour); us misses from 2 s on.
+// Promise broken (package doc, Expiries): "A touch is never lost to reordering … no region serves
+// a value past the expiry the application set"; Client.Touch: "changes key's expiry here … and in
+// the other regions". T2 is lost to reordering; eu serves "v" for good (with Touch(k, 0)).
+func TestAttack3TouchesOfOneVersionReorderedKeepTheOlderExpiry(t *testing.T) {
+	for _, first := range []int32{0, 3600} {
+		clk := newTestClock()
+		ctx := context.Background()
+		usMC, euMC := newFakeMemcache(clk.now), newFakeMemcache(clk.now)
+		us, sink := testClientAt(t, usMC, clk, "us", Rules{Default: Replicate})
+		eu, _ := testClientAt(t, euMC, clk, "eu", Rules{Default: Replicate})
+		euAgent := testAgent(euMC, clk, time.Minute)
+
+		if _, err := us.Set(ctx, &Item{Key: "k", Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := us.Touch(ctx, "k", first); err != nil {
+			t.Fatal(err)
+		}
+		if err := us.Touch(ctx, "k", 2); err != nil {
+			t.Fatal(err)
+		}
+		if len(sink.evs) != 3 || sink.evs[1].Op != OpTouch || sink.evs[2].Op != OpTouch {
+			t.Fatalf("events: %+v", sink.evs)
+		}
+		set, t1, t2 := sink.evs[0], sink.evs[1], sink.evs[2]
+		for _, ev := range []*Event{set, t2, t1} { // SQS delivers the two touches the other way round
+			if _, err := euAgent.applyCache(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The set's second event (late by then: an invalidation at v, which loses to the value at v).
+		clk.add(time.Minute + 3*time.Second)
+		if _, err := euAgent.applyCache(SecondEvent(set)); err != nil {
+			t.Fatal(err)
+		}
+		clk.add(10 * time.Minute) // quiescence, long past the 2 s the application set last
+		if _, err := us.Get(ctx, "k"); !errors.Is(err, memcache.ErrCacheMiss) {
+			t.Fatalf("us: want a miss after the last touched expiry, got %v", err)
+		}
+		if it, err := eu.Get(ctx, "k"); err == nil {
+			t.Errorf("Touch(k, %d) then Touch(k, 2), delivered in the other order: eu still serves %q 10 min after the "+
+				"expiry the application set last (us: a miss); the later touch was lost to reordering", first, it.Value)
+		}
+	}
+}
+
+// TestAttack3FanoutSkipsTheSecondInvalidationCheck: NewClient checks CheckSecondInvalidation only
+// when its Sink has a SecondInvalidation method; Fanout has none. With three or more regions the
+// Client's Sink is a Fanout of Publishers (package doc; internal/lab builds it so), so a
+// SecondInvalidation that breaks the rule — the same one NewClient refuses over one Publisher —
+// is taken silently.
+//
+// Interleaving: two Publishers with SecondInvalidation 5 s (TombstoneTTL 5 min) → NewClient over
+// one of them: ErrConfig; over NewFanout(both): nil. An evicted tombstone then lets an older set
+// back in after its second event, for good (the case the rule exists for).
+// Promise broken (package doc, Destinations): "NewClient refuses a Publisher whose
+// SecondInvalidation breaks the rule above (CheckSecondInvalidation, ErrConfig)".
+func TestAttack3FanoutSkipsTheSecondInvalidationCheck(t *testing.T) {
+	mc := newFakeMemcache(time.Now)
+	var pubs []*Publisher
+	for _, q := range []string{"http://127.0.0.1:1/eu", "http://127.0.0.1:1/ap"} {
+		p, err := NewPublisher(deadSQS(), []string{q}, PublisherOptions{SecondInvalidation: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, p)
+	}
+	defer func() {
+		for _, p := range pubs {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			p.Close(ctx)
+			cancel()
+		}
+	}()
+	if _, err := NewClient(mc, pubs[0], ClientOptions{Region: "us"}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("over one Publisher: %v, want ErrConfig (the rule as NewClient applies it today)", err)
+	}
+	f, err := NewFanout(pubs[0], pubs[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewClient(mc, f, ClientOptions{Region: "us"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("over a Fanout of the same Publishers: NewClient returned %v, want ErrConfig: "+
+			"in a world of three regions the SecondInvalidation rule is never checked", err)
+	}
+}
+
+// droppingSink refuses the first n events as a Publisher does when its buffer is full and it has
+// no spill (ErrDropped), then takes every event.
+type droppingSink struct {
+	n   int
+	evs []*Event
+}
+
+func (d *droppingSink) Publish(ctx context.Context, ev *Event) error {
+	if d.n > 0 {
+		d.n--
+		return ErrDropped
+	}
+	d.evs = append(d.evs, ev)
+	return nil
+}
+
+// TestAttack3RetriedSetAfterDroppedPublishIsNeverSent: a Set stored locally whose event the
+// Publisher dropped returns the error; retried at the same Version (the database write's
+// timestamp, as the doc asks: "a delayed or retried cache write"), it finds its own value held,
+// returns ErrNotApplied ("a newer version is held") and sends nothing. The other regions keep the
+// older value for good. DeleteAt retried the same way does send its event again.
+//
+// Interleaving: us: Set(k, v1) replicated to eu; Set(k, v2) → stored, Publish: ErrDropped →
+// retry Set(k, v2, Version v2) → ErrNotApplied, no event → eu serves v1 for good; database: v2.
+// Promise broken (Client.Set): "A write that loses to a newer version held returns ErrNotApplied
+// and sends nothing: the newer write's own event reaches the other regions" — nothing newer is
+// held, the write's own event never goes out; and the quiescence promise (newest value or nothing).
+func TestAttack3RetriedSetAfterDroppedPublishIsNeverSent(t *testing.T) {
+	clk := newTestClock()
+	ctx := context.Background()
+	usMC, euMC := newFakeMemcache(clk.now), newFakeMemcache(clk.now)
+	sink := &droppingSink{}
+	us, err := NewClient(usMC, sink, ClientOptions{Region: "us", Rules: Rules{Default: Replicate}, TombstoneTTL: time.Minute, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eu, _ := testClientAt(t, euMC, clk, "eu", Rules{Default: Replicate})
+	euAgent := testAgent(euMC, clk, time.Minute)
+
+	if _, err := us.Set(ctx, &Item{Key: "k", Value: []byte("v1")}); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Millisecond)
+	v2 := us.Now() // the database is written at v2
+	sink.n = 1
+	if _, err := us.Set(ctx, &Item{Key: "k", Value: []byte("v2"), Version: v2}); !errors.Is(err, ErrDropped) {
+		t.Fatalf("first attempt: %v, want ErrDropped", err)
+	}
+	_, err = us.Set(ctx, &Item{Key: "k", Value: []byte("v2"), Version: v2}) // the application retries
+	for _, ev := range sink.evs {
+		if _, aerr := euAgent.applyCache(ev); aerr != nil {
+			t.Fatal(aerr)
+		}
+	}
+	clk.add(10 * time.Minute) // quiescence
+	it, gerr := eu.Get(ctx, "k")
+	if gerr == nil && string(it.Value) == "v1" {
+		t.Errorf("retried Set at the same version returned %v and sent %d event(s) in all; eu serves %q for good, "+
+			"the database holds v2", err, len(sink.evs), it.Value)
+	}
+}
+
+// TestAttack3EmitTypeWithInvalidUTF8IsPoison: Emit refuses an empty type because every agent
+// would dead-letter the event, and the doc says "a body holding invalid UTF-8 outside the key is
+// refused by Marshal". encoding/json does not refuse it: it replaces each invalid byte with
+// U+FFFD, so the type arrives changed, no handler matches it, and every agent sends the event
+// to the dead-letter queue. The same rewriting happens to Item.Version.Origin.
+//
+// Interleaving: Handle("job\xff", h) in eu; us: Emit(ctx, "job\xff", p) → nil → eu's agent
+// parses type "job\uFFFD" → ErrPoison (no handler) → dead-letter queue; h never runs.
+// Promise broken (Event doc): "a body holding invalid UTF-8 outside the key is refused by
+// Marshal"; Emit: the client does not produce events every agent dead-letters.
+func TestAttack3EmitTypeWithInvalidUTF8IsPoison(t *testing.T) {
+	clk := newTestClock()
+	sink := &recSink{}
+	us, err := NewClient(newFakeMemcache(clk.now), sink, ClientOptions{Region: "us", Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typ := "job\xff"
+	err = us.Emit(context.Background(), typ, map[string]int{"n": 1})
+	if err != nil {
+		return // refused before anything is sent: as promised
+	}
+	b, merr := sink.evs[0].Marshal()
+	if merr != nil {
+		return // refused by Marshal: as promised
+	}
+	agent := testAgent(newFakeMemcache(clk.now), clk, time.Minute)
+	ran := false
+	agent.Handle(typ, func(context.Context, *Event) error { ran = true; return nil })
+	ev, perr := ParseEvent(string(b))
+	if perr == nil {
+		perr = agent.apply(context.Background(), ev, sqsMessage(string(b)))
+	}
+	if !ran {
+		t.Errorf("Emit(%q) returned nil and Marshal took the body, but the agent with that handler registered "+
+			"sees type %q: %v (dead-letter queue)", typ, ev.Type, perr)
+	}
+}
