@@ -2,7 +2,10 @@ package cachesync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,5 +206,96 @@ func TestAttack3EmitTypeWithInvalidUTF8IsPoison(t *testing.T) {
 	if !ran {
 		t.Errorf("Emit(%q) returned nil and Marshal took the body, but the agent with that handler registered "+
 			"sees type %q: %v (dead-letter queue)", typ, ev.Type, perr)
+	}
+}
+
+// TestAttack3SpillAppendThatLandsLateLeavesAnEventUnsentForGood: an append to the spill whose
+// caller stopped waiting (spillAppendTimeout: a disk stalled for more than 5 s, the request already
+// queued to the log's writer) fails for spillOut — counted as dropped, pending not raised — but the
+// writer completes it, so the record is in the log (recordlog: "A record whose Append returned an
+// error may or may not appear (as after a timeout)"). The drainer sends it and commits it with the
+// others and subtracts every record it read from pending: pending ends one below the log's count.
+// From then on the last event spilled in each outage leaves pending at 0 and the drainer, which
+// only drains while pending > 0, never sends it.
+//
+// Interleaving: eu down; Publish e… fill the buffer; spill r1 (append outlives its caller: landed,
+// counted dropped), spill r2 (pending 1) → eu up: drain sends r1, r2, commits, pending = -1 →
+// eu down again: spill r3 (pending 0) → eu up: r3 sits in the spill, never sent.
+// Promise broken (PublisherOptions.SpillDir): spilled events "are sent when that destination's SQS
+// takes messages again"; Publish: "A nil error means every destination has the event in memory or
+// on disk" — to be sent; r3's Publish returned nil and eu never gets it (for good, until restart).
+func TestAttack3SpillAppendThatLandsLateLeavesAnEventUnsentForGood(t *testing.T) {
+	f := newFakeSQS(t)
+	eu := f.url("eu")
+	f.setDown(eu, true)
+	p, err := NewPublisher(f.client(), []string{eu}, PublisherOptions{Buffer: 1, Senders: 1, PublishTimeout: time.Millisecond, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		p.Close(cctx)
+	}()
+	var mu sync.Mutex
+	var spilled []string // bodies, in append order
+	orig := p.appendSpill
+	p.appendSpill = func(ctx context.Context, b []byte) error {
+		var sr spillRecord
+		if err := json.Unmarshal(b, &sr); err != nil {
+			return err
+		}
+		mu.Lock()
+		first := len(spilled) == 0
+		spilled = append(spilled, sr.Body)
+		mu.Unlock()
+		if first {
+			// The log's writer was stalled past the caller's wait: the caller's context ended
+			// (spillAppendTimeout), then the writer wrote and fsynced the queued record.
+			if err := orig(context.Background(), b); err != nil {
+				return err
+			}
+			return context.DeadlineExceeded
+		}
+		return orig(ctx, b)
+	}
+	nSpilled := func() int { mu.Lock(); defer mu.Unlock(); return len(spilled) }
+	publishUntil := func(n int) {
+		for i := 0; nSpilled() < n; i++ {
+			if i > 1000 {
+				t.Fatalf("only %d events spilled", nSpilled())
+			}
+			ev := &Event{Format: FormatVersion, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "us"}}
+			p.Publish(context.Background(), ev)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	received := func(body string, within time.Duration) bool {
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if f.counts(eu)[body] > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	publishUntil(2) // r1 (landed late, counted dropped) and r2
+	f.setDown(eu, false)
+	mu.Lock()
+	r1, r2 := spilled[0], spilled[1]
+	mu.Unlock()
+	if !received(r1, 10*time.Second) || !received(r2, 10*time.Second) {
+		t.Fatalf("the first outage's spill was not drained")
+	}
+	time.Sleep(200 * time.Millisecond)
+	f.setDown(eu, true)
+	publishUntil(3) // r3
+	mu.Lock()
+	r3 := spilled[2]
+	mu.Unlock()
+	f.setDown(eu, false)
+	if !received(r3, 5*time.Second) {
+		_, pending := p.Spilled()
+		t.Errorf("an event spilled in the second outage was never sent 5 s after eu came back (spill pending counted %d, "+
+			"dropped counted %d): the late-landing append of the first outage left pending one below the log", pending, p.Dropped())
 	}
 }
