@@ -299,3 +299,55 @@ func TestAttack3SpillAppendThatLandsLateLeavesAnEventUnsentForGood(t *testing.T)
 			"dropped counted %d): the late-landing append of the first outage left pending one below the log", pending, p.Dropped())
 	}
 }
+
+// TestAttack3TouchLostWhenTheValueIsEvictedAndItsSetRedelivered: a touch applied in a region lives
+// only in that region's memcached item. When memcached evicts the item (LRU) and the set event is
+// delivered again within TombstoneTTL (SQS delivers at least once; an agent whose DeleteMessageBatch
+// failed gets it back after the visibility timeout; the publisher's spill drain and ResendWindow
+// send again), the set is stored as new, without the touched expiry. Nothing heals it: a touch has
+// no second event, and the set's second event (late by then: an invalidation at v) loses to the
+// value at v. Deletes and overwrites survive the same eviction through their second events.
+//
+// Interleaving: us: Set(k, "v") → S; Touch(k, 2 s) → T. eu applies S, T; eu's memcached evicts k;
+// S is delivered again 30 s later (not late) → stored, no expiry → S's second event: stale →
+// eu serves "v" for good; us: a miss from 2 s on.
+// Promise broken (package doc, Expiries): "no region serves a value past the expiry the application
+// set"; "duplicates change nothing"; the eviction guarantee the second event is there for.
+func TestAttack3TouchLostWhenTheValueIsEvictedAndItsSetRedelivered(t *testing.T) {
+	clk := newTestClock()
+	ctx := context.Background()
+	usMC, euMC := newFakeMemcache(clk.now), newFakeMemcache(clk.now)
+	us, sink := testClientAt(t, usMC, clk, "us", Rules{Default: Replicate})
+	eu, _ := testClientAt(t, euMC, clk, "eu", Rules{Default: Replicate})
+	euAgent := testAgent(euMC, clk, time.Minute)
+
+	if _, err := us.Set(ctx, &Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := us.Touch(ctx, "k", 2); err != nil {
+		t.Fatal(err)
+	}
+	set, touch := sink.evs[0], sink.evs[1]
+	for _, ev := range []*Event{set, touch} {
+		if _, err := euAgent.applyCache(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	euMC.evict("k") // memory pressure in eu
+	clk.add(30 * time.Second)
+	if _, err := euAgent.applyCache(set); err != nil { // the same message again (at-least-once)
+		t.Fatal(err)
+	}
+	clk.add(33 * time.Second) // SecondInvalidation ≥ TombstoneTTL + 2 × skew after the write
+	if _, err := euAgent.applyCache(SecondEvent(set)); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(10 * time.Minute) // quiescence
+	if _, err := us.Get(ctx, "k"); !errors.Is(err, memcache.ErrCacheMiss) {
+		t.Fatalf("us: want a miss after the touched expiry, got %v", err)
+	}
+	if it, err := eu.Get(ctx, "k"); err == nil {
+		t.Errorf("eu serves %q 10 min after the expiry the application set with Touch (us: a miss): the touch was lost "+
+			"to an eviction and a duplicate of its set, and the set's second event did not heal it", it.Value)
+	}
+}
