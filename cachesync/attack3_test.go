@@ -5,7 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -349,5 +354,77 @@ func TestAttack3TouchLostWhenTheValueIsEvictedAndItsSetRedelivered(t *testing.T)
 	if it, err := eu.Get(ctx, "k"); err == nil {
 		t.Errorf("eu serves %q 10 min after the expiry the application set with Touch (us: a miss): the touch was lost "+
 			"to an eviction and a duplicate of its set, and the set's second event did not heal it", it.Value)
+	}
+}
+
+// TestAttack3CloseWaitsForADrainerStuckOnTheDisk: Close waits (p.wg) for every spill drainer to
+// return, without a bound; a drainer blocked on the disk — reading its spill (Log.Read) or
+// fsyncing its cursor (Log.Commit) on a stalled device — holds Close past its deadline and the
+// grace, for as long as the disk stalls. Close bounds only the spill's writer (appends, closing the
+// logs). Here the stalled read is a segment file that blocks when opened (a FIFO stands in for a
+// device that does not answer); the cursor's fsync in Commit would do the same.
+//
+// Interleaving: eu down, events spilled; the drainer's next round blocks in Log.Read on the
+// stalled disk → Close(deadline 300 ms) → p.wg.Wait() waits for the drainer → Close has not
+// returned 3 s later.
+// Promise broken (Close): "returning by the deadline whatever the disk does"; package doc: "Close
+// returns by its deadline plus at most that grace, with every goroutine of the Publisher stopped".
+func TestAttack3CloseWaitsForADrainerStuckOnTheDisk(t *testing.T) {
+	f := newFakeSQS(t)
+	eu := f.url("eu")
+	f.setDown(eu, true)
+	dir := t.TempDir()
+	p, err := NewPublisher(f.client(), []string{eu}, PublisherOptions{Buffer: 1, Senders: 1, PublishTimeout: time.Millisecond, SpillDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		if _, pending := p.Spilled(); pending > 0 {
+			break
+		}
+		if i > 1000 {
+			t.Fatal("nothing spilled")
+		}
+		p.Publish(context.Background(), testEvent(i))
+		time.Sleep(time.Millisecond)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "q-*", "*.seg"))
+	if len(segs) != 1 {
+		t.Fatalf("segments: %v", segs)
+	}
+	// The device holding the spill stops answering reads.
+	if err := os.Remove(segs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(segs[0], 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	release := func() { // the disk answers again: the blocked open returns, the read fails
+		if w, err := os.OpenFile(segs[0], os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			w.Close()
+		}
+	}
+	defer release()
+	stuck := false
+	for deadline := time.Now().Add(10 * time.Second); !stuck && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		buf := make([]byte, 1<<20)
+		stuck = strings.Contains(string(buf[:runtime.Stack(buf, true)]), "recordlog.(*Log).readSegment")
+	}
+	if !stuck {
+		t.Fatal("the drainer never read its spill")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	select {
+	case err := <-closed:
+		t.Logf("Close returned after %s: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(3 * time.Second):
+		t.Errorf("Close(deadline 300 ms) has not returned after %s: it waits for the spill drainer stuck on the disk "+
+			"(its grace is %s)", time.Since(start).Round(time.Millisecond), closeSpillGrace)
+		release()
+		<-closed
 	}
 }
