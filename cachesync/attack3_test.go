@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // The third attacker's findings: each test fails on the code it was written against.
@@ -426,5 +428,49 @@ func TestAttack3CloseWaitsForADrainerStuckOnTheDisk(t *testing.T) {
 			"(its grace is %s)", time.Since(start).Round(time.Millisecond), closeSpillGrace)
 		release()
 		<-closed
+	}
+}
+
+// TestAttack3LegacySpillLargerThanOneShareNeverOpens: a spill written before per-destination
+// spills held up to SpillMaxBytes for all destinations together; the move into per-destination
+// spills (openSpills) appends each record to its destination's spill, now bounded by an even share
+// (SpillMaxBytes / destinations), and fails the whole NewPublisher on the first ErrFull. What was
+// moved stays in the destination's spill and the legacy spill is not consumed, so every later
+// NewPublisher on the directory fails the same way (at once: the destination's spill is full): the
+// region's publisher never starts again and nothing in the spill is ever sent.
+//
+// Interleaving: old version: region C down, 1.5 MiB of C's events spilled (SpillMaxBytes 2 MiB) →
+// upgrade: NewPublisher([B, C], SpillMaxBytes 2 MiB) → C's share 1 MiB → ErrFull → error; again
+// on every restart.
+// Promise broken (package doc, Spill): "A spill written before (one log in SpillDir itself) is
+// moved into them when a Publisher opens the directory"; SpillMaxBytes: "beyond a destination's
+// share its events are dropped" (counted), not the Publisher refused.
+func TestAttack3LegacySpillLargerThanOneShareNeverOpens(t *testing.T) {
+	f := newFakeSQS(t)
+	b, c := f.url("b"), f.url("c")
+	dir := t.TempDir()
+	l, err := recordlog.Open(dir, recordlog.Options{MaxBytes: 2 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 15; i++ { // 15 × 100 KiB for C, as C's outage left them
+		ev := &Event{Format: FormatVersion, ID: newID(), Op: OpSet, Key: fmt.Sprintf("k%d", i), Value: make([]byte, 75<<10),
+			Version: Version{Micros: int64(i + 1), Origin: "a"}}
+		body, _ := ev.Marshal()
+		rec, _ := json.Marshal(spillRecord{Queue: c, Body: string(body), Op: OpSet})
+		if _, err := l.Append(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	for restart := 0; restart < 2; restart++ {
+		p, err := NewPublisher(f.client(), []string{b, c}, PublisherOptions{SpillDir: dir, SpillMaxBytes: 2 << 20})
+		if err != nil {
+			t.Errorf("start %d after the upgrade: NewPublisher: %v", restart+1, err)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		p.Close(cctx)
+		cancel()
 	}
 }
