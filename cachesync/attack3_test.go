@@ -474,3 +474,87 @@ func TestAttack3LegacySpillLargerThanOneShareNeverOpens(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestAttack3ResendSetAsideIsLostOnClose: with ResendWindow, the first refused call of an outage
+// sets aside (in memory only) what SQS accepted in the window before, to send it again when SQS
+// takes sends again — the server may have lost it with its state. If the Publisher is closed
+// before that (a deploy or a restart of the application during the outage), Close spills what is
+// buffered but not what was set aside: the next Publisher on the spill never resends it.
+//
+// Interleaving: SQS accepts e1..e10 → SQS (ElasticMQ) restarts, losing them, and refuses sends →
+// Publish e11: refused → e1..e10 set aside → Close (e11 spilled) → SQS back, empty → a new
+// Publisher on the spill sends e11 only; e1..e10 reach eu never.
+// Promise broken (PublisherOptions.ResendWindow): "when SQS refuses sends (an outage), the events
+// it accepted during this long before are sent again once it takes sends again"; SpillDir: what
+// Close leaves is "sent when that destination's SQS takes messages again (also by the next
+// Publisher opened on the directory, after a restart)".
+func TestAttack3ResendSetAsideIsLostOnClose(t *testing.T) {
+	f := newFakeSQS(t)
+	eu := f.url("eu")
+	dir := t.TempDir()
+	opts := PublisherOptions{ResendWindow: time.Minute, FlushInterval: time.Millisecond, SpillDir: dir}
+	p, err := NewPublisher(f.client(), []string{eu}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var bodies []string
+	for i := 0; i < 10; i++ {
+		ev := testEvent(i)
+		b, _ := ev.Marshal()
+		bodies = append(bodies, string(b))
+		if err := p.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(f.counts(eu)) < 10 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(f.counts(eu)) != 10 {
+		t.Fatalf("SQS accepted %d of 10", len(f.counts(eu)))
+	}
+	// ElasticMQ restarts: it has lost every message, and refuses sends for a while.
+	f.mu.Lock()
+	f.received[eu] = map[string]int{}
+	f.mu.Unlock()
+	f.setDown(eu, true)
+	if err := p.Publish(ctx, testEvent(10)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		f.mu.Lock()
+		n := f.failed[eu]
+		f.mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	p.Close(cctx) // the application restarts during the outage
+	cancel()
+	f.setDown(eu, false)
+	p2, err := NewPublisher(f.client(), []string{eu}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if _, pending := p2.Spilled(); pending == 0 && len(f.counts(eu)) > 0 {
+			break
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	cctx2, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	p2.Close(cctx2)
+	cancel2()
+	got := f.counts(eu)
+	missing := 0
+	for _, b := range bodies {
+		if got[b] == 0 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of the 10 events SQS lost in its restart were never sent again (eu received %d distinct events "+
+			"after it came back): the resend set aside at the outage was dropped by Close, not spilled", missing, len(got))
+	}
+}
