@@ -75,42 +75,44 @@ func TestAttack3TouchesOfOneVersionReorderedKeepTheOlderExpiry(t *testing.T) {
 }
 
 // TestAttack3FanoutSkipsTheSecondInvalidationCheck: NewClient checks CheckSecondInvalidation only
-// when its Sink has a SecondInvalidation method; Fanout has none. With three or more regions the
-// Client's Sink is a Fanout of Publishers (package doc; internal/lab builds it so), so a
-// SecondInvalidation that breaks the rule — the same one NewClient refuses over one Publisher —
-// is taken silently.
+// when its Sink has a SecondInvalidation method. The attacker wrote this against NewFanout (a Sink
+// over several Publishers, with no such method): with three or more regions the rule was never
+// checked. The clean-up folded the fan-out into NewPublisherTo (one Publisher, one Destination per
+// region), so this is the same check over the multi-region sink as it is built now: NewClient must
+// refuse a SecondInvalidation that breaks the rule whether the Publisher reaches one region or
+// several.
 //
-// Interleaving: two Publishers with SecondInvalidation 5 s (TombstoneTTL 5 min) → NewClient over
-// one of them: ErrConfig; over NewFanout(both): nil. An evicted tombstone then lets an older set
-// back in after its second event, for good (the case the rule exists for).
-// Promise broken (package doc, Destinations): "NewClient refuses a Publisher whose
-// SecondInvalidation breaks the rule above (CheckSecondInvalidation, ErrConfig)".
+// Interleaving: NewPublisherTo([eu, ap], SecondInvalidation 5 s) (TombstoneTTL 5 min) → NewClient
+// over it: ErrConfig, as over NewPublisher with one queue.
+// Promise (package doc, Destinations): "NewClient refuses a Publisher whose SecondInvalidation
+// breaks the rule above (CheckSecondInvalidation, ErrConfig)".
 func TestAttack3FanoutSkipsTheSecondInvalidationCheck(t *testing.T) {
 	mc := newFakeMemcache(time.Now)
-	var pubs []*Publisher
-	for _, q := range []string{"http://127.0.0.1:1/eu", "http://127.0.0.1:1/ap"} {
-		p, err := NewPublisher(deadSQS(), []string{q}, PublisherOptions{SecondInvalidation: 5 * time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pubs = append(pubs, p)
+	opts := PublisherOptions{SecondInvalidation: 5 * time.Second}
+	one, err := NewPublisher(deadSQS(), []string{"http://127.0.0.1:1/eu"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dests []Destination
+	for _, r := range []string{"eu", "ap"} {
+		dests = append(dests, Destination{Region: r, Client: deadSQS(), Queue: "http://127.0.0.1:1/" + r})
+	}
+	many, err := NewPublisherTo(context.Background(), dests, nil, opts)
+	if err != nil {
+		t.Fatal(err)
 	}
 	defer func() {
-		for _, p := range pubs {
+		for _, p := range []*Publisher{one, many} {
 			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 			p.Close(ctx)
 			cancel()
 		}
 	}()
-	if _, err := NewClient(mc, pubs[0], ClientOptions{Region: "us"}); !errors.Is(err, ErrConfig) {
-		t.Fatalf("over one Publisher: %v, want ErrConfig (the rule as NewClient applies it today)", err)
+	if _, err := NewClient(mc, one, ClientOptions{Region: "us"}); !errors.Is(err, ErrConfig) {
+		t.Fatalf("over one destination: %v, want ErrConfig", err)
 	}
-	f, err := NewFanout(pubs[0], pubs[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := NewClient(mc, f, ClientOptions{Region: "us"}); !errors.Is(err, ErrConfig) {
-		t.Errorf("over a Fanout of the same Publishers: NewClient returned %v, want ErrConfig: "+
+	if _, err := NewClient(mc, many, ClientOptions{Region: "us"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("over NewPublisherTo with two destinations: NewClient returned %v, want ErrConfig: "+
 			"in a world of three regions the SecondInvalidation rule is never checked", err)
 	}
 }
