@@ -232,8 +232,10 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]*Item,
 }
 
 // Set stores item locally at item.Version (Client.Now when zero) and sends it (or its
-// invalidation) to the other regions. A write that loses to a newer version held returns
-// ErrNotApplied and sends nothing: the newer write's own event reaches the other regions.
+// invalidation) to the other regions. A write that loses to a strictly newer version held returns
+// ErrNotApplied and sends nothing: the newer write's own event reaches the other regions. A write
+// at the very version held is this write again (the application retrying a call that returned
+// ErrDropped or a timeout): its event is sent again and Set returns nil (see holds).
 //
 // A Version older than TombstoneTTL by the client's clock (a delayed or retried cache write) is
 // "late", as the agents judge a set event: the tombstone of a newer delete that would have
@@ -263,11 +265,25 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if err != nil {
 		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
-	if !applied {
+	if !applied && !c.holds(item.Key, v) {
 		c.notApplied("set")
 		return v, fmt.Errorf("cachesync: set %q at %d: %w", item.Key, v.Micros, ErrNotApplied)
 	}
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
+}
+
+// holds reports whether key holds an entry at exactly v (a value, live or expired, or a
+// tombstone). A write at the version held is this very write again — the application retrying a
+// call whose event was not sent (ErrDropped, a timeout) — not one that lost to a newer write: its
+// event must go out again, or the other regions keep the older value for good. Only a strictly
+// newer version held makes a write ErrNotApplied.
+func (c *Client) holds(key string, v Version) bool {
+	it, err := c.mc.Get(key)
+	if err != nil {
+		return false
+	}
+	s, err := DecodeItem(it)
+	return err == nil && s.Version == v
 }
 
 // after returns the version of a write that replaces what was read at held: Client.Now, or just
@@ -337,6 +353,7 @@ func (c *Client) notApplied(op string) {
 }
 
 // Add stores item only if the key holds no live value (a tombstone counts as absent, if older).
+// As with Set, an Add at the very version held (a retry) sends its event again and returns nil.
 func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
@@ -364,6 +381,10 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 			return v, err
 		}
 		if s, derr := DecodeItem(cur); derr == nil {
+			if s.Version == v {
+				// This very Add again (a retry after its event was not sent): send it again.
+				return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
+			}
 			if s = s.At(now); s.Kind != KindTombstone || !s.Version.Less(v) {
 				return v, memcache.ErrNotStored
 			}
