@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,9 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 	}
 	if len(opts.Region) > MaxOriginBytes {
 		return nil, fmt.Errorf("%w: region name is %d bytes, at most %d", ErrConfig, len(opts.Region), MaxOriginBytes)
+	}
+	if !utf8.ValidString(opts.Region) {
+		return nil, fmt.Errorf("%w: region name %q is not valid UTF-8 (events carry it as JSON text)", ErrConfig, opts.Region)
 	}
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
@@ -333,6 +337,9 @@ func (c *Client) versionFor(v Version) (Version, error) {
 	}
 	if len(v.Origin) > MaxOriginBytes {
 		return v, fmt.Errorf("%w: item version origin is %d bytes, at most %d", ErrConfig, len(v.Origin), MaxOriginBytes)
+	}
+	if !utf8.ValidString(v.Origin) {
+		return v, fmt.Errorf("%w: item version origin %q is not valid UTF-8 (events carry it as JSON text)", ErrConfig, v.Origin)
 	}
 	if v.Micros <= c.clock.Last() {
 		// The clock is past it already: among others this client's own versions, which after a
@@ -567,6 +574,10 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 func (c *Client) Emit(ctx context.Context, typ string, payload any) error {
 	if typ == "" {
 		return fmt.Errorf("%w: Emit needs an event type", ErrConfig)
+	}
+	if !utf8.ValidString(typ) {
+		// JSON would carry it as U+FFFD: no handler would match it anywhere (dead-letter queue).
+		return fmt.Errorf("%w: Emit event type %q is not valid UTF-8", ErrConfig, typ)
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {

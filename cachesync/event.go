@@ -106,6 +106,13 @@ type eventFields Event // Event without its methods
 
 // MarshalJSON encodes e with its key carried losslessly (see Event).
 func (e Event) MarshalJSON() ([]byte, error) {
+	// Every string but the key is JSON text: invalid UTF-8 in it would arrive rewritten (U+FFFD),
+	// an application event's type matching no handler, a version's origin another region's name.
+	for _, f := range [...]struct{ name, s string }{{"type", e.Type}, {"origin", e.Version.Origin}, {"id", e.ID}} {
+		if !utf8.ValidString(f.s) {
+			return nil, fmt.Errorf("%w: event %s %q is not valid UTF-8", ErrConfig, f.name, f.s)
+		}
+	}
 	j := eventJSON{eventFields: eventFields(e)}
 	if !sqsSafe(e.Key) {
 		j.Key, j.Key64 = "", []byte(e.Key)
