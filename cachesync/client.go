@@ -498,6 +498,16 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			return memcache.ErrCacheMiss
 		}
 		s.Expires = absExpiry(seconds, c.opts.Now())
+		// The touch's own stamp, newer than any touch of this version seen here (and, through
+		// the clock, than any it observed): the agents order touches of one version by it.
+		if !s.Touched.IsZero() {
+			c.observe(s.Touched)
+		}
+		stamp := c.Now()
+		if !s.Touched.Less(stamp) {
+			stamp.Micros = s.Touched.Micros + 1
+		}
+		s.Touched = stamp
 		it.Value, it.Expiration = s.Encode(), itemExpiration(s, c.times(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
@@ -510,7 +520,7 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			return nil
 		}
 		return c.pub.Publish(ctx, &Event{Format: FormatVersion, ID: newID(), Op: OpTouch, Key: key,
-			Expiry: s.Expires, Version: s.Version})
+			Expiry: s.Expires, Version: s.Version, Touched: &stamp})
 	}
 }
 

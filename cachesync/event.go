@@ -36,14 +36,17 @@ const FormatVersion = 1
 // payload, the origin) holding U+FFFE or U+FFFF carries it as a JSON escape (\ufffe), which
 // decodes to the same string; a body holding invalid UTF-8 outside the key is refused by Marshal.
 type Event struct {
-	Format  int             `json:"v"`
-	ID      string          `json:"id"`
-	Op      Op              `json:"op"`
-	Key     string          `json:"key,omitempty"`   // see the type's doc: "key" or "key64"
-	Value   []byte          `json:"value,omitempty"` // base64 in JSON
-	Flags   uint32          `json:"flags,omitempty"`
-	Expiry  int64           `json:"exp,omitempty"` // absolute unix seconds; 0 = none
-	Version Version         `json:"ver"`
+	Format  int     `json:"v"`
+	ID      string  `json:"id"`
+	Op      Op      `json:"op"`
+	Key     string  `json:"key,omitempty"`   // see the type's doc: "key" or "key64"
+	Value   []byte  `json:"value,omitempty"` // base64 in JSON
+	Flags   uint32  `json:"flags,omitempty"`
+	Expiry  int64   `json:"exp,omitempty"` // absolute unix seconds; 0 = none
+	Version Version `json:"ver"`
+	// Touched is a touch's own stamp (OpTouch; nil from a client before stamps): touches of one
+	// version are applied newest first wins, whatever order they arrive in.
+	Touched *Version        `json:"touched,omitempty"`
 	Type    string          `json:"type,omitempty"` // OpApp: the application's event type
 	Payload json.RawMessage `json:"payload,omitempty"`
 }

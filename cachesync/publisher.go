@@ -357,7 +357,9 @@ func (p *Publisher) allQueues() []*outQueue {
 }
 
 // SecondEvent returns the delayed second event that follows ev (nil for events that have none).
-// A delete or an invalidation is followed by an invalidation, a replicated set by itself again.
+// A delete or an invalidation is followed by an invalidation, a replicated set and a touch by
+// themselves again (a touch's second event re-applies its expiry, same stamp, where memcached
+// evicted the touched value and a duplicate of its set stored it again without: see Agent.touch).
 // Either one replaces every fill it meets (fills are weak, see store), so a fill whose read missed
 // the write on a lagging replica cannot outlive it.
 //
@@ -371,7 +373,7 @@ func SecondEvent(ev *Event) *Event {
 		sec := *ev
 		sec.ID, sec.Op = newID(), OpInvalidate
 		return &sec
-	case OpSet:
+	case OpSet, OpTouch:
 		sec := *ev
 		sec.ID = newID()
 		return &sec
