@@ -22,9 +22,14 @@ import (
 //     first, and consumes them (commits its own cursor) once SQS took them. So a destination that
 //     is down holds back, and resends, only its own events: the others' spills drain and commit
 //     whatever it does.
-//  2. pending counts exactly the records a spill confirmed durable and its drainer has not
-//     consumed; while it is above zero Publish sends that destination's events to its spill, behind
-//     them, and the other destinations' events to their buffers.
+//  2. pending follows the log: it counts the records durable in the spill and not consumed, as the
+//     log itself counts them (recordlog Stats.Records), not as the appends' callers saw them — an
+//     append whose caller stopped waiting may land all the same (recordlog: "may or may not
+//     appear"). spillOut raises it to the log's count after each append it saw confirmed; the
+//     drainer sets it to that count after every commit and raises it at every round (follow), so a
+//     record that landed uncounted is sent within one round. While it is above zero Publish sends
+//     that destination's events to its spill, behind them, and the other destinations' events to
+//     their buffers.
 //  3. A spill written by a version before per-destination spills (records in SpillDir itself) is
 //     moved, record by record, into the destinations' spills when the Publisher opens, and
 //     consumed only once they all hold it (a crash in between spills them twice: duplicates are
@@ -159,6 +164,21 @@ func (p *Publisher) openOtherSpills() error {
 	return nil
 }
 
+// follow raises pending to the log's own count of records not consumed: after an append it saw
+// confirmed (spillOut), and at every drain round, since an append whose caller stopped waiting
+// may still land and must be sent all the same (invariant 2). It only raises; a count above the
+// log's (a commit between the count and the raise) is set right by the next drain, which reads
+// nothing and stores the log's count.
+func (ds *destSpill) follow() {
+	n := ds.log.Stats().Records
+	for {
+		cur := ds.pending.Load()
+		if n <= cur || ds.pending.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
 // pending returns how many events wait in the spill of the queue at url.
 func (p *Publisher) pending(url string) int64 {
 	if ds := p.spills[url]; ds != nil {
@@ -191,6 +211,7 @@ func (p *Publisher) drainSpill(ds *destSpill) {
 			return
 		case <-time.After(backoff):
 		}
+		ds.follow()
 		for ds.pending.Load() > 0 && p.ctx.Err() == nil {
 			if !p.drainOnce(ds) {
 				backoff = min(backoff*2, 5*time.Second)
@@ -255,7 +276,7 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 		p.logger.Warn("cachesync: commit spill", "queue", ds.queue, "err", err)
 		return false
 	}
-	ds.pending.Add(-int64(len(recs)))
+	ds.pending.Store(ds.log.Stats().Records) // the log's count, not the callers' (invariant 2)
 	if p.m != nil {
 		p.m.unspilled.Add(float64(len(recs)))
 	}
@@ -309,7 +330,7 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			cancel()
 			if err == nil {
 				if ds := p.spills[r.Queue]; ds != nil {
-					ds.pending.Add(1)
+					ds.follow() // the log's count, which holds this record now (invariant 2)
 				}
 				p.spilled.Add(1)
 				if p.m != nil {
