@@ -323,6 +323,11 @@ func (p *Publisher) Close(ctx context.Context) error {
 			p.spillOut(spillCtx, "", left, spillAppendTimeout)
 		}
 	}
+	// What an outage set aside to resend (ResendWindow) is spilled too: SQS may have lost it.
+	if aside := p.setAside(); len(aside) > 0 {
+		p.resent.Add(int64(len(aside)))
+		p.spillOut(spillCtx, "", aside, spillAppendTimeout)
+	}
 	p.spillWG.Wait() // appends whose callers stopped waiting: each ends by the deadline (spillCtx)
 	p.spillStop()
 	if p.spills != nil {
