@@ -49,14 +49,28 @@ func spillDirName(url string) string {
 
 // openSpills opens one spill per destination in urls (SpillMaxBytes is shared evenly among them)
 // and moves the records of a legacy single spill into them (invariant 3), a thousand at a time.
+// A legacy spill held up to SpillMaxBytes for all destinations together, more than one
+// destination's share: a destination's share is widened, for this run, by what the legacy spill
+// holds for it, so the move always fits (refusing it would refuse every start, for good, and
+// never send what was spilled). The next Publisher opens it at its share again; beyond that its
+// new events are dropped, counted, until the drain has sent what was moved.
 func (p *Publisher) openSpills(urls []string) (err error) {
 	p.spills = map[string]*destSpill{}
 	per := max(p.opts.SpillMaxBytes/int64(max(len(urls), 1)), 1<<20)
+	legacy, err := recordlog.Open(p.opts.SpillDir, recordlog.Options{Logger: p.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("cachesync: open spill %s: %w", p.opts.SpillDir, err)
+	}
+	defer legacy.Close()
+	held, err := legacyBytes(legacy)
+	if err != nil {
+		return fmt.Errorf("cachesync: read legacy spill %s: %w", p.opts.SpillDir, err)
+	}
 	open := func(u string) (*destSpill, error) {
 		if ds := p.spills[u]; ds != nil {
 			return ds, nil
 		}
-		l, err := recordlog.Open(filepath.Join(p.opts.SpillDir, spillDirName(u)), recordlog.Options{MaxBytes: per, Logger: p.opts.Logger})
+		l, err := recordlog.Open(filepath.Join(p.opts.SpillDir, spillDirName(u)), recordlog.Options{MaxBytes: per + held[u], Logger: p.opts.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("cachesync: open spill of %s: %w", u, err)
 		}
@@ -90,11 +104,6 @@ func (p *Publisher) openSpills(urls []string) (err error) {
 		_, err := ds.log.Append(ctx, b)
 		return err
 	}
-	legacy, err := recordlog.Open(p.opts.SpillDir, recordlog.Options{Logger: p.opts.Logger})
-	if err != nil {
-		return fmt.Errorf("cachesync: open spill %s: %w", p.opts.SpillDir, err)
-	}
-	defer legacy.Close()
 	moved := 0
 	for {
 		recs, err := legacy.Read(1000)
@@ -127,6 +136,32 @@ func (p *Publisher) openSpills(urls []string) (err error) {
 		p.logger.Info("cachesync: moved a single spill into per-destination spills", "dir", p.opts.SpillDir, "events", moved)
 	}
 	return nil
+}
+
+// spillRecordOverhead bounds what a record takes in a spill beyond its payload (recordlog's
+// header is 12 bytes).
+const spillRecordOverhead = 16
+
+// legacyBytes returns how many bytes the legacy spill holds for each queue (records not consumed),
+// and leaves its read position where it was (the cursor).
+func legacyBytes(legacy *recordlog.Log) (map[string]int64, error) {
+	held := map[string]int64{}
+	defer legacy.Rewind()
+	for {
+		recs, err := legacy.Read(1000)
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			return held, nil
+		}
+		for _, r := range recs {
+			var sr spillRecord
+			if json.Unmarshal(r.Payload, &sr) == nil {
+				held[sr.Queue] += int64(len(r.Payload) + spillRecordOverhead)
+			}
+		}
+	}
 }
 
 // openOtherSpills opens the spills under SpillDir of queues that are not destinations of this
