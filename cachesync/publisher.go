@@ -35,7 +35,8 @@ type Publisher struct {
 	m      *metrics
 	logger *slog.Logger
 
-	wg     sync.WaitGroup // senders and the spill drainer
+	wg      sync.WaitGroup // batchers and their senders
+	drainWG sync.WaitGroup // spill drainers: Close waits for them within a bound (the disk may stall)
 	mu     sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
 	closed bool
 	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
@@ -130,7 +131,7 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		go p.batcher(q)
 	}
 	for _, ds := range p.spills {
-		p.wg.Add(1)
+		p.drainWG.Add(1)
 		go p.drainSpill(ds)
 	}
 	return p, nil
@@ -275,8 +276,9 @@ const DefaultCloseTimeout = 10 * time.Second
 // its fsync then is ended, its events counted as dropped and logged (an append the disk completes
 // later may still be found, and sent, by the next Publisher opened on SpillDir: a duplicate,
 // harmless). So Close returns by its deadline plus at most closeSpillGrace. If a spill's writer is
-// then still inside a write or an fsync, Close does not wait for it to stop (the error says so);
-// that goroutine is the operating system's to finish.
+// then still inside a write or an fsync, or a spill's drainer inside a read or its cursor's
+// fsync, Close does not wait for it to stop (the error says so); that goroutine is the operating
+// system's to finish.
 func (p *Publisher) Close(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -301,11 +303,15 @@ func (p *Publisher) Close(ctx context.Context) error {
 	defer cancelSpillCtx()
 	stopSpill := context.AfterFunc(spillCtx, p.spillStop) // the grace's end ends every spill append
 	defer stopSpill()
-	done := make(chan struct{})
+	done := make(chan struct{}) // batchers and senders
 	go func() { p.wg.Wait(); close(done) }()
+	drained := make(chan struct{}) // spill drainers
+	go func() { p.drainWG.Wait(); close(drained) }()
+	all := make(chan struct{})
+	go func() { <-done; <-drained; close(all) }()
 	var err error
 	select {
-	case <-done:
+	case <-all:
 	case <-sendCtx.Done():
 		err = fmt.Errorf("cachesync: publisher closed before its buffer was sent (the rest is spilled): %w", sendCtx.Err())
 		p.cancel() // every send and retry ends; senders spill what they hold (until the deadline)
@@ -329,6 +335,14 @@ func (p *Publisher) Close(ctx context.Context) error {
 		p.spillOut(spillCtx, "", aside, spillAppendTimeout)
 	}
 	p.spillWG.Wait() // appends whose callers stopped waiting: each ends by the deadline (spillCtx)
+	// The drainers stop at their next round (closing) or when their sends end (p.ctx); one stuck
+	// on the disk (reading its spill, fsyncing its cursor) is not waited for past the grace.
+	select {
+	case <-drained:
+	case <-spillCtx.Done():
+		p.logger.Error("cachesync: a spill drainer is stuck on the disk past Close's deadline (and its grace); not waiting for it")
+		err = errors.Join(err, fmt.Errorf("cachesync: close: a spill drainer is stuck on the disk: %w", spillCtx.Err()))
+	}
 	p.spillStop()
 	if p.spills != nil {
 		closed := make(chan error, 1)

@@ -236,7 +236,7 @@ func (p *Publisher) closeSpills() error {
 // drainSpill sends one destination's spilled events, oldest first, until they are all sent; it
 // checks again every 100 ms, backing off (up to 5 s) while its destination refuses them.
 func (p *Publisher) drainSpill(ds *destSpill) {
-	defer p.wg.Done()
+	defer p.drainWG.Done()
 	backoff := 100 * time.Millisecond
 	for {
 		select {
