@@ -37,8 +37,8 @@ type Publisher struct {
 
 	wg      sync.WaitGroup // batchers and their senders
 	drainWG sync.WaitGroup // spill drainers: Close waits for them within a bound (the disk may stall)
-	mu     sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
-	closed bool
+	mu      sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
+	closed  bool
 	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
 	// for its spill's fsync) stops waiting at once and spills, so it never holds Close back
 	// while holding mu shared (Close returns by its deadline).
