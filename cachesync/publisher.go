@@ -137,11 +137,11 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 	return p, nil
 }
 
-// Publish queues ev for every destination. It waits for room at most PublishTimeout and until
-// ctx ends; an event that does not fit is spilled to disk (SpillDir) to be sent later (waiting
-// for the fsync at most PublishTimeout more: an append still running then goes on without the
-// caller, and is counted as dropped and logged if it fails), or else dropped (ErrDropped, counted
-// and logged). After Close, Publish fails with ErrClosed (counted as
+// Publish queues ev for every destination. It returns within PublishTimeout (and when ctx ends):
+// it waits for room until then; an event that does not fit is spilled to disk (SpillDir) to be
+// sent later (waiting for the fsync in the time left: an append still running then goes on
+// without the caller, and is counted as dropped and logged if it fails), or else dropped
+// (ErrDropped, counted and logged). After Close, Publish fails with ErrClosed (counted as
 // dropped). A nil error means every destination has the event in memory or on disk.
 func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	body, err := ev.Marshal()
@@ -238,7 +238,8 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	if len(over) == 0 {
 		return nil
 	}
-	return p.spillOut(ctx, ev.Key, over, p.opts.PublishTimeout)
+	// One bound for the whole call: the fsync gets what the wait for room left.
+	return p.spillOut(ctx, ev.Key, over, max(p.opts.PublishTimeout-time.Since(start), 0))
 }
 
 // Sent returns how many events SQS has accepted so far (each destination counts).

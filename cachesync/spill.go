@@ -318,6 +318,27 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 	return true
 }
 
+// answered is spillOut's answer when its wait ends before every append answered: the refusals
+// already in (failed of them before, the rest waiting in results) are reported, the appends still
+// running go on without the caller.
+func (p *Publisher) answered(key string, results chan error, failed int) error {
+	for {
+		select {
+		case err := <-results:
+			if err != nil {
+				failed++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if failed > 0 {
+		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, failed, ErrDropped)
+	}
+	return nil
+}
+
 // spillAppendTimeout bounds one spill append that no caller waits for.
 const spillAppendTimeout = 5 * time.Second
 
@@ -391,7 +412,7 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 				failed++
 			}
 		case <-timer.C:
-			return nil
+			return p.answered(key, results, failed) // refusals already in (a full spill) are still reported
 		case <-ctx.Done():
 			return nil
 		case <-p.spillCtx.Done():
