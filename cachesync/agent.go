@@ -502,7 +502,12 @@ func (r *ratchet) at(t time.Time) time.Time {
 }
 
 // touch changes the expiry of the very version the origin touched, with compare-and-swap.
-// Invariant: a touch is never lost to reordering. Where that version is not held as a live value
+// Invariant: a touch is never lost to reordering. Touches of one version are ordered by their
+// own stamps (Event.Touched, kept in the value as Stored.Touched): an older touch arriving after a
+// newer one changes nothing (the two arrive in either order, SQS standard queues reorder). A
+// touch is followed by itself again (SecondEvent, as a replicated set is): where memcached evicted
+// the touched value and the set was delivered again (at least once: a redelivery, the spill,
+// ResendWindow) it was stored without the touch; the second touch finds it and applies the touch. Where that version is not held as a live value
 // (nothing, an older value or tombstone, a fill: its set has not arrived, or was evicted) the
 // touch is applied as the tombstone of its version (store keeps anything newer): the set it
 // overtook, and that set's second event, then find their own version held back and do not store
@@ -529,7 +534,14 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 		if derr != nil || s.Version != ev.Version || s.At(t.judge).Kind != KindValue {
 			return hold() // not the touched version's live value (store keeps anything newer)
 		}
-		s.Expires = ev.Expiry // passed already: the value is now the tombstone of its version
+		var stamp Version
+		if ev.Touched != nil {
+			stamp = *ev.Touched
+		}
+		if stamp.Less(s.Touched) {
+			return false, nil // a newer touch of this version was applied: it holds
+		}
+		s.Expires, s.Touched = ev.Expiry, stamp // passed already: the value is now the tombstone of its version
 		it.Value, it.Expiration = s.Encode(), itemExpiration(s, t, tomb)
 		err = a.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) {

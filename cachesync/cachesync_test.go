@@ -12,9 +12,11 @@ func TestStoredRoundTrip(t *testing.T) {
 		{Version: Version{Micros: 1<<62 + 5, Origin: ""}, Kind: KindTombstone},
 		{Version: Version{Micros: 9, Origin: "us-east-1"}, Kind: KindFill, Value: []byte("filled")},
 		{Version: Version{Micros: 7, Origin: "eu-west-1"}, Value: bytes.Repeat([]byte{0}, 1000)},
+		{Version: Version{Micros: 8, Origin: "us"}, Value: []byte("touched"), Expires: 1_700_000_002, Touched: Version{Micros: 12, Origin: "eu"}},
+		{Version: Version{Micros: 8, Origin: "us"}, Value: []byte("touched, no expiry"), Touched: Version{Micros: 13, Origin: ""}},
 	} {
 		got, err := Decode(s.Encode())
-		if err != nil || got.Version != s.Version || got.Kind != s.Kind || !bytes.Equal(got.Value, s.Value) {
+		if err != nil || got.Version != s.Version || got.Kind != s.Kind || !bytes.Equal(got.Value, s.Value) || got.Expires != s.Expires || got.Touched != s.Touched {
 			t.Errorf("round trip of %+v: %+v, %v", s.Version, got.Version, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,6 +106,9 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 	}
 	if len(opts.Region) > MaxOriginBytes {
 		return nil, fmt.Errorf("%w: region name is %d bytes, at most %d", ErrConfig, len(opts.Region), MaxOriginBytes)
+	}
+	if !utf8.ValidString(opts.Region) {
+		return nil, fmt.Errorf("%w: region name %q is not valid UTF-8 (events carry it as JSON text)", ErrConfig, opts.Region)
 	}
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
@@ -232,8 +236,10 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]*Item,
 }
 
 // Set stores item locally at item.Version (Client.Now when zero) and sends it (or its
-// invalidation) to the other regions. A write that loses to a newer version held returns
-// ErrNotApplied and sends nothing: the newer write's own event reaches the other regions.
+// invalidation) to the other regions. A write that loses to a strictly newer version held returns
+// ErrNotApplied and sends nothing: the newer write's own event reaches the other regions. A write
+// at the very version held is this write again (the application retrying a call that returned
+// ErrDropped or a timeout): its event is sent again and Set returns nil (see holds).
 //
 // A Version older than TombstoneTTL by the client's clock (a delayed or retried cache write) is
 // "late", as the agents judge a set event: the tombstone of a newer delete that would have
@@ -263,11 +269,25 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	if err != nil {
 		return v, c.failedWrite(ctx, OpSet, item.Key, v, err)
 	}
-	if !applied {
+	if !applied && !c.holds(item.Key, v) {
 		c.notApplied("set")
 		return v, fmt.Errorf("cachesync: set %q at %d: %w", item.Key, v.Micros, ErrNotApplied)
 	}
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
+}
+
+// holds reports whether key holds an entry at exactly v (a value, live or expired, or a
+// tombstone). A write at the version held is this very write again — the application retrying a
+// call whose event was not sent (ErrDropped, a timeout) — not one that lost to a newer write: its
+// event must go out again, or the other regions keep the older value for good. Only a strictly
+// newer version held makes a write ErrNotApplied.
+func (c *Client) holds(key string, v Version) bool {
+	it, err := c.mc.Get(key)
+	if err != nil {
+		return false
+	}
+	s, err := DecodeItem(it)
+	return err == nil && s.Version == v
 }
 
 // after returns the version of a write that replaces what was read at held: Client.Now, or just
@@ -318,6 +338,9 @@ func (c *Client) versionFor(v Version) (Version, error) {
 	if len(v.Origin) > MaxOriginBytes {
 		return v, fmt.Errorf("%w: item version origin is %d bytes, at most %d", ErrConfig, len(v.Origin), MaxOriginBytes)
 	}
+	if !utf8.ValidString(v.Origin) {
+		return v, fmt.Errorf("%w: item version origin %q is not valid UTF-8 (events carry it as JSON text)", ErrConfig, v.Origin)
+	}
 	if v.Micros <= c.clock.Last() {
 		// The clock is past it already: among others this client's own versions, which after a
 		// backward step of the wall clock may be more than MaxDrift ahead of it. Refusing them
@@ -337,6 +360,7 @@ func (c *Client) notApplied(op string) {
 }
 
 // Add stores item only if the key holds no live value (a tombstone counts as absent, if older).
+// As with Set, an Add at the very version held (a retry) sends its event again and returns nil.
 func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err
@@ -364,6 +388,10 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 			return v, err
 		}
 		if s, derr := DecodeItem(cur); derr == nil {
+			if s.Version == v {
+				// This very Add again (a retry after its event was not sent): send it again.
+				return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
+			}
 			if s = s.At(now); s.Kind != KindTombstone || !s.Version.Less(v) {
 				return v, memcache.ErrNotStored
 			}
@@ -470,6 +498,16 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			return memcache.ErrCacheMiss
 		}
 		s.Expires = absExpiry(seconds, c.opts.Now())
+		// The touch's own stamp, newer than any touch of this version seen here (and, through
+		// the clock, than any it observed): the agents order touches of one version by it.
+		if !s.Touched.IsZero() {
+			c.observe(s.Touched)
+		}
+		stamp := c.Now()
+		if !s.Touched.Less(stamp) {
+			stamp.Micros = s.Touched.Micros + 1
+		}
+		s.Touched = stamp
 		it.Value, it.Expiration = s.Encode(), itemExpiration(s, c.times(), c.tomb)
 		err = c.mc.CompareAndSwap(it)
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
@@ -482,7 +520,7 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			return nil
 		}
 		return c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpTouch, Key: key,
-			Expiry: s.Expires, Version: s.Version})
+			Expiry: s.Expires, Version: s.Version, Touched: &stamp})
 	}
 }
 
@@ -546,6 +584,10 @@ func (c *Client) incr(ctx context.Context, key string, f func(uint64) uint64) (u
 func (c *Client) Emit(ctx context.Context, typ string, payload any) error {
 	if typ == "" {
 		return fmt.Errorf("%w: Emit needs an event type", ErrConfig)
+	}
+	if !utf8.ValidString(typ) {
+		// JSON would carry it as U+FFFD: no handler would match it anywhere (dead-letter queue).
+		return fmt.Errorf("%w: Emit event type %q is not valid UTF-8", ErrConfig, typ)
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {

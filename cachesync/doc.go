@@ -24,13 +24,15 @@
 // so a write that follows another one it saw (in any region) is newer, whatever the clock skew;
 // a version more than MaxDrift ahead is not followed (a clock stepped far ahead cannot drag the
 // others). A write that replaces what it read (CompareAndSwap, Increment) is stamped after it even
-// then. Set reports a write that lost to a newer version with ErrNotApplied (wrapping
-// memcache.ErrNotStored) and sends nothing. A Set or Add at a version older than TombstoneTTL by
+// then. Set reports a write that lost to a strictly newer version with ErrNotApplied (wrapping
+// memcache.ErrNotStored) and sends nothing; a Set or Add at the very version held is that write
+// retried (after ErrDropped, a timeout) and sends its event again. A Set or Add at a version older than TombstoneTTL by
 // the client's clock is late, as an agent judges a set event: it is stored as a tombstone at its
 // version and sent as an invalidation (never a value), counted in Client.Late and
 // islands_cachesync_late_events_total, and returns nil. A version the agents would refuse (Micros
-// ≤ 0, an origin over 255 bytes) is refused with ErrConfig before anything is stored or sent, as
-// is Emit with an empty type.
+// ≤ 0, an origin over 255 bytes or not valid UTF-8) is refused with ErrConfig before anything is
+// stored or sent, as is Emit with an empty type or one that is not valid UTF-8 (JSON would carry
+// it as U+FFFD, a type no handler matches), and a region name that is not valid UTF-8.
 //
 // Far-ahead versions, the one rule: the cache orders them as the database does. A region whose
 // clock was stepped forward writes the database at a far-ahead timestamp, which wins there over
@@ -72,7 +74,13 @@
 // refers to has not arrived, or was evicted; an older value; a fill) is applied as the tombstone
 // of its version, so the set it overtook (and its second event) is held back there and the key
 // misses and refills from the database: no region serves a value past the expiry the
-// application set. Counters (Increment/Decrement) replicate as invalidations.
+// application set. Touches of one version are ordered by their own stamp (Event.Touched, a
+// version from the touching region's clock, kept in the value's header as Stored.Touched): the
+// newest touch wins in every region, whatever order they arrive in. A touch is followed by itself
+// again (its second event, as a replicated set is): where memcached evicted the touched value and
+// a duplicate of its set (at least once: a redelivery, the spill, ResendWindow) stored it again
+// without the touch, the second touch applies it. Counters (Increment/Decrement) replicate as
+// invalidations.
 //
 // # Fills: leases, not versions
 //
@@ -97,7 +105,7 @@
 // The delayed second invalidation (PublisherOptions.SecondInvalidation, SQS DelaySeconds) closes
 // the window where a fill starts after the first invalidation but reads a replica that still
 // lags: it replaces whatever fill it meets. A replicated set is followed by itself again, which
-// does the same. Second events go to every region, the origin's own queue included
+// does the same, and a touch by itself again (see Expiries). Second events go to every region, the origin's own queue included
 // (PublisherOptions.OwnQueue), since memcached can evict there too. They keep the write's own
 // version (see SecondEvent for why not a newer one).
 //
@@ -118,9 +126,11 @@
 // keeps the other 31 bits) and starts with a header (integers big-endian):
 //
 //	format = 2 (1) | version µs (8) | origin length (1) | origin (≤ 255) | kind (1) |
-//	[expires, unix s (8), when kind has bit 0x80] | value
+//	[expires, unix s (8), when kind has bit 0x80] |
+//	[touch stamp: µs (8) | origin length (1) | origin, when kind has bit 0x40] | value
 //
-// kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows. Readers before issue 23
+// kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows, bit 0x40 when a touch
+// stamp follows (readers before it take a touched entry for a raw value: upgrade as below). Readers before issue 23
 // take such an entry for a raw value, a miss that any write replaces: while old and new clients or
 // agents share a memcached, an old one may put an older value over a newer expiring one (healed by
 // the second event). Upgrade them together, agents first. A value without the flag or with another format byte was
@@ -161,19 +171,27 @@
 // Spill: one durable log per destination queue under SpillDir (spill.go), each drained and
 // committed on its own, so a region that is down holds back and resends only its own events;
 // SpillMaxBytes is shared evenly among them. A spill written before (one log in SpillDir itself)
-// is moved into them when a Publisher opens the directory. Close stops sending a reserve before
+// is moved into them when a Publisher opens the directory; a destination's share is widened for
+// that run by what the old spill holds for it, so the move always fits. A spill's pending count
+// follows the log's own count (an append that lands after its caller stopped waiting is sent all
+// the same). What an outage set aside to resend (ResendWindow) is spilled by Close; an event is
+// resent at most once, however often SQS flaps. Close stops sending a reserve before
 // its deadline (half the time left, at most 1 s) and spills what is left; spill appends may
 // complete up to 500 ms past the deadline (durability of accepted events first, within a bound),
 // then every spill append not yet durable is ended, and those events are counted as dropped and
 // logged (an append the disk completes later is found by the next Publisher on the directory: a
 // duplicate); a Publish waiting for room when Close begins stops waiting and spills its event;
 // Close returns by its deadline plus at most that grace, with every goroutine of the Publisher
-// stopped, not waiting for a spill writer stuck in a write or an fsync (its error says so).
+// stopped, not waiting for a spill writer stuck in a write or an fsync, nor a spill drainer stuck
+// in a read or its cursor's fsync (its error says so). Publish returns within PublishTimeout in
+// all (the wait for room and the spill's fsync share it).
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
 // (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or
 // URL as the agent takes them (QueueURL). NewClient refuses a Publisher whose SecondInvalidation
-// breaks the rule above (CheckSecondInvalidation, ErrConfig).
+// breaks the rule above (CheckSecondInvalidation, ErrConfig), whether it reaches one region or
+// several; a Sink of the application's own that wraps Publishers is checked only if it has a
+// SecondInvalidation method (call CheckSecondInvalidation yourself otherwise).
 //
 // The same queues carry application events (Relay): Client.Emit sends a typed payload to the
 // other regions and Agent.Handle registers the handler that runs there.

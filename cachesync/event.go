@@ -37,14 +37,17 @@ const EventFormat = 1
 // payload, the origin) holding U+FFFE or U+FFFF carries it as a JSON escape (\ufffe), which
 // decodes to the same string; a body holding invalid UTF-8 outside the key is refused by Marshal.
 type Event struct {
-	Format  int             `json:"v"`
-	ID      string          `json:"id"`
-	Op      Op              `json:"op"`
-	Key     string          `json:"key,omitempty"`   // see the type's doc: "key" or "key64"
-	Value   []byte          `json:"value,omitempty"` // base64 in JSON
-	Flags   uint32          `json:"flags,omitempty"`
-	Expiry  int64           `json:"exp,omitempty"` // absolute unix seconds; 0 = none
-	Version Version         `json:"ver"`
+	Format  int     `json:"v"`
+	ID      string  `json:"id"`
+	Op      Op      `json:"op"`
+	Key     string  `json:"key,omitempty"`   // see the type's doc: "key" or "key64"
+	Value   []byte  `json:"value,omitempty"` // base64 in JSON
+	Flags   uint32  `json:"flags,omitempty"`
+	Expiry  int64   `json:"exp,omitempty"` // absolute unix seconds; 0 = none
+	Version Version `json:"ver"`
+	// Touched is a touch's own stamp (OpTouch; nil from a client before stamps): touches of one
+	// version are applied newest first wins, whatever order they arrive in.
+	Touched *Version        `json:"touched,omitempty"`
 	Type    string          `json:"type,omitempty"` // OpApp: the application's event type
 	Payload json.RawMessage `json:"payload,omitempty"`
 }
@@ -107,6 +110,13 @@ type eventFields Event // Event without its methods
 
 // MarshalJSON encodes e with its key carried losslessly (see Event).
 func (e Event) MarshalJSON() ([]byte, error) {
+	// Every string but the key is JSON text: invalid UTF-8 in it would arrive rewritten (U+FFFD),
+	// an application event's type matching no handler, a version's origin another region's name.
+	for _, f := range [...]struct{ name, s string }{{"type", e.Type}, {"origin", e.Version.Origin}, {"id", e.ID}} {
+		if !utf8.ValidString(f.s) {
+			return nil, fmt.Errorf("%w: event %s %q is not valid UTF-8", ErrConfig, f.name, f.s)
+		}
+	}
 	j := eventJSON{eventFields: eventFields(e)}
 	if !sqsSafe(e.Key) {
 		j.Key, j.Key64 = "", []byte(e.Key)

@@ -27,10 +27,10 @@ type PublisherOptions struct {
 	// at 70 ms: 7 with full batches). Give the SQS client as many idle connections per host
 	// (SQSHTTPClient), or each call beyond its pool opens a connection (a round trip more, and TLS's).
 	Senders int
-	// PublishTimeout bounds how long Publish waits for room in a full buffer (and the caller's
-	// context bounds it too) before it spills the event, and then how long it waits for the
-	// spill's fsync (past it the append goes on without the caller) [20ms]. While the spill holds events, Publish spills at
-	// once, without waiting for room.
+	// PublishTimeout bounds a Publish call as a whole [20ms]: the wait for room in a full buffer
+	// (the caller's context bounds it too), after which the event is spilled, and the wait for the
+	// spill's fsync within what is left (past it the append goes on without the caller). While
+	// the spill holds events, Publish spills at once, without waiting for room.
 	PublishTimeout time.Duration
 	// SpillDir is the directory of the durable spill (internal/recordlog), one log per destination
 	// queue (spill.go): events that find their destination's buffer full, or are still buffered

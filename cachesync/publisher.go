@@ -35,9 +35,10 @@ type Publisher struct {
 	m      *metrics
 	logger *slog.Logger
 
-	wg     sync.WaitGroup // senders and the spill drainer
-	mu     sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
-	closed bool
+	wg      sync.WaitGroup // batchers and their senders
+	drainWG sync.WaitGroup // spill drainers: Close waits for them within a bound (the disk may stall)
+	mu      sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
+	closed  bool
 	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
 	// for its spill's fsync) stops waiting at once and spills, so it never holds Close back
 	// while holding mu shared (Close returns by its deadline).
@@ -130,17 +131,17 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 		go p.batcher(q)
 	}
 	for _, ds := range p.spills {
-		p.wg.Add(1)
+		p.drainWG.Add(1)
 		go p.drainSpill(ds)
 	}
 	return p, nil
 }
 
-// Publish queues ev for every destination. It waits for room at most PublishTimeout and until
-// ctx ends; an event that does not fit is spilled to disk (SpillDir) to be sent later (waiting
-// for the fsync at most PublishTimeout more: an append still running then goes on without the
-// caller, and is counted as dropped and logged if it fails), or else dropped (ErrDropped, counted
-// and logged). After Close, Publish fails with ErrClosed (counted as
+// Publish queues ev for every destination. It returns within PublishTimeout (and when ctx ends):
+// it waits for room until then; an event that does not fit is spilled to disk (SpillDir) to be
+// sent later (waiting for the fsync in the time left: an append still running then goes on
+// without the caller, and is counted as dropped and logged if it fails), or else dropped
+// (ErrDropped, counted and logged). After Close, Publish fails with ErrClosed (counted as
 // dropped). A nil error means every destination has the event in memory or on disk.
 func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	body, err := ev.Marshal()
@@ -237,7 +238,8 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	if len(over) == 0 {
 		return nil
 	}
-	return p.spillOut(ctx, ev.Key, over, p.opts.PublishTimeout)
+	// One bound for the whole call: the fsync gets what the wait for room left.
+	return p.spillOut(ctx, ev.Key, over, max(p.opts.PublishTimeout-time.Since(start), 0))
 }
 
 // Sent returns how many events SQS has accepted so far (each destination counts).
@@ -275,8 +277,9 @@ const DefaultCloseTimeout = 10 * time.Second
 // its fsync then is ended, its events counted as dropped and logged (an append the disk completes
 // later may still be found, and sent, by the next Publisher opened on SpillDir: a duplicate,
 // harmless). So Close returns by its deadline plus at most closeSpillGrace. If a spill's writer is
-// then still inside a write or an fsync, Close does not wait for it to stop (the error says so);
-// that goroutine is the operating system's to finish.
+// then still inside a write or an fsync, or a spill's drainer inside a read or its cursor's
+// fsync, Close does not wait for it to stop (the error says so); that goroutine is the operating
+// system's to finish.
 func (p *Publisher) Close(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -301,11 +304,15 @@ func (p *Publisher) Close(ctx context.Context) error {
 	defer cancelSpillCtx()
 	stopSpill := context.AfterFunc(spillCtx, p.spillStop) // the grace's end ends every spill append
 	defer stopSpill()
-	done := make(chan struct{})
+	done := make(chan struct{}) // batchers and senders
 	go func() { p.wg.Wait(); close(done) }()
+	drained := make(chan struct{}) // spill drainers
+	go func() { p.drainWG.Wait(); close(drained) }()
+	all := make(chan struct{})
+	go func() { <-done; <-drained; close(all) }()
 	var err error
 	select {
-	case <-done:
+	case <-all:
 	case <-sendCtx.Done():
 		err = fmt.Errorf("cachesync: publisher closed before its buffer was sent (the rest is spilled): %w", sendCtx.Err())
 		p.cancel() // every send and retry ends; senders spill what they hold (until the deadline)
@@ -323,7 +330,20 @@ func (p *Publisher) Close(ctx context.Context) error {
 			p.spillOut(spillCtx, "", left, spillAppendTimeout)
 		}
 	}
+	// What an outage set aside to resend (ResendWindow) is spilled too: SQS may have lost it.
+	if aside := p.setAside(); len(aside) > 0 {
+		p.resent.Add(int64(len(aside)))
+		p.spillOut(spillCtx, "", aside, spillAppendTimeout)
+	}
 	p.spillWG.Wait() // appends whose callers stopped waiting: each ends by the deadline (spillCtx)
+	// The drainers stop at their next round (closing) or when their sends end (p.ctx); one stuck
+	// on the disk (reading its spill, fsyncing its cursor) is not waited for past the grace.
+	select {
+	case <-drained:
+	case <-spillCtx.Done():
+		p.logger.Error("cachesync: a spill drainer is stuck on the disk past Close's deadline (and its grace); not waiting for it")
+		err = errors.Join(err, fmt.Errorf("cachesync: close: a spill drainer is stuck on the disk: %w", spillCtx.Err()))
+	}
 	p.spillStop()
 	if p.spills != nil {
 		closed := make(chan error, 1)
@@ -357,7 +377,9 @@ func (p *Publisher) allQueues() []*outQueue {
 }
 
 // SecondEvent returns the delayed second event that follows ev (nil for events that have none).
-// A delete or an invalidation is followed by an invalidation, a replicated set by itself again.
+// A delete or an invalidation is followed by an invalidation, a replicated set and a touch by
+// themselves again (a touch's second event re-applies its expiry, same stamp, where memcached
+// evicted the touched value and a duplicate of its set stored it again without: see Agent.touch).
 // Either one replaces every fill it meets (fills are weak, see store), so a fill whose read missed
 // the write on a lagging replica cannot outlive it.
 //
@@ -371,7 +393,7 @@ func SecondEvent(ev *Event) *Event {
 		sec := *ev
 		sec.ID, sec.Op = newID(), OpInvalidate
 		return &sec
-	case OpSet:
+	case OpSet, OpTouch:
 		sec := *ev
 		sec.ID = newID()
 		return &sec

@@ -7,9 +7,11 @@ import (
 
 // resendState is one destination's ResendWindow bookkeeping. Invariants: an outage is one
 // destination's (another region's SQS refusing sends opens none here); an entry is kept in recent
-// from the time SQS first accepted it, and a resend does not make it younger, so an entry is
-// resent at most once per outage of its destination and never after ResendWindow from its first
-// acceptance (a flapping or long outage cannot multiply the resends).
+// from the time SQS first accepted it, never after ResendWindow from then; a resend (an entry
+// with a first-acceptance time) is not kept in recent again, so an entry is resent at most once
+// in all, however often SQS flaps (each flap opens an outage: re-keeping resends made every
+// flap resend the whole window again, a duplicate storm). What an outage set aside is resent
+// when it ends, or spilled by Close (setAside) for the next Publisher to send.
 type resendState struct {
 	recent  []sentEntry   // accepted in the last ResendWindow
 	outage  bool          // the last call to this destination failed
@@ -93,3 +95,17 @@ func (p *Publisher) sendOK(url string) {
 
 // Resent returns how many events were sent again after an outage (ResendWindow).
 func (p *Publisher) Resent() int64 { return p.resent.Load() }
+
+// setAside takes, for Close, every destination's entries set aside by an outage not yet over: they
+// are spilled with what is buffered, so the next Publisher on the spill sends them (they keep
+// their first-acceptance time, so they are not kept for resending again).
+func (p *Publisher) setAside() []spillRecord {
+	p.recentMu.Lock()
+	defer p.recentMu.Unlock()
+	var out []spillRecord
+	for _, st := range p.resend {
+		out = append(out, st.suspect...)
+		st.suspect = nil
+	}
+	return out
+}

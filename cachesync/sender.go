@@ -361,13 +361,10 @@ func (p *Publisher) done(url string, entries []outEntry) {
 	p.recentMu.Lock()
 	st := p.state(url)
 	for _, e := range entries {
-		at := now
 		if e.sent != 0 {
-			at = time.Unix(0, e.sent) // a resend keeps its first acceptance time
+			continue // a resend: resent at most once in all (resendState)
 		}
-		if now.Sub(at) <= p.opts.ResendWindow {
-			st.recent = append(st.recent, sentEntry{at: at, rec: e.record(url)})
-		}
+		st.recent = append(st.recent, sentEntry{at: now, rec: e.record(url)})
 	}
 	// Trim what is older than the window (amortised: cut the front when it is half the slice).
 	cut := 0

@@ -22,9 +22,14 @@ import (
 //     first, and consumes them (commits its own cursor) once SQS took them. So a destination that
 //     is down holds back, and resends, only its own events: the others' spills drain and commit
 //     whatever it does.
-//  2. pending counts exactly the records a spill confirmed durable and its drainer has not
-//     consumed; while it is above zero Publish sends that destination's events to its spill, behind
-//     them, and the other destinations' events to their buffers.
+//  2. pending follows the log: it counts the records durable in the spill and not consumed, as the
+//     log itself counts them (recordlog Stats.Records), not as the appends' callers saw them — an
+//     append whose caller stopped waiting may land all the same (recordlog: "may or may not
+//     appear"). spillOut raises it to the log's count after each append it saw confirmed; the
+//     drainer sets it to that count after every commit and raises it at every round (follow), so a
+//     record that landed uncounted is sent within one round. While it is above zero Publish sends
+//     that destination's events to its spill, behind them, and the other destinations' events to
+//     their buffers.
 //  3. A spill written by a version before per-destination spills (records in SpillDir itself) is
 //     moved, record by record, into the destinations' spills when the Publisher opens, and
 //     consumed only once they all hold it (a crash in between spills them twice: duplicates are
@@ -44,14 +49,28 @@ func spillDirName(url string) string {
 
 // openSpills opens one spill per destination in urls (SpillMaxBytes is shared evenly among them)
 // and moves the records of a legacy single spill into them (invariant 3), a thousand at a time.
+// A legacy spill held up to SpillMaxBytes for all destinations together, more than one
+// destination's share: a destination's share is widened, for this run, by what the legacy spill
+// holds for it, so the move always fits (refusing it would refuse every start, for good, and
+// never send what was spilled). The next Publisher opens it at its share again; beyond that its
+// new events are dropped, counted, until the drain has sent what was moved.
 func (p *Publisher) openSpills(urls []string) (err error) {
 	p.spills = map[string]*destSpill{}
 	per := max(p.opts.SpillMaxBytes/int64(max(len(urls), 1)), 1<<20)
+	legacy, err := recordlog.Open(p.opts.SpillDir, recordlog.Options{Logger: p.opts.Logger})
+	if err != nil {
+		return fmt.Errorf("cachesync: open spill %s: %w", p.opts.SpillDir, err)
+	}
+	defer legacy.Close()
+	held, err := legacyBytes(legacy)
+	if err != nil {
+		return fmt.Errorf("cachesync: read legacy spill %s: %w", p.opts.SpillDir, err)
+	}
 	open := func(u string) (*destSpill, error) {
 		if ds := p.spills[u]; ds != nil {
 			return ds, nil
 		}
-		l, err := recordlog.Open(filepath.Join(p.opts.SpillDir, spillDirName(u)), recordlog.Options{MaxBytes: per, Logger: p.opts.Logger})
+		l, err := recordlog.Open(filepath.Join(p.opts.SpillDir, spillDirName(u)), recordlog.Options{MaxBytes: per + held[u], Logger: p.opts.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("cachesync: open spill of %s: %w", u, err)
 		}
@@ -85,11 +104,6 @@ func (p *Publisher) openSpills(urls []string) (err error) {
 		_, err := ds.log.Append(ctx, b)
 		return err
 	}
-	legacy, err := recordlog.Open(p.opts.SpillDir, recordlog.Options{Logger: p.opts.Logger})
-	if err != nil {
-		return fmt.Errorf("cachesync: open spill %s: %w", p.opts.SpillDir, err)
-	}
-	defer legacy.Close()
 	moved := 0
 	for {
 		recs, err := legacy.Read(1000)
@@ -122,6 +136,32 @@ func (p *Publisher) openSpills(urls []string) (err error) {
 		p.logger.Info("cachesync: moved a single spill into per-destination spills", "dir", p.opts.SpillDir, "events", moved)
 	}
 	return nil
+}
+
+// spillRecordOverhead bounds what a record takes in a spill beyond its payload (recordlog's
+// header is 12 bytes).
+const spillRecordOverhead = 16
+
+// legacyBytes returns how many bytes the legacy spill holds for each queue (records not consumed),
+// and leaves its read position where it was (the cursor).
+func legacyBytes(legacy *recordlog.Log) (map[string]int64, error) {
+	held := map[string]int64{}
+	defer legacy.Rewind()
+	for {
+		recs, err := legacy.Read(1000)
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) == 0 {
+			return held, nil
+		}
+		for _, r := range recs {
+			var sr spillRecord
+			if json.Unmarshal(r.Payload, &sr) == nil {
+				held[sr.Queue] += int64(len(r.Payload) + spillRecordOverhead)
+			}
+		}
+	}
 }
 
 // openOtherSpills opens the spills under SpillDir of queues that are not destinations of this
@@ -159,6 +199,21 @@ func (p *Publisher) openOtherSpills() error {
 	return nil
 }
 
+// follow raises pending to the log's own count of records not consumed: after an append it saw
+// confirmed (spillOut), and at every drain round, since an append whose caller stopped waiting
+// may still land and must be sent all the same (invariant 2). It only raises; a count above the
+// log's (a commit between the count and the raise) is set right by the next drain, which reads
+// nothing and stores the log's count.
+func (ds *destSpill) follow() {
+	n := ds.log.Stats().Records
+	for {
+		cur := ds.pending.Load()
+		if n <= cur || ds.pending.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
 // pending returns how many events wait in the spill of the queue at url.
 func (p *Publisher) pending(url string) int64 {
 	if ds := p.spills[url]; ds != nil {
@@ -181,7 +236,7 @@ func (p *Publisher) closeSpills() error {
 // drainSpill sends one destination's spilled events, oldest first, until they are all sent; it
 // checks again every 100 ms, backing off (up to 5 s) while its destination refuses them.
 func (p *Publisher) drainSpill(ds *destSpill) {
-	defer p.wg.Done()
+	defer p.drainWG.Done()
 	backoff := 100 * time.Millisecond
 	for {
 		select {
@@ -191,6 +246,7 @@ func (p *Publisher) drainSpill(ds *destSpill) {
 			return
 		case <-time.After(backoff):
 		}
+		ds.follow()
 		for ds.pending.Load() > 0 && p.ctx.Err() == nil {
 			if !p.drainOnce(ds) {
 				backoff = min(backoff*2, 5*time.Second)
@@ -255,11 +311,32 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 		p.logger.Warn("cachesync: commit spill", "queue", ds.queue, "err", err)
 		return false
 	}
-	ds.pending.Add(-int64(len(recs)))
+	ds.pending.Store(ds.log.Stats().Records) // the log's count, not the callers' (invariant 2)
 	if p.m != nil {
 		p.m.unspilled.Add(float64(len(recs)))
 	}
 	return true
+}
+
+// answered is spillOut's answer when its wait ends before every append answered: the refusals
+// already in (failed of them before, the rest waiting in results) are reported, the appends still
+// running go on without the caller.
+func (p *Publisher) answered(key string, results chan error, failed int) error {
+	for {
+		select {
+		case err := <-results:
+			if err != nil {
+				failed++
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if failed > 0 {
+		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, failed, ErrDropped)
+	}
+	return nil
 }
 
 // spillAppendTimeout bounds one spill append that no caller waits for.
@@ -309,7 +386,7 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			cancel()
 			if err == nil {
 				if ds := p.spills[r.Queue]; ds != nil {
-					ds.pending.Add(1)
+					ds.follow() // the log's count, which holds this record now (invariant 2)
 				}
 				p.spilled.Add(1)
 				if p.m != nil {
@@ -335,7 +412,7 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 				failed++
 			}
 		case <-timer.C:
-			return nil
+			return p.answered(key, results, failed) // refusals already in (a full spill) are still reported
 		case <-ctx.Done():
 			return nil
 		case <-p.spillCtx.Done():

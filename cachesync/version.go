@@ -50,6 +50,10 @@ type Stored struct {
 	// miss but still holds back every older write, as a tombstone at its version would. For a
 	// tombstone, Expires is how long it must hold at least (a far-ahead version, see the Agent).
 	Expires int64
+	// Touched is the stamp of the last touch applied to this value (Client.Touch: a version from
+	// the touching region's clock; zero: never touched). Touches of one version are ordered by
+	// it, newest wins, whatever order they arrive in (Agent.touch).
+	Touched Version
 }
 
 // At returns s as it reads at now: a value or a fill whose expiry has passed is a tombstone at
@@ -83,27 +87,50 @@ var ErrNotVersioned = errors.New("cachesync: value has no version header")
 // kindExpires is set in the kind byte when an 8-byte expiry (Stored.Expires) follows it.
 const kindExpires byte = 0x80
 
+// kindTouched is set in the kind byte when a touch stamp (Stored.Touched: µs (8), origin length
+// (1), origin) follows it (after the expiry, if any).
+const kindTouched byte = 0x40
+
 // Encode returns s as stored in memcached (the item's flags must include FlagVersioned).
 //
 //	format (1) = 2 | version µs (8, big-endian) | origin length (1) | origin | kind (1) |
-//	[expires, unix s (8), when kind has bit 0x80] | value
+//	[expires, unix s (8), when kind has bit 0x80] |
+//	[touched µs (8) | origin length (1) | origin, when kind has bit 0x40] | value
 func (s Stored) Encode() []byte {
-	o := s.Version.Origin
-	if len(o) > MaxOriginBytes {
-		o = o[:MaxOriginBytes] // NewClient refuses longer names; events are checked by ParseEvent
-	}
+	o := clipOrigin(s.Version.Origin)
 	b := make([]byte, 0, 1+8+1+len(o)+1+8+len(s.Value))
 	b = append(b, ValueFormat)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.Version.Micros))
 	b = append(b, byte(len(o)))
 	b = append(b, o...)
+	k := byte(s.Kind)
 	if s.Expires != 0 {
-		b = append(b, byte(s.Kind)|kindExpires)
+		k |= kindExpires
+	}
+	touched := s.Kind != KindTombstone && !s.Touched.IsZero()
+	if touched {
+		k |= kindTouched
+	}
+	b = append(b, k)
+	if s.Expires != 0 {
 		b = binary.BigEndian.AppendUint64(b, uint64(s.Expires))
-	} else {
-		b = append(b, byte(s.Kind))
+	}
+	if touched {
+		to := clipOrigin(s.Touched.Origin)
+		b = binary.BigEndian.AppendUint64(b, uint64(s.Touched.Micros))
+		b = append(b, byte(len(to)))
+		b = append(b, to...)
 	}
 	return append(b, s.Value...)
+}
+
+// clipOrigin bounds an origin to what the header holds: NewClient refuses longer region names,
+// ParseEvent longer origins in events.
+func clipOrigin(o string) string {
+	if len(o) > MaxOriginBytes {
+		return o[:MaxOriginBytes]
+	}
+	return o
 }
 
 // Decode reads a value stored by cachesync (the bytes only; DecodeItem also checks the flag).
@@ -125,6 +152,15 @@ func Decode(b []byte) (Stored, error) {
 		}
 		s.Expires, rest = int64(binary.BigEndian.Uint64(rest)), rest[8:]
 		k &^= kindExpires
+	}
+	if k&kindTouched != 0 {
+		if len(rest) < 9 || len(rest) < 9+int(rest[8]) {
+			return s, fmt.Errorf("%w: truncated touch stamp", ErrNotVersioned)
+		}
+		n := int(rest[8])
+		s.Touched = Version{Micros: int64(binary.BigEndian.Uint64(rest)), Origin: string(rest[9 : 9+n])}
+		rest = rest[9+n:]
+		k &^= kindTouched
 	}
 	s.Kind = Kind(k)
 	if s.Kind > KindFill {
