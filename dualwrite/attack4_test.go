@@ -71,3 +71,57 @@ func TestAttack4ShorthandListAppendNotRefused(t *testing.T) {
 		t.Fatalf("SET tags += ? (a list append) in the dual phase: %v, want ErrNotIdempotent (a replay duplicates the element)", err)
 	}
 }
+
+// TestAttack4TruncateReplayedOverNewerWrites
+// Interleaving: Dual, PrimaryAuthoritative; `TRUNCATE kv` lands on the primary, times out on the
+// secondary (TRUNCATE needs every replica; it times out easily) and is kept for replay; the
+// application then writes k=1 (acknowledged, lands on both sides); the replayer applies the kept
+// TRUNCATE on the secondary, which erases k=1 whatever its timestamp (TRUNCATE is not a timestamped
+// mutation). Backlog is 0, so SetPhase(DualFlipped) makes the secondary authoritative without k=1.
+// Promise broken (package doc): "a write replayed later with its original timestamp can never
+// overwrite a newer one", and SetPhase never making a side authoritative over acknowledged writes it
+// lacks. TRUNCATE reaches the replay log like any write: nothing refuses it or records it as
+// uncertain (as counters and LWTs are).
+func TestAttack4TruncateReplayedOverNewerWrites(t *testing.T) {
+	var mu = make(chan struct{}, 1)
+	store := map[int64]bool{} // the secondary's rows, by timestamp of the write
+	var truncCalls atomic.Int64
+	var inserted atomic.Bool
+	f := &fakeSides{}
+	f.set(secondarySide, func(_ context.Context, op *writeOp) (bool, error) {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		if op.stmts[0].Stmt == "TRUNCATE kv" {
+			// It keeps timing out until the application has written again (deterministic order).
+			if truncCalls.Add(1) == 1 || !inserted.Load() {
+				return false, errors.New("secondary: truncate timed out")
+			}
+			clear(store)
+			return true, nil
+		}
+		store[op.ts] = true
+		return true, nil
+	})
+	s := newFakeSession(t, f, withReplayBackoffMax(10*time.Millisecond))
+	defer s.Close()
+	if err := s.Query("TRUNCATE kv").Exec(); err != nil {
+		t.Fatalf("TRUNCATE: %v", err)
+	}
+	// The write that follows is acknowledged and lands on both sides (possibly before the replay).
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "kept").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	inserted.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.SetPhaseWait(ctx, DualFlipped); err != nil {
+		t.Fatal(err)
+	}
+	mu <- struct{}{}
+	n := len(store)
+	<-mu
+	if n == 0 {
+		t.Fatalf("the secondary became authoritative (DualFlipped) without an acknowledged write: a kept TRUNCATE " +
+			"was replayed after it and erased it")
+	}
+}
