@@ -125,3 +125,26 @@ func TestAttack4TruncateReplayedOverNewerWrites(t *testing.T) {
 			"was replayed after it and erased it")
 	}
 }
+
+// TestAttack4SnakeCaseNonDeterministicNotRefused
+// Interleaving: Dual; `INSERT … VALUES (?, current_timestamp())` — the snake-case name Cassandra 5.0
+// gives currentTimestamp() (CASSANDRA-18037; current_date, current_time, current_timeuuid too) —
+// goes to both sides, each coordinator computes its own value: the two copies differ, and a replay
+// stores yet another value.
+// Promise broken (package doc): "Statements that call non-deterministic functions (now(), uuid(),
+// currentTimestamp() …) would store different values on each side and are refused unless the caller
+// opts in." The list in statement.go knows only the camel-case names.
+func TestAttack4SnakeCaseNonDeterministicNotRefused(t *testing.T) {
+	f := &fakeSides{}
+	s := newFakeSession(t, f)
+	defer s.Close()
+	if err := s.Query("INSERT INTO kv (k, at) VALUES (?, currentTimestamp())", 1).Exec(); !errors.Is(err, ErrNonDeterministic) {
+		t.Fatalf("control: currentTimestamp(): %v, want ErrNonDeterministic", err)
+	}
+	for _, fn := range []string{"current_timestamp", "current_date", "current_time", "current_timeuuid"} {
+		err := s.Query("INSERT INTO kv (k, at) VALUES (?, "+fn+"())", 1).Exec()
+		if !errors.Is(err, ErrNonDeterministic) {
+			t.Errorf("%s(): %v, want ErrNonDeterministic (each side stores its own coordinator's value)", fn, err)
+		}
+	}
+}
