@@ -148,3 +148,41 @@ func TestAttack4SnakeCaseNonDeterministicNotRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestAttack4DownSideHoldsUpOtherSideReplay
+// Interleaving: the secondary is down; the replay log holds more entries for it than the replayer
+// keeps in memory (64 windows: 16384 with one worker per side, 32768 by default — minutes of
+// writes of a busy service), then one entry for the primary (a write whose leader timed out). The
+// replayer stops reading at its memory cap, so the primary's entry never lands while the secondary
+// stays down.
+// Promise broken (package doc): "The replayer applies each side's entries with that side's own
+// workers, so a side that is down never holds up the other."
+func TestAttack4DownSideHoldsUpOtherSideReplay(t *testing.T) {
+	l := NewMemLog()
+	const n = 64*256 + 1
+	for i := 0; i < n; i++ {
+		e := &Entry{Side: "secondary", Timestamp: int64(i + 1), Stmts: []Stmt{{Stmt: "INSERT INTO kv (k) VALUES (?)", Values: []any{i}}}}
+		if err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Append(context.Background(), &Entry{Side: "primary", Timestamp: n + 1,
+		Stmts: []Stmt{{Stmt: "INSERT INTO kv (k) VALUES (?)", Values: []any{-1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("secondary: no hosts available") })
+	s := newFakeSession(t, f, WithReplayLog(l), WithReplayWorkers(1), withReplayBackoffMax(50*time.Millisecond))
+	defer s.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		f.mu.Lock()
+		landed := len(f.seen[primarySide])
+		f.mu.Unlock()
+		if landed > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the primary's replay entry did not land in 5 s while the secondary is down: held up behind %d entries of the down side", n)
+}
