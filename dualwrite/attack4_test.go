@@ -171,7 +171,9 @@ func TestAttack4DownSideHoldsUpOtherSideReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := &fakeSides{}
-	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("secondary: no hosts available") })
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) {
+		return false, errors.New("secondary: no hosts available")
+	})
 	s := newFakeSession(t, f, WithReplayLog(l), WithReplayWorkers(1), withReplayBackoffMax(50*time.Millisecond))
 	defer s.Close()
 	deadline := time.Now().Add(5 * time.Second)
