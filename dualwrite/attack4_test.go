@@ -188,3 +188,51 @@ func TestAttack4DownSideHoldsUpOtherSideReplay(t *testing.T) {
 	}
 	t.Fatalf("the primary's replay entry did not land in 5 s while the secondary is down: held up behind %d entries of the down side", n)
 }
+
+// TestAttack4OpenIntoDualOverWritesOwedToPrimary
+// Interleaving: a process runs in dual-flipped (secondary authoritative); the primary (follower)
+// fails, so an acknowledged write is kept in DIR for the primary; the process is redeployed with
+// WithPhase(Dual) (a rollback of the flip) while the primary has not received it yet. Open makes
+// the primary authoritative at once: reads go to a side that lacks an acknowledged write.
+// Promise broken (package doc): SetPhase "refuses (ErrAuthorityBacklog) to make a side
+// authoritative while the replay log still holds writes …", and opening into an authoritative
+// phase over a replay directory holding writes for that side "is the same switch and is refused the
+// same way". Open checks only the secondary-led phases (session.go: lead != primarySide), so moving
+// authority back to the primary at open is never checked. (The doc's sentence names dual-flipped
+// and secondary-only only: weaker than the others, but the switch is the same.)
+func TestAttack4OpenIntoDualOverWritesOwedToPrimary(t *testing.T) {
+	dir := t.TempDir()
+	log1, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("primary: timeout") })
+	s1 := newFakeSession(t, f, WithReplayLog(log1), WithPhase(DualFlipped))
+	if err := s1.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "acked").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	s1.Close()
+	log1.Close()
+
+	log2, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log2.Close()
+	if n, _ := log2.backlogFor(primarySide); n == 0 {
+		t.Fatal("setup: nothing kept for the primary")
+	}
+	g := &fakeSides{}
+	g.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("primary: timeout") })
+	opts := []Option{withExecHook(g.exec), WithReplayLog(log2), WithPhase(Dual)}
+	s2, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts)
+	if err == nil {
+		defer s2.Close()
+		t.Fatalf("opened in dual (primary authoritative, reads from the primary) while DIR holds an acknowledged write " +
+			"the primary lacks; want ErrAuthorityBacklog as for SetPhase(DualFlipped → Dual)")
+	}
+	if !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("Open: %v, want ErrAuthorityBacklog", err)
+	}
+}
