@@ -104,7 +104,11 @@ func TestAttack4TruncateReplayedOverNewerWrites(t *testing.T) {
 	})
 	s := newFakeSession(t, f, withReplayBackoffMax(10*time.Millisecond))
 	defer s.Close()
-	if err := s.Query("TRUNCATE kv").Exec(); err != nil {
+	// The fix (dw4fix) refuses it in the dual phases (ErrNotReplayable: run it on each side
+	// yourself), so nothing is kept; a TRUNCATE that went through instead must not be replayed
+	// over the write that follows. TestNotMutationNeverKept covers an entry kept by an earlier
+	// version.
+	if err := s.Query("TRUNCATE kv").Exec(); err != nil && !errors.Is(err, ErrNotReplayable) {
 		t.Fatalf("TRUNCATE: %v", err)
 	}
 	// The write that follows is acknowledged and lands on both sides (possibly before the replay).
@@ -234,5 +238,69 @@ func TestAttack4OpenIntoDualOverWritesOwedToPrimary(t *testing.T) {
 	}
 	if !errors.Is(err, ErrAuthorityBacklog) {
 		t.Fatalf("Open: %v, want ErrAuthorityBacklog", err)
+	}
+}
+
+// TestNotMutationNeverKept: statements that are not row mutations (TRUNCATE, schema and access
+// changes, USE) are refused in the dual phases before reaching either side, single or in a
+// batch; in primary-only they go to the primary alone and are never kept, even when it fails;
+// and one kept by an earlier version is dead-lettered by the replayer, never applied.
+func TestNotMutationNeverKept(t *testing.T) {
+	stmts := []string{"TRUNCATE kv", "truncate table ks.kv", "CREATE TABLE IF NOT EXISTS kv (k int PRIMARY KEY)",
+		"ALTER TABLE kv DROP v", "DROP TABLE kv", "GRANT SELECT ON ks.kv TO app", "USE ks", "/* c */ Truncate kv"}
+	for _, p := range []Phase{Dual, DualFlipped} {
+		f := &fakeSides{}
+		l := NewMemLog()
+		s := newFakeSession(t, f, WithReplayLog(l), WithPhase(p))
+		for _, st := range stmts {
+			if err := s.Query(st).Exec(); !errors.Is(err, ErrNotReplayable) {
+				t.Errorf("%s: %q: %v, want ErrNotReplayable", p, st, err)
+			}
+		}
+		b := s.NewBatch(0)
+		b.Query("INSERT INTO kv (k) VALUES (1)")
+		b.Query("TRUNCATE kv")
+		if err := s.ExecuteBatch(b); !errors.Is(err, ErrNotReplayable) {
+			t.Errorf("%s: a batch holding TRUNCATE: %v, want ErrNotReplayable", p, err)
+		}
+		f.mu.Lock()
+		sent := len(f.seen[primarySide]) + len(f.seen[secondarySide])
+		f.mu.Unlock()
+		if n, _ := l.Backlog(); n != 0 || sent != 0 {
+			t.Errorf("%s: refused statements reached a side (%d) or the replay log (%d)", p, sent, n)
+		}
+		s.Close()
+	}
+
+	// primary-only: the primary alone, never kept, even when it fails.
+	f := &fakeSides{}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("primary: truncate timed out") })
+	l := NewMemLog()
+	s := newFakeSession(t, f, WithReplayLog(l), WithPhase(PrimaryOnly))
+	if err := s.Query("TRUNCATE kv").Exec(); err == nil || errors.Is(err, ErrNotReplayable) {
+		t.Fatalf("primary-only TRUNCATE on a failing primary: %v, want the primary's error", err)
+	}
+	if n, _ := l.Backlog(); n != 0 {
+		t.Fatalf("primary-only TRUNCATE kept for replay: backlog %d", n)
+	}
+	s.Close()
+
+	// An entry kept by an earlier version is dead-lettered, never applied.
+	l = NewMemLog()
+	if err := l.Append(context.Background(), &Entry{Side: "secondary", Timestamp: 1, Stmts: []Stmt{{Stmt: "TRUNCATE kv"}}}); err != nil {
+		t.Fatal(err)
+	}
+	f = &fakeSides{}
+	var applied atomic.Int64
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { applied.Add(1); return true, nil })
+	s = newFakeSession(t, f, WithReplayLog(l))
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := s.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if applied.Load() != 0 || len(l.DeadLetters()) != 1 {
+		t.Fatalf("a kept TRUNCATE: applied %d times, %d dead letters; want 0 and 1", applied.Load(), len(l.DeadLetters()))
 	}
 }

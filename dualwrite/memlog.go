@@ -83,6 +83,13 @@ func (m *MemLog) Pending(max int) ([]Record, error) {
 	return out, nil
 }
 
+// rewind makes Pending hand out again the entries no Done passed (FileLog.rewind).
+func (m *MemLog) rewind() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.read = m.base
+}
+
 // Done drops entries up to pos.
 func (m *MemLog) Done(pos Pos) error {
 	m.mu.Lock()
@@ -113,12 +120,17 @@ func (m *MemLog) Backlog() (int64, time.Time) {
 }
 
 // backlogFor counts the entries not yet done that are for side sd.
-func (m *MemLog) backlogFor(sd side) (int64, error) {
+func (m *MemLog) backlogFor(sd side) (int64, error) { return m.countFor(sd, false) }
+
+// ackedBacklogFor is backlogFor without the Unacked entries.
+func (m *MemLog) ackedBacklogFor(sd side) (int64, error) { return m.countFor(sd, true) }
+
+func (m *MemLog) countFor(sd side, ackedOnly bool) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var n int64
 	for i := range m.entries {
-		if !m.voids[m.base+int64(i)+1] && entrySide(&m.entries[i]) == sd {
+		if !m.voids[m.base+int64(i)+1] && entrySide(&m.entries[i]) == sd && !(ackedOnly && m.entries[i].Unacked) {
 			n++
 		}
 	}

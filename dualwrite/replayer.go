@@ -69,6 +69,15 @@ func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
 			"side", e.Side, "stmt", firstStmt(e), "timestamp", e.Timestamp)
 		return nil
 	}
+	for _, st := range e.Stmts {
+		// Kept by an earlier version (this one refuses them in the dual phases): a TRUNCATE or a
+		// schema change has no timestamp, and applied now it would undo the writes acknowledged
+		// after it. Never applied: dead-lettered at once, for an operator to look at.
+		if kind := s.statement(st.Stmt).notMutation; kind != "" {
+			return fmt.Errorf("%w: %s kept for replay by an earlier version; not applied (run it on the %s side "+
+				"yourself if it is still wanted)", ErrNotReplayable, kind, sd)
+		}
+	}
 	now := time.Now()
 	stmts := make([]Stmt, len(e.Stmts))
 	for i, st := range e.Stmts {
@@ -280,6 +289,9 @@ func (r *replayCore) run(ctx context.Context) {
 		}
 	}
 	commit() // what landed before Close
+	if rw, ok := r.log.(interface{ rewind() }); ok {
+		rw.rewind() // what was handed out and not passed goes to the next replayer on this log value
+	}
 }
 
 // replayOne applies rec on side sd until it lands or is dead-lettered (true), or ctx ends (false).

@@ -9,6 +9,7 @@ import (
 // tokens, cqllex.go) and cached.
 type statement struct {
 	read             bool        // SELECT: goes to the read side only
+	notMutation      string      // the statement's kind ("TRUNCATE", "CREATE", …) when it is not a row mutation
 	lwt              bool        // has an IF clause: the authoritative side decides
 	nonDeterministic string      // the first non-deterministic function called, "" if none
 	keyspace, table  string      // the table written (keyspace "" when the statement does not name one)
@@ -82,6 +83,12 @@ func parseStatement(stmt string) statement {
 	}
 	if toks[0].is("select") {
 		st.read = true
+		return st
+	}
+	if !toks[0].is("insert") && !toks[0].is("update") && !toks[0].is("delete") && !toks[0].is("begin") {
+		// TRUNCATE, USE, CREATE/ALTER/DROP …, GRANT/REVOKE, LIST …: nothing with a timestamp that
+		// a replay could order against the writes that follow it (statementKind).
+		st.notMutation = strings.ToUpper(stmt[toks[0].start:toks[0].end])
 		return st
 	}
 	// markers[i]: bind markers among toks[:i], to find a TTL's or an operand's value.
