@@ -236,6 +236,31 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 	return out, nil
 }
 
+// reread returns up to max records after the one at after, read independently of Pending
+// (rereader): withdrawn and undecodable ones with SetAside.
+func (l *FileLog) reread(after Pos, max int) ([]Record, error) {
+	recs, _, err := l.log.ReadFrom(recordlog.Pos{Segment: after.Segment, Offset: after.Offset, Seq: after.Seq}, max)
+	out := make([]Record, 0, len(recs))
+	for _, r := range recs {
+		pos := Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}
+		if l.gone(r.Pos) {
+			out = append(out, Record{Pos: pos, SetAside: true})
+			continue
+		}
+		e, derr := decodeEntry(r.Payload)
+		if derr != nil {
+			out = append(out, Record{Pos: pos, SetAside: true})
+			continue
+		}
+		e.at = pos
+		out = append(out, Record{Entry: e, Pos: pos})
+	}
+	if err != nil {
+		return out, fmt.Errorf("dualwrite: replay log: %w", err)
+	}
+	return out, nil
+}
+
 // rewind makes Pending hand out again, from the cursor, the entries it handed out that no Done
 // passed: a replayer that stops (a session closed, or refused at open) leaves them for the next
 // one on the same FileLog value.

@@ -83,6 +83,23 @@ func (m *MemLog) Pending(max int) ([]Record, error) {
 	return out, nil
 }
 
+// reread returns up to limit records after the one at after (rereader).
+func (m *MemLog) reread(after Pos, limit int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for off := max(after.Offset, m.base) + 1; off-m.base <= int64(len(m.entries)) && len(out) < limit; off++ {
+		if m.voids[off] {
+			out = append(out, Record{Pos: Pos{Offset: off}, SetAside: true})
+			continue
+		}
+		e := m.entries[off-m.base-1]
+		e.at = Pos{Offset: off}
+		out = append(out, Record{Entry: e, Pos: e.at})
+	}
+	return out, nil
+}
+
 // rewind makes Pending hand out again the entries no Done passed (FileLog.rewind).
 func (m *MemLog) rewind() {
 	m.mu.Lock()

@@ -25,15 +25,20 @@ import (
 //   - A side opened by Open is rebuilt only by its healer; the old gocql session is closed when the
 //     last request that acquired it has released it.
 type Session struct {
-	sides  [2]*sideConn
-	cfg    config
-	phase  atomic.Int32
-	gate   *phaseGate
-	clock  clock
-	log    ReplayLog
-	ownLog bool
-	m      *metrics
-	logger *slog.Logger
+	// replayResolved counts, per side, acknowledged entries (not Unacked) the replayer landed or
+	// dead-lettered: an entry that landed stays in the log's backlog until the cursor passes it,
+	// which a down side's entries before it can hold up (openAuthority).
+	replayResolved [2]atomic.Int64
+	openOwed       int64 // the primary's acknowledged backlog before the replayer started (openAuthority)
+	sides          [2]*sideConn
+	cfg            config
+	phase          atomic.Int32
+	gate           *phaseGate
+	clock          clock
+	log            ReplayLog
+	ownLog         bool
+	m              *metrics
+	logger         *slog.Logger
 
 	stmts  sync.Map // string -> statement
 	tables sync.Map // table name -> *tableState
@@ -255,7 +260,10 @@ func (s *Session) openAuthority(replaying bool) error {
 		return nil
 	}
 	if !replaying {
-		return nil // the primary's writes are waited for once the replayer runs
+		// Waited for once the replayer runs. No write starts before Open returns, so what is owed
+		// then is this count less what the replayer resolves for the primary.
+		s.openOwed = s.ackedBacklogOf(lead)
+		return nil
 	}
 	ctx := s.cfg.openCtx
 	if ctx == nil {
@@ -264,8 +272,8 @@ func (s *Session) openAuthority(replaying bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.openWait)
 	defer cancel()
 	for {
-		n := s.ackedBacklogOf(lead)
-		if n == 0 {
+		n := min(s.ackedBacklogOf(lead), s.openOwed-s.replayResolved[lead].Load())
+		if n <= 0 {
 			return nil
 		}
 		select {
