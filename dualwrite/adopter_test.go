@@ -58,7 +58,7 @@ func TestCountersExistAtZero(t *testing.T) {
 		"islands_dualwrite_errors_total":                    8, // side × phase
 		"islands_dualwrite_replay_logged_total":             1,
 		"islands_dualwrite_replayed_total":                  1,
-		"islands_dualwrite_refused_total":                   2, // non-deterministic, not-idempotent
+		"islands_dualwrite_refused_total":                   3, // non-deterministic, not-idempotent, not-a-mutation
 		"islands_dualwrite_shadow_reads_total":              1,
 		"islands_dualwrite_shadow_mismatches_total":         1,
 		"islands_dualwrite_lwt_mismatches_total":            1,

@@ -24,7 +24,7 @@ const (
 	tokString                // '…' or $$…$$ literal; text not kept
 	tokNumber                // 12, 1.5e3, 0xcafe, and the digit-led pieces of a UUID literal
 	tokMarker                // ? or :name
-	tokPunct                 // any other character, or one of != <= >=
+	tokPunct                 // any other character, or one of != <= >= += -=
 )
 
 // token is one token of a statement: its class, its text as dualwrite compares it, and its byte
@@ -133,7 +133,8 @@ func lexCQL(stmt string) []token {
 			}
 			toks = append(toks, token{kind: tokMarker, text: stmt[i:j], start: i, end: j})
 			i = j
-		case (c == '!' || c == '<' || c == '>') && i+1 < n && stmt[i+1] == '=':
+		case (c == '!' || c == '<' || c == '>' || c == '+' || c == '-') && i+1 < n && stmt[i+1] == '=':
+			// += and -= are Cassandra's shorthand column operations (c += x is c = c + x).
 			toks = append(toks, token{kind: tokPunct, text: stmt[i : i+2], start: i, end: i + 2})
 			i += 2
 		default:

@@ -25,8 +25,16 @@
 // Every write (or batch) gets one client timestamp in microseconds, sent to both sides, so the two
 // copies reconcile to the same cells whatever order the writes land in, and a write replayed later
 // with its original timestamp can never overwrite a newer one. Statements that call non-deterministic
-// functions (now(), uuid(), currentTimestamp() …) would store different values on each side and are
-// refused unless the caller opts in.
+// functions (now(), uuid(), currentTimestamp() and the rest of Cassandra's impure functions,
+// under their Cassandra 5 snake-case names too: current_timestamp(), current_date(),
+// current_time(), current_timeuuid()) would store different values on each side and are refused
+// (ErrNonDeterministic) unless the caller opts in. In the dual phases a statement that is not a
+// row mutation — TRUNCATE, USE, a schema or access change — is refused (ErrNotReplayable): it has
+// no timestamp, so a copy kept for a side that missed it would, replayed later, undo the writes
+// acknowledged after it (a TRUNCATE erases them). Run it on each side with your own gocql session
+// (a TRUNCATE with the writers stopped and the backlog drained); in primary-only and
+// secondary-only it goes to that one side and is never kept. One kept by an earlier version is
+// dead-lettered by the replayer, never applied.
 //
 // The phases of a migration, switched at run time with SetPhase:
 //
@@ -52,10 +60,17 @@
 // retries or drops them with `islands replay`) or uncertain writes (a counter update or a
 // conditional write whose outcome on it is unknown, never replayed: until an operator reconciles
 // them and drops them with `islands replay drop --uncertain`); the error names each count and the
-// command. Opening a session (New, Open) straight into dual-flipped or secondary-only over a
-// replay directory that holds writes for the secondary (backlog, dead letters or uncertain
-// writes) is the same switch and is refused the same way: open in dual, whose replayer drains
-// the backlog, then SetPhaseWait. Writes kept for the other side do not count. A write
+// command. Opening a session (New, Open) is the same switch, from a phase nobody knows (an
+// earlier process may have run with the other side authoritative), whichever side the phase
+// makes authoritative. Straight into dual-flipped or secondary-only over a replay directory that
+// holds writes for the secondary (backlog, dead letters or uncertain writes): refused at once;
+// open in dual, whose replayer drains the backlog, then SetPhaseWait. Into primary-only or dual
+// over acknowledged writes kept for the primary (kept while the secondary was authoritative): the
+// session's replayer runs and New and Open wait for them at most WithOpenWait (default 5 s; Open
+// also no longer than its context), then refuse the same way; open in dual-flipped, then
+// SetPhaseWait(Dual). Writes kept because their leader failed (the caller was told so; the entry
+// is marked Unacked) and the primary's dead letters and uncertain writes, which in dual come
+// from such writes, are not counted at open. Writes kept for the other side do not count. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
 // deadline fails with the context's error and is sent nowhere.
 //
@@ -103,7 +118,9 @@
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
 // islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.
 //
-// The replayer applies each side's entries with that side's own workers, so a side that is down
+// The replayer applies each side's entries with that side's own workers and holds each side's
+// entries in its own bounded window; a side's backlog beyond its memory cap is parked (two log
+// positions) and read again once it has room, so a side that is down, however long its backlog,
 // never holds up the other. An entry is set aside in the dead-letter log only for a reason of its
 // own: at once for a syntax error or a value that cannot be encoded; after at least 5 attempts
 // and 10 s for any other refusal (an unauthorized answer is not a refusal when the authorizer
@@ -121,10 +138,12 @@
 // hold); a follower that failed (its outcome unknown) is recorded as uncertain, as counters are. Counter updates cannot carry a timestamp and are not idempotent: they go to both sides,
 // and a failed follower update is recorded as uncertain (Uncertain, metric) and never replayed;
 // when the leader fails too, each side whose outcome is unknown is recorded.
-// An increment c = c ± x is a counter update when x is an integer or, whatever the Go type of x or
-// the batch type, when the leader's schema says c is a counter column.
-// List appends, prepends and index operations are not idempotent either: in the dual phases they
-// are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
+// An increment c = c ± x, or its shorthand c += x, c -= x, is a counter update when x is an
+// integer or, whatever the Go type of x or the batch type, when the leader's schema says c is a
+// counter column. Every column operation of Cassandra's grammar is classified: c = x, c = x + c,
+// c = c ± x, c += x, c -= x, c[k] = x, c.field = x.
+// List appends (l = l + x, l += x), prepends (l = x + l) and index operations are not idempotent
+// either: in the dual phases they are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
 // write the follower may have applied it: unless the leader refused it outright it is kept for
 // the leader too, so both sides converge (the caller still gets the leader's error). A write the
 // leader refused outright is kept for nobody: an entry appended for the follower before the

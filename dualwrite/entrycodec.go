@@ -594,7 +594,16 @@ func encodeEntry(en *Entry) ([]byte, error) {
 	e.byte(entryVersion)
 	e.str(en.Side)
 	e.varint(en.Timestamp)
-	e.bool(en.Batch)
+	// One byte: bit 0 Batch, bit 1 Unacked. A version before Unacked reads any non-zero byte as
+	// Batch: it replays an unacknowledged single statement as a batch of one, the same write.
+	var flags byte
+	if en.Batch {
+		flags |= 1
+	}
+	if en.Unacked {
+		flags |= 2
+	}
+	e.byte(flags)
 	e.byte(byte(en.BatchType))
 	e.uvarint(uint64(en.Consistency))
 	var logged int64
@@ -628,7 +637,8 @@ func decodeEntry(b []byte) (en Entry, err error) {
 	}
 	en.Side = d.str()
 	en.Timestamp = d.varint()
-	en.Batch = d.bool()
+	flags := d.byte()
+	en.Batch, en.Unacked = flags&1 != 0, flags&2 != 0
 	en.BatchType = gocql.BatchType(d.byte())
 	en.Consistency = gocql.Consistency(d.uvarint())
 	if ns := d.varint(); ns != 0 {

@@ -32,6 +32,13 @@ var (
 	// append/prepend, list element set/delete by index) is refused: a follower failure could only
 	// be replayed blindly, duplicating or misplacing elements.
 	ErrNotIdempotent = errors.New("dualwrite: statement cannot be replayed safely")
+	// ErrNotReplayable: in a dual phase, a statement that is not a row mutation (TRUNCATE, USE, a
+	// schema change, a grant …) is refused: it carries no timestamp, so a copy kept for a side
+	// that missed it would, replayed later, undo or reorder the acknowledged writes that followed
+	// it (a TRUNCATE replayed after newer writes erases them). Run it on each side with your own
+	// gocql session (a TRUNCATE with the writers stopped and the replay backlog drained). In the
+	// single-side phases it goes to that side only and is never kept for replay.
+	ErrNotReplayable = errors.New("dualwrite: statement is not a row mutation and cannot be dual-written")
 	// ErrNoKeyspace: a side's ClusterConfig names a Keyspace that does not exist on that cluster
 	// (gocql itself only says "no connections were made when creating the session").
 	ErrNoKeyspace = errors.New("dualwrite: keyspace does not exist")

@@ -223,6 +223,40 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 	return out, nil
 }
 
+// reread returns up to max records after the one at after, read independently of Pending
+// (rereader): withdrawn and undecodable ones with SetAside.
+func (l *FileLog) reread(after Pos, max int) ([]Record, error) {
+	recs, _, err := l.log.ReadFrom(recordlog.Pos{Segment: after.Segment, Offset: after.Offset, Seq: after.Seq}, max)
+	out := make([]Record, 0, len(recs))
+	for _, r := range recs {
+		pos := Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}
+		if l.gone(r.Pos) {
+			out = append(out, Record{Pos: pos, SetAside: true})
+			continue
+		}
+		e, derr := decodeEntry(r.Payload)
+		if derr != nil {
+			out = append(out, Record{Pos: pos, SetAside: true})
+			continue
+		}
+		e.at = pos
+		out = append(out, Record{Entry: e, Pos: pos})
+	}
+	if err != nil {
+		return out, fmt.Errorf("dualwrite: replay log: %w", err)
+	}
+	return out, nil
+}
+
+// rewind makes Pending hand out again, from the cursor, the entries it handed out that no Done
+// passed: a replayer that stops (a session closed, or refused at open) leaves them for the next
+// one on the same FileLog value.
+func (l *FileLog) rewind() {
+	l.voids.pendMu.Lock()
+	defer l.voids.pendMu.Unlock()
+	l.log.Rewind()
+}
+
 // Done records that every entry up to and including the one at pos has landed (or been set
 // aside), durably, and frees what is wholly replayed.
 func (l *FileLog) Done(pos Pos) error {
@@ -470,7 +504,13 @@ func (l *FileLog) UncertainEntries() ([]Aside, error) { return readAside(l.unc) 
 // backlogFor counts the entries waiting for replay that are for side sd, reading the whole
 // backlog from its own position (the replayer's is left alone). An entry that cannot be decoded
 // counts for every side: nobody knows whose it is.
-func (l *FileLog) backlogFor(sd side) (int64, error) {
+func (l *FileLog) backlogFor(sd side) (int64, error) { return l.countFor(sd, false) }
+
+// ackedBacklogFor is backlogFor without the Unacked entries (writes whose caller was told they
+// failed).
+func (l *FileLog) ackedBacklogFor(sd side) (int64, error) { return l.countFor(sd, true) }
+
+func (l *FileLog) countFor(sd side, ackedOnly bool) (int64, error) {
 	var n int64
 	pos := l.log.Cursor()
 	for {
@@ -480,7 +520,7 @@ func (l *FileLog) backlogFor(sd side) (int64, error) {
 				continue
 			}
 			e, derr := decodeEntry(r.Payload)
-			if derr != nil || entrySide(&e) == sd {
+			if derr != nil || (entrySide(&e) == sd && !(ackedOnly && e.Unacked)) {
 				n++
 			}
 		}

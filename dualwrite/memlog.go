@@ -83,6 +83,30 @@ func (m *MemLog) Pending(max int) ([]Record, error) {
 	return out, nil
 }
 
+// reread returns up to limit records after the one at after (rereader).
+func (m *MemLog) reread(after Pos, limit int) ([]Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []Record
+	for off := max(after.Offset, m.base) + 1; off-m.base <= int64(len(m.entries)) && len(out) < limit; off++ {
+		if m.voids[off] {
+			out = append(out, Record{Pos: Pos{Offset: off}, SetAside: true})
+			continue
+		}
+		e := m.entries[off-m.base-1]
+		e.at = Pos{Offset: off}
+		out = append(out, Record{Entry: e, Pos: e.at})
+	}
+	return out, nil
+}
+
+// rewind makes Pending hand out again the entries no Done passed (FileLog.rewind).
+func (m *MemLog) rewind() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.read = m.base
+}
+
 // Done drops entries up to pos.
 func (m *MemLog) Done(pos Pos) error {
 	m.mu.Lock()
@@ -113,12 +137,17 @@ func (m *MemLog) Backlog() (int64, time.Time) {
 }
 
 // backlogFor counts the entries not yet done that are for side sd.
-func (m *MemLog) backlogFor(sd side) (int64, error) {
+func (m *MemLog) backlogFor(sd side) (int64, error) { return m.countFor(sd, false) }
+
+// ackedBacklogFor is backlogFor without the Unacked entries.
+func (m *MemLog) ackedBacklogFor(sd side) (int64, error) { return m.countFor(sd, true) }
+
+func (m *MemLog) countFor(sd side, ackedOnly bool) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var n int64
 	for i := range m.entries {
-		if !m.voids[m.base+int64(i)+1] && entrySide(&m.entries[i]) == sd {
+		if !m.voids[m.base+int64(i)+1] && entrySide(&m.entries[i]) == sd && !(ackedOnly && m.entries[i].Unacked) {
 			n++
 		}
 	}

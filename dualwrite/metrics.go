@@ -107,11 +107,12 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 }
 
 // refusedReasons are the values of refused_total's reason label.
-var refusedReasons = []string{reasonNonDeterministic, reasonNotIdempotent}
+var refusedReasons = []string{reasonNonDeterministic, reasonNotIdempotent, reasonNotMutation}
 
 const (
 	reasonNonDeterministic = "non-deterministic"
 	reasonNotIdempotent    = "not-idempotent"
+	reasonNotMutation      = "not-a-mutation"
 )
 
 func (m *metrics) observe(sd side, p Phase, d time.Duration, err error) {

@@ -100,20 +100,39 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		if l, err = OpenFileLog(dir, 0); err != nil {
 			t.Fatal(err)
 		}
-		opts := func(p Phase) []Option {
+		opts := func(p Phase, wait time.Duration) []Option {
 			return []Option{withExecHook(exec), WithReplayLog(l), WithPhase(p), WithFollowerBudget(10 * time.Millisecond),
-				WithReplayWorkers(4), withReplayBackoffMax(5 * time.Millisecond), withDeadLetterMinAge(time.Millisecond)}
+				WithReplayWorkers(4), withReplayBackoffMax(5 * time.Millisecond), withDeadLetterMinAge(time.Millisecond),
+				WithOpenWait(wait)}
 		}
-		s, err = newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts(phase))
+		newS := func(p Phase, wait time.Duration) (*Session, error) {
+			return newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts(p, wait))
+		}
+		s, err = newS(phase, 100*time.Millisecond)
 		if errors.Is(err, ErrAuthorityBacklog) {
 			// Opening straight into a phase whose authority has writes waiting is refused (as
-			// SetPhase refuses the switch): the operator opens in dual, and moves authority later
-			// with SetPhase (the "move authority" step).
+			// SetPhase refuses the switch), whichever side it makes authoritative: the operator
+			// opens in the phase of the other authority, whose replayer drains them, and moves
+			// authority later with SetPhase (the "move authority" step).
+			other := Dual
 			if phase.leader() == primarySide {
-				t.Fatalf("opening in %s refused: %v", phase, err)
+				other = DualFlipped
 			}
-			phase = Dual
-			s, err = newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts(phase))
+			s, err = newS(other, 100*time.Millisecond)
+			if err == nil {
+				phase = other
+			} else if errors.Is(err, ErrAuthorityBacklog) {
+				// Both sides are owed writes (one down, say, while the other was authoritative):
+				// neither can be read from safely. The operator brings the sides back and opens in
+				// dual, which waits for the primary's writes to be replayed (dw4fix).
+				for _, m := range sides {
+					m.mu.Lock()
+					m.down, m.refusing = false, false
+					m.mu.Unlock()
+				}
+				phase = Dual
+				s, err = newS(phase, 10*time.Second)
+			}
 		}
 		if err != nil {
 			t.Fatal(err)

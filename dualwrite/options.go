@@ -12,6 +12,8 @@ import (
 type Option func(*config)
 
 type config struct {
+	openCtx          context.Context // Open's: opening waits for writes owed to the authoritative side no longer
+	openWait         time.Duration   // WithOpenWait
 	phase            Phase
 	policy           Policy
 	replayDir        string
@@ -103,3 +105,16 @@ func WithReplayWorkers(n int) Option { return func(c *config) { c.replayWorkers 
 
 // WithClock replaces time.Now for timestamps (tests).
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// withOpenContext is how Open passes its context to newSession (openAuthority).
+func withOpenContext(ctx context.Context) Option { return func(c *config) { c.openCtx = ctx } }
+
+// DefaultOpenWait is how long New and Open wait, by default, for the replayer to deliver the
+// writes a replay directory holds for the primary before opening in a phase that makes it
+// authoritative (WithOpenWait).
+const DefaultOpenWait = 5 * time.Second
+
+// WithOpenWait sets how long New and Open (bounded by its context too) wait for the replayer to
+// deliver the writes the replay log holds for the primary before opening in primary-only or dual,
+// which make it authoritative: past it they fail with ErrAuthorityBacklog. Default DefaultOpenWait.
+func WithOpenWait(d time.Duration) Option { return func(c *config) { c.openWait = d } }

@@ -20,7 +20,7 @@ const (
 	opIndexDelete
 )
 
-var colOpNames = [...]string{"list append (l = l + ?)", "list prepend (l = ? + l)", "list element set by index (l[i] = ?)", "list element delete by index (DELETE l[i])"}
+var colOpNames = [...]string{"list append (l = l + ? or l += ?)", "list prepend (l = ? + l)", "list element set by index (l[i] = ?)", "list element delete by index (DELETE l[i])"}
 
 // colOp is one such operation of a statement, on column (as written, unquoted).
 type colOp struct {

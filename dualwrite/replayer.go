@@ -19,10 +19,11 @@ import (
 // same timestamps).
 //
 // Invariants:
-//   - Each side has its own workers (WithReplayWorkers each) and its own queue: entries for a side
-//     that is down never take the workers of the other side, and the window is bounded by the
-//     entries not yet finished per side (plus a hard cap on what is held in memory), so entries of
-//     a healthy side behind a failing one keep landing.
+//   - Each side has its own workers (WithReplayWorkers each), its own queue and its own window of
+//     entries held in memory (replaywindow.go): entries for a side that is down never take the
+//     workers of the other side, and its backlog beyond its memory cap is parked (two positions)
+//     and read again once it has room, so however long its backlog, entries of the healthy side
+//     behind it keep being read and keep landing.
 //   - An entry is dead-lettered only for a reason of its own, judged on its own side:
 //   - a syntax error or a value that cannot be encoded: at once (it can never land);
 //   - any other refusal (table or column gone, value rejected, unauthorized) after at least
@@ -43,6 +44,7 @@ func (s *Session) replayer() {
 	defer cancel()
 	go func() { <-s.stop; cancel() }()
 	r := &replayCore{log: s.log, apply: s.applyReplay, classify: s.classifyReplay, workers: s.cfg.replayWorkers,
+		resolved:   &s.replayResolved,
 		backoffMax: s.cfg.replayBackoffMax, minAge: s.cfg.deadLetterMinAge, logger: s.logger,
 		onLanded: func() {
 			s.stats.replayed.Add(1)
@@ -68,6 +70,15 @@ func (s *Session) applyReplay(ctx context.Context, e *Entry) error {
 		s.logger.Warn("dualwrite: replay entry withdrawn: the leader refused its write (the caller was told it failed)",
 			"side", e.Side, "stmt", firstStmt(e), "timestamp", e.Timestamp)
 		return nil
+	}
+	for _, st := range e.Stmts {
+		// Kept by an earlier version (this one refuses them in the dual phases): a TRUNCATE or a
+		// schema change has no timestamp, and applied now it would undo the writes acknowledged
+		// after it. Never applied: dead-lettered at once, for an operator to look at.
+		if kind := s.statement(st.Stmt).notMutation; kind != "" {
+			return fmt.Errorf("%w: %s kept for replay by an earlier version; not applied (run it on the %s side "+
+				"yourself if it is still wanted)", ErrNotReplayable, kind, sd)
+		}
 	}
 	now := time.Now()
 	stmts := make([]Stmt, len(e.Stmts))
@@ -112,7 +123,7 @@ const (
 	// agreement hiccup.
 	defaultDeadLetterMinAge = 10 * time.Second
 	// maxHeldFactor bounds the entries held in memory (finished ones take a few words) to this
-	// many windows.
+	// many windows, half of it per side.
 	maxHeldFactor = 64
 )
 
@@ -129,11 +140,13 @@ type replayCore struct {
 	onLanded     func()
 	onDeadLetter func()
 
-	landed [2]atomic.Int64 // per side
+	landed   [2]atomic.Int64  // per side
+	resolved *[2]atomic.Int64 // if set: acknowledged entries (not Unacked) landed or dead-lettered, per side
 }
 
 type replaySlot struct {
 	rec  Record
+	prev Pos // the position of the record before it in the log (zero: none)
 	side side
 	done bool // landed or set aside
 	ok   bool // the worker finished it (not cut short by ctx)
@@ -155,7 +168,11 @@ func (r *replayCore) run(ctx context.Context) {
 	if r.classify == nil {
 		r.classify = func(_ *Entry, err error) failClass { return classifyFailure(err) }
 	}
-	maxHeld := maxHeldFactor * r.window
+	// Each side holds at most maxHeld entries in memory (maxHeldFactor/2 windows); past that, what
+	// Pending hands out for it is parked (replaywindow.go) and read again once it has room, so a
+	// side that is down never stops the reading for the other.
+	maxHeld := maxHeldFactor * r.window / 2
+	rr, canPark := r.log.(rereader)
 	// At most r.workers slots per side are in flight, so neither channel ever blocks.
 	results := make(chan *replaySlot, 2*r.workers)
 	var jobs [2]chan *replaySlot
@@ -175,15 +192,15 @@ func (r *replayCore) run(ctx context.Context) {
 	}
 	defer func() { close(jobs[0]); close(jobs[1]); wg.Wait() }()
 
-	var window []*replaySlot // in log order; the head is the oldest not yet passed by the cursor
-	var queue [2][]*replaySlot
-	var inflight, unfinished [2]int
+	var w [2]sideWindow
+	var inflight [2]int
+	var lastRead Pos // the position of the last record Pending handed out (zero: none yet)
 	// The cursor is written (two fsyncs) once per commitEvery entries or commitInterval, and
 	// whenever the log is drained, not after every entry: a crash replays at most that much again.
 	var passed Pos
 	uncommitted, lastCommit := 0, time.Now()
 	commit := func() {
-		if uncommitted == 0 {
+		if uncommitted == 0 || !posBefore(Pos{}, passed) {
 			return
 		}
 		if err := r.log.Done(passed); err != nil {
@@ -196,50 +213,71 @@ func (r *replayCore) run(ctx context.Context) {
 		inflight[sl.side]--
 		if sl.ok {
 			sl.done = true
-			unfinished[sl.side]--
+			w[sl.side].unfinished--
 			sl.rec.Entry = Entry{} // only its position is needed from now on
 		}
 	}
+	wants := func(sd int) bool { return w[sd].wants(r.window, maxHeld) }
 	idle := 20 * time.Millisecond
 	for ctx.Err() == nil {
-		// Read while a side could use more work and the memory bound allows.
-		if want := r.window - min(unfinished[0], unfinished[1]); want > 0 && len(window) < maxHeld {
-			recs, err := r.log.Pending(min(want, maxHeld-len(window)))
-			if err != nil {
-				r.logger.Error("dualwrite: reading the replay log", "err", err)
-			}
-			for i := range recs {
-				if recs[i].SetAside { // the log set it aside itself: only its position is passed
-					window = append(window, &replaySlot{rec: recs[i], done: true})
-					continue
+		// A side with room takes back what was parked for it first (log order), then either side
+		// with room reads on. Without a rereader nothing is parked: reading stops once a side is
+		// full (its entries cannot be dropped and read again).
+		read := 0
+		for sd := range w {
+			if w[sd].run != nil && wants(sd) {
+				n, err := w[sd].unpark(rr, side(sd), r.window, maxHeld)
+				if err != nil {
+					r.logger.Error("dualwrite: reading the replay log again", "err", err)
 				}
-				sd := entrySide(&recs[i].Entry)
-				sl := &replaySlot{rec: recs[i], side: sd}
-				window = append(window, sl)
-				queue[sd] = append(queue[sd], sl)
-				unfinished[sd]++
-			}
-			if len(recs) > 0 {
-				idle = 20 * time.Millisecond
+				read += n
 			}
 		}
-		for sd := range queue {
-			for inflight[sd] < r.workers && len(queue[sd]) > 0 {
-				jobs[sd] <- queue[sd][0]
-				queue[sd][0] = nil
-				queue[sd] = queue[sd][1:]
+		if (wants(0) && w[0].run == nil) || (wants(1) && w[1].run == nil) {
+			if canPark || (len(w[0].held) < maxHeld && len(w[1].held) < maxHeld) {
+				recs, err := r.log.Pending(r.window)
+				if err != nil {
+					r.logger.Error("dualwrite: reading the replay log", "err", err)
+				}
+				for i := range recs {
+					prev := lastRead
+					lastRead = recs[i].Pos
+					if recs[i].SetAside { // the log set it aside itself: only its position is passed
+						uncommitted++
+						continue
+					}
+					sd := entrySide(&recs[i].Entry)
+					w[sd].add(recs[i], prev, sd, canPark && len(w[sd].held) >= maxHeld)
+				}
+				read += len(recs)
+			}
+		}
+		if read > 0 {
+			idle = 20 * time.Millisecond
+		}
+		for sd := range w {
+			q := &w[sd].queue
+			for inflight[sd] < r.workers && len(*q) > 0 {
+				jobs[sd] <- (*q)[0]
+				(*q)[0] = nil
+				*q = (*q)[1:]
 				inflight[sd]++
 			}
 		}
-		if len(window) == 0 {
+		if w[0].empty() && w[1].empty() {
 			commit() // drained
+			// Every record read is done: records set aside by the log itself are passed by the
+			// next commit, after the pause (not by the one at Close, as before).
 			sleep(ctx, idle)
+			if ctx.Err() == nil {
+				passed = maxPos(passed, lastRead)
+			}
 			idle = min(idle*2, 500*time.Millisecond)
 			continue
 		}
 		var poll <-chan time.Time
 		var t *time.Timer
-		if len(window) < maxHeld && min(unfinished[0], unfinished[1]) < r.window {
+		if wants(0) || wants(1) {
 			t = time.NewTimer(idle)
 			poll = t.C
 			idle = min(idle*2, 500*time.Millisecond)
@@ -265,21 +303,19 @@ func (r *replayCore) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			break // what was in flight is replayed again by the next session: harmless
 		}
-		n := 0
-		for n < len(window) && window[n].done {
-			n++
-		}
-		if n > 0 {
-			passed = window[n-1].rec.Pos
-			uncommitted += n
-			clear(window[:n])
-			window = window[n:]
+		// Every record up to the earlier of the two sides' frontiers has landed or been set aside.
+		uncommitted += w[0].pop() + w[1].pop()
+		if target := minPos(w[0].frontier(lastRead), w[1].frontier(lastRead)); posBefore(passed, target) {
+			passed = target
 		}
 		if uncommitted >= commitEvery || (uncommitted > 0 && time.Since(lastCommit) >= commitInterval) {
 			commit()
 		}
 	}
 	commit() // what landed before Close
+	if rw, ok := r.log.(interface{ rewind() }); ok {
+		rw.rewind() // what was handed out and not passed goes to the next replayer on this log value
+	}
 }
 
 // replayOne applies rec on side sd until it lands or is dead-lettered (true), or ctx ends (false).
@@ -292,6 +328,9 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 		err := r.apply(ctx, e)
 		if err == nil {
 			r.landed[sd].Add(1)
+			if r.resolved != nil && !e.Unacked {
+				r.resolved[sd].Add(1)
+			}
 			if r.onLanded != nil {
 				r.onLanded()
 			}
@@ -325,6 +364,9 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 				if derr == nil {
 					r.logger.Error("dualwrite: replay entry can never land as it is; dead-lettered (see `islands replay inspect`)",
 						"side", e.Side, "stmt", firstStmt(e), "values", summarize(e), "timestamp", e.Timestamp, "err", cause)
+					if r.resolved != nil && !e.Unacked {
+						r.resolved[sd].Add(1)
+					}
 					if r.onDeadLetter != nil {
 						r.onDeadLetter()
 					}

@@ -18,6 +18,10 @@ type Entry struct {
 	Consistency gocql.Consistency // the caller's; the zero value (ANY) means unset: replay uses LOCAL_QUORUM
 	Stmts       []Stmt
 	Logged      time.Time // when it was appended, for the backlog's age
+	// Unacked: the write's caller was told it failed (its leader failed): the entry replays all
+	// the same, so that both sides converge, but a side lacking it breaks no promise, so it does
+	// not hold the primary's authority when a session opens in a primary-led phase.
+	Unacked bool
 
 	at Pos // where Pending found it (zero: unknown), so a withdrawal in memory names it alone (hold.go)
 }

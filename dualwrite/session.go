@@ -25,15 +25,20 @@ import (
 //   - A side opened by Open is rebuilt only by its healer; the old gocql session is closed when the
 //     last request that acquired it has released it.
 type Session struct {
-	sides  [2]*sideConn
-	cfg    config
-	phase  atomic.Int32
-	gate   *phaseGate
-	clock  clock
-	log    ReplayLog
-	ownLog bool
-	m      *metrics
-	logger *slog.Logger
+	// replayResolved counts, per side, acknowledged entries (not Unacked) the replayer landed or
+	// dead-lettered: an entry that landed stays in the log's backlog until the cursor passes it,
+	// which a down side's entries before it can hold up (openAuthority).
+	replayResolved [2]atomic.Int64
+	openOwed       int64 // the primary's acknowledged backlog before the replayer started (openAuthority)
+	sides          [2]*sideConn
+	cfg            config
+	phase          atomic.Int32
+	gate           *phaseGate
+	clock          clock
+	log            ReplayLog
+	ownLog         bool
+	m              *metrics
+	logger         *slog.Logger
 
 	stmts  sync.Map // string -> statement
 	tables sync.Map // table name -> *tableState
@@ -123,7 +128,7 @@ func Open(ctx context.Context, primary, secondary *gocql.ClusterConfig, opts ...
 		}
 		sides[i] = newSideConn(side(i), sess, c)
 	}
-	s, err := newSession(sides, opts)
+	s, err := newSession(sides, append([]Option{withOpenContext(ctx)}, opts...))
 	if err != nil {
 		sides[0].close()
 		sides[1].close()
@@ -149,7 +154,7 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 	cfg := config{phase: PrimaryOnly, policy: PrimaryAuthoritative, asyncQueue: 10000, asyncWorkers: 32,
 		replayWorkers: 16, replayBackoffMax: 5 * time.Second, now: time.Now, budget: DefaultFollowerBudget,
 		background: 4096, healAfter: time.Second, name: "default", deadLetterMinAge: defaultDeadLetterMinAge,
-		healthTick: time.Second, healthEvery: DefaultHealthLogEvery}
+		healthTick: time.Second, healthEvery: DefaultHealthLogEvery, openWait: DefaultOpenWait}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -185,20 +190,12 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		return nil, fmt.Errorf("%w: the %s policy keeps failed follower writes for replay; "+
 			"pass dualwrite.WithReplayDir(\"/a/persistent/dir\") (or WithPolicy(dualwrite.Strict))", ErrNoReplayLog, cfg.policy)
 	}
-	if lead := cfg.phase.leader(); lead != primarySide && s.log != nil {
-		// Starting straight into a phase where the secondary is authoritative is the switch
-		// SetPhase guards, made at open: an earlier process may have left writes acknowledged
-		// for that side in the replay log or its dead letters. Refuse as SetPhase does; open in
-		// the phase before (its replayer drains them) and SetPhaseWait.
-		if n := s.owedTo(lead); n > 0 {
-			s.bgCancel()
-			if s.ownLog {
-				s.log.Close()
-			}
-			return nil, fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in "+
-				"the replay log, its dead letters or its uncertain store; open in %s and %s",
-				ErrAuthorityBacklog, cfg.phase, lead, n, Dual, s.owedDetail(lead))
+	if err := s.openAuthority(false); err != nil {
+		s.bgCancel()
+		if s.ownLog {
+			s.log.Close()
 		}
+		return nil, err
 	}
 	s.m = newMetrics(cfg.reg, cfg.name, s)
 	for _, sc := range s.sides {
@@ -227,11 +224,103 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		s.replayWG.Add(1)
 		go s.watchHealth(cfg.healthTick)
 	}
+	if err := s.openAuthority(true); err != nil {
+		s.Close()
+		return nil, err
+	}
 	if err := s.startMigration(); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// openAuthority applies SetPhase's authority rule (called before the replayer starts, then with
+// replaying once it runs) to the phase a session opens in. Opening is a
+// switch from a phase nobody knows (an earlier process may have run with the other side
+// authoritative: a rollback of a flip, a redeploy with another WithPhase), so the side the
+// opening phase makes authoritative must not be owed acknowledged writes:
+//   - the secondary (dual-flipped, secondary-only): its backlog in the replay log, its dead
+//     letters and its uncertain writes refuse at once, as they always did: open in dual, whose
+//     replayer drains them, then SetPhaseWait;
+//   - the primary (primary-only, dual): its backlog in the replay log (follower writes kept while
+//     the secondary was authoritative). The replayer already runs, so the session waits for it
+//     at most openWait (WithOpenWait, default 5 s) and no longer than Open's context, then
+//     refuses. Waiting rather than refusing because a restart in dual routinely finds entries
+//     for the primary — writes whose leader failed, kept for it too — that land in moments. Its
+//     dead letters and uncertain writes are not counted at open: in dual they are mostly
+//     writes whose leader (the primary) failed, whose callers were told so; SetPhase from
+//     dual-flipped counts them.
+//
+// A session WithMigration is checked by startMigration instead, with the control keyspace's phase.
+func (s *Session) openAuthority(replaying bool) error {
+	if s.log == nil || s.cfg.migration != nil || (replaying && s.cfg.phase.leader() != primarySide) {
+		return nil
+	}
+	lead := s.cfg.phase.leader()
+	if lead == secondarySide {
+		if n := s.owedTo(lead); n > 0 {
+			return fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in "+
+				"the replay log, its dead letters or its uncertain store; open in %s and %s",
+				ErrAuthorityBacklog, s.cfg.phase, lead, n, Dual, s.owedDetail(lead))
+		}
+		return nil
+	}
+	if !replaying {
+		// Waited for once the replayer runs. No write starts before Open returns, so what is owed
+		// then is this count less what the replayer resolves for the primary.
+		s.openOwed = s.ackedBacklogOf(lead)
+		return nil
+	}
+	ctx := s.cfg.openCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.openWait)
+	defer cancel()
+	for {
+		n := min(s.ackedBacklogOf(lead), s.openOwed-s.replayResolved[lead].Load())
+		if n <= 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in the "+
+				"replay log (kept while the %s side was authoritative), not replayed within %s: "+
+				"open in %s (its replayer drains them) and SetPhaseWait(%s), or let Open wait longer (WithOpenWait): %w",
+				ErrAuthorityBacklog, s.cfg.phase, lead, n, lead.other(), s.cfg.openWait, DualFlipped, s.cfg.phase, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ackedBacklogOf is backlogOf without the entries whose caller was told the write failed (Unacked)
+// when the log can tell them apart.
+func (s *Session) ackedBacklogOf(sd side) int64 {
+	if sb, ok := s.log.(interface{ ackedBacklogFor(side) (int64, error) }); ok {
+		b, err := sb.ackedBacklogFor(sd)
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the replay log", "err", err)
+			b = max(b, 1)
+		}
+		return b
+	}
+	return s.backlogOf(sd)
+}
+
+// backlogOf returns the replay log's backlog for side sd (the whole backlog when the log cannot
+// count per side; a log that cannot be read counts as one).
+func (s *Session) backlogOf(sd side) int64 {
+	if sb, ok := s.log.(sideBacklogger); ok {
+		b, err := sb.backlogFor(sd)
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the replay log", "err", err)
+			b = max(b, 1)
+		}
+		return b
+	}
+	n, _ := s.log.Backlog()
+	return n
 }
 
 // SetPhase switches the phase. It returns once every write that started under the old phase has
@@ -351,18 +440,7 @@ type sideBacklogger interface {
 // uncertain writes (the whole backlog when the log cannot count per side; a log that cannot be
 // read counts as one).
 func (s *Session) owedTo(sd side) int64 {
-	var n int64
-	if sb, ok := s.log.(sideBacklogger); ok {
-		b, err := sb.backlogFor(sd)
-		if err != nil {
-			s.logger.Warn("dualwrite: reading the replay log", "err", err)
-			b = max(b, 1)
-		}
-		n = b
-	} else {
-		n, _ = s.log.Backlog()
-	}
-	return n + s.deadLettersFor(sd) + s.uncertainFor(sd)
+	return s.backlogOf(sd) + s.deadLettersFor(sd) + s.uncertainFor(sd)
 }
 
 // deadLettersFor counts the dead letters for side sd (0 when the log keeps none; a dead-letter log

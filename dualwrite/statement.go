@@ -9,6 +9,7 @@ import (
 // tokens, cqllex.go) and cached.
 type statement struct {
 	read             bool        // SELECT: goes to the read side only
+	notMutation      string      // the statement's kind ("TRUNCATE", "CREATE", …) when it is not a row mutation
 	lwt              bool        // has an IF clause: the authoritative side decides
 	nonDeterministic string      // the first non-deterministic function called, "" if none
 	keyspace, table  string      // the table written (keyspace "" when the statement does not name one)
@@ -60,10 +61,16 @@ func (in incrOp) counterByValue(values []any) int {
 	return -1
 }
 
-// nonDeterministicFuncs are CQL functions whose value depends on when or where they run.
-// minTimeuuid/maxTimeuuid and toTimestamp of a bound value are deterministic and allowed.
-var nonDeterministicFuncs = map[string]bool{"now": true, "uuid": true, "currenttimestamp": true,
-	"currentdate": true, "currenttime": true, "currenttimeuuid": true}
+// nonDeterministicFuncs are CQL functions whose value depends on when or where they run: the
+// native functions Cassandra marks impure (isPure() false). In Cassandra 5.0 these are now() and
+// the NowFunction family of functions/TimeFcts.java under their CASSANDRA-18037 snake-case names
+// (current_timestamp, current_date, current_time, current_timeuuid) and their legacy names
+// without underscores (Cassandra's names are case-insensitive unquoted, so currentTimestamp
+// too), and uuid() (UuidFcts.java). min_timeuuid/max_timeuuid, to_timestamp, floor … of a bound
+// value are deterministic and allowed.
+var nonDeterministicFuncs = map[string]bool{"now": true, "uuid": true,
+	"currenttimestamp": true, "currentdate": true, "currenttime": true, "currenttimeuuid": true,
+	"current_timestamp": true, "current_date": true, "current_time": true, "current_timeuuid": true}
 
 // parseStatement analyses stmt on its tokens: nothing inside a literal, a quoted name or a
 // comment is ever read as code. A textual BEGIN BATCH … APPLY BATCH is analysed statement by
@@ -76,6 +83,12 @@ func parseStatement(stmt string) statement {
 	}
 	if toks[0].is("select") {
 		st.read = true
+		return st
+	}
+	if !toks[0].is("insert") && !toks[0].is("update") && !toks[0].is("delete") && !toks[0].is("begin") {
+		// TRUNCATE, USE, CREATE/ALTER/DROP …, GRANT/REVOKE, LIST …: nothing with a timestamp that
+		// a replay could order against the writes that follow it (statementKind).
+		st.notMutation = strings.ToUpper(stmt[toks[0].start:toks[0].end])
 		return st
 	}
 	// markers[i]: bind markers among toks[:i], to find a TTL's or an operand's value.
@@ -182,33 +195,60 @@ func (st *statement) parseDML(toks []token, markers []int) {
 	}
 }
 
-// assignment adds what one c = … of an UPDATE's SET says.
+// assignment adds what one column operation of an UPDATE's SET says. Cassandra's grammar
+// (Parser.g, columnOperation) has exactly these forms:
+//
+//	c = x            set the value (idempotent)
+//	c = x + c        prepend (a list; Cassandra refuses it on anything else)
+//	c = c + x        add: a counter increment, a list append, a set or map union
+//	c = c - x        subtract: a counter decrement, a list, set or map discard
+//	c += x, c -= x   the shorthand of the two above (Cassandra 4.0+)
+//	c[k] = x         set a list element by index, or a map entry by key
+//	c.f = x          set a field of a UDT (idempotent)
 func (st *statement) assignment(a []token, markers []int) {
-	eq := indexAtDepth0(a, 0, func(t token) bool { return t.punct("=") })
-	if eq < 1 || !a[0].name() {
+	if len(a) < 2 || !a[0].name() {
 		return
 	}
 	col := a[0].text
-	if eq > 1 && a[1].punct("[") {
+	switch {
+	case a[1].punct("["):
 		st.colOps = append(st.colOps, colOp{column: col, kind: opIndexSet})
 		return
+	case a[1].punct("+=") || a[1].punct("-="):
+		st.increment(col, a[1].text[:1], a, 2, markers)
+		return
+	case !a[1].punct("="):
+		return // c.f = x, or not a column operation at all
 	}
-	rhs := a[eq+1:]
+	rhs := a[2:]
 	if len(rhs) >= 3 && rhs[0].name() && rhs[0].text == col && (rhs[1].punct("+") || rhs[1].punct("-")) {
-		x := rhs[2]
-		st.increments = true
-		in := incrOp{column: col, marker: -1, number: x.kind == tokNumber, literal: x.punct("[") || x.punct("{")}
-		if x.kind == tokMarker {
-			in.marker = markers[eq+3]
-		}
-		st.incr = append(st.incr, in)
-		if rhs[1].punct("+") && !x.punct("{") && x.kind != tokNumber {
-			st.colOps = append(st.colOps, colOp{column: col, kind: opAppend, list: x.punct("[")})
-		}
+		st.increment(col, rhs[1].text, a, 4, markers)
 		return
 	}
 	if n := len(rhs); n >= 3 && rhs[n-1].name() && rhs[n-1].text == col && rhs[n-2].punct("+") {
 		st.colOps = append(st.colOps, colOp{column: col, kind: opPrepend, list: rhs[0].punct("[")})
+	}
+}
+
+// increment adds c = c ± x (or c += x, c -= x) on column col, sign "+" or "-", whose operand x
+// starts at a[x]: a counter update if col is a counter, else a collection operation (an append
+// when sign is "+" and x is not a set or map literal).
+func (st *statement) increment(col, sign string, a []token, x int, markers []int) {
+	if x >= len(a) {
+		return
+	}
+	xt := a[x]
+	if xt.punct("-") && x+1 < len(a) && a[x+1].kind == tokNumber {
+		xt = a[x+1] // c = c + -1
+	}
+	st.increments = true
+	in := incrOp{column: col, marker: -1, number: xt.kind == tokNumber, literal: xt.punct("[") || xt.punct("{")}
+	if xt.kind == tokMarker {
+		in.marker = markers[x]
+	}
+	st.incr = append(st.incr, in)
+	if sign == "+" && !xt.punct("{") && xt.kind != tokNumber {
+		st.colOps = append(st.colOps, colOp{column: col, kind: opAppend, list: xt.punct("[")})
 	}
 }
 

@@ -147,7 +147,7 @@ const deadLetterMinAttempts = 5
 // authorization of permissions: Cannot achieve consistency level …", CassandraAuthorizer during
 // an outage) is transient: it is exactly the outage the replay log exists for.
 func classifyFailure(err error) failClass {
-	if errors.Is(err, ErrUnencodable) {
+	if errors.Is(err, ErrUnencodable) || errors.Is(err, ErrNotReplayable) {
 		return failNever
 	}
 	var me gocql.MarshalError
@@ -237,6 +237,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		return false, err
 	}
 	phase := s.Phase()
+	if err := s.checkMutation(op, phase); err != nil {
+		s.stats.refused.Add(1)
+		return false, err
+	}
 	if err := s.resolveCounter(op, phase); err != nil {
 		s.stats.refused.Add(1)
 		return false, err
@@ -513,11 +517,11 @@ func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f
 			s.stats.followerLate.Add(1)
 		}
 		s.stats.followerFailed.Add(1)
-		if kerr := s.keep(op, follower); kerr != nil {
+		if kerr := s.keepUnacked(op, follower); kerr != nil {
 			s.logger.Error("dualwrite: a write failed on both sides and could not be kept for the follower", "side", follower.String(), "err", kerr)
 		}
 	}
-	if kerr := s.keep(op, leader); kerr != nil {
+	if kerr := s.keepUnacked(op, leader); kerr != nil {
 		s.logger.Error("dualwrite: a write that failed on the leader could not be kept for it", "side", leader.String(), "err", kerr)
 	}
 	return werr
@@ -535,6 +539,29 @@ func (s *Session) check(op *writeOp) error {
 			}
 			return fmt.Errorf("%w: %s in %q would give each side a different value; compute it in the "+
 				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, st.Stmt)
+		}
+	}
+	return nil
+}
+
+// checkMutation refuses, in the dual phases, a statement that is not a row mutation (TRUNCATE,
+// USE, schema and access changes): it has no timestamp, so neither side's copy can be ordered
+// against the writes around it, and a copy kept for replay would undo acknowledged writes that
+// followed it. In the single-side phases it goes to that one side and is never kept: only a
+// follower, which those phases do not have, is ever owed a write.
+func (s *Session) checkMutation(op *writeOp, phase Phase) error {
+	if !phase.follows() {
+		return nil
+	}
+	for _, st := range op.stmts {
+		if kind := s.statement(st.Stmt).notMutation; kind != "" {
+			if s.m != nil {
+				s.m.refused.WithLabelValues(reasonNotMutation).Inc()
+			}
+			return fmt.Errorf("%w: %q (%s) in the %s phase: it carries no timestamp, so a copy kept for a side "+
+				"that missed it would, replayed later, undo the writes acknowledged after it; run it on each side "+
+				"yourself with a plain gocql session (a TRUNCATE with the writers stopped and the replay backlog "+
+				"drained), or through this session in primary-only/secondary-only", ErrNotReplayable, st.Stmt, kind, phase)
 		}
 	}
 	return nil
@@ -565,8 +592,18 @@ func (s *Session) followerFailed(op *writeOp, follower side, ferr error) error {
 // keep appends op, as side sd must receive it, to the replay log. The wait for the log's fsync
 // is bounded by the caller's context: when it ends first the caller's write fails (the entry may
 // still become durable and be replayed, which is harmless).
-func (s *Session) keep(op *writeOp, sd side) error {
+func (s *Session) keep(op *writeOp, sd side) error { return s.keepEntry(op, s.entryFor(op, sd)) }
+
+// keepUnacked keeps op for side sd when the caller is told the write failed (its leader failed):
+// the entry replays like any other, so both sides converge, but it is marked Unacked.
+func (s *Session) keepUnacked(op *writeOp, sd side) error {
 	e := s.entryFor(op, sd)
+	e.Unacked = true
+	return s.keepEntry(op, e)
+}
+
+func (s *Session) keepEntry(op *writeOp, e *Entry) error {
+	sd := entrySide(e)
 	if err := s.bounded(op.ctx, func(ctx context.Context) error { return s.appended(s.log.Append(ctx, e)) }); err != nil {
 		return fmt.Errorf("dualwrite: the %s side did not take the write and it could not be kept for replay: %w", sd, err)
 	}
