@@ -42,6 +42,7 @@ import (
 // from the application's registries (dualwrite session, cachesync publisher).
 func TestDeploy(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	want := readMetricsList(t)
 	served := map[string]map[string]bool{} // owner → names
 	t.Run("forklift Indexed Job", func(t *testing.T) { served["forklift"] = deployForkliftJob(t, e) })
