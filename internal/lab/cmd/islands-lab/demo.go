@@ -15,7 +15,7 @@ import (
 func demoCmd(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	scale := fs.Float64("scale", 1, "multiply the number of members (default 2000 per region)")
-	short := fs.Bool("short", false, "the short version make test runs (300 members per region, shorter traffic)")
+	short := fs.Bool("short", false, "the short version make test runs (200 members per region, shorter traffic)")
 	members := fs.Int("members", 0, "members per region (overrides the default size; --scale still applies)")
 	out := fs.String("out", "demo-out", "directory for report.json, report.html and the replay logs")
 	if err := fs.Parse(args); err != nil {
