@@ -42,7 +42,6 @@ import (
 // from the application's registries (dualwrite session, cachesync publisher).
 func TestDeploy(t *testing.T) {
 	e := needServices(t)
-	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	want := readMetricsList(t)
 	served := map[string]map[string]bool{} // owner → names
 	t.Run("forklift Indexed Job", func(t *testing.T) { served["forklift"] = deployForkliftJob(t, e) })
