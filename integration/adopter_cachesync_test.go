@@ -19,6 +19,7 @@ import (
 // Each queue exists on its region's server only, so one client could not have reached both.
 func TestCachesyncPublisherPerRegionSQS(t *testing.T) {
 	w := needWorld(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	client := func(from, to world.Region) *sqs.Client {

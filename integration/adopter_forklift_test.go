@@ -22,6 +22,7 @@ import (
 // left alone) and the forklift role is granted SELECT on them, as the demo does.
 func TestForkliftExampleConfigPlans(t *testing.T) {
 	w := needWorld(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	cfg, err := forklift.LoadConfig("../examples/forklift.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -79,6 +80,7 @@ func TestForkliftExampleConfigPlans(t *testing.T) {
 // which on several DCs puts replicas wherever the ring says, across the WAN.
 func TestForkliftDCsChecked(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	w := needWorld(t)
 	ks := "adopter_dcs"
 	s := session(t, e.USCQL) // the global cluster: the keyspace in both DCs, copied onto itself
@@ -131,6 +133,7 @@ func TestForkliftDCsChecked(t *testing.T) {
 // 0 rows/s).
 func TestForkliftVerifyProgressAndRepairSummary(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	ks := "adopter_progress"
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	for _, s := range []*gocql.Session{src, dst} {
@@ -179,6 +182,7 @@ func TestForkliftVerifyProgressAndRepairSummary(t *testing.T) {
 // collection columns) and the copy lands in it, cell for cell.
 func TestForkliftCreateTable(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	ks := "adopter_create"
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	for _, s := range []*gocql.Session{src, dst} {

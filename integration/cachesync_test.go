@@ -24,6 +24,7 @@ import (
 // delivered late: every key in both regions is the newest write, or absent where the rule says so.
 func TestCachesyncConverges(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	us, eu := csRegions(t, e, "cachesync-conv", cachesync.PublisherOptions{})
 	startAgent(t, e, us, cachesync.AgentOptions{})
 	startAgent(t, e, eu, cachesync.AgentOptions{})

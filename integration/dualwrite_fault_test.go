@@ -60,7 +60,10 @@ func TestDualwriteFaults(t *testing.T) {
 	defer dw.Close()
 
 	const workers, perWorker, keysPerWorker = 50, 400, 300
-	const pace = 170 * time.Millisecond // per worker: ~290 writes/s in all, ~70 s of traffic
+	// Per worker: ~420 writes/s in all, ~48 s of traffic: past the pause (6-14 s) and the kill at 24 s
+	// followed by the restart (a node answers ~10-15 s after it starts, scripts/regions), with
+	// writes landing on the restarted node. (It was 170 ms and ~70 s while a restart took 30-48 s.)
+	const pace = 120 * time.Millisecond
 	type keyState struct {
 		acked       string
 		failedSince bool // a write after the last acknowledged one failed: either value may be there

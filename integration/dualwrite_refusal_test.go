@@ -15,6 +15,7 @@ import (
 // that never arrives is dead-lettered past the floor, and authority does not move to that side.
 func TestDualwriteFollowerRefusalKeptForReplay(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	const ks = "dualwrite_refusal"
 	dwKeyspaces(t, e, ks)
 	us, eu := session(t, e.USCQL), session(t, e.EUCQL)

@@ -15,6 +15,7 @@ import (
 // in the dead-letter file beside the log, not retried forever in front of the others.
 func TestDualwriteReplayPoisonEntry(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	const ks = "dualwrite_poison"
 	dwKeyspaces(t, e, ks)
 	dir := t.TempDir()

@@ -134,6 +134,7 @@ func TestDualwriteStrictFailsWhileSecondaryDown(t *testing.T) {
 // TestDualwritePhaseFlipsUnderLoad: flipping phases while writers run loses no write.
 func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	const ks = "dualwrite_flips"
 	dwKeyspaces(t, e, ks)
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)
@@ -202,6 +203,7 @@ func TestDualwritePhaseFlipsUnderLoad(t *testing.T) {
 // nothing is written.
 func TestDualwriteBadInput(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	const ks = "dualwrite_bad"
 	dwKeyspaces(t, e, ks)
 	primary, secondary := dwSession(t, e.USCQL, ks), dwSession(t, e.EUCQL, ks)

@@ -18,6 +18,7 @@ import (
 // against the result computed here, independently of package merge.
 func TestForkliftMerge(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	const ks = "forklift_merge"
 	for _, s := range []*gocql.Session{src, dst} {

@@ -68,6 +68,7 @@ page_size: 500
 // finishes it, redoing at most one page per range, and verify finds no difference.
 func TestForkliftKill9Resume(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	const ks, ckpt = "forklift_kill9", "forklift_kill9_ckpt"
 	createBoth(t, src, dst, ks, "CREATE TABLE "+ks+".members "+mixedSchema)
@@ -149,6 +150,7 @@ func lastLine(s string) string {
 // malformed YAML file are each a clear error naming the problem, and nothing is written.
 func TestForkliftBadInput(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	const ks, ckpt = "forklift_bad", "forklift_bad_ckpt"
 	createBoth(t, src, dst, ks, "CREATE TABLE "+ks+".members (pk int PRIMARY KEY, name text, score bigint)")

@@ -17,6 +17,7 @@ import (
 // deletion, is a real difference again and repair copies it.
 func TestForkliftShadowedDeleteIsReportedOnce(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	const ks = "forklift_shadow"
 	createBoth(t, src, dst, ks, "CREATE TABLE "+ks+".t (pk int PRIMARY KEY, v text)")

@@ -22,6 +22,7 @@ import (
 // expire), and prefer-source's deletion of a destination-only row must not delete the statics.
 func TestForkliftStaticColumns(t *testing.T) {
 	e := needServices(t)
+	t.Parallel() // faults nothing: runs beside the others that fault nothing, after those that do
 	src, dst := session(t, e.USCQL), session(t, e.EUCQL)
 	const ks = "forklift_static"
 	const ttl = 6 // seconds: the source's expiring rows

@@ -31,7 +31,7 @@ import (
 // Options size and place a demo run. The world's addresses come from the ISLANDS_* variables of
 // scripts/regions env when World is empty.
 type Options struct {
-	Members  int     // members per region [2000; Short: 300] (knobs)
+	Members  int     // members per region [2000; Short: 200] (knobs)
 	Scale    float64 // multiplies Members [1]
 	Short    bool    // the make test version: fewer members, shorter traffic (knobs)
 	Out      string  // directory of report.json, report.html and the replay logs [demo-out]

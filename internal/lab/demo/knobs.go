@@ -34,7 +34,7 @@ func (o *Options) knobs() knobs {
 	k := knobs{members: 2000, traffic: 10 * time.Second, rate: 300, workers: 9, window: 3 * time.Second, probes: 12,
 		hang: 3 * time.Second, ranges: 32, sample: 500, setWait: time.Minute, controlP: 250 * time.Millisecond}
 	if o.Short {
-		k.members, k.traffic, k.rate, k.window, k.probes, k.hang, k.ranges = 300, 4*time.Second, 100, 1500*time.Millisecond, 5, 2*time.Second, 8
+		k.members, k.traffic, k.rate, k.window, k.probes, k.hang, k.ranges = 200, 4*time.Second, 100, 1500*time.Millisecond, 5, 2*time.Second, 8
 	}
 	return k
 }

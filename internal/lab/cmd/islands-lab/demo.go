@@ -16,7 +16,7 @@ func demoCmd(args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	config := fs.String("config", "", "YAML config (members, scale, short, out, evacuation_share); flags override it")
 	scale := fs.Float64("scale", 1, "multiply the number of members (default 2000 per region)")
-	short := fs.Bool("short", false, "the short version make test runs (300 members per region, shorter traffic)")
+	short := fs.Bool("short", false, "the short version make test runs (200 members per region, shorter traffic)")
 	members := fs.Int("members", 0, "members per region (overrides the default size; --scale still applies)")
 	out := fs.String("out", "demo-out", "directory for report.json, report.html and the replay logs")
 	share := fs.String("evacuation-share", "eu-west-1=70,us-west-2=30",
