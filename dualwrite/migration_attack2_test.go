@@ -65,3 +65,55 @@ func TestAttack2RegistrationAgeCountedFromTheAck(t *testing.T) {
 			"counted from the write's ack, not from when it landed), yet its first write after that ran in %s and missed the secondary", s.Phase())
 	}
 }
+
+// laggingControl is the control keyspace of a multi-datacenter cluster whose local replica missed
+// the last change: the LWT commits at QUORUM across the datacenters (Store.compareAndSet), so with
+// the default replication (one replica per datacenter, three regions) one region's LOCAL_QUORUM
+// read may show the epoch before it until hints land, while a SERIAL read shows the committed one.
+type laggingControl struct {
+	fakeControl
+	local, serial struct {
+		phase string
+		epoch int64
+	}
+}
+
+func (c *laggingControl) Phase(ctx context.Context, name string) (string, int64, error) {
+	return c.local.phase, c.local.epoch, nil
+}
+
+func (c *laggingControl) PhaseSerial(ctx context.Context, name string) (string, int64, error) {
+	return c.serial.phase, c.serial.epoch, nil
+}
+
+// TestAttack2NewInstanceReadsALaggingReplica
+//
+// Promise (docs/migration.md rule 1, migration invariant 3): "An operator who misses the registration
+// changed the phase before it, so the instance's read sees the change"; every write that begins
+// after `set --wait` returned runs in PHASE.
+//
+// Interleaving: the operator's LWT commits dual (epoch 2) at QUORUM, missing region C's replica;
+// `--wait` sees no instance and returns. Then an instance starts in region C (no state file),
+// registers, reads epoch 1 (primary-only) at LOCAL_QUORUM from the lagging replica and applies it;
+// Open never asks SERIAL (only a state file's floor triggers that), so its first write misses the secondary.
+func TestAttack2NewInstanceReadsALaggingReplica(t *testing.T) {
+	c := &laggingControl{}
+	c.local.phase, c.local.epoch = "primary-only", 1
+	c.serial.phase, c.serial.epoch = "dual", 2 // committed before the instance registered
+	fs := &fakeSides{}
+	s, err := newMigrationSession(fs, withControl(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	reachedSecondary := len(fs.seen[secondarySide]) > 0
+	fs.mu.Unlock()
+	if !reachedSecondary {
+		t.Fatalf("an instance that registered after `set dual --wait` (epoch 2) returned applied epoch %d (%s) from a "+
+			"lagging LOCAL_QUORUM read, and its first write missed the secondary", s.Migration().Epoch, s.Phase())
+	}
+}
