@@ -2,6 +2,8 @@ package dualwrite
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -115,5 +117,47 @@ func TestAttack2NewInstanceReadsALaggingReplica(t *testing.T) {
 	if !reachedSecondary {
 		t.Fatalf("an instance that registered after `set dual --wait` (epoch 2) returned applied epoch %d (%s) from a "+
 			"lagging LOCAL_QUORUM read, and its first write missed the secondary", s.Migration().Epoch, s.Phase())
+	}
+}
+
+// TestAttack2AcknowledgedEpochNotInStateFile
+//
+// Promise (dualwrite/migration.go: "The applied epoch only grows, across restarts too (the state
+// file's epoch is Open's floor)"; docs/migration.md: every write that begins after `set --wait`
+// returned runs in PHASE).
+//
+// Interleaving: the state file says epoch 1 (primary-only) and cannot be replaced (full or
+// read-only volume: here the temporary file's name is taken); the watcher applies dual (epoch 2),
+// saveState fails with a log line only, and the heartbeat acknowledges epoch 2, so `set --wait`
+// returns. The process restarts while the control keyspace is down: Open starts from the state
+// file in epoch 1's primary-only, and its writes miss the secondary.
+func TestAttack2AcknowledgedEpochNotInStateFile(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	if err := os.WriteFile(state, []byte("1 primary-only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(state+".tmp", 0o700); err != nil { // saveState's Create fails
+		t.Fatal(err)
+	}
+	fc := &fakeControl{}
+	fc.set("dual", 2)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc, MigrationStateFile(state)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := fc.lastBeat()
+	s.Close()
+	if h.Epoch != 2 {
+		t.Skipf("epoch 2 not acknowledged (heartbeat %d): no promise made", h.Epoch)
+	}
+	fc.setDown(true)
+	s, err = newMigrationSession(&fakeSides{}, withControl(fc, MigrationStateFile(state), MigrationOpenTimeout(100*time.Millisecond)))
+	if err != nil {
+		return // refusing to start is safe
+	}
+	defer s.Close()
+	if s.Phase() != Dual {
+		t.Fatalf("the instance acknowledged epoch 2 (dual) without persisting it; restarted with the control keyspace "+
+			"down it runs epoch %d (%s): an older epoch after a newer one", s.Migration().Epoch, s.Phase())
 	}
 }
