@@ -161,3 +161,41 @@ func TestAttack2AcknowledgedEpochNotInStateFile(t *testing.T) {
 			"down it runs epoch %d (%s): an older epoch after a newer one", s.Migration().Epoch, s.Phase())
 	}
 }
+
+// failFirstAckControl is fakeControl whose first heartbeat at an epoch >= 0 fails (a write timeout).
+type failFirstAckControl struct {
+	fakeControl
+	failed bool
+}
+
+func (c *failFirstAckControl) WriteHeartbeat(ctx context.Context, h migration.Heartbeat, ttl time.Duration) error {
+	if h.Epoch >= 0 && !c.failed {
+		c.failed = true
+		return context.DeadlineExceeded
+	}
+	return c.fakeControl.WriteHeartbeat(ctx, h, ttl)
+}
+
+// TestAttack2OpenReturnsBeforeTheEpochIsHeartbeated
+//
+// Promise (dualwrite/migration.go invariant 1; docs/migration.md rule 1): Open "does not return
+// before the phase read is applied and heartbeated: no write of the session runs in a phase the
+// fleet cannot see".
+//
+// Interleaving: Open registers (epoch -1), reads dual (epoch 2), applies it; the acknowledging
+// heartbeat times out; the retried read shows epoch 2 == applied, poll returns nil and Open returns
+// with the fleet still showing this instance at -1 (no phase) while it writes in dual.
+func TestAttack2OpenReturnsBeforeTheEpochIsHeartbeated(t *testing.T) {
+	fc := &failFirstAckControl{}
+	fc.set("dual", 2)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc, MigrationHeartbeat(time.Second, 5*time.Second)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	h, ok := fc.lastBeat()
+	if !ok || h.Epoch != s.Migration().Epoch {
+		t.Fatalf("Open returned running epoch %d (%s) while the fleet's row of this instance says epoch %d (%q)",
+			s.Migration().Epoch, s.Phase(), h.Epoch, h.Phase)
+	}
+}
