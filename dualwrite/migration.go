@@ -250,6 +250,7 @@ func (s *Session) startMigration() error {
 		if errors.Is(err, errNotPersisted) {
 			// Applied in memory, not acknowledged (invariant 3): the fleet sees the older epoch
 			// and this error; the watcher retries the state file every poll.
+			w.opening = false // the heartbeat TTL of a running instance from now on
 			_ = w.heartbeat(ctx, err.Error())
 			w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
 			break
