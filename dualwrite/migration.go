@@ -23,14 +23,22 @@ import (
 // migration) instead of from its own SetPhase calls.
 //
 // Invariants (migration's invariant 3 is this file's promise):
-//   - Open registers the instance (a heartbeat at epoch -1) before it reads the phase, keeps the
-//     registration alive while it retries the read, applies no read the registration may have
-//     expired before, and does not return before the phase read is applied and heartbeated: no
-//     write of the session runs in a phase the fleet cannot see.
+//   - Open registers the instance (a heartbeat at epoch -1, whose TTL covers Open's whole deadline)
+//     before it reads the phase, keeps the registration alive while it retries the read, applies
+//     no read the registration may have expired before (its age counts from when its write was
+//     SENT: the row may have landed at once), reads the phase at SERIAL (a LOCAL_QUORUM read on a
+//     lagging replica may miss an epoch committed before the registration), and does not return
+//     before the phase read is applied and heartbeated (it retries the heartbeat until its
+//     deadline, then fails): no write of the session runs in a phase the fleet cannot see. The one
+//     exception is a state file that cannot be written: see the acknowledgement rule below.
 //   - Only the watcher switches the phase (SetPhase/SetPhaseWait refuse, WithPhase is ignored),
 //     and always through the owed-writes check, the state file's phase included.
 //   - The watcher acknowledges an epoch (heartbeat, Migration().Epoch) only after SetPhaseWait to
-//     its phase returned: every write that begins after the acknowledgement runs in that phase.
+//     its phase returned AND the state file holds it: every write that begins after the
+//     acknowledgement runs in that phase, and a restart never runs an older one. A state file that
+//     cannot be written leaves the phase applied in memory but unacknowledged (the heartbeat keeps
+//     the older epoch, so an operator's --wait waits), the error in the heartbeat's last error and
+//     the state-file-errors metric; every poll retries it. Open then returns unacknowledged.
 //     The applied epoch only grows, across restarts too (the state file's epoch is Open's floor);
 //     a control keyspace that shows an older epoch is reported, never applied.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
@@ -99,7 +107,8 @@ func MigrationPoll(d time.Duration) MigrationOption { return func(m *migrationCo
 
 // MigrationHeartbeat sets how often the heartbeat is written and its TTL, after which an instance
 // that stopped heartbeating drops out of the fleet (defaults DefaultMigrationHeartbeat,
-// DefaultMigrationTTL). Choose ttl longer than any pause an instance survives.
+// DefaultMigrationTTL). Choose ttl longer than any pause an instance survives; Open refuses a ttl
+// under three heartbeat intervals (one slow or lost heartbeat must not drop a live instance).
 func MigrationHeartbeat(every, ttl time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.beat, m.ttl = every, ttl }
 }
@@ -129,7 +138,9 @@ type controlPlane interface {
 // MigrationState is what a session WithMigration knows of its migration.
 type MigrationState struct {
 	Name, Instance, Region string
-	// Epoch is the epoch applied (its phase is Phase()); -1 before the first.
+	// Epoch is the epoch applied, persisted (MigrationStateFile) and acknowledged in the
+	// heartbeat; -1 before the first. Phase() is its phase, or a newer epoch's applied in memory
+	// while the state file cannot be written (LastError says so).
 	Epoch int64
 	// LastRead is when the control keyspace was last read successfully.
 	LastRead time.Time
@@ -160,10 +171,12 @@ type watcher struct {
 	cp    controlPlane
 	close func() // the control session, when the watcher opened it
 
-	epoch atomic.Int64
-	flips atomic.Int64
-	reads atomic.Int64
-	fails atomic.Int64
+	epoch    atomic.Int64 // applied and persisted: the epoch the heartbeat acknowledges
+	applied  atomic.Int64 // applied in memory (>= epoch; > epoch while the state file fails)
+	flips    atomic.Int64
+	reads    atomic.Int64
+	fails    atomic.Int64
+	saveErrs atomic.Int64
 
 	// Open only (set before the watcher's loop starts): the epoch of the state file, below which
 	// a read is stale and read again; and whether poll checks that the registration was live.
@@ -171,9 +184,11 @@ type watcher struct {
 	opening bool
 
 	mu        sync.Mutex
+	ackPhase  Phase // the phase of epoch
 	lastRead  time.Time
 	lastErr   string
-	lastBeat  time.Time
+	lastBeat  time.Time // when the last heartbeat that landed was SENT
+	beatEpoch int64     // the epoch that heartbeat carried
 	warnedAt  time.Time
 	cancelCtx context.CancelFunc
 }
@@ -188,10 +203,14 @@ func (s *Session) startMigration() error {
 	if mc.name == "" || mc.instance == "" {
 		return fmt.Errorf("dualwrite: WithMigration needs a migration name and an instance name (got %q, %q)", mc.name, mc.instance)
 	}
+	if mc.beat <= 0 || mc.ttl < 3*mc.beat {
+		return fmt.Errorf("dualwrite: WithMigration: the heartbeat TTL %s must be at least three heartbeat intervals (%s)", mc.ttl, mc.beat)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), mc.open)
 	defer cancel()
-	w := &watcher{s: s, mc: mc, cp: mc.control, close: func() {}, floor: -1, opening: true}
+	w := &watcher{s: s, mc: mc, cp: mc.control, close: func() {}, floor: -1, opening: true, beatEpoch: -1}
 	w.epoch.Store(-1)
+	w.applied.Store(-1)
 	known, haveState := w.loadState()
 	if haveState {
 		w.floor = known.epoch // the applied epoch only grows, across restarts too
@@ -227,6 +246,23 @@ func (s *Session) startMigration() error {
 		err := w.poll(ctx)
 		if err == nil {
 			break
+		}
+		if errors.Is(err, errNotPersisted) {
+			// Applied in memory, not acknowledged (invariant 3): the fleet sees the older epoch
+			// and this error; the watcher retries the state file every poll.
+			w.opening = false // the heartbeat TTL of a running instance from now on
+			_ = w.heartbeat(ctx, err.Error())
+			w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
+			break
+		}
+		if a := w.applied.Load(); a >= 0 && ctx.Err() != nil {
+			// A phase applied but never heartbeated: the fleet cannot see it (invariant 1).
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = w.cp.DeleteHeartbeat(dctx, mc.name, mc.instance)
+			dcancel()
+			w.close()
+			return fmt.Errorf("%w: %q: epoch %d (%s) applied but not acknowledged within Open's deadline %s: %w",
+				ErrMigrationUnknown, mc.name, a, w.s.Phase(), mc.open, err)
 		}
 		if ctx.Err() != nil || errors.Is(err, migration.ErrNotFound) || errors.Is(err, ErrUnknownPhase) {
 			if haveState && !errors.Is(err, migration.ErrNotFound) {
@@ -290,6 +326,10 @@ func (w *watcher) startFromState(ctx context.Context, st savedState, cause error
 			"(epoch %d, %s) cannot be applied: %w", w.mc.name, cause, st.epoch, st.phase, err)
 	}
 	w.epoch.Store(st.epoch)
+	w.applied.Store(st.epoch)
+	w.mu.Lock()
+	w.ackPhase = st.phase
+	w.mu.Unlock()
 	w.opening = false
 	w.setErr(cause)
 	w.s.logger.Warn("dualwrite: control keyspace unreadable at Open: starting in the phase of the state file",
@@ -347,13 +387,18 @@ func (w *watcher) poll(ctx context.Context) error {
 	beatAt := w.lastBeat
 	w.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, max(w.mc.poll*4, 2*time.Second))
-	name, epoch, err := w.cp.Phase(rctx, w.mc.name)
-	if err == nil && w.opening && epoch < w.floor {
-		// A replica behind the epoch this instance applied before its restart: read the
-		// latest committed epoch instead.
-		if sp, ok := w.cp.(serialPhaser); ok {
-			name, epoch, err = sp.PhaseSerial(rctx, w.mc.name)
-		}
+	var (
+		name  string
+		epoch int64
+		err   error
+	)
+	if sp, ok := w.cp.(serialPhaser); ok && w.opening {
+		// Open reads the latest committed epoch (invariant 1): a LOCAL_QUORUM read on a replica
+		// that missed the operator's LWT (committed at QUORUM across the datacenters) could
+		// show the epoch before it, although that LWT preceded the registration.
+		name, epoch, err = sp.PhaseSerial(rctx, w.mc.name)
+	} else {
+		name, epoch, err = w.cp.Phase(rctx, w.mc.name)
 	}
 	cancel()
 	w.reads.Add(1)
@@ -364,9 +409,9 @@ func (w *watcher) poll(ctx context.Context) error {
 	}
 	if w.opening {
 		switch {
-		case time.Since(beatAt) >= w.mc.ttl:
-			err = fmt.Errorf("%w: the registration written %s ago may have expired (TTL %s) before this read of epoch %d",
-				errStaleRead, time.Since(beatAt).Truncate(time.Millisecond), w.mc.ttl, epoch)
+		case time.Since(beatAt) >= w.registrationTTL():
+			err = fmt.Errorf("%w: the registration sent %s ago may have expired (TTL %s) before this read of epoch %d",
+				errStaleRead, time.Since(beatAt).Truncate(time.Millisecond), w.registrationTTL(), epoch)
 		case epoch < w.floor:
 			err = fmt.Errorf("%w: the control keyspace shows epoch %d (%s), older than the epoch %d of the state file",
 				errStaleRead, epoch, name, w.floor)
@@ -379,10 +424,19 @@ func (w *watcher) poll(ctx context.Context) error {
 	w.mu.Lock()
 	w.lastRead = time.Now()
 	w.mu.Unlock()
-	applied := w.epoch.Load()
+	applied := w.applied.Load()
 	switch {
+	case epoch == applied && w.epoch.Load() < applied:
+		// Applied in memory, the state file failed: retry it, then acknowledge.
+		return w.persistAndAck(ctx, epoch, w.s.Phase())
 	case epoch == applied:
 		w.setErr(nil)
+		w.mu.Lock()
+		acked := w.beatEpoch == applied
+		w.mu.Unlock()
+		if !acked { // the acknowledging heartbeat failed: retry it
+			return w.heartbeat(ctx, "")
+		}
 		return nil
 	case epoch < applied:
 		err := fmt.Errorf("the control keyspace shows epoch %d (%s), older than the epoch %d applied: kept %s", epoch, name, applied, w.s.Phase())
@@ -404,13 +458,38 @@ func (w *watcher) poll(ctx context.Context) error {
 		w.setErr(err)
 		return err
 	}
-	old := w.epoch.Swap(epoch)
+	old := w.applied.Swap(epoch)
 	w.flips.Add(1)
-	w.setErr(nil)
-	w.saveState(epoch, p)
 	w.s.logger.Info("dualwrite: migration epoch applied", "migration", w.mc.name, "from_epoch", old, "epoch", epoch, "phase", p.String())
+	return w.persistAndAck(ctx, epoch, p)
+}
+
+// errNotPersisted: an epoch applied in memory whose state file could not be written; it is not
+// acknowledged (invariant 3) and the watcher retries.
+var errNotPersisted = errors.New("dualwrite: migration epoch applied but not persisted")
+
+// persistAndAck writes epoch to the state file and only then makes it the acknowledged epoch and
+// heartbeats it (invariant 3).
+func (w *watcher) persistAndAck(ctx context.Context, epoch int64, p Phase) error {
+	if err := w.saveState(epoch, p); err != nil {
+		w.saveErrs.Add(1)
+		err = fmt.Errorf("%w: epoch %d (%s) not acknowledged: saving the state file %s: %w",
+			errNotPersisted, epoch, p, filepath.Clean(w.mc.stateFile), err)
+		w.setErr(err)
+		return err
+	}
+	w.mu.Lock()
+	w.ackPhase = p
+	w.mu.Unlock()
+	w.epoch.Store(epoch)
+	w.setErr(nil)
 	return w.heartbeat(ctx, "")
 }
+
+// registrationTTL is the TTL of the heartbeats at epoch -1 written during Open: the registration
+// outlives Open's whole deadline, so however slow its write's reply, the reads Open applies fall
+// inside it. A process that dies in Open blocks an operator's --wait for at most that long.
+func (w *watcher) registrationTTL() time.Duration { return max(w.mc.ttl, w.mc.open) }
 
 // heartbeat writes the instance's row (TTL) with the epoch applied now.
 func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
@@ -424,23 +503,29 @@ func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 		lastErr = w.lastErr
 	}
 	w.mu.Unlock()
+	epoch := w.epoch.Load()
 	phase := ""
-	if e := w.epoch.Load(); e >= 0 {
-		phase = w.s.Phase().String()
-	}
 	w.mu.Lock()
+	if epoch >= 0 {
+		phase = w.ackPhase.String()
+	}
 	region := w.mc.region
 	w.mu.Unlock()
-	h := migration.Heartbeat{Migration: w.mc.name, Instance: w.mc.instance, Region: region, Epoch: w.epoch.Load(),
+	h := migration.Heartbeat{Migration: w.mc.name, Instance: w.mc.instance, Region: region, Epoch: epoch,
 		Phase: phase, Backlog: n, BacklogAge: age, DeadLetters: w.s.stats.deadLettered.Load(), LastError: lastErr,
 		ControlReadAge: readAge, Flips: w.flips.Load(), Updated: time.Now().UTC()}
+	ttl := w.mc.ttl
+	if w.opening && epoch < 0 {
+		ttl = w.registrationTTL()
+	}
 	hctx, cancel := context.WithTimeout(ctx, max(w.mc.beat, 2*time.Second))
 	defer cancel()
-	if err := w.cp.WriteHeartbeat(hctx, h, w.mc.ttl); err != nil {
+	sent := time.Now() // the row may land at once: its TTL runs from no later than this
+	if err := w.cp.WriteHeartbeat(hctx, h, ttl); err != nil {
 		return err
 	}
 	w.mu.Lock()
-	w.lastBeat = time.Now()
+	w.lastBeat, w.beatEpoch = sent, epoch
 	w.mu.Unlock()
 	return nil
 }
@@ -494,6 +579,9 @@ func (w *watcher) registerMetrics() {
 	register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "islands_dualwrite_migration_control_reads_total",
 		Help: "Reads of the control keyspace.", ConstLabels: lbl},
 		func() float64 { return float64(w.reads.Load()) }))
+	register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "islands_dualwrite_migration_state_file_errors_total",
+		Help: "Failed writes of the migration state file (the epoch applied stays unacknowledged).", ConstLabels: lbl},
+		func() float64 { return float64(w.saveErrs.Load()) }))
 	register(reg, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "islands_dualwrite_migration_control_errors_total",
 		Help: "Failed reads of the control keyspace.", ConstLabels: lbl},
 		func() float64 { return float64(w.fails.Load()) }))
@@ -647,9 +735,9 @@ func (w *watcher) loadState() (savedState, bool) {
 }
 
 // saveState replaces MigrationStateFile atomically (write, fsync, rename).
-func (w *watcher) saveState(epoch int64, p Phase) {
+func (w *watcher) saveState(epoch int64, p Phase) error {
 	if w.mc.stateFile == "" {
-		return
+		return nil
 	}
 	tmp := w.mc.stateFile + ".tmp"
 	err := func() error {
@@ -668,7 +756,5 @@ func (w *watcher) saveState(epoch int64, p Phase) {
 		}
 		return os.Rename(tmp, w.mc.stateFile)
 	}()
-	if err != nil {
-		w.s.logger.Warn("dualwrite: saving the migration state file", "path", filepath.Clean(w.mc.stateFile), "err", err)
-	}
+	return err
 }

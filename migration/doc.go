@@ -24,12 +24,15 @@
 //  2. A change moves one step along primary-only → dual → dual-flipped → secondary-only (forward or
 //     back); a skipped step is refused with ErrSkippedStep unless forced, and a forced change is
 //     recorded as such in changed_by.
-//  3. An instance registers (heartbeat at epoch -1) before it reads the phase, and acknowledges an
-//     epoch (heartbeat with that epoch) only after its session switched to the epoch's phase through
-//     the dualwrite barrier. Hence when Wait sees every live instance at epoch >= E, every write
-//     that begins afterwards, on any of them, runs in the phase of E or later: an instance that read
-//     the control keyspace before the change has a heartbeat below E, one that registers later
-//     reads E or later.
+//  3. An instance registers (heartbeat at epoch -1, alive for its whole Open, its age counted from
+//     when it was sent) before it reads the phase at SERIAL, and acknowledges an epoch (heartbeat
+//     with that epoch) only after its session switched to the epoch's phase through the dualwrite
+//     barrier and its state file holds the epoch; Open returns only once the epoch it applied is
+//     acknowledged. Hence when Wait sees every live instance at epoch >= E, every write that begins
+//     afterwards, on any of them, runs in the phase of E or later: an instance that read the
+//     control keyspace before the change has a heartbeat below E, one that registers later reads
+//     E or later (SERIAL: not a lagging replica's older epoch), and none restarts below E.
+//     WriteHeartbeat rounds the TTL up to whole seconds: a row never expires before the TTL asked.
 //  4. Wait and ForkliftGate read the heartbeats at EACH_QUORUM (heartbeats are written at
 //     LOCAL_QUORUM), never less: a region the operator cannot read is an error, never an empty
 //     region, since a heartbeat row that expired in a partitioned replica would otherwise look like

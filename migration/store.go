@@ -249,12 +249,11 @@ func (st *Store) compareAndSet(ctx context.Context, name string, expect int64, f
 	return State{Name: name, Phase: to, Epoch: next, PreviousPhase: from, ChangedBy: by, ChangedAt: at.UTC()}, nil
 }
 
-// WriteHeartbeat writes h with the given TTL (WriteConsistency).
+// WriteHeartbeat writes h with the given TTL (WriteConsistency), rounded UP to whole seconds
+// (Cassandra's TTL unit): the row never expires before ttl, which the instance's liveness
+// argument relies on (a 1.9 s TTL written as 1 s would drop a live instance out of the fleet).
 func (st *Store) WriteHeartbeat(ctx context.Context, h Heartbeat, ttl time.Duration) error {
-	secs := int(ttl / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
+	secs := ttlSeconds(ttl)
 	return st.exec(ctx, st.WriteConsistency, "heartbeat of "+h.Migration+"/"+h.Instance,
 		"INSERT INTO "+st.table("instances")+` (migration, instance, region, epoch, phase, backlog, backlog_age_ms,
 		dead_letters, last_error, control_read_age_ms, flips, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?`,
@@ -302,6 +301,12 @@ func (st *Store) RecordForklift(ctx context.Context, name, state, by string, at 
 	}
 	return st.exec(ctx, gocql.Quorum, what, "UPDATE "+st.table("migrations")+
 		" SET forklift_state = ?, forklift_by = ?, forklift_ended = ? WHERE name = ?", state, by, at, name)
+}
+
+// ttlSeconds is ttl in whole seconds, rounded up, at least 1.
+func ttlSeconds(ttl time.Duration) int {
+	secs := int((ttl + time.Second - 1) / time.Second)
+	return max(secs, 1)
 }
 
 // DeleteHeartbeat removes an instance's heartbeat: a session that closes leaves the fleet at once.
