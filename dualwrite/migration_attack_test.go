@@ -158,7 +158,7 @@ func TestAttackStateFileBypassesAuthorityBacklog(t *testing.T) {
 	fc := &fakeControl{down: true}
 	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
 		[]Option{withExecHook((&fakeSides{}).exec), WithReplayDir(dir),
-			withControl(fc, MigrationStateFile(state), MigrationOpenTimeout(100*time.Millisecond))})
+			withControl(fc, MigrationStateFile(state), MigrationOpenTimeout(2*time.Second))})
 	if errors.Is(err, ErrAuthorityBacklog) {
 		return
 	}
