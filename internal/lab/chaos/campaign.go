@@ -318,6 +318,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	secondInv := SecondInvalidationFor(o.TombstoneTTL, MaxSkew(sched))
 	for path, wc := range writerCfgs {
 		wc.SecondInvalidation = secondInv
+		writerCfgs[path] = wc // as the writer runs it: the spill drain opens the same publisher
 		b, _ := json.MarshalIndent(wc, "", "  ")
 		if err := private.WriteFile(path, b); err != nil {
 			return nil, fmt.Errorf("chaos: %w", err)
@@ -374,6 +375,15 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			w.Kill()
 		}
 	}
+	// What the writers' publishers spilled is sent by the next publisher opened on their spills,
+	// as a restarted writer would (spilldrain.go); the agents are still running to apply it.
+	say("draining the writers' cachesync spills (at most %s each)", SpillDrainTimeout)
+	var f Final
+	f.SpillDrained = drainWriterSpills(ctx, sortedWriterConfigs(writerCfgs), SpillDrainTimeout)
+	for _, dir := range sortedKeys(f.SpillDrained) {
+		d := f.SpillDrained[dir]
+		say("spill %s: %d events pending, %d drained, %d left %s", dir, d.Before, d.Drained, d.Left, d.Err)
+	}
 	say("waiting for the cachesync queues to drain")
 	for r, q := range queues {
 		q.waitEmpty(ctx, sqsc[r], 60*time.Second)
@@ -383,7 +393,6 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 
 	say("waiting for hints, then nodetool repair of %s", o.Keyspace)
-	var f Final
 	f.Repair = hintsAndRepair(ctx, o, rec)
 	say("reading the final state of every side")
 	if f.Rows, err = readRows(ctx, o); err != nil {

@@ -51,8 +51,11 @@ type Final struct {
 	Pending map[string]int64
 	// DLQMessages are events found in the cachesync dead-letter queues.
 	DLQMessages []string
+	// SpillDrained is, per writer spill directory, what the campaign's end-of-run Publisher
+	// (opened on it as a restarted writer would) found pending and sent (spilldrain.go).
+	SpillDrained map[string]SpillDrain `json:",omitempty"`
 	// Spill is, per cachesync publisher spill directory, the events still in it after every
-	// writer exited (events its agents never got).
+	// writer exited and that drain (events its agents never got).
 	Spill map[string]int64
 }
 
@@ -99,6 +102,9 @@ type Result struct {
 	Ops        map[string]int   `json:"ops"` // "f outcome" -> count
 	Staleness  StalenessReport  `json:"staleness"`
 	MaxBacklog map[string]int64 `json:"max_backlog"` // writer process -> largest replay backlog seen; "hints <node>" -> most hint files
+	// SpillDrained is, per writer spill directory, how many events the end-of-run Publisher sent
+	// from it (Final.SpillDrained); what it left is judged by the spill check.
+	SpillDrained map[string]int64 `json:"spill_drained,omitempty"`
 	// Flips counts the migration's phase changes: set (the LWT made), applied (`set --wait`
 	// returned), wait-failed (it timed out, naming an instance).
 	Flips    map[string]int    `json:"flips,omitempty"`
@@ -152,6 +158,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		opt.CallerWait = 2 * time.Second
 	}
 	res := Result{Ops: map[string]int{}, MaxBacklog: map[string]int64{}, Faults: map[string]int{}}
+	for dir, d := range f.SpillDrained {
+		if res.SpillDrained == nil {
+			res.SpillDrained = map[string]int64{}
+		}
+		res.SpillDrained[dir] = d.Drained
+	}
 	ops := Pair(h)
 	byKey := map[int][]writeOp{}
 	byValue := map[string]writeOp{} // value of v -> the write that wrote it

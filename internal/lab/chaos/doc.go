@@ -70,7 +70,9 @@
 //     log drained once the faults were healed, no goroutine of dualwrite or cachesync outlived the
 //     writer's Close of its session and publisher, no dead-letter file or cachesync dead-lettered
 //     event exists (the workload issues nothing a side or an agent could refuse), no cachesync
-//     spill holds events after the writers exited, and every history line parses but a torn last
+//     spill holds events after the writers exited and the campaign's end-of-run publisher (opened
+//     on each writer's spill as a restarted writer would, spilldrain.go) had up to
+//     SpillDrainTimeout to send it, and every history line parses but a torn last
 //     one. caller-wait: no write (acknowledged, failed or timed out) took longer than CallerWait
 //     while its authoritative side was healthy; a fault whose injection failed opens no window and
 //     is not counted.

@@ -19,6 +19,7 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "migration flips (set = LWT made, applied = set --wait returned, wait-failed = it timed out): %s\n", kv(r.Result.Flips))
 	fmt.Fprintf(w, "operations: %s\n", kv(r.Result.Ops))
 	fmt.Fprintf(w, "largest replay backlog, most hint files: %s\n", kv(r.Result.MaxBacklog))
+	fmt.Fprintf(w, "events sent from the writers' cachesync spills by the end-of-run publisher: %s\n", kv(r.Result.SpillDrained))
 	fmt.Fprintf(w, "acknowledged write latency: %s\n", kvs(r.Result.WriteLat))
 	s := r.Result.Staleness
 	fmt.Fprintf(w, "cache reads: %d hits; stale: %d during faults %s, %d calm %s\n", s.Reads, s.StaleDuring, kvs(s.During), s.StaleCalm, kvs(s.Calm))

@@ -222,25 +222,7 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		case <-time.After(time.Second):
 		}
 	}
-	var dests []cachesync.Destination
-	for _, d := range cfg.Destinations {
-		c, err := world.SQSClient(ctx, d.Region, d.Endpoint)
-		if err != nil {
-			return err
-		}
-		dests = append(dests, cachesync.Destination{Region: d.Region, Client: c, Queue: d.URL})
-	}
-	var own *cachesync.Destination
-	if cfg.Own.URL != "" {
-		c, err := world.SQSClient(ctx, cfg.Own.Region, cfg.Own.Endpoint)
-		if err != nil {
-			return err
-		}
-		own = &cachesync.Destination{Region: cfg.Own.Region, Client: c, Queue: cfg.Own.URL}
-	}
-	pub, err := cachesync.NewPublisherTo(ctx, dests, own, cachesync.PublisherOptions{
-		SecondInvalidation: cmp.Or(cfg.SecondInvalidation, SecondInvalidationFor(cfg.TombstoneTTL, 3*time.Second)), // ≥ TombstoneTTL + 2 × skew, as the option asks
-		SpillDir:           cfg.ReplayDir + "-spill", ResendWindow: 30 * time.Second})
+	pub, err := openWriterPublisher(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -331,6 +313,35 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	rec.Record(end)
 	return nil
 }
+
+// openWriterPublisher opens the cachesync Publisher of the writer cfg: its destinations (the
+// other regions' queues through the WAN, its own region's queue) and its spill (ReplayDir-spill).
+// The campaign opens the same after the writers exited, as a restarted writer would, to send what
+// they left in their spills (drainWriterSpills).
+func openWriterPublisher(ctx context.Context, cfg WriterConfig) (*cachesync.Publisher, error) {
+	var dests []cachesync.Destination
+	for _, d := range cfg.Destinations {
+		c, err := world.SQSClient(ctx, d.Region, d.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		dests = append(dests, cachesync.Destination{Region: d.Region, Client: c, Queue: d.URL})
+	}
+	var own *cachesync.Destination
+	if cfg.Own.URL != "" {
+		c, err := world.SQSClient(ctx, cfg.Own.Region, cfg.Own.Endpoint)
+		if err != nil {
+			return nil, err
+		}
+		own = &cachesync.Destination{Region: cfg.Own.Region, Client: c, Queue: cfg.Own.URL}
+	}
+	return cachesync.NewPublisherTo(ctx, dests, own, cachesync.PublisherOptions{
+		SecondInvalidation: cmp.Or(cfg.SecondInvalidation, SecondInvalidationFor(cfg.TombstoneTTL, 3*time.Second)), // ≥ TombstoneTTL + 2 × skew, as the option asks
+		SpillDir:           SpillDir(cfg), ResendWindow: 30 * time.Second})
+}
+
+// SpillDir is the cachesync spill directory of the writer cfg.
+func SpillDir(cfg WriterConfig) string { return cfg.ReplayDir + "-spill" }
 
 // publisherCloseTimeout bounds a writer's cachesync Publisher.Close at the end of a run.
 const publisherCloseTimeout = 2 * time.Minute
