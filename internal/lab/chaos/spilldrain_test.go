@@ -110,7 +110,7 @@ func spillWriter(t *testing.T, f *spillSQS, n int) (WriterConfig, []string) {
 	}
 	var bodies []string
 	for i := range n {
-		ev := &cachesync.Event{Format: cachesync.FormatVersion, ID: fmt.Sprintf("ev-%d", i), Op: cachesync.OpInvalidate,
+		ev := &cachesync.Event{Format: cachesync.EventFormat, ID: fmt.Sprintf("ev-%d", i), Op: cachesync.OpInvalidate,
 			Key: RowKey(i), Version: cachesync.Version{Micros: int64(i + 1), Origin: "us-east-1"}}
 		if err := pub.Publish(ctx, ev); err != nil {
 			t.Fatal(err)
