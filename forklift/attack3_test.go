@@ -45,3 +45,52 @@ func TestAttack3ShadowRecordOfKeyOnlyRowHidesReinsertedRow(t *testing.T) {
 			"missing from the destination (a re-copy would restore it); shadow ids %q; counts %+v", attackKeys(ids), c)
 	}
 }
+
+// TestAttack3DecideOverrideToNullNeverWritten
+// Scenario: a custom resolver (merge.Decide) keeps the destination's row and overrides its simple
+// column v with a null — merge's own spelling of one ("a nil Value on a live cell is a null"), or
+// explicitly a Deleted cell. The destination holds v = "x" @20, the source v = "y" @10.
+// Promise broken (merge.Decide / RowDecision: "optionally a new value for one simple column of the
+// version that stands"; package doc: "what must disappear is a Deleted cell stamped the same way";
+// forklift: Run writes the Resolution, Verify's "resolving the source against the destination again
+// must write nothing"): overrideCell rebuilds the value as a live cell {Value: nil} (dropping
+// Deleted), and forklift's writer skips a live nil cell ("a null is not written"), sending only a
+// key-only INSERT. The destination keeps v = "x", and every verify resolves to the same write again:
+// a mismatch no repair can clear.
+func TestAttack3DecideOverrideToNullNeverWritten(t *testing.T) {
+	tb := testTable(t, "lww", nil, modelCols...)
+	pk, ck := []byte{0, 0, 0, 1}, []byte{0, 0, 0, 1}
+	for _, null := range []merge.Cell{{}, {Deleted: true}} {
+		srcDB, dstDB := newModelDB(), newModelDB()
+		srcDB.write(srcDB.part(pk).row(ck, false), "v", "=", []byte("y"), 10, 0)
+		dstDB.write(dstDB.part(pk).row(ck, false), "v", "=", []byte("x"), 20, 0)
+		decide := func() merge.Resolution {
+			src, dst := srcDB.read(t, tb, string(pk)), dstDB.read(t, tb, string(pk))
+			srcTo, _ := merge.MatchRows(src.Rows, dst.Rows)
+			return merge.Decide(src, dst, []merge.RowDecision{{Source: &src.Rows[0], Destination: &dst.Rows[srcTo[0]],
+				Keep: merge.KeepDestination, Column: "v", Value: null}})
+		}
+		res := decide()
+		if res.Write == nil {
+			t.Fatalf("override of v with %+v: Decide writes nothing", null)
+		}
+		for _, st := range tb.statements(res.Write, 50) {
+			dstDB.apply(t, st)
+		}
+		after := dstDB.read(t, tb, string(pk))
+		var v merge.Column
+		for i := range after.Rows {
+			if !after.Rows[i].Static {
+				if c := findColumn(&after.Rows[i], "v", 0); c != nil {
+					v = *c
+				}
+			}
+		}
+		again := decide()
+		if v.Present || again.Write != nil {
+			t.Fatalf("override of v with a null (%+v): Decide wrote %+v, the destination still reads v=%q @%d, "+
+				"and resolving again writes %+v again (verify: mismatched forever)",
+				null, res.Write.Rows, v.Cell.Value, v.Cell.WriteTime, again.Write)
+		}
+	}
+}
