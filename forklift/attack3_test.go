@@ -1,8 +1,11 @@
 package forklift
 
 import (
+	"encoding/hex"
+	"hash/fnv"
 	"testing"
 
+	"github.com/globalcloud/islands/internal/cql"
 	"github.com/globalcloud/islands/merge"
 )
 
@@ -92,5 +95,48 @@ func TestAttack3DecideOverrideToNullNeverWritten(t *testing.T) {
 				"and resolving again writes %+v again (verify: mismatched forever)",
 				null, res.Write.Rows, v.Cell.Value, v.Cell.WriteTime, again.Write)
 		}
+	}
+}
+
+// TestAttack3SubrangeHashCollisionVerifiesClean
+// Scenario: table (pk int, ck int, v blob). Row (1,1): the source holds v = 0x5d9c5bcc281ca19c @10,
+// the destination v = 0x47496c1a188d323c @10. At the same writetime Cassandra keeps the greater value,
+// the source's: the destination differs (compare counts it mismatched; a repair would change it).
+// The two values were found by a generic birthday (Pollard rho) search of about 2^33 FNV-1a steps
+// from the state hashPartition reaches just before v's bytes — minutes of one core, no weakness needed
+// beyond the 64-bit width and FNV's lack of keying.
+// Promise broken (invariant 5: "Verify never says clean when the destination differs: the subrange
+// hash is an injective, framed encoding of everything compared"): the encoding is injective, but
+// verifySubrange compares only its unkeyed 64-bit FNV-1a sums; equal sums count the subrange
+// SubrangesEqual and its partitions are never compared, so this subrange verifies clean. (Whoever
+// writes values — any application user — can plant such a pair; a keyed or 128-bit+ hash would not
+// allow it.)
+func TestAttack3SubrangeHashCollisionVerifiesClean(t *testing.T) {
+	tb := testTable(t, "lww", nil, cql.Column{Name: "v", Type: "blob", Kind: "regular"})
+	mk := func(v string) *merge.Partition {
+		b, err := hex.DecodeString(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &merge.Partition{Key: [][]byte{{0, 0, 0, 1}}, Rows: []merge.Row{{Clustering: [][]byte{{0, 0, 0, 1}},
+			Columns: []merge.Column{{Name: "v", Kind: merge.Simple, Present: true, Cell: merge.Cell{Value: b, WriteTime: 10}}}}}}
+	}
+	src, dst := mk("5d9c5bcc281ca19c"), mk("47496c1a188d323c")
+	c := counts{}
+	if err := compareSides(tb, &sliceSource{parts: []*merge.Partition{src}}, &sliceSource{parts: []*merge.Partition{dst}}, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.mismatched != 1 {
+		t.Fatalf("setup: compare must find the destination's v mismatched, got %+v", c)
+	}
+	// What hashRange computes for each side of the subrange (a fresh FNV-1a, one partition, no TTL).
+	sum := func(p *merge.Partition) uint64 {
+		h := fnv.New64a()
+		hashPartition(h, p, 1000)
+		return h.Sum64()
+	}
+	if sum(src) == sum(dst) {
+		t.Fatalf("source and destination subranges hash alike (%016x) though v differs (compare: %d mismatched): "+
+			"verifySubrange counts the subrange equal and verify says clean", sum(src), c.mismatched)
 	}
 }
