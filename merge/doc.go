@@ -11,7 +11,7 @@
 //   - union: every row of both sides; rows on both sides merge like lww.
 //   - prefer-source, prefer-destination: the whole partition from one side where both hold it.
 //   - newest-by (column, type): per row, the version with the larger application column wins,
-//     ordered as its CQL type orders (ValueOrder: timeuuid by time, bigint signed, text as bytes,
+//     ordered as its CQL type orders (ValueOrder: timeuuid by time then signed low bytes as Cassandra's TimeUUIDType, bigint signed, text as bytes,
 //     …), never guessed from a value's length. The type is option type or, in forklift, the
 //     table's schema: WithColumnTypes binds a Typed resolver (newest-by, a quarantine around it)
 //     to a table's column types, refusing a column the table lacks or a type with no order.
