@@ -2,7 +2,6 @@ package forklift
 
 import (
 	"encoding/hex"
-	"hash/fnv"
 	"testing"
 
 	"github.com/globalcloud/islands/internal/cql"
@@ -138,14 +137,19 @@ func TestAttack3SubrangeHashCollisionVerifiesClean(t *testing.T) {
 	if c.mismatched != 1 {
 		t.Fatalf("setup: compare must find the destination's v mismatched, got %+v", c)
 	}
-	// What hashRange computes for each side of the subrange (a fresh FNV-1a, one partition, no TTL).
-	sum := func(p *merge.Partition) uint64 {
-		h := fnv.New64a()
+	// What hashRange computes for each side of the subrange (one partition, no TTL) under a verify
+	// run's key. (At ce8c579 this was a fresh FNV-1a, hashRange's unkeyed hash, and it collided.)
+	key, err := newSubrangeKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := func(p *merge.Partition) subrangeSum {
+		h := key.hasher()
 		hashPartition(h, p, 1000)
-		return h.Sum64()
+		return sumOf(h)
 	}
 	if sum(src) == sum(dst) {
-		t.Fatalf("source and destination subranges hash alike (%016x) though v differs (compare: %d mismatched): "+
+		t.Fatalf("source and destination subranges hash alike (%x) though v differs (compare: %d mismatched): "+
 			"verifySubrange counts the subrange equal and verify says clean", sum(src), c.mismatched)
 	}
 }

@@ -99,6 +99,10 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 		rs *rangeState // its share of the progress: covered once it is verified
 	}
 	var jobs []job
+	key, err := newSubrangeKey() // this run's subrange hash key: see subrangeKey
+	if err != nil {
+		return rep, err
+	}
 	rep.Tables = make([]TableVerification, len(tables))
 	for i, t := range tables {
 		rep.Tables[i] = TableVerification{Table: t.Name(), Resolver: t.cfg.Resolver, samplesPerKind: map[string]int{},
@@ -139,7 +143,7 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 	for _, jb := range jobs {
 		g.Go(func() error {
 			err := retry(gctx, cfg.Retries, func(error) { m.retries.WithLabelValues("verify").Inc() }, func() error {
-				return j.verifySubrange(gctx, jb.t, jb.tv, jb.r, tr)
+				return j.verifySubrange(gctx, jb.t, jb.tv, jb.r, tr, key)
 			})
 			if err != nil {
 				return fmt.Errorf("forklift: verify %s %s: %w", jb.t.Name(), jb.r, err)
@@ -149,7 +153,7 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 			return nil
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	stop()
 	rep.Seconds = time.Since(rep.Started).Seconds()
 	rep.Clean = true
@@ -177,17 +181,18 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 	return rep, nil
 }
 
-// verifySubrange hashes both sides of r and, where they differ, compares partition by partition.
-func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerification, r TokenRange, tr *tracker) error {
+// verifySubrange hashes both sides of r under the run's key and, where they differ, compares
+// partition by partition.
+func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerification, r TokenRange, tr *tracker, key *subrangeKey) error {
 	cfg := &j.cfg
-	var sh, dh uint64
+	var sh, dh subrangeSum
 	var srcRows int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize)
+		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize, key)
 		return
 	})
-	g.Go(func() (err error) { dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize); return })
+	g.Go(func() (err error) { dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key); return })
 	if err := g.Wait(); err != nil {
 		return err
 	}
