@@ -192,7 +192,10 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize, key)
 		return
 	})
-	g.Go(func() (err error) { dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key); return })
+	g.Go(func() (err error) {
+		dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key)
+		return
+	})
 	if err := g.Wait(); err != nil {
 		return err
 	}
