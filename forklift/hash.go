@@ -1,6 +1,7 @@
 package forklift
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -27,7 +28,7 @@ import (
 // ticks down between the two sides' reads and is not hashed.
 func hashPartition(h io.Writer, p *merge.Partition, now int64) {
 	var n [8]byte
-	tag := func(b byte) { h.Write([]byte{b}) }
+	tag := func(b byte) { n[0] = b; h.Write(n[:1]) } // n: one scratch array, no allocation per field
 	count := func(c int) {
 		binary.BigEndian.PutUint32(n[:4], uint32(c))
 		h.Write(n[:4])
@@ -85,7 +86,8 @@ func hashPartition(h io.Writer, p *merge.Partition, now int64) {
 				continue
 			}
 			tag('C')
-			put([]byte(c.Name))
+			count(len(c.Name))
+			io.WriteString(h, c.Name) // no copy when h is a bufferedHash
 			tag(byte(c.Kind))
 			if c.Kind == merge.Simple {
 				cell(c.Cell)
@@ -137,12 +139,29 @@ func sumOf(h hash.Hash) subrangeSum {
 // hashRange hashes every partition of one side in r under the run's key; it also returns the rows
 // it saw.
 func hashRange(ctx context.Context, s *gocql.Session, t *table, stmt string, r TokenRange, pageSize int, key *subrangeKey) (subrangeSum, int64, error) {
-	h := key.hasher()
+	h := newBufferedHash(key.hasher())
 	st := openStream(ctx, s, t, stmt, r, pageSize)
 	var rows int64
 	for p, _ := st.next(); p != nil; p, _ = st.next() {
 		hashPartition(h, p, st.readAt) // its TTLs are as of then
 		rows += int64(len(p.Rows))
 	}
-	return sumOf(h), rows, st.close()
+	return h.sum(), rows, st.close()
+}
+
+// bufferedHash feeds a hash in blocks: hashPartition writes many few-byte fields, and a
+// hash.Hash's per-call cost would otherwise dominate. The bytes hashed are the same.
+type bufferedHash struct {
+	h hash.Hash
+	*bufio.Writer
+}
+
+func newBufferedHash(h hash.Hash) bufferedHash {
+	return bufferedHash{h, bufio.NewWriterSize(h, 4096)}
+}
+
+// sum flushes the buffer and returns the hash's sum truncated to 128 bits.
+func (b bufferedHash) sum() subrangeSum {
+	_ = b.Flush() // a hash.Hash's Write never fails
+	return sumOf(b.h)
 }
