@@ -44,8 +44,12 @@
 //     own starts its ranges; a checkpoint that is not a range of this run's split is refused
 //     (ErrRangesChanged). N shards start, die and resume in any order.
 //  5. Verify never says clean when the destination differs: the subrange hash is an injective,
-//     framed encoding of everything compared (expiry in merge.ExpiryTolerance buckets), and each
-//     cell is judged by merge.Reconcile, the one tie rule (lists by merge.CompareLists).
+//     framed encoding of everything compared (expiry in merge.ExpiryTolerance buckets), summed by
+//     HMAC-SHA-256 truncated to 128 bits under a key drawn from crypto/rand for each verify run
+//     (never stored): no one can plant two differing subranges that hash alike in advance, and a
+//     chance collision is below 2^-128 per subrange; each cell is judged by merge.Reconcile, the
+//     one tie rule (lists by merge.CompareLists). A key-only row (its marker's writetime is
+//     unreadable) is never recorded as shadowed, so a missing one is always reported.
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
 //     never cause a rewrite, a bumped writetime, or a reported difference.
 //  7. Partitions are in Cassandra's order, one rule (comparePartitions): token, then the unsigned
@@ -67,6 +71,9 @@
 // made in the source after a key was copied must reach the destination by dual writes, and a source
 // cell shadowed by a newer deletion in the destination reads as missing until a repair proves it
 // shadowed (ShadowStore), after which verify reports it as superseded while that exact cell (a
-// set's element, a map's key and value, a list's contents, with its writetime) is unchanged; the TTL
+// set's element, a map's key and value, a list's contents, with its writetime) is unchanged (a
+// key-only row, whose version nothing readable names, is never recorded); a present null in a
+// resolver's Write (a live cell with a nil Value) is written as a deletion at its writetime, as
+// CQL's INSERT of a null is; the TTL
 // written is the remaining TTL ttl() reports, aged as in 3; counter tables are refused.
 package forklift

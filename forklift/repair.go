@@ -103,9 +103,14 @@ func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, er
 		if len(tv.remaining) == 0 || ss == nil {
 			continue
 		}
-		ids := make([]string, len(tv.remaining))
-		for k, d := range tv.remaining {
-			ids[k] = d.id()
+		ids := make([]string, 0, len(tv.remaining))
+		for _, d := range tv.remaining {
+			if id := d.id(); id != "" { // a key-only row: unprovable, never recorded
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
 		}
 		if err := ss.SaveShadowed(ctx, j.cfg.RunID, tv.Table, ids); err != nil {
 			return rep, err

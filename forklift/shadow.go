@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/merge"
 )
 
 // Shadowed cells. A CQL read cannot see a deletion, so a source cell the destination deleted later
@@ -14,7 +15,8 @@ import (
 // the probe: a difference still there after a repair with the source's own timestamps is shadowed
 // by a newer deletion. Repair records it (ShadowStore); every later Verify reports it, while the
 // source cell is unchanged (the record names its value and writetime), as superseded with the
-// reason, not as a difference. A changed source cell is compared afresh.
+// reason, not as a difference. A changed source cell is compared afresh. A key-only row is never
+// recorded: nothing readable names its version (see Difference.id).
 
 // ShadowStore keeps the differences a repair proved shadowed. The checkpoint stores implement it;
 // ids are Difference.id values.
@@ -29,9 +31,26 @@ type ShadowStore interface {
 const shadowNote = "shadowed: a repair with the source's own timestamps did not bring it back, so the destination holds a newer deletion of it (invisible to CQL reads); counted as superseded"
 
 // id names one difference for the shadow records: table-relative key, row, column and the source
-// version (value and writetime), so a changed source cell never matches an old record.
+// version (value and writetime), so a changed source cell never matches an old record. A key-only
+// row (row marker only) has no id (""): its marker's writetime is unreadable, so the record could
+// not tell the row a repair failed to restore from the same row re-inserted in the source after
+// the destination's deletion (which a re-copy would restore); such a row is never recorded and
+// always reported missing.
 func (d Difference) id() string {
+	if d.keyOnly {
+		return ""
+	}
 	return d.Key + "\x00" + d.Clustering + "\x00" + d.Column + "\x00" + d.Source
+}
+
+// keyOnlyRow reports whether r holds no present cell: the row exists by its marker alone.
+func keyOnlyRow(r *merge.Row) bool {
+	for i := range r.Columns {
+		if r.Columns[i].Present {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadShadowed implements ShadowStore.

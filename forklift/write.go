@@ -102,13 +102,13 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 				continue
 			}
 			switch {
-			case c.Kind == merge.Simple && c.Cell.Deleted, c.Kind != merge.Simple && c.Cell.Deleted && len(c.Elems) == 0:
+			case c.Kind == merge.Simple && (c.Cell.Deleted || c.Cell.Value == nil),
+				c.Kind != merge.Simple && c.Cell.Deleted && len(c.Elems) == 0:
+				// A present null is a deletion at its writetime, as CQL's INSERT of a null is:
+				// skipping it would leave the destination's old value standing.
 				dels[c.Cell.WriteTime] = append(dels[c.Cell.WriteTime], idx)
 				rowCells++
 			case c.Kind == merge.Simple:
-				if c.Cell.Value == nil {
-					continue // a null is not written
-				}
 				g := get(stamp{c.Cell.WriteTime, c.Cell.TTL})
 				g.simple = append(g.simple, idx)
 				g.vals = append(g.vals, cql.Raw(c.Cell.Value))

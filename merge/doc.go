@@ -11,8 +11,9 @@
 //   - union: every row of both sides; rows on both sides merge like lww.
 //   - prefer-source, prefer-destination: the whole partition from one side where both hold it.
 //   - newest-by (column, type): per row, the version with the larger application column wins,
-//     ordered as its CQL type orders (ValueOrder: timeuuid by time, bigint signed, text as bytes,
-//     …), never guessed from a value's length. The type is option type or, in forklift, the
+//     ordered as its CQL type orders (ValueOrder: timeuuid by time, then its low 8 bytes as
+//     signed bytes exactly as Cassandra's TimeUUIDType; bigint signed; text as bytes; …), never
+//     guessed from a value's length. The type is option type or, in forklift, the
 //     table's schema: WithColumnTypes binds a Typed resolver (newest-by, a quarantine around it)
 //     to a table's column types, refusing a column the table lacks or a type with no order.
 //   - quarantine (resolver, options, columns or max-conflicts): wraps another resolver and sets
@@ -35,7 +36,10 @@
 // written at max(input writetimes) + 1 µs (a RowDecision's override of a column: over every
 // writetime of both row versions, even where the column is absent on both), so it lands against both
 // originals while a later application write still wins. What the destination already holds exactly
-// is left out; what must disappear is a Deleted cell stamped the same way. QuarantineJSONLine
+// is left out; what must disappear is a Deleted cell stamped the same way. A RowDecision whose
+// override Value is a null (a Deleted cell, or a live one with a nil Value) deletes the column: a
+// tombstone stamped as any override (CQL's "DELETE c USING TIMESTAMP t"), nothing where the
+// destination already reads no value. QuarantineJSONLine
 // encodes a Quarantine for a JSON lines file (forklift's quarantine file and table hold this form)
 // and ParseQuarantineJSONLine reads one back.
 //

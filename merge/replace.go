@@ -37,7 +37,8 @@ func replaceRowWith(w *writer, s, d *Row, ov *override) {
 	w.endRow(s.Clustering, false)
 }
 
-// overrideCell writes ov.cell's value and TTL into column ov.name of the row (s and d its versions).
+// overrideCell writes ov.cell's value and TTL into column ov.name of the row (s and d its versions);
+// a null override (Deleted, or a nil Value) is a tombstone above both versions.
 func overrideCell(w *writer, s, d *Row, ov *override) {
 	var sc, dc *Cell
 	if c := column(s, ov.name, -1); present(c) && c.Kind == Simple {
@@ -45,6 +46,18 @@ func overrideCell(w *writer, s, d *Row, ov *override) {
 	}
 	if c := column(d, ov.name, -1); present(c) && c.Kind == Simple {
 		dc = &c.Cell
+	}
+	if ov.cell.Deleted || ov.cell.Value == nil {
+		// A null (a Deleted cell, or a live one with a nil Value) is written as a deletion, as
+		// CQL's own "DELETE v USING TIMESTAMP t" or an INSERT of a null: a tombstone stamped like
+		// any other override, above both versions. A live null would be no write at all (a writer
+		// has nothing to put), leaving the destination's old value for good. Where the destination
+		// already reads no value (absent, or a tombstone) it holds the null: nothing is written.
+		if dc == nil || dc.Deleted {
+			return
+		}
+		w.putCell(ov.name, Cell{Deleted: true, WriteTime: max(bump(sc, dc), ov.floor+1)})
+		return
 	}
 	want := Cell{Value: ov.cell.Value, TTL: ov.cell.TTL}
 	isInput := false

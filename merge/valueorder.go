@@ -18,8 +18,9 @@ import (
 //   - varint: signed integers of any size; decimal: by value (unscaled × 10^-scale);
 //   - float, double: by value, -0 below +0 and NaN above everything (Java's compare, Cassandra's);
 //   - date: the unsigned day count (epoch at 2^31);
-//   - timeuuid: by the time in it (60 bits, 100 ns), then its bytes; uuid: by version, then
-//     version-1 ones by time, then bytes;
+//   - timeuuid: by the time in it (60 bits, 100 ns), then its low 8 bytes as signed bytes
+//     (Cassandra's TimeUUIDType); uuid: by version, then version-1 ones by time, then unsigned
+//     bytes (UUIDType: the two types order the same low bytes differently);
 //   - text, varchar, ascii, blob, inet, boolean: unsigned bytes (UTF-8 text in code point order).
 //
 // An empty value (CQL allows one for most types) comes before every other; a value malformed for
@@ -147,16 +148,29 @@ func uuidTime(u []byte) uint64 {
 		uint64(binary.BigEndian.Uint32(u[0:]))
 }
 
+// timeuuidOrder is Cassandra's TimeUUIDType order: the high 64 bits reordered as version (4 bits)
+// then the 60-bit time, compared as a signed long, then the low 8 bytes (clock sequence and node)
+// compared byte by byte as SIGNED bytes (0x7f > 0x80; CASSANDRA-8730 keeps this for compatibility).
+// UUIDType compares the same low bytes unsigned: uuidOrder, not this, orders uuid columns.
 func timeuuidOrder(a, b []byte) int {
 	if len(a) != 16 || len(b) != 16 {
 		return bytes.Compare(a, b)
 	}
-	if c := cmp.Compare(uuidTime(a), uuidTime(b)); c != 0 {
+	ha := int64(uint64(a[6]>>4)<<60 | uuidTime(a))
+	hb := int64(uint64(b[6]>>4)<<60 | uuidTime(b))
+	if c := cmp.Compare(ha, hb); c != 0 {
 		return c
 	}
-	return bytes.Compare(a, b)
+	for i := 8; i < 16; i++ {
+		if c := cmp.Compare(int8(a[i]), int8(b[i])); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
+// uuidOrder is Cassandra's UUIDType order: the version, then version-1 UUIDs by their time and
+// other versions by the unsigned high 64 bits, then the unsigned low 64 bits.
 func uuidOrder(a, b []byte) int {
 	if len(a) != 16 || len(b) != 16 {
 		return bytes.Compare(a, b)
@@ -166,7 +180,10 @@ func uuidOrder(a, b []byte) int {
 		return c
 	}
 	if va == 1 {
-		return timeuuidOrder(a, b)
+		if c := cmp.Compare(uuidTime(a), uuidTime(b)); c != 0 {
+			return c
+		}
+		return bytes.Compare(a[8:], b[8:])
 	}
 	return bytes.Compare(a, b)
 }
