@@ -1,0 +1,70 @@
+package dualwrite
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/globalcloud/islands/internal/handoff"
+)
+
+// TestAttackHandoffAdoptedUndecodableEntryIsDeleted: an acknowledged write handed off by an
+// instance whose entry this instance cannot decode (written by a newer version during a rolling
+// upgrade, as FileLog.Pending's own comment foresees) is dropped by the adopter and its batch
+// deleted: it is not in the store, not in the adopter's replay log, not in its dead-letter log.
+//
+// Interleaving: instance "new" hands off a batch {valid entry, entry of codec version 2} (H1);
+//
+//	instance "b" claims it, sink logs "cannot be decoded; skipped", returns nil, the batch is deleted.
+//
+// Promise: internal/handoff invariant 2 ("a batch is deleted only after its entries are durable
+// elsewhere") and Adopter.Sink's contract ("must make them durable ... before returning nil");
+// H4 ("adopting a batch appends its entries to the local replay log before the batch is deleted").
+// Locally the same bytes would go to the dead-letter log (Pending); through the hand-off they vanish.
+func TestAttackHandoffAdoptedUndecodableEntryIsDeleted(t *testing.T) {
+	st := handoff.NewMemStore()
+	ok := &Entry{Side: "secondary", Timestamp: 1_700_000_000_000_001, Logged: time.Now().Add(-time.Minute),
+		Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (?, ?)", Values: []any{1, "x"}}}}
+	raw, err := encodeEntry(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("ACKNOWLEDGED-WRITE-FROM-A-NEWER-VERSION")
+	newer := append([]byte{entryMagic, entryVersion + 1}, marker...) // a later codec version's entry
+	ctx := context.Background()
+	if err := st.Put(ctx, "orders", handoff.Batch{ID: "0000000000000001-new-aa", Side: "secondary", Entries: 2,
+		Origin: "new", Created: time.Now()}, [][]byte{raw, newer}); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	fb := &fakeSides{}
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fb.exec), WithReplayDir(dir), WithPhase(Dual), WithFollowerBudget(20 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("b"), HandoffLease(5*time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	waitHandoff(t, "b to adopt", 10*time.Second, func() bool {
+		bs, _ := st.Batches(ctx, "orders")
+		return len(bs) == 0 && s.Handoff().Adopted > 0
+	})
+	// The batch is gone from the store. The undecodable entry must then be durable on b's disk
+	// (its replay log or its dead-letter log), as the promise says.
+	found := false
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if b, rerr := os.ReadFile(p); rerr == nil && bytes.Contains(b, marker) {
+				found = true
+			}
+		}
+		return nil
+	})
+	if !found {
+		t.Fatalf("batch deleted from the shared store (adopted %d entries) but the undecodable acknowledged entry is nowhere on the adopter's disk: lost", s.Handoff().Adopted)
+	}
+}
