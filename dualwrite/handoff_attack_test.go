@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -66,5 +67,51 @@ func TestAttackHandoffAdoptedUndecodableEntryIsDeleted(t *testing.T) {
 	})
 	if !found {
 		t.Fatalf("batch deleted from the shared store (adopted %d entries) but the undecodable acknowledged entry is nowhere on the adopter's disk: lost", s.Handoff().Adopted)
+	}
+}
+
+// TestAttackHandoffOpenAuthoritativeOverSharedBacklog: a session opened straight into a phase that
+// makes the secondary authoritative is refused while writes owed to it wait in the replay log, its
+// dead letters or its uncertain store (session.go: "Refuse as SetPhase does"; TestOpenAuthoritative
+// OverBacklogRefused) — but writes owed to it in the shared hand-off store are not counted: Open's
+// check (Session.owedTo) reads the local log only, and runs before startHandoff lists the store.
+//
+// Interleaving: instance "a" (dual, secondary down) hands 50 acknowledged writes for the secondary
+//
+//	off at Close (H1); instance "b" opens WithPhase(DualFlipped) on the same scope: Open succeeds.
+//
+// Promise: H5 / docs/dualwrite.md "Authority": a side's shared backlog counts against it; SetPhase
+// on the same session over the same store is refused (shown below), Open is not.
+func TestAttackHandoffOpenAuthoritativeOverSharedBacklog(t *testing.T) {
+	st := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, downSide)
+	a := newHandoffSession(t, fa, st, "a", HandoffDrain(50*time.Millisecond, 5*time.Second), HandoffCopyAfter(time.Hour))
+	writeN(t, a, 0, 50)
+	a.Close()
+	if bl, _ := handoff.Backlog(context.Background(), st, "orders"); bl["secondary"] != 50 {
+		t.Fatalf("shared backlog %v, want secondary 50", bl)
+	}
+	// The control: the same check made by SetPhase on a dual session is refused.
+	fc := &fakeSides{}
+	fc.set(secondarySide, downSide) // nothing adopted meanwhile (a side down here is skipped)
+	c := newHandoffSession(t, fc, st, "c")
+	if err := c.SetPhase(DualFlipped); !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("control: SetPhase(DualFlipped) over the shared backlog = %v, want ErrAuthorityBacklog", err)
+	}
+	c.Close()
+
+	fb := &fakeSides{}
+	fb.set(secondarySide, downSide)
+	b, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fb.exec), WithReplayDir(t.TempDir()), WithPhase(DualFlipped), WithFollowerBudget(20 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("b"), HandoffLease(5*time.Second))})
+	if err == nil {
+		bl, _ := handoff.Backlog(context.Background(), st, "orders")
+		b.Close()
+		t.Fatalf("Open(DualFlipped) succeeded while the shared store owes the secondary %d acknowledged writes, want ErrAuthorityBacklog", bl["secondary"])
+	}
+	if !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("Open(DualFlipped) = %v, want ErrAuthorityBacklog", err)
 	}
 }
