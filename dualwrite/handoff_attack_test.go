@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/globalcloud/islands/internal/handoff"
 )
 
@@ -113,5 +115,81 @@ func TestAttackHandoffOpenAuthoritativeOverSharedBacklog(t *testing.T) {
 	}
 	if !errors.Is(err, ErrAuthorityBacklog) {
 		t.Fatalf("Open(DualFlipped) = %v, want ErrAuthorityBacklog", err)
+	}
+}
+
+// TestAttackHandoffCloseDiscardsUndecodableEntry: at Close the hand-off passes an entry of the
+// local log it cannot decode (written by a newer version, e.g. after a rollback) without sharing
+// it (put: "not shared (the replayer dead-letters it)") and then Done(last) consumes it — but the
+// replayer has stopped and never read it, so it is not dead-lettered either: it is gone.
+//
+// Interleaving: the log holds 2 000 entries (both sides down, the replayer's window stops far
+// before the end), then one undecodable entry; Close: drain times out, share(final) skips it, Done.
+//
+// Promise: FileLog.Pending: an entry that cannot be decoded "is moved to the dead-letter log";
+// H1: Close passes an entry without it having landed only once it is durable in the shared store.
+func TestAttackHandoffCloseDiscardsUndecodableEntry(t *testing.T) {
+	dir := t.TempDir()
+	fl, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var g errgroup.Group
+	g.SetLimit(64)
+	for i := 0; i < 2000; i++ {
+		sd := "primary"
+		if i%2 == 1 {
+			sd = "secondary"
+		}
+		g.Go(func() error {
+			return fl.Append(ctx, &Entry{Side: sd, Timestamp: int64(1_700_000_000_000_000 + i),
+				Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (?, ?)", Values: []any{i, "x"}}}})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	marker := []byte("ENTRY-OF-A-NEWER-VERSION")
+	if _, err := fl.log.Append(ctx, append([]byte{entryMagic, entryVersion + 1}, marker...)); err != nil {
+		t.Fatal(err)
+	}
+	fl.Close()
+
+	st := handoff.NewMemStore()
+	f := &fakeSides{}
+	f.set(primarySide, downSide)
+	f.set(secondarySide, downSide)
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(f.exec), WithReplayDir(dir), WithPhase(Dual), WithFollowerBudget(20 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("a"), HandoffLease(5*time.Second),
+				HandoffCopyAfter(time.Hour), HandoffDrain(50*time.Millisecond, 10*time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	s.Close()
+	if h := s.Handoff(); h.HandedOff == 0 {
+		t.Fatalf("nothing handed off at Close (%+v): the scenario did not happen", h)
+	}
+
+	fl, err = OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	dl, err := fl.DeadLetters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, _, _ := fl.log.ReadFrom(fl.log.Cursor(), 1<<20)
+	for _, r := range recs {
+		if bytes.Contains(r.Payload, marker) {
+			return // still in the local log: not lost
+		}
+	}
+	if len(dl) == 0 {
+		t.Fatalf("after Close (handed off %d) the undecodable entry is neither in the local log, nor a dead letter, nor in the shared store: discarded",
+			s.Handoff().HandedOff)
 	}
 }
