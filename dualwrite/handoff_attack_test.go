@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,5 +192,55 @@ func TestAttackHandoffCloseDiscardsUndecodableEntry(t *testing.T) {
 	if len(dl) == 0 {
 		t.Fatalf("after Close (handed off %d) the undecodable entry is neither in the local log, nor a dead letter, nor in the shared store: discarded",
 			s.Handoff().HandedOff)
+	}
+}
+
+// TestAttackHandoffHeldEntryStopsSharingOthers: one write whose leader is slow to answer (its
+// entry, kept ahead for the down follower, is held) stops the background copy of every entry
+// logged after it, although they are old, not held and not withdrawn: share stops at the first
+// held entry. A crash that loses the disk meanwhile loses them all, far outside the stated window.
+//
+// Interleaving: write 0's leader hangs 4 s (entry held); writes 1..20 are acknowledged at once;
+//
+//	1.5 s later (copyAfter 200 ms, tick 50 ms) none of writes 1..20 has been copied.
+//
+// Promise: H2 / docs "The loss window": a crash that also loses the disk loses the entries logged
+// in the last HandoffCopyAfter + one tick + the time a copy takes, "and only those"; only the held
+// entry itself is to wait ("unless its leader has not answered yet (held: copied once it has)").
+func TestAttackHandoffHeldEntryStopsSharingOthers(t *testing.T) {
+	st := handoff.NewMemStore()
+	f := &fakeSides{}
+	var first atomic.Bool
+	release := make(chan struct{})
+	f.set(primarySide, func(ctx context.Context, op *writeOp) (bool, error) {
+		if first.CompareAndSwap(false, true) {
+			select { // the first write's leader is slow
+			case <-release:
+			case <-time.After(4 * time.Second):
+			}
+		}
+		return true, nil
+	})
+	f.set(secondarySide, downSide)
+	s := newHandoffSession(t, f, st, "a", HandoffCopyAfter(200*time.Millisecond), HandoffDrain(50*time.Millisecond, 5*time.Second))
+	defer s.Close()
+	defer close(release)
+	for i := 0; i < downAfter; i++ {
+		s.sides[secondarySide].noteFollower(false)
+	}
+	if !s.sides[secondarySide].down() {
+		t.Fatal("setup: the secondary is not down")
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 0, "x").Exec() }()
+	waitHandoff(t, "write 0 to reach its leader", 2*time.Second, first.Load)
+	time.Sleep(50 * time.Millisecond) // its entry is appended (kept ahead) and held
+	writeN(t, s, 1, 20)
+	time.Sleep(1500 * time.Millisecond)
+	h := s.Handoff()
+	kept := len(keptFor(t, s, secondarySide))
+	if h.Copied < 20 {
+		t.Fatalf("1.5 s after 20 acknowledged writes (copyAfter 200 ms), %d entries copied to the shared store (kept locally %d, unshared age %s): "+
+			"one held entry (its leader slow) keeps every later entry on this disk only", h.Copied, kept, h.UnsharedAge)
 	}
 }
