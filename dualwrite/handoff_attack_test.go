@@ -244,3 +244,63 @@ func TestAttackHandoffHeldEntryStopsSharingOthers(t *testing.T) {
 			"one held entry (its leader slow) keeps every later entry on this disk only", h.Copied, kept, h.UnsharedAge)
 	}
 }
+
+// slowEntries is a store whose Entries (a claimer's read of a batch) is slow: a replica or
+// coordinator answering late, within gocql's timeouts.
+type slowEntries struct {
+	handoff.Store
+	delay   time.Duration
+	reading chan struct{}
+}
+
+func (s *slowEntries) Entries(ctx context.Context, scope, id string) ([][]byte, error) {
+	select {
+	case s.reading <- struct{}{}:
+	default:
+	}
+	select {
+	case <-time.After(s.delay):
+	case <-ctx.Done():
+	}
+	return s.Store.Entries(ctx, scope, id)
+}
+
+// TestAttackHandoffStaleListingLetsAuthorityMove: the shared backlog SetPhase counts is the last
+// listing, refreshed by the background loop after adopt; while adopt is slow (one batch's entries
+// read slowly) the listing is not refreshed, so a batch handed off after it is not counted and
+// SetPhase makes the secondary authoritative while that batch — writes it lacks — waits in the store.
+//
+// Interleaving: c lists (nothing owed); b hands off 20 writes for the secondary at Close; c claims
+//
+//	the batch, its Entries read takes 3 s; meanwhile c.SetPhase(DualFlipped) succeeds (listing 2+ s old).
+//
+// Promise: H5: SetPhase waits "while a batch for it was listed at the last listing (at most 1 s old
+// ...)"; docs "Authority": "listed every second".
+func TestAttackHandoffStaleListingLetsAuthorityMove(t *testing.T) {
+	mem := handoff.NewMemStore()
+	slow := &slowEntries{Store: mem, delay: 3 * time.Second, reading: make(chan struct{}, 1)}
+	fc := &fakeSides{}
+	c := newHandoffSession(t, fc, slow, "c", HandoffDrain(50*time.Millisecond, 5*time.Second))
+	defer c.Close()
+	time.Sleep(1200 * time.Millisecond) // c has listed the (empty) store
+
+	fb := &fakeSides{}
+	fb.set(secondarySide, downSide)
+	b := newHandoffSession(t, fb, mem, "b", HandoffDrain(50*time.Millisecond, 5*time.Second), HandoffCopyAfter(time.Hour))
+	writeN(t, b, 0, 20)
+	b.Close()
+	if bl, _ := handoff.Backlog(context.Background(), mem, "orders"); bl["secondary"] != 20 {
+		t.Fatalf("setup: shared backlog %v, want secondary 20", bl)
+	}
+	select {
+	case <-slow.reading: // c claimed the batch and reads it, slowly
+	case <-time.After(5 * time.Second):
+		t.Fatal("setup: c never claimed the batch")
+	}
+	time.Sleep(1500 * time.Millisecond) // well past the promised 1 s
+	bl, _ := handoff.Backlog(context.Background(), mem, "orders")
+	if err := c.SetPhase(DualFlipped); err == nil {
+		t.Fatalf("SetPhase(DualFlipped) succeeded while the shared store owes the secondary %v (c's last listing: %v, local backlog %d)",
+			bl, c.Handoff().Owed, func() int64 { n, _ := c.Backlog(); return n }())
+	}
+}
