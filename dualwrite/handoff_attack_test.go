@@ -304,3 +304,47 @@ func TestAttackHandoffStaleListingLetsAuthorityMove(t *testing.T) {
 			bl, c.Handoff().Owed, func() int64 { n, _ := c.Backlog(); return n }())
 	}
 }
+
+// TestAttackHandoffDeadLettersStayOnTheLostDisk: the hand-off shares the replay backlog but not
+// its dead letters — acknowledged writes the follower lacks, which hold its authority until an
+// operator retries or drops them. Close hands off nothing for them; once the instance's disk is
+// gone, no instance owes them, and the authority moves over them.
+//
+// Interleaving: a (dual) acknowledges 5 writes; the secondary refuses them, the replayer
+// dead-letters them; a closes; its directory is lost; b (same scope) SetPhase(DualFlipped): accepted.
+//
+// Promise: WithHandoff "an acknowledged write kept for a side survives the loss of this instance
+// and its disk"; docs "counts as backlog, then as a dead letter, against that side's authority".
+func TestAttackHandoffDeadLettersStayOnTheLostDisk(t *testing.T) {
+	st := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
+	dir := t.TempDir()
+	a, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fa.exec), WithReplayDir(dir), WithPhase(Dual), WithFollowerBudget(20 * time.Millisecond),
+			withDeadLetterMinAge(0), withReplayBackoffMax(10 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("a"), HandoffLease(5*time.Second),
+				HandoffDrain(50*time.Millisecond, 5*time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeN(t, a, 0, 5)
+	waitHandoff(t, "the 5 entries to be dead-lettered", 10*time.Second, func() bool { return a.owedTo(secondarySide) == 5 && func() bool { n, _ := a.Backlog(); return n == 0 }() })
+	if err := a.SetPhase(DualFlipped); !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("control: SetPhase(DualFlipped) on a over its dead letters = %v, want ErrAuthorityBacklog", err)
+	}
+	a.Close()
+	if err := os.RemoveAll(dir); err != nil { // the pod is rescheduled with an empty directory
+		t.Fatal(err)
+	}
+
+	fb := &fakeSides{}
+	b := newHandoffSession(t, fb, st, "b")
+	defer b.Close()
+	time.Sleep(1200 * time.Millisecond) // b lists the store
+	if err := b.SetPhase(DualFlipped); err == nil {
+		bl, _ := handoff.Backlog(context.Background(), st, "orders")
+		t.Fatalf("after a's disk was lost, SetPhase(DualFlipped) succeeded: a's 5 dead-lettered acknowledged writes were never handed off (shared backlog %v, handed off %d)",
+			bl, a.Handoff().HandedOff)
+	}
+}
