@@ -332,6 +332,12 @@ func (l *FileLog) readAfter(from Pos, max int) ([]shareRec, error) {
 	return out, err
 }
 
+// readPast says whether the replayer's reads (Pending) already handed out the record at p (and
+// so dead-lettered it if it could not be decoded).
+func (l *FileLog) readPast(p Pos) bool {
+	return passed(toPos(l.log.ReadPos()), p)
+}
+
 // cursorPos is the position every entry up to which is Done.
 func (l *FileLog) cursorPos() Pos { return toPos(l.log.Cursor()) }
 
@@ -411,7 +417,18 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 	var per [2][]shareRec
 	for _, r := range recs {
 		if r.bad {
-			h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
+			if !final {
+				h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
+				continue
+			}
+			// At Close the replayer has stopped: an undecodable entry it has not read (Pending
+			// dead-letters it when it does) is dead-lettered here before Done passes it (H1).
+			if !h.fl.readPast(r.pos) {
+				h.s.logger.Error("dualwrite: hand-off at Close: a replay log entry cannot be decoded; dead-lettered", "pos", r.pos)
+				if err := h.fl.asideRaw(h.fl.dead, "cannot be decoded (set aside at the hand-off at Close)", r.raw); err != nil {
+					return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
+				}
+			}
 			continue
 		}
 		sd := entrySide(&r.e)
@@ -606,7 +623,12 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 	for _, raw := range raws {
 		e, err := decodeEntry(raw)
 		if err != nil {
-			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; skipped", "batch", b.ID, "err", err)
+			// Written by a version this one cannot read: kept durably in the dead-letter log
+			// (as a local undecodable entry is) before the batch may be deleted (H4, invariant 2).
+			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; dead-lettered", "batch", b.ID, "err", err)
+			if aerr := h.fl.asideRaw(h.fl.dead, "adopted from the shared store (batch "+b.ID+"): "+err.Error(), raw); aerr != nil {
+				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable adopted entry: %w", aerr)
+			}
 			continue
 		}
 		g.Go(func() error { return h.s.log.Append(gctx, &e) })
