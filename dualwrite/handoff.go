@@ -169,7 +169,8 @@ type handoffState struct {
 	closer func()
 
 	mu      sync.Mutex
-	copied  Pos // the last entry shared (after it, nothing is)
+	copied  Pos          // every entry up to it is shared (or needs not be)
+	ahead   map[Pos]bool // entries after copied shared already (a held entry before them waits)
 	own     []ownBatch
 	beatAt  time.Time
 	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
@@ -194,7 +195,7 @@ func (s *Session) startHandoff() error {
 	if !ok {
 		return fmt.Errorf("%w: WithHandoff needs the file replay log (WithReplayDir)", ErrHandoff)
 	}
-	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{})}
+	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{}), ahead: map[Pos]bool{}}
 	h.owner = hc.instance
 	mc := s.cfg.migration
 	if h.owner == "" && mc != nil {
@@ -361,15 +362,24 @@ func (h *holds) peek(sd side, ts int64) (held, void bool) {
 // share copies the entries after the last shared one to the store: those logged copyAfter ago
 // or more (H2), or all of them (final, at Close: no holder, adoptable at once). It returns the
 // position of the last record it covered (shared, withdrawn or undecodable) and stops at the
-// first entry too young or held, or at a failure (then nothing after the last stored batch
-// counts as shared: it is tried again).
+// first entry too young, or at a failure (then nothing after the last stored batch counts as
+// shared: it is tried again). A held entry is skipped, not stopped at: the entries after it are
+// shared and remembered (ahead), the frontier (copied) stays before it, and the next pass shares
+// it once its leader answered.
 func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	h.mu.Lock()
 	from := h.copied
 	h.mu.Unlock()
 	if c := h.fl.cursorPos(); !passed(from, c) {
 		from = c
+		h.mu.Lock()
+		if passed(c, h.copied) {
+			h.copied = c
+		}
+		h.mu.Unlock()
 	}
+	front := from // the frontier this pass reaches
+	gap := false  // a held entry was skipped in this pass: what follows it is shared "ahead"
 	defer func() { h.noteUnshared() }() // on every path: a store that cannot be reached lets the window grow, and the metric says so
 	cutoff := time.Now().Add(-h.cfg.copyAfter)
 	holder := h.origin
@@ -379,37 +389,76 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	for ctx.Err() == nil {
 		recs, err := h.fl.readAfter(from, h.cfg.batch)
 		if err != nil && len(recs) == 0 {
-			return from, err
+			return front, err
 		}
+		h.mu.Lock()
+		ahead := make(map[Pos]bool, len(h.ahead))
+		for p := range h.ahead {
+			ahead[p] = true
+		}
+		h.mu.Unlock()
+		const (
+			covered = iota // shared earlier, or needs not be
+			taken          // to share now
+			left           // held: shared by a later pass
+		)
 		var take []shareRec
+		kind := make([]int, 0, len(recs))
 		stopped := false
 		for _, r := range recs {
-			if !r.bad && !final {
-				if r.e.Logged.After(cutoff) {
-					stopped = true
-					break
-				}
+			switch {
+			case ahead[r.pos]:
+				kind = append(kind, covered)
+				continue
+			case !r.bad && !final && r.e.Logged.After(cutoff):
+				stopped = true
+			case !r.bad && !final:
 				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp); held {
-					stopped = true
-					break
+					kind = append(kind, left) // its leader has not answered: skipped, not stopped at
+					continue
 				}
 			}
+			if stopped {
+				break
+			}
+			kind = append(kind, taken)
 			take = append(take, r)
 		}
 		if len(take) > 0 {
 			if err := h.put(ctx, take, holder, final); err != nil {
-				return from, err
+				return front, err
 			}
-			from = take[len(take)-1].pos
-			h.mu.Lock()
-			h.copied = from
-			h.mu.Unlock()
+		}
+		// The frontier moves over the records covered up to the first one left behind; what is
+		// shared after that one is remembered in ahead.
+		h.mu.Lock()
+		for i, k := range kind {
+			switch {
+			case k == left:
+				gap = true
+			case !gap:
+				front = recs[i].pos
+			case k == taken:
+				h.ahead[recs[i].pos] = true
+			}
+		}
+		if passed(front, h.copied) {
+			h.copied = front
+			for p := range h.ahead {
+				if passed(front, p) {
+					delete(h.ahead, p)
+				}
+			}
+		}
+		h.mu.Unlock()
+		if len(kind) > 0 {
+			from = recs[len(kind)-1].pos
 		}
 		if stopped || len(recs) < h.cfg.batch {
 			break
 		}
 	}
-	return from, ctx.Err()
+	return front, ctx.Err()
 }
 
 // put stores recs as one batch per side (H2: held by this instance's liveness lease unless final).
@@ -507,10 +556,20 @@ func (h *handoffState) distinct() []handoff.Store {
 func (h *handoffState) noteUnshared() {
 	h.mu.Lock()
 	from := h.copied
+	ahead := len(h.ahead)
 	h.mu.Unlock()
 	var age time.Duration
-	if recs, _ := h.fl.readAfter(from, 1); len(recs) > 0 && !recs[0].bad {
-		age = max(time.Since(recs[0].e.Logged), 0)
+	recs, _ := h.fl.readAfter(from, 1+ahead)
+	for _, r := range recs {
+		h.mu.Lock()
+		shared := h.ahead[r.pos]
+		h.mu.Unlock()
+		if !shared {
+			if !r.bad {
+				age = max(time.Since(r.e.Logged), 0)
+			}
+			break
+		}
 	}
 	h.unshared.Store(int64(age))
 	for {

@@ -329,7 +329,9 @@ func TestAttackHandoffDeadLettersStayOnTheLostDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeN(t, a, 0, 5)
-	waitHandoff(t, "the 5 entries to be dead-lettered", 10*time.Second, func() bool { return a.owedTo(secondarySide) == 5 && func() bool { n, _ := a.Backlog(); return n == 0 }() })
+	waitHandoff(t, "the 5 entries to be dead-lettered", 10*time.Second, func() bool {
+		return a.owedTo(secondarySide) == 5 && func() bool { n, _ := a.Backlog(); return n == 0 }()
+	})
 	if err := a.SetPhase(DualFlipped); !errors.Is(err, ErrAuthorityBacklog) {
 		t.Fatalf("control: SetPhase(DualFlipped) on a over its dead letters = %v, want ErrAuthorityBacklog", err)
 	}
