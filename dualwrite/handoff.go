@@ -378,8 +378,8 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 		}
 		h.mu.Unlock()
 	}
-	front := from // the frontier this pass reaches
-	gap := false  // a held entry was skipped in this pass: what follows it is shared "ahead"
+	front := from                       // the frontier this pass reaches
+	gap := false                        // a held entry was skipped in this pass: what follows it is shared "ahead"
 	defer func() { h.noteUnshared() }() // on every path: a store that cannot be reached lets the window grow, and the metric says so
 	cutoff := time.Now().Add(-h.cfg.copyAfter)
 	holder := h.origin
