@@ -175,7 +175,10 @@ type handoffState struct {
 	beatAt  time.Time
 	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
 	owedErr error            // the last listing's failure (nil: owed is current)
-	closing atomic.Bool      // Close began: adopt nothing more
+	owedAt  time.Time        // when the last listing ended
+
+	listEvery time.Duration // the listing's period (adoptEvery at Open)
+	closing   atomic.Bool   // Close began: adopt nothing more
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
@@ -184,9 +187,9 @@ type handoffState struct {
 	wg   sync.WaitGroup
 }
 
-// startHandoff is newSession's step for WithHandoff, before the migration starts (whose phase
-// switch counts the shared backlog).
-func (s *Session) startHandoff() error {
+// setupHandoff is newSession's first step for WithHandoff: it builds the hand-off and lists the
+// shared backlog (bounded by refreshTimeout), before Open's authority check counts it (H5).
+func (s *Session) setupHandoff() error {
 	hc := s.cfg.handoff
 	if hc == nil {
 		return nil
@@ -242,12 +245,42 @@ func (s *Session) startHandoff() error {
 	if hc.batch <= 0 {
 		hc.batch = defaultHandoffBatch
 	}
+	h.listEvery = hc.adoptEvery
 	s.ho = h
-	h.registerMetrics()
-	h.refresh(context.Background()) // before the first phase switch counts it (H5)
-	h.wg.Add(1)
-	go h.run()
+	h.refresh(context.Background()) // before Open's check and the first phase switch count it (H5)
 	return nil
+}
+
+// startHandoff starts the hand-off's background work (copy, cleanup, adoption, and the listing
+// in its own loop), before the migration starts.
+func (s *Session) startHandoff() {
+	h := s.ho
+	if h == nil {
+		return
+	}
+	h.registerMetrics()
+	h.wg.Add(2)
+	go h.run()
+	go h.refreshLoop(h.listEvery)
+}
+
+// refreshLoop lists the shared backlog every adoptEvery (H5), in a loop of its own: a slow
+// adoption or copy never leaves the listing stale.
+func (h *handoffState) refreshLoop(every time.Duration) {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-h.stop; cancel() }()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.refresh(ctx)
+	}
 }
 
 // lazySession connects to the control cluster on first use and again after a failure (at most
@@ -306,7 +339,6 @@ func (h *handoffState) run() {
 		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
 			adoptedAt = time.Now()
 			h.adopt(ctx)
-			h.refresh(ctx)
 		}
 	}
 }
@@ -645,7 +677,11 @@ func (h *handoffState) adopt(ctx context.Context) {
 		if h.cfg.onClaim != nil {
 			a.Claimed = func(ctx context.Context, b handoff.Batch) { h.cfg.onClaim(ctx, b.ID) }
 		}
-		res, err := a.Once(ctx, 0)
+		// Bounded: a claimer past its lease overlaps the next one anyway, and a hung store call
+		// must not stop the loop (the listing has its own, refreshLoop).
+		actx, cancel := context.WithTimeout(ctx, h.cfg.lease)
+		res, err := a.Once(actx, 0)
+		cancel()
 		h.writes.Add(int64(3 * res.Batches))
 		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
 			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
@@ -658,7 +694,7 @@ func (h *handoffState) adopt(ctx context.Context) {
 
 // refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
 func (h *handoffState) refresh(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	owed := map[string]int64{}
 	var errs []error
@@ -670,9 +706,16 @@ func (h *handoffState) refresh(ctx context.Context) {
 		}
 	}
 	h.mu.Lock()
-	h.owed, h.owedErr = owed, errors.Join(errs...)
+	h.owed, h.owedErr, h.owedAt = owed, errors.Join(errs...), time.Now()
 	h.mu.Unlock()
 }
+
+// refreshTimeout bounds one listing of the shared backlog.
+const refreshTimeout = 2 * time.Second
+
+// maxListingAge is how old the last listing may be before the shared backlog counts as unknown
+// (one, as a failed listing): two listing periods plus one listing's time.
+func (h *handoffState) maxListingAge() time.Duration { return 2*h.listEvery + refreshTimeout }
 
 // sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
 // they share fsyncs.
@@ -710,6 +753,10 @@ func (h *handoffState) owedTo(sd side) int64 {
 	defer h.mu.Unlock()
 	if h.owedErr != nil {
 		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read (counted as one)", "err", h.owedErr)
+		return h.owed[sd.String()] + 1
+	}
+	if age := time.Since(h.owedAt); age > h.maxListingAge() {
+		h.s.logger.Warn("dualwrite: the last listing of the shared replay backlog is too old (counted as one)", "age", age.Round(time.Millisecond).String())
 		return h.owed[sd.String()] + 1
 	}
 	return h.owed[sd.String()]

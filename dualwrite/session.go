@@ -185,18 +185,32 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		return nil, fmt.Errorf("%w: the %s policy keeps failed follower writes for replay; "+
 			"pass dualwrite.WithReplayDir(\"/a/persistent/dir\") (or WithPolicy(dualwrite.Strict))", ErrNoReplayLog, cfg.policy)
 	}
+	if err := s.setupHandoff(); err != nil {
+		s.bgCancel()
+		if s.ownLog {
+			s.log.Close()
+		}
+		return nil, err
+	}
 	if lead := cfg.phase.leader(); lead != primarySide && s.log != nil {
 		// Starting straight into a phase where the secondary is authoritative is the switch
 		// SetPhase guards, made at open: an earlier process may have left writes acknowledged
 		// for that side in the replay log or its dead letters. Refuse as SetPhase does; open in
 		// the phase before (its replayer drains them) and SetPhaseWait.
-		if n := s.owedTo(lead); n > 0 {
+		n := s.owedTo(lead)
+		if s.ho != nil {
+			n += s.ho.owedTo(lead) // the shared store's backlog, listed by setupHandoff (H5)
+		}
+		if n > 0 {
+			if s.ho != nil {
+				s.ho.closer()
+			}
 			s.bgCancel()
 			if s.ownLog {
 				s.log.Close()
 			}
 			return nil, fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in "+
-				"the replay log, its dead letters or its uncertain store; open in %s and %s",
+				"the replay log, its dead letters, its uncertain store or the shared hand-off store; open in %s and %s",
 				ErrAuthorityBacklog, cfg.phase, lead, n, Dual, s.owedDetail(lead))
 		}
 	}
@@ -218,10 +232,7 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		s.replayWG.Add(1)
 		go s.replayer()
 	}
-	if err := s.startHandoff(); err != nil {
-		s.Close()
-		return nil, err
-	}
+	s.startHandoff()
 	s.health.every = cfg.healthEvery
 	if cfg.healthTick > 0 {
 		s.replayWG.Add(1)
