@@ -527,19 +527,15 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 		if len(rs) == 0 {
 			continue
 		}
-		var rnd [4]byte
-		_, _ = rand.Read(rnd[:])
-		b := handoff.Batch{ID: fmt.Sprintf("%016x-%s-%s", time.Now().UnixNano(), h.owner, hex.EncodeToString(rnd[:])),
-			Side: side(sd).String(), Entries: len(rs), Origin: h.owner, Holder: holder, Created: time.Now()}
 		raws := make([][]byte, len(rs))
 		for i, r := range rs {
 			raws[i] = r.raw
 		}
 		st := h.stores[sd]
-		if err := st.Put(ctx, h.scope, b, raws); err != nil {
+		b, err := h.putBatch(ctx, side(sd), raws, holder, handoff.KindReplay)
+		if err != nil {
 			return err
 		}
-		h.writes.Add(int64(len(rs) + 1))
 		if final {
 			h.handedN.Add(int64(len(rs)))
 		} else {
@@ -720,6 +716,9 @@ func (h *handoffState) maxListingAge() time.Duration { return 2*h.listEvery + re
 // sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
 // they share fsyncs.
 func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte) error {
+	if k := b.Kind(); k != handoff.KindReplay {
+		return h.sinkAside(ctx, b, k, raws)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for _, raw := range raws {
@@ -743,6 +742,98 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
 	}
 	return nil
+}
+
+// sinkAside keeps a batch of dead letters or uncertain writes in the same local store, durably,
+// never in the replay log (invariant 6): they wait for an operator here as they did on the origin.
+func (h *handoffState) sinkAside(ctx context.Context, b handoff.Batch, kind string, raws [][]byte) error {
+	into := h.fl.dead
+	if kind == handoff.KindUncertain {
+		into = h.fl.unc
+	}
+	cause := fmt.Sprintf("%s handed off by %s (batch %s)", kind, b.Origin, b.ID)
+	for _, raw := range raws {
+		e, err := decodeEntry(raw)
+		if err != nil {
+			err = h.fl.asideRaw(into, cause+": cannot be decoded: "+err.Error(), raw)
+		} else {
+			err = h.fl.aside(ctx, into, &e, errors.New(cause))
+		}
+		if err != nil {
+			return fmt.Errorf("dualwrite: hand-off: keeping an adopted %s: %w", kind, err)
+		}
+	}
+	h.adoptedN.Add(int64(len(raws)))
+	if h.s.hm != nil {
+		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
+	}
+	h.s.logger.Warn("dualwrite: hand-off: adopted "+kind+" entries another instance left; they wait for an operator here",
+		"batch", b.ID, "origin", b.Origin, "entries", len(raws))
+	return nil
+}
+
+// handAside hands this instance's dead letters and uncertain writes to the store at Close
+// (invariant 6), then drops them locally: they count against their side's authority there, and
+// an adopter keeps them for the operator. An undecodable one (no side known) goes to both sides.
+func (h *handoffState) handAside(ctx context.Context) (int, error) {
+	total := 0
+	for _, k := range []struct {
+		kind string
+		list func() ([]Aside, error)
+		drop func(context.Context, []int) (int, error)
+	}{{handoff.KindDeadLetter, h.fl.DeadLetters, h.fl.DropDeadLetters}, {handoff.KindUncertain, h.fl.UncertainEntries, h.fl.DropUncertain}} {
+		as, err := k.list()
+		if err != nil {
+			return total, fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+		}
+		if len(as) == 0 {
+			continue
+		}
+		var per [2][][]byte
+		ids := make([]int, 0, len(as))
+		for _, a := range as {
+			ids = append(ids, a.ID)
+			if a.Raw != nil {
+				per[primarySide] = append(per[primarySide], a.Raw)
+				per[secondarySide] = append(per[secondarySide], a.Raw)
+				continue
+			}
+			raw, err := encodeEntry(&a.Entry)
+			if err != nil {
+				return total, fmt.Errorf("encoding a %s entry: %w", k.kind, err)
+			}
+			sd := entrySide(&a.Entry)
+			per[sd] = append(per[sd], raw)
+		}
+		for sd, raws := range per {
+			if len(raws) == 0 {
+				continue
+			}
+			if _, err := h.putBatch(ctx, side(sd), raws, "", k.kind); err != nil {
+				return total, err
+			}
+			h.handedN.Add(int64(len(raws)))
+		}
+		if _, err := k.drop(ctx, ids); err != nil {
+			// In the store and still here: counted twice against the side (the safe side).
+			h.s.logger.Error("dualwrite: hand-off at Close: dropping handed-off "+k.kind+" entries locally", "err", err)
+		}
+		total += len(as)
+	}
+	return total, nil
+}
+
+// putBatch stores raws as one batch of kind for side sd, held by holder ("" = adoptable at once).
+func (h *handoffState) putBatch(ctx context.Context, sd side, raws [][]byte, holder, kind string) (handoff.Batch, error) {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	b := handoff.Batch{ID: fmt.Sprintf("%016x-%s-%s%s", time.Now().UnixNano(), h.owner, hex.EncodeToString(rnd[:]), handoff.KindSuffix(kind)),
+		Side: sd.String(), Entries: len(raws), Origin: h.owner, Holder: holder, Created: time.Now()}
+	if err := h.stores[sd].Put(ctx, h.scope, b, raws); err != nil {
+		return b, err
+	}
+	h.writes.Add(int64(len(raws) + 1))
+	return b, nil
 }
 
 // owedTo counts the shared backlog for side sd (H5) as last listed (at most adoptEvery ago, 1 s:
@@ -797,6 +888,10 @@ func (h *handoffState) closeHandoff() {
 			h.s.logger.Error("dualwrite: hand-off at Close: emptying the local log (its entries are in the shared store too: replaying them twice is harmless)", "err", err)
 		}
 	}
+	aside, err := h.handAside(ctx)
+	if err != nil {
+		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", err)
+	}
 	h.mu.Lock()
 	left := 0
 	for _, b := range h.own {
@@ -807,9 +902,10 @@ func (h *handoffState) closeHandoff() {
 	for _, st := range h.distinct() {
 		_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
 	}
-	if n > 0 || left > 0 {
+	if n > 0 || left > 0 || aside > 0 {
 		h.s.logger.Info("dualwrite: hand-off at Close: the replay backlog is in the shared store for another instance to adopt",
-			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "took", time.Since(start).Round(time.Millisecond).String())
+			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
+			"took", time.Since(start).Round(time.Millisecond).String())
 	}
 }
 
