@@ -26,29 +26,38 @@ import (
 // accepted the write) is the second, from which any live instance of the same migration (scope)
 // adopts what an instance left.
 //
-// Invariants (with internal/handoff's 1–5):
+// Invariants (with internal/handoff's 1–6):
 //
 //	H1. Close passes an entry of the local log without it having landed only once it is durable
-//	    in the shared store (Put returned): the local log is empty after a successful hand-off,
-//	    and holds everything after a failed one (then the next session on the directory drains it).
+//	    in the shared store (Put returned), or in the local dead-letter log when it cannot be
+//	    decoded (the replayer, stopped, never read it): the local log is empty after a successful
+//	    hand-off, and holds everything after a failed one (then the next session on the directory
+//	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
+//	    their kind, invariant 6) and drops them locally: a lost disk loses none of them.
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
 //	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
-//	    replays it itself), unless its leader has not answered yet (held: copied once it has) or it
-//	    was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
+//	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
+//	    and copied by a later pass once it has; what was copied after it is kept in ahead, beyond
+//	    the contiguous frontier copied) or it was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
 //	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is.
 //	H3. A copy batch is deleted by its origin only once the local cursor passed every entry in it
 //	    (each landed or was dead-lettered locally); at Close the origin drops its liveness lease
 //	    instead, and the batches left are adopted by others.
 //	H4. Adopting a batch appends its entries to the local replay log (durable) before the batch is
-//	    deleted: from then on they are this instance's backlog, replayed, copied and handed off
+//	    deleted (an entry this version cannot decode goes to the local dead-letter log, durably;
+//	    a batch of dead letters or uncertain writes goes to those local stores, never replayed):
+//	    from then on they are this instance's backlog, replayed, copied and handed off
 //	    like its own. Entries keep their Side, original Timestamp, absolute TTL expiry and Logged
 //	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
 //	    writes the same cells with the same writetime and no longer TTL.
-//	H5. The shared backlog of a side counts against its authority (pendingFor): SetPhase and the
-//	    migration watcher wait while a batch for it was listed at the last listing (at most 1 s
-//	    old, never read with the phase gate held); a listing that failed counts as one. The fleet's
-//	    `islands migration set --wait` reads the store itself when authority moves.
+//	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
+//	    which lists the store first, bounded by refreshTimeout): SetPhase and the migration
+//	    watcher wait while a batch for it was listed at the last listing (listed every adoptEvery
+//	    in a loop of its own, never with the phase gate held, so a slow adoption never leaves it
+//	    stale); a listing that failed, or older than maxListingAge, counts as one. Adoption's
+//	    store calls are bounded by the lease TTL. The fleet's `islands migration set --wait`
+//	    reads the store itself when authority moves.
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
