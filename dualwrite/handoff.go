@@ -33,7 +33,8 @@ import (
 //	    decoded (the replayer, stopped, never read it): the local log is empty after a successful
 //	    hand-off, and holds everything after a failed one (then the next session on the directory
 //	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
-//	    their kind, invariant 6) and drops them locally: a lost disk loses none of them.
+//	    their kind, invariant 6) and drops them locally; in the background they are copied every
+//	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
 //	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
 //	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
@@ -167,6 +168,14 @@ type ownBatch struct {
 	count int
 }
 
+// asideCopy is a held copy of local dead letters or uncertain writes (their aside IDs).
+type asideCopy struct {
+	id   string
+	st   handoff.Store
+	kind string
+	ids  []int
+}
+
 type handoffState struct {
 	s      *Session
 	cfg    *handoffConfig
@@ -181,6 +190,7 @@ type handoffState struct {
 	copied  Pos          // every entry up to it is shared (or needs not be)
 	ahead   map[Pos]bool // entries after copied shared already (a held entry before them waits)
 	own     []ownBatch
+	asides  []asideCopy // this instance's held copies of its dead letters and uncertain writes
 	beatAt  time.Time
 	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
 	owedErr error            // the last listing's failure (nil: owed is current)
@@ -347,6 +357,9 @@ func (h *handoffState) run() {
 		h.cleanup(ctx)
 		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
 			adoptedAt = time.Now()
+			if err := h.copyAside(ctx); err != nil && ctx.Err() == nil {
+				h.s.logger.Warn("dualwrite: hand-off: copying dead letters and uncertain writes to the shared store", "err", err)
+			}
 			h.adopt(ctx)
 		}
 	}
@@ -647,7 +660,10 @@ func (h *handoffState) cleanup(ctx context.Context) {
 		}
 		h.writes.Add(2)
 	}
-	if len(keep) > 0 {
+	h.mu.Lock()
+	held := len(keep) > 0 || len(h.asides) > 0
+	h.mu.Unlock()
+	if held {
 		if err := h.beat(ctx, false); err != nil && ctx.Err() == nil {
 			h.s.logger.Warn("dualwrite: hand-off", "err", err)
 		}
@@ -781,16 +797,137 @@ func (h *handoffState) sinkAside(ctx context.Context, b handoff.Batch, kind stri
 	return nil
 }
 
+// asideKinds are the local stores of entries set aside, by batch kind.
+func (h *handoffState) asideKinds() []asideKind {
+	return []asideKind{{handoff.KindDeadLetter, h.fl.DeadLetters, h.fl.DropDeadLetters},
+		{handoff.KindUncertain, h.fl.UncertainEntries, h.fl.DropUncertain}}
+}
+
+type asideKind struct {
+	kind string
+	list func() ([]Aside, error)
+	drop func(context.Context, []int) (int, error)
+}
+
+// copyAside keeps the shared store's copies of this instance's dead letters and uncertain writes
+// in step with the local ones (invariant 6), in the background: a copy holding an entry no longer
+// here (retried or dropped by an operator) is deleted, and what no copy holds is copied, held by
+// this instance's liveness lease (nobody adopts it while this instance lives; at Close or when it
+// dies, they are adopted like its replay copies). So a crash that loses the disk loses none set
+// aside more than adoptEvery + a copy's time ago.
+func (h *handoffState) copyAside(ctx context.Context) error {
+	for _, k := range h.asideKinds() {
+		as, err := k.list()
+		if err != nil {
+			return fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+		}
+		here := make(map[int]bool, len(as))
+		for _, a := range as {
+			here[a.ID] = true
+		}
+		h.mu.Lock()
+		var mine, others []asideCopy
+		for _, c := range h.asides {
+			if c.kind == k.kind {
+				mine = append(mine, c)
+			} else {
+				others = append(others, c)
+			}
+		}
+		h.mu.Unlock()
+		var keep []asideCopy
+		copied := map[int]bool{}
+		var errs []error
+		for _, c := range mine {
+			whole := true
+			for _, id := range c.ids {
+				whole = whole && here[id]
+			}
+			if !whole {
+				if err := c.st.Delete(ctx, h.scope, c.id); err != nil {
+					errs = append(errs, err)
+				} else {
+					h.writes.Add(2)
+					continue // its entries still here are copied again below
+				}
+			}
+			keep = append(keep, c)
+			for _, id := range c.ids {
+				copied[id] = true
+			}
+		}
+		var todo []Aside
+		for _, a := range as {
+			if !copied[a.ID] {
+				todo = append(todo, a)
+			}
+		}
+		if len(todo) > 0 && len(errs) == 0 {
+			if err := h.beat(ctx, true); err != nil {
+				errs = append(errs, err)
+			} else {
+				cs, err := h.putAside(ctx, k.kind, todo, h.origin)
+				keep = append(keep, cs...)
+				errs = append(errs, err)
+			}
+		}
+		h.mu.Lock()
+		h.asides = append(others, keep...)
+		h.mu.Unlock()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putAside stores aside entries of kind as one batch per side, held by holder; one that cannot
+// be decoded (no side known) goes to both sides.
+func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, holder string) ([]asideCopy, error) {
+	var per [2][][]byte
+	var ids [2][]int
+	for _, a := range as {
+		if a.Raw != nil {
+			for sd := range per {
+				per[sd] = append(per[sd], a.Raw)
+				ids[sd] = append(ids[sd], a.ID)
+			}
+			continue
+		}
+		raw, err := encodeEntry(&a.Entry)
+		if err != nil {
+			return nil, fmt.Errorf("encoding a %s entry: %w", kind, err)
+		}
+		sd := entrySide(&a.Entry)
+		per[sd] = append(per[sd], raw)
+		ids[sd] = append(ids[sd], a.ID)
+	}
+	var out []asideCopy
+	for sd, raws := range per {
+		if len(raws) == 0 {
+			continue
+		}
+		b, err := h.putBatch(ctx, side(sd), raws, holder, kind)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]})
+		if holder == "" {
+			h.handedN.Add(int64(len(raws)))
+		} else {
+			h.copiedN.Add(int64(len(raws)))
+		}
+	}
+	return out, nil
+}
+
 // handAside hands this instance's dead letters and uncertain writes to the store at Close
 // (invariant 6), then drops them locally: they count against their side's authority there, and
-// an adopter keeps them for the operator. An undecodable one (no side known) goes to both sides.
+// an adopter keeps them for the operator. Those already in a held copy (copyAside) are not put
+// again: the copy becomes adoptable when Close drops the liveness lease.
 func (h *handoffState) handAside(ctx context.Context) (int, error) {
 	total := 0
-	for _, k := range []struct {
-		kind string
-		list func() ([]Aside, error)
-		drop func(context.Context, []int) (int, error)
-	}{{handoff.KindDeadLetter, h.fl.DeadLetters, h.fl.DropDeadLetters}, {handoff.KindUncertain, h.fl.UncertainEntries, h.fl.DropUncertain}} {
+	for _, k := range h.asideKinds() {
 		as, err := k.list()
 		if err != nil {
 			return total, fmt.Errorf("reading the local %s entries: %w", k.kind, err)
@@ -798,30 +935,28 @@ func (h *handoffState) handAside(ctx context.Context) (int, error) {
 		if len(as) == 0 {
 			continue
 		}
-		var per [2][][]byte
+		copied := map[int]bool{}
+		h.mu.Lock()
+		for _, c := range h.asides {
+			if c.kind == k.kind {
+				for _, id := range c.ids {
+					copied[id] = true
+				}
+			}
+		}
+		h.mu.Unlock()
+		var todo []Aside
 		ids := make([]int, 0, len(as))
 		for _, a := range as {
 			ids = append(ids, a.ID)
-			if a.Raw != nil {
-				per[primarySide] = append(per[primarySide], a.Raw)
-				per[secondarySide] = append(per[secondarySide], a.Raw)
-				continue
+			if !copied[a.ID] {
+				todo = append(todo, a)
 			}
-			raw, err := encodeEntry(&a.Entry)
-			if err != nil {
-				return total, fmt.Errorf("encoding a %s entry: %w", k.kind, err)
-			}
-			sd := entrySide(&a.Entry)
-			per[sd] = append(per[sd], raw)
 		}
-		for sd, raws := range per {
-			if len(raws) == 0 {
-				continue
-			}
-			if _, err := h.putBatch(ctx, side(sd), raws, "", k.kind); err != nil {
+		if len(todo) > 0 {
+			if _, err := h.putAside(ctx, k.kind, todo, ""); err != nil {
 				return total, err
 			}
-			h.handedN.Add(int64(len(raws)))
 		}
 		if _, err := k.drop(ctx, ids); err != nil {
 			// In the store and still here: counted twice against the side (the safe side).
@@ -897,6 +1032,9 @@ func (h *handoffState) closeHandoff() {
 			h.s.logger.Error("dualwrite: hand-off at Close: emptying the local log (its entries are in the shared store too: replaying them twice is harmless)", "err", err)
 		}
 	}
+	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
+		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
+	}
 	aside, err := h.handAside(ctx)
 	if err != nil {
 		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", err)
@@ -907,6 +1045,10 @@ func (h *handoffState) closeHandoff() {
 		left += b.count
 	}
 	h.own = nil
+	for _, c := range h.asides {
+		left += len(c.ids)
+	}
+	h.asides = nil
 	h.mu.Unlock()
 	for _, st := range h.distinct() {
 		_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)

@@ -353,3 +353,42 @@ func TestHandoffAdoptedAsideStaysAside(t *testing.T) {
 		t.Fatalf("SetPhase(DualFlipped) over an adopted dead letter and uncertain write = %v, want ErrAuthorityBacklog", err)
 	}
 }
+
+// Dead letters are copied in the background too (handoff invariant 6), held by the liveness
+// lease: an instance killed with its disk lost leaves them in the store, adopted by another
+// instance once its lease expires, and they hold the side's authority meanwhile. A copy holding
+// a dead letter an operator dropped is deleted.
+func TestHandoffDeadLettersCopiedInTheBackground(t *testing.T) {
+	st := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
+	a, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fa.exec), WithReplayDir(t.TempDir()), WithPhase(Dual), WithFollowerBudget(20 * time.Millisecond),
+			withDeadLetterMinAge(0), withReplayBackoffMax(10 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("a"), HandoffLease(5*time.Second), HandoffCopyAfter(100*time.Millisecond))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	writeN(t, a, 0, 3)
+	ctx := context.Background()
+	deadIn := func() (n int) {
+		bs, _ := st.Batches(ctx, "orders")
+		for _, b := range bs {
+			if b.Kind() == handoff.KindDeadLetter {
+				n += b.Entries
+			}
+		}
+		return n
+	}
+	waitHandoff(t, "the 3 dead letters to be copied", 10*time.Second, func() bool { return deadIn() == 3 })
+	fl := a.log.(*FileLog)
+	dl, err := fl.DeadLetters()
+	if err != nil || len(dl) != 3 {
+		t.Fatalf("dead letters %d (%v), want 3", len(dl), err)
+	}
+	if _, err := fl.DropDeadLetters(ctx, []int{dl[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	waitHandoff(t, "the copies to follow the operator's drop", 10*time.Second, func() bool { return deadIn() == 2 })
+}
