@@ -111,10 +111,12 @@
 // pod): entries logged more than HandoffCopyAfter ago (2 s) are copied in the background to a
 // shared store in Cassandra (the migration's control keyspace, or HandoffKeyspace in the cluster
 // that accepted the write), held by the instance's liveness lease; Close drains for at most
-// HandoffDrain, then hands what is left to the store and empties the local log; any live instance
+// HandoffDrain, then hands what is left to the store and empties the local log, and hands its
+// dead letters and uncertain writes off too (adopters keep them aside, never replay them); any live instance
 // of the same migration adopts what an instance left, one claimer per batch under an LWT lease
 // that expires if the claimer dies, by appending the entries (original timestamps and TTL
-// expiries) to its own replay log. A side's shared backlog counts against its authority. The
+// expiries) to its own replay log. A side's shared backlog counts against its authority (Open's
+// check included; a listing that failed or is stale counts as one). The
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
 // islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.
 //

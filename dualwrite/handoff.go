@@ -26,29 +26,39 @@ import (
 // accepted the write) is the second, from which any live instance of the same migration (scope)
 // adopts what an instance left.
 //
-// Invariants (with internal/handoff's 1–5):
+// Invariants (with internal/handoff's 1–6):
 //
 //	H1. Close passes an entry of the local log without it having landed only once it is durable
-//	    in the shared store (Put returned): the local log is empty after a successful hand-off,
-//	    and holds everything after a failed one (then the next session on the directory drains it).
+//	    in the shared store (Put returned), or in the local dead-letter log when it cannot be
+//	    decoded (the replayer, stopped, never read it): the local log is empty after a successful
+//	    hand-off, and holds everything after a failed one (then the next session on the directory
+//	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
+//	    their kind, invariant 6) and drops them locally; in the background they are copied every
+//	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
 //	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
-//	    replays it itself), unless its leader has not answered yet (held: copied once it has) or it
-//	    was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
+//	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
+//	    and copied by a later pass once it has; what was copied after it is kept in ahead, beyond
+//	    the contiguous frontier copied) or it was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
 //	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is.
 //	H3. A copy batch is deleted by its origin only once the local cursor passed every entry in it
 //	    (each landed or was dead-lettered locally); at Close the origin drops its liveness lease
 //	    instead, and the batches left are adopted by others.
 //	H4. Adopting a batch appends its entries to the local replay log (durable) before the batch is
-//	    deleted: from then on they are this instance's backlog, replayed, copied and handed off
+//	    deleted (an entry this version cannot decode goes to the local dead-letter log, durably;
+//	    a batch of dead letters or uncertain writes goes to those local stores, never replayed):
+//	    from then on they are this instance's backlog, replayed, copied and handed off
 //	    like its own. Entries keep their Side, original Timestamp, absolute TTL expiry and Logged
 //	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
 //	    writes the same cells with the same writetime and no longer TTL.
-//	H5. The shared backlog of a side counts against its authority (pendingFor): SetPhase and the
-//	    migration watcher wait while a batch for it was listed at the last listing (at most 1 s
-//	    old, never read with the phase gate held); a listing that failed counts as one. The fleet's
-//	    `islands migration set --wait` reads the store itself when authority moves.
+//	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
+//	    which lists the store first, bounded by refreshTimeout): SetPhase and the migration
+//	    watcher wait while a batch for it was listed at the last listing (listed every adoptEvery
+//	    in a loop of its own, never with the phase gate held, so a slow adoption never leaves it
+//	    stale); a listing that failed, or older than maxListingAge, counts as one. Adoption's
+//	    store calls are bounded by the lease TTL. The fleet's `islands migration set --wait`
+//	    reads the store itself when authority moves.
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
@@ -158,6 +168,14 @@ type ownBatch struct {
 	count int
 }
 
+// asideCopy is a held copy of local dead letters or uncertain writes (their aside IDs).
+type asideCopy struct {
+	id   string
+	st   handoff.Store
+	kind string
+	ids  []int
+}
+
 type handoffState struct {
 	s      *Session
 	cfg    *handoffConfig
@@ -169,12 +187,17 @@ type handoffState struct {
 	closer func()
 
 	mu      sync.Mutex
-	copied  Pos // the last entry shared (after it, nothing is)
+	copied  Pos          // every entry up to it is shared (or needs not be)
+	ahead   map[Pos]bool // entries after copied shared already (a held entry before them waits)
 	own     []ownBatch
+	asides  []asideCopy // this instance's held copies of its dead letters and uncertain writes
 	beatAt  time.Time
 	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
 	owedErr error            // the last listing's failure (nil: owed is current)
-	closing atomic.Bool      // Close began: adopt nothing more
+	owedAt  time.Time        // when the last listing ended
+
+	listEvery time.Duration // the listing's period (adoptEvery at Open)
+	closing   atomic.Bool   // Close began: adopt nothing more
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
@@ -183,9 +206,9 @@ type handoffState struct {
 	wg   sync.WaitGroup
 }
 
-// startHandoff is newSession's step for WithHandoff, before the migration starts (whose phase
-// switch counts the shared backlog).
-func (s *Session) startHandoff() error {
+// setupHandoff is newSession's first step for WithHandoff: it builds the hand-off and lists the
+// shared backlog (bounded by refreshTimeout), before Open's authority check counts it (H5).
+func (s *Session) setupHandoff() error {
 	hc := s.cfg.handoff
 	if hc == nil {
 		return nil
@@ -194,7 +217,7 @@ func (s *Session) startHandoff() error {
 	if !ok {
 		return fmt.Errorf("%w: WithHandoff needs the file replay log (WithReplayDir)", ErrHandoff)
 	}
-	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{})}
+	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{}), ahead: map[Pos]bool{}}
 	h.owner = hc.instance
 	mc := s.cfg.migration
 	if h.owner == "" && mc != nil {
@@ -241,12 +264,42 @@ func (s *Session) startHandoff() error {
 	if hc.batch <= 0 {
 		hc.batch = defaultHandoffBatch
 	}
+	h.listEvery = hc.adoptEvery
 	s.ho = h
-	h.registerMetrics()
-	h.refresh(context.Background()) // before the first phase switch counts it (H5)
-	h.wg.Add(1)
-	go h.run()
+	h.refresh(context.Background()) // before Open's check and the first phase switch count it (H5)
 	return nil
+}
+
+// startHandoff starts the hand-off's background work (copy, cleanup, adoption, and the listing
+// in its own loop), before the migration starts.
+func (s *Session) startHandoff() {
+	h := s.ho
+	if h == nil {
+		return
+	}
+	h.registerMetrics()
+	h.wg.Add(2)
+	go h.run()
+	go h.refreshLoop(h.listEvery)
+}
+
+// refreshLoop lists the shared backlog every adoptEvery (H5), in a loop of its own: a slow
+// adoption or copy never leaves the listing stale.
+func (h *handoffState) refreshLoop(every time.Duration) {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-h.stop; cancel() }()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.refresh(ctx)
+	}
 }
 
 // lazySession connects to the control cluster on first use and again after a failure (at most
@@ -304,8 +357,10 @@ func (h *handoffState) run() {
 		h.cleanup(ctx)
 		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
 			adoptedAt = time.Now()
+			if err := h.copyAside(ctx); err != nil && ctx.Err() == nil {
+				h.s.logger.Warn("dualwrite: hand-off: copying dead letters and uncertain writes to the shared store", "err", err)
+			}
 			h.adopt(ctx)
-			h.refresh(ctx)
 		}
 	}
 }
@@ -332,6 +387,12 @@ func (l *FileLog) readAfter(from Pos, max int) ([]shareRec, error) {
 	return out, err
 }
 
+// readPast says whether the replayer's reads (Pending) already handed out the record at p (and
+// so dead-lettered it if it could not be decoded).
+func (l *FileLog) readPast(p Pos) bool {
+	return passed(toPos(l.log.ReadPos()), p)
+}
+
 // cursorPos is the position every entry up to which is Done.
 func (l *FileLog) cursorPos() Pos { return toPos(l.log.Cursor()) }
 
@@ -355,15 +416,24 @@ func (h *holds) peek(sd side, ts int64) (held, void bool) {
 // share copies the entries after the last shared one to the store: those logged copyAfter ago
 // or more (H2), or all of them (final, at Close: no holder, adoptable at once). It returns the
 // position of the last record it covered (shared, withdrawn or undecodable) and stops at the
-// first entry too young or held, or at a failure (then nothing after the last stored batch
-// counts as shared: it is tried again).
+// first entry too young, or at a failure (then nothing after the last stored batch counts as
+// shared: it is tried again). A held entry is skipped, not stopped at: the entries after it are
+// shared and remembered (ahead), the frontier (copied) stays before it, and the next pass shares
+// it once its leader answered.
 func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	h.mu.Lock()
 	from := h.copied
 	h.mu.Unlock()
 	if c := h.fl.cursorPos(); !passed(from, c) {
 		from = c
+		h.mu.Lock()
+		if passed(c, h.copied) {
+			h.copied = c
+		}
+		h.mu.Unlock()
 	}
+	front := from                       // the frontier this pass reaches
+	gap := false                        // a held entry was skipped in this pass: what follows it is shared "ahead"
 	defer func() { h.noteUnshared() }() // on every path: a store that cannot be reached lets the window grow, and the metric says so
 	cutoff := time.Now().Add(-h.cfg.copyAfter)
 	holder := h.origin
@@ -373,37 +443,76 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	for ctx.Err() == nil {
 		recs, err := h.fl.readAfter(from, h.cfg.batch)
 		if err != nil && len(recs) == 0 {
-			return from, err
+			return front, err
 		}
+		h.mu.Lock()
+		ahead := make(map[Pos]bool, len(h.ahead))
+		for p := range h.ahead {
+			ahead[p] = true
+		}
+		h.mu.Unlock()
+		const (
+			covered = iota // shared earlier, or needs not be
+			taken          // to share now
+			left           // held: shared by a later pass
+		)
 		var take []shareRec
+		kind := make([]int, 0, len(recs))
 		stopped := false
 		for _, r := range recs {
-			if !r.bad && !final {
-				if r.e.Logged.After(cutoff) {
-					stopped = true
-					break
-				}
+			switch {
+			case ahead[r.pos]:
+				kind = append(kind, covered)
+				continue
+			case !r.bad && !final && r.e.Logged.After(cutoff):
+				stopped = true
+			case !r.bad && !final:
 				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp); held {
-					stopped = true
-					break
+					kind = append(kind, left) // its leader has not answered: skipped, not stopped at
+					continue
 				}
 			}
+			if stopped {
+				break
+			}
+			kind = append(kind, taken)
 			take = append(take, r)
 		}
 		if len(take) > 0 {
 			if err := h.put(ctx, take, holder, final); err != nil {
-				return from, err
+				return front, err
 			}
-			from = take[len(take)-1].pos
-			h.mu.Lock()
-			h.copied = from
-			h.mu.Unlock()
+		}
+		// The frontier moves over the records covered up to the first one left behind; what is
+		// shared after that one is remembered in ahead.
+		h.mu.Lock()
+		for i, k := range kind {
+			switch {
+			case k == left:
+				gap = true
+			case !gap:
+				front = recs[i].pos
+			case k == taken:
+				h.ahead[recs[i].pos] = true
+			}
+		}
+		if passed(front, h.copied) {
+			h.copied = front
+			for p := range h.ahead {
+				if passed(front, p) {
+					delete(h.ahead, p)
+				}
+			}
+		}
+		h.mu.Unlock()
+		if len(kind) > 0 {
+			from = recs[len(kind)-1].pos
 		}
 		if stopped || len(recs) < h.cfg.batch {
 			break
 		}
 	}
-	return from, ctx.Err()
+	return front, ctx.Err()
 }
 
 // put stores recs as one batch per side (H2: held by this instance's liveness lease unless final).
@@ -411,7 +520,18 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 	var per [2][]shareRec
 	for _, r := range recs {
 		if r.bad {
-			h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
+			if !final {
+				h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
+				continue
+			}
+			// At Close the replayer has stopped: an undecodable entry it has not read (Pending
+			// dead-letters it when it does) is dead-lettered here before Done passes it (H1).
+			if !h.fl.readPast(r.pos) {
+				h.s.logger.Error("dualwrite: hand-off at Close: a replay log entry cannot be decoded; dead-lettered", "pos", r.pos)
+				if err := h.fl.asideRaw(h.fl.dead, "cannot be decoded (set aside at the hand-off at Close)", r.raw); err != nil {
+					return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
+				}
+			}
 			continue
 		}
 		sd := entrySide(&r.e)
@@ -429,19 +549,15 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 		if len(rs) == 0 {
 			continue
 		}
-		var rnd [4]byte
-		_, _ = rand.Read(rnd[:])
-		b := handoff.Batch{ID: fmt.Sprintf("%016x-%s-%s", time.Now().UnixNano(), h.owner, hex.EncodeToString(rnd[:])),
-			Side: side(sd).String(), Entries: len(rs), Origin: h.owner, Holder: holder, Created: time.Now()}
 		raws := make([][]byte, len(rs))
 		for i, r := range rs {
 			raws[i] = r.raw
 		}
 		st := h.stores[sd]
-		if err := st.Put(ctx, h.scope, b, raws); err != nil {
+		b, err := h.putBatch(ctx, side(sd), raws, holder, handoff.KindReplay)
+		if err != nil {
 			return err
 		}
-		h.writes.Add(int64(len(rs) + 1))
 		if final {
 			h.handedN.Add(int64(len(rs)))
 		} else {
@@ -490,10 +606,20 @@ func (h *handoffState) distinct() []handoff.Store {
 func (h *handoffState) noteUnshared() {
 	h.mu.Lock()
 	from := h.copied
+	ahead := len(h.ahead)
 	h.mu.Unlock()
 	var age time.Duration
-	if recs, _ := h.fl.readAfter(from, 1); len(recs) > 0 && !recs[0].bad {
-		age = max(time.Since(recs[0].e.Logged), 0)
+	recs, _ := h.fl.readAfter(from, 1+ahead)
+	for _, r := range recs {
+		h.mu.Lock()
+		shared := h.ahead[r.pos]
+		h.mu.Unlock()
+		if !shared {
+			if !r.bad {
+				age = max(time.Since(r.e.Logged), 0)
+			}
+			break
+		}
 	}
 	h.unshared.Store(int64(age))
 	for {
@@ -534,7 +660,10 @@ func (h *handoffState) cleanup(ctx context.Context) {
 		}
 		h.writes.Add(2)
 	}
-	if len(keep) > 0 {
+	h.mu.Lock()
+	held := len(keep) > 0 || len(h.asides) > 0
+	h.mu.Unlock()
+	if held {
 		if err := h.beat(ctx, false); err != nil && ctx.Err() == nil {
 			h.s.logger.Warn("dualwrite: hand-off", "err", err)
 		}
@@ -569,7 +698,11 @@ func (h *handoffState) adopt(ctx context.Context) {
 		if h.cfg.onClaim != nil {
 			a.Claimed = func(ctx context.Context, b handoff.Batch) { h.cfg.onClaim(ctx, b.ID) }
 		}
-		res, err := a.Once(ctx, 0)
+		// Bounded: a claimer past its lease overlaps the next one anyway, and a hung store call
+		// must not stop the loop (the listing has its own, refreshLoop).
+		actx, cancel := context.WithTimeout(ctx, h.cfg.lease)
+		res, err := a.Once(actx, 0)
+		cancel()
 		h.writes.Add(int64(3 * res.Batches))
 		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
 			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
@@ -582,7 +715,7 @@ func (h *handoffState) adopt(ctx context.Context) {
 
 // refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
 func (h *handoffState) refresh(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
 	owed := map[string]int64{}
 	var errs []error
@@ -594,19 +727,34 @@ func (h *handoffState) refresh(ctx context.Context) {
 		}
 	}
 	h.mu.Lock()
-	h.owed, h.owedErr = owed, errors.Join(errs...)
+	h.owed, h.owedErr, h.owedAt = owed, errors.Join(errs...), time.Now()
 	h.mu.Unlock()
 }
+
+// refreshTimeout bounds one listing of the shared backlog.
+const refreshTimeout = 2 * time.Second
+
+// maxListingAge is how old the last listing may be before the shared backlog counts as unknown
+// (one, as a failed listing): two listing periods plus one listing's time.
+func (h *handoffState) maxListingAge() time.Duration { return 2*h.listEvery + refreshTimeout }
 
 // sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
 // they share fsyncs.
 func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte) error {
+	if k := b.Kind(); k != handoff.KindReplay {
+		return h.sinkAside(ctx, b, k, raws)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for _, raw := range raws {
 		e, err := decodeEntry(raw)
 		if err != nil {
-			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; skipped", "batch", b.ID, "err", err)
+			// Written by a version this one cannot read: kept durably in the dead-letter log
+			// (as a local undecodable entry is) before the batch may be deleted (H4, invariant 2).
+			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; dead-lettered", "batch", b.ID, "err", err)
+			if aerr := h.fl.asideRaw(h.fl.dead, "adopted from the shared store (batch "+b.ID+"): "+err.Error(), raw); aerr != nil {
+				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable adopted entry: %w", aerr)
+			}
 			continue
 		}
 		g.Go(func() error { return h.s.log.Append(gctx, &e) })
@@ -621,6 +769,217 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 	return nil
 }
 
+// sinkAside keeps a batch of dead letters or uncertain writes in the same local store, durably,
+// never in the replay log (invariant 6): they wait for an operator here as they did on the origin.
+func (h *handoffState) sinkAside(ctx context.Context, b handoff.Batch, kind string, raws [][]byte) error {
+	into := h.fl.dead
+	if kind == handoff.KindUncertain {
+		into = h.fl.unc
+	}
+	cause := fmt.Sprintf("%s handed off by %s (batch %s)", kind, b.Origin, b.ID)
+	for _, raw := range raws {
+		e, err := decodeEntry(raw)
+		if err != nil {
+			err = h.fl.asideRaw(into, cause+": cannot be decoded: "+err.Error(), raw)
+		} else {
+			err = h.fl.aside(ctx, into, &e, errors.New(cause))
+		}
+		if err != nil {
+			return fmt.Errorf("dualwrite: hand-off: keeping an adopted %s: %w", kind, err)
+		}
+	}
+	h.adoptedN.Add(int64(len(raws)))
+	if h.s.hm != nil {
+		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
+	}
+	h.s.logger.Warn("dualwrite: hand-off: adopted "+kind+" entries another instance left; they wait for an operator here",
+		"batch", b.ID, "origin", b.Origin, "entries", len(raws))
+	return nil
+}
+
+// asideKinds are the local stores of entries set aside, by batch kind.
+func (h *handoffState) asideKinds() []asideKind {
+	return []asideKind{{handoff.KindDeadLetter, h.fl.DeadLetters, h.fl.DropDeadLetters},
+		{handoff.KindUncertain, h.fl.UncertainEntries, h.fl.DropUncertain}}
+}
+
+type asideKind struct {
+	kind string
+	list func() ([]Aside, error)
+	drop func(context.Context, []int) (int, error)
+}
+
+// copyAside keeps the shared store's copies of this instance's dead letters and uncertain writes
+// in step with the local ones (invariant 6), in the background: a copy holding an entry no longer
+// here (retried or dropped by an operator) is deleted, and what no copy holds is copied, held by
+// this instance's liveness lease (nobody adopts it while this instance lives; at Close or when it
+// dies, they are adopted like its replay copies). So a crash that loses the disk loses none set
+// aside more than adoptEvery + a copy's time ago.
+func (h *handoffState) copyAside(ctx context.Context) error {
+	for _, k := range h.asideKinds() {
+		as, err := k.list()
+		if err != nil {
+			return fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+		}
+		here := make(map[int]bool, len(as))
+		for _, a := range as {
+			here[a.ID] = true
+		}
+		h.mu.Lock()
+		var mine, others []asideCopy
+		for _, c := range h.asides {
+			if c.kind == k.kind {
+				mine = append(mine, c)
+			} else {
+				others = append(others, c)
+			}
+		}
+		h.mu.Unlock()
+		var keep []asideCopy
+		copied := map[int]bool{}
+		var errs []error
+		for _, c := range mine {
+			whole := true
+			for _, id := range c.ids {
+				whole = whole && here[id]
+			}
+			if !whole {
+				if err := c.st.Delete(ctx, h.scope, c.id); err != nil {
+					errs = append(errs, err)
+				} else {
+					h.writes.Add(2)
+					continue // its entries still here are copied again below
+				}
+			}
+			keep = append(keep, c)
+			for _, id := range c.ids {
+				copied[id] = true
+			}
+		}
+		var todo []Aside
+		for _, a := range as {
+			if !copied[a.ID] {
+				todo = append(todo, a)
+			}
+		}
+		if len(todo) > 0 && len(errs) == 0 {
+			if err := h.beat(ctx, true); err != nil {
+				errs = append(errs, err)
+			} else {
+				cs, err := h.putAside(ctx, k.kind, todo, h.origin)
+				keep = append(keep, cs...)
+				errs = append(errs, err)
+			}
+		}
+		h.mu.Lock()
+		h.asides = append(others, keep...)
+		h.mu.Unlock()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putAside stores aside entries of kind as one batch per side, held by holder; one that cannot
+// be decoded (no side known) goes to both sides.
+func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, holder string) ([]asideCopy, error) {
+	var per [2][][]byte
+	var ids [2][]int
+	for _, a := range as {
+		if a.Raw != nil {
+			for sd := range per {
+				per[sd] = append(per[sd], a.Raw)
+				ids[sd] = append(ids[sd], a.ID)
+			}
+			continue
+		}
+		raw, err := encodeEntry(&a.Entry)
+		if err != nil {
+			return nil, fmt.Errorf("encoding a %s entry: %w", kind, err)
+		}
+		sd := entrySide(&a.Entry)
+		per[sd] = append(per[sd], raw)
+		ids[sd] = append(ids[sd], a.ID)
+	}
+	var out []asideCopy
+	for sd, raws := range per {
+		if len(raws) == 0 {
+			continue
+		}
+		b, err := h.putBatch(ctx, side(sd), raws, holder, kind)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]})
+		if holder == "" {
+			h.handedN.Add(int64(len(raws)))
+		} else {
+			h.copiedN.Add(int64(len(raws)))
+		}
+	}
+	return out, nil
+}
+
+// handAside hands this instance's dead letters and uncertain writes to the store at Close
+// (invariant 6), then drops them locally: they count against their side's authority there, and
+// an adopter keeps them for the operator. Those already in a held copy (copyAside) are not put
+// again: the copy becomes adoptable when Close drops the liveness lease.
+func (h *handoffState) handAside(ctx context.Context) (int, error) {
+	total := 0
+	for _, k := range h.asideKinds() {
+		as, err := k.list()
+		if err != nil {
+			return total, fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+		}
+		if len(as) == 0 {
+			continue
+		}
+		copied := map[int]bool{}
+		h.mu.Lock()
+		for _, c := range h.asides {
+			if c.kind == k.kind {
+				for _, id := range c.ids {
+					copied[id] = true
+				}
+			}
+		}
+		h.mu.Unlock()
+		var todo []Aside
+		ids := make([]int, 0, len(as))
+		for _, a := range as {
+			ids = append(ids, a.ID)
+			if !copied[a.ID] {
+				todo = append(todo, a)
+			}
+		}
+		if len(todo) > 0 {
+			if _, err := h.putAside(ctx, k.kind, todo, ""); err != nil {
+				return total, err
+			}
+		}
+		if _, err := k.drop(ctx, ids); err != nil {
+			// In the store and still here: counted twice against the side (the safe side).
+			h.s.logger.Error("dualwrite: hand-off at Close: dropping handed-off "+k.kind+" entries locally", "err", err)
+		}
+		total += len(as)
+	}
+	return total, nil
+}
+
+// putBatch stores raws as one batch of kind for side sd, held by holder ("" = adoptable at once).
+func (h *handoffState) putBatch(ctx context.Context, sd side, raws [][]byte, holder, kind string) (handoff.Batch, error) {
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	b := handoff.Batch{ID: fmt.Sprintf("%016x-%s-%s%s", time.Now().UnixNano(), h.owner, hex.EncodeToString(rnd[:]), handoff.KindSuffix(kind)),
+		Side: sd.String(), Entries: len(raws), Origin: h.owner, Holder: holder, Created: time.Now()}
+	if err := h.stores[sd].Put(ctx, h.scope, b, raws); err != nil {
+		return b, err
+	}
+	h.writes.Add(int64(len(raws) + 1))
+	return b, nil
+}
+
 // owedTo counts the shared backlog for side sd (H5) as last listed (at most adoptEvery ago, 1 s:
 // never read with the phase gate held), this instance's copies included; a listing that failed
 // counts as one.
@@ -629,6 +988,10 @@ func (h *handoffState) owedTo(sd side) int64 {
 	defer h.mu.Unlock()
 	if h.owedErr != nil {
 		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read (counted as one)", "err", h.owedErr)
+		return h.owed[sd.String()] + 1
+	}
+	if age := time.Since(h.owedAt); age > h.maxListingAge() {
+		h.s.logger.Warn("dualwrite: the last listing of the shared replay backlog is too old (counted as one)", "age", age.Round(time.Millisecond).String())
 		return h.owed[sd.String()] + 1
 	}
 	return h.owed[sd.String()]
@@ -669,19 +1032,31 @@ func (h *handoffState) closeHandoff() {
 			h.s.logger.Error("dualwrite: hand-off at Close: emptying the local log (its entries are in the shared store too: replaying them twice is harmless)", "err", err)
 		}
 	}
+	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
+		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
+	}
+	aside, err := h.handAside(ctx)
+	if err != nil {
+		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", err)
+	}
 	h.mu.Lock()
 	left := 0
 	for _, b := range h.own {
 		left += b.count
 	}
 	h.own = nil
+	for _, c := range h.asides {
+		left += len(c.ids)
+	}
+	h.asides = nil
 	h.mu.Unlock()
 	for _, st := range h.distinct() {
 		_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
 	}
-	if n > 0 || left > 0 {
+	if n > 0 || left > 0 || aside > 0 {
 		h.s.logger.Info("dualwrite: hand-off at Close: the replay backlog is in the shared store for another instance to adopt",
-			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "took", time.Since(start).Round(time.Millisecond).String())
+			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
+			"took", time.Since(start).Round(time.Millisecond).String())
 	}
 }
 

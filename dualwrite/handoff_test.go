@@ -303,3 +303,92 @@ func TestHandoffFigures(t *testing.T) {
 		t.Fatalf("copied %d + handed off %d, want 5000", h.Copied, h.HandedOff)
 	}
 }
+
+// Dead letters and uncertain writes handed off at Close (handoff invariant 6) are kept by the
+// adopter where the origin kept them — its dead-letter log and its uncertain store — never in its
+// replay log: the follower (up at the adopter) never receives them, and they hold the side's
+// authority there until an operator acts.
+func TestHandoffAdoptedAsideStaysAside(t *testing.T) {
+	st := handoff.NewMemStore()
+	ctx := context.Background()
+	dl := &Entry{Side: "secondary", Timestamp: 1_700_000_000_000_001, Logged: time.Now(),
+		Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (?, ?)", Values: []any{1, "dead"}}}}
+	unc := &Entry{Side: "secondary", Timestamp: 1_700_000_000_000_002, Logged: time.Now(),
+		Stmts: []Stmt{{Stmt: "UPDATE c SET n = n + 1 WHERE k = ?", Values: []any{2}}}}
+	for _, x := range []struct {
+		e    *Entry
+		kind string
+	}{{dl, handoff.KindDeadLetter}, {unc, handoff.KindUncertain}} {
+		raw, err := encodeEntry(x.e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Put(ctx, "orders", handoff.Batch{ID: "000000000000000" + map[string]string{handoff.KindDeadLetter: "1", handoff.KindUncertain: "2"}[x.kind] +
+			"-gone-aa" + handoff.KindSuffix(x.kind), Side: "secondary", Entries: 1, Origin: "gone", Created: time.Now()}, [][]byte{raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var applied atomic.Int64
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { applied.Add(1); return true, nil })
+	s := newHandoffSession(t, f, st, "b")
+	defer s.Close()
+	waitHandoff(t, "b to adopt both batches", 10*time.Second, func() bool {
+		bs, _ := st.Batches(ctx, "orders")
+		return len(bs) == 0
+	})
+	fl := s.log.(*FileLog)
+	d, err := fl.DeadLetters()
+	if err != nil || len(d) != 1 || d[0].Entry.Timestamp != dl.Timestamp {
+		t.Fatalf("adopter's dead letters %+v (%v), want the handed-off one", d, err)
+	}
+	u, err := fl.UncertainEntries()
+	if err != nil || len(u) != 1 || u[0].Entry.Timestamp != unc.Timestamp {
+		t.Fatalf("adopter's uncertain writes %+v (%v), want the handed-off one", u, err)
+	}
+	if n, _ := s.Backlog(); n != 0 || applied.Load() != 0 {
+		t.Fatalf("adopted aside entries reached the replay log (backlog %d) or the follower (%d writes)", n, applied.Load())
+	}
+	if err := s.SetPhase(DualFlipped); !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("SetPhase(DualFlipped) over an adopted dead letter and uncertain write = %v, want ErrAuthorityBacklog", err)
+	}
+}
+
+// Dead letters are copied in the background too (handoff invariant 6), held by the liveness
+// lease: an instance killed with its disk lost leaves them in the store, adopted by another
+// instance once its lease expires, and they hold the side's authority meanwhile. A copy holding
+// a dead letter an operator dropped is deleted.
+func TestHandoffDeadLettersCopiedInTheBackground(t *testing.T) {
+	st := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
+	a, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fa.exec), WithReplayDir(t.TempDir()), WithPhase(Dual), WithFollowerBudget(20 * time.Millisecond),
+			withDeadLetterMinAge(0), withReplayBackoffMax(10 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("a"), HandoffLease(5*time.Second), HandoffCopyAfter(100*time.Millisecond))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	writeN(t, a, 0, 3)
+	ctx := context.Background()
+	deadIn := func() (n int) {
+		bs, _ := st.Batches(ctx, "orders")
+		for _, b := range bs {
+			if b.Kind() == handoff.KindDeadLetter {
+				n += b.Entries
+			}
+		}
+		return n
+	}
+	waitHandoff(t, "the 3 dead letters to be copied", 10*time.Second, func() bool { return deadIn() == 3 })
+	fl := a.log.(*FileLog)
+	dl, err := fl.DeadLetters()
+	if err != nil || len(dl) != 3 {
+		t.Fatalf("dead letters %d (%v), want 3", len(dl), err)
+	}
+	if _, err := fl.DropDeadLetters(ctx, []int{dl[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	waitHandoff(t, "the copies to follow the operator's drop", 10*time.Second, func() bool { return deadIn() == 2 })
+}

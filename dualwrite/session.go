@@ -190,7 +190,17 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		return nil, fmt.Errorf("%w: the %s policy keeps failed follower writes for replay; "+
 			"pass dualwrite.WithReplayDir(\"/a/persistent/dir\") (or WithPolicy(dualwrite.Strict))", ErrNoReplayLog, cfg.policy)
 	}
+	if err := s.setupHandoff(); err != nil {
+		s.bgCancel()
+		if s.ownLog {
+			s.log.Close()
+		}
+		return nil, err
+	}
 	if err := s.openAuthority(false); err != nil {
+		if s.ho != nil {
+			s.ho.closer()
+		}
 		s.bgCancel()
 		if s.ownLog {
 			s.log.Close()
@@ -215,10 +225,7 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 		s.replayWG.Add(1)
 		go s.replayer()
 	}
-	if err := s.startHandoff(); err != nil {
-		s.Close()
-		return nil, err
-	}
+	s.startHandoff()
 	s.health.every = cfg.healthEvery
 	if cfg.healthTick > 0 {
 		s.replayWG.Add(1)
@@ -259,9 +266,13 @@ func (s *Session) openAuthority(replaying bool) error {
 	}
 	lead := s.cfg.phase.leader()
 	if lead == secondarySide {
-		if n := s.owedTo(lead); n > 0 {
+		n := s.owedTo(lead)
+		if s.ho != nil {
+			n += s.ho.owedTo(lead) // the shared store's backlog, listed by setupHandoff (H5)
+		}
+		if n > 0 {
 			return fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in "+
-				"the replay log, its dead letters or its uncertain store; open in %s and %s",
+				"the replay log, its dead letters, its uncertain store or the shared hand-off store; open in %s and %s",
 				ErrAuthorityBacklog, s.cfg.phase, lead, n, Dual, s.owedDetail(lead))
 		}
 		return nil

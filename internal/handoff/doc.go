@@ -30,4 +30,8 @@
 //  5. Counting the backlog (Backlog) sums the batch rows per side: a superset of what is owed
 //     (a background copy also sits in its origin's local log), which is the safe side for an
 //     authority check.
+//  6. A batch has a kind (Batch.Kind, a suffix of its ID): replay entries, dead letters or
+//     uncertain writes. All count against their side (5); an adopter keeps each where the origin
+//     kept it (its replay log, its dead-letter log, its uncertain store), durably, before the
+//     batch is deleted (2): a dead letter or an uncertain write is never replayed by adoption.
 package handoff

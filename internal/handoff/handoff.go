@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,34 @@ type Store interface {
 	Drop(ctx context.Context, scope, lease string) error
 	// Holder returns who holds lease ("" = nobody: never taken, released or expired).
 	Holder(ctx context.Context, scope, lease string) (string, error)
+}
+
+// Kinds of batch. A batch's kind travels as a suffix of its ID (KindSuffix), so the tables need
+// no column for it: KindReplay (no suffix) holds replay log entries, KindDeadLetter entries an
+// instance had dead-lettered, KindUncertain writes it had recorded as uncertain (never replayed
+// blindly). An adopter keeps each kind in the same place locally (invariant 6).
+const (
+	KindReplay     = ""
+	KindDeadLetter = "deadletter"
+	KindUncertain  = "uncertain"
+)
+
+// KindSuffix is what a batch ID of kind k ends with ("" for KindReplay).
+func KindSuffix(k string) string {
+	if k == KindReplay {
+		return ""
+	}
+	return "~" + k
+}
+
+// Kind returns b's kind, from its ID.
+func (b Batch) Kind() string {
+	for _, k := range []string{KindDeadLetter, KindUncertain} {
+		if strings.HasSuffix(b.ID, KindSuffix(k)) {
+			return k
+		}
+	}
+	return KindReplay
 }
 
 // BatchLease is the lease a claimer takes on batch id.
