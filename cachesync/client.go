@@ -480,7 +480,8 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 // its own expiry) and in the other regions, where it applies to the same version only (where
 // that version is not held, it is held back as a tombstone: see Agent.touch). A fill is
 // this region's own copy of its database: touching it sends nothing (it has no version the other
-// regions could match).
+// regions could match). A touch memcached did not confirm (a timeout, a broken connection) still
+// goes out, the local key is removed, and the error says so.
 func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -513,14 +514,28 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if errors.Is(err, memcache.ErrCASConflict) && attempt < 16 {
 			continue
 		}
-		if err != nil {
+		if err != nil && (definite(err) || s.Kind == KindFill) {
 			return err
 		}
 		if s.Kind == KindFill {
 			return nil
 		}
-		return c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpTouch, Key: key,
-			Expiry: s.Expires, Version: s.Version, Touched: &stamp})
+		ev := &Event{Format: EventFormat, ID: newID(), Op: OpTouch, Key: key,
+			Expiry: s.Expires, Version: s.Version, Touched: &stamp}
+		if err != nil {
+			// memcached did not confirm the touch (a timeout, a broken connection): it may have
+			// applied here. The touch still goes out, so no other region serves the value past the
+			// expiry the application set, and the local key is removed (a miss is always safe).
+			cause := fmt.Errorf("cachesync: touch %q locally (the touch went out; the local key was removed): %w", key, err)
+			if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
+				c.opts.Logger.Warn("cachesync: a touch memcached did not confirm, and its key could not be removed", "key", key, "err", derr)
+			}
+			if perr := c.pub.Publish(ctx, ev); perr != nil {
+				return errors.Join(cause, perr)
+			}
+			return cause
+		}
+		return c.pub.Publish(ctx, ev)
 	}
 }
 
