@@ -1,6 +1,7 @@
 package dualwrite
 
 import (
+	"context"
 	"errors"
 	"testing"
 )
@@ -27,5 +28,38 @@ func TestAttack5QuotedNonDeterministicNotRefused(t *testing.T) {
 		if !errors.Is(err, ErrNonDeterministic) {
 			t.Errorf("%s: %v, want ErrNonDeterministic (each side stores its own coordinator's value)", call, err)
 		}
+	}
+}
+
+// TestAttack5TextualBatchListAppendLookedUpInFirstTable
+// Interleaving: Dual; one textual `BEGIN BATCH INSERT INTO ks.a …; UPDATE ks.b SET tags = tags + ?
+// …; APPLY BATCH` — a list append on ks.b. parseStatement keeps one keyspace/table (the first
+// statement's), and checkReplayable asks the schema for column tags of ks.a, which has none: the
+// append is not refused, goes to both sides, and a follower timeout replays it (element twice).
+// Promise broken (package doc): "List appends (l = l + x, l += x), prepends (l = x + l) and index
+// operations are not idempotent either: in the dual phases they are refused (ErrNotIdempotent)
+// before reaching either side", and "A textual BEGIN BATCH … APPLY BATCH is analysed statement
+// by statement" (statement.go) — the same append alone, or first in the batch, is refused.
+func TestAttack5TextualBatchListAppendLookedUpInFirstTable(t *testing.T) {
+	kinds := func(_ context.Context, _, table, column string) (columnKind, error) {
+		if table == "b" && column == "tags" {
+			return kindList, nil
+		}
+		return kindOther, nil
+	}
+	f := &fakeSides{}
+	s := newFakeSession(t, f, withColumnKinds(kinds))
+	defer s.Close()
+	if err := s.Query("UPDATE ks.b SET tags = tags + ? WHERE k = ?", []string{"x"}, 1).Exec(); !errors.Is(err, ErrNotIdempotent) {
+		t.Fatalf("control: the append alone: %v, want ErrNotIdempotent", err)
+	}
+	if err := s.Query("BEGIN BATCH UPDATE ks.b SET tags = tags + ? WHERE k = ?; INSERT INTO ks.a (k, v) VALUES (?, ?); APPLY BATCH",
+		[]string{"x"}, 1, 1, "v").Exec(); !errors.Is(err, ErrNotIdempotent) {
+		t.Fatalf("control: the append first in the batch: %v, want ErrNotIdempotent", err)
+	}
+	err := s.Query("BEGIN BATCH INSERT INTO ks.a (k, v) VALUES (?, ?); UPDATE ks.b SET tags = tags + ? WHERE k = ?; APPLY BATCH",
+		1, "v", []string{"x"}, 1).Exec()
+	if !errors.Is(err, ErrNotIdempotent) {
+		t.Fatalf("list append on ks.b second in a textual batch: %v, want ErrNotIdempotent (its column was looked up in ks.a)", err)
 	}
 }
