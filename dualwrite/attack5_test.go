@@ -3,7 +3,9 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+	"time"
 )
 
 // TestAttack5QuotedNonDeterministicNotRefused
@@ -61,5 +63,33 @@ func TestAttack5TextualBatchListAppendLookedUpInFirstTable(t *testing.T) {
 		1, "v", []string{"x"}, 1).Exec()
 	if !errors.Is(err, ErrNotIdempotent) {
 		t.Fatalf("list append on ks.b second in a textual batch: %v, want ErrNotIdempotent (its column was looked up in ks.a)", err)
+	}
+}
+
+// TestAttack5StringBoundTTLReplayedInFull
+// Interleaving: Dual; `INSERT … USING TTL ?` bound with the string "100" (gocql marshals a string
+// to the int TTL: marshalInt's case string) lands on the leader and is kept for the follower;
+// the follower is back 50 s later and the replayer sends TTL "100" again, so the follower's copy
+// outlives the leader's by 50 s (ttlSeconds reads only Go integer kinds: no expiry is stored).
+// Promise broken (package doc): "The TTL of a replayed USING TTL write is what remains of it
+// counted from when the leader answered the write … never from when the entry was kept".
+// (The package already treats a string as a legal gocql integer for counters: counterByValue.)
+func TestAttack5StringBoundTTLReplayedInFull(t *testing.T) {
+	const stmt = "INSERT INTO kv (k, v) VALUES (?, ?) USING TTL ?"
+	log := NewMemLog()
+	logged := time.Now()
+	e := &Entry{Side: "secondary", Timestamp: logged.UnixMicro(), Logged: logged,
+		Stmts: []Stmt{{Stmt: stmt, Values: []any{1, "v", "100"}}}}
+	if err := log.Append(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.Pending(1)
+	if err != nil || len(recs) != 1 {
+		t.Fatal(recs, err)
+	}
+	got := remainingTTL(recs[0].Entry.Stmts[0], logged.Add(50*time.Second))
+	if fmt.Sprint(got.Values[2]) != "50" {
+		t.Fatalf("TTL bound as %q, replayed 50 s after the leader took it, is sent as %v (want 50): the "+
+			"follower's copy lives 50 s longer than the leader's", "100", got.Values[2])
 	}
 }
