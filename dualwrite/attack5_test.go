@@ -93,3 +93,29 @@ func TestAttack5StringBoundTTLReplayedInFull(t *testing.T) {
 			"follower's copy lives 50 s longer than the leader's", "100", got.Values[2])
 	}
 }
+
+// TestAttack5QuotedNamedMarkerShiftsTTLOntoData
+// Interleaving: Dual; `INSERT INTO kv (k, n) VALUES (:"K", :n) USING TTL :ttl` bound (1, 500, 100)
+// — a named bind marker with a quoted name is CQL (bindParameter: ':' noncol_ident, which includes
+// QUOTED_NAME) — is kept for the follower. The lexer does not see :"K" as a marker, so the TTL's
+// index is 1: the log stores an expiry from n = 500, and the replayer 50 s later rewrites value 1
+// (n) to 450 and sends TTL 100 in full: the follower stores n = 450 instead of 500, for 100 s.
+// Promise broken (package doc): the replayed write is the acknowledged one "with the original
+// timestamp" (wrong data here), and "The TTL of a replayed USING TTL write is what remains of it".
+func TestAttack5QuotedNamedMarkerShiftsTTLOntoData(t *testing.T) {
+	const stmt = `INSERT INTO kv (k, n) VALUES (:"K", :n) USING TTL :ttl`
+	log := NewMemLog()
+	logged := time.Now()
+	if err := log.Append(context.Background(), &Entry{Side: "secondary", Timestamp: logged.UnixMicro(), Logged: logged,
+		Stmts: []Stmt{{Stmt: stmt, Values: []any{1, 500, 100}}}}); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := log.Pending(1)
+	if err != nil || len(recs) != 1 {
+		t.Fatal(recs, err)
+	}
+	got := remainingTTL(recs[0].Entry.Stmts[0], logged.Add(50*time.Second))
+	if fmt.Sprint(got.Values[1]) != "500" || fmt.Sprint(got.Values[2]) != "50" {
+		t.Fatalf("replayed 50 s after the leader took it: values %v, want [1 500 50] (n unchanged, TTL shortened)", got.Values)
+	}
+}
