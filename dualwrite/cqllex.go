@@ -133,6 +133,23 @@ func lexCQL(stmt string) []token {
 			}
 			toks = append(toks, token{kind: tokMarker, text: stmt[i:j], start: i, end: j})
 			i = j
+		case c == ':' && i+1 < n && stmt[i+1] == '"':
+			// A named bind marker with a quoted name (:"K"): a marker like any other, so every later
+			// marker keeps its position.
+			j := i + 2
+			for j < n {
+				if stmt[j] == '"' {
+					if j+1 < n && stmt[j+1] == '"' {
+						j += 2
+						continue
+					}
+					j++
+					break
+				}
+				j++
+			}
+			toks = append(toks, token{kind: tokMarker, text: stmt[i:j], start: i, end: j})
+			i = j
 		case (c == '!' || c == '<' || c == '>' || c == '+' || c == '-') && i+1 < n && stmt[i+1] == '=':
 			// += and -= are Cassandra's shorthand column operations (c += x is c = c + x).
 			toks = append(toks, token{kind: tokPunct, text: stmt[i : i+2], start: i, end: i + 2})

@@ -100,7 +100,7 @@ func parseStatement(stmt string) statement {
 		}
 	}
 	for i, t := range toks {
-		if st.nonDeterministic == "" && t.kind == tokIdent && nonDeterministicFuncs[t.text] && i+1 < len(toks) && toks[i+1].punct("(") {
+		if st.nonDeterministic == "" && (t.kind == tokIdent || t.kind == tokQuoted) && nonDeterministicFuncs[t.text] && i+1 < len(toks) && toks[i+1].punct("(") {
 			st.nonDeterministic = stmt[t.start:t.end] + "()"
 		}
 		if (t.is("using") || t.is("and")) && i+2 < len(toks) && toks[i+1].is("ttl") &&
