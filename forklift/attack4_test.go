@@ -1,6 +1,7 @@
 package forklift
 
 import (
+	"github.com/globalcloud/islands/internal/cql"
 	"testing"
 
 	"github.com/globalcloud/islands/merge"
@@ -36,5 +37,29 @@ func TestAttack4VerifyRendersRegularColumnByAStaticColumnsType(t *testing.T) {
 	}
 	if d := c.found[0]; d.Column != "w" || d.Source != "7 @3" {
 		t.Fatalf("w is a bigint 7 at writetime 3; verify reports it as %q (column %q): rendered by another column's type", d.Source, d.Column)
+	}
+}
+
+// TestAttack4PreferSourceLeavesDestinationOnlyRowWithNewerMarker
+// Scenario: prefer-source; the destination's partition holds a row the source lacks, written
+// INSERT (pk, ck, v) @5 then re-inserted key-only INSERT (pk, ck) @9 (its marker newer than its
+// readable cells). The source's partition holds another row. The copy deletes the row at
+// max(readable writetimes) + 1 = 6, below its marker @9, so the row survives as a row of nulls.
+// Promise broken: prefer-source "destination-only cells and rows are deleted" (merge.Row.Deleted:
+// "the writer deletes the row itself (row marker included)"); Cassandra still returns the row.
+func TestAttack4PreferSourceLeavesDestinationOnlyRowWithNewerMarker(t *testing.T) {
+	tb := testTable(t, "prefer-source", nil, modelCols...)
+	src, dst := newModelDB(), newModelDB()
+	pk := cql.Raw(be32(1))
+	run := func(db *modelDB, text string, args ...any) { db.apply(t, stmt{text: text, args: args}) }
+	run(src, `INSERT INTO "ks"."t" ("pk", "ck", "v") VALUES (?, ?, ?) USING TIMESTAMP ? AND TTL ?`, pk, cql.Raw(be32(2)), cql.Raw("s"), int64(5), 0)
+	run(dst, `INSERT INTO "ks"."t" ("pk", "ck", "v") VALUES (?, ?, ?) USING TIMESTAMP ? AND TTL ?`, pk, cql.Raw(be32(1)), cql.Raw("d"), int64(5), 0)
+	run(dst, `INSERT INTO "ks"."t" ("pk", "ck") VALUES (?, ?) USING TIMESTAMP ? AND TTL ?`, pk, cql.Raw(be32(1)), int64(9), 0)
+	copyModel(t, tb, src, dst)
+	p := dst.read(t, tb, string(be32(1)))
+	for _, r := range p.Rows {
+		if merge.SameKey(r.Clustering, [][]byte{be32(1)}) {
+			t.Fatalf("prefer-source must delete the destination-only row ck=1; after the copy the destination still returns it: %+v", r)
+		}
 	}
 }
