@@ -100,7 +100,10 @@ func parseStatement(stmt string) statement {
 		}
 	}
 	for i, t := range toks {
-		if st.nonDeterministic == "" && (t.kind == tokIdent || t.kind == tokQuoted) && nonDeterministicFuncs[t.text] && i+1 < len(toks) && toks[i+1].punct("(") {
+		// A quoted name is the same function ("now" is now), but only called as the native one is,
+		// with no argument: "now"(1) is a function of the keyspace's own.
+		quotedNative := t.kind == tokQuoted && i+2 < len(toks) && toks[i+2].punct(")")
+		if st.nonDeterministic == "" && (t.kind == tokIdent || quotedNative) && nonDeterministicFuncs[t.text] && i+1 < len(toks) && toks[i+1].punct("(") {
 			st.nonDeterministic = stmt[t.start:t.end] + "()"
 		}
 		if (t.is("using") || t.is("and")) && i+2 < len(toks) && toks[i+1].is("ttl") &&
