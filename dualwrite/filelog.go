@@ -170,7 +170,7 @@ func (l *FileLog) appendAt(ctx context.Context, e *Entry) (Pos, error) {
 		l.oldest = e.Logged
 	}
 	l.mu.Unlock()
-	return Pos{Segment: pos.Segment, Offset: pos.Offset, Seq: pos.Seq}, nil
+	return pos, nil
 }
 
 // Pending returns up to max durable entries after the last one handed out. An entry that cannot be
@@ -190,7 +190,7 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 		recs, err := l.log.Read(max - len(out))
 		for _, r := range recs {
 			if l.voids.has(r.Pos) {
-				out = append(out, Record{Pos: Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}, SetAside: true})
+				out = append(out, Record{Pos: r.Pos, SetAside: true})
 				before = r.Pos
 				continue
 			}
@@ -226,10 +226,10 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 // reread returns up to max records after the one at after, read independently of Pending
 // (rereader): withdrawn and undecodable ones with SetAside.
 func (l *FileLog) reread(after Pos, max int) ([]Record, error) {
-	recs, _, err := l.log.ReadFrom(recordlog.Pos{Segment: after.Segment, Offset: after.Offset, Seq: after.Seq}, max)
+	recs, _, err := l.log.ReadFrom(after, max)
 	out := make([]Record, 0, len(recs))
 	for _, r := range recs {
-		pos := Pos{Segment: r.Pos.Segment, Offset: r.Pos.Offset, Seq: r.Pos.Seq}
+		pos := r.Pos
 		if l.gone(r.Pos) {
 			out = append(out, Record{Pos: pos, SetAside: true})
 			continue

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/globalcloud/islands/internal/handoff"
-	"github.com/globalcloud/islands/internal/recordlog"
 	"github.com/globalcloud/islands/migration"
 )
 
@@ -373,16 +372,14 @@ type shareRec struct {
 	bad bool // cannot be decoded
 }
 
-func toPos(p recordlog.Pos) Pos { return Pos{Segment: p.Segment, Offset: p.Offset, Seq: p.Seq} }
-
 // readAfter reads up to max records after from (the cursor at least), leaving the replayer's
 // read position alone.
 func (l *FileLog) readAfter(from Pos, max int) ([]shareRec, error) {
-	recs, _, err := l.log.ReadFrom(recordlog.Pos{Segment: from.Segment, Offset: from.Offset, Seq: from.Seq}, max)
+	recs, _, err := l.log.ReadFrom(from, max)
 	out := make([]shareRec, 0, len(recs))
 	for _, r := range recs {
 		e, derr := decodeEntry(r.Payload)
-		out = append(out, shareRec{pos: toPos(r.Pos), raw: append([]byte(nil), r.Payload...), e: e, bad: derr != nil})
+		out = append(out, shareRec{pos: r.Pos, raw: append([]byte(nil), r.Payload...), e: e, bad: derr != nil})
 	}
 	return out, err
 }
@@ -390,11 +387,11 @@ func (l *FileLog) readAfter(from Pos, max int) ([]shareRec, error) {
 // readPast says whether the replayer's reads (Pending) already handed out the record at p (and
 // so dead-lettered it if it could not be decoded).
 func (l *FileLog) readPast(p Pos) bool {
-	return passed(toPos(l.log.ReadPos()), p)
+	return passed(l.log.ReadPos(), p)
 }
 
 // cursorPos is the position every entry up to which is Done.
-func (l *FileLog) cursorPos() Pos { return toPos(l.log.Cursor()) }
+func (l *FileLog) cursorPos() Pos { return l.log.Cursor() }
 
 // passed: every record up to p is Done.
 func passed(cursor, p Pos) bool {
@@ -535,7 +532,7 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 			continue
 		}
 		sd := entrySide(&r.e)
-		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void || h.fl.voids.has(recordlog.Pos{Segment: r.pos.Segment, Offset: r.pos.Offset, Seq: r.pos.Seq}) {
+		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void || h.fl.voids.has(r.pos) {
 			continue // withdrawn (in memory, or durably in DIR/withdrawn): its leader refused the write; never replayed anywhere
 		}
 		per[sd] = append(per[sd], r)
