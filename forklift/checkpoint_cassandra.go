@@ -2,7 +2,9 @@ package forklift
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -65,11 +67,55 @@ func (c *CassandraCheckpoints) Save(ctx context.Context, cp Checkpoint) error {
 	return nil
 }
 
-// ensureTable runs ddl only when keyspace.table is missing: CREATE TABLE IF NOT EXISTS needs CREATE
-// on the keyspace even when the table exists.
+// ensureTable runs ddl only when keyspace.table is missing (CREATE TABLE IF NOT EXISTS needs CREATE
+// on the keyspace even when the table exists), then waits until the table answers a read.
+//
+// The shards of a run start together: one creates the table while another finds it in
+// system_schema and reads it at once. A node lists a new table in system_schema a moment before
+// it can serve it ("table forklift_progress does not exist", then "Unknown CF <id>" while it opens
+// the table's store), and a keyspace likewise, so every
+// step is retried while Cassandra says the keyspace or table does not exist, for up to
+// schemaSettle; any other error is returned at once.
 func ensureTable(ctx context.Context, s *gocql.Session, keyspace, table, ddl string) error {
-	if ok, err := tableExists(ctx, s, keyspace, table); err == nil && ok {
-		return nil
+	probe := `SELECT * FROM ` + cql.QuoteTable(keyspace, table) + ` LIMIT 1`
+	deadline := time.Now().Add(schemaSettle)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		err := func() error {
+			if ok, err := tableExists(ctx, s, keyspace, table); err != nil || !ok {
+				if err := s.Query(ddl).WithContext(ctx).Exec(); err != nil {
+					return err
+				}
+			}
+			return s.Query(probe).WithContext(ctx).Exec()
+		}()
+		if err == nil || !schemaNotSettled(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (waiting for %s.%s to be served: %w)", ctx.Err(), keyspace, table, err)
+		case <-time.After(wait):
+		}
 	}
-	return s.Query(ddl).WithContext(ctx).Exec()
+}
+
+// schemaSettle bounds how long ensureTable waits for a table another process has just created.
+const schemaSettle = 30 * time.Second
+
+// schemaNotSettled reports whether err is Cassandra saying a keyspace or table does not exist
+// (yet): an invalid request naming it, or a server error for a table listed but not yet opened
+// ("java.lang.IllegalArgumentException: Unknown CF <id>").
+func schemaNotSettled(err error) bool {
+	var re gocql.RequestError
+	if !errors.As(err, &re) {
+		return false
+	}
+	m := strings.ToLower(re.Message())
+	switch re.Code() {
+	case gocql.ErrCodeInvalid:
+		return strings.Contains(m, "does not exist") || strings.Contains(m, "unconfigured table")
+	case gocql.ErrCodeServer:
+		return strings.Contains(m, "unknown cf") || strings.Contains(m, "unknown keyspace")
+	}
+	return false
 }
