@@ -1,0 +1,205 @@
+package chaos
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/globalcloud/islands/cachesync"
+)
+
+// The checker attacker's tests: each plants, in a synthetic history and final state built as
+// planted_test.go builds them, a real violation of a promise the product makes, which the checker
+// (today's code) reports as clean. Each comment says what the violation is, why it is real and why
+// the checker misses it. Every test here fails on the code it was written against.
+
+// attackThree is the seeds' topology: the global keyspace in three datacenters holding every
+// region's writes, the island holding the EU writers' only.
+func attackThree(global, island map[int]RowState) (map[string]map[int]RowState, map[string][]string) {
+	return map[string]map[int]RowState{globalSide("us-east-1"): global, globalSide("eu-west-1"): global,
+		globalSide("us-west-2"): global, IslandSide: island}, SideHolds()
+}
+
+// attackEU records a write of a migrating EU writer (epoch, phase) with its outcome.
+func attackEU(b *pb, proc, id, outcome string, epoch int64, phase string, ts int64, muts ...Mut) {
+	b.w(proc, id, outcome, ts, time.Millisecond, muts...)
+	inv := &b.ops[len(b.ops)-2]
+	inv.Epoch, inv.Phase = epoch, phase
+}
+
+// attackCheck runs the checker and fails unless it reports want.
+func attackCheck(t *testing.T, b *pb, f Final, want string) {
+	t.Helper()
+	r := Check(b.ops, f, CheckOptions{})
+	if got := checks(r); !slices.Contains(got, want) {
+		t.Errorf("planted %s not reported; reported %v: %v; explained %v", want, got, r.Violations, r.Explained)
+	}
+}
+
+// Violation: us-east-1's cache holds "va" for good while every datacenter holds "vb", written by
+// write b (acknowledged) whose invalidation completed (a stale fill stored after it: the race of
+// issue 13). Real: a later write c (ts 30) timed out, but it never applied anywhere — every
+// datacenter holds b's value with b's writetime, and nothing is newer than c to have replaced it —,
+// so c changed nothing a fill could read and cannot account for the entry. Missed: staleExplained
+// takes the newest superseding write that is not a definite failure as the one that excuses,
+// without asking whether it took effect (the final state shows it did not), and excuses any entry
+// older than an unknown write: "did not complete, so its writer never invalidated".
+func TestAttackCheckerStaleCacheExcusedByNewerWriteThatNeverApplied(t *testing.T) {
+	b := &pb{}
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	b.cache("writer-us#0", "i", FCacheDel, RowKey(1), "", OK, 30, "b")
+	b.w("writer-us#0", "c", Info, 30, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vc"}) // timed out, never applied
+	b.drained()
+	f := Final{Rows: both(map[int]RowState{1: row("vb", 20)}),
+		Cache: map[string]map[string]CacheEntry{"us-east-1": {RowKey(1): {Value: "va", Version: cachesync.Version{Micros: 45, Origin: "us-east-1"}}}}}
+	attackCheck(t, b, f, "stale-cache")
+}
+
+// Violation: the island and the global keyspace disagree, for good, on the writes of the EU
+// writer alone: its write took effect on one side and not on the other (issue 12, finding 6's
+// bug: a write of unknown outcome left on one side, unlogged for the other). Real: the
+// documented invariant 1 says a write seen applied on either side must be there whole, and every
+// phase the schedule uses writes both sides; in each case below only the EU writer touched the
+// key, so the side that shows the effect proves the write applied there. Missed: the island is a
+// group of its own (SideHolds), so "diverged" never compares it with the global keyspace, and
+// evidence of application is read from v cells only (value and writetime): a delete leaves no
+// cell and a set element carries no writetime in RowState, so neither side is found wanting. In
+// the first case forklift verify (island -> global) even reports the missing cell, and the
+// checker explains it away as removed by a newer delete — the EU writer's own delete, which the
+// island never got.
+func TestAttackCheckerIslandDivergesOnEUWriteOfUnknownOutcome(t *testing.T) {
+	t.Run("delete applied on the global keyspace only", func(t *testing.T) {
+		b := &pb{}
+		attackEU(b, "writer-eu#0", "a", OK, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+		attackEU(b, "writer-eu#0", "d", Info, 2, "dual", 20, Mut{F: FDelete, K: 1})
+		b.drained("writer-eu#0")
+		var f Final
+		// The global keyspace lost va (acknowledged there): the delete applied there; the
+		// island kept va: it did not apply there.
+		f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{1: row("va", 10)})
+		f.ForkliftVerify = "exit status 3: DIFFERENT: 1 missing, 0 mismatched (forklift repair re-copies them)"
+		attackCheck(t, b, f, "diverged")
+	})
+	t.Run("set element added on the island only", func(t *testing.T) {
+		b := &pb{}
+		attackEU(b, "writer-eu#0", "a", Info, 2, "dual", 10, Mut{F: FAdd, K: 1, Elem: "e1"})
+		b.drained("writer-eu#0")
+		var f Final
+		f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{1: {Tags: []string{"e1"}}})
+		attackCheck(t, b, f, "diverged")
+	})
+}
+
+// Violation: a torn logged batch. Batch b (unknown outcome) added e1 to row 1 and deleted row 2;
+// row 1 holds e1 (b applied) and row 2 still holds "va" (ts 10), older than b's delete (ts 20):
+// half of b applied. Real: b is the only write that ever added e1 to row 1, so e1's presence
+// proves b took effect, and a logged batch applies whole (the workload issues such batches: two
+// rows, each mutation an insert, update, delete, add or remove). Missed: the checker marks a write
+// "seen applied" only from a v cell holding its value and writetime; an added set element (no
+// writetime in RowState) or a delete (no cell) is never evidence, so b stays "unknown" and its
+// missing delete is accepted.
+func TestAttackCheckerTornBatchSeenOnlyInASetElement(t *testing.T) {
+	b := &pb{}
+	b.ok("a", 10, Mut{F: FInsert, K: 2, V: "va"})
+	b.w("writer-us#0", "b", Info, 20, time.Millisecond, Mut{F: FAdd, K: 1, Elem: "e1"}, Mut{F: FDelete, K: 2})
+	b.drained()
+	f := Final{Rows: both(map[int]RowState{1: {Tags: []string{"e1"}}, 2: row("va", 10)})}
+	attackCheck(t, b, f, "torn-batch")
+}
+
+// Violation: an acknowledged write lost on a timestamp tie. Real: Cassandra reconciles two cells
+// of equal timestamp deterministically — a tombstone beats a live cell, and of two live cells the
+// greater value wins —, so in every datacenter an acknowledged delete (or "vb") at the same
+// timestamp as "va" leaves the row deleted (or "vb"); a final state holding "va" lost the
+// acknowledged write. Two writers' clocks (skewed by the nemesis, µs resolution) can meet. The
+// checker applies the tombstone rule to set elements (an element is lost when maxAddAny <= maxRm)
+// but not to v. Missed: checkV flags a held value only when its writetime is strictly older
+// than the newest acknowledged write (row.VWT < newest), so a tie always passes.
+func TestAttackCheckerWriteLostOnTimestampTie(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		other Mut
+	}{
+		{"acked delete at the same timestamp", Mut{F: FDelete, K: 1}},
+		{"acked greater value at the same timestamp", Mut{F: FUpdate, K: 1, V: "vb"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &pb{}
+			b.ok("a", 20, Mut{F: FInsert, K: 1, V: "va"})
+			b.w("writer-usw#0", "o", OK, 20, time.Millisecond, tc.other)
+			b.drained("writer-us#0", "writer-usw#0")
+			var f Final
+			f.Rows, f.Holds = attackThree(map[int]RowState{1: row("va", 20)}, map[int]RowState{})
+			attackCheck(t, b, f, "lost-write")
+		})
+	}
+}
+
+// Violation: a caller waited past its deadline with its authoritative side healthy: the write
+// took 5 s, and cassandra-us (its only side) was paused only for its last 100 ms. Real: the
+// first 4.9 s — more than twice CallerWait (2 s) — passed with the node answering; no fault
+// accounts for them. Missed: the checker excuses a slow write whenever any fault window on its
+// leader overlaps [invoke, completion], however late in the wait it began.
+func TestAttackCheckerCallerWaitExcusedByAFaultAtItsEnd(t *testing.T) {
+	b := &pb{}
+	t0 := b.tick()
+	m := Mut{F: FInsert, K: 1, V: "va"}
+	b.ops = append(b.ops,
+		Op{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", Muts: []Mut{m}, TS: 10},
+		Op{Time: t0 + int64(4900*time.Millisecond), Type: NemesisEvent, Process: "nemesis", F: KindPause, Target: "cassandra-us", Value: "start"},
+		Op{Time: t0 + int64(5*time.Second), Type: OK, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", TS: 10, LatencyNs: int64(5 * time.Second)},
+		Op{Time: t0 + int64(6*time.Second), Type: NemesisEvent, Process: "nemesis", F: KindPause, Target: "cassandra-us", Value: "end"},
+	)
+	b.t = t0 + int64(6*time.Second)
+	b.drained()
+	attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("va", 10)})}, "caller-wait")
+}
+
+// Violation: us-east-1's writer (not a migration instance: it writes the global keyspace alone,
+// phase "") waited 5 s with its node healthy. Real: nothing was faulted; an EU writer applying a
+// phase flip 1 ms after the invoke changes nothing the us-east-1 writer does (its sides do not
+// depend on the migration's phase). Missed: the checker excuses any write invoked within 5 ms of
+// any writer's phase application (faults.phaseFlip), whatever the write's region.
+func TestAttackCheckerCallerWaitExcusedByAnotherRegionsFlip(t *testing.T) {
+	b := &pb{}
+	t0 := b.tick()
+	m := Mut{F: FInsert, K: 1, V: "va"}
+	b.ops = append(b.ops,
+		Op{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", Muts: []Mut{m}, TS: 10},
+		Op{Time: t0 + int64(time.Millisecond), Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual-flipped", Epoch: 3},
+		Op{Time: t0 + int64(5*time.Second), Type: OK, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", TS: 10, LatencyNs: int64(5 * time.Second)},
+	)
+	b.t = t0 + int64(5*time.Second)
+	b.drained("writer-us#0", "writer-eu#0")
+	attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("va", 10)})}, "caller-wait")
+}
+
+// Violation: migration invariant 3 ("every write that begins afterwards, on any of them, runs in
+// the phase of E or later"): after `set dual-flipped --wait` returned for epoch 3, an EU writer's
+// write ran in phase dual. Real: the write records the phase its session had (dw.Phase()), read
+// after its invoke time; dual is the phase of an earlier epoch, so the write went to the island
+// as the authority after every instance was said to have switched — the promise the epoch rule
+// exists for. Two shapes: the session reports epoch 3 with the old phase (its epoch moved before
+// its phase: the barrier broken), or it reports no epoch at all (0) with the old phase. Missed:
+// epochRule compares epoch numbers only, never the phase the write ran in against the phase of
+// that epoch (the nemesis's set/applied events name it), and it skips every write with epoch 0,
+// taking it for a non-migrating writer's, although the process is a migration instance.
+func TestAttackCheckerWriteInOldPhaseAfterSetWait(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		epoch int64
+	}{
+		{"new epoch, old phase", 3},
+		{"no epoch, old phase", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &pb{}
+			b.ops = append(b.ops, Op{Time: b.tick(), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "set dual-flipped", Epoch: 3})
+			b.ops = append(b.ops, Op{Time: b.tick(), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "applied dual-flipped", Epoch: 3})
+			attackEU(b, "writer-eu#0", "a", OK, tc.epoch, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.drained("writer-eu#0")
+			attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("va", 10)})}, "epoch")
+		})
+	}
+}
