@@ -203,3 +203,81 @@ func TestAttackCheckerWriteInOldPhaseAfterSetWait(t *testing.T) {
 		})
 	}
 }
+
+// False alarm: a history inside every promise of the product, which the checker calls a
+// stale-cache violation. cassandra-usw is paused 8 s (the default MaxFault); us-east-1's write b
+// is acknowledged at LOCAL_QUORUM at the start of the pause and invalidated (first event at once,
+// second SecondInvalidation = 11 s later, both applied by us-west-2's agent: its memcached and
+// ElasticMQ are up). us-west-2's datacenter gets b only when cassandra-us delivers its hint, 19 s
+// after b (the campaign's own hint samples show it pending); a us-west-2 fill 5 s after the
+// resume, after the second event, reads the lagging replica and stores "va", which nothing
+// replaces. Why it is clean: cachesync promises caches converge only when "a region's database
+// replica has a write by the time its second event arrives (SecondInvalidation > the replica
+// lag)" (cachesync/doc.go); the campaign's fault made the lag 19 s > 11 s, so nothing was promised
+// — like a schedule whose skews breach TombstoneTTL + 2 × skew, which the checker rightly reports
+// as a finding of the campaign. Why flagged: staleExplained excuses a stale row entry only by the
+// newest superseding write's own outcome, its invalidation and an ElasticMQ kill; it never weighs
+// the replica lag (pauses of the region's node, hints pending for it) against SecondInvalidation,
+// so a campaign with a pause plus hint delivery longer than SecondInvalidation goes red for nothing.
+func TestAttackCheckerStaleCacheFromReplicaLagBeyondContract(t *testing.T) {
+	b := &pb{}
+	sec := int64(time.Second)
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.nem(KindPause, "cassandra-usw", "start", "")
+	b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	tb := b.t
+	b.cache("writer-us#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	b.t = tb + 8*sec
+	b.nem(KindPause, "cassandra-usw", "end", "")
+	end := b.t
+	hints := func(at, n int64) {
+		b.ops = append(b.ops, Op{Time: at, Type: Stats, Process: "campaign", F: "hints", Target: "cassandra-us", Backlog: n})
+	}
+	hints(end+1*sec, 1)
+	hints(end+3*sec, 1)
+	// b's second event reached us-west-2 at tb+11 s = end+3 s; this fill comes after it.
+	b.ops = append(b.ops,
+		Op{Time: end + 5*sec, Type: Invoke, Process: "writer-usw#0", ID: "usw0-0-7-f", F: FCacheFill, Region: "us-west-2", Key: RowKey(1)},
+		Op{Time: end + 5*sec + int64(20*time.Millisecond), Type: OK, Process: "writer-usw#0", ID: "usw0-0-7-f", F: FCacheFill, Region: "us-west-2", Key: RowKey(1), Value: "va"})
+	hints(end+5*sec, 1)
+	hints(end+7*sec, 1)
+	hints(end+9*sec, 1)
+	hints(end+11*sec, 0) // delivered: us-west-2's datacenter has b, 19 s after it
+	b.t = end + 12*sec
+	b.drained("writer-us#0", "writer-usw#0")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
+	f.Cache = map[string]map[string]CacheEntry{"us-west-2": {RowKey(1): {Value: "va"}}}
+	r := Check(b.ops, f, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 11 * time.Second})
+	if len(r.Violations) > 0 {
+		t.Errorf("a history outside cachesync's contract (replica lag 19 s > SecondInvalidation 11 s) reported as %d violations (want a finding or an explanation): %v",
+			len(r.Violations), r.Violations)
+	}
+}
+
+// Violation: the application read, from the cache, a value that is not its key's: a cache-get of
+// row 1 returned "vx", which only write x wrote, to row 2 (the bug class of a memcached
+// connection reused after a timeout, whose next request reads the previous reply); and one
+// returned "zz", which no write wrote at all. Real: cachesync's Get returns the key's item or a
+// miss; another key's value or an invented one served to the caller is wrong whatever the timing
+// (the checker's own provenance rule for rows and cache entries: another key's value is
+// "invented"). Transient: the final state is right, so only the read shows it. Missed: the checker
+// judges reads only for staleness (staleReads, staleness), and both skip a read whose value has
+// no write of that key: byValue is keyed by value alone (so "vx" finds write x and is then
+// compared with row 1's invalidations, of which there are none) and an unknown value is skipped
+// (`if !ok { continue }`).
+func TestAttackCheckerCacheReadOfAnotherKeysValue(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"another key's value", "vx"},
+		{"a value no write wrote", "zz"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &pb{}
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("x", 11, Mut{F: FInsert, K: 2, V: "vx"})
+			b.cache("writer-us#0", "g", FCacheGet, RowKey(1), tc.value, OK, 0, "")
+			b.drained()
+			attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("va", 10), 2: row("vx", 11)})}, "invented")
+		})
+	}
+}
