@@ -281,3 +281,44 @@ func TestAttackCheckerCacheReadOfAnotherKeysValue(t *testing.T) {
 		})
 	}
 }
+
+// Violation: a stale read in us-east-1: its own writer's write b (acknowledged at LOCAL_QUORUM in
+// us-east-1) was invalidated there, and a read 1 s later still returned the older "va" (a fill
+// that read before b stored its value after the invalidation: issue 13's race). Real: us-east-1's
+// writer is no migration instance and its fills read us-east-1's datacenter, which b reached
+// before its acknowledgement, whatever the EU migration's phase. Missed: staleReads drops every
+// read for which a phase flip — the nemesis's, or any EU writer's applying it — falls between the
+// write and the read (faults.phaseFlip), whatever the regions; with a flip every ~10 s in the
+// campaigns (58 flips in five 2-minute seeds), a large share of the US regions' stale reads is
+// never judged.
+func TestAttackCheckerStaleReadExcusedByTheEUFlip(t *testing.T) {
+	b := &pb{}
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	b.cache("writer-us#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	b.ops = append(b.ops, Op{Time: b.tick(), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "set dual-flipped", Epoch: 3})
+	b.ops = append(b.ops, Op{Time: b.tick(), Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual-flipped", Epoch: 3})
+	b.t += int64(time.Second)
+	b.cache("writer-us#0", "g", FCacheGet, RowKey(1), "va", OK, 0, "")
+	b.drained("writer-us#0", "writer-eu#0")
+	attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("vb", 20)})}, "stale-read")
+}
+
+// Violation: the EU island holds a write of us-east-1's writer: row 1 there is "vu" with its
+// writetime, which only us-east-1's writer wrote (to the global keyspace alone). Real: docs and
+// invariant 1 say the island "holds the EU writers' writes only" (Final.Holds); nothing of the
+// product may carry another region's write into it (forklift copies island -> global, never
+// back; dualwrite's replay and hand-off carry only the EU instances' own writes). A US write
+// there means a write crossed into the wrong keyspace. Missed: checkV filters the writes a side
+// must hold by region (heldBy) but looks a held value's provenance up in prov, built from every
+// region's writes, so any region's value with its own timestamp passes on the island (checkTags
+// does catch the same for a set element: there, an element no held write added is flagged).
+func TestAttackCheckerIslandHoldsAnotherRegionsWrite(t *testing.T) {
+	b := &pb{}
+	attackEU(b, "writer-eu#0", "a", OK, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.ok("u", 30, Mut{F: FUpdate, K: 1, V: "vu"})
+	b.drained("writer-us#0", "writer-eu#0")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vu", 30)}, map[int]RowState{1: row("vu", 30)})
+	attackCheck(t, b, f, "invented")
+}
