@@ -257,8 +257,9 @@ func TestAttackCheckerStaleCacheFromReplicaLagBeyondContract(t *testing.T) {
 
 // Violation: the application read, from the cache, a value that is not its key's: a cache-get of
 // row 1 returned "vx", which only write x wrote, to row 2 (the bug class of a memcached
-// connection reused after a timeout, whose next request reads the previous reply); and one
-// returned "zz", which no write wrote at all. Real: cachesync's Get returns the key's item or a
+// connection reused after a timeout, whose next request reads the previous reply); one returned
+// "zz", which no write wrote at all; one returned "vf", the value of write f, which definitely
+// failed (no database ever held it, so no fill could have read it). Real: cachesync's Get returns the key's item or a
 // miss; another key's value or an invented one served to the caller is wrong whatever the timing
 // (the checker's own provenance rule for rows and cache entries: another key's value is
 // "invented"). Transient: the final state is right, so only the read shows it. Missed: the checker
@@ -267,17 +268,19 @@ func TestAttackCheckerStaleCacheFromReplicaLagBeyondContract(t *testing.T) {
 // compared with row 1's invalidations, of which there are none) and an unknown value is skipped
 // (`if !ok { continue }`).
 func TestAttackCheckerCacheReadOfAnotherKeysValue(t *testing.T) {
-	for _, tc := range []struct{ name, value string }{
-		{"another key's value", "vx"},
-		{"a value no write wrote", "zz"},
+	for _, tc := range []struct{ name, value, want string }{
+		{"another key's value", "vx", "invented"},
+		{"a value no write wrote", "zz", "invented"},
+		{"the value of a write that failed", "vf", "failed-write"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &pb{}
 			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
 			b.ok("x", 11, Mut{F: FInsert, K: 2, V: "vx"})
+			b.w("writer-us#0", "f", Fail, 12, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vf"})
 			b.cache("writer-us#0", "g", FCacheGet, RowKey(1), tc.value, OK, 0, "")
 			b.drained()
-			attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("va", 10), 2: row("vx", 11)})}, "invented")
+			attackCheck(t, b, Final{Rows: both(map[int]RowState{1: row("va", 10), 2: row("vx", 11)})}, tc.want)
 		})
 	}
 }
