@@ -117,24 +117,43 @@ type Result struct {
 type writeOp struct {
 	c  Completed
 	ts int64
-	// applied: the final state shows one of its cells (value and writetime), so the write took
-	// effect whatever its caller was told; a logged batch then took effect whole.
-	applied bool
+	// seen is where the final state shows the write took effect whatever its caller was told
+	// (appliedEvidence): a logged batch then took effect whole, on every side that receives it.
+	seen []evidence
+}
+
+// evidence is a side and key whose final state only the write can account for.
+type evidence struct {
+	side string
+	k    int
 }
 
 // acked reports whether the write must be in the final state: acknowledged, or seen applied.
-func (w writeOp) acked() bool { return w.c.Outcome == OK || w.applied }
+func (w writeOp) acked() bool { return w.c.Outcome == OK || len(w.seen) > 0 }
 
 // mayHave reports whether the write may have applied (every outcome but a definite failure).
 func (w writeOp) mayHave() bool { return w.c.Outcome != Fail }
 
-// lostKind names the violation of a write that must be in the final state and is not: a torn
-// batch when the only evidence it applied is another of its cells.
-func (w writeOp) lostKind() string {
-	if w.c.Outcome != OK && len(keysOf(w.c.Invoke.Muts)) > 1 {
-		return "torn-batch"
+// lostKind names the violation of a write that must be on side at key k and is not: a lost
+// write when it was acknowledged; else (it must be there because it was seen applied) a torn
+// batch when another of its keys shows it on this side, a divergence when another side shows it
+// (a write of unknown outcome applied on one side and not on another), a torn batch when another
+// of its cells of this key shows it.
+func (w writeOp) lostKind(side string, k int) string {
+	if w.c.Outcome == OK {
+		return "lost-write"
 	}
-	return "lost-write"
+	for _, e := range w.seen {
+		if e.side == side && e.k != k {
+			return "torn-batch"
+		}
+	}
+	for _, e := range w.seen {
+		if e.side != side {
+			return "diverged"
+		}
+	}
+	return "torn-batch"
 }
 
 func keysOf(ms []Mut) map[int]bool {
@@ -193,21 +212,10 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			cacheSets[c.Invoke.Value] = c
 		}
 	}
-	// Evidence of application: a cell holding a write's value with its timestamp on any side.
-	applied := map[string]bool{}
-	for _, side := range sortedKeys(f.Rows) {
-		for k, row := range f.Rows[side] {
-			if row.V == nil {
-				continue
-			}
-			if src, ok := prov[cell{k, *row.V}]; ok && src.ts == row.VWT && src.mayHave() {
-				applied[src.c.Invoke.ID] = true
-			}
-		}
-	}
+	seen := appliedEvidence(f, byKey)
 	for k, ws := range byKey {
 		for i := range ws {
-			ws[i].applied = applied[ws[i].c.Invoke.ID]
+			ws[i].seen = seen[ws[i].c.Invoke.ID]
 		}
 		byKey[k] = ws
 	}
@@ -297,7 +305,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		// mismatch, is the expected verdict; a cell forklift failed to copy would be an EU
 		// write missing in the global keyspace, which invariant 1 reports on its own.
 		missing, mismatched, ok := verifyCounts(f.ForkliftVerify)
-		if want := tombstonedInGlobal(f); ok && mismatched == 0 && missing <= want && missing > 0 {
+		if want := tombstonedInGlobal(f, byKey); ok && mismatched == 0 && missing <= want && missing > 0 {
 			res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("forklift verify (island -> global, lww): %d cells missing in the global keyspace", missing),
 				Why: "each is an island cell a newer delete from another region removed in the global keyspace: verify reads no tombstone (forklift's documented limit), and the checker found the delete newer"})
 		} else {
@@ -507,10 +515,15 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	return res
 }
 
+// checkV judges the v cell of key k on side against the writes ws the side must hold.
+// Provenance: the value must be one a write of ws wrote to k (another region's write, which the
+// side never receives, is as invented as a value nobody wrote). Reconciliation is Cassandra's: the
+// newer timestamp wins; at equal timestamps a tombstone beats a live cell, and of two live cells
+// the greater value wins — so a held cell some acknowledged write beats is a lost write.
 func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation)) {
-	var maxSet, maxDel int64 = -1, -1 // newest set / delete of v that must be there
-	var maxDelAny int64 = -1          // newest delete that may have applied
-	var lastSet, lastDel writeOp
+	var maxSet int64 = -1    // newest set of v that must be there
+	var maxDelAny int64 = -1 // newest delete that may have applied
+	var lastSet writeOp
 	for _, w := range ws {
 		for _, m := range w.c.Invoke.Muts {
 			if m.K != k {
@@ -522,9 +535,6 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 					maxSet, lastSet = w.ts, w
 				}
 			case FDelete:
-				if w.acked() && w.ts > maxDel {
-					maxDel, lastDel = w.ts, w
-				}
 				if w.mayHave() && w.ts > maxDelAny {
 					maxDelAny = w.ts
 				}
@@ -533,16 +543,25 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 	}
 	if row.V == nil {
 		if maxSet >= 0 && maxSet > maxDelAny {
-			add(Violation{Check: lastSet.lostKind(), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
+			add(Violation{Check: lastSet.lostKind(side, k), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
 				k, side, lastSet.c.Invoke.ID, maxSet, lastSet.c.Outcome), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
 		}
 		return
 	}
-	src, ok := prov[cell{k, *row.V}]
-	if !ok {
+	var src writeOp
+	found := false
+	for _, w := range ws {
+		if setsV(w, k, *row.V) && (!found || w.ts == row.VWT) {
+			src, found = w, true
+		}
+	}
+	if !found {
 		what := fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)
 		var involved []Op
-		if o, other := byValue[*row.V]; other {
+		if o, other := prov[cell{k, *row.V}]; other {
+			what = fmt.Sprintf("kv k=%d v=%q on the %s side: write %s of %s wrote it, and this side receives no write of that region", k, *row.V, side, o.c.Invoke.ID, o.c.Invoke.Region)
+			involved = []Op{o.c.Invoke}
+		} else if o, other := byValue[*row.V]; other {
 			what = fmt.Sprintf("kv k=%d v=%q on the %s side: write %s wrote that value to another key, never to this one", k, *row.V, side, o.c.Invoke.ID)
 			involved = []Op{o.c.Invoke}
 		}
@@ -558,14 +577,47 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 		add(Violation{Check: "timestamp", What: fmt.Sprintf("kv k=%d v=%q on the %s side has writetime %d; its write %s used %d", k, *row.V, side, row.VWT, src.c.Invoke.ID, src.ts),
 			Ops: []Op{src.c.Invoke}})
 	}
-	if newest := max(maxSet, maxDel); row.VWT < newest {
-		lost := lastSet
-		if maxDel > maxSet {
-			lost = lastDel
+	// The newest acknowledged write that beats the held cell (a delete before a set at a tie).
+	var lost writeOp
+	beaten := false
+	for _, w := range ws {
+		if !w.acked() {
+			continue
 		}
-		add(Violation{Check: lost.lostKind(), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is newer",
-			k, side, *row.V, row.VWT, lost.c.Invoke.ID, newest, lost.c.Outcome), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
+		for _, m := range w.c.Invoke.Muts {
+			if m.K != k {
+				continue
+			}
+			beats := false
+			switch m.F {
+			case FDelete:
+				beats = w.ts >= row.VWT
+			case FInsert, FUpdate:
+				beats = w.ts > row.VWT || (w.ts == row.VWT && m.V > *row.V)
+			}
+			if beats && (!beaten || w.ts > lost.ts || (w.ts == lost.ts && m.F == FDelete)) {
+				lost, beaten = w, true
+			}
+		}
 	}
+	if beaten {
+		how := "newer"
+		if lost.ts == row.VWT {
+			how = "of the same timestamp, and wins the tie (a tombstone beats a live cell, then the greater value)"
+		}
+		add(Violation{Check: lost.lostKind(side, k), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is %s",
+			k, side, *row.V, row.VWT, lost.c.Invoke.ID, lost.ts, lost.c.Outcome, how), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT-1, 3)...)})
+	}
+}
+
+// setsV reports whether w wrote value v to key k's v cell.
+func setsV(w writeOp, k int, v string) bool {
+	for _, m := range w.c.Invoke.Muts {
+		if m.K == k && (m.F == FInsert || m.F == FUpdate) && m.V == v {
+			return true
+		}
+	}
+	return false
 }
 
 func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation)) {
@@ -602,7 +654,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
 				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
 		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
-			add(Violation{Check: lastAdd.lostKind(), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
+			add(Violation{Check: lastAdd.lostKind(side, k), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
 				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
 		}
 	}
@@ -1017,17 +1069,29 @@ func verifyCounts(out string) (missing, mismatched int, ok bool) {
 }
 
 // tombstonedInGlobal counts the island's cells (v and each set element) that the global
-// keyspace's eu-west-1 datacenter (forklift's destination) does not hold at all.
-func tombstonedInGlobal(f Final) int {
+// keyspace's eu-west-1 datacenter (forklift's destination) does not hold at all and that a
+// delete (or remove) of another region — a write the island never receives — may have removed
+// there: a v cell when such a delete is at least as new as it, an element when such a remove or
+// delete exists (elements carry no writetime). A cell the EU writers' own delete removed in the
+// global keyspace only is a divergence, not forklift's limit.
+func tombstonedInGlobal(f Final, byKey map[int][]writeOp) int {
 	island, global := f.Rows[IslandSide], f.Rows[globalSide(EURegion)]
+	foreign := func(k int, ts int64, match func(Mut) bool) bool {
+		for _, w := range byKey[k] {
+			if w.mayHave() && w.ts >= ts && !slices.Contains(f.Holds[IslandSide], w.c.Invoke.Region) && len(f.Holds[IslandSide]) > 0 && slices.ContainsFunc(w.c.Invoke.Muts, match) {
+				return true
+			}
+		}
+		return false
+	}
 	n := 0
 	for k, row := range island {
 		g := global[k]
-		if row.V != nil && g.V == nil {
+		if row.V != nil && g.V == nil && foreign(k, row.VWT, func(m Mut) bool { return m.K == k && m.F == FDelete }) {
 			n++
 		}
 		for _, e := range row.Tags {
-			if !slices.Contains(g.Tags, e) {
+			if !slices.Contains(g.Tags, e) && foreign(k, -1, func(m Mut) bool { return m.K == k && (m.F == FDelete || (m.F == FRemove && m.Elem == e)) }) {
 				n++
 			}
 		}
