@@ -314,6 +314,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 
 	// 2. Every cache entry is the database's newest value or absent.
+	faults := faultWindows(h)
+	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
 		brokerLost := lastBrokerRestart(h, region)
 		for _, key := range sortedKeys(f.Cache[region]) {
@@ -337,9 +339,23 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of write %s, which failed", region, key, e.Value, src.c.Invoke.ID), Ops: []Op{src.c.Invoke, src.c.End}})
 					continue
 				}
-				if why := staleExplained(ops, k, src, region, brokerLost); why != "" {
+				why, newest, inv := staleExplained(ops, k, src, db, region, brokerLost)
+				if why != "" {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
+				}
+				// cachesync promises convergence when a region's replica has a write by the time
+				// its second event arrives (SecondInvalidation > the replica lag): a lag the
+				// campaign's faults made longer breaches the configuration, not the code.
+				if newest != nil && opt.SecondInvalidation > 0 {
+					if arrival, cause := replicaArrival(h, faults, *newest, region); arrival > inv.End.Time+int64(opt.SecondInvalidation) {
+						lag := time.Duration(arrival - newest.End.Time)
+						lagFindings[fmt.Sprintf("contract breach by the campaign: %s's datacenter got write %s %s after its acknowledgement (%s), later than its second invalidation (SecondInvalidation %s): cachesync promises caches converge only when the replica lag is shorter",
+							region, newest.Invoke.ID, lag.Round(time.Millisecond), cause, opt.SecondInvalidation)]++
+						res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)),
+							Why: fmt.Sprintf("%s's replica got write %s %s after it was acknowledged (%s), after the second invalidation: outside cachesync's contract (a finding)", region, newest.Invoke.ID, lag.Round(time.Millisecond), cause)})
+						continue
+					}
 				}
 				involved := append([]Op{src.c.Invoke}, newer(byKey[k], src.ts, 3)...)
 				for _, c := range ops { // the fills in that region that stored the value
@@ -393,6 +409,10 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					region, key, e.Value, e.Version.Micros, e.Version.Origin, newest.Invoke.F, newest.End.TS, newest.Invoke.Region), Ops: []Op{src.Invoke, newest.Invoke}})
 			}
 		}
+	}
+
+	for _, f := range sortedKeys(lagFindings) {
+		res.Findings = append(res.Findings, fmt.Sprintf("%s (%d stale cache entries)", f, lagFindings[f]))
 	}
 
 	// The campaign's own configuration against the library's contract.
@@ -457,7 +477,6 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 
 	// A caller waiting on the follower while its own side answered (reported per op).
-	faults := faultWindows(h)
 	migrating := migrationRegions(h)
 	var lats []time.Duration
 	waits := 0
@@ -696,17 +715,18 @@ func lastOps(ws []writeOp, n int) []Op {
 	return ops
 }
 
-// staleExplained says why a stale row entry is not the libraries' fault, or "". Only the newest
-// write superseding the entry's value may excuse it: when that write was acknowledged and its own
-// invalidation completed, every fill after it read a value at least as new, whatever older writes
-// did.
-func staleExplained(ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
+// staleExplained says why a stale row entry is not the libraries' fault, or "" with the write
+// that should have replaced it and that write's invalidation. Only the newest write superseding
+// the entry's value that took effect — or may have, on the side the region's fills read (db) —
+// may excuse it: a write the final state shows never applied there changed nothing a fill could
+// read. When that write was acknowledged and its own invalidation completed, every fill after it
+// read a value at least as new, whatever older writes did.
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost int64) (why string, newest *Completed, inv Completed) {
 	key := RowKey(k)
-	var newest *Completed
 	for i := range ops {
 		c := &ops[i]
 		w := c.Invoke
-		if len(w.Muts) == 0 || w.TS <= src.ts || c.Outcome == Fail {
+		if len(w.Muts) == 0 || w.TS <= src.ts || c.Outcome == Fail || notAppliedOn(w, k, db) {
 			continue
 		}
 		changesV := false
@@ -720,20 +740,104 @@ func staleExplained(ops []Completed, k int, src writeOp, region string, brokerLo
 		}
 	}
 	if newest == nil {
-		return ""
+		return "", nil, Completed{}
 	}
 	w := newest.Invoke
 	if newest.Outcome != OK {
-		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome)
+		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome), newest, Completed{}
 	}
 	d, ok := invalidationOf(ops, *newest, key)
 	if !ok || d.Outcome != OK {
-		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
+		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID), newest, d
 	}
 	if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
-		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
+		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it", newest, d
 	}
-	return ""
+	return "", newest, d
+}
+
+// notAppliedOn reports whether the final row db shows that write w's mutation of key k's v never
+// took effect there: v holds a cell the mutation would have beaten (Cassandra's reconciliation:
+// newer timestamp, then a tombstone, then the greater value). An absent v shows nothing (a delete
+// may have removed the write's value).
+func notAppliedOn(w Op, k int, db RowState) bool {
+	if db.V == nil {
+		return false
+	}
+	for _, m := range w.Muts {
+		if m.K != k {
+			continue
+		}
+		switch m.F {
+		case FDelete:
+			if db.VWT <= w.TS {
+				return true
+			}
+		case FInsert, FUpdate:
+			if db.VWT < w.TS || (db.VWT == w.TS && *db.V < m.V) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// replicaArrival returns when region's datacenter of the global keyspace received write w of
+// another region, when a fault held it back (0 when none did: the write was replicated as it was
+// acknowledged), and the cause. A write acknowledged while region's node was paused or killed,
+// or while a partition cut the two regions apart, reaches it as a hint its region's coordinator
+// delivers after the cut heals: at the first hints sample of that node showing none pending after
+// the end of the cut (the end of the cut itself when no sample after it showed hints pending; the
+// end of the history when they never drained).
+func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, string) {
+	from := w.Invoke.Region
+	if from == region || from == "" {
+		return 0, ""
+	}
+	at := w.End.Time
+	cuts := func(f window) bool {
+		switch f.kind {
+		case KindPause, KindKill:
+			return f.target == globalService(region)
+		case KindPartition:
+			return f.target == "wan" || f.target == "isolate-"+region || f.target == "isolate-"+from
+		}
+		return false
+	}
+	var end int64
+	var cause string
+	for changed := true; changed; {
+		changed = false
+		for _, f := range faults {
+			if cuts(f) && f.start <= max(at, end) && f.end >= at && f.end > end {
+				end, cause, changed = f.end, f.kind+" "+f.target, true
+			}
+		}
+	}
+	if end == 0 {
+		return 0, ""
+	}
+	arrival, pending := end, false
+	coordinator := globalService(from)
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type != Stats || op.F != "hints" || op.Target != coordinator || op.Time < end {
+			continue
+		}
+		if op.Backlog > 0 {
+			pending = true
+			continue
+		}
+		if pending {
+			return op.Time, cause + ", then hints of " + coordinator
+		}
+		return arrival, cause
+	}
+	if pending {
+		return last, cause + ", then hints of " + coordinator + " never drained"
+	}
+	return arrival, cause
 }
 
 // invalidationOf returns the invalidation of key that write c caused: the cache-del naming c as
