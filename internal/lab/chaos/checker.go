@@ -524,6 +524,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	// epoch that set made, or a later one.
 	res.Violations = append(res.Violations, epochRule(h, ops)...)
 
+	// Every value a cache read returned, or a fill read, is one a write of that key wrote.
+	res.Violations = append(res.Violations, readValues(ops, prov, byValue, cacheSets)...)
+
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
 

@@ -327,3 +327,62 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 	}
 	return out
 }
+
+// readValues judges the value of every cache read that returned one (a hit) and every fill (the
+// value it read from the region's database): the value must be one a write of that key wrote —
+// cachesync's Get returns the key's item or a miss, so another key's value or one nobody wrote
+// is invented (a reply read on a reused connection, a mixed-up key) — and not the value of a write
+// that definitely failed, which no database ever held. A cache-only key's value must be one a
+// set of that key made, not one of a set refused. Transient: the final state may be right, so
+// only the read shows it. At most 5 violations of each kind are listed, then a count.
+func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]writeOp, cacheSets map[string]Completed) []Violation {
+	var out []Violation
+	count := map[string]int{}
+	report := func(kind, what string, involved ...Op) {
+		if count[kind]++; count[kind] <= 5 {
+			out = append(out, Violation{Check: kind, What: what, Ops: involved})
+		}
+	}
+	for _, c := range ops {
+		read := c.Invoke.F == FCacheGet && c.Outcome == OK && c.End.Err != "miss"
+		fill := c.Invoke.F == FCacheFill
+		if !(read || fill) || c.End.Value == "" {
+			continue
+		}
+		what := "read"
+		if fill {
+			what = "fill read from the database"
+		}
+		key, v := c.Invoke.Key, c.End.Value
+		var k int
+		if _, err := fmt.Sscanf(key, "chaos-row:%d", &k); err == nil {
+			src, ok := prov[cell{k, v}]
+			switch {
+			case !ok:
+				msg := fmt.Sprintf("%s %s %s = %q, which no write wrote to that key", c.Invoke.Region, what, key, v)
+				if o, other := byValue[v]; other {
+					msg = fmt.Sprintf("%s %s %s = %q, the value write %s wrote to another key", c.Invoke.Region, what, key, v, o.c.Invoke.ID)
+				}
+				report("invented", msg, c.Invoke, c.End)
+			case !src.mayHave():
+				report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of write %s, which failed (%s)", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.End.Err),
+					src.c.Invoke, src.c.End, c.Invoke, c.End)
+			}
+			continue
+		}
+		src, ok := cacheSets[v]
+		switch {
+		case !ok || src.Invoke.Key != key:
+			report("invented", fmt.Sprintf("%s %s %s = %q, which no set of that key made", c.Invoke.Region, what, key, v), c.Invoke, c.End)
+		case src.Outcome == Fail:
+			report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of set %s, which was not applied (%s)", c.Invoke.Region, what, key, v, src.Invoke.ID, src.End.Err),
+				src.Invoke, src.End, c.Invoke, c.End)
+		}
+	}
+	for _, kind := range sortedKeys(count) {
+		if n := count[kind]; n > 5 {
+			out = append(out, Violation{Check: kind, What: fmt.Sprintf("… and %d more cache reads like these", n-5)})
+		}
+	}
+	return out
+}
