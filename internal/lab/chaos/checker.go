@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -1115,10 +1116,16 @@ func sidesOf(region, phase string) (leader, follower string) {
 	return globalService(region), islandService
 }
 
-// epochRule checks the migration's promise (migration invariant 3): every write that began after
-// a phase change's `set --wait` returned (the nemesis's "applied" event, with no error) carries
-// that change's epoch or a later one. A wait that failed (timed out naming an instance that had
-// not applied) promises nothing. At most 5 violations are listed, then a count.
+// epochRule checks the migration's promise (migration invariant 3): every write of an instance of
+// the migration that began after a phase change's `set --wait` returned (the nemesis's "applied"
+// event, with no error) runs under that change's epoch or a later one, and in the phase of the
+// epoch it carries. An instance is a writer of a region with instances (migrationRegions): a
+// write of one carrying no epoch (0) after such a wait is a write outside the control plane's
+// barrier. The phase of an epoch is the one its set/applied events name; a write may show the
+// phase of a later epoch (its session reads the epoch, then the phase: a flip may fall between),
+// never one its epoch and no later one set before it completed had. A wait that failed (timed
+// out naming an instance that had not applied) promises nothing. At most 5 violations are
+// listed, then a count.
 func epochRule(h []Op, ops []Completed) []Violation {
 	type applied struct {
 		at    int64
@@ -1126,19 +1133,36 @@ func epochRule(h []Op, ops []Completed) []Violation {
 		op    Op
 	}
 	var sets []applied
+	phaseOf := map[int64]string{} // epoch -> the phase its change made
+	setAt := map[int64]int64{}    // epoch -> when its change was recorded
 	for _, op := range h {
-		if op.Type == NemesisEvent && op.F == KindPhase && strings.HasPrefix(op.Value, "applied") && op.Err == "" && op.Epoch > 0 {
+		if op.Type != NemesisEvent || op.F != KindPhase || op.Epoch <= 0 {
+			continue
+		}
+		verb, phase, _ := strings.Cut(op.Value, " ")
+		if verb == "set" || verb == "applied" {
+			phaseOf[op.Epoch] = phase
+			if _, ok := setAt[op.Epoch]; !ok {
+				setAt[op.Epoch] = op.Time
+			}
+		}
+		if verb == "applied" && op.Err == "" {
 			sets = append(sets, applied{op.Time, op.Epoch, op})
 		}
 	}
 	if len(sets) == 0 {
 		return nil
 	}
+	migrating := migrationRegions(h)
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+	}
 	var out []Violation
 	n := 0
 	for _, c := range ops {
 		w := c.Invoke
-		if len(w.Muts) == 0 || w.Epoch == 0 {
+		if len(w.Muts) == 0 || (w.Epoch == 0 && !migrating[w.Region]) {
 			continue
 		}
 		// The newest epoch whose wait returned before the write began.
@@ -1148,18 +1172,38 @@ func epochRule(h []Op, ops []Completed) []Violation {
 				need = &sets[i]
 			}
 		}
-		if need == nil || w.Epoch >= need.epoch {
+		if need == nil {
+			continue
+		}
+		var what string
+		switch done := cmp.Or(c.End.Time, last); {
+		case w.Epoch < need.epoch:
+			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d (%s)",
+				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase)
+		case phaseOf[w.Epoch] != "" && w.Phase != phaseOf[w.Epoch] && !laterPhase(phaseOf, setAt, w.Epoch, w.Phase, done):
+			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d in phase %s, not that epoch's phase %s",
+				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase, phaseOf[w.Epoch])
+		default:
 			continue
 		}
 		if n++; n <= 5 {
-			out = append(out, Violation{Check: "epoch", What: fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d (%s)",
-				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase), Ops: []Op{need.op, w, c.End}})
+			out = append(out, Violation{Check: "epoch", What: what, Ops: []Op{need.op, w, c.End}})
 		}
 	}
 	if n > 5 {
 		out = append(out, Violation{Check: "epoch", What: fmt.Sprintf("… and %d more writes like these", n-5)})
 	}
 	return out
+}
+
+// laterPhase reports whether an epoch after e with phase p was set before t.
+func laterPhase(phaseOf map[int64]string, setAt map[int64]int64, e int64, p string, t int64) bool {
+	for epoch, phase := range phaseOf {
+		if epoch > e && phase == p && setAt[epoch] <= t {
+			return true
+		}
+	}
+	return false
 }
 
 var verifyCountsRE = regexp.MustCompile(`(\d+) missing, (\d+) mismatched`)
