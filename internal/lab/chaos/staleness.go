@@ -44,6 +44,9 @@ func faultWindows(h []Op) windows {
 		}
 		id := op.F + "/" + op.Target
 		switch verb := nemesisVerb(op); {
+		case op.F == KindPhase && (verb == "set" || verb == "applied"):
+			// The change made, the fleet's wait returned: the instances apply it in between.
+			out = append(out, window{kind: KindPhase, target: "phase", start: op.Time, end: op.Time})
 		case verb == "end":
 			if w, ok := open[id]; ok {
 				w.end = op.Time
