@@ -1153,7 +1153,7 @@ func epochRule(h []Op, ops []Completed) []Violation {
 	if len(sets) == 0 {
 		return nil
 	}
-	migrating := migrationRegions(h)
+	under := controlPlaneInstances(h)
 	var last int64
 	for _, op := range h {
 		last = max(last, op.Time)
@@ -1162,7 +1162,7 @@ func epochRule(h []Op, ops []Completed) []Violation {
 	n := 0
 	for _, c := range ops {
 		w := c.Invoke
-		if len(w.Muts) == 0 || (w.Epoch == 0 && !migrating[w.Region]) {
+		if len(w.Muts) == 0 || (w.Epoch == 0 && !under(w)) {
 			continue
 		}
 		// The newest epoch whose wait returned before the write began.
@@ -1194,6 +1194,33 @@ func epochRule(h []Op, ops []Completed) []Violation {
 		out = append(out, Violation{Check: "epoch", What: fmt.Sprintf("… and %d more writes like these", n-5)})
 	}
 	return out
+}
+
+// controlPlaneInstances returns whether a write's writer is an instance of the migration under
+// its control plane: one whose writes or applied phases carry an epoch, or a writer of a region
+// with instances (migrationRegions) whose history does not show otherwise — a session under the
+// control plane applies the migration's state when it opens, so a phase it reports applied with
+// no epoch (Stats "phase", epoch 0) shows a writer following the phase some other way (a build
+// without the control plane), to which the epoch rule promises nothing.
+func controlPlaneInstances(h []Op) func(Op) bool {
+	migrating := migrationRegions(h)
+	epoch, none := map[string]bool{}, map[string]bool{}
+	for _, op := range h {
+		if !strings.HasPrefix(op.Process, "writer-") {
+			continue
+		}
+		w := writerName(op.Process)
+		switch {
+		case (op.Type == Invoke || op.Type == Stats) && op.Epoch > 0:
+			epoch[w] = true
+		case op.Type == Stats && op.F == "phase":
+			none[w] = true
+		}
+	}
+	return func(op Op) bool {
+		w := writerName(op.Process)
+		return epoch[w] || (migrating[op.Region] && !none[w])
+	}
 }
 
 // laterPhase reports whether an epoch after e with phase p was set before t.

@@ -169,6 +169,14 @@ func TestCheckerAttackTwins(t *testing.T) {
 			b.drained("writer-eu#0", "writer-us#0")
 			f.Rows = both(map[int]RowState{1: row("va", 10), 2: row("vu", 20)})
 		}, nil},
+		{"an EU writer outside the control plane (its applied phase has no epoch) after set --wait", "", func(b *pb, f *Final) {
+			b.ops = append(b.ops, Op{Time: b.tick(), Type: Stats, Process: "writer-eub#0", Region: EURegion, F: "phase", Phase: "dual"})
+			setPhase(b, "set", "dual-flipped", 3)
+			setPhase(b, "applied", "dual-flipped", 3)
+			eu(b, "writer-eub#0", "a", OK, 0, "dual", 10, time.Millisecond, Mut{F: FInsert, K: 1, V: "va"})
+			b.drained("writer-eub#0")
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &pb{}
