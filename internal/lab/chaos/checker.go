@@ -1223,10 +1223,11 @@ func controlPlaneInstances(h []Op) func(Op) bool {
 	}
 }
 
-// laterPhase reports whether an epoch after e with phase p was set before t.
+// laterPhase reports whether an epoch after e with phase p was set before t (or within a second
+// after: the nemesis records the set once the change is made, and a session may apply it first).
 func laterPhase(phaseOf map[int64]string, setAt map[int64]int64, e int64, p string, t int64) bool {
 	for epoch, phase := range phaseOf {
-		if epoch > e && phase == p && setAt[epoch] <= t {
+		if epoch > e && phase == p && setAt[epoch] <= t+int64(time.Second) {
 			return true
 		}
 	}
