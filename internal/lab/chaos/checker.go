@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -117,24 +118,43 @@ type Result struct {
 type writeOp struct {
 	c  Completed
 	ts int64
-	// applied: the final state shows one of its cells (value and writetime), so the write took
-	// effect whatever its caller was told; a logged batch then took effect whole.
-	applied bool
+	// seen is where the final state shows the write took effect whatever its caller was told
+	// (appliedEvidence): a logged batch then took effect whole, on every side that receives it.
+	seen []evidence
+}
+
+// evidence is a side and key whose final state only the write can account for.
+type evidence struct {
+	side string
+	k    int
 }
 
 // acked reports whether the write must be in the final state: acknowledged, or seen applied.
-func (w writeOp) acked() bool { return w.c.Outcome == OK || w.applied }
+func (w writeOp) acked() bool { return w.c.Outcome == OK || len(w.seen) > 0 }
 
 // mayHave reports whether the write may have applied (every outcome but a definite failure).
 func (w writeOp) mayHave() bool { return w.c.Outcome != Fail }
 
-// lostKind names the violation of a write that must be in the final state and is not: a torn
-// batch when the only evidence it applied is another of its cells.
-func (w writeOp) lostKind() string {
-	if w.c.Outcome != OK && len(keysOf(w.c.Invoke.Muts)) > 1 {
-		return "torn-batch"
+// lostKind names the violation of a write that must be on side at key k and is not: a lost
+// write when it was acknowledged; else (it must be there because it was seen applied) a torn
+// batch when another of its keys shows it on this side, a divergence when another side shows it
+// (a write of unknown outcome applied on one side and not on another), a torn batch when another
+// of its cells of this key shows it.
+func (w writeOp) lostKind(side string, k int) string {
+	if w.c.Outcome == OK {
+		return "lost-write"
 	}
-	return "lost-write"
+	for _, e := range w.seen {
+		if e.side == side && e.k != k {
+			return "torn-batch"
+		}
+	}
+	for _, e := range w.seen {
+		if e.side != side {
+			return "diverged"
+		}
+	}
+	return "torn-batch"
 }
 
 func keysOf(ms []Mut) map[int]bool {
@@ -151,6 +171,10 @@ type cell struct {
 	k int
 	v string
 }
+
+// recoveryGrace is how long after a fault's end a write waiting on the faulted node is still
+// excused: the node answering what queued while it was paused, the client reconnecting.
+const recoveryGrace = time.Second
 
 // Check compares the history with the final state. It is pure: everything it needs is in h and f.
 func Check(h []Op, f Final, opt CheckOptions) Result {
@@ -189,21 +213,10 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			cacheSets[c.Invoke.Value] = c
 		}
 	}
-	// Evidence of application: a cell holding a write's value with its timestamp on any side.
-	applied := map[string]bool{}
-	for _, side := range sortedKeys(f.Rows) {
-		for k, row := range f.Rows[side] {
-			if row.V == nil {
-				continue
-			}
-			if src, ok := prov[cell{k, *row.V}]; ok && src.ts == row.VWT && src.mayHave() {
-				applied[src.c.Invoke.ID] = true
-			}
-		}
-	}
+	seen := appliedEvidence(f, byKey)
 	for k, ws := range byKey {
 		for i := range ws {
-			ws[i].applied = applied[ws[i].c.Invoke.ID]
+			ws[i].seen = seen[ws[i].c.Invoke.ID]
 		}
 		byKey[k] = ws
 	}
@@ -293,7 +306,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		// mismatch, is the expected verdict; a cell forklift failed to copy would be an EU
 		// write missing in the global keyspace, which invariant 1 reports on its own.
 		missing, mismatched, ok := verifyCounts(f.ForkliftVerify)
-		if want := tombstonedInGlobal(f); ok && mismatched == 0 && missing <= want && missing > 0 {
+		if want := tombstonedInGlobal(f, byKey); ok && mismatched == 0 && missing <= want && missing > 0 {
 			res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("forklift verify (island -> global, lww): %d cells missing in the global keyspace", missing),
 				Why: "each is an island cell a newer delete from another region removed in the global keyspace: verify reads no tombstone (forklift's documented limit), and the checker found the delete newer"})
 		} else {
@@ -302,6 +315,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 
 	// 2. Every cache entry is the database's newest value or absent.
+	faults := faultWindows(h)
+	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
 		brokerLost := lastBrokerRestart(h, region)
 		for _, key := range sortedKeys(f.Cache[region]) {
@@ -325,9 +340,23 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of write %s, which failed", region, key, e.Value, src.c.Invoke.ID), Ops: []Op{src.c.Invoke, src.c.End}})
 					continue
 				}
-				if why := staleExplained(ops, k, src, region, brokerLost); why != "" {
+				why, newest, inv := staleExplained(ops, k, src, db, region, brokerLost)
+				if why != "" {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
+				}
+				// cachesync promises convergence when a region's replica has a write by the time
+				// its second event arrives (SecondInvalidation > the replica lag): a lag the
+				// campaign's faults made longer breaches the configuration, not the code.
+				if newest != nil && opt.SecondInvalidation > 0 {
+					if arrival, cause := replicaArrival(h, faults, *newest, region); arrival > inv.End.Time+int64(opt.SecondInvalidation) {
+						lag := time.Duration(arrival - newest.End.Time)
+						lagFindings[fmt.Sprintf("contract breach by the campaign: %s's datacenter got write %s %s after its acknowledgement (%s), later than its second invalidation (SecondInvalidation %s): cachesync promises caches converge only when the replica lag is shorter",
+							region, newest.Invoke.ID, lag.Round(time.Millisecond), cause, opt.SecondInvalidation)]++
+						res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)),
+							Why: fmt.Sprintf("%s's replica got write %s %s after it was acknowledged (%s), after the second invalidation: outside cachesync's contract (a finding)", region, newest.Invoke.ID, lag.Round(time.Millisecond), cause)})
+						continue
+					}
 				}
 				involved := append([]Op{src.c.Invoke}, newer(byKey[k], src.ts, 3)...)
 				for _, c := range ops { // the fills in that region that stored the value
@@ -381,6 +410,10 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					region, key, e.Value, e.Version.Micros, e.Version.Origin, newest.Invoke.F, newest.End.TS, newest.Invoke.Region), Ops: []Op{src.Invoke, newest.Invoke}})
 			}
 		}
+	}
+
+	for _, f := range sortedKeys(lagFindings) {
+		res.Findings = append(res.Findings, fmt.Sprintf("%s (%d stale cache entries)", f, lagFindings[f]))
 	}
 
 	// The campaign's own configuration against the library's contract.
@@ -445,7 +478,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	}
 
 	// A caller waiting on the follower while its own side answered (reported per op).
-	faults := faultWindows(h)
+	migrating := migrationRegions(h)
 	var lats []time.Duration
 	waits := 0
 	for _, c := range ops {
@@ -459,7 +492,17 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		}
 		leader, follower := sidesOf(c.Invoke.Region, c.Invoke.Phase)
 		writer := writerName(c.Invoke.Process)
-		if faults.hit(leader, c.Invoke.Time, c.End.Time) || faults.hit(writer, c.Invoke.Time, c.End.Time) || faults.phaseFlip(c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+		// A flip of this writer's own phase as the write began may have given it other sides
+		// than the ones it recorded: not judged.
+		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+			continue
+		}
+		// A fault on the authoritative side or on the writer itself excuses the part of the
+		// wait it covered (and a second after it), not the rest: the wait minus that part is
+		// judged against the bound.
+		end := c.Invoke.Time + int64(lat)
+		faulted := time.Duration(faults.covered(c.Invoke.Time, end, int64(recoveryGrace), leader, writer))
+		if lat-faulted <= opt.CallerWait {
 			continue
 		}
 		state := "healthy"
@@ -469,8 +512,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			state = "faulted"
 		}
 		if waits++; waits <= 5 {
-			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s completed (%s) after %.1fs while its authoritative side (%s) was healthy and the follower (%s) %s: the caller waited for the follower",
-				c.Invoke.ID, c.Outcome, lat.Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s completed (%s) after %.1fs, %.1fs of it while its authoritative side (%s) and its writer were healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, c.Outcome, lat.Seconds(), (lat - faulted).Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
 		}
 	}
 	if waits > 5 {
@@ -482,20 +525,28 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	// epoch that set made, or a later one.
 	res.Violations = append(res.Violations, epochRule(h, ops)...)
 
+	// Every value a cache read returned, or a fill read, is one a write of that key wrote.
+	res.Violations = append(res.Violations, readValues(ops, prov, byValue, cacheSets)...)
+
 	// A cache read older than the reader's own region's completed invalidation.
-	res.Violations = append(res.Violations, staleReads(h, ops, byKey, byValue, faults)...)
+	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
 
 	res.Affected = affectedTraffic(h, ops)
 
 	// 4. Staleness of cache reads while faults were active (a distribution, not a verdict).
-	res.Staleness = staleness(ops, byKey, byValue, faults)
+	res.Staleness = staleness(ops, byKey, prov, faults)
 	return res
 }
 
+// checkV judges the v cell of key k on side against the writes ws the side must hold.
+// Provenance: the value must be one a write of ws wrote to k (another region's write, which the
+// side never receives, is as invented as a value nobody wrote). Reconciliation is Cassandra's: the
+// newer timestamp wins; at equal timestamps a tombstone beats a live cell, and of two live cells
+// the greater value wins — so a held cell some acknowledged write beats is a lost write.
 func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation)) {
-	var maxSet, maxDel int64 = -1, -1 // newest set / delete of v that must be there
-	var maxDelAny int64 = -1          // newest delete that may have applied
-	var lastSet, lastDel writeOp
+	var maxSet int64 = -1    // newest set of v that must be there
+	var maxDelAny int64 = -1 // newest delete that may have applied
+	var lastSet writeOp
 	for _, w := range ws {
 		for _, m := range w.c.Invoke.Muts {
 			if m.K != k {
@@ -507,9 +558,6 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 					maxSet, lastSet = w.ts, w
 				}
 			case FDelete:
-				if w.acked() && w.ts > maxDel {
-					maxDel, lastDel = w.ts, w
-				}
 				if w.mayHave() && w.ts > maxDelAny {
 					maxDelAny = w.ts
 				}
@@ -518,16 +566,25 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 	}
 	if row.V == nil {
 		if maxSet >= 0 && maxSet > maxDelAny {
-			add(Violation{Check: lastSet.lostKind(), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
+			add(Violation{Check: lastSet.lostKind(side, k), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
 				k, side, lastSet.c.Invoke.ID, maxSet, lastSet.c.Outcome), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
 		}
 		return
 	}
-	src, ok := prov[cell{k, *row.V}]
-	if !ok {
+	var src writeOp
+	found := false
+	for _, w := range ws {
+		if setsV(w, k, *row.V) && (!found || w.ts == row.VWT) {
+			src, found = w, true
+		}
+	}
+	if !found {
 		what := fmt.Sprintf("kv k=%d v=%q on the %s side: no client wrote it", k, *row.V, side)
 		var involved []Op
-		if o, other := byValue[*row.V]; other {
+		if o, other := prov[cell{k, *row.V}]; other {
+			what = fmt.Sprintf("kv k=%d v=%q on the %s side: write %s of %s wrote it, and this side receives no write of that region", k, *row.V, side, o.c.Invoke.ID, o.c.Invoke.Region)
+			involved = []Op{o.c.Invoke}
+		} else if o, other := byValue[*row.V]; other {
 			what = fmt.Sprintf("kv k=%d v=%q on the %s side: write %s wrote that value to another key, never to this one", k, *row.V, side, o.c.Invoke.ID)
 			involved = []Op{o.c.Invoke}
 		}
@@ -543,14 +600,47 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 		add(Violation{Check: "timestamp", What: fmt.Sprintf("kv k=%d v=%q on the %s side has writetime %d; its write %s used %d", k, *row.V, side, row.VWT, src.c.Invoke.ID, src.ts),
 			Ops: []Op{src.c.Invoke}})
 	}
-	if newest := max(maxSet, maxDel); row.VWT < newest {
-		lost := lastSet
-		if maxDel > maxSet {
-			lost = lastDel
+	// The newest acknowledged write that beats the held cell (a delete before a set at a tie).
+	var lost writeOp
+	beaten := false
+	for _, w := range ws {
+		if !w.acked() {
+			continue
 		}
-		add(Violation{Check: lost.lostKind(), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is newer",
-			k, side, *row.V, row.VWT, lost.c.Invoke.ID, newest, lost.c.Outcome), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT, 3)...)})
+		for _, m := range w.c.Invoke.Muts {
+			if m.K != k {
+				continue
+			}
+			beats := false
+			switch m.F {
+			case FDelete:
+				beats = w.ts >= row.VWT
+			case FInsert, FUpdate:
+				beats = w.ts > row.VWT || (w.ts == row.VWT && m.V > *row.V)
+			}
+			if beats && (!beaten || w.ts > lost.ts || (w.ts == lost.ts && m.F == FDelete)) {
+				lost, beaten = w, true
+			}
+		}
 	}
+	if beaten {
+		how := "newer"
+		if lost.ts == row.VWT {
+			how = "of the same timestamp, and wins the tie (a tombstone beats a live cell, then the greater value)"
+		}
+		add(Violation{Check: lost.lostKind(side, k), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is %s",
+			k, side, *row.V, row.VWT, lost.c.Invoke.ID, lost.ts, lost.c.Outcome, how), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT-1, 3)...)})
+	}
+}
+
+// setsV reports whether w wrote value v to key k's v cell.
+func setsV(w writeOp, k int, v string) bool {
+	for _, m := range w.c.Invoke.Muts {
+		if m.K == k && (m.F == FInsert || m.F == FUpdate) && m.V == v {
+			return true
+		}
+	}
+	return false
 }
 
 func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation)) {
@@ -587,7 +677,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
 				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
 		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
-			add(Violation{Check: lastAdd.lostKind(), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
+			add(Violation{Check: lastAdd.lostKind(side, k), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
 				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
 		}
 	}
@@ -629,17 +719,18 @@ func lastOps(ws []writeOp, n int) []Op {
 	return ops
 }
 
-// staleExplained says why a stale row entry is not the libraries' fault, or "". Only the newest
-// write superseding the entry's value may excuse it: when that write was acknowledged and its own
-// invalidation completed, every fill after it read a value at least as new, whatever older writes
-// did.
-func staleExplained(ops []Completed, k int, src writeOp, region string, brokerLost int64) string {
+// staleExplained says why a stale row entry is not the libraries' fault, or "" with the write
+// that should have replaced it and that write's invalidation. Only the newest write superseding
+// the entry's value that took effect — or may have, on the side the region's fills read (db) —
+// may excuse it: a write the final state shows never applied there changed nothing a fill could
+// read. When that write was acknowledged and its own invalidation completed, every fill after it
+// read a value at least as new, whatever older writes did.
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost int64) (why string, newest *Completed, inv Completed) {
 	key := RowKey(k)
-	var newest *Completed
 	for i := range ops {
 		c := &ops[i]
 		w := c.Invoke
-		if len(w.Muts) == 0 || w.TS <= src.ts || c.Outcome == Fail {
+		if len(w.Muts) == 0 || w.TS <= src.ts || c.Outcome == Fail || notAppliedOn(w, k, db) {
 			continue
 		}
 		changesV := false
@@ -653,20 +744,104 @@ func staleExplained(ops []Completed, k int, src writeOp, region string, brokerLo
 		}
 	}
 	if newest == nil {
-		return ""
+		return "", nil, Completed{}
 	}
 	w := newest.Invoke
 	if newest.Outcome != OK {
-		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome)
+		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome), newest, Completed{}
 	}
 	d, ok := invalidationOf(ops, *newest, key)
 	if !ok || d.Outcome != OK {
-		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID)
+		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID), newest, d
 	}
 	if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
-		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it"
+		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it", newest, d
 	}
-	return ""
+	return "", newest, d
+}
+
+// notAppliedOn reports whether the final row db shows that write w's mutation of key k's v never
+// took effect there: v holds a cell the mutation would have beaten (Cassandra's reconciliation:
+// newer timestamp, then a tombstone, then the greater value). An absent v shows nothing (a delete
+// may have removed the write's value).
+func notAppliedOn(w Op, k int, db RowState) bool {
+	if db.V == nil {
+		return false
+	}
+	for _, m := range w.Muts {
+		if m.K != k {
+			continue
+		}
+		switch m.F {
+		case FDelete:
+			if db.VWT <= w.TS {
+				return true
+			}
+		case FInsert, FUpdate:
+			if db.VWT < w.TS || (db.VWT == w.TS && *db.V < m.V) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// replicaArrival returns when region's datacenter of the global keyspace received write w of
+// another region, when a fault held it back (0 when none did: the write was replicated as it was
+// acknowledged), and the cause. A write acknowledged while region's node was paused or killed,
+// or while a partition cut the two regions apart, reaches it as a hint its region's coordinator
+// delivers after the cut heals: at the first hints sample of that node showing none pending after
+// the end of the cut (the end of the cut itself when no sample after it showed hints pending; the
+// end of the history when they never drained).
+func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, string) {
+	from := w.Invoke.Region
+	if from == region || from == "" {
+		return 0, ""
+	}
+	at := w.End.Time
+	cuts := func(f window) bool {
+		switch f.kind {
+		case KindPause, KindKill:
+			return f.target == globalService(region)
+		case KindPartition:
+			return f.target == "wan" || f.target == "isolate-"+region || f.target == "isolate-"+from
+		}
+		return false
+	}
+	var end int64
+	var cause string
+	for changed := true; changed; {
+		changed = false
+		for _, f := range faults {
+			if cuts(f) && f.start <= max(at, end) && f.end >= at && f.end > end {
+				end, cause, changed = f.end, f.kind+" "+f.target, true
+			}
+		}
+	}
+	if end == 0 {
+		return 0, ""
+	}
+	arrival, pending := end, false
+	coordinator := globalService(from)
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type != Stats || op.F != "hints" || op.Target != coordinator || op.Time < end {
+			continue
+		}
+		if op.Backlog > 0 {
+			pending = true
+			continue
+		}
+		if pending {
+			return op.Time, cause + ", then hints of " + coordinator
+		}
+		return arrival, cause
+	}
+	if pending {
+		return last, cause + ", then hints of " + coordinator + " never drained"
+	}
+	return arrival, cause
 }
 
 // invalidationOf returns the invalidation of key that write c caused: the cache-del naming c as
@@ -830,7 +1005,7 @@ func lastBrokerRestart(h []Op, region string) int64 {
 func lastKill(h []Op, target string) int64 {
 	var t int64
 	for _, op := range h {
-		if op.Type == NemesisEvent && op.F == KindKill && op.Target == target && op.Value == "end" {
+		if op.Type == NemesisEvent && op.F == KindKill && op.Target == target && nemesisVerb(op) == "end" {
 			t = op.Time
 		}
 	}
@@ -941,10 +1116,16 @@ func sidesOf(region, phase string) (leader, follower string) {
 	return globalService(region), islandService
 }
 
-// epochRule checks the migration's promise (migration invariant 3): every write that began after
-// a phase change's `set --wait` returned (the nemesis's "applied" event, with no error) carries
-// that change's epoch or a later one. A wait that failed (timed out naming an instance that had
-// not applied) promises nothing. At most 5 violations are listed, then a count.
+// epochRule checks the migration's promise (migration invariant 3): every write of an instance of
+// the migration that began after a phase change's `set --wait` returned (the nemesis's "applied"
+// event, with no error) runs under that change's epoch or a later one, and in the phase of the
+// epoch it carries. An instance is a writer of a region with instances (migrationRegions): a
+// write of one carrying no epoch (0) after such a wait is a write outside the control plane's
+// barrier. The phase of an epoch is the one its set/applied events name; a write may show the
+// phase of a later epoch (its session reads the epoch, then the phase: a flip may fall between),
+// never one its epoch and no later one set before it completed had. A wait that failed (timed
+// out naming an instance that had not applied) promises nothing. At most 5 violations are
+// listed, then a count.
 func epochRule(h []Op, ops []Completed) []Violation {
 	type applied struct {
 		at    int64
@@ -952,19 +1133,36 @@ func epochRule(h []Op, ops []Completed) []Violation {
 		op    Op
 	}
 	var sets []applied
+	phaseOf := map[int64]string{} // epoch -> the phase its change made
+	setAt := map[int64]int64{}    // epoch -> when its change was recorded
 	for _, op := range h {
-		if op.Type == NemesisEvent && op.F == KindPhase && strings.HasPrefix(op.Value, "applied") && op.Err == "" && op.Epoch > 0 {
+		if op.Type != NemesisEvent || op.F != KindPhase || op.Epoch <= 0 {
+			continue
+		}
+		verb, phase, _ := strings.Cut(op.Value, " ")
+		if verb == "set" || verb == "applied" {
+			phaseOf[op.Epoch] = phase
+			if _, ok := setAt[op.Epoch]; !ok {
+				setAt[op.Epoch] = op.Time
+			}
+		}
+		if verb == "applied" && op.Err == "" {
 			sets = append(sets, applied{op.Time, op.Epoch, op})
 		}
 	}
 	if len(sets) == 0 {
 		return nil
 	}
+	under := controlPlaneInstances(h)
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+	}
 	var out []Violation
 	n := 0
 	for _, c := range ops {
 		w := c.Invoke
-		if len(w.Muts) == 0 || w.Epoch == 0 {
+		if len(w.Muts) == 0 || (w.Epoch == 0 && !under(w)) {
 			continue
 		}
 		// The newest epoch whose wait returned before the write began.
@@ -974,18 +1172,66 @@ func epochRule(h []Op, ops []Completed) []Violation {
 				need = &sets[i]
 			}
 		}
-		if need == nil || w.Epoch >= need.epoch {
+		if need == nil {
+			continue
+		}
+		var what string
+		switch done := cmp.Or(c.End.Time, last); {
+		case w.Epoch < need.epoch:
+			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d (%s)",
+				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase)
+		case phaseOf[w.Epoch] != "" && w.Phase != phaseOf[w.Epoch] && !laterPhase(phaseOf, setAt, w.Epoch, w.Phase, done):
+			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d in phase %s, not that epoch's phase %s",
+				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase, phaseOf[w.Epoch])
+		default:
 			continue
 		}
 		if n++; n <= 5 {
-			out = append(out, Violation{Check: "epoch", What: fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d (%s)",
-				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase), Ops: []Op{need.op, w, c.End}})
+			out = append(out, Violation{Check: "epoch", What: what, Ops: []Op{need.op, w, c.End}})
 		}
 	}
 	if n > 5 {
 		out = append(out, Violation{Check: "epoch", What: fmt.Sprintf("… and %d more writes like these", n-5)})
 	}
 	return out
+}
+
+// controlPlaneInstances returns whether a write's writer is an instance of the migration under
+// its control plane: one whose writes or applied phases carry an epoch, or a writer of a region
+// with instances (migrationRegions) whose history does not show otherwise — a session under the
+// control plane applies the migration's state when it opens, so a phase it reports applied with
+// no epoch (Stats "phase", epoch 0) shows a writer following the phase some other way (a build
+// without the control plane), to which the epoch rule promises nothing.
+func controlPlaneInstances(h []Op) func(Op) bool {
+	migrating := migrationRegions(h)
+	epoch, none := map[string]bool{}, map[string]bool{}
+	for _, op := range h {
+		if !strings.HasPrefix(op.Process, "writer-") {
+			continue
+		}
+		w := writerName(op.Process)
+		switch {
+		case (op.Type == Invoke || op.Type == Stats) && op.Epoch > 0:
+			epoch[w] = true
+		case op.Type == Stats && op.F == "phase":
+			none[w] = true
+		}
+	}
+	return func(op Op) bool {
+		w := writerName(op.Process)
+		return epoch[w] || (migrating[op.Region] && !none[w])
+	}
+}
+
+// laterPhase reports whether an epoch after e with phase p was set before t (or within a second
+// after: the nemesis records the set once the change is made, and a session may apply it first).
+func laterPhase(phaseOf map[int64]string, setAt map[int64]int64, e int64, p string, t int64) bool {
+	for epoch, phase := range phaseOf {
+		if epoch > e && phase == p && setAt[epoch] <= t+int64(time.Second) {
+			return true
+		}
+	}
+	return false
 }
 
 var verifyCountsRE = regexp.MustCompile(`(\d+) missing, (\d+) mismatched`)
@@ -1002,17 +1248,29 @@ func verifyCounts(out string) (missing, mismatched int, ok bool) {
 }
 
 // tombstonedInGlobal counts the island's cells (v and each set element) that the global
-// keyspace's eu-west-1 datacenter (forklift's destination) does not hold at all.
-func tombstonedInGlobal(f Final) int {
+// keyspace's eu-west-1 datacenter (forklift's destination) does not hold at all and that a
+// delete (or remove) of another region — a write the island never receives — may have removed
+// there: a v cell when such a delete is at least as new as it, an element when such a remove or
+// delete exists (elements carry no writetime). A cell the EU writers' own delete removed in the
+// global keyspace only is a divergence, not forklift's limit.
+func tombstonedInGlobal(f Final, byKey map[int][]writeOp) int {
 	island, global := f.Rows[IslandSide], f.Rows[globalSide(EURegion)]
+	foreign := func(k int, ts int64, match func(Mut) bool) bool {
+		for _, w := range byKey[k] {
+			if w.mayHave() && w.ts >= ts && !slices.Contains(f.Holds[IslandSide], w.c.Invoke.Region) && len(f.Holds[IslandSide]) > 0 && slices.ContainsFunc(w.c.Invoke.Muts, match) {
+				return true
+			}
+		}
+		return false
+	}
 	n := 0
 	for k, row := range island {
 		g := global[k]
-		if row.V != nil && g.V == nil {
+		if row.V != nil && g.V == nil && foreign(k, row.VWT, func(m Mut) bool { return m.K == k && m.F == FDelete }) {
 			n++
 		}
 		for _, e := range row.Tags {
-			if !slices.Contains(g.Tags, e) {
+			if !slices.Contains(g.Tags, e) && foreign(k, -1, func(m Mut) bool { return m.K == k && (m.F == FDelete || (m.F == FRemove && m.Elem == e)) }) {
 				n++
 			}
 		}

@@ -45,23 +45,38 @@
 //     EU writers' writes only) every cell of kv is the write of some issued operation with that
 //     operation's client timestamp as its writetime — value provenance is per cell: the mutation of
 //     that key wrote that value with that timestamp (another key's value is invented, a definitely
-//     failed write's value is failed-write) — and no acknowledged write is missing unless a write
-//     with a higher timestamp (one that may have applied: not a definite failure) replaced it.
+//     failed write's value is failed-write, a write of a region the side does not receive — a US
+//     write on the island — is invented) — and no acknowledged write is missing unless a write
+//     that may have applied (not a definite failure) beat it under Cassandra's reconciliation: a
+//     higher timestamp, or at an equal timestamp a tombstone over a live cell, then the greater
+//     value.
 //     Every phase the schedule uses (dual, dual-flipped) writes both sides, so every acknowledged
 //     write of an EU writer must be on both, and every acknowledged write of any region in every
 //     datacenter: acknowledged in one region and not visible in another is a lost write. A write that returned an error may or may not have applied
-//     (Cassandra's rule): either is accepted, but a write seen applied (one of its cells, value and
-//     writetime, on either side) must be there whole (torn-batch for a logged batch).
+//     (Cassandra's rule): either is accepted, but applied or not consistently. A write is seen
+//     applied when some side's state at some key only it can account for (evidence.go: its v cell
+//     with its writetime; v absent where it is the only delete that may have removed an
+//     acknowledged value; a set element only it may have added; an element only it may have
+//     removed), and must then be there whole on every side that receives it: torn-batch when
+//     another of its keys shows it on the same side, diverged when another side shows it (the
+//     island and the global keyspace disagreeing on an EU write of unknown outcome).
 //  2. diverged: the global keyspace's datacenters hold the same cells with the same writetimes
 //     (and forklift verify, island -> global with lww, finds nothing missing but island cells a
 //     newer delete from another region removed, which it cannot see). stale-cache: every live cache entry of a row is
 //     the database's value of that row, and every cache-only entry is the newest acknowledged set
 //     or delete of its key, or newer, with the version its own set returned (version), never a
 //     failed set's value nor another key's; a stale entry is explained only by the newest write
-//     superseding it (not acknowledged, or its invalidation did not complete, or ElasticMQ, in
-//     memory, was killed after it). stale-read: no cache read in a region returns a value older
+//     superseding it that took effect, or may have, in the datacenter the region's fills read
+//     (not acknowledged, or its invalidation did not complete, or ElasticMQ, in memory, was killed
+//     after it); a region's replica that got that write later than its second invalidation (its
+//     node paused, killed or cut off when the write was acknowledged, then hints: replicaArrival)
+//     makes the entry a Finding of the campaign (SecondInvalidation shorter than the replica lag
+//     its faults caused is outside cachesync's contract), not a Violation. invented /
+//     failed-write of reads: every value a cache read returned or a fill read is one a write of
+//     that key wrote, never another key's, nobody's or a definitely failed write's. stale-read: no cache read in a region returns a value older
 //     than a write whose invalidation (each cache-del names its causing write: Cause) by its own
-//     writer in that region completed before the read, while the global keyspace was that
+//     writer in that region completed before the read (a phase flip in between excuses only the
+//     reads of the region whose instances flipped), while the global keyspace was that
 //     write's authoritative side (always for us-east-1's and us-west-2's writers; dual-flipped
 //     for the EU writers) (every fill reading it after the write sees the write, so the stale
 //     value came from a fill that read before the write and was stored after the invalidation).
@@ -73,13 +88,18 @@
 //     spill holds events after the writers exited and the campaign's end-of-run publisher (opened
 //     on each writer's spill as a restarted writer would, spilldrain.go) had up to
 //     SpillDrainTimeout to send it, and every history line parses but a torn last
-//     one. caller-wait: no write (acknowledged, failed or timed out) took longer than CallerWait
-//     while its authoritative side was healthy; a fault whose injection failed opens no window and
-//     is not counted.
+//     one. caller-wait: no write (acknowledged, failed or timed out) waited longer than CallerWait
+//     while its authoritative side and its writer were healthy: a fault on either excuses the part
+//     of the wait it covered (and a second after it), the rest is judged; a flip excuses only its
+//     own instance's write begun at it. A fault window closes on its "end" step whatever Arg the
+//     event carries ("end mid-flip"); a fault whose injection failed opens no window and is not
+//     counted.
 //  4. epoch: every write of an instance of the migration that began after a flip's `set --wait`
 //     returned ran under that flip's epoch or a later one (migration invariant 3; each write
-//     records the epoch its session had applied, read after the write's invoke time was taken).
-//     A wait that timed out promises nothing.
+//     records the epoch its session had applied, read after the write's invoke time was taken),
+//     in that epoch's phase (or a later epoch's set before it completed: the session reads the
+//     phase after the epoch); a migration instance's write carrying no epoch after such a wait
+//     breaks it too. A wait that timed out promises nothing.
 //  5. Staleness of cache reads during faults and calm is reported as a distribution, not judged.
 //
 // The final-state checks are not linearizability questions (no operation reads what another

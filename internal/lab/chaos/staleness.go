@@ -2,20 +2,33 @@ package chaos
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
-// window is a time when a fault was active on a target.
+// window is a time when a fault was active on a target. A phase flip is a window of an instant
+// (target "phase"): applied by one writer (writer, region: its Stats line), or made by the
+// nemesis through the control plane for every instance of the migration (writer "").
 type window struct {
-	target     string
-	start, end int64
+	kind, target   string
+	writer, region string
+	start, end     int64
 }
 
 type windows []window
 
-// faultWindows returns the pause and kill windows of the history (a fault never healed lasts to
-// the end).
+// nemesisVerb is the step of a nemesis event: "start" or "end" (the nemesis appends the step's
+// Arg to both: "end mid-flip", "start 250ms"), "set"/"applied" for the migration's flips.
+func nemesisVerb(op Op) string {
+	verb, _, _ := strings.Cut(op.Value, " ")
+	return verb
+}
+
+// faultWindows returns the fault windows of the history (a fault never healed lasts to the end)
+// and the phase flips. A window closes on the "end" step of its kind and target, whatever Arg
+// the event carries; a failed injection opens none.
 func faultWindows(h []Op) windows {
 	open := map[string]window{}
 	var out windows
@@ -23,31 +36,33 @@ func faultWindows(h []Op) windows {
 	for _, op := range h {
 		last = max(last, op.Time)
 		if op.Type == Stats && op.F == "phase" { // a writer applied a phase flip
-			out = append(out, window{target: "phase", start: op.Time, end: op.Time})
+			out = append(out, window{kind: KindPhase, target: "phase", writer: writerName(op.Process), region: op.Region, start: op.Time, end: op.Time})
 			continue
 		}
 		if op.Type != NemesisEvent || op.Target == "" {
 			continue
 		}
 		id := op.F + "/" + op.Target
-		switch {
-		case op.Value == "end":
+		switch verb := nemesisVerb(op); {
+		case op.F == KindPhase && (verb == "set" || verb == "applied"):
+			// The change made, the fleet's wait returned: the instances apply it in between.
+			out = append(out, window{kind: KindPhase, target: "phase", start: op.Time, end: op.Time})
+		case verb == "end":
 			if w, ok := open[id]; ok {
 				w.end = op.Time
 				out = append(out, w)
 				delete(open, id)
 			}
-		case len(op.Value) >= 5 && op.Value[:5] == "start" && op.Err != "":
+		case verb == "start" && op.Err != "":
 			delete(open, id) // the injection failed: no fault, no window
-		case len(op.Value) >= 5 && op.Value[:5] == "start":
-			if op.F == KindPhase {
-				out = append(out, window{target: "phase", start: op.Time, end: op.Time})
-				continue
-			}
-			open[id] = window{target: op.Target, start: op.Time}
+		case verb == "start" && op.F == KindPhase:
+			out = append(out, window{kind: KindPhase, target: "phase", start: op.Time, end: op.Time})
+		case verb == "start":
+			open[id] = window{kind: op.F, target: op.Target, start: op.Time}
 		}
 	}
-	for _, w := range open {
+	for _, id := range sortedKeys(open) {
+		w := open[id]
 		w.end = last
 		out = append(out, w)
 	}
@@ -64,9 +79,69 @@ func (ws windows) hit(target string, from, to int64) bool {
 	return false
 }
 
-// phaseFlip reports whether the phase was flipped during [from, to] (a write's recorded phase may
-// then differ from the one dualwrite used).
-func (ws windows) phaseFlip(from, to int64) bool { return ws.hit("phase", from, to) }
+// covered returns how much of [from, to] the faults on targets covered, each window extended by
+// grace after its end (the node answering the requests queued while it was paused, the client
+// reconnecting after a restart). Overlapping windows count once.
+func (ws windows) covered(from, to, grace int64, targets ...string) int64 {
+	type span struct{ a, b int64 }
+	var spans []span
+	for _, w := range ws {
+		if !slices.Contains(targets, w.target) {
+			continue
+		}
+		a, b := max(w.start, from), min(w.end+grace, to)
+		if a < b {
+			spans = append(spans, span{a, b})
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].a < spans[j].a })
+	var sum, reach int64 = 0, from
+	for _, s := range spans {
+		if s.b <= reach {
+			continue
+		}
+		sum += s.b - max(s.a, reach)
+		reach = s.b
+	}
+	return sum
+}
+
+// flipOf reports whether a phase flip that can change the sides of writer's writes happened
+// during [from, to]: one the writer applied itself, or the nemesis's when the writer's region has
+// instances of the migration (migrating). Another instance's flip, another region's, changes
+// nothing this writer does.
+func (ws windows) flipOf(writer, region string, migrating map[string]bool, from, to int64) bool {
+	for _, w := range ws {
+		if w.target == "phase" && w.start <= to && w.end >= from && (w.writer == writer || (w.writer == "" && migrating[region])) {
+			return true
+		}
+	}
+	return false
+}
+
+// flipIn reports whether a phase flip of region's instances of the migration happened during
+// [from, to]: one of them applied one, or the nemesis made one and region has instances.
+func (ws windows) flipIn(region string, migrating map[string]bool, from, to int64) bool {
+	for _, w := range ws {
+		if w.target == "phase" && w.start <= to && w.end >= from && ((w.writer != "" && w.region == region) || (w.writer == "" && migrating[region])) {
+			return true
+		}
+	}
+	return false
+}
+
+// migrationRegions returns the regions whose writers are instances of the migration: the EU
+// island's (the campaign's migrating writers), and any whose writers applied a phase or wrote
+// under an epoch.
+func migrationRegions(h []Op) map[string]bool {
+	out := map[string]bool{EURegion: true}
+	for _, op := range h {
+		if op.Region != "" && ((op.Type == Stats && op.F == "phase") || (op.Type == Invoke && op.Epoch > 0)) {
+			out[op.Region] = true
+		}
+	}
+	return out
+}
 
 // any reports whether any fault other than a phase flip was active at t.
 func (ws windows) any(t int64) bool {
@@ -88,7 +163,7 @@ type StalenessReport struct {
 	Calm        map[string]string `json:"calm"`
 }
 
-func staleness(ops []Completed, byKey map[int][]writeOp, byValue map[string]writeOp, faults windows) StalenessReport {
+func staleness(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp, faults windows) StalenessReport {
 	var rep StalenessReport
 	var during, calm []time.Duration
 	for _, c := range ops {
@@ -100,7 +175,7 @@ func staleness(ops []Completed, byKey map[int][]writeOp, byValue map[string]writ
 		if _, err := fmt.Sscanf(c.Invoke.Key, "chaos-row:%d", &k); err != nil {
 			continue
 		}
-		src, ok := byValue[c.End.Value]
+		src, ok := prov[cell{k, c.End.Value}] // a value of another key is judged by readValues
 		if !ok {
 			continue
 		}
@@ -163,7 +238,7 @@ func fillsSeeWrite(region, p string) bool {
 // authoritative one (so any fill that read it after the write saw the write): a fill that read
 // before the write stored its value after the invalidation. Returns the violations (at most 5
 // listed, then a count).
-func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[string]writeOp, faults windows) []Violation {
+func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp, faults windows, migrating map[string]bool) []Violation {
 	// The invalidation each acknowledged write got from its own writer, in the writer's region.
 	type inval struct {
 		w   Completed
@@ -210,7 +285,11 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
 			continue
 		}
-		src, ok := byValue[c.End.Value]
+		var k int
+		if _, err := fmt.Sscanf(c.Invoke.Key, "chaos-row:%d", &k); err != nil {
+			continue
+		}
+		src, ok := prov[cell{k, c.End.Value}] // a value of another key is judged by readValues
 		if !ok {
 			continue
 		}
@@ -220,7 +299,9 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 				continue
 			}
 			p := w.Invoke.Phase // as the writer's session had it
-			if !fillsSeeWrite(c.Invoke.Region, p) || faults.phaseFlip(w.Invoke.Time-margin, c.End.Time) {
+			// A flip of the region's instances of the migration between the write and the read
+			// may have changed what its fills read; another region's flip changes nothing here.
+			if !fillsSeeWrite(c.Invoke.Region, p) || faults.flipIn(c.Invoke.Region, migrating, w.Invoke.Time-margin, c.End.Time) {
 				continue
 			}
 			id := c.Invoke.Region + " " + c.Invoke.Key + " " + w.Invoke.ID
@@ -246,6 +327,65 @@ func staleReads(h []Op, ops []Completed, byKey map[int][]writeOp, byValue map[st
 	}
 	if n > 5 {
 		out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("… and %d more reads like these", n-5)})
+	}
+	return out
+}
+
+// readValues judges the value of every cache read that returned one (a hit) and every fill (the
+// value it read from the region's database): the value must be one a write of that key wrote —
+// cachesync's Get returns the key's item or a miss, so another key's value or one nobody wrote
+// is invented (a reply read on a reused connection, a mixed-up key) — and not the value of a write
+// that definitely failed, which no database ever held. A cache-only key's value must be one a
+// set of that key made, not one of a set refused. Transient: the final state may be right, so
+// only the read shows it. At most 5 violations of each kind are listed, then a count.
+func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]writeOp, cacheSets map[string]Completed) []Violation {
+	var out []Violation
+	count := map[string]int{}
+	report := func(kind, what string, involved ...Op) {
+		if count[kind]++; count[kind] <= 5 {
+			out = append(out, Violation{Check: kind, What: what, Ops: involved})
+		}
+	}
+	for _, c := range ops {
+		read := c.Invoke.F == FCacheGet && c.Outcome == OK && c.End.Err != "miss"
+		fill := c.Invoke.F == FCacheFill
+		if !(read || fill) || c.End.Value == "" {
+			continue
+		}
+		what := "read"
+		if fill {
+			what = "fill read from the database"
+		}
+		key, v := c.Invoke.Key, c.End.Value
+		var k int
+		if _, err := fmt.Sscanf(key, "chaos-row:%d", &k); err == nil {
+			src, ok := prov[cell{k, v}]
+			switch {
+			case !ok:
+				msg := fmt.Sprintf("%s %s %s = %q, which no write wrote to that key", c.Invoke.Region, what, key, v)
+				if o, other := byValue[v]; other {
+					msg = fmt.Sprintf("%s %s %s = %q, the value write %s wrote to another key", c.Invoke.Region, what, key, v, o.c.Invoke.ID)
+				}
+				report("invented", msg, c.Invoke, c.End)
+			case !src.mayHave():
+				report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of write %s, which failed (%s)", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.End.Err),
+					src.c.Invoke, src.c.End, c.Invoke, c.End)
+			}
+			continue
+		}
+		src, ok := cacheSets[v]
+		switch {
+		case !ok || src.Invoke.Key != key:
+			report("invented", fmt.Sprintf("%s %s %s = %q, which no set of that key made", c.Invoke.Region, what, key, v), c.Invoke, c.End)
+		case src.Outcome == Fail:
+			report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of set %s, which was not applied (%s)", c.Invoke.Region, what, key, v, src.Invoke.ID, src.End.Err),
+				src.Invoke, src.End, c.Invoke, c.End)
+		}
+	}
+	for _, kind := range sortedKeys(count) {
+		if n := count[kind]; n > 5 {
+			out = append(out, Violation{Check: kind, What: fmt.Sprintf("… and %d more cache reads like these", n-5)})
+		}
 	}
 	return out
 }
