@@ -260,6 +260,17 @@ func (t *table) colIndex(name string, hint int) int {
 	return -1
 }
 
+// colType is the CQL type of the column named name ("" when the table has none), hint its
+// usual index in t.cols. A row's column index is never an index into t.cols by itself: a table
+// with static columns keeps its statics in the static row and only the regular columns in the
+// other rows (splitStatic), so every lookup of a row's column in t.cols goes by name.
+func (t *table) colType(name string, hint int) string {
+	if i := t.colIndex(name, hint); i >= 0 {
+		return t.cols[i].Type
+	}
+	return ""
+}
+
 func shapeKey(static bool, kind string, cols []int) string {
 	var b strings.Builder
 	if static {
