@@ -85,7 +85,7 @@ func TestAttack3DecideOverrideToNullNeverWritten(t *testing.T) {
 		if res.Write == nil {
 			t.Fatalf("override of v with %+v: Decide writes nothing", null)
 		}
-		for _, st := range tb.statements(res.Write, 50) {
+		for _, st := range tb.statements(res.Write, 50, 0) {
 			dstDB.apply(t, st)
 		}
 		after := dstDB.read(t, tb, string(pk))

@@ -349,11 +349,13 @@ func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats
 			return nil
 		}
 		write := src
+		var readAt int64 // the µs the destination was read at (rowDeleteTS)
 		if resolve {
 			dst, err := c.readDestination(ctx, t, src.Key)
 			if err != nil {
 				return err
 			}
+			readAt = c.clock().UnixMicro()
 			res, err := t.resolver.Resolve(src, dst)
 			if err != nil {
 				return fmt.Errorf("resolve %s partition %x: %w", t.Name(), src.Key, err)
@@ -371,7 +373,7 @@ func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats
 		if write == nil || len(write.Rows) == 0 {
 			return nil
 		}
-		stmts := t.statements(write, c.markerTS)
+		stmts := t.statements(write, c.markerTS, readAt)
 		if err := c.send(ctx, stmts); err != nil {
 			return err
 		}

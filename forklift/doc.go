@@ -58,6 +58,12 @@
 //     page (and so its checkpoint) ends only between two tokens, never between partitions that
 //     share one (a Murmur3 collision): a checkpoint at T means every partition of token ≤ T is
 //     written, and a resume or a retried read from "token > T" skips none.
+//  8. A row a resolver deletes whole (merge.Row.Deleted: prefer-source's destination-only rows, a
+//     custom resolver's Drop) goes in one pass, row marker included: the deletion is stamped at the
+//     newest of the row's cells + 1 µs and the microsecond the destination was read at (rowDeleteTS),
+//     because a marker may be newer than every readable cell and CQL cannot read its timestamp, but
+//     a marker the read saw was stamped, by a real clock, before the read. Only a marker stamped
+//     ahead of this host's clock survives; verify reports its row and a later repair deletes it.
 //
 // A copy is only complete if every instance of the application already writes both sides when it
 // starts: a row an instance writes to the source alone after forklift passed its token range is

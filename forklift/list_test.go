@@ -53,7 +53,7 @@ func TestListElementsKeepTheirTTLs(t *testing.T) {
 				{Key: []byte{0}, Cell: merge.Cell{Value: []byte("a"), WriteTime: 10, TTL: tc.ttlA}},
 				{Key: []byte{1}, Cell: merge.Cell{Value: []byte("b"), WriteTime: 20, TTL: tc.ttlB}},
 			}}}}}}
-		vals, ttls := writtenList(t, tb.statements(p, 1))
+		vals, ttls := writtenList(t, tb.statements(p, 1, 0))
 		if strings.Join(vals, ",") != "a,b" || len(ttls) != 2 || ttls[0] != int(tc.ttlA) || ttls[1] != int(tc.ttlB) {
 			t.Errorf("[a ttl %d, b ttl %d] written as %v with TTLs %v", tc.ttlA, tc.ttlB, vals, ttls)
 		}

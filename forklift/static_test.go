@@ -79,7 +79,7 @@ func TestStaticsAreWrittenPerPartition(t *testing.T) {
 		t.Fatalf("%d partitions, want 2", len(parts))
 	}
 	for _, p := range parts {
-		for _, st := range tb.statements(p, 1) {
+		for _, st := range tb.statements(p, 1, 0) {
 			for _, a := range st.args {
 				if r, ok := a.(cql.Raw); ok && r == nil {
 					t.Errorf("%s: a null key value in %v", st.text, st.args)

@@ -383,7 +383,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 			}
 			dc := findColumn(dr, sc.Name, ci)
 			d.Column = sc.Name
-			typ := t.cols[ci].Type
+			typ := t.colType(sc.Name, ci)
 			compareColumn(sc, dc, typ, d, c)
 		}
 	}

@@ -17,13 +17,7 @@ func (t *table) rowSummary(r *merge.Row) string {
 		if !col.Present {
 			continue
 		}
-		typ := ""
-		for _, c := range t.cols {
-			if c.Name == col.Name {
-				typ = c.Type
-				break
-			}
-		}
+		typ := t.colType(col.Name, 0)
 		if col.Kind == merge.Simple {
 			parts = append(parts, fmt.Sprintf("%s=%s @%d", col.Name, codec.Format(typ, col.Cell.Value), col.Cell.WriteTime))
 			continue

@@ -49,11 +49,12 @@ type group struct {
 // and whole lists (which also writes the row marker), an UPDATE … SET c = c + ? for set and map
 // elements. Deleted cells become DELETE or c = c - ? at their timestamp. A row with no cell at all
 // is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL).
-// A row to delete whole (merge.Row.Deleted) is one row deletion, which also removes its marker.
+// A row to delete whole (merge.Row.Deleted) is one row deletion, which also removes its marker,
+// stamped at its columns' deletion timestamp or readAt, whichever is later (see rowDeleteTS).
 // The partition's static row (merge.Row.Static) is written with the partition key alone, in
 // statements of its own: never per row, and never in a row's INSERT, whose row marker would then
 // take the statics' TTL.
-func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
+func (t *table) statements(p *merge.Partition, markerTS, readAt int64) []stmt {
 	var out []stmt
 	for ri := range p.Rows {
 		r := &p.Rows[ri]
@@ -66,18 +67,7 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 			keyArgs = append(keyArgs, cql.Raw(k))
 		}
 		if r.Deleted && !static {
-			// The whole row goes, marker included, at its columns' deletion timestamp; a row
-			// without columns (a key-only row) at markerTS, the run's start.
-			ts := int64(0)
-			for _, c := range r.Columns {
-				if c.Present {
-					ts = max(ts, c.Cell.WriteTime)
-				}
-			}
-			if ts == 0 {
-				ts = markerTS
-			}
-			out = append(out, t.rowDeleteStmt(ts, keyArgs))
+			out = append(out, t.rowDeleteStmt(rowDeleteTS(r, markerTS, readAt), keyArgs))
 			continue
 		}
 		groups := map[stamp]*group{}
@@ -196,6 +186,30 @@ func (t *table) statements(p *merge.Partition, markerTS int64) []stmt {
 	return out
 }
 
+// rowDeleteTS is the timestamp of the deletion of a whole row r (merge.Row.Deleted): the newest
+// of its columns' deletion timestamp (above every cell of the row the resolver read), markerTS and
+// readAt, the microsecond the destination's version of the row was read at.
+//
+// Why readAt: a row deletion at T removes the row's marker only if the marker's timestamp is ≤ T
+// (Cassandra shadows a row's liveness info, as its cells, with a deletion at a timestamp ≥ its
+// own), and CQL cannot read a marker's timestamp (WRITETIME refuses primary key columns; a key-only
+// row has no cell at all). Nothing read bounds it: an INSERT (pk, ck) at 9 over a row whose cells
+// were written at 5 leaves cells at 5 and a marker at 9, and a deletion at the cells' 5 + 1 leaves
+// a row of nulls. What bounds it is the clock: the destination only returned the row because its
+// marker had been applied, so a marker stamped by a real clock was stamped before readAt. A marker
+// stamped later than readAt (a writer's clock ahead of this host's, or an explicit future USING
+// TIMESTAMP) survives; verify reports the row again and a repair run later deletes it. Writes
+// stamped after readAt are never touched: an application write made after the read still stands.
+func rowDeleteTS(r *merge.Row, markerTS, readAt int64) int64 {
+	ts := max(markerTS, readAt)
+	for _, c := range r.Columns {
+		if c.Present {
+			ts = max(ts, c.Cell.WriteTime)
+		}
+	}
+	return ts
+}
+
 // listStmts writes a list whole, each element with its own TTL. A list element's cell path is a
 // timeuuid the destination's coordinator mints, so a copy can only set the list and append to it:
 // "l = [first run]" then "l = l + [run]" for each further run of consecutive elements sharing a
@@ -258,6 +272,17 @@ func (t *table) colIndex(name string, hint int) int {
 		}
 	}
 	return -1
+}
+
+// colType is the CQL type of the column named name ("" when the table has none), hint its
+// usual index in t.cols. A row's column index is never an index into t.cols by itself: a table
+// with static columns keeps its statics in the static row and only the regular columns in the
+// other rows (splitStatic), so every lookup of a row's column in t.cols goes by name.
+func (t *table) colType(name string, hint int) string {
+	if i := t.colIndex(name, hint); i >= 0 {
+		return t.cols[i].Type
+	}
+	return ""
 }
 
 func shapeKey(static bool, kind string, cols []int) string {

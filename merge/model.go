@@ -62,7 +62,10 @@ type Column struct {
 //
 // Deleted, in a Resolution's Write only, says the whole row must disappear: its present columns are
 // Deleted cells at one timestamp, and the writer deletes the row itself (row marker included) at that
-// timestamp, or, for a row with no column, at a timestamp of its own choosing.
+// timestamp or later. Later is needed: a row's marker may be newer than every cell a read shows (an
+// INSERT of the key alone over an older row), and no CQL read shows its timestamp, so only the
+// writer, which knows when it read the row, can stamp a deletion above it (forklift deletes at the
+// instant it read the destination, when that is later).
 type Row struct {
 	Clustering [][]byte
 	Columns    []Column

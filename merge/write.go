@@ -16,7 +16,8 @@ import "math"
 //   - a cell that must disappear is a Deleted cell stamped the same way; a whole row that must
 //     disappear is a Row with Deleted set and all its columns Deleted at one timestamp (max over the
 //     row + 1 µs), which forklift writes as one row deletion (DELETE … USING TIMESTAMP), marker
-//     included.
+//     included, at that timestamp or at the instant it read the destination if later (Row.Deleted:
+//     the marker's own timestamp is not readable).
 //
 // Collections in a Write: Set and Map columns list the element cells to write (Deleted elements are
 // element deletions); a List column holds the whole list to set, all elements with one WriteTime
