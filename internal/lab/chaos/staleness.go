@@ -28,9 +28,13 @@ func nemesisVerb(op Op) string {
 
 // faultWindows returns the fault windows of the history (a fault never healed lasts to the end)
 // and the phase flips. A window closes on the "end" step of its kind and target, whatever Arg
-// the event carries; a failed injection opens none.
+// the event carries; a failed injection (the nemesis records "start" before injecting, then
+// "start" with the error) withdraws the window its start opened. Faults of one kind on one
+// target may overlap (a writer paused mid-flip, then by the process track before the first pause
+// ends): each start opens its own window and an end closes the earliest still open, so the
+// first's window is never lost to the second's start.
 func faultWindows(h []Op) windows {
-	open := map[string]window{}
+	open := map[string][]window{}
 	var out windows
 	var last int64
 	for _, op := range h {
@@ -48,23 +52,29 @@ func faultWindows(h []Op) windows {
 			// The change made, the fleet's wait returned: the instances apply it in between.
 			out = append(out, window{kind: KindPhase, target: "phase", start: op.Time, end: op.Time})
 		case verb == "end":
-			if w, ok := open[id]; ok {
+			if ws := open[id]; len(ws) > 0 {
+				w := ws[0]
 				w.end = op.Time
 				out = append(out, w)
-				delete(open, id)
+				open[id] = ws[1:]
 			}
 		case verb == "start" && op.Err != "":
-			delete(open, id) // the injection failed: no fault, no window
+			// The injection failed: the nemesis recorded its start before injecting, then this
+			// start with the error — the latest window of the id was never a fault.
+			if ws := open[id]; len(ws) > 0 {
+				open[id] = ws[:len(ws)-1]
+			}
 		case verb == "start" && op.F == KindPhase:
 			out = append(out, window{kind: KindPhase, target: "phase", start: op.Time, end: op.Time})
 		case verb == "start":
-			open[id] = window{kind: op.F, target: op.Target, start: op.Time}
+			open[id] = append(open[id], window{kind: op.F, target: op.Target, start: op.Time})
 		}
 	}
 	for _, id := range sortedKeys(open) {
-		w := open[id]
-		w.end = last
-		out = append(out, w)
+		for _, w := range open[id] {
+			w.end = last
+			out = append(out, w)
+		}
 	}
 	return out
 }
