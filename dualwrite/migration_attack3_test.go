@@ -1,0 +1,98 @@
+package dualwrite
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/globalcloud/islands/internal/handoff"
+)
+
+// leaveSnapshotControl is fakeControl that, when the instance leaves the fleet (DeleteHeartbeat),
+// does what an operator's `set --wait` poll does at that instant: it reads the shared store's
+// backlog per side (the instance's row is gone, so the store is all Wait can see of it).
+type leaveSnapshotControl struct {
+	fakeControl
+	st       *handoff.MemStore
+	scope    string
+	s        **Session
+	snapMu   sync.Mutex
+	snapped  bool
+	shared   map[string]int64
+	localOwe []int64
+}
+
+func (c *leaveSnapshotControl) DeleteHeartbeat(ctx context.Context, name, instance string) error {
+	c.snapMu.Lock()
+	if !c.snapped {
+		c.snapped = true
+		c.shared, _ = handoff.Backlog(ctx, c.st, c.scope)
+		if s := *c.s; s != nil {
+			recs, _ := s.log.(*FileLog).PendingEntries(1 << 20)
+			for _, r := range recs {
+				if entrySide(&r.Entry) == secondarySide {
+					c.localOwe = append(c.localOwe, r.Entry.Timestamp)
+				}
+			}
+		}
+	}
+	c.snapMu.Unlock()
+	return c.fakeControl.DeleteHeartbeat(ctx, name, instance)
+}
+
+// TestAttack3CloseLeavesFleetBeforeHandingOff
+//
+// Promise (migration.Usage: `set --wait` returns "once every live instance applied it (and so the
+// new authority had no replay backlog, handed-off backlog included)"; docs/migration.md: a set
+// --wait that moves authority returns only once every live instance applied it AND the handed-off
+// count for the new authority is 0; dualwrite H5: "the fleet's set --wait reads the store itself").
+//
+// Interleaving: an instance in dual (epoch 2) holds an acknowledged write owed to the secondary;
+// the operator sets dual-flipped (epoch 3) and --wait waits for it (its flip waits for the backlog).
+// It is SIGTERMed: Close drains for HandoffDrain, then closes stop, and the watcher DELETES ITS
+// HEARTBEAT before closeHandoff puts the owed write into the shared store. A Wait poll in that
+// window sees no instance behind epoch 3 and 0 owed to the secondary, and returns: the fleet reads
+// the secondary while an acknowledged write is in neither the fleet nor the store.
+func TestAttack3CloseLeavesFleetBeforeHandingOff(t *testing.T) {
+	st := handoff.NewMemStore()
+	var sess *Session
+	fc := &leaveSnapshotControl{st: st, scope: "m", s: &sess}
+	fc.set("dual", 2)
+	fs := &fakeSides{}
+	fs.set(secondarySide, downSide)
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fs.exec), WithReplayDir(t.TempDir()), WithFollowerBudget(20 * time.Millisecond),
+			withControl(fc),
+			WithHandoff(handoffStore(st), HandoffInstance("i1"), HandoffLease(5*time.Second),
+				HandoffDrain(100*time.Millisecond, 5*time.Second), HandoffCopyAfter(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess = s
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if got := keptFor(t, s, secondarySide); len(got) != 1 {
+		t.Fatalf("%d entries kept for the secondary, want 1", len(got))
+	}
+	fc.set("dual-flipped", 3) // the operator's set; --wait now polls the fleet
+	time.Sleep(100 * time.Millisecond)
+	if h, _ := fc.lastBeat(); h.Epoch != 2 {
+		t.Fatalf("heartbeat epoch %d: the flip should wait for the backlog owed to the secondary", h.Epoch)
+	}
+	s.Close()
+	fc.snapMu.Lock()
+	shared, localOwe, snapped := fc.shared, fc.localOwe, fc.snapped
+	fc.snapMu.Unlock()
+	if !snapped {
+		t.Fatal("Close never removed the heartbeat")
+	}
+	after, _ := handoff.Backlog(context.Background(), st, "m")
+	if shared["secondary"] == 0 && len(localOwe) > 0 {
+		t.Fatalf("the instance left the fleet (heartbeat deleted) while its replay log still owed the secondary %d "+
+			"acknowledged writes and the shared store held %d for it: a `set dual-flipped --wait` poll then sees every "+
+			"live instance at epoch 3 and nothing owed to the new authority, and returns (the store gets them only later: %v)",
+			len(localOwe), shared["secondary"], after)
+	}
+}
