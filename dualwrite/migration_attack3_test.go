@@ -96,3 +96,57 @@ func TestAttack3CloseLeavesFleetBeforeHandingOff(t *testing.T) {
 			len(localOwe), shared["secondary"], after)
 	}
 }
+
+// TestAttack3PollLongerThanTTLDropsLiveInstance
+//
+// Promise (MigrationHeartbeat: "sets how often the heartbeat is written and its TTL, after which
+// an instance that STOPPED heartbeating drops out of the fleet ... Open refuses a ttl under three
+// heartbeat intervals (one slow or lost heartbeat must not drop a live instance)"; docs/migration.md:
+// every write that begins after `set --wait` returned runs in PHASE).
+//
+// Interleaving: MigrationPoll(400ms), MigrationHeartbeat(50ms, 150ms) — accepted by Open. The
+// watcher heartbeats only on its poll ticks, so the healthy, reachable instance's row lives 150ms
+// of every 400ms. In a dead window the operator sets dual (epoch 2) and Wait finds no live row and
+// returns; the application's next write still runs in primary-only (the watcher has not polled).
+func TestAttack3PollLongerThanTTLDropsLiveInstance(t *testing.T) {
+	c := &ttlControl{phase: "primary-only", epoch: 1}
+	fs := &fakeSides{}
+	s, err := newMigrationSession(fs, withControl(c, MigrationPoll(400*time.Millisecond),
+		MigrationHeartbeat(50*time.Millisecond, 150*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	waitReturned := false
+	var since time.Duration
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		if !c.live(time.Now()) { // the operator's `set dual --wait`: LWT, then Wait reads no live row
+			c.phase, c.epoch = "dual", 2
+			waitReturned = true
+			since = time.Since(c.rowAt)
+		}
+		c.mu.Unlock()
+		if waitReturned {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !waitReturned {
+		return // the row never lapsed: the promise held
+	}
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	reachedSecondary := len(fs.seen[secondarySide]) > 0
+	fs.mu.Unlock()
+	if !reachedSecondary {
+		t.Fatalf("a live, reachable instance (heartbeat every 50ms asked, TTL 150ms) had no live row: no heartbeat for "+
+			"%s (they go out only on poll ticks, every 400ms); `set dual --wait` (epoch 2) returned without it and its "+
+			"next write ran in %s", since.Round(time.Millisecond), s.Phase())
+	}
+}
+
+// slowReadControl is ttlControl whose reads take slow while slowOn is set (a slow control replica,
