@@ -150,3 +150,78 @@ func TestAttack3PollLongerThanTTLDropsLiveInstance(t *testing.T) {
 }
 
 // slowReadControl is ttlControl whose reads take slow while slowOn is set (a slow control replica,
+// answering within the watcher's read timeout).
+type slowReadControl struct {
+	ttlControl
+	slow   time.Duration
+	slowOn bool
+}
+
+func (c *slowReadControl) Phase(ctx context.Context, name string) (string, int64, error) {
+	c.mu.Lock()
+	p, e, slow := c.phase, c.epoch, c.slowOn
+	c.mu.Unlock()
+	if slow {
+		select {
+		case <-time.After(c.slow):
+		case <-ctx.Done():
+			return "", 0, ctx.Err()
+		}
+	}
+	return p, e, nil
+}
+
+// TestAttack3SlowControlReadDropsLiveInstance
+//
+// Promise (as above: "one slow or lost heartbeat must not drop a live instance"; every write that
+// begins after `set --wait` returned runs in PHASE).
+//
+// Interleaving: MigrationPoll(50ms), MigrationHeartbeat(200ms, 600ms) — accepted by Open. One
+// control read takes 1.5s (a slow replica; the watcher's read timeout is max(4 polls, 2s) = 2s, so
+// it is not an error). The heartbeat waits behind the read, the row expires at 600ms; the operator
+// sets dual (epoch 2) and Wait finds no live row and returns; the read in flight returns epoch 1 and
+// the application's write runs in primary-only.
+func TestAttack3SlowControlReadDropsLiveInstance(t *testing.T) {
+	c := &slowReadControl{ttlControl: ttlControl{phase: "primary-only", epoch: 1}, slow: 1500 * time.Millisecond}
+	fs := &fakeSides{}
+	s, err := newMigrationSession(fs, withControl(c, MigrationPoll(50*time.Millisecond),
+		MigrationHeartbeat(200*time.Millisecond, 600*time.Millisecond)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c.mu.Lock()
+	c.slowOn = true
+	c.mu.Unlock()
+	deadline := time.Now().Add(3 * time.Second)
+	waitReturned := false
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		if !c.live(time.Now()) {
+			c.phase, c.epoch = "dual", 2 // `set dual --wait`: no live row, Wait returns
+			waitReturned = true
+		}
+		c.mu.Unlock()
+		if waitReturned {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.mu.Lock()
+	c.slowOn = false
+	c.mu.Unlock()
+	if !waitReturned {
+		return
+	}
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	reachedSecondary := len(fs.seen[secondarySide]) > 0
+	fs.mu.Unlock()
+	if !reachedSecondary {
+		t.Fatalf("a live instance whose control read was slow (1.5s, within its own 2s read timeout) stopped "+
+			"heartbeating meanwhile; its row (TTL 600ms) expired, `set dual --wait` (epoch 2) returned without it, and "+
+			"its next write ran in %s", s.Phase())
+	}
+}
