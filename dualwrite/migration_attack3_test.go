@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/internal/handoff"
+	"github.com/globalcloud/islands/migration"
 )
 
 // leaveSnapshotControl is fakeControl that, when the instance leaves the fleet (DeleteHeartbeat),
@@ -223,5 +224,35 @@ func TestAttack3SlowControlReadDropsLiveInstance(t *testing.T) {
 		t.Fatalf("a live instance whose control read was slow (1.5s, within its own 2s read timeout) stopped "+
 			"heartbeating meanwhile; its row (TTL 600ms) expired, `set dual --wait` (epoch 2) returned without it, and "+
 			"its next write ran in %s", s.Phase())
+	}
+}
+
+// TestAttack3RestoredControlKeyspaceNextSetCountedApplied
+//
+// Promise (docs/migration.md: "Every write that begins after `islands migration set NAME PHASE
+// --wait` returned runs in PHASE (or a later phase), on every instance"; "an epoch lower than the
+// one applied (a control keyspace restored from an old backup) is reported and never applied").
+//
+// Interleaving: the instance applied epoch 9 (dual-flipped). The control keyspace is restored from
+// a backup holding epoch 7 (dual). The operator rolls back: `set primary-only --wait` → epoch 8. The
+// watcher refuses epoch 8 (older than 9) and keeps dual-flipped, but its heartbeat says epoch 9 >= 8,
+// so Wait's Behind(8) is empty and `set --wait` returns success: the instance keeps reading the
+// secondary and writing both sides in a phase the operator rolled back from, and nothing fails.
+func TestAttack3RestoredControlKeyspaceNextSetCountedApplied(t *testing.T) {
+	fc := &fakeControl{}
+	fc.set("dual-flipped", 9)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fc.set("dual", 7)         // restored from a backup
+	fc.set("primary-only", 8) // the operator's `set NAME primary-only --wait` on the restored row
+	time.Sleep(100 * time.Millisecond)
+	h, _ := fc.lastBeat()
+	behind := migration.Fleet{Live: []migration.Heartbeat{h}}.Behind(8)
+	if len(behind) == 0 && s.Phase() != PrimaryOnly {
+		t.Fatalf("`set primary-only --wait` (epoch 8) sees this instance as applied (heartbeat epoch %d %s), yet it "+
+			"runs %s and never applies epoch 8 (last error %q)", h.Epoch, h.Phase, s.Phase(), s.Migration().LastError)
 	}
 }
