@@ -256,3 +256,61 @@ func TestAttack3RestoredControlKeyspaceNextSetCountedApplied(t *testing.T) {
 			"runs %s and never applies epoch 8 (last error %q)", h.Epoch, h.Phase, s.Phase(), s.Migration().LastError)
 	}
 }
+
+// withNamedControl is withControl for a migration of another name.
+func withNamedControl(cp controlPlane, name string, opts ...MigrationOption) Option {
+	opts = append([]MigrationOption{MigrationPoll(5 * time.Millisecond), MigrationHeartbeat(20*time.Millisecond, time.Second)}, opts...)
+	mo := WithMigration(nil, name, "i1", opts...)
+	return func(c *config) { mo(c); c.migration.control = cp }
+}
+
+// TestAttack3StateFileOfAnotherMigrationApplied
+//
+// Promise (WithMigration / docs/migration.md: "a session never guesses which sides to write";
+// MigrationStateFile keeps "the last applied epoch and phase" of the migration, so Open can start
+// in it when the control keyspace cannot be read; the docs' example path, /var/lib/app/dualwrite-phase,
+// names no migration).
+//
+// Interleaving: the service's first migration ("users") ended in secondary-only at epoch 6 and left
+// its state file. The next migration of the same service ("orders", new name, same state file path)
+// is created at primary-only, epoch 1. Open reads epoch 1 at SERIAL, finds it below the file's
+// epoch 6 (the file records no migration name), retries it as a stale read until its deadline, and
+// starts in the other migration's secondary-only; it heartbeats epoch 6 into orders' fleet and
+// refuses orders' epochs up to 6 as "older": writes reach the secondary only, and every
+// `set orders … --wait` up to epoch 6 counts it as applied.
+func TestAttack3StateFileOfAnotherMigrationApplied(t *testing.T) {
+	state := t.TempDir() + "/dualwrite-phase"
+	old := &fakeControl{}
+	old.set("secondary-only", 6)
+	s, err := newMigrationSession(&fakeSides{}, withNamedControl(old, "users", MigrationStateFile(state)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	fc := &fakeControl{}
+	fc.set("primary-only", 1) // `islands migration set orders primary-only`
+	fs := &fakeSides{}
+	s, err = newMigrationSession(fs, withNamedControl(fc, "orders", MigrationStateFile(state), MigrationOpenTimeout(300*time.Millisecond)))
+	if err != nil {
+		return // refusing to open is safe
+	}
+	defer s.Close()
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	fs.mu.Lock()
+	reachedPrimary := len(fs.seen[primarySide]) > 0
+	fs.mu.Unlock()
+	var h migration.Heartbeat
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		if h, _ = fc.lastBeat(); h.Epoch >= 0 {
+			break
+		}
+	}
+	if s.Phase() != PrimaryOnly || !reachedPrimary {
+		t.Fatalf("migration orders is primary-only (epoch 1), readable; the session runs %s from the state file of "+
+			"migration users (epoch %d), its write reached the primary: %v, and it heartbeats epoch %d into orders' fleet",
+			s.Phase(), s.Migration().Epoch, reachedPrimary, h.Epoch)
+	}
+}
