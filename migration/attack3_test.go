@@ -36,3 +36,23 @@ func TestAttack3WaitJudgesAuthorityByALaggingRow(t *testing.T) {
 			"new authority", lagging.Epoch, lagging.Phase, lagging.PreviousPhase, f.HandedOff["secondary"])
 	}
 }
+
+// TestAttack3WaitCountsAHeartbeatAheadOfTheRowAsApplied
+//
+// Promise (docs/migration.md: "Every write that begins after `set NAME PHASE --wait` returned runs
+// in PHASE (or a later phase), on every instance"; "an epoch lower than the one applied (a control
+// keyspace restored from an old backup) is reported and never applied"). ForkliftGate already
+// refuses a heartbeat newer than the row (TestForkliftGateJudgesTheEpochApplied); Wait does not.
+//
+// Interleaving: the instance applied epoch 9 (dual-flipped); the control keyspace is restored from
+// a backup at epoch 7 (dual); the operator rolls back, `set primary-only --wait` → epoch 8. The
+// instance refuses 8 (older than 9) and keeps dual-flipped; its heartbeat says 9 >= 8, so Behind(8)
+// is empty and Wait returns success while the instance never ran epoch 8's phase.
+func TestAttack3WaitCountsAHeartbeatAheadOfTheRowAsApplied(t *testing.T) {
+	f := Fleet{State: State{Name: "m", Epoch: 8, Phase: "primary-only", PreviousPhase: "dual"},
+		Live: []Heartbeat{{Instance: "a", Epoch: 9, Phase: "dual-flipped", LastError: "the control keyspace shows epoch 8 (primary-only), older than the epoch 9 applied: kept dual-flipped"}}}
+	if waitReturns(f, 8) {
+		t.Fatalf("Wait for epoch 8 (primary-only) returns with instance a at epoch 9 (%s), an epoch the row does not "+
+			"know: a refuses epoch 8 and keeps writing and reading in %s", f.Live[0].Phase, f.Live[0].Phase)
+	}
+}
