@@ -43,6 +43,11 @@ import (
 //     a control keyspace that shows an older epoch is reported, never applied.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
+//   - A running instance's row never lapses while the process lives and the control keyspace takes
+//     its writes: heartbeats go out every heartbeat interval from a goroutine of their own (never
+//     behind a control read, a flip or the poll interval), one at a time, each bounded by
+//     beatTimeout; Open refuses a TTL under three heartbeat intervals, so one lost heartbeat
+//     leaves the row alive until the next one lands (see beatTimeout).
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
@@ -109,6 +114,8 @@ func MigrationPoll(d time.Duration) MigrationOption { return func(m *migrationCo
 // that stopped heartbeating drops out of the fleet (defaults DefaultMigrationHeartbeat,
 // DefaultMigrationTTL). Choose ttl longer than any pause an instance survives; Open refuses a ttl
 // under three heartbeat intervals (one slow or lost heartbeat must not drop a live instance).
+// Heartbeats go out on their own schedule, whatever MigrationPoll is and however slow a control
+// read: the poll interval may exceed the TTL.
 func MigrationHeartbeat(every, ttl time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.beat, m.ttl = every, ttl }
 }
@@ -183,6 +190,8 @@ type watcher struct {
 	floor   int64
 	opening bool
 
+	beatMu sync.Mutex // held while a heartbeat is written
+
 	mu        sync.Mutex
 	ackPhase  Phase // the phase of epoch
 	lastRead  time.Time
@@ -204,7 +213,11 @@ func (s *Session) startMigration() error {
 		return fmt.Errorf("dualwrite: WithMigration needs a migration name and an instance name (got %q, %q)", mc.name, mc.instance)
 	}
 	if mc.beat <= 0 || mc.ttl < 3*mc.beat {
-		return fmt.Errorf("dualwrite: WithMigration: the heartbeat TTL %s must be at least three heartbeat intervals (%s)", mc.ttl, mc.beat)
+		return fmt.Errorf("dualwrite: WithMigration: the heartbeat TTL %s must be at least three heartbeat intervals (%s): "+
+			"one lost heartbeat must not let the row of a live instance expire (MigrationHeartbeat)", mc.ttl, mc.beat)
+	}
+	if mc.poll <= 0 || mc.open <= 0 {
+		return fmt.Errorf("dualwrite: WithMigration: the poll interval (%s) and the open timeout (%s) must be positive", mc.poll, mc.open)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), mc.open)
 	defer cancel()
@@ -343,7 +356,10 @@ func (w *watcher) startFromState(ctx context.Context, st savedState, cause error
 	return nil
 }
 
-// run starts the watcher's loop, owned by the session (healWG; it ends at Close).
+// run starts the watcher's two loops. The poller reads the phase every poll and applies a new
+// epoch (owned by the session's healWG: it ends at Close's stop). The heartbeater writes the
+// heartbeat every beat on its own ticker, whatever the poller is doing: a poll interval longer
+// than the TTL, or a control read that takes seconds, never holds a heartbeat back (invariant 5).
 func (w *watcher) run() {
 	w.registerMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -351,31 +367,40 @@ func (w *watcher) run() {
 	w.s.healWG.Add(1)
 	go func() {
 		defer w.s.healWG.Done()
-		defer w.close()
 		go func() { <-w.s.stop; cancel() }()
 		t := time.NewTicker(w.mc.poll)
 		defer t.Stop()
 		for {
 			select {
 			case <-w.s.stop:
-				// A closed session leaves the fleet at once instead of after the TTL.
+				return
+			case <-t.C:
+			}
+			if err := w.poll(ctx); err != nil && ctx.Err() == nil {
+				w.warn(err)
+			}
+		}
+	}()
+	w.s.healWG.Add(1)
+	go func() {
+		defer w.s.healWG.Done()
+		defer w.close()
+		t := time.NewTicker(w.mc.beat)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.s.stop:
+				// A closed session leaves the fleet at once instead of after the TTL. The
+				// heartbeater owns the row: no heartbeat of its own is in flight to land after the
+				// delete.
 				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 				_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
 				dcancel()
 				return
 			case <-t.C:
 			}
-			err := w.poll(ctx)
-			if err != nil && ctx.Err() == nil {
+			if err := w.heartbeat(ctx, ""); err != nil && ctx.Err() == nil {
 				w.warn(err)
-			}
-			w.mu.Lock()
-			due := time.Since(w.lastBeat) >= w.mc.beat
-			w.mu.Unlock()
-			if due && ctx.Err() == nil {
-				if err := w.heartbeat(ctx, errString(err)); err != nil {
-					w.warn(err)
-				}
 			}
 		}
 	}()
@@ -491,6 +516,16 @@ func (w *watcher) persistAndAck(ctx context.Context, epoch int64, p Phase) error
 // inside it. A process that dies in Open blocks an operator's --wait for at most that long.
 func (w *watcher) registrationTTL() time.Duration { return max(w.mc.ttl, w.mc.open) }
 
+// beatTimeout bounds one heartbeat's write: at least one interval, up to 2s while the TTL allows
+// it. Open accepts ttl >= 3*beat, so beatTimeout <= ttl/3: heartbeats go out at most beatTimeout
+// apart (a slow write delays the next by at most that), each lands within beatTimeout of its
+// sending or not at all, and the row written at s lives until s+ttl >= s+3*beatTimeout, by when
+// the heartbeat after the next one has landed: one lost or abandoned heartbeat never drops a live
+// instance (invariant 5).
+func (w *watcher) beatTimeout() time.Duration {
+	return max(w.mc.beat, min(2*time.Second, w.mc.ttl/3))
+}
+
 // heartbeat writes the instance's row (TTL) with the epoch applied now.
 func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 	n, age := w.s.Backlog()
@@ -518,7 +553,9 @@ func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 	if w.opening && epoch < 0 {
 		ttl = w.registrationTTL()
 	}
-	hctx, cancel := context.WithTimeout(ctx, max(w.mc.beat, 2*time.Second))
+	w.beatMu.Lock() // one heartbeat at a time: a later one never lands before an earlier one
+	defer w.beatMu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, w.beatTimeout())
 	defer cancel()
 	sent := time.Now() // the row may land at once: its TTL runs from no later than this
 	if err := w.cp.WriteHeartbeat(hctx, h, ttl); err != nil {
