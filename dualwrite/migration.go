@@ -48,6 +48,10 @@ import (
 //     behind a control read, a flip or the poll interval), one at a time, each bounded by
 //     beatTimeout; Open refuses a TTL under three heartbeat intervals, so one lost heartbeat
 //     leaves the row alive until the next one lands (see beatTimeout).
+//   - Close leaves the fleet (deletes the heartbeat) only after the hand-off (WithHandoff) has put
+//     what the replay log owed into the shared store, and heartbeats until then: a Wait for an
+//     epoch that moves authority sees either this instance behind it or the owed writes in the
+//     store, never neither.
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
@@ -87,7 +91,7 @@ const (
 // DefaultMigrationPoll, applies each new epoch through SetPhaseWait, and heartbeats the epoch
 // applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored, and
 // SetPhase/SetPhaseWait fail with ErrPhaseControlled: the control keyspace owns the phase.
-// Close removes the instance's heartbeat.
+// Close removes the instance's heartbeat, after the hand-off of its replay backlog (WithHandoff).
 func WithMigration(control *gocql.ClusterConfig, name, instance string, opts ...MigrationOption) Option {
 	mc := &migrationConfig{cluster: control, name: name, instance: instance, poll: DefaultMigrationPoll,
 		beat: DefaultMigrationHeartbeat, ttl: DefaultMigrationTTL, open: 30 * time.Second}
@@ -200,6 +204,9 @@ type watcher struct {
 	beatEpoch int64     // the epoch that heartbeat carried
 	warnedAt  time.Time
 	cancelCtx context.CancelFunc
+
+	leaving chan struct{} // closed by leave: the heartbeater stops
+	left    chan struct{} // closed by the heartbeater when it has stopped
 }
 
 // startMigration is newSession's last step for a session WithMigration: registration, the first
@@ -360,6 +367,7 @@ func (w *watcher) startFromState(ctx context.Context, st savedState, cause error
 // epoch (owned by the session's healWG: it ends at Close's stop). The heartbeater writes the
 // heartbeat every beat on its own ticker, whatever the poller is doing: a poll interval longer
 // than the TTL, or a control read that takes seconds, never holds a heartbeat back (invariant 5).
+// It is owned by the watcher and ends at leave.
 func (w *watcher) run() {
 	w.registerMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -381,29 +389,50 @@ func (w *watcher) run() {
 			}
 		}
 	}()
-	w.s.healWG.Add(1)
+	// The heartbeater outlives stop: Close hands the replay backlog off first, then leave stops
+	// it and deletes the row (invariant 6).
+	bctx, bcancel := context.WithCancel(context.Background())
+	w.leaving, w.left = make(chan struct{}), make(chan struct{})
 	go func() {
-		defer w.s.healWG.Done()
-		defer w.close()
+		defer close(w.left)
+		defer bcancel()
 		t := time.NewTicker(w.mc.beat)
 		defer t.Stop()
 		for {
 			select {
-			case <-w.s.stop:
-				// A closed session leaves the fleet at once instead of after the TTL. The
-				// heartbeater owns the row: no heartbeat of its own is in flight to land after the
-				// delete.
-				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
-				dcancel()
+			case <-w.leaving:
 				return
 			case <-t.C:
 			}
-			if err := w.heartbeat(ctx, ""); err != nil && ctx.Err() == nil {
+			if err := w.heartbeat(bctx, ""); err != nil && bctx.Err() == nil {
 				w.warn(err)
 			}
 		}
 	}()
+}
+
+// leave is Close's last step of the migration, after the hand-off (Session.leaveMigration): it
+// stops the heartbeater, deletes the instance's row — the session leaves the fleet at once
+// instead of after the TTL — and closes the control session. Until then the row keeps showing the
+// epoch applied and the backlog: an operator's Wait never sees the instance gone while its owed
+// writes are in neither its row nor the shared store (invariant 6).
+func (w *watcher) leave() {
+	if w.leaving == nil { // never ran: Open failed and cleaned up itself
+		return
+	}
+	close(w.leaving)
+	<-w.left // no heartbeat of ours is in flight to land after the delete
+	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
+	dcancel()
+	w.close()
+}
+
+// leaveMigration: see watcher.leave (no-op without WithMigration).
+func (s *Session) leaveMigration() {
+	if mc := s.cfg.migration; mc != nil && mc.w != nil {
+		mc.w.leave()
+	}
 }
 
 // poll reads the phase once and applies a newer epoch; after a flip it heartbeats at once.
