@@ -1,17 +1,68 @@
 package migration
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
 
-// waitReturns is Wait's decision on one Status poll (fleet.go, Wait's switch): it returns with
-// success when the poll shows no newer epoch, no live instance behind epoch, and nothing handed
-// off owed to the new authority. Wait needs a gocql session for Status (the package has no fake
-// Store), so the tests below give this mirror of Wait's switch the Fleet that Status reads in each
-// interleaving: a fix of Wait must keep waitReturns in step with it.
-func waitReturns(f Fleet, epoch int64) bool {
-	if f.State.Epoch > epoch {
-		return false // ErrConflict: superseded
+	"github.com/gocql/gocql"
+)
+
+// fakeFleet is the control keyspace as Wait reads it (fleetSource), with Cassandra's consistency
+// semantics for the one thing these tests need: a LOCAL_QUORUM read of the migration's row may
+// lag (the LWT committed at QUORUM may have missed the local replica), a SERIAL read sees the
+// latest committed change.
+type fakeFleet struct {
+	mu     sync.Mutex
+	local  State // what a LOCAL_QUORUM (or LOCAL_ONE) read of the row returns
+	serial State // what a SERIAL read returns: the latest committed change
+	hs     []Heartbeat
+	handed map[string]int64
+	reads  []gocql.Consistency // the consistency of every read of the row
+}
+
+func (f *fakeFleet) Get(ctx context.Context, name string, c gocql.Consistency) (State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads = append(f.reads, c)
+	if c == serialRead {
+		return f.serial, nil
 	}
-	return len(f.Behind(epoch)) == 0 && f.owesNewAuthority() == 0
+	return f.local, nil
+}
+
+func (f *fakeFleet) Heartbeats(ctx context.Context, name string, c gocql.Consistency) ([]Heartbeat, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Heartbeat, len(f.hs))
+	for i, h := range f.hs {
+		h.Updated = time.Now() // heartbeating: live
+		out[i] = h
+	}
+	return out, nil
+}
+
+func (f *fakeFleet) handedOff(ctx context.Context, name string) (map[string]int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range f.handed {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (f *fakeFleet) fleetConsistency() gocql.Consistency { return gocql.EachQuorum }
+
+// waitBriefly runs the real Wait for epoch against f, bounded (the bound is Wait's --wait, not a
+// speed assertion: these fleets never satisfy a correct Wait).
+func waitBriefly(f *fakeFleet, epoch int64) (Fleet, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	return wait(ctx, f, "m", epoch, 10*time.Millisecond)
 }
 
 // TestAttack3WaitJudgesAuthorityByALaggingRow
@@ -28,12 +79,12 @@ func waitReturns(f Fleet, epoch int64) bool {
 // lagging row's dual with primary-only — no change of authority — and Wait returns.
 func TestAttack3WaitJudgesAuthorityByALaggingRow(t *testing.T) {
 	lagging := State{Name: "m", Epoch: 2, Phase: "dual", PreviousPhase: "primary-only"}
-	f := Fleet{State: lagging, Live: []Heartbeat{{Instance: "a", Epoch: 3, Phase: "dual-flipped"}},
-		HandedOff: map[string]int64{"secondary": 5}}
-	if waitReturns(f, 3) {
-		t.Fatalf("Wait for epoch 3 (dual → dual-flipped) returns on a poll whose row read (LOCAL_QUORUM) still shows "+
-			"epoch %d (%s from %s): it sees no change of authority and ignores the %d handed-off writes owed to the "+
-			"new authority", lagging.Epoch, lagging.Phase, lagging.PreviousPhase, f.HandedOff["secondary"])
+	f := &fakeFleet{local: lagging, serial: State{Name: "m", Epoch: 3, Phase: "dual-flipped", PreviousPhase: "dual"},
+		hs: []Heartbeat{{Instance: "a", Epoch: 3, Phase: "dual-flipped"}}, handed: map[string]int64{"secondary": 5}}
+	if _, err := waitBriefly(f, 3); !errors.Is(err, ErrNotApplied) {
+		t.Fatalf("Wait for epoch 3 (dual → dual-flipped) with 5 handed-off writes owed to the new authority: err %v, "+
+			"want ErrNotApplied (its row read at LOCAL_QUORUM still shows epoch %d, %s from %s: no change of authority)",
+			err, lagging.Epoch, lagging.Phase, lagging.PreviousPhase)
 	}
 }
 
@@ -49,10 +100,15 @@ func TestAttack3WaitJudgesAuthorityByALaggingRow(t *testing.T) {
 // instance refuses 8 (older than 9) and keeps dual-flipped; its heartbeat says 9 >= 8, so Behind(8)
 // is empty and Wait returns success while the instance never ran epoch 8's phase.
 func TestAttack3WaitCountsAHeartbeatAheadOfTheRowAsApplied(t *testing.T) {
-	f := Fleet{State: State{Name: "m", Epoch: 8, Phase: "primary-only", PreviousPhase: "dual"},
-		Live: []Heartbeat{{Instance: "a", Epoch: 9, Phase: "dual-flipped", LastError: "the control keyspace shows epoch 8 (primary-only), older than the epoch 9 applied: kept dual-flipped"}}}
-	if waitReturns(f, 8) {
-		t.Fatalf("Wait for epoch 8 (primary-only) returns with instance a at epoch 9 (%s), an epoch the row does not "+
-			"know: a refuses epoch 8 and keeps writing and reading in %s", f.Live[0].Phase, f.Live[0].Phase)
+	row := State{Name: "m", Epoch: 8, Phase: "primary-only", PreviousPhase: "dual"}
+	f := &fakeFleet{local: row, serial: row,
+		hs: []Heartbeat{{Instance: "a", Epoch: 9, Phase: "dual-flipped", LastError: "the control keyspace shows epoch 8 (primary-only), older than the epoch 9 applied: kept dual-flipped"}}}
+	_, err := waitBriefly(f, 8)
+	if !errors.Is(err, ErrNotApplied) {
+		t.Fatalf("Wait for epoch 8 (primary-only) with instance a at epoch 9 (dual-flipped), an epoch the row does not "+
+			"know: err %v, want ErrNotApplied (a refuses epoch 8 and keeps writing and reading in dual-flipped)", err)
+	}
+	if !strings.Contains(err.Error(), "a (") || !strings.Contains(err.Error(), "older than the epoch 9 applied") {
+		t.Fatalf("Wait's error does not name instance a and its refusal: %v", err)
 	}
 }

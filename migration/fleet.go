@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
-
-	"github.com/globalcloud/islands/internal/handoff"
 )
 
 // Change moves migration name to phase to: it reads the current state at SERIAL, checks the step
@@ -70,9 +68,24 @@ func (f Fleet) All() []Heartbeat { return append(append([]Heartbeat(nil), f.Live
 // DefaultStaleAfter is how old a heartbeat is before Status lists its instance as stale.
 const DefaultStaleAfter = 5 * time.Second
 
+// fleetSource is what Status, Wait and ForkliftGate read of the control keyspace: *Store in
+// production; the unit tests give a fake that follows its consistency semantics.
+type fleetSource interface {
+	Get(ctx context.Context, name string, c gocql.Consistency) (State, error)
+	Heartbeats(ctx context.Context, name string, c gocql.Consistency) ([]Heartbeat, error)
+	// handedOff is the shared store's handed-off backlog per side (internal/handoff).
+	handedOff(ctx context.Context, name string) (map[string]int64, error)
+	// fleetConsistency is the fleet-wide read of the heartbeats (Store.ReadConsistency).
+	fleetConsistency() gocql.Consistency
+}
+
 // Status reads the migration and its instances. Heartbeats are read at st.ReadConsistency; when
 // that fails and allowPartial is set, at LOCAL_ONE, with Fleet.Partial saying so.
 func Status(ctx context.Context, st *Store, name string, staleAfter time.Duration, allowPartial bool) (Fleet, error) {
+	return status(ctx, st, name, staleAfter, allowPartial)
+}
+
+func status(ctx context.Context, st fleetSource, name string, staleAfter time.Duration, allowPartial bool) (Fleet, error) {
 	if staleAfter <= 0 {
 		staleAfter = DefaultStaleAfter
 	}
@@ -86,7 +99,7 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 		}
 	}
 	f := Fleet{State: s}
-	hs, err := st.Heartbeats(ctx, name, st.ReadConsistency)
+	hs, err := st.Heartbeats(ctx, name, st.fleetConsistency())
 	if err != nil {
 		if !allowPartial {
 			return f, err
@@ -97,7 +110,7 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 		}
 		f.Partial = fmt.Sprintf("heartbeats read from the local datacenter only (%v)", err)
 	}
-	if f.HandedOff, err = handoff.Backlog(ctx, handoff.NewCQLStore(st.s, st.ks), name); err != nil {
+	if f.HandedOff, err = st.handedOff(ctx, name); err != nil {
 		f.HandoffError = err.Error()
 	}
 	now := time.Now()
@@ -157,13 +170,17 @@ func names(hs []Heartbeat) string {
 // instances that had not, or ErrUnavailable when the heartbeats could not be read at
 // st.ReadConsistency. It never counts an unreadable region as an empty one (invariant 4).
 func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Duration) (Fleet, error) {
+	return wait(ctx, st, name, epoch, poll)
+}
+
+func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll time.Duration) (Fleet, error) {
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
 	}
 	var last Fleet
 	var lastErr error
 	for {
-		f, err := Status(ctx, st, name, 0, false)
+		f, err := status(ctx, st, name, 0, false)
 		switch {
 		case err == nil && f.State.Epoch > epoch:
 			return f, fmt.Errorf("%w: epoch %d was superseded by epoch %d (%s, by %s) while waiting",
