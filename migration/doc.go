@@ -47,6 +47,11 @@
 //     (dual, then back to primary-only, then dual again: a heartbeat still saying "dual" from the
 //     first proves nothing). The row is read at SERIAL after the heartbeats, so no heartbeat shows
 //     an epoch newer than it.
+//  7. An instance applies only epochs it read from the row, and the row's epoch only grows; a
+//     heartbeat newer than the row therefore shows a row that went back (a control keyspace
+//     restored from a backup), and that instance refuses the row's epochs as older than its own.
+//     It counts as not having applied the row's epoch, in Wait (Behind: an epoch other than the
+//     one waited for) as in ForkliftGate (aheadOfRow), and is named with its last error.
 //
 // What the control plane does not do: it cannot stop an instance that was cut off (or paused) for
 // longer than the heartbeat TTL from writing in its last phase when it comes back: its row has

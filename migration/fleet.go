@@ -136,16 +136,25 @@ func (f Fleet) owesNewAuthority() int64 {
 	return f.HandedOff[Authority(f.State.Phase)]
 }
 
-// Behind returns the instances of f that have not applied epoch (stale ones included).
+// Behind returns the instances of f that have not applied epoch (stale ones included): those
+// below it, and those ahead of it (invariant 7: a heartbeat newer than the row applied none of
+// the row's epochs; it refuses them as older than its own and keeps its phase).
 func (f Fleet) Behind(epoch int64) []Heartbeat {
 	var out []Heartbeat
 	for _, h := range f.All() {
-		if h.Epoch < epoch {
+		if h.Epoch < epoch || aheadOfRow(h, epoch) {
 			out = append(out, h)
 		}
 	}
 	return out
 }
+
+// aheadOfRow is invariant 7's rule, shared by Wait (Behind) and ForkliftGate: a heartbeat whose
+// epoch is newer than the migration's row (rowEpoch, read after the heartbeats) shows an instance
+// that applied an epoch the row no longer has: the row went back (a control keyspace restored from
+// a backup). Its watcher refuses every epoch older than its own, so it has applied none of the
+// row's, whatever its epoch compares as.
+func aheadOfRow(h Heartbeat, rowEpoch int64) bool { return h.Epoch > rowEpoch }
 
 // names lists instances as "name (region, epoch E phase P, heartbeat 3s ago)".
 func names(hs []Heartbeat) string {
@@ -251,7 +260,7 @@ func forkliftReady(name string, f Fleet) error {
 		switch {
 		case !DualWrites(h.Phase):
 			not = append(not, h)
-		case h.Epoch < floor || h.Epoch > e:
+		case h.Epoch < floor || aheadOfRow(h, e):
 			behind = append(behind, h)
 		}
 	}
