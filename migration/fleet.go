@@ -113,6 +113,12 @@ func status(ctx context.Context, st fleetSource, name string, staleAfter time.Du
 	if f.HandedOff, err = st.handedOff(ctx, name); err != nil {
 		f.HandoffError = err.Error()
 	}
+	f.split(hs, staleAfter)
+	return f, nil
+}
+
+// split files hs under Live and Stale.
+func (f *Fleet) split(hs []Heartbeat, staleAfter time.Duration) {
 	now := time.Now()
 	for _, h := range hs {
 		if now.Sub(h.Updated) > staleAfter {
@@ -121,6 +127,28 @@ func status(ctx context.Context, st fleetSource, name string, staleAfter time.Du
 			f.Live = append(f.Live, h)
 		}
 	}
+}
+
+// judged is the fleet as Wait and ForkliftGate judge it: the heartbeats at the fleet-wide
+// consistency (invariant 4, no partial read), the handed-off backlog, and only then the
+// migration's row at SERIAL, the consistency its changes commit at. The row is thus the latest
+// committed change and at least as new as every epoch a heartbeat got from it: a LOCAL_QUORUM
+// read may lag the LWT (committed at QUORUM across the datacenters, missing the local replica) and
+// show the epoch before the one waited for — with its phases, so a change of authority would look
+// like none and the backlog owed to the new authority would not count (invariant 8).
+func judged(ctx context.Context, st fleetSource, name string) (Fleet, error) {
+	hs, err := st.Heartbeats(ctx, name, st.fleetConsistency())
+	if err != nil {
+		return Fleet{}, err
+	}
+	var f Fleet
+	if f.HandedOff, err = st.handedOff(ctx, name); err != nil {
+		f.HandoffError = err.Error()
+	}
+	if f.State, err = st.Get(ctx, name, serialRead); err != nil {
+		return Fleet{}, err
+	}
+	f.split(hs, DefaultStaleAfter)
 	return f, nil
 }
 
@@ -175,7 +203,9 @@ func names(hs []Heartbeat) string {
 
 // Wait polls (every poll, default 200ms) until every live instance of the migration has applied
 // epoch (invariant 3: acknowledged after its barrier, which also means the new authority had no
-// replay backlog when it switched). When ctx ends first it returns ErrNotApplied naming the
+// replay backlog when it switched) and, when epoch moved authority, the handed-off backlog owes
+// the new authority nothing. Each poll reads the heartbeats, then the row at SERIAL (judged,
+// invariant 8): Wait judges by the change it waits for, never by a lagging replica's older one. When ctx ends first it returns ErrNotApplied naming the
 // instances that had not, or ErrUnavailable when the heartbeats could not be read at
 // st.ReadConsistency. It never counts an unreadable region as an empty one (invariant 4).
 func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Duration) (Fleet, error) {
@@ -189,11 +219,16 @@ func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll ti
 	var last Fleet
 	var lastErr error
 	for {
-		f, err := status(ctx, st, name, 0, false)
+		f, err := judged(ctx, st, name)
 		switch {
 		case err == nil && f.State.Epoch > epoch:
 			return f, fmt.Errorf("%w: epoch %d was superseded by epoch %d (%s, by %s) while waiting",
 				ErrConflict, epoch, f.State.Epoch, f.State.Phase, f.State.ChangedBy)
+		case err == nil && f.State.Epoch < epoch:
+			// The latest committed change is older than the one waited for: the row went back
+			// (a control keyspace restored from a backup). Nothing is judged on it.
+			last, lastErr = f, fmt.Errorf("the migration's row (read at SERIAL) shows epoch %d (%s), older than epoch %d: "+
+				"the control keyspace went back", f.State.Epoch, f.State.Phase, epoch)
 		case err == nil && len(f.Behind(epoch)) == 0 && f.owesNewAuthority() == 0:
 			return f, nil
 		case err == nil:
@@ -204,7 +239,7 @@ func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll ti
 		select {
 		case <-ctx.Done():
 			if lastErr != nil {
-				return last, fmt.Errorf("%w: epoch %d of %q: the instances could not be read: %w", ErrNotApplied, epoch, name, lastErr)
+				return last, fmt.Errorf("%w: epoch %d of %q: the fleet could not be judged: %w", ErrNotApplied, epoch, name, lastErr)
 			}
 			b := last.Behind(epoch)
 			if len(b) == 0 {
@@ -225,15 +260,10 @@ func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll ti
 // epoch a heartbeat shows. An instance is judged by the epoch it applied, not only by its phase
 // (see forkliftReady).
 func ForkliftGate(ctx context.Context, st *Store, name string) (Fleet, error) {
-	f, err := Status(ctx, st, name, 0, false)
+	f, err := judged(ctx, st, name)
 	if err != nil {
 		return f, err
 	}
-	s, err := st.Get(ctx, name, serialRead)
-	if err != nil {
-		return f, err
-	}
-	f.State = s
 	return f, forkliftReady(name, f)
 }
 
