@@ -129,8 +129,10 @@ func MigrationOpenTimeout(d time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.open = d }
 }
 
-// MigrationStateFile keeps the last applied epoch and phase in path (a persistent volume), so that
-// Open can start in that phase when the control keyspace cannot be read. The instance is then
+// MigrationStateFile keeps the migration's name and its last applied epoch and phase in path (a
+// persistent volume), so that Open can start in that phase when the control keyspace cannot be
+// read. Open refuses a file of another migration (ErrMigrationStateFile); a file in the old
+// format (no name) is refused when its epoch is ahead of the migration's (it may be another's). The instance is then
 // not visible to the fleet until its heartbeats land: an operator's `set --wait` meanwhile does
 // not wait for it. Without it such an Open fails with ErrMigrationUnknown. The file's phase is
 // applied through the owed-writes check (ErrAuthorityBacklog), and its epoch is Open's floor: a
@@ -192,6 +194,7 @@ type watcher struct {
 	// Open only (set before the watcher's loop starts): the epoch of the state file, below which
 	// a read is stale and read again; and whether poll checks that the registration was live.
 	floor   int64
+	legacy  bool // the state file is in the old format, which names no migration
 	opening bool
 
 	beatMu sync.Mutex // held while a heartbeat is written
@@ -232,8 +235,14 @@ func (s *Session) startMigration() error {
 	w.epoch.Store(-1)
 	w.applied.Store(-1)
 	known, haveState := w.loadState()
+	if haveState && !known.legacy && known.name != mc.name {
+		return fmt.Errorf("%w: migration %q: the state file %s belongs to migration %q (epoch %d, %s): give each "+
+			"migration its own MigrationStateFile path, or remove the file once migration %q is over",
+			ErrMigrationStateFile, mc.name, mc.stateFile, known.name, known.epoch, known.phase, known.name)
+	}
 	if haveState {
 		w.floor = known.epoch // the applied epoch only grows, across restarts too
+		w.legacy = known.legacy
 	}
 	if w.cp == nil {
 		if mc.cluster == nil {
@@ -274,6 +283,13 @@ func (s *Session) startMigration() error {
 			_ = w.heartbeat(ctx, err.Error())
 			w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
 			break
+		}
+		if errors.Is(err, ErrMigrationStateFile) {
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = w.cp.DeleteHeartbeat(dctx, mc.name, mc.instance)
+			dcancel()
+			w.close()
+			return err
 		}
 		if a := w.applied.Load(); a >= 0 && ctx.Err() != nil {
 			// A phase applied but never heartbeated: the fleet cannot see it (invariant 1).
@@ -353,7 +369,12 @@ func (w *watcher) startFromState(ctx context.Context, st savedState, cause error
 	w.opening = false
 	w.setErr(cause)
 	w.s.logger.Warn("dualwrite: control keyspace unreadable at Open: starting in the phase of the state file",
-		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "err", cause)
+		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "state_file", w.mc.stateFile, "err", cause)
+	if st.legacy {
+		w.s.logger.Warn("dualwrite: the state file is in the old format, which names no migration: it is taken to be this "+
+			"migration's (as the release that wrote it did) until the control keyspace can be read",
+			"migration", w.mc.name, "state_file", w.mc.stateFile)
+	}
 	w.mc.w = w
 	if w.cp == nil { // never connected: the watcher keeps trying
 		cc := newControlConn(w, nil)
@@ -466,6 +487,13 @@ func (w *watcher) poll(ctx context.Context) error {
 		case time.Since(beatAt) >= w.registrationTTL():
 			err = fmt.Errorf("%w: the registration sent %s ago may have expired (TTL %s) before this read of epoch %d",
 				errStaleRead, time.Since(beatAt).Truncate(time.Millisecond), w.registrationTTL(), epoch)
+		case epoch < w.floor && w.legacy:
+			// An old-format file names no migration: ahead of the row (read at SERIAL), it may
+			// be another migration's as well as this one's from before a restore. Refused.
+			err = fmt.Errorf("%w: migration %q is at epoch %d (%s) but the state file %s, in the old format that names "+
+				"no migration, records epoch %d: it may belong to another migration; if it does, remove it (this "+
+				"session then rewrites it with the migration's name), if not the control keyspace went back: set the "+
+				"migration forward past epoch %d", ErrMigrationStateFile, w.mc.name, epoch, name, w.mc.stateFile, w.floor, w.floor)
 		case epoch < w.floor:
 			err = fmt.Errorf("%w: the control keyspace shows epoch %d (%s), older than the epoch %d of the state file",
 				errStaleRead, epoch, name, w.floor)
@@ -774,9 +802,13 @@ func (c *controlConn) DeleteHeartbeat(ctx context.Context, name, instance string
 type savedState struct {
 	epoch int64
 	phase Phase
+	// name is the migration the file belongs to; legacy marks the old format, which names none.
+	name   string
+	legacy bool
 }
 
-// loadState reads MigrationStateFile ("EPOCH PHASE\n").
+// loadState reads MigrationStateFile: `EPOCH PHASE "NAME"` (NAME Go-quoted), or the old format
+// `EPOCH PHASE`, which names no migration (see legacyState).
 func (w *watcher) loadState() (savedState, bool) {
 	if w.mc.stateFile == "" {
 		return savedState{}, false
@@ -785,8 +817,8 @@ func (w *watcher) loadState() (savedState, bool) {
 	if err != nil {
 		return savedState{}, false
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
+	f := strings.SplitN(strings.TrimSpace(string(b)), " ", 3)
+	if len(f) < 2 {
 		return savedState{}, false
 	}
 	e, err := strconv.ParseInt(f[0], 10, 64)
@@ -797,7 +829,13 @@ func (w *watcher) loadState() (savedState, bool) {
 	if err != nil {
 		return savedState{}, false
 	}
-	return savedState{e, p}, true
+	st := savedState{epoch: e, phase: p, legacy: len(f) == 2}
+	if !st.legacy {
+		if st.name, err = strconv.Unquote(f[2]); err != nil {
+			return savedState{}, false
+		}
+	}
+	return st, true
 }
 
 // saveState replaces MigrationStateFile atomically (write, fsync, rename).
@@ -811,7 +849,7 @@ func (w *watcher) saveState(epoch int64, p Phase) error {
 		if err != nil {
 			return err
 		}
-		if _, err = fmt.Fprintf(f, "%d %s\n", epoch, p); err == nil {
+		if _, err = fmt.Fprintf(f, "%d %s %s\n", epoch, p, strconv.Quote(w.mc.name)); err == nil {
 			err = f.Sync()
 		}
 		if cerr := f.Close(); err == nil {
