@@ -50,7 +50,8 @@
 // heartbeat, so every write that begins after `islands migration set --wait` returned runs in the
 // new phase. Such a session refuses SetPhase and SetPhaseWait (ErrPhaseControlled) and ignores
 // WithPhase; a phase from MigrationStateFile goes through the same owed-writes check, and Open
-// never applies an epoch older than the state file's. Cut off from the control keyspace, a
+// never applies an epoch older than the state file's; the file names its migration, and Open
+// refuses another migration's (ErrMigrationStateFile). Cut off from the control keyspace, a
 // session keeps its phase and says so (Migration, metrics, logs). See docs/migration.md.
 //
 // SetPhase is a barrier: it returns once every write of the old phase has finished or been kept

@@ -39,6 +39,10 @@ var (
 	// gocql session (a TRUNCATE with the writers stopped and the replay backlog drained). In the
 	// single-side phases it goes to that side only and is never kept for replay.
 	ErrNotReplayable = errors.New("dualwrite: statement is not a row mutation and cannot be dual-written")
+	// ErrMigrationStateFile: Open (WithMigration) refuses the MigrationStateFile: it belongs to
+	// another migration, or is in the old format (no migration name) and records an epoch ahead of
+	// the migration's. The error names the file and what to do.
+	ErrMigrationStateFile = errors.New("dualwrite: the migration state file is not this migration's")
 	// ErrNoKeyspace: a side's ClusterConfig names a Keyspace that does not exist on that cluster
 	// (gocql itself only says "no connections were made when creating the session").
 	ErrNoKeyspace = errors.New("dualwrite: keyspace does not exist")

@@ -43,6 +43,15 @@ import (
 //     a control keyspace that shows an older epoch is reported, never applied.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
+//   - A running instance's row never lapses while the process lives and the control keyspace takes
+//     its writes: heartbeats go out every heartbeat interval from a goroutine of their own (never
+//     behind a control read, a flip or the poll interval), one at a time, each bounded by
+//     beatTimeout; Open refuses a TTL under three heartbeat intervals, so one lost heartbeat
+//     leaves the row alive until the next one lands (see beatTimeout).
+//   - Close leaves the fleet (deletes the heartbeat) only after the hand-off (WithHandoff) has put
+//     what the replay log owed into the shared store, and heartbeats until then: a Wait for an
+//     epoch that moves authority sees either this instance behind it or the owed writes in the
+//     store, never neither.
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
@@ -82,7 +91,7 @@ const (
 // DefaultMigrationPoll, applies each new epoch through SetPhaseWait, and heartbeats the epoch
 // applied, the replay backlog and dead letters (TTL DefaultMigrationTTL). WithPhase is ignored, and
 // SetPhase/SetPhaseWait fail with ErrPhaseControlled: the control keyspace owns the phase.
-// Close removes the instance's heartbeat.
+// Close removes the instance's heartbeat, after the hand-off of its replay backlog (WithHandoff).
 func WithMigration(control *gocql.ClusterConfig, name, instance string, opts ...MigrationOption) Option {
 	mc := &migrationConfig{cluster: control, name: name, instance: instance, poll: DefaultMigrationPoll,
 		beat: DefaultMigrationHeartbeat, ttl: DefaultMigrationTTL, open: 30 * time.Second}
@@ -109,6 +118,8 @@ func MigrationPoll(d time.Duration) MigrationOption { return func(m *migrationCo
 // that stopped heartbeating drops out of the fleet (defaults DefaultMigrationHeartbeat,
 // DefaultMigrationTTL). Choose ttl longer than any pause an instance survives; Open refuses a ttl
 // under three heartbeat intervals (one slow or lost heartbeat must not drop a live instance).
+// Heartbeats go out on their own schedule, whatever MigrationPoll is and however slow a control
+// read: the poll interval may exceed the TTL.
 func MigrationHeartbeat(every, ttl time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.beat, m.ttl = every, ttl }
 }
@@ -118,8 +129,10 @@ func MigrationOpenTimeout(d time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.open = d }
 }
 
-// MigrationStateFile keeps the last applied epoch and phase in path (a persistent volume), so that
-// Open can start in that phase when the control keyspace cannot be read. The instance is then
+// MigrationStateFile keeps the migration's name and its last applied epoch and phase in path (a
+// persistent volume), so that Open can start in that phase when the control keyspace cannot be
+// read. Open refuses a file of another migration (ErrMigrationStateFile); a file in the old
+// format (no name) is refused when its epoch is ahead of the migration's (it may be another's). The instance is then
 // not visible to the fleet until its heartbeats land: an operator's `set --wait` meanwhile does
 // not wait for it. Without it such an Open fails with ErrMigrationUnknown. The file's phase is
 // applied through the owed-writes check (ErrAuthorityBacklog), and its epoch is Open's floor: a
@@ -181,7 +194,10 @@ type watcher struct {
 	// Open only (set before the watcher's loop starts): the epoch of the state file, below which
 	// a read is stale and read again; and whether poll checks that the registration was live.
 	floor   int64
+	legacy  bool // the state file is in the old format, which names no migration
 	opening bool
+
+	beatMu sync.Mutex // held while a heartbeat is written
 
 	mu        sync.Mutex
 	ackPhase  Phase // the phase of epoch
@@ -191,6 +207,9 @@ type watcher struct {
 	beatEpoch int64     // the epoch that heartbeat carried
 	warnedAt  time.Time
 	cancelCtx context.CancelFunc
+
+	leaving chan struct{} // closed by leave: the heartbeater stops
+	left    chan struct{} // closed by the heartbeater when it has stopped
 }
 
 // startMigration is newSession's last step for a session WithMigration: registration, the first
@@ -204,7 +223,11 @@ func (s *Session) startMigration() error {
 		return fmt.Errorf("dualwrite: WithMigration needs a migration name and an instance name (got %q, %q)", mc.name, mc.instance)
 	}
 	if mc.beat <= 0 || mc.ttl < 3*mc.beat {
-		return fmt.Errorf("dualwrite: WithMigration: the heartbeat TTL %s must be at least three heartbeat intervals (%s)", mc.ttl, mc.beat)
+		return fmt.Errorf("dualwrite: WithMigration: the heartbeat TTL %s must be at least three heartbeat intervals (%s): "+
+			"one lost heartbeat must not let the row of a live instance expire (MigrationHeartbeat)", mc.ttl, mc.beat)
+	}
+	if mc.poll <= 0 || mc.open <= 0 {
+		return fmt.Errorf("dualwrite: WithMigration: the poll interval (%s) and the open timeout (%s) must be positive", mc.poll, mc.open)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), mc.open)
 	defer cancel()
@@ -212,8 +235,14 @@ func (s *Session) startMigration() error {
 	w.epoch.Store(-1)
 	w.applied.Store(-1)
 	known, haveState := w.loadState()
+	if haveState && !known.legacy && known.name != mc.name {
+		return fmt.Errorf("%w: migration %q: the state file %s belongs to migration %q (epoch %d, %s): give each "+
+			"migration its own MigrationStateFile path, or remove the file once migration %q is over",
+			ErrMigrationStateFile, mc.name, mc.stateFile, known.name, known.epoch, known.phase, known.name)
+	}
 	if haveState {
 		w.floor = known.epoch // the applied epoch only grows, across restarts too
+		w.legacy = known.legacy
 	}
 	if w.cp == nil {
 		if mc.cluster == nil {
@@ -254,6 +283,13 @@ func (s *Session) startMigration() error {
 			_ = w.heartbeat(ctx, err.Error())
 			w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
 			break
+		}
+		if errors.Is(err, ErrMigrationStateFile) {
+			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = w.cp.DeleteHeartbeat(dctx, mc.name, mc.instance)
+			dcancel()
+			w.close()
+			return err
 		}
 		if a := w.applied.Load(); a >= 0 && ctx.Err() != nil {
 			// A phase applied but never heartbeated: the fleet cannot see it (invariant 1).
@@ -333,7 +369,12 @@ func (w *watcher) startFromState(ctx context.Context, st savedState, cause error
 	w.opening = false
 	w.setErr(cause)
 	w.s.logger.Warn("dualwrite: control keyspace unreadable at Open: starting in the phase of the state file",
-		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "err", cause)
+		"migration", w.mc.name, "epoch", st.epoch, "phase", st.phase.String(), "state_file", w.mc.stateFile, "err", cause)
+	if st.legacy {
+		w.s.logger.Warn("dualwrite: the state file is in the old format, which names no migration: it is taken to be this "+
+			"migration's (as the release that wrote it did) until the control keyspace can be read",
+			"migration", w.mc.name, "state_file", w.mc.stateFile)
+	}
 	w.mc.w = w
 	if w.cp == nil { // never connected: the watcher keeps trying
 		cc := newControlConn(w, nil)
@@ -343,7 +384,11 @@ func (w *watcher) startFromState(ctx context.Context, st savedState, cause error
 	return nil
 }
 
-// run starts the watcher's loop, owned by the session (healWG; it ends at Close).
+// run starts the watcher's two loops. The poller reads the phase every poll and applies a new
+// epoch (owned by the session's healWG: it ends at Close's stop). The heartbeater writes the
+// heartbeat every beat on its own ticker, whatever the poller is doing: a poll interval longer
+// than the TTL, or a control read that takes seconds, never holds a heartbeat back (invariant 5).
+// It is owned by the watcher and ends at leave.
 func (w *watcher) run() {
 	w.registerMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -351,34 +396,64 @@ func (w *watcher) run() {
 	w.s.healWG.Add(1)
 	go func() {
 		defer w.s.healWG.Done()
-		defer w.close()
 		go func() { <-w.s.stop; cancel() }()
 		t := time.NewTicker(w.mc.poll)
 		defer t.Stop()
 		for {
 			select {
 			case <-w.s.stop:
-				// A closed session leaves the fleet at once instead of after the TTL.
-				dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
-				dcancel()
 				return
 			case <-t.C:
 			}
-			err := w.poll(ctx)
-			if err != nil && ctx.Err() == nil {
+			if err := w.poll(ctx); err != nil && ctx.Err() == nil {
 				w.warn(err)
-			}
-			w.mu.Lock()
-			due := time.Since(w.lastBeat) >= w.mc.beat
-			w.mu.Unlock()
-			if due && ctx.Err() == nil {
-				if err := w.heartbeat(ctx, errString(err)); err != nil {
-					w.warn(err)
-				}
 			}
 		}
 	}()
+	// The heartbeater outlives stop: Close hands the replay backlog off first, then leave stops
+	// it and deletes the row (invariant 6).
+	bctx, bcancel := context.WithCancel(context.Background())
+	w.leaving, w.left = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(w.left)
+		defer bcancel()
+		t := time.NewTicker(w.mc.beat)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.leaving:
+				return
+			case <-t.C:
+			}
+			if err := w.heartbeat(bctx, ""); err != nil && bctx.Err() == nil {
+				w.warn(err)
+			}
+		}
+	}()
+}
+
+// leave is Close's last step of the migration, after the hand-off (Session.leaveMigration): it
+// stops the heartbeater, deletes the instance's row — the session leaves the fleet at once
+// instead of after the TTL — and closes the control session. Until then the row keeps showing the
+// epoch applied and the backlog: an operator's Wait never sees the instance gone while its owed
+// writes are in neither its row nor the shared store (invariant 6).
+func (w *watcher) leave() {
+	if w.leaving == nil { // never ran: Open failed and cleaned up itself
+		return
+	}
+	close(w.leaving)
+	<-w.left // no heartbeat of ours is in flight to land after the delete
+	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
+	dcancel()
+	w.close()
+}
+
+// leaveMigration: see watcher.leave (no-op without WithMigration).
+func (s *Session) leaveMigration() {
+	if mc := s.cfg.migration; mc != nil && mc.w != nil {
+		mc.w.leave()
+	}
 }
 
 // poll reads the phase once and applies a newer epoch; after a flip it heartbeats at once.
@@ -412,6 +487,13 @@ func (w *watcher) poll(ctx context.Context) error {
 		case time.Since(beatAt) >= w.registrationTTL():
 			err = fmt.Errorf("%w: the registration sent %s ago may have expired (TTL %s) before this read of epoch %d",
 				errStaleRead, time.Since(beatAt).Truncate(time.Millisecond), w.registrationTTL(), epoch)
+		case epoch < w.floor && w.legacy:
+			// An old-format file names no migration: ahead of the row (read at SERIAL), it may
+			// be another migration's as well as this one's from before a restore. Refused.
+			err = fmt.Errorf("%w: migration %q is at epoch %d (%s) but the state file %s, in the old format that names "+
+				"no migration, records epoch %d: it may belong to another migration; if it does, remove it (this "+
+				"session then rewrites it with the migration's name), if not the control keyspace went back: set the "+
+				"migration forward past epoch %d", ErrMigrationStateFile, w.mc.name, epoch, name, w.mc.stateFile, w.floor, w.floor)
 		case epoch < w.floor:
 			err = fmt.Errorf("%w: the control keyspace shows epoch %d (%s), older than the epoch %d of the state file",
 				errStaleRead, epoch, name, w.floor)
@@ -491,6 +573,16 @@ func (w *watcher) persistAndAck(ctx context.Context, epoch int64, p Phase) error
 // inside it. A process that dies in Open blocks an operator's --wait for at most that long.
 func (w *watcher) registrationTTL() time.Duration { return max(w.mc.ttl, w.mc.open) }
 
+// beatTimeout bounds one heartbeat's write: at least one interval, up to 2s while the TTL allows
+// it. Open accepts ttl >= 3*beat, so beatTimeout <= ttl/3: heartbeats go out at most beatTimeout
+// apart (a slow write delays the next by at most that), each lands within beatTimeout of its
+// sending or not at all, and the row written at s lives until s+ttl >= s+3*beatTimeout, by when
+// the heartbeat after the next one has landed: one lost or abandoned heartbeat never drops a live
+// instance (invariant 5).
+func (w *watcher) beatTimeout() time.Duration {
+	return max(w.mc.beat, min(2*time.Second, w.mc.ttl/3))
+}
+
 // heartbeat writes the instance's row (TTL) with the epoch applied now.
 func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 	n, age := w.s.Backlog()
@@ -518,7 +610,9 @@ func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 	if w.opening && epoch < 0 {
 		ttl = w.registrationTTL()
 	}
-	hctx, cancel := context.WithTimeout(ctx, max(w.mc.beat, 2*time.Second))
+	w.beatMu.Lock() // one heartbeat at a time: a later one never lands before an earlier one
+	defer w.beatMu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, w.beatTimeout())
 	defer cancel()
 	sent := time.Now() // the row may land at once: its TTL runs from no later than this
 	if err := w.cp.WriteHeartbeat(hctx, h, ttl); err != nil {
@@ -708,9 +802,13 @@ func (c *controlConn) DeleteHeartbeat(ctx context.Context, name, instance string
 type savedState struct {
 	epoch int64
 	phase Phase
+	// name is the migration the file belongs to; legacy marks the old format, which names none.
+	name   string
+	legacy bool
 }
 
-// loadState reads MigrationStateFile ("EPOCH PHASE\n").
+// loadState reads MigrationStateFile: `EPOCH PHASE "NAME"` (NAME Go-quoted), or the old format
+// `EPOCH PHASE`, which names no migration (see legacyState).
 func (w *watcher) loadState() (savedState, bool) {
 	if w.mc.stateFile == "" {
 		return savedState{}, false
@@ -719,8 +817,8 @@ func (w *watcher) loadState() (savedState, bool) {
 	if err != nil {
 		return savedState{}, false
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 2 {
+	f := strings.SplitN(strings.TrimSpace(string(b)), " ", 3)
+	if len(f) < 2 {
 		return savedState{}, false
 	}
 	e, err := strconv.ParseInt(f[0], 10, 64)
@@ -731,7 +829,13 @@ func (w *watcher) loadState() (savedState, bool) {
 	if err != nil {
 		return savedState{}, false
 	}
-	return savedState{e, p}, true
+	st := savedState{epoch: e, phase: p, legacy: len(f) == 2}
+	if !st.legacy {
+		if st.name, err = strconv.Unquote(f[2]); err != nil {
+			return savedState{}, false
+		}
+	}
+	return st, true
 }
 
 // saveState replaces MigrationStateFile atomically (write, fsync, rename).
@@ -745,7 +849,7 @@ func (w *watcher) saveState(epoch int64, p Phase) error {
 		if err != nil {
 			return err
 		}
-		if _, err = fmt.Fprintf(f, "%d %s\n", epoch, p); err == nil {
+		if _, err = fmt.Fprintf(f, "%d %s %s\n", epoch, p, strconv.Quote(w.mc.name)); err == nil {
 			err = f.Sync()
 		}
 		if cerr := f.Close(); err == nil {

@@ -124,7 +124,7 @@ func TestMigrationOpenNeedsPhase(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if b, _ := os.ReadFile(state); string(b) != "7 dual-flipped\n" {
+	if b, _ := os.ReadFile(state); string(b) != "7 dual-flipped \"m\"\n" {
 		t.Fatalf("state file %q", b)
 	}
 	fc.setDown(true)
@@ -428,5 +428,51 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 5s")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestMigrationStateFileNamesItsMigration: the state file records the migration's name; Open
+// refuses a file of another migration, and an old-format file (no name) whose epoch is ahead of
+// the migration's (it may be another's), with ErrMigrationStateFile naming the file; an
+// old-format file at or behind the migration's epoch is taken over and rewritten with the name.
+func TestMigrationStateFileNamesItsMigration(t *testing.T) {
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other")
+	if err := os.WriteFile(other, []byte("6 secondary-only \"users\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc := &fakeControl{}
+	fc.set("primary-only", 1)
+	_, err := newMigrationSession(&fakeSides{}, withControl(fc, MigrationStateFile(other)))
+	if !errors.Is(err, ErrMigrationStateFile) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), `"users"`) {
+		t.Fatalf("a state file of migration users: err %v, want ErrMigrationStateFile naming the file and users", err)
+	}
+
+	legacy := filepath.Join(dir, "legacy")
+	if err := os.WriteFile(legacy, []byte("6 secondary-only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc = &fakeControl{}
+	fc.set("primary-only", 1)
+	_, err = newMigrationSession(&fakeSides{}, withControl(fc, MigrationStateFile(legacy), MigrationOpenTimeout(time.Second)))
+	if !errors.Is(err, ErrMigrationStateFile) || !strings.Contains(err.Error(), legacy) {
+		t.Fatalf("an old-format state file ahead of the migration: err %v, want ErrMigrationStateFile naming the file", err)
+	}
+	if ev := fc.events; ev[len(ev)-1] != "delete" {
+		t.Fatalf("refused Open: events %v, want the registration removed at the end", ev)
+	}
+
+	if err := os.WriteFile(legacy, []byte("1 primary-only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc = &fakeControl{}
+	fc.set("dual", 2)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc, MigrationStateFile(legacy)))
+	if err != nil {
+		t.Fatalf("an old-format state file behind the migration: %v", err)
+	}
+	s.Close()
+	if b, _ := os.ReadFile(legacy); string(b) != "2 dual \"m\"\n" {
+		t.Fatalf("state file after applying epoch 2: %q, want it rewritten with the migration's name", b)
 	}
 }

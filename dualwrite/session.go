@@ -652,6 +652,7 @@ func (s *Session) Close() {
 	if s.ho != nil {
 		s.ho.closeHandoff() // what is left goes to the shared store; the log is emptied (H1)
 	}
+	s.leaveMigration() // only now: until the hand-off is durable the heartbeat shows this instance
 	if s.ownLog {
 		s.log.Close()
 	}

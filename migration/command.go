@@ -196,8 +196,11 @@ func printFleet(w io.Writer, f Fleet, stale time.Duration) {
 		fmt.Fprintln(tw, "REGION\tINSTANCE\tEPOCH\tPHASE\tBACKLOG\tDEAD LETTERS\tHEARTBEAT AGE\tCONTROL READ AGE\tLAST ERROR")
 		for _, h := range hs {
 			mark := ""
-			if h.Epoch < s.Epoch {
+			switch {
+			case h.Epoch < s.Epoch:
 				mark = " (behind)"
+			case aheadOfRow(h, s.Epoch):
+				mark = " (ahead of the row: refuses its epochs)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d%s\t%s\t%d\t%d\t%s\t%s\t%s\n", h.Region, h.Instance, h.Epoch, mark, orNone(h.Phase),
 				h.Backlog, h.DeadLetters, time.Since(h.Updated).Truncate(100*time.Millisecond), h.ControlReadAge.Truncate(time.Millisecond), h.LastError)

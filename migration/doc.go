@@ -47,6 +47,15 @@
 //     (dual, then back to primary-only, then dual again: a heartbeat still saying "dual" from the
 //     first proves nothing). The row is read at SERIAL after the heartbeats, so no heartbeat shows
 //     an epoch newer than it.
+//  7. An instance applies only epochs it read from the row, and the row's epoch only grows; a
+//     heartbeat newer than the row therefore shows a row that went back (a control keyspace
+//     restored from a backup), and that instance refuses the row's epochs as older than its own.
+//     It counts as not having applied the row's epoch, in Wait (Behind: an epoch other than the
+//     one waited for) as in ForkliftGate (aheadOfRow), and is named with its last error.
+//  8. Wait and ForkliftGate read the migration's row at SERIAL, the consistency its changes commit
+//     at, after the heartbeats (never at LOCAL_QUORUM, which may miss the LWT and show the epoch
+//     before it, whose phases hide a change of authority and the backlog owed to it). Status, the
+//     operator's display, reads it at LOCAL_QUORUM (LOCAL_ONE when partial).
 //
 // What the control plane does not do: it cannot stop an instance that was cut off (or paused) for
 // longer than the heartbeat TTL from writing in its last phase when it comes back: its row has

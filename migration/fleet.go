@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
-
-	"github.com/globalcloud/islands/internal/handoff"
 )
 
 // Change moves migration name to phase to: it reads the current state at SERIAL, checks the step
@@ -70,9 +68,24 @@ func (f Fleet) All() []Heartbeat { return append(append([]Heartbeat(nil), f.Live
 // DefaultStaleAfter is how old a heartbeat is before Status lists its instance as stale.
 const DefaultStaleAfter = 5 * time.Second
 
+// fleetSource is what Status, Wait and ForkliftGate read of the control keyspace: *Store in
+// production; the unit tests give a fake that follows its consistency semantics.
+type fleetSource interface {
+	Get(ctx context.Context, name string, c gocql.Consistency) (State, error)
+	Heartbeats(ctx context.Context, name string, c gocql.Consistency) ([]Heartbeat, error)
+	// handedOff is the shared store's handed-off backlog per side (internal/handoff).
+	handedOff(ctx context.Context, name string) (map[string]int64, error)
+	// fleetConsistency is the fleet-wide read of the heartbeats (Store.ReadConsistency).
+	fleetConsistency() gocql.Consistency
+}
+
 // Status reads the migration and its instances. Heartbeats are read at st.ReadConsistency; when
 // that fails and allowPartial is set, at LOCAL_ONE, with Fleet.Partial saying so.
 func Status(ctx context.Context, st *Store, name string, staleAfter time.Duration, allowPartial bool) (Fleet, error) {
+	return status(ctx, st, name, staleAfter, allowPartial)
+}
+
+func status(ctx context.Context, st fleetSource, name string, staleAfter time.Duration, allowPartial bool) (Fleet, error) {
 	if staleAfter <= 0 {
 		staleAfter = DefaultStaleAfter
 	}
@@ -86,7 +99,7 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 		}
 	}
 	f := Fleet{State: s}
-	hs, err := st.Heartbeats(ctx, name, st.ReadConsistency)
+	hs, err := st.Heartbeats(ctx, name, st.fleetConsistency())
 	if err != nil {
 		if !allowPartial {
 			return f, err
@@ -97,9 +110,15 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 		}
 		f.Partial = fmt.Sprintf("heartbeats read from the local datacenter only (%v)", err)
 	}
-	if f.HandedOff, err = handoff.Backlog(ctx, handoff.NewCQLStore(st.s, st.ks), name); err != nil {
+	if f.HandedOff, err = st.handedOff(ctx, name); err != nil {
 		f.HandoffError = err.Error()
 	}
+	f.split(hs, staleAfter)
+	return f, nil
+}
+
+// split files hs under Live and Stale.
+func (f *Fleet) split(hs []Heartbeat, staleAfter time.Duration) {
 	now := time.Now()
 	for _, h := range hs {
 		if now.Sub(h.Updated) > staleAfter {
@@ -108,6 +127,28 @@ func Status(ctx context.Context, st *Store, name string, staleAfter time.Duratio
 			f.Live = append(f.Live, h)
 		}
 	}
+}
+
+// judged is the fleet as Wait and ForkliftGate judge it: the heartbeats at the fleet-wide
+// consistency (invariant 4, no partial read), the handed-off backlog, and only then the
+// migration's row at SERIAL, the consistency its changes commit at. The row is thus the latest
+// committed change and at least as new as every epoch a heartbeat got from it: a LOCAL_QUORUM
+// read may lag the LWT (committed at QUORUM across the datacenters, missing the local replica) and
+// show the epoch before the one waited for — with its phases, so a change of authority would look
+// like none and the backlog owed to the new authority would not count (invariant 8).
+func judged(ctx context.Context, st fleetSource, name string) (Fleet, error) {
+	hs, err := st.Heartbeats(ctx, name, st.fleetConsistency())
+	if err != nil {
+		return Fleet{}, err
+	}
+	var f Fleet
+	if f.HandedOff, err = st.handedOff(ctx, name); err != nil {
+		f.HandoffError = err.Error()
+	}
+	if f.State, err = st.Get(ctx, name, serialRead); err != nil {
+		return Fleet{}, err
+	}
+	f.split(hs, DefaultStaleAfter)
 	return f, nil
 }
 
@@ -123,16 +164,25 @@ func (f Fleet) owesNewAuthority() int64 {
 	return f.HandedOff[Authority(f.State.Phase)]
 }
 
-// Behind returns the instances of f that have not applied epoch (stale ones included).
+// Behind returns the instances of f that have not applied epoch (stale ones included): those
+// below it, and those ahead of it (invariant 7: a heartbeat newer than the row applied none of
+// the row's epochs; it refuses them as older than its own and keeps its phase).
 func (f Fleet) Behind(epoch int64) []Heartbeat {
 	var out []Heartbeat
 	for _, h := range f.All() {
-		if h.Epoch < epoch {
+		if h.Epoch < epoch || aheadOfRow(h, epoch) {
 			out = append(out, h)
 		}
 	}
 	return out
 }
+
+// aheadOfRow is invariant 7's rule, shared by Wait (Behind) and ForkliftGate: a heartbeat whose
+// epoch is newer than the migration's row (rowEpoch, read after the heartbeats) shows an instance
+// that applied an epoch the row no longer has: the row went back (a control keyspace restored from
+// a backup). Its watcher refuses every epoch older than its own, so it has applied none of the
+// row's, whatever its epoch compares as.
+func aheadOfRow(h Heartbeat, rowEpoch int64) bool { return h.Epoch > rowEpoch }
 
 // names lists instances as "name (region, epoch E phase P, heartbeat 3s ago)".
 func names(hs []Heartbeat) string {
@@ -153,21 +203,32 @@ func names(hs []Heartbeat) string {
 
 // Wait polls (every poll, default 200ms) until every live instance of the migration has applied
 // epoch (invariant 3: acknowledged after its barrier, which also means the new authority had no
-// replay backlog when it switched). When ctx ends first it returns ErrNotApplied naming the
+// replay backlog when it switched) and, when epoch moved authority, the handed-off backlog owes
+// the new authority nothing. Each poll reads the heartbeats, then the row at SERIAL (judged,
+// invariant 8): Wait judges by the change it waits for, never by a lagging replica's older one. When ctx ends first it returns ErrNotApplied naming the
 // instances that had not, or ErrUnavailable when the heartbeats could not be read at
 // st.ReadConsistency. It never counts an unreadable region as an empty one (invariant 4).
 func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Duration) (Fleet, error) {
+	return wait(ctx, st, name, epoch, poll)
+}
+
+func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll time.Duration) (Fleet, error) {
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
 	}
 	var last Fleet
 	var lastErr error
 	for {
-		f, err := Status(ctx, st, name, 0, false)
+		f, err := judged(ctx, st, name)
 		switch {
 		case err == nil && f.State.Epoch > epoch:
 			return f, fmt.Errorf("%w: epoch %d was superseded by epoch %d (%s, by %s) while waiting",
 				ErrConflict, epoch, f.State.Epoch, f.State.Phase, f.State.ChangedBy)
+		case err == nil && f.State.Epoch < epoch:
+			// The latest committed change is older than the one waited for: the row went back
+			// (a control keyspace restored from a backup). Nothing is judged on it.
+			last, lastErr = f, fmt.Errorf("the migration's row (read at SERIAL) shows epoch %d (%s), older than epoch %d: "+
+				"the control keyspace went back", f.State.Epoch, f.State.Phase, epoch)
 		case err == nil && len(f.Behind(epoch)) == 0 && f.owesNewAuthority() == 0:
 			return f, nil
 		case err == nil:
@@ -178,7 +239,7 @@ func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Du
 		select {
 		case <-ctx.Done():
 			if lastErr != nil {
-				return last, fmt.Errorf("%w: epoch %d of %q: the instances could not be read: %w", ErrNotApplied, epoch, name, lastErr)
+				return last, fmt.Errorf("%w: epoch %d of %q: the fleet could not be judged: %w", ErrNotApplied, epoch, name, lastErr)
 			}
 			b := last.Behind(epoch)
 			if len(b) == 0 {
@@ -199,15 +260,10 @@ func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Du
 // epoch a heartbeat shows. An instance is judged by the epoch it applied, not only by its phase
 // (see forkliftReady).
 func ForkliftGate(ctx context.Context, st *Store, name string) (Fleet, error) {
-	f, err := Status(ctx, st, name, 0, false)
+	f, err := judged(ctx, st, name)
 	if err != nil {
 		return f, err
 	}
-	s, err := st.Get(ctx, name, serialRead)
-	if err != nil {
-		return f, err
-	}
-	f.State = s
 	return f, forkliftReady(name, f)
 }
 
@@ -234,7 +290,7 @@ func forkliftReady(name string, f Fleet) error {
 		switch {
 		case !DualWrites(h.Phase):
 			not = append(not, h)
-		case h.Epoch < floor || h.Epoch > e:
+		case h.Epoch < floor || aheadOfRow(h, e):
 			behind = append(behind, h)
 		}
 	}

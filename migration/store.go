@@ -79,6 +79,12 @@ func NewStore(s *gocql.Session, ks string) *Store {
 		LocalConsistency: gocql.LocalQuorum}
 }
 
+func (st *Store) handedOff(ctx context.Context, name string) (map[string]int64, error) {
+	return handoff.Backlog(ctx, handoff.NewCQLStore(st.s, st.ks), name)
+}
+
+func (st *Store) fleetConsistency() gocql.Consistency { return st.ReadConsistency }
+
 // Keyspace is the control keyspace's name.
 func (st *Store) Keyspace() string { return st.ks }
 
