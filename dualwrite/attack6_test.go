@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -126,4 +127,70 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.b)
+}
+
+// TestAttack6UncertainCounterForgottenOnFullDisk
+// Interleaving: Dual, PrimaryAuthoritative, FileLog on a full disk; a counter update lands on the
+// primary and times out on the secondary (it may or may not have counted it); recording it as
+// uncertain needs a new block in DIR/uncertain and fails with ENOSPC, so it is kept in memory only
+// and the caller is told the write succeeded. The process restarts: nothing on disk says the
+// secondary's counter is unknown, and a session opens straight into dual-flipped (the secondary
+// authoritative) over it.
+// Promise broken (package doc): "Opening a session (New, Open) is the same switch … Straight into
+// dual-flipped or secondary-only over a replay directory that holds writes for the secondary
+// (backlog, dead letters or uncertain writes): refused at once", with "losing a write silently is
+// never an option" and "A full disk is survivable": an ordinary follower write that cannot be kept
+// fails the caller (ENOSPC), a counter update's uncertain record is silently memory-only.
+func TestAttack6UncertainCounterForgottenOnFullDisk(t *testing.T) {
+	fs := recordlogtest.SmallFS(t, 256<<10)
+	dir := filepath.Join(fs, "replay")
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) {
+		return false, transientErr{} // the increment's answer is lost
+	})
+	var logs syncBuffer
+	s := newFakeSession(t, f, WithReplayLog(l), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	filler, err := os.Create(filepath.Join(fs, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := make([]byte, 4096)
+	for {
+		if _, err := filler.Write(page); err != nil {
+			break
+		}
+	}
+	filler.Close()
+	err = s.Query("UPDATE ks.hits SET n = n + 1 WHERE k = ?", 1).Exec()
+	if !strings.Contains(logs.String(), "could not keep an uncertain write durably") {
+		t.Fatalf("control: the uncertain write was kept durably (the disk was not full?); Exec: %v; logs: %s", err, logs.String())
+	}
+	if err != nil {
+		return // the caller was told: no promise broken
+	}
+	s.Close()
+	l.Close()
+	if err := os.Remove(filepath.Join(fs, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	opts := []Option{withExecHook(f.exec), WithReplayLog(l2), WithPhase(DualFlipped)}
+	s2, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts)
+	if err == nil {
+		s2.Close()
+		t.Fatal("an acknowledged counter update whose outcome on the secondary is unknown could not be recorded on the " +
+			"full disk (memory only); after a restart a session opened straight into dual-flipped, the secondary " +
+			"authoritative over a counter nobody reconciled")
+	}
+	if !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("open into dual-flipped: %v, want ErrAuthorityBacklog", err)
+	}
 }
