@@ -194,3 +194,58 @@ func TestAttack6UncertainCounterForgottenOnFullDisk(t *testing.T) {
 		t.Fatalf("open into dual-flipped: %v, want ErrAuthorityBacklog", err)
 	}
 }
+
+// TestAttack6MigrationOpenIntoDualOverWritesOwedToPrimary
+// Interleaving: an instance ran in dual-flipped (the secondary authoritative) and kept an
+// acknowledged write for the primary (the follower, timing out); the operator moves the fleet back
+// to dual (epoch 8) and the instance restarts with its replay directory, the primary still slow.
+// Open WithMigration starts in primary-only (forced), skips openAuthority ("checked by
+// startMigration instead"), and the watcher's SetPhaseWait(primary-only → dual) does not move the
+// leader, so nothing is checked: Open returns in dual, reads on the primary, which lacks the
+// acknowledged write. The same directory opened WithPhase(Dual) (no migration) is refused with
+// ErrAuthorityBacklog (control below).
+// Promise broken (package doc): "Opening a session (New, Open) is the same switch … Into
+// primary-only or dual over acknowledged writes kept for the primary (kept while the secondary was
+// authoritative): the session's replayer runs and New and Open wait for them at most WithOpenWait
+// …, then refuse the same way", and "a phase from MigrationStateFile goes through the same
+// owed-writes check".
+func TestAttack6MigrationOpenIntoDualOverWritesOwedToPrimary(t *testing.T) {
+	newLog := func() *MemLog {
+		l := NewMemLog()
+		e := &Entry{Side: "primary", Timestamp: 42, Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (1, 'acked')"}}}
+		if err := l.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	f := &fakeSides{}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("primary: timeout") })
+	sides := func() [2]*sideConn {
+		return [2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}
+	}
+	// Control: without WithMigration, opening in dual over it is refused.
+	if s, err := newSession(sides(), []Option{withExecHook(f.exec), WithReplayLog(newLog()), WithPhase(Dual),
+		WithOpenWait(200 * time.Millisecond)}); err == nil {
+		s.Close()
+		t.Fatal("control: WithPhase(Dual) over an acknowledged write owed to the primary opened")
+	} else if !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("control: %v, want ErrAuthorityBacklog", err)
+	}
+	fc := &fakeControl{}
+	fc.set("dual", 8)
+	l := newLog()
+	s, err := newSession(sides(), []Option{withExecHook(f.exec), WithReplayLog(l), WithOpenWait(200 * time.Millisecond),
+		withControl(fc, MigrationOpenTimeout(time.Second))})
+	if err != nil {
+		if errors.Is(err, ErrAuthorityBacklog) {
+			return
+		}
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if n, _ := l.ackedBacklogFor(primarySide); s.Phase().leader() == primarySide && n > 0 {
+		t.Fatalf("Open WithMigration returned in %s (the primary authoritative, reads on the primary) while the replay "+
+			"log holds %d acknowledged write(s) the primary lacks; the same directory WithPhase(Dual) is refused "+
+			"with ErrAuthorityBacklog", s.Phase(), n)
+	}
+}
