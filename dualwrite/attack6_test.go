@@ -296,14 +296,14 @@ func TestAttack6HeldEntryDeadLettered(t *testing.T) {
 		done <- s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 7, "new").WithTimestamp(heldTS).Exec()
 	}()
 	// The leader is slow; meanwhile other writes are kept for the secondary and land.
-	for i := 100; i < 140; i++ {
+	// (Until the held entry is set aside, or 3 s.)
+	for i, until := 100, time.Now().Add(3*time.Second); time.Now().Before(until) && len(l.DeadLetters()) == 0; i++ {
 		e := &Entry{Side: "secondary", Timestamp: int64(i), Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (?, 'other')", Values: []any{i}}}}
 		if err := l.Append(context.Background(), e); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond)
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("the leader accepted: %v", err)
