@@ -330,3 +330,45 @@ func TestAttack6HeldEntryDeadLettered(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestAttack6CancelledWriteAppliedOnBothSides
+// Interleaving: Dual, PrimaryAuthoritative; the application's request was cancelled (its context
+// is done) before it calls Exec. The gate is free, so the write starts: the leader's request fails
+// at once with the context's error (gocql's conn.exec checks ctx.Err() before sending anything);
+// the follower's request runs under the session's context and applies the write; the leader's
+// context error is "not a refusal", so the write is kept for the primary and the replayer applies
+// it there too. A write whose caller had given up before calling Exec, and was told so, lands on
+// both sides.
+// Promise broken (package doc): "A write waits for a pending SetPhase only as long as its context
+// allows: one that cannot start by its deadline fails with the context's error and is sent
+// nowhere", and "Adopting it changes where the session is built …, not the queries" (with gocql
+// such a write is never sent).
+func TestAttack6CancelledWriteAppliedOnBothSides(t *testing.T) {
+	f := &fakeSides{}
+	honour := func(ctx context.Context, _ *writeOp) (bool, error) {
+		if err := ctx.Err(); err != nil { // gocql: conn.exec returns ctx.Err() before writing a frame
+			return false, err
+		}
+		return true, nil
+	}
+	f.set(primarySide, honour)
+	f.set(secondarySide, honour)
+	s := newFakeSession(t, f, withReplayBackoffMax(5*time.Millisecond))
+	defer s.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the client went away before the handler reached Exec
+	err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "cancelled").WithContext(ctx).Exec()
+	if err == nil {
+		t.Fatal("Exec with a cancelled context returned nil")
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer wcancel()
+	_ = s.WaitReplayed(wctx)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n0, n1 := len(f.seen[primarySide]), len(f.seen[secondarySide]); n0+n1 > 0 {
+		t.Fatalf("a write whose context was cancelled before Exec (Exec returned %v) was applied %d time(s) on the primary "+
+			"and %d on the secondary: the follower's request ignores the caller's cancellation and the leader's context "+
+			"error kept the write for replay", err, n0, n1)
+	}
+}
