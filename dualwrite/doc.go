@@ -72,7 +72,8 @@
 // is marked Unacked) and the primary's dead letters and uncertain writes, which in dual come
 // from such writes, are not counted at open. Writes kept for the other side do not count. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
-// deadline fails with the context's error and is sent nowhere.
+// deadline fails with the context's error and is sent nowhere; so does a write whose context is
+// already done when it starts (neither side, nor the replay log).
 //
 // In the dual phases one side is authoritative (primary in dual, secondary in dual-flipped) and the
 // other is the follower. The failure policy says what a follower failure does:

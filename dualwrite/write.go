@@ -232,6 +232,13 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
+	// A write whose context is already done is sent nowhere: neither side, nor the replay log.
+	// (The follower runs under the session's context and a leader's context error is not a
+	// refusal, so a write dispatched now would land on the follower and be kept for the leader,
+	// though its caller had given up before it started.)
+	if err := op.ctx.Err(); err != nil {
+		return false, fmt.Errorf("dualwrite: write not started: %w", err)
+	}
 	if err := s.check(op); err != nil {
 		s.stats.refused.Add(1)
 		return false, err
