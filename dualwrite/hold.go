@@ -11,8 +11,8 @@ import (
 //
 // Invariant: an entry appended for the follower before the leader has answered (keepAhead: the
 // follower-down path and the ¾-budget early append) is held from before its append until the
-// leader answers. While held, the replayer does not apply it (errHeld: a transient failure, tried
-// again after its backoff). When the leader accepted the write, or failed it without refusing
+// leader answers. While held, the replayer does not apply it (errHeld: looked at again shortly,
+// and not a failure of the entry: it counts toward neither the dead-letter floor nor "stuck"). When the leader accepted the write, or failed it without refusing
 // (it may have applied), the hold is released and the entry replays as usual. When the leader
 // refused the write outright, the caller is told the write failed and the authoritative side never
 // has it: the entry is withdrawn, and a write the caller was told failed never reaches the
