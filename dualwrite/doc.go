@@ -70,7 +70,10 @@
 // also no longer than its context), then refuse the same way; open in dual-flipped, then
 // SetPhaseWait(Dual). Writes kept because their leader failed (the caller was told so; the entry
 // is marked Unacked) and the primary's dead letters and uncertain writes, which in dual come
-// from such writes, are not counted at open. Writes kept for the other side do not count. A write
+// from such writes, are not counted at open. Writes kept for the other side do not count. A session
+// WithMigration is checked the same way in the phase it first applies (from the control keyspace or
+// the state file): into primary-only or dual, each attempt waits at most WithOpenWait, and Open
+// refuses (ErrAuthorityBacklog) once its open deadline (MigrationOpenTimeout) has passed. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
 // deadline fails with the context's error and is sent nowhere; so does a write whose context is
 // already done when it starts (neither side, nor the replay log).
