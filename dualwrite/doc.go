@@ -109,7 +109,12 @@
 // full the write fails with ErrReplayLogFull, and on a full disk with the file system's error
 // (ENOSPC): losing a write silently is never an option. A full disk is survivable: the replay
 // cursor is written in place in space reserved for it, so the backlog drains and frees its
-// segments once the side is back.
+// segments once the side is back. A withdrawal and an uncertain record do not depend on the free
+// space either: FileLog keeps DIR/reserve (zeros, freed in halves for them when the disk is
+// full), an entry is kept ahead of its leader's answer only with its withdrawal's space promised,
+// a withdrawal that still cannot be written is retried until durable (the caller waits as its
+// context allows), and an uncertain record that cannot be kept fails the caller's write
+// (ErrFollower) rather than live in memory only.
 //
 // WithHandoff makes the backlog survive the loss of the instance and its disk (a rescheduled
 // pod): entries logged more than HandoffCopyAfter ago (2 s) are copied in the background to a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Holds on entries kept ahead of the leader's answer.
@@ -140,20 +141,29 @@ func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, err error) error {
 	if !void {
 		s.holds.release(sd, op.ts, false, Pos{})
+		s.unpromiseWithdrawal()
 		return err
 	}
 	done := make(chan struct{})
+	var werr error
 	s.bgWG.Add(1)
 	s.stats.appending.Add(1) // SetPhase and WaitReplayed read the backlog once it is recorded
 	go func() {
 		defer s.bgWG.Done()
 		defer s.stats.appending.Add(-1)
 		defer close(done)
-		void := s.withdraw(a)
+		var void bool
+		void, werr = s.withdraw(a)
 		s.holds.release(sd, op.ts, void, a.pos)
+		s.unpromiseWithdrawal()
 	}()
 	select {
 	case <-done:
+		if werr != nil {
+			return fmt.Errorf("%w (the withdrawal of the entry kept for the %s side before the refusal could not be "+
+				"recorded before the session closed: %w; the next process on this replay directory may replay the "+
+				"write to the %s side)", err, sd, werr, sd)
+		}
 		return err
 	case <-op.ctx.Done():
 		return fmt.Errorf("%w (withdrawing the entry kept for the %s side before the refusal had not finished "+
@@ -164,22 +174,66 @@ func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, er
 
 // withdraw withdraws the entry of a once its append is done, and says whether a void must be
 // kept in memory for the replayer (the entry was handed out already, or the log could not
-// record the withdrawal).
-func (s *Session) withdraw(a *aheadAppend) (void bool) {
+// record the withdrawal). The withdrawal does not depend on the free space at that moment
+// (reserve.go): a record that fails for lack of space frees part of the replay directory's
+// reserve, whose space was promised before the entry was appended, and is tried again; one that
+// still fails is retried until it is durable or the session closes (err: then it lives in
+// memory only, and the next process may replay the entry).
+func (s *Session) withdraw(a *aheadAppend) (void bool, err error) {
 	<-a.done
 	if a.err != nil {
-		return false // not kept: there is nothing to withdraw
+		return false, nil // not kept: there is nothing to withdraw
 	}
 	wl, ok := s.log.(withdrawer)
 	if !ok {
-		return true
+		return true, nil
 	}
-	handedOut, err := wl.withdraw(context.Background(), a.pos, a.e)
-	if err != nil {
-		s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write; "+
-			"withdrawn in memory only, a later process may replay it", "side", a.e.Side, "stmt", firstStmt(a.e),
-			"timestamp", a.e.Timestamp, "err", err)
-		return true
+	r, _ := s.log.(reserver)
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		handedOut, err := wl.withdraw(context.Background(), a.pos, a.e)
+		if err == nil {
+			if attempt > 1 {
+				s.logger.Warn("dualwrite: withdrawal recorded after a failed attempt", "side", a.e.Side,
+					"timestamp", a.e.Timestamp, "attempts", attempt)
+			}
+			return handedOut, nil
+		}
+		if attempt == 1 {
+			s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write; "+
+				"retrying (on a full disk with the replay directory's reserve), the caller waits for it",
+				"side", a.e.Side, "stmt", firstStmt(a.e), "timestamp", a.e.Timestamp, "err", err)
+		}
+		if noSpace(err) && r != nil && r.releaseReserve() {
+			continue
+		}
+		if !errors.Is(err, ErrClosed) { // a closed log can never record it
+			sleep(s.bgCtx, backoff) // Close cancels bgCtx, then waits for this goroutine
+			if s.bgCtx.Err() == nil {
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+		}
+		s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write "+
+			"before the session closed; withdrawn in memory only, a later process may replay it",
+			"side", a.e.Side, "stmt", firstStmt(a.e), "timestamp", a.e.Timestamp, "attempts", attempt, "err", err)
+		return true, err
 	}
-	return handedOut
+}
+
+// promiseWithdrawal promises the space of a withdrawal before an entry is kept ahead of its
+// leader's answer (reserve.go, invariant 2): false when the log cannot promise one, and the entry
+// must then not be kept ahead. A log without a reserve (MemLog withdraws in memory) always can.
+func (s *Session) promiseWithdrawal() bool {
+	if r, ok := s.log.(reserver); ok {
+		return r.promiseWithdrawal()
+	}
+	return true
+}
+
+// unpromiseWithdrawal returns promiseWithdrawal's promise.
+func (s *Session) unpromiseWithdrawal() {
+	if r, ok := s.log.(reserver); ok {
+		r.unpromiseWithdrawal()
+	}
 }
