@@ -28,6 +28,14 @@ import (
 // The caller waits for this only as long as its context allows; the withdrawal itself goes on to
 // its end (Close waits for it) and the caller's error then says it was not finished.
 //
+// A withdrawal never depends on the free space at that moment (reserve.go): the entry is kept
+// ahead only once its withdrawal's space is promised from DIR/reserve (else it is kept after the
+// leader's answer, and never needs withdrawing); a withdrawal record that fails for lack of space
+// frees part of the reserve and is tried again; one that still fails (another writer took the
+// space) is retried until it is durable, the hold kept meanwhile (the replayer does not apply the
+// entry). Only Close ends the retries: the withdrawal then lives in memory only, and the caller,
+// if still waiting, is told the next process may replay the write.
+//
 // Crash points, each safe (the process may end between any two fsyncs):
 //   - before the entry's append is durable: there is nothing to replay;
 //   - entry durable, withdrawal not (the leader has not answered, or refused and the withdrawal's
