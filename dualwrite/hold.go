@@ -216,9 +216,11 @@ func (s *Session) withdraw(a *aheadAppend) (void bool, err error) {
 			continue
 		}
 		if !errors.Is(err, ErrClosed) { // a closed log can never record it
-			sleep(s.bgCtx, backoff) // Close cancels bgCtx, then waits for this goroutine
-			if s.bgCtx.Err() == nil {
-				backoff = min(2*backoff, time.Second)
+			// Close: the caller may hold the phase gate, which Close takes before it cancels bgCtx,
+			// so closed is looked at after every wait (at most withdrawRetryMax).
+			sleep(s.bgCtx, backoff)
+			if !s.closed.Load() && s.bgCtx.Err() == nil {
+				backoff = min(2*backoff, withdrawRetryMax)
 				continue
 			}
 		}
@@ -228,6 +230,9 @@ func (s *Session) withdraw(a *aheadAppend) (void bool, err error) {
 		return true, err
 	}
 }
+
+// withdrawRetryMax bounds the wait between two attempts at a withdrawal that failed.
+const withdrawRetryMax = 200 * time.Millisecond
 
 // promiseWithdrawal promises the space of a withdrawal before an entry is kept ahead of its
 // leader's answer (reserve.go, invariant 2): false when the log cannot promise one, and the entry

@@ -192,3 +192,59 @@ func TestWithdrawalRetriedUntilDurableWhenReserveIsTaken(t *testing.T) {
 }
 
 func backlog(l *FileLog) int64 { n, _ := l.Backlog(); return n }
+
+// A withdrawal retried on a disk that stays full does not keep Close waiting (the caller holds
+// the phase gate Close takes): Close ends the retries, and the caller, which had no deadline, is
+// told the withdrawal was not recorded and that the next process may replay the write.
+func TestWithdrawalRetryEndsAtClose(t *testing.T) {
+	fs := recordlogtest.SmallFS(t, 256<<10)
+	l, err := OpenFileLog(filepath.Join(fs, "replay"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	answer := make(chan struct{})
+	f := &fakeSides{}
+	f.set(primarySide, func(_ context.Context, op *writeOp) (bool, error) {
+		if op.ts == 777 {
+			<-answer
+			return false, errInvalidTable
+		}
+		return true, nil
+	})
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s := newFakeSession(t, f, WithReplayLog(l))
+	if err := s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "a").WithTimestamp(100).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < downAfter; i++ {
+		s.sides[secondarySide].noteFollower(false)
+	}
+	fillDisk(t, fs, "filler")
+	told := make(chan error, 1)
+	go func() {
+		told <- s.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 2, "refused").WithTimestamp(777).Exec()
+	}()
+	for deadline := time.Now().Add(5 * time.Second); backlog(l) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the write's entry was not kept ahead of its leader's answer")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for l.releaseReserve() {
+	}
+	fillDisk(t, fs, "other")
+	close(answer)
+	time.Sleep(50 * time.Millisecond) // the withdrawal is being retried
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits for good for a withdrawal retried on a full disk")
+	}
+	err = <-told
+	if err == nil || !errors.Is(err, errInvalidTable) || !strings.Contains(err.Error(), "may replay") {
+		t.Fatalf("Exec: %v, want the leader's refusal and that the withdrawal was not recorded", err)
+	}
+}
