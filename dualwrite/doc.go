@@ -71,9 +71,13 @@
 // also no longer than its context), then refuse the same way; open in dual-flipped, then
 // SetPhaseWait(Dual). Writes kept because their leader failed (the caller was told so; the entry
 // is marked Unacked) and the primary's dead letters and uncertain writes, which in dual come
-// from such writes, are not counted at open. Writes kept for the other side do not count. A write
+// from such writes, are not counted at open. Writes kept for the other side do not count. A session
+// WithMigration is checked the same way in the phase it first applies (from the control keyspace or
+// the state file): into primary-only or dual, each attempt waits at most WithOpenWait, and Open
+// refuses (ErrAuthorityBacklog) once its open deadline (MigrationOpenTimeout) has passed. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
-// deadline fails with the context's error and is sent nowhere.
+// deadline fails with the context's error and is sent nowhere; so does a write whose context is
+// already done when it starts (neither side, nor the replay log).
 //
 // In the dual phases one side is authoritative (primary in dual, secondary in dual-flipped) and the
 // other is the follower. The failure policy says what a follower failure does:
@@ -106,7 +110,12 @@
 // full the write fails with ErrReplayLogFull, and on a full disk with the file system's error
 // (ENOSPC): losing a write silently is never an option. A full disk is survivable: the replay
 // cursor is written in place in space reserved for it, so the backlog drains and frees its
-// segments once the side is back.
+// segments once the side is back. A withdrawal and an uncertain record do not depend on the free
+// space either: FileLog keeps DIR/reserve (zeros, freed in halves for them when the disk is
+// full), an entry is kept ahead of its leader's answer only with its withdrawal's space promised,
+// a withdrawal that still cannot be written is retried until durable (the caller waits as its
+// context allows), and an uncertain record that cannot be kept fails the caller's write
+// (ErrFollower) rather than live in memory only.
 //
 // WithHandoff makes the backlog survive the loss of the instance and its disk (a rescheduled
 // pod): entries logged more than HandoffCopyAfter ago (2 s) are copied in the background to a

@@ -26,6 +26,8 @@ import (
 //	DIR/withdrawn/  withdrawals: entries of DIR that must never be applied (kept for the follower
 //	                before the leader answered, and the leader refused the write: hold.go), each
 //	                named by its position in DIR; every reader of DIR passes them (withdrawn.go)
+//	DIR/reserve     zeros: space held back so that a withdrawal or an uncertain record can be
+//	                written on a full disk (reserve.go)
 //
 // Each record is one Entry in the encoding of entrycodec.go (values with their types, so NULL and
 // an empty blob stay apart; each statement's absolute TTL expiry). Appends are group-committed
@@ -47,6 +49,8 @@ type FileLog struct {
 	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
 
 	voids voids // withdrawn entries not yet passed (withdrawn.go)
+
+	res *fileReserve // DIR/reserve (reserve.go); nil when read-only
 }
 
 // FileLogOption configures OpenFileLog.
@@ -128,6 +132,14 @@ func OpenFileLog(dir string, maxBytes int64, opts ...FileLogOption) (*FileLog, e
 	if err := l.loadVoids(); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("dualwrite: replay log: %w", err)
+	}
+	if !cfg.readOnly {
+		var rerr error
+		if l.res, rerr = openReserve(dir); rerr != nil {
+			l.logger.Warn("dualwrite: the replay directory's reserve could not be made whole; entries are kept ahead of "+
+				"the leader's answer only while withdrawals fit in what there is", "dir", dir, "reserve", l.res.size,
+				"want", l.res.target, "err", rerr)
+		}
 	}
 	l.refreshOldest()
 	return l, nil
@@ -265,6 +277,7 @@ func (l *FileLog) Done(pos Pos) error {
 	}
 	l.pruneVoids()
 	l.refreshOldest()
+	l.res.refill() // consumed segments were freed: the reserve, if spent, is made whole again
 	return nil
 }
 
@@ -651,6 +664,7 @@ func entryBytes(a Aside) []byte {
 
 // Close stops the writers; entries not yet replayed stay on disk for the next session.
 func (l *FileLog) Close() error {
+	l.res.close()
 	for _, rl := range []*recordlog.Log{l.log, l.dead, l.unc, l.wd} {
 		if rl != nil {
 			rl.Close()

@@ -5,14 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Holds on entries kept ahead of the leader's answer.
 //
 // Invariant: an entry appended for the follower before the leader has answered (keepAhead: the
 // follower-down path and the ¾-budget early append) is held from before its append until the
-// leader answers. While held, the replayer does not apply it (errHeld: a transient failure, tried
-// again after its backoff). When the leader accepted the write, or failed it without refusing
+// leader answers. While held, the replayer does not apply it (errHeld: looked at again shortly,
+// and not a failure of the entry: it counts toward neither the dead-letter floor nor "stuck"). When the leader accepted the write, or failed it without refusing
 // (it may have applied), the hold is released and the entry replays as usual. When the leader
 // refused the write outright, the caller is told the write failed and the authoritative side never
 // has it: the entry is withdrawn, and a write the caller was told failed never reaches the
@@ -26,6 +27,14 @@ import (
 // it; otherwise no void is kept (Pending passes it), so a void can never withdraw another entry.
 // The caller waits for this only as long as its context allows; the withdrawal itself goes on to
 // its end (Close waits for it) and the caller's error then says it was not finished.
+//
+// A withdrawal never depends on the free space at that moment (reserve.go): the entry is kept
+// ahead only once its withdrawal's space is promised from DIR/reserve (else it is kept after the
+// leader's answer, and never needs withdrawing); a withdrawal record that fails for lack of space
+// frees part of the reserve and is tried again; one that still fails (another writer took the
+// space) is retried until it is durable, the hold kept meanwhile (the replayer does not apply the
+// entry). Only Close ends the retries: the withdrawal then lives in memory only, and the caller,
+// if still waiting, is told the next process may replay the write.
 //
 // Crash points, each safe (the process may end between any two fsyncs):
 //   - before the entry's append is durable: there is nothing to replay;
@@ -140,20 +149,29 @@ func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, err error) error {
 	if !void {
 		s.holds.release(sd, op.ts, false, Pos{})
+		s.unpromiseWithdrawal()
 		return err
 	}
 	done := make(chan struct{})
+	var werr error
 	s.bgWG.Add(1)
 	s.stats.appending.Add(1) // SetPhase and WaitReplayed read the backlog once it is recorded
 	go func() {
 		defer s.bgWG.Done()
 		defer s.stats.appending.Add(-1)
 		defer close(done)
-		void := s.withdraw(a)
+		var void bool
+		void, werr = s.withdraw(a)
 		s.holds.release(sd, op.ts, void, a.pos)
+		s.unpromiseWithdrawal()
 	}()
 	select {
 	case <-done:
+		if werr != nil {
+			return fmt.Errorf("%w (the withdrawal of the entry kept for the %s side before the refusal could not be "+
+				"recorded before the session closed: %w; the next process on this replay directory may replay the "+
+				"write to the %s side)", err, sd, werr, sd)
+		}
 		return err
 	case <-op.ctx.Done():
 		return fmt.Errorf("%w (withdrawing the entry kept for the %s side before the refusal had not finished "+
@@ -164,22 +182,71 @@ func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, er
 
 // withdraw withdraws the entry of a once its append is done, and says whether a void must be
 // kept in memory for the replayer (the entry was handed out already, or the log could not
-// record the withdrawal).
-func (s *Session) withdraw(a *aheadAppend) (void bool) {
+// record the withdrawal). The withdrawal does not depend on the free space at that moment
+// (reserve.go): a record that fails for lack of space frees part of the replay directory's
+// reserve, whose space was promised before the entry was appended, and is tried again; one that
+// still fails is retried until it is durable or the session closes (err: then it lives in
+// memory only, and the next process may replay the entry).
+func (s *Session) withdraw(a *aheadAppend) (void bool, err error) {
 	<-a.done
 	if a.err != nil {
-		return false // not kept: there is nothing to withdraw
+		return false, nil // not kept: there is nothing to withdraw
 	}
 	wl, ok := s.log.(withdrawer)
 	if !ok {
-		return true
+		return true, nil
 	}
-	handedOut, err := wl.withdraw(context.Background(), a.pos, a.e)
-	if err != nil {
-		s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write; "+
-			"withdrawn in memory only, a later process may replay it", "side", a.e.Side, "stmt", firstStmt(a.e),
-			"timestamp", a.e.Timestamp, "err", err)
-		return true
+	r, _ := s.log.(reserver)
+	backoff := 10 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		handedOut, err := wl.withdraw(context.Background(), a.pos, a.e)
+		if err == nil {
+			if attempt > 1 {
+				s.logger.Warn("dualwrite: withdrawal recorded after a failed attempt", "side", a.e.Side,
+					"timestamp", a.e.Timestamp, "attempts", attempt)
+			}
+			return handedOut, nil
+		}
+		if attempt == 1 {
+			s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write; "+
+				"retrying (on a full disk with the replay directory's reserve), the caller waits for it",
+				"side", a.e.Side, "stmt", firstStmt(a.e), "timestamp", a.e.Timestamp, "err", err)
+		}
+		if noSpace(err) && r != nil && r.releaseReserve() {
+			continue
+		}
+		if !errors.Is(err, ErrClosed) { // a closed log can never record it
+			// Close: the caller may hold the phase gate, which Close takes before it cancels bgCtx,
+			// so closed is looked at after every wait (at most withdrawRetryMax).
+			sleep(s.bgCtx, backoff)
+			if !s.closed.Load() && s.bgCtx.Err() == nil {
+				backoff = min(2*backoff, withdrawRetryMax)
+				continue
+			}
+		}
+		s.logger.Error("dualwrite: could not record the withdrawal of an entry whose leader refused the write "+
+			"before the session closed; withdrawn in memory only, a later process may replay it",
+			"side", a.e.Side, "stmt", firstStmt(a.e), "timestamp", a.e.Timestamp, "attempts", attempt, "err", err)
+		return true, err
 	}
-	return handedOut
+}
+
+// withdrawRetryMax bounds the wait between two attempts at a withdrawal that failed.
+const withdrawRetryMax = 200 * time.Millisecond
+
+// promiseWithdrawal promises the space of a withdrawal before an entry is kept ahead of its
+// leader's answer (reserve.go, invariant 2): false when the log cannot promise one, and the entry
+// must then not be kept ahead. A log without a reserve (MemLog withdraws in memory) always can.
+func (s *Session) promiseWithdrawal() bool {
+	if r, ok := s.log.(reserver); ok {
+		return r.promiseWithdrawal()
+	}
+	return true
+}
+
+// unpromiseWithdrawal returns promiseWithdrawal's promise.
+func (s *Session) unpromiseWithdrawal() {
+	if r, ok := s.log.(reserver); ok {
+		r.unpromiseWithdrawal()
+	}
 }

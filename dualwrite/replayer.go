@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -24,7 +25,8 @@ import (
 //     workers of the other side, and its backlog beyond its memory cap is parked (two positions)
 //     and read again once it has room, so however long its backlog, entries of the healthy side
 //     behind it keep being read and keep landing.
-//   - An entry is dead-lettered only for a reason of its own, judged on its own side:
+//   - An entry is dead-lettered only for a reason of its own, judged on its own side (an attempt
+//     that finds it held, errHeld, is none: hold.go):
 //   - a syntax error or a value that cannot be encoded: at once (it can never land);
 //   - any other refusal (table or column gone, value rejected, unauthorized) after at least
 //     deadLetterMinAttempts attempts and minAge (10 s) since its first attempt; an unauthorized answer
@@ -114,6 +116,9 @@ func entrySide(e *Entry) side {
 func replayPermanent(err error) bool { return classifyFailure(err) != failTransient }
 
 const (
+	// heldPoll bounds how long the replayer waits before looking again at a held entry (errHeld):
+	// the hold ends as soon as its leader answers, and holding costs no failure.
+	heldPoll       = 50 * time.Millisecond
 	stuckAttempts  = 20
 	minWindow      = 256
 	commitEvery    = 256
@@ -324,7 +329,10 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 	backoff := 50 * time.Millisecond
 	var first time.Time
 	var landedBefore int64 // entries of the same side landed when this one first failed
-	for attempt := 1; ; attempt++ {
+	// attempt counts the entry's own failures only: an attempt that found it held (errHeld: its
+	// write's leader has not answered yet) is no failure of the entry or of its side, and counts
+	// toward neither the dead-letter floor nor "stuck", nor starts its age.
+	for attempt := 1; ; {
 		err := r.apply(ctx, e)
 		if err == nil {
 			r.landed[sd].Add(1)
@@ -338,6 +346,10 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		if errors.Is(err, errHeld) {
+			sleep(ctx, min(backoff, heldPoll))
+			continue
 		}
 		if attempt == 1 {
 			first, landedBefore = time.Now(), r.landed[sd].Load()
@@ -381,6 +393,7 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 		}
 		sleep(ctx, backoff)
 		backoff = min(backoff*2, r.backoffMax)
+		attempt++
 	}
 }
 

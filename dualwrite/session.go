@@ -30,15 +30,18 @@ type Session struct {
 	// which a down side's entries before it can hold up (openAuthority).
 	replayResolved [2]atomic.Int64
 	openOwed       int64 // the primary's acknowledged backlog before the replayer started (openAuthority)
-	sides          [2]*sideConn
-	cfg            config
-	phase          atomic.Int32
-	gate           *phaseGate
-	clock          clock
-	log            ReplayLog
-	ownLog         bool
-	m              *metrics
-	logger         *slog.Logger
+	// primaryUnchecked: a session WithMigration whose first phase has not been applied yet; the
+	// first setPhase into a phase where the primary is authoritative runs openAuthority's check.
+	primaryUnchecked atomic.Bool
+	sides            [2]*sideConn
+	cfg              config
+	phase            atomic.Int32
+	gate             *phaseGate
+	clock            clock
+	log              ReplayLog
+	ownLog           bool
+	m                *metrics
+	logger           *slog.Logger
 
 	stmts  sync.Map // string -> statement
 	tables sync.Map // table name -> *tableState
@@ -259,9 +262,21 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 //     writes whose leader (the primary) failed, whose callers were told so; SetPhase from
 //     dual-flipped counts them.
 //
-// A session WithMigration is checked by startMigration instead, with the control keyspace's phase.
+// A session WithMigration opens in primary-only until its watcher applies the phase of the control
+// keyspace or of the state file (startMigration), through setPhase: into dual-flipped or
+// secondary-only the move of authority is checked as ever; into primary-only or dual the leader
+// does not move, so the first such switch runs this check for the primary (openOwedWait) before
+// the phase is applied. Every path that starts a session in a phase where the primary is
+// authoritative is checked the same way.
 func (s *Session) openAuthority(replaying bool) error {
-	if s.log == nil || s.cfg.migration != nil || (replaying && s.cfg.phase.leader() != primarySide) {
+	if s.log == nil || (replaying && (s.cfg.migration != nil || s.cfg.phase.leader() != primarySide)) {
+		return nil
+	}
+	if s.cfg.migration != nil {
+		// No write starts before Open returns: what is owed then is this count less what the
+		// replayer resolves for the primary (as below).
+		s.openOwed = s.ackedBacklogOf(primarySide)
+		s.primaryUnchecked.Store(true)
 		return nil
 	}
 	lead := s.cfg.phase.leader()
@@ -287,6 +302,15 @@ func (s *Session) openAuthority(replaying bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	return s.openOwedWait(ctx, s.cfg.phase, true)
+}
+
+// openOwedWait waits until the acknowledged writes owed to the primary when the session opened
+// (openOwed) have been replayed, at most openWait (WithOpenWait) and while ctx lasts (not at all
+// unless wait), then refuses with ErrAuthorityBacklog: opening in phase p makes the primary
+// authoritative.
+func (s *Session) openOwedWait(ctx context.Context, p Phase, wait bool) error {
+	lead := primarySide
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.openWait)
 	defer cancel()
 	for {
@@ -294,14 +318,19 @@ func (s *Session) openAuthority(replaying bool) error {
 		if n <= 0 {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in the "+
-				"replay log (kept while the %s side was authoritative), not replayed within %s: "+
-				"open in %s (its replayer drains them) and SetPhaseWait(%s), or let Open wait longer (WithOpenWait): %w",
-				ErrAuthorityBacklog, s.cfg.phase, lead, n, lead.other(), s.cfg.openWait, DualFlipped, s.cfg.phase, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		cause := context.DeadlineExceeded
+		if wait {
+			select {
+			case <-ctx.Done():
+				cause = ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+				continue
+			}
 		}
+		return fmt.Errorf("%w: opening in %s makes the %s side authoritative while %d writes owed to it wait in the "+
+			"replay log (kept while the %s side was authoritative), not replayed within %s: "+
+			"open in %s (its replayer drains them) and SetPhaseWait(%s), or let Open wait longer (WithOpenWait): %w",
+			ErrAuthorityBacklog, p, lead, n, lead.other(), s.cfg.openWait, DualFlipped, p, cause)
 	}
 }
 
@@ -377,6 +406,14 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 	if p < PrimaryOnly || p > SecondaryOnly {
 		return fmt.Errorf("%w %d", ErrUnknownPhase, p)
 	}
+	if s.primaryUnchecked.Load() && p.leader() == primarySide {
+		// The first phase of a session WithMigration, with the primary authoritative: the
+		// leader does not move from primary-only, so the check below would pass it; opening
+		// is a switch from a phase nobody knows (openAuthority).
+		if err := s.openOwedWait(ctx, p, wait); err != nil {
+			return err
+		}
+	}
 	for {
 		if err := s.lockGate(ctx); err != nil {
 			return fmt.Errorf("dualwrite: switching to %s: waiting for writes of the old phase: %w", p, err)
@@ -401,6 +438,7 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 		n := s.pendingFor(old.leader(), p.leader())
 		if n == 0 {
 			s.phase.Store(int32(p))
+			s.primaryUnchecked.Store(false) // from now on every move of authority is checked here
 			s.gate.unlock()
 			if old != p {
 				s.logger.Info("dualwrite phase", "from", old.String(), "to", p.String())

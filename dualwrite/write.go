@@ -232,6 +232,13 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	if s.closed.Load() {
 		return false, ErrClosed
 	}
+	// A write whose context is already done is sent nowhere: neither side, nor the replay log.
+	// (The follower runs under the session's context and a leader's context error is not a
+	// refusal, so a write dispatched now would land on the follower and be kept for the leader,
+	// though its caller had given up before it started.)
+	if err := op.ctx.Err(); err != nil {
+		return false, fmt.Errorf("dualwrite: write not started: %w", err)
+	}
 	if err := s.check(op); err != nil {
 		s.stats.refused.Add(1)
 		return false, err
@@ -287,7 +294,8 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	spec := s.cfg.policy == PrimaryAuthoritative && !op.lwt && !op.counter && s.log != nil
 	var ahead *aheadAppend
 	// An entry kept ahead is held until the leader answers, and withdrawn if it refused: durably,
-	// before the caller is told (hold.go).
+	// before the caller is told (hold.go). It is kept ahead only with its withdrawal's space
+	// promised (reserve.go), so the withdrawal never depends on the free space at that moment.
 	held := false
 	var lerr error // the leader's answer
 	defer func() {
@@ -295,7 +303,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 			err = s.settleHold(op, follower, ahead, lerr != nil && s.refused(leader, op, lerr), err)
 		}
 	}()
-	if spec && s.sides[follower].down() {
+	if spec && s.sides[follower].down() && s.promiseWithdrawal() {
 		// The follower has missed its budget again and again: don't make every caller wait for it.
 		// The entry goes to the replay log at once, in parallel with the leader; the follower
 		// still gets the write in the background, and its first success ends this.
@@ -320,6 +328,9 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	var early func()
 	if spec && ahead == nil && (lerr == nil || !s.refused(leader, op, lerr)) {
 		early = func() {
+			if !s.promiseWithdrawal() {
+				return // the follower's answer is waited for, and its entry kept after the leader's
+			}
 			held = true
 			s.holds.hold(follower, op.ts)
 			ahead = s.keepAhead(op, follower)
@@ -457,7 +468,9 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 			// A conditional write is never replayed blindly: like a counter update it is recorded
 			// as uncertain for that side, counted, and seen by SetPhase's authority check.
 			s.stats.followerFailed.Add(1)
-			s.recordUncertain(op, follower, f.err)
+			if err := s.recordUncertain(op, follower, f.err); err != nil {
+				return err
+			}
 			if s.cfg.policy == Strict {
 				// Strict: both sides must take the write. A follower that answered with a
 				// different outcome did take a decision (counted and logged below); one that
@@ -476,7 +489,9 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 	case f.err == nil:
 		return nil
 	case op.counter:
-		s.recordUncertain(op, follower, f.err)
+		if err := s.recordUncertain(op, follower, f.err); err != nil {
+			return err
+		}
 		if s.cfg.policy == Strict {
 			s.stats.followerFailed.Add(1)
 			return fmt.Errorf("%w: %s: counter update (recorded as uncertain): %w", ErrFollower, follower, f.err)
@@ -501,11 +516,13 @@ func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f
 		// without refusing: a timeout may have applied) is recorded as uncertain; a leader that
 		// refused while the follower took the write is recorded too (the sides now differ).
 		lrefused := s.refused(leader, op, lerr)
+		// The caller is told the write failed: a record that could not be kept durably is in
+		// memory and logged (recordUncertain), and the error is the leader's.
 		if !lrefused || (f != nil && f.err == nil) {
-			s.recordUncertain(op, leader, lerr)
+			_ = s.recordUncertain(op, leader, lerr)
 		}
 		if f != nil && f.err != nil && !s.refused(follower, op, f.err) {
-			s.recordUncertain(op, follower, f.err)
+			_ = s.recordUncertain(op, follower, f.err)
 		}
 		return werr
 	}
@@ -702,22 +719,41 @@ func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) e
 
 // recordUncertain keeps a counter update or a conditional write whose outcome on side sd is
 // unknown in the replay log's uncertain store (durably, never replayed; `islands replay` lists
-// them). Without one (Strict with no replay log) or when it fails, it is kept in memory
-// (Uncertain) and logged.
-func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) {
+// them). A record that fails for lack of space frees part of the replay directory's reserve and
+// is tried again (reserve.go). Without a store (Strict with no replay log), or when the record
+// still cannot be kept, it is kept in memory (Uncertain, counted against sd's authority for the
+// life of the process) and logged; in the second case the error says so, and the caller must not
+// be told the write succeeded: after a restart nothing would say sd's outcome is unknown.
+func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) error {
 	s.stats.uncertain.Add(1)
 	if s.m != nil {
 		s.m.uncertain.Inc()
 	}
 	s.logger.Warn("dualwrite: counter update or conditional write failed or did not answer on a side; recorded as uncertain, never replayed",
 		"side", sd.String(), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values, "err", ferr)
+	var kerr error
 	if ul, ok := s.log.(UncertainLog); ok && s.log != nil {
 		e := s.entryFor(op, sd)
-		err := s.bounded(op.ctx, func(ctx context.Context) error { return ul.RecordUncertain(ctx, e, ferr) })
-		if err == nil {
-			return
+		r, _ := s.log.(reserver)
+		kerr = s.bounded(op.ctx, func(ctx context.Context) error {
+			for attempt := 1; ; attempt++ {
+				err := ul.RecordUncertain(ctx, e, ferr)
+				if err == nil || !noSpace(err) || r == nil {
+					return err
+				}
+				s.logger.Warn("dualwrite: could not keep an uncertain write durably: no space; using the replay directory's reserve",
+					"side", sd.String(), "attempt", attempt, "err", err)
+				if !r.releaseReserve() {
+					return err
+				}
+			}
+		})
+		if kerr == nil {
+			return nil
 		}
-		s.logger.Error("dualwrite: could not keep an uncertain write durably; kept in memory only", "side", sd.String(), "err", err)
+		s.logger.Error("dualwrite: could not keep an uncertain write durably; kept in memory only, the caller is told", "side", sd.String(), "err", kerr)
+		kerr = fmt.Errorf("%w: the %s side's outcome of a counter update or conditional write is unknown and could not be "+
+			"recorded as uncertain (kept in this process's memory only): %w", ErrFollower, sd, kerr)
 	}
 	u := Uncertain{Side: sd.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
 	s.uncertainMu.Lock()
@@ -725,6 +761,7 @@ func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) {
 		s.uncertain = append(s.uncertain, u)
 	}
 	s.uncertainMu.Unlock()
+	return kerr
 }
 
 // run executes op on one side and records its latency.
