@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
@@ -128,4 +132,91 @@ func TestAttack5TwoClientsOfOneRegionWriteTheSameVersion(t *testing.T) {
 		t.Errorf("two writes of k by two instances of region us (Set returned nil to both): after quiescence us serves %q, "+
 			"eu serves %q, both at version %+v; one of them differs from the database for good", a.Value, b.Value, a.Version)
 	}
+}
+
+// flakySQS is memSQS whose every n-th SendMessageBatch call fails as a whole with a server fault
+// (InternalError, retryable), as an SQS endpoint that is up but loses a share of its calls.
+type flakySQS struct {
+	*memSQS
+	mu    sync.Mutex
+	every int
+	calls int
+}
+
+func (f *flakySQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, o ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	f.mu.Lock()
+	f.calls++
+	fail := f.every > 0 && f.calls%f.every == 0
+	f.mu.Unlock()
+	if fail {
+		return nil, apiErr("InternalError", smithy.FaultServer)
+	}
+	return f.memSQS.SendMessageBatch(ctx, in, o...)
+}
+
+// TestAttack5SpillDrainAllOrNothingNeverDrainsAFlakySQS: drainOnce reads 200 spilled records, sends
+// them in 20 batches, and commits only if every batch was accepted ("all of them again"); a round
+// with one failed call sends the whole 200 again next round, after a backoff growing to 5 s. The
+// live sender retries only the entries that failed. So an SQS that takes most calls but not all
+// never lets the spill drain: with every 7th call failing, every round of 20 calls has failures,
+// nothing is ever committed, the pending count never falls, and (pending > 0) every later event
+// for that region goes to the spill behind them — the region hears nothing new, for good, while the
+// same 200 events are accepted again every round (a duplicate storm). With random failures the
+// same holds in expectation: at 14 % of calls failing a round succeeds with p = 0.86^20 ≈ 5 %, about
+// 200 events per 100 s of 5-s backoffs, less than any real write rate.
+//
+// Interleaving: eu's SQS down, ~240 events spilled → eu's SQS back, failing one call in 7 → drain
+// round (the first 200): 17 batches accepted, 3 fail → no commit → … → 8 s later pending is still
+// ~240, an event published after the outage (behind them) was never sent, and each of the first
+// 200 was accepted once per round.
+// Promise broken (PublisherOptions.SpillDir): spilled events "are sent when that destination's SQS
+// takes messages again"; package doc (Spill): each spill "drained and committed on its own".
+func TestAttack5SpillDrainAllOrNothingNeverDrainsAFlakySQS(t *testing.T) {
+	m := newMemSQS("eu-west-1", "eu")
+	url := m.url("eu")
+	f := &flakySQS{memSQS: m}
+	m.setDown(true)
+	p, err := NewPublisher(f, []string{url}, PublisherOptions{Buffer: 1, Senders: 1, PublishTimeout: time.Millisecond, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, time.Second)
+	ctx := context.Background()
+	for i := 0; i < 260; i++ { // a few seconds of writes: more than one drain round (200 records)
+		ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "us"}}
+		if err := p.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total, _ := p.Spilled(); total < 210 {
+		t.Fatalf("only %d events spilled", total)
+	}
+	f.mu.Lock()
+	f.every = 7
+	f.mu.Unlock()
+	m.setDown(false)
+	later := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: "later", Version: Version{Micros: 1000, Origin: "us"}}
+	lb, _ := later.Marshal()
+	if err := p.Publish(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, pending := p.Spilled(); pending == 0 && m.accepted(url)[string(lb)] > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := m.accepted(url)
+	worst := 0
+	for _, n := range got {
+		worst = max(worst, n)
+	}
+	f.mu.Lock()
+	calls := f.calls
+	f.mu.Unlock()
+	_, pending := p.Spilled()
+	t.Errorf("eu's SQS takes 6 calls in 7: 8 s later the spill still holds %d events (pending, never committed), the event "+
+		"published after the outage was accepted %d times (never sent: behind them), %d distinct events accepted, one of "+
+		"them %d times (%d calls)", pending, got[string(lb)], len(got), worst, calls)
 }
