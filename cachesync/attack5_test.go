@@ -220,3 +220,50 @@ func TestAttack5SpillDrainAllOrNothingNeverDrainsAFlakySQS(t *testing.T) {
 		"published after the outage was accepted %d times (never sent: behind them), %d distinct events accepted, one of "+
 		"them %d times (%d calls)", pending, got[string(lb)], len(got), worst, calls)
 }
+
+// TestAttack5DrainResendsEachEventAgainAtEveryFlap: with ResendWindow, SQS accepting an entry
+// keeps it in the window (done) unless it is itself a resend; the spill's drain sends the same
+// records again at every round that is not wholly accepted (drainOnce: "all of them again"), and
+// each acceptance keeps them again. Each failed call then opens an outage that sets them aside,
+// and the next accepted call resends them (into the spill, behind). So one event is resent once per
+// flap — not at most once in all — and the spill grows by the window at every flap (towards
+// SpillMaxBytes, past which new events are dropped).
+//
+// Interleaving: eu's SQS down, ~240 events spilled → eu back, failing one call in 7 → drain round:
+// batches 1–6 accepted (kept), call 7 fails (outage: they are set aside), batch 8 accepted (sendOK:
+// resend them, spilled) … no commit → next round the same 200 again, kept again, set aside again.
+// Promise broken (package doc, Spill): "an event is resent at most once, however often SQS flaps"
+// (resend.go: "an entry is resent at most once in all").
+func TestAttack5DrainResendsEachEventAgainAtEveryFlap(t *testing.T) {
+	m := newMemSQS("eu-west-1", "eu")
+	url := m.url("eu")
+	f := &flakySQS{memSQS: m}
+	m.setDown(true)
+	p, err := NewPublisher(f, []string{url}, PublisherOptions{Buffer: 1, Senders: 1, PublishTimeout: time.Millisecond,
+		SpillDir: t.TempDir(), ResendWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, time.Second)
+	ctx := context.Background()
+	const n = 260
+	for i := 0; i < n; i++ {
+		ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i), Version: Version{Micros: int64(i + 1), Origin: "us"}}
+		if err := p.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.mu.Lock()
+	f.every = 7
+	f.mu.Unlock()
+	m.setDown(false)
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) && p.Resent() <= n {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r := p.Resent(); r > n {
+		total, pending := p.Spilled()
+		t.Errorf("%d distinct events, %d resends (ResendWindow) within 6 s of a flaky SQS: events resent more than once; "+
+			"spill: %d appended, %d pending", n, r, total, pending)
+	}
+}
