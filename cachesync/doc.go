@@ -169,7 +169,10 @@
 // stage; bench/cachesync prints the breakdown per percentile.
 //
 // Spill: one durable log per destination queue under SpillDir (spill.go), each drained and
-// committed on its own, so a region that is down holds back and resends only its own events;
+// committed on its own, so a region that is down holds back and resends only its own events. A
+// drain round makes progress as the live sender does: it notes each record SQS took, never sends
+// one again, retries only those a call failed for, and commits the prefix SQS took wholly (an SQS
+// that loses a share of its calls drains the spill all the same, and the events behind it go out);
 // SpillMaxBytes is shared evenly among them. A spill written before (one log in SpillDir itself)
 // is moved into them when a Publisher opens the directory; a destination's share is widened for
 // that run by what the old spill holds for it, so the move always fits. A spill's pending count
