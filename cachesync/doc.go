@@ -159,7 +159,10 @@
 // SQS refuses all the same as too long (BatchRequestTooLong) is split in halves, never retried
 // whole.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
-// than its item size) is applied as an invalidation at its version.
+// than its item size) is applied as an invalidation at its version, and so is a touch that makes
+// the value it touches too large (its expiry and stamp join the header): the value is replaced,
+// on its CAS id, by its version's tombstone (refusedItem), so no region serves it past the expiry
+// the application set.
 //
 // Lag: a Publisher's batcher per destination forms batches and hands each to one of Senders calls
 // in flight, so a round trip (the WAN) does not hold batching back; size the SQS client's idle
