@@ -448,7 +448,7 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
 		applied, err := store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, t)
-		if err != nil && !unreachable(err) && !errors.Is(err, errContention) {
+		if refusedItem(err) {
 			// memcached answers but refuses the value (larger than its item_size_max): the value
 			// cannot be held here, its version still must be.
 			a.logger.Warn("cachesync: replicated value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
@@ -550,6 +550,20 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 		if errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
 			continue // evicted or expired meanwhile: compare again
 		}
+		if refusedItem(err) {
+			// memcached answers but refuses the touched item (the expiry and the stamp grew it
+			// past its item size): the value cannot be held here with its new expiry, so it is
+			// replaced, on this very CAS id, by the tombstone of its version (a tombstone at v
+			// wins over the value at v, and store would keep the value: same version).
+			a.logger.Warn("cachesync: touched value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
+			ts := Stored{Version: ev.Version, Kind: KindTombstone, Expires: ev.Expiry}
+			it.Value, it.Flags, it.Expiration = ts.Encode(), FlagVersioned, itemExpiration(ts, t, tomb)
+			err = a.mc.CompareAndSwap(it)
+			if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
+				continue
+			}
+			return err == nil, err
+		}
 		return err == nil, err
 	}
 	return false, fmt.Errorf("%w: %s", errContention, ev.Key)
@@ -577,6 +591,14 @@ func (a *Agent) keepInvisible(ctx context.Context, msg types.Message) func() {
 
 // unreachable reports whether err means memcached did not answer (a connection refused, reset or
 // timed out, no server), as opposed to an answer refusing the operation.
+// refusedItem reports whether err is memcached answering but refusing an item (SERVER_ERROR object
+// too large for cache, or any other answer that is not a lost connection nor contention): the
+// value cannot be held there, so its version is held as a tombstone instead (a set's value, a
+// touched value grown past the item size), and the write is applied as an invalidation.
+func refusedItem(err error) bool {
+	return err != nil && !unreachable(err) && !errors.Is(err, errContention)
+}
+
 func unreachable(err error) bool {
 	var ne net.Error
 	var cte *memcache.ConnectTimeoutError

@@ -43,7 +43,7 @@ type Item struct {
 
 // ClientOptions configure a Client. Zero values take the defaults in brackets.
 type ClientOptions struct {
-	Region       string        // this region's name, the version tie-break, ≤ 255 bytes (required)
+	Region       string        // this region's name, the version tie-break, ≤ MaxRegionBytes (250), no 0 byte (required)
 	Rules        Rules         // replicate or invalidate, per key prefix
 	TombstoneTTL time.Duration // how long a delete's tombstone holds back older sets [5m]
 	// MaxValueBytes: a replicated value larger than this is sent as an invalidation [what fits one
@@ -67,12 +67,13 @@ type ClientOptions struct {
 // Client is the application's cache client in one region: local memcached plus events to the
 // other regions.
 type Client struct {
-	mc    Memcache
-	pub   Sink
-	opts  ClientOptions
-	m     *metrics
-	clock *hlc.Clock
-	tomb  int32
+	mc     Memcache
+	pub    Sink
+	opts   ClientOptions
+	m      *metrics
+	clock  *hlc.Clock
+	tomb   int32
+	writer uint32 // Version.Writer of this Client's versions (newWriter)
 
 	degraded atomic.Int64
 	late     atomic.Int64
@@ -104,11 +105,8 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 	if opts.Region == "" {
 		return nil, fmt.Errorf("%w: ClientOptions.Region is required (it orders concurrent writes)", ErrConfig)
 	}
-	if len(opts.Region) > MaxOriginBytes {
-		return nil, fmt.Errorf("%w: region name is %d bytes, at most %d", ErrConfig, len(opts.Region), MaxOriginBytes)
-	}
-	if !utf8.ValidString(opts.Region) {
-		return nil, fmt.Errorf("%w: region name %q is not valid UTF-8 (events carry it as JSON text)", ErrConfig, opts.Region)
+	if err := originOK(Version{Origin: opts.Region, Writer: 1}); err != nil {
+		return nil, fmt.Errorf("%w: region name: %v", ErrConfig, err)
 	}
 	if opts.TombstoneTTL <= 0 {
 		opts.TombstoneTTL = DefaultTombstoneTTL
@@ -131,13 +129,36 @@ func NewClient(mc Memcache, pub Sink, opts ClientOptions) (*Client, error) {
 		}
 	}
 	return &Client{mc: mc, pub: pub, opts: opts, m: newMetrics(opts.Registerer),
-		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: tombstoneSeconds(opts.TombstoneTTL)}, nil
+		clock: hlc.New(opts.Now, opts.MaxDrift), tomb: tombstoneSeconds(opts.TombstoneTTL), writer: newWriter()}, nil
+}
+
+// writers hands out Writers (Version.Writer): a random start per process (below 2³¹, so the
+// Clients of one process count up without wrapping), then one more per Client, skipping 0. Within
+// a process the Clients never share one; across processes (the instances of a region, each with
+// a few Clients) two share one with odds of about 1 in 2³¹ per pair, and then only their writes
+// of one key in the same µs are not told apart (the first one stored wins, as before writers).
+var writers = func() *atomic.Uint32 {
+	var w atomic.Uint32
+	var b [4]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	w.Store(uint32(b[0]&0x7f)<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
+	return &w
+}()
+
+func newWriter() uint32 {
+	for {
+		if w := writers.Add(1); w != 0 {
+			return w
+		}
+	}
 }
 
 // Now returns a fresh version of this region from its hybrid logical clock: later than every
-// version this client wrote, read or was given. Use it as the database write's timestamp and
-// the cache write's Version.
-func (c *Client) Now() Version { return Version{Micros: c.clock.Now(), Origin: c.opts.Region} }
+// version this client wrote, read or was given, and carrying this Client's Writer (no other Client
+// stamps the same version). Use it as the database write's timestamp and the cache write's Version.
+func (c *Client) Now() Version {
+	return Version{Micros: c.clock.Now(), Origin: c.opts.Region, Writer: c.writer}
+}
 
 // observe moves the clock past a version read or written.
 func (c *Client) observe(v Version) {
@@ -327,7 +348,8 @@ func (c *Client) lateWrite(ctx context.Context, key string, v Version) error {
 
 // versionFor returns the version of a write given v (zero: Client.Now). It refuses, with
 // ErrConfig, a version the agents would refuse (Micros ≤ 0: ParseEvent's poison) or could not
-// store (an origin longer than MaxOriginBytes), before anything is stored or sent.
+// store (an origin longer than MaxOriginBytes, MaxRegionBytes with a Writer, or holding a 0
+// byte), before anything is stored or sent.
 func (c *Client) versionFor(v Version) (Version, error) {
 	if v.IsZero() {
 		return c.Now(), nil
@@ -335,11 +357,8 @@ func (c *Client) versionFor(v Version) (Version, error) {
 	if v.Micros <= 0 {
 		return v, fmt.Errorf("%w: item version %d µs: a version is a time after 1970 (Client.Now)", ErrConfig, v.Micros)
 	}
-	if len(v.Origin) > MaxOriginBytes {
-		return v, fmt.Errorf("%w: item version origin is %d bytes, at most %d", ErrConfig, len(v.Origin), MaxOriginBytes)
-	}
-	if !utf8.ValidString(v.Origin) {
-		return v, fmt.Errorf("%w: item version origin %q is not valid UTF-8 (events carry it as JSON text)", ErrConfig, v.Origin)
+	if err := originOK(v); err != nil {
+		return v, fmt.Errorf("%w: item version: %v", ErrConfig, err)
 	}
 	if v.Micros <= c.clock.Last() {
 		// The clock is past it already: among others this client's own versions, which after a

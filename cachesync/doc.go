@@ -18,7 +18,16 @@
 // # Versions
 //
 // Every stored value carries its version: a hybrid-logical-clock time in µs (internal/hlc), then
-// the origin region as the tie-break. Client.Now gives one; the application writes the database
+// the origin region, then the writer (Version.Writer: each Client draws its own) as the
+// tie-breaks. Invariant: no two writers stamp the same version. The instances of one region each
+// have their own Client and clock and the same region name: two writing one key in the same µs
+// stamped equal versions, the second Set took itself for the first one retried, returned nil
+// without storing, and the regions kept whichever event came first, for good. The writer travels
+// as "w" in events and inside the origin bytes of the stored header (after a 0 byte), so neither
+// format changes: a reader before writers takes the origin bytes for one longer origin and orders
+// versions as Less does; an agent before writers ignores "w" and orders two such writes of one µs
+// by arrival, as before (upgrade agents first). Two writes of one µs are ordered by the writer in
+// the cache and by value in Cassandra, as two regions' writes of one µs are by region. Client.Now gives one; the application writes the database
 // at that time (USING TIMESTAMP v.Micros) and passes the same Version in Item.Version, so the cache
 // and the database order the writes alike. The client's clock moves past every version it reads,
 // so a write that follows another one it saw (in any region) is newer, whatever the clock skew;
@@ -30,7 +39,7 @@
 // the client's clock is late, as an agent judges a set event: it is stored as a tombstone at its
 // version and sent as an invalidation (never a value), counted in Client.Late and
 // islands_cachesync_late_events_total, and returns nil. A version the agents would refuse (Micros
-// ≤ 0, an origin over 255 bytes or not valid UTF-8) is refused with ErrConfig before anything is
+// ≤ 0, an origin over 255 bytes (250 with a writer), not valid UTF-8, or holding a 0 byte) is refused with ErrConfig before anything is
 // stored or sent, as is Emit with an empty type or one that is not valid UTF-8 (JSON would carry
 // it as U+FFFD, a type no handler matches), and a region name that is not valid UTF-8.
 //
@@ -129,6 +138,9 @@
 //	[expires, unix s (8), when kind has bit 0x80] |
 //	[touch stamp: µs (8) | origin length (1) | origin, when kind has bit 0x40] | value
 //
+// where each origin is the region's name, then, for a version with a writer, a 0 byte and the
+// writer (4, big-endian).
+//
 // kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows, bit 0x40 when a touch
 // stamp follows (readers before it take a touched entry for a raw value: upgrade as below). Readers before issue 23
 // take such an entry for a raw value, a miss that any write replaces: while old and new clients or
@@ -137,7 +149,8 @@
 // written by something else (a plain memcached client, an older cachesync): it reads as a miss,
 // counted in islands_cachesync_unversioned_values_total, and any write replaces it, so adopting
 // cachesync on a warm cache is safe. Plain memcached clients reading cachesync's keys see the
-// header. Region names are checked at construction (at most 255 bytes).
+// header. Region names are checked at construction (at most MaxRegionBytes, 250, so the origin
+// bytes hold the writer too; no 0 byte).
 //
 // Malformed messages and messages of an unknown format version are left undeleted with their
 // visibility set to zero, so the queue's redrive policy moves them to its dead-letter queue after
@@ -159,7 +172,10 @@
 // SQS refuses all the same as too long (BatchRequestTooLong) is split in halves, never retried
 // whole.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
-// than its item size) is applied as an invalidation at its version.
+// than its item size) is applied as an invalidation at its version, and so is a touch that makes
+// the value it touches too large (its expiry and stamp join the header): the value is replaced,
+// on its CAS id, by its version's tombstone (refusedItem), so no region serves it past the expiry
+// the application set.
 //
 // Lag: a Publisher's batcher per destination forms batches and hands each to one of Senders calls
 // in flight, so a round trip (the WAN) does not hold batching back; size the SQS client's idle
@@ -169,7 +185,10 @@
 // stage; bench/cachesync prints the breakdown per percentile.
 //
 // Spill: one durable log per destination queue under SpillDir (spill.go), each drained and
-// committed on its own, so a region that is down holds back and resends only its own events;
+// committed on its own, so a region that is down holds back and resends only its own events. A
+// drain round makes progress as the live sender does: it notes each record SQS took, never sends
+// one again, retries only those a call failed for, and commits the prefix SQS took wholly (an SQS
+// that loses a share of its calls drains the spill all the same, and the events behind it go out);
 // SpillMaxBytes is shared evenly among them. A spill written before (one log in SpillDir itself)
 // is moved into them when a Publisher opens the directory; a destination's share is widened for
 // that run by what the old spill holds for it, so the move always fits. A spill's pending count

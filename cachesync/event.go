@@ -158,6 +158,14 @@ func ParseEvent(body string) (*Event, error) {
 		if !legalKey(e.Key) || e.Version.Micros <= 0 {
 			return nil, fmt.Errorf("%w: %s event without a valid key or version", ErrPoison, e.Op)
 		}
+		if err := originOK(e.Version); err != nil {
+			return nil, fmt.Errorf("%w: %s event version: %v", ErrPoison, e.Op, err)
+		}
+		if e.Touched != nil {
+			if err := originOK(*e.Touched); err != nil {
+				return nil, fmt.Errorf("%w: %s event touch stamp: %v", ErrPoison, e.Op, err)
+			}
+		}
 	case OpApp:
 		if e.Type == "" {
 			return nil, fmt.Errorf("%w: application event without a type", ErrPoison)

@@ -71,6 +71,7 @@ type outEntry struct {
 	sent   int64 // unix ns when SQS first accepted it (a resend); 0: never
 	id     string
 	queued time.Time // when Publish buffered it (zero for spilled and resent entries)
+	spill  spillPos  // the spill record it was read from (the drain's entries only)
 }
 
 // Sent is one event SQS accepted, with its times (PublisherOptions.OnSent).

@@ -10,8 +10,15 @@ import (
 // from the time SQS first accepted it, never after ResendWindow from then; a resend (an entry
 // with a first-acceptance time) is not kept in recent again, so an entry is resent at most once
 // in all, however often SQS flaps (each flap opens an outage: re-keeping resends made every
-// flap resend the whole window again, a duplicate storm). What an outage set aside is resent
-// when it ends, or spilled by Close (setAside) for the next Publisher to send.
+// flap resend the whole window again, a duplicate storm). An entry is kept at most once: at its
+// first acceptance. The spill's drain never sends again a record SQS took (destSpill.acked,
+// spill.go invariant 3): its rounds used to send every record of a round again until one round
+// was taken whole, and each acceptance kept them again, so each flap resent them again
+// (TestAttack5DrainResendsEachEventAgainAtEveryFlap). What an outage set aside is resent when it
+// ends, or spilled by Close (setAside) for the next Publisher to send; a resend carries its
+// first-acceptance time (spillRecord.Sent), so it is never kept again, in this Publisher or the
+// next. Limit: a record SQS took but the drain could not commit yet (behind one SQS had not
+// taken) when the Publisher stopped is sent again by the next one, and kept again there.
 type resendState struct {
 	recent  []sentEntry   // accepted in the last ResendWindow
 	outage  bool          // the last call to this destination failed

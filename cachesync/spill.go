@@ -30,7 +30,14 @@ import (
 //     record that landed uncounted is sent within one round. While it is above zero Publish sends
 //     that destination's events to its spill, behind them, and the other destinations' events to
 //     their buffers.
-//  3. A spill written by a version before per-destination spills (records in SpillDir itself) is
+//  3. The drain makes progress as the live sender does: each round sends the records of its window
+//     (the 200 oldest not consumed) that SQS has not taken yet, notes each record SQS takes
+//     (acked, by position), and commits the longest prefix of the window that SQS took wholly — a
+//     log is consumed only from its front. A record SQS took is never sent again by this
+//     Publisher, and only the records a call failed for are retried: an SQS that loses a share of
+//     the calls drains the spill all the same (all-or-nothing rounds never did: one failed call in
+//     a round sent the whole round again, for ever, and held every later event behind it).
+//  4. A spill written by a version before per-destination spills (records in SpillDir itself) is
 //     moved, record by record, into the destinations' spills when the Publisher opens, and
 //     consumed only once they all hold it (a crash in between spills them twice: duplicates are
 //     harmless).
@@ -38,8 +45,17 @@ type destSpill struct {
 	queue   string
 	log     *recordlog.Log
 	pending atomic.Int64
-	mu      sync.Mutex // one drain at a time
+	mu      sync.Mutex            // one drain at a time
+	acked   map[spillPos]struct{} // records of the window SQS took, not yet committed (invariant 3; mu held)
 }
+
+// spillPos identifies one record of a spill (recordlog.Pos without its per-read ordinal).
+type spillPos struct {
+	seg uint64
+	off int64
+}
+
+func posOf(p recordlog.Pos) spillPos { return spillPos{p.Segment, p.Offset} }
 
 // spillDirName is the directory of the spill of the queue at url, under SpillDir.
 func spillDirName(url string) string {
@@ -48,7 +64,7 @@ func spillDirName(url string) string {
 }
 
 // openSpills opens one spill per destination in urls (SpillMaxBytes is shared evenly among them)
-// and moves the records of a legacy single spill into them (invariant 3), a thousand at a time.
+// and moves the records of a legacy single spill into them (invariant 4), a thousand at a time.
 // A legacy spill held up to SpillMaxBytes for all destinations together, more than one
 // destination's share: a destination's share is widened, for this run, by what the legacy spill
 // holds for it, so the move always fits (refusing it would refuse every start, for good, and
@@ -234,7 +250,8 @@ func (p *Publisher) closeSpills() error {
 }
 
 // drainSpill sends one destination's spilled events, oldest first, until they are all sent; it
-// checks again every 100 ms, backing off (up to 5 s) while its destination refuses them.
+// checks again every 100 ms, backing off (up to 5 s) while its destination takes none of them.
+// A round that SQS took in part is followed by the next after 100 ms, for the rest.
 func (p *Publisher) drainSpill(ds *destSpill) {
 	defer p.drainWG.Done()
 	backoff := 100 * time.Millisecond
@@ -248,43 +265,67 @@ func (p *Publisher) drainSpill(ds *destSpill) {
 		}
 		ds.follow()
 		for ds.pending.Load() > 0 && p.ctx.Err() == nil {
-			if !p.drainOnce(ds) {
-				backoff = min(backoff*2, 5*time.Second)
-				break
+			took, clean := p.drainOnce(ds)
+			if clean {
+				backoff = 100 * time.Millisecond
+				continue
 			}
-			backoff = 100 * time.Millisecond
+			if took {
+				backoff = 100 * time.Millisecond
+			} else {
+				backoff = min(backoff*2, 5*time.Second)
+			}
+			break
 		}
 	}
 }
 
-// drainOnce sends up to 200 of ds's records, in batches sent in parallel (Senders at a time), and
-// consumes them once SQS took them all; it reports whether it did. A record is consumed only once
-// SQS took it (a crash in between sends it again: duplicates are harmless).
-func (p *Publisher) drainOnce(ds *destSpill) bool {
+// drainWindow is how many of a spill's oldest records one drain round considers.
+const drainWindow = 200
+
+// drainOnce is one drain round (invariant 3): it sends the records of ds's window that SQS has not
+// taken yet, in batches sent in parallel (Senders at a time), notes each one SQS took, and commits
+// the longest prefix of the window SQS took. took reports whether SQS took any record this round,
+// clean whether the round ended with nothing left to retry (no call failed, the commit held). A
+// record is consumed only once SQS took it (a crash in between sends it again: duplicates are
+// harmless).
+func (p *Publisher) drainOnce(ds *destSpill) (took, clean bool) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	if ds.acked == nil {
+		ds.acked = map[spillPos]struct{}{}
+	}
 	ds.log.Rewind()
-	recs, err := ds.log.Read(200)
+	recs, err := ds.log.Read(drainWindow)
 	if err != nil || len(recs) == 0 {
 		if err != nil {
 			p.logger.Warn("cachesync: read spill", "queue", ds.queue, "err", err)
 		}
 		if len(recs) == 0 && err == nil {
+			clear(ds.acked)
 			ds.pending.Store(ds.log.Stats().Records)
 		}
-		return err == nil
+		return false, err == nil
 	}
 	var entries []outEntry
 	for _, r := range recs {
+		at := posOf(r.Pos)
+		if _, ok := ds.acked[at]; ok {
+			continue // SQS took it in an earlier round: never sent again
+		}
 		var sr spillRecord
 		if json.Unmarshal(r.Payload, &sr) != nil {
-			continue // not ours: skip it
+			ds.acked[at] = struct{}{} // not ours: skip it
+			continue
 		}
-		entries = append(entries, sr.entry())
+		e := sr.entry()
+		e.spill = at
+		entries = append(entries, e)
 	}
 	var (
 		wg     sync.WaitGroup
-		failed atomic.Bool
+		mu     sync.Mutex
+		failed = map[spillPos]bool{}
 		sem    = make(chan struct{}, p.opts.Senders)
 	)
 	for _, batch := range batches(entries, p.opts.BatchSize) {
@@ -293,9 +334,11 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			bad, err := p.sendAll(ds.queue, batch)
-			if err != nil || len(bad) > 0 {
-				failed.Store(true)
+			mu.Lock()
+			for _, e := range bad {
+				failed[e.spill] = true // a replacement keeps its record's position
 			}
+			mu.Unlock()
 			if err != nil {
 				p.sendFailed(ds.queue)
 			} else {
@@ -304,18 +347,35 @@ func (p *Publisher) drainOnce(ds *destSpill) bool {
 		}()
 	}
 	wg.Wait()
-	if failed.Load() {
-		return false // all of them again: duplicates are harmless
+	for _, e := range entries {
+		if !failed[e.spill] {
+			ds.acked[e.spill] = struct{}{} // taken (or refused for good: replaced or dropped by sendAll)
+			took = true
+		}
 	}
-	if err := ds.log.Commit(recs[len(recs)-1].Pos); err != nil {
+	n := 0
+	for n < len(recs) {
+		if _, ok := ds.acked[posOf(recs[n].Pos)]; !ok {
+			break
+		}
+		n++
+	}
+	clean = len(failed) == 0
+	if n == 0 {
+		return took, clean
+	}
+	if err := ds.log.Commit(recs[n-1].Pos); err != nil {
 		p.logger.Warn("cachesync: commit spill", "queue", ds.queue, "err", err)
-		return false
+		return took, false // acked keeps what SQS took: the next round commits it without sending it
+	}
+	for _, r := range recs[:n] {
+		delete(ds.acked, posOf(r.Pos))
 	}
 	ds.pending.Store(ds.log.Stats().Records) // the log's count, not the callers' (invariant 2)
 	if p.m != nil {
-		p.m.unspilled.Add(float64(len(recs)))
+		p.m.unspilled.Add(float64(n))
 	}
-	return true
+	return took, clean
 }
 
 // answered is spillOut's answer when its wait ends before every append answered: the refusals

@@ -4,17 +4,32 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bradfitz/gomemcache/memcache"
 )
 
 // Version orders the writes of one key across regions: a hybrid-logical-clock time in µs (the
-// write time the application also gives the database), then the origin region's name as the
-// tie-break.
+// write time the application also gives the database), then the origin region's name, then the
+// writer within that region as the tie-breaks.
+//
+// Invariant: two writers never stamp the same Version. A region runs many application instances,
+// each with its own Client and so its own clock, all with the same region name: two of them
+// writing one key in the same µs stamped equal versions, and the second write took itself for the
+// first one retried (Client.holds), returned nil without storing, and sent its own value at that
+// version; each region kept whichever arrived first, for good. So every Client draws its own
+// Writer (NewClient: a random start per process, then one more per Client, never 0), and equal
+// times and regions are ordered by it, the same way in every region.
 type Version struct {
 	Micros int64  `json:"us"`
 	Origin string `json:"origin"`
+	// Writer tells apart the writers (Clients) of one region; 0: a version made without one (an
+	// application's own, a client before writers). It travels as "w" in events (agents before it
+	// ignore it) and inside the origin bytes of the stored header (see Stored.Encode), so the
+	// formats are unchanged.
+	Writer uint32 `json:"w,omitempty"`
 }
 
 // Less reports whether v is older than w.
@@ -22,11 +37,65 @@ func (v Version) Less(w Version) bool {
 	if v.Micros != w.Micros {
 		return v.Micros < w.Micros
 	}
-	return v.Origin < w.Origin
+	if v.Origin != w.Origin {
+		return v.Origin < w.Origin
+	}
+	return v.Writer < w.Writer
 }
 
 // IsZero reports whether v is the zero Version (no version).
-func (v Version) IsZero() bool { return v.Micros == 0 && v.Origin == "" }
+func (v Version) IsZero() bool { return v.Micros == 0 && v.Origin == "" && v.Writer == 0 }
+
+// writerSuffix is what a Writer adds to the origin bytes of a stored header: a 0 byte (which no
+// origin holds: NewClient, versionFor and ParseEvent refuse it) and the Writer (4, big-endian).
+const writerSuffix = 5
+
+// MaxRegionBytes is the longest region name a Client takes: a version's origin bytes hold the
+// region and its writer (writerSuffix) within MaxOriginBytes.
+const MaxRegionBytes = MaxOriginBytes - writerSuffix
+
+// appendOrigin appends the origin bytes of v to b, length first: the origin (clipped to what the
+// header holds), then, for a version with a Writer, 0 and the Writer. A reader before writers reads
+// them as one longer origin and orders versions by it as Less does (an origin never holds a 0
+// byte, and a Writer's bytes are big-endian): the stored format is unchanged.
+func appendOrigin(b []byte, v Version) []byte {
+	if v.Writer == 0 {
+		o := clipOrigin(v.Origin, MaxOriginBytes)
+		b = append(b, byte(len(o)))
+		return append(b, o...)
+	}
+	o := clipOrigin(v.Origin, MaxRegionBytes)
+	b = append(b, byte(len(o)+writerSuffix))
+	b = append(b, o...)
+	b = append(b, 0)
+	return binary.BigEndian.AppendUint32(b, v.Writer)
+}
+
+// readOrigin splits origin bytes written by appendOrigin into the origin and the writer.
+func readOrigin(raw []byte) (origin string, writer uint32) {
+	if n := len(raw); n >= writerSuffix && raw[n-writerSuffix] == 0 {
+		return string(raw[:n-writerSuffix]), binary.BigEndian.Uint32(raw[n-4:])
+	}
+	return string(raw), 0
+}
+
+// originOK reports why an origin cannot be carried (too long, not UTF-8, a 0 byte), or nil.
+func originOK(v Version) error {
+	limit := MaxOriginBytes
+	if v.Writer != 0 {
+		limit = MaxRegionBytes
+	}
+	if len(v.Origin) > limit {
+		return fmt.Errorf("origin is %d bytes, at most %d", len(v.Origin), limit)
+	}
+	if !utf8.ValidString(v.Origin) {
+		return fmt.Errorf("origin %q is not valid UTF-8 (events carry it as JSON text)", v.Origin)
+	}
+	if strings.IndexByte(v.Origin, 0) >= 0 {
+		return fmt.Errorf("origin %q holds a 0 byte (the stored header's writer mark)", v.Origin)
+	}
+	return nil
+}
 
 // Kind is what a stored entry is.
 type Kind byte
@@ -96,13 +165,14 @@ const kindTouched byte = 0x40
 //	format (1) = 2 | version µs (8, big-endian) | origin length (1) | origin | kind (1) |
 //	[expires, unix s (8), when kind has bit 0x80] |
 //	[touched µs (8) | origin length (1) | origin, when kind has bit 0x40] | value
+//
+// where origin is the region's name, followed, for a version with a Writer, by a 0 byte and the
+// Writer (4, big-endian): see appendOrigin.
 func (s Stored) Encode() []byte {
-	o := clipOrigin(s.Version.Origin)
-	b := make([]byte, 0, 1+8+1+len(o)+1+8+len(s.Value))
+	b := make([]byte, 0, 1+8+1+len(s.Version.Origin)+writerSuffix+1+8+len(s.Value))
 	b = append(b, ValueFormat)
 	b = binary.BigEndian.AppendUint64(b, uint64(s.Version.Micros))
-	b = append(b, byte(len(o)))
-	b = append(b, o...)
+	b = appendOrigin(b, s.Version)
 	k := byte(s.Kind)
 	if s.Expires != 0 {
 		k |= kindExpires
@@ -116,19 +186,17 @@ func (s Stored) Encode() []byte {
 		b = binary.BigEndian.AppendUint64(b, uint64(s.Expires))
 	}
 	if touched {
-		to := clipOrigin(s.Touched.Origin)
 		b = binary.BigEndian.AppendUint64(b, uint64(s.Touched.Micros))
-		b = append(b, byte(len(to)))
-		b = append(b, to...)
+		b = appendOrigin(b, s.Touched)
 	}
 	return append(b, s.Value...)
 }
 
-// clipOrigin bounds an origin to what the header holds: NewClient refuses longer region names,
-// ParseEvent longer origins in events.
-func clipOrigin(o string) string {
-	if len(o) > MaxOriginBytes {
-		return o[:MaxOriginBytes]
+// clipOrigin bounds an origin to what the header holds (limit): NewClient refuses longer region
+// names, versionFor longer origins.
+func clipOrigin(o string, limit int) string {
+	if len(o) > limit {
+		return o[:limit]
 	}
 	return o
 }
@@ -144,7 +212,7 @@ func Decode(b []byte) (Stored, error) {
 	if len(b) < 10+n+1 {
 		return s, fmt.Errorf("%w: truncated header", ErrNotVersioned)
 	}
-	s.Version.Origin = string(b[10 : 10+n])
+	s.Version.Origin, s.Version.Writer = readOrigin(b[10 : 10+n])
 	k, rest := b[10+n], b[11+n:]
 	if k&kindExpires != 0 {
 		if len(rest) < 8 {
@@ -158,7 +226,8 @@ func Decode(b []byte) (Stored, error) {
 			return s, fmt.Errorf("%w: truncated touch stamp", ErrNotVersioned)
 		}
 		n := int(rest[8])
-		s.Touched = Version{Micros: int64(binary.BigEndian.Uint64(rest)), Origin: string(rest[9 : 9+n])}
+		s.Touched = Version{Micros: int64(binary.BigEndian.Uint64(rest))}
+		s.Touched.Origin, s.Touched.Writer = readOrigin(rest[9 : 9+n])
 		rest = rest[9+n:]
 		k &^= kindTouched
 	}

@@ -380,7 +380,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			case src.Outcome == Fail:
 				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s, which was not applied (%s)", region, key, e.Value, src.Invoke.ID, src.End.Err), Ops: []Op{src.Invoke, src.End}})
 				continue
-			case src.Outcome == OK && src.End.TS > 0 && e.Version != (cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}):
+			case src.Outcome == OK && src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
 			case e.Version.Origin != src.Invoke.Region: // a set of unknown outcome: its version unknown, its origin not
