@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // Holds on entries kept ahead of the leader's answer.
@@ -26,6 +28,12 @@ import (
 // it; otherwise no void is kept (Pending passes it), so a void can never withdraw another entry.
 // The caller waits for this only as long as its context allows; the withdrawal itself goes on to
 // its end (Close waits for it) and the caller's error then says it was not finished.
+//
+// An append that failed is not kept, so it has nothing to withdraw, except when its error says
+// the record may still be read back after a reopen (recordlog.ErrUncut: the failed write could
+// not be cut back, recordlog invariant 6). Such an entry is withdrawn like a kept one, by the
+// position the error named: the caller was told the write failed, and the follower must never
+// get it from a later process either (withdrawn.go, invariant 6).
 //
 // Crash points, each safe (the process may end between any two fsyncs):
 //   - before the entry's append is durable: there is nothing to replay;
@@ -167,7 +175,7 @@ func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, er
 // record the withdrawal).
 func (s *Session) withdraw(a *aheadAppend) (void bool) {
 	<-a.done
-	if a.err != nil {
+	if a.err != nil && (!errors.Is(a.err, recordlog.ErrUncut) || a.pos == (Pos{})) {
 		return false // not kept: there is nothing to withdraw
 	}
 	wl, ok := s.log.(withdrawer)
