@@ -3,9 +3,13 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // TestAttack4ShorthandCounterIncrementReplayed
@@ -306,15 +310,18 @@ func TestNotMutationNeverKept(t *testing.T) {
 }
 
 // survivingFailedAppendLog is a MemLog whose appends report a failure after the record was
-// kept: what recordlog leaves when a write's fsync fails and cutting the file back fails too (or
-// the process dies before it), so that the record is recovered by the next open.
+// kept: what recordlog leaves when a write's fsync fails and cutting the file back fails too, so
+// that the record is recovered by the next open. It reports it as recordlog does (invariant 6):
+// an *UncutError naming the position the record may be read back at.
 type survivingFailedAppendLog struct{ *MemLog }
 
 func (l survivingFailedAppendLog) appendAt(ctx context.Context, e *Entry) (Pos, error) {
-	if _, err := l.MemLog.appendAt(ctx, e); err != nil {
+	pos, err := l.MemLog.appendAt(ctx, e)
+	if err != nil {
 		return Pos{}, err
 	}
-	return Pos{}, errors.New("recordlog: writing seg: input/output error (fsync)")
+	return pos, fmt.Errorf("dualwrite: replay log append: %w", &recordlog.UncutError{At: pos,
+		Err: errors.New("recordlog: writing seg: input/output error (fsync); cutting it back: input/output error")})
 }
 
 func (l survivingFailedAppendLog) Append(ctx context.Context, e *Entry) error {
@@ -329,14 +336,16 @@ func (l survivingFailedAppendLog) Append(ctx context.Context, e *Entry) error {
 // record is replayed onto the follower: a write the authoritative side refused, whose caller was
 // told it failed.
 func TestAttack4FailedAppendSurvivesRefusedWriteReplayed(t *testing.T) {
-	t.Skip("open defect (dw4fix report): an append that reports a failure but whose record survives is never withdrawn when the leader refuses, so it replays")
 	l := survivingFailedAppendLog{NewMemLog()}
 	f := &fakeSides{}
 	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
 	var down atomic.Bool
 	down.Store(true)
-	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) {
+	tried := make(chan struct{}) // closed once the follower's own request failed
+	var once sync.Once
+	f.set(secondarySide, func(_ context.Context, op *writeOp) (bool, error) {
 		if down.Load() {
+			once.Do(func() { close(tried) })
 			return false, transientErr{}
 		}
 		return true, nil
@@ -349,8 +358,16 @@ func TestAttack4FailedAppendSurvivesRefusedWriteReplayed(t *testing.T) {
 	if err := s.Query("UPDATE kv SET v = ? WHERE k = ?", "refused", 1).Exec(); err == nil {
 		t.Fatal("the leader refused the write, Exec returned nil")
 	}
+	// The follower's own request (sent beside the leader's, not waited for: the side is down)
+	// must have failed before the side comes back, or it would land by itself, not by replay.
+	<-tried
 	down.Store(false)
-	time.Sleep(300 * time.Millisecond)
+	// Whatever was kept for the secondary is replayed (or passed, withdrawn) by then.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
 	f.mu.Lock()
 	landed := len(f.seen[secondarySide])
 	f.mu.Unlock()

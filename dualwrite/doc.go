@@ -141,7 +141,9 @@
 // meanwhile. The TTL of a replayed USING TTL write is what remains of it counted from when the
 // leader answered the write (when it was sent, for an entry kept before that), never from when
 // the entry was kept: time in the async queue or the follower budget does not lengthen the
-// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp).
+// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp). A
+// bound TTL is read as gocql marshals it (Go integers, a string of digits, a gocql.Marshaler); one
+// gocql cannot marshal fails the write with gocql's MarshalError, on neither side, kept nowhere.
 //
 // Statements are read by a small CQL lexer (quoted names, string and $$ literals, comments, any
 // case), never by patterns over the raw text. Lightweight transactions (any IF clause, on quoted

@@ -156,7 +156,9 @@ func (l *FileLog) Append(ctx context.Context, e *Entry) error {
 	return err
 }
 
-// appendAt is Append that also returns the entry's position (for withdraw).
+// appendAt is Append that also returns the entry's position (for withdraw). When the append
+// failed but its record may still be read back after a reopen (recordlog.ErrUncut), the
+// position is where it would be.
 func (l *FileLog) appendAt(ctx context.Context, e *Entry) (Pos, error) {
 	if e.Logged.IsZero() {
 		e.Logged = time.Now()
@@ -174,6 +176,12 @@ func (l *FileLog) appendAt(ctx context.Context, e *Entry) (Pos, error) {
 				ErrReplayLogFull, n, l.dir, l.max, time.Since(oldest).Round(time.Second))
 		case errors.Is(err, recordlog.ErrClosed):
 			return Pos{}, ErrClosed
+		}
+		var ue *recordlog.UncutError
+		if errors.As(err, &ue) {
+			// Not kept, as far as this process is concerned, but it may be read back after a
+			// reopen, there: the position lets the caller withdraw it (hold.go).
+			return ue.At, fmt.Errorf("dualwrite: replay log append: %w", err)
 		}
 		return Pos{}, fmt.Errorf("dualwrite: replay log append: %w", err)
 	}

@@ -27,6 +27,10 @@ type sideConn struct {
 	lastWarn     time.Time // of the cannot-heal warning, repeated every cannotHealWarnEvery healAfters
 	rebuilds     atomic.Int64
 	misses       atomic.Int32 // consecutive follower writes that failed or missed their budget
+	// recoveries counts the times the side was seen healthy again after failing (a success that
+	// cleared failingSince, or a rebuild): a request takes its value when it begins (begin), and
+	// its failure counts only if no recovery happened since (see note).
+	recoveries atomic.Uint64
 }
 
 // downAfter is how many consecutive follower writes must fail or miss their budget before the
@@ -119,11 +123,21 @@ func noConnections(err error) bool {
 // New cannot rebuild (10 s by default).
 const cannotHealWarnEvery = 10
 
-// note records the outcome of a request on this side. When the side has failed with no
-// connections for healAfter with no success in between, a side opened by Open starts its healer;
-// a side given to New cannot be rebuilt here, so the session says so: a warning that names the side
-// and points to Open, repeated while it lasts, and islands_dualwrite_side_cannot_heal{side} = 1.
-func (sc *sideConn) note(err error) {
+// begin is called when a request on this side begins; its result goes to note with the
+// value begin returned.
+func (sc *sideConn) begin() uint64 { return sc.recoveries.Load() }
+
+// note records the outcome of a request on this side that began when begin returned began. When
+// the side has failed with no connections for healAfter with no success in between, a side opened
+// by Open starts its healer; a side given to New cannot be rebuilt here, so the session says so: a
+// warning that names the side and points to Open, repeated while it lasts, and
+// islands_dualwrite_side_cannot_heal{side} = 1.
+//
+// Invariant: only a failure of a request that began after the side's last recovery counts. A
+// request that began before it (a down follower's write still running in the background, a
+// replay) and fails after it is stale news: counting it would say "cannot heal" about a side that
+// just took a write, and the warning and the metric would stay until the next success.
+func (sc *sideConn) note(began uint64, err error) {
 	if sc.s == nil {
 		return
 	}
@@ -132,13 +146,21 @@ func (sc *sideConn) note(err error) {
 			return
 		}
 		sc.mu.Lock()
+		if sc.failingSince.IsZero() { // another success cleared it first
+			sc.mu.Unlock()
+			return
+		}
 		sc.failingSince = time.Time{}
 		sc.failing.Store(false)
+		sc.recoveries.Add(1)
 		was := sc.cannotHeal
 		sc.cannotHeal = false
+		if was {
+			// Under mu, so that a later failure's metric (set under mu too) is never overwritten.
+			sc.s.m.setCannotHeal(sc.name, false)
+		}
 		sc.mu.Unlock()
 		if was {
-			sc.s.m.setCannotHeal(sc.name, false)
 			sc.s.logger.Info("dualwrite: side has connections again", "side", sc.name.String())
 		}
 		return
@@ -149,6 +171,9 @@ func (sc *sideConn) note(err error) {
 	now := time.Now()
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
+	if began != sc.recoveries.Load() {
+		return // began before the side's last recovery
+	}
 	if sc.failingSince.IsZero() {
 		sc.failingSince = now
 		sc.failing.Store(true)
@@ -216,6 +241,7 @@ func (sc *sideConn) heal() {
 			sc.mu.Lock()
 			sc.failingSince = time.Time{}
 			sc.failing.Store(false)
+			sc.recoveries.Add(1) // requests on the old session that fail now are stale news
 			sc.mu.Unlock()
 			if s.m != nil {
 				s.m.rebuilds.WithLabelValues(sc.name.String()).Inc()

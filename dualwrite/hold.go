@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog"
 )
 
 // Holds on entries kept ahead of the leader's answer.
@@ -35,6 +37,12 @@ import (
 // space) is retried until it is durable, the hold kept meanwhile (the replayer does not apply the
 // entry). Only Close ends the retries: the withdrawal then lives in memory only, and the caller,
 // if still waiting, is told the next process may replay the write.
+//
+// An append that failed is not kept, so it has nothing to withdraw, except when its error says
+// the record may still be read back after a reopen (recordlog.ErrUncut: the failed write could
+// not be cut back, recordlog invariant 6). Such an entry is withdrawn like a kept one, by the
+// position the error named: the caller was told the write failed, and the follower must never
+// get it from a later process either (withdrawn.go, invariant 6).
 //
 // Crash points, each safe (the process may end between any two fsyncs):
 //   - before the entry's append is durable: there is nothing to replay;
@@ -189,7 +197,7 @@ func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, er
 // memory only, and the next process may replay the entry).
 func (s *Session) withdraw(a *aheadAppend) (void bool, err error) {
 	<-a.done
-	if a.err != nil {
+	if a.err != nil && (!errors.Is(a.err, recordlog.ErrUncut) || a.pos == (Pos{})) {
 		return false, nil // not kept: there is nothing to withdraw
 	}
 	wl, ok := s.log.(withdrawer)

@@ -24,9 +24,10 @@ var colOpNames = [...]string{"list append (l = l + ? or l += ?)", "list prepend 
 
 // colOp is one such operation of a statement, on column (as written, unquoted).
 type colOp struct {
-	column string
-	kind   colOpKind
-	list   bool // the operand is a list literal: a list whatever the schema says
+	keyspace, table string // of the statement it is in (a textual batch's statements each name theirs)
+	column          string
+	kind            colOpKind
+	list            bool // the operand is a list literal: a list whatever the schema says
 }
 
 // columnKind is what the schema says about a column, as far as replay is concerned.
@@ -61,7 +62,7 @@ func (s *Session) resolveCounter(op *writeOp, phase Phase) error {
 			if !phase.follows() {
 				continue // one side: counter-ness only decides the timestamp; no schema lookup per write
 			}
-			kind, err := s.columnKind(op.ctx, phase.leader(), ps, in.column)
+			kind, err := s.columnKind(op.ctx, phase.leader(), in.keyspace, in.table, in.column)
 			if err != nil {
 				return fmt.Errorf("%w: %q: reading the type of column %s to know whether it is a counter (never replayed): %w",
 					ErrNotIdempotent, st.Stmt, in.column, err)
@@ -89,7 +90,7 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 			}
 			list := c.list
 			if !list {
-				kind, err := s.columnKind(op.ctx, phase.leader(), s.statement(st.Stmt), c.column)
+				kind, err := s.columnKind(op.ctx, phase.leader(), c.keyspace, c.table, c.column)
 				if err != nil {
 					return fmt.Errorf("%w: %q: reading the type of column %s to know whether %s can be replayed: %w",
 						ErrNotIdempotent, st.Stmt, c.column, colOpNames[c.kind], err)
@@ -114,15 +115,16 @@ type schemaKey struct {
 	keyspace, table, column string
 }
 
-// columnKind returns the kind of column of st's table on side sd, from the cache or the schema.
-func (s *Session) columnKind(ctx context.Context, sd side, st statement, column string) (columnKind, error) {
-	ks := st.keyspace
+// columnKind returns the kind of column of table ks.table (ks "": not named in the statement) on
+// side sd, from the cache or the schema. The table is the one of the statement the column is
+// written in: in a textual batch, each statement's own.
+func (s *Session) columnKind(ctx context.Context, sd side, ks, table, column string) (columnKind, error) {
 	if ks != "" && sd == secondarySide {
 		if to, ok := s.cfg.keyspaces[ks]; ok {
 			ks = to
 		}
 	}
-	key := schemaKey{sd, ks, st.table, column}
+	key := schemaKey{sd, ks, table, column}
 	if v, ok := s.kinds.Load(key); ok {
 		return v.(columnKind), nil
 	}
@@ -132,7 +134,7 @@ func (s *Session) columnKind(ctx context.Context, sd side, st statement, column 
 			return s.schemaKind(ctx, sd, ks, table, column)
 		}
 	}
-	kind, err := lookup(ctx, ks, st.table, column)
+	kind, err := lookup(ctx, ks, table, column)
 	if err != nil {
 		return kindOther, err
 	}

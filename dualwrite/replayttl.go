@@ -1,10 +1,13 @@
 package dualwrite
 
 import (
-	"reflect"
+	"encoding/binary"
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gocql/gocql"
 )
 
 // A write with USING TTL n, replayed later with TTL n again, would live longer on the follower
@@ -43,7 +46,18 @@ func containsFold(s, w string) bool {
 	return false
 }
 
+// ttlType is the CQL type of a USING TTL bind marker (Cassandra's [ttl] marker is an int).
+var ttlType = gocql.NewNativeType(4, gocql.TypeInt, "")
+
 // ttlSeconds returns the TTL a statement was sent with, from its text or its bound value.
+//
+// A bound TTL is read exactly as gocql marshals it for Cassandra's int marker (gocql.Marshal): any
+// Go integer type (named ones too) within int32, a string of decimal digits ("100", "+100": gocql's
+// strconv.ParseInt(v, 10, 32)), a pointer to one of those, a gocql.Marshaler's encoding. What
+// gocql cannot marshal (a float, "1h", "abc", out of range) is not read: gocql refuses that write
+// with its own MarshalError before it reaches either side, as it would without dualwrite, so it is
+// never applied, never kept and never replayed (a marshal error is a refusal, classifyFailure).
+// A nil pointer or gocql.UnsetValue is no TTL, as in Cassandra.
 func ttlSeconds(st Stmt, sp ttlSpot) (int64, bool) {
 	if sp.bind < 0 {
 		n, err := strconv.ParseInt(st.Stmt[sp.start:sp.end], 10, 64)
@@ -52,17 +66,19 @@ func ttlSeconds(st Stmt, sp ttlSpot) (int64, bool) {
 	if sp.bind >= len(st.Values) || st.Values[sp.bind] == nil {
 		return 0, false
 	}
-	v := reflect.ValueOf(st.Values[sp.bind])
-	for v.Kind() == reflect.Pointer && !v.IsNil() {
-		v = v.Elem()
+	switch v := st.Values[sp.bind].(type) { // the common cases, without gocql.Marshal's allocation
+	case int:
+		return int64(v), v >= math.MinInt32 && v <= math.MaxInt32
+	case int32:
+		return int64(v), true
+	case int64:
+		return v, v >= math.MinInt32 && v <= math.MaxInt32
 	}
-	switch v.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return v.Int(), true
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return int64(v.Uint()), true
+	b, err := gocql.Marshal(ttlType, st.Values[sp.bind])
+	if err != nil || len(b) != 4 {
+		return 0, false
 	}
-	return 0, false
+	return int64(int32(binary.BigEndian.Uint32(b))), true
 }
 
 // refTTL returns the first of spots whose TTL can be read and is set (> 0), with that TTL: the

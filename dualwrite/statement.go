@@ -26,10 +26,11 @@ type statement struct {
 // incrOp is one c = c + x or c = c - x of an UPDATE: a counter update if c is a counter column,
 // else a collection operation.
 type incrOp struct {
-	column  string
-	marker  int  // index of x among the bind markers, -1 when x is a literal
-	number  bool // x is a number literal: only a counter can be incremented by one
-	literal bool // x is a collection literal ([…], {…}): never a counter
+	keyspace, table string // of the statement it is in (a textual batch's statements each name theirs)
+	column          string
+	marker          int  // index of x among the bind markers, -1 when x is a literal
+	number          bool // x is a number literal: only a counter can be incremented by one
+	literal         bool // x is a collection literal ([…], {…}): never a counter
 }
 
 // counterByValue tells from the bound value alone whether this increment is a counter update:
@@ -74,7 +75,8 @@ var nonDeterministicFuncs = map[string]bool{"now": true, "uuid": true,
 
 // parseStatement analyses stmt on its tokens: nothing inside a literal, a quoted name or a
 // comment is ever read as code. A textual BEGIN BATCH … APPLY BATCH is analysed statement by
-// statement (its target is the first statement's).
+// statement, each column operation with its own statement's table (st's keyspace and table, the
+// batch's target for the rest, are the first statement's).
 func parseStatement(stmt string) statement {
 	toks := lexCQL(stmt)
 	var st statement
@@ -139,6 +141,18 @@ func parseStatement(stmt string) statement {
 // parseDML adds what one INSERT, UPDATE or DELETE (toks) says; markers[k] counts the bind markers
 // before toks[k] in the whole statement.
 func (st *statement) parseDML(toks []token, markers []int) {
+	// Each operation found is on this statement's own table, whatever the batch's first one is:
+	// its column's type is looked up there.
+	var ks, table string
+	nOps, nIncr := len(st.colOps), len(st.incr)
+	defer func() {
+		for i := nOps; i < len(st.colOps); i++ {
+			st.colOps[i].keyspace, st.colOps[i].table = ks, table
+		}
+		for i := nIncr; i < len(st.incr); i++ {
+			st.incr[i].keyspace, st.incr[i].table = ks, table
+		}
+	}()
 	target := -1
 	switch {
 	case toks[0].is("insert"):
@@ -162,7 +176,7 @@ func (st *statement) parseDML(toks []token, markers []int) {
 	if target < 0 || target >= len(toks) || !toks[target].name() {
 		return
 	}
-	ks, table, after := toks[target].text, "", target+1
+	ks, after := toks[target].text, target+1
 	if target+2 < len(toks) && toks[target+1].punct(".") && toks[target+2].name() {
 		table, after = toks[target+2].text, target+3
 	} else {

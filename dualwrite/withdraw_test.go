@@ -95,6 +95,11 @@ func replayedOnto(t *testing.T, dir string) []int64 {
 	return append([]int64(nil), g.seen[secondarySide]...)
 }
 
+// unreplayedLog is a FileLog whose Pending hands nothing out (its replayer never gets an entry).
+type unreplayedLog struct{ *FileLog }
+
+func (unreplayedLog) Pending(int) ([]Record, error) { return nil, nil }
+
 // TestWithdrawalCrashPoints kills the process (a copy of the replay directory at that instant)
 // at each point between the entry kept ahead for the down follower and the withdrawal that
 // follows the leader's refusal, and checks what the next session on that directory does:
@@ -128,7 +133,10 @@ func TestWithdrawalCrashPoints(t *testing.T) {
 		return false, errInvalidTable
 	})
 	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
-	s := newFakeSession(t, f, WithReplayLog(log1))
+	// The first session's replayer is handed nothing: had it handed out the entry, it would pass
+	// (and consume) the withdrawn entry as soon as the hold is released, possibly before the
+	// instants copied below, and what they hold would depend on its timing.
+	s := newFakeSession(t, f, WithReplayLog(unreplayedLog{log1}))
 	for i := 0; i < downAfter; i++ {
 		s.sides[secondarySide].noteFollower(false)
 	}
@@ -508,5 +516,58 @@ func TestUncertainCounterHoldsAuthorityUntilDropped(t *testing.T) {
 	defer s2.Close()
 	if err := s2.SetPhase(DualFlipped); err != nil {
 		t.Fatalf("SetPhase(DualFlipped) once the secondary's uncertain write is dropped (the primary's left): %v", err)
+	}
+}
+
+// withdrawn.go invariant 6: the withdrawal of a failed append's entry (recordlog.ErrUncut) whose
+// record did not survive marks nothing: the backlog is not reduced for it, in this process or
+// after a reopen, and no later entry is passed in its place.
+func TestWithdrawUncutPositionNotHeld(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := func(ts int64) *Entry {
+		return &Entry{Side: "secondary", Timestamp: ts, Stmts: []Stmt{{Stmt: "INSERT INTO ks.t (k) VALUES (?)", Values: []any{ts}}}}
+	}
+	pos, err := l.appendAt(ctx, e(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Where a failed, uncut append of the same size after it would have ended.
+	ghost := Pos{Segment: pos.Segment, Offset: 2 * pos.Offset}
+	if handed, err := l.withdraw(ctx, ghost, e(2)); err != nil || handed {
+		t.Fatalf("withdraw of a position the log does not hold: handed out %v, %v", handed, err)
+	}
+	if n, _ := l.Backlog(); n != 1 {
+		t.Fatalf("backlog %d after withdrawing an entry the log does not hold, want 1", n)
+	}
+	l.Close()
+	l, err = OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if n, _ := l.Backlog(); n != 1 {
+		t.Fatalf("after a reopen, backlog %d, want 1", n)
+	}
+	for ts := int64(3); ts < 6; ts++ {
+		if _, err := l.appendAt(ctx, e(1)); err != nil { // same size as the ghost's neighbour
+			t.Fatal(err)
+		}
+	}
+	recs, err := l.Pending(100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("%d entries pending, want 4", len(recs))
+	}
+	for _, r := range recs {
+		if r.SetAside {
+			t.Fatalf("entry at %s passed as withdrawn; only %s (never written) was", r.Pos, ghost)
+		}
 	}
 }

@@ -28,6 +28,12 @@ import (
 //     entry is in its hands) or will be passed by Pending (then no void is left in memory).
 //  5. A withdrawal record is consumed (DIR/withdrawn's cursor passes it) only once DIR's cursor has
 //     passed the entry it names, so it is read again at every open until then.
+//  6. An entry whose append failed but may still be read back after a reopen (recordlog.ErrUncut:
+//     the failed write could not be cut back) is withdrawn like any other, by the position its
+//     error named (recordlog never gives that position to another record). Until a reopen reads
+//     it back, the log does not hold it (recordlog.Log.Holds): the withdrawal is then recorded
+//     durably but marks nothing, so that nothing is subtracted from the backlog for it, in this
+//     process or in a later one where the record did not survive.
 //
 // A record of DIR/withdrawn: 0x01, the entry's segment (uvarint) and offset (uvarint, the position
 // just after the entry, as recordlog.Append returned it), its side (str) and timestamp (varint)
@@ -138,7 +144,10 @@ func (l *FileLog) loadVoids() error {
 					"dir", l.wd.Dir(), "pos", r.Pos.String(), "err", derr)
 			}
 			l.voids.recs = append(l.voids.recs, voidRec{at: r.Pos, target: k})
-			if derr == nil && !k.passed(cursor) {
+			// A withdrawal of a failed append's entry names it where it would be; it is marked
+			// only if that entry was read back (invariant 6): else nothing is there to withdraw,
+			// and a mark would be subtracted from the backlog for nothing.
+			if derr == nil && !k.passed(cursor) && l.log.Holds(recordlog.Pos{Segment: k.seg, Offset: k.off}) {
 				l.voids.set[k] = struct{}{}
 			}
 		}
@@ -191,6 +200,11 @@ func (l *FileLog) withdraw(ctx context.Context, pos Pos, e *Entry) (handedOut bo
 	l.voids.recs[i] = voidRec{at: at, target: k}
 	if k.passed(cursor) {
 		return false, nil // already passed (set aside meanwhile): nothing is left to withdraw
+	}
+	if !l.log.Holds(pos) {
+		// A failed append's entry (recordlog.ErrUncut): this process never reads it (invariant 6);
+		// the record above withdraws it if a later open reads it back.
+		return false, nil
 	}
 	l.voids.set[k] = struct{}{}
 	h := l.voids.handed

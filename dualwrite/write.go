@@ -782,21 +782,23 @@ func (s *Session) run(ctx context.Context, op *writeOp, sd side, phase Phase) (a
 // exec runs op on side sd's current gocql session and tells the side's healer how it went.
 func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[string]any, form func(string) string) (bool, error) {
 	if s.execHook != nil {
+		began := s.sides[sd].begin()
 		applied, err := s.execHook(ctx, sd, op)
-		s.sides[sd].note(err)
+		s.sides[sd].note(began, err)
 		if err == nil {
 			s.accepted(sd, op)
 		}
 		return applied, err
 	}
 	sc := s.sides[sd]
+	began := sc.begin()
 	g := sc.acquire()
 	defer g.release()
 	if g.sess == nil {
 		return false, errNoSession
 	}
 	applied, err := s.execOn(ctx, g.sess, form, op, dest)
-	sc.note(err)
+	sc.note(began, err)
 	if err == nil {
 		s.accepted(sd, op)
 	}

@@ -35,7 +35,10 @@
 //     entry have been fsynced. Appends are group-committed: one writer goroutine writes every queued
 //     record and fsyncs once for the group.
 //  2. Records are read back in append order, each exactly as appended, never one that was not
-//     appended. A record whose Append returned an error may or may not appear (as after a timeout).
+//     appended. A record whose Append returned an error never appears, in this process or after a
+//     reopen, except in two cases: the caller's context ended first (the record may or may not
+//     appear, as after a timeout), or the error is an *UncutError (ErrUncut, invariant 6): the
+//     record may appear after a reopen, at exactly the position the error names.
 //  3. Recovery (Open) reads every segment from the cursor on. The valid part of a segment ends at the
 //     first record that is torn (shorter than its header says), has a bad checksum, a wrong kind,
 //     non-zero reserved bytes or an impossible length. In the newest segment the invalid tail is
@@ -51,11 +54,18 @@
 //     other slot holds the previous cursor. A cursor file with no valid slot is reported and
 //     reading starts at the oldest segment (records are then delivered again: at-least-once,
 //     never lost).
-//  6. A write or fsync error fails the whole group (no record of it is acknowledged) and retires
-//     the segment if it holds records not yet consumed: the next append opens a new one, since
-//     after a failed fsync the page cache may no longer hold what was written. A segment that holds
-//     none is cut back and used again, so a full disk does not leave one empty segment per failed
-//     append. A segment that cannot be created is retried on the next append.
+//  6. A write or fsync error fails the whole group (no record of it is acknowledged). The segment
+//     is cut back to its valid end and the cut fsynced before the group's appends are answered, so
+//     that no failed record is read back after a reopen. The segment is retired if it holds
+//     records not yet consumed: the next append opens a new one, since after a failed fsync the
+//     page cache may no longer hold what was written. A segment that holds none is used again, so
+//     a full disk does not leave one empty segment per failed append. When the cut-back (the
+//     truncate or its fsync) fails too, the failed records may survive into a later Open: each
+//     append is answered with an *UncutError naming the position its record would end at, and the
+//     segment is retired whatever it holds. Positions are never reused: a retired segment is never
+//     written again, and a reopened log appends to a new segment (never after an earlier process's
+//     records), so such a position names that record and no other, for ever (Log.Holds says
+//     whether it was read back). A segment that cannot be created is retried on the next append.
 //  7. Close never blocks on queued appends: they fail with ErrClosed; at most the group being
 //     written finishes first. Appends after Close fail with ErrClosed.
 //  8. Every file of the log is opened through internal/private: never through a symlink, never one

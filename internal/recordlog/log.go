@@ -27,7 +27,27 @@ var (
 	ErrReadOnly = errors.New("recordlog: opened read-only")
 	// ErrBadPosition: Commit was given a position outside the log's unconsumed records.
 	ErrBadPosition = errors.New("recordlog: position outside the log")
+	// ErrUncut: an append failed and the failed write could not be cut back durably, so its
+	// record may be read back after a reopen (invariant 6); the error is an *UncutError saying
+	// where.
+	ErrUncut = errors.New("recordlog: failed append not cut back")
 )
+
+// UncutError is the error of an Append whose write or fsync failed and whose record could not be
+// cut back durably (invariant 6): this process never reads it, but a later Open may, at exactly
+// At, a position no other record ever takes. errors.Is(err, ErrUncut) holds, and so does
+// errors.Is(err, cause) for the write's error and the cut-back's.
+type UncutError struct {
+	At  Pos   // the position just after the record, had it been written
+	Err error // what failed: the write or fsync, and the cut-back
+}
+
+func (e *UncutError) Error() string {
+	return fmt.Sprintf("%v (not cut back: the record may be read back at %s after a reopen)", e.Err, e.At)
+}
+
+// Unwrap returns ErrUncut and the cause.
+func (e *UncutError) Unwrap() []error { return []error{ErrUncut, e.Err} }
 
 const (
 	// DefaultSegmentBytes is the size after which a segment is closed and the next one started.
@@ -137,6 +157,32 @@ type Log struct {
 	cursorGen  uint64   // generation of the cursor last written
 
 	owner int // uid owning dir: every file opened in it must be owned by it (openPrivate)
+
+	// fault, when set (tests only), is called before each file operation of the writer ("write",
+	// "sync", "truncate", "cutsync"); an error it returns is that operation's.
+	fault atomic.Pointer[func(op string) error]
+}
+
+// Holds reports whether the log holds a record ending at p, for a position this Log or an earlier
+// one returned (Append, UncutError.At, Read): p is in a segment not yet consumed, within its
+// valid records. A failed append's position (UncutError.At) is held only when its record survived
+// into a later Open: positions are never reused (invariant 6), so the answer stays the same for
+// the life of the Log.
+func (l *Log) Holds(p Pos) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := l.segIndex(p.Segment)
+	return i >= 0 && p.Offset > l.segs[i].start && p.Offset <= l.segs[i].end
+}
+
+// do runs a file operation of the writer, through the test fault hook when one is set.
+func (l *Log) do(op string, fn func() error) error {
+	if fault := l.fault.Load(); fault != nil {
+		if err := (*fault)(op); err != nil {
+			return err
+		}
+	}
+	return fn()
 }
 
 // openPrivate opens an existing file of the log (a segment, the cursor) with flag: never through

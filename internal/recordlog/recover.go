@@ -100,10 +100,11 @@ func (l *Log) recover() error {
 		l.writeSeg = cur.Segment - 1 // the writer creates cur.Segment
 		l.segs = nil
 	} else {
+		// Appends go to a new segment (invariant 6): an earlier process may have left a failed,
+		// uncut record past the newest segment's valid end, at a position it reported
+		// (UncutError.At); appending there would give that position to another record.
 		l.writeSeg = l.segs[len(l.segs)-1].num
-		if l.segs[len(l.segs)-1].end >= l.opts.SegmentBytes {
-			l.needNew = true
-		}
+		l.needNew = true
 	}
 	l.cursor.Seq = 0
 	l.readPos = l.cursor

@@ -140,26 +140,45 @@ func (l *Log) writeGroup(fp **os.File, group []*request, buf []byte) []byte {
 	for _, r := range group {
 		buf = appendRecord(buf, r.payload)
 	}
-	_, err := f.WriteAt(buf, last.end)
+	err := l.do("write", func() error { _, err := f.WriteAt(buf, last.end); return err })
 	if err == nil {
-		err = f.Sync()
+		err = l.do("sync", f.Sync)
 	}
 	if err != nil {
-		// Nothing of the group is acknowledged. Cut the file back (best effort) and retire the
-		// segment: after a failed fsync the kernel may have dropped the dirty pages. A segment
-		// that holds no acknowledged record not yet consumed has nothing to lose: it is used
-		// again (a full disk must not leave one empty segment per failed append).
-		_ = f.Truncate(last.end)
+		// Nothing of the group is acknowledged (invariant 6). Cut the file back to its valid end
+		// and make the cut durable, so that no failed record is read back after a reopen. After
+		// a failed fsync the kernel may have dropped the dirty pages: a segment that holds
+		// acknowledged records not yet consumed is retired. One that holds none has nothing to
+		// lose and is used again when the cut is durable (a full disk must not leave one empty
+		// segment per failed append); when the cut is not, it is retired too, so that the
+		// positions of its failed records are never given to other records.
+		cut := l.do("truncate", func() error { return f.Truncate(last.end) })
+		if cut == nil {
+			cut = l.do("cutsync", f.Sync)
+		}
 		f.Close()
 		*fp = nil
-		retire := last.end > last.start
+		retire := last.end > last.start || cut != nil
 		if retire {
 			l.mu.Lock()
 			l.needNew = true
 			l.mu.Unlock()
 		}
-		l.logger.Error("recordlog: write failed", "segment", f.Name(), "retired", retire, "err", err)
-		fail(fmt.Errorf("recordlog: writing %s: %w", f.Name(), err))
+		werr := fmt.Errorf("recordlog: writing %s: %w", f.Name(), err)
+		if cut == nil {
+			l.logger.Error("recordlog: write failed", "segment", f.Name(), "retired", retire, "err", err)
+			fail(werr)
+			return buf
+		}
+		l.logger.Error("recordlog: write failed and could not be cut back; its records may be read back after a reopen",
+			"segment", f.Name(), "err", err, "cut_err", cut)
+		werr = fmt.Errorf("%w; cutting it back to %d: %w", werr, last.end, cut)
+		at := Pos{Segment: last.num, Offset: last.end, Seq: last.firstSeq + last.count}
+		for _, r := range group {
+			at.Offset += int64(headerSize + len(r.payload))
+			at.Seq++
+			r.done <- result{pos: at, err: &UncutError{At: at, Err: werr}}
+		}
 		return buf
 	}
 	l.mu.Lock()
