@@ -48,3 +48,26 @@ func keysOf(m map[string]bool) []string {
 	}
 	return out
 }
+
+// TestAttack5PreferSourceLosesKeyOnlySourceRow
+// Scenario: prefer-source; the source's row ck=1 exists by its marker alone (INSERT (pk, ck) @5);
+// the destination's row ck=1 was written by UPDATE only (v = 'd' @3: cells, no row marker). The
+// copy replaces the row: it deletes v @4 and writes nothing else (the Write row has a cell, a
+// deletion, so it is not a key-only row and no marker INSERT goes out), and the row is gone.
+// Promise broken: prefer-source makes "the destination's copy ... equal to the source's" (and the
+// model test's own claim: "one prefer-source copy leaves every partition the source holds with
+// exactly the source's rows"); a row the source holds is lost by the copy, which Cassandra's
+// reconciliation of the two sides (marker @5 live, v deleted) would keep.
+func TestAttack5PreferSourceLosesKeyOnlySourceRow(t *testing.T) {
+	tb := testTable(t, "prefer-source", nil, modelCols...)
+	src, dst := newModelDB(), newModelDB()
+	pk := cql.Raw(be32(1))
+	run := func(db *modelDB, text string, args ...any) { db.apply(t, stmt{text: text, args: args}) }
+	run(src, `INSERT INTO "ks"."t" ("pk", "ck") VALUES (?, ?) USING TIMESTAMP ? AND TTL ?`, pk, cql.Raw(be32(1)), int64(5), 0)
+	run(dst, `UPDATE "ks"."t" USING TIMESTAMP ? AND TTL ? SET "v" = ? WHERE "pk" = ? AND "ck" = ?`, int64(3), 0, cql.Raw("d"), pk, cql.Raw(be32(1)))
+	copyModel(t, tb, src, dst)
+	sp, dp := src.read(t, tb, string(be32(1))), dst.read(t, tb, string(be32(1)))
+	if got, want := rowKeys(dp), rowKeys(sp); got != want {
+		t.Fatalf("after one prefer-source copy the destination holds rows %s, the source %s: the source's key-only row is lost", got, want)
+	}
+}
