@@ -176,3 +176,76 @@ func TestAttackHandoff2OpenIntoDualOverSharedBacklogOwedToPrimary(t *testing.T) 
 		t.Fatalf("Open(Dual) = %v, want ErrAuthorityBacklog", err)
 	}
 }
+
+// TestAttackHandoff2AdoptedEntriesOnOneDiskBeyondTheWindow: adoption deletes a batch once its
+// entries are in the adopter's local log (H4), and from then on only the adopter's background copy
+// protects them. But they keep their old Logged time and sit behind the adopter's own entries:
+// share stops at the first entry younger than copyAfter, so while any own young entry precedes
+// them they are on the adopter's disk only. A crash that loses that disk loses acknowledged
+// writes logged minutes ago — which were durable in the shared store a moment before — while
+// UnsharedAge reports only the young entry's age.
+//
+// Interleaving: b (copyAfter 5 s) keeps one own write Y for the (failing) secondary; b adopts a
+//
+//	batch of 20 entries logged 10 min ago (deleted from the store); 1.5 s later b crashes, disk lost.
+//
+// Promise: H2 / docs "The loss window": a crash that also loses the disk loses "the entries logged
+// in the last HandoffCopyAfter + one tick + the time a copy takes, and only those"; H4 "from then
+// on they are this instance's backlog, replayed, copied and handed off like its own".
+func TestAttackHandoff2AdoptedEntriesOnOneDiskBeyondTheWindow(t *testing.T) {
+	st := handoff.NewMemStore()
+	ctx := context.Background()
+	old := time.Now().Add(-10 * time.Minute)
+	var raws [][]byte
+	want := map[int64]bool{}
+	for i := 0; i < 20; i++ {
+		e := &Entry{Side: "secondary", Timestamp: old.UnixMicro() + int64(i), Logged: old,
+			Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (?, ?)", Values: []any{1000 + i, "acked"}}}}
+		raw, err := encodeEntry(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+		want[e.Timestamp] = true
+	}
+	if err := st.Put(ctx, "orders", handoff.Batch{ID: "0000000000000001-gone-aa", Side: "secondary", Entries: len(raws),
+		Origin: "gone", Created: old}, raws); err != nil {
+		t.Fatal(err)
+	}
+
+	fb := &fakeSides{}
+	fb.set(secondarySide, downSide) // the secondary times out here (one write: not "down", adoption goes on)
+	b := newHandoffSession(t, fb, st, "b", HandoffCopyAfter(5*time.Second))
+	writeN(t, b, 0, 1) // Y: b's own entry, young, ahead of anything adopted
+	waitHandoff(t, "b to adopt the batch", 10*time.Second, func() bool {
+		bs, _ := st.Batches(ctx, "orders")
+		return b.Handoff().Adopted == 20 && len(bs) == 0
+	})
+	time.Sleep(1500 * time.Millisecond) // three of b's ticks (500 ms)
+	// The crash: b's loops stop, its disk is never seen again.
+	close(b.ho.stop)
+	b.ho.wg.Wait()
+	unshared := b.Handoff().UnsharedAge
+	inStore := map[int64]bool{}
+	bs, _ := st.Batches(ctx, "orders")
+	for _, bt := range bs {
+		es, _ := st.Entries(ctx, "orders", bt.ID)
+		for _, raw := range es {
+			if e, err := decodeEntry(raw); err == nil {
+				inStore[e.Timestamp] = true
+			}
+		}
+	}
+	lost := 0
+	for ts := range want {
+		if !inStore[ts] && !landed(fb, secondarySide)[ts] {
+			lost++
+		}
+	}
+	b.ho = nil
+	b.Close()
+	if lost > 0 {
+		t.Fatalf("%d of 20 acknowledged writes logged 10 min ago, adopted by b 1.5 s before its crash, are only on b's lost disk "+
+			"(UnsharedAge reported %s, copyAfter 5 s): the shared store held them until adoption deleted the batch", lost, unshared.Round(time.Millisecond))
+	}
+}
