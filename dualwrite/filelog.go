@@ -47,6 +47,11 @@ type FileLog struct {
 	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
 
 	voids voids // withdrawn entries not yet passed (withdrawn.go)
+
+	// deadAhead: undecodable entries the hand-off dead-lettered before Pending read them
+	// (deadLetterUnread), so that Pending passes them without dead-lettering them twice. Guarded
+	// by voids.pendMu.
+	deadAhead map[Pos]bool
 }
 
 // FileLogOption configures OpenFileLog.
@@ -195,6 +200,12 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 				continue
 			}
 			e, derr := decodeEntry(r.Payload)
+			if derr != nil && l.deadAhead[r.Pos] {
+				delete(l.deadAhead, r.Pos) // the hand-off dead-lettered it already
+				out = append(out, Record{Pos: r.Pos, SetAside: true})
+				before = r.Pos
+				continue
+			}
 			if derr != nil {
 				l.logger.Error("dualwrite: replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", r.Pos.String(), "err", derr)
 				if l.dead != nil {

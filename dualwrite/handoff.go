@@ -390,6 +390,28 @@ func (l *FileLog) readPast(p Pos) bool {
 	return passed(l.log.ReadPos(), p)
 }
 
+// deadLetterUnread dead-letters the undecodable entry at p, durably, unless the replayer's reads
+// (Pending) already handed it out (and so dead-lettered it) or this did already: the hand-off
+// calls it before its frontier passes such an entry (H1, H2), so that no Done passes it with
+// nobody having taken care of it. Serialised with Pending (pendMu): an entry is dead-lettered
+// once per process (a crash before Done passes it may dead-letter it again at the next open).
+func (l *FileLog) deadLetterUnread(p Pos, raw []byte, cause string) error {
+	l.voids.pendMu.Lock()
+	defer l.voids.pendMu.Unlock()
+	if l.readPast(p) || l.deadAhead[p] || l.dead == nil {
+		return nil
+	}
+	if err := l.asideRaw(l.dead, cause, raw); err != nil {
+		return err
+	}
+	l.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", p.String())
+	if l.deadAhead == nil {
+		l.deadAhead = map[Pos]bool{}
+	}
+	l.deadAhead[p] = true
+	return nil
+}
+
 // cursorPos is the position every entry up to which is Done.
 func (l *FileLog) cursorPos() Pos { return l.log.Cursor() }
 
@@ -517,17 +539,11 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 	var per [2][]shareRec
 	for _, r := range recs {
 		if r.bad {
-			if !final {
-				h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
-				continue
-			}
-			// At Close the replayer has stopped: an undecodable entry it has not read (Pending
-			// dead-letters it when it does) is dead-lettered here before Done passes it (H1).
-			if !h.fl.readPast(r.pos) {
-				h.s.logger.Error("dualwrite: hand-off at Close: a replay log entry cannot be decoded; dead-lettered", "pos", r.pos)
-				if err := h.fl.asideRaw(h.fl.dead, "cannot be decoded (set aside at the hand-off at Close)", r.raw); err != nil {
-					return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
-				}
+			// An undecodable entry the replayer has not read yet is dead-lettered here, durably,
+			// before the frontier (copied, or Close's Done) passes it (H1, H2): past the frontier
+			// nobody would read it again. Its dead letter is copied with the others (copyAside).
+			if err := h.fl.deadLetterUnread(r.pos, r.raw, "cannot be decoded (set aside by the hand-off)"); err != nil {
+				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
 			}
 			continue
 		}
