@@ -198,6 +198,10 @@ type handoffState struct {
 	listEvery time.Duration // the listing's period (adoptEvery at Open)
 	closing   atomic.Bool   // Close began: adopt nothing more
 
+	// adoptedEnd: the last adopted entry's position (sink); mu. Up to it, share passes over a young
+	// entry instead of stopping at it, so that adopted (old) entries behind it are shared (H2).
+	adoptedEnd Pos
+
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
 
@@ -469,6 +473,7 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 		for p := range h.ahead {
 			ahead[p] = true
 		}
+		adoptedEnd := h.adoptedEnd
 		h.mu.Unlock()
 		const (
 			covered = iota // shared earlier, or needs not be
@@ -482,6 +487,9 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			switch {
 			case ahead[r.pos]:
 				kind = append(kind, covered)
+				continue
+			case !r.bad && !final && r.e.Logged.After(cutoff) && !passed(r.pos, adoptedEnd):
+				kind = append(kind, left) // young, but adopted entries follow it: passed over, not stopped at
 				continue
 			case !r.bad && !final && r.e.Logged.After(cutoff):
 				stopped = true
@@ -615,24 +623,37 @@ func (h *handoffState) distinct() []handoff.Store {
 	return h.stores[:]
 }
 
-// noteUnshared sets the unshared age from the first record after the last shared one.
+// noteUnshared sets the unshared age: that of the first record after the last shared one, or of
+// an adopted entry not yet shared behind it if older (adoptedEnd).
 func (h *handoffState) noteUnshared() {
 	h.mu.Lock()
 	from := h.copied
-	ahead := len(h.ahead)
+	end := h.adoptedEnd
+	n := 1 + len(h.ahead)
 	h.mu.Unlock()
 	var age time.Duration
-	recs, _ := h.fl.readAfter(from, 1+ahead)
-	for _, r := range recs {
-		h.mu.Lock()
-		shared := h.ahead[r.pos]
-		h.mu.Unlock()
-		if !shared {
-			if !r.bad {
-				age = max(time.Since(r.e.Logged), 0)
+	first := false // the first unshared record was seen
+	for {
+		recs, _ := h.fl.readAfter(from, n)
+		for _, r := range recs {
+			if first && passed(r.pos, end) && r.pos != end {
+				break
 			}
+			h.mu.Lock()
+			shared := h.ahead[r.pos]
+			h.mu.Unlock()
+			if shared {
+				continue
+			}
+			if !r.bad {
+				age = max(age, time.Since(r.e.Logged))
+			}
+			first = true
+		}
+		if len(recs) < n || (first && passed(recs[len(recs)-1].pos, end)) {
 			break
 		}
+		from = recs[len(recs)-1].pos
 	}
 	h.unshared.Store(int64(age))
 	for {
@@ -759,6 +780,8 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
+	var endMu sync.Mutex
+	var end Pos // the last adopted entry's position here
 	for _, raw := range raws {
 		e, err := decodeEntry(raw)
 		if err != nil {
@@ -770,9 +793,29 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 			}
 			continue
 		}
-		g.Go(func() error { return h.s.log.Append(gctx, &e) })
+		g.Go(func() error {
+			pos, err := h.fl.appendAt(gctx, &e)
+			if err == nil {
+				endMu.Lock()
+				if passed(pos, end) {
+					end = pos
+				}
+				endMu.Unlock()
+			}
+			return err
+		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	// Adopted entries are old (their Logged time is the origin's): the background copy shares
+	// them at its next pass even behind a younger entry of this instance's (adoptedEnd, H2, H4),
+	// and UnsharedAge counts them until it has. Noted even after a failure: what was appended is
+	// on this disk.
+	h.mu.Lock()
+	if passed(end, h.adoptedEnd) {
+		h.adoptedEnd = end
+	}
+	h.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	h.adoptedN.Add(int64(len(raws)))
