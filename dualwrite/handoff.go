@@ -195,6 +195,8 @@ type handoffState struct {
 	owedErr error            // the last listing's failure (nil: owed is current)
 	owedAt  time.Time        // when the last listing ended
 
+	owedReplay map[string]int64 // owed's replay batches only (no dead letters, no uncertain writes)
+
 	listEvery time.Duration // the listing's period (adoptEvery at Open)
 	closing   atomic.Bool   // Close began: adopt nothing more
 
@@ -751,18 +753,35 @@ func (h *handoffState) adopt(ctx context.Context) {
 func (h *handoffState) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
-	owed := map[string]int64{}
+	owed, replay := map[string]int64{}, map[string]int64{}
 	var errs []error
 	for _, st := range h.distinct() {
-		bl, err := handoff.Backlog(ctx, st, h.scope)
+		bs, err := st.Batches(ctx, h.scope)
 		errs = append(errs, err)
-		for k, v := range bl {
-			owed[k] += v
+		for _, b := range bs { // handoff.Backlog, and its replay batches apart
+			owed[b.Side] += int64(b.Entries)
+			if b.Kind() == handoff.KindReplay {
+				replay[b.Side] += int64(b.Entries)
+			}
 		}
 	}
 	h.mu.Lock()
-	h.owed, h.owedErr, h.owedAt = owed, errors.Join(errs...), time.Now()
+	h.owed, h.owedReplay, h.owedErr, h.owedAt = owed, replay, errors.Join(errs...), time.Now()
 	h.mu.Unlock()
+}
+
+// replayOwedTo counts the replay batches of the shared backlog for side sd as last listed (no
+// dead letters or uncertain writes), for Open's check of the primary in dual (openAuthority,
+// H5), which counts the local log's the same way. A listing that failed counts nothing here
+// (logged): the primary's entries are kept in the secondary's cluster, often the side that is
+// down when a session opens in dual; refusing then would stop dual where it is needed most.
+func (h *handoffState) replayOwedTo(sd side) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owedErr != nil {
+		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read; Open counts what it listed", "err", h.owedErr)
+	}
+	return h.owedReplay[sd.String()]
 }
 
 // refreshTimeout bounds one listing of the shared backlog.
