@@ -29,7 +29,8 @@ import (
 //
 //	H1. Close passes an entry of the local log without it having landed only once it is durable
 //	    in the shared store (Put returned), or in the local dead-letter log when it cannot be
-//	    decoded (the replayer, stopped, never read it): the local log is empty after a successful
+//	    decoded (deadLetterUnread: by the replayer, or by the hand-off before its frontier, in
+//	    the background as at Close, passes it): the local log is empty after a successful
 //	    hand-off, and holds everything after a failed one (then the next session on the directory
 //	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
@@ -38,7 +39,9 @@ import (
 //	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
 //	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
 //	    and copied by a later pass once it has; what was copied after it is kept in ahead, beyond
-//	    the contiguous frontier copied) or it was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
+//	    the contiguous frontier copied) or it was withdrawn (never copied). Adopted entries (old)
+//	    are copied at the next pass even behind a younger own entry (adoptedEnd), and UnsharedAge
+//	    counts them until then. So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
 //	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is.
 //	H3. A copy batch is deleted by its origin only once the local cursor passed every entry in it
@@ -52,7 +55,8 @@ import (
 //	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
 //	    writes the same cells with the same writetime and no longer TTL.
 //	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
-//	    which lists the store first, bounded by refreshTimeout): SetPhase and the migration
+//	    which lists the store first, bounded by refreshTimeout; for the primary, its replay
+//	    batches only, waited for as its local backlog is: primaryOwedAtOpen): SetPhase and the migration
 //	    watcher wait while a batch for it was listed at the last listing (listed every adoptEvery
 //	    in a loop of its own, never with the phase gate held, so a slow adoption never leaves it
 //	    stale); a listing that failed, or older than maxListingAge, counts as one. Adoption's
