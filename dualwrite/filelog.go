@@ -43,15 +43,15 @@ type FileLog struct {
 	mu     sync.Mutex
 	oldest time.Time // Logged of the oldest entry not yet Done (zero: none or unknown)
 
-	asideMu sync.Mutex             // serialises appends to the aside logs and their rewrites
-	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
-
-	voids voids // withdrawn entries not yet passed (withdrawn.go)
-
 	// deadAhead: undecodable entries the hand-off dead-lettered before Pending read them
 	// (deadLetterUnread), so that Pending passes them without dead-lettering them twice. Guarded
 	// by voids.pendMu.
 	deadAhead map[Pos]bool
+
+	asideMu sync.Mutex             // serialises appends to the aside logs and their rewrites
+	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
+
+	voids voids // withdrawn entries not yet passed (withdrawn.go)
 }
 
 // FileLogOption configures OpenFileLog.

@@ -199,17 +199,18 @@ type handoffState struct {
 	owedErr error            // the last listing's failure (nil: owed is current)
 	owedAt  time.Time        // when the last listing ended
 
-	owedReplay map[string]int64 // owed's replay batches only (no dead letters, no uncertain writes)
-
 	listEvery time.Duration // the listing's period (adoptEvery at Open)
 	closing   atomic.Bool   // Close began: adopt nothing more
 
-	// adoptedEnd: the last adopted entry's position (sink); mu. Up to it, share passes over a young
-	// entry instead of stopping at it, so that adopted (old) entries behind it are shared (H2).
-	adoptedEnd Pos
-
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
+
+	// Guarded by mu: owedReplay is owed's replay batches only (no dead letters, no uncertain
+	// writes); adoptedEnd the last adopted entry's position (sink): up to it, share passes over
+	// a young entry instead of stopping at it, so that adopted (old) entries behind it are
+	// shared (H2).
+	owedReplay map[string]int64
+	adoptedEnd Pos
 
 	stop chan struct{}
 	wg   sync.WaitGroup
