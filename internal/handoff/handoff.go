@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -92,7 +93,9 @@ func Backlog(ctx context.Context, st Store, scope string) (map[string]int64, err
 
 // Adopter claims batches of a scope, one claimer at a time (invariant 3), and gives their entries
 // to Sink, which must make them durable (or land them) before returning nil: only then is the
-// batch deleted (invariant 2).
+// batch deleted (invariant 2). Each claim is bounded by its lease (invariant 7), and a batch a
+// claimer failed on is left to the others for one TTL (invariant 8), so one Adopter is kept for
+// the claimer's life (it remembers those batches), not made per pass.
 type Adopter struct {
 	Store Store
 	Scope string
@@ -103,8 +106,13 @@ type Adopter struct {
 	Skip func(b Batch) bool
 	Sink func(ctx context.Context, b Batch, entries [][]byte) error
 	// Claimed, when set, is called with the lease held, before the entries are read (tests pause
-	// a claimer here).
+	// a claimer here); ctx is the claim's, which ends with its lease (invariant 7).
 	Claimed func(ctx context.Context, b Batch)
+	// Now is the clock of the batches left to others (invariant 8); nil: time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	avoid map[string]time.Time // batch id -> until when this claimer leaves it to the others
 }
 
 // Result counts what one Adopter.Once did.
@@ -116,10 +124,13 @@ type Result struct {
 // Once lists the scope's batches and adopts each one it can claim, at most max batches (0: all).
 func (a *Adopter) Once(ctx context.Context, max int) (Result, error) {
 	var res Result
-	bs, err := a.Store.Batches(ctx, a.Scope)
+	lctx, cancel := context.WithTimeout(ctx, a.TTL) // a hung listing must not stop the caller's loop
+	bs, err := a.Store.Batches(lctx, a.Scope)
+	cancel()
 	if err != nil {
 		return res, err
 	}
+	a.forget()
 	var errs []error
 	for _, b := range bs {
 		if ctx.Err() != nil || (max > 0 && res.Batches >= max) {
@@ -144,8 +155,16 @@ func (a *Adopter) Once(ctx context.Context, max int) (Result, error) {
 
 // adopt claims b, sinks its entries and deletes it; -1 when b is not to be claimed now.
 func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
+	if a.leaving(b.ID) {
+		return -1, nil // this claimer failed on it lately: the others' turn (invariant 8)
+	}
+	// The claim's deadline is taken before the lease is: the lease's TTL starts later (when the
+	// transaction commits) and is rounded up to whole seconds, so the claimer stops working on
+	// b no later than its lease ends (invariant 7).
+	cctx, cancel := context.WithDeadline(ctx, time.Now().Add(a.TTL))
+	defer cancel()
 	if b.Holder != "" {
-		h, err := a.Store.Holder(ctx, a.Scope, b.Holder)
+		h, err := a.Store.Holder(cctx, a.Scope, b.Holder)
 		if err != nil {
 			return 0, fmt.Errorf("handoff: batch %s: reading its holder %s: %w", b.ID, b.Holder, err)
 		}
@@ -154,7 +173,7 @@ func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
 		}
 	}
 	lease := BatchLease(b.ID)
-	ok, _, err := a.Store.Acquire(ctx, a.Scope, lease, a.Owner, a.TTL)
+	ok, _, err := a.Store.Acquire(cctx, a.Scope, lease, a.Owner, a.TTL)
 	if err != nil {
 		return 0, fmt.Errorf("handoff: batch %s: claiming it: %w", b.ID, err)
 	}
@@ -162,16 +181,56 @@ func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
 		return -1, nil
 	}
 	if a.Claimed != nil {
-		a.Claimed(ctx, b)
+		a.Claimed(cctx, b)
 	}
-	n, err := a.take(ctx, b)
+	n, err := a.take(cctx, b)
+	if err != nil {
+		a.leave(b.ID)
+	}
 	// The lease is released even after a failure: the batch is then free for the next claimer
-	// at once rather than after the TTL. After a success the batch is gone and the release only
-	// tidies up. A release that fails expires by itself.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	// at once rather than after the TTL (and not this one: invariant 8). After a success the
+	// batch is gone and the release only tidies up. A release that fails expires by itself.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	_ = a.Store.Release(rctx, a.Scope, lease, a.Owner)
-	cancel()
+	rcancel()
 	return n, err
+}
+
+func (a *Adopter) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// leave records that this claimer failed on batch id: it leaves it to the others for one TTL.
+func (a *Adopter) leave(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.avoid == nil {
+		a.avoid = map[string]time.Time{}
+	}
+	a.avoid[id] = a.now().Add(a.TTL)
+}
+
+// leaving says whether batch id is still left to the others.
+func (a *Adopter) leaving(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, ok := a.avoid[id]
+	return ok && a.now().Before(until)
+}
+
+// forget drops the batches whose turn for the others is over.
+func (a *Adopter) forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	for id, until := range a.avoid {
+		if !now.Before(until) {
+			delete(a.avoid, id)
+		}
+	}
 }
 
 func (a *Adopter) take(ctx context.Context, b Batch) (int, error) {
