@@ -42,5 +42,8 @@
 //     or replica, a short read) releases the lease and leaves that batch to the others for one
 //     TTL. Without it, its own next pass, which lists the same batches oldest first and comes
 //     at once, took the batch back before any other instance's pass came, claim after claim.
-//     Alone in its fleet, it tries the batch again after the TTL.
+//     Alone in its fleet, it tries the batch again after the TTL. A pass lists again after each
+//     batch it adopted (the oldest claimable first), so a batch freed while it adopted others is
+//     taken in that pass; and a lease a plain read shows held costs no transaction (a scope's
+//     leases share one partition, where concurrent transactions contend).
 package handoff

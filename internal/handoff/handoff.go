@@ -121,36 +121,57 @@ type Result struct {
 	Busy             int // batches claimed by someone else or whose holder lives
 }
 
-// Once lists the scope's batches and adopts each one it can claim, at most max batches (0: all).
+// Once lists the scope's batches and adopts each one it can claim, at most max batches (0: all),
+// oldest first. It lists again after each batch it adopted, so the oldest claimable batch is
+// always the next one claimed: a batch freed while this pass adopted others (a claimer that failed
+// on it and left it, invariant 8) is taken in this pass, not a pass later, when its claimer's
+// turn may have come back. Busy counts the batches busy at the last listing.
 func (a *Adopter) Once(ctx context.Context, max int) (Result, error) {
 	var res Result
-	lctx, cancel := context.WithTimeout(ctx, a.TTL) // a hung listing must not stop the caller's loop
-	bs, err := a.Store.Batches(lctx, a.Scope)
-	cancel()
-	if err != nil {
-		return res, err
-	}
 	a.forget()
+	done := map[string]bool{} // adopted, failed or skipped in this pass
 	var errs []error
-	for _, b := range bs {
-		if ctx.Err() != nil || (max > 0 && res.Batches >= max) {
-			break
+	for {
+		lctx, cancel := context.WithTimeout(ctx, a.TTL) // a hung listing must not stop the caller's loop
+		bs, err := a.Store.Batches(lctx, a.Scope)
+		cancel()
+		if err != nil {
+			return res, errors.Join(append(errs, err)...)
 		}
-		if a.Skip != nil && a.Skip(b) {
-			continue
+		res.Busy = 0
+		adopted := false
+		for _, b := range bs {
+			if ctx.Err() != nil || (max > 0 && res.Batches >= max) {
+				return res, errors.Join(errs...)
+			}
+			if done[b.ID] {
+				continue
+			}
+			if a.Skip != nil && a.Skip(b) {
+				done[b.ID] = true
+				continue
+			}
+			n, err := a.adopt(ctx, b)
+			switch {
+			case err == nil && n < 0:
+				res.Busy++
+				continue
+			case err == nil:
+				res.Batches++
+				res.Entries += n
+				adopted = true
+			default:
+				errs = append(errs, err)
+			}
+			done[b.ID] = true
+			if adopted {
+				break // list again: the oldest claimable first
+			}
 		}
-		n, err := a.adopt(ctx, b)
-		switch {
-		case err == nil && n < 0:
-			res.Busy++
-		case err == nil:
-			res.Batches++
-			res.Entries += n
-		default:
-			errs = append(errs, err)
+		if !adopted {
+			return res, errors.Join(errs...)
 		}
 	}
-	return res, errors.Join(errs...)
 }
 
 // adopt claims b, sinks its entries and deletes it; -1 when b is not to be claimed now.
@@ -173,6 +194,12 @@ func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
 		}
 	}
 	lease := BatchLease(b.ID)
+	// A plain read first: a lease another claimer holds costs no transaction (all of a scope's
+	// leases share a partition, where concurrent transactions contend). The transaction alone
+	// decides: a read that missed a lease just taken only costs one that is not applied.
+	if h, err := a.Store.Holder(cctx, a.Scope, lease); err == nil && h != "" {
+		return -1, nil
+	}
 	ok, _, err := a.Store.Acquire(cctx, a.Scope, lease, a.Owner, a.TTL)
 	if err != nil {
 		return 0, fmt.Errorf("handoff: batch %s: claiming it: %w", b.ID, err)

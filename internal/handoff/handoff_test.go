@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -246,5 +247,51 @@ func TestClaimDeadlineIsItsLease(t *testing.T) {
 			t.Fatalf("claim %d began %s: deadline %v (set %v), want its lease's end, %s after it", i,
 				c.began.Format(time.StampMilli), c.deadline.Format(time.StampMilli), c.ok, ttl)
 		}
+	}
+}
+
+// countingStore counts the lease transactions.
+type countingStore struct {
+	*MemStore
+	acquires int
+}
+
+func (c *countingStore) Acquire(ctx context.Context, scope, lease, owner string, ttl time.Duration) (bool, string, error) {
+	c.acquires++
+	return c.MemStore.Acquire(ctx, scope, lease, owner, ttl)
+}
+
+// A pass lists again after each batch it adopted: a batch whose claimer failed and left it while
+// the pass adopted others is taken in the same pass (before, the pass's one listing had it busy,
+// and by the next pass its claimer's turn could be back). And a lease a plain read shows held
+// costs no transaction.
+func TestPassTakesABatchFreedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{MemStore: NewMemStore()}
+	for _, id := range []string{"b1", "b2", "b3"} {
+		put(t, st, id, "secondary", 2, "")
+	}
+	if ok, _, _ := st.Acquire(ctx, "m", BatchLease("b1"), "a", time.Minute); !ok {
+		t.Fatal("a's claim refused")
+	}
+	st.acquires = 0
+	var order []string
+	b := &Adopter{Store: st, Scope: "m", Owner: "b", TTL: time.Minute,
+		Sink: func(_ context.Context, x Batch, _ [][]byte) error {
+			order = append(order, x.ID)
+			if x.ID == "b2" { // meanwhile a fails on b1 and releases it
+				_ = st.Release(ctx, "m", BatchLease("b1"), "a")
+			}
+			return nil
+		}}
+	res, err := b.Once(ctx, 0)
+	if err != nil || res.Batches != 3 || res.Busy != 0 {
+		t.Fatalf("%+v %v (adopted %v), want b1, b2 and b3 adopted in one pass", res, err, order)
+	}
+	if !reflect.DeepEqual(order, []string{"b2", "b1", "b3"}) {
+		t.Fatalf("adopted in order %v, want b2, then b1 (the oldest, freed meanwhile), then b3", order)
+	}
+	if st.acquires != 3 {
+		t.Fatalf("%d lease transactions, want 3 (none for b1 while a plain read showed it held)", st.acquires)
 	}
 }
