@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/globalcloud/islands/cachesync"
 )
 
 // Step is one fault of a schedule: at At (from the start of the workload) the nemesis starts fault
@@ -219,8 +221,10 @@ func MaxSkew(s Schedule) time.Duration {
 
 // SecondInvalidationFor returns the cachesync SecondInvalidation within the library's contract
 // (≥ TombstoneTTL + 2 × skew) for tombstones of ttl and clocks off by up to skew, rounded up to
-// whole seconds (SQS delays are whole seconds), with a second of margin.
+// whole seconds (SQS delays are whole seconds), with a second of margin. The skew is at least
+// cachesync.DefaultMaxClockSkew: the writers' clients check the setting against it (a schedule
+// without a skew gave 11 s for a 10 s TTL, below their 12 s, and every writer refused to start).
 func SecondInvalidationFor(ttl, skew time.Duration) time.Duration {
-	d := ttl + 2*skew + time.Second
+	d := ttl + 2*max(skew, cachesync.DefaultMaxClockSkew) + time.Second
 	return (d + time.Second - 1).Truncate(time.Second)
 }
