@@ -44,6 +44,7 @@
 //     at once, took the batch back before any other instance's pass came, claim after claim.
 //     Alone in its fleet, it tries the batch again after the TTL. A pass lists again after each
 //     batch it adopted (the oldest claimable first), so a batch freed while it adopted others is
-//     taken in that pass; and a lease a plain read shows held costs no transaction (a scope's
-//     leases share one partition, where concurrent transactions contend).
+//     taken in that pass; a lease a plain read shows held costs no transaction (a scope's leases
+//     share one partition, where concurrent transactions contend), and an adopted batch's lease
+//     is left to expire (it guards nothing any more).
 package handoff

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 )
@@ -111,10 +112,13 @@ func TestRacingClaimersLoseNothing(t *testing.T) {
 		put(t, st, fmt.Sprintf("b%03d", i), "secondary", per, "")
 	}
 	seen := map[string]int{}
+	var seenMu sync.Mutex // a pass's claims run in parallel
 	var claimers []*Adopter
 	for _, name := range []string{"a", "b", "c"} {
 		a := &Adopter{Store: st, Scope: "m", Owner: name, TTL: 3 * time.Second,
 			Sink: func(_ context.Context, _ Batch, es [][]byte) error {
+				seenMu.Lock()
+				defer seenMu.Unlock()
 				for _, e := range es {
 					seen[string(e)]++
 				}
@@ -253,7 +257,12 @@ func TestClaimDeadlineIsItsLease(t *testing.T) {
 // countingStore counts the lease transactions.
 type countingStore struct {
 	*MemStore
-	acquires int
+	acquires, releases int
+}
+
+func (c *countingStore) Release(ctx context.Context, scope, lease, owner string) error {
+	c.releases++
+	return c.MemStore.Release(ctx, scope, lease, owner)
 }
 
 func (c *countingStore) Acquire(ctx context.Context, scope, lease, owner string, ttl time.Duration) (bool, string, error) {
@@ -263,35 +272,42 @@ func (c *countingStore) Acquire(ctx context.Context, scope, lease, owner string,
 
 // A pass lists again after each batch it adopted: a batch whose claimer failed and left it while
 // the pass adopted others is taken in the same pass (before, the pass's one listing had it busy,
-// and by the next pass its claimer's turn could be back). And a lease a plain read shows held
-// costs no transaction.
+// and by the next pass its claimer's turn could be back); the oldest claimable is the next
+// claimed. A lease a plain read shows held costs no transaction,
+// and an adopted batch's lease is left to expire (no release).
 func TestPassTakesABatchFreedMeanwhile(t *testing.T) {
-	ctx := context.Background()
-	st := &countingStore{MemStore: NewMemStore()}
-	for _, id := range []string{"b1", "b2", "b3"} {
-		put(t, st, id, "secondary", 2, "")
-	}
-	if ok, _, _ := st.Acquire(ctx, "m", BatchLease("b1"), "a", time.Minute); !ok {
-		t.Fatal("a's claim refused")
-	}
-	st.acquires = 0
-	var order []string
-	b := &Adopter{Store: st, Scope: "m", Owner: "b", TTL: time.Minute,
-		Sink: func(_ context.Context, x Batch, _ [][]byte) error {
-			order = append(order, x.ID)
-			if x.ID == "b2" { // meanwhile a fails on b1 and releases it
-				_ = st.Release(ctx, "m", BatchLease("b1"), "a")
-			}
-			return nil
-		}}
-	res, err := b.Once(ctx, 0)
-	if err != nil || res.Batches != 3 || res.Busy != 0 {
-		t.Fatalf("%+v %v (adopted %v), want b1, b2 and b3 adopted in one pass", res, err, order)
-	}
-	if !reflect.DeepEqual(order, []string{"b2", "b1", "b3"}) {
-		t.Fatalf("adopted in order %v, want b2, then b1 (the oldest, freed meanwhile), then b3", order)
-	}
-	if st.acquires != 3 {
-		t.Fatalf("%d lease transactions, want 3 (none for b1 while a plain read showed it held)", st.acquires)
+	{
+		ctx := context.Background()
+		st := &countingStore{MemStore: NewMemStore()}
+		for _, id := range []string{"b1", "b2", "b3"} {
+			put(t, st, id, "secondary", 2, "")
+		}
+		if ok, _, _ := st.Acquire(ctx, "m", BatchLease("b1"), "a", time.Minute); !ok {
+			t.Fatal("a's claim refused")
+		}
+		st.acquires = 0
+		var mu sync.Mutex
+		var order []string
+		b := &Adopter{Store: st, Scope: "m", Owner: "b", TTL: time.Minute,
+			Sink: func(_ context.Context, x Batch, _ [][]byte) error {
+				mu.Lock()
+				defer mu.Unlock()
+				order = append(order, x.ID)
+				if x.ID == "b2" { // meanwhile a fails on b1 and releases it
+					_ = st.Release(ctx, "m", BatchLease("b1"), "a")
+				}
+				return nil
+			}}
+		res, err := b.Once(ctx, 0)
+		if err != nil || res.Batches != 3 || res.Busy != 0 {
+			t.Fatalf("%+v %v (adopted %v), want b1, b2 and b3 adopted in one pass", res, err, order)
+		}
+		if !reflect.DeepEqual(order, []string{"b2", "b1", "b3"}) {
+			t.Fatalf("adopted in order %v, want b2, then b1 (the oldest, freed meanwhile), then b3", order)
+		}
+		if st.acquires != 3 || st.releases != 1 {
+			t.Fatalf("%d lease transactions and %d releases, want 3 (none for b1 while a plain read showed it held) and 1 (a's, in the test; none after an adoption)",
+				st.acquires, st.releases)
+		}
 	}
 }
