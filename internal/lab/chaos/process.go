@@ -217,11 +217,14 @@ func (f ChildFault) Start(_ context.Context, st Step) error {
 func (f ChildFault) loseDisk(c *Child) error {
 	dir := f.Disks[c.Name]
 	op := Op{Type: NemesisEvent, Process: "nemesis", F: KindKillDisk, Target: c.Name, Value: "disk lost"}
-	if l, err := dualwrite.OpenFileLog(dir, 0, dualwrite.FileLogReadOnly()); err != nil {
-		op.Err = "counting its entries: " + err.Error()
-	} else {
-		op.Backlog, _ = l.Backlog()
-		l.Close()
+	// A directory not there yet held nothing: the incarnation died before its session made it.
+	if _, err := os.Stat(dir); err == nil {
+		if l, err := dualwrite.OpenFileLog(dir, 0, dualwrite.FileLogReadOnly()); err != nil {
+			op.Err = "counting its entries: " + err.Error()
+		} else {
+			op.Backlog, _ = l.Backlog()
+			l.Close()
+		}
 	}
 	if f.Rec != nil {
 		f.Rec.Record(op)
