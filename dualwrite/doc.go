@@ -124,8 +124,9 @@
 // HandoffDrain, then hands what is left to the store and empties the local log, and hands its
 // dead letters and uncertain writes off too (adopters keep them aside, never replay them); any live instance
 // of the same migration adopts what an instance left, one claimer per batch under an LWT lease
-// that expires if the claimer dies, by appending the entries (original timestamps and TTL
-// expiries) to its own replay log. A side's shared backlog counts against its authority (Open's
+// that expires if the claimer dies (each claim bounded by its lease; a claimer that failed on a
+// batch leaves it to the others for one lease, so the lease moves), by appending the entries
+// (original timestamps and TTL expiries) to its own replay log. A side's shared backlog counts against its authority (Open's
 // check included; a listing that failed or is stale counts as one). The
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
 // islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.

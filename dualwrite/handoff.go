@@ -60,7 +60,8 @@ import (
 //	    watcher wait while a batch for it was listed at the last listing (listed every adoptEvery
 //	    in a loop of its own, never with the phase gate held, so a slow adoption never leaves it
 //	    stale); a listing that failed, or older than maxListingAge, counts as one. Adoption's
-//	    store calls are bounded by the lease TTL. The fleet's `islands migration set --wait`
+//	    claims are bounded by the lease TTL each, and a batch this instance failed on is left to
+//	    the others for one lease (internal/handoff's 7 and 8). The fleet's `islands migration set --wait`
 //	    reads the store itself when authority moves.
 
 // HandoffOption tunes WithHandoff.
@@ -199,8 +200,9 @@ type handoffState struct {
 	owedErr error            // the last listing's failure (nil: owed is current)
 	owedAt  time.Time        // when the last listing ended
 
-	listEvery time.Duration // the listing's period (adoptEvery at Open)
-	closing   atomic.Bool   // Close began: adopt nothing more
+	listEvery time.Duration      // the listing's period (adoptEvery at Open)
+	closing   atomic.Bool        // Close began: adopt nothing more
+	claimers  []*handoff.Adopter // adopters(): the run loop's only
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
@@ -712,10 +714,31 @@ func (h *handoffState) cleanup(ctx context.Context) {
 }
 
 // adopt claims the batches other instances left (H4), unless this instance's own backlog is
-// already high or the batch's side is down here.
+// already high or the batch's side is down here. Each claim is bounded by its lease, and a batch
+// this instance failed on (its claim ran out: a pause, a slow disk or replica) is left to the
+// others for one lease (internal/handoff's invariants 7 and 8): the lease moves.
 func (h *handoffState) adopt(ctx context.Context) {
 	if h.closing.Load() {
 		return
+	}
+	for _, a := range h.adopters() {
+		res, err := a.Once(ctx, 0)
+		h.writes.Add(int64(3 * res.Batches))
+		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
+			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
+		}
+		if res.Batches > 0 {
+			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
+		}
+	}
+}
+
+// adopters returns the session's claimers, one per distinct store, made once: each remembers
+// the batches it failed on (left to the others for a lease), so it lives as long as the session.
+// Only the run loop calls it.
+func (h *handoffState) adopters() []*handoff.Adopter {
+	if h.claimers != nil {
+		return h.claimers
 	}
 	for _, st := range h.distinct() {
 		// The claimer's name is unique to this session (h.origin): two sessions of one process
@@ -739,19 +762,9 @@ func (h *handoffState) adopt(ctx context.Context) {
 		if h.cfg.onClaim != nil {
 			a.Claimed = func(ctx context.Context, b handoff.Batch) { h.cfg.onClaim(ctx, b.ID) }
 		}
-		// Bounded: a claimer past its lease overlaps the next one anyway, and a hung store call
-		// must not stop the loop (the listing has its own, refreshLoop).
-		actx, cancel := context.WithTimeout(ctx, h.cfg.lease)
-		res, err := a.Once(actx, 0)
-		cancel()
-		h.writes.Add(int64(3 * res.Batches))
-		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
-			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
-		}
-		if res.Batches > 0 {
-			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
-		}
+		h.claimers = append(h.claimers, a)
 	}
+	return h.claimers
 }
 
 // refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
