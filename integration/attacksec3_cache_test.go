@@ -102,3 +102,47 @@ public class NodeTool {
 		t.Errorf("code planted in a cache another user owns ran as this user")
 	}
 }
+
+// Attack (security review 3): the same for $ISLANDS_STATE. The script makes it private ("chmod 700,
+// chmod -R go-rwx") but never asks whose it is, and keeps any password file it finds there
+// (new_secret: "unless it has one already"). Another user who made the state directory first (a
+// shared path such as /tmp/islands-world, or /work/world before its owner's first up) chooses the
+// world's passwords, and as the directory's owner keeps every right on it after the chmod: the
+// world then runs with an admin password that user knows. Here only install runs (no service is
+// started): the state is uid 65534's, with a planted admin password.
+func TestAttackSec3RegionsKeepsPasswordsPlantedInAnotherUsersState(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a state owned by another user")
+	}
+	for _, tool := range []string{"keytool", "java", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip("no " + tool)
+		}
+	}
+	home, _ := os.UserHomeDir()
+	if _, err := os.Stat(filepath.Join(home, ".cache", "islands", "cassandra-5.0.9", "lib", ".complete")); err != nil {
+		t.Skip("no warm ISLANDS_CACHE (install would download)")
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	secrets := filepath.Join(state, "secrets")
+	if err := os.MkdirAll(secrets, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	const planted = "PlantedByAnotherUser0123456789ab" // 32 letters and digits, as new_secret makes them
+	if err := os.WriteFile(filepath.Join(secrets, "islands_admin.password"), []byte(planted+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(state, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 65534, 65534) })
+
+	regions, err := filepath.Abs("../scripts/regions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(regions, "install")
+	cmd.Env = append(os.Environ(), "ISLANDS_STATE="+state)
+	out, err := cmd.CombinedOutput()
+	t.Logf("scripts/regions install with ISLANDS_STATE owned by uid 65534: %v\n%s", err, out)
+	if b, rerr := os.ReadFile(filepath.Join(secrets, "islands_admin.password")); err == nil && rerr == nil && strings.TrimSpace(string(b)) == planted {
+		t.Errorf("install accepted a state directory another user owns and kept the admin password that user planted: the world's superuser password is theirs")
+	}
+}
