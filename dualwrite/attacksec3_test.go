@@ -68,3 +68,18 @@ func TestAttackSec3DeadLetterLogShowsMemberData(t *testing.T) {
 		}
 	}
 }
+
+// Attack (security review 3): the same promise for shadow reads ("logged with the statement and a
+// hash of the values (member data; the values themselves at debug level only)") holds only for
+// bound values. A statement that carries its values as literals — legal, common, and lexed by this
+// package already (cqllex.go) — is logged whole at warn level, so the member's email the hash was
+// to hide is in the line next to its hash.
+func TestAttackSec3ShadowMismatchWarnShowsLiteralValues(t *testing.T) {
+	var warn bytes.Buffer
+	logShadowMismatch(slog.New(slog.NewTextHandler(&warn, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		"SELECT * FROM ks.members WHERE email = 'alice@example.com'", nil, 1, 0)
+	t.Logf("warn: %s", warn.String())
+	if strings.Contains(warn.String(), "alice@example.com") {
+		t.Errorf("the shadow-read warning shows the member's email (a literal in the statement); values are member data, at debug only")
+	}
+}
