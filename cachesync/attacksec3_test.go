@@ -11,12 +11,12 @@ import (
 
 // Attack (security review 3): dualwrite keeps member data out of its warnings because "a key may
 // be an email" (shadow reads log a hash; the values at debug only). cachesync's keys are the same
-// member data — an application caches "member:<email>" — and cachesync logs them as they are at
-// info, warn and error level, in ten places (client.go: a value too large to replicate, an old write, a
-// failed local write, a touch not confirmed; agent.go: an event not applied, a value memcached
-// refused; spill.go: events dropped or not spilled; publisher.go: a large event, a publish after
-// Close). Here the commonest: a value over
-// MaxValueBytes, logged at INFO by every Set of it.
+// member data — an application caches "member:<email>" — and cachesync logs them as they are, at
+// info, warn and error level, in ten places (client.go: a value too large to replicate, an old
+// write, a failed local write, a touch not confirmed; agent.go: an event not applied, a value
+// memcached refused; spill.go: events dropped or not spilled; publisher.go: a large event, a
+// publish after Close). Here the commonest: a value over MaxValueBytes, logged at INFO by every
+// Set of it.
 func TestAttackSec3CacheKeyLoggedAsItIs(t *testing.T) {
 	var logs bytes.Buffer
 	c, err := NewClient(newFakeMemcache(time.Now), &recSink{}, ClientOptions{Region: "us-east-1", Rules: Rules{Default: Replicate},
