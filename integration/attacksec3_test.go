@@ -75,3 +75,64 @@ func TestAttackSec3AppRoleReadsOtherKeyspacesThroughVirtualTables(t *testing.T) 
 	}
 	t.Logf("the application's role read %d of %d virtual tables", readable, len(tables))
 }
+
+// Attack (security review 3): system_traces is readable by every role (islands_app reads it with
+// no grant, as TestAttackSecAppRoleReadsVirtualTables shows), and a traced request's session row
+// keeps its statement's text, with the values it holds as literals. Whenever anyone traces a
+// request (cqlsh's TRACING ON while diagnosing, nodetool settraceprobability, a driver's Trace),
+// the application's role — granted nothing on that keyspace — reads the member data the request
+// carried (SELECT * FROM system_traces.sessions lists them all), for as long as the traces live
+// (a day by default). Here the admin traces one insert, as cqlsh sends it, into a keyspace the
+// application may not read.
+func TestAttackSec3AppRoleReadsTracedMemberData(t *testing.T) {
+	e := needSecured(t)
+	const ks = "attacksec3_traced"
+	const email = "traced.member@example.com"
+	admin := session(t, e.EUCQL)
+	freshKeyspace(t, admin, ks)
+	t.Cleanup(func() { _ = admin.Query("DROP KEYSPACE IF EXISTS " + ks).Exec() })
+	ddl(t, admin, "CREATE TABLE "+ks+".members (id int PRIMARY KEY, email text)")
+	tracer := &traceIDs{}
+	// As cqlsh sends it after TRACING ON: the values are literals in the statement (a prepared
+	// statement's bound values are not kept in the trace; Cassandra 5 keeps the query text only).
+	if err := admin.Query("INSERT INTO " + ks + ".members (id, email) VALUES (1, '" + email + "')").Trace(tracer).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if len(tracer.ids) == 0 {
+		t.Fatal("no trace id came back")
+	}
+
+	app, err := clusterAs(e.EUCQL, cqlconn.MustFromEnv(cqlconn.RoleApp)).CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer app.Close()
+	var probe int
+	if err := app.Query("SELECT id FROM " + ks + ".members LIMIT 1").Scan(&probe); err == nil {
+		t.Fatalf("the application's role reads %s.members directly: the test's premise (no grant) does not hold", ks)
+	}
+	var found string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && found == ""; time.Sleep(500 * time.Millisecond) {
+		it := app.Query("SELECT parameters FROM system_traces.sessions WHERE session_id = ?", tracer.ids[0]).Iter()
+		var params map[string]string
+		for it.Scan(&params) {
+			t.Logf("the application reads the trace session's parameters: %v", params)
+			if s := fmt.Sprint(params); strings.Contains(s, email) {
+				found = s
+			}
+		}
+		if err := it.Close(); err != nil {
+			t.Logf("reading system_traces.sessions as the application: %v", err)
+			return
+		}
+	}
+	t.Logf("trace %x", tracer.ids[0])
+	if found != "" {
+		t.Errorf("the application's role, granted nothing on %s, reads the member's email from system_traces.sessions: %.300s", ks, found)
+	}
+}
+
+// traceIDs is a gocql.Tracer that keeps the trace ids.
+type traceIDs struct{ ids [][]byte }
+
+func (t *traceIDs) Trace(id []byte) { t.ids = append(t.ids, id) }
