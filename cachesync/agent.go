@@ -343,7 +343,7 @@ func (a *Agent) handleOne(ctx context.Context, msg types.Message) bool {
 		if a.m != nil {
 			a.m.applyErr.Inc()
 		}
-		a.logger.Warn("cachesync: event not applied; it comes back for a retry", "key", ev.Key, "op", ev.Op, "err", err)
+		logKey(a.logger, slog.LevelWarn, "cachesync: event not applied; it comes back for a retry", ev.Key, "op", ev.Op, "err", err)
 		a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
 			ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: a.opts.RetryDelay})
 		return false
@@ -434,8 +434,8 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 	tomb := tombstoneSeconds(a.opts.TombstoneTTL)
 	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
 		a.stats.Ahead.Add(1)
-		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
-			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
+		logKey(a.logger, slog.LevelWarn, "cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
+			ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
 		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t) // held until its time: itemExpiration
 	}
 	switch ev.Op {
@@ -451,7 +451,7 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 		if err != nil && !unreachable(err) && !errors.Is(err, errContention) {
 			// memcached answers but refuses the value (larger than its item_size_max): the value
 			// cannot be held here, its version still must be.
-			a.logger.Warn("cachesync: replicated value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
+			logKey(a.logger, slog.LevelWarn, "cachesync: replicated value refused by memcached; applied as an invalidation", ev.Key, "err", err)
 			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
 		return applied, err
@@ -552,7 +552,7 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 		}
 		return err == nil, err
 	}
-	return false, fmt.Errorf("%w: %s", errContention, ev.Key)
+	return false, fmt.Errorf("%w: key_hash %s", errContention, keyHash(ev.Key)) // logged at warn: the key itself is not
 }
 
 // keepInvisible extends a message's visibility while a slow handler runs; the returned func stops it.
