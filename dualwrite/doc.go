@@ -179,4 +179,11 @@
 // Reads go to the read side only; with WithShadowReads a sampled fraction also runs on the other side
 // in the background and mismatching results are counted and logged with the statement and a hash
 // of the values (member data; the values themselves at debug level only).
+//
+// Logs and member data: a statement's values, bound or written as literals in its text, are member
+// data. At info, warn and error every line (shadow mismatches, dead letters, withdrawn and uncertain
+// writes, a lost async write) carries the statement with its string, number, blob and UUID literals
+// masked as *** and key_hash, a hash of its bound values (the same values give the same hash); the
+// values and the statement as written are logged at debug level only. A Cassandra error (err) is
+// logged as the driver gives it: a server's syntax error may quote part of the statement.
 package dualwrite
