@@ -15,7 +15,7 @@ import "testing"
 func TestAttack6DecideKeepSourceLosesKeyOnlyRowUnderNullOverride(t *testing.T) {
 	s := row("k", absent("v"), absent("w"))
 	src := part(s)
-	dst := part() // the destination holds no row of the partition…
+	dst := part()                                          // the destination holds no row of the partition…
 	dst.Rows = []Row{row("other", simple("w", c("x", 5)))} // …but another row, so it is read
 
 	plain := Decide(src, dst, []RowDecision{{Source: &src.Rows[0], Keep: KeepSource}})
