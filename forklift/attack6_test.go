@@ -1,6 +1,9 @@
 package forklift
 
 import (
+	"bytes"
+	"encoding/binary"
+
 	"testing"
 
 	"github.com/globalcloud/islands/internal/cql"
@@ -61,5 +64,66 @@ func TestAttack6DecideKeyOnlySourceRowNeverCopiedYetVerifyClean(t *testing.T) {
 	if !held {
 		t.Fatalf("the source's key-only row ck=1, kept by the resolver (KeepSource), is not in the destination after "+
 			"the copy; verify clean=%v (counts %+v)", clean, c)
+	}
+}
+
+// timedSource is a partSource whose partitions carry the Unix second they were read at, as
+// partitionStream's do (partitionStream.at: the second the partition's page was requested, to
+// which its TTLs are stated).
+type timedSource struct {
+	parts  []*merge.Partition
+	readAt []int64
+	i      int
+	last   int64
+}
+
+func (s *timedSource) next() (*merge.Partition, int64) {
+	if s.i >= len(s.parts) {
+		return nil, 0
+	}
+	p := s.parts[s.i]
+	s.last = s.readAt[s.i]
+	s.i++
+	return p, int64(binary.BigEndian.Uint32(p.Key[0]))
+}
+
+func (s *timedSource) at() int64 { return s.last }
+
+// TestAttack6VerifyComparesTTLsReadAtDifferentInstants
+// Scenario: lww; the destination holds the source's cell exactly (same value, writetime, expiry
+// instant 1100). Verify's compare walks both sides' streams in lockstep, but a stream's page is
+// dated by when it was requested: the destination's page holding the partition was fetched 10 s
+// after the source's (the destination holds destination-only partitions of the subrange — other
+// islands' data, the very case of a global destination — so it pages through more rows first), so
+// the source reads TTL 100 at second 1000 and the destination TTL 90 at second 1010.
+// Promise broken: merge.ExpiryTolerance / cellVerdict: "no verify reports a difference for a TTL
+// difference inside it" — the hash path dates each side's TTLs by its read instant (hashPartition
+// with st.readAt) and finds the same expiry; compareSides compares the raw remaining TTLs, calls the
+// source's later-looking expiry the winner and reports a mismatch of a cell the destination holds
+// exactly. Repair then rewrites nothing useful, and its second verify, lagging alike, records the
+// cell as "shadowed" by a deletion that does not exist (and, the other way round, a destination
+// read earlier than the source hides an expiry that really is earlier by the lag).
+func TestAttack6VerifyComparesTTLsReadAtDifferentInstants(t *testing.T) {
+	tb := testTable(t, "lww", nil)
+	cell := func(ttl int32) *merge.Partition {
+		return &merge.Partition{Key: [][]byte{be32(1)}, Rows: []merge.Row{{Clustering: [][]byte{be32(1)},
+			Columns: []merge.Column{{Name: "v", Kind: merge.Simple, Present: true,
+				Cell: merge.Cell{Value: []byte("a"), WriteTime: 10, TTL: ttl}}}}}}
+	}
+	src := &timedSource{parts: []*merge.Partition{cell(100)}, readAt: []int64{1000}} // expires at 1100
+	dst := &timedSource{parts: []*merge.Partition{cell(90)}, readAt: []int64{1010}}  // expires at 1100
+	var sh, dh recorder
+	hashPartition(&sh, cell(100), 1000)
+	hashPartition(&dh, cell(90), 1010)
+	if !bytes.Equal(sh.Bytes(), dh.Bytes()) {
+		t.Fatalf("control: the hash path should see the same expiry")
+	}
+	var c counts
+	if err := compareSides(tb, src, dst, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.missing+c.mismatched != 0 {
+		t.Fatalf("the destination holds the source's cell with the same expiry instant (1000+100 = 1010+90), "+
+			"yet compare reports missing=%d mismatched=%d: %+v", c.missing, c.mismatched, c.samples)
 	}
 }
