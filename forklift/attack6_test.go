@@ -127,3 +127,37 @@ func TestAttack6VerifyComparesTTLsReadAtDifferentInstants(t *testing.T) {
 			"yet compare reports missing=%d mismatched=%d: %+v", c.missing, c.mismatched, c.samples)
 	}
 }
+
+// TestAttack6VerifyCleanOverEarlierExpiryReadEarlier
+// Scenario: lww; the destination's copy of a cell expires 10 s before the source's (1100 against
+// 1110: e.g. a copy aged by a wait it should not have been). The hash path dates TTLs and sees
+// different expiries, so the subrange is compared; there the destination's partition was read 10 s
+// before the source's (the source pages through source-only partitions first: a partly copied
+// range), so both read TTL 100, and compare calls the cell held: verify Clean.
+// Promise broken: cellVerdict / merge.Reconcile ("the later expiry wins"): the source's cell,
+// expiring 10 s later, beats the destination's, so the destination does not hold it ("mismatched");
+// merge.ExpiryTolerance admits 3 s, not the lag between two reads.
+func TestAttack6VerifyCleanOverEarlierExpiryReadEarlier(t *testing.T) {
+	tb := testTable(t, "lww", nil)
+	cell := func(ttl int32) *merge.Partition {
+		return &merge.Partition{Key: [][]byte{be32(1)}, Rows: []merge.Row{{Clustering: [][]byte{be32(1)},
+			Columns: []merge.Column{{Name: "v", Kind: merge.Simple, Present: true,
+				Cell: merge.Cell{Value: []byte("a"), WriteTime: 10, TTL: ttl}}}}}}
+	}
+	src := &timedSource{parts: []*merge.Partition{cell(100)}, readAt: []int64{1010}} // expires at 1110
+	dst := &timedSource{parts: []*merge.Partition{cell(100)}, readAt: []int64{1000}} // expires at 1100
+	var sh, dh recorder
+	hashPartition(&sh, cell(100), 1010)
+	hashPartition(&dh, cell(100), 1000)
+	if bytes.Equal(sh.Bytes(), dh.Bytes()) {
+		t.Fatalf("control: the hash path should see different expiries")
+	}
+	var c counts
+	if err := compareSides(tb, src, dst, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.mismatched == 0 {
+		t.Fatalf("the destination's cell expires at 1100, the source's at 1110 (beyond merge.ExpiryTolerance), "+
+			"yet compare finds no difference (counts %+v): verify is clean", c)
+	}
+}
