@@ -25,7 +25,7 @@ func TestModelCompareSidesReadLag(t *testing.T) {
 	for step := 0; step < 2000; step++ {
 		sAt, dAt := 1000+rng.Int64N(60), 1000+rng.Int64N(60)
 		exp := int64(2000 + rng.IntN(1000)) // the source's expiry instant
-		var shift int64                      // the destination's expiry minus the source's
+		var shift int64                     // the destination's expiry minus the source's
 		switch rng.IntN(3) {
 		case 0: // held
 		case 1:
