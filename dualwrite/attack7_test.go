@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -69,5 +70,57 @@ func TestAttack7TimedOutCounterUncertainTwice(t *testing.T) {
 		t.Fatalf("one counter update whose leader timed out is recorded %d times as uncertain for the primary "+
 			"(want 1: Uncertain()=%+v); after the operator dropped the uncertain store, SetPhase(Dual) = %v "+
 			"(the memory copy holds the primary's authority with no command to clear it)", n, s.Uncertain(), perr)
+	}
+}
+
+// TestAttack7OpenIntoDualOverAckedUncertainCounterForPrimary
+// Interleaving: a process runs in dual-flipped (the secondary authoritative); an acknowledged
+// counter update lands on the secondary and times out on the primary (the follower): recorded
+// uncertain for the primary, the caller told success. The process restarts into dual (the primary
+// authoritative): Open skips the primary's uncertain store ("in dual they are mostly writes whose
+// leader failed"), though this one's caller was told it succeeded, and opens.
+// Promise broken (package doc): "Opening a session (New, Open) is the same switch" as SetPhase,
+// which refuses to make a side authoritative while it has uncertain writes; SetPhase(Dual) from
+// dual-flipped refuses over this very record, a restart into dual does not. The exclusion's premise
+// ("which in dual come from such writes", writes whose caller was told they failed) does not hold for
+// a record a dual-flipped process left.
+func TestAttack7OpenIntoDualOverAckedUncertainCounterForPrimary(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeSides{}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) {
+		return false, transientErr{} // the increment's answer is lost on the follower
+	})
+	s := newFakeSession(t, f, WithReplayLog(l), WithPhase(DualFlipped))
+	if err := s.Query("UPDATE ks.hits SET n = n + 1 WHERE k = ?", 1).Exec(); err != nil {
+		t.Fatalf("control: the counter update was acknowledged by the authoritative secondary: %v", err)
+	}
+	if perr := s.SetPhase(Dual); perr == nil {
+		t.Fatal("control: SetPhase(Dual) made the primary authoritative over its uncertain counter")
+	}
+	s.Close()
+	l.Close()
+
+	l2, err := OpenFileLog(dir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if es, _ := l2.UncertainEntries(); len(es) != 1 {
+		t.Fatalf("control: uncertain store after restart: %d records, want 1", len(es))
+	}
+	f.set(primarySide, nil)
+	opts := []Option{withExecHook(f.exec), WithReplayLog(l2), WithPhase(Dual), WithOpenWait(200 * time.Millisecond)}
+	s2, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts)
+	if err == nil {
+		s2.Close()
+		t.Fatal("a session opened straight into dual (the primary authoritative) over an acknowledged counter update " +
+			"whose outcome on the primary is unknown (uncertain, recorded in dual-flipped); SetPhase(Dual) refuses the same switch")
+	}
+	if !errors.Is(err, ErrAuthorityBacklog) {
+		t.Fatalf("open into dual: %v, want ErrAuthorityBacklog", err)
 	}
 }
