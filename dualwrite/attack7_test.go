@@ -124,3 +124,42 @@ func TestAttack7OpenIntoDualOverAckedUncertainCounterForPrimary(t *testing.T) {
 		t.Fatalf("open into dual: %v, want ErrAuthorityBacklog", err)
 	}
 }
+
+// TestAttack7StrictNoLogUncertainCounterDoesNotHoldAuthority
+// Interleaving: Strict with no replay log (allowed: only PrimaryAuthoritative and Async need one),
+// in dual; a counter update lands on the primary and times out on the secondary: recorded as
+// uncertain for the secondary in memory (there is no store), the caller told ErrFollower. Then
+// SetPhase(DualFlipped): pendingFor returns 0 whenever s.log is nil, so the secondary becomes
+// authoritative over a counter whose value on it is unknown and that Uncertain() still lists.
+// Promise broken (package doc, SetPhase): it refuses "to make a side authoritative while … that
+// side has … uncertain writes (a counter update or a conditional write whose outcome on it is
+// unknown …)"; recordUncertain's own contract: "Without a store (Strict with no replay log) … it is
+// kept in memory (Uncertain, counted against sd's authority for the life of the process)".
+func TestAttack7StrictNoLogUncertainCounterDoesNotHoldAuthority(t *testing.T) {
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) {
+		return false, transientErr{} // the increment's answer is lost
+	})
+	opts := []Option{withExecHook(f.exec), WithPolicy(Strict), WithPhase(Dual)}
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts)
+	if err != nil {
+		t.Fatalf("control: Strict without a replay log: %v", err)
+	}
+	defer s.Close()
+	if err := s.Query("UPDATE ks.hits SET n = n + 1 WHERE k = ?", 1).Exec(); !errors.Is(err, ErrFollower) {
+		t.Fatalf("control: Strict counter update failing on the follower: %v, want ErrFollower", err)
+	}
+	n := 0
+	for _, u := range s.Uncertain() {
+		if u.Side == secondarySide.String() {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("control: uncertain records for the secondary: %d (%+v), want 1", n, s.Uncertain())
+	}
+	if err := s.SetPhase(DualFlipped); err == nil {
+		t.Fatalf("SetPhase(DualFlipped) made the secondary authoritative while Uncertain() lists a counter update "+
+			"whose outcome on it is unknown (%+v): with no replay log the in-memory record is never counted", s.Uncertain())
+	}
+}
