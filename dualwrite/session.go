@@ -465,9 +465,10 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 // them all (a superset: safe), plus the dead letters for to (acknowledged writes it lacks until an
 // operator retries or drops them) and the uncertain writes for to (writes whose outcome on it is
 // unknown, never replayed, until an operator reconciles and drops them). A dead-letter or
-// uncertain store that cannot be read counts as one.
+// uncertain store that cannot be read counts as one. Without a replay log (Strict) only the
+// uncertain writes kept in memory remain: they are counted all the same.
 func (s *Session) pendingFor(from, to side) int64 {
-	if from == to || s.log == nil {
+	if from == to {
 		return 0
 	}
 	var shared int64
@@ -476,7 +477,10 @@ func (s *Session) pendingFor(from, to side) int64 {
 		// adopted batch leaves the shared count only after its entries are in the local log.
 		shared = s.ho.owedTo(to)
 	}
-	n, _ := s.log.Backlog()
+	var n int64
+	if s.log != nil {
+		n, _ = s.log.Backlog()
+	}
 	return shared + n + s.deadLettersFor(to) + s.uncertainFor(to)
 }
 
@@ -524,8 +528,16 @@ func (s *Session) uncertainFor(sd side) int64 {
 			n++
 		}
 	}
+	return n + s.uncertainInMemoryFor(sd)
+}
+
+// uncertainInMemoryFor counts the uncertain writes for side sd kept in this process's memory only
+// (no replay log, or its uncertain store could not keep them): no command drops them, they hold
+// sd's authority for the life of the process.
+func (s *Session) uncertainInMemoryFor(sd side) int64 {
 	s.uncertainMu.Lock()
 	defer s.uncertainMu.Unlock()
+	var n int64
 	for _, u := range s.uncertain {
 		if u.Side == sd.String() {
 			n++
@@ -548,7 +560,8 @@ func (s *Session) uncertainAsides() ([]Aside, error) {
 // owedDetail says what stands in the way of making sd authoritative and what clears each part,
 // for ErrAuthorityBacklog's message.
 func (s *Session) owedDetail(sd side) string {
-	d, u := s.deadLettersFor(sd), s.uncertainFor(sd)
+	d, u, mem := s.deadLettersFor(sd), s.uncertainFor(sd), s.uncertainInMemoryFor(sd)
+	u -= mem
 	msg := "use SetPhaseWait (or WaitReplayed) for the backlog"
 	if d > 0 {
 		msg += fmt.Sprintf("; %d dead letters for the %s side: `islands replay inspect DIR`, then `islands replay retry DIR` "+
@@ -558,6 +571,11 @@ func (s *Session) owedDetail(sd side) string {
 		msg += fmt.Sprintf("; %d uncertain writes for the %s side (counter updates or conditional writes whose outcome there "+
 			"is unknown, never replayed): `islands replay inspect DIR`, reconcile them on the %s side, then "+
 			"`islands replay drop --uncertain --yes DIR`", u, sd, sd)
+	}
+	if mem > 0 {
+		msg += fmt.Sprintf("; %d uncertain writes for the %s side kept in this process's memory only (no replay log, or its "+
+			"uncertain store could not keep them; Session.Uncertain lists them): reconcile them on the %s side; they hold "+
+			"its authority until this process ends", mem, sd, sd)
 	}
 	return msg
 }
