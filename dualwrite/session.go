@@ -258,9 +258,12 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 //     at most openWait (WithOpenWait, default 5 s) and no longer than Open's context, then
 //     refuses. Waiting rather than refusing because a restart in dual routinely finds entries
 //     for the primary — writes whose leader failed, kept for it too — that land in moments. Its
-//     dead letters and uncertain writes are not counted at open: in dual they are mostly
-//     writes whose leader (the primary) failed, whose callers were told so; SetPhase from
-//     dual-flipped counts them.
+//     acknowledged dead letters and uncertain writes (records not marked Unacked: left by a
+//     dual-flipped process, where the primary was the follower) refuse at once, as SetPhase
+//     from dual-flipped refuses over them: the replayer never resolves them. Those marked Unacked
+//     (the write's leader failed and its caller was told so: what a dual process leaves after a
+//     primary blip) are not counted, as Unacked entries are not; records written before the
+//     mark existed read as acknowledged.
 //
 // A session WithMigration opens in primary-only until its watcher applies the phase of the control
 // keyspace or of the state file (startMigration), through setPhase: into dual-flipped or
@@ -314,6 +317,12 @@ func (s *Session) openOwedWait(ctx context.Context, p Phase, wait bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.openWait)
 	defer cancel()
 	for {
+		if a := s.ackedAsidesFor(lead); a > 0 {
+			// Never resolved by the replayer: refused at once, whatever the wait.
+			return fmt.Errorf("%w: opening in %s makes the %s side authoritative while it has %d acknowledged writes "+
+				"in its dead letters or uncertain store (kept or recorded while the %s side was authoritative); %s",
+				ErrAuthorityBacklog, p, lead, a, lead.other(), s.owedDetail(lead))
+		}
 		n := min(s.ackedBacklogOf(lead), s.openOwed-s.replayResolved[lead].Load())
 		if n <= 0 {
 			return nil
@@ -544,6 +553,38 @@ func (s *Session) uncertainInMemoryFor(sd side) int64 {
 		}
 	}
 	return n
+}
+
+// ackedAsidesFor counts side sd's dead letters and uncertain writes whose caller was told the
+// write succeeded: every record not marked Unacked (records written before the mark existed, and
+// records that cannot be decoded, count: the safe side). A store that cannot be read counts as
+// one.
+func (s *Session) ackedAsidesFor(sd side) int64 {
+	var n int64
+	for _, read := range []func() ([]Aside, error){s.deadLetterAsides, s.uncertainAsides} {
+		asides, err := read()
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the dead-letter log or the uncertain store", "err", err)
+			n++
+		}
+		for _, a := range asides {
+			if a.Raw != nil || (a.Entry.Side == sd.String() && !a.Entry.Unacked) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// deadLetterAsides reads the replay log's dead letters (none when it keeps none).
+func (s *Session) deadLetterAsides() ([]Aside, error) {
+	switch l := s.log.(type) {
+	case interface{ DeadLetters() ([]Aside, error) }:
+		return l.DeadLetters()
+	case interface{ DeadLetters() []Aside }:
+		return l.DeadLetters(), nil
+	}
+	return nil, nil
 }
 
 // uncertainAsides reads the replay log's uncertain store (none when it keeps none).

@@ -468,7 +468,7 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 			// A conditional write is never replayed blindly: like a counter update it is recorded
 			// as uncertain for that side, counted, and seen by SetPhase's authority check.
 			s.stats.followerFailed.Add(1)
-			if err := s.recordUncertain(op, follower, f.err); err != nil {
+			if err := s.recordUncertain(op, follower, f.err, false); err != nil {
 				return err
 			}
 			if s.cfg.policy == Strict {
@@ -489,7 +489,7 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 	case f.err == nil:
 		return nil
 	case op.counter:
-		if err := s.recordUncertain(op, follower, f.err); err != nil {
+		if err := s.recordUncertain(op, follower, f.err, false); err != nil {
 			return err
 		}
 		if s.cfg.policy == Strict {
@@ -519,10 +519,10 @@ func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f
 		// The caller is told the write failed: a record that could not be kept durably is in
 		// memory and logged (recordUncertain), and the error is the leader's.
 		if !lrefused || (f != nil && f.err == nil) {
-			_ = s.recordUncertain(op, leader, lerr)
+			_ = s.recordUncertain(op, leader, lerr, true)
 		}
 		if f != nil && f.err != nil && !s.refused(follower, op, f.err) {
-			_ = s.recordUncertain(op, follower, f.err)
+			_ = s.recordUncertain(op, follower, f.err, true)
 		}
 		return werr
 	}
@@ -731,7 +731,10 @@ func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) e
 // and the memory copy is made by that record's own goroutine only when the record really failed,
 // never because the caller stopped waiting for it. SetPhase waits for records under way
 // (waitAppends), so it sees the one copy.
-func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) error {
+//
+// unacked says the caller is told the write failed (its leader failed): the record is marked
+// Unacked, as replay log entries are, and Open does not count it against the primary's authority.
+func (s *Session) recordUncertain(op *writeOp, sd side, ferr error, unacked bool) error {
 	s.stats.uncertain.Add(1)
 	if s.m != nil {
 		s.m.uncertain.Inc()
@@ -745,6 +748,7 @@ func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) error {
 		return nil
 	}
 	e := s.entryFor(op, sd)
+	e.Unacked = unacked
 	r, _ := s.log.(reserver)
 	done := make(chan error, 1)
 	s.bgWG.Add(1)
