@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +63,72 @@ func TestAttackChecker2IslandDivergesOnTwoEUWritesOfUnknownOutcome(t *testing.T)
 		var f Final
 		f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{1: {Tags: []string{"e1"}}})
 		attackCheck(t, b, f, "diverged")
+	})
+}
+
+// Violation: an acknowledged value lost, or a torn logged batch. Write b (acknowledged) set k=1 to
+// "vb"; the only writes that ever deleted k=1 are two logged batches of unknown outcome, d1
+// (delete k=1, update k=2) and d2 (delete k=1, update k=3). Every datacenter has k=1 absent, and
+// k=2 and k=3 still hold their older values (ts 10) that d1's and d2's updates (ts 30, 40) would
+// have beaten. Real: "vb" is gone, so d1 or d2 removed it; whichever did applied its delete and
+// not its update: a torn batch (a logged batch applies whole); had neither applied, b is lost.
+// Either way a violation. Missed: evidence (onlyCandidate) names a delete applied only when it is
+// the single write that may have removed the value; with two candidates neither is "seen", so
+// neither batch's missing update is judged, and the absent v is excused by "a delete that may
+// have applied" without asking whether the final state shows it did not.
+func TestAttackChecker2TornBatchAmongTwoDeletesOfUnknownOutcome(t *testing.T) {
+	b := &pb{}
+	b.ok("a", 10, Mut{F: FInsert, K: 2, V: "v2a"}, Mut{F: FInsert, K: 3, V: "v3a"})
+	b.ok("b", 20, Mut{F: FInsert, K: 1, V: "vb"})
+	b.w("writer-us#0", "d1", Info, 30, time.Millisecond, Mut{F: FDelete, K: 1}, Mut{F: FUpdate, K: 2, V: "v2d"})
+	b.w("writer-us#0", "d2", Info, 40, time.Millisecond, Mut{F: FDelete, K: 1}, Mut{F: FUpdate, K: 3, V: "v3d"})
+	b.drained()
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{2: row("v2a", 10), 3: row("v3a", 10)}, map[int]RowState{})
+	r := Check(b.ops, f, CheckOptions{})
+	if got := checks(r); !slices.Contains(got, "torn-batch") && !slices.Contains(got, "lost-write") {
+		t.Errorf("planted torn-batch/lost-write not reported; reported %v: %v", got, r.Violations)
+	}
+}
+
+// Violation: eu-west-1's cache holds "va" for good while every datacenter holds "vb": write b of
+// us-east-1 (acknowledged) replaced it and its invalidation completed (the event to eu-west-1
+// sent, the second one SecondInvalidation later). ElasticMQ-eu was killed five minutes later,
+// with no fault on eu-west-1's agent, its SQS server, the WAN or any SQS path in between. Real: an
+// in-memory queue loses only the events still in it when it dies; eu-west-1's agent, polling all
+// along, had received both invalidations minutes before, so the kill lost nothing of b's and
+// cannot account for the entry. The same for a cache-only key and memcached-eu killed five
+// minutes after the newest set: an older set's event can land after the restart only if it was
+// held back, and nothing held it. Missed: the excuses compare only the order (kill after the
+// invalidation / set), never how long after, so any kill of the broker or the cache at any later
+// time explains every stale entry before it.
+func TestAttackChecker2StaleCacheExcusedByAKillMinutesLater(t *testing.T) {
+	t.Run("row entry, ElasticMQ-eu killed five minutes after the invalidation", func(t *testing.T) {
+		b := &pb{}
+		b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+		b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+		b.cache("writer-us#0", "i", FCacheDel, RowKey(1), "", OK, 25, "b")
+		b.t += int64(5 * time.Minute)
+		b.nem(KindKill, "elasticmq-eu", "start", "")
+		b.nem(KindKill, "elasticmq-eu", "end", "")
+		b.drained()
+		var f Final
+		f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
+		f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {RowKey(1): {Value: "va", Version: cachesync.Version{Micros: 45, Origin: "eu-west-1"}}}}
+		attackCheck(t, b, f, "stale-cache")
+	})
+	t.Run("cache-only entry, memcached-eu killed five minutes after the newest set", func(t *testing.T) {
+		b := &pb{}
+		us := func(n int64) cachesync.Version { return cachesync.Version{Micros: n, Origin: "us-east-1"} }
+		b.cache("writer-us#0", "s1", FCacheSet, CacheOnlyKey(1), "vs1", OK, 10, "")
+		b.cache("writer-us#0", "s2", FCacheSet, CacheOnlyKey(1), "vs2", OK, 20, "")
+		b.t += int64(5 * time.Minute)
+		b.nem(KindKill, "memcached-eu", "start", "")
+		b.nem(KindKill, "memcached-eu", "end", "")
+		b.drained()
+		var f Final
+		f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+		f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {CacheOnlyKey(1): {Value: "vs1", Version: us(10)}}}
+		attackCheck(t, b, f, "stale-cache")
 	})
 }
