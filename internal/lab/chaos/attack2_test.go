@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -131,4 +132,28 @@ func TestAttackChecker2StaleCacheExcusedByAKillMinutesLater(t *testing.T) {
 		f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {CacheOnlyKey(1): {Value: "vs1", Version: us(10)}}}
 		attackCheck(t, b, f, "stale-cache")
 	})
+}
+
+// Violation: a caller waited a minute for a write while its side and its writer were healthy.
+// writer-us#0 invoked write a and got no answer for 60 s — its other workers went on writing
+// through cassandra-us in 1 ms each all along, and no fault touched cassandra-us or the writer —
+// until the nemesis killed the writer (kill -9, then its next incarnation drained). Real: the
+// deadline (CallerWait, 2 s) passed 58 s before the kill; the kill ended a wait that had already
+// broken the bound, it did not cause it. Missed: the caller-wait check skips every write with no
+// completion ("a write its process died in is no wait"), however long it had waited before its
+// process died, so a hung write is hidden by any later kill of its writer.
+func TestAttackChecker2HungWriteHiddenByALaterKillOfItsWriter(t *testing.T) {
+	b := &pb{}
+	start := b.tick()
+	b.ops = append(b.ops, Op{Time: start, Type: Invoke, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", Muts: []Mut{{F: FInsert, K: 1, V: "va"}}, TS: 10})
+	for i := 0; i < 60; i++ { // the writer's other workers, answered in 1 ms all along
+		b.t = start + int64(i+1)*int64(time.Second)
+		b.ok(fmt.Sprintf("o%d", i), int64(100+i), Mut{F: FInsert, K: 2, V: fmt.Sprintf("v%d", i)})
+	}
+	b.nem(KindKill, "writer-us", "start", "")
+	b.nem(KindKill, "writer-us", "end", "")
+	b.drained("writer-us#1")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{2: row("v59", 159)}, map[int]RowState{})
+	attackCheck(t, b, f, "caller-wait")
 }
