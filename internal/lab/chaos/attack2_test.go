@@ -180,7 +180,7 @@ func TestAttackChecker2StaleCacheFromReplayLagBeyondContract(t *testing.T) {
 	tb := b.t
 	b.cache("writer-eu#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
 	backlog := func(at, n int64) {
-		b.ops = append(b.ops, Op{Time: at, Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "backlog", Backlog: n})
+		b.ops = append(b.ops, Op{Time: at, Type: Stats, Process: "writer-eu#0", Region: EURegion, Backlog: n})
 	}
 	backlog(tb+2*sec, 1)
 	b.t = tb + 8*sec
@@ -203,5 +203,54 @@ func TestAttackChecker2StaleCacheFromReplayLagBeyondContract(t *testing.T) {
 	if len(r.Violations) > 0 {
 		t.Errorf("a history outside cachesync's contract (replica lag 19 s > SecondInvalidation 11 s, from dualwrite's replay) reported as %d violations (want a finding or an explanation): %v",
 			len(r.Violations), r.Violations)
+	}
+}
+
+// Violation: a fill of us-east-1 read, and a cache read then returned, "vx", the value of write x,
+// which timed out and never applied anywhere: every datacenter (hints delivered, repair clean)
+// holds "vb" with writetime 20, which x (ts 30) would have beaten under last-write-wins, and
+// nothing newer than x touched the key. Real: had x applied on any replica, repair would have
+// carried it everywhere and it would win; so no database ever held "vx", and a fill that returned
+// it read a value no database had — the same defect as a definitely failed write's value (the
+// checker's "failed-write" of reads) or a value nobody wrote. Missed: readValues judges a read's
+// value only by the write's outcome (a definite failure), never by the final state's proof that
+// a write of unknown outcome did not apply (notAppliedOn, which staleExplained already uses).
+func TestAttackChecker2ReadOfAWriteTheFinalStateShowsNeverApplied(t *testing.T) {
+	b := &pb{}
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	b.cache("writer-us#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	b.w("writer-us#0", "x", Info, 30, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vx"})
+	b.cache("writer-us#0", "f", FCacheFill, RowKey(1), "vx", OK, 0, "")
+	b.cache("writer-us#0", "g", FCacheGet, RowKey(1), "vx", OK, 0, "")
+	b.drained()
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
+	r := Check(b.ops, f, CheckOptions{})
+	if got := checks(r); !slices.Contains(got, "invented") && !slices.Contains(got, "failed-write") {
+		t.Errorf("planted read of a never-applied write not reported; reported %v: %v", got, r.Violations)
+	}
+}
+
+// Violation: the history records two outcomes for one operation: write f completed "fail" (a
+// definite failure, told to its caller), then "ok". Real: an operation has one outcome; the
+// checker already refuses a history in which an id is invoked twice or completed without an
+// invoke ("the history cannot tell the operations apart"), and here the first answer — the one
+// the caller acted on — says f did not happen while the final state holds its value: a failed
+// write's value, or a workload that records outcomes wrongly; either way the verdict rests on a
+// guess. Missed: Pair keeps the last completion of an id and the history check counts invokes
+// only, so the second completion silently overrides the first and the run is clean.
+func TestAttackChecker2OperationCompletedTwice(t *testing.T) {
+	b := &pb{}
+	b.w("writer-us#0", "f", Fail, 10, time.Millisecond, Mut{F: FInsert, K: 1, V: "vf"})
+	end := b.ops[len(b.ops)-1]
+	end.Type, end.Time = OK, b.tick()
+	b.ops = append(b.ops, end)
+	b.drained()
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vf", 10)}, map[int]RowState{})
+	r := Check(b.ops, f, CheckOptions{})
+	if got := checks(r); !slices.Contains(got, "history") && !slices.Contains(got, "failed-write") {
+		t.Errorf("an operation completed twice (fail, then ok) not reported; reported %v: %v", got, r.Violations)
 	}
 }
