@@ -254,3 +254,36 @@ func TestAttackChecker2OperationCompletedTwice(t *testing.T) {
 		t.Errorf("an operation completed twice (fail, then ok) not reported; reported %v: %v", got, r.Violations)
 	}
 }
+
+// Violation: writer-eu's write a waited 10 s, acknowledged, with both its sides (cassandra-eu,
+// cassandra-eu-global) and the writer healthy and no replay backlog; it began 2 ms after the
+// nemesis set the migration to dual-flipped (epoch 3). Real: a flip may change which side the
+// write waits on, but both were healthy throughout, and dualwrite's barrier "holds writes only
+// while it switches" (dualwrite/migration.go: while the side gaining authority still has replay
+// backlog it waits without holding them; here there is none), the switch waiting only for the
+// old phase's writes, themselves bounded by healthy sides and the follower budget. Nothing
+// accounts for 8 s past CallerWait. Missed: the caller-wait check skips outright every write
+// begun within 5 ms of a flip of its instance ("may have given it other sides"), however long it
+// waited, instead of judging it against the sides of both phases.
+func TestAttackChecker2CallerWaitOfAWriteBegunAtAFlipWithBothSidesHealthy(t *testing.T) {
+	b := &pb{}
+	sec := int64(time.Second)
+	attackEU(b, "writer-eu#0", "a0", OK, 2, "dual", 10, Mut{F: FInsert, K: 2, V: "v0"})
+	b.ops = append(b.ops, Op{Time: b.tick(), Type: Stats, Process: "writer-eu#0", Region: EURegion})
+	set := b.tick()
+	b.ops = append(b.ops, Op{Time: set, Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "set dual-flipped", Epoch: 3})
+	start := set + int64(2*time.Millisecond)
+	b.ops = append(b.ops, Op{Time: start, Type: Invoke, Process: "writer-eu#0", ID: "a", F: FInsert, Region: EURegion, Muts: []Mut{{F: FInsert, K: 1, V: "va"}}, TS: 20, Phase: "dual-flipped", Epoch: 3})
+	b.ops = append(b.ops, Op{Time: set + 100*int64(time.Millisecond), Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual-flipped", Epoch: 3})
+	b.ops = append(b.ops, Op{Time: set + 150*int64(time.Millisecond), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "applied dual-flipped", Epoch: 3})
+	for i := int64(1); i <= 10; i++ {
+		b.ops = append(b.ops, Op{Time: start + i*sec - 1, Type: Stats, Process: "writer-eu#0", Region: EURegion})
+	}
+	b.ops = append(b.ops, Op{Time: start + 10*sec, Type: OK, Process: "writer-eu#0", ID: "a", F: FInsert, Region: EURegion, TS: 20, LatencyNs: 10 * sec})
+	b.t = start + 11*sec
+	b.drained("writer-eu#0")
+	var f Final
+	rows := map[int]RowState{1: row("va", 20), 2: row("v0", 10)}
+	f.Rows, f.Holds = attackThree(rows, rows)
+	attackCheck(t, b, f, "caller-wait")
+}
