@@ -226,14 +226,20 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
 	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
+	completed := map[string]bool{} // operation ids completed: each has one outcome
 	for _, op := range h {
 		switch {
+		case (op.Type == OK || op.Type == Fail || op.Type == Info) && completed[op.ID]:
+			add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed twice (the second %s): an operation has one outcome, and the verdict would rest on a guess of which", op.ID, op.Type), Ops: []Op{op}})
+		case op.Type == OK || op.Type == Fail || op.Type == Info:
+			if !invoked[op.ID] {
+				add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed (%s) with no invoke before it", op.ID, op.Type), Ops: []Op{op}})
+			}
+			completed[op.ID] = true
 		case op.Type == Invoke && invoked[op.ID]:
 			add(Violation{Check: "history", What: fmt.Sprintf("operation id %s invoked twice: the history cannot tell the operations apart", op.ID), Ops: []Op{op}})
 		case op.Type == Invoke:
 			invoked[op.ID] = true
-		case (op.Type == OK || op.Type == Fail || op.Type == Info) && !invoked[op.ID]:
-			add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed (%s) with no invoke before it", op.ID, op.Type), Ops: []Op{op}})
 		case op.Type == Corrupt:
 			add(Violation{Check: "history", What: fmt.Sprintf("%s: unparsable history line (not the torn last one): %s", op.Process, op.Value)})
 		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start"):
@@ -262,6 +268,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			}
 			res.Flips[verb]++
 		}
+	}
+
+	if len(ops) == 0 {
+		// A campaign whose writers never started (or whose history was not read) checks nothing:
+		// "0 violations" would be a verdict on no traffic.
+		add(Violation{Check: "history", What: "the history holds no operation: the workload never ran, so nothing was checked"})
 	}
 
 	// 1. Every acknowledged write on every side that must hold it (in every datacenter of the
