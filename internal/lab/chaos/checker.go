@@ -333,7 +333,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	faults := faultWindows(h)
 	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
-		brokerLost := lastBrokerRestart(h, region)
+		bound := opt.SecondInvalidation + agentWindow
+		if opt.SecondInvalidation <= 0 {
+			bound = time.Minute + agentWindow // unknown: the campaign's longest SecondInvalidation
+		}
+		brokerLost := killLoses(faults, bound, "elasticmq", "elasticmq-"+short(region))
+		cacheLost := killLoses(faults, bound, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -412,12 +417,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if lost := lastKill(h, "memcached-"+short(region)); lost > newest.End.Time {
+				if cacheLost(newest.End.Time) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
 						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
 					continue
 				}
-				if brokerLost > 0 && newest.Invoke.Region != region && newest.End.Time < brokerLost {
+				if newest.Invoke.Region != region && brokerLost(newest.End.Time) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
 				}
@@ -741,8 +746,9 @@ func lastOps(ws []writeOp, n int) []Op {
 // may excuse it: a write the final state shows never applied there changed nothing a fill could
 // read. When that write was acknowledged and its own invalidation completed, every fill after it
 // read a value at least as new, whatever older writes did.
-func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost int64) (why string, newest *Completed, inv Completed) {
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(int64) bool) (why string, newest *Completed, inv Completed) {
 	key := RowKey(k)
+	var cands []*Completed // the writes superseding src that may have applied where region's fills read
 	for i := range ops {
 		c := &ops[i]
 		w := c.Invoke
@@ -755,12 +761,29 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 				changesV = true
 			}
 		}
-		if changesV && (newest == nil || w.TS > newest.Invoke.TS) {
-			newest = c
+		if changesV {
+			cands = append(cands, c)
+			if newest == nil || w.TS > newest.Invoke.TS {
+				newest = c
+			}
 		}
 	}
 	if newest == nil {
 		return "", nil, Completed{}
+	}
+	// An acknowledged superseding write whose invalidation completed (and reached region: no
+	// broker loss) rules the entry out, whatever newer writes did: every fill that read after that
+	// invalidation read its value or a newer one, and a fill that read before it is what
+	// cachesync's tombstone refuses. A newer write's missing invalidation can only leave an entry
+	// a fill stored from that write's predecessor — never one older than the invalidated write.
+	for i := range cands {
+		c := cands[i]
+		if c.Outcome != OK {
+			continue
+		}
+		if d, ok := invalidationOf(ops, *c, key); ok && d.Outcome == OK && (region == c.Invoke.Region || !brokerLost(d.End.Time)) {
+			return "", c, d
+		}
 	}
 	w := newest.Invoke
 	if newest.Outcome != OK {
@@ -770,8 +793,8 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 	if !ok || d.Outcome != OK {
 		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID), newest, d
 	}
-	if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
-		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it", newest, d
+	if region != w.Region && brokerLost(d.End.Time) {
+		return "ElasticMQ was killed after the invalidation was sent, while it may still have held it (killLoses): its in-memory queue lost it", newest, d
 	}
 	return "", newest, d
 }
@@ -1048,6 +1071,46 @@ func handoffFigures(h []Op) map[string]int64 {
 // elasticmq (0: never).
 func lastBrokerRestart(h []Op, region string) int64 {
 	return max(lastKill(h, "elasticmq"), lastKill(h, "elasticmq-"+short(region)))
+}
+
+// agentWindow is how long a cache event can wait in its queue while the agent polling it and the
+// path to it are healthy: the agent's long poll (WaitSeconds 1 s), the visibility timeout of a
+// message received and not yet deleted (5 s), a retry's delay (1 s), rounded up to 10 s
+// (agent.go's AgentOptions). The delayed second event adds SecondInvalidation before it is
+// visible at all.
+const agentWindow = 10 * time.Second
+
+// killLoses returns whether a kill -9 of one of targets (a broker's in-memory queue, a cache)
+// could have lost an event sent at a given time: the kill began after it, within the time the
+// event may have waited to be applied — bound (SecondInvalidation + agentWindow) of healthy time,
+// to which every fault window between the event and the kill adds its length (an agent paused,
+// a path cut, a node down holds events back). A kill minutes after the event, with nothing
+// holding it, found the queue without it: the agent had applied it long before.
+func killLoses(faults windows, bound time.Duration, targets ...string) func(at int64) bool {
+	var kills []int64
+	for _, w := range faults {
+		if w.kind == KindKill && slices.Contains(targets, w.target) {
+			kills = append(kills, w.start)
+		}
+	}
+	var others windows
+	for _, w := range faults {
+		if w.target != "phase" && !(w.kind == KindKill && slices.Contains(targets, w.target)) {
+			others = append(others, w)
+		}
+	}
+	all := make([]string, 0, len(others))
+	for _, w := range others {
+		all = append(all, w.target)
+	}
+	return func(at int64) bool {
+		for _, t := range kills {
+			if t >= at && time.Duration(t-at-others.covered(at, t, int64(recoveryGrace), all...)) <= bound {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // lastKill returns when target was last restarted after a kill -9 (0: never killed).
