@@ -546,7 +546,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	res.Violations = append(res.Violations, epochRule(h, ops)...)
 
 	// Every value a cache read returned, or a fill read, is one a write of that key wrote.
-	res.Violations = append(res.Violations, readValues(ops, prov, byValue, cacheSets)...)
+	res.Violations = append(res.Violations, readValues(ops, prov, byValue, cacheSets, neverAppliedIn(h, f))...)
 
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
@@ -823,6 +823,32 @@ func notAppliedOn(w Op, k int, db RowState) bool {
 		}
 	}
 	return false
+}
+
+// neverAppliedIn returns whether the final state f shows that write w's mutation of key k took
+// effect on no side that receives it: every such side's row holds a cell the mutation would have
+// beaten (notAppliedOn) — after hints and repair, a mutation applied on any replica would have
+// reached them all and won. A history in which a Cassandra node was killed shows nothing (a
+// kill may lose what a node applied), nor one with no side receiving the write.
+func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
+	for _, op := range h {
+		if op.Type == NemesisEvent && op.F == KindKill && strings.HasPrefix(op.Target, "cassandra") {
+			return func(Op, int) bool { return false }
+		}
+	}
+	return func(w Op, k int) bool {
+		n := 0
+		for _, side := range sortedKeys(f.Rows) {
+			if holds := f.Holds[side]; len(holds) > 0 && !slices.Contains(holds, w.Region) {
+				continue
+			}
+			if !notAppliedOn(w, k, f.Rows[side][k]) {
+				return false
+			}
+			n++
+		}
+		return n > 0
+	}
 }
 
 // replicaArrival returns when region's datacenter of the global keyspace received write w of
