@@ -501,12 +501,25 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	migrating := migrationRegions(h)
 	var lats []time.Duration
 	waits := 0
+	deathOf := processDeaths(h, faults)
 	for _, c := range ops {
-		if len(c.Invoke.Muts) == 0 || c.End.Type == "" { // a write its process died in is no wait
+		if len(c.Invoke.Muts) == 0 {
 			continue
 		}
 		lat := time.Duration(c.End.LatencyNs)
-		lats = append(lats, lat)
+		how := "completed (" + c.Outcome + ")"
+		if c.End.Type == "" {
+			// A write its process died in waited until the death: the wait it had before it,
+			// not one the kill caused, is judged (a hung write is not hidden by a later kill).
+			died := deathOf(c.Invoke.Process, c.Invoke.Time)
+			if died <= c.Invoke.Time {
+				continue
+			}
+			lat, how = time.Duration(died-c.Invoke.Time), "had no answer when its process died"
+			c.End.Time = died
+		} else {
+			lats = append(lats, lat)
+		}
 		if lat <= opt.CallerWait {
 			continue
 		}
@@ -532,8 +545,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			state = "faulted"
 		}
 		if waits++; waits <= 5 {
-			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s completed (%s) after %.1fs, %.1fs of it while its authoritative side (%s) and its writer were healthy and the follower (%s) %s: the caller waited for the follower",
-				c.Invoke.ID, c.Outcome, lat.Seconds(), (lat - faulted).Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s %s after %.1fs, %.1fs of it while its authoritative side (%s) and its writer were healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, how, lat.Seconds(), (lat - faulted).Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
 		}
 	}
 	if waits > 5 {
@@ -823,6 +836,35 @@ func notAppliedOn(w Op, k int, db RowState) bool {
 		}
 	}
 	return false
+}
+
+// processDeaths returns when the writer incarnation proc, alive at a given time, died: the start
+// of the first kill of its writer after that time, else the first line of a later incarnation
+// of its writer, else its own last line (it exited); 0 when nothing shows it.
+func processDeaths(h []Op, faults windows) func(proc string, after int64) int64 {
+	return func(proc string, after int64) int64 {
+		writer := writerName(proc)
+		var died int64
+		for _, w := range faults {
+			if w.kind == KindKill && w.target == writer && w.start >= after && (died == 0 || w.start < died) {
+				died = w.start
+			}
+		}
+		if died > 0 {
+			return died
+		}
+		var last int64
+		for _, op := range h {
+			if op.Time < after || !strings.HasPrefix(op.Process, "writer-") || writerName(op.Process) != writer {
+				continue
+			}
+			if op.Process != proc {
+				return op.Time
+			}
+			last = op.Time
+		}
+		return last
+	}
 }
 
 // neverAppliedIn returns whether the final state f shows that write w's mutation of key k took
