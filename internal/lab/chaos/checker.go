@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/dualwrite"
 )
 
 // RowState is one row of kv as a side holds it after quiescence.
@@ -174,6 +175,14 @@ type cell struct {
 	k int
 	v string
 }
+
+// flipBarrier is how long, beyond one CallerWait, a write begun at a phase flip of its writer may
+// be held at dualwrite's barrier (SetPhase): the barrier waits for the old phase's writes to
+// finish (each bounded by CallerWait while its sides are healthy — counted by the check as the
+// CallerWait added to it) and holds new writes only while it switches, which the migration's
+// watcher bounds by its heartbeat (dualwrite/migration.go: setPhase under a context of
+// DefaultMigrationHeartbeat; the wait for the gaining side's replay backlog holds none).
+const flipBarrier = dualwrite.DefaultMigrationHeartbeat
 
 // recoveryGrace is how long after a fault's end a write waiting on the faulted node is still
 // excused: the node answering what queued while it was paused, the client reconnecting.
@@ -525,16 +534,24 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		}
 		leader, follower := sidesOf(c.Invoke.Region, c.Invoke.Phase)
 		writer := writerName(c.Invoke.Process)
-		// A flip of this writer's own phase as the write began may have given it other sides
-		// than the ones it recorded: not judged.
-		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
-			continue
-		}
 		// A fault on the authoritative side or on the writer itself excuses the part of the
 		// wait it covered (and a second after it), not the rest: the wait minus that part is
 		// judged against the bound.
 		end := c.Invoke.Time + int64(lat)
-		faulted := time.Duration(faults.covered(c.Invoke.Time, end, int64(recoveryGrace), leader, writer))
+		excused := []string{leader, writer}
+		var barrier time.Duration
+		// A flip of this writer's own phase as the write began may have held it at dualwrite's
+		// barrier, which waits for the old phase's writes (each bounded, its sides healthy, by
+		// CallerWait) and holds new ones only while it switches (flipBarrier): the flip excuses
+		// those, and faults on either phase's authoritative side — the follower of this phase
+		// led the other — not the whole wait.
+		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+			barrier = flipBarrier + opt.CallerWait
+			if follower != "" {
+				excused = append(excused, follower)
+			}
+		}
+		faulted := time.Duration(faults.covered(c.Invoke.Time, end, int64(recoveryGrace), excused...)) + barrier
 		if lat-faulted <= opt.CallerWait {
 			continue
 		}
