@@ -919,7 +919,10 @@ func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
 // end of the history when they never drained).
 func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, string) {
 	from := w.Invoke.Region
-	if from == region || from == "" {
+	if from == region {
+		return replayArrival(h, w, region)
+	}
+	if from == "" {
 		return 0, ""
 	}
 	at := w.End.Time
@@ -966,6 +969,40 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 		return last, cause + ", then hints of " + coordinator + " never drained"
 	}
 	return arrival, cause
+}
+
+// replayArrival returns when region's datacenter of the global keyspace received write w of a
+// writer of the same region whose follower it is (a migrating writer in a phase where the island
+// is authoritative): the follower's copy waits in the writer's replay log when the follower did
+// not answer within its budget. The writer's first backlog sample after the acknowledgement
+// showing writes waiting puts w among them (0 when it shows none: the follower had it as it was
+// acknowledged); the arrival is the first sample after it showing the log empty (the end of the
+// history when it never emptied). A later incarnation of the writer replays the same directory.
+func replayArrival(h []Op, w Completed, region string) (int64, string) {
+	if _, follower := sidesOf(region, w.Invoke.Phase); follower != globalService(region) || w.End.Time == 0 {
+		return 0, ""
+	}
+	writer := writerName(w.Invoke.Process)
+	pending := false
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type != Stats || op.F != "" || op.Time < w.End.Time || !strings.HasPrefix(op.Process, "writer-") || writerName(op.Process) != writer {
+			continue
+		}
+		switch {
+		case op.Backlog > 0:
+			pending = true
+		case pending:
+			return op.Time, "replay log of " + writer + " (the follower " + globalService(region) + " lagging)"
+		default:
+			return 0, ""
+		}
+	}
+	if pending {
+		return last, "replay log of " + writer + " never drained"
+	}
+	return 0, ""
 }
 
 // invalidationOf returns the invalidation of key that write c caused: the cache-del naming c as

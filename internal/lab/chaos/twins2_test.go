@@ -1,0 +1,39 @@
+package chaos
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// The twin of TestAttackChecker2StaleCacheFromReplayLagBeyondContract with the replay lag within
+// the contract: the follower's copy replayed before b's second invalidation, so a fill after
+// that invalidation read "vb" or newer, and the entry "va" is a violation, not a finding.
+func TestReplayLagWithinTheContractIsAViolation(t *testing.T) {
+	b := &pb{}
+	sec := int64(time.Second)
+	attackEU(b, "writer-eu#0", "a", OK, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.nem(KindPause, "cassandra-eu-global", "start", "")
+	attackEU(b, "writer-eu#0", "b", OK, 2, "dual", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	tb := b.t
+	b.cache("writer-eu#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	backlog := func(at, n int64) {
+		b.ops = append(b.ops, Op{Time: at, Type: Stats, Process: "writer-eu#0", Region: EURegion, Backlog: n})
+	}
+	backlog(tb+1*sec, 1)
+	b.t = tb + 2*sec
+	b.nem(KindPause, "cassandra-eu-global", "end", "")
+	backlog(tb+3*sec, 0) // replayed 3 s after b: well within SecondInvalidation (11 s)
+	b.ops = append(b.ops,
+		Op{Time: tb + 13*sec, Type: Invoke, Process: "writer-eu#0", ID: "eu0-0-7-f", F: FCacheFill, Region: EURegion, Key: RowKey(1)},
+		Op{Time: tb + 13*sec + int64(20*time.Millisecond), Type: OK, Process: "writer-eu#0", ID: "eu0-0-7-f", F: FCacheFill, Region: EURegion, Key: RowKey(1), Value: "va"})
+	b.t = tb + 14*sec
+	b.drained("writer-eu#0")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{1: row("vb", 20)})
+	f.Cache = map[string]map[string]CacheEntry{EURegion: {RowKey(1): {Value: "va"}}}
+	r := Check(b.ops, f, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 11 * time.Second})
+	if got := checks(r); !slices.Contains(got, "stale-cache") || len(r.Findings) > 0 {
+		t.Errorf("a replay lag within the contract: reported %v, findings %v, want stale-cache and no finding", got, r.Findings)
+	}
+}
