@@ -233,6 +233,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		byKey[k] = ws
 	}
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
+	res.Violations = append(res.Violations, explainOutcomes(f, byKey)...)
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
 	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
 	completed := map[string]bool{} // operation ids completed: each has one outcome

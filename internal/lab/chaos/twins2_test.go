@@ -37,3 +37,30 @@ func TestReplayLagWithinTheContractIsAViolation(t *testing.T) {
 		t.Errorf("a replay lag within the contract: reported %v, findings %v, want stale-cache and no finding", got, r.Findings)
 	}
 }
+
+// The v twin of TestAttackChecker2IslandDivergesOnTwoEUWritesOfUnknownOutcome: two inserts of
+// unknown outcome, one of them on the island only, is a divergence; applied on every side, clean.
+func TestTwoUnknownInsertsOnOneSideOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		global map[int]RowState
+		want   string
+	}{
+		{"on the island only", map[int]RowState{}, "diverged"},
+		{"on every side", map[int]RowState{1: row("v2", 20)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &pb{}
+			attackEU(b, "writer-eu#0", "a1", Info, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "v1"})
+			attackEU(b, "writer-eu#0", "a2", Info, 2, "dual", 20, Mut{F: FInsert, K: 1, V: "v2"})
+			b.drained("writer-eu#0")
+			var f Final
+			f.Rows, f.Holds = attackThree(tc.global, map[int]RowState{1: row("v2", 20)})
+			r := Check(b.ops, f, CheckOptions{})
+			got := checks(r)
+			if (tc.want == "" && len(got) > 0) || (tc.want != "" && !slices.Contains(got, tc.want)) {
+				t.Errorf("reported %v, want %q: %v", got, tc.want, r.Violations)
+			}
+		})
+	}
+}
