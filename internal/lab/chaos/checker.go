@@ -857,14 +857,14 @@ func notAppliedOn(w Op, k int, db RowState) bool {
 }
 
 // processDeaths returns when the writer incarnation proc, alive at a given time, died: the start
-// of the first kill of its writer after that time, else the first line of a later incarnation
+// of the first kill (or kill-disk) of its writer after that time, else the first line of a later incarnation
 // of its writer, else its own last line (it exited); 0 when nothing shows it.
 func processDeaths(h []Op, faults windows) func(proc string, after int64) int64 {
 	return func(proc string, after int64) int64 {
 		writer := writerName(proc)
 		var died int64
 		for _, w := range faults {
-			if w.kind == KindKill && w.target == writer && w.start >= after && (died == 0 || w.start < died) {
+			if (w.kind == KindKill || w.kind == KindKillDisk) && w.target == writer && w.start >= after && (died == 0 || w.start < died) {
 				died = w.start
 			}
 		}
