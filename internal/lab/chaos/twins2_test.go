@@ -64,3 +64,22 @@ func TestTwoUnknownInsertsOnOneSideOnly(t *testing.T) {
 		})
 	}
 }
+
+// The clean twin of TestAttackChecker2HungWriteHiddenByALaterKillOfItsWriter: the write had
+// waited one second (within CallerWait) when its writer was killed — no caller-wait.
+func TestWriteCutShortByAKillOfItsWriter(t *testing.T) {
+	b := &pb{}
+	start := b.tick()
+	b.ops = append(b.ops, Op{Time: start, Type: Invoke, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", Muts: []Mut{{F: FInsert, K: 1, V: "va"}}, TS: 10})
+	b.t = start + int64(time.Second)
+	b.nem(KindKill, "writer-us", "start", "")
+	b.t += int64(time.Minute) // the next incarnation long after: the wait ended at the kill
+	b.nem(KindKill, "writer-us", "end", "")
+	b.w("writer-us#1", "o", OK, 100, time.Millisecond, Mut{F: FInsert, K: 2, V: "vo"})
+	b.drained("writer-us#1")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("va", 10), 2: row("vo", 100)}, map[int]RowState{})
+	if r := Check(b.ops, f, CheckOptions{}); len(r.Violations) > 0 {
+		t.Errorf("a write killed 1 s into its wait reported: %v", r.Violations)
+	}
+}
