@@ -345,7 +345,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	for _, region := range sortedKeys(f.Cache) {
 		bound := opt.SecondInvalidation + agentWindow
 		if opt.SecondInvalidation <= 0 {
-			bound = time.Minute + agentWindow // unknown: the campaign's longest SecondInvalidation
+			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
 		}
 		brokerLost := killLoses(faults, bound, "elasticmq", "elasticmq-"+short(region))
 		cacheLost := killLoses(faults, bound, "memcached-"+short(region))
