@@ -1,0 +1,70 @@
+package dualwrite
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/globalcloud/islands/internal/handoff"
+)
+
+// TestAttackHandoff3WithdrawnInMemoryHandedOff: a write the leader refused, whose withdrawal could
+// only be kept in memory (DIR/withdrawn cannot take the record: a failing disk), is handed off at
+// Close as a plain replay entry, so another instance replays to the follower a write the leader
+// refused. The local replayer honours that in-memory withdrawal (holds.check consumes voidAt); the
+// hand-off looks only at holds.peek, which reads st.void and never st.voidAt (the withdrawal of an
+// entry whose position is known), and at the durable set (voids.has), which the failed record
+// never entered.
+//
+// Interleaving: Exec (dual, secondary down) keeps the entry ahead for the secondary; the primary
+// refuses; withdraw's record fails -> holds.release(void, a.pos) (voidAt, in memory only).
+// Close -> closeHandoff -> share(final) -> put: peek says not void, voids.has false -> Put (holder "").
+// Promise: H1/H2 "or it was withdrawn (never copied)"; put's comment "its leader refused the write;
+// never replayed anywhere"; brief: a write the leader refused must not be replayed.
+func TestAttackHandoff3WithdrawnInMemoryHandedOff(t *testing.T) {
+	st := handoff.NewMemStore()
+	dir := t.TempDir()
+	f := &fakeSides{}
+	f.set(secondarySide, downSide)
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(f.exec), WithReplayDir(dir), WithPhase(Dual), WithFollowerBudget(20 * time.Millisecond),
+			WithName("orders"), WithHandoff(handoffStore(st), HandoffInstance("a"), HandoffLease(5*time.Second),
+				HandoffCopyAfter(time.Hour), HandoffDrain(50*time.Millisecond, 5*time.Second))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < downAfter; i++ {
+		s.sides[secondarySide].noteFollower(false)
+	}
+	fl := s.log.(*FileLog)
+	// An acknowledged write kept for the secondary (down): the replayer waits on it, in order.
+	if err := s.Query("UPDATE kv SET v = ? WHERE k = ?", "kept", 0).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	f.set(primarySide, func(context.Context, *writeOp) (bool, error) { return false, errInvalidTable })
+	// DIR/withdrawn fails (a disk error): the withdrawal cannot be recorded durably.
+	_ = fl.wd.Close()
+	if err := s.Query("UPDATE kv SET v = ? WHERE k = ?", "refused", 1).Exec(); err == nil {
+		t.Fatal("the leader refused the write, Exec returned nil")
+	}
+	// Premise: the entry was kept ahead, and its withdrawal lives in memory (voidAt), as the
+	// replayer would honour it.
+	if n, _ := fl.Backlog(); n != 2 {
+		t.Fatalf("premise: the refused write's entry was not kept ahead (backlog %d)", n)
+	}
+	s.holds.mu.Lock()
+	inMemory := 0
+	for _, hs := range s.holds.m {
+		inMemory += len(hs.voidAt) + hs.void
+	}
+	s.holds.mu.Unlock()
+	if inMemory != 1 {
+		t.Fatalf("premise: the withdrawal is not kept in memory (%d)", inMemory)
+	}
+	s.Close()
+	bl, _ := handoff.Backlog(context.Background(), st, "orders")
+	if bl["secondary"] != 1 {
+		t.Errorf("a write the leader refused (withdrawn in memory: the replayer would never apply it) was handed off "+
+			"for the secondary as a replay entry, for another instance to replay: shared backlog %v (1 expected: the acknowledged write alone)", bl)
+	}
+}
