@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -66,5 +67,61 @@ func TestAttackHandoff3WithdrawnInMemoryHandedOff(t *testing.T) {
 	if bl["secondary"] != 1 {
 		t.Errorf("a write the leader refused (withdrawn in memory: the replayer would never apply it) was handed off "+
 			"for the secondary as a replay entry, for another instance to replay: shared backlog %v (1 expected: the acknowledged write alone)", bl)
+	}
+}
+
+// TestAttackHandoff3MigrationOpenIntoDualOverSharedBacklogOwedToPrimary: the second pass fixed
+// Open(WithPhase(Dual)) over replay batches owed to the primary in the shared store (openOwed =
+// primaryOwedAtOpen). A session WithMigration takes another path: openAuthority sets openOwed to
+// the local acknowledged backlog only, and the watcher's first switch into a primary-led phase
+// waits for min(primaryOwedAtOpen(), openOwed-resolved) = min(20, 0) = 0: it opens in dual, reads
+// on the primary, while 20 acknowledged writes the primary lacks wait in the shared store.
+//
+// Interleaving: a (DualFlipped, primary down) acknowledges 20 writes kept for the primary and hands
+// them off at Close; b opens WithMigration (control: dual, epoch 8) with an empty directory.
+// Promise: H5 "Open's check … for the primary, its replay batches only, waited for as its local
+// backlog is: primaryOwedAtOpen"; openAuthority: "Every path that starts a session in a phase where
+// the primary is authoritative is checked the same way".
+func TestAttackHandoff3MigrationOpenIntoDualOverSharedBacklogOwedToPrimary(t *testing.T) {
+	st := handoff.NewMemStore()
+	ho := func(name string) Option {
+		return WithHandoff(handoffStore(st), HandoffInstance(name), HandoffLease(5*time.Second),
+			HandoffCopyAfter(time.Hour), HandoffDrain(50*time.Millisecond, 5*time.Second))
+	}
+	sides := func() [2]*sideConn {
+		return [2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}
+	}
+	fa := &fakeSides{}
+	fa.set(primarySide, downSide)
+	a, err := newSession(sides(), []Option{withExecHook(fa.exec), WithReplayDir(t.TempDir()), WithPhase(DualFlipped),
+		WithFollowerBudget(20 * time.Millisecond), WithName("m"), ho("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeN(t, a, 0, 20)
+	a.Close()
+	if bl, _ := handoff.Backlog(context.Background(), st, "m"); bl["primary"] != 20 {
+		t.Fatalf("setup: shared backlog %v, want primary 20", bl)
+	}
+
+	fb := &fakeSides{}
+	fb.set(primarySide, downSide)
+	fc := &fakeControl{}
+	fc.set("dual", 8)
+	b, err := newSession(sides(), []Option{withExecHook(fb.exec), WithReplayDir(t.TempDir()), WithOpenWait(300 * time.Millisecond),
+		withControl(fc, MigrationOpenTimeout(time.Second)), ho("b")})
+	if err != nil {
+		if errors.Is(err, ErrAuthorityBacklog) {
+			return
+		}
+		t.Fatalf("Open: %v", err)
+	}
+	defer b.Close()
+	if b.Phase().leader() == primarySide {
+		bl, _ := handoff.Backlog(context.Background(), st, "m")
+		n := b.ackedBacklogOf(primarySide)
+		t.Fatalf("Open WithMigration returned in %s (the primary authoritative) while 20 acknowledged writes owed to the "+
+			"primary were handed off (shared backlog now %v, b's local acked backlog for it %d); WithPhase(Dual) over the "+
+			"same store is refused (TestAttackHandoff2OpenIntoDualOverSharedBacklogOwedToPrimary)", b.Phase(), bl, n)
 	}
 }
