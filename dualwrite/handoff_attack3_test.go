@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -123,5 +124,75 @@ func TestAttackHandoff3MigrationOpenIntoDualOverSharedBacklogOwedToPrimary(t *te
 		t.Fatalf("Open WithMigration returned in %s (the primary authoritative) while 20 acknowledged writes owed to the "+
 			"primary were handed off (shared backlog now %v, b's local acked backlog for it %d); WithPhase(Dual) over the "+
 			"same store is refused (TestAttackHandoff2OpenIntoDualOverSharedBacklogOwedToPrimary)", b.Phase(), bl, n)
+	}
+}
+
+// TestAttackHandoff3LiveOriginsCopiesAdoptableDuringItsOwnAdoption: the liveness lease that holds
+// an instance's background copies is renewed only by the run loop's cleanup, and the same loop runs
+// adoption, whose claims are each bounded by one lease TTL (invariant 7) and are taken one after
+// another. A pass that claims several batches and is slow on each (a paused claim, a slow replica
+// or disk: the cases invariants 7 and 8 are about) keeps the loop away from cleanup for several
+// TTLs: the origin's liveness lease lapses while it lives and replays its own entries, and any
+// other instance adopts its held copies.
+//
+// Interleaving: a keeps a write for the (down) secondary, copies it (held by a's liveness lease, TTL
+// 1 s); three batches for the primary are left by a dead instance z; a's next pass claims them one
+// by one, each claim slow to its deadline (1 s) -> for ~2 s a's liveness lease is gone while a runs,
+// and a third claimer adopts a's held copy.
+// Promise: internal/handoff invariant 4 "not adopted while the holder's lease lives: the origin
+// renews it while it runs"; H2 "held by this instance's liveness lease, so nobody adopts it while
+// this instance replays it itself"; docs "nobody adopts them while it lives and replays them itself".
+func TestAttackHandoff3LiveOriginsCopiesAdoptableDuringItsOwnAdoption(t *testing.T) {
+	st := handoff.NewMemStore()
+	st.Now = time.Now
+	fa := &fakeSides{}
+	fa.set(secondarySide, downSide)
+	a := newHandoffSession(t, fa, st, "a", HandoffLease(time.Second), HandoffCopyAfter(50*time.Millisecond),
+		HandoffDrain(50*time.Millisecond, 5*time.Second),
+		HandoffOnClaim(func(ctx context.Context, batch string) { <-ctx.Done() })) // a slow claim: to its deadline
+	defer a.Close()
+	for i := 0; i < downAfter; i++ {
+		a.sides[secondarySide].noteFollower(false)
+	}
+	writeN(t, a, 0, 1)
+	var own handoff.Batch
+	waitHandoff(t, "a's background copy", 5*time.Second, func() bool {
+		bs, _ := st.Batches(context.Background(), "orders")
+		for _, b := range bs {
+			if b.Holder == a.ho.origin {
+				own = b
+				return true
+			}
+		}
+		return false
+	})
+	// A dead instance z left three batches for the primary (a's primary is up: a adopts them).
+	for i := 0; i < 3; i++ {
+		raw, err := encodeEntry(&Entry{Side: "primary", Timestamp: int64(1000 + i), Logged: time.Now(),
+			Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (9, 'z')"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := handoff.Batch{ID: fmt.Sprintf("%016x-z-%d", 1+i, i), Side: "primary", Entries: 1, Origin: "z", Created: time.Now()}
+		if err := st.Put(context.Background(), "orders", b, [][]byte{raw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A third instance c, whose claimer looks at a's copy only.
+	var took []string
+	c := &handoff.Adopter{Store: st, Scope: "orders", Owner: "c", TTL: 5 * time.Second,
+		Skip: func(b handoff.Batch) bool { return b.ID != own.ID },
+		Sink: func(_ context.Context, b handoff.Batch, _ [][]byte) error { took = append(took, b.ID); return nil }}
+	deadline := time.Now().Add(6 * time.Second)
+	for time.Now().Before(deadline) && len(took) == 0 {
+		if _, err := c.Once(context.Background(), 0); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(took) > 0 {
+		n, _ := a.Backlog()
+		t.Fatalf("another instance adopted a's held copy %s while a was alive and replaying it itself (a's backlog %d): "+
+			"a's liveness lease lapsed while its run loop sat in its own adoption's claims", own.ID, n)
 	}
 }
