@@ -230,6 +230,9 @@ func (s *Session) setupHandoff() error {
 		return fmt.Errorf("%w: WithHandoff needs the file replay log (WithReplayDir)", ErrHandoff)
 	}
 	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{}), ahead: map[Pos]bool{}}
+	s.holds.mu.Lock()
+	s.holds.keepGone = true // the hand-off honours the voids the replayer consumed (peek)
+	s.holds.mu.Unlock()
 	h.owner = hc.instance
 	mc := s.cfg.migration
 	if h.owner == "" && mc != nil {
@@ -433,16 +436,38 @@ func passed(cursor, p Pos) bool {
 	return !(cursor.Segment < p.Segment || (cursor.Segment == p.Segment && cursor.Offset < p.Offset))
 }
 
-// peek says whether the entry of side sd and timestamp ts waits for its leader (held) or was
-// withdrawn (void), without consuming anything (check, the replayer's, consumes a void).
-func (h *holds) peek(sd side, ts int64) (held, void bool) {
+// peek says whether the entry of side sd and timestamp ts, found at at, waits for its leader
+// (held) or was withdrawn in memory (void: an unnamed void of its side and timestamp, one naming
+// at, as check would honour it, or one naming at that check consumed already: gone), without
+// consuming anything (check, the replayer's, consumes a void).
+func (h *holds) peek(sd side, ts int64, at Pos) (held, void bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if at != (Pos{}) && h.gone[at] {
+		return false, true // withdrawn, and the replayer passed it already
+	}
 	st := h.m[holdKey{sd, ts}]
 	if st == nil {
 		return false, false
 	}
-	return st.held > 0, st.void > 0
+	void = st.void > 0
+	for _, p := range st.voidAt {
+		if at != (Pos{}) && p.Segment == at.Segment && p.Offset == at.Offset {
+			void = true
+		}
+	}
+	return st.held > 0, void
+}
+
+// forget drops the consumed voids (gone) of the entries the cursor passed: nobody reads them again.
+func (h *holds) forget(cursor Pos) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p := range h.gone {
+		if passed(cursor, p) {
+			delete(h.gone, p)
+		}
+	}
 }
 
 // share copies the entries after the last shared one to the store: those logged copyAfter ago
@@ -453,6 +478,7 @@ func (h *holds) peek(sd side, ts int64) (held, void bool) {
 // shared and remembered (ahead), the frontier (copied) stays before it, and the next pass shares
 // it once its leader answered.
 func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
+	h.s.holds.forget(h.fl.cursorPos())
 	h.mu.Lock()
 	from := h.copied
 	h.mu.Unlock()
@@ -503,7 +529,7 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			case !r.bad && !final && r.e.Logged.After(cutoff):
 				stopped = true
 			case !r.bad && !final:
-				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp); held {
+				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp, r.pos); held {
 					kind = append(kind, left) // its leader has not answered: skipped, not stopped at
 					continue
 				}
@@ -565,7 +591,7 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 			continue
 		}
 		sd := entrySide(&r.e)
-		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void || h.fl.voids.has(r.pos) {
+		if _, void := h.s.holds.peek(sd, r.e.Timestamp, r.pos); void || h.fl.voids.has(r.pos) {
 			continue // withdrawn (in memory, or durably in DIR/withdrawn): its leader refused the write; never replayed anywhere
 		}
 		per[sd] = append(per[sd], r)
