@@ -293,9 +293,44 @@ func (s *Session) startHandoff() {
 		return
 	}
 	h.registerMetrics()
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.run()
 	go h.refreshLoop(h.listEvery)
+	go h.beatLoop()
+}
+
+// beatLoop renews this instance's liveness lease while it holds copies (H2) once a third of the
+// lease's TTL has passed (beat), looking every sixth, in a loop of its own: the run loop's copies,
+// cleanups and adoption claims (each bounded by one TTL, several in a row) never let it lapse
+// while this instance lives. Each renewal is bounded by a third of the TTL, so between two
+// renewals at most 1/3 + 1/6 + 1/3 of the TTL passes while the store answers in time.
+func (h *handoffState) beatLoop() {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-h.stop; cancel() }()
+	bound := max(h.cfg.lease/3, time.Millisecond)
+	t := time.NewTicker(max(h.cfg.lease/6, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		held := len(h.own) > 0 || len(h.asides) > 0
+		h.mu.Unlock()
+		if !held {
+			continue
+		}
+		bctx, bcancel := context.WithTimeout(ctx, bound)
+		err := h.beat(bctx, false)
+		bcancel()
+		if err != nil && ctx.Err() == nil {
+			h.s.logger.Warn("dualwrite: hand-off", "err", err)
+		}
+	}
 }
 
 // refreshLoop lists the shared backlog every adoptEvery (H5), in a loop of its own: a slow
