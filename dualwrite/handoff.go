@@ -36,10 +36,12 @@ import (
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
-//	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
-//	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
-//	    and copied by a later pass once it has; what was copied after it is kept in ahead, beyond
-//	    the contiguous frontier copied) or it was withdrawn (never copied). Adopted entries (old)
+//	    (a batch held by this instance's liveness lease, renewed in a loop of its own, beatLoop, so
+//	    nobody adopts it while this instance replays it itself), unless its leader has not
+//	    answered yet (held: skipped, not stopped at, and copied by a later pass once it has; what
+//	    was copied after it is kept in ahead, beyond the contiguous frontier copied) or it was
+//	    withdrawn (never copied nor handed off: durably, or in memory only, a void the replayer
+//	    may have consumed already: holds.peek). Adopted entries (old)
 //	    are copied at the next pass even behind a younger own entry (adoptedEnd), and UnsharedAge
 //	    counts them until then. So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
