@@ -277,8 +277,9 @@ func (s *Session) openAuthority(replaying bool) error {
 	}
 	if s.cfg.migration != nil {
 		// No write starts before Open returns: what is owed then is this count less what the
-		// replayer resolves for the primary (as below).
-		s.openOwed = s.ackedBacklogOf(primarySide)
+		// replayer resolves for the primary (as below), the shared store's replay batches owed
+		// to the primary included (primaryOwedAtOpen, H5), as WithPhase(Dual) counts them.
+		s.openOwed = s.primaryOwedAtOpen()
 		s.primaryUnchecked.Store(true)
 		return nil
 	}
