@@ -294,6 +294,11 @@ func compareSides(t *table, src, dst partSource, c *counts) error {
 // alignReads states the TTLs of two versions of one partition, sp read at the Unix second sAt and
 // dp at dAt, as of the later of the two: the earlier read is aged by the lag (ageTTLs), dropping
 // what expired in between, as the later read would not have returned it.
+//
+// Then a cell about to expire (less than ExpiryTolerance left) is judged on neither side: a copy
+// expires up to a second or two before its source (ageing by whole seconds from the page's read,
+// writePartition), so such a cell may already be gone from the destination and not from the
+// source, and neither version can be told wrong.
 func alignReads(sp *merge.Partition, sAt int64, dp *merge.Partition, dAt int64) {
 	switch {
 	case sAt < dAt:
@@ -301,6 +306,11 @@ func alignReads(sp *merge.Partition, sAt int64, dp *merge.Partition, dAt int64) 
 	case dAt < sAt:
 		ageTTLs(dp, int32(min(sAt-dAt, 1<<30)))
 	}
+	lasting := func(c *merge.Cell) bool {
+		return c.Deleted || c.TTL <= 0 || c.TTL >= int32(merge.ExpiryTolerance/time.Second)
+	}
+	keepCells(sp, lasting)
+	keepCells(dp, lasting)
 }
 
 // counts are one subrange's findings.
