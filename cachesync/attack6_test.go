@@ -2,9 +2,12 @@ package cachesync
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
 )
 
 // TestAttack6SecondEventDelayTruncatedBelowTheRule: NewClient accepts SecondInvalidation =
@@ -62,5 +65,56 @@ func TestAttack6SecondEventDelayTruncatedBelowTheRule(t *testing.T) {
 		if got := time.Duration(d) * time.Second; got < second {
 			t.Errorf("second event sent with DelaySeconds %d (%s): below the SecondInvalidation %s that NewClient checked against TombstoneTTL + 2 × MaxClockSkew", d, got, second)
 		}
+	}
+}
+
+// TestAttack6TouchTimeoutDeleteLetsOlderSetIn: a Touch whose compare-and-swap reply is lost removes
+// the local key with a plain Delete (Client.Touch), leaving no tombstone, where every other
+// unconfirmed write leaves a tombstone at its version (failedWrite). The version the key held is
+// forgotten here: an older set event still in flight is then stored over it.
+// Interleaving: eu: Set(k,"old") at V1 (event e1 in flight to us); us: Set(k,"new") at V2 > V1;
+// us: Touch(k, 1h), cas stored but reply lost → Delete(k); us agent applies e1 → us serves "old".
+// Promise broken: "an older event never overwrites a newer value" (the rules; the model's per-step
+// check allows it only when memcached evicted the key — here the client removed it); without
+// OwnQueue (optional) nothing sends V2 to us again: us serves V1 for good.
+func TestAttack6TouchTimeoutDeleteLetsOlderSetIn(t *testing.T) {
+	clk := newTestClock()
+	ctx := context.Background()
+	usMC := &casTimeoutMC{fakeMemcache: newFakeMemcache(clk.now)}
+	euMC := newFakeMemcache(clk.now)
+	us, _ := testClientAt(t, usMC, clk, "us", Rules{Default: Replicate})
+	eu, euSink := testClientAt(t, euMC, clk, "eu", Rules{Default: Replicate})
+	usAgent := testAgent(usMC, clk, time.Minute)
+
+	v1, err := eu.Set(ctx, &Item{Key: "k", Value: []byte("old")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Millisecond)
+	v2, err := us.Set(ctx, &Item{Key: "k", Value: []byte("new")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v1.Less(v2) {
+		t.Fatalf("setup: %v not older than %v", v1, v2)
+	}
+	usMC.lose = 1
+	t.Logf("Touch: %v", us.Touch(ctx, "k", 3600))
+	for _, ev := range euSink.evs { // e1 arrives in us after the touch
+		if _, err := usAgent.applyCache(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.add(10 * time.Minute) // e1's second event (late: an invalidation at V1, loses to V1), then quiescence
+	for _, ev := range euSink.evs {
+		if _, err := usAgent.applyCache(SecondEvent(ev)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if it, err := us.Get(ctx, "k"); err == nil && it.Version.Less(v2) {
+		t.Errorf("us held %q at %v; after a Touch whose reply was lost it serves the older %q at %v (an older set stored over a newer value the client itself removed)",
+			"new", v2, it.Value, it.Version)
+	} else if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
+		t.Fatal(err)
 	}
 }
