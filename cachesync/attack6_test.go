@@ -2,7 +2,9 @@ package cachesync
 
 import (
 	"context"
+	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -116,5 +118,56 @@ func TestAttack6TouchTimeoutDeleteLetsOlderSetIn(t *testing.T) {
 			"new", v2, it.Value, it.Version)
 	} else if err != nil && !errors.Is(err, memcache.ErrCacheMiss) {
 		t.Fatal(err)
+	}
+}
+
+// TestAttack6PublishNilButDroppedWhenCtxEnds: Publish whose context has ended while the event goes
+// to a full spill returns nil, though the spill refuses the event (recordlog.ErrFull: dropped,
+// counted in Dropped). spillOut's wait returns nil on <-ctx.Done() without looking at what the
+// appends answered, so whether the caller hears ErrDropped is a coin toss of select.
+// Interleaving: eu's SQS down, its spill at its share (1 MiB); the application's request context
+// ends (a deadline) as Set publishes; Publish: buffer full / spill pending → spillOut → ctx done →
+// nil; the append fails ErrFull a moment later → Dropped+1. The caller never retries: eu keeps
+// the older value for good.
+// Promise broken (Publish): "A nil error means every destination has the event in memory or on
+// disk"; "or else dropped (ErrDropped, counted and logged)".
+func TestAttack6PublishNilButDroppedWhenCtxEnds(t *testing.T) {
+	m := newMemSQS("eu-west-1", "eu")
+	url := m.url("eu")
+	m.setDown(true)
+	p, err := NewPublisher(m, []string{url}, PublisherOptions{Buffer: 1, Senders: 1, PublishTimeout: 20 * time.Millisecond,
+		SpillDir: t.TempDir(), SpillMaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, time.Second)
+	big := bytes.Repeat([]byte("x"), 150<<10)
+	ev := func(i int) *Event {
+		return &Event{Format: EventFormat, ID: newID(), Op: OpSet, Key: fmt.Sprintf("k%d", i), Value: big, Version: Version{Micros: int64(i + 1), Origin: "us"}}
+	}
+	i := 0
+	for ; p.Dropped() == 0 && i < 40; i++ { // fill eu's spill to its share: the next one is refused
+		p.Publish(context.Background(), ev(i))
+	}
+	if p.Dropped() == 0 {
+		t.Fatal("setup: the spill never filled")
+	}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	silent := 0
+	for n := 0; n < 20; n++ {
+		before := p.Dropped()
+		err := p.Publish(ended, ev(i+n))
+		deadline := time.Now().Add(2 * time.Second)
+		for p.Dropped() == before && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if err == nil && p.Dropped() > before {
+			silent++
+		}
+	}
+	if silent > 0 {
+		t.Errorf("%d of 20 Publish calls whose context had ended returned nil while their event was dropped (spill full): "+
+			"the caller hears success for a lost event", silent)
 	}
 }
