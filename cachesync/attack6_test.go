@@ -1,8 +1,8 @@
 package cachesync
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
