@@ -43,7 +43,8 @@ type PublisherOptions struct {
 	// 1 MiB each); beyond a destination's share its events are dropped [1 GiB].
 	SpillMaxBytes int64
 	// SecondInvalidation, when > 0, sends every cache event again after this delay (SQS
-	// DelaySeconds, whole seconds, at most 15 min), see SecondEvent: it covers the window where a
+	// DelaySeconds, whole seconds, at most 15 min; a fraction of a second is rounded UP, so the
+	// second event never arrives before the delay given), see SecondEvent: it covers the window where a
 	// region's database replica lags and a reader refills the cache with the old value, and the
 	// eviction of a tombstone. Keep it above the replica lag and above TombstoneTTL + 2 × skew.
 	SecondInvalidation time.Duration
@@ -64,8 +65,10 @@ type PublisherOptions struct {
 // DefaultPublisherOptions returns the publisher's options with every default set.
 func DefaultPublisherOptions() PublisherOptions { return PublisherOptions{}.withDefaults() }
 
-// withDefaults returns o with every zero field at its default.
+// withDefaults returns o with every zero field at its default, and SecondInvalidation as SQS
+// will delay it (sqsDelay): Validate, CheckSecondInvalidation and the sends all see that value.
 func (o PublisherOptions) withDefaults() PublisherOptions {
+	o.SecondInvalidation = sqsDelay(o.SecondInvalidation)
 	setZero(&o.BatchSize, 10)
 	setZero(&o.FlushInterval, 5*time.Millisecond)
 	setZero(&o.Buffer, 10000)
