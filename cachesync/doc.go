@@ -207,7 +207,7 @@
 // Close returns by its deadline plus at most that grace, with every goroutine of the Publisher
 // stopped, not waiting for a spill writer stuck in a write or an fsync, nor a spill drainer stuck
 // in a read or its cursor's fsync (its error says so). Publish returns within PublishTimeout in
-// all (the wait for room and the spill's fsync share it), plus at most 250 ms when it spilled, to
+// all (the wait for room and the spill's fsync share it), plus at most 1 s when it spilled, to
 // hear the spill's answer: nil only once the spill confirmed the event durable, ErrDropped when
 // it refused it (a full spill, even after the caller's context ended), ErrUnconfirmed when it
 // had not answered (a stalled disk: the append goes on, sent if it lands).

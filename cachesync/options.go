@@ -29,7 +29,7 @@ type PublisherOptions struct {
 	Senders int
 	// PublishTimeout bounds a Publish call as a whole [20ms]: the wait for room in a full buffer
 	// (the caller's context bounds it too), after which the event is spilled, and the wait for the
-	// spill's fsync within what is left (past it, 250 ms more to hear the spill's answer; an append
+	// spill's fsync within what is left (past it, 1 s more at most to hear the spill's answer; an append
 	// still unanswered goes on without the caller, who gets ErrUnconfirmed). While
 	// the spill holds events, Publish spills at once, without waiting for room.
 	PublishTimeout time.Duration

@@ -30,7 +30,7 @@ var ErrTooLarge = errors.New("cachesync: event larger than one SQS message")
 var ErrClosed = errors.New("cachesync: publisher closed")
 
 // Publisher sends events to the other regions' queues, batching per queue. Publish never waits
-// longer than PublishTimeout (or its context), plus 250 ms when it spills, to hear the spill's
+// longer than PublishTimeout (or its context), plus 1 s at most when it spills, to hear the spill's
 // answer; Close never panics and returns by its deadline with every goroutine stopped.
 type Publisher struct {
 	sqs    sqsSender // each queue URL's own region's client (destination.go)
@@ -146,7 +146,7 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 // Publish queues ev for every destination. It waits for room until PublishTimeout has passed (or
 // ctx ends); an event that does not fit is spilled to disk (SpillDir) to be sent later, or else
 // dropped (ErrDropped, counted and logged). A spill append is waited for in the time left, then up
-// to 250 ms more to hear its answer (a refusal, such as a full spill, is known at once): a refused
+// to 1 s more to hear its answer (a refusal, such as a full spill, is known at once): a refused
 // append is ErrDropped, an append still unanswered then is ErrUnconfirmed (it goes on without the
 // caller, counted as dropped and logged if it fails). After Close, Publish fails with ErrClosed
 // (counted as dropped). A nil error means every destination has the event in memory or on disk.
