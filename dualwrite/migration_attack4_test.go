@@ -117,3 +117,76 @@ func TestAttack4CloseLeavesFleetAfterAFailedHandoff(t *testing.T) {
 			len(localOwe), shared["secondary"])
 	}
 }
+
+// TestAttack4AdoptedBacklogHidesFromWait
+//
+// Promise (migration.Usage: `set --wait` returns "once every live instance applied it (and so the
+// new authority had no replay backlog, handed-off backlog included)"; docs/migration.md: a --wait
+// that moves authority returns only once every live instance applied it and the handed-off count
+// is 0 for the new authority).
+//
+// Interleaving: `set m dual-flipped --wait` (epoch 3): instance z applies it (no backlog); instance
+// y, still in dual with an acknowledged write owed to the secondary, is SIGTERMed and hands it off
+// (Wait sees it in the store and waits). z — already reading the secondary — adopts the batch into
+// its own log (adoption never looks at the phase); the store's count drops to 0 while the write is
+// still owed to the secondary. The next Wait poll sees every live heartbeat at epoch 3 and 0 owed
+// to the secondary, and returns; z's reads go to a secondary lacking y's acknowledged write.
+func TestAttack4AdoptedBacklogHidesFromWait(t *testing.T) {
+	st := handoff.NewMemStore()
+	// z: in dual-flipped at epoch 3 before y leaves; its replays to the secondary do not land yet.
+	fz := &fakeControl{}
+	fz.set("dual-flipped", 3)
+	zs := &fakeSides{}
+	zs.set(secondarySide, func(ctx context.Context, op *writeOp) (bool, error) {
+		return false, errors.New("secondary: timeout")
+	})
+	zmig := WithMigration(nil, "m", "z1", MigrationPoll(5*time.Millisecond), MigrationHeartbeat(20*time.Millisecond, time.Second))
+	z, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(zs.exec), WithReplayDir(t.TempDir()),
+			func(c *config) { zmig(c); c.migration.control = fz },
+			WithHandoff(handoffStore(st), HandoffInstance("z1"), HandoffLease(5*time.Second),
+				HandoffDrain(50*time.Millisecond, 2*time.Second), HandoffCopyAfter(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if z.Phase() != DualFlipped {
+		t.Fatalf("z opened in %s", z.Phase())
+	}
+	// y: in dual at epoch 2 (behind), an acknowledged write owed to the secondary; SIGTERM.
+	fy := &fakeControl{}
+	fy.set("dual", 2)
+	ys := &fakeSides{}
+	ys.set(secondarySide, downSide)
+	y, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(ys.exec), WithReplayDir(t.TempDir()), WithFollowerBudget(20 * time.Millisecond),
+			withControl(fy),
+			WithHandoff(handoffStore(st), HandoffInstance("i1"), HandoffLease(5*time.Second),
+				HandoffDrain(50*time.Millisecond, 2*time.Second), HandoffCopyAfter(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := y.Query("INSERT INTO kv (k, v) VALUES (?, ?)", 1, "x").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	y.Close()
+	if bl, _ := handoff.Backlog(context.Background(), st, "m"); bl["secondary"] != 1 {
+		t.Fatalf("after y's hand-off the store owes the secondary %d, want 1", bl["secondary"])
+	}
+	// What a Wait poll for epoch 3 sees once z has adopted: z's heartbeat at 3, the store's count.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		bl, _ := handoff.Backlog(context.Background(), st, "m")
+		h, _ := fz.lastBeat()
+		if bl["secondary"] == 0 && h.Epoch == 3 && z.Phase() == DualFlipped {
+			if owed := keptFor(t, z, secondarySide); len(owed) > 0 {
+				t.Fatalf("a `set dual-flipped --wait` poll now sees every live instance at epoch 3 and 0 handed-off writes "+
+					"owed to the secondary, and returns; but z (reading the secondary) holds %d acknowledged writes the "+
+					"secondary lacks, adopted from y after z had flipped", len(owed))
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Log("z never adopted y's batch")
+}
