@@ -190,3 +190,36 @@ func TestAttack4AdoptedBacklogHidesFromWait(t *testing.T) {
 	}
 	t.Log("z never adopted y's batch")
 }
+
+// TestAttack4SameEpochOtherPhaseKeptSilently
+//
+// Promise (docs/migration.md invariant 3 and "A session cut off from the control keyspace": an
+// epoch that is not the one applied is applied or reported — "an epoch lower than the one applied
+// (a control keyspace restored from an old backup) is reported and never applied"; the remedy it
+// gives is "set the migration forward past their epoch"; WithMigration: the control keyspace owns
+// the phase).
+//
+// Interleaving: the instance applied epoch 9 = dual-flipped; the control keyspace is restored to
+// epoch 7 and set forward, 8 = primary-only (refused, reported), then 9 = dual. The watcher sees
+// epoch 9 == applied, keeps dual-flipped, clears LastError and heartbeats epoch 9: nothing says the
+// instance runs a phase the migration's epoch 9 does not have (and `set dual --wait` returns).
+func TestAttack4SameEpochOtherPhaseKeptSilently(t *testing.T) {
+	fc := &fakeControl{}
+	fc.set("dual-flipped", 9)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fc.set("dual", 7) // restored from a backup
+	fc.set("primary-only", 8)
+	time.Sleep(50 * time.Millisecond)
+	fc.set("dual", 9) // forward again, to the instance's epoch
+	time.Sleep(100 * time.Millisecond)
+	m := s.Migration()
+	h, _ := fc.lastBeat()
+	if s.Phase() != Dual && m.LastError == "" {
+		t.Fatalf("control keyspace at epoch 9 = dual; the instance runs %s at epoch %d (heartbeat epoch %d %s) with no error: "+
+			"it counts as having applied epoch 9", s.Phase(), m.Epoch, h.Epoch, h.Phase)
+	}
+}
