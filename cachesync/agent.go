@@ -343,7 +343,7 @@ func (a *Agent) handleOne(ctx context.Context, msg types.Message) bool {
 		if a.m != nil {
 			a.m.applyErr.Inc()
 		}
-		a.logger.Warn("cachesync: event not applied; it comes back for a retry", "key", ev.Key, "op", ev.Op, "err", err)
+		logKey(a.logger, slog.LevelWarn, "cachesync: event not applied; it comes back for a retry", ev.Key, "op", ev.Op, "err", err)
 		a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(a.queueURL),
 			ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: a.opts.RetryDelay})
 		return false
@@ -434,8 +434,8 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 	tomb := tombstoneSeconds(a.opts.TombstoneTTL)
 	if limit := now.Add(a.opts.MaxDrift).UnixMicro(); ev.Version.Micros > limit && ev.Op != OpTouch {
 		a.stats.Ahead.Add(1)
-		a.logger.Warn("cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
-			"key", ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
+		logKey(a.logger, slog.LevelWarn, "cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
+			ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
 		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t) // held until its time: itemExpiration
 	}
 	switch ev.Op {
@@ -451,7 +451,7 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 		if refusedItem(err) {
 			// memcached answers but refuses the value (larger than its item_size_max): the value
 			// cannot be held here, its version still must be.
-			a.logger.Warn("cachesync: replicated value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
+			logKey(a.logger, slog.LevelWarn, "cachesync: replicated value refused by memcached; applied as an invalidation", ev.Key, "err", err)
 			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
 		}
 		return applied, err
@@ -555,7 +555,7 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 			// past its item size): the value cannot be held here with its new expiry, so it is
 			// replaced, on this very CAS id, by the tombstone of its version (a tombstone at v
 			// wins over the value at v, and store would keep the value: same version).
-			a.logger.Warn("cachesync: touched value refused by memcached; applied as an invalidation", "key", ev.Key, "err", err)
+			logKey(a.logger, slog.LevelWarn, "cachesync: touched value refused by memcached; applied as an invalidation", ev.Key, "err", err)
 			ts := Stored{Version: ev.Version, Kind: KindTombstone, Expires: ev.Expiry}
 			it.Value, it.Flags, it.Expiration = ts.Encode(), FlagVersioned, itemExpiration(ts, t, tomb)
 			err = a.mc.CompareAndSwap(it)
@@ -566,7 +566,7 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 		}
 		return err == nil, err
 	}
-	return false, fmt.Errorf("%w: %s", errContention, ev.Key)
+	return false, fmt.Errorf("%w: key_hash %s", errContention, keyHash(ev.Key)) // logged at warn: the key itself is not
 }
 
 // keepInvisible extends a message's visibility while a slow handler runs; the returned func stops it.

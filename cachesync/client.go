@@ -199,7 +199,7 @@ func checkKey(key string) error {
 func (c *Client) failedWrite(ctx context.Context, op Op, key string, v Version, cause error) error {
 	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
 		if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
-			c.opts.Logger.Warn("cachesync: a local write failed and its key could not be invalidated", "key", key, "err", derr)
+			logKey(c.opts.Logger, slog.LevelWarn, "cachesync: a local write failed and its key could not be invalidated", key, "err", derr)
 		}
 	}
 	if op != OpDelete {
@@ -338,7 +338,7 @@ func (c *Client) lateWrite(ctx context.Context, key string, v Version) error {
 		c.m.late.Inc()
 	}
 	if c.opts.Logger != nil {
-		c.opts.Logger.Info("cachesync: write older than the tombstone lifetime, stored and sent as an invalidation", "key", key, "version", v.Micros)
+		logKey(c.opts.Logger, slog.LevelInfo, "cachesync: write older than the tombstone lifetime, stored and sent as an invalidation", key, "version", v.Micros)
 	}
 	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
 		return c.failedWrite(ctx, OpInvalidate, key, v, err)
@@ -547,7 +547,7 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 			// expiry the application set, and the local key is removed (a miss is always safe).
 			cause := fmt.Errorf("cachesync: touch %q locally (the touch went out; the local key was removed): %w", key, err)
 			if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
-				c.opts.Logger.Warn("cachesync: a touch memcached did not confirm, and its key could not be removed", "key", key, "err", derr)
+				logKey(c.opts.Logger, slog.LevelWarn, "cachesync: a touch memcached did not confirm, and its key could not be removed", key, "err", derr)
 			}
 			if perr := c.pub.Publish(ctx, ev); perr != nil {
 				return errors.Join(cause, perr)
@@ -642,7 +642,7 @@ func (c *Client) publishWrite(ctx context.Context, key string, value []byte, fla
 				c.m.degraded.Inc()
 			}
 			if c.opts.Logger != nil {
-				c.opts.Logger.Info("cachesync: value too large to replicate, sending an invalidation", "key", key, "bytes", len(value), "limit", c.opts.MaxValueBytes)
+				logKey(c.opts.Logger, slog.LevelInfo, "cachesync: value too large to replicate, sending an invalidation", key, "bytes", len(value), "limit", c.opts.MaxValueBytes)
 			}
 		}
 	}

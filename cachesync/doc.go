@@ -214,4 +214,9 @@
 //
 // The same queues carry application events (Relay): Client.Emit sends a typed payload to the
 // other regions and Agent.Handle registers the handler that runs there.
+//
+// Logs and member data: a cache key is member data ("member:<email>"). At info, warn and error
+// cachesync logs a key only as key_hash (16 hex digits of SHA-256 over its bytes; the same key,
+// the same hash); the key itself is logged at debug level only. Errors returned to the caller
+// (ErrNotApplied, ErrDropped, …) name the key the caller passed: log them as member data.
 package cachesync

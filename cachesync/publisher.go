@@ -156,7 +156,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		if p.m != nil {
 			p.m.degraded.Inc()
 		}
-		p.logger.Info("cachesync: event too large for one SQS message, sending an invalidation", "key", ev.Key, "bytes", len(body), "limit", MaxMessageBytes)
+		logKey(p.logger, slog.LevelInfo, "cachesync: event too large for one SQS message, sending an invalidation", ev.Key, "bytes", len(body), "limit", MaxMessageBytes)
 		ev = &Event{Format: ev.Format, ID: ev.ID, Op: OpInvalidate, Key: ev.Key, Version: ev.Version, Expiry: ev.Expiry}
 		if body, err = ev.Marshal(); err != nil {
 			return fmt.Errorf("cachesync: encode event for %q: %w", ev.Key, err)
@@ -199,7 +199,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		if p.m != nil {
 			p.m.dropped.Add(float64(len(dests)))
 		}
-		p.logger.Warn("cachesync: publish after Close; event dropped", "key", ev.Key)
+		logKey(p.logger, slog.LevelWarn, "cachesync: publish after Close; event dropped", ev.Key)
 		return fmt.Errorf("cachesync: publish %q: %w", ev.Key, ErrClosed)
 	}
 	expired := false // the wait for room is over: the remaining destinations do not wait again

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -428,7 +429,7 @@ func (e outEntry) record(queue string) spillRecord {
 // not; an append that fails is counted as dropped and logged.
 func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
 	if p.spills == nil {
-		p.logger.Warn("cachesync: publish buffer full and no spill; events dropped", "key", key, "events", len(recs))
+		logKey(p.logger, slog.LevelWarn, "cachesync: publish buffer full and no spill; events dropped", key, "events", len(recs))
 		p.dropped.Add(int64(len(recs)))
 		if p.m != nil {
 			p.m.dropped.Add(float64(len(recs)))
@@ -457,7 +458,7 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 				if p.m != nil {
 					p.m.dropped.Inc()
 				}
-				p.logger.Error("cachesync: spill failed; event dropped", "key", key, "err", err)
+				logKey(p.logger, slog.LevelError, "cachesync: spill failed; event dropped", key, "err", err)
 			}
 			results <- err
 		}()

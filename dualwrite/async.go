@@ -82,7 +82,7 @@ func (s *Session) asyncWorker() {
 				// The caller was already answered: this is the one way Async can lose a follower
 				// write (replay log full or unwritable). Say so loudly.
 				s.logger.Error("dualwrite: async follower write lost", "side", job.side.String(),
-					"stmt", job.op.stmts[0].Stmt, "err", err, "replay_log_err", kerr)
+					"stmt", logStmt(job.op.stmts[0].Stmt), "key_hash", keyHash(job.op.stmts[0].Values), "err", err, "replay_log_err", kerr)
 			}
 		}
 		s.stats.asyncInFlight.Add(-1)

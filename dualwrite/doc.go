@@ -124,8 +124,9 @@
 // HandoffDrain, then hands what is left to the store and empties the local log, and hands its
 // dead letters and uncertain writes off too (adopters keep them aside, never replay them); any live instance
 // of the same migration adopts what an instance left, one claimer per batch under an LWT lease
-// that expires if the claimer dies, by appending the entries (original timestamps and TTL
-// expiries) to its own replay log. A side's shared backlog counts against its authority (Open's
+// that expires if the claimer dies (each claim bounded by its lease; a claimer that failed on a
+// batch leaves it to the others for one lease, so the lease moves), by appending the entries
+// (original timestamps and TTL expiries) to its own replay log. A side's shared backlog counts against its authority (Open's
 // check included; a listing that failed or is stale counts as one). The
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
 // islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.
@@ -178,4 +179,11 @@
 // Reads go to the read side only; with WithShadowReads a sampled fraction also runs on the other side
 // in the background and mismatching results are counted and logged with the statement and a hash
 // of the values (member data; the values themselves at debug level only).
+//
+// Logs and member data: a statement's values, bound or written as literals in its text, are member
+// data. At info, warn and error every line (shadow mismatches, dead letters, withdrawn and uncertain
+// writes, a lost async write) carries the statement with its string, number, blob and UUID literals
+// masked as *** and key_hash, a hash of its bound values (the same values give the same hash); the
+// values and the statement as written are logged at debug level only. A Cassandra error (err) is
+// logged as the driver gives it: a server's syntax error may quote part of the statement.
 package dualwrite

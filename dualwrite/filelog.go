@@ -45,6 +45,11 @@ type FileLog struct {
 	mu     sync.Mutex
 	oldest time.Time // Logged of the oldest entry not yet Done (zero: none or unknown)
 
+	// deadAhead: undecodable entries the hand-off dead-lettered before Pending read them
+	// (deadLetterUnread), so that Pending passes them without dead-lettering them twice. Guarded
+	// by voids.pendMu.
+	deadAhead map[Pos]bool
+
 	asideMu sync.Mutex             // serialises appends to the aside logs and their rewrites
 	lastID  map[*recordlog.Log]int // per aside log: the highest ID ever given (never reused)
 
@@ -215,6 +220,12 @@ func (l *FileLog) Pending(max int) (out []Record, err error) {
 				continue
 			}
 			e, derr := decodeEntry(r.Payload)
+			if derr != nil && l.deadAhead[r.Pos] {
+				delete(l.deadAhead, r.Pos) // the hand-off dead-lettered it already
+				out = append(out, Record{Pos: r.Pos, SetAside: true})
+				before = r.Pos
+				continue
+			}
 			if derr != nil {
 				l.logger.Error("dualwrite: replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", r.Pos.String(), "err", derr)
 				if l.dead != nil {

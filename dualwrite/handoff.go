@@ -29,7 +29,8 @@ import (
 //
 //	H1. Close passes an entry of the local log without it having landed only once it is durable
 //	    in the shared store (Put returned), or in the local dead-letter log when it cannot be
-//	    decoded (the replayer, stopped, never read it): the local log is empty after a successful
+//	    decoded (deadLetterUnread: by the replayer, or by the hand-off before its frontier, in
+//	    the background as at Close, passes it): the local log is empty after a successful
 //	    hand-off, and holds everything after a failed one (then the next session on the directory
 //	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
@@ -38,7 +39,9 @@ import (
 //	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
 //	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
 //	    and copied by a later pass once it has; what was copied after it is kept in ahead, beyond
-//	    the contiguous frontier copied) or it was withdrawn (never copied). So a crash that also loses the disk loses at most the entries
+//	    the contiguous frontier copied) or it was withdrawn (never copied). Adopted entries (old)
+//	    are copied at the next pass even behind a younger own entry (adoptedEnd), and UnsharedAge
+//	    counts them until then. So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
 //	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is.
 //	H3. A copy batch is deleted by its origin only once the local cursor passed every entry in it
@@ -52,11 +55,13 @@ import (
 //	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
 //	    writes the same cells with the same writetime and no longer TTL.
 //	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
-//	    which lists the store first, bounded by refreshTimeout): SetPhase and the migration
+//	    which lists the store first, bounded by refreshTimeout; for the primary, its replay
+//	    batches only, waited for as its local backlog is: primaryOwedAtOpen): SetPhase and the migration
 //	    watcher wait while a batch for it was listed at the last listing (listed every adoptEvery
 //	    in a loop of its own, never with the phase gate held, so a slow adoption never leaves it
 //	    stale); a listing that failed, or older than maxListingAge, counts as one. Adoption's
-//	    store calls are bounded by the lease TTL. The fleet's `islands migration set --wait`
+//	    claims are bounded by the lease TTL each, and a batch this instance failed on is left to
+//	    the others for one lease (internal/handoff's 7 and 8). The fleet's `islands migration set --wait`
 //	    reads the store itself when authority moves.
 
 // HandoffOption tunes WithHandoff.
@@ -195,11 +200,19 @@ type handoffState struct {
 	owedErr error            // the last listing's failure (nil: owed is current)
 	owedAt  time.Time        // when the last listing ended
 
-	listEvery time.Duration // the listing's period (adoptEvery at Open)
-	closing   atomic.Bool   // Close began: adopt nothing more
+	listEvery time.Duration      // the listing's period (adoptEvery at Open)
+	closing   atomic.Bool        // Close began: adopt nothing more
+	claimers  []*handoff.Adopter // adopters(): the run loop's only
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
+
+	// Guarded by mu: owedReplay is owed's replay batches only (no dead letters, no uncertain
+	// writes); adoptedEnd the last adopted entry's position (sink): up to it, share passes over
+	// a young entry instead of stopping at it, so that adopted (old) entries behind it are
+	// shared (H2).
+	owedReplay map[string]int64
+	adoptedEnd Pos
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -390,6 +403,28 @@ func (l *FileLog) readPast(p Pos) bool {
 	return passed(l.log.ReadPos(), p)
 }
 
+// deadLetterUnread dead-letters the undecodable entry at p, durably, unless the replayer's reads
+// (Pending) already handed it out (and so dead-lettered it) or this did already: the hand-off
+// calls it before its frontier passes such an entry (H1, H2), so that no Done passes it with
+// nobody having taken care of it. Serialised with Pending (pendMu): an entry is dead-lettered
+// once per process (a crash before Done passes it may dead-letter it again at the next open).
+func (l *FileLog) deadLetterUnread(p Pos, raw []byte, cause string) error {
+	l.voids.pendMu.Lock()
+	defer l.voids.pendMu.Unlock()
+	if l.readPast(p) || l.deadAhead[p] || l.dead == nil {
+		return nil
+	}
+	if err := l.asideRaw(l.dead, cause, raw); err != nil {
+		return err
+	}
+	l.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; dead-lettered", "dir", l.dir, "pos", p.String())
+	if l.deadAhead == nil {
+		l.deadAhead = map[Pos]bool{}
+	}
+	l.deadAhead[p] = true
+	return nil
+}
+
 // cursorPos is the position every entry up to which is Done.
 func (l *FileLog) cursorPos() Pos { return l.log.Cursor() }
 
@@ -447,6 +482,7 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 		for p := range h.ahead {
 			ahead[p] = true
 		}
+		adoptedEnd := h.adoptedEnd
 		h.mu.Unlock()
 		const (
 			covered = iota // shared earlier, or needs not be
@@ -460,6 +496,9 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			switch {
 			case ahead[r.pos]:
 				kind = append(kind, covered)
+				continue
+			case !r.bad && !final && r.e.Logged.After(cutoff) && !passed(r.pos, adoptedEnd):
+				kind = append(kind, left) // young, but adopted entries follow it: passed over, not stopped at
 				continue
 			case !r.bad && !final && r.e.Logged.After(cutoff):
 				stopped = true
@@ -517,17 +556,11 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 	var per [2][]shareRec
 	for _, r := range recs {
 		if r.bad {
-			if !final {
-				h.s.logger.Error("dualwrite: hand-off: a replay log entry cannot be decoded; not shared (the replayer dead-letters it)", "pos", r.pos)
-				continue
-			}
-			// At Close the replayer has stopped: an undecodable entry it has not read (Pending
-			// dead-letters it when it does) is dead-lettered here before Done passes it (H1).
-			if !h.fl.readPast(r.pos) {
-				h.s.logger.Error("dualwrite: hand-off at Close: a replay log entry cannot be decoded; dead-lettered", "pos", r.pos)
-				if err := h.fl.asideRaw(h.fl.dead, "cannot be decoded (set aside at the hand-off at Close)", r.raw); err != nil {
-					return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
-				}
+			// An undecodable entry the replayer has not read yet is dead-lettered here, durably,
+			// before the frontier (copied, or Close's Done) passes it (H1, H2): past the frontier
+			// nobody would read it again. Its dead letter is copied with the others (copyAside).
+			if err := h.fl.deadLetterUnread(r.pos, r.raw, "cannot be decoded (set aside by the hand-off)"); err != nil {
+				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
 			}
 			continue
 		}
@@ -599,24 +632,37 @@ func (h *handoffState) distinct() []handoff.Store {
 	return h.stores[:]
 }
 
-// noteUnshared sets the unshared age from the first record after the last shared one.
+// noteUnshared sets the unshared age: that of the first record after the last shared one, or of
+// an adopted entry not yet shared behind it if older (adoptedEnd).
 func (h *handoffState) noteUnshared() {
 	h.mu.Lock()
 	from := h.copied
-	ahead := len(h.ahead)
+	end := h.adoptedEnd
+	n := 1 + len(h.ahead)
 	h.mu.Unlock()
 	var age time.Duration
-	recs, _ := h.fl.readAfter(from, 1+ahead)
-	for _, r := range recs {
-		h.mu.Lock()
-		shared := h.ahead[r.pos]
-		h.mu.Unlock()
-		if !shared {
-			if !r.bad {
-				age = max(time.Since(r.e.Logged), 0)
+	first := false // the first unshared record was seen
+	for {
+		recs, _ := h.fl.readAfter(from, n)
+		for _, r := range recs {
+			if first && passed(r.pos, end) && r.pos != end {
+				break
 			}
+			h.mu.Lock()
+			shared := h.ahead[r.pos]
+			h.mu.Unlock()
+			if shared {
+				continue
+			}
+			if !r.bad {
+				age = max(age, time.Since(r.e.Logged))
+			}
+			first = true
+		}
+		if len(recs) < n || (first && passed(recs[len(recs)-1].pos, end)) {
 			break
 		}
+		from = recs[len(recs)-1].pos
 	}
 	h.unshared.Store(int64(age))
 	for {
@@ -668,10 +714,31 @@ func (h *handoffState) cleanup(ctx context.Context) {
 }
 
 // adopt claims the batches other instances left (H4), unless this instance's own backlog is
-// already high or the batch's side is down here.
+// already high or the batch's side is down here. Each claim is bounded by its lease, and a batch
+// this instance failed on (its claim ran out: a pause, a slow disk or replica) is left to the
+// others for one lease (internal/handoff's invariants 7 and 8): the lease moves.
 func (h *handoffState) adopt(ctx context.Context) {
 	if h.closing.Load() {
 		return
+	}
+	for _, a := range h.adopters() {
+		res, err := a.Once(ctx, 0)
+		h.writes.Add(int64(3 * res.Batches))
+		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
+			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
+		}
+		if res.Batches > 0 {
+			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
+		}
+	}
+}
+
+// adopters returns the session's claimers, one per distinct store, made once: each remembers
+// the batches it failed on (left to the others for a lease), so it lives as long as the session.
+// Only the run loop calls it.
+func (h *handoffState) adopters() []*handoff.Adopter {
+	if h.claimers != nil {
+		return h.claimers
 	}
 	for _, st := range h.distinct() {
 		// The claimer's name is unique to this session (h.origin): two sessions of one process
@@ -695,37 +762,44 @@ func (h *handoffState) adopt(ctx context.Context) {
 		if h.cfg.onClaim != nil {
 			a.Claimed = func(ctx context.Context, b handoff.Batch) { h.cfg.onClaim(ctx, b.ID) }
 		}
-		// Bounded: a claimer past its lease overlaps the next one anyway, and a hung store call
-		// must not stop the loop (the listing has its own, refreshLoop).
-		actx, cancel := context.WithTimeout(ctx, h.cfg.lease)
-		res, err := a.Once(actx, 0)
-		cancel()
-		h.writes.Add(int64(3 * res.Batches))
-		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
-			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
-		}
-		if res.Batches > 0 {
-			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
-		}
+		h.claimers = append(h.claimers, a)
 	}
+	return h.claimers
 }
 
 // refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
 func (h *handoffState) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
 	defer cancel()
-	owed := map[string]int64{}
+	owed, replay := map[string]int64{}, map[string]int64{}
 	var errs []error
 	for _, st := range h.distinct() {
-		bl, err := handoff.Backlog(ctx, st, h.scope)
+		bs, err := st.Batches(ctx, h.scope)
 		errs = append(errs, err)
-		for k, v := range bl {
-			owed[k] += v
+		for _, b := range bs { // handoff.Backlog, and its replay batches apart
+			owed[b.Side] += int64(b.Entries)
+			if b.Kind() == handoff.KindReplay {
+				replay[b.Side] += int64(b.Entries)
+			}
 		}
 	}
 	h.mu.Lock()
-	h.owed, h.owedErr, h.owedAt = owed, errors.Join(errs...), time.Now()
+	h.owed, h.owedReplay, h.owedErr, h.owedAt = owed, replay, errors.Join(errs...), time.Now()
 	h.mu.Unlock()
+}
+
+// replayOwedTo counts the replay batches of the shared backlog for side sd as last listed (no
+// dead letters or uncertain writes), for Open's check of the primary in dual (openAuthority,
+// H5), which counts the local log's the same way. A listing that failed counts nothing here
+// (logged): the primary's entries are kept in the secondary's cluster, often the side that is
+// down when a session opens in dual; refusing then would stop dual where it is needed most.
+func (h *handoffState) replayOwedTo(sd side) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owedErr != nil {
+		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read; Open counts what it listed", "err", h.owedErr)
+	}
+	return h.owedReplay[sd.String()]
 }
 
 // refreshTimeout bounds one listing of the shared backlog.
@@ -743,6 +817,8 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
+	var endMu sync.Mutex
+	var end Pos // the last adopted entry's position here
 	for _, raw := range raws {
 		e, err := decodeEntry(raw)
 		if err != nil {
@@ -754,9 +830,29 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 			}
 			continue
 		}
-		g.Go(func() error { return h.s.log.Append(gctx, &e) })
+		g.Go(func() error {
+			pos, err := h.fl.appendAt(gctx, &e)
+			if err == nil {
+				endMu.Lock()
+				if passed(pos, end) {
+					end = pos
+				}
+				endMu.Unlock()
+			}
+			return err
+		})
 	}
-	if err := g.Wait(); err != nil {
+	err := g.Wait()
+	// Adopted entries are old (their Logged time is the origin's): the background copy shares
+	// them at its next pass even behind a younger entry of this instance's (adoptedEnd, H2, H4),
+	// and UnsharedAge counts them until it has. Noted even after a failure: what was appended is
+	// on this disk.
+	h.mu.Lock()
+	if passed(end, h.adoptedEnd) {
+		h.adoptedEnd = end
+	}
+	h.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	h.adoptedN.Add(int64(len(raws)))

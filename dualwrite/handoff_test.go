@@ -392,3 +392,77 @@ func TestHandoffDeadLettersCopiedInTheBackground(t *testing.T) {
 	}
 	waitHandoff(t, "the copies to follow the operator's drop", 10*time.Second, func() bool { return deadIn() == 2 })
 }
+
+// TestHandoffLeaseMovesFromAPausedClaimer is the world's racing-adopters test on a store with the
+// real clock (issue 30, test 3): adopter a pauses in its first claim until its claim's context
+// ends (as the integration test's hook does); b, alive beside it, must take the batch after a's
+// claim ran out, not a again. Before, a's claim was cut by its whole pass's deadline (taken
+// before the claim, so just before the lease's end), a released the lease and its next pass (the
+// ticker's pending tick, at once) claimed the same batch, oldest first, before b's next pass:
+// the held batch's claims were [a a].
+func TestHandoffLeaseMovesFromAPausedClaimer(t *testing.T) {
+	st := handoff.NewMemStore()
+	st.Now = time.Now
+	fw := &fakeSides{}
+	fw.set(secondarySide, downSide)
+	w := newHandoffSession(t, fw, st, "w", HandoffDrain(50*time.Millisecond, 5*time.Second), HandoffCopyAfter(time.Hour))
+	writeN(t, w, 0, 1200) // three batches of at most 500
+	owed := keptFor(t, w, secondarySide)
+	w.Close()
+
+	var mu sync.Mutex
+	claims := map[string][]string{}
+	paused := make(chan string, 1)
+	resume := make(chan struct{})
+	hook := func(inst string) HandoffOption {
+		return HandoffOnClaim(func(ctx context.Context, batch string) {
+			mu.Lock()
+			claims[batch] = append(claims[batch], inst)
+			first := inst == "a" && len(claims[batch]) == 1
+			mu.Unlock()
+			if !first {
+				return
+			}
+			select {
+			case paused <- batch:
+			default:
+				return
+			}
+			select {
+			case <-resume:
+			case <-ctx.Done():
+			}
+		})
+	}
+	const lease = 2 * time.Second
+	fa, fb := &fakeSides{}, &fakeSides{}
+	a := newHandoffSession(t, fa, st, "a", HandoffLease(lease), hook("a"))
+	defer a.Close()
+	held := <-paused
+	b := newHandoffSession(t, fb, st, "b", HandoffLease(lease), hook("b"))
+	defer b.Close()
+	waitHandoff(t, "a second claim of the held batch", 4*lease, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(claims[held]) >= 2
+	})
+	close(resume)
+	mu.Lock()
+	got := append([]string(nil), claims[held]...)
+	mu.Unlock()
+	if got[0] != "a" || got[1] != "b" {
+		t.Fatalf("claims of the batch held by the paused a: %v, want a then b", got)
+	}
+	waitHandoff(t, "every entry adopted and landed", 10*time.Second, func() bool {
+		bl, _ := handoff.Backlog(context.Background(), st, "orders")
+		na, _ := a.Backlog()
+		nb, _ := b.Backlog()
+		return bl["secondary"] == 0 && na == 0 && nb == 0
+	})
+	la, lb := landed(fa, secondarySide), landed(fb, secondarySide)
+	for _, ts := range owed {
+		if !la[ts] && !lb[ts] {
+			t.Fatalf("write at %d handed off, never landed", ts)
+		}
+	}
+}

@@ -375,7 +375,8 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 				derr := dl.DeadLetter(ctx, rec, cause)
 				if derr == nil {
 					r.logger.Error("dualwrite: replay entry can never land as it is; dead-lettered (see `islands replay inspect`)",
-						"side", e.Side, "stmt", firstStmt(e), "values", summarize(e), "timestamp", e.Timestamp, "err", cause)
+						"side", e.Side, "stmt", firstStmt(e), "key_hash", entryKeyHash(e), "timestamp", e.Timestamp, "err", cause)
+					r.logger.Debug("dualwrite: dead-lettered replay entry's values", "key_hash", entryKeyHash(e), "values", summarize(e))
 					if r.resolved != nil && !e.Unacked {
 						r.resolved[sd].Add(1)
 					}
@@ -397,14 +398,15 @@ func (r *replayCore) replayOne(ctx context.Context, rec Record, sd side) bool {
 	}
 }
 
+// firstStmt is an entry's first statement as logged (logStmt: literals masked), with the batch's size.
 func firstStmt(e *Entry) string {
 	if len(e.Stmts) == 0 {
 		return ""
 	}
 	if len(e.Stmts) > 1 {
-		return fmt.Sprintf("%s (+%d more in the batch)", e.Stmts[0].Stmt, len(e.Stmts)-1)
+		return fmt.Sprintf("%s (+%d more in the batch)", logStmt(e.Stmts[0].Stmt), len(e.Stmts)-1)
 	}
-	return e.Stmts[0].Stmt
+	return logStmt(e.Stmts[0].Stmt)
 }
 
 // summarize renders an entry's first statement's values briefly (long values cut), for logs and

@@ -295,7 +295,7 @@ func (s *Session) openAuthority(replaying bool) error {
 	if !replaying {
 		// Waited for once the replayer runs. No write starts before Open returns, so what is owed
 		// then is this count less what the replayer resolves for the primary.
-		s.openOwed = s.ackedBacklogOf(lead)
+		s.openOwed = s.primaryOwedAtOpen()
 		return nil
 	}
 	ctx := s.cfg.openCtx
@@ -314,7 +314,7 @@ func (s *Session) openOwedWait(ctx context.Context, p Phase, wait bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.openWait)
 	defer cancel()
 	for {
-		n := min(s.ackedBacklogOf(lead), s.openOwed-s.replayResolved[lead].Load())
+		n := min(s.primaryOwedAtOpen(), s.openOwed-s.replayResolved[lead].Load())
 		if n <= 0 {
 			return nil
 		}
@@ -332,6 +332,18 @@ func (s *Session) openOwedWait(ctx context.Context, p Phase, wait bool) error {
 			"open in %s (its replayer drains them) and SetPhaseWait(%s), or let Open wait longer (WithOpenWait): %w",
 			ErrAuthorityBacklog, p, lead, n, lead.other(), s.cfg.openWait, DualFlipped, p, cause)
 	}
+}
+
+// primaryOwedAtOpen is what Open in a phase where the primary leads waits for: its acknowledged
+// backlog in the replay log, and in the shared hand-off store (H5) the replay batches owed to it
+// (handed off by an instance that ran with the secondary authoritative), which this session's
+// adoption moves into its log and its replayer resolves (replayResolved) like its own.
+func (s *Session) primaryOwedAtOpen() int64 {
+	n := s.ackedBacklogOf(primarySide)
+	if s.ho != nil {
+		n += s.ho.replayOwedTo(primarySide)
+	}
+	return n
 }
 
 // ackedBacklogOf is backlogOf without the entries whose caller was told the write failed (Unacked)

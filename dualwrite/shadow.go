@@ -2,9 +2,6 @@ package dualwrite
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"reflect"
@@ -52,11 +49,11 @@ func (s *Session) maybeShadow(q *Query, phase Phase) {
 
 // logShadowMismatch logs a shadow-read mismatch. The statement's values are member data (a key
 // may be an email): the warning carries only a hash of them (key_hash, the same for the same
-// values, so lines correlate); the values themselves are logged at debug level only.
+// values, so lines correlate) and the statement with its literals masked (logStmt); the values and
+// the statement as written are logged at debug level only.
 func logShadowMismatch(log *slog.Logger, stmt string, values []any, primaryRows, secondaryRows int) {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%#v", values)))
-	hash := hex.EncodeToString(sum[:8])
-	log.Warn("dualwrite: shadow read mismatch", "stmt", stmt, "key_hash", hash,
+	hash := keyHash(values)
+	log.Warn("dualwrite: shadow read mismatch", "stmt", logStmt(stmt), "key_hash", hash,
 		"primary_rows", primaryRows, "secondary_rows", secondaryRows)
-	log.Debug("dualwrite: shadow read mismatch values", "key_hash", hash, "key", values)
+	log.Debug("dualwrite: shadow read mismatch values", "key_hash", hash, "stmt", stmt, "key", values)
 }

@@ -483,7 +483,8 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 				s.m.lwtDiff.Inc()
 			}
 			s.logger.Warn("dualwrite: conditional write decided differently on the two sides",
-				"leader", follower.other().String(), "leader_applied", leaderApplied, "follower_applied", f.applied, "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values)
+				"leader", follower.other().String(), "leader_applied", leaderApplied, "follower_applied", f.applied, "stmt", logStmt(op.stmts[0].Stmt), "key_hash", keyHash(op.stmts[0].Values))
+			s.logger.Debug("dualwrite: conditional write decided differently: values", "key_hash", keyHash(op.stmts[0].Values), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values)
 		}
 		return nil
 	case f.err == nil:
@@ -730,7 +731,8 @@ func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) error {
 		s.m.uncertain.Inc()
 	}
 	s.logger.Warn("dualwrite: counter update or conditional write failed or did not answer on a side; recorded as uncertain, never replayed",
-		"side", sd.String(), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values, "err", ferr)
+		"side", sd.String(), "stmt", logStmt(op.stmts[0].Stmt), "key_hash", keyHash(op.stmts[0].Values), "err", ferr)
+	s.logger.Debug("dualwrite: uncertain write: values", "key_hash", keyHash(op.stmts[0].Values), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values)
 	var kerr error
 	if ul, ok := s.log.(UncertainLog); ok && s.log != nil {
 		e := s.entryFor(op, sd)

@@ -1,6 +1,7 @@
 package forklift
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -222,13 +223,24 @@ func ParseConfig(b []byte) (Config, error) {
 }
 
 // quotedValue is how the YAML parser and decoder quote a value in their errors ("cannot unmarshal
-// !!str `x` into int", "unknown anchor 'x' referenced"): yamlError cuts it out, from the first quote
-// to the last of its kind on the line (greedy), so a quote inside the value cannot end the cut early.
-var quotedValue = regexp.MustCompile("\\s*(`.*`|'.*'|\".*\")")
+// !!str `x` into int", "cannot decode !!str `x` as a !!int", "unknown anchor 'x' referenced"):
+// yamlError cuts it out, from the first quote to the last of its kind in one error (greedy, line
+// breaks included: a block scalar's value holds them), so neither a quote nor a line break inside
+// the value can end the cut early.
+var quotedValue = regexp.MustCompile("(?s)\\s*(`.*`|'.*'|\".*\")")
 
 // yamlError is err's text without the "yaml: " prefix and without any value it quotes: only the
-// line (when the parser gives one) and the kind of error remain, never the text of the file.
+// line (when the parser gives one) and the kind of error remain, never the text of the file. The
+// decoder's type errors (one per value) are cut one by one, so each keeps its line.
 func yamlError(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		lines := make([]string, len(te.Errors))
+		for i, e := range te.Errors {
+			lines[i] = quotedValue.ReplaceAllString(e, " (value not shown)")
+		}
+		return "unmarshal errors:\n  " + strings.Join(lines, "\n  ")
+	}
 	return quotedValue.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), " (value not shown)")
 }
 

@@ -49,7 +49,10 @@
 //     (never stored): no one can plant two differing subranges that hash alike in advance, and a
 //     chance collision is below 2^-128 per subrange; each cell is judged by merge.Reconcile, the
 //     one tie rule (lists by merge.CompareLists). A key-only row (its marker's writetime is
-//     unreadable) is never recorded as shadowed, so a missing one is always reported.
+//     unreadable) is never recorded as shadowed, so a missing one is always reported; nor is
+//     anything the destination holds too much (a row, cell or element a resolver would delete:
+//     Difference.excess): only a source cell hidden by a newer deletion can be shadowed, and a
+//     record names the source version it excuses.
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
 //     never cause a rewrite, a bumped writetime, or a reported difference.
 //  7. Partitions are in Cassandra's order, one rule (comparePartitions): token, then the unsigned
@@ -63,7 +66,11 @@
 //     newest of the row's cells + 1 µs and the microsecond the destination was read at (rowDeleteTS),
 //     because a marker may be newer than every readable cell and CQL cannot read its timestamp, but
 //     a marker the read saw was stamped, by a real clock, before the read. Only a marker stamped
-//     ahead of this host's clock survives; verify reports its row and a later repair deletes it.
+//     ahead of this host's clock survives; verify reports its row (never as shadowed) and a repair
+//     once this host's clock has passed the marker deletes it.
+//  9. A source row that exists by its marker alone stays a row: where its Write deletes the
+//     destination's cells (merge.Row.Marker), the marker is written too, at markerTS as for every
+//     key-only row, since the destination's row may have no marker (written by UPDATE only).
 //
 // A copy is only complete if every instance of the application already writes both sides when it
 // starts: a row an instance writes to the source alone after forklift passed its token range is

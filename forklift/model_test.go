@@ -602,7 +602,7 @@ func fillModel(rng *rand.Rand, db *modelDB, t testing.TB, tb *table, pks []int) 
 		for range rng.IntN(4) {
 			ck := cql.Raw(be32(rng.IntN(4)))
 			key := []any{cql.Raw(be32(pk)), ck}
-			switch rng.IntN(5) {
+			switch rng.IntN(6) {
 			case 0, 1:
 				run(`INSERT INTO "ks"."t" ("pk", "ck", "v", "w") VALUES (?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?`, append(key, val(), cql.Raw(i64b(int64(rng.IntN(3)))), ts(), int(ttl()))...)
 			case 2:
@@ -614,6 +614,8 @@ func fillModel(rng *rand.Rand, db *modelDB, t testing.TB, tb *table, pks []int) 
 				}
 			case 4:
 				run(`UPDATE "ks"."t" USING TIMESTAMP ? AND TTL ? SET "v" = ? WHERE "pk" = ? AND "ck" = ?`, append([]any{ts(), int(ttl()), val()}, key...)...)
+			case 5: // the key alone: a row that exists by its marker (over any cells written by UPDATE)
+				run(`INSERT INTO "ks"."t" ("pk", "ck") VALUES (?, ?) USING TIMESTAMP ? AND TTL ?`, append(key, ts(), 0)...)
 			}
 		}
 	}

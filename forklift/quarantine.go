@@ -2,6 +2,7 @@ package forklift
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -86,6 +87,14 @@ func openQuarantineFile(path string) (*os.File, error) {
 	return f, nil
 }
 
+// keyHash is how an error or a log line names a partition key (member data: a key may be an
+// email): 16 hex digits of SHA-256 over its components (keyString), the same key giving the same
+// hash. The key itself is in the quarantine table and file (0600), never in an error.
+func keyHash(key [][]byte) string {
+	sum := sha256.Sum256([]byte(keyString(key)))
+	return "key_hash " + hex.EncodeToString(sum[:8])
+}
+
 func keyString(key [][]byte) string {
 	parts := make([]string, len(key))
 	for i, k := range key {
@@ -105,7 +114,7 @@ func (q *quarantineSink) put(ctx context.Context, t *table, key [][]byte, qu *me
 			rec.Run, rec.Table, rec.Key, rec.Reason, src, dst, rec.At).WithContext(ctx).Exec()
 	})
 	if err != nil {
-		return fmt.Errorf("forklift: record quarantined partition %s of %s: %w", rec.Key, rec.Table, err)
+		return fmt.Errorf("forklift: record quarantined partition (%s) of %s: %w", keyHash(key), rec.Table, err)
 	}
 	if q.file != nil {
 		q.mu.Lock()

@@ -35,9 +35,12 @@ const shadowNote = "shadowed: a repair with the source's own timestamps did not 
 // row (row marker only) has no id (""): its marker's writetime is unreadable, so the record could
 // not tell the row a repair failed to restore from the same row re-inserted in the source after
 // the destination's deletion (which a re-copy would restore); such a row is never recorded and
-// always reported missing.
+// always reported missing. A difference where the destination holds too much (Difference.excess:
+// a row, cell or element to delete) has no id either: nothing in the source is hidden there, so
+// nothing is shadowed, and a record would name no source version (a "row deleted" record would
+// hide every later row at that key).
 func (d Difference) id() string {
-	if d.keyOnly {
+	if d.keyOnly || d.excess {
 		return ""
 	}
 	return d.Key + "\x00" + d.Clustering + "\x00" + d.Column + "\x00" + d.Source

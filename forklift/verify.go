@@ -75,6 +75,11 @@ type Difference struct {
 	// writetime, so nothing names the source's version of it and it is never recorded as shadowed
 	// (a record would also match the row re-inserted later; see Difference.id).
 	keyOnly bool
+	// excess marks a difference where the destination holds too much: a deletion still to do (a
+	// row, cell, collection or element the source lacks). Only a source cell hidden by a newer
+	// destination deletion can be shadowed; an excess is never recorded (see Difference.id) and
+	// stays a difference, reported and repaired again, until the destination no longer holds it.
+	excess bool
 }
 
 // Verify compares every configured table on both sides, range by range, under its resolver's
@@ -342,7 +347,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 		for _, r := range res.Write.Rows {
 			d := Difference{Key: key, Clustering: t.rowLabel(&r)}
 			if r.Deleted {
-				d.Source = "row deleted"
+				d.Source, d.excess = "row deleted", true
 			}
 			if findRow(dst, r.Clustering) == nil && !r.Deleted {
 				d.Source, d.keyOnly = t.rowSummary(&r), keyOnlyRow(&r)
@@ -354,6 +359,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 				if col.Present {
 					d.Column = col.Name
 					d.Source = describeColumn(&col)
+					d.excess = r.Deleted || deletes(&col)
 					c.add("mismatched", d)
 					n++
 				}
@@ -530,6 +536,21 @@ func listCell(c *merge.Column) merge.Cell {
 		wt = max(wt, e.Cell.WriteTime)
 	}
 	return merge.Cell{Value: codec.JoinCollection(vals), WriteTime: wt}
+}
+
+// deletes reports whether a column of a resolver's Write deletes anything: a deleted cell, a
+// whole-collection deletion, a deleted element. Such a write means the destination holds what the
+// source lacks (Difference.excess).
+func deletes(c *merge.Column) bool {
+	if c.Cell.Deleted || c.Kind == merge.Simple && c.Cell.Value == nil {
+		return true
+	}
+	for _, e := range c.Elems {
+		if e.Cell.Deleted {
+			return true
+		}
+	}
+	return false
 }
 
 // describeColumn names the version of a column a resolver would write, for a Difference.

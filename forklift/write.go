@@ -48,7 +48,8 @@ type group struct {
 // (writetime, TTL) go in one statement: an INSERT … USING TIMESTAMP t AND TTL ttl for simple cells
 // and whole lists (which also writes the row marker), an UPDATE … SET c = c + ? for set and map
 // elements. Deleted cells become DELETE or c = c - ? at their timestamp. A row with no cell at all
-// is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL).
+// is a key-only row: its marker is written at markerTS (its own timestamp is not readable by CQL);
+// so is the marker of a row that must exist by it whatever cells it deletes (merge.Row.Marker).
 // A row to delete whole (merge.Row.Deleted) is one row deletion, which also removes its marker,
 // stamped at its columns' deletion timestamp or readAt, whichever is later (see rowDeleteTS).
 // The partition's static row (merge.Row.Static) is written with the partition key alone, in
@@ -153,10 +154,13 @@ func (t *table) statements(p *merge.Partition, markerTS, readAt int64) []stmt {
 				rowCells++
 			}
 		}
+		if (rowCells == 0 || r.Marker) && !static {
+			// A key-only row, or a row that must exist by its marker whatever cells its Write
+			// deletes (merge.Row.Marker: the source row is key-only): its marker at markerTS,
+			// as for every key-only row. A static row has no marker.
+			out = append(out, t.insertStmt(static, nil, nil, stamp{markerTS, 0}, keyArgs))
+		}
 		if rowCells == 0 {
-			if !static { // a static row without cells has nothing to write (and no marker)
-				out = append(out, t.insertStmt(static, nil, nil, stamp{markerTS, 0}, keyArgs))
-			}
 			continue
 		}
 		stamps := make([]stamp, 0, len(groups))

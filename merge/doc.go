@@ -26,6 +26,11 @@
 // Statics: a partition's static columns are its static row (Row.Static, empty clustering key),
 // matched with the other side's like any row; newest-by merges it by lww.
 //
+// Markers: a source row that exists by its row marker alone (no value), taken over a destination
+// row (prefer-source, Decide's KeepSource), is written with Row.Marker
+// whenever anything is written for it: the Write deletes the destination's cells, whose row may
+// have no marker (written by UPDATE only), so the writer must write the marker too.
+//
 // Expiry: Cells carry remaining TTLs, which two reads of the same expiry see a second or two apart.
 // SameVersion treats expiries within ExpiryTolerance (3 s) as the same, and every "already held"
 // decision uses it: no resolver rewrites a cell, or bumps its writetime, for a TTL difference inside

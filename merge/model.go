@@ -66,11 +66,20 @@ type Column struct {
 // INSERT of the key alone over an older row), and no CQL read shows its timestamp, so only the
 // writer, which knows when it read the row, can stamp a deletion above it (forklift deletes at the
 // instant it read the destination, when that is later).
+//
+// Marker, in a Resolution's Write only, says the row written must exist by its row marker: the
+// version that stands is a key-only row (it exists by its marker alone), while the destination's
+// row holds cells the Write deletes and may have no marker at all (a row written by UPDATE only).
+// The writer writes the marker (an INSERT of the key alone) along with whatever the row's columns
+// write; without it the cell deletions would leave no row. A Write row with no column at all is a
+// key-only row to insert and needs no flag. Never set with Deleted or Static (a static row has no
+// marker).
 type Row struct {
 	Clustering [][]byte
 	Columns    []Column
 	Static     bool
 	Deleted    bool
+	Marker     bool
 }
 
 // Partition is one partition key (CQL-serialised components) and its rows. Rows are in the order

@@ -21,6 +21,13 @@ type override struct {
 }
 
 // replaceRowWith is replaceRow with the column ov.name (when ov is not nil) taking ov.cell's value.
+//
+// Invariant: a source row that exists by its marker alone (key-only) still exists after the Write.
+// Its row, when anything is written for it, carries Marker: the destination's version may hold
+// cells and no marker (written by UPDATE only), and the Write deletes those cells, so without the
+// marker the row would be gone; and a value written into it (an override) gives no lasting marker
+// either (an INSERT's marker takes its cells' TTL). Where nothing is written the destination's
+// row is key-only too, so it holds a marker already.
 func replaceRowWith(w *writer, s, d *Row, ov *override) {
 	if d == nil && ov == nil {
 		w.rows = append(w.rows, *s)
@@ -34,7 +41,21 @@ func replaceRowWith(w *writer, s, d *Row, ov *override) {
 		}
 		replaceColumn(w, s.Clustering, name, sc, dc, "source")
 	})
+	n := len(w.rows)
 	w.endRow(s.Clustering, false)
+	if len(w.rows) > n && !s.Static && keyOnly(s) {
+		w.rows[n].Marker = true
+	}
+}
+
+// keyOnly reports whether r holds no value at all: a row that exists by its marker alone.
+func keyOnly(r *Row) bool {
+	for i := range r.Columns {
+		if present(&r.Columns[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // overrideCell writes ov.cell's value and TTL into column ov.name of the row (s and d its versions);

@@ -30,7 +30,7 @@ type shardFlags struct {
 
 func (s *shardFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.spec, "shard", "", "i/N: this process handles ranges i, i+N, … of N processes sharing the run")
-	fs.Func("shard-from-env", "N: this process is shard $"+jobIndexEnv+" of N (a Kubernetes Indexed Job with completions: N)",
+	fs.Func("shard-from-env", "N, the shard count (a whole number ≥ 1): this process is shard $"+jobIndexEnv+" of N (a Kubernetes Indexed Job with completions: N)",
 		func(v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {

@@ -34,7 +34,10 @@ func refusePasswordFlags(args []string) error {
 // strconv.ParseBool accepts, else it is refused without being shown: anything else may be a
 // password typed into the wrong flag (--source-insecure-password=PW), and reading it loosely
 // (fmt.Sscan: "t…" is true) would turn an insecure switch on. An unknown flag is named only when
-// its name looks like one ([a-z0-9-], at most 40 characters). Like the flag package, it stops at
+// its name looks like one ([a-z0-9-], at most 40 characters). Every other flag's value is set here
+// first (Set: what parse does next, with the same values in the same order, so nothing changes),
+// and one it refuses (a number, a duration, a list, a shard) is reported without the value or the
+// parser's error, which quotes it. Like the flag package, it stops at
 // "--" or the first non-flag argument (parse refuses those without showing them).
 func refuseUnsafeValues(fs *flag.FlagSet, boolFlags map[string]bool, args []string) error {
 	for i := 0; i < len(args); i++ {
@@ -69,6 +72,9 @@ func refuseUnsafeValues(fs *flag.FlagSet, boolFlags map[string]bool, args []stri
 		}
 		if boolFlags[name] && !isBool(val) { // a config-key flag taking true or false
 			return fmt.Errorf("%w: --%s takes true or false (the value given is not shown: it may be a secret)", errUsage, name)
+		}
+		if (hasVal || i < len(args)) && f.Value.Set(val) != nil {
+			return fmt.Errorf("%w: --%s: invalid value (not shown: it may be a secret); it takes: %s", errUsage, name, f.Usage)
 		}
 	}
 	return nil

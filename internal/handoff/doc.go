@@ -34,4 +34,17 @@
 //     uncertain writes. All count against their side (5); an adopter keeps each where the origin
 //     kept it (its replay log, its dead-letter log, its uncertain store), durably, before the
 //     batch is deleted (2): a dead letter or an uncertain write is never replayed by adoption.
+//  7. A claim is bounded by its lease: its context (holder check, lease, read, sink, delete) ends
+//     TTL after the claim began, taken before the lease (whose TTL starts when the transaction
+//     commits, rounded up to whole seconds), so a claimer stops no later than its lease ends,
+//     whatever its pass did before, and a hung store call never stops the caller's loop.
+//  8. The lease moves: a claimer whose claim failed (ran out of its lease, a pause, a slow disk
+//     or replica, a short read) releases the lease and leaves that batch to the others for one
+//     TTL. Without it, its own next pass, which lists the same batches oldest first and comes
+//     at once, took the batch back before any other instance's pass came, claim after claim.
+//     Alone in its fleet, it tries the batch again after the TTL. A pass lists again after each
+//     batch it adopted (the oldest claimable first), so a batch freed while it adopted others is
+//     taken in that pass; a lease a plain read shows held costs no transaction (a scope's leases
+//     share one partition, where concurrent transactions contend), and an adopted batch's lease
+//     is left to expire (it guards nothing any more).
 package handoff

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -92,7 +93,9 @@ func Backlog(ctx context.Context, st Store, scope string) (map[string]int64, err
 
 // Adopter claims batches of a scope, one claimer at a time (invariant 3), and gives their entries
 // to Sink, which must make them durable (or land them) before returning nil: only then is the
-// batch deleted (invariant 2).
+// batch deleted (invariant 2). Each claim is bounded by its lease (invariant 7), and a batch a
+// claimer failed on is left to the others for one TTL (invariant 8), so one Adopter is kept for
+// the claimer's life (it remembers those batches), not made per pass.
 type Adopter struct {
 	Store Store
 	Scope string
@@ -103,8 +106,13 @@ type Adopter struct {
 	Skip func(b Batch) bool
 	Sink func(ctx context.Context, b Batch, entries [][]byte) error
 	// Claimed, when set, is called with the lease held, before the entries are read (tests pause
-	// a claimer here).
+	// a claimer here); ctx is the claim's, which ends with its lease (invariant 7).
 	Claimed func(ctx context.Context, b Batch)
+	// Now is the clock of the batches left to others (invariant 8); nil: time.Now.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	avoid map[string]time.Time // batch id -> until when this claimer leaves it to the others
 }
 
 // Result counts what one Adopter.Once did.
@@ -113,39 +121,71 @@ type Result struct {
 	Busy             int // batches claimed by someone else or whose holder lives
 }
 
-// Once lists the scope's batches and adopts each one it can claim, at most max batches (0: all).
+// Once lists the scope's batches and adopts each one it can claim, at most max batches (0: all),
+// oldest first. It lists again after each batch it adopted, so the oldest claimable batch is
+// always the next one claimed: a batch freed while this pass adopted others (a claimer that failed
+// on it and left it, invariant 8) is taken in this pass, not a pass later, when its claimer's
+// turn may have come back. Busy counts the batches busy at the last listing.
 func (a *Adopter) Once(ctx context.Context, max int) (Result, error) {
 	var res Result
-	bs, err := a.Store.Batches(ctx, a.Scope)
-	if err != nil {
-		return res, err
-	}
+	a.forget()
+	done := map[string]bool{} // adopted, failed or skipped in this pass
 	var errs []error
-	for _, b := range bs {
-		if ctx.Err() != nil || (max > 0 && res.Batches >= max) {
-			break
+	for {
+		lctx, cancel := context.WithTimeout(ctx, a.TTL) // a hung listing must not stop the caller's loop
+		bs, err := a.Store.Batches(lctx, a.Scope)
+		cancel()
+		if err != nil {
+			return res, errors.Join(append(errs, err)...)
 		}
-		if a.Skip != nil && a.Skip(b) {
-			continue
+		res.Busy = 0
+		adopted := false
+		for _, b := range bs {
+			if ctx.Err() != nil || (max > 0 && res.Batches >= max) {
+				return res, errors.Join(errs...)
+			}
+			if done[b.ID] {
+				continue
+			}
+			if a.Skip != nil && a.Skip(b) {
+				done[b.ID] = true
+				continue
+			}
+			n, err := a.adopt(ctx, b)
+			switch {
+			case err == nil && n < 0:
+				res.Busy++
+				continue
+			case err == nil:
+				res.Batches++
+				res.Entries += n
+				adopted = true
+			default:
+				errs = append(errs, err)
+			}
+			done[b.ID] = true
+			if adopted {
+				break // list again: the oldest claimable first
+			}
 		}
-		n, err := a.adopt(ctx, b)
-		switch {
-		case err == nil && n < 0:
-			res.Busy++
-		case err == nil:
-			res.Batches++
-			res.Entries += n
-		default:
-			errs = append(errs, err)
+		if !adopted {
+			return res, errors.Join(errs...)
 		}
 	}
-	return res, errors.Join(errs...)
 }
 
 // adopt claims b, sinks its entries and deletes it; -1 when b is not to be claimed now.
 func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
+	if a.leaving(b.ID) {
+		return -1, nil // this claimer failed on it lately: the others' turn (invariant 8)
+	}
+	// The claim's deadline is taken before the lease is: the lease's TTL starts later (when the
+	// transaction commits) and is rounded up to whole seconds, so the claimer stops working on
+	// b no later than its lease ends (invariant 7).
+	cctx, cancel := context.WithDeadline(ctx, time.Now().Add(a.TTL))
+	defer cancel()
 	if b.Holder != "" {
-		h, err := a.Store.Holder(ctx, a.Scope, b.Holder)
+		h, err := a.Store.Holder(cctx, a.Scope, b.Holder)
 		if err != nil {
 			return 0, fmt.Errorf("handoff: batch %s: reading its holder %s: %w", b.ID, b.Holder, err)
 		}
@@ -154,7 +194,13 @@ func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
 		}
 	}
 	lease := BatchLease(b.ID)
-	ok, _, err := a.Store.Acquire(ctx, a.Scope, lease, a.Owner, a.TTL)
+	// A plain read first: a lease another claimer holds costs no transaction (all of a scope's
+	// leases share a partition, where concurrent transactions contend). The transaction alone
+	// decides: a read that missed a lease just taken only costs one that is not applied.
+	if h, err := a.Store.Holder(cctx, a.Scope, lease); err == nil && h != "" {
+		return -1, nil
+	}
+	ok, _, err := a.Store.Acquire(cctx, a.Scope, lease, a.Owner, a.TTL)
 	if err != nil {
 		return 0, fmt.Errorf("handoff: batch %s: claiming it: %w", b.ID, err)
 	}
@@ -162,16 +208,60 @@ func (a *Adopter) adopt(ctx context.Context, b Batch) (int, error) {
 		return -1, nil
 	}
 	if a.Claimed != nil {
-		a.Claimed(ctx, b)
+		a.Claimed(cctx, b)
 	}
-	n, err := a.take(ctx, b)
-	// The lease is released even after a failure: the batch is then free for the next claimer
-	// at once rather than after the TTL. After a success the batch is gone and the release only
-	// tidies up. A release that fails expires by itself.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	n, err := a.take(cctx, b)
+	if err == nil {
+		// The batch is gone: its lease guards nothing and expires by itself. Releasing it
+		// would cost a transaction per batch (with SERIAL across datacenters, the larger part
+		// of an adoption's time) for no one's benefit.
+		return n, nil
+	}
+	a.leave(b.ID)
+	// After a failure the lease is released: the batch is then free for the next claimer at
+	// once rather than after the TTL (and not this one: invariant 8). A release that fails
+	// expires by itself.
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	_ = a.Store.Release(rctx, a.Scope, lease, a.Owner)
-	cancel()
+	rcancel()
 	return n, err
+}
+
+func (a *Adopter) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// leave records that this claimer failed on batch id: it leaves it to the others for one TTL.
+func (a *Adopter) leave(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.avoid == nil {
+		a.avoid = map[string]time.Time{}
+	}
+	a.avoid[id] = a.now().Add(a.TTL)
+}
+
+// leaving says whether batch id is still left to the others.
+func (a *Adopter) leaving(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	until, ok := a.avoid[id]
+	return ok && a.now().Before(until)
+}
+
+// forget drops the batches whose turn for the others is over.
+func (a *Adopter) forget() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	for id, until := range a.avoid {
+		if !now.Before(until) {
+			delete(a.avoid, id)
+		}
+	}
 }
 
 func (a *Adopter) take(ctx context.Context, b Batch) (int, error) {

@@ -70,7 +70,7 @@ func (f *MemStore) Batches(_ context.Context, scope string) ([]Batch, error) {
 	defer f.mu.Unlock()
 	var out []Batch
 	for k, b := range f.batches {
-		if k[:len(scope)+1] == scope+"/" {
+		if k == scope+"/"+b.ID { // exact: scope "a" never lists scope "a/b"'s batches
 			out = append(out, b)
 		}
 	}

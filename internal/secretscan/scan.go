@@ -6,7 +6,9 @@
 // A secret counts as found in any of the forms a careless print gives it: as it is; hex-encoded in
 // either case; base64 or URL-safe base64 at any of the three alignments a longer encoded stream
 // gives it (a SASL PLAIN token "\0user\0password", a basic-auth header); and each of these
-// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block); in a go test -json log,
+// wrapped across lines (MIME's 76 columns, PEM's 64, an indented block); the forms Go gives a byte
+// slice: spaced hex (fmt's "% x") and hex.Dump's rows (hexdump -C's), decoded back to bytes across
+// consecutive rows, and fmt's %v of a []byte (decimal bytes, "[0 105 115 …]"); in a go test -json log,
 // also in each test's output reassembled from its events (test2json cuts a long line into several
 // events and escapes quotes and backslashes). A finding names the file,
 // the line and the secret's name, never its value.
@@ -159,6 +161,60 @@ func needles(secrets []Secret) []needle {
 	return out
 }
 
+// withForm is n under another form name.
+func (n needle) withForm(form string) needle {
+	n.form = form
+	return n
+}
+
+// spacedHex is a run of hex byte pairs each separated by one or two spaces: fmt's "% x" (one), a
+// row of hex.Dump or hexdump -C (two in the middle of the row). An 8-digit offset is no pair.
+var spacedHex = regexp.MustCompile(`(?:^|[^0-9A-Za-z])((?:[0-9A-Fa-f]{2}  ?)*[0-9A-Fa-f]{2})(?:$|[^0-9A-Za-z])`)
+
+// spacedHexBytes decodes the longest run of spaced hex in line (a dump row's bytes: its ASCII
+// column, shorter, is not taken for them).
+func spacedHexBytes(line []byte) []byte {
+	var best []byte
+	for _, m := range spacedHex.FindAllSubmatch(line, -1) {
+		if len(m[1]) > len(best) {
+			best = m[1]
+		}
+	}
+	out := make([]byte, 0, (len(best)+1)/3)
+	for _, f := range bytes.Fields(best) {
+		var c [1]byte
+		if _, err := hex.Decode(c[:], f); err == nil {
+			out = append(out, c[0])
+		}
+	}
+	return out
+}
+
+// decimalRun is fmt's %v of a []byte: decimal bytes separated by single spaces.
+var decimalRun = regexp.MustCompile(`[0-9]{1,3}(?: [0-9]{1,3})+`)
+
+// decimalBytes decodes each run of decimal bytes in line (a number over 255 ends the bytes).
+func decimalBytes(line []byte) [][]byte {
+	var out [][]byte
+	for _, m := range decimalRun.FindAll(line, -1) {
+		var bs []byte
+		for _, f := range bytes.Fields(m) {
+			v := 0
+			for _, c := range f {
+				v = 10*v + int(c-'0')
+			}
+			if v > 255 {
+				out = append(out, bs)
+				bs = nil
+				continue
+			}
+			bs = append(bs, byte(v))
+		}
+		out = append(out, bs)
+	}
+	return out
+}
+
 // base64Core is the part of e's encoding of v, placed off bytes into a stream, that depends on v's
 // bytes only: the characters whose six bits all lie within v.
 func base64Core(e *base64.Encoding, v []byte, off int) []byte {
@@ -248,6 +304,7 @@ func scanFile(path string, ns []needle) ([]Finding, error) {
 	var (
 		out    []Finding
 		carry  []byte // the end of the joined text before this line
+		dumped []byte // the end of the bytes decoded from consecutive spaced-hex lines
 		lineOf []int  // the line each byte of carry came from
 	)
 	type key struct {
@@ -331,6 +388,31 @@ func scanFile(path string, ns []needle) ([]Finding, error) {
 			if bytes.Contains(hay, n.b) {
 				report(line, n, false)
 			}
+		}
+		// The byte-slice forms, decoded back to bytes: the text of the line (of the event, in a
+		// go test -json log).
+		text := b
+		if ev, ok := test2jsonOutput(b); ok {
+			text = []byte(ev.Output)
+		}
+		dumped = append(dumped, spacedHexBytes(text)...)
+		if len(spacedHex.Find(text)) == 0 {
+			dumped = dumped[:0] // the rows of a dump are consecutive lines
+		}
+		decoded := append([][]byte{dumped}, decimalBytes(text)...)
+		for _, n := range ns {
+			if n.form != "plain" {
+				continue
+			}
+			for _, d := range decoded {
+				if bytes.Contains(d, n.b) {
+					report(line, n.withForm("byte slice: spaced hex, hex dump or decimal"), false)
+					break
+				}
+			}
+		}
+		if keep := longest - 1; len(dumped) > keep {
+			dumped = append(dumped[:0], dumped[len(dumped)-keep:]...)
 		}
 		if len(ns) > 0 && len(b) > 0 {
 			norm := bytes.Trim(b, " \t\r\n")

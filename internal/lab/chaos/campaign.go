@@ -216,6 +216,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	control := filepath.Join(o.Dir, "control.json")
 	var agents, writers []*Child
 	var instances []string
+	disks := map[string]string{}            // a migrating writer -> its replay directory (kill-disk)
 	writerCfgs := map[string]WriterConfig{} // config path -> config; written once the schedule is known
 	for i, r := range Regions {
 		listen := fmt.Sprintf("127.0.0.1:%d", 19560+i)
@@ -246,6 +247,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		if ws.migrating {
 			wc.IslandCQL, wc.Migration, wc.ControlKeyspace, wc.MigrationTTL = o.Env.IslandCQL, migName, controlKS, migTTL
 			instances = append(instances, "writer-"+ws.name)
+			disks["writer-"+ws.name] = wc.ReplayDir
 		}
 		cfgPath := filepath.Join(o.Dir, "writer-"+ws.name+".json")
 		writerCfgs[cfgPath] = wc
@@ -282,7 +284,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 				}
 				return errors.Join(errs...)
 			}},
-		ChildFault{Children: children, Instances: instances},
+		ChildFault{Children: children, Instances: instances, Disks: disks, Rec: rec},
 		skews,
 		&MigrationFault{Store: store, Name: migName, WaitFor: migTTL + 15*time.Second, Rec: rec},
 	}

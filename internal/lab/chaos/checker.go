@@ -108,9 +108,12 @@ type Result struct {
 	SpillDrained map[string]int64 `json:"spill_drained,omitempty"`
 	// Flips counts the migration's phase changes: set (the LWT made), applied (`set --wait`
 	// returned), wait-failed (it timed out, naming an instance).
-	Flips    map[string]int    `json:"flips,omitempty"`
-	Faults   map[string]int    `json:"faults"`   // kind -> faults started
-	Affected map[string]int    `json:"affected"` // kind -> faults during which traffic was affected (affectedTraffic)
+	Flips    map[string]int `json:"flips,omitempty"`
+	Faults   map[string]int `json:"faults"`   // kind -> faults started
+	Affected map[string]int `json:"affected"` // kind -> faults during which traffic was affected (affectedTraffic)
+	// Handoff sums the migrating writers' hand-off (handoffFigures): disks_lost and
+	// entries_on_lost_disks (kill-disk), copied, handed_off and adopted entries.
+	Handoff  map[string]int64  `json:"handoff,omitempty"`
 	WriteLat map[string]string `json:"write_latency"`
 }
 
@@ -532,6 +535,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
 
 	res.Affected = affectedTraffic(h, ops)
+	res.Handoff = handoffFigures(h)
 
 	// 4. Staleness of cache reads while faults were active (a distribution, not a verdict).
 	res.Staleness = staleness(ops, byKey, prov, faults)
@@ -982,6 +986,11 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 				hit = op.Type == NemesisEvent && op.F == KindForklift && strings.HasPrefix(op.Value, "killed")
 				continue
 			}
+			if w.kind == KindKillDisk { // the lost disk held entries: only the hand-off carried them
+				hit = op.Type == NemesisEvent && op.F == KindKillDisk && op.Target == w.target && op.Backlog > 0 &&
+					op.Time >= w.start && op.Time <= w.end
+				continue
+			}
 			hit = op.Type == Stats && op.Backlog > 0 && op.Time >= w.start && op.Time <= w.end+grace
 		}
 		if _, ok := out[w.kind]; !ok {
@@ -990,6 +999,34 @@ func affectedTraffic(h []Op, ops []Completed) map[string]int {
 		if hit {
 			out[w.kind]++
 		}
+	}
+	return out
+}
+
+// handoffFigures sums what the migrating writers' hand-off did over the run: the disks kill-disk
+// deleted and the entries they held, and the entries copied to the shared store, handed off at
+// Close and adopted (each incarnation's largest count: its figures are cumulative).
+func handoffFigures(h []Op) map[string]int64 {
+	per := map[string]Op{} // incarnation -> its largest counts
+	out := map[string]int64{}
+	for _, op := range h {
+		switch {
+		case op.Type == NemesisEvent && op.F == KindKillDisk && op.Value == "disk lost":
+			out["disks_lost"]++
+			out["entries_on_lost_disks"] += op.Backlog
+		case (op.Type == Stats || op.Type == Drained) && strings.HasPrefix(op.Process, "writer-"):
+			p := per[op.Process]
+			p.Copied, p.HandedOff, p.Adopted = max(p.Copied, op.Copied), max(p.HandedOff, op.HandedOff), max(p.Adopted, op.Adopted)
+			per[op.Process] = p
+		}
+	}
+	for _, p := range per {
+		out["copied"] += p.Copied
+		out["handed_off"] += p.HandedOff
+		out["adopted"] += p.Adopted
+	}
+	if out["disks_lost"]+out["copied"]+out["handed_off"]+out["adopted"] == 0 {
+		return nil
 	}
 	return out
 }

@@ -27,7 +27,9 @@
 // the WAN) cross the WAN, so partitions, isolations of one region, latency spikes (100-800 ms one
 // way, across dualwrite's 200 ms follower budget) and one-way SQS cuts (sqs-cut, every directed
 // pair) delay or hold them; each Cassandra node, memcached, ElasticMQ, writer and agent is paused
-// and killed; a skew of a region shifts the clock of its writers (every write's timestamp, every
+// and killed; an EU writer is also killed with its replay directory deleted (kill-disk: it restarts
+// on a fresh one, and what it owed travels only through dualwrite's hand-off, which the EU writers
+// run with); a skew of a region shifts the clock of its writers (every write's timestamp, every
 // cachesync version) and of its cachesync agent (islands-lab chaos-agent: cmd/cachesync takes no
 // clock). Forklift is not skewed: its lww copy takes every timestamp from the source, and its clock
 // only ages TTLs, which the campaign's table has none of. Overlapping skews of a region compose

@@ -71,8 +71,14 @@ type Op struct {
 	Err   string `json:"err,omitempty"`
 	// Nemesis: Target is what the fault hits, Value "start" or "end".
 	Target string `json:"target,omitempty"`
-	// Stats / Drained: the replay backlog.
+	// Stats / Drained: the replay backlog (and a kill-disk's "disk lost" event: the entries the
+	// lost replay directory held).
 	Backlog int64 `json:"backlog,omitempty"`
+	// Stats / Drained of a migrating writer: its hand-off's counts so far in this incarnation
+	// (dualwrite.HandoffStats: copied in the background, handed off at Close, adopted).
+	Copied    int64 `json:"copied,omitempty"`
+	HandedOff int64 `json:"handed_off,omitempty"`
+	Adopted   int64 `json:"adopted,omitempty"`
 	// Leaked (Drained) is how many goroutines outlived the writer's Close of its session and publisher.
 	Leaked int `json:"leaked,omitempty"`
 	// Cause (cache-del) is the id of the write whose invalidation this is.

@@ -12,8 +12,12 @@ import (
 
 // Fault kinds a nemesis can inject.
 const (
-	KindPause     = "pause"     // SIGSTOP, later SIGCONT
-	KindKill      = "kill"      // kill -9, later restart
+	KindPause = "pause" // SIGSTOP, later SIGCONT
+	KindKill  = "kill"  // kill -9, later restart
+	// KindKillDisk kills a migrating writer with -9 and deletes its replay directory (the pod and
+	// its disk are gone); Dur later it starts again on a fresh, empty directory. What it owed the
+	// other side is then only in the hand-off's shared store (dualwrite.WithHandoff).
+	KindKillDisk  = "kill-disk"
 	KindSkew      = "skew"      // one region's writers' clock off by Arg
 	KindPhase     = "phase"     // the migration's phase flipped (dual <-> dual-flipped) through its control plane
 	KindForklift  = "forklift"  // a forklift run, kill -9 after Arg, then --resume to the end

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/globalcloud/islands/dualwrite"
 	"github.com/globalcloud/islands/internal/private"
 )
 
@@ -154,12 +156,19 @@ func (c *Child) Incarnation() int {
 	return c.incarnation
 }
 
-// ChildFault pauses (SIGSTOP/SIGCONT) and kills (kill -9, then a new incarnation) children.
+// ChildFault pauses (SIGSTOP/SIGCONT) and kills (kill -9, then a new incarnation) children, and
+// kills a child with a disk and deletes it (KindKillDisk).
 type ChildFault struct {
 	Children []*Child
 	// Instances names the children that are instances of the migration: schedules also pause
 	// and kill them in the middle of phase flips (Target.MidFlip).
 	Instances []string
+	// Disks maps a child to its replay directory: those children are offered to KindKillDisk
+	// (the migrating writers, whose dualwrite sessions hand their backlog off).
+	Disks map[string]string
+	// Rec, when set, records how many replay entries a lost disk held (a NemesisEvent "disk lost",
+	// Backlog the count) before it is deleted.
+	Rec *Recorder
 }
 
 // Targets implements Fault.
@@ -168,6 +177,9 @@ func (f ChildFault) Targets() []Target {
 	for _, c := range f.Children {
 		mid := contains(f.Instances, c.Name)
 		out = append(out, Target{Kind: KindPause, Name: c.Name, MidFlip: mid}, Target{Kind: KindKill, Name: c.Name, Weight: 2, MidFlip: mid})
+		if _, ok := f.Disks[c.Name]; ok {
+			out = append(out, Target{Kind: KindKillDisk, Name: c.Name})
+		}
 	}
 	return out
 }
@@ -193,10 +205,38 @@ func (f ChildFault) Start(_ context.Context, st Step) error {
 		return c.Signal(syscall.SIGSTOP)
 	}
 	c.Kill()
+	if st.Kind == KindKillDisk {
+		return f.loseDisk(c)
+	}
 	return nil
 }
 
-// Stop implements Fault: a kill is healed by the next incarnation, unless one is running already.
+// loseDisk deletes the replay directory of the killed child c, recording first how many entries
+// it still held: what only the hand-off's shared store carries from now on. The next incarnation
+// (Stop) starts on a fresh, empty directory at the same path, as a rescheduled pod does.
+func (f ChildFault) loseDisk(c *Child) error {
+	dir := f.Disks[c.Name]
+	op := Op{Type: NemesisEvent, Process: "nemesis", F: KindKillDisk, Target: c.Name, Value: "disk lost"}
+	// A directory not there yet held nothing: the incarnation died before its session made it.
+	if _, err := os.Stat(dir); err == nil {
+		if l, err := dualwrite.OpenFileLog(dir, 0, dualwrite.FileLogReadOnly()); err != nil {
+			op.Err = "counting its entries: " + err.Error()
+		} else {
+			op.Backlog, _ = l.Backlog()
+			l.Close()
+		}
+	}
+	if f.Rec != nil {
+		f.Rec.Record(op)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("chaos: deleting the replay directory of %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Stop implements Fault: a kill (with its disk or not) is healed by the next incarnation, unless
+// one is running already.
 func (f ChildFault) Stop(ctx context.Context, st Step) error {
 	c := f.child(st.Target)
 	if st.Kind == KindPause {

@@ -19,6 +19,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "migration flips (set = LWT made, applied = set --wait returned, wait-failed = it timed out): %s\n", kv(r.Result.Flips))
 	fmt.Fprintf(w, "operations: %s\n", kv(r.Result.Ops))
 	fmt.Fprintf(w, "largest replay backlog, most hint files: %s\n", kv(r.Result.MaxBacklog))
+	if r.Result.Handoff != nil {
+		fmt.Fprintf(w, "hand-off of the migrating writers' replay backlog (kill-disk deletes a writer's replay directory): %s\n", kv(r.Result.Handoff))
+	}
 	fmt.Fprintf(w, "events sent from the writers' cachesync spills by the end-of-run publisher: %s\n", kv(r.Result.SpillDrained))
 	fmt.Fprintf(w, "acknowledged write latency: %s\n", kvs(r.Result.WriteLat))
 	s := r.Result.Staleness

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/globalcloud/islands/cachesync"
 )
 
 // Step is one fault of a schedule: at At (from the start of the workload) the nemesis starts fault
@@ -53,17 +55,19 @@ func (s Schedule) String() string {
 	return b.String()
 }
 
-// Generate draws the schedule of seed over duration from the fault kinds the nemesis offers. Three
+// Generate draws the schedule of seed over duration from the fault kinds the nemesis offers. Four
 // tracks run side by side, so faults overlap as they do in production: process faults (pause,
 // kill, partition, latency: one at a time, 1-3 s apart), control changes (phase flips of the
 // migration and clock skew, every 2-6 s; every other flip on average also pauses or kills an
-// instance of the migration 50-450 ms after it began, a MidFlip target) and at most one forklift
-// run. The same seed and the same offered kinds always
-// give the same schedule.
+// instance of the migration 50-450 ms after it began, a MidFlip target), at most one forklift
+// run, and lost disks (kill-disk: a migrating writer killed with its replay directory deleted,
+// every 10-20 s from 4-8 s in, down 1-3 s, drawn apart from the others so that offering it moves
+// no other fault of a seed, and overlapping the process track: a writer dies owing entries while
+// a side is paused). The same seed and the same offered kinds always give the same schedule.
 func Generate(seed uint64, duration time.Duration, offered []Target, maxFault time.Duration) Schedule {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	s := Schedule{Seed: seed, Duration: duration}
-	var proc, ctl, mid []Target
+	var proc, ctl, mid, disks []Target
 	var fork *Target
 	for i := range offered {
 		if offered[i].MidFlip {
@@ -74,6 +78,8 @@ func Generate(seed uint64, duration time.Duration, offered []Target, maxFault ti
 			ctl = append(ctl, offered[i])
 		case KindForklift:
 			fork = &offered[i]
+		case KindKillDisk:
+			disks = append(disks, offered[i])
 		default:
 			proc = append(proc, offered[i])
 		}
@@ -147,6 +153,17 @@ func Generate(seed uint64, duration time.Duration, offered []Target, maxFault ti
 		killAfter := 200*time.Millisecond + time.Duration(r.Int64N(int64(1500*time.Millisecond)))
 		s.Steps = append(s.Steps, Step{At: at, Kind: KindForklift, Target: fork.Name, Arg: "kill-after=" + killAfter.String()})
 	}
+	if len(disks) > 0 {
+		dr := rand.New(rand.NewPCG(seed^0x6b696c6c2d64736b, 0x6469736b)) // "kill-dsk", "disk"
+		for at := 4*time.Second + time.Duration(dr.Int64N(int64(4*time.Second))); ; at += 10*time.Second + time.Duration(dr.Int64N(int64(10*time.Second))) {
+			t := pick(dr, disks)
+			d := time.Second + time.Duration(dr.Int64N(int64(2*time.Second)))
+			if at+d > end {
+				break
+			}
+			s.Steps = append(s.Steps, Step{At: at, Kind: KindKillDisk, Target: t.Name, Dur: d})
+		}
+	}
 	sort.SliceStable(s.Steps, func(i, j int) bool { return s.Steps[i].At < s.Steps[j].At })
 	return s
 }
@@ -204,8 +221,10 @@ func MaxSkew(s Schedule) time.Duration {
 
 // SecondInvalidationFor returns the cachesync SecondInvalidation within the library's contract
 // (≥ TombstoneTTL + 2 × skew) for tombstones of ttl and clocks off by up to skew, rounded up to
-// whole seconds (SQS delays are whole seconds), with a second of margin.
+// whole seconds (SQS delays are whole seconds), with a second of margin. The skew is at least
+// cachesync.DefaultMaxClockSkew: the writers' clients check the setting against it (a schedule
+// without a skew gave 11 s for a 10 s TTL, below their 12 s, and every writer refused to start).
 func SecondInvalidationFor(ttl, skew time.Duration) time.Duration {
-	d := ttl + 2*skew + time.Second
+	d := ttl + 2*max(skew, cachesync.DefaultMaxClockSkew) + time.Second
 	return (d + time.Second - 1).Truncate(time.Second)
 }

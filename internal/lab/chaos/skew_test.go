@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/cachesync"
 )
 
 // Overlapping skews of one region compose: the writers' offset is the sum of the skews active, and
@@ -76,5 +78,17 @@ func TestSecondInvalidationWithinTheContract(t *testing.T) {
 	r = Check(b.ops, Final{Rows: both(map[int]RowState{})}, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 20 * time.Second})
 	if len(r.Findings) != 0 {
 		t.Fatalf("findings %v within the contract", r.Findings)
+	}
+}
+
+// A schedule without a skew still gives the writers a SecondInvalidation their cachesync clients
+// accept (their MaxClockSkew is cachesync's default): before, 11 s for a 10 s TTL, below their
+// 12 s, and every writer of a run without skew faults refused to start (a run with no operation).
+func TestSecondInvalidationWithoutSkew(t *testing.T) {
+	for _, skew := range []time.Duration{0, 300 * time.Millisecond, 4500 * time.Millisecond} {
+		si := SecondInvalidationFor(10*time.Second, skew)
+		if err := cachesync.CheckSecondInvalidation(si, 10*time.Second, max(skew, cachesync.DefaultMaxClockSkew)); err != nil {
+			t.Fatalf("skew %s: %v", skew, err)
+		}
 	}
 }

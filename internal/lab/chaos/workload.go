@@ -208,7 +208,11 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		dw, err = dualwrite.Open(ctx, island, gc,
 			dualwrite.WithReplayDir(cfg.ReplayDir), dualwrite.WithClock(clk.now), dualwrite.WithName(proc),
 			dualwrite.WithMigration(control, cfg.Migration, "writer-"+cfg.Name, dualwrite.MigrationKeyspace(cfg.ControlKeyspace),
-				dualwrite.MigrationRegion(cfg.Region), dualwrite.MigrationHeartbeat(dualwrite.DefaultMigrationHeartbeat, cmp.Or(cfg.MigrationTTL, dualwrite.DefaultMigrationTTL))))
+				dualwrite.MigrationRegion(cfg.Region), dualwrite.MigrationHeartbeat(dualwrite.DefaultMigrationHeartbeat, cmp.Or(cfg.MigrationTTL, dualwrite.DefaultMigrationTTL))),
+			// The backlog never depends on this process's disk alone (kill-disk): entries older than
+			// WriterHandoffCopyAfter are in the control keyspace too, and the other writer (or this
+			// one's next incarnation) adopts them once this incarnation's lease expired.
+			dualwrite.WithHandoff(dualwrite.HandoffCopyAfter(WriterHandoffCopyAfter), dualwrite.HandoffLease(WriterHandoffLease)))
 		if err == nil {
 			break
 		}
@@ -272,7 +276,8 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 		}
 		if dw != nil && time.Since(lastStats) >= time.Second {
 			n, _ := dw.Backlog()
-			rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, Backlog: n})
+			ho := dw.Handoff()
+			rec.Record(Op{Type: Stats, Process: proc, Region: cfg.Region, Backlog: n, Copied: ho.Copied, HandedOff: ho.HandedOff, Adopted: ho.Adopted})
 			lastStats = time.Now()
 		}
 	}
@@ -282,11 +287,30 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	if dw != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 		derr := dw.WaitReplayed(dctx)
+		// And what the shared store still owes (a lost disk's entries, adopted by a live writer):
+		// this writer keeps adopting and replaying until it owes nothing, within the same bound.
+		owed := sharedOwed(dw)
+		for ; derr == nil && owed > 0; owed = sharedOwed(dw) {
+			select {
+			case <-dctx.Done():
+				derr = dctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			if derr == nil {
+				derr = dw.WaitReplayed(dctx)
+			}
+		}
 		cancel()
 		end.Backlog, _ = dw.Backlog() // (count, age of the oldest): it has no error to lose
+		end.Backlog += owed
 		if derr != nil {
 			end.Err = derr.Error()
 		}
+		if owed > 0 {
+			end.Err = strings.TrimSpace(end.Err + fmt.Sprintf(" (the hand-off's shared store still owes %d entries)", owed))
+		}
+		ho := dw.Handoff()
+		end.Copied, end.HandedOff, end.Adopted = ho.Copied, ho.HandedOff, ho.Adopted
 		dw.Close()
 	}
 	// Close sends what is buffered and what a broker restart left to resend (ResendWindow: after
@@ -312,6 +336,24 @@ func RunWriter(ctx context.Context, cfg WriterConfig) error {
 	}
 	rec.Record(end)
 	return nil
+}
+
+// The migrating writers' hand-off (dualwrite.WithHandoff): entries older than
+// WriterHandoffCopyAfter are copied to the control keyspace; an incarnation's copies wait
+// WriterHandoffLease after it died (kill, kill-disk) before the other writer adopts them.
+const (
+	WriterHandoffCopyAfter = 500 * time.Millisecond
+	WriterHandoffLease     = 5 * time.Second
+)
+
+// sharedOwed is what the hand-off's shared store owes either side (as last listed, this
+// writer's own copies included).
+func sharedOwed(dw *dualwrite.Session) int64 {
+	var n int64
+	for _, v := range dw.Handoff().Owed {
+		n += v
+	}
+	return n
 }
 
 // openWriterPublisher opens the cachesync Publisher of the writer cfg: its destinations (the

@@ -24,7 +24,7 @@ func chaosCmd(args []string) int {
 	rate := fs.Int("rate", 80, "operations per second per writer (four writers: us-east-1, us-west-2, two in eu-west-1)")
 	keys := fs.Int("keys", 40, "rows and cache keys the workload touches")
 	maxFault := fs.Duration("max-fault", 8*time.Second, "longest pause or outage")
-	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,skew,phase,forklift,partition,latency,sqs-cut); empty = every kind the world offers (the replay command names them)")
+	kinds := fs.String("kinds", "", "comma-separated fault kinds to use (pause,kill,kill-disk,skew,phase,forklift,partition,latency,sqs-cut); empty = every kind the world offers (the replay command names them)")
 	targets := fs.String("targets", "", "comma-separated fault targets to use (cassandra-eu-global,writer-eub,migration,eu-west-1,isolate-us-west-2…); empty = all")
 	killCass := fs.Bool("kill-cassandra", false, "also kill -9 and restart Cassandra nodes (slow restarts)")
 	out := fs.String("out", "chaos-out", "directory of the runs (one subdirectory per seed)")
