@@ -508,6 +508,16 @@ func (w *watcher) poll(ctx context.Context) error {
 	w.mu.Unlock()
 	applied := w.applied.Load()
 	switch {
+	case epoch == applied && name != w.s.Phase().String():
+		// An epoch is (number, phase): the row's epoch with another phase than the one applied is
+		// that number of another history (the control keyspace restored from a backup and set
+		// forward to this epoch). Refused and reported like an older epoch: it is not the one
+		// applied, and the heartbeat's phase shows the fleet (Wait, ForkliftGate) it differs.
+		err := fmt.Errorf("the control keyspace shows epoch %d (%s), the epoch applied but in another phase than the "+
+			"%s applied (another history: the control keyspace went back and was set forward): kept %s; set the "+
+			"migration forward past epoch %d", epoch, name, w.s.Phase(), w.s.Phase(), applied)
+		w.setErr(err)
+		return err
 	case epoch == applied && w.epoch.Load() < applied:
 		// Applied in memory, the state file failed: retry it, then acknowledge.
 		return w.persistAndAck(ctx, epoch, w.s.Phase())
