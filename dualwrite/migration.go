@@ -196,6 +196,10 @@ type watcher struct {
 	floor   int64
 	legacy  bool // the state file is in the old format, which names no migration
 	opening bool
+	// readNotApplied is the error that kept Open from applying an epoch it read (the control
+	// keyspace was readable): Open then fails with it and never falls back to the state file,
+	// which is only for a control keyspace that cannot be read.
+	readNotApplied error
 
 	beatMu sync.Mutex // held while a heartbeat is written
 
@@ -301,7 +305,13 @@ func (s *Session) startMigration() error {
 				ErrMigrationUnknown, mc.name, a, w.s.Phase(), mc.open, err)
 		}
 		if ctx.Err() != nil || errors.Is(err, migration.ErrNotFound) || errors.Is(err, ErrUnknownPhase) {
-			if haveState && !errors.Is(err, migration.ErrNotFound) {
+			if w.readNotApplied != nil {
+				// The control keyspace was readable and gave an epoch at or past the state file's
+				// that could not be applied (ErrAuthorityBacklog): the state file's older phase
+				// would run every write of this session behind an operator's returned --wait.
+				err = w.readNotApplied
+			}
+			if haveState && !errors.Is(err, migration.ErrNotFound) && w.readNotApplied == nil {
 				return w.startFromState(ctx, known, err)
 			}
 			// Leave the fleet: the registration would block every operator's --wait until its TTL.
@@ -548,6 +558,9 @@ func (w *watcher) poll(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("applying epoch %d (%s): %w", epoch, p, err)
 		w.setErr(err)
+		if w.opening {
+			w.readNotApplied = err
+		}
 		return err
 	}
 	old := w.applied.Swap(epoch)
