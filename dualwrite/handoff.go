@@ -1104,8 +1104,8 @@ func (h *handoffState) drainBeforeClose() {
 
 // closeHandoff is Close's hand-off, once the replayer has stopped: what the log still holds goes
 // to the store (H1), this instance's copies are released to the others (H3), and the log is
-// emptied.
-func (h *handoffState) closeHandoff() {
+// emptied. It returns the error that kept the backlog in the local log (nil once it is shared).
+func (h *handoffState) closeHandoff() error {
 	close(h.stop)
 	h.wg.Wait()
 	defer h.closer()
@@ -1119,7 +1119,7 @@ func (h *handoffState) closeHandoff() {
 		if err != nil {
 			h.s.logger.Error("dualwrite: hand-off at Close failed: the backlog stays in the local replay log for the next session on this directory",
 				"backlog", n, "handed_off", h.handedN.Load(), "err", err)
-			return
+			return fmt.Errorf("the hand-off at Close failed: %w", err)
 		}
 		if err := h.fl.Done(last); err != nil {
 			h.s.logger.Error("dualwrite: hand-off at Close: emptying the local log (its entries are in the shared store too: replaying them twice is harmless)", "err", err)
@@ -1151,6 +1151,7 @@ func (h *handoffState) closeHandoff() {
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
+	return nil
 }
 
 // Handoff returns what the hand-off did (the zero value without WithHandoff).
