@@ -40,7 +40,12 @@ import (
 //     the older epoch, so an operator's --wait waits), the error in the heartbeat's last error and
 //     the state-file-errors metric; every poll retries it. Open then returns unacknowledged.
 //     The applied epoch only grows, across restarts too (the state file's epoch is Open's floor);
-//     a control keyspace that shows an older epoch is reported, never applied.
+//     a control keyspace that shows an older epoch is reported, never applied. An epoch is the
+//     pair (number, phase): the applied number in another phase (another history, a control
+//     keyspace restored and set forward) is refused and reported the same way, and the heartbeat
+//     carries the phase so that the fleet's Wait and forklift's gate count it as not applied.
+//   - Open falls back to the state file only when the control keyspace cannot be read: an epoch
+//     it read but could not apply (ErrAuthorityBacklog) fails Open with that error.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
 //   - A running instance's row never lapses while the process lives and the control keyspace takes
@@ -51,7 +56,10 @@ import (
 //   - Close leaves the fleet (deletes the heartbeat) only after the hand-off (WithHandoff) has put
 //     what the replay log owed into the shared store, and heartbeats until then: a Wait for an
 //     epoch that moves authority sees either this instance behind it or the owed writes in the
-//     store, never neither.
+//     store, never neither. While the replay log still owes writes after it (the hand-off
+//     failed, or there is none), Close does not delete the row: it writes it a last time with
+//     the backlog and a last error, and lets it expire after its TTL (then the writes are on this
+//     instance's disk only; the error log says so).
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
