@@ -127,7 +127,8 @@
 // of the same migration adopts what an instance left, one claimer per batch under an LWT lease
 // that expires if the claimer dies (each claim bounded by its lease; a claimer that failed on a
 // batch leaves it to the others for one lease, so the lease moves), by appending the entries
-// (original timestamps and TTL expiries) to its own replay log. A side's shared backlog counts against its authority (Open's
+// (original timestamps and TTL expiries) to its own replay log — except the entries owed to the
+// side the adopter's phase reads, which it replays there before the batch leaves the store. A side's shared backlog counts against its authority (Open's
 // check included; a listing that failed or is stale counts as one). The
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
 // islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.

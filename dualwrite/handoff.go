@@ -56,6 +56,15 @@ import (
 //	    like its own. Entries keep their Side, original Timestamp, absolute TTL expiry and Logged
 //	    time (the bytes of the entry codec travel unchanged), so a replay anywhere, once or twice,
 //	    writes the same cells with the same writetime and no longer TTL.
+//	    Except for the side this session's phase makes authoritative (the side it reads): an
+//	    entry owed to it is landed on that side first (a replay, synchronous) and is never
+//	    appended to the local log while that side is authoritative (checked under the phase
+//	    gate, as a write is). An instance that applied the phase counts as having applied it (its
+//	    heartbeat), and the fleet's Wait counts the store's backlog for the new authority: an
+//	    entry moved from the store into the log of an instance already reading that side would
+//	    be counted by neither. An entry that cannot land yet leaves its batch in the store (the
+//	    claim fails; the batch is left to the others for a lease); one refused for good is
+//	    appended, and the replayer dead-letters it as it would locally.
 //	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
 //	    which lists the store first, bounded by refreshTimeout; for the primary, its replay
 //	    batches only, waited for as its local backlog is: primaryOwedAtOpen): SetPhase and the migration
@@ -878,10 +887,7 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 	if k := b.Kind(); k != handoff.KindReplay {
 		return h.sinkAside(ctx, b, k, raws)
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(64)
-	var endMu sync.Mutex
-	var end Pos // the last adopted entry's position here
+	var es []Entry
 	for _, raw := range raws {
 		e, err := decodeEntry(raw)
 		if err != nil {
@@ -892,6 +898,34 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable adopted entry: %w", aerr)
 			}
 			continue
+		}
+		es = append(es, e)
+	}
+	// H4: what is owed to the side this phase reads lands there before the batch may go.
+	landed, err := h.landOwedToAuthority(ctx, b, es)
+	if err != nil {
+		return err
+	}
+	if err := h.s.gate.rlock(ctx); err != nil {
+		return fmt.Errorf("dualwrite: hand-off: adopting batch %s: %w", b.ID, err)
+	}
+	defer h.s.gate.runlock()
+	auth := h.s.Phase().leader() // stable while the gate is held
+	for i := range es {
+		if _, tried := landed[i]; !tried && entrySide(&es[i]) == auth {
+			// The phase moved authority to this entry's side since it was checked: the batch
+			// stays in the store, for the next pass.
+			return fmt.Errorf("dualwrite: hand-off: adopting batch %s: the %s side became authoritative while adopting it; left in the store", b.ID, auth)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(64)
+	var endMu sync.Mutex
+	var end Pos // the last adopted entry's position here
+	for i := range es {
+		e := es[i]
+		if res, tried := landed[i]; tried && res == nil {
+			continue // on its side already
 		}
 		g.Go(func() error {
 			pos, err := h.fl.appendAt(gctx, &e)
@@ -905,7 +939,7 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 			return err
 		})
 	}
-	err := g.Wait()
+	err = g.Wait()
 	// Adopted entries are old (their Logged time is the origin's): the background copy shares
 	// them at its next pass even behind a younger entry of this instance's (adoptedEnd, H2, H4),
 	// and UnsharedAge counts them until it has. Noted even after a failure: what was appended is
@@ -923,6 +957,46 @@ func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte)
 		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
 	}
 	return nil
+}
+
+// errRefusedForGood marks an entry landOwedToAuthority could not land because its side refuses it
+// for good: it is appended to the local log, where the replayer dead-letters it.
+var errRefusedForGood = errors.New("refused for good")
+
+// landOwedToAuthority replays, on the side the session's phase makes authoritative, the entries of
+// es owed to it (H4), and returns the outcome of each entry tried by index: nil when it landed,
+// errRefusedForGood when its side refuses it for good. A transient failure stops it with an error: the
+// batch stays in the store.
+func (h *handoffState) landOwedToAuthority(ctx context.Context, b handoff.Batch, es []Entry) (map[int]error, error) {
+	auth := h.s.Phase().leader()
+	out := map[int]error{}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(64) // as many at once as the appends: the claim's lease bounds the whole batch
+	for i := range es {
+		if entrySide(&es[i]) != auth {
+			continue
+		}
+		g.Go(func() error {
+			err := h.s.applyReplay(gctx, &es[i])
+			switch {
+			case err == nil:
+			case replayPermanent(err) && gctx.Err() == nil:
+				err = errRefusedForGood
+			default:
+				return err
+			}
+			mu.Lock()
+			out[i] = err
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("dualwrite: hand-off: batch %s holds writes owed to the %s side, authoritative in this "+
+			"session's phase: landing them before adopting the batch: %w", b.ID, auth, err)
+	}
+	return out, nil
 }
 
 // sinkAside keeps a batch of dead letters or uncertain writes in the same local store, durably,
@@ -1167,8 +1241,8 @@ func (h *handoffState) drainBeforeClose() {
 
 // closeHandoff is Close's hand-off, once the replayer has stopped: what the log still holds goes
 // to the store (H1), this instance's copies are released to the others (H3), and the log is
-// emptied.
-func (h *handoffState) closeHandoff() {
+// emptied. It returns the error that kept the backlog in the local log (nil once it is shared).
+func (h *handoffState) closeHandoff() error {
 	close(h.stop)
 	h.wg.Wait()
 	defer h.closer()
@@ -1182,7 +1256,7 @@ func (h *handoffState) closeHandoff() {
 		if err != nil {
 			h.s.logger.Error("dualwrite: hand-off at Close failed: the backlog stays in the local replay log for the next session on this directory",
 				"backlog", n, "handed_off", h.handedN.Load(), "err", err)
-			return
+			return fmt.Errorf("the hand-off at Close failed: %w", err)
 		}
 		if err := h.fl.Done(last); err != nil {
 			h.s.logger.Error("dualwrite: hand-off at Close: emptying the local log (its entries are in the shared store too: replaying them twice is harmless)", "err", err)
@@ -1214,6 +1288,7 @@ func (h *handoffState) closeHandoff() {
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
+	return nil
 }
 
 // Handoff returns what the hand-off did (the zero value without WithHandoff).

@@ -40,7 +40,12 @@ import (
 //     the older epoch, so an operator's --wait waits), the error in the heartbeat's last error and
 //     the state-file-errors metric; every poll retries it. Open then returns unacknowledged.
 //     The applied epoch only grows, across restarts too (the state file's epoch is Open's floor);
-//     a control keyspace that shows an older epoch is reported, never applied.
+//     a control keyspace that shows an older epoch is reported, never applied. An epoch is the
+//     pair (number, phase): the applied number in another phase (another history, a control
+//     keyspace restored and set forward) is refused and reported the same way, and the heartbeat
+//     carries the phase so that the fleet's Wait and forklift's gate count it as not applied.
+//   - Open falls back to the state file only when the control keyspace cannot be read: an epoch
+//     it read but could not apply (ErrAuthorityBacklog) fails Open with that error.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
 //   - A running instance's row never lapses while the process lives and the control keyspace takes
@@ -51,7 +56,10 @@ import (
 //   - Close leaves the fleet (deletes the heartbeat) only after the hand-off (WithHandoff) has put
 //     what the replay log owed into the shared store, and heartbeats until then: a Wait for an
 //     epoch that moves authority sees either this instance behind it or the owed writes in the
-//     store, never neither.
+//     store, never neither. While the replay log still owes writes after it (the hand-off
+//     failed, or there is none), Close does not delete the row: it writes it a last time with
+//     the backlog and a last error, and lets it expire after its TTL (then the writes are on this
+//     instance's disk only; the error log says so).
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
@@ -196,6 +204,10 @@ type watcher struct {
 	floor   int64
 	legacy  bool // the state file is in the old format, which names no migration
 	opening bool
+	// readNotApplied is the error that kept Open from applying an epoch it read (the control
+	// keyspace was readable): Open then fails with it and never falls back to the state file,
+	// which is only for a control keyspace that cannot be read.
+	readNotApplied error
 
 	beatMu sync.Mutex // held while a heartbeat is written
 
@@ -301,7 +313,13 @@ func (s *Session) startMigration() error {
 				ErrMigrationUnknown, mc.name, a, w.s.Phase(), mc.open, err)
 		}
 		if ctx.Err() != nil || errors.Is(err, migration.ErrNotFound) || errors.Is(err, ErrUnknownPhase) {
-			if haveState && !errors.Is(err, migration.ErrNotFound) {
+			if w.readNotApplied != nil {
+				// The control keyspace was readable and gave an epoch at or past the state file's
+				// that could not be applied (ErrAuthorityBacklog): the state file's older phase
+				// would run every write of this session behind an operator's returned --wait.
+				err = w.readNotApplied
+			}
+			if haveState && !errors.Is(err, migration.ErrNotFound) && w.readNotApplied == nil {
 				return w.startFromState(ctx, known, err)
 			}
 			// Leave the fleet: the registration would block every operator's --wait until its TTL.
@@ -436,13 +454,36 @@ func (w *watcher) run() {
 // stops the heartbeater, deletes the instance's row — the session leaves the fleet at once
 // instead of after the TTL — and closes the control session. Until then the row keeps showing the
 // epoch applied and the backlog: an operator's Wait never sees the instance gone while its owed
-// writes are in neither its row nor the shared store (invariant 6).
-func (w *watcher) leave() {
+// writes are in neither its row nor the shared store (invariant 6). So when the local replay log
+// still owes writes (the hand-off failed — handoffErr — or there is none), leave does not delete
+// the row: it writes it a last time with the backlog and a last error saying why, and lets it
+// expire after its TTL. Until then `set --wait` and status see the instance and what it owes;
+// after it the writes are on this instance's disk only (the next session on its replay directory
+// replays them), which the error log line says.
+func (w *watcher) leave(handoffErr error) {
 	if w.leaving == nil { // never ran: Open failed and cleaned up itself
 		return
 	}
 	close(w.leaving)
 	<-w.left // no heartbeat of ours is in flight to land after the delete
+	if n, _ := w.s.log.Backlog(); n > 0 {
+		cause := "no hand-off configured (WithHandoff)"
+		if handoffErr != nil {
+			cause = handoffErr.Error()
+		}
+		msg := fmt.Sprintf("closed with %d writes still owed in the local replay log (%s): this row expires after its TTL "+
+			"(%s); from then on they are on this instance's disk only, until a session opens its replay directory again",
+			n, cause, w.mc.ttl)
+		bctx, bcancel := context.WithTimeout(context.Background(), w.beatTimeout())
+		err := w.heartbeat(bctx, msg)
+		bcancel()
+		w.s.logger.Error("dualwrite: migration: closing with writes still owed in the local replay log: the heartbeat row "+
+			"is left to expire (not deleted) so that `islands migration set --wait` and status see them until its TTL; "+
+			"after it they are on this instance's disk only", "migration", w.mc.name, "instance", w.mc.instance,
+			"backlog", n, "ttl", w.mc.ttl.String(), "cause", cause, "heartbeat_err", errString(err))
+		w.close()
+		return
+	}
 	dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
 	_ = w.cp.DeleteHeartbeat(dctx, w.mc.name, w.mc.instance)
 	dcancel()
@@ -450,9 +491,9 @@ func (w *watcher) leave() {
 }
 
 // leaveMigration: see watcher.leave (no-op without WithMigration).
-func (s *Session) leaveMigration() {
+func (s *Session) leaveMigration(handoffErr error) {
 	if mc := s.cfg.migration; mc != nil && mc.w != nil {
-		mc.w.leave()
+		mc.w.leave(handoffErr)
 	}
 }
 
@@ -508,6 +549,16 @@ func (w *watcher) poll(ctx context.Context) error {
 	w.mu.Unlock()
 	applied := w.applied.Load()
 	switch {
+	case epoch == applied && name != w.s.Phase().String():
+		// An epoch is (number, phase): the row's epoch with another phase than the one applied is
+		// that number of another history (the control keyspace restored from a backup and set
+		// forward to this epoch). Refused and reported like an older epoch: it is not the one
+		// applied, and the heartbeat's phase shows the fleet (Wait, ForkliftGate) it differs.
+		err := fmt.Errorf("the control keyspace shows epoch %d (%s), the epoch applied but in another phase than the "+
+			"%s applied (another history: the control keyspace went back and was set forward): kept %s; set the "+
+			"migration forward past epoch %d", epoch, name, w.s.Phase(), w.s.Phase(), applied)
+		w.setErr(err)
+		return err
 	case epoch == applied && w.epoch.Load() < applied:
 		// Applied in memory, the state file failed: retry it, then acknowledge.
 		return w.persistAndAck(ctx, epoch, w.s.Phase())
@@ -538,6 +589,9 @@ func (w *watcher) poll(ctx context.Context) error {
 	if err != nil {
 		err = fmt.Errorf("applying epoch %d (%s): %w", epoch, p, err)
 		w.setErr(err)
+		if w.opening {
+			w.readNotApplied = err
+		}
 		return err
 	}
 	old := w.applied.Swap(epoch)

@@ -759,10 +759,11 @@ func (s *Session) Close() {
 	close(s.stop)
 	s.replayWG.Wait()
 	s.healWG.Wait()
+	var handoffErr error
 	if s.ho != nil {
-		s.ho.closeHandoff() // what is left goes to the shared store; the log is emptied (H1)
+		handoffErr = s.ho.closeHandoff() // what is left goes to the shared store; the log is emptied (H1)
 	}
-	s.leaveMigration() // only now: until the hand-off is durable the heartbeat shows this instance
+	s.leaveMigration(handoffErr) // only now: until the hand-off is durable the heartbeat shows this instance
 	if s.ownLog {
 		s.log.Close()
 	}

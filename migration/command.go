@@ -201,13 +201,15 @@ func printFleet(w io.Writer, f Fleet, stale time.Duration) {
 				mark = " (behind)"
 			case aheadOfRow(h, s.Epoch):
 				mark = " (ahead of the row: refuses its epochs)"
+			case otherHistory(h, s):
+				mark = " (another history: refuses this epoch)"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d%s\t%s\t%d\t%d\t%s\t%s\t%s\n", h.Region, h.Instance, h.Epoch, mark, orNone(h.Phase),
 				h.Backlog, h.DeadLetters, time.Since(h.Updated).Truncate(100*time.Millisecond), h.ControlReadAge.Truncate(time.Millisecond), h.LastError)
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "%d live instances, %d behind epoch %d\n", len(f.Live), len(Fleet{Live: f.Live}.Behind(s.Epoch)), s.Epoch)
+	fmt.Fprintf(w, "%d live instances, %d behind epoch %d\n", len(f.Live), len(Fleet{State: s, Live: f.Live}.Behind(s.Epoch)), s.Epoch)
 	if len(f.Live) > 0 {
 		table(f.Live)
 	}

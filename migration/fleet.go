@@ -165,12 +165,13 @@ func (f Fleet) owesNewAuthority() int64 {
 }
 
 // Behind returns the instances of f that have not applied epoch (stale ones included): those
-// below it, and those ahead of it (invariant 7: a heartbeat newer than the row applied none of
-// the row's epochs; it refuses them as older than its own and keeps its phase).
+// below it, those ahead of it (invariant 7: a heartbeat newer than the row applied none of
+// the row's epochs; it refuses them as older than its own and keeps its phase), and, when epoch
+// is f.State's, those at epoch in another phase than the row's (otherHistory).
 func (f Fleet) Behind(epoch int64) []Heartbeat {
 	var out []Heartbeat
 	for _, h := range f.All() {
-		if h.Epoch < epoch || aheadOfRow(h, epoch) {
+		if h.Epoch < epoch || aheadOfRow(h, epoch) || (epoch == f.State.Epoch && otherHistory(h, f.State)) {
 			out = append(out, h)
 		}
 	}
@@ -183,6 +184,21 @@ func (f Fleet) Behind(epoch int64) []Heartbeat {
 // a backup). Its watcher refuses every epoch older than its own, so it has applied none of the
 // row's, whatever its epoch compares as.
 func aheadOfRow(h Heartbeat, rowEpoch int64) bool { return h.Epoch > rowEpoch }
+
+// otherHistory is invariant 7's rule for an epoch the row has in another phase: an epoch is the
+// pair (number, phase). A heartbeat at the row's epoch (or the one before it, previous_phase) in
+// another phase than the row gives it applied that number of another history (the control
+// keyspace was restored from a backup and set forward to the instance's epoch): its watcher
+// refuses the row's pair and keeps its phase, so it has applied none of the row's epochs either.
+func otherHistory(h Heartbeat, s State) bool {
+	switch {
+	case h.Epoch == s.Epoch:
+		return h.Phase != s.Phase
+	case h.Epoch == s.Epoch-1 && s.PreviousPhase != "":
+		return h.Phase != s.PreviousPhase
+	}
+	return false
+}
 
 // names lists instances as "name (region, epoch E phase P, heartbeat 3s ago)".
 func names(hs []Heartbeat) string {
@@ -290,7 +306,7 @@ func forkliftReady(name string, f Fleet) error {
 		switch {
 		case !DualWrites(h.Phase):
 			not = append(not, h)
-		case h.Epoch < floor || aheadOfRow(h, e):
+		case h.Epoch < floor || aheadOfRow(h, e) || otherHistory(h, f.State):
 			behind = append(behind, h)
 		}
 	}
