@@ -2,12 +2,18 @@ package dualwrite
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"strings"
+
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"testing"
+
+	"github.com/gocql/gocql"
 )
 
 // Attack (security review 4): dualwrite's warnings carry a statement's values only as key_hash,
@@ -58,5 +64,35 @@ func TestAttackSec4KeyHashReadsBackTheValues(t *testing.T) {
 		if recovered != nil {
 			t.Errorf("the warn line %q gives the values back by trying candidates: %v (logmask.go promises they cannot be read back)", logs.String(), recovered)
 		}
+	}
+}
+
+// cqlNote is an application's type that marshals itself (gocql.Marshaler): gocql binds it, the
+// replay log cannot keep it (ErrUnencodable).
+type cqlNote struct{ text string }
+
+func (n cqlNote) MarshalCQL(gocql.TypeInfo) ([]byte, error) { return []byte(n.text), nil }
+
+// Attack (security review 4): at info, warn and error dualwrite logs a statement only as logStmt
+// gives it (literals masked) and "the statement as written ... at debug level only" (logmask.go).
+// But the replay log's refusal of a value (ErrUnencodable) quotes the whole statement as written
+// (entrycodec.go encodeEntry: "(value %d of %q)"), and that error is logged at ERROR unmasked:
+// asyncWorker's "dualwrite: async follower write lost" carries it as replay_log_err, right beside
+// the masked stmt, when an Async write's follower copy fails (follower down) and the copy cannot
+// be kept. Any statement with a literal key and a bound value of the application's own
+// gocql.Marshaler type (which gocql, so the leader, takes) puts the member's email in the log.
+// Here the error Append returns, which is that replay_log_err.
+func TestAttackSec4ReplayLogErrorQuotesTheStatementAsWritten(t *testing.T) {
+	stmt := "UPDATE ks.members SET note = ? WHERE email = 'alice@example.com'"
+	err := NewMemLog().Append(context.Background(), &Entry{Side: "secondary", Timestamp: 1,
+		Stmts: []Stmt{{Stmt: stmt, Values: []any{cqlNote{"hello"}}}}})
+	if !errors.Is(err, ErrUnencodable) {
+		t.Fatalf("Append: %v, want ErrUnencodable", err)
+	}
+	var logs bytes.Buffer // what asyncWorker logs, at ERROR
+	slog.New(slog.NewTextHandler(&logs, nil)).Error("dualwrite: async follower write lost", "side", "secondary",
+		"stmt", logStmt(stmt), "key_hash", keyHash([]any{cqlNote{"hello"}}), "err", errors.New("follower down"), "replay_log_err", err)
+	if strings.Contains(logs.String(), "alice@example.com") {
+		t.Errorf("the ERROR line shows the member's email through replay_log_err (the statement as written), beside the masked stmt: %s", logs.String())
 	}
 }
