@@ -91,6 +91,46 @@ type times struct {
 	pad         time.Duration
 }
 
+// voidAt leaves a tombstone at v in key's place unless a strictly newer version is held: whatever
+// is held at v or older (a value, even at v itself, a fill, an older tombstone, an item without a
+// version) is replaced, and a missing key gets one. It is for a write whose outcome here is not
+// known (a touch whose reply was lost): the key must neither keep serving a value at v whose
+// expiry is uncertain, nor forget v — a plain delete would let an older set still in flight be
+// stored. A tombstone at v held already keeps the longer of the two lifetimes.
+func voidAt(mc Memcache, key string, v Version, tomb int32, t times) error {
+	in := Stored{Version: v, Kind: KindTombstone}
+	for attempt := 0; attempt < 16; attempt++ {
+		it, err := mc.Get(key)
+		if errors.Is(err, memcache.ErrCacheMiss) {
+			err = mc.Add(&memcache.Item{Key: key, Value: in.Encode(), Flags: FlagVersioned, Expiration: itemExpiration(in, t, tomb)})
+			if errors.Is(err, memcache.ErrNotStored) {
+				continue // someone added it meanwhile: compare against theirs
+			}
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		out := in
+		if cur, derr := DecodeItem(it); derr == nil {
+			cur = cur.At(t.judge)
+			if v.Less(cur.Version) {
+				return nil // a newer version is held: it owes nothing to v
+			}
+			if cur.Kind == KindTombstone && cur.Version == v {
+				out.Expires = max(cur.Expires, in.Expires)
+			}
+		}
+		it.Value, it.Flags, it.Expiration = out.Encode(), FlagVersioned, itemExpiration(out, t, tomb)
+		err = mc.CompareAndSwap(it)
+		if errors.Is(err, memcache.ErrCASConflict) || errors.Is(err, memcache.ErrCacheMiss) || errors.Is(err, memcache.ErrNotStored) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("%w: %s", errContention, key)
+}
+
 // store applies in (a value or a tombstone) to key under the rules above, at t (an expired value
 // held counts as a tombstone of its version); tombstones live tomb seconds (tombstoneSeconds).
 // applied is false when what was held won (a stale or duplicate write).

@@ -500,7 +500,8 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 // that version is not held, it is held back as a tombstone: see Agent.touch). A fill is
 // this region's own copy of its database: touching it sends nothing (it has no version the other
 // regions could match). A touch memcached did not confirm (a timeout, a broken connection) still
-// goes out, the local key is removed, and the error says so.
+// goes out, the local value is replaced by a tombstone at its version (as for any write whose
+// outcome is not known), and the error says so.
 func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -544,10 +545,14 @@ func (c *Client) Touch(ctx context.Context, key string, seconds int32) error {
 		if err != nil {
 			// memcached did not confirm the touch (a timeout, a broken connection): it may have
 			// applied here. The touch still goes out, so no other region serves the value past the
-			// expiry the application set, and the local key is removed (a miss is always safe).
-			cause := fmt.Errorf("cachesync: touch %q locally (the touch went out; the local key was removed): %w", key, err)
-			if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
-				logKey(c.opts.Logger, slog.LevelWarn, "cachesync: a touch memcached did not confirm, and its key could not be removed", key, "err", derr)
+			// expiry the application set, and the local value is replaced by a tombstone at its
+			// version (a miss is always safe; a plain delete would forget the version, and an
+			// older set still in flight would be stored), or, if even that fails, deleted.
+			cause := fmt.Errorf("cachesync: touch %q locally (the touch went out; the local value was invalidated): %w", key, err)
+			if verr := voidAt(c.mc, key, s.Version, c.tomb, c.times()); verr != nil {
+				if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
+					logKey(c.opts.Logger, slog.LevelWarn, "cachesync: a touch memcached did not confirm, and its key could not be invalidated", key, "err", derr)
+				}
 			}
 			if perr := c.pub.Publish(ctx, ev); perr != nil {
 				return errors.Join(cause, perr)

@@ -88,7 +88,9 @@
 // newest touch wins in every region, whatever order they arrive in. A touch is followed by itself
 // again (its second event, as a replicated set is): where memcached evicted the touched value and
 // a duplicate of its set (at least once: a redelivery, the spill, ResendWindow) stored it again
-// without the touch, the second touch applies it. Counters (Increment/Decrement) replicate as
+// without the touch, the second touch applies it. A touch memcached did not confirm (a timeout)
+// still goes out, and the local value is replaced by a tombstone at its version, never deleted
+// plainly (which would forget the version and let an older set in flight be stored). Counters (Increment/Decrement) replicate as
 // invalidations.
 //
 // # Fills: leases, not versions
@@ -120,7 +122,9 @@
 //
 // What this needs: a region's database replica has a write by the time its second event arrives
 // (SecondInvalidation > the replica lag); and, for the guarantee to survive memcached evicting a
-// tombstone, TombstoneTTL + 2 × clock skew ≤ SecondInvalidation. Under those, after quiescence
+// tombstone, TombstoneTTL + 2 × clock skew ≤ SecondInvalidation. SQS delays whole seconds:
+// SecondInvalidation is rounded UP (under a second: 1 s), never truncated, and the rule is judged
+// on the rounded delay. Under those, after quiescence
 // every region's cache holds the database's newest value of each key or nothing — the property
 // the model test (model_test.go) checks on random interleavings of writes (with expiries, Add,
 // CompareAndSwap, Touch, Increment), lagging fills, duplicated, reordered, spilled, resent and late
@@ -203,7 +207,10 @@
 // Close returns by its deadline plus at most that grace, with every goroutine of the Publisher
 // stopped, not waiting for a spill writer stuck in a write or an fsync, nor a spill drainer stuck
 // in a read or its cursor's fsync (its error says so). Publish returns within PublishTimeout in
-// all (the wait for room and the spill's fsync share it).
+// all (the wait for room and the spill's fsync share it), plus at most 1 s when it spilled, to
+// hear the spill's answer: nil only once the spill confirmed the event durable, ErrDropped when
+// it refused it (a full spill, even after the caller's context ended), ErrUnconfirmed when it
+// had not answered (a stalled disk: the append goes on, sent if it lands).
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
 // (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or

@@ -29,7 +29,8 @@ type PublisherOptions struct {
 	Senders int
 	// PublishTimeout bounds a Publish call as a whole [20ms]: the wait for room in a full buffer
 	// (the caller's context bounds it too), after which the event is spilled, and the wait for the
-	// spill's fsync within what is left (past it the append goes on without the caller). While
+	// spill's fsync within what is left (past it, 1 s more at most to hear the spill's answer; an append
+	// still unanswered goes on without the caller, who gets ErrUnconfirmed). While
 	// the spill holds events, Publish spills at once, without waiting for room.
 	PublishTimeout time.Duration
 	// SpillDir is the directory of the durable spill (internal/recordlog), one log per destination
@@ -42,7 +43,8 @@ type PublisherOptions struct {
 	// 1 MiB each); beyond a destination's share its events are dropped [1 GiB].
 	SpillMaxBytes int64
 	// SecondInvalidation, when > 0, sends every cache event again after this delay (SQS
-	// DelaySeconds, whole seconds, at most 15 min), see SecondEvent: it covers the window where a
+	// DelaySeconds, whole seconds, at most 15 min; a fraction of a second is rounded UP, so the
+	// second event never arrives before the delay given), see SecondEvent: it covers the window where a
 	// region's database replica lags and a reader refills the cache with the old value, and the
 	// eviction of a tombstone. Keep it above the replica lag and above TombstoneTTL + 2 × skew.
 	SecondInvalidation time.Duration
@@ -63,8 +65,10 @@ type PublisherOptions struct {
 // DefaultPublisherOptions returns the publisher's options with every default set.
 func DefaultPublisherOptions() PublisherOptions { return PublisherOptions{}.withDefaults() }
 
-// withDefaults returns o with every zero field at its default.
+// withDefaults returns o with every zero field at its default, and SecondInvalidation as SQS
+// will delay it (sqsDelay): Validate, CheckSecondInvalidation and the sends all see that value.
 func (o PublisherOptions) withDefaults() PublisherOptions {
+	o.SecondInvalidation = sqsDelay(o.SecondInvalidation)
 	setZero(&o.BatchSize, 10)
 	setZero(&o.FlushInterval, 5*time.Millisecond)
 	setZero(&o.Buffer, 10000)

@@ -17,6 +17,11 @@ const MaxMessageBytes = 256 * 1024
 // ErrDropped: the event could not be buffered nor spilled; it is lost (counted and logged).
 var ErrDropped = errors.New("cachesync: publish buffer full and no spill, event dropped")
 
+// ErrUnconfirmed: the event went to the spill, whose append did not answer in time (a stalled
+// disk): it may or may not be on disk — it goes on without the caller, sent if it lands, counted
+// as dropped and logged if it fails. Retry as for ErrDropped (a duplicate event is harmless).
+var ErrUnconfirmed = errors.New("cachesync: event handed to the spill, not confirmed durable")
+
 // ErrTooLarge: an event that is not a set (an application event, a key far past memcached's) is
 // larger than one SQS message; nothing is sent. A set is sent as an invalidation instead.
 var ErrTooLarge = errors.New("cachesync: event larger than one SQS message")
@@ -25,8 +30,8 @@ var ErrTooLarge = errors.New("cachesync: event larger than one SQS message")
 var ErrClosed = errors.New("cachesync: publisher closed")
 
 // Publisher sends events to the other regions' queues, batching per queue. Publish never waits
-// longer than PublishTimeout (or its context); Close never panics and returns by its deadline
-// with every goroutine stopped.
+// longer than PublishTimeout (or its context), plus 1 s at most when it spills, to hear the spill's
+// answer; Close never panics and returns by its deadline with every goroutine stopped.
 type Publisher struct {
 	sqs    sqsSender // each queue URL's own region's client (destination.go)
 	opts   PublisherOptions
@@ -138,12 +143,13 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 	return p, nil
 }
 
-// Publish queues ev for every destination. It returns within PublishTimeout (and when ctx ends):
-// it waits for room until then; an event that does not fit is spilled to disk (SpillDir) to be
-// sent later (waiting for the fsync in the time left: an append still running then goes on
-// without the caller, and is counted as dropped and logged if it fails), or else dropped
-// (ErrDropped, counted and logged). After Close, Publish fails with ErrClosed (counted as
-// dropped). A nil error means every destination has the event in memory or on disk.
+// Publish queues ev for every destination. It waits for room until PublishTimeout has passed (or
+// ctx ends); an event that does not fit is spilled to disk (SpillDir) to be sent later, or else
+// dropped (ErrDropped, counted and logged). A spill append is waited for in the time left, then up
+// to 1 s more to hear its answer (a refusal, such as a full spill, is known at once): a refused
+// append is ErrDropped, an append still unanswered then is ErrUnconfirmed (it goes on without the
+// caller, counted as dropped and logged if it fails). After Close, Publish fails with ErrClosed
+// (counted as dropped). A nil error means every destination has the event in memory or on disk.
 func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	body, err := ev.Marshal()
 	if err != nil {

@@ -379,26 +379,12 @@ func (p *Publisher) drainOnce(ds *destSpill) (took, clean bool) {
 	return took, clean
 }
 
-// answered is spillOut's answer when its wait ends before every append answered: the refusals
-// already in (failed of them before, the rest waiting in results) are reported, the appends still
-// running go on without the caller.
-func (p *Publisher) answered(key string, results chan error, failed int) error {
-	for {
-		select {
-		case err := <-results:
-			if err != nil {
-				failed++
-			}
-			continue
-		default:
-		}
-		break
-	}
-	if failed > 0 {
-		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, failed, ErrDropped)
-	}
-	return nil
-}
+// spillConfirmWait bounds how long spillOut still waits, once its caller's wait has ended, for the
+// spill to answer the appends it started: a refusal (a full spill, recordlog.ErrFull) is answered
+// at once, without any I/O, and an fsync on a healthy disk takes milliseconds (1 s, not less: on
+// a loaded host an fsync took over 250 ms, TestAttackOneRegionDownStopsTheSpillForTheOthers). An
+// append not answered by then is reported as unconfirmed (ErrUnconfirmed), never as success.
+const spillConfirmWait = time.Second
 
 // spillAppendTimeout bounds one spill append that no caller waits for.
 const spillAppendTimeout = 5 * time.Second
@@ -422,11 +408,14 @@ func (e outEntry) record(queue string) spillRecord {
 
 // spillOut appends recs to the spill, or drops them (counted, logged) when there is none. The
 // appends run at once, so that the spill writes and fsyncs them as one group (recordlog groups
-// the appends that wait together), and the caller waits at most wait (and until ctx ends): appends
-// not confirmed by then go on without it, and nil is returned (the events are in memory, queued
-// to the spill's writer, as the buffer's are). Invariant: spilling counts exactly the
-// records the spill confirmed and the drainer has not consumed, whether a caller still waits or
-// not; an append that fails is counted as dropped and logged.
+// the appends that wait together). Invariants: the answer is nil only when the spill confirmed
+// every append (durable); a refused append (a full spill, a failed write) is ErrDropped, counted
+// and logged; an append whose answer is not known when the caller stops waiting is
+// ErrUnconfirmed (it goes on without the caller: counted once durable, or counted as dropped and
+// logged if it fails). The caller waits for the answers until wait has passed or ctx ends, then
+// spillConfirmWait more at most: a refusal is known at once, so an ended context never turns a
+// dropped event into a nil. spilling counts exactly the records the spill confirmed and the
+// drainer has not consumed, whether a caller still waits or not.
 func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
 	if p.spills == nil {
 		logKey(p.logger, slog.LevelWarn, "cachesync: publish buffer full and no spill; events dropped", key, "events", len(recs))
@@ -465,21 +454,39 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	failed := 0
-	for range recs {
+	var (
+		failed, answered int
+		confirm          <-chan time.Time // set once the caller's wait has ended
+		callerDone       = ctx.Done()
+		closeBegan       = p.stopWait
+		closeDeadline    = p.spillCtx.Done()
+		waitOver         = timer.C
+	)
+	endWait := func() { // the caller's wait is over: spillConfirmWait more for the answers
+		waitOver, callerDone, closeBegan, closeDeadline = nil, nil, nil, nil
+		confirm = time.After(spillConfirmWait)
+	}
+	for answered < len(recs) {
 		select {
 		case err := <-results:
+			answered++
 			if err != nil {
 				failed++
 			}
-		case <-timer.C:
-			return p.answered(key, results, failed) // refusals already in (a full spill) are still reported
-		case <-ctx.Done():
-			return nil
-		case <-p.spillCtx.Done():
-			return nil // Close's deadline passed: the appends end now, failing (counted, logged)
-		case <-p.stopWait:
-			return nil // Close began: the appends go on (Close waits for them until its deadline)
+		case <-waitOver:
+			endWait()
+		case <-callerDone:
+			endWait()
+		case <-closeBegan:
+			endWait() // Close began: the appends go on (Close waits for them until its deadline)
+		case <-closeDeadline:
+			endWait() // Close's deadline passed: the appends end now, failing (counted, logged)
+		case <-confirm:
+			unknown := len(recs) - answered
+			if failed > 0 {
+				return fmt.Errorf("cachesync: publish %q: %d events: %w; %d more: %w", key, failed, ErrDropped, unknown, ErrUnconfirmed)
+			}
+			return fmt.Errorf("cachesync: publish %q: %d events: %w", key, unknown, ErrUnconfirmed)
 		}
 	}
 	if failed > 0 {

@@ -164,12 +164,16 @@ func TestAttackUndecodableTailBlocksAuthorityForever(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f := &fakeSides{}
+	// The record is appended once the session is open: opening in dual over it would be refused
+	// as soon as the replayer dead-letters it (a dead letter that cannot be decoded counts as an
+	// acknowledged write for every side, TestAttack7OpenIntoDualOverAckedUncertainCounterForPrimary),
+	// and what this test drives is the replayer's position past it, not the open.
+	s := newFakeSession(t, f, WithReplayLog(l))
+	defer s.Close()
 	if _, err := l.log.Append(context.Background(), []byte{0xff, 0xfe, 0xfd}); err != nil { // CRC-valid, undecodable
 		t.Fatal(err)
 	}
-	f := &fakeSides{}
-	s := newFakeSession(t, f, WithReplayLog(l))
-	defer s.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if d, _ := l.DeadLetters(); len(d) == 1 {

@@ -69,10 +69,11 @@
 // over acknowledged writes kept for the primary (kept while the secondary was authoritative): the
 // session's replayer runs and New and Open wait for them at most WithOpenWait (default 5 s; Open
 // also no longer than its context), then refuse the same way; open in dual-flipped, then
-// SetPhaseWait(Dual). Writes kept because their leader failed (the caller was told so; the entry
-// is marked Unacked) and the primary's dead letters and uncertain writes, which in dual come
-// from such writes, are not counted at open. Writes kept for the other side do not count. A session
-// WithMigration is checked the same way in the phase it first applies (from the control keyspace or
+// SetPhaseWait(Dual); the primary's acknowledged dead letters and uncertain writes (left while
+// the secondary was authoritative) refuse at once. Writes kept because their leader failed (the
+// caller was told so), whether replay entries, dead letters or uncertain records, are marked
+// Unacked and are not counted at open; a record without the mark (written by an earlier version)
+// counts. Writes kept for the other side do not count. A session WithMigration is checked the same way in the phase it first applies (from the control keyspace or
 // the state file): into primary-only or dual, each attempt waits at most WithOpenWait, and Open
 // refuses (ErrAuthorityBacklog) once its open deadline (MigrationOpenTimeout) has passed. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its

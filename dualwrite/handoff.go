@@ -36,10 +36,12 @@ import (
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
-//	    (a batch held by this instance's liveness lease, so nobody adopts it while this instance
-//	    replays it itself), unless its leader has not answered yet (held: skipped, not stopped at,
-//	    and copied by a later pass once it has; what was copied after it is kept in ahead, beyond
-//	    the contiguous frontier copied) or it was withdrawn (never copied). Adopted entries (old)
+//	    (a batch held by this instance's liveness lease, renewed in a loop of its own, beatLoop, so
+//	    nobody adopts it while this instance replays it itself), unless its leader has not
+//	    answered yet (held: skipped, not stopped at, and copied by a later pass once it has; what
+//	    was copied after it is kept in ahead, beyond the contiguous frontier copied) or it was
+//	    withdrawn (never copied nor handed off: durably, or in memory only, a void the replayer
+//	    may have consumed already: holds.peek). Adopted entries (old)
 //	    are copied at the next pass even behind a younger own entry (adoptedEnd), and UnsharedAge
 //	    counts them until then. So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
@@ -230,6 +232,9 @@ func (s *Session) setupHandoff() error {
 		return fmt.Errorf("%w: WithHandoff needs the file replay log (WithReplayDir)", ErrHandoff)
 	}
 	h := &handoffState{s: s, cfg: hc, fl: fl, closer: func() {}, stop: make(chan struct{}), ahead: map[Pos]bool{}}
+	s.holds.mu.Lock()
+	s.holds.keepGone = true // the hand-off honours the voids the replayer consumed (peek)
+	s.holds.mu.Unlock()
 	h.owner = hc.instance
 	mc := s.cfg.migration
 	if h.owner == "" && mc != nil {
@@ -290,9 +295,44 @@ func (s *Session) startHandoff() {
 		return
 	}
 	h.registerMetrics()
-	h.wg.Add(2)
+	h.wg.Add(3)
 	go h.run()
 	go h.refreshLoop(h.listEvery)
+	go h.beatLoop()
+}
+
+// beatLoop renews this instance's liveness lease while it holds copies (H2) once a third of the
+// lease's TTL has passed (beat), looking every sixth, in a loop of its own: the run loop's copies,
+// cleanups and adoption claims (each bounded by one TTL, several in a row) never let it lapse
+// while this instance lives. Each renewal is bounded by a third of the TTL, so between two
+// renewals at most 1/3 + 1/6 + 1/3 of the TTL passes while the store answers in time.
+func (h *handoffState) beatLoop() {
+	defer h.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-h.stop; cancel() }()
+	bound := max(h.cfg.lease/3, time.Millisecond)
+	t := time.NewTicker(max(h.cfg.lease/6, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		held := len(h.own) > 0 || len(h.asides) > 0
+		h.mu.Unlock()
+		if !held {
+			continue
+		}
+		bctx, bcancel := context.WithTimeout(ctx, bound)
+		err := h.beat(bctx, false)
+		bcancel()
+		if err != nil && ctx.Err() == nil {
+			h.s.logger.Warn("dualwrite: hand-off", "err", err)
+		}
+	}
 }
 
 // refreshLoop lists the shared backlog every adoptEvery (H5), in a loop of its own: a slow
@@ -433,16 +473,38 @@ func passed(cursor, p Pos) bool {
 	return !(cursor.Segment < p.Segment || (cursor.Segment == p.Segment && cursor.Offset < p.Offset))
 }
 
-// peek says whether the entry of side sd and timestamp ts waits for its leader (held) or was
-// withdrawn (void), without consuming anything (check, the replayer's, consumes a void).
-func (h *holds) peek(sd side, ts int64) (held, void bool) {
+// peek says whether the entry of side sd and timestamp ts, found at at, waits for its leader
+// (held) or was withdrawn in memory (void: an unnamed void of its side and timestamp, one naming
+// at, as check would honour it, or one naming at that check consumed already: gone), without
+// consuming anything (check, the replayer's, consumes a void).
+func (h *holds) peek(sd side, ts int64, at Pos) (held, void bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if at != (Pos{}) && h.gone[at] {
+		return false, true // withdrawn, and the replayer passed it already
+	}
 	st := h.m[holdKey{sd, ts}]
 	if st == nil {
 		return false, false
 	}
-	return st.held > 0, st.void > 0
+	void = st.void > 0
+	for _, p := range st.voidAt {
+		if at != (Pos{}) && p.Segment == at.Segment && p.Offset == at.Offset {
+			void = true
+		}
+	}
+	return st.held > 0, void
+}
+
+// forget drops the consumed voids (gone) of the entries the cursor passed: nobody reads them again.
+func (h *holds) forget(cursor Pos) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p := range h.gone {
+		if passed(cursor, p) {
+			delete(h.gone, p)
+		}
+	}
 }
 
 // share copies the entries after the last shared one to the store: those logged copyAfter ago
@@ -453,6 +515,7 @@ func (h *holds) peek(sd side, ts int64) (held, void bool) {
 // shared and remembered (ahead), the frontier (copied) stays before it, and the next pass shares
 // it once its leader answered.
 func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
+	h.s.holds.forget(h.fl.cursorPos())
 	h.mu.Lock()
 	from := h.copied
 	h.mu.Unlock()
@@ -503,7 +566,7 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			case !r.bad && !final && r.e.Logged.After(cutoff):
 				stopped = true
 			case !r.bad && !final:
-				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp); held {
+				if held, _ := h.s.holds.peek(entrySide(&r.e), r.e.Timestamp, r.pos); held {
 					kind = append(kind, left) // its leader has not answered: skipped, not stopped at
 					continue
 				}
@@ -565,7 +628,7 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 			continue
 		}
 		sd := entrySide(&r.e)
-		if _, void := h.s.holds.peek(sd, r.e.Timestamp); void || h.fl.voids.has(r.pos) {
+		if _, void := h.s.holds.peek(sd, r.e.Timestamp, r.pos); void || h.fl.voids.has(r.pos) {
 			continue // withdrawn (in memory, or durably in DIR/withdrawn): its leader refused the write; never replayed anywhere
 		}
 		per[sd] = append(per[sd], r)

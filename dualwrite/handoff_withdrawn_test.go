@@ -44,6 +44,10 @@ func TestHandoffNeverSharesAWithdrawnEntry(t *testing.T) {
 			close(s.ho.stop)
 			s.ho.wg.Wait()
 			s.log.Close()
+			// What a crash would have stopped too: the first session's background work, which
+			// otherwise goes on writing in dir while t.TempDir removes it (seen failing under load).
+			s.bgCancel()
+			s.bgWG.Wait()
 			s = open(HandoffCopyAfter(time.Hour), HandoffDrain(50*time.Millisecond, 5*time.Second))
 		}
 		s.Close()

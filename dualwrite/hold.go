@@ -61,9 +61,17 @@ import (
 // its entry by position (Entry.at, set by Pending) whenever the log says where entries are, so a
 // retry given the refused write's timestamp is never withdrawn in its place; with a log that
 // cannot, a void withdraws one entry of that side and timestamp.
+//
+// A named void the replayer consumed (check) is remembered (gone) while the hand-off is on
+// (keepGone), until the log's cursor passes its entry (forget): the replayer applies entries out
+// of order, so a withdrawn entry it passed may still be in the log when the hand-off shares it
+// (at Close, or a copy), and peek must still say void then: a withdrawal this process knows is
+// honoured by every reader of the log, not by the replayer alone.
 type holds struct {
-	mu sync.Mutex
-	m  map[holdKey]*holdState
+	mu       sync.Mutex
+	m        map[holdKey]*holdState
+	keepGone bool         // remember consumed named voids (the hand-off reads the log too)
+	gone     map[Pos]bool // named voids consumed by check whose entries the cursor has not passed
 }
 
 type holdKey struct {
@@ -137,6 +145,12 @@ func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 	for i, p := range st.voidAt {
 		if at != (Pos{}) && p.Segment == at.Segment && p.Offset == at.Offset {
 			st.voidAt = append(st.voidAt[:i], st.voidAt[i+1:]...)
+			if h.keepGone {
+				if h.gone == nil {
+					h.gone = make(map[Pos]bool)
+				}
+				h.gone[at] = true
+			}
 			return true, nil
 		}
 	}

@@ -124,11 +124,16 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			} else if errors.Is(err, ErrAuthorityBacklog) {
 				// Both sides are owed writes (one down, say, while the other was authoritative):
 				// neither can be read from safely. The operator brings the sides back and opens in
-				// dual, which waits for the primary's writes to be replayed (dw4fix).
+				// dual, which waits for the primary's writes to be replayed (dw4fix). Acknowledged
+				// dead letters for the primary refuse that open too (the replayer never resolves
+				// them): the operator retries them first, as the refusal says.
 				for _, m := range sides {
 					m.mu.Lock()
 					m.down, m.refusing = false, false
 					m.mu.Unlock()
+				}
+				if _, err := l.RetryDeadLetters(context.Background(), nil); err != nil {
+					t.Fatal(err)
 				}
 				phase = Dual
 				s, err = newS(phase, 10*time.Second)

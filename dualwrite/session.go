@@ -258,9 +258,12 @@ func newSession(sides [2]*sideConn, opts []Option) (*Session, error) {
 //     at most openWait (WithOpenWait, default 5 s) and no longer than Open's context, then
 //     refuses. Waiting rather than refusing because a restart in dual routinely finds entries
 //     for the primary — writes whose leader failed, kept for it too — that land in moments. Its
-//     dead letters and uncertain writes are not counted at open: in dual they are mostly
-//     writes whose leader (the primary) failed, whose callers were told so; SetPhase from
-//     dual-flipped counts them.
+//     acknowledged dead letters and uncertain writes (records not marked Unacked: left by a
+//     dual-flipped process, where the primary was the follower) refuse at once, as SetPhase
+//     from dual-flipped refuses over them: the replayer never resolves them. Those marked Unacked
+//     (the write's leader failed and its caller was told so: what a dual process leaves after a
+//     primary blip) are not counted, as Unacked entries are not; records written before the
+//     mark existed read as acknowledged.
 //
 // A session WithMigration opens in primary-only until its watcher applies the phase of the control
 // keyspace or of the state file (startMigration), through setPhase: into dual-flipped or
@@ -274,8 +277,9 @@ func (s *Session) openAuthority(replaying bool) error {
 	}
 	if s.cfg.migration != nil {
 		// No write starts before Open returns: what is owed then is this count less what the
-		// replayer resolves for the primary (as below).
-		s.openOwed = s.ackedBacklogOf(primarySide)
+		// replayer resolves for the primary (as below), the shared store's replay batches owed
+		// to the primary included (primaryOwedAtOpen, H5), as WithPhase(Dual) counts them.
+		s.openOwed = s.primaryOwedAtOpen()
 		s.primaryUnchecked.Store(true)
 		return nil
 	}
@@ -314,6 +318,12 @@ func (s *Session) openOwedWait(ctx context.Context, p Phase, wait bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.openWait)
 	defer cancel()
 	for {
+		if a := s.ackedAsidesFor(lead); a > 0 {
+			// Never resolved by the replayer: refused at once, whatever the wait.
+			return fmt.Errorf("%w: opening in %s makes the %s side authoritative while it has %d acknowledged writes "+
+				"in its dead letters or uncertain store (kept or recorded while the %s side was authoritative); %s",
+				ErrAuthorityBacklog, p, lead, a, lead.other(), s.owedDetail(lead))
+		}
 		n := min(s.primaryOwedAtOpen(), s.openOwed-s.replayResolved[lead].Load())
 		if n <= 0 {
 			return nil
@@ -477,9 +487,10 @@ func (s *Session) setPhase(ctx context.Context, p Phase, wait bool) error {
 // them all (a superset: safe), plus the dead letters for to (acknowledged writes it lacks until an
 // operator retries or drops them) and the uncertain writes for to (writes whose outcome on it is
 // unknown, never replayed, until an operator reconciles and drops them). A dead-letter or
-// uncertain store that cannot be read counts as one.
+// uncertain store that cannot be read counts as one. Without a replay log (Strict) only the
+// uncertain writes kept in memory remain: they are counted all the same.
 func (s *Session) pendingFor(from, to side) int64 {
-	if from == to || s.log == nil {
+	if from == to {
 		return 0
 	}
 	var shared int64
@@ -488,7 +499,10 @@ func (s *Session) pendingFor(from, to side) int64 {
 		// adopted batch leaves the shared count only after its entries are in the local log.
 		shared = s.ho.owedTo(to)
 	}
-	n, _ := s.log.Backlog()
+	var n int64
+	if s.log != nil {
+		n, _ = s.log.Backlog()
+	}
 	return shared + n + s.deadLettersFor(to) + s.uncertainFor(to)
 }
 
@@ -536,14 +550,54 @@ func (s *Session) uncertainFor(sd side) int64 {
 			n++
 		}
 	}
+	return n + s.uncertainInMemoryFor(sd)
+}
+
+// uncertainInMemoryFor counts the uncertain writes for side sd kept in this process's memory only
+// (no replay log, or its uncertain store could not keep them): no command drops them, they hold
+// sd's authority for the life of the process.
+func (s *Session) uncertainInMemoryFor(sd side) int64 {
 	s.uncertainMu.Lock()
 	defer s.uncertainMu.Unlock()
+	var n int64
 	for _, u := range s.uncertain {
 		if u.Side == sd.String() {
 			n++
 		}
 	}
 	return n
+}
+
+// ackedAsidesFor counts side sd's dead letters and uncertain writes whose caller was told the
+// write succeeded: every record not marked Unacked (records written before the mark existed, and
+// records that cannot be decoded, count: the safe side). A store that cannot be read counts as
+// one.
+func (s *Session) ackedAsidesFor(sd side) int64 {
+	var n int64
+	for _, read := range []func() ([]Aside, error){s.deadLetterAsides, s.uncertainAsides} {
+		asides, err := read()
+		if err != nil {
+			s.logger.Warn("dualwrite: reading the dead-letter log or the uncertain store", "err", err)
+			n++
+		}
+		for _, a := range asides {
+			if a.Raw != nil || (a.Entry.Side == sd.String() && !a.Entry.Unacked) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// deadLetterAsides reads the replay log's dead letters (none when it keeps none).
+func (s *Session) deadLetterAsides() ([]Aside, error) {
+	switch l := s.log.(type) {
+	case interface{ DeadLetters() ([]Aside, error) }:
+		return l.DeadLetters()
+	case interface{ DeadLetters() []Aside }:
+		return l.DeadLetters(), nil
+	}
+	return nil, nil
 }
 
 // uncertainAsides reads the replay log's uncertain store (none when it keeps none).
@@ -560,7 +614,8 @@ func (s *Session) uncertainAsides() ([]Aside, error) {
 // owedDetail says what stands in the way of making sd authoritative and what clears each part,
 // for ErrAuthorityBacklog's message.
 func (s *Session) owedDetail(sd side) string {
-	d, u := s.deadLettersFor(sd), s.uncertainFor(sd)
+	d, u, mem := s.deadLettersFor(sd), s.uncertainFor(sd), s.uncertainInMemoryFor(sd)
+	u -= mem
 	msg := "use SetPhaseWait (or WaitReplayed) for the backlog"
 	if d > 0 {
 		msg += fmt.Sprintf("; %d dead letters for the %s side: `islands replay inspect DIR`, then `islands replay retry DIR` "+
@@ -570,6 +625,11 @@ func (s *Session) owedDetail(sd side) string {
 		msg += fmt.Sprintf("; %d uncertain writes for the %s side (counter updates or conditional writes whose outcome there "+
 			"is unknown, never replayed): `islands replay inspect DIR`, reconcile them on the %s side, then "+
 			"`islands replay drop --uncertain --yes DIR`", u, sd, sd)
+	}
+	if mem > 0 {
+		msg += fmt.Sprintf("; %d uncertain writes for the %s side kept in this process's memory only (no replay log, or its "+
+			"uncertain store could not keep them; Session.Uncertain lists them): reconcile them on the %s side; they hold "+
+			"its authority until this process ends", mem, sd, sd)
 	}
 	return msg
 }

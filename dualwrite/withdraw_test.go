@@ -477,7 +477,10 @@ func TestUncertainCounterHoldsAuthorityUntilDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.RecordUncertain(context.Background(), &Entry{Side: "primary", Timestamp: 1,
+	// The primary's record is one a dual process leaves when its leader (the primary) fails: the
+	// caller was told so (Unacked), and it does not hold the primary's authority at open. An
+	// unmarked (acknowledged) one would (TestAttack7OpenIntoDualOverAckedUncertainCounterForPrimary).
+	if err := l.RecordUncertain(context.Background(), &Entry{Side: "primary", Timestamp: 1, Unacked: true,
 		Stmts: []Stmt{{Stmt: "UPDATE hits SET c = c + ? WHERE k = ?", Values: []any{int64(1), 9}}}}, transientErr{}); err != nil {
 		t.Fatal(err)
 	}

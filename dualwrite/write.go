@@ -468,7 +468,7 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 			// A conditional write is never replayed blindly: like a counter update it is recorded
 			// as uncertain for that side, counted, and seen by SetPhase's authority check.
 			s.stats.followerFailed.Add(1)
-			if err := s.recordUncertain(op, follower, f.err); err != nil {
+			if err := s.recordUncertain(op, follower, f.err, false); err != nil {
 				return err
 			}
 			if s.cfg.policy == Strict {
@@ -490,7 +490,7 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 	case f.err == nil:
 		return nil
 	case op.counter:
-		if err := s.recordUncertain(op, follower, f.err); err != nil {
+		if err := s.recordUncertain(op, follower, f.err, false); err != nil {
 			return err
 		}
 		if s.cfg.policy == Strict {
@@ -520,10 +520,10 @@ func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f
 		// The caller is told the write failed: a record that could not be kept durably is in
 		// memory and logged (recordUncertain), and the error is the leader's.
 		if !lrefused || (f != nil && f.err == nil) {
-			_ = s.recordUncertain(op, leader, lerr)
+			_ = s.recordUncertain(op, leader, lerr, true)
 		}
 		if f != nil && f.err != nil && !s.refused(follower, op, f.err) {
-			_ = s.recordUncertain(op, follower, f.err)
+			_ = s.recordUncertain(op, follower, f.err, true)
 		}
 		return werr
 	}
@@ -725,7 +725,17 @@ func (s *Session) bounded(ctx context.Context, fn func(context.Context) error) e
 // still cannot be kept, it is kept in memory (Uncertain, counted against sd's authority for the
 // life of the process) and logged; in the second case the error says so, and the caller must not
 // be told the write succeeded: after a restart nothing would say sd's outcome is unknown.
-func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) error {
+//
+// Invariant: one write whose outcome on sd is unknown is counted once, durably or in memory. The
+// durable record runs under the session's context, not the caller's (it outlives a caller whose
+// deadline ends: the write may have applied, and the record is what says so; Close cancels it),
+// and the memory copy is made by that record's own goroutine only when the record really failed,
+// never because the caller stopped waiting for it. SetPhase waits for records under way
+// (waitAppends), so it sees the one copy.
+//
+// unacked says the caller is told the write failed (its leader failed): the record is marked
+// Unacked, as replay log entries are, and Open does not count it against the primary's authority.
+func (s *Session) recordUncertain(op *writeOp, sd side, ferr error, unacked bool) error {
 	s.stats.uncertain.Add(1)
 	if s.m != nil {
 		s.m.uncertain.Inc()
@@ -733,37 +743,67 @@ func (s *Session) recordUncertain(op *writeOp, sd side, ferr error) error {
 	s.logger.Warn("dualwrite: counter update or conditional write failed or did not answer on a side; recorded as uncertain, never replayed",
 		"side", sd.String(), "stmt", logStmt(op.stmts[0].Stmt), "key_hash", keyHash(op.stmts[0].Values), "err", ferr)
 	s.logger.Debug("dualwrite: uncertain write: values", "key_hash", keyHash(op.stmts[0].Values), "stmt", op.stmts[0].Stmt, "values", op.stmts[0].Values)
+	u := Uncertain{Side: sd.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
+	ul, ok := s.log.(UncertainLog)
+	if !ok || s.log == nil {
+		s.keepUncertainInMemory(u)
+		return nil
+	}
+	e := s.entryFor(op, sd)
+	e.Unacked = unacked
+	r, _ := s.log.(reserver)
+	done := make(chan error, 1)
+	s.bgWG.Add(1)
+	s.stats.appending.Add(1) // SetPhase and WaitReplayed wait for it: the caller may be gone, the record is not
+	go func() {
+		defer s.bgWG.Done()
+		defer s.stats.appending.Add(-1)
+		err := s.recordUncertainDurably(s.bgCtx, ul, r, e, sd, ferr)
+		if err != nil {
+			s.logger.Error("dualwrite: could not keep an uncertain write durably; kept in memory only", "side", sd.String(), "err", err)
+			s.keepUncertainInMemory(u)
+		}
+		done <- err
+	}()
 	var kerr error
-	if ul, ok := s.log.(UncertainLog); ok && s.log != nil {
-		e := s.entryFor(op, sd)
-		r, _ := s.log.(reserver)
-		kerr = s.bounded(op.ctx, func(ctx context.Context) error {
-			for attempt := 1; ; attempt++ {
-				err := ul.RecordUncertain(ctx, e, ferr)
-				if err == nil || !noSpace(err) || r == nil {
-					return err
-				}
-				s.logger.Warn("dualwrite: could not keep an uncertain write durably: no space; using the replay directory's reserve",
-					"side", sd.String(), "attempt", attempt, "err", err)
-				if !r.releaseReserve() {
-					return err
-				}
-			}
-		})
+	select {
+	case kerr = <-done:
 		if kerr == nil {
 			return nil
 		}
-		s.logger.Error("dualwrite: could not keep an uncertain write durably; kept in memory only, the caller is told", "side", sd.String(), "err", kerr)
-		kerr = fmt.Errorf("%w: the %s side's outcome of a counter update or conditional write is unknown and could not be "+
-			"recorded as uncertain (kept in this process's memory only): %w", ErrFollower, sd, kerr)
+	case <-op.ctx.Done():
+		return fmt.Errorf("%w: the %s side's outcome of a counter update or conditional write is unknown; its uncertain "+
+			"record was still being written when the caller's context ended (it goes on; kept in memory if it fails): %w",
+			ErrFollower, sd, op.ctx.Err())
 	}
-	u := Uncertain{Side: sd.String(), Stmt: op.stmts[0].Stmt, Values: op.stmts[0].Values, Err: ferr.Error(), At: time.Now()}
+	return fmt.Errorf("%w: the %s side's outcome of a counter update or conditional write is unknown and could not be "+
+		"recorded as uncertain (kept in this process's memory only): %w", ErrFollower, sd, kerr)
+}
+
+// recordUncertainDurably writes e to the uncertain store ul under ctx, freeing part of the replay
+// directory's reserve r (when there is one) and trying again while the record fails for lack of
+// space.
+func (s *Session) recordUncertainDurably(ctx context.Context, ul UncertainLog, r reserver, e *Entry, sd side, ferr error) error {
+	for attempt := 1; ; attempt++ {
+		err := ul.RecordUncertain(ctx, e, ferr)
+		if err == nil || !noSpace(err) || r == nil {
+			return err
+		}
+		s.logger.Warn("dualwrite: could not keep an uncertain write durably: no space; using the replay directory's reserve",
+			"side", sd.String(), "attempt", attempt, "err", err)
+		if !r.releaseReserve() {
+			return err
+		}
+	}
+}
+
+// keepUncertainInMemory keeps u in this process's memory (Uncertain, counted by uncertainFor).
+func (s *Session) keepUncertainInMemory(u Uncertain) {
 	s.uncertainMu.Lock()
 	if len(s.uncertain) < 10000 {
 		s.uncertain = append(s.uncertain, u)
 	}
 	s.uncertainMu.Unlock()
-	return kerr
 }
 
 // run executes op on one side and records its latency.

@@ -14,6 +14,9 @@ type tokenSource struct {
 	i     int
 }
 
+// at: a tokenSource's partitions are all stated as of one instant.
+func (s *tokenSource) at() int64 { return 0 }
+
 func (s *tokenSource) next() (*merge.Partition, int64) {
 	if s.i >= len(s.parts) {
 		return nil, 0

@@ -75,7 +75,7 @@ func (c *CassandraCheckpoints) Save(ctx context.Context, cp Checkpoint) error {
 // it can serve it ("table forklift_progress does not exist", then "Unknown CF <id>" while it opens
 // the table's store), and a keyspace likewise, so every
 // step is retried while Cassandra says the keyspace or table does not exist, for up to
-// schemaSettle; any other error is returned at once.
+// schemaSettle; any other error of the DDL is returned at once (of the probe: it is served).
 func ensureTable(ctx context.Context, s *gocql.Session, keyspace, table, ddl string) error {
 	probe := `SELECT * FROM ` + cql.QuoteTable(keyspace, table) + ` LIMIT 1`
 	deadline := time.Now().Add(schemaSettle)
@@ -86,7 +86,13 @@ func ensureTable(ctx context.Context, s *gocql.Session, keyspace, table, ddl str
 					return err
 				}
 			}
-			return s.Query(probe).WithContext(ctx).Exec()
+			// The probe asks the coordinator whether it serves the table: any answer but "does
+			// not exist" says it does (too few replicas up for the read, in the demo's world a
+			// keyspace whose replicas are in another datacenter, is not this function's to judge).
+			if err := s.Query(probe).WithContext(ctx).Consistency(gocql.One).Exec(); schemaNotSettled(err) {
+				return err
+			}
+			return nil
 		}()
 		if err == nil || !schemaNotSettled(err) || time.Now().After(deadline) {
 			return err

@@ -265,13 +265,18 @@ func ageTTLs(p *merge.Partition, by int32) {
 	if by <= 0 {
 		return
 	}
-	age := func(c *merge.Cell) bool { // false: expired
+	keepCells(p, func(c *merge.Cell) bool { // false: expired
 		if c.TTL <= 0 || c.Deleted {
 			return true
 		}
 		c.TTL -= by
 		return c.TTL > 0
-	}
+	})
+}
+
+// keepCells keeps the cells of p for which keep (which may change the cell) says true, and drops
+// a row left with no cell that had some (a row that had none, key-only, stays).
+func keepCells(p *merge.Partition, keep func(c *merge.Cell) bool) {
 	rows := p.Rows[:0]
 	for ri := range p.Rows {
 		r := p.Rows[ri]
@@ -283,11 +288,11 @@ func ageTTLs(p *merge.Partition, by int32) {
 			}
 			had = true
 			if col.Kind == merge.Simple {
-				col.Present = age(&col.Cell)
+				col.Present = keep(&col.Cell)
 			} else {
 				kept := col.Elems[:0]
 				for _, e := range col.Elems {
-					if age(&e.Cell) {
+					if keep(&e.Cell) {
 						kept = append(kept, e)
 					}
 				}

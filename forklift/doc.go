@@ -54,7 +54,10 @@
 //     Difference.excess): only a source cell hidden by a newer deletion can be shadowed, and a
 //     record names the source version it excuses.
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
-//     never cause a rewrite, a bumped writetime, or a reported difference.
+//     never cause a rewrite, a bumped writetime, or a reported difference. Verify compares expiry
+//     instants, never raw remaining TTLs of two reads: each side's TTLs are dated by its own read
+//     (the hash: now + TTL; the compare: the earlier read aged to the later, alignReads), so the
+//     lag between the two sides' reads is never a difference, nor hides one.
 //  7. Partitions are in Cassandra's order, one rule (comparePartitions): token, then the unsigned
 //     bytes of the key as Cassandra stores it (a composite key in CompositeType's encoding: per
 //     component a 2-byte length, the bytes, a 0), which is how verify walks the two sides. A copy's

@@ -458,6 +458,9 @@ type sliceSource struct {
 	i     int
 }
 
+// at: a sliceSource's partitions are all stated as of one instant.
+func (s *sliceSource) at() int64 { return 0 }
+
 func (s *sliceSource) next() (*merge.Partition, int64) {
 	for s.i < len(s.parts) {
 		p := s.parts[s.i]

@@ -245,23 +245,37 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	return nil
 }
 
-// partSource yields partitions in token order (a partitionStream); nil at the end.
+// partSource yields partitions in token order (a partitionStream); nil at the end. at is the Unix
+// second the partition next last returned was read at: its remaining TTLs are stated as of then.
 type partSource interface {
 	next() (*merge.Partition, int64)
+	at() int64
 }
 
 // compareSides walks both sides of one subrange in Cassandra's order (comparePartitions: token,
 // then the stored key's bytes) and compares every source partition with the destination's
 // (absent: every cell missing); destination-only partitions are allowed.
+//
+// Invariant: two partitions are compared as of one instant. A remaining TTL means an expiry only
+// with the second it was read at, and the two streams read a partition at different seconds (each
+// side pages through its own rows: a destination holding other islands' partitions, or a source
+// ahead of a partly copied destination, reaches the same key pages later), so a raw TTL compare
+// would see that lag as a different expiry: a false mismatch (which repair cannot fix, and its
+// second verify records as shadowed) or, the other way round, a real earlier expiry hidden by it.
+// alignReads states both sides as of the later read, as the subrange hash (expiry instants) and
+// the copy path (ageTTLs to the write's second) do; merge.ExpiryTolerance then only covers the
+// truncation of each TTL to whole seconds, not the lag between the reads.
 func compareSides(t *table, src, dst partSource, c *counts) error {
 	sp, stok := src.next()
 	dp, dtok := dst.next()
 	for sp != nil {
+		n := int64(len(sp.Rows)) // as read (the hash path's count), before alignReads
 		switch {
 		case dp != nil && comparePartitions(dtok, dp.Key, stok, sp.Key) < 0:
 			dp, dtok = dst.next() // only in the destination: allowed
 			continue
 		case dp != nil && comparePartitions(dtok, dp.Key, stok, sp.Key) == 0:
+			alignReads(sp, src.at(), dp, dst.at())
 			if err := comparePartition(t, sp, dp, c); err != nil {
 				return err
 			}
@@ -271,10 +285,32 @@ func compareSides(t *table, src, dst partSource, c *counts) error {
 				return err
 			}
 		}
-		c.rows += int64(len(sp.Rows))
+		c.rows += n
 		sp, stok = src.next()
 	}
 	return nil
+}
+
+// alignReads states the TTLs of two versions of one partition, sp read at the Unix second sAt and
+// dp at dAt, as of the later of the two: the earlier read is aged by the lag (ageTTLs), dropping
+// what expired in between, as the later read would not have returned it.
+//
+// Then a cell about to expire (less than ExpiryTolerance left) is judged on neither side: a copy
+// expires up to a second or two before its source (ageing by whole seconds from the page's read,
+// writePartition), so such a cell may already be gone from the destination and not from the
+// source, and neither version can be told wrong.
+func alignReads(sp *merge.Partition, sAt int64, dp *merge.Partition, dAt int64) {
+	switch {
+	case sAt < dAt:
+		ageTTLs(sp, int32(min(dAt-sAt, 1<<30)))
+	case dAt < sAt:
+		ageTTLs(dp, int32(min(sAt-dAt, 1<<30)))
+	}
+	lasting := func(c *merge.Cell) bool {
+		return c.Deleted || c.TTL <= 0 || c.TTL >= int32(merge.ExpiryTolerance/time.Second)
+	}
+	keepCells(sp, lasting)
+	keepCells(dp, lasting)
 }
 
 // counts are one subrange's findings.

@@ -29,7 +29,8 @@ type RowDecision struct {
 // so even a column absent on both sides, perhaps nulled by a tombstone no read shows, lands above
 // it), a dropped row is deleted above both. Where a destination version
 // stands over a different source version, the differing columns are reported as Conflicts. A
-// decision to keep a side that lacks the row writes nothing for it.
+// decision to keep a side that lacks the row writes nothing for it; a kept source row the
+// destination lacks is always written (a key-only row where the override leaves no cell to write).
 func Decide(src, dst *Partition, rows []RowDecision) Resolution {
 	var w writer
 	w.init(src, dst)

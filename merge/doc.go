@@ -29,7 +29,9 @@
 // Markers: a source row that exists by its row marker alone (no value), taken over a destination
 // row (prefer-source, Decide's KeepSource), is written with Row.Marker
 // whenever anything is written for it: the Write deletes the destination's cells, whose row may
-// have no marker (written by UPDATE only), so the writer must write the marker too.
+// have no marker (written by UPDATE only), so the writer must write the marker too. A kept source
+// row the destination lacks is always written, as a key-only row where an override leaves it no
+// cell to write.
 //
 // Expiry: Cells carry remaining TTLs, which two reads of the same expiry see a second or two apart.
 // SameVersion treats expiries within ExpiryTolerance (3 s) as the same, and every "already held"

@@ -26,8 +26,13 @@ type override struct {
 // Its row, when anything is written for it, carries Marker: the destination's version may hold
 // cells and no marker (written by UPDATE only), and the Write deletes those cells, so without the
 // marker the row would be gone; and a value written into it (an override) gives no lasting marker
-// either (an INSERT's marker takes its cells' TTL). Where nothing is written the destination's
-// row is key-only too, so it holds a marker already.
+// either (an INSERT's marker takes its cells' TTL). Where nothing is written over a destination
+// row, that row is key-only too, so it holds a marker already.
+//
+// Invariant: a source row the destination lacks (d nil) is written whatever ov does. The row
+// stands (the source's version of it), and an override may write nothing for it (a null override
+// of a column absent on both sides is rightly no write: the destination holds that null); the row
+// is then written with no column, a key-only row to insert (its marker), never left out.
 func replaceRowWith(w *writer, s, d *Row, ov *override) {
 	if d == nil && ov == nil {
 		w.rows = append(w.rows, *s)
@@ -42,7 +47,7 @@ func replaceRowWith(w *writer, s, d *Row, ov *override) {
 		replaceColumn(w, s.Clustering, name, sc, dc, "source")
 	})
 	n := len(w.rows)
-	w.endRow(s.Clustering, false)
+	w.endRow(s.Clustering, d == nil && !s.Static)
 	if len(w.rows) > n && !s.Static && keyOnly(s) {
 		w.rows[n].Marker = true
 	}

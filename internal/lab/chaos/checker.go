@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/globalcloud/islands/cachesync"
+	"github.com/globalcloud/islands/dualwrite"
 )
 
 // RowState is one row of kv as a side holds it after quiescence.
@@ -175,6 +176,14 @@ type cell struct {
 	v string
 }
 
+// flipBarrier is how long, beyond one CallerWait, a write begun at a phase flip of its writer may
+// be held at dualwrite's barrier (SetPhase): the barrier waits for the old phase's writes to
+// finish (each bounded by CallerWait while its sides are healthy — counted by the check as the
+// CallerWait added to it) and holds new writes only while it switches, which the migration's
+// watcher bounds by its heartbeat (dualwrite/migration.go: setPhase under a context of
+// DefaultMigrationHeartbeat; the wait for the gaining side's replay backlog holds none).
+const flipBarrier = dualwrite.DefaultMigrationHeartbeat
+
 // recoveryGrace is how long after a fault's end a write waiting on the faulted node is still
 // excused: the node answering what queued while it was paused, the client reconnecting.
 const recoveryGrace = time.Second
@@ -224,16 +233,23 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		byKey[k] = ws
 	}
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
+	res.Violations = append(res.Violations, explainOutcomes(f, byKey)...)
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
 	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
+	completed := map[string]bool{} // operation ids completed: each has one outcome
 	for _, op := range h {
 		switch {
+		case (op.Type == OK || op.Type == Fail || op.Type == Info) && completed[op.ID]:
+			add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed twice (the second %s): an operation has one outcome, and the verdict would rest on a guess of which", op.ID, op.Type), Ops: []Op{op}})
+		case op.Type == OK || op.Type == Fail || op.Type == Info:
+			if !invoked[op.ID] {
+				add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed (%s) with no invoke before it", op.ID, op.Type), Ops: []Op{op}})
+			}
+			completed[op.ID] = true
 		case op.Type == Invoke && invoked[op.ID]:
 			add(Violation{Check: "history", What: fmt.Sprintf("operation id %s invoked twice: the history cannot tell the operations apart", op.ID), Ops: []Op{op}})
 		case op.Type == Invoke:
 			invoked[op.ID] = true
-		case (op.Type == OK || op.Type == Fail || op.Type == Info) && !invoked[op.ID]:
-			add(Violation{Check: "history", What: fmt.Sprintf("operation %s completed (%s) with no invoke before it", op.ID, op.Type), Ops: []Op{op}})
 		case op.Type == Corrupt:
 			add(Violation{Check: "history", What: fmt.Sprintf("%s: unparsable history line (not the torn last one): %s", op.Process, op.Value)})
 		case op.Type == NemesisEvent && strings.HasPrefix(op.Value, "start"):
@@ -262,6 +278,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			}
 			res.Flips[verb]++
 		}
+	}
+
+	if len(ops) == 0 {
+		// A campaign whose writers never started (or whose history was not read) checks nothing:
+		// "0 violations" would be a verdict on no traffic.
+		add(Violation{Check: "history", What: "the history holds no operation: the workload never ran, so nothing was checked"})
 	}
 
 	// 1. Every acknowledged write on every side that must hold it (in every datacenter of the
@@ -321,7 +343,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	faults := faultWindows(h)
 	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
-		brokerLost := lastBrokerRestart(h, region)
+		bound := opt.SecondInvalidation + agentWindow
+		if opt.SecondInvalidation <= 0 {
+			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
+		}
+		brokerLost := killLoses(faults, bound, "elasticmq", "elasticmq-"+short(region))
+		cacheLost := killLoses(faults, bound, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -400,12 +427,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if lost := lastKill(h, "memcached-"+short(region)); lost > newest.End.Time {
+				if cacheLost(newest.End.Time) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
 						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
 					continue
 				}
-				if brokerLost > 0 && newest.Invoke.Region != region && newest.End.Time < brokerLost {
+				if newest.Invoke.Region != region && brokerLost(newest.End.Time) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
 				}
@@ -484,27 +511,48 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	migrating := migrationRegions(h)
 	var lats []time.Duration
 	waits := 0
+	deathOf := processDeaths(h, faults)
 	for _, c := range ops {
-		if len(c.Invoke.Muts) == 0 || c.End.Type == "" { // a write its process died in is no wait
+		if len(c.Invoke.Muts) == 0 {
 			continue
 		}
 		lat := time.Duration(c.End.LatencyNs)
-		lats = append(lats, lat)
+		how := "completed (" + c.Outcome + ")"
+		if c.End.Type == "" {
+			// A write its process died in waited until the death: the wait it had before it,
+			// not one the kill caused, is judged (a hung write is not hidden by a later kill).
+			died := deathOf(c.Invoke.Process, c.Invoke.Time)
+			if died <= c.Invoke.Time {
+				continue
+			}
+			lat, how = time.Duration(died-c.Invoke.Time), "had no answer when its process died"
+			c.End.Time = died
+		} else {
+			lats = append(lats, lat)
+		}
 		if lat <= opt.CallerWait {
 			continue
 		}
 		leader, follower := sidesOf(c.Invoke.Region, c.Invoke.Phase)
 		writer := writerName(c.Invoke.Process)
-		// A flip of this writer's own phase as the write began may have given it other sides
-		// than the ones it recorded: not judged.
-		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
-			continue
-		}
 		// A fault on the authoritative side or on the writer itself excuses the part of the
 		// wait it covered (and a second after it), not the rest: the wait minus that part is
 		// judged against the bound.
 		end := c.Invoke.Time + int64(lat)
-		faulted := time.Duration(faults.covered(c.Invoke.Time, end, int64(recoveryGrace), leader, writer))
+		excused := []string{leader, writer}
+		var barrier time.Duration
+		// A flip of this writer's own phase as the write began may have held it at dualwrite's
+		// barrier, which waits for the old phase's writes (each bounded, its sides healthy, by
+		// CallerWait) and holds new ones only while it switches (flipBarrier): the flip excuses
+		// those, and faults on either phase's authoritative side — the follower of this phase
+		// led the other — not the whole wait.
+		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+			barrier = flipBarrier + opt.CallerWait
+			if follower != "" {
+				excused = append(excused, follower)
+			}
+		}
+		faulted := time.Duration(faults.covered(c.Invoke.Time, end, int64(recoveryGrace), excused...)) + barrier
 		if lat-faulted <= opt.CallerWait {
 			continue
 		}
@@ -515,8 +563,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			state = "faulted"
 		}
 		if waits++; waits <= 5 {
-			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s completed (%s) after %.1fs, %.1fs of it while its authoritative side (%s) and its writer were healthy and the follower (%s) %s: the caller waited for the follower",
-				c.Invoke.ID, c.Outcome, lat.Seconds(), (lat - faulted).Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
+			add(Violation{Check: "caller-wait", What: fmt.Sprintf("write %s %s after %.1fs, %.1fs of it while its authoritative side (%s) and its writer were healthy and the follower (%s) %s: the caller waited for the follower",
+				c.Invoke.ID, how, lat.Seconds(), (lat - faulted).Seconds(), leader, follower, state), Ops: []Op{c.Invoke, c.End}})
 		}
 	}
 	if waits > 5 {
@@ -529,7 +577,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	res.Violations = append(res.Violations, epochRule(h, ops)...)
 
 	// Every value a cache read returned, or a fill read, is one a write of that key wrote.
-	res.Violations = append(res.Violations, readValues(ops, prov, byValue, cacheSets)...)
+	res.Violations = append(res.Violations, readValues(ops, prov, byValue, cacheSets, neverAppliedIn(h, f))...)
 
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
@@ -729,8 +777,9 @@ func lastOps(ws []writeOp, n int) []Op {
 // may excuse it: a write the final state shows never applied there changed nothing a fill could
 // read. When that write was acknowledged and its own invalidation completed, every fill after it
 // read a value at least as new, whatever older writes did.
-func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost int64) (why string, newest *Completed, inv Completed) {
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(int64) bool) (why string, newest *Completed, inv Completed) {
 	key := RowKey(k)
+	var cands []*Completed // the writes superseding src that may have applied where region's fills read
 	for i := range ops {
 		c := &ops[i]
 		w := c.Invoke
@@ -743,12 +792,29 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 				changesV = true
 			}
 		}
-		if changesV && (newest == nil || w.TS > newest.Invoke.TS) {
-			newest = c
+		if changesV {
+			cands = append(cands, c)
+			if newest == nil || w.TS > newest.Invoke.TS {
+				newest = c
+			}
 		}
 	}
 	if newest == nil {
 		return "", nil, Completed{}
+	}
+	// An acknowledged superseding write whose invalidation completed (and reached region: no
+	// broker loss) rules the entry out, whatever newer writes did: every fill that read after that
+	// invalidation read its value or a newer one, and a fill that read before it is what
+	// cachesync's tombstone refuses. A newer write's missing invalidation can only leave an entry
+	// a fill stored from that write's predecessor — never one older than the invalidated write.
+	for i := range cands {
+		c := cands[i]
+		if c.Outcome != OK {
+			continue
+		}
+		if d, ok := invalidationOf(ops, *c, key); ok && d.Outcome == OK && (region == c.Invoke.Region || !brokerLost(d.End.Time)) {
+			return "", c, d
+		}
 	}
 	w := newest.Invoke
 	if newest.Outcome != OK {
@@ -758,8 +824,8 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 	if !ok || d.Outcome != OK {
 		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID), newest, d
 	}
-	if brokerLost > 0 && region != w.Region && d.End.Time < brokerLost {
-		return "ElasticMQ was killed after the invalidation was sent: its in-memory queue lost it", newest, d
+	if region != w.Region && brokerLost(d.End.Time) {
+		return "ElasticMQ was killed after the invalidation was sent, while it may still have held it (killLoses): its in-memory queue lost it", newest, d
 	}
 	return "", newest, d
 }
@@ -790,6 +856,61 @@ func notAppliedOn(w Op, k int, db RowState) bool {
 	return false
 }
 
+// processDeaths returns when the writer incarnation proc, alive at a given time, died: the start
+// of the first kill (or kill-disk) of its writer after that time, else the first line of a later incarnation
+// of its writer, else its own last line (it exited); 0 when nothing shows it.
+func processDeaths(h []Op, faults windows) func(proc string, after int64) int64 {
+	return func(proc string, after int64) int64 {
+		writer := writerName(proc)
+		var died int64
+		for _, w := range faults {
+			if (w.kind == KindKill || w.kind == KindKillDisk) && w.target == writer && w.start >= after && (died == 0 || w.start < died) {
+				died = w.start
+			}
+		}
+		if died > 0 {
+			return died
+		}
+		var last int64
+		for _, op := range h {
+			if op.Time < after || !strings.HasPrefix(op.Process, "writer-") || writerName(op.Process) != writer {
+				continue
+			}
+			if op.Process != proc {
+				return op.Time
+			}
+			last = op.Time
+		}
+		return last
+	}
+}
+
+// neverAppliedIn returns whether the final state f shows that write w's mutation of key k took
+// effect on no side that receives it: every such side's row holds a cell the mutation would have
+// beaten (notAppliedOn) — after hints and repair, a mutation applied on any replica would have
+// reached them all and won. A history in which a Cassandra node was killed shows nothing (a
+// kill may lose what a node applied), nor one with no side receiving the write.
+func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
+	for _, op := range h {
+		if op.Type == NemesisEvent && op.F == KindKill && strings.HasPrefix(op.Target, "cassandra") {
+			return func(Op, int) bool { return false }
+		}
+	}
+	return func(w Op, k int) bool {
+		n := 0
+		for _, side := range sortedKeys(f.Rows) {
+			if holds := f.Holds[side]; len(holds) > 0 && !slices.Contains(holds, w.Region) {
+				continue
+			}
+			if !notAppliedOn(w, k, f.Rows[side][k]) {
+				return false
+			}
+			n++
+		}
+		return n > 0
+	}
+}
+
 // replicaArrival returns when region's datacenter of the global keyspace received write w of
 // another region, when a fault held it back (0 when none did: the write was replicated as it was
 // acknowledged), and the cause. A write acknowledged while region's node was paused or killed,
@@ -799,7 +920,10 @@ func notAppliedOn(w Op, k int, db RowState) bool {
 // end of the history when they never drained).
 func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, string) {
 	from := w.Invoke.Region
-	if from == region || from == "" {
+	if from == region {
+		return replayArrival(h, w, region)
+	}
+	if from == "" {
 		return 0, ""
 	}
 	at := w.End.Time
@@ -846,6 +970,40 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 		return last, cause + ", then hints of " + coordinator + " never drained"
 	}
 	return arrival, cause
+}
+
+// replayArrival returns when region's datacenter of the global keyspace received write w of a
+// writer of the same region whose follower it is (a migrating writer in a phase where the island
+// is authoritative): the follower's copy waits in the writer's replay log when the follower did
+// not answer within its budget. The writer's first backlog sample after the acknowledgement
+// showing writes waiting puts w among them (0 when it shows none: the follower had it as it was
+// acknowledged); the arrival is the first sample after it showing the log empty (the end of the
+// history when it never emptied). A later incarnation of the writer replays the same directory.
+func replayArrival(h []Op, w Completed, region string) (int64, string) {
+	if _, follower := sidesOf(region, w.Invoke.Phase); follower != globalService(region) || w.End.Time == 0 {
+		return 0, ""
+	}
+	writer := writerName(w.Invoke.Process)
+	pending := false
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		if op.Type != Stats || op.F != "" || op.Time < w.End.Time || !strings.HasPrefix(op.Process, "writer-") || writerName(op.Process) != writer {
+			continue
+		}
+		switch {
+		case op.Backlog > 0:
+			pending = true
+		case pending:
+			return op.Time, "replay log of " + writer + " (the follower " + globalService(region) + " lagging)"
+		default:
+			return 0, ""
+		}
+	}
+	if pending {
+		return last, "replay log of " + writer + " never drained"
+	}
+	return 0, ""
 }
 
 // invalidationOf returns the invalidation of key that write c caused: the cache-del naming c as
@@ -1036,6 +1194,46 @@ func handoffFigures(h []Op) map[string]int64 {
 // elasticmq (0: never).
 func lastBrokerRestart(h []Op, region string) int64 {
 	return max(lastKill(h, "elasticmq"), lastKill(h, "elasticmq-"+short(region)))
+}
+
+// agentWindow is how long a cache event can wait in its queue while the agent polling it and the
+// path to it are healthy: the agent's long poll (WaitSeconds 1 s), the visibility timeout of a
+// message received and not yet deleted (5 s), a retry's delay (1 s), rounded up to 10 s
+// (agent.go's AgentOptions). The delayed second event adds SecondInvalidation before it is
+// visible at all.
+const agentWindow = 10 * time.Second
+
+// killLoses returns whether a kill -9 of one of targets (a broker's in-memory queue, a cache)
+// could have lost an event sent at a given time: the kill began after it, within the time the
+// event may have waited to be applied — bound (SecondInvalidation + agentWindow) of healthy time,
+// to which every fault window between the event and the kill adds its length (an agent paused,
+// a path cut, a node down holds events back). A kill minutes after the event, with nothing
+// holding it, found the queue without it: the agent had applied it long before.
+func killLoses(faults windows, bound time.Duration, targets ...string) func(at int64) bool {
+	var kills []int64
+	for _, w := range faults {
+		if w.kind == KindKill && slices.Contains(targets, w.target) {
+			kills = append(kills, w.start)
+		}
+	}
+	var others windows
+	for _, w := range faults {
+		if w.target != "phase" && !(w.kind == KindKill && slices.Contains(targets, w.target)) {
+			others = append(others, w)
+		}
+	}
+	all := make([]string, 0, len(others))
+	for _, w := range others {
+		all = append(all, w.target)
+	}
+	return func(at int64) bool {
+		for _, t := range kills {
+			if t >= at && time.Duration(t-at-others.covered(at, t, int64(recoveryGrace), all...)) <= bound {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // lastKill returns when target was last restarted after a kill -9 (0: never killed).

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,15 @@ func TestCheckerPendingLeftInReplayDir(t *testing.T) {
 	}
 	if r := Check(b.ops, Final{Rows: rows, Pending: map[string]int64{"run/replay-us": 0}}, CheckOptions{}); len(r.Violations) != 0 {
 		t.Fatalf("violations %v", r.Violations)
+	}
+}
+
+// A campaign whose writers never started checks nothing: its history is a violation, not "OK".
+func TestCheckerRefusesAHistoryWithNoOperation(t *testing.T) {
+	b := &pb{}
+	b.drained()
+	r := Check(b.ops, Final{Rows: both(map[int]RowState{})}, CheckOptions{})
+	if got := checks(r); !slices.Contains(got, "history") {
+		t.Fatalf("a history with no operation reported %v, want a history violation", got)
 	}
 }

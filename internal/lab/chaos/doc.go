@@ -61,7 +61,12 @@
 //     acknowledged value; a set element only it may have added; an element only it may have
 //     removed), and must then be there whole on every side that receives it: torn-batch when
 //     another of its keys shows it on the same side, diverged when another side shows it (the
-//     island and the global keyspace disagreeing on an EU write of unknown outcome).
+//     island and the global keyspace disagreeing on an EU write of unknown outcome). With several
+//     writes of unknown outcome sharing keys, some choice of which applied — each wholly, on every
+//     side that receives it, or nowhere — must explain the final state (explainOutcomes: a search
+//     over the choices of each group of at most 12 such writes; a cell no choice explains, a
+//     lost acknowledged write, is set aside and reported on its own): none is diverged, or
+//     torn-batch when no choice explains one side alone.
 //  2. diverged: the global keyspace's datacenters hold the same cells with the same writetimes
 //     (and forklift verify, island -> global with lww, finds nothing missing but island cells a
 //     newer delete from another region removed, which it cannot see). stale-cache: every live cache entry of a row is
@@ -70,12 +75,20 @@
 //     failed set's value nor another key's; a stale entry is explained only by the newest write
 //     superseding it that took effect, or may have, in the datacenter the region's fills read
 //     (not acknowledged, or its invalidation did not complete, or ElasticMQ, in memory, was killed
-//     after it); a region's replica that got that write later than its second invalidation (its
-//     node paused, killed or cut off when the write was acknowledged, then hints: replicaArrival)
-//     makes the entry a Finding of the campaign (SecondInvalidation shorter than the replica lag
+//     after it) — and never when an older acknowledged write superseding the entry had its
+//     invalidation completed (every fill after it read that write or newer). A kill of ElasticMQ
+//     or memcached excuses an event only when it began within SecondInvalidation + agentWindow
+//     (10 s: the agent's poll, visibility timeout and retry) of healthy time after the event,
+//     every fault window in between adding its length (killLoses); a kill minutes later found the
+//     event applied. A region's replica that got that write later than its second invalidation (its
+//     node paused, killed or cut off when the write was acknowledged, then hints; or, for a write of
+//     the region's own migrating writer whose follower is that datacenter, the writer's replay log:
+//     replicaArrival) makes the entry a Finding of the campaign (SecondInvalidation shorter than the replica lag
 //     its faults caused is outside cachesync's contract), not a Violation. invented /
 //     failed-write of reads: every value a cache read returned or a fill read is one a write of
-//     that key wrote, never another key's, nobody's or a definitely failed write's. stale-read: no cache read in a region returns a value older
+//     that key wrote, never another key's, nobody's or a definitely failed write's, nor that of a
+//     write of unknown outcome the final state shows applied on no side that receives it (each
+//     holds a cell it would have beaten; not judged when a Cassandra node was killed). stale-read: no cache read in a region returns a value older
 //     than a write whose invalidation (each cache-del names its causing write: Cause) by its own
 //     writer in that region completed before the read (a phase flip in between excuses only the
 //     reads of the region whose instances flipped), while the global keyspace was that
@@ -89,11 +102,16 @@
 //     event exists (the workload issues nothing a side or an agent could refuse), no cachesync
 //     spill holds events after the writers exited and the campaign's end-of-run publisher (opened
 //     on each writer's spill as a restarted writer would, spilldrain.go) had up to
-//     SpillDrainTimeout to send it, and every history line parses but a torn last
-//     one. caller-wait: no write (acknowledged, failed or timed out) waited longer than CallerWait
-//     while its authoritative side and its writer were healthy: a fault on either excuses the part
-//     of the wait it covered (and a second after it), the rest is judged; a flip excuses only its
-//     own instance's write begun at it. A fault window closes on its "end" step whatever Arg the
+//     SpillDrainTimeout to send it, every history line parses but a torn last one, each
+//     operation completes at most once, and the history holds at least one operation (a
+//     campaign whose writers never started checked nothing). caller-wait: no write
+//     (acknowledged, failed or timed out; one without completion up to its process's death, the
+//     wait it had before the kill) waited longer than CallerWait while its authoritative side and
+//     its writer were healthy: a fault on either excuses the part of the wait it covered (and a
+//     second after it), the rest is judged; a flip of its own instance as it began excuses the
+//     barrier's bound (flipBarrier: the migration heartbeat bounding the switch, plus one
+//     CallerWait for the old phase's writes it waits for) and faults on either phase's
+//     authoritative side, not the whole wait. A fault window closes on its "end" step whatever Arg the
 //     event carries ("end mid-flip"); a fault whose injection failed opens no window and is not
 //     counted.
 //  4. epoch: every write of an instance of the migration that began after a flip's `set --wait`

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 )
@@ -109,4 +110,209 @@ func elementsOf(ws []writeOp, k int, have []string) []string {
 		}
 	}
 	return sortedKeys(set)
+}
+
+// maxUnknownSearch bounds the search of explainOutcomes: a group of more writes of unknown
+// outcome sharing keys than this is not searched (2^12 choices, each a pass over its cells).
+const maxUnknownSearch = 12
+
+// explainOutcomes asks whether some consistent choice of which writes of unknown outcome applied
+// explains the final state: each write of unknown outcome applied wholly, on every side that
+// receives it, or nowhere (dualwrite's invariant 1; a logged batch applies whole), with the
+// acknowledged writes, under Cassandra's reconciliation. Writes of unknown outcome are grouped by
+// the keys they share; for each group (up to maxUnknownSearch writes) every choice is tried
+// against the cells (side, key, v or element) its writes touch. A cell no choice explains tells
+// nothing about the choice (a lost acknowledged write, reported on its own) and is set aside;
+// when no choice explains all the others together, the group is reported: diverged when each
+// side alone is explained by some choice (the writes applied on one side and not on another),
+// torn-batch otherwise (only part of a write can account for the side).
+func explainOutcomes(f Final, byKey map[int][]writeOp) []Violation {
+	// Group the writes of unknown outcome by shared keys (union-find over ids).
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(x string) string {
+		if parent[x] != x {
+			parent[x] = find(parent[x])
+		}
+		return parent[x]
+	}
+	unknown := map[string]writeOp{}
+	keys := make([]int, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		first := ""
+		for _, w := range byKey[k] {
+			if w.c.Outcome == OK || !w.mayHave() {
+				continue
+			}
+			id := w.c.Invoke.ID
+			if _, ok := parent[id]; !ok {
+				parent[id] = id
+				unknown[id] = w
+			}
+			if first == "" {
+				first = id
+			} else {
+				parent[find(id)] = find(first)
+			}
+		}
+	}
+	groups := map[string][]string{}
+	for id := range unknown {
+		groups[find(id)] = append(groups[find(id)], id)
+	}
+	type cellRef struct {
+		side string
+		k    int
+		elem string // "" for v
+	}
+	var out []Violation
+	for _, root := range sortedKeys(groups) {
+		ids := groups[root]
+		sort.Strings(ids)
+		if len(ids) > maxUnknownSearch {
+			continue
+		}
+		// The cells the group's writes touch, on the sides that receive them.
+		var cells []cellRef
+		gkeys := map[int]bool{}
+		for _, id := range ids {
+			for k := range keysOf(unknown[id].c.Invoke.Muts) {
+				gkeys[k] = true
+			}
+		}
+		for _, side := range sortedKeys(f.Rows) {
+			for _, k := range sortedInts(gkeys) {
+				ws := heldBy(byKey[k], f.Holds[side])
+				touched := false
+				for _, w := range ws {
+					if _, ok := unknown[w.c.Invoke.ID]; ok {
+						touched = true
+					}
+				}
+				if !touched {
+					continue
+				}
+				cells = append(cells, cellRef{side, k, ""})
+				for _, e := range elementsOf(ws, k, f.Rows[side][k].Tags) {
+					cells = append(cells, cellRef{side, k, e})
+				}
+			}
+		}
+		index := map[string]int{}
+		for i, id := range ids {
+			index[id] = i
+		}
+		explains := func(c cellRef, choice int) bool {
+			applied := func(w writeOp) bool {
+				if w.c.Outcome == OK {
+					return true
+				}
+				i, ok := index[w.c.Invoke.ID]
+				return ok && choice&(1<<i) != 0
+			}
+			row := f.Rows[c.side][c.k]
+			ws := heldBy(byKey[c.k], f.Holds[c.side])
+			if c.elem != "" {
+				var add, rm int64 = -1, -1
+				for _, w := range ws {
+					if !w.mayHave() || !applied(w) {
+						continue
+					}
+					for _, m := range w.c.Invoke.Muts {
+						switch {
+						case m.K != c.k:
+						case m.F == FAdd && m.Elem == c.elem:
+							add = max(add, w.ts)
+						case m.F == FDelete || (m.F == FRemove && m.Elem == c.elem):
+							rm = max(rm, w.ts)
+						}
+					}
+				}
+				return (add > rm) == slices.Contains(row.Tags, c.elem)
+			}
+			var ts int64 = -1
+			var v *string
+			touched := false
+			for _, w := range ws {
+				if !w.mayHave() || !applied(w) {
+					continue
+				}
+				for _, m := range w.c.Invoke.Muts {
+					if m.K != c.k || (m.F != FInsert && m.F != FUpdate && m.F != FDelete) {
+						continue
+					}
+					touched = true
+					switch {
+					case w.ts > ts:
+					case w.ts < ts:
+						continue
+					case m.F == FDelete: // a tombstone wins a tie
+					case v == nil || m.V <= *v:
+						continue
+					}
+					ts = w.ts
+					if m.F == FDelete {
+						v = nil
+					} else {
+						mv := m.V
+						v = &mv
+					}
+				}
+			}
+			if !touched || v == nil { // nothing applied set v, or the newest was a delete
+				return row.V == nil
+			}
+			return row.V != nil && *row.V == *v && row.VWT == ts
+		}
+		all := 1 << len(ids)
+		satisfiable := func(cs []cellRef) bool {
+			for choice := 0; choice < all; choice++ {
+				ok := true
+				for _, c := range cs {
+					if !explains(c, choice) {
+						ok = false
+						break
+					}
+				}
+				if ok {
+					return true
+				}
+			}
+			return false
+		}
+		var judged []cellRef
+		for _, c := range cells {
+			if satisfiable([]cellRef{c}) {
+				judged = append(judged, c)
+			}
+		}
+		if satisfiable(judged) {
+			continue
+		}
+		kind := "diverged"
+		for _, side := range sortedKeys(f.Rows) {
+			var own []cellRef
+			for _, c := range judged {
+				if c.side == side {
+					own = append(own, c)
+				}
+			}
+			if !satisfiable(own) {
+				kind = "torn-batch"
+			}
+		}
+		var involved []Op
+		for _, id := range ids {
+			op := unknown[id].c.Invoke
+			op.Err = unknown[id].c.Outcome + " " + unknown[id].c.End.Err
+			involved = append(involved, op)
+		}
+		out = append(out, Violation{Check: kind, What: fmt.Sprintf("writes %v of unknown outcome: no choice of which applied, each wholly on every side that receives it, explains the final state of keys %v (%d cells)",
+			ids, sortedInts(gkeys), len(judged)), Ops: involved})
+	}
+	return out
 }

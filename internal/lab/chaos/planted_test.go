@@ -300,6 +300,8 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 			}
 		}},
 		{"clean: a failed injection is not counted", "", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"}) // a history with no operation is a violation of its own
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
 			b.nem(KindPause, "cassandra-us", "start", "")
 			b.nem(KindPause, "cassandra-us", "start", "docker: no such container")
 		}, "", func(t *testing.T, r Result) {
@@ -334,6 +336,8 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 			f.Spill = map[string]int64{"run/replay-us-spill/eu-west-1": 4}
 		}, "", nil},
 		{"clean: empty spill", "", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"}) // a history with no operation is a violation of its own
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
 			f.Spill = map[string]int64{"run/replay-us-spill/eu-west-1": 0}
 		}, "", nil},
 		{"panic in a child log", "panic", func(b *pb, f *Final) {
@@ -351,8 +355,14 @@ func TestCheckerCatchesPlantedViolations(t *testing.T) {
 		{"a completion nobody invoked", "history", func(b *pb, f *Final) {
 			b.ops = append(b.ops, Op{Time: b.tick(), Type: OK, Process: "writer-us#0", ID: "ghost", F: FInsert, Region: "us-east-1"})
 		}, "", nil},
-		{"clean: torn last line", "", func(b *pb, f *Final) {}, "{\"t\":1,\"type\":\"ok\",\"pro", nil},
-		{"clean: torn last line of an incarnation, the next one's line after it", "", func(b *pb, f *Final) {},
+		{"clean: torn last line", "", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"}) // a history with no operation is a violation of its own
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
+		}, "{\"t\":1,\"type\":\"ok\",\"pro", nil},
+		{"clean: torn last line of an incarnation, the next one's line after it", "", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"}) // a history with no operation is a violation of its own
+			f.Rows = both(map[int]RowState{1: row("va", 10)})
+		},
 			"{\"t\":1,\"type\":\"ok\",\"pro{\"t\":2,\"type\":\"nemesis\",\"proc\":\"nemesis\",\"f\":\"pause\",\"target\":\"memcached-us\",\"value\":\"start\"}\n",
 			func(t *testing.T, r Result) {
 				if r.Faults[KindPause] != 1 {

@@ -66,17 +66,19 @@ func TestSecondInvalidationWithinTheContract(t *testing.T) {
 	}
 	// A history whose skews breach the configured bound is a finding, not a violation.
 	b := &pb{}
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"}) // a history with no operation is itself a violation
 	b.nem(KindSkew, "us-east-1", "start 2s", "")
 	b.nem(KindSkew, "us-east-1", "start 2.5s", "")
 	b.nem(KindSkew, "us-east-1", "end 2s", "")
 	b.nem(KindSkew, "us-east-1", "end 2.5s", "")
 	b.drained()
-	r := Check(b.ops, Final{Rows: both(map[int]RowState{})}, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 15 * time.Second})
+	rows := both(map[int]RowState{1: row("va", 10)})
+	r := Check(b.ops, Final{Rows: rows}, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 15 * time.Second})
 	if len(r.Violations) != 0 || len(r.Findings) != 1 || !strings.Contains(r.Findings[0], "contract") {
 		t.Fatalf("violations %v findings %v, want one contract finding", r.Violations, r.Findings)
 	}
-	r = Check(b.ops, Final{Rows: both(map[int]RowState{})}, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 20 * time.Second})
-	if len(r.Findings) != 0 {
+	r = Check(b.ops, Final{Rows: rows}, CheckOptions{TombstoneTTL: 10 * time.Second, SecondInvalidation: 20 * time.Second})
+	if len(r.Violations) != 0 || len(r.Findings) != 0 {
 		t.Fatalf("findings %v within the contract", r.Findings)
 	}
 }

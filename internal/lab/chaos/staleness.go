@@ -347,8 +347,11 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 // is invented (a reply read on a reused connection, a mixed-up key) — and not the value of a write
 // that definitely failed, which no database ever held. A cache-only key's value must be one a
 // set of that key made, not one of a set refused. Transient: the final state may be right, so
-// only the read shows it. At most 5 violations of each kind are listed, then a count.
-func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]writeOp, cacheSets map[string]Completed) []Violation {
+// only the read shows it. A write of unknown outcome that the final state shows never applied on
+// any side that receives it (neverApplied: each holds a cell its mutation would have beaten, and
+// no Cassandra node was killed, so none lost an applied cell) wrote nothing a database held: its
+// value read is invented too. At most 5 violations of each kind are listed, then a count.
+func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]writeOp, cacheSets map[string]Completed, neverApplied func(w Op, k int) bool) []Violation {
 	var out []Violation
 	count := map[string]int{}
 	report := func(kind, what string, involved ...Op) {
@@ -379,6 +382,9 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 				report("invented", msg, c.Invoke, c.End)
 			case !src.mayHave():
 				report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of write %s, which failed (%s)", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.End.Err),
+					src.c.Invoke, src.c.End, c.Invoke, c.End)
+			case src.c.Outcome != OK && neverApplied(src.c.Invoke, k):
+				report("invented", fmt.Sprintf("%s %s %s = %q, the value of write %s (%s), which the final state shows never applied on any side: no database held it", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.Outcome),
 					src.c.Invoke, src.c.End, c.Invoke, c.End)
 			}
 			continue

@@ -129,13 +129,25 @@ func TestCheckerAttackTwins(t *testing.T) {
 			b.w("writer-us#0", "b", Info, 20, time.Millisecond, Mut{F: FAdd, K: 1, Elem: "e1"}, Mut{F: FDelete, K: 2})
 			f.Rows = both(map[int]RowState{1: {Tags: []string{"e1"}}, 2: row("va", 10)})
 		}, nil},
-		{"a stale entry excused by a newer unknown write that applied", "", func(b *pb, f *Final) {
+		// The entry is older than b, whose invalidation completed: c's missing invalidation can
+		// only leave an entry a fill read after b's (vb), so this one is stale whatever c did
+		// (TestAttackChecker2StaleCacheExcusedByANewerUnknownWriteOverAnInvalidatedOne); the
+		// clean twin is the next one.
+		{"a stale entry older than an invalidated write, a newer unknown write applied", "stale-cache", func(b *pb, f *Final) {
 			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
 			b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
 			b.cache("writer-us#0", "i", FCacheDel, RowKey(1), "", OK, 30, "b")
 			b.w("writer-us#0", "c", Info, 30, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vc"})
 			f.Rows = both(map[int]RowState{1: row("vc", 30)})
 			f.Cache = map[string]map[string]CacheEntry{"us-east-1": {RowKey(1): {Value: "va", Version: cachesync.Version{Micros: 45, Origin: "us-east-1"}}}}
+		}, nil},
+		{"a stale entry excused by a newer unknown write that applied", "", func(b *pb, f *Final) {
+			b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+			b.cache("writer-us#0", "i", FCacheDel, RowKey(1), "", OK, 30, "b")
+			b.w("writer-us#0", "c", Info, 30, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vc"})
+			f.Rows = both(map[int]RowState{1: row("vc", 30)})
+			f.Cache = map[string]map[string]CacheEntry{"us-east-1": {RowKey(1): {Value: "vb", Version: cachesync.Version{Micros: 45, Origin: "us-east-1"}}}}
 		}, nil},
 		{"a stale fill after a replica lag beyond SecondInvalidation is a finding", "", func(b *pb, f *Final) {
 			lagged(b, f, 11*sec)
