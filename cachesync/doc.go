@@ -223,7 +223,8 @@
 // other regions and Agent.Handle registers the handler that runs there.
 //
 // Logs and member data: a cache key is member data ("member:<email>"). At info, warn and error
-// cachesync logs a key only as key_hash (16 hex digits of SHA-256 over its bytes; the same key,
-// the same hash); the key itself is logged at debug level only. Errors returned to the caller
+// cachesync logs a key only as key_hash (16 hex digits of HMAC-SHA-256 over its bytes under the
+// process's key, ISLANDS_LOG_HASH_KEY or a random one: the same key, the same hash, and without
+// the hash key no candidate can be tested); the key itself is logged at debug level only. Errors returned to the caller
 // (ErrNotApplied, ErrDropped, …) name the key the caller passed: log them as member data.
 package cachesync

@@ -185,7 +185,9 @@
 // Logs and member data: a statement's values, bound or written as literals in its text, are member
 // data. At info, warn and error every line (shadow mismatches, dead letters, withdrawn and uncertain
 // writes, a lost async write) carries the statement with its string, number, blob and UUID literals
-// masked as *** and key_hash, a hash of its bound values (the same values give the same hash); the
-// values and the statement as written are logged at debug level only. A Cassandra error (err) is
+// masked as *** and key_hash, a keyed hash of its bound values (HMAC-SHA-256 under the process's
+// key, ISLANDS_LOG_HASH_KEY or a random one: the same values give the same hash, and without the
+// hash key no candidate can be tested); the values and the statement as written are logged at
+// debug level only, and ErrUnencodable's message quotes the statement masked. A Cassandra error (err) is
 // logged as the driver gives it: a server's syntax error may quote part of the statement.
 package dualwrite

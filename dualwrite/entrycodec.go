@@ -623,7 +623,9 @@ func encodeEntry(en *Entry) ([]byte, error) {
 		for i, v := range st.Values {
 			var err error
 			if e.b, err = encodeValue(e.b, v); err != nil {
-				return nil, fmt.Errorf("%w (value %d of %q)", err, i, st.Stmt)
+				// The statement as logStmt masks it: this error is logged at error level
+				// (asyncWorker's replay_log_err), and its literals may be member data.
+				return nil, fmt.Errorf("%w (value %d of %q)", err, i, logStmt(st.Stmt))
 			}
 		}
 	}

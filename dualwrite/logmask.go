@@ -1,11 +1,11 @@
 package dualwrite
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/globalcloud/islands/internal/loghash"
 )
 
 // What the package logs about a statement. A statement's values are member data (a key may be an
@@ -58,11 +58,10 @@ func logStmt(stmt string) string {
 	return b.String()
 }
 
-// keyHash is the hash logged for a statement's values (key_hash): 16 hex digits of SHA-256 over
-// their Go syntax representation.
+// keyHash is the hash logged for a statement's values (key_hash): loghash's keyed hash (HMAC-SHA-256
+// under the process's key, see internal/loghash) of their Go syntax representation.
 func keyHash(values []any) string {
-	sum := sha256.Sum256([]byte(fmt.Sprintf("%#v", values)))
-	return hex.EncodeToString(sum[:8])
+	return loghash.String(fmt.Sprintf("%#v", values))
 }
 
 // entryKeyHash is keyHash of an entry's first statement's values ("" when it has none).

@@ -2,7 +2,6 @@ package forklift
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/internal/cql"
+	"github.com/globalcloud/islands/internal/loghash"
 	"github.com/globalcloud/islands/internal/private"
 	"github.com/globalcloud/islands/merge"
 )
@@ -88,11 +88,11 @@ func openQuarantineFile(path string) (*os.File, error) {
 }
 
 // keyHash is how an error or a log line names a partition key (member data: a key may be an
-// email): 16 hex digits of SHA-256 over its components (keyString), the same key giving the same
-// hash. The key itself is in the quarantine table and file (0600), never in an error.
+// email): loghash's keyed hash (HMAC-SHA-256 under the process's key, see internal/loghash) of its
+// components (keyString), the same key giving the same hash. The key itself is in the quarantine
+// table and file (0600), never in an error.
 func keyHash(key [][]byte) string {
-	sum := sha256.Sum256([]byte(keyString(key)))
-	return "key_hash " + hex.EncodeToString(sum[:8])
+	return "key_hash " + loghash.String(keyString(key))
 }
 
 func keyString(key [][]byte) string {

@@ -20,6 +20,7 @@ var product = []string{
 	module + "/cqlconn/...", module + "/examples/...", module + "/cmd/...",
 	module + "/internal/recordlog/...", module + "/internal/hlc/...", module + "/internal/codec/...",
 	module + "/internal/cql/...", module + "/internal/private/...", module + "/internal/metrics/...",
+	module + "/internal/loghash/...",
 }
 
 // pkg is the part of `go list -json` these tests read.

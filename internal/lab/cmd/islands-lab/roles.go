@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/globalcloud/islands/cqlconn"
 )
@@ -310,7 +311,11 @@ func ensureRole(ctx context.Context, s *gocql.Session, addr string, r role, exec
 		WithContext(ctx).Consistency(gocql.LocalQuorum).Scan(&name)
 	switch {
 	case errors.Is(err, gocql.ErrNotFound):
-		if err := exec("CREATE ROLE IF NOT EXISTS " + cqlString(r.name) + " WITH PASSWORD = " + cqlString(r.password) + " AND " + flags); err != nil {
+		hashed, err := hashedPassword(r.password)
+		if err != nil {
+			return fmt.Errorf("create role %s: %w", r.name, err)
+		}
+		if err := exec("CREATE ROLE IF NOT EXISTS " + cqlString(r.name) + " WITH HASHED PASSWORD = " + cqlString(hashed) + " AND " + flags); err != nil {
 			return fmt.Errorf("create role %s: %w", r.name, err)
 		}
 		return nil
@@ -321,7 +326,11 @@ func ensureRole(ctx context.Context, s *gocql.Session, addr string, r role, exec
 	if rs, err := dialCQL(addr, r.access, 10*time.Second); err == nil {
 		rs.Close()
 	} else {
-		opts = "PASSWORD = " + cqlString(r.password) + " AND " + flags
+		hashed, err := hashedPassword(r.password)
+		if err != nil {
+			return fmt.Errorf("alter role %s: %w", r.name, err)
+		}
+		opts = "HASHED PASSWORD = " + cqlString(hashed) + " AND " + flags
 	}
 	if err := exec("ALTER ROLE " + cqlString(r.name) + " WITH " + opts); err != nil {
 		return fmt.Errorf("alter role %s: %w", r.name, err)
@@ -386,15 +395,35 @@ func disableDefaultSuperuser(ctx context.Context, s *gocql.Session, secrets []st
 		return false, err
 	}
 	pw := hex.EncodeToString(b)
-	stmt := "ALTER ROLE " + cqlString(defaultSuperuser) + " WITH PASSWORD = " + cqlString(pw) + " AND LOGIN = false AND SUPERUSER = false"
+	hashed, err := hashedPassword(pw)
+	if err != nil {
+		return false, fmt.Errorf("disabling role %s: %w", defaultSuperuser, err)
+	}
+	stmt := "ALTER ROLE " + cqlString(defaultSuperuser) + " WITH HASHED PASSWORD = " + cqlString(hashed) + " AND LOGIN = false AND SUPERUSER = false"
 	if err := redact(s.Query(stmt).WithContext(ctx).Exec(), append(secrets, pw)); err != nil {
 		return false, fmt.Errorf("disabling role %s: %w", defaultSuperuser, err)
 	}
 	return true, nil
 }
 
-// cqlString quotes s as a CQL string literal. Role options take no bind markers, so the passwords
-// go into the statement's text this way (and redact keeps them out of any error).
+// bcryptCost is the cost of the hashes roles makes: Cassandra's own default
+// (auth_bcrypt_gensalt_log2_rounds, 10), so a role costs the same to log in as one Cassandra hashed.
+const bcryptCost = 10
+
+// hashedPassword is pw's bcrypt hash, for CREATE/ALTER ROLE … WITH HASHED PASSWORD (Cassandra ≥ 4.1).
+// Roles never send a password itself: a statement's text is readable by any superuser while it
+// runs (system_views.queries), and the roles are made while cassandra/cassandra is still one.
+// bcrypt takes at most 72 bytes: a longer password is refused rather than cut.
+func hashedPassword(pw string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+	if err != nil {
+		return "", fmt.Errorf("hashing the password (%d bytes; bcrypt takes at most 72): %w", len(pw), err)
+	}
+	return string(h), nil
+}
+
+// cqlString quotes s as a CQL string literal. Role options take no bind markers, so the password
+// hashes go into the statement's text this way (and redact keeps the passwords out of any error).
 func cqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // redact returns err with every secret in its message replaced; err itself when none occurs (so
