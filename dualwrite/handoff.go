@@ -36,7 +36,7 @@ import (
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
-//	    (a batch held by this instance's liveness lease, renewed in a loop of its own, beatLoop, so
+//	    (a batch held by this instance's liveness lease, renewed in a loop of its own, renewLiveness, so
 //	    nobody adopts it while this instance replays it itself), unless its leader has not
 //	    answered yet (held: skipped, not stopped at, and copied by a later pass once it has; what
 //	    was copied after it is kept in ahead, beyond the contiguous frontier copied) or it was
@@ -213,7 +213,7 @@ type handoffState struct {
 
 	listEvery time.Duration      // the listing's period (adoptEvery at Open)
 	closing   atomic.Bool        // Close began: adopt nothing more
-	claimers  []*handoff.Adopter // adopters(): the run loop's only
+	claimers  []*handoff.Adopter // adopters(): copyAndAdopt's only
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
@@ -305,23 +305,19 @@ func (s *Session) startHandoff() {
 	}
 	h.registerMetrics()
 	h.wg.Add(3)
-	go h.run()
-	go h.refreshLoop(h.listEvery)
-	go h.beatLoop()
+	go h.every(h.tick(), h.copyAndAdopt())
+	go h.every(h.listEvery, h.refresh) // its own loop: a slow adoption or copy never leaves the listing stale (H5)
+	go h.every(max(h.cfg.lease/6, time.Millisecond), h.renewLiveness)
 }
 
-// beatLoop renews this instance's liveness lease while it holds copies (H2) once a third of the
-// lease's TTL has passed (beat), looking every sixth, in a loop of its own: the run loop's copies,
-// cleanups and adoption claims (each bounded by one TTL, several in a row) never let it lapse
-// while this instance lives. Each renewal is bounded by a third of the TTL, so between two
-// renewals at most 1/3 + 1/6 + 1/3 of the TTL passes while the store answers in time.
-func (h *handoffState) beatLoop() {
+// every runs step every d until the hand-off stops, under a context cancelled at the stop (each
+// of the hand-off's background loops).
+func (h *handoffState) every(d time.Duration, step func(ctx context.Context)) {
 	defer h.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-h.stop; cancel() }()
-	bound := max(h.cfg.lease/3, time.Millisecond)
-	t := time.NewTicker(max(h.cfg.lease/6, time.Millisecond))
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -329,37 +325,27 @@ func (h *handoffState) beatLoop() {
 			return
 		case <-t.C:
 		}
-		h.mu.Lock()
-		held := len(h.own) > 0 || len(h.asides) > 0
-		h.mu.Unlock()
-		if !held {
-			continue
-		}
-		bctx, bcancel := context.WithTimeout(ctx, bound)
-		err := h.beat(bctx, false)
-		bcancel()
-		if err != nil && ctx.Err() == nil {
-			h.s.logger.Warn("dualwrite: hand-off", "err", err)
-		}
+		step(ctx)
 	}
 }
 
-// refreshLoop lists the shared backlog every adoptEvery (H5), in a loop of its own: a slow
-// adoption or copy never leaves the listing stale.
-func (h *handoffState) refreshLoop(every time.Duration) {
-	defer h.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-h.stop; cancel() }()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
-		h.refresh(ctx)
+// renewLiveness renews this instance's liveness lease while it holds copies (H2) once a third of the
+// lease's TTL has passed (beat), looked at every sixth, in a loop of its own: the main step's copies,
+// cleanups and adoption claims (each bounded by one TTL, several in a row) never let it lapse
+// while this instance lives. Each renewal is bounded by a third of the TTL, so between two
+// renewals at most 1/3 + 1/6 + 1/3 of the TTL passes while the store answers in time.
+func (h *handoffState) renewLiveness(ctx context.Context) {
+	h.mu.Lock()
+	held := len(h.own) > 0 || len(h.asides) > 0
+	h.mu.Unlock()
+	if !held {
+		return
+	}
+	bctx, cancel := context.WithTimeout(ctx, max(h.cfg.lease/3, time.Millisecond))
+	err := h.beat(bctx, false)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		h.s.logger.Warn("dualwrite: hand-off", "err", err)
 	}
 }
 
@@ -398,20 +384,11 @@ func (h *handoffState) tick() time.Duration {
 	return min(max(h.cfg.copyAfter/4, 50*time.Millisecond), 500*time.Millisecond)
 }
 
-func (h *handoffState) run() {
-	defer h.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-h.stop; cancel() }()
-	t := time.NewTicker(h.tick())
-	defer t.Stop()
+// copyAndAdopt is the hand-off's main step: copy the local backlog to the shared store, clean up,
+// and every adoptEvery copy the asides and adopt what others left.
+func (h *handoffState) copyAndAdopt() func(ctx context.Context) {
 	var adoptedAt time.Time
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
+	return func(ctx context.Context) {
 		if _, err := h.share(ctx, false); err != nil && ctx.Err() == nil {
 			h.s.logger.Warn("dualwrite: copying the replay backlog to the shared store", "err", err)
 		}
@@ -807,7 +784,7 @@ func (h *handoffState) adopt(ctx context.Context) {
 
 // adopters returns the session's claimers, one per distinct store, made once: each remembers
 // the batches it failed on (left to the others for a lease), so it lives as long as the session.
-// Only the run loop calls it.
+// Only copyAndAdopt calls it.
 func (h *handoffState) adopters() []*handoff.Adopter {
 	if h.claimers != nil {
 		return h.claimers
