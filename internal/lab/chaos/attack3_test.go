@@ -186,3 +186,61 @@ func TestAttackChecker3OwnRegionSecondEventLostInABrokerKill(t *testing.T) {
 		t.Errorf("a stale entry whose only removal was lost in an ElasticMQ kill (the checker's own excuse) reported as %d violations: %v", len(r.Violations), r.Violations)
 	}
 }
+
+// Violation: writer-eu's write waited 5.5 s, acknowledged, with both of its sides (the island,
+// cassandra-eu-global) and the writer healthy, no replay backlog and no fault at all. It began
+// 2 ms after the nemesis's `set dual-flipped --wait` RETURNED ("applied", epoch 3), and — in the
+// second case — 2 ms after writer-eu itself recorded the new phase applied (its Stats "phase"
+// line, which the writer's 100 ms poll writes only once dw.Phase() shows the switch done). Real:
+// dualwrite's barrier holds a write only while its own session switches; migration.Wait returns
+// "when every live instance of the migration has applied epoch (acknowledged after its barrier)"
+// (migration/fleet.go), and the writer's phase line is written after the switch stored the new
+// phase and reopened the gate — so this write met no barrier, and no fault accounts for 3.5 s
+// past CallerWait. Missed: the caller-wait check treats every flip event within 5 ms of the invoke
+// (set, applied, an instance's applied phase) alike, and excuses flipBarrier + CallerWait (4 s)
+// of the wait for it even when the event shows the barrier already over.
+func TestAttackChecker3CallerWaitExcusedByABarrierAlreadyOver(t *testing.T) {
+	sec := int64(time.Second)
+	for _, tc := range []struct {
+		name string
+		flip func(b *pb, at int64)
+	}{
+		{"after set --wait returned", func(b *pb, at int64) {
+			b.ops = append(b.ops,
+				Op{Time: at - 300*int64(time.Millisecond), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "set dual-flipped", Epoch: 3},
+				Op{Time: at, Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual-flipped", Epoch: 3},
+				Op{Time: at + 100*int64(time.Millisecond), Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "applied dual-flipped", Epoch: 3})
+		}},
+		{"after the writer recorded the new phase applied", func(b *pb, at int64) {
+			b.ops = append(b.ops,
+				Op{Time: at - 3*sec, Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "set dual-flipped", Epoch: 3},
+				Op{Time: at + 100*int64(time.Millisecond), Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual-flipped", Epoch: 3},
+				Op{Time: at + 3*sec, Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: "applied dual-flipped", Epoch: 3})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &pb{}
+			attackEU(b, "writer-eu#0", "a", OK, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+			b.t += 5 * sec
+			flipAt := b.t
+			tc.flip(b, flipAt)
+			// The slow write begins 2 ms after the flip event the checker takes for a barrier.
+			start := flipAt + 102*int64(time.Millisecond)
+			lat := 5500 * int64(time.Millisecond)
+			b.ops = append(b.ops,
+				Op{Time: start, Type: Invoke, Process: "writer-eu#0", ID: "w", F: FUpdate, Region: EURegion, Muts: []Mut{{F: FUpdate, K: 1, V: "vw"}}, TS: 20, Epoch: 3, Phase: "dual-flipped"},
+				Op{Time: start + lat, Type: OK, Process: "writer-eu#0", ID: "w", F: FUpdate, Region: EURegion, TS: 20, LatencyNs: lat})
+			for i := int64(1); i <= 6; i++ { // backlog samples: nothing waiting
+				b.ops = append(b.ops, Op{Time: start + i*sec - 1, Type: Stats, Process: "writer-eu#0", Region: EURegion, Backlog: 0})
+			}
+			b.t = start + 10*sec
+			b.drained("writer-eu#0")
+			var f Final
+			f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vw", 20)}, map[int]RowState{1: row("vw", 20)})
+			r := Check(b.ops, f, attack3Opts)
+			if !containsCheck(r, "caller-wait") {
+				t.Errorf("a 5.5 s write begun after the barrier was over, both sides healthy, not reported; violations %v", r.Violations)
+			}
+		})
+	}
+}
