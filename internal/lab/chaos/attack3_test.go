@@ -1,6 +1,9 @@
 package chaos
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -242,5 +245,51 @@ func TestAttackChecker3CallerWaitExcusedByABarrierAlreadyOver(t *testing.T) {
 				t.Errorf("a 5.5 s write begun after the barrier was over, both sides healthy, not reported; violations %v", r.Violations)
 			}
 		})
+	}
+}
+
+// Violation: an acknowledged write lost, hidden by a corrupt history line. writer-us#0's file
+// holds the invoke of insert a (k=1), then a line that does not parse: the first part of a's "ok"
+// completion, cut short, with writer-us#0's next line (the invoke of b) glued to it; then b's ok
+// and the writer's end. No writer was killed — the history has no fault at all, and the line after
+// the fragment is the same incarnation's. Every datacenter lacks k=1. Real: the fragment says a
+// was acknowledged ("type":"ok", id "a"), and k=1 is gone with no delete; and a line torn inside
+// an incarnation that went on writing is not a kill's torn last line (the Recorder writes a line
+// with one write(2) and ignores a short write's error: a full disk, not a kill, tears it there),
+// so the checker's own rule — unparsable lines other than a torn last line are violations — calls
+// it corrupt. Either way the run is red. Missed: ReadHistory repairs any line holding a second
+// `{"t":` by dropping what precedes it, whatever process the fragment and the line after it
+// belong to and whether that process was killed; a then has no completion, counts as unknown, and
+// its absence is no lost write: the run is clean.
+func TestAttackChecker3AckedWriteHiddenByACorruptLineMidIncarnation(t *testing.T) {
+	dir := t.TempDir()
+	line := func(op Op) []byte { b, _ := json.Marshal(op); return b }
+	t0 := int64(1_000_000_000)
+	ms := int64(time.Millisecond)
+	invA := Op{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", Muts: []Mut{{F: FInsert, K: 1, V: "va"}}, TS: 10}
+	okA := Op{Time: t0 + ms, Type: OK, Process: "writer-us#0", ID: "a", F: FInsert, Region: "us-east-1", TS: 10, LatencyNs: ms}
+	invB := Op{Time: t0 + 10*ms, Type: Invoke, Process: "writer-us#0", ID: "b", F: FInsert, Region: "us-east-1", Muts: []Mut{{F: FInsert, K: 2, V: "vb"}}, TS: 20}
+	okB := Op{Time: t0 + 11*ms, Type: OK, Process: "writer-us#0", ID: "b", F: FInsert, Region: "us-east-1", TS: 20, LatencyNs: ms}
+	end := Op{Time: t0 + 20*ms, Type: Drained, Process: "writer-us#0", Region: "us-east-1"}
+	var buf []byte
+	buf = append(append(buf, line(invA)...), '\n')
+	frag := line(okA)
+	buf = append(buf, frag[:len(frag)-12]...) // a's ok, cut short
+	buf = append(append(buf, line(invB)...), '\n')
+	buf = append(append(buf, line(okB)...), '\n')
+	buf = append(append(buf, line(end)...), '\n')
+	path := filepath.Join(dir, "history-writer-us.jsonl")
+	if err := os.WriteFile(path, buf, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h, err := ReadHistory(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{2: row("vb", 20)}, map[int]RowState{})
+	r := Check(h, f, attack3Opts)
+	if !containsCheck(r, "history") && !containsCheck(r, "lost-write") {
+		t.Errorf("a corrupt line inside a live incarnation, hiding acknowledged write a (k=1 lost), reported as clean: violations %v", r.Violations)
 	}
 }
