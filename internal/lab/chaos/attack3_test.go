@@ -338,3 +338,45 @@ func TestAttackChecker3StaleCacheExcusedByHintsForAnotherDatacenter(t *testing.T
 		t.Errorf("stale entry excused by another datacenter's hints; violations %v; explained %v; findings %v", r.Violations, r.Explained, r.Findings)
 	}
 }
+
+// Violation: migration invariant 3. `set dual-flipped --wait` returned for epoch 3; 100 ms later
+// writer-eu's write w began and its session reported epoch 3 with phase dual — the phase of an
+// older epoch: the write went to the island as the authority after every instance was said to
+// have switched (attack_test.go's TestAttackCheckerWriteInOldPhaseAfterSetWait, first shape). w
+// took 1.9 s (within CallerWait); 2.5 s after w BEGAN the nemesis flipped back (`set dual`, epoch
+// 4). Real: the write records the epoch and phase its session had when it began (workload.go:
+// read right after the invoke's time); epoch 4 did not exist until 2.5 s later, so w's "dual" can
+// only be epoch 2's, a phase its session should have left before epoch 3's wait returned. A flip
+// back that comes seconds after the write began cannot account for the phase it began in (the
+// campaign flips dual <-> dual-flipped every few seconds, so such a later epoch is always near).
+// Missed: laterPhase accepts a phase of any later epoch set before the write COMPLETED plus a
+// second, instead of before it began (plus the second of slack between the LWT and its record).
+func TestAttackChecker3OldPhaseExcusedByAFlipBackAfterTheWriteBegan(t *testing.T) {
+	b := &pb{}
+	sec := int64(time.Second)
+	ms := int64(time.Millisecond)
+	attackEU(b, "writer-eu#0", "a", OK, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+	flip := func(at int64, verb, phase string, epoch int64) {
+		b.ops = append(b.ops, Op{Time: at, Type: NemesisEvent, Process: "nemesis", F: KindPhase, Target: "migration", Value: verb + " " + phase, Epoch: epoch})
+	}
+	t0 := b.t + sec
+	flip(t0, "set", "dual-flipped", 3)
+	b.ops = append(b.ops, Op{Time: t0 + 500*ms, Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual-flipped", Epoch: 3})
+	flip(t0+sec, "applied", "dual-flipped", 3)
+	start := t0 + sec + 100*ms
+	lat := 1900 * ms
+	b.ops = append(b.ops,
+		Op{Time: start, Type: Invoke, Process: "writer-eu#0", ID: "w", F: FUpdate, Region: EURegion, Muts: []Mut{{F: FUpdate, K: 1, V: "vw"}}, TS: 20, Epoch: 3, Phase: "dual"},
+		Op{Time: start + lat, Type: OK, Process: "writer-eu#0", ID: "w", F: FUpdate, Region: EURegion, TS: 20, LatencyNs: lat})
+	flip(start+2500*ms, "set", "dual", 4)
+	b.ops = append(b.ops, Op{Time: start + 3000*ms, Type: Stats, Process: "writer-eu#0", Region: EURegion, F: "phase", Phase: "dual", Epoch: 4})
+	flip(start+3500*ms, "applied", "dual", 4)
+	b.t = start + 10*sec
+	b.drained("writer-eu#0")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vw", 20)}, map[int]RowState{1: row("vw", 20)})
+	r := Check(b.ops, f, attack3Opts)
+	if !containsCheck(r, "epoch") {
+		t.Errorf("a write begun in an old phase after `set --wait` returned not reported; violations %v", r.Violations)
+	}
+}
