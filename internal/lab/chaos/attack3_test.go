@@ -447,3 +447,53 @@ func TestAttackChecker3LostDiskWithinTheDocumentedWindow(t *testing.T) {
 		t.Errorf("a loss inside dualwrite's documented lost-disk window reported as %d violations: %v", len(r.Violations), r.Violations)
 	}
 }
+
+// False alarm: the cross-region twin of TestAttackChecker2StaleCacheFromReplayLagBeyondContract.
+// writer-eu in dual (the island authoritative, eu-west-1's node of the global keyspace the
+// follower) writes b while cassandra-eu-global is paused 8 s: the island acknowledges, and b's
+// global copy waits in the writer's replay log (its backlog samples) until 11 s after the resume.
+// The global keyspace — us-east-1's datacenter included — gets b only then, through eu-west-1's
+// node, 19 s after its acknowledgement. b's invalidation reached us-east-1 at once and its second
+// event 11 s later, both before; a us-east-1 fill after them reads us-east-1's replica (no b yet)
+// and stores "va", which nothing replaces. Why it is clean: cachesync converges only when "a
+// region's database replica has a write by the time its second event arrives (SecondInvalidation
+// > the replica lag)"; the campaign's pause made us-east-1's lag 19 s > 11 s: a finding of the
+// campaign, as the checker reports it when the region is eu-west-1 itself (replayArrival) or the
+// lag comes from hints. Why flagged: replicaArrival asks the replay log only for a write of the
+// cache's own region (from == region); for another region it knows only pauses of that region's
+// node, partitions and hints, never that the writer's replay log held the write back from every
+// datacenter of the global keyspace.
+func TestAttackChecker3StaleCacheFromAnotherRegionsReplayLagBeyondContract(t *testing.T) {
+	b := &pb{}
+	sec := int64(time.Second)
+	attackEU(b, "writer-eu#0", "a", OK, 2, "dual", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.nem(KindPause, "cassandra-eu-global", "start", "")
+	attackEU(b, "writer-eu#0", "b", OK, 2, "dual", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	tb := b.t
+	b.cache("writer-eu#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	backlog := func(at, n int64) {
+		b.ops = append(b.ops, Op{Time: at, Type: Stats, Process: "writer-eu#0", Region: EURegion, Backlog: n})
+	}
+	backlog(tb+2*sec, 1)
+	b.t = tb + 8*sec
+	b.nem(KindPause, "cassandra-eu-global", "end", "")
+	end := b.t
+	backlog(end+1*sec, 1)
+	backlog(end+3*sec, 1)
+	// b's second event reached us-east-1 at tb+11 s = end+3 s; this fill comes after it.
+	b.ops = append(b.ops,
+		Op{Time: end + 5*sec, Type: Invoke, Process: "writer-us#0", ID: "us0-0-7-f", F: FCacheFill, Region: "us-east-1", Key: RowKey(1)},
+		Op{Time: end + 5*sec + int64(20*time.Millisecond), Type: OK, Process: "writer-us#0", ID: "us0-0-7-f", F: FCacheFill, Region: "us-east-1", Key: RowKey(1), Value: "va"})
+	backlog(end+7*sec, 1)
+	backlog(end+11*sec, 0) // replayed: the global keyspace has b, 19 s after it
+	b.t = end + 12*sec
+	b.drained("writer-eu#0", "writer-us#0")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{1: row("vb", 20)})
+	f.Cache = map[string]map[string]CacheEntry{"us-east-1": {RowKey(1): {Value: "va"}}}
+	r := Check(b.ops, f, attack3Opts)
+	if len(r.Violations) > 0 {
+		t.Errorf("a history outside cachesync's contract (us-east-1's replica lag 19 s > SecondInvalidation 11 s, from writer-eu's replay) reported as %d violations: %v",
+			len(r.Violations), r.Violations)
+	}
+}
