@@ -497,3 +497,36 @@ func TestAttackChecker3StaleCacheFromAnotherRegionsReplayLagBeyondContract(t *te
 			len(r.Violations), r.Violations)
 	}
 }
+
+// Violation: a fill in us-east-1 read "vb" from the database, and a cache read then returned it,
+// 5 s BEFORE write b — the only write of "vb" — was even invoked. Real: the history's times are
+// the machine's one wall clock (never skewed), and a write's invoke is recorded before its
+// statement is sent, so no database held "vb" when the fill read it: the value came from
+// somewhere no write of this run put it — a previous run of the same seed (a seed fixes every
+// operation's id and so its value, "v"+id; the campaign's start deletes the caches' keys with
+// its errors ignored, and reads only --keys of them), a reply read on a reused connection, a
+// mixed-up key. That is the provenance rule's "invented" value, transient (the final state is
+// right), so only the read shows it. Missed: readValues asks whether some write of the key wrote
+// the value (and did not fail, and may have applied), never whether it had been invoked by the
+// time the read returned it.
+func TestAttackChecker3ReadOfAValueBeforeItsWriteWasInvoked(t *testing.T) {
+	b := &pb{}
+	sec := int64(time.Second)
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+	at := b.t + sec
+	b.ops = append(b.ops,
+		Op{Time: at, Type: Invoke, Process: "writer-us#0", ID: "us0-0-7-f", F: FCacheFill, Region: "us-east-1", Key: RowKey(1)},
+		Op{Time: at + int64(20*time.Millisecond), Type: OK, Process: "writer-us#0", ID: "us0-0-7-f", F: FCacheFill, Region: "us-east-1", Key: RowKey(1), Value: "vb"},
+		Op{Time: at + int64(30*time.Millisecond), Type: Invoke, Process: "writer-us#0", ID: "us0-0-8", F: FCacheGet, Region: "us-east-1", Key: RowKey(1)},
+		Op{Time: at + int64(31*time.Millisecond), Type: OK, Process: "writer-us#0", ID: "us0-0-8", F: FCacheGet, Region: "us-east-1", Key: RowKey(1), Value: "vb"})
+	b.t = at + 5*sec
+	b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	b.cache("writer-us#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	b.drained()
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
+	r := Check(b.ops, f, attack3Opts)
+	if len(r.Violations) == 0 {
+		t.Errorf("a fill and a read returning a value 5 s before its write was invoked not reported; violations %v", r.Violations)
+	}
+}
