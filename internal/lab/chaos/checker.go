@@ -341,14 +341,15 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 
 	// 2. Every cache entry is the database's newest value or absent.
 	faults := faultWindows(h)
+	writers := writerRegions(h)
 	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
 		bound := opt.SecondInvalidation + agentWindow
 		if opt.SecondInvalidation <= 0 {
 			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
 		}
-		brokerLost := killLoses(faults, bound, "elasticmq", "elasticmq-"+short(region))
-		cacheLost := killLoses(faults, bound, "memcached-"+short(region))
+		brokerLost := killLoses(faults, bound, region, writers, "elasticmq", "elasticmq-"+short(region))
+		cacheLost := killLoses(faults, bound, region, writers, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -370,21 +371,38 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of write %s, which failed", region, key, e.Value, src.c.Invoke.ID), Ops: []Op{src.c.Invoke, src.c.End}})
 					continue
 				}
-				why, newest, inv := staleExplained(ops, k, src, db, region, brokerLost)
+				why, _, invs := staleExplained(ops, k, src, db, region, brokerLost)
 				if why != "" {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
 				}
 				// cachesync promises convergence when a region's replica has a write by the time
 				// its second event arrives (SecondInvalidation > the replica lag): a lag the
-				// campaign's faults made longer breaches the configuration, not the code.
-				if newest != nil && opt.SecondInvalidation > 0 {
-					if arrival, cause := replicaArrival(h, faults, *newest, region); arrival > inv.End.Time+int64(opt.SecondInvalidation) {
-						lag := time.Duration(arrival - newest.End.Time)
+				// campaign's faults made longer breaches the configuration, not the code. Each
+				// acknowledged, invalidated write superseding the entry rules it out on its own,
+				// so the entry is outside the contract only when every one of them lagged.
+				if len(invs) > 0 && opt.SecondInvalidation > 0 {
+					type lagged struct {
+						iv      invalidated
+						arrival int64
+						cause   string
+					}
+					var all []lagged
+					for _, iv := range invs {
+						arrival, cause := replicaArrival(h, faults, iv.w, region)
+						if arrival <= iv.d.End.Time+int64(opt.SecondInvalidation) {
+							all = nil
+							break
+						}
+						all = append(all, lagged{iv, arrival, cause})
+					}
+					if len(all) > 0 {
+						l := all[0] // the newest
+						lag := time.Duration(l.arrival - l.iv.w.End.Time)
 						lagFindings[fmt.Sprintf("contract breach by the campaign: %s's datacenter got write %s %s after its acknowledgement (%s), later than its second invalidation (SecondInvalidation %s): cachesync promises caches converge only when the replica lag is shorter",
-							region, newest.Invoke.ID, lag.Round(time.Millisecond), cause, opt.SecondInvalidation)]++
+							region, l.iv.w.Invoke.ID, lag.Round(time.Millisecond), l.cause, opt.SecondInvalidation)]++
 						res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)),
-							Why: fmt.Sprintf("%s's replica got write %s %s after it was acknowledged (%s), after the second invalidation: outside cachesync's contract (a finding)", region, newest.Invoke.ID, lag.Round(time.Millisecond), cause)})
+							Why: fmt.Sprintf("%s's replica got write %s %s after it was acknowledged (%s), after the second invalidation: outside cachesync's contract (a finding)", region, l.iv.w.Invoke.ID, lag.Round(time.Millisecond), l.cause)})
 						continue
 					}
 				}
@@ -427,12 +445,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if cacheLost(newest.End.Time) {
+				if cacheLost(newest.End.Time, newest.Invoke.Region) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
 						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
 					continue
 				}
-				if newest.Invoke.Region != region && brokerLost(newest.End.Time) {
+				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
 				}
@@ -771,13 +789,31 @@ func lastOps(ws []writeOp, n int) []Op {
 	return ops
 }
 
-// staleExplained says why a stale row entry is not the libraries' fault, or "" with the write
-// that should have replaced it and that write's invalidation. Only the newest write superseding
-// the entry's value that took effect — or may have, on the side the region's fills read (db) —
-// may excuse it: a write the final state shows never applied there changed nothing a fill could
-// read. When that write was acknowledged and its own invalidation completed, every fill after it
-// read a value at least as new, whatever older writes did.
-func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(int64) bool) (why string, newest *Completed, inv Completed) {
+// invalidated is a write superseding a stale entry and the invalidation that reached the entry's
+// region for it.
+type invalidated struct {
+	w, d Completed
+}
+
+// staleExplained says why a stale row entry is not the libraries' fault, or "" with the writes
+// that should have replaced it, each with its invalidation that reached region (the caller weighs
+// each one's replica lag: any one promptly replicated rules the entry out). Only writes
+// superseding the entry's value that took effect — or may have, on the side the region's fills
+// read (db) — count: a write the final state shows never applied there changed nothing a fill
+// could read. When one was acknowledged and its invalidation reached region, every fill after it
+// read a value at least as new, whatever older or newer writes did; only when none did may the
+// newest superseding write excuse the entry, and only by what could really hold its events back
+// from region:
+//   - it did not complete, or its process died before it invalidated: no event went out;
+//   - its invalidation returned an error: in its writer's own region the local delete failed
+//     (memcached down); the events to other regions went out all the same when the error says so
+//     (cachesync's failedWrite: "locally (the event went out)"), so it excuses nothing there;
+//   - the queue of region lost its events in a kill -9 of the broker (brokerLost: a kill within
+//     the time faults on the events' own path could hold them): in another region both events go
+//     through that queue; in the writer's own region the first event is a direct delete and only
+//     the second goes through it, which matters only when the region's fills read a follower that
+//     lags the acknowledgement (fillsSeeWrite false).
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(at int64, from string) bool) (why string, newest *Completed, invs []invalidated) {
 	key := RowKey(k)
 	var cands []*Completed // the writes superseding src that may have applied where region's fills read
 	for i := range ops {
@@ -800,34 +836,59 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 		}
 	}
 	if newest == nil {
-		return "", nil, Completed{}
+		return "", nil, nil
 	}
-	// An acknowledged superseding write whose invalidation completed (and reached region: no
-	// broker loss) rules the entry out, whatever newer writes did: every fill that read after that
-	// invalidation read its value or a newer one, and a fill that read before it is what
-	// cachesync's tombstone refuses. A newer write's missing invalidation can only leave an entry
-	// a fill stored from that write's predecessor — never one older than the invalidated write.
-	for i := range cands {
-		c := cands[i]
+	own := func(c *Completed) bool { return region == c.Invoke.Region }
+	// lost reports whether the broker's kill may have lost the events of c that region depended on.
+	lost := func(c *Completed, d Completed) bool {
+		if own(c) && fillsSeeWrite(region, c.Invoke.Phase) {
+			return false // the direct delete removed every older fill; later fills read c
+		}
+		return brokerLost(d.End.Time, c.Invoke.Region)
+	}
+	// out reports whether c's events went out to region: its invalidation completed, or (another
+	// region) it returned the local memcached's error with the events sent.
+	out := func(c *Completed) (Completed, bool) {
+		d, ok := invalidationOf(ops, *c, key)
+		if !ok {
+			return d, false
+		}
+		return d, d.Outcome == OK || (!own(c) && eventWentOut(d))
+	}
+	for _, c := range cands {
 		if c.Outcome != OK {
 			continue
 		}
-		if d, ok := invalidationOf(ops, *c, key); ok && d.Outcome == OK && (region == c.Invoke.Region || !brokerLost(d.End.Time)) {
-			return "", c, d
+		if d, ok := out(c); ok && !lost(c, d) {
+			invs = append(invs, invalidated{*c, d})
 		}
+	}
+	if len(invs) > 0 {
+		sort.Slice(invs, func(i, j int) bool { return invs[i].w.Invoke.TS > invs[j].w.Invoke.TS })
+		return "", &invs[0].w, invs
 	}
 	w := newest.Invoke
 	if newest.Outcome != OK {
-		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome), newest, Completed{}
+		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome), newest, nil
 	}
-	d, ok := invalidationOf(ops, *newest, key)
-	if !ok || d.Outcome != OK {
-		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID), newest, d
+	d, ok := out(newest)
+	if !ok {
+		if d.End.Type != "" && own(newest) {
+			return fmt.Sprintf("the invalidation after write %s failed in its own region's memcached (%s)", w.ID, d.End.Err), newest, nil
+		}
+		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or its events not sent)", w.ID), newest, nil
 	}
-	if region != w.Region && brokerLost(d.End.Time) {
-		return "ElasticMQ was killed after the invalidation was sent, while it may still have held it (killLoses): its in-memory queue lost it", newest, d
+	if own(newest) {
+		return "ElasticMQ of the writer's own region was killed after the invalidation, while it may still have held its second event (killLoses), the only one that removes a fill of the region's lagging follower", newest, nil
 	}
-	return "", newest, d
+	return "ElasticMQ was killed after the invalidation was sent, while it may still have held it (killLoses): its in-memory queue lost it", newest, nil
+}
+
+// eventWentOut reports whether a cache write that returned an error (its completion recorded)
+// sent its events all the same: cachesync's failedWrite says so ("locally (the event went out)")
+// and joins nothing else (a failed publish would follow on another line).
+func eventWentOut(d Completed) bool {
+	return d.End.Type != "" && strings.Contains(d.End.Err, "(the event went out)") && !strings.Contains(d.End.Err, "\n")
 }
 
 // notAppliedOn reports whether the final row db shows that write w's mutation of key k's v never
@@ -1203,37 +1264,63 @@ func lastBrokerRestart(h []Op, region string) int64 {
 // visible at all.
 const agentWindow = 10 * time.Second
 
-// killLoses returns whether a kill -9 of one of targets (a broker's in-memory queue, a cache)
-// could have lost an event sent at a given time: the kill began after it, within the time the
-// event may have waited to be applied — bound (SecondInvalidation + agentWindow) of healthy time,
-// to which every fault window between the event and the kill adds its length (an agent paused,
-// a path cut, a node down holds events back). A kill minutes after the event, with nothing
-// holding it, found the queue without it: the agent had applied it long before.
-func killLoses(faults windows, bound time.Duration, targets ...string) func(at int64) bool {
+// killLoses returns whether a kill -9 of one of targets (region's broker's in-memory queue, its
+// cache) could have lost an event bound for region from a writer of region from, sent at a given
+// time: the kill began after it, within the time the event may have waited to be applied — bound
+// (SecondInvalidation + agentWindow) of healthy time, to which every fault window on the event's
+// own path between the event and the kill adds its length: the writer's process that publishes
+// it (a writer of from), region's SQS server, agent and memcached, and — from another region —
+// the WAN (a partition or latency of it, the isolation of either region, the cut of region's SQS
+// from from). A fault elsewhere holds nothing bound for region; a kill minutes after the event,
+// with nothing on its path holding it, found the queue without it: the agent had applied it long
+// before. writers maps each writer (writer-eu) to its region.
+func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, targets ...string) func(at int64, from string) bool {
 	var kills []int64
 	for _, w := range faults {
 		if w.kind == KindKill && slices.Contains(targets, w.target) {
 			kills = append(kills, w.start)
 		}
 	}
-	var others windows
-	for _, w := range faults {
-		if w.target != "phase" && !(w.kind == KindKill && slices.Contains(targets, w.target)) {
-			others = append(others, w)
+	return func(at int64, from string) bool {
+		path := []string{"elasticmq", "elasticmq-" + short(region), "agent-" + short(region), "memcached-" + short(region)}
+		for wr, r := range writers {
+			if r == from {
+				path = append(path, wr)
+			}
 		}
-	}
-	all := make([]string, 0, len(others))
-	for _, w := range others {
-		all = append(all, w.target)
-	}
-	return func(at int64) bool {
+		var on windows
+		for _, w := range faults {
+			if w.target == "phase" || (w.kind == KindKill && slices.Contains(targets, w.target)) {
+				continue
+			}
+			wan := from != region && (w.kind == KindPartition || w.kind == KindLatency || w.kind == KindSQSCut) &&
+				(w.target == "wan" || w.target == "isolate-"+region || w.target == "isolate-"+from || w.target == region+"-sqs-from-"+from)
+			if wan || slices.Contains(path, w.target) {
+				on = append(on, w)
+			}
+		}
+		all := make([]string, 0, len(on))
+		for _, w := range on {
+			all = append(all, w.target)
+		}
 		for _, t := range kills {
-			if t >= at && time.Duration(t-at-others.covered(at, t, int64(recoveryGrace), all...)) <= bound {
+			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound {
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// writerRegions maps each writer of the history (writer-eu, without its incarnation) to its region.
+func writerRegions(h []Op) map[string]string {
+	out := map[string]string{}
+	for _, op := range h {
+		if strings.HasPrefix(op.Process, "writer-") && op.Region != "" {
+			out[writerName(op.Process)] = op.Region
+		}
+	}
+	return out
 }
 
 // lastKill returns when target was last restarted after a kill -9 (0: never killed).
