@@ -599,6 +599,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
+	res.Violations = append(res.Violations, cacheOnlyStaleReads(ops, cacheSets, faults)...)
 
 	res.Affected = affectedTraffic(h, ops)
 	res.Handoff = handoffFigures(h)
