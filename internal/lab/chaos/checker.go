@@ -974,12 +974,18 @@ func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
 }
 
 // replicaArrival returns when region's datacenter of the global keyspace received write w of
-// another region, when a fault held it back (0 when none did: the write was replicated as it was
-// acknowledged), and the cause. A write acknowledged while region's node was paused or killed,
-// or while a partition cut the two regions apart, reaches it as a hint its region's coordinator
-// delivers after the cut heals: at the first hints sample of that node showing none pending after
-// the end of the cut (the end of the cut itself when no sample after it showed hints pending; the
-// end of the history when they never drained).
+// another region, when something held it back (0 when nothing did: the write was replicated as it
+// was acknowledged), and the cause. The write enters the global keyspace through its writer's
+// datacenter: when that node is the writer's follower (a migrating writer in a phase where the
+// island is authoritative), only once the writer's replay log delivered it (replayArrival), and
+// every other datacenter gets it after that. A write acknowledged (or delivered) while region's
+// node was paused or killed, or while a partition cut the two regions apart, reaches it as a hint
+// its writer's coordinator delivers after the cut heals. The coordinator's pending hint files are
+// for every node it could not reach: region's are delivered by the first sample after the end of
+// the cut showing no more files than the nodes of the other datacenters that were cut when the
+// write got to the coordinator (each holds a hint of it) and still are (their hints wait for
+// them); the end of the cut itself when no sample after it showed more; the end of the history
+// when they never drained.
 func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, string) {
 	from := w.Invoke.Region
 	if from == region {
@@ -989,12 +995,24 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 		return 0, ""
 	}
 	at := w.End.Time
-	cuts := func(f window) bool {
+	replayed, replayCause := replayArrival(h, w, from)
+	if replayed > 0 {
+		at = replayed
+	}
+	cutsNode := func(f window, node string) bool {
 		switch f.kind {
 		case KindPause, KindKill:
-			return f.target == globalService(region)
+			return f.target == globalService(node)
 		case KindPartition:
-			return f.target == "wan" || f.target == "isolate-"+region || f.target == "isolate-"+from
+			return f.target == "wan" || f.target == "isolate-"+node || f.target == "isolate-"+from
+		}
+		return false
+	}
+	cutAt := func(node string, t int64) bool {
+		for _, f := range faults {
+			if cutsNode(f, node) && f.start <= t && f.end >= t {
+				return true
+			}
 		}
 		return false
 	}
@@ -1003,13 +1021,26 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 	for changed := true; changed; {
 		changed = false
 		for _, f := range faults {
-			if cuts(f) && f.start <= max(at, end) && f.end >= at && f.end > end {
+			if cutsNode(f, region) && f.start <= max(at, end) && f.end >= at && f.end > end {
 				end, cause, changed = f.end, f.kind+" "+f.target, true
 			}
 		}
 	}
+	if replayed > 0 {
+		cause = strings.TrimPrefix(replayCause+", then "+cause, ", then ")
+	}
 	if end == 0 {
-		return 0, ""
+		return replayed, replayCause
+	}
+	// othersHeld counts the other datacenters' nodes whose hints of w still wait at t.
+	othersHeld := func(t int64) int64 {
+		var n int64
+		for _, r := range Regions {
+			if r != region && r != from && cutAt(r, at) && cutAt(r, t) {
+				n++
+			}
+		}
+		return n
 	}
 	arrival, pending := end, false
 	coordinator := globalService(from)
@@ -1019,7 +1050,7 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 		if op.Type != Stats || op.F != "hints" || op.Target != coordinator || op.Time < end {
 			continue
 		}
-		if op.Backlog > 0 {
+		if op.Backlog > othersHeld(op.Time) {
 			pending = true
 			continue
 		}
