@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -1477,7 +1476,7 @@ func sidesOf(region, phase string) (leader, follower string) {
 // write of one carrying no epoch (0) after such a wait is a write outside the control plane's
 // barrier. The phase of an epoch is the one its set/applied events name; a write may show the
 // phase of a later epoch (its session reads the epoch, then the phase: a flip may fall between),
-// never one its epoch and no later one set before it completed had. A wait that failed (timed
+// never one its epoch and no later one set before it began (laterPhase) had. A wait that failed (timed
 // out naming an instance that had not applied) promises nothing. At most 5 violations are
 // listed, then a count.
 func epochRule(h []Op, ops []Completed) []Violation {
@@ -1508,10 +1507,6 @@ func epochRule(h []Op, ops []Completed) []Violation {
 		return nil
 	}
 	under := controlPlaneInstances(h)
-	var last int64
-	for _, op := range h {
-		last = max(last, op.Time)
-	}
 	var out []Violation
 	n := 0
 	for _, c := range ops {
@@ -1530,11 +1525,11 @@ func epochRule(h []Op, ops []Completed) []Violation {
 			continue
 		}
 		var what string
-		switch done := cmp.Or(c.End.Time, last); {
+		switch {
 		case w.Epoch < need.epoch:
 			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d (%s)",
 				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase)
-		case phaseOf[w.Epoch] != "" && w.Phase != phaseOf[w.Epoch] && !laterPhase(phaseOf, setAt, w.Epoch, w.Phase, done):
+		case phaseOf[w.Epoch] != "" && w.Phase != phaseOf[w.Epoch] && !laterPhase(phaseOf, setAt, w.Epoch, w.Phase, w.Time):
 			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d in phase %s, not that epoch's phase %s",
 				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase, phaseOf[w.Epoch])
 		default:
@@ -1577,8 +1572,10 @@ func controlPlaneInstances(h []Op) func(Op) bool {
 	}
 }
 
-// laterPhase reports whether an epoch after e with phase p was set before t (or within a second
-// after: the nemesis records the set once the change is made, and a session may apply it first).
+// laterPhase reports whether an epoch after e with phase p was set before t, the time the write
+// began (or within a second after: the nemesis records the set once the change is made, and a
+// session may apply it first). The write reads its session's epoch, then its phase, as it begins:
+// a phase set seconds after that cannot be the one it read.
 func laterPhase(phaseOf map[int64]string, setAt map[int64]int64, e int64, p string, t int64) bool {
 	for epoch, phase := range phaseOf {
 		if epoch > e && phase == p && setAt[epoch] <= t+int64(time.Second) {
