@@ -529,6 +529,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	var lats []time.Duration
 	waits := 0
 	deathOf := processDeaths(h, faults)
+	atBarrier := flipBarriers(h, migrating)
 	for _, c := range ops {
 		if len(c.Invoke.Muts) == 0 {
 			continue
@@ -558,12 +559,13 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		end := c.Invoke.Time + int64(lat)
 		excused := []string{leader, writer}
 		var barrier time.Duration
-		// A flip of this writer's own phase as the write began may have held it at dualwrite's
-		// barrier, which waits for the old phase's writes (each bounded, its sides healthy, by
+		// A flip of this writer's own phase still in progress as the write began (flipBarriers:
+		// from the set until the writer recorded it applied, or `set --wait` returned) may have
+		// held it at dualwrite's barrier, which waits for the old phase's writes (each bounded, its sides healthy, by
 		// CallerWait) and holds new ones only while it switches (flipBarrier): the flip excuses
 		// those, and faults on either phase's authoritative side — the follower of this phase
 		// led the other — not the whole wait.
-		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+		if atBarrier(writer, c.Invoke.Region, c.Invoke.Time) {
 			barrier = flipBarrier + opt.CallerWait
 			if follower != "" {
 				excused = append(excused, follower)

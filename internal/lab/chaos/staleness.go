@@ -118,17 +118,78 @@ func (ws windows) covered(from, to, grace int64, targets ...string) int64 {
 	return sum
 }
 
-// flipOf reports whether a phase flip that can change the sides of writer's writes happened
-// during [from, to]: one the writer applied itself, or the nemesis's when the writer's region has
-// instances of the migration (migrating). Another instance's flip, another region's, changes
-// nothing this writer does.
-func (ws windows) flipOf(writer, region string, migrating map[string]bool, from, to int64) bool {
-	for _, w := range ws {
-		if w.target == "phase" && w.start <= to && w.end >= from && (w.writer == writer || (w.writer == "" && migrating[region])) {
-			return true
+// flipBarriers returns whether writer (of region) may have been held at dualwrite's barrier at t,
+// a flip of its own phase still in progress. A flip made through the control plane (the nemesis's
+// "set PHASE" with its epoch) holds an instance of the migration (a writer of a region in
+// migrating) from the set — a second before its record: the LWT is made, then recorded, and the
+// session may apply it first — until the writer recorded that epoch (or a later one) applied (its
+// Stats "phase" line, written once the switch stored the new phase and reopened the gate), or
+// until `set --wait` returned ("applied" with no error: every live instance had applied it),
+// whichever came first; to the end of the history when neither did. A write begun after either
+// met no barrier. Flips whose start the history does not show — a writer's phase line with no set
+// of its epoch, a nemesis flip with no epoch (older histories) — count as an instant, within 5 ms
+// of the write's start.
+func flipBarriers(h []Op, migrating map[string]bool) func(writer, region string, t int64) bool {
+	type set struct{ at, epoch int64 }
+	var sets []set
+	var instants []int64         // nemesis flips with no epoch
+	lines := map[string][]Op{}   // writer -> its applied phases
+	applied := map[int64]int64{} // epoch -> when its wait returned
+	epochs := map[int64]bool{}
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		switch {
+		case op.Type == Stats && op.F == "phase":
+			lines[writerName(op.Process)] = append(lines[writerName(op.Process)], op)
+		case op.Type == NemesisEvent && op.F == KindPhase && op.Err == "":
+			switch verb := nemesisVerb(op); {
+			case op.Epoch > 0 && verb == "set":
+				sets = append(sets, set{op.Time, op.Epoch})
+				epochs[op.Epoch] = true
+			case op.Epoch > 0 && verb == "applied":
+				if _, ok := applied[op.Epoch]; !ok {
+					applied[op.Epoch] = op.Time
+				}
+			case verb == "set" || verb == "applied" || verb == "start":
+				instants = append(instants, op.Time)
+			}
 		}
 	}
-	return false
+	const near = int64(5 * time.Millisecond)
+	slack := int64(time.Second)
+	return func(writer, region string, t int64) bool {
+		for _, l := range lines[writer] {
+			if !epochs[l.Epoch] && l.Time-near <= t && t <= l.Time+near {
+				return true
+			}
+		}
+		if !migrating[region] {
+			return false
+		}
+		for _, at := range instants {
+			if at-near <= t && t <= at+near {
+				return true
+			}
+		}
+		for _, s := range sets {
+			start := s.at - slack
+			end := last
+			if a, ok := applied[s.epoch]; ok {
+				end = a
+			}
+			for _, l := range lines[writer] {
+				if l.Epoch >= s.epoch && l.Time >= start {
+					end = min(end, l.Time)
+					break
+				}
+			}
+			if start <= t && t <= end {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // flipIn reports whether a phase flip of region's instances of the migration happened during
