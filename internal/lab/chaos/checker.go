@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -341,6 +342,11 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	// 2. Every cache entry is the database's newest value or absent.
 	faults := faultWindows(h)
 	writers := writerRegions(h)
+	skew := historySkew(h)
+	var histEnd int64
+	for _, op := range h {
+		histEnd = max(histEnd, op.Time)
+	}
 	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
 		bound := opt.SecondInvalidation + agentWindow
@@ -429,6 +435,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				continue
 			case src.Outcome == OK && src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
+				continue
+			case src.Outcome != OK && e.Version.Micros > (cmp.Or(src.End.Time, histEnd)+int64(skew)+int64(time.Second))/1000:
+				// A set of unknown outcome: its version is the writing client's clock when it made
+				// it (cachesync.Version), a hybrid clock that follows only versions other clocks
+				// made: at most the set's completion time plus the history's largest composed
+				// skew (and a second of the clocks' granularity). Later is a version no clock made.
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s, %s after set %s completed (%s): no clock made it (the history's largest skew is %s)",
+					region, key, e.Value, e.Version.Micros, e.Version.Origin, time.Duration(e.Version.Micros*1000-cmp.Or(src.End.Time, histEnd)).Round(time.Millisecond), src.Invoke.ID, src.Outcome, skew), Ops: []Op{src.Invoke, src.End}})
 				continue
 			case e.Version.Origin != src.Invoke.Region: // a set of unknown outcome: its version unknown, its origin not
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s was made in %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
