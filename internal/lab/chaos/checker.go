@@ -299,6 +299,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			keys[k] = true
 		}
 	}
+	lostDisk := lostDiskWindow(h, faultWindows(h))
 	// Sides that hold the same writers' writes must hold the same cells (diverged).
 	groups := map[string][]string{}
 	for _, side := range sides {
@@ -309,8 +310,15 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		for _, side := range sides {
 			ws := heldBy(byKey[k], f.Holds[side])
 			row := f.Rows[side][k]
-			checkV(k, side, row, ws, prov, byValue, add)
-			checkTags(k, side, row, ws, add)
+			missing := func(w writeOp, v Violation) {
+				if why := lostDisk(w, side); why != "" {
+					res.Explained = append(res.Explained, Explained{What: v.What, Why: why})
+					return
+				}
+				add(v)
+			}
+			checkV(k, side, row, ws, prov, byValue, add, missing)
+			checkTags(k, side, row, ws, add, missing)
 		}
 		for _, g := range sortedKeys(groups) {
 			first := groups[g][0]
@@ -629,7 +637,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 // side never receives, is as invented as a value nobody wrote). Reconciliation is Cassandra's: the
 // newer timestamp wins; at equal timestamps a tombstone beats a live cell, and of two live cells
 // the greater value wins — so a held cell some acknowledged write beats is a lost write.
-func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation)) {
+func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation), missing func(writeOp, Violation)) {
 	var maxSet int64 = -1    // newest set of v that must be there
 	var maxDelAny int64 = -1 // newest delete that may have applied
 	var lastSet writeOp
@@ -652,7 +660,7 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 	}
 	if row.V == nil {
 		if maxSet >= 0 && maxSet > maxDelAny {
-			add(Violation{Check: lastSet.lostKind(side, k), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
+			missing(lastSet, Violation{Check: lastSet.lostKind(side, k), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
 				k, side, lastSet.c.Invoke.ID, maxSet, lastSet.c.Outcome), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
 		}
 		return
@@ -714,7 +722,7 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 		if lost.ts == row.VWT {
 			how = "of the same timestamp, and wins the tie (a tombstone beats a live cell, then the greater value)"
 		}
-		add(Violation{Check: lost.lostKind(side, k), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is %s",
+		missing(lost, Violation{Check: lost.lostKind(side, k), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is %s",
 			k, side, *row.V, row.VWT, lost.c.Invoke.ID, lost.ts, lost.c.Outcome, how), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT-1, 3)...)})
 	}
 }
@@ -729,7 +737,7 @@ func setsV(w writeOp, k int, v string) bool {
 	return false
 }
 
-func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation)) {
+func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation), missing func(writeOp, Violation)) {
 	have := map[string]bool{}
 	for _, e := range row.Tags {
 		have[e] = true
@@ -763,7 +771,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
 				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
 		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
-			add(Violation{Check: lastAdd.lostKind(side, k), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
+			missing(lastAdd, Violation{Check: lastAdd.lostKind(side, k), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
 				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
 		}
 	}
@@ -1643,4 +1651,80 @@ func tombstonedInGlobal(f Final, byKey map[int][]writeOp) int {
 		}
 	}
 	return n
+}
+
+// handoffLossWindow is what docs/dualwrite.md states a crash that also loses the disk may lose
+// with the campaign's hand-off (WriterHandoffCopyAfter): "the entries logged in the last
+// HandoffCopyAfter + one tick (a quarter of it, at most 500 ms) + the time a copy takes, and only
+// those". A copy is one batch written to the control keyspace in the writer's own datacenter:
+// handoffCopyTime while that node answers; the time its node (or the writer itself) was paused
+// or down is added to it where the window is judged ("it grows while the store cannot be
+// reached").
+func handoffLossWindow() time.Duration {
+	tick := min(max(WriterHandoffCopyAfter/4, 50*time.Millisecond), 500*time.Millisecond) // dualwrite's handoffState.tick
+	return WriterHandoffCopyAfter + tick + handoffCopyTime
+}
+
+// handoffCopyTime bounds one copy to a healthy control keyspace (a write at LOCAL_QUORUM in the
+// writer's own datacenter).
+const handoffCopyTime = 100 * time.Millisecond
+
+// lostDiskWindow returns why an acknowledged write missing on side is a loss dualwrite documents
+// ("" when it is not): a kill-disk of its writer — the incarnation that made the write, with
+// entries on the lost disk — began within the hand-off's loss window after the write's
+// acknowledgement (its follower's copy is logged before the acknowledgement), and side is the
+// write's follower (the island, or every datacenter of the global keyspace), which only that log
+// owed it. The window is handoffLossWindow plus the time the control keyspace's node (the
+// writer's datacenter) or the writer itself was faulted between the acknowledgement and the kill.
+func lostDiskWindow(h []Op, faults windows) func(w writeOp, side string) string {
+	type lost struct {
+		start   int64
+		entries int64
+	}
+	disks := map[string][]lost{} // writer -> its lost disks
+	for _, f := range faults {
+		if f.kind == KindKillDisk {
+			disks[f.target] = append(disks[f.target], lost{start: f.start})
+		}
+	}
+	for _, op := range h {
+		if op.Type == NemesisEvent && op.F == KindKillDisk && op.Value == "disk lost" {
+			ls := disks[op.Target]
+			for i := len(ls) - 1; i >= 0; i-- {
+				if ls[i].start <= op.Time {
+					ls[i].entries = op.Backlog
+					break
+				}
+			}
+		}
+	}
+	deathOf := processDeaths(h, faults)
+	return func(w writeOp, side string) string {
+		c := w.c
+		if c.Outcome != OK || c.End.Time == 0 {
+			return ""
+		}
+		_, follower := sidesOf(c.Invoke.Region, c.Invoke.Phase)
+		switch {
+		case follower == "":
+			return ""
+		case follower == islandService && side != IslandSide:
+			return ""
+		case follower != islandService && !strings.HasPrefix(side, "global/"):
+			return ""
+		}
+		writer := writerName(c.Invoke.Process)
+		died := deathOf(c.Invoke.Process, c.End.Time)
+		for _, d := range disks[writer] {
+			if d.start != died || d.entries == 0 {
+				continue
+			}
+			window := handoffLossWindow() + time.Duration(faults.covered(c.End.Time, d.start, 0, globalService(c.Invoke.Region), writer))
+			if time.Duration(d.start-c.End.Time) <= window {
+				return fmt.Sprintf("write %s's follower copy (%s) was logged %s before its writer's disk was lost (kill-disk, %d entries): inside dualwrite's documented loss window (HandoffCopyAfter %s + a tick + a copy's time, %s here)",
+					c.Invoke.ID, follower, time.Duration(d.start-c.End.Time).Round(time.Millisecond), d.entries, WriterHandoffCopyAfter, window.Round(time.Millisecond))
+			}
+		}
+		return ""
+	}
 }
