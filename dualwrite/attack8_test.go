@@ -2,6 +2,7 @@ package dualwrite
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -69,4 +70,52 @@ func TestAttack8EarlyEntryOfFailedWriteCountsAsAcknowledged(t *testing.T) {
 func newSessionForTest(f *fakeSides, opts ...Option) (*Session, error) {
 	opts = append([]Option{withExecHook(f.exec), WithReplayLog(NewMemLog()), WithPhase(Dual)}, opts...)
 	return newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)}, opts)
+}
+
+// TestAttack8AsyncCopyLostOnFullLogDoesNotHoldAuthority
+// Interleaving: dual, Async, FileLog full (its byte limit reached: the follower has been down for
+// long); a write is acknowledged once the primary takes it, its queued copy fails on the secondary
+// and its append fails with ErrReplayLogFull: asyncWorker logs "async follower write lost" and
+// nothing else remembers it. SetPhase(DualFlipped) then makes the secondary authoritative at once.
+// Promise broken (package doc): "When the log is full the write fails with ErrReplayLogFull …:
+// losing a write silently is never an option", and SetPhase refuses to make a side authoritative
+// while it may lack acknowledged writes; Async's only stated loss is "a crash loses the queued
+// tail". Here an acknowledged write the secondary lacks, in a live process, leaves no count
+// (not backlog, not dead letter, not uncertain) and authority moves to the side that lacks it.
+func TestAttack8AsyncCopyLostOnFullLogDoesNotHoldAuthority(t *testing.T) {
+	l, err := OpenFileLog(t.TempDir(), 1) // full: no entry fits
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	f := &fakeSides{}
+	var secondaryDown atomic.Bool
+	secondaryDown.Store(true)
+	f.set(secondarySide, func(ctx context.Context, _ *writeOp) (bool, error) {
+		if secondaryDown.Load() {
+			return false, transientErr{}
+		}
+		return true, nil
+	})
+	s := newFakeSession(t, f, WithReplayLog(l), WithPolicy(Async), WithFollowerBudget(50*time.Millisecond))
+	defer s.Close()
+	if err := s.Query("INSERT INTO ks.kv (k, v) VALUES (?, ?)", 1, "a").Exec(); err != nil {
+		t.Fatalf("control: the async write was not acknowledged: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	secondaryDown.Store(false) // the secondary is back
+	f.mu.Lock()
+	onSecondary := len(f.seen[secondarySide])
+	f.mu.Unlock()
+	if onSecondary != 0 {
+		t.Fatalf("control: the secondary has %d writes", onSecondary)
+	}
+	if err := s.SetPhase(DualFlipped); err == nil {
+		t.Fatalf("SetPhase(DualFlipped) made the secondary authoritative though it lacks an acknowledged write "+
+			"(its async copy failed and the full replay log could not keep it; stats %+v)", s.Stats())
+	}
 }
