@@ -164,41 +164,87 @@ func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 	return false, nil
 }
 
-// settleHold ends the hold of the entry kept ahead for side sd (a) once the leader has answered:
-// void says the leader refused. A void entry is withdrawn durably before settleHold returns (or
-// before op's context ends: the withdrawal goes on, and err then says so). err is the write's
-// error, returned as is or wrapped.
-func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, err error) error {
-	if !void {
+// settleHow is what the leader's answer makes of an entry kept ahead of it.
+type settleHow int
+
+const (
+	// settleRelease: the leader accepted the write; the entry replays as usual.
+	settleRelease settleHow = iota
+	// settleWithdraw: the leader refused the write, or failed it while the follower took or
+	// refused it: nothing is owed to the follower through this entry; it is withdrawn.
+	settleWithdraw
+	// settleUnacked: the leader failed the write without refusing it (the caller is told it
+	// failed) and the follower is still owed it: an Unacked copy is kept, durably, and only then
+	// is the entry (kept unmarked, before anyone knew) withdrawn, so that no entry of a write
+	// whose caller was told it failed counts as acknowledged at the next open.
+	settleUnacked
+)
+
+// settleHold ends the hold of the entry kept ahead for side sd (a) once the leader has answered
+// (how). An entry to withdraw is withdrawn durably (after its Unacked copy, settleUnacked) before
+// settleHold returns, or before op's context ends: the work goes on, and err then says so. err is
+// the write's error, returned as is or wrapped.
+//
+// settleUnacked when the Unacked copy cannot be kept (the log is full or unwritable): the entry
+// kept ahead is released instead and replays, counted as acknowledged (the safe side: the next
+// open may wait for it or refuse over it, never lose it), and err says so.
+func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, how settleHow, err error) error {
+	if how == settleRelease {
 		s.holds.release(sd, op.ts, false, Pos{})
 		s.unpromiseWithdrawal()
 		return err
 	}
+	var copyOf *Entry
+	if how == settleUnacked {
+		copyOf = s.entryFor(op, sd)
+		copyOf.Unacked = true
+	}
 	done := make(chan struct{})
-	var werr error
+	var werr, cerr error
 	s.bgWG.Add(1)
 	s.stats.appending.Add(1) // SetPhase and WaitReplayed read the backlog once it is recorded
 	go func() {
 		defer s.bgWG.Done()
 		defer s.stats.appending.Add(-1)
 		defer close(done)
+		if copyOf != nil {
+			// Goes on to its end whatever the caller's context: the withdrawal waits for it.
+			if cerr = s.appended(s.log.Append(context.Background(), copyOf)); cerr != nil {
+				s.logger.Error("dualwrite: a write whose leader failed could not be kept for the follower marked as not "+
+					"acknowledged; the entry kept for it before the leader answered stays and counts as acknowledged "+
+					"(an Open that makes that side authoritative waits for it or refuses until it is replayed)",
+					"side", sd.String(), "stmt", firstStmt(copyOf), "timestamp", copyOf.Timestamp, "err", cerr)
+				s.holds.release(sd, op.ts, false, Pos{})
+				s.unpromiseWithdrawal()
+				return
+			}
+		}
 		var void bool
 		void, werr = s.withdraw(a)
 		s.holds.release(sd, op.ts, void, a.pos)
 		s.unpromiseWithdrawal()
 	}()
+	what := "before the refusal"
+	if how == settleUnacked {
+		what = "before the leader failed"
+	}
 	select {
 	case <-done:
-		if werr != nil {
-			return fmt.Errorf("%w (the withdrawal of the entry kept for the %s side before the refusal could not be "+
+		switch {
+		case cerr != nil:
+			return fmt.Errorf("%w (the write could not be kept for the %s side marked as not acknowledged: %w; the entry "+
+				"kept for it before the leader answered replays and counts as acknowledged)", err, sd, cerr)
+		case werr != nil:
+			return fmt.Errorf("%w (the withdrawal of the entry kept for the %s side %s could not be "+
 				"recorded before the session closed: %w; the next process on this replay directory may replay the "+
-				"write to the %s side)", err, sd, werr, sd)
+				"write to the %s side and count it as acknowledged)", err, sd, what, werr, sd)
 		}
 		return err
 	case <-op.ctx.Done():
-		return fmt.Errorf("%w (withdrawing the entry kept for the %s side before the refusal had not finished "+
-			"when the caller's context ended: %w; if the process ends before it does, the %s side may receive the write)",
-			err, sd, op.ctx.Err(), sd)
+		return fmt.Errorf("%w (withdrawing the entry kept for the %s side %s had not finished "+
+			"when the caller's context ended: %w; if the process ends before it does, the %s side may receive the write, "+
+			"and the next process count it as acknowledged)",
+			err, sd, what, op.ctx.Err(), sd)
 	}
 }
 
