@@ -15,11 +15,21 @@ import (
 // Invariant: an entry appended for the follower before the leader has answered (keepAhead: the
 // follower-down path and the ¾-budget early append) is held from before its append until the
 // leader answers. While held, the replayer does not apply it (errHeld: looked at again shortly,
-// and not a failure of the entry: it counts toward neither the dead-letter floor nor "stuck"). When the leader accepted the write, or failed it without refusing
-// (it may have applied), the hold is released and the entry replays as usual. When the leader
-// refused the write outright, the caller is told the write failed and the authoritative side never
-// has it: the entry is withdrawn, and a write the caller was told failed never reaches the
-// follower through the log, in this process or any later one on the same directory.
+// and not a failure of the entry: it counts toward neither the dead-letter floor nor "stuck").
+// What the leader's answer makes of it (settleHow):
+//   - accepted: the hold is released and the entry replays as usual;
+//   - refused outright: the caller is told the write failed and the authoritative side never has
+//     it: the entry is withdrawn, and a write the caller was told failed never reaches the
+//     follower through the log, in this process or any later one on the same directory;
+//   - failed without refusing (it may have applied; the caller is told it failed): the entry was
+//     kept unmarked, before anyone knew, and must not count as an acknowledged write owed to the
+//     follower (Open's and SetPhase's checks, a dead letter's count). When the follower is still
+//     owed the write (it failed or is late), an Unacked copy is appended first, durably, and only
+//     then is the entry withdrawn, by its position, as above: every entry left for that write is
+//     Unacked. When the follower took or refused the write, nothing is owed to it and the entry is
+//     withdrawn. If the Unacked copy cannot be kept (the log is full or unwritable), the entry is
+//     released instead and replays, counted as acknowledged: the safe side (an Open that makes the
+//     follower authoritative waits for it or refuses), and the caller's error says so.
 //
 // A withdrawal is durable before the caller is told (settleHold): the session waits for the
 // entry's own append, then the log records the withdrawal (FileLog: a record in DIR/withdrawn,
@@ -46,11 +56,13 @@ import (
 //
 // Crash points, each safe (the process may end between any two fsyncs):
 //   - before the entry's append is durable: there is nothing to replay;
-//   - entry durable, withdrawal not (the leader has not answered, or refused and the withdrawal's
-//     fsync had not completed): the caller has not been told anything (its Exec had not
-//     returned), so the write's outcome is unknown to it, as after a coordinator crash; the entry
-//     replays: the choice that never loses the write when the leader had accepted it, and the
-//     follower may then hold a write the leader refused, for a write nobody was told failed;
+//   - entry durable, withdrawal not (the leader has not answered, or refused or failed and the
+//     withdrawal's fsync had not completed): the caller has not been told anything (its Exec had
+//     not returned), so the write's outcome is unknown to it, as after a coordinator crash; the
+//     entry replays: the choice that never loses the write when the leader had accepted it, and the
+//     follower may then hold a write the leader refused, for a write nobody was told failed. The
+//     entry is unmarked, so the next open counts it as acknowledged (the safe side: it waits for
+//     it or refuses, never loses it), with the Unacked copy beside it if that was durable;
 //   - a torn withdrawal record is cut off on open (recordlog invariant 3): the previous case;
 //   - withdrawal durable: the entry is never applied, by this process or the next.
 //
