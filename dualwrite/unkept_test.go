@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/globalcloud/islands/internal/recordlog/recordlogtest"
 )
 
 // An Async follower copy the full replay log could not keep is held in memory, holds the
@@ -132,5 +135,35 @@ func TestAsyncUnkeptBoundedByQueue(t *testing.T) {
 	}
 	if h := s.unkeptHeld(); h > 2 || full != 10-int(h) {
 		t.Fatalf("%d copies held in memory (bound 2), %d writes failed with ErrReplayLogFull", h, full)
+	}
+}
+
+// On a full disk the held copy is appended with the replay directory's reserve (reserve.go,
+// invariant 3), as an uncertain record is, without waiting for the replayer to free space
+// (unkept.go, invariant 1).
+func TestAsyncUnkeptCopyUsesReserveOnFullDisk(t *testing.T) {
+	fs := recordlogtest.SmallFS(t, 256<<10)
+	l, err := OpenFileLog(filepath.Join(fs, "replay"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	fillDisk(t, fs, "filler")
+	f := &fakeSides{}
+	f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s := newFakeSession(t, f, WithReplayLog(l), WithPolicy(Async), WithFollowerBudget(20*time.Millisecond))
+	defer s.Close()
+	if err := s.Query("INSERT INTO ks.kv (k, v) VALUES (?, ?)", 1, "a").Exec(); err != nil {
+		t.Fatalf("control: the async write was not acknowledged: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for (s.stats.asyncInFlight.Load() > 0 || s.unkeptHeld() > 0) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := s.Stats(); st.AsyncUnkept != 1 {
+		t.Fatalf("control: the copy's first append did not fail on the full disk: %+v", st)
+	}
+	if h, b := s.unkeptHeld(), backlog(l); h != 0 || b != 1 {
+		t.Fatalf("on a full disk with a reserve: %d copies still held, backlog %d; want 0 held, 1 in the log", h, b)
 	}
 }
