@@ -73,7 +73,11 @@
 // the secondary was authoritative) refuse at once. Writes kept because their leader failed (the
 // caller was told so), whether replay entries, dead letters or uncertain records, are marked
 // Unacked and are not counted at open; a record without the mark (written by an earlier version)
-// counts. Writes kept for the other side do not count. A session WithMigration is checked the same way in the phase it first applies (from the control keyspace or
+// counts. An entry kept for the follower before the leader answered (the follower-down path, the
+// ¾-budget early entry) is kept unmarked; when the leader then fails, it is replaced by an Unacked
+// copy and withdrawn (durably, before the caller is told), so only a crash before the caller
+// was told leaves it counted (the safe side: the next open waits for it or refuses, never loses
+// it). Writes kept for the other side do not count. A session WithMigration is checked the same way in the phase it first applies (from the control keyspace or
 // the state file): into primary-only or dual, each attempt waits at most WithOpenWait, and Open
 // refuses (ErrAuthorityBacklog) once its open deadline (MigrationOpenTimeout) has passed. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
@@ -102,7 +106,16 @@
 //     failure or a full queue goes to the replay log. SetPhase and Close give the queue the
 //     follower budget to drain, then cancel the copies still queued or running and keep them in
 //     the replay log: a hung follower never holds a switch or Close. A crash loses the queued tail
-//     (not what was already logged): choose PrimaryAuthoritative when that matters.
+//     (not what was already logged): choose PrimaryAuthoritative when that matters. A failed
+//     copy the replay log cannot keep (full, or the disk full) is held in memory and appended
+//     again once the log has room (on a full disk with the replay directory's reserve); while
+//     held it counts against its side's authority as an in-memory uncertain write does (SetPhase
+//     refuses, naming it; WaitReplayed does not wait for it), and it is counted
+//     (Stats.AsyncUnkept, islands_dualwrite_async_unkept_total, _async_unkept_entries) and logged
+//     at error. At most the queue's size is held: past it, a copy is kept while the caller waits,
+//     and a full log fails the write with ErrReplayLogFull. Close gives held copies the follower
+//     budget (at least 1 s); one still held then is lost for its side: logged at error one by
+//     one with what to do, and counted (Stats.AsyncLost, islands_dualwrite_async_lost_total).
 //
 // The replay log is append-only segment files with a CRC per record, fsynced in groups (one fsync
 // covers every write that failed meanwhile), bounded in bytes. A file beside the application rather
