@@ -113,3 +113,80 @@ func attack5DeadLetterAtClose(t *testing.T, withHandoff bool) {
 			"sees nobody behind epoch 3 and nothing owed to the new authority, and returns", local, shared["secondary"])
 	}
 }
+
+// TestAttack5AdoptedDeadLetterHidesFromWait
+//
+// Promise (docs/migration.md, Handed-off backlog: "A set --wait that moves authority (dual →
+// dual-flipped, or back) returns only once every live instance applied it and that count is 0 for
+// the new authority ... an instance's log never takes, from the store, a write its own authority
+// lacks"; Usage: --wait returns once "the new authority had no replay backlog, handed-off backlog
+// included"). A dead letter for the secondary is an acknowledged write the secondary lacks: an
+// instance's own flip to dual-flipped waits for it (pendingFor counts dead letters), and the
+// store's per-side count includes handed-off dead letters (Wait waits for it).
+//
+// Interleaving: `set dual-flipped --wait` (epoch 3): z has applied it and reads the secondary. y,
+// in dual (epoch 2) with a dead letter for the secondary, is SIGTERMed and hands it off (the store
+// owes the secondary 1; Wait waits). z adopts the dead-letter batch (sinkAside: no phase check, no
+// landing on the authority first, unlike replay batches) into its own dead-letter store; the
+// store's count drops to 0. The next Wait poll sees every live heartbeat at epoch 3 and nothing
+// owed to the secondary, and returns while z reads a secondary that lacks y's acknowledged write.
+func TestAttack5AdoptedDeadLetterHidesFromWait(t *testing.T) {
+	ctx := context.Background()
+	st := handoff.NewMemStore()
+	fz := &fakeControl{}
+	fz.set("dual-flipped", 3)
+	zmig := WithMigration(nil, "m", "z1", MigrationPoll(5*time.Millisecond), MigrationHeartbeat(20*time.Millisecond, time.Second))
+	z, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook((&fakeSides{}).exec), WithReplayDir(t.TempDir()),
+			func(c *config) { zmig(c); c.migration.control = fz },
+			WithHandoff(handoffStore(st), HandoffInstance("z1"), HandoffLease(5*time.Second),
+				HandoffDrain(50*time.Millisecond, 2*time.Second), HandoffCopyAfter(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if z.Phase() != DualFlipped {
+		t.Fatalf("z opened in %s", z.Phase())
+	}
+	// y: in dual at epoch 2 with a dead letter owed to the secondary; SIGTERM.
+	ydir := t.TempDir()
+	l, err := OpenFileLog(ydir, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Entry{Side: "secondary", Timestamp: 1, Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (1, 'x')"}}}
+	if err := l.DeadLetter(ctx, Record{Entry: *e}, errors.New("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fy := &fakeControl{}
+	fy.set("dual", 2)
+	y, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook((&fakeSides{}).exec), WithReplayDir(ydir), withControl(fy),
+			WithHandoff(handoffStore(st), HandoffInstance("i1"), HandoffLease(5*time.Second),
+				HandoffDrain(50*time.Millisecond, 2*time.Second), HandoffCopyAfter(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	y.Close()
+	if bl, _ := handoff.Backlog(ctx, st, "m"); bl["secondary"] != 1 {
+		t.Fatalf("after y's hand-off the store owes the secondary %d, want 1", bl["secondary"])
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		bl, _ := handoff.Backlog(ctx, st, "m")
+		h, _ := fz.lastBeat()
+		if bl["secondary"] == 0 && h.Epoch == 3 && z.Phase() == DualFlipped {
+			if d, _ := z.log.(*FileLog).DeadLettersFor("secondary"); d > 0 {
+				t.Fatalf("a `set dual-flipped --wait` poll now sees every live instance at epoch 3 and 0 handed-off writes "+
+					"owed to the secondary, and returns; but z (reading the secondary) holds %d dead letter(s) for the "+
+					"secondary — acknowledged writes it lacks — adopted from y after z had flipped", d)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Log("z never adopted y's dead letter")
+}
