@@ -465,8 +465,8 @@ func (w *watcher) leave(handoffErr error) {
 		return
 	}
 	close(w.leaving)
-	<-w.left // no heartbeat of ours is in flight to land after the delete
-	if n, _ := w.s.log.Backlog(); n > 0 {
+	<-w.left                          // no heartbeat of ours is in flight to land after the delete
+	if n, _ := w.s.Backlog(); n > 0 { // nil-safe: a Strict session has no replay log
 		cause := "no hand-off configured (WithHandoff)"
 		if handoffErr != nil {
 			cause = handoffErr.Error()
