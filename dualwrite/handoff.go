@@ -1218,7 +1218,9 @@ func (h *handoffState) drainBeforeClose() {
 
 // closeHandoff is Close's hand-off, once the replayer has stopped: what the log still holds goes
 // to the store (H1), this instance's copies are released to the others (H3), and the log is
-// emptied. It returns the error that kept the backlog in the local log (nil once it is shared).
+// emptied. It returns the error that kept something owed on this instance only — the backlog in
+// the local log, dead letters or uncertain writes it could not store, uncertain writes kept in
+// memory only (owed.go) — and nil only once everything owed is in the store.
 func (h *handoffState) closeHandoff() error {
 	close(h.stop)
 	h.wg.Wait()
@@ -1242,9 +1244,10 @@ func (h *handoffState) closeHandoff() error {
 	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
 		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
 	}
-	aside, err := h.handAside(ctx)
-	if err != nil {
-		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", err)
+	aside, asideErr := h.handAside(ctx)
+	if asideErr != nil {
+		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", asideErr)
+		asideErr = fmt.Errorf("the hand-off at Close could not store the dead letters or uncertain writes: %w", asideErr)
 	}
 	h.mu.Lock()
 	left := 0
@@ -1265,7 +1268,8 @@ func (h *handoffState) closeHandoff() error {
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
-	return nil
+	// Success only when everything owed is in the store (owed.go): what it could not store fails it.
+	return errors.Join(asideErr, h.s.unstorable())
 }
 
 // Handoff returns what the hand-off did (the zero value without WithHandoff).

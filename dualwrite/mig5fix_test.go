@@ -1,6 +1,7 @@
 package dualwrite
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -41,5 +42,39 @@ func TestMig5StrictSessionWalksTheMigration(t *testing.T) {
 	fc.mu.Unlock()
 	if ev[len(ev)-1] != "delete" {
 		t.Fatalf("Close did not remove the heartbeat: last event %q", ev[len(ev)-1])
+	}
+}
+
+// TestMig5StrictCloseKeepsTheRowOverAnUncertainWrite: a Strict session (no replay log) WithMigration
+// in dual records an LWT whose outcome on the secondary is unknown in memory (Session.Uncertain);
+// the flip to dual-flipped waits for it (pendingFor counts it). At Close nothing can store it: the
+// instance owes it (owed.go), so Close must not delete its heartbeat (the row stays behind the epoch
+// it could not apply until its TTL), or a `set dual-flipped --wait` poll sees nobody behind and
+// returns while the secondary may lack an acknowledged write.
+func TestMig5StrictCloseKeepsTheRowOverAnUncertainWrite(t *testing.T) {
+	fc := &fakeControl{}
+	fc.set("dual", 2)
+	fs := &fakeSides{}
+	fs.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, transientErr{} })
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook(fs.exec), WithPolicy(Strict), withControl(fc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Query("INSERT INTO kv (k, v) VALUES (?, ?) IF NOT EXISTS", 1, "x").MapScanCAS(map[string]any{})
+	if s.uncertainInMemoryFor(secondarySide) == 0 {
+		t.Fatalf("the LWT whose secondary timed out was not recorded as uncertain in memory: %v", s.Uncertain())
+	}
+	fc.set("dual-flipped", 3)
+	time.Sleep(100 * time.Millisecond)
+	if h, _ := fc.lastBeat(); h.Epoch != 2 {
+		t.Fatalf("heartbeat epoch %d: the flip should wait for the uncertain write owed to the secondary", h.Epoch)
+	}
+	s.Close()
+	fc.mu.Lock()
+	ev := fc.events
+	fc.mu.Unlock()
+	if ev[len(ev)-1] == "delete" {
+		t.Fatalf("Close deleted the heartbeat while an uncertain write for the secondary is kept in this process's memory only")
 	}
 }
