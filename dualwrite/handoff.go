@@ -794,7 +794,7 @@ func (h *handoffState) adopters() []*handoff.Adopter {
 		// with the same instance name never take or release each other's leases.
 		a := &handoff.Adopter{Store: st, Scope: h.scope, Owner: h.origin, TTL: h.cfg.lease,
 			Skip: func(b handoff.Batch) bool {
-				if h.closing.Load() || b.Holder == h.origin {
+				if h.closing.Load() || b.Holder == h.origin || h.lacksHere(b) {
 					return true
 				}
 				sd := primarySide
@@ -858,86 +858,9 @@ const refreshTimeout = 2 * time.Second
 // (one, as a failed listing): two listing periods plus one listing's time.
 func (h *handoffState) maxListingAge() time.Duration { return 2*h.listEvery + refreshTimeout }
 
-// sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
-// they share fsyncs.
-func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte) error {
-	if k := b.Kind(); k != handoff.KindReplay {
-		return h.sinkAside(ctx, b, k, raws)
-	}
-	var es []Entry
-	for _, raw := range raws {
-		e, err := decodeEntry(raw)
-		if err != nil {
-			// Written by a version this one cannot read: kept durably in the dead-letter log
-			// (as a local undecodable entry is) before the batch may be deleted (H4, invariant 2).
-			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; dead-lettered", "batch", b.ID, "err", err)
-			if aerr := h.fl.asideRaw(h.fl.dead, "adopted from the shared store (batch "+b.ID+"): "+err.Error(), raw); aerr != nil {
-				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable adopted entry: %w", aerr)
-			}
-			continue
-		}
-		es = append(es, e)
-	}
-	// H4: what is owed to the side this phase reads lands there before the batch may go.
-	landed, err := h.landOwedToAuthority(ctx, b, es)
-	if err != nil {
-		return err
-	}
-	if err := h.s.gate.rlock(ctx); err != nil {
-		return fmt.Errorf("dualwrite: hand-off: adopting batch %s: %w", b.ID, err)
-	}
-	defer h.s.gate.runlock()
-	auth := h.s.Phase().leader() // stable while the gate is held
-	for i := range es {
-		if _, tried := landed[i]; !tried && entrySide(&es[i]) == auth {
-			// The phase moved authority to this entry's side since it was checked: the batch
-			// stays in the store, for the next pass.
-			return fmt.Errorf("dualwrite: hand-off: adopting batch %s: the %s side became authoritative while adopting it; left in the store", b.ID, auth)
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(64)
-	var endMu sync.Mutex
-	var end Pos // the last adopted entry's position here
-	for i := range es {
-		e := es[i]
-		if res, tried := landed[i]; tried && res == nil {
-			continue // on its side already
-		}
-		g.Go(func() error {
-			pos, err := h.fl.appendAt(gctx, &e)
-			if err == nil {
-				endMu.Lock()
-				if passed(pos, end) {
-					end = pos
-				}
-				endMu.Unlock()
-			}
-			return err
-		})
-	}
-	err = g.Wait()
-	// Adopted entries are old (their Logged time is the origin's): the background copy shares
-	// them at its next pass even behind a younger entry of this instance's (adoptedEnd, H2, H4),
-	// and UnsharedAge counts them until it has. Noted even after a failure: what was appended is
-	// on this disk.
-	h.mu.Lock()
-	if passed(end, h.adoptedEnd) {
-		h.adoptedEnd = end
-	}
-	h.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	h.adoptedN.Add(int64(len(raws)))
-	if h.s.hm != nil {
-		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
-	}
-	return nil
-}
-
 // errRefusedForGood marks an entry landOwedToAuthority could not land because its side refuses it
-// for good: it is appended to the local log, where the replayer dead-letters it.
+// for good: it is owed to this session's authority and did not land, so its batch stays in the
+// store (sink, handoff_take.go).
 var errRefusedForGood = errors.New("refused for good")
 
 // landOwedToAuthority replays, on the side the session's phase makes authoritative, the entries of
@@ -974,34 +897,6 @@ func (h *handoffState) landOwedToAuthority(ctx context.Context, b handoff.Batch,
 			"session's phase: landing them before adopting the batch: %w", b.ID, auth, err)
 	}
 	return out, nil
-}
-
-// sinkAside keeps a batch of dead letters or uncertain writes in the same local store, durably,
-// never in the replay log (invariant 6): they wait for an operator here as they did on the origin.
-func (h *handoffState) sinkAside(ctx context.Context, b handoff.Batch, kind string, raws [][]byte) error {
-	into := h.fl.dead
-	if kind == handoff.KindUncertain {
-		into = h.fl.unc
-	}
-	cause := fmt.Sprintf("%s handed off by %s (batch %s)", kind, b.Origin, b.ID)
-	for _, raw := range raws {
-		e, err := decodeEntry(raw)
-		if err != nil {
-			err = h.fl.asideRaw(into, cause+": cannot be decoded: "+err.Error(), raw)
-		} else {
-			err = h.fl.aside(ctx, into, &e, errors.New(cause))
-		}
-		if err != nil {
-			return fmt.Errorf("dualwrite: hand-off: keeping an adopted %s: %w", kind, err)
-		}
-	}
-	h.adoptedN.Add(int64(len(raws)))
-	if h.s.hm != nil {
-		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
-	}
-	h.s.logger.Warn("dualwrite: hand-off: adopted "+kind+" entries another instance left; they wait for an operator here",
-		"batch", b.ID, "origin", b.Origin, "entries", len(raws))
-	return nil
 }
 
 // asideKinds are the local stores of entries set aside, by batch kind.
