@@ -32,7 +32,8 @@ import (
 //	    decoded (deadLetterUnread: by the replayer, or by the hand-off before its frontier, in
 //	    the background as at Close, passes it): the local log is empty after a successful
 //	    hand-off, and holds everything after a failed one (then the next session on the directory
-//	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
+//	    drains it; closeHandoff reports the failure, as it does for a dead letter or uncertain
+//	    write it could not store: owed.go). Then Close hands the dead letters and uncertain writes off too (batches of
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
@@ -62,9 +63,10 @@ import (
 //	    gate, as a write is). An instance that applied the phase counts as having applied it (its
 //	    heartbeat), and the fleet's Wait counts the store's backlog for the new authority: an
 //	    entry moved from the store into the log of an instance already reading that side would
-//	    be counted by neither. An entry that cannot land yet leaves its batch in the store (the
-//	    claim fails; the batch is left to the others for a lease); one refused for good is
-//	    appended, and the replayer dead-letters it as it would locally.
+//	    be counted by neither. An entry owed to it that does not land — for now or for good,
+//	    and every dead letter, uncertain write or undecodable entry owed to it, which an adopter
+//	    never replays — leaves its whole batch in the store (the claim fails; the batch is left
+//	    to the others for a lease): one path for every kind of batch (handoff_take.go, T1–T3).
 //	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
 //	    which lists the store first, bounded by refreshTimeout; for the primary, its replay
 //	    batches only, waited for as its local backlog is: primaryOwedAtOpen): SetPhase and the migration

@@ -56,10 +56,11 @@ import (
 //   - Close leaves the fleet (deletes the heartbeat) only after the hand-off (WithHandoff) has put
 //     what the replay log owed into the shared store, and heartbeats until then: a Wait for an
 //     epoch that moves authority sees either this instance behind it or the owed writes in the
-//     store, never neither. While the replay log still owes writes after it (the hand-off
-//     failed, or there is none), Close does not delete the row: it writes it a last time with
-//     the backlog and a last error, and lets it expire after its TTL (then the writes are on this
-//     instance's disk only; the error log says so).
+//     store, never neither. While the instance still owes writes after it (owed.go's one notion:
+//     replay backlog, dead letters and uncertain writes, as the authority checks count them) and
+//     no hand-off confirmed them stored (it failed, or there is none), Close does not delete the
+//     row: it writes it a last time with what it owes and a last error, and lets it expire after
+//     its TTL (then the writes are on this instance's disk only; the error log says so).
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
