@@ -156,3 +156,35 @@ func TestMig5SinkTakesNothingItsAuthorityLacks(t *testing.T) {
 		}
 	}
 }
+
+// TestMig5HandoffCannotStoreAnUncertainWriteKeptInMemory: a session WithHandoff whose uncertain
+// store could not keep an uncertain write for the secondary holds it in memory only (the state
+// recordUncertain leaves after a failed record). No hand-off can store it: Close's hand-off must
+// report failure and Close must keep the heartbeat, although the store answers every write.
+func TestMig5HandoffCannotStoreAnUncertainWriteKeptInMemory(t *testing.T) {
+	fc := &fakeControl{}
+	fc.set("dual", 2)
+	mem := handoff.NewMemStore()
+	s, err := newSession([2]*sideConn{newSideConn(primarySide, nil, nil), newSideConn(secondarySide, nil, nil)},
+		[]Option{withExecHook((&fakeSides{}).exec), WithReplayDir(t.TempDir()), withControl(fc),
+			WithHandoff(handoffStore(mem), HandoffInstance("i1"), HandoffLease(5*time.Second),
+				HandoffDrain(50*time.Millisecond, 2*time.Second), HandoffCopyAfter(time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.keepUncertainInMemory(Uncertain{Side: "secondary", Stmt: "UPDATE c SET n = n + 1 WHERE k = 1", Err: "timeout", At: time.Now()})
+	fc.set("dual-flipped", 3)
+	time.Sleep(100 * time.Millisecond)
+	if h, _ := fc.lastBeat(); h.Epoch != 2 {
+		t.Fatalf("heartbeat epoch %d: the flip should wait for the uncertain write owed to the secondary", h.Epoch)
+	}
+	s.Close()
+	fc.mu.Lock()
+	ev := fc.events
+	fc.mu.Unlock()
+	if ev[len(ev)-1] == "delete" {
+		bl, _ := handoff.Backlog(context.Background(), mem, "m")
+		t.Fatalf("Close deleted the heartbeat while an uncertain write for the secondary was in this process's memory only "+
+			"(the store owes the secondary %d)", bl["secondary"])
+	}
+}
