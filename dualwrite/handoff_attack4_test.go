@@ -87,3 +87,64 @@ func TestAttackHandoff4CopyWaitsBehindASlowAdoption(t *testing.T) {
 			copyAfter, unshared.Round(time.Millisecond))
 	}
 }
+
+// TestAttackHandoff4DeadLettersAdoptedIntoTheAuthority: H4 keeps an instance that already reads a
+// side from taking entries owed to that side out of the store into its local log, where "an entry
+// moved from the store into the log of an instance already reading that side would be counted by
+// neither" (the fleet's Wait counts the store; the instance applied the phase already). A batch of
+// dead letters or uncertain writes gets no such check (sink -> sinkAside, and Skip looks at neither
+// kind nor phase): an instance reading the secondary adopts dead letters owed to the secondary into
+// its local dead-letter store. The store then owes the secondary nothing, so `islands migration
+// set --wait` (owesNewAuthority: the store only) completes the move of authority, while those
+// acknowledged writes the secondary lacks sit in one instance's dead-letter store, in no count the
+// fleet reads (its heartbeat's DeadLetters counts what its own replayer set aside) and checked by
+// no SetPhase of its (it applied the phase before they arrived).
+//
+// Interleaving: b applies dual-flipped (store empty); a, still dual, closes with 3 dead letters
+//
+//	for the secondary (handed off, kind deadletter); b adopts them: the store owes the secondary 0.
+//
+// Promise: H4 ("never appended ... while that side is authoritative ... counted by neither");
+// docs "Authority": "A side's shared backlog (replay entries, dead letters, uncertain writes)
+// counts against it"; invariant 6 (dead letters count against their side like replay entries).
+func TestAttackHandoff4DeadLettersAdoptedIntoTheAuthority(t *testing.T) {
+	st := handoff.NewMemStore()
+	ctx := context.Background()
+	fb := &fakeSides{}
+	b := newHandoffSession(t, fb, st, "b", HandoffDrain(50*time.Millisecond, 5*time.Second))
+	defer b.Close()
+	if err := b.SetPhase(DualFlipped); err != nil { // nothing owed to the secondary yet: b reads it
+		t.Fatal(err)
+	}
+	// a (dual; its secondary refused 3 acknowledged writes, dead-lettered) closes: its dead letters
+	// go to the store as a batch of kind deadletter for the secondary (handAside).
+	var raws [][]byte
+	for i := 0; i < 3; i++ {
+		raw, err := encodeEntry(&Entry{Side: "secondary", Timestamp: time.Now().UnixMicro() + int64(i), Logged: time.Now(),
+			Stmts: []Stmt{{Stmt: "INSERT INTO kv (k, v) VALUES (?, ?)", Values: []any{500 + i, "acked"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+	}
+	id := "0000000000000001-a-aa" + handoff.KindSuffix(handoff.KindDeadLetter)
+	if err := st.Put(ctx, "orders", handoff.Batch{ID: id, Side: "secondary", Entries: len(raws), Origin: "a",
+		Created: time.Now()}, raws); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(4 * time.Second) // b adopts every second
+	for time.Now().Before(deadline) {
+		if bl, _ := handoff.Backlog(ctx, st, "orders"); bl["secondary"] == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	bl, _ := handoff.Backlog(ctx, st, "orders")
+	local := b.deadLettersFor(secondarySide)
+	if bl["secondary"] == 0 {
+		t.Fatalf("b, reading the secondary (dual-flipped), adopted %d dead letters owed to the secondary into its local "+
+			"dead-letter store: the store now owes the secondary %d (what the fleet's Wait counts), b's heartbeat counts "+
+			"DeadLetters %d; the acknowledged writes the secondary lacks are counted by neither", local, bl["secondary"],
+			b.Stats().DeadLettered)
+	}
+}
