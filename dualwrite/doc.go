@@ -52,7 +52,11 @@
 // WithPhase; a phase from MigrationStateFile goes through the same owed-writes check, and Open
 // never applies an epoch older than the state file's; the file names its migration, and Open
 // refuses another migration's (ErrMigrationStateFile). Cut off from the control keyspace, a
-// session keeps its phase and says so (Migration, metrics, logs). See docs/migration.md.
+// session keeps its phase and says so (Migration, metrics, logs). Close deletes the instance's
+// heartbeat only when it owes nothing — replay backlog, dead letters and uncertain writes, counted
+// as the authority checks count them — or the hand-off confirmed all of it stored; otherwise the
+// row is left to expire after its TTL. A Strict session (no replay log) may run WithMigration.
+// See docs/migration.md.
 //
 // SetPhase is a barrier: it returns once every write of the old phase has finished or been kept
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
@@ -123,7 +127,8 @@
 // shared store in Cassandra (the migration's control keyspace, or HandoffKeyspace in the cluster
 // that accepted the write), held by the instance's liveness lease; Close drains for at most
 // HandoffDrain, then hands what is left to the store and empties the local log, and hands its
-// dead letters and uncertain writes off too (adopters keep them aside, never replay them); any live instance
+// dead letters and uncertain writes off too (adopters keep them aside, never replay them, and never
+// take one owed to the side their own phase reads: it stays in the store); any live instance
 // of the same migration adopts what an instance left, one claimer per batch under an LWT lease
 // that expires if the claimer dies (each claim bounded by its lease; a claimer that failed on a
 // batch leaves it to the others for one lease, so the lease moves), by appending the entries

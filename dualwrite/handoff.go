@@ -32,7 +32,8 @@ import (
 //	    decoded (deadLetterUnread: by the replayer, or by the hand-off before its frontier, in
 //	    the background as at Close, passes it): the local log is empty after a successful
 //	    hand-off, and holds everything after a failed one (then the next session on the directory
-//	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
+//	    drains it; closeHandoff reports the failure, as it does for a dead letter or uncertain
+//	    write it could not store: owed.go). Then Close hands the dead letters and uncertain writes off too (batches of
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
@@ -64,9 +65,10 @@ import (
 //	    gate, as a write is). An instance that applied the phase counts as having applied it (its
 //	    heartbeat), and the fleet's Wait counts the store's backlog for the new authority: an
 //	    entry moved from the store into the log of an instance already reading that side would
-//	    be counted by neither. An entry that cannot land yet leaves its batch in the store (the
-//	    claim fails; the batch is left to the others for a lease); one refused for good is
-//	    appended, and the replayer dead-letters it as it would locally.
+//	    be counted by neither. An entry owed to it that does not land — for now or for good,
+//	    and every dead letter, uncertain write or undecodable entry owed to it, which an adopter
+//	    never replays — leaves its whole batch in the store (the claim fails; the batch is left
+//	    to the others for a lease): one path for every kind of batch (handoff_take.go, T1–T3).
 //	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
 //	    which lists the store first, bounded by refreshTimeout; for the primary, its replay
 //	    batches only, waited for as its local backlog is: primaryOwedAtOpen): SetPhase and the migration
@@ -819,7 +821,7 @@ func (h *handoffState) adopters() []*handoff.Adopter {
 		// with the same instance name never take or release each other's leases.
 		a := &handoff.Adopter{Store: st, Scope: h.scope, Owner: h.origin, TTL: h.cfg.lease,
 			Skip: func(b handoff.Batch) bool {
-				if h.closing.Load() || b.Holder == h.origin {
+				if h.closing.Load() || b.Holder == h.origin || h.lacksHere(b) {
 					return true
 				}
 				sd := primarySide
@@ -883,86 +885,9 @@ const refreshTimeout = 2 * time.Second
 // (one, as a failed listing): two listing periods plus one listing's time.
 func (h *handoffState) maxListingAge() time.Duration { return 2*h.listEvery + refreshTimeout }
 
-// sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
-// they share fsyncs.
-func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte) error {
-	if k := b.Kind(); k != handoff.KindReplay {
-		return h.sinkAside(ctx, b, k, raws)
-	}
-	var es []Entry
-	for _, raw := range raws {
-		e, err := decodeEntry(raw)
-		if err != nil {
-			// Written by a version this one cannot read: kept durably in the dead-letter log
-			// (as a local undecodable entry is) before the batch may be deleted (H4, invariant 2).
-			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; dead-lettered", "batch", b.ID, "err", err)
-			if aerr := h.fl.asideRaw(h.fl.dead, "adopted from the shared store (batch "+b.ID+"): "+err.Error(), raw); aerr != nil {
-				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable adopted entry: %w", aerr)
-			}
-			continue
-		}
-		es = append(es, e)
-	}
-	// H4: what is owed to the side this phase reads lands there before the batch may go.
-	landed, err := h.landOwedToAuthority(ctx, b, es)
-	if err != nil {
-		return err
-	}
-	if err := h.s.gate.rlock(ctx); err != nil {
-		return fmt.Errorf("dualwrite: hand-off: adopting batch %s: %w", b.ID, err)
-	}
-	defer h.s.gate.runlock()
-	auth := h.s.Phase().leader() // stable while the gate is held
-	for i := range es {
-		if _, tried := landed[i]; !tried && entrySide(&es[i]) == auth {
-			// The phase moved authority to this entry's side since it was checked: the batch
-			// stays in the store, for the next pass.
-			return fmt.Errorf("dualwrite: hand-off: adopting batch %s: the %s side became authoritative while adopting it; left in the store", b.ID, auth)
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(64)
-	var endMu sync.Mutex
-	var end Pos // the last adopted entry's position here
-	for i := range es {
-		e := es[i]
-		if res, tried := landed[i]; tried && res == nil {
-			continue // on its side already
-		}
-		g.Go(func() error {
-			pos, err := h.fl.appendAt(gctx, &e)
-			if err == nil {
-				endMu.Lock()
-				if passed(pos, end) {
-					end = pos
-				}
-				endMu.Unlock()
-			}
-			return err
-		})
-	}
-	err = g.Wait()
-	// Adopted entries are old (their Logged time is the origin's): the background copy shares
-	// them at its next pass even behind a younger entry of this instance's (adoptedEnd, H2, H4),
-	// and UnsharedAge counts them until it has. Noted even after a failure: what was appended is
-	// on this disk.
-	h.mu.Lock()
-	if passed(end, h.adoptedEnd) {
-		h.adoptedEnd = end
-	}
-	h.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	h.adoptedN.Add(int64(len(raws)))
-	if h.s.hm != nil {
-		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
-	}
-	return nil
-}
-
 // errRefusedForGood marks an entry landOwedToAuthority could not land because its side refuses it
-// for good: it is appended to the local log, where the replayer dead-letters it.
+// for good: it is owed to this session's authority and did not land, so its batch stays in the
+// store (sink, handoff_take.go).
 var errRefusedForGood = errors.New("refused for good")
 
 // landOwedToAuthority replays, on the side the session's phase makes authoritative, the entries of
@@ -999,34 +924,6 @@ func (h *handoffState) landOwedToAuthority(ctx context.Context, b handoff.Batch,
 			"session's phase: landing them before adopting the batch: %w", b.ID, auth, err)
 	}
 	return out, nil
-}
-
-// sinkAside keeps a batch of dead letters or uncertain writes in the same local store, durably,
-// never in the replay log (invariant 6): they wait for an operator here as they did on the origin.
-func (h *handoffState) sinkAside(ctx context.Context, b handoff.Batch, kind string, raws [][]byte) error {
-	into := h.fl.dead
-	if kind == handoff.KindUncertain {
-		into = h.fl.unc
-	}
-	cause := fmt.Sprintf("%s handed off by %s (batch %s)", kind, b.Origin, b.ID)
-	for _, raw := range raws {
-		e, err := decodeEntry(raw)
-		if err != nil {
-			err = h.fl.asideRaw(into, cause+": cannot be decoded: "+err.Error(), raw)
-		} else {
-			err = h.fl.aside(ctx, into, &e, errors.New(cause))
-		}
-		if err != nil {
-			return fmt.Errorf("dualwrite: hand-off: keeping an adopted %s: %w", kind, err)
-		}
-	}
-	h.adoptedN.Add(int64(len(raws)))
-	if h.s.hm != nil {
-		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
-	}
-	h.s.logger.Warn("dualwrite: hand-off: adopted "+kind+" entries another instance left; they wait for an operator here",
-		"batch", b.ID, "origin", b.Origin, "entries", len(raws))
-	return nil
 }
 
 // asideKinds are the local stores of entries set aside, by batch kind.
@@ -1243,7 +1140,9 @@ func (h *handoffState) drainBeforeClose() {
 
 // closeHandoff is Close's hand-off, once the replayer has stopped: what the log still holds goes
 // to the store (H1), this instance's copies are released to the others (H3), and the log is
-// emptied. It returns the error that kept the backlog in the local log (nil once it is shared).
+// emptied. It returns the error that kept something owed on this instance only — the backlog in
+// the local log, dead letters or uncertain writes it could not store, uncertain writes kept in
+// memory only (owed.go) — and nil only once everything owed is in the store.
 func (h *handoffState) closeHandoff() error {
 	close(h.stop)
 	h.wg.Wait() // every loop stopped: the final copy below races no background copy or adoption
@@ -1268,9 +1167,10 @@ func (h *handoffState) closeHandoff() error {
 	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
 		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
 	}
-	aside, err := h.handAside(ctx)
-	if err != nil {
-		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", err)
+	aside, asideErr := h.handAside(ctx)
+	if asideErr != nil {
+		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", asideErr)
+		asideErr = fmt.Errorf("the hand-off at Close could not store the dead letters or uncertain writes: %w", asideErr)
 	}
 	h.mu.Lock()
 	left := 0
@@ -1291,7 +1191,8 @@ func (h *handoffState) closeHandoff() error {
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
-	return nil
+	// Success only when everything owed is in the store (owed.go): what it could not store fails it.
+	return errors.Join(asideErr, h.s.unstorable())
 }
 
 // Handoff returns what the hand-off did (the zero value without WithHandoff).

@@ -371,8 +371,11 @@ func (s *Session) ackedBacklogOf(sd side) int64 {
 }
 
 // backlogOf returns the replay log's backlog for side sd (the whole backlog when the log cannot
-// count per side; a log that cannot be read counts as one).
+// count per side; a log that cannot be read counts as one; 0 without a replay log: Strict).
 func (s *Session) backlogOf(sd side) int64 {
+	if s.log == nil {
+		return 0
+	}
 	if sb, ok := s.log.(sideBacklogger); ok {
 		b, err := sb.backlogFor(sd)
 		if err != nil {
