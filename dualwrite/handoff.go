@@ -38,8 +38,9 @@ import (
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
 //	    by the copy loop (copyStep: its own, every tick; adoption, whose claims may take a lease
-//	    TTL each, runs in another and never holds it back) (a batch held by this instance's liveness lease, renewed in a loop of its own, renewLiveness, so
-//	    nobody adopts it while this instance replays it itself), unless its leader has not
+//	    TTL each, runs in another and never holds it back), in a batch held by this instance's
+//	    liveness lease (renewed in a loop of its own, renewLiveness, so nobody adopts it while
+//	    this instance replays it itself), unless its leader has not
 //	    answered yet (held: skipped, not stopped at, and copied by a later pass once it has; what
 //	    was copied after it is kept in ahead, beyond the contiguous frontier copied) or it was
 //	    withdrawn (never copied nor handed off: durably, or in memory only, a void the replayer
