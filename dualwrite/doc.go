@@ -148,8 +148,10 @@
 // (original timestamps and TTL expiries) to its own replay log — except the entries owed to the
 // side the adopter's phase reads, which it replays there before the batch leaves the store. A side's shared backlog counts against its authority (Open's
 // check included; a listing that failed or is stale counts as one). The
-// window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
-// islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.
+// window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick + a copy's
+// time: the copy runs in a loop of its own, which adoption never holds back (Handoff().UnsharedAge
+// and islands_dualwrite_handoff_unshared_age_seconds measure it when read). See handoff.go's
+// invariants.
 //
 // The replayer applies each side's entries with that side's own workers and holds each side's
 // entries in its own bounded window; a side's backlog beyond its memory cap is parked (two log
