@@ -1,0 +1,58 @@
+package cachesync
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestAttack7CloseWaitsForAPublishAwaitingItsSpillAnswer: Close is bounded by its deadline plus
+// closeSpillGrace (500 ms), and "Publish calls waiting for room in a buffer, or for their spill's
+// fsync, when Close begins stop waiting at once ... so Close never waits for them". But a Publish
+// that spills keeps p.mu shared while spillOut waits for its append's answer, and when Close begins
+// (stopWait) spillOut does not stop waiting: it starts spillConfirmWait (1 s) more. The append is
+// only ended by Close's spill context, which Close sets up after it took p.mu: so Close blocks on
+// p.mu.Lock for the whole second, whatever its deadline.
+//
+// Interleaving: SQS down, a one-event buffer full, the disk stalls → a Publish waits for room;
+// Close(200 ms deadline) closes stopWait → the Publish spills, and waits 1 s for the stalled
+// append holding p.mu.RLock → Close's p.mu.Lock waits that second → Close returns after ~1 s,
+// past its deadline + grace (700 ms).
+func TestAttack7CloseWaitsForAPublishAwaitingItsSpillAnswer(t *testing.T) {
+	s := &batchLimitSQS{accepted: map[string]int{}, down: true}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{Senders: 1, Buffer: 1, BatchSize: 1,
+		PublishTimeout: 2 * time.Second, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.appendSpill = func(ctx context.Context, b []byte) error { // a disk whose fsync stalls
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	ctx := context.Background()
+	ev := func(i int) *Event {
+		return &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
+			Version: Version{Micros: time.Now().UnixMicro(), Origin: "us"}}
+	}
+	// Fill the sender (retrying), the batcher (waiting for a sender) and the buffer (1).
+	for i := 0; i < 3; i++ {
+		if err := p.Publish(ctx, ev(i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	go p.Publish(ctx, ev(3)) // waits for room (up to PublishTimeout)
+	time.Sleep(100 * time.Millisecond)
+	const deadline = 200 * time.Millisecond
+	cctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	p.Close(cctx)
+	took := time.Since(start)
+	if limit := deadline + closeSpillGrace + 150*time.Millisecond; took > limit {
+		t.Errorf("Close with a %s deadline returned after %s (promise: by the deadline plus at most %s): it waited for a Publish awaiting its spill's answer",
+			deadline, took.Round(time.Millisecond), closeSpillGrace)
+	}
+}
