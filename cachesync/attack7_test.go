@@ -2,6 +2,7 @@ package cachesync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -54,5 +55,47 @@ func TestAttack7CloseWaitsForAPublishAwaitingItsSpillAnswer(t *testing.T) {
 	if limit := deadline + closeSpillGrace + 150*time.Millisecond; took > limit {
 		t.Errorf("Close with a %s deadline returned after %s (promise: by the deadline plus at most %s): it waited for a Publish awaiting its spill's answer",
 			deadline, took.Round(time.Millisecond), closeSpillGrace)
+	}
+}
+
+// TestAttack7OneRegionDownDropsTheOthersEventsWithoutASpill: without SpillDir, "events that find
+// their destination's buffer full ... are dropped" — only those. But Publish's wait for room is one
+// for all destinations: once it timed out on the first destination's full buffer it sets expired,
+// and every remaining destination's event is sent to spillOut, which without a spill drops it,
+// although that destination's buffer has room and its SQS takes every message. So while region C
+// is down (listed first), every write is dropped for the healthy region B too: B never hears of
+// them (it keeps serving the values they replaced, for good), and the application's retry of
+// ErrDropped is dropped the same way for as long as C is down.
+//
+// Interleaving: C down, its one-event buffer (and sender, batcher) full → Publish(e): C's buffer
+// full, PublishTimeout passes → expired → B's entry "over" → spillOut without a spill → dropped;
+// B's buffer was empty.
+func TestAttack7OneRegionDownDropsTheOthersEventsWithoutASpill(t *testing.T) {
+	f := newFakeSQS(t)
+	b, c := f.url("b"), f.url("c")
+	f.setDown(c, true)
+	p, err := NewPublisher(f.client(), []string{c, b}, PublisherOptions{Buffer: 1, Senders: 1, BatchSize: 1,
+		PublishTimeout: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, 300*time.Millisecond)
+	ctx := context.Background()
+	const n = 20
+	dropped := 0
+	for i := 0; i < n; i++ {
+		ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
+			Version: Version{Micros: time.Now().UnixMicro(), Origin: "a"}}
+		if err := p.Publish(ctx, ev); errors.Is(err, ErrDropped) {
+			dropped++
+		}
+		time.Sleep(10 * time.Millisecond) // B's sender keeps up: its buffer has room at each Publish
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && len(f.counts(b)) < n {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := len(f.counts(b)); got < n {
+		t.Errorf("healthy region B received %d of %d events (%d Publish calls dropped): region C being down dropped B's events, whose buffer had room", got, n, dropped)
 	}
 }
