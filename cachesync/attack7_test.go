@@ -99,3 +99,34 @@ func TestAttack7OneRegionDownDropsTheOthersEventsWithoutASpill(t *testing.T) {
 		t.Errorf("healthy region B received %d of %d events (%d Publish calls dropped): region C being down dropped B's events, whose buffer had room", got, n, dropped)
 	}
 }
+
+// TestAttack7DeleteAtTheVersionOfTheHeldValueIsRefused: DeleteAt "returns ErrNotApplied, and sends
+// nothing, when a newer value is held"; a value at the delete's very version is not newer. In
+// Cassandra a delete USING TIMESTAMP v shadows the cells written at v (a tombstone wins a tie: the
+// idiom to undo exactly the write at v, leaving later writes alone), and the cache is to order
+// writes "as the database does". But store keeps a value against a tombstone of its own version,
+// and DeleteAt then reports ErrNotApplied and publishes nothing: this region keeps serving the
+// value, and so does every region the set reached, while the database has the row deleted — for
+// good (no event is sent, no second event follows).
+//
+// Interleaving: v := Now; Set(k, v) (db: insert at v) → DeleteAt(k, v) (db: delete at v, wins) →
+// store(tombstone v) meets value v: kept → ErrNotApplied, nothing sent → Get(k) serves the value.
+func TestAttack7DeleteAtTheVersionOfTheHeldValueIsRefused(t *testing.T) {
+	c, _, sink := newTestClient(t, nil)
+	ctx := context.Background()
+	v := c.Now()
+	if _, err := c.Set(ctx, &Item{Key: "k", Value: []byte("written at v"), Version: v}); err != nil {
+		t.Fatal(err)
+	}
+	sent := len(sink.evs)
+	_, err := c.DeleteAt(ctx, "k", v)
+	if err != nil {
+		t.Errorf("DeleteAt at the held value's own version (not a newer one): %v", err)
+	}
+	if len(sink.evs) == sent {
+		t.Errorf("DeleteAt at v sent nothing: the other regions keep the value the database deleted")
+	}
+	if it, gerr := c.Get(ctx, "k"); gerr == nil {
+		t.Errorf("after DeleteAt(k, v) the cache still serves %q at v (the database's delete at v shadows it)", it.Value)
+	}
+}
