@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,4 +240,50 @@ func runCollisions(seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// TestOneRegionDownCostsOnlyItsOwnEvents: without a spill, a destination whose buffer is full (its
+// region down) loses only its own copy of each event, in either order of the destinations: the
+// healthy one receives every event and ErrDropped names the full destination only.
+func TestOneRegionDownCostsOnlyItsOwnEvents(t *testing.T) {
+	for _, downFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("downFirst=%v", downFirst), func(t *testing.T) {
+			f := newFakeSQS(t)
+			b, c := f.url("b"), f.url("c")
+			f.setDown(c, true)
+			urls := []string{b, c}
+			if downFirst {
+				urls = []string{c, b}
+			}
+			p, err := NewPublisher(f.client(), urls, PublisherOptions{Buffer: 1, Senders: 1, BatchSize: 1, PublishTimeout: 5 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeAtEnd(t, p, 300*time.Millisecond)
+			const n = 20
+			dropped := 0
+			for i := 0; i < n; i++ {
+				ev := &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
+					Version: Version{Micros: time.Now().UnixMicro(), Origin: "a"}}
+				err := p.Publish(context.Background(), ev)
+				if errors.Is(err, ErrDropped) {
+					dropped++
+					if msg := err.Error(); !strings.Contains(msg, c) || strings.Contains(msg, b) {
+						t.Fatalf("ErrDropped should name the full destination %s only: %v", c, err)
+					}
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for time.Now().Before(deadline) && len(f.counts(b)) < n {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := len(f.counts(b)); got < n {
+				t.Errorf("healthy region B received %d of %d events", got, n)
+			}
+			if dropped == 0 {
+				t.Errorf("no Publish reported C's copies dropped")
+			}
+		})
+	}
 }

@@ -144,8 +144,9 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 }
 
 // Publish queues ev for every destination. It waits for room until PublishTimeout has passed (or
-// ctx ends); an event that does not fit is spilled to disk (SpillDir) to be sent later, or else
-// dropped (ErrDropped, counted and logged). A spill append is waited for in the time left, then up
+// ctx ends); each destination is judged on its own: the event goes into every buffer with room,
+// and only the copies for destinations whose buffer stayed full are spilled to disk (SpillDir) to
+// be sent later, or else dropped (ErrDropped, naming those destinations, counted and logged). A spill append is waited for in the time left, then up
 // to 1 s more to hear its answer (a refusal, such as a full spill, is known at once): a refused
 // append is ErrDropped, an append still unanswered then is ErrUnconfirmed (it goes on without the
 // caller, counted as dropped and logged if it fails). After Close, Publish fails with ErrClosed
@@ -197,8 +198,13 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	// Invariant: each destination is judged on its own. The event goes into every buffer that has
+	// room (at once, or within the one wait for room all destinations share); only the copies for
+	// destinations whose buffer stayed full (or whose spill already holds events) go to the spill,
+	// or are dropped without one. One region down never costs the others their events, whatever
+	// the order of the destinations.
 	var over []spillRecord
-	var timer *time.Timer
+	var fullQ []dest
 	start := time.Now()
 	if p.closed {
 		p.dropped.Add(int64(len(dests)))
@@ -208,39 +214,43 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		logKey(p.logger, slog.LevelWarn, "cachesync: publish after Close; event dropped", ev.Key)
 		return fmt.Errorf("cachesync: publish %q: %w", ev.Key, ErrClosed)
 	}
-	expired := false // the wait for room is over: the remaining destinations do not wait again
 	for _, d := range dests {
-		if p.pending(d.q.url) > 0 || expired {
+		if p.pending(d.q.url) > 0 {
 			// This destination's events already wait on disk (its SQS is down or slow): to its
 			// spill at once, behind them, no waiting. Another destination's spill holds nothing
 			// back here.
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
+			over = append(over, d.e.record(d.q.url))
 			continue
 		}
 		select {
 		case d.q.ch <- d.e:
-			continue
 		default:
-		}
-		if timer == nil {
-			timer = time.NewTimer(p.opts.PublishTimeout)
-			defer timer.Stop()
-		}
-		select {
-		case d.q.ch <- d.e:
-		case <-timer.C:
-			expired = true
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
-		case <-ctx.Done():
-			expired = true
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
-		case <-p.stopWait:
-			expired = true // Close began: it must not wait for this wait (stopWait)
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
+			fullQ = append(fullQ, d)
 		}
 	}
-	if p.m != nil && timer != nil {
-		p.m.publishWait.Observe(time.Since(start).Seconds())
+	if len(fullQ) > 0 {
+		// One wait for room, shared: PublishTimeout (or ctx, or Close beginning) bounds it in all.
+		// Each full destination tries once more without waiting before its own wait, so one that
+		// got room while another was waited for takes the event even after the wait is over.
+		wctx, cancel := context.WithTimeout(ctx, p.opts.PublishTimeout)
+		defer cancel()
+		for _, d := range fullQ {
+			select {
+			case d.q.ch <- d.e:
+				continue
+			default:
+			}
+			select {
+			case d.q.ch <- d.e:
+			case <-wctx.Done():
+				over = append(over, d.e.record(d.q.url))
+			case <-p.stopWait: // Close began: it must not wait for this wait (stopWait)
+				over = append(over, d.e.record(d.q.url))
+			}
+		}
+		if p.m != nil {
+			p.m.publishWait.Observe(time.Since(start).Seconds())
+		}
 	}
 	if len(over) == 0 {
 		return nil

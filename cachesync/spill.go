@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -418,12 +419,20 @@ func (e outEntry) record(queue string) spillRecord {
 // drainer has not consumed, whether a caller still waits or not.
 func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
 	if p.spills == nil {
-		logKey(p.logger, slog.LevelWarn, "cachesync: publish buffer full and no spill; events dropped", key, "events", len(recs))
+		// Only these destinations' copies are dropped (their buffers were full): the error and
+		// the log name them.
+		var queues []string
+		for _, r := range recs {
+			if !slices.Contains(queues, r.Queue) {
+				queues = append(queues, r.Queue)
+			}
+		}
+		logKey(p.logger, slog.LevelWarn, "cachesync: publish buffer full and no spill; events dropped", key, "events", len(recs), "queues", queues)
 		p.dropped.Add(int64(len(recs)))
 		if p.m != nil {
 			p.m.dropped.Add(float64(len(recs)))
 		}
-		return fmt.Errorf("cachesync: publish %q: %w", key, ErrDropped)
+		return fmt.Errorf("cachesync: publish %q: %d events to %s (buffer full): %w", key, len(recs), strings.Join(queues, ", "), ErrDropped)
 	}
 	results := make(chan error, len(recs))
 	p.spillWG.Add(len(recs))
