@@ -287,3 +287,62 @@ func TestOneRegionDownCostsOnlyItsOwnEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestPublishAwaitingASpillAnswerEndsWithClose: a Publish waiting for a stalled spill append
+// holds no lock (Close and new Publish calls go on) and its wait ends when Close ends the spill
+// appends (deadline plus closeSpillGrace), with ErrUnconfirmed or ErrDropped, never nil; a
+// Publish begun while Close runs gets ErrClosed without waiting for the stalled one.
+func TestPublishAwaitingASpillAnswerEndsWithClose(t *testing.T) {
+	s := &batchLimitSQS{accepted: map[string]int{}, down: true}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{Senders: 1, Buffer: 1, BatchSize: 1,
+		PublishTimeout: 2 * time.Second, SpillDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.appendSpill = func(ctx context.Context, b []byte) error { <-ctx.Done(); return ctx.Err() }
+	ctx := context.Background()
+	ev := func(i int) *Event {
+		return &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: fmt.Sprintf("k%d", i),
+			Version: Version{Micros: time.Now().UnixMicro(), Origin: "us"}}
+	}
+	for i := 0; i < 3; i++ {
+		if err := p.Publish(ctx, ev(i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stuck := make(chan error, 1)
+	go func() { stuck <- p.Publish(ctx, ev(3)) }()
+	time.Sleep(100 * time.Millisecond)
+	const deadline = 200 * time.Millisecond
+	cctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	closed := make(chan struct{})
+	start := time.Now()
+	go func() { p.Close(cctx); close(closed) }()
+	time.Sleep(50 * time.Millisecond)
+	late := make(chan error, 1)
+	go func() { late <- p.Publish(ctx, ev(4)) }()
+	select {
+	case err := <-late:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("a Publish begun while Close runs: %v, want ErrClosed", err)
+		}
+	case err := <-stuck:
+		t.Errorf("the stalled Publish answered before a Publish begun during Close: that one waited for it")
+		stuck <- err
+	}
+	select {
+	case err := <-stuck:
+		if err == nil || !(errors.Is(err, ErrUnconfirmed) || errors.Is(err, ErrDropped)) {
+			t.Errorf("the Publish whose spill append stalled: %v, want ErrUnconfirmed or ErrDropped", err)
+		}
+		if took := time.Since(start); took > deadline+closeSpillGrace+300*time.Millisecond {
+			t.Errorf("the Publish awaiting its spill's answer returned %s after Close began (deadline %s, grace %s)", took.Round(time.Millisecond), deadline, closeSpillGrace)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Publish awaiting its spill's answer never returned")
+	}
+	<-closed
+}

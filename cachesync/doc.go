@@ -221,9 +221,11 @@
 // stopped, not waiting for a spill writer stuck in a write or an fsync, nor a spill drainer stuck
 // in a read or its cursor's fsync (its error says so). Publish returns within PublishTimeout in
 // all (the wait for room and the spill's fsync share it), plus at most 1 s when it spilled, to
-// hear the spill's answer: nil only once the spill confirmed the event durable, ErrDropped when
-// it refused it (a full spill, even after the caller's context ended), ErrUnconfirmed when it
-// had not answered (a stalled disk: the append goes on, sent if it lands).
+// hear the spill's answer, and no later than Close's end of the spill appends (its deadline plus
+// the grace): nil only once the spill confirmed the event durable, ErrDropped when it refused it
+// (a full spill, even after the caller's context ended; an append Close ended), ErrUnconfirmed
+// when it had not answered (a stalled disk: the append goes on, sent if it lands). No lock is held
+// while a Publish waits on the disk, so neither Close nor other Publish calls wait for it.
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
 // (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or

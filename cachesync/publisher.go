@@ -44,9 +44,10 @@ type Publisher struct {
 	drainWG sync.WaitGroup // spill drainers: Close waits for them within a bound (the disk may stall)
 	mu      sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
 	closed  bool
-	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
-	// for its spill's fsync) stops waiting at once and spills, so it never holds Close back
-	// while holding mu shared (Close returns by its deadline).
+	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room stops
+	// waiting at once and spills, so it never holds Close back while holding mu shared (Close
+	// returns by its deadline). A Publish waiting for its spill's answer holds no lock at all
+	// (spillStart's invariant 1).
 	stopWait    chan struct{}
 	stopOnce    sync.Once
 	closing     chan struct{} // closed by Close: senders flush and stop
@@ -197,7 +198,12 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		}
 	}
 	p.mu.RLock()
-	defer p.mu.RUnlock()
+	locked := true
+	defer func() {
+		if locked {
+			p.mu.RUnlock()
+		}
+	}()
 	// Invariant: each destination is judged on its own. The event goes into every buffer that has
 	// room (at once, or within the one wait for room all destinations share); only the copies for
 	// destinations whose buffer stayed full (or whose spill already holds events) go to the spill,
@@ -255,8 +261,13 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 	if len(over) == 0 {
 		return nil
 	}
-	// One bound for the whole call: the fsync gets what the wait for room left.
-	return p.spillOut(ctx, ev.Key, over, max(p.opts.PublishTimeout-time.Since(start), 0))
+	// The appends start under p.mu (Close waits for them), the wait for their answers holds no
+	// lock (spillStart's invariant 1). One bound for the whole call: the fsync gets what the
+	// wait for room left.
+	answers := p.spillStart(ev.Key, over)
+	p.mu.RUnlock()
+	locked = false
+	return answers(ctx, max(p.opts.PublishTimeout-time.Since(start), 0))
 }
 
 // Sent returns how many events SQS has accepted so far (each destination counts).
@@ -283,9 +294,11 @@ const DefaultCloseTimeout = 10 * time.Second
 // Close sends what is buffered until shortly before ctx's deadline (DefaultCloseTimeout when ctx
 // has no deadline), then spills what is left (or drops it, counted, without a spill) and stops
 // every goroutine, returning by the deadline whatever the disk does. It never panics, also while
-// Publish calls run; later ones get ErrClosed. Publish calls waiting for room in a buffer, or for
-// their spill's fsync, when Close begins stop waiting at once (their events are spilled, or
-// dropped without a spill), so Close never waits for them.
+// Publish calls run; later ones get ErrClosed. Publish calls waiting for room in a buffer when
+// Close begins stop waiting at once (their events are spilled, or dropped without a spill), and a
+// Publish waiting for its spill's answer holds no lock, so Close never waits for them; that
+// answer's wait ends at the latest when Close ends the spill appends (its deadline plus
+// closeSpillGrace): nil only if the append was durable, else ErrDropped or ErrUnconfirmed.
 //
 // The time left is split: sending stops a reserve before the deadline (half the time left, at
 // most closeSpillReserve), and the reserve is for spilling what the buffers and the senders still
