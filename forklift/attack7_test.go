@@ -1,8 +1,12 @@
 package forklift
 
 import (
+	"context"
 	"encoding/binary"
 	"testing"
+	"time"
+
+	"github.com/gocql/gocql"
 
 	"github.com/globalcloud/islands/examples/viewinghistory"
 	"github.com/globalcloud/islands/internal/cql"
@@ -67,5 +71,72 @@ func TestAttack7VerifyHashSkipsResolverThatWouldWrite(t *testing.T) {
 	if clean {
 		t.Fatalf("verify says Clean, yet resolving the source against the destination would still write %d row(s) "+
 			"(the resolver's cap drops the older title): the equal-hash shortcut never asks the resolver", len(res.Write.Rows))
+	}
+}
+
+// TestAttack7PreferDestinationRetryAfterPartialWriteLosesRows
+// Scenario: prefer-destination; the destination lacks partition pk=1, the source holds it with 4
+// rows. Its statements exceed max_batch_bytes, so execOnce sends them as two unlogged batches; the
+// first lands, the second times out (retryable). writePartition's retry reads the destination
+// again, now finds the partition (the first batch's rows), and prefer-destination writes nothing:
+// the retry "succeeds" with the rows of the second batch never written. Verify, resolving again,
+// also finds nothing to write: Clean. (A run killed between the two batches and resumed does the same.)
+// Promise broken: prefer-destination "a partition it lacks is copied" (merge package doc), and
+// forklift's retry premise (retry.go: "Every forklift write is idempotent … a retry can never apply
+// a cell twice with a different result"): the retry's decision depends on what the failed attempt
+// wrote, and the source's rows are lost while verify reports the partition clean.
+func TestAttack7PreferDestinationRetryAfterPartialWriteLosesRows(t *testing.T) {
+	tb := testTable(t, "prefer-destination", nil, modelCols...)
+	src, dst := newModelDB(), newModelDB()
+	pk := cql.Raw(be32(1))
+	for ck := range 4 {
+		src.apply(t, stmt{text: `INSERT INTO "ks"."t" ("pk", "ck", "v", "w") VALUES (?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?`,
+			args: []any{pk, cql.Raw(be32(ck)), cql.Raw([]byte{'a' + byte(ck)}), cql.Raw(a7bigint(int64(ck))), int64(10 + ck), 0}})
+	}
+	c := testCopier(t)
+	c.j.cfg.MaxBatchBytes = 150 // the partition's statements need more than one batch
+	c.now = func() time.Time { return time.Unix(1000, 0) }
+	reads := 0
+	c.readDst = func(_ context.Context, _ *table, key [][]byte) (*merge.Partition, error) {
+		reads++
+		return dst.read(t, tb, string(key[0])), nil
+	}
+	c.quarPut = func(context.Context, *table, [][]byte, *merge.Quarantine) error { return nil }
+	c.markerTS = 50
+	attempts, batches := 0, 0
+	c.sendStmt = func(_ context.Context, stmts []stmt) error {
+		attempts++
+		// execOnce's batching: statements in order, batches no larger than MaxBatchBytes.
+		for len(stmts) > 0 {
+			n, size := 0, 0
+			for n < len(stmts) && (n == 0 || size+stmts[n].size <= c.j.cfg.MaxBatchBytes) {
+				size += stmts[n].size
+				n++
+			}
+			batches++
+			if attempts == 1 && batches == 2 {
+				return gocql.ErrTimeoutNoResponse // the second batch times out (and did not land)
+			}
+			for _, st := range stmts[:n] {
+				dst.apply(t, st)
+			}
+			stmts = stmts[n:]
+		}
+		return nil
+	}
+	p := src.read(t, tb, string(be32(1)))
+	if err := c.writePartition(context.Background(), tb, &tableStats{}, p, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if batches < 2 {
+		t.Fatalf("control: the partition should need two batches, sent %d", batches)
+	}
+	got := rowKeys(dst.read(t, tb, string(be32(1))))
+	want := rowKeys(src.read(t, tb, string(be32(1))))
+	clean, cnt := verifyModel(t, tb, src, dst)
+	if got != want {
+		t.Fatalf("the destination lacked the partition, so prefer-destination copies it whole; after a retried "+
+			"write it holds rows %s of the source's %s (%d destination reads, %d sends), and verify says clean=%v (%+v)",
+			got, want, reads, attempts, clean, cnt)
 	}
 }
