@@ -140,3 +140,70 @@ func TestAttack7PreferDestinationRetryAfterPartialWriteLosesRows(t *testing.T) {
 			got, want, reads, attempts, clean, cnt)
 	}
 }
+
+// TestAttack7NewestByRetryAfterPartialWriteMixesRows
+// Scenario: newest-by (column w). Destination row ck=1: w=1, v='d' (writetime 100); source row:
+// w=5, v='s' (writetime 10, v with a TTL). The source's version wins (5 > 1), so both cells are
+// written above the destination's (at 101), in two statements (their TTLs differ), which the
+// batch limit puts in two batches. The first (w=5) lands, the second (v) times out. The retry reads
+// the destination again: w is now 5 on both sides, a tie, so the row merges by lww and the
+// destination's newer v='d' stands: nothing more is written. The destination ends with w=5,
+// v='d', a version neither side holds; verify (resolving again: a tie, lww) says clean.
+// Promise broken: newest-by "per row, the version with the larger application column wins" (the
+// whole row: replaceRow), and retry.go's premise that a retried write cannot give another result.
+func TestAttack7NewestByRetryAfterPartialWriteMixesRows(t *testing.T) {
+	tb := testTable(t, "newest-by", map[string]any{"column": "w"}, modelCols...)
+	src, dst := newModelDB(), newModelDB()
+	pk, ck := cql.Raw(be32(1)), cql.Raw(be32(1))
+	run := func(db *modelDB, text string, args ...any) { db.apply(t, stmt{text: text, args: args}) }
+	run(dst, `INSERT INTO "ks"."t" ("pk", "ck", "v", "w") VALUES (?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?`, pk, ck, cql.Raw("d"), cql.Raw(a7bigint(1)), int64(100), 0)
+	run(src, `INSERT INTO "ks"."t" ("pk", "ck", "w") VALUES (?, ?, ?) USING TIMESTAMP ? AND TTL ?`, pk, ck, cql.Raw(a7bigint(5)), int64(10), 0)
+	run(src, `UPDATE "ks"."t" USING TIMESTAMP ? AND TTL ? SET "v" = ? WHERE "pk" = ? AND "ck" = ?`, int64(10), 1000, cql.Raw("s"), pk, ck)
+	c := testCopier(t)
+	c.j.cfg.MaxBatchBytes = 60 // each statement its own batch
+	c.now = func() time.Time { return time.Unix(1000, 0) }
+	c.readDst = func(_ context.Context, _ *table, key [][]byte) (*merge.Partition, error) {
+		return dst.read(t, tb, string(key[0])), nil
+	}
+	c.quarPut = func(context.Context, *table, [][]byte, *merge.Quarantine) error { return nil }
+	c.markerTS = 50
+	attempts, batches := 0, 0
+	c.sendStmt = func(_ context.Context, stmts []stmt) error {
+		attempts++
+		for len(stmts) > 0 { // execOnce's batching
+			n, size := 0, 0
+			for n < len(stmts) && (n == 0 || size+stmts[n].size <= c.j.cfg.MaxBatchBytes) {
+				size += stmts[n].size
+				n++
+			}
+			batches++
+			if attempts == 1 && batches == 2 {
+				return gocql.ErrTimeoutNoResponse
+			}
+			for _, st := range stmts[:n] {
+				dst.apply(t, st)
+			}
+			stmts = stmts[n:]
+		}
+		return nil
+	}
+	if err := c.writePartition(context.Background(), tb, &tableStats{}, src.read(t, tb, string(be32(1))), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if batches < 2 {
+		t.Fatalf("control: the row's two statements should go in two batches, sent %d", batches)
+	}
+	var v string
+	for _, r := range dst.read(t, tb, string(be32(1))).Rows {
+		for _, col := range r.Columns {
+			if col.Name == "v" && col.Present {
+				v = string(col.Cell.Value)
+			}
+		}
+	}
+	clean, cnt := verifyModel(t, tb, src, dst)
+	if v != "s" {
+		t.Fatalf("the source's row (w=5 > 1) stands under newest-by, so v must be 's'; after a retried write the "+
+			"destination holds v=%q with the source's w=5, and verify says clean=%v (%+v)", v, clean, cnt)
+	}
+}
