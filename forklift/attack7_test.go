@@ -67,7 +67,7 @@ func TestAttack7VerifyHashSkipsResolverThatWouldWrite(t *testing.T) {
 		hashPartition(h, p, 1000)
 		return h.sum()
 	}
-	clean := sum(part()) == sum(part())
+	clean := subrangeEqual(tb, sum(part()), sum(part())) // verifySubrange's shortcut
 	if clean {
 		t.Fatalf("verify says Clean, yet resolving the source against the destination would still write %d row(s) "+
 			"(the resolver's cap drops the older title): the equal-hash shortcut never asks the resolver", len(res.Write.Rows))

@@ -187,31 +187,35 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 }
 
 // verifySubrange hashes both sides of r under the run's key and, where they differ, compares
-// partition by partition.
+// partition by partition. Equal hashes end the subrange only under a resolver for which identical
+// sides mean nothing to write (hashShortcut); under any other the hashes could not end it, so they
+// are not computed and every subrange is compared by resolving.
 func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerification, r TokenRange, tr *tracker, key *subrangeKey) error {
 	cfg := &j.cfg
-	var sh, dh subrangeSum
-	var srcRows int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize, key)
-		return
-	})
-	g.Go(func() (err error) {
-		dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key)
-		return
-	})
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	tr.rows.Add(srcRows)
-	if sh == dh {
-		tv.mu.Lock()
-		tv.Subranges++
-		tv.SubrangesEqual++
-		tv.SourceRows += srcRows
-		tv.mu.Unlock()
-		return nil
+	if t.hashShortcut() {
+		var sh, dh subrangeSum
+		var srcRows int64
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize, key)
+			return
+		})
+		g.Go(func() (err error) {
+			dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key)
+			return
+		})
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		tr.rows.Add(srcRows)
+		if subrangeEqual(t, sh, dh) {
+			tv.mu.Lock()
+			tv.Subranges++
+			tv.SubrangesEqual++
+			tv.SourceRows += srcRows
+			tv.mu.Unlock()
+			return nil
+		}
 	}
 	c := counts{shadowed: tv.shadowed, collect: tv.collect}
 	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
@@ -244,6 +248,18 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	}
 	return nil
 }
+
+// hashShortcut reports whether equal subrange hashes may count a subrange equal without comparing
+// it: only when t's resolver declares that two identical sides resolve to no write
+// (merge.WritesNothingOnEqualSides: lww, union, prefer-*, newest-by). Identical sides are not
+// "nothing to write" for a resolver that changes equal inputs (a history's cap, a scrub, a custom
+// Decide override): verify's promise, clean only when resolving the source against the
+// destination writes nothing, then needs the resolver asked for every partition.
+func (t *table) hashShortcut() bool { return merge.WritesNothingOnEqualSides(t.resolver) }
+
+// subrangeEqual is verify's shortcut: a subrange whose two sides hash alike is counted equal, and
+// not compared, only under a resolver for which that means nothing to write (hashShortcut).
+func subrangeEqual(t *table, sh, dh subrangeSum) bool { return t.hashShortcut() && sh == dh }
 
 // partSource yields partitions in token order (a partitionStream); nil at the end. at is the Unix
 // second the partition next last returned was read at: its remaining TTLs are stated as of then.
