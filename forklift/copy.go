@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -35,6 +36,31 @@ type copier struct {
 	openSrc func(ctx context.Context, t *table, r TokenRange, pageSize int) rangeStream
 	// backoff is the wait before a partition's write attempt n+1 (nil: backoff).
 	backoff func(n int) time.Duration
+
+	// inflight records the run's multi-batch partitions in flight (nil: none are recorded); run
+	// names the run. recover holds the records a resumed run found (by inFlightID): such a
+	// partition is resolved by union when the copy reaches it (see InFlightStore).
+	inflight InFlightStore
+	run      string
+	recMu    sync.Mutex
+	recover  map[string]bool
+}
+
+// recovering reports whether the partition key of t was left in flight by a killed run.
+func (c *copier) recovering(t *table, key [][]byte) bool {
+	if c.recover == nil {
+		return false
+	}
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	return c.recover[inFlightID(t.Name(), key)]
+}
+
+// recovered forgets a record once its partition is repaired and the record cleared.
+func (c *copier) recovered(t *table, key [][]byte) {
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	delete(c.recover, inFlightID(t.Name(), key))
 }
 
 // rangeStream is one token range of the source read partition by partition, in Cassandra's order
@@ -350,11 +376,16 @@ func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Pa
 // expired meanwhile is not written.
 func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats, src *merge.Partition, readAt int64) error {
 	resolve := !t.blind || hasListCell(src)
+	resolver := t.resolver
+	recovering := c.recovering(t, src.Key)
+	if recovering { // left half-written by a killed run: the rule that cannot lose (InFlightStore)
+		resolve, resolver = true, inFlightUnion
+	}
 	var d *decision // nil until decided
 	attempt := func() error {
 		if d == nil {
 			var err error
-			if d, err = c.decide(ctx, t, src, readAt, resolve); err != nil {
+			if d, err = c.decide(ctx, t, resolver, src, readAt, resolve); err != nil {
 				d = nil
 				return err
 			}
@@ -375,6 +406,20 @@ func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats
 	if err != nil {
 		return err
 	}
+	if c.inflight != nil && (d.marked || recovering) {
+		// Its last batch landed: the partition is no longer in flight (invariant 1).
+		if err := retryWait(ctx, c.j.cfg.Retries, nil, wait, func() error {
+			return c.inflight.ClearInFlight(ctx, c.run, t.Name(), src.Key)
+		}); err != nil {
+			return err
+		}
+		if recovering {
+			c.recovered(t, src.Key)
+			stats.addRepaired(src.Key)
+			c.j.log.Warn("forklift: partition left in flight by a killed run repaired by union",
+				"table", t.Name(), "key", keyString(src.Key))
+		}
+	}
 	if d != nil && !t.blind {
 		stats.addConflicts(c.j.m, t.Name(), d.conflicts)
 	}
@@ -394,10 +439,11 @@ type decision struct {
 	conflicts  []merge.Conflict
 	quarantine *merge.Quarantine
 	sent       bool // statements of write were sent at least once: a re-send checks lists first
+	marked     bool // recorded in flight (InFlightStore): cleared once the write landed
 }
 
 // decide ages src to now and, where resolve, reads the destination and resolves src against it.
-func (c *copier) decide(ctx context.Context, t *table, src *merge.Partition, readAt int64, resolve bool) (*decision, error) {
+func (c *copier) decide(ctx context.Context, t *table, resolver merge.Resolver, src *merge.Partition, readAt int64, resolve bool) (*decision, error) {
 	d := &decision{aged: readAt}
 	if now := c.clock().Unix(); now > d.aged {
 		ageTTLs(src, int32(min(now-d.aged, 1<<30)))
@@ -412,7 +458,7 @@ func (c *copier) decide(ctx context.Context, t *table, src *merge.Partition, rea
 		return nil, err
 	}
 	d.dstReadAt = c.clock().UnixMicro()
-	res, err := t.resolver.Resolve(src, dst)
+	res, err := resolver.Resolve(src, dst)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s partition (%s): %w", t.Name(), keyHash(src.Key), err)
 	}
@@ -442,6 +488,13 @@ func (c *copier) writeDecided(ctx context.Context, t *table, stats *tableStats, 
 		return nil
 	}
 	stmts := t.statements(w, c.markerTS, d.dstReadAt)
+	if c.inflight != nil && !d.marked && batches(stmts, c.j.cfg.MaxBatchBytes) > 1 {
+		// Not atomic: recorded in flight before its first batch (invariant 1 of InFlightStore).
+		if err := c.inflight.MarkInFlight(ctx, c.run, t.Name(), w.Key); err != nil {
+			return err
+		}
+		d.marked = true
+	}
 	d.sent = true
 	if err := c.send(ctx, stmts); err != nil {
 		return err
@@ -616,11 +669,7 @@ func (c *copier) execOnce(ctx context.Context, stmts []stmt) error {
 		return c.j.dst.Query(st.text, st.args...).WithContext(ctx).Idempotent(true).Exec()
 	}
 	for len(stmts) > 0 {
-		n, size := 0, 0
-		for n < len(stmts) && (n == 0 || size+stmts[n].size <= c.j.cfg.MaxBatchBytes) {
-			size += stmts[n].size
-			n++
-		}
+		n := batchLen(stmts, c.j.cfg.MaxBatchBytes)
 		b := c.j.dst.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
 		for _, st := range stmts[:n] {
 			b.Query(st.text, st.args...)
@@ -631,4 +680,25 @@ func (c *copier) execOnce(ctx context.Context, stmts []stmt) error {
 		stmts = stmts[n:]
 	}
 	return nil
+}
+
+// batchLen is how many of stmts, in order, execOnce sends in its next batch: as many as fit in
+// maxBytes, and at least one.
+func batchLen(stmts []stmt, maxBytes int) int {
+	n, size := 0, 0
+	for n < len(stmts) && (n == 0 || size+stmts[n].size <= maxBytes) {
+		size += stmts[n].size
+		n++
+	}
+	return n
+}
+
+// batches is how many batches (or lone statements) execOnce sends stmts in.
+func batches(stmts []stmt, maxBytes int) int {
+	k := 0
+	for len(stmts) > 0 {
+		stmts = stmts[batchLen(stmts, maxBytes):]
+		k++
+	}
+	return k
 }

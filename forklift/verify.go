@@ -33,26 +33,30 @@ type VerifyReport struct {
 	Tables   []TableVerification `json:"tables"`
 	Missing  int64               `json:"missing"`
 	Mismatch int64               `json:"mismatched"`
-	// Clean is true when no table has a missing or mismatched cell: superseded cells (the
-	// destination holds something newer) and quarantined partitions are not differences.
+	// Clean is true when no table has a missing or mismatched cell, nor a partition a killed run
+	// left in flight (TableVerification.InFlight): superseded cells (the destination holds
+	// something newer) and quarantined partitions are not differences.
 	Clean bool `json:"clean"`
 }
 
 // TableVerification is one table's verify result. Counts are of cells (a missing key-only row
 // counts one); Ranges lists the subranges holding real differences, which Repair re-copies.
 type TableVerification struct {
-	Table            string       `json:"table"`
-	Resolver         string       `json:"resolver"`
-	Subranges        int          `json:"subranges"`
-	SubrangesEqual   int          `json:"subranges_equal"` // hashes equal: not compared further
-	SourceRows       int64        `json:"source_rows"`
-	Missing          int64        `json:"missing"`
-	Mismatched       int64        `json:"mismatched"`
-	Superseded       int64        `json:"superseded"`
-	Shadowed         int64        `json:"shadowed"` // of Superseded: proved shadowed by a repair (see ShadowStore)
-	Quarantined      int64        `json:"quarantined"`
-	Samples          []Difference `json:"samples,omitempty"`
-	DifferingRanges  []TokenRange `json:"differing_ranges,omitempty"`
+	Table           string       `json:"table"`
+	Resolver        string       `json:"resolver"`
+	Subranges       int          `json:"subranges"`
+	SubrangesEqual  int          `json:"subranges_equal"` // hashes equal: not compared further
+	SourceRows      int64        `json:"source_rows"`
+	Missing         int64        `json:"missing"`
+	Mismatched      int64        `json:"mismatched"`
+	Superseded      int64        `json:"superseded"`
+	Shadowed        int64        `json:"shadowed"` // of Superseded: proved shadowed by a repair (see ShadowStore)
+	Quarantined     int64        `json:"quarantined"`
+	Samples         []Difference `json:"samples,omitempty"`
+	DifferingRanges []TokenRange `json:"differing_ranges,omitempty"`
+	// InFlight names (key in hex) the partitions a killed run left half-written and no resumed
+	// run has repaired yet (see InFlightStore): the table is not clean while any is left.
+	InFlight         []string `json:"in_flight,omitempty"`
 	samplesPerKind   map[string]int
 	mu               *sync.Mutex
 	maxSamplesByKind int
@@ -108,12 +112,17 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 	if err != nil {
 		return rep, err
 	}
+	inflight, err := j.inFlightOf(ctx)
+	if err != nil {
+		return rep, err
+	}
 	rep.Tables = make([]TableVerification, len(tables))
 	for i, t := range tables {
 		rep.Tables[i] = TableVerification{Table: t.Name(), Resolver: t.cfg.Resolver, samplesPerKind: map[string]int{},
 			maxSamplesByKind: cfg.VerifySamples, mu: &sync.Mutex{}}
 		tvp := &rep.Tables[i]
 		tvp.collect = collect
+		tvp.InFlight = inflight[t.Name()]
 		if ss := j.shadows(); ss != nil {
 			ids, err := ss.LoadShadowed(ctx, cfg.RunID, t.Name())
 			if err != nil {
@@ -173,7 +182,11 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 			"mismatched", tv.Mismatched, "superseded", tv.Superseded, "quarantined", tv.Quarantined,
 			"subranges_equal", tv.SubrangesEqual, "subranges", tv.Subranges)
 	}
-	rep.Clean = rep.Missing == 0 && rep.Mismatch == 0
+	inFlight := 0
+	for i := range rep.Tables {
+		inFlight += len(rep.Tables[i].InFlight)
+	}
+	rep.Clean = rep.Missing == 0 && rep.Mismatch == 0 && inFlight == 0
 	if err != nil {
 		if ctx.Err() != nil {
 			return rep, fmt.Errorf("%w: %v", ErrInterrupted, err)
@@ -181,7 +194,8 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 		return rep, err
 	}
 	if !rep.Clean {
-		return rep, fmt.Errorf("%w: %d missing, %d mismatched cells", ErrDifferences, rep.Missing, rep.Mismatch)
+		return rep, fmt.Errorf("%w: %d missing, %d mismatched cells, %d partitions left half-written by a killed run (in flight: resume the run)",
+			ErrDifferences, rep.Missing, rep.Mismatch, inFlight)
 	}
 	return rep, nil
 }
