@@ -404,6 +404,16 @@ func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats
 	}
 	err := retryWait(ctx, c.j.cfg.Retries, func(error) { c.j.m.retries.WithLabelValues("write").Inc() }, wait, attempt)
 	if err != nil {
+		if d != nil && d.marked {
+			// Left in flight: when this run redoes the page (copyRange) it repairs the
+			// partition as a resumed run would (invariant 2 of InFlightStore).
+			c.recMu.Lock()
+			if c.recover == nil {
+				c.recover = map[string]bool{}
+			}
+			c.recover[inFlightID(t.Name(), src.Key)] = true
+			c.recMu.Unlock()
+		}
 		return err
 	}
 	if c.inflight != nil && (d.marked || recovering) {

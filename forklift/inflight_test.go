@@ -20,6 +20,14 @@ import (
 // the resumed run repairs it by union (every row of both sides), clears the record and names it
 // in its report; verify is then clean.
 func TestResumeRepairsPartitionLeftInFlight(t *testing.T) {
+	for _, sameRun := range []bool{false, true} {
+		testRepairInFlight(t, sameRun)
+	}
+}
+
+// testRepairInFlight: sameRun, the write fails for good (not a kill) and the same run redoes the
+// page (copyRange's retry from its checkpoint); otherwise a new process resumes the run.
+func testRepairInFlight(t *testing.T, sameRun bool) {
 	tb := testTable(t, "prefer-destination", nil, modelCols...)
 	src, dst := newModelDB(), newModelDB()
 	pk := cql.Raw(be32(1))
@@ -28,7 +36,8 @@ func TestResumeRepairsPartitionLeftInFlight(t *testing.T) {
 			args: []any{pk, cql.Raw(be32(ck)), cql.Raw([]byte{'a' + byte(ck)}), cql.Raw(a7bigint(int64(ck))), int64(10 + ck), 0}})
 	}
 	store := &MemoryCheckpoints{}
-	newCopier := func(kill bool) *copier {
+	kill := true
+	newCopier := func() *copier {
 		c := testCopier(t)
 		c.j.log = slog.New(slog.DiscardHandler)
 		c.j.store = store
@@ -56,7 +65,7 @@ func TestResumeRepairsPartitionLeftInFlight(t *testing.T) {
 		}
 		return c
 	}
-	c := newCopier(true)
+	c := newCopier()
 	if err := c.writePartition(context.Background(), tb, &tableStats{}, src.read(t, tb, string(be32(1))), 1000); err == nil {
 		t.Fatal("control: the killed write should fail")
 	}
@@ -71,10 +80,13 @@ func TestResumeRepairsPartitionLeftInFlight(t *testing.T) {
 		t.Fatalf("verify's in-flight partitions after the kill: %v, want %v", inflight, want)
 	}
 
-	// Resume: Run loads the run's records (loadRecovery), then redoes the page.
-	c = newCopier(false)
-	if c.recover, err = loadRecovery(context.Background(), store, "r", []*table{tb}); err != nil {
-		t.Fatal(err)
+	kill = false
+	if !sameRun {
+		// Resume: Run loads the run's records (loadRecovery), then redoes the page.
+		c = newCopier()
+		if c.recover, err = loadRecovery(context.Background(), store, "r", []*table{tb}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	stats := &tableStats{}
 	if err := c.writePartition(context.Background(), tb, stats, src.read(t, tb, string(be32(1))), 1000); err != nil {
@@ -83,7 +95,7 @@ func TestResumeRepairsPartitionLeftInFlight(t *testing.T) {
 	got, want := rowKeys(dst.read(t, tb, string(be32(1)))), rowKeys(src.read(t, tb, string(be32(1))))
 	clean, cnt := verifyModel(t, tb, src, dst)
 	if got != want || !clean {
-		t.Fatalf("after the resumed run the destination holds rows %s of the source's %s; verify clean=%v (%+v)", got, want, clean, cnt)
+		t.Fatalf("same run %v: after the redo the destination holds rows %s of the source's %s; verify clean=%v (%+v)", sameRun, got, want, clean, cnt)
 	}
 	if left, _ := store.LoadInFlight(context.Background(), "r"); len(left) != 0 {
 		t.Fatalf("the record is left after the repair: %v", left)
