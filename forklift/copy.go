@@ -352,7 +352,8 @@ func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Pa
 }
 
 // writePartition writes one source partition, read at the Unix second readAt: as it is (blind
-// lww), or resolved against what the destination holds. It decides once and retries the decision:
+// lww), or resolved against what the destination holds. It decides once and retries the write of
+// that decision:
 //
 //   - The decision: the source partition's TTLs aged to the second it is made (ageTTLs), the
 //     destination read and the partition resolved where it is not blind, and also, under blind
