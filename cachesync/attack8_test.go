@@ -1,6 +1,7 @@
 package cachesync
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -62,5 +63,48 @@ func TestAttack8ExpiredSetArrivingAfterAValueOfItsTimeDiverges(t *testing.T) {
 	}
 	if gx != "miss" {
 		t.Errorf("region X serves %q: the expired value at the same time should win (tombstone rule) and the key read as a miss", gx)
+	}
+}
+
+// TestAttack8ReplicatedValueWipedByItsOwnSecondEvent: a replicated set "is followed by itself
+// again" (SecondEvent, package doc: it replaces whatever FILL it meets), and CheckSecondInvalidation
+// makes that second event always late (SecondInvalidation ≥ TombstoneTTL + 2 × skew), so every
+// agent applies it as an invalidation at the set's own version. Before the seventh pass that
+// invalidation lost to the value at v ("a late set: an invalidation at v, loses to v", the
+// comments of attack3/4/5/6_test.go); since Supersedes makes a tombstone win a tie, it deletes the
+// value it repeats, in every region and in the origin's own (OwnQueue). Replicate then degenerates
+// into a delayed invalidate: no region keeps a replicated value past SecondInvalidation, and the
+// miss stampedes every region's database once per write.
+//
+// Interleaving: us Set k=v at V (replicate) → eu applies the set (serves v) → SecondInvalidation
+// later eu (and us, via its own queue) applies the second event, late → tombstone at V → k misses.
+func TestAttack8ReplicatedValueWipedByItsOwnSecondEvent(t *testing.T) {
+	clk := newTestClock()
+	const ttl = time.Minute
+	second := ttl + 2*DefaultMaxClockSkew
+	if err := CheckSecondInvalidation(second, ttl, DefaultMaxClockSkew); err != nil {
+		t.Fatal(err)
+	}
+	usMC, euMC := newFakeMemcache(clk.now), newFakeMemcache(clk.now)
+	us, sink := testClientAt(t, usMC, clk, "us", Rules{Default: Replicate})
+	if _, err := us.Set(context.Background(), &Item{Key: "k", Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	set := sink.evs[0]
+	usAgent, euAgent := testAgent(usMC, clk, ttl), testAgent(euMC, clk, ttl)
+	if _, err := euAgent.applyCache(set); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(second) // the second event arrives SecondInvalidation later, in every region
+	for _, a := range []*Agent{euAgent, usAgent} {
+		if _, err := a.applyCache(SecondEvent(set)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, mc := range map[string]*fakeMemcache{"eu": euMC, "us (origin)": usMC} {
+		c, _ := testClientAt(t, mc, clk, "x", Rules{Default: Replicate})
+		if it, err := c.Get(context.Background(), "k"); err != nil || string(it.Value) != "v" {
+			t.Errorf("%s: after the replicated set's own second event, Get(k) = %v, %v; want the replicated value v (no newer write exists: the second event repeats the set, it must not delete it)", name, it, err)
+		}
 	}
 }
