@@ -2,6 +2,11 @@ package cachesync
 
 import (
 	"context"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/smithy-go"
 	"testing"
 	"time"
 )
@@ -106,5 +111,106 @@ func TestAttack8ReplicatedValueWipedByItsOwnSecondEvent(t *testing.T) {
 		if it, err := c.Get(context.Background(), "k"); err != nil || string(it.Value) != "v" {
 			t.Errorf("%s: after the replicated set's own second event, Get(k) = %v, %v; want the replicated value v (no newer write exists: the second event repeats the set, it must not delete it)", name, it, err)
 		}
+	}
+}
+
+// gateSQS is an SQS whose server can restart (lose what it accepted, refuse calls while down) and
+// whose answer to one body (hold) is delayed until release: the call was accepted by the server
+// before the restart, its answer read by the client after another call failed.
+type gateSQS struct {
+	mu       sync.Mutex
+	down     bool
+	failed   int
+	accepted map[string]int
+	hold     string
+	held     chan struct{}
+	release  chan struct{}
+}
+
+func (s *gateSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+	body := aws.ToString(in.MessageBody)
+	s.mu.Lock()
+	if s.down {
+		s.failed++
+		s.mu.Unlock()
+		return nil, &smithy.GenericAPIError{Code: "InternalError", Message: "down", Fault: smithy.FaultServer}
+	}
+	s.accepted[body]++
+	s.mu.Unlock()
+	if body == s.hold {
+		close(s.held)
+		<-s.release
+	}
+	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil
+}
+
+func (s *gateSQS) SendMessageBatch(ctx context.Context, in *sqs.SendMessageBatchInput, _ ...func(*sqs.Options)) (*sqs.SendMessageBatchOutput, error) {
+	panic("BatchSize is 1")
+}
+
+func (s *gateSQS) count(body string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted[body]
+}
+
+// TestAttack8ResendWindowMissesAnAnswerReadAfterTheFailure: ResendWindow promises "when SQS
+// refuses sends (an outage), the events it accepted during this long before are sent again once it
+// takes sends again, since the server may have lost them with its state". With several Senders a
+// call the server accepted before it restarted can have its answer read after another sender's
+// call failed: sendFailed has already taken the window (suspect), so that event goes only into the
+// new window, and its own success (sendOK) ends the outage. When the server is back before any
+// other call fails, the event is never sent again: lost, though accepted in the window before.
+//
+// Interleaving: e0 accepted; B accepted (answer in flight) → server restarts, loses e0 and B →
+// A refused: outage, suspect={e0} → server up; B's answer read: done(B) → recent, sendOK ends the
+// outage and resends e0 → A's retry succeeds → B never resent; eu never gets B.
+func TestAttack8ResendWindowMissesAnAnswerReadAfterTheFailure(t *testing.T) {
+	evB := testEvent(1)
+	bb, _ := evB.Marshal()
+	s := &gateSQS{accepted: map[string]int{}, hold: string(bb), held: make(chan struct{}), release: make(chan struct{})}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{BatchSize: 1, Senders: 4, FlushInterval: time.Millisecond, ResendWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, 2*time.Second)
+	ctx := context.Background()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	e0 := testEvent(0)
+	b0, _ := e0.Marshal()
+	if err := p.Publish(ctx, e0); err != nil {
+		t.Fatal(err)
+	}
+	wait("e0 accepted", func() bool { return s.count(string(b0)) > 0 })
+	if err := p.Publish(ctx, evB); err != nil {
+		t.Fatal(err)
+	}
+	<-s.held // the server accepted B; its answer is on the way
+	s.mu.Lock()
+	s.accepted, s.down = map[string]int{}, true // the server restarts: it has lost e0 and B
+	s.mu.Unlock()
+	evA := testEvent(2)
+	ba, _ := evA.Marshal()
+	if err := p.Publish(ctx, evA); err != nil {
+		t.Fatal(err)
+	}
+	wait("A refused", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.failed > 0 })
+	s.mu.Lock()
+	s.down = false // back, empty
+	s.mu.Unlock()
+	close(s.release) // B's answer is read now
+	wait("A accepted", func() bool { return s.count(string(ba)) > 0 })
+	wait("e0 resent", func() bool { return s.count(string(b0)) > 0 })
+	time.Sleep(300 * time.Millisecond)
+	if s.count(string(bb)) == 0 {
+		t.Errorf("B, accepted by SQS just before its restart (within ResendWindow before the outage), was never sent again: the server lost it, and eu never receives it (resent %d)", p.Resent())
 	}
 }
