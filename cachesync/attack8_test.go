@@ -124,6 +124,7 @@ type gateSQS struct {
 	accepted map[string]int
 	hold     string
 	held     chan struct{}
+	heldOnce sync.Once
 	release  chan struct{}
 }
 
@@ -138,7 +139,7 @@ func (s *gateSQS) SendMessage(ctx context.Context, in *sqs.SendMessageInput, _ .
 	s.accepted[body]++
 	s.mu.Unlock()
 	if body == s.hold {
-		close(s.held)
+		s.heldOnce.Do(func() { close(s.held) }) // B sent again (the resend) must not close it twice
 		<-s.release
 	}
 	return &sqs.SendMessageOutput{MessageId: aws.String("m")}, nil

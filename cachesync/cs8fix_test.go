@@ -56,3 +56,46 @@ func TestAddOfAnExpiredValueOrdersAsItsDelete(t *testing.T) {
 		t.Errorf("region X (invalidation, then the Add) holds %+v, region Y (the Add's event, then the invalidation) %+v: want both the delete at (t, b)", sx, sy)
 	}
 }
+
+// TestLateOKOfACallBegunBeforeTheFailureKeepsTheOutage: only a call begun after an outage's
+// first failure ends it (resendState invariant 3). The answer to a call begun before, read
+// after, says nothing about the server since: the outage stays on and nothing is resent yet; the
+// event that call carried joins the resend set (invariant 2); the first OK of a call begun after
+// the failure ends the outage and resends both.
+func TestLateOKOfACallBegunBeforeTheFailureKeepsTheOutage(t *testing.T) {
+	s := &gateSQS{accepted: map[string]int{}, held: make(chan struct{}), release: make(chan struct{})}
+	url := "https://sqs.eu-west-1.amazonaws.com/000000000000/eu"
+	p, err := newPublisher(s, []string{url}, PublisherOptions{BatchSize: 1, Senders: 1, FlushInterval: time.Millisecond, ResendWindow: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeAtEnd(t, p, 2*time.Second)
+	entry := func(i int) outEntry {
+		b, _ := testEvent(i).Marshal()
+		return outEntry{body: string(b), op: OpInvalidate}
+	}
+	e0, b := entry(0), entry(1)
+	p.done(url, []outEntry{e0}, time.Now())
+	beforeB := time.Now() // B's call begins
+	p.sendFailed(url)     // another sender's call fails: the outage begins
+	p.done(url, []outEntry{b}, beforeB)
+	p.sendOK(url, beforeB) // B's answer, read now
+	p.recentMu.Lock()
+	outage, suspect := p.state(url).outage, len(p.state(url).suspect)
+	p.recentMu.Unlock()
+	if !outage || p.Resent() != 0 {
+		t.Fatalf("the late OK of a call begun before the failure ended the outage (outage %v, resent %d)", outage, p.Resent())
+	}
+	if suspect != 2 {
+		t.Fatalf("resend set holds %d events, want 2 (e0, in recent at the failure, and B, begun before it)", suspect)
+	}
+	p.sendOK(url, time.Now()) // a call begun after the failure
+	if p.Resent() != 2 {
+		t.Errorf("the first OK after the failure resent %d events, want 2", p.Resent())
+	}
+	for _, e := range []outEntry{e0, b} {
+		if s.count(e.body) != 1 {
+			t.Errorf("%s sent %d times after the outage, want once", e.body, s.count(e.body))
+		}
+	}
+}
