@@ -1,0 +1,113 @@
+package chaos
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/globalcloud/islands/cachesync"
+)
+
+// The fourth checker attacker's tests: each plants, in a synthetic history and final state built as
+// planted_test.go and the earlier attack files build them, a real violation the checker (today's
+// code) reports as clean. Every test here fails on the code it was written against.
+
+// Violation: a torn logged batch. Key 1's tags hold e1, which only two writes of unknown outcome
+// ever added: batch b {add e1 to k1, update k2 "vb"} and batch c {add e1 to k1, update k3 "vc"};
+// every side holds k2 = "v2" and k3 = "v3" (acknowledged, older than b and c), so neither b's
+// update nor c's applied, yet one of their adds did. Real: a logged batch applies whole or not at
+// all (dualwrite's invariant 1) — no choice of which writes of unknown outcome applied explains
+// the final state: with ten of the other writes below instead of eleven (a group of 12) the
+// checker reports exactly this torn-batch. Missed: the history
+// also holds eleven other writes of unknown outcome of key 1 (updates that timed out before the
+// acknowledged a, and that lose to it whatever happened: they change nothing in the verdict),
+// which put b and c in a group of 13 > maxUnknownSearch, and explainOutcomes skips such a group
+// silently — no violation, no finding. A campaign has hundreds of timed-out writes over 40 keys, so
+// most groups are that large: the search is off where it is needed (faults), with nothing said.
+func TestAttackChecker4TornBatchInALargeGroupOfUnknownWrites(t *testing.T) {
+	b := &pb{}
+	for i := 0; i < 11; i++ {
+		b.w("writer-us#0", fmt.Sprintf("x%d", i), Info, int64(50+i), time.Millisecond, Mut{F: FUpdate, K: 1, V: fmt.Sprintf("vx%d", i)})
+	}
+	b.ok("a", 100, Mut{F: FUpdate, K: 1, V: "va"})
+	b.ok("a2", 100, Mut{F: FUpdate, K: 2, V: "v2"})
+	b.ok("a3", 100, Mut{F: FUpdate, K: 3, V: "v3"})
+	b.w("writer-us#0", "b", Info, 200, time.Millisecond, Mut{F: FAdd, K: 1, Elem: "e1"}, Mut{F: FUpdate, K: 2, V: "vb"})
+	b.w("writer-us#0", "c", Info, 210, time.Millisecond, Mut{F: FAdd, K: 1, Elem: "e1"}, Mut{F: FUpdate, K: 3, V: "vc"})
+	b.drained()
+	k1 := row("va", 100)
+	k1.Tags = []string{"e1"}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: k1, 2: row("v2", 100), 3: row("v3", 100)}, map[int]RowState{})
+	r := Check(b.ops, f, attack3Opts)
+	if !containsCheck(r, "torn-batch") && !containsCheck(r, "diverged") {
+		t.Errorf("torn batch among 13 writes of unknown outcome not reported; violations %v; findings %v", r.Violations, r.Findings)
+	}
+}
+
+// Violation: us-east-1's read of a cache-only key goes back in time. writer-us#0's set s1 of the
+// key timed out (info) with version V1 (cachesync's Set returns its version with the error, and
+// the workload records it); the same writer then made set s2 of the key, acknowledged at version
+// V2 > V1, and a later read in us-east-1 returned s1's value. Real: s2 stored its value at V2 in
+// us-east-1's memcached before returning, and an older version never overwrites a newer one (the
+// same argument as the checker's stale-read for an acknowledged s1); s1's version is older — the
+// history records it, and a client's hybrid clock gives s2, made after s1 returned, a later one
+// in any case (cachesync.Client.Now) — and no event brings a region's own set back to it; nothing
+// killed memcached-us. Missed: cacheOnlyStaleReads skips every read of a set whose outcome is not
+// ok ("judged by readValues, or its version unknown"), though its version is known, and
+// readValues only checks that some set of the key made the value.
+func TestAttackChecker4CacheOnlyReadOfAnUnknownSetAfterANewerOwnSet(t *testing.T) {
+	sec := int64(time.Second)
+	t0 := int64(1_765_000_000) * sec
+	us := func(at int64) int64 { return at / 1000 }
+	key := CacheOnlyKey(1)
+	ops := []Op{
+		{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs1"},
+		{Time: t0 + sec/2, Type: Info, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0 + 1000), Err: "memcache: connection timeout"},
+		{Time: t0 + sec, Type: Invoke, Process: "writer-us#0", ID: "s2", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs2"},
+		{Time: t0 + sec + 1000, Type: OK, Process: "writer-us#0", ID: "s2", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0 + sec)},
+		{Time: t0 + 2*sec, Type: Invoke, Process: "writer-us#0", ID: "g", F: FCacheGet, Region: "us-east-1", Key: key},
+		{Time: t0 + 2*sec + 1000, Type: OK, Process: "writer-us#0", ID: "g", F: FCacheGet, Region: "us-east-1", Key: key, Value: "vs1"},
+		{Time: t0 + 30*sec, Type: Drained, Process: "writer-us#0", Region: "us-east-1"},
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+	f.Cache = map[string]map[string]CacheEntry{"us-east-1": {key: {Value: "vs2", Version: cachesync.Version{Micros: us(t0 + sec), Origin: "us-east-1"}}}}
+	r := Check(ops, f, attack3Opts)
+	if !containsCheck(r, "stale-read") {
+		t.Errorf("a read of an older (unknown-outcome) set after the region's own newer acknowledged set not reported; violations %v", r.Violations)
+	}
+}
+
+// Violation: eu-west-1's cache holds, for good, "vs1" of set s1 of a cache-only key, while set
+// s2 of the same key, made by the same writer after s1 returned, was acknowledged: the newest
+// acknowledged set is s2, and the entry is neither it nor absent. s1 timed out (info) and the
+// history records its version V1 (Set returns it with the error); the entry carries a version
+// 1.2 s after s1 was invoked — not V1, and later than s2's V2, so s2 loses against it in every
+// region. Real: an entry of s1's value carries s1's version (cachesync stores and sends the value
+// at the version Set made), V1 < V2 (recorded; and the client's hybrid clock makes V2 later than
+// every version it made before); the entry is a version no clock made for that value, and the
+// value is stale for good. Missed: for a set of unknown outcome the checker ignores its recorded
+// version and only bounds the entry's version by the set's completion + the history's skew + a
+// second (TestAttackChecker3CacheOnlyEntryWithAVersionNoClockMade's fix): 1.2 s is inside that
+// slack, and above V2, so the entry passes as the newest.
+func TestAttackChecker4CacheOnlyEntryInsideTheSlackOverANewerOwnSet(t *testing.T) {
+	sec := int64(time.Second)
+	t0 := int64(1_765_000_000) * sec
+	us := func(at int64) cachesync.Version { return cachesync.Version{Micros: at / 1000, Origin: "us-east-1"} }
+	key := CacheOnlyKey(1)
+	ops := []Op{
+		{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs1"},
+		{Time: t0 + sec/2, Type: Info, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0 + 1000).Micros, Err: "memcache: connection timeout"},
+		{Time: t0 + sec/2 + 1000, Type: Invoke, Process: "writer-us#0", ID: "s2", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs2"},
+		{Time: t0 + sec/2 + 2000, Type: OK, Process: "writer-us#0", ID: "s2", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0 + sec/2 + 1000).Micros},
+		{Time: t0 + 30*sec, Type: Drained, Process: "writer-us#0", Region: "us-east-1"},
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+	f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {key: {Value: "vs1", Version: us(t0 + 1200*int64(time.Millisecond))}}}
+	r := Check(ops, f, attack3Opts)
+	if !containsCheck(r, "stale-cache") && !containsCheck(r, "version") {
+		t.Errorf("an entry of an unknown set with a version not its own, over a newer acknowledged set of the same writer, not reported; violations %v", r.Violations)
+	}
+}
