@@ -136,3 +136,29 @@ func TestAttackChecker4GoroutinesLeakedByAnEarlierIncarnation(t *testing.T) {
 		t.Errorf("goroutines leaked after writer-us#0's Close not reported; violations %v", r.Violations)
 	}
 }
+
+// Violation: a writer that never reported its end — writer-usw stuck from its start (its session
+// never opened; the campaign's Terminate at the end killed it) recorded no line at all, so its
+// history file is empty; writer-us ran, wrote and drained. The final state names writer-usw: the
+// campaign's end-of-run spill drain opened its spill (Final.SpillDrained, keyed by its replay
+// directory + "-spill", one per writer config). Real: the drain rule's own case, "never reported
+// its end (stuck, or died)", and the checker's rule that a workload that never ran checked
+// nothing ("0 violations would be a verdict on no traffic") — here for one region of three:
+// us-west-2's writes, caches and waits were never exercised, and a writer hung at start is the
+// kind of defect (a session that never opens) the campaign exists to find. Missed: the drain check
+// knows the writers only from the history's lines (lastInc), and the "no operation" check fires
+// only when the whole history is empty; nothing compares the writers the final state names with
+// the writers the history shows.
+func TestAttackChecker4WriterThatRecordedNothing(t *testing.T) {
+	b := &pb{}
+	b.ok("a", 10, Mut{F: FUpdate, K: 1, V: "va"})
+	b.cache("writer-us#0", "a-i0", FCacheDel, RowKey(1), "", OK, 11, "a")
+	b.drained("writer-us#0")
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("va", 10)}, map[int]RowState{})
+	f.SpillDrained = map[string]SpillDrain{"chaos-out/replay-us-spill": {}, "chaos-out/replay-usw-spill": {}}
+	r := Check(b.ops, f, attack3Opts)
+	if !containsCheck(r, "drain") && !containsCheck(r, "history") {
+		t.Errorf("writer-usw, named by the final state, recorded nothing and was not reported; violations %v", r.Violations)
+	}
+}
