@@ -162,3 +162,34 @@ func TestAttackChecker4WriterThatRecordedNothing(t *testing.T) {
 		t.Errorf("writer-usw, named by the final state, recorded nothing and was not reported; violations %v", r.Violations)
 	}
 }
+
+// Violation: a cache read returned a value no write wrote — the empty one. us-east-1's Get of row
+// key 1 (and, in the second case, of a cache-only key) hit and returned an item whose value is
+// empty: the history's ok completion with no "miss" and no value. Real: every value the workload
+// writes, to a row or a cache-only key, is "v<op id>…" (valueOf), never empty, and cachesync's Get
+// returns the key's item or a miss (a tombstone reads as a miss): an empty hit is an invented
+// value — a tombstone or a lease decoded as a value, a reply of another command on a reused
+// connection — exactly what the checker's invented rule is for ("every value a cache read
+// returned ... is one some write of that key wrote"); the application would serve an empty row.
+// Missed: readValues (and both stale-read checks) skip every hit whose value is "" (`c.End.Value
+// == ""`), as if an empty value were no value; the history's Value is omitempty, so the hit shows
+// only as an ok get without "miss" — which the checker never looks at.
+func TestAttackChecker4EmptyValueReturnedByACacheHit(t *testing.T) {
+	for _, key := range []string{RowKey(1), CacheOnlyKey(1)} {
+		t.Run(key, func(t *testing.T) {
+			b := &pb{}
+			b.ok("a", 10, Mut{F: FUpdate, K: 1, V: "va"})
+			b.cache("writer-us#0", "a-i0", FCacheDel, RowKey(1), "", OK, 11, "a")
+			b.cache("writer-us#0", "s", FCacheSet, CacheOnlyKey(1), "vs", OK, 12, "")
+			b.cache("writer-us#0", "g", FCacheGet, key, "", OK, 0, "") // a hit: no "miss", value ""
+			b.drained()
+			var f Final
+			f.Rows, f.Holds = attackThree(map[int]RowState{1: row("va", 10)}, map[int]RowState{})
+			f.Cache = map[string]map[string]CacheEntry{"us-east-1": {CacheOnlyKey(1): {Value: "vs", Version: cachesync.Version{Micros: 12, Origin: "us-east-1"}}}}
+			r := Check(b.ops, f, attack3Opts)
+			if !containsCheck(r, "invented") {
+				t.Errorf("a cache hit returning an empty value no write wrote not reported; violations %v", r.Violations)
+			}
+		})
+	}
+}
