@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -523,8 +524,21 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		case d.Backlog > 0 || d.Err != "":
 			add(Violation{Check: "drain", What: fmt.Sprintf("%s: replay log not drained after healing: %d writes still waiting (%s)", d.Process, d.Backlog, d.Err)})
 		}
-		if ok && d.Leaked > 0 {
-			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", d.Process, d.Leaked)})
+	}
+	// The promise "no dualwrite/cachesync goroutine after Close" is per Close: every incarnation's
+	// Drained line is read, not only the last one's (a later clean Close does not undo a leak
+	// measured in another process).
+	for _, op := range h {
+		if op.Type == Drained && strings.HasPrefix(op.Process, "writer-") && op.Leaked > 0 {
+			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", op.Process, op.Leaked), Ops: []Op{op}})
+		}
+	}
+	// Every writer the final state names (its spill, one per writer configuration) must have recorded
+	// operations: a writer silent from its start (stuck before its first line, its history lost)
+	// exercised nothing, and 0 violations over it would be a verdict on no traffic.
+	for _, wr := range namedWriters(f) {
+		if _, ok := lastInc[wr]; !ok {
+			add(Violation{Check: "drain", What: fmt.Sprintf("%s, named by the final state (its publisher spill), recorded no operation: it never reported its start or its end (stuck, or died)", wr)})
 		}
 	}
 	for _, dir := range sortedKeys(f.Pending) {
@@ -1318,6 +1332,26 @@ func lastBrokerRestart(h []Op, region string) int64 {
 // (agent.go's AgentOptions). The delayed second event adds SecondInvalidation before it is
 // visible at all.
 const agentWindow = 10 * time.Second
+
+// namedWriters returns the writers the final state names by their publisher spill
+// "replay-<name>-spill" (SpillDrained: one per writer configuration the campaign ran; Spill), as
+// "writer-<name>". (Pending is not read: a replay directory exists only once a writer opened it.)
+func namedWriters(f Final) []string {
+	names := map[string]bool{}
+	add := func(dir string) {
+		base := strings.TrimSuffix(filepath.Base(dir), "-spill")
+		if n, ok := strings.CutPrefix(base, "replay-"); ok && n != "" && !strings.Contains(n, "-") {
+			names["writer-"+n] = true
+		}
+	}
+	for d := range f.SpillDrained {
+		add(d)
+	}
+	for d := range f.Spill {
+		add(d)
+	}
+	return sortedKeys(names)
+}
 
 // killLoses returns whether a kill -9 of one of targets (region's broker's in-memory queue, its
 // cache) could have lost an event bound for region from a writer of region from, sent at a given
