@@ -240,7 +240,7 @@ func staleness(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp, 
 	var rep StalenessReport
 	var during, calm []time.Duration
 	for _, c := range ops {
-		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" {
 			continue
 		}
 		rep.Reads++
@@ -355,7 +355,7 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 		}
 	}
 	for _, c := range ops {
-		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" {
 			continue
 		}
 		var k int
@@ -426,9 +426,12 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 		}
 	}
 	for _, c := range ops {
+		// A hit's value is judged whatever it is, the empty one too (the workload never writes an
+		// empty value, and Get answers the key's item or a miss: an empty hit is invented). A fill
+		// that read nothing (no row, an error before its read, no completion) records no value.
 		read := c.Invoke.F == FCacheGet && c.Outcome == OK && c.End.Err != "miss"
-		fill := c.Invoke.F == FCacheFill
-		if !(read || fill) || c.End.Value == "" {
+		fill := c.Invoke.F == FCacheFill && c.End.Type != "" && (c.End.Type != Fail || c.End.Value != "")
+		if !(read || fill) {
 			continue
 		}
 		what := "read"
@@ -501,7 +504,7 @@ func cacheOnlyStaleReads(ops []Completed, cacheSets map[string]Completed, faults
 	var out []Violation
 	n := 0
 	for _, c := range ops {
-		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" || strings.HasPrefix(c.Invoke.Key, "chaos-row:") {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || strings.HasPrefix(c.Invoke.Key, "chaos-row:") {
 			continue
 		}
 		src, ok := cacheSets[c.End.Value]
