@@ -95,6 +95,9 @@ type CheckOptions struct {
 	// The library's contract asks SecondInvalidation ≥ TombstoneTTL + 2 × skew: a history whose
 	// composed skews breach it is a finding of the campaign (its configuration), not a violation.
 	TombstoneTTL, SecondInvalidation time.Duration
+	// ResendWindow is the writers' publishers' cachesync ResendWindow (0 = CampaignResendWindow;
+	// negative = off): a broker kill excuses a lost event only outside what they resend.
+	ResendWindow time.Duration
 }
 
 // Result is what the checker concludes.
@@ -357,13 +360,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		histEnd = max(histEnd, op.Time)
 	}
 	lagFindings := map[string]int{}
+	resent := resentAfterOutage(ops, h, cmp.Or(opt.ResendWindow, CampaignResendWindow))
 	for _, region := range sortedKeys(f.Cache) {
 		bound := opt.SecondInvalidation + agentWindow
 		if opt.SecondInvalidation <= 0 {
 			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
 		}
-		brokerLost := killLoses(faults, bound, region, writers, "elasticmq", "elasticmq-"+short(region))
-		cacheLost := killLoses(faults, bound, region, writers, "memcached-"+short(region))
+		brokerLost := killLoses(faults, bound, region, writers, resent, "elasticmq", "elasticmq-"+short(region))
+		cacheLost := killLoses(faults, bound, region, writers, nil, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -467,12 +471,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if cacheLost(newest.End.Time, newest.Invoke.Region) {
+				if cacheLost(newest.End.Time, newest.Invoke.Region, newest.Invoke.Process) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
 						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
 					continue
 				}
-				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region) {
+				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region, newest.Invoke.Process) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
 				}
@@ -851,7 +855,7 @@ type invalidated struct {
 //     through that queue; in the writer's own region the first event is a direct delete and only
 //     the second goes through it, which matters only when the region's fills read a follower that
 //     lags the acknowledgement (fillsSeeWrite false).
-func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(at int64, from string) bool) (why string, newest *Completed, invs []invalidated) {
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(at int64, from, proc string) bool) (why string, newest *Completed, invs []invalidated) {
 	key := RowKey(k)
 	var cands []*Completed // the writes superseding src that may have applied where region's fills read
 	for i := range ops {
@@ -882,7 +886,7 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 		if own(c) && fillsSeeWrite(region, c.Invoke.Phase) {
 			return false // the direct delete removed every older fill; later fills read c
 		}
-		return brokerLost(d.End.Time, c.Invoke.Region)
+		return brokerLost(d.End.Time, c.Invoke.Region, d.Invoke.Process)
 	}
 	// out reports whether c's events went out to region: its invalidation completed, or (another
 	// region) it returned the local memcached's error with the events sent.
@@ -1363,14 +1367,18 @@ func namedWriters(f Final) []string {
 // from from). A fault elsewhere holds nothing bound for region; a kill minutes after the event,
 // with nothing on its path holding it, found the queue without it: the agent had applied it long
 // before. writers maps each writer (writer-eu) to its region.
-func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, targets ...string) func(at int64, from string) bool {
-	var kills []int64
+//
+// resent (nil: none) reports whether the publisher of process proc sent again, after the kill
+// [start, end], an event it had accepted at at (cachesync's ResendWindow): such a kill loses
+// nothing of it, and only a kill the contract allows to lose the event excuses its loss.
+func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, resent func(at, start, end int64, proc string) bool, targets ...string) func(at int64, from, proc string) bool {
+	var kills []window
 	for _, w := range faults {
 		if w.kind == KindKill && slices.Contains(targets, w.target) {
-			kills = append(kills, w.start)
+			kills = append(kills, w)
 		}
 	}
-	return func(at int64, from string) bool {
+	return func(at int64, from, proc string) bool {
 		path := []string{"elasticmq", "elasticmq-" + short(region), "agent-" + short(region), "memcached-" + short(region)}
 		for wr, r := range writers {
 			if r == from {
@@ -1392,9 +1400,45 @@ func killLoses(faults windows, bound time.Duration, region string, writers map[s
 		for _, w := range on {
 			all = append(all, w.target)
 		}
-		for _, t := range kills {
-			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound {
+		for _, k := range kills {
+			t := k.start
+			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound &&
+				(resent == nil || !resent(at, k.start, k.end, proc)) {
 				return true
+			}
+		}
+		return false
+	}
+}
+
+// resentAfterOutage returns whether a publisher resent, after a broker kill [start, end], an
+// event it had accepted at at — cachesync's promise (PublisherOptions.ResendWindow): when SQS
+// refuses sends, the events it accepted during ResendWindow before are sent again once it takes
+// sends again. It holds when all of: the publisher's process proc sent during the kill (a cache
+// event it invoked in [start, end): the refusal that opens the outage, and the first such send
+// is no earlier), that first refused send came at most window after at (the event was accepted
+// at or after its invalidation completed, so inside the window), and proc was still running
+// after the kill ended (a later line of it: the recovery's send, or Close's spill of what was set
+// aside). Otherwise the contract allows the loss (no outage seen, the event older than the
+// window, the publisher gone with its memory). window ≤ 0: no resend.
+func resentAfterOutage(ops []Completed, h []Op, window time.Duration) func(at, start, end int64, proc string) bool {
+	lastLine := map[string]int64{}
+	for _, op := range h {
+		lastLine[op.Process] = max(lastLine[op.Process], op.Time)
+	}
+	sends := map[string][]int64{} // process -> invoke times of its cache events, in order
+	for _, c := range ops {
+		if c.Invoke.F == FCacheSet || c.Invoke.F == FCacheDel {
+			sends[c.Invoke.Process] = append(sends[c.Invoke.Process], c.Invoke.Time)
+		}
+	}
+	return func(at, start, end int64, proc string) bool {
+		if window <= 0 || proc == "" || lastLine[proc] <= end {
+			return false
+		}
+		for _, t := range sends[proc] {
+			if t >= start && t < end {
+				return t-at <= int64(window)
 			}
 		}
 		return false
