@@ -446,10 +446,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			case src.Outcome == Fail:
 				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s, which was not applied (%s)", region, key, e.Value, src.Invoke.ID, src.End.Err), Ops: []Op{src.Invoke, src.End}})
 				continue
-			case src.Outcome == OK && src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
-				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
+			case src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
+				// The set's version as recorded — acknowledged, or of unknown outcome (Set returns
+				// the version it made with its error): an entry of its value carries that version.
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s (%s) returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Outcome, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
-			case src.Outcome != OK && e.Version.Micros > (cmp.Or(src.End.Time, histEnd)+int64(skew)+int64(time.Second))/1000:
+			case src.Outcome != OK && src.End.TS <= 0 && e.Version.Micros > (cmp.Or(src.End.Time, histEnd)+int64(skew)+int64(time.Second))/1000:
 				// A set of unknown outcome: its version is the writing client's clock when it made
 				// it (cachesync.Version), a hybrid clock that follows only versions other clocks
 				// made: at most the set's completion time plus the history's largest composed

@@ -482,7 +482,8 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 }
 
 // cacheOnlyStaleReads finds reads of cache-only keys that went back in time in a region: a read
-// returning the value of an acknowledged set older (by version) than a set or delete of the same
+// returning the value of a set (acknowledged, or of unknown outcome: judged by the version the
+// history records for it, Set returning it with its error) older (by version) than a set or delete of the same
 // key made in the reader's own region and acknowledged before the read began. cachesync's Set
 // and Delete store the value (or tombstone) at their version in the region's memcached before
 // they return, and an older event never overwrites a newer value; a value set in a region never
@@ -508,8 +509,8 @@ func cacheOnlyStaleReads(ops []Completed, cacheSets map[string]Completed, faults
 			continue
 		}
 		src, ok := cacheSets[c.End.Value]
-		if !ok || src.Invoke.Key != c.Invoke.Key || src.Outcome != OK || src.End.TS <= 0 {
-			continue // judged by readValues, or its version unknown
+		if !ok || src.Invoke.Key != c.Invoke.Key || src.Outcome == Fail || src.End.TS <= 0 {
+			continue // judged by readValues, or its version unknown (a set of unknown outcome records its version when Set made one)
 		}
 		read := cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}
 		for _, w := range local[c.Invoke.Region+" "+c.Invoke.Key] {
