@@ -237,7 +237,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		byKey[k] = ws
 	}
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
-	res.Violations = append(res.Violations, explainOutcomes(f, byKey)...)
+	vs, fs := explainOutcomes(f, byKey)
+	res.Violations = append(res.Violations, vs...)
+	res.Findings = append(res.Findings, fs...)
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
 	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
 	completed := map[string]bool{} // operation ids completed: each has one outcome
