@@ -1422,13 +1422,17 @@ func killLoses(faults windows, bound time.Duration, region string, writers map[s
 // event it invoked in [start, end): the refusal that opens the outage, and the first such send
 // is no earlier), that first refused send came at most window after at (the event was accepted
 // at or after its invalidation completed, so inside the window), and proc was still running
-// after the kill ended (a later line of it: the recovery's send, or Close's spill of what was set
-// aside). Otherwise the contract allows the loss (no outage seen, the event older than the
+// after the kill ended (a later line of it: the recovery's send) or closed after that send (its
+// Drained line: Close spilled what it set aside, for the next publisher to send). Otherwise the contract allows the loss (no outage seen, the event older than the
 // window, the publisher gone with its memory). window ≤ 0: no resend.
 func resentAfterOutage(ops []Completed, h []Op, window time.Duration) func(at, start, end int64, proc string) bool {
 	lastLine := map[string]int64{}
+	closed := map[string]int64{} // process -> its Drained line: Close spilled what it set aside
 	for _, op := range h {
 		lastLine[op.Process] = max(lastLine[op.Process], op.Time)
+		if op.Type == Drained {
+			closed[op.Process] = op.Time
+		}
 	}
 	sends := map[string][]int64{} // process -> invoke times of its cache events, in order
 	for _, c := range ops {
@@ -1437,12 +1441,12 @@ func resentAfterOutage(ops []Completed, h []Op, window time.Duration) func(at, s
 		}
 	}
 	return func(at, start, end int64, proc string) bool {
-		if window <= 0 || proc == "" || lastLine[proc] <= end {
+		if window <= 0 || proc == "" {
 			return false
 		}
 		for _, t := range sends[proc] {
 			if t >= start && t < end {
-				return t-at <= int64(window)
+				return t-at <= int64(window) && (lastLine[proc] > end || closed[proc] >= t)
 			}
 		}
 		return false
