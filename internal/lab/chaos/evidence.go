@@ -113,7 +113,7 @@ func elementsOf(ws []writeOp, k int, have []string) []string {
 }
 
 // searchBudget bounds the work of explainOutcomes' search for one group of writes of unknown
-// outcome (assignments tried): a group whose search runs out of it is not judged, and says so in
+// outcome (choices and cell evaluations): a group whose search runs out of it is not judged, and says so in
 // a finding (never clean by omission). A variable only so a test can lower it.
 var searchBudget = 1 << 20
 
@@ -132,8 +132,9 @@ var searchBudget = 1 << 20
 // remove (or delete) not older than every acknowledged add and newer than every acknowledged
 // remove — a write relevant to no cell changes nothing whatever happened to it and is left out;
 // the writes are split into independent components (writes that share no relevant cell are
-// searched apart); a component is searched depth-first, each cell judged as soon as the last of
-// its variables is chosen, within searchBudget steps (a cell alone needs none: cellSatisfiable).
+// searched apart); a component is searched depth-first, every cell naming a variable checked
+// forward after each choice (cellSatisfiable's argument: a dead branch is cut at its first
+// choice), within searchBudget steps (a cell alone needs none: cellSatisfiable).
 // A component whose search runs out of the budget is returned as a finding (its cells not
 // judged), never passed over silently.
 func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, findings []string) {
@@ -152,8 +153,10 @@ func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, finding
 	}
 	ids := sortedKeys(unknown)
 	index := map[string]int{}
+	tsOf := make([]int64, len(ids))
 	for i, id := range ids {
 		index[id] = i
+		tsOf[i] = unknown[id].ts
 	}
 	// The cells the writes of unknown outcome touch, on the sides that receive them, with the
 	// writes relevant to each.
@@ -233,7 +236,7 @@ func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, finding
 			}
 		}
 		budget := searchBudget
-		sat, done := searchOutcomes(cs, len(ids), eval, &budget)
+		sat, done := searchOutcomes(cs, tsOf, eval, &budget)
 		if !done {
 			findings = append(findings, fmt.Sprintf("writes %v of unknown outcome (%d, keys %v): the search of which applied ran out of its budget (%d steps), so their %d cells were not judged — neither clean nor a violation",
 				members, len(members), sortedInts(gkeys), searchBudget, len(cs)))
@@ -251,7 +254,7 @@ func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, finding
 				}
 			}
 			budget := searchBudget
-			if sat, done := searchOutcomes(own, len(ids), eval, &budget); done && !sat {
+			if sat, done := searchOutcomes(own, tsOf, eval, &budget); done && !sat {
 				kind = "torn-batch"
 			}
 		}
@@ -348,37 +351,67 @@ func relevantVars(ws []writeOp, k int, elem string, index map[string]int) []int 
 }
 
 // searchOutcomes reports whether some choice of the writes of unknown outcome (nvars of them)
-// satisfies every cell of cs (sat), searching depth-first over the cells' variables only, each
-// cell judged once its last variable is chosen; done is false when budget (steps, decremented)
-// ran out before an answer.
-func searchOutcomes(cs []outcomeCell, nvars int, eval func(outcomeCell, []bool) bool, budget *int) (sat, done bool) {
-	// Variables in the order the cells, smallest first, name them: a small cell is judged early.
-	sorted := slices.Clone(cs)
-	sort.SliceStable(sorted, func(i, j int) bool { return len(sorted[i].vars) < len(sorted[j].vars) })
-	pos := map[int]int{}
+// satisfies every cell of cs (sat), searching depth-first over the cells' variables only; done is
+// false when budget (choices and cell evaluations, decremented) ran out before an answer. After each choice every cell
+// naming the variable is checked: whole once all its variables are chosen, else forward (some
+// extension of the choice so far still explains it: the unchosen left out, or one of them
+// applied — cellSatisfiable's argument holds with the chosen writes fixed), so a dead branch is
+// cut at its first choice, not at its leaves.
+func searchOutcomes(cs []outcomeCell, ts []int64, eval func(outcomeCell, []bool) bool, budget *int) (sat, done bool) {
+	// Variables newest first: under Cassandra's reconciliation the newest writes decide a cell,
+	// so once those newer than its value are chosen the forward check settles it (an older write
+	// is chosen after the conflict it cannot resolve was found).
+	seen := map[int]bool{}
 	var order []int
-	for _, c := range sorted {
+	for _, c := range cs {
 		for _, v := range c.vars {
-			if _, ok := pos[v]; !ok {
-				pos[v] = len(order)
+			if !seen[v] {
+				seen[v] = true
 				order = append(order, v)
 			}
 		}
 	}
-	applied := make([]bool, nvars)
-	byLast := make([][]outcomeCell, len(order))
-	for _, c := range sorted {
+	sort.Slice(order, func(i, j int) bool {
+		return ts[order[i]] > ts[order[j]] || (ts[order[i]] == ts[order[j]] && order[i] < order[j])
+	})
+	pos := map[int]int{}
+	for i, v := range order {
+		pos[v] = i
+	}
+
+	steps := func() bool { *budget--; return *budget >= 0 }
+	eval0 := eval
+	eval = func(c outcomeCell, applied []bool) bool { steps(); return eval0(c, applied) }
+	applied := make([]bool, len(ts)) // the unchosen are false
+	byVar := make([][]outcomeCell, len(order))
+	for _, c := range cs {
 		if len(c.vars) == 0 {
 			if !eval(c, applied) {
 				return false, true
 			}
 			continue
 		}
-		last := 0
 		for _, v := range c.vars {
-			last = max(last, pos[v])
+			byVar[pos[v]] = append(byVar[pos[v]], c)
 		}
-		byLast[last] = append(byLast[last], c)
+	}
+	// feasible reports whether some extension of the choices at positions ≤ d explains c.
+	feasible := func(c outcomeCell, d int) bool {
+		if eval(c, applied) {
+			return true
+		}
+		for _, v := range c.vars {
+			if pos[v] <= d {
+				continue
+			}
+			applied[v] = true
+			ok := eval(c, applied)
+			applied[v] = false
+			if ok {
+				return true
+			}
+		}
+		return false
 	}
 	var dfs func(d int) (bool, bool)
 	dfs = func(d int) (bool, bool) {
@@ -386,19 +419,27 @@ func searchOutcomes(cs []outcomeCell, nvars int, eval func(outcomeCell, []bool) 
 			return true, true
 		}
 		for _, val := range []bool{false, true} {
-			if *budget--; *budget < 0 {
+			if !steps() {
+				applied[order[d]] = false
 				return false, false
 			}
 			applied[order[d]] = val
 			ok := true
-			for _, c := range byLast[d] {
-				if !eval(c, applied) {
+			for _, c := range byVar[d] {
+				if !feasible(c, d) {
 					ok = false
 					break
 				}
 			}
+			if *budget < 0 {
+				applied[order[d]] = false
+				return false, false
+			}
 			if ok {
 				if sat, done := dfs(d + 1); !done || sat {
+					if !done {
+						applied[order[d]] = false
+					}
 					return sat, done
 				}
 			}
