@@ -69,7 +69,8 @@
 //     writes of unknown outcome sharing keys, some choice of which applied — each wholly, on every
 //     side that receives it, or nowhere — must explain the final state (explainOutcomes: no group
 //     is skipped; only the writes that can change a cell are its variables, independent
-//     components are searched apart, depth-first, each cell judged once its writes are chosen; a
+//     components are searched apart, depth-first, newest write first, each cell checked forward
+//     after each choice; a
 //     component out of searchBudget is a Finding naming its writes, never clean by omission; a
 //     cell no choice explains, a lost acknowledged write, is set aside and reported on its own):
 //     none is diverged, or torn-batch when no choice explains one side alone.
