@@ -132,7 +132,7 @@ var searchBudget = 1 << 20
 // remove (or delete) not older than every acknowledged add and newer than every acknowledged
 // remove — a write relevant to no cell changes nothing whatever happened to it and is left out;
 // the writes are split into independent components (writes that share no relevant cell are
-// searched apart); a component is searched depth-first, every cell naming a variable checked
+// searched apart); a component is searched depth-first, newest write first, every cell naming a variable checked
 // forward after each choice (cellSatisfiable's argument: a dead branch is cut at its first
 // choice), within searchBudget steps (a cell alone needs none: cellSatisfiable).
 // A component whose search runs out of the budget is returned as a finding (its cells not
