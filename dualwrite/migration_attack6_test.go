@@ -37,7 +37,7 @@ type shortAckRowControl struct {
 func (c *shortAckRowControl) Phase(ctx context.Context, name string) (string, int64, error) {
 	c.mu.Lock()
 	p, e := c.phase, c.epoch
-	slow := c.rowEpoch >= 0 && !c.rowAt.IsZero()
+	slow := c.rowEpoch >= 0 && !c.rowAt.IsZero() && !c.slowReadDone
 	expires := c.rowAt.Add(c.rowTTL)
 	c.mu.Unlock()
 	if !slow {
