@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -245,6 +246,7 @@ type ackAfterLapseControl struct {
 	rowModel
 	beats, reads int
 	t1           time.Time
+	atT1         func() // called when the retry lands (nil: nothing)
 }
 
 func (c *ackAfterLapseControl) Phase(ctx context.Context, name string) (string, int64, error) {
@@ -275,6 +277,9 @@ func (c *ackAfterLapseControl) WriteHeartbeat(ctx context.Context, h migration.H
 	case 2: // its retry lands at once; the operator commits epoch 3
 		c.t1 = now
 		c.commit()
+		if c.atT1 != nil {
+			c.atT1()
+		}
 	case 3: // the acknowledgement of epoch 3 lands after the row (landed at t1, TTL 300ms) expired
 		w.land = c.t1.Add(330 * time.Millisecond)
 	}
@@ -320,5 +325,44 @@ func TestMig6OpenAcknowledgesAfterTheRowLapsed(t *testing.T) {
 	}
 	if s.cfg.migration.w.applied.Load() != 4 {
 		t.Fatalf("Open returned in epoch %d, not the epoch 4 it must read again", s.cfg.migration.w.applied.Load())
+	}
+}
+
+// TestMig6OpenUnacknowledgedAfterTheRowLapsed: the same interleaving as
+// TestMig6OpenAcknowledgesAfterTheRowLapsed, but the state file cannot be written from t1 on (its
+// temporary file's name is taken by a directory): epoch 3 is applied in memory and not
+// acknowledged, and the heartbeat Open writes before returning so (at the acknowledged epoch 2)
+// lands after the row expired. Open must not return running epoch 3's phase: `set --wait` for
+// epoch 4 could have returned in between.
+func TestMig6OpenUnacknowledgedAfterTheRowLapsed(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	c := &ackAfterLapseControl{atT1: func() {
+		if err := os.Mkdir(state+".tmp", 0o700); err != nil {
+			panic(err)
+		}
+	}}
+	c.init()
+	c.epoch = 2
+	c.commits = append(c.commits, time.Now(), time.Now())
+	s, err := newMigrationSession(&fakeSides{}, withControl(c, MigrationPoll(150*time.Millisecond),
+		MigrationHeartbeat(100*time.Millisecond, 300*time.Millisecond), MigrationOpenTimeout(3*time.Second),
+		MigrationStateFile(state)))
+	returned := time.Now()
+	if err != nil {
+		return // refusing to open keeps the promise
+	}
+	defer s.Close()
+	c.mu.Lock()
+	reached := c.beats >= 4
+	c.mu.Unlock()
+	if !reached {
+		t.Skip("the interleaving did not happen")
+	}
+	if v := c.violation(s.cfg.migration.w.applied.Load(), returned); v != "" {
+		t.Fatal(v)
+	}
+	if a := s.cfg.migration.w.applied.Load(); a != 4 || s.Migration().Epoch != 2 {
+		t.Fatalf("Open returned with epoch %d applied and %d acknowledged, not 4 applied (it reads again) and 2 "+
+			"acknowledged (the state file fails)", a, s.Migration().Epoch)
 	}
 }

@@ -24,13 +24,18 @@ import (
 //
 // Invariants (migration's invariant 3 is this file's promise):
 //   - Open registers the instance (a heartbeat at epoch -1, whose TTL covers Open's whole deadline)
-//     before it reads the phase, keeps the registration alive while it retries the read, applies
-//     no read the registration may have expired before (its age counts from when its write was
-//     SENT: the row may have landed at once), reads the phase at SERIAL (a LOCAL_QUORUM read on a
-//     lagging replica may miss an epoch committed before the registration), and does not return
-//     before the phase read is applied and heartbeated (it retries the heartbeat until its
-//     deadline, then fails): no write of the session runs in a phase the fleet cannot see. The one
-//     exception is a state file that cannot be written: see the acknowledgement rule below.
+//     before it reads the phase, keeps the registration alive while it retries the read, reads
+//     the phase at SERIAL (a LOCAL_QUORUM read on a lagging replica may miss an epoch committed
+//     before the registration), and returns only once the instance's row has lived without a
+//     lapse from the read it applied until the heartbeat after it landed: no write of the session
+//     runs in a phase the fleet cannot see. The row's life has one bound, liveUntil: from when the
+//     last heartbeat that landed was SENT (the row may have landed at once), the shortest TTL of
+//     every heartbeat sent, answered or not (a timed-out acknowledgement may have landed and
+//     replaced the registration with the running TTL). A read answered after the bound taken
+//     before it was sent is not applied, and a heartbeat after the read answered after it does
+//     not end Open (landedInTime): Open reads again, heartbeating meanwhile. It retries the
+//     heartbeat until its deadline, then fails. A state file that cannot be written returns Open
+//     unacknowledged (see the acknowledgement rule below), under the same bound.
 //   - Only the watcher switches the phase (SetPhase/SetPhaseWait refuse, WithPhase is ignored),
 //     and always through the owed-writes check, the state file's phase included.
 //   - The watcher acknowledges an epoch (heartbeat, Migration().Epoch) only after SetPhaseWait to
@@ -297,11 +302,17 @@ func (s *Session) startMigration() error {
 		}
 		if errors.Is(err, errNotPersisted) {
 			// Applied in memory, not acknowledged (invariant 3): the fleet sees the older epoch
-			// and this error; the watcher retries the state file every poll.
+			// and this error; the watcher retries the state file every poll. The row must show
+			// it without a lapse since the read (landedInTime): else Open reads again.
 			w.opening = false // the heartbeat TTL of a running instance from now on
-			_ = w.heartbeat(ctx, err.Error())
-			w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
-			break
+			herr := w.heartbeat(ctx, err.Error())
+			w.opening = true
+			if herr = w.landedInTime(herr, w.openUntil); herr == nil {
+				w.opening = false
+				w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
+				break
+			}
+			err = fmt.Errorf("%w (%w)", err, herr)
 		}
 		if errors.Is(err, ErrMigrationStateFile) {
 			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -637,7 +648,8 @@ func (w *watcher) persistAndAck(ctx context.Context, epoch int64, p Phase) error
 
 // registrationTTL is the TTL of the heartbeats at epoch -1 written during Open: the registration
 // outlives Open's whole deadline, so however slow its write's reply, the reads Open applies fall
-// inside it. A process that dies in Open blocks an operator's --wait for at most that long.
+// inside it while no shorter-TTL heartbeat was sent (liveUntil). A process that dies in Open blocks
+// an operator's --wait for at most that long.
 func (w *watcher) registrationTTL() time.Duration { return max(w.mc.ttl, w.mc.open) }
 
 // liveUntil returns until when the instance's row is known to live, and the TTL that bound uses:
