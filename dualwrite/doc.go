@@ -45,7 +45,10 @@
 //
 // A fleet of instances takes its phase from a migration's control keyspace instead
 // (WithMigration, package migration): Open registers the instance and reads the phase before the
-// first write (ErrMigrationUnknown when it cannot and no earlier phase is known); a watcher
+// first write (ErrMigrationUnknown when it cannot and no earlier phase is known), and returns only
+// once the instance's heartbeat row has lived without a lapse from the read it applied until the
+// heartbeat after it landed (bounded by the shortest TTL of any heartbeat sent, answered or not,
+// from the sending of the last that landed; otherwise it reads again); a watcher
 // applies each new epoch through SetPhaseWait and only then acknowledges it in the instance's
 // heartbeat, so every write that begins after `islands migration set --wait` returned runs in the
 // new phase. Such a session refuses SetPhase and SetPhaseWait (ErrPhaseControlled) and ignores
