@@ -15,9 +15,9 @@ type downStore struct{ handoff.Store }
 var errStoreDown = errors.New("unavailable: no hosts available in the pool")
 
 func (downStore) Put(context.Context, string, handoff.Batch, [][]byte) error { return errStoreDown }
-func (downStore) Batches(context.Context, string) ([]handoff.Batch, error)  { return nil, errStoreDown }
-func (downStore) Entries(context.Context, string, string) ([][]byte, error) { return nil, errStoreDown }
-func (downStore) Delete(context.Context, string, string) error              { return errStoreDown }
+func (downStore) Batches(context.Context, string) ([]handoff.Batch, error)   { return nil, errStoreDown }
+func (downStore) Entries(context.Context, string, string) ([][]byte, error)  { return nil, errStoreDown }
+func (downStore) Delete(context.Context, string, string) error               { return errStoreDown }
 func (downStore) Acquire(context.Context, string, string, string, time.Duration) (bool, string, error) {
 	return false, "", errStoreDown
 }
@@ -25,7 +25,7 @@ func (downStore) Release(context.Context, string, string, string) error { return
 func (downStore) Beat(context.Context, string, string, string, time.Duration) error {
 	return errStoreDown
 }
-func (downStore) Drop(context.Context, string, string) error              { return errStoreDown }
+func (downStore) Drop(context.Context, string, string) error             { return errStoreDown }
 func (downStore) Holder(context.Context, string, string) (string, error) { return "", errStoreDown }
 
 // TestAttackHandoff5BackgroundCopyStopsWhileTheOtherClusterIsDown: without WithMigration
