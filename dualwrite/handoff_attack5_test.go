@@ -83,3 +83,48 @@ func TestAttackHandoff5BackgroundCopyStopsWhileTheOtherClusterIsDown(t *testing.
 		"that answers holds %v of them (want secondary 50): the copy waits for the down cluster's liveness beat; "+
 		"UnsharedAge %v", bl, s.Handoff().UnsharedAge)
 }
+
+// TestAttackHandoff5DeadLetterCopyStopsWhileTheOtherClusterIsDown: the same layout as above
+// (HandoffKeyspace: stores[sd] in cluster 1-sd). Promise: copyAside's doc and H1 ("in the
+// background they are copied every adoptEvery, held like H2's copies") — "a crash that loses the
+// disk loses none set aside more than adoptEvery + a copy's time ago".
+// Interleaving: the secondary's cluster is down; a write owed to the secondary is dead-lettered
+// here; every copy pass's copyAside forces beat(), which fails on the down cluster's store, so
+// the dead letter is never put into the primary cluster's store, which answers: a crash losing
+// the disk loses it however old it is.
+func TestAttackHandoff5DeadLetterCopyStopsWhileTheOtherClusterIsDown(t *testing.T) {
+	up := handoff.NewMemStore()
+	fa := &fakeSides{}
+	fa.set(secondarySide, downSide)
+	s := newHandoffSession(t, fa, up, "a", HandoffCopyAfter(time.Hour))
+	h := s.ho
+	close(h.stop)
+	h.wg.Wait()
+	h.stores = [2]handoff.Store{downStore{}, up}
+	defer func() {
+		defer func() { _ = recover(); s.log.Close() }()
+		s.Close()
+	}()
+	writeN(t, s, 0, 1)
+	recs, err := h.fl.PendingEntries(10)
+	if err != nil || len(recs) != 1 || entrySide(&recs[0].Entry) != secondarySide {
+		t.Fatalf("want one entry kept for the secondary: %d, %v", len(recs), err)
+	}
+	e := recs[0].Entry
+	if err := h.fl.aside(context.Background(), h.fl.dead, &e, errors.New("refused for good")); err != nil {
+		t.Fatal(err)
+	}
+	step := h.copyStep()
+	for i := 0; i < 3; i++ { // three copy passes, adoptEvery apart: each brings the aside copies up to date
+		step(context.Background())
+		time.Sleep(h.cfg.adoptEvery)
+	}
+	bs, _ := up.Batches(context.Background(), "orders")
+	for _, b := range bs {
+		if b.Kind() == handoff.KindDeadLetter && b.Side == "secondary" {
+			return
+		}
+	}
+	t.Fatalf("after three aside copy passes over %v, the store that answers holds no copy of the dead letter owed "+
+		"to the secondary (batches %v): its copy waits for the down cluster's liveness beat", 3*h.cfg.adoptEvery, bs)
+}
