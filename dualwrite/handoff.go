@@ -682,33 +682,44 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 		}
 		per[sd] = append(per[sd], r)
 	}
+	var wg sync.WaitGroup // the two sides at once: a store that hangs holds back nothing of the other's
 	for sd, rs := range per {
 		if len(rs) == 0 {
 			continue
 		}
-		raws := make([][]byte, len(rs))
-		for i, r := range rs {
-			raws[i] = r.raw
-		}
-		st := h.stores[sd]
-		b, err := h.putHeld(ctx, side(sd), raws, holder, handoff.KindReplay)
-		if err != nil {
-			failed[sd] = err
-			continue
-		}
-		if final {
-			h.handedN.Add(int64(len(rs)))
-		} else {
-			h.copiedN.Add(int64(len(rs)))
-			h.mu.Lock()
-			h.own = append(h.own, ownBatch{id: b.ID, sd: side(sd), st: st, last: rs[len(rs)-1].pos, count: len(rs)})
-			h.mu.Unlock()
-		}
-		if h.s.hm != nil {
-			h.s.hm.entries.WithLabelValues(map[bool]string{true: "handed_off", false: "copied"}[final]).Add(float64(len(rs)))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed[sd] = h.putSide(ctx, side(sd), rs, holder, final)
+		}()
 	}
+	wg.Wait()
 	return failed, nil
+}
+
+// putSide stores the entries rs, all owed to side sd, as one batch (put).
+func (h *handoffState) putSide(ctx context.Context, sd side, rs []shareRec, holder string, final bool) error {
+	raws := make([][]byte, len(rs))
+	for i, r := range rs {
+		raws[i] = r.raw
+	}
+	st := h.stores[sd]
+	b, err := h.putHeld(ctx, sd, raws, holder, handoff.KindReplay)
+	if err != nil {
+		return err
+	}
+	if final {
+		h.handedN.Add(int64(len(rs)))
+	} else {
+		h.copiedN.Add(int64(len(rs)))
+		h.mu.Lock()
+		h.own = append(h.own, ownBatch{id: b.ID, sd: sd, st: st, last: rs[len(rs)-1].pos, count: len(rs)})
+		h.mu.Unlock()
+	}
+	if h.s.hm != nil {
+		h.s.hm.entries.WithLabelValues(map[bool]string{true: "handed_off", false: "copied"}[final]).Add(float64(len(rs)))
+	}
+	return nil
 }
 
 // putHeld stores one batch of side sd's entries of kind in that side's store, held by holder
@@ -864,21 +875,29 @@ func (h *handoffState) cleanup(ctx context.Context) {
 // adopt claims the batches other instances left (H4), unless this instance's own backlog is
 // already high or the batch's side is down here. Each claim is bounded by its lease, and a batch
 // this instance failed on (its claim ran out: a pause, a slow disk or replica) is left to the
-// others for one lease (internal/handoff's invariants 7 and 8): the lease moves.
+// others for one lease (internal/handoff's invariants 7 and 8): the lease moves. Each store's
+// claimer runs at once with the other's (H6): a store that fails or hangs (a listing may wait a
+// lease TTL) never holds back the adoption of what the other keeps.
 func (h *handoffState) adopt(ctx context.Context) {
 	if h.closing.Load() {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, a := range h.adopters() {
-		res, err := a.Once(ctx, 0)
-		h.writes.Add(int64(3 * res.Batches))
-		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
-			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
-		}
-		if res.Batches > 0 {
-			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := a.Once(ctx, 0)
+			h.writes.Add(int64(3 * res.Batches))
+			if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
+				h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
+			}
+			if res.Batches > 0 {
+				h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // adopters returns the session's claimers, one per distinct store, made once: each remembers
