@@ -79,6 +79,13 @@ import (
 //	    claims are bounded by the lease TTL each, and a batch this instance failed on is left to
 //	    the others for one lease (internal/handoff's 7 and 8). The fleet's `islands migration set --wait`
 //	    reads the store itself when authority moves.
+//	H6. Each store stands alone (HandoffKeyspace: the store of a side lives in the other side's
+//	    cluster). A held batch is protected by its holder's liveness lease in the store that keeps
+//	    it, and only there: a copy renews the lease only in the store it writes to (putHeld), the
+//	    liveness loop renews each store on its own, and the two sides' batches are stored at once;
+//	    a side whose store fails leaves its entries behind the frontier for a later pass while the
+//	    other side's are copied (share's down). Adoption and listing run per store, at once; a
+//	    store that cannot be listed makes unknown only the side it keeps (owedErr).
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
