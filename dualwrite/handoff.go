@@ -359,20 +359,7 @@ func (h *handoffState) renewLiveness(ctx context.Context) {
 	if !held {
 		return
 	}
-	n := len(h.distinct())
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			bctx, cancel := context.WithTimeout(ctx, max(h.cfg.lease/3, time.Millisecond))
-			defer cancel()
-			errs[i] = h.beatStore(bctx, i, false)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil && ctx.Err() == nil {
+	if err := h.beatEach(ctx, false, max(h.cfg.lease/3, time.Millisecond)); err != nil && ctx.Err() == nil {
 		h.s.logger.Warn("dualwrite: hand-off", "err", err)
 	}
 }
@@ -744,13 +731,29 @@ func (h *handoffState) putHeld(ctx context.Context, sd side, raws [][]byte, hold
 }
 
 // beat renews this instance's liveness lease in every distinct store when a third of its TTL has
-// passed there (or force), each on its own: a store that fails never keeps the others' renewal
-// from happening, nor from counting (H6). It returns the failures, joined.
-func (h *handoffState) beat(ctx context.Context, force bool) error {
-	var errs []error
-	for i := range h.distinct() {
-		errs = append(errs, h.beatStore(ctx, i, force))
+// passed there (or force), each on its own (beatEach, no timeout of its own).
+func (h *handoffState) beat(ctx context.Context, force bool) error { return h.beatEach(ctx, force, 0) }
+
+// beatEach renews the liveness lease in every distinct store at once, each under a timeout of its
+// own (none when 0): a store that fails or hangs never keeps the others' renewal from happening,
+// nor from counting (H6). It returns the failures, joined.
+func (h *handoffState) beatEach(ctx context.Context, force bool, timeout time.Duration) error {
+	n := len(h.distinct())
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bctx, cancel := ctx, context.CancelFunc(func() {})
+			if timeout > 0 {
+				bctx, cancel = context.WithTimeout(ctx, timeout)
+			}
+			defer cancel()
+			errs[i] = h.beatStore(bctx, i, force)
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -1142,25 +1145,37 @@ func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, ho
 		per[sd] = append(per[sd], raw)
 		ids[sd] = append(ids[sd], a.ID)
 	}
-	var out []asideCopy
-	var errs []error
+	var got [2]*asideCopy
+	var errs [2]error
+	var wg sync.WaitGroup // the two sides at once (H6)
 	for sd, raws := range per {
 		if len(raws) == 0 {
 			continue
 		}
-		b, err := h.putHeld(ctx, side(sd), raws, holder, kind)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out = append(out, asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]})
-		if holder == "" {
-			h.handedN.Add(int64(len(raws)))
-		} else {
-			h.copiedN.Add(int64(len(raws)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := h.putHeld(ctx, side(sd), raws, holder, kind)
+			if err != nil {
+				errs[sd] = err
+				return
+			}
+			got[sd] = &asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]}
+			if holder == "" {
+				h.handedN.Add(int64(len(raws)))
+			} else {
+				h.copiedN.Add(int64(len(raws)))
+			}
+		}()
+	}
+	wg.Wait()
+	var out []asideCopy
+	for _, c := range got {
+		if c != nil {
+			out = append(out, *c)
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, errors.Join(errs[0], errs[1])
 }
 
 // handAside hands this instance's dead letters and uncertain writes to the store at Close
@@ -1296,9 +1311,15 @@ func (h *handoffState) closeHandoff() error {
 	}
 	h.asides = nil
 	h.mu.Unlock()
+	var wg sync.WaitGroup // each store at once: one that hangs delays nothing of the other's (H6)
 	for _, st := range h.distinct() {
-		_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
+		}()
 	}
+	wg.Wait()
 	if n > 0 || left > 0 || aside > 0 {
 		h.s.logger.Info("dualwrite: hand-off at Close: the replay backlog is in the shared store for another instance to adopt",
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
