@@ -49,3 +49,36 @@ func TestAttackChecker5CacheOnlyEntryExcusedByANewerLostSetOverTheRegionsOwnDele
 		t.Errorf("a cache-only entry older than the region's own acknowledged delete, excused by a newer set's lost events, not reported; violations %v; explained %v", r.Violations, r.Explained)
 	}
 }
+
+// Violation: eu-west-1's cache holds, for good, "vs1" at set s1's version, s1 being a set of a
+// cache-only key made in us-east-1 that returned cachesync's failedWrite error: `cachesync:
+// invalidate "chaos-c:1" locally (the event went out): memcache: connection timeout` (recorded
+// info, with its version, as the workload records every erring Set). Real: that error is returned
+// only by Client.failedWrite, called when the local store failed, before publishWrite — and for a
+// set it publishes an OpInvalidate at the set's version, never the value (client.go: "if op !=
+// OpDelete { op = OpInvalidate }"). No event carrying vs1 ever left us-east-1 (no other set made
+// it), and the invalidation at V1 voids a value at V1 wherever it lands: another region holding
+// vs1 holds a value of a set that, for that region, was not applied — a failed write's value.
+// Missed: the checker treats every set of unknown outcome (info) alike — it may have applied
+// everywhere — and judges its entry only by its recorded version (which matches), never by what
+// the recorded error says was sent; the same error already limits an invalidation's excuse to its
+// own region (staleExplained, eventWentOut), but not a set's reach.
+func TestAttackChecker5ValueOfASetThatSentOnlyAnInvalidationInAnotherRegion(t *testing.T) {
+	sec := int64(time.Second)
+	t0 := int64(1_765_000_000) * sec
+	us := func(at int64) int64 { return at / 1000 }
+	key := CacheOnlyKey(1)
+	ops := []Op{
+		{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs1"},
+		{Time: t0 + sec, Type: Info, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0),
+			Err: `cachesync: invalidate "chaos-c:1" locally (the event went out): memcache: connection timeout`}, // client.go failedWrite
+		{Time: t0 + 60*sec, Type: Drained, Process: "writer-us#0", Region: "us-east-1"},
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+	f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {key: {Value: "vs1", Version: cachesync.Version{Micros: us(t0), Origin: "us-east-1"}}}}
+	r := Check(ops, f, attack3Opts)
+	if !containsCheck(r, "failed-write") && !containsCheck(r, "invented") && !containsCheck(r, "stale-cache") {
+		t.Errorf("another region holding the value of a set whose only event was an invalidation not reported; violations %v; explained %v", r.Violations, r.Explained)
+	}
+}
