@@ -82,3 +82,36 @@ func TestAttackChecker5ValueOfASetThatSentOnlyAnInvalidationInAnotherRegion(t *t
 		t.Errorf("another region holding the value of a set whose only event was an invalidation not reported; violations %v; explained %v", r.Violations, r.Explained)
 	}
 }
+
+// Violation: eu-west-1's cache holds, for good, "vs1" of set s1 (us-east-1, acknowledged, version
+// V1) of a cache-only key, though delete d2 of that key (us-east-1, version V2 > V1, 30 s later)
+// sent its event to every region: d2 returned `cachesync: delete "chaos-c:1" locally (the event
+// went out): memcache: timeout` (recorded info with its version). Real: that error is
+// Client.failedWrite's, returned only after Publish accepted the delete at V2 for every
+// destination (a refused publish would be joined to it); cachesync then delivers it (buffer,
+// spill, resend, and a second event SecondInvalidation later), and an older value never wins over a
+// tombstone at V2 — so eu-west-1 must end absent, not at V1. Nothing is faulted. Missed: the
+// cache-only entry check weighs only acknowledged (ok) sets and deletes; d2 is info, so the
+// newest weighed is s1 itself and the entry passes. The row path reads the same error
+// (eventWentOut: "the events to other regions went out all the same"); this path does not.
+func TestAttackChecker5CacheOnlyEntryOlderThanADeleteWhoseEventWentOut(t *testing.T) {
+	sec := int64(time.Second)
+	t0 := int64(1_765_000_000) * sec
+	us := func(at int64) int64 { return at / 1000 }
+	key := CacheOnlyKey(1)
+	ops := []Op{
+		{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs1"},
+		{Time: t0 + 1000, Type: OK, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0)},
+		{Time: t0 + 30*sec, Type: Invoke, Process: "writer-us#0", ID: "d2", F: FCacheDel, Region: "us-east-1", Key: key},
+		{Time: t0 + 31*sec, Type: Info, Process: "writer-us#0", ID: "d2", F: FCacheDel, Region: "us-east-1", Key: key, TS: us(t0 + 30*sec),
+			Err: `cachesync: delete "chaos-c:1" locally (the event went out): memcache: timeout`}, // client.go failedWrite
+		{Time: t0 + 120*sec, Type: Drained, Process: "writer-us#0", Region: "us-east-1"},
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+	f.Cache = map[string]map[string]CacheEntry{"eu-west-1": {key: {Value: "vs1", Version: cachesync.Version{Micros: us(t0), Origin: "us-east-1"}}}}
+	r := Check(ops, f, attack3Opts)
+	if !containsCheck(r, "stale-cache") {
+		t.Errorf("another region's entry older than a delete whose event went out not reported; violations %v; explained %v", r.Violations, r.Explained)
+	}
+}
