@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -151,5 +152,37 @@ func TestAttackChecker5InFlightWriteOnALostDiskReportedDiverged(t *testing.T) {
 	r := Check(b.ops, f, attack3Opts)
 	if len(r.Violations) > 0 {
 		t.Errorf("an unanswered write whose follower copy was lost with the disk, inside the documented window, reported as %d violations: %v", len(r.Violations), r.Violations)
+	}
+}
+
+// Violation: a fill of us-east-1 read, and a cache read then returned, "vx", the value of write x
+// (ts 30), which timed out and never applied anywhere: every datacenter (repair clean) holds "vb"
+// at writetime 20, which x would have beaten — TestAttackChecker2ReadOfAWriteTheFinalStateShows-
+// NeverApplied's history, plus a kill -9 of us-west-2's node that ended (restarted) a minute
+// BEFORE x was invoked. Real: a kill -9 loses at most what the node had applied before it (its
+// unsynced commitlog); a node restarted before x was even sent cannot have applied x and lost it,
+// and every other node was never killed — had x applied on any replica, repair would have carried
+// it everywhere and it would win. So no database ever held "vx": the read is of a value no
+// database had. Missed: neverAppliedIn turns the check off for the whole history as soon as ANY
+// Cassandra node was ever killed ("a kill may lose what a node applied"), whatever the kill's
+// time: one kill in minute 1 of a campaign blinds the check for every later write.
+func TestAttackChecker5ReadOfANeverAppliedWriteAfterAnUnrelatedEarlierNodeKill(t *testing.T) {
+	b := &pb{}
+	b.nem(KindKill, "cassandra-usw", "start", "")
+	b.t += int64(5 * time.Second)
+	b.nem(KindKill, "cassandra-usw", "end", "")
+	b.t += int64(60 * time.Second)
+	b.ok("a", 10, Mut{F: FInsert, K: 1, V: "va"})
+	b.ok("b", 20, Mut{F: FUpdate, K: 1, V: "vb"})
+	b.cache("writer-us#0", "b-i0", FCacheDel, RowKey(1), "", OK, 21, "b")
+	b.w("writer-us#0", "x", Info, 30, time.Millisecond, Mut{F: FUpdate, K: 1, V: "vx"})
+	b.cache("writer-us#0", "f", FCacheFill, RowKey(1), "vx", OK, 0, "")
+	b.cache("writer-us#0", "g", FCacheGet, RowKey(1), "vx", OK, 0, "")
+	b.drained()
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{1: row("vb", 20)}, map[int]RowState{})
+	r := Check(b.ops, f, attack3Opts)
+	if got := checks(r); !slices.Contains(got, "invented") && !slices.Contains(got, "failed-write") {
+		t.Errorf("read of a never-applied write after an earlier, unrelated node kill not reported; reported %v: %v", got, r.Violations)
 	}
 }
