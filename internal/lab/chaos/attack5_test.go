@@ -225,3 +225,70 @@ func TestAttackChecker5OwnRegionStaleEntryExcusedByALocalTimeoutThoughTheSecondE
 		t.Errorf("stale entry in the writer's own region excused by its local memcached timeout though the second event went out; violations %v; explained %v", r.Violations, r.Explained)
 	}
 }
+
+// Violation: us-east-1's cache holds, for good, "vs1" of set s1 of a cache-only key made in
+// eu-west-1 at t0, though us-east-1's own delete d2 of that key (version t0+60s) was acknowledged
+// a minute later; us-east-1's memcached was killed -9 (and restarted) 1 s after d2. Real: the kill
+// empties memcached — it can explain an entry only by an event carrying the entry's value that
+// arrived after it. s1's events to us-east-1 (the first, and the second SecondInvalidation later)
+// arrive within SecondInvalidation + agentWindow = 21 s of healthy time, i.e. by t0+21s; nothing
+// on their path (eu-west-1's writer, the WAN, us-east-1's SQS server, agent, memcached) was
+// faulted before t0+61s, and no other set made vs1. So after the kill nothing could write vs1 in
+// us-east-1: the entry must be absent. Missed: the cache-only path excuses an entry older than the
+// newest acknowledged op whenever the region's memcached was killed within the bound after THAT
+// op ("an older event arrived after the restart"), never asking whether any event of the entry's
+// own value could still arrive after the kill.
+func TestAttackChecker5CacheOnlyEntryExcusedByAMemcachedKillNoEventOfItCouldOutlive(t *testing.T) {
+	sec := int64(time.Second)
+	t0 := int64(1_765_000_000) * sec
+	us := func(at int64) int64 { return at / 1000 }
+	key := CacheOnlyKey(1)
+	ops := []Op{
+		{Time: t0, Type: Invoke, Process: "writer-eu#0", ID: "s1", F: FCacheSet, Region: EURegion, Key: key, Value: "vs1"},
+		{Time: t0 + 1000, Type: OK, Process: "writer-eu#0", ID: "s1", F: FCacheSet, Region: EURegion, Key: key, TS: us(t0)},
+		{Time: t0 + 60*sec, Type: Invoke, Process: "writer-us#0", ID: "d2", F: FCacheDel, Region: "us-east-1", Key: key},
+		{Time: t0 + 60*sec + 1000, Type: OK, Process: "writer-us#0", ID: "d2", F: FCacheDel, Region: "us-east-1", Key: key, TS: us(t0 + 60*sec)},
+		{Time: t0 + 61*sec, Type: NemesisEvent, Process: "nemesis", F: KindKill, Target: "memcached-us", Value: "start"},
+		{Time: t0 + 62*sec, Type: NemesisEvent, Process: "nemesis", F: KindKill, Target: "memcached-us", Value: "end"},
+		{Time: t0 + 120*sec, Type: Drained, Process: "writer-us#0", Region: "us-east-1"},
+		{Time: t0 + 120*sec + 1, Type: Drained, Process: "writer-eu#0", Region: EURegion},
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+	f.Cache = map[string]map[string]CacheEntry{"us-east-1": {key: {Value: "vs1", Version: cachesync.Version{Micros: us(t0), Origin: EURegion}}}}
+	r := Check(ops, f, attack3Opts)
+	if !containsCheck(r, "stale-cache") {
+		t.Errorf("a cache-only entry excused by a memcached kill 40 s after the last event of its value could arrive not reported; violations %v; explained %v", r.Violations, r.Explained)
+	}
+}
+
+// Violation: a cache read in eu-west-1 returned "vs1", the value of us-east-1's set s1 whose only
+// event was an invalidation: s1 returned `cachesync: invalidate "chaos-c:1" locally (the event
+// went out): memcache: connection timeout` (failedWrite: the local store failed, and for a set it
+// publishes an OpInvalidate at the set's version, never the value). Real: no event carrying vs1
+// left us-east-1 and no other set made it; eu-west-1's memcached cannot have held vs1 — the
+// transient twin of TestAttackChecker5ValueOfASetThatSentOnlyAnInvalidationInAnotherRegion (the
+// final state may be clean: only the read shows it). Missed: readValues judges a cache-only
+// read's value only by the set's outcome (a definite failure); info is "may have applied"
+// everywhere, whatever the recorded error says was sent.
+func TestAttackChecker5ReadInAnotherRegionOfASetThatSentOnlyAnInvalidation(t *testing.T) {
+	sec := int64(time.Second)
+	t0 := int64(1_765_000_000) * sec
+	us := func(at int64) int64 { return at / 1000 }
+	key := CacheOnlyKey(1)
+	ops := []Op{
+		{Time: t0, Type: Invoke, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, Value: "vs1"},
+		{Time: t0 + sec, Type: Info, Process: "writer-us#0", ID: "s1", F: FCacheSet, Region: "us-east-1", Key: key, TS: us(t0),
+			Err: `cachesync: invalidate "chaos-c:1" locally (the event went out): memcache: connection timeout`},
+		{Time: t0 + 5*sec, Type: Invoke, Process: "writer-eu#0", ID: "g", F: FCacheGet, Region: EURegion, Key: key},
+		{Time: t0 + 5*sec + 1000, Type: OK, Process: "writer-eu#0", ID: "g", F: FCacheGet, Region: EURegion, Key: key, Value: "vs1"},
+		{Time: t0 + 60*sec, Type: Drained, Process: "writer-us#0", Region: "us-east-1"},
+		{Time: t0 + 60*sec + 1, Type: Drained, Process: "writer-eu#0", Region: EURegion},
+	}
+	var f Final
+	f.Rows, f.Holds = attackThree(map[int]RowState{}, map[int]RowState{})
+	r := Check(ops, f, attack3Opts)
+	if len(r.Violations) == 0 {
+		t.Errorf("a read in another region of a set that sent only an invalidation not reported")
+	}
+}
