@@ -12,8 +12,9 @@ import (
 // errContention: the key kept changing under us; the caller retries the event later.
 var errContention = errors.New("cachesync: key changed concurrently too often")
 
-// ErrNotApplied: the write did not apply because the cache holds a newer version (or, for a
-// fill, because the key changed since BeginFill). It wraps memcache.ErrNotStored, as gomemcache
+// ErrNotApplied: the write did not apply because the cache holds a newer version (Supersedes: a
+// later time, or, for a value, a tombstone of its own time), or, for a fill, because the key
+// changed since BeginFill. It wraps memcache.ErrNotStored, as gomemcache
 // reports an Add that did not store.
 var ErrNotApplied = fmt.Errorf("cachesync: not applied, a newer version is held: %w", memcache.ErrNotStored)
 
@@ -22,14 +23,19 @@ var ErrNotApplied = fmt.Errorf("cachesync: not applied, a newer version is held:
 //
 //	held \ in   value v                         tombstone v
 //	nothing     store v                         store tombstone v
-//	value h     store v if v > h, else keep h   tombstone v if v > h, else keep h
-//	tombstone t store v if v > t, else keep t   tombstone max(t, v) — always rewritten, so the
-//	                                            CAS id changes and voids any fill in progress
-//	fill (f)    store v if v > f, else          tombstone max(f, v)
-//	            tombstone f
+//	value h     store v if v > h, else keep h   tombstone v if v ≥ h (in time), else keep h
+//	tombstone t store v if v > t (in time),     tombstone max(t, v) — always rewritten, so the
+//	            else keep t                     CAS id changes and voids any fill in progress
+//	fill (f)    store v if v > f (in time),     tombstone max(f, v)
+//	            else tombstone f
 //
-// f is the version of the tombstone the fill replaced. A fill never survives news about its key
-// from elsewhere: its read may have missed that very write on a lagging replica.
+// ">" is Supersedes, the one order (the database's): the later time wins; at one time a tombstone
+// wins over a value (so a delete at the very version of the value held applies, and a value
+// arriving after a tombstone of its time is refused); two values or two tombstones of one time
+// are ordered by origin, then writer. f is the version of the tombstone the fill replaced: a fill
+// counts as that tombstone, as an expired value counts as the tombstone of its version. A fill
+// never survives news about its key from elsewhere: its read may have missed that very write on a
+// lagging replica.
 //
 // Every change is a gets + add/cas, retried when another writer got in between, so concurrent
 // appliers and local writers never put an older version over a newer one.
@@ -114,7 +120,7 @@ func voidAt(mc Memcache, key string, v Version, tomb int32, t times) error {
 		out := in
 		if cur, derr := DecodeItem(it); derr == nil {
 			cur = cur.At(t.judge)
-			if v.Less(cur.Version) {
+			if Supersedes(cur.Version, cur.Kind != KindValue, v, true) {
 				return nil // a newer version is held: it owes nothing to v
 			}
 			if cur.Kind == KindTombstone && cur.Version == v {
@@ -154,18 +160,21 @@ func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, t times
 		applied = true
 		if cur, derr := DecodeItem(it); derr == nil {
 			cur = cur.At(t.judge)
-			switch {
-			case cur.Kind == KindValue && !cur.Version.Less(in.Version):
-				return false, nil // a newer (or the same) value is held
-			case cur.Kind == KindTombstone && !cur.Version.Less(in.Version):
-				if in.Kind != KindTombstone {
+			if !Supersedes(in.Version, in.Kind == KindTombstone, cur.Version, cur.Kind != KindValue) {
+				// What is held is as new as the write, or newer (a fill counts as the tombstone
+				// of its floor).
+				switch {
+				case cur.Kind == KindValue:
+					return false, nil // a newer (or the same) value is held
+				case cur.Kind == KindTombstone && in.Kind != KindTombstone:
 					return false, nil
+				case cur.Kind == KindTombstone:
+					// Rewrite it all the same (void fills in progress), holding as long as either.
+					out.Version, out.Expires, applied = cur.Version, max(cur.Expires, in.Expires), false
+				default: // a fill
+					out = Stored{Version: cur.Version, Kind: KindTombstone}
+					applied = in.Kind == KindTombstone
 				}
-				// Rewrite it all the same (void fills in progress), holding as long as either.
-				out.Version, out.Expires, applied = cur.Version, max(cur.Expires, in.Expires), false
-			case cur.Kind == KindFill && !cur.Version.Less(in.Version):
-				out = Stored{Version: cur.Version, Kind: KindTombstone}
-				applied = in.Kind == KindTombstone
 			}
 		}
 		if out.Kind == KindTombstone {

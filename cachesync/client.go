@@ -257,10 +257,11 @@ func (c *Client) GetMulti(ctx context.Context, keys []string) (map[string]*Item,
 }
 
 // Set stores item locally at item.Version (Client.Now when zero) and sends it (or its
-// invalidation) to the other regions. A write that loses to a strictly newer version held returns
-// ErrNotApplied and sends nothing: the newer write's own event reaches the other regions. A write
-// at the very version held is this write again (the application retrying a call that returned
-// ErrDropped or a timeout): its event is sent again and Set returns nil (see holds).
+// invalidation) to the other regions. A write that loses to a strictly newer version held, or to
+// a tombstone (a delete, an invalidation) of its own time, returns ErrNotApplied and sends
+// nothing: the newer write's own event reaches the other regions (see Supersedes). A write at the
+// very version of the value held is this write again (the application retrying a call that
+// returned ErrDropped or a timeout): its event is sent again and Set returns nil (see holds).
 //
 // A Version older than TombstoneTTL by the client's clock (a delayed or retried cache write) is
 // "late", as the agents judge a set event: the tombstone of a newer delete that would have
@@ -297,18 +298,19 @@ func (c *Client) Set(ctx context.Context, item *Item) (Version, error) {
 	return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, exp, v)
 }
 
-// holds reports whether key holds an entry at exactly v (a value, live or expired, or a
-// tombstone). A write at the version held is this very write again — the application retrying a
-// call whose event was not sent (ErrDropped, a timeout) — not one that lost to a newer write: its
-// event must go out again, or the other regions keep the older value for good. Only a strictly
-// newer version held makes a write ErrNotApplied.
+// holds reports whether key holds a value (live or expired) at exactly v. A write at the version
+// of the value held is this very write again — the application retrying a call whose event was
+// not sent (ErrDropped, a timeout) — not one that lost to a newer write: its event must go out
+// again, or the other regions keep the older value for good. A tombstone at v is not this write:
+// a delete at v wins over a value at v (Supersedes), in the database as in every region, so a set
+// at v after it is ErrNotApplied and is never sent as a set.
 func (c *Client) holds(key string, v Version) bool {
 	it, err := c.mc.Get(key)
 	if err != nil {
 		return false
 	}
 	s, err := DecodeItem(it)
-	return err == nil && s.Version == v
+	return err == nil && s.Kind == KindValue && s.Version == v
 }
 
 // after returns the version of a write that replaces what was read at held: Client.Now, or just
@@ -407,11 +409,11 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 			return v, err
 		}
 		if s, derr := DecodeItem(cur); derr == nil {
-			if s.Version == v {
+			if s.Kind == KindValue && s.Version == v {
 				// This very Add again (a retry after its event was not sent): send it again.
 				return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
 			}
-			if s = s.At(now); s.Kind != KindTombstone || !s.Version.Less(v) {
+			if s = s.At(now); s.Kind != KindTombstone || !Supersedes(v, false, s.Version, true) {
 				return v, memcache.ErrNotStored
 			}
 		}
@@ -465,7 +467,9 @@ func (c *Client) Delete(ctx context.Context, key string) (Version, error) {
 }
 
 // DeleteAt is Delete at version v (the database delete's timestamp; zero = Client.Now). It
-// returns ErrNotApplied, and sends nothing, when a newer value is held.
+// returns ErrNotApplied, and sends nothing, when a value of a later time is held. A value at v's
+// own time (the very write at v, or another writer's at that µs) is deleted, as the database's
+// delete at v shadows every value written at v (Supersedes).
 func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, error) {
 	if err := ctx.Err(); err != nil {
 		return Version{}, err

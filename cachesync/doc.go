@@ -26,16 +26,29 @@
 // as "w" in events and inside the origin bytes of the stored header (after a 0 byte), so neither
 // format changes: a reader before writers takes the origin bytes for one longer origin and orders
 // versions as Less does; an agent before writers ignores "w" and orders two such writes of one µs
-// by arrival, as before (upgrade agents first). Two writes of one µs are ordered by the writer in
-// the cache and by value in Cassandra, as two regions' writes of one µs are by region. Client.Now gives one; the application writes the database
+// by arrival, as before (upgrade agents first).
+//
+// Ties, the one rule (Supersedes, used by every write to a key: the Client's store, the agent's
+// apply, events in any order): the later time (µs) wins; at one time a tombstone (a delete, an
+// invalidation, an expired value, a fill's floor) wins over a value, whatever their origins and
+// writers — Cassandra's rule, where a delete USING TIMESTAMP t shadows every value written at t;
+// two values (or two tombstones) of one µs are ordered by origin, then writer, the same way in
+// every region (Cassandra orders two values of one µs by their bytes, which a version cannot
+// tell: the cache may then hold the other one of the two until the next write). It is a strict
+// total order, so every region converges to the same entry whatever order the writes arrive in.
+// So DeleteAt(k, v) over the value written at v deletes it, and a Set or Add at v after a
+// tombstone at v is ErrNotApplied and is never sent as a set.
+//
+// Client.Now gives one; the application writes the database
 // at that time (USING TIMESTAMP v.Micros) and passes the same Version in Item.Version, so the cache
 // and the database order the writes alike. The client's clock moves past every version it reads,
 // so a write that follows another one it saw (in any region) is newer, whatever the clock skew;
 // a version more than MaxDrift ahead is not followed (a clock stepped far ahead cannot drag the
 // others). A write that replaces what it read (CompareAndSwap, Increment) is stamped after it even
-// then. Set reports a write that lost to a strictly newer version with ErrNotApplied (wrapping
-// memcache.ErrNotStored) and sends nothing; a Set or Add at the very version held is that write
-// retried (after ErrDropped, a timeout) and sends its event again. A Set or Add at a version older than TombstoneTTL by
+// then. Set reports a write that lost to a strictly newer version (or to a tombstone of its time)
+// with ErrNotApplied (wrapping memcache.ErrNotStored) and sends nothing; a Set or Add at the very
+// version of the value held is that write retried (after ErrDropped, a timeout) and sends its
+// event again. A Set or Add at a version older than TombstoneTTL by
 // the client's clock is late, as an agent judges a set event: it is stored as a tombstone at its
 // version and sent as an invalidation (never a value), counted in Client.Late and
 // islands_cachesync_late_events_total, and returns nil. A version the agents would refuse (Micros
@@ -208,9 +221,11 @@
 // stopped, not waiting for a spill writer stuck in a write or an fsync, nor a spill drainer stuck
 // in a read or its cursor's fsync (its error says so). Publish returns within PublishTimeout in
 // all (the wait for room and the spill's fsync share it), plus at most 1 s when it spilled, to
-// hear the spill's answer: nil only once the spill confirmed the event durable, ErrDropped when
-// it refused it (a full spill, even after the caller's context ended), ErrUnconfirmed when it
-// had not answered (a stalled disk: the append goes on, sent if it lands).
+// hear the spill's answer, and no later than Close's end of the spill appends (its deadline plus
+// the grace): nil only once the spill confirmed the event durable, ErrDropped when it refused it
+// (a full spill, even after the caller's context ended; an append Close ended), ErrUnconfirmed
+// when it had not answered (a stalled disk: the append goes on, sent if it lands). No lock is held
+// while a Publish waits on the disk, so neither Close nor other Publish calls wait for it.
 //
 // Destinations: NewPublisherTo sends to each region's queue through that region's own SQS client
 // (in AWS each region's SQS is its own endpoint and credential scope), queues given by name or

@@ -44,9 +44,10 @@ type Publisher struct {
 	drainWG sync.WaitGroup // spill drainers: Close waits for them within a bound (the disk may stall)
 	mu      sync.RWMutex   // Publish holds it shared while it hands events over; Close exclusive
 	closed  bool
-	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room (or
-	// for its spill's fsync) stops waiting at once and spills, so it never holds Close back
-	// while holding mu shared (Close returns by its deadline).
+	// stopWait is closed when Close begins, before it takes mu: a Publish waiting for room stops
+	// waiting at once and spills, so it never holds Close back while holding mu shared (Close
+	// returns by its deadline). A Publish waiting for its spill's answer holds no lock at all
+	// (spillStart's invariant 1).
 	stopWait    chan struct{}
 	stopOnce    sync.Once
 	closing     chan struct{} // closed by Close: senders flush and stop
@@ -144,8 +145,9 @@ func newPublisher(client sqsSender, queueURLs []string, opts PublisherOptions) (
 }
 
 // Publish queues ev for every destination. It waits for room until PublishTimeout has passed (or
-// ctx ends); an event that does not fit is spilled to disk (SpillDir) to be sent later, or else
-// dropped (ErrDropped, counted and logged). A spill append is waited for in the time left, then up
+// ctx ends); each destination is judged on its own: the event goes into every buffer with room,
+// and only the copies for destinations whose buffer stayed full are spilled to disk (SpillDir) to
+// be sent later, or else dropped (ErrDropped, naming those destinations, counted and logged). A spill append is waited for in the time left, then up
 // to 1 s more to hear its answer (a refusal, such as a full spill, is known at once): a refused
 // append is ErrDropped, an append still unanswered then is ErrUnconfirmed (it goes on without the
 // caller, counted as dropped and logged if it fails). After Close, Publish fails with ErrClosed
@@ -196,9 +198,19 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		}
 	}
 	p.mu.RLock()
-	defer p.mu.RUnlock()
+	locked := true
+	defer func() {
+		if locked {
+			p.mu.RUnlock()
+		}
+	}()
+	// Invariant: each destination is judged on its own. The event goes into every buffer that has
+	// room (at once, or within the one wait for room all destinations share); only the copies for
+	// destinations whose buffer stayed full (or whose spill already holds events) go to the spill,
+	// or are dropped without one. One region down never costs the others their events, whatever
+	// the order of the destinations.
 	var over []spillRecord
-	var timer *time.Timer
+	var fullQ []dest
 	start := time.Now()
 	if p.closed {
 		p.dropped.Add(int64(len(dests)))
@@ -208,45 +220,54 @@ func (p *Publisher) Publish(ctx context.Context, ev *Event) error {
 		logKey(p.logger, slog.LevelWarn, "cachesync: publish after Close; event dropped", ev.Key)
 		return fmt.Errorf("cachesync: publish %q: %w", ev.Key, ErrClosed)
 	}
-	expired := false // the wait for room is over: the remaining destinations do not wait again
 	for _, d := range dests {
-		if p.pending(d.q.url) > 0 || expired {
+		if p.pending(d.q.url) > 0 {
 			// This destination's events already wait on disk (its SQS is down or slow): to its
 			// spill at once, behind them, no waiting. Another destination's spill holds nothing
 			// back here.
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
+			over = append(over, d.e.record(d.q.url))
 			continue
 		}
 		select {
 		case d.q.ch <- d.e:
-			continue
 		default:
-		}
-		if timer == nil {
-			timer = time.NewTimer(p.opts.PublishTimeout)
-			defer timer.Stop()
-		}
-		select {
-		case d.q.ch <- d.e:
-		case <-timer.C:
-			expired = true
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
-		case <-ctx.Done():
-			expired = true
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
-		case <-p.stopWait:
-			expired = true // Close began: it must not wait for this wait (stopWait)
-			over = append(over, spillRecord{Queue: d.q.url, Body: d.e.body, Op: d.e.op, Delay: d.e.delay})
+			fullQ = append(fullQ, d)
 		}
 	}
-	if p.m != nil && timer != nil {
-		p.m.publishWait.Observe(time.Since(start).Seconds())
+	if len(fullQ) > 0 {
+		// One wait for room, shared: PublishTimeout (or ctx, or Close beginning) bounds it in all.
+		// Each full destination tries once more without waiting before its own wait, so one that
+		// got room while another was waited for takes the event even after the wait is over.
+		wctx, cancel := context.WithTimeout(ctx, p.opts.PublishTimeout)
+		defer cancel()
+		for _, d := range fullQ {
+			select {
+			case d.q.ch <- d.e:
+				continue
+			default:
+			}
+			select {
+			case d.q.ch <- d.e:
+			case <-wctx.Done():
+				over = append(over, d.e.record(d.q.url))
+			case <-p.stopWait: // Close began: it must not wait for this wait (stopWait)
+				over = append(over, d.e.record(d.q.url))
+			}
+		}
+		if p.m != nil {
+			p.m.publishWait.Observe(time.Since(start).Seconds())
+		}
 	}
 	if len(over) == 0 {
 		return nil
 	}
-	// One bound for the whole call: the fsync gets what the wait for room left.
-	return p.spillOut(ctx, ev.Key, over, max(p.opts.PublishTimeout-time.Since(start), 0))
+	// The appends start under p.mu (Close waits for them), the wait for their answers holds no
+	// lock (spillStart's invariant 1). One bound for the whole call: the fsync gets what the
+	// wait for room left.
+	answers := p.spillStart(ev.Key, over)
+	p.mu.RUnlock()
+	locked = false
+	return answers(ctx, max(p.opts.PublishTimeout-time.Since(start), 0))
 }
 
 // Sent returns how many events SQS has accepted so far (each destination counts).
@@ -273,9 +294,11 @@ const DefaultCloseTimeout = 10 * time.Second
 // Close sends what is buffered until shortly before ctx's deadline (DefaultCloseTimeout when ctx
 // has no deadline), then spills what is left (or drops it, counted, without a spill) and stops
 // every goroutine, returning by the deadline whatever the disk does. It never panics, also while
-// Publish calls run; later ones get ErrClosed. Publish calls waiting for room in a buffer, or for
-// their spill's fsync, when Close begins stop waiting at once (their events are spilled, or
-// dropped without a spill), so Close never waits for them.
+// Publish calls run; later ones get ErrClosed. Publish calls waiting for room in a buffer when
+// Close begins stop waiting at once (their events are spilled, or dropped without a spill), and a
+// Publish waiting for its spill's answer holds no lock, so Close never waits for them; that
+// answer's wait ends at the latest when Close ends the spill appends (its deadline plus
+// closeSpillGrace): nil only if the append was durable, else ErrDropped or ErrUnconfirmed.
 //
 // The time left is split: sending stops a reserve before the deadline (half the time left, at
 // most closeSpillReserve), and the reserve is for spilling what the buffers and the senders still

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -406,24 +407,48 @@ func (e outEntry) record(queue string) spillRecord {
 	return spillRecord{Queue: queue, Body: e.body, Op: e.op, Delay: e.delay, Sent: e.sent}
 }
 
-// spillOut appends recs to the spill, or drops them (counted, logged) when there is none. The
-// appends run at once, so that the spill writes and fsyncs them as one group (recordlog groups
-// the appends that wait together). Invariants: the answer is nil only when the spill confirmed
-// every append (durable); a refused append (a full spill, a failed write) is ErrDropped, counted
-// and logged; an append whose answer is not known when the caller stops waiting is
-// ErrUnconfirmed (it goes on without the caller: counted once durable, or counted as dropped and
-// logged if it fails). The caller waits for the answers until wait has passed or ctx ends, then
-// spillConfirmWait more at most: a refusal is known at once, so an ended context never turns a
-// dropped event into a nil. spilling counts exactly the records the spill confirmed and the
-// drainer has not consumed, whether a caller still waits or not.
+// spillOut appends recs to the spill, or drops them (counted, logged) when there is none, and
+// waits for the answers: spillStart, then its wait.
 func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord, wait time.Duration) error {
+	return p.spillStart(key, recs)(ctx, wait)
+}
+
+// spillStart starts the appends of recs to the spill, or drops them (counted, logged) when there
+// is none, and returns the wait for their answers. The appends run at once, so that the spill
+// writes and fsyncs them as one group (recordlog groups the appends that wait together).
+//
+// Invariants:
+//  1. No lock is held across a wait on the disk: Publish calls spillStart under p.mu held shared
+//     (the appends join spillWG before Close, which takes p.mu, can wait for it), releases p.mu,
+//     and only then waits. So neither Close nor any other Publish waits for this one's disk.
+//  2. The answer is nil only when the spill confirmed every append (durable); a refused append (a
+//     full spill, a failed write, one ended by Close) is ErrDropped, counted and logged; an append
+//     whose answer is not known when the wait ends is ErrUnconfirmed (it goes on without the
+//     caller: counted once durable, or counted as dropped and logged if it fails).
+//  3. The wait lasts until wait has passed or ctx ends, then spillConfirmWait more at most (a
+//     refusal is known at once, so an ended context never turns a dropped event into a nil); it
+//     ends at the latest when Close ends the spill appends (its deadline plus closeSpillGrace),
+//     whatever the disk does.
+//
+// spilling counts exactly the records the spill confirmed and the drainer has not consumed,
+// whether a caller still waits or not.
+func (p *Publisher) spillStart(key string, recs []spillRecord) func(ctx context.Context, wait time.Duration) error {
 	if p.spills == nil {
-		logKey(p.logger, slog.LevelWarn, "cachesync: publish buffer full and no spill; events dropped", key, "events", len(recs))
+		// Only these destinations' copies are dropped (their buffers were full): the error and
+		// the log name them.
+		var queues []string
+		for _, r := range recs {
+			if !slices.Contains(queues, r.Queue) {
+				queues = append(queues, r.Queue)
+			}
+		}
+		logKey(p.logger, slog.LevelWarn, "cachesync: publish buffer full and no spill; events dropped", key, "events", len(recs), "queues", queues)
 		p.dropped.Add(int64(len(recs)))
 		if p.m != nil {
 			p.m.dropped.Add(float64(len(recs)))
 		}
-		return fmt.Errorf("cachesync: publish %q: %w", key, ErrDropped)
+		err := fmt.Errorf("cachesync: publish %q: %d events to %s (buffer full): %w", key, len(recs), strings.Join(queues, ", "), ErrDropped)
+		return func(context.Context, time.Duration) error { return err }
 	}
 	results := make(chan error, len(recs))
 	p.spillWG.Add(len(recs))
@@ -452,21 +477,33 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			results <- err
 		}()
 	}
+	return func(ctx context.Context, wait time.Duration) error {
+		return p.spillAnswers(ctx, key, results, len(recs), wait)
+	}
+}
+
+// spillAnswers waits for the n answers of the appends spillStart began (see its invariants 2, 3).
+func (p *Publisher) spillAnswers(ctx context.Context, key string, results <-chan error, n int, wait time.Duration) error {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	var (
 		failed, answered int
 		confirm          <-chan time.Time // set once the caller's wait has ended
 		callerDone       = ctx.Done()
-		closeBegan       = p.stopWait
-		closeDeadline    = p.spillCtx.Done()
 		waitOver         = timer.C
 	)
 	endWait := func() { // the caller's wait is over: spillConfirmWait more for the answers
-		waitOver, callerDone, closeBegan, closeDeadline = nil, nil, nil, nil
+		waitOver, callerDone = nil, nil
 		confirm = time.After(spillConfirmWait)
 	}
-	for answered < len(recs) {
+	unconfirmed := func() error {
+		unknown := n - answered
+		if failed > 0 {
+			return fmt.Errorf("cachesync: publish %q: %d events: %w; %d more: %w", key, failed, ErrDropped, unknown, ErrUnconfirmed)
+		}
+		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, unknown, ErrUnconfirmed)
+	}
+	for answered < n {
 		select {
 		case err := <-results:
 			answered++
@@ -477,16 +514,23 @@ func (p *Publisher) spillOut(ctx context.Context, key string, recs []spillRecord
 			endWait()
 		case <-callerDone:
 			endWait()
-		case <-closeBegan:
-			endWait() // Close began: the appends go on (Close waits for them until its deadline)
-		case <-closeDeadline:
-			endWait() // Close's deadline passed: the appends end now, failing (counted, logged)
 		case <-confirm:
-			unknown := len(recs) - answered
-			if failed > 0 {
-				return fmt.Errorf("cachesync: publish %q: %d events: %w; %d more: %w", key, failed, ErrDropped, unknown, ErrUnconfirmed)
+			return unconfirmed()
+		case <-p.spillCtx.Done():
+			// Close ended every spill append (its deadline and grace passed): the wait ends now.
+			// The answers already in are taken; an append still inside the disk is unconfirmed.
+			for answered < n {
+				select {
+				case err := <-results:
+					answered++
+					if err != nil {
+						failed++
+					}
+					continue
+				default:
+				}
+				return unconfirmed()
 			}
-			return fmt.Errorf("cachesync: publish %q: %d events: %w", key, unknown, ErrUnconfirmed)
 		}
 	}
 	if failed > 0 {

@@ -43,6 +43,33 @@ func (v Version) Less(w Version) bool {
 	return v.Writer < w.Writer
 }
 
+// Supersedes reports whether a write at v (a tombstone when tomb: a delete or an invalidation)
+// replaces an entry held at held (a tombstone when heldTomb): the one ordering rule of the store,
+// used by every write to a key (Client writes, Agent events, in any order), so every region
+// converges to the same entry whatever order the same writes arrive in. It is the database's
+// (Cassandra's cell reconciliation) on the time:
+//
+//  1. the later time (Micros) wins;
+//  2. at one time, a tombstone wins over a value, whatever their origins and writers (a delete
+//     USING TIMESTAMP t shadows every value written at t);
+//  3. between two values, or two tombstones, of one time, the greater origin, then the greater
+//     writer wins (Less): Cassandra keeps the greater value bytes there, which no region can
+//     tell from a version, so the cache orders them by region and writer, the same way in
+//     every region.
+//
+// It is a strict total order on (version, tomb): equal pairs do not supersede each other (a
+// retry of one write changes nothing). Values whose expiry has passed and fills (at their floor)
+// count as tombstones (see Stored.At and store).
+func Supersedes(v Version, tomb bool, held Version, heldTomb bool) bool {
+	if v.Micros != held.Micros {
+		return v.Micros > held.Micros
+	}
+	if tomb != heldTomb {
+		return tomb
+	}
+	return held.Less(v)
+}
+
 // IsZero reports whether v is the zero Version (no version).
 func (v Version) IsZero() bool { return v.Micros == 0 && v.Origin == "" && v.Writer == 0 }
 

@@ -14,7 +14,8 @@ type asyncJob struct {
 
 // Async follower copies and their bound.
 //
-// Invariant: every queued follower copy ends landed on its side or kept in the replay log, and no
+// Invariant: every queued follower copy ends landed on its side, kept in the replay log, or (when
+// the log cannot keep it) held in memory against its side's authority until it can (unkept.go); no
 // SetPhase or Close waits on a follower for longer than the follower budget. A queued copy runs
 // under the current async context (the caller's values, the session's cancellation). SetPhase and
 // Close (with the gate held, so that no copy is queued meanwhile) give the queue the follower
@@ -46,6 +47,11 @@ func (s *Session) abandonAsync() {
 // (not its cancellation); an overflow is appended while the caller waits, so that wait stays
 // bounded by the caller's context (keep: the append itself goes on to the end).
 func (s *Session) enqueue(op *writeOp, follower side, phase Phase) error {
+	if s.unkeptHeld() >= int64(cap(s.async)) {
+		// As many copies as the queue holds already wait in memory for room in the replay log
+		// (unkept.go, invariant 3): keep this one while the caller waits, as an overflow is.
+		return s.keep(op, follower)
+	}
 	caller := op.ctx
 	op.ctx = valuesOf{Context: s.asyncContext(), vals: caller}
 	s.stats.asyncInFlight.Add(1)
@@ -78,11 +84,11 @@ func (s *Session) asyncWorker() {
 		if err != nil {
 			s.stats.followerFailed.Add(1)
 			job.op.ctx = context.WithoutCancel(job.op.ctx) // the append goes on to its end
-			if kerr := s.keep(job.op, job.side); kerr != nil {
-				// The caller was already answered: this is the one way Async can lose a follower
-				// write (replay log full or unwritable). Say so loudly.
-				s.logger.Error("dualwrite: async follower write lost", "side", job.side.String(),
-					"stmt", logStmt(job.op.stmts[0].Stmt), "key_hash", keyHash(job.op.stmts[0].Values), "err", err, "replay_log_err", kerr)
+			e := s.entryFor(job.op, job.side)
+			if kerr := s.keepEntry(job.op, e); kerr != nil {
+				// The caller was already answered: the copy is held in memory, holds the side's
+				// authority and is appended again when the log has room (unkept.go).
+				s.holdUnkept(e, err, kerr)
 			}
 		}
 		s.stats.asyncInFlight.Add(-1)

@@ -52,7 +52,11 @@
 // WithPhase; a phase from MigrationStateFile goes through the same owed-writes check, and Open
 // never applies an epoch older than the state file's; the file names its migration, and Open
 // refuses another migration's (ErrMigrationStateFile). Cut off from the control keyspace, a
-// session keeps its phase and says so (Migration, metrics, logs). See docs/migration.md.
+// session keeps its phase and says so (Migration, metrics, logs). Close deletes the instance's
+// heartbeat only when it owes nothing — replay backlog, dead letters and uncertain writes, counted
+// as the authority checks count them — or the hand-off confirmed all of it stored; otherwise the
+// row is left to expire after its TTL. A Strict session (no replay log) may run WithMigration.
+// See docs/migration.md.
 //
 // SetPhase is a barrier: it returns once every write of the old phase has finished or been kept
 // in the replay log (appends still under way included), and it refuses (ErrAuthorityBacklog;
@@ -73,7 +77,11 @@
 // the secondary was authoritative) refuse at once. Writes kept because their leader failed (the
 // caller was told so), whether replay entries, dead letters or uncertain records, are marked
 // Unacked and are not counted at open; a record without the mark (written by an earlier version)
-// counts. Writes kept for the other side do not count. A session WithMigration is checked the same way in the phase it first applies (from the control keyspace or
+// counts. An entry kept for the follower before the leader answered (the follower-down path, the
+// ¾-budget early entry) is kept unmarked; when the leader then fails, it is replaced by an Unacked
+// copy and withdrawn (durably, before the caller is told), so only a crash before the caller
+// was told leaves it counted (the safe side: the next open waits for it or refuses, never loses
+// it). Writes kept for the other side do not count. A session WithMigration is checked the same way in the phase it first applies (from the control keyspace or
 // the state file): into primary-only or dual, each attempt waits at most WithOpenWait, and Open
 // refuses (ErrAuthorityBacklog) once its open deadline (MigrationOpenTimeout) has passed. A write
 // waits for a pending SetPhase only as long as its context allows: one that cannot start by its
@@ -102,7 +110,16 @@
 //     failure or a full queue goes to the replay log. SetPhase and Close give the queue the
 //     follower budget to drain, then cancel the copies still queued or running and keep them in
 //     the replay log: a hung follower never holds a switch or Close. A crash loses the queued tail
-//     (not what was already logged): choose PrimaryAuthoritative when that matters.
+//     (not what was already logged): choose PrimaryAuthoritative when that matters. A failed
+//     copy the replay log cannot keep (full, or the disk full) is held in memory and appended
+//     again once the log has room (on a full disk with the replay directory's reserve); while
+//     held it counts against its side's authority as an in-memory uncertain write does (SetPhase
+//     refuses, naming it; WaitReplayed does not wait for it), and it is counted
+//     (Stats.AsyncUnkept, islands_dualwrite_async_unkept_total, _async_unkept_entries) and logged
+//     at error. At most the queue's size is held: past it, a copy is kept while the caller waits,
+//     and a full log fails the write with ErrReplayLogFull. Close gives held copies the follower
+//     budget (at least 1 s); one still held then is lost for its side: logged at error one by
+//     one with what to do, and counted (Stats.AsyncLost, islands_dualwrite_async_lost_total).
 //
 // The replay log is append-only segment files with a CRC per record, fsynced in groups (one fsync
 // covers every write that failed meanwhile), bounded in bytes. A file beside the application rather
@@ -123,15 +140,18 @@
 // shared store in Cassandra (the migration's control keyspace, or HandoffKeyspace in the cluster
 // that accepted the write), held by the instance's liveness lease; Close drains for at most
 // HandoffDrain, then hands what is left to the store and empties the local log, and hands its
-// dead letters and uncertain writes off too (adopters keep them aside, never replay them); any live instance
+// dead letters and uncertain writes off too (adopters keep them aside, never replay them, and never
+// take one owed to the side their own phase reads: it stays in the store); any live instance
 // of the same migration adopts what an instance left, one claimer per batch under an LWT lease
 // that expires if the claimer dies (each claim bounded by its lease; a claimer that failed on a
 // batch leaves it to the others for one lease, so the lease moves), by appending the entries
 // (original timestamps and TTL expiries) to its own replay log — except the entries owed to the
 // side the adopter's phase reads, which it replays there before the batch leaves the store. A side's shared backlog counts against its authority (Open's
 // check included; a listing that failed or is stale counts as one). The
-// window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick (metric
-// islands_dualwrite_handoff_unshared_age_seconds). See handoff.go's invariants.
+// window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick + a copy's
+// time: the copy runs in a loop of its own, which adoption never holds back (Handoff().UnsharedAge
+// and islands_dualwrite_handoff_unshared_age_seconds measure it when read). See handoff.go's
+// invariants.
 //
 // The replayer applies each side's entries with that side's own workers and holds each side's
 // entries in its own bounded window; a side's backlog beyond its memory cap is parked (two log

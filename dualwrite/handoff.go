@@ -32,12 +32,15 @@ import (
 //	    decoded (deadLetterUnread: by the replayer, or by the hand-off before its frontier, in
 //	    the background as at Close, passes it): the local log is empty after a successful
 //	    hand-off, and holds everything after a failed one (then the next session on the directory
-//	    drains it). Then Close hands the dead letters and uncertain writes off too (batches of
+//	    drains it; closeHandoff reports the failure, as it does for a dead letter or uncertain
+//	    write it could not store: owed.go). Then Close hands the dead letters and uncertain writes off too (batches of
 //	    their kind, invariant 6) and drops them locally; in the background they are copied every
 //	    adoptEvery, held like H2's copies, the copies kept in step with the local ones (copyAside).
 //	H2. In the background, every entry logged more than copyAfter ago is copied to the shared store
-//	    (a batch held by this instance's liveness lease, renewed in a loop of its own, renewLiveness, so
-//	    nobody adopts it while this instance replays it itself), unless its leader has not
+//	    by the copy loop (copyStep: its own, every tick; adoption, whose claims may take a lease
+//	    TTL each, runs in another and never holds it back), in a batch held by this instance's
+//	    liveness lease (renewed in a loop of its own, renewLiveness, so nobody adopts it while
+//	    this instance replays it itself), unless its leader has not
 //	    answered yet (held: skipped, not stopped at, and copied by a later pass once it has; what
 //	    was copied after it is kept in ahead, beyond the contiguous frontier copied) or it was
 //	    withdrawn (never copied nor handed off: durably, or in memory only, a void the replayer
@@ -45,7 +48,8 @@ import (
 //	    are copied at the next pass even behind a younger own entry (adoptedEnd), and UnsharedAge
 //	    counts them until then. So a crash that also loses the disk loses at most the entries
 //	    logged in the last copyAfter + one tick + the time a copy takes: Handoff().UnsharedAge and
-//	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is.
+//	    islands_dualwrite_handoff_unshared_age_seconds show that window as it is when read
+//	    (measured from the log at each read, so a copy that hangs shows as a growing age).
 //	H3. A copy batch is deleted by its origin only once the local cursor passed every entry in it
 //	    (each landed or was dead-lettered locally); at Close the origin drops its liveness lease
 //	    instead, and the batches left are adopted by others.
@@ -62,9 +66,10 @@ import (
 //	    gate, as a write is). An instance that applied the phase counts as having applied it (its
 //	    heartbeat), and the fleet's Wait counts the store's backlog for the new authority: an
 //	    entry moved from the store into the log of an instance already reading that side would
-//	    be counted by neither. An entry that cannot land yet leaves its batch in the store (the
-//	    claim fails; the batch is left to the others for a lease); one refused for good is
-//	    appended, and the replayer dead-letters it as it would locally.
+//	    be counted by neither. An entry owed to it that does not land — for now or for good,
+//	    and every dead letter, uncertain write or undecodable entry owed to it, which an adopter
+//	    never replays — leaves its whole batch in the store (the claim fails; the batch is left
+//	    to the others for a lease): one path for every kind of batch (handoff_take.go, T1–T3).
 //	H5. The shared backlog of a side counts against its authority (pendingFor, and Open's check,
 //	    which lists the store first, bounded by refreshTimeout; for the primary, its replay
 //	    batches only, waited for as its local backlog is: primaryOwedAtOpen): SetPhase and the migration
@@ -213,10 +218,11 @@ type handoffState struct {
 
 	listEvery time.Duration      // the listing's period (adoptEvery at Open)
 	closing   atomic.Bool        // Close began: adopt nothing more
-	claimers  []*handoff.Adopter // adopters(): copyAndAdopt's only
+	claimers  []*handoff.Adopter // adopters(): the adoption loop's only
 
 	copiedN, handedN, adoptedN, writes atomic.Int64
 	unshared, maxUnshared              atomic.Int64 // ns
+	final                              atomic.Bool  // Close's hand-off is over: noteUnshared reads the log no more
 
 	// Guarded by mu: owedReplay is owed's replay batches only (no dead letters, no uncertain
 	// writes); adoptedEnd the last adopted entry's position (sink): up to it, share passes over
@@ -296,17 +302,20 @@ func (s *Session) setupHandoff() error {
 	return nil
 }
 
-// startHandoff starts the hand-off's background work (copy, cleanup, adoption, and the listing
-// in its own loop), before the migration starts.
+// startHandoff starts the hand-off's background loops, before the migration starts: the copy
+// (share, cleanup, the asides' copies), the adoption, the listing and the liveness lease, each in
+// a loop of its own so that none waits behind another (a claim may take a lease TTL, a pass many
+// claims: H2, H5).
 func (s *Session) startHandoff() {
 	h := s.ho
 	if h == nil {
 		return
 	}
 	h.registerMetrics()
-	h.wg.Add(3)
-	go h.every(h.tick(), h.copyAndAdopt())
-	go h.every(h.listEvery, h.refresh) // its own loop: a slow adoption or copy never leaves the listing stale (H5)
+	h.wg.Add(4)
+	go h.every(h.tick(), h.copyStep())
+	go h.every(h.tick(), h.adoptStep())
+	go h.every(h.listEvery, h.refresh) // a slow adoption or copy never leaves the listing stale (H5)
 	go h.every(max(h.cfg.lease/6, time.Millisecond), h.renewLiveness)
 }
 
@@ -330,8 +339,8 @@ func (h *handoffState) every(d time.Duration, step func(ctx context.Context)) {
 }
 
 // renewLiveness renews this instance's liveness lease while it holds copies (H2) once a third of the
-// lease's TTL has passed (beat), looked at every sixth, in a loop of its own: the main step's copies,
-// cleanups and adoption claims (each bounded by one TTL, several in a row) never let it lapse
+// lease's TTL has passed (beat), looked at every sixth, in a loop of its own: the copy loop's copies and
+// cleanups and the adoption loop's claims (each bounded by one TTL, several in a row) never let it lapse
 // while this instance lives. Each renewal is bounded by a third of the TTL, so between two
 // renewals at most 1/3 + 1/6 + 1/3 of the TTL passes while the store answers in time.
 func (h *handoffState) renewLiveness(ctx context.Context) {
@@ -384,20 +393,34 @@ func (h *handoffState) tick() time.Duration {
 	return min(max(h.cfg.copyAfter/4, 50*time.Millisecond), 500*time.Millisecond)
 }
 
-// copyAndAdopt is the hand-off's main step: copy the local backlog to the shared store, clean up,
-// and every adoptEvery copy the asides and adopt what others left.
-func (h *handoffState) copyAndAdopt() func(ctx context.Context) {
-	var adoptedAt time.Time
+// copyStep is the copy loop's step (H2): copy the local backlog to the shared store, delete the
+// copies whose entries landed, and every adoptEvery bring the copies of the dead letters and
+// uncertain writes up to date. It shares nothing with adoption but h.mu (never held across I/O)
+// and the log's own locks, so a slow claim never holds back a copy: the loss window stays
+// copyAfter + one tick + the time a copy takes.
+func (h *handoffState) copyStep() func(ctx context.Context) {
+	var asideAt time.Time
 	return func(ctx context.Context) {
 		if _, err := h.share(ctx, false); err != nil && ctx.Err() == nil {
 			h.s.logger.Warn("dualwrite: copying the replay backlog to the shared store", "err", err)
 		}
 		h.cleanup(ctx)
-		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
-			adoptedAt = time.Now()
+		if time.Since(asideAt) >= h.cfg.adoptEvery {
+			asideAt = time.Now()
 			if err := h.copyAside(ctx); err != nil && ctx.Err() == nil {
 				h.s.logger.Warn("dualwrite: hand-off: copying dead letters and uncertain writes to the shared store", "err", err)
 			}
+		}
+	}
+}
+
+// adoptStep is the adoption loop's step: every adoptEvery, adopt what others left (H4). One pass
+// may take a lease TTL per claim; only this loop waits for it.
+func (h *handoffState) adoptStep() func(ctx context.Context) {
+	var adoptedAt time.Time
+	return func(ctx context.Context) {
+		if time.Since(adoptedAt) >= h.cfg.adoptEvery {
+			adoptedAt = time.Now()
 			h.adopt(ctx)
 		}
 	}
@@ -681,14 +704,24 @@ func (h *handoffState) distinct() []handoff.Store {
 	return h.stores[:]
 }
 
-// noteUnshared sets the unshared age: that of the first record after the last shared one, or of
-// an adopted entry not yet shared behind it if older (adoptedEnd).
-func (h *handoffState) noteUnshared() {
+// noteUnshared measures the unshared age (H2): that of the first record after the last shared
+// one, or of an adopted entry not yet shared behind it if older (adoptedEnd), read from the log
+// at the moment it is called, so that a copy that hangs or a loop that waits lets the age grow
+// where it is read. Called by every copy pass, by Handoff() and by the gauge's scrape; once Close's
+// hand-off is over (the log may be closed), it returns the last measure.
+func (h *handoffState) noteUnshared() time.Duration {
+	if h.final.Load() {
+		return time.Duration(h.unshared.Load())
+	}
 	h.mu.Lock()
 	from := h.copied
 	end := h.adoptedEnd
-	n := 1 + len(h.ahead)
+	ahead := make(map[Pos]bool, len(h.ahead)) // a snapshot: a copy pass moving on meanwhile only makes the age larger
+	for p := range h.ahead {
+		ahead[p] = true
+	}
 	h.mu.Unlock()
+	n := 1 + len(ahead)
 	var age time.Duration
 	first := false // the first unshared record was seen
 	for {
@@ -697,10 +730,7 @@ func (h *handoffState) noteUnshared() {
 			if first && passed(r.pos, end) && r.pos != end {
 				break
 			}
-			h.mu.Lock()
-			shared := h.ahead[r.pos]
-			h.mu.Unlock()
-			if shared {
+			if ahead[r.pos] {
 				continue
 			}
 			if !r.bad {
@@ -720,9 +750,7 @@ func (h *handoffState) noteUnshared() {
 			break
 		}
 	}
-	if h.s.hm != nil {
-		h.s.hm.unshared.Set(age.Seconds())
-	}
+	return age
 }
 
 // cleanup deletes this instance's copy batches whose every entry the local cursor passed (H3),
@@ -784,7 +812,7 @@ func (h *handoffState) adopt(ctx context.Context) {
 
 // adopters returns the session's claimers, one per distinct store, made once: each remembers
 // the batches it failed on (left to the others for a lease), so it lives as long as the session.
-// Only copyAndAdopt calls it.
+// Only the adoption loop (adoptStep) calls it.
 func (h *handoffState) adopters() []*handoff.Adopter {
 	if h.claimers != nil {
 		return h.claimers
@@ -794,7 +822,7 @@ func (h *handoffState) adopters() []*handoff.Adopter {
 		// with the same instance name never take or release each other's leases.
 		a := &handoff.Adopter{Store: st, Scope: h.scope, Owner: h.origin, TTL: h.cfg.lease,
 			Skip: func(b handoff.Batch) bool {
-				if h.closing.Load() || b.Holder == h.origin {
+				if h.closing.Load() || b.Holder == h.origin || h.lacksHere(b) {
 					return true
 				}
 				sd := primarySide
@@ -858,86 +886,9 @@ const refreshTimeout = 2 * time.Second
 // (one, as a failed listing): two listing periods plus one listing's time.
 func (h *handoffState) maxListingAge() time.Duration { return 2*h.listEvery + refreshTimeout }
 
-// sink appends a claimed batch's entries to the local log, durably (H4), many at once so that
-// they share fsyncs.
-func (h *handoffState) sink(ctx context.Context, b handoff.Batch, raws [][]byte) error {
-	if k := b.Kind(); k != handoff.KindReplay {
-		return h.sinkAside(ctx, b, k, raws)
-	}
-	var es []Entry
-	for _, raw := range raws {
-		e, err := decodeEntry(raw)
-		if err != nil {
-			// Written by a version this one cannot read: kept durably in the dead-letter log
-			// (as a local undecodable entry is) before the batch may be deleted (H4, invariant 2).
-			h.s.logger.Error("dualwrite: hand-off: an adopted entry cannot be decoded; dead-lettered", "batch", b.ID, "err", err)
-			if aerr := h.fl.asideRaw(h.fl.dead, "adopted from the shared store (batch "+b.ID+"): "+err.Error(), raw); aerr != nil {
-				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable adopted entry: %w", aerr)
-			}
-			continue
-		}
-		es = append(es, e)
-	}
-	// H4: what is owed to the side this phase reads lands there before the batch may go.
-	landed, err := h.landOwedToAuthority(ctx, b, es)
-	if err != nil {
-		return err
-	}
-	if err := h.s.gate.rlock(ctx); err != nil {
-		return fmt.Errorf("dualwrite: hand-off: adopting batch %s: %w", b.ID, err)
-	}
-	defer h.s.gate.runlock()
-	auth := h.s.Phase().leader() // stable while the gate is held
-	for i := range es {
-		if _, tried := landed[i]; !tried && entrySide(&es[i]) == auth {
-			// The phase moved authority to this entry's side since it was checked: the batch
-			// stays in the store, for the next pass.
-			return fmt.Errorf("dualwrite: hand-off: adopting batch %s: the %s side became authoritative while adopting it; left in the store", b.ID, auth)
-		}
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(64)
-	var endMu sync.Mutex
-	var end Pos // the last adopted entry's position here
-	for i := range es {
-		e := es[i]
-		if res, tried := landed[i]; tried && res == nil {
-			continue // on its side already
-		}
-		g.Go(func() error {
-			pos, err := h.fl.appendAt(gctx, &e)
-			if err == nil {
-				endMu.Lock()
-				if passed(pos, end) {
-					end = pos
-				}
-				endMu.Unlock()
-			}
-			return err
-		})
-	}
-	err = g.Wait()
-	// Adopted entries are old (their Logged time is the origin's): the background copy shares
-	// them at its next pass even behind a younger entry of this instance's (adoptedEnd, H2, H4),
-	// and UnsharedAge counts them until it has. Noted even after a failure: what was appended is
-	// on this disk.
-	h.mu.Lock()
-	if passed(end, h.adoptedEnd) {
-		h.adoptedEnd = end
-	}
-	h.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	h.adoptedN.Add(int64(len(raws)))
-	if h.s.hm != nil {
-		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
-	}
-	return nil
-}
-
 // errRefusedForGood marks an entry landOwedToAuthority could not land because its side refuses it
-// for good: it is appended to the local log, where the replayer dead-letters it.
+// for good: it is owed to this session's authority and did not land, so its batch stays in the
+// store (sink, handoff_take.go).
 var errRefusedForGood = errors.New("refused for good")
 
 // landOwedToAuthority replays, on the side the session's phase makes authoritative, the entries of
@@ -974,34 +925,6 @@ func (h *handoffState) landOwedToAuthority(ctx context.Context, b handoff.Batch,
 			"session's phase: landing them before adopting the batch: %w", b.ID, auth, err)
 	}
 	return out, nil
-}
-
-// sinkAside keeps a batch of dead letters or uncertain writes in the same local store, durably,
-// never in the replay log (invariant 6): they wait for an operator here as they did on the origin.
-func (h *handoffState) sinkAside(ctx context.Context, b handoff.Batch, kind string, raws [][]byte) error {
-	into := h.fl.dead
-	if kind == handoff.KindUncertain {
-		into = h.fl.unc
-	}
-	cause := fmt.Sprintf("%s handed off by %s (batch %s)", kind, b.Origin, b.ID)
-	for _, raw := range raws {
-		e, err := decodeEntry(raw)
-		if err != nil {
-			err = h.fl.asideRaw(into, cause+": cannot be decoded: "+err.Error(), raw)
-		} else {
-			err = h.fl.aside(ctx, into, &e, errors.New(cause))
-		}
-		if err != nil {
-			return fmt.Errorf("dualwrite: hand-off: keeping an adopted %s: %w", kind, err)
-		}
-	}
-	h.adoptedN.Add(int64(len(raws)))
-	if h.s.hm != nil {
-		h.s.hm.entries.WithLabelValues("adopted").Add(float64(len(raws)))
-	}
-	h.s.logger.Warn("dualwrite: hand-off: adopted "+kind+" entries another instance left; they wait for an operator here",
-		"batch", b.ID, "origin", b.Origin, "entries", len(raws))
-	return nil
 }
 
 // asideKinds are the local stores of entries set aside, by batch kind.
@@ -1218,11 +1141,14 @@ func (h *handoffState) drainBeforeClose() {
 
 // closeHandoff is Close's hand-off, once the replayer has stopped: what the log still holds goes
 // to the store (H1), this instance's copies are released to the others (H3), and the log is
-// emptied. It returns the error that kept the backlog in the local log (nil once it is shared).
+// emptied. It returns the error that kept something owed on this instance only — the backlog in
+// the local log, dead letters or uncertain writes it could not store, uncertain writes kept in
+// memory only (owed.go) — and nil only once everything owed is in the store.
 func (h *handoffState) closeHandoff() error {
 	close(h.stop)
-	h.wg.Wait()
+	h.wg.Wait() // every loop stopped: the final copy below races no background copy or adoption
 	defer h.closer()
+	defer h.final.Store(true) // after the final copy's measure: the log may be closed from here on
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
 	defer cancel()
 	start := time.Now()
@@ -1242,9 +1168,10 @@ func (h *handoffState) closeHandoff() error {
 	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
 		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
 	}
-	aside, err := h.handAside(ctx)
-	if err != nil {
-		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", err)
+	aside, asideErr := h.handAside(ctx)
+	if asideErr != nil {
+		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", asideErr)
+		asideErr = fmt.Errorf("the hand-off at Close could not store the dead letters or uncertain writes: %w", asideErr)
 	}
 	h.mu.Lock()
 	left := 0
@@ -1265,7 +1192,8 @@ func (h *handoffState) closeHandoff() error {
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
-	return nil
+	// Success only when everything owed is in the store (owed.go): what it could not store fails it.
+	return errors.Join(asideErr, h.s.unstorable())
 }
 
 // Handoff returns what the hand-off did (the zero value without WithHandoff).
@@ -1274,6 +1202,7 @@ func (s *Session) Handoff() HandoffStats {
 	if h == nil {
 		return HandoffStats{}
 	}
+	unshared := h.noteUnshared() // measured now, not at the last copy pass
 	h.mu.Lock()
 	owed := make(map[string]int64, len(h.owed))
 	for k, v := range h.owed {
@@ -1281,13 +1210,12 @@ func (s *Session) Handoff() HandoffStats {
 	}
 	h.mu.Unlock()
 	return HandoffStats{Copied: h.copiedN.Load(), HandedOff: h.handedN.Load(), Adopted: h.adoptedN.Load(), Writes: h.writes.Load(),
-		UnsharedAge: time.Duration(h.unshared.Load()), MaxUnsharedAge: time.Duration(h.maxUnshared.Load()), Owed: owed}
+		UnsharedAge: unshared, MaxUnsharedAge: time.Duration(h.maxUnshared.Load()), Owed: owed}
 }
 
 // handoffMetrics are the hand-off's series (labels session).
 type handoffMetrics struct {
-	unshared prometheus.Gauge
-	entries  *prometheus.CounterVec // how: copied, handed_off, adopted
+	entries *prometheus.CounterVec // how: copied, handed_off, adopted
 }
 
 func (h *handoffState) registerMetrics() {
@@ -1296,9 +1224,11 @@ func (h *handoffState) registerMetrics() {
 		return
 	}
 	lbl := prometheus.Labels{"session": h.s.cfg.name}
+	// Measured at each scrape (noteUnshared), not at the last copy pass: a hung copy shows.
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "islands_dualwrite_handoff_unshared_age_seconds",
+		Help: "Age of the oldest replay log entry kept only on this instance's disk: the loss window of a crash that also loses the disk.", ConstLabels: lbl},
+		func() float64 { return h.noteUnshared().Seconds() }))
 	m := &handoffMetrics{
-		unshared: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{Name: "islands_dualwrite_handoff_unshared_age_seconds",
-			Help: "Age of the oldest replay log entry kept only on this instance's disk: the loss window of a crash that also loses the disk.", ConstLabels: lbl})),
 		entries: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "islands_dualwrite_handoff_entries_total",
 			Help: "Replay log entries copied to the shared store in the background, handed off at Close, and adopted from it.", ConstLabels: lbl}, []string{"how"})),
 	}

@@ -15,11 +15,21 @@ import (
 // Invariant: an entry appended for the follower before the leader has answered (keepAhead: the
 // follower-down path and the ¾-budget early append) is held from before its append until the
 // leader answers. While held, the replayer does not apply it (errHeld: looked at again shortly,
-// and not a failure of the entry: it counts toward neither the dead-letter floor nor "stuck"). When the leader accepted the write, or failed it without refusing
-// (it may have applied), the hold is released and the entry replays as usual. When the leader
-// refused the write outright, the caller is told the write failed and the authoritative side never
-// has it: the entry is withdrawn, and a write the caller was told failed never reaches the
-// follower through the log, in this process or any later one on the same directory.
+// and not a failure of the entry: it counts toward neither the dead-letter floor nor "stuck").
+// What the leader's answer makes of it (settleHow):
+//   - accepted: the hold is released and the entry replays as usual;
+//   - refused outright: the caller is told the write failed and the authoritative side never has
+//     it: the entry is withdrawn, and a write the caller was told failed never reaches the
+//     follower through the log, in this process or any later one on the same directory;
+//   - failed without refusing (it may have applied; the caller is told it failed): the entry was
+//     kept unmarked, before anyone knew, and must not count as an acknowledged write owed to the
+//     follower (Open's and SetPhase's checks, a dead letter's count). When the follower is still
+//     owed the write (it failed or is late), an Unacked copy is appended first, durably, and only
+//     then is the entry withdrawn, by its position, as above: every entry left for that write is
+//     Unacked. When the follower took or refused the write, nothing is owed to it and the entry is
+//     withdrawn. If the Unacked copy cannot be kept (the log is full or unwritable), the entry is
+//     released instead and replays, counted as acknowledged: the safe side (an Open that makes the
+//     follower authoritative waits for it or refuses), and the caller's error says so.
 //
 // A withdrawal is durable before the caller is told (settleHold): the session waits for the
 // entry's own append, then the log records the withdrawal (FileLog: a record in DIR/withdrawn,
@@ -46,11 +56,13 @@ import (
 //
 // Crash points, each safe (the process may end between any two fsyncs):
 //   - before the entry's append is durable: there is nothing to replay;
-//   - entry durable, withdrawal not (the leader has not answered, or refused and the withdrawal's
-//     fsync had not completed): the caller has not been told anything (its Exec had not
-//     returned), so the write's outcome is unknown to it, as after a coordinator crash; the entry
-//     replays: the choice that never loses the write when the leader had accepted it, and the
-//     follower may then hold a write the leader refused, for a write nobody was told failed;
+//   - entry durable, withdrawal not (the leader has not answered, or refused or failed and the
+//     withdrawal's fsync had not completed): the caller has not been told anything (its Exec had
+//     not returned), so the write's outcome is unknown to it, as after a coordinator crash; the
+//     entry replays: the choice that never loses the write when the leader had accepted it, and the
+//     follower may then hold a write the leader refused, for a write nobody was told failed. The
+//     entry is unmarked, so the next open counts it as acknowledged (the safe side: it waits for
+//     it or refuses, never loses it), with the Unacked copy beside it if that was durable;
 //   - a torn withdrawal record is cut off on open (recordlog invariant 3): the previous case;
 //   - withdrawal durable: the entry is never applied, by this process or the next.
 //
@@ -164,41 +176,87 @@ func (h *holds) check(sd side, ts int64, at Pos) (withdrawn bool, err error) {
 	return false, nil
 }
 
-// settleHold ends the hold of the entry kept ahead for side sd (a) once the leader has answered:
-// void says the leader refused. A void entry is withdrawn durably before settleHold returns (or
-// before op's context ends: the withdrawal goes on, and err then says so). err is the write's
-// error, returned as is or wrapped.
-func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, void bool, err error) error {
-	if !void {
+// settleHow is what the leader's answer makes of an entry kept ahead of it.
+type settleHow int
+
+const (
+	// settleRelease: the leader accepted the write; the entry replays as usual.
+	settleRelease settleHow = iota
+	// settleWithdraw: the leader refused the write, or failed it while the follower took or
+	// refused it: nothing is owed to the follower through this entry; it is withdrawn.
+	settleWithdraw
+	// settleUnacked: the leader failed the write without refusing it (the caller is told it
+	// failed) and the follower is still owed it: an Unacked copy is kept, durably, and only then
+	// is the entry (kept unmarked, before anyone knew) withdrawn, so that no entry of a write
+	// whose caller was told it failed counts as acknowledged at the next open.
+	settleUnacked
+)
+
+// settleHold ends the hold of the entry kept ahead for side sd (a) once the leader has answered
+// (how). An entry to withdraw is withdrawn durably (after its Unacked copy, settleUnacked) before
+// settleHold returns, or before op's context ends: the work goes on, and err then says so. err is
+// the write's error, returned as is or wrapped.
+//
+// settleUnacked when the Unacked copy cannot be kept (the log is full or unwritable): the entry
+// kept ahead is released instead and replays, counted as acknowledged (the safe side: the next
+// open may wait for it or refuse over it, never lose it), and err says so.
+func (s *Session) settleHold(op *writeOp, sd side, a *aheadAppend, how settleHow, err error) error {
+	if how == settleRelease {
 		s.holds.release(sd, op.ts, false, Pos{})
 		s.unpromiseWithdrawal()
 		return err
 	}
+	var copyOf *Entry
+	if how == settleUnacked {
+		copyOf = s.entryFor(op, sd)
+		copyOf.Unacked = true
+	}
 	done := make(chan struct{})
-	var werr error
+	var werr, cerr error
 	s.bgWG.Add(1)
 	s.stats.appending.Add(1) // SetPhase and WaitReplayed read the backlog once it is recorded
 	go func() {
 		defer s.bgWG.Done()
 		defer s.stats.appending.Add(-1)
 		defer close(done)
+		if copyOf != nil {
+			// Goes on to its end whatever the caller's context: the withdrawal waits for it.
+			if cerr = s.appended(s.log.Append(context.Background(), copyOf)); cerr != nil {
+				s.logger.Error("dualwrite: a write whose leader failed could not be kept for the follower marked as not "+
+					"acknowledged; the entry kept for it before the leader answered stays and counts as acknowledged "+
+					"(an Open that makes that side authoritative waits for it or refuses until it is replayed)",
+					"side", sd.String(), "stmt", firstStmt(copyOf), "timestamp", copyOf.Timestamp, "err", cerr)
+				s.holds.release(sd, op.ts, false, Pos{})
+				s.unpromiseWithdrawal()
+				return
+			}
+		}
 		var void bool
 		void, werr = s.withdraw(a)
 		s.holds.release(sd, op.ts, void, a.pos)
 		s.unpromiseWithdrawal()
 	}()
+	what := "before the refusal"
+	if how == settleUnacked {
+		what = "before the leader failed"
+	}
 	select {
 	case <-done:
-		if werr != nil {
-			return fmt.Errorf("%w (the withdrawal of the entry kept for the %s side before the refusal could not be "+
+		switch {
+		case cerr != nil:
+			return fmt.Errorf("%w (the write could not be kept for the %s side marked as not acknowledged: %w; the entry "+
+				"kept for it before the leader answered replays and counts as acknowledged)", err, sd, cerr)
+		case werr != nil:
+			return fmt.Errorf("%w (the withdrawal of the entry kept for the %s side %s could not be "+
 				"recorded before the session closed: %w; the next process on this replay directory may replay the "+
-				"write to the %s side)", err, sd, werr, sd)
+				"write to the %s side and count it as acknowledged)", err, sd, what, werr, sd)
 		}
 		return err
 	case <-op.ctx.Done():
-		return fmt.Errorf("%w (withdrawing the entry kept for the %s side before the refusal had not finished "+
-			"when the caller's context ended: %w; if the process ends before it does, the %s side may receive the write)",
-			err, sd, op.ctx.Err(), sd)
+		return fmt.Errorf("%w (withdrawing the entry kept for the %s side %s had not finished "+
+			"when the caller's context ended: %w; if the process ends before it does, the %s side may receive the write, "+
+			"and the next process count it as acknowledged)",
+			err, sd, what, op.ctx.Err(), sd)
 	}
 }
 

@@ -30,6 +30,8 @@ type metrics struct {
 	lwtDiff       prometheus.Counter
 	uncertain     prometheus.Counter
 	asyncOverflow prometheus.Counter
+	asyncUnkept   prometheus.Counter
+	asyncLost     prometheus.Counter
 	late          prometheus.Counter
 	rebuilds      *prometheus.CounterVec // side
 	deadLettered  prometheus.Counter
@@ -73,6 +75,10 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 		lwtDiff:       counter("islands_dualwrite_lwt_mismatches_total", "Conditional writes applied on one side only."),
 		uncertain:     counter("islands_dualwrite_uncertain_counter_updates_total", "Counter updates that failed on the follower (never replayed)."),
 		asyncOverflow: counter("islands_dualwrite_async_overflow_total", "Async follower writes sent to the replay log because the queue was full."),
+		asyncUnkept: counter("islands_dualwrite_async_unkept_total", "Acknowledged async follower copies that failed and "+
+			"that the replay log could not keep (full or unwritable): held in memory, appended again once it has room."),
+		asyncLost: counter("islands_dualwrite_async_lost_total", "Of async_unkept_total, the copies still not kept "+
+			"when the session closed: lost for their side (each logged at error)."),
 		late: counter("islands_dualwrite_follower_late_total", "Follower writes not answered within the follower budget "+
 			"(kept for replay; they may still succeed in the background, so not all are in errors_total)."),
 		rebuilds: counterVec("islands_dualwrite_session_rebuilds_total", "gocql sessions rebuilt after their pool had no connections.", "side"),
@@ -94,6 +100,10 @@ func newMetrics(reg prometheus.Registerer, name string, s *Session) *metrics {
 	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "islands_dualwrite_replay_backlog_entries", Help: "Entries waiting in the replay log.", ConstLabels: lbl},
 		func() float64 { n, _ := s.Backlog(); return float64(n) }))
+	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "islands_dualwrite_async_unkept_entries", Help: "Async follower copies held in memory because the " +
+			"replay log could not keep them; they hold their side's authority.", ConstLabels: lbl},
+		func() float64 { return float64(s.unkeptHeld()) }))
 	register(reg, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "islands_dualwrite_replay_oldest_age_seconds", Help: "Age of the oldest entry waiting in the replay log.", ConstLabels: lbl},
 		func() float64 { _, age := s.Backlog(); return age.Seconds() }))

@@ -56,10 +56,11 @@ import (
 //   - Close leaves the fleet (deletes the heartbeat) only after the hand-off (WithHandoff) has put
 //     what the replay log owed into the shared store, and heartbeats until then: a Wait for an
 //     epoch that moves authority sees either this instance behind it or the owed writes in the
-//     store, never neither. While the replay log still owes writes after it (the hand-off
-//     failed, or there is none), Close does not delete the row: it writes it a last time with
-//     the backlog and a last error, and lets it expire after its TTL (then the writes are on this
-//     instance's disk only; the error log says so).
+//     store, never neither. While the instance still owes writes after it (owed.go's one notion:
+//     replay backlog, dead letters and uncertain writes, as the authority checks count them) and
+//     no hand-off confirmed them stored (it failed, or there is none), Close does not delete the
+//     row: it writes it a last time with what it owes and a last error, and lets it expire after
+//     its TTL (then the writes are on this instance's disk only; the error log says so).
 
 // ErrMigrationUnknown: Open could not read the migration's phase from the control keyspace and
 // knows no earlier one (MigrationStateFile), so it cannot know which sides to write.
@@ -454,33 +455,38 @@ func (w *watcher) run() {
 // stops the heartbeater, deletes the instance's row — the session leaves the fleet at once
 // instead of after the TTL — and closes the control session. Until then the row keeps showing the
 // epoch applied and the backlog: an operator's Wait never sees the instance gone while its owed
-// writes are in neither its row nor the shared store (invariant 6). So when the local replay log
-// still owes writes (the hand-off failed — handoffErr — or there is none), leave does not delete
-// the row: it writes it a last time with the backlog and a last error saying why, and lets it
-// expire after its TTL. Until then `set --wait` and status see the instance and what it owes;
-// after it the writes are on this instance's disk only (the next session on its replay directory
-// replays them), which the error log line says.
+// writes are in neither its row nor the shared store (invariant 6). What it owes is owed.go's one
+// notion (owedHere: replay backlog, dead letters and uncertain writes, as the authority checks
+// count them). So when it still owes writes and no hand-off confirmed them stored (the hand-off
+// failed — handoffErr — or there is none), leave does not delete the row: it writes it a last time
+// with the backlog and a last error saying why, and lets it expire after its TTL. Until then `set
+// --wait` and status see the instance behind the epoch it could not apply; after it the writes are
+// on this instance's disk only (the next session on its replay directory replays them, and its
+// authority checks count its dead letters and uncertain writes), which the error log line says.
 func (w *watcher) leave(handoffErr error) {
 	if w.leaving == nil { // never ran: Open failed and cleaned up itself
 		return
 	}
 	close(w.leaving)
 	<-w.left // no heartbeat of ours is in flight to land after the delete
-	if n, _ := w.s.log.Backlog(); n > 0 {
+	owed := w.s.owedHere()
+	if n := owed[primarySide] + owed[secondarySide]; n > 0 && (w.s.ho == nil || handoffErr != nil) {
 		cause := "no hand-off configured (WithHandoff)"
 		if handoffErr != nil {
 			cause = handoffErr.Error()
 		}
-		msg := fmt.Sprintf("closed with %d writes still owed in the local replay log (%s): this row expires after its TTL "+
-			"(%s); from then on they are on this instance's disk only, until a session opens its replay directory again",
-			n, cause, w.mc.ttl)
+		msg := fmt.Sprintf("closed owing %d writes to the primary and %d to the secondary (replay backlog, dead letters, "+
+			"uncertain writes) kept on this instance only (%s): this row expires after its TTL (%s); from then on they "+
+			"are on this instance's disk only, until a session opens its replay directory again",
+			owed[primarySide], owed[secondarySide], cause, w.mc.ttl)
 		bctx, bcancel := context.WithTimeout(context.Background(), w.beatTimeout())
 		err := w.heartbeat(bctx, msg)
 		bcancel()
 		w.s.logger.Error("dualwrite: migration: closing with writes still owed in the local replay log: the heartbeat row "+
 			"is left to expire (not deleted) so that `islands migration set --wait` and status see them until its TTL; "+
 			"after it they are on this instance's disk only", "migration", w.mc.name, "instance", w.mc.instance,
-			"backlog", n, "ttl", w.mc.ttl.String(), "cause", cause, "heartbeat_err", errString(err))
+			"owed_primary", owed[primarySide], "owed_secondary", owed[secondarySide], "ttl", w.mc.ttl.String(),
+			"cause", cause, "heartbeat_err", errString(err))
 		w.close()
 		return
 	}

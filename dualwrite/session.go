@@ -77,6 +77,8 @@ type Session struct {
 	uncertainMu sync.Mutex
 	uncertain   []Uncertain
 
+	unkept unkeptCopies // async follower copies the replay log could not keep (unkept.go)
+
 	stop     chan struct{}
 	replayWG sync.WaitGroup
 	healWG   sync.WaitGroup
@@ -371,8 +373,11 @@ func (s *Session) ackedBacklogOf(sd side) int64 {
 }
 
 // backlogOf returns the replay log's backlog for side sd (the whole backlog when the log cannot
-// count per side; a log that cannot be read counts as one).
+// count per side; a log that cannot be read counts as one; 0 without a replay log: Strict).
 func (s *Session) backlogOf(sd side) int64 {
+	if s.log == nil {
+		return 0
+	}
 	if sb, ok := s.log.(sideBacklogger); ok {
 		b, err := sb.backlogFor(sd)
 		if err != nil {
@@ -499,11 +504,14 @@ func (s *Session) pendingFor(from, to side) int64 {
 		// adopted batch leaves the shared count only after its entries are in the local log.
 		shared = s.ho.owedTo(to)
 	}
+	// Held copies first: one leaves the count only once its append is in the backlog (unkept.go,
+	// invariant 2).
+	held := s.unkeptFor(to)
 	var n int64
 	if s.log != nil {
 		n, _ = s.log.Backlog()
 	}
-	return shared + n + s.deadLettersFor(to) + s.uncertainFor(to)
+	return shared + held + n + s.deadLettersFor(to) + s.uncertainFor(to)
 }
 
 // sideBacklogger is a ReplayLog that can count its backlog for one side (FileLog, MemLog).
@@ -515,7 +523,8 @@ type sideBacklogger interface {
 // uncertain writes (the whole backlog when the log cannot count per side; a log that cannot be
 // read counts as one).
 func (s *Session) owedTo(sd side) int64 {
-	return s.backlogOf(sd) + s.deadLettersFor(sd) + s.uncertainFor(sd)
+	held := s.unkeptFor(sd) // before the backlog (unkept.go, invariant 2)
+	return held + s.backlogOf(sd) + s.deadLettersFor(sd) + s.uncertainFor(sd)
 }
 
 // deadLettersFor counts the dead letters for side sd (0 when the log keeps none; a dead-letter log
@@ -625,6 +634,11 @@ func (s *Session) owedDetail(sd side) string {
 		msg += fmt.Sprintf("; %d uncertain writes for the %s side (counter updates or conditional writes whose outcome there "+
 			"is unknown, never replayed): `islands replay inspect DIR`, reconcile them on the %s side, then "+
 			"`islands replay drop --uncertain --yes DIR`", u, sd, sd)
+	}
+	if h := s.unkeptFor(sd); h > 0 {
+		msg += fmt.Sprintf("; %d acknowledged async follower copies for the %s side held in this process's memory (the "+
+			"replay log was full or unwritable when they failed): they are appended once the log has room (bring the "+
+			"side back so the replayer drains it, raise its limit or free disk space)", h, sd)
 	}
 	if mem > 0 {
 		msg += fmt.Sprintf("; %d uncertain writes for the %s side kept in this process's memory only (no replay log, or its "+
@@ -750,9 +764,11 @@ func (s *Session) Close() {
 		_ = s.drainAsync(context.Background()) // past the budget, what is unsent goes to the replay log
 		s.asyncWG.Wait()
 		s.asyncCancel()
+		s.waitUnkept() // copies the log could not keep get their time while the replayer runs (unkept.go)
 	}
 	s.bgCancel() // follower writes past their budget: already in the replay log
 	s.bgWG.Wait()
+	s.reportUnkeptLost()
 	if s.ho != nil {
 		s.ho.drainBeforeClose() // the replayer still runs: drain within the deadline (handoff.go)
 	}

@@ -6,7 +6,7 @@ import "sync/atomic"
 type counters struct {
 	writes, acked, followerFailed, followerLate, logged, replayed, uncertain atomic.Int64
 	shadowReads, shadowMismatches, lwtMismatches, refused                    atomic.Int64
-	asyncInFlight, deadLettered                                              atomic.Int64
+	asyncInFlight, deadLettered, asyncUnkept, asyncLost                      atomic.Int64
 	appending                                                                atomic.Int64 // replay-log appends under way in the background
 }
 
@@ -25,6 +25,11 @@ type Stats struct {
 	LWTMismatches    int64
 	Refused          int64 // writes refused before reaching Cassandra (non-deterministic …)
 	DeadLettered     int64 // replay log entries set aside because they can never land as they are
+	// AsyncUnkept: acknowledged Async follower copies that failed and that the replay log could
+	// not keep at first (full or unwritable): held in memory against their side's authority and
+	// appended again once the log has room (unkept.go).
+	AsyncUnkept int64
+	AsyncLost   int64 // of them, still not kept when the session closed: lost for their side (logged at error)
 }
 
 // Stats returns the session's totals so far.
@@ -34,5 +39,5 @@ func (s *Session) Stats() Stats {
 		Logged: c.logged.Load(), Replayed: c.replayed.Load(), Uncertain: c.uncertain.Load(),
 		ShadowReads: c.shadowReads.Load(), ShadowMismatches: c.shadowMismatches.Load(),
 		LWTMismatches: c.lwtMismatches.Load(), Refused: c.refused.Load(),
-		DeadLettered: c.deadLettered.Load()}
+		DeadLettered: c.deadLettered.Load(), AsyncUnkept: c.asyncUnkept.Load(), AsyncLost: c.asyncLost.Load()}
 }

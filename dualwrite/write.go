@@ -280,7 +280,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		applied, err = s.run(op.ctx, op, leader, phase)
 		op.answered = time.Now()
 		if err != nil {
-			return applied, s.leaderFailed(op, leader, follower, err, nil)
+			return applied, s.leaderFailed(op, leader, follower, err, nil, false)
 		}
 		if err := s.enqueue(op, follower, phase); err != nil {
 			return applied, err
@@ -297,10 +297,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	// before the caller is told (hold.go). It is kept ahead only with its withdrawal's space
 	// promised (reserve.go), so the withdrawal never depends on the free space at that moment.
 	held := false
-	var lerr error // the leader's answer
+	how := settleRelease // what the leader's answer makes of an entry kept ahead (hold.go)
 	defer func() {
 		if held {
-			err = s.settleHold(op, follower, ahead, lerr != nil && s.refused(leader, op, lerr), err)
+			err = s.settleHold(op, follower, ahead, how, err)
 		}
 	}()
 	if spec && s.sides[follower].down() && s.promiseWithdrawal() {
@@ -313,7 +313,7 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	}
 	applied, err = s.run(op.ctx, op, leader, phase)
 	op.answered = time.Now()
-	lerr = err
+	lerr := err // the leader's answer
 	budget := s.cfg.budget
 	if s.cfg.policy == Strict {
 		budget = 1<<63 - 1 // both sides must answer: the caller's context alone bounds the wait
@@ -341,7 +341,10 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 		s.sides[follower].noteFollower(false)
 	}
 	if err != nil {
-		return applied, s.leaderFailed(op, leader, follower, err, &fres)
+		if held {
+			how = s.settleLeaderFailed(op, leader, follower, lerr, &fres)
+		}
+		return applied, s.leaderFailed(op, leader, follower, err, &fres, held)
 	}
 	if ahead != nil && fres.err != nil {
 		if fres.late {
@@ -509,7 +512,10 @@ func (s *Session) settleFollower(op *writeOp, follower side, f followerResult, l
 // then converge on it ("a failed write may have applied", made convergent). The follower's own
 // failure is kept for the follower as usual. f is nil when the follower was not sent the write
 // (Async sends it after the leader): it is kept for the follower too.
-func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) error {
+//
+// aheadKept says an entry was kept for the follower before the leader answered (hold.go): the
+// follower's Unacked copy is then kept by settleHold, before that entry is withdrawn, not here.
+func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult, aheadKept bool) error {
 	werr := fmt.Errorf("dualwrite: %s: %w", leader, lerr)
 	if op.counter || op.lwt {
 		// A counter update or a conditional write is never replayed (an increment is not
@@ -530,19 +536,40 @@ func (s *Session) leaderFailed(op *writeOp, leader, follower side, lerr error, f
 	if s.refused(leader, op, lerr) || s.log == nil {
 		return werr
 	}
-	if f == nil || (f.err != nil && !s.refused(follower, op, f.err)) {
+	if s.followerOwed(op, follower, f) {
 		if f != nil && f.late {
 			s.stats.followerLate.Add(1)
 		}
 		s.stats.followerFailed.Add(1)
-		if kerr := s.keepUnacked(op, follower); kerr != nil {
-			s.logger.Error("dualwrite: a write failed on both sides and could not be kept for the follower", "side", follower.String(), "err", kerr)
+		// With an entry kept ahead, settleHold keeps the Unacked copy, then withdraws that entry.
+		if !aheadKept {
+			if kerr := s.keepUnacked(op, follower); kerr != nil {
+				s.logger.Error("dualwrite: a write failed on both sides and could not be kept for the follower", "side", follower.String(), "err", kerr)
+			}
 		}
 	}
 	if kerr := s.keepUnacked(op, leader); kerr != nil {
 		s.logger.Error("dualwrite: a write that failed on the leader could not be kept for it", "side", leader.String(), "err", kerr)
 	}
 	return werr
+}
+
+// followerOwed reports whether a write whose leader failed is owed to the follower (f: its result,
+// nil when it was not sent): it did not take it and did not refuse it.
+func (s *Session) followerOwed(op *writeOp, follower side, f *followerResult) bool {
+	return f == nil || (f.err != nil && !s.refused(follower, op, f.err))
+}
+
+// settleLeaderFailed says what becomes of the entry kept ahead for the follower when the leader
+// failed (hold.go): withdrawn when the leader refused (nothing is owed to either side); else the
+// caller is told the write failed, so the entry, kept unmarked before anyone knew, must not count
+// as acknowledged: it is replaced by an Unacked copy when the follower is still owed the write
+// (durably first, then withdrawn), or withdrawn when it is not (the follower took or refused it).
+func (s *Session) settleLeaderFailed(op *writeOp, leader, follower side, lerr error, f *followerResult) settleHow {
+	if !s.refused(leader, op, lerr) && s.followerOwed(op, follower, f) {
+		return settleUnacked
+	}
+	return settleWithdraw
 }
 
 // check refuses statements the two sides would store differently.

@@ -299,6 +299,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			keys[k] = true
 		}
 	}
+	lostDisk := lostDiskWindow(h, faultWindows(h))
 	// Sides that hold the same writers' writes must hold the same cells (diverged).
 	groups := map[string][]string{}
 	for _, side := range sides {
@@ -309,8 +310,15 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		for _, side := range sides {
 			ws := heldBy(byKey[k], f.Holds[side])
 			row := f.Rows[side][k]
-			checkV(k, side, row, ws, prov, byValue, add)
-			checkTags(k, side, row, ws, add)
+			missing := func(w writeOp, v Violation) {
+				if why := lostDisk(w, side); why != "" {
+					res.Explained = append(res.Explained, Explained{What: v.What, Why: why})
+					return
+				}
+				add(v)
+			}
+			checkV(k, side, row, ws, prov, byValue, add, missing)
+			checkTags(k, side, row, ws, add, missing)
 		}
 		for _, g := range sortedKeys(groups) {
 			first := groups[g][0]
@@ -341,14 +349,20 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 
 	// 2. Every cache entry is the database's newest value or absent.
 	faults := faultWindows(h)
+	writers := writerRegions(h)
+	skew := historySkew(h)
+	var histEnd int64
+	for _, op := range h {
+		histEnd = max(histEnd, op.Time)
+	}
 	lagFindings := map[string]int{}
 	for _, region := range sortedKeys(f.Cache) {
 		bound := opt.SecondInvalidation + agentWindow
 		if opt.SecondInvalidation <= 0 {
 			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
 		}
-		brokerLost := killLoses(faults, bound, "elasticmq", "elasticmq-"+short(region))
-		cacheLost := killLoses(faults, bound, "memcached-"+short(region))
+		brokerLost := killLoses(faults, bound, region, writers, "elasticmq", "elasticmq-"+short(region))
+		cacheLost := killLoses(faults, bound, region, writers, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -370,21 +384,38 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 					add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of write %s, which failed", region, key, e.Value, src.c.Invoke.ID), Ops: []Op{src.c.Invoke, src.c.End}})
 					continue
 				}
-				why, newest, inv := staleExplained(ops, k, src, db, region, brokerLost)
+				why, _, invs := staleExplained(ops, k, src, db, region, brokerLost)
 				if why != "" {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)), Why: why})
 					continue
 				}
 				// cachesync promises convergence when a region's replica has a write by the time
 				// its second event arrives (SecondInvalidation > the replica lag): a lag the
-				// campaign's faults made longer breaches the configuration, not the code.
-				if newest != nil && opt.SecondInvalidation > 0 {
-					if arrival, cause := replicaArrival(h, faults, *newest, region); arrival > inv.End.Time+int64(opt.SecondInvalidation) {
-						lag := time.Duration(arrival - newest.End.Time)
+				// campaign's faults made longer breaches the configuration, not the code. Each
+				// acknowledged, invalidated write superseding the entry rules it out on its own,
+				// so the entry is outside the contract only when every one of them lagged.
+				if len(invs) > 0 && opt.SecondInvalidation > 0 {
+					type lagged struct {
+						iv      invalidated
+						arrival int64
+						cause   string
+					}
+					var all []lagged
+					for _, iv := range invs {
+						arrival, cause := replicaArrival(h, faults, iv.w, region)
+						if arrival <= iv.d.End.Time+int64(opt.SecondInvalidation) {
+							all = nil
+							break
+						}
+						all = append(all, lagged{iv, arrival, cause})
+					}
+					if len(all) > 0 {
+						l := all[0] // the newest
+						lag := time.Duration(l.arrival - l.iv.w.End.Time)
 						lagFindings[fmt.Sprintf("contract breach by the campaign: %s's datacenter got write %s %s after its acknowledgement (%s), later than its second invalidation (SecondInvalidation %s): cachesync promises caches converge only when the replica lag is shorter",
-							region, newest.Invoke.ID, lag.Round(time.Millisecond), cause, opt.SecondInvalidation)]++
+							region, l.iv.w.Invoke.ID, lag.Round(time.Millisecond), l.cause, opt.SecondInvalidation)]++
 						res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s holds %q, database %q", region, key, e.Value, str(db.V)),
-							Why: fmt.Sprintf("%s's replica got write %s %s after it was acknowledged (%s), after the second invalidation: outside cachesync's contract (a finding)", region, newest.Invoke.ID, lag.Round(time.Millisecond), cause)})
+							Why: fmt.Sprintf("%s's replica got write %s %s after it was acknowledged (%s), after the second invalidation: outside cachesync's contract (a finding)", region, l.iv.w.Invoke.ID, lag.Round(time.Millisecond), l.cause)})
 						continue
 					}
 				}
@@ -413,6 +444,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			case src.Outcome == OK && src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
+			case src.Outcome != OK && e.Version.Micros > (cmp.Or(src.End.Time, histEnd)+int64(skew)+int64(time.Second))/1000:
+				// A set of unknown outcome: its version is the writing client's clock when it made
+				// it (cachesync.Version), a hybrid clock that follows only versions other clocks
+				// made: at most the set's completion time plus the history's largest composed
+				// skew (and a second of the clocks' granularity). Later is a version no clock made.
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s, %s after set %s completed (%s): no clock made it (the history's largest skew is %s)",
+					region, key, e.Value, e.Version.Micros, e.Version.Origin, time.Duration(e.Version.Micros*1000-cmp.Or(src.End.Time, histEnd)).Round(time.Millisecond), src.Invoke.ID, src.Outcome, skew), Ops: []Op{src.Invoke, src.End}})
+				continue
 			case e.Version.Origin != src.Invoke.Region: // a set of unknown outcome: its version unknown, its origin not
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s was made in %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
@@ -427,12 +466,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if cacheLost(newest.End.Time) {
+				if cacheLost(newest.End.Time, newest.Invoke.Region) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
 						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
 					continue
 				}
-				if newest.Invoke.Region != region && brokerLost(newest.End.Time) {
+				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
 				}
@@ -512,6 +551,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 	var lats []time.Duration
 	waits := 0
 	deathOf := processDeaths(h, faults)
+	atBarrier := flipBarriers(h, migrating)
 	for _, c := range ops {
 		if len(c.Invoke.Muts) == 0 {
 			continue
@@ -541,12 +581,13 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		end := c.Invoke.Time + int64(lat)
 		excused := []string{leader, writer}
 		var barrier time.Duration
-		// A flip of this writer's own phase as the write began may have held it at dualwrite's
-		// barrier, which waits for the old phase's writes (each bounded, its sides healthy, by
+		// A flip of this writer's own phase still in progress as the write began (flipBarriers:
+		// from the set until the writer recorded it applied, or `set --wait` returned) may have
+		// held it at dualwrite's barrier, which waits for the old phase's writes (each bounded, its sides healthy, by
 		// CallerWait) and holds new ones only while it switches (flipBarrier): the flip excuses
 		// those, and faults on either phase's authoritative side — the follower of this phase
 		// led the other — not the whole wait.
-		if faults.flipOf(writer, c.Invoke.Region, migrating, c.Invoke.Time-int64(5*time.Millisecond), c.Invoke.Time+int64(5*time.Millisecond)) {
+		if atBarrier(writer, c.Invoke.Region, c.Invoke.Time) {
 			barrier = flipBarrier + opt.CallerWait
 			if follower != "" {
 				excused = append(excused, follower)
@@ -581,6 +622,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 
 	// A cache read older than the reader's own region's completed invalidation.
 	res.Violations = append(res.Violations, staleReads(ops, byKey, prov, faults, migrating)...)
+	res.Violations = append(res.Violations, cacheOnlyStaleReads(ops, cacheSets, faults)...)
 
 	res.Affected = affectedTraffic(h, ops)
 	res.Handoff = handoffFigures(h)
@@ -595,7 +637,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 // side never receives, is as invented as a value nobody wrote). Reconciliation is Cassandra's: the
 // newer timestamp wins; at equal timestamps a tombstone beats a live cell, and of two live cells
 // the greater value wins — so a held cell some acknowledged write beats is a lost write.
-func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation)) {
+func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeOp, byValue map[string]writeOp, add func(Violation), missing func(writeOp, Violation)) {
 	var maxSet int64 = -1    // newest set of v that must be there
 	var maxDelAny int64 = -1 // newest delete that may have applied
 	var lastSet writeOp
@@ -618,7 +660,7 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 	}
 	if row.V == nil {
 		if maxSet >= 0 && maxSet > maxDelAny {
-			add(Violation{Check: lastSet.lostKind(side, k), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
+			missing(lastSet, Violation{Check: lastSet.lostKind(side, k), What: fmt.Sprintf("kv k=%d v absent on the %s side; write %s (ts %d, %s) set it and no delete is newer",
 				k, side, lastSet.c.Invoke.ID, maxSet, lastSet.c.Outcome), Ops: []Op{lastSet.c.Invoke, lastSet.c.End}})
 		}
 		return
@@ -680,7 +722,7 @@ func checkV(k int, side string, row RowState, ws []writeOp, prov map[cell]writeO
 		if lost.ts == row.VWT {
 			how = "of the same timestamp, and wins the tie (a tombstone beats a live cell, then the greater value)"
 		}
-		add(Violation{Check: lost.lostKind(side, k), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is %s",
+		missing(lost, Violation{Check: lost.lostKind(side, k), What: fmt.Sprintf("kv k=%d on the %s side holds %q (wt %d) but write %s (ts %d, %s) is %s",
 			k, side, *row.V, row.VWT, lost.c.Invoke.ID, lost.ts, lost.c.Outcome, how), Ops: append([]Op{src.c.Invoke}, newer(ws, row.VWT-1, 3)...)})
 	}
 }
@@ -695,7 +737,7 @@ func setsV(w writeOp, k int, v string) bool {
 	return false
 }
 
-func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation)) {
+func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violation), missing func(writeOp, Violation)) {
 	have := map[string]bool{}
 	for _, e := range row.Tags {
 		have[e] = true
@@ -729,7 +771,7 @@ func checkTags(k int, side string, row RowState, ws []writeOp, add func(Violatio
 			add(Violation{Check: "lost-write", What: fmt.Sprintf("kv k=%d tags holds %s on the %s side, but an acknowledged remove/delete (ts %d) is newer than every add (newest %d)",
 				k, e, side, maxRm, maxAddAny), Ops: newer(ws, maxAddAny, 3)})
 		case !have[e] && maxAdd >= 0 && maxAdd > maxRmAny:
-			add(Violation{Check: lastAdd.lostKind(side, k), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
+			missing(lastAdd, Violation{Check: lastAdd.lostKind(side, k), What: fmt.Sprintf("kv k=%d tags lacks %s on the %s side; add %s (ts %d) is newer than every remove/delete",
 				k, e, side, lastAdd.c.Invoke.ID, maxAdd), Ops: []Op{lastAdd.c.Invoke, lastAdd.c.End}})
 		}
 	}
@@ -771,13 +813,31 @@ func lastOps(ws []writeOp, n int) []Op {
 	return ops
 }
 
-// staleExplained says why a stale row entry is not the libraries' fault, or "" with the write
-// that should have replaced it and that write's invalidation. Only the newest write superseding
-// the entry's value that took effect — or may have, on the side the region's fills read (db) —
-// may excuse it: a write the final state shows never applied there changed nothing a fill could
-// read. When that write was acknowledged and its own invalidation completed, every fill after it
-// read a value at least as new, whatever older writes did.
-func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(int64) bool) (why string, newest *Completed, inv Completed) {
+// invalidated is a write superseding a stale entry and the invalidation that reached the entry's
+// region for it.
+type invalidated struct {
+	w, d Completed
+}
+
+// staleExplained says why a stale row entry is not the libraries' fault, or "" with the writes
+// that should have replaced it, each with its invalidation that reached region (the caller weighs
+// each one's replica lag: any one promptly replicated rules the entry out). Only writes
+// superseding the entry's value that took effect — or may have, on the side the region's fills
+// read (db) — count: a write the final state shows never applied there changed nothing a fill
+// could read. When one was acknowledged and its invalidation reached region, every fill after it
+// read a value at least as new, whatever older or newer writes did; only when none did may the
+// newest superseding write excuse the entry, and only by what could really hold its events back
+// from region:
+//   - it did not complete, or its process died before it invalidated: no event went out;
+//   - its invalidation returned an error: in its writer's own region the local delete failed
+//     (memcached down); the events to other regions went out all the same when the error says so
+//     (cachesync's failedWrite: "locally (the event went out)"), so it excuses nothing there;
+//   - the queue of region lost its events in a kill -9 of the broker (brokerLost: a kill within
+//     the time faults on the events' own path could hold them): in another region both events go
+//     through that queue; in the writer's own region the first event is a direct delete and only
+//     the second goes through it, which matters only when the region's fills read a follower that
+//     lags the acknowledgement (fillsSeeWrite false).
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(at int64, from string) bool) (why string, newest *Completed, invs []invalidated) {
 	key := RowKey(k)
 	var cands []*Completed // the writes superseding src that may have applied where region's fills read
 	for i := range ops {
@@ -800,34 +860,59 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 		}
 	}
 	if newest == nil {
-		return "", nil, Completed{}
+		return "", nil, nil
 	}
-	// An acknowledged superseding write whose invalidation completed (and reached region: no
-	// broker loss) rules the entry out, whatever newer writes did: every fill that read after that
-	// invalidation read its value or a newer one, and a fill that read before it is what
-	// cachesync's tombstone refuses. A newer write's missing invalidation can only leave an entry
-	// a fill stored from that write's predecessor — never one older than the invalidated write.
-	for i := range cands {
-		c := cands[i]
+	own := func(c *Completed) bool { return region == c.Invoke.Region }
+	// lost reports whether the broker's kill may have lost the events of c that region depended on.
+	lost := func(c *Completed, d Completed) bool {
+		if own(c) && fillsSeeWrite(region, c.Invoke.Phase) {
+			return false // the direct delete removed every older fill; later fills read c
+		}
+		return brokerLost(d.End.Time, c.Invoke.Region)
+	}
+	// out reports whether c's events went out to region: its invalidation completed, or (another
+	// region) it returned the local memcached's error with the events sent.
+	out := func(c *Completed) (Completed, bool) {
+		d, ok := invalidationOf(ops, *c, key)
+		if !ok {
+			return d, false
+		}
+		return d, d.Outcome == OK || (!own(c) && eventWentOut(d))
+	}
+	for _, c := range cands {
 		if c.Outcome != OK {
 			continue
 		}
-		if d, ok := invalidationOf(ops, *c, key); ok && d.Outcome == OK && (region == c.Invoke.Region || !brokerLost(d.End.Time)) {
-			return "", c, d
+		if d, ok := out(c); ok && !lost(c, d) {
+			invs = append(invs, invalidated{*c, d})
 		}
+	}
+	if len(invs) > 0 {
+		sort.Slice(invs, func(i, j int) bool { return invs[i].w.Invoke.TS > invs[j].w.Invoke.TS })
+		return "", &invs[0].w, invs
 	}
 	w := newest.Invoke
 	if newest.Outcome != OK {
-		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome), newest, Completed{}
+		return fmt.Sprintf("write %s, the newest to supersede it, did not complete (%s), so its writer never invalidated the caches", w.ID, newest.Outcome), newest, nil
 	}
-	d, ok := invalidationOf(ops, *newest, key)
-	if !ok || d.Outcome != OK {
-		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or memcached down)", w.ID), newest, d
+	d, ok := out(newest)
+	if !ok {
+		if d.End.Type != "" && own(newest) {
+			return fmt.Sprintf("the invalidation after write %s failed in its own region's memcached (%s)", w.ID, d.End.Err), newest, nil
+		}
+		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or its events not sent)", w.ID), newest, nil
 	}
-	if region != w.Region && brokerLost(d.End.Time) {
-		return "ElasticMQ was killed after the invalidation was sent, while it may still have held it (killLoses): its in-memory queue lost it", newest, d
+	if own(newest) {
+		return "ElasticMQ of the writer's own region was killed after the invalidation, while it may still have held its second event (killLoses), the only one that removes a fill of the region's lagging follower", newest, nil
 	}
-	return "", newest, d
+	return "ElasticMQ was killed after the invalidation was sent, while it may still have held it (killLoses): its in-memory queue lost it", newest, nil
+}
+
+// eventWentOut reports whether a cache write that returned an error (its completion recorded)
+// sent its events all the same: cachesync's failedWrite says so ("locally (the event went out)")
+// and joins nothing else (a failed publish would follow on another line).
+func eventWentOut(d Completed) bool {
+	return d.End.Type != "" && strings.Contains(d.End.Err, "(the event went out)") && !strings.Contains(d.End.Err, "\n")
 }
 
 // notAppliedOn reports whether the final row db shows that write w's mutation of key k's v never
@@ -912,12 +997,18 @@ func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
 }
 
 // replicaArrival returns when region's datacenter of the global keyspace received write w of
-// another region, when a fault held it back (0 when none did: the write was replicated as it was
-// acknowledged), and the cause. A write acknowledged while region's node was paused or killed,
-// or while a partition cut the two regions apart, reaches it as a hint its region's coordinator
-// delivers after the cut heals: at the first hints sample of that node showing none pending after
-// the end of the cut (the end of the cut itself when no sample after it showed hints pending; the
-// end of the history when they never drained).
+// another region, when something held it back (0 when nothing did: the write was replicated as it
+// was acknowledged), and the cause. The write enters the global keyspace through its writer's
+// datacenter: when that node is the writer's follower (a migrating writer in a phase where the
+// island is authoritative), only once the writer's replay log delivered it (replayArrival), and
+// every other datacenter gets it after that. A write acknowledged (or delivered) while region's
+// node was paused or killed, or while a partition cut the two regions apart, reaches it as a hint
+// its writer's coordinator delivers after the cut heals. The coordinator's pending hint files are
+// for every node it could not reach: region's are delivered by the first sample after the end of
+// the cut showing no more files than the nodes of the other datacenters that were cut when the
+// write got to the coordinator (each holds a hint of it) and still are (their hints wait for
+// them); the end of the cut itself when no sample after it showed more; the end of the history
+// when they never drained.
 func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, string) {
 	from := w.Invoke.Region
 	if from == region {
@@ -927,12 +1018,24 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 		return 0, ""
 	}
 	at := w.End.Time
-	cuts := func(f window) bool {
+	replayed, replayCause := replayArrival(h, w, from)
+	if replayed > 0 {
+		at = replayed
+	}
+	cutsNode := func(f window, node string) bool {
 		switch f.kind {
 		case KindPause, KindKill:
-			return f.target == globalService(region)
+			return f.target == globalService(node)
 		case KindPartition:
-			return f.target == "wan" || f.target == "isolate-"+region || f.target == "isolate-"+from
+			return f.target == "wan" || f.target == "isolate-"+node || f.target == "isolate-"+from
+		}
+		return false
+	}
+	cutAt := func(node string, t int64) bool {
+		for _, f := range faults {
+			if cutsNode(f, node) && f.start <= t && f.end >= t {
+				return true
+			}
 		}
 		return false
 	}
@@ -941,13 +1044,26 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 	for changed := true; changed; {
 		changed = false
 		for _, f := range faults {
-			if cuts(f) && f.start <= max(at, end) && f.end >= at && f.end > end {
+			if cutsNode(f, region) && f.start <= max(at, end) && f.end >= at && f.end > end {
 				end, cause, changed = f.end, f.kind+" "+f.target, true
 			}
 		}
 	}
+	if replayed > 0 {
+		cause = strings.TrimPrefix(replayCause+", then "+cause, ", then ")
+	}
 	if end == 0 {
-		return 0, ""
+		return replayed, replayCause
+	}
+	// othersHeld counts the other datacenters' nodes whose hints of w still wait at t.
+	othersHeld := func(t int64) int64 {
+		var n int64
+		for _, r := range Regions {
+			if r != region && r != from && cutAt(r, at) && cutAt(r, t) {
+				n++
+			}
+		}
+		return n
 	}
 	arrival, pending := end, false
 	coordinator := globalService(from)
@@ -957,7 +1073,7 @@ func replicaArrival(h []Op, faults windows, w Completed, region string) (int64, 
 		if op.Type != Stats || op.F != "hints" || op.Target != coordinator || op.Time < end {
 			continue
 		}
-		if op.Backlog > 0 {
+		if op.Backlog > othersHeld(op.Time) {
 			pending = true
 			continue
 		}
@@ -1203,37 +1319,63 @@ func lastBrokerRestart(h []Op, region string) int64 {
 // visible at all.
 const agentWindow = 10 * time.Second
 
-// killLoses returns whether a kill -9 of one of targets (a broker's in-memory queue, a cache)
-// could have lost an event sent at a given time: the kill began after it, within the time the
-// event may have waited to be applied — bound (SecondInvalidation + agentWindow) of healthy time,
-// to which every fault window between the event and the kill adds its length (an agent paused,
-// a path cut, a node down holds events back). A kill minutes after the event, with nothing
-// holding it, found the queue without it: the agent had applied it long before.
-func killLoses(faults windows, bound time.Duration, targets ...string) func(at int64) bool {
+// killLoses returns whether a kill -9 of one of targets (region's broker's in-memory queue, its
+// cache) could have lost an event bound for region from a writer of region from, sent at a given
+// time: the kill began after it, within the time the event may have waited to be applied — bound
+// (SecondInvalidation + agentWindow) of healthy time, to which every fault window on the event's
+// own path between the event and the kill adds its length: the writer's process that publishes
+// it (a writer of from), region's SQS server, agent and memcached, and — from another region —
+// the WAN (a partition or latency of it, the isolation of either region, the cut of region's SQS
+// from from). A fault elsewhere holds nothing bound for region; a kill minutes after the event,
+// with nothing on its path holding it, found the queue without it: the agent had applied it long
+// before. writers maps each writer (writer-eu) to its region.
+func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, targets ...string) func(at int64, from string) bool {
 	var kills []int64
 	for _, w := range faults {
 		if w.kind == KindKill && slices.Contains(targets, w.target) {
 			kills = append(kills, w.start)
 		}
 	}
-	var others windows
-	for _, w := range faults {
-		if w.target != "phase" && !(w.kind == KindKill && slices.Contains(targets, w.target)) {
-			others = append(others, w)
+	return func(at int64, from string) bool {
+		path := []string{"elasticmq", "elasticmq-" + short(region), "agent-" + short(region), "memcached-" + short(region)}
+		for wr, r := range writers {
+			if r == from {
+				path = append(path, wr)
+			}
 		}
-	}
-	all := make([]string, 0, len(others))
-	for _, w := range others {
-		all = append(all, w.target)
-	}
-	return func(at int64) bool {
+		var on windows
+		for _, w := range faults {
+			if w.target == "phase" || (w.kind == KindKill && slices.Contains(targets, w.target)) {
+				continue
+			}
+			wan := from != region && (w.kind == KindPartition || w.kind == KindLatency || w.kind == KindSQSCut) &&
+				(w.target == "wan" || w.target == "isolate-"+region || w.target == "isolate-"+from || w.target == region+"-sqs-from-"+from)
+			if wan || slices.Contains(path, w.target) {
+				on = append(on, w)
+			}
+		}
+		all := make([]string, 0, len(on))
+		for _, w := range on {
+			all = append(all, w.target)
+		}
 		for _, t := range kills {
-			if t >= at && time.Duration(t-at-others.covered(at, t, int64(recoveryGrace), all...)) <= bound {
+			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound {
 				return true
 			}
 		}
 		return false
 	}
+}
+
+// writerRegions maps each writer of the history (writer-eu, without its incarnation) to its region.
+func writerRegions(h []Op) map[string]string {
+	out := map[string]string{}
+	for _, op := range h {
+		if strings.HasPrefix(op.Process, "writer-") && op.Region != "" {
+			out[writerName(op.Process)] = op.Region
+		}
+	}
+	return out
 }
 
 // lastKill returns when target was last restarted after a kill -9 (0: never killed).
@@ -1358,7 +1500,7 @@ func sidesOf(region, phase string) (leader, follower string) {
 // write of one carrying no epoch (0) after such a wait is a write outside the control plane's
 // barrier. The phase of an epoch is the one its set/applied events name; a write may show the
 // phase of a later epoch (its session reads the epoch, then the phase: a flip may fall between),
-// never one its epoch and no later one set before it completed had. A wait that failed (timed
+// never one its epoch and no later one set before it began (laterPhase) had. A wait that failed (timed
 // out naming an instance that had not applied) promises nothing. At most 5 violations are
 // listed, then a count.
 func epochRule(h []Op, ops []Completed) []Violation {
@@ -1389,10 +1531,6 @@ func epochRule(h []Op, ops []Completed) []Violation {
 		return nil
 	}
 	under := controlPlaneInstances(h)
-	var last int64
-	for _, op := range h {
-		last = max(last, op.Time)
-	}
 	var out []Violation
 	n := 0
 	for _, c := range ops {
@@ -1411,11 +1549,11 @@ func epochRule(h []Op, ops []Completed) []Violation {
 			continue
 		}
 		var what string
-		switch done := cmp.Or(c.End.Time, last); {
+		switch {
 		case w.Epoch < need.epoch:
 			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d (%s)",
 				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase)
-		case phaseOf[w.Epoch] != "" && w.Phase != phaseOf[w.Epoch] && !laterPhase(phaseOf, setAt, w.Epoch, w.Phase, done):
+		case phaseOf[w.Epoch] != "" && w.Phase != phaseOf[w.Epoch] && !laterPhase(phaseOf, setAt, w.Epoch, w.Phase, w.Time):
 			what = fmt.Sprintf("write %s began %.0f ms after `set --wait` returned for epoch %d (%s) and ran under epoch %d in phase %s, not that epoch's phase %s",
 				w.ID, float64(w.Time-need.at)/1e6, need.epoch, strings.TrimPrefix(need.op.Value, "applied "), w.Epoch, w.Phase, phaseOf[w.Epoch])
 		default:
@@ -1458,8 +1596,10 @@ func controlPlaneInstances(h []Op) func(Op) bool {
 	}
 }
 
-// laterPhase reports whether an epoch after e with phase p was set before t (or within a second
-// after: the nemesis records the set once the change is made, and a session may apply it first).
+// laterPhase reports whether an epoch after e with phase p was set before t, the time the write
+// began (or within a second after: the nemesis records the set once the change is made, and a
+// session may apply it first). The write reads its session's epoch, then its phase, as it begins:
+// a phase set seconds after that cannot be the one it read.
 func laterPhase(phaseOf map[int64]string, setAt map[int64]int64, e int64, p string, t int64) bool {
 	for epoch, phase := range phaseOf {
 		if epoch > e && phase == p && setAt[epoch] <= t+int64(time.Second) {
@@ -1511,4 +1651,80 @@ func tombstonedInGlobal(f Final, byKey map[int][]writeOp) int {
 		}
 	}
 	return n
+}
+
+// handoffLossWindow is what docs/dualwrite.md states a crash that also loses the disk may lose
+// with the campaign's hand-off (WriterHandoffCopyAfter): "the entries logged in the last
+// HandoffCopyAfter + one tick (a quarter of it, at most 500 ms) + the time a copy takes, and only
+// those". A copy is one batch written to the control keyspace in the writer's own datacenter:
+// handoffCopyTime while that node answers; the time its node (or the writer itself) was paused
+// or down is added to it where the window is judged ("it grows while the store cannot be
+// reached").
+func handoffLossWindow() time.Duration {
+	tick := min(max(WriterHandoffCopyAfter/4, 50*time.Millisecond), 500*time.Millisecond) // dualwrite's handoffState.tick
+	return WriterHandoffCopyAfter + tick + handoffCopyTime
+}
+
+// handoffCopyTime bounds one copy to a healthy control keyspace (a write at LOCAL_QUORUM in the
+// writer's own datacenter).
+const handoffCopyTime = 100 * time.Millisecond
+
+// lostDiskWindow returns why an acknowledged write missing on side is a loss dualwrite documents
+// ("" when it is not): a kill-disk of its writer — the incarnation that made the write, with
+// entries on the lost disk — began within the hand-off's loss window after the write's
+// acknowledgement (its follower's copy is logged before the acknowledgement), and side is the
+// write's follower (the island, or every datacenter of the global keyspace), which only that log
+// owed it. The window is handoffLossWindow plus the time the control keyspace's node (the
+// writer's datacenter) or the writer itself was faulted between the acknowledgement and the kill.
+func lostDiskWindow(h []Op, faults windows) func(w writeOp, side string) string {
+	type lost struct {
+		start   int64
+		entries int64
+	}
+	disks := map[string][]lost{} // writer -> its lost disks
+	for _, f := range faults {
+		if f.kind == KindKillDisk {
+			disks[f.target] = append(disks[f.target], lost{start: f.start})
+		}
+	}
+	for _, op := range h {
+		if op.Type == NemesisEvent && op.F == KindKillDisk && op.Value == "disk lost" {
+			ls := disks[op.Target]
+			for i := len(ls) - 1; i >= 0; i-- {
+				if ls[i].start <= op.Time {
+					ls[i].entries = op.Backlog
+					break
+				}
+			}
+		}
+	}
+	deathOf := processDeaths(h, faults)
+	return func(w writeOp, side string) string {
+		c := w.c
+		if c.Outcome != OK || c.End.Time == 0 {
+			return ""
+		}
+		_, follower := sidesOf(c.Invoke.Region, c.Invoke.Phase)
+		switch {
+		case follower == "":
+			return ""
+		case follower == islandService && side != IslandSide:
+			return ""
+		case follower != islandService && !strings.HasPrefix(side, "global/"):
+			return ""
+		}
+		writer := writerName(c.Invoke.Process)
+		died := deathOf(c.Invoke.Process, c.End.Time)
+		for _, d := range disks[writer] {
+			if d.start != died || d.entries == 0 {
+				continue
+			}
+			window := handoffLossWindow() + time.Duration(faults.covered(c.End.Time, d.start, 0, globalService(c.Invoke.Region), writer))
+			if time.Duration(d.start-c.End.Time) <= window {
+				return fmt.Sprintf("write %s's follower copy (%s) was logged %s before its writer's disk was lost (kill-disk, %d entries): inside dualwrite's documented loss window (HandoffCopyAfter %s + a tick + a copy's time, %s here)",
+					c.Invoke.ID, follower, time.Duration(d.start-c.End.Time).Round(time.Millisecond), d.entries, WriterHandoffCopyAfter, window.Round(time.Millisecond))
+			}
+		}
+		return ""
+	}
 }

@@ -54,7 +54,11 @@
 //     value.
 //     Every phase the schedule uses (dual, dual-flipped) writes both sides, so every acknowledged
 //     write of an EU writer must be on both, and every acknowledged write of any region in every
-//     datacenter: acknowledged in one region and not visible in another is a lost write. A write that returned an error may or may not have applied
+//     datacenter: acknowledged in one region and not visible in another is a lost write (but a write missing
+//     only on its follower whose writer's incarnation lost its disk — kill-disk — within
+//     dualwrite's documented loss window after its acknowledgement, HandoffCopyAfter + a tick + a
+//     copy's time plus the time the control keyspace's node or the writer was faulted, is
+//     explained: lostDiskWindow). A write that returned an error may or may not have applied
 //     (Cassandra's rule): either is accepted, but applied or not consistently. A write is seen
 //     applied when some side's state at some key only it can account for (evidence.go: its v cell
 //     with its writetime; v absent where it is the only delete that may have removed an
@@ -72,23 +76,37 @@
 //     newer delete from another region removed, which it cannot see). stale-cache: every live cache entry of a row is
 //     the database's value of that row, and every cache-only entry is the newest acknowledged set
 //     or delete of its key, or newer, with the version its own set returned (version), never a
-//     failed set's value nor another key's; a stale entry is explained only by the newest write
-//     superseding it that took effect, or may have, in the datacenter the region's fills read
-//     (not acknowledged, or its invalidation did not complete, or ElasticMQ, in memory, was killed
-//     after it) — and never when an older acknowledged write superseding the entry had its
-//     invalidation completed (every fill after it read that write or newer). A kill of ElasticMQ
-//     or memcached excuses an event only when it began within SecondInvalidation + agentWindow
-//     (10 s: the agent's poll, visibility timeout and retry) of healthy time after the event,
-//     every fault window in between adding its length (killLoses); a kill minutes later found the
-//     event applied. A region's replica that got that write later than its second invalidation (its
-//     node paused, killed or cut off when the write was acknowledged, then hints; or, for a write of
-//     the region's own migrating writer whose follower is that datacenter, the writer's replay log:
-//     replicaArrival) makes the entry a Finding of the campaign (SecondInvalidation shorter than the replica lag
-//     its faults caused is outside cachesync's contract), not a Violation. invented /
-//     failed-write of reads: every value a cache read returned or a fill read is one a write of
-//     that key wrote, never another key's, nobody's or a definitely failed write's, nor that of a
-//     write of unknown outcome the final state shows applied on no side that receives it (each
-//     holds a cell it would have beaten; not judged when a Cassandra node was killed). stale-read: no cache read in a region returns a value older
+//     failed set's value nor another key's, and — for a set of unknown outcome — with a version no
+//     later than the set's completion plus the history's largest composed skew and a second (a
+//     hybrid clock follows only versions other clocks made); a stale entry is explained only by
+//     the newest write superseding it that took effect, or may have, in the datacenter the
+//     region's fills read (not acknowledged; or its process died before its invalidation
+//     completed; or, in its writer's own region only, its invalidation returned the local
+//     memcached's error — the events to the other regions went out all the same; or ElasticMQ, in
+//     memory, was killed after it: in another region, holding either event; in the writer's own
+//     region, holding the second, which matters only when its fills read a lagging follower) —
+//     and never when an acknowledged write superseding the entry had its invalidation reach the
+//     region (every fill after it read that write or newer). A kill of ElasticMQ or memcached
+//     excuses an event only when it began within SecondInvalidation + agentWindow (10 s: the
+//     agent's poll, visibility timeout and retry) of healthy time after the event, only the fault
+//     windows on the event's own path adding their length (its writer, the region's SQS server,
+//     agent and memcached, the WAN from its origin: killLoses); a kill minutes later, or after
+//     faults elsewhere, found the event applied. The entry is a Finding of the campaign
+//     (SecondInvalidation shorter than the replica lag its faults caused is outside cachesync's
+//     contract), not a Violation, only when every acknowledged write superseding it whose
+//     invalidation reached the region got to the region's replica later than its second
+//     invalidation (replicaArrival: the write's own replay log first, when its writer's follower
+//     is the global keyspace's node in its datacenter — every datacenter gets it after that; then
+//     the region's node paused, killed or cut off, and hints, a coordinator's pending hints
+//     counting as the region's only while they outnumber the other datacenters' nodes cut since
+//     the write and still cut). invented / failed-write of reads: every value a cache read
+//     returned or a fill read is one a write of that key wrote and had invoked by the time the
+//     read returned it, never another key's, nobody's or a definitely failed write's, nor that of
+//     a write of unknown outcome the final state shows applied on no side that receives it (each
+//     holds a cell it would have beaten; not judged when a Cassandra node was killed). stale-read
+//     of cache-only keys: no read in a region returns a value older (by version) than the
+//     region's own acknowledged set or delete completed before it (both stored in its memcached
+//     before they return), unless its memcached was killed in between. stale-read: no cache read in a region returns a value older
 //     than a write whose invalidation (each cache-del names its causing write: Cause) by its own
 //     writer in that region completed before the read (a phase flip in between excuses only the
 //     reads of the region whose instances flipped), while the global keyspace was that
@@ -102,14 +120,17 @@
 //     event exists (the workload issues nothing a side or an agent could refuse), no cachesync
 //     spill holds events after the writers exited and the campaign's end-of-run publisher (opened
 //     on each writer's spill as a restarted writer would, spilldrain.go) had up to
-//     SpillDrainTimeout to send it, every history line parses but a torn last one, each
+//     SpillDrainTimeout to send it, every history line parses but a torn last one (and a killed
+//     incarnation's torn line with another incarnation's line glued to it, never one followed by
+//     its own process's next line), each
 //     operation completes at most once, and the history holds at least one operation (a
 //     campaign whose writers never started checked nothing). caller-wait: no write
 //     (acknowledged, failed or timed out; one without completion up to its process's death, the
 //     wait it had before the kill) waited longer than CallerWait while its authoritative side and
 //     its writer were healthy: a fault on either excuses the part of the wait it covered (and a
-//     second after it), the rest is judged; a flip of its own instance as it began excuses the
-//     barrier's bound (flipBarrier: the migration heartbeat bounding the switch, plus one
+//     second after it), the rest is judged; a flip of its own instance still in progress as it
+//     began (from the set, a second before its record, until the writer recorded the epoch
+//     applied or `set --wait` returned: flipBarriers) excuses the barrier's bound (flipBarrier: the migration heartbeat bounding the switch, plus one
 //     CallerWait for the old phase's writes it waits for) and faults on either phase's
 //     authoritative side, not the whole wait. A fault window closes on its "end" step whatever Arg the
 //     event carries ("end mid-flip"); a fault whose injection failed opens no window and is not
@@ -117,7 +138,7 @@
 //  4. epoch: every write of an instance of the migration that began after a flip's `set --wait`
 //     returned ran under that flip's epoch or a later one (migration invariant 3; each write
 //     records the epoch its session had applied, read after the write's invoke time was taken),
-//     in that epoch's phase (or a later epoch's set before it completed: the session reads the
+//     in that epoch's phase (or a later epoch's set before it began: the session reads the
 //     phase after the epoch); a migration instance's write carrying no epoch after such a wait
 //     breaks it too. A wait that timed out promises nothing.
 //  5. Staleness of cache reads during faults and calm is reported as a distribution, not judged.

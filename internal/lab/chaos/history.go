@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -118,10 +119,14 @@ func (r *Recorder) Record(op Op) {
 // Close closes the file.
 func (r *Recorder) Close() error { return r.f.Close() }
 
+// fragProcRE finds the process of a torn line's fragment.
+var fragProcRE = regexp.MustCompile(`"proc":"([^"]*)"`)
+
 // ReadHistory reads every history file given and returns the lines in time order. A torn last line
-// (the writer was killed mid-write: the file does not end with a newline) is skipped; any other
-// line that does not parse is returned as a Corrupt op, stamped with the time of the line before
-// it, for the checker to report.
+// (the writer was killed mid-write: the file does not end with a newline) is skipped, and so is a
+// killed incarnation's torn line with the next incarnation's first line glued to it (the line
+// kept); any other line that does not parse is returned as a Corrupt op, stamped with the time of
+// the line before it, for the checker to report.
 func ReadHistory(paths ...string) ([]Op, error) {
 	var out []Op
 	for _, p := range paths {
@@ -133,6 +138,7 @@ func ReadHistory(paths ...string) ([]Op, error) {
 			return nil, fmt.Errorf("chaos: read history: %w", err)
 		}
 		var last int64
+		var prevProc string
 		for len(b) > 0 {
 			line, rest, complete := bytes.Cut(b, []byte("\n"))
 			b = rest
@@ -145,16 +151,26 @@ func ReadHistory(paths ...string) ([]Op, error) {
 					break // torn last line
 				}
 				// A killed incarnation's torn last line, then the next incarnation's first line
-				// appended to it: the fragment is skipped, the line after it kept.
+				// appended to it: the fragment is skipped, the line after it kept — only at such a
+				// boundary, when the line after the fragment is another process's (incarnation's)
+				// than the fragment's (its "proc" when the fragment still holds it, else the line
+				// before it's). A fragment followed by its own process's next line is a line torn
+				// inside a live incarnation (a short write): corrupt, never repaired.
 				if i := bytes.LastIndex(line, []byte(`{"t":`)); i > 0 && json.Unmarshal(line[i:], &op) == nil {
-					last = op.Time
-					out = append(out, op)
-					continue
+					frag := prevProc
+					if m := fragProcRE.FindSubmatch(line[:i]); m != nil {
+						frag = string(m[1])
+					}
+					if op.Process != frag {
+						last, prevProc = op.Time, op.Process
+						out = append(out, op)
+						continue
+					}
 				}
 				out = append(out, Op{Time: last, Type: Corrupt, Process: p, Value: string(line[:min(len(line), 200)])})
 				continue
 			}
-			last = op.Time
+			last, prevProc = op.Time, op.Process
 			out = append(out, op)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/globalcloud/islands/cachesync"
 )
 
 // window is a time when a fault was active on a target. A phase flip is a window of an instant
@@ -116,17 +118,78 @@ func (ws windows) covered(from, to, grace int64, targets ...string) int64 {
 	return sum
 }
 
-// flipOf reports whether a phase flip that can change the sides of writer's writes happened
-// during [from, to]: one the writer applied itself, or the nemesis's when the writer's region has
-// instances of the migration (migrating). Another instance's flip, another region's, changes
-// nothing this writer does.
-func (ws windows) flipOf(writer, region string, migrating map[string]bool, from, to int64) bool {
-	for _, w := range ws {
-		if w.target == "phase" && w.start <= to && w.end >= from && (w.writer == writer || (w.writer == "" && migrating[region])) {
-			return true
+// flipBarriers returns whether writer (of region) may have been held at dualwrite's barrier at t,
+// a flip of its own phase still in progress. A flip made through the control plane (the nemesis's
+// "set PHASE" with its epoch) holds an instance of the migration (a writer of a region in
+// migrating) from the set — a second before its record: the LWT is made, then recorded, and the
+// session may apply it first — until the writer recorded that epoch (or a later one) applied (its
+// Stats "phase" line, written once the switch stored the new phase and reopened the gate), or
+// until `set --wait` returned ("applied" with no error: every live instance had applied it),
+// whichever came first; to the end of the history when neither did. A write begun after either
+// met no barrier. Flips whose start the history does not show — a writer's phase line with no set
+// of its epoch, a nemesis flip with no epoch (older histories) — count as an instant, within 5 ms
+// of the write's start.
+func flipBarriers(h []Op, migrating map[string]bool) func(writer, region string, t int64) bool {
+	type set struct{ at, epoch int64 }
+	var sets []set
+	var instants []int64         // nemesis flips with no epoch
+	lines := map[string][]Op{}   // writer -> its applied phases
+	applied := map[int64]int64{} // epoch -> when its wait returned
+	epochs := map[int64]bool{}
+	var last int64
+	for _, op := range h {
+		last = max(last, op.Time)
+		switch {
+		case op.Type == Stats && op.F == "phase":
+			lines[writerName(op.Process)] = append(lines[writerName(op.Process)], op)
+		case op.Type == NemesisEvent && op.F == KindPhase && op.Err == "":
+			switch verb := nemesisVerb(op); {
+			case op.Epoch > 0 && verb == "set":
+				sets = append(sets, set{op.Time, op.Epoch})
+				epochs[op.Epoch] = true
+			case op.Epoch > 0 && verb == "applied":
+				if _, ok := applied[op.Epoch]; !ok {
+					applied[op.Epoch] = op.Time
+				}
+			case verb == "set" || verb == "applied" || verb == "start":
+				instants = append(instants, op.Time)
+			}
 		}
 	}
-	return false
+	const near = int64(5 * time.Millisecond)
+	slack := int64(time.Second)
+	return func(writer, region string, t int64) bool {
+		for _, l := range lines[writer] {
+			if !epochs[l.Epoch] && l.Time-near <= t && t <= l.Time+near {
+				return true
+			}
+		}
+		if !migrating[region] {
+			return false
+		}
+		for _, at := range instants {
+			if at-near <= t && t <= at+near {
+				return true
+			}
+		}
+		for _, s := range sets {
+			start := s.at - slack
+			end := last
+			if a, ok := applied[s.epoch]; ok {
+				end = a
+			}
+			for _, l := range lines[writer] {
+				if l.Epoch >= s.epoch && l.Time >= start {
+					end = min(end, l.Time)
+					break
+				}
+			}
+			if start <= t && t <= end {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // flipIn reports whether a phase flip of region's instances of the migration happened during
@@ -342,7 +405,10 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 }
 
 // readValues judges the value of every cache read that returned one (a hit) and every fill (the
-// value it read from the region's database): the value must be one a write of that key wrote —
+// value it read from the region's database): the value must be one a write of that key wrote, and
+// invoked before the read returned it (the history's times are the machine's one clock, and a
+// write's invoke is recorded before its statement is sent: a value read before is from nowhere
+// this run put it, a previous run of the seed, a reply read on a reused connection) —
 // cachesync's Get returns the key's item or a miss, so another key's value or one nobody wrote
 // is invented (a reply read on a reused connection, a mixed-up key) — and not the value of a write
 // that definitely failed, which no database ever held. A cache-only key's value must be one a
@@ -380,6 +446,9 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 					msg = fmt.Sprintf("%s %s %s = %q, the value write %s wrote to another key", c.Invoke.Region, what, key, v, o.c.Invoke.ID)
 				}
 				report("invented", msg, c.Invoke, c.End)
+			case src.c.Invoke.Time > c.End.Time:
+				report("invented", fmt.Sprintf("%s %s %s = %q %.0f ms before write %s, the only one that wrote it, was invoked: no database held it then", c.Invoke.Region, what, key, v, float64(src.c.Invoke.Time-c.End.Time)/1e6, src.c.Invoke.ID),
+					c.Invoke, c.End, src.c.Invoke)
 			case !src.mayHave():
 				report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of write %s, which failed (%s)", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.End.Err),
 					src.c.Invoke, src.c.End, c.Invoke, c.End)
@@ -393,6 +462,9 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 		switch {
 		case !ok || src.Invoke.Key != key:
 			report("invented", fmt.Sprintf("%s %s %s = %q, which no set of that key made", c.Invoke.Region, what, key, v), c.Invoke, c.End)
+		case src.Invoke.Time > c.End.Time:
+			report("invented", fmt.Sprintf("%s %s %s = %q %.0f ms before set %s, the only one that made it, was invoked", c.Invoke.Region, what, key, v, float64(src.Invoke.Time-c.End.Time)/1e6, src.Invoke.ID),
+				c.Invoke, c.End, src.Invoke)
 		case src.Outcome == Fail:
 			report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of set %s, which was not applied (%s)", c.Invoke.Region, what, key, v, src.Invoke.ID, src.End.Err),
 				src.Invoke, src.End, c.Invoke, c.End)
@@ -404,4 +476,64 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 		}
 	}
 	return out
+}
+
+// cacheOnlyStaleReads finds reads of cache-only keys that went back in time in a region: a read
+// returning the value of an acknowledged set older (by version) than a set or delete of the same
+// key made in the reader's own region and acknowledged before the read began. cachesync's Set
+// and Delete store the value (or tombstone) at their version in the region's memcached before
+// they return, and an older event never overwrites a newer value; a value set in a region never
+// comes back to it by an event (its events go to the other regions, and second events are
+// deletes). Only a kill -9 of the region's memcached between the two (losing the newer value) can
+// excuse it. At most 5 violations are listed, then a count.
+func cacheOnlyStaleReads(ops []Completed, cacheSets map[string]Completed, faults windows) []Violation {
+	type write struct {
+		c Completed
+		v cachesync.Version
+	}
+	local := map[string][]write{} // region + key -> its acknowledged sets and deletes
+	for _, c := range ops {
+		if (c.Invoke.F == FCacheSet || c.Invoke.F == FCacheDel) && c.Outcome == OK && c.End.TS > 0 && !strings.HasPrefix(c.Invoke.Key, "chaos-row:") {
+			id := c.Invoke.Region + " " + c.Invoke.Key
+			local[id] = append(local[id], write{c, cachesync.Version{Micros: c.End.TS, Origin: c.Invoke.Region}})
+		}
+	}
+	var out []Violation
+	n := 0
+	for _, c := range ops {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" || strings.HasPrefix(c.Invoke.Key, "chaos-row:") {
+			continue
+		}
+		src, ok := cacheSets[c.End.Value]
+		if !ok || src.Invoke.Key != c.Invoke.Key || src.Outcome != OK || src.End.TS <= 0 {
+			continue // judged by readValues, or its version unknown
+		}
+		read := cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}
+		for _, w := range local[c.Invoke.Region+" "+c.Invoke.Key] {
+			if w.c.End.Time >= c.Invoke.Time || !read.Less(w.v) ||
+				killedIn(faults, "memcached-"+short(c.Invoke.Region), w.c.Invoke.Time, c.End.Time) {
+				continue
+			}
+			if n++; n <= 5 {
+				out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("%s read %s = %q (version %d %s) %.0f ms after the region's own %s %s (version %d %s) was acknowledged: the region's memcached held the newer version, and nothing killed it",
+					c.Invoke.Region, c.Invoke.Key, c.End.Value, read.Micros, read.Origin, float64(c.Invoke.Time-w.c.End.Time)/1e6, w.c.Invoke.F, w.c.Invoke.ID, w.v.Micros, w.v.Origin),
+					Ops: []Op{src.Invoke, src.End, w.c.Invoke, w.c.End, c.Invoke, c.End}})
+			}
+			break
+		}
+	}
+	if n > 5 {
+		out = append(out, Violation{Check: "stale-read", What: fmt.Sprintf("… and %d more cache-only reads like these", n-5)})
+	}
+	return out
+}
+
+// killedIn reports whether target was killed -9 during [from, to].
+func killedIn(ws windows, target string, from, to int64) bool {
+	for _, w := range ws {
+		if w.kind == KindKill && w.target == target && w.start <= to && w.end >= from {
+			return true
+		}
+	}
+	return false
 }

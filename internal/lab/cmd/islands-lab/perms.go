@@ -32,7 +32,7 @@ var permName = regexp.MustCompile(`^[A-Z][A-Z_]*$`)
 
 // readPermissions reads every granted permission at QUORUM.
 func readPermissions(ctx context.Context, s *gocql.Session) ([]permRow, error) {
-	iter := s.Query("SELECT role, resource, permissions FROM system_auth.role_permissions").WithContext(ctx).Consistency(gocql.Quorum).Iter()
+	iter := s.Query("SELECT role, resource, permissions FROM system_auth.role_permissions").WithContext(ctx).Consistency(authReadConsistency).Iter()
 	var (
 		rows []permRow
 		r    permRow

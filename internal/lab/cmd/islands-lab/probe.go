@@ -10,6 +10,8 @@ import (
 
 	"github.com/bradfitz/gomemcache/memcache"
 	"github.com/gocql/gocql"
+
+	"github.com/globalcloud/islands/cqlconn"
 )
 
 // probe sends one real request to a service and exits 0 only if it answered:
@@ -17,6 +19,7 @@ import (
 //	islands-lab probe cql 127.0.5.1:9042        SELECT release_version FROM system.local
 //	islands-lab probe memcached 127.0.5.1:11211 a set and a get of a probe key
 //	islands-lab probe peer 127.0.5.1:9042 127.0.16.1  the node knows that peer, with the same schema
+//	islands-lab probe closed 127.0.5.1:9042      the node refuses cassandra/cassandra for its credentials
 //
 // scripts/regions uses it to wait until a service is really serving, not merely listening. CQL
 // probes log in as the world's admin over TLS (the ISLANDS_CQL_* variables, cqlconn.FromEnv); with
@@ -33,7 +36,7 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 		return probePeer(ctx, fs.Arg(1), fs.Arg(2), *timeout, *bootstrap, stdout)
 	}
 	if fs.NArg() != 2 {
-		return errors.New("usage: islands-lab probe cql|memcached HOST:PORT, or probe peer HOST:PORT PEER")
+		return errors.New("usage: islands-lab probe cql|memcached|closed HOST:PORT, or probe peer HOST:PORT PEER")
 	}
 	kind, addr := fs.Arg(0), fs.Arg(1)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
@@ -60,8 +63,10 @@ func probe(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("probe memcached %s: %w", addr, err)
 		}
 		fmt.Fprintf(stdout, "memcached at %s\n", addr)
+	case "closed":
+		return probeClosed(addr, *timeout, stdout)
 	default:
-		return fmt.Errorf("probe: unknown service kind %q (want cql or memcached)", kind)
+		return fmt.Errorf("probe: unknown service kind %q (want cql, memcached or closed)", kind)
 	}
 	return nil
 }
@@ -88,5 +93,28 @@ func probePeer(ctx context.Context, addr, peer string, timeout time.Duration, bo
 		return fmt.Errorf("probe peer %s: %s has schema %v, the node %v", addr, peer, theirs, local)
 	}
 	fmt.Fprintf(stdout, "%s knows %s, schema %v\n", addr, peer, local)
+	return nil
+}
+
+// probeClosed succeeds when the node at addr refuses the default superuser's well-known
+// credentials as wrong (over the admin's TLS). A login is asked of that node alone, and it reads
+// the role from its own replicas, so each node is probed: one that still holds an open default
+// role lets cassandra/cassandra in although another refuses it. A node that cannot tell (it cannot
+// read system_auth yet) is not closed either.
+func probeClosed(addr string, timeout time.Duration, stdout io.Writer) error {
+	a, err := cqlconn.FromEnv(cqlconn.RoleAdmin)
+	if err != nil {
+		return err
+	}
+	def := asDefaultSuperuser(a)
+	s, err := dialCQL(addr, def, timeout)
+	if err == nil {
+		s.Close()
+		return fmt.Errorf("probe closed %s: %s/%s logs in: the default superuser is open", addr, defaultSuperuser, defaultSuperuser)
+	}
+	if !errors.Is(err, cqlconn.ErrBadCredentials) {
+		return fmt.Errorf("probe closed %s: cannot tell whether the default superuser is closed: %w", addr, err)
+	}
+	fmt.Fprintf(stdout, "%s refuses %s/%s\n", addr, defaultSuperuser, defaultSuperuser)
 	return nil
 }

@@ -241,7 +241,7 @@ type roleRow struct {
 // readRoles reads every role at QUORUM (a role made in one DC of the global cluster is seen from
 // the other).
 func readRoles(ctx context.Context, s *gocql.Session) ([]roleRow, error) {
-	iter := s.Query("SELECT role, is_superuser, can_login, member_of FROM system_auth.roles").WithContext(ctx).Consistency(gocql.Quorum).Iter()
+	iter := s.Query("SELECT role, is_superuser, can_login, member_of FROM system_auth.roles").WithContext(ctx).Consistency(authReadConsistency).Iter()
 	var (
 		rows []roleRow
 		r    roleRow
@@ -377,17 +377,29 @@ func replicateSystemAuth(ctx context.Context, s *gocql.Session, repl map[string]
 	return true, nil
 }
 
+// authReadConsistency is the consistency of every read roles judges system_auth by: ALL. Right
+// after system_auth became NetworkTopologyStrategy, a row written under the old strategy (the
+// default superuser, a role or grant made in the window) is on one replica only, and a QUORUM
+// read (two of three on the global cluster) may not ask it: the role looked absent ("already
+// disabled") while every node still let cassandra/cassandra in. A read at ALL asks every replica
+// (roles runs once every node answers, so ALL can be met) and resolves what any of them holds.
+const authReadConsistency = gocql.All
+
 // disableDefaultSuperuser takes LOGIN and SUPERUSER from the default superuser and gives it a
-// random password nobody keeps, unless that is done already. It reads the role at QUORUM: right
-// after system_auth became NTS, the row may be on the other DC's replica only.
+// random password nobody keeps, unless that is done already. It reads the role from every
+// replica (authReadConsistency). When no replica holds it, it creates it closed: each node makes
+// the default role itself, once, some seconds after it starts (retrying while it cannot), and
+// writes it at timestamp 0, so one made after this point would otherwise open it again; over a
+// row written now, at the current time, that write changes nothing.
 func disableDefaultSuperuser(ctx context.Context, s *gocql.Session, secrets []string) (bool, error) {
 	var login, super bool
 	err := s.Query("SELECT can_login, is_superuser FROM system_auth.roles WHERE role = ?", defaultSuperuser).
-		WithContext(ctx).Consistency(gocql.Quorum).Scan(&login, &super)
-	if errors.Is(err, gocql.ErrNotFound) || err == nil && !login && !super {
+		WithContext(ctx).Consistency(authReadConsistency).Scan(&login, &super)
+	if err == nil && !login && !super {
 		return false, nil
 	}
-	if err != nil {
+	missing := errors.Is(err, gocql.ErrNotFound)
+	if err != nil && !missing {
 		return false, fmt.Errorf("reading role %s: %w", defaultSuperuser, err)
 	}
 	b := make([]byte, 24)
@@ -399,9 +411,17 @@ func disableDefaultSuperuser(ctx context.Context, s *gocql.Session, secrets []st
 	if err != nil {
 		return false, fmt.Errorf("disabling role %s: %w", defaultSuperuser, err)
 	}
-	stmt := "ALTER ROLE " + cqlString(defaultSuperuser) + " WITH HASHED PASSWORD = " + cqlString(hashed) + " AND LOGIN = false AND SUPERUSER = false"
-	if err := redact(s.Query(stmt).WithContext(ctx).Exec(), append(secrets, pw)); err != nil {
-		return false, fmt.Errorf("disabling role %s: %w", defaultSuperuser, err)
+	opts := " WITH HASHED PASSWORD = " + cqlString(hashed) + " AND LOGIN = false AND SUPERUSER = false"
+	stmts := []string{"ALTER ROLE " + cqlString(defaultSuperuser) + opts}
+	if missing {
+		// Created closed, then altered all the same: a node may make the default role between
+		// the read and the CREATE, which IF NOT EXISTS would then leave open.
+		stmts = append([]string{"CREATE ROLE IF NOT EXISTS " + cqlString(defaultSuperuser) + opts}, stmts...)
+	}
+	for _, stmt := range stmts {
+		if err := redact(s.Query(stmt).WithContext(ctx).Exec(), append(secrets, pw)); err != nil {
+			return false, fmt.Errorf("disabling role %s: %w", defaultSuperuser, err)
+		}
 	}
 	return true, nil
 }
