@@ -363,7 +363,7 @@ func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats
 			readAt = c.clock().UnixMicro()
 			res, err := t.resolver.Resolve(src, dst)
 			if err != nil {
-				return fmt.Errorf("resolve %s partition (%s): %w", t.Name(), keyHash(src.Key), err)
+				return resolveError(t, src, dst, err)
 			}
 			conflicts = res.Conflicts
 			if res.Quarantine != nil {
