@@ -55,7 +55,25 @@ func OpenLock(path string) (*os.File, error) {
 	return open(path, os.O_RDWR, false)
 }
 
+// open is OpenFile (replaceWide) or OpenLock. Replacements are serialised between processes by
+// flock on the file being opened: a replacer holds LOCK_EX on the old inode from before its chmod
+// until after its rename; every other opener takes LOCK_SH and, once it has it, checks that the
+// path still names the inode it opened, else opens again. So no process keeps writing to an inode
+// another one has just renamed a copy over (its writes would be lost from the path).
 func open(path string, flag int, replaceWide bool) (*os.File, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		f, err := openOnce(path, flag, replaceWide)
+		if !errors.Is(err, errReplaced) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s: replaced by other processes again and again while it was opened", path)
+}
+
+// errReplaced: the path no longer names the inode opened (another process replaced it): open again.
+var errReplaced = errors.New("private: replaced meanwhile")
+
+func openOnce(path string, flag int, replaceWide bool) (*os.File, error) {
 	trunc := flag&os.O_TRUNC != 0
 	f, err := os.OpenFile(path, (flag&^os.O_TRUNC)|os.O_CREATE|syscall.O_NOFOLLOW, FileMode)
 	if err != nil {
@@ -72,6 +90,23 @@ func open(path string, flag int, replaceWide bool) (*os.File, error) {
 		}
 	}
 	wide := err == nil && st.Mode().Perm()&0o077 != 0
+	if err == nil && replaceWide {
+		how := syscall.LOCK_SH
+		if wide {
+			how = syscall.LOCK_EX
+		}
+		if err = flock(f, how); err == nil {
+			var cur os.FileInfo
+			if cur, err = os.Lstat(path); err == nil && !os.SameFile(cur, st) {
+				f.Close()
+				return nil, errReplaced
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	if err == nil && st.Mode().Perm() != FileMode {
 		// First of all, no new open by others (a replacement also needs to read it).
 		err = f.Chmod(FileMode)
@@ -82,11 +117,17 @@ func open(path string, flag int, replaceWide bool) (*os.File, error) {
 	}
 	if wide && replaceWide {
 		nf, err := replace(path, f, flag, trunc)
-		f.Close()
+		f.Close() // and with it the lock
 		if err != nil {
 			return nil, fmt.Errorf("%s was open to other users; replacing it with a private copy: %w (remove it)", path, err)
 		}
 		return nf, nil
+	}
+	if replaceWide {
+		if err := flock(f, syscall.LOCK_UN); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	if trunc {
 		if err := f.Truncate(0); err != nil {
@@ -95,6 +136,19 @@ func open(path string, flag int, replaceWide bool) (*os.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// flock applies how (LOCK_SH, LOCK_EX, LOCK_UN) to f, waiting, retried on EINTR.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if err != syscall.EINTR {
+			if err != nil {
+				return fmt.Errorf("flock: %w", err)
+			}
+			return nil
+		}
+	}
 }
 
 // replace puts a new FileMode file in old's place at path and returns it opened with flag: the

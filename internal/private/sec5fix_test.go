@@ -83,3 +83,42 @@ func TestSec5WideFileIsReplacedNotReopened(t *testing.T) {
 		t.Errorf("lock: same inode %v, mode %v", os.SameFile(before, after), after.Mode().Perm())
 	}
 }
+
+// Openers racing on a file open to others (one replaces it, the others must end up in the
+// replacement, never in the inode renamed away): every line each of them appends is in the file.
+func TestSec5ConcurrentOpenersOfAWideFileLoseNothing(t *testing.T) {
+	for round := 0; round < 50; round++ {
+		path := filepath.Join(t.TempDir(), "history.jsonl")
+		if err := os.WriteFile(path, []byte("old\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, 0o644)
+		const n = 6
+		errs := make(chan error, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				f, err := OpenAppend(path)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, err = f.WriteString(strings.Repeat(string(rune('a'+i)), 3) + "\n")
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				errs <- err
+			}()
+		}
+		for i := 0; i < n; i++ {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, _ := os.ReadFile(path)
+		for i := 0; i < n; i++ {
+			if line := strings.Repeat(string(rune('a'+i)), 3); !strings.Contains(string(b), line+"\n") || !strings.HasPrefix(string(b), "old\n") {
+				t.Fatalf("round %d: the file lost a line (%q): %q", round, line, b)
+			}
+		}
+	}
+}
