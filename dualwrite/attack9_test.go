@@ -1,8 +1,12 @@
 package dualwrite
 
 import (
+	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestAttack9TextualBatchWithoutSemicolonsListAppendNotRefused
@@ -36,5 +40,74 @@ func TestAttack9TextualBatchWithoutSemicolonsListAppendNotRefused(t *testing.T) 
 	defer f.mu.Unlock()
 	if n := len(f.seen[primarySide]) + len(f.seen[secondarySide]); n != 0 {
 		t.Errorf("%d side writes landed: a non-idempotent list operation reached the sides (and would be kept for replay on a follower failure)", n)
+	}
+}
+
+// TestAttack9UnauthorizedOnOtherKeyspaceTableTakenAsTransient
+// Interleaving: Dual; the primary takes `INSERT INTO app.users …`; then `INSERT INTO audit.users …`
+// (another keyspace's table of the same name) is refused by the primary, Unauthorized (no MODIFY
+// on audit), while the secondary times out. The session's "accepted a write on this table" memory
+// (tableState) is keyed by table name only, so the primary's refusal is classified transient: the
+// write the caller is told failed is kept (Unacked) for the secondary too and replayed there.
+// Promise broken (package doc): "an unauthorized answer is not a refusal when ... the side accepted
+// a write on the same table before" (audit.users is not the same table as app.users) and "A write
+// the leader refused outright is kept for nobody". The control (no earlier app.users write) keeps
+// nothing.
+func TestAttack9UnauthorizedOnOtherKeyspaceTableTakenAsTransient(t *testing.T) {
+	run := func(warm bool) (kept int64, replayedToSecondary bool) {
+		f := &fakeSides{}
+		var mu sync.Mutex
+		secondaryCalls := 0
+		landedAudit := false
+		f.set(primarySide, func(_ context.Context, op *writeOp) (bool, error) {
+			if strings.Contains(op.stmts[0].Stmt, "audit.users") {
+				return false, unauthorizedErr{}
+			}
+			return true, nil
+		})
+		f.set(secondarySide, func(_ context.Context, op *writeOp) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Contains(op.stmts[0].Stmt, "audit.users") {
+				secondaryCalls++
+				if secondaryCalls == 1 {
+					return false, errors.New("timeout: the live write")
+				}
+				landedAudit = true
+			}
+			return true, nil
+		})
+		log := NewMemLog()
+		s := newFakeSession(t, f, WithReplayLog(log))
+		defer s.Close()
+		if warm {
+			if err := s.Query("INSERT INTO app.users (id, name) VALUES (?, ?)", 1, "a").Exec(); err != nil {
+				t.Fatalf("app.users: %v", err)
+			}
+		}
+		err := s.Query("INSERT INTO audit.users (id, name) VALUES (?, ?)", 1, "a").Exec()
+		if err == nil {
+			t.Fatalf("audit.users: the primary refused it, want an error")
+		}
+		kept, _ = log.Backlog()
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			l := landedAudit
+			mu.Unlock()
+			if l {
+				return kept, true
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return kept, false
+	}
+	if kept, replayed := run(false); kept != 0 || replayed {
+		t.Fatalf("control: a leader refusal kept %d entries, replayed to secondary: %v; want nothing kept", kept, replayed)
+	}
+	kept, replayed := run(true)
+	if kept != 0 || replayed {
+		t.Errorf("primary refused audit.users (Unauthorized) after taking app.users: %d entries kept, replayed to the secondary: %v; "+
+			"want nothing kept (a write the leader refused outright is kept for nobody)", kept, replayed)
 	}
 }
