@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gocql/gocql"
 )
 
 // TestAttack9TextualBatchWithoutSemicolonsListAppendNotRefused
@@ -109,5 +111,44 @@ func TestAttack9UnauthorizedOnOtherKeyspaceTableTakenAsTransient(t *testing.T) {
 	if kept != 0 || replayed {
 		t.Errorf("primary refused audit.users (Unauthorized) after taking app.users: %d entries kept, replayed to the secondary: %v; "+
 			"want nothing kept (a write the leader refused outright is kept for nobody)", kept, replayed)
+	}
+}
+
+// selfMarshaled is a value only its own gocql.Marshaler can marshal: the replay log cannot keep it.
+type selfMarshaled string
+
+func (v selfMarshaled) MarshalCQL(gocql.TypeInfo) ([]byte, error) { return []byte(v), nil }
+
+// TestAttack9AsyncUnencodableAcknowledgedThenLost
+// Interleaving: Dual, Async; `INSERT … VALUES (?, ?)` bound with a gocql.Marshaler value: the
+// primary takes it and the caller is told success; the queued follower copy fails (a timeout), its
+// append fails with ErrUnencodable and it is held in memory as if the log were full, appended again
+// forever (it never can be), and lost for the secondary at Close (Stats.AsyncLost).
+// Promise broken (ErrUnencodable): "a value of this write cannot be stored in the replay log ...
+// The write is reported failed instead of being lost on the follower" — which PrimaryAuthoritative
+// keeps (control); Async acknowledges it, and the held-copy path is documented only for a log that
+// is full or a disk that is full ("appended again once the log has room"), never for a copy no log
+// can ever keep.
+func TestAttack9AsyncUnencodableAcknowledgedThenLost(t *testing.T) {
+	for _, pol := range []Policy{PrimaryAuthoritative, Async} {
+		f := &fakeSides{}
+		f.set(secondarySide, func(context.Context, *writeOp) (bool, error) { return false, errors.New("timeout") })
+		s := newFakeSession(t, f, WithPolicy(pol), WithFollowerBudget(50*time.Millisecond))
+		err := s.Query("INSERT INTO ks.t (k, v) VALUES (?, ?)", 1, selfMarshaled("x")).Exec()
+		if pol == PrimaryAuthoritative {
+			s.Close()
+			if !errors.Is(err, ErrUnencodable) {
+				t.Fatalf("control (PrimaryAuthoritative): %v, want ErrUnencodable", err)
+			}
+			continue
+		}
+		time.Sleep(200 * time.Millisecond) // the async copy fails and is "held"
+		s.Close()
+		st := s.Stats()
+		if err == nil {
+			t.Errorf("Async: the write was acknowledged although its value cannot be kept for replay; the follower copy failed "+
+				"and was lost at Close (AsyncUnkept %d, AsyncLost %d); want ErrUnencodable, as under PrimaryAuthoritative",
+				st.AsyncUnkept, st.AsyncLost)
+		}
 	}
 }
