@@ -152,3 +152,94 @@ func TestAttack9AsyncUnencodableAcknowledgedThenLost(t *testing.T) {
 		}
 	}
 }
+
+// listModel is one side's non-frozen list<text> column as Cassandra stores it (Lists.Setter:
+// "delete + append": a complex deletion at timestamp-1, then one cell per element under a fresh
+// TimeUUID path, UUIDGen.getTimeUUIDBytes(), whatever the client timestamp).
+type listModel struct {
+	mu      sync.Mutex
+	deleted int64 // complex deletion time (µs)
+	cells   []listCell
+	applied int
+}
+
+type listCell struct {
+	ts  int64
+	val string
+}
+
+func (m *listModel) set(ts int64, vals []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.applied++
+	m.deleted = max(m.deleted, ts-1)
+	for _, v := range vals { // a fresh path per element and per application
+		m.cells = append(m.cells, listCell{ts, v})
+	}
+}
+
+func (m *listModel) read() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, c := range m.cells {
+		if c.ts > m.deleted {
+			out = append(out, c.val)
+		}
+	}
+	return out
+}
+
+// TestAttack9WholeListSetReplayedDuplicatesElements
+// Interleaving: Dual, PrimaryAuthoritative; `UPDATE ks.t SET tags = ? WHERE k = ?` on a list<text>
+// column (the form ErrNotIdempotent's message recommends: "write the whole list (SET l = ?)"):
+// the secondary applies it but answers after the follower budget, so it is kept for replay; the
+// replayer applies it again with the same timestamp. Cassandra's whole-list set deletes at
+// timestamp-1 and appends each element under a fresh cell path, so the second application does
+// not replace the first: the secondary reads [a b a b], the primary [a b].
+// Promise broken (package doc): "Every write ... gets one client timestamp ... so the two copies
+// reconcile to the same cells whatever order the writes land in", with replay "with the original
+// timestamp" after a follower that missed its budget; and "List appends ... are not idempotent
+// either: in the dual phases they are refused (ErrNotIdempotent)" — a whole-list set of a
+// non-frozen list is exactly as non-idempotent and is neither refused nor withheld from replay.
+func TestAttack9WholeListSetReplayedDuplicatesElements(t *testing.T) {
+	var sides [2]listModel
+	f := &fakeSides{}
+	first := true
+	var mu sync.Mutex
+	f.set(primarySide, func(_ context.Context, op *writeOp) (bool, error) {
+		sides[primarySide].set(op.ts, op.stmts[0].Values[0].([]string))
+		return true, nil
+	})
+	f.set(secondarySide, func(ctx context.Context, op *writeOp) (bool, error) {
+		sides[secondarySide].set(op.ts, op.stmts[0].Values[0].([]string))
+		mu.Lock()
+		late := first
+		first = false
+		mu.Unlock()
+		if late { // applied, but the answer comes after the budget
+			select {
+			case <-time.After(150 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		return true, nil
+	})
+	kinds := func(context.Context, string, string, string) (columnKind, error) { return kindList, nil }
+	s := newFakeSession(t, f, WithFollowerBudget(40*time.Millisecond), withColumnKinds(kinds))
+	defer s.Close()
+	if err := s.Query("UPDATE ks.t SET tags = ? WHERE k = ?", []string{"a", "b"}, 1).Exec(); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.WaitReplayed(ctx); err != nil {
+		t.Fatalf("WaitReplayed: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the late original answers too
+	p, q := sides[primarySide].read(), sides[secondarySide].read()
+	if strings.Join(p, ",") != strings.Join(q, ",") {
+		t.Errorf("after replay the sides differ: primary %v, secondary %v (secondary applied the whole-list set %d times "+
+			"with the same timestamp: each application appends its elements under fresh cell paths)", p, q, sides[secondarySide].applied)
+	}
+}
