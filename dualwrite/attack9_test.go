@@ -243,3 +243,63 @@ func TestAttack9WholeListSetReplayedDuplicatesElements(t *testing.T) {
 			"with the same timestamp: each application appends its elements under fresh cell paths)", p, q, sides[secondarySide].applied)
 	}
 }
+
+// TestAttack9AsyncQueuedCopyKeepsFullTTL
+// Interleaving: Dual, Async (one worker); the follower is slow on a first copy (1.5 s); meanwhile
+// `INSERT … USING TTL 10` is taken by the primary and acknowledged, and its follower copy waits in
+// the queue behind the slow one; when the worker sends it, 1.5 s after the leader took it, it still
+// says USING TTL 10: the secondary's cell expires 1.5 s (a queue's whole backlog, in general)
+// after the primary's.
+// Promise broken (package doc): "The TTL of a replayed USING TTL write is what remains of it
+// counted from when the leader answered the write ...: time in the async queue or the follower
+// budget does not lengthen the follower's copy (Cassandra counts a TTL from the write's arrival,
+// whatever its timestamp)". The replayer sends the remaining TTL; the async worker sends the
+// original one.
+func TestAttack9AsyncQueuedCopyKeepsFullTTL(t *testing.T) {
+	f := &fakeSides{}
+	var mu sync.Mutex
+	var sentTTL string
+	var sentAt time.Time
+	f.set(secondarySide, func(ctx context.Context, op *writeOp) (bool, error) {
+		st := op.stmts[0].Stmt
+		if strings.Contains(st, "slow") {
+			select {
+			case <-time.After(1500 * time.Millisecond):
+			case <-ctx.Done():
+			}
+			return true, nil
+		}
+		mu.Lock()
+		sentTTL = st[strings.LastIndex(st, " ")+1:]
+		sentAt = time.Now()
+		mu.Unlock()
+		return true, nil
+	})
+	s := newFakeSession(t, f, WithPolicy(Async), WithAsyncQueue(16, 1), WithFollowerBudget(5*time.Second))
+	defer s.Close()
+	if err := s.Query("INSERT INTO ks.slow (k) VALUES (?)", 1).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the worker is busy with the slow copy
+	leaderAt := time.Now()
+	if err := s.Query("INSERT INTO ks.t (k, v) VALUES (?, ?) USING TTL 10", 1, "v").Exec(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		got, at := sentTTL, sentAt
+		mu.Unlock()
+		if got != "" {
+			queued := at.Sub(leaderAt)
+			if queued >= time.Second && got == "10" {
+				t.Errorf("the follower copy was sent %v after the leader took the write with USING TTL %s: its cell outlives the "+
+					"leader's by the time it spent in the async queue (want at most %d)", queued.Round(time.Millisecond), got,
+					10-int(queued/time.Second))
+			}
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the follower copy was never sent")
+}
