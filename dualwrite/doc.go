@@ -179,8 +179,10 @@
 // integer or, whatever the Go type of x or the batch type, when the leader's schema says c is a
 // counter column. Every column operation of Cassandra's grammar is classified: c = x, c = x + c,
 // c = c ± x, c += x, c -= x, c[k] = x, c.field = x.
-// List appends (l = l + x, l += x), prepends (l = x + l) and index operations are not idempotent
-// either: in the dual phases they are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
+// List appends (l = l + x, l += x), prepends (l = x + l), index operations, and whole-list writes
+// (l = x, INSERT naming l) of a non-frozen list (each element is a fresh cell per application) are
+// not idempotent either: in the dual phases they are refused (ErrNotIdempotent) before reaching
+// either side; a frozen<list>, a set or a map is the idempotent form. When the authoritative side fails a
 // write the follower may have applied it: unless the leader refused it outright it is kept for
 // the leader too, so both sides converge (the caller still gets the leader's error). A write the
 // leader refused outright is kept for nobody: an entry appended for the follower before the

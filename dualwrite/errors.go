@@ -29,7 +29,7 @@ var (
 	// application would run writes in a phase the fleet's heartbeats do not show.
 	ErrPhaseControlled = errors.New("dualwrite: the phase is set by the migration control plane")
 	// ErrNotIdempotent: in a dual phase, a statement whose replay would not be idempotent (list
-	// append/prepend, list element set/delete by index) is refused: a follower failure could only
+	// append/prepend, list element set/delete by index, a whole-list write of a non-frozen list) is refused: a follower failure could only
 	// be replayed blindly, duplicating or misplacing elements.
 	ErrNotIdempotent = errors.New("dualwrite: statement cannot be replayed safely")
 	// ErrNotReplayable: in a dual phase, a statement that is not a row mutation (TRUNCATE, USE, a

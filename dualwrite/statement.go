@@ -16,6 +16,7 @@ type statement struct {
 	increments       bool        // UPDATE … SET c = c + / - …: a counter update if the column is a counter
 	incr             []incrOp    // those increments, to tell a counter from a collection
 	colOps           []colOp     // operations that are not idempotent if their column is a list
+	wholeSets        []colOp     // columns written whole (c = x, INSERT's columns): not idempotent on a non-frozen list
 	ttl              ttlSpot     // where its (first) TTL is (valid when hasTTL)
 	hasTTL           bool        //
 	ttls             []ttlSpot   // every TTL, in order (a textual batch has one per statement)
@@ -144,10 +145,13 @@ func (st *statement) parseDML(toks []token, markers []int) {
 	// Each operation found is on this statement's own table, whatever the batch's first one is:
 	// its column's type is looked up there.
 	var ks, table string
-	nOps, nIncr := len(st.colOps), len(st.incr)
+	nOps, nIncr, nSets := len(st.colOps), len(st.incr), len(st.wholeSets)
 	defer func() {
 		for i := nOps; i < len(st.colOps); i++ {
 			st.colOps[i].keyspace, st.colOps[i].table = ks, table
+		}
+		for i := nSets; i < len(st.wholeSets); i++ {
+			st.wholeSets[i].keyspace, st.wholeSets[i].table = ks, table
 		}
 		for i := nIncr; i < len(st.incr); i++ {
 			st.incr[i].keyspace, st.incr[i].table = ks, table
@@ -190,6 +194,18 @@ func (st *statement) parseDML(toks []token, markers []int) {
 			st.lwt = true
 			break
 		}
+	}
+	if toks[0].is("insert") {
+		// INSERT INTO t (c1, c2, …) VALUES …: each column is written whole. (INSERT … JSON names
+		// no column: not seen here.)
+		if after < len(toks) && toks[after].punct("(") {
+			for k := after + 1; k < len(toks) && !toks[k].punct(")"); k++ {
+				if toks[k].name() {
+					st.wholeSets = append(st.wholeSets, colOp{column: toks[k].text, kind: opSetWhole})
+				}
+			}
+		}
+		return
 	}
 	if !toks[0].is("update") {
 		return
@@ -244,7 +260,14 @@ func (st *statement) assignment(a []token, markers []int) {
 	}
 	if n := len(rhs); n >= 3 && rhs[n-1].name() && rhs[n-1].text == col && rhs[n-2].punct("+") {
 		st.colOps = append(st.colOps, colOp{column: col, kind: opPrepend, list: rhs[0].punct("[")})
+		return
 	}
+	if len(rhs) == 1 && rhs[0].is("null") {
+		return // c = null deletes the column: a tombstone, idempotent
+	}
+	// c = x: the whole column; on a non-frozen list a set of fresh elements (only the schema
+	// tells: a list literal is also how a frozen<list> is written).
+	st.wholeSets = append(st.wholeSets, colOp{column: col, kind: opSetWhole})
 }
 
 // increment adds c = c ± x (or c += x, c -= x) on column col, sign "+" or "-", whose operand x

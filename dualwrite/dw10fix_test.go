@@ -1,0 +1,69 @@
+package dualwrite
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/gocql/gocql"
+)
+
+// TestWholeListWritesRefusedOnNonFrozenListsOnly: a whole-list write (UPDATE … SET l = …, INSERT
+// naming l) is refused in the dual phases when l is a non-frozen list (the schema says "list<…>"),
+// in a query, a gocql batch or a textual batch, and allowed on a frozen<list>, a set, a map, a
+// scalar, l = null, and in the single-side phases.
+func TestWholeListWritesRefusedOnNonFrozenListsOnly(t *testing.T) {
+	kinds := func(_ context.Context, _, _, column string) (columnKind, error) {
+		if column == "tags" {
+			return kindList, nil // list<text>; "frozen" (frozen<list<text>>), "s" (set), "m" (map) are not
+		}
+		return kindOther, nil
+	}
+	refused := []string{
+		"UPDATE ks.t SET tags = ? WHERE k = ?",
+		"UPDATE ks.t SET v = 1, tags = ['a'] WHERE k = ?",
+		"INSERT INTO ks.t (k, tags) VALUES (?, ?)",
+		"INSERT INTO ks.t (k, \"tags\") VALUES (?, ['a'])",
+		"BEGIN BATCH INSERT INTO ks.a (k) VALUES (1); UPDATE ks.t SET tags = ['a'] WHERE k = 1; APPLY BATCH",
+	}
+	allowed := []string{
+		"UPDATE ks.t SET frozen = ? WHERE k = ?",
+		"UPDATE ks.t SET s = {'a'}, m = {'a': 1}, v = ? WHERE k = ?",
+		"INSERT INTO ks.t (k, frozen, s, m) VALUES (?, ?, ?, ?)",
+		"UPDATE ks.t SET tags = null WHERE k = ?",
+		"DELETE tags FROM ks.t WHERE k = ?",
+	}
+	f := &fakeSides{}
+	s := newFakeSession(t, f, withColumnKinds(kinds))
+	defer s.Close()
+	for _, stmt := range refused {
+		if err := s.Query(stmt, 1, []string{"a"}).Exec(); !errors.Is(err, ErrNotIdempotent) {
+			t.Errorf("%q: %v, want ErrNotIdempotent", stmt, err)
+		}
+		b := s.NewBatch(gocql.LoggedBatch)
+		b.Query("INSERT INTO ks.a (k) VALUES (?)", 1)
+		b.Query(stmt, 1, []string{"a"})
+		if err := s.ExecuteBatch(b); !errors.Is(err, ErrNotIdempotent) {
+			t.Errorf("batch with %q: %v, want ErrNotIdempotent", stmt, err)
+		}
+	}
+	f.mu.Lock()
+	n := len(f.seen[primarySide]) + len(f.seen[secondarySide])
+	f.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d side writes of refused statements", n)
+	}
+	for _, stmt := range allowed {
+		if err := s.Query(stmt, 1, 2, 3, 4).Exec(); err != nil {
+			t.Errorf("%q: %v, want accepted", stmt, err)
+		}
+	}
+	for _, ph := range []Phase{PrimaryOnly, SecondaryOnly} {
+		if err := s.SetPhase(ph); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Query(refused[0], []string{"a"}, 1).Exec(); err != nil {
+			t.Errorf("%v: %q: %v, want accepted (one side: nothing is replayed)", ph, refused[0], err)
+		}
+	}
+}
