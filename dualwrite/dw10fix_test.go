@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/gocql/gocql"
@@ -25,6 +26,7 @@ func TestWholeListWritesRefusedOnNonFrozenListsOnly(t *testing.T) {
 		"INSERT INTO ks.t (k, tags) VALUES (?, ?)",
 		"INSERT INTO ks.t (k, \"tags\") VALUES (?, ['a'])",
 		"BEGIN BATCH INSERT INTO ks.a (k) VALUES (1); UPDATE ks.t SET tags = ['a'] WHERE k = 1; APPLY BATCH",
+		"BEGIN BATCH INSERT INTO ks.a (k) VALUES (1) INSERT INTO ks.t (k, tags) VALUES (1, ['a']) APPLY BATCH",
 	}
 	allowed := []string{
 		"UPDATE ks.t SET frozen = ? WHERE k = ?",
@@ -64,6 +66,44 @@ func TestWholeListWritesRefusedOnNonFrozenListsOnly(t *testing.T) {
 		}
 		if err := s.Query(refused[0], []string{"a"}, 1).Exec(); err != nil {
 			t.Errorf("%v: %q: %v, want accepted (one side: nothing is replayed)", ph, refused[0], err)
+		}
+	}
+}
+
+// TestSplitDMLBatchStatements: a textual batch is split at each top-level INSERT/UPDATE/DELETE
+// keyword (';' is optional in Cassandra's grammar), never at one inside a literal, a quoted name,
+// a comment or a $$ block; each statement's LWT and list operations are its own.
+func TestSplitDMLBatchStatements(t *testing.T) {
+	cases := []struct {
+		stmt string
+		want []string // first token of each statement and its last token
+		lwt  bool
+		ops  int
+	}{
+		{`INSERT INTO t (k) VALUES (1)`, []string{"insert..)"}, false, 0},
+		{`BEGIN BATCH INSERT INTO a (k) VALUES (1) UPDATE b SET l = l + ['x'] WHERE k = 1 APPLY BATCH`,
+			[]string{"insert..)", "update..1"}, false, 1},
+		{`BEGIN BATCH INSERT INTO a (k, v) VALUES (1, 'UPDATE b SET l = l + [1]') DELETE l[0] FROM b WHERE k = 1; APPLY BATCH`,
+			[]string{"insert..)", "delete..1"}, false, 1},
+		{`BEGIN BATCH UPDATE a SET "update" = 1 WHERE k = 1 /* DELETE l[0] FROM b */ INSERT INTO b (k) VALUES ($$ DELETE $$) APPLY BATCH`,
+			[]string{"update..1", "insert..)"}, false, 0},
+		{`BEGIN BATCH INSERT INTO a (k) VALUES (1) -- UPDATE b SET l = l + [1]
+			UPDATE b SET v = 1 WHERE k = 1 IF v = 2 APPLY BATCH`, []string{"insert..)", "update..2"}, true, 0},
+		{`BEGIN UNLOGGED BATCH USING TIMESTAMP 5 INSERT INTO a (k) VALUES (1);;UPDATE b SET c = c + 1 WHERE k = 1;APPLY BATCH;`,
+			[]string{"insert..)", "update..1"}, false, 0},
+	}
+	for _, c := range cases {
+		toks := lexCQL(c.stmt)
+		var got []string
+		for _, r := range splitDML(toks) {
+			got = append(got, toks[r[0]].text+".."+toks[r[1]-1].text)
+		}
+		if strings.Join(got, " ") != strings.Join(c.want, " ") {
+			t.Errorf("%s\n got %v\nwant %v", c.stmt, got, c.want)
+		}
+		st := parseStatement(c.stmt)
+		if st.lwt != c.lwt || len(st.colOps) != c.ops {
+			t.Errorf("%s: lwt %v, %d list ops; want %v, %d", c.stmt, st.lwt, len(st.colOps), c.lwt, c.ops)
 		}
 	}
 }

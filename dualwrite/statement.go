@@ -76,7 +76,7 @@ var nonDeterministicFuncs = map[string]bool{"now": true, "uuid": true,
 
 // parseStatement analyses stmt on its tokens: nothing inside a literal, a quoted name or a
 // comment is ever read as code. A textual BEGIN BATCH … APPLY BATCH is analysed statement by
-// statement, each column operation with its own statement's table (st's keyspace and table, the
+// statement (splitDML; ';' optional), each column operation with its own statement's table (st's keyspace and table, the
 // batch's target for the rest, are the first statement's).
 func parseStatement(stmt string) statement {
 	toks := lexCQL(stmt)
@@ -122,21 +122,57 @@ func parseStatement(stmt string) statement {
 			st.ttls = append(st.ttls, sp)
 		}
 	}
-	// Statements are separated by ';' (a textual batch); each starts at its first DML keyword.
-	from := 0
-	for i := 0; i <= len(toks); i++ {
-		if i < len(toks) && !toks[i].punct(";") {
-			continue
-		}
-		for j := from; j < i; j++ {
-			if toks[j].is("insert") || toks[j].is("update") || toks[j].is("delete") {
-				st.parseDML(toks[j:i], markers[j:])
-				break
-			}
-		}
-		from = i + 1
+	for _, r := range splitDML(toks) {
+		st.parseDML(toks[r[0]:r[1]], markers[r[0]:])
 	}
 	return st
+}
+
+// splitDML returns the token ranges [start, end) of the INSERT, UPDATE and DELETE statements of
+// toks: one for a single statement, one per statement of a textual BEGIN BATCH … APPLY BATCH.
+// Every statement decision on a batch (its LWT, TTLs, list operations, the tables its columns
+// belong to) reads the statements this one splitter finds.
+//
+// Cassandra's grammar makes the ';' between a batch's statements optional (Parser.g,
+// batchStatement: `( s=batchStatementObjective ';'? )*`), so a statement starts at each INSERT,
+// UPDATE or DELETE keyword outside brackets, and ends at the next one, at a ';', or at APPLY.
+// The three are reserved words (a column of that name must be quoted), and the lexer never
+// yields a keyword from inside a literal, a quoted name or a comment, so no statement is hidden
+// and none is invented.
+func splitDML(toks []token) [][2]int {
+	var out [][2]int
+	start, depth := -1, 0
+	end := func(i int) {
+		if start >= 0 {
+			out = append(out, [2]int{start, i})
+			start = -1
+		}
+	}
+	for i, t := range toks {
+		if t.kind == tokPunct {
+			switch t.text {
+			case "(", "[", "{":
+				depth++
+			case ")", "]", "}":
+				depth--
+			case ";":
+				end(i)
+			}
+			continue
+		}
+		if depth > 0 {
+			continue
+		}
+		switch {
+		case t.is("insert") || t.is("update") || t.is("delete"):
+			end(i)
+			start = i
+		case t.is("apply") && i+1 < len(toks) && toks[i+1].is("batch"):
+			end(i)
+		}
+	}
+	end(len(toks))
+	return out
 }
 
 // parseDML adds what one INSERT, UPDATE or DELETE (toks) says; markers[k] counts the bind markers
