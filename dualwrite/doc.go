@@ -120,6 +120,9 @@
 //     and a full log fails the write with ErrReplayLogFull. Close gives held copies the follower
 //     budget (at least 1 s); one still held then is lost for its side: logged at error one by
 //     one with what to do, and counted (Stats.AsyncLost, islands_dualwrite_async_lost_total).
+//     A write whose values no replay log could ever keep (ErrUnencodable) is refused before either
+//     side is sent it, since the caller is answered before the follower: its values are encoded
+//     once, before sending, and the bytes reused by any entry kept for it.
 //
 // The replay log is append-only segment files with a CRC per record, fsynced in groups (one fsync
 // covers every write that failed meanwhile), bounded in bytes. A file beside the application rather

@@ -3,8 +3,11 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/gocql/gocql"
 )
@@ -105,5 +108,69 @@ func TestSplitDMLBatchStatements(t *testing.T) {
 		if st.lwt != c.lwt || len(st.colOps) != c.ops {
 			t.Errorf("%s: lwt %v, %d list ops; want %v, %d", c.stmt, st.lwt, len(st.colOps), c.lwt, c.ops)
 		}
+	}
+}
+
+// TestAsyncUnencodableRefusedBeforeSending: under Async a write whose values the replay log
+// cannot keep is refused (ErrUnencodable) before either side is sent it; an encodable write's
+// values are encoded once, and the entry kept for a failed follower carries the same values as
+// one encoded at append time.
+func TestAsyncUnencodableRefusedBeforeSending(t *testing.T) {
+	f := &fakeSides{}
+	var mu sync.Mutex
+	var sent [][]any // the values of each request the secondary was sent (live copy, then replays)
+	f.set(secondarySide, func(_ context.Context, op *writeOp) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, op.stmts[0].Values)
+		return false, errors.New("timeout")
+	})
+	s := newFakeSession(t, f, WithPolicy(Async), withReplayBackoffMax(10*time.Millisecond))
+	defer s.Close()
+	b := s.NewBatch(gocql.LoggedBatch)
+	b.Query("INSERT INTO ks.t (k, v) VALUES (?, ?)", 1, "ok")
+	b.Query("INSERT INTO ks.t (k, v) VALUES (?, ?)", 2, selfMarshaled("x"))
+	for name, exec := range map[string]func() error{
+		"query": func() error { return s.Query("INSERT INTO ks.t (k, v) VALUES (?, ?)", 1, selfMarshaled("x")).Exec() },
+		"batch": func() error { return s.ExecuteBatch(b) },
+	} {
+		if err := exec(); !errors.Is(err, ErrUnencodable) {
+			t.Errorf("%s: %v, want ErrUnencodable", name, err)
+		}
+	}
+	f.mu.Lock()
+	n := len(f.seen[primarySide])
+	f.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the leader was sent %d unencodable writes", n)
+	}
+	vals := []any{7, []string{"a", "b"}, map[string]int{"x": 1}, []byte("blob")}
+	if err := s.Query("INSERT INTO ks.t (k, l, m, b) VALUES (?, ?, ?, ?)", vals...).Exec(); err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{Stmts: []Stmt{{Stmt: "x", Values: vals}}}
+	raw, err := encodeEntry(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := decodeEntry(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		got := sent
+		mu.Unlock()
+		if len(got) >= 2 { // the live copy, then a replay of the kept entry
+			if !reflect.DeepEqual(got[1], back.Stmts[0].Values) {
+				t.Errorf("replayed values %#v, want %#v", got[1], back.Stmts[0].Values)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept entry was never replayed (%d requests)", len(got))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

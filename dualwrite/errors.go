@@ -53,6 +53,8 @@ var (
 	// bound value with its Go type so it marshals to the same bytes on replay: a value that only
 	// the application's own gocql.Marshaler or UDTMarshaler can marshal, or a struct with
 	// unexported fields (bind its CQL form instead: the error names the type). The write is
-	// reported failed instead of being lost on the follower.
+	// reported failed instead of being lost on the follower: under Async (which answers before
+	// the follower) before either side is sent it; under PrimaryAuthoritative when the follower
+	// failed and the entry had to be kept.
 	ErrUnencodable = errors.New("dualwrite: value cannot be stored in the replay log")
 )

@@ -92,6 +92,25 @@ func (op *writeOp) detach() {
 	}
 }
 
+// encodeValues encodes each statement's values as a replay log entry holds them (Stmt.enc), or
+// returns ErrUnencodable (wrapped) when one cannot be kept. Called after detach: the values it
+// encodes are the ones every copy and entry of op carries.
+//
+// Cost: one allocation for all the statements (more only past 64 bytes of values).
+func (op *writeOp) encodeValues() error {
+	buf := make([]byte, 0, 64)
+	for i := range op.stmts {
+		start := len(buf)
+		var err error
+		if buf, err = encodeValues(buf, op.stmts[i]); err != nil {
+			return err
+		}
+		// A later append may move buf: the bytes already sliced stay where they are, unchanged.
+		op.stmts[i].enc = buf[start:len(buf):len(buf)]
+	}
+	return nil
+}
+
 // copyCollection returns a shallow copy of v when it is a non-empty slice or map (one level:
 // its elements are copied as values), else v itself.
 func copyCollection(v any) any {
@@ -277,6 +296,14 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	leader, follower := phase.leader(), 1-phase.leader()
 
 	if s.cfg.policy == Async && !op.lwt && !op.counter {
+		// The caller is answered before the follower is: a copy the replay log could never keep
+		// would be acknowledged, then lost with its follower. Its values are encoded now, before
+		// anything is sent, and the bytes reused by every entry kept for it (no second encoding).
+		if err := op.encodeValues(); err != nil {
+			s.stats.refused.Add(1)
+			return false, fmt.Errorf("dualwrite: Async answers before the follower, and this write could not be kept "+
+				"for replay should the follower miss it; not sent: %w", err)
+		}
 		applied, err = s.run(op.ctx, op, leader, phase)
 		op.answered = time.Now()
 		if err != nil {
@@ -705,7 +732,7 @@ func (s *Session) entryFor(op *writeOp, sd side) *Entry {
 		e.Consistency = *op.cons
 	}
 	for _, st := range op.stmts {
-		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(sd, st.Stmt), Values: st.Values})
+		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(sd, st.Stmt), Values: st.Values, enc: st.enc})
 	}
 	return e
 }
