@@ -162,7 +162,8 @@
 // never holds up the other. An entry is set aside in the dead-letter log only for a reason of its
 // own: at once for a syntax error or a value that cannot be encoded; after at least 5 attempts
 // and 10 s for any other refusal (an unauthorized answer is not a refusal when the authorizer
-// could not read system_auth, or when the side accepted a write on the same table before); and a
+// could not read system_auth, or when the side accepted a write on the same table before: the
+// same keyspace-qualified table as that side is sent it, after the keyspace map); and a
 // transient failure only when, after 20 attempts, at least 20 entries of the same side landed
 // meanwhile. The TTL of a replayed USING TTL write is what remains of it counted from when the
 // leader answered the write (when it was sent, for an entry kept before that), never from when

@@ -174,3 +174,35 @@ func TestAsyncUnencodableRefusedBeforeSending(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestAcceptedTablesKeyedBySideAndQualifiedName: what a side accepted is known per side and per
+// keyspace-qualified table as that side was sent it (after the keyspace map), the same whether the
+// statement is an application's write (forSide) or a replay log entry (verbatim).
+func TestAcceptedTablesKeyedBySideAndQualifiedName(t *testing.T) {
+	s := newFakeSession(t, &fakeSides{}, WithKeyspaceMap(map[string]string{"app": "app_eu"}))
+	defer s.Close()
+	live := func(sd side) func(string) string { return func(st string) string { return s.forSide(sd, st) } }
+	verbatim := func(st string) string { return st }
+	s.accepted(secondarySide, &writeOp{stmts: []Stmt{{Stmt: "INSERT INTO app.users (id) VALUES (?)"}}}, live(secondarySide))
+	s.accepted(primarySide, &writeOp{stmts: []Stmt{{Stmt: "BEGIN BATCH INSERT INTO app.a (k) VALUES (1) INSERT INTO app.b (k) VALUES (1) APPLY BATCH"}}}, live(primarySide))
+	cases := []struct {
+		sd   side
+		stmt string
+		form func(string) string
+		want failClass
+	}{
+		{secondarySide, "INSERT INTO app.users (id) VALUES (?)", live(secondarySide), failTransient},
+		{secondarySide, "INSERT INTO app_eu.users (id) VALUES (?)", verbatim, failTransient}, // its replay log entry
+		{secondarySide, "UPDATE app.users SET v = 1 WHERE id = 1", live(secondarySide), failTransient},
+		{secondarySide, "INSERT INTO audit.users (id) VALUES (?)", live(secondarySide), failPermanent},
+		{secondarySide, "INSERT INTO users (id) VALUES (?)", live(secondarySide), failPermanent},
+		{primarySide, "INSERT INTO app.users (id) VALUES (?)", live(primarySide), failPermanent},
+		{primarySide, "INSERT INTO app.b (k) VALUES (?)", live(primarySide), failTransient}, // second table of a textual batch
+		{primarySide, "INSERT INTO app_eu.b (k) VALUES (?)", live(primarySide), failPermanent},
+	}
+	for _, c := range cases {
+		if got := s.classify(c.sd, []Stmt{{Stmt: c.stmt}}, c.form, unauthorizedErr{}); got != c.want {
+			t.Errorf("%v: %q: class %d, want %d", c.sd, c.stmt, got, c.want)
+		}
+	}
+}

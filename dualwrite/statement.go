@@ -2,26 +2,28 @@ package dualwrite
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 )
 
 // statement is what dualwrite needs to know about one CQL string, worked out once (on its
 // tokens, cqllex.go) and cached.
 type statement struct {
-	read             bool        // SELECT: goes to the read side only
-	notMutation      string      // the statement's kind ("TRUNCATE", "CREATE", …) when it is not a row mutation
-	lwt              bool        // has an IF clause: the authoritative side decides
-	nonDeterministic string      // the first non-deterministic function called, "" if none
-	keyspace, table  string      // the table written (keyspace "" when the statement does not name one)
-	increments       bool        // UPDATE … SET c = c + / - …: a counter update if the column is a counter
-	incr             []incrOp    // those increments, to tell a counter from a collection
-	colOps           []colOp     // operations that are not idempotent if their column is a list
-	wholeSets        []colOp     // columns written whole (c = x, INSERT's columns): not idempotent on a non-frozen list
-	ttl              ttlSpot     // where its (first) TTL is (valid when hasTTL)
-	hasTTL           bool        //
-	ttls             []ttlSpot   // every TTL, in order (a textual batch has one per statement)
-	secondary        string      // the statement as sent to the secondary (keyspace map applied)
-	tbl              *tableState // the session's knowledge of the table written (nil: none)
+	read             bool             // SELECT: goes to the read side only
+	notMutation      string           // the statement's kind ("TRUNCATE", "CREATE", …) when it is not a row mutation
+	lwt              bool             // has an IF clause: the authoritative side decides
+	nonDeterministic string           // the first non-deterministic function called, "" if none
+	keyspace, table  string           // the table written (keyspace "" when the statement does not name one)
+	increments       bool             // UPDATE … SET c = c + / - …: a counter update if the column is a counter
+	incr             []incrOp         // those increments, to tell a counter from a collection
+	colOps           []colOp          // operations that are not idempotent if their column is a list
+	wholeSets        []colOp          // columns written whole (c = x, INSERT's columns): not idempotent on a non-frozen list
+	ttl              ttlSpot          // where its (first) TTL is (valid when hasTTL)
+	hasTTL           bool             //
+	ttls             []ttlSpot        // every TTL, in order (a textual batch has one per statement)
+	secondary        string           // the statement as sent to the secondary (keyspace map applied)
+	tables           []tableName      // every table written, keyspace as in this text (a textual batch: each statement's)
+	tbl              [2][]*tableState // per side, the session's knowledge of those tables, when this text is that side's form
 }
 
 // incrOp is one c = c + x or c = c - x of an UPDATE: a counter update if c is a counter column,
@@ -225,6 +227,9 @@ func (st *statement) parseDML(toks []token, markers []int) {
 	if st.table == "" {
 		st.keyspace, st.table = ks, table
 	}
+	if n := (tableName{ks, table}); !slices.Contains(st.tables, n) {
+		st.tables = append(st.tables, n)
+	}
 	for k := after; k < len(toks); k++ {
 		if toks[k].is("if") {
 			st.lwt = true
@@ -327,6 +332,9 @@ func (st *statement) increment(col, sign string, a []token, x int, markers []int
 		st.colOps = append(st.colOps, colOp{column: col, kind: opAppend, list: xt.punct("[")})
 	}
 }
+
+// tableName is a table as a statement names it (keyspace "" when it names none).
+type tableName struct{ keyspace, table string }
 
 // indexAtDepth0 returns the index of the first token from i that match accepts outside any
 // brackets, or -1.

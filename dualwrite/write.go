@@ -201,7 +201,10 @@ func authorizerUnavailable(msg string) bool {
 // classify is classifyFailure knowing what side sd has accepted before: an unauthorized answer
 // for a statement on a table the side accepted a write to (in this process) is transient (a grant
 // does not vanish in the middle of a migration; a cache or system_auth being unreachable does).
-func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
+// The table is the keyspace-qualified one the side was sent (tableKey). form gives each
+// statement of stmts in side sd's form (forSide for an application's write; the identity for a
+// replay log entry, already in its side's form).
+func (s *Session) classify(sd side, stmts []Stmt, form func(string) string, err error) failClass {
 	c := classifyFailure(err)
 	if c != failPermanent {
 		return c
@@ -209,8 +212,10 @@ func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
 	var re gocql.RequestError
 	if errors.As(err, &re) && re.Code() == gocql.ErrCodeUnauthorized {
 		for _, st := range stmts {
-			if t := s.statement(st.Stmt).tbl; t != nil && t.ok[sd].Load() {
-				return failTransient
+			for _, t := range s.tablesOn(sd, form(st.Stmt)) {
+				if t.ok.Load() {
+					return failTransient
+				}
 			}
 		}
 	}
@@ -219,14 +224,17 @@ func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
 
 // refused reports whether side sd refused op (not worth keeping for replay).
 func (s *Session) refused(sd side, op *writeOp, err error) bool {
-	return s.classify(sd, op.stmts, err) != failTransient
+	return s.classify(sd, op.stmts, func(stmt string) string { return s.forSide(sd, stmt) }, err) != failTransient
 }
 
-// accepted records that side sd took a write on the tables of op.
-func (s *Session) accepted(sd side, op *writeOp) {
+// accepted records that side sd took a write on the tables of op, whose statements form gives in
+// the side's form (as sent).
+func (s *Session) accepted(sd side, op *writeOp, form func(string) string) {
 	for _, st := range op.stmts {
-		if t := s.statement(st.Stmt).tbl; t != nil && !t.ok[sd].Load() {
-			t.ok[sd].Store(true)
+		for _, t := range s.tablesOn(sd, form(st.Stmt)) {
+			if !t.ok.Load() {
+				t.ok.Store(true)
+			}
 		}
 	}
 }
@@ -882,7 +890,7 @@ func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[strin
 		applied, err := s.execHook(ctx, sd, op)
 		s.sides[sd].note(began, err)
 		if err == nil {
-			s.accepted(sd, op)
+			s.accepted(sd, op, form)
 		}
 		return applied, err
 	}
@@ -896,7 +904,7 @@ func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[strin
 	applied, err := s.execOn(ctx, g.sess, form, op, dest)
 	sc.note(began, err)
 	if err == nil {
-		s.accepted(sd, op)
+		s.accepted(sd, op, form)
 	}
 	return applied, err
 }
