@@ -168,7 +168,9 @@
 // meanwhile. The TTL of a replayed USING TTL write is what remains of it counted from when the
 // leader answered the write (when it was sent, for an entry kept before that), never from when
 // the entry was kept: time in the async queue or the follower budget does not lengthen the
-// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp). A
+// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp). The
+// same rule (the same code) trims an Async follower copy that waited a second or more in the
+// queue: it is sent with the TTL remaining since the leader answered. A
 // bound TTL is read as gocql marshals it (Go integers, a string of digits, a gocql.Marshaler); one
 // gocql cannot marshal fails the write with gocql's MarshalError, on neither side, kept nowhere.
 //

@@ -206,3 +206,34 @@ func TestAcceptedTablesKeyedBySideAndQualifiedName(t *testing.T) {
 		}
 	}
 }
+
+// TestTrimTTLsForAQueuedCopy: a follower copy sent d after the leader took the write carries
+// each TTL minus d (rounded up, at least 1), as a replay of its entry would; under a second, or
+// without a TTL, the statements are sent as they are (the same slice, no copy).
+func TestTrimTTLsForAQueuedCopy(t *testing.T) {
+	taken := time.Unix(1_000_000, 0)
+	stmts := []Stmt{
+		{Stmt: "INSERT INTO ks.t (k) VALUES (?) USING TTL 10", Values: []any{1}},
+		{Stmt: "UPDATE ks.t USING TTL ? SET v = ? WHERE k = ?", Values: []any{100, "v", 1}},
+		{Stmt: "INSERT INTO ks.t (k) VALUES (?)", Values: []any{1}},
+		{Stmt: "INSERT INTO ks.t (k) VALUES (?) USING TTL 2", Values: []any{1}},
+	}
+	if got := trimTTLs(stmts, taken, taken.Add(999*time.Millisecond)); &got[0] != &stmts[0] {
+		t.Errorf("under a second: copied")
+	}
+	noTTL := stmts[2:3]
+	if got := trimTTLs(noTTL, taken, taken.Add(time.Hour)); &got[0] != &noTTL[0] {
+		t.Errorf("no TTL: copied")
+	}
+	got := trimTTLs(stmts, taken, taken.Add(3500*time.Millisecond))
+	want := []string{"INSERT INTO ks.t (k) VALUES (?) USING TTL 7", "UPDATE ks.t USING TTL ? SET v = ? WHERE k = ?",
+		"INSERT INTO ks.t (k) VALUES (?)", "INSERT INTO ks.t (k) VALUES (?) USING TTL 1"}
+	for i := range want {
+		if got[i].Stmt != want[i] || got[i].Expiry != 0 {
+			t.Errorf("statement %d: %q (expiry %d), want %q", i, got[i].Stmt, got[i].Expiry, want[i])
+		}
+	}
+	if got[1].Values[0] != 97 || stmts[1].Values[0] != 100 || stmts[0].Stmt != "INSERT INTO ks.t (k) VALUES (?) USING TTL 10" {
+		t.Errorf("bound TTL sent %v (want 97), original %v (want 100, untouched)", got[1].Values[0], stmts[1].Values[0])
+	}
+}
