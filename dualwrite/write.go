@@ -228,10 +228,14 @@ func (s *Session) refused(sd side, op *writeOp, err error) bool {
 }
 
 // accepted records that side sd took a write on the tables of op, whose statements form gives in
-// the side's form (as sent).
+// the side's form (as sent; nil: as they are).
 func (s *Session) accepted(sd side, op *writeOp, form func(string) string) {
 	for _, st := range op.stmts {
-		for _, t := range s.tablesOn(sd, form(st.Stmt)) {
+		stmt := st.Stmt
+		if form != nil {
+			stmt = form(stmt)
+		}
+		for _, t := range s.tablesOn(sd, stmt) {
 			if !t.ok.Load() {
 				t.ok.Store(true)
 			}
