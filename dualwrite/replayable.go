@@ -143,44 +143,52 @@ func (s *Session) columnKind(ctx context.Context, sd side, ks, table, column str
 	if v, ok := s.kinds.Load(key); ok {
 		return v.(columnKind), nil
 	}
-	lookup := s.cfg.columnKinds
-	if lookup == nil {
-		lookup = func(ctx context.Context, ks, table, column string) (columnKind, error) {
-			return s.schemaKind(ctx, sd, ks, table, column)
+	if lookup := s.cfg.columnKinds; lookup != nil {
+		kind, err := lookup(ctx, ks, table, column)
+		if err != nil {
+			return kindOther, err
 		}
+		s.kinds.Store(key, kind)
+		return kind, nil
 	}
-	kind, err := lookup(ctx, ks, table, column)
+	// Every column of the table at once: a dual-phase write checks each column it writes (a
+	// whole-list write is not idempotent), so one schema read per table, not one per column.
+	kinds, err := s.schemaKinds(ctx, sd, ks, table)
 	if err != nil {
 		return kindOther, err
 	}
-	s.kinds.Store(key, kind)
-	return kind, nil
+	for c, k := range kinds {
+		s.kinds.Store(schemaKey{sd, ks, table, c}, k)
+	}
+	s.kinds.Store(key, kinds[column]) // a column the schema does not have: kindOther
+	return kinds[column], nil
 }
 
-// schemaKind reads a column's type from system_schema.columns on side sd. A table named without
-// its keyspace is looked up in every keyspace: a list in any of them counts (conservative).
-func (s *Session) schemaKind(ctx context.Context, sd side, ks, table, column string) (columnKind, error) {
+// schemaKinds reads the kinds of a table's columns from system_schema.columns on side sd. A table
+// named without its keyspace is looked up in every keyspace: a list in any of them counts
+// (conservative).
+func (s *Session) schemaKinds(ctx context.Context, sd side, ks, table string) (map[string]columnKind, error) {
 	g := s.sides[sd].acquire()
 	defer g.release()
 	if g.sess == nil {
-		return kindOther, errNoSession
+		return nil, errNoSession
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	q := g.sess.Query(`SELECT type FROM system_schema.columns WHERE table_name = ? AND column_name = ? ALLOW FILTERING`, table, column)
+	q := g.sess.Query(`SELECT column_name, type FROM system_schema.columns WHERE table_name = ? ALLOW FILTERING`, table)
 	if ks != "" {
-		q = g.sess.Query(`SELECT type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ? AND column_name = ?`, ks, table, column)
+		q = g.sess.Query(`SELECT column_name, type FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?`, ks, table)
 	}
 	it := q.WithContext(ctx).Iter()
-	kind := kindOther
-	var typ string
-	for it.Scan(&typ) {
+	kinds := map[string]columnKind{}
+	var col, typ string
+	for it.Scan(&col, &typ) {
 		switch t := strings.ToLower(typ); {
 		case strings.HasPrefix(t, "list<"): // frozen<list<…>> is one cell: not a list here
-			kind = kindList
-		case t == "counter" && kind != kindList:
-			kind = kindCounter
+			kinds[col] = kindList
+		case t == "counter" && kinds[col] != kindList:
+			kinds[col] = kindCounter
 		}
 	}
-	return kind, it.Close()
+	return kinds, it.Close()
 }
