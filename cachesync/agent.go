@@ -436,7 +436,7 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 		a.stats.Ahead.Add(1)
 		logKey(a.logger, slog.LevelWarn, "cachesync: event stamped far ahead of this clock; applied as an invalidation at its version, held until that time",
 			ev.Key, "origin", ev.Version.Origin, "ahead", time.UnixMicro(ev.Version.Micros).Sub(now))
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t) // held until its time: itemExpiration
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: voidKind(ev.Op)}, 0, tomb, t) // held until its time: itemExpiration
 	}
 	switch ev.Op {
 	case OpSet:
@@ -445,22 +445,32 @@ func (a *Agent) applyCache(ev *Event) (bool, error) {
 			if a.m != nil {
 				a.m.late.Inc()
 			}
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindInvalidation}, 0, tomb, t)
 		}
 		applied, err := store(a.mc, ev.Key, Stored{Version: ev.Version, Value: ev.Value, Expires: ev.Expiry}, ev.Flags&^FlagVersioned, tomb, t)
 		if refusedItem(err) {
 			// memcached answers but refuses the value (larger than its item_size_max): the value
 			// cannot be held here, its version still must be.
 			logKey(a.logger, slog.LevelWarn, "cachesync: replicated value refused by memcached; applied as an invalidation", ev.Key, "err", err)
-			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
+			return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindInvalidation}, 0, tomb, t)
 		}
 		return applied, err
 	case OpDelete, OpInvalidate:
-		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: KindTombstone}, 0, tomb, t)
+		return store(a.mc, ev.Key, Stored{Version: ev.Version, Kind: voidKind(ev.Op)}, 0, tomb, t)
 	case OpTouch:
 		return a.touch(ev, t, tomb)
 	}
 	return false, nil
+}
+
+// voidKind is the tombstone an event leaves when it is applied as one: a delete's is a delete
+// (it wins a tie with any value of its time), every other event's an invalidation (it loses to
+// the value at its own version: a late set, its second event, an invalidate-mode write's event).
+func voidKind(op Op) Kind {
+	if op == OpDelete {
+		return KindTombstone
+	}
+	return KindInvalidation
 }
 
 // times are the agent's clock readings for the cache rules (see times).

@@ -21,21 +21,23 @@ var ErrNotApplied = fmt.Errorf("cachesync: not applied, a newer version is held:
 // The rules every write to a key follows (local writes through the Client and events applied by
 // the Agent alike). held is what memcached holds, in is the write:
 //
-//	held \ in   value v                         tombstone v
+//	held \ in   value v                         tombstone v (a delete or an invalidation)
 //	nothing     store v                         store tombstone v
-//	value h     store v if v > h, else keep h   tombstone v if v ≥ h (in time), else keep h
-//	tombstone t store v if v > t (in time),     tombstone max(t, v) — always rewritten, so the
-//	            else keep t                     CAS id changes and voids any fill in progress
-//	fill (f)    store v if v > f (in time),     tombstone max(f, v)
-//	            else tombstone f
+//	value h     store v if v > h, else keep h   tombstone v if v > h, else keep h
+//	tombstone t store v if v > t, else keep t   tombstone max(t, v) — always rewritten, so the
+//	                                            CAS id changes and voids any fill in progress
+//	fill (f)    store v if v > f, else          tombstone max(f, v)
+//	            tombstone f
 //
-// ">" is Supersedes, the one order (the database's): the later time wins; at one time a tombstone
-// wins over a value (so a delete at the very version of the value held applies, and a value
-// arriving after a tombstone of its time is refused); two values or two tombstones of one time
-// are ordered by origin, then writer. f is the version of the tombstone the fill replaced: a fill
-// counts as that tombstone, as an expired value counts as the tombstone of its version. A fill
-// never survives news about its key from elsewhere: its read may have missed that very write on a
-// lagging replica.
+// ">" is Supersedes, the one order (the database's) on (version, kind): the later time wins; at
+// one time a delete wins over a value or an invalidation (so a delete at the very version of the
+// value held applies, and a value arriving after a delete of its time is refused); otherwise
+// origin, then writer; at the very same version a value wins over an invalidation (the late
+// second event of a replicated set, an invalidate-mode write's own event: they void what is
+// older, never the value their own write stored). f is the version of the tombstone the fill
+// replaced: a fill counts as a delete there, as an expired value, held or arriving, counts as
+// the delete of its version. A fill never survives news about its key from elsewhere: its read
+// may have missed that very write on a lagging replica.
 //
 // Every change is a gets + add/cas, retried when another writer got in between, so concurrent
 // appliers and local writers never put an older version over a newer one.
@@ -74,7 +76,7 @@ func tombstoneSeconds(ttl time.Duration) int32 {
 // found tombstones gone early that way). Beyond memcached's 30 days it is absolute.
 func itemExpiration(s Stored, t times, tomb int32) int32 {
 	now := t.wall
-	if s.Kind != KindTombstone && s.Expires == 0 {
+	if !s.Tombstone() && s.Expires == 0 {
 		return 0
 	}
 	until := max(s.Expires, now.Unix()+int64(tomb), s.Version.Micros/1e6+int64(tomb))
@@ -120,10 +122,10 @@ func voidAt(mc Memcache, key string, v Version, tomb int32, t times) error {
 		out := in
 		if cur, derr := DecodeItem(it); derr == nil {
 			cur = cur.At(t.judge)
-			if Supersedes(cur.Version, cur.Kind != KindValue, v, true) {
+			if Supersedes(cur.Version, cur.Kind, v, KindTombstone) {
 				return nil // a newer version is held: it owes nothing to v
 			}
-			if cur.Kind == KindTombstone && cur.Version == v {
+			if cur.Tombstone() && cur.Version == v {
 				out.Expires = max(cur.Expires, in.Expires)
 			}
 		}
@@ -137,11 +139,13 @@ func voidAt(mc Memcache, key string, v Version, tomb int32, t times) error {
 	return fmt.Errorf("%w: %s", errContention, key)
 }
 
-// store applies in (a value or a tombstone) to key under the rules above, at t (an expired value
-// held counts as a tombstone of its version); tombstones live tomb seconds (tombstoneSeconds).
-// applied is false when what was held won (a stale or duplicate write).
+// store applies in (a value or a tombstone) to key under the rules above, at t: an expired value,
+// held or arriving alike, counts as the delete of its version (Stored.At), so the order of two
+// writes never depends on which of them arrived first; tombstones live tomb seconds
+// (tombstoneSeconds). applied is false when what was held won (a stale or duplicate write).
 func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, t times) (applied bool, err error) {
-	if in.Kind == KindTombstone {
+	in = in.At(t.judge)
+	if in.Tombstone() {
 		flags = 0
 	}
 	for attempt := 0; attempt < 16; attempt++ {
@@ -160,24 +164,25 @@ func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, t times
 		applied = true
 		if cur, derr := DecodeItem(it); derr == nil {
 			cur = cur.At(t.judge)
-			if !Supersedes(in.Version, in.Kind == KindTombstone, cur.Version, cur.Kind != KindValue) {
-				// What is held is as new as the write, or newer (a fill counts as the tombstone
-				// of its floor).
+			if !Supersedes(in.Version, in.Kind, cur.Version, cur.Kind) {
+				// What is held is as new as the write, or newer (a fill counts as the delete of
+				// its floor).
 				switch {
 				case cur.Kind == KindValue:
 					return false, nil // a newer (or the same) value is held
-				case cur.Kind == KindTombstone && in.Kind != KindTombstone:
+				case cur.Tombstone() && !in.Tombstone():
 					return false, nil
-				case cur.Kind == KindTombstone:
-					// Rewrite it all the same (void fills in progress), holding as long as either.
-					out.Version, out.Expires, applied = cur.Version, max(cur.Expires, in.Expires), false
+				case cur.Tombstone():
+					// Rewrite it all the same (void fills in progress), holding as long as either;
+					// it stays what it is (a delete or an invalidation).
+					out.Version, out.Kind, out.Expires, applied = cur.Version, cur.Kind, max(cur.Expires, in.Expires), false
 				default: // a fill
 					out = Stored{Version: cur.Version, Kind: KindTombstone}
-					applied = in.Kind == KindTombstone
+					applied = in.Tombstone()
 				}
 			}
 		}
-		if out.Kind == KindTombstone {
+		if out.Tombstone() {
 			outFlags = 0
 		}
 		it.Value, it.Flags, it.Expiration = out.Encode(), outFlags|FlagVersioned, itemExpiration(out, t, tomb)

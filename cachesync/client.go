@@ -179,7 +179,7 @@ func (c *Client) decode(it *memcache.Item) (Stored, bool) {
 	}
 	c.observe(s.Version)
 	s = s.At(c.now())
-	return s, s.Kind != KindTombstone
+	return s, !s.Tombstone()
 }
 
 // checkKey refuses, before anything is stored or sent, a key memcached would refuse.
@@ -197,7 +197,7 @@ func checkKey(key string) error {
 // serving the older value (a refused cas or add leaves the old item): it gets a tombstone at v,
 // or, if even that fails, a plain delete. The error returned wraps cause.
 func (c *Client) failedWrite(ctx context.Context, op Op, key string, v Version, cause error) error {
-	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
+	if _, err := store(c.mc, key, Stored{Version: v, Kind: voidKind(op)}, 0, c.tomb, c.times()); err != nil {
 		if derr := c.mc.Delete(key); derr != nil && !errors.Is(derr, memcache.ErrCacheMiss) && c.opts.Logger != nil {
 			logKey(c.opts.Logger, slog.LevelWarn, "cachesync: a local write failed and its key could not be invalidated", key, "err", derr)
 		}
@@ -342,7 +342,7 @@ func (c *Client) lateWrite(ctx context.Context, key string, v Version) error {
 	if c.opts.Logger != nil {
 		logKey(c.opts.Logger, slog.LevelInfo, "cachesync: write older than the tombstone lifetime, stored and sent as an invalidation", key, "version", v.Micros)
 	}
-	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindTombstone}, 0, c.tomb, c.times()); err != nil {
+	if _, err := store(c.mc, key, Stored{Version: v, Kind: KindInvalidation}, 0, c.tomb, c.times()); err != nil {
 		return c.failedWrite(ctx, OpInvalidate, key, v, err)
 	}
 	return c.pub.Publish(ctx, &Event{Format: EventFormat, ID: newID(), Op: OpInvalidate, Key: key, Version: v})
@@ -413,7 +413,9 @@ func (c *Client) Add(ctx context.Context, item *Item) (Version, error) {
 				// This very Add again (a retry after its event was not sent): send it again.
 				return v, c.publishWrite(ctx, item.Key, item.Value, item.Flags, in.Expires, v)
 			}
-			if s = s.At(now); s.Kind != KindTombstone || !Supersedes(v, false, s.Version, true) {
+			// An Add whose expiry has passed already is the delete of its version, as a
+			// held expired value is (Stored.At): ordered the same way whichever came first.
+			if s = s.At(now); !s.Tombstone() || !Supersedes(v, in.At(now).Kind, s.Version, s.Kind) {
 				return v, memcache.ErrNotStored
 			}
 		}
@@ -487,7 +489,7 @@ func (c *Client) DeleteAt(ctx context.Context, key string, v Version) (Version, 
 	}
 	if !applied {
 		if it, gerr := c.mc.Get(key); gerr == nil {
-			if s, derr := DecodeItem(it); derr == nil && s.Kind == KindTombstone {
+			if s, derr := DecodeItem(it); derr == nil && s.Tombstone() {
 				applied = true // a newer tombstone: the key is deleted all the same
 			}
 		}

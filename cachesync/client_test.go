@@ -125,7 +125,7 @@ func TestLateSetIsAppliedAsInvalidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	it, _ := mc.Get("k")
-	if s, err := DecodeItem(it); err != nil || s.Kind != KindTombstone || a.stats.Late.Load() != 1 {
+	if s, err := DecodeItem(it); err != nil || s.Kind != KindInvalidation || a.stats.Late.Load() != 1 {
 		t.Fatalf("late set stored as %+v (%v), late %d", s, err, a.stats.Late.Load())
 	}
 }

@@ -16,26 +16,27 @@ import (
 // Tests for the fixes of the attack-7 defects (issue 23).
 
 // TestSupersedesIsTheDatabasesOrder checks the one ordering rule against Cassandra's cell
-// reconciliation on the time: the later time wins; at one time a tombstone wins over a value
-// whatever the origins and writers; otherwise origin, then writer. It is a strict total order.
+// reconciliation on the time: the later time wins; at one time a delete wins over a value (or an
+// invalidation) whatever the origins and writers; otherwise origin, then writer; at the very same
+// version a value wins over an invalidation (cs8fix). It is a strict total order on (version, kind).
 func TestSupersedesIsTheDatabasesOrder(t *testing.T) {
 	type e struct {
-		v    Version
-		tomb bool
+		v Version
+		k Kind
 	}
 	var all []e
 	for _, us := range []int64{10, 11} {
 		for _, o := range []string{"a", "b"} {
 			for _, w := range []uint32{0, 1, 2} {
-				for _, tomb := range []bool{false, true} {
-					all = append(all, e{Version{Micros: us, Origin: o, Writer: w}, tomb})
+				for _, k := range []Kind{KindValue, KindTombstone, KindInvalidation} {
+					all = append(all, e{Version{Micros: us, Origin: o, Writer: w}, k})
 				}
 			}
 		}
 	}
 	for _, x := range all {
 		for _, y := range all {
-			xy, yx := Supersedes(x.v, x.tomb, y.v, y.tomb), Supersedes(y.v, y.tomb, x.v, x.tomb)
+			xy, yx := Supersedes(x.v, x.k, y.v, y.k), Supersedes(y.v, y.k, x.v, x.k)
 			if x == y {
 				if xy {
 					t.Fatalf("%+v supersedes itself (a retry must change nothing)", x)
@@ -45,14 +46,17 @@ func TestSupersedesIsTheDatabasesOrder(t *testing.T) {
 			if xy == yx {
 				t.Fatalf("%+v and %+v: not ordered one way (%v, %v)", x, y, xy, yx)
 			}
-			if x.v.Micros == y.v.Micros && x.tomb && !y.tomb && !xy {
-				t.Fatalf("tombstone %+v does not win over value %+v of its time", x, y)
+			if x.v.Micros == y.v.Micros && x.k == KindTombstone && y.k != KindTombstone && !xy {
+				t.Fatalf("delete %+v does not win over %+v of its time", x, y)
+			}
+			if x.v == y.v && x.k == KindValue && y.k == KindInvalidation && !xy {
+				t.Fatalf("value %+v does not win over the invalidation at its own version", x)
 			}
 			if x.v.Micros > y.v.Micros && !xy {
 				t.Fatalf("%+v does not win over the older %+v", x, y)
 			}
 			for _, z := range all {
-				if xy && Supersedes(y.v, y.tomb, z.v, z.tomb) && !Supersedes(x.v, x.tomb, z.v, z.tomb) {
+				if xy && Supersedes(y.v, y.k, z.v, z.k) && !Supersedes(x.v, x.k, z.v, z.k) {
 					t.Fatalf("not transitive: %+v > %+v > %+v", x, y, z)
 				}
 			}
@@ -96,11 +100,16 @@ func TestSetAfterDeleteAtTheSameVersionIsRefused(t *testing.T) {
 	}
 }
 
-// TestModelCollidingVersionsConverge: writes (sets and deletes) at colliding versions — one µs,
-// several origins and writers, a set and a delete at the very same version — made through each
-// region's Client and delivered to the other regions' agents in any order, with duplicates,
-// leave every region holding the same entry: the database's (the greatest by Supersedes). After
-// every step no region holds an entry older than one it held before.
+// TestModelCollidingVersionsConverge: writes (replicated sets, invalidate-mode sets and deletes)
+// at colliding versions — one µs, several origins and writers, a set and a delete at the very same
+// version — made through each region's Clients and delivered to every region's agent (the
+// origin's own queue included) in any order, with duplicates, leave every region holding the same
+// entry: the database's (the greatest by Supersedes), as an invalidation where the write was
+// invalidate-mode and the region not its origin. After every step no region holds an entry older
+// than one it held before. Then (cs8fix) the clock moves SecondInvalidation on and every event's
+// own late second event reaches every region, in any order, with duplicates: every region still
+// serves what the database holds (a replicated value is not wiped by its own second event, nor an
+// invalidate-mode value at its origin by its own queue's).
 func TestModelCollidingVersionsConverge(t *testing.T) {
 	for seed := uint64(1); seed <= 400; seed++ {
 		if err := runCollisions(seed); err != nil {
@@ -113,16 +122,26 @@ type collisionWrite struct {
 	region int
 	v      Version
 	del    bool
+	inv    bool // an invalidate-mode set: the origin stores the value, the others hear an invalidation
 	value  string
+}
+
+// kind is the write as the database holds it.
+func (w collisionWrite) kind() Kind {
+	if w.del {
+		return KindTombstone
+	}
+	return KindValue
 }
 
 func runCollisions(seed uint64) error {
 	rnd := rand.New(rand.NewPCG(seed, 0x7))
 	clk := newTestClock()
+	const ttl = time.Minute
 	n := 2 + rnd.IntN(2)
 	type node struct {
 		mc    *fakeMemcache
-		c     *Client
+		c, ci *Client // replicate, invalidate mode
 		sink  *recSink
 		a     *Agent
 		held  Stored
@@ -132,12 +151,19 @@ func runCollisions(seed uint64) error {
 	for i := range nodes {
 		mc := newFakeMemcache(clk.now)
 		s := &recSink{}
-		c, err := NewClient(mc, s, ClientOptions{Region: fmt.Sprintf("r%d", i), Rules: Rules{Default: Replicate},
-			TombstoneTTL: time.Minute, Now: clk.now})
-		if err != nil {
-			return err
+		nd := &node{mc: mc, sink: s, a: testAgent(mc, clk, ttl)}
+		for _, m := range []struct {
+			c    **Client
+			mode Mode
+		}{{&nd.c, Replicate}, {&nd.ci, Invalidate}} {
+			c, err := NewClient(mc, s, ClientOptions{Region: fmt.Sprintf("r%d", i), Rules: Rules{Default: m.mode},
+				TombstoneTTL: ttl, Now: clk.now})
+			if err != nil {
+				return err
+			}
+			*m.c = c
 		}
-		nodes[i] = &node{mc: mc, c: c, sink: s, a: testAgent(mc, clk, time.Minute)}
+		nodes[i] = nd
 	}
 	// Writes at colliding versions: two µs, every region as origin, writers 1 and 2; a set and a
 	// delete may share their very version, two sets never do (no two writers stamp one version).
@@ -147,20 +173,22 @@ func runCollisions(seed uint64) error {
 	for len(writes) < 3+rnd.IntN(6) {
 		r := rnd.IntN(n)
 		v := Version{Micros: base + int64(rnd.IntN(2)), Origin: fmt.Sprintf("r%d", rnd.IntN(n)), Writer: uint32(1 + rnd.IntN(2))}
-		del := rnd.IntN(2) == 0
+		kind := rnd.IntN(3)
+		del := kind == 0
 		if !del {
 			if used[v] {
 				continue
 			}
 			used[v] = true
 		}
-		writes = append(writes, collisionWrite{region: r, v: v, del: del, value: fmt.Sprintf("w%d", len(writes))})
+		writes = append(writes, collisionWrite{region: r, v: v, del: del, inv: kind == 2, value: fmt.Sprintf("w%d", len(writes))})
 	}
 	type pending struct {
 		to int
 		ev *Event
 	}
 	var flight []pending
+	var sent []*Event
 	ctx := context.Background()
 	var log []string
 	check := func(what string) error {
@@ -173,10 +201,28 @@ func runCollisions(seed uint64) error {
 			if err != nil {
 				return fmt.Errorf("after %s: r%d holds an undecodable entry: %v", what, i, err)
 			}
-			if nd.heldK && Supersedes(nd.held.Version, nd.held.Kind == KindTombstone, s.Version, s.Kind == KindTombstone) {
+			if nd.heldK && Supersedes(nd.held.Version, nd.held.Kind, s.Version, s.Kind) {
 				return fmt.Errorf("after %s: r%d holds %+v, older than %+v it held before\n%v", what, i, s, nd.held, log)
 			}
 			nd.held, nd.heldK = s, true
+		}
+		return nil
+	}
+	deliver := func() error {
+		for len(flight) > 0 {
+			i := rnd.IntN(len(flight))
+			p := flight[i]
+			if rnd.IntN(4) != 0 { // else a duplicate: delivered again later
+				flight = append(flight[:i], flight[i+1:]...)
+			}
+			if err := nodes[p.to].a.apply(ctx, p.ev, types.Message{}); err != nil {
+				return fmt.Errorf("apply %s %+v at r%d: %v", p.ev.Op, p.ev.Version, p.to, err)
+			}
+			what := fmt.Sprintf("r%d applies %s %+v", p.to, p.ev.Op, p.ev.Version)
+			log = append(log, what)
+			if err := check(what); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -188,9 +234,12 @@ func runCollisions(seed uint64) error {
 			nd := nodes[w.region]
 			before := len(nd.sink.evs)
 			var err error
-			if w.del {
+			switch {
+			case w.del:
 				_, err = nd.c.DeleteAt(ctx, "k", w.v)
-			} else {
+			case w.inv:
+				_, err = nd.ci.Set(ctx, &Item{Key: "k", Value: []byte(w.value), Version: w.v})
+			default:
 				_, err = nd.c.Set(ctx, &Item{Key: "k", Value: []byte(w.value), Version: w.v})
 			}
 			if err != nil && !errors.Is(err, ErrNotApplied) {
@@ -198,10 +247,9 @@ func runCollisions(seed uint64) error {
 			}
 			log = append(log, fmt.Sprintf("r%d writes %+v: %v", w.region, w, err))
 			for _, ev := range nd.sink.evs[before:] {
-				for to := range nodes {
-					if to != w.region {
-						flight = append(flight, pending{to, ev})
-					}
+				sent = append(sent, ev)
+				for to := range nodes { // the origin's own queue included
+					flight = append(flight, pending{to, ev})
 				}
 			}
 			if err := check(fmt.Sprintf("write %+v", w)); err != nil {
@@ -209,23 +257,14 @@ func runCollisions(seed uint64) error {
 			}
 			continue
 		}
-		i := rnd.IntN(len(flight))
-		p := flight[i]
-		if rnd.IntN(4) != 0 { // else a duplicate: delivered again later
-			flight = append(flight[:i], flight[i+1:]...)
-		}
-		if err := nodes[p.to].a.apply(ctx, p.ev, types.Message{}); err != nil {
-			return fmt.Errorf("apply %s %+v at r%d: %v", p.ev.Op, p.ev.Version, p.to, err)
-		}
-		log = append(log, fmt.Sprintf("r%d applies %s %+v", p.to, p.ev.Op, p.ev.Version))
-		if err := check(fmt.Sprintf("r%d applies %s %+v", p.to, p.ev.Op, p.ev.Version)); err != nil {
+		if err := deliver(); err != nil {
 			return err
 		}
 	}
 	// The database's entry: the greatest write by the one order.
 	want := writes[0]
 	for _, w := range writes[1:] {
-		if Supersedes(w.v, w.del, want.v, want.del) {
+		if Supersedes(w.v, w.kind(), want.v, want.kind()) {
 			want = w
 		}
 	}
@@ -234,9 +273,49 @@ func runCollisions(seed uint64) error {
 		if err != nil {
 			return fmt.Errorf("r%d holds nothing, want %+v\n%v", i, want, log)
 		}
+		wantKind := want.kind()
+		if want.inv && i != want.region {
+			wantKind = KindInvalidation
+		}
 		s, err := DecodeItem(it)
-		if err != nil || s.Version != want.v || s.Tombstone() != want.del || (!want.del && string(s.Value) != want.value) {
+		if err != nil || s.Version != want.v || s.Kind != wantKind || (wantKind == KindValue && string(s.Value) != want.value) {
 			return fmt.Errorf("r%d holds %+v (%q), the database %+v\n%v", i, s, s.Value, want, log)
+		}
+	}
+	// SecondInvalidation later every event's second event reaches every region (late: a set's is
+	// applied as an invalidation at its version). Tombstones may have expired meanwhile, so the
+	// order check starts again from what is held now.
+	clk.add(ttl + 2*DefaultMaxClockSkew)
+	for _, nd := range nodes {
+		nd.heldK = false
+	}
+	if err := check("the clock moves on"); err != nil {
+		return err
+	}
+	for _, ev := range sent {
+		if sec := SecondEvent(ev); sec != nil {
+			for to := range nodes {
+				flight = append(flight, pending{to, sec})
+			}
+		}
+	}
+	log = append(log, "-- second events --")
+	if err := deliver(); err != nil {
+		return err
+	}
+	for i, nd := range nodes {
+		served := "miss"
+		if it, err := nd.mc.Get("k"); err == nil {
+			if s, err := DecodeItem(it); err == nil && !s.At(clk.now()).Tombstone() {
+				served = string(s.Value)
+			}
+		}
+		wantServed := want.value
+		if want.del || (want.inv && i != want.region) {
+			wantServed = "miss"
+		}
+		if served != wantServed {
+			return fmt.Errorf("after the second events r%d serves %q, the database holds %+v (want %q)\n%v", i, served, want, wantServed, log)
 		}
 	}
 	return nil

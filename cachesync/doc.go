@@ -29,15 +29,18 @@
 // by arrival, as before (upgrade agents first).
 //
 // Ties, the one rule (Supersedes, used by every write to a key: the Client's store, the agent's
-// apply, events in any order): the later time (µs) wins; at one time a tombstone (a delete, an
-// invalidation, an expired value, a fill's floor) wins over a value, whatever their origins and
-// writers — Cassandra's rule, where a delete USING TIMESTAMP t shadows every value written at t;
-// two values (or two tombstones) of one µs are ordered by origin, then writer, the same way in
-// every region (Cassandra orders two values of one µs by their bytes, which a version cannot
-// tell: the cache may then hold the other one of the two until the next write). It is a strict
-// total order, so every region converges to the same entry whatever order the writes arrive in.
-// So DeleteAt(k, v) over the value written at v deletes it, and a Set or Add at v after a
-// tombstone at v is ErrNotApplied and is never sent as a set.
+// apply, events in any order, on the version and the kind): the later time (µs) wins; at one time
+// a delete (an expired value, held or arriving, and a fill's floor count as one) wins over a value
+// or an invalidation, whatever their origins and writers — Cassandra's rule, where a delete USING
+// TIMESTAMP t shadows every value written at t; otherwise origin, then writer, the same way in
+// every region; at the very same version a value wins over an invalidation (KindInvalidation: it
+// voids what is older and fills, not the value its own write stored — the late second event of
+// a replicated set, an invalidate-mode write's own event at its origin). Cassandra orders two
+// values of one µs by their bytes, which a version cannot tell: the cache may then hold the other
+// one of the two until the next write. It is a strict total order, so every region converges to
+// the same entry whatever order the writes arrive in. So DeleteAt(k, v) over the value written at
+// v deletes it, and a Set or Add at v after a delete at v is ErrNotApplied and is never sent as a
+// set. A delete's second event is a delete again (SecondEvent).
 //
 // Client.Now gives one; the application writes the database
 // at that time (USING TIMESTAMP v.Micros) and passes the same Version in Item.Version, so the cache
@@ -158,7 +161,8 @@
 // where each origin is the region's name, then, for a version with a writer, a 0 byte and the
 // writer (4, big-endian).
 //
-// kind: 0 value, 1 tombstone, 2 fill; bit 0x80 set when an expiry follows, bit 0x40 when a touch
+// kind: 0 value, 1 tombstone (a delete), 2 fill, 3 invalidation (readers before pass 8 take it
+// for an unversioned item: a miss any write replaces; upgrade agents first); bit 0x80 set when an expiry follows, bit 0x40 when a touch
 // stamp follows (readers before it take a touched entry for a raw value: upgrade as below). Readers before issue 23
 // take such an entry for a raw value, a miss that any write replaces: while old and new clients or
 // agents share a memcached, an old one may put an older value over a newer expiring one (healed by
@@ -210,8 +214,10 @@
 // is moved into them when a Publisher opens the directory; a destination's share is widened for
 // that run by what the old spill holds for it, so the move always fits. A spill's pending count
 // follows the log's own count (an append that lands after its caller stopped waiting is sent all
-// the same). What an outage set aside to resend (ResendWindow) is spilled by Close; an event is
-// resent at most once, however often SQS flaps. Close stops sending a reserve before
+// the same). ResendWindow judges an event by when its send began (resendState): an outage
+// resends what was accepted from sends begun within the window before its first failure, answers
+// read later included, and only a call begun after that failure ends it. What an outage set aside
+// to resend is spilled by Close; an event is resent at most once, however often SQS flaps. Close stops sending a reserve before
 // its deadline (half the time left, at most 1 s) and spills what is left; spill appends may
 // complete up to 500 ms past the deadline (durability of accepted events first, within a bound),
 // then every spill append not yet durable is ended, and those events are counted as dropped and

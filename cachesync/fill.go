@@ -51,7 +51,7 @@ func (c *Client) BeginFill(ctx context.Context, key string) (*FillToken, error) 
 	if s, derr := DecodeItem(it); derr == nil {
 		c.observe(s.Version)
 		tok.floor = s.Version
-		tok.held = s.At(c.now()).Kind != KindTombstone
+		tok.held = !s.At(c.now()).Tombstone()
 	}
 	return tok, nil
 }

@@ -48,9 +48,11 @@ type PublisherOptions struct {
 	// region's database replica lags and a reader refills the cache with the old value, and the
 	// eviction of a tombstone. Keep it above the replica lag and above TombstoneTTL + 2 × skew.
 	SecondInvalidation time.Duration
-	// ResendWindow: when SQS refuses sends (an outage), the events it accepted during this long
-	// before are sent again once it takes sends again, since the server may have lost them with its
-	// state (a restarted ElasticMQ keeps nothing). Duplicates are harmless. 0 = off [0].
+	// ResendWindow: when SQS refuses sends (an outage), the events it accepted from sends begun
+	// during this long before the first failure (answers read after it included) are sent again
+	// once it takes sends again (a call begun after the failure succeeds), since the server may
+	// have lost them with its state (a restarted ElasticMQ keeps nothing). Duplicates are
+	// harmless. 0 = off [0].
 	ResendWindow time.Duration
 	// OwnQueue is this region's own queue: the second events go there too (memcached evicts in
 	// the origin region as well). Optional.

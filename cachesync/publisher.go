@@ -407,10 +407,11 @@ func (p *Publisher) allQueues() []*outQueue {
 }
 
 // SecondEvent returns the delayed second event that follows ev (nil for events that have none).
-// A delete or an invalidation is followed by an invalidation, a replicated set and a touch by
-// themselves again (a touch's second event re-applies its expiry, same stamp, where memcached
+// Every event is followed by itself again (a new ID): a delete by a delete (it must go on winning
+// a tie with a value of its time: Supersedes), an invalidation by an invalidation, a replicated
+// set and a touch by themselves (a touch's second event re-applies its expiry, same stamp, where memcached
 // evicted the touched value and a duplicate of its set stored it again without: see Agent.touch).
-// Either one replaces every fill it meets (fills are weak, see store), so a fill whose read missed
+// Each one replaces every fill it meets (fills are weak, see store), so a fill whose read missed
 // the write on a lagging replica cannot outlive it.
 //
 // The second event keeps the write's own version. Stamping it when sent (a version no database
@@ -419,11 +420,7 @@ func (p *Publisher) allQueues() []*outQueue {
 // "r1 holds p:2=... but the database's newest is ... deleted").
 func SecondEvent(ev *Event) *Event {
 	switch ev.Op {
-	case OpDelete, OpInvalidate:
-		sec := *ev
-		sec.ID, sec.Op = newID(), OpInvalidate
-		return &sec
-	case OpSet, OpTouch:
+	case OpDelete, OpInvalidate, OpSet, OpTouch:
 		sec := *ev
 		sec.ID = newID()
 		return &sec

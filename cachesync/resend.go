@@ -5,9 +5,21 @@ import (
 	"time"
 )
 
-// resendState is one destination's ResendWindow bookkeeping. Invariants: an outage is one
-// destination's (another region's SQS refusing sends opens none here); an entry is kept in recent
-// from the time SQS first accepted it, never after ResendWindow from then; a resend (an entry
+// resendState is one destination's ResendWindow bookkeeping. Invariants:
+//
+//  1. an outage is one destination's (another region's SQS refusing sends opens none here);
+//  2. an event is judged by when its send began, never by when its answer was read: with several
+//     Senders a call the server accepted before it restarted can have its answer read after
+//     another sender's call failed (TestAttack8ResendWindowMissesAnAnswerReadAfterTheFailure).
+//     So the resend set of an outage is every event whose send began within ResendWindow before
+//     the outage's first failure (failAt): those in recent when it fails, and those whose answer
+//     is read later (done puts them in suspect, and sendOK resends them even when the outage has
+//     ended already);
+//  3. only a call begun after the first failure ends the outage: a late OK of a call begun before
+//     it says nothing about the server since;
+//  4. an entry is kept in recent from when its first accepted send began, never after
+//     ResendWindow from then; a resend (an entry
+//
 // with a first-acceptance time) is not kept in recent again, so an entry is resent at most once
 // in all, however often SQS flaps (each flap opens an outage: re-keeping resends made every
 // flap resend the whole window again, a duplicate storm). An entry is kept at most once: at its
@@ -20,8 +32,9 @@ import (
 // next. Limit: a record SQS took but the drain could not commit yet (behind one SQS had not
 // taken) when the Publisher stopped is sent again by the next one, and kept again there.
 type resendState struct {
-	recent  []sentEntry   // accepted in the last ResendWindow
+	recent  []sentEntry   // accepted, their send begun in the last ResendWindow
 	outage  bool          // the last call to this destination failed
+	failAt  time.Time     // when the first failure of the last outage was seen (zero: none yet)
 	suspect []spillRecord // accepted just before the outage: sent again when it ends
 }
 
@@ -35,7 +48,7 @@ func (p *Publisher) state(url string) *resendState {
 	return st
 }
 
-// sentEntry is an entry SQS accepted, kept for ResendWindow from its first acceptance.
+// sentEntry is an entry SQS accepted, kept for ResendWindow from when its send began (at).
 type sentEntry struct {
 	at  time.Time
 	rec spillRecord
@@ -56,7 +69,8 @@ func (p *Publisher) sendFailed(url string) {
 	}
 	st.outage = true
 	now := time.Now()
-	st.suspect = st.suspect[:0]
+	st.failAt = now
+	// What an earlier outage set aside and no call has sent yet stays set aside.
 	for _, r := range st.recent {
 		if now.Sub(r.at) <= p.opts.ResendWindow {
 			r.rec.Sent = r.at.UnixNano()
@@ -67,15 +81,20 @@ func (p *Publisher) sendFailed(url string) {
 	p.logger.Warn("cachesync: SQS refuses sends; publishing into the buffer and the spill", "queue", url, "resend_on_recovery", len(st.suspect))
 }
 
-// sendOK notes a successful call to the queue at url; after its outage it sends again, once,
-// what was set aside.
-func (p *Publisher) sendOK(url string) {
+// sendOK notes a successful call, begun at start, to the queue at url. A call begun after the
+// outage's first failure ends it (a late answer to one begun before does not: invariant 3); then,
+// or whenever no outage is on, what was set aside is sent again, once.
+func (p *Publisher) sendOK(url string, start time.Time) {
 	if p.opts.ResendWindow <= 0 {
 		return
 	}
 	p.recentMu.Lock()
 	st := p.state(url)
-	if !st.outage {
+	if st.outage && start.Before(st.failAt) {
+		p.recentMu.Unlock()
+		return
+	}
+	if !st.outage && len(st.suspect) == 0 {
 		p.recentMu.Unlock()
 		return
 	}

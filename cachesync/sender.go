@@ -137,9 +137,10 @@ func (p *Publisher) send(url string, entries []outEntry) {
 			p.spillOut(context.Background(), "", recs, spillAppendTimeout)
 			return
 		}
+		start := time.Now()
 		failed, err := p.sendAll(url, entries)
 		if err == nil {
-			p.sendOK(url)
+			p.sendOK(url, start)
 		} else {
 			p.sendFailed(url)
 		}
@@ -309,7 +310,7 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed, refused []
 		if err != nil {
 			return entries, nil, err
 		}
-		p.done(url, entries)
+		p.done(url, entries, start)
 		return nil, nil, nil
 	}
 	in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(url)}
@@ -340,14 +341,15 @@ func (p *Publisher) sendOnce(url string, entries []outEntry) (failed, refused []
 			ok = append(ok, e)
 		}
 	}
-	p.done(url, ok)
+	p.done(url, ok, start)
 	if p.m != nil {
 		p.m.batches.Observe(float64(len(entries)))
 	}
 	return failed, refused, err
 }
 
-func (p *Publisher) done(url string, entries []outEntry) {
+// done notes entries SQS accepted in a call begun at start (ResendWindow: see resendState).
+func (p *Publisher) done(url string, entries []outEntry, start time.Time) {
 	p.sent.Add(int64(len(entries)))
 	if p.m != nil {
 		for _, e := range entries {
@@ -364,7 +366,17 @@ func (p *Publisher) done(url string, entries []outEntry) {
 		if e.sent != 0 {
 			continue // a resend: resent at most once in all (resendState)
 		}
-		st.recent = append(st.recent, sentEntry{at: now, rec: e.record(url)})
+		rec := e.record(url)
+		if !st.failAt.IsZero() && start.Before(st.failAt) {
+			// Begun before the last outage's first failure, its answer read only after it: the
+			// server may have taken it before it lost its state (resendState invariant 2).
+			if st.failAt.Sub(start) <= p.opts.ResendWindow {
+				rec.Sent = start.UnixNano()
+				st.suspect = append(st.suspect, rec)
+			}
+			continue
+		}
+		st.recent = append(st.recent, sentEntry{at: start, rec: rec})
 	}
 	// Trim what is older than the window (amortised: cut the front when it is half the slice).
 	cut := 0

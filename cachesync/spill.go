@@ -335,6 +335,7 @@ func (p *Publisher) drainOnce(ds *destSpill) (took, clean bool) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			start := time.Now()
 			bad, err := p.sendAll(ds.queue, batch)
 			mu.Lock()
 			for _, e := range bad {
@@ -344,7 +345,7 @@ func (p *Publisher) drainOnce(ds *destSpill) (took, clean bool) {
 			if err != nil {
 				p.sendFailed(ds.queue)
 			} else {
-				p.sendOK(ds.queue)
+				p.sendOK(ds.queue, start)
 			}
 		}()
 	}

@@ -43,31 +43,53 @@ func (v Version) Less(w Version) bool {
 	return v.Writer < w.Writer
 }
 
-// Supersedes reports whether a write at v (a tombstone when tomb: a delete or an invalidation)
-// replaces an entry held at held (a tombstone when heldTomb): the one ordering rule of the store,
-// used by every write to a key (Client writes, Agent events, in any order), so every region
-// converges to the same entry whatever order the same writes arrive in. It is the database's
-// (Cassandra's cell reconciliation) on the time:
+// Supersedes reports whether a write at v of kind k replaces an entry held at held of kind
+// heldK: the one ordering rule of the store, used by every write to a key (Client writes, Agent
+// events, in any order), so every region converges to the same entry whatever order the same
+// writes arrive in. It is the database's (Cassandra's cell reconciliation) on the time:
 //
 //  1. the later time (Micros) wins;
-//  2. at one time, a tombstone wins over a value, whatever their origins and writers (a delete
-//     USING TIMESTAMP t shadows every value written at t);
-//  3. between two values, or two tombstones, of one time, the greater origin, then the greater
-//     writer wins (Less): Cassandra keeps the greater value bytes there, which no region can
-//     tell from a version, so the cache orders them by region and writer, the same way in
-//     every region.
+//  2. at one time, a delete (KindTombstone; an expired value and a fill's floor count as one)
+//     wins over a value or an invalidation, whatever their origins and writers (a delete USING
+//     TIMESTAMP t shadows every value written at t);
+//  3. otherwise the greater origin, then the greater writer wins (Less): Cassandra keeps the
+//     greater value bytes between two values of one time, which no region can tell from a
+//     version, so the cache orders them by region and writer, the same way in every region;
+//  4. at the very same version, a value wins over an invalidation (KindInvalidation): an
+//     invalidation at v voids what is older than v, and fills, but not the value that the write
+//     at v itself stored (the late second event of a replicated set, the own queue's copy of an
+//     invalidate-mode write's event: both are invalidations at the value's own version).
 //
-// It is a strict total order on (version, tomb): equal pairs do not supersede each other (a
-// retry of one write changes nothing). Values whose expiry has passed and fills (at their floor)
-// count as tombstones (see Stored.At and store).
-func Supersedes(v Version, tomb bool, held Version, heldTomb bool) bool {
+// Kinds are ordered by the tuple (Micros, a delete?, Origin, Writer, invalidation < value <
+// delete): a strict total order on (version, kind), so equal pairs do not supersede each other
+// (a retry of one write changes nothing). Callers pass a held entry as read now (Stored.At: a
+// value whose expiry has passed is a delete at its version), and an arriving one the same way.
+func Supersedes(v Version, k Kind, held Version, heldK Kind) bool {
 	if v.Micros != held.Micros {
 		return v.Micros > held.Micros
 	}
-	if tomb != heldTomb {
-		return tomb
+	if d, hd := k.deletes(), heldK.deletes(); d != hd {
+		return d
 	}
-	return held.Less(v)
+	if v != held {
+		return held.Less(v)
+	}
+	return k.rank() > heldK.rank()
+}
+
+// deletes reports whether an entry of kind k shadows every value of its time (rule 2 of
+// Supersedes): a delete, and a fill, which counts as the tombstone of its floor.
+func (k Kind) deletes() bool { return k == KindTombstone || k == KindFill }
+
+// rank orders the kinds at one version (rule 4 of Supersedes).
+func (k Kind) rank() int {
+	switch k {
+	case KindInvalidation:
+		return 0
+	case KindValue:
+		return 1
+	}
+	return 2
 }
 
 // IsZero reports whether v is the zero Version (no version).
@@ -130,8 +152,12 @@ type Kind byte
 // The kinds of stored entries.
 const (
 	KindValue     Kind = 0 // a value written by the application or replicated from another region
-	KindTombstone Kind = 1 // a delete or an invalidation, held for the tombstone lifetime
+	KindTombstone Kind = 1 // a delete (or an expired value), held for the tombstone lifetime
 	KindFill      Kind = 2 // a value read from this region's database replica (Client.Fill)
+	// KindInvalidation is an invalidation, held for the tombstone lifetime as a delete is: it
+	// voids what is older than its version and fills, but loses to the value at its very version
+	// (Supersedes). Readers before it (pass 7 and older) take it for an item without a version.
+	KindInvalidation Kind = 3
 )
 
 // Stored is a cache entry as cachesync keeps it: the value, its version, and its kind. For a
@@ -155,14 +181,14 @@ type Stored struct {
 // At returns s as it reads at now: a value or a fill whose expiry has passed is a tombstone at
 // its version (a fill's: the floor it replaced, which it goes on holding).
 func (s Stored) At(now time.Time) Stored {
-	if s.Kind != KindTombstone && s.Expires != 0 && now.Unix() >= s.Expires {
+	if !s.Tombstone() && s.Expires != 0 && now.Unix() >= s.Expires {
 		return Stored{Version: s.Version, Kind: KindTombstone, Expires: s.Expires}
 	}
 	return s
 }
 
-// Tombstone reports whether s is a tombstone.
-func (s Stored) Tombstone() bool { return s.Kind == KindTombstone }
+// Tombstone reports whether s is a tombstone (a delete or an invalidation).
+func (s Stored) Tombstone() bool { return s.Kind == KindTombstone || s.Kind == KindInvalidation }
 
 // FlagVersioned is the memcached flags bit that marks a value written by cachesync; the
 // application's own flags use the other 31 bits. A value without it (written by a plain memcached
@@ -204,7 +230,7 @@ func (s Stored) Encode() []byte {
 	if s.Expires != 0 {
 		k |= kindExpires
 	}
-	touched := s.Kind != KindTombstone && !s.Touched.IsZero()
+	touched := !s.Tombstone() && !s.Touched.IsZero()
 	if touched {
 		k |= kindTouched
 	}
@@ -259,7 +285,7 @@ func Decode(b []byte) (Stored, error) {
 		k &^= kindTouched
 	}
 	s.Kind = Kind(k)
-	if s.Kind > KindFill {
+	if s.Kind > KindInvalidation {
 		return s, fmt.Errorf("%w: unknown kind %d", ErrNotVersioned, s.Kind)
 	}
 	s.Value = rest

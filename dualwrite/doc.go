@@ -45,7 +45,10 @@
 //
 // A fleet of instances takes its phase from a migration's control keyspace instead
 // (WithMigration, package migration): Open registers the instance and reads the phase before the
-// first write (ErrMigrationUnknown when it cannot and no earlier phase is known); a watcher
+// first write (ErrMigrationUnknown when it cannot and no earlier phase is known), and returns only
+// once the instance's heartbeat row has lived without a lapse from the read it applied until the
+// heartbeat after it landed (bounded by the shortest TTL of any heartbeat sent, answered or not,
+// from the sending of the last that landed; otherwise it reads again); a watcher
 // applies each new epoch through SetPhaseWait and only then acknowledges it in the instance's
 // heartbeat, so every write that begins after `islands migration set --wait` returned runs in the
 // new phase. Such a session refuses SetPhase and SetPhaseWait (ErrPhaseControlled) and ignores
@@ -153,8 +156,10 @@
 // check included; a listing that failed or is stale counts as one). The
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick + a copy's
 // time: the copy runs in a loop of its own, which adoption never holds back (Handoff().UnsharedAge
-// and islands_dualwrite_handoff_unshared_age_seconds measure it when read). See handoff.go's
-// invariants.
+// and islands_dualwrite_handoff_unshared_age_seconds measure it when read). With HandoffKeyspace
+// each side's store stands alone: a copy renews the liveness lease only in the store it writes to,
+// and one store that fails or hangs (its cluster down) never stops the other side's copies,
+// renewals, adoption or listing. See handoff.go's invariants.
 //
 // The replayer applies each side's entries with that side's own workers and holds each side's
 // entries in its own bounded window; a side's backlog beyond its memory cap is parked (two log

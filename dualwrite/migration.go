@@ -24,13 +24,18 @@ import (
 //
 // Invariants (migration's invariant 3 is this file's promise):
 //   - Open registers the instance (a heartbeat at epoch -1, whose TTL covers Open's whole deadline)
-//     before it reads the phase, keeps the registration alive while it retries the read, applies
-//     no read the registration may have expired before (its age counts from when its write was
-//     SENT: the row may have landed at once), reads the phase at SERIAL (a LOCAL_QUORUM read on a
-//     lagging replica may miss an epoch committed before the registration), and does not return
-//     before the phase read is applied and heartbeated (it retries the heartbeat until its
-//     deadline, then fails): no write of the session runs in a phase the fleet cannot see. The one
-//     exception is a state file that cannot be written: see the acknowledgement rule below.
+//     before it reads the phase, keeps the registration alive while it retries the read, reads
+//     the phase at SERIAL (a LOCAL_QUORUM read on a lagging replica may miss an epoch committed
+//     before the registration), and returns only once the instance's row has lived without a
+//     lapse from the read it applied until the heartbeat after it landed: no write of the session
+//     runs in a phase the fleet cannot see. The row's life has one bound, liveUntil: from when the
+//     last heartbeat that landed was SENT (the row may have landed at once), the shortest TTL of
+//     every heartbeat sent, answered or not (a timed-out acknowledgement may have landed and
+//     replaced the registration with the running TTL). A read answered after the bound taken
+//     before it was sent is not applied, and a heartbeat after the read answered after it does
+//     not end Open (landedInTime): Open reads again, heartbeating meanwhile. It retries the
+//     heartbeat until its deadline, then fails. A state file that cannot be written returns Open
+//     unacknowledged (see the acknowledgement rule below), under the same bound.
 //   - Only the watcher switches the phase (SetPhase/SetPhaseWait refuse, WithPhase is ignored),
 //     and always through the owed-writes check, the state file's phase included.
 //   - The watcher acknowledges an epoch (heartbeat, Migration().Epoch) only after SetPhaseWait to
@@ -205,6 +210,8 @@ type watcher struct {
 	floor   int64
 	legacy  bool // the state file is in the old format, which names no migration
 	opening bool
+	// openUntil (Open only): liveUntil as it was when the last read was sent; see poll.
+	openUntil time.Time
 	// readNotApplied is the error that kept Open from applying an epoch it read (the control
 	// keyspace was readable): Open then fails with it and never falls back to the state file,
 	// which is only for a control keyspace that cannot be read.
@@ -218,6 +225,10 @@ type watcher struct {
 	lastErr   string
 	lastBeat  time.Time // when the last heartbeat that landed was SENT
 	beatEpoch int64     // the epoch that heartbeat carried
+	// rowTTL is the TTL the row may have now: the shortest TTL of every heartbeat SENT so far,
+	// whatever its answer (a write that timed out may have landed and replaced the row). With
+	// lastBeat it bounds the row's life: see liveUntil.
+	rowTTL    time.Duration
 	warnedAt  time.Time
 	cancelCtx context.CancelFunc
 
@@ -291,11 +302,17 @@ func (s *Session) startMigration() error {
 		}
 		if errors.Is(err, errNotPersisted) {
 			// Applied in memory, not acknowledged (invariant 3): the fleet sees the older epoch
-			// and this error; the watcher retries the state file every poll.
+			// and this error; the watcher retries the state file every poll. The row must show
+			// it without a lapse since the read (landedInTime): else Open reads again.
 			w.opening = false // the heartbeat TTL of a running instance from now on
-			_ = w.heartbeat(ctx, err.Error())
-			w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
-			break
+			herr := w.heartbeat(ctx, err.Error())
+			w.opening = true
+			if herr = w.landedInTime(herr, w.openUntil); herr == nil {
+				w.opening = false
+				w.s.logger.Warn("dualwrite: migration epoch applied but not acknowledged", "migration", mc.name, "err", err)
+				break
+			}
+			err = fmt.Errorf("%w (%w)", err, herr)
 		}
 		if errors.Is(err, ErrMigrationStateFile) {
 			dctx, dcancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -505,9 +522,10 @@ func (s *Session) leaveMigration(handoffErr error) {
 
 // poll reads the phase once and applies a newer epoch; after a flip it heartbeats at once.
 func (w *watcher) poll(ctx context.Context) error {
-	w.mu.Lock()
-	beatAt := w.lastBeat
-	w.mu.Unlock()
+	until, rowTTL := w.liveUntil()
+	if w.opening {
+		w.openUntil = until
+	}
 	rctx, cancel := context.WithTimeout(ctx, max(w.mc.poll*4, 2*time.Second))
 	var (
 		name  string
@@ -531,9 +549,9 @@ func (w *watcher) poll(ctx context.Context) error {
 	}
 	if w.opening {
 		switch {
-		case time.Since(beatAt) >= w.registrationTTL():
-			err = fmt.Errorf("%w: the registration sent %s ago may have expired (TTL %s) before this read of epoch %d",
-				errStaleRead, time.Since(beatAt).Truncate(time.Millisecond), w.registrationTTL(), epoch)
+		case !time.Now().Before(until):
+			err = fmt.Errorf("%w: the instance's row, written %s ago, may have expired (its TTL may be %s) before "+
+				"this read of epoch %d", errStaleRead, (time.Since(until) + rowTTL).Truncate(time.Millisecond), rowTTL, epoch)
 		case epoch < w.floor && w.legacy:
 			// An old-format file names no migration: ahead of the row (read at SERIAL), it may
 			// be another migration's as well as this one's from before a restore. Refused.
@@ -567,14 +585,14 @@ func (w *watcher) poll(ctx context.Context) error {
 		return err
 	case epoch == applied && w.epoch.Load() < applied:
 		// Applied in memory, the state file failed: retry it, then acknowledge.
-		return w.persistAndAck(ctx, epoch, w.s.Phase())
+		return w.landedInTime(w.persistAndAck(ctx, epoch, w.s.Phase()), until)
 	case epoch == applied:
 		w.setErr(nil)
 		w.mu.Lock()
 		acked := w.beatEpoch == applied
 		w.mu.Unlock()
 		if !acked { // the acknowledging heartbeat failed: retry it
-			return w.heartbeat(ctx, "")
+			return w.landedInTime(w.heartbeat(ctx, ""), until)
 		}
 		return nil
 	case epoch < applied:
@@ -603,7 +621,7 @@ func (w *watcher) poll(ctx context.Context) error {
 	old := w.applied.Swap(epoch)
 	w.flips.Add(1)
 	w.s.logger.Info("dualwrite: migration epoch applied", "migration", w.mc.name, "from_epoch", old, "epoch", epoch, "phase", p.String())
-	return w.persistAndAck(ctx, epoch, p)
+	return w.landedInTime(w.persistAndAck(ctx, epoch, p), until)
 }
 
 // errNotPersisted: an epoch applied in memory whose state file could not be written; it is not
@@ -630,8 +648,34 @@ func (w *watcher) persistAndAck(ctx context.Context, epoch int64, p Phase) error
 
 // registrationTTL is the TTL of the heartbeats at epoch -1 written during Open: the registration
 // outlives Open's whole deadline, so however slow its write's reply, the reads Open applies fall
-// inside it. A process that dies in Open blocks an operator's --wait for at most that long.
+// inside it while no shorter-TTL heartbeat was sent (liveUntil). A process that dies in Open blocks
+// an operator's --wait for at most that long.
 func (w *watcher) registrationTTL() time.Duration { return max(w.mc.ttl, w.mc.open) }
+
+// liveUntil returns until when the instance's row is known to live, and the TTL that bound uses:
+// the last heartbeat that landed was sent at lastBeat (it landed no earlier), and every write sent
+// since — answered or not, it may have landed — has a TTL of at least rowTTL, the shortest TTL of
+// every heartbeat sent. So whichever write the row holds, it landed at lastBeat or later and lives
+// until lastBeat+rowTTL at least. This is the one age bound of a read (invariant 1): a read sent
+// after it was taken and answered before until was taken while the row lived, since registration.
+func (w *watcher) liveUntil() (time.Time, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastBeat.Add(w.rowTTL), w.rowTTL
+}
+
+// landedInTime is Open's check of the heartbeat that follows the read it applies (err is that
+// heartbeat's outcome, until the row's bound taken before the read, see liveUntil): the read
+// showed the phase while the row lived, but an operator's Wait reading the heartbeats after the
+// row lapsed and before this heartbeat landed would not see the instance. So a heartbeat answered
+// after until does not end Open: it reads again (errStaleRead). Outside Open it returns err.
+func (w *watcher) landedInTime(err error, until time.Time) error {
+	if err != nil || !w.opening || time.Now().Before(until) {
+		return err
+	}
+	return fmt.Errorf("%w: the heartbeat after the read landed when the instance's row may have expired (known live "+
+		"until %s ago)", errStaleRead, time.Since(until).Truncate(time.Millisecond))
+}
 
 // beatTimeout bounds one heartbeat's write: at least one interval, up to 2s while the TTL allows
 // it. Open accepts ttl >= 3*beat, so beatTimeout <= ttl/3: heartbeats go out at most beatTimeout
@@ -674,6 +718,11 @@ func (w *watcher) heartbeat(ctx context.Context, lastErr string) error {
 	defer w.beatMu.Unlock()
 	hctx, cancel := context.WithTimeout(ctx, w.beatTimeout())
 	defer cancel()
+	w.mu.Lock()
+	if w.rowTTL == 0 || ttl < w.rowTTL {
+		w.rowTTL = ttl // sent: it may land, whatever its answer, and replace the row with this TTL
+	}
+	w.mu.Unlock()
 	sent := time.Now() // the row may land at once: its TTL runs from no later than this
 	if err := w.cp.WriteHeartbeat(hctx, h, ttl); err != nil {
 		return err

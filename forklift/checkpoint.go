@@ -33,7 +33,8 @@ type CheckpointStore interface {
 type MemoryCheckpoints struct {
 	mu       sync.Mutex
 	m        map[string]Checkpoint
-	shadowed map[string]map[string]bool // run and table → ids (ShadowStore)
+	shadowed map[string]map[string]bool     // run and table → ids (ShadowStore)
+	inflight map[string]map[string]InFlight // run → partitions in flight (InFlightStore)
 }
 
 // Load implements CheckpointStore.

@@ -21,7 +21,8 @@ type CassandraCheckpoints struct {
 }
 
 // NewCassandraCheckpoints creates the keyspace (if missing: SimpleStrategy with rf on one
-// datacenter, NetworkTopologyStrategy with rf in the contacted node's on several) and the table.
+// datacenter, NetworkTopologyStrategy with rf in the contacted node's on several) and the tables:
+// forklift_progress and forklift_inflight (InFlightStore).
 func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace string, rf int) (*CassandraCheckpoints, error) {
 	if err := ensureKeyspace(ctx, s, keyspace, rf, "", nil); err != nil {
 		return nil, err
@@ -32,6 +33,9 @@ func NewCassandraCheckpoints(ctx context.Context, s *gocql.Session, keyspace str
 		done boolean, updated_at timestamp, PRIMARY KEY ((run), tbl, range_start))`)
 	if err != nil {
 		return nil, fmt.Errorf("forklift: create checkpoint table %s: %w", c.table, err)
+	}
+	if err := c.ensureInFlight(ctx); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -1,8 +1,10 @@
 package forklift
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/gocql/gocql"
@@ -32,6 +34,33 @@ type copier struct {
 	quarPut  func(ctx context.Context, t *table, key [][]byte, q *merge.Quarantine) error
 	// openSrc reads a source range (nil: openStream on the source session).
 	openSrc func(ctx context.Context, t *table, r TokenRange, pageSize int) rangeStream
+	// backoff is the wait before a partition's write attempt n+1 (nil: backoff).
+	backoff func(n int) time.Duration
+
+	// inflight records the run's multi-batch partitions in flight (nil: none are recorded); run
+	// names the run. recover holds the records a resumed run found (by inFlightID): such a
+	// partition is resolved by union when the copy reaches it (see InFlightStore).
+	inflight InFlightStore
+	run      string
+	recMu    sync.Mutex
+	recover  map[string]bool
+}
+
+// recovering reports whether the partition key of t was left in flight by a killed run.
+func (c *copier) recovering(t *table, key [][]byte) bool {
+	if c.recover == nil {
+		return false
+	}
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	return c.recover[inFlightID(t.Name(), key)]
+}
+
+// recovered forgets a record once its partition is repaired and the record cleared.
+func (c *copier) recovered(t *table, key [][]byte) {
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	delete(c.recover, inFlightID(t.Name(), key))
 }
 
 // rangeStream is one token range of the source read partition by partition, in Cassandra's order
@@ -323,81 +352,277 @@ func (c *copier) writePartitions(ctx context.Context, w *work, parts []*merge.Pa
 }
 
 // writePartition writes one source partition, read at the Unix second readAt: as it is (blind
-// lww), or resolved against what the destination holds. Every attempt, the first and each retry,
-// starts again from the source partition:
+// lww), or resolved against what the destination holds. It decides once and retries the write of
+// that decision:
 //
-//   - its TTLs are aged to the attempt's own second (ageTTLs), so a copy never outlives the source
-//     by the time the partition waited (rate limit, destination read, backoff), and a cell that
-//     expired meanwhile is not written;
-//   - the destination is read again and the partition resolved again where it is not blind, and
-//     also, under blind lww, where the partition holds a non-frozen list: a list can only be set
-//     and appended to (listStmts), and rewriting one the destination already holds at the same
-//     timestamp duplicates its elements (the collection tombstone at T − 1 spares the elements at
-//     T), so a redone page, a retry after a write that did land, or a repair must see the list
-//     there and leave it (lww's whole-list rule, merge.Resolve).
+//   - The decision: the source partition's TTLs aged to the second it is made (ageTTLs), the
+//     destination read and the partition resolved where it is not blind, and also, under blind
+//     lww, where the partition holds a non-frozen list (a list can only be set and appended to,
+//     see listStmts: rewriting one the destination already holds duplicates its elements, so a
+//     redone page or a repair must see the list there and leave it, lww's whole-list rule). A
+//     failed destination read is retried by deciding again: nothing has been written yet.
+//   - Every later attempt re-sends the statements of that decision (writeDecided), with the same
+//     timestamps: a retry after a write that partly landed (a partition sent in several batches,
+//     or one batch that timed out after applying) must not resolve again against its own half-done
+//     write, which prefer-destination would take for the destination's partition (writing nothing
+//     more) and newest-by for a tie (leaving a row version neither side holds). Statements with
+//     fixed timestamps are idempotent, so the retry lands the decision whatever the failed attempt
+//     wrote; the one exception, a list append, is re-sent only where the destination lacks it
+//     (landedLists).
 //
 // A TTL is remaining TTL in whole seconds as the source computed it when it served the row's page,
 // requested at readAt (partitionStream dates rows by their page): ageing by whole seconds from
-// readAt makes the copy expire no later than the source, and earlier by at most the request's
-// latency and the second's truncation.
+// readAt, at the decision and again at every re-send, makes the copy expire no later than the
+// source, and earlier by at most the request's latency and the second's truncation; a cell that
+// expired meanwhile is not written.
 func (c *copier) writePartition(ctx context.Context, t *table, stats *tableStats, src *merge.Partition, readAt int64) error {
 	resolve := !t.blind || hasListCell(src)
-	aged := readAt
-	var conflicts []merge.Conflict
-	quarantined := false
+	resolver := t.resolver
+	recovering := c.recovering(t, src.Key)
+	if recovering { // left half-written by a killed run: the rule that cannot lose (InFlightStore)
+		resolve, resolver = true, inFlightUnion
+	}
+	var d *decision // nil until decided
 	attempt := func() error {
-		if now := c.clock().Unix(); now > aged {
-			ageTTLs(src, int32(min(now-aged, 1<<30)))
-			aged = now
-		}
-		if len(src.Rows) == 0 {
-			return nil
-		}
-		write := src
-		var readAt int64 // the µs the destination was read at (rowDeleteTS)
-		if resolve {
-			dst, err := c.readDestination(ctx, t, src.Key)
-			if err != nil {
+		if d == nil {
+			var err error
+			if d, err = c.decide(ctx, t, resolver, src, readAt, resolve); err != nil {
+				d = nil
 				return err
 			}
-			readAt = c.clock().UnixMicro()
-			res, err := t.resolver.Resolve(src, dst)
-			if err != nil {
-				return fmt.Errorf("resolve %s partition (%s): %w", t.Name(), keyHash(src.Key), err)
+		}
+		if d.quarantine != nil {
+			if c.quarPut != nil {
+				return c.quarPut(ctx, t, src.Key, d.quarantine)
 			}
-			conflicts = res.Conflicts
-			if res.Quarantine != nil {
-				quarantined = true
-				if c.quarPut != nil {
-					return c.quarPut(ctx, t, src.Key, res.Quarantine)
-				}
-				return c.quar.put(ctx, t, src.Key, res.Quarantine)
-			}
-			write = res.Write
+			return c.quar.put(ctx, t, src.Key, d.quarantine)
 		}
-		if write == nil || len(write.Rows) == 0 {
-			return nil
-		}
-		stmts := t.statements(write, c.markerTS, readAt)
-		if err := c.send(ctx, stmts); err != nil {
-			return err
-		}
-		stats.Statements.Add(int64(len(stmts)))
-		c.j.m.statements.WithLabelValues(t.Name()).Add(float64(len(stmts)))
-		return nil
+		return c.writeDecided(ctx, t, stats, d)
 	}
-	err := retry(ctx, c.j.cfg.Retries, func(error) { c.j.m.retries.WithLabelValues("write").Inc() }, attempt)
+	wait := c.backoff
+	if wait == nil {
+		wait = backoff
+	}
+	err := retryWait(ctx, c.j.cfg.Retries, func(error) { c.j.m.retries.WithLabelValues("write").Inc() }, wait, attempt)
 	if err != nil {
+		if d != nil && d.marked {
+			// Left in flight: when this run redoes the page (copyRange) it repairs the
+			// partition as a resumed run would (invariant 2 of InFlightStore).
+			c.recMu.Lock()
+			if c.recover == nil {
+				c.recover = map[string]bool{}
+			}
+			c.recover[inFlightID(t.Name(), src.Key)] = true
+			c.recMu.Unlock()
+		}
 		return err
 	}
-	if !t.blind {
-		stats.addConflicts(c.j.m, t.Name(), conflicts)
+	if c.inflight != nil && (d.marked || recovering) {
+		// Its last batch landed: the partition is no longer in flight (invariant 1).
+		if err := retryWait(ctx, c.j.cfg.Retries, nil, wait, func() error {
+			return c.inflight.ClearInFlight(ctx, c.run, t.Name(), src.Key)
+		}); err != nil {
+			return err
+		}
+		if recovering {
+			c.recovered(t, src.Key)
+			stats.addRepaired(src.Key)
+			c.j.log.Warn("forklift: partition left in flight by a killed run repaired by union",
+				"table", t.Name(), "key", keyString(src.Key))
+		}
 	}
-	if quarantined {
+	if d != nil && !t.blind {
+		stats.addConflicts(c.j.m, t.Name(), d.conflicts)
+	}
+	if d != nil && d.quarantine != nil {
 		stats.Quarantined.Add(1)
 		c.j.m.quarantined.WithLabelValues(t.Name()).Inc()
 	}
 	return nil
+}
+
+// decision is what writePartition decided for one partition, once: the partition to write (its
+// TTLs as of the Unix second aged), or a quarantine.
+type decision struct {
+	write      *merge.Partition // nil or no rows: nothing to write
+	aged       int64            // the Unix second write's TTLs are stated as of
+	dstReadAt  int64            // the µs the destination was read at (rowDeleteTS); 0 when blind
+	conflicts  []merge.Conflict
+	quarantine *merge.Quarantine
+	sent       bool // statements of write were sent at least once: a re-send checks lists first
+	marked     bool // recorded in flight (InFlightStore): cleared once the write landed
+}
+
+// decide ages src to now and, where resolve, reads the destination and resolves src against it.
+func (c *copier) decide(ctx context.Context, t *table, resolver merge.Resolver, src *merge.Partition, readAt int64, resolve bool) (*decision, error) {
+	d := &decision{aged: readAt}
+	if now := c.clock().Unix(); now > d.aged {
+		ageTTLs(src, int32(min(now-d.aged, 1<<30)))
+		d.aged = now
+	}
+	if len(src.Rows) == 0 || !resolve {
+		d.write = src
+		return d, nil
+	}
+	dst, err := c.readDestination(ctx, t, src.Key)
+	if err != nil {
+		return nil, err
+	}
+	d.dstReadAt = c.clock().UnixMicro()
+	res, err := resolver.Resolve(src, dst)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s partition (%s): %w", t.Name(), keyHash(src.Key), err)
+	}
+	d.conflicts, d.quarantine, d.write = res.Conflicts, res.Quarantine, res.Write
+	return d, nil
+}
+
+// writeDecided sends the statements of d's write, its TTLs aged to this second. On a re-send the
+// lists the failed attempt already landed are left out first (landedLists).
+func (c *copier) writeDecided(ctx context.Context, t *table, stats *tableStats, d *decision) error {
+	w := d.write
+	if w == nil || len(w.Rows) == 0 {
+		return nil
+	}
+	if d.sent && hasListCell(w) {
+		dst, err := c.readDestination(ctx, t, w.Key)
+		if err != nil {
+			return err
+		}
+		w = landedLists(w, dst) // a copy: the next re-send compares with the whole decision again
+	}
+	if now := c.clock().Unix(); now > d.aged {
+		ageTTLs(w, int32(min(now-d.aged, 1<<30)))
+		d.aged = now
+	}
+	if len(w.Rows) == 0 {
+		return nil
+	}
+	stmts := t.statements(w, c.markerTS, d.dstReadAt)
+	if c.inflight != nil && !d.marked && batches(stmts, c.j.cfg.MaxBatchBytes) > 1 {
+		// Not atomic: recorded in flight before its first batch (invariant 1 of InFlightStore).
+		if err := c.inflight.MarkInFlight(ctx, c.run, t.Name(), w.Key); err != nil {
+			return err
+		}
+		d.marked = true
+	}
+	d.sent = true
+	if err := c.send(ctx, stmts); err != nil {
+		return err
+	}
+	stats.Statements.Add(int64(len(stmts)))
+	c.j.m.statements.WithLabelValues(t.Name()).Add(float64(len(stmts)))
+	return nil
+}
+
+// landedLists returns w, a decided write about to be sent again, less what of its non-frozen
+// lists the destination dst already holds from an earlier attempt: appending a list's elements
+// again would duplicate them (each append gets new element paths), while every other statement is
+// idempotent. listStmts writes a list as runs of elements sharing a TTL, all stamped at the list's
+// newest writetime T, in order ("l = [run 0]", then "l = l + [run i]"), so the destination holds,
+// at T, the values of the runs that landed, a prefix of them. Per list of w:
+//
+//   - the destination's elements stamped at T are the first m runs' values: runs m… are written
+//     (the "l = [run m]" that then opens them deletes only below T, sparing the runs landed);
+//   - none at T: the whole list is written again;
+//   - the destination holds an element newer than T, or elements at T that are no prefix of the
+//     runs: the list was written over since (and lww's whole-list rule keeps the newer), so it is
+//     left out.
+//
+// A row left with no cell to write is left out, unless its marker must be written (merge.Row.Marker,
+// an idempotent key-only insert). w itself is not changed: each re-send compares the whole
+// decision with what the destination then holds.
+func landedLists(w, dst *merge.Partition) *merge.Partition {
+	var dstRows []merge.Row
+	if dst != nil {
+		dstRows = dst.Rows
+	}
+	srcTo, _ := merge.MatchRows(w.Rows, dstRows)
+	rows := make([]merge.Row, 0, len(w.Rows))
+	for ri := range w.Rows {
+		r := w.Rows[ri]
+		var dr *merge.Row
+		if srcTo[ri] >= 0 {
+			dr = &dstRows[srcTo[ri]]
+		}
+		had, has := false, false
+		cols := make([]merge.Column, len(r.Columns))
+		copy(cols, r.Columns)
+		r.Columns = cols
+		for ci := range r.Columns {
+			col := &r.Columns[ci]
+			if !col.Present {
+				continue
+			}
+			had = true
+			if col.Kind == merge.List && len(col.Elems) > 0 && dr != nil {
+				col.Elems = unlandedElems(col.Elems, dstColumn(dr, col.Name))
+				col.Present = len(col.Elems) > 0
+			}
+			has = has || col.Present
+		}
+		if has || !had || r.Marker || r.Deleted {
+			rows = append(rows, r)
+		}
+	}
+	return &merge.Partition{Key: w.Key, Rows: rows}
+}
+
+// dstColumn is the column of r named name (nil: none).
+func dstColumn(r *merge.Row, name string) *merge.Column {
+	for i := range r.Columns {
+		if r.Columns[i].Name == name {
+			return &r.Columns[i]
+		}
+	}
+	return nil
+}
+
+// unlandedElems is what of the list elems (the decided write, stamped at its newest writetime T
+// by listStmts) is still to be sent over the destination's version of the column, d (see
+// landedLists). The elements returned keep T as their writetime, so listStmts stamps them as it
+// did the first time.
+func unlandedElems(elems []merge.Elem, d *merge.Column) []merge.Elem {
+	var ts int64
+	live := make([]merge.Elem, 0, len(elems))
+	for _, e := range elems {
+		if !e.Cell.Deleted {
+			live = append(live, e)
+			ts = max(ts, e.Cell.WriteTime)
+		}
+	}
+	var atT [][]byte
+	if d != nil && d.Present {
+		for _, e := range d.Elems {
+			if e.Cell.Deleted {
+				continue
+			}
+			if e.Cell.WriteTime > ts {
+				return nil // written over since: lww's whole-list rule keeps the newer list
+			}
+			if e.Cell.WriteTime == ts {
+				atT = append(atT, e.Cell.Value)
+			}
+		}
+	}
+	// The runs' boundaries: listStmts starts a statement where the TTL changes.
+	n := 0
+	for n < len(atT) {
+		// atT must continue to match live element by element, and may stop only at a run boundary.
+		if n >= len(live) || !bytes.Equal(atT[n], live[n].Cell.Value) {
+			return nil // no prefix of the runs: not this write's elements
+		}
+		n++
+	}
+	if n > 0 && n < len(live) && live[n].Cell.TTL == live[n-1].Cell.TTL {
+		return nil // a run half there: not how this write lands (a run is one statement)
+	}
+	out := make([]merge.Elem, 0, len(live)-n)
+	for _, e := range live[n:] {
+		e.Cell.WriteTime = ts
+		out = append(out, e)
+	}
+	return out
 }
 
 // hasListCell reports whether p holds a non-frozen list with at least one element.
@@ -455,11 +680,7 @@ func (c *copier) execOnce(ctx context.Context, stmts []stmt) error {
 		return c.j.dst.Query(st.text, st.args...).WithContext(ctx).Idempotent(true).Exec()
 	}
 	for len(stmts) > 0 {
-		n, size := 0, 0
-		for n < len(stmts) && (n == 0 || size+stmts[n].size <= c.j.cfg.MaxBatchBytes) {
-			size += stmts[n].size
-			n++
-		}
+		n := batchLen(stmts, c.j.cfg.MaxBatchBytes)
 		b := c.j.dst.NewBatch(gocql.UnloggedBatch).WithContext(ctx)
 		for _, st := range stmts[:n] {
 			b.Query(st.text, st.args...)
@@ -470,4 +691,25 @@ func (c *copier) execOnce(ctx context.Context, stmts []stmt) error {
 		stmts = stmts[n:]
 	}
 	return nil
+}
+
+// batchLen is how many of stmts, in order, execOnce sends in its next batch: as many as fit in
+// maxBytes, and at least one.
+func batchLen(stmts []stmt, maxBytes int) int {
+	n, size := 0, 0
+	for n < len(stmts) && (n == 0 || size+stmts[n].size <= maxBytes) {
+		size += stmts[n].size
+		n++
+	}
+	return n
+}
+
+// batches is how many batches (or lone statements) execOnce sends stmts in.
+func batches(stmts []stmt, maxBytes int) int {
+	k := 0
+	for len(stmts) > 0 {
+		stmts = stmts[batchLen(stmts, maxBytes):]
+		k++
+	}
+	return k
 }

@@ -33,9 +33,10 @@
 //  2. A list keeps each element's TTL: it is set, then appended to, in element order, one statement
 //     per run of elements sharing a TTL, all at the list's newest writetime (whole-list
 //     last-write-wins, merge.CompareLists). Because rewriting a list the destination already holds
-//     duplicates its elements, a partition holding a list is resolved against the destination on
-//     every write attempt, even under blind lww.
-//  3. TTLs are aged at write time, on every attempt, from the second each partition's page was
+//     duplicates its elements, a partition holding a list is resolved against the destination
+//     even under blind lww, and a re-sent write (10) sends only the runs of a list the destination
+//     does not hold yet (landedLists).
+//  3. TTLs are aged at write time, on every attempt (a re-send too), from the second each partition's page was
 //     requested (rows are dated by their page, not by when they were decoded, and a partition's
 //     later pages are restated as of its first): a copy never outlives its source by a wait (rate
 //     limit, destination read, backoff, rows waiting in the driver's page), and expires at most
@@ -52,7 +53,10 @@
 //     unreadable) is never recorded as shadowed, so a missing one is always reported; nor is
 //     anything the destination holds too much (a row, cell or element a resolver would delete:
 //     Difference.excess): only a source cell hidden by a newer deletion can be shadowed, and a
-//     record names the source version it excuses.
+//     record names the source version it excuses. Equal subrange hashes end a subrange only
+//     under a resolver that declares two identical sides resolve to no write
+//     (merge.EqualSides: lww, union, prefer-*, newest-by); under any other (a history's cap,
+//     a custom Decide override) every partition is compared by resolving.
 //  6. Expiries within merge.ExpiryTolerance (3 s) are the same: TTLs read a second or two apart
 //     never cause a rewrite, a bumped writetime, or a reported difference. Verify compares expiry
 //     instants, never raw remaining TTLs of two reads: each side's TTLs are dated by its own read
@@ -74,6 +78,17 @@
 //  9. A source row that exists by its marker alone stays a row: where its Write deletes the
 //     destination's cells (merge.Row.Marker), the marker is written too, at markerTS as for every
 //     key-only row, since the destination's row may have no marker (written by UPDATE only).
+//  10. A partition's write is decided once (destination read, resolution) and every retry re-sends
+//     the statements of that decision, same timestamps (idempotent), never resolving again against
+//     what the failed attempt may have landed (prefer-destination would take its own half-write
+//     for the destination's partition; newest-by a half-written row for a tie). A failed decision
+//     (its destination read) is decided again: nothing was written.
+//  11. A partition sent in more than one batch (max_batch_bytes) is not atomic: it is recorded in
+//     flight (InFlightStore) before its first batch and cleared after its last. A resumed run, or
+//     the same run redoing the page, repairs a partition so left by union (no cell of either side
+//     is lost; the killed run's own decision for lww, union and prefer-destination) and names it
+//     (TableReport.InFlightRepaired); while a record is left, Verify is not clean and names it
+//     (TableVerification.InFlight). One batch (one partition, unlogged) is atomic in Cassandra.
 //
 // A copy is only complete if every instance of the application already writes both sides when it
 // starts: a row an instance writes to the source alone after forklift passed its token range is

@@ -43,7 +43,8 @@ func (j *Job) checkGrants(ctx context.Context, write bool) error {
 }
 
 // checkpointNeeds is what the checkpoint keyspace asks of the destination's role: MODIFY and
-// SELECT on it, CREATE on it when its progress table is missing, CREATE on all keyspaces when it is missing.
+// SELECT on it, CREATE on it when its progress or in-flight table is missing, CREATE on all
+// keyspaces when it is missing.
 func (j *Job) checkpointNeeds(ctx context.Context) ([]cqlconn.Need, error) {
 	ks, why := j.cfg.CheckpointKeyspace, "checkpoint keyspace"
 	exists, err := keyspaceExists(ctx, j.dst, ks)
@@ -58,7 +59,11 @@ func (j *Job) checkpointNeeds(ctx context.Context) ([]cqlconn.Need, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !progress {
+	inflight, err := tableExists(ctx, j.dst, ks, inFlightTable)
+	if err != nil {
+		return nil, err
+	}
+	if !progress || !inflight {
 		needs = append(needs, cqlconn.Need{Permission: "CREATE", Keyspace: ks, Why: why + " (to create its tables)"})
 	}
 	return needs, nil

@@ -67,6 +67,10 @@ func (j *Job) Repair(ctx context.Context, opts RepairOptions) (*RepairReport, er
 	if len(items) == 0 {
 		rep.After = found
 		rep.Copied.Finished = time.Now().UTC()
+		if !found.Clean {
+			// Only partitions left in flight by a killed run remain: a resumed run repairs them.
+			return rep, fmt.Errorf("%w: partitions left half-written by a killed run remain (in_flight): run --resume repairs them", ErrDifferences)
+		}
 		return rep, nil
 	}
 	c, err := j.newCopier(ctx, "repair", len(items), rep.Copied.Started.UnixMicro())

@@ -35,6 +35,9 @@ type TableReport struct {
 	Statements  int64            `json:"statements"`
 	Conflicts   map[string]int64 `json:"conflicts,omitempty"` // by column
 	Quarantined int64            `json:"quarantined"`
+	// InFlightRepaired names (key in hex) the partitions a killed run left half-written (in
+	// flight) that this resumed run repaired by union: see InFlightStore.
+	InFlightRepaired []string `json:"in_flight_repaired,omitempty"`
 }
 
 // tableStats is a TableReport being filled by many workers.
@@ -43,6 +46,13 @@ type tableStats struct {
 
 	mu        sync.Mutex
 	conflicts map[string]int64
+	repaired  []string // partitions in flight repaired (keyString)
+}
+
+func (s *tableStats) addRepaired(key [][]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.repaired = append(s.repaired, keyString(key))
 }
 
 func (s *tableStats) addConflicts(m *metrics, table string, cs []merge.Conflict) {
@@ -66,6 +76,8 @@ func (s *tableStats) report(t *table, ranges int) TableReport {
 	r := TableReport{Table: t.Name(), Resolver: t.cfg.Resolver, Blind: t.blind, Ranges: ranges,
 		RangesDone: int(s.RangesDone.Load()), Rows: s.Rows.Load(), Partitions: s.Partitions.Load(),
 		Statements: s.Statements.Load(), Quarantined: s.Quarantined.Load()}
+	r.InFlightRepaired = append([]string(nil), s.repaired...)
+	sort.Strings(r.InFlightRepaired)
 	if len(s.conflicts) > 0 {
 		r.Conflicts = map[string]int64{}
 		for k, v := range s.conflicts {

@@ -47,6 +47,11 @@ func backoff(n int) time.Duration {
 // retry runs f until it succeeds, fails with a non-retryable error, or has failed retries+1 times.
 // onRetry is told of each retried error.
 func retry(ctx context.Context, retries int, onRetry func(error), f func() error) error {
+	return retryWait(ctx, retries, onRetry, backoff, f)
+}
+
+// retryWait is retry waiting wait(n) before retry attempt n.
+func retryWait(ctx context.Context, retries int, onRetry func(error), wait func(n int) time.Duration, f func() error) error {
 	for n := 0; ; n++ {
 		err := f()
 		if err == nil || !retryable(err) || n >= retries || ctx.Err() != nil {
@@ -58,7 +63,7 @@ func retry(ctx context.Context, retries int, onRetry func(error), f func() error
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(backoff(n)):
+		case <-time.After(wait(n)):
 		}
 	}
 }

@@ -58,6 +58,18 @@ func (j *Job) Run(ctx context.Context, opts RunOptions) (*RunReport, error) {
 	}
 	defer c.Close()
 	c.noReadAhead = opts.NoReadAhead
+	if fs, ok := store.(InFlightStore); ok {
+		c.inflight, c.run = fs, cfg.RunID
+		if opts.Resume {
+			if c.recover, err = loadRecovery(ctx, fs, cfg.RunID, j.tables); err != nil {
+				return nil, err
+			}
+			if n := len(c.recover); n > 0 {
+				j.log.Warn("forklift run resumes over partitions a killed run left half-written; they are repaired by union when reached",
+					"run", cfg.RunID, "partitions", n)
+			}
+		}
+	}
 	c.tr.done.Store(int64(owned - len(items)))
 	runErr := c.copyAll(ctx, items, progressOptions{opts.Progress, opts.ProgressInterval}, func(sctx context.Context, w *work, last, rows int64, done bool) error {
 		return store.Save(sctx, Checkpoint{Run: cfg.RunID, Table: w.t.Name(), Range: w.r, Last: last, Rows: rows, Done: done})

@@ -33,26 +33,30 @@ type VerifyReport struct {
 	Tables   []TableVerification `json:"tables"`
 	Missing  int64               `json:"missing"`
 	Mismatch int64               `json:"mismatched"`
-	// Clean is true when no table has a missing or mismatched cell: superseded cells (the
-	// destination holds something newer) and quarantined partitions are not differences.
+	// Clean is true when no table has a missing or mismatched cell, nor a partition a killed run
+	// left in flight (TableVerification.InFlight): superseded cells (the destination holds
+	// something newer) and quarantined partitions are not differences.
 	Clean bool `json:"clean"`
 }
 
 // TableVerification is one table's verify result. Counts are of cells (a missing key-only row
 // counts one); Ranges lists the subranges holding real differences, which Repair re-copies.
 type TableVerification struct {
-	Table            string       `json:"table"`
-	Resolver         string       `json:"resolver"`
-	Subranges        int          `json:"subranges"`
-	SubrangesEqual   int          `json:"subranges_equal"` // hashes equal: not compared further
-	SourceRows       int64        `json:"source_rows"`
-	Missing          int64        `json:"missing"`
-	Mismatched       int64        `json:"mismatched"`
-	Superseded       int64        `json:"superseded"`
-	Shadowed         int64        `json:"shadowed"` // of Superseded: proved shadowed by a repair (see ShadowStore)
-	Quarantined      int64        `json:"quarantined"`
-	Samples          []Difference `json:"samples,omitempty"`
-	DifferingRanges  []TokenRange `json:"differing_ranges,omitempty"`
+	Table           string       `json:"table"`
+	Resolver        string       `json:"resolver"`
+	Subranges       int          `json:"subranges"`
+	SubrangesEqual  int          `json:"subranges_equal"` // hashes equal: not compared further
+	SourceRows      int64        `json:"source_rows"`
+	Missing         int64        `json:"missing"`
+	Mismatched      int64        `json:"mismatched"`
+	Superseded      int64        `json:"superseded"`
+	Shadowed        int64        `json:"shadowed"` // of Superseded: proved shadowed by a repair (see ShadowStore)
+	Quarantined     int64        `json:"quarantined"`
+	Samples         []Difference `json:"samples,omitempty"`
+	DifferingRanges []TokenRange `json:"differing_ranges,omitempty"`
+	// InFlight names (key in hex) the partitions a killed run left half-written and no resumed
+	// run has repaired yet (see InFlightStore): the table is not clean while any is left.
+	InFlight         []string `json:"in_flight,omitempty"`
 	samplesPerKind   map[string]int
 	mu               *sync.Mutex
 	maxSamplesByKind int
@@ -108,12 +112,17 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 	if err != nil {
 		return rep, err
 	}
+	inflight, err := j.inFlightOf(ctx)
+	if err != nil {
+		return rep, err
+	}
 	rep.Tables = make([]TableVerification, len(tables))
 	for i, t := range tables {
 		rep.Tables[i] = TableVerification{Table: t.Name(), Resolver: t.cfg.Resolver, samplesPerKind: map[string]int{},
 			maxSamplesByKind: cfg.VerifySamples, mu: &sync.Mutex{}}
 		tvp := &rep.Tables[i]
 		tvp.collect = collect
+		tvp.InFlight = inflight[t.Name()]
 		if ss := j.shadows(); ss != nil {
 			ids, err := ss.LoadShadowed(ctx, cfg.RunID, t.Name())
 			if err != nil {
@@ -173,7 +182,11 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 			"mismatched", tv.Mismatched, "superseded", tv.Superseded, "quarantined", tv.Quarantined,
 			"subranges_equal", tv.SubrangesEqual, "subranges", tv.Subranges)
 	}
-	rep.Clean = rep.Missing == 0 && rep.Mismatch == 0
+	inFlight := 0
+	for i := range rep.Tables {
+		inFlight += len(rep.Tables[i].InFlight)
+	}
+	rep.Clean = rep.Missing == 0 && rep.Mismatch == 0 && inFlight == 0
 	if err != nil {
 		if ctx.Err() != nil {
 			return rep, fmt.Errorf("%w: %v", ErrInterrupted, err)
@@ -181,37 +194,42 @@ func (j *Job) verify(ctx context.Context, shard Shard, progress progressOptions,
 		return rep, err
 	}
 	if !rep.Clean {
-		return rep, fmt.Errorf("%w: %d missing, %d mismatched cells", ErrDifferences, rep.Missing, rep.Mismatch)
+		return rep, fmt.Errorf("%w: %d missing, %d mismatched cells, %d partitions left half-written by a killed run (in flight: resume the run)",
+			ErrDifferences, rep.Missing, rep.Mismatch, inFlight)
 	}
 	return rep, nil
 }
 
 // verifySubrange hashes both sides of r under the run's key and, where they differ, compares
-// partition by partition.
+// partition by partition. Equal hashes end the subrange only under a resolver for which identical
+// sides mean nothing to write (hashShortcut); under any other the hashes could not end it, so they
+// are not computed and every subrange is compared by resolving.
 func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerification, r TokenRange, tr *tracker, key *subrangeKey) error {
 	cfg := &j.cfg
-	var sh, dh subrangeSum
-	var srcRows int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize, key)
-		return
-	})
-	g.Go(func() (err error) {
-		dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key)
-		return
-	})
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	tr.rows.Add(srcRows)
-	if sh == dh {
-		tv.mu.Lock()
-		tv.Subranges++
-		tv.SubrangesEqual++
-		tv.SourceRows += srcRows
-		tv.mu.Unlock()
-		return nil
+	if t.hashShortcut() {
+		var sh, dh subrangeSum
+		var srcRows int64
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			sh, srcRows, err = hashRange(gctx, j.src, t, t.selectRange, r, cfg.PageSize, key)
+			return
+		})
+		g.Go(func() (err error) {
+			dh, _, err = hashRange(gctx, j.dst, t, t.selectDstRange, r, cfg.PageSize, key)
+			return
+		})
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		tr.rows.Add(srcRows)
+		if subrangeEqual(t, sh, dh) {
+			tv.mu.Lock()
+			tv.Subranges++
+			tv.SubrangesEqual++
+			tv.SourceRows += srcRows
+			tv.mu.Unlock()
+			return nil
+		}
 	}
 	c := counts{shadowed: tv.shadowed, collect: tv.collect}
 	src := openStream(ctx, j.src, t, t.selectRange, r, cfg.PageSize)
@@ -244,6 +262,18 @@ func (j *Job) verifySubrange(ctx context.Context, t *table, tv *TableVerificatio
 	}
 	return nil
 }
+
+// hashShortcut reports whether equal subrange hashes may count a subrange equal without comparing
+// it: only when t's resolver declares that two identical sides resolve to no write
+// (merge.WritesNothingOnEqualSides: lww, union, prefer-*, newest-by). Identical sides are not
+// "nothing to write" for a resolver that changes equal inputs (a history's cap, a scrub, a custom
+// Decide override): verify's promise, clean only when resolving the source against the
+// destination writes nothing, then needs the resolver asked for every partition.
+func (t *table) hashShortcut() bool { return merge.WritesNothingOnEqualSides(t.resolver) }
+
+// subrangeEqual is verify's shortcut: a subrange whose two sides hash alike is counted equal, and
+// not compared, only under a resolver for which that means nothing to write (hashShortcut).
+func subrangeEqual(t *table, sh, dh subrangeSum) bool { return t.hashShortcut() && sh == dh }
 
 // partSource yields partitions in token order (a partitionStream); nil at the end. at is the Unix
 // second the partition next last returned was read at: its remaining TTLs are stated as of then.

@@ -19,6 +19,11 @@
 //   - quarantine (resolver, options, columns or max-conflicts): wraps another resolver and sets
 //     aside, unwritten, the partitions whose sides disagree beyond the rule.
 //
+// EqualSides: a resolver declares (EqualSidesWriteNothing) that two identical sides resolve to no
+// write and no quarantine; every built-in does (a quarantine when its inner resolver does). A
+// resolver that changes identical inputs (a history's cap, a Decide override) must not: forklift's
+// verify trusts equal subrange hashes only for one that declares it (WritesNothingOnEqualSides).
+//
 // Collections inside lww and union: sets are unioned, maps merged key by key by writetime, lists
 // taken whole from the side written last (list element paths are timeuuids local to one cluster):
 // CompareLists is that rule, the same list being the same values with each element expiring alike.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -94,6 +95,9 @@ type CheckOptions struct {
 	// The library's contract asks SecondInvalidation ≥ TombstoneTTL + 2 × skew: a history whose
 	// composed skews breach it is a finding of the campaign (its configuration), not a violation.
 	TombstoneTTL, SecondInvalidation time.Duration
+	// ResendWindow is the writers' publishers' cachesync ResendWindow (0 = CampaignResendWindow;
+	// negative = off): a broker kill excuses a lost event only outside what they resend.
+	ResendWindow time.Duration
 }
 
 // Result is what the checker concludes.
@@ -233,7 +237,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		byKey[k] = ws
 	}
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
-	res.Violations = append(res.Violations, explainOutcomes(f, byKey)...)
+	vs, fs := explainOutcomes(f, byKey)
+	res.Violations = append(res.Violations, vs...)
+	res.Findings = append(res.Findings, fs...)
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
 	invoked := map[string]bool{}   // operation ids: each invoked once, completed after its invoke
 	completed := map[string]bool{} // operation ids completed: each has one outcome
@@ -356,13 +362,14 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		histEnd = max(histEnd, op.Time)
 	}
 	lagFindings := map[string]int{}
+	resent := resentAfterOutage(ops, h, cmp.Or(opt.ResendWindow, CampaignResendWindow))
 	for _, region := range sortedKeys(f.Cache) {
 		bound := opt.SecondInvalidation + agentWindow
 		if opt.SecondInvalidation <= 0 {
 			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
 		}
-		brokerLost := killLoses(faults, bound, region, writers, "elasticmq", "elasticmq-"+short(region))
-		cacheLost := killLoses(faults, bound, region, writers, "memcached-"+short(region))
+		brokerLost := killLoses(faults, bound, region, writers, resent, "elasticmq", "elasticmq-"+short(region))
+		cacheLost := killLoses(faults, bound, region, writers, nil, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -441,10 +448,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			case src.Outcome == Fail:
 				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s, which was not applied (%s)", region, key, e.Value, src.Invoke.ID, src.End.Err), Ops: []Op{src.Invoke, src.End}})
 				continue
-			case src.Outcome == OK && src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
-				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
+			case src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
+				// The set's version as recorded — acknowledged, or of unknown outcome (Set returns
+				// the version it made with its error): an entry of its value carries that version.
+				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s (%s) returned version %d %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Outcome, src.End.TS, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
-			case src.Outcome != OK && e.Version.Micros > (cmp.Or(src.End.Time, histEnd)+int64(skew)+int64(time.Second))/1000:
+			case src.Outcome != OK && src.End.TS <= 0 && e.Version.Micros > (cmp.Or(src.End.Time, histEnd)+int64(skew)+int64(time.Second))/1000:
 				// A set of unknown outcome: its version is the writing client's clock when it made
 				// it (cachesync.Version), a hybrid clock that follows only versions other clocks
 				// made: at most the set's completion time plus the history's largest composed
@@ -466,12 +475,12 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				}
 			}
 			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if cacheLost(newest.End.Time, newest.Invoke.Region) {
+				if cacheLost(newest.End.Time, newest.Invoke.Region, newest.Invoke.Process) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
 						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
 					continue
 				}
-				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region) {
+				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region, newest.Invoke.Process) {
 					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
 					continue
 				}
@@ -523,8 +532,21 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		case d.Backlog > 0 || d.Err != "":
 			add(Violation{Check: "drain", What: fmt.Sprintf("%s: replay log not drained after healing: %d writes still waiting (%s)", d.Process, d.Backlog, d.Err)})
 		}
-		if ok && d.Leaked > 0 {
-			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", d.Process, d.Leaked)})
+	}
+	// The promise "no dualwrite/cachesync goroutine after Close" is per Close: every incarnation's
+	// Drained line is read, not only the last one's (a later clean Close does not undo a leak
+	// measured in another process).
+	for _, op := range h {
+		if op.Type == Drained && strings.HasPrefix(op.Process, "writer-") && op.Leaked > 0 {
+			add(Violation{Check: "goroutines", What: fmt.Sprintf("%s: %d goroutines still running after Close of its dualwrite session and cachesync publisher (their stacks are in its log)", op.Process, op.Leaked), Ops: []Op{op}})
+		}
+	}
+	// Every writer the final state names (its spill, one per writer configuration) must have recorded
+	// operations: a writer silent from its start (stuck before its first line, its history lost)
+	// exercised nothing, and 0 violations over it would be a verdict on no traffic.
+	for _, wr := range namedWriters(f) {
+		if _, ok := lastInc[wr]; !ok {
+			add(Violation{Check: "drain", What: fmt.Sprintf("%s, named by the final state (its publisher spill), recorded no operation: it never reported its start or its end (stuck, or died)", wr)})
 		}
 	}
 	for _, dir := range sortedKeys(f.Pending) {
@@ -837,7 +859,7 @@ type invalidated struct {
 //     through that queue; in the writer's own region the first event is a direct delete and only
 //     the second goes through it, which matters only when the region's fills read a follower that
 //     lags the acknowledgement (fillsSeeWrite false).
-func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(at int64, from string) bool) (why string, newest *Completed, invs []invalidated) {
+func staleExplained(ops []Completed, k int, src writeOp, db RowState, region string, brokerLost func(at int64, from, proc string) bool) (why string, newest *Completed, invs []invalidated) {
 	key := RowKey(k)
 	var cands []*Completed // the writes superseding src that may have applied where region's fills read
 	for i := range ops {
@@ -868,7 +890,7 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 		if own(c) && fillsSeeWrite(region, c.Invoke.Phase) {
 			return false // the direct delete removed every older fill; later fills read c
 		}
-		return brokerLost(d.End.Time, c.Invoke.Region)
+		return brokerLost(d.End.Time, c.Invoke.Region, d.Invoke.Process)
 	}
 	// out reports whether c's events went out to region: its invalidation completed, or (another
 	// region) it returned the local memcached's error with the events sent.
@@ -1319,6 +1341,26 @@ func lastBrokerRestart(h []Op, region string) int64 {
 // visible at all.
 const agentWindow = 10 * time.Second
 
+// namedWriters returns the writers the final state names by their publisher spill
+// "replay-<name>-spill" (SpillDrained: one per writer configuration the campaign ran; Spill), as
+// "writer-<name>". (Pending is not read: a replay directory exists only once a writer opened it.)
+func namedWriters(f Final) []string {
+	names := map[string]bool{}
+	add := func(dir string) {
+		base := strings.TrimSuffix(filepath.Base(dir), "-spill")
+		if n, ok := strings.CutPrefix(base, "replay-"); ok && n != "" && !strings.Contains(n, "-") {
+			names["writer-"+n] = true
+		}
+	}
+	for d := range f.SpillDrained {
+		add(d)
+	}
+	for d := range f.Spill {
+		add(d)
+	}
+	return sortedKeys(names)
+}
+
 // killLoses returns whether a kill -9 of one of targets (region's broker's in-memory queue, its
 // cache) could have lost an event bound for region from a writer of region from, sent at a given
 // time: the kill began after it, within the time the event may have waited to be applied — bound
@@ -1329,14 +1371,18 @@ const agentWindow = 10 * time.Second
 // from from). A fault elsewhere holds nothing bound for region; a kill minutes after the event,
 // with nothing on its path holding it, found the queue without it: the agent had applied it long
 // before. writers maps each writer (writer-eu) to its region.
-func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, targets ...string) func(at int64, from string) bool {
-	var kills []int64
+//
+// resent (nil: none) reports whether the publisher of process proc sent again, after the kill
+// [start, end], an event it had accepted at at (cachesync's ResendWindow): such a kill loses
+// nothing of it, and only a kill the contract allows to lose the event excuses its loss.
+func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, resent func(at, start, end int64, proc string) bool, targets ...string) func(at int64, from, proc string) bool {
+	var kills []window
 	for _, w := range faults {
 		if w.kind == KindKill && slices.Contains(targets, w.target) {
-			kills = append(kills, w.start)
+			kills = append(kills, w)
 		}
 	}
-	return func(at int64, from string) bool {
+	return func(at int64, from, proc string) bool {
 		path := []string{"elasticmq", "elasticmq-" + short(region), "agent-" + short(region), "memcached-" + short(region)}
 		for wr, r := range writers {
 			if r == from {
@@ -1358,9 +1404,49 @@ func killLoses(faults windows, bound time.Duration, region string, writers map[s
 		for _, w := range on {
 			all = append(all, w.target)
 		}
-		for _, t := range kills {
-			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound {
+		for _, k := range kills {
+			t := k.start
+			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound &&
+				(resent == nil || !resent(at, k.start, k.end, proc)) {
 				return true
+			}
+		}
+		return false
+	}
+}
+
+// resentAfterOutage returns whether a publisher resent, after a broker kill [start, end], an
+// event it had accepted at at — cachesync's promise (PublisherOptions.ResendWindow): when SQS
+// refuses sends, the events it accepted during ResendWindow before are sent again once it takes
+// sends again. It holds when all of: the publisher's process proc sent during the kill (a cache
+// event it invoked in [start, end): the refusal that opens the outage, and the first such send
+// is no earlier), that first refused send came at most window after at (the event was accepted
+// at or after its invalidation completed, so inside the window), and proc was still running
+// after the kill ended (a later line of it: the recovery's send) or closed after that send (its
+// Drained line: Close spilled what it set aside, for the next publisher to send). Otherwise the contract allows the loss (no outage seen, the event older than the
+// window, the publisher gone with its memory). window ≤ 0: no resend.
+func resentAfterOutage(ops []Completed, h []Op, window time.Duration) func(at, start, end int64, proc string) bool {
+	lastLine := map[string]int64{}
+	closed := map[string]int64{} // process -> its Drained line: Close spilled what it set aside
+	for _, op := range h {
+		lastLine[op.Process] = max(lastLine[op.Process], op.Time)
+		if op.Type == Drained {
+			closed[op.Process] = op.Time
+		}
+	}
+	sends := map[string][]int64{} // process -> invoke times of its cache events, in order
+	for _, c := range ops {
+		if c.Invoke.F == FCacheSet || c.Invoke.F == FCacheDel {
+			sends[c.Invoke.Process] = append(sends[c.Invoke.Process], c.Invoke.Time)
+		}
+	}
+	return func(at, start, end int64, proc string) bool {
+		if window <= 0 || proc == "" {
+			return false
+		}
+		for _, t := range sends[proc] {
+			if t >= start && t < end {
+				return t-at <= int64(window) && (lastLine[proc] > end || closed[proc] >= t)
 			}
 		}
 		return false

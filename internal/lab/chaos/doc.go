@@ -67,18 +67,22 @@
 //     another of its keys shows it on the same side, diverged when another side shows it (the
 //     island and the global keyspace disagreeing on an EU write of unknown outcome). With several
 //     writes of unknown outcome sharing keys, some choice of which applied — each wholly, on every
-//     side that receives it, or nowhere — must explain the final state (explainOutcomes: a search
-//     over the choices of each group of at most 12 such writes; a cell no choice explains, a
-//     lost acknowledged write, is set aside and reported on its own): none is diverged, or
-//     torn-batch when no choice explains one side alone.
+//     side that receives it, or nowhere — must explain the final state (explainOutcomes: no group
+//     is skipped; only the writes that can change a cell are its variables, independent
+//     components are searched apart, depth-first, newest write first, each cell checked forward
+//     after each choice; a
+//     component out of searchBudget is a Finding naming its writes, never clean by omission; a
+//     cell no choice explains, a lost acknowledged write, is set aside and reported on its own):
+//     none is diverged, or torn-batch when no choice explains one side alone.
 //  2. diverged: the global keyspace's datacenters hold the same cells with the same writetimes
 //     (and forklift verify, island -> global with lww, finds nothing missing but island cells a
 //     newer delete from another region removed, which it cannot see). stale-cache: every live cache entry of a row is
 //     the database's value of that row, and every cache-only entry is the newest acknowledged set
 //     or delete of its key, or newer, with the version its own set returned (version), never a
-//     failed set's value nor another key's, and — for a set of unknown outcome — with a version no
-//     later than the set's completion plus the history's largest composed skew and a second (a
-//     hybrid clock follows only versions other clocks made); a stale entry is explained only by
+//     failed set's value nor another key's, and — for a set of unknown outcome — with the version
+//     the history records for it (Set returns it with its error), or, when none is recorded, a
+//     version no later than the set's completion plus the history's largest composed skew and a
+//     second (a hybrid clock follows only versions other clocks made); a stale entry is explained only by
 //     the newest write superseding it that took effect, or may have, in the datacenter the
 //     region's fills read (not acknowledged; or its process died before its invalidation
 //     completed; or, in its writer's own region only, its invalidation returned the local
@@ -91,7 +95,10 @@
 //     agent's poll, visibility timeout and retry) of healthy time after the event, only the fault
 //     windows on the event's own path adding their length (its writer, the region's SQS server,
 //     agent and memcached, the WAN from its origin: killLoses); a kill minutes later, or after
-//     faults elsewhere, found the event applied. The entry is a Finding of the campaign
+//     faults elsewhere, found the event applied; nor a kill its publisher's ResendWindow covers
+//     (CheckOptions.ResendWindow, CampaignResendWindow: the publisher sent during the kill, at
+//     most the window after the event, and outlived the kill — it resent the event:
+//     resentAfterOutage). The entry is a Finding of the campaign
 //     (SecondInvalidation shorter than the replica lag its faults caused is outside cachesync's
 //     contract), not a Violation, only when every acknowledged write superseding it whose
 //     invalidation reached the region got to the region's replica later than its second
@@ -103,8 +110,10 @@
 //     returned or a fill read is one a write of that key wrote and had invoked by the time the
 //     read returned it, never another key's, nobody's or a definitely failed write's, nor that of
 //     a write of unknown outcome the final state shows applied on no side that receives it (each
-//     holds a cell it would have beaten; not judged when a Cassandra node was killed). stale-read
-//     of cache-only keys: no read in a region returns a value older (by version) than the
+//     holds a cell it would have beaten; not judged when a Cassandra node was killed); an empty
+//     value on a hit is judged like any other (the workload never writes one). stale-read
+//     of cache-only keys: no read in a region returns a value (of a set acknowledged or of
+//     unknown outcome, at its recorded version) older (by version) than the
 //     region's own acknowledged set or delete completed before it (both stored in its memcached
 //     before they return), unless its memcached was killed in between. stale-read: no cache read in a region returns a value older
 //     than a write whose invalidation (each cache-del names its causing write: Cause) by its own
@@ -116,7 +125,8 @@
 //  3. panic / drain / goroutines / dead-letter / spill / history: no child process panicked (its
 //     whole log is searched), every writer's replay
 //     log drained once the faults were healed, no goroutine of dualwrite or cachesync outlived the
-//     writer's Close of its session and publisher, no dead-letter file or cachesync dead-lettered
+//     writer's Close of its session and publisher in any incarnation, every writer the final
+//     state names (its publisher spill, Final.SpillDrained/Spill) recorded operations, no dead-letter file or cachesync dead-lettered
 //     event exists (the workload issues nothing a side or an agent could refuse), no cachesync
 //     spill holds events after the writers exited and the campaign's end-of-run publisher (opened
 //     on each writer's spill as a restarted writer would, spilldrain.go) had up to

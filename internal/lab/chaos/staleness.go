@@ -240,7 +240,7 @@ func staleness(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp, 
 	var rep StalenessReport
 	var during, calm []time.Duration
 	for _, c := range ops {
-		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" {
 			continue
 		}
 		rep.Reads++
@@ -355,7 +355,7 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 		}
 	}
 	for _, c := range ops {
-		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" {
 			continue
 		}
 		var k int
@@ -426,9 +426,12 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 		}
 	}
 	for _, c := range ops {
+		// A hit's value is judged whatever it is, the empty one too (the workload never writes an
+		// empty value, and Get answers the key's item or a miss: an empty hit is invented). A fill
+		// that read nothing (no row, an error before its read, no completion) records no value.
 		read := c.Invoke.F == FCacheGet && c.Outcome == OK && c.End.Err != "miss"
-		fill := c.Invoke.F == FCacheFill
-		if !(read || fill) || c.End.Value == "" {
+		fill := c.Invoke.F == FCacheFill && c.End.Type != "" && (c.End.Type != Fail || c.End.Value != "")
+		if !(read || fill) {
 			continue
 		}
 		what := "read"
@@ -479,7 +482,8 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 }
 
 // cacheOnlyStaleReads finds reads of cache-only keys that went back in time in a region: a read
-// returning the value of an acknowledged set older (by version) than a set or delete of the same
+// returning the value of a set (acknowledged, or of unknown outcome: judged by the version the
+// history records for it, Set returning it with its error) older (by version) than a set or delete of the same
 // key made in the reader's own region and acknowledged before the read began. cachesync's Set
 // and Delete store the value (or tombstone) at their version in the region's memcached before
 // they return, and an older event never overwrites a newer value; a value set in a region never
@@ -501,12 +505,12 @@ func cacheOnlyStaleReads(ops []Completed, cacheSets map[string]Completed, faults
 	var out []Violation
 	n := 0
 	for _, c := range ops {
-		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || c.End.Value == "" || strings.HasPrefix(c.Invoke.Key, "chaos-row:") {
+		if c.Invoke.F != FCacheGet || c.Outcome != OK || c.End.Err == "miss" || strings.HasPrefix(c.Invoke.Key, "chaos-row:") {
 			continue
 		}
 		src, ok := cacheSets[c.End.Value]
-		if !ok || src.Invoke.Key != c.Invoke.Key || src.Outcome != OK || src.End.TS <= 0 {
-			continue // judged by readValues, or its version unknown
+		if !ok || src.Invoke.Key != c.Invoke.Key || src.Outcome == Fail || src.End.TS <= 0 {
+			continue // judged by readValues, or its version unknown (a set of unknown outcome records its version when Set made one)
 		}
 		read := cachesync.Version{Micros: src.End.TS, Origin: src.Invoke.Region}
 		for _, w := range local[c.Invoke.Region+" "+c.Invoke.Key] {

@@ -379,8 +379,13 @@ func openWriterPublisher(ctx context.Context, cfg WriterConfig) (*cachesync.Publ
 	}
 	return cachesync.NewPublisherTo(ctx, dests, own, cachesync.PublisherOptions{
 		SecondInvalidation: cmp.Or(cfg.SecondInvalidation, SecondInvalidationFor(cfg.TombstoneTTL, 3*time.Second)), // ≥ TombstoneTTL + 2 × skew, as the option asks
-		SpillDir:           SpillDir(cfg), ResendWindow: 30 * time.Second})
+		SpillDir:           SpillDir(cfg), ResendWindow: CampaignResendWindow})
 }
+
+// CampaignResendWindow is the writers' publishers' ResendWindow: the events SQS accepted during
+// this long before it refuses sends are sent again once it takes them (the checker's broker-kill
+// excuse covers only what falls outside it).
+const CampaignResendWindow = 30 * time.Second
 
 // SpillDir is the cachesync spill directory of the writer cfg.
 func SpillDir(cfg WriterConfig) string { return cfg.ReplayDir + "-spill" }
