@@ -27,7 +27,7 @@ const (
 )
 
 var colOpNames = [...]string{"list append (l = l + ? or l += ?)", "list prepend (l = ? + l)", "list element set by index (l[i] = ?)",
-	"list element delete by index (DELETE l[i])", "whole-list write (l = ?, or INSERT of l) on a non-frozen list"}
+	"list element delete by index (DELETE l[i])", "whole-list write (l = ? or INSERT of l)"}
 
 // colOp is one such operation of a statement, on column (as written, unquoted).
 type colOp struct {
@@ -115,7 +115,7 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 					if s.m != nil {
 						s.m.refused.WithLabelValues(reasonNotIdempotent).Inc()
 					}
-					return fmt.Errorf("%w: %q is a %s on list column %s, which duplicates or misplaces elements when "+
+					return fmt.Errorf("%w: %q is a %s on (non-frozen) list column %s, which duplicates or misplaces elements when "+
 						"replayed after a failure in the %s phase; make the column a frozen<list> (one cell, idempotent), "+
 						"a set or a map, or run it in primary-only/secondary-only", ErrNotIdempotent, st.Stmt, colOpNames[c.kind], c.column, phase)
 				}
