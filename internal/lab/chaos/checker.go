@@ -237,7 +237,8 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 		byKey[k] = ws
 	}
 	add := func(v Violation) { res.Violations = append(res.Violations, v) }
-	vs, fs := explainOutcomes(f, byKey)
+	lostDisk := lostDiskWindow(h, faultWindows(h))
+	vs, fs := explainOutcomes(f, byKey, func(w writeOp, side string) bool { return w.c.End.Type == "" && lostDisk(w, side) != "" })
 	res.Violations = append(res.Violations, vs...)
 	res.Findings = append(res.Findings, fs...)
 	injecting := map[string]bool{} // kind/target -> a start recorded, its outcome not yet
@@ -305,7 +306,6 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			keys[k] = true
 		}
 	}
-	lostDisk := lostDiskWindow(h, faultWindows(h))
 	// Sides that hold the same writers' writes must hold the same cells (diverged).
 	groups := map[string][]string{}
 	for _, side := range sides {
@@ -1787,8 +1787,17 @@ func lostDiskWindow(h []Op, faults windows) func(w writeOp, side string) string 
 	deathOf := processDeaths(h, faults)
 	return func(w writeOp, side string) string {
 		c := w.c
-		if c.Outcome != OK || c.End.Time == 0 {
+		// An acknowledged write's follower copy was logged before its acknowledgement; a write
+		// still unanswered when the disk was lost (no completion: its process died in it) logged
+		// its copy no earlier than its invoke, and the application was never told it succeeded
+		// ("a write in flight when the process dies may be on the authoritative side only").
+		inFlight := c.End.Type == "" && c.Outcome == Info
+		if (c.Outcome != OK || c.End.Time == 0) && !inFlight {
 			return ""
+		}
+		from := c.End.Time
+		if inFlight {
+			from = c.Invoke.Time
 		}
 		_, follower := sidesOf(c.Invoke.Region, c.Invoke.Phase)
 		switch {
@@ -1800,15 +1809,19 @@ func lostDiskWindow(h []Op, faults windows) func(w writeOp, side string) string 
 			return ""
 		}
 		writer := writerName(c.Invoke.Process)
-		died := deathOf(c.Invoke.Process, c.End.Time)
+		died := deathOf(c.Invoke.Process, from)
 		for _, d := range disks[writer] {
 			if d.start != died || d.entries == 0 {
 				continue
 			}
-			window := handoffLossWindow() + time.Duration(faults.covered(c.End.Time, d.start, 0, globalService(c.Invoke.Region), writer))
-			if time.Duration(d.start-c.End.Time) <= window {
-				return fmt.Sprintf("write %s's follower copy (%s) was logged %s before its writer's disk was lost (kill-disk, %d entries): inside dualwrite's documented loss window (HandoffCopyAfter %s + a tick + a copy's time, %s here)",
-					c.Invoke.ID, follower, time.Duration(d.start-c.End.Time).Round(time.Millisecond), d.entries, WriterHandoffCopyAfter, window.Round(time.Millisecond))
+			window := handoffLossWindow() + time.Duration(faults.covered(from, d.start, 0, globalService(c.Invoke.Region), writer))
+			if time.Duration(d.start-from) <= window {
+				how := "logged"
+				if inFlight {
+					how = "unanswered, its copy logged at most"
+				}
+				return fmt.Sprintf("write %s's follower copy (%s) was %s %s before its writer's disk was lost (kill-disk, %d entries): inside dualwrite's documented loss window (HandoffCopyAfter %s + a tick + a copy's time, %s here)",
+					c.Invoke.ID, follower, how, time.Duration(d.start-from).Round(time.Millisecond), d.entries, WriterHandoffCopyAfter, window.Round(time.Millisecond))
 			}
 		}
 		return ""

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 )
@@ -137,7 +138,11 @@ var searchBudget = 1 << 20
 // choice), within searchBudget steps (a cell alone needs none: cellSatisfiable).
 // A component whose search runs out of the budget is returned as a finding (its cells not
 // judged), never passed over silently.
-func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, findings []string) {
+//
+// split(w, side) marks a write of unknown outcome that may have applied on the other sides and
+// not on side (an unanswered write whose follower copy was lost with its writer's disk: dualwrite
+// documents it on the authoritative side only): on side it is a choice of its own.
+func explainOutcomes(f Final, byKey map[int][]writeOp, split func(w writeOp, side string) bool) (out []Violation, findings []string) {
 	unknown := map[string]writeOp{}
 	keys := make([]int, 0, len(byKey))
 	for k := range byKey {
@@ -158,6 +163,26 @@ func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, finding
 		index[id] = i
 		tsOf[i] = unknown[id].ts
 	}
+	sideIndex := map[string]map[string]int{} // side -> index, a split write's own choice there
+	nwrites := len(ids)
+	for _, side := range sortedKeys(f.Rows) {
+		idx, cloned := index, false
+		for _, id := range ids[:nwrites] {
+			w := unknown[id]
+			if split == nil || !split(w, side) {
+				continue
+			}
+			if !cloned {
+				idx, cloned = maps.Clone(index), true
+			}
+			pseudo := id + " on " + side
+			idx[id] = len(ids)
+			ids = append(ids, pseudo)
+			tsOf = append(tsOf, w.ts)
+			unknown[pseudo] = w
+		}
+		sideIndex[side] = idx
+	}
 	// The cells the writes of unknown outcome touch, on the sides that receive them, with the
 	// writes relevant to each.
 	var cells []outcomeCell
@@ -173,9 +198,9 @@ func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, finding
 			if !touched {
 				continue
 			}
-			cells = append(cells, outcomeCell{side: side, k: k, vars: relevantVars(ws, k, "", index)})
+			cells = append(cells, outcomeCell{side: side, k: k, vars: relevantVars(ws, k, "", sideIndex[side])})
 			for _, e := range elementsOf(ws, k, f.Rows[side][k].Tags) {
-				cells = append(cells, outcomeCell{side: side, k: k, elem: e, vars: relevantVars(ws, k, e, index)})
+				cells = append(cells, outcomeCell{side: side, k: k, elem: e, vars: relevantVars(ws, k, e, sideIndex[side])})
 			}
 		}
 	}
@@ -184,7 +209,7 @@ func explainOutcomes(f Final, byKey map[int][]writeOp) (out []Violation, finding
 			if w.c.Outcome == OK {
 				return true
 			}
-			i, ok := index[w.c.Invoke.ID]
+			i, ok := sideIndex[c.side][w.c.Invoke.ID]
 			return ok && applied[i]
 		})
 	}

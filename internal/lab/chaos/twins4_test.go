@@ -136,7 +136,7 @@ func TestChk4SearchAgreesWithTheExhaustiveOne(t *testing.T) {
 		}
 		f := Final{Rows: map[string]map[int]RowState{globalSide("us-east-1"): rows}}
 		want := exhaustiveVerdict(f, byKey)
-		vs, fs := explainOutcomes(f, byKey)
+		vs, fs := explainOutcomes(f, byKey, nil)
 		if len(fs) > 0 {
 			t.Fatalf("iteration %d: findings %v on a group of at most %d writes", iter, fs, n)
 		}
@@ -191,7 +191,7 @@ func TestChk4UnsearchableGroupIsAFinding(t *testing.T) {
 		b.w("writer-us#0", fmt.Sprintf("x%02d", i), Info, 20, time.Millisecond, Mut{F: FAdd, K: 1, Elem: "e"}, Mut{F: FRemove, K: 2, Elem: "f"})
 	}
 	f := Final{Rows: map[string]map[int]RowState{globalSide("us-east-1"): {1: {Tags: []string{"e"}}, 2: {Tags: []string{"f"}}}}}
-	vs, fs := explainOutcomes(f, byKeyOf(b.ops))
+	vs, fs := explainOutcomes(f, byKeyOf(b.ops), nil)
 	if len(vs) != 0 || len(fs) != 1 || !strings.Contains(fs[0], "not judged") || !strings.Contains(fs[0], "x23") {
 		t.Fatalf("a group of 24 writes the search cannot finish: violations %v, findings %v; want one finding naming them, not judged", vs, fs)
 	}
@@ -280,7 +280,7 @@ func TestChk4LargeComponentDecided(t *testing.T) {
 		}
 		f := Final{Rows: map[string]map[int]RowState{globalSide("us-east-1"): {
 			1: row("v1-17", 27), 2: row(fmt.Sprintf("v2-%d", k2), int64(10+k2))}}}
-		vs, fs := explainOutcomes(f, byKeyOf(b.ops))
+		vs, fs := explainOutcomes(f, byKeyOf(b.ops), nil)
 		if len(fs) != 0 || (k2 == 17) != (len(vs) == 0) || (k2 == 23 && vs[0].Check != "torn-batch") {
 			t.Fatalf("key 2 from batch %d: violations %v, findings %v", k2, vs, fs)
 		}
@@ -363,7 +363,7 @@ func TestChk4LargeRandomStatesExplained(t *testing.T) {
 			rows[k] = r
 		}
 		f := Final{Rows: map[string]map[int]RowState{globalSide("us-east-1"): rows, globalSide("eu-west-1"): rows}}
-		if vs, fs := explainOutcomes(f, byKey); len(vs) != 0 || len(fs) != 0 {
+		if vs, fs := explainOutcomes(f, byKey, nil); len(vs) != 0 || len(fs) != 0 {
 			t.Fatalf("iteration %d: a state made by whole writes: violations %v, findings %v", iter, vs, fs)
 		}
 	}
