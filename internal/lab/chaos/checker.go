@@ -369,7 +369,7 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			bound = time.Minute + agentWindow // unknown (a history checked without the run's configuration): a minute
 		}
 		brokerLost := killLoses(faults, bound, region, writers, resent, "elasticmq", "elasticmq-"+short(region))
-		cacheLost := killLoses(faults, bound, region, writers, nil, "memcached-"+short(region))
+		cacheLostAfter := killAfter(faults, bound, region, writers, nil, "memcached-"+short(region))
 		for _, key := range sortedKeys(f.Cache[region]) {
 			e := f.Cache[region][key]
 			var k int
@@ -448,6 +448,9 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 			case src.Outcome == Fail:
 				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s, which was not applied (%s)", region, key, e.Value, src.Invoke.ID, src.End.Err), Ops: []Op{src.Invoke, src.End}})
 				continue
+			case src.Invoke.Region != region && sentOnlyInvalidation(src):
+				add(Violation{Check: "failed-write", What: fmt.Sprintf("%s cache %s holds %q, the value of set %s made in %s, whose only event was an invalidation (%s): no event carried the value", region, key, e.Value, src.Invoke.ID, src.Invoke.Region, src.End.Err), Ops: []Op{src.Invoke, src.End}})
+				continue
 			case src.End.TS > 0 && (e.Version.Micros != src.End.TS || e.Version.Origin != src.Invoke.Region): // the op log has no Version.Writer
 				// The set's version as recorded — acknowledged, or of unknown outcome (Set returns
 				// the version it made with its error): an entry of its value carries that version.
@@ -465,27 +468,44 @@ func Check(h []Op, f Final, opt CheckOptions) Result {
 				add(Violation{Check: "version", What: fmt.Sprintf("%s cache %s holds %q with version %d %s; its set %s was made in %s", region, key, e.Value, e.Version.Micros, e.Version.Origin, src.Invoke.ID, src.Invoke.Region), Ops: []Op{src.Invoke, src.End}})
 				continue
 			}
-			var newest *Completed
+			// Every set or delete of the key newer than the entry that reached region removed
+			// it there (a newer value, a tombstone, an invalidation at its version): an
+			// acknowledged one, or one whose error says its event went out (cachesync's
+			// failedWrite). Each one must be excused on its own — any one unexcused rules the
+			// entry out (an older value never overwrites a newer version or tombstone):
+			//   - another region's: its events were lost in a kill -9 of the broker (brokerLost);
+			//   - the region's own whose local store failed: only its second event (own queue)
+			//     reaches region, lost the same way;
+			//   - any: region's memcached was killed after it, while an event CARRYING THE
+			//     ENTRY'S VALUE (src's first or second event) could still arrive after the kill
+			//     (a kill empties memcached; only such an event writes the value back).
+			eV := e.Version
+			srcEnd := cmp.Or(src.End.Time, histEnd)
+			valueSent := !sentOnlyInvalidation(src)
 			for i := range ops {
 				c := &ops[i]
-				if c.Invoke.Key == key && (c.Invoke.F == FCacheSet || c.Invoke.F == FCacheDel) && c.Outcome == OK && c.End.TS > 0 {
-					if newest == nil || (cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}).Less(cachesync.Version{Micros: c.End.TS, Origin: c.Invoke.Region}) {
-						newest = c
-					}
-				}
-			}
-			if newest != nil && e.Version.Less(cachesync.Version{Micros: newest.End.TS, Origin: newest.Invoke.Region}) {
-				if cacheLost(newest.End.Time, newest.Invoke.Region, newest.Invoke.Process) {
-					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID),
-						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone); an older event arrived after the restart"})
+				if c.Invoke.Key != key || (c.Invoke.F != FCacheSet && c.Invoke.F != FCacheDel) || c.Invoke.ID == src.Invoke.ID || c.End.TS <= 0 {
 					continue
 				}
-				if newest.Invoke.Region != region && brokerLost(newest.End.Time, newest.Invoke.Region, newest.Invoke.Process) {
-					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, newest.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
+				if c.Outcome != OK && !(c.Outcome == Info && eventWentOut(*c)) {
 					continue
 				}
-				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s); a newer %s (version %d %s) was acknowledged",
-					region, key, e.Value, e.Version.Micros, e.Version.Origin, newest.Invoke.F, newest.End.TS, newest.Invoke.Region), Ops: []Op{src.Invoke, newest.Invoke}})
+				cv := cachesync.Version{Micros: c.End.TS, Origin: c.Invoke.Region}
+				if !eV.Less(cv) {
+					continue
+				}
+				switch {
+				case valueSent && cacheLostAfter(srcEnd, c.End.Time, src.Invoke.Region, src.Invoke.Process):
+					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, c.Invoke.ID),
+						Why: "memcached in " + region + " was killed after it, losing the newer value (or its tombstone), while an event of set " + src.Invoke.ID + "'s value could still arrive after the restart"})
+					continue
+				case (c.Invoke.Region != region || c.Outcome != OK) && brokerLost(c.End.Time, c.Invoke.Region, c.Invoke.Process):
+					res.Explained = append(res.Explained, Explained{What: fmt.Sprintf("%s cache %s older than op %s", region, key, c.Invoke.ID), Why: "ElasticMQ was killed after it: its in-memory queue lost the event"})
+					continue
+				}
+				add(Violation{Check: "stale-cache", What: fmt.Sprintf("%s cache %s holds %q (version %d %s); a newer %s %s (version %d %s, %s) reached it",
+					region, key, e.Value, e.Version.Micros, e.Version.Origin, c.Invoke.F, c.Invoke.ID, c.End.TS, c.Invoke.Region, c.Outcome), Ops: []Op{src.Invoke, c.Invoke, c.End}})
+				break
 			}
 		}
 	}
@@ -937,6 +957,14 @@ func eventWentOut(d Completed) bool {
 	return d.End.Type != "" && strings.Contains(d.End.Err, "(the event went out)") && !strings.Contains(d.End.Err, "\n")
 }
 
+// sentOnlyInvalidation reports whether cache set c returned cachesync's failedWrite error for a
+// set: its local store failed and the only event it published was an invalidation at its
+// version, never its value ("invalidate … locally (the event went out)", a refused publish joined
+// to it or not) — so its value reached no other region.
+func sentOnlyInvalidation(c Completed) bool {
+	return c.Invoke.F == FCacheSet && c.End.Type != "" && strings.HasPrefix(c.End.Err, "cachesync: invalidate ") && strings.Contains(c.End.Err, "locally (the event went out)")
+}
+
 // notAppliedOn reports whether the final row db shows that write w's mutation of key k's v never
 // took effect there: v holds a cell the mutation would have beaten (Cassandra's reconciliation:
 // newer timestamp, then a tombstone, then the greater value). An absent v shows nothing (a delete
@@ -1376,13 +1404,21 @@ func namedWriters(f Final) []string {
 // [start, end], an event it had accepted at at (cachesync's ResendWindow): such a kill loses
 // nothing of it, and only a kill the contract allows to lose the event excuses its loss.
 func killLoses(faults windows, bound time.Duration, region string, writers map[string]string, resent func(at, start, end int64, proc string) bool, targets ...string) func(at int64, from, proc string) bool {
+	after := killAfter(faults, bound, region, writers, resent, targets...)
+	return func(at int64, from, proc string) bool { return after(at, at, from, proc) }
+}
+
+// killAfter is killLoses for a kill that must also come at or after a later time notBefore
+// (another write's effect it must have undone): whether a kill of targets at or after both at
+// and notBefore came while events sent at at could still be held on their path.
+func killAfter(faults windows, bound time.Duration, region string, writers map[string]string, resent func(at, start, end int64, proc string) bool, targets ...string) func(at, notBefore int64, from, proc string) bool {
 	var kills []window
 	for _, w := range faults {
 		if w.kind == KindKill && slices.Contains(targets, w.target) {
 			kills = append(kills, w)
 		}
 	}
-	return func(at int64, from, proc string) bool {
+	return func(at, notBefore int64, from, proc string) bool {
 		path := []string{"elasticmq", "elasticmq-" + short(region), "agent-" + short(region), "memcached-" + short(region)}
 		for wr, r := range writers {
 			if r == from {
@@ -1406,7 +1442,7 @@ func killLoses(faults windows, bound time.Duration, region string, writers map[s
 		}
 		for _, k := range kills {
 			t := k.start
-			if t >= at && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound &&
+			if t >= at && t >= notBefore && time.Duration(t-at-on.covered(at, t, int64(recoveryGrace), all...)) <= bound &&
 				(resent == nil || !resent(at, k.start, k.end, proc)) {
 				return true
 			}

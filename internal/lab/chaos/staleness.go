@@ -412,7 +412,8 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 // cachesync's Get returns the key's item or a miss, so another key's value or one nobody wrote
 // is invented (a reply read on a reused connection, a mixed-up key) — and not the value of a write
 // that definitely failed, which no database ever held. A cache-only key's value must be one a
-// set of that key made, not one of a set refused. Transient: the final state may be right, so
+// set of that key made, not one of a set refused, nor, in another region, one of a set whose only
+// event was an invalidation (sentOnlyInvalidation). Transient: the final state may be right, so
 // only the read shows it. A write of unknown outcome that the final state shows never applied on
 // any side that receives it (neverApplied: each holds a cell its mutation would have beaten, and
 // no Cassandra node was killed, so none lost an applied cell) wrote nothing a database held: its
@@ -470,6 +471,9 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 				c.Invoke, c.End, src.Invoke)
 		case src.Outcome == Fail:
 			report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of set %s, which was not applied (%s)", c.Invoke.Region, what, key, v, src.Invoke.ID, src.End.Err),
+				src.Invoke, src.End, c.Invoke, c.End)
+		case src.Invoke.Region != c.Invoke.Region && sentOnlyInvalidation(src):
+			report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of set %s made in %s, whose only event was an invalidation (%s): no event carried the value there", c.Invoke.Region, what, key, v, src.Invoke.ID, src.Invoke.Region, src.End.Err),
 				src.Invoke, src.End, c.Invoke, c.End)
 		}
 	}
