@@ -872,8 +872,12 @@ type invalidated struct {
 // from region:
 //   - it did not complete, or its process died before it invalidated: no event went out;
 //   - its invalidation returned an error: in its writer's own region the local delete failed
-//     (memcached down); the events to other regions went out all the same when the error says so
-//     (cachesync's failedWrite: "locally (the event went out)"), so it excuses nothing there;
+//     (memcached down); when the error says the event went out (cachesync's failedWrite:
+//     "locally (the event went out)") the events to other regions went out all the same, and so
+//     did its second event to the region's OWN queue (the publisher sends second events there
+//     too: NewPublisherTo's own destination; the campaign reads caches only after every queue,
+//     delayed messages included, drained): it excuses nothing, in any region — only that second
+//     event's loss in the own queue's broker kill does (brokerLost);
 //   - the queue of region lost its events in a kill -9 of the broker (brokerLost: a kill within
 //     the time faults on the events' own path could hold them): in another region both events go
 //     through that queue; in the writer's own region the first event is a direct delete and only
@@ -907,7 +911,7 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 	own := func(c *Completed) bool { return region == c.Invoke.Region }
 	// lost reports whether the broker's kill may have lost the events of c that region depended on.
 	lost := func(c *Completed, d Completed) bool {
-		if own(c) && fillsSeeWrite(region, c.Invoke.Phase) {
+		if own(c) && d.Outcome == OK && fillsSeeWrite(region, c.Invoke.Phase) {
 			return false // the direct delete removed every older fill; later fills read c
 		}
 		return brokerLost(d.End.Time, c.Invoke.Region, d.Invoke.Process)
@@ -919,7 +923,7 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 		if !ok {
 			return d, false
 		}
-		return d, d.Outcome == OK || (!own(c) && eventWentOut(d))
+		return d, d.Outcome == OK || eventWentOut(d)
 	}
 	for _, c := range cands {
 		if c.Outcome != OK {
@@ -943,6 +947,9 @@ func staleExplained(ops []Completed, k int, src writeOp, db RowState, region str
 			return fmt.Sprintf("the invalidation after write %s failed in its own region's memcached (%s)", w.ID, d.End.Err), newest, nil
 		}
 		return fmt.Sprintf("the invalidation after write %s did not complete (writer killed, or its events not sent)", w.ID), newest, nil
+	}
+	if own(newest) && d.Outcome != OK {
+		return fmt.Sprintf("the invalidation after write %s failed in its own region's memcached (%s) and ElasticMQ of that region was killed while it may still have held its second event (killLoses)", w.ID, d.End.Err), newest, nil
 	}
 	if own(newest) {
 		return "ElasticMQ of the writer's own region was killed after the invalidation, while it may still have held its second event (killLoses), the only one that removes a fill of the region's lagging follower", newest, nil
