@@ -1030,15 +1030,55 @@ func processDeaths(h []Op, faults windows) func(proc string, after int64) int64 
 // neverAppliedIn returns whether the final state f shows that write w's mutation of key k took
 // effect on no side that receives it: every such side's row holds a cell the mutation would have
 // beaten (notAppliedOn) — after hints and repair, a mutation applied on any replica would have
-// reached them all and won. A history in which a Cassandra node was killed shows nothing (a
-// kill may lose what a node applied), nor one with no side receiving the write.
-func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
+// reached them all and won. A kill -9 of a Cassandra node may lose what it applied and had not
+// synced (commitlog_sync periodic: commitlogSyncPeriod), and the writes it missed reach it as
+// hints after its restart: the final state shows nothing of a write whose life [invoke,
+// completion — or the end of the history when it has none] overlaps a kill's window from
+// commitlogSyncPeriod before it to the delivery of the hints after it (the first sample of
+// pending hints back at none after one showing some; the end of the history when they never
+// drained; recoveryGrace after the restart when no sample after it showed any). Every other
+// write is judged (one kill early in a campaign blinds nothing after it). Nor does a write no
+// side receives show anything.
+func neverAppliedIn(h []Op, f Final) func(w Completed, k int) bool {
+	var histEnd int64
 	for _, op := range h {
-		if op.Type == NemesisEvent && op.F == KindKill && strings.HasPrefix(op.Target, "cassandra") {
-			return func(Op, int) bool { return false }
-		}
+		histEnd = max(histEnd, op.Time)
 	}
-	return func(w Op, k int) bool {
+	type span struct{ from, to int64 }
+	var shields []span
+	for _, w := range faultWindows(h) {
+		if w.kind != KindKill || !strings.HasPrefix(w.target, "cassandra") {
+			continue
+		}
+		done := w.end + int64(recoveryGrace)
+		pending := map[string]bool{}
+		for _, op := range h {
+			if op.Type != Stats || op.F != "hints" || op.Time < w.end {
+				continue
+			}
+			if op.Backlog > 0 {
+				pending[op.Target] = true
+			} else if pending[op.Target] {
+				delete(pending, op.Target)
+				done = max(done, op.Time)
+			}
+		}
+		if len(pending) > 0 {
+			done = histEnd
+		}
+		shields = append(shields, span{w.start - int64(commitlogSyncPeriod), done})
+	}
+	return func(c Completed, k int) bool {
+		w := c.Invoke
+		end := c.End.Time
+		if c.End.Type == "" {
+			end = histEnd
+		}
+		for _, s := range shields {
+			if w.Time <= s.to && end >= s.from {
+				return false
+			}
+		}
 		n := 0
 		for _, side := range sortedKeys(f.Rows) {
 			if holds := f.Holds[side]; len(holds) > 0 && !slices.Contains(holds, w.Region) {
@@ -1052,6 +1092,10 @@ func neverAppliedIn(h []Op, f Final) func(w Op, k int) bool {
 		return n > 0
 	}
 }
+
+// commitlogSyncPeriod is Cassandra's default commitlog_sync_period (periodic sync): what a node
+// applied longer ago than this is on its disk, and a kill -9 does not lose it.
+const commitlogSyncPeriod = 10 * time.Second
 
 // replicaArrival returns when region's datacenter of the global keyspace received write w of
 // another region, when something held it back (0 when nothing did: the write was replicated as it

@@ -416,9 +416,9 @@ func staleReads(ops []Completed, byKey map[int][]writeOp, prov map[cell]writeOp,
 // event was an invalidation (sentOnlyInvalidation). Transient: the final state may be right, so
 // only the read shows it. A write of unknown outcome that the final state shows never applied on
 // any side that receives it (neverApplied: each holds a cell its mutation would have beaten, and
-// no Cassandra node was killed, so none lost an applied cell) wrote nothing a database held: its
+// no Cassandra node kill overlapped the write, so none lost it applied) wrote nothing a database held: its
 // value read is invented too. At most 5 violations of each kind are listed, then a count.
-func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]writeOp, cacheSets map[string]Completed, neverApplied func(w Op, k int) bool) []Violation {
+func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]writeOp, cacheSets map[string]Completed, neverApplied func(w Completed, k int) bool) []Violation {
 	var out []Violation
 	count := map[string]int{}
 	report := func(kind, what string, involved ...Op) {
@@ -456,7 +456,7 @@ func readValues(ops []Completed, prov map[cell]writeOp, byValue map[string]write
 			case !src.mayHave():
 				report("failed-write", fmt.Sprintf("%s %s %s = %q, the value of write %s, which failed (%s)", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.End.Err),
 					src.c.Invoke, src.c.End, c.Invoke, c.End)
-			case src.c.Outcome != OK && neverApplied(src.c.Invoke, k):
+			case src.c.Outcome != OK && neverApplied(src.c, k):
 				report("invented", fmt.Sprintf("%s %s %s = %q, the value of write %s (%s), which the final state shows never applied on any side: no database held it", c.Invoke.Region, what, key, v, src.c.Invoke.ID, src.c.Outcome),
 					src.c.Invoke, src.c.End, c.Invoke, c.End)
 			}
