@@ -58,7 +58,8 @@
 //     only on its follower whose writer's incarnation lost its disk — kill-disk — within
 //     dualwrite's documented loss window after its acknowledgement, HandoffCopyAfter + a tick + a
 //     copy's time plus the time the control keyspace's node or the writer was faulted, is
-//     explained: lostDiskWindow). A write that returned an error may or may not have applied
+//     explained: lostDiskWindow; so is such a write still unanswered when the disk was lost
+//     within that window after its invoke, which may be on the authoritative side only). A write that returned an error may or may not have applied
 //     (Cassandra's rule): either is accepted, but applied or not consistently. A write is seen
 //     applied when some side's state at some key only it can account for (evidence.go: its v cell
 //     with its writetime; v absent where it is the only delete that may have removed an
@@ -77,16 +78,20 @@
 //  2. diverged: the global keyspace's datacenters hold the same cells with the same writetimes
 //     (and forklift verify, island -> global with lww, finds nothing missing but island cells a
 //     newer delete from another region removed, which it cannot see). stale-cache: every live cache entry of a row is
-//     the database's value of that row, and every cache-only entry is the newest acknowledged set
-//     or delete of its key, or newer, with the version its own set returned (version), never a
+//     the database's value of that row, and every cache-only entry is superseded by no set or
+//     delete of its key that reached its region (each acknowledged one, and each whose error says
+//     its event went out, is weighed on its own; a memcached kill after one excuses only while an
+//     event carrying the entry's own value could still arrive), never in another region the value
+//     of a set whose only event was an invalidation (failedWrite), with the version its own set returned (version), never a
 //     failed set's value nor another key's, and — for a set of unknown outcome — with the version
 //     the history records for it (Set returns it with its error), or, when none is recorded, a
 //     version no later than the set's completion plus the history's largest composed skew and a
 //     second (a hybrid clock follows only versions other clocks made); a stale entry is explained only by
 //     the newest write superseding it that took effect, or may have, in the datacenter the
 //     region's fills read (not acknowledged; or its process died before its invalidation
-//     completed; or, in its writer's own region only, its invalidation returned the local
-//     memcached's error — the events to the other regions went out all the same; or ElasticMQ, in
+//     completed; or its invalidation returned the local memcached's error without the event
+//     going out — when it went out, its second event reached the writer's own region too,
+//     through its own queue; or ElasticMQ, in
 //     memory, was killed after it: in another region, holding either event; in the writer's own
 //     region, holding the second, which matters only when its fills read a lagging follower) —
 //     and never when an acknowledged write superseding the entry had its invalidation reach the
@@ -110,7 +115,8 @@
 //     returned or a fill read is one a write of that key wrote and had invoked by the time the
 //     read returned it, never another key's, nobody's or a definitely failed write's, nor that of
 //     a write of unknown outcome the final state shows applied on no side that receives it (each
-//     holds a cell it would have beaten; not judged when a Cassandra node was killed); an empty
+//     holds a cell it would have beaten; not judged for a write overlapping a Cassandra node
+//     kill's window, commitlog sync period before to hints' delivery after); an empty
 //     value on a hit is judged like any other (the workload never writes one). stale-read
 //     of cache-only keys: no read in a region returns a value (of a set acknowledged or of
 //     unknown outcome, at its recorded version) older (by version) than the
