@@ -153,8 +153,10 @@
 // check included; a listing that failed or is stale counts as one). The
 // window a crash that also loses the disk can lose is the last HandoffCopyAfter + a tick + a copy's
 // time: the copy runs in a loop of its own, which adoption never holds back (Handoff().UnsharedAge
-// and islands_dualwrite_handoff_unshared_age_seconds measure it when read). See handoff.go's
-// invariants.
+// and islands_dualwrite_handoff_unshared_age_seconds measure it when read). With HandoffKeyspace
+// each side's store stands alone: a copy renews the liveness lease only in the store it writes to,
+// and one store that fails or hangs (its cluster down) never stops the other side's copies,
+// renewals, adoption or listing. See handoff.go's invariants.
 //
 // The replayer applies each side's entries with that side's own workers and holds each side's
 // entries in its own bounded window; a side's backlog beyond its memory cap is parked (two log
@@ -211,6 +213,8 @@
 // masked as *** and key_hash, a keyed hash of its bound values (HMAC-SHA-256 under the process's
 // key, ISLANDS_LOG_HASH_KEY or a random one: the same values give the same hash, and without the
 // hash key no candidate can be tested); the values and the statement as written are logged at
-// debug level only, and ErrUnencodable's message quotes the statement masked. A Cassandra error (err) is
-// logged as the driver gives it: a server's syntax error may quote part of the statement.
+// debug level only. The errors the package builds (ErrNonDeterministic, ErrNotReplayable,
+// ErrNotIdempotent, ErrUnencodable) quote the statement masked the same way: the caller logs a
+// refused write's error. A Cassandra error (err) is logged as the driver gives it: a server's
+// syntax error may quote part of the statement.
 package dualwrite
