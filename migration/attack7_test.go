@@ -28,3 +28,24 @@ func TestAttack7WaitIgnoresBacklogOwedToAnAuthorityNoWaitConfirmed(t *testing.T)
 			"instance reads — 5 handed-off writes: err %v, want ErrNotApplied (the new authority has handed-off backlog)", err)
 	}
 }
+
+// TestWaitCountsBacklogOwedToTheTargetAuthorityWhateverThePreviousPhase drives Wait over every pair
+// of (previous phase, phase) — a forced re-publish of the same phase included — with backlog owed
+// to each side: Wait returns only when the store owes the phase's authority nothing.
+func TestWaitCountsBacklogOwedToTheTargetAuthorityWhateverThePreviousPhase(t *testing.T) {
+	phases := []string{"primary-only", "dual", "dual-flipped", "secondary-only"}
+	for _, prev := range phases {
+		for _, ph := range phases {
+			for _, owed := range []string{"primary", "secondary"} {
+				row := State{Name: "m", Epoch: 4, Phase: ph, PreviousPhase: prev}
+				f := &fakeFleet{local: row, serial: row,
+					hs:     []Heartbeat{{Instance: "a", Epoch: 4, Phase: ph}},
+					handed: map[string]int64{owed: 3}}
+				_, err := waitBriefly(f, 4)
+				if want := owed == Authority(ph); errors.Is(err, ErrNotApplied) != want {
+					t.Errorf("%s → %s, store owes the %s side 3 writes: err %v, want ErrNotApplied %v", prev, ph, owed, err, want)
+				}
+			}
+		}
+	}
+}
