@@ -67,3 +67,19 @@ func TestAttack7OpenFallsBackToTheStateFileOnOneRegistrationTimeout(t *testing.T
 			"older epoch 4 (last error %q)", p, m.Epoch, reads, m.LastError)
 	}
 }
+
+// TestOpenRetriesAFailedRegistrationWithoutAStateFile: with no state file to fall back to, one
+// registration timeout does not fail Open either: it registers again within the open timeout and
+// starts in the control keyspace's phase.
+func TestOpenRetriesAFailedRegistrationWithoutAStateFile(t *testing.T) {
+	fc := &firstBeatFails{fakeControl: &fakeControl{}}
+	fc.set("dual", 2)
+	s, err := newMigrationSession(&fakeSides{}, withControl(fc, MigrationPoll(time.Hour), MigrationOpenTimeout(5*time.Second)))
+	if err != nil {
+		t.Fatalf("Open after one registration timeout, the control keyspace readable: %v", err)
+	}
+	defer s.Close()
+	if p, m := s.Phase(), s.Migration(); p != Dual || m.Epoch != 2 {
+		t.Fatalf("Open returned in %s at epoch %d, want dual 2", p, m.Epoch)
+	}
+}
