@@ -45,7 +45,8 @@
 //
 // A fleet of instances takes its phase from a migration's control keyspace instead
 // (WithMigration, package migration): Open registers the instance and reads the phase before the
-// first write (ErrMigrationUnknown when it cannot and no earlier phase is known), and returns only
+// first write (ErrMigrationUnknown when it cannot and no earlier phase is known; registration and
+// read are retried until MigrationOpenTimeout before the state file is used), and returns only
 // once the instance's heartbeat row has lived without a lapse from the read it applied until the
 // heartbeat after it landed (bounded by the shortest TTL of any heartbeat sent, answered or not,
 // from the sending of the last that landed; otherwise it reads again); a watcher

@@ -49,8 +49,10 @@ import (
 //     pair (number, phase): the applied number in another phase (another history, a control
 //     keyspace restored and set forward) is refused and reported the same way, and the heartbeat
 //     carries the phase so that the fleet's Wait and forklift's gate count it as not applied.
-//   - Open falls back to the state file only when the control keyspace cannot be read: an epoch
-//     it read but could not apply (ErrAuthorityBacklog) fails Open with that error.
+//   - Open falls back to the state file only when the control keyspace cannot be read for the
+//     whole of Open's deadline: a failed registration is retried like a failed read (register,
+//     every min(poll, heartbeat interval)), never a reason by itself; an epoch it read but could
+//     not apply (ErrAuthorityBacklog) fails Open with that error.
 //   - A session that cannot read the control keyspace keeps the phase it applied last, and says so:
 //     Migration().LastError, the control-read-age metric, a warning log. It never guesses.
 //   - A running instance's row never lapses while the process lives and the control keyspace takes
@@ -138,7 +140,9 @@ func MigrationHeartbeat(every, ttl time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.beat, m.ttl = every, ttl }
 }
 
-// MigrationOpenTimeout bounds Open's registration and first read (default 30s).
+// MigrationOpenTimeout bounds Open's registration and first read (default 30s): both are retried
+// within it (every poll interval, at most every heartbeat interval), and only a control keyspace
+// that could not be registered with or read for the whole of it lets Open start from the state file.
 func MigrationOpenTimeout(d time.Duration) MigrationOption {
 	return func(m *migrationConfig) { m.open = d }
 }
@@ -287,18 +291,17 @@ func (s *Session) startMigration() error {
 	}
 	mc.w = w
 	// Registration first (invariant 1): an operator's Wait that misses it started before it, so
-	// the read below sees that operator's epoch.
-	if err := w.heartbeat(ctx, ""); err != nil {
-		if haveState {
-			return w.startFromState(ctx, known, err)
-		}
-		w.close()
-		return fmt.Errorf("%w: %q: registering instance %s: %w", ErrMigrationUnknown, mc.name, mc.instance, err)
-	}
+	// the read below sees that operator's epoch. A failed registration is retried like a failed
+	// read, within Open's deadline: the state file is the fallback only when the control keyspace
+	// could not be used for the whole of it (invariant 4), never after one timeout.
+	retry := min(mc.poll, mc.beat) // a poll far longer than Open still retries within it
+	var prev error                 // the last failure before the one at hand
 	for {
-		err := w.poll(ctx)
+		err := w.register(ctx)
 		if err == nil {
-			break
+			if err = w.poll(ctx); err == nil {
+				break
+			}
 		}
 		if errors.Is(err, errNotPersisted) {
 			// Applied in memory, not acknowledged (invariant 3): the fleet sees the older epoch
@@ -337,6 +340,9 @@ func (s *Session) startMigration() error {
 				// would run every write of this session behind an operator's returned --wait.
 				err = w.readNotApplied
 			}
+			if ctx.Err() != nil && prev != nil && !errors.Is(err, ErrAuthorityBacklog) {
+				err = fmt.Errorf("%w (before Open's deadline: %v)", err, prev)
+			}
 			if haveState && !errors.Is(err, migration.ErrNotFound) && w.readNotApplied == nil {
 				return w.startFromState(ctx, known, err)
 			}
@@ -347,15 +353,16 @@ func (s *Session) startMigration() error {
 			w.close()
 			return fmt.Errorf("%w: %q: %w", ErrMigrationUnknown, mc.name, err)
 		}
+		prev = err
 		select {
 		case <-ctx.Done():
-		case <-time.After(mc.poll):
+		case <-time.After(retry):
 		}
 		// Keep the registration alive while the read is retried (invariant 1): a registration
 		// that lapsed lets an operator's --wait return without this instance. poll checks it
-		// was live through the read it applies.
+		// was live through the read it applies. One that never landed is retried by register.
 		w.mu.Lock()
-		due := time.Since(w.lastBeat) >= w.mc.beat
+		due := !w.lastBeat.IsZero() && time.Since(w.lastBeat) >= w.mc.beat
 		w.mu.Unlock()
 		if due && ctx.Err() == nil {
 			_ = w.heartbeat(ctx, errString(err))
@@ -363,6 +370,24 @@ func (s *Session) startMigration() error {
 	}
 	w.opening = false
 	w.run()
+	return nil
+}
+
+// register writes Open's registration (invariant 1) unless a heartbeat of this Open landed
+// already: until one lands, no read is applied (liveUntil gives a bound in the past), and a
+// failed one is retried by Open's loop as a failed read is.
+func (w *watcher) register(ctx context.Context) error {
+	w.mu.Lock()
+	landed := !w.lastBeat.IsZero()
+	w.mu.Unlock()
+	if landed {
+		return nil
+	}
+	if err := w.heartbeat(ctx, ""); err != nil {
+		err = fmt.Errorf("registering instance %s: %w", w.mc.instance, err)
+		w.setErr(err)
+		return err
+	}
 	return nil
 }
 

@@ -27,8 +27,8 @@ commands:
   set NAME PHASE [--wait 2m] [--force] [--by WHO] [-o json]
         move NAME to PHASE (primary-only, dual, dual-flipped, secondary-only) by one step, with a
         lightweight transaction on the epoch; with --wait, return once every live instance applied
-        it (and so the new authority had no replay backlog, handed-off backlog included), else fail
-        naming those that have not
+        it (and so the new authority had no replay backlog) and the handed-off backlog owes the
+        phase's authority nothing (whatever the phase before), else fail naming what is missing
 common flags:
   --keyspace islands_control     the control keyspace (created by the first set, NTS in every
                                  datacenter, or as --replication dc:rf,dc:rf says)

@@ -12,8 +12,8 @@
 //	                               updated_at — written USING TTL (the heartbeat)
 //	handoff_batches, handoff_entries, handoff_leases: dualwrite's handed-off replay backlog
 //	                               (internal/handoff); Status counts it per side (Fleet.HandedOff)
-//	                               and Wait does not return on a change of authority while the
-//	                               new authority is owed any of it
+//	                               and Wait does not return while the authority of the phase it
+//	                               waits for is owed any of it (whatever the phase before)
 //
 // Invariants:
 //

@@ -57,7 +57,7 @@ type Fleet struct {
 	Partial string `json:"partial,omitempty"`
 	// HandedOff is the replay backlog instances handed off to the control keyspace (dualwrite's
 	// WithHandoff), per side it must land on, not adopted yet; HandoffError says why it could not
-	// be read (then it counts as unknown: Wait does not return on a change of authority).
+	// be read (then it counts as unknown: Wait does not return).
 	HandedOff    map[string]int64 `json:"handed_off"`
 	HandoffError string           `json:"handoff_error,omitempty"`
 }
@@ -152,12 +152,13 @@ func judged(ctx context.Context, st fleetSource, name string) (Fleet, error) {
 	return f, nil
 }
 
-// owesNewAuthority is the handed-off backlog for the side the last change made authoritative (0
-// when the change did not move authority; 1 when it cannot be read).
-func (f Fleet) owesNewAuthority() int64 {
-	if Authority(f.State.Phase) == Authority(f.State.PreviousPhase) || f.State.PreviousPhase == "" {
-		return 0
-	}
+// owesAuthority is the handed-off backlog the shared store holds for the side the row's phase
+// makes authoritative (the side every instance that applied it reads), 1 when it cannot be read.
+// It is judged on the target phase alone, never on the change that led to it: the backlog may have
+// been handed off after that change (an instance still at an older epoch closed once a `set`
+// without --wait, or whose wait timed out, had moved authority), and a change that keeps the
+// authority (dual-flipped → secondary-only, a forced re-publish of the same phase) leaves it owed.
+func (f Fleet) owesAuthority() int64 {
 	if f.HandoffError != "" {
 		return 1
 	}
@@ -219,11 +220,13 @@ func names(hs []Heartbeat) string {
 
 // Wait polls (every poll, default 200ms) until every live instance of the migration has applied
 // epoch (invariant 3: acknowledged after its barrier, which also means the new authority had no
-// replay backlog when it switched) and, when epoch moved authority, the handed-off backlog owes
-// the new authority nothing. Each poll reads the heartbeats, then the row at SERIAL (judged,
-// invariant 8): Wait judges by the change it waits for, never by a lagging replica's older one. When ctx ends first it returns ErrNotApplied naming the
-// instances that had not, or ErrUnavailable when the heartbeats could not be read at
-// st.ReadConsistency. It never counts an unreadable region as an empty one (invariant 4).
+// replay backlog when it switched) and the handed-off backlog owes the epoch's authority nothing
+// (whatever the phase before it: owesAuthority). Each poll reads the heartbeats, then the row at
+// SERIAL (judged, invariant 8): Wait judges by the change it waits for, never by a lagging
+// replica's older one. When ctx ends first it returns ErrNotApplied naming the instances that had
+// not (or the backlog still owed), or ErrUnavailable when the heartbeats could not be read at
+// st.ReadConsistency. It never counts an unreadable region as an empty one (invariant 4), nor an
+// unreadable backlog as an empty one.
 func Wait(ctx context.Context, st *Store, name string, epoch int64, poll time.Duration) (Fleet, error) {
 	return wait(ctx, st, name, epoch, poll)
 }
@@ -245,7 +248,7 @@ func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll ti
 			// (a control keyspace restored from a backup). Nothing is judged on it.
 			last, lastErr = f, fmt.Errorf("the migration's row (read at SERIAL) shows epoch %d (%s), older than epoch %d: "+
 				"the control keyspace went back", f.State.Epoch, f.State.Phase, epoch)
-		case err == nil && len(f.Behind(epoch)) == 0 && f.owesNewAuthority() == 0:
+		case err == nil && len(f.Behind(epoch)) == 0 && f.owesAuthority() == 0:
 			return f, nil
 		case err == nil:
 			last, lastErr = f, nil
@@ -260,7 +263,7 @@ func wait(ctx context.Context, st fleetSource, name string, epoch int64, poll ti
 			b := last.Behind(epoch)
 			if len(b) == 0 {
 				return last, fmt.Errorf("%w: epoch %d (%s) of %q: every live instance applied it, but the handed-off backlog still owes the %s side %d writes (%s)",
-					ErrNotApplied, epoch, last.State.Phase, name, Authority(last.State.Phase), last.owesNewAuthority(), orNone(last.HandoffError))
+					ErrNotApplied, epoch, last.State.Phase, name, Authority(last.State.Phase), last.owesAuthority(), orNone(last.HandoffError))
 			}
 			return last, fmt.Errorf("%w: epoch %d (%s) of %q: %d of %d live instances have not applied it: %s",
 				ErrNotApplied, epoch, last.State.Phase, name, len(b), len(last.All()), names(b))
