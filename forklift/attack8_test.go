@@ -118,3 +118,36 @@ func findCol(r merge.Row, name string) int {
 	}
 	return -1
 }
+
+// TestAttack8NewestByKeyOrStaticColumnAcceptedThenFailsEveryPartition
+// Scenario: newest-by with column "ck" (the clustering column) or "s" (a static column) of the
+// model table. Opening the table binds the resolver to the source schema (newTable →
+// merge.WithColumnTypes with every key, clustering and regular column): accepted, no error. Yet the
+// rows the resolver is given never carry a key column, and the regular rows never carry a static one
+// (splitStatic), so every partition both sides hold fails with merge.ErrMissingColumn at copy time,
+// after the source-only partitions before it were written.
+// Promise broken: merge.WithColumnTypes / forklift: "forklift binds every table's resolver to the
+// source's schema when it opens a Job, so a rule's column that is missing ... is a configuration
+// error before any data moves".
+func TestAttack8NewestByKeyOrStaticColumnAcceptedThenFailsEveryPartition(t *testing.T) {
+	for _, col := range []string{"ck", "s"} {
+		t.Run(col, func(t *testing.T) {
+			st := &cql.Table{Keyspace: "ks", Name: "t",
+				PartitionKey: []cql.Column{{Name: "pk", Type: "int", Kind: "partition_key"}},
+				Clustering:   []cql.Column{{Name: "ck", Type: "int", Kind: "clustering"}},
+				Regular:      modelCols}
+			tb, err := newTable(TableConfig{Keyspace: "ks", Table: "t", Resolver: "newest-by",
+				Options: map[string]any{"column": col}}, st, st)
+			if err != nil {
+				return // refused at configuration: the promise holds
+			}
+			w := merge.Cell{Value: []byte{0, 0, 0, 0, 0, 0, 0, 7}, WriteTime: 50}
+			src := attack8Part(merge.Cell{Value: []byte("a"), WriteTime: 10}, &w)
+			dst := attack8Part(merge.Cell{Value: []byte("b"), WriteTime: 20}, &w)
+			if _, rerr := tb.resolver.Resolve(src, dst); rerr != nil {
+				t.Fatalf("newest-by column %q was accepted when the table was opened, but resolving a partition both "+
+					"sides hold fails at copy time: %v", col, rerr)
+			}
+		})
+	}
+}
