@@ -79,6 +79,13 @@ import (
 //	    claims are bounded by the lease TTL each, and a batch this instance failed on is left to
 //	    the others for one lease (internal/handoff's 7 and 8). The fleet's `islands migration set --wait`
 //	    reads the store itself when authority moves.
+//	H6. Each store stands alone (HandoffKeyspace: the store of a side lives in the other side's
+//	    cluster). A held batch is protected by its holder's liveness lease in the store that keeps
+//	    it, and only there: a copy renews the lease only in the store it writes to (putHeld), the
+//	    liveness loop renews each store on its own, and the two sides' batches are stored at once;
+//	    a side whose store fails leaves its entries behind the frontier for a later pass while the
+//	    other side's are copied (share's down). Adoption and listing run per store, at once; a
+//	    store that cannot be listed makes unknown only the side it keeps (owedErr).
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
@@ -210,10 +217,10 @@ type handoffState struct {
 	copied  Pos          // every entry up to it is shared (or needs not be)
 	ahead   map[Pos]bool // entries after copied shared already (a held entry before them waits)
 	own     []ownBatch
-	asides  []asideCopy // this instance's held copies of its dead letters and uncertain writes
-	beatAt  time.Time
+	asides  []asideCopy      // this instance's held copies of its dead letters and uncertain writes
+	beatAt  [2]time.Time     // per store (storeOf): when this instance's liveness lease was last renewed there
 	owed    map[string]int64 // the shared backlog per side, as last listed (refresh)
-	owedErr error            // the last listing's failure (nil: owed is current)
+	owedErr [2]error         // per side: the last listing's failure of the store keeping it (nil: owed is current)
 	owedAt  time.Time        // when the last listing ended
 
 	listEvery time.Duration      // the listing's period (adoptEvery at Open)
@@ -341,8 +348,10 @@ func (h *handoffState) every(d time.Duration, step func(ctx context.Context)) {
 // renewLiveness renews this instance's liveness lease while it holds copies (H2) once a third of the
 // lease's TTL has passed (beat), looked at every sixth, in a loop of its own: the copy loop's copies and
 // cleanups and the adoption loop's claims (each bounded by one TTL, several in a row) never let it lapse
-// while this instance lives. Each renewal is bounded by a third of the TTL, so between two
-// renewals at most 1/3 + 1/6 + 1/3 of the TTL passes while the store answers in time.
+// while this instance lives. Each store's lease is renewed on its own, at once with the other's and
+// under a timeout of its own (a third of the TTL): a store that fails or hangs (its cluster is down)
+// never holds back the other's renewal (H6), so between two renewals in a store that answers in
+// time at most 1/3 + 1/6 + 1/3 of the TTL passes.
 func (h *handoffState) renewLiveness(ctx context.Context) {
 	h.mu.Lock()
 	held := len(h.own) > 0 || len(h.asides) > 0
@@ -350,10 +359,7 @@ func (h *handoffState) renewLiveness(ctx context.Context) {
 	if !held {
 		return
 	}
-	bctx, cancel := context.WithTimeout(ctx, max(h.cfg.lease/3, time.Millisecond))
-	err := h.beat(bctx, false)
-	cancel()
-	if err != nil && ctx.Err() == nil {
+	if err := h.beatEach(ctx, false, max(h.cfg.lease/3, time.Millisecond)); err != nil && ctx.Err() == nil {
 		h.s.logger.Warn("dualwrite: hand-off", "err", err)
 	}
 }
@@ -544,7 +550,10 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	if final {
 		holder = ""
 	}
-	for ctx.Err() == nil {
+	// down: a side whose store failed in this pass; its entries are left for a later pass
+	// (the frontier stays before the first of them) while the other side's are still copied (H6).
+	var down [2]error
+	for ctx.Err() == nil && (down[0] == nil || down[1] == nil) {
 		recs, err := h.fl.readAfter(from, h.cfg.batch)
 		if err != nil && len(recs) == 0 {
 			return front, err
@@ -562,6 +571,7 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			left           // held: shared by a later pass
 		)
 		var take []shareRec
+		var at []int // take[j] is recs[at[j]]
 		kind := make([]int, 0, len(recs))
 		stopped := false
 		for _, r := range recs {
@@ -583,12 +593,30 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			if stopped {
 				break
 			}
+			if !r.bad && down[entrySide(&r.e)] != nil {
+				kind = append(kind, left) // its side's store failed in this pass: a later pass copies it (H6)
+				continue
+			}
 			kind = append(kind, taken)
 			take = append(take, r)
+			at = append(at, len(kind)-1)
 		}
 		if len(take) > 0 {
-			if err := h.put(ctx, take, holder, final); err != nil {
+			failed, err := h.put(ctx, take, holder, final)
+			if err != nil {
 				return front, err
+			}
+			for j, r := range take {
+				if !r.bad && failed[entrySide(&r.e)] != nil {
+					kind[at[j]] = left // not stored: behind the frontier, tried again by a later pass
+				}
+			}
+			for sd, err := range failed {
+				for o := range down {
+					if err != nil && h.storeOf(side(o)) == h.storeOf(side(sd)) {
+						down[o] = err
+					}
+				}
 			}
 		}
 		// The frontier moves over the records covered up to the first one left behind; what is
@@ -620,11 +648,17 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 			break
 		}
 	}
-	return front, ctx.Err()
+	if h.storeOf(primarySide) == h.storeOf(secondarySide) {
+		down[1] = nil // one store: one failure
+	}
+	return front, errors.Join(down[0], down[1], ctx.Err())
 }
 
 // put stores recs as one batch per side (H2: held by this instance's liveness lease unless final).
-func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, final bool) error {
+// Each side is stored on its own (H6): the lease is renewed only in the store the batch goes to,
+// and a side whose store fails is returned in failed (its entries not stored) while the other
+// side's batch is still stored. err is a failure that concerns every side (the local disk).
+func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, final bool) (failed [2]error, err error) {
 	var per [2][]shareRec
 	for _, r := range recs {
 		if r.bad {
@@ -632,7 +666,7 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 			// before the frontier (copied, or Close's Done) passes it (H1, H2): past the frontier
 			// nobody would read it again. Its dead letter is copied with the others (copyAside).
 			if err := h.fl.deadLetterUnread(r.pos, r.raw, "cannot be decoded (set aside by the hand-off)"); err != nil {
-				return fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
+				return failed, fmt.Errorf("dualwrite: hand-off: dead-lettering an undecodable entry: %w", err)
 			}
 			continue
 		}
@@ -642,59 +676,117 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 		}
 		per[sd] = append(per[sd], r)
 	}
-	if holder != "" && (len(per[0]) > 0 || len(per[1]) > 0) {
-		if err := h.beat(ctx, true); err != nil {
-			return err
-		}
-	}
+	var wg sync.WaitGroup // the two sides at once: a store that hangs holds back nothing of the other's
 	for sd, rs := range per {
 		if len(rs) == 0 {
 			continue
 		}
-		raws := make([][]byte, len(rs))
-		for i, r := range rs {
-			raws[i] = r.raw
-		}
-		st := h.stores[sd]
-		b, err := h.putBatch(ctx, side(sd), raws, holder, handoff.KindReplay)
-		if err != nil {
-			return err
-		}
-		if final {
-			h.handedN.Add(int64(len(rs)))
-		} else {
-			h.copiedN.Add(int64(len(rs)))
-			h.mu.Lock()
-			h.own = append(h.own, ownBatch{id: b.ID, sd: side(sd), st: st, last: rs[len(rs)-1].pos, count: len(rs)})
-			h.mu.Unlock()
-		}
-		if h.s.hm != nil {
-			h.s.hm.entries.WithLabelValues(map[bool]string{true: "handed_off", false: "copied"}[final]).Add(float64(len(rs)))
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			failed[sd] = h.putSide(ctx, side(sd), rs, holder, final)
+		}()
+	}
+	wg.Wait()
+	return failed, nil
+}
+
+// putSide stores the entries rs, all owed to side sd, as one batch (put).
+func (h *handoffState) putSide(ctx context.Context, sd side, rs []shareRec, holder string, final bool) error {
+	raws := make([][]byte, len(rs))
+	for i, r := range rs {
+		raws[i] = r.raw
+	}
+	st := h.stores[sd]
+	b, err := h.putHeld(ctx, sd, raws, holder, handoff.KindReplay)
+	if err != nil {
+		return err
+	}
+	if final {
+		h.handedN.Add(int64(len(rs)))
+	} else {
+		h.copiedN.Add(int64(len(rs)))
+		h.mu.Lock()
+		h.own = append(h.own, ownBatch{id: b.ID, sd: sd, st: st, last: rs[len(rs)-1].pos, count: len(rs)})
+		h.mu.Unlock()
+	}
+	if h.s.hm != nil {
+		h.s.hm.entries.WithLabelValues(map[bool]string{true: "handed_off", false: "copied"}[final]).Add(float64(len(rs)))
 	}
 	return nil
 }
 
-// beat renews this instance's liveness lease when a third of its TTL has passed (or force).
-func (h *handoffState) beat(ctx context.Context, force bool) error {
+// putHeld stores one batch of side sd's entries of kind in that side's store, held by holder
+// ("" at Close: adoptable at once). A held batch is protected by holder's liveness lease in the
+// store that keeps it, and only there (internal/handoff's liveness is per store): so the lease is
+// renewed in that store first, and only in that one (H6). The one path of every background copy
+// (put, putAside).
+func (h *handoffState) putHeld(ctx context.Context, sd side, raws [][]byte, holder, kind string) (handoff.Batch, error) {
+	if holder != "" {
+		if err := h.beatStore(ctx, h.storeOf(sd), true); err != nil {
+			return handoff.Batch{}, err
+		}
+	}
+	return h.putBatch(ctx, sd, raws, holder, kind)
+}
+
+// beat renews this instance's liveness lease in every distinct store when a third of its TTL has
+// passed there (or force), each on its own (beatEach, no timeout of its own).
+func (h *handoffState) beat(ctx context.Context, force bool) error { return h.beatEach(ctx, force, 0) }
+
+// beatEach renews the liveness lease in every distinct store at once, each under a timeout of its
+// own (none when 0): a store that fails or hangs never keeps the others' renewal from happening,
+// nor from counting (H6). It returns the failures, joined.
+func (h *handoffState) beatEach(ctx context.Context, force bool, timeout time.Duration) error {
+	n := len(h.distinct())
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bctx, cancel := ctx, context.CancelFunc(func() {})
+			if timeout > 0 {
+				bctx, cancel = context.WithTimeout(ctx, timeout)
+			}
+			defer cancel()
+			errs[i] = h.beatStore(bctx, i, force)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// beatStore renews this instance's liveness lease in distinct()[i] alone, when a third of its TTL
+// has passed since the last renewal there (or force).
+func (h *handoffState) beatStore(ctx context.Context, i int, force bool) error {
 	h.mu.Lock()
-	due := time.Since(h.beatAt) >= h.cfg.lease/3
+	due := time.Since(h.beatAt[i]) >= h.cfg.lease/3
 	h.mu.Unlock()
 	if !due && !force {
 		return nil
 	}
-	var errs []error
-	for _, st := range h.distinct() {
-		errs = append(errs, st.Beat(ctx, h.scope, h.origin, h.owner, h.cfg.lease))
-		h.writes.Add(1)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("dualwrite: hand-off: renewing this instance's liveness lease: %w", err)
+	err := h.distinct()[i].Beat(ctx, h.scope, h.origin, h.owner, h.cfg.lease)
+	h.writes.Add(1)
+	if err != nil {
+		where := "the shared store"
+		if len(h.distinct()) > 1 {
+			where = "the store of the " + side(i).String() + " side"
+		}
+		return fmt.Errorf("dualwrite: hand-off: renewing this instance's liveness lease in %s: %w", where, err)
 	}
 	h.mu.Lock()
-	h.beatAt = time.Now()
+	h.beatAt[i] = time.Now()
 	h.mu.Unlock()
 	return nil
+}
+
+// storeOf returns the index in distinct() of the store keeping side sd's entries.
+func (h *handoffState) storeOf(sd side) int {
+	if h.stores[0] == h.stores[1] {
+		return 0
+	}
+	return int(sd)
 }
 
 func (h *handoffState) distinct() []handoff.Store {
@@ -793,21 +885,29 @@ func (h *handoffState) cleanup(ctx context.Context) {
 // adopt claims the batches other instances left (H4), unless this instance's own backlog is
 // already high or the batch's side is down here. Each claim is bounded by its lease, and a batch
 // this instance failed on (its claim ran out: a pause, a slow disk or replica) is left to the
-// others for one lease (internal/handoff's invariants 7 and 8): the lease moves.
+// others for one lease (internal/handoff's invariants 7 and 8): the lease moves. Each store's
+// claimer runs at once with the other's (H6): a store that fails or hangs (a listing may wait a
+// lease TTL) never holds back the adoption of what the other keeps.
 func (h *handoffState) adopt(ctx context.Context) {
 	if h.closing.Load() {
 		return
 	}
+	var wg sync.WaitGroup
 	for _, a := range h.adopters() {
-		res, err := a.Once(ctx, 0)
-		h.writes.Add(int64(3 * res.Batches))
-		if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
-			h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
-		}
-		if res.Batches > 0 {
-			h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := a.Once(ctx, 0)
+			h.writes.Add(int64(3 * res.Batches))
+			if err != nil && ctx.Err() == nil && !errors.Is(err, handoff.ErrShort) {
+				h.s.logger.Warn("dualwrite: hand-off: adopting backlog other instances left", "err", err)
+			}
+			if res.Batches > 0 {
+				h.s.logger.Info("dualwrite: hand-off: adopted backlog another instance left", "batches", res.Batches, "entries", res.Entries)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // adopters returns the session's claimers, one per distinct store, made once: each remembers
@@ -844,15 +944,26 @@ func (h *handoffState) adopters() []*handoff.Adopter {
 	return h.claimers
 }
 
-// refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed.
+// refresh lists the shared backlog per side (H5), for owedTo and Handoff().Owed. Each store is
+// listed on its own, at once with the other and under a timeout of its own (H6): a store that
+// fails or hangs makes unknown only the side it keeps (counted as one there), never the other's.
 func (h *handoffState) refresh(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
-	defer cancel()
+	st := h.distinct()
+	lists := make([][]handoff.Batch, len(st))
+	errs := make([]error, len(st))
+	var wg sync.WaitGroup
+	for i := range st {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+			defer cancel()
+			lists[i], errs[i] = st[i].Batches(lctx, h.scope)
+		}()
+	}
+	wg.Wait()
 	owed, replay := map[string]int64{}, map[string]int64{}
-	var errs []error
-	for _, st := range h.distinct() {
-		bs, err := st.Batches(ctx, h.scope)
-		errs = append(errs, err)
+	for _, bs := range lists {
 		for _, b := range bs { // handoff.Backlog, and its replay batches apart
 			owed[b.Side] += int64(b.Entries)
 			if b.Kind() == handoff.KindReplay {
@@ -860,8 +971,12 @@ func (h *handoffState) refresh(ctx context.Context) {
 			}
 		}
 	}
+	var owedErr [2]error
+	for sd := range owedErr {
+		owedErr[sd] = errs[h.storeOf(side(sd))]
+	}
 	h.mu.Lock()
-	h.owed, h.owedReplay, h.owedErr, h.owedAt = owed, replay, errors.Join(errs...), time.Now()
+	h.owed, h.owedReplay, h.owedErr, h.owedAt = owed, replay, owedErr, time.Now()
 	h.mu.Unlock()
 }
 
@@ -873,8 +988,8 @@ func (h *handoffState) refresh(ctx context.Context) {
 func (h *handoffState) replayOwedTo(sd side) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.owedErr != nil {
-		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read; Open counts what it listed", "err", h.owedErr)
+	if err := h.owedErr[sd]; err != nil {
+		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read; Open counts what it listed", "side", sd.String(), "err", err)
 	}
 	return h.owedReplay[sd.String()]
 }
@@ -992,14 +1107,10 @@ func (h *handoffState) copyAside(ctx context.Context) error {
 				todo = append(todo, a)
 			}
 		}
-		if len(todo) > 0 && len(errs) == 0 {
-			if err := h.beat(ctx, true); err != nil {
-				errs = append(errs, err)
-			} else {
-				cs, err := h.putAside(ctx, k.kind, todo, h.origin)
-				keep = append(keep, cs...)
-				errs = append(errs, err)
-			}
+		if len(todo) > 0 { // each side's batch on its own: one store's failure keeps back none of the other's (H6)
+			cs, err := h.putAside(ctx, k.kind, todo, h.origin)
+			keep = append(keep, cs...)
+			errs = append(errs, err)
 		}
 		h.mu.Lock()
 		h.asides = append(others, keep...)
@@ -1011,8 +1122,10 @@ func (h *handoffState) copyAside(ctx context.Context) error {
 	return nil
 }
 
-// putAside stores aside entries of kind as one batch per side, held by holder; one that cannot
-// be decoded (no side known) goes to both sides.
+// putAside stores aside entries of kind as one batch per side, held by holder (putHeld: the lease
+// renewed in that side's store alone); one that cannot be decoded (no side known) goes to both
+// sides. Each side is stored on its own (H6): it returns the copies stored and the failures,
+// joined, of the others.
 func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, holder string) ([]asideCopy, error) {
 	var per [2][][]byte
 	var ids [2][]int
@@ -1032,23 +1145,37 @@ func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, ho
 		per[sd] = append(per[sd], raw)
 		ids[sd] = append(ids[sd], a.ID)
 	}
-	var out []asideCopy
+	var got [2]*asideCopy
+	var errs [2]error
+	var wg sync.WaitGroup // the two sides at once (H6)
 	for sd, raws := range per {
 		if len(raws) == 0 {
 			continue
 		}
-		b, err := h.putBatch(ctx, side(sd), raws, holder, kind)
-		if err != nil {
-			return out, err
-		}
-		out = append(out, asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]})
-		if holder == "" {
-			h.handedN.Add(int64(len(raws)))
-		} else {
-			h.copiedN.Add(int64(len(raws)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := h.putHeld(ctx, side(sd), raws, holder, kind)
+			if err != nil {
+				errs[sd] = err
+				return
+			}
+			got[sd] = &asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]}
+			if holder == "" {
+				h.handedN.Add(int64(len(raws)))
+			} else {
+				h.copiedN.Add(int64(len(raws)))
+			}
+		}()
+	}
+	wg.Wait()
+	var out []asideCopy
+	for _, c := range got {
+		if c != nil {
+			out = append(out, *c)
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs[0], errs[1])
 }
 
 // handAside hands this instance's dead letters and uncertain writes to the store at Close
@@ -1116,8 +1243,8 @@ func (h *handoffState) putBatch(ctx context.Context, sd side, raws [][]byte, hol
 func (h *handoffState) owedTo(sd side) int64 {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.owedErr != nil {
-		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read (counted as one)", "err", h.owedErr)
+	if err := h.owedErr[sd]; err != nil {
+		h.s.logger.Warn("dualwrite: the shared replay backlog could not be read (counted as one)", "side", sd.String(), "err", err)
 		return h.owed[sd.String()] + 1
 	}
 	if age := time.Since(h.owedAt); age > h.maxListingAge() {
@@ -1184,9 +1311,15 @@ func (h *handoffState) closeHandoff() error {
 	}
 	h.asides = nil
 	h.mu.Unlock()
+	var wg sync.WaitGroup // each store at once: one that hangs delays nothing of the other's (H6)
 	for _, st := range h.distinct() {
-		_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = st.Drop(ctx, h.scope, h.origin) // its copies become adoptable at once (H3)
+		}()
 	}
+	wg.Wait()
 	if n > 0 || left > 0 || aside > 0 {
 		h.s.logger.Info("dualwrite: hand-off at Close: the replay backlog is in the shared store for another instance to adopt",
 			"scope", h.scope, "backlog", n, "handed_off", h.handedN.Load(), "copies_released", left, "dead_letters_and_uncertain", aside,
