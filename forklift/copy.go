@@ -287,20 +287,65 @@ func (c *copier) writePage(ctx context.Context, w *work, p *page) error {
 	return nil
 }
 
-// ageTTLs takes by seconds off every expiring cell of p; a cell (or collection element) whose TTL
-// runs out is dropped, and so is a row left with no cell by that, as a read now would not return
-// them. Cells without a TTL, and rows that never had a cell (key-only rows), are untouched.
+// ageTTLs takes by seconds off every expiring cell of p. A cell (or set or map element) whose TTL
+// runs out becomes what Cassandra holds in its place, a tombstone at its writetime (Deleted, no
+// value, no TTL), and is written as the deletion of that cell: dropping it would leave standing a
+// destination version older than it, which the source's expired cell shadows in Cassandra's
+// reconciliation of both sides (lww: the copy never lets an overwritten value outlive its source).
+// A list's element paths are local to each cluster (whole-list rule, listStmts), so an expired
+// list element is dropped instead, and so is a list column left with none, and a row left with no
+// cell by that (a read now would not return it). Cells without a TTL, tombstones and key-only rows
+// are untouched.
 func ageTTLs(p *merge.Partition, by int32) {
 	if by <= 0 {
 		return
 	}
-	keepCells(p, func(c *merge.Cell) bool { // false: expired
-		if c.TTL <= 0 || c.Deleted {
-			return true
+	rows := p.Rows[:0]
+	for ri := range p.Rows {
+		had, has := false, false
+		for ci := range p.Rows[ri].Columns {
+			col := &p.Rows[ri].Columns[ci]
+			if !col.Present {
+				continue
+			}
+			had = true
+			switch col.Kind {
+			case merge.Simple:
+				ageCell(&col.Cell, by)
+			case merge.List:
+				kept := col.Elems[:0]
+				for _, e := range col.Elems {
+					if ageCell(&e.Cell, by) {
+						kept = append(kept, e)
+					}
+				}
+				col.Elems = kept
+				col.Present = len(kept) > 0
+			default:
+				for ei := range col.Elems {
+					ageCell(&col.Elems[ei].Cell, by)
+				}
+			}
+			has = has || col.Present
 		}
-		c.TTL -= by
-		return c.TTL > 0
-	})
+		if has || !had {
+			rows = append(rows, p.Rows[ri])
+		}
+	}
+	p.Rows = rows
+}
+
+// ageCell takes by seconds off c's TTL, if it has one, and reports whether c is still alive (or was
+// a tombstone already); a cell whose TTL runs out becomes a tombstone at its writetime.
+func ageCell(c *merge.Cell, by int32) bool {
+	if c.TTL <= 0 || c.Deleted {
+		return true
+	}
+	if c.TTL -= by; c.TTL > 0 {
+		return true
+	}
+	*c = merge.Cell{WriteTime: c.WriteTime, Deleted: true}
+	return false
 }
 
 // keepCells keeps the cells of p for which keep (which may change the cell) says true, and drops
@@ -319,10 +364,12 @@ func keepCells(p *merge.Partition, keep func(c *merge.Cell) bool) {
 			if col.Kind == merge.Simple {
 				col.Present = keep(&col.Cell)
 			} else {
+				// keep sees each element in place (its address is stable until it is asked:
+				// kept only ever writes at or below the index asked).
 				kept := col.Elems[:0]
-				for _, e := range col.Elems {
-					if keep(&e.Cell) {
-						kept = append(kept, e)
+				for ei := range col.Elems {
+					if keep(&col.Elems[ei].Cell) {
+						kept = append(kept, col.Elems[ei])
 					}
 				}
 				col.Elems = kept

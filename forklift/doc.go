@@ -43,7 +43,9 @@
 //     requested (rows are dated by their page, not by when they were decoded, and a partition's
 //     later pages are restated as of its first): a copy never outlives its source by a wait (rate
 //     limit, destination read, backoff, rows waiting in the driver's page), and expires at most
-//     about a second before it; cells that expired meanwhile are not written.
+//     about a second before it; a cell or set/map element that expired meanwhile is written as
+//     what Cassandra holds in its place, a deletion at its writetime, so an older destination
+//     value it shadows never outlives it (an expired list element is left out: whole-list rule).
 //  4. Checkpoints are per range and checked per shard: a resumed shard with no checkpoint of its
 //     own starts its ranges; a checkpoint that is not a range of this run's split is refused
 //     (ErrRangesChanged). N shards start, die and resume in any order.
@@ -64,7 +66,10 @@
 //     never cause a rewrite, a bumped writetime, or a reported difference. Verify compares expiry
 //     instants, never raw remaining TTLs of two reads: each side's TTLs are dated by its own read
 //     (the hash: now + TTL; the compare: the earlier read aged to the later, alignReads), so the
-//     lag between the two sides' reads is never a difference, nor hides one.
+//     lag between the two sides' reads is never a difference, nor hides one. Only the expiry of
+//     a cell about to expire (< merge.ExpiryTolerance left) goes unjudged, never its version: it
+//     is left out only where the other side holds no version of it (its copy may be an unread
+//     tombstone there); otherwise merge.Reconcile judges both by writetime.
 //  7. Partitions are in Cassandra's order, one rule (comparePartitions): token, then the unsigned
 //     bytes of the key as Cassandra stores it (a composite key in CompositeType's encoding: per
 //     component a 2-byte length, the bytes, a 0), which is how verify walks the two sides. A copy's

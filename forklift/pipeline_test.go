@@ -148,17 +148,29 @@ func TestAgeTTLs(t *testing.T) {
 		{Clustering: [][]byte{{3}}, Columns: []merge.Column{{Name: "a", Kind: merge.Simple}}}, // key-only
 	}}
 	ageTTLs(p, 3)
-	if len(p.Rows) != 2 {
-		t.Fatalf("%d rows left, want 2: the row whose only cell expired goes, the key-only row stays", len(p.Rows))
+	// An expired cell is what Cassandra holds in its place, a tombstone at its writetime: it stays,
+	// to be written as a deletion (TestAttack8CopyLeavesOverwrittenValueWhenSourceCellExpiresBeforeWrite).
+	isTomb := func(c merge.Cell) bool { return c.Deleted && c.WriteTime == 1 && c.Value == nil && c.TTL == 0 }
+	if len(p.Rows) != 3 {
+		t.Fatalf("%d rows left, want 3: a row whose only cell expired holds its tombstone, the key-only row stays", len(p.Rows))
 	}
 	r := p.Rows[0].Columns
-	if r[0].Cell.TTL != 97 || r[1].Cell.TTL != 0 || !r[1].Present || r[2].Present {
+	if r[0].Cell.TTL != 97 || r[1].Cell.TTL != 0 || !r[1].Present || !r[2].Present || !isTomb(r[2].Cell) {
 		t.Fatalf("simple cells after 3 s: %+v", r[:3])
 	}
-	if len(r[3].Elems) != 1 || r[3].Elems[0].Cell.TTL != 47 {
+	if len(r[3].Elems) != 2 || !isTomb(r[3].Elems[0].Cell) || r[3].Elems[1].Cell.TTL != 47 {
 		t.Fatalf("set after 3 s: %+v", r[3].Elems)
 	}
-	if !merge.SameKey(p.Rows[1].Clustering, [][]byte{{3}}) {
-		t.Fatalf("second row left is %x, want the key-only row", p.Rows[1].Clustering)
+	if c := p.Rows[1].Columns[0]; !c.Present || !isTomb(c.Cell) {
+		t.Fatalf("row 2's expired only cell: %+v, want its tombstone", c)
+	}
+	if !merge.SameKey(p.Rows[2].Clustering, [][]byte{{3}}) {
+		t.Fatalf("third row left is %x, want the key-only row", p.Rows[2].Clustering)
+	}
+	l := &merge.Partition{Key: [][]byte{{1}}, Rows: []merge.Row{{Clustering: [][]byte{{1}}, Columns: []merge.Column{
+		{Name: "l", Kind: merge.List, Present: true, Elems: []merge.Elem{{Key: []byte{1}, Cell: cell(2)}}}}}}}
+	ageTTLs(l, 3)
+	if len(l.Rows) != 0 {
+		t.Fatalf("a row whose only list expired whole: %+v, want it gone (lists are written whole; no marker to write)", l.Rows)
 	}
 }

@@ -126,6 +126,11 @@ func newTable(tc TableConfig, srcT, dstT *cql.Table) (*table, error) {
 			schema.Types[c.Name] = c.Type
 		}
 	}
+	for _, c := range srcT.Regular {
+		if c.Kind == "static" {
+			schema.Static = append(schema.Static, c.Name)
+		}
+	}
 	if res, err = merge.Bind(res, schema); err != nil {
 		return nil, resolverError(fmt.Sprintf("table %s resolver %s: %s", tc.Name(), tc.Resolver, strings.TrimPrefix(err.Error(), "merge: ")))
 	}

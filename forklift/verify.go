@@ -322,25 +322,118 @@ func compareSides(t *table, src, dst partSource, c *counts) error {
 }
 
 // alignReads states the TTLs of two versions of one partition, sp read at the Unix second sAt and
-// dp at dAt, as of the later of the two: the earlier read is aged by the lag (ageTTLs), dropping
-// what expired in between, as the later read would not have returned it.
+// dp at dAt, as of the later of the two: the earlier read is aged by the lag. A cell that expired
+// in between keeps its writetime with one second left (an expiry at about the later read): it is
+// a tombstone at its writetime by now, and its version must still be judged.
 //
-// Then a cell about to expire (less than ExpiryTolerance left) is judged on neither side: a copy
-// expires up to a second or two before its source (ageing by whole seconds from the page's read,
-// writePartition), so such a cell may already be gone from the destination and not from the
-// source, and neither version can be told wrong.
+// Then only the expiry of a cell about to expire (less than ExpiryTolerance left) is left unjudged,
+// never its version (unjudgeable): a copy expires up to a second or two before its source (ageing by
+// whole seconds from the page's read, writePartition), so where the other side holds no version of
+// such a cell, its copy may already be a tombstone there (which a read does not return) and neither
+// side can be told wrong; the cell is dropped. Where the other side holds a version, both are kept
+// and judged by merge.Reconcile as any other cells: a cell about to expire still beats an older
+// version on the other side, alive or as the tombstone it becomes, so that side must hold its
+// writetime (as a value or a tombstone), and a short-lived cell at the same writetime is the same
+// version within merge.ExpiryTolerance.
 func alignReads(sp *merge.Partition, sAt int64, dp *merge.Partition, dAt int64) {
 	switch {
 	case sAt < dAt:
-		ageTTLs(sp, int32(min(dAt-sAt, 1<<30)))
+		ageForCompare(sp, int32(min(dAt-sAt, 1<<30)))
 	case dAt < sAt:
-		ageTTLs(dp, int32(min(sAt-dAt, 1<<30)))
+		ageForCompare(dp, int32(min(sAt-dAt, 1<<30)))
 	}
-	lasting := func(c *merge.Cell) bool {
-		return c.Deleted || c.TTL <= 0 || c.TTL >= int32(merge.ExpiryTolerance/time.Second)
+	sDrop, dDrop := unjudgeable(sp, dp), unjudgeable(dp, sp)
+	keepCells(sp, func(c *merge.Cell) bool { return !sDrop[c] })
+	keepCells(dp, func(c *merge.Cell) bool { return !dDrop[c] })
+}
+
+// ageForCompare takes by seconds off every expiring cell of p, leaving at least one second: a cell
+// that expired within the lag is stated as expiring now (alignReads), never dropped.
+func ageForCompare(p *merge.Partition, by int32) {
+	age := func(c *merge.Cell) {
+		if c.TTL > 0 && !c.Deleted {
+			c.TTL = max(c.TTL-by, 1)
+		}
 	}
-	keepCells(sp, lasting)
-	keepCells(dp, lasting)
+	for ri := range p.Rows {
+		for ci := range p.Rows[ri].Columns {
+			col := &p.Rows[ri].Columns[ci]
+			age(&col.Cell)
+			for ei := range col.Elems {
+				age(&col.Elems[ei].Cell)
+			}
+		}
+	}
+}
+
+// unjudgeable returns the cells of p about to expire (less than merge.ExpiryTolerance left) for
+// which the other side, o, holds no version (alignReads): no cell of the same row and column, no
+// element of the same key. A list's elements are always so (their paths are local to each cluster,
+// so no element has a counterpart: lists are compared whole, merge.CompareLists).
+func unjudgeable(p, o *merge.Partition) map[*merge.Cell]bool {
+	short := func(c *merge.Cell) bool {
+		return !c.Deleted && c.TTL > 0 && c.TTL < int32(merge.ExpiryTolerance/time.Second)
+	}
+	var drop map[*merge.Cell]bool
+	mark := func(c *merge.Cell) {
+		if drop == nil {
+			drop = map[*merge.Cell]bool{}
+		}
+		drop[c] = true
+	}
+	for ri := range p.Rows {
+		r := &p.Rows[ri]
+		var or *merge.Row
+		if o != nil {
+			or = sameRow(o, r)
+		}
+		for ci := range r.Columns {
+			col := &r.Columns[ci]
+			if !col.Present {
+				continue
+			}
+			var oc *merge.Column
+			if or != nil {
+				if oc = findColumn(or, col.Name, ci); oc != nil && !oc.Present {
+					oc = nil
+				}
+			}
+			switch col.Kind {
+			case merge.Simple:
+				if short(&col.Cell) && oc == nil {
+					mark(&col.Cell)
+				}
+			default:
+				for ei := range col.Elems {
+					e := &col.Elems[ei]
+					if short(&e.Cell) && (col.Kind == merge.List || oc == nil || !hasElem(oc, e.Key)) {
+						mark(&e.Cell)
+					}
+				}
+			}
+		}
+	}
+	return drop
+}
+
+// sameRow is the row of p with r's key (the static row for a static r), nil if none.
+func sameRow(p *merge.Partition, r *merge.Row) *merge.Row {
+	for i := range p.Rows {
+		if p.Rows[i].Static == r.Static && merge.SameKey(p.Rows[i].Clustering, r.Clustering) {
+			return &p.Rows[i]
+		}
+	}
+	return nil
+}
+
+// hasElem reports whether the collection column c holds an element keyed k.
+func hasElem(c *merge.Column, k []byte) bool {
+	for i := range c.Elems {
+		if bytes.Equal(c.Elems[i].Key, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // counts are one subrange's findings.

@@ -30,7 +30,9 @@ type RowDecision struct {
 // it), a dropped row is deleted above both. Where a destination version
 // stands over a different source version, the differing columns are reported as Conflicts. A
 // decision to keep a side that lacks the row writes nothing for it; a kept source row the
-// destination lacks is always written (a key-only row where the override leaves no cell to write).
+// destination lacks is always written (a key-only row where the override leaves no cell to write),
+// and a kept source row the override leaves with no live cell (a null over its only value) is
+// written over the destination's row with Row.Marker, so it stands as the key-only row it now is.
 func Decide(src, dst *Partition, rows []RowDecision) Resolution {
 	var w writer
 	w.init(src, dst)

@@ -33,8 +33,9 @@
 // Statics: a partition's static columns are its static row (Row.Static, empty clustering key),
 // matched with the other side's like any row; newest-by merges it by lww.
 //
-// Markers: a source row that exists by its row marker alone (no value), taken over a destination
-// row (prefer-source, Decide's KeepSource), is written with Row.Marker
+// Markers: a source row that exists by its row marker alone (no value), or that a null override
+// leaves with no live cell (Decide's KeepSource with a scrub of its only value), taken over a
+// destination row (prefer-source, Decide's KeepSource), is written with Row.Marker
 // whenever anything is written for it: the Write deletes the destination's cells, whose row may
 // have no marker (written by UPDATE only), so the writer must write the marker too. A kept source
 // row the destination lacks is always written, as a key-only row where an override leaves it no

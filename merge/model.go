@@ -68,7 +68,8 @@ type Column struct {
 // instant it read the destination, when that is later).
 //
 // Marker, in a Resolution's Write only, says the row written must exist by its row marker: the
-// version that stands is a key-only row (it exists by its marker alone), while the destination's
+// version that stands is a key-only row (it exists by its marker alone, or is left with no live
+// cell by an override that nulls its only value), while the destination's
 // row holds cells the Write deletes and may have no marker at all (a row written by UPDATE only).
 // The writer writes the marker (an INSERT of the key alone) along with whatever the row's columns
 // write; without it the cell deletions would leave no row. A Write row with no column at all is a

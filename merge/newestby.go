@@ -68,11 +68,12 @@ func (n newestBy) WithColumnTypes(types map[string]string) (Resolver, error) {
 }
 
 // WithSchema implements Shaped: option column must be a regular column of the table (a key
-// column is never in a row's columns: every row would fail), then WithColumnTypes.
+// column is never in a row's columns, a static one only in the partition's static row: every row
+// both sides hold would fail), then WithColumnTypes.
 func (n newestBy) WithSchema(s Schema) (Resolver, error) {
-	if s.IsKey(n.col) {
-		return nil, fmt.Errorf("merge: newest-by: option %q: %q is a key column of the table; name a regular column "+
-			"(e.g. updated_at): %w", "column", n.col, ErrBadOption)
+	if k := s.ColumnKind(n.col); k != "" && k != "regular" {
+		return nil, fmt.Errorf("merge: newest-by: option %q: %q is a %s column of the table, not a regular column; "+
+			"name a regular column (e.g. updated_at): %w", "column", n.col, k, ErrBadOption)
 	}
 	return n.WithColumnTypes(s.Types)
 }

@@ -22,8 +22,9 @@ type override struct {
 
 // replaceRowWith is replaceRow with the column ov.name (when ov is not nil) taking ov.cell's value.
 //
-// Invariant: a source row that exists by its marker alone (key-only) still exists after the Write.
-// Its row, when anything is written for it, carries Marker: the destination's version may hold
+// Invariant: a source row that exists by its marker alone (key-only), or is left so by a null
+// override of its only live value (standsByMarker), still exists after the Write. Its row, when
+// anything is written for it, carries Marker: the destination's version may hold
 // cells and no marker (written by UPDATE only), and the Write deletes those cells, so without the
 // marker the row would be gone; and a value written into it (an override) gives no lasting marker
 // either (an INSERT's marker takes its cells' TTL). Where nothing is written over a destination
@@ -48,9 +49,53 @@ func replaceRowWith(w *writer, s, d *Row, ov *override) {
 	})
 	n := len(w.rows)
 	w.endRow(s.Clustering, d == nil && !s.Static)
-	if len(w.rows) > n && !s.Static && keyOnly(s) {
+	if len(w.rows) > n && !s.Static && standsByMarker(s, ov) {
 		w.rows[n].Marker = true
 	}
+}
+
+// standsByMarker reports whether the row that must stand after a Write of s (ov applied: nil for
+// none) exists by its marker alone: s is key-only, or s exists (it holds a live cell) and no live
+// cell of it is left once ov is applied (a null override of its only value, a scrub). Such a row,
+// when anything is written for it, carries Row.Marker: the Write deletes the destination's cells,
+// and the destination's row may have no marker (written by UPDATE only). A source row of
+// tombstones only (cells that expired) does not exist, and gets none.
+func standsByMarker(s *Row, ov *override) bool {
+	if keyOnly(s) {
+		return true
+	}
+	exists := false
+	for i := range s.Columns {
+		c := &s.Columns[i]
+		if !liveColumn(c) {
+			continue
+		}
+		exists = true
+		if ov == nil || c.Name != ov.name {
+			return false // a live cell stands
+		}
+	}
+	if !exists {
+		return false
+	}
+	return ov.cell.Deleted || ov.cell.Value == nil // the override nulls the only live column
+}
+
+// liveColumn reports whether c holds a live value: a live simple cell (not a tombstone, not a
+// null), or a collection with a live element.
+func liveColumn(c *Column) bool {
+	if !present(c) {
+		return false
+	}
+	if c.Kind == Simple {
+		return !c.Cell.Deleted && c.Cell.Value != nil
+	}
+	for _, e := range c.Elems {
+		if !e.Cell.Deleted {
+			return true
+		}
+	}
+	return false
 }
 
 // keyOnly reports whether r holds no value at all: a row that exists by its marker alone.

@@ -207,11 +207,34 @@ func WithColumnTypes(r Resolver, types map[string]string) (Resolver, error) {
 }
 
 // Schema is a table's shape as a resolver may need it to check its options: every column's CQL
-// type (name → type as system_schema spells it), and the key columns in order.
+// type (name → type as system_schema spells it), the key columns in order, and the static columns
+// (which a Partition carries in its static row, Row.Static, never in a clustered row's Columns).
 type Schema struct {
 	Types        map[string]string
 	PartitionKey []string
 	Clustering   []string
+	Static       []string
+}
+
+// ColumnKind names what name is in the schema as a resolver's option error says it: "partition
+// key", "clustering", "static" or "regular" ("" when the table has no such column). A rule that
+// compares the clustered rows' values needs a regular column: a key column is in no row's
+// Columns, and a static one only in the partition's static row.
+func (s Schema) ColumnKind(name string) string {
+	for _, k := range []struct {
+		kind  string
+		names []string
+	}{{"partition key", s.PartitionKey}, {"clustering", s.Clustering}, {"static", s.Static}} {
+		for _, n := range k.names {
+			if n == name {
+				return k.kind
+			}
+		}
+	}
+	if _, ok := s.Types[name]; ok {
+		return "regular"
+	}
+	return ""
 }
 
 // IsKey reports whether name is one of the schema's partition or clustering key columns (which a

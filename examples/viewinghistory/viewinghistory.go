@@ -142,12 +142,12 @@ func (v viewingHistory) WithSchema(s merge.Schema) (merge.Resolver, error) {
 		if _, ok := s.Types[o.col]; !ok {
 			return nil, bad("option %q: %q is not a column of the table", o.option, o.col)
 		}
-		if s.IsKey(o.col) {
+		if k := s.ColumnKind(o.col); k != "regular" {
 			hint := ""
-			if o.option == "title" {
+			if o.option == "title" && k == "clustering" {
 				hint = " (for a clustering column, use option title-key: its index)"
 			}
-			return nil, bad("option %q: %q is a key column, not a regular column%s", o.option, o.col, hint)
+			return nil, bad("option %q: %q is a %s column, not a regular column%s", o.option, o.col, k, hint)
 		}
 	}
 	return v.WithColumnTypes(s.Types)
