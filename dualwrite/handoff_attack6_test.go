@@ -84,3 +84,92 @@ func TestAttackHandoff6UndecodableDeadLetterReachesOnlyOneSidesStore(t *testing.
 			"nothing counts it against the primary's authority any more", blP)
 	}
 }
+
+// hungAllStore is a hand-off store in a cluster whose coordinator takes requests and never answers
+// (a partition): every call waits for its context.
+type hungAllStore struct{ downStore }
+
+func (hungAllStore) Put(ctx context.Context, _ string, _ handoff.Batch, _ [][]byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (hungAllStore) Batches(ctx context.Context, _ string) ([]handoff.Batch, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+func (hungAllStore) Beat(ctx context.Context, _, _, _ string, _ time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (hungAllStore) Delete(ctx context.Context, _, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestAttackHandoff6HungStoreStopsTheOtherSidesCopiesAfterOnePass.
+// Promise: H6 ("each store stands alone … a side whose store fails leaves its entries behind the
+// frontier for a later pass while the other side's are copied"; the fix a2ddd79: "a hung store
+// delays nothing of the other's") with H2's loss window (entries logged more than copyAfter ago
+// are copied; a crash losing the disk loses at most the last copyAfter + a tick + a copy).
+// Interleaving: per-side stores; the primary's store hangs (partitioned coordinator). The copy
+// loop's first pass stores the secondary's batch, but put() waits (wg.Wait) for the primary's
+// putHeld, whose Beat/Put wait on the copy loop's context, which has no deadline: the pass never
+// returns. Entries owed to the secondary logged afterwards are never copied, however old: a crash
+// losing the disk loses every write acknowledged since, though their store answers.
+func TestAttackHandoff6HungStoreStopsTheOtherSidesCopiesAfterOnePass(t *testing.T) {
+	up := handoff.NewMemStore() // in the primary's cluster: keeps the secondary's entries
+	fa := &fakeSides{}
+	fa.set(primarySide, downSide)
+	fa.set(secondarySide, downSide)
+	s := newHandoffSession(t, fa, up, "a", HandoffCopyAfter(50*time.Millisecond), HandoffDrain(50*time.Millisecond, time.Second))
+	h := s.ho
+	close(h.stop)
+	h.wg.Wait()
+	h.stores = [2]handoff.Store{hungAllStore{}, up}
+	defer func() {
+		defer func() { _ = recover(); s.log.Close() }()
+		s.Close()
+	}()
+	ctx := context.Background()
+	old := time.Now().Add(-time.Minute)
+	appendOld := func(from int, sides ...string) {
+		for i, sd := range sides {
+			if err := h.fl.Append(ctx, &Entry{Side: sd, Timestamp: int64(1_700_000_000_000_000 + from + i), Logged: old,
+				Stmts: []Stmt{{Stmt: "INSERT INTO kv (k) VALUES (?)", Values: []any{from + i}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendOld(0, "primary", "primary", "secondary", "secondary", "secondary")
+	// The copy loop, as every() runs it: a step each tick, under a context without deadline.
+	lctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		step := h.copyStep()
+		for lctx.Err() == nil {
+			step(lctx)
+			select {
+			case <-lctx.Done():
+			case <-time.After(h.tick()):
+			}
+		}
+	}()
+	defer func() { cancel(); <-done }()
+	waitHandoff(t, "the first pass to store the secondary's entries", 10*time.Second, func() bool {
+		bl, _ := handoff.Backlog(ctx, up, "orders")
+		return bl["secondary"] == 3
+	})
+	appendOld(100, "secondary", "secondary", "secondary") // logged a minute ago: due at the next pass
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if bl, _ := handoff.Backlog(ctx, up, "orders"); bl["secondary"] == 6 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bl, _ := handoff.Backlog(ctx, up, "orders")
+	t.Fatalf("5 s (100 copy ticks) after three more entries owed to the secondary were logged (a minute old), its "+
+		"store, which answers, holds %v (want secondary 6): the copy loop is stuck in the first pass, waiting for the "+
+		"primary's hung store; UnsharedAge %v", bl, s.Handoff().UnsharedAge)
+}
