@@ -173,3 +173,47 @@ func TestAttackHandoff6HungStoreStopsTheOtherSidesCopiesAfterOnePass(t *testing.
 		"store, which answers, holds %v (want secondary 6): the copy loop is stuck in the first pass, waiting for the "+
 		"primary's hung store; UnsharedAge %v", bl, s.Handoff().UnsharedAge)
 }
+
+// TestAttackHandoff6DeadLetterStoreDownKeepsBackTheOtherSidesUncertainCopies.
+// Promise: copyAside's doc and H6 — the copies of dead letters and uncertain writes are stored
+// "each side's batch on its own: one store's failure keeps back none of the other's (H6)", so that
+// "a crash that loses the disk loses none set aside more than adoptEvery + a copy's time ago".
+// Interleaving: per-side stores; the primary's store is down. This instance holds a dead letter
+// owed to the primary and an uncertain write owed to the secondary (whose store answers). Every
+// copyAside pass fails on the dead-letter kind (the primary's batch) and returns before reaching
+// the uncertain kind: the secondary's uncertain write is never copied to its store, which answers,
+// for as long as the other cluster is down; a crash losing the disk loses it.
+func TestAttackHandoff6DeadLetterStoreDownKeepsBackTheOtherSidesUncertainCopies(t *testing.T) {
+	ctx := context.Background()
+	up := handoff.NewMemStore() // in the primary's cluster: keeps what is owed to the secondary
+	fa := &fakeSides{}
+	s := newHandoffSession(t, fa, up, "a")
+	h := s.ho
+	close(h.stop)
+	h.wg.Wait()
+	h.stores = [2]handoff.Store{downStore{}, up}
+	defer func() {
+		defer func() { _ = recover(); s.log.Close() }()
+		s.Close()
+	}()
+	old := time.Now().Add(-time.Minute)
+	if err := h.fl.DeadLetter(ctx, Record{Entry: Entry{Side: "primary", Timestamp: old.UnixMicro(), Logged: old,
+		Stmts: []Stmt{{Stmt: "INSERT INTO kv (k) VALUES (?)", Values: []any{1}}}}}, errStoreDown); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fl.RecordUncertain(ctx, &Entry{Side: "secondary", Timestamp: old.UnixMicro() + 1, Logged: old,
+		Stmts: []Stmt{{Stmt: "UPDATE c SET n = n + 1 WHERE k = ?", Values: []any{2}}}}, errStoreDown); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // five passes (adoptEvery each in the copy loop)
+		_ = h.copyAside(ctx)
+	}
+	bs, _ := up.Batches(ctx, "orders")
+	for _, b := range bs {
+		if b.Kind() == handoff.KindUncertain && b.Side == "secondary" {
+			return
+		}
+	}
+	t.Fatalf("after five copy passes the secondary's store, which answers, holds %v: no copy of the uncertain write "+
+		"owed to the secondary; every pass stopped at the dead letter owed to the primary, whose store is down", bs)
+}
