@@ -213,6 +213,8 @@
 // masked as *** and key_hash, a keyed hash of its bound values (HMAC-SHA-256 under the process's
 // key, ISLANDS_LOG_HASH_KEY or a random one: the same values give the same hash, and without the
 // hash key no candidate can be tested); the values and the statement as written are logged at
-// debug level only, and ErrUnencodable's message quotes the statement masked. A Cassandra error (err) is
-// logged as the driver gives it: a server's syntax error may quote part of the statement.
+// debug level only. The errors the package builds (ErrNonDeterministic, ErrNotReplayable,
+// ErrNotIdempotent, ErrUnencodable) quote the statement masked the same way: the caller logs a
+// refused write's error. A Cassandra error (err) is logged as the driver gives it: a server's
+// syntax error may quote part of the statement.
 package dualwrite

@@ -625,7 +625,7 @@ func encodeEntry(en *Entry) ([]byte, error) {
 			if e.b, err = encodeValue(e.b, v); err != nil {
 				// The statement as logStmt masks it: this error is logged at error level
 				// (asyncWorker's replay_log_err), and its literals may be member data.
-				return nil, fmt.Errorf("%w (value %d of %q)", err, i, logStmt(st.Stmt))
+				return nil, fmt.Errorf("%w (value %d of %s)", err, i, errStmt(st.Stmt))
 			}
 		}
 	}

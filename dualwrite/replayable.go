@@ -64,8 +64,8 @@ func (s *Session) resolveCounter(op *writeOp, phase Phase) error {
 			}
 			kind, err := s.columnKind(op.ctx, phase.leader(), in.keyspace, in.table, in.column)
 			if err != nil {
-				return fmt.Errorf("%w: %q: reading the type of column %s to know whether it is a counter (never replayed): %w",
-					ErrNotIdempotent, st.Stmt, in.column, err)
+				return fmt.Errorf("%w: %s: reading the type of column %s to know whether it is a counter (never replayed): %w",
+					ErrNotIdempotent, errStmt(st.Stmt), in.column, err)
 			}
 			if kind == kindCounter {
 				op.counter = true
@@ -92,8 +92,8 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 			if !list {
 				kind, err := s.columnKind(op.ctx, phase.leader(), c.keyspace, c.table, c.column)
 				if err != nil {
-					return fmt.Errorf("%w: %q: reading the type of column %s to know whether %s can be replayed: %w",
-						ErrNotIdempotent, st.Stmt, c.column, colOpNames[c.kind], err)
+					return fmt.Errorf("%w: %s: reading the type of column %s to know whether %s can be replayed: %w",
+						ErrNotIdempotent, errStmt(st.Stmt), c.column, colOpNames[c.kind], err)
 				}
 				list = kind == kindList
 			}
@@ -101,9 +101,9 @@ func (s *Session) checkReplayable(op *writeOp, phase Phase) error {
 				if s.m != nil {
 					s.m.refused.WithLabelValues(reasonNotIdempotent).Inc()
 				}
-				return fmt.Errorf("%w: %q is a %s on list column %s, which duplicates or misplaces elements when "+
+				return fmt.Errorf("%w: %s is a %s on list column %s, which duplicates or misplaces elements when "+
 					"replayed after a failure in the %s phase; write the whole list (SET %s = ?) or use a set or a map "+
-					"(idempotent), or run it in primary-only/secondary-only", ErrNotIdempotent, st.Stmt, colOpNames[c.kind], c.column, phase, c.column)
+					"(idempotent), or run it in primary-only/secondary-only", ErrNotIdempotent, errStmt(st.Stmt), colOpNames[c.kind], c.column, phase, c.column)
 			}
 		}
 	}

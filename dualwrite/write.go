@@ -582,8 +582,8 @@ func (s *Session) check(op *writeOp) error {
 			if s.m != nil {
 				s.m.refused.WithLabelValues(reasonNonDeterministic).Inc()
 			}
-			return fmt.Errorf("%w: %s in %q would give each side a different value; compute it in the "+
-				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, st.Stmt)
+			return fmt.Errorf("%w: %s in %s would give each side a different value; compute it in the "+
+				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, errStmt(st.Stmt))
 		}
 	}
 	return nil
@@ -603,10 +603,10 @@ func (s *Session) checkMutation(op *writeOp, phase Phase) error {
 			if s.m != nil {
 				s.m.refused.WithLabelValues(reasonNotMutation).Inc()
 			}
-			return fmt.Errorf("%w: %q (%s) in the %s phase: it carries no timestamp, so a copy kept for a side "+
+			return fmt.Errorf("%w: %s (%s) in the %s phase: it carries no timestamp, so a copy kept for a side "+
 				"that missed it would, replayed later, undo the writes acknowledged after it; run it on each side "+
 				"yourself with a plain gocql session (a TRUNCATE with the writers stopped and the replay backlog "+
-				"drained), or through this session in primary-only/secondary-only", ErrNotReplayable, st.Stmt, kind, phase)
+				"drained), or through this session in primary-only/secondary-only", ErrNotReplayable, errStmt(st.Stmt), kind, phase)
 		}
 	}
 	return nil
