@@ -199,6 +199,7 @@ type ownBatch struct {
 type asideCopy struct {
 	id   string
 	st   handoff.Store
+	sd   side // the side whose store keeps it (an undecodable entry has a copy per side)
 	kind string
 	ids  []int
 }
@@ -722,12 +723,19 @@ func (h *handoffState) putSide(ctx context.Context, sd side, rs []shareRec, hold
 // renewed in that store first, and only in that one (H6). The one path of every background copy
 // (put, putAside).
 func (h *handoffState) putHeld(ctx context.Context, sd side, raws [][]byte, holder, kind string) (handoff.Batch, error) {
-	if holder != "" {
-		if err := h.beatStore(ctx, h.storeOf(sd), true); err != nil {
-			return handoff.Batch{}, err
-		}
+	if holder == "" {
+		return h.putBatch(ctx, sd, raws, holder, kind)
 	}
-	return h.putBatch(ctx, sd, raws, holder, kind)
+	// A background copy: each call bounded (callBound).
+	if err := h.storeCall(ctx, func(ctx context.Context) error { return h.beatStore(ctx, h.storeOf(sd), true) }); err != nil {
+		return handoff.Batch{}, err
+	}
+	var b handoff.Batch
+	err := h.storeCall(ctx, func(ctx context.Context) (err error) {
+		b, err = h.putBatch(ctx, sd, raws, holder, kind)
+		return err
+	})
+	return b, err
 }
 
 // beat renews this instance's liveness lease in every distinct store when a third of its TTL has
@@ -1060,160 +1068,228 @@ type asideKind struct {
 // this instance's liveness lease (nobody adopts it while this instance lives; at Close or when it
 // dies, they are adopted like its replay copies). So a crash that loses the disk loses none set
 // aside more than adoptEvery + a copy's time ago.
+//
+// Copies are kept per side (asideCopy.sd): an entry is copied to the store of every side it is
+// owed to (asideSides: both for one that cannot be decoded), and is copied there only when that
+// side's store holds no copy of it yet. Each store is worked on its own, at once with the other
+// (H6), and every kind is attempted in each: one kind's or one store's failure keeps back none of
+// the others' copies; the failures are returned joined.
 func (h *handoffState) copyAside(ctx context.Context) error {
+	var errs []error
+	var lists []asideList
 	for _, k := range h.asideKinds() {
 		as, err := k.list()
 		if err != nil {
-			return fmt.Errorf("reading the local %s entries: %w", k.kind, err)
-		}
-		here := make(map[int]bool, len(as))
-		for _, a := range as {
-			here[a.ID] = true
-		}
-		h.mu.Lock()
-		var mine, others []asideCopy
-		for _, c := range h.asides {
-			if c.kind == k.kind {
-				mine = append(mine, c)
-			} else {
-				others = append(others, c)
-			}
-		}
-		h.mu.Unlock()
-		var keep []asideCopy
-		copied := map[int]bool{}
-		var errs []error
-		for _, c := range mine {
-			whole := true
-			for _, id := range c.ids {
-				whole = whole && here[id]
-			}
-			if !whole {
-				if err := c.st.Delete(ctx, h.scope, c.id); err != nil {
-					errs = append(errs, err)
-				} else {
-					h.writes.Add(2)
-					continue // its entries still here are copied again below
-				}
-			}
-			keep = append(keep, c)
-			for _, id := range c.ids {
-				copied[id] = true
-			}
-		}
-		var todo []Aside
-		for _, a := range as {
-			if !copied[a.ID] {
-				todo = append(todo, a)
-			}
-		}
-		if len(todo) > 0 { // each side's batch on its own: one store's failure keeps back none of the other's (H6)
-			cs, err := h.putAside(ctx, k.kind, todo, h.origin)
-			keep = append(keep, cs...)
-			errs = append(errs, err)
-		}
-		h.mu.Lock()
-		h.asides = append(others, keep...)
-		h.mu.Unlock()
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// putAside stores aside entries of kind as one batch per side, held by holder (putHeld: the lease
-// renewed in that side's store alone); one that cannot be decoded (no side known) goes to both
-// sides. Each side is stored on its own (H6): it returns the copies stored and the failures,
-// joined, of the others.
-func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, holder string) ([]asideCopy, error) {
-	var per [2][][]byte
-	var ids [2][]int
-	for _, a := range as {
-		if a.Raw != nil {
-			for sd := range per {
-				per[sd] = append(per[sd], a.Raw)
-				ids[sd] = append(ids[sd], a.ID)
-			}
+			errs = append(errs, fmt.Errorf("reading the local %s entries: %w", k.kind, err))
 			continue
 		}
-		raw, err := encodeEntry(&a.Entry)
-		if err != nil {
-			return nil, fmt.Errorf("encoding a %s entry: %w", kind, err)
-		}
-		sd := entrySide(&a.Entry)
-		per[sd] = append(per[sd], raw)
-		ids[sd] = append(ids[sd], a.ID)
+		lists = append(lists, asideList{kind: k.kind, as: as})
 	}
-	var got [2]*asideCopy
-	var errs [2]error
-	var wg sync.WaitGroup // the two sides at once (H6)
-	for sd, raws := range per {
-		if len(raws) == 0 {
-			continue
-		}
+	h.mu.Lock()
+	snapshot := append([]asideCopy(nil), h.asides...)
+	h.mu.Unlock()
+	st := h.distinct()
+	res := make([]error, len(st))
+	var wg sync.WaitGroup // each store at once (H6)
+	for i := range st {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			b, err := h.putHeld(ctx, side(sd), raws, holder, kind)
-			if err != nil {
-				errs[sd] = err
-				return
-			}
-			got[sd] = &asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]}
-			if holder == "" {
-				h.handedN.Add(int64(len(raws)))
-			} else {
-				h.copiedN.Add(int64(len(raws)))
-			}
+			res[i] = h.copyAsideStore(ctx, i, lists, snapshot)
 		}()
 	}
 	wg.Wait()
-	var out []asideCopy
-	for _, c := range got {
-		if c != nil {
-			out = append(out, *c)
+	return errors.Join(append(errs, res...)...)
+}
+
+// asideList is one kind's local entries set aside, as listed by copyAside.
+type asideList struct {
+	kind string
+	as   []Aside
+}
+
+// asideKey names one copy of one aside entry: its kind, its ID and the side whose store keeps it.
+type asideKey struct {
+	kind string
+	id   int
+	sd   side
+}
+
+// asideSides returns the sides an aside entry is owed to: its own, or both when it cannot be
+// decoded (no side known; counted locally for both, DeadLettersFor).
+func asideSides(a *Aside) []side {
+	if a.Raw != nil {
+		return []side{primarySide, secondarySide}
+	}
+	return []side{entrySide(&a.Entry)}
+}
+
+// asideRaw returns the bytes of an aside entry as the store keeps them.
+func asideRaw(a *Aside) ([]byte, error) {
+	if a.Raw != nil {
+		return a.Raw, nil
+	}
+	return encodeEntry(&a.Entry)
+}
+
+// copyAsideStore is copyAside's work on distinct store i: delete the copies it keeps holding an
+// entry no longer here, then copy, kind by kind and side by side, what it keeps no copy of. Every
+// kind and side is attempted; the failures are returned joined.
+func (h *handoffState) copyAsideStore(ctx context.Context, i int, lists []asideList, snapshot []asideCopy) error {
+	var errs []error
+	here := map[string]map[int]bool{}
+	for _, l := range lists {
+		m := make(map[int]bool, len(l.as))
+		for _, a := range l.as {
+			m[a.ID] = true
+		}
+		here[l.kind] = m
+	}
+	copied := map[asideKey]bool{}
+	for _, c := range snapshot {
+		if h.storeOf(c.sd) != i {
+			continue
+		}
+		if m, listed := here[c.kind]; listed {
+			whole := true
+			for _, id := range c.ids {
+				whole = whole && m[id]
+			}
+			if !whole {
+				if err := h.storeCall(ctx, func(ctx context.Context) error { return c.st.Delete(ctx, h.scope, c.id) }); err != nil {
+					errs = append(errs, fmt.Errorf("deleting the stale %s copy %s: %w", c.kind, c.id, err))
+				} else {
+					h.writes.Add(2)
+					h.dropAsideCopy(c.id)
+					continue // its entries still here are copied again below
+				}
+			}
+		}
+		for _, id := range c.ids {
+			copied[asideKey{c.kind, id, c.sd}] = true
 		}
 	}
-	return out, errors.Join(errs[0], errs[1])
+	for _, l := range lists {
+		for sd := range h.stores {
+			if h.storeOf(side(sd)) != i {
+				continue
+			}
+			var todo []Aside
+			for _, a := range l.as {
+				for _, o := range asideSides(&a) {
+					if o == side(sd) && !copied[asideKey{l.kind, a.ID, o}] {
+						todo = append(todo, a)
+					}
+				}
+			}
+			if len(todo) == 0 {
+				continue
+			}
+			if err := h.putAsideSide(ctx, side(sd), l.kind, todo, h.origin); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dropAsideCopy forgets the held aside copy id (deleted from its store).
+func (h *handoffState) dropAsideCopy(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keep := h.asides[:0]
+	for _, c := range h.asides {
+		if c.id != id {
+			keep = append(keep, c)
+		}
+	}
+	h.asides = keep
+}
+
+// putAsideSide stores aside entries of kind owed to side sd as one batch in that side's store,
+// held by holder (putHeld: the lease renewed in that store alone; "" at Close: adoptable at once),
+// and remembers the copy (held) per side.
+func (h *handoffState) putAsideSide(ctx context.Context, sd side, kind string, as []Aside, holder string) error {
+	raws := make([][]byte, 0, len(as))
+	ids := make([]int, 0, len(as))
+	for i := range as {
+		raw, err := asideRaw(&as[i])
+		if err != nil {
+			return fmt.Errorf("encoding a %s entry: %w", kind, err)
+		}
+		raws = append(raws, raw)
+		ids = append(ids, as[i].ID)
+	}
+	b, err := h.putHeld(ctx, sd, raws, holder, kind)
+	if err != nil {
+		return err
+	}
+	if holder == "" {
+		h.handedN.Add(int64(len(raws)))
+		return nil
+	}
+	h.copiedN.Add(int64(len(raws)))
+	h.mu.Lock()
+	h.asides = append(h.asides, asideCopy{id: b.ID, st: h.stores[sd], sd: sd, kind: kind, ids: ids})
+	h.mu.Unlock()
+	return nil
 }
 
 // handAside hands this instance's dead letters and uncertain writes to the store at Close
 // (invariant 6), then drops them locally: they count against their side's authority there, and
-// an adopter keeps them for the operator. Those already in a held copy (copyAside) are not put
-// again: the copy becomes adoptable when Close drops the liveness lease.
+// an adopter keeps them for the operator. A copy already held in a side's store (copyAside) is
+// not put there again: it becomes adoptable when Close drops the liveness lease. An entry is
+// dropped locally only once the store of every side it is owed to holds it (asideSides): a kind
+// of which one side's batch failed stays here whole (the next session on the directory hands it
+// off; what was stored meanwhile counts twice against its side, the safe side).
 func (h *handoffState) handAside(ctx context.Context) (int, error) {
 	total := 0
+	var errs []error
 	for _, k := range h.asideKinds() {
 		as, err := k.list()
 		if err != nil {
-			return total, fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+			errs = append(errs, fmt.Errorf("reading the local %s entries: %w", k.kind, err))
+			continue
 		}
 		if len(as) == 0 {
 			continue
 		}
-		copied := map[int]bool{}
+		copied := map[asideKey]bool{}
 		h.mu.Lock()
 		for _, c := range h.asides {
 			if c.kind == k.kind {
 				for _, id := range c.ids {
-					copied[id] = true
+					copied[asideKey{c.kind, id, c.sd}] = true
 				}
 			}
 		}
 		h.mu.Unlock()
-		var todo []Aside
+		var todo [2][]Aside
 		ids := make([]int, 0, len(as))
 		for _, a := range as {
 			ids = append(ids, a.ID)
-			if !copied[a.ID] {
-				todo = append(todo, a)
+			for _, sd := range asideSides(&a) {
+				if !copied[asideKey{k.kind, a.ID, sd}] {
+					todo[sd] = append(todo[sd], a)
+				}
 			}
 		}
-		if len(todo) > 0 {
-			if _, err := h.putAside(ctx, k.kind, todo, ""); err != nil {
-				return total, err
+		var perr [2]error
+		var wg sync.WaitGroup // each side's store at once (H6)
+		for sd := range todo {
+			if len(todo[sd]) == 0 {
+				continue
 			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				perr[sd] = h.putAsideSide(ctx, side(sd), k.kind, todo[sd], "")
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(perr[0], perr[1]); err != nil {
+			errs = append(errs, err)
+			continue // not held by every side it is owed to: kept here
 		}
 		if _, err := k.drop(ctx, ids); err != nil {
 			// In the store and still here: counted twice against the side (the safe side).
@@ -1221,7 +1297,7 @@ func (h *handoffState) handAside(ctx context.Context) (int, error) {
 		}
 		total += len(as)
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 // putBatch stores raws as one batch of kind for side sd, held by holder ("" = adoptable at once).
@@ -1369,4 +1445,16 @@ func (h *handoffState) registerMetrics() {
 		m.entries.WithLabelValues(how)
 	}
 	h.s.hm = m
+}
+
+// callBound bounds each store call of the background loops (a Beat, a Put, a Delete): the share
+// of the liveness TTL renewLiveness gives each renewal. A store that hangs (a partitioned
+// coordinator) answers no later than that.
+func (h *handoffState) callBound() time.Duration { return max(h.cfg.lease/3, time.Millisecond) }
+
+// storeCall runs one store call of the background loops under callBound.
+func (h *handoffState) storeCall(ctx context.Context, f func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, h.callBound())
+	defer cancel()
+	return f(cctx)
 }
