@@ -239,6 +239,11 @@ type handoffState struct {
 	owedReplay map[string]int64
 	adoptedEnd Pos
 
+	// busy (guarded by mu): per distinct store, a background call (launch) has not returned yet;
+	// the copy loop skips that store until it has (H6). calls counts those calls (Close waits).
+	busy  [2]bool
+	calls sync.WaitGroup
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -360,7 +365,7 @@ func (h *handoffState) renewLiveness(ctx context.Context) {
 	if !held {
 		return
 	}
-	if err := h.beatEach(ctx, false, max(h.cfg.lease/3, time.Millisecond)); err != nil && ctx.Err() == nil {
+	if err := h.beatEach(ctx, false, h.callBound()); err != nil && ctx.Err() == nil {
 		h.s.logger.Warn("dualwrite: hand-off", "err", err)
 	}
 }
@@ -652,6 +657,11 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	if h.storeOf(primarySide) == h.storeOf(secondarySide) {
 		down[1] = nil // one store: one failure
 	}
+	for sd := range down {
+		if errors.Is(down[sd], errStoreBusy) {
+			down[sd] = nil // its outstanding call reports its own outcome
+		}
+	}
 	return front, errors.Join(down[0], down[1], ctx.Err())
 }
 
@@ -677,18 +687,50 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 		}
 		per[sd] = append(per[sd], r)
 	}
-	var wg sync.WaitGroup // the two sides at once: a store that hangs holds back nothing of the other's
-	for sd, rs := range per {
-		if len(rs) == 0 {
+	if final { // Close: no loop runs any more; each side at once, under Close's timeout
+		var wg sync.WaitGroup
+		for sd, rs := range per {
+			if len(rs) == 0 {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				failed[sd] = h.putSide(ctx, side(sd), rs, holder, final)
+			}()
+		}
+		wg.Wait()
+		return failed, nil
+	}
+	// In the background, each store on its own (launch): a store with a call outstanding is
+	// skipped, and one that does not answer within the patience is left to go on alone (its
+	// entries stay behind the frontier; stored late, they are remembered in ahead by putSide).
+	var chs []<-chan error
+	var of [][]side
+	for i := range h.distinct() {
+		var mine []side
+		for sd, rs := range per {
+			if len(rs) > 0 && h.storeOf(side(sd)) == i {
+				mine = append(mine, side(sd))
+			}
+		}
+		if len(mine) == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			failed[sd] = h.putSide(ctx, side(sd), rs, holder, final)
-		}()
+		chs = append(chs, h.launch(ctx, i, func(ctx context.Context) error {
+			var errs []error
+			for _, sd := range mine {
+				errs = append(errs, h.putSide(ctx, sd, per[sd], holder, false))
+			}
+			return errors.Join(errs...)
+		}))
+		of = append(of, mine)
 	}
-	wg.Wait()
+	for j, err := range h.await(chs) {
+		for _, sd := range of[j] {
+			failed[sd] = err
+		}
+	}
 	return failed, nil
 }
 
@@ -709,6 +751,11 @@ func (h *handoffState) putSide(ctx context.Context, sd side, rs []shareRec, hold
 		h.copiedN.Add(int64(len(rs)))
 		h.mu.Lock()
 		h.own = append(h.own, ownBatch{id: b.ID, sd: sd, st: st, last: rs[len(rs)-1].pos, count: len(rs)})
+		for _, r := range rs { // shared: covered by the next pass even if this one gave up waiting (launch)
+			if !passed(h.copied, r.pos) {
+				h.ahead[r.pos] = true
+			}
+		}
 		h.mu.Unlock()
 	}
 	if h.s.hm != nil {
@@ -737,10 +784,6 @@ func (h *handoffState) putHeld(ctx context.Context, sd side, raws [][]byte, hold
 	})
 	return b, err
 }
-
-// beat renews this instance's liveness lease in every distinct store when a third of its TTL has
-// passed there (or force), each on its own (beatEach, no timeout of its own).
-func (h *handoffState) beat(ctx context.Context, force bool) error { return h.beatEach(ctx, force, 0) }
 
 // beatEach renews the liveness lease in every distinct store at once, each under a timeout of its
 // own (none when 0): a store that fails or hangs never keeps the others' renewal from happening,
@@ -854,7 +897,9 @@ func (h *handoffState) noteUnshared() time.Duration {
 }
 
 // cleanup deletes this instance's copy batches whose every entry the local cursor passed (H3),
-// and keeps the liveness lease of the others alive.
+// and keeps the liveness lease of the others alive. Each store on its own (launch, H6): a store
+// with a call outstanding is skipped this time (its batches tried again next tick), and one that
+// hangs holds back nothing of the other's.
 func (h *handoffState) cleanup(ctx context.Context) {
 	cur := h.fl.cursorPos()
 	h.mu.Lock()
@@ -867,24 +912,44 @@ func (h *handoffState) cleanup(ctx context.Context) {
 		}
 	}
 	h.own = keep
-	h.mu.Unlock()
-	for i, b := range done {
-		if err := b.st.Delete(ctx, h.scope, b.id); err != nil {
-			h.mu.Lock()
-			h.own = append(h.own, done[i:]...) // tried again next tick
-			h.mu.Unlock()
-			if ctx.Err() == nil {
-				h.s.logger.Warn("dualwrite: hand-off: deleting a copy whose entries landed", "batch", b.id, "err", err)
-			}
-			break
-		}
-		h.writes.Add(2)
-	}
-	h.mu.Lock()
 	held := len(keep) > 0 || len(h.asides) > 0
 	h.mu.Unlock()
-	if held {
-		if err := h.beat(ctx, false); err != nil && ctx.Err() == nil {
+	requeue := func(bs []ownBatch) {
+		h.mu.Lock()
+		h.own = append(h.own, bs...) // tried again next tick
+		h.mu.Unlock()
+	}
+	var chs []<-chan error
+	for i := range h.distinct() {
+		var mine []ownBatch
+		for _, b := range done {
+			if h.storeOf(b.sd) == i {
+				mine = append(mine, b)
+			}
+		}
+		if len(mine) == 0 && !held {
+			continue
+		}
+		ch := h.launch(ctx, i, func(ctx context.Context) error {
+			for j, b := range mine {
+				if err := h.storeCall(ctx, func(ctx context.Context) error { return b.st.Delete(ctx, h.scope, b.id) }); err != nil {
+					requeue(mine[j:])
+					return fmt.Errorf("dualwrite: hand-off: deleting a copy whose entries landed (batch %s): %w", b.id, err)
+				}
+				h.writes.Add(2)
+			}
+			if !held {
+				return nil
+			}
+			return h.storeCall(ctx, func(ctx context.Context) error { return h.beatStore(ctx, i, false) })
+		})
+		if ch == nil {
+			requeue(mine)
+		}
+		chs = append(chs, ch)
+	}
+	for _, err := range h.await(chs) {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errStoreBusy) {
 			h.s.logger.Warn("dualwrite: hand-off", "err", err)
 		}
 	}
@@ -1088,18 +1153,16 @@ func (h *handoffState) copyAside(ctx context.Context) error {
 	h.mu.Lock()
 	snapshot := append([]asideCopy(nil), h.asides...)
 	h.mu.Unlock()
-	st := h.distinct()
-	res := make([]error, len(st))
-	var wg sync.WaitGroup // each store at once (H6)
-	for i := range st {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res[i] = h.copyAsideStore(ctx, i, lists, snapshot)
-		}()
+	var chs []<-chan error
+	for i := range h.distinct() { // each store on its own (launch, H6)
+		chs = append(chs, h.launch(ctx, i, func(ctx context.Context) error { return h.copyAsideStore(ctx, i, lists, snapshot) }))
 	}
-	wg.Wait()
-	return errors.Join(append(errs, res...)...)
+	for _, err := range h.await(chs) {
+		if !errors.Is(err, errStoreBusy) { // a store with a call outstanding: its copies are brought up to date next pass
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // asideList is one kind's local entries set aside, as listed by copyAside.
@@ -1349,13 +1412,15 @@ func (h *handoffState) drainBeforeClose() {
 // memory only (owed.go) — and nil only once everything owed is in the store.
 func (h *handoffState) closeHandoff() error {
 	close(h.stop)
-	h.wg.Wait() // every loop stopped: the final copy below races no background copy or adoption
+	h.wg.Wait()    // every loop stopped: the final copy below races no background copy or adoption
+	h.calls.Wait() // nor a store call a loop left going on (launch; its context is cancelled)
 	defer h.closer()
 	defer h.final.Store(true) // after the final copy's measure: the log may be closed from here on
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
 	defer cancel()
 	start := time.Now()
 	h.cleanup(ctx)
+	h.calls.Wait() // a cleanup that gave up waiting (launch) is over before the final copy
 	n, _ := h.s.log.Backlog()
 	if n > 0 {
 		last, err := h.share(ctx, true)
@@ -1371,6 +1436,7 @@ func (h *handoffState) closeHandoff() error {
 	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
 		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
 	}
+	h.calls.Wait() // the copies are up to date (launch) before handAside reads them
 	aside, asideErr := h.handAside(ctx)
 	if asideErr != nil {
 		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", asideErr)
@@ -1457,4 +1523,73 @@ func (h *handoffState) storeCall(ctx context.Context, f func(ctx context.Context
 	cctx, cancel := context.WithTimeout(ctx, h.callBound())
 	defer cancel()
 	return f(cctx)
+}
+
+// errStoreBusy: a background call to the store (launch) has not returned yet; the store is
+// skipped until it has (H6).
+var errStoreBusy = errors.New("dualwrite: hand-off: the store has a call outstanding (skipped until it returns)")
+
+// errStorePending: the store did not answer within the patience (await); the call goes on alone,
+// bounded by callBound, and what it stores is recorded when it returns.
+var errStorePending = errors.New("dualwrite: hand-off: the store has not answered yet (the call goes on in the background)")
+
+// patience is how long a background pass waits for a store's calls (await) before going on
+// without them: a tick, at least a second, at most callBound.
+func (h *handoffState) patience() time.Duration {
+	return min(h.callBound(), max(h.tick(), time.Second))
+}
+
+// launch runs job, the background calls to distinct store i, in a goroutine of its own under ctx
+// (the loop's: cancelled at Close, which waits for it: calls), each call bounded (storeCall). It
+// returns nil without running job when a call to that store is still outstanding (busy): a store
+// that hangs holds one call at a time, and the other store's calls never wait behind it (H6). The
+// channel receives job's result; job records what it stored itself (a late answer counts too).
+func (h *handoffState) launch(ctx context.Context, i int, job func(ctx context.Context) error) <-chan error {
+	h.mu.Lock()
+	if h.busy[i] {
+		h.mu.Unlock()
+		return nil
+	}
+	h.busy[i] = true
+	h.mu.Unlock()
+	ch := make(chan error, 1)
+	h.calls.Add(1)
+	go func() {
+		defer h.calls.Done()
+		err := job(ctx)
+		h.mu.Lock()
+		h.busy[i] = false
+		h.mu.Unlock()
+		ch <- err
+	}()
+	return ch
+}
+
+// await returns the results of launched calls (errStoreBusy for one not launched), waiting for
+// them at most the patience: a call still outstanding then is errStorePending.
+func (h *handoffState) await(chs []<-chan error) []error {
+	out := make([]error, len(chs))
+	t := time.NewTimer(h.patience())
+	defer t.Stop()
+	expired := false
+	for j, ch := range chs {
+		if ch == nil {
+			out[j] = errStoreBusy
+			continue
+		}
+		if !expired {
+			select {
+			case out[j] = <-ch:
+				continue
+			case <-t.C:
+				expired = true
+			}
+		}
+		select {
+		case out[j] = <-ch:
+		default:
+			out[j] = errStorePending
+		}
+	}
+	return out
 }
