@@ -85,7 +85,14 @@ import (
 //	    liveness loop renews each store on its own, and the two sides' batches are stored at once;
 //	    a side whose store fails leaves its entries behind the frontier for a later pass while the
 //	    other side's are copied (share's down). Adoption and listing run per store, at once; a
-//	    store that cannot be listed makes unknown only the side it keeps (owedErr).
+//	    store that cannot be listed makes unknown only the side it keeps (owedErr). Every store
+//	    call of the copy loop (Beat, Put, Delete: share, cleanup, copyAside) is bounded
+//	    (callBound) and runs in a call of its store's own (launch): a pass waits for a store at
+//	    most the patience (await), a store with a call outstanding is skipped until it returns,
+//	    a late answer is recorded when it comes (own, ahead, asides), and Close cancels and waits
+//	    for such calls (calls). An aside copy is recorded per side (asideCopy.sd): an entry owed
+//	    to both sides (undecodable) is copied, and handed off, only once each side's store holds
+//	    it.
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
