@@ -160,7 +160,9 @@
 // and islands_dualwrite_handoff_unshared_age_seconds measure it when read). With HandoffKeyspace
 // each side's store stands alone: a copy renews the liveness lease only in the store it writes to,
 // and one store that fails or hangs (its cluster down) never stops the other side's copies,
-// renewals, adoption or listing. See handoff.go's invariants.
+// renewals, adoption or listing (each background store call is bounded by a third of
+// HandoffLease, and a pass waits for a hung store at most a second). A dead letter or uncertain
+// write is kept in the store of every side it is owed to. See handoff.go's invariants.
 //
 // The replayer applies each side's entries with that side's own workers and holds each side's
 // entries in its own bounded window; a side's backlog beyond its memory cap is parked (two log

@@ -85,7 +85,14 @@ import (
 //	    liveness loop renews each store on its own, and the two sides' batches are stored at once;
 //	    a side whose store fails leaves its entries behind the frontier for a later pass while the
 //	    other side's are copied (share's down). Adoption and listing run per store, at once; a
-//	    store that cannot be listed makes unknown only the side it keeps (owedErr).
+//	    store that cannot be listed makes unknown only the side it keeps (owedErr). Every store
+//	    call of the copy loop (Beat, Put, Delete: share, cleanup, copyAside) is bounded
+//	    (callBound) and runs in a call of its store's own (launch): a pass waits for a store at
+//	    most the patience (await), a store with a call outstanding is skipped until it returns,
+//	    a late answer is recorded when it comes (own, ahead, asides), and Close cancels and waits
+//	    for such calls (calls). An aside copy is recorded per side (asideCopy.sd): an entry owed
+//	    to both sides (undecodable) is copied, and handed off, only once each side's store holds
+//	    it.
 
 // HandoffOption tunes WithHandoff.
 type HandoffOption func(*handoffConfig)
@@ -199,6 +206,7 @@ type ownBatch struct {
 type asideCopy struct {
 	id   string
 	st   handoff.Store
+	sd   side // the side whose store keeps it (an undecodable entry has a copy per side)
 	kind string
 	ids  []int
 }
@@ -237,6 +245,11 @@ type handoffState struct {
 	// shared (H2).
 	owedReplay map[string]int64
 	adoptedEnd Pos
+
+	// busy (guarded by mu): per distinct store, a background call (launch) has not returned yet;
+	// the copy loop skips that store until it has (H6). calls counts those calls (Close waits).
+	busy  [2]bool
+	calls sync.WaitGroup
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -359,7 +372,7 @@ func (h *handoffState) renewLiveness(ctx context.Context) {
 	if !held {
 		return
 	}
-	if err := h.beatEach(ctx, false, max(h.cfg.lease/3, time.Millisecond)); err != nil && ctx.Err() == nil {
+	if err := h.beatEach(ctx, false, h.callBound()); err != nil && ctx.Err() == nil {
 		h.s.logger.Warn("dualwrite: hand-off", "err", err)
 	}
 }
@@ -651,6 +664,11 @@ func (h *handoffState) share(ctx context.Context, final bool) (Pos, error) {
 	if h.storeOf(primarySide) == h.storeOf(secondarySide) {
 		down[1] = nil // one store: one failure
 	}
+	for sd := range down {
+		if errors.Is(down[sd], errStoreBusy) {
+			down[sd] = nil // its outstanding call reports its own outcome
+		}
+	}
 	return front, errors.Join(down[0], down[1], ctx.Err())
 }
 
@@ -676,18 +694,50 @@ func (h *handoffState) put(ctx context.Context, recs []shareRec, holder string, 
 		}
 		per[sd] = append(per[sd], r)
 	}
-	var wg sync.WaitGroup // the two sides at once: a store that hangs holds back nothing of the other's
-	for sd, rs := range per {
-		if len(rs) == 0 {
+	if final { // Close: no loop runs any more; each side at once, under Close's timeout
+		var wg sync.WaitGroup
+		for sd, rs := range per {
+			if len(rs) == 0 {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				failed[sd] = h.putSide(ctx, side(sd), rs, holder, final)
+			}()
+		}
+		wg.Wait()
+		return failed, nil
+	}
+	// In the background, each store on its own (launch): a store with a call outstanding is
+	// skipped, and one that does not answer within the patience is left to go on alone (its
+	// entries stay behind the frontier; stored late, they are remembered in ahead by putSide).
+	var chs []<-chan error
+	var of [][]side
+	for i := range h.distinct() {
+		var mine []side
+		for sd, rs := range per {
+			if len(rs) > 0 && h.storeOf(side(sd)) == i {
+				mine = append(mine, side(sd))
+			}
+		}
+		if len(mine) == 0 {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			failed[sd] = h.putSide(ctx, side(sd), rs, holder, final)
-		}()
+		chs = append(chs, h.launch(ctx, i, func(ctx context.Context) error {
+			var errs []error
+			for _, sd := range mine {
+				errs = append(errs, h.putSide(ctx, sd, per[sd], holder, false))
+			}
+			return errors.Join(errs...)
+		}))
+		of = append(of, mine)
 	}
-	wg.Wait()
+	for j, err := range h.await(chs) {
+		for _, sd := range of[j] {
+			failed[sd] = err
+		}
+	}
 	return failed, nil
 }
 
@@ -708,6 +758,11 @@ func (h *handoffState) putSide(ctx context.Context, sd side, rs []shareRec, hold
 		h.copiedN.Add(int64(len(rs)))
 		h.mu.Lock()
 		h.own = append(h.own, ownBatch{id: b.ID, sd: sd, st: st, last: rs[len(rs)-1].pos, count: len(rs)})
+		for _, r := range rs { // shared: covered by the next pass even if this one gave up waiting (launch)
+			if !passed(h.copied, r.pos) {
+				h.ahead[r.pos] = true
+			}
+		}
 		h.mu.Unlock()
 	}
 	if h.s.hm != nil {
@@ -722,17 +777,20 @@ func (h *handoffState) putSide(ctx context.Context, sd side, rs []shareRec, hold
 // renewed in that store first, and only in that one (H6). The one path of every background copy
 // (put, putAside).
 func (h *handoffState) putHeld(ctx context.Context, sd side, raws [][]byte, holder, kind string) (handoff.Batch, error) {
-	if holder != "" {
-		if err := h.beatStore(ctx, h.storeOf(sd), true); err != nil {
-			return handoff.Batch{}, err
-		}
+	if holder == "" {
+		return h.putBatch(ctx, sd, raws, holder, kind)
 	}
-	return h.putBatch(ctx, sd, raws, holder, kind)
+	// A background copy: each call bounded (callBound).
+	if err := h.storeCall(ctx, func(ctx context.Context) error { return h.beatStore(ctx, h.storeOf(sd), true) }); err != nil {
+		return handoff.Batch{}, err
+	}
+	var b handoff.Batch
+	err := h.storeCall(ctx, func(ctx context.Context) (err error) {
+		b, err = h.putBatch(ctx, sd, raws, holder, kind)
+		return err
+	})
+	return b, err
 }
-
-// beat renews this instance's liveness lease in every distinct store when a third of its TTL has
-// passed there (or force), each on its own (beatEach, no timeout of its own).
-func (h *handoffState) beat(ctx context.Context, force bool) error { return h.beatEach(ctx, force, 0) }
 
 // beatEach renews the liveness lease in every distinct store at once, each under a timeout of its
 // own (none when 0): a store that fails or hangs never keeps the others' renewal from happening,
@@ -846,7 +904,9 @@ func (h *handoffState) noteUnshared() time.Duration {
 }
 
 // cleanup deletes this instance's copy batches whose every entry the local cursor passed (H3),
-// and keeps the liveness lease of the others alive.
+// and keeps the liveness lease of the others alive. Each store on its own (launch, H6): a store
+// with a call outstanding is skipped this time (its batches tried again next tick), and one that
+// hangs holds back nothing of the other's.
 func (h *handoffState) cleanup(ctx context.Context) {
 	cur := h.fl.cursorPos()
 	h.mu.Lock()
@@ -859,24 +919,44 @@ func (h *handoffState) cleanup(ctx context.Context) {
 		}
 	}
 	h.own = keep
-	h.mu.Unlock()
-	for i, b := range done {
-		if err := b.st.Delete(ctx, h.scope, b.id); err != nil {
-			h.mu.Lock()
-			h.own = append(h.own, done[i:]...) // tried again next tick
-			h.mu.Unlock()
-			if ctx.Err() == nil {
-				h.s.logger.Warn("dualwrite: hand-off: deleting a copy whose entries landed", "batch", b.id, "err", err)
-			}
-			break
-		}
-		h.writes.Add(2)
-	}
-	h.mu.Lock()
 	held := len(keep) > 0 || len(h.asides) > 0
 	h.mu.Unlock()
-	if held {
-		if err := h.beat(ctx, false); err != nil && ctx.Err() == nil {
+	requeue := func(bs []ownBatch) {
+		h.mu.Lock()
+		h.own = append(h.own, bs...) // tried again next tick
+		h.mu.Unlock()
+	}
+	var chs []<-chan error
+	for i := range h.distinct() {
+		var mine []ownBatch
+		for _, b := range done {
+			if h.storeOf(b.sd) == i {
+				mine = append(mine, b)
+			}
+		}
+		if len(mine) == 0 && !held {
+			continue
+		}
+		ch := h.launch(ctx, i, func(ctx context.Context) error {
+			for j, b := range mine {
+				if err := h.storeCall(ctx, func(ctx context.Context) error { return b.st.Delete(ctx, h.scope, b.id) }); err != nil {
+					requeue(mine[j:])
+					return fmt.Errorf("dualwrite: hand-off: deleting a copy whose entries landed (batch %s): %w", b.id, err)
+				}
+				h.writes.Add(2)
+			}
+			if !held {
+				return nil
+			}
+			return h.storeCall(ctx, func(ctx context.Context) error { return h.beatStore(ctx, i, false) })
+		})
+		if ch == nil {
+			requeue(mine)
+		}
+		chs = append(chs, ch)
+	}
+	for _, err := range h.await(chs) {
+		if err != nil && ctx.Err() == nil && !errors.Is(err, errStoreBusy) {
 			h.s.logger.Warn("dualwrite: hand-off", "err", err)
 		}
 	}
@@ -1060,160 +1140,226 @@ type asideKind struct {
 // this instance's liveness lease (nobody adopts it while this instance lives; at Close or when it
 // dies, they are adopted like its replay copies). So a crash that loses the disk loses none set
 // aside more than adoptEvery + a copy's time ago.
+//
+// Copies are kept per side (asideCopy.sd): an entry is copied to the store of every side it is
+// owed to (asideSides: both for one that cannot be decoded), and is copied there only when that
+// side's store holds no copy of it yet. Each store is worked on its own, at once with the other
+// (H6), and every kind is attempted in each: one kind's or one store's failure keeps back none of
+// the others' copies; the failures are returned joined.
 func (h *handoffState) copyAside(ctx context.Context) error {
+	var errs []error
+	var lists []asideList
 	for _, k := range h.asideKinds() {
 		as, err := k.list()
 		if err != nil {
-			return fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+			errs = append(errs, fmt.Errorf("reading the local %s entries: %w", k.kind, err))
+			continue
 		}
-		here := make(map[int]bool, len(as))
-		for _, a := range as {
-			here[a.ID] = true
+		lists = append(lists, asideList{kind: k.kind, as: as})
+	}
+	h.mu.Lock()
+	snapshot := append([]asideCopy(nil), h.asides...)
+	h.mu.Unlock()
+	var chs []<-chan error
+	for i := range h.distinct() { // each store on its own (launch, H6)
+		chs = append(chs, h.launch(ctx, i, func(ctx context.Context) error { return h.copyAsideStore(ctx, i, lists, snapshot) }))
+	}
+	for _, err := range h.await(chs) {
+		if !errors.Is(err, errStoreBusy) { // a store with a call outstanding: its copies are brought up to date next pass
+			errs = append(errs, err)
 		}
-		h.mu.Lock()
-		var mine, others []asideCopy
-		for _, c := range h.asides {
-			if c.kind == k.kind {
-				mine = append(mine, c)
-			} else {
-				others = append(others, c)
-			}
+	}
+	return errors.Join(errs...)
+}
+
+// asideList is one kind's local entries set aside, as listed by copyAside.
+type asideList struct {
+	kind string
+	as   []Aside
+}
+
+// asideKey names one copy of one aside entry: its kind, its ID and the side whose store keeps it.
+type asideKey struct {
+	kind string
+	id   int
+	sd   side
+}
+
+// asideSides returns the sides an aside entry is owed to: its own, or both when it cannot be
+// decoded (no side known; counted locally for both, DeadLettersFor).
+func asideSides(a *Aside) []side {
+	if a.Raw != nil {
+		return []side{primarySide, secondarySide}
+	}
+	return []side{entrySide(&a.Entry)}
+}
+
+// asideRaw returns the bytes of an aside entry as the store keeps them.
+func asideRaw(a *Aside) ([]byte, error) {
+	if a.Raw != nil {
+		return a.Raw, nil
+	}
+	return encodeEntry(&a.Entry)
+}
+
+// copyAsideStore is copyAside's work on distinct store i: delete the copies it keeps holding an
+// entry no longer here, then copy, kind by kind and side by side, what it keeps no copy of. Every
+// kind and side is attempted; the failures are returned joined.
+func (h *handoffState) copyAsideStore(ctx context.Context, i int, lists []asideList, snapshot []asideCopy) error {
+	var errs []error
+	here := map[string]map[int]bool{}
+	for _, l := range lists {
+		m := make(map[int]bool, len(l.as))
+		for _, a := range l.as {
+			m[a.ID] = true
 		}
-		h.mu.Unlock()
-		var keep []asideCopy
-		copied := map[int]bool{}
-		var errs []error
-		for _, c := range mine {
+		here[l.kind] = m
+	}
+	copied := map[asideKey]bool{}
+	for _, c := range snapshot {
+		if h.storeOf(c.sd) != i {
+			continue
+		}
+		if m, listed := here[c.kind]; listed {
 			whole := true
 			for _, id := range c.ids {
-				whole = whole && here[id]
+				whole = whole && m[id]
 			}
 			if !whole {
-				if err := c.st.Delete(ctx, h.scope, c.id); err != nil {
-					errs = append(errs, err)
+				if err := h.storeCall(ctx, func(ctx context.Context) error { return c.st.Delete(ctx, h.scope, c.id) }); err != nil {
+					errs = append(errs, fmt.Errorf("deleting the stale %s copy %s: %w", c.kind, c.id, err))
 				} else {
 					h.writes.Add(2)
+					h.dropAsideCopy(c.id)
 					continue // its entries still here are copied again below
 				}
 			}
-			keep = append(keep, c)
-			for _, id := range c.ids {
-				copied[id] = true
-			}
 		}
-		var todo []Aside
-		for _, a := range as {
-			if !copied[a.ID] {
-				todo = append(todo, a)
-			}
-		}
-		if len(todo) > 0 { // each side's batch on its own: one store's failure keeps back none of the other's (H6)
-			cs, err := h.putAside(ctx, k.kind, todo, h.origin)
-			keep = append(keep, cs...)
-			errs = append(errs, err)
-		}
-		h.mu.Lock()
-		h.asides = append(others, keep...)
-		h.mu.Unlock()
-		if err := errors.Join(errs...); err != nil {
-			return err
+		for _, id := range c.ids {
+			copied[asideKey{c.kind, id, c.sd}] = true
 		}
 	}
-	return nil
+	for _, l := range lists {
+		for sd := range h.stores {
+			if h.storeOf(side(sd)) != i {
+				continue
+			}
+			var todo []Aside
+			for _, a := range l.as {
+				for _, o := range asideSides(&a) {
+					if o == side(sd) && !copied[asideKey{l.kind, a.ID, o}] {
+						todo = append(todo, a)
+					}
+				}
+			}
+			if len(todo) == 0 {
+				continue
+			}
+			if err := h.putAsideSide(ctx, side(sd), l.kind, todo, h.origin); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
-// putAside stores aside entries of kind as one batch per side, held by holder (putHeld: the lease
-// renewed in that side's store alone); one that cannot be decoded (no side known) goes to both
-// sides. Each side is stored on its own (H6): it returns the copies stored and the failures,
-// joined, of the others.
-func (h *handoffState) putAside(ctx context.Context, kind string, as []Aside, holder string) ([]asideCopy, error) {
-	var per [2][][]byte
-	var ids [2][]int
-	for _, a := range as {
-		if a.Raw != nil {
-			for sd := range per {
-				per[sd] = append(per[sd], a.Raw)
-				ids[sd] = append(ids[sd], a.ID)
-			}
-			continue
+// dropAsideCopy forgets the held aside copy id (deleted from its store).
+func (h *handoffState) dropAsideCopy(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keep := h.asides[:0]
+	for _, c := range h.asides {
+		if c.id != id {
+			keep = append(keep, c)
 		}
-		raw, err := encodeEntry(&a.Entry)
+	}
+	h.asides = keep
+}
+
+// putAsideSide stores aside entries of kind owed to side sd as one batch in that side's store,
+// held by holder (putHeld: the lease renewed in that store alone; "" at Close: adoptable at once),
+// and remembers the copy (held) per side.
+func (h *handoffState) putAsideSide(ctx context.Context, sd side, kind string, as []Aside, holder string) error {
+	raws := make([][]byte, 0, len(as))
+	ids := make([]int, 0, len(as))
+	for i := range as {
+		raw, err := asideRaw(&as[i])
 		if err != nil {
-			return nil, fmt.Errorf("encoding a %s entry: %w", kind, err)
+			return fmt.Errorf("encoding a %s entry: %w", kind, err)
 		}
-		sd := entrySide(&a.Entry)
-		per[sd] = append(per[sd], raw)
-		ids[sd] = append(ids[sd], a.ID)
+		raws = append(raws, raw)
+		ids = append(ids, as[i].ID)
 	}
-	var got [2]*asideCopy
-	var errs [2]error
-	var wg sync.WaitGroup // the two sides at once (H6)
-	for sd, raws := range per {
-		if len(raws) == 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, err := h.putHeld(ctx, side(sd), raws, holder, kind)
-			if err != nil {
-				errs[sd] = err
-				return
-			}
-			got[sd] = &asideCopy{id: b.ID, st: h.stores[sd], kind: kind, ids: ids[sd]}
-			if holder == "" {
-				h.handedN.Add(int64(len(raws)))
-			} else {
-				h.copiedN.Add(int64(len(raws)))
-			}
-		}()
+	b, err := h.putHeld(ctx, sd, raws, holder, kind)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	var out []asideCopy
-	for _, c := range got {
-		if c != nil {
-			out = append(out, *c)
-		}
+	if holder == "" {
+		h.handedN.Add(int64(len(raws)))
+		return nil
 	}
-	return out, errors.Join(errs[0], errs[1])
+	h.copiedN.Add(int64(len(raws)))
+	h.mu.Lock()
+	h.asides = append(h.asides, asideCopy{id: b.ID, st: h.stores[sd], sd: sd, kind: kind, ids: ids})
+	h.mu.Unlock()
+	return nil
 }
 
 // handAside hands this instance's dead letters and uncertain writes to the store at Close
 // (invariant 6), then drops them locally: they count against their side's authority there, and
-// an adopter keeps them for the operator. Those already in a held copy (copyAside) are not put
-// again: the copy becomes adoptable when Close drops the liveness lease.
+// an adopter keeps them for the operator. A copy already held in a side's store (copyAside) is
+// not put there again: it becomes adoptable when Close drops the liveness lease. An entry is
+// dropped locally only once the store of every side it is owed to holds it (asideSides): a kind
+// of which one side's batch failed stays here whole (the next session on the directory hands it
+// off; what was stored meanwhile counts twice against its side, the safe side).
 func (h *handoffState) handAside(ctx context.Context) (int, error) {
 	total := 0
+	var errs []error
 	for _, k := range h.asideKinds() {
 		as, err := k.list()
 		if err != nil {
-			return total, fmt.Errorf("reading the local %s entries: %w", k.kind, err)
+			errs = append(errs, fmt.Errorf("reading the local %s entries: %w", k.kind, err))
+			continue
 		}
 		if len(as) == 0 {
 			continue
 		}
-		copied := map[int]bool{}
+		copied := map[asideKey]bool{}
 		h.mu.Lock()
 		for _, c := range h.asides {
 			if c.kind == k.kind {
 				for _, id := range c.ids {
-					copied[id] = true
+					copied[asideKey{c.kind, id, c.sd}] = true
 				}
 			}
 		}
 		h.mu.Unlock()
-		var todo []Aside
+		var todo [2][]Aside
 		ids := make([]int, 0, len(as))
 		for _, a := range as {
 			ids = append(ids, a.ID)
-			if !copied[a.ID] {
-				todo = append(todo, a)
+			for _, sd := range asideSides(&a) {
+				if !copied[asideKey{k.kind, a.ID, sd}] {
+					todo[sd] = append(todo[sd], a)
+				}
 			}
 		}
-		if len(todo) > 0 {
-			if _, err := h.putAside(ctx, k.kind, todo, ""); err != nil {
-				return total, err
+		var perr [2]error
+		var wg sync.WaitGroup // each side's store at once (H6)
+		for sd := range todo {
+			if len(todo[sd]) == 0 {
+				continue
 			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				perr[sd] = h.putAsideSide(ctx, side(sd), k.kind, todo[sd], "")
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(perr[0], perr[1]); err != nil {
+			errs = append(errs, err)
+			continue // not held by every side it is owed to: kept here
 		}
 		if _, err := k.drop(ctx, ids); err != nil {
 			// In the store and still here: counted twice against the side (the safe side).
@@ -1221,7 +1367,7 @@ func (h *handoffState) handAside(ctx context.Context) (int, error) {
 		}
 		total += len(as)
 	}
-	return total, nil
+	return total, errors.Join(errs...)
 }
 
 // putBatch stores raws as one batch of kind for side sd, held by holder ("" = adoptable at once).
@@ -1273,13 +1419,15 @@ func (h *handoffState) drainBeforeClose() {
 // memory only (owed.go) — and nil only once everything owed is in the store.
 func (h *handoffState) closeHandoff() error {
 	close(h.stop)
-	h.wg.Wait() // every loop stopped: the final copy below races no background copy or adoption
+	h.wg.Wait()    // every loop stopped: the final copy below races no background copy or adoption
+	h.calls.Wait() // nor a store call a loop left going on (launch; its context is cancelled)
 	defer h.closer()
 	defer h.final.Store(true) // after the final copy's measure: the log may be closed from here on
 	ctx, cancel := context.WithTimeout(context.Background(), h.cfg.timeout)
 	defer cancel()
 	start := time.Now()
 	h.cleanup(ctx)
+	h.calls.Wait() // a cleanup that gave up waiting (launch) is over before the final copy
 	n, _ := h.s.log.Backlog()
 	if n > 0 {
 		last, err := h.share(ctx, true)
@@ -1295,6 +1443,7 @@ func (h *handoffState) closeHandoff() error {
 	if err := h.copyAside(ctx); err != nil { // first: no held copy of an entry an operator dropped since
 		h.s.logger.Warn("dualwrite: hand-off at Close: bringing the copies of dead letters and uncertain writes up to date", "err", err)
 	}
+	h.calls.Wait() // the copies are up to date (launch) before handAside reads them
 	aside, asideErr := h.handAside(ctx)
 	if asideErr != nil {
 		h.s.logger.Error("dualwrite: hand-off at Close: dead letters or uncertain writes stay on this disk only", "err", asideErr)
@@ -1369,4 +1518,85 @@ func (h *handoffState) registerMetrics() {
 		m.entries.WithLabelValues(how)
 	}
 	h.s.hm = m
+}
+
+// callBound bounds each store call of the background loops (a Beat, a Put, a Delete): the share
+// of the liveness TTL renewLiveness gives each renewal. A store that hangs (a partitioned
+// coordinator) answers no later than that.
+func (h *handoffState) callBound() time.Duration { return max(h.cfg.lease/3, time.Millisecond) }
+
+// storeCall runs one store call of the background loops under callBound.
+func (h *handoffState) storeCall(ctx context.Context, f func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, h.callBound())
+	defer cancel()
+	return f(cctx)
+}
+
+// errStoreBusy: a background call to the store (launch) has not returned yet; the store is
+// skipped until it has (H6).
+var errStoreBusy = errors.New("dualwrite: hand-off: the store has a call outstanding (skipped until it returns)")
+
+// errStorePending: the store did not answer within the patience (await); the call goes on alone,
+// bounded by callBound, and what it stores is recorded when it returns.
+var errStorePending = errors.New("dualwrite: hand-off: the store has not answered yet (the call goes on in the background)")
+
+// patience is how long a background pass waits for a store's calls (await) before going on
+// without them: a tick, at least a second, at most callBound.
+func (h *handoffState) patience() time.Duration {
+	return min(h.callBound(), max(h.tick(), time.Second))
+}
+
+// launch runs job, the background calls to distinct store i, in a goroutine of its own under ctx
+// (the loop's: cancelled at Close, which waits for it: calls), each call bounded (storeCall). It
+// returns nil without running job when a call to that store is still outstanding (busy): a store
+// that hangs holds one call at a time, and the other store's calls never wait behind it (H6). The
+// channel receives job's result; job records what it stored itself (a late answer counts too).
+func (h *handoffState) launch(ctx context.Context, i int, job func(ctx context.Context) error) <-chan error {
+	h.mu.Lock()
+	if h.busy[i] {
+		h.mu.Unlock()
+		return nil
+	}
+	h.busy[i] = true
+	h.mu.Unlock()
+	ch := make(chan error, 1)
+	h.calls.Add(1)
+	go func() {
+		defer h.calls.Done()
+		err := job(ctx)
+		h.mu.Lock()
+		h.busy[i] = false
+		h.mu.Unlock()
+		ch <- err
+	}()
+	return ch
+}
+
+// await returns the results of launched calls (errStoreBusy for one not launched), waiting for
+// them at most the patience: a call still outstanding then is errStorePending.
+func (h *handoffState) await(chs []<-chan error) []error {
+	out := make([]error, len(chs))
+	t := time.NewTimer(h.patience())
+	defer t.Stop()
+	expired := false
+	for j, ch := range chs {
+		if ch == nil {
+			out[j] = errStoreBusy
+			continue
+		}
+		if !expired {
+			select {
+			case out[j] = <-ch:
+				continue
+			case <-t.C:
+				expired = true
+			}
+		}
+		select {
+		case out[j] = <-ch:
+		default:
+			out[j] = errStorePending
+		}
+	}
+	return out
 }
