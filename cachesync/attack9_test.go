@@ -112,3 +112,36 @@ func TestAttack9RefusedTouchReplacedByAnInvalidationThatLosesToItsValue(t *testi
 		t.Fatalf("control: eu itself should miss after the expiry: %v", err)
 	}
 }
+
+// TestAttack9FillLeaseLivesLessThanFillLeaseTTL: BeginFill hands memcached the lease's lifetime
+// as int32(FillLeaseTTL / time.Second): truncated, and then subject to memcached's one-second
+// tick (an item given N s lives N−1..N s — the package doc's own rule, which every tombstone
+// lifetime pays with rounding up plus a margin, tombstoneSeconds). So the lease of a 1.5 s
+// FillLeaseTTL is given 1 s and may be gone 0.1 s later; the default 10 s lease lives 9.1 s.
+// Interleaving: BeginFill(k) at 0.9 s into a second (lease: tombstone, exptime 1 or 10);
+//   the database read takes 0.6 s (resp. 9.5 s), under FillLeaseTTL → Fill: CAS finds no key → voided.
+// Promise broken: ClientOptions.FillLeaseTTL "BeginFill's lease lives this long, a Fill after it
+// is voided": a Fill well within it is voided (ErrNotApplied), and the key stays a miss.
+func TestAttack9FillLeaseLivesLessThanFillLeaseTTL(t *testing.T) {
+	for _, tc := range []struct{ lease, read time.Duration }{
+		{1500 * time.Millisecond, 600 * time.Millisecond},
+		{0, 9500 * time.Millisecond}, // the default, 10 s
+	} {
+		clk := newTestClock() // 0.9 s into a second, as memcached's tick sees it
+		mc := newFakeMemcache(clk.now)
+		c, err := NewClient(mc, &recSink{}, ClientOptions{Region: "eu", FillLeaseTTL: tc.lease, Now: clk.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		tok, err := c.BeginFill(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.add(tc.read) // the database read, within the lease
+		if err := c.Fill(ctx, tok, &Item{Key: "k", Value: []byte("db")}); err != nil {
+			t.Errorf("FillLeaseTTL %v (0: default 10s): a Fill %v after BeginFill, with nothing written meanwhile, was voided: %v",
+				tc.lease, tc.read, err)
+		}
+	}
+}
