@@ -22,9 +22,7 @@ import (
 // Realistic trigger, the one replacement names: a touch spilled by an older version whose body
 // carries a raw U+FFFF in its key (SQS: InvalidMessageContents); the new Publisher drains it.
 // Interleaving: eu: Set(k) at V (replicated to us, no expiry); eu: Touch(k, 10 s) spilled (old
-//
-//	body) → drain: refused → sent as OpInvalidate at V → us applies it: value at V wins, kept.
-//
+// body) → drain: refused → sent as OpInvalidate at V → us applies it: value at V wins, kept.
 // Promise broken: "A touch is never lost … no region serves a value past the expiry the
 // application set" (package doc, Expiries); us serves the value 10 s past that expiry and for good.
 func TestAttack9RefusedTouchReplacedByAnInvalidationThatLosesToItsValue(t *testing.T) {
@@ -121,9 +119,7 @@ func TestAttack9RefusedTouchReplacedByAnInvalidationThatLosesToItsValue(t *testi
 // lifetime pays with rounding up plus a margin, tombstoneSeconds). So the lease of a 1.5 s
 // FillLeaseTTL is given 1 s and may be gone 0.1 s later; the default 10 s lease lives 9.1 s.
 // Interleaving: BeginFill(k) at 0.9 s into a second (lease: tombstone, exptime 1 or 10);
-//
-//	the database read takes 0.6 s (resp. 9.5 s), under FillLeaseTTL → Fill: CAS finds no key → voided.
-//
+// the database read takes 0.6 s (resp. 9.5 s), under FillLeaseTTL → Fill: CAS finds no key → voided.
 // Promise broken: ClientOptions.FillLeaseTTL "BeginFill's lease lives this long, a Fill after it
 // is voided": a Fill well within it is voided (ErrNotApplied), and the key stays a miss.
 func TestAttack9FillLeaseLivesLessThanFillLeaseTTL(t *testing.T) {
