@@ -576,7 +576,7 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 		}
 		return err == nil, err
 	}
-	return false, fmt.Errorf("%w: key_hash %s", errContention, keyHash(ev.Key)) // logged at warn: the key itself is not
+	return false, contention(ev.Key) // logged at warn: by key_hash only
 }
 
 // keepInvisible extends a message's visibility while a slow handler runs; the returned func stops it.

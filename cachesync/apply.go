@@ -12,6 +12,13 @@ import (
 // errContention: the key kept changing under us; the caller retries the event later.
 var errContention = errors.New("cachesync: key changed concurrently too often")
 
+// contention is errContention for key, naming it by key_hash only: the agent logs it at warn (a
+// hot key, the one most writers touch at once, is the one it happens to), and a cache key is
+// member data (logkey.go).
+func contention(key string) error {
+	return fmt.Errorf("%w: key_hash %s", errContention, keyHash(key))
+}
+
 // ErrNotApplied: the write did not apply because the cache holds a newer version (Supersedes: a
 // later time, or, for a value, a tombstone of its own time), or, for a fill, because the key
 // changed since BeginFill. It wraps memcache.ErrNotStored, as gomemcache
@@ -136,7 +143,7 @@ func voidAt(mc Memcache, key string, v Version, tomb int32, t times) error {
 		}
 		return err
 	}
-	return fmt.Errorf("%w: %s", errContention, key)
+	return contention(key)
 }
 
 // store applies in (a value or a tombstone) to key under the rules above, at t: an expired value,
@@ -192,5 +199,5 @@ func store(mc Memcache, key string, in Stored, flags uint32, tomb int32, t times
 		}
 		return applied && err == nil, err
 	}
-	return false, fmt.Errorf("%w: %s", errContention, key)
+	return false, contention(key)
 }

@@ -246,6 +246,8 @@
 // Logs and member data: a cache key is member data ("member:<email>"). At info, warn and error
 // cachesync logs a key only as key_hash (16 hex digits of HMAC-SHA-256 over its bytes under the
 // process's key, ISLANDS_LOG_HASH_KEY or a random one: the same key, the same hash, and without
-// the hash key no candidate can be tested); the key itself is logged at debug level only. Errors returned to the caller
-// (ErrNotApplied, ErrDropped, …) name the key the caller passed: log them as member data.
+// the hash key no candidate can be tested); the key itself is logged at debug level only. The
+// errors cachesync logs itself (contention: a key that kept changing) name a key by key_hash, and
+// an error logged beside a key has that key replaced by its key_hash in the line. Errors returned
+// to the caller (ErrNotApplied, ErrDropped, …) name the key the caller passed: log them as member data.
 package cachesync

@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // asyncJob is a follower write the Async policy finishes in the background.
@@ -68,6 +69,24 @@ func (s *Session) enqueue(op *writeOp, follower side, phase Phase) error {
 	return s.keep(op, follower)
 }
 
+// asyncCopy returns the follower copy of op as sent now: its USING TTLs shortened by the time it
+// waited since the leader took the write (trimTTLs, the replayer's rule), so that the follower's
+// cells expire when the leader's do. op itself is left as it is: an entry kept for it on failure
+// counts its TTL from when the leader answered (entryFor), never from a trimmed copy.
+func (s *Session) asyncCopy(op *writeOp) *writeOp {
+	taken := op.answered
+	if taken.IsZero() {
+		taken = op.sent
+	}
+	stmts := trimTTLs(op.stmts, taken, time.Now())
+	if len(stmts) == 0 || &stmts[0] == &op.stmts[0] {
+		return op
+	}
+	c := *op
+	c.stmts = stmts
+	return &c
+}
+
 // errAbandoned is the failure of a queued follower copy not sent before SetPhase or Close
 // abandoned the queue.
 var errAbandoned = errors.New("dualwrite: async follower copy not sent before a phase switch or Close; kept for replay")
@@ -79,7 +98,7 @@ func (s *Session) asyncWorker() {
 		if job.op.ctx.Err() != nil {
 			err = errAbandoned
 		} else {
-			_, err = s.run(job.op.ctx, job.op, job.side, job.phase)
+			_, err = s.run(job.op.ctx, s.asyncCopy(job.op), job.side, job.phase)
 		}
 		if err != nil {
 			s.stats.followerFailed.Add(1)

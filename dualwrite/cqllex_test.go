@@ -92,7 +92,8 @@ func TestStatementDecisions(t *testing.T) {
 // FuzzLexCQL: the lexer's invariants (cqllex.go) on any input, and the analyses never panic.
 func FuzzLexCQL(f *testing.F) {
 	for _, s := range []string{`UPDATE ks.t SET v = ? WHERE k = ? IF "Owner" = ?`, `'unterminated`, `"x""y"`, `$$a$$`, `/* open`,
-		`-- c`, `x // y`, `1.5e-3 0xcafe ?:name`, `BEGIN BATCH INSERT INTO a.b (k) VALUES (1); APPLY BATCH`, "\xff\x00é"} {
+		`-- c`, `x // y`, `1.5e-3 0xcafe ?:name`, `BEGIN BATCH INSERT INTO a.b (k) VALUES (1); APPLY BATCH`, "\xff\x00é",
+		`BEGIN BATCH INSERT INTO a (k) VALUES (1) UPDATE b SET l = l + ['x'] WHERE k = 1 DELETE l[0] FROM c WHERE k = 1 APPLY BATCH`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -107,6 +108,17 @@ func FuzzLexCQL(f *testing.F) {
 				t.Fatalf("%q: text %q between tokens is not space or comment", s, gap)
 			}
 			prev = tk.end
+		}
+		// splitDML: statements in order, within the tokens, each starting at a DML keyword.
+		end := 0
+		for _, r := range splitDML(toks) {
+			if r[0] < end || r[1] <= r[0] || r[1] > len(toks) {
+				t.Fatalf("%q: statement range %v out of order or bounds (previous end %d)", s, r, end)
+			}
+			if k := toks[r[0]]; !k.is("insert") && !k.is("update") && !k.is("delete") {
+				t.Fatalf("%q: statement starts at %q", s, k.text)
+			}
+			end = r[1]
 		}
 		_ = parseStatement(s)
 		_ = mapKeyspaces(s, map[string]string{"ks": "other"})

@@ -123,6 +123,9 @@
 //     and a full log fails the write with ErrReplayLogFull. Close gives held copies the follower
 //     budget (at least 1 s); one still held then is lost for its side: logged at error one by
 //     one with what to do, and counted (Stats.AsyncLost, islands_dualwrite_async_lost_total).
+//     A write whose values no replay log could ever keep (ErrUnencodable) is refused before either
+//     side is sent it, since the caller is answered before the follower: its values are encoded
+//     once, before sending, and the bytes reused by any entry kept for it.
 //
 // The replay log is append-only segment files with a CRC per record, fsynced in groups (one fsync
 // covers every write that failed meanwhile), bounded in bytes. A file beside the application rather
@@ -164,12 +167,15 @@
 // never holds up the other. An entry is set aside in the dead-letter log only for a reason of its
 // own: at once for a syntax error or a value that cannot be encoded; after at least 5 attempts
 // and 10 s for any other refusal (an unauthorized answer is not a refusal when the authorizer
-// could not read system_auth, or when the side accepted a write on the same table before); and a
+// could not read system_auth, or when the side accepted a write on the same table before: the
+// same keyspace-qualified table as that side is sent it, after the keyspace map); and a
 // transient failure only when, after 20 attempts, at least 20 entries of the same side landed
 // meanwhile. The TTL of a replayed USING TTL write is what remains of it counted from when the
 // leader answered the write (when it was sent, for an entry kept before that), never from when
 // the entry was kept: time in the async queue or the follower budget does not lengthen the
-// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp). A
+// follower's copy (Cassandra counts a TTL from the write's arrival, whatever its timestamp). The
+// same rule (the same code) trims an Async follower copy that waited a second or more in the
+// queue: it is sent with the TTL remaining since the leader answered. A
 // bound TTL is read as gocql marshals it (Go integers, a string of digits, a gocql.Marshaler); one
 // gocql cannot marshal fails the write with gocql's MarshalError, on neither side, kept nowhere.
 //
@@ -184,8 +190,10 @@
 // integer or, whatever the Go type of x or the batch type, when the leader's schema says c is a
 // counter column. Every column operation of Cassandra's grammar is classified: c = x, c = x + c,
 // c = c ± x, c += x, c -= x, c[k] = x, c.field = x.
-// List appends (l = l + x, l += x), prepends (l = x + l) and index operations are not idempotent
-// either: in the dual phases they are refused (ErrNotIdempotent) before reaching either side. When the authoritative side fails a
+// List appends (l = l + x, l += x), prepends (l = x + l), index operations, and whole-list writes
+// (l = x, INSERT naming l) of a non-frozen list (each element is a fresh cell per application) are
+// not idempotent either: in the dual phases they are refused (ErrNotIdempotent) before reaching
+// either side; a frozen<list>, a set or a map is the idempotent form. When the authoritative side fails a
 // write the follower may have applied it: unless the leader refused it outright it is kept for
 // the leader too, so both sides converge (the caller still gets the leader's error). A write the
 // leader refused outright is kept for nobody: an entry appended for the follower before the
@@ -213,6 +221,8 @@
 // masked as *** and key_hash, a keyed hash of its bound values (HMAC-SHA-256 under the process's
 // key, ISLANDS_LOG_HASH_KEY or a random one: the same values give the same hash, and without the
 // hash key no candidate can be tested); the values and the statement as written are logged at
-// debug level only, and ErrUnencodable's message quotes the statement masked. A Cassandra error (err) is
-// logged as the driver gives it: a server's syntax error may quote part of the statement.
+// debug level only. The errors the package builds (ErrNonDeterministic, ErrNotReplayable,
+// ErrNotIdempotent, ErrUnencodable) quote the statement masked the same way: the caller logs a
+// refused write's error. A Cassandra error (err) is logged as the driver gives it: a server's
+// syntax error may quote part of the statement.
 package dualwrite

@@ -619,14 +619,27 @@ func encodeEntry(en *Entry) ([]byte, error) {
 			expiry = expiryOf(st, logged/1e3)
 		}
 		e.varint(expiry)
-		e.uvarint(uint64(len(st.Values)))
-		for i, v := range st.Values {
-			var err error
-			if e.b, err = encodeValue(e.b, v); err != nil {
-				// The statement as logStmt masks it: this error is logged at error level
-				// (asyncWorker's replay_log_err), and its literals may be member data.
-				return nil, fmt.Errorf("%w (value %d of %q)", err, i, logStmt(st.Stmt))
-			}
+		if st.enc != nil {
+			e.b = append(e.b, st.enc...) // encoded once before the write was sent (encodeValues)
+			continue
+		}
+		var err error
+		if e.b, err = encodeValues(e.b, st); err != nil {
+			return nil, err
+		}
+	}
+	return e.b, nil
+}
+
+// encodeValues appends st's values as an entry holds them: their count, then each value.
+func encodeValues(b []byte, st Stmt) ([]byte, error) {
+	e := encoder{b: binary.AppendUvarint(b, uint64(len(st.Values)))}
+	for i := range st.Values {
+		// The element's own address: no interface box allocated per value (encodeValue's &v).
+		if err := e.iface(reflect.ValueOf(&st.Values[i]).Elem()); err != nil {
+			// The statement as logStmt masks it: this error is logged at error level
+			// (asyncWorker's replay_log_err), and its literals may be member data.
+			return nil, fmt.Errorf("%w (value %d of %s)", err, i, errStmt(st.Stmt))
 		}
 	}
 	return e.b, nil

@@ -29,7 +29,7 @@ var (
 	// application would run writes in a phase the fleet's heartbeats do not show.
 	ErrPhaseControlled = errors.New("dualwrite: the phase is set by the migration control plane")
 	// ErrNotIdempotent: in a dual phase, a statement whose replay would not be idempotent (list
-	// append/prepend, list element set/delete by index) is refused: a follower failure could only
+	// append/prepend, list element set/delete by index, a whole-list write of a non-frozen list) is refused: a follower failure could only
 	// be replayed blindly, duplicating or misplacing elements.
 	ErrNotIdempotent = errors.New("dualwrite: statement cannot be replayed safely")
 	// ErrNotReplayable: in a dual phase, a statement that is not a row mutation (TRUNCATE, USE, a
@@ -53,6 +53,8 @@ var (
 	// bound value with its Go type so it marshals to the same bytes on replay: a value that only
 	// the application's own gocql.Marshaler or UDTMarshaler can marshal, or a struct with
 	// unexported fields (bind its CQL form instead: the error names the type). The write is
-	// reported failed instead of being lost on the follower.
+	// reported failed instead of being lost on the follower: under Async (which answers before
+	// the follower) before either side is sent it; under PrimaryAuthoritative when the follower
+	// failed and the entry had to be kept.
 	ErrUnencodable = errors.New("dualwrite: value cannot be stored in the replay log")
 )

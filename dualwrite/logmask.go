@@ -3,6 +3,7 @@ package dualwrite
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/globalcloud/islands/internal/loghash"
@@ -13,7 +14,9 @@ import (
 //   - at info, warn and error a statement appears only as logStmt gives it (every string, number,
 //     blob and UUID literal masked, comments dropped) and its values only as keyHash (a hash: the
 //     same values give the same hash, so lines correlate, and the values cannot be read back);
-//   - the statement's text as written and its values appear at debug level only.
+//   - the statement's text as written and its values appear at debug level only;
+//   - an error the package builds quotes a statement only as errStmt gives it (logStmt, quoted):
+//     the caller logs a refused write's error, at error level as often as not.
 
 // maskedLiteral stands for a literal in a logged statement.
 const maskedLiteral = "***"
@@ -56,6 +59,11 @@ func logStmt(stmt string) string {
 		prevEnd = t.end
 	}
 	return b.String()
+}
+
+// errStmt is stmt as the package's errors quote it: logStmt's masked form, in Go quotes (%q).
+func errStmt(stmt string) string {
+	return strconv.Quote(logStmt(stmt))
 }
 
 // keyHash is the hash logged for a statement's values (key_hash): loghash's keyed hash (HMAC-SHA-256

@@ -34,6 +34,11 @@ type Stmt struct {
 	// the entry is appended (the entry's Timestamp + the TTL); replay sends the TTL remaining then.
 	// 0: no TTL.
 	Expiry int64
+
+	// enc is Values as the entry codec writes them (their count, then each), when the write
+	// encoded them before it was sent (Async: encodeValues); nil: encodeEntry encodes Values.
+	// Values are detached from the caller and never changed once enc is set.
+	enc []byte
 }
 
 // Record is an Entry read back from a ReplayLog with its position, for Done.

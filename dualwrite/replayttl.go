@@ -147,6 +147,7 @@ func remainingTTL(st Stmt, now time.Time) Stmt {
 		if sp.bind < len(st.Values) {
 			if !copied { // st.Values is the log's: never written
 				out.Values, copied = append([]any(nil), st.Values...), true
+				out.enc = nil // the encoding of the values as they were
 			}
 			out.Values[sp.bind] = int(left)
 		}
@@ -154,6 +155,34 @@ func remainingTTL(st Stmt, now time.Time) Stmt {
 	if last > 0 {
 		b.WriteString(st.Stmt[last:])
 		out.Stmt = b.String()
+	}
+	return out
+}
+
+// trimTTLs returns stmts as a follower copy sent at now, later than the leader took the write at
+// taken, must carry them: each USING TTL shortened by the time since taken, exactly as a replay
+// of the write's entry (logged at taken) would send it (remainingTTL). Cassandra counts a TTL
+// from the write's arrival, so time spent in the async queue must not lengthen the follower's
+// cell. stmts itself, without a copy, when less than a second has passed (remainingTTL rounds up:
+// no TTL would change) or none has a TTL.
+func trimTTLs(stmts []Stmt, taken, now time.Time) []Stmt {
+	if taken.IsZero() || now.Sub(taken) < time.Second {
+		return stmts
+	}
+	var out []Stmt
+	for i, st := range stmts {
+		st.Expiry = expiryOf(st, taken.UnixMicro())
+		if st.Expiry == 0 {
+			continue
+		}
+		if out == nil {
+			out = append([]Stmt(nil), stmts...)
+		}
+		out[i] = remainingTTL(st, now)
+		out[i].Expiry = 0 // a live request, not an entry
+	}
+	if out == nil {
+		return stmts
 	}
 	return out
 }

@@ -44,7 +44,7 @@ type Session struct {
 	logger           *slog.Logger
 
 	stmts  sync.Map // string -> statement
-	tables sync.Map // table name -> *tableState
+	tables sync.Map // tableKey -> *tableState
 	kinds  sync.Map // schemaKey -> columnKind
 
 	async   chan asyncJob
@@ -815,17 +815,34 @@ func (s *Session) statement(stmt string) statement {
 	}
 	st := parseStatement(stmt)
 	st.secondary = mapKeyspaces(stmt, s.cfg.keyspaces)
-	if st.table != "" {
-		t, _ := s.tables.LoadOrStore(st.table, &tableState{})
-		st.tbl = t.(*tableState)
+	for sd := range st.tbl {
+		for _, n := range st.tables {
+			t, _ := s.tables.LoadOrStore(tableKey{side(sd), n}, &tableState{})
+			st.tbl[sd] = append(st.tbl[sd], t.(*tableState))
+		}
 	}
 	s.stmts.Store(stmt, st)
 	return st
 }
 
-// tableState is what the session learnt about a table (by name, whatever its keyspace).
+// tableKey names a table on one side: keyspace-qualified as the statement sent to that side names
+// it (after the keyspace map, for the secondary), so app.users and audit.users, or the same
+// table name in two keyspaces mapped apart, are never taken for one another. A table named
+// without its keyspace (the session's) has keyspace "": known apart from any qualified name.
+type tableKey struct {
+	sd side
+	tableName
+}
+
+// tableState is what the session learnt about one table on one side (tableKey).
 type tableState struct {
-	ok [2]atomic.Bool // the side accepted a write on it (an unauthorized answer later is transient)
+	ok atomic.Bool // the side accepted a write on it (an unauthorized answer later is transient)
+}
+
+// tablesOn returns the session's knowledge of the tables sideStmt writes on side sd, sideStmt
+// being the statement in that side's form (forSide's, or a replay log entry's verbatim).
+func (s *Session) tablesOn(sd side, sideStmt string) []*tableState {
+	return s.statement(sideStmt).tbl[sd]
 }
 
 // forSide returns stmt as sent to a side: the secondary gets the keyspace map applied.

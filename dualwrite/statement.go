@@ -2,25 +2,28 @@ package dualwrite
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 )
 
 // statement is what dualwrite needs to know about one CQL string, worked out once (on its
 // tokens, cqllex.go) and cached.
 type statement struct {
-	read             bool        // SELECT: goes to the read side only
-	notMutation      string      // the statement's kind ("TRUNCATE", "CREATE", …) when it is not a row mutation
-	lwt              bool        // has an IF clause: the authoritative side decides
-	nonDeterministic string      // the first non-deterministic function called, "" if none
-	keyspace, table  string      // the table written (keyspace "" when the statement does not name one)
-	increments       bool        // UPDATE … SET c = c + / - …: a counter update if the column is a counter
-	incr             []incrOp    // those increments, to tell a counter from a collection
-	colOps           []colOp     // operations that are not idempotent if their column is a list
-	ttl              ttlSpot     // where its (first) TTL is (valid when hasTTL)
-	hasTTL           bool        //
-	ttls             []ttlSpot   // every TTL, in order (a textual batch has one per statement)
-	secondary        string      // the statement as sent to the secondary (keyspace map applied)
-	tbl              *tableState // the session's knowledge of the table written (nil: none)
+	read             bool             // SELECT: goes to the read side only
+	notMutation      string           // the statement's kind ("TRUNCATE", "CREATE", …) when it is not a row mutation
+	lwt              bool             // has an IF clause: the authoritative side decides
+	nonDeterministic string           // the first non-deterministic function called, "" if none
+	keyspace, table  string           // the table written (keyspace "" when the statement does not name one)
+	increments       bool             // UPDATE … SET c = c + / - …: a counter update if the column is a counter
+	incr             []incrOp         // those increments, to tell a counter from a collection
+	colOps           []colOp          // operations that are not idempotent if their column is a list
+	wholeSets        []colOp          // columns written whole (c = x, INSERT's columns): not idempotent on a non-frozen list
+	ttl              ttlSpot          // where its (first) TTL is (valid when hasTTL)
+	hasTTL           bool             //
+	ttls             []ttlSpot        // every TTL, in order (a textual batch has one per statement)
+	secondary        string           // the statement as sent to the secondary (keyspace map applied)
+	tables           []tableName      // every table written, keyspace as in this text (a textual batch: each statement's)
+	tbl              [2][]*tableState // per side, the session's knowledge of those tables, when this text is that side's form
 }
 
 // incrOp is one c = c + x or c = c - x of an UPDATE: a counter update if c is a counter column,
@@ -75,7 +78,7 @@ var nonDeterministicFuncs = map[string]bool{"now": true, "uuid": true,
 
 // parseStatement analyses stmt on its tokens: nothing inside a literal, a quoted name or a
 // comment is ever read as code. A textual BEGIN BATCH … APPLY BATCH is analysed statement by
-// statement, each column operation with its own statement's table (st's keyspace and table, the
+// statement (splitDML; ';' optional), each column operation with its own statement's table (st's keyspace and table, the
 // batch's target for the rest, are the first statement's).
 func parseStatement(stmt string) statement {
 	toks := lexCQL(stmt)
@@ -121,21 +124,57 @@ func parseStatement(stmt string) statement {
 			st.ttls = append(st.ttls, sp)
 		}
 	}
-	// Statements are separated by ';' (a textual batch); each starts at its first DML keyword.
-	from := 0
-	for i := 0; i <= len(toks); i++ {
-		if i < len(toks) && !toks[i].punct(";") {
-			continue
-		}
-		for j := from; j < i; j++ {
-			if toks[j].is("insert") || toks[j].is("update") || toks[j].is("delete") {
-				st.parseDML(toks[j:i], markers[j:])
-				break
-			}
-		}
-		from = i + 1
+	for _, r := range splitDML(toks) {
+		st.parseDML(toks[r[0]:r[1]], markers[r[0]:])
 	}
 	return st
+}
+
+// splitDML returns the token ranges [start, end) of the INSERT, UPDATE and DELETE statements of
+// toks: one for a single statement, one per statement of a textual BEGIN BATCH … APPLY BATCH.
+// Every statement decision on a batch (its LWT, TTLs, list operations, the tables its columns
+// belong to) reads the statements this one splitter finds.
+//
+// Cassandra's grammar makes the ';' between a batch's statements optional (Parser.g,
+// batchStatement: `( s=batchStatementObjective ';'? )*`), so a statement starts at each INSERT,
+// UPDATE or DELETE keyword outside brackets, and ends at the next one, at a ';', or at APPLY.
+// The three are reserved words (a column of that name must be quoted), and the lexer never
+// yields a keyword from inside a literal, a quoted name or a comment, so no statement is hidden
+// and none is invented.
+func splitDML(toks []token) [][2]int {
+	var out [][2]int
+	start, depth := -1, 0
+	end := func(i int) {
+		if start >= 0 {
+			out = append(out, [2]int{start, i})
+			start = -1
+		}
+	}
+	for i, t := range toks {
+		if t.kind == tokPunct {
+			switch t.text {
+			case "(", "[", "{":
+				depth++
+			case ")", "]", "}":
+				depth--
+			case ";":
+				end(i)
+			}
+			continue
+		}
+		if depth > 0 {
+			continue
+		}
+		switch {
+		case t.is("insert") || t.is("update") || t.is("delete"):
+			end(i)
+			start = i
+		case t.is("apply") && i+1 < len(toks) && toks[i+1].is("batch"):
+			end(i)
+		}
+	}
+	end(len(toks))
+	return out
 }
 
 // parseDML adds what one INSERT, UPDATE or DELETE (toks) says; markers[k] counts the bind markers
@@ -144,10 +183,13 @@ func (st *statement) parseDML(toks []token, markers []int) {
 	// Each operation found is on this statement's own table, whatever the batch's first one is:
 	// its column's type is looked up there.
 	var ks, table string
-	nOps, nIncr := len(st.colOps), len(st.incr)
+	nOps, nIncr, nSets := len(st.colOps), len(st.incr), len(st.wholeSets)
 	defer func() {
 		for i := nOps; i < len(st.colOps); i++ {
 			st.colOps[i].keyspace, st.colOps[i].table = ks, table
+		}
+		for i := nSets; i < len(st.wholeSets); i++ {
+			st.wholeSets[i].keyspace, st.wholeSets[i].table = ks, table
 		}
 		for i := nIncr; i < len(st.incr); i++ {
 			st.incr[i].keyspace, st.incr[i].table = ks, table
@@ -185,11 +227,26 @@ func (st *statement) parseDML(toks []token, markers []int) {
 	if st.table == "" {
 		st.keyspace, st.table = ks, table
 	}
+	if n := (tableName{ks, table}); !slices.Contains(st.tables, n) {
+		st.tables = append(st.tables, n)
+	}
 	for k := after; k < len(toks); k++ {
 		if toks[k].is("if") {
 			st.lwt = true
 			break
 		}
+	}
+	if toks[0].is("insert") {
+		// INSERT INTO t (c1, c2, …) VALUES …: each column is written whole. (INSERT … JSON names
+		// no column: not seen here.)
+		if after < len(toks) && toks[after].punct("(") {
+			for k := after + 1; k < len(toks) && !toks[k].punct(")"); k++ {
+				if toks[k].name() {
+					st.wholeSets = append(st.wholeSets, colOp{column: toks[k].text, kind: opSetWhole})
+				}
+			}
+		}
+		return
 	}
 	if !toks[0].is("update") {
 		return
@@ -244,7 +301,14 @@ func (st *statement) assignment(a []token, markers []int) {
 	}
 	if n := len(rhs); n >= 3 && rhs[n-1].name() && rhs[n-1].text == col && rhs[n-2].punct("+") {
 		st.colOps = append(st.colOps, colOp{column: col, kind: opPrepend, list: rhs[0].punct("[")})
+		return
 	}
+	if len(rhs) == 1 && rhs[0].is("null") {
+		return // c = null deletes the column: a tombstone, idempotent
+	}
+	// c = x: the whole column; on a non-frozen list a set of fresh elements (only the schema
+	// tells: a list literal is also how a frozen<list> is written).
+	st.wholeSets = append(st.wholeSets, colOp{column: col, kind: opSetWhole})
 }
 
 // increment adds c = c ± x (or c += x, c -= x) on column col, sign "+" or "-", whose operand x
@@ -268,6 +332,9 @@ func (st *statement) increment(col, sign string, a []token, x int, markers []int
 		st.colOps = append(st.colOps, colOp{column: col, kind: opAppend, list: xt.punct("[")})
 	}
 }
+
+// tableName is a table as a statement names it (keyspace "" when it names none).
+type tableName struct{ keyspace, table string }
 
 // indexAtDepth0 returns the index of the first token from i that match accepts outside any
 // brackets, or -1.

@@ -92,6 +92,25 @@ func (op *writeOp) detach() {
 	}
 }
 
+// encodeValues encodes each statement's values as a replay log entry holds them (Stmt.enc), or
+// returns ErrUnencodable (wrapped) when one cannot be kept. Called after detach: the values it
+// encodes are the ones every copy and entry of op carries.
+//
+// Cost: one allocation for all the statements (more only past 64 bytes of values).
+func (op *writeOp) encodeValues() error {
+	buf := make([]byte, 0, 64)
+	for i := range op.stmts {
+		start := len(buf)
+		var err error
+		if buf, err = encodeValues(buf, op.stmts[i]); err != nil {
+			return err
+		}
+		// A later append may move buf: the bytes already sliced stay where they are, unchanged.
+		op.stmts[i].enc = buf[start:len(buf):len(buf)]
+	}
+	return nil
+}
+
 // copyCollection returns a shallow copy of v when it is a non-empty slice or map (one level:
 // its elements are copied as values), else v itself.
 func copyCollection(v any) any {
@@ -182,7 +201,10 @@ func authorizerUnavailable(msg string) bool {
 // classify is classifyFailure knowing what side sd has accepted before: an unauthorized answer
 // for a statement on a table the side accepted a write to (in this process) is transient (a grant
 // does not vanish in the middle of a migration; a cache or system_auth being unreachable does).
-func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
+// The table is the keyspace-qualified one the side was sent (tableKey). form gives each
+// statement of stmts in side sd's form (forSide for an application's write; the identity for a
+// replay log entry, already in its side's form).
+func (s *Session) classify(sd side, stmts []Stmt, form func(string) string, err error) failClass {
 	c := classifyFailure(err)
 	if c != failPermanent {
 		return c
@@ -190,8 +212,10 @@ func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
 	var re gocql.RequestError
 	if errors.As(err, &re) && re.Code() == gocql.ErrCodeUnauthorized {
 		for _, st := range stmts {
-			if t := s.statement(st.Stmt).tbl; t != nil && t.ok[sd].Load() {
-				return failTransient
+			for _, t := range s.tablesOn(sd, form(st.Stmt)) {
+				if t.ok.Load() {
+					return failTransient
+				}
 			}
 		}
 	}
@@ -200,14 +224,21 @@ func (s *Session) classify(sd side, stmts []Stmt, err error) failClass {
 
 // refused reports whether side sd refused op (not worth keeping for replay).
 func (s *Session) refused(sd side, op *writeOp, err error) bool {
-	return s.classify(sd, op.stmts, err) != failTransient
+	return s.classify(sd, op.stmts, func(stmt string) string { return s.forSide(sd, stmt) }, err) != failTransient
 }
 
-// accepted records that side sd took a write on the tables of op.
-func (s *Session) accepted(sd side, op *writeOp) {
+// accepted records that side sd took a write on the tables of op, whose statements form gives in
+// the side's form (as sent; nil: as they are).
+func (s *Session) accepted(sd side, op *writeOp, form func(string) string) {
 	for _, st := range op.stmts {
-		if t := s.statement(st.Stmt).tbl; t != nil && !t.ok[sd].Load() {
-			t.ok[sd].Store(true)
+		stmt := st.Stmt
+		if form != nil {
+			stmt = form(stmt)
+		}
+		for _, t := range s.tablesOn(sd, stmt) {
+			if !t.ok.Load() {
+				t.ok.Store(true)
+			}
 		}
 	}
 }
@@ -277,6 +308,14 @@ func (s *Session) write(op *writeOp) (applied bool, err error) {
 	leader, follower := phase.leader(), 1-phase.leader()
 
 	if s.cfg.policy == Async && !op.lwt && !op.counter {
+		// The caller is answered before the follower is: a copy the replay log could never keep
+		// would be acknowledged, then lost with its follower. Its values are encoded now, before
+		// anything is sent, and the bytes reused by every entry kept for it (no second encoding).
+		if err := op.encodeValues(); err != nil {
+			s.stats.refused.Add(1)
+			return false, fmt.Errorf("dualwrite: Async answers before the follower, and this write could not be kept "+
+				"for replay should the follower miss it; not sent: %w", err)
+		}
 		applied, err = s.run(op.ctx, op, leader, phase)
 		op.answered = time.Now()
 		if err != nil {
@@ -582,8 +621,8 @@ func (s *Session) check(op *writeOp) error {
 			if s.m != nil {
 				s.m.refused.WithLabelValues(reasonNonDeterministic).Inc()
 			}
-			return fmt.Errorf("%w: %s in %q would give each side a different value; compute it in the "+
-				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, st.Stmt)
+			return fmt.Errorf("%w: %s in %s would give each side a different value; compute it in the "+
+				"application and bind it, or opt in with Query.AllowNonDeterministic()", ErrNonDeterministic, fn, errStmt(st.Stmt))
 		}
 	}
 	return nil
@@ -603,10 +642,10 @@ func (s *Session) checkMutation(op *writeOp, phase Phase) error {
 			if s.m != nil {
 				s.m.refused.WithLabelValues(reasonNotMutation).Inc()
 			}
-			return fmt.Errorf("%w: %q (%s) in the %s phase: it carries no timestamp, so a copy kept for a side "+
+			return fmt.Errorf("%w: %s (%s) in the %s phase: it carries no timestamp, so a copy kept for a side "+
 				"that missed it would, replayed later, undo the writes acknowledged after it; run it on each side "+
 				"yourself with a plain gocql session (a TRUNCATE with the writers stopped and the replay backlog "+
-				"drained), or through this session in primary-only/secondary-only", ErrNotReplayable, st.Stmt, kind, phase)
+				"drained), or through this session in primary-only/secondary-only", ErrNotReplayable, errStmt(st.Stmt), kind, phase)
 		}
 	}
 	return nil
@@ -705,7 +744,7 @@ func (s *Session) entryFor(op *writeOp, sd side) *Entry {
 		e.Consistency = *op.cons
 	}
 	for _, st := range op.stmts {
-		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(sd, st.Stmt), Values: st.Values})
+		e.Stmts = append(e.Stmts, Stmt{Stmt: s.forSide(sd, st.Stmt), Values: st.Values, enc: st.enc})
 	}
 	return e
 }
@@ -855,7 +894,7 @@ func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[strin
 		applied, err := s.execHook(ctx, sd, op)
 		s.sides[sd].note(began, err)
 		if err == nil {
-			s.accepted(sd, op)
+			s.accepted(sd, op, form)
 		}
 		return applied, err
 	}
@@ -869,7 +908,7 @@ func (s *Session) exec(ctx context.Context, sd side, op *writeOp, dest map[strin
 	applied, err := s.execOn(ctx, g.sess, form, op, dest)
 	sc.note(began, err)
 	if err == nil {
-		s.accepted(sd, op)
+		s.accepted(sd, op, form)
 	}
 	return applied, err
 }

@@ -471,7 +471,7 @@ func (c *copier) decide(ctx context.Context, t *table, resolver merge.Resolver, 
 	d.dstReadAt = c.clock().UnixMicro()
 	res, err := resolver.Resolve(src, dst)
 	if err != nil {
-		return nil, fmt.Errorf("resolve %s partition (%s): %w", t.Name(), keyHash(src.Key), err)
+		return nil, resolveError(t, src, dst, err)
 	}
 	d.conflicts, d.quarantine, d.write = res.Conflicts, res.Quarantine, res.Write
 	return d, nil

@@ -19,7 +19,10 @@
 // Config says what to copy and how hard to push. LoadConfig and ParseConfig read it from YAML,
 // expanding ${NAME} in each value after parsing (never re-read as YAML; any other $ stays); their
 // errors never show a value, so a password in the file or a variable stays out of them. Validate refuses, before any connection, what
-// the config alone shows wrong (an unknown resolver among it); Open refuses a local_dc the cluster
+// the config alone shows wrong (an unknown resolver among it); Open binds each table's resolver to
+// its schema (merge.Bind), refusing options that name a column or clustering component the table
+// does not have as such, naming the option; an error about resolving a partition names it by
+// key_hash, with every key of it taken out of the resolver's text (resolveError). Open refuses a local_dc the cluster
 // does not have, and with CreateTables creates a missing destination table from the source's
 // schema. The checkpoint keyspace forklift creates is NetworkTopologyStrategy in the local
 // datacenter on a multi-DC destination (CheckpointReplication to choose).

@@ -114,14 +114,19 @@ func newTable(tc TableConfig, srcT, dstT *cql.Table) (*table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: table %s: %v", ErrUnknownResolver, tc.Name(), err)
 	}
-	// A rule that orders a column's values (newest-by) orders them by the column's CQL type.
-	types := map[string]string{}
+	// A rule that orders a column's values (newest-by) orders them by the column's CQL type; a
+	// resolver whose options name columns or clustering components checks them against the
+	// table's shape here (merge.Bind), not at the first partition, whose key is member data.
+	schema := merge.Schema{Types: map[string]string{}, PartitionKey: srcT.PartitionKeyNames()}
+	for _, c := range srcT.Clustering {
+		schema.Clustering = append(schema.Clustering, c.Name)
+	}
 	for _, cols := range [][]cql.Column{srcT.PartitionKey, srcT.Clustering, srcT.Regular} {
 		for _, c := range cols {
-			types[c.Name] = c.Type
+			schema.Types[c.Name] = c.Type
 		}
 	}
-	if res, err = merge.WithColumnTypes(res, types); err != nil {
+	if res, err = merge.Bind(res, schema); err != nil {
 		return nil, resolverError(fmt.Sprintf("table %s resolver %s: %s", tc.Name(), tc.Resolver, strings.TrimPrefix(err.Error(), "merge: ")))
 	}
 	t := &table{cfg: tc, src: srcT, dst: dstT, cols: srcT.Regular, resolver: res, blind: !res.NeedsDestination()}

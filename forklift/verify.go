@@ -400,7 +400,7 @@ func comparePartition(t *table, src, dst *merge.Partition, c *counts) error {
 	if !t.blind && dst != nil {
 		res, err := t.resolver.Resolve(src, dst)
 		if err != nil {
-			return err
+			return resolveError(t, src, dst, err)
 		}
 		if res.Quarantine != nil {
 			c.quarantined++

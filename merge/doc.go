@@ -15,7 +15,9 @@
 //     signed bytes exactly as Cassandra's TimeUUIDType; bigint signed; text as bytes; …), never
 //     guessed from a value's length. The type is option type or, in forklift, the
 //     table's schema: WithColumnTypes binds a Typed resolver (newest-by, a quarantine around it)
-//     to a table's column types, refusing a column the table lacks or a type with no order.
+//     to a table's column types, refusing a column the table lacks or a type with no order; Bind
+//     binds to the table's Schema (types and key columns), and a Shaped resolver checks there that
+//     its options name a regular column (newest-by's column is never a key column).
 //   - quarantine (resolver, options, columns or max-conflicts): wraps another resolver and sets
 //     aside, unwritten, the partitions whose sides disagree beyond the rule.
 //
@@ -54,6 +56,10 @@
 // destination already reads no value. QuarantineJSONLine
 // encodes a Quarantine for a JSON lines file (forklift's quarantine file and table hold this form)
 // and ParseQuarantineJSONLine reads one back.
+//
+// Errors: a resolver's error names a row by side and place ("source row 3"), never by its key or
+// the partition's: keys are member data (a member id, an email), and forklift returns the error to
+// its caller. A custom resolver follows the same rule (forklift also takes keys out of its text).
 //
 // Everything here is a pure function of its inputs: resolvers never modify src or dst (a Write may
 // share memory with src and is read-only), hold no state, and are safe for concurrent use.

@@ -67,6 +67,16 @@ func (n newestBy) WithColumnTypes(types map[string]string) (Resolver, error) {
 	return n.typed(typ)
 }
 
+// WithSchema implements Shaped: option column must be a regular column of the table (a key
+// column is never in a row's columns: every row would fail), then WithColumnTypes.
+func (n newestBy) WithSchema(s Schema) (Resolver, error) {
+	if s.IsKey(n.col) {
+		return nil, fmt.Errorf("merge: newest-by: option %q: %q is a key column of the table; name a regular column "+
+			"(e.g. updated_at): %w", "column", n.col, ErrBadOption)
+	}
+	return n.WithColumnTypes(s.Types)
+}
+
 // Name implements Resolver.
 func (newestBy) Name() string { return nameNewestBy }
 
@@ -103,7 +113,8 @@ func (n newestBy) Resolve(src, dst *Partition) (Resolution, error) {
 		}
 		sc, dc := column(s, n.col, -1), column(d, n.col, -1)
 		if sc == nil || dc == nil || sc.Kind != Simple || dc.Kind != Simple {
-			return Resolution{}, fmt.Errorf("merge: newest-by: partition %x row %x: column %q: %w", src.Key, s.Clustering, n.col, ErrMissingColumn)
+			// Rows are named by their place, never by their key (member data).
+			return Resolution{}, fmt.Errorf("merge: newest-by: source row %d (destination row %d): column %q: %w", i, srcTo[i], n.col, ErrMissingColumn)
 		}
 		switch c := compareApp(sc, dc, n.order); {
 		case c > 0:

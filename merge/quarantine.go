@@ -69,6 +69,16 @@ func (q quarantine) WithColumnTypes(types map[string]string) (Resolver, error) {
 	return q, nil
 }
 
+// WithSchema implements Shaped: the inner resolver is bound to the table (Bind).
+func (q quarantine) WithSchema(s Schema) (Resolver, error) {
+	inner, err := Bind(q.inner, s)
+	if err != nil {
+		return nil, fmt.Errorf("merge: quarantine: %w", err)
+	}
+	q.inner = inner
+	return q, nil
+}
+
 // Resolve implements Resolver.
 func (q quarantine) Resolve(src, dst *Partition) (Resolution, error) {
 	res, err := q.inner.Resolve(src, dst)

@@ -205,3 +205,43 @@ func WithColumnTypes(r Resolver, types map[string]string) (Resolver, error) {
 	}
 	return r, nil
 }
+
+// Schema is a table's shape as a resolver may need it to check its options: every column's CQL
+// type (name → type as system_schema spells it), and the key columns in order.
+type Schema struct {
+	Types        map[string]string
+	PartitionKey []string
+	Clustering   []string
+}
+
+// IsKey reports whether name is one of the schema's partition or clustering key columns (which a
+// Row carries in Partition.Key and Row.Clustering, never in Row.Columns).
+func (s Schema) IsKey(name string) bool {
+	for _, k := range [][]string{s.PartitionKey, s.Clustering} {
+		for _, n := range k {
+			if n == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Shaped is a Resolver whose options name parts of the table (a regular column its rule reads, a
+// clustering component by index): WithSchema refuses options the table's shape cannot satisfy,
+// naming the option, and returns the resolver bound to the table (as WithColumnTypes does).
+type Shaped interface {
+	Resolver
+	WithSchema(s Schema) (Resolver, error)
+}
+
+// Bind binds r to a table: WithSchema when r is Shaped, else WithColumnTypes with s.Types.
+// forklift binds every table's resolver when it opens a Job, so an option that names a column or
+// a clustering component the table lacks is a configuration error before any data moves, never
+// an error about the first partition (whose key is member data).
+func Bind(r Resolver, s Schema) (Resolver, error) {
+	if sh, ok := r.(Shaped); ok {
+		return sh.WithSchema(s)
+	}
+	return WithColumnTypes(r, s.Types)
+}

@@ -13,4 +13,8 @@
 // The demo (internal/lab/demo) merges its viewing_history table with it, and merge's table,
 // property, fuzz and benchmark tests link it to run it beside the built-ins. A program of one's own
 // registers its resolvers the same way: a package whose init calls merge.Register.
+//
+// Its options are checked against the table when forklift opens a job (WithSchema, merge.Shaped):
+// title-key must index a clustering column, title, position and time must be regular columns; the
+// error names the option. Its errors name a row by side and place, never by its key (member data).
 package viewinghistory

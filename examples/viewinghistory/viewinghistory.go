@@ -124,6 +124,35 @@ func (v viewingHistory) WithColumnTypes(types map[string]string) (merge.Resolver
 	return v, nil
 }
 
+// WithSchema implements merge.Shaped: the options checked against the table's shape when forklift
+// opens a job, each error naming the option. title-key must index one of the clustering columns;
+// title, position and time must be regular columns (a key column is never among a row's
+// columns: every row would fail, and only at the first partition). Then WithColumnTypes.
+func (v viewingHistory) WithSchema(s merge.Schema) (merge.Resolver, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("viewinghistory: %s: %w", fmt.Sprintf(format, a...), merge.ErrBadOption)
+	}
+	if v.title == "" && v.titleKey >= len(s.Clustering) {
+		return nil, bad("option %q is %d, but the table has %d clustering columns %q (numbered from 0)", "title-key", v.titleKey, len(s.Clustering), s.Clustering)
+	}
+	for _, o := range []struct{ option, col string }{{"title", v.title}, {"position", v.position}, {"time", v.time}} {
+		if o.col == "" {
+			continue
+		}
+		if _, ok := s.Types[o.col]; !ok {
+			return nil, bad("option %q: %q is not a column of the table", o.option, o.col)
+		}
+		if s.IsKey(o.col) {
+			hint := ""
+			if o.option == "title" {
+				hint = " (for a clustering column, use option title-key: its index)"
+			}
+			return nil, bad("option %q: %q is a key column, not a regular column%s", o.option, o.col, hint)
+		}
+	}
+	return v.WithColumnTypes(s.Types)
+}
+
 func vhArticle(typ string) string {
 	if typ == "int" {
 		return "n"
@@ -159,12 +188,12 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 	es := make([]vhEntry, 0, len(src.Rows)+len(dstRows))
 	for i := range src.Rows {
 		e := vhEntry{s: int32(i), d: srcTo[i], useSrc: true}
-		if err := v.fill(&e, &src.Rows[i], src); err != nil {
+		if err := v.fill(&e, &src.Rows[i], "source", i); err != nil {
 			return merge.Resolution{}, err
 		}
 		if e.d >= 0 {
 			var de vhEntry
-			if err := v.fill(&de, &dstRows[e.d], src); err != nil {
+			if err := v.fill(&de, &dstRows[e.d], "destination", int(e.d)); err != nil {
 				return merge.Resolution{}, err
 			}
 			de.d = e.d
@@ -182,7 +211,7 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 			continue
 		}
 		e := vhEntry{s: -1, d: int32(j)}
-		if err := v.fill(&e, &dstRows[j], src); err != nil {
+		if err := v.fill(&e, &dstRows[j], "destination", j); err != nil {
 			return merge.Resolution{}, err
 		}
 		es = append(es, e)
@@ -250,18 +279,19 @@ func (v viewingHistory) Resolve(src, dst *merge.Partition) (merge.Resolution, er
 	return merge.Decide(src, dst, ds), nil
 }
 
-// fill reads the title, position and time of row r into e.
-func (v viewingHistory) fill(e *vhEntry, r *merge.Row, p *merge.Partition) error {
+// fill reads the title, position and time of row r (row i of side) into e. Its errors name the
+// row by side and place, never by its key or the partition's (member data: a member id, an email).
+func (v viewingHistory) fill(e *vhEntry, r *merge.Row, side string, i int) error {
 	e.ck = r.Clustering
 	if v.title == "" {
 		if v.titleKey >= len(r.Clustering) {
-			return fmt.Errorf("viewinghistory: partition %x row %x: title-key %d but %d clustering components: %w", p.Key, r.Clustering, v.titleKey, len(r.Clustering), merge.ErrMissingColumn)
+			return fmt.Errorf("viewinghistory: %s row %d: option title-key %d but the row has %d clustering components: %w", side, i, v.titleKey, len(r.Clustering), merge.ErrMissingColumn)
 		}
 		e.title = r.Clustering[v.titleKey]
 	} else {
 		c := vhColumn(r, v.title)
 		if c == nil {
-			return fmt.Errorf("viewinghistory: partition %x row %x: vhColumn %q: %w", p.Key, r.Clustering, v.title, merge.ErrMissingColumn)
+			return fmt.Errorf("viewinghistory: %s row %d: option title: no column %q: %w", side, i, v.title, merge.ErrMissingColumn)
 		}
 		if vhPresent(c) && c.Kind == merge.Simple && !c.Cell.Deleted {
 			e.title = c.Cell.Value
@@ -270,7 +300,7 @@ func (v viewingHistory) fill(e *vhEntry, r *merge.Row, p *merge.Partition) error
 	for _, name := range [2]string{v.position, v.time} {
 		c := vhColumn(r, name)
 		if c == nil || c.Kind != merge.Simple {
-			return fmt.Errorf("viewinghistory: partition %x row %x: vhColumn %q: %w", p.Key, r.Clustering, name, merge.ErrMissingColumn)
+			return fmt.Errorf("viewinghistory: %s row %d: no simple column %q: %w", side, i, name, merge.ErrMissingColumn)
 		}
 		if name == v.position {
 			e.pos = c

@@ -5,8 +5,17 @@
 // Invariant: every file such data goes into is created 0600 and every directory 0700 — by these
 // functions and nothing else. Creating with that mode is enough: the umask can only take bits
 // away, never add them, so no umask makes them wider (a umask that takes the owner's own bits is
-// the user's choice and fails loudly on the next open). A file that already exists is made 0600
-// when it is opened (it is islands' own file). A directory that already exists is never changed:
+// the user's choice and fails loudly on the next open). A file that already exists and lets the
+// group or others in is replaced when it is opened, never opened in place: a chmod does not take
+// back a descriptor another user opened while the file was open to them, and they would read every
+// record written after. OpenFile writes a new 0600 file beside it (a copy of its content first,
+// unless it is to be truncated), fsyncs it, renames it over the old one and opens that; the old
+// inode, which such a reader still holds, receives nothing more. Processes opening one file at
+// once agree through flock on it (the replacer holds it exclusively until its rename, the others
+// share it and open again when the path names another inode), so none writes into the inode
+// renamed away. A lock file (OpenLock) is the one
+// exception, made 0600 in place: it holds no member data, and its inode is the lock. A file that
+// already exists narrower than 0600 is made 0600 in place. A directory that already exists is never changed:
 // it may be the user's, shared on purpose; when it lets the group or others in, a warning names
 // it, its mode and the chmod that closes it, once per directory per process.
 //

@@ -3,6 +3,7 @@ package private
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -34,13 +35,45 @@ func MkdirAll(dir string, log *slog.Logger) error {
 // otherwise receive the member data written into it.
 var ErrNotOurs = errors.New("private: refusing a file not owned by this user (or a symlink)")
 
-// OpenFile opens path with flag (O_CREATE is added) and FileMode; a file that was already there
-// with another mode is made FileMode.
+// OpenFile opens path with flag (O_CREATE is added) and FileMode. A file that was already there
+// and lets the group or others in is replaced by a new private one (replace), never opened in
+// place: a chmod does not take back a descriptor another user opened while it was open to them.
 //
 // Invariants: a symlink at path is never followed (O_NOFOLLOW); an existing file owned by another
 // user is refused with ErrNotOurs before anything is truncated or written; O_TRUNC is applied only
-// after that check.
+// after that check; what the returned file receives goes to an inode nobody but this user has
+// ever been able to open (created FileMode, or an existing one already FileMode-tight).
 func OpenFile(path string, flag int) (*os.File, error) {
+	return open(path, flag, true)
+}
+
+// OpenLock opens (creating if needed) a lock file for flock: as OpenFile, except that an existing
+// file open to others is made FileMode in place, not replaced. A lock file holds no member data,
+// and it is its inode that other processes lock: a new inode renamed over it would let two
+// processes each hold "the" lock.
+func OpenLock(path string) (*os.File, error) {
+	return open(path, os.O_RDWR, false)
+}
+
+// open is OpenFile (replaceWide) or OpenLock. Replacements are serialised between processes by
+// flock on the file being opened: a replacer holds LOCK_EX on the old inode from before its chmod
+// until after its rename; every other opener takes LOCK_SH and, once it has it, checks that the
+// path still names the inode it opened, else opens again. So no process keeps writing to an inode
+// another one has just renamed a copy over (its writes would be lost from the path).
+func open(path string, flag int, replaceWide bool) (*os.File, error) {
+	for attempt := 0; attempt < 8; attempt++ {
+		f, err := openOnce(path, flag, replaceWide)
+		if !errors.Is(err, errReplaced) {
+			return f, err
+		}
+	}
+	return nil, fmt.Errorf("%s: replaced by other processes again and again while it was opened", path)
+}
+
+// errReplaced: the path no longer names the inode opened (another process replaced it): open again.
+var errReplaced = errors.New("private: replaced meanwhile")
+
+func openOnce(path string, flag int, replaceWide bool) (*os.File, error) {
 	trunc := flag&os.O_TRUNC != 0
 	f, err := os.OpenFile(path, (flag&^os.O_TRUNC)|os.O_CREATE|syscall.O_NOFOLLOW, FileMode)
 	if err != nil {
@@ -56,12 +89,45 @@ func OpenFile(path string, flag int) (*os.File, error) {
 			return nil, fmt.Errorf("%s is owned by uid %d, not %d: %w (remove it)", path, sys.Uid, os.Geteuid(), ErrNotOurs)
 		}
 	}
+	wide := err == nil && st.Mode().Perm()&0o077 != 0
+	if err == nil && replaceWide {
+		how := syscall.LOCK_SH
+		if wide {
+			how = syscall.LOCK_EX
+		}
+		if err = flock(f, how); err == nil {
+			var cur os.FileInfo
+			if cur, err = os.Lstat(path); err == nil && !os.SameFile(cur, st) {
+				f.Close()
+				return nil, errReplaced
+			}
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	if err == nil && st.Mode().Perm() != FileMode {
+		// First of all, no new open by others (a replacement also needs to read it).
 		err = f.Chmod(FileMode)
 	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: making it mode %04o: %w (remove it, or run: chmod 600 %s)", path, FileMode, err, path)
+	}
+	if wide && replaceWide {
+		nf, err := replace(path, f, flag, trunc)
+		f.Close() // and with it the lock
+		if err != nil {
+			return nil, fmt.Errorf("%s was open to other users; replacing it with a private copy: %w (remove it)", path, err)
+		}
+		return nf, nil
+	}
+	if replaceWide {
+		if err := flock(f, syscall.LOCK_UN); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	if trunc {
 		if err := f.Truncate(0); err != nil {
@@ -70,6 +136,103 @@ func OpenFile(path string, flag int) (*os.File, error) {
 		}
 	}
 	return f, nil
+}
+
+// flock applies how (LOCK_SH, LOCK_EX, LOCK_UN) to f, waiting, retried on EINTR.
+func flock(f *os.File, how int) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), how)
+		if err != syscall.EINTR {
+			if err != nil {
+				return fmt.Errorf("flock: %w", err)
+			}
+			return nil
+		}
+	}
+}
+
+// replace puts a new FileMode file in old's place at path and returns it opened with flag: the
+// content of old (f, its descriptor) copied first unless trunc, fsynced, renamed over path, the
+// directory fsynced. A reader who opened old while it was open to others keeps old's inode, which
+// receives nothing more; a crash leaves either file at path, each with old's content (and at
+// worst a ".<name>.private-*" file beside it, holding no more than old did).
+func replace(path string, f *os.File, flag int, trunc bool) (*os.File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".private-*") // O_EXCL, 0600
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(FileMode); err != nil { // whatever the umask took from 0600
+		return nil, err
+	}
+	if !trunc {
+		// Read old through a descriptor of its own (f may be write-only), checked to be f's inode.
+		r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		if err != nil {
+			return nil, err
+		}
+		same, err := sameFile(r, f)
+		if err == nil && !same {
+			err = errors.New("the file changed while it was opened")
+		}
+		if err == nil {
+			_, err = io.Copy(tmp, r)
+		}
+		r.Close()
+		if err != nil {
+			return nil, fmt.Errorf("copying its content: %w", err)
+		}
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil, err
+	}
+	done = true
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	// Opened again with the caller's flag (append, write-only, …), and checked to be the new file.
+	nf, err := os.OpenFile(path, flag&^(os.O_TRUNC|os.O_CREATE|os.O_EXCL)|syscall.O_NOFOLLOW, 0)
+	if err == nil {
+		var same bool
+		if same, err = sameFile(nf, tmp); err == nil && !same {
+			err = errors.New("the file changed while it was replaced")
+		}
+		if err != nil {
+			nf.Close()
+		}
+	}
+	tmp.Close()
+	if err != nil {
+		return nil, err
+	}
+	return nf, nil
+}
+
+// sameFile reports whether a and b are descriptors of one inode.
+func sameFile(a, b *os.File) (bool, error) {
+	sa, err := a.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := b.Stat()
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(sa, sb), nil
 }
 
 // Create creates or truncates path for writing, mode FileMode.

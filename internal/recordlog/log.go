@@ -228,7 +228,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.owner = owner
 	if !opts.ReadOnly {
-		f, err := private.OpenFile(filepath.Join(dir, lockName), os.O_RDWR)
+		f, err := private.OpenLock(filepath.Join(dir, lockName))
 		if err != nil {
 			return nil, fmt.Errorf("recordlog: lock file: %w", err)
 		}
