@@ -184,8 +184,10 @@
 // U+FFFE, U+FFFF) goes as "key64" (base64), any other string carries such a character as a JSON
 // escape, so keys travel losslessly and no event is refused for its characters (see Event). An
 // entry SQS refuses for good all the same (InvalidMessageContents, too large: a sender fault) is
-// never retried as it is: it is encoded again (a set or a touch as the invalidation of its
-// version) and sent at once, or, if nothing different can be sent, dropped; both are counted
+// never retried as it is: it is encoded again (a set as the invalidation of its version, a touch
+// as the delete of its version: a touch that cannot be applied ends as a tombstone at its version
+// everywhere, which wins over the touched value, where an invalidation at v would lose to the
+// value at v) and sent at once, or, if nothing different can be sent, dropped; both are counted
 // (islands_cachesync_refused_entries_total{outcome}, Publisher.Refused; drops also in
 // Dropped) and logged, so it never holds a sender or the spill's drain. Every batch (the live
 // batcher's, the spill's drain's, the ResendWindow resend's) is cut by one rule, BatchSize
@@ -193,10 +195,10 @@
 // SQS refuses all the same as too long (BatchRequestTooLong) is split in halves, never retried
 // whole.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
-// than its item size) is applied as an invalidation at its version, and so is a touch that makes
-// the value it touches too large (its expiry and stamp join the header): the value is replaced,
-// on its CAS id, by its version's tombstone (refusedItem), so no region serves it past the expiry
-// the application set.
+// than its item size) is applied as an invalidation at its version, and a touch that makes the
+// value it touches too large (its expiry and stamp join the header) as the delete of its version:
+// the value is replaced, on its CAS id, by its version's tombstone (refusedItem), which wins over
+// the value at that version, so no region serves it past the expiry the application set.
 //
 // Lag: a Publisher's batcher per destination forms batches and hands each to one of Senders calls
 // in flight, so a round trip (the WAN) does not hold batching back; size the SQS client's idle
