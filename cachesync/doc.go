@@ -84,7 +84,8 @@
 // memcached's clock ticks once a second (an item given N s lives N−1..N s); the version's time is
 // what "late" is measured from, whatever the skew of the clock that wrote it; and a clock up to
 // MaxDrift ahead that later steps back would otherwise have given it too short a life
-// (itemExpiration, tombstoneSeconds). Lateness and expiries are judged by a clock that never goes
+// (itemExpiration, tombstoneSeconds; every lifetime given to memcached as a duration, the fill's
+// lease too, is rounded up with that margin by one helper, lifetimeSeconds). Lateness and expiries are judged by a clock that never goes
 // back (a backward step cannot make a late event look young); lifetimes are handed to memcached
 // as seconds from now, since memcached turns absolute times into its own clock with the wall clock
 // of its start.
@@ -127,7 +128,9 @@
 // the next write or invalidation of its key, older or newer. We chose leases over versions taken
 // before the read because a version cannot tell whether a lagging replica had a write, while the
 // CAS id tells exactly whether anything happened to the key; it costs no extra round trip (the
-// miss's get is BeginFill's).
+// miss's get is BeginFill's). The lease lives FillLeaseTTL: memcached is given it rounded up plus
+// the margin every lifetime gets for its one-second tick (lifetimeSeconds), so a Fill within
+// FillLeaseTTL finds it, and Fill voids one after FillLeaseTTL by the token's own clock.
 //
 // The delayed second invalidation (PublisherOptions.SecondInvalidation, SQS DelaySeconds) closes
 // the window where a fill starts after the first invalidation but reads a replica that still
