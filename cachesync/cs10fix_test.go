@@ -40,3 +40,47 @@ func TestCS10FillAfterFillLeaseTTLIsVoided(t *testing.T) {
 		}
 	}
 }
+
+// TestCS10ReplacementKeepsAWinningKind: what replaces an entry SQS refused for good must void in
+// every region what the refused event would have: a touch (first or second event: one body
+// shape) as the delete of its version, which wins over the value at that version (Supersedes
+// rule 2); a set as the invalidation of its version (its value was never held elsewhere).
+func TestCS10ReplacementKeepsAWinningKind(t *testing.T) {
+	v := Version{Micros: 1_700_000_000_000_000, Origin: "eu", Writer: 7}
+	stamp := v
+	stamp.Micros++
+	p := &Publisher{}
+	for _, tc := range []struct {
+		ev   *Event
+		want Op
+	}{
+		{&Event{Format: EventFormat, ID: "1", Op: OpTouch, Key: "k\uffff", Version: v, Expiry: 1_700_000_010, Touched: &stamp}, OpDelete},
+		{SecondEvent(&Event{Format: EventFormat, ID: "2", Op: OpTouch, Key: "k\uffff", Version: v, Expiry: 1_700_000_010, Touched: &stamp}), OpDelete},
+		{&Event{Format: EventFormat, ID: "3", Op: OpSet, Key: "k\uffff", Version: v, Value: []byte("v")}, OpInvalidate},
+	} {
+		body := mustMarshal(t, tc.ev)
+		rep, ok := p.replacement(outEntry{body: body, op: tc.ev.Op})
+		if !ok {
+			t.Fatalf("%s: no replacement for %s", tc.ev.Op, body)
+		}
+		got, err := ParseEvent(rep.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Op != tc.want || rep.op != tc.want || got.Version != v || got.Key != "k\uffff" {
+			t.Errorf("%s replaced by %s (entry op %s) at %v key %q, want %s at %v", tc.ev.Op, got.Op, rep.op, got.Version, got.Key, tc.want, v)
+		}
+		if k := voidKind(got.Op); tc.ev.Op == OpTouch && !Supersedes(v, k, v, KindValue) {
+			t.Errorf("a refused touch's replacement (%s, kind %d) loses to the value at its own version", got.Op, k)
+		}
+	}
+}
+
+func mustMarshal(t *testing.T, ev *Event) string {
+	t.Helper()
+	b, err := ev.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
