@@ -565,7 +565,7 @@ func (a *Agent) touch(ev *Event, t times, tomb int32) (bool, error) {
 			// past its item size): the value cannot be held here with its new expiry, so it is
 			// replaced, on this very CAS id, by the tombstone of its version (a tombstone at v
 			// wins over the value at v: Supersedes).
-			logKey(a.logger, slog.LevelWarn, "cachesync: touched value refused by memcached; applied as an invalidation", ev.Key, "err", err)
+			logKey(a.logger, slog.LevelWarn, "cachesync: touched value refused by memcached; applied as the tombstone of its version", ev.Key, "err", err)
 			ts := Stored{Version: ev.Version, Kind: KindTombstone, Expires: ev.Expiry}
 			it.Value, it.Flags, it.Expiration = ts.Encode(), FlagVersioned, itemExpiration(ts, t, tomb)
 			err = a.mc.CompareAndSwap(it)

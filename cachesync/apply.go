@@ -49,17 +49,25 @@ var ErrNotApplied = fmt.Errorf("cachesync: not applied, a newer version is held:
 // Every change is a gets + add/cas, retried when another writer got in between, so concurrent
 // appliers and local writers never put an older version over a newer one.
 
-// tombstoneMargin is how much longer than TombstoneTTL a tombstone is kept in memcached.
-// TombstoneTTL is also the age past which a set event is "late" (applied as an invalidation), so
-// a tombstone must outlive it: memcached's clock ticks once a second, so an item given N seconds
-// lives N-1..N s, and a fractional TTL would be truncated. 1 s for the tick, 1 s of margin.
-const tombstoneMargin = 2 * time.Second
+// lifetimeMargin is how much longer than asked an item is kept in memcached. TombstoneTTL is
+// also the age past which a set event is "late" (applied as an invalidation), so a tombstone
+// must outlive it, and a fill's lease must outlive FillLeaseTTL: memcached's clock ticks once a
+// second, so an item given N seconds lives N-1..N s, and a fractional lifetime would be
+// truncated. 1 s for the tick, 1 s of margin.
+const lifetimeMargin = 2 * time.Second
 
-// tombstoneSeconds is the memcached TTL of tombstones for a TombstoneTTL of ttl: rounded up, plus
-// tombstoneMargin. Every tombstone lifetime is computed here.
-func tombstoneSeconds(ttl time.Duration) int32 {
-	return int32((ttl + tombstoneMargin + time.Second - 1) / time.Second)
+// lifetimeSeconds is the memcached expiration (seconds from now) of an item that must live at
+// least d: d rounded up to whole seconds, plus lifetimeMargin. Invariant: every lifetime given to
+// memcached as a duration is computed here (tombstones: tombstoneSeconds; the fill's lease:
+// BeginFill), so no item lives less than asked; an absolute time (an expiry, a version's time)
+// goes through itemExpiration, which adds these seconds, and the tick, to it.
+func lifetimeSeconds(d time.Duration) int32 {
+	return int32((d + lifetimeMargin + time.Second - 1) / time.Second)
 }
+
+// tombstoneSeconds is the memcached TTL of tombstones for a TombstoneTTL of ttl (lifetimeSeconds).
+// Every tombstone lifetime is computed here.
+func tombstoneSeconds(ttl time.Duration) int32 { return lifetimeSeconds(ttl) }
 
 // itemExpiration is the memcached expiration of s stored at now. A value without an expiry lives
 // until evicted. Anything else lives until the latest of:

@@ -84,7 +84,8 @@
 // memcached's clock ticks once a second (an item given N s lives N−1..N s); the version's time is
 // what "late" is measured from, whatever the skew of the clock that wrote it; and a clock up to
 // MaxDrift ahead that later steps back would otherwise have given it too short a life
-// (itemExpiration, tombstoneSeconds). Lateness and expiries are judged by a clock that never goes
+// (itemExpiration, tombstoneSeconds; every lifetime given to memcached as a duration, the fill's
+// lease too, is rounded up with that margin by one helper, lifetimeSeconds). Lateness and expiries are judged by a clock that never goes
 // back (a backward step cannot make a late event look young); lifetimes are handed to memcached
 // as seconds from now, since memcached turns absolute times into its own clock with the wall clock
 // of its start.
@@ -127,7 +128,9 @@
 // the next write or invalidation of its key, older or newer. We chose leases over versions taken
 // before the read because a version cannot tell whether a lagging replica had a write, while the
 // CAS id tells exactly whether anything happened to the key; it costs no extra round trip (the
-// miss's get is BeginFill's).
+// miss's get is BeginFill's). The lease lives FillLeaseTTL: memcached is given it rounded up plus
+// the margin every lifetime gets for its one-second tick (lifetimeSeconds), so a Fill within
+// FillLeaseTTL finds it, and Fill voids one after FillLeaseTTL by the token's own clock.
 //
 // The delayed second invalidation (PublisherOptions.SecondInvalidation, SQS DelaySeconds) closes
 // the window where a fill starts after the first invalidation but reads a replica that still
@@ -184,8 +187,10 @@
 // U+FFFE, U+FFFF) goes as "key64" (base64), any other string carries such a character as a JSON
 // escape, so keys travel losslessly and no event is refused for its characters (see Event). An
 // entry SQS refuses for good all the same (InvalidMessageContents, too large: a sender fault) is
-// never retried as it is: it is encoded again (a set or a touch as the invalidation of its
-// version) and sent at once, or, if nothing different can be sent, dropped; both are counted
+// never retried as it is: it is encoded again (a set as the invalidation of its version, a touch
+// as the delete of its version: a touch that cannot be applied ends as a tombstone at its version
+// everywhere, which wins over the touched value, where an invalidation at v would lose to the
+// value at v) and sent at once, or, if nothing different can be sent, dropped; both are counted
 // (islands_cachesync_refused_entries_total{outcome}, Publisher.Refused; drops also in
 // Dropped) and logged, so it never holds a sender or the spill's drain. Every batch (the live
 // batcher's, the spill's drain's, the ResendWindow resend's) is cut by one rule, BatchSize
@@ -193,10 +198,10 @@
 // SQS refuses all the same as too long (BatchRequestTooLong) is split in halves, never retried
 // whole.
 // Only an unreachable memcached pauses an agent's receiving; a value memcached refuses (larger
-// than its item size) is applied as an invalidation at its version, and so is a touch that makes
-// the value it touches too large (its expiry and stamp join the header): the value is replaced,
-// on its CAS id, by its version's tombstone (refusedItem), so no region serves it past the expiry
-// the application set.
+// than its item size) is applied as an invalidation at its version, and a touch that makes the
+// value it touches too large (its expiry and stamp join the header) as the delete of its version:
+// the value is replaced, on its CAS id, by its version's tombstone (refusedItem), which wins over
+// the value at that version, so no region serves it past the expiry the application set.
 //
 // Lag: a Publisher's batcher per destination forms batches and hands each to one of Senders calls
 // in flight, so a round trip (the WAN) does not hold batching back; size the SQS client's idle

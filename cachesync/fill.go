@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
@@ -19,6 +18,7 @@ type FillToken struct {
 	floor  Version
 	held   bool // a live value was held: nothing to fill
 	voided bool
+	began  time.Time // when BeginFill took the lease (ClientOptions.Now): a Fill after FillLeaseTTL is voided
 }
 
 // BeginFill takes the lease for a fill of key. Call it after a miss and before reading the
@@ -28,26 +28,29 @@ func (c *Client) BeginFill(ctx context.Context, key string) (*FillToken, error) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	began := c.opts.Now()
 	it, err := c.mc.Get(key)
 	if errors.Is(err, memcache.ErrCacheMiss) {
 		// Nothing held: hold a lease, a tombstone of version zero (it blocks nothing) living
 		// FillLeaseTTL, so that Fill can swap exactly it. Without it, an invalidation that lands
 		// and then expires or is evicted before Fill would leave no trace, and an add would store a
-		// read that missed it (the model test found this: seed 8194).
+		// read that missed it (the model test found this: seed 8194). Its lifetime is rounded up
+		// with the margin for memcached's tick (lifetimeSeconds): truncated, a lease could be gone
+		// before FillLeaseTTL, voiding a Fill the option allows.
 		lease := &memcache.Item{Key: key, Value: Stored{Kind: KindTombstone}.Encode(), Flags: FlagVersioned,
-			Expiration: int32(c.opts.FillLeaseTTL / time.Second)}
+			Expiration: lifetimeSeconds(c.opts.FillLeaseTTL)}
 		if err := c.mc.Add(lease); err != nil && !errors.Is(err, memcache.ErrNotStored) {
 			return nil, fmt.Errorf("cachesync: begin fill of %q: %w", key, err)
 		}
 		it, err = c.mc.Get(key)
 		if errors.Is(err, memcache.ErrCacheMiss) {
-			return &FillToken{key: key, voided: true}, nil // evicted at once: nothing to swap
+			return &FillToken{key: key, voided: true, began: began}, nil // evicted at once: nothing to swap
 		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cachesync: begin fill of %q: %w", key, err)
 	}
-	tok := &FillToken{key: key, cas: it.CasID}
+	tok := &FillToken{key: key, cas: it.CasID, began: began}
 	if s, derr := DecodeItem(it); derr == nil {
 		c.observe(s.Version)
 		tok.floor = s.Version
@@ -74,6 +77,12 @@ func (c *Client) Fill(ctx context.Context, tok *FillToken, item *Item) error {
 	if tok.voided {
 		c.fillResult("voided")
 		return fmt.Errorf("cachesync: fill %q: the lease was evicted: %w", item.Key, ErrNotApplied)
+	}
+	// memcached keeps the lease longer than FillLeaseTTL (lifetimeSeconds: rounded up, plus the
+	// tick's margin), so its expiry there does not bound the fill: the token's clock does.
+	if age := c.opts.Now().Sub(tok.began); age > c.opts.FillLeaseTTL {
+		c.fillResult("voided")
+		return fmt.Errorf("cachesync: fill %q: %v after BeginFill, past FillLeaseTTL (%v): %w", item.Key, age, c.opts.FillLeaseTTL, ErrNotApplied)
 	}
 	fill := Stored{Version: tok.floor, Kind: KindFill, Value: item.Value, Expires: absExpiry(item.Expiration, c.opts.Now())}
 	// A fill with an expiry stays in memcached as long as the tombstone it replaced had to (it holds

@@ -27,7 +27,7 @@ import (
 var modelRegressionSeeds = []uint64{2, 3, 4, 5, 6, 131, 8194, 674, 1060, 1113, 1151, 1273, 2161, 5959}
 
 func newModelNodes(t *testing.T, r *mRegion) (*Client, *Agent) {
-	c, err := NewClient(r.mc, sink{r}, ClientOptions{Region: r.name, Rules: modelRules, TombstoneTTL: modelTombstone, Now: r.now, MaxDrift: modelMaxDrift})
+	c, err := NewClient(r.mc, sink{r}, ClientOptions{Region: r.name, Rules: modelRules, TombstoneTTL: modelTombstone, Now: r.now, MaxDrift: modelMaxDrift, MaxClockSkew: modelMaxSkew})
 	if err != nil {
 		t.Fatal(err)
 	}

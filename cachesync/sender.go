@@ -184,15 +184,26 @@ func (p *Publisher) sendAll(url string, entries []outEntry) (failed []outEntry, 
 
 // replacement returns what to send instead of an entry SQS refused for good: the event encoded
 // again (Marshal carries any key as key64 and escapes what SQS refuses: a body spilled by an
-// older version may not), and a set or a touch as the invalidation of its version (a set's value
-// may be what is too large). ok is false when nothing different can be sent.
+// older version may not), a set as the invalidation of its version (a set's value may be what is
+// too large; the invalidation voids what is older, never the value at its version, which was
+// not sent), and a touch as the delete of its version. ok is false when nothing different can be
+// sent.
+//
+// Invariant: a touch that cannot be applied ends as a delete-kind tombstone at its version in
+// every region (as Agent.touch's hold, Client.Touch's voidAt and the touched-too-large path
+// do): the touched value at v is held elsewhere already, and only a delete at v wins over it
+// (Supersedes rule 2); an invalidation at v loses to it (rule 4), which left the value served
+// past the expiry the application set, for good.
 func (p *Publisher) replacement(e outEntry) (outEntry, bool) {
 	ev, err := ParseEvent(e.body)
 	if err != nil {
 		return e, false
 	}
-	if ev.Op == OpSet || ev.Op == OpTouch {
+	switch ev.Op {
+	case OpSet:
 		ev = &Event{Format: ev.Format, ID: ev.ID, Op: OpInvalidate, Key: ev.Key, Version: ev.Version, Expiry: ev.Expiry}
+	case OpTouch:
+		ev = &Event{Format: ev.Format, ID: ev.ID, Op: OpDelete, Key: ev.Key, Version: ev.Version}
 	}
 	b, err := ev.Marshal()
 	if err != nil || string(b) == e.body || len(b) > MaxMessageBytes {
@@ -216,7 +227,7 @@ func (p *Publisher) countRefused(url string, e outEntry, outcome string) {
 		p.logger.Error("cachesync: SQS refused an event for good and it cannot be sent otherwise; dropped", "queue", url, "op", e.op, "bytes", len(e.body))
 		return
 	}
-	p.logger.Warn("cachesync: SQS refused an event for good; sending its invalidation instead", "queue", url, "op", e.op, "bytes", len(e.body))
+	p.logger.Warn("cachesync: SQS refused an event for good; sending it again re-encoded (a set as its invalidation, a touch as its delete)", "queue", url, "op", e.op, "bytes", len(e.body))
 }
 
 // Refused returns how many entries SQS refused for good (each replaced or dropped, see sendAll).
