@@ -162,6 +162,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	defer rec.Close()
 
+	// A fault of an earlier seed or test can leave a node's schema apart, and every DDL below would
+	// then wait out gocql's schema agreement (scripts/regions settle: restarts such a node).
+	say("settling the clusters (scripts/regions settle)")
+	if err := settle(ctx, o); err != nil {
+		return nil, err
+	}
 	say("setting up keyspace %s (global, every datacenter; the EU island), the migration, queues, caches", o.Keyspace)
 	dcs, err := setupSchema(ctx, o)
 	if err != nil {
@@ -396,6 +402,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 
 	say("waiting for hints, then nodetool repair of %s", o.Keyspace)
 	f.Repair = hintsAndRepair(ctx, o, rec)
+	// This seed's faults may have left a node's schema apart (a DDL's push lost while a forklift was
+	// killed mid-run): the next seed or test must not inherit it.
+	if err := settle(ctx, o); err != nil {
+		say("%v", err)
+	}
 	say("reading the final state of every side")
 	if f.Rows, err = readRows(ctx, o); err != nil {
 		return rep, err
@@ -673,6 +684,17 @@ func sampleHints(ctx context.Context, o Options, rec *Recorder) {
 			}
 		}
 	}
+}
+
+// settle runs `scripts/regions settle`: every Cassandra node lets the admin in and the global nodes
+// agree on the schema (a node still apart after 30 s is restarted); at most 4 minutes.
+func settle(ctx context.Context, o Options) error {
+	sctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(sctx, o.Env.Regions, "settle").CombinedOutput(); err != nil {
+		return fmt.Errorf("chaos: scripts/regions settle: %w\n%s", err, out)
+	}
+	return nil
 }
 
 // hintsAndRepair brings the global keyspace's datacenters together after healing, as an operator
