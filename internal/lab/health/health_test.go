@@ -36,7 +36,9 @@ func TestWaitGivesUp(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
+	// Long enough for the first 503 to come back on a loaded machine (under -race, beside the
+	// whole suite, 350 ms once ended before any answer, leaving the deadline as the last one).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	err := Wait(ctx, srv.URL+"/healthz")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), srv.URL+"/healthz") || !strings.Contains(err.Error(), "503") {
