@@ -29,7 +29,9 @@ func Wait(ctx context.Context, url string) error {
 				return nil
 			}
 			last = resp.Status
-		} else {
+		} else if ctx.Err() == nil || last == "" {
+			// The request cut short by ctx's own end says nothing about the server: the answer
+			// before it stays the last one.
 			last = err.Error()
 		}
 		select {

@@ -36,9 +36,7 @@ func TestWaitGivesUp(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	// Long enough for the first 503 to come back on a loaded machine (under -race, beside the
-	// whole suite, 350 ms once ended before any answer, leaving the deadline as the last one).
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 350*time.Millisecond)
 	defer cancel()
 	err := Wait(ctx, srv.URL+"/healthz")
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), srv.URL+"/healthz") || !strings.Contains(err.Error(), "503") {
@@ -77,5 +75,25 @@ func TestWaitHangingEndpoint(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("Wait took %s with a 200ms deadline", d)
+	}
+}
+
+// The deadline cutting a request short leaves the server's last real answer as the one reported:
+// the first request answers 503, the next hangs until ctx ends (as a loaded machine's request can).
+func TestWaitKeepsTheLastAnswerWhenTheDeadlineCutsARequest(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) > 1 {
+			<-r.Context().Done()
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := Wait(ctx, srv.URL+"/healthz")
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("want a deadline error naming the last answer, 503, got %v", err)
 	}
 }
