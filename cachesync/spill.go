@@ -504,13 +504,16 @@ func (p *Publisher) spillAnswers(ctx context.Context, key string, results <-chan
 		}
 		return fmt.Errorf("cachesync: publish %q: %d events: %w", key, unknown, ErrUnconfirmed)
 	}
+	take := func(err error) {
+		answered++
+		if err != nil {
+			failed++
+		}
+	}
 	for answered < n {
 		select {
 		case err := <-results:
-			answered++
-			if err != nil {
-				failed++
-			}
+			take(err)
 		case <-waitOver:
 			endWait()
 		case <-callerDone:
@@ -523,10 +526,7 @@ func (p *Publisher) spillAnswers(ctx context.Context, key string, results <-chan
 			for answered < n {
 				select {
 				case err := <-results:
-					answered++
-					if err != nil {
-						failed++
-					}
+					take(err)
 					continue
 				default:
 				}
